@@ -1,0 +1,21 @@
+// Builds dist/vigil: one self-contained executable with the console embedded.
+// Bun comes from node_modules (a dev dependency), so nothing is downloaded here.
+import { execFileSync } from "node:child_process";
+import { mkdirSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const bun = join(root, "node_modules", ".bin", "bun");
+const out = join(root, "dist", "vigil");
+
+execFileSync(process.execPath, [join(root, "scripts", "embed-assets.mjs")], { stdio: "inherit" });
+mkdirSync(dirname(out), { recursive: true });
+// --bytecode halves cold start; it needs --format=esm for top-level await.
+execFileSync(
+  bun,
+  ["build", "--compile", "--minify", "--bytecode", "--format=esm", join(root, "src", "main.ts"), "--outfile", out],
+  { stdio: ["ignore", "ignore", "inherit"], cwd: root },
+);
+const mb = (statSync(out).size / 1e6).toFixed(1);
+console.log(`built ${out} (${mb} MB)`);

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# `npm run demo`: installs what is missing, builds dist/vigil, starts a demo
+# node and opens the console at http://localhost:9010. Ctrl-C stops it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh --npm-only
+node scripts/build.mjs
+
+state=${VIGIL_DEMO_STATE:-$(mktemp -d /tmp/vigil-demo.XXXXXX)}
+url=http://localhost:9010/
+echo
+echo "vigil demo: one node from examples/demo/vigil.yaml, state in $state"
+echo "console: $url   (Ctrl-C to stop)"
+echo
+(
+  # Open the console once it answers, if this machine has a desktop.
+  for _ in $(seq 50); do
+    if node -e "fetch('$url').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))" 2>/dev/null; then
+      if command -v xdg-open >/dev/null && [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then xdg-open "$url" >/dev/null 2>&1 || true; fi
+      exit 0
+    fi
+    sleep 0.2
+  done
+) &
+exec dist/vigil run --config examples/demo/vigil.yaml --node demo --state-dir "$state"

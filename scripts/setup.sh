@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs whatever the build, the demo and the tests need and is missing:
+# npm packages from the lock file, and (as root) the Debian packages of the lab.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ ! -x node_modules/.bin/vitest ] || [ ! -x node_modules/.bin/bun ] \
+   || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: installing npm packages (npm ci)"
+  npm ci --no-audit --no-fund
+fi
+
+# The demo needs only the npm packages; the lab and browser tests need more.
+[ "${1:-}" = "--npm-only" ] && exit 0
+
+# command -> Debian package
+declare -A need=(
+  [ip]=iproute2 [tc]=iproute2 [bridge]=iproute2 [nft]=nftables [keepalived]=keepalived
+  [chromium]=chromium [ping]=iputils-ping [arping]=arping [tcpdump]=tcpdump
+)
+missing=()
+for cmd in "${!need[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup: installing Debian packages: $pkgs"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
+  else
+    echo "setup: missing Debian packages ($pkgs); lab and browser tests need them (apt-get install $pkgs, as root)" >&2
+  fi
+fi

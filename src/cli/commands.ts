@@ -1,0 +1,137 @@
+import { existsSync } from "node:fs";
+import { formatConfigError } from "../config/errors.ts";
+import { identifyNode, localIPv4Addresses } from "../config/identify.ts";
+import { effectiveConfigYaml, loadConfigFile } from "../config/load.ts";
+import { configSchema } from "../config/schema.ts";
+import { findConfigFile } from "../config/search.ts";
+import { runDaemon } from "../daemon/daemon.ts";
+import { Logger, type LogFormat } from "../daemon/log.ts";
+import type { StatusSnapshot } from "../daemon/status-types.ts";
+import { writeKeyFile } from "../sys/keyfile.ts";
+import { VERSION } from "../version.ts";
+import { askDaemon, DEFAULT_STATE_DIR } from "./control-client.ts";
+import { helpFor } from "./help.ts";
+import { formatStatus } from "./status-table.ts";
+import { EXIT } from "./verbs.ts";
+
+export interface Io {
+  out(text: string): void;
+  err(text: string): void;
+  env: Record<string, string | undefined>;
+}
+
+type Values = Record<string, string | boolean | undefined>;
+/** A usage mistake found after parsing: main prints it with the verb's usage. */
+export class UsageError extends Error {}
+
+const str = (v: Values, k: string): string | undefined => (typeof v[k] === "string" ? (v[k] as string) : undefined);
+
+export async function cmdRun(v: Values, io: Io): Promise<number> {
+  const format = str(v, "log-format") ?? "text";
+  if (format !== "text" && format !== "json") throw new UsageError(`--log-format must be text or json, not "${format}"`);
+  const listen = str(v, "listen");
+  if (listen !== undefined && !/^[^\s:]+:\d{1,5}$/.test(listen)) {
+    throw new UsageError(`--listen must look like ADDRESS:PORT (for example 0.0.0.0:9010), not "${listen}"`);
+  }
+  const log = new Logger(format as LogFormat);
+  const found = findConfigFile({ flag: str(v, "config"), env: io.env["VIGIL_CONFIG"] });
+  if (!found.ok) {
+    log.error(found.message);
+    return EXIT.failed;
+  }
+  return runDaemon({
+    configFile: found.file,
+    configHow: found.how,
+    nodeName: str(v, "node"),
+    stateDir: str(v, "state-dir") ?? DEFAULT_STATE_DIR,
+    listen,
+    log,
+  });
+}
+
+export function cmdCheckConfig(v: Values, positionals: string[], io: Io): number {
+  const found = findConfigFile({ flag: positionals[0] ?? str(v, "config"), env: io.env["VIGIL_CONFIG"] });
+  if (!found.ok) {
+    io.err(found.message);
+    return EXIT.failed;
+  }
+  const loaded = loadConfigFile(found.file);
+  if (!loaded.ok) {
+    for (const e of loaded.errors) io.err(formatConfigError(e));
+    const n = loaded.errors.length;
+    io.err(`${found.file}: ${n} problem${n === 1 ? "" : "s"}; the config is not valid`);
+    return EXIT.failed;
+  }
+  const nodeName = str(v, "node");
+  if (nodeName !== undefined) {
+    const id = identifyNode(loaded.config, [], nodeName);
+    if (!id.ok) {
+      io.err(`${found.file}: ${id.message}`);
+      return EXIT.failed;
+    }
+  }
+  if (v["print"] === true) {
+    io.out(`# effective config of ${found.file} (found by ${found.how})`);
+    io.out(effectiveConfigYaml(loaded.config).trimEnd());
+    return EXIT.ok;
+  }
+  const c = loaded.config;
+  const here = identifyNode(c, localIPv4Addresses());
+  io.out(`${found.file}: OK (found by ${describeHow(found.how)})`);
+  io.out(`  cluster ${c.cluster.name}: ${c.cluster.nodes.map((n) => n.name).join(", ")}`);
+  io.out(`  ${c.vrrp.length} VRRP instance(s), ${c.modules.length} module(s), console on ${c.web.listen}`);
+  io.out(here.ok ? `  this machine is node ${here.node.name}` : "  this machine matches no node by address (use --node NAME with vigil run)");
+  return EXIT.ok;
+}
+
+function describeHow(how: string): string {
+  return { flag: "the command line", env: "$VIGIL_CONFIG", etc: "/etc/vigil", media: "removable media" }[how] ?? how;
+}
+
+export async function cmdStatus(v: Values, io: Io): Promise<number> {
+  const reply = await askDaemon(str(v, "state-dir") ?? DEFAULT_STATE_DIR, "GET", "/api/status");
+  if (!reply.ok) {
+    io.err(reply.message);
+    return EXIT.daemonUnreachable;
+  }
+  if (reply.status !== 200) {
+    io.err(`the daemon answered ${reply.status}: ${JSON.stringify(reply.body)}`);
+    return EXIT.failed;
+  }
+  io.out(v["json"] === true ? JSON.stringify(reply.body, null, 2) : formatStatus(reply.body as StatusSnapshot));
+  return EXIT.ok;
+}
+
+export function cmdKeygen(v: Values, positionals: string[], io: Io): number {
+  const file = positionals[0] as string;
+  if (existsSync(file) && v["force"] !== true) {
+    io.err(`${file} already exists; a new key would cut this node off from the cluster. Use --force to replace it.`);
+    return EXIT.failed;
+  }
+  const r = writeKeyFile(file, { force: v["force"] === true });
+  if (!r.ok) {
+    io.err(r.message);
+    return EXIT.failed;
+  }
+  io.out(`wrote a new cluster key to ${file} (mode 0600); copy it to every node`);
+  return EXIT.ok;
+}
+
+export function cmdSchema(io: Io): number {
+  io.out(JSON.stringify(configSchema, null, 2));
+  return EXIT.ok;
+}
+
+export function cmdVersion(io: Io): number {
+  const bun = (process.versions as Record<string, string | undefined>)["bun"];
+  const deno = (globalThis as { Deno?: { version: { deno: string } } }).Deno?.version.deno;
+  const runtime = bun ? `bun ${bun}` : deno ? `deno ${deno}` : `node ${process.versions.node}`;
+  io.out(`vigil ${VERSION} (${runtime}, ${process.platform}-${process.arch})`);
+  return EXIT.ok;
+}
+
+export function cmdHelp(positionals: string[], io: Io): number {
+  const h = helpFor(positionals[0]);
+  (h.ok ? io.out : io.err)(h.text);
+  return h.ok ? EXIT.ok : EXIT.usage;
+}

@@ -1,0 +1,39 @@
+import {
+  cmdCheckConfig, cmdHelp, cmdKeygen, cmdRun, cmdSchema, cmdStatus, cmdVersion, type Io, UsageError,
+} from "./commands.ts";
+import { generalHelp, verbHelp } from "./help.ts";
+import { parseCommand } from "./parse.ts";
+import { EXIT } from "./verbs.ts";
+
+/** Parses argv, runs the verb, and returns the exit code. Never throws for user mistakes. */
+export async function dispatch(argv: readonly string[], io: Io): Promise<number> {
+  const cmd = parseCommand(argv);
+  if (!cmd.ok) {
+    io.err(`vigil: ${cmd.message}`);
+    io.err("");
+    io.err(cmd.verb ? verbHelp(cmd.verb) : generalHelp());
+    return EXIT.usage;
+  }
+  const { verb, values, positionals } = cmd;
+  try {
+    switch (verb.name) {
+      case "run": return await cmdRun(values, io);
+      case "check-config": return cmdCheckConfig(values, positionals, io);
+      case "status": return await cmdStatus(values, io);
+      case "keygen": return cmdKeygen(values, positionals, io);
+      case "schema": return cmdSchema(io);
+      case "version": return cmdVersion(io);
+      case "help": return cmdHelp(positionals, io);
+    }
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.err(`vigil: ${e.message}`);
+      io.err("");
+      io.err(verbHelp(verb));
+      return EXIT.usage;
+    }
+    throw e;
+  }
+  io.err(`vigil: verb "${verb.name}" is not implemented`);
+  return EXIT.failed;
+}

@@ -1,0 +1,48 @@
+import type { StatusSnapshot } from "../daemon/status-types.ts";
+
+/** The human view of a status snapshot, as `vigil status` prints it. */
+export function formatStatus(s: StatusSnapshot): string {
+  const lines = [
+    `node      ${s.node.name} (${s.node.addresses.join(", ")})`,
+    `cluster   ${s.cluster.name}`,
+    `version   ${s.version}, PID ${s.pid}, up ${formatUptime(s.uptimeMs)}`,
+    `config    ${s.configFile}`,
+    `console   http://${s.web.listen}/`,
+    "",
+  ];
+  lines.push(...table(
+    ["PEER", "STATE", "LINKS", "RTT", "BAD FRAMES"],
+    s.peers.map((p) => [
+      p.name,
+      p.state,
+      p.links.map((l) => `${l.address}:${l.state}${l.lastHeardMsAgo === null ? "" : `(${l.lastHeardMsAgo}ms)`}`).join(" "),
+      p.rttMs === null ? "-" : `${p.rttMs.toFixed(1)}ms`,
+      String(p.badFrames),
+    ]),
+    "no peers configured",
+  ));
+  lines.push("");
+  lines.push(...table(["MODULE", "TYPE", "STATE"], s.modules.map((m) => [m.name, m.type, m.state]), "no modules configured"));
+  const recent = s.events.slice(-10);
+  if (recent.length > 0) {
+    lines.push("", "RECENT EVENTS");
+    for (const e of recent) lines.push(`  ${e.time} ${e.level.padEnd(5)} ${e.msg}`);
+  }
+  return lines.join("\n");
+}
+
+function table(head: string[], rows: string[][], empty: string): string[] {
+  if (rows.length === 0) return [`(${empty})`];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const fmt = (r: string[]) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ").trimEnd();
+  return [fmt(head), ...rows.map(fmt)];
+}
+
+export function formatUptime(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  const d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);
+  if (d > 0) return `${d}d ${h}h ${m}m`;
+  if (h > 0) return `${h}h ${m}m`;
+  if (m > 0) return `${m}m ${s % 60}s`;
+  return `${s}s`;
+}

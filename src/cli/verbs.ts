@@ -1,0 +1,110 @@
+import type { ParseArgsConfig } from "node:util";
+
+/**
+ * Every verb the binary understands, with its usage text and flags. The help
+ * output, the argument parser and the error messages all read from this one
+ * table, so they cannot drift apart.
+ */
+export interface VerbSpec {
+  name: string;
+  summary: string;
+  usage: string;
+  /** Extra lines shown by `vigil help VERB`. */
+  details?: string;
+  options: NonNullable<ParseArgsConfig["options"]>;
+  /** [min, max] positional arguments. */
+  positionals: [number, number];
+}
+
+const configFlag = {
+  config: { type: "string", short: "c" },
+} as const;
+const stateDirFlag = { "state-dir": { type: "string" } } as const;
+
+export const VERBS: readonly VerbSpec[] = [
+  {
+    name: "run",
+    summary: "run the daemon on this node",
+    usage: "vigil run [--config FILE] [--node NAME] [--state-dir DIR] [--log-format text|json] [--listen ADDR:PORT]",
+    details: [
+      "  --config FILE      the config; default: $VIGIL_CONFIG, /etc/vigil/vigil.yaml, then removable media",
+      "  --node NAME        which configured node this is; default: the node whose address is local",
+      "  --state-dir DIR    where state, the lock and the control socket live (default /var/lib/vigil)",
+      "  --log-format FMT   text (default) or json, one line per event on stderr",
+      "  --listen ADDR:PORT serve the console here instead of web.listen from the config",
+      "",
+      "  Signals: SIGTERM/SIGINT stop cleanly; SIGHUP reloads the config (a bad config is",
+      "  reported and the running one kept).",
+    ].join("\n"),
+    options: {
+      ...configFlag,
+      ...stateDirFlag,
+      node: { type: "string" },
+      "log-format": { type: "string" },
+      listen: { type: "string" },
+    },
+    positionals: [0, 0],
+  },
+  {
+    name: "check-config",
+    summary: "validate a config and say which file was used",
+    usage: "vigil check-config [FILE] [--print] [--node NAME]",
+    details: [
+      "  FILE           the config to check; default: the same search as `vigil run`",
+      "  --print        print the effective config (defaults applied, paths resolved)",
+      "  --node NAME    also check that NAME is a configured node",
+      "  Exit status: 0 valid, 1 invalid (every problem is listed with file:line:col).",
+    ].join("\n"),
+    options: { ...configFlag, print: { type: "boolean" }, node: { type: "string" } },
+    positionals: [0, 1],
+  },
+  {
+    name: "status",
+    summary: "show the state of the local daemon",
+    usage: "vigil status [--json] [--state-dir DIR]",
+    details: "  Asks the daemon on this machine through its control socket (STATE_DIR/vigil.sock).",
+    options: { ...stateDirFlag, json: { type: "boolean" } },
+    positionals: [0, 0],
+  },
+  {
+    name: "keygen",
+    summary: "write a new random cluster key file (mode 0600)",
+    usage: "vigil keygen FILE [--force]",
+    details: "  Copy the same key file to every node (or keep it beside vigil.yaml on the USB stick).",
+    options: { force: { type: "boolean" } },
+    positionals: [1, 1],
+  },
+  {
+    name: "schema",
+    summary: "print the config's JSON Schema (for editors)",
+    usage: "vigil schema",
+    options: {},
+    positionals: [0, 0],
+  },
+  {
+    name: "version",
+    summary: "print the version",
+    usage: "vigil version",
+    options: {},
+    positionals: [0, 0],
+  },
+  {
+    name: "help",
+    summary: "show help for all verbs or one verb",
+    usage: "vigil help [VERB]",
+    options: {},
+    positionals: [0, 1],
+  },
+];
+
+export function findVerb(name: string): VerbSpec | undefined {
+  return VERBS.find((v) => v.name === name);
+}
+
+/** Exit codes, documented in `vigil help`. */
+export const EXIT = {
+  ok: 0,
+  failed: 1,
+  usage: 2,
+  daemonUnreachable: 3,
+} as const;

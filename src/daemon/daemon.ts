@@ -1,0 +1,156 @@
+import { join } from "node:path";
+import { identifyNode, localIPv4Addresses } from "../config/identify.ts";
+import { formatConfigError } from "../config/errors.ts";
+import { loadConfigFile } from "../config/load.ts";
+import type { VigilConfig } from "../config/types.ts";
+import { VERSION } from "../version.ts";
+import { createConsoleApp } from "../../web/app.ts";
+import { serveFetch, parseListen, type RunningServer } from "./http-server.ts";
+import type { Logger } from "./log.ts";
+import { Metrics } from "./metrics.ts";
+import { acquireStateLock } from "./state-lock.ts";
+import { buildStatus } from "./status.ts";
+
+export interface DaemonOptions {
+  configFile: string;
+  /** How the config file was found, for the log ("flag", "env", "etc", "media"). */
+  configHow: string;
+  nodeName?: string | undefined;
+  stateDir: string;
+  listen?: string | undefined;
+  log: Logger;
+}
+
+/**
+ * The driver: owns the clock, the servers and the signals, and (as the
+ * engines arrive) feeds their events to the pure cores. Resolves with the
+ * process exit code once stopped.
+ */
+export async function runDaemon(opts: DaemonOptions): Promise<number> {
+  const { log } = opts;
+  const loaded = loadConfigFile(opts.configFile);
+  if (!loaded.ok) {
+    for (const e of loaded.errors) log.error("config error", { detail: formatConfigError(e) });
+    log.error("not starting: the config has errors", { file: opts.configFile, errors: loaded.errors.length });
+    return 1;
+  }
+  let config: VigilConfig = loaded.config;
+  const id = identifyNode(config, localIPv4Addresses(), opts.nodeName);
+  if (!id.ok) {
+    log.error(id.message);
+    return 1;
+  }
+  const self = id.node;
+
+  const lock = acquireStateLock(opts.stateDir);
+  if (!lock.ok) {
+    log.error(lock.message);
+    return 1;
+  }
+
+  const startedAt = new Date();
+  const metrics = new Metrics();
+  const reloads = metrics.counter("vigil_config_reloads_total", "Config reloads by result (ok, rejected).");
+  const info = metrics.gauge("vigil_info", "Version, node and cluster of this daemon; always 1.");
+  const uptime = metrics.gauge("vigil_uptime_seconds", "Seconds since the daemon started.");
+  const peersKnown = metrics.gauge("vigil_peers_configured", "Peers named in the config.");
+
+  let listen = opts.listen ?? config.web.listen;
+  const status = () =>
+    buildStatus({
+      config,
+      configFile: opts.configFile,
+      self,
+      stateDir: opts.stateDir,
+      listen,
+      startedAt,
+      now: new Date(),
+      events: log.recent.toArray(),
+    });
+  const app = createConsoleApp({
+    status,
+    metrics: () => {
+      info(1, { version: VERSION, node: self.name, cluster: config.cluster.name });
+      uptime((Date.now() - startedAt.getTime()) / 1000);
+      peersKnown(config.cluster.nodes.length - 1);
+      return metrics.render();
+    },
+  });
+
+  const servers: RunningServer[] = [];
+  let web: RunningServer;
+  try {
+    servers.push(await serveFetch(app.fetch, { path: join(opts.stateDir, "vigil.sock") }));
+    web = await serveFetch(app.fetch, parseListen(listen));
+  } catch (e) {
+    log.error((e as Error).message);
+    await Promise.all(servers.map((s) => s.close()));
+    lock.release();
+    return 1;
+  }
+
+  log.info("vigil started", {
+    version: VERSION,
+    node: self.name,
+    identified_by: id.how,
+    cluster: config.cluster.name,
+    config: opts.configFile,
+    config_found_by: opts.configHow,
+    state_dir: opts.stateDir,
+    console: `http://${web.where}/`,
+    pid: process.pid,
+  });
+
+  return await new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = async (signal: string): Promise<void> => {
+      if (stopping) return;
+      stopping = true;
+      log.info("stopping", { signal });
+      await Promise.all([...servers, web].map((s) => s.close()));
+      lock.release();
+      log.info("vigil stopped", { node: self.name });
+      for (const [sig, fn] of handlers) process.off(sig, fn);
+      resolve(0);
+    };
+    const reload = async (): Promise<void> => {
+      const next = loadConfigFile(opts.configFile);
+      if (!next.ok) {
+        for (const e of next.errors) log.error("config error", { detail: formatConfigError(e) });
+        log.error("reload rejected: keeping the running config", { file: opts.configFile, errors: next.errors.length });
+        reloads({ result: "rejected" });
+        return;
+      }
+      const nextId = identifyNode(next.config, localIPv4Addresses(), opts.nodeName ?? self.name);
+      if (!nextId.ok || nextId.node.name !== self.name) {
+        log.error("reload rejected: keeping the running config", {
+          reason: nextId.ok ? `this node would become ${nextId.node.name}` : nextId.message,
+        });
+        reloads({ result: "rejected" });
+        return;
+      }
+      const nextListen = opts.listen ?? next.config.web.listen;
+      if (nextListen !== listen) {
+        try {
+          const moved = await serveFetch(app.fetch, parseListen(nextListen));
+          await web.close();
+          web = moved;
+          listen = nextListen;
+        } catch (e) {
+          log.error("reload rejected: keeping the running config", { reason: (e as Error).message });
+          reloads({ result: "rejected" });
+          return;
+        }
+      }
+      config = next.config;
+      reloads({ result: "ok" });
+      log.info("config reloaded", { file: opts.configFile, console: `http://${web.where}/` });
+    };
+    const handlers: [NodeJS.Signals, () => void][] = [
+      ["SIGTERM", () => void stop("SIGTERM")],
+      ["SIGINT", () => void stop("SIGINT")],
+      ["SIGHUP", () => void reload()],
+    ];
+    for (const [sig, fn] of handlers) process.on(sig, fn);
+  });
+}

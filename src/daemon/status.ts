@@ -1,0 +1,44 @@
+import type { VigilConfig } from "../config/types.ts";
+import { VERSION } from "../version.ts";
+import type { LogEvent, PeerStatus, StatusSnapshot } from "./status-types.ts";
+
+export interface StatusInputs {
+  config: VigilConfig;
+  configFile: string;
+  self: { name: string; addresses: string[] };
+  stateDir: string;
+  listen: string;
+  startedAt: Date;
+  now: Date;
+  events: LogEvent[];
+  /** Live peer views from the heartbeat engine, by node name, when it runs. */
+  peers?: ReadonlyMap<string, PeerStatus>;
+}
+
+/** Builds the one snapshot shape every surface shows (see status-types.ts). */
+export function buildStatus(i: StatusInputs): StatusSnapshot {
+  const peers = i.config.cluster.nodes
+    .filter((n) => n.name !== i.self.name)
+    .map((n): PeerStatus => i.peers?.get(n.name) ?? {
+      name: n.name,
+      addresses: [...n.addresses],
+      state: "unknown",
+      links: n.addresses.map((address) => ({ address, state: "unknown", lastHeardMsAgo: null })),
+      rttMs: null,
+      badFrames: 0,
+    });
+  return {
+    version: VERSION,
+    node: { name: i.self.name, addresses: [...i.self.addresses] },
+    cluster: { name: i.config.cluster.name },
+    pid: process.pid,
+    startedAt: i.startedAt.toISOString(),
+    uptimeMs: i.now.getTime() - i.startedAt.getTime(),
+    configFile: i.configFile,
+    stateDir: i.stateDir,
+    web: { listen: i.listen },
+    peers,
+    modules: i.config.modules.map((m) => ({ name: m.name, type: m.type, state: "STOP" })),
+    events: i.events,
+  };
+}
