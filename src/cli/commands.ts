@@ -1,4 +1,3 @@
-import { existsSync } from "node:fs";
 import { formatConfigError } from "../config/errors.ts";
 import { identifyNode, localIPv4Addresses } from "../config/identify.ts";
 import { effectiveConfigYaml, loadConfigFile } from "../config/load.ts";
@@ -104,13 +103,11 @@ export async function cmdStatus(v: Values, io: Io): Promise<number> {
 
 export function cmdKeygen(v: Values, positionals: string[], io: Io): number {
   const file = positionals[0] as string;
-  if (existsSync(file) && v["force"] !== true) {
-    io.err(`${file} already exists; a new key would cut this node off from the cluster. Use --force to replace it.`);
-    return EXIT.failed;
-  }
   const r = writeKeyFile(file, { force: v["force"] === true });
   if (!r.ok) {
-    io.err(r.message);
+    io.err(r.kind === "exists"
+      ? `${file} already exists; a new key would cut this node off from the cluster. Use --force to replace it.`
+      : r.message);
     return EXIT.failed;
   }
   io.out(`wrote a new cluster key to ${file} (mode 0600); copy it to every node`);

@@ -1,0 +1,353 @@
+/**
+ * Heartbeat transport over UDP (node:dgram): one socket per heartbeat link.
+ *
+ * - unicast (default): the socket is bound to the link's local address and
+ *   each frame goes to every peer's address on that link;
+ * - multicast: the socket is bound to the group address (a socket bound to a
+ *   unicast address never sees datagrams addressed to a group), joins the group
+ *   on the link's local address and sends with TTL 1 so frames stay on the link;
+ * - broadcast: the socket is bound to the link's subnet broadcast address, for
+ *   the same reason.
+ *
+ * Because every socket is bound to an address that only exists on one link,
+ * the receiving socket tells which link a datagram came in on.
+ * send() never throws: failures (ENETUNREACH when a link is down, ...) are
+ * reported through onError, so one dead link cannot disturb the others.
+ */
+import * as dgram from "node:dgram";
+import { isIPv4 } from "node:net";
+import { networkInterfaces } from "node:os";
+
+/** UDP port heartbeats use unless the config says otherwise. */
+export const DEFAULT_HEARTBEAT_PORT = 7694;
+
+export interface LinkSpec {
+  index: number;
+  localAddress: string;
+  /** 0 picks a free port (tests); real links use the same port on every node. */
+  port: number;
+  mode: "unicast" | "multicast" | "broadcast";
+  /** Unicast targets: "a.b.c.d" (the link's port) or "a.b.c.d:port". */
+  peers: string[];
+  /** Multicast only: an IPv4 multicast group, e.g. one in 224.0.0.0/24. */
+  group?: string;
+  /** Broadcast only: the link's subnet broadcast address, e.g. 198.51.100.255. */
+  broadcastAddress?: string;
+}
+
+export interface Endpoint {
+  address: string;
+  port: number;
+}
+
+export interface Transport {
+  send(link: number, bytes: Uint8Array): void;
+  onReceive(cb: (link: number, bytes: Uint8Array, from: Endpoint) => void): void;
+  onError(cb: (link: number, err: Error) => void): void;
+  close(): Promise<void>;
+}
+
+export interface UdpTransport extends Transport {
+  /** Where link `link`'s socket is bound (the real port when the spec said 0). */
+  boundEndpoint(link: number): Endpoint | undefined;
+}
+
+/** A link spec that cannot work, found before any socket is opened. */
+export class TransportConfigError extends Error {
+  readonly link: number | undefined;
+  constructor(message: string, link?: number) {
+    super(message);
+    this.name = "TransportConfigError";
+    this.link = link;
+  }
+}
+
+/** A socket could not be set up: bind, multicast join, or socket options. */
+export class TransportBindError extends Error {
+  readonly link: number;
+  readonly address: string;
+  readonly port: number;
+  readonly code: string;
+  constructor(link: number, address: string, port: number, code: string, message: string) {
+    super(message);
+    this.name = "TransportBindError";
+    this.link = link;
+    this.address = address;
+    this.port = port;
+    this.code = code;
+  }
+}
+
+/** A datagram could not be sent; `code` is the OS error (ENETUNREACH, ...). */
+export class TransportSendError extends Error {
+  readonly link: number;
+  readonly target: Endpoint | undefined;
+  readonly code: string;
+  constructor(link: number, target: Endpoint | undefined, code: string, message: string) {
+    super(message);
+    this.name = "TransportSendError";
+    this.link = link;
+    this.target = target;
+    this.code = code;
+  }
+}
+
+/** A LinkSpec after validation, with the address its socket binds to. */
+export interface ResolvedLink {
+  index: number;
+  mode: LinkSpec["mode"];
+  localAddress: string;
+  port: number;
+  bindAddress: string;
+  targets: Endpoint[];
+  group: string | undefined;
+}
+
+const BIND_HINTS: Record<string, string> = {
+  EADDRINUSE: "the port is already in use on that address (is another vigil running?)",
+  EADDRNOTAVAIL: "that address is not configured on any interface of this host",
+  EACCES: "permission denied (ports below 1024 need root)",
+  EPERM: "operation not permitted",
+  ENODEV: "no interface holds that address",
+  EINVAL: "invalid address for this operation",
+};
+
+export function errorCode(e: unknown): string {
+  if (typeof e === "object" && e !== null && "code" in e) {
+    const code = (e as { code: unknown }).code;
+    if (typeof code === "string") return code;
+  }
+  return "EUNKNOWN";
+}
+
+export function bindErrorMessage(link: number, what: string, address: string, port: number, code: string): string {
+  const hint = BIND_HINTS[code];
+  return `heartbeat link ${link}: cannot ${what} ${address}:${port}: ${code}${hint ? ` (${hint})` : ""}`;
+}
+
+function isMulticast(address: string): boolean {
+  const first = Number(address.split(".")[0]);
+  return first >= 224 && first <= 239;
+}
+
+function parsePeer(link: number, peer: string, defaultPort: number): Endpoint {
+  const m = /^([0-9.]+)(?::([0-9]{1,5}))?$/.exec(peer);
+  const address = m?.[1];
+  const port = m?.[2] === undefined ? defaultPort : Number(m[2]);
+  if (address === undefined || !isIPv4(address) || port > 65535 || (port < 1 && m?.[2] !== undefined)) {
+    throw new TransportConfigError(`heartbeat link ${link}: peer "${peer}" is not an IPv4 address or address:port`, link);
+  }
+  if (port < 1) {
+    throw new TransportConfigError(`heartbeat link ${link}: peer "${peer}" needs an explicit :port because the link's port is 0`, link);
+  }
+  return { address, port };
+}
+
+/** Checks every spec and works out bind addresses and targets; throws TransportConfigError. */
+export function resolveLinks(links: readonly LinkSpec[]): ResolvedLink[] {
+  if (links.length === 0) throw new TransportConfigError("no heartbeat links configured");
+  const seenIndex = new Set<number>();
+  const seenBind = new Map<string, number>();
+  return links.map((spec) => {
+    const i = spec.index;
+    if (!Number.isInteger(i) || i < 0 || i > 255) throw new TransportConfigError(`heartbeat link index ${i} must be an integer in 0..255`);
+    if (seenIndex.has(i)) throw new TransportConfigError(`heartbeat link index ${i} is used twice`, i);
+    seenIndex.add(i);
+    if (!isIPv4(spec.localAddress)) {
+      throw new TransportConfigError(`heartbeat link ${i}: local address "${spec.localAddress}" is not an IPv4 address`, i);
+    }
+    if (!Number.isInteger(spec.port) || spec.port < 0 || spec.port > 65535) {
+      throw new TransportConfigError(`heartbeat link ${i}: port ${spec.port} must be an integer in 0..65535`, i);
+    }
+    let bindAddress = spec.localAddress;
+    let targets: Endpoint[];
+    let group: string | undefined;
+    if (spec.mode === "unicast") {
+      targets = spec.peers.map((p) => parsePeer(i, p, spec.port));
+    } else if (spec.mode === "multicast") {
+      if (spec.group === undefined || !isIPv4(spec.group) || !isMulticast(spec.group)) {
+        throw new TransportConfigError(`heartbeat link ${i}: multicast mode needs an IPv4 multicast group (224.0.0.0/4), got ${spec.group ?? "none"}`, i);
+      }
+      group = spec.group;
+      bindAddress = spec.group;
+      targets = [{ address: spec.group, port: spec.port }];
+    } else if (spec.mode === "broadcast") {
+      const b = spec.broadcastAddress;
+      if (b === undefined || !isIPv4(b) || isMulticast(b)) {
+        throw new TransportConfigError(`heartbeat link ${i}: broadcast mode needs the link's subnet broadcast address (e.g. 198.51.100.255), got ${b ?? "none"}`, i);
+      }
+      bindAddress = b;
+      targets = [{ address: b, port: spec.port }];
+    } else {
+      throw new TransportConfigError(`heartbeat link ${i}: mode "${String(spec.mode)}" is not unicast, multicast or broadcast`, i);
+    }
+    const bindKey = `${bindAddress}:${spec.port}`;
+    const other = seenBind.get(bindKey);
+    if (spec.port !== 0 && other !== undefined) {
+      throw new TransportConfigError(`heartbeat links ${other} and ${i} both listen on ${bindKey}; received frames could not be told apart`, i);
+    }
+    seenBind.set(bindKey, i);
+    return { index: i, mode: spec.mode, localAddress: spec.localAddress, port: spec.port, bindAddress, targets, group };
+  });
+}
+
+function isLocalAddress(address: string): boolean {
+  for (const list of Object.values(networkInterfaces())) {
+    if (list?.some((a) => a.address === address)) return true;
+  }
+  return false;
+}
+
+function bind(sock: dgram.Socket, address: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (e: Error): void => {
+      sock.off("listening", onListening);
+      reject(e);
+    };
+    const onListening = (): void => {
+      sock.off("error", onError);
+      resolve();
+    };
+    sock.once("error", onError);
+    sock.once("listening", onListening);
+    try {
+      sock.bind({ address, port, exclusive: true });
+    } catch (e) {
+      sock.off("error", onError);
+      sock.off("listening", onListening);
+      reject(e);
+    }
+  });
+}
+
+function closeSocket(sock: dgram.Socket): Promise<void> {
+  return new Promise((resolve) => {
+    try {
+      sock.close(() => resolve());
+    } catch {
+      resolve(); // already closed
+    }
+  });
+}
+
+interface OpenLink {
+  link: ResolvedLink;
+  sock: dgram.Socket;
+  bound: Endpoint;
+}
+
+async function openLink(link: ResolvedLink): Promise<OpenLink> {
+  const i = link.index;
+  if (link.mode !== "unicast" && !isLocalAddress(link.localAddress)) {
+    // Multicast/broadcast sockets bind to a shared address, so the kernel
+    // would not notice a wrong local address until frames silently vanish.
+    throw new TransportBindError(i, link.localAddress, link.port, "EADDRNOTAVAIL", bindErrorMessage(i, "use local address", link.localAddress, link.port, "EADDRNOTAVAIL"));
+  }
+  const sock = dgram.createSocket({ type: "udp4", reuseAddr: false });
+  try {
+    await bind(sock, link.bindAddress, link.port);
+  } catch (e) {
+    await closeSocket(sock);
+    const code = errorCode(e);
+    throw new TransportBindError(i, link.bindAddress, link.port, code, bindErrorMessage(i, "bind to", link.bindAddress, link.port, code));
+  }
+  const bound: Endpoint = { address: link.bindAddress, port: sock.address().port };
+  let step = "configure";
+  try {
+    if (link.mode === "multicast" && link.group !== undefined) {
+      step = "set the multicast interface to";
+      sock.setMulticastInterface(link.localAddress);
+      sock.setMulticastTTL(1);
+      sock.setMulticastLoopback(false);
+      step = `join multicast group ${link.group} on`;
+      sock.addMembership(link.group, link.localAddress);
+    } else if (link.mode === "broadcast") {
+      step = "enable broadcast on";
+      sock.setBroadcast(true);
+    }
+  } catch (e) {
+    await closeSocket(sock);
+    const code = errorCode(e);
+    throw new TransportBindError(i, link.localAddress, bound.port, code, bindErrorMessage(i, step, link.localAddress, bound.port, code));
+  }
+  return { link, sock, bound };
+}
+
+/**
+ * Opens one socket per link. Rejects with TransportConfigError for a bad spec
+ * and TransportBindError (naming link, address:port and the OS cause) when a
+ * socket cannot be set up; sockets already opened are closed again.
+ */
+export async function openUdpTransport(links: readonly LinkSpec[]): Promise<UdpTransport> {
+  const resolved = resolveLinks(links);
+  const open = new Map<number, OpenLink>();
+  try {
+    for (const link of resolved) open.set(link.index, await openLink(link));
+  } catch (e) {
+    await Promise.all([...open.values()].map((o) => closeSocket(o.sock)));
+    throw e;
+  }
+
+  const receivers: ((link: number, bytes: Uint8Array, from: Endpoint) => void)[] = [];
+  const errorSinks: ((link: number, err: Error) => void)[] = [];
+  let closed = false;
+  const report = (link: number, err: Error): void => {
+    for (const cb of errorSinks) cb(link, err);
+  };
+
+  for (const o of open.values()) {
+    const i = o.link.index;
+    o.sock.on("message", (msg, rinfo) => {
+      // Our own multicast/broadcast frames can loop back; they are not news.
+      if (rinfo.address === o.link.localAddress && rinfo.port === o.bound.port) return;
+      const from: Endpoint = { address: rinfo.address, port: rinfo.port };
+      for (const cb of receivers) cb(i, msg, from);
+    });
+    o.sock.on("error", (e) => {
+      report(i, new TransportSendError(i, undefined, errorCode(e), `heartbeat link ${i}: socket error: ${e.message}`));
+    });
+  }
+
+  const sendError = (i: number, target: Endpoint | undefined, e: unknown): void => {
+    const code = errorCode(e);
+    const where = target ? ` to ${target.address}:${target.port}` : "";
+    const text = e instanceof Error ? e.message : String(e);
+    report(i, new TransportSendError(i, target, code, `heartbeat link ${i}: send${where} failed: ${text}`));
+  };
+
+  return {
+    send(link, bytes) {
+      const o = open.get(link);
+      if (closed || o === undefined) {
+        const why = closed ? "the transport is closed" : "no such link";
+        const err = Object.assign(new Error(why), { code: closed ? "ECLOSED" : "ENOLINK" });
+        queueMicrotask(() => sendError(link, undefined, err));
+        return;
+      }
+      for (const target of o.link.targets) {
+        try {
+          o.sock.send(bytes, target.port, target.address, (e) => {
+            if (e) sendError(link, target, e);
+          });
+        } catch (e) {
+          queueMicrotask(() => sendError(link, target, e));
+        }
+      }
+    },
+    onReceive(cb) {
+      receivers.push(cb);
+    },
+    onError(cb) {
+      errorSinks.push(cb);
+    },
+    boundEndpoint(link) {
+      const o = open.get(link);
+      return o ? { ...o.bound } : undefined;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await Promise.all([...open.values()].map((o) => closeSocket(o.sock)));
+    },
+  };
+}

@@ -1,0 +1,245 @@
+/**
+ * Heartbeat frame codec: authenticated membership frames, one per UDP datagram.
+ *
+ * Layout (version 1, big-endian):
+ *
+ *   off  size  field
+ *   0    4     magic "VGHB"
+ *   4    1     version = 1
+ *   5    8     epoch      u64  (boot epoch of the sender)
+ *   13   4     seq        u32
+ *   17   8     sentAt     f64  (sender's monotonic ms)
+ *   25   1     link       u8
+ *   26   1+n   cluster    u8 length + UTF-8 (1..64 bytes)
+ *   ..   1+n   node       u8 length + UTF-8 (1..64 bytes)
+ *   ..   1     echo count (0..32), then per echo:
+ *                node u8+UTF-8 (1..64), sentAt f64, heldMs f64
+ *   ..   1     module count (0..32), then per module:
+ *                module u8+UTF-8 (1..64), role u8+UTF-8 (1..32), generation u64
+ *   end-32 32  HMAC-SHA256(key, every byte before it)
+ *
+ * The datagram boundary is the frame boundary, so there is no length field;
+ * bytes left between the last module and the MAC are rejected. The MAC is
+ * checked before any variable-length field is parsed, so an attacker without
+ * the key can only ever reach the fixed-size checks.
+ */
+import { createHmac, timingSafeEqual } from "node:crypto";
+import { ByteDecodeError, ByteReader, ByteWriter } from "./bytes.ts";
+
+export const HEARTBEAT_MAX_FRAME = 1400;
+export const HEARTBEAT_VERSION = 1;
+export const HEARTBEAT_MAC_BYTES = 32;
+export const HEARTBEAT_MAX_NAME_BYTES = 64;
+export const HEARTBEAT_MAX_ROLE_BYTES = 32;
+export const HEARTBEAT_MAX_ECHOES = 32;
+export const HEARTBEAT_MAX_MODULES = 32;
+
+const MAGIC = new Uint8Array([0x56, 0x47, 0x48, 0x42]); // "VGHB"
+const FIXED_HEADER_BYTES = 26;
+/** Fixed header, two 1-byte names with their lengths, two zero counts, MAC. */
+export const HEARTBEAT_MIN_FRAME = FIXED_HEADER_BYTES + 2 + 2 + 1 + 1 + HEARTBEAT_MAC_BYTES;
+
+/** For RTT: we echo the last sentAt heard from `node` and how long we held it. */
+export interface PeerEcho {
+  node: string;
+  sentAt: number;
+  heldMs: number;
+}
+
+/** Later modules publish their role and data generation here. */
+export interface ModuleAdvert {
+  module: string;
+  role: string;
+  generation: number;
+}
+
+export interface HeartbeatFrame {
+  cluster: string;
+  node: string;
+  /** u64, ordered: (daemon start wall-clock ms << 16n) | random16; a restart always has a larger epoch. */
+  epoch: bigint;
+  /** u32, +1 per frame per sender (shared across links), starts at 1. */
+  seq: number;
+  /** Sender's monotonic ms; finite and >= 0. */
+  sentAt: number;
+  /** Index of the link it was sent on (0-based), lets receivers see cross-wired links. */
+  link: number;
+  echoes: PeerEcho[];
+  modules: ModuleAdvert[];
+}
+
+export type HeartbeatDecodeErrorKind = "truncated" | "oversized" | "bad-magic" | "bad-version" | "bad-mac" | "malformed";
+
+export interface HeartbeatDecodeError {
+  kind: HeartbeatDecodeErrorKind;
+  detail: string;
+}
+
+export type HeartbeatDecodeResult = { ok: true; frame: HeartbeatFrame } | { ok: false; error: HeartbeatDecodeError };
+
+// Names end up in logs, the console and the CLI table: no control characters.
+const CONTROL_CHAR = /[\u0000-\u001f\u007f]/;
+
+function mac(key: Uint8Array, covered: Uint8Array): Uint8Array {
+  return createHmac("sha256", key).update(covered).digest();
+}
+
+function writeName(w: ByteWriter, value: string, maxBytes: number, what: string): void {
+  if (value.length === 0) throw new RangeError(`heartbeat frame: ${what} must not be empty`);
+  if (CONTROL_CHAR.test(value)) throw new RangeError(`heartbeat frame: ${what} ${JSON.stringify(value)} contains a control character`);
+  w.utf8WithU8Length(value, maxBytes, `heartbeat frame: ${what}`);
+}
+
+function writeMs(w: ByteWriter, value: number, what: string): void {
+  if (!Number.isFinite(value) || value < 0) {
+    throw new RangeError(`heartbeat frame: ${what} must be a finite number >= 0, got ${value}`);
+  }
+  w.f64(value, `heartbeat frame: ${what}`);
+}
+
+/**
+ * Encodes and signs a frame. Throws RangeError when the frame itself is
+ * invalid (a name too long, a count over its limit, the whole frame over
+ * HEARTBEAT_MAX_FRAME): those are bugs or config mistakes of the sender.
+ */
+export function encodeHeartbeat(frame: HeartbeatFrame, key: Uint8Array): Uint8Array {
+  if (frame.echoes.length > HEARTBEAT_MAX_ECHOES) {
+    throw new RangeError(`heartbeat frame: ${frame.echoes.length} echoes; the limit is ${HEARTBEAT_MAX_ECHOES}`);
+  }
+  if (frame.modules.length > HEARTBEAT_MAX_MODULES) {
+    throw new RangeError(`heartbeat frame: ${frame.modules.length} module adverts; the limit is ${HEARTBEAT_MAX_MODULES}`);
+  }
+  const w = new ByteWriter(512);
+  w.bytes(MAGIC);
+  w.u8(HEARTBEAT_VERSION, "heartbeat frame: version");
+  w.u64(frame.epoch, "heartbeat frame: epoch");
+  w.u32(frame.seq, "heartbeat frame: seq");
+  writeMs(w, frame.sentAt, "sentAt");
+  w.u8(frame.link, "heartbeat frame: link index");
+  writeName(w, frame.cluster, HEARTBEAT_MAX_NAME_BYTES, "cluster name");
+  writeName(w, frame.node, HEARTBEAT_MAX_NAME_BYTES, "node name");
+  w.u8(frame.echoes.length, "heartbeat frame: echo count");
+  frame.echoes.forEach((e, i) => {
+    writeName(w, e.node, HEARTBEAT_MAX_NAME_BYTES, `echo ${i} node name`);
+    writeMs(w, e.sentAt, `echo ${i} sentAt`);
+    writeMs(w, e.heldMs, `echo ${i} heldMs`);
+  });
+  w.u8(frame.modules.length, "heartbeat frame: module count");
+  frame.modules.forEach((m, i) => {
+    writeName(w, m.module, HEARTBEAT_MAX_NAME_BYTES, `module advert ${i} module name`);
+    writeName(w, m.role, HEARTBEAT_MAX_ROLE_BYTES, `module advert ${i} role`);
+    if (!Number.isSafeInteger(m.generation) || m.generation < 0) {
+      throw new RangeError(`heartbeat frame: module advert ${i} generation must be a safe integer >= 0, got ${m.generation}`);
+    }
+    w.u64(BigInt(m.generation), `heartbeat frame: module advert ${i} generation`);
+  });
+  const total = w.length + HEARTBEAT_MAC_BYTES;
+  if (total > HEARTBEAT_MAX_FRAME) {
+    throw new RangeError(`heartbeat frame would be ${total} bytes; the limit is ${HEARTBEAT_MAX_FRAME}`);
+  }
+  const body = w.finish();
+  const out = new Uint8Array(total);
+  out.set(body, 0);
+  out.set(mac(key, body), body.length);
+  return out;
+}
+
+function fail(kind: HeartbeatDecodeErrorKind, detail: string): HeartbeatDecodeResult {
+  return { ok: false, error: { kind, detail } };
+}
+
+function readName(r: ByteReader, maxBytes: number, what: string): string {
+  const at = r.offset;
+  const n = r.u8(`length of ${what}`);
+  if (n === 0) throw new ByteDecodeError(`${what} at offset ${at} is empty`, at);
+  if (n > maxBytes) throw new ByteDecodeError(`${what} at offset ${at} is ${n} bytes; the limit is ${maxBytes}`, at);
+  const value = r.utf8(n, what);
+  if (CONTROL_CHAR.test(value)) throw new ByteDecodeError(`${what} at offset ${at} contains a control character`, at);
+  return value;
+}
+
+function readMs(r: ByteReader, what: string): number {
+  const at = r.offset;
+  const value = r.f64(what);
+  if (!Number.isFinite(value) || value < 0) {
+    throw new ByteDecodeError(`${what} at offset ${at} is ${value}; expected a finite number >= 0`, at);
+  }
+  return value;
+}
+
+function readCount(r: ByteReader, max: number, what: string): number {
+  const at = r.offset;
+  const n = r.u8(what);
+  if (n > max) throw new ByteDecodeError(`${what} at offset ${at} is ${n}; the limit is ${max}`, at);
+  return n;
+}
+
+function parseBody(r: ByteReader): HeartbeatFrame {
+  const epoch = r.u64("epoch");
+  const seq = r.u32("seq");
+  const sentAt = readMs(r, "sentAt");
+  const link = r.u8("link index");
+  const cluster = readName(r, HEARTBEAT_MAX_NAME_BYTES, "cluster name");
+  const node = readName(r, HEARTBEAT_MAX_NAME_BYTES, "node name");
+  const echoes: PeerEcho[] = [];
+  const echoCount = readCount(r, HEARTBEAT_MAX_ECHOES, "echo count");
+  for (let i = 0; i < echoCount; i++) {
+    echoes.push({
+      node: readName(r, HEARTBEAT_MAX_NAME_BYTES, `echo ${i} node name`),
+      sentAt: readMs(r, `echo ${i} sentAt`),
+      heldMs: readMs(r, `echo ${i} heldMs`),
+    });
+  }
+  const modules: ModuleAdvert[] = [];
+  const moduleCount = readCount(r, HEARTBEAT_MAX_MODULES, "module count");
+  for (let i = 0; i < moduleCount; i++) {
+    const module = readName(r, HEARTBEAT_MAX_NAME_BYTES, `module advert ${i} module name`);
+    const role = readName(r, HEARTBEAT_MAX_ROLE_BYTES, `module advert ${i} role`);
+    const at = r.offset;
+    const generation = r.u64(`module advert ${i} generation`);
+    if (generation > BigInt(Number.MAX_SAFE_INTEGER)) {
+      throw new ByteDecodeError(`module advert ${i} generation at offset ${at} is ${generation}; the limit is 2^53-1`, at);
+    }
+    modules.push({ module, role, generation: Number(generation) });
+  }
+  r.expectEnd("the last module advert");
+  return { cluster, node, epoch, seq, sentAt, link, echoes, modules };
+}
+
+/**
+ * Checks and decodes one datagram. Never throws: every problem comes back as
+ * `{ ok: false, error }` with a detail naming the field and its offset.
+ */
+export function decodeHeartbeat(bytes: Uint8Array, key: Uint8Array): HeartbeatDecodeResult {
+  const len = bytes.length;
+  if (len > HEARTBEAT_MAX_FRAME) {
+    return fail("oversized", `frame is ${len} bytes; the limit is ${HEARTBEAT_MAX_FRAME}`);
+  }
+  for (let i = 0; i < Math.min(len, MAGIC.length); i++) {
+    if (bytes[i] !== MAGIC[i]) {
+      return fail("bad-magic", `byte ${i} is 0x${(bytes[i] ?? 0).toString(16).padStart(2, "0")}; a heartbeat frame starts with "VGHB"`);
+    }
+  }
+  if (len <= MAGIC.length) {
+    return fail("truncated", `frame is ${len} bytes; the smallest heartbeat frame is ${HEARTBEAT_MIN_FRAME}`);
+  }
+  const version = bytes[MAGIC.length];
+  if (version !== HEARTBEAT_VERSION) {
+    return fail("bad-version", `frame version is ${version} at offset ${MAGIC.length}; this node speaks version ${HEARTBEAT_VERSION}`);
+  }
+  if (len < HEARTBEAT_MIN_FRAME) {
+    return fail("truncated", `frame is ${len} bytes; the smallest heartbeat frame is ${HEARTBEAT_MIN_FRAME}`);
+  }
+  const macAt = len - HEARTBEAT_MAC_BYTES;
+  const expected = mac(key, bytes.subarray(0, macAt));
+  if (!timingSafeEqual(expected, bytes.subarray(macAt))) {
+    return fail("bad-mac", `HMAC-SHA256 at offset ${macAt} does not match: wrong cluster key or altered frame`);
+  }
+  try {
+    const r = new ByteReader(bytes, MAGIC.length + 1, macAt);
+    return { ok: true, frame: parseBody(r) };
+  } catch (err) {
+    if (err instanceof ByteDecodeError) return fail("malformed", err.message);
+    throw err;
+  }
+}
