@@ -1,0 +1,150 @@
+/**
+ * Heartbeat timers and the membership core's configuration: presets, the
+ * defaults derived from an interval, and the sanity rules they must obey.
+ *
+ * Formulas (Linux-HA Heartbeat's vocabulary):
+ *   deadtime  = 5 x interval         (five frames in a row lost on every link)
+ *   warntime  = deadtime / 2         (report "late" well before "dead")
+ *   initdead  = max(2 x deadtime, 5 s)  (links and peers take a while to boot)
+ *   detection bound = deadtime + one interval: a peer that stops sending is
+ *   declared dead at most that long after its last frame arrived, when the
+ *   driver wakes the core at least once per interval.
+ */
+
+export interface HeartbeatTimers {
+  /** Time between two frames on each link. */
+  readonly intervalMs: number;
+  /** Silence after which a peer is reported "late" (a warning, no action). */
+  readonly warntimeMs: number;
+  /** Silence after which a link is down, and after which a peer silent on all links is dead. */
+  readonly deadtimeMs: number;
+  /** Grace from our own start before a never-heard peer or link is declared dead/down. */
+  readonly initdeadMs: number;
+}
+
+export interface MembershipNode {
+  readonly name: string;
+  /** The node's address on each heartbeat link, by link index; only used in reports. */
+  readonly links: readonly string[];
+}
+
+export interface MembershipConfig extends HeartbeatTimers {
+  /** Our own node name. */
+  readonly self: string;
+  readonly cluster: string;
+  /** Every node of the cluster, ourselves included, each with one address per link. */
+  readonly nodes: readonly MembershipNode[];
+}
+
+export const heartbeatPresets = {
+  /** Sub-second failover on a quiet, dedicated LAN. */
+  fast: { intervalMs: 20, warntimeMs: 50, deadtimeMs: 100, initdeadMs: 5_000 },
+  /** The default: half a second to detect a dead peer. */
+  lan: { intervalMs: 100, warntimeMs: 250, deadtimeMs: 500, initdeadMs: 5_000 },
+  /** Links with jitter and loss bursts: deadtime is ten intervals rather than five. */
+  wan: { intervalMs: 1_000, warntimeMs: 5_000, deadtimeMs: 10_000, initdeadMs: 20_000 },
+} as const satisfies Record<string, HeartbeatTimers>;
+
+export type HeartbeatPresetName = keyof typeof heartbeatPresets;
+
+export const defaultHeartbeatPreset: HeartbeatPresetName = "lan";
+
+/** Fills in unset timers from the interval with the formulas above. */
+export function deriveHeartbeatTimers(input: {
+  intervalMs: number;
+  warntimeMs?: number;
+  deadtimeMs?: number;
+  initdeadMs?: number;
+}): HeartbeatTimers {
+  const deadtimeMs = input.deadtimeMs ?? 5 * input.intervalMs;
+  return {
+    intervalMs: input.intervalMs,
+    deadtimeMs,
+    warntimeMs: input.warntimeMs ?? deadtimeMs / 2,
+    initdeadMs: input.initdeadMs ?? Math.max(2 * deadtimeMs, 5_000),
+  };
+}
+
+/** Worst-case time from a peer's last frame to our "dead" verdict. */
+export function detectionBoundMs(timers: HeartbeatTimers): number {
+  return timers.deadtimeMs + timers.intervalMs;
+}
+
+export interface ConfigProblem {
+  /** Where the problem is, as a config key path, e.g. "cluster.heartbeat.deadtime". */
+  readonly path: string;
+  readonly message: string;
+}
+
+function isPositive(n: number): boolean {
+  return typeof n === "number" && Number.isFinite(n) && n > 0;
+}
+
+/**
+ * Timer sanity. `path` is the config location of the heartbeat block, so the
+ * caller's error can point at the right key.
+ */
+export function validateHeartbeatTimers(t: HeartbeatTimers, path = "cluster.heartbeat"): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const fields: [keyof HeartbeatTimers, string][] = [
+    ["intervalMs", "interval"],
+    ["warntimeMs", "warntime"],
+    ["deadtimeMs", "deadtime"],
+    ["initdeadMs", "initdead"],
+  ];
+  for (const [field, key] of fields) {
+    if (!isPositive(t[field])) {
+      problems.push({ path: `${path}.${key}`, message: `must be a positive number of milliseconds, got ${String(t[field])}` });
+    }
+  }
+  if (problems.length > 0) return problems;
+  if (t.deadtimeMs < 2 * t.intervalMs) {
+    problems.push({
+      path: `${path}.deadtime`,
+      message:
+        `${t.deadtimeMs} ms is shorter than 2 intervals (2 x ${t.intervalMs} ms): ` +
+        `one lost frame would declare a peer dead; use at least ${2 * t.intervalMs} ms (5 intervals recommended)`,
+    });
+  }
+  if (!(t.warntimeMs > t.intervalMs && t.warntimeMs < t.deadtimeMs)) {
+    problems.push({
+      path: `${path}.warntime`,
+      message: `${t.warntimeMs} ms must lie strictly between interval (${t.intervalMs} ms) and deadtime (${t.deadtimeMs} ms)`,
+    });
+  }
+  if (t.initdeadMs < t.deadtimeMs) {
+    problems.push({
+      path: `${path}.initdead`,
+      message: `${t.initdeadMs} ms is shorter than deadtime (${t.deadtimeMs} ms); at boot peers would get less grace than a running node`,
+    });
+  }
+  return problems;
+}
+
+/** Everything the membership core needs to be true of its configuration. */
+export function validateMembershipConfig(c: MembershipConfig): ConfigProblem[] {
+  const problems = validateHeartbeatTimers(c);
+  if (c.cluster.length === 0) problems.push({ path: "cluster.name", message: "must not be empty" });
+  const seen = new Set<string>();
+  c.nodes.forEach((n, i) => {
+    const at = `cluster.nodes[${i}]`;
+    if (n.name.length === 0) problems.push({ path: `${at}.name`, message: "must not be empty" });
+    else if (seen.has(n.name)) problems.push({ path: `${at}.name`, message: `"${n.name}" is listed twice` });
+    seen.add(n.name);
+    if (n.links.length === 0) problems.push({ path: `${at}.addresses`, message: "needs one address per heartbeat link, got none" });
+  });
+  const self = c.nodes.find((n) => n.name === c.self);
+  if (self === undefined) {
+    problems.push({ path: "cluster.nodes", message: `our own node "${c.self}" is not listed` });
+  } else {
+    c.nodes.forEach((n, i) => {
+      if (n.links.length !== self.links.length && n.links.length > 0) {
+        problems.push({
+          path: `cluster.nodes[${i}].addresses`,
+          message: `"${n.name}" has ${n.links.length} link addresses but "${self.name}" has ${self.links.length}; every node needs one per link`,
+        });
+      }
+    });
+  }
+  return problems;
+}

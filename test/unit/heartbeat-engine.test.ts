@@ -1,0 +1,98 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { MembershipConfig } from "../../src/core/membership.ts";
+import { HeartbeatEngine } from "../../src/daemon/heartbeat-engine.ts";
+import { Logger } from "../../src/daemon/log.ts";
+import { Metrics } from "../../src/daemon/metrics.ts";
+import { createMemoryNetwork, type MemoryNetwork } from "../../src/net/memory-transport.ts";
+import type { LinkSpec } from "../../src/net/udp-transport.ts";
+import { encodeHeartbeat } from "../../src/proto/heartbeat.ts";
+
+const KEY = new Uint8Array(32).fill(7);
+const nodes = [
+  { name: "a", links: ["198.51.100.11", "203.0.113.11"] },
+  { name: "b", links: ["198.51.100.12", "203.0.113.12"] },
+];
+const timers = { intervalMs: 100, warntimeMs: 250, deadtimeMs: 500, initdeadMs: 2000 };
+
+function linksFor(self: string): LinkSpec[] {
+  const me = nodes.find((n) => n.name === self)!;
+  return [0, 1].map((i) => ({
+    index: i,
+    localAddress: me.links[i]!,
+    port: 7694,
+    mode: "unicast" as const,
+    peers: nodes.filter((n) => n.name !== self).map((n) => n.links[i]!),
+  }));
+}
+
+function engine(net: MemoryNetwork, self: string) {
+  const lines: string[] = [];
+  const log = new Logger("text", (l) => lines.push(l));
+  const metrics = new Metrics();
+  const membership: MembershipConfig = { self, cluster: "lab", nodes, ...timers };
+  const e = new HeartbeatEngine({
+    membership, key: KEY, links: linksFor(self), openTransport: (l) => net.open(l), log, metrics, clock: () => Date.now(),
+  });
+  return { e, lines, metrics };
+}
+
+describe("HeartbeatEngine over the in-memory network", () => {
+  beforeEach(() => vi.useFakeTimers({ now: 1_000_000 }));
+  afterEach(() => vi.useRealTimers());
+
+  it("brings both peers up, then declares a stopped peer dead within deadtime plus one interval", async () => {
+    const net = createMemoryNetwork();
+    const a = engine(net, "a");
+    const b = engine(net, "b");
+    await a.e.start();
+    await b.e.start();
+    await vi.advanceTimersByTimeAsync(300);
+    expect(a.e.view().peers[0]).toMatchObject({ name: "b", state: "up" });
+    expect(a.e.view().peers[0]?.links.map((l) => l.state)).toEqual(["up", "up"]);
+    expect(a.lines.some((l) => /info  peer b up /.test(l))).toBe(true);
+
+    await b.e.stop();
+    const stoppedAt = Date.now();
+    await vi.advanceTimersByTimeAsync(timers.deadtimeMs + timers.intervalMs);
+    expect(a.e.view().peers[0]?.state).toBe("dead");
+    const dead = a.e.events.toArray().find((ev) => ev.scope === "peer" && ev.to === "dead");
+    expect(dead).toBeDefined();
+    expect(a.lines.some((l) => /error peer b dead /.test(l))).toBe(true);
+    expect(a.metrics.render()).toMatch(/vigil_peer_up\{peer="b"\} 0/);
+    // Detection happened no later than deadtime + one interval after the last frame.
+    expect(Date.now() - stoppedAt).toBeLessThanOrEqual(timers.deadtimeMs + timers.intervalMs);
+    await a.e.stop();
+  });
+
+  it("reports a degraded link without declaring the peer dead", async () => {
+    const net = createMemoryNetwork();
+    const a = engine(net, "a");
+    const b = engine(net, "b");
+    await a.e.start();
+    await b.e.start();
+    await vi.advanceTimersByTimeAsync(300);
+    net.setSegment(1, false);
+    await vi.advanceTimersByTimeAsync(2000);
+    const peer = a.e.view().peers[0];
+    expect(peer?.state).toBe("up");
+    expect(peer?.links.map((l) => l.state)).toEqual(["up", "down"]);
+    expect(a.lines.some((l) => /warn  link 1 to b down/.test(l))).toBe(true);
+    await a.e.stop();
+    await b.e.stop();
+  });
+
+  it("rejects and counts a frame signed with the wrong key, without treating it as life", async () => {
+    const net = createMemoryNetwork();
+    const a = engine(net, "a");
+    await a.e.start();
+    const forged = encodeHeartbeat({
+      cluster: "lab", node: "b", epoch: 1n << 40n, seq: 1, sentAt: 0, link: 0, echoes: [], modules: [],
+    }, new Uint8Array(32).fill(9));
+    net.inject(0, { address: "198.51.100.12", port: 7694 }, { address: "198.51.100.11", port: 7694 }, forged);
+    await vi.advanceTimersByTimeAsync(50);
+    expect(a.e.view().peers[0]?.state).toBe("unknown");
+    expect(a.metrics.render()).toMatch(/vigil_heartbeat_frames_rejected_total\{reason="bad-mac"\} 1/);
+    expect(a.lines.some((l) => /heartbeat frame rejected reason=bad-mac/.test(l))).toBe(true);
+    await a.e.stop();
+  });
+});
