@@ -216,7 +216,7 @@ function checkDeadlines(d: MembershipDraft, index: number, now: number, out: Mem
       emitLink(d, out, now, p, i, "down", "initdead-expired", `link ${i} (${address}) to ${p.name}: never heard within initdead (${cfg.initdeadMs} ms)`);
       return;
     }
-    const silent = l.lastHeardAt === null ? "" : ` for ${now - l.lastHeardAt} ms`;
+    const silent = l.lastHeardAt === null ? "" : ` for ${Math.round(now - l.lastHeardAt)} ms`;
     const others = p.links.map((o, j) => (o.state === "up" && j !== i ? j : -1)).filter((j) => j >= 0);
     const still = others.length > 0 ? `; ${p.name} still heard on link ${others.join(", ")} (degraded)` : "";
     emitLink(d, out, now, p, i, "down", "link-silent", `link ${i} (${address}) to ${p.name} is down: silent${silent} (deadtime ${cfg.deadtimeMs} ms)${still}`);
@@ -225,12 +225,12 @@ function checkDeadlines(d: MembershipDraft, index: number, now: number, out: Mem
     if (p.state === "unknown") {
       emitPeer(d, out, now, p, "dead", "initdead-expired", `${p.name} is dead: never heard within initdead (${cfg.initdeadMs} ms)`);
     } else {
-      const silent = p.lastHeardAt === null ? "" : ` for ${now - p.lastHeardAt} ms`;
+      const silent = p.lastHeardAt === null ? "" : ` for ${Math.round(now - p.lastHeardAt)} ms`;
       emitPeer(d, out, now, p, "dead", "silent-deadtime", `${p.name} is dead: silent on all ${p.links.length} links${silent} (deadtime ${cfg.deadtimeMs} ms)`);
     }
     p.lateAt = null;
   } else if (p.state === "up" && p.lateAt !== null && now >= p.lateAt) {
-    const silent = p.lastHeardAt === null ? "" : ` for ${now - p.lastHeardAt} ms`;
+    const silent = p.lastHeardAt === null ? "" : ` for ${Math.round(now - p.lastHeardAt)} ms`;
     emitPeer(d, out, now, p, "late", "silent-warntime", `${p.name} is late: silent on all links${silent} (warntime ${cfg.warntimeMs} ms)`);
     p.lateAt = null;
   }

@@ -8,7 +8,10 @@ import { createConsoleApp } from "../../web/app.ts";
 import { serveFetch, parseListen, type RunningServer } from "./http-server.ts";
 import type { Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
+import { HeartbeatEngine } from "./heartbeat-engine.ts";
+import { heartbeatSetup } from "./heartbeat-setup.ts";
 import { acquireStateLock } from "./state-lock.ts";
+import type { PeerStatus } from "./status-types.ts";
 import { buildStatus } from "./status.ts";
 
 export interface DaemonOptions {
@@ -55,17 +58,57 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const uptime = metrics.gauge("vigil_uptime_seconds", "Seconds since the daemon started.");
   const peersKnown = metrics.gauge("vigil_peers_configured", "Peers named in the config.");
 
+  let heartbeat: HeartbeatEngine | undefined;
+  const startHeartbeat = async (cfg: VigilConfig): Promise<string | undefined> => {
+    const hb = heartbeatSetup(cfg, self.name, log, metrics);
+    if (!hb.ok) return hb.message;
+    if (hb.options === undefined) {
+      log.info("heartbeats off", { reason: hb.why });
+      return undefined;
+    }
+    const engine = new HeartbeatEngine(hb.options);
+    try {
+      await engine.start();
+    } catch (e) {
+      return (e as Error).message;
+    }
+    heartbeat = engine;
+    const t = cfg.cluster.heartbeat;
+    log.info("heartbeats on", {
+      links: hb.options.links.length,
+      port: t.port,
+      interval_ms: t.interval,
+      deadtime_ms: t.deadtime,
+      initdead_ms: t.initdead,
+    });
+    return undefined;
+  };
+  const peerStatus = (): Map<string, PeerStatus> | undefined => {
+    if (!heartbeat) return undefined;
+    return new Map(heartbeat.view().peers.map((p) => [p.name, {
+      name: p.name,
+      addresses: p.links.map((l) => l.address),
+      state: p.state,
+      links: p.links.map((l) => ({ address: l.address, state: l.state, lastHeardMsAgo: l.lastHeardMsAgo === null ? null : Math.round(l.lastHeardMsAgo) })),
+      rttMs: p.rttMs,
+      badFrames: p.badFrames,
+    }]));
+  };
+
   let listen = opts.listen ?? config.web.listen;
+  /** Where the console really listens (port 0 in the config picks a free one). */
+  let boundWhere = listen;
   const status = () =>
     buildStatus({
       config,
       configFile: opts.configFile,
       self,
       stateDir: opts.stateDir,
-      listen,
+      listen: boundWhere,
       startedAt,
       now: new Date(),
       events: log.recent.toArray(),
+      ...(heartbeat ? { peers: peerStatus() as Map<string, PeerStatus> } : {}),
     });
   const app = createConsoleApp({
     status,
@@ -79,12 +122,20 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
 
   const servers: RunningServer[] = [];
   let web: RunningServer;
+  const hbError = await startHeartbeat(config);
+  if (hbError !== undefined) {
+    log.error(hbError);
+    lock.release();
+    return 1;
+  }
   try {
     servers.push(await serveFetch(app.fetch, { path: join(opts.stateDir, "vigil.sock") }));
     web = await serveFetch(app.fetch, parseListen(listen));
+    boundWhere = web.where;
   } catch (e) {
     log.error((e as Error).message);
     await Promise.all(servers.map((s) => s.close()));
+    await heartbeat?.stop();
     lock.release();
     return 1;
   }
@@ -108,6 +159,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       stopping = true;
       log.info("stopping", { signal });
       await Promise.all([...servers, web].map((s) => s.close()));
+      await heartbeat?.stop();
       lock.release();
       log.info("vigil stopped", { node: self.name });
       for (const [sig, fn] of handlers) process.off(sig, fn);
@@ -136,9 +188,24 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
           await web.close();
           web = moved;
           listen = nextListen;
+          boundWhere = web.where;
         } catch (e) {
           log.error("reload rejected: keeping the running config", { reason: (e as Error).message });
           reloads({ result: "rejected" });
+          return;
+        }
+      }
+      if (JSON.stringify(next.config.cluster) !== JSON.stringify(config.cluster)) {
+        // Membership timers, links or keys changed: restart the engine with a
+        // new epoch, which peers see as a restart, not as a replay.
+        await heartbeat?.stop();
+        heartbeat = undefined;
+        const err = await startHeartbeat(next.config);
+        if (err !== undefined) {
+          log.error("heartbeats could not restart with the new config; restoring the old one", { reason: err });
+          reloads({ result: "rejected" });
+          const back = await startHeartbeat(config);
+          if (back !== undefined) log.error("heartbeats are off", { reason: back });
           return;
         }
       }

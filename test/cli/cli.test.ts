@@ -1,0 +1,117 @@
+import { mkdtempSync, readdirSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { ROOT, vigil } from "./vigil-binary.ts";
+
+const noStackTrace = (s: string) => expect(s).not.toMatch(/^\s+at .+:\d+/m);
+
+describe("vigil binary: verbs and usage errors", () => {
+  it("prints its version", () => {
+    const r = vigil(["version"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^vigil 0\.1\.0 \(bun \d+\.\d+\.\d+, linux-x64\)\n$/);
+  });
+
+  it("answers an unknown verb with one line, the usage, and exit 2", () => {
+    const r = vigil(["frobnicate"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.split("\n")[0]).toMatch(/^vigil: unknown verb "frobnicate" \(verbs: run, /);
+    expect(r.stderr).toContain("Usage: vigil VERB [FLAGS]");
+    noStackTrace(r.stderr);
+  });
+
+  it("answers an unknown flag with the verb's usage and exit 2", () => {
+    const r = vigil(["status", "--colour"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.split("\n")[0]).toBe("vigil: unknown flag --colour");
+    expect(r.stderr).toContain("Usage: vigil status [--json] [--state-dir DIR]");
+  });
+
+  it("answers a missing argument with exit 2", () => {
+    const r = vigil(["keygen"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.split("\n")[0]).toBe('vigil: missing argument for "keygen"');
+  });
+
+  it("rejects a bad flag value with the verb's usage", () => {
+    const r = vigil(["run", "--log-format", "xml"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.split("\n")[0]).toBe('vigil: --log-format must be text or json, not "xml"');
+    expect(r.stderr).toContain("Usage: vigil run");
+  });
+
+  it("documents the exit codes in help", () => {
+    const r = vigil(["help"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("Exit status:");
+    expect(r.stdout).toContain("3  no daemon answered");
+  });
+
+  it("prints the config JSON Schema", () => {
+    const r = vigil(["schema"]);
+    expect(r.code).toBe(0);
+    const schema = JSON.parse(r.stdout);
+    expect(schema.type).toBe("object");
+    expect(Object.keys(schema.properties)).toEqual(expect.arrayContaining(["cluster", "vrrp", "modules", "web"]));
+  });
+
+  it("says no daemon runs, with exit 3, when the socket is absent", () => {
+    const dir = mkdtempSync(join(tmpdir(), "vigil-nostate-"));
+    const r = vigil(["status", "--state-dir", dir]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain(`no vigil daemon is running with state dir ${dir}`);
+  });
+
+  it("writes a key with mode 0600 and refuses to overwrite it", () => {
+    const file = join(mkdtempSync(join(tmpdir(), "vigil-key-")), "vigil.key");
+    expect(vigil(["keygen", file]).code).toBe(0);
+    const st = statSync(file);
+    expect(st.mode & 0o777).toBe(0o600);
+    expect(st.size).toBeGreaterThanOrEqual(32);
+    const again = vigil(["keygen", file]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain("already exists");
+  });
+});
+
+describe("vigil binary: check-config", () => {
+  const examples = readdirSync(join(ROOT, "examples")).filter((d) =>
+    statSync(join(ROOT, "examples", d)).isDirectory()
+  );
+
+  it("has examples to check", () => {
+    expect(examples).toEqual(expect.arrayContaining(["vip-failover", "service-failover", "mirror", "farm", "demo"]));
+  });
+
+  for (const ex of ["vip-failover", "service-failover", "mirror", "farm", "demo"]) {
+    it(`accepts examples/${ex}`, () => {
+      const file = join(ROOT, "examples", ex, "vigil.yaml");
+      const r = vigil(["check-config", file]);
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain(`${file}: OK (found by the command line)`);
+    });
+  }
+
+  it("prints the effective config with defaults applied", () => {
+    const r = vigil(["check-config", "--print", join(ROOT, "examples", "demo", "vigil.yaml")]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/initdead: /);
+    expect(r.stdout).toMatch(/listen: /);
+  });
+
+  it("finds the config through $VIGIL_CONFIG", () => {
+    const file = join(ROOT, "examples", "demo", "vigil.yaml");
+    const r = vigil(["check-config"], { VIGIL_CONFIG: file });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`${file}: OK (found by $VIGIL_CONFIG)`);
+  });
+
+  it("rejects a missing file with one clear line and exit 1", () => {
+    const r = vigil(["check-config", "/nonexistent/vigil.yaml"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("/nonexistent/vigil.yaml");
+    noStackTrace(r.stderr);
+  });
+});
