@@ -2,7 +2,7 @@
 // report plus the build/type-check steps, and sets the exit status.
 import { existsSync, readFileSync } from "node:fs";
 
-const [file, extraPass = "0", extraFail = "0"] = process.argv.slice(2);
+const [file, extraPass = "0", extraFail = "0", vitestExit = "0"] = process.argv.slice(2);
 let passed = Number(extraPass);
 let failed = Number(extraFail);
 let skipped = 0;
@@ -11,12 +11,21 @@ if (file && existsSync(file)) {
   passed += r.numPassedTests ?? 0;
   failed += r.numFailedTests ?? 0;
   skipped += (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
-  // A test file that failed to load has no tests to count; count it once.
+  // A file that failed to load, or whose hooks failed, may show no failed
+  // test; count it once so the summary never reads "0 failed" for it.
   for (const s of r.testResults ?? []) {
-    if (s.status === "failed" && (s.assertionResults ?? []).length === 0) failed += 1;
+    const failedTests = (s.assertionResults ?? []).filter((a) => a.status === "failed").length;
+    if (s.status === "failed" && failedTests === 0) {
+      console.log(`failed outside any test: ${s.name}: ${(s.message ?? "").split("\n")[0]}`);
+      failed += 1;
+    }
   }
 } else {
   console.log("no test report was written (vitest did not run)");
+  failed += 1;
+}
+if (vitestExit !== "0" && failed === 0) {
+  console.log(`vitest exited with status ${vitestExit}`);
   failed += 1;
 }
 const ci = process.env.CI === "true";

@@ -18,4 +18,5 @@ step "type-check (tsc, strict)" node_modules/.bin/tsc -p .
 mkdir -p test-artifacts
 rm -f test-artifacts/vitest.json
 node_modules/.bin/vitest run --reporter=default --reporter=json --outputFile.json=test-artifacts/vitest.json "$@"
-node scripts/test-summary.mjs test-artifacts/vitest.json "$extra_pass" "$extra_fail"
+vitest_exit=$?
+node scripts/test-summary.mjs test-artifacts/vitest.json "$extra_pass" "$extra_fail" "$vitest_exit"

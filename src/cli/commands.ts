@@ -80,6 +80,9 @@ export function cmdCheckConfig(v: Values, positionals: string[], io: Io): number
   io.out(`  cluster ${c.cluster.name}: ${c.cluster.nodes.map((n) => n.name).join(", ")}`);
   io.out(`  ${c.vrrp.length} VRRP instance(s), ${c.modules.length} module(s), console on ${c.web.listen}`);
   io.out(here.ok ? `  this machine is node ${here.node.name}` : "  this machine matches no node by address (use --node NAME with vigil run)");
+  if (c.cluster.nodes.length > 1 && c.cluster.key_file === undefined) {
+    io.out("  note: no cluster.key_file; `vigil run` refuses unauthenticated heartbeats (create one with `vigil keygen`)");
+  }
   return EXIT.ok;
 }
 

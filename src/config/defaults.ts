@@ -1,0 +1,37 @@
+/**
+ * Every default of vigil.yaml, in one place: the schema shows them to editors
+ * and the loader applies them, so the two cannot drift apart.
+ * Durations are in milliseconds.
+ */
+export const DEFAULTS = {
+  heartbeat: {
+    /** Used when neither `preset` nor `interval` is given; the other timers derive from it. */
+    interval: 100,
+    /** Smallest interval accepted: below it timer jitter alone would look like loss. */
+    minInterval: 10,
+    /** UDP port of the heartbeat links (same on every node); matches the transport's default. */
+    port: 7694,
+  },
+  vrrp: {
+    version: 3,
+    advert_int: 1_000,
+    priority: 100,
+    preempt: true,
+    preempt_delay: 0,
+    track: { weight: 0, interval: 1_000, timeout: 1_000, fall: 1, rise: 1 },
+  },
+  module: {
+    failback: "manual",
+    split: "client_ip",
+  },
+  checker: {
+    interval: 1_000,
+    timeout: 1_000,
+    fall: 3,
+    rise: 1,
+    on_fail: "restart",
+    then: "failover",
+    restarts: 1,
+  },
+  web: { listen: "0.0.0.0:9010" },
+} as const;

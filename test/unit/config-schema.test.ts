@@ -1,0 +1,68 @@
+import { Ajv } from "ajv";
+import { describe, expect, it } from "vitest";
+import { DEFAULT_HEARTBEAT_PORT } from "../../src/net/udp-transport.ts";
+import { DEFAULTS } from "../../src/config/defaults.ts";
+import { configSchema } from "../../src/config/schema.ts";
+import type {
+  Checker, ClusterConfig, FailoverModule, FarmModule, HeartbeatConfig, MirrorModule, NodeConfig, VigilConfig,
+  VrrpInstance,
+} from "../../src/config/types.ts";
+
+type Schema = Record<string, unknown>;
+const at = (s: unknown, ...path: (string | number)[]): Schema =>
+  path.reduce<Schema>((n, k) => (n as Record<string | number, unknown>)[k] as Schema, s as Schema);
+const keysOf = (s: Schema): string[] => Object.keys(at(s, "properties")).sort();
+
+/**
+ * Every key of each effective-config interface, listed so the compiler
+ * rejects a missing or extra one. Where the file and the effective config
+ * differ on purpose, the difference is spelled out below.
+ */
+type AllKeys<T> = { [K in keyof Required<T>]: true };
+const keys = <T>(k: AllKeys<T>): string[] => Object.keys(k).sort();
+
+const moduleCommon = { name: true, type: true, vips: true, interface: true, start: true, stop: true, checkers: true } as const;
+
+describe("the JSON Schema and the VigilConfig type agree", () => {
+  it("has the same sections and keys", () => {
+    expect(keysOf(configSchema as Schema)).toEqual(keys<VigilConfig>({ cluster: true, vrrp: true, modules: true, web: true }));
+    const cluster = at(configSchema, "properties", "cluster");
+    expect(keysOf(cluster)).toEqual(keys<ClusterConfig>({ name: true, key_file: true, nodes: true, heartbeat: true, witness: true }));
+    expect(keysOf(at(cluster, "properties", "nodes", "items"))).toEqual(keys<NodeConfig>({ name: true, addresses: true }));
+    expect(keysOf(at(cluster, "properties", "heartbeat"))).toEqual(
+      keys<HeartbeatConfig>({ preset: true, interval: true, warntime: true, deadtime: true, initdead: true, port: true }),
+    );
+    expect(keysOf(at(configSchema, "properties", "vrrp", "items"))).toEqual(keys<VrrpInstance>({
+      name: true, interface: true, vrid: true, version: true, advert_int: true, priority: true, vips: true, track: true,
+      preempt: true, preempt_delay: true, unicast_peer: true, authentication: true,
+    }));
+  });
+
+  it("has the module and checker keys of the types (vip in the file becomes vips)", () => {
+    const branches = at(configSchema, "properties", "modules", "items", "oneOf") as unknown as Schema[];
+    const [failover, mirror, farm] = branches.map((b) => keysOf(b).filter((k) => k !== "vip"));
+    expect(failover).toEqual(keys<FailoverModule>({ ...moduleCommon, failback: true, prefer: true }));
+    expect(mirror).toEqual(keys<MirrorModule>({ ...moduleCommon, failback: true, prefer: true, replicate: true }));
+    expect(farm).toEqual(keys<FarmModule>({ ...moduleCommon, ports: true, split: true }));
+    // A checker is one target kind plus its policy; the union type is flattened here.
+    type CheckerKeys = { [K in Checker extends unknown ? keyof Checker : never]: true };
+    const flat: CheckerKeys & Record<"tcp" | "http" | "process" | "script" | "then" | "restarts", true> = {
+      tcp: true, http: true, process: true, script: true, interval: true, timeout: true, fall: true, rise: true,
+      on_fail: true, then: true, restarts: true,
+    };
+    expect(keysOf(at(branches[0], "properties", "checkers", "items"))).toEqual(Object.keys(flat).sort());
+  });
+
+  it("is a valid draft-07 schema whose defaults are the ones the loader applies", () => {
+    const ajv = new Ajv({ strict: false });
+    expect(ajv.validateSchema(configSchema)).toBe(true);
+    expect(at(configSchema, "properties", "web", "properties", "listen")["default"]).toBe(DEFAULTS.web.listen);
+    expect(at(configSchema, "properties", "cluster", "properties", "heartbeat", "properties", "port")["default"]).toBe(DEFAULT_HEARTBEAT_PORT);
+    expect(DEFAULTS.heartbeat.port).toBe(DEFAULT_HEARTBEAT_PORT);
+    expect(at(configSchema, "properties", "vrrp", "items", "properties", "advert_int")["default"]).toBe("1s");
+  });
+
+  it("is plain JSON, as `vigil schema` prints it", () => {
+    expect(JSON.parse(JSON.stringify(configSchema))).toEqual(configSchema);
+  });
+});

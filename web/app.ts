@@ -1,0 +1,97 @@
+import { Hono, type Context } from "hono";
+import type { LogEvent, StatusSnapshot } from "../src/daemon/status-types.ts";
+import { assets } from "./assets.generated.ts";
+import { parseAfter } from "./events-query.ts";
+import { securityHeaders } from "./security-headers.ts";
+
+export type { LogEvent, StatusSnapshot };
+
+/** What the console needs from the daemon; both are called on every request. */
+export interface ConsoleDeps {
+  status(): StatusSnapshot;
+  /** Prometheus text exposition (format 0.0.4). */
+  metrics(): string;
+}
+
+/** The console is read-only: every route answers GET (and so HEAD) only. */
+export const ALLOWED_METHODS = "GET, HEAD";
+const ROUTES = ["/", "/assets/:name", "/api/status", "/api/events", "/healthz", "/metrics"] as const;
+
+const PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+// Live data must never come from a cache; assets may be cached but must be
+// revalidated, so an upgraded binary's page is picked up at once.
+const NO_STORE = { "cache-control": "no-store" };
+
+/**
+ * The web console and its JSON API. The daemon serves the same app on the
+ * console port and on the control socket, so `vigil status` and the page read
+ * one API.
+ */
+export function createConsoleApp(deps: ConsoleDeps): Hono {
+  const app = new Hono();
+  app.use("*", securityHeaders);
+
+  app.get("/", (c) => serveAsset(c, "index.html"));
+  app.get("/assets/:name", (c) => serveAsset(c, c.req.param("name")));
+  app.get("/api/status", (c) => c.json(deps.status(), 200, NO_STORE));
+  app.get("/api/events", (c) => {
+    const q = parseAfter(c.req.queries("after"));
+    if (!q.ok) return c.json({ error: q.error, parameter: "after" }, 400, NO_STORE);
+    const events: LogEvent[] = deps.status().events.filter((e) => e.seq > q.after);
+    return c.json({ events }, 200, NO_STORE);
+  });
+  app.get("/healthz", (c) => c.text("ok", 200, NO_STORE));
+  app.get("/metrics", (c) => c.body(deps.metrics(), 200, { ...NO_STORE, "content-type": PROMETHEUS_TYPE }));
+
+  // Registered after the GET handlers, so they only see the other methods.
+  for (const path of ROUTES) {
+    app.all(path, (c) => {
+      const body = `method ${c.req.method} is not allowed on ${c.req.path}; this console is read-only (allowed: ${ALLOWED_METHODS})`;
+      const headers = { allow: ALLOWED_METHODS, ...NO_STORE };
+      return isApi(c.req.path) ? c.json({ error: body }, 405, headers) : c.text(body, 405, headers);
+    });
+  }
+
+  app.notFound((c) => {
+    const path = c.req.path;
+    if (isApi(path)) return c.json({ error: "not found", path }, 404, NO_STORE);
+    return c.html(notFoundPage(path), 404, NO_STORE);
+  });
+
+  app.onError((err, c) => {
+    const detail = err instanceof Error ? err.message : String(err);
+    if (isApi(c.req.path)) return c.json({ error: "internal error", detail }, 500, NO_STORE);
+    return c.text(`internal error: ${detail}`, 500, NO_STORE);
+  });
+
+  return app;
+}
+
+function serveAsset(c: Context, name: string): Response | Promise<Response> {
+  // hasOwn, not `in`: "constructor" or "__proto__" must not reach Object's own members.
+  const asset = Object.hasOwn(assets, name) ? assets[name] : undefined;
+  if (asset === undefined) return c.notFound();
+  return c.body(asset.body, 200, { "content-type": asset.type, "cache-control": "no-cache" });
+}
+
+function isApi(path: string): boolean {
+  return path === "/api" || path.startsWith("/api/");
+}
+
+function notFoundPage(path: string): string {
+  return [
+    "<!doctype html>",
+    '<html lang="en"><head><meta charset="utf-8"><title>404 not found - vigil</title>',
+    '<link rel="stylesheet" href="/assets/console.css"></head>',
+    '<body class="not-found"><main>',
+    "<h1>404 — not found</h1>",
+    `<p>There is no page at <code>${escapeHtml(path)}</code>.</p>`,
+    '<p><a href="/">Back to the console</a></p>',
+    "</main></body></html>",
+    "",
+  ].join("\n");
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+}

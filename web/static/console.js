@@ -1,0 +1,281 @@
+// The vigil console: polls /api/status every second and redraws the page.
+// Plain browser JavaScript, no framework and no CDN, so it works offline.
+// Every value from the daemon goes in through textContent, never as HTML.
+"use strict";
+
+(() => {
+  const POLL_MS = 1000;
+  const TIMEOUT_MS = 3000;
+  const MAX_EVENTS = 200;
+
+  // Colour is never the only signal: every badge also carries its state as text.
+  const PEER_TONE = { up: "ok", late: "warn", dead: "bad", unknown: "idle" };
+  const LINK_TONE = { up: "ok", down: "bad", unknown: "idle" };
+  const MODULE_TONE = { PRIM: "ok", SECOND: "info", ALONE: "warn", WAIT: "warn", STOP: "idle" };
+  const LEVEL_TONE = { debug: "idle", info: "info", warn: "warn", error: "bad" };
+
+  const byId = (id) => document.querySelector(`[data-testid="${id}"]`);
+
+  const view = {
+    uptimeMs: null, // uptime reported by the last good answer...
+    uptimeAt: 0, // ...and when it arrived (performance.now()), so the clock ticks between polls
+    reachable: null,
+    lastContact: null,
+    bannerKey: "",
+    eventsKey: "",
+  };
+
+  // ---- formatting ---------------------------------------------------------
+
+  const pad = (n) => String(n).padStart(2, "0");
+
+  function formatDuration(ms) {
+    const total = Math.max(0, Math.floor(ms / 1000));
+    const d = Math.floor(total / 86400);
+    const h = Math.floor((total % 86400) / 3600);
+    const m = Math.floor((total % 3600) / 60);
+    const s = total % 60;
+    if (d > 0) return `${d}d ${pad(h)}h ${pad(m)}m ${pad(s)}s`;
+    if (h > 0) return `${h}h ${pad(m)}m ${pad(s)}s`;
+    if (m > 0) return `${m}m ${pad(s)}s`;
+    return `${s}s`;
+  }
+
+  function formatAgo(ms) {
+    if (typeof ms !== "number" || !Number.isFinite(ms)) return "never";
+    if (ms < 1000) return `${Math.round(ms)} ms ago`;
+    if (ms < 60000) return `${(ms / 1000).toFixed(1)} s ago`;
+    return `${formatDuration(ms)} ago`;
+  }
+
+  function formatRtt(ms) {
+    if (typeof ms !== "number" || !Number.isFinite(ms)) return "—";
+    if (ms < 10) return `${ms.toFixed(2)} ms`;
+    if (ms < 100) return `${ms.toFixed(1)} ms`;
+    return `${Math.round(ms)} ms`;
+  }
+
+  function clockTime(date) {
+    return `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
+  }
+
+  /** Local time, 24 h; the date too when it is not today. */
+  function formatTime(iso) {
+    const date = new Date(iso);
+    if (Number.isNaN(date.getTime())) return String(iso);
+    const now = new Date();
+    const sameDay = date.toDateString() === now.toDateString();
+    const day = `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
+    return sameDay ? clockTime(date) : `${day} ${clockTime(date)}`;
+  }
+
+  function formatFields(fields) {
+    if (fields === null || typeof fields !== "object") return "";
+    return Object.entries(fields)
+      .map(([k, v]) => {
+        const s = String(v);
+        return `${k}=${/^[^\s"=]+$/.test(s) ? s : JSON.stringify(s)}`;
+      })
+      .join(" ");
+  }
+
+  const list = (v) => (Array.isArray(v) ? v : []);
+  const text = (v) => (v === undefined || v === null ? "—" : String(v));
+
+  // ---- DOM helpers --------------------------------------------------------
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (k === "text") node.textContent = v;
+      else if (k === "className") node.className = v;
+      else node.setAttribute(k, v);
+    }
+    for (const child of children) if (child !== null && child !== undefined) node.append(child);
+    return node;
+  }
+
+  function badge(label, tone, testid) {
+    const attrs = { className: `badge badge-${tone || "idle"}`, text: label };
+    if (testid) attrs["data-testid"] = testid;
+    return el("span", attrs);
+  }
+
+  function cell(label, attrs, ...children) {
+    return el("td", { "data-label": label, ...attrs }, ...children);
+  }
+
+  function setText(testid, value) {
+    const node = byId(testid);
+    if (node && node.textContent !== value) node.textContent = value;
+  }
+
+  // ---- rendering ----------------------------------------------------------
+
+  function render(snap) {
+    const node = snap.node || {};
+    const cluster = snap.cluster || {};
+    setText("node-name", text(node.name));
+    setText("cluster-name", text(cluster.name));
+    setText("version", text(snap.version));
+    setText("config-file", text(snap.configFile));
+    setText("pid", text(snap.pid));
+    setText("state-dir", text(snap.stateDir));
+    document.title = `${text(node.name)} · ${text(cluster.name)} — vigil`;
+
+    view.uptimeMs = typeof snap.uptimeMs === "number" ? snap.uptimeMs : null;
+    view.uptimeAt = performance.now();
+    const uptime = byId("uptime");
+    if (uptime && snap.startedAt) uptime.title = `started ${formatTime(snap.startedAt)}`;
+    tickUptime();
+
+    renderPeers(list(snap.peers));
+    renderModules(list(snap.modules));
+    renderEvents(list(snap.events));
+
+    const updated = byId("last-update");
+    const now = new Date();
+    updated.textContent = clockTime(now);
+    updated.setAttribute("datetime", now.toISOString());
+  }
+
+  function renderPeers(peers) {
+    const rows = peers.map((p) => {
+      const links = list(p.links);
+      const heard = links
+        .map((l) => l.lastHeardMsAgo)
+        .filter((ms) => typeof ms === "number" && Number.isFinite(ms));
+      const lastHeard = heard.length > 0 ? Math.min(...heard) : null;
+      return el(
+        "tr",
+        { "data-testid": "peer-row", "data-peer": text(p.name) },
+        cell("Name", { className: "name", "data-testid": "peer-name" }, text(p.name)),
+        cell("Addresses", { className: "addr" }, el("ul", { className: "addr-list" },
+          ...list(p.addresses).map((a) => el("li", { text: String(a) })))),
+        cell("State", {}, badge(text(p.state), PEER_TONE[p.state], "peer-state")),
+        cell("Links", {}, links.length === 0 ? "—" : el("ul", { className: "link-list" },
+          ...links.map((l) => el("li", { "data-testid": "peer-link" },
+            el("span", { className: "mono", text: text(l.address) }),
+            badge(text(l.state), LINK_TONE[l.state], "link-state"),
+            el("span", { className: "ago", text: formatAgo(l.lastHeardMsAgo) }))))),
+        cell("Last heard", { "data-testid": "peer-last-heard" }, formatAgo(lastHeard)),
+        cell("RTT", { className: "mono", "data-testid": "peer-rtt" }, formatRtt(p.rttMs)),
+      );
+    });
+    byId("peers-body").replaceChildren(...rows);
+    byId("peers-empty").hidden = rows.length > 0;
+  }
+
+  function renderModules(modules) {
+    const rows = modules.map((m) =>
+      el(
+        "tr",
+        { "data-testid": "module-row", "data-module": text(m.name) },
+        cell("Name", { className: "name" }, text(m.name)),
+        cell("Type", {}, text(m.type)),
+        cell("State", {}, badge(text(m.state), MODULE_TONE[m.state], "module-state")),
+      ));
+    byId("modules-body").replaceChildren(...rows);
+    byId("modules-empty").hidden = rows.length > 0;
+  }
+
+  function renderEvents(events) {
+    const first = events[0];
+    const last = events[events.length - 1];
+    // Redraw only when the list changed, so scrolling and text selection survive polls.
+    const key = `${events.length}:${first ? first.seq : ""}:${last ? last.seq : ""}:${new Date().toDateString()}`;
+    if (key === view.eventsKey) return;
+    view.eventsKey = key;
+    const items = events
+      .slice(-MAX_EVENTS)
+      .reverse()
+      .map((e) => {
+        const fields = formatFields(e.fields);
+        return el(
+          "li",
+          { "data-testid": "event", "data-seq": text(e.seq), "data-level": text(e.level) },
+          el("time", { datetime: text(e.time), title: text(e.time), text: formatTime(e.time) }),
+          badge(text(e.level), LEVEL_TONE[e.level], "event-level"),
+          el("span", { className: "msg" },
+            el("span", { "data-testid": "event-msg", text: text(e.msg) }),
+            fields ? el("span", { className: "fields", text: fields }) : null),
+        );
+      });
+    byId("events-list").replaceChildren(...items);
+    byId("events-empty").hidden = items.length > 0;
+  }
+
+  function tickUptime() {
+    if (view.uptimeMs === null || view.reachable === false) return;
+    setText("uptime", formatDuration(view.uptimeMs + (performance.now() - view.uptimeAt)));
+  }
+
+  // ---- connection state ---------------------------------------------------
+
+  function showProblem(headline, detail) {
+    document.body.classList.add("stale");
+    view.reachable = false;
+    const since = view.lastContact ? `last contact ${clockTime(view.lastContact)}` : "no contact yet";
+    // Rewriting the live region re-announces it, so touch it only when the words change.
+    const key = `${headline}|${since}|${detail}`;
+    if (key === view.bannerKey) return;
+    view.bannerKey = key;
+    byId("banner-region").replaceChildren(
+      el("p", { className: "banner", "data-testid": "unreachable-banner" },
+        el("span", { text: headline }),
+        el("span", { className: "detail", text: `${since} · ${detail}` })),
+    );
+    document.title = `⚠ ${headline} — vigil`;
+  }
+
+  function showHealthy() {
+    document.body.classList.remove("stale");
+    view.reachable = true;
+    view.lastContact = new Date();
+    if (view.bannerKey !== "") {
+      view.bannerKey = "";
+      byId("banner-region").replaceChildren();
+    }
+  }
+
+  async function fetchStatus() {
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), TIMEOUT_MS);
+    try {
+      const res = await fetch("/api/status", {
+        cache: "no-store",
+        headers: { accept: "application/json" },
+        signal: abort.signal,
+      });
+      if (!res.ok) return { problem: "daemon answered with an error — retrying", detail: `HTTP ${res.status}` };
+      try {
+        return { snap: await res.json() };
+      } catch {
+        return { problem: "daemon answered with an error — retrying", detail: "the answer is not JSON" };
+      }
+    } catch {
+      const detail = abort.signal.aborted ? `no answer within ${TIMEOUT_MS / 1000} s` : "connection failed";
+      return { problem: "daemon unreachable — retrying", detail };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async function poll() {
+    try {
+      const result = await fetchStatus();
+      if (result.snap && typeof result.snap === "object") {
+        showHealthy();
+        render(result.snap);
+      } else {
+        showProblem(result.problem || "daemon answered with an error — retrying", result.detail || "unexpected answer");
+      }
+    } finally {
+      // Whatever went wrong in this round, keep polling: the page must recover on its own.
+      setTimeout(poll, POLL_MS);
+    }
+  }
+
+  setInterval(tickUptime, 250);
+  void poll();
+})();
