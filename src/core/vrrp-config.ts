@@ -109,10 +109,19 @@ export function resolveVrrpConfig(
   input: VrrpInstanceConfig,
   path = "vrrp",
 ): { readonly ok: true; readonly config: ResolvedVrrpConfig } | { readonly ok: false; readonly problems: ConfigProblem[] } {
+  // Field by field, so a loader's explicit `undefined` still gets the default.
   const c: ResolvedVrrpConfig = {
-    ...vrrpDefaults,
-    ...input,
+    name: input.name,
+    vrid: input.vrid,
+    priority: input.priority,
     version: input.version ?? vrrpDefaults.version,
+    advertIntCs: input.advertIntCs ?? vrrpDefaults.advertIntCs,
+    preempt: input.preempt ?? vrrpDefaults.preempt,
+    preemptDelayMs: input.preemptDelayMs ?? vrrpDefaults.preemptDelayMs,
+    acceptMode: input.acceptMode ?? vrrpDefaults.acceptMode,
+    downTimerAdverts: input.downTimerAdverts ?? vrrpDefaults.downTimerAdverts,
+    primaryAddress: input.primaryAddress,
+    vips: input.vips,
     auth: input.auth ?? vrrpDefaults.auth,
     track: input.track ?? vrrpDefaults.track,
   };

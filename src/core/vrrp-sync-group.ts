@@ -113,10 +113,10 @@ export function stepSyncGroup(state: SyncGroupState, input: SyncGroupInput, now:
     }
     return transitions;
   };
-  const targets = input.instance === undefined ? state.config.members : [input.instance];
   if (input.instance !== undefined && !state.config.members.includes(input.instance)) {
     throw new RangeError(`sync group "${state.config.name}": "${input.instance}" is not a member`);
   }
+  const targets = input.instance === undefined ? state.config.members : [input.instance];
   for (const instance of targets) {
     for (const t of run(instance, input.input)) {
       // Orders are computed against the members as they are now, one transition at a time.
