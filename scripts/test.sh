@@ -14,6 +14,7 @@ step() { # name, command...
 }
 step "build dist/vigil" node scripts/build.mjs
 step "type-check (tsc, strict)" node_modules/.bin/tsc -p .
+step "Deno compatibility (deno task check)" node_modules/deno/deno task check
 
 mkdir -p test-artifacts
 rm -f test-artifacts/vitest.json

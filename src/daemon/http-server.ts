@@ -96,7 +96,7 @@ async function handle(
   }
 }
 
-function readBody(req: IncomingMessage): Promise<Uint8Array | "too-large"> {
+function readBody(req: IncomingMessage): Promise<Uint8Array<ArrayBuffer> | "too-large"> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
