@@ -6,6 +6,7 @@ import { findConfigFile } from "../config/search.ts";
 import { runDaemon } from "../daemon/daemon.ts";
 import { Logger, type LogFormat } from "../daemon/log.ts";
 import type { StatusSnapshot } from "../daemon/status-types.ts";
+import { hostChecks } from "../sys/host-check.ts";
 import { writeKeyFile } from "../sys/keyfile.ts";
 import { VERSION } from "../version.ts";
 import { askDaemon, DEFAULT_STATE_DIR } from "./control-client.ts";
@@ -115,6 +116,24 @@ export function cmdKeygen(v: Values, positionals: string[], io: Io): number {
   }
   io.out(`wrote a new cluster key to ${file} (mode 0600); copy it to every node`);
   return EXIT.ok;
+}
+
+export function cmdDoctor(v: Values, io: Io): number {
+  const runtime = (process.versions as Record<string, string | undefined>)["bun"] ? "bun" : "deno" in globalThis ? "deno" : "node";
+  const checks = hostChecks({ uid: process.getuid?.(), runtime });
+  const found = findConfigFile({ flag: str(v, "config"), env: io.env["VIGIL_CONFIG"] });
+  const loaded = found.ok ? loadConfigFile(found.file) : undefined;
+  checks.push({
+    name: "config",
+    ok: loaded?.ok === true,
+    detail: !found.ok ? found.message : loaded?.ok ? `${found.file} is valid` : `${found.file} has errors (run vigil check-config)`,
+    neededBy: "vigil run",
+  });
+  const width = Math.max(...checks.map((c) => c.name.length));
+  for (const c of checks) {
+    io.out(`${c.ok ? "ok     " : "MISSING"}  ${c.name.padEnd(width)}  ${c.detail}${c.ok ? "" : ` (needed by: ${c.neededBy})`}`);
+  }
+  return checks.every((c) => c.ok) ? EXIT.ok : EXIT.failed;
 }
 
 export function cmdSchema(io: Io): number {

@@ -1,5 +1,5 @@
 import {
-  cmdCheckConfig, cmdHelp, cmdKeygen, cmdRun, cmdSchema, cmdStatus, cmdVersion, type Io, UsageError,
+  cmdCheckConfig, cmdDoctor, cmdHelp, cmdKeygen, cmdRun, cmdSchema, cmdStatus, cmdVersion, type Io, UsageError,
 } from "./commands.ts";
 import { generalHelp, verbHelp } from "./help.ts";
 import { parseCommand } from "./parse.ts";
@@ -21,6 +21,7 @@ export async function dispatch(argv: readonly string[], io: Io): Promise<number>
       case "check-config": return cmdCheckConfig(values, positionals, io);
       case "status": return await cmdStatus(values, io);
       case "keygen": return cmdKeygen(values, positionals, io);
+      case "doctor": return cmdDoctor(values, io);
       case "schema": return cmdSchema(io);
       case "version": return cmdVersion(io);
       case "help": return cmdHelp(positionals, io);

@@ -75,6 +75,14 @@ export const VERBS: readonly VerbSpec[] = [
     positionals: [1, 1],
   },
   {
+    name: "doctor",
+    summary: "check this host for what vigil needs, and the config",
+    usage: "vigil doctor [--config FILE]",
+    details: "  Lists each host tool and capability with the features that need it. Exit 1 if anything is missing.",
+    options: { ...configFlag },
+    positionals: [0, 0],
+  },
+  {
     name: "schema",
     summary: "print the config's JSON Schema (for editors)",
     usage: "vigil schema",

@@ -63,6 +63,15 @@ describe("vigil binary: verbs and usage errors", () => {
     expect(r.stderr).toContain(`no vigil daemon is running with state dir ${dir}`);
   });
 
+  it("doctor lists host tools and the config, and fails naming what is missing", () => {
+    const good = vigil(["doctor", "--config", join(ROOT, "examples", "demo", "vigil.yaml")]);
+    expect(good.stdout).toMatch(/^ok +ip +\/\S+\/ip$/m);
+    expect(good.stdout).toMatch(/^ok +raw sockets \(FFI\) +available/m);
+    const bad = vigil(["doctor", "--config", "/nonexistent/vigil.yaml"]);
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toMatch(/^MISSING +config +\/nonexistent\/vigil\.yaml has errors \(run vigil check-config\) \(needed by: vigil run\)$/m);
+  });
+
   it("writes a key with mode 0600 and refuses to overwrite it", () => {
     const file = join(mkdtempSync(join(tmpdir(), "vigil-key-")), "vigil.key");
     expect(vigil(["keygen", file]).code).toBe(0);
