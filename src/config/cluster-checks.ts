@@ -91,9 +91,39 @@ function nodeProblems(nodes: unknown[]): Problem[] {
   return out;
 }
 
+function linkProblems(hb: unknown, nodes: unknown[]): Problem[] {
+  const links = items(rec(hb)["links"]);
+  const count = items(rec(nodes[0])["addresses"]).length;
+  const out: Problem[] = [];
+  if (count > 0 && links.length > count) {
+    out.push({
+      path: ["cluster", "heartbeat", "links", count], at: "value", found: `${links.length} link entries`,
+      expected: `at most ${count}, one per node address (each node has ${count})`,
+    });
+  }
+  links.forEach((l, i) => {
+    const link = rec(l);
+    const mode = str(link["mode"]);
+    const at = (k: string): Problem["path"] => ["cluster", "heartbeat", "links", i, k];
+    const group = str(link["group"]);
+    const broadcast = str(link["broadcast"]);
+    if (mode === "multicast") {
+      if (group === undefined) out.push({ path: ["cluster", "heartbeat", "links", i], at: "value", found: "mode multicast without a group", expected: "a group: key, like group: 224.0.0.94" });
+      else if (isIPv4(group) && (ipv4ToNumber(group) >>> 28) !== 0xe) out.push({ path: at("group"), at: "value", found: JSON.stringify(group), expected: "a multicast group in 224.0.0.0/4, like 224.0.0.94" });
+    }
+    if (mode === "broadcast" && broadcast === undefined) {
+      out.push({ path: ["cluster", "heartbeat", "links", i], at: "value", found: "mode broadcast without a broadcast address", expected: "a broadcast: key, like broadcast: 198.51.100.255" });
+    }
+    if (mode !== "multicast" && group !== undefined) out.push({ path: at("group"), at: "key", found: `group with mode ${mode ?? "unicast"}`, expected: "group only with mode: multicast" });
+    if (mode !== "broadcast" && broadcast !== undefined) out.push({ path: at("broadcast"), at: "key", found: `broadcast with mode ${mode ?? "unicast"}`, expected: "broadcast only with mode: broadcast" });
+  });
+  return out;
+}
+
 export function clusterProblems(cluster: unknown): Problem[] {
   const c = rec(cluster);
-  return [...timerProblems(c["heartbeat"]), ...nodeProblems(items(c["nodes"]))];
+  const nodes = items(c["nodes"]);
+  return [...timerProblems(c["heartbeat"]), ...nodeProblems(nodes), ...linkProblems(c["heartbeat"], nodes)];
 }
 
 /** Names of the well-formed nodes, for checks elsewhere that refer to nodes. */

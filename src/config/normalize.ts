@@ -10,6 +10,7 @@ import { DEFAULTS } from "./defaults.ts";
 import { parseDuration } from "./duration.ts";
 import { resolveHeartbeatTimers } from "./heartbeat-timers.ts";
 import type {
+  HeartbeatLink,
   Checker, CheckerAction, CheckerTarget, ClusterConfig, ModuleConfig, NodeConfig, VigilConfig, VrrpInstance, VrrpTrack,
 } from "./types.ts";
 
@@ -49,9 +50,19 @@ function normalizeCluster(c: Raw, path: (p: unknown) => string | undefined): Clu
       ...optional("preset", timers.preset),
       ...timers.timers,
       port: num(hb["port"], DEFAULTS.heartbeat.port),
+      links: normalizeLinks(raws(hb["links"]), strings(raws(c["nodes"])[0]?.["addresses"]).length),
     },
     witness: { ping: strings((c["witness"] as Raw | undefined)?.["ping"]) },
   };
+}
+
+function normalizeLinks(given: Raw[], count: number): HeartbeatLink[] {
+  return Array.from({ length: count }, (_, i): HeartbeatLink => {
+    const l = given[i];
+    if (l?.["mode"] === "multicast") return { mode: "multicast", group: l["group"] as string };
+    if (l?.["mode"] === "broadcast") return { mode: "broadcast", broadcast: l["broadcast"] as string };
+    return { mode: "unicast" };
+  });
 }
 
 function normalizeTrack(t: Raw, path: (p: unknown) => string | undefined): VrrpTrack {

@@ -86,6 +86,15 @@ const heartbeat = mapping("heartbeat", {
   deadtime: duration("Silence after which a peer is dead (Heartbeat's deadtime). Default: 5 x interval; at least 2 x interval."),
   initdead: duration("Grace at start before an unheard peer is dead. Default: 2 x deadtime, at least 5s."),
   port: integer(1, 65535, "UDP port of the heartbeat links.", { default: DEFAULTS.heartbeat.port }),
+  links: list(
+    mapping("heartbeat link", {
+      mode: oneOf(["unicast", "multicast", "broadcast"], "unicast (default) sends to each peer's address; multicast to `group`; broadcast to `broadcast`."),
+      group: text("ipv4", "Multicast group for mode multicast, e.g. 224.0.0.94 (frames go out with TTL 1)."),
+      broadcast: text("ipv4", "The link's broadcast address for mode broadcast, e.g. 198.51.100.255."),
+    }, ["mode"]),
+    "a list of link settings, like [{ mode: unicast }, { mode: multicast, group: 224.0.0.94 }]",
+    "Per heartbeat link, in node address order: how frames are sent. Links not listed are unicast.",
+  ),
 }, []);
 
 const cluster = mapping("cluster", {

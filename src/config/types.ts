@@ -29,7 +29,15 @@ export interface HeartbeatConfig {
   initdead: Millis;
   /** UDP port of every heartbeat link. */
   port: number;
+  /** How frames go out on each link, by link index; one entry per node address. */
+  links: HeartbeatLink[];
 }
+
+/** Unicast to each peer (the default: clouds and many switches block multicast), or one frame to a group or broadcast address. */
+export type HeartbeatLink =
+  | { mode: "unicast" }
+  | { mode: "multicast"; group: string }
+  | { mode: "broadcast"; broadcast: string };
 
 export interface NodeConfig {
   name: string;

@@ -30,13 +30,14 @@ export function heartbeatSetup(config: VigilConfig, self: string, log: Logger, m
   for (const w of key.warnings) log.warn(w);
   const me = c.nodes.find((n) => n.name === self);
   if (!me) return { ok: false, message: `node ${self} is not in the config` };
-  const links: LinkSpec[] = me.addresses.map((localAddress, index) => ({
-    index,
-    localAddress,
-    port: c.heartbeat.port,
-    mode: "unicast",
-    peers: c.nodes.filter((n) => n.name !== self).map((n) => n.addresses[index] ?? "").filter((a) => a !== ""),
-  }));
+  const links: LinkSpec[] = me.addresses.map((localAddress, index) => {
+    const how = c.heartbeat.links[index] ?? { mode: "unicast" as const };
+    const peers = c.nodes.filter((n) => n.name !== self).map((n) => n.addresses[index] ?? "").filter((a) => a !== "");
+    const base = { index, localAddress, port: c.heartbeat.port, peers };
+    if (how.mode === "multicast") return { ...base, mode: "multicast", group: how.group };
+    if (how.mode === "broadcast") return { ...base, mode: "broadcast", broadcastAddress: how.broadcast };
+    return { ...base, mode: "unicast" };
+  });
   const membership: MembershipConfig = {
     self,
     cluster: c.name,

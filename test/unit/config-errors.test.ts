@@ -33,7 +33,7 @@ describe("config errors: each names file:line:col, key path, found and expected"
 
   it("rejects an unknown nested key and suggests the close one", () => {
     expect(problems(lines(...HEAD, "  heartbeat:", "    intervall: 200ms"))).toEqual([
-      'vigil.yaml:7:5: cluster.heartbeat.intervall: found unknown key "intervall", expected one of preset, interval, warntime, deadtime, initdead, port (did you mean "interval"?)',
+      'vigil.yaml:7:5: cluster.heartbeat.intervall: found unknown key "intervall", expected one of preset, interval, warntime, deadtime, initdead, port, links (did you mean "interval"?)',
     ]);
   });
 

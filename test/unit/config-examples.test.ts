@@ -68,7 +68,7 @@ describe("examples", () => {
 
   it("shows defaults in the effective config", () => {
     const c = load("vip-failover");
-    expect(c.cluster.heartbeat).toEqual({ interval: 100, warntime: 250, deadtime: 500, initdead: 5_000, port: 7694 });
+    expect(c.cluster.heartbeat).toEqual({ interval: 100, warntime: 250, deadtime: 500, initdead: 5_000, port: 7694, links: [{ mode: "unicast" }] });
     expect(c.vrrp[0]).toMatchObject({ version: 3, preempt: true, preempt_delay: 0, unicast_peer: [], priority: { gw1: 150, gw2: 100 } });
     const yaml = effectiveConfigYaml(c);
     expect(yaml).toContain("    initdead: 5s\n");

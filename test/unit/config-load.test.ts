@@ -55,7 +55,7 @@ describe("parseConfig", () => {
       "modules: [{ name: web, type: farm, vip: 198.51.100.200/24, ports: [80] }]",
       "",
     ].join("\n"));
-    expect(c.cluster.heartbeat).toEqual({ interval: 40, warntime: 100, deadtime: 200, initdead: 5_000, port: 7694 });
+    expect(c.cluster.heartbeat).toEqual({ interval: 40, warntime: 100, deadtime: 200, initdead: 5_000, port: 7694, links: [{ mode: "unicast" }] });
     expect(c.cluster.witness).toEqual({ ping: [] });
     expect(c.vrrp[0]).toEqual({
       name: "VI_1", interface: "eth0", vrid: 1, version: 3, advert_int: 1_000, priority: { a: 120, b: 120 },
@@ -67,7 +67,7 @@ describe("parseConfig", () => {
 
   it("takes a preset's timers and lets explicit keys override them", () => {
     const c = ok([...CLUSTER, "  heartbeat: { preset: wan, initdead: 30s }", ""].join("\n"));
-    expect(c.cluster.heartbeat).toEqual({ preset: "wan", interval: 1_000, warntime: 5_000, deadtime: 10_000, initdead: 30_000, port: 7694 });
+    expect(c.cluster.heartbeat).toEqual({ preset: "wan", interval: 1_000, warntime: 5_000, deadtime: 10_000, initdead: 30_000, port: 7694, links: [{ mode: "unicast" }] });
   });
 
   it("keeps a default warntime strictly between interval and deadtime at the 2 x interval limit", () => {

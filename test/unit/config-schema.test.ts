@@ -30,7 +30,7 @@ describe("the JSON Schema and the VigilConfig type agree", () => {
     expect(keysOf(cluster)).toEqual(keys<ClusterConfig>({ name: true, key_file: true, nodes: true, heartbeat: true, witness: true }));
     expect(keysOf(at(cluster, "properties", "nodes", "items"))).toEqual(keys<NodeConfig>({ name: true, addresses: true }));
     expect(keysOf(at(cluster, "properties", "heartbeat"))).toEqual(
-      keys<HeartbeatConfig>({ preset: true, interval: true, warntime: true, deadtime: true, initdead: true, port: true }),
+      keys<HeartbeatConfig>({ preset: true, interval: true, warntime: true, deadtime: true, initdead: true, port: true, links: true }),
     );
     expect(keysOf(at(configSchema, "properties", "vrrp", "items"))).toEqual(keys<VrrpInstance>({
       name: true, interface: true, vrid: true, version: true, advert_int: true, priority: true, vips: true, track: true,
