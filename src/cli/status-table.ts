@@ -23,6 +23,23 @@ export function formatStatus(s: StatusSnapshot): string {
   ));
   lines.push("");
   lines.push(...table(["MODULE", "TYPE", "STATE"], s.modules.map((m) => [m.name, m.type, m.state]), "no modules configured"));
+  const vrrp = s.vrrp ?? [];
+  if (vrrp.length > 0) {
+    lines.push("");
+    lines.push(...table(["VRRP", "VRID", "INTERFACE", "ROLE", "PRIORITY", "MASTER", "VIPS", "LAST CHANGE"], vrrp.map((v) => [
+      v.name,
+      String(v.vrid),
+      v.interface,
+      v.role === "initialize" ? "INIT" : v.role.toUpperCase(),
+      // Effective first: that is what the election uses.
+      v.effectivePriority === v.priority ? String(v.priority) : `${v.effectivePriority} (of ${v.priority})`,
+      v.masterAddress === null ? "-" : v.masterAddress === v.primaryAddress ? `${v.masterAddress} (us)` : v.masterAddress,
+      v.vips.join(" "),
+      v.lastTransition === null ? "-" : `${v.lastTransition.time} ${v.lastTransition.reason}`,
+    ]), "no VRRP instances"));
+    const down = vrrp.flatMap((v) => v.tracks.filter((t) => !t.up).map((t) => `  ${v.name}: ${t.name} down (weight ${t.weight}): ${t.detail}`));
+    if (down.length > 0) lines.push("TRACKED OBJECTS DOWN", ...down);
+  }
   const recent = s.events.slice(-10);
   if (recent.length > 0) {
     lines.push("", "RECENT EVENTS");

@@ -18,6 +18,11 @@ export const DEFAULTS = {
     priority: 100,
     preempt: true,
     preempt_delay: 0,
+    /** keepalived's defaults: 3 missed adverts (RFC 5798), 5 gratuitous ARPs at once, a second burst 5 s later. */
+    down_timer_adverts: 3,
+    garp_master_repeat: 5,
+    garp_interval: 0,
+    garp_master_delay: 5_000,
     track: { weight: 0, interval: 1_000, timeout: 1_000, fall: 1, rise: 1 },
   },
   module: {

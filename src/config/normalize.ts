@@ -96,11 +96,29 @@ function normalizeVrrp(v: Raw, nodes: readonly string[], path: (p: unknown) => s
     priority,
     vips: strings(v["vips"]),
     track: raws(v["track"]).map((t) => normalizeTrack(t, path)),
-    preempt: typeof v["preempt"] === "boolean" ? v["preempt"] : DEFAULTS.vrrp.preempt,
+    preempt: v["nopreempt"] === true ? false : typeof v["preempt"] === "boolean" ? v["preempt"] : DEFAULTS.vrrp.preempt,
     preempt_delay: ms(v["preempt_delay"], DEFAULTS.vrrp.preempt_delay),
     unicast_peer: strings(v["unicast_peer"]),
     ...optional("authentication", auth === undefined ? undefined : { auth_type: auth.auth_type, auth_pass: auth.auth_pass }),
+    ...optional("unicast_src_ip", perNode(v["unicast_src_ip"], nodes)),
+    down_timer_adverts: num(v["down_timer_adverts"], DEFAULTS.vrrp.down_timer_adverts),
+    garp_master_repeat: num(v["garp_master_repeat"], DEFAULTS.vrrp.garp_master_repeat),
+    garp_interval: ms(v["garp_interval"], DEFAULTS.vrrp.garp_interval),
+    garp_master_delay: ms(v["garp_master_delay"], DEFAULTS.vrrp.garp_master_delay),
+    ...optional("sync_group", v["sync_group"] as string | undefined),
+    ...optional("notify", path(v["notify"])),
+    ...optional("notify_master", path(v["notify_master"])),
+    ...optional("notify_backup", path(v["notify_backup"])),
+    ...optional("notify_fault", path(v["notify_fault"])),
+    ...optional("notify_stop", path(v["notify_stop"])),
   };
+}
+
+/** One value for every node, or a mapping of some nodes; undefined when absent. */
+function perNode(v: unknown, nodes: readonly string[]): Record<string, string> | undefined {
+  if (typeof v === "string") return Object.fromEntries(nodes.map((n) => [n, v]));
+  if (typeof v === "object" && v !== null) return { ...(v as Record<string, string>) };
+  return undefined;
 }
 
 function normalizeChecker(c: Raw, path: (p: unknown) => string | undefined): Checker {

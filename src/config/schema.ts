@@ -149,6 +149,7 @@ const vrrpInstance = mapping("VRRP instance", {
     default: [],
   }),
   preempt: { type: "boolean", description: "A higher priority node takes over from a live MASTER (false is keepalived's nopreempt).", default: DEFAULTS.vrrp.preempt },
+  nopreempt: { type: "boolean", description: "keepalived's spelling of preempt: false." },
   preempt_delay: duration("Wait this long after start before preempting.", DEFAULTS.vrrp.preempt_delay),
   unicast_peer: list(ipv4, "a list of IPv4 addresses, like [198.51.100.12]", "Send adverts to these peers by unicast instead of multicast.", {
     default: [],
@@ -163,6 +164,23 @@ const vrrpInstance = mapping("VRRP instance", {
       description: "The password, at most 8 characters.",
     },
   }, ["auth_type", "auth_pass"], { description: "VRRPv2 only." }),
+  unicast_src_ip: {
+    type: ["string", "object"],
+    format: "ipv4",
+    additionalProperties: ipv4,
+    expected: "an IPv4 address, or a mapping of node name to address like { gw1: 198.51.100.11, gw2: 198.51.100.12 }",
+    description: "Source of the adverts (keepalived's unicast_src_ip), per node; default: the node's address on the interface.",
+  },
+  down_timer_adverts: integer(1, 100, "Adverts missed before the MASTER counts as down.", { default: DEFAULTS.vrrp.down_timer_adverts }),
+  garp_master_repeat: integer(1, 100, "Gratuitous ARPs sent for each VIP on becoming MASTER.", { default: DEFAULTS.vrrp.garp_master_repeat }),
+  garp_interval: duration("Pause between those gratuitous ARPs.", DEFAULTS.vrrp.garp_interval),
+  garp_master_delay: duration("A second burst of gratuitous ARPs this long after becoming MASTER; 0s for none.", DEFAULTS.vrrp.garp_master_delay),
+  sync_group: text("name", "Instances with the same sync group always change state together (keepalived's vrrp_sync_group)."),
+  notify: text("path", "Script run on every state change with INSTANCE, the name, MASTER|BACKUP|FAULT|STOP and the priority. Relative to this file."),
+  notify_master: text("path", "Script run on becoming MASTER. Relative to this file."),
+  notify_backup: text("path", "Script run on becoming BACKUP. Relative to this file."),
+  notify_fault: text("path", "Script run on entering FAULT. Relative to this file."),
+  notify_stop: text("path", "Script run when the instance stops. Relative to this file."),
 }, ["name", "interface", "vrid", "vips"]);
 
 const checker = mapping("checker", {

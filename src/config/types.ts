@@ -78,6 +78,24 @@ export interface VrrpInstance {
   unicast_peer: string[];
   /** VRRPv2 simple password (keepalived's auth_type PASS); never with version 3. */
   authentication?: { auth_type: "PASS"; auth_pass: string };
+  /** Advert source per node (keepalived's unicast_src_ip); a node not listed uses its address on the interface. */
+  unicast_src_ip?: Record<string, string>;
+  /** Adverts missed before the master counts as down (keepalived's down_timer_adverts). */
+  down_timer_adverts: number;
+  /** Gratuitous ARPs sent for each VIP on becoming MASTER (keepalived's garp_master_repeat). */
+  garp_master_repeat: number;
+  /** Pause between those ARPs (keepalived's garp_interval). */
+  garp_interval: Millis;
+  /** Delay of a second burst of ARPs after becoming MASTER; 0 means none (keepalived's garp_master_delay). */
+  garp_master_delay: Millis;
+  /** Instances with the same sync group name change state together (keepalived's vrrp_sync_group). */
+  sync_group?: string;
+  /** Absolute paths of notify scripts, keepalived's notify / notify_master / notify_backup / notify_fault / notify_stop. */
+  notify?: string;
+  notify_master?: string;
+  notify_backup?: string;
+  notify_fault?: string;
+  notify_stop?: string;
 }
 
 export type CheckerTarget = { tcp: string } | { http: string } | { process: string } | { script: string };

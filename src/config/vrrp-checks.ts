@@ -74,6 +74,41 @@ function priorityProblems(priority: unknown, i: number, nodes: readonly string[]
   return out;
 }
 
+function unicastSrcProblems(src: unknown, i: number, nodes: readonly string[]): Problem[] {
+  if (!isRec(src) || nodes.length === 0) return [];
+  return Object.keys(src).filter((name) => !nodes.includes(name)).map((name) => ({
+    path: ["vrrp", i, "unicast_src_ip", name], at: "key" as const, found: `unknown node "${name}"`, expected: `a node name: ${nodes.join(", ")}`,
+  }));
+}
+
+function preemptProblem(inst: Record<string, unknown>, i: number): Problem | undefined {
+  if (inst["nopreempt"] !== true || inst["preempt"] !== true) return undefined;
+  return {
+    path: ["vrrp", i, "nopreempt"], at: "key",
+    found: "nopreempt: true beside preempt: true", expected: "one of them: nopreempt is keepalived's spelling of preempt: false",
+  };
+}
+
+/** A sync group of one instance synchronises nothing: most likely a typo in the other member's group name. */
+function syncGroupProblems(vrrp: unknown): Problem[] {
+  const members = new Map<string, number[]>();
+  items(vrrp).forEach((x, i) => {
+    const group = isRec(x) ? str(x["sync_group"]) : undefined;
+    if (group !== undefined) members.set(group, [...(members.get(group) ?? []), i]);
+  });
+  const out: Problem[] = [];
+  for (const [group, at] of members) {
+    if (at.length !== 1) continue;
+    const i = at[0] as number;
+    out.push({
+      path: ["vrrp", i, "sync_group"], at: "value",
+      found: `sync group ${JSON.stringify(group)} with this instance only`,
+      expected: "the same sync_group on at least two instances (check the other instance's spelling)",
+    });
+  }
+  return out;
+}
+
 export function vrrpProblems(vrrp: unknown, nodes: readonly string[]): Problem[] {
   const out: Problem[] = [];
   const names = new FirstUse("a name no other VRRP instance has");
@@ -98,6 +133,8 @@ export function vrrpProblems(vrrp: unknown, nodes: readonly string[]): Problem[]
       });
     }
     out.push(...priorityProblems(x["priority"], i, nodes));
+    out.push(...unicastSrcProblems(x["unicast_src_ip"], i, nodes));
+    push(preemptProblem(x, i));
     items(x["vips"]).forEach((v, k) => {
       const cidr = typeof v === "string" ? splitCidr(v) : undefined;
       if (cidr !== undefined) push(vips.claim(cidr.address, JSON.stringify(v), owner, ["vrrp", i, "vips", k]));
@@ -107,5 +144,6 @@ export function vrrpProblems(vrrp: unknown, nodes: readonly string[]): Problem[]
       out.push(...pollTimingProblems(t, ["vrrp", i, "track", k]));
     });
   });
+  out.push(...syncGroupProblems(vrrp));
   return out;
 }

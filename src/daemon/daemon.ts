@@ -10,6 +10,8 @@ import type { Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import { HeartbeatEngine } from "./heartbeat-engine.ts";
 import { heartbeatSetup } from "./heartbeat-setup.ts";
+import { VrrpEngine } from "./vrrp-engine.ts";
+import { vrrpSetup } from "./vrrp-setup.ts";
 import { acquireStateLock } from "./state-lock.ts";
 import type { PeerStatus } from "./status-types.ts";
 import { buildStatus } from "./status.ts";
@@ -83,6 +85,21 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     });
     return undefined;
   };
+  let vrrp: VrrpEngine | undefined;
+  const startVrrp = async (cfg: VigilConfig): Promise<string | undefined> => {
+    const vr = vrrpSetup(cfg, self.name, log, metrics);
+    if (!vr.ok) return vr.message;
+    if (vr.options === undefined) return undefined;
+    const engine = new VrrpEngine(vr.options);
+    try {
+      await engine.start();
+    } catch (e) {
+      return (e as Error).message;
+    }
+    vrrp = engine;
+    log.info("vrrp on", { instances: cfg.vrrp.map((v) => v.name).join(" ") });
+    return undefined;
+  };
   const peerStatus = (): Map<string, PeerStatus> | undefined => {
     if (!heartbeat) return undefined;
     return new Map(heartbeat.view().peers.map((p) => [p.name, {
@@ -109,6 +126,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       now: new Date(),
       events: log.recent.toArray(),
       ...(heartbeat ? { peers: peerStatus() as Map<string, PeerStatus> } : {}),
+      ...(vrrp ? { vrrp: vrrp.status() } : {}),
     });
   const app = createConsoleApp({
     status,
@@ -128,6 +146,13 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     lock.release();
     return 1;
   }
+  const vrrpError = await startVrrp(config);
+  if (vrrpError !== undefined) {
+    log.error(vrrpError);
+    await heartbeat?.stop();
+    lock.release();
+    return 1;
+  }
   try {
     servers.push(await serveFetch(app.fetch, { path: join(opts.stateDir, "vigil.sock") }));
     web = await serveFetch(app.fetch, parseListen(listen));
@@ -135,6 +160,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   } catch (e) {
     log.error((e as Error).message);
     await Promise.all(servers.map((s) => s.close()));
+    await vrrp?.stop();
     await heartbeat?.stop();
     lock.release();
     return 1;
@@ -158,6 +184,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       if (stopping) return;
       stopping = true;
       log.info("stopping", { signal });
+      // First, so a backup takes the VIPs over after its skew time.
+      await vrrp?.stop();
       await Promise.all([...servers, web].map((s) => s.close()));
       await heartbeat?.stop();
       lock.release();
@@ -206,6 +234,18 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
           reloads({ result: "rejected" });
           const back = await startHeartbeat(config);
           if (back !== undefined) log.error("heartbeats are off", { reason: back });
+          return;
+        }
+      }
+      if (JSON.stringify(next.config.vrrp) !== JSON.stringify(config.vrrp)) {
+        await vrrp?.stop();
+        vrrp = undefined;
+        const err = await startVrrp(next.config);
+        if (err !== undefined) {
+          log.error("vrrp could not restart with the new config; restoring the old one", { reason: err });
+          reloads({ result: "rejected" });
+          const back = await startVrrp(config);
+          if (back !== undefined) log.error("vrrp is off", { reason: back });
           return;
         }
       }

@@ -23,6 +23,32 @@ export interface PeerStatus {
   badFrames: number;
 }
 
+/** One VRRP instance as the engine sees it (src/daemon/vrrp-engine.ts). */
+export interface VrrpStatus {
+  name: string;
+  vrid: number;
+  version: 2 | 3;
+  interface: string;
+  /** The advert source and election tiebreak. */
+  primaryAddress: string;
+  role: "initialize" | "backup" | "master" | "fault";
+  /** As configured for this node. */
+  priority: number;
+  /** Moved by tracked objects. */
+  effectivePriority: number;
+  /** Primary address of the current master: ours while MASTER; null when nobody is known. */
+  masterAddress: string | null;
+  vips: string[];
+  syncGroup: string | null;
+  /** Unicast peers; empty means multicast to 224.0.0.18. */
+  unicastPeers: string[];
+  lastTransition: { time: string; from: string; to: string; reason: string; detail: string } | null;
+  tracks: { name: string; weight: number; up: boolean; detail: string }[];
+  advertsSent: number;
+  advertsReceived: number;
+  becameMaster: number;
+}
+
 export interface StatusSnapshot {
   version: string;
   node: { name: string; addresses: string[] };
@@ -35,5 +61,7 @@ export interface StatusSnapshot {
   web: { listen: string };
   peers: PeerStatus[];
   modules: { name: string; type: string; state: string }[];
+  /** VRRP instances of this node; absent from daemons that predate VRRP. */
+  vrrp?: VrrpStatus[];
   events: LogEvent[];
 }

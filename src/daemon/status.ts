@@ -1,6 +1,6 @@
 import type { VigilConfig } from "../config/types.ts";
 import { VERSION } from "../version.ts";
-import type { LogEvent, PeerStatus, StatusSnapshot } from "./status-types.ts";
+import type { LogEvent, PeerStatus, StatusSnapshot, VrrpStatus } from "./status-types.ts";
 
 export interface StatusInputs {
   config: VigilConfig;
@@ -13,6 +13,8 @@ export interface StatusInputs {
   events: LogEvent[];
   /** Live peer views from the heartbeat engine, by node name, when it runs. */
   peers?: ReadonlyMap<string, PeerStatus>;
+  /** VRRP instances from the VRRP engine, when it runs. */
+  vrrp?: VrrpStatus[];
 }
 
 /** Builds the one snapshot shape every surface shows (see status-types.ts). */
@@ -39,6 +41,7 @@ export function buildStatus(i: StatusInputs): StatusSnapshot {
     web: { listen: i.listen },
     peers,
     modules: i.config.modules.map((m) => ({ name: m.name, type: m.type, state: "STOP" })),
+    vrrp: i.vrrp ?? [],
     events: i.events,
   };
 }

@@ -12,6 +12,8 @@
   const PEER_TONE = { up: "ok", late: "warn", dead: "bad", unknown: "idle" };
   const LINK_TONE = { up: "ok", down: "bad", unknown: "idle" };
   const MODULE_TONE = { PRIM: "ok", SECOND: "info", ALONE: "warn", WAIT: "warn", STOP: "idle" };
+  const VRRP_TONE = { master: "ok", backup: "info", fault: "bad", initialize: "idle" };
+  const VRRP_ROLE = { master: "MASTER", backup: "BACKUP", fault: "FAULT", initialize: "INIT" };
   const LEVEL_TONE = { debug: "idle", info: "info", warn: "warn", error: "bad" };
 
   const byId = (id) => document.querySelector(`[data-testid="${id}"]`);
@@ -130,6 +132,7 @@
     tickUptime();
 
     renderPeers(list(snap.peers));
+    renderVrrp(list(snap.vrrp));
     renderModules(list(snap.modules));
     renderEvents(list(snap.events));
 
@@ -177,6 +180,55 @@
       ));
     byId("modules-body").replaceChildren(...rows);
     byId("modules-empty").hidden = rows.length > 0;
+  }
+
+  // The VRRP section is built on first use, so nodes without VRRP show no empty table.
+  function vrrpSection() {
+    const existing = byId("vrrp-section");
+    if (existing) return existing;
+    const heads = ["Name", "VRID", "Interface", "Role", "Priority", "Master", "VIPs", "Last change"];
+    const section = el("section", { "aria-labelledby": "vrrp-heading", "data-testid": "vrrp-section" },
+      el("h2", { id: "vrrp-heading", text: "VRRP" }),
+      el("div", { className: "table-wrap" },
+        el("table", { "data-testid": "vrrp-table" },
+          el("thead", {}, el("tr", {}, ...heads.map((h) => el("th", { scope: "col", text: h })))),
+          el("tbody", { "data-testid": "vrrp-body" }))));
+    const modules = byId("modules-table");
+    const anchor = modules ? modules.closest("section") : null;
+    if (anchor) anchor.before(section);
+    else document.querySelector("main").append(section);
+    return section;
+  }
+
+  function renderVrrp(instances) {
+    const existing = byId("vrrp-section");
+    if (instances.length === 0) {
+      if (existing) existing.hidden = true;
+      return;
+    }
+    const section = vrrpSection();
+    section.hidden = false;
+    const rows = instances.map((v) => {
+      const prio = v.effectivePriority === v.priority ? text(v.priority) : `${text(v.effectivePriority)} (of ${text(v.priority)})`;
+      const us = v.masterAddress !== null && v.masterAddress === v.primaryAddress;
+      const down = list(v.tracks).filter((t) => !t.up);
+      const last = v.lastTransition;
+      return el(
+        "tr",
+        { "data-testid": "vrrp-row", "data-instance": text(v.name) },
+        cell("Name", { className: "name" }, text(v.name)),
+        cell("VRID", { className: "mono" }, text(v.vrid)),
+        cell("Interface", { className: "mono" }, text(v.interface)),
+        cell("Role", {}, badge(VRRP_ROLE[v.role] || text(v.role), VRRP_TONE[v.role], "vrrp-role")),
+        cell("Priority", { "data-testid": "vrrp-priority" }, prio,
+          down.length === 0 ? null : el("ul", { className: "link-list" },
+            ...down.map((t) => el("li", { title: text(t.detail) }, badge(`${text(t.name)} down`, "warn", "vrrp-track-down"))))),
+        cell("Master", { className: "addr", "data-testid": "vrrp-master" }, v.masterAddress ? `${v.masterAddress}${us ? " (this node)" : ""}` : "—"),
+        cell("VIPs", { className: "addr" }, el("ul", { className: "addr-list" }, ...list(v.vips).map((a) => el("li", { text: String(a) })))),
+        cell("Last change", { title: last ? text(last.detail) : "" }, last ? `${formatTime(last.time)} ${text(last.reason)}` : "—"),
+      );
+    });
+    byId("vrrp-body").replaceChildren(...rows);
   }
 
   function renderEvents(events) {
