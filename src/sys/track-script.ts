@@ -6,12 +6,11 @@
  * counts as up (keepalived without init_fail), so a booting node is not
  * held in FAULT by a check that has not run yet.
  *
- * runScript is also what notify scripts run with (src/sys/notify.ts).
- * Each script gets its own process group, so a timeout kills whatever it
- * started as well (a shell script's children), by the group of the PID we
- * spawned.
+ * runScript is also what notify scripts run with (src/sys/notify.ts). It is
+ * the shared runner of src/sys/run-script.ts (own process group, so a
+ * timeout kills whatever the script started) with this module's result shape.
  */
-import { spawn } from "node:child_process";
+import { runScript as runCommand } from "./run-script.ts";
 
 export interface ScriptRunOptions {
   /** Kill the script (and its process group) after this long. */
@@ -35,85 +34,20 @@ export interface ScriptRunResult {
 
 export type ScriptRunner = (path: string, args: readonly string[], opts: ScriptRunOptions) => Promise<ScriptRunResult>;
 
-/** Output kept per run, for messages. */
-const OUTPUT_TAIL = 2048;
-/** How long output may still arrive after the script itself exited. */
-const EXIT_GRACE_MS = 100;
+/** Track scripts are health probes: a hung one gets little grace before SIGKILL. */
+const TRACK_GRACE_MS = 200;
 
-function lastLine(output: string): string {
-  const lines = output.trim().split("\n");
-  const line = (lines[lines.length - 1] ?? "").trim();
-  return line.length > 200 ? `${line.slice(0, 200)}...` : line;
-}
-
-/** Runs `path args...` directly (no shell). Never throws or rejects. */
-export const runScript: ScriptRunner = (path, args, opts) =>
-  new Promise((resolve) => {
-    let output = "";
-    let timedOut = false;
-    let settled = false;
-    const finish = (r: Omit<ScriptRunResult, "output">): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      opts.signal?.removeEventListener("abort", onAbort);
-      resolve({ ...r, output });
-    };
-    let child: ReturnType<typeof spawn>;
-    try {
-      child = spawn(path, [...args], {
-        stdio: ["ignore", "pipe", "pipe"],
-        detached: true,
-        env: { ...process.env, ...opts.env },
-      });
-    } catch (e) {
-      resolve({ ok: false, code: null, signal: null, timedOut: false, output: "", message: `cannot run it: ${e instanceof Error ? e.message : String(e)}` });
-      return;
-    }
-    const killGroup = (): void => {
-      if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-      try {
-        process.kill(-child.pid, "SIGKILL");
-      } catch {
-        // Already gone.
-      }
-    };
-    const onAbort = (): void => killGroup();
-    const collect = (chunk: Buffer): void => {
-      output = (output + chunk.toString("utf8")).slice(-OUTPUT_TAIL);
-    };
-    child.stdout?.on("data", collect);
-    child.stderr?.on("data", collect);
-    const timer = setTimeout(() => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      timedOut = true;
-      killGroup();
-    }, opts.timeoutMs);
-    if (opts.signal?.aborted === true) killGroup();
-    else opts.signal?.addEventListener("abort", onAbort, { once: true });
-    child.on("error", (e: NodeJS.ErrnoException) => {
-      finish({ ok: false, code: null, signal: null, timedOut: false, message: `cannot run it: ${e.code ?? e.message}` });
-    });
-    const exited = (code: number | null, signal: NodeJS.Signals | null): void => {
-      if (timedOut) {
-        finish({ ok: false, code, signal, timedOut: true, message: `killed after ${opts.timeoutMs} ms (timeout)` });
-        return;
-      }
-      const said = lastLine(output);
-      const how = code === null ? `killed by ${signal ?? "a signal"}` : `exited ${code}`;
-      finish({ ok: code === 0, code, signal, timedOut: false, message: said === "" ? how : `${how}: ${said}` });
-    };
-    // "close" also waits for the output; a daemon the script left running may
-    // hold the pipes open for ever, so "exit" settles it shortly after anyway.
-    child.on("close", exited);
-    child.on("exit", (code, signal) => {
-      setTimeout(() => {
-        child.stdout?.destroy();
-        child.stderr?.destroy();
-        exited(code, signal);
-      }, EXIT_GRACE_MS).unref?.();
-    });
+/** Runs `path args...` directly (no shell) through the shared runner. Never throws or rejects. */
+export const runScript: ScriptRunner = async (path, args, opts) => {
+  const r = await runCommand(path, {
+    args,
+    timeoutMs: opts.timeoutMs,
+    graceMs: TRACK_GRACE_MS,
+    ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+    ...(opts.env === undefined ? {} : { env: opts.env }),
   });
+  return { ok: r.ok, code: r.exitCode, signal: r.signal, timedOut: r.timedOut, output: r.outputTail, message: r.message };
+};
 
 export interface RiseFall {
   readonly rise: number;

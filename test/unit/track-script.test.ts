@@ -40,7 +40,7 @@ describe("runScript", () => {
     const pidFile = join(dir, "child.pid");
     const s = script("slow.sh", `sleep 30 & echo $! > ${pidFile}; wait`);
     const r = await runScript(s, [], { timeoutMs: 300 });
-    expect(r).toMatchObject({ ok: false, timedOut: true, message: "killed after 300 ms (timeout)" });
+    expect(r).toMatchObject({ ok: false, timedOut: true, message: "timed out after 300 ms, killed by SIGTERM" });
     const child = Number(readFileSync(pidFile, "utf8"));
     for (let i = 0; i < 50 && alive(child); i++) await new Promise((res) => setTimeout(res, 20));
     expect(alive(child)).toBe(false);
@@ -51,7 +51,7 @@ describe("runScript", () => {
     const ac = new AbortController();
     const running = runScript(s, [], { timeoutMs: 30_000, signal: ac.signal });
     setTimeout(() => ac.abort(), 100);
-    expect(await running).toMatchObject({ ok: false, code: null, signal: "SIGKILL", message: "killed by SIGKILL" });
+    expect(await running).toMatchObject({ ok: false, code: null, signal: "SIGTERM", message: "aborted, killed by SIGTERM" });
   });
 
   it("returns once the script exits even if a daemon it left behind keeps the output open", async () => {
@@ -64,11 +64,14 @@ describe("runScript", () => {
   });
 
   it("says why it cannot run a script, without throwing", async () => {
-    expect(await runScript(join(dir, "missing.sh"), [], { timeoutMs: 1000 })).toMatchObject({ ok: false, message: "cannot run it: ENOENT" });
+    expect(await runScript(join(dir, "missing.sh"), [], { timeoutMs: 1000 })).toMatchObject({ ok: false, message: `${join(dir, "missing.sh")}: no such file (ENOENT)` });
     const noExec = join(dir, "noexec.sh");
     writeFileSync(noExec, "#!/bin/sh\nexit 0\n");
     expect(existsSync(noExec)).toBe(true);
-    expect(await runScript(noExec, [], { timeoutMs: 1000 })).toMatchObject({ ok: false, message: "cannot run it: EACCES" });
+    expect(await runScript(noExec, [], { timeoutMs: 1000 })).toMatchObject({
+      ok: false,
+      message: `${noExec}: is not executable (mode 0644, no x bit); run chmod +x ${noExec}`,
+    });
   });
 });
 
