@@ -1,0 +1,158 @@
+/**
+ * The module core with an arbiter: the lease gates every claim, the
+ * watchdog is armed before anything starts, the right to run ends in time,
+ * and the lease is released only after everything stopped.
+ */
+import { describe, expect, it } from "vitest";
+import { arbiterTerms, validateModuleConfig, type ModuleAction } from "../../src/core/module.ts";
+import { initLease, leaseUsable, nextRequestAt, sendRequest, takeAnswer } from "../../src/core/module-lease.ts";
+import { ModuleScript, testArbiter, testConfig, TEST_TIMERS } from "./module-driver.ts";
+
+const terms = testArbiter(3000);
+
+const kinds = (actions: readonly ModuleAction[]) => actions.map((a) => (a.type === "event" ? `event:${a.kind}` : a.type));
+
+describe("lease bookkeeping", () => {
+  it("counts a lease from when the request was sent, not when the answer came", () => {
+    const sent = sendRequest(initLease(), 1000, terms);
+    const got = takeAnswer(sent.lease, { request: sent.id, granted: true, durationMs: 3000, holder: "a" }, 1900);
+    expect(got.result).toEqual({ kind: "extended", validUntil: 4000 });
+    expect(leaseUsable(got.lease, terms, 2999)).toBe(true);
+    expect(leaseUsable(got.lease, terms, 3000)).toBe(false);
+  });
+
+  it("ignores answers to unknown requests and grants that add nothing", () => {
+    const a = sendRequest(initLease(), 1000, terms);
+    const b = sendRequest(a.lease, 1500, terms);
+    expect(takeAnswer(b.lease, { request: 99, granted: true, durationMs: 3000, holder: "a" }, 1600).result).toEqual({ kind: "unknown" });
+    const newer = takeAnswer(b.lease, { request: b.id, granted: true, durationMs: 3000, holder: "a" }, 1600);
+    const older = takeAnswer(newer.lease, { request: a.id, granted: true, durationMs: 3000, holder: "a" }, 1700);
+    expect(older.result).toEqual({ kind: "stale" });
+    expect(older.lease.validUntil).toBe(4500);
+  });
+
+  it("renews on schedule while holding, retries faster otherwise", () => {
+    const sent = sendRequest(initLease(), 1000, terms);
+    expect(nextRequestAt(sent.lease, terms)).toBe(1000 + terms.retryMs);
+    const held = takeAnswer(sent.lease, { request: sent.id, granted: true, durationMs: 3000, holder: "a" }, 1010).lease;
+    expect(nextRequestAt(held, terms)).toBe(1000 + terms.renewMs);
+  });
+
+  it("derived timings satisfy the config's rules; broken ones are reported", () => {
+    expect(terms).toEqual({ leaseMs: 3000, renewMs: 1000, retryMs: 200, stopBeforeMs: 1000, fenceMs: 500, takeoverWaitMs: 500 + 100 + 100 + 500 });
+    expect(validateModuleConfig(testConfig({ arbiter: arbiterTerms(900, TEST_TIMERS) }))).toEqual([]);
+    const bad = validateModuleConfig(testConfig({ arbiter: { ...terms, renewMs: 2500, retryMs: 2600 } }));
+    expect(bad.map((p) => p.path)).toEqual(["arbiter.renewMs", "arbiter.retryMs"]);
+  });
+});
+
+describe("module core with an arbiter", () => {
+  it("takes over only with the lease: watchdog armed, claim published, then the takeover wait, then starts", () => {
+    const s = new ModuleScript(testConfig({ arbiter: terms }));
+    s.up(0, "b", "PRIM", 2);
+    const dead = s.peer(1000, "b", "dead");
+    expect(kinds(dead)).toContain("lease-request");
+    expect(dead.some((a) => a.type === "start-resource")).toBe(false);
+    // Isolated and the arbiter silent: WAIT. Denied while b's lease runs: no claim, SECOND.
+    expect(s.role).toBe("WAIT");
+    s.deny(1010, "b");
+    expect(s.role).toBe("SECOND");
+    s.until(1200);
+    const granted = s.grant(1210);
+    expect(kinds(granted)).toEqual(["event:lease-granted", "watchdog", "event:takeover-wait", "transition", "publish"]);
+    expect(granted[1]).toEqual({ type: "watchdog", module: "vms", deadline: 1200 + 3000 });
+    // b was not heard: it may still be stopping; nothing starts before the takeover wait.
+    s.until(1210 + terms.takeoverWaitMs - 1);
+    expect(s.state.run).toBeNull();
+    const started = s.until(1210 + terms.takeoverWaitMs);
+    expect(started.some((a) => a.type === "start-resource" && a.index === 0)).toBe(true);
+  });
+
+  it("skips the takeover wait when every peer is heard and none runs the module", () => {
+    const s = new ModuleScript(testConfig({ prefer: "a", arbiter: terms }));
+    s.up(0, "b", "SECOND");
+    const out = s.grant(10);
+    expect(kinds(out)).toEqual(["event:lease-granted", "watchdog", "transition", "publish", "start-resource"]);
+  });
+
+  it("an isolated PRIM whose renewals go unanswered stops before its lease runs out, then releases it", () => {
+    const s = new ModuleScript(testConfig({ arbiter: terms }));
+    s.peer(0, "b", "dead");
+    s.grant(10);
+    s.until(10 + terms.takeoverWaitMs);
+    s.settle(20 + terms.takeoverWaitMs);
+    expect(s.role).toBe("ALONE");
+    const validUntil = s.state.lease.validUntil as number;
+    s.until(validUntil - terms.stopBeforeMs - 1);
+    expect(s.state.run).toBeNull();
+    const lost = s.until(validUntil - terms.stopBeforeMs);
+    expect(kinds(lost)).toEqual(["event:lease-lost", "stop-resource"]);
+    s.resource(validUntil - 900, true);
+    const last = s.resource(validUntil - 800, true);
+    // Isolated with a silent arbiter: WAIT, asking again for the lease.
+    expect(kinds(last)).toEqual(["lease-release", "watchdog", "transition", "publish", "lease-request"]);
+    expect(last[1]).toEqual({ type: "watchdog", module: "vms", deadline: null });
+    expect(s.role).toBe("WAIT");
+  });
+
+  it("a PRIM that hears every peer keeps running without the lease, moving its watchdog along", () => {
+    const s = new ModuleScript(testConfig({ prefer: "a", arbiter: terms }));
+    s.up(0, "b", "SECOND");
+    s.grant(10);
+    s.settle(20);
+    s.until(10_000);
+    expect(s.role).toBe("PRIM");
+    expect(s.state.lease.validUntil).toBe(3000);
+    const w = s.state.lease.watchdog as number;
+    expect(w).toBeGreaterThan(10_000);
+    expect(w).toBeLessThanOrEqual(10_000 + terms.fenceMs);
+    // Then b is not heard: the right to run ends, and the watchdog is no longer moved.
+    const out = s.peer(10_050, "b", "dead");
+    expect(kinds(out)).toContain("stop-resource");
+    expect(s.state.lease.lost).toBe(true);
+    s.until(w - 1);
+    expect(s.state.lease.watchdog).toBe(w);
+  });
+
+  it("when the watchdog fired (a frozen daemon), cleans up everything before anything else", () => {
+    const s = new ModuleScript(testConfig({ arbiter: terms }));
+    s.peer(0, "b", "dead");
+    s.grant(10);
+    s.until(10 + terms.takeoverWaitMs);
+    s.settle(20 + terms.takeoverWaitMs);
+    const w = s.state.lease.watchdog as number;
+    // Frozen past the deadline; the first thing after thawing is a late grant.
+    const thawed = s.step({ type: "lease", request: s.lastLeaseRequest(), granted: true, durationMs: 3000, holder: "a", detail: "late" }, w + 500);
+    expect(kinds(thawed).slice(0, 2)).toEqual(["event:fenced", "stop-resource"]);
+    expect(thawed.find((a) => a.type === "stop-resource")).toMatchObject({ index: 1, cleanup: true });
+    expect(thawed.some((a) => a.type === "watchdog" || a.type === "start-resource")).toBe(false);
+    const rest = s.settle(w + 600);
+    // The late grant is given back only once everything is stopped.
+    expect(kinds(rest)).toEqual(["stop-resource", "lease-release", "transition", "publish", "transition", "publish", "lease-request"]);
+    expect(rest.flatMap((a) => (a.type === "transition" ? [a.to] : []))).toEqual(["WAIT", "SECOND"]);
+  });
+
+  it("gives back a lease granted after it stopped wanting it", () => {
+    const s = new ModuleScript(testConfig({ prefer: "a", arbiter: terms }));
+    s.up(0, "b", "SECOND");
+    const req = s.lastLeaseRequest();
+    s.advert(5, "b", "PRIM", 2);
+    const out = s.at(10, { type: "lease", request: req, granted: true, durationMs: 3000, holder: "a", detail: "granted" });
+    expect(kinds(out)).toEqual(["lease-release"]);
+    expect(s.state.lease.validUntil).toBeNull();
+  });
+
+  it("a failed stop keeps the lease and the watchdog: the watchdog must still fire", () => {
+    const s = new ModuleScript(testConfig({ prefer: "a", arbiter: terms }));
+    s.up(0, "b", "SECOND");
+    s.grant(10);
+    s.settle(20);
+    s.command(100, "stop");
+    s.resource(110, false, "exit 1");
+    const out = s.settle(120);
+    expect(kinds(out)).not.toContain("lease-release");
+    expect(out.some((a) => a.type === "watchdog")).toBe(false);
+    expect(s.role).toBe("STOP");
+    expect(s.state.lease.watchdog).not.toBeNull();
+  });
+});
