@@ -20,7 +20,7 @@ const { values } = parseArgs({ options: { runs: { type: "string", default: "20" 
 const RUNS = Number(values.runs);
 const SECONDS = Number(values.seconds);
 const ROOT = new URL("../", import.meta.url).pathname;
-const VIGIL = join(ROOT, "dist/vigil");
+const VIGIL = process.env.VIGIL_BIN || join(ROOT, "dist/vigil");
 const KEEPALIVED = "/usr/sbin/keepalived";
 const TCK = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
 

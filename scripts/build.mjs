@@ -7,7 +7,8 @@ import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const bun = join(root, "node_modules", ".bin", "bun");
-const out = join(root, "dist", "vigil");
+// VIGIL_OUT builds elsewhere, so a build kept for a long test run is not replaced under it.
+const out = process.env.VIGIL_OUT || join(root, "dist", "vigil");
 
 execFileSync(process.execPath, [join(root, "scripts", "embed-assets.mjs")], { stdio: "inherit" });
 mkdirSync(dirname(out), { recursive: true });

@@ -3,7 +3,8 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-export const VIGIL = `${ROOT}dist/vigil`;
+/** VIGIL_BIN points the tests at another build (e.g. one kept apart while dist/ is rebuilt). */
+export const VIGIL = process.env.VIGIL_BIN || `${ROOT}dist/vigil`;
 
 export function requireBinary(): void {
   if (!existsSync(VIGIL)) throw new Error(`${VIGIL} is missing: run "npm run build" first (npm test does it)`);

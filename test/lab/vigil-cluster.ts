@@ -21,7 +21,7 @@ import { join } from "node:path";
 import type { StatusSnapshot } from "../../src/daemon/status-types.ts";
 import { type LabHost, type LabProcess, REPO_ROOT, waitUntil } from "./lab.ts";
 
-export const VIGIL_BIN = join(REPO_ROOT, "dist", "vigil");
+export const VIGIL_BIN = process.env.VIGIL_BIN || join(REPO_ROOT, "dist", "vigil");
 
 export type HeartbeatPreset = "fast" | "lan" | "wan";
 

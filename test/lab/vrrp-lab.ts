@@ -17,7 +17,7 @@ import { hasVip } from "../../src/sys/vip.ts";
 import { type ExitStatus, type LabHost, type LabProcess, REPO_ROOT, waitUntil } from "./lab.ts";
 import { procState, signalPid } from "./procfs.ts";
 
-export const VIGIL = join(REPO_ROOT, "dist", "vigil");
+export const VIGIL = process.env.VIGIL_BIN || join(REPO_ROOT, "dist", "vigil");
 export const VIP = "198.51.100.100";
 export const VRID = 51;
 const HTTP_PORT = 8080;
