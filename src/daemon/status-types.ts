@@ -3,6 +3,8 @@
  * socket to `vigil status`, and to the console page. One shape for all three,
  * so the CLI and the page can never disagree with the API.
  */
+import type { ModuleStatus } from "./module-status-types.ts";
+
 export interface LogEvent {
   /** Per-daemon sequence number; gaps mean the ring buffer dropped events. */
   seq: number;
@@ -60,7 +62,8 @@ export interface StatusSnapshot {
   stateDir: string;
   web: { listen: string };
   peers: PeerStatus[];
-  modules: { name: string; type: string; state: string }[];
+  /** Every configured module; see module-status-types.ts. */
+  modules: ModuleStatus[];
   /** VRRP instances of this node; absent from daemons that predate VRRP. */
   vrrp?: VrrpStatus[];
   events: LogEvent[];

@@ -1,5 +1,6 @@
 import type { VigilConfig } from "../config/types.ts";
 import { VERSION } from "../version.ts";
+import type { ModuleStatus } from "./module-status-types.ts";
 import type { LogEvent, PeerStatus, StatusSnapshot, VrrpStatus } from "./status-types.ts";
 
 export interface StatusInputs {
@@ -15,6 +16,27 @@ export interface StatusInputs {
   peers?: ReadonlyMap<string, PeerStatus>;
   /** VRRP instances from the VRRP engine, when it runs. */
   vrrp?: VrrpStatus[];
+  /** Modules from the module engine, when it runs; others show as STOP. */
+  modules?: ModuleStatus[];
+}
+
+/** A module no engine drives (yet): STOP here, nothing known of the peers. */
+function idleModule(config: VigilConfig, m: VigilConfig["modules"][number], self: string): ModuleStatus {
+  return {
+    name: m.name,
+    type: m.type,
+    state: "STOP",
+    prefer: "prefer" in m ? (m.prefer ?? null) : null,
+    failback: "failback" in m && m.failback === "manual" ? "manual" : "auto",
+    nodes: config.cluster.nodes.map((n) => ({ node: n.name, role: n.name === self ? "STOP" : "unknown", generation: null })),
+    lastTransition: null,
+    checkers: [],
+    blocked: null,
+    restarts: 0,
+    pending: null,
+    witness: null,
+    lease: null,
+  };
 }
 
 /** Builds the one snapshot shape every surface shows (see status-types.ts). */
@@ -40,7 +62,7 @@ export function buildStatus(i: StatusInputs): StatusSnapshot {
     stateDir: i.stateDir,
     web: { listen: i.listen },
     peers,
-    modules: i.config.modules.map((m) => ({ name: m.name, type: m.type, state: "STOP" })),
+    modules: i.config.modules.map((m) => i.modules?.find((x) => x.name === m.name) ?? idleModule(i.config, m, i.self.name)),
     vrrp: i.vrrp ?? [],
     events: i.events,
   };

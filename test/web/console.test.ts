@@ -1,3 +1,5 @@
+import type { ModuleRole } from "../../src/core/module-types.ts";
+import type { ModuleStatus } from "../../src/daemon/module-status-types.ts";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -216,7 +218,7 @@ describe.runIf(missing === null)("web console in headless Chromium", () => {
       expect(await empty.textContent()).toBe("no modules configured");
       expect(await testid(page, "module-row").count()).toBe(0);
 
-      snap = { ...snap, modules: [{ name: "vms", type: "mirror", state: "PRIM" }, { name: "web", type: "farm", state: "STOP" }] };
+      snap = { ...snap, modules: [moduleView("vms", "mirror", "PRIM"), moduleView("web", "farm", "STOP")] };
       await expect.poll(() => testid(page, "module-row").count()).toBe(2);
       expect(await empty.isVisible()).toBe(false);
       expect(await page.locator('[data-module="vms"]').textContent()).toBe("vmsmirrorPRIM");
@@ -286,7 +288,7 @@ describe.runIf(missing === null)("web console in headless Chromium", () => {
       { width: 1280, height: 800, shot: "console-fake-1280.png" },
       { width: 390, height: 844, shot: "console-narrow.png" },
     ])("fits a $width x $height screen without sideways scrolling", async ({ width, height, shot }) => {
-      snap = { ...snap, modules: [{ name: "vms", type: "mirror", state: "SECOND" }] };
+      snap = { ...snap, modules: [moduleView("vms", "mirror", "SECOND")] };
       const { page, problems } = await browser.newPage({ width, height });
       await page.goto(served.url);
       await expect.poll(() => testid(page, "peer-row").count()).toBe(4);
@@ -304,3 +306,10 @@ describe.runIf(missing === null)("web console in headless Chromium", () => {
     });
   });
 });
+
+function moduleView(name: string, type: string, state: ModuleRole): ModuleStatus {
+  return {
+    name, type, state, prefer: null, failback: "auto", nodes: [{ node: "vms1", role: state, generation: null }],
+    lastTransition: null, checkers: [], blocked: null, restarts: 0, pending: null, witness: null, lease: null,
+  };
+}
