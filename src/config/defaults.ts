@@ -23,11 +23,18 @@ export const DEFAULTS = {
     garp_master_repeat: 5,
     garp_interval: 0,
     garp_master_delay: 5_000,
+    garp_master_refresh: 0,
+    /** As keepalived without vrrp_strict: services listen on the VIPs, so the MASTER accepts their traffic. */
+    accept_mode: true,
     track: { weight: 0, interval: 1_000, timeout: 1_000, fall: 1, rise: 1 },
   },
   module: {
     failback: "manual",
+    failback_delay: 0,
     split: "client_ip",
+    /** Pacemaker's default operation timeout is 20 s; application starts (databases, VMS) often need more. */
+    start_timeout: 60_000,
+    stop_timeout: 60_000,
   },
   checker: {
     interval: 1_000,
@@ -35,8 +42,19 @@ export const DEFAULTS = {
     fall: 3,
     rise: 1,
     on_fail: "restart",
+    /** Checkers that say "this node cannot serve", not "the service broke". */
+    wait_kinds: ["ping", "interface"],
     then: "failover",
     restarts: 1,
+    restart_window: 600_000,
+    tls_verify: true,
+    protocol: "icmp",
+  },
+  witness: {
+    /** The arbiter's port when `arbiter:` names none, and where `vigil witness` listens by default. */
+    port: 7695,
+    lease: 3_000,
+    grace: 1_000,
   },
   web: { listen: "0.0.0.0:9010" },
 } as const;

@@ -121,6 +121,10 @@ export const formats = {
     check: (s) => s.startsWith("/") && !/[\0\n\r]/.test(s),
     expected: () => "an absolute directory path like /var/lib/vms",
   },
+  "systemd-unit": {
+    check: (s) => /^[A-Za-z0-9_:@][A-Za-z0-9_.:@\\-]{0,254}$/.test(s),
+    expected: () => "a systemd unit name like httpd or postgresql.service",
+  },
   "http-url": {
     check: (s) => /^https?:\/\/[^\s/]+(\/\S*)?$/.test(s) && URL.canParse(s),
     expected: () => "an http:// or https:// URL like http://127.0.0.1:8080/health",

@@ -1,38 +1,97 @@
-/** Cross-field rules of modules: unique names and VIPs, known preferred nodes, non-overlapping replicated folders, checkers. */
+/** Cross-field rules of modules: unique names and VIPs, known preferred nodes, non-overlapping replicated folders, resources. */
 import { posix } from "node:path";
-import { pollTimingProblems } from "./duration-checks.ts";
-import { splitCidr } from "./formats.ts";
+import { checkerProblems } from "./checker-checks.ts";
+import { parseDuration } from "./duration.ts";
+import { ipv4ToNumber, isIPv4, splitCidr } from "./formats.ts";
+import type { Segment } from "./key-path.ts";
 import type { Problem } from "./problem.ts";
-import { isRec, items, str } from "./raw.ts";
+import { isRec, items, rec, str } from "./raw.ts";
 import { FirstUse } from "./uniqueness.ts";
 import { kindProblems } from "./vrrp-checks.ts";
 
-export const CHECKER_KINDS = ["tcp", "http", "process", "script"] as const;
-
-function checkerProblems(m: Record<string, unknown>, i: number): Problem[] {
-  return items(m["checkers"]).flatMap((c, k) => {
-    const path = ["modules", i, "checkers", k];
-    const kind = [...kindProblems(c, path, CHECKER_KINDS), ...pollTimingProblems(c, path)];
-    if (kind.length > 0 || !isRec(c)) return kind;
-    const onFail = str(c["on_fail"]) ?? "restart";
-    if (onFail === "restart") return [];
-    return ["then", "restarts"].filter((key) => key in c).map((key) => ({
-      path: [...path, key], at: "key" as const,
-      found: `${key} with on_fail: ${onFail}`, expected: `${key} only with on_fail: restart`,
-    }));
-  });
-}
+export { CHECKER_KINDS } from "./checker-checks.ts";
 
 /** Two replicated folders overlap when one is, or is inside, the other. */
 function overlaps(a: string, b: string): boolean {
   return a === b || a.startsWith(b === "/" ? "/" : `${b}/`) || b.startsWith(a === "/" ? "/" : `${a}/`);
 }
 
-export function moduleProblems(modules: unknown, nodes: readonly string[]): Problem[] {
+function inSubnet(address: string, cidr: { address: string; prefix: number }): boolean {
+  if (!isIPv4(address)) return false;
+  const mask = cidr.prefix === 0 ? 0 : (~0 << (32 - cidr.prefix)) >>> 0;
+  return ((ipv4ToNumber(address) & mask) >>> 0) === ((ipv4ToNumber(cidr.address) & mask) >>> 0);
+}
+
+/** Every node address of the cluster section, for "which interface holds this VIP?". */
+function nodeAddresses(cluster: unknown): string[] {
+  return items(rec(cluster)["nodes"]).flatMap((n) => items(rec(n)["addresses"]).filter((a): a is string => typeof a === "string"));
+}
+
+const SHORT_FORM = ["vip", "vips", "start", "stop"] as const;
+const RESOURCE_KINDS = ["vip", "service", "start"] as const;
+
+/** A resource entry's kind; a stop script alone counts as a start/stop pair. */
+function resourceProblems(r: unknown, path: Segment[]): Problem[] {
+  if (!isRec(r)) return [];
+  const probe = "stop" in r && !("start" in r) ? { ...r, start: r["stop"] } : r;
+  const kind = kindProblems(probe, path, RESOURCE_KINDS).map((p) => ({
+    ...p,
+    found: p.found.replace(" or start", " or start/stop"),
+    expected: p.expected.replace(" or start", " or start/stop scripts"),
+  }));
+  if (kind.length > 0) return kind;
   const out: Problem[] = [];
+  const what = "vip" in r ? "vip" : "service" in r ? "service" : "script";
+  if ("interface" in r && what !== "vip") {
+    out.push({ path: [...path, "interface"], at: "key", found: `interface on a ${what} entry`, expected: "interface only on vip entries" });
+  }
+  for (const key of ["start_timeout", "stop_timeout"]) {
+    if (key in r && what === "vip") {
+      out.push({ path: [...path, key], at: "key", found: `${key} on a vip entry`, expected: `${key} only on service and script entries (adding an address does not hang)` });
+    }
+  }
+  return out;
+}
+
+/** The VIPs of a module with where each one is written, from the short form and from resources. */
+function moduleVips(x: Record<string, unknown>, i: number): { value: unknown; path: Segment[]; iface: unknown }[] {
+  return [
+    ...(typeof x["vip"] === "string" ? [{ value: x["vip"], path: ["modules", i, "vip"], iface: x["interface"] }] : []),
+    ...items(x["vips"]).map((v, k) => ({ value: v, path: ["modules", i, "vips", k], iface: x["interface"] })),
+    ...items(x["resources"]).flatMap((r, k) =>
+      isRec(r) && "vip" in r ? [{ value: r["vip"], path: ["modules", i, "resources", k, "vip"], iface: r["interface"] ?? x["interface"] }] : []),
+  ];
+}
+
+function shortFormProblems(x: Record<string, unknown>, i: number): Problem[] {
+  if (!("resources" in x)) return [];
+  return SHORT_FORM.filter((k) => k in x && !(k === "vips" && Array.isArray(x[k]) && x[k].length === 0)).map((k) => ({
+    path: ["modules", i, k], at: "key" as const,
+    found: `${k} beside resources`,
+    expected: `either resources (every VIP, service and script in start order) or vip/vips/start/stop, not both: move ${k} into resources`,
+  }));
+}
+
+/** Addresses of the VRRP instances' VIPs, with the instance that holds each. */
+function vrrpVips(vrrp: unknown): Map<string, string> {
+  const out = new Map<string, string>();
+  items(vrrp).forEach((v, i) => {
+    const name = str(rec(v)["name"]);
+    for (const a of items(rec(v)["vips"])) {
+      const cidr = typeof a === "string" ? splitCidr(a) : undefined;
+      if (cidr !== undefined && !out.has(cidr.address)) out.set(cidr.address, `vrrp[${i}]${name === undefined ? "" : ` (${name})`}`);
+    }
+  });
+  return out;
+}
+
+export function moduleProblems(modules: unknown, nodes: readonly string[], cluster?: unknown, vrrp?: unknown): Problem[] {
+  const out: Problem[] = [];
+  const vrrpOwners = vrrpVips(vrrp);
   const names = new FirstUse("a name no other module has");
   const vips = new FirstUse("each virtual address in one module only");
   const folders: { dir: string; owner: string }[] = [];
+  const addresses = nodeAddresses(cluster);
   const push = (p: Problem | undefined) => p !== undefined && out.push(p);
   items(modules).forEach((x, i) => {
     if (!isRec(x)) return;
@@ -44,11 +103,26 @@ export function moduleProblems(modules: unknown, nodes: readonly string[]): Prob
     if ("vip" in x && "vips" in x) {
       out.push({ path: ["modules", i, "vips"], at: "key", found: "both vip and vips", expected: "either vip (one address) or vips (a list)" });
     }
-    const addresses = [...(typeof x["vip"] === "string" ? [[x["vip"], ["modules", i, "vip"]] as const] : []),
-      ...items(x["vips"]).map((v, k) => [v, ["modules", i, "vips", k]] as const)];
-    for (const [v, path] of addresses) {
-      const cidr = typeof v === "string" ? splitCidr(v) : undefined;
-      if (cidr !== undefined) push(vips.claim(cidr.address, JSON.stringify(v), owner, [...path]));
+    out.push(...shortFormProblems(x, i));
+    items(x["resources"]).forEach((r, k) => out.push(...resourceProblems(r, ["modules", i, "resources", k])));
+    for (const v of moduleVips(x, i)) {
+      const cidr = typeof v.value === "string" ? splitCidr(v.value) : undefined;
+      if (cidr === undefined) continue;
+      push(vips.claim(cidr.address, JSON.stringify(v.value), owner, v.path));
+      const instance = vrrpOwners.get(cidr.address);
+      if (instance !== undefined) {
+        out.push({
+          path: v.path, at: "value", found: `${JSON.stringify(v.value)}, which ${instance} holds too`,
+          expected: "an address no VRRP instance holds (two owners would add and remove it against each other)",
+        });
+      }
+      if (v.iface === undefined && addresses.length > 0 && !addresses.some((a) => inSubnet(a, cidr))) {
+        out.push({
+          path: v.path, at: "value",
+          found: `${JSON.stringify(v.value)} without an interface, and no node address is in ${cidr.address}/${cidr.prefix}`,
+          expected: "interface: NAME on the module (or on this vip entry), since the VIP's subnet does not show which interface holds it",
+        });
+      }
     }
     if (type === "farm" && !("vip" in x) && items(x["vips"]).length === 0) {
       const empty = Array.isArray(x["vips"]);
@@ -66,6 +140,14 @@ export function moduleProblems(modules: unknown, nodes: readonly string[]): Prob
       out.push({
         path: ["modules", i, "failback"], at: "value", found: `"auto" without prefer`,
         expected: "prefer: NODE as well, naming the node to fail back to (or failback: manual)",
+      });
+    }
+    const delay = typeof x["failback_delay"] === "string" ? parseDuration(x["failback_delay"]) : undefined;
+    if (delay !== undefined && delay > 0 && x["failback"] !== "auto") {
+      // 0s is what the printed effective config says for every module, so only a real delay is an error here.
+      out.push({
+        path: ["modules", i, "failback_delay"], at: "value", found: `${x["failback_delay"] as string} with failback: ${str(x["failback"]) ?? "manual"}`,
+        expected: "failback_delay only with failback: auto (with manual the module moves back only on `vigil swap`)",
       });
     }
     if (type === "mirror" && nodes.length !== 2 && nodes.length > 0) {
@@ -86,7 +168,7 @@ export function moduleProblems(modules: unknown, nodes: readonly string[]): Prob
         });
       } else folders.push({ dir, owner });
     });
-    out.push(...checkerProblems(x, i));
+    items(x["checkers"]).forEach((c, k) => out.push(...checkerProblems(c, ["modules", i, "checkers", k])));
   });
   return out;
 }

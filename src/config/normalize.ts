@@ -9,9 +9,10 @@ import { resolve } from "node:path";
 import { DEFAULTS } from "./defaults.ts";
 import { parseDuration } from "./duration.ts";
 import { resolveHeartbeatTimers } from "./heartbeat-timers.ts";
+import { checkerKind, defaultOnFail } from "./checker-checks.ts";
 import type {
-  HeartbeatLink,
-  Checker, CheckerAction, CheckerTarget, ClusterConfig, ModuleConfig, NodeConfig, VigilConfig, VrrpInstance, VrrpTrack,
+  ArbiterConfig, HeartbeatLink,
+  Checker, CheckerAction, CheckerTarget, ClusterConfig, ModuleConfig, NodeConfig, ResourceConfig, VigilConfig, VrrpInstance, VrrpTrack, WitnessConfig,
 } from "./types.ts";
 
 type Raw = Record<string, unknown>;
@@ -35,7 +36,15 @@ export function normalizeConfig(data: Raw, configDir: string): VigilConfig {
     vrrp: raws(data["vrrp"]).map((v) => normalizeVrrp(v, nodeNames, path)),
     modules: raws(data["modules"]).map((m) => normalizeModule(m, path)),
     web: { listen: (data["web"] as Raw | undefined)?.["listen"] as string | undefined ?? DEFAULTS.web.listen },
+    ...optional("witness", normalizeArbiter(data["witness"], cluster.witness)),
   };
+}
+
+/** The `witness:` section, only when the file has one; its listen address defaults to every address on the arbiter's port. */
+function normalizeArbiter(w: unknown, witness: WitnessConfig): ArbiterConfig | undefined {
+  if (typeof w !== "object" || w === null) return undefined;
+  const port = witness.arbiter === undefined ? DEFAULTS.witness.port : Number(witness.arbiter.slice(witness.arbiter.lastIndexOf(":") + 1));
+  return { listen: ((w as Raw)["listen"] as string | undefined) ?? `0.0.0.0:${port}` };
 }
 
 function normalizeCluster(c: Raw, path: (p: unknown) => string | undefined): ClusterConfig {
@@ -52,7 +61,16 @@ function normalizeCluster(c: Raw, path: (p: unknown) => string | undefined): Clu
       port: num(hb["port"], DEFAULTS.heartbeat.port),
       links: normalizeLinks(raws(hb["links"]), strings(raws(c["nodes"])[0]?.["addresses"]).length),
     },
-    witness: { ping: strings((c["witness"] as Raw | undefined)?.["ping"]) },
+    witness: normalizeWitness((c["witness"] ?? {}) as Raw),
+  };
+}
+
+function normalizeWitness(w: Raw): WitnessConfig {
+  return {
+    ping: strings(w["ping"]),
+    ...optional("arbiter", w["arbiter"] as string | undefined),
+    lease: ms(w["lease"], DEFAULTS.witness.lease),
+    grace: ms(w["grace"], DEFAULTS.witness.grace),
   };
 }
 
@@ -105,6 +123,8 @@ function normalizeVrrp(v: Raw, nodes: readonly string[], path: (p: unknown) => s
     garp_master_repeat: num(v["garp_master_repeat"], DEFAULTS.vrrp.garp_master_repeat),
     garp_interval: ms(v["garp_interval"], DEFAULTS.vrrp.garp_interval),
     garp_master_delay: ms(v["garp_master_delay"], DEFAULTS.vrrp.garp_master_delay),
+    garp_master_refresh: ms(v["garp_master_refresh"], DEFAULTS.vrrp.garp_master_refresh),
+    accept_mode: typeof v["accept_mode"] === "boolean" ? v["accept_mode"] : DEFAULTS.vrrp.accept_mode,
     ...optional("sync_group", v["sync_group"] as string | undefined),
     ...optional("notify", path(v["notify"])),
     ...optional("notify_master", path(v["notify_master"])),
@@ -121,21 +141,50 @@ function perNode(v: unknown, nodes: readonly string[]): Record<string, string> |
   return undefined;
 }
 
+function normalizeTarget(c: Raw, path: (p: unknown) => string | undefined): CheckerTarget {
+  if (typeof c["tcp"] === "string") return { tcp: c["tcp"] };
+  if (typeof c["http"] === "string") {
+    const status = c["status"];
+    return {
+      http: c["http"],
+      ...optional("status", typeof status === "number" ? [status] : Array.isArray(status) ? (status as number[]).slice() : undefined),
+      ...optional("body", c["body"] as string | undefined),
+      tls_verify: typeof c["tls_verify"] === "boolean" ? c["tls_verify"] : DEFAULTS.checker.tls_verify,
+    };
+  }
+  if (typeof c["pidfile"] === "string") {
+    const pidfile = path(c["pidfile"]) as string;
+    return typeof c["process"] === "string" ? { process: c["process"], pidfile } : { pidfile };
+  }
+  if (typeof c["process"] === "string") return { process: c["process"], ...optional("min", c["min"] as number | undefined) };
+  if (typeof c["ping"] === "string") {
+    return {
+      ping: c["ping"],
+      protocol: (c["protocol"] ?? DEFAULTS.checker.protocol) as "icmp" | "tcp" | "udp",
+      ...optional("port", c["port"] as number | undefined),
+    };
+  }
+  if (typeof c["interface"] === "string") return { interface: c["interface"] };
+  if (typeof c["file"] === "string") {
+    return { file: path(c["file"]) as string, exists: c["exists"] !== false, ...optional("contains", c["contains"] as string | undefined) };
+  }
+  // `script:` is the older spelling of custom.
+  return { custom: path(c["custom"] ?? c["script"]) as string, ...optional("args", Array.isArray(c["args"]) ? strings(c["args"]) : undefined) };
+}
+
 function normalizeChecker(c: Raw, path: (p: unknown) => string | undefined): Checker {
   const d = DEFAULTS.checker;
-  const target: CheckerTarget = typeof c["tcp"] === "string"
-    ? { tcp: c["tcp"] }
-    : typeof c["http"] === "string"
-      ? { http: c["http"] }
-      : typeof c["process"] === "string"
-        ? { process: c["process"] }
-        : { script: path(c["script"]) as string };
-  const onFail = (c["on_fail"] ?? d.on_fail) as CheckerAction["on_fail"];
+  const onFail = (c["on_fail"] ?? defaultOnFail(checkerKind(c))) as CheckerAction["on_fail"];
   const action: CheckerAction = onFail === "restart"
-    ? { on_fail: onFail, then: (c["then"] ?? d.then) as "failover" | "stop", restarts: num(c["restarts"], d.restarts) }
+    ? {
+      on_fail: onFail,
+      then: (c["then"] ?? d.then) as "failover" | "stop",
+      restarts: num(c["restarts"], d.restarts),
+      restart_window: ms(c["restart_window"], d.restart_window),
+    }
     : { on_fail: onFail };
   return {
-    ...target,
+    ...normalizeTarget(c, path),
     interval: ms(c["interval"], d.interval),
     timeout: ms(c["timeout"], d.timeout),
     fall: num(c["fall"], d.fall),
@@ -144,22 +193,43 @@ function normalizeChecker(c: Raw, path: (p: unknown) => string | undefined): Che
   };
 }
 
+function normalizeResource(r: Raw, timeouts: { start_timeout: number; stop_timeout: number }, path: (p: unknown) => string | undefined): ResourceConfig {
+  if (typeof r["vip"] === "string") return { vip: r["vip"], ...optional("interface", r["interface"] as string | undefined) };
+  const own = {
+    start_timeout: ms(r["start_timeout"], timeouts.start_timeout),
+    stop_timeout: ms(r["stop_timeout"], timeouts.stop_timeout),
+  };
+  if (typeof r["service"] === "string") return { service: r["service"], ...own };
+  return { ...optional("start", path(r["start"])), ...optional("stop", path(r["stop"])), ...own };
+}
+
 function normalizeModule(m: Raw, path: (p: unknown) => string | undefined): ModuleConfig {
   const name = m["name"] as string;
+  const timeouts = {
+    start_timeout: ms(m["start_timeout"], DEFAULTS.module.start_timeout),
+    stop_timeout: ms(m["stop_timeout"], DEFAULTS.module.stop_timeout),
+  };
   const common = {
     vips: typeof m["vip"] === "string" ? [m["vip"]] : strings(m["vips"]),
     ...optional("interface", m["interface"] as string | undefined),
     ...optional("start", path(m["start"])),
     ...optional("stop", path(m["stop"])),
+    ...timeouts,
     checkers: raws(m["checkers"]).map((c) => normalizeChecker(c, path)),
+    ...optional("notify", path(m["notify"])),
+    ...optional("webhook", m["webhook"] as string | undefined),
   };
-  const failback = (m["failback"] ?? DEFAULTS.module.failback) as "auto" | "manual";
-  const prefer = optional("prefer", m["prefer"] as string | undefined);
+  const failback = {
+    failback: (m["failback"] ?? DEFAULTS.module.failback) as "auto" | "manual",
+    failback_delay: ms(m["failback_delay"], DEFAULTS.module.failback_delay),
+    ...optional("prefer", m["prefer"] as string | undefined),
+    ...optional("resources", Array.isArray(m["resources"]) ? raws(m["resources"]).map((r) => normalizeResource(r, timeouts, path)) : undefined),
+  };
   switch (m["type"]) {
     case "failover":
-      return { name, type: "failover", ...common, failback, ...prefer };
+      return { name, type: "failover", ...common, ...failback };
     case "mirror":
-      return { name, type: "mirror", ...common, failback, ...prefer, replicate: strings(m["replicate"]) };
+      return { name, type: "mirror", ...common, ...failback, replicate: strings(m["replicate"]) };
     default:
       return {
         name,

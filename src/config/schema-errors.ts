@@ -24,6 +24,7 @@ function validator(): ValidateFunction {
     });
     for (const [name, f] of Object.entries(formats as Record<string, StringFormat>)) ajv.addFormat(name, f.check);
     ajv.addKeyword({ keyword: "expected", schemaType: "string" });
+    ajv.addKeyword({ keyword: "kinds", schemaType: "array" });
     compiled = ajv.compile(configSchema);
   }
   return compiled;
@@ -85,6 +86,12 @@ function translate(e: ErrorObject, data: unknown): Problem | undefined {
       const allowed = allowedKeys(parent);
       const guess = closestKey(key, allowed);
       const title = typeof parent["title"] === "string" ? parent["title"] : undefined;
+      // An entry with no kind at all whose unknown key is not a typo: most likely a kind we do not have.
+      const kinds = Array.isArray(parent["kinds"]) ? (parent["kinds"] as string[]) : undefined;
+      const entry = typeof e.data === "object" && e.data !== null ? (e.data as Record<string, unknown>) : {};
+      if (kinds !== undefined && guess === undefined && !kinds.some((k) => k in entry) && !knownKeys().has(key)) {
+        return { path: [...path, key], at: "key", found: `unknown ${title ?? "entry"} kind "${key}"`, expected: `one of ${kinds.join(", ")}` };
+      }
       // A key that exists elsewhere (ports on a mirror module) is a misplaced key, not a typo.
       const why = guess !== undefined
         ? ` (did you mean "${guess}"?)`

@@ -6,7 +6,9 @@
  * Two non-standard keywords, which editors ignore:
  * - `format` names are vigil's own (see formats.ts), checked by ajv;
  * - `expected` is the "expected ..." text of error messages where the one
- *   derived from type, format and range would read badly.
+ *   derived from type, format and range would read badly;
+ * - `kinds` lists the keys of which an entry has exactly one (a checker's
+ *   tcp, http, ...), so an unknown one is reported as an unknown kind.
  * `discriminator` (OpenAPI's) lets ajv report a module's errors against the
  * branch its `type` picks instead of against every branch.
  */
@@ -14,6 +16,7 @@ import { heartbeatPresets } from "../core/membership-config.ts";
 import { DEFAULTS } from "./defaults.ts";
 import { formatDuration } from "./duration.ts";
 import type { FormatName } from "./formats.ts";
+import { CHECKER_KINDS } from "./module-checks.ts";
 
 type Schema = Record<string, unknown>;
 
@@ -108,6 +111,9 @@ const cluster = mapping("cluster", {
     ping: list(ipv4, "a list of IPv4 addresses, like [198.51.100.1]", "Addresses (a router, a switch) that a node must reach to claim resources when its peer is silent.", {
       default: [],
     }),
+    arbiter: text("endpoint", "The arbiter (`vigil witness` on a third machine) as address:port, like 192.0.2.10:7695; it grants each module's PRIM lease to one node at a time."),
+    lease: duration("How long a PRIM lease from the arbiter lasts; the holder renews it every third of that.", DEFAULTS.witness.lease),
+    grace: duration("After a lease ran out, the arbiter grants it to no other node for this long.", DEFAULTS.witness.grace),
   }, []),
 }, ["name", "nodes"]);
 
@@ -175,6 +181,12 @@ const vrrpInstance = mapping("VRRP instance", {
   garp_master_repeat: integer(1, 100, "Gratuitous ARPs sent for each VIP on becoming MASTER.", { default: DEFAULTS.vrrp.garp_master_repeat }),
   garp_interval: duration("Pause between those gratuitous ARPs.", DEFAULTS.vrrp.garp_interval),
   garp_master_delay: duration("A second burst of gratuitous ARPs this long after becoming MASTER; 0s for none.", DEFAULTS.vrrp.garp_master_delay),
+  garp_master_refresh: duration("While MASTER, a burst of gratuitous ARPs this often; 0s for never.", DEFAULTS.vrrp.garp_master_refresh),
+  accept_mode: {
+    type: "boolean",
+    description: "The MASTER accepts packets addressed to the VIPs (RFC 5798 Accept_Mode). false drops them with nftables, ARP excepted (keepalived's no_accept).",
+    default: DEFAULTS.vrrp.accept_mode,
+  },
   sync_group: text("name", "Instances with the same sync group always change state together (keepalived's vrrp_sync_group)."),
   notify: text("path", "Script run on every state change with INSTANCE, the name, MASTER|BACKUP|FAULT|STOP and the priority. Relative to this file."),
   notify_master: text("path", "Script run on becoming MASTER. Relative to this file."),
@@ -183,36 +195,98 @@ const vrrpInstance = mapping("VRRP instance", {
   notify_stop: text("path", "Script run when the instance stops. Relative to this file."),
 }, ["name", "interface", "vrid", "vips"]);
 
+const boolean = (description: string, extra: Schema = {}): Schema => ({ type: "boolean", description, ...extra });
+
+const httpStatus = integer(100, 599, "An HTTP status code.");
+
 const checker = mapping("checker", {
   tcp: text("endpoint", "Healthy while a TCP connection to address:port succeeds."),
-  http: text("http-url", "Healthy while a GET of this URL answers 2xx or 3xx."),
-  process: { type: "string", minLength: 1, expected: "a process name like httpd", description: "Healthy while a process of this name runs." },
-  script: text("path", "Healthy while this script exits 0. Relative to this file."),
+  http: text("http-url", "Healthy while a GET of this URL answers `status` (default any 2xx or 3xx; redirects are not followed)."),
+  status: {
+    type: ["integer", "array"],
+    minimum: 100,
+    maximum: 599,
+    items: httpStatus,
+    minItems: 1,
+    expected: "an HTTP status like 200, or a list like [200, 204]",
+    description: "http only: the status, or list of statuses, that counts as healthy.",
+  },
+  body: { type: "string", minLength: 1, expected: "a non-empty text like ok", description: "http only: the body (its first 64 KiB) must contain this text." },
+  tls_verify: boolean("http only: verify the https certificate; false for a self-signed appliance certificate.", {
+    default: DEFAULTS.checker.tls_verify,
+  }),
+  process: { type: "string", minLength: 1, expected: "a process name like httpd", description: "Healthy while a process of this name runs; with pidfile, the name the PID must have." },
+  min: integer(1, 1000, "process only: how many processes of that name must run at least.", { default: 1 }),
+  pidfile: text("path", "Healthy while the PID this file holds runs (Heartbeat's and SafeKit's pidfile check). Relative to this file."),
+  ping: text("ipv4", "Healthy while this address answers: ICMP echo through `ping`, or a TCP or UDP probe (see protocol). A wait checker by default."),
+  protocol: oneOf(["icmp", "tcp", "udp"], "ping only: icmp (default), or tcp / udp to `port` for networks that drop ICMP; any answer, even a refusal, counts.", {
+    default: DEFAULTS.checker.protocol,
+  }),
+  port: integer(1, 65535, "ping with protocol tcp or udp: the port probed."),
+  interface: text("interface", "Healthy while this interface is up with carrier. A wait checker by default."),
+  file: text("path", "Healthy while this file exists (see exists and contains). Relative to this file."),
+  exists: boolean("file only: false makes it healthy while the file does NOT exist (a maintenance flag).", { default: true }),
+  contains: { type: "string", minLength: 1, expected: "a non-empty text like ready", description: "file only: the file (its first 1 MiB) must contain this text." },
+  custom: text("path", "Healthy while this command exits 0 within the timeout; it runs in its own process group, killed on timeout. Relative to this file."),
+  args: list({ type: "string", description: "An argument." }, "a list of arguments, like [--quiet]", "custom only: arguments of the command."),
+  script: text("path", "Older spelling of custom."),
   interval: duration("Time between checks.", DEFAULTS.checker.interval),
   timeout: duration("A check taking longer fails.", DEFAULTS.checker.timeout),
   fall: integer(1, 255, "Failures in a row before acting.", { default: DEFAULTS.checker.fall }),
   rise: integer(1, 255, "Successes in a row before healthy again.", { default: DEFAULTS.checker.rise }),
-  on_fail: oneOf(["restart", "failover", "stop", "ignore"], "What a failure does.", { default: DEFAULTS.checker.on_fail }),
+  on_fail: oneOf(
+    ["restart", "failover", "stop", "ignore", "wait"],
+    "What a failure does: restart the module here, failover to another node, stop it, ignore (report only), or wait (this node cannot serve: " +
+      "stop here and never take the module while it fails). Default: wait for ping and interface, restart for the others.",
+  ),
   then: oneOf(["failover", "stop"], "With on_fail: restart, what to do when restarting did not help.", { default: DEFAULTS.checker.then }),
-  restarts: integer(1, 100, "With on_fail: restart, how many restarts to try first.", { default: DEFAULTS.checker.restarts }),
-}, [], { description: "Exactly one of tcp, http, process or script." });
+  restarts: integer(1, 100, "With on_fail: restart, how many restarts within restart_window to try first.", { default: DEFAULTS.checker.restarts }),
+  restart_window: duration("With on_fail: restart, the window the restarts are counted in.", DEFAULTS.checker.restart_window),
+}, [], { description: `Exactly one of ${CHECKER_KINDS.join(", ")} (script is the older spelling of custom).`, kinds: [...CHECKER_KINDS] });
+
+const startTimeout = duration("Longest run of a start script or service start; then its process group is killed and the start fails.", DEFAULTS.module.start_timeout);
+const stopTimeout = duration("Longest run of a stop script or service stop; then its process group is killed and the stop fails.", DEFAULTS.module.stop_timeout);
+
+const resource = mapping("resource", {
+  vip: text("ipv4-cidr", "A virtual address, like 198.51.100.100/24: added, then announced by gratuitous ARP; removed on stop."),
+  interface: text("interface", "vip only: the interface; default the module's, else the one whose subnet holds it."),
+  service: text("systemd-unit", "A systemd unit (httpd, postgresql.service): `systemctl start` / `systemctl stop`."),
+  start: text("path", "Script run to start this resource (SafeKit's start_prim). Relative to this file."),
+  stop: text("path", "Script run to stop it (SafeKit's stop_prim). Relative to this file."),
+  start_timeout: duration("service and scripts: longest start; default the module's start_timeout."),
+  stop_timeout: duration("service and scripts: longest stop; default the module's stop_timeout."),
+}, [], {
+  description: "Exactly one of vip, service, or start/stop scripts. Started in list order, stopped in reverse (Heartbeat's haresources).",
+  kinds: ["vip", "service", "start", "stop"],
+});
 
 const moduleCommon: Record<string, Schema> = {
   name: text("name", "The module's name, unique in the cluster."),
   vip: text("ipv4-cidr", "The module's virtual address, like 198.51.100.100/24 (or use vips)."),
   vips: list(cidr, "a list of addresses with prefix length, like [198.51.100.100/24]", "The module's virtual addresses (or use vip); may be empty."),
   interface: text("interface", "Interface for the VIPs; default: the one whose subnet holds them."),
-  start: text("path", "Script run to become primary. Relative to this file."),
-  stop: text("path", "Script run to stop being primary. Relative to this file."),
+  start: text("path", "Script run to become primary, after the VIPs are up. Relative to this file."),
+  stop: text("path", "Script run to stop being primary, before the VIPs go. Relative to this file."),
+  start_timeout: startTimeout,
+  stop_timeout: stopTimeout,
   checkers: list(checker, "a list of checkers, like [{ tcp: 127.0.0.1:8080 }]", "Health checks of the module's service.", {
     default: [],
   }),
+  notify: text("path", "Script run on every state change of the module with MODULE FROM TO REASON. Relative to this file."),
+  webhook: text("http-url", "URL that gets a JSON POST on every state change of the module."),
 };
 
 const failback = oneOf(["auto", "manual"], "auto: move back to the preferred node when it returns (Heartbeat's auto_failback on).", {
   default: DEFAULTS.module.failback,
 });
 const prefer = text("name", "The node that runs the module when it is up (the owner in Heartbeat's haresources).");
+const failbackDelay = duration("With failback: auto, how long the preferred node must be back before the module moves to it.", DEFAULTS.module.failback_delay);
+const resources = list(
+  resource,
+  "a list of resources, like [{ vip: 198.51.100.80/24 }, { service: httpd }]",
+  "The module's resources in start order (stopped in reverse), instead of vip/vips/start/stop.",
+  { minItems: 1 },
+);
 
 const moduleBranch = (type: string, title: string, own: Record<string, Schema>, required: string[]): Schema =>
   mapping(title, { type: { const: type, description: "The module type." }, ...moduleCommon, ...own }, ["type", "name", ...required]);
@@ -224,10 +298,12 @@ const module: Schema = {
   discriminator: { propertyName: "type" },
   required: ["type"],
   oneOf: [
-    moduleBranch("failover", "failover module", { failback, prefer }, []),
+    moduleBranch("failover", "failover module", { failback, failback_delay: failbackDelay, prefer, resources }, []),
     moduleBranch("mirror", "mirror module", {
       failback,
+      failback_delay: failbackDelay,
       prefer,
+      resources,
       replicate: list(
         text("absolute-path", "A directory mirrored to the other node."),
         "a list of at least one absolute directory, like [/var/lib/vms]",
@@ -260,5 +336,8 @@ export const configSchema: object = {
     web: mapping("web", {
       listen: text("listen", "Where the web console listens.", { default: DEFAULTS.web.listen }),
     }, []),
+    witness: mapping("witness", {
+      listen: text("listen", `Where \`vigil witness\` (the arbiter) listens. Default: every address, on the port of cluster.witness.arbiter (${DEFAULTS.witness.port} without one).`),
+    }, [], { description: "Only for the machine that runs `vigil witness`; it answers the nodes of cluster.nodes." }),
   },
 };

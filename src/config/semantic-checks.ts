@@ -7,6 +7,7 @@ import { moduleProblems } from "./module-checks.ts";
 import type { Problem } from "./problem.ts";
 import { rec } from "./raw.ts";
 import { vrrpProblems } from "./vrrp-checks.ts";
+import { witnessProblems } from "./witness-checks.ts";
 
 export function semanticProblems(data: unknown): Problem[] {
   const config = rec(data);
@@ -14,6 +15,7 @@ export function semanticProblems(data: unknown): Problem[] {
   return [
     ...clusterProblems(config["cluster"]),
     ...vrrpProblems(config["vrrp"], nodes),
-    ...moduleProblems(config["modules"], nodes),
+    ...witnessProblems(config["cluster"]),
+    ...moduleProblems(config["modules"], nodes, config["cluster"], config["vrrp"]),
   ];
 }

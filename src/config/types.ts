@@ -51,7 +51,24 @@ export interface ClusterConfig {
   key_file?: string;
   nodes: NodeConfig[];
   heartbeat: HeartbeatConfig;
-  witness: { ping: string[] };
+  witness: WitnessConfig;
+}
+
+export interface WitnessConfig {
+  /** Addresses a node must reach to claim resources while no peer is heard. */
+  ping: string[];
+  /** The arbiter (`vigil witness`) as address:port; absent: no arbiter. */
+  arbiter?: string;
+  /** How long a PRIM lease granted by the arbiter lasts; renewed at a third of it. */
+  lease: Millis;
+  /** After a lease ran out, the arbiter grants it to no other node for this long (clock rate differences). */
+  grace: Millis;
+}
+
+/** The `witness:` section: settings of `vigil witness`, the arbiter process. */
+export interface ArbiterConfig {
+  /** Where the arbiter listens, "address:port". */
+  listen: string;
 }
 
 /** keepalived's track_process / track_script / track_interface / track_file, one kind per entry. */
@@ -88,6 +105,10 @@ export interface VrrpInstance {
   garp_interval: Millis;
   /** Delay of a second burst of ARPs after becoming MASTER; 0 means none (keepalived's garp_master_delay). */
   garp_master_delay: Millis;
+  /** While MASTER, a burst of ARPs this often; 0 means never (keepalived's garp_master_refresh). */
+  garp_master_refresh: Millis;
+  /** RFC 5798 Accept_Mode: the MASTER accepts packets addressed to the VIPs (keepalived's accept / no_accept). */
+  accept_mode: boolean;
   /** Instances with the same sync group name change state together (keepalived's vrrp_sync_group). */
   sync_group?: string;
   /** Absolute paths of notify scripts, keepalived's notify / notify_master / notify_backup / notify_fault / notify_stop. */
@@ -98,17 +119,41 @@ export interface VrrpInstance {
   notify_stop?: string;
 }
 
-export type CheckerTarget = { tcp: string } | { http: string } | { process: string } | { script: string };
+/**
+ * What a checker looks at, one kind per entry. `script:` in the file is the
+ * older spelling of `custom:` and reads back as custom.
+ */
+export type CheckerTarget =
+  /** host:port accepts a TCP connection. */
+  | { tcp: string }
+  /** A GET of the URL answers one of `status` (absent: any 2xx or 3xx), with `body` in it when given. */
+  | { http: string; status?: number[]; body?: string; tls_verify: boolean }
+  /** At least `min` processes of this name run; or, with `pidfile`, the PID it holds runs and is this program. */
+  | { process: string; min?: number; pidfile?: string }
+  /** The PID the file holds runs. */
+  | { pidfile: string }
+  /** The address answers: ICMP echo, or any answer on a TCP or UDP `port`. */
+  | { ping: string; protocol: "icmp" | "tcp" | "udp"; port?: number }
+  /** The interface is up with carrier. */
+  | { interface: string }
+  /** The file exists (or, `exists: false`, does not), and holds `contains` when given. */
+  | { file: string; exists: boolean; contains?: string }
+  /** The command exits 0 within the timeout. */
+  | { custom: string; args?: string[] };
 
-/** What a failing checker does; `then` and `restarts` belong to on_fail: restart only. */
+export type CheckerFailPolicy = "restart" | "failover" | "stop" | "ignore" | "wait";
+
+/** What a failing checker does; `then`, `restarts` and `restart_window` belong to on_fail: restart only. */
 export type CheckerAction =
   | {
     on_fail: "restart";
-    /** What to do when `restarts` restarts did not help. */
+    /** What to do when `restarts` restarts within `restart_window` did not help. */
     then: "failover" | "stop";
     restarts: number;
+    restart_window: Millis;
   }
-  | { on_fail: "failover" | "stop" | "ignore" };
+  /** wait: this node cannot serve while it fails (WAIT); the default of ping and interface. */
+  | { on_fail: "failover" | "stop" | "ignore" | "wait" };
 
 export type Checker = CheckerTarget & CheckerAction & {
   interval: Millis;
@@ -119,9 +164,27 @@ export type Checker = CheckerTarget & CheckerAction & {
   rise: number;
 };
 
+/**
+ * One entry of a module's `resources:` list, started in list order and
+ * stopped in reverse (Heartbeat's haresources line, SafeKit's start_prim /
+ * stop_prim). Script paths are absolute; timeouts are filled in from the
+ * module's start_timeout / stop_timeout when the entry gives none.
+ */
+export type ResourceConfig =
+  /** A virtual address; `interface` absent: the module's, else the one whose subnet holds it. */
+  | { vip: string; interface?: string }
+  /** A systemd unit: `systemctl start` / `systemctl stop`. */
+  | { service: string; start_timeout: Millis; stop_timeout: Millis }
+  /** Scripts run to start and to stop; either may be absent. */
+  | { start?: string; stop?: string; start_timeout: Millis; stop_timeout: Millis };
+
 interface ModuleCommon {
   name: string;
-  /** Addresses with prefix length; `vip: x` in the file becomes `vips: [x]`. */
+  /**
+   * Addresses with prefix length; `vip: x` in the file becomes `vips: [x]`.
+   * Empty when the module lists `resources`; moduleVips() (core/module-config.ts)
+   * gives every VIP of a module in either form.
+   */
   vips: string[];
   /** Interface for the VIPs; absent means the one whose subnet holds them. */
   interface?: string;
@@ -129,20 +192,36 @@ interface ModuleCommon {
   start?: string;
   /** Absolute path of the script run to stop being primary. */
   stop?: string;
+  /** Longest run of a start script or service start before its process group is killed and the start fails. */
+  start_timeout: Millis;
+  /** The same for stopping. */
+  stop_timeout: Millis;
   checkers: Checker[];
+  /** Absolute path of a script run on every state change with MODULE FROM TO REASON. */
+  notify?: string;
+  /** URL that gets a JSON POST on every state change. */
+  webhook?: string;
 }
 
-export interface FailoverModule extends ModuleCommon {
-  type: "failover";
+interface FailbackPolicy {
   failback: "auto" | "manual";
+  /** With auto: how long the preferred node must be back before the module moves to it. */
+  failback_delay: Millis;
   /** The node that runs the module when it can (Heartbeat's haresources owner). */
   prefer?: string;
+  /**
+   * The ordered resources, instead of vip/vips/start/stop (which are then
+   * empty); absent in the short form.
+   */
+  resources?: ResourceConfig[];
 }
 
-export interface MirrorModule extends ModuleCommon {
+export interface FailoverModule extends ModuleCommon, FailbackPolicy {
+  type: "failover";
+}
+
+export interface MirrorModule extends ModuleCommon, FailbackPolicy {
   type: "mirror";
-  failback: "auto" | "manual";
-  prefer?: string;
   /** Absolute directories mirrored synchronously to the other node. */
   replicate: string[];
 }
@@ -166,4 +245,6 @@ export interface VigilConfig {
   vrrp: VrrpInstance[];
   modules: ModuleConfig[];
   web: WebConfig;
+  /** Only when the file has a witness: section; `vigil witness` otherwise listens on the arbiter's port. */
+  witness?: ArbiterConfig;
 }

@@ -20,8 +20,8 @@
  *                grant, and its watchdog fires `fence` later.
  */
 import type { ConfigProblem, HeartbeatTimers } from "./membership-config.ts";
-import type { ModuleResource } from "./module-types.ts";
-import type { Checker, ClusterConfig, FailoverModule } from "../config/types.ts";
+import type { ModuleResource, ResourceTimeouts } from "./module-types.ts";
+import type { Checker, ClusterConfig, FailoverModule, MirrorModule, ModuleConfig } from "../config/types.ts";
 
 export type { ConfigProblem } from "./membership-config.ts";
 
@@ -221,11 +221,16 @@ export function arbiterTerms(leaseMs: number, timers: HeartbeatTimers, maxDelayM
   };
 }
 
-function checkerTarget(c: Checker): string {
+/** The kind and target of a checker of vigil.yaml, e.g. "tcp 127.0.0.1:8080" or "ping tcp 198.51.100.1:22". */
+export function checkerTarget(c: Checker): string {
   if ("tcp" in c) return `tcp ${c.tcp}`;
   if ("http" in c) return `http ${c.http}`;
-  if ("process" in c) return `process ${c.process}`;
-  return `script ${c.script}`;
+  if ("process" in c) return `process ${c.pidfile === undefined ? c.process : `${c.pidfile} (${c.process})`}`;
+  if ("pidfile" in c) return `process ${c.pidfile}`;
+  if ("ping" in c) return c.protocol === "icmp" ? `ping ${c.ping}` : `ping ${c.protocol} ${c.ping}:${c.port ?? 0}`;
+  if ("interface" in c) return `interface ${c.interface}`;
+  if ("file" in c) return `file ${c.file}`;
+  return `custom ${[c.custom, ...(c.args ?? [])].join(" ")}`;
 }
 
 /** The name a checker of vigil.yaml goes by in the core: its position and target, e.g. "1: tcp 127.0.0.1:8080". */
@@ -233,48 +238,69 @@ export function checkerName(c: Checker, index: number): string {
   return `${index + 1}: ${checkerTarget(c)}`;
 }
 
+/** The core's resources of a module of vigil.yaml, in start order. */
+export function moduleResources(m: FailoverModule | MirrorModule): ModuleResource[] {
+  const timeouts = (r: { start_timeout: number; stop_timeout: number }): ResourceTimeouts => ({ startMs: r.start_timeout, stopMs: r.stop_timeout });
+  if (m.resources !== undefined) {
+    return m.resources.map((r): ModuleResource => {
+      if ("vip" in r) return { kind: "vip", address: r.vip, interface: r.interface ?? m.interface ?? null };
+      if ("service" in r) return { kind: "service", unit: r.service, timeouts: timeouts(r) };
+      return { kind: "script", start: r.start ?? null, stop: r.stop ?? null, timeouts: timeouts(r) };
+    });
+  }
+  // The short form: every VIP first (an app may bind to it), then the start/stop scripts.
+  const out: ModuleResource[] = m.vips.map((address) => ({ kind: "vip", address, interface: m.interface ?? null }));
+  if (m.start !== undefined || m.stop !== undefined) out.push({ kind: "script", start: m.start ?? null, stop: m.stop ?? null, timeouts: timeouts(m) });
+  return out;
+}
+
+/** Every virtual address of a module, from vip/vips or from its resources. */
+export function moduleVips(m: ModuleConfig): string[] {
+  if (m.type === "farm" || m.resources === undefined) return [...m.vips];
+  return m.resources.flatMap((r) => ("vip" in r ? [r.vip] : []));
+}
+
+/** The core's view of a checker of vigil.yaml. */
+export function moduleChecker(c: Checker, index: number): ModuleCheckerConfig {
+  const base = { name: checkerName(c, index), fall: c.fall, rise: c.rise };
+  if (c.on_fail === "restart") return { ...base, onFail: "restart", then: c.then, restarts: c.restarts, windowMs: c.restart_window };
+  return { ...base, onFail: c.on_fail };
+}
+
 /**
- * The core config of a `failover` module of vigil.yaml, as seen from node
- * `self`. Resources: every VIP first (an app may bind to it), then the
- * start/stop scripts.
+ * The core config of a `failover` (or `mirror`) module of vigil.yaml, as
+ * seen from node `self`. `extra` overrides what the file says (tests).
  */
 export function failoverModuleCore(
-  m: FailoverModule,
+  m: FailoverModule | MirrorModule,
   cluster: {
     readonly nodes: readonly Pick<ClusterConfig["nodes"][number], "name">[];
     readonly heartbeat: Pick<ClusterConfig["heartbeat"], "interval" | "warntime" | "deadtime" | "initdead">;
-    readonly witness: { readonly ping: readonly string[] };
+    readonly witness: { readonly ping: readonly string[]; readonly arbiter?: string; readonly lease?: number };
   },
   self: string,
-  extra: { arbiterLeaseMs?: number; failbackDelayMs?: number; restartWindowMs?: number } = {},
+  extra: { arbiterLeaseMs?: number; failbackDelayMs?: number } = {},
 ): ModuleCoreConfig {
-  const resources: ModuleResource[] = m.vips.map((address) => ({ kind: "vip", address, interface: m.interface ?? null }));
-  if (m.start !== undefined || m.stop !== undefined) resources.push({ kind: "script", start: m.start ?? null, stop: m.stop ?? null });
-  const checkers: ModuleCheckerConfig[] = m.checkers.map((c, i) => {
-    const base = { name: checkerName(c, i), fall: c.fall, rise: c.rise };
-    if (c.on_fail === "restart") {
-      return { ...base, onFail: "restart", then: c.then, restarts: c.restarts, ...(extra.restartWindowMs === undefined ? {} : { windowMs: extra.restartWindowMs }) };
-    }
-    return { ...base, onFail: c.on_fail };
-  });
   const timers: HeartbeatTimers = {
     intervalMs: cluster.heartbeat.interval,
     warntimeMs: cluster.heartbeat.warntime,
     deadtimeMs: cluster.heartbeat.deadtime,
     initdeadMs: cluster.heartbeat.initdead,
   };
+  const leaseMs = extra.arbiterLeaseMs ?? (cluster.witness.arbiter === undefined ? undefined : cluster.witness.lease);
+  const failbackDelayMs = extra.failbackDelayMs ?? m.failback_delay;
   return {
     module: m.name,
     self,
     nodes: cluster.nodes.map((n) => n.name),
     ...(m.prefer === undefined ? {} : { prefer: m.prefer }),
     failback: m.failback,
-    ...(extra.failbackDelayMs === undefined ? {} : { failbackDelayMs: extra.failbackDelayMs }),
-    resources,
-    checkers,
+    ...(failbackDelayMs === undefined ? {} : { failbackDelayMs }),
+    resources: moduleResources(m),
+    checkers: m.checkers.map(moduleChecker),
     witnessPing: cluster.witness.ping.length > 0,
-    ...(extra.arbiterLeaseMs === undefined ? {} : { arbiter: arbiterTerms(extra.arbiterLeaseMs, timers) }),
-    handoverTimeoutMs: Math.max(moduleDefaults.handoverTimeoutMs, 4 * timers.deadtimeMs + (extra.arbiterLeaseMs ?? 0)),
+    ...(leaseMs === undefined ? {} : { arbiter: arbiterTerms(leaseMs, timers) }),
+    handoverTimeoutMs: Math.max(moduleDefaults.handoverTimeoutMs, 4 * timers.deadtimeMs + (leaseMs ?? 0)),
     absentGraceMs: timers.initdeadMs,
   };
 }

@@ -37,8 +37,14 @@ export function isPrimaryRole(role: ModuleRole | "unknown" | "absent" | null): r
  */
 export type ModuleResource =
   | { readonly kind: "vip"; readonly address: string; readonly interface: string | null }
-  | { readonly kind: "script"; readonly start: string | null; readonly stop: string | null }
-  | { readonly kind: "service"; readonly unit: string };
+  | { readonly kind: "script"; readonly start: string | null; readonly stop: string | null; readonly timeouts?: ResourceTimeouts }
+  | { readonly kind: "service"; readonly unit: string; readonly timeouts?: ResourceTimeouts };
+
+/** How long a start or stop may take before its process group is killed and it counts as failed; absent: the driver's default. */
+export interface ResourceTimeouts {
+  readonly startMs: number;
+  readonly stopMs: number;
+}
 
 export type ModuleCommand = "swap" | "stop" | "start" | "restart" | "prim" | "second" | "forceprim";
 

@@ -42,8 +42,14 @@ export type VrrpInput =
   | { readonly type: "advert"; readonly advert: VrrpHeard }
   /** A tracked object's latest health; repeats of the same value change nothing. */
   | { readonly type: "track"; readonly name: string; readonly up: boolean }
-  /** The instance's interface lost or regained its link. */
-  | { readonly type: "interface"; readonly up: boolean }
+  /**
+   * The instance's interface lost or regained its link. `detail` says why it
+   * is unusable ("eth1 does not exist"), for the Fault reason. `primaryAddress`
+   * is the interface's address as found now (it may be learned only once an
+   * interface that was missing at start appears); it replaces the configured
+   * one, and is ignored unless it is a dotted-quad IPv4 address.
+   */
+  | { readonly type: "interface"; readonly up: boolean; readonly detail?: string; readonly primaryAddress?: string }
   /** An order from the instance's sync group (see vrrp-sync-group.ts). */
   | { readonly type: "sync"; readonly group: string; readonly to: SyncTarget };
 
@@ -205,6 +211,8 @@ export interface VrrpState {
   readonly resignHeard: boolean;
   readonly health: TrackHealth;
   readonly interfaceUp: boolean;
+  /** Why the interface is unusable, as the driver put it; "" when up or not told. */
+  readonly interfaceDetail: string;
   /** Name of the sync group holding us in Fault, or null. */
   readonly syncFault: string | null;
   /** The master we last accepted while Backup; null when Master, or none heard yet. */

@@ -52,7 +52,7 @@ import type {
   VrrpState,
   VrrpTimer,
 } from "./vrrp-types.ts";
-import { ipv4ToNumber, type VrrpAdvert } from "../proto/vrrp.ts";
+import { ipv4ToNumber, parseIpv4, type VrrpAdvert } from "../proto/vrrp.ts";
 
 export * from "./vrrp-types.ts";
 export * from "./vrrp-config.ts";
@@ -101,6 +101,7 @@ export function initVrrp(input: VrrpInstanceConfig, now: number): VrrpState {
     resignHeard: false,
     health: {},
     interfaceUp: true,
+    interfaceDetail: "",
     syncFault: null,
     master: null,
     since: now,
@@ -157,6 +158,10 @@ export function stepVrrp(state: VrrpState, input: VrrpInput, now: number): Stepp
       break;
     case "interface":
       d.interfaceUp = input.up;
+      d.interfaceDetail = input.up ? "" : (input.detail ?? "");
+      if (input.primaryAddress !== undefined && parseIpv4(input.primaryAddress) !== null) {
+        d.config = { ...d.config, primaryAddress: input.primaryAddress };
+      }
       reassess(d, out, now);
       break;
     case "sync":
@@ -224,7 +229,7 @@ function discard(d: Draft, reason: VrrpDiscardReason): void {
 
 /** Why we must be in Fault, or null. */
 function faultCause(d: Draft): { reason: TransitionReason; detail: string } | null {
-  if (!d.interfaceUp) return { reason: "interface-down", detail: "the interface is down" };
+  if (!d.interfaceUp) return { reason: "interface-down", detail: d.interfaceDetail || "the interface is down" };
   const failing = faultingTracks(d.config.track, d.health);
   if (failing.length > 0) return { reason: "tracked-object-down", detail: `tracked ${failing.map((n) => `"${n}"`).join(", ")} down (weight 0)` };
   if (d.syncFault !== null) return { reason: "sync-group", detail: `sync group "${d.syncFault}" is in fault` };

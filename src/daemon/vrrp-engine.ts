@@ -18,10 +18,18 @@
  * - Timers: one OS timer per instance (or sync group) at the core's next
  *   deadline, re-armed after every step.
  *
- * At start, addresses left on the interface by an earlier run that was
- * killed are removed first, so a node that restarts as BACKUP does not go on
- * answering for a VIP. On stop, a MASTER removes its addresses and sends a
+ * At start, addresses (and accept_mode filters) left by an earlier run that
+ * was killed are removed first, so a node that restarts as BACKUP does not go
+ * on answering for a VIP. On stop, a MASTER removes its addresses and sends a
  * priority-0 advert, so a backup takes over after its skew time.
+ *
+ * An interface that is missing or down at start does not stop the daemon:
+ * its instances start in FAULT, saying which interface and why, and the
+ * socket is opened (and the interface's own address learned) once the link
+ * poll sees it up. The poll reads sysfs every linkPollMs: a couple of file
+ * reads per interface, cheaper than a netlink listener through FFI, and a
+ * link change is noticed within one poll, well inside Master_Down_Interval
+ * for the usual advert intervals.
  */
 import {
   initVrrp,
@@ -40,6 +48,7 @@ import {
 import { initSyncGroup, stepSyncGroup, syncGroupNextWakeAt, type SyncGroupState } from "../core/vrrp-sync-group.ts";
 import type { VrrpSocket, VrrpSocketOptions } from "../net/raw-vrrp.ts";
 import { decodeVrrp, encodeAdvert, verifyVrrpAuth, VRRP_MULTICAST_V4, type VrrpAdvert } from "../proto/vrrp.ts";
+import { vipAddress } from "../core/vrrp-config.ts";
 import { NotifyQueue, notifyCommands, type NotifyCommand, type NotifyScripts, type NotifyState } from "../sys/notify.ts";
 import type { ScriptRunner, ScriptRunResult } from "../sys/track-script.ts";
 import type { Logger } from "./log.ts";
@@ -58,9 +67,19 @@ export interface VrrpIo {
   removeVip(vip: string, iface: string): Promise<VipRemoval>;
   /** `count` gratuitous ARPs for `address`, `intervalMs` apart. */
   sendGarp(iface: string, address: string, count: number, intervalMs: number): Promise<IoResult>;
-  /** Whether the interface's link is usable now. */
-  linkState(iface: string): { readonly up: boolean; readonly detail: string };
+  /** Whether the interface's link is usable now; `present` false when it does not exist. */
+  linkState(iface: string): { readonly up: boolean; readonly detail: string; readonly present?: boolean };
+  /** The IPv4 addresses of an interface that is up, primary first. */
+  interfaceAddresses(iface: string): readonly string[];
+  /** accept_mode false: drop IPv4 packets addressed to `addresses` (bare IPv4) while we are MASTER. */
+  dropVipTraffic(iface: string, vrid: number, addresses: readonly string[]): Promise<IoResult>;
+  /** Undoes dropVipTraffic; succeeds when there was nothing to undo. */
+  acceptVipTraffic(iface: string, vrid: number): Promise<IoResult>;
+  /** Rejects with a one-line reason when this runtime cannot speak VRRP at all (no FFI). */
+  checkRuntime?(): Promise<void>;
 }
+
+export type SourceChoice = { readonly ok: true; readonly address: string } | { readonly ok: false; readonly why: string };
 
 export interface TrackReading {
   /** For status: is the object healthy. */
@@ -86,13 +105,21 @@ export interface GarpPolicy {
   readonly intervalMs: number;
   /** A second burst this long after becoming master; 0 = none. */
   readonly delayMs: number;
+  /** While master, a burst every this many ms (keepalived's garp_master_refresh); 0 or absent = none. */
+  readonly refreshMs?: number;
 }
 
 export interface VrrpInstanceSpec {
   /** The core's config; its `track` lists the core objects the probes report on. */
   readonly core: VrrpInstanceConfig;
   readonly interface: string;
-  /** Unicast destinations (our own address excluded); empty = multicast to 224.0.0.18. */
+  /**
+   * Picks the advert source among the interface's addresses once it is up;
+   * absent = core.primaryAddress as given. core.primaryAddress is then only
+   * a stand-in until the interface is seen.
+   */
+  readonly sourceAddress?: (addresses: readonly string[]) => SourceChoice;
+  /** Unicast destinations (our own address is skipped when sending); empty = multicast to 224.0.0.18. */
   readonly unicastPeers: readonly string[];
   readonly syncGroup?: string;
   readonly probes: readonly TrackProbe[];
@@ -179,11 +206,15 @@ interface Instance {
   readonly spec: VrrpInstanceSpec;
   readonly name: string;
   unit: Unit;
-  socket: VrrpSocket | undefined;
+  /** The socket this instance sends and receives on (shared by instances on one interface and source). */
+  readonly entry: SocketEntry;
   /** The tail of the action queue. */
   queue: Promise<void>;
   readonly notify: NotifyQueue;
   garpTimer: ReturnType<typeof setTimeout> | undefined;
+  refreshTimer: ReturnType<typeof setInterval> | undefined;
+  /** An accept_mode filter may be installed: remove it with the VIPs. */
+  dropping: boolean;
   lastTransition: VrrpStatus["lastTransition"];
   readonly tracks: TrackView[];
   linkUp: boolean | undefined;
@@ -191,9 +222,13 @@ interface Instance {
 
 interface SocketEntry {
   readonly key: string;
-  readonly opts: VrrpSocketOptions;
+  opts: VrrpSocketOptions;
   socket: VrrpSocket | undefined;
   readonly instances: Instance[];
+  /** Why the socket is not open yet (interface missing or down, no address). */
+  waiting: string | undefined;
+  /** An open attempt is under way. */
+  opening: boolean;
 }
 
 type Count = (labels?: Record<string, string>, by?: number) => void;
@@ -259,11 +294,25 @@ export class VrrpEngine {
         unit = singleUnit(states.get(name) as VrrpState);
         this.units.push(unit);
       }
+      const multicast = spec.unicastPeers.length === 0;
+      const key = `${spec.interface}|${spec.core.primaryAddress}|${multicast ? "multicast" : "unicast"}`;
+      let entry = this.sockets.get(key);
+      if (entry === undefined) {
+        entry = {
+          key,
+          opts: { interface: spec.interface, sourceAddress: spec.core.primaryAddress, multicast },
+          socket: undefined,
+          instances: [],
+          waiting: undefined,
+          opening: false,
+        };
+        this.sockets.set(key, entry);
+      }
       const inst: Instance = {
         spec,
         name,
         unit,
-        socket: undefined,
+        entry,
         queue: Promise.resolve(),
         notify: new NotifyQueue({
           ...(opts.runScript === undefined ? {} : { run: opts.runScript }),
@@ -271,18 +320,13 @@ export class VrrpEngine {
           onDone: (command, result) => this.notified(name, command, result),
         }),
         garpTimer: undefined,
+        refreshTimer: undefined,
+        dropping: false,
         lastTransition: null,
         tracks: spec.probes.map((p) => ({ name: p.name, weight: p.weight, up: true, detail: NOT_CHECKED })),
         linkUp: undefined,
       };
       this.instances.set(name, inst);
-      const multicast = spec.unicastPeers.length === 0;
-      const key = `${spec.interface}|${spec.core.primaryAddress}|${multicast ? "multicast" : "unicast"}`;
-      let entry = this.sockets.get(key);
-      if (entry === undefined) {
-        entry = { key, opts: { interface: spec.interface, sourceAddress: spec.core.primaryAddress, multicast }, socket: undefined, instances: [] };
-        this.sockets.set(key, entry);
-      }
       entry.instances.push(inst);
     }
     const met = opts.metrics;
@@ -305,26 +349,28 @@ export class VrrpEngine {
   }
 
   /**
-   * Opens the sockets, removes VIPs left by an earlier run, checks every
-   * tracked object once, then starts the instances. Rejects with a message
-   * naming the instance and the cause when a socket cannot be opened.
+   * Opens the sockets of the interfaces that are up, removes VIPs left by an
+   * earlier run, checks every tracked object once, then starts the instances
+   * (those whose interface is missing or down in FAULT). Rejects with a
+   * one-line message when this runtime cannot do VRRP, or naming the instance
+   * and the cause when a socket on an interface that is up cannot be opened.
    */
   async start(): Promise<void> {
-    const opened: VrrpSocket[] = [];
+    await this.opts.io.checkRuntime?.();
+    const entries = [...this.sockets.values()];
+    let failed: SocketEntry | undefined;
     try {
-      for (const entry of this.sockets.values()) {
-        const socket = await this.opts.io.openSocket(entry.opts);
-        opened.push(socket);
-        entry.socket = socket;
-        for (const inst of entry.instances) inst.socket = socket;
-        socket.onPacket((bytes) => this.onPacket(entry, bytes));
-        socket.onError((err) => this.warnEvery(`socket-${entry.key}-${err.kind}`, "VRRP socket error", { interface: entry.opts.interface, kind: err.kind, error: err.message }));
+      for (const entry of entries) {
+        failed = entry;
+        await this.openEntry(entry);
       }
     } catch (e) {
-      await Promise.all(opened.map((s) => s.close()));
-      const names = (entry: SocketEntry | undefined) => (entry?.instances ?? []).map((i) => i.name).join(", ");
-      const failed = [...this.sockets.values()].find((s) => s.socket === undefined);
-      throw new Error(`VRRP ${names(failed)}: ${e instanceof Error ? e.message : String(e)}`);
+      await Promise.all(entries.map(async (entry) => {
+        await entry.socket?.close();
+        entry.socket = undefined;
+      }));
+      const names = (failed?.instances ?? []).map((i) => i.name).join(", ");
+      throw new Error(`VRRP ${names}: ${e instanceof Error ? e.message : String(e)}`);
     }
     this.running = true;
     await Promise.all([...this.instances.values()].map((inst) => this.removeLeftovers(inst)));
@@ -351,7 +397,7 @@ export class VrrpEngine {
     if (wasRunning) for (const unit of this.units) this.feed(unit, undefined, { type: "shutdown" });
     this.running = false;
     for (const unit of this.units) if (unit.timer !== undefined) clearTimeout(unit.timer);
-    for (const inst of this.instances.values()) if (inst.garpTimer !== undefined) clearTimeout(inst.garpTimer);
+    for (const inst of this.instances.values()) this.stopGarpTimers(inst);
     await Promise.all([...this.instances.values()].map((i) => i.queue));
     const notified = Promise.all([...this.instances.values()].map((i) => i.notify.idle()));
     let grace: ReturnType<typeof setTimeout> | undefined;
@@ -384,11 +430,11 @@ export class VrrpEngine {
         vrid: c.vrid,
         version: s.config.version,
         interface: inst.spec.interface,
-        primaryAddress: c.primaryAddress,
+        primaryAddress: s.config.primaryAddress,
         role: s.role,
         priority: c.priority,
         effectivePriority: s.priority,
-        masterAddress: s.role === "master" ? c.primaryAddress : s.role === "backup" ? (s.master?.address ?? null) : null,
+        masterAddress: s.role === "master" ? s.config.primaryAddress : s.role === "backup" ? (s.master?.address ?? null) : null,
         vips: [...c.vips],
         syncGroup: inst.spec.syncGroup ?? null,
         unicastPeers: [...inst.spec.unicastPeers],
@@ -490,16 +536,19 @@ export class VrrpEngine {
         this.sendAdvert(inst, a.advert, a.src);
         return;
       case "add-vips":
+        // The filter first: there must be no moment when we hold a VIP and accept its traffic.
+        if (!a.acceptMode) await this.dropTraffic(inst, a.vips);
         await this.addVips(inst, a.vips);
         return;
       case "remove-vips":
-        if (inst.garpTimer !== undefined) clearTimeout(inst.garpTimer);
-        inst.garpTimer = undefined;
+        this.stopGarpTimers(inst);
         await this.removeVips(inst, a.vips);
+        if (inst.dropping) await this.acceptTraffic(inst, true);
         return;
       case "send-garp":
         await this.garpBurst(inst, a.addresses);
         this.armSecondGarp(inst, a.addresses);
+        this.armGarpRefresh(inst, a.addresses);
         return;
       case "transition":
         this.transitioned(inst, a);
@@ -511,9 +560,10 @@ export class VrrpEngine {
   }
 
   private sendAdvert(inst: Instance, advert: VrrpAdvert, src: string): void {
-    const socket = inst.socket;
+    const socket = inst.entry.socket;
     if (socket === undefined) return;
-    const destinations = inst.spec.unicastPeers.length > 0 ? inst.spec.unicastPeers : [VRRP_MULTICAST_V4];
+    // A unicast_peer list shared by every node names us too.
+    const destinations = inst.spec.unicastPeers.length > 0 ? inst.spec.unicastPeers.filter((p) => p !== src) : [VRRP_MULTICAST_V4];
     for (const dst of destinations) {
       let bytes: Uint8Array;
       try {
@@ -561,11 +611,33 @@ export class VrrpEngine {
   }
 
   private async removeLeftovers(inst: Instance): Promise<void> {
+    // A filter can be left whatever accept_mode says now: the config may have changed since.
+    await this.acceptTraffic(inst, inst.spec.core.acceptMode === false);
+    if (this.opts.io.linkState(inst.spec.interface).present === false) return;
     const vips = inst.spec.core.vips;
     const removed = await this.removeVips(inst, vips);
     if (removed > 0) {
       this.opts.log.warn("removed VIPs left on the interface by an earlier run", { instance: inst.name, interface: inst.spec.interface, vips: vips.join(" ") });
     }
+  }
+
+  private async dropTraffic(inst: Instance, vips: readonly string[]): Promise<void> {
+    inst.dropping = true;
+    const r = await this.opts.io.dropVipTraffic(inst.spec.interface, inst.spec.core.vrid, vips.map(vipAddress));
+    // The VIPs go on anyway: clients reaching a master that also accepts beat clients reaching nobody.
+    if (!r.ok) this.opts.log.error("cannot stop accepting traffic to the VIPs", { instance: inst.name, interface: inst.spec.interface, error: r.message });
+  }
+
+  /** `loud`: a failure matters (a filter we installed may stay); otherwise it is only worth a debug line. */
+  private async acceptTraffic(inst: Instance, loud: boolean): Promise<void> {
+    const r = await this.opts.io.acceptVipTraffic(inst.spec.interface, inst.spec.core.vrid);
+    if (r.ok) {
+      inst.dropping = false;
+      return;
+    }
+    const fields = { instance: inst.name, interface: inst.spec.interface, error: r.message };
+    if (loud) this.opts.log.error("cannot remove the accept_mode filter of the VIPs", fields);
+    else this.opts.log.debug("no accept_mode filter removed", fields);
   }
 
   private async garpBurst(inst: Instance, addresses: readonly string[]): Promise<void> {
@@ -575,6 +647,24 @@ export class VrrpEngine {
       this.m.garps({ instance: inst.name, result: r.ok ? "ok" : "failed" });
       if (!r.ok) this.warnEvery(`garp-${inst.name}`, "gratuitous ARP failed", { instance: inst.name, address: addresses[i] ?? "", error: r.message });
     });
+  }
+
+  private stopGarpTimers(inst: Instance): void {
+    if (inst.garpTimer !== undefined) clearTimeout(inst.garpTimer);
+    if (inst.refreshTimer !== undefined) clearInterval(inst.refreshTimer);
+    inst.garpTimer = undefined;
+    inst.refreshTimer = undefined;
+  }
+
+  /** keepalived's garp_master_refresh: keep announcing while master, for switches and hosts that forget. */
+  private armGarpRefresh(inst: Instance, addresses: readonly string[]): void {
+    const every = inst.spec.garp.refreshMs ?? 0;
+    if (every <= 0 || !this.running) return;
+    if (inst.refreshTimer !== undefined) clearInterval(inst.refreshTimer);
+    inst.refreshTimer = setInterval(() => {
+      if (!this.running || inst.unit.state(inst.name).role !== "master") return;
+      this.enqueue(inst, () => this.garpBurst(inst, addresses));
+    }, every);
   }
 
   /** keepalived's garp_master_delay: repeat the announcement once switches and hosts have settled. */
@@ -668,19 +758,76 @@ export class VrrpEngine {
     this.poll(`${inst.name}|track|${index}`, probe.intervalMs, () => this.runProbe(inst, probe, index));
   }
 
-  private checkLink(inst: Instance): void {
-    const link = this.opts.io.linkState(inst.spec.interface);
-    if (link.up === inst.linkUp) return;
-    const first = inst.linkUp === undefined;
-    inst.linkUp = link.up;
-    if (!first || !link.up) {
-      this.opts.log.log(link.up ? "info" : "warn", `vrrp ${inst.name} interface ${link.up ? "up" : "down"}`, { instance: inst.name, detail: link.detail });
+  /**
+   * Opens the entry's socket when its interface is up and has an address to
+   * send from; otherwise notes why not in `waiting`. Rejects when the open
+   * itself fails (permissions, no FFI).
+   */
+  private async openEntry(entry: SocketEntry): Promise<void> {
+    const iface = entry.opts.interface;
+    const link = this.opts.io.linkState(iface);
+    if (!link.up) {
+      entry.waiting = link.detail;
+      return;
     }
-    this.feed(inst.unit, inst.name, { type: "interface", up: link.up });
+    const choose = entry.instances[0]?.spec.sourceAddress;
+    if (choose !== undefined) {
+      const src = choose(this.opts.io.interfaceAddresses(iface));
+      if (!src.ok) {
+        entry.waiting = src.why;
+        return;
+      }
+      entry.opts = { ...entry.opts, sourceAddress: src.address };
+    }
+    const socket = await this.opts.io.openSocket(entry.opts);
+    entry.socket = socket;
+    entry.waiting = undefined;
+    socket.onPacket((bytes) => this.onPacket(entry, bytes));
+    socket.onError((err) => this.warnEvery(`socket-${entry.key}-${err.kind}`, "VRRP socket error", { interface: iface, kind: err.kind, error: err.message }));
+  }
+
+  /** A later attempt, from the link poll: a failure is logged and retried at the next poll. */
+  private async reopen(entry: SocketEntry): Promise<void> {
+    if (entry.opening) return;
+    entry.opening = true;
+    try {
+      await this.openEntry(entry);
+    } catch (e) {
+      entry.waiting = e instanceof Error ? e.message : String(e);
+      this.warnEvery(`open-${entry.key}`, "VRRP socket cannot be opened yet", { interface: entry.opts.interface, error: entry.waiting });
+    } finally {
+      entry.opening = false;
+    }
+    if (!this.running) {
+      await entry.socket?.close();
+      entry.socket = undefined;
+    }
+  }
+
+  private checkLink(inst: Instance): void {
+    const entry = inst.entry;
+    const link = this.opts.io.linkState(inst.spec.interface);
+    if (link.present === false && entry.socket !== undefined) {
+      // The interface was deleted: the socket is tied to its old index. Open a new one when it is back.
+      const gone = entry.socket;
+      entry.socket = undefined;
+      void gone.close();
+    }
+    const up = link.up && entry.socket !== undefined;
+    if (up === inst.linkUp) return;
+    const detail = !link.up ? link.detail : up ? link.detail : (entry.waiting ?? `${inst.spec.interface}: waiting for the VRRP socket`);
+    const first = inst.linkUp === undefined;
+    inst.linkUp = up;
+    if (!first || !up) {
+      this.opts.log.log(up ? "info" : "warn", `vrrp ${inst.name} interface ${up ? "up" : "down"}`, { instance: inst.name, detail });
+    }
+    this.feed(inst.unit, inst.name, up ? { type: "interface", up, primaryAddress: entry.opts.sourceAddress } : { type: "interface", up, detail });
   }
 
   private pollLink(inst: Instance): void {
-    this.poll(`${inst.name}|link`, this.opts.linkPollMs ?? DEFAULT_LINK_POLL_MS, () => {
+    this.poll(`${inst.name}|link`, this.opts.linkPollMs ?? DEFAULT_LINK_POLL_MS, async () => {
+      if (!this.running) return;
+      if (inst.entry.socket === undefined && this.opts.io.linkState(inst.spec.interface).up) await this.reopen(inst.entry);
       if (this.running) this.checkLink(inst);
     });
   }

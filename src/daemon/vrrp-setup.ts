@@ -8,22 +8,27 @@
  * and election tiebreak, is, in order: unicast_src_ip for this node; the
  * node's cluster address when it sits on that interface; else the
  * interface's first IPv4 address that is not one of the instance's VIPs.
+ * An interface that is down or missing at start (os.networkInterfaces()
+ * lists only interfaces that are up) is not an error: the engine starts its
+ * instances in FAULT and makes the same choice once the interface is up.
  */
 import { type NetworkInterfaceInfo, networkInterfaces } from "node:os";
 import type { VigilConfig, VrrpInstance, VrrpTrack } from "../config/types.ts";
 import { resolveVrrpConfig, vipAddress, type VrrpInstanceConfig } from "../core/vrrp-config.ts";
+import { loadLibc } from "../net/ffi-libc.ts";
 import { openVrrpSocket } from "../net/raw-vrrp.ts";
 import type { VrrpAuth } from "../proto/vrrp.ts";
 import { sendGratuitousArp } from "../sys/garp.ts";
 import type { NotifyScripts } from "../sys/notify.ts";
 import { addVip, removeVip } from "../sys/vip.ts";
+import { acceptTableName, blockVipTraffic, unblockVipTraffic } from "../sys/vrrp-accept.ts";
 import { fileTrackEffect, fileTrackHealth, fileTrackParts, readTrackFile } from "../sys/track-file.ts";
 import { readLink } from "../sys/track-interface.ts";
 import { countProcesses } from "../sys/track-process.ts";
 import { debounce, INITIAL_SCRIPT_STATE, runScript, type ScriptRunner } from "../sys/track-script.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
-import type { TrackProbe, VrrpEngineOptions, VrrpInstanceSpec, VrrpIo } from "./vrrp-engine.ts";
+import type { SourceChoice, TrackProbe, VrrpEngineOptions, VrrpInstanceSpec, VrrpIo } from "./vrrp-engine.ts";
 
 export type VrrpSetup =
   | { ok: true; options: VrrpEngineOptions }
@@ -41,9 +46,12 @@ export interface VrrpSetupDeps {
 const MIN_POLL_MS = 100;
 const MAX_POLL_MS = 1_000;
 
-/** The host's real I/O: raw socket (Bun FFI), `ip addr`, AF_PACKET GARP, sysfs. */
+/** The host's real I/O: raw socket (Bun FFI), `ip addr`, AF_PACKET GARP, sysfs, nftables. */
 export function hostVrrpIo(): VrrpIo {
   return {
+    async checkRuntime() {
+      await loadLibc("VRRP");
+    },
     openSocket: openVrrpSocket,
     async addVip(vip, iface) {
       const r = await addVip({ address: vip, interface: iface });
@@ -57,7 +65,17 @@ export function hostVrrpIo(): VrrpIo {
       const r = await sendGratuitousArp({ interface: iface, address, count, intervalMs });
       return r.ok ? { ok: true } : { ok: false, message: r.message };
     },
-    linkState: (iface) => readLink(iface),
+    linkState(iface) {
+      const link = readLink(iface);
+      return { up: link.up, detail: link.detail, present: link.operstate !== "notpresent" };
+    },
+    interfaceAddresses: (iface) => ipv4Of(networkInterfaces(), iface),
+    async dropVipTraffic(iface, vrid, addresses) {
+      return blockVipTraffic(acceptTableName(iface, vrid), addresses);
+    },
+    async acceptVipTraffic(iface, vrid) {
+      return unblockVipTraffic(acceptTableName(iface, vrid));
+    },
   };
 }
 
@@ -67,28 +85,43 @@ function ipv4Of(interfaces: NodeJS.Dict<NetworkInterfaceInfo[]>, iface: string):
   return (interfaces[iface] ?? []).filter((a) => a.family === "IPv4" || (a.family as unknown) === 4).map((a) => a.address);
 }
 
+/** The advert source among `here`, the addresses of the instance's interface (see the header for the order). */
+function sourceChooser(inst: VrrpInstance, self: string, config: VigilConfig): (here: readonly string[]) => SourceChoice {
+  const explicit = inst.unicast_src_ip?.[self];
+  const mine = config.cluster.nodes.find((n) => n.name === self)?.addresses ?? [];
+  const vips = new Set(inst.vips.map(vipAddress));
+  return (here) => {
+    if (explicit !== undefined) {
+      if (here.includes(explicit)) return { ok: true, address: explicit };
+      return { ok: false, why: `unicast_src_ip ${explicit} is not an address of ${inst.interface} on this node (it has ${here.join(", ") || "none"})` };
+    }
+    const nodeAddress = mine.find((a) => here.includes(a));
+    if (nodeAddress !== undefined) return { ok: true, address: nodeAddress };
+    const other = here.find((a) => !vips.has(a));
+    if (other !== undefined) return { ok: true, address: other };
+    return { ok: false, why: `interface ${inst.interface} has no IPv4 address of its own to send adverts from; add one, or set unicast_src_ip` };
+  };
+}
+
+/**
+ * The source chosen now when the interface is up; when it is not, a stand-in
+ * (unicast_src_ip, else the node's first cluster address) that the engine
+ * replaces once the interface is up, and that nothing is sent from before.
+ */
 function primaryAddress(
   inst: VrrpInstance,
   self: string,
   config: VigilConfig,
   interfaces: NodeJS.Dict<NetworkInterfaceInfo[]>,
-): { ok: true; address: string } | { ok: false; why: string } {
-  const here = ipv4Of(interfaces, inst.interface);
-  const explicit = inst.unicast_src_ip?.[self];
-  if (explicit !== undefined) {
-    if (here.includes(explicit)) return { ok: true, address: explicit };
-    return { ok: false, why: `unicast_src_ip ${explicit} is not an address of ${inst.interface} on this node (it has ${here.join(", ") || "none"})` };
-  }
+  choose: (here: readonly string[]) => SourceChoice,
+): { ok: true; address: string; known: boolean } | { ok: false; why: string } {
   if (interfaces[inst.interface] === undefined) {
-    return { ok: false, why: `interface ${inst.interface} does not exist on this node, is down, or has no address (interfaces: ${Object.keys(interfaces).join(", ")})` };
+    const standIn = inst.unicast_src_ip?.[self] ?? config.cluster.nodes.find((n) => n.name === self)?.addresses[0];
+    if (standIn === undefined) return { ok: false, why: `node ${self} has no address to stand in while ${inst.interface} is missing` };
+    return { ok: true, address: standIn, known: false };
   }
-  const mine = config.cluster.nodes.find((n) => n.name === self)?.addresses ?? [];
-  const nodeAddress = mine.find((a) => here.includes(a));
-  if (nodeAddress !== undefined) return { ok: true, address: nodeAddress };
-  const vips = new Set(inst.vips.map(vipAddress));
-  const other = here.find((a) => !vips.has(a));
-  if (other !== undefined) return { ok: true, address: other };
-  return { ok: false, why: `interface ${inst.interface} has no IPv4 address of its own to send adverts from; add one, or set unicast_src_ip` };
+  const chosen = choose(ipv4Of(interfaces, inst.interface));
+  return chosen.ok ? { ...chosen, known: true } : chosen;
 }
 
 /** Display names of tracks, unique within the instance (a name listed twice gets " #2"). */
@@ -194,9 +227,10 @@ function instanceSpec(
   const where = `vrrp[${index}] (${inst.name})`;
   const priority = inst.priority[self];
   if (priority === undefined) return { ok: false, message: `${where}: no priority for node ${self}` };
-  const primary = primaryAddress(inst, self, config, interfaces);
+  const choose = sourceChooser(inst, self, config);
+  const primary = primaryAddress(inst, self, config, interfaces, choose);
   if (!primary.ok) return { ok: false, message: `${where}: ${primary.why}` };
-  const peers = inst.unicast_peer.filter((p) => p !== primary.address);
+  const peers = primary.known ? inst.unicast_peer.filter((p) => p !== primary.address) : inst.unicast_peer;
   if (inst.unicast_peer.length > 0 && peers.length === 0) {
     return { ok: false, message: `${where}: unicast_peer lists only this node's own address ${primary.address}; list the other routers` };
   }
@@ -212,8 +246,7 @@ function instanceSpec(
     advertIntCs: Math.round(inst.advert_int / 10),
     preempt: inst.preempt,
     preemptDelayMs: inst.preempt_delay,
-    // As keepalived without vrrp_strict: services listen on the VIPs, so the master accepts their traffic.
-    acceptMode: true,
+    acceptMode: inst.accept_mode,
     downTimerAdverts: inst.down_timer_adverts,
     primaryAddress: primary.address,
     vips: [...inst.vips],
@@ -227,11 +260,12 @@ function instanceSpec(
     spec: {
       core,
       interface: inst.interface,
+      sourceAddress: choose,
       unicastPeers: peers,
       ...(inst.sync_group === undefined ? {} : { syncGroup: inst.sync_group }),
       probes: tracks.map((t) => t.probe),
       notify: notifyScripts(inst),
-      garp: { repeat: inst.garp_master_repeat, intervalMs: inst.garp_interval, delayMs: inst.garp_master_delay },
+      garp: { repeat: inst.garp_master_repeat, intervalMs: inst.garp_interval, delayMs: inst.garp_master_delay, refreshMs: inst.garp_master_refresh },
     },
   };
 }

@@ -66,11 +66,19 @@ export interface FfiWorkerEnv {
   errno(): number;
 }
 
+/** "Deno 2.1.4", "Node 20.19.0", "Bun 1.2.0": for messages. */
+function runtimeName(): string {
+  const g = globalThis as { Deno?: { version?: { deno?: string } }; Bun?: { version?: string } };
+  if (g.Deno !== undefined) return `Deno ${g.Deno.version?.deno ?? ""}`.trim();
+  if (g.Bun !== undefined) return `Bun ${g.Bun.version ?? ""}`.trim();
+  return typeof process === "object" && process.versions?.node !== undefined ? `Node ${process.versions.node}` : "this runtime";
+}
+
 /** This runtime cannot do FFI: it is not Bun (Node, Deno), or libc could not be opened. */
 export class FfiUnavailableError extends Error {
   readonly feature: string;
   constructor(feature: string, detail?: string) {
-    super(`${feature} needs the vigil binary (Bun); this runtime has no FFI${detail === undefined ? "" : ` (${detail})`}`);
+    super(`${feature} needs the vigil binary (bun:ffi); ${runtimeName()} cannot provide it${detail === undefined ? "" : ` (${detail})`}`);
     this.name = "FfiUnavailableError";
     this.feature = feature;
   }

@@ -41,7 +41,7 @@ export function hostChecks(env: { uid: number | undefined; runtime: string }): H
       neededBy: "VIPs, VRRP raw sockets, nftables, FUSE mounts",
     },
     tool("ip", "iproute2", "virtual IPs, VRRP"),
-    tool("nft", "nftables", "farm modules"),
+    tool("nft", "nftables", "farm modules, VRRP accept_mode: false"),
     {
       name: "/dev/fuse",
       ok: existsSync("/dev/fuse"),

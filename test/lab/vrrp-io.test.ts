@@ -29,7 +29,7 @@ describe("raw VRRP socket off Bun", () => {
   it("rejects with the typed FFI error, naming what is needed", async () => {
     const err = await openVrrpSocket({ interface: "eth0", sourceAddress: "198.51.100.11", multicast: true }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FfiUnavailableError);
-    expect((err as Error).message).toBe("VRRP needs the vigil binary (Bun); this runtime has no FFI");
+    expect((err as Error).message).toBe(`VRRP needs the vigil binary (bun:ffi); Node ${process.versions.node} cannot provide it`);
   });
 
   it("checks options before anything else", async () => {

@@ -24,11 +24,15 @@ import {
   stopVigil,
   type VigilNode,
   vigilMetrics,
+  VIP,
   vigilYaml,
   type VrrpInstanceYaml,
   vrrpStatus,
   waitForVipOn,
 } from "./vrrp-lab.ts";
+
+/** The table a MASTER with accept_mode false installs for VRID 51 on eth0. */
+const ACCEPT_TABLE = "vigil_noaccept_eth0_51";
 
 describeLab(
   "two vigil nodes on one VRID",
@@ -248,6 +252,120 @@ describeLab(
         await teardown(p);
       }
     }, 90_000);
+
+    /** vigil's nftables tables on a host. */
+    async function vigilTables(h: LabHost): Promise<string[]> {
+      const r = await h.exec(["nft", "list", "tables"], { check: true });
+      return r.stdout.split("\n").map((l) => l.trim()).filter((l) => l.includes("vigil_")).map((l) => l.split(" ").at(-1) ?? "");
+    }
+
+    /** What the client gets from the VIP: an echo reply, and the name of the web server. */
+    async function reach(client: LabHost): Promise<{ ping: boolean; http: string }> {
+      const ping = await client.exec(["ping", "-c", "1", "-W", "1", VIP]);
+      const http = await client.exec(["curl", "-s", "-m", "1", `http://${VIP}:8080/name`]);
+      return { ping: ping.code === 0, http: http.stdout.trim() };
+    }
+
+    labTest("accept_mode: by default the MASTER answers on the VIP; with false it drops traffic to it but answers ARP, and no nft table outlives it", async () => {
+      const client = lab().host(3);
+      const p = await setup({ priority: { h1: 150, h2: 100 } });
+      try {
+        await ownedBy(p, "h1");
+        expect(await reach(client)).toEqual({ ping: true, http: "h1" });
+        expect(await vigilTables(p.h1)).toEqual([]);
+      } finally {
+        await teardown(p);
+      }
+
+      await client.exec(["ip", "neigh", "flush", "dev", client.ifname()], { check: true });
+      const q = await setup({ priority: { h1: 150, h2: 100 }, extra: ["    accept_mode: false"] });
+      try {
+        await waitForVipOn(q.h1, [q.h1, q.h2]);
+        // ARP is still answered: the client's entry for the VIP points at the master...
+        await waitUntil(() => q.prober.probes().at(-1)?.mac === q.macs.h1, { what: `the client's ARP entry for ${VIP} to hold h1's MAC` });
+        // ...but nothing addressed to the VIP gets through.
+        expect(await reach(client)).toEqual({ ping: false, http: "" });
+        expect(q.prober.owners()).toEqual([]);
+        expect(await vigilTables(q.h1)).toEqual([ACCEPT_TABLE]);
+        expect(await vigilTables(q.h2)).toEqual([]);
+        const rule = await q.h1.exec(["nft", "list", "table", "ip", ACCEPT_TABLE], { check: true });
+        expect(rule.stdout).toMatch(new RegExp(`ip daddr ${VIP.replaceAll(".", "\\.")} counter packets [1-9]\\d* bytes \\d+ drop`));
+
+        // A clean stop takes the table away with the VIP; the new master puts its own in.
+        expect(await stopVigil(q.nodes.h1)).toEqual({ code: 0, signal: null });
+        await waitForVipOn(q.h2, [q.h1, q.h2]);
+        expect(await vigilTables(q.h1)).toEqual([]);
+        await waitUntil(() => q.prober.probes().at(-1)?.mac === q.macs.h2, { what: "the client's ARP entry to follow to h2" });
+        expect(await vigilTables(q.h2)).toEqual([ACCEPT_TABLE]);
+        expect(await reach(client)).toEqual({ ping: false, http: "" });
+
+        // A crash leaves it; the next start removes it, here with accept_mode back to true.
+        q.nodes.h2.proc.killGroup("SIGKILL");
+        await q.nodes.h2.proc.exited;
+        expect(await vigilTables(q.h2)).toEqual([ACCEPT_TABLE]);
+        const yaml = vigilYaml([q.h1, q.h2], { priority: { h1: 150, h2: 100 } }, join(q.dir, "vigil.key"));
+        q.nodes.h2 = await startVigil(q.h2, q.dir, yaml);
+        await ownedBy(q, "h2");
+        expect(await vigilTables(q.h2)).toEqual([]);
+        expect(await reach(client)).toEqual({ ping: true, http: "h2" });
+      } finally {
+        await teardown(q);
+      }
+      expect([...(await vigilTables(q.h1)), ...(await vigilTables(q.h2))]).toEqual([]);
+    }, 120_000);
+
+    labTest("an interface down at start: the daemon runs with the instance in FAULT naming it; brought up, the node joins and preempts", async () => {
+      const h1 = lab().host(1);
+      await lab().linkDown(h1, { side: "host" });
+      let p: Pair | undefined;
+      try {
+        p = await setup({ priority: { h1: 150, h2: 100 } });
+        await ownedBy(p, "h2");
+        expect(await vrrpStatus(p.nodes.h1)).toMatchObject({
+          role: "fault",
+          lastTransition: { from: "initialize", to: "fault", reason: "interface-down", detail: expect.stringMatching(/^eth0 down \(operstate down/) },
+        });
+        expect(p.nodes.h1.proc.output()).toMatch(/warn  vrrp VI_1 interface down .*detail="eth0 down/);
+        expect(p.nodes.h1.proc.exitStatus).toBeNull();
+        const mark = p.prober.mark();
+
+        await lab().linkUp(h1, { side: "host" });
+        await ownedBy(p, "h1");
+        expect(await vrrpStatus(p.nodes.h1)).toMatchObject({ role: "master", primaryAddress: h1.addr(), lastTransition: { reason: "master-down" } });
+        expect(p.nodes.h1.proc.output()).toMatch(/info  vrrp VI_1 BACKUP .*reason=fault-cleared/);
+        expect(p.prober.owners(mark)).toEqual(["h2", "h1"]);
+      } finally {
+        await lab().linkUp(h1);
+        if (p !== undefined) await teardown(p);
+      }
+    }, 90_000);
+
+    labTest("an interface missing at start: FAULT naming it; once created, up and addressed, the instance learns its address and runs", async () => {
+      const h1 = lab().host(1);
+      const sub = mkdtempSync(join(dir, "t-"));
+      const yaml = vigilYaml([h1], { priority: { h1: 150 } }).replace("interface: eth0", "interface: eth9");
+      const node = await startVigil(h1, sub, yaml);
+      try {
+        expect(await vrrpStatus(node)).toMatchObject({
+          role: "fault",
+          interface: "eth9",
+          lastTransition: { to: "fault", reason: "interface-down", detail: "eth9 does not exist" },
+        });
+        // A veth pair inside h1 stands for a NIC that shows up late (a USB adapter, a VLAN made by a later unit).
+        await h1.exec(["ip", "link", "add", "eth9", "type", "veth", "peer", "name", "eth9p"], { check: true });
+        await h1.exec(["ip", "addr", "add", "192.0.2.11/24", "dev", "eth9"], { check: true });
+        await h1.exec(["ip", "link", "set", "eth9p", "up"], { check: true });
+        await h1.exec(["ip", "link", "set", "eth9", "up"], { check: true });
+        await waitUntil(async () => (await vrrpStatus(node)).role === "master", { what: "VI_1 on eth9 to become MASTER" });
+        expect(await vrrpStatus(node)).toMatchObject({ primaryAddress: "192.0.2.11", lastTransition: { reason: "master-down" } });
+        expect(node.proc.output()).toMatch(/info  vrrp VI_1 BACKUP .*reason=fault-cleared/);
+        const addrs = await h1.exec(["ip", "-4", "addr", "show", "dev", "eth9"], { check: true });
+        expect(addrs.stdout).toContain(`inet ${VIP}/32`);
+      } finally {
+        await stopVigil(node);
+        await h1.exec(["ip", "link", "del", "eth9"]);
+      }
+    }, 60_000);
 
     labTest("a tracked file with weight 0 holding non-zero puts the node in FAULT; back to 0 and it returns", async () => {
       const file = join(dir, "maintenance");

@@ -27,7 +27,7 @@ describe("config errors: each names file:line:col, key path, found and expected"
 
   it("rejects an unknown top-level key", () => {
     expect(problems(lines(...HEAD, "colour: blue"))).toEqual([
-      'vigil.yaml:6:1: colour: found unknown key "colour", expected one of cluster, vrrp, modules, web',
+      'vigil.yaml:6:1: colour: found unknown key "colour", expected one of cluster, vrrp, modules, web, witness',
     ]);
   });
 
@@ -238,7 +238,7 @@ describe("config errors: each names file:line:col, key path, found and expected"
 
   it("says when a key belongs to another kind of module", () => {
     expect(problems(lines(...HEAD, "modules:", "  - name: m", "    type: mirror", "    replicate: [/srv]", "    ports: [80]"))).toEqual([
-      'vigil.yaml:10:5: modules[0].ports: found unknown key "ports", expected one of type, name, vip, vips, interface, start, stop, checkers, failback, prefer, replicate (a mirror module has no ports)',
+      'vigil.yaml:10:5: modules[0].ports: found unknown key "ports", expected one of type, name, vip, vips, interface, start, stop, start_timeout, stop_timeout, checkers, notify, webhook, failback, failback_delay, prefer, resources, replicate (a mirror module has no ports)',
     ]);
   });
 
@@ -281,7 +281,7 @@ describe("config errors: each names file:line:col, key path, found and expected"
 
   it("rejects a checker or track entry of two kinds, or of none", () => {
     expect(problems(lines(...HEAD, "modules:", "  - name: m", "    type: failover", "    checkers: [{ tcp: 127.0.0.1:80, process: httpd }]"))).toEqual([
-      "vigil.yaml:9:37: modules[0].checkers[0].process: found both tcp and process in one entry, expected exactly one of tcp, http, process or script per entry (make one entry per condition)",
+      "vigil.yaml:9:37: modules[0].checkers[0].process: found both tcp and process in one entry, expected exactly one of tcp, http, process, pidfile, ping, interface, file, custom or script per entry (make one entry per condition)",
     ]);
     expect(problems(lines(...HEAD, "vrrp:", "  - name: VI_1", "    interface: eth0", "    vrid: 51", "    vips: [198.51.100.100/24]", "    track: [{ weight: -10 }]"))).toEqual([
       "vigil.yaml:11:13: vrrp[0].track[0]: found an entry without process, script, interface or file, expected exactly one of process, script, interface or file",

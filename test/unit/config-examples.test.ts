@@ -6,6 +6,7 @@ import { validateHeartbeatTimers } from "../../src/core/membership-config.ts";
 import { formatConfigError } from "../../src/config/errors.ts";
 import { effectiveConfigYaml, loadConfigFile, parseConfig } from "../../src/config/load.ts";
 import type { VigilConfig } from "../../src/config/types.ts";
+import { failoverModuleCore, moduleVips } from "../../src/core/module-config.ts";
 
 const EXAMPLES = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "examples");
 const exampleDirs = readdirSync(EXAMPLES).filter((d) => statSync(join(EXAMPLES, d)).isDirectory()).sort();
@@ -48,7 +49,8 @@ describe("examples", () => {
         ...c.cluster.nodes.flatMap((n) => n.addresses),
         ...c.cluster.witness.ping,
         ...c.vrrp.flatMap((v) => [...v.vips, ...v.unicast_peer]),
-        ...c.modules.flatMap((m) => m.vips),
+        ...c.modules.flatMap((m) => moduleVips(m)),
+        ...(c.cluster.witness.arbiter === undefined ? [] : [c.cluster.witness.arbiter.replace(/:\d+$/, "")]),
       ].map((a) => a.replace(/\/\d+$/, ""));
       const allowed = name === "demo" ? /^127\.0\.0\.1$/ : /^(198\.51\.100|203\.0\.113|192\.0\.2)\.\d+$/;
       for (const a of addresses) expect(a, `${name}: ${a}`).toMatch(allowed);
@@ -61,9 +63,22 @@ describe("examples", () => {
     expect(c.web.listen).toBe("127.0.0.1:9010");
   });
 
-  it("the service-failover example maps Heartbeat's auto_failback and haresources owner", () => {
-    const m = load("service-failover").modules[0];
-    expect(m).toMatchObject({ type: "failover", failback: "auto", prefer: "web1", vips: ["198.51.100.80/24"], interface: "eth0" });
+  it("the service-failover example maps Heartbeat's auto_failback and haresources line, in order", () => {
+    const c = load("service-failover");
+    const httpd = c.modules[0];
+    expect(httpd).toMatchObject({ name: "httpd", type: "failover", failback: "auto", failback_delay: 30_000, prefer: "web1" });
+    if (httpd?.type !== "failover") throw new Error("httpd is not a failover module");
+    const dir = join(EXAMPLES, "service-failover");
+    expect(failoverModuleCore(httpd, c.cluster, "web2").resources).toEqual([
+      { kind: "vip", address: "198.51.100.80/24", interface: "eth0" },
+      { kind: "script", start: join(dir, "httpd-start.sh"), stop: join(dir, "httpd-stop.sh"), timeouts: { startMs: 30_000, stopMs: 60_000 } },
+    ]);
+  });
+
+  it("the service-failover example restarts node_exporter twice in 5 minutes, then fails over", () => {
+    const metrics = load("service-failover").modules[1];
+    expect(metrics?.checkers).toMatchObject([{ process: "node_exporter", on_fail: "restart", restarts: 2, restart_window: 300_000, then: "failover" }]);
+    expect(metrics).toMatchObject({ resources: [{ vip: "198.51.100.81/24" }, { service: "prometheus-node-exporter" }] });
   });
 
   it("shows defaults in the effective config", () => {

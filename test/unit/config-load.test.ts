@@ -44,7 +44,8 @@ describe("parseConfig", () => {
       { file: "/run/prio", weight: 0 },
     ]);
     expect(c.modules[0]).toMatchObject({ start: "/media/usb0/start.sh", stop: "/media/shared/stop.sh" });
-    expect(c.modules[0]?.checkers[0]).toEqual({ script: "/media/usb0/check.sh", interval: 1_000, timeout: 1_000, fall: 3, rise: 1, on_fail: "failover" });
+    // script: is the older spelling of custom.
+    expect(c.modules[0]?.checkers[0]).toEqual({ custom: "/media/usb0/check.sh", interval: 1_000, timeout: 1_000, fall: 3, rise: 1, on_fail: "failover" });
   });
 
   it("applies defaults: timers from the interval, one priority for all nodes, vip as vips", () => {
@@ -56,13 +57,15 @@ describe("parseConfig", () => {
       "",
     ].join("\n"));
     expect(c.cluster.heartbeat).toEqual({ interval: 40, warntime: 100, deadtime: 200, initdead: 5_000, port: 7694, links: [{ mode: "unicast" }] });
-    expect(c.cluster.witness).toEqual({ ping: [] });
+    expect(c.cluster.witness).toEqual({ ping: [], lease: 3_000, grace: 1_000 });
     expect(c.vrrp[0]).toEqual({
       name: "VI_1", interface: "eth0", vrid: 1, version: 3, advert_int: 1_000, priority: { a: 120, b: 120 },
       vips: ["198.51.100.100/24"], track: [], preempt: true, preempt_delay: 0, unicast_peer: [],
-      down_timer_adverts: 3, garp_master_repeat: 5, garp_interval: 0, garp_master_delay: 5_000,
+      down_timer_adverts: 3, garp_master_repeat: 5, garp_interval: 0, garp_master_delay: 5_000, garp_master_refresh: 0, accept_mode: true,
     });
-    expect(c.modules[0]).toEqual({ name: "web", type: "farm", vips: ["198.51.100.200/24"], checkers: [], ports: [80], split: "client_ip" });
+    expect(c.modules[0]).toEqual({
+      name: "web", type: "farm", vips: ["198.51.100.200/24"], start_timeout: 60_000, stop_timeout: 60_000, checkers: [], ports: [80], split: "client_ip",
+    });
     expect(c.web).toEqual({ listen: "0.0.0.0:9010" });
   });
 

@@ -311,8 +311,11 @@ describe("module core: configuration", () => {
       vips: ["198.51.100.100/24"],
       start: "/etc/vigil/start.sh",
       stop: "/etc/vigil/stop.sh",
-      checkers: [{ tcp: "127.0.0.1:8080", on_fail: "restart", then: "failover", restarts: 2, interval: 1000, timeout: 1000, fall: 3, rise: 1 }],
+      start_timeout: 30_000,
+      stop_timeout: 20_000,
+      checkers: [{ tcp: "127.0.0.1:8080", on_fail: "restart", then: "failover", restarts: 2, restart_window: 60_000, interval: 1000, timeout: 1000, fall: 3, rise: 1 }],
       failback: "auto",
+      failback_delay: 0,
       prefer: "a",
     };
     const cluster = {
@@ -324,9 +327,9 @@ describe("module core: configuration", () => {
     expect(validateModuleConfig(core)).toEqual([]);
     expect(core.resources).toEqual([
       { kind: "vip", address: "198.51.100.100/24", interface: null },
-      { kind: "script", start: "/etc/vigil/start.sh", stop: "/etc/vigil/stop.sh" },
+      { kind: "script", start: "/etc/vigil/start.sh", stop: "/etc/vigil/stop.sh", timeouts: { startMs: 30_000, stopMs: 20_000 } },
     ]);
-    expect(core.checkers).toEqual([{ name: "1: tcp 127.0.0.1:8080", fall: 3, rise: 1, onFail: "restart", then: "failover", restarts: 2 }]);
+    expect(core.checkers).toEqual([{ name: "1: tcp 127.0.0.1:8080", fall: 3, rise: 1, onFail: "restart", then: "failover", restarts: 2, windowMs: 60_000 }]);
     expect(core.witnessPing).toBe(true);
     expect(core.arbiter).toMatchObject({ leaseMs: 3000, renewMs: 1000, fenceMs: 500, takeoverWaitMs: 500 + 100 + 100 + 500 });
     expect(core.absentGraceMs).toBe(5000);

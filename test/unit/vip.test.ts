@@ -267,7 +267,7 @@ describe("gratuitous ARP frame", () => {
     expect(r).toMatchObject({ ok: false, kind: "no-ffi", sent: 0 });
     if (!r.ok) {
       expect(r.message).toContain("gratuitous ARP for 198.51.100.50 on eth0");
-      expect(r.message).toContain("needs the vigil binary (Bun); this runtime has no FFI");
+      expect(r.message).toMatch(/needs the vigil binary \(bun:ffi\); Node [\d.]+ cannot provide it/);
       expect(r.message).toContain("arping -q -U -c 1 -I eth0 -s 198.51.100.50 198.51.100.50");
     }
   });

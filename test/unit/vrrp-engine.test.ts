@@ -16,16 +16,23 @@ const ADVERT_MS = 100;
 /** One shared record of what happened, in order, across nodes: wire frames and OS effects. */
 type Timeline = string[];
 
+/** The node's interface as the test sets it: missing, down or up, with its addresses. */
+interface Link {
+  up: boolean;
+  present?: boolean;
+  addresses?: string[];
+}
+
 interface Node {
   engine: VrrpEngine;
   vips: Set<string>;
   lines: string[];
   metrics: Metrics;
-  link: { up: boolean };
+  link: Link;
   notified: string[];
 }
 
-function memoryIo(net: MemoryVrrpNetwork, who: string, timeline: Timeline, vips: Set<string>, link: { up: boolean }): VrrpIo {
+function memoryIo(net: MemoryVrrpNetwork, who: string, timeline: Timeline, vips: Set<string>, link: Link): VrrpIo {
   return {
     openSocket: (o) => net.open(o),
     async addVip(vip) {
@@ -42,13 +49,25 @@ function memoryIo(net: MemoryVrrpNetwork, who: string, timeline: Timeline, vips:
       timeline.push(`${who} garp ${address} x${count}`);
       return { ok: true };
     },
-    linkState: () => ({ up: link.up, detail: link.up ? "eth0 up" : "eth0 down" }),
+    linkState: () => link.present === false
+      ? { up: false, present: false, detail: "eth0 does not exist" }
+      : { up: link.up, present: true, detail: link.up ? "eth0 up" : "eth0 down (operstate down, no carrier)" },
+    interfaceAddresses: () => link.addresses ?? [],
+    async dropVipTraffic(iface, vrid, addresses) {
+      timeline.push(`${who} drop ${iface}/${vrid} ${addresses.join(",")}`);
+      return { ok: true };
+    },
+    async acceptVipTraffic(iface, vrid) {
+      timeline.push(`${who} accept ${iface}/${vrid}`);
+      return { ok: true };
+    },
   };
 }
 
 function spec(name: string, priority: number, primaryAddress: string, over: Partial<VrrpInstanceSpec> = {}, core: Partial<VrrpInstanceSpec["core"]> = {}): VrrpInstanceSpec {
   return {
-    core: { name, vrid: 51, priority, primaryAddress, vips: [VIP], advertIntCs: ADVERT_MS / 10, ...core },
+    // accept_mode as the config defaults it (keepalived without vrrp_strict); the core's own default is the RFC's false.
+    core: { name, vrid: 51, priority, primaryAddress, vips: [VIP], advertIntCs: ADVERT_MS / 10, acceptMode: true, ...core },
     interface: "eth0",
     unicastPeers: [],
     probes: [],
@@ -62,7 +81,7 @@ function node(net: MemoryVrrpNetwork, timeline: Timeline, who: string, specs: Vr
   const lines: string[] = [];
   const metrics = new Metrics();
   const vips = new Set<string>();
-  const link = { up: true };
+  const link: Link = { up: true };
   const notified: string[] = [];
   const engine = new VrrpEngine({
     instances: specs,
@@ -250,14 +269,14 @@ describe("VrrpEngine over the in-memory raw socket", () => {
     await a.engine.stop();
   });
 
-  it("removes a VIP an earlier run left on the interface before it starts", async () => {
+  it("removes a VIP and an accept_mode filter an earlier run left before it starts", async () => {
     const net = createMemoryVrrpNetwork();
     const timeline: Timeline = [];
     const a = node(net, timeline, "a", [spec("VI_1", 100, A)]);
     a.vips.add("198.51.100.100");
     await a.engine.start();
     expect([...a.vips]).toEqual([]);
-    expect(timeline).toEqual(["a remove 198.51.100.100"]);
+    expect(timeline).toEqual(["a accept eth0/51", "a remove 198.51.100.100"]);
     expect(a.lines.some((l) => /warn  removed VIPs left on the interface by an earlier run/.test(l))).toBe(true);
     await a.engine.stop();
   });
@@ -346,6 +365,117 @@ describe("VrrpEngine over the in-memory raw socket", () => {
     await vi.advanceTimersByTimeAsync(10_000);
     expect(engine.state("VI_1")?.role).toBe("initialize");
     await engine.stop();
+  });
+
+  it("accept_mode false: the filter goes in before the VIP and comes out after it; an address owner never filters", async () => {
+    const net = createMemoryVrrpNetwork();
+    const timeline: Timeline = [];
+    tapAdverts(net, timeline);
+    const a = node(net, timeline, "a", [spec("VI_1", 150, A, {}, { acceptMode: false })]);
+    const b = node(net, timeline, "b", [spec("VI_1", 100, B, {}, { acceptMode: false })]);
+    await a.engine.start();
+    await b.engine.start();
+    await vi.advanceTimersByTimeAsync(mdi(150) + 5);
+    expect(role(a)).toBe("master");
+    const first = timeline.findIndex((t) => t.startsWith(`advert ${A}`));
+    expect(timeline.slice(first, first + 4)).toEqual([`advert ${A}>224.0.0.18 prio 150`, "a drop eth0/51 198.51.100.100", "a add 198.51.100.100", "a garp 198.51.100.100 x3"]);
+
+    const from = timeline.length;
+    await a.engine.stop();
+    expect(timeline.slice(from, from + 3)).toEqual(["a remove 198.51.100.100", "a accept eth0/51", `advert ${A}>224.0.0.18 prio 0`]);
+    await b.engine.stop();
+
+    const owner = node(net, timeline, "o", [spec("VI_2", 255, A, {}, { acceptMode: false, vrid: 52 })]);
+    const mark = timeline.length;
+    await owner.engine.start();
+    await vi.advanceTimersByTimeAsync(5);
+    expect(role(owner, "VI_2")).toBe("master");
+    expect(timeline.slice(mark).filter((t) => t.startsWith("o drop"))).toEqual([]);
+    await owner.engine.stop();
+  });
+
+  it("an interface missing at start: FAULT naming it, no socket; once it is up, the address is learned and it runs", async () => {
+    const net = createMemoryVrrpNetwork();
+    const timeline: Timeline = [];
+    tapAdverts(net, timeline);
+    const chooser = (here: readonly string[]) => (here.length > 0 ? { ok: true as const, address: here[0] as string } : { ok: false as const, why: "eth0 has no IPv4 address" });
+    // 198.51.100.99 only stands in until the interface shows its real address.
+    const a = node(net, timeline, "a", [spec("VI_1", 150, "198.51.100.99", { sourceAddress: chooser })]);
+    a.link.present = false;
+    a.link.up = false;
+    await a.engine.start();
+    expect(a.engine.status()[0]).toMatchObject({ role: "fault", lastTransition: { to: "fault", reason: "interface-down", detail: "eth0 does not exist" } });
+    expect(a.lines.some((l) => /warn  vrrp VI_1 interface down .*detail="eth0 does not exist"/.test(l))).toBe(true);
+    await vi.advanceTimersByTimeAsync(10 * mdi(150));
+    expect(role(a)).toBe("fault");
+    expect(timeline.filter((t) => t.startsWith("advert"))).toEqual([]);
+
+    // It appears, still down: FAULT stays, nothing sent.
+    a.link.present = true;
+    await vi.advanceTimersByTimeAsync(120);
+    expect(role(a)).toBe("fault");
+    // Up, but no address yet: still FAULT, saying so.
+    a.link.up = true;
+    await vi.advanceTimersByTimeAsync(120);
+    expect(role(a)).toBe("fault");
+    expect(timeline.filter((t) => t.startsWith("advert"))).toEqual([]);
+    a.link.addresses = [A];
+    await vi.advanceTimersByTimeAsync(120);
+    expect(a.engine.status()[0]).toMatchObject({ role: "backup", primaryAddress: A, lastTransition: { from: "fault", reason: "fault-cleared" } });
+    expect(a.lines.some((l) => /info  vrrp VI_1 interface up/.test(l))).toBe(true);
+    await vi.advanceTimersByTimeAsync(mdi(150) + 5);
+    expect(role(a)).toBe("master");
+    expect(timeline.filter((t) => t.startsWith("advert")).every((t) => t.startsWith(`advert ${A}>`))).toBe(true);
+    await a.engine.stop();
+  });
+
+  it("a master hearing a lower advert (the other side of a healed split brain) advertises and sends GARP at once", async () => {
+    const net = createMemoryVrrpNetwork();
+    const timeline: Timeline = [];
+    tapAdverts(net, timeline);
+    const a = node(net, timeline, "a", [spec("VI_1", 150, A)]);
+    const b = node(net, timeline, "b", [spec("VI_1", 100, B)]);
+    net.setFilter(() => false);
+    await a.engine.start();
+    await b.engine.start();
+    await vi.advanceTimersByTimeAsync(mdi(100) + 5);
+    expect([role(a), role(b)]).toEqual(["master", "master"]);
+
+    // Half healed: a hears b, b does not hear a yet.
+    net.setFilter((f) => f.src === B);
+    const from = timeline.length;
+    await vi.advanceTimersByTimeAsync(ADVERT_MS);
+    const after = timeline.slice(from);
+    const heard = after.indexOf(`advert ${B}>224.0.0.18 prio 100`);
+    expect(heard).toBeGreaterThanOrEqual(0);
+    // Right after b's advert, before a's own advert timer comes round: an advert, then the GARP.
+    expect(after.slice(heard + 1, heard + 3)).toEqual([`advert ${A}>224.0.0.18 prio 150`, "a garp 198.51.100.100 x3"]);
+
+    net.setFilter(null);
+    await vi.advanceTimersByTimeAsync(2 * ADVERT_MS);
+    expect([role(a), role(b)]).toEqual(["master", "backup"]);
+    expect([...b.vips]).toEqual([]);
+    await a.engine.stop();
+    await b.engine.stop();
+  });
+
+  it("garp_master_refresh: a GARP burst every period while MASTER, none after it steps down", async () => {
+    const net = createMemoryVrrpNetwork();
+    const timeline: Timeline = [];
+    const a = node(net, timeline, "a", [spec("VI_1", 150, A, { garp: { repeat: 1, intervalMs: 0, delayMs: 0, refreshMs: 1_000 } })]);
+    await a.engine.start();
+    await vi.advanceTimersByTimeAsync(mdi(150) + 5);
+    expect(role(a)).toBe("master");
+    const garps = () => timeline.filter((t) => t === "a garp 198.51.100.100 x1").length;
+    expect(garps()).toBe(1);
+    await vi.advanceTimersByTimeAsync(3_500);
+    expect(garps()).toBe(4);
+    a.link.up = false;
+    await vi.advanceTimersByTimeAsync(60);
+    expect(role(a)).toBe("fault");
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(garps()).toBe(4);
+    await a.engine.stop();
   });
 
   it("throws on an instance config the core refuses", () => {

@@ -7,6 +7,7 @@ import { parseConfig } from "../../src/config/load.ts";
 import type { VigilConfig } from "../../src/config/types.ts";
 import { Logger } from "../../src/daemon/log.ts";
 import { Metrics } from "../../src/daemon/metrics.ts";
+import { VrrpEngine } from "../../src/daemon/vrrp-engine.ts";
 import { vrrpSetup } from "../../src/daemon/vrrp-setup.ts";
 import type { ScriptRunner } from "../../src/sys/track-script.ts";
 
@@ -82,9 +83,37 @@ describe("vrrpSetup", () => {
     });
   });
 
-  it("names a missing interface, and a unicast_peer list that holds only ourselves", () => {
-    const r = setup(config("  - { name: VI_9, interface: eth7, vrid: 9, priority: 100, vips: [198.51.100.109/24] }"));
-    expect(r).toMatchObject({ ok: false, message: expect.stringMatching(/^vrrp\[0\] \(VI_9\): interface eth7 does not exist on this node, is down, or has no address \(interfaces: lo, eth0, eth1\)$/) });
+  it("leaves an interface that is missing or down to the engine, with a stand-in address and the rule to pick the real one", () => {
+    const r = setup(config(`  - { name: VI_9, interface: eth7, vrid: 9, priority: 100, vips: [198.51.100.109/24], unicast_peer: [198.51.100.11, 198.51.100.12] }`));
+    if (!r.ok || r.options === undefined) throw new Error(JSON.stringify(r));
+    const [spec] = r.options.instances;
+    // Nothing is sent from the stand-in: the instance is in FAULT until eth7 is up.
+    expect(spec?.core.primaryAddress).toBe("198.51.100.11");
+    expect(spec?.unicastPeers).toEqual(["198.51.100.11", "198.51.100.12"]);
+    expect(spec?.sourceAddress?.(["198.51.100.109", "192.0.2.7", "198.51.100.11"])).toEqual({ ok: true, address: "198.51.100.11" });
+    expect(spec?.sourceAddress?.(["198.51.100.109", "192.0.2.7"])).toEqual({ ok: true, address: "192.0.2.7" });
+    expect(spec?.sourceAddress?.(["198.51.100.109"])).toEqual({
+      ok: false,
+      why: "interface eth7 has no IPv4 address of its own to send adverts from; add one, or set unicast_src_ip",
+    });
+  });
+
+  it("takes accept_mode (default true, as keepalived without vrrp_strict) and garp_master_refresh from the config", () => {
+    const d = setup(config(`${VI} }`));
+    expect(d.ok && d.options?.instances[0]).toMatchObject({ core: { acceptMode: true }, garp: { refreshMs: 0 } });
+    const r = setup(config(`${VI}, accept_mode: false, garp_master_refresh: 30s }`));
+    expect(r.ok && r.options?.instances[0]).toMatchObject({ core: { acceptMode: false }, garp: { refreshMs: 30_000 } });
+  });
+
+  it("on a runtime without bun:ffi, starting VRRP fails with one line saying what is needed, before touching anything", async () => {
+    const r = setup(config(`${VI} }`));
+    if (!r.ok || r.options === undefined) throw new Error(JSON.stringify(r));
+    const engine = new VrrpEngine(r.options);
+    await expect(engine.start()).rejects.toThrow(new RegExp(`^VRRP needs the vigil binary \\(bun:ffi\\); Node ${process.versions.node.replaceAll(".", "\\.")} cannot provide it$`));
+    await engine.stop();
+  });
+
+  it("refuses a unicast_peer list that holds only ourselves", () => {
     expect(setup(config(`${VI}, unicast_peer: [198.51.100.11] }`))).toEqual({
       ok: false,
       message: "vrrp[0] (VI_1): unicast_peer lists only this node's own address 198.51.100.11; list the other routers",
