@@ -1,21 +1,35 @@
 import { Hono, type Context } from "hono";
 import type { LogEvent, StatusSnapshot } from "../src/daemon/status-types.ts";
 import { assets } from "./assets.generated.ts";
+import type { ModuleControl } from "../src/daemon/module-status-types.ts";
+import type { CommandAccess } from "./command-auth.ts";
+import type { TokenResult } from "./command-token.ts";
 import { parseAfter } from "./events-query.ts";
+import { addModuleRoutes, MODULE_COMMAND_ROUTE, MODULE_VIEW_ROUTES } from "./module-routes.ts";
 import { securityHeaders } from "./security-headers.ts";
 
 export type { LogEvent, StatusSnapshot };
 
-/** What the console needs from the daemon; both are called on every request. */
+/** What the console needs from the daemon; the functions are called on every request. */
 export interface ConsoleDeps {
   status(): StatusSnapshot;
   /** Prometheus text exposition (format 0.0.4). */
   metrics(): string;
+  /** The module engine: module views and commands. Without it, commands answer 503. */
+  modules?: ModuleControl | undefined;
+  /**
+   * Which listener this app instance serves: "socket" (the control socket,
+   * guarded by its file mode) or "token" (a network listener, the default:
+   * commands need the bearer token). See command-auth.ts.
+   */
+  commands?: CommandAccess | undefined;
+  /** The token network commands must carry; a failed result turns them off and says why. */
+  commandToken?: (() => TokenResult) | undefined;
 }
 
-/** The console is read-only: every route answers GET (and so HEAD) only. */
+/** Every route but the module commands only reads: it answers GET (and so HEAD) only. */
 export const ALLOWED_METHODS = "GET, HEAD";
-const ROUTES = ["/", "/assets/:name", "/api/status", "/api/events", "/healthz", "/metrics"] as const;
+const READ_ROUTES = ["/", "/assets/:name", "/api/status", "/api/events", "/healthz", "/metrics", ...MODULE_VIEW_ROUTES] as const;
 
 const PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 // Live data must never come from a cache; assets may be cached but must be
@@ -23,9 +37,9 @@ const PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 const NO_STORE = { "cache-control": "no-store" };
 
 /**
- * The web console and its JSON API. The daemon serves the same app on the
+ * The web console and its JSON API. The daemon serves the same routes on the
  * console port and on the control socket, so `vigil status` and the page read
- * one API.
+ * one API; only the `commands` option differs between the two instances.
  */
 export function createConsoleApp(deps: ConsoleDeps): Hono {
   const app = new Hono();
@@ -42,15 +56,20 @@ export function createConsoleApp(deps: ConsoleDeps): Hono {
   });
   app.get("/healthz", (c) => c.text("ok", 200, NO_STORE));
   app.get("/metrics", (c) => c.body(deps.metrics(), 200, { ...NO_STORE, "content-type": PROMETHEUS_TYPE }));
+  addModuleRoutes(app, deps);
 
-  // Registered after the GET handlers, so they only see the other methods.
-  for (const path of ROUTES) {
+  // Registered after the real handlers, so they only see the other methods.
+  for (const path of READ_ROUTES) {
     app.all(path, (c) => {
-      const body = `method ${c.req.method} is not allowed on ${c.req.path}; this console is read-only (allowed: ${ALLOWED_METHODS})`;
+      const body = `method ${c.req.method} is not allowed on ${c.req.path}; this route is read-only (allowed: ${ALLOWED_METHODS})`;
       const headers = { allow: ALLOWED_METHODS, ...NO_STORE };
       return isApi(c.req.path) ? c.json({ error: body }, 405, headers) : c.text(body, 405, headers);
     });
   }
+  app.all(MODULE_COMMAND_ROUTE, (c) => {
+    const error = `method ${c.req.method} is not allowed on ${c.req.path}; module commands are sent with POST (allowed: POST)`;
+    return c.json({ error }, 405, { allow: "POST", ...NO_STORE });
+  });
 
   app.notFound((c) => {
     const path = c.req.path;

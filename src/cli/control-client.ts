@@ -11,8 +11,11 @@ export type ControlReply =
   | { ok: true; status: number; body: unknown }
   | { ok: false; message: string };
 
-/** Talks to the local daemon over its unix socket; never over the network. */
-export function askDaemon(stateDir: string, method: string, path: string, body?: unknown): Promise<ControlReply> {
+/**
+ * Talks to the local daemon over its unix socket; never over the network.
+ * Module commands wait for the cluster, so they pass a longer answer time.
+ */
+export function askDaemon(stateDir: string, method: string, path: string, body?: unknown, answerWithinMs = 10_000): Promise<ControlReply> {
   const socketPath = controlSocketPath(stateDir);
   return new Promise((resolve) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
@@ -30,7 +33,7 @@ export function askDaemon(stateDir: string, method: string, path: string, body?:
         }
       });
     });
-    req.setTimeout(10_000, () => req.destroy(new Error("no answer within 10 s")));
+    req.setTimeout(answerWithinMs, () => req.destroy(new Error(`no answer within ${answerWithinMs / 1000} s`)));
     req.on("error", (e: NodeJS.ErrnoException) => {
       const hint = e.code === "ENOENT" || e.code === "ECONNREFUSED"
         ? `no vigil daemon is running with state dir ${stateDir} (no socket at ${socketPath}); start it with "vigil run" or pass --state-dir`

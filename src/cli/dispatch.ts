@@ -2,8 +2,11 @@ import {
   cmdCheckConfig, cmdDoctor, cmdHelp, cmdKeygen, cmdRun, cmdSchema, cmdStatus, cmdVersion, type Io, UsageError,
 } from "./commands.ts";
 import { generalHelp, verbHelp } from "./help.ts";
+import { cmdModuleCommand } from "./module-command.ts";
 import { parseCommand } from "./parse.ts";
+import { cmdToken } from "./token-command.ts";
 import { EXIT } from "./verbs.ts";
+import { cmdWitness } from "./witness-command.ts";
 
 /** Parses argv, runs the verb, and returns the exit code. Never throws for user mistakes. */
 export async function dispatch(argv: readonly string[], io: Io): Promise<number> {
@@ -18,8 +21,12 @@ export async function dispatch(argv: readonly string[], io: Io): Promise<number>
   try {
     switch (verb.name) {
       case "run": return await cmdRun(values, io);
+      case "witness": return await cmdWitness(values, io);
       case "check-config": return cmdCheckConfig(values, positionals, io);
       case "status": return await cmdStatus(values, io);
+      case "swap": case "stop": case "start": case "restart": case "prim": case "second": case "forceprim":
+        return await cmdModuleCommand(verb.name, values, positionals, io);
+      case "token": return cmdToken(values, io);
       case "keygen": return cmdKeygen(values, positionals, io);
       case "doctor": return cmdDoctor(values, io);
       case "schema": return cmdSchema(io);

@@ -1,4 +1,6 @@
 import type { StatusSnapshot } from "../daemon/status-types.ts";
+import { formatModules } from "./module-table.ts";
+import { table } from "./text-table.ts";
 
 /** The human view of a status snapshot, as `vigil status` prints it. */
 export function formatStatus(s: StatusSnapshot): string {
@@ -22,7 +24,7 @@ export function formatStatus(s: StatusSnapshot): string {
     "no peers configured",
   ));
   lines.push("");
-  lines.push(...table(["MODULE", "TYPE", "STATE"], s.modules.map((m) => [m.name, m.type, m.state]), "no modules configured"));
+  lines.push(...formatModules(s.modules));
   const vrrp = s.vrrp ?? [];
   if (vrrp.length > 0) {
     lines.push("");
@@ -46,13 +48,6 @@ export function formatStatus(s: StatusSnapshot): string {
     for (const e of recent) lines.push(`  ${e.time} ${e.level.padEnd(5)} ${e.msg}`);
   }
   return lines.join("\n");
-}
-
-function table(head: string[], rows: string[][], empty: string): string[] {
-  if (rows.length === 0) return [`(${empty})`];
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const fmt = (r: string[]) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ").trimEnd();
-  return [fmt(head), ...rows.map(fmt)];
 }
 
 export function formatUptime(ms: number): string {

@@ -1,4 +1,6 @@
 import type { ParseArgsConfig } from "node:util";
+import { WITNESS_VERB } from "./witness-verb.ts";
+import { MODULE_VERBS } from "./module-verbs.ts";
 
 /**
  * Every verb the binary understands, with its usage text and flags. The help
@@ -45,6 +47,7 @@ export const VERBS: readonly VerbSpec[] = [
     },
     positionals: [0, 0],
   },
+  WITNESS_VERB,
   {
     name: "check-config",
     summary: "validate a config and say which file was used",
@@ -64,6 +67,19 @@ export const VERBS: readonly VerbSpec[] = [
     usage: "vigil status [--json] [--state-dir DIR]",
     details: "  Asks the daemon on this machine through its control socket (STATE_DIR/vigil.sock).",
     options: { ...stateDirFlag, json: { type: "boolean" } },
+    positionals: [0, 0],
+  },
+  ...MODULE_VERBS,
+  {
+    name: "token",
+    summary: "print the console token that authorizes module commands over the network",
+    usage: "vigil token [--config FILE]",
+    details: [
+      "  The token is derived from the cluster key (cluster.key_file), so it is the same on every",
+      "  node and changes when the key does. The console asks for it before its first command;",
+      "  API clients send it as `Authorization: Bearer TOKEN`. Keep it as secret as the key.",
+    ].join("\n"),
+    options: { ...configFlag },
     positionals: [0, 0],
   },
   {

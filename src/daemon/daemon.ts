@@ -5,11 +5,16 @@ import { loadConfigFile } from "../config/load.ts";
 import type { VigilConfig } from "../config/types.ts";
 import { VERSION } from "../version.ts";
 import { createConsoleApp } from "../../web/app.ts";
+import { commandTokenFor } from "../../web/command-token.ts";
 import { serveFetch, parseListen, type RunningServer } from "./http-server.ts";
 import type { Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import { HeartbeatEngine } from "./heartbeat-engine.ts";
 import { heartbeatSetup } from "./heartbeat-setup.ts";
+import { type ArbiterLinkHandle, openArbiterLink } from "./arbiter-link.ts";
+import { ModuleEngine } from "./module-engine.ts";
+import { moduleConfigKey, moduleSetup } from "./module-setup.ts";
+import type { ModuleCommandOutcome, ModuleControl } from "./module-status-types.ts";
 import { VrrpEngine } from "./vrrp-engine.ts";
 import { vrrpSetup } from "./vrrp-setup.ts";
 import { acquireStateLock } from "./state-lock.ts";
@@ -61,6 +66,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const peersKnown = metrics.gauge("vigil_peers_configured", "Peers named in the config.");
 
   let heartbeat: HeartbeatEngine | undefined;
+  let modules: ModuleEngine | undefined;
   const startHeartbeat = async (cfg: VigilConfig): Promise<string | undefined> => {
     const hb = heartbeatSetup(cfg, self.name, log, metrics);
     if (!hb.ok) return hb.message;
@@ -68,7 +74,13 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       log.info("heartbeats off", { reason: hb.why });
       return undefined;
     }
-    const engine = new HeartbeatEngine(hb.options);
+    const engine = new HeartbeatEngine({
+      ...hb.options,
+      // Through `modules` as it is at each call: the module engine may be restarted by a reload.
+      modules: () => modules?.adverts() ?? [],
+      onPeer: (node, liveness) => modules?.peer(node, liveness),
+      onFrame: (node, adverts) => modules?.frame(node, adverts),
+    });
     try {
       await engine.start();
     } catch (e) {
@@ -100,6 +112,31 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     log.info("vrrp on", { instances: cfg.vrrp.map((v) => v.name).join(" ") });
     return undefined;
   };
+  let arbiter: ArbiterLinkHandle | undefined;
+  const startModules = (cfg: VigilConfig): string | undefined => {
+    void arbiter?.close();
+    arbiter = undefined;
+    const arb = openArbiterLink(cfg, self.name, log, metrics);
+    if (!arb.ok) return arb.message;
+    arbiter = arb.handle;
+    const ms = moduleSetup(cfg, opts.configFile, self.name, opts.stateDir, log, metrics, arbiter === undefined ? {} : { arbiter: arbiter.link });
+    if (!ms.ok) return ms.message;
+    if (ms.options === undefined) return undefined;
+    const engine = new ModuleEngine(ms.options);
+    modules = engine;
+    // Peers the heartbeat already hears (a reload restarts only the modules).
+    const known = heartbeat?.view().peers.map((p) => ({ name: p.name, liveness: p.state })) ?? [];
+    engine.start(known);
+    log.info("modules on", { modules: engine.names.join(" ") });
+    return undefined;
+  };
+  /** Stable for the console: commands go to whichever module engine runs now. */
+  const moduleControl: ModuleControl = {
+    statuses: () => modules?.statuses() ?? [],
+    command: (req): Promise<ModuleCommandOutcome> =>
+      modules?.command(req) ??
+        Promise.resolve({ ok: false, module: req.module, command: req.command, detail: "no failover modules run on this node", nodes: [] }),
+  };
   const peerStatus = (): Map<string, PeerStatus> | undefined => {
     if (!heartbeat) return undefined;
     return new Map(heartbeat.view().peers.map((p) => [p.name, {
@@ -127,16 +164,22 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       events: log.recent.toArray(),
       ...(heartbeat ? { peers: peerStatus() as Map<string, PeerStatus> } : {}),
       ...(vrrp ? { vrrp: vrrp.status() } : {}),
+      ...(modules ? { modules: modules.statuses() } : {}),
     });
-  const app = createConsoleApp({
+  const consoleDeps = {
     status,
+    modules: moduleControl,
     metrics: () => {
       info(1, { version: VERSION, node: self.name, cluster: config.cluster.name });
       uptime((Date.now() - startedAt.getTime()) / 1000);
       peersKnown(config.cluster.nodes.length - 1);
       return metrics.render();
     },
-  });
+  };
+  // Two instances of one app: module commands on the network listener need
+  // the token derived from the cluster key; on the control socket (mode 0600) they do not.
+  const app = createConsoleApp({ ...consoleDeps, commands: "token", commandToken: () => commandTokenFor(config) });
+  const socketApp = createConsoleApp({ ...consoleDeps, commands: "socket" });
 
   const servers: RunningServer[] = [];
   let web: RunningServer;
@@ -153,13 +196,23 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     lock.release();
     return 1;
   }
+  // After the heartbeat, so the modules hear peers from the first frame on.
+  const modulesError = startModules(config);
+  if (modulesError !== undefined) {
+    log.error(modulesError);
+    await vrrp?.stop();
+    await heartbeat?.stop();
+    lock.release();
+    return 1;
+  }
   try {
-    servers.push(await serveFetch(app.fetch, { path: join(opts.stateDir, "vigil.sock") }));
+    servers.push(await serveFetch(socketApp.fetch, { path: join(opts.stateDir, "vigil.sock") }));
     web = await serveFetch(app.fetch, parseListen(listen));
     boundWhere = web.where;
   } catch (e) {
     log.error((e as Error).message);
     await Promise.all(servers.map((s) => s.close()));
+    await modules?.stop();
     await vrrp?.stop();
     await heartbeat?.stop();
     lock.release();
@@ -180,12 +233,22 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
 
   return await new Promise<number>((resolve) => {
     let stopping = false;
+    const stopModulesAndTell = async (): Promise<void> => {
+      if (modules === undefined) return;
+      await modules.stop();
+      // The STOP advert goes out with the next frames (the stopped engine still
+      // lists it); give them time to leave before the heartbeat goes quiet.
+      if (heartbeat !== undefined) await new Promise((r) => setTimeout(r, Math.min(2_000, 2 * config.cluster.heartbeat.interval + 50)));
+      modules = undefined;
+    };
     const stop = async (signal: string): Promise<void> => {
       if (stopping) return;
       stopping = true;
       log.info("stopping", { signal });
-      // First, so a backup takes the VIPs over after its skew time.
-      await vrrp?.stop();
+      // VRRP first, so a backup takes the VIPs over after its skew time.
+      // Modules before the heartbeat: peers see STOP in our frames and take
+      // over at once, instead of waiting out the deadtime of a silence.
+      await Promise.all([vrrp?.stop(), stopModulesAndTell()]);
       await Promise.all([...servers, web].map((s) => s.close()));
       await heartbeat?.stop();
       lock.release();
@@ -246,6 +309,20 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
           reloads({ result: "rejected" });
           const back = await startVrrp(config);
           if (back !== undefined) log.error("vrrp is off", { reason: back });
+          return;
+        }
+      }
+      if (moduleConfigKey(next.config) !== moduleConfigKey(config)) {
+        // Stopping runs every module's stop scripts here; peers take over meanwhile.
+        log.info("modules changed: restarting the module engine");
+        await modules?.stop();
+        modules = undefined;
+        const err = startModules(next.config);
+        if (err !== undefined) {
+          log.error("modules could not restart with the new config; restoring the old one", { reason: err });
+          reloads({ result: "rejected" });
+          const back = startModules(config);
+          if (back !== undefined) log.error("modules are off", { reason: back });
           return;
         }
       }

@@ -4,6 +4,7 @@ import {
   type MembershipState, type MembershipView, nextWakeAt, type RejectReason, rejectReasons, stepMembership,
   viewMembership,
 } from "../core/membership.ts";
+import type { PeerLiveness } from "../core/membership-types.ts";
 import type { LinkSpec, Transport } from "../net/udp-transport.ts";
 import { decodeHeartbeat, encodeHeartbeat, type ModuleAdvert } from "../proto/heartbeat.ts";
 import { Ring } from "./event-ring.ts";
@@ -22,6 +23,10 @@ export interface HeartbeatEngineOptions {
   clock?: () => number;
   /** What the modules publish in every frame (role, data generation). */
   modules?: () => ModuleAdvert[];
+  /** A peer's liveness changed; called before onFrame for the frame that brought it up. */
+  onPeer?: (node: string, liveness: PeerLiveness) => void;
+  /** The module adverts of every frame the membership core accepted. */
+  onFrame?: (node: string, modules: readonly ModuleAdvert[]) => void;
 }
 
 /** Rate limit for "rejected frame" log lines, per reason: one per this many ms. */
@@ -116,6 +121,7 @@ export class HeartbeatEngine {
       this.rateLimitedWarn(`reject-${reason}`, "heartbeat frame rejected", { reason, link, from: r.frame.node });
     } else {
       this.counters.received({ peer: r.frame.node, link: String(link) });
+      this.opts.onFrame?.(r.frame.node, r.frame.modules);
     }
     // A frame can move a deadline earlier (a link coming up), so re-arm.
     this.schedule();
@@ -152,6 +158,7 @@ export class HeartbeatEngine {
       this.counters.detections({ peer: e.node, to: e.to });
       this.gauges.peerUp(e.to === "up" || e.to === "late" ? 1 : 0, { peer: e.node });
       this.opts.log.log(level, `peer ${e.node} ${e.to}`, { peer: e.node, from: e.from, to: e.to, reason: e.reason, event_seq: e.seq, detail: e.detail });
+      this.opts.onPeer?.(e.node, e.to);
     } else {
       this.gauges.linkUp(e.to === "up" ? 1 : 0, { peer: e.node, link: String(e.link) });
       this.opts.log.log(level, `link ${e.link} to ${e.node} ${e.to}`, { peer: e.node, link: e.link, from: e.from, to: e.to, reason: e.reason, event_seq: e.seq, detail: e.detail });

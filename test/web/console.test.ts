@@ -221,7 +221,10 @@ describe.runIf(missing === null)("web console in headless Chromium", () => {
       snap = { ...snap, modules: [moduleView("vms", "mirror", "PRIM"), moduleView("web", "farm", "STOP")] };
       await expect.poll(() => testid(page, "module-row").count()).toBe(2);
       expect(await empty.isVisible()).toBe(false);
-      expect(await page.locator('[data-module="vms"]').textContent()).toBe("vmsmirrorPRIM");
+      const vms = page.locator('[data-module="vms"]');
+      expect(await vms.locator("td").nth(0).textContent()).toBe("vms");
+      expect(await vms.locator("td").nth(1).textContent()).toBe("mirror");
+      expect(await vms.locator('[data-testid="module-state"]').textContent()).toBe("PRIM");
       expect(await testid(page, "module-state").evaluateAll((els) => els.map((e) => e.className))).toEqual([
         "badge badge-ok",
         "badge badge-idle",

@@ -12,6 +12,9 @@
   const PEER_TONE = { up: "ok", late: "warn", dead: "bad", unknown: "idle" };
   const LINK_TONE = { up: "ok", down: "bad", unknown: "idle" };
   const MODULE_TONE = { PRIM: "ok", SECOND: "info", ALONE: "warn", WAIT: "warn", STOP: "idle" };
+  const NODE_ROLE_TONE = { ...MODULE_TONE, dead: "bad", unknown: "idle" };
+  const COMMANDS = ["swap", "stop", "start", "restart", "prim", "second", "forceprim"];
+  const TOKEN_KEY = "vigil.console-token";
   const VRRP_TONE = { master: "ok", backup: "info", fault: "bad", initialize: "idle" };
   const VRRP_ROLE = { master: "MASTER", backup: "BACKUP", fault: "FAULT", initialize: "INIT" };
   const LEVEL_TONE = { debug: "idle", info: "info", warn: "warn", error: "bad" };
@@ -25,6 +28,9 @@
     lastContact: null,
     bannerKey: "",
     eventsKey: "",
+    node: "", // this console's node: where prim, second and forceprim act
+    moduleRows: new Map(), // module name -> { tr, cells, buttons }
+    busyModule: null, // the module a command is running for
   };
 
   // ---- formatting ---------------------------------------------------------
@@ -118,6 +124,7 @@
     const node = snap.node || {};
     const cluster = snap.cluster || {};
     setText("node-name", text(node.name));
+    view.node = typeof node.name === "string" ? node.name : "";
     setText("cluster-name", text(cluster.name));
     setText("version", text(snap.version));
     setText("config-file", text(snap.configFile));
@@ -169,17 +176,235 @@
     byId("peers-empty").hidden = rows.length > 0;
   }
 
+  // Rows are kept per module and filled in place, so a button keeps its focus
+  // (and a click in flight its target) across the once-a-second redraw.
   function renderModules(modules) {
-    const rows = modules.map((m) =>
-      el(
-        "tr",
-        { "data-testid": "module-row", "data-module": text(m.name) },
-        cell("Name", { className: "name" }, text(m.name)),
-        cell("Type", {}, text(m.type)),
-        cell("State", {}, badge(text(m.state), MODULE_TONE[m.state], "module-state")),
-      ));
-    byId("modules-body").replaceChildren(...rows);
+    const seen = new Set();
+    const rows = modules.map((m) => {
+      const name = text(m.name);
+      seen.add(name);
+      let row = view.moduleRows.get(name);
+      if (!row) {
+        row = moduleRow(name);
+        view.moduleRows.set(name, row);
+      }
+      fillModuleRow(row, m);
+      return row.tr;
+    });
+    for (const [name, row] of view.moduleRows) {
+      if (!seen.has(name)) {
+        row.tr.remove();
+        view.moduleRows.delete(name);
+      }
+    }
+    const body = byId("modules-body");
+    const current = Array.from(body.children);
+    if (current.length !== rows.length || rows.some((tr, i) => current[i] !== tr)) body.replaceChildren(...rows);
     byId("modules-empty").hidden = rows.length > 0;
+    setText("modules-hint", rows.length > 0 && view.node ? `commands act from ${view.node}` : "");
+  }
+
+  function moduleRow(name) {
+    const cells = {
+      name: cell("Name", { className: "name", "data-testid": "module-name" }),
+      type: cell("Type", { "data-testid": "module-type" }),
+      state: cell("State", { "data-testid": "module-here" }),
+      nodes: cell("Nodes", { "data-testid": "module-nodes" }),
+      last: cell("Last change", { "data-testid": "module-last" }),
+      checkers: cell("Checkers", { "data-testid": "module-checkers" }),
+      actions: cell("Commands", { className: "actions" }),
+    };
+    const buttons = COMMANDS.map((command) => {
+      const b = el("button", {
+        type: "button",
+        className: command === "forceprim" ? "danger" : "",
+        "data-testid": "module-command",
+        "data-command": command,
+        text: command,
+      });
+      b.addEventListener("click", () => void onCommand(name, command));
+      return b;
+    });
+    cells.actions.append(el("div", { className: "action-list" }, ...buttons));
+    const tr = el("tr", { "data-testid": "module-row", "data-module": name }, ...Object.values(cells));
+    return { tr, cells, buttons };
+  }
+
+  function fillModuleRow(row, m) {
+    const c = row.cells;
+    c.name.textContent = text(m.name);
+    c.type.textContent = text(m.type);
+    const flags = [];
+    if (m.blocked) flags.push(el("li", { title: text(m.blocked) }, badge("blocked", "bad", "module-blocked"), el("span", { className: "why", text: text(m.blocked) })));
+    if (m.pending) flags.push(el("li", {}, badge(`${text(m.pending.command)} pending`, "info", "module-pending"), el("span", { className: "ago", text: `since ${formatTime(m.pending.since)}` })));
+    if (typeof m.restarts === "number" && m.restarts > 0) flags.push(el("li", {}, badge(`${m.restarts} restart${m.restarts === 1 ? "" : "s"}`, "warn", "module-restarts")));
+    // One wrapper per cell: on a phone each cell is a two-column grid (label, value).
+    c.state.replaceChildren(el("div", {}, badge(text(m.state), MODULE_TONE[m.state], "module-state"),
+      flags.length ? el("ul", { className: "link-list flags" }, ...flags) : null));
+    c.nodes.replaceChildren(el("ul", { className: "link-list roles" }, ...list(m.nodes).map((n) =>
+      el("li", { "data-testid": "module-node", "data-node": text(n.node) },
+        el("span", { className: "mono", text: text(n.node) }),
+        badge(text(n.role), NODE_ROLE_TONE[n.role], "module-node-role")))));
+    const last = m.lastTransition;
+    c.last.replaceChildren(last
+      ? el("div", {},
+        el("span", { className: "mono", text: `${formatTime(last.time)} ` }),
+        el("span", { "data-testid": "module-transition", text: `${text(last.from)} → ${text(last.to)}` }),
+        el("span", { className: "why", "data-testid": "module-reason", text: `${text(last.reason)}${last.detail ? `: ${last.detail}` : ""}` }))
+      : "—");
+    const checkers = list(m.checkers);
+    c.checkers.replaceChildren(checkers.length === 0 ? "—" : el("ul", { className: "link-list" }, ...checkers.map((k) => {
+      const [label, tone] = checkerState(k);
+      return el("li", { "data-testid": "module-checker", title: `${text(k.target)} (on fail: ${text(k.onFail)})` },
+        el("span", { text: text(k.name) }),
+        badge(label, tone, "checker-state"),
+        k.ok === false && k.detail ? el("span", { className: "why", text: text(k.detail) }) : null);
+    })));
+    const busy = view.busyModule !== null;
+    for (const b of row.buttons) {
+      b.disabled = busy;
+      b.title = commandTitle(b.dataset.command, text(m.name));
+    }
+  }
+
+  function checkerState(k) {
+    if (k.ok === null || k.ok === undefined) return ["not run", "idle"];
+    if (k.ok) return ["ok", "ok"];
+    return k.failing ? ["failing", "bad"] : ["failed", "warn"];
+  }
+
+  function commandTitle(command, module) {
+    const here = view.node || "this node";
+    return {
+      swap: `hand ${module} over: the node running it steps down and another takes it`,
+      stop: `stop ${module} on ${here} and keep it stopped`,
+      start: `let ${here} run ${module} again`,
+      restart: `stop and start ${module} where it runs`,
+      prim: `make ${here} run ${module}`,
+      second: `make ${here} stand by for ${module}`,
+      forceprim: `make ${here} run ${module} against the usual rules (asks first)`,
+    }[command] || command;
+  }
+
+  // ---- module commands ----------------------------------------------------
+
+  async function onCommand(module, command) {
+    if (view.busyModule !== null) return;
+    if (command === "forceprim" && !(await confirmForcePrim(module))) return;
+    let token = sessionStorage.getItem(TOKEN_KEY);
+    if (!token) {
+      token = await askToken("");
+      if (!token) return;
+    }
+    setBusy(module);
+    showOutcome("info", `${command} ${module}: waiting for the cluster…`, []);
+    try {
+      for (;;) {
+        const answer = await sendCommand(module, command, token);
+        if (answer.status !== 401) {
+          showAnswer(module, command, answer);
+          return;
+        }
+        // A wrong or outdated token (the cluster key changed): forget it and ask again.
+        sessionStorage.removeItem(TOKEN_KEY);
+        token = await askToken(answer.error || "the token was refused");
+        if (!token) {
+          showOutcome("bad", `${command} ${module}: not sent, no valid token`, []);
+          return;
+        }
+      }
+    } finally {
+      setBusy(null);
+    }
+  }
+
+  async function sendCommand(module, command, token) {
+    const body = command === "forceprim" ? { yes: true } : {};
+    try {
+      const res = await fetch(`/api/modules/${encodeURIComponent(module)}/${encodeURIComponent(command)}`, {
+        method: "POST",
+        cache: "no-store",
+        headers: { accept: "application/json", "content-type": "application/json", authorization: `Bearer ${token}` },
+        body: JSON.stringify(body),
+      });
+      let json = null;
+      try {
+        json = await res.json();
+      } catch {
+        json = null;
+      }
+      if (res.status === 200 || res.status === 409) sessionStorage.setItem(TOKEN_KEY, token);
+      return { status: res.status, body: json, error: json && typeof json.error === "string" ? json.error : "" };
+    } catch {
+      return { status: 0, body: null, error: "the daemon could not be reached" };
+    }
+  }
+
+  function showAnswer(module, command, answer) {
+    const o = answer.body;
+    if ((answer.status === 200 || answer.status === 409) && o && typeof o.ok === "boolean") {
+      showOutcome(o.ok ? "ok" : "bad", `${command} ${module}: ${o.ok ? "done" : "not done"}: ${text(o.detail)}`, list(o.nodes));
+      return;
+    }
+    const why = answer.error || (answer.status ? `HTTP ${answer.status}` : "no answer");
+    showOutcome("bad", `${command} ${module}: not done: ${why}`, []);
+  }
+
+  function showOutcome(tone, line, nodes) {
+    const region = byId("command-outcome");
+    region.replaceChildren(el("div", { className: `outcome outcome-${tone}`, "data-testid": "outcome", "data-tone": tone },
+      el("p", { "data-testid": "outcome-text", text: line }),
+      nodes.length === 0 ? null : el("ul", { className: "link-list" }, ...nodes.map((n) =>
+        el("li", { "data-testid": "outcome-node", "data-node": text(n.node) },
+          el("span", { className: "mono", text: text(n.node) }),
+          badge(text(n.role), NODE_ROLE_TONE[n.role], "outcome-role"))))));
+  }
+
+  function setBusy(module) {
+    view.busyModule = module;
+    for (const row of view.moduleRows.values()) for (const b of row.buttons) b.disabled = module !== null;
+  }
+
+  /** Resolves with the token typed in, or "" when the operator cancels. */
+  function askToken(problem) {
+    const dialog = byId("token-dialog");
+    const input = byId("token-input");
+    const note = byId("token-problem");
+    note.textContent = problem;
+    note.hidden = problem === "";
+    input.value = "";
+    return ask(dialog, byId("token-form"), byId("token-cancel"), () => input.value.trim());
+  }
+
+  function confirmForcePrim(module) {
+    setText("forceprim-module", module);
+    setText("forceprim-node", view.node || "this node");
+    return ask(byId("forceprim-dialog"), byId("forceprim-form"), byId("forceprim-cancel"), () => true)
+      .then((v) => v === true);
+  }
+
+  /** Opens a modal dialog; resolves with value() on submit, "" on cancel or Escape. */
+  function ask(dialog, form, cancel, value) {
+    return new Promise((resolve) => {
+      const finish = (result) => {
+        form.removeEventListener("submit", onSubmit);
+        cancel.removeEventListener("click", onCancel);
+        dialog.removeEventListener("close", onClose);
+        if (dialog.open) dialog.close();
+        resolve(result);
+      };
+      // The form never submits anywhere (the page's policy forbids it); submit only confirms.
+      const onSubmit = (e) => {
+        e.preventDefault();
+        finish(value());
+      };
+      const onCancel = () => finish("");
+      const onClose = () => finish("");
+      form.addEventListener("submit", onSubmit);
+      cancel.addEventListener("click", onCancel);
+      dialog.addEventListener("close", onClose);
+      dialog.showModal();
+    });
   }
 
   // The VRRP section is built on first use, so nodes without VRRP show no empty table.

@@ -1,0 +1,39 @@
+import type { CheckerStatus, ModuleStatus } from "../daemon/module-status-types.ts";
+import { table } from "./text-table.ts";
+
+/**
+ * The modules part of `vigil status`: one row per module with every node's
+ * role and the last transition, then indented lines for what needs a look
+ * (checkers, a blocked start, a pending command, restarts, witness, lease).
+ */
+export function formatModules(modules: ModuleStatus[]): string[] {
+  const rows = modules.map((m) => [
+    m.name,
+    m.type,
+    m.state,
+    m.nodes.map((n) => `${n.node}:${n.role}`).join(" "),
+    m.lastTransition === null
+      ? "-"
+      : `${m.lastTransition.time} ${m.lastTransition.from}->${m.lastTransition.to} ${m.lastTransition.reason}${m.lastTransition.detail ? `: ${m.lastTransition.detail}` : ""}`,
+  ]);
+  const [head, ...lines] = table(["MODULE", "TYPE", "STATE", "NODES", "LAST TRANSITION"], rows, "no modules configured");
+  if (rows.length === 0) return [head as string];
+  return [head as string, ...modules.flatMap((m, i) => [lines[i] as string, ...details(m)])];
+}
+
+function details(m: ModuleStatus): string[] {
+  const out: string[] = [];
+  if (m.checkers.length > 0) out.push(`checkers: ${m.checkers.map(checker).join(", ")}`);
+  if (m.blocked !== null) out.push(`blocked: ${m.blocked}`);
+  if (m.pending !== null) out.push(`pending: ${m.pending.command} since ${m.pending.since}`);
+  if (m.restarts > 0) out.push(`restarts: ${m.restarts} in the current window`);
+  if (m.witness !== null) out.push(`witness: ${m.witness.reachable === null ? "not asked yet" : m.witness.reachable ? "reachable" : "UNREACHABLE"}${m.witness.detail ? ` (${m.witness.detail})` : ""}`);
+  if (m.lease !== null) out.push(`lease: ${m.lease.holder ?? "nobody"}${m.lease.detail ? ` (${m.lease.detail})` : ""}`);
+  return out.map((l) => `  ${l}`);
+}
+
+/** "http ok", "tcp FAILING (connection refused)": state words in capitals when the module acts on them. */
+function checker(c: CheckerStatus): string {
+  const state = c.ok === null ? "not run yet" : c.ok ? "ok" : c.failing ? "FAILING" : "failed";
+  return `${c.name} ${state}${c.ok === false && c.detail ? ` (${c.detail})` : ""}`;
+}

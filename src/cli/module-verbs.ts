@@ -1,0 +1,63 @@
+import { MODULE_COMMANDS, type ModuleCommand } from "../core/module-types.ts";
+import type { VerbSpec } from "./verbs.ts";
+
+const stateDirFlag = { "state-dir": { type: "string" } } as const;
+
+/** One verb per module command; the texts say what each asks of the cluster. */
+const MODULE_VERB_TEXT: Record<ModuleCommand, { summary: string; details: string }> = {
+  swap: {
+    summary: "hand a module over: the node running it steps down and another takes it",
+    details: "  On the node that runs the module it acts as `second`; on a node standing by, as `prim`.",
+  },
+  stop: {
+    summary: "stop a module on this node and keep it stopped (another node takes over if it can)",
+    details: "  The module stays STOP on this node until `vigil start MODULE`.",
+  },
+  start: {
+    summary: "let this node run a module again (after stop, or a failed start)",
+    details: "  Clears a failed start and the checker history, so this node may take the module again.",
+  },
+  restart: {
+    summary: "stop and start a module where it runs, staying PRIM",
+    details: "  Does not count against the checkers' restart limit.",
+  },
+  prim: {
+    summary: "make this node run a module (the running node hands it over first)",
+    details: "  Refused when this node cannot run it (stopped, blocked, a failing wait checker, isolated).",
+  },
+  second: {
+    summary: "make this node stand by: another node takes the module",
+    details: "  Refused when no other node can take it.",
+  },
+  forceprim: {
+    summary: "make this node run a module although the usual rules say no (needs --yes)",
+    details: [
+      "  For when you KNOW the other nodes are down: it overrides isolation without a witness, a",
+      "  failed start and failing wait checkers. If another node still runs the module, both serve",
+      "  clients and write the same data (split brain). Refused without --yes.",
+      "  --yes              confirm that no other node runs the module",
+    ].join("\n"),
+  },
+};
+
+export const MODULE_VERBS: VerbSpec[] = MODULE_COMMANDS.map((name) => ({
+  name,
+  summary: MODULE_VERB_TEXT[name].summary,
+  usage: `vigil ${name} MODULE [--timeout 30s] [--json] [--state-dir DIR]${name === "forceprim" ? " --yes" : ""}`,
+  details: [
+    MODULE_VERB_TEXT[name].details,
+    "  --timeout DUR      how long to wait for the cluster to reach the new state (default 30s, 1s..10m)",
+    "  --json             print the outcome as JSON",
+    "  --state-dir DIR    the daemon's state dir (default /var/lib/vigil); asks it over STATE_DIR/vigil.sock",
+    "",
+    "  Answers once the cluster reached the new state or failed, and prints each node's role.",
+    "  Exit status: 0 done, 1 refused or not reached in time, 2 usage error, 3 no daemon.",
+  ].join("\n"),
+  options: {
+    ...stateDirFlag,
+    timeout: { type: "string" },
+    json: { type: "boolean" },
+    ...(name === "forceprim" ? { yes: { type: "boolean" } } : {}),
+  },
+  positionals: [1, 1],
+}));

@@ -1,0 +1,85 @@
+/**
+ * Turns the `modules:` section of the config into the module engine's
+ * options for this node: the core config of each failover module (derived
+ * in src/core/module-config.ts), its checkers, resource I/O, notify hooks
+ * and the witness pinger. Mirror and farm modules are driven elsewhere; they
+ * are left out here and show as STOP.
+ */
+import { dirname } from "node:path";
+import type { FailoverModule, VigilConfig } from "../config/types.ts";
+import { checkerName, checkerTarget, failoverModuleCore, validateModuleConfig } from "../core/module-config.ts";
+import type { Logger } from "./log.ts";
+import type { Metrics } from "./metrics.ts";
+import { buildModuleChecker } from "./module-checker-factory.ts";
+import type { ModuleEngineOptions } from "./module-engine.ts";
+import type { ModuleArbiterLink } from "./module-instance.ts";
+import { ModuleNotify } from "./module-notify.ts";
+import { hostResourceIo, type ResourceIo } from "./module-resources.ts";
+
+export type ModuleSetup =
+  | { ok: true; options: ModuleEngineOptions }
+  | { ok: true; options: undefined; why: string }
+  | { ok: false; message: string };
+
+export interface ModuleSetupDeps {
+  io?: ResourceIo;
+  arbiter?: ModuleArbiterLink;
+}
+
+/** The part of the config the module engine depends on: a reload restarts the engine only when this changed. */
+export function moduleConfigKey(config: VigilConfig): string {
+  return JSON.stringify({ modules: config.modules, nodes: config.cluster.nodes.map((n) => n.name), heartbeat: config.cluster.heartbeat, witness: config.cluster.witness });
+}
+
+export function moduleSetup(config: VigilConfig, configFile: string, self: string, stateDir: string, log: Logger, metrics: Metrics, deps: ModuleSetupDeps = {}): ModuleSetup {
+  const failover = config.modules.filter((m): m is FailoverModule => m.type === "failover");
+  if (failover.length === 0) return { ok: true, options: undefined, why: "no failover modules configured" };
+  const io = deps.io ?? hostResourceIo();
+  const baseDir = dirname(configFile);
+  const modules: ModuleEngineOptions["modules"][number][] = [];
+  for (const m of failover) {
+    const core = failoverModuleCore(m, config.cluster, self);
+    const problems = validateModuleConfig(core);
+    if (problems.length > 0) {
+      return { ok: false, message: `module ${m.name}: ${problems.map((p) => `${p.path}: ${p.message}`).join("; ")}` };
+    }
+    const checks = m.checkers.map((c, i) => {
+      const name = checkerName(c, i);
+      return {
+        name,
+        checker: buildModuleChecker(c, baseDir),
+        intervalMs: c.interval,
+        timeoutMs: c.timeout,
+        ...(c.on_fail === "wait" ? {} : { firstRunDelayMs: c.interval }),
+      };
+    });
+    const checkerInfo = new Map(m.checkers.map((c, i) => [checkerName(c, i), { target: checkerTarget(c), onFail: c.on_fail }]));
+    const notify = new ModuleNotify({ module: m.name, node: self, cluster: config.cluster.name, script: m.notify, webhook: m.webhook, log });
+    modules.push({
+      core,
+      type: m.type,
+      checks,
+      checkerInfo,
+      resources: {
+        io,
+        warn: (msg, fields) => log.warn(msg, { module: m.name, ...fields }),
+        ...(m.start_timeout === undefined ? {} : { startTimeoutMs: m.start_timeout }),
+        ...(m.stop_timeout === undefined ? {} : { stopTimeoutMs: m.stop_timeout }),
+      },
+      stateDir,
+      log,
+      ...(notify.configured ? { notify } : {}),
+      ...(deps.arbiter === undefined ? {} : { arbiter: deps.arbiter }),
+    });
+  }
+  const ping = config.cluster.witness.ping;
+  return {
+    ok: true,
+    options: {
+      modules,
+      ...(ping.length === 0 ? {} : { witness: { addresses: ping } }),
+      log,
+      metrics,
+    },
+  };
+}

@@ -1,0 +1,61 @@
+import { describe, expect, it } from "vitest";
+import { formatStatus } from "../../src/cli/status-table.ts";
+import type { ModuleStatus } from "../../src/daemon/module-status-types.ts";
+import type { StatusSnapshot } from "../../src/daemon/status-types.ts";
+
+function snapshot(modules: ModuleStatus[]): StatusSnapshot {
+  return {
+    version: "0.1.0", node: { name: "vms1", addresses: ["198.51.100.11"] }, cluster: { name: "vms-pair" }, pid: 7,
+    startedAt: "2026-11-22T08:00:00.000Z", uptimeMs: 65_000, configFile: "/etc/vigil/vigil.yaml", stateDir: "/var/lib/vigil",
+    web: { listen: "0.0.0.0:9010" }, peers: [], modules, events: [],
+  };
+}
+
+const base: ModuleStatus = {
+  name: "vms", type: "failover", state: "PRIM", prefer: "vms1", failback: "manual",
+  nodes: [{ node: "vms1", role: "PRIM", generation: 4 }, { node: "vms2", role: "SECOND", generation: 4 }, { node: "vms3", role: "dead", generation: null }],
+  lastTransition: { time: "2026-11-22T08:00:03.000Z", from: "SECOND", to: "PRIM", reason: "peer-dead", detail: "vms3 died" },
+  checkers: [], blocked: null, restarts: 0, pending: null, witness: null, lease: null,
+};
+
+const modulesPart = (s: string) => s.split("\n").slice(s.split("\n").findIndex((l) => l.startsWith("MODULE")));
+
+describe("vigil status: modules", () => {
+  it("shows each module's role on every node and its last transition with reason and time", () => {
+    const idle: ModuleStatus = { ...base, name: "web", state: "STOP", nodes: [{ node: "vms1", role: "STOP", generation: null }, { node: "vms2", role: "unknown", generation: null }], lastTransition: null };
+    expect(modulesPart(formatStatus(snapshot([base, idle])))).toEqual([
+      "MODULE  TYPE      STATE  NODES                            LAST TRANSITION",
+      "vms     failover  PRIM   vms1:PRIM vms2:SECOND vms3:dead  2026-11-22T08:00:03.000Z SECOND->PRIM peer-dead: vms3 died",
+      "web     failover  STOP   vms1:STOP vms2:unknown           -",
+    ]);
+  });
+
+  it("adds compact lines for checkers, a blocked start, a pending command, restarts, witness and lease", () => {
+    const busy: ModuleStatus = {
+      ...base,
+      checkers: [
+        { name: "http", target: "http 127.0.0.1:8080", onFail: "restart", ok: true, failing: false, detail: "200", lastCheckedAt: "2026-11-22T08:00:04.000Z" },
+        { name: "tcp", target: "tcp 127.0.0.1:5432", onFail: "failover", ok: false, failing: true, detail: "connection refused", lastCheckedAt: "2026-11-22T08:00:04.000Z" },
+        { name: "disk", target: "file /srv/ok", onFail: "wait", ok: false, failing: false, detail: "missing", lastCheckedAt: null },
+        { name: "gw", target: "ping 198.51.100.1", onFail: "wait", ok: null, failing: false, detail: "", lastCheckedAt: null },
+      ],
+      blocked: "start failed on vms1 (exit 3)",
+      pending: { command: "swap", since: "2026-11-22T08:00:05.000Z" },
+      restarts: 2,
+      witness: { reachable: false, detail: "198.51.100.1 silent" },
+      lease: { holder: "vms1", expiresInMs: 2000, detail: "renewed" },
+    };
+    expect(modulesPart(formatStatus(snapshot([busy]))).slice(2)).toEqual([
+      "  checkers: http ok, tcp FAILING (connection refused), disk failed (missing), gw not run yet",
+      "  blocked: start failed on vms1 (exit 3)",
+      "  pending: swap since 2026-11-22T08:00:05.000Z",
+      "  restarts: 2 in the current window",
+      "  witness: UNREACHABLE (198.51.100.1 silent)",
+      "  lease: vms1 (renewed)",
+    ]);
+  });
+
+  it("says when no modules are configured", () => {
+    expect(formatStatus(snapshot([]))).toContain("\n(no modules configured)");
+  });
+});
