@@ -11,6 +11,10 @@ url=http://localhost:9010/
 echo
 echo "vigil demo: one node from examples/demo/vigil.yaml, state in $state"
 echo "console: $url   (Ctrl-C to stop)"
+echo "console token for the module buttons: $(dist/vigil token --config examples/demo/vigil.yaml)"
+echo "try: dist/vigil status --state-dir $state"
+echo "     dist/vigil restart app --state-dir $state"
+echo "     kill \$(cat /tmp/vigil-demo-app.pid)   # vigil restarts the app"
 echo
 (
   # Open the console once it answers, if this machine has a desktop.
