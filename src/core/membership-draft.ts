@@ -25,6 +25,7 @@ function clonePeer(p: PeerTrack): DraftPeer {
     name: p.name,
     state: p.state,
     epoch: p.epoch,
+    highestEpoch: p.highestEpoch,
     maxSeq: p.maxSeq,
     linkSeq: p.linkSeq.slice(),
     links: p.links.map((l) => ({ state: l.state, lastHeardAt: l.lastHeardAt, downAt: l.downAt })),
@@ -41,7 +42,10 @@ export class MembershipDraft {
   readonly startedAt: number;
   epoch: bigint;
   nextSeq: number;
+  recentSends: readonly number[];
   nextSendAt: number;
+  nextExtraAt: number;
+  extraOwed: boolean;
   lastRunAt: number;
   eventSeq: number;
 
@@ -58,7 +62,10 @@ export class MembershipDraft {
     this.startedAt = s.startedAt;
     this.epoch = s.epoch;
     this.nextSeq = s.nextSeq;
+    this.recentSends = s.recentSends;
     this.nextSendAt = s.nextSendAt;
+    this.nextExtraAt = s.nextExtraAt;
+    this.extraOwed = s.extraOwed;
     this.lastRunAt = s.lastRunAt;
     this.eventSeq = s.eventSeq;
     this.peerList = s.peers.slice();
@@ -109,7 +116,10 @@ export class MembershipDraft {
       epoch: this.epoch,
       startedAt: this.startedAt,
       nextSeq: this.nextSeq,
+      recentSends: this.recentSends,
       nextSendAt: this.nextSendAt,
+      nextExtraAt: this.nextExtraAt,
+      extraOwed: this.extraOwed,
       lastRunAt: this.lastRunAt,
       eventSeq: this.eventSeq,
       peers: this.peerList,

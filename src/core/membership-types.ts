@@ -27,7 +27,13 @@ export type MembershipInput =
    */
   | { readonly type: "tick" }
   /** A frame the codec has already MAC-verified, received on our link `link`. */
-  | { readonly type: "frame"; readonly link: number; readonly frame: MembershipFrame };
+  | { readonly type: "frame"; readonly link: number; readonly frame: MembershipFrame }
+  /**
+   * What we publish in our frames (module roles) changed: send a frame on
+   * every link now rather than at the next interval. Rate-limited by the core
+   * (see "Sending" in membership.ts), so a driver may ask as often as it likes.
+   */
+  | { readonly type: "publish" };
 
 export type PeerLiveness = "unknown" | "up" | "late" | "dead";
 export type LinkLiveness = "unknown" | "up" | "down";
@@ -40,7 +46,11 @@ export type RejectReason =
   | "unknown-node"
   /** A link index we do not have, on our side or the sender's. */
   | "bad-link"
-  /** From an earlier incarnation of the peer than one we have already heard. */
+  /**
+   * From an earlier incarnation of the peer than one we have already heard
+   * (or a restart whose epoch went back, while the peer is not dead or the
+   * frame does not prove it fresh).
+   */
   | "stale-epoch"
   /** Not newer than what that sender's link already delivered: a replay, duplicate or reordered frame. */
   | "old-seq";
@@ -57,7 +67,10 @@ export const rejectReasons: readonly RejectReason[] = [
 export type PeerChangeReason =
   | "first-heard"
   | "heard-again"
-  /** A newer epoch: the peer's daemon restarted (reported even if it never looked down). */
+  /**
+   * Another epoch: the peer's daemon restarted (reported even if it never
+   * looked down); an earlier epoch only after the peer was dead, see membership.ts.
+   */
   | "restarted"
   | "silent-warntime"
   | "silent-deadtime"
@@ -133,8 +146,10 @@ export interface LinkTrack {
 export interface PeerTrack {
   readonly name: string;
   readonly state: PeerLiveness;
-  /** The newest epoch heard; null until the first frame. */
+  /** The epoch of the incarnation we follow; null until the first frame. */
   readonly epoch: bigint | null;
+  /** The highest epoch ever accepted: only a higher one is a plain restart. */
+  readonly highestEpoch: bigint | null;
   /** Highest seq accepted in `epoch`, over all links. */
   readonly maxSeq: number;
   /** Highest seq accepted in `epoch` per SENDER link index: the anti-replay window. */
@@ -177,7 +192,13 @@ export interface MembershipState {
   readonly startedAt: number;
   /** Seq of the next frame we send. */
   readonly nextSeq: number;
+  /** sentAt of our rounds in the last deadtime, oldest first: what a fresh frame of a peer can echo. */
+  readonly recentSends: readonly number[];
   readonly nextSendAt: number;
+  /** Earliest time an extra (published) round of frames may go out. */
+  readonly nextExtraAt: number;
+  /** A publish arrived too soon after the last extra round: one is owed at nextExtraAt. */
+  readonly extraOwed: boolean;
   /** When we last processed any event: a long gap since then means we were frozen. */
   readonly lastRunAt: number;
   /** Seq of the last event emitted. */

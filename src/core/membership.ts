@@ -33,6 +33,33 @@
  *   outsiders from forging; this is a replay window for an on-path attacker
  *   only, bounded by the peer's next restart.
  *
+ * An epoch that went back (the peer rebooted with its wall clock behind)
+ * - The epoch comes from the peer's wall clock, so a node whose clock went
+ *   back across a reboot comes back with a LOWER epoch than its previous
+ *   life, and would be refused as stale until we restart. Such an epoch is
+ *   accepted (event "restarted") only when both hold:
+ *   1. the peer is dead here: no accepted frame on any link for deadtime;
+ *   2. the frame is provably fresh: it echoes (to us) the sentAt of one of
+ *      OUR rounds of the last deadtime, kept exactly in `recentSends`. The
+ *      echo is MAC-covered and the peer can only echo a frame after it got
+ *      it, so the frame was made less than deadtime ago; an old capture
+ *      echoes an old sentAt (or none) and stays refused.
+ * - Why this bounds a replay: any frame of an earlier incarnation was made
+ *   before the incarnation we follow began, hence before the last frame we
+ *   accepted from it, hence (condition 1) more than deadtime ago; condition 2
+ *   then refuses it, however it was captured. What remains is delaying a
+ *   frame of a live incarnation by less than deadtime, which an on-path
+ *   attacker can do to any frame anyway. Exact matching (not "recent enough")
+ *   matters because a driver's monotonic clock may restart with our process:
+ *   a sentAt echoed to our previous life can fall inside today's window, but
+ *   is not one of the values we sent.
+ * - Once accepted, `highestEpoch` keeps the highest epoch ever heard: only an
+ *   epoch above it is a plain restart. Frames of the abandoned (higher)
+ *   incarnation are stale from then on and pass only by the same two
+ *   conditions, so a replay of the old life cannot flip us back.
+ * - A peer that does not hear us (one-way link) echoes nothing and stays
+ *   refused until we restart: safe, and logged as stale-epoch rejects.
+ *
  * Our own freezes
  * - The driver ticks at nextWakeAt(), never more than one interval away, so
  *   consecutive events (ticks or frames) are never further apart than that
@@ -47,6 +74,15 @@
  * "send-heartbeat" per link, each with the next seq, carrying RTT echoes.
  * When seq would pass 2^32-1 the epoch is bumped by one and seq restarts at 1
  * (peers then report "restarted"): every ~500 days at the fast preset.
+ *
+ * Publishing: what the driver adds to our frames (module roles) changes
+ * between rounds, and a handover should not wait up to one interval for the
+ * next one. A "publish" input sends an extra round on every link at once.
+ * Extra rounds are at least interval/4 apart, so a flapping publisher adds
+ * at most four rounds per interval to the wire; a publish inside that
+ * spacing is owed and sent when the spacing ends, unless the periodic round
+ * comes first (it carries the news just as well). Extra rounds leave the
+ * periodic rhythm alone: peers' deadlines only ever gain from them.
  */
 import type { Stepped } from "./step.ts";
 import { validateMembershipConfig, type MembershipConfig } from "./membership-config.ts";
@@ -71,6 +107,8 @@ export { viewMembership } from "./membership-view.ts";
 export type { MembershipView, PeerView, LinkView } from "./membership-view.ts";
 
 const MAX_SEQ = 0xffff_ffff;
+/** Extra (published) rounds are at least interval / this apart. */
+const EXTRA_ROUNDS_PER_INTERVAL = 4;
 /** Echo arithmetic may round; an RTT this little below zero is taken as 0. */
 const RTT_ROUNDING_SLACK_MS = 1;
 
@@ -100,6 +138,7 @@ export function initMembership(config: MembershipConfig, start: { now: number; e
       name: n.name,
       state: "unknown",
       epoch: null,
+      highestEpoch: null,
       maxSeq: 0,
       linkSeq: new Array<number>(links).fill(0),
       links: Array.from({ length: links }, () => ({ state: "unknown", lastHeardAt: null, downAt: initdeadAt })),
@@ -120,7 +159,10 @@ export function initMembership(config: MembershipConfig, start: { now: number; e
     epoch: start.epoch,
     startedAt: start.now,
     nextSeq: 1,
+    recentSends: [],
     nextSendAt: start.now,
+    nextExtraAt: start.now,
+    extraOwed: false,
     lastRunAt: start.now,
     eventSeq: 0,
     peers,
@@ -130,7 +172,7 @@ export function initMembership(config: MembershipConfig, start: { now: number; e
 
 /** The time the driver must deliver the next tick. */
 export function nextWakeAt(s: MembershipState): number {
-  let at = s.nextSendAt;
+  let at = s.extraOwed ? Math.min(s.nextSendAt, s.nextExtraAt) : s.nextSendAt;
   for (const p of s.peers) {
     if (p.state !== "dead") at = Math.min(at, p.deadAt);
     if (p.state === "up" && p.lateAt !== null) at = Math.min(at, p.lateAt);
@@ -148,6 +190,7 @@ export function stepMembership(
   const out: MembershipAction[] = [];
   creditStall(d, now, out);
   if (input.type === "tick") onTick(d, now, out);
+  else if (input.type === "publish") onPublish(d, now, out);
   else onFrame(d, input.link, input.frame, now, out);
   return { state: d.finish(), actions: out };
 }
@@ -187,15 +230,30 @@ function creditStall(d: MembershipDraft, now: number, out: MembershipAction[]): 
 }
 
 function onTick(d: MembershipDraft, now: number, out: MembershipAction[]): void {
-  const cfg = d.config;
   for (let i = 0; i < d.peers.length; i++) checkDeadlines(d, i, now, out);
+  if (now >= d.nextSendAt) sendPeriodicRound(d, now, out);
+  else if (d.extraOwed && now >= d.nextExtraAt) sendExtraRound(d, now, out);
+}
 
-  if (now >= d.nextSendAt) {
-    sendHeartbeats(d, now, out);
-    d.nextSendAt += cfg.intervalMs;
-    // After a freeze, resume the rhythm from now rather than bursting to catch up.
-    if (d.nextSendAt <= now) d.nextSendAt = now + cfg.intervalMs;
-  }
+function onPublish(d: MembershipDraft, now: number, out: MembershipAction[]): void {
+  if (now >= d.nextSendAt) sendPeriodicRound(d, now, out);
+  else if (now >= d.nextExtraAt) sendExtraRound(d, now, out);
+  else d.extraOwed = true;
+}
+
+function sendPeriodicRound(d: MembershipDraft, now: number, out: MembershipAction[]): void {
+  sendHeartbeats(d, now, out);
+  d.nextSendAt += d.config.intervalMs;
+  // After a freeze, resume the rhythm from now rather than bursting to catch up.
+  if (d.nextSendAt <= now) d.nextSendAt = now + d.config.intervalMs;
+  // It carries whatever an owed extra round would have.
+  d.extraOwed = false;
+}
+
+function sendExtraRound(d: MembershipDraft, now: number, out: MembershipAction[]): void {
+  sendHeartbeats(d, now, out);
+  d.nextExtraAt = now + d.config.intervalMs / EXTRA_ROUNDS_PER_INTERVAL;
+  d.extraOwed = false;
 }
 
 function deadlineDue(p: PeerTrack, now: number): boolean {
@@ -241,6 +299,8 @@ function sendHeartbeats(d: MembershipDraft, now: number, out: MembershipAction[]
     .filter((p) => p.echo !== null && (p.state === "up" || p.state === "late"))
     .map((p) => ({ node: p.name, sentAt: p.echo?.sentAt ?? 0, heldMs: now - (p.echo?.receivedAt ?? now) }));
   const links = linkCount(d.config);
+  const keepFrom = now - d.config.deadtimeMs;
+  d.recentSends = [...d.recentSends.filter((t) => t >= keepFrom), now];
   for (let link = 0; link < links; link++) {
     if (d.nextSeq > MAX_SEQ) {
       d.epoch += 1n;
@@ -265,8 +325,10 @@ function onFrame(d: MembershipDraft, link: number, f: MembershipFrame, now: numb
   const links = seen.links.length;
   const validIndex = (i: number) => Number.isInteger(i) && i >= 0 && i < links;
   if (!validIndex(link) || !validIndex(f.link)) return reject("bad-link");
-  if (seen.epoch !== null && f.epoch < seen.epoch) return reject("stale-epoch");
-  const restarted = seen.epoch !== null && f.epoch > seen.epoch;
+  const newest = seen.highestEpoch !== null && f.epoch > seen.highestEpoch;
+  const wentBack = seen.epoch !== null && f.epoch !== seen.epoch && !newest;
+  if (wentBack && (seen.state !== "dead" || freshEcho(d, f, now) === undefined)) return reject("stale-epoch");
+  const restarted = seen.epoch !== null && f.epoch !== seen.epoch;
   if (!restarted && seen.epoch !== null && f.seq <= (seen.linkSeq[f.link] ?? 0)) return reject("old-seq");
 
   d.countPeer(seen.name, (c) => {
@@ -278,6 +340,7 @@ function onFrame(d: MembershipDraft, link: number, f: MembershipFrame, now: numb
   const firstHeard = p.epoch === null;
   if (p.epoch === null || restarted) {
     p.epoch = f.epoch;
+    if (p.highestEpoch === null || f.epoch > p.highestEpoch) p.highestEpoch = f.epoch;
     p.maxSeq = 0;
     p.linkSeq.fill(0);
   }
@@ -287,7 +350,10 @@ function onFrame(d: MembershipDraft, link: number, f: MembershipFrame, now: numb
     p.echo = { sentAt: f.sentAt, receivedAt: now };
   }
 
-  if (restarted) {
+  if (wentBack) {
+    const ago = Math.round(now - (freshEcho(d, f, now) ?? now));
+    emitPeer(d, out, now, p, "up", "restarted", `${p.name} restarted with an earlier epoch ${f.epoch} (its wall clock went back); accepted as it was dead and the frame echoes ours of ${ago} ms ago; heard on link ${link}`);
+  } else if (restarted) {
     emitPeer(d, out, now, p, "up", "restarted", `${p.name} restarted (new epoch ${f.epoch}); heard on link ${link}`);
   } else if (p.state !== "up") {
     // A peer declared dead by initdead and heard now is heard for the first time.
@@ -308,6 +374,14 @@ function onFrame(d: MembershipDraft, link: number, f: MembershipFrame, now: numb
   }
 
   updateRtt(d, p, f, now);
+}
+
+/** The sentAt of ours that `f` echoes, if it is one of our rounds of the last deadtime. */
+function freshEcho(d: MembershipDraft, f: MembershipFrame, now: number): number | undefined {
+  const echo = f.echoes.find((e) => e.node === d.config.self);
+  // The list is trimmed only when we send, so it may hold a round a little older than deadtime.
+  if (echo === undefined || echo.sentAt < now - d.config.deadtimeMs) return undefined;
+  return d.recentSends.includes(echo.sentAt) ? echo.sentAt : undefined;
 }
 
 function updateRtt(d: MembershipDraft, p: DraftPeer, f: MembershipFrame, now: number): void {

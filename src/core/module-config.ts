@@ -90,6 +90,14 @@ export interface ModuleCoreConfig {
    * from vigil.yaml: initdead.
    */
   readonly absentGraceMs?: number;
+  /**
+   * A node that was isolated (no peer heard, witness silent) and whose
+   * witness answers again waits this long for its peers' frames before
+   * taking the module: its links usually come back with the witness, and a
+   * peer that ran the module meanwhile must be heard first. Default 2 s;
+   * from vigil.yaml: deadtime + interval.
+   */
+  readonly rejoinWaitMs?: number;
 }
 
 export interface ResolvedModuleConfig {
@@ -105,12 +113,14 @@ export interface ResolvedModuleConfig {
   readonly arbiter: ArbiterTerms | null;
   readonly handoverTimeoutMs: number;
   readonly absentGraceMs: number;
+  readonly rejoinWaitMs: number;
 }
 
 export const moduleDefaults = {
   failbackDelayMs: 0,
   handoverTimeoutMs: 10_000,
   absentGraceMs: 5_000,
+  rejoinWaitMs: 2_000,
   checker: { then: "failover", restarts: 1, windowMs: 600_000, fall: 3, rise: 1 },
 } as const;
 
@@ -165,6 +175,9 @@ export function validateModuleConfig(c: ModuleCoreConfig): ConfigProblem[] {
   if (c.absentGraceMs !== undefined && !whole(c.absentGraceMs, 0)) {
     out.push({ path: "absent_grace", message: `must be a whole number of milliseconds >= 0, got ${String(c.absentGraceMs)}` });
   }
+  if (c.rejoinWaitMs !== undefined && !whole(c.rejoinWaitMs, 0)) {
+    out.push({ path: "rejoin_wait", message: `must be a whole number of milliseconds >= 0, got ${String(c.rejoinWaitMs)}` });
+  }
   if (c.handoverTimeoutMs !== undefined && !whole(c.handoverTimeoutMs, 1)) {
     out.push({ path: "handover_timeout", message: `must be a whole number of milliseconds >= 1, got ${String(c.handoverTimeoutMs)}` });
   }
@@ -204,6 +217,7 @@ export function resolveModuleConfig(c: ModuleCoreConfig): ResolvedModuleConfig {
     arbiter: c.arbiter ?? null,
     handoverTimeoutMs: c.handoverTimeoutMs ?? moduleDefaults.handoverTimeoutMs,
     absentGraceMs: c.absentGraceMs ?? moduleDefaults.absentGraceMs,
+    rejoinWaitMs: c.rejoinWaitMs ?? moduleDefaults.rejoinWaitMs,
   };
 }
 
@@ -302,5 +316,6 @@ export function failoverModuleCore(
     ...(leaseMs === undefined ? {} : { arbiter: arbiterTerms(leaseMs, timers) }),
     handoverTimeoutMs: Math.max(moduleDefaults.handoverTimeoutMs, 4 * timers.deadtimeMs + (leaseMs ?? 0)),
     absentGraceMs: timers.initdeadMs,
+    rejoinWaitMs: timers.deadtimeMs + timers.intervalMs,
   };
 }

@@ -9,8 +9,11 @@
  * 3. WAIT when a start failed here and was not cleared, or a wait-class
  *    checker fails (forceprim overrides both).
  * 4. Not running yet and a peer is still unknown (initdead has not run out,
- *    it is heard but its advert is not, or it lists no role yet and was
- *    heard for less than the absent grace): SECOND, no claim.
+ *    it is heard but its advert is not, it lists no role yet and was heard
+ *    for less than the absent grace, it is late: about to be declared dead
+ *    or back, so a node cut off from everyone does not claim in the moment
+ *    between one peer's death and the next, or we are back from isolation
+ *    and it is not heard yet, for rejoin wait): SECOND, no claim.
  * 5. Isolated (every peer dead) and the witness does not answer: WAIT,
  *    PRIM included. Witness = the ping addresses if configured, and the
  *    arbiter if configured (a resting node keeps asking it for the lease
@@ -137,8 +140,15 @@ export function decide(s: ModuleState, now: number): Decision {
   }
   const running = isPrimaryRole(s.role);
   if (!s.forced && !running) {
-    const unsure = s.peers.filter((p) => p.liveness === "unknown" || (isAlive(p) && (p.role === "unknown" || startingUp(s, p, now)))).map((p) => p.name);
-    if (unsure.length > 0) return rest("SECOND", "peers-unknown", `waiting to hear ${unsure.join(", ")} before taking the module`);
+    const rejoining = s.rejoinUntil !== null && now < s.rejoinUntil;
+    const unsure = s.peers.filter(
+      (p) => p.liveness === "unknown" || p.liveness === "late" || (rejoining && p.liveness === "dead") || (isAlive(p) && (p.role === "unknown" || startingUp(s, p, now))),
+    );
+    const names = unsure.map((p) => p.name).join(", ");
+    if (rejoining && unsure.some((p) => p.liveness === "dead")) {
+      return rest("SECOND", "peers-unknown", `back from isolation: waiting up to ${s.config.rejoinWaitMs} ms to hear ${names} before taking the module`);
+    }
+    if (unsure.length > 0) return rest("SECOND", "peers-unknown", `waiting to hear ${names} before taking the module`);
   }
   const isolated = isIsolated(s);
   if (isolated && !s.forced) {

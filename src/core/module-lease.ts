@@ -27,6 +27,12 @@ export interface LeaseTrack {
   readonly lastReplyAt: number | null;
   /** Who holds it, from the last denial. */
   readonly deniedBy: string | null;
+  /**
+   * The run of identical denials we are in (same holder), since the last
+   * grant: each is reported once, with the count of its repeats when the
+   * answer changes.
+   */
+  readonly denials: { readonly holder: string | null; readonly count: number } | null;
   /** The right to run ended: stop, then rest, before asking again. */
   readonly lost: boolean;
   /** After a grant while a peer is not heard: do not start before this. */
@@ -47,6 +53,7 @@ export function initLease(): LeaseTrack {
     grantSentAt: null,
     lastReplyAt: null,
     deniedBy: null,
+    denials: null,
     lost: false,
     startNotBefore: null,
     watchdog: null,
@@ -81,10 +88,11 @@ export function sendRequest(l: LeaseTrack, now: number, t: ArbiterTerms): { leas
 
 export type LeaseAnswer =
   /** Our lease now ends later than before. */
-  | { readonly kind: "extended"; readonly validUntil: number }
+  | { readonly kind: "extended"; readonly validUntil: number; readonly afterDenials: number }
   /** A grant that adds nothing (already expired, or older than what we hold). */
   | { readonly kind: "stale" }
-  | { readonly kind: "denied"; readonly holder: string | null }
+  /** `repeat`: the same holder as the denial before; `previous`: the run of denials this one ends. */
+  | { readonly kind: "denied"; readonly holder: string | null; readonly repeat: boolean; readonly previous: { readonly holder: string | null; readonly count: number } | null }
   /** An answer to a request we did not send, or forgot. */
   | { readonly kind: "unknown" };
 
@@ -98,12 +106,18 @@ export function takeAnswer(
   const requests = l.requests.filter((r) => r.id !== answer.request);
   const base: LeaseTrack = { ...l, requests, lastReplyAt: now };
   if (!answer.granted) {
-    return { lease: { ...base, deniedBy: answer.holder }, result: { kind: "denied", holder: answer.holder } };
+    const run = l.denials;
+    const repeat = run !== null && run.holder === answer.holder;
+    const denials = repeat ? { holder: run.holder, count: run.count + 1 } : { holder: answer.holder, count: 1 };
+    return { lease: { ...base, deniedBy: answer.holder, denials }, result: { kind: "denied", holder: answer.holder, repeat, previous: repeat ? null : run } };
   }
   const duration = Number.isFinite(answer.durationMs) && answer.durationMs > 0 ? answer.durationMs : 0;
   const end = req.sentAt + duration;
   if (end <= now || (l.validUntil !== null && end <= l.validUntil)) return { lease: base, result: { kind: "stale" } };
-  return { lease: { ...base, validUntil: end, grantSentAt: req.sentAt, deniedBy: null }, result: { kind: "extended", validUntil: end } };
+  return {
+    lease: { ...base, validUntil: end, grantSentAt: req.sentAt, deniedBy: null, denials: null },
+    result: { kind: "extended", validUntil: end, afterDenials: l.denials?.count ?? 0 },
+  };
 }
 
 /** Forget the lease itself (after a release, or when it ran out). */

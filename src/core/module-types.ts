@@ -121,6 +121,7 @@ export type ModuleEventKind =
   | "checker-failing"
   | "checker-healthy"
   | "restart"
+  | "restart-limit"
   | "start-failed"
   | "stop-failed"
   | "lease-granted"
@@ -284,6 +285,13 @@ export interface ModuleState {
   readonly cleanup: boolean;
   /** A local restart: stop everything, then start everything, staying PRIM. */
   readonly restartPending: boolean;
+  /**
+   * A checker asked to fail over (restart limit reached, or `failover`)
+   * while no other node could take the module: it is left as it is here,
+   * not restarted again, and handed over once a node can take it. Cleared
+   * when the checker is healthy again, the module (re)starts here or stops.
+   */
+  readonly failoverWanted: { readonly checker: string; readonly detail: string } | null;
   /** Set: we rest in STOP (operator, checker `then: stop`). */
   readonly stopped: { readonly reason: "operator" | "checker"; readonly detail: string } | null;
   /**
@@ -312,6 +320,12 @@ export interface ModuleState {
   /** The checkers the driver runs now (last watch-checkers). */
   readonly watching: readonly string[];
   readonly witness: { readonly reachable: boolean; readonly at: number; readonly detail: string } | null;
+  /**
+   * Back from isolation (the witness answers again while no peer is heard):
+   * peers not heard count as unknown until this time, so a peer that ran
+   * the module meanwhile is heard before we claim it.
+   */
+  readonly rejoinUntil: number | null;
   readonly lease: LeaseTrack;
   /** Role and generation last published; null before the first publish. */
   readonly published: { readonly role: ModuleRole; readonly generation: number } | null;

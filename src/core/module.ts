@@ -29,15 +29,34 @@
  * Failback (auto): the PRIM hands over once the preferred node has been
  * back as SECOND for failback delay; "back" means it arrived (started,
  * was heard again, left WAIT or STOP), not that it just handed over.
+ * A SECOND whose claim generation jumps above every claim we heard has
+ * claimed and stepped down between two of its frames (a swap right after a
+ * takeover): that is a handover too, and it goes last.
+ *
+ * Checkers (module-checkers.ts): restarts count in their window. When a
+ * checker asks to fail over (restart limit reached, or on_fail failover)
+ * and no other node can take the module (none alive as SECOND), the module
+ * is left as it is here: no restart, no stop, an event "restart-limit"
+ * saying no node can take over. It is handed over as soon as a node can
+ * take it; the wish is dropped when the checker is healthy again, when the
+ * module (re)starts here (operator `restart`) or stops. `then: stop` stops
+ * it (STOP) whether or not another node could take it.
+ *
+ * Back from isolation: a node that heard no peer while its witness did not
+ * answer, and whose witness answers again, treats the peers it does not
+ * hear as unknown for rejoin wait (deadtime + interval): its heartbeat
+ * links usually come back with the witness, and a peer that ran the module
+ * meanwhile (ALONE) must be heard before we claim it, or our newer claim
+ * would win and move the module for nothing.
  */
 import type { Stepped } from "./step.ts";
 import { countResult, escalate, freshCounts, initCheckerTracks, isAppChecker } from "./module-checkers.ts";
 import { acceptCommand, settleCommand } from "./module-commands.ts";
 import { resolveModuleConfig, type ModuleCoreConfig } from "./module-config.ts";
-import { decide, hearsEveryPeer, isAlive, rankCandidates } from "./module-election.ts";
-import { claimPart, nextClaim, requestAbove } from "./module-generation.ts";
+import { decide, hearsEveryPeer, isAlive, isIsolated, rankCandidates } from "./module-election.ts";
+import { claimPart, isRequest, nextClaim, requestAbove } from "./module-generation.ts";
 import { answer, note, resourceLabel, type ModuleDraft, type Mutable } from "./module-draft.ts";
-import { dropLease, initLease, leaseUsable, nextRequestAt, sendRequest, takeAnswer } from "./module-lease.ts";
+import { arbiterAnswering, dropLease, initLease, leaseUsable, nextRequestAt, sendRequest, takeAnswer } from "./module-lease.ts";
 import {
   isPrimaryRole,
   MODULE_ROLES,
@@ -93,6 +112,7 @@ export function initModule(config: ModuleCoreConfig, start: ModuleStart): Module
     started: cleanup ? n : 0,
     cleanup,
     restartPending: false,
+    failoverWanted: null,
     stopped: start.autostart === false ? { reason: "operator", detail: "not started (autostart is off)" } : null,
     stopFailed: null,
     blocked: start.blocked ?? null,
@@ -103,6 +123,7 @@ export function initModule(config: ModuleCoreConfig, start: ModuleStart): Module
     checkers: initCheckerTracks(c.checkers),
     watching: [],
     witness: null,
+    rejoinUntil: null,
     lease: { ...lease, nextId: start.firstLeaseRequest ?? lease.nextId },
     published: null,
     seq: 0,
@@ -132,7 +153,7 @@ export function stepModule(state: ModuleState, input: ModuleInput, now: number):
       onCheck(x, input.checker, input.ok, input.detail);
       break;
     case "witness":
-      x.witness = { reachable: input.reachable === true, at: now, detail: String(input.detail) };
+      onWitness(x, input.reachable === true, String(input.detail));
       break;
     case "lease":
       onLease(x, input);
@@ -180,6 +201,7 @@ export function nextWakeAt(s: ModuleState): number | null {
   if (s.handover?.until != null) at.push(s.handover.until);
   if (s.request !== null) at.push(s.request.until);
   if (s.command?.until != null) at.push(s.command.until);
+  if (s.rejoinUntil !== null) at.push(s.rejoinUntil);
   for (const p of s.peers) {
     if (p.yieldedAt !== null) at.push(p.yieldedAt + c.handoverTimeoutMs);
     if (p.upAt !== null && p.role === "absent") at.push(p.upAt + c.absentGraceMs);
@@ -239,11 +261,26 @@ function watchdogQuantum(fenceMs: number): number {
   return Math.max(1, Math.floor(fenceMs / 4));
 }
 
+function times(n: number): string {
+  return n === 1 ? "once" : `${n} times`;
+}
+
+function peerSummary(x: ModuleState): string {
+  return x.peers.map((p) => `${p.name} ${isAlive(p) ? p.role : p.liveness}`).join(", ") || "no peers";
+}
+
 function primaryLabel(x: ModuleState): "PRIM" | "ALONE" {
   return x.peers.some(isAlive) ? "PRIM" : "ALONE";
 }
 
 // ---- events -----------------------------------------------------------------
+
+function onWitness(x: ModuleDraft, reachable: boolean, detail: string): void {
+  const silentBefore = x.witness !== null && !x.witness.reachable;
+  x.witness = { reachable, at: x.now, detail };
+  if (!reachable) x.rejoinUntil = null;
+  else if (silentBefore && isIsolated(x) && !isPrimaryRole(x.role)) x.rejoinUntil = x.now + x.config.rejoinWaitMs;
+}
 
 function onPeer(x: ModuleDraft, node: string, liveness: PeerLiveness): void {
   const p = x.peers.find((q) => q.name === node) as Mutable<PeerModule> | undefined;
@@ -280,7 +317,9 @@ function onAdvert(x: ModuleDraft, node: string, rawRole: string | null, rawGener
   if (generation !== rawGeneration && generation !== p.generation) note(x, "bad-advert", `${node} advertises generation ${rawGeneration} for ${x.config.module}, outside 0..${MAX_GENERATION}; taken as 0`);
   const before = p.role;
   if (role === "SECOND") {
-    if (isPrimaryRole(before)) {
+    // Its claim jumped above every claim we heard while we saw it SECOND: it claimed and stepped down unseen.
+    const unseenHandover = before === "SECOND" && !isRequest(generation) && generation > x.highestHeard && generation > claimPart(p.generation);
+    if (isPrimaryRole(before) || unseenHandover) {
       p.yieldedAt = x.now;
       p.arrivedAt = null;
     } else if (before !== "SECOND") {
@@ -323,6 +362,7 @@ function onResource(x: ModuleDraft, token: number, ok: boolean, detail: string):
       x.out.push({ type: "persist", module: x.config.module, blocked: x.blocked });
     } else if (x.started === x.config.resources.length) {
       x.checkers = x.checkers.map((t, i) => (x.config.checkers[i] !== undefined && isAppChecker(x.config.checkers[i]) ? freshCounts(t) : t));
+      x.failoverWanted = null;
     }
     return;
   }
@@ -342,7 +382,10 @@ function onCheck(x: ModuleDraft, name: string, ok: boolean, detail: string): voi
   if (isAppChecker(cfg) && !x.watching.includes(name)) return;
   const counted = countResult(track, cfg, ok === true, String(detail));
   let t = counted.track;
-  if (counted.verdict === "healthy") note(x, "checker-healthy", `checker ${name} healthy again: ${detail}`);
+  if (counted.verdict === "healthy") {
+    note(x, "checker-healthy", `checker ${name} healthy again: ${detail}`);
+    if (x.failoverWanted?.checker === name) x.failoverWanted = null;
+  }
   if (counted.verdict === "failing") {
     note(x, "checker-failing", `checker ${name} failing (${cfg.fall} in a row): ${detail}`);
     if (isAppChecker(cfg)) {
@@ -359,8 +402,10 @@ function onCheck(x: ModuleDraft, name: string, ok: boolean, detail: string): voi
           x.handover = { since: x.now, until: null, reason: "checker", detail: `checker ${name} failing${after(step.afterRestarts)}` };
           note(x, "restart", `checker ${name} failing${after(step.afterRestarts)}: handing ${x.config.module} over`);
         } else {
-          x.restartPending = true;
-          note(x, "restart", `checker ${name} failing${after(step.afterRestarts)}; no other node can take ${x.config.module}: restarting here`);
+          // Restarting again would loop once per checker interval; nobody else can serve it either.
+          const why = `checker ${name} failing${after(step.afterRestarts)}`;
+          x.failoverWanted = { checker: name, detail: why };
+          note(x, "restart-limit", `${why}; no other node can take ${x.config.module} (${peerSummary(x)}): left as it is here, not restarted again; it fails over once a node can take it`);
         }
       } else if (step.kind === "stop") {
         x.stopped = { reason: "checker", detail: `checker ${name} failing${after(step.afterRestarts)}: ${detail}` };
@@ -376,11 +421,17 @@ function onLease(x: ModuleDraft, input: Extract<ModuleInput, { type: "lease" }>)
   const a = x.config.arbiter;
   if (a === null) return;
   const hadUsable = leaseUsable(x.lease, a, x.now);
-  const taken = takeAnswer(x.lease, input, x.now);
+  // After a silence (the arbiter away, or we stopped asking) a denial is news again.
+  const lease = arbiterAnswering(x.lease, a, x.now) ? x.lease : { ...x.lease, denials: null };
+  const taken = takeAnswer(lease, input, x.now);
   x.lease = taken.lease;
   const r = taken.result;
   if (r.kind === "denied") {
-    if (x.lease.deniedBy !== null || hadUsable) note(x, "lease-denied", `arbiter: lease of ${x.config.module} held by ${r.holder ?? "nobody yet"}: ${input.detail}`);
+    // Once per change of answer: a waiting node asks several times a second.
+    if (!r.repeat && (r.holder !== null || hadUsable)) {
+      const before = r.previous === null ? "" : ` (before: held by ${r.previous.holder ?? "nobody yet"}, ${times(r.previous.count)})`;
+      note(x, "lease-denied", `arbiter: lease of ${x.config.module} held by ${r.holder ?? "nobody yet"}: ${input.detail}${before}`);
+    }
     return;
   }
   if (r.kind !== "extended") {
@@ -395,7 +446,10 @@ function onLease(x: ModuleDraft, input: Extract<ModuleInput, { type: "lease" }>)
     x.out.push({ type: "lease-release", module: x.config.module });
     return;
   }
-  if (!hadUsable) note(x, "lease-granted", `arbiter granted the lease of ${x.config.module} until ${r.validUntil}`);
+  if (!hadUsable) {
+    const after = r.afterDenials > 0 ? ` (after ${r.afterDenials} denial${r.afterDenials === 1 ? "" : "s"})` : "";
+    note(x, "lease-granted", `arbiter granted the lease of ${x.config.module} until ${r.validUntil}${after}`);
+  }
   if (holdsResources(x) && (x.lease.watchdog === null || r.validUntil > x.lease.watchdog)) armWatchdog(x, r.validUntil);
 }
 
@@ -410,7 +464,7 @@ function checkWatchdog(x: ModuleDraft): void {
   if (x.config.arbiter === null || w === null || x.now < w) return;
   const busy = x.started > 0 || x.run !== null;
   x.lease = { ...dropLease(x.lease), watchdog: null, lost: isPrimaryRole(x.role) || busy };
-  note(x, "fenced", `watchdog fired at ${w}: ${x.config.module}'s resources were killed here`);
+  note(x, "fenced", `watchdog deadline ${w} passed: fencing ${x.config.module} here (stopping its resources)`);
   if (!busy) return;
   if (x.run !== null) x.run = { ...x.run, voided: true };
   x.started = x.config.resources.length;
@@ -434,11 +488,29 @@ function expireWaits(x: ModuleDraft): void {
   for (const p of x.peers) {
     if (p.yieldedAt !== null && now - p.yieldedAt >= x.config.handoverTimeoutMs) (p as Mutable<PeerModule>).yieldedAt = null;
   }
+  if (x.rejoinUntil !== null && now >= x.rejoinUntil) x.rejoinUntil = null;
 }
 
 // ---- walking towards the decision ------------------------------------------
 
+/** A failover a checker asked for while nobody could take the module: done once someone can. */
+function failOverWhenPossible(x: ModuleDraft): void {
+  const w = x.failoverWanted;
+  if (w === null) return;
+  if (!isPrimaryRole(x.role)) {
+    x.failoverWanted = null;
+    return;
+  }
+  if (x.handover !== null) return;
+  const first = rankCandidates(x, x.now, false)[0];
+  if (first === undefined) return;
+  x.failoverWanted = null;
+  x.handover = { since: x.now, until: null, reason: "checker", detail: w.detail };
+  note(x, "restart", `${w.detail}; ${first.name} can take ${x.config.module} now: handing it over`);
+}
+
 function reconcile(x: ModuleDraft): void {
+  failOverWhenPossible(x);
   // Each pass changes the role or issues one operation; a handful is plenty.
   for (let pass = 0; pass < 16; pass++) {
     const d = decide(x, x.now);

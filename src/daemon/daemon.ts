@@ -13,7 +13,7 @@ import { HeartbeatEngine } from "./heartbeat-engine.ts";
 import { heartbeatSetup } from "./heartbeat-setup.ts";
 import { type ArbiterLinkHandle, openArbiterLink } from "./arbiter-link.ts";
 import { ModuleEngine } from "./module-engine.ts";
-import { moduleConfigKey, moduleSetup } from "./module-setup.ts";
+import { moduleConfigKey, moduleSetup, moduleSharedKey } from "./module-setup.ts";
 import type { ModuleCommandOutcome, ModuleControl } from "./module-status-types.ts";
 import { VrrpEngine } from "./vrrp-engine.ts";
 import { vrrpSetup } from "./vrrp-setup.ts";
@@ -52,8 +52,32 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   }
   const self = id.node;
 
+  // Signals are taken before the lock, the first thing a stop must undo: from
+  // here on a stop is always a clean one, also in the middle of start-up
+  // (start-up then stops at its next step and undoes what has started).
+  let stopWith: ((signal: string) => void) | undefined;
+  let reloadWith: (() => void) | undefined;
+  let stopAsked: string | undefined;
+  const onStopSignal = (signal: string): void => {
+    if (stopWith !== undefined) stopWith(signal);
+    else stopAsked ??= signal;
+  };
+  const handlers: [NodeJS.Signals, () => void][] = [
+    ["SIGTERM", () => onStopSignal("SIGTERM")],
+    ["SIGINT", () => onStopSignal("SIGINT")],
+    ["SIGHUP", () => {
+      if (reloadWith !== undefined) reloadWith();
+      else log.warn("SIGHUP during start-up ignored: the config being started is the one just read; send SIGHUP again after \"vigil started\" to reload");
+    }],
+  ];
+  for (const [sig, fn] of handlers) process.on(sig, fn);
+  const unhook = (): void => {
+    for (const [sig, fn] of handlers) process.off(sig, fn);
+  };
+
   const lock = acquireStateLock(opts.stateDir);
   if (!lock.ok) {
+    unhook();
     log.error(lock.message);
     return 1;
   }
@@ -122,7 +146,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     const ms = moduleSetup(cfg, opts.configFile, self.name, opts.stateDir, log, metrics, arbiter === undefined ? {} : { arbiter: arbiter.link });
     if (!ms.ok) return ms.message;
     if (ms.options === undefined) return undefined;
-    const engine = new ModuleEngine(ms.options);
+    // Through `heartbeat` as it is at each call: a reload may restart it.
+    const engine = new ModuleEngine({ ...ms.options, onPublish: () => heartbeat?.publish() });
     modules = engine;
     // Peers the heartbeat already hears (a reload restarts only the modules).
     const known = heartbeat?.view().peers.map((p) => ({ name: p.name, liveness: p.state })) ?? [];
@@ -183,40 +208,55 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
 
   const servers: RunningServer[] = [];
   let web: RunningServer;
-  const hbError = await startHeartbeat(config);
-  if (hbError !== undefined) {
-    log.error(hbError);
-    lock.release();
-    return 1;
-  }
-  const vrrpError = await startVrrp(config);
-  if (vrrpError !== undefined) {
-    log.error(vrrpError);
+  const stopModulesAndTell = async (): Promise<void> => {
+    if (modules === undefined) return;
+    await modules.stop();
+    // The STOP advert goes out with the next frames (the stopped engine still
+    // lists it); give them time to leave before the heartbeat goes quiet.
+    if (heartbeat !== undefined) await new Promise((r) => setTimeout(r, Math.min(2_000, 2 * config.cluster.heartbeat.interval + 50)));
+    modules = undefined;
+  };
+  /** Stops whatever runs (all of it, or what start-up got to) in order, and resolves with exit code 0. */
+  const stopAll = async (signal: string, listening: readonly RunningServer[]): Promise<number> => {
+    log.info("stopping", { signal });
+    // VRRP first, so a backup takes the VIPs over after its skew time.
+    // Modules before the heartbeat: peers see STOP in our frames and take
+    // over at once, instead of waiting out the deadtime of a silence.
+    await Promise.all([vrrp?.stop(), stopModulesAndTell()]);
+    await Promise.all(listening.map((s) => s.close()));
     await heartbeat?.stop();
     lock.release();
-    return 1;
-  }
-  // After the heartbeat, so the modules hear peers from the first frame on.
-  const modulesError = startModules(config);
-  if (modulesError !== undefined) {
-    log.error(modulesError);
-    await vrrp?.stop();
-    await heartbeat?.stop();
-    lock.release();
-    return 1;
-  }
-  try {
-    servers.push(await serveFetch(socketApp.fetch, { path: join(opts.stateDir, "vigil.sock") }));
-    web = await serveFetch(app.fetch, parseListen(listen));
-    boundWhere = web.where;
-  } catch (e) {
-    log.error((e as Error).message);
+    log.info("vigil stopped", { node: self.name });
+    unhook();
+    return 0;
+  };
+  /** Undoes a start-up that could not finish; exit code 1. */
+  const giveUp = async (message: string): Promise<number> => {
+    log.error(message);
     await Promise.all(servers.map((s) => s.close()));
     await modules?.stop();
     await vrrp?.stop();
     await heartbeat?.stop();
     lock.release();
+    unhook();
     return 1;
+  };
+  const hbError = await startHeartbeat(config);
+  if (hbError !== undefined) return await giveUp(hbError);
+  if (stopAsked !== undefined) return await stopAll(stopAsked, servers);
+  const vrrpError = await startVrrp(config);
+  if (vrrpError !== undefined) return await giveUp(vrrpError);
+  if (stopAsked !== undefined) return await stopAll(stopAsked, servers);
+  // After the heartbeat, so the modules hear peers from the first frame on.
+  const modulesError = startModules(config);
+  if (modulesError !== undefined) return await giveUp(modulesError);
+  try {
+    servers.push(await serveFetch(socketApp.fetch, { path: join(opts.stateDir, "vigil.sock") }));
+    if (stopAsked !== undefined) return await stopAll(stopAsked, servers);
+    web = await serveFetch(app.fetch, parseListen(listen));
+    boundWhere = web.where;
+  } catch (e) {
+    return await giveUp((e as Error).message);
   }
 
   log.info("vigil started", {
@@ -233,28 +273,10 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
 
   return await new Promise<number>((resolve) => {
     let stopping = false;
-    const stopModulesAndTell = async (): Promise<void> => {
-      if (modules === undefined) return;
-      await modules.stop();
-      // The STOP advert goes out with the next frames (the stopped engine still
-      // lists it); give them time to leave before the heartbeat goes quiet.
-      if (heartbeat !== undefined) await new Promise((r) => setTimeout(r, Math.min(2_000, 2 * config.cluster.heartbeat.interval + 50)));
-      modules = undefined;
-    };
     const stop = async (signal: string): Promise<void> => {
       if (stopping) return;
       stopping = true;
-      log.info("stopping", { signal });
-      // VRRP first, so a backup takes the VIPs over after its skew time.
-      // Modules before the heartbeat: peers see STOP in our frames and take
-      // over at once, instead of waiting out the deadtime of a silence.
-      await Promise.all([vrrp?.stop(), stopModulesAndTell()]);
-      await Promise.all([...servers, web].map((s) => s.close()));
-      await heartbeat?.stop();
-      lock.release();
-      log.info("vigil stopped", { node: self.name });
-      for (const [sig, fn] of handlers) process.off(sig, fn);
-      resolve(0);
+      resolve(await stopAll(signal, [...servers, web]));
     };
     const reload = async (): Promise<void> => {
       const next = loadConfigFile(opts.configFile);
@@ -312,7 +334,23 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
           return;
         }
       }
-      if (moduleConfigKey(next.config) !== moduleConfigKey(config)) {
+      if (modules !== undefined && moduleConfigKey(next.config) !== moduleConfigKey(config) && moduleSharedKey(next.config) === moduleSharedKey(config)) {
+        // Only modules changed: restart those, leave the others running untouched.
+        const ms = moduleSetup(next.config, opts.configFile, self.name, opts.stateDir, log, metrics, arbiter === undefined ? {} : { arbiter: arbiter.link });
+        if (!ms.ok) {
+          log.error("reload rejected: keeping the running modules", { reason: ms.message });
+          reloads({ result: "rejected" });
+          return;
+        }
+        if (ms.options === undefined) {
+          await modules.stop();
+          modules = undefined;
+          log.info("modules off", { reason: ms.why });
+        } else {
+          const r = await modules.reload(ms.options.modules);
+          log.info("modules reloaded", { kept: r.kept.join(" "), restarted: r.restarted.join(" "), added: r.added.join(" "), removed: r.removed.join(" ") });
+        }
+      } else if (moduleConfigKey(next.config) !== moduleConfigKey(config)) {
         // Stopping runs every module's stop scripts here; peers take over meanwhile.
         log.info("modules changed: restarting the module engine");
         await modules?.stop();
@@ -330,11 +368,9 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       reloads({ result: "ok" });
       log.info("config reloaded", { file: opts.configFile, console: `http://${web.where}/` });
     };
-    const handlers: [NodeJS.Signals, () => void][] = [
-      ["SIGTERM", () => void stop("SIGTERM")],
-      ["SIGINT", () => void stop("SIGINT")],
-      ["SIGHUP", () => void reload()],
-    ];
-    for (const [sig, fn] of handlers) process.on(sig, fn);
+    stopWith = (signal) => void stop(signal);
+    reloadWith = () => void reload();
+    // Asked between the last start-up step and here.
+    if (stopAsked !== undefined) stopWith(stopAsked);
   });
 }

@@ -41,6 +41,7 @@ export class HeartbeatEngine {
   private state: MembershipState;
   private transport: Transport | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
+  private publishQueued = false;
   private readonly clock: () => number;
   private readonly lastRejectLog = new Map<string, number>();
   readonly events = new Ring<MembershipEvent>(1000);
@@ -87,6 +88,22 @@ export class HeartbeatEngine {
     this.timer = undefined;
     await this.transport?.close();
     this.transport = undefined;
+  }
+
+  /**
+   * What modules() returns has changed: frames go out now instead of at the
+   * next interval (the core limits how often). Changes made in the same turn
+   * (several modules reacting to one peer event) share one round.
+   */
+  publish(): void {
+    if (!this.transport || this.publishQueued) return;
+    this.publishQueued = true;
+    queueMicrotask(() => {
+      this.publishQueued = false;
+      if (!this.transport) return;
+      this.apply(stepMembership(this.state, { type: "publish" }, this.clock()));
+      this.schedule();
+    });
   }
 
   view(): MembershipView {
@@ -138,7 +155,7 @@ export class HeartbeatEngine {
           break;
         }
         case "event":
-          this.publish(a);
+          this.report(a);
           break;
         case "stall":
           this.counters.stalls();
@@ -151,7 +168,7 @@ export class HeartbeatEngine {
     }
   }
 
-  private publish(e: MembershipEvent): void {
+  private report(e: MembershipEvent): void {
     this.events.push(e);
     const level = e.scope === "peer" && e.to === "dead" ? "error" : e.to === "down" || e.to === "late" ? "warn" : "info";
     if (e.scope === "peer") {

@@ -7,6 +7,8 @@
  * peer liveness (peer()) and the adverts of each accepted frame (frame())
  * come back in, liveness first, as the core asks.
  *
+ * A reload (reload()) touches only the modules whose config changed.
+ *
  * With witness addresses, the peer death that leaves this node hearing
  * nobody is held back, with everything after it, until a witness round that
  * started after it has answered: the last round may predate the loss (a
@@ -29,6 +31,8 @@ export interface ModuleEngineOptions {
   readonly witness?: Omit<WitnessPingerOptions, "onRound">;
   readonly log: Logger;
   readonly metrics: Metrics;
+  /** A module's published role or generation changed: the heartbeat should tell peers now, not at its next interval. */
+  readonly onPublish?: () => void;
 }
 
 /** The explanation `forceprim` gives when the operator has not acknowledged the risk. */
@@ -36,8 +40,18 @@ export const FORCEPRIM_RISK =
   "forceprim runs the module here even though the usual rules say no (peers unknown, isolated without a witness, a failed start). " +
   "If another node still runs it unseen, both serve the same VIP and data: split brain. Only use it when you know the other nodes are down; repeat with --yes";
 
+/** What a reload did to each module, by name. */
+export interface ModuleReload {
+  readonly kept: readonly string[];
+  readonly restarted: readonly string[];
+  readonly added: readonly string[];
+  readonly removed: readonly string[];
+}
+
 export class ModuleEngine implements ModuleControl {
-  private readonly instances: ModuleInstance[];
+  private instances: ModuleInstance[];
+  private readonly reporter: ModuleInstanceOptions["reporter"];
+  private started = false;
   private readonly pinger: WitnessPinger | undefined;
   private nextCommand = 0;
   private readonly liveness = new Map<string, PeerLiveness>();
@@ -49,7 +63,12 @@ export class ModuleEngine implements ModuleControl {
   constructor(private readonly o: ModuleEngineOptions) {
     this.roleGauge = o.metrics.gauge("vigil_module_role", "1 for the role this node has for the module (STOP, WAIT, ALONE, PRIM, SECOND), 0 for the others.");
     this.transitions = o.metrics.counter("vigil_module_transitions_total", "Module role changes on this node, by module, new role and reason.");
-    const reporter = { transition: (t: ModuleTransition) => this.onTransition(t), note: (n: Extract<ModuleAction, { type: "event" }>) => this.onNote(n) };
+    const reporter = {
+      transition: (t: ModuleTransition) => this.onTransition(t),
+      note: (n: Extract<ModuleAction, { type: "event" }>) => this.onNote(n),
+      published: () => o.onPublish?.(),
+    };
+    this.reporter = reporter;
     this.instances = o.modules.map((m) => new ModuleInstance({ ...m, reporter }));
     for (const i of this.instances) this.setRole(i.name, i.role);
     const w = o.witness;
@@ -71,6 +90,7 @@ export class ModuleEngine implements ModuleControl {
 
   /** Starts every module (cleanup first) and the witness pinger. `peers`: liveness already known (a restart under a running heartbeat). */
   start(peers: readonly { name: string; liveness: PeerLiveness }[] = []): void {
+    this.started = true;
     for (const p of peers) this.liveness.set(p.name, p.liveness);
     for (const i of this.instances) {
       i.start();
@@ -83,6 +103,55 @@ export class ModuleEngine implements ModuleControl {
   async stop(timeoutMs = 120_000): Promise<void> {
     await Promise.all(this.instances.map((i) => i.stopHere(timeoutMs)));
     this.halt();
+  }
+
+  /**
+   * Applies a new module list (same nodes, heartbeat and witness; otherwise
+   * build a new engine). Modules whose config is unchanged keep running
+   * untouched; removed and changed ones are stopped here (stop scripts,
+   * VIPs removed); changed and added ones start afresh, cleanup first, with
+   * the peers' liveness as we know it.
+   */
+  async reload(modules: ModuleEngineOptions["modules"], timeoutMs = 120_000): Promise<ModuleReload> {
+    const wanted = new Map(modules.map((m) => [m.core.module, m]));
+    const same = (i: ModuleInstance): boolean => {
+      const m = wanted.get(i.name);
+      return m !== undefined && (m.configKey ?? JSON.stringify(m.core)) === i.configKey;
+    };
+    const leaving = this.instances.filter((i) => !same(i));
+    await Promise.all(leaving.map((i) => i.stopHere(timeoutMs)));
+    for (const i of leaving) {
+      i.halt();
+      if (!wanted.has(i.name)) this.setRole(i.name, "");
+    }
+    const kept = new Map(this.instances.filter(same).map((i) => [i.name, i]));
+    const fresh: ModuleInstance[] = [];
+    this.instances = modules.map((m) => {
+      const old = kept.get(m.core.module);
+      if (old !== undefined) return old;
+      const inst = new ModuleInstance({ ...m, reporter: this.reporter });
+      fresh.push(inst);
+      this.setRole(inst.name, inst.role);
+      return inst;
+    });
+    if (this.started) {
+      const begin = (): void => {
+        for (const i of fresh) {
+          i.start();
+          for (const [node, liveness] of this.liveness) i.peer(node, liveness);
+        }
+      };
+      // Behind heartbeat events held for a witness round, like everything else.
+      if (this.held !== null) this.held.push(begin);
+      else begin();
+    }
+    const names = (list: readonly ModuleInstance[]) => list.map((i) => i.name);
+    return {
+      kept: [...kept.keys()],
+      restarted: names(leaving.filter((i) => wanted.has(i.name))),
+      added: names(fresh.filter((i) => !leaving.some((l) => l.name === i.name))),
+      removed: names(leaving.filter((i) => !wanted.has(i.name))),
+    };
   }
 
   /** Stops timers and checkers without touching the resources. */
@@ -186,7 +255,7 @@ export class ModuleEngine implements ModuleControl {
   }
 
   private onNote(n: Extract<ModuleAction, { type: "event" }>): void {
-    const bad = n.kind === "checker-failing" || n.kind === "start-failed" || n.kind === "stop-failed" || n.kind === "lease-lost" || n.kind === "fenced" || n.kind === "bad-advert";
+    const bad = n.kind === "checker-failing" || n.kind === "restart-limit" || n.kind === "start-failed" || n.kind === "stop-failed" || n.kind === "lease-lost" || n.kind === "fenced" || n.kind === "bad-advert";
     this.o.log.log(bad ? "warn" : "info", `module ${n.module} ${n.kind}`, { module: n.module, kind: n.kind, detail: n.detail, module_seq: n.seq });
   }
 }

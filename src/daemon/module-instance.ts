@@ -34,6 +34,8 @@ import type { CheckerStatus, ModuleNodeView, ModuleStatus } from "./module-statu
 export interface ModuleReporter {
   transition(t: ModuleTransition, wallTime: Date): void;
   note(a: Extract<ModuleAction, { type: "event" }>): void;
+  /** What the heartbeat frames list for this module changed (role or generation). */
+  published?(advert: ModuleAdvert): void;
 }
 
 /** The arbiter side of a module; absent when no arbiter is configured. */
@@ -61,6 +63,12 @@ export interface ModuleInstanceOptions {
   readonly clock?: () => number;
   /** Default true. */
   readonly autostart?: boolean;
+  /**
+   * Everything of the config this module depends on, as one string: a
+   * reload keeps the module running untouched while it is the same.
+   * Default: the core config.
+   */
+  readonly configKey?: string;
 }
 
 type Waiter = (a: { ok: boolean; detail: string }) => void;
@@ -92,6 +100,10 @@ export class ModuleInstance {
 
   get name(): string {
     return this.o.core.module;
+  }
+
+  get configKey(): string {
+    return this.o.configKey ?? JSON.stringify(this.o.core);
   }
 
   get role(): ModuleRole {
@@ -281,9 +293,12 @@ export class ModuleInstance {
         );
         break;
       }
-      case "publish":
+      case "publish": {
+        const was = this.advert;
         this.advert = { module: a.module, role: a.role, generation: a.generation };
+        if (was?.role !== a.role || was.generation !== a.generation) this.o.reporter.published?.(this.advert);
         break;
+      }
       case "transition":
         this.lastTransition = { at: new Date(), t: a };
         this.o.reporter.transition(a, this.lastTransition.at);

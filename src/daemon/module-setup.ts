@@ -26,9 +26,19 @@ export interface ModuleSetupDeps {
   arbiter?: ModuleArbiterLink;
 }
 
-/** The part of the config the module engine depends on: a reload restarts the engine only when this changed. */
+/** The part of the config the module engine depends on: a reload touches the modules only when this changed. */
 export function moduleConfigKey(config: VigilConfig): string {
-  return JSON.stringify({ modules: config.modules, nodes: config.cluster.nodes.map((n) => n.name), heartbeat: config.cluster.heartbeat, witness: config.cluster.witness });
+  return JSON.stringify({ modules: config.modules, shared: moduleSharedKey(config) });
+}
+
+/**
+ * The part every module depends on (nodes, timers, witness): when it
+ * changes, the whole module engine is restarted; otherwise a reload
+ * restarts only the modules whose own config changed.
+ */
+export function moduleSharedKey(config: VigilConfig): string {
+  const c = config.cluster;
+  return JSON.stringify({ cluster: c.name, nodes: c.nodes.map((n) => n.name), heartbeat: c.heartbeat, witness: c.witness });
 }
 
 export function moduleSetup(config: VigilConfig, configFile: string, self: string, stateDir: string, log: Logger, metrics: Metrics, deps: ModuleSetupDeps = {}): ModuleSetup {
@@ -70,6 +80,7 @@ export function moduleSetup(config: VigilConfig, configFile: string, self: strin
       log,
       ...(notify.configured ? { notify } : {}),
       ...(deps.arbiter === undefined ? {} : { arbiter: deps.arbiter }),
+      configKey: JSON.stringify({ module: m, shared: moduleSharedKey(config), configDir: baseDir }),
     });
   }
   const ping = config.cluster.witness.ping;

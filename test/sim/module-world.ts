@@ -66,6 +66,8 @@ export interface WorldOptions {
   /** Probability that a resource start fails. */
   readonly startFailure?: number;
   readonly handoverTimeoutMs?: number;
+  /** Default: deadtime + interval, as the daemon derives it. */
+  readonly rejoinWaitMs?: number;
 }
 
 export interface MemberState {
@@ -239,6 +241,7 @@ export function moduleAdapter(opts: WorldOptions, facts: WorldFacts, simRef: () 
           witnessPing: opts.witnessPing,
           ...(opts.arbiter === undefined ? {} : { arbiter: opts.arbiter }),
           ...(opts.handoverTimeoutMs === undefined ? {} : { handoverTimeoutMs: opts.handoverTimeoutMs }),
+          rejoinWaitMs: opts.rejoinWaitMs ?? timing.timers.deadtimeMs + timing.timers.intervalMs,
         },
         // Request numbers above any earlier incarnation's, as the driver would make them from the wall clock.
         { now: ctx.now, firstLeaseRequest: ctx.incarnation * 1_000_000 + 1 },

@@ -17,6 +17,7 @@
  *   granularity: one tick interval and the ping's own delay).
  * At the end (everything healed and healthy): exactly one node runs the
  * module, every other one stands by, and failback followed the policy.
+ * A node back from isolation never takes the module from a healthy PRIM.
  *
  * Seeds: SIM_SEEDS=<k> runs k seeds per scenario; SIM_SEED=<n> replays one.
  */
@@ -312,6 +313,36 @@ describe("failover module under simulation", () => {
       }
     });
   }
+
+  it("a node back from isolation leaves the module with the healthy PRIM, though its witness answers before its links", () => {
+    for (const seed of seedsFromEnv(30)) {
+      const { sim, facts, calm, nodes } = world(seed, 2 + (seed % 2), { arbiter: false });
+      sim.run(3000);
+      sim.check(moduleOf(sim, "n1")?.role === "PRIM", `n1 is ${moduleOf(sim, "n1")?.role} at 3 s, expected PRIM`);
+      const isolateAt = sim.rng.int(3000, 3500);
+      const backAt = isolateAt + sim.rng.int(1500, 3000);
+      // Its links come back a moment after its witness: a witness round and a bit, within one or two heartbeats.
+      const healAt = backAt + sim.rng.int(timing.checkMs, timing.checkMs + timers.intervalMs);
+      const all = Array.from({ length: LINKS }, (_, i) => i);
+      sim.at(isolateAt, "isolate n2, witness and all", (s) => {
+        calm.disturb(s);
+        calm.cuts = true;
+        s.net.cut(["n2"], nodes.filter((x) => x !== "n2"), all);
+        setWitness(s, facts, calm, "n2", false);
+      });
+      sim.at(backAt, "n2's witness answers again", (s) => setWitness(s, facts, calm, "n2", true));
+      sim.at(healAt, "n2's links are back", (s) => {
+        calm.disturb(s);
+        s.net.heal();
+        calm.cuts = false;
+      });
+      sim.run(healAt + 4000);
+      const moved = facts.transitions.filter((t) => t.simTime >= isolateAt && (t.node === "n1" ? !isPrimaryRole(t.to) : isPrimaryRole(t.to)));
+      sim.check(moved.length === 0, () => `the module moved after n2's isolation: ${moved.map((t) => `${t.node} ${t.from}->${t.to} at ${t.simTime} (${t.detail})`).join("; ")}`);
+      const runner = checkOneRunning(sim, facts, nodes);
+      sim.check(runner === "n1", `${runner} runs the module at the end, expected n1 to keep it`);
+    }
+  });
 
   it("failed starts: a node never takes the module back until cleared, and the rules above still hold", () => {
     for (const seed of seedsFromEnv(30)) {

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -217,11 +217,17 @@ describe("vigil token", () => {
   });
 
   it("fails naming the reason when the config has no key", async () => {
-    const file = join(EXAMPLES, "demo", "vigil.yaml");
-    const r = await vigil("token", "--config", file);
-    expect(r.code).toBe(1);
-    expect(r.stdout).toBe("");
-    expect(r.stderr).toMatch(new RegExp(`^${file}: cluster.key_file is not set`));
+    const dir = mkdtempSync(join(tmpdir(), "vigil-token-"));
+    const file = join(dir, "vigil.yaml");
+    writeFileSync(file, "cluster:\n  name: solo\n  nodes: [{ name: solo, addresses: [127.0.0.1] }]\n");
+    try {
+      const r = await vigil("token", "--config", file);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toBe("");
+      expect(r.stderr).toMatch(new RegExp(`^${file}: cluster.key_file is not set`));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("fails with the search's message when there is no config", async () => {

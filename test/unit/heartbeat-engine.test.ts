@@ -5,7 +5,7 @@ import { Logger } from "../../src/daemon/log.ts";
 import { Metrics } from "../../src/daemon/metrics.ts";
 import { createMemoryNetwork, type MemoryNetwork } from "../../src/net/memory-transport.ts";
 import type { LinkSpec } from "../../src/net/udp-transport.ts";
-import { encodeHeartbeat } from "../../src/proto/heartbeat.ts";
+import { encodeHeartbeat, type ModuleAdvert } from "../../src/proto/heartbeat.ts";
 
 const KEY = new Uint8Array(32).fill(7);
 const nodes = [
@@ -25,15 +25,19 @@ function linksFor(self: string): LinkSpec[] {
   }));
 }
 
-function engine(net: MemoryNetwork, self: string) {
+function engine(net: MemoryNetwork, self: string, modules: { adverts: ModuleAdvert[] } = { adverts: [] }) {
   const lines: string[] = [];
   const log = new Logger("text", (l) => lines.push(l));
   const metrics = new Metrics();
   const membership: MembershipConfig = { self, cluster: "lab", nodes, ...timers };
+  /** Every accepted frame's module adverts, with our clock at arrival. */
+  const heard: { at: number; node: string; roles: string }[] = [];
   const e = new HeartbeatEngine({
     membership, key: KEY, links: linksFor(self), openTransport: (l) => net.open(l), log, metrics, clock: () => Date.now(),
+    modules: () => modules.adverts,
+    onFrame: (node, adverts) => heard.push({ at: Date.now(), node, roles: adverts.map((a) => `${a.module}=${a.role}`).join(",") }),
   });
-  return { e, lines, metrics };
+  return { e, lines, metrics, heard };
 }
 
 describe("HeartbeatEngine over the in-memory network", () => {
@@ -77,6 +81,49 @@ describe("HeartbeatEngine over the in-memory network", () => {
     expect(peer?.state).toBe("up");
     expect(peer?.links.map((l) => l.state)).toEqual(["up", "down"]);
     expect(a.lines.some((l) => /warn  link 1 to b down/.test(l))).toBe(true);
+    await a.e.stop();
+    await b.e.stop();
+  });
+
+  it("sends a published module change at once instead of with the next periodic frame", async () => {
+    const net = createMemoryNetwork();
+    const published = { adverts: [{ module: "web", role: "SECOND", generation: 1 }] };
+    const a = engine(net, "a", published);
+    const b = engine(net, "b");
+    await a.e.start();
+    await b.e.start();
+    await vi.advanceTimersByTimeAsync(230);
+    // 30 ms after a's periodic round at +200: the next one is due at +300.
+    const changedAt = Date.now();
+    published.adverts = [{ module: "web", role: "PRIM", generation: 2 }];
+    a.e.publish();
+    await vi.advanceTimersByTimeAsync(1);
+    const news = b.heard.filter((h) => h.node === "a" && h.roles === "web=PRIM");
+    // One frame per link, both before the periodic round would have carried it.
+    expect(news.map((h) => h.at)).toEqual([changedAt, changedAt]);
+    expect(a.metrics.render()).toMatch(/vigil_heartbeat_frames_sent_total\{link="0"\} 4/);
+    await a.e.stop();
+    await b.e.stop();
+  });
+
+  it("sends one round for many publishes in one turn, and at most one more per quarter interval", async () => {
+    const net = createMemoryNetwork();
+    const a = engine(net, "a");
+    const b = engine(net, "b");
+    await a.e.start();
+    await b.e.start();
+    await vi.advanceTimersByTimeAsync(210);
+    const before = b.heard.length;
+    for (let i = 0; i < 5; i++) a.e.publish();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(b.heard.length - before).toBe(2);
+    // A publisher flapping every millisecond until just before the next periodic round.
+    for (let t = 0; t < 80; t++) {
+      a.e.publish();
+      await vi.advanceTimersByTimeAsync(1);
+    }
+    // Owed rounds at +236, +261 and +286 (a quarter interval apart), one frame per link each.
+    expect(b.heard.length - before).toBe(2 + 3 * 2);
     await a.e.stop();
     await b.e.stop();
   });

@@ -152,6 +152,73 @@ describe("sending", () => {
   });
 });
 
+describe("publishing a change between rounds", () => {
+  const publish = (d: Driver, now: number) => {
+    d.until(now);
+    return sends(stepAndKeep(d, now));
+  };
+  const stepAndKeep = (d: Driver, now: number): MembershipAction[] => {
+    const out = stepMembership(d.state, { type: "publish" }, now);
+    d.state = out.state;
+    d.now = now;
+    return [...out.actions];
+  };
+
+  it("sends a round on every link at once, before the next periodic one, and keeps the rhythm", () => {
+    const d = new Driver();
+    d.tick(T0);
+    expect(publish(d, T0 + 40).map((f) => [f.sentAt, f.seq, f.link])).toEqual([
+      [T0 + 40, 3, 0],
+      [T0 + 40, 4, 1],
+    ]);
+    expect(nextWakeAt(d.state)).toBe(T0 + 100);
+    expect(sends(d.until(T0 + 100)).map((f) => [f.sentAt, f.seq])).toEqual([
+      [T0 + 100, 5],
+      [T0 + 100, 6],
+    ]);
+  });
+
+  it("sends at most one extra round per quarter interval; one asked sooner is owed, not dropped", () => {
+    const d = new Driver();
+    d.tick(T0);
+    expect(publish(d, T0 + 10).length).toBe(2);
+    // A flapping publisher: ten asks within the next quarter interval.
+    for (let t = T0 + 11; t <= T0 + 20; t++) expect(publish(d, t)).toEqual([]);
+    expect(nextWakeAt(d.state)).toBe(T0 + 35);
+    expect(sends(d.until(T0 + 35)).map((f) => f.sentAt)).toEqual([T0 + 35, T0 + 35]);
+    // Paid: nothing more until the periodic round.
+    expect(nextWakeAt(d.state)).toBe(T0 + 100);
+  });
+
+  it("lets a periodic round that comes first carry an owed change", () => {
+    const d = new Driver();
+    d.tick(T0);
+    expect(publish(d, T0 + 90).length).toBe(2);
+    expect(publish(d, T0 + 95)).toEqual([]);
+    expect(sends(d.until(T0 + 115)).map((f) => f.sentAt)).toEqual([T0 + 100, T0 + 100]);
+    expect(nextWakeAt(d.state)).toBe(T0 + 200);
+  });
+
+  it("sends the periodic round instead when one is due anyway", () => {
+    const d = new Driver();
+    d.tick(T0);
+    const out = stepAndKeep(d, T0 + 100);
+    expect(sends(out).map((f) => [f.sentAt, f.seq])).toEqual([[T0 + 100, 3], [T0 + 100, 4]]);
+    expect(sends(d.tick(T0 + 100))).toEqual([]);
+    expect(nextWakeAt(d.state)).toBe(T0 + 200);
+  });
+
+  it("changes no belief about peers", () => {
+    const d = new Driver();
+    d.tick(T0);
+    d.frame(0, frame("b", 1, 0), T0 + 10);
+    const before = d.state;
+    stepAndKeep(d, T0 + 20);
+    expect(d.state.peers).toEqual(before.peers);
+    expect(d.state.counters).toBe(before.counters);
+  });
+});
+
 describe("liveness", () => {
   it("first frame: peer up (first-heard) and that link up, with ordered event seqs", () => {
     const d = new Driver();
@@ -335,6 +402,67 @@ describe("anti-replay", () => {
     expect(d.peer("b").links[1]?.lastHeardAt).toBe(T0 + 100);
     expect(d.peer("b").links[0]?.lastHeardAt).toBe(T0 + 10);
     expect(d.peer("b").linkSeq).toEqual([12, 11]);
+  });
+});
+
+describe("a peer back with an earlier epoch (its wall clock went back)", () => {
+  /** b up in epoch 7, then silent until `t`: dead from T0 + 510 on. */
+  function deadPeer(t: number): Driver {
+    const d = new Driver();
+    d.frame(0, frame("b", 10, 0), T0 + 10);
+    d.until(t);
+    expect(d.peer("b").state).toBe("dead");
+    return d;
+  }
+  const echoOf = (sentAt: number) => ({ echoes: [{ node: "a", sentAt, heldMs: 3 }] });
+
+  it("accepts it once the peer is dead and the frame echoes one of our last rounds", () => {
+    const d = deadPeer(T0 + 2000);
+    const out = d.frame(0, frame("b", 1, 0, { epoch: 3n, ...echoOf(T0 + 2000) }), T0 + 2010);
+    expect(out).toEqual(expect.arrayContaining([
+      expect.objectContaining({ scope: "peer", node: "b", from: "dead", to: "up", reason: "restarted", detail: expect.stringMatching(/earlier epoch 3 .*wall clock went back/) }),
+    ]));
+    expect(d.peer("b")).toMatchObject({ state: "up", epoch: 3n, highestEpoch: 7n });
+    // From then on its frames count normally, by seq.
+    expect(d.frame(0, frame("b", 3, 0, { epoch: 3n }), T0 + 2110)).toEqual([]);
+    expect(d.peer("b").lastHeardAt).toBe(T0 + 2110);
+  });
+
+  it("refuses it while the peer is not dead, even with a fresh echo", () => {
+    const d = new Driver();
+    d.frame(0, frame("b", 10, 0), T0 + 10);
+    d.until(T0 + 400);
+    expect(d.peer("b").state).toBe("late");
+    d.frame(0, frame("b", 1, 0, { epoch: 3n, ...echoOf(T0 + 400) }), T0 + 400);
+    expect(d.peer("b").state).toBe("late");
+    expect(d.state.counters.peers["b"]?.rejected["stale-epoch"]).toBe(1);
+  });
+
+  it("refuses old captures: no echo, an echo older than deadtime, or a value we never sent", () => {
+    const d = deadPeer(T0 + 2000);
+    const replays = [
+      frame("b", 1, 0, { epoch: 3n }),
+      frame("b", 2, 0, { epoch: 3n, ...echoOf(T0 + 1400) }),
+      // A sentAt in today's window, but not one of our rounds: an echo to an earlier life of ours.
+      frame("b", 3, 0, { epoch: 3n, ...echoOf(T0 + 1950.5) }),
+      // Our round, but echoed to another node.
+      frame("b", 4, 0, { epoch: 3n, echoes: [{ node: "c", sentAt: T0 + 2000, heldMs: 0 }] }),
+    ];
+    for (const f of replays) expect(d.frame(0, f, T0 + 2010)).toEqual([]);
+    expect(d.peer("b")).toMatchObject({ state: "dead", epoch: 7n });
+    expect(d.state.counters.peers["b"]?.rejected["stale-epoch"]).toBe(replays.length);
+  });
+
+  it("then refuses replays of the abandoned, higher epoch, which would otherwise look like a restart", () => {
+    const d = deadPeer(T0 + 2000);
+    d.frame(0, frame("b", 1, 0, { epoch: 3n, ...echoOf(T0 + 2000) }), T0 + 2010);
+    expect(d.frame(0, frame("b", 50, 0, { epoch: 7n }), T0 + 2020)).toEqual([]);
+    expect(d.frame(0, frame("b", 51, 0, { epoch: 7n, ...echoOf(T0 + 1000) }), T0 + 2030)).toEqual([]);
+    expect(d.peer("b")).toMatchObject({ state: "up", epoch: 3n });
+    expect(d.state.counters.peers["b"]?.rejected["stale-epoch"]).toBe(2);
+    // A real restart after that is above every epoch heard, as usual.
+    const out = d.frame(0, frame("b", 1, 0, { epoch: 9n }), T0 + 2040);
+    expect(out).toEqual([expect.objectContaining({ reason: "restarted", detail: expect.stringMatching(/new epoch 9/) })]);
   });
 });
 

@@ -91,15 +91,40 @@ describe("checkers through the module core", () => {
     expect(s.state.handover?.reason).toBe("checker");
   });
 
-  it("with no node to fail over to, it keeps restarting here", () => {
+  it("with no node to fail over to, the restart limit leaves the module as it is, then fails over once a node can take it", () => {
     const s = running([{ name: "app", onFail: "restart", restarts: 1, windowMs: 10_000, fall: 1 }], "dead");
-    for (const t of [1000, 2000, 3000]) {
-      s.check(t, "app", false);
+    s.check(1000, "app", false);
+    s.settle(1100);
+    const stops = () => s.actions.filter((a) => a.type === "stop-resource").length;
+    const before = stops();
+    // Failing on and off for a while: no restart loop, the module stays up here.
+    for (const t of [2000, 3000, 4000, 5000, 6000]) {
+      s.check(t, "app", t % 2000 !== 0);
       s.settle(t + 100);
-      expect(s.role).toBe("ALONE");
-      expect(s.state.started).toBe(2);
     }
-    expect(s.actions.some((a) => a.type === "event" && a.detail.includes("no other node can take vms: restarting here"))).toBe(true);
+    expect(stops()).toBe(before);
+    expect(s.role).toBe("ALONE");
+    expect(s.state.started).toBe(2);
+    const limits = s.actions.filter((a) => a.type === "event" && a.kind === "restart-limit");
+    expect(limits.length).toBeGreaterThan(0);
+    expect(limits[0]).toMatchObject({ detail: expect.stringContaining("no other node can take vms (b dead)") });
+    expect(s.actions.some((a) => a.type === "event" && a.kind === "restart" && a.detail.includes("restarting here"))).toBe(false);
+    // A peer that can take it appears: handed over.
+    s.up(7000, "b", "SECOND", 2);
+    s.settle(7100);
+    expect(s.role).toBe("SECOND");
+    expect(s.state.handover?.reason).toBe("checker");
+  });
+
+  it("on_fail failover with nobody to take it does not restart it over and over either", () => {
+    const s = running([{ name: "app", onFail: "failover", fall: 1 }], "dead");
+    const before = s.actions.length;
+    for (const t of [1000, 2000, 3000]) {
+      s.check(t, "app", t === 2000);
+      s.settle(t + 100);
+    }
+    expect(s.actions.slice(before).some((a) => a.type === "stop-resource")).toBe(false);
+    expect(s.state.failoverWanted?.checker).toBe("app");
   });
 
   it("results of checkers that are not running are ignored", () => {

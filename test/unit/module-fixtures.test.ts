@@ -7,7 +7,7 @@
  *
  *   > config [self=a] [nodes=a,b] [prefer=a] [failback=auto|manual] [delay=<ms>]
  *            [resources=vip,script,service] [checkers=<name>:<policy>[:<restarts>:<window>:<then>:<fall>:<rise>],...]
- *            [witness=on] [lease=<ms>] [handover=<ms>] [grace=<ms>] [cleanup=on] [autostart=off] [blocked=<text>]
+ *            [witness=on] [lease=<ms>] [handover=<ms>] [grace=<ms>] [rejoin=<ms>] [cleanup=on] [autostart=off] [blocked=<text>]
  *   > tick <t> | until <t>
  *   > peer <t> <node> up|late|dead          membership verdict
  *   > advert <t> <node> <ROLE|-> [<gen>]     advert in an accepted frame (- = module not listed)
@@ -134,6 +134,7 @@ class Runner {
         ...(lease === undefined ? {} : { arbiter: testArbiter(Number(lease)) }),
         handoverTimeoutMs: Number(m.get("handover") ?? 5000),
         absentGraceMs: Number(m.get("grace") ?? 2000),
+        ...(m.has("rejoin") ? { rejoinWaitMs: Number(m.get("rejoin")) } : {}),
       }),
       {
         cleanup: m.get("cleanup") === "on",
@@ -158,6 +159,8 @@ class Runner {
       st.handover === null ? "" : `handover(until=${st.handover.until ?? "-"})`,
       st.request === null ? "" : `request=${st.request.generation}`,
       st.forced ? "forced" : "",
+      st.failoverWanted === null ? "" : `failover-wanted="${st.failoverWanted.detail}"`,
+      st.rejoinUntil === null ? "" : `rejoin-until=${st.rejoinUntil}`,
       st.command === null ? "" : `pending=${st.command.id}:${st.command.command}`,
     ].filter((f) => f !== "");
     if (flags.length > 0) out.push(flags.join(" "));

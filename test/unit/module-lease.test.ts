@@ -16,7 +16,7 @@ describe("lease bookkeeping", () => {
   it("counts a lease from when the request was sent, not when the answer came", () => {
     const sent = sendRequest(initLease(), 1000, terms);
     const got = takeAnswer(sent.lease, { request: sent.id, granted: true, durationMs: 3000, holder: "a" }, 1900);
-    expect(got.result).toEqual({ kind: "extended", validUntil: 4000 });
+    expect(got.result).toEqual({ kind: "extended", validUntil: 4000, afterDenials: 0 });
     expect(leaseUsable(got.lease, terms, 2999)).toBe(true);
     expect(leaseUsable(got.lease, terms, 3000)).toBe(false);
   });
@@ -124,6 +124,8 @@ describe("module core with an arbiter", () => {
     // Frozen past the deadline; the first thing after thawing is a late grant.
     const thawed = s.step({ type: "lease", request: s.lastLeaseRequest(), granted: true, durationMs: 3000, holder: "a", detail: "late" }, w + 500);
     expect(kinds(thawed).slice(0, 2)).toEqual(["event:fenced", "stop-resource"]);
+    // Said as it happens: the resources are being stopped, not gone yet.
+    expect(thawed[0]).toMatchObject({ type: "event", detail: `watchdog deadline ${w} passed: fencing vms here (stopping its resources)` });
     expect(thawed.find((a) => a.type === "stop-resource")).toMatchObject({ index: 1, cleanup: true });
     expect(thawed.some((a) => a.type === "watchdog" || a.type === "start-resource")).toBe(false);
     const rest = s.settle(w + 600);

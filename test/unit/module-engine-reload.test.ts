@@ -1,0 +1,102 @@
+/**
+ * A reload (SIGHUP) touches only the modules whose config changed: the
+ * others keep running untouched, removed ones stop, added ones start.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, test } from "vitest";
+import type { ModuleResource } from "../../src/core/module.ts";
+import { Logger } from "../../src/daemon/log.ts";
+import { Metrics } from "../../src/daemon/metrics.ts";
+import { ModuleEngine, type ModuleEngineOptions } from "../../src/daemon/module-engine.ts";
+import { baseCore, FakeHost, until } from "./module-engine-harness.ts";
+
+const dirs: string[] = [];
+const engines: ModuleEngine[] = [];
+afterEach(() => {
+  for (const e of engines.splice(0)) e.halt();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+type ModuleOptions = ModuleEngineOptions["modules"][number];
+
+function moduleOptions(name: string, vip: string, script: string, host: FakeHost, stateDir: string, log: Logger): ModuleOptions {
+  const resources: ModuleResource[] = [
+    { kind: "vip", address: vip, interface: null },
+    { kind: "script", start: `/srv/${script}-start.sh`, stop: `/srv/${script}-stop.sh` },
+  ];
+  return {
+    core: baseCore("a", ["a", "b"], { module: name, resources }),
+    type: "failover",
+    checks: [],
+    checkerInfo: new Map(),
+    resources: { io: host },
+    stateDir,
+    log,
+  };
+}
+
+function setup() {
+  const host = new FakeHost();
+  const lines: string[] = [];
+  const log = new Logger("json", (l) => lines.push(l));
+  const stateDir = mkdtempSync(join(tmpdir(), "vigil-reload-"));
+  dirs.push(stateDir);
+  const mod = (name: string, vip: string, script = name) => moduleOptions(name, vip, script, host, stateDir, log);
+  return { host, lines, mod, log };
+}
+
+const runningAll = (e: ModuleEngine, names: readonly string[]) =>
+  names.every((n) => e.statuses().find((s) => s.name === n)?.state === "ALONE" && e.instance(n)?.core.started === 2);
+
+describe("module engine reload", { timeout: 15_000 }, () => {
+  test("restarts only the changed module, stops the removed one, starts the added one, leaves the rest running", async () => {
+    const { host, lines, mod, log } = setup();
+    const engine = new ModuleEngine({
+      modules: [mod("web", "198.51.100.100/24"), mod("db", "198.51.100.101/24"), mod("cache", "198.51.100.102/24")],
+      log,
+      metrics: new Metrics(),
+    });
+    engines.push(engine);
+    engine.start([{ name: "b", liveness: "dead" }]);
+    await until(() => runningAll(engine, ["web", "db", "cache"]));
+    const web = engine.instance("web");
+    const effectsBefore = host.effects.length;
+    const linesBefore = lines.length;
+
+    const result = await engine.reload([mod("web", "198.51.100.100/24"), mod("db", "198.51.100.101/24", "db2"), mod("mail", "198.51.100.103/24")]);
+    expect(result).toEqual({ kept: ["web"], restarted: ["db"], added: ["mail"], removed: ["cache"] });
+    await until(() => runningAll(engine, ["web", "db", "mail"]));
+
+    const after = host.effects.slice(effectsBefore);
+    // The unchanged module: not stopped, not started again, no transition.
+    expect(after.filter((e) => e.includes("web-") || e.includes("198.51.100.100"))).toEqual([]);
+    expect(engine.instance("web")).toBe(web);
+    const transitions = (m: string) => lines.slice(linesBefore).map((l) => JSON.parse(l)).filter((e) => e.module === m && typeof e.from === "string");
+    expect(transitions("web")).toEqual([]);
+    expect(transitions("db").map((e) => `${e.from}->${e.to}`)).toEqual(["ALONE->STOP", "STOP->ALONE"]);
+    // The changed one stops with its old scripts and starts with the new ones; removed stops, added starts.
+    expect(after).toContain("run /srv/db-stop.sh");
+    expect(after).toContain("run /srv/db2-start.sh");
+    expect(after.indexOf("run /srv/db-stop.sh")).toBeLessThan(after.indexOf("run /srv/db2-start.sh"));
+    expect(after).toContain("run /srv/cache-stop.sh");
+    expect(after).toContain("del 198.51.100.102/24 eth0");
+    expect(after.some((e) => e.startsWith("run /srv/cache-start.sh"))).toBe(false);
+    expect(after).toContain("run /srv/mail-start.sh");
+    expect(engine.statuses().map((s) => s.name)).toEqual(["web", "db", "mail"]);
+    expect(engine.adverts().map((a) => a.module)).toEqual(["web", "db", "mail"]);
+  });
+
+  test("a reload with nothing changed touches nothing", async () => {
+    const { host, mod, log } = setup();
+    const engine = new ModuleEngine({ modules: [mod("web", "198.51.100.100/24")], log, metrics: new Metrics() });
+    engines.push(engine);
+    engine.start([{ name: "b", liveness: "dead" }]);
+    await until(() => runningAll(engine, ["web"]));
+    const before = host.effects.length;
+    expect(await engine.reload([mod("web", "198.51.100.100/24")])).toEqual({ kept: ["web"], restarted: [], added: [], removed: [] });
+    expect(host.effects.slice(before)).toEqual([]);
+    expect(engine.statuses()[0]?.state).toBe("ALONE");
+  });
+});
