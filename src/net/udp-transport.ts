@@ -315,6 +315,28 @@ export async function openUdpTransport(links: readonly LinkSpec[]): Promise<UdpT
     report(i, new TransportSendError(i, target, code, `heartbeat link ${i}: send${where} failed: ${text}`));
   };
 
+  /**
+   * An ICMP port-unreachable for an earlier datagram (a peer whose daemon
+   * died while its host stays up) is reported by Bun as ECONNREFUSED on the
+   * NEXT send from the socket, whatever its destination, and that datagram
+   * is not sent. Left alone, the frame to a live peer is lost and, with
+   * three or more nodes, live peers are declared dead whenever one dies. So
+   * a refused send is tried once more: the pending error is consumed by then.
+   */
+  const sendTo = (sock: dgram.Socket, link: number, target: Endpoint, bytes: Uint8Array, retry: boolean): void => {
+    const failed = (e: unknown): void => {
+      if (retry && errorCode(e) === "ECONNREFUSED") sendTo(sock, link, target, bytes, false);
+      else sendError(link, target, e);
+    };
+    try {
+      sock.send(bytes, target.port, target.address, (e) => {
+        if (e) failed(e);
+      });
+    } catch (e) {
+      queueMicrotask(() => failed(e));
+    }
+  };
+
   return {
     send(link, bytes) {
       const o = open.get(link);
@@ -324,15 +346,7 @@ export async function openUdpTransport(links: readonly LinkSpec[]): Promise<UdpT
         queueMicrotask(() => sendError(link, undefined, err));
         return;
       }
-      for (const target of o.link.targets) {
-        try {
-          o.sock.send(bytes, target.port, target.address, (e) => {
-            if (e) sendError(link, target, e);
-          });
-        } catch (e) {
-          queueMicrotask(() => sendError(link, target, e));
-        }
-      }
+      for (const target of o.link.targets) sendTo(o.sock, link, target, bytes, true);
     },
     onReceive(cb) {
       receivers.push(cb);

@@ -75,7 +75,9 @@ describeLab("heartbeat engine on a real kernel (3 nodes, 2 links)", () => {
       // Its last frame left at most one interval before the kill: an earlier verdict would be premature.
       expect(detection).toBeGreaterThanOrEqual(LAN.deadtimeMs - 2 * LAN.intervalMs);
     }
-    // The survivors keep each other.
+    // The survivors keep each other, also while frames to the dead node's
+    // closed port come back as ICMP port-unreachable for a while.
+    await sleep(3 * LAN.deadtimeMs);
     for (const [a, b] of [[h1, h2], [h2, h1]] as const) {
       expect(since(a, killedAt, peerChange(b.name, "dead"))).toEqual([]);
       const st = await a.status();
