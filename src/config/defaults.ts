@@ -26,6 +26,8 @@ export const DEFAULTS = {
     garp_master_refresh: 0,
     /** As keepalived without vrrp_strict: services listen on the VIPs, so the MASTER accepts their traffic. */
     accept_mode: true,
+    /** The heartbeat's deadtime (500 ms) beats Master_Down_Interval (3.6 s at 1 s adverts): use it. */
+    heartbeat_takeover: true,
     track: { weight: 0, interval: 1_000, timeout: 1_000, fall: 1, rise: 1 },
   },
   module: {

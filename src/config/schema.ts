@@ -187,6 +187,12 @@ const vrrpInstance = mapping("VRRP instance", {
     description: "The MASTER accepts packets addressed to the VIPs (RFC 5798 Accept_Mode). false drops them with nftables, ARP excepted (keepalived's no_accept).",
     default: DEFAULTS.vrrp.accept_mode,
   },
+  heartbeat_takeover: {
+    type: "boolean",
+    description:
+      "A BACKUP takes over as soon as the heartbeat declares the MASTER's node dead and that MASTER misses its next advert, instead of waiting out the down timer (3.6 s at advert_int 1s). Only for a MASTER that is a cluster node sending from one of its cluster addresses. A MASTER frozen longer than the heartbeat's deadtime then loses the VIPs until it resumes; false waits out the down timer, as keepalived does.",
+    default: DEFAULTS.vrrp.heartbeat_takeover,
+  },
   sync_group: text("name", "Instances with the same sync group always change state together (keepalived's vrrp_sync_group)."),
   notify: text("path", "Script run on every state change with INSTANCE, the name, MASTER|BACKUP|FAULT|STOP and the priority. Relative to this file."),
   notify_master: text("path", "Script run on becoming MASTER. Relative to this file."),

@@ -109,6 +109,11 @@ export interface VrrpInstance {
   garp_master_refresh: Millis;
   /** RFC 5798 Accept_Mode: the MASTER accepts packets addressed to the VIPs (keepalived's accept / no_accept). */
   accept_mode: boolean;
+  /**
+   * A BACKUP whose MASTER is a cluster node takes over once the heartbeat
+   * declares that node dead and its next advert is late, before the down timer.
+   */
+  heartbeat_takeover: boolean;
   /** Instances with the same sync group name change state together (keepalived's vrrp_sync_group). */
   sync_group?: string;
   /** Absolute paths of notify scripts, keepalived's notify / notify_master / notify_backup / notify_fault / notify_stop. */

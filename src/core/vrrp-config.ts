@@ -52,6 +52,8 @@ export interface VrrpInstanceConfig {
   /** VRRPv2 only. Default none. */
   readonly auth?: VrrpAuth;
   readonly track?: readonly VrrpTrack[];
+  /** A Backup acts on the heartbeat's verdict that the master's node is dead ("peer-dead" input). Default true. */
+  readonly heartbeatTakeover?: boolean;
 }
 
 export type ResolvedVrrpConfig = Required<VrrpInstanceConfig>;
@@ -65,6 +67,7 @@ export const vrrpDefaults = {
   downTimerAdverts: 3,
   auth: { type: "none" },
   track: [],
+  heartbeatTakeover: true,
 } as const satisfies Partial<ResolvedVrrpConfig>;
 
 export const VRRP_OWNER_PRIORITY = 255;
@@ -124,6 +127,7 @@ export function resolveVrrpConfig(
     vips: input.vips,
     auth: input.auth ?? vrrpDefaults.auth,
     track: input.track ?? vrrpDefaults.track,
+    heartbeatTakeover: input.heartbeatTakeover ?? vrrpDefaults.heartbeatTakeover,
   };
   const problems: ConfigProblem[] = [];
   const bad = (key: string, message: string): void => {
@@ -144,6 +148,7 @@ export function resolveVrrpConfig(
     bad("preempt_delay", `must be a whole number of milliseconds in 0..${VRRP_MAX_PREEMPT_DELAY_MS}, got ${String(c.preemptDelayMs)}`);
   }
   if (typeof c.acceptMode !== "boolean") bad("accept_mode", `must be true or false, got ${String(c.acceptMode)}`);
+  if (typeof c.heartbeatTakeover !== "boolean") bad("heartbeat_takeover", `must be true or false, got ${String(c.heartbeatTakeover)}`);
   if (!isInt(c.downTimerAdverts, 1, VRRP_MAX_DOWN_TIMER_ADVERTS)) {
     bad("down_timer_adverts", `must be an integer in 1..${VRRP_MAX_DOWN_TIMER_ADVERTS}, got ${String(c.downTimerAdverts)}`);
   }

@@ -51,7 +51,14 @@ export type VrrpInput =
    */
   | { readonly type: "interface"; readonly up: boolean; readonly detail?: string; readonly primaryAddress?: string }
   /** An order from the instance's sync group (see vrrp-sync-group.ts). */
-  | { readonly type: "sync"; readonly group: string; readonly to: SyncTarget };
+  | { readonly type: "sync"; readonly group: string; readonly to: SyncTarget }
+  /**
+   * The heartbeat declared cluster node `node` dead: silent on every link
+   * for its deadtime. `addresses` are the node's cluster addresses (the ones
+   * the heartbeat watched). A Backup whose master sends from one of them
+   * takes over early (see "Heartbeat takeover" in vrrp.ts).
+   */
+  | { readonly type: "peer-dead"; readonly node: string; readonly addresses: readonly string[] };
 
 export type TransitionReason =
   /** Initialize -> Backup at startup or when a fault clears. */
@@ -62,6 +69,11 @@ export type TransitionReason =
   | "master-down"
   /** Backup -> Master: Skew_Time after the master sent priority 0. */
   | "master-resigned"
+  /**
+   * Backup -> Master: the heartbeat declared the master's node dead and the
+   * master missed its next advert too, before Master_Down_Interval ran out.
+   */
+  | "peer-dead"
   /** Backup -> Master: preempt_delay ran out while a lower-priority master was still advertising. */
   | "preempt-delay-over"
   /** Master -> Backup: an advert with a higher priority. */
@@ -217,6 +229,12 @@ export interface VrrpState {
   readonly syncFault: string | null;
   /** The master we last accepted while Backup; null when Master, or none heard yet. */
   readonly master: VrrpMasterSeen | null;
+  /**
+   * Set while the master-down timer is brought forward because the heartbeat
+   * declared the master's node dead; cleared by any advert we accept and by
+   * every role change.
+   */
+  readonly deadMaster: { readonly node: string; readonly address: string } | null;
   /** Our time of the last transition (or of init). */
   readonly since: number;
   readonly transitionSeq: number;

@@ -32,6 +32,31 @@
  *   addresses are removed, so a backup takes over after Skew_Time instead
  *   of Master_Down_Interval.
  *
+ * Heartbeat takeover (heartbeatTakeover, default on): the heartbeat can tell
+ * a dead node from a quiet one in its deadtime (500 ms by default), well
+ * before Master_Down_Interval (3.6 s at a 1 s advert interval). When it
+ * declares a cluster node dead ("peer-dead") and our master sends from one
+ * of that node's cluster addresses, a Backup brings its master-down timer
+ * forward to one advert interval and a quarter after the master's last
+ * advert (or to now, if that is past), and takes over then with reason
+ * "peer-dead". Why not at once: the heartbeat's links may be cut while the
+ * VRRP network still works. A master alive there sends its next advert
+ * within one interval, which (like any advert we accept) cancels the early
+ * takeover and restores the normal timer; the quarter interval absorbs the
+ * sender's timer jitter. Two silences must agree: the heartbeat's on every
+ * link and VRRP's for one advert. The verdict is an edge, used once: if we
+ * took over and then hear the old master's higher advert, the usual rules
+ * make us Backup again and nothing repeats it, so a wrong verdict costs at
+ * most one round trip of the VIPs, never a loop. A master that is not a
+ * cluster node (a keepalived router) never matches, nor does one whose
+ * advert source is not a cluster address: the heartbeat did not watch
+ * that address. With several Backups the verdicts may land together; as
+ * after any simultaneous takeover, the adverts sort the masters out. The
+ * price: a master frozen (SIGSTOP, a stalled host) for longer than the
+ * deadtime plus one advert now loses the VIPs and takes them back when it
+ * resumes, where Master_Down_Interval alone would have waited 3.6 s; VRRP
+ * becomes exactly as patient as the heartbeat.
+ *
  * Misconfiguration (reported once per distinct disagreement, like keepalived
  * logs it): another advert interval (v2: the advert is also dropped, as
  * keepalived does; v3: it is used, and a backup learns it), other addresses,
@@ -57,6 +82,9 @@ import { ipv4ToNumber, parseIpv4, type VrrpAdvert } from "../proto/vrrp.ts";
 export * from "./vrrp-types.ts";
 export * from "./vrrp-config.ts";
 export { effectivePriority, faultingTracks, type TrackHealth } from "./vrrp-track.ts";
+
+/** After a heartbeat verdict, the master's next advert is awaited this fraction of its interval beyond the due time. */
+const TAKEOVER_GRACE = 0.25;
 
 /** How many distinct disagreements we remember, so a noisy peer cannot grow our state. */
 const MISCONFIG_MEMORY = 64;
@@ -104,6 +132,7 @@ export function initVrrp(input: VrrpInstanceConfig, now: number): VrrpState {
     interfaceDetail: "",
     syncFault: null,
     master: null,
+    deadMaster: null,
     since: now,
     transitionSeq: 0,
     misconfigReported: [],
@@ -166,6 +195,9 @@ export function stepVrrp(state: VrrpState, input: VrrpInput, now: number): Stepp
       break;
     case "sync":
       onSync(d, out, now, input.group, input.to);
+      break;
+    case "peer-dead":
+      onPeerDead(d, out, now, input.node, input.addresses);
       break;
   }
   return { state: d, actions: out };
@@ -248,6 +280,7 @@ function becomeMaster(d: Draft, out: VrrpAction[], now: number, reason: Transiti
   d.preemptAgainst = null;
   d.resignHeard = false;
   d.master = null;
+  d.deadMaster = null;
   d.masterAdverIntervalMs = advertIntMs(d);
   d.counters.becameMaster += 1;
   transition(d, out, now, "master", reason, detail);
@@ -260,6 +293,7 @@ function becomeBackup(d: Draft, out: VrrpAction[], now: number, reason: Transiti
   setTimer(d, out, "preempt", null);
   d.preemptAgainst = null;
   d.resignHeard = false;
+  d.deadMaster = null;
   d.masterAdverIntervalMs = learnedMs ?? advertIntMs(d);
   setTimer(d, out, "master-down", now + masterDownIntervalMs(d.priority, d.masterAdverIntervalMs, d.config.downTimerAdverts));
   transition(d, out, now, "backup", reason, detail);
@@ -277,6 +311,7 @@ function enterFault(d: Draft, out: VrrpAction[], now: number, reason: Transition
   cancelTimers(d, out);
   d.resignHeard = false;
   d.master = null;
+  d.deadMaster = null;
   transition(d, out, now, "fault", reason, detail);
 }
 
@@ -301,6 +336,7 @@ function shutdown(d: Draft, out: VrrpAction[], now: number): void {
   cancelTimers(d, out);
   d.resignHeard = false;
   d.master = null;
+  d.deadMaster = null;
   transition(d, out, now, "initialize", "shutdown", "instance stopped");
 }
 
@@ -345,6 +381,10 @@ function onTick(d: Draft, out: VrrpAction[], now: number): void {
   }
   if (d.role !== "backup") return;
   if (due(d, "master-down", now)) {
+    if (d.deadMaster !== null) {
+      becomeMaster(d, out, now, "peer-dead", peerDeadDetail(d, now));
+      return;
+    }
     const wait = d.resignHeard
       ? `the master resigned (priority 0); Skew_Time ${skewTimeMs(d.priority, d.masterAdverIntervalMs)} ms passed`
       : `no advert for ${currentMasterDownIntervalMs(d)} ms (Master_Down_Interval)`;
@@ -360,6 +400,30 @@ function onTick(d: Draft, out: VrrpAction[], now: number): void {
       d.preemptAgainst = null;
     }
   }
+}
+
+// ---- heartbeat takeover -------------------------------------------------------
+
+function onPeerDead(d: Draft, out: VrrpAction[], now: number, node: string, addresses: readonly string[]): void {
+  if (!d.config.heartbeatTakeover || d.role !== "backup" || d.resignHeard) return;
+  const m = d.master;
+  if (m === null || !addresses.includes(m.address)) return;
+  const at = Math.max(now, m.heardAt + Math.floor(d.masterAdverIntervalMs * (1 + TAKEOVER_GRACE)));
+  const down = d.timers["master-down"];
+  // The normal timer runs out first anyway: let it say so.
+  if (down !== null && down <= at) return;
+  d.deadMaster = { node, address: m.address };
+  if (at <= now) {
+    becomeMaster(d, out, now, "peer-dead", peerDeadDetail(d, now));
+    return;
+  }
+  setTimer(d, out, "master-down", at);
+}
+
+function peerDeadDetail(d: Draft, now: number): string {
+  const dead = d.deadMaster;
+  const silent = d.master === null ? "" : `, no advert from ${d.master.address} for ${now - d.master.heardAt} ms`;
+  return dead === null ? "" : `the heartbeat declared node ${dead.node} (master ${dead.address}) dead${silent}; Master_Down_Interval ${currentMasterDownIntervalMs(d)} ms cut short`;
 }
 
 // ---- adverts ----------------------------------------------------------------
@@ -434,6 +498,7 @@ function heard(a: VrrpHeard, now: number): VrrpState["master"] {
 function onAdvertAsBackup(d: Draft, out: VrrpAction[], now: number, a: VrrpHeard): void {
   if (a.priority === 0) {
     d.resignHeard = true;
+    d.deadMaster = null;
     setTimer(d, out, "preempt", null);
     d.preemptAgainst = null;
     setTimer(d, out, "master-down", now + skewTimeMs(d.priority, d.masterAdverIntervalMs));
@@ -454,6 +519,8 @@ function onAdvertAsBackup(d: Draft, out: VrrpAction[], now: number, a: VrrpHeard
     d.preemptAgainst = null;
   }
   d.resignHeard = false;
+  // Heard from the master (or a new one): the early takeover is off.
+  d.deadMaster = null;
   d.masterAdverIntervalMs = learnedIntervalMs(d, a);
   d.master = heard(a, now);
   setTimer(d, out, "master-down", now + currentMasterDownIntervalMs(d));

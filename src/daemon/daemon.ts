@@ -102,7 +102,11 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       ...hb.options,
       // Through `modules` as it is at each call: the module engine may be restarted by a reload.
       modules: () => modules?.adverts() ?? [],
-      onPeer: (node, liveness) => modules?.peer(node, liveness),
+      onPeer: (node, liveness) => {
+        modules?.peer(node, liveness);
+        // A BACKUP whose MASTER is that node need not wait out Master_Down_Interval.
+        if (liveness === "dead") vrrp?.peerDead(node, cfg.cluster.nodes.find((n) => n.name === node)?.addresses ?? []);
+      },
       onFrame: (node, adverts) => modules?.frame(node, adverts),
     });
     try {

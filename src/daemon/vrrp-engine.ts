@@ -410,6 +410,16 @@ export class VrrpEngine {
     }));
   }
 
+  /**
+   * The heartbeat declared cluster node `node` dead; `addresses` are its
+   * cluster addresses. Every instance hears it: a BACKUP whose MASTER sends
+   * from one of them takes over early (see "Heartbeat takeover" in
+   * src/core/vrrp.ts); the others ignore it.
+   */
+  peerDead(node: string, addresses: readonly string[]): void {
+    for (const unit of this.units) this.feed(unit, undefined, { type: "peer-dead", node, addresses });
+  }
+
   /** Resolves once every action queued so far has been carried out (for tests and orderly hand-offs). */
   async settled(): Promise<void> {
     await Promise.all([...this.instances.values()].map((i) => i.queue));

@@ -247,6 +247,7 @@ function instanceSpec(
     preempt: inst.preempt,
     preemptDelayMs: inst.preempt_delay,
     acceptMode: inst.accept_mode,
+    heartbeatTakeover: inst.heartbeat_takeover,
     downTimerAdverts: inst.down_timer_adverts,
     primaryAddress: primary.address,
     vips: [...inst.vips],

@@ -15,6 +15,7 @@ import { afterAll, beforeAll, expect } from "vitest";
 import { type LabHost, waitUntil } from "./lab.ts";
 import { describeLab, labTest, useLab } from "./lab-test.ts";
 import {
+  logAfter,
   macOf,
   makeKey,
   Prober,
@@ -115,6 +116,78 @@ describeLab(
         }
       }, 90_000);
     }
+
+    /** Each pattern matches in `node`'s log from `from`, after the match of the one before; fails naming the missing one. */
+    function inOrder(node: VigilNode, from: number, patterns: readonly RegExp[]): void {
+      let at = from;
+      const log = node.proc.output();
+      for (const re of patterns) {
+        const m = re.exec(log.slice(at));
+        expect(m, `${re} after offset ${at} in ${node.host.name}'s log`).not.toBeNull();
+        at += (m?.index ?? 0) + (m?.[0].length ?? 0);
+      }
+    }
+
+    labTest("advert_int 1s, SIGKILL the master: the backup takes over on the heartbeat's verdict (reason peer-dead), and the client follows", async () => {
+      const p = await setup({ priority: { h1: 150, h2: 100 }, advertInt: "1s" });
+      try {
+        await ownedBy(p, "h1");
+        const mark = p.prober.mark();
+        const logFrom = p.nodes.h2.proc.output().length;
+        await crash(p.nodes.h1);
+        await ownedBy(p, "h2", false);
+        // The heartbeat declares h1 dead, then VRRP takes over citing it; no master-down in between.
+        inOrder(p.nodes.h2, logFrom, [/error peer h1 dead /, new RegExp(`info  vrrp VI_1 MASTER .*reason=peer-dead .*detail="the heartbeat declared node h1 \\(master ${p.h1.addr().replaceAll(".", "\\.")}\\) dead`)]);
+        expect(p.nodes.h2.proc.output().slice(logFrom)).not.toMatch(/reason=master-down/);
+        expect(await vrrpStatus(p.nodes.h2)).toMatchObject({ role: "master", lastTransition: { from: "backup", to: "master", reason: "peer-dead" } });
+        expect(p.prober.owners(mark)).toEqual(["h1", "h2"]);
+      } finally {
+        await teardown(p);
+      }
+    }, 90_000);
+
+    labTest("advert_int 1s with heartbeat_takeover: false: the heartbeat's verdict is ignored and the backup takes over by the master-down timer", async () => {
+      const p = await setup({ priority: { h1: 150, h2: 100 }, advertInt: "1s", extra: ["    heartbeat_takeover: false"] });
+      try {
+        await ownedBy(p, "h1");
+        const mark = p.prober.mark();
+        const logFrom = p.nodes.h2.proc.output().length;
+        await crash(p.nodes.h1);
+        await ownedBy(p, "h2", false);
+        inOrder(p.nodes.h2, logFrom, [/error peer h1 dead /, /info  vrrp VI_1 MASTER .*reason=master-down .*detail="no advert for 3609 ms \(Master_Down_Interval\)"/]);
+        expect(p.nodes.h2.proc.output().slice(logFrom)).not.toMatch(/reason=peer-dead/);
+        expect(await vrrpStatus(p.nodes.h2)).toMatchObject({ role: "master", lastTransition: { reason: "master-down" } });
+        expect(p.prober.owners(mark)).toEqual(["h1", "h2"]);
+      } finally {
+        await teardown(p);
+      }
+    }, 90_000);
+
+    labTest("advert_int 1s, heartbeats cut but VRRP fine: the backup hears the verdict, yet the master's adverts keep it BACKUP", async () => {
+      const h2 = lab().host(2);
+      const p = await setup({ priority: { h1: 150, h2: 100 }, advertInt: "1s" });
+      try {
+        await ownedBy(p, "h1");
+        const mark = p.prober.mark();
+        const logFrom = p.nodes.h2.proc.output().length;
+        // h2 stops hearing h1's heartbeats (UDP 7694); VRRP (IP protocol 112) still gets through.
+        await h2.exec(["nft", "-f", "-"], {
+          check: true,
+          input: "table ip hbcut {\n  chain in { type filter hook input priority 0; udp dport 7694 counter drop; }\n}\n",
+        });
+        await logAfter(p.nodes.h2.proc, logFrom, /error peer h1 dead /);
+        const heard = (await vrrpStatus(p.nodes.h2)).advertsReceived;
+        // Three more adverts from h1: each would have cut a takeover short.
+        await waitUntil(async () => (await vrrpStatus(p.nodes.h2)).advertsReceived >= heard + 3, { what: "three more adverts from h1 at h2" });
+        expect(await vrrpStatus(p.nodes.h2)).toMatchObject({ role: "backup", masterAddress: p.h1.addr() });
+        expect(p.nodes.h2.proc.output().slice(logFrom)).not.toMatch(/vrrp VI_1 MASTER/);
+        expect(await vrrpStatus(p.nodes.h1)).toMatchObject({ role: "master" });
+        expect(p.prober.owners(mark)).toEqual(["h1"]);
+      } finally {
+        await h2.exec(["nft", "delete", "table", "ip", "hbcut"]);
+        await teardown(p);
+      }
+    }, 90_000);
 
     labTest("VRRPv2 with a PASS password: they elect, fail over and fail back", async () => {
       const p = await setup({ priority: { h1: 150, h2: 100 }, version: 2, advertInt: "1s", password: "s3cret" });

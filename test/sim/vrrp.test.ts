@@ -14,6 +14,12 @@
  * At the end: exactly one Master, and with preemption everywhere it has
  * the highest priority.
  *
+ * With a heartbeat beside VRRP (the routers are cluster nodes), an oracle
+ * delivers its verdicts: "peer-dead" for a router crashed or paused longer
+ * than the deadtime, and wrong ones too, for routers alive on the VRRP
+ * network (heartbeat links cut). Wrong verdicts go on through the stable
+ * phase, about the master itself, and must change nothing there.
+ *
  * Seeds: each scenario runs seeds 1..N (SIM_SEEDS=<k> overrides);
  * SIM_SEED=<n> replays one seed, as printed in any failure.
  */
@@ -25,11 +31,15 @@ import type { LinkProfile } from "./harness/network.ts";
 import { seedsFromEnv } from "./harness/seeds.ts";
 import { Sim, type SimAdapter } from "./harness/sim.ts";
 
-interface VrrpMsg {
-  readonly bytes: Uint8Array;
-  /** For trace lines only; the receive path reads the bytes. */
-  readonly origin: { readonly node: string; readonly priority: number };
-}
+type VrrpMsg =
+  | {
+      readonly kind: "advert";
+      readonly bytes: Uint8Array;
+      /** For trace lines only; the receive path reads the bytes. */
+      readonly origin: { readonly node: string; readonly priority: number };
+    }
+  /** The heartbeat's verdict on a cluster node, handed to the VRRP core by the driver. */
+  | { readonly kind: "verdict"; readonly node: string; readonly addresses: readonly string[] };
 
 type VrrpSim = Sim<VrrpState, VrrpInput, VrrpAction, VrrpMsg>;
 
@@ -87,6 +97,7 @@ function adapter(rs: readonly Router[], holdings: Holdings): SimAdapter<VrrpStat
     tick: (_node, s) => (s.role === "initialize" ? { type: "startup" } : { type: "tick" }),
     nextWakeAt: (s) => (s.role === "initialize" ? s.since : nextWakeAt(s)),
     receive: (_node, env) => {
+      if (env.msg.kind === "verdict") return { ok: true, event: { type: "peer-dead", node: env.msg.node, addresses: env.msg.addresses } };
       const got = decodeVrrp(env.msg.bytes, { version: 3 });
       if (!got.ok) return { ok: false, drop: `${got.error.kind}: ${got.error.detail}` };
       return { ok: true, event: { type: "advert", advert: got.packet } };
@@ -96,10 +107,10 @@ function adapter(rs: readonly Router[], holdings: Holdings): SimAdapter<VrrpStat
         if (a.type !== "send-advert") continue;
         const ip = { src: a.src, dst: VRRP_MULTICAST_V4 };
         const bytes = encodeIpv4Datagram(encodeAdvert(a.advert, ip), ip);
-        io.broadcast(0, { bytes, origin: { node, priority: a.advert.priority } });
+        io.broadcast(0, { kind: "advert", bytes, origin: { node, priority: a.advert.priority } });
       }
     },
-    describeEvent: (e) => (e.type === "advert" ? `advert ${e.advert.src} prio ${e.advert.priority}` : e.type),
+    describeEvent: (e) => (e.type === "advert" ? `advert ${e.advert.src} prio ${e.advert.priority}` : e.type === "peer-dead" ? `peer-dead ${e.node}` : e.type),
     describeAction: (a) => {
       switch (a.type) {
         case "send-advert":
@@ -112,7 +123,7 @@ function adapter(rs: readonly Router[], holdings: Holdings): SimAdapter<VrrpStat
           return a.type;
       }
     },
-    describeMsg: (m) => `advert ${m.origin.node} prio ${m.origin.priority}`,
+    describeMsg: (m) => (m.kind === "advert" ? `advert ${m.origin.node} prio ${m.origin.priority}` : `heartbeat: ${m.node} dead`),
   };
 }
 
@@ -123,15 +134,32 @@ function liveMasters(sim: VrrpSim): string[] {
 interface Outcome {
   readonly sim: VrrpSim;
   readonly rs: readonly Router[];
+  /** Transitions to Master on a heartbeat verdict. */
+  readonly peerDeadTakeovers: number;
 }
 
 /**
  * Chaos until `healAt`, then a stable network: every router running, no
  * partition, no loss. From `healAt + settle` the strict checks apply.
  */
-function scenario(seed: number, n: number, opts: { preemptAll: boolean; chaosMs: number; stableMs: number }): Outcome {
+interface HeartbeatOracle {
+  /** Silence after which the heartbeat declares a node dead; below Master_Down_Interval, or it changes nothing. */
+  readonly deadtimeMs: number;
+}
+
+/** The node's cluster addresses: its VRRP source and a second heartbeat link. */
+const clusterAddresses = (r: Router): string[] => [r.config.primaryAddress, r.config.primaryAddress.replace("198.51.100.", "203.0.113.")];
+
+function verdict(sim: VrrpSim, rs: readonly Router[], about: Router): void {
+  for (const r of rs) {
+    if (r !== about) sim.inject({ from: about.name, to: r.name, link: 0, msg: { kind: "verdict", node: about.name, addresses: clusterAddresses(about) }, tag: "heartbeat" });
+  }
+}
+
+function scenario(seed: number, n: number, opts: { preemptAll: boolean; chaosMs: number; stableMs: number; heartbeat?: HeartbeatOracle }): Outcome {
   const setup = Prng.fromSeed(seed * 7919 + n);
   const rs = routers(setup, n, opts);
+  const byName = (name: string): Router => rs.find((r) => r.name === name) as Router;
   const holdings = new Holdings();
   const startAt: Record<string, number> = {};
   for (const r of rs) startAt[r.name] = setup.int(0, 1500);
@@ -154,6 +182,10 @@ function scenario(seed: number, n: number, opts: { preemptAll: boolean; chaosMs:
     if (s.now < settledAt) return;
     const masters = liveMasters(s);
     s.check(masters.length <= 1, () => `${masters.length} masters on a stable network: ${masters.join(", ")}`);
+  });
+  let peerDeadTakeovers = 0;
+  sim.invariant("(counts takeovers on a heartbeat verdict)", (_s, rec) => {
+    if (rec.kind === "step" && rec.actions.some((a) => a.type === "transition" && a.reason === "peer-dead")) peerDeadTakeovers += 1;
   });
   sim.invariant("no transitions once the network is stable", (s, rec) => {
     if (s.now < settledAt || rec.kind !== "step") return;
@@ -180,14 +212,31 @@ function scenario(seed: number, n: number, opts: { preemptAll: boolean; chaosMs:
         s.net.setProfile(0, stable);
       } else if (kind === 3) {
         s.pause(who);
+        const hb = opts.heartbeat;
+        const incarnation = s.node(who).incarnation;
+        if (hb !== undefined) {
+          s.after(hb.deadtimeMs, `heartbeat: ${who} silent`, (x) => {
+            const node = x.node(who);
+            if (node.alive && node.paused && node.incarnation === incarnation) verdict(x, rs, byName(who));
+          });
+        }
         s.after(s.rng.int(50, 2500), `resume ${who}`, (x) => x.resume(who));
       } else if (kind === 4) {
         s.crash(who);
+        const hb = opts.heartbeat;
+        if (hb !== undefined) {
+          s.after(hb.deadtimeMs, `heartbeat: ${who} silent`, (x) => {
+            if (!x.node(who).alive) verdict(x, rs, byName(who));
+          });
+        }
         s.after(s.rng.int(100, 3000), `restart ${who}`, (x) => {
           if (!x.node(who).alive) x.restart(who);
         });
+      } else if (opts.heartbeat !== undefined && s.rng.chance(0.5)) {
+        // Heartbeat links cut while VRRP still works: a wrong verdict.
+        if (s.node(who).alive) verdict(s, rs, byName(who));
       }
-      // kind 5: a quiet spell
+      // kind 5 (without a wrong verdict): a quiet spell
     });
     t += setup.int(200, 2000);
   }
@@ -200,6 +249,15 @@ function scenario(seed: number, n: number, opts: { preemptAll: boolean; chaosMs:
       if (!node.alive) s.restart(name);
     }
   });
+  if (opts.heartbeat !== undefined) {
+    // Wrong verdicts on the master while everything is stable: VRRP must not move.
+    for (let at = settledAt + 250; at < settledAt + opts.stableMs; at += setup.int(300, 900)) {
+      sim.at(at, "heartbeat: wrong verdict on the master", (s) => {
+        const m = liveMasters(s)[0];
+        if (m !== undefined) verdict(s, rs, byName(m));
+      });
+    }
+  }
   sim.run(settledAt + opts.stableMs);
 
   const masters = liveMasters(sim);
@@ -209,7 +267,7 @@ function scenario(seed: number, n: number, opts: { preemptAll: boolean; chaosMs:
     const m = rs.find((r) => r.name === masters[0]);
     sim.check(m?.config.priority === top, `master ${m?.name} has priority ${m?.config.priority}; the highest is ${top}`);
   }
-  return { sim, rs };
+  return { sim, rs, peerDeadTakeovers };
 }
 
 describe("VRRP under simulation", () => {
@@ -221,6 +279,16 @@ describe("VRRP under simulation", () => {
 
   it("mixed preempt/nopreempt: still exactly one master once stable", () => {
     for (const seed of seedsFromEnv(60)) scenario(seed, 2 + (seed % 4), { preemptAll: false, chaosMs: 15_000, stableMs: 10_000 });
+  });
+
+  it("with a heartbeat beside VRRP, right and wrong verdicts: one master once stable, and wrong verdicts then move nothing", () => {
+    let early = 0;
+    for (const seed of seedsFromEnv(40)) {
+      const opts = { preemptAll: seed % 2 === 0, chaosMs: 15_000, stableMs: 10_000, heartbeat: { deadtimeMs: 150 } };
+      early += scenario(seed, 2 + (seed % 3), opts).peerDeadTakeovers;
+    }
+    // The verdicts did cut takeovers short somewhere, or this scenario tests nothing.
+    expect(early).toBeGreaterThan(0);
   });
 
   it("replays a seed exactly", () => {

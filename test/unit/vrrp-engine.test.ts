@@ -188,6 +188,36 @@ describe("VrrpEngine over the in-memory raw socket", () => {
     await b.engine.stop();
   });
 
+  it("the heartbeat declares the master's node dead: every instance hears it, and the backup takes over well before Master_Down_Interval", async () => {
+    const net = createMemoryVrrpNetwork();
+    const timeline: Timeline = [];
+    const a = node(net, timeline, "a", [spec("VI_1", 150, A)]);
+    const b = node(net, timeline, "b", [spec("VI_1", 100, B), spec("VI_2", 100, B, {}, { vrid: 52, vips: ["198.51.100.101/24"] })]);
+    await a.engine.start();
+    await b.engine.start();
+    await vi.advanceTimersByTimeAsync(mdi(100) + 5);
+    expect([role(a), role(b)]).toEqual(["master", "backup"]);
+    // VI_2 has no master on the wire: it takes over by its own timer meanwhile.
+    expect(role(b, "VI_2")).toBe("master");
+
+    // A crash, and the heartbeat's verdict on another node first: nothing moves.
+    net.setFilter((f) => f.src !== A);
+    b.engine.peerDead("c", ["198.51.100.13"]);
+    await vi.advanceTimersByTimeAsync(ADVERT_MS * 2);
+    expect(role(b)).toBe("backup");
+    b.engine.peerDead("a", [A, "203.0.113.11"]);
+    // The next advert is already late: at once, not after mdi(100).
+    await vi.advanceTimersByTimeAsync(1);
+    expect(role(b)).toBe("master");
+    expect(role(b, "VI_2")).toBe("master");
+    expect(b.engine.status()[0]?.lastTransition).toMatchObject({ from: "backup", to: "master", reason: "peer-dead" });
+    expect(b.lines.some((l) => /info  vrrp VI_1 MASTER .*reason=peer-dead .*detail="the heartbeat declared node a \(master 198\.51\.100\.11\) dead/.test(l))).toBe(true);
+    await vi.advanceTimersByTimeAsync(5);
+    expect([...b.vips].sort()).toEqual(["198.51.100.100", "198.51.100.101"]);
+    await a.engine.stop();
+    await b.engine.stop();
+  });
+
   it("hands over on a clean stop: VIP removed, then priority 0; the backup takes over after its skew time", async () => {
     const net = createMemoryVrrpNetwork();
     const timeline: Timeline = [];

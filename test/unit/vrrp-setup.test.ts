@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { formatConfigError } from "../../src/config/errors.ts";
 import { parseConfig } from "../../src/config/load.ts";
 import type { VigilConfig } from "../../src/config/types.ts";
 import { Logger } from "../../src/daemon/log.ts";
@@ -103,6 +104,23 @@ describe("vrrpSetup", () => {
     expect(d.ok && d.options?.instances[0]).toMatchObject({ core: { acceptMode: true }, garp: { refreshMs: 0 } });
     const r = setup(config(`${VI}, accept_mode: false, garp_master_refresh: 30s }`));
     expect(r.ok && r.options?.instances[0]).toMatchObject({ core: { acceptMode: false }, garp: { refreshMs: 30_000 } });
+  });
+
+  it("takes heartbeat_takeover (default true) from the config, and names the key when it is not a boolean", () => {
+    const d = setup(config(`${VI} }`));
+    expect(d.ok && d.options?.instances[0]).toMatchObject({ core: { heartbeatTakeover: true } });
+    const off = setup(config(`${VI}, heartbeat_takeover: false }`));
+    expect(off.ok && off.options?.instances[0]).toMatchObject({ core: { heartbeatTakeover: false } });
+    const text = [
+      "cluster:",
+      "  name: lab",
+      "  nodes: [{ name: a, addresses: [198.51.100.11] }, { name: b, addresses: [198.51.100.12] }]",
+      "vrrp:",
+      `${VI}, heartbeat_takeover: sometimes }`,
+      "",
+    ].join("\n");
+    const bad = parseConfig(text, join(dir, "vigil.yaml"));
+    expect(!bad.ok && bad.errors.map(formatConfigError)).toEqual([expect.stringMatching(/vigil\.yaml:5:.*vrrp\[0\]\.heartbeat_takeover.*true or false/)]);
   });
 
   it("on a runtime without bun:ffi, starting VRRP fails with one line saying what is needed, before touching anything", async () => {
