@@ -1,0 +1,194 @@
+/**
+ * Client-visible outage of a failover module's move: vigil beside Linux-HA
+ * Heartbeat 3.0.6 (Debian's package, haresources mode) in the same run, with
+ * the same resources and the same timers.
+ *
+ *   node_modules/.bin/bun bench/module-failover.ts [--trials 5]
+ *
+ * (VIGIL_BIN=/path/to/vigil picks the binary; default dist/vigil. Root only.)
+ *
+ * Lab (test/lab/lab.ts): three network namespaces on two links, no default
+ * route. h1 runs the module, h2 stands by, h3 is the client; heartbeats go
+ * over link 2 (203.0.113.0/24) only, the VIP 198.51.100.100/24 and the
+ * client live on link 1. The module is the VIP plus a start/stop script
+ * that starts an HTTP server bound to the VIP (module-failover-service.ts),
+ * the same script for both:
+ * - vigil: a `failover` module, prefer h1, failback manual, no witness;
+ * - Heartbeat: haresources `h1 IPaddr::198.51.100.100/24/eth0 websvc`,
+ *   crm no, auto_failback off (IPaddr from resource-agents, through the
+ *   package's /etc/ha.d/resource.d wrapper).
+ * Neither side has a witness or ping node, so a node that hears no peer
+ * takes the module in both. The crash is also run with vigil's split-brain
+ * guard on (cluster.witness.ping: the client, h3), as the lab tests run it:
+ * the standby then takes the module only once a ping round started after
+ * the loss has answered; that row is compared with the same Heartbeat runs.
+ *
+ * Timers: vigil's default preset, lan (interval 100 ms, warntime 250 ms,
+ * deadtime 500 ms), and the same values in ha.cf (`keepalive 100ms`,
+ * `warntime 250ms`, `deadtime 500ms`: Heartbeat takes millisecond values).
+ * initdead is 2 s on both; it only matters at start. Heartbeat keeps its
+ * other defaults (realtime on), vigil runs as it ships.
+ *
+ * The client sends GET / to the VIP every 10 ms on a new connection and logs
+ * who answered, on its own monotonic clock (module-failover-probe.ts).
+ * Outage = the primary's last answer before the fault to the standby's first
+ * answer after it.
+ *
+ * Faults, the same for both:
+ * - crash: a power-off. The primary's HA daemon (for Heartbeat every process
+ *   of the instance) and the service are SIGKILLed in one instant, then
+ *   every link of the primary goes down at the switch. Killing the daemon
+ *   alone would leave the service answering on the VIP and measure nothing;
+ *   downing the links alone would leave the daemon free to react. Nobody
+ *   gets to resign: the standby must detect the death (deadtime), take the
+ *   VIP, send gratuitous ARP and start the service.
+ * - swap: the operator's handover, run on the primary: `vigil swap web`
+ *   against Heartbeat's `hb_standby all` (its standby command; hb_takeover on
+ *   the other node is the same request from the other side). The primary
+ *   stops the service and releases the VIP, the standby takes both.
+ *
+ * Every trial starts both daemons afresh; trials take turns between the
+ * implementations, so a load burst on the shared machine hits each alike. The
+ * fault hits at a random phase of the heartbeat interval.
+ *
+ * Writes bench/results/module-failover.json and .md and prints the table.
+ * Namespaces, processes, VIPs and files are removed at the end, also on
+ * failure or Ctrl-C.
+ */
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { cpus, loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { heartbeatPresets } from "../src/core/membership-config.ts";
+import { withLab } from "../test/lab/lab.ts";
+import { requireVigilBinary, VIGIL_BIN } from "../test/lab/vigil-cluster.ts";
+import { HEARTBEAT_BIN, heartbeatVersion, type HaTimers } from "./lib/linux-ha.ts";
+import { writeResults } from "./lib/report.ts";
+import { moduleFailoverTable, type OutageRow, outageRows } from "./module-failover-report.ts";
+import { type Impl, killServices } from "./module-failover-pairs.ts";
+import { BUN, writeServiceFiles } from "./module-failover-service.ts";
+import { type Fault, killRunningTrial, PROBE_INTERVAL_MS, runTrial, type TrialResult } from "./module-failover-trial.ts";
+
+const COMMAND = "node_modules/.bin/bun bench/module-failover.ts";
+const FAULTS: readonly Fault[] = ["crash", "swap"];
+/** A witness only matters to a node that hears no peer: after a crash, not in a swap. */
+const IMPLS: Readonly<Record<Fault, readonly Impl[]>> = { crash: ["vigil", "vigil-witness", "heartbeat"], swap: ["vigil", "heartbeat"] };
+const PRESET = "lan";
+const INITDEAD_MS = 2_000;
+
+class UsageError extends Error {}
+
+function trialsOption(): number {
+  let values;
+  try {
+    ({ values } = parseArgs({ options: { trials: { type: "string", default: "5" } } }));
+  } catch (e) {
+    throw new UsageError(e instanceof Error ? e.message : String(e));
+  }
+  const trials = Number(values.trials);
+  if (!Number.isInteger(trials) || trials < 1) throw new UsageError(`--trials must be a whole number >= 1, got "${values.trials}"`);
+  return trials;
+}
+
+const say = (line: string): void => {
+  process.stderr.write(`${line}\n`);
+};
+
+const describe = (t: TrialResult): string =>
+  `${t.impl} ${t.fault} #${t.n}: ` +
+  (t.outage === null ? `no figure (${t.problem ?? "unknown"})` : `${t.outage.outageMs.toFixed(0)} ms outage, ${t.outage.lostProbes} probes lost`);
+
+function requireTools(): void {
+  requireVigilBinary();
+  if (!existsSync(HEARTBEAT_BIN)) throw new Error(`Linux-HA Heartbeat is not installed (${HEARTBEAT_BIN}); apt-get install heartbeat`);
+  if (!existsSync("/usr/lib/ocf/resource.d/heartbeat/IPaddr")) throw new Error("the IPaddr resource agent is missing (/usr/lib/ocf/resource.d/heartbeat/IPaddr); apt-get install resource-agents");
+  if (!existsSync(BUN)) throw new Error(`${BUN} is missing: run "npm install"`);
+}
+
+async function main(): Promise<void> {
+  const trials = trialsOption();
+  if (process.getuid?.() !== 0) throw new Error("the lab needs root (network namespaces)");
+  requireTools();
+  const preset = heartbeatPresets[PRESET];
+  const haTimers: HaTimers = { intervalMs: preset.intervalMs, warntimeMs: preset.warntimeMs, deadtimeMs: preset.deadtimeMs, initdeadMs: INITDEAD_MS };
+  const started = { date: new Date().toISOString(), loadavg: loadavg() };
+  const dir = mkdtempSync(join(tmpdir(), "vigil-module-failover-"));
+  const service = writeServiceFiles(dir);
+  // On Ctrl-C the lab's exit hook tears the lab down; the daemons' children (Heartbeat's, the services) and the temp dir are ours.
+  const SIGNAL_CODES = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 } as const;
+  for (const [sig, code] of Object.entries(SIGNAL_CODES)) {
+    process.once(sig, () => {
+      killRunningTrial();
+      killServices(service);
+      rmSync(dir, { recursive: true, force: true });
+      process.exit(128 + code);
+    });
+  }
+  const results: TrialResult[] = [];
+  try {
+    await withLab({ hosts: 3, links: 2 }, async (lab) => {
+      say(`lab ${lab.run}: logs in ${lab.dir}`);
+      const ctx = {
+        lab,
+        dir,
+        service,
+        vigilHeartbeat: { preset: PRESET, initdead: `${INITDEAD_MS}ms` } as const,
+        haTimers,
+        intervalMs: preset.intervalMs,
+      };
+      for (const fault of FAULTS) {
+        for (let n = 1; n <= trials; n++) {
+          // Who goes first rotates, so none always runs right after the same other's cleanup.
+          const impls = IMPLS[fault];
+          const order = impls.map((_, i) => impls[(i + n - 1) % impls.length] as Impl);
+          for (const impl of order) {
+            let t: TrialResult;
+            try {
+              t = await runTrial(ctx, { impl, fault, n });
+            } catch (e) {
+              // One broken trial (a daemon that would not start) is a figure missing, not a run lost.
+              t = { impl, fault, n, outage: null, problem: (e instanceof Error ? e.message : String(e)).split("\n")[0] ?? "" };
+            }
+            results.push(t);
+            say(describe(t));
+          }
+        }
+      }
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  const haVersion = heartbeatVersion() ?? "unknown";
+  const rows: OutageRow[] = outageRows(FAULTS, results);
+  const cmd = `${COMMAND} --trials ${trials}`;
+  const md = [
+    `Client-visible outage of a failover module's move (VIP + a start script that starts an HTTP server), vigil beside Linux-HA Heartbeat ${haVersion} (haresources: IPaddr + the same script), same run. An HTTP GET to the VIP every ${PROBE_INTERVAL_MS} ms; ${trials} trials per cell; timers interval 100 ms, warntime 250 ms, deadtime 500 ms on both (vigil's lan preset); ${cpus().length} CPUs, load average ${started.loadavg.map((x) => x.toFixed(1)).join(" ")} at start.`,
+    "",
+    moduleFailoverTable(rows, `Heartbeat ${haVersion}`),
+    "",
+    "Primary crash: the primary's HA daemon (every process of it) and the service SIGKILLed in one instant, then all its links down, as in a power-off. Swap: the operator's handover run on the primary. Witness ping: vigil with cluster.witness.ping set to the client, so the standby takes over only after a fresh ping round answered; Heartbeat has no ping node in any row.",
+    "",
+    `Command: \`${cmd}\``,
+    "",
+  ].join("\n");
+  writeResults("module-failover", {
+    command: cmd,
+    vigil: VIGIL_BIN,
+    heartbeat: haVersion,
+    started,
+    finished: { date: new Date().toISOString(), loadavg: loadavg() },
+    cpus: cpus().length,
+    probeIntervalMs: PROBE_INTERVAL_MS,
+    trialsPerCell: trials,
+    timers: { preset: PRESET, ...haTimers },
+    rows,
+    trials: results,
+  }, md);
+  console.log(md);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench/module-failover: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(e instanceof UsageError ? 2 : 1);
+});
