@@ -2,15 +2,16 @@
  * A node's modules talking to the arbiter (cluster.witness.arbiter): one
  * ArbiterClient for the node, answers routed back to the module that asked.
  *
- * The watchdog deadline is only recorded here: the module core fences
- * itself on its own ticks when the deadline passes (module.ts). A watchdog
- * that also fires while this process is frozen (a separate process or the
- * kernel watchdog) is not part of this link.
+ * Watchdog deadlines go to the fencing watchdog process (fence-watchdog.ts),
+ * which takes the module down at its deadline even while this daemon is
+ * frozen or after it died; the module core also fences itself on its own
+ * ticks (module.ts). That process only runs while an arbiter is configured.
  */
 import type { VigilConfig } from "../config/types.ts";
 import type { ModuleInput } from "../core/module-types.ts";
 import { ArbiterClient, type ArbiterProblemKind } from "../net/arbiter-client.ts";
 import { readKeyFile } from "../sys/keyfile.ts";
+import { type FencePlan, type FenceWatchdog, startFenceWatchdog } from "./fence-watchdog.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 import type { ModuleArbiterLink } from "./module-instance.ts";
@@ -19,6 +20,8 @@ export interface ArbiterLinkHandle {
   readonly link: ModuleArbiterLink;
   /** Watchdog deadlines per module (our monotonic ms), for the status. */
   readonly watchdogs: ReadonlyMap<string, number>;
+  /** What the fencing watchdog takes down for `module` (its VIPs and stops); given before the module runs. */
+  fencePlan(module: string, plan: FencePlan): void;
   close(): Promise<void>;
 }
 
@@ -29,7 +32,14 @@ export type ArbiterLinkSetup =
 /** Problems are logged once per kind per this many ms (a lost arbiter makes one per retry). */
 const LOG_EVERY_MS = 10_000;
 
-export function openArbiterLink(config: VigilConfig, self: string, log: Logger, metrics: Metrics, clock: () => number = () => performance.now()): ArbiterLinkSetup {
+export function openArbiterLink(
+  config: VigilConfig,
+  self: string,
+  log: Logger,
+  metrics: Metrics,
+  clock: () => number = () => performance.now(),
+  startFence: () => FenceWatchdog | undefined = () => startFenceWatchdog(log, { clock }),
+): ArbiterLinkSetup {
   const c = config.cluster;
   const where = c.witness.arbiter;
   if (where === undefined) return { ok: true, handle: undefined };
@@ -63,10 +73,13 @@ export function openArbiterLink(config: VigilConfig, self: string, log: Logger, 
     },
   });
   log.info("arbiter on", { arbiter: where, lease_ms: c.witness.lease });
+  const fence = startFence();
+  const plans = new Map<string, FencePlan>();
   return {
     ok: true,
     handle: {
       watchdogs,
+      fencePlan: (module, plan) => plans.set(module, plan),
       link: {
         request(module, request, reply) {
           replies.set(module, reply);
@@ -78,11 +91,21 @@ export function openArbiterLink(config: VigilConfig, self: string, log: Logger, 
           client.release(module);
         },
         watchdog(module, deadline) {
-          if (deadline === null) watchdogs.delete(module);
-          else watchdogs.set(module, deadline);
+          if (deadline === null) {
+            watchdogs.delete(module);
+            fence?.disarm(module);
+            return;
+          }
+          watchdogs.set(module, deadline);
+          const plan = plans.get(module);
+          if (plan === undefined) log.warn("fence watchdog armed without a plan: it can take nothing down", { module });
+          fence?.arm(module, deadline - clock(), plan ?? { vips: [], stops: [] });
         },
       },
-      close: () => client.close(),
+      close: () => {
+        fence?.close();
+        return client.close();
+      },
     },
   };
 }

@@ -12,6 +12,7 @@ import { Metrics } from "./metrics.ts";
 import { HeartbeatEngine } from "./heartbeat-engine.ts";
 import { heartbeatSetup } from "./heartbeat-setup.ts";
 import { type ArbiterLinkHandle, openArbiterLink } from "./arbiter-link.ts";
+import { startFenceWatchdog } from "./fence-watchdog.ts";
 import { ModuleEngine } from "./module-engine.ts";
 import { moduleConfigKey, moduleSetup, moduleSharedKey } from "./module-setup.ts";
 import type { ModuleCommandOutcome, ModuleControl } from "./module-status-types.ts";
@@ -144,10 +145,11 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const startModules = (cfg: VigilConfig): string | undefined => {
     void arbiter?.close();
     arbiter = undefined;
-    const arb = openArbiterLink(cfg, self.name, log, metrics);
+    // The fencing watchdog's PID in the state dir: a restart after a crash ends the old one.
+    const arb = openArbiterLink(cfg, self.name, log, metrics, undefined, () => startFenceWatchdog(log, { pidFile: join(opts.stateDir, "fence-watchdog.pid") }));
     if (!arb.ok) return arb.message;
     arbiter = arb.handle;
-    const ms = moduleSetup(cfg, opts.configFile, self.name, opts.stateDir, log, metrics, arbiter === undefined ? {} : { arbiter: arbiter.link });
+    const ms = moduleSetup(cfg, opts.configFile, self.name, opts.stateDir, log, metrics, arbiter === undefined ? {} : { arbiter: arbiter.link, fencePlan: arbiter.fencePlan });
     if (!ms.ok) return ms.message;
     if (ms.options === undefined) return undefined;
     // Through `heartbeat` as it is at each call: a reload may restart it.
@@ -340,7 +342,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       }
       if (modules !== undefined && moduleConfigKey(next.config) !== moduleConfigKey(config) && moduleSharedKey(next.config) === moduleSharedKey(config)) {
         // Only modules changed: restart those, leave the others running untouched.
-        const ms = moduleSetup(next.config, opts.configFile, self.name, opts.stateDir, log, metrics, arbiter === undefined ? {} : { arbiter: arbiter.link });
+        const ms = moduleSetup(next.config, opts.configFile, self.name, opts.stateDir, log, metrics, arbiter === undefined ? {} : { arbiter: arbiter.link, fencePlan: arbiter.fencePlan });
         if (!ms.ok) {
           log.error("reload rejected: keeping the running modules", { reason: ms.message });
           reloads({ result: "rejected" });

@@ -8,6 +8,7 @@
 import { dirname } from "node:path";
 import type { FailoverModule, VigilConfig } from "../config/types.ts";
 import { checkerName, checkerTarget, failoverModuleCore, validateModuleConfig } from "../core/module-config.ts";
+import { type FencePlan, fencePlanOf } from "./fence-watchdog.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
 import { buildModuleChecker } from "./module-checker-factory.ts";
@@ -24,6 +25,8 @@ export type ModuleSetup =
 export interface ModuleSetupDeps {
   io?: ResourceIo;
   arbiter?: ModuleArbiterLink;
+  /** Told each module's fence plan (what the fencing watchdog takes down), with an arbiter. */
+  fencePlan?: (module: string, plan: FencePlan) => void;
 }
 
 /** The part of the config the module engine depends on: a reload touches the modules only when this changed. */
@@ -53,6 +56,9 @@ export function moduleSetup(config: VigilConfig, configFile: string, self: strin
     if (problems.length > 0) {
       return { ok: false, message: `module ${m.name}: ${problems.map((p) => `${p.path}: ${p.message}`).join("; ")}` };
     }
+    deps.fencePlan?.(m.name, fencePlanOf(core.resources, {
+      module: m.name, node: self, interfaceFor: (a) => io.interfaceFor(a), ...(m.stop_timeout === undefined ? {} : { stopTimeoutMs: m.stop_timeout }),
+    }));
     const checks = m.checkers.map((c, i) => {
       const name = checkerName(c, i);
       return {
