@@ -55,7 +55,7 @@ function cannotRun(x: ModuleDraft): string | null {
   return null;
 }
 
-export function acceptCommand(x: ModuleDraft, id: string, command: ModuleCommand): void {
+export function acceptCommand(x: ModuleDraft, id: string, command: ModuleCommand, shutdown = false): void {
   const m = x.config.module;
   const self = x.config.self;
   if (x.command !== null) {
@@ -66,7 +66,9 @@ export function acceptCommand(x: ModuleDraft, id: string, command: ModuleCommand
   const claimant = x.peers.find((p) => isAlive(p) && isPrimaryRole(p.role));
   switch (command) {
     case "stop":
-      x.stopped = { reason: "operator", detail: "stopped by the operator" };
+      x.stopped = shutdown
+        ? { reason: "shutdown", detail: `vigil is stopping on ${self}` }
+        : { reason: "operator", detail: "stopped by the operator" };
       x.forced = false;
       x.request = null;
       return pend(x, id, command, "stop", null);

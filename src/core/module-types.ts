@@ -77,8 +77,11 @@ export type ModuleInput =
    * `holder` names who holds it when it was denied.
    */
   | { readonly type: "lease"; readonly request: number; readonly granted: boolean; readonly durationMs: number; readonly holder: string | null; readonly detail: string }
-  /** An operator command; answered with an "answer" action carrying the same id. */
-  | { readonly type: "command"; readonly id: string; readonly command: ModuleCommand };
+  /**
+   * An operator command; answered with an "answer" action carrying the same id.
+   * `shutdown`: a stop because the daemon itself is stopping (logged as such).
+   */
+  | { readonly type: "command"; readonly id: string; readonly command: ModuleCommand; readonly shutdown?: boolean };
 
 export type ModuleReason =
   | "startup"
@@ -93,6 +96,7 @@ export type ModuleReason =
   | "takeover-request"
   | "handover"
   | "operator"
+  | "shutdown"
   | "forced"
   | "checker"
   | "wait-checker"
@@ -293,7 +297,7 @@ export interface ModuleState {
    */
   readonly failoverWanted: { readonly checker: string; readonly detail: string } | null;
   /** Set: we rest in STOP (operator, checker `then: stop`). */
-  readonly stopped: { readonly reason: "operator" | "checker"; readonly detail: string } | null;
+  readonly stopped: { readonly reason: "operator" | "checker" | "shutdown"; readonly detail: string } | null;
   /**
    * Set: a stop failed, so something may still run here. We rest in STOP,
    * and with an arbiter neither release the lease nor disarm the watchdog:

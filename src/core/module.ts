@@ -159,7 +159,7 @@ export function stepModule(state: ModuleState, input: ModuleInput, now: number):
       onLease(x, input);
       break;
     case "command":
-      acceptCommand(x, input.id, input.command);
+      acceptCommand(x, input.id, input.command, input.shutdown === true);
       break;
   }
   expireWaits(x);

@@ -152,7 +152,7 @@ export class ModuleInstance {
   }
 
   /** Hands the command to the core; resolves with its answer, or null when `timeoutMs` passed first. */
-  command(id: string, command: ModuleCommand, timeoutMs: number): Promise<{ ok: boolean; detail: string } | null> {
+  command(id: string, command: ModuleCommand, timeoutMs: number, shutdown = false): Promise<{ ok: boolean; detail: string } | null> {
     return new Promise((resolve) => {
       const t = setTimeout(() => {
         this.waiters.delete(id);
@@ -168,7 +168,7 @@ export class ModuleInstance {
         resolve({ ok: false, detail: `${this.name} is not running on ${this.o.core.self}` });
         return;
       }
-      this.input({ type: "command", id, command });
+      this.input({ type: "command", id, command, ...(shutdown ? { shutdown } : {}) });
     });
   }
 
@@ -189,7 +189,7 @@ export class ModuleInstance {
       this.settledListeners.add(check);
       check();
     });
-    void this.command(`shutdown-${this.clock()}`, "stop", timeoutMs);
+    void this.command(`shutdown-${this.clock()}`, "stop", timeoutMs, true);
     let t: ReturnType<typeof setTimeout> | undefined;
     const limit = new Promise<void>((resolve) => (t = setTimeout(resolve, timeoutMs)));
     await Promise.race([done, limit]);

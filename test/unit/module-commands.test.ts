@@ -39,6 +39,19 @@ describe("operator commands", () => {
     expect(s.role).toBe("STOP");
   });
 
+  it("a stop for the daemon's own shutdown says so, not that the operator stopped it", () => {
+    const s = runningOnA();
+    s.command(100, "stop", true);
+    s.settle(200);
+    const last = s.actions.filter((a) => a.type === "transition").at(-1) as Extract<ModuleAction, { type: "transition" }> | undefined;
+    expect(last).toMatchObject({ from: "PRIM", to: "STOP", reason: "shutdown", detail: "vigil is stopping on a" });
+    const operator = runningOnA();
+    operator.command(100, "stop");
+    operator.settle(200);
+    const byHand = operator.actions.filter((a) => a.type === "transition").at(-1);
+    expect(byHand).toMatchObject({ to: "STOP", reason: "operator", detail: "stopped by the operator" });
+  });
+
   it("start: leaves STOP; already started is fine", () => {
     const s = new ModuleScript(testConfig(), { autostart: false });
     s.peer(0, "b", "dead");

@@ -163,10 +163,10 @@ export class ModuleScript {
     return this.at(t, { type: "lease", request, granted: false, durationMs: 0, holder, detail: holder === null ? "quiet period" : `held by ${holder}` });
   }
 
-  command(t: number, command: ModuleCommand): { id: string; actions: ModuleAction[] } {
+  command(t: number, command: ModuleCommand, shutdown = false): { id: string; actions: ModuleAction[] } {
     this.commands += 1;
     const id = `c${this.commands}`;
-    return { id, actions: this.at(t, { type: "command", id, command }) };
+    return { id, actions: this.at(t, { type: "command", id, command, ...(shutdown ? { shutdown } : {}) }) };
   }
 
   answers(id: string): ModuleAction[] {
