@@ -11,7 +11,7 @@
  * daemon runs again (SIGCONT) it settles as SECOND or WAIT while the other
  * node keeps the module, with no second takeover either way.
  */
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, onTestFinished } from "vitest";
@@ -19,11 +19,10 @@ import type { LabHost, LabProcess } from "./lab.ts";
 import { createTestLab, labTest } from "./lab-test.ts";
 import { launchVigil, parseVigilLog, peerChange, requireVigilBinary, VIGIL_BIN, vigilKeygen, type VigilLogEvent } from "./vigil-cluster.ts";
 import { sleep, waitUntil } from "./wait.ts";
+import { ARBITER_VIP, arbiterPairYaml, GRACE_MS, LEASE_MS, writeWebService } from "./arbiter-pair.ts";
 
-const VIP = "198.51.100.100";
+const VIP = ARBITER_VIP;
 const PORT = 8090;
-const LEASE_MS = 3_000;
-const GRACE_MS = 1_000;
 
 let root = "";
 beforeAll(() => {
@@ -32,70 +31,6 @@ beforeAll(() => {
 afterAll(() => {
   if (root !== "") rmSync(root, { recursive: true, force: true });
 });
-
-function configYaml(keyFile: string, h1: LabHost, h2: LabHost, arbiter: LabHost): string {
-  return [
-    "cluster:",
-    "  name: lab",
-    `  key_file: ${keyFile}`,
-    "  nodes:",
-    `    - { name: h1, addresses: [${h1.addr(2)}] }`,
-    `    - { name: h2, addresses: [${h2.addr(2)}] }`,
-    "  heartbeat: { preset: lan }",
-    `  witness: { arbiter: "${arbiter.addr(1)}:7695", lease: ${LEASE_MS}ms, grace: ${GRACE_MS}ms }`,
-    "web: { listen: 127.0.0.1:0 }",
-    "modules:",
-    "  - name: web",
-    "    type: failover",
-    "    prefer: h1",
-    "    failback: manual",
-    `    vip: ${VIP}/24`,
-    `    interface: ${h1.ifname(1)}`,
-    "    start: ./web-start.sh",
-    "    stop: ./web-stop.sh",
-    "    start_timeout: 10s",
-    "    stop_timeout: 10s",
-    "",
-  ].join("\n");
-}
-
-/** The service (`node` answering the node's name), its PID in svc-<node>.pid; the stop script records each run in stops-<node>.log. */
-function writeService(dir: string): void {
-  writeFileSync(join(dir, "server.mjs"), [
-    'import { createServer } from "node:http";',
-    `createServer((_req, res) => res.end(process.argv[2] + "\\n")).listen(${PORT}, "0.0.0.0", () => console.log("listening"));`,
-    "",
-  ].join("\n"));
-  writeFileSync(join(dir, "web-start.sh"), [
-    "#!/bin/sh",
-    'cd "$(dirname "$0")" || exit 1',
-    'log="svc-$VIGIL_NODE.log"',
-    ': > "$log"',
-    `setsid "${process.execPath}" server.mjs "$VIGIL_NODE" > "$log" 2>&1 < /dev/null &`,
-    'echo $! > "svc-$VIGIL_NODE.pid"',
-    "i=0",
-    'while [ $i -lt 100 ]; do grep -q listening "$log" && exit 0; i=$((i + 1)); sleep 0.05; done',
-    'echo "the service did not start" >&2',
-    "exit 1",
-    "",
-  ].join("\n"));
-  writeFileSync(join(dir, "web-stop.sh"), [
-    "#!/bin/sh",
-    'cd "$(dirname "$0")" || exit 1',
-    'echo "${VIGIL_REASON:-none}" >> "stops-$VIGIL_NODE.log"',
-    'f="svc-$VIGIL_NODE.pid"',
-    '[ -f "$f" ] || exit 0',
-    'pid=$(cat "$f")',
-    'kill "$pid" 2>/dev/null',
-    "i=0",
-    'while kill -0 "$pid" 2>/dev/null; do [ $i -ge 100 ] && kill -9 "$pid"; i=$((i + 1)); sleep 0.05; done',
-    'rm -f "$f"',
-    "exit 0",
-    "",
-  ].join("\n"));
-  chmodSync(join(dir, "web-start.sh"), 0o755);
-  chmodSync(join(dir, "web-stop.sh"), 0o755);
-}
 
 const isPrimary = (role: string | undefined): boolean => role === "PRIM" || role === "ALONE";
 
@@ -133,8 +68,8 @@ async function startPair(): Promise<Pair> {
   const dir = mkdtempSync(join(root, "run-"));
   const keyFile = await vigilKeygen(join(dir, "vigil.key"));
   const config = join(dir, "vigil.yaml");
-  writeFileSync(config, configYaml(keyFile, h1, h2, h3));
-  writeService(dir);
+  writeFileSync(config, arbiterPairYaml(keyFile, h1, h2, h3, "manual"));
+  writeWebService(dir, PORT);
 
   const witness = h3.spawn([VIGIL_BIN, "witness", "--config", config, "--state-dir", join(dir, "state-witness"), "--log-format", "json"], { logName: "witness" });
   await witness.waitFor(/"msg":"vigil witness started"/, 15_000);

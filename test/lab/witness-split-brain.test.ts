@@ -13,7 +13,7 @@
  * Throughout, the VIP is sampled on both nodes: it must never be on both.
  */
 import { execFile } from "node:child_process";
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -23,11 +23,10 @@ import type { Lab, LabHost, LabProcess } from "./lab.ts";
 import { createTestLab, labTest } from "./lab-test.ts";
 import { launchVigil, peerChange, parseVigilLog, requireVigilBinary, VIGIL_BIN, vigilKeygen, type VigilLogEvent } from "./vigil-cluster.ts";
 import { sleep, waitUntil } from "./wait.ts";
+import { ARBITER_VIP, arbiterPairYaml, GRACE_MS, LEASE_MS, writeWebService } from "./arbiter-pair.ts";
 
-const VIP = "198.51.100.100";
+const VIP = ARBITER_VIP;
 const PORT = 8080;
-const LEASE_MS = 3_000;
-const GRACE_MS = 1_000;
 
 let root = "";
 beforeAll(() => {
@@ -47,69 +46,8 @@ interface Setup {
   prober: LabProcess;
 }
 
-/** vigil.yaml: heartbeats on link 2 only; the VIP, the arbiter and the client on link 1. */
-function configYaml(keyFile: string, h1: LabHost, h2: LabHost, arbiter: LabHost): string {
-  return [
-    "cluster:",
-    "  name: lab",
-    `  key_file: ${keyFile}`,
-    "  nodes:",
-    `    - { name: h1, addresses: [${h1.addr(2)}] }`,
-    `    - { name: h2, addresses: [${h2.addr(2)}] }`,
-    "  heartbeat: { preset: lan }",
-    `  witness: { arbiter: "${arbiter.addr(1)}:7695", lease: ${LEASE_MS}ms, grace: ${GRACE_MS}ms }`,
-    "web: { listen: 127.0.0.1:0 }",
-    "modules:",
-    "  - name: web",
-    "    type: failover",
-    "    prefer: h1",
-    `    vip: ${VIP}/24`,
-    `    interface: ${h1.ifname(1)}`,
-    "    start: ./web-start.sh",
-    "    stop: ./web-stop.sh",
-    "    start_timeout: 10s",
-    "    stop_timeout: 10s",
-    "",
-  ].join("\n");
-}
-
-/** The module's service: `node http-server.mjs NAME` answering NAME on PORT, detached from the start script. */
 function writeService(dir: string): void {
-  writeFileSync(join(dir, "http-server.mjs"), [
-    'import { createServer } from "node:http";',
-    "const name = process.argv[2];",
-    `createServer((_req, res) => res.end(name + "\\n")).listen(${PORT}, "0.0.0.0", () => console.log("listening"));`,
-    "",
-  ].join("\n"));
-  writeFileSync(join(dir, "web-start.sh"), [
-    "#!/bin/sh",
-    "# Own session, so the server outlives this script and its process group.",
-    'cd "$(dirname "$0")" || exit 1',
-    'log="http-$VIGIL_NODE.log"',
-    ': > "$log"',
-    `setsid "${process.execPath}" http-server.mjs "$VIGIL_NODE" > "$log" 2>&1 < /dev/null &`,
-    'echo $! > "http-$VIGIL_NODE.pid"',
-    "i=0",
-    'while [ $i -lt 100 ]; do grep -q listening "$log" && exit 0; i=$((i + 1)); sleep 0.05; done',
-    'echo "the HTTP service did not start" >&2',
-    "exit 1",
-    "",
-  ].join("\n"));
-  writeFileSync(join(dir, "web-stop.sh"), [
-    "#!/bin/sh",
-    'cd "$(dirname "$0")" || exit 1',
-    'f="http-$VIGIL_NODE.pid"',
-    '[ -f "$f" ] || exit 0',
-    'pid=$(cat "$f")',
-    'kill "$pid" 2>/dev/null',
-    "i=0",
-    'while kill -0 "$pid" 2>/dev/null; do [ $i -ge 100 ] && kill -9 "$pid"; i=$((i + 1)); sleep 0.05; done',
-    'rm -f "$f"',
-    "exit 0",
-    "",
-  ].join("\n"));
-  chmodSync(join(dir, "web-start.sh"), 0o755);
-  chmodSync(join(dir, "web-stop.sh"), 0o755);
+  writeWebService(dir, PORT);
   // A fresh connection per probe (no keep-alive), so each answer says who holds the VIP now.
   writeFileSync(join(dir, "prober.mjs"), [
     'import { request } from "node:http";',
@@ -136,7 +74,7 @@ async function setup(): Promise<Setup> {
   const dir = mkdtempSync(join(root, "run-"));
   const keyFile = await vigilKeygen(join(dir, "vigil.key"));
   const config = join(dir, "vigil.yaml");
-  writeFileSync(config, configYaml(keyFile, h1, h2, h3));
+  writeFileSync(config, arbiterPairYaml(keyFile, h1, h2, h3));
   writeService(dir);
 
   const witnessState = join(dir, "state-witness");
