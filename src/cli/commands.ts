@@ -1,8 +1,8 @@
-import { formatConfigError } from "../config/errors.ts";
 import { identifyNode, localIPv4Addresses } from "../config/identify.ts";
 import { effectiveConfigYaml, loadConfigFile } from "../config/load.ts";
 import { configSchema } from "../config/schema.ts";
 import { findConfigFile } from "../config/search.ts";
+import { findAndLoadConfig } from "./config-arg.ts";
 import { runDaemon } from "../daemon/daemon.ts";
 import { Logger, type LogFormat } from "../daemon/log.ts";
 import type { StatusSnapshot } from "../daemon/status-types.ts";
@@ -50,21 +50,11 @@ export async function cmdRun(v: Values, io: Io): Promise<number> {
 }
 
 export function cmdCheckConfig(v: Values, positionals: string[], io: Io): number {
-  const found = findConfigFile({ flag: positionals[0] ?? str(v, "config"), env: io.env["VIGIL_CONFIG"] });
-  if (!found.ok) {
-    io.err(found.message);
-    return EXIT.failed;
-  }
-  const loaded = loadConfigFile(found.file);
-  if (!loaded.ok) {
-    for (const e of loaded.errors) io.err(formatConfigError(e));
-    const n = loaded.errors.length;
-    io.err(`${found.file}: ${n} problem${n === 1 ? "" : "s"}; the config is not valid`);
-    return EXIT.failed;
-  }
+  const found = findAndLoadConfig(positionals[0] ?? str(v, "config"), io, (file, n) => `${file}: ${n} problem${n === 1 ? "" : "s"}; the config is not valid`);
+  if (found === null) return EXIT.failed;
   const nodeName = str(v, "node");
   if (nodeName !== undefined) {
-    const id = identifyNode(loaded.config, [], nodeName);
+    const id = identifyNode(found.config, [], nodeName);
     if (!id.ok) {
       io.err(`${found.file}: ${id.message}`);
       return EXIT.failed;
@@ -72,10 +62,10 @@ export function cmdCheckConfig(v: Values, positionals: string[], io: Io): number
   }
   if (v["print"] === true) {
     io.out(`# effective config of ${found.file} (found by ${found.how})`);
-    io.out(effectiveConfigYaml(loaded.config).trimEnd());
+    io.out(effectiveConfigYaml(found.config).trimEnd());
     return EXIT.ok;
   }
-  const c = loaded.config;
+  const c = found.config;
   const here = identifyNode(c, localIPv4Addresses());
   io.out(`${found.file}: OK (found by ${describeHow(found.how)})`);
   io.out(`  cluster ${c.cluster.name}: ${c.cluster.nodes.map((n) => n.name).join(", ")}`);

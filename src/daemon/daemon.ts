@@ -2,6 +2,7 @@ import { join } from "node:path";
 import { identifyNode, localIPv4Addresses } from "../config/identify.ts";
 import { formatConfigError } from "../config/errors.ts";
 import { loadConfigFile } from "../config/load.ts";
+import { loadConfigToStart } from "./start-config.ts";
 import type { VigilConfig } from "../config/types.ts";
 import { VERSION } from "../version.ts";
 import { createConsoleApp } from "../../web/app.ts";
@@ -39,13 +40,9 @@ export interface DaemonOptions {
  */
 export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const { log } = opts;
-  const loaded = loadConfigFile(opts.configFile);
-  if (!loaded.ok) {
-    for (const e of loaded.errors) log.error("config error", { detail: formatConfigError(e) });
-    log.error("not starting: the config has errors", { file: opts.configFile, errors: loaded.errors.length });
-    return 1;
-  }
-  let config: VigilConfig = loaded.config;
+  const initial = loadConfigToStart(opts.configFile, log);
+  if (initial === null) return 1;
+  let config: VigilConfig = initial;
   const id = identifyNode(config, localIPv4Addresses(), opts.nodeName);
   if (!id.ok) {
     log.error(id.message);

@@ -13,8 +13,7 @@
 import { closeSync, existsSync, fsyncSync, openSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { VigilConfig } from "../config/types.ts";
-import { formatConfigError } from "../config/errors.ts";
-import { loadConfigFile } from "../config/load.ts";
+import { loadConfigToStart } from "./start-config.ts";
 import type { WitnessConfig } from "../core/witness.ts";
 import { WITNESS_DEFAULT_PORT } from "../proto/witness.ts";
 import { readKeyFile } from "../sys/keyfile.ts";
@@ -60,13 +59,8 @@ export function witnessCoreConfig(config: VigilConfig): WitnessConfig {
 /** Resolves with the exit code once stopped (0) or when it cannot start (1). */
 export async function runWitness(opts: WitnessDaemonOptions): Promise<number> {
   const { log } = opts;
-  const loaded = loadConfigFile(opts.configFile);
-  if (!loaded.ok) {
-    for (const e of loaded.errors) log.error("config error", { detail: formatConfigError(e) });
-    log.error("not starting: the config has errors", { file: opts.configFile, errors: loaded.errors.length });
-    return 1;
-  }
-  const config = loaded.config;
+  const config = loadConfigToStart(opts.configFile, log);
+  if (config === null) return 1;
   const c = config.cluster;
   if (c.key_file === undefined) {
     log.error(`${opts.configFile}: cluster.key_file is not set: the arbiter only answers requests signed with the cluster key; create one with \`vigil keygen vigil.key\` and set cluster.key_file`);
