@@ -1,0 +1,103 @@
+/**
+ * A node's copy of a mirror module's folders, and what is known of it: the
+ * record each node persists (fsynced, in its state dir) and compares with
+ * its peer's. A leaf: imports nothing.
+ *
+ * Data generations, after DRBD's generation identifiers:
+ * - `gen` names the history of writes the copy holds. Two copies with the
+ *   same gen hold the same data (they were in sync when they parted, and
+ *   neither wrote alone since).
+ * - A node that starts writing WITHOUT its peer in sync (it goes ALONE, or
+ *   takes over because the PRIM died) first moves to a new gen derived from
+ *   its current one, persisted BEFORE the first such write is acknowledged.
+ *   Its old gen goes on top of `history`.
+ * - So when two copies meet: equal gens → the same data; one gen in the
+ *   other's history → that other copy is newer; neither → both wrote while
+ *   apart (split brain).
+ */
+
+export type CopyData =
+  /** Holds every acknowledged write of its gen. */
+  | "uptodate"
+  /** Known to miss writes: the peer wrote since (or an apply failed here). */
+  | "outdated"
+  /** A resync into this copy is under way: partly old, partly new; never usable. */
+  | "inconsistent";
+
+export interface CopyRecord {
+  /** "<counter>:<node>"; "0:" for a copy that never held data of its own. */
+  readonly gen: string;
+  /** Earlier gens, newest first, at most HISTORY_MAX. */
+  readonly history: readonly string[];
+  readonly data: CopyData;
+  /** Wall-clock ms when `data` last changed (for "outdated since T"). */
+  readonly since: number;
+  /**
+   * We wrote alone since the peer last had our data: the peer's copy is
+   * behind ours. Lets a node that was the last writer start again alone
+   * after a restart; a node that was the SECOND never has it.
+   */
+  readonly peerBehind: boolean;
+  /** The gen the peer had when we parted (the base of our journal), null when unknown. */
+  readonly journalBase: string | null;
+  /** Set by forceprim on a copy that was not known to be up to date: recorded, shown, never silent. */
+  readonly forcedAt: number | null;
+}
+
+export const HISTORY_MAX = 16;
+export const EMPTY_GEN = "0:";
+
+export function freshCopy(now: number): CopyRecord {
+  return { gen: EMPTY_GEN, history: [], data: "uptodate", since: now, peerBehind: false, journalBase: null, forcedAt: null };
+}
+
+export function genCounter(gen: string): number {
+  const n = Number(gen.slice(0, gen.indexOf(":")));
+  return Number.isSafeInteger(n) && n >= 0 ? n : 0;
+}
+
+/** The gen a node moves to before it writes without its peer. */
+export function nextGen(copy: CopyRecord, self: string, peerGen: string | null): string {
+  const top = Math.max(genCounter(copy.gen), peerGen === null ? 0 : genCounter(peerGen));
+  return `${top + 1}:${self}`;
+}
+
+export type GenOrder = "same" | "ours-newer" | "peer-newer" | "diverged";
+
+/** How two copies relate; see the header comment. */
+export function compareGens(ours: { gen: string; history: readonly string[] }, peer: { gen: string; history: readonly string[] }): GenOrder {
+  if (ours.gen === peer.gen) return "same";
+  // An empty copy (a new or replaced node) is behind anything.
+  if (peer.gen === EMPTY_GEN || ours.history.includes(peer.gen)) return "ours-newer";
+  if (ours.gen === EMPTY_GEN || peer.history.includes(ours.gen)) return "peer-newer";
+  return "diverged";
+}
+
+/** The copy after moving to a new gen to write alone. */
+export function bumpGen(copy: CopyRecord, self: string, peerGen: string | null, now: number): CopyRecord {
+  return {
+    ...copy,
+    gen: nextGen(copy, self, peerGen),
+    history: [copy.gen, ...copy.history].slice(0, HISTORY_MAX),
+    data: "uptodate",
+    since: now,
+    peerBehind: true,
+    // The journal covers what changed since the peer's gen; a second bump keeps the first base.
+    journalBase: copy.peerBehind ? copy.journalBase : copy.gen,
+  };
+}
+
+/** Why a persisted record cannot be used, or null; the file came from disk and may be damaged. */
+export function checkCopyRecord(v: unknown): string | null {
+  if (typeof v !== "object" || v === null) return "not an object";
+  const r = v as Record<string, unknown>;
+  const genOk = (g: unknown): boolean => typeof g === "string" && /^\d+:[^\s]*$/.test(g);
+  if (!genOk(r["gen"])) return "gen is not \"<counter>:<node>\"";
+  if (!Array.isArray(r["history"]) || !r["history"].every(genOk)) return "history is not a list of gens";
+  if (r["data"] !== "uptodate" && r["data"] !== "outdated" && r["data"] !== "inconsistent") return "data is not uptodate, outdated or inconsistent";
+  if (typeof r["since"] !== "number") return "since is not a number";
+  if (typeof r["peerBehind"] !== "boolean") return "peerBehind is not a boolean";
+  if (r["journalBase"] !== null && !genOk(r["journalBase"])) return "journalBase is not a gen";
+  if (r["forcedAt"] !== null && typeof r["forcedAt"] !== "number") return "forcedAt is not a number";
+  return null;
+}

@@ -1,0 +1,255 @@
+/**
+ * The mirror core: which copy may serve, and what the PRIM does with writes.
+ * It runs beside a module's failover core (src/core/module/): that one
+ * decides which node runs the module; this one tells it when this node's
+ * copy must not be served (a gate: WAIT with a reason), and decides on the
+ * data path of a running node. Pure: the driver feeds events, carries out
+ * the actions in order (see MirrorAction) and owns time.
+ *
+ * Rules (the numbers are used in notes and tests):
+ * 1. Never serve a copy not known to be up to date. After a start, a copy
+ *    is known to be up to date only once compared with the peer's over the
+ *    replication link, or if this node was the last to write (it wrote
+ *    alone: peerBehind). Outdated and inconsistent copies never serve.
+ *    forceprim overrides, and is recorded in the copy.
+ * 2. Before a node writes without its peer in sync (it takes over, or goes
+ *    on alone), it moves to a new gen and persists it; its old gen is the
+ *    base of its journal.
+ * 3. A PRIM whose link went down while its peer is alive holds write
+ *    acknowledgements until the peer is dead, or publishes a persisted
+ *    outdated/inconsistent mark, or the link is back. So a SECOND that never
+ *    saw a write is never made to miss an acknowledged one.
+ * 4. A SECOND whose link went down while the PRIM is still heard declares
+ *    its copy outdated after the detach grace (persisted, then published).
+ *    If the PRIM is declared dead first, the SECOND holds every
+ *    acknowledged write (rule 3) and may take over.
+ * 5. When the link comes up the copies are compared: same gen: in sync;
+ *    one newer: the running node resyncs the other (from its journal when
+ *    the other is at the journal's base, else by full compare); both wrote
+ *    apart (split brain): the running node's tree wins and the other's
+ *    divergent files are kept aside, never merged silently.
+ * 6. A copy being resynced is inconsistent (persisted before the first
+ *    byte) until the resync completes; then it takes the sender's gen.
+ */
+import type { Stepped } from "../step.ts";
+import { bumpGen, compareGens, type CopyRecord, EMPTY_GEN, freshCopy, type GenOrder } from "./copy.ts";
+import type { DataMark, MirrorAction, MirrorInput, MirrorState, MirrorTimers, PeerCopy, WriteMode } from "./types.ts";
+
+export interface MirrorInit {
+  readonly module: string;
+  readonly self: string;
+  readonly peer: string;
+  readonly timers: MirrorTimers;
+  /** The persisted record; null when there is none (a new node). */
+  readonly copy: CopyRecord | null;
+}
+
+type Mut = { -readonly [K in keyof MirrorState]: MirrorState[K] };
+
+function running(s: MirrorState): boolean {
+  return s.role === "PRIM" || s.role === "ALONE";
+}
+
+function peerAlive(s: MirrorState): boolean {
+  return s.peerLiveness === "up" || s.peerLiveness === "late";
+}
+
+/** Two copies that never held data of their own are not "the same": the first sync compares them fully. */
+function order(copy: CopyRecord, peer: PeerCopy): GenOrder | "initial" {
+  if (copy.gen === EMPTY_GEN && peer.gen === EMPTY_GEN) return "initial";
+  return compareGens(copy, peer);
+}
+
+function inSync(s: MirrorState): boolean {
+  return s.link !== null && order(s.copy, s.link) === "same" && s.link.data === "uptodate";
+}
+
+function gateOf(s: MirrorState): string | null {
+  if (running(s)) return null;
+  const c = s.copy;
+  if (c.data === "inconsistent") return `this copy is being resynced from ${s.peer} and is incomplete: it is never served until the resync ends`;
+  if (c.data === "outdated") return `this copy is outdated: ${s.peer} has newer data (forceprim serves it anyway and loses what ${s.peer} wrote)`;
+  if (!s.confirmed && !c.peerBehind) {
+    return `this copy is not known to be up to date: waiting to compare it with ${s.peer}'s, which may be newer (forceprim serves it anyway)`;
+  }
+  return null;
+}
+
+function markOf(s: MirrorState): DataMark {
+  if (s.copy.data === "outdated") return "o";
+  if (s.copy.data === "inconsistent") return "i";
+  return gateOf({ ...s, role: "SECOND" }) === null ? "u" : "n";
+}
+
+function writesOf(s: MirrorState): WriteMode {
+  if (s.link !== null) return "replicate";
+  if (s.peerLiveness === "dead" || s.peerMark === "o" || s.peerMark === "i") return "alone";
+  return "hold";
+}
+
+export function initMirror(init: MirrorInit, now: number): Stepped<MirrorState, MirrorAction> {
+  const copy = init.copy ?? freshCopy(now);
+  const s: MirrorState = {
+    module: init.module,
+    self: init.self,
+    peer: init.peer,
+    timers: init.timers,
+    copy,
+    confirmed: false,
+    role: "STOP",
+    peerLiveness: "unknown",
+    peerMark: null,
+    link: null,
+    detachedAt: null,
+    resyncing: false,
+    splitBrain: null,
+    writes: "hold",
+    gate: null,
+    mark: "n",
+  };
+  const actions: MirrorAction[] = init.copy === null ? [{ type: "persist", copy }] : [];
+  const gate = gateOf(s);
+  const mark = markOf(s);
+  actions.push({ type: "gate", blocked: gate }, { type: "mark", mark });
+  return { state: { ...s, gate, mark }, actions };
+}
+
+export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): Stepped<MirrorState, MirrorAction> {
+  const s: Mut = { ...state };
+  const out: MirrorAction[] = [];
+  const persist = (copy: CopyRecord): void => {
+    s.copy = copy;
+    out.push({ type: "persist", copy });
+  };
+  const note = (level: "info" | "warn" | "error", kind: Extract<MirrorAction, { type: "note" }>["kind"], detail: string): void => {
+    out.push({ type: "note", level, kind, detail });
+  };
+
+  switch (ev.type) {
+    case "tick":
+      break;
+    case "role":
+      s.role = ev.role;
+      break;
+    case "peer":
+      s.peerLiveness = ev.liveness;
+      if (ev.liveness === "dead") {
+        s.detachedAt = null;
+        s.peerMark = null;
+      }
+      break;
+    case "peer-mark":
+      s.peerMark = ev.mark;
+      break;
+    case "link-up": {
+      s.link = ev.peer;
+      s.detachedAt = null;
+      const o = order(s.copy, ev.peer);
+      if (o === "same" || o === "ours-newer" || o === "initial") {
+        if (!s.confirmed) note("info", "confirmed", o === "same" ? `copy compared with ${s.peer}'s: the same data (gen ${s.copy.gen})` : `copy compared with ${s.peer}'s: ours is newer (gen ${s.copy.gen}, theirs ${ev.peer.gen})`);
+        s.confirmed = true;
+        // Same gen: the PRIM never wrote alone since we parted, so nothing acknowledged is missing here (rule 3).
+        if (o === "same" && s.copy.data === "outdated") persist({ ...s.copy, data: "uptodate" });
+      } else if (o === "peer-newer") {
+        if (s.copy.data === "uptodate" && !running(s)) {
+          persist({ ...s.copy, data: "outdated" });
+          note("warn", "outdated", `${s.peer} has newer data (gen ${ev.peer.gen}, ours ${s.copy.gen}): this copy waits for a resync`);
+        }
+      } else {
+        s.splitBrain = `both copies changed while apart (ours gen ${s.copy.gen}, ${s.peer}'s gen ${ev.peer.gen})`;
+        note("error", "split-brain", `${s.splitBrain}: the node running the module keeps its tree; the other's divergent files are kept aside`);
+        if (!running(s) && s.copy.data === "uptodate") persist({ ...s.copy, data: "outdated" });
+      }
+      break;
+    }
+    case "link-down":
+      s.link = null;
+      if (s.resyncing) note("warn", "resync-failed", `resync to ${s.peer} interrupted: ${ev.detail}; it resumes when the link is back`);
+      s.resyncing = false;
+      s.detachedAt = peerAlive(s) ? now : null;
+      break;
+    case "resync-done":
+      s.resyncing = false;
+      s.splitBrain = null;
+      persist({ ...s.copy, peerBehind: false, journalBase: null });
+      // The peer took our gen: it is in sync from now on.
+      if (s.link !== null) s.link = { gen: s.copy.gen, history: s.copy.history, data: "uptodate" };
+      note("info", "resync-done", `${s.peer} is in sync (gen ${s.copy.gen})`);
+      break;
+    case "resync-failed":
+      // Resumed at the next link-up; retrying at once on a live link could loop.
+      note("warn", "resync-failed", `resync to ${s.peer} failed: ${ev.detail}`);
+      break;
+    case "resync-incoming":
+      if (s.copy.data !== "inconsistent") persist({ ...s.copy, data: "inconsistent" });
+      note("info", "resync-start", `${s.peer} resyncs this copy`);
+      break;
+    case "resync-complete":
+      s.confirmed = true;
+      s.splitBrain = null;
+      persist({ ...s.copy, gen: ev.gen, history: ev.history.slice(0, 16), data: "uptodate", peerBehind: false, journalBase: null });
+      if (s.link !== null) s.link = { ...s.link, gen: ev.gen, history: ev.history, data: "uptodate" };
+      note("info", "resync-done", `this copy is in sync with ${s.peer} (gen ${ev.gen})`);
+      break;
+    case "apply-failed":
+      if (s.copy.data === "uptodate") persist({ ...s.copy, data: "outdated" });
+      note("error", "apply-failed", `${ev.detail}: this copy is outdated until a resync`);
+      break;
+    case "forced":
+      s.confirmed = true;
+      if (s.copy.data !== "uptodate" || s.copy.forcedAt === null) {
+        const was = s.copy.data;
+        persist({ ...s.copy, data: "uptodate", forcedAt: now });
+        note("warn", "forced", `forceprim: serving this copy (it was ${was}${s.copy.peerBehind ? "" : `; ${s.peer} may have newer data, which a later resync overwrites`})`);
+      }
+      break;
+  }
+
+  // Rule 4: the detach grace ran out while the PRIM is still heard.
+  if (!running(s) && s.detachedAt !== null && peerAlive(s) && now >= s.detachedAt + s.timers.detachGraceMs && s.copy.data === "uptodate") {
+    persist({ ...s.copy, data: "outdated" });
+    s.detachedAt = null;
+    note("warn", "outdated", `the replication link to ${s.peer} is down while ${s.peer} runs: this copy is outdated from now on`);
+  }
+
+  if (running(s)) {
+    // Rule 2: a new gen before writing without the peer in sync (not while
+    // holding: the peer may still be in sync when the link comes back).
+    const w0 = writesOf(s);
+    if (!s.copy.peerBehind && (w0 === "alone" || (s.link !== null && !inSync(s)))) {
+      const before = s.copy.gen;
+      persist(bumpGen(s.copy, s.self, s.link?.gen ?? null, now));
+      note("info", "gen-bumped", `writing without ${s.peer} in sync: gen ${before} -> ${s.copy.gen}`);
+    }
+    if (s.link !== null && !inSync(s) && !s.resyncing) {
+      const o = order(s.copy, s.link);
+      const journal = o !== "initial" && s.copy.journalBase !== null && s.copy.journalBase !== EMPTY_GEN && s.link.gen === s.copy.journalBase;
+      s.resyncing = true;
+      out.push({ type: "resync", mode: journal ? "journal" : "full", base: journal ? s.copy.journalBase : null, keepConflicts: o === "diverged" || o === "peer-newer" || o === "initial" || s.splitBrain !== null });
+      note("info", "resync-start", `resync to ${s.peer} (${journal ? "changes journaled since gen " + String(s.copy.journalBase) : "full compare"})`);
+    }
+    const w = writesOf(s);
+    if (w !== s.writes || ev.type === "role") {
+      s.writes = w;
+      out.push({ type: "writes", mode: w });
+    }
+  }
+
+  const gate = gateOf(s);
+  if (gate !== s.gate) {
+    s.gate = gate;
+    out.push({ type: "gate", blocked: gate });
+  }
+  const mark = markOf(s);
+  if (mark !== s.mark) {
+    s.mark = mark;
+    out.push({ type: "mark", mark });
+  }
+  return { state: s, actions: out };
+}
+
+/** When the driver must deliver the next tick (the detach grace), or null. */
+export function mirrorWakeAt(s: MirrorState): number | null {
+  if (running(s) || s.detachedAt === null || s.copy.data !== "uptodate") return null;
+  return s.detachedAt + s.timers.detachGraceMs;
+}

@@ -1,0 +1,123 @@
+/**
+ * Events, actions and state of the mirror core (src/core/mirror/mirror.ts):
+ * what a node knows of its copy and its peer's, whether it may serve from
+ * its copy, and what the PRIM does with writes. A leaf apart from copy.ts.
+ */
+import type { CopyRecord } from "./copy.ts";
+
+export type MirrorModuleRole = "STOP" | "WAIT" | "ALONE" | "PRIM" | "SECOND";
+
+/**
+ * What a node tells its peer of its copy in every heartbeat, after its role:
+ * - "u": up to date and known to be (may take over),
+ * - "n": not known to be up to date (just started, waiting to compare),
+ * - "o": outdated, PERSISTED: this node will not take over on its own,
+ * - "i": inconsistent (being resynced), persisted likewise.
+ */
+export type DataMark = "u" | "n" | "o" | "i";
+
+/** The peer's copy as its replication hello tells it. */
+export interface PeerCopy {
+  readonly gen: string;
+  readonly history: readonly string[];
+  readonly data: CopyRecord["data"];
+}
+
+export interface MirrorTimers {
+  /**
+   * How long a SECOND whose replication link went down, while the PRIM is
+   * still heard, waits before it declares its own copy outdated. Longer
+   * than the heartbeat's deadtime + one interval, so a PRIM that died is
+   * declared dead first (and its SECOND, complete, takes over).
+   */
+  readonly detachGraceMs: number;
+}
+
+export type MirrorInput =
+  | { readonly type: "tick" }
+  /** Our module role, from the module core's transitions (and at start). */
+  | { readonly type: "role"; readonly role: MirrorModuleRole }
+  | { readonly type: "peer"; readonly liveness: "unknown" | "up" | "late" | "dead" }
+  /** The data mark in the peer's latest heartbeat advert (null: none yet). */
+  | { readonly type: "peer-mark"; readonly mark: DataMark | null }
+  /** The replication link to the peer is up and its hello told us its copy. */
+  | { readonly type: "link-up"; readonly peer: PeerCopy }
+  | { readonly type: "link-down"; readonly detail: string }
+  /** PRIM: the resync brought the peer to our gen. */
+  | { readonly type: "resync-done" }
+  /** PRIM: the resync stopped before the end (it resumes when the link is back). */
+  | { readonly type: "resync-failed"; readonly detail: string }
+  /** SECOND: the PRIM starts resyncing into our copy; nothing is applied before the persist this asks for. */
+  | { readonly type: "resync-incoming" }
+  /** SECOND: the resync finished; our copy now is the PRIM's gen. */
+  | { readonly type: "resync-complete"; readonly gen: string; readonly history: readonly string[] }
+  /** SECOND: applying a replicated operation failed (disk full, I/O error). */
+  | { readonly type: "apply-failed"; readonly detail: string }
+  /** forceprim by the operator: serve from this copy whatever is known of it. */
+  | { readonly type: "forced" };
+
+/**
+ * What the PRIM does with each intercepted write:
+ * - replicate: send it to the SECOND, acknowledge once it applied it;
+ * - hold: keep the acknowledgements back (the link is down, the peer is
+ *   alive and has not yet declared itself outdated);
+ * - alone: journal it, then acknowledge (the gen was bumped and persisted first).
+ */
+export type WriteMode = "replicate" | "hold" | "alone";
+
+/**
+ * What the driver carries out, in order:
+ * - persist: write the record crash-safely (fsync) BEFORE any action after it.
+ * - gate: tell the module core whether this node may run the module
+ *   (null) or must rest in WAIT with this reason.
+ * - writes: the PRIM's write mode from now on; see WriteMode. Switching to
+ *   "alone" comes only after the persist of a bumped gen.
+ * - resync: start (or resume) sending the peer what it misses:
+ *   "journal" (only what the ALONE journal marked since `base`) or "full"
+ *   (compare by size and mtime, then by block checksums). `keepConflicts`:
+ *   the peer also wrote (split brain): its divergent files are kept aside.
+ * - mark: publish this data mark in heartbeats from now on.
+ * - note: a log line / console event.
+ */
+export type MirrorAction =
+  | { readonly type: "persist"; readonly copy: CopyRecord }
+  | { readonly type: "gate"; readonly blocked: string | null }
+  | { readonly type: "writes"; readonly mode: WriteMode }
+  | { readonly type: "resync"; readonly mode: "journal" | "full"; readonly base: string | null; readonly keepConflicts: boolean }
+  | { readonly type: "mark"; readonly mark: DataMark }
+  | { readonly type: "note"; readonly level: "info" | "warn" | "error"; readonly kind: MirrorNoteKind; readonly detail: string };
+
+export type MirrorNoteKind =
+  | "gen-bumped"
+  | "outdated"
+  | "confirmed"
+  | "resync-start"
+  | "resync-done"
+  | "resync-failed"
+  | "split-brain"
+  | "forced"
+  | "apply-failed";
+
+export interface MirrorState {
+  readonly module: string;
+  readonly self: string;
+  readonly peer: string;
+  readonly timers: MirrorTimers;
+  readonly copy: CopyRecord;
+  /** In this life of the daemon, our copy was compared with the peer's (or we are the last writer). */
+  readonly confirmed: boolean;
+  readonly role: MirrorModuleRole;
+  readonly peerLiveness: "unknown" | "up" | "late" | "dead";
+  readonly peerMark: DataMark | null;
+  /** The peer's copy while the link is up; null while down. */
+  readonly link: PeerCopy | null;
+  /** When the link went down while the peer was alive (SECOND: the detach grace runs from here). */
+  readonly detachedAt: number | null;
+  /** PRIM: a resync to the peer is under way. */
+  readonly resyncing: boolean;
+  /** Both copies changed while apart: shown until the resync that keeps the other side's files aside ends. */
+  readonly splitBrain: string | null;
+  readonly writes: WriteMode;
+  readonly gate: string | null;
+  readonly mark: DataMark;
+}

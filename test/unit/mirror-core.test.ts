@@ -1,0 +1,190 @@
+import { describe, expect, it } from "vitest";
+import { compareGens, type CopyRecord, freshCopy } from "../../src/core/mirror/copy.ts";
+import { initMirror, mirrorWakeAt, stepMirror } from "../../src/core/mirror/mirror.ts";
+import type { MirrorAction, MirrorInput, MirrorState } from "../../src/core/mirror/types.ts";
+
+const timers = { detachGraceMs: 700 };
+
+/** One node's mirror core, its persisted record kept as a disk would. */
+class Node {
+  s: MirrorState;
+  disk: CopyRecord | null;
+  log: MirrorAction[] = [];
+  constructor(readonly name: string, readonly peer: string, disk: CopyRecord | null, now = 0) {
+    this.disk = disk;
+    const r = initMirror({ module: "vms", self: name, peer, timers, copy: disk }, now);
+    this.s = r.state;
+    this.apply(r.actions);
+  }
+  private apply(actions: readonly MirrorAction[]): void {
+    for (const a of actions) if (a.type === "persist") this.disk = a.copy;
+    this.log.push(...actions);
+  }
+  step(ev: MirrorInput, now: number): readonly MirrorAction[] {
+    const r = stepMirror(this.s, ev, now);
+    this.s = r.state;
+    this.apply(r.actions);
+    return r.actions;
+  }
+  /** A restart: only the disk survives. */
+  restart(now: number): void {
+    const r = initMirror({ module: "vms", self: this.name, peer: this.peer, timers, copy: this.disk }, now);
+    this.s = r.state;
+    this.log = [];
+    this.apply(r.actions);
+  }
+  peerCopy() {
+    return { gen: this.s.copy.gen, history: this.s.copy.history, data: this.s.copy.data };
+  }
+}
+
+/** Both nodes compare copies over the link, as the driver's hello does. */
+function connect(a: Node, b: Node, now: number): void {
+  const ca = a.peerCopy();
+  const cb = b.peerCopy();
+  a.step({ type: "link-up", peer: cb }, now);
+  b.step({ type: "link-up", peer: ca }, now);
+}
+
+function writesOf(actions: readonly MirrorAction[]): string | undefined {
+  return [...actions].reverse().find((a): a is Extract<MirrorAction, { type: "writes" }> => a.type === "writes")?.mode;
+}
+
+/** Two fresh nodes, compared, A PRIM and B SECOND in sync. */
+function inSyncPair(): { a: Node; b: Node } {
+  const a = new Node("a", "b", null);
+  const b = new Node("b", "a", null);
+  a.step({ type: "peer", liveness: "up" }, 1);
+  b.step({ type: "peer", liveness: "up" }, 1);
+  connect(a, b, 2);
+  a.step({ type: "role", role: "PRIM" }, 3);
+  b.step({ type: "role", role: "SECOND" }, 3);
+  // First sync of two never-synced copies: a full compare, then B takes A's gen.
+  const resync = a.log.find((x) => x.type === "resync");
+  expect(resync).toMatchObject({ mode: "full" });
+  b.step({ type: "resync-incoming" }, 4);
+  b.step({ type: "resync-complete", gen: a.s.copy.gen, history: a.s.copy.history }, 5);
+  a.step({ type: "resync-done" }, 5);
+  expect(a.s.copy.gen).toBe(b.s.copy.gen);
+  expect(a.s.writes).toBe("replicate");
+  return { a, b };
+}
+
+describe("mirror core: generations", () => {
+  it("orders copies by history", () => {
+    expect(compareGens({ gen: "2:a", history: ["1:a"] }, { gen: "1:a", history: [] })).toBe("ours-newer");
+    expect(compareGens({ gen: "1:a", history: [] }, { gen: "2:b", history: ["1:a"] })).toBe("peer-newer");
+    expect(compareGens({ gen: "2:a", history: ["1:a"] }, { gen: "2:b", history: ["1:a"] })).toBe("diverged");
+    expect(compareGens({ gen: "2:a", history: ["1:a"] }, { gen: "2:a", history: ["1:a"] })).toBe("same");
+  });
+
+  it("a node that starts alone waits: its copy is not known to be up to date", () => {
+    const a = new Node("a", "b", { ...freshCopy(0), gen: "3:a", history: ["2:b"] });
+    expect(a.s.gate).toMatch(/not known to be up to date/);
+    expect(a.s.mark).toBe("n");
+    a.step({ type: "peer", liveness: "dead" }, 10);
+    expect(a.s.gate).not.toBeNull();
+  });
+
+  it("A fails, B takes over and writes, B fails, A comes back alone: A must not serve", () => {
+    const { a, b } = inSyncPair();
+    const synced = a.s.copy.gen;
+    // A's daemon dies; B sees it dead and takes over.
+    b.step({ type: "link-down", detail: "connection reset" }, 100);
+    b.step({ type: "peer", liveness: "dead" }, 600);
+    expect(b.s.gate).toBeNull();
+    const acts = b.step({ type: "role", role: "ALONE" }, 610);
+    // The new gen is persisted before B writes alone.
+    const persistAt = acts.findIndex((x) => x.type === "persist");
+    const alone = acts.findIndex((x) => x.type === "writes" && x.mode === "alone");
+    expect(persistAt).toBeGreaterThanOrEqual(0);
+    expect(alone).toBeGreaterThan(persistAt);
+    expect(b.disk?.gen).not.toBe(synced);
+    expect(b.disk?.peerBehind).toBe(true);
+    // A comes back alone (B is down now): it waits.
+    a.restart(1000);
+    a.step({ type: "peer", liveness: "dead" }, 2000);
+    expect(a.s.gate).toMatch(/not known to be up to date/);
+    // B comes back alone too: it was the last writer, so it may serve.
+    b.restart(3000);
+    b.step({ type: "peer", liveness: "dead" }, 3500);
+    expect(b.s.gate).toBeNull();
+    // They meet: A learns it is outdated; B resyncs A from its journal.
+    a.step({ type: "peer", liveness: "up" }, 4000);
+    b.step({ type: "peer", liveness: "up" }, 4000);
+    connect(a, b, 4001);
+    expect(a.disk?.data).toBe("outdated");
+    expect(a.s.mark).toBe("o");
+    const r = b.step({ type: "role", role: "PRIM" }, 4002);
+    expect(r.find((x) => x.type === "resync")).toMatchObject({ mode: "journal", base: synced, keepConflicts: false });
+  });
+
+  it("a SECOND that loses the link while the PRIM lives declares itself outdated after the grace; the PRIM holds acks until then", () => {
+    const { a, b } = inSyncPair();
+    expect(writesOf(a.step({ type: "link-down", detail: "reset" }, 100))).toBe("hold");
+    b.step({ type: "link-down", detail: "reset" }, 120);
+    expect(mirrorWakeAt(b.s)).toBe(820);
+    b.step({ type: "tick" }, 819);
+    expect(b.s.copy.data).toBe("uptodate");
+    const acts = b.step({ type: "tick" }, 820);
+    expect(acts.map((x) => x.type)).toEqual(["persist", "note", "gate", "mark"]);
+    expect(b.s.mark).toBe("o");
+    // Only once the peer published its persisted mark does the PRIM go on alone, after bumping its gen.
+    const genBefore = a.s.copy.gen;
+    const w = a.step({ type: "peer-mark", mark: "o" }, 900);
+    expect(writesOf(w)).toBe("alone");
+    expect(a.s.copy.gen).not.toBe(genBefore);
+  });
+
+  it("a PRIM killed while the link is down: its SECOND, which never missed an acknowledged write, takes over", () => {
+    const { a, b } = inSyncPair();
+    void a;
+    b.step({ type: "link-down", detail: "reset" }, 100);
+    b.step({ type: "peer", liveness: "dead" }, 600);
+    b.step({ type: "tick" }, 2000);
+    expect(b.s.copy.data).toBe("uptodate");
+    expect(b.s.gate).toBeNull();
+  });
+
+  it("split brain: both wrote; the runner keeps its tree and resyncs the other keeping its files aside", () => {
+    const { a, b } = inSyncPair();
+    a.step({ type: "link-down", detail: "cut" }, 100);
+    b.step({ type: "link-down", detail: "cut" }, 100);
+    a.step({ type: "peer", liveness: "dead" }, 600);
+    b.step({ type: "peer", liveness: "dead" }, 600);
+    b.step({ type: "role", role: "ALONE" }, 610);
+    a.step({ type: "role", role: "ALONE" }, 610);
+    expect(a.s.copy.gen).not.toBe(b.s.copy.gen);
+    // Heal: b steps down (the module core settles who runs it), then they compare.
+    a.step({ type: "peer", liveness: "up" }, 1000);
+    b.step({ type: "peer", liveness: "up" }, 1000);
+    b.step({ type: "role", role: "SECOND" }, 1001);
+    const ra = a.step({ type: "link-up", peer: b.peerCopy() }, 1002);
+    b.step({ type: "link-up", peer: a.peerCopy() }, 1002);
+    expect(a.s.splitBrain).toMatch(/both copies changed/);
+    expect(ra.find((x) => x.type === "resync")).toMatchObject({ mode: "full", keepConflicts: true });
+    expect(b.s.copy.data).toBe("outdated");
+  });
+
+  it("forceprim serves an outdated copy and records it", () => {
+    const a = new Node("a", "b", { ...freshCopy(0), gen: "3:a", history: [], data: "outdated" });
+    expect(a.s.gate).toMatch(/outdated/);
+    a.step({ type: "forced" }, 50);
+    expect(a.disk?.forcedAt).toBe(50);
+    expect(a.s.gate).toBeNull();
+  });
+
+  it("an apply failure on the SECOND outdates its copy", () => {
+    const { b } = inSyncPair();
+    b.step({ type: "apply-failed", detail: "ENOSPC writing rec/1.bin" }, 10);
+    expect(b.disk?.data).toBe("outdated");
+    expect(b.s.gate).toMatch(/outdated/);
+  });
+
+  it("a copy being resynced is never served", () => {
+    const { b } = inSyncPair();
+    b.step({ type: "resync-incoming" }, 10);
+    expect(b.disk?.data).toBe("inconsistent");
+    expect(b.s.gate).toMatch(/incomplete/);
+  });
+});
