@@ -42,7 +42,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { heartbeatPresets } from "../src/core/membership-config.ts";
+import { heartbeatPresets } from "../src/core/membership/config.ts";
 import { type LabHost, withLab } from "../test/lab/lab.ts";
 import { requireVigilBinary, VIGIL_BIN, type HeartbeatPreset } from "../test/lab/vigil-cluster.ts";
 import type { ClusterUnderTest } from "./lib/cluster-under-test.ts";

@@ -59,7 +59,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { heartbeatPresets } from "../src/core/membership-config.ts";
+import { heartbeatPresets } from "../src/core/membership/config.ts";
 import { withLab } from "../test/lab/lab.ts";
 import { requireVigilBinary, VIGIL_BIN } from "../test/lab/vigil-cluster.ts";
 import { HEARTBEAT_BIN, heartbeatVersion, type HaTimers } from "./lib/linux-ha.ts";

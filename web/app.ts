@@ -1,9 +1,9 @@
 import { Hono, type Context } from "hono";
-import type { LogEvent, StatusSnapshot } from "../src/daemon/status-types.ts";
+import type { LogEvent, StatusSnapshot } from "../src/api/status.ts";
 import { assets } from "./assets.generated.ts";
-import type { ModuleControl } from "../src/daemon/module-status-types.ts";
+import type { ModuleControl } from "../src/api/modules.ts";
 import type { CommandAccess } from "./command-auth.ts";
-import type { TokenResult } from "./command-token.ts";
+import type { TokenResult } from "../src/api/command-token.ts";
 import { parseAfter } from "./events-query.ts";
 import { addModuleRoutes, MODULE_COMMAND_ROUTE, MODULE_VIEW_ROUTES } from "./module-routes.ts";
 import { securityHeaders } from "./security-headers.ts";

@@ -1,5 +1,5 @@
 import type { Context } from "hono";
-import { tokenMatches, type TokenResult } from "./command-token.ts";
+import { tokenMatches, type TokenResult } from "../src/api/command-token.ts";
 
 /**
  * Who may send module commands to one app instance.

@@ -1,6 +1,6 @@
 import type { Hono } from "hono";
-import type { ModuleCommandOutcome, ModuleControl, ModuleStatus } from "../src/daemon/module-status-types.ts";
-import type { StatusSnapshot } from "../src/daemon/status-types.ts";
+import type { ModuleCommandOutcome, ModuleControl, ModuleStatus } from "../src/api/modules.ts";
+import type { StatusSnapshot } from "../src/api/status.ts";
 import { refuseUnauthorized, type CommandAuthDeps } from "./command-auth.ts";
 import { parseCommandRequest } from "./command-request.ts";
 

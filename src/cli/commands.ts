@@ -5,7 +5,7 @@ import { findConfigFile } from "../config/search.ts";
 import { findAndLoadConfig } from "./config-arg.ts";
 import { runDaemon } from "../daemon/daemon.ts";
 import { Logger, type LogFormat } from "../daemon/log.ts";
-import type { StatusSnapshot } from "../daemon/status-types.ts";
+import type { StatusSnapshot } from "../api/status.ts";
 import { hostChecks } from "../sys/host-check.ts";
 import { writeKeyFile } from "../sys/keyfile.ts";
 import { VERSION } from "../version.ts";

@@ -2,7 +2,7 @@ import {
   cmdCheckConfig, cmdDoctor, cmdHelp, cmdKeygen, cmdRun, cmdSchema, cmdStatus, cmdVersion, type Io, UsageError,
 } from "./commands.ts";
 import { generalHelp, verbHelp } from "./help.ts";
-import { FENCE_VERB, runFenceChild } from "../daemon/fence-watchdog-child.ts";
+import { FENCE_VERB, runFenceChild } from "../daemon/fence/child.ts";
 import { cmdModuleCommand } from "./module-command.ts";
 import { parseCommand } from "./parse.ts";
 import { cmdToken } from "./token-command.ts";
@@ -11,7 +11,7 @@ import { cmdWitness } from "./witness-command.ts";
 
 /** Parses argv, runs the verb, and returns the exit code. Never throws for user mistakes. */
 export async function dispatch(argv: readonly string[], io: Io): Promise<number> {
-  // The daemon's own fencing watchdog process, not a user verb (see src/daemon/fence-watchdog.ts).
+  // The daemon's own fencing watchdog process, not a user verb (see src/daemon/fence/).
   if (argv[0] === FENCE_VERB) return runFenceChild();
   const cmd = parseCommand(argv);
   if (!cmd.ok) {

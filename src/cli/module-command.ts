@@ -1,6 +1,6 @@
 import { formatDuration } from "../config/duration.ts";
-import type { ModuleCommand } from "../core/module-types.ts";
-import type { ModuleCommandOutcome } from "../daemon/module-status-types.ts";
+import type { ModuleCommand } from "../core/module/types.ts";
+import type { ModuleCommandOutcome } from "../api/modules.ts";
 import { DEFAULT_COMMAND_TIMEOUT_MS, parseCommandTimeout } from "../../web/command-request.ts";
 import { askDaemon, DEFAULT_STATE_DIR } from "./control-client.ts";
 import { type Io, UsageError } from "./commands.ts";

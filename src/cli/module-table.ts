@@ -1,4 +1,4 @@
-import type { CheckerStatus, ModuleStatus } from "../daemon/module-status-types.ts";
+import type { CheckerStatus, ModuleStatus } from "../api/modules.ts";
 import { table } from "./text-table.ts";
 
 /**

@@ -1,4 +1,4 @@
-import { MODULE_COMMANDS, type ModuleCommand } from "../core/module-types.ts";
+import { MODULE_COMMANDS, type ModuleCommand } from "../core/module/types.ts";
 import type { VerbSpec } from "./verbs.ts";
 
 const stateDirFlag = { "state-dir": { type: "string" } } as const;

@@ -1,4 +1,4 @@
-import type { ModuleCommandOutcome } from "../daemon/module-status-types.ts";
+import type { ModuleCommandOutcome } from "../api/modules.ts";
 
 /**
  * A command's answer as `vigil swap` and its siblings print it: one line

@@ -1,4 +1,4 @@
-import type { StatusSnapshot } from "../daemon/status-types.ts";
+import type { StatusSnapshot } from "../api/status.ts";
 import { formatModules } from "./module-table.ts";
 import { table } from "./text-table.ts";
 

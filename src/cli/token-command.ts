@@ -1,4 +1,4 @@
-import { commandTokenFor } from "../../web/command-token.ts";
+import { commandTokenFor } from "../api/command-token.ts";
 import type { Io } from "./commands.ts";
 import { findAndLoadConfig } from "./config-arg.ts";
 import { EXIT } from "./verbs.ts";

@@ -1,6 +1,6 @@
 import { findConfigFile } from "../config/search.ts";
 import { Logger, type LogFormat } from "../daemon/log.ts";
-import { DEFAULT_WITNESS_STATE_DIR, runWitness } from "../daemon/witness-daemon.ts";
+import { DEFAULT_WITNESS_STATE_DIR, runWitness } from "../daemon/witness/daemon.ts";
 import { type Io, UsageError } from "./commands.ts";
 import { EXIT } from "./verbs.ts";
 

@@ -1,9 +1,9 @@
 /**
  * The heartbeat timers as configured: explicit keys win, then the preset's
  * values, then values derived from the interval (Linux-HA Heartbeat's rules
- * of thumb, as in src/core/membership-config.ts).
+ * of thumb, as in src/core/membership/config.ts).
  */
-import { type HeartbeatPresetName, heartbeatPresets } from "../core/membership-config.ts";
+import { type HeartbeatPresetName, heartbeatPresets } from "../core/membership/config.ts";
 import { DEFAULTS } from "./defaults.ts";
 import { parseDuration } from "./duration.ts";
 

@@ -12,7 +12,7 @@
  * `discriminator` (OpenAPI's) lets ajv report a module's errors against the
  * branch its `type` picks instead of against every branch.
  */
-import { heartbeatPresets } from "../core/membership-config.ts";
+import { heartbeatPresets } from "../core/membership/config.ts";
 import { DEFAULTS } from "./defaults.ts";
 import { formatDuration } from "./duration.ts";
 import type { FormatName } from "./formats.ts";

@@ -9,7 +9,7 @@
  * effective config printed by `vigil check-config --print` loads back to the
  * same value. A test checks these interfaces against the JSON Schema.
  */
-import type { HeartbeatPresetName } from "../core/membership-config.ts";
+import type { HeartbeatPresetName } from "../core/membership/config.ts";
 
 export type { HeartbeatPresetName };
 
@@ -187,7 +187,7 @@ interface ModuleCommon {
   name: string;
   /**
    * Addresses with prefix length; `vip: x` in the file becomes `vips: [x]`.
-   * Empty when the module lists `resources`; moduleVips() (core/module-config.ts)
+   * Empty when the module lists `resources`; moduleVips() (core/module/config.ts)
    * gives every VIP of a module in either form.
    */
   vips: string[];

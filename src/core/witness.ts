@@ -23,7 +23,7 @@
  *
  * Each grant carries a token, +1 per new holder, for logs and fencing.
  */
-import type { ConfigProblem } from "./membership-config.ts";
+import type { ConfigProblem } from "./membership/config.ts";
 import type { Stepped } from "./step.ts";
 
 export interface WitnessConfig {

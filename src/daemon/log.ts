@@ -1,4 +1,4 @@
-import type { LogEvent } from "./status-types.ts";
+import type { LogEvent } from "../api/status.ts";
 import { Ring } from "./event-ring.ts";
 
 export type LogFormat = "text" | "json";

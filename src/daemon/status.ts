@@ -1,7 +1,7 @@
 import type { VigilConfig } from "../config/types.ts";
 import { VERSION } from "../version.ts";
-import type { ModuleStatus } from "./module-status-types.ts";
-import type { LogEvent, PeerStatus, StatusSnapshot, VrrpStatus } from "./status-types.ts";
+import type { ModuleStatus } from "../api/modules.ts";
+import type { LogEvent, PeerStatus, StatusSnapshot, VrrpStatus } from "../api/status.ts";
 
 export interface StatusInputs {
   config: VigilConfig;
@@ -39,7 +39,7 @@ function idleModule(config: VigilConfig, m: VigilConfig["modules"][number], self
   };
 }
 
-/** Builds the one snapshot shape every surface shows (see status-types.ts). */
+/** Builds the one snapshot shape every surface shows (see src/api/status.ts). */
 export function buildStatus(i: StatusInputs): StatusSnapshot {
   const peers = i.config.cluster.nodes
     .filter((n) => n.name !== i.self.name)

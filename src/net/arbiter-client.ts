@@ -14,7 +14,7 @@ import { randomInt } from "node:crypto";
 import * as dgram from "node:dgram";
 import { decodeWitness, encodeWitness, type WitnessMessage } from "../proto/witness.ts";
 
-/** The core's "lease" input (module-types.ts), without its type tag. */
+/** The core's "lease" input (core/module/types.ts), without its type tag. */
 export interface ArbiterAnswer {
   readonly request: number;
   readonly granted: boolean;
@@ -50,7 +50,7 @@ export interface Arbiter {
   close(): Promise<void>;
 }
 
-/** Requests remembered per module; the core never waits on more (module-lease.ts). */
+/** Requests remembered per module; the core never waits on more (core/module/lease.ts). */
 const MAX_PENDING = 16;
 
 export class ArbiterClient implements Arbiter {

@@ -34,7 +34,7 @@ import {
   startFfiWorker,
   SyscallError,
   type WorkerPost,
-} from "./ffi-libc.ts";
+} from "../sys/ffi/libc.ts";
 import { VRRP_MULTICAST_V4, VRRP_PROTOCOL, VRRP_TTL } from "../proto/vrrp.ts";
 
 export interface VrrpSocketOptions {

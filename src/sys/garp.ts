@@ -15,7 +15,7 @@
 import { readFileSync } from "node:fs";
 import { isIPv4 } from "node:net";
 import { join } from "node:path";
-import { FfiUnavailableError, type Libc, loadLibc, SyscallError } from "../net/ffi-libc.ts";
+import { FfiUnavailableError, type Libc, loadLibc, SyscallError } from "./ffi/libc.ts";
 
 export const ARP_FRAME_BYTES = 60;
 export const DEFAULT_GARP_COUNT = 3;

@@ -9,7 +9,7 @@
  * A file that is missing or holds no integer counts as a failure with
  * weight 0 and as "no change" otherwise, and is reported.
  *
- * The VRRP core (src/core/vrrp-track.ts) knows only objects that are up or
+ * The VRRP core (src/core/vrrp/track.ts) knows only objects that are up or
  * down with a fixed weight. A file's variable amount is therefore given to
  * it as binary digits: one object per power of two (1..128) for each sign,
  * up or down so that their weights add up to the amount, plus one weight-0

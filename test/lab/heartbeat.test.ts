@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, onTestFinished } from "vitest";
-import { heartbeatPresets } from "../../src/core/membership-config.ts";
+import { heartbeatPresets } from "../../src/core/membership/config.ts";
 import { sleep } from "./wait.ts";
 import { describeLab, labTest, useLab } from "./lab-test.ts";
 import {

@@ -14,8 +14,8 @@
  */
 import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { StatusSnapshot } from "../../src/daemon/status-types.ts";
-import type { ModuleStatus } from "../../src/daemon/module-status-types.ts";
+import type { StatusSnapshot } from "../../src/api/status.ts";
+import type { ModuleStatus } from "../../src/api/modules.ts";
 import { type Lab, type LabHost, type LabProcess, waitUntil } from "./lab.ts";
 import { startVigilCluster, VIGIL_BIN, type VigilCluster, type VigilNode } from "./vigil-cluster.ts";
 

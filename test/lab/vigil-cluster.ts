@@ -18,7 +18,7 @@ import { execFile } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { join } from "node:path";
-import type { StatusSnapshot } from "../../src/daemon/status-types.ts";
+import type { StatusSnapshot } from "../../src/api/status.ts";
 import { type LabHost, type LabProcess, REPO_ROOT, waitUntil } from "./lab.ts";
 
 export const VIGIL_BIN = process.env.VIGIL_BIN || join(REPO_ROOT, "dist", "vigil");

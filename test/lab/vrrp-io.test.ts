@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
-import { FfiUnavailableError } from "../../src/net/ffi-libc.ts";
+import { FfiUnavailableError } from "../../src/sys/ffi/libc.ts";
 import { openVrrpSocket, type VrrpSocket, VrrpSocketError } from "../../src/net/raw-vrrp.ts";
 import { createMemoryVrrpNetwork, type MemoryVrrpNetwork } from "../../src/net/raw-vrrp-memory.ts";
 import { decodeVrrp, encodeAdvert, type VrrpAdvert, type VrrpPacket, VRRP_MULTICAST_V4 } from "../../src/proto/vrrp.ts";

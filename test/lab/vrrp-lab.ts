@@ -11,7 +11,7 @@
 import { execFile } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { StatusSnapshot, VrrpStatus } from "../../src/daemon/status-types.ts";
+import type { StatusSnapshot, VrrpStatus } from "../../src/api/status.ts";
 import { createIpRunner } from "../../src/sys/ip-command.ts";
 import { hasVip } from "../../src/sys/vip.ts";
 import { type ExitStatus, type LabHost, type LabProcess, REPO_ROOT, waitUntil } from "./lab.ts";

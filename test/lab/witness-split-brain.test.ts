@@ -18,7 +18,7 @@ import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, onTestFinished } from "vitest";
-import type { StatusSnapshot } from "../../src/daemon/status-types.ts";
+import type { StatusSnapshot } from "../../src/api/status.ts";
 import type { Lab, LabHost, LabProcess } from "./lab.ts";
 import { createTestLab, labTest } from "./lab-test.ts";
 import { launchVigil, peerChange, parseVigilLog, requireVigilBinary, VIGIL_BIN, vigilKeygen, type VigilLogEvent } from "./vigil-cluster.ts";

@@ -24,7 +24,7 @@
  *     belief of the core and cause no event or send.
  * (d) each node's event stream is numbered 1, 2, 3... without gaps.
  */
-import type { HeartbeatTimers, MembershipState, PeerTrack } from "../../src/core/membership.ts";
+import type { HeartbeatTimers, MembershipState, PeerTrack } from "../../src/core/membership/membership.ts";
 import type { StepRecord } from "./harness/sim.ts";
 import type { HbMsg, MembershipSim } from "./membership-world.ts";
 

@@ -17,7 +17,7 @@ import {
   type MembershipEvent,
   type MembershipInput,
   type MembershipState,
-} from "../../src/core/membership.ts";
+} from "../../src/core/membership/membership.ts";
 import { decodeHeartbeat, encodeHeartbeat, type HeartbeatFrame } from "../../src/proto/heartbeat.ts";
 import type { LinkProfile } from "./harness/network.ts";
 import { Sim, type Envelope, type SimAdapter } from "./harness/sim.ts";

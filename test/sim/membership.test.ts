@@ -8,8 +8,8 @@
  * SIM_SEED=<n> replays one seed, as printed in any failure.
  */
 import { describe, it } from "vitest";
-import type { HeartbeatTimers, MembershipState, PeerChangeEvent } from "../../src/core/membership.ts";
-import { Prng } from "../../src/core/prng.ts";
+import type { HeartbeatTimers, MembershipState, PeerChangeEvent } from "../../src/core/membership/membership.ts";
+import { Prng } from "./harness/prng.ts";
 import { perfectLink } from "./harness/network.ts";
 import { seedsFromEnv } from "./harness/seeds.ts";
 import { installMembershipInvariants, MembershipTruth } from "./membership-invariants.ts";

@@ -18,7 +18,7 @@
  * Frames are passed as objects: the codec and its MAC have their own tests,
  * and skipping them keeps hundreds of seeds fast.
  */
-import { initMembership, nextWakeAt as membershipWake, stepMembership, type HeartbeatTimers, type MembershipAction, type MembershipFrame, type MembershipState } from "../../src/core/membership.ts";
+import { initMembership, nextWakeAt as membershipWake, stepMembership, type HeartbeatTimers, type MembershipAction, type MembershipFrame, type MembershipState } from "../../src/core/membership/membership.ts";
 import {
   initModule,
   nextWakeAt as moduleWake,
@@ -29,7 +29,7 @@ import {
   type ModuleInput,
   type ModuleRole,
   type ModuleState,
-} from "../../src/core/module.ts";
+} from "../../src/core/module/module.ts";
 import type { Stepped } from "../../src/core/step.ts";
 import { initWitness, nextWakeAt as witnessWake, stepWitness, type WitnessAction, type WitnessState } from "../../src/core/witness.ts";
 import type { LinkProfile } from "./harness/network.ts";

@@ -22,8 +22,8 @@
  * Seeds: SIM_SEEDS=<k> runs k seeds per scenario; SIM_SEED=<n> replays one.
  */
 import { describe, it } from "vitest";
-import type { HeartbeatTimers } from "../../src/core/membership.ts";
-import { arbiterTerms, isPrimaryRole, type ModuleCheckerConfig } from "../../src/core/module.ts";
+import type { HeartbeatTimers } from "../../src/core/membership/membership.ts";
+import { arbiterTerms, isPrimaryRole, type ModuleCheckerConfig } from "../../src/core/module/module.ts";
 import type { LinkProfile } from "./harness/network.ts";
 import { seedsFromEnv } from "./harness/seeds.ts";
 import { ARBITER, createModuleWorld, moduleOf, serving, type ModuleSim, type WorldFacts, type WorldTiming } from "./module-world.ts";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Prng } from "../../src/core/prng.ts";
+import { Prng } from "./harness/prng.ts";
 
 const draw = (rng: Prng, n: number) => Array.from({ length: n }, () => rng.nextU32());
 

@@ -24,9 +24,9 @@
  * SIM_SEED=<n> replays one seed, as printed in any failure.
  */
 import { describe, expect, it } from "vitest";
-import { initVrrp, masterDownIntervalMs, nextWakeAt, stepVrrp, type VrrpAction, type VrrpInput, type VrrpInstanceConfig, type VrrpState } from "../../src/core/vrrp.ts";
+import { initVrrp, masterDownIntervalMs, nextWakeAt, stepVrrp, type VrrpAction, type VrrpInput, type VrrpInstanceConfig, type VrrpState } from "../../src/core/vrrp/vrrp.ts";
 import { decodeVrrp, encodeAdvert, encodeIpv4Datagram, VRRP_MULTICAST_V4 } from "../../src/proto/vrrp.ts";
-import { Prng } from "../../src/core/prng.ts";
+import { Prng } from "./harness/prng.ts";
 import type { LinkProfile } from "./harness/network.ts";
 import { seedsFromEnv } from "./harness/seeds.ts";
 import { Sim, type SimAdapter } from "./harness/sim.ts";

@@ -5,12 +5,12 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { loadConfigFile } from "../../src/config/load.ts";
 import type { VigilConfig } from "../../src/config/types.ts";
-import type { ModuleInput } from "../../src/core/module-types.ts";
-import { openArbiterLink } from "../../src/daemon/arbiter-link.ts";
+import type { ModuleInput } from "../../src/core/module/types.ts";
+import { openArbiterLink } from "../../src/daemon/module/arbiter-link.ts";
 import { Logger } from "../../src/daemon/log.ts";
 import { Metrics } from "../../src/daemon/metrics.ts";
-import { witnessCoreConfig } from "../../src/daemon/witness-daemon.ts";
-import { WitnessServer } from "../../src/daemon/witness-server.ts";
+import { witnessCoreConfig } from "../../src/daemon/witness/daemon.ts";
+import { WitnessServer } from "../../src/daemon/witness/server.ts";
 
 const KEY = new Uint8Array(32).fill(3);
 const cleanup: (() => Promise<void>)[] = [];

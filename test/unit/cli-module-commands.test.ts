@@ -6,11 +6,11 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { dispatch } from "../../src/cli/dispatch.ts";
 import { helpFor } from "../../src/cli/help.ts";
 import type { Io } from "../../src/cli/commands.ts";
-import type { ModuleCommandOutcome, ModuleCommandRequest, ModuleControl, ModuleStatus } from "../../src/daemon/module-status-types.ts";
+import type { ModuleCommandOutcome, ModuleCommandRequest, ModuleControl, ModuleStatus } from "../../src/api/modules.ts";
 import { serveFetch, type RunningServer } from "../../src/daemon/http-server.ts";
-import type { StatusSnapshot } from "../../src/daemon/status-types.ts";
+import type { StatusSnapshot } from "../../src/api/status.ts";
 import { createConsoleApp } from "../../web/app.ts";
-import { deriveCommandToken } from "../../web/command-token.ts";
+import { deriveCommandToken } from "../../src/api/command-token.ts";
 
 const EXAMPLES = fileURLToPath(new URL("../../examples/", import.meta.url));
 

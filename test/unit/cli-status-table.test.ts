@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { formatStatus } from "../../src/cli/status-table.ts";
-import type { ModuleStatus } from "../../src/daemon/module-status-types.ts";
-import type { StatusSnapshot } from "../../src/daemon/status-types.ts";
+import type { ModuleStatus } from "../../src/api/modules.ts";
+import type { StatusSnapshot } from "../../src/api/status.ts";
 
 function snapshot(modules: ModuleStatus[]): StatusSnapshot {
   return {

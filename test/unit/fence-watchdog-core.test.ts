@@ -1,7 +1,7 @@
 // The fencing watchdog's decisions (pure) and its arm/disarm lines.
 import { describe, expect, it } from "vitest";
-import { type FenceAction, type FenceEvent, type FenceState, initFence, nextFenceWake, stepFence } from "../../src/daemon/fence-watchdog-core.ts";
-import { encodeFenceMessage, parseFenceMessage } from "../../src/daemon/fence-watchdog-messages.ts";
+import { type FenceAction, type FenceEvent, type FenceState, initFence, nextFenceWake, stepFence } from "../../src/core/fence/watchdog.ts";
+import { encodeFenceMessage, parseFenceMessage } from "../../src/daemon/fence/messages.ts";
 
 const PLAN = { vips: [{ address: "198.51.100.100", interface: "eth0" }], stops: [{ command: "/srv/stop.sh", args: [], timeoutMs: 5000, env: { VIGIL_MODULE: "web" } }] };
 const arm = (module: string, deadline: number): FenceEvent => ({ type: "arm", module, deadline, plan: PLAN });

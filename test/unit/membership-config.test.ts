@@ -8,7 +8,7 @@ import {
   validateHeartbeatTimers,
   validateMembershipConfig,
   type MembershipConfig,
-} from "../../src/core/membership.ts";
+} from "../../src/core/membership/membership.ts";
 
 const base: MembershipConfig = {
   self: "vms1",

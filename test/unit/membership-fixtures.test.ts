@@ -28,7 +28,7 @@ import {
   viewMembership,
   type MembershipAction,
   type MembershipState,
-} from "../../src/core/membership.ts";
+} from "../../src/core/membership/membership.ts";
 
 const DIR = join(import.meta.dirname, "..", "fixtures", "membership");
 const T0 = 1_000_000;

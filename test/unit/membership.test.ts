@@ -10,7 +10,7 @@ import {
   type MembershipFrame,
   type MembershipState,
   type OutgoingHeartbeat,
-} from "../../src/core/membership.ts";
+} from "../../src/core/membership/membership.ts";
 
 const T0 = 10_000;
 const config: MembershipConfig = {

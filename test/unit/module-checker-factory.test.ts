@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatConfigError } from "../../src/config/errors.ts";
 import { parseConfig } from "../../src/config/load.ts";
 import type { Checker as ConfigChecker } from "../../src/config/types.ts";
-import { buildModuleChecker, checkerName, checkerTiming } from "../../src/daemon/module-checker-factory.ts";
+import { buildModuleChecker, checkerName, checkerTiming } from "../../src/daemon/module/checker-factory.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "vigil-factory-"));
 const servers: Server[] = [];

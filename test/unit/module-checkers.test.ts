@@ -3,8 +3,8 @@
  * escalation, and wait-class checkers, alone and through the module core.
  */
 import { describe, expect, it } from "vitest";
-import { countResult, escalate, initCheckerTracks, pruneRestarts, type CheckerTrack } from "../../src/core/module-checkers.ts";
-import type { ModuleCheckerConfig, ResolvedCheckerConfig } from "../../src/core/module-config.ts";
+import { countResult, escalate, initCheckerTracks, pruneRestarts, type CheckerTrack } from "../../src/core/module/checkers.ts";
+import type { ModuleCheckerConfig, ResolvedCheckerConfig } from "../../src/core/module/config.ts";
 import { ModuleScript, testConfig } from "./module-driver.ts";
 
 const restart: ResolvedCheckerConfig = { name: "app", onFail: "restart", then: "failover", restarts: 2, windowMs: 10_000, fall: 3, rise: 2 };

@@ -3,7 +3,7 @@
  * at once with the reason.
  */
 import { describe, expect, it } from "vitest";
-import type { ModuleAction } from "../../src/core/module.ts";
+import type { ModuleAction } from "../../src/core/module/module.ts";
 import { ModuleScript, testArbiter, testConfig } from "./module-driver.ts";
 
 function answer(s: ModuleScript, id: string): { ok: boolean; detail: string } | undefined {

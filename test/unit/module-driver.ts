@@ -16,8 +16,8 @@ import {
   type ModuleResource,
   type ModuleStart,
   type ModuleState,
-} from "../../src/core/module.ts";
-import type { PeerLiveness } from "../../src/core/membership-types.ts";
+} from "../../src/core/module/module.ts";
+import type { PeerLiveness } from "../../src/core/membership/types.ts";
 
 export const VIP: ModuleResource = { kind: "vip", address: "198.51.100.100/24", interface: null };
 export const SCRIPT: ModuleResource = { kind: "script", start: "/etc/vigil/start_prim.sh", stop: "/etc/vigil/stop_prim.sh" };

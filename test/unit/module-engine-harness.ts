@@ -7,12 +7,12 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { ModuleCoreConfig, ModuleResource } from "../../src/core/module.ts";
+import type { ModuleCoreConfig, ModuleResource } from "../../src/core/module/module.ts";
 import { Logger } from "../../src/daemon/log.ts";
 import { Metrics } from "../../src/daemon/metrics.ts";
-import type { ModuleCheckSpec } from "../../src/daemon/module-checks.ts";
-import { ModuleEngine } from "../../src/daemon/module-engine.ts";
-import type { ResourceIo } from "../../src/daemon/module-resources.ts";
+import type { ModuleCheckSpec } from "../../src/daemon/module/checks.ts";
+import { ModuleEngine } from "../../src/daemon/module/engine.ts";
+import type { ResourceIo } from "../../src/daemon/module/resources.ts";
 import type { RunOptions, RunResult } from "../../src/sys/run-script.ts";
 import type { Checker } from "../../src/sys/checkers/types.ts";
 

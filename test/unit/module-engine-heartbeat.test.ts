@@ -4,8 +4,8 @@
  * come back in, as the daemon wires them.
  */
 import { afterEach, expect, test } from "vitest";
-import type { MembershipConfig } from "../../src/core/membership.ts";
-import { HeartbeatEngine } from "../../src/daemon/heartbeat-engine.ts";
+import type { MembershipConfig } from "../../src/core/membership/membership.ts";
+import { HeartbeatEngine } from "../../src/daemon/heartbeat/engine.ts";
 import { Logger } from "../../src/daemon/log.ts";
 import { Metrics } from "../../src/daemon/metrics.ts";
 import { createMemoryNetwork, type MemoryNetwork } from "../../src/net/memory-transport.ts";

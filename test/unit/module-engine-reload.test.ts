@@ -6,10 +6,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
-import type { ModuleResource } from "../../src/core/module.ts";
+import type { ModuleResource } from "../../src/core/module/module.ts";
 import { Logger } from "../../src/daemon/log.ts";
 import { Metrics } from "../../src/daemon/metrics.ts";
-import { ModuleEngine, type ModuleEngineOptions } from "../../src/daemon/module-engine.ts";
+import { ModuleEngine, type ModuleEngineOptions } from "../../src/daemon/module/engine.ts";
 import { baseCore, FakeHost, until } from "./module-engine-harness.ts";
 
 const dirs: string[] = [];

@@ -2,8 +2,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
-import { blockedFile } from "../../src/daemon/module-blocked.ts";
-import { FORCEPRIM_RISK } from "../../src/daemon/module-engine.ts";
+import { blockedFile } from "../../src/daemon/module/blocked.ts";
+import { FORCEPRIM_RISK } from "../../src/daemon/module/engine.ts";
 import { makeNode, roleOf, seenBy, SwitchChecker, until, Wire, type TestNode } from "./module-engine-harness.ts";
 
 let wire: Wire | undefined;

@@ -25,8 +25,8 @@
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import type { PeerLiveness } from "../../src/core/membership-types.ts";
-import { MODULE_COMMANDS, type ModuleCheckerConfig, type ModuleCommand, type ModuleResource } from "../../src/core/module.ts";
+import type { PeerLiveness } from "../../src/core/membership/types.ts";
+import { MODULE_COMMANDS, type ModuleCheckerConfig, type ModuleCommand, type ModuleResource } from "../../src/core/module/module.ts";
 import { lines, ModuleScript, SCRIPT, SERVICE, testArbiter, testConfig, VIP } from "./module-driver.ts";
 
 const DIR = join(import.meta.dirname, "..", "fixtures", "module");

@@ -4,8 +4,8 @@
  * and the lease is released only after everything stopped.
  */
 import { describe, expect, it } from "vitest";
-import { arbiterTerms, validateModuleConfig, type ModuleAction } from "../../src/core/module.ts";
-import { initLease, leaseUsable, nextRequestAt, sendRequest, takeAnswer } from "../../src/core/module-lease.ts";
+import { arbiterTerms, validateModuleConfig, type ModuleAction } from "../../src/core/module/module.ts";
+import { initLease, leaseUsable, nextRequestAt, sendRequest, takeAnswer } from "../../src/core/module/lease.ts";
 import { ModuleScript, testArbiter, testConfig, TEST_TIMERS } from "./module-driver.ts";
 
 const terms = testArbiter(3000);

@@ -1,7 +1,7 @@
 import { expect, test } from "vitest";
-import type { ModuleTransition } from "../../src/core/module-types.ts";
+import type { ModuleTransition } from "../../src/core/module/types.ts";
 import { Logger } from "../../src/daemon/log.ts";
-import { ModuleNotify } from "../../src/daemon/module-notify.ts";
+import { ModuleNotify } from "../../src/daemon/module/notify.ts";
 import type { RunOptions } from "../../src/sys/run-script.ts";
 import { ran } from "./module-engine-harness.ts";
 

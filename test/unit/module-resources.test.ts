@@ -1,7 +1,7 @@
 import type { NetworkInterfaceInfo } from "node:os";
 import { expect, test } from "vitest";
-import type { ModuleResource } from "../../src/core/module-types.ts";
-import { interfaceForAddress, startResource, stopResource } from "../../src/daemon/module-resources.ts";
+import type { ModuleResource } from "../../src/core/module/types.ts";
+import { interfaceForAddress, startResource, stopResource } from "../../src/daemon/module/resources.ts";
 import type { RunOptions } from "../../src/sys/run-script.ts";
 import { FakeHost, ran } from "./module-engine-harness.ts";
 

@@ -10,7 +10,7 @@ import {
   stepModule,
   validateModuleConfig,
   type ModuleAction,
-} from "../../src/core/module.ts";
+} from "../../src/core/module/module.ts";
 import type { FailoverModule } from "../../src/config/types.ts";
 import { lines, ModuleScript, SCRIPT, testConfig, VIP } from "./module-driver.ts";
 

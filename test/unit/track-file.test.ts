@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { effectivePriority, faultingTracks } from "../../src/core/vrrp-track.ts";
+import { effectivePriority, faultingTracks } from "../../src/core/vrrp/track.ts";
 import { fileTrackEffect, fileTrackHealth, fileTrackParts, readTrackFile } from "../../src/sys/track-file.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "vigil-track-file-"));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Prng } from "../../src/core/prng.ts";
+import { Prng } from "../sim/harness/prng.ts";
 import { internetChecksum, ipv4PseudoHeader, onesComplementSum } from "../../src/proto/checksum.ts";
 import {
   decodeVrrp,

@@ -13,9 +13,9 @@ import {
   type VrrpRole,
   type VrrpState,
   type VrrpTransition,
-} from "../../src/core/vrrp.ts";
-import { initSyncGroup, stepSyncGroup, syncGroupNextWakeAt, type SyncGroupAction, type SyncGroupState } from "../../src/core/vrrp-sync-group.ts";
-import { effectivePriority, faultingTracks } from "../../src/core/vrrp-track.ts";
+} from "../../src/core/vrrp/vrrp.ts";
+import { initSyncGroup, stepSyncGroup, syncGroupNextWakeAt, type SyncGroupAction, type SyncGroupState } from "../../src/core/vrrp/sync-group.ts";
+import { effectivePriority, faultingTracks } from "../../src/core/vrrp/track.ts";
 import { decodeVrrp, encodeAdvert, encodeIpv4Datagram, VRRP_MULTICAST_V4 } from "../../src/proto/vrrp.ts";
 
 const VIP = "198.51.100.100/24";

@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { masterDownIntervalMs, skewTimeMs, vipAddress } from "../../src/core/vrrp.ts";
+import { masterDownIntervalMs, skewTimeMs, vipAddress } from "../../src/core/vrrp/vrrp.ts";
 import { Logger } from "../../src/daemon/log.ts";
 import { Metrics } from "../../src/daemon/metrics.ts";
-import { type TrackProbe, type TrackReading, VrrpEngine, type VrrpInstanceSpec, type VrrpIo } from "../../src/daemon/vrrp-engine.ts";
+import { type TrackProbe, type TrackReading, VrrpEngine, type VrrpInstanceSpec, type VrrpIo } from "../../src/daemon/vrrp/engine.ts";
 import { VrrpSocketError } from "../../src/net/raw-vrrp.ts";
 import { createMemoryVrrpNetwork, type MemoryVrrpNetwork } from "../../src/net/raw-vrrp-memory.ts";
 import { decodeVrrp, encodeAdvert, encodeIpv4Datagram, VRRP_MULTICAST_V4 } from "../../src/proto/vrrp.ts";

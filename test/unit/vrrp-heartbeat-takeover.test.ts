@@ -13,8 +13,8 @@ import {
   type VrrpInstanceConfig,
   type VrrpState,
   type VrrpTransition,
-} from "../../src/core/vrrp.ts";
-import { initSyncGroup, stepSyncGroup, type SyncGroupAction, type SyncGroupState } from "../../src/core/vrrp-sync-group.ts";
+} from "../../src/core/vrrp/vrrp.ts";
+import { initSyncGroup, stepSyncGroup, type SyncGroupAction, type SyncGroupState } from "../../src/core/vrrp/sync-group.ts";
 
 const VIP = "198.51.100.100/24";
 /** The master: cluster node vms2, priority 150, sending from its first cluster address. */

@@ -8,8 +8,8 @@ import { parseConfig } from "../../src/config/load.ts";
 import type { VigilConfig } from "../../src/config/types.ts";
 import { Logger } from "../../src/daemon/log.ts";
 import { Metrics } from "../../src/daemon/metrics.ts";
-import { VrrpEngine } from "../../src/daemon/vrrp-engine.ts";
-import { vrrpSetup } from "../../src/daemon/vrrp-setup.ts";
+import { VrrpEngine } from "../../src/daemon/vrrp/engine.ts";
+import { vrrpSetup } from "../../src/daemon/vrrp/setup.ts";
 import type { ScriptRunner } from "../../src/sys/track-script.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "vigil-vrrp-setup-"));

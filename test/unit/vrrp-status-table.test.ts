@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { formatStatus } from "../../src/cli/status-table.ts";
-import type { StatusSnapshot, VrrpStatus } from "../../src/daemon/status-types.ts";
+import type { StatusSnapshot, VrrpStatus } from "../../src/api/status.ts";
 
 const base: StatusSnapshot = {
   version: "0.1.0", node: { name: "gw1", addresses: ["198.51.100.11"] }, cluster: { name: "pair" }, pid: 1, startedAt: "2026-11-22T08:00:00.000Z",

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import type { LogEvent, StatusSnapshot } from "../../src/daemon/status-types.ts";
+import type { LogEvent, StatusSnapshot } from "../../src/api/status.ts";
 import { createConsoleApp, type ConsoleDeps } from "../../web/app.ts";
 
 const STATIC = new URL("../../web/static/", import.meta.url);

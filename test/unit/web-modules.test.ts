@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import type { ModuleCommandOutcome, ModuleCommandRequest, ModuleControl, ModuleStatus } from "../../src/daemon/module-status-types.ts";
-import type { StatusSnapshot } from "../../src/daemon/status-types.ts";
+import type { ModuleCommandOutcome, ModuleCommandRequest, ModuleControl, ModuleStatus } from "../../src/api/modules.ts";
+import type { StatusSnapshot } from "../../src/api/status.ts";
 import { createConsoleApp, type ConsoleDeps } from "../../web/app.ts";
-import { deriveCommandToken } from "../../web/command-token.ts";
+import { deriveCommandToken } from "../../src/api/command-token.ts";
 
 const KEY = new Uint8Array(32).fill(7);
 const TOKEN = deriveCommandToken(KEY);

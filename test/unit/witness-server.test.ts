@@ -5,8 +5,8 @@ import * as dgram from "node:dgram";
 import { afterEach, describe, expect, it } from "vitest";
 import { Logger } from "../../src/daemon/log.ts";
 import { Metrics } from "../../src/daemon/metrics.ts";
-import { createWitnessApp } from "../../src/daemon/witness-app.ts";
-import { WitnessServer } from "../../src/daemon/witness-server.ts";
+import { createWitnessApp } from "../../src/daemon/witness/app.ts";
+import { WitnessServer } from "../../src/daemon/witness/server.ts";
 import { type ArbiterAnswer, ArbiterClient, type ArbiterProblemKind } from "../../src/net/arbiter-client.ts";
 import { decodeWitness, encodeWitness, type WitnessMessage } from "../../src/proto/witness.ts";
 

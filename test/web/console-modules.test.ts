@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { Page } from "playwright-core";
-import type { ModuleCommandOutcome, ModuleCommandRequest, ModuleControl, ModuleStatus } from "../../src/daemon/module-status-types.ts";
-import type { StatusSnapshot } from "../../src/daemon/status-types.ts";
-import { deriveCommandToken } from "../../web/command-token.ts";
+import type { ModuleCommandOutcome, ModuleCommandRequest, ModuleControl, ModuleStatus } from "../../src/api/modules.ts";
+import type { StatusSnapshot } from "../../src/api/status.ts";
+import { deriveCommandToken } from "../../src/api/command-token.ts";
 import { artifactPath, chromiumMissing, launchBrowser, serveConsole, type Browser, type ServedConsole } from "./browser.ts";
 
 const missing = chromiumMissing();

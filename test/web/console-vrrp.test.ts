@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Page } from "playwright-core";
-import type { StatusSnapshot, VrrpStatus } from "../../src/daemon/status-types.ts";
+import type { StatusSnapshot, VrrpStatus } from "../../src/api/status.ts";
 import { chromiumMissing, launchBrowser, serveConsole, type Browser, type ServedConsole } from "./browser.ts";
 
 const missing = chromiumMissing();

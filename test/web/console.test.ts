@@ -1,12 +1,12 @@
-import type { ModuleRole } from "../../src/core/module-types.ts";
-import type { ModuleStatus } from "../../src/daemon/module-status-types.ts";
+import type { ModuleRole } from "../../src/core/module/types.ts";
+import type { ModuleStatus } from "../../src/api/modules.ts";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Page } from "playwright-core";
-import type { LogEvent, PeerStatus, StatusSnapshot } from "../../src/daemon/status-types.ts";
+import type { LogEvent, PeerStatus, StatusSnapshot } from "../../src/api/status.ts";
 import { VERSION } from "../../src/version.ts";
 import { ROOT, startDaemon, type Daemon } from "../cli/vigil-binary.ts";
 import { artifactPath, chromiumMissing, launchBrowser, serveConsole, type Browser, type ServedConsole } from "./browser.ts";

@@ -6,7 +6,7 @@
  * Faults are decided when a message is sent: a partition that starts while
  * a message is in flight does not eat it (it already left the switch).
  */
-import type { Prng } from "../../../src/core/prng.ts";
+import type { Prng } from "./prng.ts";
 
 export interface LinkProfile {
   /** Probability a message is lost, 0..1. */

@@ -24,7 +24,7 @@
  * becomes a SimFailure naming the seed, the step, the replay command and
  * the last steps of the trace.
  */
-import { Prng } from "../../../src/core/prng.ts";
+import { Prng } from "./prng.ts";
 import type { Step } from "../../../src/core/step.ts";
 import { EventQueue } from "./event-queue.ts";
 import { brief, ms } from "./format.ts";

@@ -1,0 +1,76 @@
+/**
+ * The contract between the module engine (src/daemon/module/engine.ts), the
+ * control surfaces (control socket, HTTP API, CLI verbs) and the console:
+ * what a module looks like from outside, and how a command is asked for and
+ * answered. Kept apart so each side can be built and tested on its own.
+ */
+import type { ModuleCommand, ModuleRole } from "../core/module/types.ts";
+
+export interface CheckerStatus {
+  name: string;
+  /** "tcp 127.0.0.1:8080", "process httpd", ... */
+  target: string;
+  /** restart | failover | stop | ignore | wait */
+  onFail: string;
+  /** null until the first result. */
+  ok: boolean | null;
+  /** Past fall: the module acts on it. */
+  failing: boolean;
+  detail: string;
+  lastCheckedAt: string | null;
+}
+
+export interface ModuleNodeView {
+  node: string;
+  /** This node's own role; a peer's last advertised role, or "unknown" / "dead". */
+  role: ModuleRole | "unknown" | "dead";
+  generation: number | null;
+}
+
+export interface ModuleStatus {
+  name: string;
+  type: string;
+  /** This node's role. */
+  state: ModuleRole;
+  /** The preferred node, or null. */
+  prefer: string | null;
+  failback: "auto" | "manual";
+  /** Every node of the cluster, this one included, in config order. */
+  nodes: ModuleNodeView[];
+  lastTransition: { time: string; from: string; to: string; reason: string; detail: string } | null;
+  checkers: CheckerStatus[];
+  /** Why this node will not take the module until cleared (a failed start), or null. */
+  blocked: string | null;
+  /** Restarts counted in the current window. */
+  restarts: number;
+  /** The command this node is carrying out, or null. */
+  pending: { command: ModuleCommand; since: string } | null;
+  witness: { reachable: boolean | null; detail: string } | null;
+  lease: { holder: string | null; expiresInMs: number | null; detail: string } | null;
+}
+
+export interface ModuleCommandRequest {
+  module: string;
+  command: ModuleCommand;
+  /** forceprim only: the operator acknowledged the risk (--yes). */
+  yes: boolean;
+  /** How long to wait for the cluster to reach the new state. */
+  timeoutMs: number;
+}
+
+export interface ModuleCommandOutcome {
+  ok: boolean;
+  module: string;
+  command: ModuleCommand;
+  /** One line: what happened, or why it was refused or missed its goal. */
+  detail: string;
+  /** Each node's role for the module when the answer was given. */
+  nodes: ModuleNodeView[];
+}
+
+/** What the engine offers the control routes. */
+export interface ModuleControl {
+  statuses(): ModuleStatus[];
+  /** Resolves once the goal is reached, refused, or timeoutMs passed (ok false, saying so). Never rejects. */
+  command(req: ModuleCommandRequest): Promise<ModuleCommandOutcome>;
+}

@@ -1,0 +1,402 @@
+/**
+ * Membership: which peers are alive, link by link, from authenticated
+ * heartbeat frames. A pure reducer (see step.ts); the driver owns sockets,
+ * the codec and the clock.
+ *
+ * Liveness rules
+ * - A link of a peer is "up" while it delivers accepted frames; it goes
+ *   "down" after deadtime of silence. One silent link is a degraded link
+ *   (a link event), never a dead node.
+ * - A peer is "late" after warntime without an accepted frame on any link,
+ *   and "dead" after deadtime without one on ANY link.
+ * - A peer never heard since our start is not declared dead before initdead
+ *   has elapsed from our start (links never heard likewise stay "unknown").
+ * - Time-based verdicts are taken on ticks only. A frame event can only
+ *   bring news, so a rejected frame changes no belief about any peer.
+ *
+ * Anti-replay (frames arrive already MAC-verified by the codec)
+ * - The epoch orders a peer's incarnations: an older epoch than one already
+ *   heard is rejected; a newer one means the peer restarted (event
+ *   "restarted") and resets its sequence windows.
+ * - Within an epoch, seq is shared across the sender's links, so the links
+ *   interleave: a strict "newer than anything seen" rule would reject every
+ *   frame of a slightly slower link and it would never count as alive. So the
+ *   window is kept per SENDER link index (the MAC-covered `frame.link`): a
+ *   frame is accepted if its seq is newer than the last one accepted from
+ *   that sender link. A duplicate, a reordered older frame or a replay on any
+ *   of our links is therefore rejected, while each link's own stream counts.
+ * - Liveness is credited to OUR link the frame arrived on; when that differs
+ *   from `frame.link` the links are cross-wired (counted, still alive).
+ * - Rejected frames never count as a sign of life and never feed the RTT.
+ * - Limit: the windows live in memory. After OUR restart, a frame captured
+ *   earlier in the peer's current epoch would be accepted once. The MAC keeps
+ *   outsiders from forging; this is a replay window for an on-path attacker
+ *   only, bounded by the peer's next restart.
+ *
+ * An epoch that went back (the peer rebooted with its wall clock behind)
+ * - The epoch comes from the peer's wall clock, so a node whose clock went
+ *   back across a reboot comes back with a LOWER epoch than its previous
+ *   life, and would be refused as stale until we restart. Such an epoch is
+ *   accepted (event "restarted") only when both hold:
+ *   1. the peer is dead here: no accepted frame on any link for deadtime;
+ *   2. the frame is provably fresh: it echoes (to us) the sentAt of one of
+ *      OUR rounds of the last deadtime, kept exactly in `recentSends`. The
+ *      echo is MAC-covered and the peer can only echo a frame after it got
+ *      it, so the frame was made less than deadtime ago; an old capture
+ *      echoes an old sentAt (or none) and stays refused.
+ * - Why this bounds a replay: any frame of an earlier incarnation was made
+ *   before the incarnation we follow began, hence before the last frame we
+ *   accepted from it, hence (condition 1) more than deadtime ago; condition 2
+ *   then refuses it, however it was captured. What remains is delaying a
+ *   frame of a live incarnation by less than deadtime, which an on-path
+ *   attacker can do to any frame anyway. Exact matching (not "recent enough")
+ *   matters because a driver's monotonic clock may restart with our process:
+ *   a sentAt echoed to our previous life can fall inside today's window, but
+ *   is not one of the values we sent.
+ * - Once accepted, `highestEpoch` keeps the highest epoch ever heard: only an
+ *   epoch above it is a plain restart. Frames of the abandoned (higher)
+ *   incarnation are stale from then on and pass only by the same two
+ *   conditions, so a replay of the old life cannot flip us back.
+ * - A peer that does not hear us (one-way link) echoes nothing and stays
+ *   refused until we restart: safe, and logged as stale-epoch rejects.
+ *
+ * Our own freezes
+ * - The driver ticks at nextWakeAt(), never more than one interval away, so
+ *   consecutive events (ticks or frames) are never further apart than that
+ *   while we run. A gap longer than two intervals means WE did not run (CPU
+ *   starvation, SIGSTOP, VM pause): every pending deadline is pushed back by
+ *   the gap minus one interval and a "stall" action reports it. This is done
+ *   by whichever event comes first after the freeze, so deadlines set by
+ *   frames processed just before the freeze are credited too, and frames
+ *   that queued up during it then count normally.
+ *
+ * Sending: the core owns the schedule. Every interval it emits one
+ * "send-heartbeat" per link, each with the next seq, carrying RTT echoes.
+ * When seq would pass 2^32-1 the epoch is bumped by one and seq restarts at 1
+ * (peers then report "restarted"): every ~500 days at the fast preset.
+ *
+ * Publishing: what the driver adds to our frames (module roles) changes
+ * between rounds, and a handover should not wait up to one interval for the
+ * next one. A "publish" input sends an extra round on every link at once.
+ * Extra rounds are at least interval/4 apart, so a flapping publisher adds
+ * at most four rounds per interval to the wire; a publish inside that
+ * spacing is owed and sent when the spacing ends, unless the periodic round
+ * comes first (it carries the news just as well). Extra rounds leave the
+ * periodic rhythm alone: peers' deadlines only ever gain from them.
+ */
+import type { Stepped } from "../step.ts";
+import { validateMembershipConfig, type MembershipConfig } from "./config.ts";
+import { MembershipDraft, type DraftPeer } from "./draft.ts";
+import type {
+  LinkChangeReason,
+  LinkLiveness,
+  MembershipAction,
+  MembershipCounters,
+  MembershipFrame,
+  MembershipInput,
+  MembershipState,
+  PeerChangeReason,
+  PeerLiveness,
+  PeerTrack,
+  RejectReason,
+} from "./types.ts";
+
+export * from "./types.ts";
+export * from "./config.ts";
+export { viewMembership } from "./view.ts";
+export type { MembershipView, PeerView, LinkView } from "./view.ts";
+
+const MAX_SEQ = 0xffff_ffff;
+/** Extra (published) rounds are at least interval / this apart. */
+const EXTRA_ROUNDS_PER_INTERVAL = 4;
+/** Echo arithmetic may round; an RTT this little below zero is taken as 0. */
+const RTT_ROUNDING_SLACK_MS = 1;
+
+function zeroRejects(): Record<RejectReason, number> {
+  return { "other-cluster": 0, "own-name": 0, "unknown-node": 0, "bad-link": 0, "stale-epoch": 0, "old-seq": 0 };
+}
+
+function linkCount(config: MembershipConfig): number {
+  return config.nodes.find((n) => n.name === config.self)?.links.length ?? 0;
+}
+
+/**
+ * The state at our start. `epoch` comes from the driver (wall clock and
+ * randomness are not the core's business). Throws RangeError on a config that
+ * validateMembershipConfig() rejects: the config loader reports those first.
+ */
+export function initMembership(config: MembershipConfig, start: { now: number; epoch: bigint }): MembershipState {
+  const problems = validateMembershipConfig(config);
+  if (problems.length > 0) {
+    throw new RangeError(`invalid membership config: ${problems.map((p) => `${p.path}: ${p.message}`).join("; ")}`);
+  }
+  const links = linkCount(config);
+  const initdeadAt = start.now + config.initdeadMs;
+  const peers: PeerTrack[] = config.nodes
+    .filter((n) => n.name !== config.self)
+    .map((n) => ({
+      name: n.name,
+      state: "unknown",
+      epoch: null,
+      highestEpoch: null,
+      maxSeq: 0,
+      linkSeq: new Array<number>(links).fill(0),
+      links: Array.from({ length: links }, () => ({ state: "unknown", lastHeardAt: null, downAt: initdeadAt })),
+      lastHeardAt: null,
+      lateAt: null,
+      deadAt: initdeadAt,
+      echo: null,
+      rtt: null,
+    }));
+  const counters: MembershipCounters = {
+    peers: Object.fromEntries(
+      peers.map((p) => [p.name, { accepted: 0, crossWired: 0, restarts: 0, rejected: zeroRejects() }]),
+    ),
+    unattributed: zeroRejects(),
+  };
+  return {
+    config,
+    epoch: start.epoch,
+    startedAt: start.now,
+    nextSeq: 1,
+    recentSends: [],
+    nextSendAt: start.now,
+    nextExtraAt: start.now,
+    extraOwed: false,
+    lastRunAt: start.now,
+    eventSeq: 0,
+    peers,
+    counters,
+  };
+}
+
+/** The time the driver must deliver the next tick. */
+export function nextWakeAt(s: MembershipState): number {
+  let at = s.extraOwed ? Math.min(s.nextSendAt, s.nextExtraAt) : s.nextSendAt;
+  for (const p of s.peers) {
+    if (p.state !== "dead") at = Math.min(at, p.deadAt);
+    if (p.state === "up" && p.lateAt !== null) at = Math.min(at, p.lateAt);
+    for (const l of p.links) if (l.state !== "down") at = Math.min(at, l.downAt);
+  }
+  return at;
+}
+
+export function stepMembership(
+  state: MembershipState,
+  input: MembershipInput,
+  now: number,
+): Stepped<MembershipState, MembershipAction> {
+  const d = new MembershipDraft(state);
+  const out: MembershipAction[] = [];
+  creditStall(d, now, out);
+  if (input.type === "tick") onTick(d, now, out);
+  else if (input.type === "publish") onPublish(d, now, out);
+  else onFrame(d, input.link, input.frame, now, out);
+  return { state: d.finish(), actions: out };
+}
+
+function addressOf(d: MembershipDraft, node: string, link: number): string {
+  return d.config.nodes.find((n) => n.name === node)?.links[link] ?? "?";
+}
+
+function emitPeer(d: MembershipDraft, out: MembershipAction[], now: number, p: DraftPeer, to: PeerLiveness, reason: PeerChangeReason, detail: string): void {
+  d.eventSeq += 1;
+  out.push({ type: "event", scope: "peer", seq: d.eventSeq, at: now, node: p.name, from: p.state, to, reason, detail });
+  p.state = to;
+}
+
+function emitLink(d: MembershipDraft, out: MembershipAction[], now: number, p: DraftPeer, index: number, to: LinkLiveness, reason: LinkChangeReason, detail: string): void {
+  const link = p.links[index];
+  if (link === undefined) return;
+  d.eventSeq += 1;
+  out.push({ type: "event", scope: "link", seq: d.eventSeq, at: now, node: p.name, link: index, from: link.state, to, reason, detail });
+  link.state = to;
+}
+
+/** Pushes pending deadlines back by the time we were frozen (see the header). */
+function creditStall(d: MembershipDraft, now: number, out: MembershipAction[]): void {
+  const cfg = d.config;
+  const gap = now - d.lastRunAt;
+  d.lastRunAt = Math.max(d.lastRunAt, now);
+  if (gap <= 2 * cfg.intervalMs) return;
+  const credit = gap - cfg.intervalMs;
+  for (let i = 0; i < d.peers.length; i++) {
+    const p = d.writable(i);
+    if (p.state !== "dead") p.deadAt += credit;
+    if (p.state === "up" && p.lateAt !== null) p.lateAt += credit;
+    for (const l of p.links) if (l.state !== "down") l.downAt += credit;
+  }
+  out.push({ type: "stall", at: now, gapMs: gap, creditedMs: credit });
+}
+
+function onTick(d: MembershipDraft, now: number, out: MembershipAction[]): void {
+  for (let i = 0; i < d.peers.length; i++) checkDeadlines(d, i, now, out);
+  if (now >= d.nextSendAt) sendPeriodicRound(d, now, out);
+  else if (d.extraOwed && now >= d.nextExtraAt) sendExtraRound(d, now, out);
+}
+
+function onPublish(d: MembershipDraft, now: number, out: MembershipAction[]): void {
+  if (now >= d.nextSendAt) sendPeriodicRound(d, now, out);
+  else if (now >= d.nextExtraAt) sendExtraRound(d, now, out);
+  else d.extraOwed = true;
+}
+
+function sendPeriodicRound(d: MembershipDraft, now: number, out: MembershipAction[]): void {
+  sendHeartbeats(d, now, out);
+  d.nextSendAt += d.config.intervalMs;
+  // After a freeze, resume the rhythm from now rather than bursting to catch up.
+  if (d.nextSendAt <= now) d.nextSendAt = now + d.config.intervalMs;
+  // It carries whatever an owed extra round would have.
+  d.extraOwed = false;
+}
+
+function sendExtraRound(d: MembershipDraft, now: number, out: MembershipAction[]): void {
+  sendHeartbeats(d, now, out);
+  d.nextExtraAt = now + d.config.intervalMs / EXTRA_ROUNDS_PER_INTERVAL;
+  d.extraOwed = false;
+}
+
+function deadlineDue(p: PeerTrack, now: number): boolean {
+  if (p.state !== "dead" && now >= p.deadAt) return true;
+  if (p.state === "up" && p.lateAt !== null && now >= p.lateAt) return true;
+  return p.links.some((l) => l.state !== "down" && now >= l.downAt);
+}
+
+function checkDeadlines(d: MembershipDraft, index: number, now: number, out: MembershipAction[]): void {
+  const current = d.peers[index];
+  if (current === undefined || !deadlineDue(current, now)) return;
+  const p = d.writable(index);
+  const cfg = d.config;
+  p.links.forEach((l, i) => {
+    if (l.state === "down" || now < l.downAt) return;
+    const address = addressOf(d, p.name, i);
+    if (l.state === "unknown") {
+      emitLink(d, out, now, p, i, "down", "initdead-expired", `link ${i} (${address}) to ${p.name}: never heard within initdead (${cfg.initdeadMs} ms)`);
+      return;
+    }
+    const silent = l.lastHeardAt === null ? "" : ` for ${Math.round(now - l.lastHeardAt)} ms`;
+    const others = p.links.map((o, j) => (o.state === "up" && j !== i ? j : -1)).filter((j) => j >= 0);
+    const still = others.length > 0 ? `; ${p.name} still heard on link ${others.join(", ")} (degraded)` : "";
+    emitLink(d, out, now, p, i, "down", "link-silent", `link ${i} (${address}) to ${p.name} is down: silent${silent} (deadtime ${cfg.deadtimeMs} ms)${still}`);
+  });
+  if (p.state !== "dead" && now >= p.deadAt) {
+    if (p.state === "unknown") {
+      emitPeer(d, out, now, p, "dead", "initdead-expired", `${p.name} is dead: never heard within initdead (${cfg.initdeadMs} ms)`);
+    } else {
+      const silent = p.lastHeardAt === null ? "" : ` for ${Math.round(now - p.lastHeardAt)} ms`;
+      emitPeer(d, out, now, p, "dead", "silent-deadtime", `${p.name} is dead: silent on all ${p.links.length} links${silent} (deadtime ${cfg.deadtimeMs} ms)`);
+    }
+    p.lateAt = null;
+  } else if (p.state === "up" && p.lateAt !== null && now >= p.lateAt) {
+    const silent = p.lastHeardAt === null ? "" : ` for ${Math.round(now - p.lastHeardAt)} ms`;
+    emitPeer(d, out, now, p, "late", "silent-warntime", `${p.name} is late: silent on all links${silent} (warntime ${cfg.warntimeMs} ms)`);
+    p.lateAt = null;
+  }
+}
+
+function sendHeartbeats(d: MembershipDraft, now: number, out: MembershipAction[]): void {
+  const echoes = d.peers
+    .filter((p) => p.echo !== null && (p.state === "up" || p.state === "late"))
+    .map((p) => ({ node: p.name, sentAt: p.echo?.sentAt ?? 0, heldMs: now - (p.echo?.receivedAt ?? now) }));
+  const links = linkCount(d.config);
+  const keepFrom = now - d.config.deadtimeMs;
+  d.recentSends = [...d.recentSends.filter((t) => t >= keepFrom), now];
+  for (let link = 0; link < links; link++) {
+    if (d.nextSeq > MAX_SEQ) {
+      d.epoch += 1n;
+      d.nextSeq = 1;
+    }
+    out.push({
+      type: "send-heartbeat",
+      frame: { cluster: d.config.cluster, node: d.config.self, epoch: d.epoch, seq: d.nextSeq, sentAt: now, link, echoes },
+    });
+    d.nextSeq += 1;
+  }
+}
+
+function onFrame(d: MembershipDraft, link: number, f: MembershipFrame, now: number, out: MembershipAction[]): void {
+  const cfg = d.config;
+  if (f.cluster !== cfg.cluster) return d.countUnattributed("other-cluster");
+  if (f.node === cfg.self) return d.countUnattributed("own-name");
+  const index = d.peers.findIndex((x) => x.name === f.node);
+  const seen = d.peers[index];
+  if (seen === undefined) return d.countUnattributed("unknown-node");
+  const reject = (reason: RejectReason) => d.countPeer(seen.name, (c) => (c.rejected[reason] += 1));
+  const links = seen.links.length;
+  const validIndex = (i: number) => Number.isInteger(i) && i >= 0 && i < links;
+  if (!validIndex(link) || !validIndex(f.link)) return reject("bad-link");
+  const newest = seen.highestEpoch !== null && f.epoch > seen.highestEpoch;
+  const wentBack = seen.epoch !== null && f.epoch !== seen.epoch && !newest;
+  if (wentBack && (seen.state !== "dead" || freshEcho(d, f, now) === undefined)) return reject("stale-epoch");
+  const restarted = seen.epoch !== null && f.epoch !== seen.epoch;
+  if (!restarted && seen.epoch !== null && f.seq <= (seen.linkSeq[f.link] ?? 0)) return reject("old-seq");
+
+  d.countPeer(seen.name, (c) => {
+    c.accepted += 1;
+    if (f.link !== link) c.crossWired += 1;
+    if (restarted) c.restarts += 1;
+  });
+  const p = d.writable(index);
+  const firstHeard = p.epoch === null;
+  if (p.epoch === null || restarted) {
+    p.epoch = f.epoch;
+    if (p.highestEpoch === null || f.epoch > p.highestEpoch) p.highestEpoch = f.epoch;
+    p.maxSeq = 0;
+    p.linkSeq.fill(0);
+  }
+  p.linkSeq[f.link] = f.seq;
+  if (f.seq > p.maxSeq) {
+    p.maxSeq = f.seq;
+    p.echo = { sentAt: f.sentAt, receivedAt: now };
+  }
+
+  if (wentBack) {
+    const ago = Math.round(now - (freshEcho(d, f, now) ?? now));
+    emitPeer(d, out, now, p, "up", "restarted", `${p.name} restarted with an earlier epoch ${f.epoch} (its wall clock went back); accepted as it was dead and the frame echoes ours of ${ago} ms ago; heard on link ${link}`);
+  } else if (restarted) {
+    emitPeer(d, out, now, p, "up", "restarted", `${p.name} restarted (new epoch ${f.epoch}); heard on link ${link}`);
+  } else if (p.state !== "up") {
+    // A peer declared dead by initdead and heard now is heard for the first time.
+    const reason: PeerChangeReason = firstHeard ? "first-heard" : "heard-again";
+    emitPeer(d, out, now, p, "up", reason, `${p.name} is up: heard on link ${link} (${addressOf(d, p.name, link)})`);
+  }
+  p.lastHeardAt = now;
+  p.lateAt = now + cfg.warntimeMs;
+  p.deadAt = now + cfg.deadtimeMs;
+
+  const l = p.links[link];
+  if (l !== undefined) {
+    if (l.state !== "up") {
+      emitLink(d, out, now, p, link, "up", "link-heard", `link ${link} (${addressOf(d, p.name, link)}) to ${p.name} is up`);
+    }
+    l.lastHeardAt = now;
+    l.downAt = now + cfg.deadtimeMs;
+  }
+
+  updateRtt(d, p, f, now);
+}
+
+/** The sentAt of ours that `f` echoes, if it is one of our rounds of the last deadtime. */
+function freshEcho(d: MembershipDraft, f: MembershipFrame, now: number): number | undefined {
+  const echo = f.echoes.find((e) => e.node === d.config.self);
+  // The list is trimmed only when we send, so it may hold a round a little older than deadtime.
+  if (echo === undefined || echo.sentAt < now - d.config.deadtimeMs) return undefined;
+  return d.recentSends.includes(echo.sentAt) ? echo.sentAt : undefined;
+}
+
+function updateRtt(d: MembershipDraft, p: DraftPeer, f: MembershipFrame, now: number): void {
+  const echo = f.echoes.find((e) => e.node === d.config.self);
+  // An echo of a sentAt we cannot have sent (before our start, or in the
+  // future) belongs to an earlier incarnation of us: no sample.
+  if (echo === undefined || echo.sentAt < d.startedAt || echo.sentAt > now || !(echo.heldMs >= 0)) return;
+  const raw = now - echo.sentAt - echo.heldMs;
+  if (raw < -RTT_ROUNDING_SLACK_MS) return;
+  const sample = Math.max(0, raw);
+  if (p.rtt === null) {
+    p.rtt = { srttMs: sample, rttVarMs: sample / 2, samples: 1 };
+    return;
+  }
+  const rttVarMs = 0.75 * p.rtt.rttVarMs + 0.25 * Math.abs(p.rtt.srttMs - sample);
+  const srttMs = 0.875 * p.rtt.srttMs + 0.125 * sample;
+  p.rtt = { srttMs, rttVarMs, samples: p.rtt.samples + 1 };
+}

@@ -1,0 +1,321 @@
+/**
+ * The failover module core's configuration: its shape, defaults, sanity
+ * rules, and how it is derived from a `failover` module of vigil.yaml.
+ *
+ * Arbiter timing (all on each node's own monotonic clock):
+ *   lease        the arbiter grants the PRIM lease for this long, counted by
+ *                the holder from when it SENT the request (so the holder's
+ *                view always ends before the arbiter's).
+ *   renew        the holder asks again this long after the request that
+ *                got its current lease (lease / 3 by default).
+ *   stop before  without a renewal, the holder starts a graceful stop when
+ *                this much of the lease is left (lease / 3).
+ *   fence        the watchdog kills what still runs this long after we lost
+ *                the right to run (default: deadtime).
+ *   takeover wait  after winning the lease while some peer is not heard, a
+ *                new PRIM waits this long before starting:
+ *                deadtime + interval + max delay + fence. A PRIM that keeps
+ *                running without a lease (it sees every peer) loses that
+ *                right at most deadtime + interval + max delay after our
+ *                grant, and its watchdog fires `fence` later.
+ */
+import type { ConfigProblem, HeartbeatTimers } from "../membership/config.ts";
+import type { ModuleResource, ResourceTimeouts } from "./types.ts";
+import type { Checker, ClusterConfig, FailoverModule, MirrorModule, ModuleConfig } from "../../config/types.ts";
+
+export type { ConfigProblem } from "../membership/config.ts";
+
+/**
+ * What a checker's failure does:
+ * - restart: restart the module here, up to `restarts` times within
+ *   `windowMs`; one more failure does `then` (failover or stop);
+ * - failover: hand the module over to another node at once;
+ * - stop: stop the module here (STOP);
+ * - ignore: report only;
+ * - wait: this node cannot serve (a ping or interface check): WAIT, never
+ *   taking the module while it fails. Runs on every node, all the time.
+ */
+export type CheckerPolicy = "restart" | "failover" | "stop" | "ignore" | "wait";
+
+export interface ModuleCheckerConfig {
+  /** Unique within the module; the driver reports results under this name. */
+  readonly name: string;
+  readonly onFail: CheckerPolicy;
+  readonly then?: "failover" | "stop";
+  readonly restarts?: number;
+  readonly windowMs?: number;
+  /** Failures in a row before the checker counts as failing. */
+  readonly fall?: number;
+  /** Successes in a row before a failing checker counts as healthy again. */
+  readonly rise?: number;
+}
+
+export type ResolvedCheckerConfig = Required<ModuleCheckerConfig>;
+
+export interface ArbiterTerms {
+  readonly leaseMs: number;
+  readonly renewMs: number;
+  /** Ask again this long after a request without an answer, or after a denial. */
+  readonly retryMs: number;
+  readonly stopBeforeMs: number;
+  readonly fenceMs: number;
+  readonly takeoverWaitMs: number;
+}
+
+export interface ModuleCoreConfig {
+  readonly module: string;
+  /** Our own node name. */
+  readonly self: string;
+  /** Every node of the cluster, ourselves included. */
+  readonly nodes: readonly string[];
+  /** The node that runs the module when it can (Heartbeat's haresources owner). */
+  readonly prefer?: string;
+  /** auto: move back to `prefer` when it returns (Heartbeat's auto_failback on). */
+  readonly failback: "auto" | "manual";
+  /** With auto: how long `prefer` must be back and ready before the move. Default 0. */
+  readonly failbackDelayMs?: number;
+  /** Started in this order, stopped in reverse. */
+  readonly resources: readonly ModuleResource[];
+  readonly checkers?: readonly ModuleCheckerConfig[];
+  /** Witness addresses are configured: an isolated node needs them to answer (the driver pings). */
+  readonly witnessPing?: boolean;
+  /** An arbiter (`vigil witness`) grants the PRIM lease. */
+  readonly arbiter?: ArbiterTerms;
+  /** How long a handover or takeover request waits for the other node. Default 10 s. */
+  readonly handoverTimeoutMs?: number;
+  /**
+   * How long a peer that is heard but lists no advert for this module is
+   * waited for before taking the module (it may still be cleaning up at its
+   * start); after that it counts as not running the module. Default 5 s;
+   * from vigil.yaml: initdead.
+   */
+  readonly absentGraceMs?: number;
+  /**
+   * A node that was isolated (no peer heard, witness silent) and whose
+   * witness answers again waits this long for its peers' frames before
+   * taking the module: its links usually come back with the witness, and a
+   * peer that ran the module meanwhile must be heard first. Default 2 s;
+   * from vigil.yaml: deadtime + interval.
+   */
+  readonly rejoinWaitMs?: number;
+}
+
+export interface ResolvedModuleConfig {
+  readonly module: string;
+  readonly self: string;
+  readonly nodes: readonly string[];
+  readonly prefer: string | null;
+  readonly failback: "auto" | "manual";
+  readonly failbackDelayMs: number;
+  readonly resources: readonly ModuleResource[];
+  readonly checkers: readonly ResolvedCheckerConfig[];
+  readonly witnessPing: boolean;
+  readonly arbiter: ArbiterTerms | null;
+  readonly handoverTimeoutMs: number;
+  readonly absentGraceMs: number;
+  readonly rejoinWaitMs: number;
+}
+
+export const moduleDefaults = {
+  failbackDelayMs: 0,
+  handoverTimeoutMs: 10_000,
+  absentGraceMs: 5_000,
+  rejoinWaitMs: 2_000,
+  checker: { then: "failover", restarts: 1, windowMs: 600_000, fall: 3, rise: 1 },
+} as const;
+
+const POLICIES: readonly CheckerPolicy[] = ["restart", "failover", "stop", "ignore", "wait"];
+
+function whole(n: unknown, min: number): boolean {
+  return typeof n === "number" && Number.isSafeInteger(n) && n >= min;
+}
+
+function resolveChecker(c: ModuleCheckerConfig): ResolvedCheckerConfig {
+  const d = moduleDefaults.checker;
+  return {
+    name: c.name,
+    onFail: c.onFail,
+    then: c.then ?? d.then,
+    restarts: c.restarts ?? d.restarts,
+    windowMs: c.windowMs ?? d.windowMs,
+    fall: c.fall ?? d.fall,
+    rise: c.rise ?? d.rise,
+  };
+}
+
+function arbiterProblems(a: ArbiterTerms): ConfigProblem[] {
+  const out: ConfigProblem[] = [];
+  const keys = ["leaseMs", "renewMs", "retryMs", "stopBeforeMs", "fenceMs", "takeoverWaitMs"] as const;
+  for (const k of keys) {
+    if (!whole(a[k], 1)) out.push({ path: `arbiter.${k}`, message: `must be a whole number of milliseconds >= 1, got ${String(a[k])}` });
+  }
+  if (out.length > 0) return out;
+  if (a.renewMs + a.stopBeforeMs >= a.leaseMs) {
+    out.push({
+      path: "arbiter.renewMs",
+      message: `renew (${a.renewMs} ms) + stop before (${a.stopBeforeMs} ms) must be shorter than the lease (${a.leaseMs} ms), or a holder would stop before its first renewal`,
+    });
+  }
+  if (a.retryMs > a.renewMs) out.push({ path: "arbiter.retryMs", message: `${a.retryMs} ms is longer than renew (${a.renewMs} ms); a lost answer would cost the lease` });
+  return out;
+}
+
+export function validateModuleConfig(c: ModuleCoreConfig): ConfigProblem[] {
+  const out: ConfigProblem[] = [];
+  if (c.module.length === 0) out.push({ path: "name", message: "must not be empty" });
+  if (new Set(c.nodes).size !== c.nodes.length) out.push({ path: "nodes", message: `node names must be unique, got ${c.nodes.join(", ")}` });
+  if (!c.nodes.includes(c.self)) out.push({ path: "nodes", message: `our own node "${c.self}" is not listed (${c.nodes.join(", ")})` });
+  if (c.prefer !== undefined && !c.nodes.includes(c.prefer)) {
+    out.push({ path: "prefer", message: `"${c.prefer}" is not a node of the cluster (${c.nodes.join(", ")})` });
+  }
+  if (c.failback === "auto" && c.prefer === undefined) out.push({ path: "failback", message: "auto needs prefer: the node to fail back to" });
+  if (c.failbackDelayMs !== undefined && !whole(c.failbackDelayMs, 0)) {
+    out.push({ path: "failback_delay", message: `must be a whole number of milliseconds >= 0, got ${String(c.failbackDelayMs)}` });
+  }
+  if (c.absentGraceMs !== undefined && !whole(c.absentGraceMs, 0)) {
+    out.push({ path: "absent_grace", message: `must be a whole number of milliseconds >= 0, got ${String(c.absentGraceMs)}` });
+  }
+  if (c.rejoinWaitMs !== undefined && !whole(c.rejoinWaitMs, 0)) {
+    out.push({ path: "rejoin_wait", message: `must be a whole number of milliseconds >= 0, got ${String(c.rejoinWaitMs)}` });
+  }
+  if (c.handoverTimeoutMs !== undefined && !whole(c.handoverTimeoutMs, 1)) {
+    out.push({ path: "handover_timeout", message: `must be a whole number of milliseconds >= 1, got ${String(c.handoverTimeoutMs)}` });
+  }
+  const names = new Set<string>();
+  (c.checkers ?? []).forEach((k, i) => {
+    const at = `checkers[${i}]`;
+    if (k.name.length === 0) out.push({ path: `${at}.name`, message: "must not be empty" });
+    else if (names.has(k.name)) out.push({ path: `${at}.name`, message: `"${k.name}" is used twice` });
+    names.add(k.name);
+    if (!POLICIES.includes(k.onFail)) out.push({ path: `${at}.on_fail`, message: `must be one of ${POLICIES.join(", ")}, got ${String(k.onFail)}` });
+    const r = resolveChecker(k);
+    if (!whole(r.restarts, 1)) out.push({ path: `${at}.restarts`, message: `must be a whole number >= 1, got ${String(r.restarts)}` });
+    if (!whole(r.windowMs, 1)) out.push({ path: `${at}.window`, message: `must be a whole number of milliseconds >= 1, got ${String(r.windowMs)}` });
+    if (!whole(r.fall, 1)) out.push({ path: `${at}.fall`, message: `must be a whole number >= 1, got ${String(r.fall)}` });
+    if (!whole(r.rise, 1)) out.push({ path: `${at}.rise`, message: `must be a whole number >= 1, got ${String(r.rise)}` });
+  });
+  if (c.arbiter !== undefined) out.push(...arbiterProblems(c.arbiter));
+  return out;
+}
+
+/** Applies the defaults; throws RangeError on a config validateModuleConfig() rejects. */
+export function resolveModuleConfig(c: ModuleCoreConfig): ResolvedModuleConfig {
+  const problems = validateModuleConfig(c);
+  if (problems.length > 0) {
+    throw new RangeError(`invalid module config for "${c.module}": ${problems.map((p) => `${p.path}: ${p.message}`).join("; ")}`);
+  }
+  return {
+    module: c.module,
+    self: c.self,
+    nodes: [...c.nodes],
+    prefer: c.prefer ?? null,
+    failback: c.failback,
+    failbackDelayMs: c.failbackDelayMs ?? moduleDefaults.failbackDelayMs,
+    resources: [...c.resources],
+    checkers: (c.checkers ?? []).map(resolveChecker),
+    witnessPing: c.witnessPing ?? false,
+    arbiter: c.arbiter ?? null,
+    handoverTimeoutMs: c.handoverTimeoutMs ?? moduleDefaults.handoverTimeoutMs,
+    absentGraceMs: c.absentGraceMs ?? moduleDefaults.absentGraceMs,
+    rejoinWaitMs: c.rejoinWaitMs ?? moduleDefaults.rejoinWaitMs,
+  };
+}
+
+/** The arbiter timings for a lease length, following the formulas in the header. */
+export function arbiterTerms(leaseMs: number, timers: HeartbeatTimers, maxDelayMs = timers.intervalMs): ArbiterTerms {
+  const third = Math.max(1, Math.floor(leaseMs / 3));
+  const fenceMs = timers.deadtimeMs;
+  return {
+    leaseMs,
+    renewMs: third,
+    retryMs: Math.max(1, Math.min(third, 2 * timers.intervalMs)),
+    stopBeforeMs: third,
+    fenceMs,
+    takeoverWaitMs: timers.deadtimeMs + timers.intervalMs + maxDelayMs + fenceMs,
+  };
+}
+
+/** The kind and target of a checker of vigil.yaml, e.g. "tcp 127.0.0.1:8080" or "ping tcp 198.51.100.1:22". */
+export function checkerTarget(c: Checker): string {
+  if ("tcp" in c) return `tcp ${c.tcp}`;
+  if ("http" in c) return `http ${c.http}`;
+  if ("process" in c) return `process ${c.pidfile === undefined ? c.process : `${c.pidfile} (${c.process})`}`;
+  if ("pidfile" in c) return `process ${c.pidfile}`;
+  if ("ping" in c) return c.protocol === "icmp" ? `ping ${c.ping}` : `ping ${c.protocol} ${c.ping}:${c.port ?? 0}`;
+  if ("interface" in c) return `interface ${c.interface}`;
+  if ("file" in c) return `file ${c.file}`;
+  return `custom ${[c.custom, ...(c.args ?? [])].join(" ")}`;
+}
+
+/** The name a checker of vigil.yaml goes by in the core: its position and target, e.g. "1: tcp 127.0.0.1:8080". */
+export function checkerName(c: Checker, index: number): string {
+  return `${index + 1}: ${checkerTarget(c)}`;
+}
+
+/** The core's resources of a module of vigil.yaml, in start order. */
+export function moduleResources(m: FailoverModule | MirrorModule): ModuleResource[] {
+  const timeouts = (r: { start_timeout: number; stop_timeout: number }): ResourceTimeouts => ({ startMs: r.start_timeout, stopMs: r.stop_timeout });
+  if (m.resources !== undefined) {
+    return m.resources.map((r): ModuleResource => {
+      if ("vip" in r) return { kind: "vip", address: r.vip, interface: r.interface ?? m.interface ?? null };
+      if ("service" in r) return { kind: "service", unit: r.service, timeouts: timeouts(r) };
+      return { kind: "script", start: r.start ?? null, stop: r.stop ?? null, timeouts: timeouts(r) };
+    });
+  }
+  // The short form: every VIP first (an app may bind to it), then the start/stop scripts.
+  const out: ModuleResource[] = m.vips.map((address) => ({ kind: "vip", address, interface: m.interface ?? null }));
+  if (m.start !== undefined || m.stop !== undefined) out.push({ kind: "script", start: m.start ?? null, stop: m.stop ?? null, timeouts: timeouts(m) });
+  return out;
+}
+
+/** Every virtual address of a module, from vip/vips or from its resources. */
+export function moduleVips(m: ModuleConfig): string[] {
+  if (m.type === "farm" || m.resources === undefined) return [...m.vips];
+  return m.resources.flatMap((r) => ("vip" in r ? [r.vip] : []));
+}
+
+/** The core's view of a checker of vigil.yaml. */
+export function moduleChecker(c: Checker, index: number): ModuleCheckerConfig {
+  const base = { name: checkerName(c, index), fall: c.fall, rise: c.rise };
+  if (c.on_fail === "restart") return { ...base, onFail: "restart", then: c.then, restarts: c.restarts, windowMs: c.restart_window };
+  return { ...base, onFail: c.on_fail };
+}
+
+/**
+ * The core config of a `failover` (or `mirror`) module of vigil.yaml, as
+ * seen from node `self`. `extra` overrides what the file says (tests).
+ */
+export function failoverModuleCore(
+  m: FailoverModule | MirrorModule,
+  cluster: {
+    readonly nodes: readonly Pick<ClusterConfig["nodes"][number], "name">[];
+    readonly heartbeat: Pick<ClusterConfig["heartbeat"], "interval" | "warntime" | "deadtime" | "initdead">;
+    readonly witness: { readonly ping: readonly string[]; readonly arbiter?: string; readonly lease?: number };
+  },
+  self: string,
+  extra: { arbiterLeaseMs?: number; failbackDelayMs?: number } = {},
+): ModuleCoreConfig {
+  const timers: HeartbeatTimers = {
+    intervalMs: cluster.heartbeat.interval,
+    warntimeMs: cluster.heartbeat.warntime,
+    deadtimeMs: cluster.heartbeat.deadtime,
+    initdeadMs: cluster.heartbeat.initdead,
+  };
+  const leaseMs = extra.arbiterLeaseMs ?? (cluster.witness.arbiter === undefined ? undefined : cluster.witness.lease);
+  const failbackDelayMs = extra.failbackDelayMs ?? m.failback_delay;
+  return {
+    module: m.name,
+    self,
+    nodes: cluster.nodes.map((n) => n.name),
+    ...(m.prefer === undefined ? {} : { prefer: m.prefer }),
+    failback: m.failback,
+    ...(failbackDelayMs === undefined ? {} : { failbackDelayMs }),
+    resources: moduleResources(m),
+    checkers: m.checkers.map(moduleChecker),
+    witnessPing: cluster.witness.ping.length > 0,
+    ...(leaseMs === undefined ? {} : { arbiter: arbiterTerms(leaseMs, timers) }),
+    handoverTimeoutMs: Math.max(moduleDefaults.handoverTimeoutMs, 4 * timers.deadtimeMs + (leaseMs ?? 0)),
+    absentGraceMs: timers.initdeadMs,
+    rejoinWaitMs: timers.deadtimeMs + timers.intervalMs,
+  };
+}

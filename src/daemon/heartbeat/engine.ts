@@ -1,0 +1,203 @@
+import { randomInt } from "node:crypto";
+import {
+  initMembership, type MembershipAction, type MembershipConfig, type MembershipCounters, type MembershipEvent,
+  type MembershipState, type MembershipView, nextWakeAt, type RejectReason, rejectReasons, stepMembership,
+  viewMembership,
+} from "../../core/membership/membership.ts";
+import type { PeerLiveness } from "../../core/membership/types.ts";
+import type { LinkSpec, Transport } from "../../net/udp-transport.ts";
+import { decodeHeartbeat, encodeHeartbeat, type ModuleAdvert } from "../../proto/heartbeat.ts";
+import { Ring } from "../event-ring.ts";
+import type { Logger } from "../log.ts";
+import type { Metrics } from "../metrics.ts";
+
+export interface HeartbeatEngineOptions {
+  membership: MembershipConfig;
+  key: Uint8Array;
+  links: LinkSpec[];
+  /** Opens the transport; injectable so tests can use the in-memory twin. */
+  openTransport(links: LinkSpec[]): Promise<Transport>;
+  log: Logger;
+  metrics: Metrics;
+  /** Monotonic ms; injectable for tests. */
+  clock?: () => number;
+  /** What the modules publish in every frame (role, data generation). */
+  modules?: () => ModuleAdvert[];
+  /** A peer's liveness changed; called before onFrame for the frame that brought it up. */
+  onPeer?: (node: string, liveness: PeerLiveness) => void;
+  /** The module adverts of every frame the membership core accepted. */
+  onFrame?: (node: string, modules: readonly ModuleAdvert[]) => void;
+}
+
+/** Rate limit for "rejected frame" log lines, per reason: one per this many ms. */
+const REJECT_LOG_EVERY_MS = 10_000;
+
+/**
+ * The heartbeat driver: carries the membership core's actions out over the
+ * transport, feeds it received frames and wake-ups, and publishes its events
+ * to the log, the event ring and the metrics. All decisions live in the core.
+ */
+export class HeartbeatEngine {
+  private state: MembershipState;
+  private transport: Transport | undefined;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private publishQueued = false;
+  private readonly clock: () => number;
+  private readonly lastRejectLog = new Map<string, number>();
+  readonly events = new Ring<MembershipEvent>(1000);
+  private readonly counters: {
+    sent: (l?: Record<string, string>, by?: number) => void;
+    received: (l?: Record<string, string>, by?: number) => void;
+    rejected: (l?: Record<string, string>, by?: number) => void;
+    detections: (l?: Record<string, string>, by?: number) => void;
+    stalls: (l?: Record<string, string>, by?: number) => void;
+  };
+  private readonly gauges: { linkUp: (v: number, l?: Record<string, string>) => void; peerUp: (v: number, l?: Record<string, string>) => void };
+
+  constructor(private readonly opts: HeartbeatEngineOptions) {
+    this.clock = opts.clock ?? (() => performance.now());
+    // A later start always has a larger epoch, so peers can tell a restart
+    // from a replay of our previous life; the random part separates two
+    // starts in the same millisecond.
+    const epoch = (BigInt(Date.now()) << 16n) | BigInt(randomInt(0, 65536));
+    this.state = initMembership(opts.membership, { now: this.clock(), epoch });
+    const m = opts.metrics;
+    this.counters = {
+      sent: m.counter("vigil_heartbeat_frames_sent_total", "Heartbeat frames sent, by link."),
+      received: m.counter("vigil_heartbeat_frames_received_total", "Heartbeat frames accepted, by peer and link."),
+      rejected: m.counter("vigil_heartbeat_frames_rejected_total", "Heartbeat frames rejected, by reason."),
+      detections: m.counter("vigil_membership_changes_total", "Peer state changes, by peer and new state."),
+      stalls: m.counter("vigil_local_stalls_total", "Times our own process ran late enough to stretch peer deadlines."),
+    };
+    this.gauges = {
+      linkUp: m.gauge("vigil_heartbeat_link_up", "1 when the peer is heard on this link, 0 when down."),
+      peerUp: m.gauge("vigil_peer_up", "1 when the peer is up or late, 0 otherwise."),
+    };
+  }
+
+  async start(): Promise<void> {
+    const t = await this.opts.openTransport(this.opts.links);
+    this.transport = t;
+    t.onReceive((link, bytes) => this.onBytes(link, bytes));
+    t.onError((link, err) => this.rateLimitedWarn(`send-error-${link}`, "heartbeat send failed", { link, error: err.message }));
+    this.wake();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.transport?.close();
+    this.transport = undefined;
+  }
+
+  /**
+   * What modules() returns has changed: frames go out now instead of at the
+   * next interval (the core limits how often). Changes made in the same turn
+   * (several modules reacting to one peer event) share one round.
+   */
+  publish(): void {
+    if (!this.transport || this.publishQueued) return;
+    this.publishQueued = true;
+    queueMicrotask(() => {
+      this.publishQueued = false;
+      if (!this.transport) return;
+      this.apply(stepMembership(this.state, { type: "publish" }, this.clock()));
+      this.schedule();
+    });
+  }
+
+  view(): MembershipView {
+    return viewMembership(this.state, this.clock());
+  }
+
+  private wake(): void {
+    if (!this.transport) return;
+    this.apply(stepMembership(this.state, { type: "tick" }, this.clock()));
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (!this.transport) return;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    const delay = Math.max(0, nextWakeAt(this.state) - this.clock());
+    this.timer = setTimeout(() => this.wake(), delay);
+  }
+
+  private onBytes(link: number, bytes: Uint8Array): void {
+    const r = decodeHeartbeat(bytes, this.opts.key);
+    if (!r.ok) {
+      this.counters.rejected({ reason: r.error.kind });
+      this.rateLimitedWarn(`reject-${r.error.kind}`, "heartbeat frame rejected", { reason: r.error.kind, link, detail: r.error.detail });
+      return;
+    }
+    const before = this.state.counters;
+    this.apply(stepMembership(this.state, { type: "frame", link, frame: r.frame }, this.clock()));
+    const reason = newRejectReason(before, this.state.counters);
+    if (reason !== undefined) {
+      this.counters.rejected({ reason });
+      this.rateLimitedWarn(`reject-${reason}`, "heartbeat frame rejected", { reason, link, from: r.frame.node });
+    } else {
+      this.counters.received({ peer: r.frame.node, link: String(link) });
+      this.opts.onFrame?.(r.frame.node, r.frame.modules);
+    }
+    // A frame can move a deadline earlier (a link coming up), so re-arm.
+    this.schedule();
+  }
+
+  private apply(stepped: { state: MembershipState; actions: readonly MembershipAction[] }): void {
+    this.state = stepped.state;
+    for (const a of stepped.actions) {
+      switch (a.type) {
+        case "send-heartbeat": {
+          const frame = { ...a.frame, echoes: [...a.frame.echoes], modules: this.opts.modules?.() ?? [] };
+          this.transport?.send(a.frame.link, encodeHeartbeat(frame, this.opts.key));
+          this.counters.sent({ link: String(a.frame.link) });
+          break;
+        }
+        case "event":
+          this.report(a);
+          break;
+        case "stall":
+          this.counters.stalls();
+          this.opts.log.warn("this node ran late; peer deadlines stretched so the delay is not blamed on peers", {
+            gap_ms: Math.round(a.gapMs),
+            credited_ms: Math.round(a.creditedMs),
+          });
+          break;
+      }
+    }
+  }
+
+  private report(e: MembershipEvent): void {
+    this.events.push(e);
+    const level = e.scope === "peer" && e.to === "dead" ? "error" : e.to === "down" || e.to === "late" ? "warn" : "info";
+    if (e.scope === "peer") {
+      this.counters.detections({ peer: e.node, to: e.to });
+      this.gauges.peerUp(e.to === "up" || e.to === "late" ? 1 : 0, { peer: e.node });
+      this.opts.log.log(level, `peer ${e.node} ${e.to}`, { peer: e.node, from: e.from, to: e.to, reason: e.reason, event_seq: e.seq, detail: e.detail });
+      this.opts.onPeer?.(e.node, e.to);
+    } else {
+      this.gauges.linkUp(e.to === "up" ? 1 : 0, { peer: e.node, link: String(e.link) });
+      this.opts.log.log(level, `link ${e.link} to ${e.node} ${e.to}`, { peer: e.node, link: e.link, from: e.from, to: e.to, reason: e.reason, event_seq: e.seq, detail: e.detail });
+    }
+  }
+
+  private rateLimitedWarn(key: string, msg: string, fields: Record<string, string | number>): void {
+    const now = this.clock();
+    const last = this.lastRejectLog.get(key);
+    if (last !== undefined && now - last < REJECT_LOG_EVERY_MS) return;
+    this.lastRejectLog.set(key, now);
+    this.opts.log.warn(msg, fields);
+  }
+}
+
+/** The reason whose counter a single frame moved, if the core rejected it. */
+function newRejectReason(before: MembershipCounters, after: MembershipCounters): RejectReason | undefined {
+  for (const r of rejectReasons) {
+    if (after.unattributed[r] > before.unattributed[r]) return r;
+    for (const [peer, c] of Object.entries(after.peers)) {
+      if (c.rejected[r] > (before.peers[peer]?.rejected[r] ?? 0)) return r;
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,346 @@
+/**
+ * One failover module on this node: feeds the module core (src/core/module/module.ts)
+ * its events and wake-ups, and carries its actions out in the order given.
+ *
+ * - Resource operations run in the background and come back as "resource"
+ *   events; the core never has two outstanding, so nothing else waits.
+ * - "persist" is written synchronously before the next action is looked at.
+ * - "publish" only changes what the next heartbeat frame lists.
+ * - Lease and watchdog actions go to the arbiter link when one is given.
+ */
+import {
+  initModule,
+  nextWakeAt,
+  resourceLabel,
+  stepModule,
+  type ModuleAction,
+  type ModuleCommand,
+  type ModuleCoreConfig,
+  type ModuleInput,
+  type ModuleRole,
+  type ModuleState,
+  type ModuleTransition,
+} from "../../core/module/module.ts";
+import type { PeerLiveness } from "../../core/membership/types.ts";
+import type { ModuleAdvert } from "../../proto/heartbeat.ts";
+import type { Logger } from "../log.ts";
+import { readBlocked, writeBlocked } from "./blocked.ts";
+import { ModuleChecks, type ModuleCheckSpec } from "./checks.ts";
+import type { ModuleNotify } from "./notify.ts";
+import { startResource, stopResource, type ResourceRunnerOptions } from "./resources.ts";
+import type { CheckerStatus, ModuleNodeView, ModuleStatus } from "../../api/modules.ts";
+
+/** What the instance reports outward: transitions and notes for the log, metrics and hooks. */
+export interface ModuleReporter {
+  transition(t: ModuleTransition, wallTime: Date): void;
+  note(a: Extract<ModuleAction, { type: "event" }>): void;
+  /** What the heartbeat frames list for this module changed (role or generation). */
+  published?(advert: ModuleAdvert): void;
+}
+
+/** The arbiter side of a module; absent when no arbiter is configured. */
+export interface ModuleArbiterLink {
+  /** Sends lease request `request`; `reply` gets the arbiter's answer to it, if one comes. */
+  request(module: string, request: number, reply: (answer: Extract<ModuleInput, { type: "lease" }>) => void): void;
+  release(module: string): void;
+  /** The self-fence deadline (our monotonic ms), null to disarm. */
+  watchdog(module: string, deadline: number | null): void;
+}
+
+export interface ModuleInstanceOptions {
+  readonly core: ModuleCoreConfig;
+  readonly type: string;
+  readonly checks: readonly ModuleCheckSpec[];
+  /** Per checker name: what it looks at and its policy, for the status. */
+  readonly checkerInfo: ReadonlyMap<string, { target: string; onFail: string }>;
+  readonly resources: ResourceRunnerOptions;
+  readonly stateDir: string;
+  readonly log: Logger;
+  readonly reporter: ModuleReporter;
+  readonly notify?: ModuleNotify;
+  readonly arbiter?: ModuleArbiterLink;
+  /** Monotonic ms; performance.now() by default. */
+  readonly clock?: () => number;
+  /** Default true. */
+  readonly autostart?: boolean;
+  /**
+   * Everything of the config this module depends on, as one string: a
+   * reload keeps the module running untouched while it is the same.
+   * Default: the core config.
+   */
+  readonly configKey?: string;
+}
+
+type Waiter = (a: { ok: boolean; detail: string }) => void;
+
+export class ModuleInstance {
+  private state: ModuleState;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private readonly checks: ModuleChecks;
+  private readonly clock: () => number;
+  private readonly waiters = new Map<string, Waiter>();
+  private readonly settledListeners = new Set<() => void>();
+  private lastTransition: { at: Date; t: ModuleTransition } | null = null;
+  private advert: ModuleAdvert | null = null;
+  private running = false;
+
+  constructor(private readonly o: ModuleInstanceOptions) {
+    this.clock = o.clock ?? (() => performance.now());
+    this.checks = new ModuleChecks(o.checks, (name, ok, detail) => this.input({ type: "check", checker: name, ok, detail }));
+    const persisted = readBlocked(o.stateDir, o.core.module);
+    if (persisted.problem !== null) o.log.warn("module state not read; starting unblocked", { module: o.core.module, detail: persisted.problem });
+    this.state = initModule(o.core, {
+      now: this.clock(),
+      blocked: persisted.blocked,
+      autostart: o.autostart !== false,
+      // Above every number an earlier run of the daemon used, so a late answer to it is never taken for ours.
+      firstLeaseRequest: Date.now() * 1000,
+    });
+  }
+
+  get name(): string {
+    return this.o.core.module;
+  }
+
+  get configKey(): string {
+    return this.o.configKey ?? JSON.stringify(this.o.core);
+  }
+
+  get role(): ModuleRole {
+    return this.state.role;
+  }
+
+  /** The current core state; read-only, for status and tests. */
+  get core(): ModuleState {
+    return this.state;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.input({ type: "tick" });
+  }
+
+  /** What the heartbeat frames list for this module; null until the first publish. */
+  published(): ModuleAdvert | null {
+    return this.advert;
+  }
+
+  input(ev: ModuleInput): void {
+    if (!this.running) return;
+    let stepped;
+    try {
+      stepped = stepModule(this.state, ev, this.clock());
+    } catch (e) {
+      this.o.log.error("module core rejected an event", { module: this.name, event: ev.type, detail: (e as Error).message });
+      return;
+    }
+    this.state = stepped.state;
+    for (const a of stepped.actions) this.carryOut(a);
+    this.schedule();
+    for (const fn of [...this.settledListeners]) fn();
+  }
+
+  peer(node: string, liveness: PeerLiveness): void {
+    this.input({ type: "peer", node, liveness });
+  }
+
+  /** The adverts of one accepted frame from `node`. */
+  frame(node: string, adverts: readonly ModuleAdvert[]): void {
+    const a = adverts.find((x) => x.module === this.name);
+    this.input({ type: "advert", node, role: a?.role ?? null, generation: a?.generation ?? 0 });
+  }
+
+  /** Hands the command to the core; resolves with its answer, or null when `timeoutMs` passed first. */
+  command(id: string, command: ModuleCommand, timeoutMs: number, shutdown = false): Promise<{ ok: boolean; detail: string } | null> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.waiters.delete(id);
+        resolve(null);
+      }, timeoutMs);
+      this.waiters.set(id, (a) => {
+        clearTimeout(t);
+        resolve(a);
+      });
+      if (!this.running) {
+        this.waiters.delete(id);
+        clearTimeout(t);
+        resolve({ ok: false, detail: `${this.name} is not running on ${this.o.core.self}` });
+        return;
+      }
+      this.input({ type: "command", id, command, ...(shutdown ? { shutdown } : {}) });
+    });
+  }
+
+  /**
+   * For shutdown: stop the module here (resources in reverse, VIP removed,
+   * STOP published). Resolves once nothing runs here any more, or after
+   * `timeoutMs` if a stop hangs past its own timeouts.
+   */
+  async stopHere(timeoutMs: number): Promise<void> {
+    if (!this.running) return;
+    const quiet = (): boolean => this.state.role === "STOP" && this.state.run === null && (this.state.started === 0 || this.state.stopFailed !== null);
+    const done = new Promise<void>((resolve) => {
+      const check = (): void => {
+        if (!quiet()) return;
+        this.settledListeners.delete(check);
+        resolve();
+      };
+      this.settledListeners.add(check);
+      check();
+    });
+    void this.command(`shutdown-${this.clock()}`, "stop", timeoutMs, true);
+    let t: ReturnType<typeof setTimeout> | undefined;
+    const limit = new Promise<void>((resolve) => (t = setTimeout(resolve, timeoutMs)));
+    await Promise.race([done, limit]);
+    clearTimeout(t);
+    if (!quiet()) this.o.log.error("module did not stop in time", { module: this.name, role: this.state.role, detail: this.state.decision.detail });
+  }
+
+  /** Stops timers and checkers; the core is left as it is. */
+  halt(): void {
+    this.running = false;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.checks.stop();
+    for (const [id, w] of this.waiters) {
+      w({ ok: false, detail: `the module engine stopped before ${id} was answered` });
+    }
+    this.waiters.clear();
+    this.settledListeners.clear();
+  }
+
+  nodeViews(): ModuleNodeView[] {
+    const s = this.state;
+    return s.config.nodes.map((node): ModuleNodeView => {
+      if (node === s.config.self) return { node, role: s.role, generation: s.generation };
+      const p = s.peers.find((x) => x.name === node);
+      if (p === undefined) return { node, role: "unknown", generation: null };
+      if (p.liveness === "dead") return { node, role: "dead", generation: null };
+      if (p.role === "unknown" || p.role === "absent") return { node, role: "unknown", generation: null };
+      return { node, role: p.role, generation: p.generation };
+    });
+  }
+
+  status(): ModuleStatus {
+    const s = this.state;
+    const c = s.config;
+    const now = this.clock();
+    const checkers: CheckerStatus[] = c.checkers.map((k, i) => {
+      const track = s.checkers[i];
+      const last = this.checks.lastResult(k.name);
+      const info = this.o.checkerInfo.get(k.name);
+      return {
+        name: k.name,
+        target: info?.target ?? k.name,
+        onFail: info?.onFail ?? k.onFail,
+        ok: last?.ok ?? null,
+        failing: track?.failing ?? false,
+        detail: last?.detail ?? track?.detail ?? "not run yet",
+        lastCheckedAt: last?.at.toISOString() ?? null,
+      };
+    });
+    const restarts = s.checkers.reduce((n, t, i) => n + t.restarts.filter((at) => now - at < (c.checkers[i]?.windowMs ?? 0)).length, 0);
+    const lt = this.lastTransition;
+    const lease = c.arbiter === null
+      ? null
+      : {
+        holder: s.lease.validUntil !== null && s.lease.validUntil > now ? c.self : s.lease.deniedBy,
+        expiresInMs: s.lease.validUntil === null ? null : Math.max(0, Math.round(s.lease.validUntil - now)),
+        detail: s.lease.lost ? "lost" : s.lease.validUntil !== null && s.lease.validUntil > now ? "held" : s.lease.deniedBy !== null ? `denied: ${s.lease.deniedBy} holds it` : "not held",
+      };
+    return {
+      name: c.module,
+      type: this.o.type,
+      state: s.role,
+      prefer: c.prefer,
+      failback: c.failback,
+      nodes: this.nodeViews(),
+      lastTransition: lt === null ? null : { time: lt.at.toISOString(), from: lt.t.from, to: lt.t.to, reason: lt.t.reason, detail: lt.t.detail },
+      checkers,
+      blocked: s.blocked,
+      restarts,
+      pending: s.command === null ? null : { command: s.command.command, since: new Date(Date.now() - (now - s.command.since)).toISOString() },
+      witness: c.witnessPing ? { reachable: s.witness?.reachable ?? null, detail: s.witness?.detail ?? "no answer yet" } : null,
+      lease,
+    };
+  }
+
+  private schedule(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (!this.running) return;
+    const at = nextWakeAt(this.state);
+    if (at === null) return;
+    // +1: a wake-up that comes a hair early would find nothing due and not re-arm.
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.input({ type: "tick" });
+    }, Math.max(0, at - this.clock()) + 1);
+  }
+
+  private carryOut(a: ModuleAction): void {
+    switch (a.type) {
+      case "start-resource":
+      case "stop-resource": {
+        const ctx = { module: this.name, node: this.o.core.self, role: this.state.role, reason: this.state.decision.reason };
+        const label = resourceLabel(a.resource, a.type === "start-resource" ? "start" : "stop");
+        const op = a.type === "start-resource" ? startResource(a.resource, ctx, this.o.resources) : stopResource(a.resource, ctx, this.o.resources);
+        this.o.log.debug(`module ${this.name} ${a.type === "start-resource" ? "starting" : "stopping"} ${label}`, { module: this.name, run: a.run });
+        void op.then(
+          (r) => this.resourceDone(a, label, r.ok, r.detail),
+          (e: unknown) => this.resourceDone(a, label, false, `failed: ${e instanceof Error ? e.message : String(e)}`),
+        );
+        break;
+      }
+      case "publish": {
+        const was = this.advert;
+        this.advert = { module: a.module, role: a.role, generation: a.generation };
+        if (was?.role !== a.role || was.generation !== a.generation) this.o.reporter.published?.(this.advert);
+        break;
+      }
+      case "transition":
+        this.lastTransition = { at: new Date(), t: a };
+        this.o.reporter.transition(a, this.lastTransition.at);
+        this.o.notify?.transition(a, this.lastTransition.at);
+        break;
+      case "event":
+        this.o.reporter.note(a);
+        break;
+      case "watch-checkers":
+        this.checks.watch(a.checkers);
+        break;
+      case "persist":
+        try {
+          writeBlocked(this.o.stateDir, a.module, a.blocked);
+        } catch (e) {
+          this.o.log.error("module state not saved; a restart will forget why this node may not take it", { module: a.module, detail: (e as Error).message });
+        }
+        break;
+      case "answer": {
+        const w = this.waiters.get(a.id);
+        this.waiters.delete(a.id);
+        w?.({ ok: a.ok, detail: a.detail });
+        break;
+      }
+      case "lease-request":
+        if (this.o.arbiter === undefined) break;
+        this.o.arbiter.request(a.module, a.request, (answer) => this.input(answer));
+        break;
+      case "lease-release":
+        this.o.arbiter?.release(a.module);
+        break;
+      case "watchdog":
+        this.o.arbiter?.watchdog(a.module, a.deadline);
+        break;
+    }
+  }
+
+  private resourceDone(a: Extract<ModuleAction, { type: "start-resource" | "stop-resource" }>, label: string, ok: boolean, detail: string): void {
+    const verb = a.type === "start-resource" ? "start" : "stop";
+    const fields = { module: this.name, resource: label, run: a.run, detail, ...(a.type === "stop-resource" && a.cleanup ? { cleanup: true } : {}) };
+    if (ok) this.o.log.info(`module ${this.name} ${verb} ${label} ok`, fields);
+    else this.o.log.warn(`module ${this.name} ${verb} ${label} failed`, fields);
+    this.input({ type: "resource", run: a.run, ok, detail });
+  }
+}

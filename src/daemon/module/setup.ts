@@ -1,0 +1,102 @@
+/**
+ * Turns the `modules:` section of the config into the module engine's
+ * options for this node: the core config of each failover module (derived
+ * in src/core/module/config.ts), its checkers, resource I/O, notify hooks
+ * and the witness pinger. Mirror and farm modules are driven elsewhere; they
+ * are left out here and show as STOP.
+ */
+import { dirname } from "node:path";
+import type { FailoverModule, VigilConfig } from "../../config/types.ts";
+import { checkerName, checkerTarget, failoverModuleCore, validateModuleConfig } from "../../core/module/config.ts";
+import { type FencePlan, fencePlanOf } from "../fence/watchdog.ts";
+import type { Logger } from "../log.ts";
+import type { Metrics } from "../metrics.ts";
+import { buildModuleChecker } from "./checker-factory.ts";
+import type { ModuleEngineOptions } from "./engine.ts";
+import type { ModuleArbiterLink } from "./instance.ts";
+import { ModuleNotify } from "./notify.ts";
+import { hostResourceIo, type ResourceIo } from "./resources.ts";
+
+export type ModuleSetup =
+  | { ok: true; options: ModuleEngineOptions }
+  | { ok: true; options: undefined; why: string }
+  | { ok: false; message: string };
+
+export interface ModuleSetupDeps {
+  io?: ResourceIo;
+  arbiter?: ModuleArbiterLink;
+  /** Told each module's fence plan (what the fencing watchdog takes down), with an arbiter. */
+  fencePlan?: (module: string, plan: FencePlan) => void;
+}
+
+/** The part of the config the module engine depends on: a reload touches the modules only when this changed. */
+export function moduleConfigKey(config: VigilConfig): string {
+  return JSON.stringify({ modules: config.modules, shared: moduleSharedKey(config) });
+}
+
+/**
+ * The part every module depends on (nodes, timers, witness): when it
+ * changes, the whole module engine is restarted; otherwise a reload
+ * restarts only the modules whose own config changed.
+ */
+export function moduleSharedKey(config: VigilConfig): string {
+  const c = config.cluster;
+  return JSON.stringify({ cluster: c.name, nodes: c.nodes.map((n) => n.name), heartbeat: c.heartbeat, witness: c.witness });
+}
+
+export function moduleSetup(config: VigilConfig, configFile: string, self: string, stateDir: string, log: Logger, metrics: Metrics, deps: ModuleSetupDeps = {}): ModuleSetup {
+  const failover = config.modules.filter((m): m is FailoverModule => m.type === "failover");
+  if (failover.length === 0) return { ok: true, options: undefined, why: "no failover modules configured" };
+  const io = deps.io ?? hostResourceIo();
+  const baseDir = dirname(configFile);
+  const modules: ModuleEngineOptions["modules"][number][] = [];
+  for (const m of failover) {
+    const core = failoverModuleCore(m, config.cluster, self);
+    const problems = validateModuleConfig(core);
+    if (problems.length > 0) {
+      return { ok: false, message: `module ${m.name}: ${problems.map((p) => `${p.path}: ${p.message}`).join("; ")}` };
+    }
+    deps.fencePlan?.(m.name, fencePlanOf(core.resources, {
+      module: m.name, node: self, interfaceFor: (a) => io.interfaceFor(a), ...(m.stop_timeout === undefined ? {} : { stopTimeoutMs: m.stop_timeout }),
+    }));
+    const checks = m.checkers.map((c, i) => {
+      const name = checkerName(c, i);
+      return {
+        name,
+        checker: buildModuleChecker(c, baseDir),
+        intervalMs: c.interval,
+        timeoutMs: c.timeout,
+        ...(c.on_fail === "wait" ? {} : { firstRunDelayMs: c.interval }),
+      };
+    });
+    const checkerInfo = new Map(m.checkers.map((c, i) => [checkerName(c, i), { target: checkerTarget(c), onFail: c.on_fail }]));
+    const notify = new ModuleNotify({ module: m.name, node: self, cluster: config.cluster.name, script: m.notify, webhook: m.webhook, log });
+    modules.push({
+      core,
+      type: m.type,
+      checks,
+      checkerInfo,
+      resources: {
+        io,
+        warn: (msg, fields) => log.warn(msg, { module: m.name, ...fields }),
+        ...(m.start_timeout === undefined ? {} : { startTimeoutMs: m.start_timeout }),
+        ...(m.stop_timeout === undefined ? {} : { stopTimeoutMs: m.stop_timeout }),
+      },
+      stateDir,
+      log,
+      ...(notify.configured ? { notify } : {}),
+      ...(deps.arbiter === undefined ? {} : { arbiter: deps.arbiter }),
+      configKey: JSON.stringify({ module: m, shared: moduleSharedKey(config), configDir: baseDir }),
+    });
+  }
+  const ping = config.cluster.witness.ping;
+  return {
+    ok: true,
+    options: {
+      modules,
+      ...(ping.length === 0 ? {} : { witness: { addresses: ping } }),
+      log,
+      metrics,
+    },
+  };
+}
