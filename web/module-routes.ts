@@ -1,5 +1,6 @@
 import type { Hono } from "hono";
 import type { ModuleCommandOutcome, ModuleControl, ModuleStatus } from "../src/api/modules.ts";
+import { forceprimRefusal } from "../src/api/refusals.ts";
 import type { StatusSnapshot } from "../src/api/status.ts";
 import { refuseUnauthorized, type CommandAuthDeps } from "./command-auth.ts";
 import { parseCommandRequest } from "./command-request.ts";
@@ -14,9 +15,6 @@ export const MODULE_VIEW_ROUTES = ["/api/modules", "/api/modules/:name"] as cons
 export const MODULE_COMMAND_ROUTE = "/api/modules/:name/:command";
 
 const NO_STORE = { "cache-control": "no-store" };
-
-export const FORCEPRIM_RISK =
-  "forceprim makes this node PRIM without asking the others: if another node still runs the module, both serve clients and write the same data (split brain)";
 
 /**
  * The module views (open, like every read-only route) and the module
@@ -53,7 +51,7 @@ export function addModuleRoutes(app: Hono, deps: ModuleRouteDeps): void {
         ok: false,
         module: name,
         command: "forceprim",
-        detail: `refused: ${FORCEPRIM_RISK}; send {"yes": true} once you are sure no other node runs it`,
+        detail: forceprimRefusal({ yes: '{"yes": true}', prim: "prim" }),
         nodes: module.nodes,
       };
       return c.json(outcome, 409, NO_STORE);

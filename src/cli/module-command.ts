@@ -6,19 +6,15 @@ import { askDaemon, DEFAULT_STATE_DIR } from "./control-client.ts";
 import { type Io, UsageError } from "./commands.ts";
 import { formatOutcome } from "./outcome-text.ts";
 import { EXIT } from "./verbs.ts";
+import { forceprimRefusal } from "../api/refusals.ts";
 
 type Values = Record<string, string | boolean | undefined>;
 
 /** Beyond the command's own timeout, for the daemon to answer that it missed it. */
 const ANSWER_MARGIN_MS = 10_000;
 
-export const FORCEPRIM_REFUSAL = [
-  "forceprim refused: --yes is missing.",
-  "forceprim makes this node PRIM even though the usual rules say no. If another node still",
-  "runs the module, both nodes serve clients and write the same data (split brain), which",
-  "can lose or corrupt data. Use it only when you know the other nodes are down or cut off",
-  "from the clients; otherwise use `vigil prim`. Run it again with --yes to go ahead.",
-].join("\n");
+/** One sentence a line, so a terminal does not wrap mid-phrase. */
+const FORCEPRIM_REFUSAL = forceprimRefusal({ yes: "--yes", prim: "`vigil prim`" }).replace(/\. /g, ".\n");
 
 /**
  * `vigil swap|stop|start|restart|prim|second|forceprim MODULE`: asks the

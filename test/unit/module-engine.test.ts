@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
 import { blockedFile } from "../../src/daemon/module/blocked.ts";
-import { FORCEPRIM_RISK } from "../../src/daemon/module/engine.ts";
+import { forceprimRefusal } from "../../src/api/refusals.ts";
 import { makeNode, roleOf, seenBy, SwitchChecker, until, Wire, type TestNode } from "./module-engine-harness.ts";
 
 let wire: Wire | undefined;
@@ -130,7 +130,7 @@ describe("module engine", { timeout: 15_000 }, () => {
     const [a, , w] = pair();
     w.start();
     const refused = await cmd(a, "forceprim");
-    expect(refused).toMatchObject({ ok: false, detail: FORCEPRIM_RISK });
+    expect(refused).toMatchObject({ ok: false, detail: forceprimRefusal({ yes: "--yes", prim: "prim" }) });
     const unknown = await a.engine.command({ module: "nope", command: "stop", yes: false, timeoutMs: 1000 });
     expect(unknown.ok).toBe(false);
     expect(unknown.detail).toContain(`"nope"`);

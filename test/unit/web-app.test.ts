@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { FORCEPRIM_RISK } from "../../src/api/refusals.ts";
 import type { LogEvent, StatusSnapshot } from "../../src/api/status.ts";
 import { createConsoleApp, type ConsoleDeps } from "../../web/app.ts";
 
@@ -82,6 +83,11 @@ describe("console page and assets", () => {
       expect(html).toContain(`data-testid="${id}"`);
     }
     expect(html).toMatch(/aria-live="assertive"/);
+  });
+
+  it("asks before forceprim with the same risk text the CLI and the API give", () => {
+    const html = readFileSync(new URL("index.html", STATIC), "utf8").replace(/\s+/g, " ");
+    expect(html).toContain(FORCEPRIM_RISK);
   });
 
   it("has no inline script, inline style or remote URL the policy would block", () => {

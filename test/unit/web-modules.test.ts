@@ -132,7 +132,7 @@ describe("module commands over the control socket", () => {
     const outcome = (await res.json()) as ModuleCommandOutcome;
     expect(outcome.ok).toBe(false);
     expect(outcome.command).toBe("forceprim");
-    expect(outcome.detail).toMatch(/both serve clients and write the same data/);
+    expect(outcome.detail).toMatch(/both nodes serve clients and write the same data/);
     expect(outcome.detail).toContain('{"yes": true}');
     expect(outcome.nodes).toEqual(t.engine.modules[0]?.nodes);
     expect(t.engine.requests).toEqual([]);

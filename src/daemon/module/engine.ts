@@ -23,6 +23,7 @@ import type { Metrics } from "../metrics.ts";
 import { ModuleInstance, type ModuleInstanceOptions } from "./instance.ts";
 import type { ModuleCommandOutcome, ModuleCommandRequest, ModuleControl, ModuleStatus } from "../../api/modules.ts";
 import { WitnessPinger, type WitnessPingerOptions } from "../witness/pinger.ts";
+import { forceprimRefusal } from "../../api/refusals.ts";
 
 export interface ModuleEngineOptions {
   /** One per failover module; `reporter` is filled in by the engine. */
@@ -34,11 +35,6 @@ export interface ModuleEngineOptions {
   /** A module's published role or generation changed: the heartbeat should tell peers now, not at its next interval. */
   readonly onPublish?: () => void;
 }
-
-/** The explanation `forceprim` gives when the operator has not acknowledged the risk. */
-export const FORCEPRIM_RISK =
-  "forceprim runs the module here even though the usual rules say no (peers unknown, isolated without a witness, a failed start). " +
-  "If another node still runs it unseen, both serve the same VIP and data: split brain. Only use it when you know the other nodes are down; repeat with --yes";
 
 /** What a reload did to each module, by name. */
 export interface ModuleReload {
@@ -226,7 +222,7 @@ export class ModuleEngine implements ModuleControl {
       const known = this.names;
       return outcome(false, `no failover module named ${JSON.stringify(req.module)} runs here (${known.length === 0 ? "none configured" : `modules: ${known.join(", ")}`})`);
     }
-    if (req.command === "forceprim" && req.yes !== true) return outcome(false, FORCEPRIM_RISK);
+    if (req.command === "forceprim" && req.yes !== true) return outcome(false, forceprimRefusal({ yes: "--yes", prim: "prim" }));
     const timeoutMs = Number.isFinite(req.timeoutMs) && req.timeoutMs > 0 ? req.timeoutMs : 30_000;
     const id = `cmd-${++this.nextCommand}`;
     this.o.log.info(`module ${inst.name} command ${req.command}`, { module: inst.name, command: req.command, id });

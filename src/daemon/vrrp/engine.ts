@@ -30,214 +30,46 @@
  * reads per interface, cheaper than a netlink listener through FFI, and a
  * link change is noticed within one poll, well inside Master_Down_Interval
  * for the usual advert intervals.
+ *
+ * The folder: setup.ts turns the config into instance specs and real I/O;
+ * spec.ts is what this engine is given; build.ts makes the instances, their
+ * units (units.ts: a standalone instance or a sync group) and shared sockets;
+ * addresses.ts carries out the VIP, accept_mode and GARP side of actions.
  */
 import {
-  initVrrp,
-  nextWakeAt,
-  stepVrrp,
   type VrrpAction,
   type VrrpCounters,
   type VrrpInput,
-  type VrrpInstanceConfig,
   type VrrpMisconfiguration,
   type VrrpRole,
   type VrrpState,
   type VrrpTransition,
   vrrpDiscardReasons,
 } from "../../core/vrrp/vrrp.ts";
-import { initSyncGroup, stepSyncGroup, syncGroupNextWakeAt, type SyncGroupState } from "../../core/vrrp/sync-group.ts";
-import type { VrrpSocket, VrrpSocketOptions } from "../../net/raw-vrrp.ts";
 import { decodeVrrp, encodeAdvert, verifyVrrpAuth, VRRP_MULTICAST_V4, type VrrpAdvert } from "../../proto/vrrp.ts";
-import { vipAddress } from "../../core/vrrp/config.ts";
-import { NotifyQueue, notifyCommands, type NotifyCommand, type NotifyScripts, type NotifyState } from "../../sys/notify.ts";
-import type { ScriptRunner, ScriptRunResult } from "../../sys/track-script.ts";
-import type { Logger } from "../log.ts";
-import type { Metrics } from "../metrics.ts";
+import { notifyCommands, type NotifyCommand, type NotifyState } from "../../sys/notify.ts";
+import type { ScriptRunResult } from "../../sys/track-script.ts";
 import type { VrrpStatus } from "../../api/status.ts";
+import { acceptTraffic, type AddressEffects, addVips, dropTraffic, garpBurst, removeLeftovers, removeVips } from "./addresses.ts";
+import { buildInstances } from "./build.ts";
+import { type Instance, NOT_CHECKED, type SocketEntry, type VrrpMetrics, vrrpMetrics } from "./instance.ts";
+import type { TrackProbe, TrackReading, VrrpEngineOptions } from "./spec.ts";
+import type { Unit } from "./units.ts";
 
-export type IoResult = { readonly ok: true } | { readonly ok: false; readonly message: string };
-export type VipRemoval = { readonly ok: true; readonly removed: boolean } | { readonly ok: false; readonly message: string };
-
-/** The OS effects, injectable so tests run over the in-memory twins. */
-export interface VrrpIo {
-  openSocket(opts: VrrpSocketOptions): Promise<VrrpSocket>;
-  /** Adds (or keeps) a VIP, "a.b.c.d" or "a.b.c.d/len", on the interface. */
-  addVip(vip: string, iface: string): Promise<IoResult>;
-  /** Removes a VIP; `removed` is false when it was not there. */
-  removeVip(vip: string, iface: string): Promise<VipRemoval>;
-  /** `count` gratuitous ARPs for `address`, `intervalMs` apart. */
-  sendGarp(iface: string, address: string, count: number, intervalMs: number): Promise<IoResult>;
-  /** Whether the interface's link is usable now; `present` false when it does not exist. */
-  linkState(iface: string): { readonly up: boolean; readonly detail: string; readonly present?: boolean };
-  /** The IPv4 addresses of an interface that is up, primary first. */
-  interfaceAddresses(iface: string): readonly string[];
-  /** accept_mode false: drop IPv4 packets addressed to `addresses` (bare IPv4) while we are MASTER. */
-  dropVipTraffic(iface: string, vrid: number, addresses: readonly string[]): Promise<IoResult>;
-  /** Undoes dropVipTraffic; succeeds when there was nothing to undo. */
-  acceptVipTraffic(iface: string, vrid: number): Promise<IoResult>;
-  /** Rejects with a one-line reason when this runtime cannot speak VRRP at all (no FFI). */
-  checkRuntime?(): Promise<void>;
-}
-
-export type SourceChoice = { readonly ok: true; readonly address: string } | { readonly ok: false; readonly why: string };
-
-export interface TrackReading {
-  /** For status: is the object healthy. */
-  readonly up: boolean;
-  readonly detail: string;
-  /** What to tell the core: up/down per core tracked-object name this probe stands for. */
-  readonly health: Readonly<Record<string, boolean>>;
-}
-
-/** One configured tracked object, checked every `intervalMs`. */
-export interface TrackProbe {
-  /** For logs and status, e.g. "process node_exporter". */
-  readonly name: string;
-  readonly weight: number;
-  readonly intervalMs: number;
-  /** Never rejects; `signal` aborts a running check at stop. */
-  check(signal: AbortSignal): Promise<TrackReading>;
-}
-
-export interface GarpPolicy {
-  /** ARPs per VIP in a burst. */
-  readonly repeat: number;
-  readonly intervalMs: number;
-  /** A second burst this long after becoming master; 0 = none. */
-  readonly delayMs: number;
-  /** While master, a burst every this many ms (keepalived's garp_master_refresh); 0 or absent = none. */
-  readonly refreshMs?: number;
-}
-
-export interface VrrpInstanceSpec {
-  /** The core's config; its `track` lists the core objects the probes report on. */
-  readonly core: VrrpInstanceConfig;
-  readonly interface: string;
-  /**
-   * Picks the advert source among the interface's addresses once it is up;
-   * absent = core.primaryAddress as given. core.primaryAddress is then only
-   * a stand-in until the interface is seen.
-   */
-  readonly sourceAddress?: (addresses: readonly string[]) => SourceChoice;
-  /** Unicast destinations (our own address is skipped when sending); empty = multicast to 224.0.0.18. */
-  readonly unicastPeers: readonly string[];
-  readonly syncGroup?: string;
-  readonly probes: readonly TrackProbe[];
-  readonly notify: NotifyScripts;
-  readonly garp: GarpPolicy;
-}
-
-export interface VrrpEngineOptions {
-  readonly instances: readonly VrrpInstanceSpec[];
-  readonly io: VrrpIo;
-  readonly log: Logger;
-  readonly metrics: Metrics;
-  /** Monotonic ms; injectable for tests. */
-  readonly clock?: () => number;
-  readonly wallClock?: () => Date;
-  /** How often each instance's interface link is checked; default 500 ms. */
-  readonly linkPollMs?: number;
-  /** Runs notify scripts; runScript by default. */
-  readonly runScript?: ScriptRunner;
-  readonly notifyTimeoutMs?: number;
-}
 
 const DEFAULT_LINK_POLL_MS = 500;
 /** Rate limit for repeated warnings of one kind: one per this many ms. */
 const WARN_EVERY_MS = 10_000;
 /** How long stop() waits for notify scripts still running. */
 const STOP_NOTIFY_GRACE_MS = 2_000;
-const NOT_CHECKED = "not checked yet";
-const VIP_RETRY_MS = 50;
 
 const ROLE_CODE: Readonly<Record<VrrpRole, number>> = { initialize: 0, backup: 1, master: 2, fault: 3 };
 const NOTIFY_STATE: Readonly<Record<VrrpRole, NotifyState>> = { initialize: "STOP", backup: "BACKUP", master: "MASTER", fault: "FAULT" };
 
-type Emitted = { readonly instance: string; readonly action: VrrpAction };
-
-/** A standalone instance or a sync group: what one timer and one core step drive. */
-interface Unit {
-  readonly names: readonly string[];
-  timer: ReturnType<typeof setTimeout> | undefined;
-  state(name: string): VrrpState;
-  step(instance: string | undefined, input: VrrpInput, now: number): Emitted[];
-  nextWake(): number | null;
-}
-
-function singleUnit(initial: VrrpState): Unit {
-  let s = initial;
-  const name = initial.config.name;
-  return {
-    names: [name],
-    timer: undefined,
-    state: () => s,
-    step(_instance, input, now) {
-      const r = stepVrrp(s, input, now);
-      s = r.state;
-      return r.actions.map((action) => ({ instance: name, action }));
-    },
-    nextWake: () => nextWakeAt(s),
-  };
-}
-
-function groupUnit(initial: SyncGroupState): Unit {
-  let g = initial;
-  return {
-    names: [...initial.config.members],
-    timer: undefined,
-    state: (name) => g.members[name] as VrrpState,
-    step(instance, input, now) {
-      const r = stepSyncGroup(g, instance === undefined ? { input } : { instance, input }, now);
-      g = r.state;
-      return [...r.actions];
-    },
-    nextWake: () => syncGroupNextWakeAt(g),
-  };
-}
-
-interface TrackView {
-  name: string;
-  weight: number;
-  up: boolean;
-  detail: string;
-}
-
-interface Instance {
-  readonly spec: VrrpInstanceSpec;
-  readonly name: string;
-  unit: Unit;
-  /** The socket this instance sends and receives on (shared by instances on one interface and source). */
-  readonly entry: SocketEntry;
-  /** The tail of the action queue. */
-  queue: Promise<void>;
-  readonly notify: NotifyQueue;
-  garpTimer: ReturnType<typeof setTimeout> | undefined;
-  refreshTimer: ReturnType<typeof setInterval> | undefined;
-  /** An accept_mode filter may be installed: remove it with the VIPs. */
-  dropping: boolean;
-  lastTransition: VrrpStatus["lastTransition"];
-  readonly tracks: TrackView[];
-  linkUp: boolean | undefined;
-}
-
-interface SocketEntry {
-  readonly key: string;
-  opts: VrrpSocketOptions;
-  socket: VrrpSocket | undefined;
-  readonly instances: Instance[];
-  /** Why the socket is not open yet (interface missing or down, no address). */
-  waiting: string | undefined;
-  /** An open attempt is under way. */
-  opening: boolean;
-}
-
-type Count = (labels?: Record<string, string>, by?: number) => void;
-type Gauge = (value: number, labels?: Record<string, string>) => void;
-
 export class VrrpEngine {
-  private readonly instances = new Map<string, Instance>();
-  private readonly units: Unit[] = [];
-  private readonly sockets = new Map<string, SocketEntry>();
+  private readonly instances: ReadonlyMap<string, Instance>;
+  private readonly units: readonly Unit[];
+  private readonly sockets: ReadonlyMap<string, SocketEntry>;
   /** The pending timer of each poll loop (tracked objects, links), by loop. */
   private readonly pollers = new Map<string, ReturnType<typeof setTimeout>>();
   private readonly abort = new AbortController();
@@ -246,105 +78,20 @@ export class VrrpEngine {
   private readonly lastWarn = new Map<string, number>();
   private running = false;
   private stopping: Promise<void> | undefined;
-  private readonly m: {
-    sent: Count;
-    received: Count;
-    zeroSent: Count;
-    zeroReceived: Count;
-    discarded: Count;
-    rejected: Count;
-    transitions: Count;
-    vipFailures: Count;
-    garps: Count;
-    notifyFailures: Count;
-    state: Gauge;
-    priority: Gauge;
-    trackUp: Gauge;
-  };
+  private readonly m: VrrpMetrics;
+  private readonly fx: AddressEffects;
 
   /** Throws RangeError for specs the cores refuse (the config loader reports those first). */
   constructor(private readonly opts: VrrpEngineOptions) {
     this.clock = opts.clock ?? (() => performance.now());
     this.wallClock = opts.wallClock ?? (() => new Date());
     const now = this.clock();
-    const states = new Map<string, VrrpState>();
-    for (const spec of opts.instances) {
-      const name = spec.core.name;
-      if (states.has(name)) throw new RangeError(`VRRP instance "${name}" is configured twice`);
-      states.set(name, initVrrp(spec.core, now));
-    }
-    // Sync groups first, so each member is driven by its group's unit.
-    const groups = new Map<string, string[]>();
-    for (const spec of opts.instances) {
-      if (spec.syncGroup === undefined) continue;
-      groups.set(spec.syncGroup, [...(groups.get(spec.syncGroup) ?? []), spec.core.name]);
-    }
-    const unitOf = new Map<string, Unit>();
-    for (const [group, members] of groups) {
-      const unit = members.length >= 2
-        ? groupUnit(initSyncGroup({ name: group, members }, members.map((n) => states.get(n) as VrrpState)))
-        : singleUnit(states.get(members[0] as string) as VrrpState);
-      this.units.push(unit);
-      for (const n of members) unitOf.set(n, unit);
-    }
-    for (const spec of opts.instances) {
-      const name = spec.core.name;
-      let unit = unitOf.get(name);
-      if (unit === undefined) {
-        unit = singleUnit(states.get(name) as VrrpState);
-        this.units.push(unit);
-      }
-      const multicast = spec.unicastPeers.length === 0;
-      const key = `${spec.interface}|${spec.core.primaryAddress}|${multicast ? "multicast" : "unicast"}`;
-      let entry = this.sockets.get(key);
-      if (entry === undefined) {
-        entry = {
-          key,
-          opts: { interface: spec.interface, sourceAddress: spec.core.primaryAddress, multicast },
-          socket: undefined,
-          instances: [],
-          waiting: undefined,
-          opening: false,
-        };
-        this.sockets.set(key, entry);
-      }
-      const inst: Instance = {
-        spec,
-        name,
-        unit,
-        entry,
-        queue: Promise.resolve(),
-        notify: new NotifyQueue({
-          ...(opts.runScript === undefined ? {} : { run: opts.runScript }),
-          ...(opts.notifyTimeoutMs === undefined ? {} : { timeoutMs: opts.notifyTimeoutMs }),
-          onDone: (command, result) => this.notified(name, command, result),
-        }),
-        garpTimer: undefined,
-        refreshTimer: undefined,
-        dropping: false,
-        lastTransition: null,
-        tracks: spec.probes.map((p) => ({ name: p.name, weight: p.weight, up: true, detail: NOT_CHECKED })),
-        linkUp: undefined,
-      };
-      this.instances.set(name, inst);
-      entry.instances.push(inst);
-    }
-    const met = opts.metrics;
-    this.m = {
-      sent: met.counter("vigil_vrrp_adverts_sent_total", "VRRP adverts sent, by instance (one per destination)."),
-      received: met.counter("vigil_vrrp_adverts_received_total", "VRRP adverts for our VRIDs that passed the packet checks, by instance."),
-      zeroSent: met.counter("vigil_vrrp_priority_zero_sent_total", "Priority-0 adverts sent (we resigned as MASTER), by instance."),
-      zeroReceived: met.counter("vigil_vrrp_priority_zero_received_total", "Priority-0 adverts received (the MASTER resigned), by instance."),
-      discarded: met.counter("vigil_vrrp_adverts_discarded_total", "Adverts the state machine ignored, by instance and reason."),
-      rejected: met.counter("vigil_vrrp_packets_rejected_total", "VRRP packets that failed the checks (TTL, checksum, authentication...), by interface and reason."),
-      transitions: met.counter("vigil_vrrp_transitions_total", "VRRP state changes, by instance and new state."),
-      vipFailures: met.counter("vigil_vrrp_vip_failures_total", "Failed VIP additions or removals, by instance and operation."),
-      garps: met.counter("vigil_vrrp_garp_bursts_total", "Bursts of gratuitous ARP sent, by instance and result."),
-      notifyFailures: met.counter("vigil_vrrp_notify_failures_total", "Notify scripts that failed or timed out, by instance."),
-      state: met.gauge("vigil_vrrp_state", "VRRP state by instance: 0 init, 1 backup, 2 master, 3 fault."),
-      priority: met.gauge("vigil_vrrp_priority", "Effective VRRP priority by instance (configured priority moved by tracked objects)."),
-      trackUp: met.gauge("vigil_vrrp_track_up", "1 while a tracked object is healthy, by instance and track."),
-    };
+    const built = buildInstances(opts, now, (name, command, result) => this.notified(name, command, result));
+    this.instances = built.instances;
+    this.units = built.units;
+    this.sockets = built.sockets;
+    this.m = vrrpMetrics(opts.metrics);
+    this.fx = { io: opts.io, log: opts.log, m: this.m, warnEvery: (key, msg, fields) => this.warnEvery(key, msg, fields) };
     for (const inst of this.instances.values()) this.publishGauges(inst);
   }
 
@@ -373,7 +120,7 @@ export class VrrpEngine {
       throw new Error(`VRRP ${names}: ${e instanceof Error ? e.message : String(e)}`);
     }
     this.running = true;
-    await Promise.all([...this.instances.values()].map((inst) => this.removeLeftovers(inst)));
+    await Promise.all([...this.instances.values()].map((inst) => removeLeftovers(this.fx, inst)));
     await Promise.all([...this.instances.values()].flatMap((inst) => inst.spec.probes.map((p, i) => this.runProbe(inst, p, i))));
     for (const inst of this.instances.values()) this.checkLink(inst);
     for (const unit of this.units) this.feed(unit, undefined, { type: "startup" });
@@ -547,16 +294,16 @@ export class VrrpEngine {
         return;
       case "add-vips":
         // The filter first: there must be no moment when we hold a VIP and accept its traffic.
-        if (!a.acceptMode) await this.dropTraffic(inst, a.vips);
-        await this.addVips(inst, a.vips);
+        if (!a.acceptMode) await dropTraffic(this.fx, inst, a.vips);
+        await addVips(this.fx, inst, a.vips);
         return;
       case "remove-vips":
         this.stopGarpTimers(inst);
-        await this.removeVips(inst, a.vips);
-        if (inst.dropping) await this.acceptTraffic(inst, true);
+        await removeVips(this.fx, inst, a.vips);
+        if (inst.dropping) await acceptTraffic(this.fx, inst, true);
         return;
       case "send-garp":
-        await this.garpBurst(inst, a.addresses);
+        await garpBurst(this.fx, inst, a.addresses);
         this.armSecondGarp(inst, a.addresses);
         this.armGarpRefresh(inst, a.addresses);
         return;
@@ -589,76 +336,6 @@ export class VrrpEngine {
     }
   }
 
-  /** One retry after a short pause: `ip` can fail for a passing reason (killed with our process group at shutdown, a busy netlink). */
-  private async twice<R extends { ok: boolean }>(op: () => Promise<R>): Promise<R> {
-    const first = await op();
-    if (first.ok) return first;
-    await new Promise((r) => setTimeout(r, VIP_RETRY_MS));
-    return op();
-  }
-
-  private async addVips(inst: Instance, vips: readonly string[]): Promise<void> {
-    const results = await Promise.all(vips.map((v) => this.twice(() => this.opts.io.addVip(v, inst.spec.interface))));
-    results.forEach((r, i) => {
-      if (r.ok) return;
-      this.m.vipFailures({ instance: inst.name, op: "add" });
-      this.opts.log.error("cannot add VIP", { instance: inst.name, vip: vips[i] ?? "", interface: inst.spec.interface, error: r.message });
-    });
-  }
-
-  private async removeVips(inst: Instance, vips: readonly string[]): Promise<number> {
-    const results = await Promise.all(vips.map((v) => this.twice(() => this.opts.io.removeVip(v, inst.spec.interface))));
-    let removed = 0;
-    results.forEach((r, i) => {
-      if (r.ok) {
-        if (r.removed) removed += 1;
-        return;
-      }
-      this.m.vipFailures({ instance: inst.name, op: "remove" });
-      this.opts.log.error("cannot remove VIP", { instance: inst.name, vip: vips[i] ?? "", interface: inst.spec.interface, error: r.message });
-    });
-    return removed;
-  }
-
-  private async removeLeftovers(inst: Instance): Promise<void> {
-    // A filter can be left whatever accept_mode says now: the config may have changed since.
-    await this.acceptTraffic(inst, inst.spec.core.acceptMode === false);
-    if (this.opts.io.linkState(inst.spec.interface).present === false) return;
-    const vips = inst.spec.core.vips;
-    const removed = await this.removeVips(inst, vips);
-    if (removed > 0) {
-      this.opts.log.warn("removed VIPs left on the interface by an earlier run", { instance: inst.name, interface: inst.spec.interface, vips: vips.join(" ") });
-    }
-  }
-
-  private async dropTraffic(inst: Instance, vips: readonly string[]): Promise<void> {
-    inst.dropping = true;
-    const r = await this.opts.io.dropVipTraffic(inst.spec.interface, inst.spec.core.vrid, vips.map(vipAddress));
-    // The VIPs go on anyway: clients reaching a master that also accepts beat clients reaching nobody.
-    if (!r.ok) this.opts.log.error("cannot stop accepting traffic to the VIPs", { instance: inst.name, interface: inst.spec.interface, error: r.message });
-  }
-
-  /** `loud`: a failure matters (a filter we installed may stay); otherwise it is only worth a debug line. */
-  private async acceptTraffic(inst: Instance, loud: boolean): Promise<void> {
-    const r = await this.opts.io.acceptVipTraffic(inst.spec.interface, inst.spec.core.vrid);
-    if (r.ok) {
-      inst.dropping = false;
-      return;
-    }
-    const fields = { instance: inst.name, interface: inst.spec.interface, error: r.message };
-    if (loud) this.opts.log.error("cannot remove the accept_mode filter of the VIPs", fields);
-    else this.opts.log.debug("no accept_mode filter removed", fields);
-  }
-
-  private async garpBurst(inst: Instance, addresses: readonly string[]): Promise<void> {
-    const g = inst.spec.garp;
-    const results = await Promise.all(addresses.map((a) => this.opts.io.sendGarp(inst.spec.interface, a, g.repeat, g.intervalMs)));
-    results.forEach((r, i) => {
-      this.m.garps({ instance: inst.name, result: r.ok ? "ok" : "failed" });
-      if (!r.ok) this.warnEvery(`garp-${inst.name}`, "gratuitous ARP failed", { instance: inst.name, address: addresses[i] ?? "", error: r.message });
-    });
-  }
-
   private stopGarpTimers(inst: Instance): void {
     if (inst.garpTimer !== undefined) clearTimeout(inst.garpTimer);
     if (inst.refreshTimer !== undefined) clearInterval(inst.refreshTimer);
@@ -673,7 +350,7 @@ export class VrrpEngine {
     if (inst.refreshTimer !== undefined) clearInterval(inst.refreshTimer);
     inst.refreshTimer = setInterval(() => {
       if (!this.running || inst.unit.state(inst.name).role !== "master") return;
-      this.enqueue(inst, () => this.garpBurst(inst, addresses));
+      this.enqueue(inst, () => garpBurst(this.fx, inst, addresses));
     }, every);
   }
 
@@ -685,7 +362,7 @@ export class VrrpEngine {
     inst.garpTimer = setTimeout(() => {
       inst.garpTimer = undefined;
       if (!this.running || inst.unit.state(inst.name).role !== "master") return;
-      this.enqueue(inst, () => this.garpBurst(inst, addresses));
+      this.enqueue(inst, () => garpBurst(this.fx, inst, addresses));
     }, delay);
   }
 

@@ -28,7 +28,7 @@ import { countProcesses } from "../../sys/track-process.ts";
 import { debounce, INITIAL_SCRIPT_STATE, runScript, type ScriptRunner } from "../../sys/track-script.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
-import type { SourceChoice, TrackProbe, VrrpEngineOptions, VrrpInstanceSpec, VrrpIo } from "./engine.ts";
+import type { SourceChoice, TrackProbe, VrrpEngineOptions, VrrpInstanceSpec, VrrpIo } from "./spec.ts";
 
 export type VrrpSetup =
   | { ok: true; options: VrrpEngineOptions }
