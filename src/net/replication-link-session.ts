@@ -1,0 +1,147 @@
+/**
+ * One authenticated replication connection after its handshake: seals and
+ * opens records, answers pings, and closes the connection on the first
+ * record that fails authentication or decoding (nothing of it reaches the
+ * caller), on the peer's goodbye, or after `deadtimeMs` without any record
+ * from the peer. `closed` is called exactly once with the reason.
+ */
+import { performance } from "node:perf_hooks";
+import { decodeReplication, encodeReplication, type ReplicationMessage } from "../proto/replication.ts";
+import { RECORD_TAG_BYTES, type RecordOpener, type RecordSealer } from "../proto/replication-handshake.ts";
+import { REPLICATION_MAX_MESSAGE } from "../proto/replication.ts";
+import type { RecordSocket } from "./replication-link-records.ts";
+
+export interface LinkTimers {
+  /** How often each side pings the other. */
+  readonly pingIntervalMs: number;
+  /** Silence after which the connection counts as dead. */
+  readonly deadtimeMs: number;
+}
+
+export interface SessionHandlers {
+  message(m: ReplicationMessage): void;
+  closed(reason: string): void;
+}
+
+export class LinkSession {
+  private lastHeard = performance.now();
+  private lastPing = 0;
+  private pingId = 0;
+  private readonly timer: NodeJS.Timeout;
+  private ended = false;
+  private deaf = false;
+
+  constructor(
+    private readonly rs: RecordSocket,
+    private readonly sealer: RecordSealer,
+    private readonly opener: RecordOpener,
+    private readonly timers: LinkTimers,
+    readonly peer: string,
+    private readonly handlers: SessionHandlers,
+  ) {
+    rs.maxRecord = REPLICATION_MAX_MESSAGE + RECORD_TAG_BYTES;
+    rs.socket.setNoDelay(true);
+    rs.onClose((reason) => this.finish(reason));
+    rs.setHandler(
+      (body) => this.onRecord(body),
+      (reason) => this.finish(reason),
+    );
+    const tick = Math.max(5, Math.min(timers.pingIntervalMs, timers.deadtimeMs / 20));
+    this.timer = setInterval(() => this.onTick(), tick);
+  }
+
+  get open(): boolean {
+    return !this.ended;
+  }
+
+  /** Bytes the socket holds that the kernel has not taken yet. */
+  get writeBacklog(): number {
+    return this.rs.socket.writableLength;
+  }
+
+  /**
+   * Stops or resumes reading from the socket (backpressure towards the
+   * peer). While not reading, the peer's pings wait in the kernel, so its
+   * silence does not count.
+   */
+  setReading(reading: boolean): void {
+    this.deaf = !reading;
+    if (reading) {
+      this.lastHeard = performance.now();
+      this.rs.socket.resume();
+    } else {
+      this.rs.socket.pause();
+    }
+  }
+
+  get reading(): boolean {
+    return !this.deaf;
+  }
+
+  /** Seals and writes an already encoded message (see send). */
+  sendPlain(plain: Uint8Array): boolean {
+    if (this.ended) return false;
+    return this.rs.write(this.sealer.seal(plain));
+  }
+
+  /** Seals and writes one message; false when the socket wants a drain before more. */
+  send(m: ReplicationMessage): boolean {
+    if (this.ended) return false;
+    return this.rs.write(this.sealer.seal(encodeReplication(m)));
+  }
+
+  onDrain(cb: () => void): void {
+    this.rs.socket.once("drain", cb);
+  }
+
+  /** Says goodbye (best effort) and closes. */
+  close(reason: string): void {
+    if (this.ended) return;
+    this.send({ type: "close", reason });
+    this.rs.socket.end();
+    this.finish(reason);
+  }
+
+  private finish(reason: string): void {
+    if (this.ended) return;
+    this.ended = true;
+    clearInterval(this.timer);
+    this.rs.close(reason);
+    this.handlers.closed(reason);
+  }
+
+  private onRecord(body: Uint8Array): void {
+    if (this.ended) return;
+    const plain = this.opener.open(body);
+    if (plain === null) {
+      this.finish(`a record from ${this.peer} failed authentication (altered, forged, replayed, reordered or missing record): connection closed`);
+      return;
+    }
+    this.lastHeard = performance.now();
+    const d = decodeReplication(plain);
+    if (!d.ok) {
+      this.finish(`a malformed message from ${this.peer} (${d.error.kind}: ${d.error.detail}): connection closed`);
+      return;
+    }
+    const m = d.message;
+    if (m.type === "ping") this.send({ type: "pong", id: m.id });
+    else if (m.type === "pong") return;
+    else if (m.type === "close") this.finish(`${this.peer} closed the link: ${m.reason}`);
+    else this.handlers.message(m);
+  }
+
+  private onTick(): void {
+    const now = performance.now();
+    if (this.deaf) this.lastHeard = now;
+    const silent = now - this.lastHeard;
+    if (silent > this.timers.deadtimeMs) {
+      this.finish(`nothing heard from ${this.peer} for ${Math.round(silent)} ms (deadtime ${this.timers.deadtimeMs} ms)`);
+      return;
+    }
+    if (now - this.lastPing >= this.timers.pingIntervalMs) {
+      this.lastPing = now;
+      this.pingId = (this.pingId + 1) >>> 0;
+      this.send({ type: "ping", id: this.pingId });
+    }
+  }
+}

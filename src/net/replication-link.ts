@@ -1,0 +1,549 @@
+/**
+ * The replication link: one TCP connection from the PRIM (ReplicationClient)
+ * to the SECOND (ReplicationServer), authenticated and encrypted with keys
+ * derived from the cluster key (src/proto/replication-handshake.ts).
+ *
+ * - The client tries the SECOND's addresses in order, and again after
+ *   `retryMs` when none answers or the connection dies.
+ * - `send(seq, op)` takes the op's place in the one ordered stream at once,
+ *   during the call, and resolves with the SECOND's result once it applied the
+ *   op; or, when the link is or goes down, with `delivered: false` (and
+ *   `maybeApplied` for an op that was on the wire: the SECOND may have applied
+ *   it). It never rejects.
+ * - Backpressure: at most `windowOps` ops and `windowBytes` bytes are
+ *   unacknowledged on the wire, and nothing more is written while the socket
+ *   asks for a drain; later ops wait in order. The server stops reading when
+ *   more than `maxQueuedBytes` wait to be applied, so a client that ignores
+ *   the window is held back by TCP instead of filling the SECOND's memory.
+ * - Liveness: each side pings every `pingIntervalMs`; `deadtimeMs` without a
+ *   record from the other side closes the connection (onDown). The link
+ *   counts as a heartbeat link: `up` means the peer's vigil answered within
+ *   the deadtime.
+ * - A record that fails authentication or decoding closes the connection;
+ *   nothing in it is applied, and nothing after it is read.
+ */
+import * as net from "node:net";
+import type { ApplyResult } from "../replicator/apply-result.ts";
+import type { MirrorOp } from "../replicator/ops.ts";
+import { encodeReplication, REPLICATION_DEFAULT_PORT, type ReplicationMessage } from "../proto/replication.ts";
+import { HANDSHAKE_MAX_RECORD } from "../proto/replication-handshake.ts";
+import type { ResyncRequest, ResyncResponse } from "../proto/replication-resync.ts";
+import { clientHandshake, type LinkIdentity, serverHandshake } from "./replication-link-handshake.ts";
+import { RecordSocket } from "./replication-link-records.ts";
+import { LinkSession, type LinkTimers } from "./replication-link-session.ts";
+
+export { REPLICATION_DEFAULT_PORT } from "../proto/replication.ts";
+export type { LinkIdentity } from "./replication-link-handshake.ts";
+export type { LinkTimers } from "./replication-link-session.ts";
+
+export const DEFAULT_LINK_TIMERS: LinkTimers = { pingIntervalMs: 250, deadtimeMs: 3000 };
+export const DEFAULT_WINDOW_OPS = 1024;
+export const DEFAULT_WINDOW_BYTES = 16 * 1024 * 1024;
+export const DEFAULT_MAX_QUEUED_BYTES = 32 * 1024 * 1024;
+
+export type SendOutcome =
+  | { readonly delivered: true; readonly result: ApplyResult }
+  | { readonly delivered: false; readonly maybeApplied: boolean; readonly reason: string };
+
+export interface LinkEndpoint {
+  readonly address: string;
+  readonly port: number;
+}
+
+export interface ReplicationClientOptions extends LinkIdentity {
+  /** The SECOND's addresses, tried in order: "a.b.c.d" (then `port`) or "a.b.c.d:port". */
+  readonly addresses: readonly string[];
+  readonly port?: number;
+  readonly timers?: Partial<LinkTimers>;
+  readonly connectTimeoutMs?: number;
+  readonly handshakeTimeoutMs?: number;
+  /** Pause between rounds of connection attempts. */
+  readonly retryMs?: number;
+  readonly windowOps?: number;
+  readonly windowBytes?: number;
+}
+
+interface Pending {
+  readonly seq: number;
+  readonly plain: Uint8Array;
+  readonly resolve: (o: SendOutcome) => void;
+}
+
+/** Answers of one resync request, as they arrive. */
+interface OpenRequest {
+  push(r: ResyncResponse | null, failure?: string): void;
+}
+
+/** Parses "a.b.c.d", "a.b.c.d:port", "[v6]:port" or "v6" into an endpoint. */
+export function parseEndpoint(text: string, defaultPort: number): LinkEndpoint | null {
+  const v6 = /^\[([0-9a-fA-F:.]+)\](?::(\d{1,5}))?$/.exec(text);
+  const v4 = /^([0-9.]+)(?::(\d{1,5}))?$/.exec(text);
+  const m = v6 ?? v4;
+  if (m === null) return net.isIPv6(text) ? { address: text, port: defaultPort } : null;
+  const address = m[1] ?? "";
+  const port = m[2] === undefined ? defaultPort : Number(m[2]);
+  if (net.isIP(address) === 0 || port < 1 || port > 65535) return null;
+  return { address, port };
+}
+
+export class ReplicationClient {
+  private readonly endpoints: LinkEndpoint[];
+  private readonly timers: LinkTimers;
+  private session: LinkSession | null = null;
+  private ready = false;
+  private stopped = false;
+  private started = false;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private lastSeq = -1;
+  private lastReason = "not connected yet";
+  private readonly pending: Pending[] = [];
+  private readonly inflight: (Pending & { readonly size: number })[] = [];
+  private inflightBytes = 0;
+  private pendingBytes = 0;
+  private waitingDrain = false;
+  private nextRequestId = 1;
+  private readonly requests = new Map<number, OpenRequest>();
+  private readonly upCbs: ((at: LinkEndpoint) => void)[] = [];
+  private readonly downCbs: ((reason: string) => void)[] = [];
+  private readonly failCbs: ((at: LinkEndpoint, reason: string) => void)[] = [];
+  private endpointUp: LinkEndpoint | null = null;
+
+  constructor(private readonly opts: ReplicationClientOptions) {
+    const port = opts.port ?? REPLICATION_DEFAULT_PORT;
+    if (opts.addresses.length === 0) throw new RangeError("replication link: no address of the peer to connect to");
+    this.endpoints = opts.addresses.map((a) => {
+      const e = parseEndpoint(a, port);
+      if (e === null) throw new RangeError(`replication link: peer address "${a}" is not an IP address or address:port`);
+      return e;
+    });
+    this.timers = { ...DEFAULT_LINK_TIMERS, ...opts.timers };
+  }
+
+  /** True while an authenticated session with the SECOND is open. */
+  get up(): boolean {
+    return this.ready;
+  }
+
+  /** Where the link is connected, or null. */
+  get endpoint(): LinkEndpoint | null {
+    return this.endpointUp;
+  }
+
+  /** Why the link is not up (the last failure), for status. */
+  get downReason(): string {
+    return this.lastReason;
+  }
+
+  /** Ops and bytes sent but not acknowledged, and waiting to be sent. */
+  backlog(): { inflightOps: number; inflightBytes: number; pendingOps: number; pendingBytes: number } {
+    return { inflightOps: this.inflight.length, inflightBytes: this.inflightBytes, pendingOps: this.pending.length, pendingBytes: this.pendingBytes };
+  }
+
+  onUp(cb: (at: LinkEndpoint) => void): void {
+    this.upCbs.push(cb);
+  }
+
+  /** The link was up and is not any more. */
+  onDown(cb: (reason: string) => void): void {
+    this.downCbs.push(cb);
+  }
+
+  /** One connection attempt failed (unreachable, refused, wrong key...). */
+  onConnectFailed(cb: (at: LinkEndpoint, reason: string) => void): void {
+    this.failCbs.push(cb);
+  }
+
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    void this.connectRound();
+  }
+
+  /**
+   * Replicates one op. `seq` must grow from call to call. Throws RangeError
+   * (synchronously) for an op that breaks the rules of ops.ts.
+   */
+  send(seq: number, op: MirrorOp): Promise<SendOutcome> {
+    if (!Number.isSafeInteger(seq) || seq <= this.lastSeq) throw new RangeError(`replication link: seq ${seq} does not follow ${this.lastSeq}`);
+    const plain = encodeReplication({ type: "op", seq, op });
+    this.lastSeq = seq;
+    if (!this.ready || this.stopped) return Promise.resolve({ delivered: false, maybeApplied: false, reason: this.lastReason });
+    return new Promise((resolve) => {
+      this.pending.push({ seq, plain, resolve });
+      this.pendingBytes += plain.length;
+      this.pump();
+    });
+  }
+
+  /**
+   * Sends a resync request; `onResponse` gets each answer, then null at the
+   * end (a "sums", "entry" or "error" answer ends a request by itself;
+   * manifests end with "end"). Returns false when the link is down.
+   */
+  request(request: ResyncRequest, onResponse: (r: ResyncResponse | null, failure?: string) => void): { sent: boolean; cancel: () => void } {
+    if (!this.ready || this.session === null) return { sent: false, cancel: () => {} };
+    const id = this.nextRequestId;
+    this.nextRequestId = (this.nextRequestId % 0xffffffff) + 1;
+    this.requests.set(id, { push: onResponse });
+    this.session.send({ type: "request", id, request });
+    const session = this.session;
+    return {
+      sent: true,
+      cancel: () => {
+        if (this.requests.delete(id) && session.open) session.send({ type: "request", id, request: { kind: "cancel" } });
+      },
+    };
+  }
+
+  /** Stops for good: the connection is closed and every waiting send resolves undelivered. */
+  async close(): Promise<void> {
+    this.stopped = true;
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.session?.close("the PRIM stops replicating");
+    this.failAll("the link was closed by this node");
+    await new Promise((r) => setImmediate(r));
+  }
+
+  private failAll(reason: string): void {
+    for (const p of this.inflight.splice(0)) p.resolve({ delivered: false, maybeApplied: true, reason });
+    for (const p of this.pending.splice(0)) p.resolve({ delivered: false, maybeApplied: false, reason });
+    this.inflightBytes = 0;
+    this.pendingBytes = 0;
+    for (const [, r] of this.requests) r.push(null, reason);
+    this.requests.clear();
+  }
+
+  private pump(): void {
+    const s = this.session;
+    if (s === null || !this.ready) return;
+    while (this.pending.length > 0 && !this.waitingDrain) {
+      const next = this.pending[0]!;
+      const size = next.plain.length;
+      const roomy = this.inflight.length === 0 || (this.inflight.length < (this.opts.windowOps ?? DEFAULT_WINDOW_OPS) && this.inflightBytes + size <= (this.opts.windowBytes ?? DEFAULT_WINDOW_BYTES));
+      if (!roomy) return;
+      this.pending.shift();
+      this.pendingBytes -= size;
+      this.inflight.push({ ...next, size });
+      this.inflightBytes += size;
+      if (!s.sendPlain(next.plain)) {
+        this.waitingDrain = true;
+        s.onDrain(() => {
+          this.waitingDrain = false;
+          this.pump();
+        });
+      }
+    }
+  }
+
+  private onMessage(m: ReplicationMessage): void {
+    if (m.type === "ready") {
+      if (this.ready) return;
+      this.ready = true;
+      this.lastReason = "";
+      for (const cb of this.upCbs) cb(this.endpointUp!);
+      this.pump();
+      return;
+    }
+    if (m.type === "ack") {
+      const head = this.inflight[0];
+      if (head === undefined || head.seq !== m.seq) {
+        this.session?.close(`acknowledgement of op ${m.seq} out of order (expected ${head?.seq ?? "none"})`);
+        return;
+      }
+      this.inflight.shift();
+      this.inflightBytes -= head.size;
+      head.resolve({ delivered: true, result: m.result });
+      this.pump();
+      return;
+    }
+    if (m.type === "response") {
+      const r = this.requests.get(m.id);
+      if (r === undefined) return; // cancelled
+      const last = m.response.kind !== "entries";
+      if (last) this.requests.delete(m.id);
+      r.push(m.response);
+      if (last) r.push(null);
+      return;
+    }
+    this.session?.close(`unexpected ${m.type} message from the SECOND`);
+  }
+
+  private async connectRound(): Promise<void> {
+    this.retryTimer = null;
+    for (const at of this.endpoints) {
+      if (this.stopped) return;
+      const failure = await this.tryConnect(at);
+      if (failure === null) return;
+      this.lastReason = `${at.address}:${at.port}: ${failure}`;
+      for (const cb of this.failCbs) cb(at, failure);
+    }
+    this.scheduleRetry();
+  }
+
+  private scheduleRetry(): void {
+    if (this.stopped || this.retryTimer !== null) return;
+    this.retryTimer = setTimeout(() => void this.connectRound(), this.opts.retryMs ?? 500);
+  }
+
+  /** null once the session is ready; otherwise why this address did not work. */
+  private tryConnect(at: LinkEndpoint): Promise<string | null> {
+    return new Promise((resolve) => {
+      const sock = net.connect({ host: at.address, port: at.port, noDelay: true });
+      const rs = new RecordSocket(sock, HANDSHAKE_MAX_RECORD);
+      let settled = false;
+      const settle = (v: string | null): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(connectTimer);
+        resolve(v);
+      };
+      const connectTimer = setTimeout(() => {
+        rs.close("no answer in time");
+        settle(`no answer within ${this.opts.connectTimeoutMs ?? 1000} ms`);
+      }, this.opts.connectTimeoutMs ?? 1000);
+      rs.onClose((reason) => settle(reason));
+      sock.once("connect", () => {
+        clearTimeout(connectTimer);
+        void clientHandshake(rs, this.opts, this.opts.handshakeTimeoutMs ?? 3000).then((h) => {
+          if (!h.ok) {
+            settle(h.byPeer ? `refused by ${this.opts.peer}: ${h.reason}` : h.reason);
+            return;
+          }
+          if (this.stopped) {
+            rs.close("the link was closed by this node");
+            settle("closed");
+            return;
+          }
+          this.endpointUp = at;
+          this.session = new LinkSession(rs, h.sealer, h.opener, this.timers, this.opts.peer, {
+            message: (m) => {
+              if (m.type === "ready") settle(null);
+              this.onMessage(m);
+            },
+            closed: (reason) => {
+              settle(reason);
+              this.onSessionClosed(reason);
+            },
+          });
+        });
+      });
+    });
+  }
+
+  private onSessionClosed(reason: string): void {
+    const wasUp = this.ready;
+    this.session = null;
+    this.ready = false;
+    this.waitingDrain = false;
+    this.endpointUp = null;
+    this.lastReason = reason;
+    this.failAll(reason);
+    if (wasUp) {
+      for (const cb of this.downCbs) cb(reason);
+      this.scheduleRetry();
+    }
+  }
+}
+
+export interface ReplicationServerOptions extends LinkIdentity {
+  /** Where to listen; port 0 picks a free port (tests). */
+  readonly listen: readonly LinkEndpoint[];
+  /** Carries out one op on this node's copy; called one at a time, in order. */
+  readonly apply: (op: MirrorOp, seq: number) => ApplyResult | Promise<ApplyResult>;
+  /**
+   * Answers a resync request: `reply` sends one answer and returns false when
+   * the session is gone or the request was cancelled. Absent: every request
+   * is answered with an error.
+   */
+  readonly answer?: (request: ResyncRequest, reply: (r: ResyncResponse) => boolean, cancelled: () => boolean) => Promise<void>;
+  readonly timers?: Partial<LinkTimers>;
+  readonly handshakeTimeoutMs?: number;
+  readonly maxQueuedBytes?: number;
+}
+
+interface QueuedOp {
+  readonly seq: number;
+  readonly op: MirrorOp;
+  readonly size: number;
+  readonly session: LinkSession;
+}
+
+/** Connections still in their handshake, at most; more are closed at once. */
+const MAX_HANDSHAKES = 4;
+
+export class ReplicationServer {
+  private readonly servers: net.Server[] = [];
+  private readonly timers: LinkTimers;
+  private session: LinkSession | null = null;
+  private handshakes = 0;
+  private queue: QueuedOp[] = [];
+  private queuedBytes = 0;
+  private applying = false;
+  private lastSeq = -1;
+  private closed = false;
+  private readonly cancelled = new Set<number>();
+  private readonly upCbs: ((from: LinkEndpoint) => void)[] = [];
+  private readonly downCbs: ((reason: string) => void)[] = [];
+  private readonly refusedCbs: ((from: LinkEndpoint, reason: string) => void)[] = [];
+
+  constructor(private readonly opts: ReplicationServerOptions) {
+    this.timers = { ...DEFAULT_LINK_TIMERS, ...opts.timers };
+  }
+
+  get up(): boolean {
+    return this.session !== null;
+  }
+
+  /** Ops received and not yet applied (bytes). */
+  get backlogBytes(): number {
+    return this.queuedBytes;
+  }
+
+  onUp(cb: (from: LinkEndpoint) => void): void {
+    this.upCbs.push(cb);
+  }
+
+  onDown(cb: (reason: string) => void): void {
+    this.downCbs.push(cb);
+  }
+
+  /** A connection was refused or failed its handshake. */
+  onRefused(cb: (from: LinkEndpoint, reason: string) => void): void {
+    this.refusedCbs.push(cb);
+  }
+
+  /** Listens on every endpoint; rejects with the OS error of the first that fails (the others are closed). */
+  async start(): Promise<void> {
+    try {
+      for (const at of this.opts.listen) {
+        const srv = net.createServer({ noDelay: true }, (sock) => this.onConnection(sock));
+        this.servers.push(srv);
+        await new Promise<void>((resolve, reject) => {
+          srv.once("error", (e: Error & { code?: string }) => reject(new Error(`replication link: cannot listen on ${at.address}:${at.port}: ${e.code ?? e.message}`)));
+          srv.listen(at.port, at.address, () => resolve());
+        });
+      }
+    } catch (e) {
+      await this.close();
+      throw e;
+    }
+  }
+
+  /** The endpoints actually bound (the real port when 0 was asked). */
+  bound(): LinkEndpoint[] {
+    return this.servers.flatMap((s) => {
+      const a = s.address();
+      return a !== null && typeof a === "object" ? [{ address: a.address, port: a.port }] : [];
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.session?.close("the SECOND stops replicating");
+    await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    this.servers.length = 0;
+  }
+
+  private onConnection(sock: net.Socket): void {
+    const from: LinkEndpoint = { address: sock.remoteAddress ?? "?", port: sock.remotePort ?? 0 };
+    if (this.closed || this.handshakes >= MAX_HANDSHAKES) {
+      sock.destroy();
+      return;
+    }
+    this.handshakes++;
+    const rs = new RecordSocket(sock, HANDSHAKE_MAX_RECORD);
+    void serverHandshake(rs, this.opts, this.opts.handshakeTimeoutMs ?? 3000).then((h) => {
+      this.handshakes--;
+      if (!h.ok) {
+        const reason = h.byPeer ? `refused by ${this.opts.peer}: ${h.reason}` : h.reason;
+        for (const cb of this.refusedCbs) cb(from, reason);
+        return;
+      }
+      if (this.closed) {
+        rs.close("the SECOND stops replicating");
+        return;
+      }
+      // A PRIM that reconnects may do so before this side saw the old connection die.
+      this.session?.close(`replaced by a new connection from ${from.address}:${from.port}`);
+      this.lastSeq = -1;
+      const session: LinkSession = new LinkSession(rs, h.sealer, h.opener, this.timers, this.opts.peer, {
+        message: (m) => this.onMessage(session, m),
+        closed: (reason) => this.onSessionClosed(session, reason),
+      });
+      this.session = session;
+      session.send({ type: "ready" });
+      for (const cb of this.upCbs) cb(from);
+    });
+  }
+
+  private onSessionClosed(session: LinkSession, reason: string): void {
+    // Ops of a dead connection that are not applied yet are dropped: the PRIM
+    // counts them as maybe applied and journals them.
+    this.queue = this.queue.filter((q) => q.session !== session);
+    this.queuedBytes = this.queue.reduce((n, q) => n + q.size, 0);
+    if (this.session !== session) return;
+    this.session = null;
+    for (const cb of this.downCbs) cb(reason);
+  }
+
+  private onMessage(session: LinkSession, m: ReplicationMessage): void {
+    if (m.type === "op") {
+      if (m.seq <= this.lastSeq) {
+        session.close(`op ${m.seq} does not follow op ${this.lastSeq}`);
+        return;
+      }
+      this.lastSeq = m.seq;
+      const size = m.op.op === "write" ? m.op.data.length + 64 : 64;
+      this.queue.push({ seq: m.seq, op: m.op, size, session });
+      this.queuedBytes += size;
+      if (this.queuedBytes > (this.opts.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES)) session.setReading(false);
+      void this.applyQueued();
+      return;
+    }
+    if (m.type === "request") {
+      if (m.request.kind === "cancel") {
+        this.cancelled.add(m.id);
+        return;
+      }
+      void this.answer(session, m.id, m.request);
+      return;
+    }
+    session.close(`unexpected ${m.type} message from the PRIM`);
+  }
+
+  private async answer(session: LinkSession, id: number, request: ResyncRequest): Promise<void> {
+    const reply = (r: ResyncResponse): boolean => {
+      if (!session.open || this.cancelled.has(id)) return false;
+      session.send({ type: "response", id, response: r });
+      return true;
+    };
+    try {
+      if (this.opts.answer === undefined) reply({ kind: "error", errno: "ENOTSUP", message: "this node does not answer resync requests" });
+      else await this.opts.answer(request, reply, () => !session.open || this.cancelled.has(id));
+    } catch (e) {
+      reply({ kind: "error", errno: "EIO", message: e instanceof Error ? e.message : String(e) });
+    } finally {
+      this.cancelled.delete(id);
+    }
+  }
+
+  private async applyQueued(): Promise<void> {
+    if (this.applying) return;
+    this.applying = true;
+    try {
+      for (let q = this.queue.shift(); q !== undefined; q = this.queue.shift()) {
+        this.queuedBytes -= q.size;
+        let result: ApplyResult;
+        try {
+          result = await this.opts.apply(q.op, q.seq);
+        } catch (e) {
+          result = { ok: false, kind: "failed", errno: "EIO", message: `applying op ${q.seq} threw: ${e instanceof Error ? e.message : String(e)}` };
+        }
+        if (q.session.open) q.session.send({ type: "ack", seq: q.seq, result });
+        if (this.queuedBytes <= (this.opts.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES) / 2 && q.session.open && !q.session.reading) q.session.setReading(true);
+      }
+    } finally {
+      this.applying = false;
+    }
+  }
+}
