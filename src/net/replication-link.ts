@@ -301,8 +301,13 @@ export class ReplicationClient {
         rs.close("no answer in time");
         settle(`no answer within ${this.opts.connectTimeoutMs ?? 1000} ms`);
       }, this.opts.connectTimeoutMs ?? 1000);
-      rs.onClose((reason) => settle(reason));
+      let connected = false;
+      // Once connected, the handshake's outcome says what went wrong, more precisely.
+      rs.onClose((reason) => {
+        if (!connected) settle(reason);
+      });
       sock.once("connect", () => {
+        connected = true;
         clearTimeout(connectTimer);
         void clientHandshake(rs, this.opts, this.opts.handshakeTimeoutMs ?? 3000).then((h) => {
           if (!h.ok) {
