@@ -11,6 +11,16 @@
  *
  * Because every socket is bound to an address that only exists on one link,
  * the receiving socket tells which link a datagram came in on.
+ *
+ * Strangers: a datagram whose source is not a configured peer address of the
+ * link is dropped before anything else looks at it (no MAC, no parse), so a
+ * flood from another host costs a set lookup per datagram, not a HMAC. A
+ * unicast link with a single peer goes further: its socket is connect()ed to
+ * that peer, and the kernel itself drops every datagram from elsewhere before
+ * it reaches the socket's queue, so a flood can neither fill the queue (and
+ * push genuine frames out) nor keep the event loop busy. The receive buffer
+ * is enlarged (RECEIVE_BUFFER_BYTES, as far as net.core.rmem_max allows) so
+ * a burst of genuine frames after a stall is not dropped.
  * send() never throws: failures (ENETUNREACH when a link is down, ...) are
  * reported through onError, so one dead link cannot disturb the others.
  */
@@ -27,7 +37,11 @@ export interface LinkSpec {
   /** 0 picks a free port (tests); real links use the same port on every node. */
   port: number;
   mode: "unicast" | "multicast" | "broadcast";
-  /** Unicast targets: "a.b.c.d" (the link's port) or "a.b.c.d:port". */
+  /**
+   * The peers' addresses on this link: "a.b.c.d" (the link's port) or
+   * "a.b.c.d:port". Unicast sends to each; in every mode only datagrams from
+   * these addresses are taken (none listed: any source).
+   */
   peers: string[];
   /** Multicast only: an IPv4 multicast group, e.g. one in 224.0.0.0/24. */
   group?: string;
@@ -50,7 +64,17 @@ export interface Transport {
 export interface UdpTransport extends Transport {
   /** Where link `link`'s socket is bound (the real port when the spec said 0). */
   boundEndpoint(link: number): Endpoint | undefined;
+  /**
+   * A datagram from an address that is not a peer of the link was dropped
+   * unread. Not called for what the kernel drops on a connect()ed link.
+   */
+  onStranger(cb: (link: number, from: Endpoint) => void): void;
+  /** The receive buffer each link's socket got, in bytes (the kernel may give less than asked). */
+  receiveBufferBytes(link: number): number | undefined;
 }
+
+/** Asked for every link's socket; Linux caps it at net.core.rmem_max (and doubles it for bookkeeping). */
+export const RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024;
 
 /** A link spec that cannot work, found before any socket is opened. */
 export class TransportConfigError extends Error {
@@ -101,6 +125,10 @@ export interface ResolvedLink {
   bindAddress: string;
   targets: Endpoint[];
   group: string | undefined;
+  /** Source addresses taken on this link; empty: any. */
+  sources: ReadonlySet<string>;
+  /** Unicast to one peer: the socket is connect()ed to it (see the header). */
+  connectTo: Endpoint | undefined;
 }
 
 const BIND_HINTS: Record<string, string> = {
@@ -162,6 +190,8 @@ export function resolveLinks(links: readonly LinkSpec[]): ResolvedLink[] {
     let bindAddress = spec.localAddress;
     let targets: Endpoint[];
     let group: string | undefined;
+    // Ports only matter for unicast targets; a port 0 link's peers may leave them out here.
+    const sources = new Set(spec.peers.map((p) => parsePeer(i, p, spec.mode === "unicast" ? spec.port : 1).address));
     if (spec.mode === "unicast") {
       targets = spec.peers.map((p) => parsePeer(i, p, spec.port));
     } else if (spec.mode === "multicast") {
@@ -187,7 +217,8 @@ export function resolveLinks(links: readonly LinkSpec[]): ResolvedLink[] {
       throw new TransportConfigError(`heartbeat links ${other} and ${i} both listen on ${bindKey}; received frames could not be told apart`, i);
     }
     seenBind.set(bindKey, i);
-    return { index: i, mode: spec.mode, localAddress: spec.localAddress, port: spec.port, bindAddress, targets, group };
+    const connectTo = spec.mode === "unicast" && targets.length === 1 ? targets[0] : undefined;
+    return { index: i, mode: spec.mode, localAddress: spec.localAddress, port: spec.port, bindAddress, targets, group, sources, connectTo };
   });
 }
 
@@ -234,6 +265,33 @@ interface OpenLink {
   link: ResolvedLink;
   sock: dgram.Socket;
   bound: Endpoint;
+  /** connect()ed to link.connectTo: sends name no destination. */
+  connected: boolean;
+  receiveBuffer: number | undefined;
+}
+
+function connect(sock: dgram.Socket, to: Endpoint): Promise<void> {
+  return new Promise((resolve, reject) => {
+    try {
+      sock.connect(to.port, to.address, () => resolve());
+    } catch (e) {
+      reject(e);
+    }
+  });
+}
+
+/** As large a receive buffer as the kernel grants; what it gave, if it says. */
+function growReceiveBuffer(sock: dgram.Socket): number | undefined {
+  try {
+    sock.setRecvBufferSize(RECEIVE_BUFFER_BYTES);
+  } catch {
+    // Refused: the default buffer still works, it only holds a shorter burst.
+  }
+  try {
+    return sock.getRecvBufferSize();
+  } catch {
+    return undefined;
+  }
 }
 
 async function openLink(link: ResolvedLink): Promise<OpenLink> {
@@ -265,12 +323,16 @@ async function openLink(link: ResolvedLink): Promise<OpenLink> {
       step = "enable broadcast on";
       sock.setBroadcast(true);
     }
+    if (link.connectTo !== undefined) {
+      step = `connect to peer ${link.connectTo.address}:${link.connectTo.port} from`;
+      await connect(sock, link.connectTo);
+    }
   } catch (e) {
     await closeSocket(sock);
     const code = errorCode(e);
     throw new TransportBindError(i, link.localAddress, bound.port, code, bindErrorMessage(i, step, link.localAddress, bound.port, code));
   }
-  return { link, sock, bound };
+  return { link, sock, bound, connected: link.connectTo !== undefined, receiveBuffer: growReceiveBuffer(sock) };
 }
 
 /**
@@ -290,6 +352,7 @@ export async function openUdpTransport(links: readonly LinkSpec[]): Promise<UdpT
 
   const receivers: ((link: number, bytes: Uint8Array, from: Endpoint) => void)[] = [];
   const errorSinks: ((link: number, err: Error) => void)[] = [];
+  const strangerSinks: ((link: number, from: Endpoint) => void)[] = [];
   let closed = false;
   const report = (link: number, err: Error): void => {
     for (const cb of errorSinks) cb(link, err);
@@ -297,9 +360,14 @@ export async function openUdpTransport(links: readonly LinkSpec[]): Promise<UdpT
 
   for (const o of open.values()) {
     const i = o.link.index;
+    const sources = o.link.sources;
     o.sock.on("message", (msg, rinfo) => {
       // Our own multicast/broadcast frames can loop back; they are not news.
       if (rinfo.address === o.link.localAddress && rinfo.port === o.bound.port) return;
+      if (sources.size > 0 && !sources.has(rinfo.address)) {
+        for (const cb of strangerSinks) cb(i, { address: rinfo.address, port: rinfo.port });
+        return;
+      }
       const from: Endpoint = { address: rinfo.address, port: rinfo.port };
       for (const cb of receivers) cb(i, msg, from);
     });
@@ -323,15 +391,18 @@ export async function openUdpTransport(links: readonly LinkSpec[]): Promise<UdpT
    * three or more nodes, live peers are declared dead whenever one dies. So
    * a refused send is tried once more: the pending error is consumed by then.
    */
-  const sendTo = (sock: dgram.Socket, link: number, target: Endpoint, bytes: Uint8Array, retry: boolean): void => {
+  const sendTo = (o: OpenLink, link: number, target: Endpoint, bytes: Uint8Array, retry: boolean): void => {
     const failed = (e: unknown): void => {
-      if (retry && errorCode(e) === "ECONNREFUSED") sendTo(sock, link, target, bytes, false);
+      if (retry && errorCode(e) === "ECONNREFUSED") sendTo(o, link, target, bytes, false);
       else sendError(link, target, e);
     };
+    const done = (e: Error | null): void => {
+      if (e) failed(e);
+    };
     try {
-      sock.send(bytes, target.port, target.address, (e) => {
-        if (e) failed(e);
-      });
+      // A connected socket refuses a destination, even its own peer's.
+      if (o.connected) o.sock.send(bytes, done);
+      else o.sock.send(bytes, target.port, target.address, done);
     } catch (e) {
       queueMicrotask(() => failed(e));
     }
@@ -346,7 +417,7 @@ export async function openUdpTransport(links: readonly LinkSpec[]): Promise<UdpT
         queueMicrotask(() => sendError(link, undefined, err));
         return;
       }
-      for (const target of o.link.targets) sendTo(o.sock, link, target, bytes, true);
+      for (const target of o.link.targets) sendTo(o, link, target, bytes, true);
     },
     onReceive(cb) {
       receivers.push(cb);
@@ -357,6 +428,12 @@ export async function openUdpTransport(links: readonly LinkSpec[]): Promise<UdpT
     boundEndpoint(link) {
       const o = open.get(link);
       return o ? { ...o.bound } : undefined;
+    },
+    onStranger(cb) {
+      strangerSinks.push(cb);
+    },
+    receiveBufferBytes(link) {
+      return open.get(link)?.receiveBuffer;
     },
     async close() {
       if (closed) return;

@@ -7,7 +7,7 @@ import * as dgram from "node:dgram";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, onTestFinished } from "vitest";
 import { decodeHeartbeat, encodeHeartbeat, type HeartbeatFrame } from "../../src/proto/heartbeat.ts";
 import { createMemoryNetwork } from "../../src/net/memory-transport.ts";
 import {
@@ -19,6 +19,8 @@ import {
   TransportBindError,
   TransportConfigError,
   TransportSendError,
+  RECEIVE_BUFFER_BYTES,
+  type UdpTransport,
 } from "../../src/net/udp-transport.ts";
 
 const NOT_ON_THIS_HOST = "203.0.113.77";
@@ -264,6 +266,68 @@ describe("UDP transport", () => {
 });
 
 const canUnshareNet = process.getuid?.() === 0 && spawnSync("unshare", ["-n", "true"]).status === 0;
+
+/** A plain socket on `address` (any 127.x address is this host's loopback), to play a peer or a stranger. */
+async function sender(address: string, port = 0): Promise<{ port: number; send(to: number, bytes: Uint8Array): Promise<void>; close(): Promise<void> }> {
+  const s = dgram.createSocket("udp4");
+  await new Promise<void>((resolve, reject) => {
+    s.once("error", reject);
+    s.bind({ address, port }, () => resolve());
+  });
+  return {
+    port: s.address().port,
+    send: (to, bytes) => new Promise((resolve, reject) => s.send(bytes, to, "127.0.0.1", (e) => (e ? reject(e) : resolve()))),
+    close: () => new Promise((resolve) => s.close(() => resolve())),
+  };
+}
+
+describe("UDP transport, datagrams from strangers", () => {
+  it("drops a datagram from an address that is no peer of the link unread, and says so", async () => {
+    const peer = await sender("127.0.0.3");
+    const stranger = await sender("127.0.0.2");
+    onTestFinished(() => Promise.all([peer.close(), stranger.close()]).then(() => undefined));
+    // Two peers: no connect(), the transport filters by itself.
+    const { t, ports } = await openWithFreshPorts((p) => [unicast(0, p[0] ?? 0, [`127.0.0.3:${peer.port}`, "127.0.0.4:9"])], 1);
+    const port = ports[0] ?? 0;
+    const seen = collect(t);
+    const strangers: { link: number; from: Endpoint }[] = [];
+    (t as UdpTransport).onStranger((link, from) => strangers.push({ link, from }));
+    await stranger.send(port, new Uint8Array([1]));
+    await peer.send(port, new Uint8Array([2]));
+    const got = await seen.next();
+    expect([...got.bytes]).toEqual([2]);
+    expect(got.from).toEqual({ address: "127.0.0.3", port: peer.port });
+    expect(strangers).toEqual([{ link: 0, from: { address: "127.0.0.2", port: stranger.port } }]);
+    expect(seen.received).toHaveLength(1);
+  });
+
+  it("a link with one peer is connected to it: the kernel keeps everyone else out, other ports of the peer's host too", async () => {
+    const peer = await sender("127.0.0.3");
+    const samePeerOtherPort = await sender("127.0.0.3");
+    const stranger = await sender("127.0.0.2");
+    onTestFinished(() => Promise.all([peer.close(), samePeerOtherPort.close(), stranger.close()]).then(() => undefined));
+    const { t, ports } = await openWithFreshPorts((p) => [unicast(0, p[0] ?? 0, [`127.0.0.3:${peer.port}`])], 1);
+    const port = ports[0] ?? 0;
+    const seen = collect(t);
+    const strangers: Endpoint[] = [];
+    (t as UdpTransport).onStranger((_link, from) => strangers.push(from));
+    await stranger.send(port, new Uint8Array([1]));
+    await samePeerOtherPort.send(port, new Uint8Array([3]));
+    await peer.send(port, new Uint8Array([2]));
+    const got = await seen.next();
+    expect([...got.bytes]).toEqual([2]);
+    expect(seen.received).toHaveLength(1);
+    // Dropped by the kernel, not by us: nothing to report.
+    expect(strangers).toEqual([]);
+  });
+
+  it("asks for a large receive buffer and tells what the kernel gave", async () => {
+    const { t } = await openWithFreshPorts((p) => [unicast(0, p[0] ?? 0, ["127.0.0.3:9"])], 1);
+    const bytes = (t as UdpTransport).receiveBufferBytes(0) ?? 0;
+    // Whatever net.core.rmem_max allows, never less than the kernel's usual default.
+    expect(bytes).toBeGreaterThanOrEqual(Math.min(RECEIVE_BUFFER_BYTES, 200_000));
+  });
+});
 
 describe("UDP transport, multicast", () => {
   // The child runs in a fresh network namespace (it and the namespace vanish

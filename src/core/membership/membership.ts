@@ -69,6 +69,20 @@
  *   by whichever event comes first after the freeze, so deadlines set by
  *   frames processed just before the freeze are credited too, and frames
  *   that queued up during it then count normally.
+ * - A shorter delay shows first in our own sending: the periodic round is
+ *   due at nextSendAt, and an event that finds it overdue by more than
+ *   interval / 2 (a timer that fired late because the event loop was busy,
+ *   e.g. under a flood of datagrams) means we did not run on time either.
+ *   Frames of our peers may be waiting unread in the socket for that long,
+ *   so the overdue time counts as a stall too (credited and reported the
+ *   same way), and a peer is not convicted for our own starvation. Only the
+ *   part after our last event counts, so nothing is credited twice. A
+ *   deadline that the credit still leaves passed is moved just past now
+ *   (LATE_SEND_GRACE_MS): the driver's next wake-up then comes after the
+ *   runtime has read the socket, and a peer whose frames were waiting there
+ *   is heard before it is judged. That is one extra wake-up, not a delay
+ *   that a loop late on every round could stretch for ever: the round sent
+ *   now makes the next one due an interval later.
  *
  * Sending: the core owns the schedule. Every interval it emits one
  * "send-heartbeat" per link, each with the next seq, carrying RTT echoes.
@@ -109,6 +123,10 @@ export type { MembershipView, PeerView, LinkView } from "./view.ts";
 const MAX_SEQ = 0xffff_ffff;
 /** Extra (published) rounds are at least interval / this apart. */
 const EXTRA_ROUNDS_PER_INTERVAL = 4;
+/** Our periodic round overdue by more than interval / this counts as a stall (see the header). */
+const LATE_SEND_FRACTION = 2;
+/** How far past now a late round moves a deadline it found passed (see the header). */
+const LATE_SEND_GRACE_MS = 1;
 /** Echo arithmetic may round; an RTT this little below zero is taken as 0. */
 const RTT_ROUNDING_SLACK_MS = 1;
 
@@ -217,14 +235,21 @@ function emitLink(d: MembershipDraft, out: MembershipAction[], now: number, p: D
 function creditStall(d: MembershipDraft, now: number, out: MembershipAction[]): void {
   const cfg = d.config;
   const gap = now - d.lastRunAt;
+  const sendLate = now - Math.max(d.nextSendAt, d.lastRunAt);
   d.lastRunAt = Math.max(d.lastRunAt, now);
-  if (gap <= 2 * cfg.intervalMs) return;
-  const credit = gap - cfg.intervalMs;
+  let credit: number;
+  let floor = -Infinity;
+  if (gap > 2 * cfg.intervalMs) credit = gap - cfg.intervalMs;
+  else if (sendLate > cfg.intervalMs / LATE_SEND_FRACTION) {
+    credit = sendLate;
+    floor = now + LATE_SEND_GRACE_MS;
+  } else return;
+  const later = (t: number): number => Math.max(t + credit, floor);
   for (let i = 0; i < d.peers.length; i++) {
     const p = d.writable(i);
-    if (p.state !== "dead") p.deadAt += credit;
-    if (p.state === "up" && p.lateAt !== null) p.lateAt += credit;
-    for (const l of p.links) if (l.state !== "down") l.downAt += credit;
+    if (p.state !== "dead") p.deadAt = later(p.deadAt);
+    if (p.state === "up" && p.lateAt !== null) p.lateAt = later(p.lateAt);
+    for (const l of p.links) if (l.state !== "down") l.downAt = later(l.downAt);
   }
   out.push({ type: "stall", at: now, gapMs: gap, creditedMs: credit });
 }

@@ -5,7 +5,7 @@ import {
   viewMembership,
 } from "../../core/membership/membership.ts";
 import type { PeerLiveness } from "../../core/membership/types.ts";
-import type { LinkSpec, Transport } from "../../net/udp-transport.ts";
+import type { LinkSpec, Transport, UdpTransport } from "../../net/udp-transport.ts";
 import { decodeHeartbeat, encodeHeartbeat, type ModuleAdvert } from "../../proto/heartbeat.ts";
 import { Ring } from "../event-ring.ts";
 import type { Logger } from "../log.ts";
@@ -51,6 +51,7 @@ export class HeartbeatEngine {
     rejected: (l?: Record<string, string>, by?: number) => void;
     detections: (l?: Record<string, string>, by?: number) => void;
     stalls: (l?: Record<string, string>, by?: number) => void;
+    strangers: (l?: Record<string, string>, by?: number) => void;
   };
   private readonly gauges: { linkUp: (v: number, l?: Record<string, string>) => void; peerUp: (v: number, l?: Record<string, string>) => void };
 
@@ -68,6 +69,7 @@ export class HeartbeatEngine {
       rejected: m.counter("vigil_heartbeat_frames_rejected_total", "Heartbeat frames rejected, by reason."),
       detections: m.counter("vigil_membership_changes_total", "Peer state changes, by peer and new state."),
       stalls: m.counter("vigil_local_stalls_total", "Times our own process ran late enough to stretch peer deadlines."),
+      strangers: m.counter("vigil_heartbeat_strangers_dropped_total", "Datagrams on a heartbeat port from an address that is no peer, dropped unread, by link."),
     };
     this.gauges = {
       linkUp: m.gauge("vigil_heartbeat_link_up", "1 when the peer is heard on this link, 0 when down."),
@@ -80,6 +82,13 @@ export class HeartbeatEngine {
     this.transport = t;
     t.onReceive((link, bytes) => this.onBytes(link, bytes));
     t.onError((link, err) => this.rateLimitedWarn(`send-error-${link}`, "heartbeat send failed", { link, error: err.message }));
+    if (isUdp(t)) {
+      t.onStranger((link, from) => {
+        this.counters.strangers({ link: String(link) });
+        this.rateLimitedWarn(`stranger-${link}`, "heartbeat datagram from an address that is no peer dropped", { link, from: `${from.address}:${from.port}` });
+      });
+      for (const l of this.opts.links) this.opts.log.debug("heartbeat link receive buffer", { link: l.index, bytes: t.receiveBufferBytes(l.index) ?? 0 });
+    }
     this.wake();
   }
 
@@ -189,6 +198,10 @@ export class HeartbeatEngine {
     this.lastRejectLog.set(key, now);
     this.opts.log.warn(msg, fields);
   }
+}
+
+function isUdp(t: Transport): t is UdpTransport {
+  return "onStranger" in t && "receiveBufferBytes" in t;
 }
 
 /** The reason whose counter a single frame moved, if the core rejected it. */
