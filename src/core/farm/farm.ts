@@ -1,0 +1,273 @@
+/**
+ * The farm core: which buckets this node holds, whether it is the ARP owner,
+ * and what it tells its peers, from membership, peer adverts, checker verdicts
+ * and operator commands.
+ *
+ * Every change goes through reconcile(), which works in three moves so that a
+ * bucket never has two live holders once views agree (see handover.ts):
+ * 1. drop the buckets we no longer own (write),
+ * 2. advertise the new view (only now may peers count on it),
+ * 3. add the buckets we now own that no live peer may still hold (write).
+ * Buckets still held elsewhere are added later, on the peer's advert.
+ */
+import type { Stepped } from "../step.ts";
+import { mayTake } from "./handover.ts";
+import { isMembers, NO_MEMBERS, withMember } from "./members.ts";
+import { arpOwnerOf, bucketsOf, ownershipTable, type OwnershipTable } from "./ownership.ts";
+import type {
+  FarmAction,
+  FarmAdvert,
+  FarmCoreConfig,
+  FarmEvent,
+  FarmMode,
+  FarmPeer,
+  FarmRole,
+  FarmState,
+  Members,
+  RebalanceReason,
+} from "./types.ts";
+
+/** How often a draining node counts its remaining connections. */
+export const DRAIN_POLL_MS = 500;
+
+const tables = new WeakMap<FarmCoreConfig, OwnershipTable>();
+
+/** The ownership table of a config, built once per config object. */
+export function tableOf(config: FarmCoreConfig): OwnershipTable {
+  let t = tables.get(config);
+  if (t === undefined) {
+    t = ownershipTable(config.nodes, config.ownershipSeed);
+    tables.set(config, t);
+  }
+  return t;
+}
+
+export function initFarmState(config: FarmCoreConfig): FarmState {
+  return {
+    config,
+    mode: "stopped",
+    healthy: true,
+    peers: config.nodes.map((): FarmPeer => ({ live: "unknown" })),
+    held: [],
+    arpOwner: false,
+    advertised: NO_MEMBERS,
+    advertisedAt: -Infinity,
+    role: "stopped",
+    detail: "not started",
+  };
+}
+
+/** When the driver must deliver a tick; undefined: no timer needed. */
+export function nextWakeAt(state: FarmState): number | undefined {
+  return state.wakeAt;
+}
+
+/**
+ * The member set this node computes from: peers that are up and serve and,
+ * if we serve, us. A peer just heard but whose advert has not arrived counts
+ * as serving: we drop its buckets at once rather than risk holding what it
+ * may hold (a node back from isolation holds everything), and take them back
+ * if its advert says it does not serve.
+ */
+export function eligibleView(state: FarmState): Members {
+  let view = NO_MEMBERS;
+  state.peers.forEach((p, i) => {
+    if (i !== state.config.self && p.live === "up" && (p.advert === undefined || p.advert.role === "in")) view = withMember(view, i);
+  });
+  if (state.mode === "in") view = withMember(view, state.config.self);
+  return view;
+}
+
+function settled(state: FarmState): boolean {
+  return state.peers.every((p, i) => i === state.config.self || p.live !== "unknown");
+}
+
+/** The mode a running (not stopped, not draining) node should be in. */
+function runningMode(state: FarmState): { mode: FarmMode; detail: string } {
+  if (!settled(state)) {
+    const unknown = state.config.nodes.filter((_, i) => i !== state.config.self && state.peers[i]?.live === "unknown").map((n) => n.name);
+    return { mode: "wait", detail: `waiting to hear ${unknown.join(", ")}` };
+  }
+  if (!state.healthy) return { mode: "out", detail: state.detail.startsWith("checker:") ? state.detail : "checker: failing" };
+  return { mode: "in", detail: "serving its share" };
+}
+
+function roleOf(mode: FarmMode): FarmRole {
+  return mode;
+}
+
+function sameBuckets(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function reconcile(state: FarmState, now: number, reason: RebalanceReason, node: string): Stepped<FarmState, FarmAction> {
+  const cfg = state.config;
+  let s = state;
+  if (s.mode !== "stopped" && s.mode !== "drain") {
+    const r = runningMode(s);
+    s = { ...s, mode: r.mode, detail: r.detail };
+  }
+  const t = tableOf(cfg);
+  const view = eligibleView(s);
+  const serving = s.mode === "in";
+  const target = serving ? bucketsOf(t, cfg.self, view) : [];
+  const targetSet = new Set(target);
+  const claimed = claimedByPeers(t, s, view);
+  const keep = s.held.filter((b) => targetSet.has(b) && !claimed.has(b));
+  const arpTarget = serving && arpOwnerOf(t, view) === cfg.self;
+  const role = roleOf(s.mode);
+  const actions: FarmAction[] = [];
+
+  let arpOwner = s.arpOwner;
+  if (arpOwner && !arpTarget) {
+    actions.push({ type: "arp-responder", on: false });
+    arpOwner = false;
+  }
+  if (keep.length !== s.held.length || arpOwner !== s.arpOwner) {
+    if (s.mode !== "stopped") actions.push({ type: "write", held: keep, arpOwner });
+  }
+  let advertisedAt = s.advertisedAt;
+  if (view !== s.advertised || role !== s.role) {
+    actions.push({ type: "advertise", role, view });
+    advertisedAt = now;
+  }
+
+  const keepSet = new Set(keep);
+  const gains = target.filter((b) => !keepSet.has(b) && mayTake(t, b, cfg.self, view, s.peers, advertisedAt));
+  const held = gains.length === 0 ? keep : [...keep, ...gains].sort((a, b) => a - b);
+  if (gains.length > 0 || arpTarget !== arpOwner) {
+    actions.push({ type: "write", held, arpOwner: arpTarget });
+    if (arpTarget && !arpOwner) actions.push({ type: "arp-responder", on: true }, { type: "garp" });
+  }
+
+  let next: FarmState = { ...s, held, arpOwner: arpTarget, advertised: view, advertisedAt, role };
+  if (!sameBuckets(held, state.held)) {
+    const rebalance = { at: now, reason, node, gained: gains.length, lost: state.held.length - keep.length };
+    next = { ...next, lastRebalance: rebalance };
+    actions.push({ type: "rebalanced", rebalance, held: held.length, view });
+  }
+  return { state: next, actions };
+}
+
+/**
+ * Buckets a live serving peer says it owns under a view other than ours. We
+ * own them under ours, so the views disagree (a node back from isolation still
+ * holds what it took alone, or two nodes see a third differently); the peer may
+ * hold them, so we let go, and whoever owns them once the views agree takes
+ * them by the usual handover.
+ */
+function claimedByPeers(t: OwnershipTable, s: FarmState, view: Members): Set<number> {
+  const out = new Set<number>();
+  s.peers.forEach((p, i) => {
+    const adv = p.advert;
+    if (i === s.config.self || p.live !== "up" || adv === undefined || adv.role !== "in" || adv.view === view) return;
+    if (((adv.view >>> i) & 1) === 0) return;
+    for (const b of bucketsOf(t, i, adv.view)) out.add(b);
+  });
+  return out;
+}
+
+function teardown(state: FarmState, now: number, reason: RebalanceReason, detail: string): Stepped<FarmState, FarmAction> {
+  const actions: FarmAction[] = [];
+  if (state.arpOwner) actions.push({ type: "arp-responder", on: false });
+  if (state.held.length > 0 || state.arpOwner) actions.push({ type: "write", held: [], arpOwner: false });
+  actions.push({ type: "advertise", role: "stopped", view: eligibleView({ ...state, mode: "stopped" }) });
+  actions.push({ type: "teardown" });
+  const { wakeAt: _w, drainDeadline: _d, ...rest } = state;
+  let next: FarmState = {
+    ...rest,
+    mode: "stopped",
+    held: [],
+    arpOwner: false,
+    role: "stopped",
+    advertised: eligibleView({ ...state, mode: "stopped" }),
+    advertisedAt: now,
+    detail,
+  };
+  if (state.held.length > 0) {
+    const rebalance = { at: now, reason, node: state.config.nodes[state.config.self]?.name ?? "", gained: 0, lost: state.held.length };
+    next = { ...next, lastRebalance: rebalance };
+    actions.push({ type: "rebalanced", rebalance, held: 0, view: next.advertised });
+  }
+  return { state: next, actions };
+}
+
+function withPeer(state: FarmState, index: number, peer: FarmPeer): FarmState {
+  return { ...state, peers: state.peers.map((p, i) => (i === index ? peer : p)) };
+}
+
+function selfName(state: FarmState): string {
+  return state.config.nodes[state.config.self]?.name ?? "";
+}
+
+export function farmStep(state: FarmState, event: FarmEvent, now: number): Stepped<FarmState, FarmAction> {
+  const cfg = state.config;
+  switch (event.type) {
+    case "start": {
+      if (state.mode !== "stopped") return { state, actions: [] };
+      const r = reconcile({ ...state, mode: "wait", detail: "starting" }, now, "start", selfName(state));
+      return { state: r.state, actions: [{ type: "setup" }, ...r.actions] };
+    }
+    case "peer": {
+      const i = event.node;
+      const peer = state.peers[i];
+      if (peer === undefined || i === cfg.self || peer.live === event.live) return { state, actions: [] };
+      // A peer that died or came back starts with no advert: what it held before says nothing now.
+      const next = withPeer(state, i, { live: event.live });
+      const reason: RebalanceReason = event.live === "dead" ? "peer-dead" : "peer-up";
+      return reconcile(next, now, reason, cfg.nodes[i]?.name ?? "");
+    }
+    case "advert": {
+      const i = event.node;
+      const peer = state.peers[i];
+      if (peer === undefined || i === cfg.self) return { state, actions: [] };
+      const old = peer.advert;
+      const echo = event.echo ?? peer.echo;
+      const next = withPeer(state, i, { live: peer.live, advert: event.advert, ...(echo === undefined ? {} : { echo }) });
+      const same = old !== undefined && old.role === event.advert.role && old.view === event.advert.view;
+      // The same advert matters again only when it now acknowledges our last one.
+      const acked = (echo ?? -Infinity) >= state.advertisedAt && (peer.echo ?? -Infinity) < state.advertisedAt;
+      if (same && !acked) return { state: next, actions: [] };
+      const reason: RebalanceReason = old?.role === event.advert.role ? "handover" : "peer-role";
+      return reconcile(next, now, reason, cfg.nodes[i]?.name ?? "");
+    }
+    case "health": {
+      if (state.healthy === event.healthy) return { state: { ...state, detail: state.mode === "out" ? `checker: ${event.detail}` : state.detail }, actions: [] };
+      const detail = event.healthy ? state.detail : `checker: ${event.detail}`;
+      return reconcile({ ...state, healthy: event.healthy, detail }, now, event.healthy ? "checker-healthy" : "checker-failed", selfName(state));
+    }
+    case "drain": {
+      if (state.mode === "stopped" || state.mode === "drain") return { state, actions: [] };
+      const deadline = now + cfg.drainTimeoutMs;
+      const r = reconcile({ ...state, mode: "drain", drainDeadline: deadline, wakeAt: Math.min(deadline, now + DRAIN_POLL_MS), detail: "draining: established connections finish" }, now, "drain", selfName(state));
+      return { state: r.state, actions: [...r.actions, { type: "count-connections" }] };
+    }
+    case "connections": {
+      if (state.mode !== "drain") return { state, actions: [] };
+      if (event.count === 0) return teardown(state, now, "drain", "stopped: drained");
+      return { state: { ...state, detail: `draining: ${event.count} connection${event.count === 1 ? "" : "s"} left` }, actions: [] };
+    }
+    case "tick": {
+      if (state.mode !== "drain" || state.drainDeadline === undefined) return { state, actions: [] };
+      if (now >= state.drainDeadline) return teardown(state, now, "drain", "stopped: drain_timeout reached");
+      return { state: { ...state, wakeAt: Math.min(state.drainDeadline, now + DRAIN_POLL_MS) }, actions: [{ type: "count-connections" }] };
+    }
+    case "stop": {
+      if (state.mode === "stopped") return { state, actions: [] };
+      return teardown(state, now, "stop", "stopped");
+    }
+  }
+}
+
+/** Decodes a peer's advert fields; undefined when they do not make a farm advert. */
+export function parseAdvert(role: string, view: number, nodeCount: number): FarmAdvert | undefined {
+  const r = (["wait", "in", "out", "drain", "stopped"] as const).find((x) => `farm:${x}` === role);
+  if (r === undefined) return undefined;
+  if (!isMembers(view, nodeCount)) return undefined;
+  return { role: r, view };
+}
+
+/** The advert's role text on the wire. */
+export function advertRole(role: FarmRole): string {
+  return `farm:${role}`;
+}

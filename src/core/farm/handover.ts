@@ -1,0 +1,55 @@
+/**
+ * When a node may add a bucket to its set: never while a live peer may hold it
+ * or may be about to take it. Peers promise (see FarmAdvert) that they hold
+ * only buckets they own under the view they advertise, and they advertise a
+ * view before adding under it. So a live peer is no obstacle when
+ *
+ * - it advertises our view, and did so knowing our current advert (its echo
+ *   of our heartbeats is not older than our last advert change): under one
+ *   view each bucket has one owner, us, and the peer cannot be on its way to
+ *   another view built from an older advert of ours; or
+ * - its view is ours plus nodes dead in our view, and under its view the
+ *   bucket belonged to one of those dead nodes: the peer does not hold it, and
+ *   once it sees the deaths it has our view and our owner. This lets the
+ *   buckets of a dead node be taken at once, without waiting for every
+ *   survivor to notice.
+ *
+ * A peer not heard from yet blocks everything. So a bucket that moves between
+ * live nodes leaves the old owner before the new one takes it. Two nodes can
+ * both add a bucket only while their views disagree about a node other than
+ * the dead one (a partition), which no rule can prevent.
+ */
+import { ownerOf, type OwnershipTable } from "./ownership.ts";
+import type { FarmPeer, Members } from "./types.ts";
+
+export function mayTake(
+  t: OwnershipTable,
+  bucket: number,
+  self: number,
+  view: Members,
+  peers: readonly FarmPeer[],
+  advertisedAt: number,
+): boolean {
+  for (let p = 0; p < peers.length; p++) {
+    if (p === self) continue;
+    const peer = peers[p];
+    if (peer === undefined || peer.live !== "up") continue;
+    const adv = peer.advert;
+    if (adv === undefined) return false;
+    if (adv.view === view && (peer.echo ?? -Infinity) >= advertisedAt) continue;
+    if ((view & ~adv.view) !== 0) return false;
+    const extra = (adv.view & ~view) >>> 0;
+    if (extra === 0 || !allDead(extra, peers)) return false;
+    const prev = ownerOf(t, bucket, adv.view);
+    if (prev >= 0 && ((extra >>> prev) & 1) === 1) continue;
+    return false;
+  }
+  return true;
+}
+
+function allDead(set: Members, peers: readonly FarmPeer[]): boolean {
+  for (let i = 0; i < peers.length; i++) {
+    if (((set >>> i) & 1) === 1 && peers[i]?.live !== "dead") return false;
+  }
+  return true;
+}

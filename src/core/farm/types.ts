@@ -1,0 +1,178 @@
+/**
+ * Events, actions and state of the farm core (src/core/farm/farm.ts).
+ *
+ * A farm shares one VIP among all nodes: nftables on every node hashes each
+ * new client into one of BUCKETS buckets and accepts only the buckets the node
+ * holds. Which node holds which bucket follows from the set of eligible members
+ * (live, healthy, not draining), so every node computes the same split.
+ */
+
+/** The kernel hashes clients into this many buckets (`jhash ... mod 256`). */
+export const BUCKETS = 256;
+
+/**
+ * A set of members as a bitmask over the configured node list (bit i = node i).
+ * At most 32 nodes, so it is a non-negative 32-bit integer; it travels in the
+ * heartbeat module advert's generation field.
+ */
+export type Members = number;
+
+export interface FarmNode {
+  readonly name: string;
+  /** Relative share of buckets; > 0. */
+  readonly weight: number;
+}
+
+export interface FarmCoreConfig {
+  readonly module: string;
+  /** Every configured node, in config order (the bit order of Members). */
+  readonly nodes: readonly FarmNode[];
+  /** Our index in `nodes`. */
+  readonly self: number;
+  /** Seed of the rendezvous hash that maps buckets to members; same on every node. */
+  readonly ownershipSeed: number;
+  /** Longest wait for our established connections to finish when drained. */
+  readonly drainTimeoutMs: number;
+}
+
+/** What a node tells its peers about itself, in its heartbeat advert for the module. */
+export type FarmRole =
+  /** Still learning who is alive: holds nothing. */
+  | "wait"
+  /** Serving its share. */
+  | "in"
+  /** A checker fails: holds no bucket, keeps its established connections. */
+  | "out"
+  /** Stopped by the operator: holds no bucket, established connections finish. */
+  | "drain"
+  /** Not running the farm here. */
+  | "stopped";
+
+export const farmRoles: readonly FarmRole[] = ["wait", "in", "out", "drain", "stopped"];
+
+/**
+ * A peer's advert. `view` is the member set its current ruleset was computed
+ * from; the peer promises it holds no bucket it would not own under `view`
+ * (it removes before it advertises, and advertises before it adds).
+ */
+export interface FarmAdvert {
+  readonly role: FarmRole;
+  readonly view: Members;
+}
+
+export type PeerLive = "unknown" | "up" | "dead";
+
+export interface FarmPeer {
+  readonly live: PeerLive;
+  /** Last advert heard from it since it was last up; absent before the first. */
+  readonly advert?: FarmAdvert;
+  /**
+   * The newest of our heartbeat send times (our clock) the peer had received
+   * when it sent that advert: the heartbeat's echo of us. An advert whose echo
+   * is not older than our own last advert was written knowing our view.
+   */
+  readonly echo?: number;
+}
+
+export type FarmMode =
+  /** Not set up on this node (before start, after a drain or stop). */
+  | "stopped"
+  /** Set up, waiting until every peer is known up or dead. */
+  | "wait"
+  | "in"
+  | "out"
+  | "drain";
+
+export type RebalanceReason =
+  | "start"
+  | "peer-up"
+  | "peer-dead"
+  | "peer-role"
+  | "handover"
+  | "checker-failed"
+  | "checker-healthy"
+  | "drain"
+  | "stop";
+
+export interface Rebalance {
+  readonly at: number;
+  readonly reason: RebalanceReason;
+  /** The node the reason is about. */
+  readonly node: string;
+  /** Buckets this node added and removed in that update. */
+  readonly gained: number;
+  readonly lost: number;
+}
+
+export interface FarmState {
+  readonly config: FarmCoreConfig;
+  readonly mode: FarmMode;
+  /** Whether the checkers pass (after their rise/fall); a failing node goes out. */
+  readonly healthy: boolean;
+  /** Indexed like config.nodes; our own entry is unused. */
+  readonly peers: readonly FarmPeer[];
+  /** Buckets in our nft set, ascending. */
+  readonly held: readonly number[];
+  /** Whether our ruleset makes us the ARP owner (answer ARP, accept non-split traffic). */
+  readonly arpOwner: boolean;
+  /** The view in our last advert. Invariant: every held bucket is ours under it. */
+  readonly advertised: Members;
+  /** The role in our last advert. */
+  readonly role: FarmRole;
+  /** When we last changed our advert (our clock); peers acknowledge it by echo. */
+  readonly advertisedAt: number;
+  /** When a drain gives up waiting for connections (monotonic ms). */
+  readonly drainDeadline?: number;
+  /** When the driver must deliver a tick (while draining). */
+  readonly wakeAt?: number;
+  readonly lastRebalance?: Rebalance;
+  /** Why we are not in the split, for status. */
+  readonly detail: string;
+}
+
+export type FarmEvent =
+  /** Set the farm up here (daemon start, `vigil start MODULE`). */
+  | { readonly type: "start" }
+  /** Membership says a peer is up, or dead. */
+  | { readonly type: "peer"; readonly node: number; readonly live: PeerLive }
+  /** A peer's advert for this module. */
+  | { readonly type: "advert"; readonly node: number; readonly advert: FarmAdvert; readonly echo?: number }
+  /** The checkers' verdict changed (rise/fall already applied). */
+  | { readonly type: "health"; readonly healthy: boolean; readonly detail: string }
+  /** `vigil stop MODULE`: drain, then tear down. */
+  | { readonly type: "drain" }
+  /** How many established connections to the VIP we still serve (while draining). */
+  | { readonly type: "connections"; readonly count: number }
+  /** The daemon stops: tear down at once. */
+  | { readonly type: "stop" }
+  /** Wake-up at nextWakeAt. */
+  | { readonly type: "tick" };
+
+/**
+ * What the driver does, in the order given. Ordering obligations:
+ * - `write` BEFORE the `advertise` that follows it: peers must never see a view
+ *   under which we would not hold a bucket we still hold.
+ * - `advertise` BEFORE a later `write` in the same batch: a bucket we add must
+ *   be ours under the view peers have been told.
+ * - `setup` before the first `write`; `teardown` last.
+ */
+export type FarmAction =
+  /** Create the macvlan, VIP, sysctls and the nft table (removing leftovers first); hold nothing yet. */
+  | { readonly type: "setup" }
+  /** One atomic nft transaction: our bucket set and whether we are the ARP owner. */
+  | { readonly type: "write"; readonly held: readonly number[]; readonly arpOwner: boolean }
+  /**
+   * Tell peers our role and view: put them in every heartbeat from now on and
+   * send one now. Heartbeats sent after this carry a send time >= this step's
+   * `now`, which is what peers echo back as their acknowledgement.
+   */
+  | { readonly type: "advertise"; readonly role: FarmRole; readonly view: Members }
+  /** Answer ARP for the VIP (sha = virtual MAC), or stop. */
+  | { readonly type: "arp-responder"; readonly on: boolean }
+  /** Announce the VIP at the virtual MAC: we just became the ARP owner. */
+  | { readonly type: "garp" }
+  /** Count our established connections and report them with a `connections` event. */
+  | { readonly type: "count-connections" }
+  /** Remove the table, the VIP and the macvlan. */
+  | { readonly type: "teardown" }
+  | { readonly type: "rebalanced"; readonly rebalance: Rebalance; readonly held: number; readonly view: Members };

@@ -1,0 +1,345 @@
+/**
+ * A simulated farm: N farm cores, a membership oracle that reports deaths
+ * after a deadtime (skewed per observer) and returns after a short delay,
+ * adverts carried by periodic heartbeats with loss and per-link delay (in order
+ * per link, as the heartbeat's sequence numbers enforce), killed daemons whose
+ * kernel table is removed by the exit guard, and links that go down.
+ *
+ * Holdings are what each node's nft set would contain; only nodes whose link
+ * is up count as holders, since clients cannot reach the others.
+ */
+import { farmStep, initFarmState } from "../../src/core/farm/farm.ts";
+import { BUCKETS, type FarmAction, type FarmAdvert, type FarmCoreConfig, type FarmEvent, type FarmState } from "../../src/core/farm/types.ts";
+import { EventQueue } from "./harness/event-queue.ts";
+import { Prng } from "./harness/prng.ts";
+
+export const DEADTIME = 500;
+export const INTERVAL = 100;
+export const INITDEAD = 1500;
+
+type Item =
+  | { kind: "deliver"; to: number; event: FarmEvent; epoch: number }
+  | { kind: "beat"; from: number; epoch: number }
+  /** Membership gives up on a peer never heard since start, unless it has been heard by now. */
+  | { kind: "initdead"; to: number; peer: number; epoch: number }
+  /** Membership's verdict on a peer, dropped if the link state changed back meanwhile. */
+  | { kind: "liveness"; to: number; peer: number; live: "up" | "dead"; epoch: number }
+  | { kind: "advert"; from: number; to: number; advert: FarmAdvert; echo: number | undefined; sentAt: number; epoch: number; toEpoch: number };
+
+export interface NodeSim {
+  state: FarmState;
+  /** Daemon running. */
+  running: boolean;
+  /** Link up: reachable by peers and clients. */
+  linked: boolean;
+  /** Incremented per restart: events for an earlier incarnation are dropped. */
+  epoch: number;
+  advert: FarmAdvert;
+  /** What the kernel holds (the nft set), independent of the daemon. */
+  kernelHeld: number[];
+  kernelArp: boolean;
+  /** Last advert delivery time per receiver, to keep them in order. */
+  lastDelivery: number[];
+  /** Per sender: the send time of its newest heartbeat we received (what we echo). */
+  heard: (number | undefined)[];
+}
+
+export interface Violation {
+  readonly at: number;
+  readonly what: string;
+}
+
+export class FarmWorld {
+  readonly q = new EventQueue<Item>();
+  readonly nodes: NodeSim[];
+  readonly rng: Prng;
+  now = 0;
+  readonly violations: Violation[] = [];
+  readonly lossRate: number;
+  /**
+   * Last time a link came back. Until the returning node has heard its peers it
+   * still holds what it took while alone; a double holder in that short window
+   * is expected (new connections only; established ones are kept by conntrack).
+   */
+  healedAt = -Infinity;
+  /** Writes that left a double holder while membership views were in transition (not a violation; counted). */
+  disagreementDoubles = 0;
+  /**
+   * Whether every reachable daemon sees every other daemon as it is (up if
+   * reachable, dead otherwise). While a death or return is still being
+   * noticed, two nodes can see a third differently, and then they can both
+   * own a bucket; only outside such windows is a double holder a violation.
+   */
+  membershipAgrees(): boolean {
+    return this.nodes.every((n, i) => {
+      if (!n.running || !n.linked) return true;
+      return n.state.peers.every((p, j) => j === i || p.live === (this.reachable(i, j) ? "up" : "dead"));
+    });
+  }
+
+  /** Every step, for a failing seed's message. */
+  readonly trace: string[] = [];
+  readonly healWindow = 100;
+
+  /** Count every double holder as a violation, even while membership is in transition. */
+  readonly strict: boolean;
+
+  constructor(readonly configs: readonly FarmCoreConfig[], seed: number, opts: { loss?: number; strict?: boolean } = {}) {
+    this.rng = Prng.fromSeed(seed);
+    this.strict = opts.strict ?? false;
+    this.lossRate = opts.loss ?? 0.1;
+    this.nodes = configs.map((c) => ({
+      state: initFarmState(c),
+      running: false,
+      linked: true,
+      epoch: 0,
+      advert: { role: "stopped", view: 0 },
+      kernelHeld: [],
+      kernelArp: false,
+      lastDelivery: configs.map(() => 0),
+      heard: configs.map(() => undefined),
+    }));
+  }
+
+  private jitter(max: number): number {
+    return Math.floor(this.rng.nextU32() / 4294967296 * max);
+  }
+
+  private reachable(a: number, b: number): boolean {
+    const x = this.nodes[a];
+    const y = this.nodes[b];
+    return x !== undefined && y !== undefined && x.running && y.running && x.linked && y.linked;
+  }
+
+  private liveness(to: number, peer: number, live: "up" | "dead", at: number): void {
+    const n = this.nodes[to];
+    if (n !== undefined) this.q.push(at, { kind: "liveness", to, peer, live, epoch: n.epoch });
+  }
+
+  deliver(to: number, event: FarmEvent, at: number): void {
+    const n = this.nodes[to];
+    if (n === undefined) return;
+    this.q.push(at, { kind: "deliver", to, event, epoch: n.epoch });
+  }
+
+  private apply(i: number, actions: readonly FarmAction[]): void {
+    const n = this.nodes[i];
+    if (n === undefined) return;
+    for (const a of actions) {
+      switch (a.type) {
+        case "write":
+          n.kernelHeld = [...a.held];
+          n.kernelArp = a.arpOwner;
+          this.checkNoDouble(`after ${this.configs[i]?.nodes[i]?.name} wrote`);
+          break;
+        case "advertise":
+          n.advert = { role: a.role, view: a.view };
+          this.sendAdverts(i);
+          break;
+        case "teardown":
+          n.kernelHeld = [];
+          n.kernelArp = false;
+          break;
+        case "count-connections":
+          this.deliver(i, { type: "connections", count: 0 }, this.now + 200);
+          break;
+        default:
+          break;
+      }
+    }
+  }
+
+  private sendAdverts(from: number): void {
+    const n = this.nodes[from];
+    if (n === undefined) return;
+    this.nodes.forEach((peer, to) => {
+      if (to === from || !this.reachable(from, to)) return;
+      if (this.rng.nextU32() / 4294967296 < this.lossRate) return;
+      const at = Math.max(this.now + 1 + this.jitter(20), n.lastDelivery[to] ?? 0);
+      n.lastDelivery[to] = at;
+      this.q.push(at, { kind: "advert", from, to, advert: n.advert, echo: n.heard[to], sentAt: this.now, epoch: n.epoch, toEpoch: peer.epoch });
+    });
+  }
+
+  /** Starts (or restarts) a daemon: a fresh core that learns its peers. */
+  start(i: number): void {
+    const n = this.nodes[i];
+    const cfg = this.configs[i];
+    if (n === undefined || cfg === undefined) return;
+    n.epoch++;
+    n.running = true;
+    n.state = initFarmState(cfg);
+    n.advert = { role: "stopped", view: 0 };
+    n.heard = this.configs.map(() => undefined);
+    // Leftovers of a crashed run are removed by setup.
+    n.kernelHeld = [];
+    n.kernelArp = false;
+    this.deliver(i, { type: "start" }, this.now);
+    this.q.push(this.now + this.jitter(INTERVAL), { kind: "beat", from: i, epoch: n.epoch });
+    this.nodes.forEach((_, j) => {
+      if (j === i) return;
+      if (this.reachable(i, j)) {
+        this.liveness(i, j, "up", this.now + 5 + this.jitter(50));
+        this.liveness(j, i, "up", this.now + 5 + this.jitter(50));
+      } else {
+        this.q.push(this.now + INITDEAD, { kind: "initdead", to: i, peer: j, epoch: n.epoch });
+      }
+    });
+  }
+
+  /** SIGKILL: the exit guard removes the kernel table a few ms later. */
+  kill(i: number): void {
+    const n = this.nodes[i];
+    if (n === undefined || !n.running) return;
+    n.running = false;
+    n.epoch++;
+    n.kernelHeld = [];
+    n.kernelArp = false;
+    this.observersSee(i, "dead", DEADTIME);
+  }
+
+  linkDown(i: number): void {
+    const n = this.nodes[i];
+    if (n === undefined || !n.linked) return;
+    this.nodes.forEach((_, j) => {
+      if (j !== i && this.reachable(i, j)) this.liveness(i, j, "dead", this.now + DEADTIME + this.jitter(INTERVAL));
+    });
+    this.observersSee(i, "dead", DEADTIME);
+    n.linked = false;
+  }
+
+  linkUp(i: number): void {
+    const n = this.nodes[i];
+    if (n === undefined || n.linked) return;
+    n.linked = true;
+    this.healedAt = this.now;
+    this.nodes.forEach((_, j) => {
+      if (j === i || !this.reachable(i, j)) return;
+      this.liveness(i, j, "up", this.now + 5 + this.jitter(50));
+      this.liveness(j, i, "up", this.now + 5 + this.jitter(50));
+    });
+  }
+
+  private observersSee(i: number, live: "dead", after: number): void {
+    this.nodes.forEach((o, j) => {
+      if (j === i || !o.running || !o.linked) return;
+      this.liveness(j, i, live, this.now + after + this.jitter(INTERVAL));
+    });
+  }
+
+  /** Runs the queue up to `until`. */
+  runUntil(until: number): void {
+    for (;;) {
+      const t = this.q.peekTime();
+      if (t === undefined || t > until) break;
+      const e = this.q.pop();
+      if (e === undefined) break;
+      this.now = e.time;
+      this.handle(e.item);
+    }
+    this.now = until;
+  }
+
+  private handle(item: Item): void {
+    if (item.kind === "deliver") {
+      const n = this.nodes[item.to];
+      if (n === undefined || !n.running || n.epoch !== item.epoch) return;
+      const r = farmStep(n.state, item.event, this.now);
+      this.log(item.to, item.event, r.actions);
+      n.state = r.state;
+      this.apply(item.to, r.actions);
+      const wake = r.state.wakeAt;
+      if (wake !== undefined && wake > this.now) this.deliver(item.to, { type: "tick" }, wake);
+      return;
+    }
+    if (item.kind === "initdead") {
+      const n = this.nodes[item.to];
+      if (n === undefined || n.epoch !== item.epoch || this.reachable(item.to, item.peer)) return;
+      if (n.state.peers[item.peer]?.live !== "unknown") return;
+      this.q.push(this.now, { kind: "deliver", to: item.to, event: { type: "peer", node: item.peer, live: "dead" }, epoch: n.epoch });
+      return;
+    }
+    if (item.kind === "liveness") {
+      const n = this.nodes[item.to];
+      if (n === undefined || n.epoch !== item.epoch) return;
+      if (this.reachable(item.to, item.peer) !== (item.live === "up")) return;
+      this.q.push(this.now, { kind: "deliver", to: item.to, event: { type: "peer", node: item.peer, live: item.live }, epoch: n.epoch });
+      return;
+    }
+    if (item.kind === "beat") {
+      const n = this.nodes[item.from];
+      if (n === undefined || !n.running || n.epoch !== item.epoch) return;
+      this.sendAdverts(item.from);
+      this.q.push(this.now + INTERVAL, { kind: "beat", from: item.from, epoch: n.epoch });
+      return;
+    }
+    const from = this.nodes[item.from];
+    const to = this.nodes[item.to];
+    if (from === undefined || to === undefined || from.epoch !== item.epoch || to.epoch !== item.toEpoch) return;
+    if (!this.reachable(item.from, item.to)) return;
+    to.heard[item.from] = item.sentAt;
+    const event: FarmEvent = { type: "advert", node: item.from, advert: item.advert, ...(item.echo === undefined ? {} : { echo: item.echo }) };
+    const r = farmStep(to.state, event, this.now);
+    this.log(item.to, event, r.actions);
+    to.state = r.state;
+    this.apply(item.to, r.actions);
+  }
+
+  private log(i: number, event: FarmEvent, actions: readonly FarmAction[]): void {
+    if (actions.length === 0) return;
+    const what = actions.map((a) => (a.type === "write" ? `write ${a.held.length}${a.arpOwner ? "+arp" : ""}` : a.type === "advertise" ? `advertise ${a.role} ${a.view.toString(2)}` : a.type)).join(", ");
+    this.trace.push(`${this.now} n${i + 1} ${JSON.stringify(event)} -> ${what}`);
+  }
+
+  /** Holders of each bucket among nodes clients can reach. */
+  holders(): number[][] {
+    const out: number[][] = Array.from({ length: BUCKETS }, () => []);
+    this.nodes.forEach((n, i) => {
+      if (!n.linked) return;
+      for (const b of n.kernelHeld) out[b]?.push(i);
+    });
+    return out;
+  }
+
+  checkNoDouble(when: string): void {
+    const h = this.holders();
+    const doubled = h.findIndex((x) => x.length > 1);
+    if (doubled < 0) return;
+    if (!this.strict && !this.membershipAgrees()) {
+      this.disagreementDoubles++;
+      return;
+    }
+    if (this.now - this.healedAt > this.healWindow) this.violations.push({ at: this.now, what: `bucket ${doubled} held by ${h[doubled]?.join(" and ")} ${when}` });
+  }
+
+  /** Once stable: every bucket exactly one holder, one ARP owner among reachable serving nodes. */
+  stableProblems(): string[] {
+    const problems: string[] = [];
+    const serving = this.nodes.some((n) => n.running && n.linked && n.state.mode === "in");
+    const h = this.holders();
+    const bad = h.map((x, b) => ({ b, x })).filter(({ x }) => x.length !== (serving ? 1 : 0));
+    if (bad.length > 0) problems.push(`${bad.length} buckets without exactly one holder, first ${bad[0]?.b}: [${bad[0]?.x.join(",")}]`);
+    const arp = this.nodes.filter((n) => n.linked && n.kernelArp).length;
+    if (arp !== (serving ? 1 : 0)) problems.push(`${arp} ARP owners`);
+    return problems;
+  }
+
+  /** `rounds` random faults, each followed by 0.2-2.2 s of running. */
+  randomFaults(rounds: number): void {
+    const n = this.nodes.length;
+    for (let round = 0; round < rounds; round++) {
+      const i = this.rng.nextU32() % n;
+      const node = this.nodes[i];
+      if (node === undefined) continue;
+      const pick = this.rng.nextU32() % 6;
+      if (!node.running) this.start(i);
+      else if (!node.linked) this.linkUp(i);
+      else if (pick === 0) this.kill(i);
+      else if (pick === 1) this.linkDown(i);
+      else if (pick === 2) this.deliver(i, { type: "health", healthy: !node.state.healthy, detail: "sim" }, this.now);
+      else if (pick === 3) this.deliver(i, { type: node.state.mode === "stopped" ? "start" : "drain" }, this.now);
+      else if (pick === 4) this.deliver(i, { type: "health", healthy: true, detail: "sim" }, this.now);
+      this.runUntil(this.now + 200 + (this.rng.nextU32() % 2000));
+    }
+  }
+}

@@ -1,0 +1,195 @@
+/**
+ * The farm core's step (src/core/farm/farm.ts): scenario by scenario, the
+ * actions and their order.
+ */
+import { describe, expect, it } from "vitest";
+import { advertRole, farmStep, initFarmState, parseAdvert, tableOf } from "../../src/core/farm/farm.ts";
+import { bucketsOf } from "../../src/core/farm/ownership.ts";
+import type { FarmAction, FarmCoreConfig, FarmEvent, FarmState } from "../../src/core/farm/types.ts";
+
+const nodes = [
+  { name: "web1", weight: 1 },
+  { name: "web2", weight: 1 },
+  { name: "web3", weight: 1 },
+];
+const config = (self: number, drainTimeoutMs = 5000): FarmCoreConfig => ({ module: "web", nodes, self, ownershipSeed: 77, drainTimeoutMs });
+
+function run(state: FarmState, events: readonly (readonly [number, FarmEvent])[]): { state: FarmState; actions: FarmAction[] } {
+  let s = state;
+  const actions: FarmAction[] = [];
+  for (const [now, e] of events) {
+    const r = farmStep(s, e, now);
+    s = r.state;
+    actions.push(...r.actions);
+  }
+  return { state: s, actions };
+}
+
+const kinds = (actions: readonly FarmAction[]): string[] => actions.map((a) => a.type);
+const ALL = 0b111;
+
+/** web1 serving in a settled 3-node farm where everyone advertised the full view. */
+function settledWeb1(): FarmState {
+  return run(initFarmState(config(0)), [
+    [0, { type: "start" }],
+    [10, { type: "peer", node: 1, live: "up" }],
+    [10, { type: "advert", node: 1, advert: { role: "in", view: ALL }, echo: 5 }],
+    [11, { type: "peer", node: 2, live: "up" }],
+    [11, { type: "advert", node: 2, advert: { role: "in", view: ALL }, echo: 5 }],
+    [120, { type: "advert", node: 1, advert: { role: "in", view: ALL }, echo: 110 }],
+    [121, { type: "advert", node: 2, advert: { role: "in", view: ALL }, echo: 110 }],
+  ]).state;
+}
+
+describe("farm core", () => {
+  it("a lone node waits for its peers, then takes every bucket and the ARP owner", () => {
+    let r = run(initFarmState(config(0)), [[0, { type: "start" }]]);
+    expect(kinds(r.actions)).toEqual(["setup", "advertise"]);
+    expect(r.state.mode).toBe("wait");
+    r = run(r.state, [
+      [1500, { type: "peer", node: 1, live: "dead" }],
+      [1500, { type: "peer", node: 2, live: "dead" }],
+    ]);
+    expect(r.state.mode).toBe("in");
+    expect(r.state.held.length).toBe(256);
+    expect(r.state.arpOwner).toBe(true);
+    expect(kinds(r.actions)).toEqual(["advertise", "write", "arp-responder", "garp", "rebalanced"]);
+  });
+
+  it("in a settled farm each node holds its own buckets once peers acknowledge its view", () => {
+    const s = settledWeb1();
+    expect(s.mode).toBe("in");
+    expect(s.held).toEqual(bucketsOf(tableOf(s.config), 0, ALL));
+    expect(s.advertised).toBe(ALL);
+  });
+
+  it("does not take a bucket before the peer acknowledged its advert", () => {
+    const s = run(initFarmState(config(0)), [
+      [0, { type: "start" }],
+      [10, { type: "peer", node: 1, live: "up" }],
+      [10, { type: "advert", node: 1, advert: { role: "in", view: ALL }, echo: 5 }],
+      [11, { type: "peer", node: 2, live: "up" }],
+      // Same view, but written before our advert at 11: not yet an acknowledgement.
+      [11, { type: "advert", node: 2, advert: { role: "in", view: ALL }, echo: 5 }],
+    ]).state;
+    expect(s.held).toEqual([]);
+  });
+
+  it("takes a dead peer's buckets at once, without waiting for the other survivor", () => {
+    const s = settledWeb1();
+    const t = tableOf(s.config);
+    const r = farmStep(s, { type: "peer", node: 2, live: "dead" }, 1000);
+    const mine = bucketsOf(t, 0, 0b011);
+    const fromDead = mine.filter((b) => bucketsOf(t, 2, ALL).includes(b));
+    const fromSurvivor = mine.filter((b) => bucketsOf(t, 1, ALL).includes(b));
+    expect(fromDead.length).toBeGreaterThan(0);
+    // web2 still advertises the old view: buckets moving between survivors wait for it.
+    expect(r.state.held).toEqual([...s.held, ...fromDead].sort((a, b) => a - b));
+    expect(kinds(r.actions)).toEqual(["advertise", "write", "rebalanced"]);
+    const after = farmStep(r.state, { type: "advert", node: 1, advert: { role: "in", view: 0b011 }, echo: 1005 }, 1010);
+    expect(after.state.held).toEqual(mine);
+    expect(fromSurvivor.every((b) => after.state.held.includes(b))).toBe(true);
+  });
+
+  it("drops a returning peer's buckets before advertising, then waits for it", () => {
+    const alone = run(initFarmState(config(0)), [
+      [0, { type: "start" }],
+      [1500, { type: "peer", node: 1, live: "dead" }],
+      [1500, { type: "peer", node: 2, live: "dead" }],
+    ]).state;
+    const r = farmStep(alone, { type: "peer", node: 2, live: "up" }, 2000);
+    const t = tableOf(alone.config);
+    expect(kinds(r.actions).slice(0, 2)).toEqual(["write", "advertise"]);
+    expect(r.state.held).toEqual(bucketsOf(t, 0, 0b101));
+  });
+
+  it("a failing checker takes the node out: nothing held, no ARP, established connections kept", () => {
+    let s = settledWeb1();
+    const wasArp = s.arpOwner;
+    const r = farmStep(s, { type: "health", healthy: false, detail: "tcp 127.0.0.1:80 refused" }, 500);
+    s = r.state;
+    expect(s.mode).toBe("out");
+    expect(s.held).toEqual([]);
+    expect(s.detail).toContain("refused");
+    const first = r.actions[0];
+    expect(first?.type).toBe(wasArp ? "arp-responder" : "write");
+    expect(r.actions.find((a) => a.type === "advertise")).toEqual({ type: "advertise", role: "out", view: 0b110 });
+    expect(kinds(r.actions)).not.toContain("teardown");
+    const back = run(s, [
+      [600, { type: "health", healthy: true, detail: "ok" }],
+      [700, { type: "advert", node: 1, advert: { role: "in", view: ALL }, echo: 650 }],
+      [701, { type: "advert", node: 2, advert: { role: "in", view: ALL }, echo: 650 }],
+    ]).state;
+    expect(back.held).toEqual(settledWeb1().held);
+  });
+
+  it("drain: lets go of every bucket, waits for connections, then tears down", () => {
+    const s = settledWeb1();
+    let r = farmStep(s, { type: "drain" }, 1000);
+    expect(r.state.mode).toBe("drain");
+    expect(r.state.held).toEqual([]);
+    expect(kinds(r.actions)).toContain("count-connections");
+    expect(r.actions.find((a) => a.type === "advertise")).toEqual({ type: "advertise", role: "drain", view: 0b110 });
+    r = farmStep(r.state, { type: "connections", count: 3 }, 1100);
+    expect(r.state.mode).toBe("drain");
+    expect(r.state.detail).toBe("draining: 3 connections left");
+    r = farmStep(r.state, { type: "tick" }, 1500);
+    expect(kinds(r.actions)).toEqual(["count-connections"]);
+    r = farmStep(r.state, { type: "connections", count: 0 }, 1600);
+    expect(r.state.mode).toBe("stopped");
+    expect(kinds(r.actions)).toEqual(["advertise", "teardown"]);
+  });
+
+  it("drain gives up at drain_timeout", () => {
+    let r = farmStep(settledWeb1(), { type: "drain" }, 1000);
+    r = farmStep(r.state, { type: "tick" }, 6000);
+    expect(r.state.mode).toBe("stopped");
+    expect(r.state.detail).toContain("drain_timeout");
+    expect(kinds(r.actions)).toContain("teardown");
+  });
+
+  it("stop: ARP off, empty set, advert, teardown, in that order", () => {
+    let s = settledWeb1();
+    // Make web1 the ARP owner by making it alone.
+    s = run(s, [
+      [900, { type: "peer", node: 1, live: "dead" }],
+      [900, { type: "peer", node: 2, live: "dead" }],
+    ]).state;
+    expect(s.arpOwner).toBe(true);
+    const r = farmStep(s, { type: "stop" }, 1000);
+    expect(kinds(r.actions)).toEqual(["arp-responder", "write", "advertise", "teardown", "rebalanced"]);
+    expect(r.actions[1]).toEqual({ type: "write", held: [], arpOwner: false });
+    expect(farmStep(r.state, { type: "stop" }, 1001).actions).toEqual([]);
+  });
+
+  it("never adds a bucket before advertising the view that gives it", () => {
+    const s = settledWeb1();
+    for (const e of [
+      { type: "peer", node: 1, live: "dead" },
+      { type: "peer", node: 2, live: "dead" },
+      { type: "health", healthy: false, detail: "x" },
+    ] as const) {
+      const r = farmStep(s, e, 5000);
+      let advertisedView = s.advertised;
+      let held = new Set(s.held);
+      for (const a of r.actions) {
+        if (a.type === "advertise") advertisedView = a.view;
+        if (a.type === "write") {
+          const added = a.held.filter((b) => !held.has(b));
+          const ok = bucketsOf(tableOf(s.config), 0, advertisedView);
+          expect(added.every((b) => ok.includes(b))).toBe(true);
+          held = new Set(a.held);
+        }
+      }
+    }
+  });
+
+  it("reads adverts off the wire only when they make sense", () => {
+    expect(parseAdvert(advertRole("in"), 5, 3)).toEqual({ role: "in", view: 5 });
+    expect(parseAdvert("PRIM", 5, 3)).toBeUndefined();
+    expect(parseAdvert("farm:in", 8, 3)).toBeUndefined();
+    expect(parseAdvert("farm:in", -1, 3)).toBeUndefined();
+    expect(parseAdvert("farm:in", 2 ** 40, 32)).toBeUndefined();
+    expect(parseAdvert("farm:drain", 0xffffffff, 32)).toEqual({ role: "drain", view: 0xffffffff });
+  });
+});
