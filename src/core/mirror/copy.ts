@@ -42,13 +42,21 @@ export interface CopyRecord {
   readonly journalBase: string | null;
   /** Set by forceprim on a copy that was not known to be up to date: recorded, shown, never silent. */
   readonly forcedAt: number | null;
+  /**
+   * This node runs the module on this copy (set before the folders are
+   * mounted, cleared once they are unmounted). Found set at a start: the
+   * daemon died while writing, so the copy may hold writes that were
+   * applied here but never acknowledged, which the peer lacks: the two are
+   * compared in full before they count as in sync again.
+   */
+  readonly writing: boolean;
 }
 
 export const HISTORY_MAX = 16;
 export const EMPTY_GEN = "0:";
 
 export function freshCopy(now: number): CopyRecord {
-  return { gen: EMPTY_GEN, history: [], data: "uptodate", since: now, peerBehind: false, journalBase: null, forcedAt: null };
+  return { gen: EMPTY_GEN, history: [], data: "uptodate", since: now, peerBehind: false, journalBase: null, forcedAt: null, writing: false };
 }
 
 export function genCounter(gen: string): number {
@@ -99,5 +107,6 @@ export function checkCopyRecord(v: unknown): string | null {
   if (typeof r["peerBehind"] !== "boolean") return "peerBehind is not a boolean";
   if (r["journalBase"] !== null && !genOk(r["journalBase"])) return "journalBase is not a gen";
   if (r["forcedAt"] !== null && typeof r["forcedAt"] !== "number") return "forcedAt is not a number";
+  if (typeof r["writing"] !== "boolean") return "writing is not a boolean";
   return null;
 }

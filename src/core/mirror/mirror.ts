@@ -28,11 +28,13 @@
  *    the other is at the journal's base, else by full compare); both wrote
  *    apart (split brain): the running node's tree wins and the other's
  *    divergent files are kept aside, never merged silently.
+ *    While both still run, nothing moves until the module core has
+ *    settled which one keeps running.
  * 6. A copy being resynced is inconsistent (persisted before the first
  *    byte) until the resync completes; then it takes the sender's gen.
  */
 import type { Stepped } from "../step.ts";
-import { bumpGen, compareGens, type CopyRecord, EMPTY_GEN, freshCopy, type GenOrder } from "./copy.ts";
+import { bumpGen, compareGens, type CopyRecord, EMPTY_GEN, freshCopy, genCounter, type GenOrder } from "./copy.ts";
 import type { DataMark, MirrorAction, MirrorInput, MirrorState, MirrorTimers, PeerCopy, WriteMode } from "./types.ts";
 
 export interface MirrorInit {
@@ -57,11 +59,28 @@ function peerAlive(s: MirrorState): boolean {
 /** Two copies that never held data of their own are not "the same": the first sync compares them fully. */
 function order(copy: CopyRecord, peer: PeerCopy): GenOrder | "initial" {
   if (copy.gen === EMPTY_GEN && peer.gen === EMPTY_GEN) return "initial";
-  return compareGens(copy, peer);
+  const o = compareGens(copy, peer);
+  // A copy that is outdated or half-resynced is no contender: the other one is the source.
+  if (o !== "same" && copy.data === "uptodate" && peer.data !== "uptodate") return "ours-newer";
+  if (o !== "same" && copy.data !== "uptodate" && peer.data === "uptodate") return "peer-newer";
+  return o;
+}
+
+/**
+ * After a split brain, whose tree is kept: the node that runs the module;
+ * if neither does, the higher gen counter (the later takeover), then the
+ * lower node name, so both nodes reach the same answer.
+ */
+function weKeepOurs(s: MirrorState, peer: PeerCopy): boolean {
+  if (running(s) !== peer.running) return running(s);
+  const a = genCounter(s.copy.gen);
+  const b = genCounter(peer.gen);
+  if (a !== b) return a > b;
+  return s.self < s.peer;
 }
 
 function inSync(s: MirrorState): boolean {
-  return s.link !== null && order(s.copy, s.link) === "same" && s.link.data === "uptodate";
+  return s.link !== null && !s.unclean && order(s.copy, s.link) === "same" && s.link.data === "uptodate";
 }
 
 function gateOf(s: MirrorState): string | null {
@@ -96,9 +115,11 @@ export function initMirror(init: MirrorInit, now: number): Stepped<MirrorState, 
     timers: init.timers,
     copy,
     confirmed: false,
+    unclean: copy.writing,
     role: "STOP",
     peerLiveness: "unknown",
     peerMark: null,
+    peerRunning: false,
     link: null,
     detachedAt: null,
     resyncing: false,
@@ -128,28 +149,43 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
   switch (ev.type) {
     case "tick":
       break;
-    case "role":
+    case "role": {
+      const was = running(s);
       s.role = ev.role;
+      // Running stops only once the folders are unmounted: nothing is in flight any more.
+      if (was && !running(s) && s.copy.writing) persist({ ...s.copy, writing: false });
       break;
+    }
     case "peer":
       s.peerLiveness = ev.liveness;
       if (ev.liveness === "dead") {
         s.detachedAt = null;
         s.peerMark = null;
+        s.peerRunning = false;
       }
       break;
     case "peer-mark":
       s.peerMark = ev.mark;
+      s.peerRunning = ev.running;
       break;
     case "link-up": {
       s.link = ev.peer;
+      s.peerRunning = ev.peer.running;
       s.detachedAt = null;
       const o = order(s.copy, ev.peer);
       if (o === "same" || o === "ours-newer" || o === "initial") {
         if (!s.confirmed) note("info", "confirmed", o === "same" ? `copy compared with ${s.peer}'s: the same data (gen ${s.copy.gen})` : `copy compared with ${s.peer}'s: ours is newer (gen ${s.copy.gen}, theirs ${ev.peer.gen})`);
         s.confirmed = true;
-        // Same gen: the PRIM never wrote alone since we parted, so nothing acknowledged is missing here (rule 3).
-        if (o === "same" && s.copy.data === "outdated") persist({ ...s.copy, data: "uptodate" });
+        // Both unclean (each died while writing at this gen): one side must give way; the same on both nodes.
+        const giveWay = s.unclean && !running(s) && (ev.peer.running || !ev.peer.unclean || s.self > s.peer);
+        if (o === "same" && giveWay) {
+          // Our daemon died while writing: our copy may hold writes never acknowledged, which the peer lacks.
+          persist({ ...s.copy, data: "outdated" });
+          note("warn", "outdated", `this copy was being written when this node's daemon stopped: ${s.peer}'s copy is compared with it and resyncs it`);
+        } else if (o === "same" && s.copy.data === "outdated") {
+          // Same gen: the PRIM never wrote alone since we parted, so nothing acknowledged is missing here (rule 3).
+          persist({ ...s.copy, data: "uptodate" });
+        }
       } else if (o === "peer-newer") {
         if (s.copy.data === "uptodate" && !running(s)) {
           persist({ ...s.copy, data: "outdated" });
@@ -157,8 +193,12 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
         }
       } else {
         s.splitBrain = `both copies changed while apart (ours gen ${s.copy.gen}, ${s.peer}'s gen ${ev.peer.gen})`;
-        note("error", "split-brain", `${s.splitBrain}: the node running the module keeps its tree; the other's divergent files are kept aside`);
-        if (!running(s) && s.copy.data === "uptodate") persist({ ...s.copy, data: "outdated" });
+        const keep = weKeepOurs(s, ev.peer);
+        note("error", "split-brain", `${s.splitBrain}: ${keep ? "this node's" : `${s.peer}'s`} tree is kept; the other's divergent files are kept aside`);
+        // A node that runs keeps writing on its tree until the module core settles who keeps the
+        // module; it is outdated only once it rests while the other one runs (below).
+        if (keep) s.confirmed = true;
+        else if (!running(s) && s.copy.data === "uptodate") persist({ ...s.copy, data: "outdated" });
       }
       break;
     }
@@ -170,10 +210,11 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
       break;
     case "resync-done":
       s.resyncing = false;
+      s.unclean = false;
       s.splitBrain = null;
-      persist({ ...s.copy, peerBehind: false, journalBase: null });
+      persist({ ...s.copy, data: "uptodate", peerBehind: false, journalBase: null });
       // The peer took our gen: it is in sync from now on.
-      if (s.link !== null) s.link = { gen: s.copy.gen, history: s.copy.history, data: "uptodate" };
+      if (s.link !== null) s.link = { ...s.link, gen: s.copy.gen, history: s.copy.history, data: "uptodate" };
       note("info", "resync-done", `${s.peer} is in sync (gen ${s.copy.gen})`);
       break;
     case "resync-failed":
@@ -186,8 +227,9 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
       break;
     case "resync-complete":
       s.confirmed = true;
+      s.unclean = false;
       s.splitBrain = null;
-      persist({ ...s.copy, gen: ev.gen, history: ev.history.slice(0, 16), data: "uptodate", peerBehind: false, journalBase: null });
+      persist({ ...s.copy, gen: ev.gen, history: ev.history.slice(0, 16), data: "uptodate", peerBehind: false, journalBase: null, writing: false });
       if (s.link !== null) s.link = { ...s.link, gen: ev.gen, history: ev.history, data: "uptodate" };
       note("info", "resync-done", `this copy is in sync with ${s.peer} (gen ${ev.gen})`);
       break;
@@ -205,6 +247,12 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
       break;
   }
 
+  // Rule 5: after a split brain, a node that rests while the other runs gives way to its tree.
+  if (!running(s) && s.link !== null && s.peerRunning && s.copy.data === "uptodate" && order(s.copy, s.link) === "diverged") {
+    persist({ ...s.copy, data: "outdated" });
+    note("warn", "outdated", `${s.peer} runs the module on its own tree after a split brain: this copy gives way to it`);
+  }
+
   // Rule 4: the detach grace ran out while the PRIM is still heard.
   if (!running(s) && s.detachedAt !== null && peerAlive(s) && now >= s.detachedAt + s.timers.detachGraceMs && s.copy.data === "uptodate") {
     persist({ ...s.copy, data: "outdated" });
@@ -213,6 +261,7 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
   }
 
   if (running(s)) {
+    if (!s.copy.writing) persist({ ...s.copy, writing: true });
     // Rule 2: a new gen before writing without the peer in sync (not while
     // holding: the peer may still be in sync when the link comes back).
     const w0 = writesOf(s);
@@ -221,9 +270,11 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
       persist(bumpGen(s.copy, s.self, s.link?.gen ?? null, now));
       note("info", "gen-bumped", `writing without ${s.peer} in sync: gen ${before} -> ${s.copy.gen}`);
     }
-    if (s.link !== null && !inSync(s) && !s.resyncing) {
+    // Both run (a split brain heals): the module core settles who keeps it first; only then does the data move.
+    if (s.link !== null && !inSync(s) && !s.resyncing && !s.peerRunning) {
       const o = order(s.copy, s.link);
-      const journal = o !== "initial" && s.copy.journalBase !== null && s.copy.journalBase !== EMPTY_GEN && s.link.gen === s.copy.journalBase;
+      // An unclean peer may hold writes our journal never saw: only a full compare finds them.
+      const journal = o !== "initial" && !s.link.unclean && s.copy.journalBase !== null && s.copy.journalBase !== EMPTY_GEN && s.link.gen === s.copy.journalBase;
       s.resyncing = true;
       out.push({ type: "resync", mode: journal ? "journal" : "full", base: journal ? s.copy.journalBase : null, keepConflicts: o === "diverged" || o === "peer-newer" || o === "initial" || s.splitBrain !== null });
       note("info", "resync-start", `resync to ${s.peer} (${journal ? "changes journaled since gen " + String(s.copy.journalBase) : "full compare"})`);

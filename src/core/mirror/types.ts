@@ -21,6 +21,10 @@ export interface PeerCopy {
   readonly gen: string;
   readonly history: readonly string[];
   readonly data: CopyRecord["data"];
+  /** It runs the module (PRIM/ALONE) as it says hello. */
+  readonly running: boolean;
+  /** Its copy was being written when its daemon last died (CopyRecord.writing at its start). */
+  readonly unclean: boolean;
 }
 
 export interface MirrorTimers {
@@ -38,8 +42,8 @@ export type MirrorInput =
   /** Our module role, from the module core's transitions (and at start). */
   | { readonly type: "role"; readonly role: MirrorModuleRole }
   | { readonly type: "peer"; readonly liveness: "unknown" | "up" | "late" | "dead" }
-  /** The data mark in the peer's latest heartbeat advert (null: none yet). */
-  | { readonly type: "peer-mark"; readonly mark: DataMark | null }
+  /** The data mark and role in the peer's latest heartbeat advert (mark null: none yet). */
+  | { readonly type: "peer-mark"; readonly mark: DataMark | null; readonly running: boolean }
   /** The replication link to the peer is up and its hello told us its copy. */
   | { readonly type: "link-up"; readonly peer: PeerCopy }
   | { readonly type: "link-down"; readonly detail: string }
@@ -47,7 +51,11 @@ export type MirrorInput =
   | { readonly type: "resync-done" }
   /** PRIM: the resync stopped before the end (it resumes when the link is back). */
   | { readonly type: "resync-failed"; readonly detail: string }
-  /** SECOND: the PRIM starts resyncing into our copy; nothing is applied before the persist this asks for. */
+  /**
+   * SECOND: the PRIM starts resyncing into our copy; nothing is applied
+   * before the persist this asks for. A driver refuses the resync instead
+   * while this node runs the module.
+   */
   | { readonly type: "resync-incoming" }
   /** SECOND: the resync finished; our copy now is the PRIM's gen. */
   | { readonly type: "resync-complete"; readonly gen: string; readonly history: readonly string[] }
@@ -106,9 +114,13 @@ export interface MirrorState {
   readonly copy: CopyRecord;
   /** In this life of the daemon, our copy was compared with the peer's (or we are the last writer). */
   readonly confirmed: boolean;
+  /** The copy was being written when the daemon last died (see CopyRecord.writing): compared in full before in sync. */
+  readonly unclean: boolean;
   readonly role: MirrorModuleRole;
   readonly peerLiveness: "unknown" | "up" | "late" | "dead";
   readonly peerMark: DataMark | null;
+  /** The peer announces PRIM/ALONE: after a split brain both may, until the module core settles who keeps it. */
+  readonly peerRunning: boolean;
   /** The peer's copy while the link is up; null while down. */
   readonly link: PeerCopy | null;
   /** When the link went down while the peer was alive (SECOND: the detach grace runs from here). */
