@@ -1,0 +1,704 @@
+/**
+ * The request handler of the in-place FUSE mount: carries each request out
+ * on the backing folder (reached beneath the mount through
+ * `/proc/self/fd/N/...`) and turns every successful mutation into the
+ * MirrorOps that let the SECOND reach the same state.
+ *
+ * One call of `handle` per request, synchronously, on the server's Worker;
+ * its order is the completion order, so the ops it returns are numbered in
+ * that order by the caller. The result says whether the reply may go out at
+ * once or must wait until the ops are acknowledged (ops non-empty).
+ *
+ * Ownership: the server runs as root, so whatever it creates belongs to root
+ * until it hands the object to the caller (uid/gid of the request, the
+ * directory's group when the directory is setgid). Permission checks are the
+ * kernel's (mount option default_permissions).
+ *
+ * The MirrorOps carry the RESULT (lstat after the operation). Besides the
+ * operation itself, namespace changes also emit `utimes` of the directories
+ * whose times they changed and of the new object, so the SECOND's tree ends
+ * up identical, times included.
+ */
+
+import * as fs from "node:fs";
+import { Errno, Fattr, FopenFlag, InitFlag, SIZE, direntType } from "../sys/fuse/abi.ts";
+import type { FuseArgs, FuseHeader, FuseRequest, SetattrArgs } from "../sys/fuse/decode.ts";
+import {
+  DirentWriter,
+  type FuseAttr,
+  encodeAttr,
+  encodeCreate,
+  encodeData,
+  encodeEmpty,
+  encodeEntry,
+  encodeError,
+  encodeInit,
+  encodeOpen,
+  encodeStatfs,
+  encodeWrite,
+  encodeXattrSize,
+  replyFrame,
+  trimFrame,
+} from "../sys/fuse/encode.ts";
+import type { FsCalls } from "../sys/ffi/fs-calls.ts";
+import { NodeTable } from "./intercept-nodes.ts";
+import type { MirrorOp } from "./ops.ts";
+
+/** How long the kernel may cache names and attributes: everything changes through us, so this only bounds staleness after a crash. */
+const TTL_NS = 1_000_000_000n;
+export const MAX_WRITE = 1 << 20;
+const MAX_PAGES = 256;
+
+const O_ACCMODE = 0o3;
+const O_CREAT = 0o100;
+const O_EXCL = 0o200;
+const O_NOCTTY = 0o400;
+const O_TRUNC = 0o1000;
+const O_APPEND = 0o2000;
+const O_DSYNC = 0o10000;
+const O_DIRECT = 0o40000;
+const O_NOFOLLOW = 0o400000;
+const O_SYNC = 0o4010000;
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
+const S_ISGID = 0o2000;
+
+export interface HandleResult {
+  /** The reply to write (null: the request takes none). */
+  readonly reply: Uint8Array | null;
+  /** Mutations to acknowledge before the reply may be written. */
+  readonly ops: MirrorOp[];
+  /** The server should stop reading (DESTROY). */
+  readonly stop?: boolean;
+}
+
+/** What the handler reports about itself (warnings once per cause). */
+export type ServerLog = (level: "info" | "warn" | "error", msg: string) => void;
+
+interface OpenFile {
+  readonly fd: number;
+  readonly nodeid: bigint;
+  /** O_SYNC / O_DSYNC: each write is followed by an fsync op. */
+  readonly sync: "none" | "data" | "full";
+}
+
+interface DirEntry {
+  readonly name: Uint8Array;
+}
+
+interface OpenDir {
+  readonly nodeid: bigint;
+  readonly entries: DirEntry[];
+}
+
+const DOT = new Uint8Array([0x2e]);
+const DOTDOT = new Uint8Array([0x2e, 0x2e]);
+const SLASH = 0x2f;
+
+/** errno (positive) of an error thrown by node:fs or by the FFI calls. */
+export function errnoOf(e: unknown): number {
+  if (typeof e === "object" && e !== null) {
+    const n = (e as { errno?: unknown }).errno;
+    if (typeof n === "number" && n !== 0) return Math.abs(n);
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string") {
+      const byName = (fs.constants as unknown as Record<string, unknown>)[code];
+      if (typeof byName === "number") return byName;
+    }
+  }
+  return Errno.EIO;
+}
+
+function attrOf(st: fs.BigIntStats): FuseAttr {
+  return {
+    ino: st.ino,
+    size: st.size,
+    blocks: st.blocks,
+    atimeNs: st.atimeNs,
+    mtimeNs: st.mtimeNs,
+    ctimeNs: st.ctimeNs,
+    mode: Number(st.mode),
+    nlink: Number(st.nlink),
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+    rdev: Number(st.rdev & 0xffffffffn),
+    blksize: Number(st.blksize),
+  };
+}
+
+class Failure {
+  constructor(readonly errno: number) {}
+}
+
+export class InterceptServer {
+  private readonly nodes: NodeTable;
+  private readonly base: Buffer;
+  private readonly rootPath: Buffer;
+  private readonly files = new Map<bigint, OpenFile>();
+  private readonly dirs = new Map<bigint, OpenDir>();
+  private nextFh = 1n;
+  private readonly warned = new Set<string>();
+
+  /**
+   * `dirFd`: the replicated folder, opened before the mount.
+   * `ffi`: the calls node:fs lacks, or null when this runtime cannot provide
+   * them (the operations that need them then fail with a logged reason).
+   */
+  constructor(
+    dirFd: number,
+    private readonly ffi: FsCalls | null,
+    private readonly log: ServerLog,
+  ) {
+    this.base = Buffer.from(`/proc/self/fd/${dirFd}`);
+    this.rootPath = Buffer.from(`/proc/self/fd/${dirFd}/`);
+    const st = fs.fstatSync(dirFd, { bigint: true });
+    this.nodes = new NodeTable(st.dev, st.ino);
+  }
+
+  /** Open backing fds (closed when the server stops). */
+  closeAll(): void {
+    for (const f of this.files.values()) {
+      try {
+        fs.closeSync(f.fd);
+      } catch {
+        // Already gone; nothing to release.
+      }
+    }
+    this.files.clear();
+    this.dirs.clear();
+  }
+
+  handle(req: FuseRequest): HandleResult {
+    try {
+      return this.dispatch(req.header, req.args);
+    } catch (e) {
+      const errno = e instanceof Failure ? e.errno : errnoOf(e);
+      return { reply: encodeError(req.header.unique, errno), ops: [] };
+    }
+  }
+
+  // ---- paths -------------------------------------------------------------
+
+  private backing(rel: Uint8Array): Buffer {
+    // The root as "/proc/self/fd/N/": the trailing slash makes lstat, lchown and
+    // utimensat(NOFOLLOW) act on the folder, not on the /proc link.
+    if (rel.length === 0) return this.rootPath;
+    const out = Buffer.allocUnsafe(this.base.length + 1 + rel.length);
+    this.base.copy(out, 0);
+    out[this.base.length] = SLASH;
+    out.set(rel, this.base.length + 1);
+    return out;
+  }
+
+  /** The node's relative path, or ENOENT/ESTALE when no name leads to it. */
+  private rel(nodeid: bigint): Uint8Array {
+    const p = this.nodes.path(nodeid);
+    if (p === null) throw new Failure(Errno.ENOENT);
+    return p;
+  }
+
+  private childRel(parent: bigint, name: Uint8Array): Uint8Array {
+    if (name.length > 255) throw new Failure(Errno.ENAMETOOLONG);
+    if (name.includes(SLASH)) throw new Failure(Errno.EINVAL);
+    const p = this.nodes.childPath(parent, name);
+    if (p === null) throw new Failure(Errno.ENOENT);
+    return p;
+  }
+
+  private lstat(rel: Uint8Array): fs.BigIntStats {
+    return fs.lstatSync(this.backing(rel), { bigint: true });
+  }
+
+  private entry(unique: bigint, parent: bigint, name: Uint8Array, st: fs.BigIntStats): Uint8Array {
+    const nodeid = this.nodes.found(parent, name, st.dev, st.ino);
+    return encodeEntry(unique, { nodeid, generation: 0n, entryValidNs: TTL_NS, attrValidNs: TTL_NS, attr: attrOf(st) });
+  }
+
+  private needFfi(what: string): FsCalls {
+    if (this.ffi !== null) return this.ffi;
+    if (!this.warned.has(what)) {
+      this.warned.add(what);
+      this.log("warn", `${what} is not supported here: it needs the vigil binary (bun:ffi); answered EOPNOTSUPP`);
+    }
+    throw new Failure(Errno.EOPNOTSUPP);
+  }
+
+  private file(fh: bigint): OpenFile {
+    const f = this.files.get(fh);
+    if (f === undefined) throw new Failure(Errno.EBADF);
+    return f;
+  }
+
+  // ---- ops helpers -------------------------------------------------------
+
+  /** utimes op carrying the object's current times (after a change of its contents or entries). */
+  private timesOp(rel: Uint8Array, st?: fs.BigIntStats): MirrorOp {
+    const s = st ?? this.lstat(rel);
+    return { op: "utimes", path: rel, atimeNs: s.atimeNs, mtimeNs: s.mtimeNs };
+  }
+
+  /**
+   * Hands a new object to the caller: owner uid, group of the caller or of a
+   * setgid parent; then the exact mode (chown clears setuid/setgid bits, and
+   * our own umask must not apply).
+   */
+  private giveToCaller(h: FuseHeader, parentRel: Uint8Array, path: Buffer, mode: number, isDir: boolean, isLink: boolean): void {
+    const parent = this.lstat(parentRel);
+    const setgidParent = (Number(parent.mode) & S_ISGID) !== 0;
+    const gid = setgidParent ? Number(parent.gid) : h.gid;
+    fs.lchownSync(path, h.uid, gid);
+    if (isLink) return;
+    let perm = mode & 0o7777;
+    if (isDir && setgidParent) perm |= S_ISGID;
+    fs.chmodSync(path, perm);
+  }
+
+  private parentOf(rel: Uint8Array): Uint8Array {
+    const slash = rel.lastIndexOf(SLASH);
+    return slash < 0 ? new Uint8Array(0) : rel.subarray(0, slash);
+  }
+
+  // ---- dispatch ----------------------------------------------------------
+
+  private dispatch(h: FuseHeader, a: FuseArgs): HandleResult {
+    const u = h.unique;
+    const done = (reply: Uint8Array | null, ops: MirrorOp[] = []): HandleResult => ({ reply, ops });
+    switch (a.op) {
+      case "init": {
+        const want = InitFlag.ASYNC_READ | InitFlag.ATOMIC_O_TRUNC | InitFlag.BIG_WRITES | InitFlag.PARALLEL_DIROPS | InitFlag.MAX_PAGES;
+        if (a.major !== 7) return done(encodeError(u, Errno.EPROTO));
+        return done(
+          encodeInit(u, {
+            maxReadahead: a.maxReadahead,
+            flags: a.flags & want,
+            maxBackground: 64,
+            congestionThreshold: 48,
+            maxWrite: MAX_WRITE,
+            timeGran: 1,
+            maxPages: MAX_PAGES,
+          }),
+        );
+      }
+      case "destroy":
+        return { reply: encodeEmpty(u), ops: [], stop: true };
+      case "forget":
+        this.nodes.forget(h.nodeid, a.nlookup);
+        return done(null);
+      case "batchForget":
+        for (const f of a.items) this.nodes.forget(f.nodeid, f.nlookup);
+        return done(null);
+      case "interrupt":
+        // Every request is carried out at once; there is nothing to interrupt.
+        return done(null);
+      case "lookup": {
+        const rel = this.childRel(h.nodeid, a.name);
+        return done(this.entry(u, h.nodeid, a.name, this.lstat(rel)));
+      }
+      case "getattr":
+        return done(encodeAttr(u, TTL_NS, attrOf(this.statNode(h.nodeid, a.fh))));
+      case "setattr":
+        return this.setattr(h, a);
+      case "readlink":
+        return done(encodeData(u, fs.readlinkSync(this.backing(this.rel(h.nodeid)), { encoding: "buffer" })));
+      case "symlink": {
+        const parentRel = this.rel(h.nodeid);
+        const rel = this.childRel(h.nodeid, a.name);
+        const path = this.backing(rel);
+        fs.symlinkSync(Buffer.from(a.target), path);
+        this.giveToCaller(h, parentRel, path, 0, false, true);
+        const st = this.lstat(rel);
+        const ops: MirrorOp[] = [
+          { op: "symlink", path: rel, target: a.target.slice(), uid: Number(st.uid), gid: Number(st.gid) },
+          this.timesOp(rel, st),
+          this.timesOp(parentRel),
+        ];
+        return done(this.entry(u, h.nodeid, a.name, st), ops);
+      }
+      case "mknod":
+        return this.mknod(h, a.name, a.mode, a.rdev);
+      case "mkdir": {
+        const parentRel = this.rel(h.nodeid);
+        const rel = this.childRel(h.nodeid, a.name);
+        const path = this.backing(rel);
+        fs.mkdirSync(path, { mode: 0o700 });
+        this.giveToCaller(h, parentRel, path, a.mode, true, false);
+        const st = this.lstat(rel);
+        const ops: MirrorOp[] = [
+          { op: "mkdir", path: rel, mode: Number(st.mode) & 0o7777, uid: Number(st.uid), gid: Number(st.gid) },
+          this.timesOp(rel, st),
+          this.timesOp(parentRel),
+        ];
+        return done(this.entry(u, h.nodeid, a.name, st), ops);
+      }
+      case "unlink":
+      case "rmdir": {
+        const parentRel = this.rel(h.nodeid);
+        const rel = this.childRel(h.nodeid, a.name);
+        if (a.op === "unlink") fs.unlinkSync(this.backing(rel));
+        else fs.rmdirSync(this.backing(rel));
+        this.nodes.removed(h.nodeid, a.name);
+        return done(encodeEmpty(u), [{ op: a.op, path: rel }, this.timesOp(parentRel)]);
+      }
+      case "rename":
+        return this.rename(h, a.newDir, a.oldName, a.newName, a.flags);
+      case "link": {
+        const existing = this.rel(a.oldNodeid);
+        const parentRel = this.rel(h.nodeid);
+        const rel = this.childRel(h.nodeid, a.name);
+        fs.linkSync(this.backing(existing), this.backing(rel));
+        const st = this.lstat(rel);
+        const ops: MirrorOp[] = [{ op: "link", existing, path: rel }, this.timesOp(parentRel)];
+        return done(this.entry(u, h.nodeid, a.name, st), ops);
+      }
+      case "open":
+        return this.open(h, a.flags);
+      case "create":
+        return this.create(h, a.name, a.flags, a.mode);
+      case "read": {
+        const f = this.file(a.fh);
+        const size = Math.min(a.size, MAX_WRITE * 2);
+        const { frame } = replyFrame(u, size);
+        const n = fs.readSync(f.fd, frame, SIZE.outHeader, size, a.offset);
+        return done(trimFrame(frame, n));
+      }
+      case "write":
+        return this.write(h, a.fh, a.offset, a.data);
+      case "statfs": {
+        const s = fs.statfsSync(this.base, { bigint: true });
+        return done(
+          encodeStatfs(u, {
+            blocks: s.blocks,
+            bfree: s.bfree,
+            bavail: s.bavail,
+            files: s.files,
+            ffree: s.ffree,
+            bsize: Number(s.bsize),
+            namelen: 255,
+            frsize: Number(s.bsize),
+          }),
+        );
+      }
+      case "flush":
+        return done(encodeEmpty(u));
+      case "release": {
+        const f = this.files.get(a.fh);
+        this.files.delete(a.fh);
+        if (f !== undefined) fs.closeSync(f.fd);
+        return done(encodeEmpty(u));
+      }
+      case "fsync": {
+        const f = this.file(a.fh);
+        if (a.dataOnly) fs.fdatasyncSync(f.fd);
+        else fs.fsyncSync(f.fd);
+        const rel = this.nodes.path(f.nodeid);
+        // An unlinked file has nothing left to make durable on the SECOND.
+        return done(encodeEmpty(u), rel === null ? [] : [{ op: "fsync", path: rel, dataOnly: a.dataOnly }]);
+      }
+      case "opendir": {
+        const rel = this.rel(h.nodeid);
+        const names = fs.readdirSync(this.backing(rel), { encoding: "buffer" });
+        const fh = this.nextFh++;
+        this.dirs.set(fh, { nodeid: h.nodeid, entries: names.map((name) => ({ name })) });
+        return done(encodeOpen(u, fh, 0));
+      }
+      case "readdir":
+        return done(this.readdir(h, a.fh, a.offset, a.size));
+      case "releasedir":
+        this.dirs.delete(a.fh);
+        return done(encodeEmpty(u));
+      case "fsyncdir": {
+        const rel = this.rel(h.nodeid);
+        const fd = fs.openSync(this.backing(rel), "r");
+        try {
+          if (a.dataOnly) fs.fdatasyncSync(fd);
+          else fs.fsyncSync(fd);
+        } finally {
+          fs.closeSync(fd);
+        }
+        return done(encodeEmpty(u), [{ op: "fsync", path: rel, dataOnly: a.dataOnly }]);
+      }
+      case "setxattr": {
+        const ffi = this.needFfi("setxattr");
+        const rel = this.rel(h.nodeid);
+        ffi.lsetxattr(this.backing(rel), a.name, a.value, a.flags);
+        return done(encodeEmpty(u), [{ op: "setxattr", path: rel, name: a.name.slice(), value: a.value.slice(), flags: a.flags }]);
+      }
+      case "getxattr": {
+        const ffi = this.needFfi("getxattr");
+        const value = ffi.lgetxattr(this.backing(this.rel(h.nodeid)), a.name);
+        if (a.size === 0) return done(encodeXattrSize(u, value.length));
+        if (value.length > a.size) throw new Failure(Errno.ERANGE);
+        return done(encodeData(u, value));
+      }
+      case "listxattr": {
+        const ffi = this.needFfi("listxattr");
+        const names = ffi.llistxattr(this.backing(this.rel(h.nodeid)));
+        const list = Buffer.concat(names.flatMap((n) => [n, new Uint8Array(1)]));
+        if (a.size === 0) return done(encodeXattrSize(u, list.length));
+        if (list.length > a.size) throw new Failure(Errno.ERANGE);
+        return done(encodeData(u, list));
+      }
+      case "removexattr": {
+        const ffi = this.needFfi("removexattr");
+        const rel = this.rel(h.nodeid);
+        ffi.lremovexattr(this.backing(rel), a.name);
+        return done(encodeEmpty(u), [{ op: "removexattr", path: rel, name: a.name.slice() }]);
+      }
+      case "access":
+        // With default_permissions the kernel checks itself; answer for completeness.
+        this.statNode(h.nodeid, null);
+        return done(encodeEmpty(u));
+      case "fallocate": {
+        const ffi = this.needFfi("fallocate");
+        const f = this.file(a.fh);
+        ffi.fallocate(f.fd, a.mode, a.offset, a.length);
+        const rel = this.nodes.path(f.nodeid);
+        if (rel === null) return done(encodeEmpty(u));
+        const st = fs.fstatSync(f.fd, { bigint: true });
+        return done(encodeEmpty(u), [{ op: "fallocate", path: rel, mode: a.mode, offset: a.offset, length: a.length, mtimeNs: st.mtimeNs }]);
+      }
+      case "lseek":
+      case "unsupported":
+        return done(encodeError(u, Errno.ENOSYS));
+    }
+  }
+
+  /** Attributes of a node: through its open file when the kernel names one (it may be unlinked), else by path. */
+  private statNode(nodeid: bigint, fh: bigint | null): fs.BigIntStats {
+    const f = fh === null ? undefined : this.files.get(fh);
+    if (f !== undefined) return fs.fstatSync(f.fd, { bigint: true });
+    const rel = this.nodes.path(nodeid);
+    if (rel !== null) return this.lstat(rel);
+    for (const other of this.files.values()) if (other.nodeid === nodeid) return fs.fstatSync(other.fd, { bigint: true });
+    throw new Failure(Errno.ENOENT);
+  }
+
+  private setattr(h: FuseHeader, a: SetattrArgs): HandleResult {
+    const f = (a.valid & Fattr.FH) !== 0 ? this.files.get(a.fh) : undefined;
+    const rel = this.nodes.path(h.nodeid);
+    let fd = f?.fd;
+    if (fd === undefined && rel === null) {
+      for (const other of this.files.values()) if (other.nodeid === h.nodeid) fd = other.fd;
+    }
+    if (fd === undefined && rel === null) throw new Failure(Errno.ENOENT);
+    const path = rel === null ? null : this.backing(rel);
+    const ops: MirrorOp[] = [];
+    const emit = (op: MirrorOp): void => {
+      if (rel !== null) ops.push(op);
+    };
+    if ((a.valid & (Fattr.UID | Fattr.GID)) !== 0) {
+      const uid = (a.valid & Fattr.UID) !== 0 ? a.uid : -1;
+      const gid = (a.valid & Fattr.GID) !== 0 ? a.gid : -1;
+      if (path !== null) fs.lchownSync(path, uid, gid);
+      else if (fd !== undefined) fs.fchownSync(fd, uid, gid);
+    }
+    if ((a.valid & Fattr.MODE) !== 0) {
+      if (fd !== undefined) fs.fchmodSync(fd, a.mode & 0o7777);
+      else if (path !== null) fs.chmodSync(path, a.mode & 0o7777);
+    }
+    if ((a.valid & Fattr.SIZE) !== 0) {
+      if (fd !== undefined) fs.ftruncateSync(fd, a.size);
+      else if (path !== null) fs.truncateSync(path, a.size);
+    }
+    if ((a.valid & (Fattr.ATIME | Fattr.MTIME)) !== 0) this.setTimes(a, path, fd);
+    const st = fd !== undefined ? fs.fstatSync(fd, { bigint: true }) : this.lstat(rel ?? new Uint8Array(0));
+    if (rel !== null) {
+      if ((a.valid & (Fattr.UID | Fattr.GID)) !== 0) emit({ op: "chown", path: rel, uid: Number(st.uid), gid: Number(st.gid) });
+      // chown may have cleared setuid/setgid bits: the mode travels after it.
+      if ((a.valid & (Fattr.MODE | Fattr.UID | Fattr.GID)) !== 0) emit({ op: "chmod", path: rel, mode: Number(st.mode) & 0o7777 });
+      if ((a.valid & Fattr.SIZE) !== 0) emit({ op: "truncate", path: rel, size: Number(st.size), mtimeNs: st.mtimeNs });
+      if ((a.valid & (Fattr.ATIME | Fattr.MTIME)) !== 0) emit(this.timesOp(rel, st));
+    }
+    return { reply: encodeAttr(h.unique, TTL_NS, attrOf(st)), ops };
+  }
+
+  private setTimes(a: SetattrArgs, path: Buffer | null, fd: number | undefined): void {
+    const UTIME_NOW = (1n << 30n) - 1n;
+    const UTIME_OMIT = (1n << 30n) - 2n;
+    const pick = (set: number, now: number, ns: bigint): bigint =>
+      (a.valid & set) === 0 ? UTIME_OMIT : (a.valid & now) !== 0 ? UTIME_NOW : ns;
+    const at = pick(Fattr.ATIME, Fattr.ATIME_NOW, a.atimeNs);
+    const mt = pick(Fattr.MTIME, Fattr.MTIME_NOW, a.mtimeNs);
+    if (this.ffi !== null && path !== null) {
+      this.ffi.utimens(path, at, mt, true);
+      return;
+    }
+    // Without FFI: node:fs takes seconds as doubles, which keeps about a microsecond.
+    const cur = fd !== undefined ? fs.fstatSync(fd, { bigint: true }) : fs.lstatSync(path ?? this.rootPath, { bigint: true });
+    const nowNs = BigInt(Date.now()) * 1_000_000n;
+    const sec = (v: bigint, keep: bigint): number => Number(v === UTIME_OMIT ? keep : v === UTIME_NOW ? nowNs : v) / 1e9;
+    const atime = sec(at, cur.atimeNs);
+    const mtime = sec(mt, cur.mtimeNs);
+    if (fd !== undefined) fs.futimesSync(fd, atime, mtime);
+    else if (path !== null) fs.lutimesSync(path, atime, mtime);
+  }
+
+  private mknod(h: FuseHeader, name: Uint8Array, mode: number, rdev: number): HandleResult {
+    const parentRel = this.rel(h.nodeid);
+    const rel = this.childRel(h.nodeid, name);
+    const path = this.backing(rel);
+    const type = mode & S_IFMT;
+    if (type === S_IFREG || type === 0) {
+      fs.closeSync(fs.openSync(path, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY, 0o600));
+    } else {
+      this.needFfi("mknod of special files").mknod(path, type | 0o600, rdev);
+    }
+    this.giveToCaller(h, parentRel, path, mode, false, false);
+    const st = this.lstat(rel);
+    const owner = { mode: Number(st.mode) & 0o7777, uid: Number(st.uid), gid: Number(st.gid) };
+    const first: MirrorOp =
+      type === S_IFREG || type === 0
+        ? { op: "create", path: rel, ...owner }
+        : { op: "mknod", path: rel, mode: Number(st.mode), rdev: rdev, uid: owner.uid, gid: owner.gid };
+    const ops: MirrorOp[] = [first, this.timesOp(rel, st), this.timesOp(parentRel)];
+    return { reply: this.entry(h.unique, h.nodeid, name, st), ops };
+  }
+
+  private rename(h: FuseHeader, newDir: bigint, oldName: Uint8Array, newName: Uint8Array, flags: number): HandleResult {
+    const fromParent = this.rel(h.nodeid);
+    const toParent = this.rel(newDir);
+    const from = this.childRel(h.nodeid, oldName);
+    const to = this.childRel(newDir, newName);
+    if (flags === 0) fs.renameSync(this.backing(from), this.backing(to));
+    else this.needFfi("rename with flags (RENAME_NOREPLACE, RENAME_EXCHANGE)").renameat2(this.backing(from), this.backing(to), flags);
+    if ((flags & 2) !== 0) this.nodes.exchanged(h.nodeid, oldName, newDir, newName);
+    else this.nodes.renamed(h.nodeid, oldName, newDir, newName);
+    const ops: MirrorOp[] = [{ op: "rename", from, to, flags }, this.timesOp(fromParent)];
+    if (newDir !== h.nodeid) ops.push(this.timesOp(toParent));
+    return { reply: encodeEmpty(h.unique), ops };
+  }
+
+  /** Flags for the backing open: the caller's, less those the kernel or we handle (see the notes inline). */
+  private backingFlags(flags: number): number {
+    // O_APPEND: the kernel already turned each append into a write at EOF,
+    // and page-cache writeback (mmap) may use this fd at other offsets.
+    // O_DIRECT: our buffers are not aligned; the reply asks the kernel for direct I/O instead.
+    return flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_APPEND | O_DIRECT) | O_NOFOLLOW;
+  }
+
+  private openFile(nodeid: bigint, fd: number, flags: number): bigint {
+    const fh = this.nextFh++;
+    const sync = (flags & O_SYNC) === O_SYNC ? "full" : (flags & O_DSYNC) !== 0 ? "data" : "none";
+    this.files.set(fh, { fd, nodeid, sync });
+    return fh;
+  }
+
+  private openReplyFlags(flags: number): number {
+    return (flags & O_DIRECT) !== 0 ? FopenFlag.DIRECT_IO : FopenFlag.KEEP_CACHE;
+  }
+
+  private open(h: FuseHeader, flags: number): HandleResult {
+    const rel = this.rel(h.nodeid);
+    const fd = fs.openSync(this.backing(rel), this.backingFlags(flags));
+    const ops: MirrorOp[] = [];
+    let replyFlags = this.openReplyFlags(flags);
+    if ((flags & O_TRUNC) !== 0 && (flags & O_ACCMODE) !== 0) {
+      try {
+        fs.ftruncateSync(fd, 0);
+      } catch (e) {
+        fs.closeSync(fd);
+        throw e;
+      }
+      const st = fs.fstatSync(fd, { bigint: true });
+      ops.push({ op: "truncate", path: rel, size: 0, mtimeNs: st.mtimeNs });
+      replyFlags &= ~FopenFlag.KEEP_CACHE;
+    }
+    const fh = this.openFile(h.nodeid, fd, flags);
+    return { reply: encodeOpen(h.unique, fh, replyFlags), ops };
+  }
+
+  private create(h: FuseHeader, name: Uint8Array, flags: number, mode: number): HandleResult {
+    const parentRel = this.rel(h.nodeid);
+    const rel = this.childRel(h.nodeid, name);
+    const path = this.backing(rel);
+    let fd: number;
+    let created = true;
+    try {
+      fd = fs.openSync(path, this.backingFlags(flags) | O_CREAT | O_EXCL, 0o600);
+    } catch (e) {
+      // The kernel thought the name free; it is not. Without O_EXCL that is a plain open.
+      if (errnoOf(e) !== Errno.EEXIST || (flags & O_EXCL) !== 0) throw e;
+      fd = fs.openSync(path, this.backingFlags(flags));
+      created = false;
+    }
+    const ops: MirrorOp[] = [];
+    try {
+      if (created) {
+        this.giveToCaller(h, parentRel, path, mode, false, false);
+        const st = fs.fstatSync(fd, { bigint: true });
+        ops.push(
+          { op: "create", path: rel, mode: Number(st.mode) & 0o7777, uid: Number(st.uid), gid: Number(st.gid) },
+          this.timesOp(rel, st),
+          this.timesOp(parentRel),
+        );
+      } else if ((flags & O_TRUNC) !== 0) {
+        fs.ftruncateSync(fd, 0);
+        ops.push({ op: "truncate", path: rel, size: 0, mtimeNs: fs.fstatSync(fd, { bigint: true }).mtimeNs });
+      }
+    } catch (e) {
+      fs.closeSync(fd);
+      throw e;
+    }
+    const st = fs.fstatSync(fd, { bigint: true });
+    const nodeid = this.nodes.found(h.nodeid, name, st.dev, st.ino);
+    const fh = this.openFile(nodeid, fd, flags);
+    const entry = { nodeid, generation: 0n, entryValidNs: TTL_NS, attrValidNs: TTL_NS, attr: attrOf(st) };
+    return { reply: encodeCreate(h.unique, entry, fh, this.openReplyFlags(flags)), ops };
+  }
+
+  private write(h: FuseHeader, fh: bigint, offset: number, data: Uint8Array): HandleResult {
+    const f = this.file(fh);
+    let done = 0;
+    while (done < data.length) {
+      const n = fs.writeSync(f.fd, data, done, data.length - done, offset + done);
+      if (n <= 0) break;
+      done += n;
+    }
+    const reply = encodeWrite(h.unique, done);
+    const rel = this.nodes.path(f.nodeid);
+    // An unlinked file no longer exists on the SECOND: its writes have nowhere to go.
+    if (rel === null || done === 0) return { reply, ops: [] };
+    const st = fs.fstatSync(f.fd, { bigint: true });
+    const ops: MirrorOp[] = [{ op: "write", path: rel, offset, data: data.slice(0, done), mtimeNs: st.mtimeNs }];
+    if (f.sync !== "none") ops.push({ op: "fsync", path: rel, dataOnly: f.sync === "data" });
+    return { reply, ops };
+  }
+
+  private readdir(h: FuseHeader, fh: bigint, offset: number, size: number): Uint8Array {
+    const d = this.dirs.get(fh);
+    if (d === undefined) throw new Failure(Errno.EBADF);
+    const rel = this.rel(d.nodeid);
+    const out = new DirentWriter(h.unique, size);
+    const total = d.entries.length + 2;
+    for (let i = offset; i < total; i++) {
+      let name: Uint8Array;
+      let st: fs.BigIntStats;
+      try {
+        if (i === 0) {
+          name = DOT;
+          st = this.lstat(rel);
+        } else if (i === 1) {
+          name = DOTDOT;
+          st = this.lstat(rel.length === 0 ? rel : this.parentOf(rel));
+        } else {
+          const e = d.entries[i - 2];
+          if (e === undefined) break;
+          name = e.name;
+          st = this.lstat(rel.length === 0 ? name : joinRel(rel, name));
+        }
+      } catch {
+        continue; // removed since opendir
+      }
+      if (!out.add(st.ino, i + 1, direntType(Number(st.mode)), name)) break;
+    }
+    return out.finish();
+  }
+}
+
+function joinRel(dir: Uint8Array, name: Uint8Array): Uint8Array {
+  const out = new Uint8Array(dir.length + 1 + name.length);
+  out.set(dir, 0);
+  out[dir.length] = SLASH;
+  out.set(name, dir.length + 1);
+  return out;
+}

@@ -1,0 +1,130 @@
+/**
+ * The FUSE server's thread: read one request from /dev/fuse, carry it out
+ * (InterceptServer), then either write the reply at once or, for a
+ * mutation, hand the reply and its MirrorOps to the main thread, which
+ * writes the reply once the ops are acknowledged. Reading goes on meanwhile,
+ * so other requests are served while replies are held.
+ *
+ * Started by intercept.ts with workerData (WorkerInput). Messages to the
+ * main thread: WorkerMessage.
+ */
+
+import * as fs from "node:fs";
+import { parentPort, workerData } from "node:worker_threads";
+import { Errno } from "../sys/fuse/abi.ts";
+import { FuseDecodeError, decodeRequest, expectsReply } from "../sys/fuse/decode.ts";
+import { encodeError } from "../sys/fuse/encode.ts";
+import { type FsCalls, loadFsCalls } from "../sys/ffi/fs-calls.ts";
+import { InterceptServer, MAX_WRITE, errnoOf } from "./intercept-server.ts";
+import type { MirrorOp } from "./ops.ts";
+
+export interface WorkerInput {
+  readonly fuseFd: number;
+  readonly dirFd: number;
+  /** Float64 counters shared with the main thread; see STAT. */
+  readonly stats: SharedArrayBuffer;
+}
+
+export const STAT = { requests: 0, opsEmitted: 1, bytesWritten: 2, repliesHeld: 3 } as const;
+export const STAT_COUNT = 4;
+
+export type WorkerMessage =
+  | { readonly t: "ready"; readonly ffi: string | null }
+  | { readonly t: "held"; readonly unique: bigint; readonly reply: Uint8Array; readonly ops: readonly { readonly seq: number; readonly op: MirrorOp }[] }
+  | { readonly t: "log"; readonly level: "info" | "warn" | "error"; readonly msg: string }
+  | { readonly t: "exit"; readonly reason: string };
+
+const EINTR = 4;
+const ENODEV = 19;
+
+function post(m: WorkerMessage, transfer: ArrayBuffer[] = []): void {
+  parentPort?.postMessage(m, transfer);
+}
+
+function pause(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+function serve(input: WorkerInput, ffi: FsCalls | null): string {
+  const stats = new Float64Array(input.stats);
+  const server = new InterceptServer(input.dirFd, ffi, (level, msg) => post({ t: "log", level, msg }));
+  // A plain Uint8Array (not a Buffer): views of it are copied by slice(), which the handler relies on.
+  const buf = new Uint8Array(MAX_WRITE + 64 * 1024);
+  let seq = 0;
+  const reply = (bytes: Uint8Array): void => {
+    try {
+      fs.writeSync(input.fuseFd, bytes);
+    } catch (e) {
+      // ENOENT: the request was interrupted meanwhile; the kernel no longer wants the answer.
+      if (errnoOf(e) !== Errno.ENOENT) post({ t: "log", level: "warn", msg: `FUSE reply failed: ${String(e)}` });
+    }
+  };
+  try {
+    for (;;) {
+      let n: number;
+      try {
+        n = fs.readSync(input.fuseFd, buf, 0, buf.length, null);
+      } catch (e) {
+        const errno = errnoOf(e);
+        if (errno === ENODEV) return "connection ended (ENODEV)";
+        if (errno === EINTR || errno === Errno.EAGAIN || errno === Errno.ENOENT) continue;
+        // EPERM until the mount is complete.
+        if (errno === Errno.EPERM) {
+          pause(5);
+          continue;
+        }
+        return `read from /dev/fuse failed: ${String(e)}`;
+      }
+      if (n === 0) return "connection ended (end of file)";
+      if (process.env.VIGIL_FUSE_TRACE === "1") post({ t: "log", level: "info", msg: `request ${new DataView(buf.buffer).getUint32(4, true)} len ${n}` });
+      stats[STAT.requests] = (stats[STAT.requests] ?? 0) + 1;
+      let req;
+      try {
+        req = decodeRequest(buf, n);
+      } catch (e) {
+        if (!(e instanceof FuseDecodeError)) throw e;
+        post({ t: "log", level: "warn", msg: `malformed FUSE request: ${e.message}` });
+        if (e.unique !== null && (e.opcode === null || expectsReply(e.opcode))) reply(encodeError(e.unique, Errno.EIO));
+        continue;
+      }
+      const result = server.handle(req);
+      if (req.args.op === "write" && result.reply !== null && result.ops.length > 0) {
+        stats[STAT.bytesWritten] = (stats[STAT.bytesWritten] ?? 0) + req.args.data.length;
+      }
+      if (result.ops.length === 0) {
+        if (result.reply !== null) reply(result.reply);
+        continue;
+      }
+      const reply0 = result.reply ?? new Uint8Array(0);
+      const ops = result.ops.map((op) => ({ seq: ++seq, op }));
+      stats[STAT.opsEmitted] = (stats[STAT.opsEmitted] ?? 0) + ops.length;
+      stats[STAT.repliesHeld] = (stats[STAT.repliesHeld] ?? 0) + 1;
+      const transfer: ArrayBuffer[] = [];
+      for (const { op } of ops) if (op.op === "write" || op.op === "setxattr") transfer.push(op.op === "write" ? (op.data.buffer as ArrayBuffer) : (op.value.buffer as ArrayBuffer));
+      post({ t: "held", unique: req.header.unique, reply: reply0, ops }, transfer);
+    }
+  } finally {
+    server.closeAll();
+  }
+}
+
+async function main(): Promise<void> {
+  const input = workerData as WorkerInput;
+  let ffi: FsCalls | null = null;
+  let ffiProblem: string | null = null;
+  try {
+    ffi = await loadFsCalls("xattrs, fallocate, special files and rename flags in a mirrored folder");
+  } catch (e) {
+    ffiProblem = e instanceof Error ? e.message : String(e);
+  }
+  post({ t: "ready", ffi: ffiProblem });
+  let reason: string;
+  try {
+    reason = serve(input, ffi);
+  } catch (e) {
+    reason = `FUSE server failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`;
+  }
+  post({ t: "exit", reason });
+}
+
+if (parentPort !== null && workerData !== null && typeof workerData === "object" && "fuseFd" in workerData) void main();

@@ -1,0 +1,311 @@
+/**
+ * Synchronous interception of a replicated folder, in place: the folder is
+ * mounted over itself with FUSE (type fuse.vigil), so the service keeps its
+ * paths, and vigil reaches the real files beneath through a directory fd
+ * opened before the mount (`/proc/self/fd/N/<path>`).
+ *
+ *   const m = await mountInPlace({ dir, name, onMutation, log });
+ *   ...
+ *   await m.unmount();
+ *
+ * Every mutation (write, create, mknod, mkdir, unlink, rmdir, rename, link,
+ * symlink, setattr, fallocate, setxattr, removexattr, and fsync/fdatasync/
+ * fsyncdir) is first carried out on the folder, then described by MirrorOps
+ * carrying its result, numbered 1, 2, 3... in completion order, and passed
+ * to `onMutation(seq, op)` in that order. The application's system call
+ * returns only after every promise of its ops has resolved (the kernel's
+ * reply is held until then); if one rejects, the call fails with EIO (the
+ * local change stays). A local failure is answered at once and emits
+ * nothing. Reads are served locally. Requests keep being served while
+ * replies are held.
+ *
+ * The server runs on a worker_threads Worker (blocking reads of /dev/fuse
+ * must not stall the event loop). Works under Bun, `bun run` and the
+ * compiled binary; Node cannot start the Worker from TypeScript source and
+ * Deno's numeric fds are per isolate: both get InterceptUnavailableError.
+ *
+ * A mount left on the folder by a crashed daemon would hang every access:
+ * cleanStaleMount(dir) removes it (call it at start, before mountInPlace).
+ */
+
+import * as fs from "node:fs";
+import { isAbsolute } from "node:path";
+import { Worker } from "node:worker_threads";
+import { Errno } from "../sys/fuse/abi.ts";
+import { encodeError } from "../sys/fuse/encode.ts";
+import { abortConnection, fuseMountsOn, mountFuse, umount } from "../sys/fuse/mount.ts";
+import type { MountEntry } from "../sys/fuse/mountinfo.ts";
+import { STAT, STAT_COUNT, type WorkerInput, type WorkerMessage } from "./intercept-worker.ts";
+import type { MirrorOp } from "./ops.ts";
+
+export const FUSE_TYPE = "fuse.vigil";
+
+export type InterceptLog = (level: "info" | "warn" | "error", msg: string) => void;
+
+export interface MountInPlaceOptions {
+  /** The replicated folder: absolute, an existing directory. */
+  readonly dir: string;
+  /** The module's name: shown as the mount's source (`vigil:<name>`) and in messages. */
+  readonly name: string;
+  /**
+   * Called once per operation, in `seq` order (1, 2, 3...), from the main
+   * thread. The application's call returns once the promise resolves.
+   */
+  onMutation(seq: number, op: MirrorOp): Promise<void>;
+  readonly log: InterceptLog;
+}
+
+export interface InterceptStats {
+  /** Requests read from the kernel. */
+  readonly requests: number;
+  readonly opsEmitted: number;
+  /** Replies held until their ops were acknowledged, in total and right now. */
+  readonly repliesHeld: number;
+  readonly repliesHeldNow: number;
+  /** Bytes written by applications (WRITE payloads carried out). */
+  readonly bytesWritten: number;
+}
+
+export interface MountedFolder {
+  readonly dir: string;
+  /** Unmounts (lazily if busy), then ends the connection through fusectl; resolves once the server has stopped. */
+  unmount(): Promise<void>;
+  stats(): InterceptStats;
+  /** Resolves when the server stops (unmount, or the connection ended otherwise), with the reason. */
+  readonly closed: Promise<string>;
+}
+
+/** The folder cannot be intercepted here: the message says why and what would help. */
+export class InterceptUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "InterceptUnavailableError";
+  }
+}
+
+function runtimeProblem(): string | null {
+  const g = globalThis as { Deno?: unknown; Bun?: unknown };
+  if (g.Deno !== undefined) return "Deno cannot serve FUSE from a Worker (its file descriptors are per isolate); use the vigil binary";
+  if (g.Bun === undefined) return `Node ${process.versions.node} cannot start the FUSE Worker from TypeScript sources; use the vigil binary or bun`;
+  return null;
+}
+
+/** Where the Worker's module is: beside this file, or inside the compiled binary's bundle. */
+function workerLocation(): URL | string {
+  const here = import.meta.url;
+  if (!here.includes("$bunfs")) return new URL("./intercept-worker.ts", here);
+  // In the compiled binary every module's URL is the bundle's; the Worker is an extra
+  // entry point of the build (scripts/build.mjs), stored as .js under the bundle's root,
+  // which is the entry points' common folder: src/ for vigil, the repository for test builds.
+  for (const rel of ["replicator/intercept-worker.js", "src/replicator/intercept-worker.js"]) {
+    const candidate = `/$bunfs/root/${rel}`;
+    if (fs.existsSync(candidate)) return candidate;
+  }
+  throw new InterceptUnavailableError("this vigil binary was built without the FUSE server (src/replicator/intercept-worker.ts is not among its entry points)");
+}
+
+function checkFolder(dir: string): string | null {
+  if (!isAbsolute(dir)) return `${dir}: not an absolute path`;
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(dir);
+  } catch (e) {
+    return `${dir}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such folder" : String(e)}`;
+  }
+  if (!st.isDirectory()) return `${dir}: not a directory${st.isSymbolicLink() ? " (a symbolic link; give the real path)" : ""}`;
+  return null;
+}
+
+/**
+ * Removes fuse.vigil mounts left on `dir` by a daemon that is gone: ends
+ * each connection through fusectl, then unmounts lazily. Returns how many
+ * were removed. Only for start-up: it would also remove a live mount.
+ */
+export async function cleanStaleMount(dir: string, log?: InterceptLog): Promise<number> {
+  let removed = 0;
+  for (let round = 0; round < 16; round++) {
+    const mounts = fuseMountsOn(dir, FUSE_TYPE);
+    const top = mounts[mounts.length - 1];
+    if (top === undefined) break;
+    await abortConnection(top);
+    const err = await umount(dir, true);
+    if (err !== null) throw new InterceptUnavailableError(`cannot remove the stale ${FUSE_TYPE} mount on ${dir}: ${err}`);
+    log?.("warn", `removed a stale ${FUSE_TYPE} mount on ${dir} (${top.source}), left by an earlier run`);
+    removed++;
+  }
+  return removed;
+}
+
+export async function mountInPlace(o: MountInPlaceOptions): Promise<MountedFolder> {
+  const runtime = runtimeProblem();
+  if (runtime !== null) throw new InterceptUnavailableError(`cannot mirror ${o.dir}: ${runtime}`);
+  if (typeof process.getuid === "function" && process.getuid() !== 0) throw new InterceptUnavailableError(`cannot mirror ${o.dir}: FUSE mounts need root`);
+  if (!fs.existsSync("/dev/fuse")) throw new InterceptUnavailableError(`cannot mirror ${o.dir}: /dev/fuse is missing (load the fuse module)`);
+  const bad = checkFolder(o.dir);
+  if (bad !== null) throw new InterceptUnavailableError(`cannot mirror ${bad}`);
+  if (fuseMountsOn(o.dir, FUSE_TYPE).length > 0) throw new InterceptUnavailableError(`cannot mirror ${o.dir}: a ${FUSE_TYPE} mount is already there`);
+  const workerAt = workerLocation();
+
+  const dirFd = fs.openSync(o.dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  let fuseFd: number;
+  try {
+    fuseFd = fs.openSync("/dev/fuse", "r+");
+  } catch (e) {
+    fs.closeSync(dirFd);
+    throw new InterceptUnavailableError(`cannot mirror ${o.dir}: cannot open /dev/fuse: ${String(e)}`);
+  }
+  const closeFds = (): void => {
+    for (const fd of [fuseFd, dirFd]) {
+      try {
+        fs.closeSync(fd);
+      } catch {
+        // Already closed.
+      }
+    }
+  };
+  try {
+    await mountFuse(fuseFd, o.dir, FUSE_TYPE, `vigil:${o.name}`);
+  } catch (e) {
+    closeFds();
+    throw new InterceptUnavailableError(`cannot mirror ${o.dir}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const ours = fuseMountsOn(o.dir, FUSE_TYPE).at(-1);
+  if (ours === undefined) {
+    closeFds();
+    throw new InterceptUnavailableError(`cannot mirror ${o.dir}: the mount does not show in /proc/self/mountinfo`);
+  }
+  return serveMount(o, workerAt, fuseFd, dirFd, ours, closeFds);
+}
+
+async function serveMount(o: MountInPlaceOptions, workerAt: URL | string, fuseFd: number, dirFd: number, entry: MountEntry, closeFds: () => void): Promise<MountedFolder> {
+  const stats = new SharedArrayBuffer(8 * STAT_COUNT);
+  const counters = new Float64Array(stats);
+  let heldNow = 0;
+  let stopped = false;
+  /** unmount() was called: the end of the connection is expected. */
+  let stopping = false;
+  const input: WorkerInput = { fuseFd, dirFd, stats };
+  let worker: Worker;
+  try {
+    worker = new Worker(workerAt, { workerData: input });
+  } catch (e) {
+    await abortConnection(entry);
+    await umount(o.dir, true);
+    closeFds();
+    throw new InterceptUnavailableError(`cannot mirror ${o.dir}: cannot start the FUSE server: ${e instanceof Error ? e.message : String(e)}`);
+  }
+
+  const writeReply = (bytes: Uint8Array): void => {
+    if (stopped) return;
+    try {
+      fs.writeSync(fuseFd, bytes);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      // ENOENT: interrupted request; ENODEV/ECONNABORTED: the connection is gone.
+      if (code !== "ENOENT" && code !== "ENODEV" && code !== "ECONNABORTED") o.log("warn", `${o.dir}: FUSE reply failed: ${String(e)}`);
+    }
+  };
+
+  const release = (m: Extract<WorkerMessage, { t: "held" }>): void => {
+    heldNow++;
+    const acks = m.ops.map(({ seq, op }) => {
+      try {
+        return o.onMutation(seq, op);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    });
+    Promise.all(acks).then(
+      () => {
+        heldNow--;
+        writeReply(m.reply);
+      },
+      (e: unknown) => {
+        heldNow--;
+        o.log("error", `${o.dir}: replication of operations ${m.ops[0]?.seq}..${m.ops.at(-1)?.seq} failed, the application gets EIO: ${e instanceof Error ? e.message : String(e)}`);
+        writeReply(encodeError(m.unique, Errno.EIO));
+      },
+    );
+  };
+
+  let resolveClosed!: (reason: string) => void;
+  const closed = new Promise<string>((r) => (resolveClosed = r));
+  let readyResolve!: (problem: Error | null) => void;
+  const ready = new Promise<Error | null>((r) => (readyResolve = r));
+  let finished = false;
+  const finish = (reason: string): void => {
+    if (finished) return;
+    finished = true;
+    // Before the fds close: a late acknowledgement must not write to a reused fd number.
+    stopped = true;
+    readyResolve(new Error(reason));
+    void worker.terminate();
+    closeFds();
+    resolveClosed(reason);
+  };
+
+  worker.on("message", (m: WorkerMessage) => {
+    switch (m.t) {
+      case "ready":
+        if (m.ffi !== null) o.log("warn", `${o.dir}: ${m.ffi}; those operations fail with EOPNOTSUPP`);
+        readyResolve(null);
+        break;
+      case "held":
+        release(m);
+        break;
+      case "log":
+        o.log(m.level, `${o.dir}: ${m.msg}`);
+        break;
+      case "exit":
+        if (!stopping) {
+          // Nobody serves the mount any more: end it, so accesses fail instead of hanging.
+          o.log("error", `${o.dir}: FUSE server stopped: ${m.reason}`);
+          void abortConnection(entry);
+        }
+        finish(m.reason);
+        break;
+    }
+  });
+  worker.on("error", (e) => {
+    o.log("error", `${o.dir}: FUSE server failed: ${e instanceof Error ? e.message : String(e)}`);
+    if (!stopping) void abortConnection(entry);
+    finish(`worker error: ${e instanceof Error ? e.message : String(e)}`);
+  });
+  worker.on("exit", () => finish("worker exited"));
+
+  const problem = await ready;
+  if (problem !== null) {
+    await abortConnection(entry);
+    await umount(o.dir, true);
+    throw new InterceptUnavailableError(`cannot mirror ${o.dir}: the FUSE server did not start: ${problem.message}`);
+  }
+
+  let unmounting: Promise<void> | null = null;
+  return {
+    dir: o.dir,
+    closed,
+    stats: () => ({
+      requests: counters[STAT.requests] ?? 0,
+      opsEmitted: counters[STAT.opsEmitted] ?? 0,
+      repliesHeld: counters[STAT.repliesHeld] ?? 0,
+      repliesHeldNow: heldNow,
+      bytesWritten: counters[STAT.bytesWritten] ?? 0,
+    }),
+    unmount: () => {
+      unmounting ??= (async () => {
+        stopping = true;
+        const err = await umount(o.dir, false);
+        if (err !== null) {
+          o.log("warn", `${o.dir}: busy (${err}); unmounting lazily`);
+          const lazyErr = await umount(o.dir, true);
+          if (lazyErr !== null) o.log("error", `${o.dir}: lazy unmount failed: ${lazyErr}`);
+        }
+        stopped = true;
+        // A copy of the mount in another namespace would keep the connection (and our read) alive.
+        await abortConnection(entry);
+        await closed;
+      })();
+      return unmounting;
+    },
+  };
+}
