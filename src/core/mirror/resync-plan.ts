@@ -4,7 +4,7 @@
  *
  * Step order, and why:
  *  1. renames: entries the target already holds under another name (found
- *     by type, size, mtime, mode and owner, unique on both sides) are moved
+ *     by type, size, mode, owner and mtime, unique on both sides) are moved
  *     instead of being deleted and sent again; before deletions, so a moved
  *     entry's old parent can then be removed;
  *  2. deletions, deepest first (a directory empties before its rmdir):
@@ -144,8 +144,9 @@ function isLinked(e: ManifestEntry): boolean {
   return e.type === "file" && e.nlink > 1;
 }
 
+/** Entries that may be one moved entry share this key (and an mtime within the window). */
 function renameKey(e: ManifestEntry): string | null {
-  const owner = `${e.mode}:${e.uid}:${e.gid}:${e.mtimeNs}`;
+  const owner = `${e.mode}:${e.uid}:${e.gid}`;
   if (e.type === "file") return e.nlink === 1 && e.size > 0 ? `f:${e.size}:${owner}` : null;
   if (e.type === "dir") return `d:${owner}`;
   return null;
@@ -186,7 +187,7 @@ function rekeyed(e: ManifestEntry, key: string): ManifestEntry {
  * entry) with the same rename key, unique on both sides, whose destination
  * parent is a directory on the target that stays. Applied to `target` in place.
  */
-function findRenames(source: Map<string, ManifestEntry>, target: Map<string, ManifestEntry>, order: readonly string[]): ResyncStep[] {
+function findRenames(source: Map<string, ManifestEntry>, target: Map<string, ManifestEntry>, order: readonly string[], windowNs: number): ResyncStep[] {
   const missingByKey = new Map<string, string[]>();
   for (const k of order) {
     if (target.has(k)) continue;
@@ -213,8 +214,12 @@ function findRenames(source: Map<string, ManifestEntry>, target: Map<string, Man
     if (rk === null) continue;
     const missing = missingByKey.get(rk);
     const extras = extraByKey.get(rk);
-    if (missing?.length !== 1 || extras?.length !== 1) continue;
-    const from = whereNow(extras[0]!);
+    // Unique on both sides among entries of that key and about that mtime.
+    const near = (e: ManifestEntry): boolean => mtimeEqual(e.mtimeNs, s.mtimeNs, windowNs);
+    const missingNear = (missing ?? []).filter((m) => near(source.get(m)!));
+    const extrasNear = (extras ?? []).filter((x) => { const e = target.get(whereNow(x)); return e !== undefined && near(e); });
+    if (missingNear.length !== 1 || extrasNear.length !== 1) continue;
+    const from = whereNow(extrasNear[0]!);
     const moved = target.get(from);
     if (moved === undefined || source.has(from)) continue;
     const pk = parentKey(k);
@@ -246,7 +251,7 @@ export function planResync(sourceList: Iterable<ManifestEntry>, targetList: Iter
   for (const e of targetList) target.set(pathKey(e.path), e);
   const order = [...source.keys()].sort(compareKeys);
 
-  const renames = options.detectRenames ? findRenames(source, target, order) : [];
+  const renames = options.detectRenames ? findRenames(source, target, order, options.mtimeWindowNs) : [];
 
   // Hard-link groups of the source: the leader carries data and metadata.
   const groups = new Map<bigint, string[]>();

@@ -1,0 +1,257 @@
+/**
+ * The ALONE journal: while the SECOND is away the PRIM records what changed,
+ * so that the resync sends only that, even after the PRIM crashed.
+ *
+ * Rule: an op is marked BEFORE the application is told it succeeded:
+ * `mark(op)` resolves only once the records it needed are on disk (written
+ * and fdatasync'ed). Group commit: marks that arrive while a sync runs are
+ * written together by the next one, so many writers share one fdatasync.
+ * A mark the set already covers (a block written twice) costs no write; it
+ * still waits until the covering record is durable.
+ *
+ * If the journal file cannot be written (full or failing disk), `mark`
+ * rejects with a JournalError and keeps doing so until `clear()`: the caller
+ * then treats the SECOND as needing a full compare.
+ *
+ * `clear()` only after a resync completed: the marks made while the resync
+ * ran must survive it, as the SECOND may vanish again before the end.
+ */
+
+import { promises as fsp, constants as C } from "node:fs";
+import { join } from "node:path";
+import type { MirrorOp } from "./ops.ts";
+import { RENAME_EXCHANGE } from "./ops.ts";
+import { DirtyTracker, blocksOf, DEFAULT_DIRTY_LIMITS, type DirtyLimits, type DirtyRecord, type DirtySet } from "./journal-dirty.ts";
+import { JOURNAL_MAGIC, decodeJournal, encodeRecord } from "./journal-records.ts";
+
+export const JOURNAL_FILE = "alone.journal";
+
+export class JournalError extends Error {
+  constructor(message: string, override readonly cause?: unknown) {
+    super(message);
+  }
+}
+
+/** The calls the journal makes on its file (a fake one in tests). */
+export interface JournalFile {
+  read(): Promise<Uint8Array>;
+  write(data: Uint8Array, position: number): Promise<void>;
+  truncate(length: number): Promise<void>;
+  datasync(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function openJournalFile(path: string): Promise<JournalFile> {
+  const fh = await fsp.open(path, C.O_RDWR | C.O_CREAT, 0o600);
+  return {
+    read: async () => new Uint8Array(await fh.readFile()),
+    write: async (data, position) => {
+      let done = 0;
+      while (done < data.length) done += (await fh.write(data, done, data.length - done, position + done)).bytesWritten;
+    },
+    truncate: (length) => fh.truncate(length),
+    datasync: () => fh.datasync(),
+    close: () => fh.close(),
+  };
+}
+
+/** The records that mark one op. */
+export function recordsFor(op: MirrorOp): DirtyRecord[] {
+  switch (op.op) {
+    case "write": {
+      const b = blocksOf(op.offset, op.data.length);
+      return [{ kind: "blocks", path: op.path, first: b.first, count: b.count }];
+    }
+    case "fallocate": {
+      const b = blocksOf(op.offset, op.length);
+      return [{ kind: "path", path: op.path }, { kind: "blocks", path: op.path, first: b.first, count: b.count }];
+    }
+    case "truncate":
+      return [{ kind: "trunc", path: op.path, size: op.size }];
+    case "create":
+    case "mknod":
+    case "mkdir":
+    case "symlink":
+    case "rmdir":
+    case "chmod":
+    case "chown":
+    case "utimes":
+    case "setxattr":
+    case "removexattr":
+      return [{ kind: "path", path: op.path }];
+    case "link":
+      return [{ kind: "path", path: op.existing }, { kind: "path", path: op.path }];
+    case "unlink":
+      return [{ kind: "unlink", path: op.path }];
+    case "rename":
+      return [{ kind: "rename", from: op.from, to: op.to, exchange: (op.flags & RENAME_EXCHANGE) !== 0 }];
+    case "fsync":
+      return [];
+  }
+}
+
+interface Waiter {
+  readonly seq: number;
+  readonly resolve: () => void;
+  readonly reject: (e: unknown) => void;
+}
+
+export interface JournalOptions {
+  readonly limits?: DirtyLimits;
+  /** The file to use instead of DIR/alone.journal (tests). */
+  readonly file?: JournalFile;
+}
+
+export class Journal {
+  private tracker: DirtyTracker;
+  private pending: DirtyRecord[] = [];
+  private appendedSeq = 0;
+  private durableSeq = 0;
+  private waiters: Waiter[] = [];
+  private flushing: Promise<void> | null = null;
+  private size: number;
+  private truncateFirst = false;
+  private broken: JournalError | null = null;
+  /** fdatasync calls made so far (metrics, tests). */
+  syncs = 0;
+
+  private constructor(private readonly file: JournalFile, private readonly limits: DirtyLimits, tracker: DirtyTracker, size: number) {
+    this.tracker = tracker;
+    this.size = size;
+  }
+
+  /**
+   * Opens (or creates) the journal in `dir`; after a crash its dirty set holds
+   * every complete record, and a torn tail is cut off.
+   */
+  static async open(dir: string, options: JournalOptions = {}): Promise<Journal> {
+    const limits = options.limits ?? DEFAULT_DIRTY_LIMITS;
+    let file = options.file;
+    if (file === undefined) {
+      await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+      file = await openJournalFile(join(dir, JOURNAL_FILE));
+    }
+    const bytes = await file.read();
+    const decoded = decodeJournal(bytes);
+    const tracker = new DirtyTracker(limits);
+    for (const r of decoded.records) tracker.apply(r);
+    if (!decoded.magicOk) {
+      if (bytes.length >= JOURNAL_MAGIC.length) tracker.apply({ kind: "full", reason: "the journal file was unreadable" });
+      await file.truncate(0);
+      await file.write(JOURNAL_MAGIC, 0);
+      const j = new Journal(file, limits, tracker, JOURNAL_MAGIC.length);
+      if (tracker.full) j.append({ kind: "full", reason: tracker.snapshot().fullReason ?? "" });
+      await j.flushNow();
+      return j;
+    }
+    if (decoded.validLength < bytes.length) {
+      await file.truncate(decoded.validLength);
+      await file.datasync();
+    }
+    return new Journal(file, limits, tracker, decoded.validLength);
+  }
+
+  /** What changed since the journal was last cleared. */
+  dirty(): DirtySet {
+    return this.tracker.snapshot();
+  }
+
+  /** Resolves once `op` is durably marked (see the file comment). */
+  mark(op: MirrorOp): Promise<void> {
+    return this.markRecords(recordsFor(op));
+  }
+
+  /** From now on the resync must compare everything (`reason` says why). */
+  markFull(reason: string): Promise<void> {
+    return this.markRecords([{ kind: "full", reason }]);
+  }
+
+  private markRecords(records: readonly DirtyRecord[]): Promise<void> {
+    if (this.broken !== null) return Promise.reject(this.broken);
+    for (const r of records) {
+      if (this.tracker.covers(r)) continue;
+      const coarser = this.tracker.apply(r);
+      if (coarser?.kind !== "full") this.append(r);
+      if (coarser !== null) this.append(coarser);
+    }
+    if (this.durableSeq >= this.appendedSeq) return Promise.resolve();
+    const seq = this.appendedSeq;
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ seq, resolve, reject });
+      this.kick();
+    });
+  }
+
+  private append(r: DirtyRecord): void {
+    this.pending.push(r);
+    this.appendedSeq++;
+  }
+
+  private kick(): void {
+    if (this.flushing !== null) return;
+    this.flushing = this.flushLoop().finally(() => {
+      this.flushing = null;
+    });
+  }
+
+  private async flushNow(): Promise<void> {
+    this.kick();
+    while (this.flushing !== null) await this.flushing;
+  }
+
+  private async flushLoop(): Promise<void> {
+    try {
+      while (this.pending.length > 0 || this.truncateFirst) {
+        const batch = this.pending;
+        this.pending = [];
+        const upto = this.appendedSeq;
+        if (this.truncateFirst) {
+          this.truncateFirst = false;
+          await this.file.truncate(JOURNAL_MAGIC.length);
+          this.size = JOURNAL_MAGIC.length;
+        }
+        if (batch.length > 0) {
+          const parts = batch.map(encodeRecord);
+          const bytes = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+          let at = 0;
+          for (const p of parts) {
+            bytes.set(p, at);
+            at += p.length;
+          }
+          await this.file.write(bytes, this.size);
+          this.size += bytes.length;
+        }
+        await this.file.datasync();
+        this.syncs++;
+        this.durableSeq = upto;
+        const ready = this.waiters.filter((w) => w.seq <= upto);
+        this.waiters = this.waiters.filter((w) => w.seq > upto);
+        for (const w of ready) w.resolve();
+      }
+    } catch (e) {
+      this.broken = new JournalError(`the journal could not be written: ${(e as Error).message}`, e);
+      const all = this.waiters;
+      this.waiters = [];
+      for (const w of all) w.reject(this.broken);
+    }
+  }
+
+  /**
+   * Forgets every mark: the resync completed and the SECOND is in sync, so
+   * nothing is being marked. Also the way out of a broken journal.
+   */
+  async clear(): Promise<void> {
+    while (this.flushing !== null) await this.flushing;
+    this.tracker = new DirtyTracker(this.limits);
+    this.pending = [];
+    this.broken = null;
+    this.truncateFirst = true;
+    await this.flushNow();
+    if (this.broken !== null) throw this.broken;
+  }
+
+  async close(): Promise<void> {
+    while (this.flushing !== null) await this.flushing;
+    await this.file.close();
+  }
+}

@@ -1,0 +1,710 @@
+/**
+ * The resync driver: makes the other copy (a ResyncPeer, the SECOND)
+ * identical to the local folder (the PRIM's real files), sending only what
+ * differs, while the service keeps writing and those writes keep being
+ * replicated live.
+ *
+ * THE RULE that keeps a live op and a resync op on the same file from leaving
+ * the copy stale: every op the resync sends is built from the local folder's
+ * state read SYNCHRONOUSLY, in the same turn of the event loop as the
+ * `peer.apply` call that gives the op its place in the one ordered stream to
+ * the SECOND (see ResyncPeer's ordering contract), never from the earlier
+ * scan or checksums. A live op enters that stream only after its local effect
+ * is complete. So any local change the resync's read did not see is behind
+ * the resync's op in the stream, and the SECOND ends with the newest data.
+ * Data ops also check, in that same turn, that the path still names the
+ * inode being read (a file replaced by a rename is the live stream's).
+ * Scans and checksums only decide WHAT to look at; being stale costs bytes,
+ * never correctness. A live op the SECOND could not apply during the resync
+ * (its name was still in the old state there) is reported through
+ * `markDirty`: the resync compares that path again before it finishes.
+ *
+ * Data: files whose size or mtime differ (all files with checksumAll) are
+ * compared by block checksums: 64 KiB blocks, then 4 KiB blocks inside each
+ * differing one, and only differing 4 KiB blocks are sent. New files are
+ * sent whole, except all-zero blocks of a sparse source (holes stay holes:
+ * the file is first sized by a truncate). Zero blocks of a sparse source
+ * that are not zero on the copy are punched (fallocate), not written.
+ *
+ * Journal-driven mode: only the paths the ALONE journal marked are compared,
+ * and data ranges it marked are sent without comparing.
+ *
+ * Resumable: in full mode a checkpoint (the last file done, in manifest
+ * order) is persisted; a resync started again with the same checkpoint file
+ * skips the files done, except those the journal says changed since.
+ */
+
+import { closeSync, constants as C, fstatSync, lstatSync, openSync, readSync, readlinkSync, type BigIntStats } from "node:fs";
+import { promises as fsp } from "node:fs";
+import {
+  compareKeys, isWithin, keyPath, parentKey, pathKey, planResync,
+  type ByteRange, type DataHint, type ResyncStep,
+} from "../core/mirror/resync-plan.ts";
+import { fileBlockSums, isAllZero, sumsEqual } from "./block-sums.ts";
+import type { DirtySet } from "./journal-dirty.ts";
+import { RENAME_NOREPLACE, relPathText, type MirrorOp, type RelPath } from "./ops.ts";
+import { checkpointKey, loadCheckpoint, removeCheckpoint, saveCheckpoint, type ResyncCheckpoint } from "./resync-checkpoint.ts";
+import { withRate, type ProgressCounts, type ResyncPhase, type ResyncProgress } from "./resync-progress.ts";
+import { RateLimit, realClock, type Clock } from "./resync-rate.ts";
+import type { ApplyResult, EntryType, ManifestEntry, ResyncPeer } from "./resync-types.ts";
+import { collect, entryType, hostPath, scanTree } from "./tree-scan.ts";
+
+export const RESYNC_BLOCK = 64 * 1024;
+export const RESYNC_FINE_BLOCK = 4096;
+const MAX_WRITE = 1 << 20;
+const SUMS_PER_REQUEST = 512;
+const REVISIT_ROUNDS = 3;
+const FALLOC_PUNCH_KEEP_SIZE = 3;
+
+export interface ResyncOptions {
+  /** The local copy (on the PRIM: the real files beneath the FUSE mount). */
+  readonly root: string;
+  readonly peer: ResyncPeer;
+  /**
+   * What the ALONE journal marked. Null, or a set that is `full`: compare
+   * everything. In full mode a set still tells which files changed since a
+   * checkpoint.
+   */
+  readonly dirty?: DirtySet | null;
+  /** Compare everything even when a journal set is given (`vigil resync`). */
+  readonly full?: boolean;
+  /** Compare every file's blocks, even when size and mtime agree. */
+  readonly checksumAll?: boolean;
+  readonly checkpointFile?: string;
+  /** Cap on data bytes sent per second; absent: none. */
+  readonly rateLimitBytesPerSec?: number;
+  readonly blockSize?: number;
+  readonly fineBlockSize?: number;
+  /** Bytes of ops sent and not yet acknowledged, at most. */
+  readonly windowBytes?: number;
+  /** Files compared at once. */
+  readonly concurrency?: number;
+  readonly detectRenames?: boolean;
+  readonly clock?: Clock;
+  readonly signal?: AbortSignal;
+  /** Called after each file and phase change. */
+  readonly onProgress?: (p: ResyncProgress) => void;
+  /** How often the checkpoint is written (ms). */
+  readonly checkpointEveryMs?: number;
+}
+
+export interface ResyncFailure {
+  readonly path: string;
+  readonly op: string;
+  readonly errno: string;
+  readonly message: string;
+}
+
+export interface ResyncResult {
+  /** The copy is identical (as of the ops sent; live ops continue). */
+  readonly completed: boolean;
+  readonly progress: ResyncProgress;
+  /** Ops that still failed after the last revisit. */
+  readonly failures: readonly ResyncFailure[];
+  /** Why the whole tree was compared, when it was. */
+  readonly fullReason: string | null;
+  /** What stopped an incomplete resync. */
+  readonly error: string | null;
+}
+
+type FileStep = Extract<ResyncStep, { kind: "file" }>;
+
+interface Scope {
+  readonly path: RelPath;
+  readonly recursive: boolean;
+}
+
+class Interrupted extends Error {}
+
+export class Resync {
+  private readonly peer: ResyncPeer;
+  private readonly root: string;
+  private readonly clock: Clock;
+  private readonly block: number;
+  private readonly fine: number;
+  private readonly windowBytes: number;
+  private readonly rate: RateLimit | null;
+  private readonly inflight = new Set<Promise<void>>();
+  private inflightBytes = 0;
+  private readonly revisit = new Map<string, RelPath>();
+  private failures: ResyncFailure[] = [];
+  private counts: { -readonly [K in keyof ProgressCounts]: ProgressCounts[K] };
+  private readonly mode: "full" | "journal";
+  private readonly fullReason: string | null;
+
+  constructor(private readonly o: ResyncOptions) {
+    this.peer = o.peer;
+    this.root = o.root;
+    this.clock = o.clock ?? realClock;
+    this.block = o.blockSize ?? RESYNC_BLOCK;
+    this.fine = Math.min(o.fineBlockSize ?? RESYNC_FINE_BLOCK, this.block);
+    this.windowBytes = o.windowBytes ?? 8 * MAX_WRITE;
+    this.rate = o.rateLimitBytesPerSec !== undefined && o.rateLimitBytesPerSec > 0 ? new RateLimit(o.rateLimitBytesPerSec, this.clock) : null;
+    const dirty = o.dirty ?? null;
+    this.mode = o.full === true || dirty === null || dirty.full ? "full" : "journal";
+    this.fullReason =
+      this.mode === "journal" ? null
+      : o.full === true ? "a full resync was asked for"
+      : dirty === null ? "no journal of the changes"
+      : `the journal gave up: ${dirty.fullReason ?? "unknown reason"}`;
+    this.counts = {
+      phase: "scanning", mode: this.mode, filesTotal: 0, filesDone: 0, bytesTotal: 0, bytesDone: 0,
+      bytesSent: 0, sumBytesReceived: 0, opsSent: 0, startedAtMs: this.clock.now(),
+    };
+  }
+
+  /** A path changed in a way the live stream may not have carried (a live op failed on the SECOND). */
+  markDirty(path: RelPath): void {
+    this.revisit.set(pathKey(path), path);
+  }
+
+  progress(): ResyncProgress {
+    return withRate(this.counts, this.clock.now());
+  }
+
+  async run(): Promise<ResyncResult> {
+    try {
+      await this.main();
+      this.setPhase("done");
+      return this.result(true, null);
+    } catch (e) {
+      await this.drain().catch(() => undefined);
+      this.setPhase("interrupted");
+      return this.result(false, e instanceof Interrupted ? "interrupted" : (e as Error).message);
+    }
+  }
+
+  private result(completed: boolean, error: string | null): ResyncResult {
+    return { completed, progress: this.progress(), failures: [...this.failures], fullReason: this.fullReason, error };
+  }
+
+  private setPhase(phase: ResyncPhase): void {
+    this.counts.phase = phase;
+    this.o.onProgress?.(this.progress());
+  }
+
+  private checkAbort(): void {
+    if (this.o.signal?.aborted === true) throw new Interrupted("interrupted");
+  }
+
+  private async main(): Promise<void> {
+    const checksumAll = this.o.checksumAll === true;
+    let checkpoint: ResyncCheckpoint | null = null;
+    if (this.o.checkpointFile !== undefined && this.mode === "full") {
+      const c = await loadCheckpoint(this.o.checkpointFile);
+      if (c !== null && c.mode === "full" && c.checksumAll === checksumAll) checkpoint = c;
+    }
+    const dirty = this.o.dirty ?? null;
+    const changedSince = new Set<string>(dirty !== null && !dirty.full ? dirty.paths.map((d) => pathKey(d.path)) : []);
+
+    let scopes: Scope[];
+    let hints = new Map<string, DataHint>();
+    if (this.mode === "full") {
+      scopes = [{ path: new Uint8Array(), recursive: true }];
+    } else {
+      const d = dirty!;
+      scopes = d.paths.map((p) => ({ path: p.path, recursive: p.tree }));
+      for (const p of d.paths) {
+        if (p.whole || p.tree) hints.set(pathKey(p.path), { kind: "compare" });
+        else if (p.ranges.length > 0) hints.set(pathKey(p.path), { kind: "ranges", ranges: p.ranges });
+      }
+      if (d.hardLinkRecheck) {
+        for await (const e of scanTree(this.root, new Uint8Array(), true)) {
+          if (e.type === "file" && e.nlink > 1) {
+            scopes.push({ path: e.path, recursive: false });
+            hints.set(pathKey(e.path), { kind: "compare" });
+          }
+        }
+      }
+    }
+
+    // In journal mode, what a changed directory's listing brings in is only checked for existence and type.
+    let deep: ((k: string) => boolean) | null = null;
+    if (this.mode === "journal") {
+      const marked = new Set(scopes.map((s) => pathKey(s.path)));
+      const trees = scopes.filter((s) => s.recursive).map((s) => pathKey(s.path));
+      deep = (k) => marked.has(k) || trees.some((t) => isWithin(k, t));
+    }
+    this.setPhase("scanning");
+    await this.pass(scopes, hints, checksumAll, checkpoint, changedSince, deep);
+
+    for (let round = 1; this.revisit.size > 0; round++) {
+      this.checkAbort();
+      const paths = [...this.revisit.values()];
+      if (round > REVISIT_ROUNDS) {
+        throw new Error(`${paths.length} path(s) still differ after ${REVISIT_ROUNDS} more attempts, such as ${relPathText(paths[0]!)}`);
+      }
+      this.revisit.clear();
+      this.failures = [];
+      this.setPhase("revisit");
+      // The parent too (one level): its listing and times change with the entry.
+      const scopes = paths.flatMap((p) => [{ path: p, recursive: true }, { path: keyPath(parentKey(pathKey(p))), recursive: false }]);
+      await this.pass(scopes, new Map(), true, null, new Set(), null);
+    }
+    this.checkAbort();
+    const synced = await this.peer.apply({ op: "fsync", path: null, dataOnly: false });
+    if (!synced.ok) throw new Error(`the copy could not be synced: ${synced.message}`);
+    if (this.o.checkpointFile !== undefined) await removeCheckpoint(this.o.checkpointFile);
+  }
+
+  /** Scans the scopes on both sides, plans, and carries the plan out. */
+  private async pass(scopes: readonly Scope[], hints: Map<string, DataHint>, checksumAll: boolean, checkpoint: ResyncCheckpoint | null, changedSince: Set<string>, deep: ((k: string) => boolean) | null): Promise<void> {
+    const source = await this.gather(scopes, (s) => scanTree(this.root, s.path, s.recursive));
+    let target = await this.gather(scopes, (s) => this.peer.manifest(s.path, s.recursive));
+    this.checkAbort();
+    const options = {
+      mtimeWindowNs: this.peer.mtimeWindowNs, checksumAll, detectRenames: this.o.detectRenames !== false,
+      dataHint: (k: string) => hints.get(k),
+      ...(deep === null ? {} : { shallow: (k: string) => !deep(k) }),
+    };
+    let steps = planResync(source, target, options);
+    const renames = steps.filter((s) => s.kind === "rename");
+    if (renames.length > 0) {
+      this.setPhase("renames");
+      await this.doRenames(renames, source);
+      target = await this.gather(scopes, (s) => this.peer.manifest(s.path, s.recursive));
+      steps = planResync(source, target, { ...options, detectRenames: false });
+    }
+    const sourceByKey = new Map(source.map((e) => [pathKey(e.path), e]));
+
+    this.setPhase("namespace");
+    for (const s of steps) {
+      this.checkAbort();
+      if (s.kind === "delete") await this.doDelete(s.path, s.type, sourceByKey.get(pathKey(s.path))?.type ?? null);
+      else if (s.kind === "mkdir" || s.kind === "mknod" || s.kind === "symlink") await this.doCreate(s.kind, s.entry);
+    }
+
+    const files = steps.filter((s): s is FileStep => s.kind === "file");
+    const skip = checkpoint === null ? null : checkpointKey(checkpoint);
+    const todo: FileStep[] = [];
+    for (const f of files) {
+      const k = pathKey(f.entry.path);
+      const size = bytesToLook(f);
+      this.counts.filesTotal++;
+      this.counts.bytesTotal += size;
+      if (skip !== null && compareKeys(k, skip) <= 0 && !changedSince.has(k)) {
+        this.counts.filesDone++;
+        this.counts.bytesDone += size;
+      } else {
+        todo.push(f);
+      }
+    }
+    this.setPhase("data");
+    await this.doFiles(todo, skip);
+    for (const s of steps) {
+      this.checkAbort();
+      if (s.kind === "link") await this.doLink(s.existing, s.path);
+    }
+    await this.drain();
+
+    this.setPhase("metadata");
+    for (const s of steps) {
+      this.checkAbort();
+      if (s.kind === "meta") await this.doMeta(s);
+    }
+    await this.drain();
+  }
+
+  private async gather(scopes: readonly Scope[], list: (s: Scope) => AsyncIterable<ManifestEntry>): Promise<ManifestEntry[]> {
+    const byKey = new Map<string, ManifestEntry>();
+    for (const s of scopes) {
+      for (const e of await collect(list(s))) byKey.set(pathKey(e.path), e);
+    }
+    return [...byKey.values()];
+  }
+
+  // ---- sending ----------------------------------------------------------
+
+  /** Hands `op` to the peer now (its place in the stream is taken here). */
+  private send(op: MirrorOp, bytes: number, track?: Promise<void>[]): void {
+    const cost = bytes + 64;
+    const p = this.peer.apply(op);
+    this.counts.opsSent++;
+    if (op.op === "write") this.counts.bytesSent += op.data.length;
+    this.inflightBytes += cost;
+    const done: Promise<void> = p.then(
+      (r) => this.settled(op, r),
+      (e: unknown) => this.settled(op, { ok: false, errno: "EIO", message: (e as Error).message }),
+    ).finally(() => {
+      this.inflightBytes -= cost;
+      this.inflight.delete(done);
+    });
+    this.inflight.add(done);
+    track?.push(done);
+  }
+
+  private settled(op: MirrorOp, r: ApplyResult): void {
+    if (r.ok) return;
+    const path = op.op === "rename" ? op.to : op.op === "link" ? op.path : op.path;
+    if (path === null) return;
+    this.revisit.set(pathKey(path), path);
+    this.failures.push({ path: relPathText(path), op: op.op, errno: r.errno, message: r.message });
+  }
+
+  /** Waits for room in the window (and the rate limit) before sending `bytes`. */
+  private async budget(bytes: number): Promise<void> {
+    this.checkAbort();
+    if (this.rate !== null) await this.rate.take(bytes);
+    while (this.inflightBytes + bytes > this.windowBytes && this.inflight.size > 0) await Promise.race(this.inflight);
+  }
+
+  private async drain(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.all([...this.inflight]);
+  }
+
+  private localStat(path: RelPath): BigIntStats | null {
+    try {
+      return lstatSync(hostPath(this.root, path), { bigint: true });
+    } catch {
+      return null;
+    }
+  }
+
+  private localType(path: RelPath): EntryType | null {
+    const st = this.localStat(path);
+    return st === null ? null : entryType(Number(st.mode));
+  }
+
+  private async sendAndWait(op: MirrorOp): Promise<ApplyResult> {
+    await this.drain();
+    const p = this.peer.apply(op);
+    this.counts.opsSent++;
+    return p;
+  }
+
+  // ---- namespace --------------------------------------------------------
+
+  private async doRenames(renames: readonly ResyncStep[], source: readonly ManifestEntry[]): Promise<void> {
+    const types = new Map(source.map((e) => [pathKey(e.path), e.type]));
+    for (const r of renames) {
+      if (r.kind !== "rename") continue;
+      // The local state must still be what the plan saw: the old name gone, the new one of the same type.
+      if (this.localType(r.from) !== null || this.localType(r.to) !== types.get(pathKey(r.to))) continue;
+      // A failed rename is no error: the re-plan sees where things are.
+      await this.sendAndWait({ op: "rename", from: r.from, to: r.to, flags: RENAME_NOREPLACE });
+    }
+  }
+
+  private async doDelete(path: RelPath, type: EntryType, sourceType: EntryType | null): Promise<void> {
+    if (this.localType(path) !== sourceType) return; // changed since the scan: the live stream's
+    if (type !== "dir") {
+      await this.budget(0);
+      this.send({ op: "unlink", path }, 0);
+      return;
+    }
+    const r = await this.sendAndWait({ op: "rmdir", path });
+    if (r.ok || r.errno === "ENOENT") return;
+    if (r.errno !== "ENOTEMPTY" && r.errno !== "EEXIST") {
+      this.settled({ op: "rmdir", path }, r);
+      return;
+    }
+    // Contents the plan did not list (a journal-driven pass lists one level).
+    const beneath = (await collect(this.peer.manifest(path, true))).filter((e) => e.path.length > path.length);
+    beneath.sort((a, b) => compareKeys(pathKey(b.path), pathKey(a.path)));
+    for (const e of beneath) this.send(e.type === "dir" ? { op: "rmdir", path: e.path } : { op: "unlink", path: e.path }, 0);
+    this.send({ op: "rmdir", path }, 0);
+    await this.drain();
+  }
+
+  private async doCreate(kind: "mkdir" | "mknod" | "symlink", entry: ManifestEntry): Promise<void> {
+    await this.budget(0);
+    const st = this.localStat(entry.path);
+    if (st === null || entryType(Number(st.mode)) !== entry.type) return;
+    const owner = { uid: Number(st.uid), gid: Number(st.gid) };
+    if (kind === "mkdir") {
+      this.send({ op: "mkdir", path: entry.path, mode: Number(st.mode) & 0o7777, ...owner }, 0);
+    } else if (kind === "mknod") {
+      this.send({ op: "mknod", path: entry.path, mode: Number(st.mode), rdev: Number(st.rdev), ...owner }, 0);
+    } else {
+      let target: Buffer;
+      try {
+        target = readlinkSync(hostPath(this.root, entry.path), { encoding: "buffer" });
+      } catch {
+        return;
+      }
+      this.send({ op: "symlink", path: entry.path, target: new Uint8Array(target), ...owner }, 0);
+    }
+  }
+
+  private async doLink(existing: RelPath, path: RelPath): Promise<void> {
+    await this.budget(0);
+    const a = this.localStat(existing);
+    const b = this.localStat(path);
+    if (a === null || b === null || a.ino !== b.ino || a.dev !== b.dev) return;
+    this.send({ op: "link", existing, path }, 0);
+  }
+
+  private async doMeta(step: Extract<ResyncStep, { kind: "meta" }>): Promise<void> {
+    await this.budget(0);
+    const { entry, fix } = step;
+    const st = this.localStat(entry.path);
+    if (st === null || entryType(Number(st.mode)) !== entry.type) return;
+    const path = entry.path;
+    // chown clears set-id bits: the mode goes after it.
+    if (fix.chown) this.send({ op: "chown", path, uid: Number(st.uid), gid: Number(st.gid) }, 0);
+    if (fix.chmod) this.send({ op: "chmod", path, mode: Number(st.mode) & 0o7777 }, 0);
+    for (const x of fix.removeXattrs) this.send({ op: "removexattr", path, name: x }, 0);
+    for (const x of fix.setXattrs) this.send({ op: "setxattr", path, name: x.name, value: x.value, flags: 0 }, x.value.length);
+    if (fix.utimes) this.send({ op: "utimes", path, atimeNs: st.atimeNs, mtimeNs: st.mtimeNs }, 0);
+  }
+
+  // ---- data -------------------------------------------------------------
+
+  private async doFiles(files: readonly FileStep[], skipThrough: string | null): Promise<void> {
+    const done = new Array<boolean>(files.length).fill(false);
+    let contiguous = 0;
+    let lastSave = this.clock.now();
+    let saving: Promise<void> = Promise.resolve();
+    let next = 0;
+    const saveEvery = this.o.checkpointEveryMs ?? 1000;
+    const checkpointFile = this.mode === "full" ? this.o.checkpointFile : undefined;
+    const save = (force: boolean): void => {
+      if (checkpointFile === undefined || contiguous === 0) return;
+      if (!force && this.clock.now() - lastSave < saveEvery) return;
+      lastSave = this.clock.now();
+      const doneThrough = files[contiguous - 1]!.entry.path;
+      if (skipThrough !== null && compareKeys(pathKey(doneThrough), skipThrough) < 0) return;
+      saving = saving.then(() => saveCheckpoint(checkpointFile, { mode: "full", checksumAll: this.o.checksumAll === true, doneThrough })).catch(() => undefined);
+    };
+    const worker = async (): Promise<void> => {
+      while (next < files.length) {
+        this.checkAbort();
+        const i = next++;
+        const f = files[i]!;
+        await this.syncFile(f);
+        done[i] = true;
+        this.counts.filesDone++;
+        while (contiguous < files.length && done[contiguous] === true) contiguous++;
+        save(false);
+        this.o.onProgress?.(this.progress());
+      }
+    };
+    try {
+      const workers = Array.from({ length: Math.max(1, this.o.concurrency ?? 2) }, worker);
+      const results = await Promise.allSettled(workers);
+      const failed = results.find((r) => r.status === "rejected");
+      if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
+    } finally {
+      save(true);
+      await saving;
+    }
+  }
+
+  /** Makes one regular file's size and data right; all its ops acknowledged on return. */
+  private async syncFile(step: FileStep): Promise<void> {
+    const path = step.entry.path;
+    const planned = bytesToLook(step);
+    let looked = 0;
+    const look = (n: number): void => {
+      const add = Math.min(n, planned - looked);
+      looked += add;
+      this.counts.bytesDone += add;
+    };
+    const host = hostPath(this.root, path);
+    let fd: number;
+    try {
+      fd = openSync(host, C.O_RDONLY | C.O_NOFOLLOW);
+    } catch {
+      look(planned);
+      return;
+    }
+    const track: Promise<void>[] = [];
+    try {
+      const st = fstatSync(fd, { bigint: true });
+      const same = (): boolean => {
+        const now = this.localStat(path);
+        return now !== null && now.ino === st.ino && now.dev === st.dev;
+      };
+      if (!st.isFile() || !same()) return;
+      const size = Number(st.size);
+      const sparse = Number(st.blocks) * 512 < size;
+      const file: OpenFile = { path, fd, same, sparse, mtimeNs: st.mtimeNs, track };
+      await this.budget(0);
+      if (!same()) return;
+      if (step.create) this.send({ op: "create", path, mode: Number(st.mode) & 0o7777, uid: Number(st.uid), gid: Number(st.gid) }, 0, track);
+      if (step.create ? size > 0 : step.targetSize !== size) this.send({ op: "truncate", path, size, mtimeNs: st.mtimeNs }, 0, track);
+      switch (step.data.kind) {
+        case "all":
+          await this.sendAll(file, size, look);
+          break;
+        case "compare":
+          await this.compareAndSend(file, size, look);
+          break;
+        case "ranges":
+          for (const r of clipRanges(step.data.ranges, size)) {
+            await this.sendRange(file, r.offset, r.length, false);
+            look(r.length);
+          }
+          break;
+        case "none":
+          break;
+      }
+    } finally {
+      closeSync(fd);
+      await Promise.all(track);
+      look(planned);
+    }
+  }
+
+  private async sendAll(f: OpenFile, size: number, look: (n: number) => void): Promise<void> {
+    for (let off = 0; off < size; off += MAX_WRITE) {
+      const len = Math.min(MAX_WRITE, size - off);
+      await this.sendRange(f, off, len, true);
+      look(len);
+    }
+  }
+
+  /**
+   * Sends [offset, offset+length) as read NOW (see THE RULE), in writes of
+   * at most MAX_WRITE. `holesFree`: the copy reads zeros there already (a new
+   * or extended file), so zero blocks of a sparse source are skipped;
+   * otherwise they are punched.
+   */
+  private async sendRange(f: OpenFile, offset: number, length: number, holesFree: boolean): Promise<void> {
+    const end = offset + length;
+    for (let at = offset; at < end; ) {
+      const len = Math.min(MAX_WRITE, end - at);
+      await this.budget(len);
+      // From here to send(): no await.
+      if (!f.same()) return;
+      const buf = new Uint8Array(len);
+      const n = readFully(f.fd, buf, at);
+      if (n === 0) return;
+      const data = buf.subarray(0, n);
+      if (f.sparse) {
+        this.sendSparse(f, at, data, holesFree);
+      } else {
+        this.send({ op: "write", path: f.path, offset: at, data, mtimeNs: f.mtimeNs }, n, f.track);
+      }
+      at += n;
+    }
+  }
+
+  /** A piece of a sparse file: zero fine blocks become holes, the rest writes. */
+  private sendSparse(f: OpenFile, offset: number, data: Uint8Array, holesFree: boolean): void {
+    let runStart = -1;
+    let runZero = false;
+    const flush = (to: number): void => {
+      if (runStart < 0) return;
+      const len = to - runStart;
+      if (runZero) {
+        if (!holesFree) this.send({ op: "fallocate", path: f.path, mode: FALLOC_PUNCH_KEEP_SIZE, offset: offset + runStart, length: len, mtimeNs: f.mtimeNs }, 0, f.track);
+      } else {
+        this.send({ op: "write", path: f.path, offset: offset + runStart, data: data.subarray(runStart, to), mtimeNs: f.mtimeNs }, len, f.track);
+      }
+    };
+    for (let i = 0; i < data.length; i += this.fine) {
+      const piece = data.subarray(i, Math.min(data.length, i + this.fine));
+      const zero = isAllZero(piece);
+      if (runStart >= 0 && zero === runZero) continue;
+      flush(i);
+      runStart = i;
+      runZero = zero;
+    }
+    flush(data.length);
+  }
+
+  private async compareAndSend(f: OpenFile, size: number, look: (n: number) => void): Promise<void> {
+    const fh = await fsp.open(hostPath(this.root, f.path), C.O_RDONLY | C.O_NOFOLLOW);
+    try {
+      const blocks = Math.ceil(size / this.block);
+      for (let first = 0; first < blocks; first += SUMS_PER_REQUEST) {
+        this.checkAbort();
+        const count = Math.min(SUMS_PER_REQUEST, blocks - first);
+        const offset = first * this.block;
+        const [theirs, ours] = await Promise.all([this.peer.blockSums(f.path, this.block, offset, count), fileBlockSums(fh, size, this.block, offset, count)]);
+        if (theirs === null) {
+          // No longer a regular file there: someone else's change; look again at the end.
+          this.markDirty(f.path);
+          return;
+        }
+        this.counts.sumBytesReceived += theirs.sums.length;
+        const differing: number[] = [];
+        for (let i = 0; i < count; i++) if (!sumsEqual(ours.sums, i, theirs.sums, i)) differing.push(first + i);
+        look(count * this.block - differing.length * this.block);
+        await this.refine(f, fh, size, differing, theirs.size, look);
+      }
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** Within each differing block, finds the differing fine blocks and sends those. */
+  private async refine(f: OpenFile, fh: fsp.FileHandle, size: number, blocks: readonly number[], theirSize: number, look: (n: number) => void): Promise<void> {
+    const perBlock = this.block / this.fine;
+    for (let i = 0; i < blocks.length; i += 16) {
+      const group = blocks.slice(i, i + 16);
+      const runs = await Promise.all(group.map(async (b) => {
+        const offset = b * this.block;
+        const len = Math.min(this.block, size - offset);
+        if (offset >= theirSize) return [{ offset, length: len, holesFree: true }];
+        const [theirs, ours] = await Promise.all([this.peer.blockSums(f.path, this.fine, offset, perBlock), fileBlockSums(fh, size, this.fine, offset, perBlock)]);
+        if (theirs === null) return [{ offset, length: len, holesFree: false }];
+        this.counts.sumBytesReceived += theirs.sums.length;
+        const out: { offset: number; length: number; holesFree: boolean }[] = [];
+        const n = Math.ceil(len / this.fine);
+        for (let j = 0; j < n; j++) {
+          if (sumsEqual(ours.sums, j, theirs.sums, j)) continue;
+          const o = offset + j * this.fine;
+          const l = Math.min(this.fine, size - o);
+          const last = out[out.length - 1];
+          // Beyond the copy's old end it reads zeros once the truncate is applied.
+          const holesFree = o >= theirSize;
+          if (last !== undefined && last.offset + last.length === o && last.holesFree === holesFree) out[out.length - 1] = { ...last, length: last.length + l };
+          else out.push({ offset: o, length: l, holesFree });
+        }
+        return out;
+      }));
+      for (let k = 0; k < group.length; k++) {
+        for (const r of runs[k]!) await this.sendRange(f, r.offset, r.length, r.holesFree);
+        look(Math.min(this.block, size - group[k]! * this.block));
+      }
+    }
+  }
+}
+
+interface OpenFile {
+  readonly path: RelPath;
+  readonly fd: number;
+  /** Whether the path still names the inode being read. */
+  readonly same: () => boolean;
+  readonly sparse: boolean;
+  readonly mtimeNs: bigint;
+  readonly track: Promise<void>[];
+}
+
+function readFully(fd: number, buf: Uint8Array, position: number): number {
+  let got = 0;
+  while (got < buf.length) {
+    const n = readSync(fd, buf, got, buf.length - got, position + got);
+    if (n === 0) break;
+    got += n;
+  }
+  return got;
+}
+
+/** Bytes a file step looks at (for progress). */
+function bytesToLook(f: FileStep): number {
+  switch (f.data.kind) {
+    case "all":
+    case "compare":
+      return f.entry.size;
+    case "ranges":
+      return clipRanges(f.data.ranges, f.entry.size).reduce((n, r) => n + r.length, 0);
+    case "none":
+      return 0;
+  }
+}
+
+/** Sorted, merged, and cut at `size`. */
+export function clipRanges(ranges: readonly ByteRange[], size: number): ByteRange[] {
+  const sorted = ranges.map((r) => ({ offset: r.offset, end: Math.min(size, r.offset + r.length) })).filter((r) => r.end > r.offset).sort((a, b) => a.offset - b.offset);
+  const out: { offset: number; end: number }[] = [];
+  for (const r of sorted) {
+    const last = out[out.length - 1];
+    if (last !== undefined && r.offset <= last.end) last.end = Math.max(last.end, r.end);
+    else out.push({ ...r });
+  }
+  return out.map((r) => ({ offset: r.offset, length: r.end - r.offset }));
+}
+

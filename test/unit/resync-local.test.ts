@@ -1,0 +1,217 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { relPath } from "../../src/replicator/ops.ts";
+import { Resync, type ResyncOptions } from "../../src/replicator/resync.ts";
+import { LocalResyncPeer } from "../../src/replicator/resync-local-peer.ts";
+import { verifyTrees } from "../../src/replicator/verify.ts";
+import { allocated, expectSameTrees, noise, tmpDir, writeFile } from "./resync-fixture.ts";
+
+let src: string;
+let dst: string;
+let state: string;
+
+beforeEach(() => {
+  src = tmpDir("resync-src");
+  dst = tmpDir("resync-dst");
+  state = tmpDir("resync-state");
+});
+
+afterEach(() => {
+  for (const d of [src, dst, state]) fs.rmSync(d, { recursive: true, force: true });
+});
+
+async function resync(extra: Partial<ResyncOptions> = {}): Promise<{ peer: LocalResyncPeer; result: Awaited<ReturnType<Resync["run"]>> }> {
+  const peer = new LocalResyncPeer(dst);
+  const result = await new Resync({ root: src, peer, ...extra }).run();
+  return { peer, result };
+}
+
+/** A tree with a bit of everything Node can make. */
+function populate(root: string): void {
+  writeFile(root, "a.txt", "hello\n");
+  writeFile(root, "dir/b.bin", noise(1, 300_000));
+  writeFile(root, "dir/sub/c.bin", noise(2, 70_000));
+  writeFile(root, "empty", "");
+  fs.mkdirSync(path.join(root, "emptydir"));
+  fs.symlinkSync("dir/b.bin", path.join(root, "link-to-b"));
+  fs.symlinkSync("/nowhere/at/all", path.join(root, "dangling"));
+  fs.linkSync(path.join(root, "dir/b.bin"), path.join(root, "hard-b"));
+  fs.writeFileSync(Buffer.concat([Buffer.from(root + "/name-"), Buffer.from([0xff, 0xfe, 0x01])]), "odd bytes");
+  fs.chmodSync(path.join(root, "a.txt"), 0o640);
+  fs.chownSync(path.join(root, "dir/sub/c.bin"), 1234, 5678);
+  fs.chmodSync(path.join(root, "dir/sub"), 0o750);
+}
+
+describe("resync between two local folders", () => {
+  it("copies a tree from nothing: content, modes, owners, times, symlinks, hard links, odd names", async () => {
+    populate(src);
+    const { result } = await resync();
+    expect(result.error).toBe(null);
+    expect(result.completed).toBe(true);
+    await expectSameTrees(src, dst);
+    expect((await verifyTrees(src, new LocalResyncPeer(dst))).differences).toEqual([]);
+  });
+
+  it("sends nothing when the copies already agree", async () => {
+    populate(src);
+    await resync();
+    const { peer, result } = await resync();
+    expect(result.completed).toBe(true);
+    expect(peer.counters.writeBytes).toBe(0);
+    expect(result.progress.bytesSent).toBe(0);
+  });
+
+  it("sends about the changed bytes when 1 % of a tree changed", async () => {
+    const files = 40;
+    const size = 1 << 20;
+    for (let i = 0; i < files; i++) writeFile(src, `f${i}.bin`, noise(i + 10, size), 1_700_000_000 + i);
+    fs.cpSync(src, dst, { recursive: true, preserveTimestamps: true });
+    // 1 % of 4 KiB blocks, scattered.
+    const blocks = (files * size) / 4096;
+    let changed = 0;
+    for (let n = 0; n < Math.round(blocks / 100); n++) {
+      const f = (n * 7) % files;
+      const block = (n * 37 + 11) % (size / 4096);
+      const fd = fs.openSync(path.join(src, `f${f}.bin`), "r+");
+      fs.writeSync(fd, noise(1000 + n, 4096), 0, 4096, block * 4096);
+      fs.closeSync(fd);
+      changed += 4096;
+    }
+    const { peer, result } = await resync();
+    expect(result.completed).toBe(true);
+    await expectSameTrees(src, dst);
+    expect(peer.counters.writeBytes).toBeGreaterThanOrEqual(changed);
+    expect(peer.counters.writeBytes).toBeLessThanOrEqual(changed * 1.1);
+    expect(result.progress.bytesSent).toBe(peer.counters.writeBytes);
+    // Sums asked of the copy: 16 bytes per 64 KiB, then per 4 KiB of differing blocks.
+    expect(result.progress.sumBytesReceived).toBeLessThan(changed * 0.15);
+  });
+
+  it("changes an entry's type: file to directory, directory to file, symlink to file", async () => {
+    writeFile(dst, "x", "was a file");
+    writeFile(dst, "y/inner/deep.txt", "was in a directory");
+    fs.symlinkSync("somewhere", path.join(dst, "z"));
+    writeFile(src, "x/now-inside.txt", "x is a directory now");
+    writeFile(src, "y", "y is a file now");
+    writeFile(src, "z", "z is a file now");
+    const { result } = await resync();
+    expect(result.completed).toBe(true);
+    await expectSameTrees(src, dst);
+  });
+
+  it("makes hard-link groups agree, also when the copy linked names the source keeps apart", async () => {
+    writeFile(src, "one", "shared data");
+    fs.mkdirSync(path.join(src, "d"));
+    fs.linkSync(path.join(src, "one"), path.join(src, "two"));
+    fs.linkSync(path.join(src, "one"), path.join(src, "d/three"));
+    writeFile(src, "p", "p alone");
+    writeFile(src, "q", "q alone");
+    writeFile(dst, "p", "p alone");
+    fs.linkSync(path.join(dst, "p"), path.join(dst, "q"));
+    writeFile(dst, "two", "shared data");
+    const { result } = await resync();
+    expect(result.completed).toBe(true);
+    await expectSameTrees(src, dst);
+    expect(fs.statSync(path.join(dst, "d/three")).ino).toBe(fs.statSync(path.join(dst, "one")).ino);
+    expect(fs.statSync(path.join(dst, "p")).ino).not.toBe(fs.statSync(path.join(dst, "q")).ino);
+  });
+
+  it("keeps a sparse file sparse: holes are not sent as zeros", async () => {
+    const file = path.join(src, "sparse.img");
+    const fd = fs.openSync(file, "w");
+    fs.writeSync(fd, noise(5, 8192), 0, 8192, 0);
+    fs.writeSync(fd, noise(6, 4096), 0, 4096, 64 << 20);
+    fs.ftruncateSync(fd, 128 << 20);
+    fs.closeSync(fd);
+    const { peer, result } = await resync();
+    expect(result.completed).toBe(true);
+    await expectSameTrees(src, dst);
+    expect(peer.counters.writeBytes).toBe(8192 + 4096);
+    expect(allocated(path.join(dst, "sparse.img"))).toBeLessThan(1 << 20);
+  });
+
+  it("removes extras deepest first and detects a moved file instead of sending it again", async () => {
+    populate(src);
+    for (const [i, d] of ["dir", "dir/sub", "emptydir"].entries()) fs.utimesSync(path.join(src, d), 1_600_000_000 + i, 1_600_000_000 + i);
+    await resync();
+    fs.renameSync(path.join(src, "dir/sub/c.bin"), path.join(src, "moved-c.bin"));
+    fs.rmSync(path.join(src, "emptydir"), { recursive: true });
+    fs.renameSync(path.join(src, "dir"), path.join(src, "dir2"));
+    const { peer, result } = await resync();
+    expect(result.completed).toBe(true);
+    await expectSameTrees(src, dst);
+    expect(peer.counters.writeBytes).toBe(0);
+  });
+
+  it("is resumable: interrupted after a few files, started again, the copies agree and done files are not looked at again", async () => {
+    for (let i = 0; i < 12; i++) writeFile(src, `d${i % 3}/f${i}.bin`, noise(i + 50, 200_000));
+    const controller = new AbortController();
+    const checkpointFile = path.join(state, "resync.checkpoint");
+    const first = await resync({
+      checkpointFile, concurrency: 1, checkpointEveryMs: 0, signal: controller.signal,
+      onProgress: (p) => { if (p.filesDone >= 5) controller.abort(); },
+    });
+    expect(first.result.completed).toBe(false);
+    expect(first.result.error).toBe("interrupted");
+    expect(fs.existsSync(checkpointFile)).toBe(true);
+    const sentFirst = first.peer.counters.writeBytes;
+    expect(sentFirst).toBeGreaterThan(0);
+    const second = await resync({ checkpointFile, concurrency: 1 });
+    expect(second.result.completed).toBe(true);
+    await expectSameTrees(src, dst);
+    expect(second.result.progress.filesDone).toBe(second.result.progress.filesTotal);
+    expect(sentFirst + second.peer.counters.writeBytes).toBe(12 * 200_000);
+    expect(fs.existsSync(checkpointFile)).toBe(false);
+  });
+
+  it("reports progress: files and bytes done of total, and the rate limit holds the sender back", async () => {
+    for (let i = 0; i < 4; i++) writeFile(src, `f${i}`, noise(i, 100_000));
+    let now = 0;
+    const slept: number[] = [];
+    const clock = { now: () => now, sleep: async (ms: number) => { slept.push(ms); now += ms; } };
+    const seen: number[] = [];
+    const { result } = await resync({ clock, rateLimitBytesPerSec: 100_000, onProgress: (p) => seen.push(p.bytesDone) });
+    expect(result.completed).toBe(true);
+    const p = result.progress;
+    expect(p.filesDone).toBe(4);
+    expect(p.filesTotal).toBe(4);
+    expect(p.bytesDone).toBe(400_000);
+    expect(p.bytesTotal).toBe(400_000);
+    expect(p.etaSec).toBe(0);
+    // 400 kB at 100 kB/s with a one-second bucket: three seconds of waiting.
+    expect(slept.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(2900);
+    expect(p.bytesPerSec).toBeGreaterThan(0);
+    expect(seen).toEqual([...seen].sort((a, b) => a - b));
+  });
+
+  it("journal-driven: only the marked paths and ranges are sent", async () => {
+    writeFile(src, "big.bin", noise(9, 1 << 20), 1_700_000_000);
+    writeFile(src, "other.bin", noise(10, 1 << 20), 1_700_000_000);
+    fs.cpSync(src, dst, { recursive: true, preserveTimestamps: true });
+    const fd = fs.openSync(path.join(src, "big.bin"), "r+");
+    fs.writeSync(fd, noise(11, 4096), 0, 4096, 8192);
+    fs.closeSync(fd);
+    // other.bin differs too, but the journal does not say so: journal mode must not look at it.
+    const fd2 = fs.openSync(path.join(src, "other.bin"), "r+");
+    fs.writeSync(fd2, noise(12, 4096), 0, 4096, 0);
+    fs.closeSync(fd2);
+    writeFile(src, "new/file.txt", "created while alone");
+    const dirty = {
+      full: false, fullReason: null, hardLinkRecheck: false,
+      paths: [
+        { path: relPath(""), tree: false, whole: false, ranges: [] },
+        { path: relPath("big.bin"), tree: false, whole: false, ranges: [{ offset: 8192, length: 4096 }] },
+        { path: relPath("new"), tree: false, whole: false, ranges: [] },
+        { path: relPath("new/file.txt"), tree: false, whole: false, ranges: [] },
+      ],
+    };
+    const { peer, result } = await resync({ dirty });
+    expect(result.completed).toBe(true);
+    expect(peer.counters.writeBytes).toBe(4096 + "created while alone".length);
+    expect(fs.readFileSync(path.join(dst, "big.bin")).equals(fs.readFileSync(path.join(src, "big.bin")))).toBe(true);
+    expect(fs.readFileSync(path.join(dst, "new/file.txt"), "utf8")).toBe("created while alone");
+    const v = await verifyTrees(src, new LocalResyncPeer(dst));
+    expect(v.differences.map((d) => `${d.path} ${d.kind}`).sort()).toEqual(["other.bin content", "other.bin mtime"]);
+  });
+});
