@@ -29,6 +29,7 @@ export function answer(x: ModuleDraft, ok: boolean, detail: string): void {
 /** "vip 198.51.100.100/24", "service vms.service", "script start_prim.sh" (the script of `op`, if given). */
 export function resourceLabel(r: ModuleResource, op?: "start" | "stop"): string {
   if (r.kind === "vip") return `vip ${r.address}`;
+  if (r.kind === "mirror") return `mirror ${r.folders.join(" ")}`;
   if (r.kind === "service") return `service ${r.unit}`;
   const path = (op === "stop" ? r.stop : op === "start" ? r.start : null) ?? r.start ?? r.stop ?? "";
   return `script ${path.slice(path.lastIndexOf("/") + 1)}`;

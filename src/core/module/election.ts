@@ -6,8 +6,9 @@
  * Rules, first match wins:
  * 1. STOP when stopped (operator, checker `then: stop`) or a stop failed.
  * 2. WAIT when the right to run was lost (arbiter lease) until stopped.
- * 3. WAIT when a start failed here and was not cleared, or a wait-class
- *    checker fails (forceprim overrides both).
+ * 3. WAIT when a start failed here and was not cleared, a wait-class
+ *    checker fails, or (mirror modules) this node's copy may not be served
+ *    and it does not run the module (forceprim overrides all three).
  * 4. Not running yet and a peer is still unknown (initdead has not run out,
  *    it is heard but its advert is not, it lists no role yet and was heard
  *    for less than the absent grace, it is late: about to be declared dead
@@ -137,6 +138,7 @@ export function decide(s: ModuleState, now: number): Decision {
     if (s.blocked !== null) return rest("WAIT", "start-failed", `${s.blocked}; "start" clears it`);
     const failing = s.checkers.filter((t, i) => t.failing && c.checkers[i]?.onFail === "wait").map((t) => t.name);
     if (failing.length > 0) return rest("WAIT", "wait-checker", `checker ${failing.join(", ")} failing: this node cannot serve`);
+    if (s.dataBlocked !== null && !isPrimaryRole(s.role)) return rest("WAIT", "data-not-current", s.dataBlocked);
   }
   const running = isPrimaryRole(s.role);
   if (!s.forced && !running) {

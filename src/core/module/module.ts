@@ -117,6 +117,7 @@ export function initModule(config: ModuleCoreConfig, start: ModuleStart): Module
     stopFailed: null,
     blocked: start.blocked ?? null,
     forced: false,
+    dataBlocked: null,
     handover: null,
     request: null,
     command: null,
@@ -154,6 +155,9 @@ export function stepModule(state: ModuleState, input: ModuleInput, now: number):
       break;
     case "witness":
       onWitness(x, input.reachable === true, String(input.detail));
+      break;
+    case "data":
+      x.dataBlocked = input.blocked;
       break;
     case "lease":
       onLease(x, input);

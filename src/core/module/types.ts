@@ -36,6 +36,13 @@ export function isPrimaryRole(role: ModuleRole | "unknown" | "absent" | null): r
  * - service: systemd unit, `systemctl start` / `systemctl stop`.
  */
 export type ModuleResource =
+  /**
+   * A mirror module's replicated folders, always first: start = this node's
+   * copy may be served (the mirror driver refuses otherwise), then each
+   * folder is mounted over itself so every write is replicated; stop =
+   * unmounted once everything after it (the app) has stopped.
+   */
+  | { readonly kind: "mirror"; readonly folders: readonly string[] }
   | { readonly kind: "vip"; readonly address: string; readonly interface: string | null }
   | { readonly kind: "script"; readonly start: string | null; readonly stop: string | null; readonly timeouts?: ResourceTimeouts }
   | { readonly kind: "service"; readonly unit: string; readonly timeouts?: ResourceTimeouts };
@@ -69,6 +76,13 @@ export type ModuleInput =
   | { readonly type: "resource"; readonly run: number; readonly ok: boolean; readonly detail: string }
   /** One raw checker result; the core counts fall and rise itself. */
   | { readonly type: "check"; readonly checker: string; readonly ok: boolean; readonly detail: string }
+  /**
+   * A mirror module's data gate from the mirror core: null when this
+   * node's copy may be served, else why not (outdated, being resynced, not
+   * yet compared with the peer's). A node that does not run the module
+   * rests in WAIT while it is set; forceprim overrides it.
+   */
+  | { readonly type: "data"; readonly blocked: string | null }
   /** One round of pings to the witness addresses: reachable if any answered. */
   | { readonly type: "witness"; readonly reachable: boolean; readonly detail: string }
   /**
@@ -100,6 +114,7 @@ export type ModuleReason =
   | "forced"
   | "checker"
   | "wait-checker"
+  | "data-not-current"
   | "start-failed"
   | "stop-failed"
   | "lease-lost"
@@ -306,6 +321,8 @@ export interface ModuleState {
   readonly stopFailed: string | null;
   /** Set: a start failed here; we do not take the module until cleared. */
   readonly blocked: string | null;
+  /** Set: a mirror module's copy here may not be served (see the "data" input). */
+  readonly dataBlocked: string | null;
   /** forceprim: the witness rule, blocks and wait-class checkers are overridden until a peer is heard. */
   readonly forced: boolean;
   /** We handed over (command, failback, checker): we go last until someone claims or it times out. */

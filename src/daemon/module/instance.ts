@@ -285,7 +285,7 @@ export class ModuleInstance {
       case "stop-resource": {
         const ctx = { module: this.name, node: this.o.core.self, role: this.state.role, reason: this.state.decision.reason };
         const label = resourceLabel(a.resource, a.type === "start-resource" ? "start" : "stop");
-        const op = a.type === "start-resource" ? startResource(a.resource, ctx, this.o.resources) : stopResource(a.resource, ctx, this.o.resources);
+        const op = a.type === "start-resource" ? startResource(a.resource, ctx, this.o.resources) : stopResource(a.resource, ctx, this.o.resources, a.cleanup);
         this.o.log.debug(`module ${this.name} ${a.type === "start-resource" ? "starting" : "stopping"} ${label}`, { module: this.name, run: a.run });
         void op.then(
           (r) => this.resourceDone(a, label, r.ok, r.detail),

@@ -111,6 +111,14 @@ export interface ResourceRunnerOptions {
   readonly graceMs?: number;
   /** Problems that do not fail the operation (a gratuitous ARP that could not be sent). */
   readonly warn?: (msg: string, fields: Record<string, string>) => void;
+  /** A mirror module's folders (src/daemon/mirror): mounted and replicated at start, unmounted at stop. */
+  readonly mirror?: MirrorResource;
+}
+
+/** The mirror driver's side of the "mirror" resource. */
+export interface MirrorResource {
+  start(ctx: ResourceContext): Promise<ResourceOutcome>;
+  stop(ctx: ResourceContext, cleanup: boolean): Promise<ResourceOutcome>;
 }
 
 function scriptDetail(what: string, r: RunResult): string {
@@ -125,6 +133,9 @@ export async function startResource(r: ModuleResource, ctx: ResourceContext, o: 
   const timeoutMs = ("timeouts" in r ? r.timeouts?.startMs : undefined) ?? o.startTimeoutMs ?? DEFAULT_RESOURCE_TIMEOUT_MS;
   const common = { timeoutMs, context: ctx, ...(o.graceMs === undefined ? {} : { graceMs: o.graceMs }) };
   switch (r.kind) {
+    case "mirror":
+      if (o.mirror === undefined) return { ok: false, detail: "mirror: no mirror driver on this node" };
+      return await o.mirror.start(ctx);
     case "vip": {
       const iface = vipInterface(o.io, r);
       if (iface === null) return { ok: false, detail: `VIP ${r.address}: no interface of this node holds its subnet; set the module's interface` };
@@ -149,10 +160,14 @@ export async function startResource(r: ModuleResource, ctx: ResourceContext, o: 
   }
 }
 
-export async function stopResource(r: ModuleResource, ctx: ResourceContext, o: ResourceRunnerOptions): Promise<ResourceOutcome> {
+export async function stopResource(r: ModuleResource, ctx: ResourceContext, o: ResourceRunnerOptions, cleanup = false): Promise<ResourceOutcome> {
   const timeoutMs = ("timeouts" in r ? r.timeouts?.stopMs : undefined) ?? o.stopTimeoutMs ?? DEFAULT_RESOURCE_TIMEOUT_MS;
   const common = { timeoutMs, context: ctx, ...(o.graceMs === undefined ? {} : { graceMs: o.graceMs }) };
   switch (r.kind) {
+    case "mirror":
+      // Without a driver nothing was mounted by this process.
+      if (o.mirror === undefined) return { ok: true, detail: "mirror: nothing mounted" };
+      return await o.mirror.stop(ctx, cleanup);
     case "vip": {
       const iface = vipInterface(o.io, r);
       // No interface holds its subnet: then the address cannot be on one either.
