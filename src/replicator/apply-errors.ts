@@ -1,6 +1,7 @@
 /**
  * Turns what went wrong while applying an op into an ApplyResult.
  */
+import { constants } from "node:os";
 import { FfiUnavailableError, SyscallError } from "../sys/ffi/libc.ts";
 import type { ApplyResult } from "./apply-result.ts";
 import { UnsafePathError } from "./apply-paths.ts";
@@ -16,8 +17,11 @@ export class UnsupportedHere extends Error {
   }
 }
 
+/** errno numbers to names, from the platform's own table (SyscallError only names a few). */
+const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
+
 function codeOf(e: unknown): string | null {
-  if (e instanceof SyscallError) return e.code;
+  if (e instanceof SyscallError) return ERRNO_NAMES.get(e.errno) ?? e.code;
   if (typeof e === "object" && e !== null && "code" in e) {
     const c = (e as { code: unknown }).code;
     if (typeof c === "string" && /^E[A-Z0-9]+$/.test(c)) return c;
