@@ -95,6 +95,11 @@ export function deleteTable(family: NftFamily, name: string, opts: NftOptions = 
   return applyRuleset([...dropTableLines(family, name), ""].join("\n"), opts);
 }
 
+/** `nft -j list table FAMILY NAME`: the table with its sets, rules and counters, as JSON text in stdout. */
+export function listTableJson(family: NftFamily, name: string, opts: NftOptions = {}): Promise<NftResult> {
+  return runNftArgs(["-j", "list", "table", family, name], null, opts);
+}
+
 /** Parses `nft list tables` output: one "table <family> <name>" per line. */
 export function parseTableList(stdout: string): NftTable[] {
   const tables: NftTable[] = [];

@@ -1,0 +1,62 @@
+/**
+ * The farm table's counters, read back from `nft -j list table` (pure
+ * parsing): each counted rule carries a comment naming it (FARM_COUNTERS).
+ */
+import { FARM_COUNTERS } from "./ruleset.ts";
+
+export type FarmCounterName = (typeof FARM_COUNTERS)[keyof typeof FARM_COUNTERS];
+
+export interface FarmCounters {
+  /** New TCP connections this node accepted (SYNs in its buckets). */
+  readonly connections: number;
+  /** New TCP connections left to other nodes. */
+  readonly othersConnections: number;
+  /** Packets of established connections this node serves. */
+  readonly establishedPackets: number;
+  /** Mid-stream packets of other nodes' connections, dropped here. */
+  readonly midstreamDropped: number;
+  readonly udpPackets: number;
+  readonly udpOthersPackets: number;
+  /** Packets not split (ICMP, other ports) taken as the ARP owner. */
+  readonly unsplitPackets: number;
+}
+
+export type CountersParse = { readonly ok: true; readonly counters: FarmCounters } | { readonly ok: false; readonly message: string };
+
+interface JsonRule {
+  rule?: { comment?: unknown; expr?: unknown };
+}
+
+export function parseFarmCounters(json: string): CountersParse {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(json);
+  } catch (e) {
+    return { ok: false, message: `nft -j output is not JSON: ${e instanceof Error ? e.message : String(e)}` };
+  }
+  const items = (doc as { nftables?: unknown })?.nftables;
+  if (!Array.isArray(items)) return { ok: false, message: "nft -j output has no nftables list" };
+  const packets = new Map<string, number>();
+  for (const item of items as JsonRule[]) {
+    const rule = item?.rule;
+    if (rule === undefined || typeof rule.comment !== "string" || !Array.isArray(rule.expr)) continue;
+    for (const e of rule.expr as { counter?: { packets?: unknown } }[]) {
+      const p = e?.counter?.packets;
+      if (typeof p === "number") packets.set(rule.comment, p);
+    }
+  }
+  const c = FARM_COUNTERS;
+  const get = (name: FarmCounterName): number => packets.get(name) ?? 0;
+  return {
+    ok: true,
+    counters: {
+      connections: get(c.tcpMine),
+      othersConnections: get(c.tcpOthers),
+      establishedPackets: get(c.established),
+      midstreamDropped: get(c.midstream),
+      udpPackets: get(c.udpMine),
+      udpOthersPackets: get(c.udpOthers),
+      unsplitPackets: get(c.unsplitMine),
+    },
+  };
+}

@@ -1,0 +1,137 @@
+/**
+ * The nft text of a farm module's table (pure). One table per module, owned by
+ * vigil, in family inet:
+ *
+ * - `mine` holds this node's buckets; `arp_owner` holds the VIP when this node
+ *   answers ARP and so takes the traffic that is not split.
+ * - TCP: packets of connections this node already has pass first (conntrack),
+ *   so a rebalance never moves an established connection; other mid-stream
+ *   packets are dropped, or our stack would answer another node's connection
+ *   with a RST; a new connection (a SYN) is hashed and accepted only in our
+ *   buckets. UDP has no mid-stream marker: a flow goes with its bucket.
+ * - The hash is staged in meta mark and matched against a `type mark` set:
+ *   matching `jhash` against a set directly needs a typeof-jhash set, which
+ *   makes `nft list` crash in nftables 1.0.6. It overwrites the packet mark of
+ *   packets to the VIP's split ports, which matters only to fwmark routing.
+ * - The seed is always written out: a node that left it to nft would hash
+ *   with a random seed and split differently from its peers.
+ *
+ * Updates flush and refill the two sets in one `nft -f` transaction, so the
+ * rules and their counters stay.
+ */
+import { BUCKETS } from "../../core/farm/types.ts";
+
+export type FarmSplit = "client_ip" | "client_ip_port";
+
+export interface FarmTableSpec {
+  readonly module: string;
+  /** IPv4, without prefix length. */
+  readonly vip: string;
+  readonly ports: readonly number[];
+  readonly split: FarmSplit;
+  readonly seed: number;
+}
+
+export const FARM_TABLE_PREFIX = "vigil_farm_";
+
+/** Rule comments, also the keys of the counters read back (counters.ts). */
+export const FARM_COUNTERS = {
+  established: "established",
+  midstream: "others-midstream",
+  tcpMine: "new-mine",
+  tcpOthers: "new-others",
+  udpMine: "udp-mine",
+  udpOthers: "udp-others",
+  unsplitMine: "unsplit-mine",
+  unsplitOthers: "unsplit-others",
+} as const;
+
+/**
+ * The table's name: the module name where nft allows it as is, else its
+ * letters and digits plus a hash of the whole name (so two modules never share).
+ */
+export function farmTableName(module: string): string {
+  if (/^[A-Za-z0-9_]{1,40}$/.test(module)) return `${FARM_TABLE_PREFIX}${module}`;
+  let h = 0x811c9dc5;
+  for (const ch of new TextEncoder().encode(module)) h = Math.imul(h ^ ch, 0x01000193) >>> 0;
+  const clean = module.replace(/[^A-Za-z0-9_]/g, "_").slice(0, 30);
+  return `${FARM_TABLE_PREFIX}${clean}_${h.toString(16).padStart(8, "0")}`;
+}
+
+function hex(seed: number): string {
+  return `0x${(seed >>> 0).toString(16).padStart(8, "0")}`;
+}
+
+function checkSpec(spec: FarmTableSpec): void {
+  if (!/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.test(spec.vip) || spec.vip.split(".").some((p) => Number(p) > 255)) {
+    throw new RangeError(`farm ${spec.module}: VIP ${JSON.stringify(spec.vip)} is not an IPv4 address`);
+  }
+  if (spec.ports.length === 0 || spec.ports.some((p) => !Number.isInteger(p) || p < 1 || p > 65535)) {
+    throw new RangeError(`farm ${spec.module}: ports must be 1-65535, got ${spec.ports.join(", ")}`);
+  }
+}
+
+function hashExpr(split: FarmSplit, proto: "tcp" | "udp", seed: number): string {
+  const key = split === "client_ip" ? "ip saddr" : `ip saddr . ${proto} sport`;
+  return `jhash ${key} mod ${BUCKETS} seed ${hex(seed)}`;
+}
+
+/** Lines that remove the table if it is there: a crashed daemon's leftovers, or ours on stop. */
+export function farmDropLines(module: string): string[] {
+  const name = farmTableName(module);
+  return [`table inet ${name}`, `delete table inet ${name}`];
+}
+
+/**
+ * The whole table, created empty (no buckets, not the ARP owner), after
+ * removing any leftover of the same name: one transaction.
+ */
+export function farmSetupRuleset(spec: FarmTableSpec): string {
+  checkSpec(spec);
+  const name = farmTableName(spec.module);
+  const c = FARM_COUNTERS;
+  const to = `ip daddr ${spec.vip}`;
+  const ports = spec.ports.length === 1 ? String(spec.ports[0]) : `{ ${spec.ports.join(", ")} }`;
+  const tcp = `${to} tcp dport ${ports}`;
+  const udp = `${to} udp dport ${ports}`;
+  return [
+    ...farmDropLines(spec.module),
+    `table inet ${name} {`,
+    `  set mine { type mark; }`,
+    `  set arp_owner { type ipv4_addr; }`,
+    `  chain input {`,
+    `    type filter hook input priority filter - 5; policy accept;`,
+    `    ${tcp} ct state established,related counter accept comment "${c.established}"`,
+    `    ${tcp} tcp flags & (syn | ack) != syn counter drop comment "${c.midstream}"`,
+    `    ${tcp} meta mark set ${hashExpr(spec.split, "tcp", spec.seed)}`,
+    `    ${tcp} meta mark @mine counter accept comment "${c.tcpMine}"`,
+    `    ${tcp} counter drop comment "${c.tcpOthers}"`,
+    `    ${udp} meta mark set ${hashExpr(spec.split, "udp", spec.seed)}`,
+    `    ${udp} meta mark @mine counter accept comment "${c.udpMine}"`,
+    `    ${udp} counter drop comment "${c.udpOthers}"`,
+    `    ip daddr @arp_owner counter accept comment "${c.unsplitMine}"`,
+    `    ${to} counter drop comment "${c.unsplitOthers}"`,
+    `  }`,
+    `}`,
+    "",
+  ].join("\n");
+}
+
+/** Our buckets and ARP ownership: both sets replaced in one transaction. */
+export function farmUpdateRuleset(module: string, vip: string, held: readonly number[], arpOwner: boolean): string {
+  const name = farmTableName(module);
+  for (const b of held) {
+    if (!Number.isInteger(b) || b < 0 || b >= BUCKETS) throw new RangeError(`farm ${module}: bucket ${b} is not in 0-${BUCKETS - 1}`);
+  }
+  const lines = [`flush set inet ${name} mine`];
+  if (held.length > 0) lines.push(`add element inet ${name} mine { ${held.join(", ")} }`);
+  lines.push(`flush set inet ${name} arp_owner`);
+  if (arpOwner) lines.push(`add element inet ${name} arp_owner { ${vip} }`);
+  lines.push("");
+  return lines.join("\n");
+}
+
+/** Removes the table, there or not. */
+export function farmTeardownRuleset(module: string): string {
+  return [...farmDropLines(module), ""].join("\n");
+}

@@ -1,0 +1,217 @@
+/**
+ * The farm's OS side, without touching the OS: nft text, ARP frames, counters,
+ * /proc/net/tcp, link setup against a fake `ip` and fake sysctls.
+ */
+import { describe, expect, it } from "vitest";
+import { parseMac } from "../../src/sys/garp.ts";
+import { ArpFrameError, buildArpReply, buildFarmGarp, parseArpRequest, wantsAnswer } from "../../src/sys/farm/arp-frame.ts";
+import { countEstablished, procNetAddress } from "../../src/sys/farm/connections.ts";
+import { parseFarmCounters } from "../../src/sys/farm/counters.ts";
+import { exitGuardScript } from "../../src/sys/farm/exit-guard.ts";
+import { macvlanName, setupFarmLink, type SysctlIo } from "../../src/sys/farm/link.ts";
+import { farmSetupRuleset, farmTableName, farmTeardownRuleset, farmUpdateRuleset } from "../../src/sys/farm/ruleset.ts";
+import type { IpRunner } from "../../src/sys/ip-command.ts";
+
+const spec = { module: "web", vip: "198.51.100.200", ports: [80, 443], split: "client_ip_port" as const, seed: 0xdeadbeef };
+
+describe("farm nft text", () => {
+  it("removes a leftover and creates the table in one text, seed pinned", () => {
+    const text = farmSetupRuleset(spec);
+    expect(text.startsWith("table inet vigil_farm_web\ndelete table inet vigil_farm_web\ntable inet vigil_farm_web {")).toBe(true);
+    expect(text).toContain("jhash ip saddr . tcp sport mod 256 seed 0xdeadbeef");
+    expect(text).toContain("jhash ip saddr . udp sport mod 256 seed 0xdeadbeef");
+    expect(text).toContain("ct state established,related counter accept");
+    // The established rule comes before the mid-stream drop and the bucket test.
+    expect(text.indexOf("established,related")).toBeLessThan(text.indexOf("!= syn"));
+    expect(text.indexOf("!= syn")).toBeLessThan(text.indexOf("@mine"));
+  });
+
+  it("client_ip hashes the address alone", () => {
+    const text = farmSetupRuleset({ ...spec, split: "client_ip", ports: [8080] });
+    expect(text).toContain("ip daddr 198.51.100.200 tcp dport 8080 meta mark set jhash ip saddr mod 256 seed 0xdeadbeef");
+    expect(text).not.toContain("sport mod");
+  });
+
+  it("an update replaces both sets, nothing else", () => {
+    expect(farmUpdateRuleset("web", spec.vip, [3, 4, 200], true)).toBe(
+      "flush set inet vigil_farm_web mine\nadd element inet vigil_farm_web mine { 3, 4, 200 }\nflush set inet vigil_farm_web arp_owner\nadd element inet vigil_farm_web arp_owner { 198.51.100.200 }\n",
+    );
+    expect(farmUpdateRuleset("web", spec.vip, [], false)).toBe("flush set inet vigil_farm_web mine\nflush set inet vigil_farm_web arp_owner\n");
+    expect(() => farmUpdateRuleset("web", spec.vip, [256], false)).toThrow(/bucket 256/);
+    expect(farmTeardownRuleset("web")).toBe("table inet vigil_farm_web\ndelete table inet vigil_farm_web\n");
+  });
+
+  it("names tables safely and distinctly", () => {
+    expect(farmTableName("web_1")).toBe("vigil_farm_web_1");
+    const a = farmTableName("web-1");
+    const b = farmTableName("web.1");
+    expect(a).toMatch(/^vigil_farm_web_1_[0-9a-f]{8}$/);
+    expect(a).not.toBe(b);
+    expect(macvlanName("a-very-long-module-name-indeed").length).toBeLessThanOrEqual(15);
+  });
+
+  it("refuses a VIP or ports it cannot write", () => {
+    expect(() => farmSetupRuleset({ ...spec, vip: "198.51.100.300" })).toThrow(/not an IPv4/);
+    expect(() => farmSetupRuleset({ ...spec, ports: [0] })).toThrow(/1-65535/);
+  });
+});
+
+describe("farm ARP frames", () => {
+  const own = parseMac("02:00:00:00:00:0b")!;
+  const vmac = parseMac("02:aa:bb:cc:dd:ee")!;
+  const client = parseMac("02:00:00:00:00:64")!;
+  const request = (() => {
+    const f = new Uint8Array(60);
+    f.fill(0xff, 0, 6);
+    f.set(client, 6);
+    f.set([0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 1], 12);
+    f.set(client, 22);
+    f.set([198, 51, 100, 100], 28);
+    f.set([198, 51, 100, 200], 38);
+    return f;
+  })();
+
+  it("answers a request for the VIP with sha = virtual MAC, from our own MAC, to the asker", () => {
+    const p = parseArpRequest(request);
+    expect(p.ok).toBe(true);
+    if (!p.ok) return;
+    expect(wantsAnswer(p.request, "198.51.100.200", own)).toBe(true);
+    expect(wantsAnswer(p.request, "198.51.100.201", own)).toBe(false);
+    const r = buildArpReply(p.request, own, vmac, "198.51.100.200");
+    expect([...r.slice(0, 6)]).toEqual([...client]);
+    expect([...r.slice(6, 12)]).toEqual([...own]);
+    expect([...r.slice(20, 22)]).toEqual([0, 2]);
+    expect([...r.slice(22, 28)]).toEqual([...vmac]);
+    expect([...r.slice(28, 32)]).toEqual([198, 51, 100, 200]);
+    expect([...r.slice(32, 38)]).toEqual([...client]);
+    expect([...r.slice(38, 42)]).toEqual([198, 51, 100, 100]);
+  });
+
+  it("does not answer its own frames or announcements", () => {
+    const mine = Uint8Array.from(request);
+    mine.set(own, 6);
+    const p = parseArpRequest(mine);
+    expect(p.ok && wantsAnswer(p.request, "198.51.100.200", own)).toBe(false);
+    const garp = buildFarmGarp(own, vmac, "198.51.100.200");
+    const g = parseArpRequest(garp);
+    expect(g.ok && wantsAnswer(g.request, "198.51.100.200", own)).toBe(false);
+    expect([...garp.slice(22, 28)]).toEqual([...vmac]);
+  });
+
+  it("rejects anything else with its typed error, never a throw", () => {
+    let state = 12345;
+    for (let i = 0; i < 2000; i++) {
+      const len = i % 80;
+      const f = new Uint8Array(len);
+      for (let j = 0; j < len; j++) {
+        state = (state * 1103515245 + 12345) >>> 0;
+        f[j] = state >>> 24;
+      }
+      if (i % 3 === 0 && len >= 22) f.set(request.slice(12, 22), 12);
+      const p = parseArpRequest(f);
+      if (!p.ok) expect(p.error).toBeInstanceOf(ArpFrameError);
+    }
+    expect(parseArpRequest(new Uint8Array(10))).toMatchObject({ ok: false });
+    const reply = Uint8Array.from(request);
+    reply[21] = 2;
+    const r = parseArpRequest(reply);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.error.message).toContain("operation 2");
+  });
+});
+
+describe("farm counters and connections", () => {
+  it("reads counters by rule comment", () => {
+    const json = JSON.stringify({
+      nftables: [
+        { metainfo: {} },
+        { rule: { comment: "new-mine", expr: [{ match: {} }, { counter: { packets: 17, bytes: 1 } }, { accept: null }] } },
+        { rule: { comment: "established", expr: [{ counter: { packets: 400, bytes: 1 } }] } },
+        { rule: { expr: [{ counter: { packets: 9, bytes: 1 } }] } },
+      ],
+    });
+    const r = parseFarmCounters(json);
+    expect(r).toMatchObject({ ok: true, counters: { connections: 17, establishedPackets: 400, othersConnections: 0 } });
+    expect(parseFarmCounters("nope")).toMatchObject({ ok: false });
+    expect(parseFarmCounters("{}")).toMatchObject({ ok: false });
+  });
+
+  it("counts established connections to vip:port in /proc/net/tcp", () => {
+    expect(procNetAddress("198.51.100.200")).toBe("C86433C6");
+    const table = [
+      "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode",
+      "   0: C86433C6:0050 646433C6:A1B2 01 00000000:00000000 00:00000000 00000000     0        0 1",
+      "   1: C86433C6:0050 656433C6:A1B3 06 00000000:00000000 00:00000000 00000000     0        0 2",
+      "   2: C86433C6:01BB 656433C6:A1B4 01 00000000:00000000 00:00000000 00000000     0        0 3",
+      "   3: 0B6433C6:0050 656433C6:A1B5 01 00000000:00000000 00:00000000 00000000     0        0 4",
+      "   4: C86433C6:1F90 656433C6:A1B6 01 00000000:00000000 00:00000000 00000000     0        0 5",
+    ].join("\n");
+    expect(countEstablished(table, "198.51.100.200", [80, 443])).toBe(2);
+  });
+});
+
+describe("farm link setup", () => {
+  function fakeIp(failOn?: string): { run: IpRunner; calls: string[] } {
+    const calls: string[] = [];
+    const run: IpRunner = async (args) => {
+      const command = `ip ${args.join(" ")}`;
+      calls.push(command);
+      if (failOn !== undefined && command.includes(failOn)) {
+        return { ok: false, kind: "failed", command, exitCode: 2, stdout: "", stderr: "RTNETLINK answers: Operation not permitted", message: `${command}: Operation not permitted` };
+      }
+      if (args[0] === "link" && args[1] === "del") return { ok: false, kind: "failed", command, exitCode: 1, stdout: "", stderr: "Cannot find device", message: "Cannot find device" };
+      return { ok: true, command, stdout: "", stderr: "" };
+    };
+    return { run, calls };
+  }
+  function fakeSysctl(): SysctlIo & { values: Map<string, string> } {
+    const values = new Map<string, string>([
+      ["net.ipv4.conf.all.arp_ignore", "0"],
+      ["net.ipv4.conf.all.arp_announce", "0"],
+      ["net.ipv4.conf.all.rp_filter", "2"],
+      ["net.ipv4.conf.default.rp_filter", "2"],
+      ["net.ipv4.conf.eth0.rp_filter", "2"],
+    ]);
+    return {
+      values,
+      read: async (k) => values.get(k) ?? "0",
+      write: async (k, v) => {
+        values.set(k, v);
+      },
+    };
+  }
+  const linkSpec = { module: "web", interface: "eth0", vip: "198.51.100.200", vmac: "02:aa:bb:cc:dd:ee" };
+
+  it("creates the macvlan quiet (arp off, no IPv6), sets the sysctls and the VIP on lo", async () => {
+    const ip = fakeIp();
+    const sys = fakeSysctl();
+    const r = await setupFarmLink(linkSpec, ip.run, sys);
+    expect(r.ok).toBe(true);
+    const name = macvlanName("web");
+    expect(ip.calls).toContain(`ip link add ${name} link eth0 type macvlan mode private`);
+    expect(ip.calls).toContain(`ip link set ${name} address 02:aa:bb:cc:dd:ee arp off`);
+    expect(ip.calls.some((c) => c.startsWith("ip addr replace 198.51.100.200/32 dev lo"))).toBe(true);
+    expect(sys.values.get(`net.ipv6.conf.${name}.disable_ipv6`)).toBe("1");
+    expect(sys.values.get("net.ipv4.conf.all.arp_ignore")).toBe("1");
+    expect(sys.values.get("net.ipv4.conf.all.arp_announce")).toBe("2");
+    expect(sys.values.get("net.ipv4.conf.eth0.rp_filter")).toBe("0");
+    if (r.ok) expect(r.changed.find((c) => c.key === "net.ipv4.conf.all.arp_ignore")?.previous).toBe("0");
+  });
+
+  it("undoes what it did and names the step that failed", async () => {
+    const ip = fakeIp("address 02:");
+    const sys = fakeSysctl();
+    const r = await setupFarmLink(linkSpec, ip.run, sys);
+    expect(r).toMatchObject({ ok: false });
+    if (!r.ok) expect(r.message).toContain("cannot give");
+    expect(ip.calls.filter((c) => c.startsWith("ip link del")).length).toBe(2);
+  });
+
+  it("the exit guard removes table, macvlan and VIP once its pipe closes", () => {
+    const s = exitGuardScript("web", "198.51.100.200");
+    expect(s.split("\n")[0]).toBe("read _ignored");
+    expect(s).toContain("delete table inet vigil_farm_web");
+    expect(s).toContain(`ip link del '${macvlanName("web")}'`);
+    expect(s).toContain("ip addr del '198.51.100.200/32' dev lo");
+  });
+});
