@@ -11,6 +11,8 @@
  *   3 sums      path, blockSize u32 (1..16 MiB), offset u64, count u32
  *               (count x BLOCK_SUM_BYTES <= REPLICATION_MAX_SUMS_BYTES) -> "sums"
  *   4 cancel    (nothing): stop answering this request id (a manifest)
+ *   5 control   the mirror's control questions (src/proto/mirror-control.ts)
+ *               -> "control" (or "error")
  *
  * Responses (kind u8):
  *   1 entries   count u16, then that many entries
@@ -19,6 +21,7 @@
  *   4 sums      present u8, then size u64, blockSize u32, offset u64,
  *               sums u32 length (a multiple of BLOCK_SUM_BYTES) + bytes
  *   5 error     errno u8 length + ASCII, message u16 length + UTF-8 (0..1024)
+ *   6 control   the answerer's copy (src/proto/mirror-control.ts)
  *
  * An entry: path u16 + bytes, type u8 (1 + index in ENTRY_TYPES), mode u32
  * (<= 0o7777), uid u32, gid u32, size u64, mtimeNs i64, rdev u64, ino u64,
@@ -26,6 +29,7 @@
  * then count u16 and per xattr name u8 + bytes, value u32 + bytes (<= 65536).
  */
 import { ByteDecodeError, type ByteReader, type ByteWriter } from "./bytes.ts";
+import { type CopyWire, type MirrorControlAction, readCopy, readMirrorControl, writeCopy, writeMirrorControl } from "./mirror-control.ts";
 import { REPLICATION_MAX_XATTR_NAME, REPLICATION_MAX_XATTR_VALUE } from "./replication-op.ts";
 import { checkRelPath, MAX_REL_PATH, type RelPath } from "../replicator/ops.ts";
 import { BLOCK_SUM_BYTES, type BlockSums, ENTRY_TYPES, type ManifestEntry, type Xattr } from "../replicator/resync-types.ts";
@@ -41,17 +45,19 @@ export type ResyncRequest =
   | { readonly kind: "manifest"; readonly under: RelPath; readonly recursive: boolean }
   | { readonly kind: "entry"; readonly path: RelPath }
   | { readonly kind: "sums"; readonly path: RelPath; readonly blockSize: number; readonly offset: number; readonly count: number }
-  | { readonly kind: "cancel" };
+  | { readonly kind: "cancel" }
+  | { readonly kind: "control"; readonly action: MirrorControlAction; readonly copy: CopyWire };
 
 export type ResyncResponse =
   | { readonly kind: "entries"; readonly entries: readonly ManifestEntry[] }
   | { readonly kind: "end" }
   | { readonly kind: "entry"; readonly entry: ManifestEntry | null }
   | { readonly kind: "sums"; readonly sums: BlockSums | null }
-  | { readonly kind: "error"; readonly errno: string; readonly message: string };
+  | { readonly kind: "error"; readonly errno: string; readonly message: string }
+  | { readonly kind: "control"; readonly copy: CopyWire };
 
-const REQUEST_KINDS = ["manifest", "entry", "sums", "cancel"] as const;
-const RESPONSE_KINDS = ["entries", "end", "entry", "sums", "error"] as const;
+const REQUEST_KINDS = ["manifest", "entry", "sums", "cancel", "control"] as const;
+const RESPONSE_KINDS = ["entries", "end", "entry", "sums", "error", "control"] as const;
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const MAX_TEXT = 1024;
 const ERRNO_NAME = /^[A-Z][A-Z0-9_]{0,31}$/;
@@ -178,6 +184,9 @@ export function writeResyncRequest(w: ByteWriter, q: ResyncRequest): void {
       return;
     case "cancel":
       return;
+    case "control":
+      writeMirrorControl(w, q.action, q.copy);
+      return;
   }
 }
 
@@ -204,6 +213,8 @@ export function readResyncRequest(r: ByteReader): ResyncRequest {
     }
     case "cancel":
       return { kind };
+    case "control":
+      return { kind, ...readMirrorControl(r) };
   }
 }
 
@@ -240,6 +251,9 @@ export function writeResyncResponse(w: ByteWriter, s: ResyncResponse): void {
       w.bytes(raw);
       return;
     }
+    case "control":
+      writeCopy(w, s.copy);
+      return;
   }
 }
 
@@ -281,5 +295,7 @@ export function readResyncResponse(r: ByteReader): ResyncResponse {
       const n = rBounded(r, r.u16("length of message"), 0, MAX_TEXT, mAt, "length of message");
       return { kind, errno, message: r.utf8(n, "message") };
     }
+    case "control":
+      return { kind, copy: readCopy(r) };
   }
 }
