@@ -3,6 +3,7 @@ import { effectiveConfigYaml, loadConfigFile } from "../config/load.ts";
 import { configSchema } from "../config/schema.ts";
 import { findConfigFile } from "../config/search.ts";
 import { findAndLoadConfig } from "./config-arg.ts";
+import { fenceTradeLines } from "./fence-trade.ts";
 import { runDaemon } from "../daemon/daemon.ts";
 import { Logger, type LogFormat } from "../daemon/log.ts";
 import type { StatusSnapshot } from "../api/status.ts";
@@ -71,6 +72,7 @@ export function cmdCheckConfig(v: Values, positionals: string[], io: Io): number
   io.out(`  cluster ${c.cluster.name}: ${c.cluster.nodes.map((n) => n.name).join(", ")}`);
   io.out(`  ${c.vrrp.length} VRRP instance(s), ${c.modules.length} module(s), console on ${c.web.listen}`);
   io.out(here.ok ? `  this machine is node ${here.node.name}` : "  this machine matches no node by address (use --node NAME with vigil run)");
+  for (const line of fenceTradeLines(c)) io.out(line);
   if (c.cluster.nodes.length > 1 && c.cluster.key_file === undefined) {
     io.out("  note: no cluster.key_file; `vigil run` refuses unauthenticated heartbeats (create one with `vigil keygen`)");
   }

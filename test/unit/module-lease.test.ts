@@ -4,7 +4,7 @@
  * and the lease is released only after everything stopped.
  */
 import { describe, expect, it } from "vitest";
-import { arbiterTerms, validateModuleConfig, type ModuleAction } from "../../src/core/module/module.ts";
+import { arbiterTerms, FENCE_DEFAULT_STOP_MS, FENCE_KILL_GRACE_MS, fenceStopBudgetMs, validateModuleConfig, type ModuleAction } from "../../src/core/module/module.ts";
 import { initLease, leaseUsable, nextRequestAt, sendRequest, takeAnswer } from "../../src/core/module/lease.ts";
 import { ModuleScript, testArbiter, testConfig, TEST_TIMERS } from "./module-driver.ts";
 
@@ -39,10 +39,50 @@ describe("lease bookkeeping", () => {
   });
 
   it("derived timings satisfy the config's rules; broken ones are reported", () => {
-    expect(terms).toEqual({ leaseMs: 3000, renewMs: 1000, retryMs: 200, stopBeforeMs: 1000, fenceMs: 500, takeoverWaitMs: 500 + 100 + 100 + 500 });
+    expect(terms).toEqual({ leaseMs: 3000, renewMs: 1000, retryMs: 200, stopBeforeMs: 1000, fenceMs: 500, stopBudgetMs: 0, takeoverWaitMs: 500 + 100 + 100 + 500 });
     expect(validateModuleConfig(testConfig({ arbiter: arbiterTerms(900, TEST_TIMERS) }))).toEqual([]);
     const bad = validateModuleConfig(testConfig({ arbiter: { ...terms, renewMs: 2500, retryMs: 2600 } }));
     expect(bad.map((p) => p.path)).toEqual(["arbiter.renewMs", "arbiter.retryMs"]);
+  });
+});
+
+describe("the takeover wait covers the fence's stop budget", () => {
+  it("a fence takes every stop at its timeout plus the kill grace; VIPs and scripts without a stop take nothing", () => {
+    expect(fenceStopBudgetMs([{ kind: "vip", address: "198.51.100.100/24", interface: null }])).toBe(0);
+    expect(fenceStopBudgetMs([
+      { kind: "vip", address: "198.51.100.100/24", interface: null },
+      { kind: "script", start: "/s/start", stop: "/s/stop", timeouts: { startMs: 1000, stopMs: 6000 } },
+      { kind: "script", start: "/s/only-start", stop: null, timeouts: { startMs: 1000, stopMs: 9000 } },
+      { kind: "service", unit: "app.service" },
+    ])).toBe(6000 + FENCE_KILL_GRACE_MS + FENCE_DEFAULT_STOP_MS + FENCE_KILL_GRACE_MS);
+  });
+
+  it("adds the stop budget to the takeover wait, and refuses terms that would let a new PRIM start during a fence", () => {
+    const slow = arbiterTerms(3000, TEST_TIMERS, 100, 8000);
+    expect(slow).toMatchObject({ stopBudgetMs: 8000, takeoverWaitMs: 500 + 100 + 100 + 500 + 8000 });
+    expect(validateModuleConfig(testConfig({ arbiter: slow }))).toEqual([]);
+    const short = validateModuleConfig(testConfig({ arbiter: { ...slow, takeoverWaitMs: 5000 } }));
+    expect(short).toEqual([{ path: "arbiter.takeoverWaitMs", message: expect.stringContaining("shorter than fence (500 ms) + stop budget (8000 ms)") }]);
+  });
+
+  it("a new PRIM that does not hear the old one starts only after the old one's fence may have run to its end", () => {
+    const slow = arbiterTerms(3000, TEST_TIMERS, 100, 8000);
+    const s = new ModuleScript(testConfig({ arbiter: slow }));
+    s.up(0, "b", "PRIM", 2);
+    s.peer(1000, "b", "dead");
+    s.deny(1010, "b");
+    s.until(1200);
+    s.grant(1210);
+    // The arbiter renews the lease all along; the wait alone holds the start back.
+    const end = 1210 + slow.takeoverWaitMs;
+    for (let t = 1300; t < end; t += 100) {
+      s.until(t);
+      expect(s.state.run, `at ${t}`).toBeNull();
+      s.grant(t);
+    }
+    s.until(end - 1);
+    expect(s.state.run).toBeNull();
+    expect(s.until(end).some((a) => a.type === "start-resource")).toBe(true);
   });
 });
 

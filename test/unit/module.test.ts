@@ -331,7 +331,8 @@ describe("module core: configuration", () => {
     ]);
     expect(core.checkers).toEqual([{ name: "1: tcp 127.0.0.1:8080", fall: 3, rise: 1, onFail: "restart", then: "failover", restarts: 2, windowMs: 60_000 }]);
     expect(core.witnessPing).toBe(true);
-    expect(core.arbiter).toMatchObject({ leaseMs: 3000, renewMs: 1000, fenceMs: 500, takeoverWaitMs: 500 + 100 + 100 + 500 });
+    // The stop script may take 20 s, plus 2 s to kill it: the new PRIM waits that out too.
+    expect(core.arbiter).toMatchObject({ leaseMs: 3000, renewMs: 1000, fenceMs: 500, stopBudgetMs: 22_000, takeoverWaitMs: 500 + 100 + 100 + 500 + 22_000 });
     expect(core.absentGraceMs).toBe(5000);
   });
 });

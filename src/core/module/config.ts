@@ -12,12 +12,23 @@
  *                this much of the lease is left (lease / 3).
  *   fence        the watchdog kills what still runs this long after we lost
  *                the right to run (default: deadtime).
+ *   stop budget  how long the watchdog's fence may take once it fired: the
+ *                VIPs go at once, then the module's stops run one after the
+ *                other, each bounded by its stop timeout plus the kill grace
+ *                (SIGTERM to its process group at the timeout, SIGKILL
+ *                FENCE_KILL_GRACE_MS later). Sum of those.
  *   takeover wait  after winning the lease while some peer is not heard, a
  *                new PRIM waits this long before starting:
- *                deadtime + interval + max delay + fence. A PRIM that keeps
- *                running without a lease (it sees every peer) loses that
- *                right at most deadtime + interval + max delay after our
- *                grant, and its watchdog fires `fence` later.
+ *                deadtime + interval + max delay + fence + stop budget. A
+ *                PRIM that keeps running without a lease (it sees every
+ *                peer) loses that right at most deadtime + interval + max
+ *                delay after our grant, its watchdog fires `fence` later and
+ *                has finished its stops `stop budget` after that. So the
+ *                rule "the old PRIM is stopped before the new one starts"
+ *                holds whatever the stop scripts take; the price is a
+ *                takeover that waits for the slowest allowed stop (see
+ *                `vigil check-config`), so stop_timeout should be what the
+ *                stop really needs, not a generous guess.
  */
 import type { ConfigProblem, HeartbeatTimers } from "../membership/config.ts";
 import type { ModuleResource, ResourceTimeouts } from "./types.ts";
@@ -59,7 +70,24 @@ export interface ArbiterTerms {
   readonly retryMs: number;
   readonly stopBeforeMs: number;
   readonly fenceMs: number;
+  /** The fence's own duration at most (see the header); part of takeoverWaitMs. */
+  readonly stopBudgetMs: number;
   readonly takeoverWaitMs: number;
+}
+
+/** Between SIGTERM and SIGKILL of a stop that outlived its timeout; the fencing watchdog uses the same. */
+export const FENCE_KILL_GRACE_MS = 2_000;
+/** A stop timeout the config did not give: the driver's default (src/daemon/module/resources.ts). */
+export const FENCE_DEFAULT_STOP_MS = 60_000;
+
+/** The longest a fence of these resources can take: every stop at its timeout, plus the kill grace. */
+export function fenceStopBudgetMs(resources: readonly ModuleResource[]): number {
+  let total = 0;
+  for (const r of resources) {
+    const stops = r.kind === "service" || (r.kind === "script" && r.stop !== null);
+    if (stops) total += (r.timeouts?.stopMs ?? FENCE_DEFAULT_STOP_MS) + FENCE_KILL_GRACE_MS;
+  }
+  return total;
 }
 
 export interface ModuleCoreConfig {
@@ -149,7 +177,14 @@ function arbiterProblems(a: ArbiterTerms): ConfigProblem[] {
   for (const k of keys) {
     if (!whole(a[k], 1)) out.push({ path: `arbiter.${k}`, message: `must be a whole number of milliseconds >= 1, got ${String(a[k])}` });
   }
+  if (!whole(a.stopBudgetMs, 0)) out.push({ path: "arbiter.stopBudgetMs", message: `must be a whole number of milliseconds >= 0, got ${String(a.stopBudgetMs)}` });
   if (out.length > 0) return out;
+  if (a.takeoverWaitMs < a.fenceMs + a.stopBudgetMs) {
+    out.push({
+      path: "arbiter.takeoverWaitMs",
+      message: `${a.takeoverWaitMs} ms is shorter than fence (${a.fenceMs} ms) + stop budget (${a.stopBudgetMs} ms): a new PRIM could start before the old one's watchdog has stopped it`,
+    });
+  }
   if (a.renewMs + a.stopBeforeMs >= a.leaseMs) {
     out.push({
       path: "arbiter.renewMs",
@@ -221,8 +256,8 @@ export function resolveModuleConfig(c: ModuleCoreConfig): ResolvedModuleConfig {
   };
 }
 
-/** The arbiter timings for a lease length, following the formulas in the header. */
-export function arbiterTerms(leaseMs: number, timers: HeartbeatTimers, maxDelayMs = timers.intervalMs): ArbiterTerms {
+/** The arbiter timings for a lease length and a stop budget (fenceStopBudgetMs), following the formulas in the header. */
+export function arbiterTerms(leaseMs: number, timers: HeartbeatTimers, maxDelayMs = timers.intervalMs, stopBudgetMs = 0): ArbiterTerms {
   const third = Math.max(1, Math.floor(leaseMs / 3));
   const fenceMs = timers.deadtimeMs;
   return {
@@ -231,7 +266,8 @@ export function arbiterTerms(leaseMs: number, timers: HeartbeatTimers, maxDelayM
     retryMs: Math.max(1, Math.min(third, 2 * timers.intervalMs)),
     stopBeforeMs: third,
     fenceMs,
-    takeoverWaitMs: timers.deadtimeMs + timers.intervalMs + maxDelayMs + fenceMs,
+    stopBudgetMs,
+    takeoverWaitMs: timers.deadtimeMs + timers.intervalMs + maxDelayMs + fenceMs + stopBudgetMs,
   };
 }
 
@@ -303,6 +339,7 @@ export function failoverModuleCore(
   };
   const leaseMs = extra.arbiterLeaseMs ?? (cluster.witness.arbiter === undefined ? undefined : cluster.witness.lease);
   const failbackDelayMs = extra.failbackDelayMs ?? m.failback_delay;
+  const resources = moduleResources(m);
   return {
     module: m.name,
     self,
@@ -310,10 +347,10 @@ export function failoverModuleCore(
     ...(m.prefer === undefined ? {} : { prefer: m.prefer }),
     failback: m.failback,
     ...(failbackDelayMs === undefined ? {} : { failbackDelayMs }),
-    resources: moduleResources(m),
+    resources,
     checkers: m.checkers.map(moduleChecker),
     witnessPing: cluster.witness.ping.length > 0,
-    ...(leaseMs === undefined ? {} : { arbiter: arbiterTerms(leaseMs, timers) }),
+    ...(leaseMs === undefined ? {} : { arbiter: arbiterTerms(leaseMs, timers, timers.intervalMs, fenceStopBudgetMs(resources)) }),
     handoverTimeoutMs: Math.max(moduleDefaults.handoverTimeoutMs, 4 * timers.deadtimeMs + (leaseMs ?? 0)),
     absentGraceMs: timers.initdeadMs,
     rejoinWaitMs: timers.deadtimeMs + timers.intervalMs,
