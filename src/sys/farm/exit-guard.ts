@@ -30,9 +30,11 @@ export function exitGuardScript(module: string, vip: string): string {
   const nft = `table inet ${table}\ndelete table inet ${table}\n`;
   return [
     "read _ignored",
-    `printf %s ${shellQuote(nft)} | nft -f - 2>/dev/null`,
+    // The link and VIP before the table: a node without the table but still
+    // receiving for the VIP would answer other nodes' connections with RSTs.
     `ip link del ${shellQuote(macvlanName(module))} 2>/dev/null`,
     `ip addr del ${shellQuote(`${vip}/32`)} dev lo 2>/dev/null`,
+    `printf %s ${shellQuote(nft)} | nft -f - 2>/dev/null`,
     "exit 0",
   ].join("\n");
 }

@@ -23,6 +23,7 @@ export async function writeFarmTable(module: string, vip: string, held: readonly
   return result(await applyRuleset(farmUpdateRuleset(module, vip, held, arpOwner), { needFor: NEED }), `farm ${module}: cannot update its buckets`);
 }
 
+/** Removes the table. Remove the farm's link (link.ts) first: see exit-guard.ts. */
 export async function removeFarmTable(module: string): Promise<TableResult> {
   return result(await applyRuleset(farmTeardownRuleset(module), { needFor: NEED }), `farm ${module}: cannot remove nft table ${farmTableName(module)}`);
 }

@@ -1,0 +1,117 @@
+/**
+ * Farm lab helpers: farm nodes driven without the daemon (fixtures/farm-node.ts),
+ * a client (fixtures/farm-client.ts), and the owners the core predicts.
+ *
+ *   h1..hN  farm nodes on link 1 (eth0, 198.51.100.1x)
+ *   last    the client (198.51.100.1x too)
+ *
+ * The VIP 198.51.100.50 is shared; the virtual MAC comes from the names.
+ */
+import { join } from "node:path";
+import { nftBucket } from "../../src/core/farm/jhash.ts";
+import { arpOwnerOf, bucketsOf, owners, ownershipTable, type OwnershipTable } from "../../src/core/farm/ownership.ts";
+import { BUCKETS } from "../../src/core/farm/types.ts";
+import { virtualMac } from "../../src/core/farm/seed.ts";
+import { type LabHost, type LabProcess, REPO_ROOT } from "./lab.ts";
+
+export const BUN = join(REPO_ROOT, "node_modules", ".bin", "bun");
+export const FARM_FIXTURES = join(REPO_ROOT, "test", "lab", "fixtures");
+export const FARM_VIP = "198.51.100.50";
+export const FARM_PORT = 8080;
+
+export interface FarmSysNode {
+  readonly host: LabHost;
+  readonly name: string;
+  readonly proc: LabProcess;
+  /** Sends one command, waits for its answer line; throws on "err". */
+  command(line: string): Promise<string>;
+}
+
+export interface FarmSysSpec {
+  readonly module: string;
+  readonly seed: number;
+  readonly ownershipSeed: number;
+  readonly split: "client_ip" | "client_ip_port";
+  readonly weights: readonly number[];
+}
+
+export function farmTable(spec: FarmSysSpec): OwnershipTable {
+  return ownershipTable(spec.weights.map((weight, i) => ({ name: `h${i + 1}`, weight })), spec.ownershipSeed);
+}
+
+export async function startFarmSysNode(host: LabHost, spec: FarmSysSpec): Promise<FarmSysNode> {
+  const args = {
+    name: host.name,
+    module: spec.module,
+    interface: host.ifname(1),
+    vip: FARM_VIP,
+    vmac: virtualMac("lab", spec.module),
+    seed: spec.seed,
+    ports: [FARM_PORT],
+    split: spec.split,
+  };
+  const proc = host.spawn([BUN, join(FARM_FIXTURES, "farm-node.ts"), JSON.stringify(args)], { logName: `farm-${host.name}` });
+  await proc.waitFor(/^ready$/m, 20_000);
+  let answered = 0;
+  const command = async (line: string): Promise<string> => {
+    const verb = line.split(" ")[0] ?? "";
+    proc.write(`${line}\n`);
+    const want = ++answered;
+    let got = "";
+    await proc.waitFor(() => {
+      const lines = proc.output().split("\n").filter((l) => /^(ok|err) /.test(l));
+      const l = lines[want - 1];
+      if (l === undefined) return false;
+      got = l;
+      return true;
+    }, 20_000);
+    if (!got.startsWith(`ok ${verb}`)) throw new Error(`${host.name}: ${line}: ${got}`);
+    return got.slice(`ok ${verb}`.length).trim();
+  };
+  return { host, name: host.name, proc, command };
+}
+
+/** Writes each node's buckets under `view` (bitmask over nodes), removals first. */
+export async function applyView(nodes: readonly FarmSysNode[], t: OwnershipTable, view: number, before?: number): Promise<number[]> {
+  const arp = arpOwnerOf(t, view);
+  const times: number[] = [];
+  const write = async (i: number): Promise<void> => {
+    const n = nodes[i];
+    if (n === undefined || ((view >> i) & 1) === 0) return;
+    const held = bucketsOf(t, i, view);
+    const out = await n.command(`write ${held.length === 0 ? "-" : held.join(",")} ${arp === i ? 1 : 0}`);
+    times.push(Number(out));
+  };
+  if (before === undefined) {
+    await Promise.all(nodes.map((_, i) => write(i)));
+    return times;
+  }
+  // Nodes that lose buckets first, then those that gain.
+  const old = owners(t, before);
+  const now = owners(t, view);
+  const gains = (i: number): boolean => Array.from({ length: BUCKETS }, (_, b) => b).some((b) => now[b] === i && old[b] !== i);
+  for (const i of nodes.keys()) if (!gains(i)) await write(i);
+  for (const i of nodes.keys()) if (gains(i)) await write(i);
+  return times;
+}
+
+export interface ClientResult {
+  byNode: Record<string, number>;
+  errors: number;
+  results: [number, string][];
+}
+
+export async function runClient(client: LabHost, args: Record<string, unknown>): Promise<ClientResult> {
+  const r = await client.exec([BUN, join(FARM_FIXTURES, "farm-client.ts"), JSON.stringify({ vip: FARM_VIP, port: FARM_PORT, ...args })], {
+    check: true,
+    timeoutMs: 300_000,
+  });
+  return JSON.parse(r.stdout.trim().split("\n").pop() ?? "{}") as ClientResult;
+}
+
+/** Which node the split sends (client, sport) to under `view`. */
+export function predictedOwner(t: OwnershipTable, spec: FarmSysSpec, view: number, clientIp: string, sport: number): string {
+  const b = nftBucket(clientIp, spec.split === "client_ip" ? undefined : sport, BUCKETS, spec.seed);
+  const o = owners(t, view)[b] ?? -1;
+  return o < 0 ? "none" : `h${o + 1}`;
+}
