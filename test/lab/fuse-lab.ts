@@ -1,0 +1,129 @@
+/**
+ * Lab glue for the mirror's FUSE interception: a folder mounted in place by
+ * fixtures/fuse-mount-runner.ts (under bun) inside a private mount namespace
+ * of its own, so nothing shows outside the test and the mount dies with the
+ * namespace whatever happens. A `sleep` keeps the namespace alive for
+ * nsenter, also after the runner is gone.
+ */
+
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { runCommand, type ExecOptions, type ExecResult } from "./exec.ts";
+import { waitUntil } from "./wait.ts";
+
+export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+export const BUN = join(REPO, "node_modules", ".bin", "bun");
+export const FIXTURES = join(REPO, "test", "lab", "fixtures");
+
+export interface MountRunner {
+  /** PID of the process keeping the namespace (nsenter -t PID -m). */
+  readonly nsPid: number;
+  readonly runnerPid: number;
+  readonly dir: string;
+  readonly opsFile: string;
+  /** Everything the runner printed on stdout / stderr. */
+  stdout(): string;
+  stderr(): string;
+  send(cmd: string): void;
+  /** Waits until stdout matches. */
+  waitOut(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  /** Runs a command in the mount's namespace. */
+  run(argv: readonly string[], opts?: ExecOptions): Promise<ExecResult>;
+  /** Starts a command in the namespace without waiting for it. */
+  start(argv: readonly string[]): ChildProcess;
+  /** Sends "unmount" and waits for the runner to exit. */
+  unmount(): Promise<void>;
+  /** Resolves when the runner has exited. */
+  exited(): Promise<void>;
+  /** Kills whatever is left (runner, keeper); safe to call twice. */
+  destroy(): Promise<void>;
+}
+
+/** A scratch folder under /tmp, removed by the returned function. */
+export function scratch(prefix: string): { dir: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), `vigil-${prefix}-`));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function startMountRunner(dir: string, opsFile: string, record: "full" | "count" = "full"): Promise<MountRunner> {
+  const runner = join(FIXTURES, "fuse-mount-runner.ts");
+  // sh prints the keeper's PID, then becomes the runner (exec), so child.pid is the runner's.
+  const script = `sleep 100000 </dev/null >/dev/null 2>&1 & echo "keeper $!"; exec "$0" "$@"`;
+  const child = spawn("unshare", ["-m", "--propagation", "private", "sh", "-c", script, BUN, runner, dir, opsFile, record], {
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  let out = "";
+  let err = "";
+  child.stdout.setEncoding("utf8").on("data", (c: string) => (out += c));
+  child.stderr.setEncoding("utf8").on("data", (c: string) => (err += c));
+  const exited = new Promise<void>((r) => child.on("close", () => r()));
+  let finished = false;
+  void exited.then(() => (finished = true));
+  const runnerPid = child.pid ?? -1;
+  const waitOut = async (pattern: RegExp, timeoutMs = 20_000): Promise<RegExpMatchArray> =>
+    waitUntil(
+      () => {
+        const m = pattern.exec(out);
+        if (m === null && finished) throw new Error(`runner exited before printing ${pattern}; stdout: ${out} stderr: ${err}`);
+        return m;
+      },
+      { timeoutMs, intervalMs: 20, what: `${pattern} from the mount runner (stdout: ${out.slice(-500)} stderr: ${err.slice(-500)})` },
+    );
+  const keeper = await waitOut(/keeper (\d+)/);
+  const nsPid = Number(keeper[1]);
+  const destroy = async (): Promise<void> => {
+    for (const pid of [runnerPid, nsPid]) if (pid > 0 && alive(pid)) process.kill(pid, "SIGKILL");
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+  };
+  try {
+    await waitOut(/^ready$/m);
+  } catch (e) {
+    await destroy();
+    throw e;
+  }
+  const nsenter = (argv: readonly string[]): string[] => ["nsenter", "-t", String(nsPid), "-m", "--", ...argv];
+  return {
+    nsPid,
+    runnerPid,
+    dir,
+    opsFile,
+    exited: () => exited,
+    stdout: () => out,
+    stderr: () => err,
+    send: (cmd) => child.stdin.write(`${cmd}\n`),
+    waitOut,
+    run: (argv, opts) => runCommand(nsenter(argv), { timeoutMs: 60_000, ...opts }, `the mount namespace of ${dir}`),
+    start: (argv) => {
+      const [file, ...args] = nsenter(argv);
+      return spawn(file ?? "nsenter", args, { stdio: ["ignore", "pipe", "pipe"] });
+    },
+    unmount: async () => {
+      child.stdin.write("unmount\n");
+      await waitOut(/^closed /m, 30_000);
+      await exited;
+      if (alive(nsPid)) process.kill(nsPid, "SIGKILL");
+    },
+    destroy,
+  };
+}
+
+/** Runs a bun fixture on the host (outside any mount namespace). */
+export function bunFixture(name: string, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+  return runCommand([BUN, join(FIXTURES, name), ...args], { timeoutMs: 120_000, check: true, ...opts });
+}
+
+export function python(name: string, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+  return runCommand(["python3", join(FIXTURES, name), ...args], { timeoutMs: 120_000, check: true, ...opts });
+}

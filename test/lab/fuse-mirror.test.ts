@@ -1,0 +1,202 @@
+/**
+ * The mirror's interception on the real kernel FUSE: a folder mounted over
+ * itself (fixtures/fuse-mount-runner.ts under bun, in a private mount
+ * namespace), a POSIX behaviour suite through it compared with a bare
+ * folder, the MirrorOp stream replayed onto a copy of the original folder,
+ * held replies, refused acknowledgements, and the ways a mount ends.
+ */
+
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, expect } from "vitest";
+import { runCommand } from "./exec.ts";
+import { describeLab, labTest } from "./lab-test.ts";
+import { BUN, FIXTURES, type MountRunner, bunFixture, python, scratch, startMountRunner } from "./fuse-lab.ts";
+
+const TOOLS = ["python3", "unshare", "nsenter", "mount", "umount"];
+
+/** Initial content of the mirrored folder, present before the mount (and in the copy the ops are replayed onto). */
+function seed(dir: string): void {
+  mkdirSync(join(dir, "old", "deep"), { recursive: true });
+  writeFileSync(join(dir, "old", "deep", "file"), "from before the mount\n");
+  writeFileSync(join(dir, "old", "keep"), "untouched\n");
+}
+
+describeLab(
+  "mirror interception through a real FUSE mount",
+  () => {
+    const s = scratch("fuse");
+    const mnt = join(s.dir, "mnt");
+    const replica = join(s.dir, "replica");
+    const bare = join(s.dir, "bare");
+    const ops = join(s.dir, "ops.jsonl");
+    let runner: MountRunner | undefined;
+
+    beforeAll(async () => {
+      mkdirSync(mnt);
+      mkdirSync(bare);
+      seed(mnt);
+      await runCommand(["cp", "-a", mnt, replica], { check: true });
+      runner = await startMountRunner(mnt, ops);
+    });
+    afterAll(async () => {
+      await runner?.destroy();
+      s.remove();
+    });
+
+    labTest("the POSIX behaviour suite sees the same through the mount as on a bare folder", async () => {
+      const r = runner!;
+      const steps = join(FIXTURES, "fuse-posix-steps.py");
+      const through = await r.run(["python3", steps, mnt], { timeoutMs: 120_000 });
+      const direct = await python("fuse-posix-steps.py", [bare]);
+      expect(through.stderr).toBe("");
+      expect(through.stdout).toContain("done: True");
+      expect(through.stdout.split("\n")).toEqual(direct.stdout.split("\n"));
+    }, 180_000);
+
+    labTest("the old files are reachable through the mount and the mount shows as fuse.vigil", async () => {
+      const r = runner!;
+      const cat = await r.run(["cat", join(mnt, "old", "deep", "file")], { check: true });
+      expect(cat.stdout).toBe("from before the mount\n");
+      const info = await r.run(["cat", "/proc/self/mountinfo"], { check: true });
+      expect(info.stdout).toMatch(new RegExp(` ${mnt} .* - fuse\\.vigil vigil:lab `));
+    });
+
+    labTest("the operations, replayed in order onto a copy of the original folder, give an identical tree", async () => {
+      const r = runner!;
+      await r.unmount();
+      runner = undefined;
+      await bunFixture("fuse-replay.ts", [replica, ops]);
+      const prim = await python("fuse-tree-dump.py", [mnt]);
+      const second = await python("fuse-tree-dump.py", [replica]);
+      expect(prim.stdout.split("\n").length).toBeGreaterThan(25);
+      expect(second.stdout.split("\n")).toEqual(prim.stdout.split("\n"));
+      // Every op was numbered in order, without gaps.
+      const seqs = readFileSync(ops, "utf8").trim().split("\n").map((l) => (JSON.parse(l) as { seq: number }).seq);
+      expect(seqs).toEqual(seqs.map((_, i) => i + 1));
+    }, 180_000);
+  },
+  { tools: TOOLS },
+);
+
+describeLab(
+  "held replies and refused acknowledgements",
+  () => {
+    const s = scratch("fuse-hold");
+    const mnt = join(s.dir, "mnt");
+    let runner: MountRunner | undefined;
+    beforeAll(async () => {
+      mkdirSync(mnt);
+      runner = await startMountRunner(mnt, join(s.dir, "ops.jsonl"));
+    });
+    afterAll(async () => {
+      await runner?.destroy();
+      s.remove();
+    });
+
+    labTest("a write returns only once its operation is acknowledged, and reads are served meanwhile", async () => {
+      const r = runner!;
+      await r.run(["sh", "-c", `printf old > ${mnt}/f && printf other > ${mnt}/g`], { check: true });
+      r.send("hold");
+      await r.waitOut(/^ok hold$/m);
+      const writer = r.start([
+        "python3",
+        "-c",
+        `import os\nfd = os.open("${mnt}/f", os.O_WRONLY)\nos.pwrite(fd, b"new", 0)\nprint("written", flush=True)`,
+      ]);
+      let said = "";
+      writer.stdout?.setEncoding("utf8").on("data", (c: string) => (said += c));
+      const done = new Promise<number | null>((res) => writer.on("close", (code) => res(code)));
+      let exited = false;
+      void done.then(() => (exited = true));
+      await r.waitOut(/^held \d+ write$/m);
+      // The write is done on the folder beneath (this test's namespace sees the folder
+      // without the mount), other files are served, and the writer still waits.
+      // (The written page itself stays locked by the kernel until the reply.)
+      expect(readFileSync(join(mnt, "f"), "utf8")).toBe("new");
+      const other = await r.run(["cat", `${mnt}/g`], { check: true });
+      expect(other.stdout).toBe("other");
+      await new Promise((res) => setTimeout(res, 300));
+      expect(said).toBe("");
+      expect(exited).toBe(false);
+      r.send("release");
+      expect(await done).toBe(0);
+      expect(said).toBe("written\n");
+    });
+
+    labTest("a refused acknowledgement fails the call with EIO; nothing else is affected", async () => {
+      const r = runner!;
+      r.send("fail-next");
+      await r.waitOut(/^ok fail-next$/m);
+      const mk = await r.run(["mkdir", `${mnt}/refused`]);
+      expect(mk.code).not.toBe(0);
+      expect(mk.stderr).toMatch(/Input\/output error/);
+      const after = await r.run(["sh", "-c", `echo fine > ${mnt}/after && cat ${mnt}/after`], { check: true });
+      expect(after.stdout).toBe("fine\n");
+    });
+
+    labTest("stats count requests, operations and held replies", async () => {
+      const r = runner!;
+      r.send("stats");
+      const m = await r.waitOut(/^stats (\{.*\})$/m);
+      const st = JSON.parse(m[1] ?? "{}") as Record<string, number>;
+      expect(st.requests).toBeGreaterThan(5);
+      expect(st.opsEmitted).toBeGreaterThanOrEqual(4);
+      expect(st.repliesHeld).toBeGreaterThanOrEqual(3);
+      expect(st.repliesHeldNow).toBe(0);
+      expect(st.bytesWritten).toBeGreaterThanOrEqual(3 + 5);
+    });
+  },
+  { tools: TOOLS },
+);
+
+describeLab(
+  "ending a mount",
+  () => {
+    labTest("unmount stops the server even while another namespace holds a copy of the mount", async () => {
+      const s = scratch("fuse-copy");
+      const mnt = join(s.dir, "mnt");
+      mkdirSync(mnt);
+      writeFileSync(join(mnt, "beneath"), "b");
+      const runner = await startMountRunner(mnt, join(s.dir, "ops.jsonl"));
+      // A namespace made from the runner's now holds its own copy of the mount.
+      const copy = runner.start(["unshare", "-m", "--propagation", "private", "sleep", "100000"]);
+      try {
+        await runner.run(["sh", "-c", `echo x > ${mnt}/made`], { check: true });
+        await new Promise((res) => setTimeout(res, 200));
+        await runner.unmount();
+        expect(runner.stdout()).toMatch(/^closed /m);
+        expect(readFileSync(join(mnt, "made"), "utf8")).toBe("x\n");
+      } finally {
+        copy.kill("SIGKILL");
+        await runner.destroy();
+        s.remove();
+      }
+    });
+
+    labTest("cleanStaleMount removes the mount of a server that died, and the folder is usable again", async () => {
+      const s = scratch("fuse-stale");
+      const mnt = join(s.dir, "mnt");
+      mkdirSync(mnt);
+      writeFileSync(join(mnt, "beneath"), "still here\n");
+      const runner = await startMountRunner(mnt, join(s.dir, "ops.jsonl"));
+      try {
+        process.kill(runner.runnerPid, "SIGKILL");
+        await runner.exited();
+        const dead = await runner.run(["stat", mnt]);
+        expect(dead.stderr).toMatch(/Transport endpoint is not connected/);
+        const clean = await runner.run([BUN, join(FIXTURES, "fuse-clean-stale.ts"), mnt], { check: true });
+        expect(clean.stdout).toBe("removed 1\n");
+        const cat = await runner.run(["cat", join(mnt, "beneath")], { check: true });
+        expect(cat.stdout).toBe("still here\n");
+        const info = await runner.run(["cat", "/proc/self/mountinfo"], { check: true });
+        expect(info.stdout).not.toContain("fuse.vigil");
+      } finally {
+        await runner.destroy();
+        s.remove();
+      }
+      expect(existsSync(s.dir)).toBe(false);
+    });
+  },
+  { tools: TOOLS },
+);
