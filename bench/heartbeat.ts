@@ -42,7 +42,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { heartbeatPresets } from "../src/core/membership/config.ts";
+import { HEARTBEAT_PRESETS } from "../src/config/defaults.ts";
 import { type LabHost, withLab } from "../test/lab/lab.ts";
 import { requireVigilBinary, VIGIL_BIN, type HeartbeatPreset } from "../test/lab/vigil-cluster.ts";
 import type { ClusterUnderTest } from "./lib/cluster-under-test.ts";
@@ -150,7 +150,8 @@ async function killOnce(c: ClusterUnderTest, victim: LabHost, deadtimeMs: number
 }
 
 async function runPreset(preset: HeartbeatPreset, opts: Options, tmp: string): Promise<PresetResult & { raw: Record<string, unknown> }> {
-  const timers = heartbeatPresets[preset];
+  const p = HEARTBEAT_PRESETS[preset];
+  const timers = { intervalMs: p.interval, warntimeMs: p.warntime, deadtimeMs: p.deadtime, initdeadMs: p.initdead };
   return withLab({ hosts: 3, links: 2 }, async (lab) => {
     log(`${preset}: lab ${lab.run}, logs in ${lab.dir} and ${tmp}`);
     const vigil = vigilUnderTest({ hosts: lab.hosts, dir: join(tmp, `${preset}-vigil`), preset });

@@ -59,7 +59,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { heartbeatPresets } from "../src/core/membership/config.ts";
+import { HEARTBEAT_PRESETS } from "../src/config/defaults.ts";
 import { withLab } from "../test/lab/lab.ts";
 import { requireVigilBinary, VIGIL_BIN } from "../test/lab/vigil-cluster.ts";
 import { HEARTBEAT_BIN, heartbeatVersion, type HaTimers } from "./lib/linux-ha.ts";
@@ -109,8 +109,8 @@ async function main(): Promise<void> {
   const trials = trialsOption();
   if (process.getuid?.() !== 0) throw new Error("the lab needs root (network namespaces)");
   requireTools();
-  const preset = heartbeatPresets[PRESET];
-  const haTimers: HaTimers = { intervalMs: preset.intervalMs, warntimeMs: preset.warntimeMs, deadtimeMs: preset.deadtimeMs, initdeadMs: INITDEAD_MS };
+  const preset = HEARTBEAT_PRESETS[PRESET];
+  const haTimers: HaTimers = { intervalMs: preset.interval, warntimeMs: preset.warntime, deadtimeMs: preset.deadtime, initdeadMs: INITDEAD_MS };
   const started = { date: new Date().toISOString(), loadavg: loadavg() };
   const dir = mkdtempSync(join(tmpdir(), "vigil-module-failover-"));
   const service = writeServiceFiles(dir);
@@ -134,7 +134,7 @@ async function main(): Promise<void> {
         service,
         vigilHeartbeat: { preset: PRESET, initdead: `${INITDEAD_MS}ms` } as const,
         haTimers,
-        intervalMs: preset.intervalMs,
+        intervalMs: preset.interval,
       };
       for (const fault of FAULTS) {
         for (let n = 1; n <= trials; n++) {

@@ -60,3 +60,18 @@ export const DEFAULTS = {
   },
   web: { listen: "0.0.0.0:9010" },
 } as const;
+
+/**
+ * cluster.heartbeat.preset: named timer sets, in milliseconds. Keys written
+ * beside a preset override its values (see heartbeat-timers.ts).
+ */
+export const HEARTBEAT_PRESETS = {
+  /** Sub-second failover on a quiet, dedicated LAN. */
+  fast: { interval: 20, warntime: 50, deadtime: 100, initdead: 5_000 },
+  /** The default interval's timers: half a second to detect a dead peer. */
+  lan: { interval: 100, warntime: 250, deadtime: 500, initdead: 5_000 },
+  /** Links with jitter and loss bursts: deadtime is ten intervals rather than five. */
+  wan: { interval: 1_000, warntime: 5_000, deadtime: 10_000, initdead: 20_000 },
+} as const satisfies Record<string, { interval: number; warntime: number; deadtime: number; initdead: number }>;
+
+export type HeartbeatPresetName = keyof typeof HEARTBEAT_PRESETS;

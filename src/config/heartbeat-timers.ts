@@ -1,10 +1,12 @@
 /**
  * The heartbeat timers as configured: explicit keys win, then the preset's
- * values, then values derived from the interval (Linux-HA Heartbeat's rules
- * of thumb, as in src/core/membership/config.ts).
+ * values, then values derived from the interval. The one place the defaults
+ * are computed; Linux-HA Heartbeat's rules of thumb:
+ *   deadtime = 5 x interval (five frames in a row lost on every link)
+ *   warntime = deadtime / 2, moved up when that would not exceed the interval
+ *   initdead = max(2 x deadtime, 5 s) (links and peers take a while to boot)
  */
-import { type HeartbeatPresetName, heartbeatPresets } from "../core/membership/config.ts";
-import { DEFAULTS } from "./defaults.ts";
+import { DEFAULTS, HEARTBEAT_PRESETS, type HeartbeatPresetName } from "./defaults.ts";
 import { parseDuration } from "./duration.ts";
 
 export const TIMER_KEYS = ["interval", "warntime", "deadtime", "initdead"] as const;
@@ -36,8 +38,8 @@ export function resolveHeartbeatTimers(raw: unknown): ResolvedTimers | undefined
     explicit[k] = ms;
   }
   const presetName = hb["preset"];
-  if (presetName !== undefined && !(typeof presetName === "string" && Object.hasOwn(heartbeatPresets, presetName))) return undefined;
-  const preset = presetName === undefined ? undefined : heartbeatPresets[presetName as HeartbeatPresetName];
+  if (presetName !== undefined && !(typeof presetName === "string" && Object.hasOwn(HEARTBEAT_PRESETS, presetName))) return undefined;
+  const preset = presetName === undefined ? undefined : HEARTBEAT_PRESETS[presetName as HeartbeatPresetName];
 
   const source = {} as ResolvedTimers["source"];
   const pick = (k: TimerKey, fromPreset: number | undefined, derive: () => number): number => {
@@ -53,10 +55,10 @@ export function resolveHeartbeatTimers(raw: unknown): ResolvedTimers | undefined
     source[k] = "derived";
     return derive();
   };
-  const interval = pick("interval", preset?.intervalMs, () => DEFAULTS.heartbeat.interval);
-  const deadtime = pick("deadtime", preset?.deadtimeMs, () => 5 * interval);
-  const warntime = pick("warntime", preset?.warntimeMs, () => defaultWarntime(interval, deadtime));
-  const initdead = pick("initdead", preset?.initdeadMs, () => Math.max(2 * deadtime, 5_000));
+  const interval = pick("interval", preset?.interval, () => DEFAULTS.heartbeat.interval);
+  const deadtime = pick("deadtime", preset?.deadtime, () => 5 * interval);
+  const warntime = pick("warntime", preset?.warntime, () => defaultWarntime(interval, deadtime));
+  const initdead = pick("initdead", preset?.initdead, () => Math.max(2 * deadtime, 5_000));
   return {
     timers: { interval, warntime, deadtime, initdead },
     source,

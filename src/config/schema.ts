@@ -12,8 +12,7 @@
  * `discriminator` (OpenAPI's) lets ajv report a module's errors against the
  * branch its `type` picks instead of against every branch.
  */
-import { heartbeatPresets } from "../core/membership/config.ts";
-import { DEFAULTS } from "./defaults.ts";
+import { DEFAULTS, HEARTBEAT_PRESETS } from "./defaults.ts";
 import { formatDuration } from "./duration.ts";
 import type { FormatName } from "./formats.ts";
 import { CHECKER_KINDS } from "./module-checks.ts";
@@ -79,9 +78,9 @@ const node = mapping("node", {
 
 const heartbeat = mapping("heartbeat", {
   preset: oneOf(
-    Object.keys(heartbeatPresets),
-    `Timer set, as interval/deadtime: ${Object.entries(heartbeatPresets)
-      .map(([name, t]) => `${name} ${formatDuration(t.intervalMs)}/${formatDuration(t.deadtimeMs)}`)
+    Object.keys(HEARTBEAT_PRESETS),
+    `Timer set, as interval/deadtime: ${Object.entries(HEARTBEAT_PRESETS)
+      .map(([name, t]) => `${name} ${formatDuration(t.interval)}/${formatDuration(t.deadtime)}`)
       .join(", ")}. Keys given here override it.`,
   ),
   interval: duration(`Time between two frames on each link. Default ${formatDuration(DEFAULTS.heartbeat.interval)}.`),

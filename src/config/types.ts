@@ -9,7 +9,7 @@
  * effective config printed by `vigil check-config --print` loads back to the
  * same value. A test checks these interfaces against the JSON Schema.
  */
-import type { HeartbeatPresetName } from "../core/membership/config.ts";
+import type { HeartbeatPresetName } from "./defaults.ts";
 
 export type { HeartbeatPresetName };
 

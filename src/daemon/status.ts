@@ -15,9 +15,9 @@ export interface StatusInputs {
   /** Live peer views from the heartbeat engine, by node name, when it runs. */
   peers?: ReadonlyMap<string, PeerStatus>;
   /** VRRP instances from the VRRP engine, when it runs. */
-  vrrp?: VrrpStatus[];
+  vrrp?: readonly VrrpStatus[];
   /** Modules from the module engine, when it runs; others show as STOP. */
-  modules?: ModuleStatus[];
+  modules?: readonly ModuleStatus[];
 }
 
 /** A module no engine drives (yet): STOP here, nothing known of the peers. */
@@ -63,7 +63,7 @@ export function buildStatus(i: StatusInputs): StatusSnapshot {
     web: { listen: i.listen },
     peers,
     modules: i.config.modules.map((m) => i.modules?.find((x) => x.name === m.name) ?? idleModule(i.config, m, i.self.name)),
-    vrrp: i.vrrp ?? [],
+    vrrp: [...(i.vrrp ?? [])],
     events: i.events,
   };
 }

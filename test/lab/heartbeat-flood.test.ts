@@ -14,13 +14,13 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, onTestFinished } from "vitest";
-import { heartbeatPresets } from "../../src/core/membership/config.ts";
+import { HEARTBEAT_PRESETS } from "../../src/config/defaults.ts";
 import { describeLab, labTestNeeding, useLab } from "./lab-test.ts";
 import { anyPeerChange, startVigilCluster, type VigilLogEvent, type VigilNode } from "./vigil-cluster.ts";
 import { sleep, waitUntil } from "./wait.ts";
 import { buildFlooder, counterDelta, flood, processUsage, udpCounters, writeReplayFrames } from "./udp-flood.ts";
 
-const LAN = heartbeatPresets.lan;
+const LAN = HEARTBEAT_PRESETS.lan;
 const FLOOD_SECONDS = 10;
 /** Two cores here: two senders keep both busy; a third only takes turns. */
 const SENDERS = 2;
@@ -79,7 +79,7 @@ describeLab("a heartbeat flood from a host that is not a peer", () => {
     const loud = await measure(() => flood(attacker, { flooder, frames, address: h1.addr(1), port: 7694, seconds: FLOOD_SECONDS, processes: SENDERS }));
     const sent = (loud.out as Awaited<ReturnType<typeof flood>>);
     // Verdicts come at most deadtime + interval after a silence: wait that out and more.
-    await sleep(3 * (LAN.deadtimeMs + LAN.intervalMs));
+    await sleep(3 * (LAN.deadtime + LAN.interval));
 
     const row = (name: string, m: typeof quiet, rate: number): string =>
       `| ${name} | ${Math.round(rate)} | ${(m.cpu * 100).toFixed(1)} % | ${(m.rssKiB / 1024).toFixed(1)} MiB | ${m.kernel.InDatagrams} | ${m.kernel.NoPorts} | ${m.kernel.RcvbufErrors} |`;

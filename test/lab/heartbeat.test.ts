@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, onTestFinished } from "vitest";
-import { heartbeatPresets } from "../../src/core/membership/config.ts";
+import { HEARTBEAT_PRESETS } from "../../src/config/defaults.ts";
 import { sleep } from "./wait.ts";
 import { describeLab, labTest, useLab } from "./lab-test.ts";
 import {
@@ -21,7 +21,7 @@ import {
   type VigilCluster, type VigilLogEvent, type VigilNode,
 } from "./vigil-cluster.ts";
 
-const LAN = heartbeatPresets.lan; // 100 ms interval, 250 ms warntime, 500 ms deadtime
+const LAN = HEARTBEAT_PRESETS.lan; // 100 ms interval, 250 ms warntime, 500 ms deadtime
 
 /**
  * What the bound allows beyond deadtime + interval for getting the verdict
@@ -69,15 +69,15 @@ describeLab("heartbeat engine on a real kernel (3 nodes, 2 links)", () => {
     for (const [i, observer] of [h1, h2].entries()) {
       const dead = verdicts[i] as VigilLogEvent;
       const detection = dead.at - killedAt;
-      const bound = LAN.deadtimeMs + LAN.intervalMs + stallCredit(observer, killedAt, dead.at) + SCHEDULING_ALLOWANCE_MS;
+      const bound = LAN.deadtime + LAN.interval + stallCredit(observer, killedAt, dead.at) + SCHEDULING_ALLOWANCE_MS;
       expect(dead.fields).toMatchObject({ peer: "h3", from: expect.stringMatching(/^(up|late)$/), reason: "silent-deadtime" });
       expect(detection, `${observer.name} declared h3 dead ${detection} ms after the kill`).toBeLessThanOrEqual(bound);
       // Its last frame left at most one interval before the kill: an earlier verdict would be premature.
-      expect(detection).toBeGreaterThanOrEqual(LAN.deadtimeMs - 2 * LAN.intervalMs);
+      expect(detection).toBeGreaterThanOrEqual(LAN.deadtime - 2 * LAN.interval);
     }
     // The survivors keep each other, also while frames to the dead node's
     // closed port come back as ICMP port-unreachable for a while.
-    await sleep(3 * LAN.deadtimeMs);
+    await sleep(3 * LAN.deadtime);
     for (const [a, b] of [[h1, h2], [h2, h1]] as const) {
       expect(since(a, killedAt, peerChange(b.name, "dead"))).toEqual([]);
       const st = await a.status();
@@ -132,16 +132,16 @@ describeLab("heartbeat engine on a real kernel (3 nodes, 2 links)", () => {
 
     const shortAt = Date.now();
     h3.proc.kill("SIGSTOP");
-    await sleep(LAN.deadtimeMs / 3);
+    await sleep(LAN.deadtime / 3);
     h3.proc.kill("SIGCONT");
     // Give a wrong verdict every chance to show up before looking.
-    await sleep(2 * LAN.deadtimeMs);
+    await sleep(2 * LAN.deadtime);
     for (const n of [h1, h2, h3]) expect(since(n, shortAt, anyPeerChange("dead")), `dead verdicts on ${n.name} after a short freeze`).toEqual([]);
 
     const longAt = Date.now();
     h3.proc.kill("SIGSTOP");
     await Promise.all([h1, h2].map((n) => n.waitForLog(peerChange("h3", "dead"), { after: longAt, timeoutMs: 5_000 })));
-    await sleep(3 * LAN.deadtimeMs - (Date.now() - longAt));
+    await sleep(3 * LAN.deadtime - (Date.now() - longAt));
     const contAt = Date.now();
     h3.proc.kill("SIGCONT");
 
@@ -149,7 +149,7 @@ describeLab("heartbeat engine on a real kernel (3 nodes, 2 links)", () => {
     for (const e of back) expect(e.fields).toMatchObject({ from: "dead", to: "up", reason: "heard-again" });
     // The frozen node blames itself, not its peers.
     const stall = await h3.waitForLog(isStall, { after: longAt, timeoutMs: 5_000 });
-    expect(Number(stall.fields.gap_ms)).toBeGreaterThanOrEqual(3 * LAN.deadtimeMs - 2 * LAN.intervalMs);
+    expect(Number(stall.fields.gap_ms)).toBeGreaterThanOrEqual(3 * LAN.deadtime - 2 * LAN.interval);
     expect(since(h3, longAt, anyPeerChange("dead"))).toEqual([]);
     const st = await h3.status();
     expect(st.peers.map((p) => [p.name, p.state])).toEqual([["h1", "up"], ["h2", "up"]]);
@@ -185,7 +185,7 @@ describeLab("heartbeat engine on a real kernel (3 nodes, 2 links)", () => {
       return counts.every((x) => x >= 10);
     }, 10_000);
     // Let it go on for a whole deadtime and more: still nothing may move.
-    await sleep(2 * LAN.deadtimeMs);
+    await sleep(2 * LAN.deadtime);
     const after = await Promise.all([h1, h2].map(strangers));
     for (const [i, n] of after.entries()) expect(n).toBeGreaterThan(counts[i] as number);
     // Dropped before the MAC was even looked at.

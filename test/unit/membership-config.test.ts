@@ -1,14 +1,22 @@
 import { describe, expect, it } from "vitest";
 import {
-  defaultHeartbeatPreset,
-  deriveHeartbeatTimers,
   detectionBoundMs,
-  heartbeatPresets,
+  type HeartbeatTimers,
   initMembership,
   validateHeartbeatTimers,
   validateMembershipConfig,
   type MembershipConfig,
 } from "../../src/core/membership/membership.ts";
+import { HEARTBEAT_PRESETS } from "../../src/config/defaults.ts";
+import { resolveHeartbeatTimers } from "../../src/config/heartbeat-timers.ts";
+
+/** As the heartbeat's setup.ts hands config timers to the core. */
+const coreTimers = (t: { interval: number; warntime: number; deadtime: number; initdead: number }): HeartbeatTimers => ({
+  intervalMs: t.interval,
+  warntimeMs: t.warntime,
+  deadtimeMs: t.deadtime,
+  initdeadMs: t.initdead,
+});
 
 const base: MembershipConfig = {
   self: "vms1",
@@ -17,38 +25,43 @@ const base: MembershipConfig = {
     { name: "vms1", links: ["198.51.100.11", "203.0.113.11"] },
     { name: "vms2", links: ["198.51.100.12", "203.0.113.12"] },
   ],
-  ...heartbeatPresets.lan,
+  ...coreTimers(HEARTBEAT_PRESETS.lan),
 };
 
 describe("heartbeat presets and formulas", () => {
-  it("has fast, lan (default) and wan presets that pass validation", () => {
-    expect(defaultHeartbeatPreset).toBe("lan");
-    expect(heartbeatPresets.fast).toMatchObject({ intervalMs: 20, deadtimeMs: 100 });
-    expect(heartbeatPresets.lan).toMatchObject({ intervalMs: 100, deadtimeMs: 500 });
-    expect(heartbeatPresets.wan).toMatchObject({ intervalMs: 1000, deadtimeMs: 10_000 });
-    for (const preset of Object.values(heartbeatPresets)) {
-      expect(validateHeartbeatTimers(preset)).toEqual([]);
+  it("has fast, lan and wan presets that the core accepts", () => {
+    expect(HEARTBEAT_PRESETS.fast).toMatchObject({ interval: 20, deadtime: 100 });
+    expect(HEARTBEAT_PRESETS.lan).toMatchObject({ interval: 100, deadtime: 500 });
+    expect(HEARTBEAT_PRESETS.wan).toMatchObject({ interval: 1000, deadtime: 10_000 });
+    for (const preset of Object.values(HEARTBEAT_PRESETS)) {
+      expect(validateHeartbeatTimers(coreTimers(preset))).toEqual([]);
       // wan allows ten lost frames in a row: WAN loss comes in bursts.
-      expect(preset.deadtimeMs).toBe((preset === heartbeatPresets.wan ? 10 : 5) * preset.intervalMs);
-      expect(preset.warntimeMs).toBe(preset.deadtimeMs / 2);
+      expect(preset.deadtime).toBe((preset === HEARTBEAT_PRESETS.wan ? 10 : 5) * preset.interval);
+      expect(preset.warntime).toBe(preset.deadtime / 2);
     }
   });
 
-  it("derives deadtime = 5 x interval, warntime = deadtime / 2, initdead = max(2 x deadtime, 5 s)", () => {
-    expect(deriveHeartbeatTimers({ intervalMs: 100 })).toEqual({ intervalMs: 100, deadtimeMs: 500, warntimeMs: 250, initdeadMs: 5000 });
-    expect(deriveHeartbeatTimers({ intervalMs: 1000 })).toEqual({ intervalMs: 1000, deadtimeMs: 5000, warntimeMs: 2500, initdeadMs: 10_000 });
-    expect(deriveHeartbeatTimers({ intervalMs: 50, deadtimeMs: 400 })).toEqual({ intervalMs: 50, deadtimeMs: 400, warntimeMs: 200, initdeadMs: 5000 });
-    expect(deriveHeartbeatTimers({ intervalMs: 50, warntimeMs: 120, initdeadMs: 900 })).toMatchObject({ warntimeMs: 120, initdeadMs: 900 });
+  it("the lan preset is what the default interval derives", () => {
+    expect(resolveHeartbeatTimers({})?.timers).toEqual(HEARTBEAT_PRESETS.lan);
+  });
+
+  it("derives deadtime = 5 x interval, warntime = deadtime / 2 (moved up when not above the interval), initdead = max(2 x deadtime, 5 s)", () => {
+    expect(resolveHeartbeatTimers({ interval: "100ms" })?.timers).toEqual({ interval: 100, deadtime: 500, warntime: 250, initdead: 5000 });
+    expect(resolveHeartbeatTimers({ interval: "1s" })?.timers).toEqual({ interval: 1000, deadtime: 5000, warntime: 2500, initdead: 10_000 });
+    expect(resolveHeartbeatTimers({ interval: "50ms", deadtime: "400ms" })?.timers).toEqual({ interval: 50, deadtime: 400, warntime: 200, initdead: 5000 });
+    expect(resolveHeartbeatTimers({ interval: "50ms", warntime: "120ms", initdead: "900ms" })?.timers).toMatchObject({ warntime: 120, initdead: 900 });
+    // Half of 200 ms would equal the interval: warntime moves to the middle of (interval, deadtime).
+    expect(resolveHeartbeatTimers({ interval: "100ms", deadtime: "200ms" })?.timers).toMatchObject({ warntime: 150 });
   });
 
   it("bounds detection at deadtime plus one interval", () => {
-    expect(detectionBoundMs(heartbeatPresets.lan)).toBe(600);
-    expect(detectionBoundMs(heartbeatPresets.fast)).toBe(120);
+    expect(detectionBoundMs(coreTimers(HEARTBEAT_PRESETS.lan))).toBe(600);
+    expect(detectionBoundMs(coreTimers(HEARTBEAT_PRESETS.fast))).toBe(120);
   });
 });
 
 describe("timer validation", () => {
-  const t = heartbeatPresets.lan;
+  const t = coreTimers(HEARTBEAT_PRESETS.lan);
 
   it("rejects a deadtime under two intervals, naming the key and the minimum", () => {
     expect(validateHeartbeatTimers({ ...t, deadtimeMs: 150, warntimeMs: 120 })).toEqual([

@@ -1,14 +1,11 @@
 /**
- * Heartbeat timers and the membership core's configuration: presets, the
- * defaults derived from an interval, and the sanity rules they must obey.
+ * The membership core's configuration and the sanity rules it must obey.
+ * Presets and defaults are the config's business (src/config/defaults.ts,
+ * heartbeat-timers.ts); the heartbeat's setup.ts hands the resolved timers in.
  *
- * Formulas (Linux-HA Heartbeat's vocabulary):
- *   deadtime  = 5 x interval         (five frames in a row lost on every link)
- *   warntime  = deadtime / 2         (report "late" well before "dead")
- *   initdead  = max(2 x deadtime, 5 s)  (links and peers take a while to boot)
- *   detection bound = deadtime + one interval: a peer that stops sending is
- *   declared dead at most that long after its last frame arrived, when the
- *   driver wakes the core at least once per interval.
+ * Detection bound = deadtime + one interval: a peer that stops sending is
+ * declared dead at most that long after its last frame arrived, when the
+ * driver wakes the core at least once per interval.
  */
 
 export interface HeartbeatTimers {
@@ -34,35 +31,6 @@ export interface MembershipConfig extends HeartbeatTimers {
   readonly cluster: string;
   /** Every node of the cluster, ourselves included, each with one address per link. */
   readonly nodes: readonly MembershipNode[];
-}
-
-export const heartbeatPresets = {
-  /** Sub-second failover on a quiet, dedicated LAN. */
-  fast: { intervalMs: 20, warntimeMs: 50, deadtimeMs: 100, initdeadMs: 5_000 },
-  /** The default: half a second to detect a dead peer. */
-  lan: { intervalMs: 100, warntimeMs: 250, deadtimeMs: 500, initdeadMs: 5_000 },
-  /** Links with jitter and loss bursts: deadtime is ten intervals rather than five. */
-  wan: { intervalMs: 1_000, warntimeMs: 5_000, deadtimeMs: 10_000, initdeadMs: 20_000 },
-} as const satisfies Record<string, HeartbeatTimers>;
-
-export type HeartbeatPresetName = keyof typeof heartbeatPresets;
-
-export const defaultHeartbeatPreset: HeartbeatPresetName = "lan";
-
-/** Fills in unset timers from the interval with the formulas above. */
-export function deriveHeartbeatTimers(input: {
-  intervalMs: number;
-  warntimeMs?: number;
-  deadtimeMs?: number;
-  initdeadMs?: number;
-}): HeartbeatTimers {
-  const deadtimeMs = input.deadtimeMs ?? 5 * input.intervalMs;
-  return {
-    intervalMs: input.intervalMs,
-    deadtimeMs,
-    warntimeMs: input.warntimeMs ?? deadtimeMs / 2,
-    initdeadMs: input.initdeadMs ?? Math.max(2 * deadtimeMs, 5_000),
-  };
 }
 
 /** Worst-case time from a peer's last frame to our "dead" verdict. */

@@ -1,0 +1,106 @@
+/**
+ * The heartbeat as the supervisor runs it. Off on a single-node cluster. A
+ * reload that changes `cluster:` (timers, links, keys, nodes) restarts it
+ * with a new epoch, which peers see as a restart, not as a replay; if the new
+ * config cannot start, the old one is started again.
+ *
+ * It tells every engine of the node about peers (Engine.peer), carries their
+ * module adverts in its frames (Engine.adverts) and hands them the peers'
+ * adverts (Engine.frame).
+ */
+import type { VigilConfig } from "../../config/types.ts";
+import type { PeerStatus } from "../../api/status.ts";
+import { type Engine, type Membership, type NodeContext, ReloadRejected } from "../engine.ts";
+import { HeartbeatEngine } from "./engine.ts";
+import { heartbeatSetup } from "./setup.ts";
+
+export type SupervisedHeartbeat = Engine & Membership;
+
+export function supervisedHeartbeat(ctx: NodeContext, others: () => readonly Engine[]): SupervisedHeartbeat {
+  const { log, metrics } = ctx;
+  let cfg = ctx.config;
+  let running: HeartbeatEngine | undefined;
+
+  /** Starts on `c`; resolves with the problem, or undefined once running (or off). */
+  const startOn = async (c: VigilConfig): Promise<string | undefined> => {
+    const hb = heartbeatSetup(c, ctx.self, log, metrics);
+    if (!hb.ok) return hb.message;
+    if (hb.options === undefined) {
+      log.info("heartbeats off", { reason: hb.why });
+      return undefined;
+    }
+    const engine = new HeartbeatEngine({
+      ...hb.options,
+      modules: () => others().flatMap((e) => e.adverts?.() ?? []),
+      onPeer: (node, liveness) => {
+        const addresses = c.cluster.nodes.find((n) => n.name === node)?.addresses ?? [];
+        for (const e of others()) e.peer?.(node, liveness, addresses);
+      },
+      onFrame: (node, adverts) => {
+        for (const e of others()) e.frame?.(node, adverts);
+      },
+    });
+    try {
+      await engine.start();
+    } catch (e) {
+      return (e as Error).message;
+    }
+    running = engine;
+    const t = c.cluster.heartbeat;
+    log.info("heartbeats on", {
+      links: hb.options.links.length,
+      port: t.port,
+      interval_ms: t.interval,
+      deadtime_ms: t.deadtime,
+      initdead_ms: t.initdead,
+    });
+    return undefined;
+  };
+
+  const stop = async (): Promise<void> => {
+    await running?.stop();
+    running = undefined;
+  };
+
+  return {
+    name: "heartbeat",
+    tier: "membership",
+    async start() {
+      const err = await startOn(cfg);
+      if (err !== undefined) throw new Error(err);
+    },
+    stop,
+    async reload(next) {
+      if (JSON.stringify(next.cluster) === JSON.stringify(cfg.cluster)) {
+        cfg = next;
+        return "kept";
+      }
+      await stop();
+      const err = await startOn(next);
+      if (err !== undefined) {
+        log.error("heartbeats could not restart with the new config; restoring the old one", { reason: err });
+        const back = await startOn(cfg);
+        if (back !== undefined) log.error("heartbeats are off", { reason: back });
+        throw new ReloadRejected(err);
+      }
+      cfg = next;
+      return "restarted";
+    },
+    status() {
+      if (running === undefined) return {};
+      return {
+        peers: new Map(running.view().peers.map((p): [string, PeerStatus] => [p.name, {
+          name: p.name,
+          addresses: p.links.map((l) => l.address),
+          state: p.state,
+          links: p.links.map((l) => ({ address: l.address, state: l.state, lastHeardMsAgo: l.lastHeardMsAgo === null ? null : Math.round(l.lastHeardMsAgo) })),
+          rttMs: p.rttMs,
+          badFrames: p.badFrames,
+        }])),
+      };
+    },
+    running: () => running !== undefined,
+    publish: () => running?.publish(),
+    peers: () => running?.view().peers.map((p) => ({ name: p.name, liveness: p.state })) ?? [],
+  };
+}

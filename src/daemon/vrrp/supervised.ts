@@ -1,0 +1,67 @@
+/**
+ * VRRP as the supervisor runs it. Off without `vrrp:` instances. A reload
+ * that changes `vrrp:` restarts every instance (a MASTER resigns first); if
+ * the new config cannot start, the old one is started again. A peer the
+ * heartbeat declares dead lets a BACKUP whose MASTER it was take over early.
+ */
+import type { VigilConfig } from "../../config/types.ts";
+import { type Engine, type NodeContext, ReloadRejected } from "../engine.ts";
+import { VrrpEngine } from "./engine.ts";
+import { vrrpSetup } from "./setup.ts";
+
+export function supervisedVrrp(ctx: NodeContext): Engine {
+  const { log, metrics } = ctx;
+  let cfg = ctx.config;
+  let running: VrrpEngine | undefined;
+
+  const startOn = async (c: VigilConfig): Promise<string | undefined> => {
+    const vr = vrrpSetup(c, ctx.self, log, metrics);
+    if (!vr.ok) return vr.message;
+    if (vr.options === undefined) return undefined;
+    const engine = new VrrpEngine(vr.options);
+    try {
+      await engine.start();
+    } catch (e) {
+      return (e as Error).message;
+    }
+    running = engine;
+    log.info("vrrp on", { instances: c.vrrp.map((v) => v.name).join(" ") });
+    return undefined;
+  };
+
+  const stop = async (): Promise<void> => {
+    await running?.stop();
+    running = undefined;
+  };
+
+  return {
+    name: "vrrp",
+    tier: "service",
+    async start() {
+      const err = await startOn(cfg);
+      if (err !== undefined) throw new Error(err);
+    },
+    stop,
+    async reload(next) {
+      if (JSON.stringify(next.vrrp) === JSON.stringify(cfg.vrrp)) {
+        cfg = next;
+        return "kept";
+      }
+      await stop();
+      const err = await startOn(next);
+      if (err !== undefined) {
+        log.error("vrrp could not restart with the new config; restoring the old one", { reason: err });
+        const back = await startOn(cfg);
+        if (back !== undefined) log.error("vrrp is off", { reason: back });
+        throw new ReloadRejected(err);
+      }
+      cfg = next;
+      return "restarted";
+    },
+    status: () => (running === undefined ? {} : { vrrp: running.status() }),
+    peer(node, liveness, addresses) {
+      // A BACKUP whose MASTER is that node need not wait out Master_Down_Interval.
+      if (liveness === "dead") running?.peerDead(node, addresses);
+    },
+  };
+}
