@@ -26,6 +26,8 @@ export interface SessionHandlers {
 export class LinkSession {
   private lastHeard = performance.now();
   private lastPing = 0;
+  private lastTick = performance.now();
+  private readonly tickMs: number;
   private pingId = 0;
   private readonly timer: NodeJS.Timeout;
   private ended = false;
@@ -46,8 +48,8 @@ export class LinkSession {
       (body) => this.onRecord(body),
       (reason) => this.finish(reason),
     );
-    const tick = Math.max(5, Math.min(timers.pingIntervalMs, timers.deadtimeMs / 20));
-    this.timer = setInterval(() => this.onTick(), tick);
+    this.tickMs = Math.max(5, Math.min(timers.pingIntervalMs, timers.deadtimeMs / 20));
+    this.timer = setInterval(() => this.onTick(), this.tickMs);
   }
 
   get open(): boolean {
@@ -132,7 +134,11 @@ export class LinkSession {
 
   private onTick(): void {
     const now = performance.now();
-    if (this.deaf) this.lastHeard = now;
+    // This process stalled (a long synchronous call, a frozen VM): what the
+    // peer sent meanwhile waits unread in the socket, so its silence is ours.
+    const stalled = now - this.lastTick > this.tickMs + this.timers.deadtimeMs / 4;
+    this.lastTick = now;
+    if (this.deaf || stalled) this.lastHeard = now;
     const silent = now - this.lastHeard;
     if (silent > this.timers.deadtimeMs) {
       this.finish(`nothing heard from ${this.peer} for ${Math.round(silent)} ms (deadtime ${this.timers.deadtimeMs} ms)`);

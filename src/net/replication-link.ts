@@ -69,7 +69,15 @@ interface Pending {
   readonly resolve: (o: SendOutcome) => void;
 }
 
-/** Answers of one resync request, as they arrive. */
+/** A request in progress (see ReplicationClient.request). */
+export interface RequestHandle {
+  /** Asks for the next batch of a manifest. */
+  next(): void;
+  /** Stops the request: no more answers are delivered. */
+  cancel(): void;
+}
+
+/** Answers of one request, as they arrive. */
 interface OpenRequest {
   push(r: ResyncResponse | null, failure?: string): void;
 }
@@ -176,21 +184,26 @@ export class ReplicationClient {
   }
 
   /**
-   * Sends a resync request; `onResponse` gets each answer, then null at the
-   * end (a "sums", "entry" or "error" answer ends a request by itself;
-   * manifests end with "end"). Returns false when the link is down.
+   * Sends a request; `onResponse` gets each answer, then null at the end (a
+   * failure says why when the link went down first). Every answer but
+   * "entries" ends a request; a manifest's batches come one per `next()`.
+   * Returns null when the link is down.
    */
-  request(request: ResyncRequest, onResponse: (r: ResyncResponse | null, failure?: string) => void): { sent: boolean; cancel: () => void } {
-    if (!this.ready || this.session === null) return { sent: false, cancel: () => {} };
+  request(request: ResyncRequest, onResponse: (r: ResyncResponse | null, failure?: string) => void): RequestHandle | null {
+    const session = this.session;
+    if (!this.ready || session === null) return null;
     const id = this.nextRequestId;
     this.nextRequestId = (this.nextRequestId % 0xffffffff) + 1;
     this.requests.set(id, { push: onResponse });
-    this.session.send({ type: "request", id, request });
-    const session = this.session;
+    session.send({ type: "request", id, request });
+    const follow = (kind: "next" | "cancel"): void => {
+      if (session.open && this.requests.has(id)) session.send({ type: "request", id, request: { kind } });
+    };
     return {
-      sent: true,
+      next: () => follow("next"),
       cancel: () => {
-        if (this.requests.delete(id) && session.open) session.send({ type: "request", id, request: { kind: "cancel" } });
+        follow("cancel");
+        this.requests.delete(id);
       },
     };
   }
@@ -355,15 +368,22 @@ export interface ReplicationServerOptions extends LinkIdentity {
   readonly listen: readonly LinkEndpoint[];
   /** Carries out one op on this node's copy; called one at a time, in order. */
   readonly apply: (op: MirrorOp, seq: number) => ApplyResult | Promise<ApplyResult>;
-  /**
-   * Answers a resync request: `reply` sends one answer and returns false when
-   * the session is gone or the request was cancelled. Absent: every request
-   * is answered with an error.
-   */
-  readonly answer?: (request: ResyncRequest, reply: (r: ResyncResponse) => boolean, cancelled: () => boolean) => Promise<void>;
+  /** Answers the PRIM's requests (resync, mirror control). Absent: every request gets an error. */
+  readonly answerer?: RequestAnswerer;
   readonly timers?: Partial<LinkTimers>;
   readonly handshakeTimeoutMs?: number;
   readonly maxQueuedBytes?: number;
+}
+
+/**
+ * The SECOND's side of requests. `request` gets every request of the current
+ * session (cancel and next included, under the id they continue);
+ * `reply` sends one answer and returns false once the session is gone.
+ * `reset` is called when a session ends: drop whatever is still open.
+ */
+export interface RequestAnswerer {
+  request(id: number, request: ResyncRequest, reply: (r: ResyncResponse) => boolean): Promise<void> | void;
+  reset(): void;
 }
 
 interface QueuedOp {
@@ -386,7 +406,6 @@ export class ReplicationServer {
   private applying = false;
   private lastSeq = -1;
   private closed = false;
-  private readonly cancelled = new Set<number>();
   private readonly upCbs: ((from: LinkEndpoint) => void)[] = [];
   private readonly downCbs: ((reason: string) => void)[] = [];
   private readonly refusedCbs: ((from: LinkEndpoint, reason: string) => void)[] = [];
@@ -488,6 +507,7 @@ export class ReplicationServer {
     this.queuedBytes = this.queue.reduce((n, q) => n + q.size, 0);
     if (this.session !== session) return;
     this.session = null;
+    this.opts.answerer?.reset();
     for (const cb of this.downCbs) cb(reason);
   }
 
@@ -506,10 +526,6 @@ export class ReplicationServer {
       return;
     }
     if (m.type === "request") {
-      if (m.request.kind === "cancel") {
-        this.cancelled.add(m.id);
-        return;
-      }
       void this.answer(session, m.id, m.request);
       return;
     }
@@ -518,17 +534,18 @@ export class ReplicationServer {
 
   private async answer(session: LinkSession, id: number, request: ResyncRequest): Promise<void> {
     const reply = (r: ResyncResponse): boolean => {
-      if (!session.open || this.cancelled.has(id)) return false;
+      if (!session.open || this.session !== session) return false;
       session.send({ type: "response", id, response: r });
       return true;
     };
     try {
-      if (this.opts.answer === undefined) reply({ kind: "error", errno: "ENOTSUP", message: "this node does not answer resync requests" });
-      else await this.opts.answer(request, reply, () => !session.open || this.cancelled.has(id));
+      if (this.opts.answerer === undefined) {
+        if (request.kind !== "cancel") reply({ kind: "error", errno: "ENOTSUP", message: "this node does not answer requests" });
+      } else {
+        await this.opts.answerer.request(id, request, reply);
+      }
     } catch (e) {
       reply({ kind: "error", errno: "EIO", message: e instanceof Error ? e.message : String(e) });
-    } finally {
-      this.cancelled.delete(id);
     }
   }
 

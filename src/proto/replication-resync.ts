@@ -6,13 +6,16 @@
  *
  * Requests (kind u8):
  *   1 manifest  under: path (root allowed), recursive u8
- *               -> any number of "entries", then "end" (or "error")
+ *               -> one "entries" batch per "next" (the first without one), then
+ *               "end" (or "error"): the asker pulls, so a slow asker never
+ *               makes the SECOND queue a whole tree
  *   2 entry     path (root allowed)           -> "entry"
  *   3 sums      path, blockSize u32 (1..16 MiB), offset u64, count u32
  *               (count x BLOCK_SUM_BYTES <= REPLICATION_MAX_SUMS_BYTES) -> "sums"
  *   4 cancel    (nothing): stop answering this request id (a manifest)
  *   5 control   the mirror's control questions (src/proto/mirror-control.ts)
  *               -> "control" (or "error")
+ *   6 next      (nothing): the next batch of this request id's manifest
  *
  * Responses (kind u8):
  *   1 entries   count u16, then that many entries
@@ -46,6 +49,7 @@ export type ResyncRequest =
   | { readonly kind: "entry"; readonly path: RelPath }
   | { readonly kind: "sums"; readonly path: RelPath; readonly blockSize: number; readonly offset: number; readonly count: number }
   | { readonly kind: "cancel" }
+  | { readonly kind: "next" }
   | { readonly kind: "control"; readonly action: MirrorControlAction; readonly copy: CopyWire };
 
 export type ResyncResponse =
@@ -56,7 +60,7 @@ export type ResyncResponse =
   | { readonly kind: "error"; readonly errno: string; readonly message: string }
   | { readonly kind: "control"; readonly copy: CopyWire };
 
-const REQUEST_KINDS = ["manifest", "entry", "sums", "cancel", "control"] as const;
+const REQUEST_KINDS = ["manifest", "entry", "sums", "cancel", "control", "next"] as const;
 const RESPONSE_KINDS = ["entries", "end", "entry", "sums", "error", "control"] as const;
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const MAX_TEXT = 1024;
@@ -183,6 +187,7 @@ export function writeResyncRequest(w: ByteWriter, q: ResyncRequest): void {
       w.u32(q.count, "resync message: block count");
       return;
     case "cancel":
+    case "next":
       return;
     case "control":
       writeMirrorControl(w, q.action, q.copy);
@@ -212,6 +217,7 @@ export function readResyncRequest(r: ByteReader): ResyncRequest {
       return { kind, path, blockSize, offset, count };
     }
     case "cancel":
+    case "next":
       return { kind };
     case "control":
       return { kind, ...readMirrorControl(r) };

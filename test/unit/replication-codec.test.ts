@@ -53,6 +53,7 @@ const MESSAGES: ReplicationMessage[] = [
   { type: "request", id: 2, request: { kind: "entry", path: relPath("a") } },
   { type: "request", id: 3, request: { kind: "sums", path: relPath("a"), blockSize: 65536, offset: 1 << 40, count: 65536 } },
   { type: "request", id: 4, request: { kind: "cancel" } },
+  { type: "request", id: 1, request: { kind: "next" } },
   { type: "response", id: 1, response: { kind: "entries", entries: [DIR, ENTRY] } },
   { type: "response", id: 1, response: { kind: "end" } },
   { type: "response", id: 2, response: { kind: "entry", entry: null } },

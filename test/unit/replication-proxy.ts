@@ -27,6 +27,7 @@ export async function startProxy(targetPort: number): Promise<Proxy> {
   const holdC2S: Buffer[] = [];
   const holdS2C: Buffer[] = [];
   let pair: { client: net.Socket; server: net.Socket } | null = null;
+  let pendingClose = false;
 
   const server = net.createServer((client) => {
     const upstream = net.connect({ host: "127.0.0.1", port: targetPort });
@@ -53,7 +54,12 @@ export async function startProxy(targetPort: number): Promise<Proxy> {
       }
     });
     upstream.on("data", (chunk: Buffer) => forward(client, holdS2C, chunk));
+    // A blackholed link carries no FIN or RST either: a close waits until the link is back.
     const end = (): void => {
+      if (blackhole) {
+        pendingClose = true;
+        return;
+      }
       client.destroy();
       upstream.destroy();
     };
@@ -75,6 +81,11 @@ export async function startProxy(targetPort: number): Promise<Proxy> {
       if (!on && pair !== null) {
         for (const d of holdC2S.splice(0)) pair.server.write(d);
         for (const d of holdS2C.splice(0)) pair.client.write(d);
+        if (pendingClose) {
+          pendingClose = false;
+          pair.client.destroy();
+          pair.server.destroy();
+        }
       }
     },
     async close() {

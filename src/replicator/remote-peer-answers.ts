@@ -1,0 +1,189 @@
+/**
+ * The SECOND's answers to the PRIM's resync questions, read from its copy of
+ * the folder: manifests (in batches the PRIM pulls one at a time), single
+ * entries, block sums. Requests it does not know (mirror control) go to
+ * `other` when given. Like the applier it never reads through a symlinked
+ * parent, and with libc at hand it adds each entry's xattrs, so the resync
+ * compares them too.
+ */
+import { constants as C, promises as fsp } from "node:fs";
+import type { RequestAnswerer } from "../net/replication-link.ts";
+import { REPLICATION_MAX_ENTRIES, REPLICATION_MAX_SUMS_BYTES, type ResyncRequest, type ResyncResponse } from "../proto/replication-resync.ts";
+import type { FsCalls } from "../sys/ffi/fs-calls.ts";
+import { CopyPaths, UnsafePathError } from "./apply-paths.ts";
+import { fileBlockSums } from "./block-sums.ts";
+import type { RelPath } from "./ops.ts";
+import { BLOCK_SUM_BYTES, type ManifestEntry, type Xattr } from "./resync-types.ts";
+import { scanTree, statEntry } from "./tree-scan.ts";
+
+/** A batch of entries stays under this many encoded bytes (about). */
+const BATCH_BYTES = 256 * 1024;
+/** An entry whose xattrs alone exceed this is sent without them (they are then not compared). */
+const MAX_ENTRY_XATTR_BYTES = 512 * 1024;
+
+export interface FolderAnswererOptions {
+  /** libc calls for xattrs; null: entries carry no xattrs. */
+  readonly fsCalls: FsCalls | null;
+  /** Answers requests that are not about the folder (mirror control). */
+  readonly other?: RequestAnswerer;
+}
+
+function estimate(e: ManifestEntry): number {
+  let n = 64 + e.path.length + (e.target?.length ?? 0);
+  for (const x of e.xattrs ?? []) n += 5 + x.name.length + x.value.length;
+  return n;
+}
+
+function errorOf(e: unknown): ResyncResponse {
+  if (e instanceof UnsafePathError) return { kind: "error", errno: "EOUTSIDE", message: e.message };
+  const code = (e as { code?: unknown }).code;
+  return { kind: "error", errno: typeof code === "string" && /^E[A-Z0-9]+$/.test(code) ? code : "EIO", message: e instanceof Error ? e.message : String(e) };
+}
+
+export class FolderAnswerer implements RequestAnswerer {
+  private readonly paths: CopyPaths;
+  private readonly open = new Map<number, AsyncIterator<ManifestEntry>>();
+  /** An entry read past the end of the last batch, kept for the next one. */
+  private readonly carried = new Map<number, ManifestEntry>();
+
+  constructor(
+    private readonly root: string,
+    private readonly opts: FolderAnswererOptions,
+  ) {
+    this.paths = new CopyPaths(root);
+  }
+
+  async request(id: number, q: ResyncRequest, reply: (r: ResyncResponse) => boolean): Promise<void> {
+    switch (q.kind) {
+      case "manifest": {
+        this.drop(id);
+        try {
+          this.paths.forget();
+          this.paths.resolve(q.under, true);
+        } catch (e) {
+          reply(errorOf(e));
+          return;
+        }
+        this.open.set(id, scanTree(this.root, q.under, q.recursive)[Symbol.asyncIterator]());
+        await this.batch(id, reply);
+        return;
+      }
+      case "next":
+        // After the last batch the asker may still ask once: nothing is open, nothing to say.
+        await this.batch(id, reply);
+        return;
+      case "cancel":
+        this.drop(id);
+        return;
+      case "entry":
+        try {
+          this.paths.forget();
+          this.paths.resolve(q.path, true);
+          const e = await statEntry(this.root, q.path);
+          reply({ kind: "entry", entry: e === null ? null : this.withXattrs(e) });
+        } catch (e) {
+          reply(errorOf(e));
+        }
+        return;
+      case "sums":
+        try {
+          reply({ kind: "sums", sums: await this.sums(q.path, q.blockSize, q.offset, q.count) });
+        } catch (e) {
+          reply(errorOf(e));
+        }
+        return;
+      default:
+        if (this.opts.other !== undefined) await this.opts.other.request(id, q, reply);
+        else reply({ kind: "error", errno: "ENOTSUP", message: `this node does not answer ${q.kind} requests` });
+    }
+  }
+
+  reset(): void {
+    for (const id of [...this.open.keys()]) this.drop(id);
+    this.opts.other?.reset();
+  }
+
+  private drop(id: number): void {
+    const it = this.open.get(id);
+    this.open.delete(id);
+    this.carried.delete(id);
+    void it?.return?.();
+  }
+
+  private async batch(id: number, reply: (r: ResyncResponse) => boolean): Promise<void> {
+    const it = this.open.get(id);
+    if (it === undefined) return;
+    const entries: ManifestEntry[] = [];
+    let bytes = 0;
+    const first = this.carried.get(id);
+    this.carried.delete(id);
+    if (first !== undefined) {
+      entries.push(first);
+      bytes += estimate(first);
+    }
+    try {
+      while (entries.length < REPLICATION_MAX_ENTRIES && bytes < BATCH_BYTES) {
+        const next = await it.next();
+        if (this.open.get(id) !== it) return; // cancelled meanwhile
+        if (next.done === true) {
+          this.open.delete(id);
+          if (entries.length > 0) reply({ kind: "entries", entries });
+          reply({ kind: "end" });
+          return;
+        }
+        const e = this.withXattrs(next.value);
+        if (entries.length > 0 && bytes + estimate(e) > BATCH_BYTES) {
+          this.carried.set(id, e);
+          break;
+        }
+        entries.push(e);
+        bytes += estimate(e);
+      }
+    } catch (e) {
+      this.drop(id);
+      reply(errorOf(e));
+      return;
+    }
+    if (!reply({ kind: "entries", entries })) this.drop(id);
+  }
+
+  private withXattrs(e: ManifestEntry): ManifestEntry {
+    const calls = this.opts.fsCalls;
+    if (calls === null) return e;
+    try {
+      const abs = this.paths.abs(e.path);
+      const xattrs: Xattr[] = [];
+      let total = 0;
+      for (const name of calls.llistxattr(abs)) {
+        const value = calls.lgetxattr(abs, name);
+        total += name.length + value.length;
+        if (total > MAX_ENTRY_XATTR_BYTES) return e;
+        xattrs.push({ name, value });
+      }
+      xattrs.sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
+      return { ...e, xattrs };
+    } catch {
+      // Vanished meanwhile, or a file system without xattrs: not compared.
+      return e;
+    }
+  }
+
+  private async sums(path: RelPath, blockSize: number, offset: number, count: number) {
+    if (count * BLOCK_SUM_BYTES > REPLICATION_MAX_SUMS_BYTES) throw Object.assign(new Error(`${count} blocks in one request`), { code: "EINVAL" });
+    this.paths.forget();
+    const abs = this.paths.resolve(path, false);
+    let fh: fsp.FileHandle;
+    try {
+      fh = await fsp.open(abs, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
+    } catch {
+      return null;
+    }
+    try {
+      const st = await fh.stat();
+      if (!st.isFile()) return null;
+      return await fileBlockSums(fh, st.size, blockSize, offset, count);
+    } finally {
+      await fh.close();
+    }
+  }
+}
