@@ -1,5 +1,6 @@
 #!/usr/bin/env bun
 import { dispatch } from "./cli/dispatch.ts";
+import { daemonEntries } from "./daemon/entry.ts";
 
 const io = {
   out: (t: string) => process.stdout.write(t + "\n"),
@@ -8,7 +9,7 @@ const io = {
 };
 
 try {
-  const code = await dispatch(process.argv.slice(2), io);
+  const code = await dispatch(process.argv.slice(2), io, daemonEntries);
   // Exit explicitly: a finished verb must not linger on an open handle.
   process.exit(code);
 } catch (e) {

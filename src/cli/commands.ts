@@ -3,50 +3,38 @@ import { effectiveConfigYaml, loadConfigFile } from "../config/load.ts";
 import { configSchema } from "../config/schema.ts";
 import { findConfigFile } from "../config/search.ts";
 import { findAndLoadConfig } from "./config-arg.ts";
+import { type Io, UsageError } from "./io.ts";
 import { fenceTradeLines } from "./fence-trade.ts";
-import { runDaemon } from "../daemon/daemon.ts";
-import { Logger, type LogFormat } from "../daemon/log.ts";
+import type { DaemonEntries } from "../api/daemon-entries.ts";
 import type { StatusSnapshot } from "../api/status.ts";
 import { hostChecks } from "../sys/host-check.ts";
 import { writeKeyFile } from "../sys/keyfile.ts";
 import { VERSION } from "../version.ts";
-import { askDaemon, DEFAULT_STATE_DIR } from "./control-client.ts";
+import { DEFAULT_STATE_DIR } from "../api/state-dirs.ts";
+import { askDaemon } from "./control-client.ts";
 import { helpFor } from "./help.ts";
 import { formatStatus } from "./status-table.ts";
 import { EXIT } from "./verbs.ts";
 
-export interface Io {
-  out(text: string): void;
-  err(text: string): void;
-  env: Record<string, string | undefined>;
-}
 
 type Values = Record<string, string | boolean | undefined>;
-/** A usage mistake found after parsing: main prints it with the verb's usage. */
-export class UsageError extends Error {}
 
 const str = (v: Values, k: string): string | undefined => (typeof v[k] === "string" ? (v[k] as string) : undefined);
 
-export async function cmdRun(v: Values, io: Io): Promise<number> {
+export async function cmdRun(v: Values, io: Io, daemons: DaemonEntries): Promise<number> {
   const format = str(v, "log-format") ?? "text";
   if (format !== "text" && format !== "json") throw new UsageError(`--log-format must be text or json, not "${format}"`);
   const listen = str(v, "listen");
   if (listen !== undefined && !/^[^\s:]+:\d{1,5}$/.test(listen)) {
     throw new UsageError(`--listen must look like ADDRESS:PORT (for example 0.0.0.0:9010), not "${listen}"`);
   }
-  const log = new Logger(format as LogFormat);
-  const found = findConfigFile({ flag: str(v, "config"), env: io.env["VIGIL_CONFIG"] });
-  if (!found.ok) {
-    log.error(found.message);
-    return EXIT.failed;
-  }
-  return runDaemon({
-    configFile: found.file,
-    configHow: found.how,
+  return daemons.node({
+    logFormat: format,
+    configFlag: str(v, "config"),
+    configEnv: io.env["VIGIL_CONFIG"],
     nodeName: str(v, "node"),
-    stateDir: str(v, "state-dir") ?? DEFAULT_STATE_DIR,
+    stateDir: str(v, "state-dir"),
     listen,
-    log,
   });
 }
 

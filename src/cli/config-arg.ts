@@ -2,7 +2,7 @@ import { formatConfigError } from "../config/errors.ts";
 import { loadConfigFile } from "../config/load.ts";
 import { findConfigFile, type SearchResult } from "../config/search.ts";
 import type { VigilConfig } from "../config/types.ts";
-import type { Io } from "./commands.ts";
+import type { Io } from "./io.ts";
 
 export type FoundConfig = { file: string; how: Extract<SearchResult, { ok: true }>["how"]; config: VigilConfig };
 

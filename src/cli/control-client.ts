@@ -1,8 +1,6 @@
 import { request } from "node:http";
 import { join } from "node:path";
 
-export const DEFAULT_STATE_DIR = "/var/lib/vigil";
-
 export function controlSocketPath(stateDir: string): string {
   return join(stateDir, "vigil.sock");
 }

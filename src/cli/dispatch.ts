@@ -1,18 +1,20 @@
-import {
-  cmdCheckConfig, cmdDoctor, cmdHelp, cmdKeygen, cmdRun, cmdSchema, cmdStatus, cmdVersion, type Io, UsageError,
-} from "./commands.ts";
+import type { DaemonEntries } from "../api/daemon-entries.ts";
+import { cmdCheckConfig, cmdDoctor, cmdHelp, cmdKeygen, cmdRun, cmdSchema, cmdStatus, cmdVersion } from "./commands.ts";
 import { generalHelp, verbHelp } from "./help.ts";
-import { FENCE_VERB, runFenceChild } from "../daemon/fence/child.ts";
+import { type Io, UsageError } from "./io.ts";
 import { cmdModuleCommand } from "./module-command.ts";
 import { parseCommand } from "./parse.ts";
 import { cmdToken } from "./token-command.ts";
 import { EXIT } from "./verbs.ts";
 import { cmdWitness } from "./witness-command.ts";
 
-/** Parses argv, runs the verb, and returns the exit code. Never throws for user mistakes. */
-export async function dispatch(argv: readonly string[], io: Io): Promise<number> {
+/**
+ * Parses argv, runs the verb, and returns the exit code. Never throws for user
+ * mistakes. `daemons` starts the long-running processes (src/daemon/entry.ts).
+ */
+export async function dispatch(argv: readonly string[], io: Io, daemons: DaemonEntries): Promise<number> {
   // The daemon's own fencing watchdog process, not a user verb (see src/daemon/fence/).
-  if (argv[0] === FENCE_VERB) return runFenceChild();
+  if (argv[0] === daemons.fenceVerb) return daemons.fence();
   const cmd = parseCommand(argv);
   if (!cmd.ok) {
     io.err(`vigil: ${cmd.message}`);
@@ -23,8 +25,8 @@ export async function dispatch(argv: readonly string[], io: Io): Promise<number>
   const { verb, values, positionals } = cmd;
   try {
     switch (verb.name) {
-      case "run": return await cmdRun(values, io);
-      case "witness": return await cmdWitness(values, io);
+      case "run": return await cmdRun(values, io, daemons);
+      case "witness": return await cmdWitness(values, io, daemons);
       case "check-config": return cmdCheckConfig(values, positionals, io);
       case "status": return await cmdStatus(values, io);
       case "swap": case "stop": case "start": case "restart": case "prim": case "second": case "forceprim":

@@ -1,5 +1,5 @@
 import { MODULE_COMMANDS, type ModuleCommand } from "../core/module/types.ts";
-import type { VerbSpec } from "./verbs.ts";
+import type { VerbSpec } from "./verb-spec.ts";
 
 const stateDirFlag = { "state-dir": { type: "string" } } as const;
 

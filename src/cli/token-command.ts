@@ -1,5 +1,5 @@
 import { commandTokenFor } from "../api/command-token.ts";
-import type { Io } from "./commands.ts";
+import type { Io } from "./io.ts";
 import { findAndLoadConfig } from "./config-arg.ts";
 import { EXIT } from "./verbs.ts";
 

@@ -1,28 +1,19 @@
-import type { ParseArgsConfig } from "node:util";
+import type { VerbSpec } from "./verb-spec.ts";
 import { WITNESS_VERB } from "./witness-verb.ts";
 import { MODULE_VERBS } from "./module-verbs.ts";
 
-/**
- * Every verb the binary understands, with its usage text and flags. The help
- * output, the argument parser and the error messages all read from this one
- * table, so they cannot drift apart.
- */
-export interface VerbSpec {
-  name: string;
-  summary: string;
-  usage: string;
-  /** Extra lines shown by `vigil help VERB`. */
-  details?: string;
-  options: NonNullable<ParseArgsConfig["options"]>;
-  /** [min, max] positional arguments. */
-  positionals: [number, number];
-}
+export type { VerbSpec };
 
 const configFlag = {
   config: { type: "string", short: "c" },
 } as const;
 const stateDirFlag = { "state-dir": { type: "string" } } as const;
 
+/**
+ * Every verb the binary understands, with its usage text and flags. The help
+ * output, the argument parser and the error messages all read from this one
+ * table, so they cannot drift apart.
+ */
 export const VERBS: readonly VerbSpec[] = [
   {
     name: "run",

@@ -1,8 +1,5 @@
-import { findConfigFile } from "../config/search.ts";
-import { Logger, type LogFormat } from "../daemon/log.ts";
-import { DEFAULT_WITNESS_STATE_DIR, runWitness } from "../daemon/witness/daemon.ts";
-import { type Io, UsageError } from "./commands.ts";
-import { EXIT } from "./verbs.ts";
+import type { DaemonEntries } from "../api/daemon-entries.ts";
+import { type Io, UsageError } from "./io.ts";
 
 type Values = Record<string, string | boolean | undefined>;
 
@@ -18,23 +15,17 @@ function endpointFlag(v: Values, flag: string): string | undefined {
   return value;
 }
 
-export async function cmdWitness(v: Values, io: Io): Promise<number> {
+export async function cmdWitness(v: Values, io: Io, daemons: DaemonEntries): Promise<number> {
   const format = str(v, "log-format") ?? "text";
   if (format !== "text" && format !== "json") throw new UsageError(`--log-format must be text or json, not "${format}"`);
   const listen = endpointFlag(v, "listen");
   const http = endpointFlag(v, "http");
-  const log = new Logger(format as LogFormat);
-  const found = findConfigFile({ flag: str(v, "config"), env: io.env["VIGIL_CONFIG"] });
-  if (!found.ok) {
-    log.error(found.message);
-    return EXIT.failed;
-  }
-  return runWitness({
-    configFile: found.file,
-    configHow: found.how,
-    stateDir: str(v, "state-dir") ?? DEFAULT_WITNESS_STATE_DIR,
+  return daemons.witness({
+    logFormat: format,
+    configFlag: str(v, "config"),
+    configEnv: io.env["VIGIL_CONFIG"],
+    stateDir: str(v, "state-dir"),
     listen,
     http,
-    log,
   });
 }

@@ -1,4 +1,4 @@
-import type { VerbSpec } from "./verbs.ts";
+import type { VerbSpec } from "./verb-spec.ts";
 
 export const WITNESS_VERB: VerbSpec = {
   name: "witness",

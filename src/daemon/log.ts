@@ -1,7 +1,8 @@
+import type { LogFormat } from "../api/daemon-entries.ts";
 import type { LogEvent } from "../api/status.ts";
 import { Ring } from "./event-ring.ts";
 
-export type LogFormat = "text" | "json";
+export type { LogFormat };
 export type LogLevel = LogEvent["level"];
 export type LogFields = LogEvent["fields"];
 

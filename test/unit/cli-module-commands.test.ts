@@ -4,8 +4,9 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { dispatch } from "../../src/cli/dispatch.ts";
+import { daemonEntries } from "../../src/daemon/entry.ts";
 import { helpFor } from "../../src/cli/help.ts";
-import type { Io } from "../../src/cli/commands.ts";
+import type { Io } from "../../src/cli/io.ts";
 import type { ModuleCommandOutcome, ModuleCommandRequest, ModuleControl, ModuleStatus } from "../../src/api/modules.ts";
 import { serveFetch, type RunningServer } from "../../src/daemon/http-server.ts";
 import type { StatusSnapshot } from "../../src/api/status.ts";
@@ -59,7 +60,7 @@ function capture(): Io & { stdout: () => string; stderr: () => string } {
 
 async function vigil(...argv: string[]) {
   const io = capture();
-  const code = await dispatch(argv, io);
+  const code = await dispatch(argv, io, daemonEntries);
   return { code, stdout: io.stdout(), stderr: io.stderr() };
 }
 

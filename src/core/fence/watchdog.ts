@@ -11,7 +11,7 @@
  *   none is armed and no fence is still running.
  */
 import type { Stepped } from "../step.ts";
-import type { FencePlan } from "../../daemon/fence/messages.ts";
+import type { FencePlan } from "./plan.ts";
 
 export interface FenceArm extends FencePlan {
   readonly deadline: number;

@@ -17,23 +17,9 @@
  * given (the daemon lists them in reverse start order).
  */
 
-export interface FenceVip {
-  readonly address: string;
-  readonly interface: string;
-}
+import type { FencePlan, FenceStop, FenceVip } from "../../core/fence/plan.ts";
 
-export interface FenceStop {
-  readonly command: string;
-  readonly args: readonly string[];
-  readonly timeoutMs: number;
-  readonly env: Readonly<Record<string, string>>;
-}
-
-/** What to take down when a module's deadline passes. */
-export interface FencePlan {
-  readonly vips: readonly FenceVip[];
-  readonly stops: readonly FenceStop[];
-}
+export type { FencePlan, FenceStop, FenceVip } from "../../core/fence/plan.ts";
 
 export type FenceMessage =
   | ({ readonly type: "arm"; readonly module: string; readonly inMs: number } & FencePlan)

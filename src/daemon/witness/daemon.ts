@@ -25,7 +25,6 @@ import { acquireStateLock } from "../state-lock.ts";
 import { createWitnessApp } from "./app.ts";
 import { WitnessServer } from "./server.ts";
 
-export const DEFAULT_WITNESS_STATE_DIR = "/var/lib/vigil-witness";
 const CLEAN_STOP_FILE = "witness-clean-stop";
 
 export interface WitnessDaemonOptions {
