@@ -393,14 +393,15 @@ interface QueuedOp {
   readonly session: LinkSession;
 }
 
-/** Connections still in their handshake, at most; more are closed at once. */
+/** Connections in their handshake at once, at most. */
 const MAX_HANDSHAKES = 4;
 
 export class ReplicationServer {
   private readonly servers: net.Server[] = [];
   private readonly timers: LinkTimers;
   private session: LinkSession | null = null;
-  private handshakes = 0;
+  /** Connections in their handshake, oldest first. */
+  private readonly handshakes: RecordSocket[] = [];
   private queue: QueuedOp[] = [];
   private queuedBytes = 0;
   private applying = false;
@@ -470,14 +471,17 @@ export class ReplicationServer {
 
   private onConnection(sock: net.Socket): void {
     const from: LinkEndpoint = { address: sock.remoteAddress ?? "?", port: sock.remotePort ?? 0 };
-    if (this.closed || this.handshakes >= MAX_HANDSHAKES) {
+    if (this.closed) {
       sock.destroy();
       return;
     }
-    this.handshakes++;
+    // Connections that never finish their handshake must not lock the PRIM out:
+    // past the limit the oldest one gives way.
+    if (this.handshakes.length >= MAX_HANDSHAKES) this.handshakes[0]?.close("too many connections in their handshake");
     const rs = new RecordSocket(sock, HANDSHAKE_MAX_RECORD);
+    this.handshakes.push(rs);
     void serverHandshake(rs, this.opts, this.opts.handshakeTimeoutMs ?? 3000).then((h) => {
-      this.handshakes--;
+      this.handshakes.splice(this.handshakes.indexOf(rs), 1);
       if (!h.ok) {
         const reason = h.byPeer ? `refused by ${this.opts.peer}: ${h.reason}` : h.reason;
         for (const cb of this.refusedCbs) cb(from, reason);

@@ -228,6 +228,39 @@ describe("replication link over loopback TCP", () => {
     expect(p.client.backlog()).toEqual({ inflightOps: 0, inflightBytes: 0, pendingOps: 0, pendingBytes: 0 });
   });
 
+  it("a PRIM that ignores the window is held back by TCP: the SECOND's queue stays near its bound", async () => {
+    const maxQueuedBytes = 256 * 1024;
+    let maxQueued = 0;
+    const s = await second({
+      maxQueuedBytes,
+      apply: async (op, seq) => {
+        s.applied.push({ seq, op });
+        maxQueued = Math.max(maxQueued, s.server.backlogBytes);
+        await new Promise((r) => setTimeout(r, 1));
+        return { ok: true };
+      },
+    });
+    const p = prim(s.port, { windowBytes: 64 * 1024 * 1024, windowOps: 100_000 });
+    await until(() => p.client.up, "up");
+    const outs = await Promise.all(Array.from({ length: 300 }, (_, i) => p.client.send(i + 1, write("f", 32 * 1024, i & 0xff))));
+    expect(outs.every((o) => o.delivered && o.result.ok)).toBe(true);
+    expect(s.applied).toHaveLength(300);
+    // The bound, plus what was already read from the socket when reading stopped.
+    expect(maxQueued).toBeLessThanOrEqual(maxQueuedBytes + 512 * 1024);
+    console.log(`window ignored: the SECOND's queue peaked at ${maxQueued} bytes (bound ${maxQueuedBytes})`);
+    expect(s.downs).toEqual([]);
+  });
+
+  it("connections that never finish their handshake do not lock the PRIM out", async () => {
+    const s = await second({ handshakeTimeoutMs: 60_000 });
+    const idle: net.Socket[] = [];
+    for (let i = 0; i < 8; i++) idle.push(net.connect({ host: "127.0.0.1", port: s.port }));
+    cleanups.push(() => idle.forEach((c) => c.destroy()));
+    await new Promise((r) => setTimeout(r, 100));
+    const p = prim(s.port);
+    await until(() => p.client.up, "up despite the idle connections");
+  });
+
   it("a blackholed link goes down on both sides after the deadtime, then comes back", async () => {
     const s = await second({ timers: { pingIntervalMs: 50, deadtimeMs: 400 } });
     const proxy = await startProxy(s.port);
