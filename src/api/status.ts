@@ -4,6 +4,7 @@
  * so the CLI and the page can never disagree with the API.
  */
 import type { ModuleStatus } from "./modules.ts";
+import type { FarmStatus } from "./farm.ts";
 
 export interface LogEvent {
   /** Per-daemon sequence number; gaps mean the ring buffer dropped events. */
@@ -66,5 +67,7 @@ export interface StatusSnapshot {
   modules: ModuleStatus[];
   /** VRRP instances of this node; absent from daemons that predate VRRP. */
   vrrp?: VrrpStatus[];
+  /** Farm modules as this node runs them (see farm.ts); absent from daemons that predate farms. */
+  farms?: FarmStatus[];
   events: LogEvent[];
 }

@@ -9,12 +9,14 @@ import { formatConfigError } from "../config/errors.ts";
 import { loadConfigFile } from "../config/load.ts";
 import type { VigilConfig } from "../config/types.ts";
 import { commandTokenFor } from "../api/command-token.ts";
+import type { ModuleCommandRequest } from "../api/modules.ts";
 import { VERSION } from "../version.ts";
 import { createConsoleApp } from "../../web/app.ts";
 import { supervisedConsole, type SupervisedConsole } from "./console.ts";
 import type { Engine, NodeContext } from "./engine.ts";
 import { supervisedHeartbeat } from "./heartbeat/supervised.ts";
 import type { Logger } from "./log.ts";
+import { supervisedFarms } from "./farm/supervised.ts";
 import { Metrics } from "./metrics.ts";
 import { supervisedModules } from "./module/supervised.ts";
 import { takeSignals } from "./signals.ts";
@@ -118,6 +120,7 @@ function nodeEngines(ctx: NodeContext, opts: DaemonOptions, self: { name: string
   const heartbeat = supervisedHeartbeat(ctx, () => engines);
   const vrrp = supervisedVrrp(ctx);
   const modules = supervisedModules(ctx, heartbeat);
+  const farms = supervisedFarms(ctx, heartbeat);
 
   const status = () =>
     buildStatus({
@@ -133,7 +136,11 @@ function nodeEngines(ctx: NodeContext, opts: DaemonOptions, self: { name: string
     });
   const consoleDeps = {
     status,
-    modules: modules.control,
+    // Commands for a farm module (stop drains, start joins) go to the farm engine.
+    modules: {
+      statuses: () => modules.control.statuses(),
+      command: (req: ModuleCommandRequest) => (farms.has(req.module) ? farms.command(req) : modules.control.command(req)),
+    },
     metrics: () => {
       info(1, { version: VERSION, node: self.name, cluster: node.config.cluster.name });
       uptime((Date.now() - startedAt.getTime()) / 1000);
@@ -152,7 +159,7 @@ function nodeEngines(ctx: NodeContext, opts: DaemonOptions, self: { name: string
     socket: createConsoleApp({ ...consoleDeps, commands: "socket" }).fetch,
   });
 
-  engines.push(heartbeat, vrrp, modules, consoleEngine);
+  engines.push(heartbeat, vrrp, modules, farms, consoleEngine);
   const node: NodeEngines = { engines, console: consoleEngine, config: ctx.config, reloads };
   return node;
 }

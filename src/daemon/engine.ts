@@ -21,6 +21,7 @@ import type { VigilConfig } from "../config/types.ts";
 import type { PeerLiveness } from "../core/membership/types.ts";
 import type { ModuleAdvert } from "../proto/heartbeat.ts";
 import type { ModuleStatus } from "../api/modules.ts";
+import type { FarmStatus } from "../api/farm.ts";
 import type { PeerStatus, VrrpStatus } from "../api/status.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
@@ -57,6 +58,7 @@ export interface EngineStatus {
   readonly peers?: ReadonlyMap<string, PeerStatus>;
   readonly vrrp?: readonly VrrpStatus[];
   readonly modules?: readonly ModuleStatus[];
+  readonly farms?: readonly FarmStatus[];
 }
 
 export interface Engine {
@@ -74,8 +76,12 @@ export interface Engine {
   peer?(node: string, liveness: PeerLiveness, addresses: readonly string[]): void;
   /** What this engine's modules publish in every heartbeat frame. */
   adverts?(): ModuleAdvert[];
-  /** The module adverts of a peer's frame. */
-  frame?(node: string, adverts: readonly ModuleAdvert[]): void;
+  /**
+   * The module adverts of a peer's frame; `echo` is the send time (on the
+   * heartbeat's clock, performance.now) of our newest frame the peer had
+   * received when it sent this one, if it has heard us.
+   */
+  frame?(node: string, adverts: readonly ModuleAdvert[], echo?: number): void;
 }
 
 /** What every engine of a node is built from. */

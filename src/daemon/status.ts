@@ -2,6 +2,7 @@ import type { VigilConfig } from "../config/types.ts";
 import { VERSION } from "../version.ts";
 import type { ModuleStatus } from "../api/modules.ts";
 import type { LogEvent, PeerStatus, StatusSnapshot, VrrpStatus } from "../api/status.ts";
+import type { FarmStatus } from "../api/farm.ts";
 
 export interface StatusInputs {
   config: VigilConfig;
@@ -18,6 +19,8 @@ export interface StatusInputs {
   vrrp?: readonly VrrpStatus[];
   /** Modules from the module engine, when it runs; others show as STOP. */
   modules?: readonly ModuleStatus[];
+  /** Farm modules from the farm engine, when it runs. */
+  farms?: readonly FarmStatus[];
 }
 
 /** A module no engine drives (yet): STOP here, nothing known of the peers. */
@@ -64,6 +67,7 @@ export function buildStatus(i: StatusInputs): StatusSnapshot {
     peers,
     modules: i.config.modules.map((m) => i.modules?.find((x) => x.name === m.name) ?? idleModule(i.config, m, i.self.name)),
     vrrp: [...(i.vrrp ?? [])],
+    farms: [...(i.farms ?? [])],
     events: i.events,
   };
 }

@@ -14,6 +14,7 @@
  */
 import type { VigilConfig } from "../config/types.ts";
 import type { ModuleStatus } from "../api/modules.ts";
+import type { FarmStatus } from "../api/farm.ts";
 import type { PeerStatus, VrrpStatus } from "../api/status.ts";
 import { type Engine, type EngineStatus, type EngineTier, ReloadRejected } from "./engine.ts";
 
@@ -82,11 +83,13 @@ export function mergedStatus(engines: readonly Engine[]): EngineStatus {
   let peers: ReadonlyMap<string, PeerStatus> | undefined;
   let vrrp: VrrpStatus[] | undefined;
   let modules: ModuleStatus[] | undefined;
+  let farms: FarmStatus[] | undefined;
   for (const e of engines) {
     const s = e.status();
     if (s.peers !== undefined) peers = new Map([...(peers ?? []), ...s.peers]);
     if (s.vrrp !== undefined) vrrp = [...(vrrp ?? []), ...s.vrrp];
     if (s.modules !== undefined) modules = [...(modules ?? []), ...s.modules];
+    if (s.farms !== undefined) farms = [...(farms ?? []), ...s.farms];
   }
-  return { ...(peers ? { peers } : {}), ...(vrrp ? { vrrp } : {}), ...(modules ? { modules } : {}) };
+  return { ...(peers ? { peers } : {}), ...(vrrp ? { vrrp } : {}), ...(modules ? { modules } : {}), ...(farms ? { farms } : {}) };
 }

@@ -25,8 +25,12 @@ export interface HeartbeatEngineOptions {
   modules?: () => ModuleAdvert[];
   /** A peer's liveness changed; called before onFrame for the frame that brought it up. */
   onPeer?: (node: string, liveness: PeerLiveness) => void;
-  /** The module adverts of every frame the membership core accepted. */
-  onFrame?: (node: string, modules: readonly ModuleAdvert[]) => void;
+  /**
+   * The module adverts of every frame the membership core accepted, and the
+   * send time (our clock) of our newest frame the peer had received when it
+   * sent this one: its echo of us, if it has heard us.
+   */
+  onFrame?: (node: string, modules: readonly ModuleAdvert[], echo: number | undefined) => void;
 }
 
 /** Rate limit for "rejected frame" log lines, per reason: one per this many ms. */
@@ -147,7 +151,8 @@ export class HeartbeatEngine {
       this.rateLimitedWarn(`reject-${reason}`, "heartbeat frame rejected", { reason, link, from: r.frame.node });
     } else {
       this.counters.received({ peer: r.frame.node, link: String(link) });
-      this.opts.onFrame?.(r.frame.node, r.frame.modules);
+      const echo = r.frame.echoes.find((e) => e.node === this.opts.membership.self)?.sentAt;
+      this.opts.onFrame?.(r.frame.node, r.frame.modules, echo);
     }
     // A frame can move a deadline earlier (a link coming up), so re-arm.
     this.schedule();

@@ -36,8 +36,8 @@ export function supervisedHeartbeat(ctx: NodeContext, others: () => readonly Eng
         const addresses = c.cluster.nodes.find((n) => n.name === node)?.addresses ?? [];
         for (const e of others()) e.peer?.(node, liveness, addresses);
       },
-      onFrame: (node, adverts) => {
-        for (const e of others()) e.frame?.(node, adverts);
+      onFrame: (node, adverts, echo) => {
+        for (const e of others()) e.frame?.(node, adverts, echo);
       },
     });
     try {

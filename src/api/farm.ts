@@ -1,0 +1,55 @@
+/**
+ * A farm module as the daemon reports it (status snapshot, console, CLI).
+ * Each node reports its own view: the split it computes, its own counters.
+ */
+
+export type FarmRoleName = "wait" | "in" | "out" | "drain" | "stopped";
+
+export interface FarmMemberStatus {
+  readonly node: string;
+  /** This node's role as it advertises it; "dead"/"unknown" from the heartbeat. */
+  readonly state: FarmRoleName | "dead" | "unknown";
+  readonly weight: number;
+  /** Buckets this node computes for the member under its current view (of 256). */
+  readonly buckets: number;
+  /** Share of new clients, percent, one decimal. */
+  readonly sharePct: number;
+}
+
+export interface FarmCountersStatus {
+  /** New TCP connections accepted here. */
+  readonly connections: number;
+  /** New TCP connections left to other nodes. */
+  readonly othersConnections: number;
+  readonly establishedPackets: number;
+  readonly midstreamDropped: number;
+  readonly udpPackets: number;
+  readonly unsplitPackets: number;
+}
+
+export interface FarmStatus {
+  readonly module: string;
+  readonly mode: FarmRoleName;
+  readonly detail: string;
+  readonly vip: string;
+  readonly vmac: string;
+  readonly interface: string;
+  readonly split: "client_ip" | "client_ip_port";
+  readonly ports: readonly number[];
+  /** Buckets this node holds in its nft set now. */
+  readonly held: number;
+  readonly sharePct: number;
+  /** The node answering ARP and taking unsplit traffic in this node's view; null when none. */
+  readonly arpOwner: string | null;
+  readonly members: readonly FarmMemberStatus[];
+  readonly counters: FarmCountersStatus | null;
+  readonly lastRebalance: {
+    readonly time: string;
+    readonly reason: string;
+    readonly node: string;
+    readonly gained: number;
+    readonly lost: number;
+    /** How long the nft update took. */
+    readonly nftMs: number | null;
+  } | null;
+}

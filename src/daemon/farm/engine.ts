@@ -1,0 +1,108 @@
+/**
+ * The farm modules of this node: one FarmInstance each, fed by the heartbeat
+ * (peer liveness, adverts with their echo) and by module commands (stop
+ * drains, start joins again). Sysctls changed for the farms are put back
+ * when the last one stops.
+ */
+import type { FarmStatus } from "../../api/farm.ts";
+import type { ModuleCommandOutcome, ModuleCommandRequest } from "../../api/modules.ts";
+import type { PeerLiveness } from "../../core/membership/types.ts";
+import type { ModuleAdvert } from "../../proto/heartbeat.ts";
+import { restoreSysctls, type SysctlChange } from "../../sys/farm/link.ts";
+import type { Logger } from "../log.ts";
+import type { Metrics } from "../metrics.ts";
+import { FarmInstance } from "./instance.ts";
+import type { FarmModuleSetup } from "./setup.ts";
+
+export interface FarmEngineOptions {
+  readonly modules: readonly FarmModuleSetup[];
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  readonly configFile: string;
+  readonly publish: () => void;
+  readonly peers: () => { name: string; liveness: PeerLiveness }[];
+  readonly clock?: () => number;
+}
+
+export class FarmEngine {
+  private readonly instances: FarmInstance[];
+  /** Oldest first, each key once: the value to put back. */
+  private readonly sysctls: SysctlChange[] = [];
+
+  constructor(private readonly opts: FarmEngineOptions) {
+    const clock = opts.clock ?? (() => performance.now());
+    this.instances = opts.modules.map(
+      (m) =>
+        new FarmInstance(m, {
+          log: opts.log,
+          metrics: opts.metrics,
+          publish: opts.publish,
+          clock,
+          configFile: opts.configFile,
+          sysctlsChanged: (changes) => {
+            for (const c of changes) if (!this.sysctls.some((x) => x.key === c.key)) this.sysctls.push(c);
+          },
+        }),
+    );
+  }
+
+  get names(): string[] {
+    return this.instances.map((i) => i.name);
+  }
+
+  start(): void {
+    const peers = this.opts.peers();
+    for (const i of this.instances) i.start(peers);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.instances.map((i) => i.stop()));
+    const problems = await restoreSysctls(this.sysctls);
+    this.sysctls.length = 0;
+    for (const p of problems) this.opts.log.warn(`farm: ${p}`);
+  }
+
+  peer(node: string, liveness: PeerLiveness): void {
+    for (const i of this.instances) i.peer(node, liveness);
+  }
+
+  frame(node: string, adverts: readonly ModuleAdvert[], echo: number | undefined): void {
+    for (const i of this.instances) i.frame(node, adverts, echo);
+  }
+
+  adverts(): ModuleAdvert[] {
+    return this.instances.flatMap((i) => i.adverts());
+  }
+
+  statuses(): FarmStatus[] {
+    return this.instances.map((i) => i.status());
+  }
+
+  has(module: string): boolean {
+    return this.instances.some((i) => i.name === module);
+  }
+
+  /**
+   * stop drains this node (answers at once: the drain itself may take up to
+   * drain_timeout; status shows it), start joins again; other commands are
+   * for failover modules.
+   */
+  async command(req: ModuleCommandRequest): Promise<ModuleCommandOutcome> {
+    const inst = this.instances.find((i) => i.name === req.module);
+    const base = { module: req.module, command: req.command, nodes: [] };
+    if (inst === undefined) return { ...base, ok: false, detail: `no farm module ${req.module} on this node` };
+    if (req.command === "stop") {
+      inst.drain();
+      return { ...base, ok: true, detail: `draining: new clients go to the other nodes, established connections finish (up to drain_timeout)` };
+    }
+    if (req.command === "start") {
+      inst.resume(this.opts.peers());
+      return { ...base, ok: true, detail: "joining the farm: this node takes its share once its peers have let go of it" };
+    }
+    if (req.command === "restart") {
+      inst.drain();
+      return { ...base, ok: false, detail: "restart of a farm module: use stop, then start once drained" };
+    }
+    return { ...base, ok: false, detail: `${req.command} is for failover and mirror modules; a farm module takes stop (drain) and start` };
+  }
+}

@@ -1,0 +1,334 @@
+/**
+ * One farm module on this node: feeds the farm core (src/core/farm) its
+ * events and carries out its actions in order, one at a time, on one queue:
+ * the core's ordering (write before advertise before a gaining write) holds
+ * because nothing overtakes on the queue. The core's state moves at once;
+ * the advert peers see changes only when its action runs.
+ *
+ * Crash safety: an exit guard (src/sys/farm/exit-guard.ts) is armed before
+ * anything is created, so a daemon killed at any point leaves no table that
+ * would keep answering for its buckets.
+ */
+import { dirname } from "node:path";
+import { advertRole, eligibleView, farmStep, initFarmState, parseAdvert, tableOf } from "../../core/farm/farm.ts";
+import { arpOwnerOf, bucketCounts } from "../../core/farm/ownership.ts";
+import { BUCKETS, type FarmAction, type FarmEvent, type FarmState, type PeerLive } from "../../core/farm/types.ts";
+import type { PeerLiveness } from "../../core/membership/types.ts";
+import { checkerName } from "../../core/module/config.ts";
+import type { ModuleAdvert } from "../../proto/heartbeat.ts";
+import type { FarmMemberStatus, FarmStatus } from "../../api/farm.ts";
+import { CheckSchedule } from "../../sys/checkers/schedule.ts";
+import { createIpRunner, type IpRunner } from "../../sys/ip-command.ts";
+import { type ArpResponder, openArpResponder } from "../../sys/farm/arp-responder.ts";
+import { establishedToVip } from "../../sys/farm/connections.ts";
+import type { FarmCounters } from "../../sys/farm/counters.ts";
+import { type ExitGuard, startExitGuard } from "../../sys/farm/exit-guard.ts";
+import { removeFarmLink, setupFarmLink, type SysctlChange } from "../../sys/farm/link.ts";
+import { readFarmCounters, removeFarmTable, setupFarmTable, writeFarmTable } from "../../sys/farm/table.ts";
+import { buildModuleChecker } from "../module/checker-factory.ts";
+import type { Logger } from "../log.ts";
+import type { Metrics } from "../metrics.ts";
+import type { FarmModuleSetup } from "./setup.ts";
+
+const COUNTERS_EVERY_MS = 2_000;
+
+export interface FarmInstanceDeps {
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  /** Adverts changed: send heartbeats now. */
+  readonly publish: () => void;
+  /** The heartbeat's clock (performance.now in the daemon): echoes are on it. */
+  readonly clock: () => number;
+  readonly configFile: string;
+  /** Sysctls changed by a farm: the engine restores them when the last farm stops. */
+  readonly sysctlsChanged: (changes: readonly SysctlChange[]) => void;
+  readonly ip?: IpRunner;
+}
+
+function liveOf(l: PeerLiveness): PeerLive {
+  return l === "up" || l === "late" ? "up" : l;
+}
+
+export class FarmInstance {
+  private state: FarmState;
+  private queue: Promise<void> = Promise.resolve();
+  private advert: ModuleAdvert;
+  private wakeTimer: ReturnType<typeof setTimeout> | undefined;
+  private countersTimer: ReturnType<typeof setInterval> | undefined;
+  private guard: ExitGuard | undefined;
+  private arp: ArpResponder | undefined;
+  private counters: FarmCounters | null = null;
+  private lastWriteMs: number | null = null;
+  private lastRebalanceWall: { time: string; nftMs: number | null } | null = null;
+  private readonly checks: CheckSchedule[] = [];
+  private readonly failing = new Map<string, string>();
+  private readonly ip: IpRunner;
+  private stopped = false;
+
+  constructor(
+    readonly setup: FarmModuleSetup,
+    private readonly deps: FarmInstanceDeps,
+  ) {
+    this.state = initFarmState(setup.core);
+    this.advert = { module: setup.name, role: advertRole("stopped"), generation: 0 };
+    this.ip = deps.ip ?? createIpRunner();
+  }
+
+  get name(): string {
+    return this.setup.name;
+  }
+
+  /** Sets the farm up and joins; `peers` is what the heartbeat already knows. */
+  start(peers: readonly { name: string; liveness: PeerLiveness }[]): void {
+    this.stopped = false;
+    for (const p of peers) this.peer(p.name, p.liveness);
+    this.step({ type: "start" });
+    this.startCheckers();
+    this.countersTimer ??= setInterval(() => void this.refreshCounters(), COUNTERS_EVERY_MS);
+  }
+
+  peer(node: string, liveness: PeerLiveness): void {
+    const i = this.setup.core.nodes.findIndex((n) => n.name === node);
+    if (i < 0 || i === this.setup.core.self) return;
+    this.step({ type: "peer", node: i, live: liveOf(liveness) });
+  }
+
+  /** A peer's frame: its advert for this module, and the send time of ours it echoes. */
+  frame(node: string, adverts: readonly ModuleAdvert[], echo: number | undefined): void {
+    const i = this.setup.core.nodes.findIndex((n) => n.name === node);
+    if (i < 0 || i === this.setup.core.self) return;
+    const a = adverts.find((x) => x.module === this.setup.name);
+    if (a === undefined) return;
+    const advert = parseAdvert(a.role, a.generation, this.setup.core.nodes.length);
+    if (advert === undefined) return;
+    this.step({ type: "advert", node: i, advert, ...(echo === undefined ? {} : { echo }) });
+  }
+
+  adverts(): ModuleAdvert[] {
+    return [this.advert];
+  }
+
+  /** `vigil stop MODULE`: new clients go elsewhere, established ones finish. */
+  drain(): void {
+    this.step({ type: "drain" });
+  }
+
+  /** `vigil start MODULE` after a drain. */
+  resume(peers: readonly { name: string; liveness: PeerLiveness }[]): void {
+    if (this.state.mode === "stopped") this.start(peers);
+  }
+
+  /** Daemon stop: tear down at once; resolves once the kernel is clean. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const c of this.checks) c.stop();
+    this.checks.length = 0;
+    if (this.countersTimer !== undefined) clearInterval(this.countersTimer);
+    this.countersTimer = undefined;
+    this.step({ type: "stop" });
+    await this.queue;
+    if (this.wakeTimer !== undefined) clearTimeout(this.wakeTimer);
+    this.wakeTimer = undefined;
+  }
+
+  private startCheckers(): void {
+    if (this.checks.length > 0) return;
+    const baseDir = dirname(this.deps.configFile);
+    this.setup.checkers.forEach((c, i) => {
+      const name = checkerName(c, i);
+      const s = new CheckSchedule({
+        checker: buildModuleChecker(c, baseDir, { module: this.setup.name, node: this.setup.core.nodes[this.setup.core.self]?.name ?? "" }),
+        intervalMs: c.interval,
+        timeoutMs: c.timeout,
+        rise: c.rise,
+        fall: c.fall,
+        onTransition: (t) => {
+          if (t.to === "failed") this.failing.set(name, t.result.detail);
+          else this.failing.delete(name);
+          const first = [...this.failing.entries()][0];
+          this.step({ type: "health", healthy: first === undefined, detail: first === undefined ? "checkers pass" : `${first[0]}: ${first[1]}` });
+        },
+      });
+      this.checks.push(s);
+      s.start();
+    });
+  }
+
+  private step(event: FarmEvent): void {
+    const r = farmStep(this.state, event, this.deps.clock());
+    this.state = r.state;
+    for (const a of r.actions) this.enqueue(a);
+    this.scheduleWake();
+  }
+
+  private scheduleWake(): void {
+    if (this.wakeTimer !== undefined) clearTimeout(this.wakeTimer);
+    this.wakeTimer = undefined;
+    const at = this.state.wakeAt;
+    if (at === undefined) return;
+    this.wakeTimer = setTimeout(() => {
+      this.wakeTimer = undefined;
+      this.step({ type: "tick" });
+    }, Math.max(0, at - this.deps.clock()));
+  }
+
+  private enqueue(a: FarmAction): void {
+    this.queue = this.queue.then(() => this.run(a)).catch((e: unknown) => {
+      this.deps.log.error("farm action failed", { module: this.name, action: a.type, error: e instanceof Error ? e.message : String(e) });
+    });
+  }
+
+  private async run(a: FarmAction): Promise<void> {
+    const s = this.setup;
+    const log = this.deps.log;
+    switch (a.type) {
+      case "setup": {
+        // Armed first: a crash from here on leaves nothing behind.
+        this.guard?.disarm();
+        this.guard = startExitGuard(s.name, s.vip);
+        const link = await setupFarmLink({ module: s.name, interface: s.interface, vip: s.vip, vmac: s.vmac }, this.ip);
+        if (!link.ok) return this.failSetup(link.message);
+        this.deps.sysctlsChanged(link.changed);
+        const table = await setupFarmTable({ module: s.name, vip: s.vip, ports: s.ports, split: s.split, seed: s.nftSeed });
+        if (!table.ok) return this.failSetup(table.message);
+        log.info("farm set up", { module: s.name, vip: s.vip, vmac: s.vmac, interface: s.interface, split: s.split, ports: s.ports.join(",") });
+        return;
+      }
+      case "write": {
+        const t0 = performance.now();
+        const w = await writeFarmTable(s.name, s.vip, a.held, a.arpOwner);
+        this.lastWriteMs = performance.now() - t0;
+        if (!w.ok) {
+          log.error("farm: cannot write its buckets; leaving the split", { module: s.name, reason: w.message });
+          this.step({ type: "health", healthy: false, detail: w.message });
+        }
+        return;
+      }
+      case "advertise":
+        this.advert = { module: s.name, role: advertRole(a.role), generation: a.view };
+        this.deps.publish();
+        return;
+      case "arp-responder":
+        if (a.on && this.arp === undefined) {
+          try {
+            this.arp = await openArpResponder({ interface: s.interface, vip: s.vip, vmac: s.vmac, onError: (m) => log.warn(m, { module: s.name }) });
+            log.info("farm: this node answers ARP for the VIP", { module: s.name, vip: s.vip, vmac: s.vmac });
+          } catch (e) {
+            log.error("farm: cannot answer ARP for the VIP; clients that do not know the virtual MAC cannot reach the farm", {
+              module: s.name,
+              reason: e instanceof Error ? e.message : String(e),
+            });
+          }
+        } else if (!a.on && this.arp !== undefined) {
+          await this.arp.close();
+          this.arp = undefined;
+        }
+        return;
+      case "garp":
+        await this.arp?.garp(3);
+        return;
+      case "count-connections": {
+        const n = await establishedToVip(s.vip, s.ports);
+        this.step({ type: "connections", count: n });
+        return;
+      }
+      case "teardown": {
+        await this.arp?.close();
+        this.arp = undefined;
+        // The link first: a node without the table that still received for the VIP would reset other nodes' connections.
+        const problems = await removeFarmLink({ module: s.name, interface: s.interface, vip: s.vip, vmac: s.vmac }, this.ip);
+        const t = await removeFarmTable(s.name);
+        if (!t.ok) problems.push(t.message);
+        this.guard?.disarm();
+        this.guard = undefined;
+        if (problems.length > 0) log.warn("farm: removed with problems", { module: s.name, problems: problems.join("; ") });
+        else log.info("farm removed", { module: s.name, detail: this.state.detail });
+        return;
+      }
+      case "rebalanced": {
+        const r = a.rebalance;
+        this.lastRebalanceWall = { time: new Date().toISOString(), nftMs: this.lastWriteMs };
+        log.info("farm rebalanced", {
+          module: s.name,
+          reason: r.reason,
+          about: r.node,
+          held: a.held,
+          gained: r.gained,
+          lost: r.lost,
+          nft_ms: this.lastWriteMs === null ? null : Number(this.lastWriteMs.toFixed(1)),
+        });
+        void this.refreshCounters();
+        return;
+      }
+    }
+  }
+
+  private failSetup(message: string): void {
+    this.deps.log.error("farm: cannot set up; not serving", { module: this.name, reason: message });
+    this.step({ type: "stop" });
+    this.state = { ...this.state, detail: `setup failed: ${message}` };
+  }
+
+  private async refreshCounters(): Promise<void> {
+    if (this.stopped || this.state.mode === "stopped") return;
+    const c = await readFarmCounters(this.name);
+    if (c.ok) this.counters = c.counters;
+  }
+
+  status(): FarmStatus {
+    const s = this.state;
+    const cfg = s.config;
+    const t = tableOf(cfg);
+    const view = eligibleView(s);
+    const counts = bucketCounts(t, view);
+    const arp = arpOwnerOf(t, view);
+    const members: FarmMemberStatus[] = cfg.nodes.map((n, i) => {
+      const p = s.peers[i];
+      let state: FarmMemberStatus["state"] = s.mode;
+      if (i !== cfg.self) {
+        if (p === undefined || p.live === "unknown") state = "unknown";
+        else if (p.live === "dead") state = "dead";
+        else state = p.advert?.role ?? "wait";
+      }
+      const buckets = counts[i] ?? 0;
+      return { node: n.name, state, weight: n.weight, buckets, sharePct: Math.round((1000 * buckets) / BUCKETS) / 10 };
+    });
+    const c = this.counters;
+    return {
+      module: this.name,
+      mode: s.mode,
+      detail: s.detail,
+      vip: this.setup.vip,
+      vmac: this.setup.vmac,
+      interface: this.setup.interface,
+      split: this.setup.split,
+      ports: this.setup.ports,
+      held: s.held.length,
+      sharePct: Math.round((1000 * s.held.length) / BUCKETS) / 10,
+      arpOwner: arp < 0 ? null : (cfg.nodes[arp]?.name ?? null),
+      members,
+      counters:
+        c === null
+          ? null
+          : {
+              connections: c.connections,
+              othersConnections: c.othersConnections,
+              establishedPackets: c.establishedPackets,
+              midstreamDropped: c.midstreamDropped,
+              udpPackets: c.udpPackets,
+              unsplitPackets: c.unsplitPackets,
+            },
+      lastRebalance:
+        s.lastRebalance === undefined
+          ? null
+          : {
+              time: this.lastRebalanceWall?.time ?? new Date().toISOString(),
+              reason: s.lastRebalance.reason,
+              node: s.lastRebalance.node,
+              gained: s.lastRebalance.gained,
+              lost: s.lastRebalance.lost,
+              nftMs: this.lastRebalanceWall?.nftMs === null || this.lastRebalanceWall === null ? null : Math.round(this.lastRebalanceWall.nftMs * 10) / 10,
+            },
+    };
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * The farm modules as the supervisor runs them (tier "service"). Off without
+ * farm modules. A reload that changes a farm, the nodes or the key restarts
+ * the farm engine (each farm tears down and joins again; peers take its share
+ * meanwhile); otherwise the farms keep running untouched.
+ */
+import type { ModuleCommandOutcome, ModuleCommandRequest } from "../../api/modules.ts";
+import type { FarmStatus } from "../../api/farm.ts";
+import type { VigilConfig } from "../../config/types.ts";
+import { type Engine, type Membership, type NodeContext, ReloadRejected } from "../engine.ts";
+import { FarmEngine } from "./engine.ts";
+import { farmConfigKey, farmSetup } from "./setup.ts";
+
+export type SupervisedFarms = Engine & {
+  statuses(): FarmStatus[];
+  /** Whether `module` is a farm module of this node (commands for it come here). */
+  has(module: string): boolean;
+  command(req: ModuleCommandRequest): Promise<ModuleCommandOutcome>;
+};
+
+export function supervisedFarms(ctx: NodeContext, membership: Membership): SupervisedFarms {
+  const { log, metrics } = ctx;
+  let cfg = ctx.config;
+  let running: FarmEngine | undefined;
+
+  const startOn = (c: VigilConfig): string | undefined => {
+    const s = farmSetup(c, ctx.self);
+    if (!s.ok) return s.message;
+    for (const w of s.warnings) log.warn(w);
+    if (s.modules.length === 0) return undefined;
+    const engine = new FarmEngine({
+      modules: s.modules,
+      log,
+      metrics,
+      configFile: ctx.configFile,
+      publish: () => membership.publish(),
+      peers: () => membership.peers(),
+    });
+    running = engine;
+    engine.start();
+    log.info("farms on", { modules: engine.names.join(" ") });
+    return undefined;
+  };
+
+  const stopRunning = async (): Promise<void> => {
+    const r = running;
+    running = undefined;
+    await r?.stop();
+  };
+
+  return {
+    name: "farms",
+    tier: "service",
+    async start() {
+      const err = startOn(cfg);
+      if (err !== undefined) throw new Error(err);
+    },
+    async stop() {
+      await stopRunning();
+    },
+    async reload(next) {
+      if (farmConfigKey(next) === farmConfigKey(cfg)) {
+        cfg = next;
+        return "kept";
+      }
+      const check = farmSetup(next, ctx.self);
+      if (!check.ok) {
+        log.error("reload rejected: keeping the running farms", { reason: check.message });
+        throw new ReloadRejected(check.message);
+      }
+      await stopRunning();
+      const err = startOn(next);
+      if (err !== undefined) {
+        log.error("farms could not restart with the new config; restoring the old one", { reason: err });
+        const back = startOn(cfg);
+        if (back !== undefined) log.error("farms are off", { reason: back });
+        throw new ReloadRejected(err);
+      }
+      cfg = next;
+      return "restarted";
+    },
+    status: () => (running === undefined ? {} : { farms: running.statuses() }),
+    statuses: () => running?.statuses() ?? [],
+    has: (module) => running?.has(module) ?? false,
+    command: (req) =>
+      running?.command(req) ?? Promise.resolve({ ok: false, module: req.module, command: req.command, detail: "no farm modules run on this node", nodes: [] }),
+    peer: (node, liveness) => running?.peer(node, liveness),
+    adverts: () => running?.adverts() ?? [],
+    frame: (node, adverts, echo) => running?.frame(node, adverts, echo),
+  };
+}

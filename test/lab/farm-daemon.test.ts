@@ -1,0 +1,245 @@
+/**
+ * Farm modules on the real binary: three vigil nodes share 198.51.100.50 and
+ * split a client's connections through nftables; a fourth host is the client.
+ *
+ * - thousands of TCP connections from many source ports, and UDP flows: each
+ *   answered by exactly one node, the one the split predicts;
+ * - SIGKILL of a daemon, and a pulled cable: the others answer its buckets,
+ *   streaming connections to them never break; back, the node takes exactly
+ *   its own buckets again and still nothing breaks;
+ * - a failing checker takes a node out of the split and back in;
+ * - `vigil stop web` drains a node: new clients go elsewhere while its
+ *   established connections keep streaming;
+ * - stopping the daemons leaves no table, macvlan or VIP behind.
+ */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { execFile } from "node:child_process";
+import { expect } from "vitest";
+import type { FarmStatus } from "../../src/api/farm.ts";
+import { nftBucket } from "../../src/core/farm/jhash.ts";
+import { owners, ownershipTable } from "../../src/core/farm/ownership.ts";
+import { farmSeeds } from "../../src/core/farm/seed.ts";
+import { BUCKETS } from "../../src/core/farm/types.ts";
+import { BUN, FARM_FIXTURES, FARM_PORT, FARM_VIP, runClient } from "./farm-lab.ts";
+import { describeLab, labTest, useLab } from "./lab-test.ts";
+import type { LabHost, LabProcess } from "./lab.ts";
+import { waitUntil } from "./lab.ts";
+import { startVigilCluster, VIGIL_BIN, type VigilCluster, type VigilNode } from "./vigil-cluster.ts";
+
+const WEIGHTS = [1, 1, 1];
+
+function farmYaml(): string[] {
+  return [
+    "modules:",
+    "  - name: web",
+    "    type: farm",
+    `    vip: ${FARM_VIP}/24`,
+    `    ports: [${FARM_PORT}]`,
+    "    split: client_ip_port",
+    "    checkers:",
+    `      - { tcp: 127.0.0.1:${FARM_PORT}, interval: 200ms, timeout: 150ms, fall: 2, rise: 2, on_fail: stop }`,
+  ];
+}
+
+async function farmOf(n: VigilNode): Promise<FarmStatus | undefined> {
+  const s = await n.status();
+  return s.farms?.find((f) => f.module === "web");
+}
+
+/** Waits until every listed node serves with the member set `members` (names) and the holdings add up to 256. */
+async function waitForSplit(nodes: readonly VigilNode[], members: readonly string[], timeoutMs = 20_000): Promise<void> {
+  await waitUntil(
+    async () => {
+      const fs = await Promise.all(nodes.map(farmOf));
+      if (fs.some((f) => f === undefined)) return false;
+      const inNodes = nodes.filter((_, i) => fs[i]?.mode === "in").map((n) => n.name);
+      const total = fs.reduce((s, f) => s + (f?.held ?? 0), 0);
+      const agree = fs.every((f) => f?.members.filter((m) => m.state === "in").map((m) => m.node).sort().join() === [...members].sort().join());
+      return agree && [...inNodes].sort().join() === [...members].filter((m) => nodes.some((n) => n.name === m)).sort().join() && total === BUCKETS;
+    },
+    { timeoutMs, what: `the split over ${members.join(", ")}` },
+  );
+}
+
+function predictor(keyFile: string): (view: number, client: string, sport: number) => string {
+  const key = readFileSync(keyFile);
+  const seeds = farmSeeds(key, "lab", "web");
+  const t = ownershipTable(WEIGHTS.map((weight, i) => ({ name: `h${i + 1}`, weight })), seeds.ownershipSeed);
+  return (view, client, sport) => {
+    const o = owners(t, view)[nftBucket(client, sport, BUCKETS, seeds.nftSeed)] ?? -1;
+    return o < 0 ? "none" : `h${o + 1}`;
+  };
+}
+
+interface StreamReport {
+  byNode: Record<string, number>;
+  broken: string[];
+  open: number;
+  lines: number;
+  ports: [number, string][];
+}
+
+async function streamReport(p: LabProcess): Promise<StreamReport> {
+  const before = p.output().split("\n").filter((l) => l.startsWith("{")).length;
+  p.write("report\n");
+  let line = "";
+  await p.waitFor(() => {
+    const ls = p.output().split("\n").filter((l) => l.startsWith("{"));
+    if (ls.length <= before) return false;
+    line = ls[ls.length - 1] ?? "";
+    return true;
+  }, 10_000);
+  return JSON.parse(line) as StreamReport;
+}
+
+function startStream(client: LabHost, name: string, count: number): LabProcess {
+  return client.spawn([BUN, join(FARM_FIXTURES, "farm-client.ts"), JSON.stringify({ mode: "stream", vip: FARM_VIP, port: FARM_PORT, count, intervalMs: 50 })], {
+    logName: name,
+  });
+}
+
+function startServer(h: LabHost): LabProcess {
+  const args = { name: h.name, module: "svc", interface: h.ifname(1), vip: FARM_VIP, vmac: "02:00:00:00:00:01", seed: 0, ports: [FARM_PORT], split: "client_ip_port" };
+  return h.spawn([BUN, join(FARM_FIXTURES, "farm-node.ts"), JSON.stringify(args)], { logName: `svc-${h.name}` });
+}
+
+function vigil(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(VIGIL_BIN, args, { encoding: "utf8", timeout: 30_000 }, (error, stdout, stderr) => {
+      resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout, stderr });
+    });
+  });
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+describeLab(
+  "farm module on the real binary",
+  () => {
+    const lab = useLab({ hosts: 4 });
+
+    labTest("split, kill, pulled cable, checker, drain and clean stop", async () => {
+      const hosts = lab().hosts;
+      const nodesHosts = hosts.slice(0, 3);
+      const client = hosts[3]!;
+      const dir = mkdtempSync(join(tmpdir(), "vigil-farm-"));
+      let cluster: VigilCluster | undefined;
+      const servers = new Map<string, LabProcess>();
+      try {
+        for (const h of nodesHosts) {
+          const s = startServer(h);
+          await s.waitFor(/^ready$/m, 20_000);
+          servers.set(h.name, s);
+        }
+        cluster = await startVigilCluster({ hosts: nodesHosts, dir, heartbeat: { interval: "100ms", deadtime: "500ms", initdead: "3s" }, extraYaml: farmYaml() });
+        await cluster.waitForMesh();
+        const [n1, n2, n3] = cluster.nodes as [VigilNode, VigilNode, VigilNode];
+        const all = [n1, n2, n3];
+        await waitForSplit(all, ["h1", "h2", "h3"]);
+        const predict = predictor(cluster.keyFile);
+        const cl = client.addr(1);
+
+        // Every connection and flow answered by exactly the predicted node.
+        const tcp = await runClient(client, { mode: "tcp", count: 2000, concurrency: 40, firstPort: 20000 });
+        expect(tcp.errors).toBe(0);
+        expect(tcp.results.filter(([sport, node]) => predict(0b111, cl, sport) !== node)).toEqual([]);
+        expect(Object.keys(tcp.byNode).sort()).toEqual(["h1", "h2", "h3"]);
+        const udp = await runClient(client, { mode: "udp", count: 500, firstPort: 40000 });
+        expect(udp.errors).toBe(0);
+        expect(udp.results.filter(([sport, node]) => predict(0b111, cl, sport) !== node)).toEqual([]);
+        const f1 = await farmOf(n1);
+        expect(f1?.arpOwner).not.toBeNull();
+        expect((f1?.members ?? []).map((m) => m.buckets).reduce((a, b) => a + b, 0)).toBe(BUCKETS);
+
+        // SIGKILL h3's daemon: its exit guard removes its table, h1 and h2 take its buckets.
+        const stream = startStream(client, "stream-1", 60);
+        await stream.waitFor(/^streaming$/m, 20_000);
+        await sleep(1000);
+        expect((await streamReport(stream)).broken).toEqual([]);
+        n3.proc.kill("SIGKILL");
+        await waitForSplit([n1, n2], ["h1", "h2"]);
+        const afterKill = await runClient(client, { mode: "tcp", count: 600, concurrency: 40, firstPort: 23000 });
+        expect(afterKill.errors).toBe(0);
+        expect(afterKill.results.filter(([sport, node]) => predict(0b011, cl, sport) !== node)).toEqual([]);
+        const k = await streamReport(stream);
+        // h3's own connections stay with h3 (its service still runs), none to h1 or h2 broke.
+        expect(k.broken.filter((b) => !b.startsWith("h3:"))).toEqual([]);
+
+        // Back: h3 takes exactly its buckets again; streams opened meanwhile keep going.
+        const stream2 = startStream(client, "stream-2", 60);
+        await stream2.waitFor(/^streaming$/m, 20_000);
+        await sleep(1000);
+        await n3.start();
+        await waitForSplit(all, ["h1", "h2", "h3"]);
+        const back = await runClient(client, { mode: "tcp", count: 600, concurrency: 40, firstPort: 24000 });
+        expect(back.errors).toBe(0);
+        expect(back.results.filter(([sport, node]) => predict(0b111, cl, sport) !== node)).toEqual([]);
+        await sleep(1000);
+        const s2 = await streamReport(stream2);
+        expect(s2.broken).toEqual([]);
+        expect(s2.ports.filter(([sport]) => predict(0b111, cl, sport) === "h3").length).toBeGreaterThan(5);
+        expect((await streamReport(stream)).broken.filter((b) => !b.startsWith("h3:"))).toEqual([]);
+
+        // A pulled cable on h2: h1 and h3 answer its buckets.
+        await lab().linkDown(nodesHosts[1]!);
+        await waitForSplit([n1, n3], ["h1", "h3"]);
+        const cut = await runClient(client, { mode: "tcp", count: 600, concurrency: 40, firstPort: 26000 });
+        expect(cut.errors).toBe(0);
+        expect(cut.results.filter(([sport, node]) => predict(0b101, cl, sport) !== node)).toEqual([]);
+        await lab().linkUp(nodesHosts[1]!);
+        await waitForSplit(all, ["h1", "h2", "h3"]);
+        const healed = await runClient(client, { mode: "tcp", count: 600, concurrency: 40, firstPort: 28000 });
+        expect(healed.errors).toBe(0);
+        expect(healed.results.filter(([sport, node]) => predict(0b111, cl, sport) !== node)).toEqual([]);
+        expect((await streamReport(stream2)).broken.filter((b) => !b.startsWith("h2:"))).toEqual([]);
+
+        // A failing checker on h1 (its service is gone): h1 leaves the split, and returns with it.
+        await servers.get("h1")!.stop(2000);
+        await waitForSplit(all, ["h2", "h3"]);
+        const out = await runClient(client, { mode: "tcp", count: 300, concurrency: 30, firstPort: 30000 });
+        expect(out.errors).toBe(0);
+        expect(out.results.filter(([sport, node]) => predict(0b110, cl, sport) !== node)).toEqual([]);
+        const s1 = startServer(nodesHosts[0]!);
+        await s1.waitFor(/^ready$/m, 20_000);
+        servers.set("h1", s1);
+        await waitForSplit(all, ["h1", "h2", "h3"]);
+
+        // Drain h3 with `vigil stop web`: new clients go to h1 and h2, h3's streams continue.
+        const stream3 = startStream(client, "stream-3", 30);
+        await stream3.waitFor(/^streaming$/m, 20_000);
+        await sleep(1000);
+        const drain = await vigil(["stop", "web", "--state-dir", n3.stateDir]);
+        expect(drain.code, drain.stderr + drain.stdout).toBe(0);
+        await waitUntil(async () => (await farmOf(n3))?.mode === "drain", { timeoutMs: 10_000, what: "h3 draining" });
+        await waitForSplit([n1, n2], ["h1", "h2"]);
+        const drained = await runClient(client, { mode: "tcp", count: 300, concurrency: 30, firstPort: 31000 });
+        expect(drained.errors).toBe(0);
+        expect(drained.results.filter(([sport, node]) => predict(0b011, cl, sport) !== node)).toEqual([]);
+        await sleep(1000);
+        const r3 = await streamReport(stream3);
+        expect(r3.byNode["h3"] ?? 0).toBeGreaterThan(0);
+        expect(r3.broken).toEqual([]);
+        stream3.write("quit\n");
+        stream.write("quit\n");
+        stream2.write("quit\n");
+        // Once its connections are gone, h3 removes everything.
+        await waitUntil(async () => (await farmOf(n3))?.mode === "stopped", { timeoutMs: 20_000, what: "h3 drained" });
+        expect((await nodesHosts[2]!.exec(["nft", "list", "tables"])).stdout).not.toContain("vigil_farm");
+
+        // Clean stop: nothing left on any node.
+        await cluster.stop();
+        for (const h of nodesHosts) {
+          expect((await h.exec(["nft", "list", "tables"])).stdout).not.toContain("vigil_farm");
+          expect((await h.exec(["ip", "-o", "link"])).stdout).not.toMatch(/ vf[0-9a-f]{10}[@:]/);
+          expect((await h.exec(["ip", "-o", "addr", "show", "dev", "lo"])).stdout).not.toContain(FARM_VIP);
+        }
+      } finally {
+        await cluster?.stop();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }, 300_000);
+  },
+  { tools: ["nft"] },
+);
