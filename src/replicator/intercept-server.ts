@@ -21,7 +21,7 @@
  */
 
 import * as fs from "node:fs";
-import { Errno, Fattr, FopenFlag, InitFlag, SIZE, direntType } from "../sys/fuse/abi.ts";
+import { Errno, FUSE_OPEN_KILL_SUIDGID, FUSE_WRITE_KILL_SUIDGID, Fattr, FopenFlag, InitFlag, SIZE, direntType } from "../sys/fuse/abi.ts";
 import type { FuseArgs, FuseHeader, FuseRequest, SetattrArgs } from "../sys/fuse/decode.ts";
 import {
   DirentWriter,
@@ -265,7 +265,8 @@ export class InterceptServer {
     const done = (reply: Uint8Array | null, ops: MirrorOp[] = []): HandleResult => ({ reply, ops });
     switch (a.op) {
       case "init": {
-        const want = InitFlag.ASYNC_READ | InitFlag.ATOMIC_O_TRUNC | InitFlag.BIG_WRITES | InitFlag.PARALLEL_DIROPS | InitFlag.MAX_PAGES;
+        const want =
+          InitFlag.ASYNC_READ | InitFlag.ATOMIC_O_TRUNC | InitFlag.BIG_WRITES | InitFlag.PARALLEL_DIROPS | InitFlag.MAX_PAGES | InitFlag.HANDLE_KILLPRIV_V2;
         if (a.major !== 7) return done(encodeError(u, Errno.EPROTO));
         return done(
           encodeInit(u, {
@@ -351,7 +352,7 @@ export class InterceptServer {
         return done(this.entry(u, h.nodeid, a.name, st), ops);
       }
       case "open":
-        return this.open(h, a.flags);
+        return this.open(h, a.flags, (a.openFlags & FUSE_OPEN_KILL_SUIDGID) !== 0);
       case "create":
         return this.create(h, a.name, a.flags, a.mode);
       case "read": {
@@ -362,7 +363,7 @@ export class InterceptServer {
         return done(trimFrame(frame, n));
       }
       case "write":
-        return this.write(h, a.fh, a.offset, a.data);
+        return this.write(h, a.fh, a.offset, a.data, (a.writeFlags & FUSE_WRITE_KILL_SUIDGID) !== 0);
       case "statfs": {
         const s = fs.statfsSync(this.base, { bigint: true });
         return done(
@@ -463,6 +464,35 @@ export class InterceptServer {
     }
   }
 
+  /**
+   * What the kernel leaves to us with HANDLE_KILLPRIV_V2 when an unprivileged
+   * caller writes or truncates: clear setuid, setgid when group-executable,
+   * and file capabilities. Pushes the ops that carry it; true if anything changed.
+   */
+  private killPrivileges(fd: number | undefined, path: Buffer | null, rel: Uint8Array | null, ops: MirrorOp[]): boolean {
+    const st = fd !== undefined ? fs.fstatSync(fd) : path !== null ? fs.lstatSync(path) : null;
+    if (st === null || !st.isFile()) return false;
+    let changed = false;
+    const mode = st.mode & 0o7777;
+    const kill = 0o4000 | ((mode & 0o010) !== 0 ? 0o2000 : 0);
+    if ((mode & kill) !== 0) {
+      if (fd !== undefined) fs.fchmodSync(fd, mode & ~kill);
+      else if (path !== null) fs.chmodSync(path, mode & ~kill);
+      if (rel !== null) ops.push({ op: "chmod", path: rel, mode: mode & ~kill });
+      changed = true;
+    }
+    if (this.ffi !== null && rel !== null) {
+      try {
+        this.ffi.lremovexattr(this.backing(rel), "security.capability");
+        ops.push({ op: "removexattr", path: rel, name: new TextEncoder().encode("security.capability") });
+        changed = true;
+      } catch {
+        // ENODATA, the usual case: no capabilities to drop.
+      }
+    }
+    return changed;
+  }
+
   /** Attributes of a node: through its open file when the kernel names one (it may be unlinked), else by path. */
   private statNode(nodeid: bigint, fh: bigint | null): fs.BigIntStats {
     const f = fh === null ? undefined : this.files.get(fh);
@@ -500,12 +530,13 @@ export class InterceptServer {
       if (fd !== undefined) fs.ftruncateSync(fd, a.size);
       else if (path !== null) fs.truncateSync(path, a.size);
     }
+    const killed = (a.valid & Fattr.KILL_SUIDGID) !== 0 && (a.valid & Fattr.MODE) === 0 && this.killPrivileges(fd, path, rel, []);
     if ((a.valid & (Fattr.ATIME | Fattr.MTIME)) !== 0) this.setTimes(a, path, fd);
     const st = fd !== undefined ? fs.fstatSync(fd, { bigint: true }) : this.lstat(rel ?? new Uint8Array(0));
     if (rel !== null) {
       if ((a.valid & (Fattr.UID | Fattr.GID)) !== 0) emit({ op: "chown", path: rel, uid: Number(st.uid), gid: Number(st.gid) });
       // chown may have cleared setuid/setgid bits: the mode travels after it.
-      if ((a.valid & (Fattr.MODE | Fattr.UID | Fattr.GID)) !== 0) emit({ op: "chmod", path: rel, mode: Number(st.mode) & 0o7777 });
+      if ((a.valid & (Fattr.MODE | Fattr.UID | Fattr.GID)) !== 0 || killed) emit({ op: "chmod", path: rel, mode: Number(st.mode) & 0o7777 });
       if ((a.valid & Fattr.SIZE) !== 0) emit({ op: "truncate", path: rel, size: Number(st.size), mtimeNs: st.mtimeNs });
       if ((a.valid & (Fattr.ATIME | Fattr.MTIME)) !== 0) emit(this.timesOp(rel, st));
     }
@@ -587,10 +618,11 @@ export class InterceptServer {
     return (flags & O_DIRECT) !== 0 ? FopenFlag.DIRECT_IO : FopenFlag.KEEP_CACHE;
   }
 
-  private open(h: FuseHeader, flags: number): HandleResult {
+  private open(h: FuseHeader, flags: number, kill: boolean): HandleResult {
     const rel = this.rel(h.nodeid);
     const fd = fs.openSync(this.backing(rel), this.backingFlags(flags));
     const ops: MirrorOp[] = [];
+    if (kill && (flags & O_TRUNC) !== 0) this.killPrivileges(fd, null, rel, ops);
     let replyFlags = this.openReplyFlags(flags);
     if ((flags & O_TRUNC) !== 0 && (flags & O_ACCMODE) !== 0) {
       try {
@@ -646,8 +678,10 @@ export class InterceptServer {
     return { reply: encodeCreate(h.unique, entry, fh, this.openReplyFlags(flags)), ops };
   }
 
-  private write(h: FuseHeader, fh: bigint, offset: number, data: Uint8Array): HandleResult {
+  private write(h: FuseHeader, fh: bigint, offset: number, data: Uint8Array, kill: boolean): HandleResult {
     const f = this.file(fh);
+    const killOps: MirrorOp[] = [];
+    if (kill) this.killPrivileges(f.fd, null, this.nodes.path(f.nodeid), killOps);
     let done = 0;
     while (done < data.length) {
       const n = fs.writeSync(f.fd, data, done, data.length - done, offset + done);
@@ -659,7 +693,7 @@ export class InterceptServer {
     // An unlinked file no longer exists on the SECOND: its writes have nowhere to go.
     if (rel === null || done === 0) return { reply, ops: [] };
     const st = fs.fstatSync(f.fd, { bigint: true });
-    const ops: MirrorOp[] = [{ op: "write", path: rel, offset, data: data.slice(0, done), mtimeNs: st.mtimeNs }];
+    const ops: MirrorOp[] = [...killOps, { op: "write", path: rel, offset, data: data.slice(0, done), mtimeNs: st.mtimeNs }];
     if (f.sync !== "none") ops.push({ op: "fsync", path: rel, dataOnly: f.sync === "data" });
     return { reply, ops };
   }

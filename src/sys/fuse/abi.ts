@@ -114,6 +114,8 @@ export const InitFlag = {
   HANDLE_KILLPRIV: 1 << 19,
   POSIX_ACL: 1 << 20,
   MAX_PAGES: 1 << 22,
+  /** The server clears setuid/setgid (and security.capability) on unprivileged writes and truncates; the kernel then stops asking GETXATTR security.capability before every write. */
+  HANDLE_KILLPRIV_V2: 1 << 28,
 } as const;
 
 /** fuse_setattr_in.valid bits. */
@@ -142,6 +144,8 @@ export const FopenFlag = {
 export const FUSE_GETATTR_FH = 1 << 0;
 export const FUSE_FSYNC_FDATASYNC = 1 << 0;
 export const FUSE_WRITE_CACHE = 1 << 0;
+export const FUSE_WRITE_KILL_SUIDGID = 1 << 2;
+export const FUSE_OPEN_KILL_SUIDGID = 1 << 0;
 
 /** Linux errno values vigil replies with. */
 export const Errno = {

@@ -59,9 +59,10 @@ export type FuseArgs =
   /** RENAME (flags 0) and RENAME2. */
   | { readonly op: "rename"; readonly newDir: bigint; readonly flags: number; readonly oldName: Uint8Array; readonly newName: Uint8Array }
   | { readonly op: "link"; readonly oldNodeid: bigint; readonly name: Uint8Array }
-  | { readonly op: "open"; readonly flags: number }
-  | { readonly op: "opendir"; readonly flags: number }
-  | { readonly op: "create"; readonly name: Uint8Array; readonly flags: number; readonly mode: number; readonly umask: number }
+  /** openFlags: FUSE_OPEN_KILL_SUIDGID (with HANDLE_KILLPRIV_V2). */
+  | { readonly op: "open"; readonly flags: number; readonly openFlags: number }
+  | { readonly op: "opendir"; readonly flags: number; readonly openFlags: number }
+  | { readonly op: "create"; readonly name: Uint8Array; readonly flags: number; readonly mode: number; readonly umask: number; readonly openFlags: number }
   | { readonly op: "read"; readonly fh: bigint; readonly offset: number; readonly size: number }
   | { readonly op: "readdir"; readonly fh: bigint; readonly offset: number; readonly size: number }
   | { readonly op: "write"; readonly fh: bigint; readonly offset: number; readonly writeFlags: number; readonly data: Uint8Array }
@@ -265,15 +266,15 @@ function decodeArgs(h: FuseHeader, r: Reader): FuseArgs {
     case Opcode.OPEN:
     case Opcode.OPENDIR: {
       const flags = r.u32("flags");
-      r.skip(4, "open_flags");
-      return { op: h.opcode === Opcode.OPEN ? "open" : "opendir", flags };
+      const openFlags = r.u32("open_flags");
+      return { op: h.opcode === Opcode.OPEN ? "open" : "opendir", flags, openFlags };
     }
     case Opcode.CREATE: {
       const flags = r.u32("flags");
       const mode = r.u32("mode");
       const umask = r.u32("umask");
-      r.skip(4, "open_flags");
-      return { op: "create", name: r.name("name"), flags, mode, umask };
+      const openFlags = r.u32("open_flags");
+      return { op: "create", name: r.name("name"), flags, mode, umask, openFlags };
     }
     case Opcode.READ:
     case Opcode.READDIR: {
