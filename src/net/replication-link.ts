@@ -393,6 +393,9 @@ interface QueuedOp {
   readonly session: LinkSession;
 }
 
+/** Ops handed to the applier ahead of their results, at most. */
+const MAX_APPLYING = 64;
+
 /** Connections in their handshake at once, at most. */
 const MAX_HANDSHAKES = 4;
 
@@ -404,6 +407,8 @@ export class ReplicationServer {
   private readonly handshakes: RecordSocket[] = [];
   private queue: QueuedOp[] = [];
   private queuedBytes = 0;
+  /** Bytes of ops handed to the applier and not finished yet. */
+  private applyingBytes = 0;
   private applying = false;
   private lastSeq = -1;
   private closed = false;
@@ -421,7 +426,7 @@ export class ReplicationServer {
 
   /** Ops received and not yet applied (bytes). */
   get backlogBytes(): number {
-    return this.queuedBytes;
+    return this.queuedBytes + this.applyingBytes;
   }
 
   onUp(cb: (from: LinkEndpoint) => void): void {
@@ -525,7 +530,7 @@ export class ReplicationServer {
       const size = m.op.op === "write" ? m.op.data.length + 64 : 64;
       this.queue.push({ seq: m.seq, op: m.op, size, session });
       this.queuedBytes += size;
-      if (this.queuedBytes > (this.opts.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES)) session.setReading(false);
+      if (this.backlogBytes > (this.opts.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES)) session.setReading(false);
       void this.applyQueued();
       return;
     }
@@ -556,20 +561,36 @@ export class ReplicationServer {
   private async applyQueued(): Promise<void> {
     if (this.applying) return;
     this.applying = true;
+    const max = this.opts.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES;
+    // Ops are handed to the applier ahead of their results (an applier on its
+    // own thread queues them), and acknowledged strictly in order.
+    const started: { q: QueuedOp; result: Promise<ApplyResult> }[] = [];
     try {
-      for (let q = this.queue.shift(); q !== undefined; q = this.queue.shift()) {
-        this.queuedBytes -= q.size;
-        let result: ApplyResult;
-        try {
-          result = await this.opts.apply(q.op, q.seq);
-        } catch (e) {
-          result = { ok: false, kind: "failed", errno: "EIO", message: `applying op ${q.seq} threw: ${e instanceof Error ? e.message : String(e)}` };
+      for (;;) {
+        while (started.length < MAX_APPLYING && this.queue.length > 0) {
+          const q = this.queue.shift()!;
+          this.queuedBytes -= q.size;
+          this.applyingBytes += q.size;
+          started.push({ q, result: this.startApply(q) });
         }
-        if (q.session.open) q.session.send({ type: "ack", seq: q.seq, result });
-        if (this.queuedBytes <= (this.opts.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES) / 2 && q.session.open && !q.session.reading) q.session.setReading(true);
+        const head = started.shift();
+        if (head === undefined) break;
+        const result = await head.result;
+        this.applyingBytes -= head.q.size;
+        const s = head.q.session;
+        if (s.open) s.send({ type: "ack", seq: head.q.seq, result });
+        if (s.open && !s.reading && this.backlogBytes <= max / 2) s.setReading(true);
       }
     } finally {
       this.applying = false;
+    }
+  }
+
+  private async startApply(q: QueuedOp): Promise<ApplyResult> {
+    try {
+      return await this.opts.apply(q.op, q.seq);
+    } catch (e) {
+      return { ok: false, kind: "failed", errno: "EIO", message: `applying op ${q.seq} threw: ${e instanceof Error ? e.message : String(e)}` };
     }
   }
 }

@@ -1,0 +1,110 @@
+/**
+ * The SECOND's applier on its own thread. Applying is synchronous file-system
+ * work, and one op can take long (an fsync of a file with much dirty data, a
+ * slow disk): on the daemon's main thread it would hold back heartbeats,
+ * pings of the replication link and everything else. Here the main thread
+ * only posts ops and receives results, in order; the ops may be posted
+ * before earlier ones are done (the thread queues them).
+ *
+ * The Worker's module is apply-worker.ts: beside this file when run from
+ * source under Bun, or an extra entry point of the compiled binary. Where no
+ * Worker can be started (Node running TypeScript sources, a binary built
+ * without that entry point), `startApplier` falls back to the applier on the
+ * calling thread and says why.
+ */
+import * as fs from "node:fs";
+import { Worker } from "node:worker_threads";
+import { Applier } from "./apply.ts";
+import type { ApplyResult } from "./apply-result.ts";
+import type { ApplyWorkerInput, ApplyWorkerMessage, ApplyWorkerRequest } from "./apply-worker.ts";
+import type { MirrorOp } from "./ops.ts";
+
+/** What the replication server needs of an applier, on a thread or not. */
+export interface OpApplier {
+  apply(op: MirrorOp): ApplyResult | Promise<ApplyResult>;
+  readonly mtimeWindowNs: number;
+  close(): Promise<void> | void;
+}
+
+export type StartedApplier = { readonly applier: OpApplier; readonly threaded: true } | { readonly applier: OpApplier; readonly threaded: false; readonly why: string };
+
+function workerLocation(): URL | string | null {
+  const here = import.meta.url;
+  if (!here.includes("$bunfs")) return new URL("./apply-worker.ts", here);
+  for (const rel of ["replicator/apply-worker.js", "src/replicator/apply-worker.js"]) {
+    const candidate = `/$bunfs/root/${rel}`;
+    if (fs.existsSync(candidate)) return candidate;
+  }
+  return null;
+}
+
+class ThreadedApplier implements OpApplier {
+  private nextId = 1;
+  private readonly waiting = new Map<number, (r: ApplyResult) => void>();
+  private dead: string | null = null;
+
+  constructor(
+    private readonly worker: Worker,
+    readonly mtimeWindowNs: number,
+  ) {
+    worker.on("message", (m: ApplyWorkerMessage) => {
+      if (m.t !== "result") return;
+      const done = this.waiting.get(m.id);
+      this.waiting.delete(m.id);
+      done?.(m.result);
+    });
+    const fail = (why: string): void => {
+      this.dead = why;
+      for (const [, done] of this.waiting) done({ ok: false, kind: "failed", errno: "EIO", message: `the applier's thread ${why}` });
+      this.waiting.clear();
+    };
+    worker.on("error", (e: Error) => fail(`failed: ${e.message}`));
+    worker.on("exit", (code) => fail(`exited (code ${code})`));
+  }
+
+  apply(op: MirrorOp): Promise<ApplyResult> {
+    if (this.dead !== null) return Promise.resolve({ ok: false, kind: "failed", errno: "EIO", message: `the applier's thread ${this.dead}` });
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      this.waiting.set(id, resolve);
+      // A write's data is handed over, not copied, when it owns its whole buffer (a decoded op does).
+      const data = op.op === "write" ? op.data : op.op === "setxattr" ? op.value : null;
+      const transfer = data !== null && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer ? [data.buffer] : [];
+      const m: ApplyWorkerRequest = { t: "op", id, op };
+      this.worker.postMessage(m, transfer);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.dead !== null) return;
+    const exited = new Promise<void>((r) => this.worker.once("exit", () => r()));
+    this.worker.postMessage({ t: "close" } satisfies ApplyWorkerRequest);
+    const timer = setTimeout(() => void this.worker.terminate(), 5000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+/** The applier for `root`: on its own thread when this runtime can start it, else on this one. */
+export async function startApplier(root: string): Promise<StartedApplier> {
+  const inline = async (why: string): Promise<StartedApplier> => ({ applier: await Applier.open(root), threaded: false, why });
+  if ((globalThis as { Bun?: unknown }).Bun === undefined) return inline(`Node ${process.versions.node} cannot start a Worker from TypeScript sources`);
+  const at = workerLocation();
+  if (at === null) return inline("this binary was built without src/replicator/apply-worker.ts among its entry points");
+  let worker: Worker;
+  try {
+    worker = new Worker(at, { workerData: { applyRoot: root } satisfies ApplyWorkerInput });
+  } catch (e) {
+    return inline(`cannot start the applier's thread: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const ready = await new Promise<ApplyWorkerMessage | string>((resolve) => {
+    worker.once("message", (m: ApplyWorkerMessage) => resolve(m));
+    worker.once("error", (e: Error) => resolve(e.message));
+    worker.once("exit", (code) => resolve(`exited with code ${code}`));
+  });
+  if (typeof ready === "string" || ready.t !== "ready") {
+    await worker.terminate();
+    return inline(`the applier's thread did not start: ${typeof ready === "string" ? ready : ready.t}`);
+  }
+  return { applier: new ThreadedApplier(worker, ready.mtimeWindowNs), threaded: true };
+}
