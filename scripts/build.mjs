@@ -15,7 +15,8 @@ mkdirSync(dirname(out), { recursive: true });
 // --bytecode halves cold start; it needs --format=esm for top-level await.
 execFileSync(
   bun,
-  ["build", "--compile", "--minify", "--bytecode", "--format=esm", join(root, "src", "main.ts"), "--outfile", out],
+  // The mirror's FUSE server runs in a Worker: its module is a second entry point of the bundle.
+  ["build", "--compile", "--minify", "--bytecode", "--format=esm", join(root, "src", "main.ts"), join(root, "src", "replicator", "intercept-worker.ts"), "--outfile", out],
   { stdio: ["ignore", "ignore", "inherit"], cwd: root },
 );
 const mb = (statSync(out).size / 1e6).toFixed(1);
