@@ -21,11 +21,14 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ModuleResource } from "../../core/module/types.ts";
 import { FENCE_VERB } from "./child.ts";
 import { encodeFenceMessage, type FenceMessage, type FencePlan, type FenceStop, type FenceVip } from "./messages.ts";
-import type { Logger, LogFields } from "../log.ts";
+import type { Logger } from "../log.ts";
+import { startFenceGuard } from "./guard.ts";
+import { relayFenceLine } from "./relay.ts";
 import { DEFAULT_RESOURCE_TIMEOUT_MS, vipHost } from "../module/resources.ts";
 
 export type { FencePlan } from "./messages.ts";
@@ -76,8 +79,6 @@ export function fencePlanOf(
 /** After the child died, wait this long before starting another (a child that cannot start must not spin). */
 const RESTART_DELAY_MS = 1000;
 
-const LEVELS = new Set(["debug", "info", "warn", "error"]);
-
 export interface FenceWatchdogOptions {
   /** Default: fenceCommand(). */
   readonly command?: FenceCommand;
@@ -92,8 +93,17 @@ export interface FenceWatchdogOptions {
   readonly pidFile?: string;
 }
 
-/** Starts the fencing watchdog process; undefined (logged) when this runtime cannot. */
+/**
+ * The fencing watchdog for the arbiter's deadlines: the daemon's small bash
+ * watchdog (guard.ts), which also covers a daemon that dies; where no bash
+ * can be found, or a command is given (tests), a second process of this
+ * program as described above. Undefined (logged) when neither can run.
+ */
 export function startFenceWatchdog(log: Logger, o: FenceWatchdogOptions = {}): FenceWatchdog | undefined {
+  if (o.command === undefined) {
+    const guard = startFenceGuard(log, o.pidFile === undefined ? {} : { stateDir: dirname(o.pidFile) });
+    if (guard !== undefined) return guard.watchdog();
+  }
   const command = o.command ?? fenceCommand();
   if (!command.ok) {
     log.warn("fence watchdog not started: only the daemon's own ticks fence its modules", { reason: command.why });
@@ -222,21 +232,6 @@ class FenceProcess implements FenceWatchdog {
   }
 
   private relay(line: string): void {
-    if (line.trim() === "") return;
-    let v: unknown;
-    try {
-      v = JSON.parse(line);
-    } catch {
-      v = undefined;
-    }
-    if (typeof v !== "object" || v === null || typeof (v as { msg?: unknown }).msg !== "string") {
-      this.log.warn("fence watchdog said", { line: line.slice(0, 300) });
-      return;
-    }
-    const { level, msg, ...fields } = v as { level?: unknown; msg: string } & Record<string, unknown>;
-    const lv = typeof level === "string" && LEVELS.has(level) ? (level as "debug" | "info" | "warn" | "error") : "warn";
-    const clean: LogFields = {};
-    for (const [k, x] of Object.entries(fields)) clean[k] = typeof x === "number" || typeof x === "boolean" || typeof x === "string" ? x : JSON.stringify(x);
-    this.log.log(lv, msg, clean);
+    relayFenceLine(this.log, line);
   }
 }

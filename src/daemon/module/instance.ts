@@ -10,6 +10,7 @@
  */
 import {
   initModule,
+  isPrimaryRole,
   nextWakeAt,
   resourceLabel,
   stepModule,
@@ -23,6 +24,7 @@ import {
 } from "../../core/module/module.ts";
 import type { PeerLiveness } from "../../core/membership/types.ts";
 import type { ModuleAdvert } from "../../proto/heartbeat.ts";
+import { fenceGuard } from "../fence/guard.ts";
 import type { Logger } from "../log.ts";
 import { readBlocked, writeBlocked } from "./blocked.ts";
 import { ModuleChecks, type ModuleCheckSpec } from "./checks.ts";
@@ -83,6 +85,8 @@ export class ModuleInstance {
   private lastTransition: { at: Date; t: ModuleTransition } | null = null;
   private advert: ModuleAdvert | null = null;
   private running = false;
+  /** What the fencing watchdog was last told: something of this module may run here. */
+  private holding = false;
 
   constructor(private readonly o: ModuleInstanceOptions) {
     this.clock = o.clock ?? (() => performance.now());
@@ -136,9 +140,20 @@ export class ModuleInstance {
       return;
     }
     this.state = stepped.state;
+    // Before any start is carried out: a daemon killed during it leaves nothing running.
+    this.syncHolding();
     for (const a of stepped.actions) this.carryOut(a);
     this.schedule();
     for (const fn of [...this.settledListeners]) fn();
+  }
+
+  /** Tells the fencing watchdog (fence/guard.ts) whether this module must be stopped if the daemon dies. */
+  private syncHolding(): void {
+    const s = this.state;
+    const holding = s.started > 0 || s.run !== null || isPrimaryRole(s.role) || s.stopFailed !== null;
+    if (holding === this.holding) return;
+    this.holding = holding;
+    fenceGuard()?.hold(this.name, holding);
   }
 
   peer(node: string, liveness: PeerLiveness): void {

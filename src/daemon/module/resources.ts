@@ -13,6 +13,7 @@ import type { ModuleResource } from "../../core/module/types.ts";
 import { sendGratuitousArp } from "../../sys/garp.ts";
 import { runScript, type RunOptions, type RunResult } from "../../sys/run-script.ts";
 import { addVip, removeVip } from "../../sys/vip.ts";
+import { fenceGuard } from "../fence/guard.ts";
 
 export type IoResult = { ok: true } | { ok: false; message: string };
 
@@ -87,11 +88,14 @@ export function hostResourceIo(): ResourceIo {
   return {
     run: runScript,
     async addVip(address, iface) {
+      // Told first: a daemon killed while `ip` runs still has the address removed.
+      fenceGuard()?.vipAdding(vipHost(address), iface);
       const r = await addVip({ address, interface: iface });
       return r.ok ? { ok: true } : { ok: false, message: r.message };
     },
     async removeVip(address, iface) {
       const r = await removeVip({ address, interface: iface });
+      if (r.ok) fenceGuard()?.vipRemoved(vipHost(address), iface);
       return r.ok ? { ok: true, removed: !r.alreadyGone } : { ok: false, message: r.message };
     },
     async sendGarp(iface, address) {

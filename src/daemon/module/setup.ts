@@ -8,6 +8,7 @@
 import { dirname } from "node:path";
 import type { FailoverModule, VigilConfig } from "../../config/types.ts";
 import { checkerName, checkerTarget, failoverModuleCore, validateModuleConfig } from "../../core/module/config.ts";
+import { startFenceGuard } from "../fence/guard.ts";
 import { type FencePlan, fencePlanOf } from "../fence/watchdog.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
@@ -48,6 +49,8 @@ export function moduleSetup(config: VigilConfig, configFile: string, self: strin
   const failover = config.modules.filter((m): m is FailoverModule => m.type === "failover");
   if (failover.length === 0) return { ok: true, options: undefined, why: "no failover modules configured" };
   const io = deps.io ?? hostResourceIo();
+  // The host's own effects: the fencing watchdog takes down what a dead daemon leaves (guard.ts).
+  const guard = deps.io === undefined ? startFenceGuard(log, { stateDir }) : undefined;
   const baseDir = dirname(configFile);
   const modules: ModuleEngineOptions["modules"][number][] = [];
   for (const m of failover) {
@@ -56,9 +59,11 @@ export function moduleSetup(config: VigilConfig, configFile: string, self: strin
     if (problems.length > 0) {
       return { ok: false, message: `module ${m.name}: ${problems.map((p) => `${p.path}: ${p.message}`).join("; ")}` };
     }
-    deps.fencePlan?.(m.name, fencePlanOf(core.resources, {
+    const plan = fencePlanOf(core.resources, {
       module: m.name, node: self, interfaceFor: (a) => io.interfaceFor(a), ...(m.stop_timeout === undefined ? {} : { stopTimeoutMs: m.stop_timeout }),
-    }));
+    });
+    deps.fencePlan?.(m.name, plan);
+    guard?.plan(m.name, plan);
     const checks = m.checkers.map((c, i) => {
       const name = checkerName(c, i);
       return {

@@ -26,6 +26,7 @@ import { fileTrackEffect, fileTrackHealth, fileTrackParts, readTrackFile } from 
 import { readLink } from "../../sys/track-interface.ts";
 import { countProcesses } from "../../sys/track-process.ts";
 import { debounce, INITIAL_SCRIPT_STATE, runScript, type ScriptRunner } from "../../sys/track-script.ts";
+import { fenceGuard, startFenceGuard } from "../fence/guard.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { SourceChoice, TrackProbe, VrrpEngineOptions, VrrpInstanceSpec, VrrpIo } from "./spec.ts";
@@ -54,11 +55,14 @@ export function hostVrrpIo(): VrrpIo {
     },
     openSocket: openVrrpSocket,
     async addVip(vip, iface) {
+      // The fencing watchdog removes it if the daemon dies (fence/guard.ts); told before `ip` runs.
+      fenceGuard()?.vipAdding(vipAddress(vip), iface);
       const r = await addVip({ address: vip, interface: iface });
       return r.ok ? { ok: true } : { ok: false, message: r.message };
     },
     async removeVip(vip, iface) {
       const r = await removeVip({ address: vip, interface: iface });
+      if (r.ok) fenceGuard()?.vipRemoved(vipAddress(vip), iface);
       return r.ok ? { ok: true, removed: !r.alreadyGone } : { ok: false, message: r.message };
     },
     async sendGarp(iface, address, count, intervalMs) {
@@ -281,6 +285,8 @@ export function vrrpSetup(config: VigilConfig, self: string, log: Logger, metric
     if (!r.ok) return { ok: false, message: r.message };
     specs.push(r.spec);
   }
+  // The host's own VIPs: the fencing watchdog removes them if the daemon dies (fence/guard.ts).
+  if (deps.io === undefined) startFenceGuard(log);
   return {
     ok: true,
     options: { instances: specs, io: deps.io ?? hostVrrpIo(), log, metrics, runScript: run },

@@ -1,0 +1,162 @@
+/**
+ * The fencing watchdog's bash program, run for real with a fake `ip` first
+ * on PATH (it only logs its arguments) and stop scripts that write what
+ * they saw: the daemon's death removes what it held and stops what ran,
+ * a deadline fences on its own timer, a slow stop is killed with its group.
+ */
+import { spawnSync } from "node:child_process";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { encodeField, FenceGuard, findBash, planLines } from "../../src/daemon/fence/guard.ts";
+import type { FencePlan } from "../../src/daemon/fence/messages.ts";
+import { Logger } from "../../src/daemon/log.ts";
+
+const bash = findBash();
+const guards: FenceGuard[] = [];
+const dirs: string[] = [];
+afterEach(() => {
+  for (const g of guards.splice(0)) g.close();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function alive(pid: number | undefined): boolean {
+  if (pid === undefined) return false;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return !stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
+  } catch {
+    return false;
+  }
+}
+
+/** Polls; the limit only keeps a broken watchdog from hanging the suite. */
+async function until(what: string, ok: () => boolean): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    if (ok()) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`never happened: ${what}`);
+}
+
+function rig() {
+  const dir = mkdtempSync(join(tmpdir(), "vigil-guard-"));
+  dirs.push(dir);
+  const bin = join(dir, "bin");
+  spawnSync("mkdir", [bin]);
+  writeFileSync(join(bin, "ip"), `#!/bin/sh\necho "$*" >> ${dir}/ip.log\n`);
+  chmodSync(join(bin, "ip"), 0o755);
+  // A stop that records its environment and arguments, then sleeps $2 seconds with a child of its own.
+  const stop = join(dir, "stop.sh");
+  writeFileSync(stop, `#!/bin/sh\nprintf '%s\\n' "$VIGIL_MODULE $VIGIL_NODE $VIGIL_REASON $1" >> ${dir}/stops.log\nsleep "\${2:-0}" &\necho $! > ${dir}/child-$1.pid\nwait\nprintf '%s\\n' "done $1" >> ${dir}/stops.log\n`);
+  chmodSync(stop, 0o755);
+  const lines: string[] = [];
+  const log = new Logger("json", (l) => lines.push(l));
+  const guard = new FenceGuard(log, bash ?? "/bin/bash", { env: { PATH: `${bin}:${process.env["PATH"] ?? ""}` } });
+  guards.push(guard);
+  const read = (f: string): string => (existsSync(join(dir, f)) ? readFileSync(join(dir, f), "utf8") : "");
+  const plan = (module: string, vip: string, ...stops: { arg: string; sleep?: number; timeoutMs?: number }[]): FencePlan => ({
+    vips: [{ address: vip, interface: "eth0" }],
+    stops: stops.map((s) => ({ command: stop, args: [s.arg, String(s.sleep ?? 0)], timeoutMs: s.timeoutMs ?? 5000, env: { VIGIL_MODULE: module, VIGIL_NODE: "h1", VIGIL_REASON: "fenced" } })),
+  });
+  return { dir, guard, lines, read, plan };
+}
+
+describe.skipIf(bash === undefined)("fencing watchdog (bash)", () => {
+  it("the daemon gone: every VIP it still holds is removed and every module that may run is fenced; a freed one is left alone", async () => {
+    const { guard, read, plan, dir } = rig();
+    guard.useStateDir(dir);
+    guard.vipAdding("198.51.100.100", "eth0");
+    guard.vipAdding("198.51.100.50", "eth1");
+    guard.vipAdding("198.51.100.51", "eth1");
+    guard.vipRemoved("198.51.100.51", "eth1");
+    guard.plan("web", plan("web", "198.51.100.100", { arg: "web-app" }));
+    guard.plan("db", plan("db", "198.51.100.101", { arg: "db-app" }));
+    guard.hold("web", true);
+    guard.hold("db", true);
+    guard.hold("db", false);
+    const pid = guard.pid;
+    expect(alive(pid)).toBe(true);
+    guard.close();
+    await until("the watchdog to leave", () => !alive(pid));
+    const ip = read("ip.log");
+    expect(ip).toContain("addr del 198.51.100.100/32 dev eth0");
+    expect(ip).toContain("addr del 198.51.100.50/32 dev eth1");
+    expect(ip).not.toContain("198.51.100.51");
+    expect(ip).not.toContain("198.51.100.101");
+    expect(read("stops.log")).toBe("web h1 fenced web-app\ndone web-app\n");
+    // Its log lines went to the state dir: nobody read its stderr any more.
+    expect(read("fence-watchdog.log")).toMatch(/"msg":"fence watchdog: module fenced".*"module":"web"/);
+  });
+
+  it("a deadline nobody moves fences the module on the watchdog's own timer while the daemon lives; a disarmed one does nothing", async () => {
+    const { guard, read, plan, lines } = rig();
+    guard.plan("web", plan("web", "198.51.100.100", { arg: "web-1" }, { arg: "web-2" }));
+    guard.plan("db", plan("db", "198.51.100.101", { arg: "db-app" }));
+    guard.arm("db", 100);
+    guard.arm("web", 200);
+    guard.disarm("db");
+    await until("web to be fenced", () => read("stops.log").includes("done web-2"));
+    expect(alive(guard.pid)).toBe(true);
+    expect(read("stops.log")).toBe("web h1 fenced web-1\ndone web-1\nweb h1 fenced web-2\ndone web-2\n");
+    expect(read("ip.log")).toBe("addr del 198.51.100.100/32 dev eth0\n");
+    await until("its lines to reach the log", () => lines.some((l) => l.includes("fence watchdog: module fenced")));
+    expect(lines.some((l) => /"msg":"fence watchdog: deadline passed \d+ ms ago, fencing the module here".*"module":"web"/.test(l))).toBe(true);
+  });
+
+  it("a stop that outlives its timeout is killed with everything it started, and the next stop still runs", async () => {
+    const { guard, read, plan, dir } = rig();
+    guard.plan("web", plan("web", "198.51.100.100", { arg: "slow", sleep: 30, timeoutMs: 300 }, { arg: "next" }));
+    guard.hold("web", true);
+    const pid = guard.pid;
+    guard.close();
+    await until("the watchdog to leave", () => !alive(pid));
+    const child = Number(readFileSync(join(dir, "child-slow.pid"), "utf8"));
+    expect(alive(child)).toBe(false);
+    expect(read("stops.log")).toBe("web h1 fenced slow\nweb h1 fenced next\ndone next\n");
+  });
+
+  it("fields the line format cannot carry are written as %XX and come out whole", async () => {
+    expect(encodeField("a\tb%c\\d\ne")).toBe("a%09b%25c%5Cd%0Ae");
+    expect(planLines("web", { vips: [], stops: [{ command: "/x y/stop", args: ["a\tb"], timeoutMs: 1000, env: {} }] }, 2000)).toEqual([
+      "plan\tweb",
+      "stop\tweb\t1000\t2000\t/x y/stop\ta%09b",
+    ]);
+    const { guard, read, plan } = rig();
+    guard.plan("web", plan("web", "198.51.100.100", { arg: "tab\there 100% \\back" }));
+    guard.hold("web", true);
+    const pid = guard.pid;
+    guard.close();
+    await until("the watchdog to leave", () => !alive(pid));
+    expect(read("stops.log")).toBe("web h1 fenced tab\there 100% \\back\ndone tab\there 100% \\back\n");
+  });
+
+  it("a watchdog that died is started again and told everything it knew", async () => {
+    const { guard, read, plan, lines } = rig();
+    guard.vipAdding("198.51.100.100", "eth0");
+    guard.plan("web", plan("web", "198.51.100.100", { arg: "web-app" }));
+    guard.hold("web", true);
+    const first = guard.pid ?? 0;
+    process.kill(first, "SIGKILL");
+    await until("a new watchdog", () => guard.pid !== undefined && guard.pid !== first);
+    expect(lines.some((l) => l.includes("fence watchdog process ended; starting it again"))).toBe(true);
+    const second = guard.pid;
+    guard.close();
+    await until("the new watchdog to leave", () => !alive(second));
+    expect(read("stops.log")).toBe("web h1 fenced web-app\ndone web-app\n");
+    expect(read("ip.log")).toContain("addr del 198.51.100.100/32 dev eth0");
+  });
+
+  it("is small: a shell, not a second runtime", async () => {
+    const { guard, read, plan } = rig();
+    // Measured once it has run its loop and a fence.
+    guard.plan("web", plan("web", "198.51.100.100", { arg: "web-app" }));
+    guard.arm("web", 10);
+    await until("a fence", () => read("stops.log").includes("done web-app"));
+    const status = readFileSync(`/proc/${guard.pid ?? 0}/status`, "utf8");
+    const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]);
+    console.log(`fence watchdog RSS: ${rssKiB} KiB`);
+    expect(rssKiB).toBeLessThan(16 * 1024);
+  });
+});
