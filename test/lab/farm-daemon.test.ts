@@ -20,7 +20,7 @@ import { expect } from "vitest";
 import type { FarmStatus } from "../../src/api/farm.ts";
 import { nftBucket } from "../../src/core/farm/jhash.ts";
 import { owners, ownershipTable } from "../../src/core/farm/ownership.ts";
-import { farmSeeds } from "../../src/core/farm/seed.ts";
+import { farmSeeds } from "../../src/daemon/farm/seeds.ts";
 import { BUCKETS } from "../../src/core/farm/types.ts";
 import { BUN, FARM_FIXTURES, FARM_PORT, FARM_VIP, runClient } from "./farm-lab.ts";
 import { describeLab, labTest, useLab } from "./lab-test.ts";

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { nftBucket } from "../../src/core/farm/jhash.ts";
 import { arpOwnerOf, bucketsOf, owners, ownershipTable, type OwnershipTable } from "../../src/core/farm/ownership.ts";
 import { BUCKETS } from "../../src/core/farm/types.ts";
-import { virtualMac } from "../../src/core/farm/seed.ts";
+import { virtualMac } from "../../src/core/farm/vmac.ts";
 import { type LabHost, type LabProcess, REPO_ROOT } from "./lab.ts";
 
 export const BUN = join(REPO_ROOT, "node_modules", ".bin", "bun");

@@ -12,7 +12,7 @@
 import { join } from "node:path";
 import { expect } from "vitest";
 import { nftBucket } from "../../src/core/farm/jhash.ts";
-import { virtualMac } from "../../src/core/farm/seed.ts";
+import { virtualMac } from "../../src/core/farm/vmac.ts";
 import { BUN, FARM_FIXTURES, FARM_VIP, applyView, farmTable, predictedOwner, runClient, startFarmSysNode, type FarmSysNode } from "./farm-lab.ts";
 import { describeLab, labTest, useLab } from "./lab-test.ts";
 

@@ -5,7 +5,8 @@ import { describe, expect, it } from "vitest";
 import { nftBucket } from "../../src/core/farm/jhash.ts";
 import { MAX_FARM_NODES } from "../../src/core/farm/members.ts";
 import { arpOwnerOf, bucketCounts, owners, ownershipTable, quotas } from "../../src/core/farm/ownership.ts";
-import { farmSeeds, virtualMac } from "../../src/core/farm/seed.ts";
+import { virtualMac } from "../../src/core/farm/vmac.ts";
+import { farmSeeds } from "../../src/daemon/farm/seeds.ts";
 import { BUCKETS } from "../../src/core/farm/types.ts";
 
 const nodes = (weights: readonly number[]) => weights.map((weight, i) => ({ name: `node${i + 1}`, weight }));

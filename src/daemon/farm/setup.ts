@@ -7,7 +7,8 @@
 import { networkInterfaces } from "node:os";
 import type { FarmModule, VigilConfig } from "../../config/types.ts";
 import { MAX_FARM_NODES } from "../../core/farm/members.ts";
-import { farmSeeds, virtualMac } from "../../core/farm/seed.ts";
+import { virtualMac } from "../../core/farm/vmac.ts";
+import { farmSeeds } from "./seeds.ts";
 import type { FarmCoreConfig } from "../../core/farm/types.ts";
 import { readKeyFile } from "../../sys/keyfile.ts";
 
