@@ -33,6 +33,7 @@ import {
   encodeEntry,
   encodeError,
   encodeInit,
+  encodeLseek,
   encodeOpen,
   encodeStatfs,
   encodeWrite,
@@ -458,7 +459,11 @@ export class InterceptServer {
         const st = fs.fstatSync(f.fd, { bigint: true });
         return done(encodeEmpty(u), [{ op: "fallocate", path: rel, mode: a.mode, offset: a.offset, length: a.length, mtimeNs: st.mtimeNs }]);
       }
-      case "lseek":
+      case "lseek": {
+        // Only SEEK_DATA and SEEK_HOLE reach us; the kernel does the others itself.
+        const ffi = this.needFfi("lseek SEEK_DATA/SEEK_HOLE");
+        return done(encodeLseek(u, ffi.lseek(this.file(a.fh).fd, a.offset, a.whence)));
+      }
       case "unsupported":
         return done(encodeError(u, Errno.ENOSYS));
     }

@@ -1,7 +1,8 @@
 /**
  * File-system system calls that node:fs does not offer, through `bun:ffi`:
  * extended attributes (of the link itself, never followed), renameat2 with
- * its flags, fallocate, mknod, and utimensat with nanosecond times.
+ * its flags, fallocate, mknod, utimensat with nanosecond times, and lseek
+ * (for SEEK_DATA / SEEK_HOLE).
  *
  * Synchronous on purpose: the callers (the FUSE server's Worker, the mirror
  * applier) carry out one operation at a time on their own thread. Each thread
@@ -34,6 +35,9 @@ export const FALLOC_FL_COLLAPSE_RANGE = 0x08;
 export const FALLOC_FL_ZERO_RANGE = 0x10;
 export const FALLOC_FL_INSERT_RANGE = 0x20;
 export const FALLOC_FL_UNSHARE_RANGE = 0x40;
+/** lseek whence values that find data and holes in sparse files. */
+export const SEEK_DATA = 3;
+export const SEEK_HOLE = 4;
 /** utimensat: leave this time alone / set it to the current time. */
 export const UTIME_OMIT = (1n << 30n) - 2n;
 export const UTIME_NOW = (1n << 30n) - 1n;
@@ -49,6 +53,7 @@ const FS_SYMBOLS = {
   fallocate: { args: ["i32", "i32", "i64", "i64"], returns: "i32" },
   mknod: { args: ["ptr", "u32", "u64"], returns: "i32" },
   utimensat: { args: ["i32", "ptr", "ptr", "i32"], returns: "i32" },
+  lseek: { args: ["i32", "i64", "i32"], returns: "i64" },
   __errno_location: { args: [], returns: "ptr" },
   strerror: { args: ["i32"], returns: "cstring" },
 } as const;
@@ -64,6 +69,7 @@ interface FsSymbols {
   fallocate(fd: number, mode: number, offset: number | bigint, length: number | bigint): number;
   mknod(path: Ptr, mode: number, dev: number | bigint): number;
   utimensat(dir: number, path: Ptr, times: Ptr, flags: number): number;
+  lseek(fd: number, offset: number | bigint, whence: number): number | bigint;
   __errno_location(): number | bigint | null;
   strerror(errno: number): unknown;
 }
@@ -92,6 +98,8 @@ export interface FsCalls {
    * UTIME_OMIT allowed); `noFollow` sets a symlink's own times.
    */
   utimens(path: PathArg, atimeNs: bigint, mtimeNs: bigint, noFollow: boolean): void;
+  /** lseek(2); returns the new offset (SEEK_DATA / SEEK_HOLE: where the next data / hole starts). */
+  lseek(fd: number, offset: number, whence: number): number;
 }
 
 /** NUL-terminated bytes of a path or name. */
@@ -208,6 +216,9 @@ function wrap(ffi: FfiForFs, s: FsSymbols): FsCalls {
       timespec(atimeNs, times, 0);
       timespec(mtimeNs, times, 1);
       check("utimensat", s.utimensat(AT_FDCWD, cPath(path), times, noFollow ? AT_SYMLINK_NOFOLLOW : 0));
+    },
+    lseek(fd, offset, whence) {
+      return check("lseek", s.lseek(fd, BigInt(offset), whence));
     },
   };
 }
