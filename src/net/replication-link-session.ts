@@ -83,13 +83,26 @@ export class LinkSession {
   /** Seals and writes an already encoded message (see send). */
   sendPlain(plain: Uint8Array): boolean {
     if (this.ended) return false;
+    this.cork();
     return this.rs.write(this.sealer.seal(plain));
+  }
+
+  private corked = false;
+
+  /** Records written in one turn of the event loop leave in one system call. */
+  private cork(): void {
+    if (this.corked) return;
+    this.corked = true;
+    this.rs.socket.cork();
+    process.nextTick(() => {
+      this.corked = false;
+      this.rs.socket.uncork();
+    });
   }
 
   /** Seals and writes one message; false when the socket wants a drain before more. */
   send(m: ReplicationMessage): boolean {
-    if (this.ended) return false;
-    return this.rs.write(this.sealer.seal(encodeReplication(m)));
+    return this.sendPlain(encodeReplication(m));
   }
 
   onDrain(cb: () => void): void {

@@ -183,6 +183,16 @@ export class ReplicationClient {
     });
   }
 
+  /** Replicates one op under the next sequence number (one more than the last sent). */
+  sendNext(op: MirrorOp): Promise<SendOutcome> {
+    return this.send(this.lastSeq + 1, op);
+  }
+
+  /** The last sequence number sent (-1 before the first). */
+  get seq(): number {
+    return this.lastSeq;
+  }
+
   /**
    * Sends a request; `onResponse` gets each answer, then null at the end (a
    * failure says why when the link went down first). Every answer but

@@ -33,8 +33,11 @@ export class PeerAnswerError extends Error {
 }
 
 export interface RemotePeerOptions {
-  /** The next sequence number of the one ordered stream (shared with live replication). */
-  readonly nextSeq: () => number;
+  /**
+   * The next sequence number of the one ordered stream (shared with live
+   * replication); absent: one more than the client's last (sendNext).
+   */
+  readonly nextSeq?: () => number;
   /**
    * How close the SECOND sets times (its applier's mtimeWindowNs: 1 in the
    * vigil binary, 2000 under Node).
@@ -50,7 +53,7 @@ export class RemoteResyncPeer implements ResyncPeer {
 
   constructor(
     private readonly client: ReplicationClient,
-    private readonly opts: RemotePeerOptions,
+    private readonly opts: RemotePeerOptions = {},
   ) {
     this.mtimeWindowNs = opts.mtimeWindowNs ?? 1;
   }
@@ -125,7 +128,7 @@ export class RemoteResyncPeer implements ResyncPeer {
   }
 
   async apply(op: MirrorOp): Promise<ApplyResult> {
-    const out = await this.client.send(this.opts.nextSeq(), op);
+    const out = await (this.opts.nextSeq === undefined ? this.client.sendNext(op) : this.client.send(this.opts.nextSeq(), op));
     if (out.delivered) return out.result;
     return { ok: false, errno: "ENOTCONN", message: `not applied on the SECOND${out.maybeApplied ? " (or maybe applied)" : ""}: ${out.reason}` };
   }

@@ -45,8 +45,7 @@ async function pair(): Promise<Pair> {
   client.start();
   cleanups.push(() => client.close());
   while (!client.up) await new Promise((r) => setTimeout(r, 5));
-  let seq = 0;
-  return { second, server, client, peer: new RemoteResyncPeer(client, { nextSeq: () => ++seq, mtimeWindowNs: applier.mtimeWindowNs }), local: new LocalResyncPeer(second) };
+  return { second, server, client, peer: new RemoteResyncPeer(client, { mtimeWindowNs: applier.mtimeWindowNs }), local: new LocalResyncPeer(second) };
 }
 
 describe("the SECOND's copy as a ResyncPeer over the link", () => {
@@ -103,9 +102,15 @@ describe("the SECOND's copy as a ResyncPeer over the link", () => {
 
   it("ops applied through the peer land in the copy, in order with other sends", async () => {
     const p = await pair();
-    expect(await p.peer.apply({ op: "create", path: relPath("f"), mode: 0o600, uid: 0, gid: 0 })).toEqual({ ok: true });
-    expect(await p.peer.apply({ op: "write", path: relPath("f"), offset: 0, data: relPath("hi"), mtimeNs: 5n })).toEqual({ ok: true });
-    expect(fs.readFileSync(path.join(p.second, "f"), "utf8")).toBe("hi");
+    // Live sends and the peer's ops share one stream: issued together, they apply in call order.
+    const results = await Promise.all([
+      p.peer.apply({ op: "create", path: relPath("f"), mode: 0o600, uid: 0, gid: 0 }),
+      p.client.sendNext({ op: "write", path: relPath("f"), offset: 0, data: relPath("hello"), mtimeNs: 5n }),
+      p.peer.apply({ op: "write", path: relPath("f"), offset: 0, data: relPath("HE"), mtimeNs: 5n }),
+      p.client.sendNext({ op: "truncate", path: relPath("f"), size: 4, mtimeNs: 5n }),
+    ]);
+    expect(results).toEqual([{ ok: true }, { delivered: true, result: { ok: true } }, { ok: true }, { delivered: true, result: { ok: true } }]);
+    expect(fs.readFileSync(path.join(p.second, "f"), "utf8")).toBe("HEll");
     const r = await p.peer.apply({ op: "rmdir", path: relPath("f") });
     expect(r).toMatchObject({ ok: false, errno: "ENOTDIR" });
   });
