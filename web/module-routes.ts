@@ -3,7 +3,7 @@ import type { ModuleCommandOutcome, ModuleControl, ModuleStatus } from "../src/a
 import { forceprimRefusal } from "../src/api/refusals.ts";
 import type { StatusSnapshot } from "../src/api/status.ts";
 import { refuseUnauthorized, type CommandAuthDeps } from "./command-auth.ts";
-import { parseCommandRequest } from "./command-request.ts";
+import { parseCommandRequest } from "../src/api/command-request.ts";
 
 export interface ModuleRouteDeps extends CommandAuthDeps {
   status(): StatusSnapshot;

@@ -1,5 +1,5 @@
-import { formatDuration, parseDuration } from "../src/config/duration.ts";
-import { MODULE_COMMANDS, type ModuleCommand } from "../src/core/module/types.ts";
+import { formatDuration, parseDuration } from "../config/duration.ts";
+import { MODULE_COMMANDS, type ModuleCommand } from "../core/module/types.ts";
 
 export const DEFAULT_COMMAND_TIMEOUT_MS = 30_000;
 export const MIN_COMMAND_TIMEOUT_MS = 1_000;

@@ -1,7 +1,7 @@
 import { formatDuration } from "../config/duration.ts";
 import type { ModuleCommand } from "../core/module/types.ts";
 import type { ModuleCommandOutcome } from "../api/modules.ts";
-import { DEFAULT_COMMAND_TIMEOUT_MS, parseCommandTimeout } from "../../web/command-request.ts";
+import { DEFAULT_COMMAND_TIMEOUT_MS, parseCommandTimeout } from "../api/command-request.ts";
 import { DEFAULT_STATE_DIR } from "../api/state-dirs.ts";
 import { askDaemon } from "./control-client.ts";
 import { type Io, UsageError } from "./io.ts";

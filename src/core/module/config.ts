@@ -31,7 +31,7 @@
  *                stop really needs, not a generous guess.
  */
 import type { ConfigProblem, HeartbeatTimers } from "../membership/config.ts";
-import type { ModuleResource, ResourceTimeouts } from "./types.ts";
+import type { ModuleResource, ResourceTimeouts } from "./resource.ts";
 import type { Checker, ClusterConfig, FailoverModule, MirrorModule, ModuleConfig } from "../../config/types.ts";
 
 export type { ConfigProblem } from "../membership/config.ts";

@@ -47,9 +47,8 @@ import { join } from "node:path";
 import { FENCE_KILL_GRACE_MS } from "../../core/module/config.ts";
 import type { Logger } from "../log.ts";
 import { FENCE_GUARD_SCRIPT } from "./guard-script.ts";
-import type { FencePlan } from "./messages.ts";
+import type { FencePlan, FenceWatchdog } from "./messages.ts";
 import { relayFenceLine } from "./relay.ts";
-import type { FenceWatchdog } from "./watchdog.ts";
 
 /** argv[0] of the watchdog: how it shows in ps. */
 export const FENCE_GUARD_NAME = "vigil-fence-watchdog";

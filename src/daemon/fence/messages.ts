@@ -21,6 +21,15 @@ import type { FencePlan, FenceStop, FenceVip } from "../../core/fence/plan.ts";
 
 export type { FencePlan, FenceStop, FenceVip } from "../../core/fence/plan.ts";
 
+/** The daemon's handle on its fencing watchdog (watchdog.ts starts one). */
+export interface FenceWatchdog {
+  /** Arm (or move) `module`'s deadline to `inMs` from now. */
+  arm(module: string, inMs: number, plan: FencePlan): void;
+  disarm(module: string): void;
+  /** Closes the child's stdin: it fences what is still armed at its deadline, then leaves. */
+  close(): void;
+}
+
 export type FenceMessage =
   | ({ readonly type: "arm"; readonly module: string; readonly inMs: number } & FencePlan)
   | { readonly type: "disarm"; readonly module: string };

@@ -25,21 +25,13 @@ import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ModuleResource } from "../../core/module/types.ts";
 import { FENCE_VERB } from "./child.ts";
-import { encodeFenceMessage, type FenceMessage, type FencePlan, type FenceStop, type FenceVip } from "./messages.ts";
+import { encodeFenceMessage, type FenceMessage, type FencePlan, type FenceStop, type FenceVip, type FenceWatchdog } from "./messages.ts";
 import type { Logger } from "../log.ts";
 import { startFenceGuard } from "./guard.ts";
 import { relayFenceLine } from "./relay.ts";
 import { DEFAULT_RESOURCE_TIMEOUT_MS, vipHost } from "../module/resources.ts";
 
 export type { FencePlan } from "./messages.ts";
-
-export interface FenceWatchdog {
-  /** Arm (or move) `module`'s deadline to `inMs` from now. */
-  arm(module: string, inMs: number, plan: FencePlan): void;
-  disarm(module: string): void;
-  /** Closes the child's stdin: it fences what is still armed at its deadline, then leaves. */
-  close(): void;
-}
 
 export type FenceCommand = { ok: true; argv: readonly string[] } | { ok: false; why: string };
 
