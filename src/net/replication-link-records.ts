@@ -73,6 +73,22 @@ export class RecordSocket {
     for (const cb of this.closeWaiters.splice(0)) cb(reason);
   }
 
+  /**
+   * Like close, but what is already written is still sent (FIN after it);
+   * the socket is destroyed after `graceMs` at the latest. Nothing more is read.
+   */
+  closeGracefully(reason: string, graceMs = 1000): void {
+    if (this.closedReason !== null) return;
+    this.closedReason = reason;
+    this.chunks = [];
+    this.buffered = 0;
+    this.handler = null;
+    this.socket.pause();
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), graceMs).unref();
+    for (const cb of this.closeWaiters.splice(0)) cb(reason);
+  }
+
   private take(n: number): Buffer {
     const first = this.chunks[0]!;
     if (first.length >= n) {

@@ -23,7 +23,19 @@ export interface SessionHandlers {
   closed(reason: string): void;
 }
 
+/** What a session has carried so far, for status and metrics. */
+export interface LinkCounters {
+  recordsSent: number;
+  bytesSent: number;
+  recordsReceived: number;
+  bytesReceived: number;
+  /** Round trip of the last answered ping, ms; null before the first. */
+  rttMs: number | null;
+}
+
 export class LinkSession {
+  readonly counters: LinkCounters = { recordsSent: 0, bytesSent: 0, recordsReceived: 0, bytesReceived: 0, rttMs: null };
+  private readonly pingsOut = new Map<number, number>();
   private lastHeard = performance.now();
   private lastPing = 0;
   private lastTick = performance.now();
@@ -84,7 +96,10 @@ export class LinkSession {
   sendPlain(plain: Uint8Array): boolean {
     if (this.ended) return false;
     this.cork();
-    return this.rs.write(this.sealer.seal(plain));
+    const record = this.sealer.seal(plain);
+    this.counters.recordsSent++;
+    this.counters.bytesSent += record.length;
+    return this.rs.write(record);
   }
 
   private corked = false;
@@ -109,19 +124,19 @@ export class LinkSession {
     this.rs.socket.once("drain", cb);
   }
 
-  /** Says goodbye (best effort) and closes. */
+  /** Says goodbye and closes; what was written before (acks, the goodbye) still leaves. */
   close(reason: string): void {
     if (this.ended) return;
     this.send({ type: "close", reason });
-    this.rs.socket.end();
-    this.finish(reason);
+    this.finish(reason, true);
   }
 
-  private finish(reason: string): void {
+  private finish(reason: string, graceful = false): void {
     if (this.ended) return;
     this.ended = true;
     clearInterval(this.timer);
-    this.rs.close(reason);
+    if (graceful) this.rs.closeGracefully(reason);
+    else this.rs.close(reason);
     this.handlers.closed(reason);
   }
 
@@ -133,6 +148,8 @@ export class LinkSession {
       return;
     }
     this.lastHeard = performance.now();
+    this.counters.recordsReceived++;
+    this.counters.bytesReceived += body.length + 4;
     const d = decodeReplication(plain);
     if (!d.ok) {
       this.finish(`a malformed message from ${this.peer} (${d.error.kind}: ${d.error.detail}): connection closed`);
@@ -140,7 +157,11 @@ export class LinkSession {
     }
     const m = d.message;
     if (m.type === "ping") this.send({ type: "pong", id: m.id });
-    else if (m.type === "pong") return;
+    else if (m.type === "pong") {
+      const sentAt = this.pingsOut.get(m.id);
+      if (sentAt !== undefined) this.counters.rttMs = this.lastHeard - sentAt;
+      this.pingsOut.clear();
+    }
     else if (m.type === "close") this.finish(`${this.peer} closed the link: ${m.reason}`);
     else this.handlers.message(m);
   }
@@ -160,6 +181,9 @@ export class LinkSession {
     if (now - this.lastPing >= this.timers.pingIntervalMs) {
       this.lastPing = now;
       this.pingId = (this.pingId + 1) >>> 0;
+      // Only the latest few pings are timed: an answer older than that says little.
+      if (this.pingsOut.size > 8) this.pingsOut.clear();
+      this.pingsOut.set(this.pingId, now);
       this.send({ type: "ping", id: this.pingId });
     }
   }

@@ -30,11 +30,11 @@ import { HANDSHAKE_MAX_RECORD } from "../proto/replication-handshake.ts";
 import type { ResyncRequest, ResyncResponse } from "../proto/replication-resync.ts";
 import { clientHandshake, type LinkIdentity, serverHandshake } from "./replication-link-handshake.ts";
 import { RecordSocket } from "./replication-link-records.ts";
-import { LinkSession, type LinkTimers } from "./replication-link-session.ts";
+import { type LinkCounters, LinkSession, type LinkTimers } from "./replication-link-session.ts";
 
 export { REPLICATION_DEFAULT_PORT } from "../proto/replication.ts";
 export type { LinkIdentity } from "./replication-link-handshake.ts";
-export type { LinkTimers } from "./replication-link-session.ts";
+export type { LinkCounters, LinkTimers } from "./replication-link-session.ts";
 
 export const DEFAULT_LINK_TIMERS: LinkTimers = { pingIntervalMs: 250, deadtimeMs: 3000 };
 export const DEFAULT_WINDOW_OPS = 1024;
@@ -140,6 +140,11 @@ export class ReplicationClient {
   /** Why the link is not up (the last failure), for status. */
   get downReason(): string {
     return this.lastReason;
+  }
+
+  /** What the current connection carried, and its last ping round trip; null while down. */
+  counters(): LinkCounters | null {
+    return this.session === null ? null : { ...this.session.counters };
   }
 
   /** Ops and bytes sent but not acknowledged, and waiting to be sent. */
@@ -432,6 +437,11 @@ export class ReplicationServer {
 
   get up(): boolean {
     return this.session !== null;
+  }
+
+  /** What the current connection carried; null while down. */
+  counters(): LinkCounters | null {
+    return this.session === null ? null : { ...this.session.counters };
   }
 
   /** Ops received and not yet applied (bytes). */

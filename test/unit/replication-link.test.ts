@@ -108,6 +108,21 @@ describe("replication link over loopback TCP", () => {
     expect(s.applied[1]!.op).toEqual(write("f2", 2000));
   });
 
+  it("counts what the connection carried and times the pings", async () => {
+    const s = await second({ timers: { pingIntervalMs: 20, deadtimeMs: 5000 } });
+    const p = prim(s.port, { timers: { pingIntervalMs: 20, deadtimeMs: 5000 } });
+    await until(() => p.client.up, "up");
+    expect(p.client.counters()?.rttMs ?? null).toBeNull();
+    await p.client.send(1, write("a", 100_000));
+    await until(() => (p.client.counters()?.rttMs ?? null) !== null, "a ping answered");
+    const c = p.client.counters()!;
+    expect(c.bytesSent).toBeGreaterThan(100_000);
+    expect(c.recordsReceived).toBeGreaterThanOrEqual(2); // ready, ack, pongs
+    expect(s.server.counters()!.bytesReceived).toBeGreaterThan(100_000);
+    await p.client.close();
+    expect(p.client.counters()).toBeNull();
+  });
+
   it("a wrong key is refused on both sides with a reason naming the key, and nothing is applied", async () => {
     const s = await second();
     const p = prim(s.port, { key: OTHER_KEY });
