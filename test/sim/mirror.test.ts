@@ -56,6 +56,8 @@ interface World {
   acked: Set<number>;
   /** Writes applied on the running node, not yet acknowledged. */
   pending: number[];
+  /** Ops sent on the current connection and not acknowledged yet (TCP delivers them once a blip ends). */
+  unsent: number[];
   resync: { from: SimNode; to: SimNode; doneAt: number } | null;
   failures: string[];
   trace: string[];
@@ -109,6 +111,7 @@ function physicalLink(w: World): boolean {
 function start(w: World, n: SimNode): void {
   // The peer's connection to our previous life is gone: it sees it reset at the latest now.
   const p = other(w, n);
+  w.unsent = [];
   if (p.up && p.linkUp) {
     p.linkUp = false;
     p.linkNoticeAt = null;
@@ -123,7 +126,7 @@ function start(w: World, n: SimNode): void {
   n.heardAt = -1;
   n.linkUp = false;
   n.linkNoticeAt = null;
-  const r = initMirror({ module: "m", self: n.name, peer: other(w, n).name, timers, copy: n.disk }, w.now);
+  const r = initMirror({ module: "m", self: n.name, peer: other(w, n).name, timers, copy: n.disk, boot: "boot-1" }, w.now);
   n.core = r.state;
   act(w, n, r.actions);
   feed(w, n, { type: "role", role: "SECOND" });
@@ -187,11 +190,14 @@ function link(w: World): void {
       if (phys) {
         const p = other(w, n);
         if (p.core === null) continue;
-        feed(w, n, { type: "link-up", peer: { gen: p.core.copy.gen, history: p.core.copy.history, data: p.core.copy.data, running: running(p.role), unclean: p.core.unclean } });
+        // The PRIM's ops held or maybe applied during the outage are journaled: a gap the resync closes.
+        const gap = running(n.role) && w.pending.length > 0;
+        feed(w, n, { type: "link-up", peer: { gen: p.core.copy.gen, history: p.core.copy.history, data: p.core.copy.data, running: running(p.role), unclean: p.core.unclean }, gap });
       } else {
         if (w.resync !== null && (w.resync.from === n || w.resync.to === n)) {
           w.resync = null;
         }
+        w.unsent = [];
         feed(w, n, { type: "link-down", detail: "sim" });
         // One connection: once a side closes it, the other side loses it too before any new one comes up.
         const p = other(w, n);
@@ -204,11 +210,26 @@ function link(w: World): void {
     }
   }
   const r = w.resync;
+  if (phys && w.unsent.length > 0 && w.nodes.every((m) => m.linkUp)) {
+    const runner = w.nodes.find((m) => running(m.role));
+    if (runner !== undefined) {
+      for (const id of w.unsent) other(w, runner).files.add(id);
+      w.unsent = [];
+      // In order: everything pending was sent on this connection, so all of it is acknowledged now.
+      if (w.pending.length > 0 && runner.core?.writes === "replicate" && !runner.core.resyncing && !runner.core.gap) {
+        for (const id of w.pending) w.acked.add(id);
+        w.pending = [];
+      }
+    }
+  }
   // A short cut that neither side noticed delays the resync (TCP retransmits); a noticed one cancels it above.
   if (r !== null && w.now >= r.doneAt && phys) {
     w.resync = null;
     if (r.from.core !== null) {
       r.to.files = new Set(r.from.files);
+      // Every op held at the start of the resync is on the peer now.
+      for (const id of w.pending) w.acked.add(id);
+      w.pending = [];
       feed(w, r.to, { type: "resync-complete", gen: r.from.core.copy.gen, history: r.from.core.copy.history });
       feed(w, r.from, { type: "resync-done" });
     }
@@ -243,12 +264,20 @@ function write(w: World): void {
   if (n === undefined || n.core === null || !w.rng.chance(0.3)) return;
   const id = w.nextWrite++;
   n.files.add(id);
+  w.trace.push(`t=${w.now} ${n.name} write ${id} mode=${n.core.writes} linkUp=${n.linkUp} phys=${physicalLink(w)} pending=${w.pending.length}`);
   const p = other(w, n);
   // The PRIM resends what it holds once it replicates again, in order.
-  if (n.core.writes === "replicate" && n.linkUp && physicalLink(w)) {
-    for (const q of [...w.pending, id]) p.files.add(q);
-    for (const q of [...w.pending, id]) w.acked.add(q);
-    w.pending = [];
+  if (n.core.writes === "replicate" && n.linkUp && physicalLink(w) && w.pending.length === 0) {
+    p.files.add(id);
+    w.acked.add(id);
+  } else if (n.core.writes === "replicate" && n.linkUp && physicalLink(w)) {
+    // Sent live, but acknowledged only after the older held ones.
+    p.files.add(id);
+    w.pending.push(id);
+  } else if (n.core.writes === "replicate" && n.linkUp) {
+    // The link is cut but nobody noticed yet: TCP retransmits it if the cut ends first.
+    w.unsent.push(id);
+    w.pending.push(id);
   } else if (n.core.writes === "alone") {
     w.acked.add(id);
     if (w.netCut) {
@@ -256,6 +285,8 @@ function write(w: World): void {
       if (w.wroteApart.size === 2) w.bothWroteApart = true;
     }
   } else {
+    // Held; sent just before the link broke, it may or may not have reached the peer.
+    if (physicalLink(w) && p.up && w.rng.chance(0.3)) p.files.add(id);
     w.pending.push(id);
   }
   for (const m of w.nodes) {
@@ -272,7 +303,7 @@ function run(seed: number, splitBrain: boolean): World {
     name, up: false, core: null, disk: null, files: new Set(), role: "STOP", heardAt: -1, seenRole: null, seenMark: null,
     liveness: "unknown", linkUp: false, linkNoticeAt: null, splitBrainSeen: false,
   });
-  const w: World = { rng, now: 0, nodes: [mk("a"), mk("b")], replCut: false, netCut: false, nextWrite: 1, acked: new Set(), pending: [], resync: null, failures: [], trace: [], split: splitBrain, wroteApart: new Set(), bothWroteApart: false };
+  const w: World = { rng, now: 0, nodes: [mk("a"), mk("b")], replCut: false, netCut: false, nextWrite: 1, acked: new Set(), pending: [], unsent: [], resync: null, failures: [], trace: [], split: splitBrain, wroteApart: new Set(), bothWroteApart: false };
   start(w, w.nodes[0]);
   start(w, w.nodes[1]);
   const END = 60_000;

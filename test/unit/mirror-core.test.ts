@@ -12,7 +12,7 @@ class Node {
   log: MirrorAction[] = [];
   constructor(readonly name: string, readonly peer: string, disk: CopyRecord | null, now = 0) {
     this.disk = disk;
-    const r = initMirror({ module: "vms", self: name, peer, timers, copy: disk }, now);
+    const r = initMirror({ module: "vms", self: name, peer, timers, copy: disk, boot: "boot-1" }, now);
     this.s = r.state;
     this.apply(r.actions);
   }
@@ -28,7 +28,7 @@ class Node {
   }
   /** A restart: only the disk survives. */
   restart(now: number): void {
-    const r = initMirror({ module: "vms", self: this.name, peer: this.peer, timers, copy: this.disk }, now);
+    const r = initMirror({ module: "vms", self: this.name, peer: this.peer, timers, copy: this.disk, boot: "boot-1" }, now);
     this.s = r.state;
     this.log = [];
     this.apply(r.actions);
@@ -42,8 +42,8 @@ class Node {
 function connect(a: Node, b: Node, now: number): void {
   const ca = a.peerCopy();
   const cb = b.peerCopy();
-  a.step({ type: "link-up", peer: cb }, now);
-  b.step({ type: "link-up", peer: ca }, now);
+  a.step({ type: "link-up", peer: cb, gap: false }, now);
+  b.step({ type: "link-up", peer: ca, gap: false }, now);
 }
 
 function writesOf(actions: readonly MirrorAction[]): string | undefined {
@@ -160,8 +160,8 @@ describe("mirror core: generations", () => {
     a.step({ type: "peer", liveness: "up" }, 1000);
     b.step({ type: "peer", liveness: "up" }, 1000);
     b.step({ type: "role", role: "SECOND" }, 1001);
-    const ra = a.step({ type: "link-up", peer: b.peerCopy() }, 1002);
-    b.step({ type: "link-up", peer: a.peerCopy() }, 1002);
+    const ra = a.step({ type: "link-up", peer: b.peerCopy(), gap: false }, 1002);
+    b.step({ type: "link-up", peer: a.peerCopy(), gap: false }, 1002);
     expect(a.s.splitBrain).toMatch(/both copies changed/);
     expect(ra.find((x) => x.type === "resync")).toMatchObject({ mode: "full", keepConflicts: true });
     expect(b.s.copy.data).toBe("outdated");

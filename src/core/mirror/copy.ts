@@ -50,13 +50,21 @@ export interface CopyRecord {
    * compared in full before they count as in sync again.
    */
   readonly writing: boolean;
+  /**
+   * The boot (kernel boot id) during which this copy last applied
+   * replicated ops as the SECOND without syncing them at a clean stop;
+   * null after a clean stop. Found from another boot at a start: the
+   * machine went down, its page cache with it, so ops acknowledged to the
+   * PRIM may be missing: the copy counts as unclean.
+   */
+  readonly applyingBoot: string | null;
 }
 
 export const HISTORY_MAX = 16;
 export const EMPTY_GEN = "0:";
 
 export function freshCopy(now: number): CopyRecord {
-  return { gen: EMPTY_GEN, history: [], data: "uptodate", since: now, peerBehind: false, journalBase: null, forcedAt: null, writing: false };
+  return { gen: EMPTY_GEN, history: [], data: "uptodate", since: now, peerBehind: false, journalBase: null, forcedAt: null, writing: false, applyingBoot: null };
 }
 
 export function genCounter(gen: string): number {
@@ -108,5 +116,6 @@ export function checkCopyRecord(v: unknown): string | null {
   if (r["journalBase"] !== null && !genOk(r["journalBase"])) return "journalBase is not a gen";
   if (r["forcedAt"] !== null && typeof r["forcedAt"] !== "number") return "forcedAt is not a number";
   if (typeof r["writing"] !== "boolean") return "writing is not a boolean";
+  if (r["applyingBoot"] !== null && typeof r["applyingBoot"] !== "string") return "applyingBoot is not a string";
   return null;
 }

@@ -44,6 +44,8 @@ export interface MirrorInit {
   readonly timers: MirrorTimers;
   /** The persisted record; null when there is none (a new node). */
   readonly copy: CopyRecord | null;
+  /** The kernel's boot id now (see CopyRecord.applyingBoot). */
+  readonly boot: string;
 }
 
 type Mut = { -readonly [K in keyof MirrorState]: MirrorState[K] };
@@ -80,7 +82,8 @@ function weKeepOurs(s: MirrorState, peer: PeerCopy): boolean {
 }
 
 function inSync(s: MirrorState): boolean {
-  return s.link !== null && !s.unclean && order(s.copy, s.link) === "same" && s.link.data === "uptodate";
+  // An unclean copy (either side) may hold writes never acknowledged that the other lacks.
+  return s.link !== null && !s.unclean && !s.link.unclean && !s.gap && order(s.copy, s.link) === "same" && s.link.data === "uptodate";
 }
 
 function gateOf(s: MirrorState): string | null {
@@ -115,7 +118,7 @@ export function initMirror(init: MirrorInit, now: number): Stepped<MirrorState, 
     timers: init.timers,
     copy,
     confirmed: false,
-    unclean: copy.writing,
+    unclean: copy.writing || (copy.applyingBoot !== null && copy.applyingBoot !== init.boot),
     role: "STOP",
     peerLiveness: "unknown",
     peerMark: null,
@@ -123,6 +126,8 @@ export function initMirror(init: MirrorInit, now: number): Stepped<MirrorState, 
     link: null,
     detachedAt: null,
     resyncing: false,
+    gap: false,
+    boot: init.boot,
     splitBrain: null,
     writes: "hold",
     gate: null,
@@ -171,13 +176,15 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
     case "link-up": {
       s.link = ev.peer;
       s.peerRunning = ev.peer.running;
+      if (ev.gap) s.gap = true;
       s.detachedAt = null;
       const o = order(s.copy, ev.peer);
       if (o === "same" || o === "ours-newer" || o === "initial") {
         if (!s.confirmed) note("info", "confirmed", o === "same" ? `copy compared with ${s.peer}'s: the same data (gen ${s.copy.gen})` : `copy compared with ${s.peer}'s: ours is newer (gen ${s.copy.gen}, theirs ${ev.peer.gen})`);
         s.confirmed = true;
         // Both unclean (each died while writing at this gen): one side must give way; the same on both nodes.
-        const giveWay = s.unclean && !running(s) && (ev.peer.running || !ev.peer.unclean || s.self > s.peer);
+        // A peer copy that is itself incomplete is never the reference.
+        const giveWay = s.unclean && !running(s) && ev.peer.data === "uptodate" && (ev.peer.running || !ev.peer.unclean || s.self > s.peer);
         if (o === "same" && giveWay) {
           // Our daemon died while writing: our copy may hold writes never acknowledged, which the peer lacks.
           persist({ ...s.copy, data: "outdated" });
@@ -211,10 +218,11 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
     case "resync-done":
       s.resyncing = false;
       s.unclean = false;
+      s.gap = false;
       s.splitBrain = null;
       persist({ ...s.copy, data: "uptodate", peerBehind: false, journalBase: null });
       // The peer took our gen: it is in sync from now on.
-      if (s.link !== null) s.link = { ...s.link, gen: s.copy.gen, history: s.copy.history, data: "uptodate" };
+      if (s.link !== null) s.link = { ...s.link, gen: s.copy.gen, history: s.copy.history, data: "uptodate", unclean: false };
       note("info", "resync-done", `${s.peer} is in sync (gen ${s.copy.gen})`);
       break;
     case "resync-failed":
@@ -237,6 +245,9 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
       if (s.copy.data === "uptodate") persist({ ...s.copy, data: "outdated" });
       note("error", "apply-failed", `${ev.detail}: this copy is outdated until a resync`);
       break;
+    case "shutdown":
+      if (s.copy.applyingBoot !== null) persist({ ...s.copy, applyingBoot: null });
+      break;
     case "forced":
       s.confirmed = true;
       if (s.copy.data !== "uptodate" || s.copy.forcedAt === null) {
@@ -246,6 +257,10 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
       }
       break;
   }
+
+  // A SECOND whose link is up applies ops from now on: if this machine goes down before a
+  // clean stop syncs them, the copy may miss acknowledged ops (CopyRecord.applyingBoot).
+  if (!running(s) && s.link !== null && s.copy.applyingBoot !== s.boot) persist({ ...s.copy, applyingBoot: s.boot });
 
   // Rule 5: after a split brain, a node that rests while the other runs gives way to its tree.
   if (!running(s) && s.link !== null && s.peerRunning && s.copy.data === "uptodate" && order(s.copy, s.link) === "diverged") {
@@ -265,7 +280,9 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
     // Rule 2: a new gen before writing without the peer in sync (not while
     // holding: the peer may still be in sync when the link comes back).
     const w0 = writesOf(s);
-    if (!s.copy.peerBehind && (w0 === "alone" || (s.link !== null && !inSync(s)))) {
+    // A gap alone (same gen) needs no new gen: the peer misses ops, not a history.
+    const gapOnly = s.link !== null && s.gap && !s.unclean && !s.link.unclean && order(s.copy, s.link) === "same" && s.link.data === "uptodate";
+    if (!s.copy.peerBehind && (w0 === "alone" || (s.link !== null && !inSync(s) && !gapOnly))) {
       const before = s.copy.gen;
       persist(bumpGen(s.copy, s.self, s.link?.gen ?? null, now));
       note("info", "gen-bumped", `writing without ${s.peer} in sync: gen ${before} -> ${s.copy.gen}`);
@@ -274,10 +291,12 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
     if (s.link !== null && !inSync(s) && !s.resyncing && !s.peerRunning) {
       const o = order(s.copy, s.link);
       // An unclean peer may hold writes our journal never saw: only a full compare finds them.
-      const journal = o !== "initial" && !s.link.unclean && s.copy.journalBase !== null && s.copy.journalBase !== EMPTY_GEN && s.link.gen === s.copy.journalBase;
+      // Same gen after an outage: only the ops of the gap are missing, and the journal holds them.
+      const base = o === "same" ? s.copy.gen : s.copy.journalBase;
+      const journal = o !== "initial" && !s.link.unclean && base !== null && base !== EMPTY_GEN && s.link.gen === base;
       s.resyncing = true;
-      out.push({ type: "resync", mode: journal ? "journal" : "full", base: journal ? s.copy.journalBase : null, keepConflicts: o === "diverged" || o === "peer-newer" || o === "initial" || s.splitBrain !== null });
-      note("info", "resync-start", `resync to ${s.peer} (${journal ? "changes journaled since gen " + String(s.copy.journalBase) : "full compare"})`);
+      out.push({ type: "resync", mode: journal ? "journal" : "full", base: journal ? base : null, keepConflicts: o === "diverged" || o === "peer-newer" || o === "initial" || s.splitBrain !== null });
+      note("info", "resync-start", `resync to ${s.peer} (${journal ? "changes journaled since gen " + String(base) : "full compare"})`);
     }
     const w = writesOf(s);
     if (w !== s.writes || ev.type === "role") {

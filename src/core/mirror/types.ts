@@ -44,8 +44,14 @@ export type MirrorInput =
   | { readonly type: "peer"; readonly liveness: "unknown" | "up" | "late" | "dead" }
   /** The data mark and role in the peer's latest heartbeat advert (mark null: none yet). */
   | { readonly type: "peer-mark"; readonly mark: DataMark | null; readonly running: boolean }
-  /** The replication link to the peer is up and its hello told us its copy. */
-  | { readonly type: "link-up"; readonly peer: PeerCopy }
+  /**
+   * The replication link to the peer is up and its hello told us its copy.
+   * `gap` (PRIM): ops of ours may be missing on the peer (sent when the link
+   * broke, or held meanwhile); the driver journaled them before this event.
+   */
+  | { readonly type: "link-up"; readonly peer: PeerCopy; readonly gap: boolean }
+  /** The daemon stops cleanly; the driver synced the copy before this event. */
+  | { readonly type: "shutdown" }
   | { readonly type: "link-down"; readonly detail: string }
   /** PRIM: the resync brought the peer to our gen. */
   | { readonly type: "resync-done" }
@@ -127,6 +133,10 @@ export interface MirrorState {
   readonly detachedAt: number | null;
   /** PRIM: a resync to the peer is under way. */
   readonly resyncing: boolean;
+  /** PRIM: ops may be missing on the peer since the last outage (see link-up); a journal resync closes it. */
+  readonly gap: boolean;
+  /** This boot's id, for CopyRecord.applyingBoot. */
+  readonly boot: string;
   /** Both copies changed while apart: shown until the resync that keeps the other side's files aside ends. */
   readonly splitBrain: string | null;
   readonly writes: WriteMode;
