@@ -76,7 +76,6 @@ function serve(input: WorkerInput, ffi: FsCalls | null): string {
         return `read from /dev/fuse failed: ${String(e)}`;
       }
       if (n === 0) return "connection ended (end of file)";
-      if (process.env.VIGIL_FUSE_TRACE === "1") post({ t: "log", level: "info", msg: `request ${new DataView(buf.buffer).getUint32(4, true)} len ${n}` });
       stats[STAT.requests] = (stats[STAT.requests] ?? 0) + 1;
       let req;
       try {

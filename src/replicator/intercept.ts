@@ -19,6 +19,18 @@
  * nothing. Reads are served locally. Requests keep being served while
  * replies are held.
  *
+ * Rules for `onMutation` (it runs on the thread that writes held replies):
+ * it must never touch the mounted folder itself, synchronously or by
+ * waiting for something that does: that access would wait for a reply only
+ * it can release. While a write is held, the kernel keeps the written pages
+ * locked, so a read of those very pages waits too; other files and other
+ * pages are served.
+ *
+ * Not done: FUSE_POSIX_ACL (ACLs are stored and replicated as xattrs, but
+ * the kernel checks only the mode bits through the mount), passthrough of
+ * read-only opens, and FUSE_WRITEBACK_CACHE on purpose (write() must not
+ * return before the SECOND has the data).
+ *
  * The server runs on a worker_threads Worker (blocking reads of /dev/fuse
  * must not stall the event loop). Works under Bun, `bun run` and the
  * compiled binary; Node cannot start the Worker from TypeScript source and
