@@ -326,8 +326,6 @@ const module: Schema = {
   ],
 };
 
-export const MODULE_TYPES = ["failover", "mirror", "farm"] as const;
-
 export const configSchema: object = {
   $schema: "http://json-schema.org/draft-07/schema#",
   title: "vigil configuration (vigil.yaml)",

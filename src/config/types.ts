@@ -146,8 +146,6 @@ export type CheckerTarget =
   /** The command exits 0 within the timeout. */
   | { custom: string; args?: string[] };
 
-export type CheckerFailPolicy = "restart" | "failover" | "stop" | "ignore" | "wait";
-
 /** What a failing checker does; `then`, `restarts` and `restart_window` belong to on_fail: restart only. */
 export type CheckerAction =
   | {

@@ -126,12 +126,6 @@ export function nextWakeAt(s: WitnessState): number | null {
   return at;
 }
 
-/** Who may run `module` at `now` by our account, or null. */
-export function leaseHolder(s: WitnessState, module: string, now: number): string | null {
-  const l = s.leases.find((x) => x.module === module);
-  return l !== undefined && !l.released && now < l.expiresAt ? l.holder : null;
-}
-
 export function stepWitness(s: WitnessState, input: WitnessInput, now: number): Stepped<WitnessState, WitnessAction> {
   const out: WitnessAction[] = [];
   let seq = s.seq;

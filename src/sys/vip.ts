@@ -175,15 +175,6 @@ export async function listAddresses(iface: string, run: IpRunner = hostRunner())
   return { ok: true, interface: iface, addresses: parsed.addresses };
 }
 
-/** Whether the VIP is on its interface now. */
-export async function hasVip(spec: VipSpec, run: IpRunner = hostRunner()): Promise<{ ok: true; present: boolean } | VipFailure> {
-  const r = resolveVip(spec);
-  if (!r.ok) return r;
-  const list = await listAddresses(r.vip.interface, run);
-  if (!list.ok) return { ...list, vip: spec.address };
-  return { ok: true, present: list.addresses.some((a) => a.address === r.vip.address) };
-}
-
 /**
  * Parses `ip -j -4 addr show dev IF` output. Never throws: output it does not
  * understand (an old iproute2 without -j, say) is an error naming what was wrong.

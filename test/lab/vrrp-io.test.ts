@@ -17,7 +17,8 @@ import { openVrrpSocket, type VrrpSocket, VrrpSocketError } from "../../src/net/
 import { createMemoryVrrpNetwork, type MemoryVrrpNetwork } from "../../src/net/raw-vrrp-memory.ts";
 import { decodeVrrp, encodeAdvert, type VrrpAdvert, type VrrpPacket, VRRP_MULTICAST_V4 } from "../../src/proto/vrrp.ts";
 import { createIpRunner } from "../../src/sys/ip-command.ts";
-import { addVip, hasVip, listAddresses, removeVip } from "../../src/sys/vip.ts";
+import { addVip, listAddresses, removeVip } from "../../src/sys/vip.ts";
+import { hasVip } from "./vip-check.ts";
 import { type LabHost, type LabProcess, REPO_ROOT, waitUntil } from "./lab.ts";
 import { describeLab, labTest, useLab } from "./lab-test.ts";
 

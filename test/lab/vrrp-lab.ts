@@ -13,7 +13,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync }
 import { join } from "node:path";
 import type { StatusSnapshot, VrrpStatus } from "../../src/api/status.ts";
 import { createIpRunner } from "../../src/sys/ip-command.ts";
-import { hasVip } from "../../src/sys/vip.ts";
+import { hasVip } from "./vip-check.ts";
 import { type ExitStatus, type LabHost, type LabProcess, REPO_ROOT, waitUntil } from "./lab.ts";
 import { procState, signalPid } from "./procfs.ts";
 

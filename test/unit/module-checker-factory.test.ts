@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatConfigError } from "../../src/config/errors.ts";
 import { parseConfig } from "../../src/config/load.ts";
 import type { Checker as ConfigChecker } from "../../src/config/types.ts";
-import { buildModuleChecker, checkerName, checkerTiming } from "../../src/daemon/module/checker-factory.ts";
+import { buildModuleChecker, checkerName } from "../../src/daemon/module/checker-factory.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "vigil-factory-"));
 const servers: Server[] = [];
@@ -156,7 +156,7 @@ describe("module checker factory: names and timing", () => {
 
   it("carries interval, timeout, rise and fall from the file, with the defaults", () => {
     const [a, b] = checkers("{ tcp: 127.0.0.1:8080, interval: 250ms, timeout: 100ms, rise: 2, fall: 5 }", "{ tcp: 127.0.0.1:8081 }");
-    expect(a === undefined ? null : checkerTiming(a)).toEqual({ intervalMs: 250, timeoutMs: 100, rise: 2, fall: 5 });
-    expect(b === undefined ? null : checkerTiming(b)).toEqual({ intervalMs: 1000, timeoutMs: 1000, rise: 1, fall: 3 });
+    expect(a === undefined ? null : { interval: a.interval, timeout: a.timeout, rise: a.rise, fall: a.fall }).toEqual({ interval: 250, timeout: 100, rise: 2, fall: 5 });
+    expect(b === undefined ? null : { interval: b.interval, timeout: b.timeout, rise: b.rise, fall: b.fall }).toEqual({ interval: 1000, timeout: 1000, rise: 1, fall: 3 });
   });
 });

@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { buildGarpFrame, formatMac, parseMac, readInterfaceMac, sendGratuitousArp } from "../../src/sys/garp.ts";
 import { createIpRunner, type IpRunner, type IpRunResult } from "../../src/sys/ip-command.ts";
-import { addVip, hasVip, listAddresses, parseAddressList, removeVip, resolveVip } from "../../src/sys/vip.ts";
+import { addVip, listAddresses, parseAddressList, removeVip, resolveVip } from "../../src/sys/vip.ts";
+import { hasVip } from "../lab/vip-check.ts";
 
 /** A runner that records every call and answers from a script, like `ip` would. */
 function fakeIp(answer: (args: readonly string[]) => Partial<IpRunResult> & { ok: boolean }): IpRunner & { calls: string[][] } {

@@ -3,7 +3,13 @@
  * expiry with grace, release, the quiet period after a restart, refusals.
  */
 import { describe, expect, it } from "vitest";
-import { initWitness, leaseHolder, nextWakeAt, stepWitness, validateWitnessConfig, type WitnessAction, type WitnessInput, type WitnessState } from "../../src/core/witness.ts";
+import { initWitness, nextWakeAt, stepWitness, validateWitnessConfig, type WitnessAction, type WitnessInput, type WitnessState } from "../../src/core/witness.ts";
+
+/** Who may run `module` at `now` by the witness's account, or null. */
+function leaseHolder(s: WitnessState, module: string, now: number): string | null {
+  const l = s.leases.find((x) => x.module === module);
+  return l !== undefined && !l.released && now < l.expiresAt ? l.holder : null;
+}
 
 const config = { nodes: ["a", "b"], modules: ["vms"], leaseMs: 3000, graceMs: 300 };
 

@@ -21,17 +21,6 @@ import type { ScriptContext } from "../../sys/run-script.ts";
 
 export { checkerName };
 
-export interface CheckerTiming {
-  readonly intervalMs: number;
-  readonly timeoutMs: number;
-  readonly rise: number;
-  readonly fall: number;
-}
-
-export function checkerTiming(c: ConfigChecker): CheckerTiming {
-  return { intervalMs: c.interval, timeoutMs: c.timeout, rise: c.rise, fall: c.fall };
-}
-
 /** A checker that fails every run with `detail`: a target the config check should have refused. */
 function broken(kind: Checker["kind"], target: string, detail: string): Checker {
   return { kind, target, run: async () => ({ ok: false, detail, durationMs: 0 }) };
