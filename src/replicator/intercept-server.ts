@@ -65,7 +65,7 @@ const S_IFREG = 0o100000;
 const S_ISGID = 0o2000;
 
 export interface HandleResult {
-  /** The reply to write (null: the request takes none). */
+  /** The reply to write (null: the request takes none). Without ops it may reuse memory: write it before the next call. */
   readonly reply: Uint8Array | null;
   /** Mutations to acknowledge before the reply may be written. */
   readonly ops: MirrorOp[];
@@ -138,6 +138,7 @@ export class InterceptServer {
   private readonly files = new Map<bigint, OpenFile>();
   private readonly dirs = new Map<bigint, OpenDir>();
   private nextFh = 1n;
+  private readFrame = new Uint8Array(SIZE.outHeader + MAX_WRITE);
   private readonly warned = new Set<string>();
 
   /**
@@ -359,9 +360,14 @@ export class InterceptServer {
       case "read": {
         const f = this.file(a.fh);
         const size = Math.min(a.size, MAX_WRITE * 2);
-        const { frame } = replyFrame(u, size);
+        // Read replies are written before the next request is handled: one buffer serves them all.
+        if (this.readFrame.length < SIZE.outHeader + size) this.readFrame = new Uint8Array(SIZE.outHeader + size);
+        const frame = this.readFrame;
         const n = fs.readSync(f.fd, frame, SIZE.outHeader, size, a.offset);
-        return done(trimFrame(frame, n));
+        const out = trimFrame(frame, n);
+        new DataView(frame.buffer).setBigUint64(8, u, true);
+        new DataView(frame.buffer).setInt32(4, 0, true);
+        return done(out);
       }
       case "write":
         return this.write(h, a.fh, a.offset, a.data, (a.writeFlags & FUSE_WRITE_KILL_SUIDGID) !== 0);
