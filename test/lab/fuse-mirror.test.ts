@@ -62,6 +62,12 @@ describeLab(
       expect(info.stdout).toMatch(new RegExp(` ${mnt} .* - fuse\\.vigil vigil:lab `));
     });
 
+    labTest("a concurrent storm of renames, links, unlinks and writes from three processes runs through", async () => {
+      const r = runner!;
+      const storm = await r.run(["python3", join(FIXTURES, "fuse-storm.py"), mnt, "3", "1500"], { timeoutMs: 180_000, check: true });
+      expect(storm.stdout).toBe("storm done\n");
+    }, 240_000);
+
     labTest("the operations, replayed in order onto a copy of the original folder, give an identical tree", async () => {
       const r = runner!;
       await r.unmount();
