@@ -212,6 +212,47 @@ describe("replication link over loopback TCP", () => {
     expect(s.applied).toEqual([]);
   });
 
+  it("seeded fuzz: a record mutated anywhere (handshake or op) never gets anything wrong applied", async () => {
+    let state = 77;
+    const rand = (n: number): number => {
+      state = (state * 1103515245 + 12345) >>> 0;
+      return state % n;
+    };
+    for (let round = 0; round < 40; round++) {
+      const s = await second();
+      const proxy = await startProxy(s.port);
+      const target = rand(5); // 0 client hello, 1 client proof, 2.. ops
+      let mutated = false;
+      proxy.setAction((r, index) => {
+        if (mutated || index !== target) return [r];
+        mutated = true;
+        const t = Buffer.from(r);
+        // The body: a longer length prefix would only make the SECOND wait for bytes that never come.
+        const at = 4 + rand(t.length - 4);
+        t[at]! ^= 1 + rand(255);
+        return [t];
+      });
+      const p = prim(proxy.port);
+      const ops = [1, 2, 3].map((seq) => write(`f${seq}`, 10 + seq));
+      await until(() => p.client.up, `round ${round}: up (after a refused attempt if the handshake was hit)`);
+      const outs: SendOutcome[] = [];
+      for (const [i, op] of ops.entries()) outs.push(await p.client.send(i + 1, op));
+      const appliedSeqs = s.applied.map((a) => a.seq);
+      if (target >= 2) {
+        // The op in record `target` is seq target-1: it and what follows never apply on that connection.
+        expect(appliedSeqs, `round ${round}`).toEqual(Array.from({ length: target - 2 }, (_, i) => i + 1));
+        expect(outs[target - 2]).toMatchObject({ delivered: false });
+      } else {
+        expect(appliedSeqs, `round ${round}`).toEqual([1, 2, 3]);
+        expect(s.refused.length + p.failures.length, `round ${round}: the altered handshake was refused`).toBeGreaterThan(0);
+      }
+      for (const a of s.applied) expect(a.op).toEqual(ops[a.seq - 1]);
+      await p.client.close();
+      await proxy.close();
+      await s.server.close();
+    }
+  });
+
   it("backpressure: with a slow apply, unacknowledged bytes stay within the window and the SECOND's queue stays bounded", async () => {
     const windowBytes = 1024 * 1024;
     let maxQueued = 0;
