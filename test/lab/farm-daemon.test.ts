@@ -17,12 +17,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execFile } from "node:child_process";
 import { expect } from "vitest";
-import type { FarmStatus } from "../../src/api/farm.ts";
 import { nftBucket } from "../../src/core/farm/jhash.ts";
 import { owners, ownershipTable } from "../../src/core/farm/ownership.ts";
 import { farmSeeds } from "../../src/daemon/farm/seeds.ts";
 import { BUCKETS } from "../../src/core/farm/types.ts";
-import { BUN, FARM_FIXTURES, FARM_PORT, FARM_VIP, runClient } from "./farm-lab.ts";
+import { BUN, FARM_FIXTURES, FARM_PORT, FARM_VIP, farmOf, runClient, waitForSplit } from "./farm-lab.ts";
 import { describeLab, labTest, useLab } from "./lab-test.ts";
 import type { LabHost, LabProcess } from "./lab.ts";
 import { waitUntil } from "./lab.ts";
@@ -41,26 +40,6 @@ function farmYaml(): string[] {
     "    checkers:",
     `      - { tcp: 127.0.0.1:${FARM_PORT}, interval: 200ms, timeout: 150ms, fall: 2, rise: 2, on_fail: stop }`,
   ];
-}
-
-async function farmOf(n: VigilNode): Promise<FarmStatus | undefined> {
-  const s = await n.status();
-  return s.farms?.find((f) => f.module === "web");
-}
-
-/** Waits until every listed node serves with the member set `members` (names) and the holdings add up to 256. */
-async function waitForSplit(nodes: readonly VigilNode[], members: readonly string[], timeoutMs = 20_000): Promise<void> {
-  await waitUntil(
-    async () => {
-      const fs = await Promise.all(nodes.map(farmOf));
-      if (fs.some((f) => f === undefined)) return false;
-      const inNodes = nodes.filter((_, i) => fs[i]?.mode === "in").map((n) => n.name);
-      const total = fs.reduce((s, f) => s + (f?.held ?? 0), 0);
-      const agree = fs.every((f) => f?.members.filter((m) => m.state === "in").map((m) => m.node).sort().join() === [...members].sort().join());
-      return agree && [...inNodes].sort().join() === [...members].filter((m) => nodes.some((n) => n.name === m)).sort().join() && total === BUCKETS;
-    },
-    { timeoutMs, what: `the split over ${members.join(", ")}` },
-  );
 }
 
 function predictor(keyFile: string): (view: number, client: string, sport: number) => string {

@@ -12,7 +12,9 @@ import { nftBucket } from "../../src/core/farm/jhash.ts";
 import { arpOwnerOf, bucketsOf, owners, ownershipTable, type OwnershipTable } from "../../src/core/farm/ownership.ts";
 import { BUCKETS } from "../../src/core/farm/types.ts";
 import { virtualMac } from "../../src/core/farm/vmac.ts";
-import { type LabHost, type LabProcess, REPO_ROOT } from "./lab.ts";
+import type { FarmStatus } from "../../src/api/farm.ts";
+import { type LabHost, type LabProcess, REPO_ROOT, waitUntil } from "./lab.ts";
+import type { VigilNode } from "./vigil-cluster.ts";
 
 export const BUN = join(REPO_ROOT, "node_modules", ".bin", "bun");
 export const FARM_FIXTURES = join(REPO_ROOT, "test", "lab", "fixtures");
@@ -99,6 +101,9 @@ export interface ClientResult {
   byNode: Record<string, number>;
   errors: number;
   results: [number, string][];
+  /** tcp mode: wall time of the whole run and per-connection latency (connect to first line). */
+  elapsedMs?: number;
+  latencyMs?: { p50: number | null; p90: number | null; p99: number | null };
 }
 
 export async function runClient(client: LabHost, args: Record<string, unknown>): Promise<ClientResult> {
@@ -114,4 +119,25 @@ export function predictedOwner(t: OwnershipTable, spec: FarmSysSpec, view: numbe
   const b = nftBucket(clientIp, spec.split === "client_ip" ? undefined : sport, BUCKETS, spec.seed);
   const o = owners(t, view)[b] ?? -1;
   return o < 0 ? "none" : `h${o + 1}`;
+}
+
+/** The node's farm view from `vigil status --json`. */
+export async function farmOf(n: VigilNode): Promise<FarmStatus | undefined> {
+  const s = await n.status();
+  return s.farms?.find((f) => f.module === "web");
+}
+
+/** Waits until every listed node serves with the member set `members` (names) and the holdings add up to 256. */
+export async function waitForSplit(nodes: readonly VigilNode[], members: readonly string[], timeoutMs = 20_000): Promise<void> {
+  await waitUntil(
+    async () => {
+      const fs = await Promise.all(nodes.map(farmOf));
+      if (fs.some((f) => f === undefined)) return false;
+      const inNodes = nodes.filter((_, i) => fs[i]?.mode === "in").map((n) => n.name);
+      const total = fs.reduce((s, f) => s + (f?.held ?? 0), 0);
+      const agree = fs.every((f) => f?.members.filter((m) => m.state === "in").map((m) => m.node).sort().join() === [...members].sort().join());
+      return agree && [...inNodes].sort().join() === [...members].filter((m) => nodes.some((n) => n.name === m)).sort().join() && total === BUCKETS;
+    },
+    { timeoutMs, what: `the split over ${members.join(", ")}` },
+  );
 }

@@ -186,11 +186,16 @@ export class FarmInstance {
         // Armed first: a crash from here on leaves nothing behind.
         this.guard?.disarm();
         this.guard = startExitGuard(s.name, s.vip);
-        const link = await setupFarmLink({ module: s.name, interface: s.interface, vip: s.vip, vmac: s.vmac }, this.ip);
-        if (!link.ok) return this.failSetup(link.message);
-        this.deps.sysctlsChanged(link.changed);
+        // The table (holding nothing) before the link and VIP: a node that
+        // received for the VIP without it would reset the other nodes' connections.
         const table = await setupFarmTable({ module: s.name, vip: s.vip, ports: s.ports, split: s.split, seed: s.nftSeed });
         if (!table.ok) return this.failSetup(table.message);
+        const link = await setupFarmLink({ module: s.name, interface: s.interface, vip: s.vip, vmac: s.vmac }, this.ip);
+        if (!link.ok) {
+          await removeFarmTable(s.name);
+          return this.failSetup(link.message);
+        }
+        this.deps.sysctlsChanged(link.changed);
         log.info("farm set up", { module: s.name, vip: s.vip, vmac: s.vmac, interface: s.interface, split: s.split, ports: s.ports.join(",") });
         return;
       }

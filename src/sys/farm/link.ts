@@ -90,7 +90,10 @@ export async function removeFarmLink(spec: FarmLinkSpec, run: IpRunner): Promise
 
 /**
  * Sets the link up, after removing what a crashed run may have left. On
- * failure, what was done is undone and the message names the step.
+ * failure, what was done is undone and the message names the step. Create
+ * the farm's table first: from the moment the VIP is up this node receives
+ * every client's packets, and without the table its stack would answer the
+ * other nodes' connections with resets.
  */
 export async function setupFarmLink(spec: FarmLinkSpec, run: IpRunner, sysctl: SysctlIo = procSysctl): Promise<LinkResult> {
   const name = macvlanName(spec.module);
