@@ -189,9 +189,9 @@ export class Journal {
 
   private kick(): void {
     if (this.flushing !== null) return;
-    this.flushing = this.flushLoop().finally(() => {
-      this.flushing = null;
-    });
+    // With nothing to do the loop would end before `flushing` is set.
+    if (this.pending.length === 0 && !this.truncateFirst) return;
+    this.flushing = this.flushLoop();
   }
 
   private async flushNow(): Promise<void> {
@@ -233,6 +233,9 @@ export class Journal {
       const all = this.waiters;
       this.waiters = [];
       for (const w of all) w.reject(this.broken);
+    } finally {
+      // In the same turn as the loop's last check: a mark arriving later starts a new loop.
+      this.flushing = null;
     }
   }
 
