@@ -71,6 +71,20 @@ export interface HandleResult {
   readonly ops: MirrorOp[];
   /** The server should stop reading (DESTROY). */
   readonly stop?: boolean;
+  /**
+   * An fsync to carry out off the serving thread (a slow flush must not stall
+   * other requests); then emit {op:"fsync"} for `path` (unless null: an unlinked
+   * file) and reply. `reply` and `ops` are then empty.
+   */
+  readonly sync?: SyncRequest;
+}
+
+export interface SyncRequest {
+  readonly fd: number;
+  /** The fd was opened for this fsync (a directory) and must be closed after it. */
+  readonly closeAfter: boolean;
+  readonly dataOnly: boolean;
+  readonly path: Uint8Array | null;
 }
 
 /** What the handler reports about itself (warnings once per cause). */
@@ -396,11 +410,7 @@ export class InterceptServer {
       }
       case "fsync": {
         const f = this.file(a.fh);
-        if (a.dataOnly) fs.fdatasyncSync(f.fd);
-        else fs.fsyncSync(f.fd);
-        const rel = this.nodes.path(f.nodeid);
-        // An unlinked file has nothing left to make durable on the SECOND.
-        return done(encodeEmpty(u), rel === null ? [] : [{ op: "fsync", path: rel, dataOnly: a.dataOnly }]);
+        return { reply: null, ops: [], sync: { fd: f.fd, closeAfter: false, dataOnly: a.dataOnly, path: this.nodes.path(f.nodeid) } };
       }
       case "opendir": {
         const rel = this.rel(h.nodeid);
@@ -416,14 +426,8 @@ export class InterceptServer {
         return done(encodeEmpty(u));
       case "fsyncdir": {
         const rel = this.rel(h.nodeid);
-        const fd = fs.openSync(this.backing(rel), "r");
-        try {
-          if (a.dataOnly) fs.fdatasyncSync(fd);
-          else fs.fsyncSync(fd);
-        } finally {
-          fs.closeSync(fd);
-        }
-        return done(encodeEmpty(u), [{ op: "fsync", path: rel, dataOnly: a.dataOnly }]);
+        const fd = fs.openSync(this.backing(rel), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+        return { reply: null, ops: [], sync: { fd, closeAfter: true, dataOnly: a.dataOnly, path: rel } };
       }
       case "setxattr": {
         const ffi = this.needFfi("setxattr");
@@ -601,6 +605,8 @@ export class InterceptServer {
     const toParent = this.rel(newDir);
     const from = this.childRel(h.nodeid, oldName);
     const to = this.childRel(newDir, newName);
+    // RENAME_WHITEOUT (overlayfs) has no meaning on the SECOND: refuse it, as file systems without it do.
+    if ((flags & ~3) !== 0 || flags === 3) throw new Failure(Errno.EINVAL);
     if (flags === 0) fs.renameSync(this.backing(from), this.backing(to));
     else this.needFfi("rename with flags (RENAME_NOREPLACE, RENAME_EXCHANGE)").renameat2(this.backing(from), this.backing(to), flags);
     if ((flags & 2) !== 0) this.nodes.exchanged(h.nodeid, oldName, newDir, newName);

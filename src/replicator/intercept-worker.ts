@@ -15,13 +15,13 @@ import { Errno } from "../sys/fuse/abi.ts";
 import { FuseDecodeError, decodeRequest, expectsReply } from "../sys/fuse/decode.ts";
 import { encodeError } from "../sys/fuse/encode.ts";
 import { type FsCalls, loadFsCalls } from "../sys/ffi/fs-calls.ts";
-import { InterceptServer, MAX_WRITE, errnoOf } from "./intercept-server.ts";
+import { InterceptServer, MAX_WRITE, type SyncRequest, errnoOf } from "./intercept-server.ts";
 import type { MirrorOp } from "./ops.ts";
 
 export interface WorkerInput {
   readonly fuseFd: number;
   readonly dirFd: number;
-  /** Float64 counters shared with the main thread; see STAT. */
+  /** Float64 counters shared with the main thread; see STAT (requests and bytes counted here, the rest there). */
   readonly stats: SharedArrayBuffer;
 }
 
@@ -30,7 +30,10 @@ export const STAT_COUNT = 4;
 
 export type WorkerMessage =
   | { readonly t: "ready"; readonly ffi: string | null }
-  | { readonly t: "held"; readonly unique: bigint; readonly reply: Uint8Array; readonly ops: readonly { readonly seq: number; readonly op: MirrorOp }[] }
+  /** Ops to acknowledge (numbered by the main thread, in this order) before `reply` may be written. */
+  | { readonly t: "held"; readonly unique: bigint; readonly reply: Uint8Array; readonly ops: readonly MirrorOp[] }
+  /** An fsync for the main thread to carry out, then acknowledge and answer (see HandleResult.sync). */
+  | { readonly t: "sync"; readonly unique: bigint; readonly sync: SyncRequest }
   | { readonly t: "log"; readonly level: "info" | "warn" | "error"; readonly msg: string }
   | { readonly t: "exit"; readonly reason: string };
 
@@ -50,7 +53,6 @@ function serve(input: WorkerInput, ffi: FsCalls | null): string {
   const server = new InterceptServer(input.dirFd, ffi, (level, msg) => post({ t: "log", level, msg }));
   // A plain Uint8Array (not a Buffer): views of it are copied by slice(), which the handler relies on.
   const buf = new Uint8Array(MAX_WRITE + 64 * 1024);
-  let seq = 0;
   const reply = (bytes: Uint8Array): void => {
     try {
       fs.writeSync(input.fuseFd, bytes);
@@ -90,16 +92,18 @@ function serve(input: WorkerInput, ffi: FsCalls | null): string {
       if (req.args.op === "write" && result.reply !== null && result.ops.length > 0) {
         stats[STAT.bytesWritten] = (stats[STAT.bytesWritten] ?? 0) + req.args.data.length;
       }
+      if (result.sync !== undefined) {
+        post({ t: "sync", unique: req.header.unique, sync: result.sync });
+        continue;
+      }
       if (result.ops.length === 0) {
         if (result.reply !== null) reply(result.reply);
         continue;
       }
       const reply0 = result.reply ?? new Uint8Array(0);
-      const ops = result.ops.map((op) => ({ seq: ++seq, op }));
-      stats[STAT.opsEmitted] = (stats[STAT.opsEmitted] ?? 0) + ops.length;
-      stats[STAT.repliesHeld] = (stats[STAT.repliesHeld] ?? 0) + 1;
+      const ops = result.ops;
       const transfer: ArrayBuffer[] = [];
-      for (const { op } of ops) if (op.op === "write" || op.op === "setxattr") transfer.push(op.op === "write" ? (op.data.buffer as ArrayBuffer) : (op.value.buffer as ArrayBuffer));
+      for (const op of ops) if (op.op === "write" || op.op === "setxattr") transfer.push(op.op === "write" ? (op.data.buffer as ArrayBuffer) : (op.value.buffer as ArrayBuffer));
       post({ t: "held", unique: req.header.unique, reply: reply0, ops }, transfer);
     }
   } finally {

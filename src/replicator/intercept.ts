@@ -44,9 +44,10 @@ import * as fs from "node:fs";
 import { isAbsolute } from "node:path";
 import { Worker } from "node:worker_threads";
 import { Errno } from "../sys/fuse/abi.ts";
-import { encodeError } from "../sys/fuse/encode.ts";
+import { encodeEmpty, encodeError } from "../sys/fuse/encode.ts";
 import { abortConnection, fuseMountsOn, mountFuse, umount } from "../sys/fuse/mount.ts";
 import type { MountEntry } from "../sys/fuse/mountinfo.ts";
+import type { SyncRequest } from "./intercept-server.ts";
 import { STAT, STAT_COUNT, type WorkerInput, type WorkerMessage } from "./intercept-worker.ts";
 import type { MirrorOp } from "./ops.ts";
 
@@ -218,9 +219,15 @@ async function serveMount(o: MountInPlaceOptions, workerAt: URL | string, fuseFd
     }
   };
 
-  const release = (m: Extract<WorkerMessage, { t: "held" }>): void => {
+  let nextSeq = 0;
+  /** Numbers the ops, hands them over in order, and writes the reply once all are acknowledged. */
+  const release = (unique: bigint, reply: Uint8Array, ops: readonly MirrorOp[]): void => {
     heldNow++;
-    const acks = m.ops.map(({ seq, op }) => {
+    counters[STAT.repliesHeld] = (counters[STAT.repliesHeld] ?? 0) + 1;
+    counters[STAT.opsEmitted] = (counters[STAT.opsEmitted] ?? 0) + ops.length;
+    const first = nextSeq + 1;
+    const acks = ops.map((op) => {
+      const seq = ++nextSeq;
       try {
         return o.onMutation(seq, op);
       } catch (e) {
@@ -230,14 +237,33 @@ async function serveMount(o: MountInPlaceOptions, workerAt: URL | string, fuseFd
     Promise.all(acks).then(
       () => {
         heldNow--;
-        writeReply(m.reply);
+        writeReply(reply);
       },
       (e: unknown) => {
         heldNow--;
-        o.log("error", `${o.dir}: replication of operations ${m.ops[0]?.seq}..${m.ops.at(-1)?.seq} failed, the application gets EIO: ${e instanceof Error ? e.message : String(e)}`);
-        writeReply(encodeError(m.unique, Errno.EIO));
+        o.log("error", `${o.dir}: replication of operations ${first}..${nextSeq} failed, the application gets EIO: ${e instanceof Error ? e.message : String(e)}`);
+        writeReply(encodeError(unique, Errno.EIO));
       },
     );
+  };
+
+  /** fsync off the serving thread (libuv's pool), then the fsync op, then the reply. */
+  const syncThenRelease = (unique: bigint, s: SyncRequest): void => {
+    heldNow++;
+    const flush = s.dataOnly ? fs.fdatasync : fs.fsync;
+    flush(s.fd, (err) => {
+      if (s.closeAfter) fs.close(s.fd, () => {});
+      heldNow--;
+      if (err !== null) {
+        writeReply(encodeError(unique, typeof err.errno === "number" ? Math.abs(err.errno) : Errno.EIO));
+        return;
+      }
+      if (s.path === null) {
+        writeReply(encodeEmpty(unique));
+        return;
+      }
+      release(unique, encodeEmpty(unique), [{ op: "fsync", path: s.path, dataOnly: s.dataOnly }]);
+    });
   };
 
   let resolveClosed!: (reason: string) => void;
@@ -263,7 +289,10 @@ async function serveMount(o: MountInPlaceOptions, workerAt: URL | string, fuseFd
         readyResolve(null);
         break;
       case "held":
-        release(m);
+        release(m.unique, m.reply, m.ops);
+        break;
+      case "sync":
+        syncThenRelease(m.unique, m.sync);
         break;
       case "log":
         o.log(m.level, `${o.dir}: ${m.msg}`);

@@ -194,11 +194,16 @@ describe("InterceptServer", () => {
     expect(show(r.ops)).toEqual([{ op: "truncate", path: "t", size: 0, mtimeNs: "t" }]);
   });
 
-  it("emits fsync after a local fsync, and after each write of an O_SYNC file", () => {
+  it("hands fsync to the caller to do off the serving thread, and emits fsync after each write of an O_SYNC file", () => {
     const { nodeid, fh } = create("d");
     const r = call(Opcode.FSYNC, [fh, 1, 0], { nodeid });
-    expect(errorOf(r)).toBe(0);
-    expect(show(r.ops)).toEqual([{ op: "fsync", path: "d", dataOnly: true }]);
+    expect(r.reply).toBeNull();
+    expect(r.ops).toEqual([]);
+    expect(r.sync).toMatchObject({ closeAfter: false, dataOnly: true });
+    expect(relPathText(r.sync!.path!)).toBe("d");
+    const dirSync = call(Opcode.FSYNCDIR, [0n, 0, 0]);
+    expect(dirSync.sync).toMatchObject({ closeAfter: true, dataOnly: false, path: new Uint8Array(0) });
+    fs.closeSync(dirSync.sync!.fd);
     const o = call(Opcode.OPEN, [0o1 | 0o4010000, 0], { nodeid });
     expect(show(write(nodeid, fhOfOpen(o), 0, "s").ops)).toEqual([
       { op: "write", path: "d", offset: 0, data: "s", mtimeNs: "t" },
