@@ -1,7 +1,33 @@
 /**
- * Events, actions and state of the membership core (src/core/membership/membership.ts).
+ * Events, actions, state and configuration of the membership core
+ * (src/core/membership/membership.ts); config.ts holds the rules the
+ * configuration must obey.
  */
-import type { MembershipConfig } from "./config.ts";
+
+export interface HeartbeatTimers {
+  /** Time between two frames on each link. */
+  readonly intervalMs: number;
+  /** Silence after which a peer is reported "late" (a warning, no action). */
+  readonly warntimeMs: number;
+  /** Silence after which a link is down, and after which a peer silent on all links is dead. */
+  readonly deadtimeMs: number;
+  /** Grace from our own start before a never-heard peer or link is declared dead/down. */
+  readonly initdeadMs: number;
+}
+
+export interface MembershipNode {
+  readonly name: string;
+  /** The node's address on each heartbeat link, by link index; only used in reports. */
+  readonly links: readonly string[];
+}
+
+export interface MembershipConfig extends HeartbeatTimers {
+  /** Our own node name. */
+  readonly self: string;
+  readonly cluster: string;
+  /** Every node of the cluster, ourselves included, each with one address per link. */
+  readonly nodes: readonly MembershipNode[];
+}
 
 /**
  * The part of a decoded heartbeat frame the core reads. The codec's

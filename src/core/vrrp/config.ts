@@ -11,52 +11,12 @@
  * rounded down to whole milliseconds, so deadlines stay integers.
  */
 import type { ConfigProblem } from "../membership/config.ts";
-import { parseIpv4, type VrrpAuth, type VrrpVersion, VRRP_MAX_ADDRESSES, VRRP_V2_MAX_ADVERT_INT_S, VRRP_V3_MAX_ADVERT_INT_CS } from "../../proto/vrrp.ts";
+import { parseIpv4, VRRP_MAX_ADDRESSES, VRRP_V2_MAX_ADVERT_INT_S, VRRP_V3_MAX_ADVERT_INT_CS } from "../../proto/vrrp.ts";
 
 export type { ConfigProblem } from "../membership/config.ts";
+import type { ResolvedVrrpConfig, VrrpInstanceConfig } from "./types.ts";
 
-/** A tracked object (script, process, interface, file...) whose health moves our priority. */
-export interface VrrpTrack {
-  /** Unique within the instance; the driver reports results under this name. */
-  readonly name: string;
-  /**
-   * keepalived's rule: > 0 is added to the priority while the object is up;
-   * < 0 is added (so subtracted) while it is down; 0 puts the instance in
-   * Fault while it is down.
-   */
-  readonly weight: number;
-}
-
-export interface VrrpInstanceConfig {
-  /** For events and logs, e.g. "VI_1". */
-  readonly name: string;
-  readonly vrid: number;
-  /** 1..255; 255 = we own the virtual addresses (always master when able). */
-  readonly priority: number;
-  /** Default 3. */
-  readonly version?: VrrpVersion;
-  /** Advertisement_Interval in centiseconds; v2 needs whole seconds. Default 100 (1 s). */
-  readonly advertIntCs?: number;
-  /** A backup with a higher priority takes over from a lower master. Default true. */
-  readonly preempt?: boolean;
-  /** How long a backup that would preempt waits first, counted from the first lower advert it hears. Default 0. */
-  readonly preemptDelayMs?: number;
-  /** The master accepts packets addressed to the VIPs (RFC 5798 Accept_Mode). Default false; an owner always accepts. */
-  readonly acceptMode?: boolean;
-  /** Adverts missed before the master is declared down. Default 3. */
-  readonly downTimerAdverts?: number;
-  /** Our primary IPv4 address on the interface: the advert's source and the election tiebreak. */
-  readonly primaryAddress: string;
-  /** The virtual addresses, "a.b.c.d" or "a.b.c.d/len". */
-  readonly vips: readonly string[];
-  /** VRRPv2 only. Default none. */
-  readonly auth?: VrrpAuth;
-  readonly track?: readonly VrrpTrack[];
-  /** A Backup acts on the heartbeat's verdict that the master's node is dead ("peer-dead" input). Default true. */
-  readonly heartbeatTakeover?: boolean;
-}
-
-export type ResolvedVrrpConfig = Required<VrrpInstanceConfig>;
+export type { ResolvedVrrpConfig, VrrpInstanceConfig, VrrpTrack } from "./types.ts";
 
 export const vrrpDefaults = {
   version: 3,

@@ -9,11 +9,9 @@
  * Objects not reported yet count as up, as in keepalived without init_fail:
  * a daemon that boots must not sit in Fault until every checker has run.
  */
-import type { VrrpTrack } from "./config.ts";
+import type { TrackHealth, VrrpTrack } from "./types.ts";
 import { VRRP_OWNER_PRIORITY } from "./config.ts";
 
-/** Last reported health per tracked object name; a missing name counts as up. */
-export type TrackHealth = Readonly<Record<string, boolean>>;
 
 function isUp(health: TrackHealth, name: string): boolean {
   return health[name] ?? true;

@@ -1,9 +1,53 @@
 /**
  * Events, actions and state of the VRRP instance core (src/core/vrrp/vrrp.ts).
  */
-import type { VrrpAdvert, VrrpVersion } from "../../proto/vrrp.ts";
-import type { ResolvedVrrpConfig } from "./config.ts";
-import type { TrackHealth } from "./track.ts";
+import type { VrrpAdvert, VrrpAuth, VrrpVersion } from "../../proto/vrrp.ts";
+
+/** Last reported health per tracked object name; a missing name counts as up. */
+export type TrackHealth = Readonly<Record<string, boolean>>;
+
+/** A tracked object (script, process, interface, file...) whose health moves our priority. */
+export interface VrrpTrack {
+  /** Unique within the instance; the driver reports results under this name. */
+  readonly name: string;
+  /**
+   * keepalived's rule: > 0 is added to the priority while the object is up;
+   * < 0 is added (so subtracted) while it is down; 0 puts the instance in
+   * Fault while it is down.
+   */
+  readonly weight: number;
+}
+
+export interface VrrpInstanceConfig {
+  /** For events and logs, e.g. "VI_1". */
+  readonly name: string;
+  readonly vrid: number;
+  /** 1..255; 255 = we own the virtual addresses (always master when able). */
+  readonly priority: number;
+  /** Default 3. */
+  readonly version?: VrrpVersion;
+  /** Advertisement_Interval in centiseconds; v2 needs whole seconds. Default 100 (1 s). */
+  readonly advertIntCs?: number;
+  /** A backup with a higher priority takes over from a lower master. Default true. */
+  readonly preempt?: boolean;
+  /** How long a backup that would preempt waits first, counted from the first lower advert it hears. Default 0. */
+  readonly preemptDelayMs?: number;
+  /** The master accepts packets addressed to the VIPs (RFC 5798 Accept_Mode). Default false; an owner always accepts. */
+  readonly acceptMode?: boolean;
+  /** Adverts missed before the master is declared down. Default 3. */
+  readonly downTimerAdverts?: number;
+  /** Our primary IPv4 address on the interface: the advert's source and the election tiebreak. */
+  readonly primaryAddress: string;
+  /** The virtual addresses, "a.b.c.d" or "a.b.c.d/len". */
+  readonly vips: readonly string[];
+  /** VRRPv2 only. Default none. */
+  readonly auth?: VrrpAuth;
+  readonly track?: readonly VrrpTrack[];
+  /** A Backup acts on the heartbeat's verdict that the master's node is dead ("peer-dead" input). Default true. */
+  readonly heartbeatTakeover?: boolean;
+}
+
+export type ResolvedVrrpConfig = Required<VrrpInstanceConfig>;
 
 /** RFC 5798's three states plus keepalived's Fault (an interface or a weight-0 tracked object is down). */
 export type VrrpRole = "initialize" | "backup" | "master" | "fault";

@@ -81,7 +81,7 @@ import { ipv4ToNumber, parseIpv4, type VrrpAdvert } from "../../proto/vrrp.ts";
 
 export * from "./types.ts";
 export * from "./config.ts";
-export { effectivePriority, faultingTracks, type TrackHealth } from "./track.ts";
+export { effectivePriority, faultingTracks } from "./track.ts";
 
 /** After a heartbeat verdict, the master's next advert is awaited this fraction of its interval beyond the due time. */
 const TAKEOVER_GRACE = 0.25;
