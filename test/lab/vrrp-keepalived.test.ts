@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect } from "vitest";
-import type { LabHost } from "./lab.ts";
+import { type LabHost, waitUntil } from "./lab.ts";
 import { describeLab, labTest, useLab } from "./lab-test.ts";
 import {
   type Keepalived,
@@ -94,15 +94,16 @@ describeLab(
         const mastered = s.ka.proc.output().length;
         expect(await vrrpStatus(s.vigil)).toMatchObject({ role: "master", effectivePriority: 150, masterAddress: s.vigilHost.addr() });
         const mark = s.prober.mark();
+        await waitUntil(() => s.prober.owners(mark).length > 0, { what: "a probe answered by vigil" });
 
         s.vigil.proc.killGroup("SIGKILL");
         await s.vigil.proc.exited;
         await logAfter(s.ka.proc, mastered, /\(VI_1\) Entering MASTER STATE/);
         await s.prober.waitForOwner(s.kaHost, s.macs.ka);
+        // A killed vigil leaves no address behind: its fencing watchdog took the VIP away at once.
+        await waitForVipOn(s.kaHost, [s.vigilHost, s.kaHost]);
 
         await restartVigil(s.vigil);
-        // The address a killed vigil left behind is gone before it starts as BACKUP.
-        await s.vigil.proc.waitFor(/removed VIPs left on the interface by an earlier run/);
         await ownedBy(s, "vigil");
         expect(s.prober.owners(mark)).toEqual([s.vigilHost.name, s.kaHost.name, s.vigilHost.name]);
         const back = await vrrpStatus(s.vigil);
