@@ -5,7 +5,7 @@
  * handshake record stay buffered for the session. A length above the limit
  * fails at once, before anything is buffered for it.
  */
-import type { Socket } from "node:net";
+import type { LinkStream } from "./replication-link-transport.ts";
 
 export type RecordHandler = (body: Uint8Array) => void;
 
@@ -20,7 +20,7 @@ export class RecordSocket {
   /** Longest record body accepted now. */
   maxRecord: number;
 
-  constructor(readonly socket: Socket, maxRecord: number) {
+  constructor(readonly socket: LinkStream, maxRecord: number) {
     this.maxRecord = maxRecord;
     socket.on("data", (chunk: Buffer) => {
       this.chunks.push(chunk);

@@ -54,7 +54,7 @@ export class LinkSession {
     private readonly handlers: SessionHandlers,
   ) {
     rs.maxRecord = REPLICATION_MAX_MESSAGE + RECORD_TAG_BYTES;
-    rs.socket.setNoDelay(true);
+    rs.socket.setNoDelay?.(true);
     rs.onClose((reason) => this.finish(reason));
     rs.setHandler(
       (body) => this.onRecord(body),

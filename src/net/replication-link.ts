@@ -30,11 +30,13 @@ import { HANDSHAKE_MAX_RECORD } from "../proto/replication-handshake.ts";
 import type { ResyncRequest, ResyncResponse } from "../proto/replication-resync.ts";
 import { clientHandshake, type LinkIdentity, serverHandshake } from "./replication-link-handshake.ts";
 import { RecordSocket } from "./replication-link-records.ts";
+import { type LinkEndpoint, type LinkListener, type LinkStream, type LinkTransport, tcpTransport } from "./replication-link-transport.ts";
 import { type LinkCounters, LinkSession, type LinkTimers } from "./replication-link-session.ts";
 
 export { REPLICATION_DEFAULT_PORT } from "../proto/replication.ts";
 export type { LinkIdentity } from "./replication-link-handshake.ts";
 export type { LinkCounters, LinkTimers } from "./replication-link-session.ts";
+export type { LinkEndpoint, LinkTransport } from "./replication-link-transport.ts";
 
 export const DEFAULT_LINK_TIMERS: LinkTimers = { pingIntervalMs: 250, deadtimeMs: 3000 };
 export const DEFAULT_WINDOW_OPS = 1024;
@@ -45,10 +47,6 @@ export type SendOutcome =
   | { readonly delivered: true; readonly result: ApplyResult }
   | { readonly delivered: false; readonly maybeApplied: boolean; readonly reason: string };
 
-export interface LinkEndpoint {
-  readonly address: string;
-  readonly port: number;
-}
 
 export interface ReplicationClientOptions extends LinkIdentity {
   /** The SECOND's addresses, tried in order: "a.b.c.d" (then `port`) or "a.b.c.d:port". */
@@ -61,6 +59,8 @@ export interface ReplicationClientOptions extends LinkIdentity {
   readonly retryMs?: number;
   readonly windowOps?: number;
   readonly windowBytes?: number;
+  /** TCP unless given (tests: the in-memory twin, replication-link-memory.ts). */
+  readonly transport?: LinkTransport;
 }
 
 interface Pending {
@@ -316,7 +316,7 @@ export class ReplicationClient {
   /** null once the session is ready; otherwise why this address did not work. */
   private tryConnect(at: LinkEndpoint): Promise<string | null> {
     return new Promise((resolve) => {
-      const sock = net.connect({ host: at.address, port: at.port, noDelay: true });
+      const sock = (this.opts.transport ?? tcpTransport).connect(at);
       const rs = new RecordSocket(sock, HANDSHAKE_MAX_RECORD);
       let settled = false;
       const settle = (v: string | null): void => {
@@ -388,6 +388,8 @@ export interface ReplicationServerOptions extends LinkIdentity {
   readonly timers?: Partial<LinkTimers>;
   readonly handshakeTimeoutMs?: number;
   readonly maxQueuedBytes?: number;
+  /** TCP unless given (tests: the in-memory twin, replication-link-memory.ts). */
+  readonly transport?: LinkTransport;
 }
 
 /**
@@ -415,7 +417,7 @@ const MAX_APPLYING = 64;
 const MAX_HANDSHAKES = 4;
 
 export class ReplicationServer {
-  private readonly servers: net.Server[] = [];
+  private readonly listeners: LinkListener[] = [];
   private readonly timers: LinkTimers;
   private session: LinkSession | null = null;
   /** Connections in their handshake, oldest first. */
@@ -465,14 +467,7 @@ export class ReplicationServer {
   /** Listens on every endpoint; rejects with the OS error of the first that fails (the others are closed). */
   async start(): Promise<void> {
     try {
-      for (const at of this.opts.listen) {
-        const srv = net.createServer({ noDelay: true }, (sock) => this.onConnection(sock));
-        this.servers.push(srv);
-        await new Promise<void>((resolve, reject) => {
-          srv.once("error", (e: Error & { code?: string }) => reject(new Error(`replication link: cannot listen on ${at.address}:${at.port}: ${e.code ?? e.message}`)));
-          srv.listen(at.port, at.address, () => resolve());
-        });
-      }
+      for (const at of this.opts.listen) this.listeners.push(await (this.opts.transport ?? tcpTransport).listen(at, (sock) => this.onConnection(sock)));
     } catch (e) {
       await this.close();
       throw e;
@@ -481,20 +476,17 @@ export class ReplicationServer {
 
   /** The endpoints actually bound (the real port when 0 was asked). */
   bound(): LinkEndpoint[] {
-    return this.servers.flatMap((s) => {
-      const a = s.address();
-      return a !== null && typeof a === "object" ? [{ address: a.address, port: a.port }] : [];
-    });
+    return this.listeners.map((l) => l.bound);
   }
 
   async close(): Promise<void> {
     this.closed = true;
     this.session?.close("the SECOND stops replicating");
-    await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
-    this.servers.length = 0;
+    await Promise.all(this.listeners.map((l) => l.close()));
+    this.listeners.length = 0;
   }
 
-  private onConnection(sock: net.Socket): void {
+  private onConnection(sock: LinkStream): void {
     const from: LinkEndpoint = { address: sock.remoteAddress ?? "?", port: sock.remotePort ?? 0 };
     if (this.closed) {
       sock.destroy();
