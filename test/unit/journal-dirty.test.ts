@@ -27,7 +27,7 @@ describe("dirty set", () => {
   const cases: { name: string; ops: MirrorOp[]; want: string[] }[] = [
     { name: "writes become 4 KiB blocks, merged into ranges", ops: [w("f", 100, 10), w("f", 4096, 8192), w("f", 40000, 1)], want: [".", "f 0+12288 36864+4096"] },
     { name: "a write across a block boundary marks both blocks", ops: [w("f", 4000, 200)], want: [".", "f 0+8192"] },
-    { name: "a truncate marks from the new size to the end", ops: [{ op: "truncate", path: relPath("f"), size: 5000 }], want: [".", "f 4096+end"] },
+    { name: "a truncate marks from the new size to the end", ops: [{ op: "truncate", path: relPath("f"), size: 5000, mtimeNs: 1n }], want: [".", "f 4096+end"] },
     { name: "namespace ops mark the path and its parent", ops: [{ op: "mkdir", path: relPath("a/b"), mode: 0o755, uid: 0, gid: 0 }, { op: "chmod", path: relPath("c"), mode: 0o600 }], want: [".", "a", "a/b", "c"] },
     {
       name: "a file written then renamed is sent under its new name, compared in depth",
