@@ -81,6 +81,13 @@ export interface InterceptStats {
 
 export interface MountedFolder {
   readonly dir: string;
+  /**
+   * The folder beneath the mount, for this process only (`/proc/self/fd/N`,
+   * valid until unmounted): resync and verify read and write the real files
+   * here, never through `dir`, which would go through the mount (and could
+   * wait on a held reply).
+   */
+  readonly backing: string;
   /** Unmounts (lazily if busy), then ends the connection through fusectl; resolves once the server has stopped. */
   unmount(): Promise<void>;
   stats(): InterceptStats;
@@ -324,6 +331,7 @@ async function serveMount(o: MountInPlaceOptions, workerAt: URL | string, fuseFd
   let unmounting: Promise<void> | null = null;
   return {
     dir: o.dir,
+    backing: `/proc/self/fd/${dirFd}`,
     closed,
     stats: () => ({
       requests: counters[STAT.requests] ?? 0,

@@ -60,6 +60,10 @@ describeLab(
       expect(cat.stdout).toBe("from before the mount\n");
       const info = await r.run(["cat", "/proc/self/mountinfo"], { check: true });
       expect(info.stdout).toMatch(new RegExp(` ${mnt} .* - fuse\\.vigil vigil:lab `));
+      r.send("backing");
+      // The runner sees the folder beneath through MountedFolder.backing, with what the suite made.
+      const beneath = (await r.waitOut(/^backing (.*)$/m))[1]?.split(",") ?? [];
+      expect(beneath).toEqual(expect.arrayContaining(["old", "a.txt", "log", "pub"]));
     });
 
     labTest("a concurrent storm of renames, links, unlinks and writes from three processes runs through", async () => {
