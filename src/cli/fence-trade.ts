@@ -27,6 +27,8 @@ function duration(ms: number): string {
 
 /** One line per failover module, indented for check-config's output. */
 export function fenceTradeLines(config: VigilConfig): string[] {
+  // One node: nobody takes over from anybody.
+  if (config.cluster.nodes.length < 2) return [];
   const hb = config.cluster.heartbeat;
   const timers = { intervalMs: hb.interval, warntimeMs: hb.warntime, deadtimeMs: hb.deadtime, initdeadMs: hb.initdead };
   const lease = config.cluster.witness.arbiter === undefined ? undefined : config.cluster.witness.lease;

@@ -38,6 +38,11 @@ describe("check-config on the fence's stop budget", () => {
     expect(lines).toEqual(["  module web: a takeover from a node that is not heard waits 1.2 s (deadtime 500 ms + interval 100 ms + delay 100 ms + fence 500 ms + stop budget 0 ms)"]);
   });
 
+  it("a cluster of one node: nothing to say", () => {
+    const one = config("", ["    stop: /etc/vigil/stop.sh"]);
+    expect(fenceTradeLines({ ...one, cluster: { ...one.cluster, nodes: one.cluster.nodes.slice(0, 1) } })).toEqual([]);
+  });
+
   it("without an arbiter: what a dead daemon's watchdog does, and what nothing rules out", () => {
     const lines = fenceTradeLines(config("", ["    stop: /etc/vigil/stop.sh", "    stop_timeout: 4s"]));
     expect(lines).toEqual([
