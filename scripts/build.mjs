@@ -15,8 +15,8 @@ mkdirSync(dirname(out), { recursive: true });
 // --bytecode halves cold start; it needs --format=esm for top-level await.
 execFileSync(
   bun,
-  // The mirror's FUSE server runs in a Worker: its module is a second entry point of the bundle.
-  ["build", "--compile", "--minify", "--bytecode", "--format=esm", join(root, "src", "main.ts"), join(root, "src", "replicator", "intercept-worker.ts"), "--outfile", out],
+  // The mirror's FUSE server and its applier run in Workers: their modules are more entry points of the bundle.
+  ["build", "--compile", "--minify", "--bytecode", "--format=esm", join(root, "src", "main.ts"), join(root, "src", "replicator", "intercept-worker.ts"), join(root, "src", "replicator", "apply-worker.ts"), "--outfile", out],
   { stdio: ["ignore", "ignore", "inherit"], cwd: root },
 );
 const mb = (statSync(out).size / 1e6).toFixed(1);

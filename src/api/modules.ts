@@ -47,6 +47,46 @@ export interface ModuleStatus {
   pending: { command: ModuleCommand; since: string } | null;
   witness: { reachable: boolean | null; detail: string } | null;
   lease: { holder: string | null; expiresInMs: number | null; detail: string } | null;
+  /** Mirror modules only: this node's copy, the link and the resync. */
+  mirror?: MirrorStatus;
+}
+
+/** A mirror module's data, as this node sees it. */
+export interface MirrorStatus {
+  folder: string;
+  /** This node's copy: uptodate, outdated (the peer has newer data) or inconsistent (being resynced). */
+  data: "uptodate" | "outdated" | "inconsistent";
+  /** The copy's data generation ("<counter>:<node>"). */
+  gen: string;
+  /** When `data` last changed (ISO time). */
+  since: string;
+  /** Why this copy may not be served now, or null. */
+  serving: string | null;
+  link: "up" | "down";
+  linkDetail: string;
+  /** The peer's copy as its hello told it (while the link is up). */
+  peerData: "uptodate" | "outdated" | "inconsistent" | null;
+  /** replicate, hold (the link is down and the peer not yet outdated) or alone (journaled); standby off PRIM. */
+  writes: string;
+  /** Application calls waiting for their acknowledgement. */
+  waitingOps: number;
+  resync: MirrorResyncStatus | null;
+  splitBrain: string | null;
+  /** When forceprim served this copy against the rules (ISO time), or null. */
+  forcedAt: string | null;
+}
+
+export interface MirrorResyncStatus {
+  phase: string;
+  mode: "full" | "journal";
+  filesTotal: number;
+  filesDone: number;
+  bytesTotal: number;
+  bytesDone: number;
+  bytesSent: number;
+  bytesPerSec: number;
+  etaSec: number | null;
+  elapsedMs: number;
 }
 
 export interface ModuleCommandRequest {

@@ -91,6 +91,8 @@ export function moduleProblems(modules: unknown, nodes: readonly string[], clust
   const names = new FirstUse("a name no other module has");
   const vips = new FirstUse("each virtual address in one module only");
   const folders: { dir: string; owner: string }[] = [];
+  const mirrorPorts = new FirstUse("a replication port no other mirror module uses (set port: on one of them)");
+  const hbPort = rec(rec(cluster)["heartbeat"])["port"];
   const addresses = nodeAddresses(cluster);
   const push = (p: Problem | undefined) => p !== undefined && out.push(p);
   items(modules).forEach((x, i) => {
@@ -155,6 +157,20 @@ export function moduleProblems(modules: unknown, nodes: readonly string[], clust
         path: ["modules", i, "type"], at: "value", found: `"mirror" in a cluster of ${nodes.length} node${nodes.length === 1 ? "" : "s"}`,
         expected: "a cluster of exactly 2 nodes for a mirror module (a primary and its mirror)",
       });
+    }
+    if (type === "mirror" && items(x["replicate"]).length > 1) {
+      out.push({
+        path: ["modules", i, "replicate", 1], at: "value", found: `${items(x["replicate"]).length} folders`,
+        expected: "one folder per mirror module (a module per folder; their data generations are kept apart)",
+      });
+    }
+    if (type === "mirror") {
+      const port = typeof x["port"] === "number" ? x["port"] : 7696;
+      const at = "port" in x ? ["modules", i, "port"] : ["modules", i, "type"];
+      push(mirrorPorts.claim(String(port), String(port), owner, at));
+      if (typeof hbPort === "number" && hbPort === port) {
+        out.push({ path: at, at: "value", found: `replication port ${port}, the heartbeat's UDP port too`, expected: "another port: the link is TCP, but a firewall rule for one would open the other" });
+      }
     }
     items(x["replicate"]).forEach((d, k) => {
       if (typeof d !== "string" || !d.startsWith("/")) return;

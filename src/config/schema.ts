@@ -315,6 +315,7 @@ const module: Schema = {
         "Directories mirrored synchronously to the other node.",
         { minItems: 1 },
       ),
+      port: integer(1, 65535, "TCP port of this module's replication link (authenticated and encrypted with the cluster key).", { default: DEFAULTS.module.mirror_port }),
     }, ["replicate"]),
     moduleBranch("farm", "farm module", {
       ports: list(integer(1, 65535, "A port."), "a list of at least one port, like [80, 443]", "The ports whose clients are shared out.", {

@@ -227,6 +227,8 @@ export interface MirrorModule extends ModuleCommon, FailbackPolicy {
   type: "mirror";
   /** Absolute directories mirrored synchronously to the other node. */
   replicate: string[];
+  /** TCP port of the replication link. */
+  port: number;
 }
 
 export interface FarmModule extends ModuleCommon {

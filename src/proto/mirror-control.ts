@@ -5,7 +5,8 @@
  *
  *   action u8: 1 state (hello: tell me your copy), 2 resync-begin (persist
  *              "inconsistent" before I send anything), 3 resync-end (you
- *              now hold my gen)
+ *              now hold my gen), 4 resync-begin-keep (the same, after
+ *              keeping a copy of your folder aside: both sides wrote)
  *   copy:      gen (u8 length + UTF-8, 2..96), history count u8 (0..16)
  *              and that many gens, data u8 (0 uptodate, 1 outdated,
  *              2 inconsistent), running u8 (0/1), unclean u8 (0/1)
@@ -15,7 +16,7 @@
  */
 import { ByteDecodeError, type ByteReader, type ByteWriter } from "./bytes.ts";
 
-export type MirrorControlAction = "state" | "resync-begin" | "resync-end";
+export type MirrorControlAction = "state" | "resync-begin" | "resync-end" | "resync-begin-keep";
 
 export interface CopyWire {
   readonly gen: string;
@@ -25,7 +26,7 @@ export interface CopyWire {
   readonly unclean: boolean;
 }
 
-const ACTIONS: readonly MirrorControlAction[] = ["state", "resync-begin", "resync-end"];
+const ACTIONS: readonly MirrorControlAction[] = ["state", "resync-begin", "resync-end", "resync-begin-keep"];
 const DATA: readonly CopyWire["data"][] = ["uptodate", "outdated", "inconsistent"];
 const GEN = /^\d{1,15}:[^\s]*$/;
 const MAX_GEN_BYTES = 96;

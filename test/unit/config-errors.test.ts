@@ -237,8 +237,8 @@ describe("config errors: each names file:line:col, key path, found and expected"
   });
 
   it("says when a key belongs to another kind of module", () => {
-    expect(problems(lines(...HEAD, "modules:", "  - name: m", "    type: mirror", "    replicate: [/srv]", "    ports: [80]"))).toEqual([
-      'vigil.yaml:10:5: modules[0].ports: found unknown key "ports", expected one of type, name, vip, vips, interface, start, stop, start_timeout, stop_timeout, checkers, notify, webhook, failback, failback_delay, prefer, resources, replicate (a mirror module has no ports)',
+    expect(problems(lines(...HEAD, "modules:", "  - name: m", "    type: mirror", "    replicate: [/srv]", "    split: client_ip"))).toEqual([
+      'vigil.yaml:10:5: modules[0].split: found unknown key "split", expected one of type, name, vip, vips, interface, start, stop, start_timeout, stop_timeout, checkers, notify, webhook, failback, failback_delay, prefer, resources, replicate, port (a mirror module has no split)',
     ]);
   });
 
@@ -274,8 +274,25 @@ describe("config errors: each names file:line:col, key path, found and expected"
   });
 
   it("rejects replicated folders inside one another", () => {
-    expect(problems(lines(...HEAD, "modules:", "  - name: m", "    type: mirror", "    replicate: [/var/lib/vms/, /var/lib/vms/db]"))).toEqual([
-      'vigil.yaml:9:32: modules[0].replicate[1]: found "/var/lib/vms/db", which overlaps "/var/lib/vms" of modules[0] (m), expected folders that are not inside one another (each file is mirrored by one module)',
+    expect(problems(lines(
+      ...HEAD, "modules:",
+      "  - { name: m, type: mirror, replicate: [/var/lib/vms/] }",
+      "  - { name: n, type: mirror, replicate: [/var/lib/vms/db], port: 7697 }",
+    ))).toEqual([
+      'vigil.yaml:8:42: modules[1].replicate[0]: found "/var/lib/vms/db", which overlaps "/var/lib/vms" of modules[0] (m), expected folders that are not inside one another (each file is mirrored by one module)',
+    ]);
+  });
+
+  it("takes one folder per mirror module, and a replication port per module", () => {
+    expect(problems(lines(...HEAD, "modules:", "  - name: m", "    type: mirror", "    replicate: [/srv/a, /srv/b]"))).toEqual([
+      'vigil.yaml:9:25: modules[0].replicate[1]: found 2 folders, expected one folder per mirror module (a module per folder; their data generations are kept apart)',
+    ]);
+    expect(problems(lines(
+      ...HEAD, "modules:",
+      "  - { name: m, type: mirror, replicate: [/srv/a] }",
+      "  - { name: n, type: mirror, replicate: [/srv/b] }",
+    ))).toEqual([
+      'vigil.yaml:8:22: modules[1].type: found 7696 again (also modules[0] (m)), expected a replication port no other mirror module uses (set port: on one of them)',
     ]);
   });
 

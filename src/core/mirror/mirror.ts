@@ -158,7 +158,8 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
       const was = running(s);
       s.role = ev.role;
       // Running stops only once the folders are unmounted: nothing is in flight any more.
-      if (was && !running(s) && s.copy.writing) persist({ ...s.copy, writing: false });
+      if (was && !running(s) && ev.unacked === true) s.unclean = true;
+      else if (was && !running(s) && s.copy.writing) persist({ ...s.copy, writing: false });
       break;
     }
     case "peer":

@@ -39,8 +39,12 @@ export interface MirrorTimers {
 
 export type MirrorInput =
   | { readonly type: "tick" }
-  /** Our module role, from the module core's transitions (and at start). */
-  | { readonly type: "role"; readonly role: MirrorModuleRole }
+  /**
+   * Our module role, from the module core's transitions (and at start).
+   * `unacked`: leaving PRIM/ALONE, the folders were unmounted with writes
+   * applied here that the peer never acknowledged: this copy stays unclean.
+   */
+  | { readonly type: "role"; readonly role: MirrorModuleRole; readonly unacked?: boolean }
   | { readonly type: "peer"; readonly liveness: "unknown" | "up" | "late" | "dead" }
   /** The data mark and role in the peer's latest heartbeat advert (mark null: none yet). */
   | { readonly type: "peer-mark"; readonly mark: DataMark | null; readonly running: boolean }

@@ -291,15 +291,17 @@ export function checkerName(c: Checker, index: number): string {
 /** The core's resources of a module of vigil.yaml, in start order. */
 export function moduleResources(m: FailoverModule | MirrorModule): ModuleResource[] {
   const timeouts = (r: { start_timeout: number; stop_timeout: number }): ResourceTimeouts => ({ startMs: r.start_timeout, stopMs: r.stop_timeout });
+  // A mirror's folders come first: mounted before anything starts, unmounted after everything stopped.
+  const mirror: ModuleResource[] = m.type === "mirror" ? [{ kind: "mirror", folders: [...m.replicate] }] : [];
   if (m.resources !== undefined) {
-    return m.resources.map((r): ModuleResource => {
+    return [...mirror, ...m.resources.map((r): ModuleResource => {
       if ("vip" in r) return { kind: "vip", address: r.vip, interface: r.interface ?? m.interface ?? null };
       if ("service" in r) return { kind: "service", unit: r.service, timeouts: timeouts(r) };
       return { kind: "script", start: r.start ?? null, stop: r.stop ?? null, timeouts: timeouts(r) };
-    });
+    })];
   }
   // The short form: every VIP first (an app may bind to it), then the start/stop scripts.
-  const out: ModuleResource[] = m.vips.map((address) => ({ kind: "vip", address, interface: m.interface ?? null }));
+  const out: ModuleResource[] = [...mirror, ...m.vips.map((address): ModuleResource => ({ kind: "vip", address, interface: m.interface ?? null }))];
   if (m.start !== undefined || m.stop !== undefined) out.push({ kind: "script", start: m.start ?? null, stop: m.stop ?? null, timeouts: timeouts(m) });
   return out;
 }

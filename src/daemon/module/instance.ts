@@ -30,6 +30,23 @@ import { readBlocked, writeBlocked } from "./blocked.ts";
 import { ModuleChecks, type ModuleCheckSpec } from "./checks.ts";
 import type { ModuleNotify } from "./notify.ts";
 import { startResource, stopResource, type ResourceRunnerOptions } from "./resources.ts";
+import type { MirrorDriver } from "../mirror/driver.ts";
+import type { DataMark } from "../../core/mirror/types.ts";
+
+const DATA_MARKS: readonly string[] = ["u", "n", "o", "i"];
+
+/**
+ * A mirror module's advert carries the copy's data mark after its role
+ * ("SECOND|u"): the heartbeat's role field is free text, and a peer that
+ * does not run the module as a mirror never sees one.
+ */
+function splitRole(role: string | null): { role: string | null; mark: DataMark | null } {
+  if (role === null) return { role, mark: null };
+  const bar = role.indexOf("|");
+  if (bar < 0) return { role, mark: null };
+  const mark = role.slice(bar + 1);
+  return { role: role.slice(0, bar), mark: DATA_MARKS.includes(mark) ? (mark as DataMark) : null };
+}
 import type { CheckerStatus, ModuleNodeView, ModuleStatus } from "../../api/modules.ts";
 
 /** What the instance reports outward: transitions and notes for the log, metrics and hooks. */
@@ -65,6 +82,8 @@ export interface ModuleInstanceOptions {
   readonly clock?: () => number;
   /** Default true. */
   readonly autostart?: boolean;
+  /** A mirror module's data side (src/daemon/mirror/driver.ts); it is also the "mirror" resource. */
+  readonly mirror?: MirrorDriver;
   /**
    * Everything of the config this module depends on, as one string: a
    * reload keeps the module running untouched while it is the same.
@@ -122,7 +141,19 @@ export class ModuleInstance {
   start(): void {
     if (this.running) return;
     this.running = true;
+    this.o.mirror?.attach({
+      gate: (blocked) => this.input({ type: "data", blocked }),
+      republish: () => {
+        if (this.advert === null) return;
+        this.advert = { ...this.advert, role: this.advertRole(this.state.role) };
+        this.o.reporter.published?.(this.advert);
+      },
+    });
     this.input({ type: "tick" });
+  }
+
+  private advertRole(role: ModuleRole): string {
+    return this.o.mirror === undefined ? role : `${role}|${this.o.mirror.mark}`;
   }
 
   /** What the heartbeat frames list for this module; null until the first publish. */
@@ -158,12 +189,15 @@ export class ModuleInstance {
 
   peer(node: string, liveness: PeerLiveness): void {
     this.input({ type: "peer", node, liveness });
+    this.o.mirror?.peer(liveness);
   }
 
   /** The adverts of one accepted frame from `node`. */
   frame(node: string, adverts: readonly ModuleAdvert[]): void {
     const a = adverts.find((x) => x.module === this.name);
-    this.input({ type: "advert", node, role: a?.role ?? null, generation: a?.generation ?? 0 });
+    const r = splitRole(a?.role ?? null);
+    this.input({ type: "advert", node, role: r.role, generation: a?.generation ?? 0 });
+    if (this.o.mirror !== undefined && r.role !== null) this.o.mirror.peerAdvert(r.role, r.mark);
   }
 
   /** Hands the command to the core; resolves with its answer, or null when `timeoutMs` passed first. */
@@ -215,6 +249,7 @@ export class ModuleInstance {
   /** Stops timers and checkers; the core is left as it is. */
   halt(): void {
     this.running = false;
+    void this.o.mirror?.close();
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
     this.checks.stop();
@@ -278,6 +313,7 @@ export class ModuleInstance {
       pending: s.command === null ? null : { command: s.command.command, since: new Date(Date.now() - (now - s.command.since)).toISOString() },
       witness: c.witnessPing ? { reachable: s.witness?.reachable ?? null, detail: s.witness?.detail ?? "no answer yet" } : null,
       lease,
+      ...(this.o.mirror === undefined ? {} : { mirror: this.o.mirror.status() }),
     };
   }
 
@@ -310,11 +346,12 @@ export class ModuleInstance {
       }
       case "publish": {
         const was = this.advert;
-        this.advert = { module: a.module, role: a.role, generation: a.generation };
-        if (was?.role !== a.role || was.generation !== a.generation) this.o.reporter.published?.(this.advert);
+        this.advert = { module: a.module, role: this.advertRole(a.role), generation: a.generation };
+        if (was?.role !== this.advert.role || was.generation !== a.generation) this.o.reporter.published?.(this.advert);
         break;
       }
       case "transition":
+        this.o.mirror?.role(a.to, a.reason);
         this.lastTransition = { at: new Date(), t: a };
         this.o.reporter.transition(a, this.lastTransition.at);
         this.o.notify?.transition(a, this.lastTransition.at);

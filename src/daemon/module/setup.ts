@@ -2,11 +2,13 @@
  * Turns the `modules:` section of the config into the module engine's
  * options for this node: the core config of each failover module (derived
  * in src/core/module/config.ts), its checkers, resource I/O, notify hooks
- * and the witness pinger. Mirror and farm modules are driven elsewhere; they
- * are left out here and show as STOP.
+ * and the witness pinger. A mirror module is a failover module with its
+ * mirror driver (src/daemon/mirror/setup.ts); farm modules run elsewhere.
  */
 import { dirname } from "node:path";
-import type { FailoverModule, VigilConfig } from "../../config/types.ts";
+import type { FailoverModule, MirrorModule, VigilConfig } from "../../config/types.ts";
+import type { MirrorDriver } from "../mirror/driver.ts";
+import { mirrorDriverFor } from "../mirror/setup.ts";
 import { checkerName, checkerTarget, failoverModuleCore, validateModuleConfig } from "../../core/module/config.ts";
 import { startFenceGuard } from "../fence/guard.ts";
 import { type FencePlan, fencePlanOf } from "../fence/watchdog.ts";
@@ -46,8 +48,9 @@ export function moduleSharedKey(config: VigilConfig): string {
 }
 
 export function moduleSetup(config: VigilConfig, configFile: string, self: string, stateDir: string, log: Logger, metrics: Metrics, deps: ModuleSetupDeps = {}): ModuleSetup {
-  const failover = config.modules.filter((m): m is FailoverModule => m.type === "failover");
-  if (failover.length === 0) return { ok: true, options: undefined, why: "no failover modules configured" };
+  // A mirror module is a failover module whose first resource is its replicated folder.
+  const failover = config.modules.filter((m): m is FailoverModule | MirrorModule => m.type === "failover" || m.type === "mirror");
+  if (failover.length === 0) return { ok: true, options: undefined, why: "no failover or mirror modules configured" };
   const io = deps.io ?? hostResourceIo();
   // The host's own effects: the fencing watchdog takes down what a dead daemon leaves (guard.ts).
   const guard = deps.io === undefined ? startFenceGuard(log, { stateDir }) : undefined;
@@ -76,6 +79,12 @@ export function moduleSetup(config: VigilConfig, configFile: string, self: strin
     });
     const checkerInfo = new Map(m.checkers.map((c, i) => [checkerName(c, i), { target: checkerTarget(c), onFail: c.on_fail }]));
     const notify = new ModuleNotify({ module: m.name, node: self, cluster: config.cluster.name, script: m.notify, webhook: m.webhook, log });
+    let mirror: MirrorDriver | undefined;
+    if (m.type === "mirror") {
+      const d = mirrorDriverFor(m, config, self, stateDir, log);
+      if (!d.ok) return { ok: false, message: d.message };
+      mirror = d.driver;
+    }
     modules.push({
       core,
       type: m.type,
@@ -86,7 +95,9 @@ export function moduleSetup(config: VigilConfig, configFile: string, self: strin
         warn: (msg, fields) => log.warn(msg, { module: m.name, ...fields }),
         ...(m.start_timeout === undefined ? {} : { startTimeoutMs: m.start_timeout }),
         ...(m.stop_timeout === undefined ? {} : { stopTimeoutMs: m.stop_timeout }),
+        ...(mirror === undefined ? {} : { mirror }),
       },
+      ...(mirror === undefined ? {} : { mirror }),
       stateDir,
       log,
       ...(notify.configured ? { notify } : {}),

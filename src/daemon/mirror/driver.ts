@@ -1,0 +1,575 @@
+/**
+ * One mirror module on this node: the driver of the mirror core
+ * (src/core/mirror/mirror.ts). It owns the replication link in both
+ * directions, this node's copy record, the FUSE interception while this
+ * node runs the module, the applier while it stands by, the ALONE journal
+ * and the resync. The module's failover core (through ModuleInstance)
+ * decides where the module runs; this driver tells it when this copy must
+ * not be served (the gate), and is the "mirror" resource: mounted first,
+ * unmounted last.
+ *
+ * The link: each node listens (its server applies the peer's ops and
+ * answers its questions) and connects to the peer (its client carries this
+ * node's ops when it runs the module, and its questions). The core's "link"
+ * is up once this node's client asked the peer for its copy (the hello) and
+ * both connections are up; it goes down when either does.
+ *
+ * Carrying out the core's actions, in order: persist is written (fsync)
+ * before the next action is looked at; gate goes to the module core;
+ * writes settles or holds intercepted ops (ack-queue.ts); resync runs in the
+ * background and reports back as events.
+ */
+import { closeSync, constants as C, mkdirSync, openSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { dirname, join } from "node:path";
+import type { CopyRecord } from "../../core/mirror/copy.ts";
+import { initMirror, mirrorWakeAt, stepMirror } from "../../core/mirror/mirror.ts";
+import type { DataMark, MirrorAction, MirrorInput, MirrorModuleRole, MirrorState, PeerCopy } from "../../core/mirror/types.ts";
+import type { PeerLiveness } from "../../core/membership/types.ts";
+import { type LinkEndpoint, type LinkTimers, ReplicationClient, ReplicationServer, type RequestAnswerer } from "../../net/replication-link.ts";
+import type { CopyWire, MirrorControlAction } from "../../proto/mirror-control.ts";
+import type { ResyncRequest, ResyncResponse } from "../../proto/replication-resync.ts";
+import type { ApplyResult } from "../../replicator/apply-result.ts";
+import { type OpApplier, startApplier } from "../../replicator/apply-threaded.ts";
+import { cleanStaleMount, type MountedFolder, mountInPlace } from "../../replicator/intercept.ts";
+import { Journal } from "../../replicator/journal.ts";
+import type { MirrorOp } from "../../replicator/ops.ts";
+import { FolderAnswerer } from "../../replicator/remote-peer-answers.ts";
+import { RemoteResyncPeer } from "../../replicator/remote-peer.ts";
+import type { ResyncProgress } from "../../replicator/resync-progress.ts";
+import { Resync } from "../../replicator/resync.ts";
+import { loadFsCalls } from "../../sys/ffi/fs-calls.ts";
+import type { MirrorStatus } from "../../api/modules.ts";
+import type { Logger } from "../log.ts";
+import type { MirrorResource, ResourceContext, ResourceOutcome } from "../module/resources.ts";
+import { AckQueue } from "./ack-queue.ts";
+import { mirrorStateDir, readCopyRecord, writeCopyRecord } from "./copy-file.ts";
+
+export interface MirrorDriverOptions {
+  readonly module: string;
+  readonly self: string;
+  readonly peer: string;
+  /** The replicated folder (absolute). */
+  readonly folder: string;
+  readonly cluster: string;
+  readonly key: Uint8Array;
+  /** Where this node's server listens, and the peer's addresses for its client. */
+  readonly listen: readonly LinkEndpoint[];
+  readonly peerAddresses: readonly string[];
+  readonly port: number;
+  readonly linkTimers: LinkTimers;
+  /** See MirrorTimers. */
+  readonly detachGraceMs: number;
+  readonly stateDir: string;
+  readonly boot: string;
+  readonly log: Logger;
+  readonly rateLimitBytesPerSec?: number;
+  /** Monotonic ms; performance.now() by default. */
+  readonly clock?: () => number;
+}
+
+/** What the driver needs of the module instance it belongs to. */
+export interface MirrorHost {
+  /** The gate for the module core (the "data" input). */
+  gate(blocked: string | null): void;
+  /** The data mark changed: publish it now. */
+  republish(): void;
+}
+
+
+const toWire = (s: MirrorState): CopyWire => ({
+  gen: s.copy.gen,
+  history: s.copy.history,
+  data: s.copy.data,
+  running: s.role === "PRIM" || s.role === "ALONE",
+  unclean: s.unclean,
+});
+
+export class MirrorDriver implements MirrorResource {
+  private state: MirrorState;
+  private host: MirrorHost | null = null;
+  private readonly clock: () => number;
+  private readonly server: ReplicationServer;
+  private readonly client: ReplicationClient;
+  private applier: OpApplier | null = null;
+  private journal: Journal | null = null;
+  private mount: MountedFolder | null = null;
+  /** The folder beneath the mount, reached through a directory fd opened before it. */
+  private beneathFd: number | null = null;
+  private readonly queue = new AckQueue();
+  private resync: Resync | null = null;
+  private resyncProgress: ResyncProgress | null = null;
+  private clientUp = false;
+  private serverUp = false;
+  private linkUp = false;
+  private helloSeq = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private closed = false;
+  private startProblem: string | null = null;
+  private pendingInit: readonly MirrorAction[];
+  private folderAnswerer: FolderAnswerer;
+
+  constructor(private readonly o: MirrorDriverOptions) {
+    this.folderAnswerer = new FolderAnswerer(o.folder, { fsCalls: null });
+    this.clock = o.clock ?? (() => performance.now());
+    const read = readCopyRecord(o.stateDir, o.module);
+    if (!read.ok) this.startProblem = read.message;
+    const init = initMirror({
+      module: o.module, self: o.self, peer: o.peer, timers: { detachGraceMs: o.detachGraceMs },
+      copy: read.ok ? read.copy : null, boot: o.boot,
+    }, this.clock());
+    this.state = init.state;
+    this.pendingInit = init.actions;
+    const identity = { cluster: o.cluster, node: o.self, peer: o.peer, key: o.key };
+    const answerer: RequestAnswerer = {
+      request: (id, q, reply) => (q.kind === "control" ? this.answerControl(q, reply) : this.folderAnswerer.request(id, q, reply)),
+      reset: () => this.folderAnswerer.reset(),
+    };
+    this.server = new ReplicationServer({ ...identity, listen: o.listen, apply: (op) => this.applyFromPeer(op), answerer, timers: o.linkTimers });
+    this.client = new ReplicationClient({ ...identity, addresses: o.peerAddresses, port: o.port, timers: o.linkTimers });
+  }
+
+
+  get name(): string {
+    return this.o.module;
+  }
+
+  /** The data mark for heartbeat adverts (see DataMark). */
+  get mark(): DataMark {
+    return this.state.mark;
+  }
+
+  get core(): MirrorState {
+    return this.state;
+  }
+
+  /** Wires the driver to its module instance, then starts the link. Errors show as the gate. */
+  attach(host: MirrorHost): void {
+    this.host = host;
+    this.carryOut(this.pendingInit);
+    this.pendingInit = [];
+    if (this.startProblem !== null) {
+      host.gate(`copy record unusable: ${this.startProblem}`);
+      return;
+    }
+    void this.startIo().catch((e: unknown) => {
+      const msg = e instanceof Error ? e.message : String(e);
+      this.startProblem = msg;
+      this.o.log.error("mirror cannot start", { module: this.o.module, detail: msg });
+      host.gate(`mirror cannot start: ${msg}`);
+    });
+  }
+
+  private async startIo(): Promise<void> {
+    // A mount left by a crashed daemon would hang every access to the folder.
+    const removed = await cleanStaleMount(this.o.folder, (level, msg) => this.o.log[level](msg, { module: this.o.module }));
+    if (removed > 0) this.o.log.warn("removed a mount left by an earlier run", { module: this.o.module, folder: this.o.folder });
+    this.beneathFd = openSync(this.o.folder, C.O_RDONLY | C.O_DIRECTORY);
+    let fsCalls = null;
+    try {
+      fsCalls = await loadFsCalls("mirror");
+    } catch {
+      fsCalls = null;
+    }
+    this.folderAnswerer = new FolderAnswerer(this.beneathPath(), { fsCalls });
+    this.journal = await Journal.open(mirrorStateDir(this.o.stateDir, this.o.module));
+    const started = await startApplier(this.beneathPath());
+    this.applier = started.applier;
+    if (!started.threaded) this.o.log.info("mirror applies on the main thread", { module: this.o.module, why: started.why });
+    this.server.onUp(() => {
+      this.serverUp = true;
+      this.hello();
+    });
+    this.server.onDown((reason) => {
+      this.serverUp = false;
+      this.linkDown(`the peer's connection to us: ${reason}`);
+    });
+    this.client.onUp(() => {
+      this.clientUp = true;
+      this.hello();
+    });
+    this.client.onDown((reason) => {
+      this.clientUp = false;
+      this.linkDown(reason);
+    });
+    await this.server.start();
+    this.client.start();
+    this.o.log.info("mirror link listening", { module: this.o.module, on: this.o.listen.map((l) => `${l.address}:${l.port}`).join(" ") });
+  }
+
+  private beneathPath(): string {
+    return this.beneathFd === null ? this.o.folder : `/proc/self/fd/${this.beneathFd}`;
+  }
+
+  // ---- module instance → core ------------------------------------------------
+
+  /** The module's role changed (a transition); `reason` "forced" is forceprim, which the copy records. */
+  role(role: MirrorModuleRole, reason: string): void {
+    if (reason === "forced") this.input({ type: "forced" });
+    this.input({ type: "role", role, unacked: this.takeUnacked() });
+  }
+
+  peer(liveness: PeerLiveness): void {
+    this.input({ type: "peer", liveness });
+  }
+
+  peerAdvert(role: string, mark: DataMark | null): void {
+    this.input({ type: "peer-mark", mark, running: role === "PRIM" || role === "ALONE" });
+  }
+
+  // ---- the "mirror" resource ---------------------------------------------------
+
+  async start(_ctx: ResourceContext): Promise<ResourceOutcome> {
+    const s = this.state;
+    if (this.startProblem !== null) return { ok: false, detail: `mirror ${this.o.folder}: ${this.startProblem}` };
+    if (s.gate !== null) return { ok: false, detail: `mirror ${this.o.folder}: ${s.gate}` };
+    if (this.mount !== null) return { ok: true, detail: `mirror ${this.o.folder} already mounted` };
+    try {
+      await cleanStaleMount(this.o.folder);
+      this.mount = await mountInPlace({
+        dir: this.o.folder,
+        name: this.o.module,
+        onMutation: (_seq, op) => this.intercepted(op),
+        log: (level, msg) => this.o.log[level](msg, { module: this.o.module }),
+      });
+    } catch (e) {
+      return { ok: false, detail: `mirror ${this.o.folder}: ${e instanceof Error ? e.message : String(e)}` };
+    }
+    const m = this.mount;
+    void m.closed.then((why) => {
+      if (this.mount === m && !this.closed) this.o.log.error("mirror interception ended on its own", { module: this.o.module, detail: why });
+    });
+    return { ok: true, detail: `mirror ${this.o.folder} mounted in place, writes replicated to ${this.o.peer} (${this.state.writes})` };
+  }
+
+  async stop(_ctx: ResourceContext, cleanup: boolean): Promise<ResourceOutcome> {
+    const m = this.mount;
+    this.mount = null;
+    if (m === null) {
+      if (cleanup) {
+        const n = await cleanStaleMount(this.o.folder);
+        return { ok: true, detail: n > 0 ? `mirror ${this.o.folder}: removed a mount left behind` : `mirror ${this.o.folder}: nothing mounted` };
+      }
+      return { ok: true, detail: `mirror ${this.o.folder}: nothing mounted` };
+    }
+    try {
+      await m.unmount();
+    } catch (e) {
+      return { ok: false, detail: `mirror ${this.o.folder}: unmount failed: ${e instanceof Error ? e.message : String(e)}` };
+    }
+    this.unacked = this.queue.fail("the mirror was unmounted") > 0;
+    return { ok: true, detail: `mirror ${this.o.folder} unmounted${this.unacked ? " (writes never acknowledged by the peer were left: this copy is compared in full next time)" : ""}` };
+  }
+
+  private unacked = false;
+
+  // ---- the data path (PRIM) ----------------------------------------------------
+
+  private intercepted(op: MirrorOp): Promise<void> {
+    const { entry, done } = this.queue.add(op);
+    switch (this.state.writes) {
+      case "replicate":
+        if (this.linkUp) {
+          void this.client.sendNext(op).then((out) => {
+            if (out.delivered && out.result.ok) {
+              this.queue.settle(entry);
+              return;
+            }
+            // Not applied there: the op stays waiting (a gap); the SECOND outdates itself on a failed apply.
+            if (out.delivered && !out.result.ok) this.o.log.warn("the peer could not apply an op", { module: this.o.module, detail: out.result.message });
+          });
+        }
+        break;
+      case "alone":
+        void this.journalMark(op).then(() => this.queue.settle(entry), (e: unknown) => entry.reject(e as Error));
+        break;
+      case "hold":
+        break;
+    }
+    return done;
+  }
+
+  private journalMark(op: MirrorOp): Promise<void> {
+    if (this.journal === null) return Promise.reject(new Error("the ALONE journal is not open"));
+    return this.journal.mark(op);
+  }
+
+  /** Every op still waiting goes into the journal, then counts as covered by the coming resync or ALONE. */
+  private async journalWaiting(): Promise<readonly ReturnType<AckQueue["waiting"]>[number][]> {
+    const waiting = this.queue.waiting();
+    await Promise.all(waiting.map((e) => this.journalMark(e.op)));
+    return waiting;
+  }
+
+  // ---- the data path (SECOND) ---------------------------------------------------
+
+  private async applyFromPeer(op: MirrorOp): Promise<ApplyResult> {
+    const s = this.state;
+    if (s.role === "PRIM" || s.role === "ALONE") return { ok: false, kind: "refused", errno: "EBUSY", message: `${this.o.self} runs ${this.o.module}: it does not take the peer's writes` };
+    if (this.applier === null) return { ok: false, kind: "refused", errno: "ENOTCONN", message: "the applier is not ready" };
+    const r = await this.applier.apply(op);
+    if (!r.ok) this.input({ type: "apply-failed", detail: r.message });
+    return r;
+  }
+
+  // ---- the link ------------------------------------------------------------------
+
+  private hello(): void {
+    if (!this.clientUp || !this.serverUp || this.linkUp) return;
+    const seq = ++this.helloSeq;
+    void this.control("state").then(async (peer) => {
+      if (seq !== this.helloSeq || !this.clientUp || !this.serverUp) return;
+      if (peer === null) return;
+      // Ops the SECOND may lack go into the journal first: the core then resyncs them (a gap).
+      const gap = (this.state.role === "PRIM" || this.state.role === "ALONE") && this.queue.gap;
+      if (gap) await this.journalWaiting();
+      this.linkUp = true;
+      this.input({ type: "link-up", peer, gap });
+    });
+  }
+
+  private linkDown(reason: string): void {
+    this.helloSeq++;
+    if (!this.linkUp) return;
+    this.linkUp = false;
+    this.input({ type: "link-down", detail: reason });
+  }
+
+  private control(action: MirrorControlAction): Promise<PeerCopy | null> {
+    return new Promise((resolve) => {
+      const h = this.client.request({ kind: "control", action, copy: toWire(this.state) }, (r, failure) => {
+        if (r === null) {
+          if (failure !== undefined) this.o.log.warn("mirror control question failed", { module: this.o.module, action, detail: failure });
+          resolve(null);
+          return;
+        }
+        if (r.kind === "control") resolve({ ...r.copy });
+        else {
+          this.o.log.warn("mirror control refused by the peer", { module: this.o.module, action, detail: r.kind === "error" ? `${r.errno}: ${r.message}` : r.kind });
+          resolve(null);
+        }
+      });
+      if (h === null) resolve(null);
+    });
+  }
+
+  private async answerControl(q: ResyncRequest, reply: (r: ResyncResponse) => boolean): Promise<void> {
+    if (q.kind !== "control") return;
+    const running = this.state.role === "PRIM" || this.state.role === "ALONE";
+    switch (q.action) {
+      case "state":
+        break;
+      case "resync-begin":
+      case "resync-begin-keep":
+        if (running) {
+          reply({ kind: "error", errno: "EBUSY", message: `${this.o.self} runs ${this.o.module}: its copy is not resynced` });
+          return;
+        }
+        if (q.action === "resync-begin-keep") {
+          const kept = await this.keepAside();
+          if (kept !== null) {
+            reply({ kind: "error", errno: "EIO", message: `cannot keep this copy aside before the resync: ${kept}` });
+            return;
+          }
+        }
+        this.input({ type: "resync-incoming" });
+        break;
+      case "resync-end":
+        this.input({ type: "resync-complete", gen: q.copy.gen, history: q.copy.history });
+        break;
+    }
+    reply({ kind: "control", copy: toWire(this.state) });
+  }
+
+  /** Both copies changed while apart: this one is kept whole in the state dir before it is overwritten. */
+  private keepAside(): Promise<string | null> {
+    const at = new Date().toISOString().replace(/[:.]/g, "-");
+    const dest = join(this.o.stateDir, "conflicts", encodeURIComponent(this.o.module), at);
+    this.o.log.warn("split brain: keeping this node's copy aside before the resync overwrites it", { module: this.o.module, to: dest });
+    try {
+      mkdirSync(dirname(dest), { recursive: true, mode: 0o700 });
+    } catch (e) {
+      return Promise.resolve((e as Error).message);
+    }
+    return new Promise((resolve) => {
+      // cp -a keeps owners, modes, times, links and xattrs; DEST does not exist yet, so it becomes the copy.
+      const p = spawn("cp", ["-a", "--reflink=auto", `${this.beneathPath()}/.`, dest], { stdio: ["ignore", "ignore", "pipe"] });
+      let err = "";
+      p.stderr.on("data", (d: Buffer) => (err += d.toString()));
+      p.on("error", (e) => resolve(e.message));
+      p.on("exit", (code) => resolve(code === 0 ? null : err.trim() || `cp exited ${String(code)}`));
+    });
+  }
+
+  // ---- the core ----------------------------------------------------------------------
+
+  private input(ev: MirrorInput): void {
+    if (this.closed) return;
+    const r = stepMirror(this.state, ev, this.clock());
+    this.state = r.state;
+    this.carryOut(r.actions);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    const at = mirrorWakeAt(this.state);
+    if (at === null || this.closed) return;
+    this.timer = setTimeout(() => this.input({ type: "tick" }), Math.max(0, at - this.clock()) + 1);
+  }
+
+  private carryOut(actions: readonly MirrorAction[]): void {
+    for (const a of actions) {
+      switch (a.type) {
+        case "persist": {
+          const was = this.lastSaved;
+          const copy = { ...a.copy, since: was !== null && was.data === a.copy.data ? a.copy.since : Date.now() };
+          try {
+            writeCopyRecord(this.o.stateDir, this.o.module, copy);
+            this.lastSaved = copy;
+          } catch (e) {
+            // Not saved: nothing after it may be carried out as if it were.
+            this.o.log.error("mirror copy record not saved: stopping this module's data path", { module: this.o.module, detail: (e as Error).message });
+            this.startProblem = `copy record not saved: ${(e as Error).message}`;
+            this.host?.gate(this.startProblem);
+            return;
+          }
+          break;
+        }
+        case "gate":
+          this.host?.gate(this.startProblem ?? a.blocked);
+          break;
+        case "writes":
+          this.onWrites(a.mode);
+          break;
+        case "resync":
+          void this.runResync(a.mode, a.keepConflicts);
+          break;
+        case "mark":
+          this.host?.republish();
+          break;
+        case "note":
+          this.o.log[a.level](`mirror ${a.kind.replace(/-/g, " ")}`, { module: this.o.module, detail: a.detail });
+          break;
+      }
+    }
+  }
+
+  private lastSaved: CopyRecord | null = null;
+
+  private onWrites(mode: "replicate" | "hold" | "alone"): void {
+    if (mode === "alone") {
+      const waiting = this.queue.waiting();
+      void Promise.all(waiting.map((e) => this.journalMark(e.op))).then(
+        () => this.queue.settleAll(waiting),
+        (e: unknown) => this.o.log.error("ALONE journal write failed: held writes stay held", { module: this.o.module, detail: (e as Error).message }),
+      );
+    }
+  }
+
+  private async runResync(mode: "journal" | "full", keepConflicts: boolean): Promise<void> {
+    if (this.journal === null || this.beneathFd === null) {
+      this.input({ type: "resync-failed", detail: "the mirror is not started" });
+      return;
+    }
+    const begun = await this.control(keepConflicts ? "resync-begin-keep" : "resync-begin");
+    if (begun === null) {
+      this.input({ type: "resync-failed", detail: `${this.o.peer} did not accept the resync` });
+      return;
+    }
+    // What waits now is in the journal (see hello): the resync covers it.
+    const covered = this.queue.waiting();
+    const dirty = this.journal.dirty();
+    this.resync = new Resync({
+      root: this.beneathPath(),
+      peer: new RemoteResyncPeer(this.client, { mtimeWindowNs: 2000 }),
+      dirty: mode === "journal" ? dirty : null,
+      full: mode === "full",
+      checkpointFile: join(mirrorStateDir(this.o.stateDir, this.o.module), "resync.checkpoint"),
+      ...(this.o.rateLimitBytesPerSec === undefined ? {} : { rateLimitBytesPerSec: this.o.rateLimitBytesPerSec }),
+      onProgress: (p) => (this.resyncProgress = p),
+    });
+    let result;
+    try {
+      result = await this.resync.run();
+    } catch (e) {
+      this.resync = null;
+      this.input({ type: "resync-failed", detail: e instanceof Error ? e.message : String(e) });
+      return;
+    }
+    this.resync = null;
+    this.resyncProgress = result.progress;
+    if (!result.completed) {
+      const why = result.error ?? result.failures.map((f) => `${f.op} ${f.path}: ${f.errno}`).slice(0, 3).join("; ");
+      this.input({ type: "resync-failed", detail: why });
+      return;
+    }
+    const ended = await this.control("resync-end");
+    if (ended === null) {
+      this.input({ type: "resync-failed", detail: `${this.o.peer} did not confirm the end of the resync` });
+      return;
+    }
+    await this.journal.clear();
+    this.queue.settleAll(covered);
+    this.input({ type: "resync-done" });
+  }
+
+  // ---- status and life -----------------------------------------------------------------
+
+  status(): MirrorStatus {
+    const s = this.state;
+    return {
+      folder: this.o.folder,
+      data: s.copy.data,
+      gen: s.copy.gen,
+      since: new Date(this.lastSaved?.since ?? s.copy.since).toISOString(),
+      serving: this.startProblem ?? s.gate,
+      link: this.linkUp ? "up" : "down",
+      linkDetail: this.linkUp ? `connected to ${this.o.peer}` : this.client.downReason,
+      peerData: s.link?.data ?? null,
+      writes: s.role === "PRIM" || s.role === "ALONE" ? s.writes : "standby",
+      waitingOps: this.queue.length,
+      resync: this.resyncProgress === null ? null : {
+        phase: this.resyncProgress.phase, mode: this.resyncProgress.mode,
+        filesTotal: this.resyncProgress.filesTotal, filesDone: this.resyncProgress.filesDone,
+        bytesTotal: this.resyncProgress.bytesTotal, bytesDone: this.resyncProgress.bytesDone, bytesSent: this.resyncProgress.bytesSent,
+        bytesPerSec: Math.round(this.resyncProgress.bytesPerSec), etaSec: this.resyncProgress.etaSec === null ? null : Math.round(this.resyncProgress.etaSec),
+        elapsedMs: Math.round(this.resyncProgress.elapsedMs),
+      },
+      splitBrain: s.splitBrain,
+      forcedAt: s.copy.forcedAt === null ? null : new Date(s.copy.forcedAt).toISOString(),
+    };
+  }
+
+  /** The leaving role's `unacked` flag for the core (see MirrorInput "role"). */
+  takeUnacked(): boolean {
+    const u = this.unacked;
+    this.unacked = false;
+    return u;
+  }
+
+  /** Clean stop: the copy is synced, the link closed. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    await this.mount?.unmount().catch(() => {});
+    this.mount = null;
+    await this.client.close();
+    await this.server.close();
+    await this.applier?.close();
+    await this.journal?.close();
+    // The applied ops reached the disk: a crash of the machine now loses nothing acknowledged.
+    if (this.beneathFd !== null) {
+      await new Promise<void>((resolve) => {
+        const p = spawn("sync", ["-f", this.beneathPath()], { stdio: "ignore" });
+        p.on("exit", () => resolve());
+        p.on("error", () => resolve());
+      });
+      this.input({ type: "shutdown" });
+      closeSync(this.beneathFd);
+      this.beneathFd = null;
+    }
+    this.closed = true;
+  }
+}
