@@ -58,10 +58,14 @@ function alive(pid: number): boolean {
 }
 
 export async function startMountRunner(dir: string, opsFile: string, record: "full" | "count" = "full"): Promise<MountRunner> {
-  const runner = join(FIXTURES, "fuse-mount-runner.ts");
+  // VIGIL_FUSE_RUNNER: the runner compiled with the server's Worker as a second entry point
+  // (`bun build --compile test/lab/fixtures/fuse-mount-runner.ts src/replicator/intercept-worker.ts`),
+  // to run these tests against the compiled form.
+  const compiled = process.env.VIGIL_FUSE_RUNNER;
+  const command = compiled ? [compiled] : [BUN, join(FIXTURES, "fuse-mount-runner.ts")];
   // sh prints the keeper's PID, then becomes the runner (exec), so child.pid is the runner's.
   const script = `sleep 100000 </dev/null >/dev/null 2>&1 & echo "keeper $!"; exec "$0" "$@"`;
-  const child = spawn("unshare", ["-m", "--propagation", "private", "sh", "-c", script, BUN, runner, dir, opsFile, record], {
+  const child = spawn("unshare", ["-m", "--propagation", "private", "sh", "-c", script, ...command, dir, opsFile, record], {
     stdio: ["pipe", "pipe", "pipe"],
   });
   let out = "";
