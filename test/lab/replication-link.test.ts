@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import { expect, onTestFinished } from "vitest";
-import { describeLab, labTest, useLab } from "./lab-test.ts";
+import { describeLab, labTest, labTestNeeding, useLab } from "./lab-test.ts";
 import { type LabHost, type LabProcess, REPO_ROOT, waitUntil } from "./lab.ts";
 
 const BUN = join(REPO_ROOT, "node_modules", ".bin", "bun");
@@ -72,6 +72,31 @@ describeLab("replication link between two hosts", () => {
     } finally {
       await lab().linkUp(h2, { link: 1 });
     }
+  });
+
+  labTestNeeding("nft")("only the replication port blackholed (nft drop on the SECOND): down within the deadtime, back when lifted", async () => {
+    const [h1, h2] = [lab().host(1), lab().host(2)];
+    const server = start(h2, "server", { listen: [h2.addr(1)], port: 7698 });
+    await next(server, 0, (e) => e.event === "listening", "server listening");
+    const client = start(h1, "client", { addresses: [h2.addr(1)], port: 7698 });
+    await next(client, 0, (e) => e.event === "sent", "ops flowing");
+    const from = events(client).length;
+    const table = "vigil_repl_test";
+    const t0 = Date.now();
+    await h2.exec(["nft", "-f", "-"], {
+      check: true,
+      input: `table inet ${table} {\n chain input { type filter hook input priority 0; tcp dport 7698 drop; }\n chain output { type filter hook output priority 0; tcp sport 7698 drop; }\n}\n`,
+    });
+    try {
+      const down = await next(client, from, (e) => e.event === "down", "link down");
+      console.log(`port 7698 dropped: PRIM saw the link down after ${down.t - t0} ms (deadtime ${DEADTIME} ms)`);
+      expect(down.reason).toMatch(/nothing heard from b/);
+      // The cable is fine: ping still answers while the port is dropped.
+      await h1.exec(["ping", "-c", "1", "-W", "1", h2.addr(1)], { check: true });
+    } finally {
+      await h2.exec(["nft", "delete", "table", "inet", table]);
+    }
+    await next(client, from, (e) => e.event === "up", "link up after the drop is lifted");
   });
 
   labTest("a frozen SECOND (SIGSTOP): the PRIM sees the link down within the deadtime", async () => {
