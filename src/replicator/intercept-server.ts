@@ -90,6 +90,12 @@ export interface SyncRequest {
 /** What the handler reports about itself (warnings once per cause). */
 export type ServerLog = (level: "info" | "warn" | "error", msg: string) => void;
 
+/** How to create a new object: its mode, and whether a default ACL of the parent decides it. */
+interface NewMode {
+  readonly mode: number;
+  readonly acl: boolean;
+}
+
 interface OpenFile {
   readonly fd: number;
   readonly nodeid: bigint;
@@ -254,19 +260,40 @@ export class InterceptServer {
   }
 
   /**
+   * The mode to create a new object with. The kernel leaves the umask to us
+   * (DONT_MASK with POSIX_ACL): a parent with a default ACL makes the file
+   * system derive the mode from that ACL and ignore the umask; otherwise the
+   * umask applies.
+   */
+  private newMode(parentRel: Uint8Array, mode: number, umask: number): NewMode {
+    let acl = false;
+    if (this.ffi !== null) {
+      try {
+        this.ffi.lgetxattr(this.backing(parentRel), "system.posix_acl_default");
+        acl = true;
+      } catch {
+        // ENODATA: no default ACL (or no ACL support).
+      }
+    }
+    return { mode: acl ? mode & 0o7777 : mode & ~umask & 0o7777, acl };
+  }
+
+  /**
    * Hands a new object to the caller: owner uid, group of the caller or of a
    * setgid parent; then the exact mode (chown clears setuid/setgid bits, and
-   * our own umask must not apply).
+   * our own umask must not apply). Under a default ACL the mode the file
+   * system derived is kept.
    */
-  private giveToCaller(h: FuseHeader, parentRel: Uint8Array, path: Buffer, mode: number, isDir: boolean, isLink: boolean): void {
+  private giveToCaller(h: FuseHeader, parentRel: Uint8Array, path: Buffer, m: NewMode, isDir: boolean, isLink: boolean): void {
     const parent = this.lstat(parentRel);
     const setgidParent = (Number(parent.mode) & S_ISGID) !== 0;
     const gid = setgidParent ? Number(parent.gid) : h.gid;
+    const derived = fs.lstatSync(path).mode & 0o7777;
     fs.lchownSync(path, h.uid, gid);
     if (isLink) return;
-    let perm = mode & 0o7777;
+    let perm = m.acl ? derived : m.mode;
     if (isDir && setgidParent) perm |= S_ISGID;
-    fs.chmodSync(path, perm);
+    if ((fs.lstatSync(path).mode & 0o7777) !== perm) fs.chmodSync(path, perm);
   }
 
   private parentOf(rel: Uint8Array): Uint8Array {
@@ -282,7 +309,7 @@ export class InterceptServer {
     switch (a.op) {
       case "init": {
         const want =
-          InitFlag.ASYNC_READ | InitFlag.ATOMIC_O_TRUNC | InitFlag.BIG_WRITES | InitFlag.PARALLEL_DIROPS | InitFlag.MAX_PAGES | InitFlag.HANDLE_KILLPRIV_V2;
+          InitFlag.ASYNC_READ | InitFlag.ATOMIC_O_TRUNC | InitFlag.BIG_WRITES | InitFlag.PARALLEL_DIROPS | InitFlag.MAX_PAGES | InitFlag.HANDLE_KILLPRIV_V2 | InitFlag.POSIX_ACL | InitFlag.DONT_MASK;
         if (a.major !== 7) return done(encodeError(u, Errno.EPROTO));
         return done(
           encodeInit(u, {
@@ -322,7 +349,7 @@ export class InterceptServer {
         const rel = this.childRel(h.nodeid, a.name);
         const path = this.backing(rel);
         fs.symlinkSync(Buffer.from(a.target), path);
-        this.giveToCaller(h, parentRel, path, 0, false, true);
+        this.giveToCaller(h, parentRel, path, { mode: 0o777, acl: false }, false, true);
         const st = this.lstat(rel);
         const ops: MirrorOp[] = [
           { op: "symlink", path: rel, target: a.target.slice(), uid: Number(st.uid), gid: Number(st.gid) },
@@ -332,13 +359,14 @@ export class InterceptServer {
         return done(this.entry(u, h.nodeid, a.name, st), ops);
       }
       case "mknod":
-        return this.mknod(h, a.name, a.mode, a.rdev);
+        return this.mknod(h, a.name, a.mode, a.rdev, a.umask);
       case "mkdir": {
         const parentRel = this.rel(h.nodeid);
         const rel = this.childRel(h.nodeid, a.name);
         const path = this.backing(rel);
-        fs.mkdirSync(path, { mode: 0o700 });
-        this.giveToCaller(h, parentRel, path, a.mode, true, false);
+        const m = this.newMode(parentRel, a.mode, a.umask);
+        fs.mkdirSync(path, { mode: m.mode });
+        this.giveToCaller(h, parentRel, path, m, true, false);
         const st = this.lstat(rel);
         const ops: MirrorOp[] = [
           { op: "mkdir", path: rel, mode: Number(st.mode) & 0o7777, uid: Number(st.uid), gid: Number(st.gid) },
@@ -370,7 +398,7 @@ export class InterceptServer {
       case "open":
         return this.open(h, a.flags, (a.openFlags & FUSE_OPEN_KILL_SUIDGID) !== 0);
       case "create":
-        return this.create(h, a.name, a.flags, a.mode);
+        return this.create(h, a.name, a.flags, a.mode, a.umask);
       case "read": {
         const f = this.file(a.fh);
         const size = Math.min(a.size, MAX_WRITE * 2);
@@ -433,7 +461,7 @@ export class InterceptServer {
         const ffi = this.needFfi("setxattr");
         const rel = this.rel(h.nodeid);
         ffi.lsetxattr(this.backing(rel), a.name, a.value, a.flags);
-        return done(encodeEmpty(u), [{ op: "setxattr", path: rel, name: a.name.slice(), value: a.value.slice(), flags: a.flags }]);
+        return done(encodeEmpty(u), [{ op: "setxattr", path: rel, name: a.name.slice(), value: a.value.slice(), flags: a.flags }, ...this.aclModeOp(rel, a.name)]);
       }
       case "getxattr": {
         const ffi = this.needFfi("getxattr");
@@ -454,7 +482,7 @@ export class InterceptServer {
         const ffi = this.needFfi("removexattr");
         const rel = this.rel(h.nodeid);
         ffi.lremovexattr(this.backing(rel), a.name);
-        return done(encodeEmpty(u), [{ op: "removexattr", path: rel, name: a.name.slice() }]);
+        return done(encodeEmpty(u), [{ op: "removexattr", path: rel, name: a.name.slice() }, ...this.aclModeOp(rel, a.name)]);
       }
       case "access":
         // With default_permissions the kernel checks itself; answer for completeness.
@@ -506,6 +534,12 @@ export class InterceptServer {
       }
     }
     return changed;
+  }
+
+  /** An access ACL also sets the mode's group bits (the mask): carry the mode that resulted. */
+  private aclModeOp(rel: Uint8Array, name: Uint8Array): MirrorOp[] {
+    if (Buffer.from(name).toString("latin1") !== "system.posix_acl_access") return [];
+    return [{ op: "chmod", path: rel, mode: Number(this.lstat(rel).mode) & 0o7777 }];
   }
 
   /** Attributes of a node: through its open file when the kernel names one (it may be unlinked), else by path. */
@@ -579,17 +613,18 @@ export class InterceptServer {
     else if (path !== null) fs.lutimesSync(path, atime, mtime);
   }
 
-  private mknod(h: FuseHeader, name: Uint8Array, mode: number, rdev: number): HandleResult {
+  private mknod(h: FuseHeader, name: Uint8Array, mode: number, rdev: number, umask: number): HandleResult {
     const parentRel = this.rel(h.nodeid);
     const rel = this.childRel(h.nodeid, name);
     const path = this.backing(rel);
     const type = mode & S_IFMT;
+    const m = this.newMode(parentRel, mode, umask);
     if (type === S_IFREG || type === 0) {
-      fs.closeSync(fs.openSync(path, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY, 0o600));
+      fs.closeSync(fs.openSync(path, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY, m.mode));
     } else {
-      this.needFfi("mknod of special files").mknod(path, type | 0o600, rdev);
+      this.needFfi("mknod of special files").mknod(path, type | m.mode, rdev);
     }
-    this.giveToCaller(h, parentRel, path, mode, false, false);
+    this.giveToCaller(h, parentRel, path, m, false, false);
     const st = this.lstat(rel);
     const owner = { mode: Number(st.mode) & 0o7777, uid: Number(st.uid), gid: Number(st.gid) };
     const first: MirrorOp =
@@ -656,14 +691,15 @@ export class InterceptServer {
     return { reply: encodeOpen(h.unique, fh, replyFlags), ops };
   }
 
-  private create(h: FuseHeader, name: Uint8Array, flags: number, mode: number): HandleResult {
+  private create(h: FuseHeader, name: Uint8Array, flags: number, mode: number, umask: number): HandleResult {
     const parentRel = this.rel(h.nodeid);
     const rel = this.childRel(h.nodeid, name);
     const path = this.backing(rel);
+    const m = this.newMode(parentRel, mode, umask);
     let fd: number;
     let created = true;
     try {
-      fd = fs.openSync(path, this.backingFlags(flags) | O_CREAT | O_EXCL, 0o600);
+      fd = fs.openSync(path, this.backingFlags(flags) | O_CREAT | O_EXCL, m.mode);
     } catch (e) {
       // The kernel thought the name free; it is not. Without O_EXCL that is a plain open.
       if (errnoOf(e) !== Errno.EEXIST || (flags & O_EXCL) !== 0) throw e;
@@ -673,7 +709,7 @@ export class InterceptServer {
     const ops: MirrorOp[] = [];
     try {
       if (created) {
-        this.giveToCaller(h, parentRel, path, mode, false, false);
+        this.giveToCaller(h, parentRel, path, m, false, false);
         const st = fs.fstatSync(fd, { bigint: true });
         ops.push(
           { op: "create", path: rel, mode: Number(st.mode) & 0o7777, uid: Number(st.uid), gid: Number(st.gid) },

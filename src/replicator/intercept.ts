@@ -26,10 +26,10 @@
  * locked, so a read of those very pages waits too; other files and other
  * pages are served.
  *
- * Not done: FUSE_POSIX_ACL (ACLs are stored and replicated as xattrs, but
- * the kernel checks only the mode bits through the mount), passthrough of
- * read-only opens, and FUSE_WRITEBACK_CACHE on purpose (write() must not
- * return before the SECOND has the data).
+ * POSIX ACLs are enforced by the kernel (FUSE_POSIX_ACL) and replicated as
+ * the system.posix_acl_* xattrs; a default ACL decides new objects' modes.
+ * Not done: passthrough of read-only opens; and FUSE_WRITEBACK_CACHE on
+ * purpose (write() must not return before the SECOND has the data).
  *
  * The server runs on a worker_threads Worker (blocking reads of /dev/fuse
  * must not stall the event loop). Works under Bun, `bun run` and the

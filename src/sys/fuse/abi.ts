@@ -108,10 +108,12 @@ export const InitFlag = {
   ATOMIC_O_TRUNC: 1 << 3,
   EXPORT_SUPPORT: 1 << 4,
   BIG_WRITES: 1 << 5,
+  /** The kernel passes the caller's umask instead of applying it (a default ACL must be able to override it). */
   DONT_MASK: 1 << 6,
   WRITEBACK_CACHE: 1 << 16,
   PARALLEL_DIROPS: 1 << 18,
   HANDLE_KILLPRIV: 1 << 19,
+  /** The kernel enforces POSIX ACLs, read through GETXATTR system.posix_acl_access (implies default_permissions). */
   POSIX_ACL: 1 << 20,
   MAX_PAGES: 1 << 22,
   /** The server clears setuid/setgid (and security.capability) on unprivileged writes and truncates; the kernel then stops asking GETXATTR security.capability before every write. */
