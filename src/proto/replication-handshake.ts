@@ -197,19 +197,20 @@ export class RecordSealer {
   constructor(private readonly key: Uint8Array) {}
 
   seal(plaintext: Uint8Array): Uint8Array {
+    return Buffer.concat(this.sealParts(plaintext));
+  }
+
+  /** The record as [length prefix, ciphertext, tag], to be written back to back without joining them first. */
+  sealParts(plaintext: Uint8Array): [Buffer, Buffer, Buffer] {
     // 2^48 records per connection: far beyond any connection's life, and GCM's limits.
     if (this.counter >= 2 ** 48) throw new RangeError("replication record counter exhausted; reconnect");
-    const total = plaintext.length + RECORD_TAG_BYTES;
-    const out = Buffer.allocUnsafe(RECORD_LENGTH_BYTES + total);
-    out.writeUInt32BE(total, 0);
+    const head = Buffer.allocUnsafe(RECORD_LENGTH_BYTES);
+    head.writeUInt32BE(plaintext.length + RECORD_TAG_BYTES, 0);
     const c = createCipheriv("aes-256-gcm", this.key, gcmNonce(this.counter++));
-    c.setAAD(out.subarray(0, RECORD_LENGTH_BYTES));
-    const head = c.update(plaintext);
-    head.copy(out, RECORD_LENGTH_BYTES);
+    c.setAAD(head);
+    const body = c.update(plaintext);
     const tail = c.final();
-    tail.copy(out, RECORD_LENGTH_BYTES + head.length);
-    c.getAuthTag().copy(out, RECORD_LENGTH_BYTES + plaintext.length);
-    return out;
+    return [head, tail.length === 0 ? body : Buffer.concat([body, tail]), c.getAuthTag()];
   }
 }
 
