@@ -185,7 +185,7 @@ interface ModuleCommon {
   name: string;
   /**
    * Addresses with prefix length; `vip: x` in the file becomes `vips: [x]`.
-   * Empty when the module lists `resources`; moduleVips() (core/module/config.ts)
+   * Empty when the module lists `resources`; moduleVips() (src/daemon/module/core-config.ts)
    * gives every VIP of a module in either form.
    */
   vips: string[];

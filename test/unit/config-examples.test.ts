@@ -6,7 +6,7 @@ import { validateHeartbeatTimers } from "../../src/core/membership/config.ts";
 import { formatConfigError } from "../../src/config/errors.ts";
 import { effectiveConfigYaml, loadConfigFile, parseConfig } from "../../src/config/load.ts";
 import type { VigilConfig } from "../../src/config/types.ts";
-import { failoverModuleCore, moduleVips } from "../../src/core/module/config.ts";
+import { failoverModuleCore, moduleVips } from "../../src/daemon/module/core-config.ts";
 
 const EXAMPLES = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "examples");
 const exampleDirs = readdirSync(EXAMPLES).filter((d) => statSync(join(EXAMPLES, d)).isDirectory()).sort();

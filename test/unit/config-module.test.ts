@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import { formatConfigError } from "../../src/config/errors.ts";
 import { effectiveConfigYaml, parseConfig } from "../../src/config/load.ts";
 import type { FailoverModule, VigilConfig } from "../../src/config/types.ts";
-import { failoverModuleCore, moduleVips, validateModuleConfig } from "../../src/core/module/config.ts";
+import { validateModuleConfig } from "../../src/core/module/config.ts";
+import { failoverModuleCore, moduleVips } from "../../src/daemon/module/core-config.ts";
 
 const FILE = "/etc/vigil/vigil.yaml";
 

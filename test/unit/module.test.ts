@@ -4,7 +4,6 @@
  */
 import { describe, expect, it } from "vitest";
 import {
-  failoverModuleCore,
   initModule,
   nextWakeAt,
   stepModule,
@@ -12,6 +11,7 @@ import {
   type ModuleAction,
 } from "../../src/core/module/module.ts";
 import type { FailoverModule } from "../../src/config/types.ts";
+import { failoverModuleCore } from "../../src/daemon/module/core-config.ts";
 import { lines, ModuleScript, SCRIPT, testConfig, VIP } from "./module-driver.ts";
 
 const types = (actions: readonly ModuleAction[]) => actions.map((a) => a.type);

@@ -1,6 +1,6 @@
 /**
- * The failover module core's configuration: its shape, defaults, sanity
- * rules, and how it is derived from a `failover` module of vigil.yaml.
+ * The failover module core's configuration: its shape, defaults and sanity
+ * rules. src/daemon/module/core-config.ts derives it from vigil.yaml.
  *
  * Arbiter timing (all on each node's own monotonic clock):
  *   lease        the arbiter grants the PRIM lease for this long, counted by
@@ -31,8 +31,7 @@
  *                stop really needs, not a generous guess.
  */
 import type { ConfigProblem, HeartbeatTimers } from "../membership/config.ts";
-import type { ModuleResource, ResourceTimeouts } from "./resource.ts";
-import type { Checker, ClusterConfig, FailoverModule, MirrorModule, ModuleConfig } from "../../config/types.ts";
+import type { ModuleResource } from "./resource.ts";
 
 export type { ConfigProblem } from "../membership/config.ts";
 
@@ -268,93 +267,5 @@ export function arbiterTerms(leaseMs: number, timers: HeartbeatTimers, maxDelayM
     fenceMs,
     stopBudgetMs,
     takeoverWaitMs: timers.deadtimeMs + timers.intervalMs + maxDelayMs + fenceMs + stopBudgetMs,
-  };
-}
-
-/** The kind and target of a checker of vigil.yaml, e.g. "tcp 127.0.0.1:8080" or "ping tcp 198.51.100.1:22". */
-export function checkerTarget(c: Checker): string {
-  if ("tcp" in c) return `tcp ${c.tcp}`;
-  if ("http" in c) return `http ${c.http}`;
-  if ("process" in c) return `process ${c.pidfile === undefined ? c.process : `${c.pidfile} (${c.process})`}`;
-  if ("pidfile" in c) return `process ${c.pidfile}`;
-  if ("ping" in c) return c.protocol === "icmp" ? `ping ${c.ping}` : `ping ${c.protocol} ${c.ping}:${c.port ?? 0}`;
-  if ("interface" in c) return `interface ${c.interface}`;
-  if ("file" in c) return `file ${c.file}`;
-  return `custom ${[c.custom, ...(c.args ?? [])].join(" ")}`;
-}
-
-/** The name a checker of vigil.yaml goes by in the core: its position and target, e.g. "1: tcp 127.0.0.1:8080". */
-export function checkerName(c: Checker, index: number): string {
-  return `${index + 1}: ${checkerTarget(c)}`;
-}
-
-/** The core's resources of a module of vigil.yaml, in start order. */
-export function moduleResources(m: FailoverModule | MirrorModule): ModuleResource[] {
-  const timeouts = (r: { start_timeout: number; stop_timeout: number }): ResourceTimeouts => ({ startMs: r.start_timeout, stopMs: r.stop_timeout });
-  // A mirror's folders come first: mounted before anything starts, unmounted after everything stopped.
-  const mirror: ModuleResource[] = m.type === "mirror" ? [{ kind: "mirror", folders: [...m.replicate] }] : [];
-  if (m.resources !== undefined) {
-    return [...mirror, ...m.resources.map((r): ModuleResource => {
-      if ("vip" in r) return { kind: "vip", address: r.vip, interface: r.interface ?? m.interface ?? null };
-      if ("service" in r) return { kind: "service", unit: r.service, timeouts: timeouts(r) };
-      return { kind: "script", start: r.start ?? null, stop: r.stop ?? null, timeouts: timeouts(r) };
-    })];
-  }
-  // The short form: every VIP first (an app may bind to it), then the start/stop scripts.
-  const out: ModuleResource[] = [...mirror, ...m.vips.map((address): ModuleResource => ({ kind: "vip", address, interface: m.interface ?? null }))];
-  if (m.start !== undefined || m.stop !== undefined) out.push({ kind: "script", start: m.start ?? null, stop: m.stop ?? null, timeouts: timeouts(m) });
-  return out;
-}
-
-/** Every virtual address of a module, from vip/vips or from its resources. */
-export function moduleVips(m: ModuleConfig): string[] {
-  if (m.type === "farm" || m.resources === undefined) return [...m.vips];
-  return m.resources.flatMap((r) => ("vip" in r ? [r.vip] : []));
-}
-
-/** The core's view of a checker of vigil.yaml. */
-export function moduleChecker(c: Checker, index: number): ModuleCheckerConfig {
-  const base = { name: checkerName(c, index), fall: c.fall, rise: c.rise };
-  if (c.on_fail === "restart") return { ...base, onFail: "restart", then: c.then, restarts: c.restarts, windowMs: c.restart_window };
-  return { ...base, onFail: c.on_fail };
-}
-
-/**
- * The core config of a `failover` (or `mirror`) module of vigil.yaml, as
- * seen from node `self`. `extra` overrides what the file says (tests).
- */
-export function failoverModuleCore(
-  m: FailoverModule | MirrorModule,
-  cluster: {
-    readonly nodes: readonly Pick<ClusterConfig["nodes"][number], "name">[];
-    readonly heartbeat: Pick<ClusterConfig["heartbeat"], "interval" | "warntime" | "deadtime" | "initdead">;
-    readonly witness: { readonly ping: readonly string[]; readonly arbiter?: string; readonly lease?: number };
-  },
-  self: string,
-  extra: { arbiterLeaseMs?: number; failbackDelayMs?: number } = {},
-): ModuleCoreConfig {
-  const timers: HeartbeatTimers = {
-    intervalMs: cluster.heartbeat.interval,
-    warntimeMs: cluster.heartbeat.warntime,
-    deadtimeMs: cluster.heartbeat.deadtime,
-    initdeadMs: cluster.heartbeat.initdead,
-  };
-  const leaseMs = extra.arbiterLeaseMs ?? (cluster.witness.arbiter === undefined ? undefined : cluster.witness.lease);
-  const failbackDelayMs = extra.failbackDelayMs ?? m.failback_delay;
-  const resources = moduleResources(m);
-  return {
-    module: m.name,
-    self,
-    nodes: cluster.nodes.map((n) => n.name),
-    ...(m.prefer === undefined ? {} : { prefer: m.prefer }),
-    failback: m.failback,
-    ...(failbackDelayMs === undefined ? {} : { failbackDelayMs }),
-    resources,
-    checkers: m.checkers.map(moduleChecker),
-    witnessPing: cluster.witness.ping.length > 0,
-    ...(leaseMs === undefined ? {} : { arbiter: arbiterTerms(leaseMs, timers, timers.intervalMs, fenceStopBudgetMs(resources)) }),
-    handoverTimeoutMs: Math.max(moduleDefaults.handoverTimeoutMs, 4 * timers.deadtimeMs + (leaseMs ?? 0)),
-    absentGraceMs: timers.initdeadMs,
-    rejoinWaitMs: timers.deadtimeMs + timers.intervalMs,
   };
 }

@@ -14,7 +14,7 @@ import { advertRole, eligibleView, farmStep, initFarmState, parseAdvert, tableOf
 import { arpOwnerOf, bucketCounts } from "../../core/farm/ownership.ts";
 import { BUCKETS, type FarmAction, type FarmEvent, type FarmState, type PeerLive } from "../../core/farm/types.ts";
 import type { PeerLiveness } from "../../core/membership/types.ts";
-import { checkerName } from "../../core/module/config.ts";
+import { checkerName } from "../../config/checker-name.ts";
 import type { ModuleAdvert } from "../../proto/heartbeat.ts";
 import type { FarmMemberStatus, FarmStatus } from "../../api/farm.ts";
 import { CheckSchedule } from "../../sys/checkers/schedule.ts";

@@ -8,7 +8,7 @@
  */
 import { resolve } from "node:path";
 import type { Checker as ConfigChecker } from "../../config/types.ts";
-import { checkerName } from "../../core/module/config.ts";
+import { checkerName } from "../../config/checker-name.ts";
 import { customChecker } from "../../sys/checkers/custom.ts";
 import { fileChecker } from "../../sys/checkers/file.ts";
 import { httpChecker, type StatusExpectation } from "../../sys/checkers/http.ts";
