@@ -309,7 +309,9 @@ export class InterceptServer {
     switch (a.op) {
       case "init": {
         const want =
-          InitFlag.ASYNC_READ | InitFlag.ATOMIC_O_TRUNC | InitFlag.BIG_WRITES | InitFlag.PARALLEL_DIROPS | InitFlag.MAX_PAGES | InitFlag.HANDLE_KILLPRIV_V2 | InitFlag.POSIX_ACL | InitFlag.DONT_MASK;
+          InitFlag.ASYNC_READ | InitFlag.ATOMIC_O_TRUNC | InitFlag.BIG_WRITES | InitFlag.PARALLEL_DIROPS | InitFlag.MAX_PAGES | InitFlag.HANDLE_KILLPRIV_V2 | InitFlag.DONT_MASK |
+          // ACLs are read through GETXATTR, which needs FFI: without it the kernel must not rely on them.
+          (this.ffi !== null ? InitFlag.POSIX_ACL : 0);
         if (a.major !== 7) return done(encodeError(u, Errno.EPROTO));
         return done(
           encodeInit(u, {
@@ -464,14 +466,17 @@ export class InterceptServer {
         return done(encodeEmpty(u), [{ op: "setxattr", path: rel, name: a.name.slice(), value: a.value.slice(), flags: a.flags }, ...this.aclModeOp(rel, a.name)]);
       }
       case "getxattr": {
-        const ffi = this.needFfi("getxattr");
+        // ENOSYS makes the kernel stop asking (and treat every file as having no ACL).
+        if (this.ffi === null) throw new Failure(Errno.ENOSYS);
+        const ffi = this.ffi;
         const value = ffi.lgetxattr(this.backing(this.rel(h.nodeid)), a.name);
         if (a.size === 0) return done(encodeXattrSize(u, value.length));
         if (value.length > a.size) throw new Failure(Errno.ERANGE);
         return done(encodeData(u, value));
       }
       case "listxattr": {
-        const ffi = this.needFfi("listxattr");
+        if (this.ffi === null) throw new Failure(Errno.ENOSYS);
+        const ffi = this.ffi;
         const names = ffi.llistxattr(this.backing(this.rel(h.nodeid)));
         const list = Buffer.concat(names.flatMap((n) => [n, new Uint8Array(1)]));
         if (a.size === 0) return done(encodeXattrSize(u, list.length));

@@ -82,6 +82,8 @@ describe("InterceptServer", () => {
     expect(v.getUint32(16, true)).toBe(7);
     expect(v.getUint32(20, true)).toBe(31);
     expect(v.getUint32(16 + 12, true) & (1 << 16)).toBe(0);
+    // No ACL enforcement without the FFI calls that read ACLs.
+    expect(v.getUint32(16 + 12, true) & (1 << 20)).toBe(0);
     expect(v.getUint32(16 + 20, true)).toBe(1 << 20);
     expect(r.ops).toEqual([]);
   });
@@ -248,6 +250,7 @@ describe("InterceptServer", () => {
     expect(errorOf(set)).toBe(Errno.EOPNOTSUPP);
     expect(set.ops).toEqual([]);
     call(Opcode.SETXATTR, [1, 0, "user.k", new Uint8Array([1])]);
+    expect(errorOf(call(Opcode.GETXATTR, [0, 0, "system.posix_acl_access"]))).toBe(Errno.ENOSYS);
     const ex = call(Opcode.RENAME2, [1n, 2, 0, "x", "y"]);
     expect(errorOf(ex)).toBe(Errno.EOPNOTSUPP);
     expect(logs.filter((l) => l.includes("setxattr"))).toHaveLength(1);
