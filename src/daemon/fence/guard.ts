@@ -287,7 +287,7 @@ export function startFenceGuard(log: Logger, o: { stateDir?: string } = {}): Fen
   if (shared === undefined) {
     const bash = findBash();
     if (bash === undefined) {
-      log.warn("fence watchdog not started: no bash found; a daemon killed or frozen leaves its VIPs and services running", { looked_in: BASH_PATHS.join(" ") });
+      log.warn("fence watchdog not started: no bash found; a daemon that dies leaves its VIPs and services running (with an arbiter, a second vigil process still fences at the lease deadline)", { looked_in: BASH_PATHS.join(" ") });
       shared = null;
     } else {
       shared = new FenceGuard(log, bash);
