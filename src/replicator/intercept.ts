@@ -83,9 +83,10 @@ export interface MountedFolder {
   readonly dir: string;
   /**
    * The folder beneath the mount, for this process only (`/proc/self/fd/N`,
-   * valid until unmounted): resync and verify read and write the real files
-   * here, never through `dir`, which would go through the mount (and could
-   * wait on a held reply).
+   * valid until unmounted): resync and verify read the real files here,
+   * never through `dir`, which would go through the mount (and could wait
+   * on a held reply). Read only: a change made here is not replicated, and
+   * readers of the mount may keep seeing cached data.
    */
   readonly backing: string;
   /** Unmounts (lazily if busy), then ends the connection through fusectl; resolves once the server has stopped. */
