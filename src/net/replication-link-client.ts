@@ -1,0 +1,349 @@
+/**
+ * The PRIM's end of the replication link; see replication-link.ts.
+ */
+import * as net from "node:net";
+import type { ApplyResult } from "../replicator/apply-result.ts";
+import type { MirrorOp } from "../replicator/ops.ts";
+import { encodeReplication, REPLICATION_DEFAULT_PORT, type ReplicationMessage } from "../proto/replication.ts";
+import { HANDSHAKE_MAX_RECORD } from "../proto/replication-handshake.ts";
+import type { ResyncRequest, ResyncResponse } from "../proto/replication-resync.ts";
+import { DEFAULT_LINK_TIMERS, DEFAULT_WINDOW_BYTES, DEFAULT_WINDOW_OPS } from "./replication-link-defaults.ts";
+import { clientHandshake, type LinkIdentity } from "./replication-link-handshake.ts";
+import { RecordSocket } from "./replication-link-records.ts";
+import { type LinkCounters, LinkSession, type LinkTimers } from "./replication-link-session.ts";
+import { type LinkEndpoint, type LinkTransport, tcpTransport } from "./replication-link-transport.ts";
+
+export type SendOutcome =
+  | { readonly delivered: true; readonly result: ApplyResult }
+  | { readonly delivered: false; readonly maybeApplied: boolean; readonly reason: string };
+
+
+export interface ReplicationClientOptions extends LinkIdentity {
+  /** The SECOND's addresses, tried in order: "a.b.c.d" (then `port`) or "a.b.c.d:port". */
+  readonly addresses: readonly string[];
+  readonly port?: number;
+  readonly timers?: Partial<LinkTimers>;
+  readonly connectTimeoutMs?: number;
+  readonly handshakeTimeoutMs?: number;
+  /** Pause between rounds of connection attempts. */
+  readonly retryMs?: number;
+  readonly windowOps?: number;
+  readonly windowBytes?: number;
+  /** TCP unless given (tests: the in-memory twin, replication-link-memory.ts). */
+  readonly transport?: LinkTransport;
+}
+
+interface Pending {
+  readonly seq: number;
+  readonly plain: Uint8Array;
+  readonly resolve: (o: SendOutcome) => void;
+}
+
+/** A request in progress (see ReplicationClient.request). */
+export interface RequestHandle {
+  /** Asks for the next batch of a manifest. */
+  next(): void;
+  /** Stops the request: no more answers are delivered. */
+  cancel(): void;
+}
+
+/** Answers of one request, as they arrive. */
+interface OpenRequest {
+  push(r: ResyncResponse | null, failure?: string): void;
+}
+
+/** Parses "a.b.c.d", "a.b.c.d:port", "[v6]:port" or "v6" into an endpoint. */
+export function parseEndpoint(text: string, defaultPort: number): LinkEndpoint | null {
+  const v6 = /^\[([0-9a-fA-F:.]+)\](?::(\d{1,5}))?$/.exec(text);
+  const v4 = /^([0-9.]+)(?::(\d{1,5}))?$/.exec(text);
+  const m = v6 ?? v4;
+  if (m === null) return net.isIPv6(text) ? { address: text, port: defaultPort } : null;
+  const address = m[1] ?? "";
+  const port = m[2] === undefined ? defaultPort : Number(m[2]);
+  if (net.isIP(address) === 0 || port < 1 || port > 65535) return null;
+  return { address, port };
+}
+
+export class ReplicationClient {
+  private readonly endpoints: LinkEndpoint[];
+  private readonly timers: LinkTimers;
+  private session: LinkSession | null = null;
+  private ready = false;
+  private stopped = false;
+  private started = false;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private lastSeq = -1;
+  private lastReason = "not connected yet";
+  private readonly pending: Pending[] = [];
+  private readonly inflight: (Pending & { readonly size: number })[] = [];
+  private inflightBytes = 0;
+  private pendingBytes = 0;
+  private waitingDrain = false;
+  private nextRequestId = 1;
+  private readonly requests = new Map<number, OpenRequest>();
+  private readonly upCbs: ((at: LinkEndpoint) => void)[] = [];
+  private readonly downCbs: ((reason: string) => void)[] = [];
+  private readonly failCbs: ((at: LinkEndpoint, reason: string) => void)[] = [];
+  private endpointUp: LinkEndpoint | null = null;
+
+  constructor(private readonly opts: ReplicationClientOptions) {
+    const port = opts.port ?? REPLICATION_DEFAULT_PORT;
+    if (opts.addresses.length === 0) throw new RangeError("replication link: no address of the peer to connect to");
+    this.endpoints = opts.addresses.map((a) => {
+      const e = parseEndpoint(a, port);
+      if (e === null) throw new RangeError(`replication link: peer address "${a}" is not an IP address or address:port`);
+      return e;
+    });
+    this.timers = { ...DEFAULT_LINK_TIMERS, ...opts.timers };
+  }
+
+  /** True while an authenticated session with the SECOND is open. */
+  get up(): boolean {
+    return this.ready;
+  }
+
+  /** Where the link is connected, or null. */
+  get endpoint(): LinkEndpoint | null {
+    return this.endpointUp;
+  }
+
+  /** Why the link is not up (the last failure), for status. */
+  get downReason(): string {
+    return this.lastReason;
+  }
+
+  /** What the current connection carried, and its last ping round trip; null while down. */
+  counters(): LinkCounters | null {
+    return this.session === null ? null : { ...this.session.counters };
+  }
+
+  /** Ops and bytes sent but not acknowledged, and waiting to be sent. */
+  backlog(): { inflightOps: number; inflightBytes: number; pendingOps: number; pendingBytes: number } {
+    return { inflightOps: this.inflight.length, inflightBytes: this.inflightBytes, pendingOps: this.pending.length, pendingBytes: this.pendingBytes };
+  }
+
+  onUp(cb: (at: LinkEndpoint) => void): void {
+    this.upCbs.push(cb);
+  }
+
+  /** The link was up and is not any more. */
+  onDown(cb: (reason: string) => void): void {
+    this.downCbs.push(cb);
+  }
+
+  /** One connection attempt failed (unreachable, refused, wrong key...). */
+  onConnectFailed(cb: (at: LinkEndpoint, reason: string) => void): void {
+    this.failCbs.push(cb);
+  }
+
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    void this.connectRound();
+  }
+
+  /**
+   * Replicates one op. `seq` must grow from call to call. Throws RangeError
+   * (synchronously) for an op that breaks the rules of ops.ts.
+   */
+  send(seq: number, op: MirrorOp): Promise<SendOutcome> {
+    if (!Number.isSafeInteger(seq) || seq <= this.lastSeq) throw new RangeError(`replication link: seq ${seq} does not follow ${this.lastSeq}`);
+    const plain = encodeReplication({ type: "op", seq, op });
+    this.lastSeq = seq;
+    if (!this.ready || this.stopped) return Promise.resolve({ delivered: false, maybeApplied: false, reason: this.lastReason });
+    return new Promise((resolve) => {
+      this.pending.push({ seq, plain, resolve });
+      this.pendingBytes += plain.length;
+      this.pump();
+    });
+  }
+
+  /** Replicates one op under the next sequence number (one more than the last sent). */
+  sendNext(op: MirrorOp): Promise<SendOutcome> {
+    return this.send(this.lastSeq + 1, op);
+  }
+
+  /** The last sequence number sent (-1 before the first). */
+  get seq(): number {
+    return this.lastSeq;
+  }
+
+  /**
+   * Sends a request; `onResponse` gets each answer, then null at the end (a
+   * failure says why when the link went down first). Every answer but
+   * "entries" ends a request; a manifest's batches come one per `next()`.
+   * Returns null when the link is down.
+   */
+  request(request: ResyncRequest, onResponse: (r: ResyncResponse | null, failure?: string) => void): RequestHandle | null {
+    const session = this.session;
+    if (!this.ready || session === null) return null;
+    const id = this.nextRequestId;
+    this.nextRequestId = (this.nextRequestId % 0xffffffff) + 1;
+    this.requests.set(id, { push: onResponse });
+    session.send({ type: "request", id, request });
+    const follow = (kind: "next" | "cancel"): void => {
+      if (session.open && this.requests.has(id)) session.send({ type: "request", id, request: { kind } });
+    };
+    return {
+      next: () => follow("next"),
+      cancel: () => {
+        follow("cancel");
+        this.requests.delete(id);
+      },
+    };
+  }
+
+  /** Stops for good: the connection is closed and every waiting send resolves undelivered. */
+  async close(): Promise<void> {
+    this.stopped = true;
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.session?.close("the PRIM stops replicating");
+    this.failAll("the link was closed by this node");
+    await new Promise((r) => setImmediate(r));
+  }
+
+  private failAll(reason: string): void {
+    for (const p of this.inflight.splice(0)) p.resolve({ delivered: false, maybeApplied: true, reason });
+    for (const p of this.pending.splice(0)) p.resolve({ delivered: false, maybeApplied: false, reason });
+    this.inflightBytes = 0;
+    this.pendingBytes = 0;
+    for (const [, r] of this.requests) r.push(null, reason);
+    this.requests.clear();
+  }
+
+  private pump(): void {
+    const s = this.session;
+    if (s === null || !this.ready) return;
+    while (this.pending.length > 0 && !this.waitingDrain) {
+      const next = this.pending[0]!;
+      const size = next.plain.length;
+      const roomy = this.inflight.length === 0 || (this.inflight.length < (this.opts.windowOps ?? DEFAULT_WINDOW_OPS) && this.inflightBytes + size <= (this.opts.windowBytes ?? DEFAULT_WINDOW_BYTES));
+      if (!roomy) return;
+      this.pending.shift();
+      this.pendingBytes -= size;
+      this.inflight.push({ ...next, size });
+      this.inflightBytes += size;
+      if (!s.sendPlain(next.plain)) {
+        this.waitingDrain = true;
+        s.onDrain(() => {
+          this.waitingDrain = false;
+          this.pump();
+        });
+      }
+    }
+  }
+
+  private onMessage(m: ReplicationMessage): void {
+    if (m.type === "ready") {
+      if (this.ready) return;
+      this.ready = true;
+      this.lastReason = "";
+      for (const cb of this.upCbs) cb(this.endpointUp!);
+      this.pump();
+      return;
+    }
+    if (m.type === "ack") {
+      const head = this.inflight[0];
+      if (head === undefined || head.seq !== m.seq) {
+        this.session?.close(`acknowledgement of op ${m.seq} out of order (expected ${head?.seq ?? "none"})`);
+        return;
+      }
+      this.inflight.shift();
+      this.inflightBytes -= head.size;
+      head.resolve({ delivered: true, result: m.result });
+      this.pump();
+      return;
+    }
+    if (m.type === "response") {
+      const r = this.requests.get(m.id);
+      if (r === undefined) return; // cancelled
+      const last = m.response.kind !== "entries";
+      if (last) this.requests.delete(m.id);
+      r.push(m.response);
+      if (last) r.push(null);
+      return;
+    }
+    this.session?.close(`unexpected ${m.type} message from the SECOND`);
+  }
+
+  private async connectRound(): Promise<void> {
+    this.retryTimer = null;
+    for (const at of this.endpoints) {
+      if (this.stopped) return;
+      const failure = await this.tryConnect(at);
+      if (failure === null) return;
+      this.lastReason = `${at.address}:${at.port}: ${failure}`;
+      for (const cb of this.failCbs) cb(at, failure);
+    }
+    this.scheduleRetry();
+  }
+
+  private scheduleRetry(): void {
+    if (this.stopped || this.retryTimer !== null) return;
+    this.retryTimer = setTimeout(() => void this.connectRound(), this.opts.retryMs ?? 500);
+  }
+
+  /** null once the session is ready; otherwise why this address did not work. */
+  private tryConnect(at: LinkEndpoint): Promise<string | null> {
+    return new Promise((resolve) => {
+      const sock = (this.opts.transport ?? tcpTransport).connect(at);
+      const rs = new RecordSocket(sock, HANDSHAKE_MAX_RECORD);
+      let settled = false;
+      const settle = (v: string | null): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(connectTimer);
+        resolve(v);
+      };
+      const connectTimer = setTimeout(() => {
+        rs.close("no answer in time");
+        settle(`no answer within ${this.opts.connectTimeoutMs ?? 1000} ms`);
+      }, this.opts.connectTimeoutMs ?? 1000);
+      let connected = false;
+      // Once connected, the handshake's outcome says what went wrong, more precisely.
+      rs.onClose((reason) => {
+        if (!connected) settle(reason);
+      });
+      sock.once("connect", () => {
+        connected = true;
+        clearTimeout(connectTimer);
+        void clientHandshake(rs, this.opts, this.opts.handshakeTimeoutMs ?? 3000).then((h) => {
+          if (!h.ok) {
+            settle(h.byPeer ? `refused by ${this.opts.peer}: ${h.reason}` : h.reason);
+            return;
+          }
+          if (this.stopped) {
+            rs.close("the link was closed by this node");
+            settle("closed");
+            return;
+          }
+          this.endpointUp = at;
+          this.session = new LinkSession(rs, h.sealer, h.opener, this.timers, this.opts.peer, {
+            message: (m) => {
+              if (m.type === "ready") settle(null);
+              this.onMessage(m);
+            },
+            closed: (reason) => {
+              settle(reason);
+              this.onSessionClosed(reason);
+            },
+          });
+        });
+      });
+    });
+  }
+
+  private onSessionClosed(reason: string): void {
+    const wasUp = this.ready;
+    this.session = null;
+    this.ready = false;
+    this.waitingDrain = false;
+    this.endpointUp = null;
+    this.lastReason = reason;
+    this.failAll(reason);
+    if (wasUp) {
+      for (const cb of this.downCbs) cb(reason);
+      this.scheduleRetry();
+    }
+  }
+}
