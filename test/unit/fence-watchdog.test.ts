@@ -120,14 +120,11 @@ describe("fence watchdog process", () => {
     expect(f.logs).toEqual(["error fence watchdog: message ignored"]);
   });
 
-  it("when the daemon is gone, still fences at the deadline, then exits", async () => {
+  it("when the daemon is gone, fences what is armed at once, then exits", async () => {
     const f = fakeChild();
     f.child.data(armLine("web", 1000));
     f.child.closed();
-    await f.advance(500);
-    expect(f.done).toEqual([]);
-    expect(f.exited()).toBe(false);
-    await f.advance(600);
+    await f.advance(10);
     expect(f.done).toHaveLength(4);
     expect(f.exited()).toBe(true);
   });

@@ -6,9 +6,10 @@
  * - An arm replaces the module's deadline and plan; a disarm forgets it.
  * - At its deadline an armed module is fenced once and forgotten; a later
  *   arm starts over.
- * - Once the daemon is gone (stdin closed) nothing can re-arm: every armed
- *   module is still fenced at its own deadline, and the process leaves when
- *   none is armed and no fence is still running.
+ * - Once the daemon is gone (stdin closed) nothing can re-arm and nothing
+ *   the daemon ran is looked after any more: every armed module is fenced
+ *   at once (the bash watchdog, src/daemon/fence/guard.ts, does the same),
+ *   and the process leaves when no fence is still running.
  */
 import type { Stepped } from "../step.ts";
 import type { FencePlan } from "./plan.ts";
@@ -62,7 +63,8 @@ export function stepFence(state: FenceState, event: FenceEvent, now: number): St
     case "closed":
       if (!orphaned && armed.size > 0) {
         const modules = [...armed.keys()].join(" ");
-        actions.push({ type: "log", level: "warn", msg: "fence watchdog: the daemon is gone; fencing what is still armed at its deadline", fields: { modules } });
+        actions.push({ type: "log", level: "warn", msg: "fence watchdog: the daemon is gone; fencing what is still armed now", fields: { modules } });
+        for (const [module, arm] of armed) if (arm.deadline > now) armed.set(module, { ...arm, deadline: now });
       }
       orphaned = true;
       break;

@@ -1,10 +1,11 @@
 /**
- * The fencing watchdog process (`vigil __fence`, started by the daemon, see
- * watchdog.ts): reads arm/disarm lines on stdin, keeps its own timers,
- * and when a module's deadline passes takes it down by itself: its VIPs
- * removed first (ip addr del), then its stop scripts in the order given.
- * It works on while the daemon is frozen, and after the daemon died (stdin
- * closed) it still fences every armed module at its deadline, then leaves.
+ * The fallback fencing watchdog process (`vigil __fence`, started by the
+ * daemon only where no bash runs the small one, guard.ts; see watchdog.ts):
+ * reads arm/disarm lines on stdin, keeps its own timers, and when a
+ * module's deadline passes takes it down by itself: its VIPs removed first
+ * (ip addr del), then its stop scripts in the order given. It works on
+ * while the daemon is frozen, and once the daemon died (stdin closed) it
+ * fences every armed module at once, then leaves.
  *
  * Log lines go to stderr as JSON ({level, msg, ...fields}); the daemon puts
  * them into its own log. SIGINT, SIGTERM and SIGHUP are ignored: a Ctrl-C

@@ -26,7 +26,7 @@ export interface FenceWatchdog {
   /** Arm (or move) `module`'s deadline to `inMs` from now. */
   arm(module: string, inMs: number, plan: FencePlan): void;
   disarm(module: string): void;
-  /** Closes the child's stdin: it fences what is still armed at its deadline, then leaves. */
+  /** Closes the child's stdin: it fences what is still armed at once, then leaves. */
   close(): void;
 }
 
