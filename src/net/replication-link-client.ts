@@ -2,6 +2,7 @@
  * The PRIM's end of the replication link; see replication-link.ts.
  */
 import * as net from "node:net";
+import { performance } from "node:perf_hooks";
 import type { ApplyResult } from "../replicator/apply-result.ts";
 import type { MirrorOp } from "../replicator/ops.ts";
 import { encodeReplication, REPLICATION_DEFAULT_PORT, type ReplicationMessage } from "../proto/replication.ts";
@@ -37,6 +38,18 @@ interface Pending {
   readonly seq: number;
   readonly plain: Uint8Array;
   readonly resolve: (o: SendOutcome) => void;
+  /** performance.now() when send() was called. */
+  readonly at: number;
+}
+
+/** What the PRIM has given the link and the SECOND has not acknowledged yet. */
+export interface LinkBacklog {
+  readonly inflightOps: number;
+  readonly inflightBytes: number;
+  readonly pendingOps: number;
+  readonly pendingBytes: number;
+  /** How long the oldest unacknowledged op has waited (ms); 0 when none: the lag of an async mirror. */
+  readonly oldestMs: number;
 }
 
 /** A request in progress (see ReplicationClient.request). */
@@ -118,8 +131,35 @@ export class ReplicationClient {
   }
 
   /** Ops and bytes sent but not acknowledged, and waiting to be sent. */
-  backlog(): { inflightOps: number; inflightBytes: number; pendingOps: number; pendingBytes: number } {
-    return { inflightOps: this.inflight.length, inflightBytes: this.inflightBytes, pendingOps: this.pending.length, pendingBytes: this.pendingBytes };
+  backlog(): LinkBacklog {
+    const oldest = this.inflight[0] ?? this.pending[0];
+    return {
+      inflightOps: this.inflight.length,
+      inflightBytes: this.inflightBytes,
+      pendingOps: this.pending.length,
+      pendingBytes: this.pendingBytes,
+      oldestMs: oldest === undefined ? 0 : performance.now() - oldest.at,
+    };
+  }
+
+  /**
+   * Resolves once every op sent so far is acknowledged or known undelivered
+   * (the link went down): what a swap waits for before the peer is promoted.
+   */
+  drained(): Promise<void> {
+    if (this.inflight.length === 0 && this.pending.length === 0) return Promise.resolve();
+    const last = this.pending.at(-1) ?? this.inflight.at(-1);
+    return new Promise((resolve) => this.drainWaiters.push({ seq: last!.seq, resolve }));
+  }
+
+  private readonly drainWaiters: { seq: number; resolve: () => void }[] = [];
+
+  private settle(p: Pending, outcome: SendOutcome): void {
+    p.resolve(outcome);
+    if (this.drainWaiters.length === 0) return;
+    const rest = this.drainWaiters.filter((w) => w.seq > p.seq);
+    for (const w of this.drainWaiters) if (w.seq <= p.seq) w.resolve();
+    this.drainWaiters.splice(0, this.drainWaiters.length, ...rest);
   }
 
   onUp(cb: (at: LinkEndpoint) => void): void {
@@ -152,7 +192,7 @@ export class ReplicationClient {
     this.lastSeq = seq;
     if (!this.ready || this.stopped) return Promise.resolve({ delivered: false, maybeApplied: false, reason: this.lastReason });
     return new Promise((resolve) => {
-      this.pending.push({ seq, plain, resolve });
+      this.pending.push({ seq, plain, resolve, at: performance.now() });
       this.pendingBytes += plain.length;
       this.pump();
     });
@@ -203,8 +243,8 @@ export class ReplicationClient {
   }
 
   private failAll(reason: string): void {
-    for (const p of this.inflight.splice(0)) p.resolve({ delivered: false, maybeApplied: true, reason });
-    for (const p of this.pending.splice(0)) p.resolve({ delivered: false, maybeApplied: false, reason });
+    for (const p of this.inflight.splice(0)) this.settle(p, { delivered: false, maybeApplied: true, reason });
+    for (const p of this.pending.splice(0)) this.settle(p, { delivered: false, maybeApplied: false, reason });
     this.inflightBytes = 0;
     this.pendingBytes = 0;
     for (const [, r] of this.requests) r.push(null, reason);
@@ -250,7 +290,7 @@ export class ReplicationClient {
       }
       this.inflight.shift();
       this.inflightBytes -= head.size;
-      head.resolve({ delivered: true, result: m.result });
+      this.settle(head, { delivered: true, result: m.result });
       this.pump();
       return;
     }

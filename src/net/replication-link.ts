@@ -27,5 +27,5 @@ export { DEFAULT_LINK_TIMERS, DEFAULT_MAX_QUEUED_BYTES, DEFAULT_WINDOW_BYTES, DE
 export type { LinkIdentity } from "./replication-link-handshake.ts";
 export type { LinkCounters, LinkTimers } from "./replication-link-session.ts";
 export type { LinkEndpoint, LinkTransport } from "./replication-link-transport.ts";
-export { parseEndpoint, ReplicationClient, type ReplicationClientOptions, type RequestHandle, type SendOutcome } from "./replication-link-client.ts";
+export { type LinkBacklog, parseEndpoint, ReplicationClient, type ReplicationClientOptions, type RequestHandle, type SendOutcome } from "./replication-link-client.ts";
 export { ReplicationServer, type ReplicationServerOptions, type RequestAnswerer } from "./replication-link-server.ts";

@@ -123,6 +123,32 @@ describe("replication link over loopback TCP", () => {
     expect(p.client.counters()).toBeNull();
   });
 
+  it("drained() waits for every op sent so far, and the backlog tells the oldest op's age", async () => {
+    let release: (() => void) | null = null;
+    const s = await second({
+      apply: async (op, seq) => {
+        if (seq === 2) await new Promise<void>((r) => (release = r));
+        s.applied.push({ seq, op });
+        return { ok: true };
+      },
+    });
+    const p = prim(s.port);
+    await until(() => p.client.up, "up");
+    await p.client.drained();
+    const sends = [1, 2, 3].map((seq) => p.client.send(seq, write(`f${seq}`, 10)));
+    let drained = false;
+    const d = p.client.drained().then(() => (drained = true));
+    await until(() => release !== null, "op 2 in the applier");
+    await new Promise((r) => setTimeout(r, 20));
+    expect(drained).toBe(false);
+    expect(p.client.backlog().oldestMs).toBeGreaterThan(0);
+    p.client.send(4, write("late", 1)); // sent after drained() was called: not waited for
+    release!();
+    await d;
+    expect(s.applied.map((a) => a.seq)).toContain(3);
+    await Promise.all(sends);
+  });
+
   it("a wrong key is refused on both sides with a reason naming the key, and nothing is applied", async () => {
     const s = await second();
     const p = prim(s.port, { key: OTHER_KEY });
@@ -281,7 +307,7 @@ describe("replication link over loopback TCP", () => {
     expect(s.applied.map((a) => a.seq)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
     expect(maxInflight).toBeLessThanOrEqual(windowBytes);
     expect(maxQueued).toBeLessThanOrEqual(windowBytes);
-    expect(p.client.backlog()).toEqual({ inflightOps: 0, inflightBytes: 0, pendingOps: 0, pendingBytes: 0 });
+    expect(p.client.backlog()).toEqual({ inflightOps: 0, inflightBytes: 0, pendingOps: 0, pendingBytes: 0, oldestMs: 0 });
   });
 
   it("a PRIM that ignores the window is held back by TCP: the SECOND's queue stays near its bound", async () => {
