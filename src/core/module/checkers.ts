@@ -12,17 +12,10 @@
  * - App checkers (every policy but wait) watch the running module: their
  *   counts start afresh whenever it (re)starts here.
  */
-import type { ResolvedCheckerConfig } from "./config.ts";
+import type { CheckerTrack, ResolvedCheckerConfig } from "./types.ts";
 
-export interface CheckerTrack {
-  readonly name: string;
-  readonly failing: boolean;
-  /** Failures in a row (while healthy) or successes in a row (while failing). */
-  readonly streak: number;
-  readonly detail: string;
-  /** Times of the restarts this checker caused, oldest first, within its window. */
-  readonly restarts: readonly number[];
-}
+export type { CheckerTrack } from "./types.ts";
+
 
 export type CheckerVerdict = "failing" | "healthy" | null;
 

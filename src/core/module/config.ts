@@ -31,48 +31,11 @@
  *                stop really needs, not a generous guess.
  */
 import type { ConfigProblem, HeartbeatTimers } from "../membership/config.ts";
-import type { ModuleResource } from "./resource.ts";
+import type { ArbiterTerms, CheckerPolicy, ModuleCheckerConfig, ModuleCoreConfig, ModuleResource, ResolvedCheckerConfig, ResolvedModuleConfig } from "./types.ts";
+
+export type { ArbiterTerms, CheckerPolicy, ModuleCheckerConfig, ModuleCoreConfig, ResolvedCheckerConfig, ResolvedModuleConfig } from "./types.ts";
 
 export type { ConfigProblem } from "../membership/config.ts";
-
-/**
- * What a checker's failure does:
- * - restart: restart the module here, up to `restarts` times within
- *   `windowMs`; one more failure does `then` (failover or stop);
- * - failover: hand the module over to another node at once;
- * - stop: stop the module here (STOP);
- * - ignore: report only;
- * - wait: this node cannot serve (a ping or interface check): WAIT, never
- *   taking the module while it fails. Runs on every node, all the time.
- */
-export type CheckerPolicy = "restart" | "failover" | "stop" | "ignore" | "wait";
-
-export interface ModuleCheckerConfig {
-  /** Unique within the module; the driver reports results under this name. */
-  readonly name: string;
-  readonly onFail: CheckerPolicy;
-  readonly then?: "failover" | "stop";
-  readonly restarts?: number;
-  readonly windowMs?: number;
-  /** Failures in a row before the checker counts as failing. */
-  readonly fall?: number;
-  /** Successes in a row before a failing checker counts as healthy again. */
-  readonly rise?: number;
-}
-
-export type ResolvedCheckerConfig = Required<ModuleCheckerConfig>;
-
-export interface ArbiterTerms {
-  readonly leaseMs: number;
-  readonly renewMs: number;
-  /** Ask again this long after a request without an answer, or after a denial. */
-  readonly retryMs: number;
-  readonly stopBeforeMs: number;
-  readonly fenceMs: number;
-  /** The fence's own duration at most (see the header); part of takeoverWaitMs. */
-  readonly stopBudgetMs: number;
-  readonly takeoverWaitMs: number;
-}
 
 /** Between SIGTERM and SIGKILL of a stop that outlived its timeout; the fencing watchdog uses the same. */
 export const FENCE_KILL_GRACE_MS = 2_000;
@@ -87,60 +50,6 @@ export function fenceStopBudgetMs(resources: readonly ModuleResource[]): number 
     if (stops) total += (r.timeouts?.stopMs ?? FENCE_DEFAULT_STOP_MS) + FENCE_KILL_GRACE_MS;
   }
   return total;
-}
-
-export interface ModuleCoreConfig {
-  readonly module: string;
-  /** Our own node name. */
-  readonly self: string;
-  /** Every node of the cluster, ourselves included. */
-  readonly nodes: readonly string[];
-  /** The node that runs the module when it can (Heartbeat's haresources owner). */
-  readonly prefer?: string;
-  /** auto: move back to `prefer` when it returns (Heartbeat's auto_failback on). */
-  readonly failback: "auto" | "manual";
-  /** With auto: how long `prefer` must be back and ready before the move. Default 0. */
-  readonly failbackDelayMs?: number;
-  /** Started in this order, stopped in reverse. */
-  readonly resources: readonly ModuleResource[];
-  readonly checkers?: readonly ModuleCheckerConfig[];
-  /** Witness addresses are configured: an isolated node needs them to answer (the driver pings). */
-  readonly witnessPing?: boolean;
-  /** An arbiter (`vigil witness`) grants the PRIM lease. */
-  readonly arbiter?: ArbiterTerms;
-  /** How long a handover or takeover request waits for the other node. Default 10 s. */
-  readonly handoverTimeoutMs?: number;
-  /**
-   * How long a peer that is heard but lists no advert for this module is
-   * waited for before taking the module (it may still be cleaning up at its
-   * start); after that it counts as not running the module. Default 5 s;
-   * from vigil.yaml: initdead.
-   */
-  readonly absentGraceMs?: number;
-  /**
-   * A node that was isolated (no peer heard, witness silent) and whose
-   * witness answers again waits this long for its peers' frames before
-   * taking the module: its links usually come back with the witness, and a
-   * peer that ran the module meanwhile must be heard first. Default 2 s;
-   * from vigil.yaml: deadtime + interval.
-   */
-  readonly rejoinWaitMs?: number;
-}
-
-export interface ResolvedModuleConfig {
-  readonly module: string;
-  readonly self: string;
-  readonly nodes: readonly string[];
-  readonly prefer: string | null;
-  readonly failback: "auto" | "manual";
-  readonly failbackDelayMs: number;
-  readonly resources: readonly ModuleResource[];
-  readonly checkers: readonly ResolvedCheckerConfig[];
-  readonly witnessPing: boolean;
-  readonly arbiter: ArbiterTerms | null;
-  readonly handoverTimeoutMs: number;
-  readonly absentGraceMs: number;
-  readonly rejoinWaitMs: number;
 }
 
 export const moduleDefaults = {

@@ -13,33 +13,10 @@
  *   pushed to `now + fence` while we hear every peer, and to the end of the
  *   lease on each grant; it fires at most `fence` after the right ended.
  */
-import type { ArbiterTerms } from "./config.ts";
+import type { ArbiterTerms, LeaseTrack } from "./types.ts";
 
-export interface LeaseTrack {
-  /** End of our lease (our clock); null = none. */
-  readonly validUntil: number | null;
-  /** Requests not answered yet, oldest first. */
-  readonly requests: readonly { readonly id: number; readonly sentAt: number }[];
-  readonly nextId: number;
-  readonly lastSentAt: number | null;
-  /** Send time of the request whose grant set validUntil. */
-  readonly grantSentAt: number | null;
-  readonly lastReplyAt: number | null;
-  /** Who holds it, from the last denial. */
-  readonly deniedBy: string | null;
-  /**
-   * The run of identical denials we are in (same holder), since the last
-   * grant: each is reported once, with the count of its repeats when the
-   * answer changes.
-   */
-  readonly denials: { readonly holder: string | null; readonly count: number } | null;
-  /** The right to run ended: stop, then rest, before asking again. */
-  readonly lost: boolean;
-  /** After a grant while a peer is not heard: do not start before this. */
-  readonly startNotBefore: number | null;
-  /** The armed watchdog deadline; null = disarmed. */
-  readonly watchdog: number | null;
-}
+export type { LeaseTrack } from "./types.ts";
+
 
 /** Unanswered requests kept; older answers would be worthless anyway. */
 const MAX_PENDING = 16;

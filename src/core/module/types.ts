@@ -2,12 +2,6 @@
  * Events, actions and state of the failover module core (src/core/module/module.ts).
  */
 import type { PeerLiveness } from "../membership/types.ts";
-import type { CheckerTrack } from "./checkers.ts";
-import type { ResolvedModuleConfig } from "./config.ts";
-import type { LeaseTrack } from "./lease.ts";
-import type { ModuleResource } from "./resource.ts";
-
-export type { ModuleResource, ResourceTimeouts } from "./resource.ts";
 
 /**
  * A node's state for one module, in SafeKit's words:
@@ -332,4 +326,159 @@ export interface ModuleState {
   readonly startedAt: number;
   /** Time of the last step: every deadline up to it has been acted on. */
   readonly lastStepAt: number | null;
+}
+
+/**
+ * One thing the module starts, in list order, and stops in reverse order.
+ * - vip: start = add the address to the interface, then gratuitous ARP;
+ *   stop = remove it. Adding an address already there and removing one
+ *   already gone both succeed.
+ * - script: start runs `start`, stop runs `stop` (null = nothing to run).
+ * - service: systemd unit, `systemctl start` / `systemctl stop`.
+ */
+export type ModuleResource =
+  /**
+   * A mirror module's replicated folders, always first: start = this node's
+   * copy may be served (the mirror driver refuses otherwise), then each
+   * folder is mounted over itself so every write is replicated; stop =
+   * unmounted once everything after it (the app) has stopped.
+   */
+  | { readonly kind: "mirror"; readonly folders: readonly string[] }
+  | { readonly kind: "vip"; readonly address: string; readonly interface: string | null }
+  | { readonly kind: "script"; readonly start: string | null; readonly stop: string | null; readonly timeouts?: ResourceTimeouts }
+  | { readonly kind: "service"; readonly unit: string; readonly timeouts?: ResourceTimeouts };
+
+/** How long a start or stop may take before its process group is killed and it counts as failed; absent: the driver's default. */
+export interface ResourceTimeouts {
+  readonly startMs: number;
+  readonly stopMs: number;
+}
+
+/**
+ * What a checker's failure does:
+ * - restart: restart the module here, up to `restarts` times within
+ *   `windowMs`; one more failure does `then` (failover or stop);
+ * - failover: hand the module over to another node at once;
+ * - stop: stop the module here (STOP);
+ * - ignore: report only;
+ * - wait: this node cannot serve (a ping or interface check): WAIT, never
+ *   taking the module while it fails. Runs on every node, all the time.
+ */
+export type CheckerPolicy = "restart" | "failover" | "stop" | "ignore" | "wait";
+
+export interface ModuleCheckerConfig {
+  /** Unique within the module; the driver reports results under this name. */
+  readonly name: string;
+  readonly onFail: CheckerPolicy;
+  readonly then?: "failover" | "stop";
+  readonly restarts?: number;
+  readonly windowMs?: number;
+  /** Failures in a row before the checker counts as failing. */
+  readonly fall?: number;
+  /** Successes in a row before a failing checker counts as healthy again. */
+  readonly rise?: number;
+}
+
+export type ResolvedCheckerConfig = Required<ModuleCheckerConfig>;
+
+export interface ArbiterTerms {
+  readonly leaseMs: number;
+  readonly renewMs: number;
+  /** Ask again this long after a request without an answer, or after a denial. */
+  readonly retryMs: number;
+  readonly stopBeforeMs: number;
+  readonly fenceMs: number;
+  /** The fence's own duration at most (see the header); part of takeoverWaitMs. */
+  readonly stopBudgetMs: number;
+  readonly takeoverWaitMs: number;
+}
+
+export interface ModuleCoreConfig {
+  readonly module: string;
+  /** Our own node name. */
+  readonly self: string;
+  /** Every node of the cluster, ourselves included. */
+  readonly nodes: readonly string[];
+  /** The node that runs the module when it can (Heartbeat's haresources owner). */
+  readonly prefer?: string;
+  /** auto: move back to `prefer` when it returns (Heartbeat's auto_failback on). */
+  readonly failback: "auto" | "manual";
+  /** With auto: how long `prefer` must be back and ready before the move. Default 0. */
+  readonly failbackDelayMs?: number;
+  /** Started in this order, stopped in reverse. */
+  readonly resources: readonly ModuleResource[];
+  readonly checkers?: readonly ModuleCheckerConfig[];
+  /** Witness addresses are configured: an isolated node needs them to answer (the driver pings). */
+  readonly witnessPing?: boolean;
+  /** An arbiter (`vigil witness`) grants the PRIM lease. */
+  readonly arbiter?: ArbiterTerms;
+  /** How long a handover or takeover request waits for the other node. Default 10 s. */
+  readonly handoverTimeoutMs?: number;
+  /**
+   * How long a peer that is heard but lists no advert for this module is
+   * waited for before taking the module (it may still be cleaning up at its
+   * start); after that it counts as not running the module. Default 5 s;
+   * from vigil.yaml: initdead.
+   */
+  readonly absentGraceMs?: number;
+  /**
+   * A node that was isolated (no peer heard, witness silent) and whose
+   * witness answers again waits this long for its peers' frames before
+   * taking the module: its links usually come back with the witness, and a
+   * peer that ran the module meanwhile must be heard first. Default 2 s;
+   * from vigil.yaml: deadtime + interval.
+   */
+  readonly rejoinWaitMs?: number;
+}
+
+export interface ResolvedModuleConfig {
+  readonly module: string;
+  readonly self: string;
+  readonly nodes: readonly string[];
+  readonly prefer: string | null;
+  readonly failback: "auto" | "manual";
+  readonly failbackDelayMs: number;
+  readonly resources: readonly ModuleResource[];
+  readonly checkers: readonly ResolvedCheckerConfig[];
+  readonly witnessPing: boolean;
+  readonly arbiter: ArbiterTerms | null;
+  readonly handoverTimeoutMs: number;
+  readonly absentGraceMs: number;
+  readonly rejoinWaitMs: number;
+}
+
+export interface CheckerTrack {
+  readonly name: string;
+  readonly failing: boolean;
+  /** Failures in a row (while healthy) or successes in a row (while failing). */
+  readonly streak: number;
+  readonly detail: string;
+  /** Times of the restarts this checker caused, oldest first, within its window. */
+  readonly restarts: readonly number[];
+}
+
+export interface LeaseTrack {
+  /** End of our lease (our clock); null = none. */
+  readonly validUntil: number | null;
+  /** Requests not answered yet, oldest first. */
+  readonly requests: readonly { readonly id: number; readonly sentAt: number }[];
+  readonly nextId: number;
+  readonly lastSentAt: number | null;
+  /** Send time of the request whose grant set validUntil. */
+  readonly grantSentAt: number | null;
+  readonly lastReplyAt: number | null;
+  /** Who holds it, from the last denial. */
+  readonly deniedBy: string | null;
+  /**
+   * The run of identical denials we are in (same holder), since the last
+   * grant: each is reported once, with the count of its repeats when the
+   * answer changes.
+   */
+  readonly denials: { readonly holder: string | null; readonly count: number } | null;
+  /** The right to run ended: stop, then rest, before asking again. */
+  readonly lost: boolean;
+  /** After a grant while a peer is not heard: do not start before this. */
+  readonly startNotBefore: number | null;
+  /** The armed watchdog deadline; null = disarmed. */
+  readonly watchdog: number | null;
 }

@@ -7,7 +7,7 @@ import { checkerName } from "../../config/checker-name.ts";
 import type { Checker, ClusterConfig, FailoverModule, MirrorModule, ModuleConfig } from "../../config/types.ts";
 import type { HeartbeatTimers } from "../../core/membership/types.ts";
 import { arbiterTerms, fenceStopBudgetMs, type ModuleCheckerConfig, type ModuleCoreConfig, moduleDefaults } from "../../core/module/config.ts";
-import type { ModuleResource, ResourceTimeouts } from "../../core/module/resource.ts";
+import type { ModuleResource, ResourceTimeouts } from "../../core/module/types.ts";
 
 /** The core's resources of a module of vigil.yaml, in start order. */
 export function moduleResources(m: FailoverModule | MirrorModule): ModuleResource[] {
