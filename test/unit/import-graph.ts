@@ -87,6 +87,8 @@ export function layerViolations(edges: readonly ImportEdge[]): Violation[] {
       else if (!isLocal) say("core is pure: no packages", e);
       else if (!pureTarget(e.to)) say("core imports only core, proto and the mirror's vocabulary", e);
     }
+    const leaf = /^src\/core\/([^/]+)\/types\.ts$/.exec(e.from);
+    if (leaf !== null && inside(e.to, `src/core/${leaf[1]}`)) say("a core folder's types.ts is a leaf: nothing from its own folder", e);
     if (inside(e.from, "src/proto")) {
       if (isLocal && !inside(e.to, "src/proto") && !isVocabulary(e.to)) say("proto imports only proto and the mirror's vocabulary", e);
     }

@@ -13,7 +13,12 @@ import {
  * Known breaks of the rules, each with the reason it is tolerated. The test
  * also fails when one of them no longer happens, so the list only shrinks.
  */
-const TOLERATED: readonly { readonly violation: string; readonly why: string }[] = [];
+const TOLERATED: readonly { readonly violation: string; readonly why: string }[] = [
+  {
+    violation: "a core folder's types.ts is a leaf: nothing from its own folder: src/core/mirror/types.ts:6 imports src/core/mirror/copy.ts",
+    why: "the mirror core is being built; its CopyRecord type moves into types.ts",
+  },
+];
 
 describe("import rules of src/ and web/ (ARCHITECTURE.md)", () => {
   const edges = collectImports();
@@ -71,6 +76,7 @@ describe("the import checker itself", () => {
       edge("src/proto/vrrp.ts", "src/net/raw-vrrp.ts", 10),
       edge("src/api/status.ts", "src/daemon/status.ts", 11),
       edge("src/cli/module-command.ts", "web/command-request.ts", 12),
+      edge("src/core/vrrp/types.ts", "src/core/vrrp/config.ts", 13),
     ];
     expect(layerViolations(bad).map(describeViolation)).toEqual([
       "config imports only config (and sys for files): src/config/load.ts:3 imports src/core/membership/config.ts",
@@ -83,6 +89,7 @@ describe("the import checker itself", () => {
       "proto imports only proto and the mirror's vocabulary: src/proto/vrrp.ts:10 imports src/net/raw-vrrp.ts",
       "api is shared by daemon, web and cli and imports none of them: src/api/status.ts:11 imports src/daemon/status.ts",
       "web and cli share only src/api: src/cli/module-command.ts:12 imports web/command-request.ts",
+      "a core folder's types.ts is a leaf: nothing from its own folder: src/core/vrrp/types.ts:13 imports src/core/vrrp/config.ts",
     ]);
   });
 
@@ -96,6 +103,7 @@ describe("the import checker itself", () => {
       edge("src/core/mirror/mirror.ts", "src/replicator/ops.ts"),
       edge("src/proto/replication.ts", "src/replicator/ops.ts"),
       edge("src/proto/heartbeat.ts", "node:crypto"),
+      edge("src/core/module/types.ts", "src/core/membership/types.ts"),
     ];
     expect(allViolations(good)).toEqual([]);
   });
