@@ -66,7 +66,9 @@ export class DirtySet {
   /** Makes everything changed so far durable. */
   syncAll(root: Buffer): void {
     if (this.overflow) {
-      const r = spawnSync("sync", ["-f", root.toString()], { stdio: ["ignore", "ignore", "pipe"], timeout: 600_000 });
+      // The root may be /proc/self/fd/N (the folder beneath a mount): in the child, "self" would be the child.
+      const target = root.toString().replace(/^\/proc\/self\//, `/proc/${process.pid}/`);
+      const r = spawnSync("sync", ["-f", target], { stdio: ["ignore", "ignore", "pipe"], timeout: 600_000 });
       if (r.status !== 0) {
         const err = r.error?.message ?? r.stderr?.toString().trim() ?? `exit ${r.status}`;
         throw Object.assign(new Error(`sync -f failed: ${err}`), { code: "EIO" });

@@ -4,6 +4,7 @@ import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Applier } from "../../src/replicator/apply.ts";
 import { failure } from "../../src/replicator/apply-errors.ts";
+import { DirtySet } from "../../src/replicator/apply-sync.ts";
 import type { ApplyResult } from "../../src/replicator/apply-result.ts";
 import { type MirrorOp, relPath } from "../../src/replicator/ops.ts";
 
@@ -177,6 +178,25 @@ describe("applying ops to the SECOND's copy (node:fs only)", () => {
     ok({ op: "fsync", path: new Uint8Array(0), dataOnly: false });
     ok({ op: "fsync", path: null, dataOnly: false });
     expectFail(a.apply({ op: "fsync", path: relPath("gone"), dataOnly: false }), "failed", "ENOENT");
+  });
+
+  it("works on a folder reached through /proc/self/fd/N (the folder beneath a mount), a full sync included", () => {
+    const fd = fs.openSync(root, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    try {
+      const b = new Applier(`/proc/self/fd/${fd}`, { fsCalls: null });
+      expect(b.apply({ op: "mkdir", path: relPath("d"), mode: 0o755, uid: 0, gid: 0 })).toEqual({ ok: true });
+      expect(b.apply({ op: "create", path: relPath("d/f"), mode: 0o644, uid: 0, gid: 0 })).toEqual({ ok: true });
+      expect(b.apply({ op: "fsync", path: null, dataOnly: false })).toEqual({ ok: true });
+      b.close();
+      expect(fs.existsSync(path.join(root, "d", "f"))).toBe(true);
+      // Past its limit the set syncs the whole file system with sync -f, run in a child process.
+      const dirty = new DirtySet(1);
+      dirty.file(Buffer.from(path.join(root, "d", "f")));
+      dirty.dir(Buffer.from(path.join(root, "d")));
+      expect(() => dirty.syncAll(Buffer.from(`/proc/self/fd/${fd}`))).not.toThrow();
+    } finally {
+      fs.closeSync(fd);
+    }
   });
 
   it("ops on missing paths fail cleanly (the copies had diverged)", () => {
