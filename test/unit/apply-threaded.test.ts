@@ -17,6 +17,21 @@ describe("the applier on its own thread", () => {
     expect(out["ticks"]).toBeGreaterThan(0);
   });
 
+  it("inside a `bun build --compile` binary, with the worker as an extra entry point", () => {
+    const repo = path.resolve(import.meta.dirname, "../..");
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vigil-apply-bin-"));
+    try {
+      const bin = path.join(dir, "threaded-child");
+      const b = spawnSync(path.join(repo, "node_modules/.bin/bun"), ["build", "--compile", "--format=esm", "test/unit/apply-threaded-child.ts", "src/replicator/apply-worker.ts", "--outfile", bin], { cwd: repo, encoding: "utf8", timeout: 120_000 });
+      expect(b.status, b.stderr).toBe(0);
+      const r = spawnSync(bin, [], { encoding: "utf8", timeout: 60_000 });
+      expect(r.status, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout.trim().split("\n").pop() ?? "{}")).toMatchObject({ threaded: true, oks: 101 });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("under Node it falls back to this thread and says why", async () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), "vigil-apply-inline-"));
     try {
