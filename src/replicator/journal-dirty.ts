@@ -322,7 +322,7 @@ function rangesOf(m: Marks): ByteRange[] {
   return out;
 }
 
-/** The records that mark one op (before any coarsening by the limits). */
+/** The 4 KiB blocks a byte range touches (at least one, for a zero-length change). */
 export function blocksOf(offset: number, length: number): { first: number; count: number } {
   const first = Math.floor(offset / JOURNAL_BLOCK);
   const end = Math.ceil((offset + Math.max(length, 1)) / JOURNAL_BLOCK);

@@ -31,7 +31,10 @@
  *
  * Resumable: in full mode a checkpoint (the last file done, in manifest
  * order) is persisted; a resync started again with the same checkpoint file
- * skips the files done, except those the journal says changed since.
+ * and the journal of what changed since skips the files done, except those
+ * the journal names (see ResyncOptions.checkpointFile). Without a usable
+ * checkpoint a resumed resync still sends nothing twice: files already made
+ * right agree in size and mtime (unless checksumAll).
  */
 
 import { closeSync, constants as C, fstatSync, lstatSync, openSync, readSync, readlinkSync, type BigIntStats } from "node:fs";
@@ -71,6 +74,13 @@ export interface ResyncOptions {
   readonly full?: boolean;
   /** Compare every file's blocks, even when size and mtime agree. */
   readonly checksumAll?: boolean;
+  /**
+   * Where the resume point of a full resync is kept. It is written always,
+   * and honoured only with `full` and a journal set that is not `full`: that
+   * set must name every change made since the checkpoint was written (the
+   * journal kept while the resync was interrupted); without it the resync
+   * starts over, which files already right make cheap.
+   */
   readonly checkpointFile?: string;
   /** Cap on data bytes sent per second; absent: none. */
   readonly rateLimitBytesPerSec?: number;
@@ -193,12 +203,14 @@ export class Resync {
   private async main(): Promise<void> {
     const checksumAll = this.o.checksumAll === true;
     let checkpoint: ResyncCheckpoint | null = null;
-    if (this.o.checkpointFile !== undefined && this.mode === "full") {
+    const dirty = this.o.dirty ?? null;
+    // A checkpoint is only as good as the knowledge of what changed after it was written.
+    const changesKnown = dirty !== null && !dirty.full;
+    if (this.o.checkpointFile !== undefined && this.mode === "full" && changesKnown) {
       const c = await loadCheckpoint(this.o.checkpointFile);
       if (c !== null && c.mode === "full" && c.checksumAll === checksumAll) checkpoint = c;
     }
-    const dirty = this.o.dirty ?? null;
-    const changedSince = new Set<string>(dirty !== null && !dirty.full ? dirty.paths.map((d) => pathKey(d.path)) : []);
+    const changedSince = new Set<string>(changesKnown ? dirty.paths.map((d) => pathKey(d.path)) : []);
 
     let scopes: Scope[];
     let hints = new Map<string, DataHint>();

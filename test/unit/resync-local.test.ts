@@ -144,7 +144,7 @@ describe("resync between two local folders", () => {
     expect(peer.counters.writeBytes).toBe(0);
   });
 
-  it("is resumable: interrupted after a few files, started again, the copies agree and done files are not looked at again", async () => {
+  it("is resumable: interrupted after a few files, started again, the copies agree and nothing is sent twice", async () => {
     for (let i = 0; i < 12; i++) writeFile(src, `d${i % 3}/f${i}.bin`, noise(i + 50, 200_000));
     const controller = new AbortController();
     const checkpointFile = path.join(state, "resync.checkpoint");
@@ -163,6 +163,29 @@ describe("resync between two local folders", () => {
     expect(second.result.progress.filesDone).toBe(second.result.progress.filesTotal);
     expect(sentFirst + second.peer.counters.writeBytes).toBe(12 * 200_000);
     expect(fs.existsSync(checkpointFile)).toBe(false);
+  });
+
+  it("a checksum resync resumed with its checkpoint and the journal since does not compare the files done again", async () => {
+    for (let i = 0; i < 10; i++) writeFile(src, `f${i}.bin`, noise(i + 70, 100_000));
+    fs.cpSync(src, dst, { recursive: true });
+    const controller = new AbortController();
+    const checkpointFile = path.join(state, "resync.checkpoint");
+    const nothingChanged = { full: false, fullReason: null, hardLinkRecheck: false, paths: [] };
+    const first = await resync({
+      full: true, dirty: nothingChanged, checksumAll: true, checkpointFile, concurrency: 1, checkpointEveryMs: 0, signal: controller.signal,
+      onProgress: (p) => { if (p.filesDone >= 6) controller.abort(); },
+    });
+    expect(first.result.completed).toBe(false);
+    // f2 changes while the resync is interrupted; the journal says so.
+    writeFile(src, "f2.bin", noise(999, 100_000));
+    const since = { ...nothingChanged, paths: [{ path: relPath("f2.bin"), tree: false, whole: true, ranges: [] }] };
+    const second = await resync({ full: true, dirty: since, checksumAll: true, checkpointFile, concurrency: 1 });
+    expect(second.result.completed).toBe(true);
+    await expectSameTrees(src, dst);
+    // Sums only of f2 and the four files not done (f6..f9): 2 blocks of 64 KiB each, 16 bytes a sum;
+    // then f2's 4 KiB sums in both differing blocks (16 + 9). All ten files would be 320 + 400.
+    expect(second.result.progress.sumBytesReceived).toBe(5 * 2 * 16 + (16 + 9) * 16);
+    expect(second.peer.counters.writeBytes).toBe(100_000);
   });
 
   it("reports progress: files and bytes done of total, and the rate limit holds the sender back", async () => {
