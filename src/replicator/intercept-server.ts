@@ -21,7 +21,19 @@
  */
 
 import * as fs from "node:fs";
-import { Errno, FUSE_OPEN_KILL_SUIDGID, FUSE_WRITE_KILL_SUIDGID, Fattr, FopenFlag, InitFlag, SIZE, direntType } from "../sys/fuse/abi.ts";
+import {
+  Errno,
+  FUSE_DEV_IOC_BACKING_CLOSE,
+  FUSE_DEV_IOC_BACKING_OPEN,
+  FUSE_OPEN_KILL_SUIDGID,
+  FUSE_WRITE_KILL_SUIDGID,
+  Fattr,
+  FopenFlag,
+  InitFlag,
+  InitFlag2,
+  SIZE,
+  direntType,
+} from "../sys/fuse/abi.ts";
 import type { FuseArgs, FuseHeader, FuseRequest, SetattrArgs } from "../sys/fuse/decode.ts";
 import {
   DirentWriter,
@@ -96,9 +108,20 @@ interface NewMode {
   readonly acl: boolean;
 }
 
+/**
+ * How the kernel does I/O on an open file. An inode with cached or direct
+ * opens gets no passthrough; once an inode has passthrough readers the
+ * kernel refuses (EIO) any open that is not passthrough, and we never give
+ * writers passthrough (their writes would bypass interception).
+ */
+type IoMode = "cached" | "passthrough" | "direct";
+
 interface OpenFile {
   readonly fd: number;
   readonly nodeid: bigint;
+  readonly io: IoMode;
+  /** FUSE_DEV_IOC_BACKING_OPEN's id for a passthrough open, to drop at release. */
+  readonly backingId: number | null;
   /** O_SYNC / O_DSYNC: each write is followed by an fsync op. */
   readonly sync: "none" | "data" | "full";
 }
@@ -160,6 +183,10 @@ export class InterceptServer {
   private nextFh = 1n;
   private readFrame = new Uint8Array(SIZE.outHeader + MAX_WRITE);
   private readonly warned = new Set<string>();
+  /** The kernel agreed to passthrough (protocol 7.40, FUSE_PASSTHROUGH). */
+  private passthrough = false;
+  /** Open files per node and I/O mode. */
+  private readonly ioCounts = new Map<bigint, { cached: number; passthrough: number }>();
 
   /**
    * `dirFd`: the replicated folder, opened before the mount.
@@ -170,6 +197,14 @@ export class InterceptServer {
     dirFd: number,
     private readonly ffi: FsCalls | null,
     private readonly log: ServerLog,
+    /**
+     * /dev/fuse, to register backing files for read passthrough; null (the
+     * default): no passthrough. The kernel then requires every open of a file
+     * that is open read-only to be passthrough too, so an open for writing
+     * while a reader has the file open fails with EIO (writes cannot bypass
+     * us). Only for folders whose files are never rewritten while read.
+     */
+    private readonly fuseFd: number | null = null,
   ) {
     this.base = Buffer.from(`/proc/self/fd/${dirFd}`);
     this.rootPath = Buffer.from(`/proc/self/fd/${dirFd}/`);
@@ -311,7 +346,10 @@ export class InterceptServer {
         const want =
           InitFlag.ASYNC_READ | InitFlag.ATOMIC_O_TRUNC | InitFlag.BIG_WRITES | InitFlag.PARALLEL_DIROPS | InitFlag.MAX_PAGES | InitFlag.HANDLE_KILLPRIV_V2 | InitFlag.DONT_MASK |
           // ACLs are read through GETXATTR, which needs FFI: without it the kernel must not rely on them.
-          (this.ffi !== null ? InitFlag.POSIX_ACL : 0);
+          (this.ffi !== null ? InitFlag.POSIX_ACL : 0) |
+          InitFlag.INIT_EXT;
+        // Passthrough: reads of files opened read-only go straight to the backing file.
+        this.passthrough = this.ffi !== null && this.fuseFd !== null && (a.flags & InitFlag.INIT_EXT) !== 0 && (a.flags2 & InitFlag2.PASSTHROUGH) !== 0;
         if (a.major !== 7) return done(encodeError(u, Errno.EPROTO));
         return done(
           encodeInit(u, {
@@ -322,6 +360,9 @@ export class InterceptServer {
             maxWrite: MAX_WRITE,
             timeGran: 1,
             maxPages: MAX_PAGES,
+            flags2: this.passthrough ? InitFlag2.PASSTHROUGH : 0,
+            // The backing files sit on an ordinary file system: one level below us.
+            maxStackDepth: this.passthrough ? 1 : 0,
           }),
         );
       }
@@ -435,7 +476,7 @@ export class InterceptServer {
       case "release": {
         const f = this.files.get(a.fh);
         this.files.delete(a.fh);
-        if (f !== undefined) fs.closeSync(f.fd);
+        if (f !== undefined) this.closeFile(f);
         return done(encodeEmpty(u));
       }
       case "fsync": {
@@ -664,15 +705,75 @@ export class InterceptServer {
     return flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_APPEND | O_DIRECT) | O_NOFOLLOW;
   }
 
-  private openFile(nodeid: bigint, fd: number, flags: number): bigint {
+  /** Open files per node that the kernel counts as page-cached or direct, and passthrough ones. */
+  private counts(nodeid: bigint): { cached: number; passthrough: number } {
+    let c = this.ioCounts.get(nodeid);
+    if (c === undefined) {
+      c = { cached: 0, passthrough: 0 };
+      this.ioCounts.set(nodeid, c);
+    }
+    return c;
+  }
+
+  /**
+   * Chooses how the kernel does I/O on a new open (see IoMode) and registers
+   * the backing file for passthrough. Read-only opens of an inode without
+   * cached opens go passthrough when the kernel agreed to it.
+   */
+  private chooseIo(nodeid: bigint, fd: number, flags: number, mayPassthrough: boolean): { io: IoMode; backingId: number | null } {
+    const c = this.counts(nodeid);
+    if ((flags & O_DIRECT) !== 0) return { io: "direct", backingId: null };
+    if (mayPassthrough && this.passthrough && this.ffi !== null && this.fuseFd !== null && (flags & O_ACCMODE) === 0 && c.cached === 0) {
+      const map = new Uint8Array(16);
+      new DataView(map.buffer).setInt32(0, fd, true);
+      try {
+        const id = this.ffi.ioctl(this.fuseFd, FUSE_DEV_IOC_BACKING_OPEN, map);
+        c.passthrough++;
+        return { io: "passthrough", backingId: id };
+      } catch (e) {
+        if (!this.warned.has("passthrough")) {
+          this.warned.add("passthrough");
+          this.log("warn", `read passthrough unavailable, reads go through the server: ${e instanceof Error ? e.message : String(e)}`);
+        }
+        this.passthrough = false;
+      }
+    }
+    // The kernel will answer this open with EIO (see the constructor): say why once.
+    if (c.passthrough > 0 && !this.warned.has("passthrough-writer")) {
+      this.warned.add("passthrough-writer");
+      this.log("warn", "a file open for reading with passthrough was opened for writing: the kernel refuses that (EIO)");
+    }
+    c.cached++;
+    return { io: "cached", backingId: null };
+  }
+
+  private openFile(nodeid: bigint, fd: number, flags: number, io: { io: IoMode; backingId: number | null }): bigint {
     const fh = this.nextFh++;
     const sync = (flags & O_SYNC) === O_SYNC ? "full" : (flags & O_DSYNC) !== 0 ? "data" : "none";
-    this.files.set(fh, { fd, nodeid, sync });
+    this.files.set(fh, { fd, nodeid, sync, io: io.io, backingId: io.backingId });
     return fh;
   }
 
-  private openReplyFlags(flags: number): number {
-    return (flags & O_DIRECT) !== 0 ? FopenFlag.DIRECT_IO : FopenFlag.KEEP_CACHE;
+  private closeFile(f: OpenFile): void {
+    const c = this.counts(f.nodeid);
+    if (f.io === "cached") c.cached--;
+    if (f.io === "passthrough") c.passthrough--;
+    if (c.cached <= 0 && c.passthrough <= 0) this.ioCounts.delete(f.nodeid);
+    if (f.backingId !== null && this.ffi !== null && this.fuseFd !== null) {
+      const id = new Uint8Array(4);
+      new DataView(id.buffer).setUint32(0, f.backingId, true);
+      try {
+        this.ffi.ioctl(this.fuseFd, FUSE_DEV_IOC_BACKING_CLOSE, id);
+      } catch {
+        // The connection is going away; the kernel drops its backing files with it.
+      }
+    }
+    fs.closeSync(f.fd);
+  }
+
+  private openReplyFlags(io: IoMode): number {
+    // No KEEP_CACHE: data written through direct-I/O or passthrough opens must not be hidden by pages cached earlier.
+    return io === "direct" ? FopenFlag.DIRECT_IO : io === "passthrough" ? FopenFlag.PASSTHROUGH : 0;
   }
 
   private open(h: FuseHeader, flags: number, kill: boolean): HandleResult {
@@ -680,20 +781,21 @@ export class InterceptServer {
     const fd = fs.openSync(this.backing(rel), this.backingFlags(flags));
     const ops: MirrorOp[] = [];
     if (kill && (flags & O_TRUNC) !== 0) this.killPrivileges(fd, null, rel, ops);
-    let replyFlags = this.openReplyFlags(flags);
-    if ((flags & O_TRUNC) !== 0 && (flags & O_ACCMODE) !== 0) {
+    const truncate = (flags & O_TRUNC) !== 0 && (flags & O_ACCMODE) !== 0;
+    const io = this.chooseIo(h.nodeid, fd, flags, !truncate);
+    const replyFlags = this.openReplyFlags(io.io);
+    if (truncate) {
       try {
         fs.ftruncateSync(fd, 0);
       } catch (e) {
-        fs.closeSync(fd);
+        this.closeFile({ fd, nodeid: h.nodeid, sync: "none", ...io });
         throw e;
       }
       const st = fs.fstatSync(fd, { bigint: true });
       ops.push({ op: "truncate", path: rel, size: 0, mtimeNs: st.mtimeNs });
-      replyFlags &= ~FopenFlag.KEEP_CACHE;
     }
-    const fh = this.openFile(h.nodeid, fd, flags);
-    return { reply: encodeOpen(h.unique, fh, replyFlags), ops };
+    const fh = this.openFile(h.nodeid, fd, flags, io);
+    return { reply: encodeOpen(h.unique, fh, replyFlags, io.backingId ?? 0), ops };
   }
 
   private create(h: FuseHeader, name: Uint8Array, flags: number, mode: number, umask: number): HandleResult {
@@ -731,9 +833,11 @@ export class InterceptServer {
     }
     const st = fs.fstatSync(fd, { bigint: true });
     const nodeid = this.nodes.found(h.nodeid, name, st.dev, st.ino);
-    const fh = this.openFile(nodeid, fd, flags);
+    // A file being created is being written: never passthrough.
+    const io = this.chooseIo(nodeid, fd, flags, false);
+    const fh = this.openFile(nodeid, fd, flags, io);
     const entry = { nodeid, generation: 0n, entryValidNs: TTL_NS, attrValidNs: TTL_NS, attr: attrOf(st) };
-    return { reply: encodeCreate(h.unique, entry, fh, this.openReplyFlags(flags)), ops };
+    return { reply: encodeCreate(h.unique, entry, fh, this.openReplyFlags(io.io)), ops };
   }
 
   private write(h: FuseHeader, fh: bigint, offset: number, data: Uint8Array, kill: boolean): HandleResult {

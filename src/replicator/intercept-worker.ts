@@ -21,6 +21,8 @@ import type { MirrorOp } from "./ops.ts";
 export interface WorkerInput {
   readonly fuseFd: number;
   readonly dirFd: number;
+  /** Serve reads of read-only opens by kernel passthrough (see MountInPlaceOptions.readPassthrough). */
+  readonly readPassthrough: boolean;
   /** Float64 counters shared with the main thread; see STAT (requests and bytes counted here, the rest there). */
   readonly stats: SharedArrayBuffer;
 }
@@ -50,7 +52,7 @@ function pause(ms: number): void {
 
 function serve(input: WorkerInput, ffi: FsCalls | null): string {
   const stats = new Float64Array(input.stats);
-  const server = new InterceptServer(input.dirFd, ffi, (level, msg) => post({ t: "log", level, msg }));
+  const server = new InterceptServer(input.dirFd, ffi, (level, msg) => post({ t: "log", level, msg }), input.readPassthrough ? input.fuseFd : null);
   // A plain Uint8Array (not a Buffer): views of it are copied by slice(), which the handler relies on.
   const buf = new Uint8Array(MAX_WRITE + 64 * 1024);
   const reply = (bytes: Uint8Array): void => {

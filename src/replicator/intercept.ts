@@ -28,8 +28,9 @@
  *
  * POSIX ACLs are enforced by the kernel (FUSE_POSIX_ACL) and replicated as
  * the system.posix_acl_* xattrs; a default ACL decides new objects' modes.
- * Not done: passthrough of read-only opens; and FUSE_WRITEBACK_CACHE on
- * purpose (write() must not return before the SECOND has the data).
+ * Read passthrough is opt-in (readPassthrough, with its limit). Not done on
+ * purpose: FUSE_WRITEBACK_CACHE (write() must not return before the SECOND
+ * has the data).
  *
  * The server runs on a worker_threads Worker (blocking reads of /dev/fuse
  * must not stall the event loop). Works under Bun, `bun run` and the
@@ -66,6 +67,14 @@ export interface MountInPlaceOptions {
    */
   onMutation(seq: number, op: MirrorOp): Promise<void>;
   readonly log: InterceptLog;
+  /**
+   * Serve reads of files opened read-only straight from the folder beneath
+   * (kernel FUSE passthrough): reads at the speed of the bare folder. The
+   * kernel then refuses (EIO) to open for writing a file that someone has
+   * open read-only, so only for folders whose files are never rewritten while
+   * they are read (finished recordings, archives). Default false.
+   */
+  readonly readPassthrough?: boolean;
 }
 
 export interface InterceptStats {
@@ -205,7 +214,7 @@ async function serveMount(o: MountInPlaceOptions, workerAt: URL | string, fuseFd
   let stopped = false;
   /** unmount() was called: the end of the connection is expected. */
   let stopping = false;
-  const input: WorkerInput = { fuseFd, dirFd, stats };
+  const input: WorkerInput = { fuseFd, dirFd, stats, readPassthrough: o.readPassthrough === true };
   let worker: Worker;
   try {
     worker = new Worker(workerAt, { workerData: input });

@@ -57,7 +57,12 @@ function alive(pid: number): boolean {
   }
 }
 
-export async function startMountRunner(dir: string, opsFile: string, record: "full" | "count" = "full"): Promise<MountRunner> {
+export async function startMountRunner(
+  dir: string,
+  opsFile: string,
+  record: "full" | "count" = "full",
+  env: Record<string, string> = {},
+): Promise<MountRunner> {
   // VIGIL_FUSE_RUNNER: the runner compiled with the server's Worker as a second entry point
   // (`bun build --compile test/lab/fixtures/fuse-mount-runner.ts src/replicator/intercept-worker.ts`),
   // to run these tests against the compiled form.
@@ -67,6 +72,7 @@ export async function startMountRunner(dir: string, opsFile: string, record: "fu
   const script = `sleep 100000 </dev/null >/dev/null 2>&1 & echo "keeper $!"; exec "$0" "$@"`;
   const child = spawn("unshare", ["-m", "--propagation", "private", "sh", "-c", script, ...command, dir, opsFile, record], {
     stdio: ["pipe", "pipe", "pipe"],
+    env: { ...process.env, ...env },
   });
   let out = "";
   let err = "";

@@ -161,6 +161,43 @@ describeLab(
 );
 
 describeLab(
+  "read passthrough (opt-in)",
+  () => {
+    labTest("files opened read-only are read from the folder beneath; writers opened first keep working; a writer after a reader gets EIO", async () => {
+      const s = scratch("fuse-pass");
+      const mnt = join(s.dir, "mnt");
+      mkdirSync(mnt);
+      const runner = await startMountRunner(mnt, join(s.dir, "ops.jsonl"), "full", { VIGIL_FUSE_PASSTHROUGH: "1" });
+      try {
+        await runner.run(["sh", "-c", `head -c 3000000 /dev/urandom > ${mnt}/data`], { check: true });
+        const through = await runner.run(["md5sum", `${mnt}/data`], { check: true });
+        const beneath = await runCommand(["md5sum", join(mnt, "data")], { check: true });
+        expect(through.stdout).toBe(beneath.stdout);
+        const script = [
+          "import os, errno",
+          `p = "${mnt}/data"`,
+          "w = os.open(p, os.O_RDWR)",
+          "r = os.open(p, os.O_RDONLY)",
+          "os.pwrite(w, b'XYZ', 0)",
+          "print('writer first', os.pread(r, 3, 0))",
+          "os.close(r); os.close(w)",
+          "r = os.open(p, os.O_RDONLY)",
+          "try:\n    os.open(p, os.O_WRONLY)\n    print('writer after reader: ok')\nexcept OSError as e:\n    print('writer after reader:', errno.errorcode[e.errno])",
+          "print('reader', os.pread(r, 3, 0))",
+        ].join("\n");
+        const mixed = await runner.run(["python3", "-c", script], { check: true });
+        expect(mixed.stdout).toBe("writer first b'XYZ'\nwriter after reader: EIO\nreader b'XYZ'\n");
+        expect(runner.stderr()).toMatch(/opened for writing: the kernel refuses that/);
+      } finally {
+        await runner.destroy();
+        s.remove();
+      }
+    });
+  },
+  { tools: TOOLS },
+);
+
+describeLab(
   "ending a mount",
   () => {
     labTest("unmount stops the server even while another namespace holds a copy of the mount", async () => {

@@ -30,8 +30,10 @@ describe("FUSE request decoding", () => {
   });
 
   it("decodes INIT", () => {
-    const r = decode(request(Opcode.INIT, [7, 45, 131072, 0x73fffffb, 0, ...Array(11).fill(0)]));
-    expect(r.args).toEqual({ op: "init", major: 7, minor: 45, maxReadahead: 131072, flags: 0x73fffffb });
+    const r = decode(request(Opcode.INIT, [7, 45, 131072, 0x73fffffb, 0x3f, ...Array(11).fill(0)]));
+    expect(r.args).toEqual({ op: "init", major: 7, minor: 45, maxReadahead: 131072, flags: 0x73fffffb, flags2: 0x3f });
+    // An old kernel's 16-byte fuse_init_in has no flags2.
+    expect(decode(request(Opcode.INIT, [7, 31, 131072, 0x1])).args).toMatchObject({ flags2: 0 });
   });
 
   it("decodes WRITE with its data right after the 40-byte fuse_write_in", () => {

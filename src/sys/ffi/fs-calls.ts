@@ -1,8 +1,8 @@
 /**
  * File-system system calls that node:fs does not offer, through `bun:ffi`:
  * extended attributes (of the link itself, never followed), renameat2 with
- * its flags, fallocate, mknod, utimensat with nanosecond times, and lseek
- * (for SEEK_DATA / SEEK_HOLE).
+ * its flags, fallocate, mknod, utimensat with nanosecond times, lseek
+ * (for SEEK_DATA / SEEK_HOLE), and ioctl with a pointer argument.
  *
  * Synchronous on purpose: the callers (the FUSE server's Worker, the mirror
  * applier) carry out one operation at a time on their own thread. Each thread
@@ -54,6 +54,7 @@ const FS_SYMBOLS = {
   mknod: { args: ["ptr", "u32", "u64"], returns: "i32" },
   utimensat: { args: ["i32", "ptr", "ptr", "i32"], returns: "i32" },
   lseek: { args: ["i32", "i64", "i32"], returns: "i64" },
+  ioctl: { args: ["i32", "u64", "ptr"], returns: "i32" },
   __errno_location: { args: [], returns: "ptr" },
   strerror: { args: ["i32"], returns: "cstring" },
 } as const;
@@ -70,6 +71,7 @@ interface FsSymbols {
   mknod(path: Ptr, mode: number, dev: number | bigint): number;
   utimensat(dir: number, path: Ptr, times: Ptr, flags: number): number;
   lseek(fd: number, offset: number | bigint, whence: number): number | bigint;
+  ioctl(fd: number, request: number | bigint, arg: Ptr): number;
   __errno_location(): number | bigint | null;
   strerror(errno: number): unknown;
 }
@@ -100,6 +102,8 @@ export interface FsCalls {
   utimens(path: PathArg, atimeNs: bigint, mtimeNs: bigint, noFollow: boolean): void;
   /** lseek(2); returns the new offset (SEEK_DATA / SEEK_HOLE: where the next data / hole starts). */
   lseek(fd: number, offset: number, whence: number): number;
+  /** ioctl(2) with a pointer argument (the struct's bytes, read and written in place); returns its result. */
+  ioctl(fd: number, request: number, arg: Uint8Array): number;
 }
 
 /** NUL-terminated bytes of a path or name. */
@@ -219,6 +223,9 @@ function wrap(ffi: FfiForFs, s: FsSymbols): FsCalls {
     },
     lseek(fd, offset, whence) {
       return check("lseek", s.lseek(fd, BigInt(offset), whence));
+    },
+    ioctl(fd, request, arg) {
+      return check("ioctl", s.ioctl(fd, BigInt(request), arg));
     },
   };
 }

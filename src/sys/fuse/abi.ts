@@ -118,7 +118,19 @@ export const InitFlag = {
   MAX_PAGES: 1 << 22,
   /** The server clears setuid/setgid (and security.capability) on unprivileged writes and truncates; the kernel then stops asking GETXATTR security.capability before every write. */
   HANDLE_KILLPRIV_V2: 1 << 28,
+  /** fuse_init_in/out carry flags2 (the upper 32 bits). */
+  INIT_EXT: 1 << 30,
 } as const;
+
+/** The upper flag bits, in flags2 (bit n here is bit 32 + n of the 64-bit flags). */
+export const InitFlag2 = {
+  /** Reads (and writes) of a file opened with FOPEN_PASSTHROUGH go straight to a backing file (protocol 7.40). */
+  PASSTHROUGH: 1 << 5,
+} as const;
+
+/** ioctls on /dev/fuse (linux/fuse.h, 7.40): register / drop a backing file for passthrough. */
+export const FUSE_DEV_IOC_BACKING_OPEN = 0x4010e501;
+export const FUSE_DEV_IOC_BACKING_CLOSE = 0x4004e502;
 
 /** fuse_setattr_in.valid bits. */
 export const Fattr = {
@@ -141,6 +153,8 @@ export const FopenFlag = {
   DIRECT_IO: 1 << 0,
   KEEP_CACHE: 1 << 1,
   NONSEEKABLE: 1 << 2,
+  /** Serve this open file from the backing file given by fuse_open_out.backing_id. */
+  PASSTHROUGH: 1 << 7,
 } as const;
 
 export const FUSE_GETATTR_FH = 1 << 0;

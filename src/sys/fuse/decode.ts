@@ -43,7 +43,8 @@ export interface SetattrArgs {
 }
 
 export type FuseArgs =
-  | { readonly op: "init"; readonly major: number; readonly minor: number; readonly maxReadahead: number; readonly flags: number }
+  /** flags2: the upper 32 flag bits, sent when the kernel sets FUSE_INIT_EXT (0 from older kernels). */
+  | { readonly op: "init"; readonly major: number; readonly minor: number; readonly maxReadahead: number; readonly flags: number; readonly flags2: number }
   | { readonly op: "destroy" }
   | { readonly op: "lookup"; readonly name: Uint8Array }
   | { readonly op: "forget"; readonly nlookup: bigint }
@@ -184,7 +185,8 @@ function decodeArgs(h: FuseHeader, r: Reader): FuseArgs {
       const minor = r.u32("minor");
       const maxReadahead = r.u32("max_readahead");
       const flags = r.u32("flags");
-      return { op: "init", major, minor, maxReadahead, flags };
+      const flags2 = h.len >= SIZE.inHeader + 20 ? r.u32("flags2") : 0;
+      return { op: "init", major, minor, maxReadahead, flags, flags2 };
     }
     case Opcode.DESTROY:
       return { op: "destroy" };

@@ -50,6 +50,10 @@ export interface InitOut {
   /** Time granularity in ns (1 = the kernel keeps nanoseconds). */
   readonly timeGran: number;
   readonly maxPages: number;
+  /** Upper 32 flag bits (with INIT_EXT in flags). */
+  readonly flags2?: number;
+  /** How deep the backing files' stack is, for passthrough (0: no passthrough). */
+  readonly maxStackDepth?: number;
 }
 
 /** A reply frame: header filled, payload to be written at offset 16. */
@@ -151,11 +155,12 @@ export function encodeAttr(unique: bigint, attrValidNs: bigint, attr: FuseAttr):
   return frame;
 }
 
-/** fuse_open_out: OPEN, OPENDIR. */
-export function encodeOpen(unique: bigint, fh: bigint, openFlags: number): Uint8Array {
+/** fuse_open_out: OPEN, OPENDIR. `backingId`: with FOPEN_PASSTHROUGH, the id from FUSE_DEV_IOC_BACKING_OPEN. */
+export function encodeOpen(unique: bigint, fh: bigint, openFlags: number, backingId = 0): Uint8Array {
   const { frame, view } = replyFrame(unique, SIZE.openOut);
   view.setBigUint64(SIZE.outHeader, fh, true);
   view.setUint32(SIZE.outHeader + 8, openFlags >>> 0, true);
+  view.setInt32(SIZE.outHeader + 12, backingId, true);
   return frame;
 }
 
@@ -200,6 +205,8 @@ export function encodeInit(unique: bigint, i: InitOut): Uint8Array {
   view.setUint32(at + 20, i.maxWrite >>> 0, true);
   view.setUint32(at + 24, i.timeGran >>> 0, true);
   view.setUint16(at + 28, i.maxPages, true);
+  view.setUint32(at + 32, (i.flags2 ?? 0) >>> 0, true);
+  view.setUint32(at + 36, (i.maxStackDepth ?? 0) >>> 0, true);
   return frame;
 }
 
