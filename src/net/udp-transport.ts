@@ -18,7 +18,12 @@
  * unicast link with a single peer goes further: its socket is connect()ed to
  * that peer, and the kernel itself drops every datagram from elsewhere before
  * it reaches the socket's queue, so a flood can neither fill the queue (and
- * push genuine frames out) nor keep the event loop busy. The receive buffer
+ * push genuine frames out) nor keep the event loop busy. A unicast link with
+ * several peers gets one such connected socket per peer, all bound to the
+ * same address and port (SO_REUSEADDR; the kernel hands each datagram to the
+ * socket connected to its source, and drops it if there is none). A first,
+ * exclusive bind of that address and port still tells that another process
+ * (another vigil) holds it. The receive buffer
  * is enlarged (RECEIVE_BUFFER_BYTES, as far as net.core.rmem_max allows) so
  * a burst of genuine frames after a stall is not dropped.
  * send() never throws: failures (ENETUNREACH when a link is down, ...) are
@@ -127,8 +132,8 @@ export interface ResolvedLink {
   group: string | undefined;
   /** Source addresses taken on this link; empty: any. */
   sources: ReadonlySet<string>;
-  /** Unicast to one peer: the socket is connect()ed to it (see the header). */
-  connectTo: Endpoint | undefined;
+  /** Unicast: one socket per target, connect()ed to it (see the header). */
+  connectEach: boolean;
 }
 
 const BIND_HINTS: Record<string, string> = {
@@ -217,8 +222,8 @@ export function resolveLinks(links: readonly LinkSpec[]): ResolvedLink[] {
       throw new TransportConfigError(`heartbeat links ${other} and ${i} both listen on ${bindKey}; received frames could not be told apart`, i);
     }
     seenBind.set(bindKey, i);
-    const connectTo = spec.mode === "unicast" && targets.length === 1 ? targets[0] : undefined;
-    return { index: i, mode: spec.mode, localAddress: spec.localAddress, port: spec.port, bindAddress, targets, group, sources, connectTo };
+    const connectEach = spec.mode === "unicast" && targets.length > 0;
+    return { index: i, mode: spec.mode, localAddress: spec.localAddress, port: spec.port, bindAddress, targets, group, sources, connectEach };
   });
 }
 
@@ -227,6 +232,17 @@ function isLocalAddress(address: string): boolean {
     if (list?.some((a) => a.address === address)) return true;
   }
   return false;
+}
+
+function bindSocket(address: string, port: number, reuseAddr: boolean): Promise<dgram.Socket> {
+  const sock = dgram.createSocket({ type: "udp4", reuseAddr });
+  return bind(sock, address, port).then(
+    () => sock,
+    async (e: unknown) => {
+      await closeSocket(sock);
+      throw e;
+    },
+  );
 }
 
 function bind(sock: dgram.Socket, address: string, port: number): Promise<void> {
@@ -261,14 +277,20 @@ function closeSocket(sock: dgram.Socket): Promise<void> {
   });
 }
 
+interface LinkSocket {
+  sock: dgram.Socket;
+  /** The peer it is connect()ed to: it hears only that peer and sends there without naming it. */
+  peer: Endpoint | undefined;
+}
+
 interface OpenLink {
   link: ResolvedLink;
-  sock: dgram.Socket;
+  socks: LinkSocket[];
   bound: Endpoint;
-  /** connect()ed to link.connectTo: sends name no destination. */
-  connected: boolean;
   receiveBuffer: number | undefined;
 }
+
+const endpointKey = (e: Endpoint): string => `${e.address}:${e.port}`;
 
 function connect(sock: dgram.Socket, to: Endpoint): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -301,15 +323,16 @@ async function openLink(link: ResolvedLink): Promise<OpenLink> {
     // would not notice a wrong local address until frames silently vanish.
     throw new TransportBindError(i, link.localAddress, link.port, "EADDRNOTAVAIL", bindErrorMessage(i, "use local address", link.localAddress, link.port, "EADDRNOTAVAIL"));
   }
-  const sock = dgram.createSocket({ type: "udp4", reuseAddr: false });
+  if (link.connectEach && link.targets.length > 1) return openConnectedLink(link);
+  let sock: dgram.Socket;
   try {
-    await bind(sock, link.bindAddress, link.port);
+    sock = await bindSocket(link.bindAddress, link.port, false);
   } catch (e) {
-    await closeSocket(sock);
     const code = errorCode(e);
     throw new TransportBindError(i, link.bindAddress, link.port, code, bindErrorMessage(i, "bind to", link.bindAddress, link.port, code));
   }
   const bound: Endpoint = { address: link.bindAddress, port: sock.address().port };
+  const peer = link.connectEach ? link.targets[0] : undefined;
   let step = "configure";
   try {
     if (link.mode === "multicast" && link.group !== undefined) {
@@ -323,16 +346,48 @@ async function openLink(link: ResolvedLink): Promise<OpenLink> {
       step = "enable broadcast on";
       sock.setBroadcast(true);
     }
-    if (link.connectTo !== undefined) {
-      step = `connect to peer ${link.connectTo.address}:${link.connectTo.port} from`;
-      await connect(sock, link.connectTo);
+    if (peer !== undefined) {
+      step = `connect to peer ${peer.address}:${peer.port} from`;
+      await connect(sock, peer);
     }
   } catch (e) {
     await closeSocket(sock);
     const code = errorCode(e);
     throw new TransportBindError(i, link.localAddress, bound.port, code, bindErrorMessage(i, step, link.localAddress, bound.port, code));
   }
-  return { link, sock, bound, connected: link.connectTo !== undefined, receiveBuffer: growReceiveBuffer(sock) };
+  return { link, socks: [{ sock, peer }], bound, receiveBuffer: growReceiveBuffer(sock) };
+}
+
+/** A unicast link with several peers: one connected socket each, on one address and port (see the header). */
+async function openConnectedLink(link: ResolvedLink): Promise<OpenLink> {
+  const i = link.index;
+  let port: number;
+  try {
+    // Exclusive first: fails as a single socket would if anyone holds the port.
+    const probe = await bindSocket(link.bindAddress, link.port, false);
+    port = probe.address().port;
+    await closeSocket(probe);
+  } catch (e) {
+    const code = errorCode(e);
+    throw new TransportBindError(i, link.bindAddress, link.port, code, bindErrorMessage(i, "bind to", link.bindAddress, link.port, code));
+  }
+  const socks: LinkSocket[] = [];
+  let step = "bind to";
+  try {
+    for (const peer of link.targets) {
+      step = "bind to";
+      const sock = await bindSocket(link.bindAddress, port, true);
+      socks.push({ sock, peer });
+      step = `connect to peer ${peer.address}:${peer.port} from`;
+      await connect(sock, peer);
+    }
+  } catch (e) {
+    await Promise.all(socks.map((x) => closeSocket(x.sock)));
+    const code = errorCode(e);
+    throw new TransportBindError(i, link.bindAddress, port, code, bindErrorMessage(i, step, link.bindAddress, port, code));
+  }
+  const buffers = socks.map((x) => growReceiveBuffer(x.sock));
+  return { link, socks, bound: { address: link.bindAddress, port }, receiveBuffer: buffers[0] };
 }
 
 /**
@@ -346,7 +401,7 @@ export async function openUdpTransport(links: readonly LinkSpec[]): Promise<UdpT
   try {
     for (const link of resolved) open.set(link.index, await openLink(link));
   } catch (e) {
-    await Promise.all([...open.values()].map((o) => closeSocket(o.sock)));
+    await Promise.all([...open.values()].flatMap((o) => o.socks.map((x) => closeSocket(x.sock))));
     throw e;
   }
 
@@ -358,10 +413,10 @@ export async function openUdpTransport(links: readonly LinkSpec[]): Promise<UdpT
     for (const cb of errorSinks) cb(link, err);
   };
 
-  for (const o of open.values()) {
+  const listen = (o: OpenLink, sock: dgram.Socket): void => {
     const i = o.link.index;
     const sources = o.link.sources;
-    o.sock.on("message", (msg, rinfo) => {
+    sock.on("message", (msg, rinfo) => {
       // Our own multicast/broadcast frames can loop back; they are not news.
       if (rinfo.address === o.link.localAddress && rinfo.port === o.bound.port) return;
       if (sources.size > 0 && !sources.has(rinfo.address)) {
@@ -371,10 +426,14 @@ export async function openUdpTransport(links: readonly LinkSpec[]): Promise<UdpT
       const from: Endpoint = { address: rinfo.address, port: rinfo.port };
       for (const cb of receivers) cb(i, msg, from);
     });
-    o.sock.on("error", (e) => {
+    sock.on("error", (e) => {
       report(i, new TransportSendError(i, undefined, errorCode(e), `heartbeat link ${i}: socket error: ${e.message}`));
     });
-  }
+  };
+  for (const o of open.values()) for (const { sock } of o.socks) listen(o, sock);
+  /** The socket that sends to `target`: the one connected to it, else the link's only one. */
+  const socketFor = (o: OpenLink, target: Endpoint): LinkSocket | undefined =>
+    o.socks.find((x) => x.peer !== undefined && endpointKey(x.peer) === endpointKey(target)) ?? o.socks.find((x) => x.peer === undefined);
 
   const sendError = (i: number, target: Endpoint | undefined, e: unknown): void => {
     const code = errorCode(e);
@@ -399,10 +458,15 @@ export async function openUdpTransport(links: readonly LinkSpec[]): Promise<UdpT
     const done = (e: Error | null): void => {
       if (e) failed(e);
     };
+    const ls = socketFor(o, target);
+    if (ls === undefined) {
+      queueMicrotask(() => failed(Object.assign(new Error("no socket for this peer"), { code: "ENOLINK" })));
+      return;
+    }
     try {
       // A connected socket refuses a destination, even its own peer's.
-      if (o.connected) o.sock.send(bytes, done);
-      else o.sock.send(bytes, target.port, target.address, done);
+      if (ls.peer !== undefined) ls.sock.send(bytes, done);
+      else ls.sock.send(bytes, target.port, target.address, done);
     } catch (e) {
       queueMicrotask(() => failed(e));
     }
@@ -438,7 +502,7 @@ export async function openUdpTransport(links: readonly LinkSpec[]): Promise<UdpT
     async close() {
       if (closed) return;
       closed = true;
-      await Promise.all([...open.values()].map((o) => closeSocket(o.sock)));
+      await Promise.all([...open.values()].flatMap((o) => o.socks.map((x) => closeSocket(x.sock))));
     },
   };
 }

@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, onTestFinished } from "vitest";
 import { HEARTBEAT_PRESETS } from "../../src/config/defaults.ts";
+import { udpCounters } from "./udp-flood.ts";
 import { sleep } from "./wait.ts";
 import { describeLab, labTest, useLab } from "./lab-test.ts";
 import {
@@ -155,12 +156,14 @@ describeLab("heartbeat engine on a real kernel (3 nodes, 2 links)", () => {
     expect(st.peers.map((p) => [p.name, p.state])).toEqual([["h1", "up"], ["h2", "up"]]);
   });
 
-  labTest("an impostor with another key on a host that is no peer: dropped unread, counted with its address, changes nothing", async () => {
+  labTest("an impostor with another key on a host that is no peer: its frames never reach vigil and change nothing", async () => {
     const c = await meshOfThree();
     const [h1, h2] = [c.node("h1"), c.node("h2")];
     const strangers = async (n: VigilNode) => metricValue(await n.metrics(), "vigil_heartbeat_strangers_dropped_total", { link: "0" });
     const badMac = async (n: VigilNode) => metricValue(await n.metrics(), "vigil_heartbeat_frames_rejected_total", { reason: "bad-mac" });
-    expect(await Promise.all([h1, h2].map(strangers))).toEqual([0, 0]);
+    // Every heartbeat socket is connected to its peers: the kernel drops the rest as for a closed port.
+    const noPorts = () => Promise.all([1, 2].map(async (i) => (await udpCounters(lab().host(i))).NoPorts));
+    const before = await noPorts();
 
     // An impostor on h4 with a key of its own, claiming to be h3 of the same cluster: same
     // cluster and node names as the real config, h3 at h4's addresses.
@@ -179,26 +182,17 @@ describeLab("heartbeat engine on a real kernel (3 nodes, 2 links)", () => {
       await proc.stop(3_000);
     });
 
-    let counts: number[] = [];
-    await proc.waitFor(async () => {
-      counts = await Promise.all([h1, h2].map(strangers));
-      return counts.every((x) => x >= 10);
-    }, 10_000);
+    await proc.waitFor(async () => (await noPorts()).every((x, i) => x >= (before[i] ?? 0) + 10), 10_000);
     // Let it go on for a whole deadtime and more: still nothing may move.
     await sleep(2 * LAN.deadtime);
-    const after = await Promise.all([h1, h2].map(strangers));
-    for (const [i, n] of after.entries()) expect(n).toBeGreaterThan(counts[i] as number);
-    // Dropped before the MAC was even looked at.
+    // Dropped before vigil could even look at them.
     expect(await Promise.all([h1, h2].map(badMac))).toEqual([0, 0]);
+    expect(await Promise.all([h1, h2].map(strangers))).toEqual([0, 0]);
 
     for (const n of [h1, h2]) {
       expect(since(n, startedAt, anyPeerChange()), `peer changes on ${n.name} while the impostor ran`).toEqual([]);
       const st = await n.status();
       expect(st.peers.every((p) => p.state === "up")).toBe(true);
-      // The victim says why and who, in its log.
-      const warned = since(n, startedAt, (e) => e.msg === "heartbeat datagram from an address that is no peer dropped");
-      expect(warned.length).toBeGreaterThan(0);
-      expect(String(warned[0]?.fields.from)).toMatch(new RegExp(`^${lab().host(4).addr(1).replaceAll(".", "\\.")}:`));
     }
   });
 });

@@ -265,18 +265,28 @@ describe("UDP transport", () => {
   });
 });
 
+/** Polls; the limit only keeps a lost datagram from hanging the suite. */
+async function until(ok: () => boolean): Promise<void> {
+  for (let i = 0; i < 250 && !ok(); i++) await new Promise((r) => setTimeout(r, 20));
+  if (!ok()) throw new Error("a datagram never arrived");
+}
+
 const canUnshareNet = process.getuid?.() === 0 && spawnSync("unshare", ["-n", "true"]).status === 0;
 
 /** A plain socket on `address` (any 127.x address is this host's loopback), to play a peer or a stranger. */
-async function sender(address: string, port = 0): Promise<{ port: number; send(to: number, bytes: Uint8Array): Promise<void>; close(): Promise<void> }> {
+async function sender(address: string, port = 0): Promise<{ port: number; send(to: number, bytes: Uint8Array, toAddress?: string): Promise<void>; heard(): number[]; close(): Promise<void> }> {
   const s = dgram.createSocket("udp4");
+  const heard: number[] = [];
+  s.on("message", (m) => heard.push(m[0] ?? -1));
   await new Promise<void>((resolve, reject) => {
     s.once("error", reject);
     s.bind({ address, port }, () => resolve());
   });
+  s.setBroadcast(true);
   return {
     port: s.address().port,
-    send: (to, bytes) => new Promise((resolve, reject) => s.send(bytes, to, "127.0.0.1", (e) => (e ? reject(e) : resolve()))),
+    send: (to, bytes, toAddress = "127.0.0.1") => new Promise((resolve, reject) => s.send(bytes, to, toAddress, (e) => (e ? reject(e) : resolve()))),
+    heard: () => [...heard],
     close: () => new Promise((resolve) => s.close(() => resolve())),
   };
 }
@@ -286,14 +296,14 @@ describe("UDP transport, datagrams from strangers", () => {
     const peer = await sender("127.0.0.3");
     const stranger = await sender("127.0.0.2");
     onTestFinished(() => Promise.all([peer.close(), stranger.close()]).then(() => undefined));
-    // Two peers: no connect(), the transport filters by itself.
-    const { t, ports } = await openWithFreshPorts((p) => [unicast(0, p[0] ?? 0, [`127.0.0.3:${peer.port}`, "127.0.0.4:9"])], 1);
+    // Broadcast: nothing to connect() to, the transport filters by itself.
+    const { t, ports } = await openWithFreshPorts((p) => [{ index: 0, localAddress: "127.0.0.1", port: p[0] ?? 0, mode: "broadcast", peers: ["127.0.0.3", "127.0.0.4"], broadcastAddress: "127.255.255.255" }], 1);
     const port = ports[0] ?? 0;
     const seen = collect(t);
     const strangers: { link: number; from: Endpoint }[] = [];
     (t as UdpTransport).onStranger((link, from) => strangers.push({ link, from }));
-    await stranger.send(port, new Uint8Array([1]));
-    await peer.send(port, new Uint8Array([2]));
+    await stranger.send(port, new Uint8Array([1]), "127.255.255.255");
+    await peer.send(port, new Uint8Array([2]), "127.255.255.255");
     const got = await seen.next();
     expect([...got.bytes]).toEqual([2]);
     expect(got.from).toEqual({ address: "127.0.0.3", port: peer.port });
@@ -319,6 +329,29 @@ describe("UDP transport, datagrams from strangers", () => {
     expect(seen.received).toHaveLength(1);
     // Dropped by the kernel, not by us: nothing to report.
     expect(strangers).toEqual([]);
+  });
+
+  it("a link with several peers has a socket connected to each: both are heard and sent to, nobody else is heard", async () => {
+    const a = await sender("127.0.0.3");
+    const b = await sender("127.0.0.4");
+    const stranger = await sender("127.0.0.2");
+    onTestFinished(() => Promise.all([a.close(), b.close(), stranger.close()]).then(() => undefined));
+    const { t, ports } = await openWithFreshPorts((p) => [unicast(0, p[0] ?? 0, [`127.0.0.3:${a.port}`, `127.0.0.4:${b.port}`])], 1);
+    const port = ports[0] ?? 0;
+    const seen = collect(t);
+    await stranger.send(port, new Uint8Array([1]));
+    await a.send(port, new Uint8Array([2]));
+    await b.send(port, new Uint8Array([3]));
+    const first = await seen.next();
+    const second = await seen.next();
+    expect([first, second].map((r) => [r.from.address, [...r.bytes]])).toEqual([["127.0.0.3", [2]], ["127.0.0.4", [3]]]);
+    expect(seen.received).toHaveLength(2);
+    t.send(0, new Uint8Array([9]));
+    await until(() => a.heard().length > 0 && b.heard().length > 0);
+    expect([a.heard(), b.heard()]).toEqual([[9], [9]]);
+    // The port is still ours alone: a second transport on it is refused as before.
+    const err = await openUdpTransport([unicast(0, port, ["127.0.0.5:9", "127.0.0.6:9"])]).catch((e: unknown) => e);
+    expect((err as TransportBindError).code).toBe("EADDRINUSE");
   });
 
   it("asks for a large receive buffer and tells what the kernel gave", async () => {
