@@ -242,6 +242,11 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
       if (s.link !== null) s.link = { ...s.link, gen: ev.gen, history: ev.history, data: "uptodate" };
       note("info", "resync-done", `this copy is in sync with ${s.peer} (gen ${ev.gen})`);
       break;
+    case "peer-apply-failed":
+      // Not in sync any more: the running node resyncs it (below) when no resync runs yet.
+      if (s.link !== null) s.link = { ...s.link, data: "outdated" };
+      note("warn", "apply-failed", `${s.peer} could not apply an op: ${ev.detail}; it is resynced`);
+      break;
     case "apply-failed":
       if (s.copy.data === "uptodate") persist({ ...s.copy, data: "outdated" });
       note("error", "apply-failed", `${ev.detail}: this copy is outdated until a resync`);

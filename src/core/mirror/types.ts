@@ -69,6 +69,8 @@ export type MirrorInput =
   | { readonly type: "resync-incoming" }
   /** SECOND: the resync finished; our copy now is the PRIM's gen. */
   | { readonly type: "resync-complete"; readonly gen: string; readonly history: readonly string[] }
+  /** PRIM: the SECOND could not apply one of our ops outside a resync: its copy misses it now. */
+  | { readonly type: "peer-apply-failed"; readonly detail: string }
   /** SECOND: applying a replicated operation failed (disk full, I/O error). */
   | { readonly type: "apply-failed"; readonly detail: string }
   /** forceprim by the operator: serve from this copy whatever is known of it. */

@@ -197,8 +197,13 @@ export class MirrorDriver implements MirrorResource {
     this.o.log.info("mirror link listening", { module: this.o.module, on: this.o.listen.map((l) => `${l.address}:${l.port}`).join(" ") });
   }
 
+  /**
+   * The folder beneath the mount. The trailing "/." matters: /proc/self/fd/N
+   * itself is a symlink to lstat (the tree scan would see the root as a link),
+   * "/proc/self/fd/N/." is the directory.
+   */
   private beneathPath(): string {
-    return this.beneathFd === null ? this.o.folder : `/proc/self/fd/${this.beneathFd}`;
+    return this.beneathFd === null ? this.o.folder : `/proc/self/fd/${this.beneathFd}/.`;
   }
 
   // ---- module instance → core ------------------------------------------------
@@ -239,7 +244,8 @@ export class MirrorDriver implements MirrorResource {
     void m.closed.then((why) => {
       if (this.mount === m && !this.closed) this.o.log.error("mirror interception ended on its own", { module: this.o.module, detail: why });
     });
-    return { ok: true, detail: `mirror ${this.o.folder} mounted in place, writes replicated to ${this.o.peer} (${this.state.writes})` };
+    const how = { replicate: `replicated to ${this.o.peer}`, hold: `held until ${this.o.peer} is heard or outdated`, alone: "journaled (running alone)" }[this.state.writes];
+    return { ok: true, detail: `mirror ${this.o.folder} mounted in place; writes ${how}` };
   }
 
   async stop(_ctx: ResourceContext, cleanup: boolean): Promise<ResourceOutcome> {
@@ -262,6 +268,13 @@ export class MirrorDriver implements MirrorResource {
   }
 
   private unacked = false;
+  /** While a resync runs: live ops the SECOND could not apply (their paths get another pass). */
+  private failedDuringResync: ReturnType<AckQueue["waiting"]>[number][] | null = null;
+
+  private resyncEnded(): void {
+    this.resync = null;
+    this.failedDuringResync = null;
+  }
 
   // ---- the data path (PRIM) ----------------------------------------------------
 
@@ -275,8 +288,11 @@ export class MirrorDriver implements MirrorResource {
               this.queue.settle(entry);
               return;
             }
-            // Not applied there: the op stays waiting (a gap); the SECOND outdates itself on a failed apply.
-            if (out.delivered && !out.result.ok) this.o.log.warn("the peer could not apply an op", { module: this.o.module, detail: out.result.message });
+            // Not applied there: the op stays waiting until a resync has covered its path.
+            if (out.delivered && !out.result.ok) {
+              if (this.failedDuringResync !== null) this.failedDuringResync.push(entry);
+              else this.input({ type: "peer-apply-failed", detail: out.result.message });
+            }
           });
         }
         break;
@@ -393,7 +409,9 @@ export class MirrorDriver implements MirrorResource {
     }
     return new Promise((resolve) => {
       // cp -a keeps owners, modes, times, links and xattrs; DEST does not exist yet, so it becomes the copy.
-      const p = spawn("cp", ["-a", "--reflink=auto", `${this.beneathPath()}/.`, dest], { stdio: ["ignore", "ignore", "pipe"] });
+      // Through our pid, not /proc/self: cp is another process.
+      const src = this.beneathFd === null ? this.o.folder : `/proc/${process.pid}/fd/${this.beneathFd}`;
+      const p = spawn("cp", ["-a", "--reflink=auto", `${src}/.`, dest], { stdio: ["ignore", "ignore", "pipe"] });
       let err = "";
       p.stderr.on("data", (d: Buffer) => (err += d.toString()));
       p.on("error", (e) => resolve(e.message));
@@ -478,32 +496,44 @@ export class MirrorDriver implements MirrorResource {
       this.input({ type: "resync-failed", detail: `${this.o.peer} did not accept the resync` });
       return;
     }
-    // What waits now is in the journal (see hello): the resync covers it.
-    const covered = this.queue.waiting();
-    const dirty = this.journal.dirty();
-    this.resync = new Resync({
-      root: this.beneathPath(),
-      peer: new RemoteResyncPeer(this.client, { mtimeWindowNs: 2000 }),
-      dirty: mode === "journal" ? dirty : null,
-      full: mode === "full",
-      checkpointFile: join(mirrorStateDir(this.o.stateDir, this.o.module), "resync.checkpoint"),
-      ...(this.o.rateLimitBytesPerSec === undefined ? {} : { rateLimitBytesPerSec: this.o.rateLimitBytesPerSec }),
-      onProgress: (p) => (this.resyncProgress = p),
-    });
-    let result;
-    try {
-      result = await this.resync.run();
-    } catch (e) {
-      this.resync = null;
-      this.input({ type: "resync-failed", detail: e instanceof Error ? e.message : String(e) });
-      return;
-    }
-    this.resync = null;
-    this.resyncProgress = result.progress;
-    if (!result.completed) {
-      const why = result.error ?? result.failures.map((f) => `${f.op} ${f.path}: ${f.errno}`).slice(0, 3).join("; ");
-      this.input({ type: "resync-failed", detail: why });
-      return;
+    // What waits now went into the journal (see hello, and waiting ops are journaled below): the resync covers it.
+    const covered = [...this.queue.waiting()];
+    await Promise.all(covered.map((e) => this.journalMark(e.op)));
+    let pass = mode;
+    // Live ops keep flowing during the resync; one the SECOND could not apply (its name was not
+    // there yet) is journaled and its path compared again in one more pass, until a pass ends clean.
+    for (;;) {
+      this.failedDuringResync = [];
+      this.resync = new Resync({
+        root: this.beneathPath(),
+        peer: new RemoteResyncPeer(this.client, { mtimeWindowNs: 2000 }),
+        dirty: pass === "journal" ? this.journal.dirty() : null,
+        full: pass === "full",
+        checkpointFile: join(mirrorStateDir(this.o.stateDir, this.o.module), "resync.checkpoint"),
+        ...(this.o.rateLimitBytesPerSec === undefined ? {} : { rateLimitBytesPerSec: this.o.rateLimitBytesPerSec }),
+        onProgress: (p) => (this.resyncProgress = p),
+      });
+      let result;
+      try {
+        result = await this.resync.run();
+      } catch (e) {
+        result = null;
+        this.resyncEnded();
+        this.input({ type: "resync-failed", detail: e instanceof Error ? e.message : String(e) });
+        return;
+      }
+      const failed = this.failedDuringResync ?? [];
+      this.resyncEnded();
+      this.resyncProgress = result.progress;
+      if (!result.completed) {
+        const why = result.error ?? result.failures.map((f) => `${f.op} ${f.path}: ${f.errno}`).slice(0, 3).join("; ");
+        this.input({ type: "resync-failed", detail: why });
+        return;
+      }
+      if (failed.length === 0) break;
+      await Promise.all(failed.map((e) => this.journalMark(e.op)));
+      covered.push(...failed);
+      pass = "journal";
     }
     const ended = await this.control("resync-end");
     if (ended === null) {
@@ -562,7 +592,7 @@ export class MirrorDriver implements MirrorResource {
     // The applied ops reached the disk: a crash of the machine now loses nothing acknowledged.
     if (this.beneathFd !== null) {
       await new Promise<void>((resolve) => {
-        const p = spawn("sync", ["-f", this.beneathPath()], { stdio: "ignore" });
+        const p = spawn("sync", ["-f", `/proc/${process.pid}/fd/${String(this.beneathFd)}`], { stdio: "ignore" });
         p.on("exit", () => resolve());
         p.on("error", () => resolve());
       });

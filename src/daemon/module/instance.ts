@@ -196,7 +196,11 @@ export class ModuleInstance {
   frame(node: string, adverts: readonly ModuleAdvert[]): void {
     const a = adverts.find((x) => x.module === this.name);
     const r = splitRole(a?.role ?? null);
-    this.input({ type: "advert", node, role: r.role, generation: a?.generation ?? 0 });
+    // A peer in WAIT only until its copy is compared with ours ("n") is about to stand by: while
+    // neither node runs the module, count it as a SECOND, so the election waits for the node that
+    // goes first instead of both claiming the moment their copies are confirmed.
+    const role = r.role === "WAIT" && r.mark === "n" && !isPrimaryRole(this.state.role) ? "SECOND" : r.role;
+    this.input({ type: "advert", node, role, generation: a?.generation ?? 0 });
     if (this.o.mirror !== undefined && r.role !== null) this.o.mirror.peerAdvert(r.role, r.mark);
   }
 

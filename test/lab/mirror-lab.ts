@@ -1,0 +1,276 @@
+/**
+ * A mirror module on two lab hosts, for the mirror lab tests.
+ *
+ * One config for both nodes names one folder, DIR/srv. Each node's daemon
+ * runs in its own mount namespace where DIR/srv is its own folder
+ * (DIR/h1-data, DIR/h2-data bound over it), as two machines would have it:
+ * the daemon mounts FUSE over DIR/srv there, and the service it starts sees
+ * that mount. From outside, DIR/hN-data are the real files of each copy.
+ *
+ * The service is a recorder, as a VMS records video: it appends numbered
+ * records to srv/rec.log, each one fsynced, and every 20 records writes a
+ * segment file, fsyncs it and renames it into place (srv/seg/NNNN). Only
+ * after the fsync (or the rename and the folder's fsync) returned does it
+ * append the number to DIR/acked-<node>.log, outside the folder: that log is
+ * what the application was promised.
+ */
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { StatusSnapshot } from "../../src/api/status.ts";
+import type { ModuleStatus } from "../../src/api/modules.ts";
+import { type Lab, type LabHost, type LabProcess, waitUntil } from "./lab.ts";
+import { VIGIL_BIN } from "./vigil-cluster.ts";
+import { execFile } from "node:child_process";
+
+const RECORDER_JS = `
+const fs = require("node:fs");
+const [dir, acked] = process.argv.slice(2);
+const rec = dir + "/rec.log";
+fs.mkdirSync(dir + "/seg", { recursive: true });
+let n = 0;
+try { n = fs.readFileSync(rec, "utf8").split("\\n").filter(Boolean).length; } catch {}
+const log = fs.openSync(acked, "a");
+const fd = fs.openSync(rec, "a");
+function tick() {
+  try {
+    n++;
+    fs.writeSync(fd, "record " + n + " " + "x".repeat(200) + "\\n");
+    fs.fsyncSync(fd);
+    fs.writeSync(log, "rec " + n + "\\n");
+    if (n % 20 === 0) {
+      const tmp = dir + "/seg/.tmp-" + n;
+      const seg = fs.openSync(tmp, "w");
+      fs.writeSync(seg, Buffer.alloc(64 * 1024, n % 251));
+      fs.fsyncSync(seg);
+      fs.closeSync(seg);
+      fs.renameSync(tmp, dir + "/seg/" + String(n).padStart(6, "0"));
+      const d = fs.openSync(dir + "/seg", "r");
+      fs.fsyncSync(d);
+      fs.closeSync(d);
+      fs.writeSync(log, "seg " + n + "\\n");
+    }
+  } catch (e) {
+    fs.writeSync(log, "error " + e.code + "\\n");
+    process.exit(1);
+  }
+  setTimeout(tick, 5);
+}
+tick();
+`;
+
+export interface MirrorLab {
+  readonly dir: string;
+  readonly folder: string;
+  readonly config: string;
+  node(name: "h1" | "h2"): MirrorNode;
+  /** What DIR/acked-<node>.log promised: record numbers and segment numbers. */
+  acked(node: "h1" | "h2"): { records: number[]; segments: number[] };
+  /** The real files of a node's copy. */
+  data(node: "h1" | "h2"): string;
+  /** Ends the recorder a node's start script started (the only writer), as if the service stopped by itself. */
+  stopRecorder(node: "h1" | "h2"): Promise<void>;
+  stopAll(): Promise<void>;
+}
+
+export interface MirrorNode {
+  readonly host: LabHost;
+  readonly name: "h1" | "h2";
+  readonly stateDir: string;
+  proc: LabProcess | undefined;
+  start(): Promise<void>;
+  module(): Promise<ModuleStatus>;
+  status(): Promise<StatusSnapshot>;
+  waitModule(pred: (m: ModuleStatus) => boolean, what: string, timeoutMs?: number): Promise<ModuleStatus>;
+  cli(args: string[]): Promise<{ code: number; out: string }>;
+}
+
+function runVigil(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(VIGIL_BIN, args, { encoding: "utf8", timeout: 30_000 }, (error, stdout, stderr) => {
+      const code = error === null ? 0 : typeof (error as { code?: unknown }).code === "number" ? ((error as { code: number }).code) : 1;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+export async function startMirrorLab(o: { lab: Lab; dir: string; extraModuleYaml?: readonly string[]; start?: readonly ("h1" | "h2")[] }): Promise<MirrorLab> {
+  const { lab, dir } = o;
+  const folder = join(dir, "srv");
+  mkdirSync(folder, { recursive: true });
+  for (const n of ["h1", "h2"]) mkdirSync(join(dir, `${n}-data`), { recursive: true });
+  writeFileSync(join(dir, "recorder.js"), RECORDER_JS);
+  const start = join(dir, "start.sh");
+  const stop = join(dir, "stop.sh");
+  writeFileSync(start, [
+    "#!/bin/sh",
+    `${process.execPath} ${join(dir, "recorder.js")} ${folder} ${join(dir, "acked-")}"$VIGIL_NODE".log >>${join(dir, "recorder-")}"$VIGIL_NODE".out 2>&1 </dev/null &`,
+    `echo $! > ${join(dir, "rec-")}"$VIGIL_NODE".pid`,
+    "",
+  ].join("\n"));
+  writeFileSync(stop, [
+    "#!/bin/sh",
+    `f=${join(dir, "rec-")}"$VIGIL_NODE".pid`,
+    `[ -f "$f" ] || exit 0`,
+    `p=$(cat "$f"); kill "$p" 2>/dev/null`,
+    `for i in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done`,
+    `kill -9 "$p" 2>/dev/null; rm -f "$f"; exit 0`,
+    "",
+  ].join("\n"));
+  chmodSync(start, 0o755);
+  chmodSync(stop, 0o755);
+  const key = join(dir, "vigil.key");
+  const k = await runVigil(["keygen", key]);
+  if (k.code !== 0) throw new Error(`vigil keygen: ${k.stderr}`);
+  const [h1, h2] = [lab.host("h1"), lab.host("h2")];
+  const config = join(dir, "vigil.yaml");
+  writeFileSync(config, [
+    "cluster:",
+    "  name: mirror-lab",
+    `  key_file: ${key}`,
+    "  nodes:",
+    `    - { name: h1, addresses: [${h1.addr(1)}] }`,
+    `    - { name: h2, addresses: [${h2.addr(1)}] }`,
+    "  heartbeat: { interval: 100ms, deadtime: 500ms, initdead: 2s }",
+    "modules:",
+    "  - name: vms",
+    "    type: mirror",
+    "    prefer: h1",
+    "    failback: manual",
+    `    replicate: [${folder}]`,
+    `    start: ${start}`,
+    `    stop: ${stop}`,
+    ...(o.extraModuleYaml ?? []),
+    "web:",
+    "  listen: 127.0.0.1:0",
+    "",
+  ].join("\n"));
+
+  const makeNode = (name: "h1" | "h2"): MirrorNode => {
+    const host = lab.host(name);
+    const stateDir = join(dir, `state-${name}`);
+    mkdirSync(stateDir, { recursive: true });
+    const node: MirrorNode = {
+      host,
+      name,
+      stateDir,
+      proc: undefined,
+      async start() {
+        // Its own mount namespace, its own folder at the shared path; exec keeps the PID the lab recorded.
+        node.proc = host.spawn([
+          "unshare", "-m", "--propagation", "private", "sh", "-c",
+          `mount --bind ${join(dir, `${name}-data`)} ${folder} && exec ${VIGIL_BIN} run --config ${config} --node ${name} --state-dir ${stateDir} --log-format json --listen 127.0.0.1:0`,
+        ], { logName: `vigil-${name}` });
+        await node.proc.waitFor(/"msg":"vigil started"/, 20_000);
+      },
+      async status() {
+        const r = await runVigil(["status", "--json", "--state-dir", stateDir]);
+        if (r.code !== 0) throw new Error(`vigil status on ${name}: ${r.stderr}`);
+        return JSON.parse(r.stdout) as StatusSnapshot;
+      },
+      async module() {
+        const s = await node.status();
+        const m = s.modules.find((x) => x.name === "vms");
+        if (m === undefined) throw new Error(`no module vms on ${name}`);
+        return m;
+      },
+      async waitModule(pred, what, timeoutMs = 20_000) {
+        let last: ModuleStatus | undefined;
+        try {
+          await waitUntil(async () => {
+            try {
+              last = await node.module();
+            } catch {
+              return false;
+            }
+            return pred(last);
+          }, { timeoutMs, what: `${name}: ${what}` });
+        } catch (e) {
+          throw new Error(`${(e as Error).message}; last: ${JSON.stringify({ state: last?.state, mirror: last?.mirror, transition: last?.lastTransition })}`);
+        }
+        return last as ModuleStatus;
+      },
+      async cli(args) {
+        const r = await runVigil([...args, "--state-dir", stateDir]);
+        return { code: r.code, out: r.stdout + r.stderr };
+      },
+    };
+    return node;
+  };
+  const nodes = { h1: makeNode("h1"), h2: makeNode("h2") };
+  await Promise.all((o.start ?? ["h1", "h2"]).map((n) => nodes[n].start()));
+  return {
+    dir,
+    folder,
+    config,
+    node: (n) => nodes[n],
+    data: (n) => join(dir, `${n}-data`),
+    acked(n) {
+      const f = join(dir, `acked-${n}.log`);
+      const lines = existsSync(f) ? readFileSync(f, "utf8").split("\n") : [];
+      const num = (p: string) => lines.filter((l) => l.startsWith(p)).map((l) => Number(l.slice(p.length)));
+      return { records: num("rec "), segments: num("seg ") };
+    },
+    async stopRecorder(n) {
+      const f = join(dir, `rec-${n}.pid`);
+      if (!existsSync(f)) return;
+      const pid = Number(readFileSync(f, "utf8").trim());
+      try {
+        process.kill(pid, "SIGTERM");
+      } catch {
+        return;
+      }
+      await waitUntil(() => {
+        try {
+          process.kill(pid, 0);
+          return false;
+        } catch {
+          return true;
+        }
+      }, { timeoutMs: 10_000, what: `the recorder on ${n} to exit` });
+    },
+    async stopAll() {
+      // The node that runs the module first: its service stops, every write reaches the other copy,
+      // and only then does the standby stop (stopping it first would leave the runner writing alone).
+      const runs = async (n: MirrorNode): Promise<boolean> => {
+        if (n.proc === undefined || n.proc.exitStatus !== null) return false;
+        try {
+          const s = (await n.module()).state;
+          return s === "PRIM" || s === "ALONE";
+        } catch {
+          return false;
+        }
+      };
+      const order = (await runs(nodes.h2)) ? [nodes.h2, nodes.h1] : [nodes.h1, nodes.h2];
+      for (const n of order) {
+        const p = n.proc;
+        if (p === undefined || p.exitStatus !== null) continue;
+        p.kill("SIGTERM");
+        await Promise.race([p.exited, new Promise((r) => setTimeout(r, 15_000))]);
+        if (p.exitStatus === null) p.kill("SIGKILL");
+      }
+    },
+  };
+}
+
+/** Record numbers present (whole) in a copy's rec.log, and its segment files with their first byte. */
+export function copyContents(data: string): { records: Set<number>; segments: Map<number, number> } {
+  const records = new Set<number>();
+  const f = join(data, "rec.log");
+  if (existsSync(f)) {
+    for (const line of readFileSync(f, "utf8").split("\n")) {
+      const m = /^record (\d+) x{200}$/.exec(line);
+      if (m !== null) records.add(Number(m[1]));
+    }
+  }
+  const segments = new Map<number, number>();
+  const sd = join(data, "seg");
+  if (existsSync(sd)) {
+    for (const name of readdirSync(sd)) {
+      if (!/^\d{6}$/.test(name)) continue;
+      const b = readFileSync(join(sd, name));
+      const n = Number(name);
+      segments.set(n, b.length === 64 * 1024 && b.every((x) => x === n % 251) ? n % 251 : -1);
+    }
+  }
+  return { records, segments };
+}
