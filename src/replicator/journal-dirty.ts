@@ -41,7 +41,7 @@ export interface DirtySet {
   readonly fullReason: string | null;
   /**
    * A path with dirty data was removed while the data may live on under
-   * another hard link; the resync checks every multiply-linked file.
+   * another hard link; the resync then checks every file by size and mtime.
    */
   readonly hardLinkRecheck: boolean;
   readonly paths: readonly DirtyPath[];

@@ -40,7 +40,7 @@
 import { closeSync, constants as C, fstatSync, lstatSync, openSync, readSync, readlinkSync, type BigIntStats } from "node:fs";
 import { promises as fsp } from "node:fs";
 import {
-  compareKeys, isWithin, keyPath, parentKey, pathKey, planResync,
+  compareKeys, keyPath, parentKey, pathKey, planResync,
   type ByteRange, type DataHint, type ResyncStep,
 } from "../core/mirror/resync-plan.ts";
 import { fileBlockSums, isAllZero, sumsEqual } from "./block-sums.ts";
@@ -224,21 +224,25 @@ export class Resync {
         else if (p.ranges.length > 0) hints.set(pathKey(p.path), { kind: "ranges", ranges: p.ranges });
       }
       if (d.hardLinkRecheck) {
-        for await (const e of scanTree(this.root, new Uint8Array(), true)) {
-          if (e.type === "file" && e.nlink > 1) {
-            scopes.push({ path: e.path, recursive: false });
-            hints.set(pathKey(e.path), { kind: "compare" });
-          }
-        }
+        // Data written under a name since removed lives on under names the journal does not know
+        // (with nlink 1 now, maybe): every file is checked by size and mtime, the marks still say what to send.
+        scopes = [{ path: new Uint8Array(), recursive: true }];
       }
     }
 
     // In journal mode, what a changed directory's listing brings in is only checked for existence and type.
     let deep: ((k: string) => boolean) | null = null;
-    if (this.mode === "journal") {
+    if (this.mode === "journal" && !dirty!.hardLinkRecheck) {
       const marked = new Set(scopes.map((s) => pathKey(s.path)));
-      const trees = scopes.filter((s) => s.recursive).map((s) => pathKey(s.path));
-      deep = (k) => marked.has(k) || trees.some((t) => isWithin(k, t));
+      const trees = new Set(scopes.filter((s) => s.recursive).map((s) => pathKey(s.path)));
+      deep = (k) => {
+        if (marked.has(k)) return true;
+        for (let a = k; a !== ""; ) {
+          a = parentKey(a);
+          if (trees.has(a)) return true;
+        }
+        return false;
+      };
     }
     this.setPhase("scanning");
     await this.pass(scopes, hints, checksumAll, checkpoint, changedSince, deep);

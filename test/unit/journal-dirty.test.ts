@@ -121,4 +121,24 @@ describe("journal-driven resync", () => {
     expect(reopened.dirty().paths).toEqual([]);
     await reopened.close();
   });
+
+  it("data written through a hard link whose name was then removed still reaches the other names", async () => {
+    writeFile(src, "a", noise(1, 100_000), 1_700_000_000);
+    fs.linkSync(path.join(src, "a"), path.join(src, "b"));
+    await new Resync({ root: src, peer: new LocalResyncPeer(dst) }).run();
+    const j = await Journal.open(state);
+    const patch = noise(2, 4096);
+    const fd = fs.openSync(path.join(src, "a"), "r+");
+    fs.writeSync(fd, patch, 0, 4096, 0);
+    fs.closeSync(fd);
+    await j.mark({ op: "write", path: relPath("a"), offset: 0, data: patch, mtimeNs: 0n });
+    fs.unlinkSync(path.join(src, "a"));
+    await j.mark({ op: "unlink", path: relPath("a") });
+    const dirty = j.dirty();
+    expect(dirty.hardLinkRecheck).toBe(true);
+    const r = await new Resync({ root: src, peer: new LocalResyncPeer(dst), dirty }).run();
+    expect(r.completed).toBe(true);
+    await expectSameTrees(src, dst);
+    await j.close();
+  });
 });

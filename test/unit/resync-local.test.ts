@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -41,10 +42,11 @@ function populate(root: string): void {
   fs.chmodSync(path.join(root, "a.txt"), 0o640);
   fs.chownSync(path.join(root, "dir/sub/c.bin"), 1234, 5678);
   fs.chmodSync(path.join(root, "dir/sub"), 0o750);
+  expect(spawnSync("mkfifo", ["-m", "0620", path.join(root, "dir/fifo")]).status).toBe(0);
 }
 
 describe("resync between two local folders", () => {
-  it("copies a tree from nothing: content, modes, owners, times, symlinks, hard links, odd names", async () => {
+  it("copies a tree from nothing: content, modes, owners, times, symlinks, hard links, a FIFO, odd names", async () => {
     populate(src);
     const { result } = await resync();
     expect(result.error).toBe(null);
