@@ -221,6 +221,35 @@ describeLab(
       }
     });
 
+    labTest("bad folders are refused with the reason, and a folder already mounted is not mounted twice", async () => {
+      const s = scratch("fuse-errors");
+      const mnt = join(s.dir, "mnt");
+      mkdirSync(mnt);
+      writeFileSync(join(s.dir, "file"), "");
+      const runner = await startMountRunner(mnt, join(s.dir, "ops.jsonl"));
+      try {
+        const dirs = [mnt, "relative/dir", join(s.dir, "missing"), join(s.dir, "file")];
+        const r = await runner.run([BUN, join(FIXTURES, "fuse-mount-errors.ts"), ...dirs], { check: true });
+        expect(r.stdout.split("\n")).toEqual([
+          `${mnt}: InterceptUnavailableError: cannot mirror ${mnt}: a fuse.vigil mount is already there`,
+          "relative/dir: InterceptUnavailableError: cannot mirror relative/dir: not an absolute path",
+          `${s.dir}/missing: InterceptUnavailableError: cannot mirror ${s.dir}/missing: no such folder`,
+          `${s.dir}/file: InterceptUnavailableError: cannot mirror ${s.dir}/file: not a directory`,
+          // The live mount counts as stale for cleanStaleMount (it is meant for start-up only).
+          "clean: 1",
+          "",
+        ]);
+        // A fresh folder mounts and unmounts cleanly, and then has no mount to clean.
+        const fresh = join(s.dir, "fresh");
+        mkdirSync(fresh);
+        const ok = await runner.run([BUN, join(FIXTURES, "fuse-mount-errors.ts"), fresh], { check: true });
+        expect(ok.stdout).toBe(`${fresh}: ok\nclean: 0\n`);
+      } finally {
+        await runner.destroy();
+        s.remove();
+      }
+    });
+
     labTest("cleanStaleMount removes the mount of a server that died, and the folder is usable again", async () => {
       const s = scratch("fuse-stale");
       const mnt = join(s.dir, "mnt");
