@@ -91,6 +91,12 @@ export interface ResyncOptions {
   /** Files compared at once. */
   readonly concurrency?: number;
   readonly detectRenames?: boolean;
+  /**
+   * Paths left out of the copy (`exclude:` globs): neither sent nor deleted on
+   * the other side. Asked for every path, so it must also say yes for
+   * everything beneath an excluded directory.
+   */
+  readonly exclude?: (path: RelPath) => boolean;
   readonly clock?: Clock;
   readonly signal?: AbortSignal;
   /** Called after each file and phase change. */
@@ -326,8 +332,12 @@ export class Resync {
 
   private async gather(scopes: readonly Scope[], list: (s: Scope) => AsyncIterable<ManifestEntry>): Promise<ManifestEntry[]> {
     const byKey = new Map<string, ManifestEntry>();
+    const exclude = this.o.exclude;
     for (const s of scopes) {
-      for (const e of await collect(list(s))) byKey.set(pathKey(e.path), e);
+      for (const e of await collect(list(s))) {
+        if (exclude !== undefined && e.path.length > 0 && exclude(e.path)) continue;
+        byKey.set(pathKey(e.path), e);
+      }
     }
     return [...byKey.values()];
   }

@@ -30,6 +30,8 @@ export interface VerifyOptions {
   /** Stop listing after this many (the result says it stopped). */
   readonly maxDifferences?: number;
   readonly signal?: AbortSignal;
+  /** As ResyncOptions.exclude: paths that are not part of the copy. */
+  readonly exclude?: (path: RelPath) => boolean;
 }
 
 export interface VerifyResult {
@@ -53,8 +55,9 @@ export async function verifyTrees(root: string, peer: ResyncPeer, options: Verif
     if (differences.length >= max) throw new Full();
   };
   const root0 = new Uint8Array();
-  const ours = new Map((await collect(scanTree(root, root0, true))).map((e) => [pathKey(e.path), e]));
-  const theirs = new Map((await collect(peer.manifest(root0, true))).map((e) => [pathKey(e.path), e]));
+  const kept = (e: ManifestEntry): boolean => e.path.length === 0 || options.exclude?.(e.path) !== true;
+  const ours = new Map((await collect(scanTree(root, root0, true))).filter(kept).map((e) => [pathKey(e.path), e]));
+  const theirs = new Map((await collect(peer.manifest(root0, true))).filter(kept).map((e) => [pathKey(e.path), e]));
   const keys = [...new Set([...ours.keys(), ...theirs.keys()])].sort(compareKeys);
   try {
     compareLinks(ours, theirs, add);

@@ -90,6 +90,19 @@ describe("resync between two local folders", () => {
     expect(result.progress.sumBytesReceived).toBeLessThan(changed * 0.15);
   });
 
+  it("leaves excluded paths alone on both sides", async () => {
+    writeFile(src, "keep.txt", "sent");
+    writeFile(src, "cache/tmp.bin", "not sent");
+    writeFile(dst, "cache/theirs.bin", "not deleted");
+    const exclude = (p: Uint8Array): boolean => /^cache(\/|$)/.test(Buffer.from(p).toString("latin1"));
+    const { result } = await resync({ exclude });
+    expect(result.completed).toBe(true);
+    expect(fs.readFileSync(path.join(dst, "keep.txt"), "utf8")).toBe("sent");
+    expect(fs.existsSync(path.join(dst, "cache/tmp.bin"))).toBe(false);
+    expect(fs.readFileSync(path.join(dst, "cache/theirs.bin"), "utf8")).toBe("not deleted");
+    expect((await verifyTrees(src, new LocalResyncPeer(dst), { exclude })).differences.map((d) => d.path)).toEqual([]);
+  });
+
   it("changes an entry's type: file to directory, directory to file, symlink to file", async () => {
     writeFile(dst, "x", "was a file");
     writeFile(dst, "y/inner/deep.txt", "was in a directory");
