@@ -150,6 +150,7 @@ export class Resync {
   private counts: { -readonly [K in keyof ProgressCounts]: ProgressCounts[K] };
   private readonly mode: "full" | "journal";
   private readonly fullReason: string | null;
+  private linkDown: string | null = null;
 
   constructor(private readonly o: ResyncOptions) {
     this.peer = o.peer;
@@ -204,6 +205,7 @@ export class Resync {
 
   private checkAbort(): void {
     if (this.o.signal?.aborted === true) throw new Interrupted("interrupted");
+    if (this.linkDown !== null) throw new Error(`the other copy cannot be reached: ${this.linkDown}`);
   }
 
   private async main(): Promise<void> {
@@ -365,6 +367,8 @@ export class Resync {
 
   private settled(op: MirrorOp, r: ApplyResult): void {
     if (r.ok) return;
+    // The link is gone: nothing more can be sent; stop soon instead of reading the rest for nothing.
+    if (r.errno === "ENOTCONN" && this.linkDown === null) this.linkDown = r.message;
     const path = op.op === "rename" ? op.to : op.op === "link" ? op.path : op.path;
     if (path === null) return;
     this.revisit.set(pathKey(path), path);

@@ -253,3 +253,27 @@ describe("resync between two local folders", () => {
     expect(v.differences.map((d) => `${d.path} ${d.kind}`).sort()).toEqual(["other.bin content", "other.bin mtime"]);
   });
 });
+
+describe("resync when the other copy goes away", () => {
+  let a: string;
+  let b: string;
+  beforeEach(() => {
+    a = tmpDir("gone-src");
+    b = tmpDir("gone-dst");
+  });
+  afterEach(() => {
+    for (const d of [a, b]) fs.rmSync(d, { recursive: true, force: true });
+  });
+
+  it("stops soon after ops come back ENOTCONN, and says why", async () => {
+    for (let i = 0; i < 50; i++) writeFile(a, `f${i}`, noise(i, 100_000));
+    const peer = new LocalResyncPeer(b);
+    let applied = 0;
+    const real = peer.apply.bind(peer);
+    peer.apply = (op) => (++applied > 20 ? Promise.resolve({ ok: false, errno: "ENOTCONN", message: "link down" }) : real(op));
+    const r = await new Resync({ root: a, peer, concurrency: 1 }).run();
+    expect(r.completed).toBe(false);
+    expect(r.error).toBe("the other copy cannot be reached: link down");
+    expect(applied).toBeLessThan(60);
+  });
+});
