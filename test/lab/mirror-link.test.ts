@@ -1,0 +1,126 @@
+/**
+ * Mirror modules when the network fails, on the real binary (see
+ * mirror-lab.ts for the topology and the recorder):
+ *
+ * - Only the replication link is cut (nft drops its port on the SECOND)
+ *   while heartbeats flow: the PRIM keeps serving and acknowledging, the
+ *   SECOND declares its copy outdated and waits; when the port opens again
+ *   it is resynced from the ALONE journal and the copies end identical.
+ * - The only link is cut (a split brain without witness): both run the
+ *   module and both write; when the cable is back one keeps the module and
+ *   its tree, the other's copy is kept whole in its state dir
+ *   (conflicts/vms/<time>/), then resynced; nothing is merged silently.
+ */
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, expect, onTestFinished } from "vitest";
+import { describeLab, labTest, labTestNeeding, useLab } from "./lab-test.ts";
+import { copyContents, type MirrorLab, startMirrorLab } from "./mirror-lab.ts";
+import { waitUntil } from "./lab.ts";
+
+function treeDigest(dir: string): string {
+  return execFileSync("sh", ["-c", [
+    `cd ${dir}`,
+    `find . -type d -printf '%y %m %U:%G %p\\n' | sort`,
+    `find . ! -type d -printf '%y %m %U:%G %s %n %T@ %p %l\\n' | sort`,
+    `find . -type f -print0 | sort -z | xargs -0 -r sha256sum`,
+  ].join(" && ")], { encoding: "utf8" });
+}
+
+const running = (s: string) => s === "PRIM" || s === "ALONE";
+
+async function startPair(m: MirrorLab): Promise<void> {
+  await m.node("h1").waitModule((x) => running(x.state) && x.mirror?.writes === "replicate" && x.mirror.resync?.phase !== "scanning", "h1 runs vms and replicates", 30_000);
+  await m.node("h2").waitModule((x) => x.state === "SECOND" && x.mirror?.data === "uptodate" && x.mirror.link === "up", "h2 is an up-to-date SECOND", 30_000);
+}
+
+describeLab("mirror module: link failures", () => {
+  const lab = useLab({ hosts: 2, links: 1 });
+  let dir = "";
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), "vigil-mirror-link-"));
+  });
+  afterAll(() => {
+    if (dir !== "" && process.env["VIGIL_KEEP_LAB_DIR"] !== "1") rmSync(dir, { recursive: true, force: true });
+  });
+
+  labTestNeeding("nft")("replication port cut while heartbeats flow: the PRIM goes on alone, the SECOND is outdated, then resynced from the journal", async () => {
+    const m = await startMirrorLab({ lab: lab(), dir: mkdtempSync(join(dir, "cut-")) });
+    onTestFinished(() => m.stopAll());
+    const [h1, h2] = [m.node("h1"), m.node("h2")];
+    await startPair(m);
+    const table = `vigil_mirror_cut_${lab().run.replace(/\W/g, "")}`;
+    await h2.host.exec(["nft", "-f", "-"], {
+      check: true,
+      input: `table inet ${table} {\n chain input { type filter hook input priority 0; tcp dport 7696 drop; tcp sport 7696 drop; }\n chain output { type filter hook output priority 0; tcp sport 7696 drop; tcp dport 7696 drop; }\n}\n`,
+    });
+    let lifted = false;
+    const lift = async (): Promise<void> => {
+      if (lifted) return;
+      lifted = true;
+      await h2.host.exec(["nft", "delete", "table", "inet", table]);
+    };
+    onTestFinished(lift);
+    const h2out = await h2.waitModule((x) => x.state === "WAIT" && x.mirror?.data === "outdated", "h2 declares its copy outdated", 20_000);
+    expect(h2out.mirror?.serving).toMatch(/outdated/);
+    const h1alone = await h1.waitModule((x) => running(x.state) && x.mirror?.writes === "alone", "h1 writes alone (journaled)", 20_000);
+    expect(h1alone.state).toBe("PRIM");
+    // The recorder keeps being acknowledged while the SECOND is away.
+    const before = m.acked("h1").records.length;
+    await waitUntil(() => m.acked("h1").records.length > before + 20, { timeoutMs: 20_000, what: "more records acknowledged on h1 while alone" });
+
+    await lift();
+    const back = await h2.waitModule((x) => x.state === "SECOND" && x.mirror?.data === "uptodate" && x.mirror.link === "up", "h2 resynced", 60_000);
+    expect(back.mirror?.resync ?? null).toBeNull();
+    await h1.waitModule((x) => x.mirror?.writes === "replicate", "h1 replicates again");
+    await m.stopRecorder("h1");
+    await h1.waitModule((x) => x.mirror?.waitingOps === 0, "no write of h1 waiting");
+    expect(treeDigest(m.data("h2"))).toBe(treeDigest(m.data("h1")));
+  });
+
+  labTest("split brain without witness: both write; the one that keeps the module keeps its tree, the other's copy is kept aside", async () => {
+    const m = await startMirrorLab({ lab: lab(), dir: mkdtempSync(join(dir, "split-")) });
+    onTestFinished(() => m.stopAll());
+    const [h1, h2] = [m.node("h1"), m.node("h2")];
+    await startPair(m);
+    await lab().linkDown("h2");
+    let up = false;
+    onTestFinished(async () => {
+      if (!up) await lab().linkUp("h2");
+    });
+    await h2.waitModule((x) => x.state === "ALONE", "h2 takes the module too (no witness)", 15_000);
+    await h1.waitModule((x) => x.state === "ALONE", "h1 runs alone", 15_000);
+    // Both recorders write on their own copy.
+    await waitUntil(() => m.acked("h2").records.length > 20 && m.acked("h1").records.length > 20, { timeoutMs: 20_000, what: "both sides to write" });
+    await lab().linkUp("h2");
+    up = true;
+    // One keeps the module; the other rests, its copy kept aside, then resynced.
+    const settled = async (): Promise<{ winner: "h1" | "h2"; loser: "h1" | "h2" } | null> => {
+      let a, b;
+      try {
+        [a, b] = [await h1.module(), await h2.module()];
+      } catch {
+        return null;
+      }
+      if (running(a.state) && b.state === "SECOND" && b.mirror?.data === "uptodate") return { winner: "h1", loser: "h2" };
+      if (running(b.state) && a.state === "SECOND" && a.mirror?.data === "uptodate") return { winner: "h2", loser: "h1" };
+      return null;
+    };
+    const { winner, loser } = await waitUntil(settled, { timeoutMs: 60_000, what: "one node running vms, the other resynced" });
+    const kept = join(m.node(loser).stateDir, "conflicts", "vms");
+    expect(existsSync(kept), `${loser} kept its copy in ${kept}`).toBe(true);
+    const snapshots = readdirSync(kept);
+    expect(snapshots.length).toBeGreaterThan(0);
+    // The loser's own records are in the kept copy, not lost.
+    const loserRecords = m.acked(loser).records;
+    const inKept = new Set<number>();
+    for (const s of snapshots) for (const r of copyContents(join(kept, s)).records) inKept.add(r);
+    const lostForGood = loserRecords.filter((r) => !inKept.has(r) && !copyContents(m.data(winner)).records.has(r));
+    expect(lostForGood, `records ${loser} acknowledged that are neither kept aside nor in ${winner}'s copy`).toEqual([]);
+    await m.stopRecorder(winner);
+    await m.node(winner).waitModule((x) => x.mirror?.waitingOps === 0, "no write waiting on the winner");
+    expect(treeDigest(m.data(loser))).toBe(treeDigest(m.data(winner)));
+  });
+});
