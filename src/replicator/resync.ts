@@ -57,6 +57,7 @@ export const RESYNC_FINE_BLOCK = 4096;
 const MAX_WRITE = 1 << 20;
 const SUMS_PER_REQUEST = 512;
 const MAX_OPS_IN_FLIGHT = 1024;
+const GATHER_AT_ONCE = 8;
 const REVISIT_ROUNDS = 3;
 const FALLOC_PUNCH_KEEP_SIZE = 3;
 
@@ -226,7 +227,12 @@ export class Resync {
       scopes = [{ path: new Uint8Array(), recursive: true }];
     } else {
       const d = dirty!;
-      scopes = d.paths.map((p) => ({ path: p.path, recursive: p.tree }));
+      // A marked path whose parent is marked too is listed with the parent: it needs a request of
+      // its own only to list its children (a directory here) or everything beneath (a tree mark).
+      const marked = new Set(d.paths.map((p) => pathKey(p.path)));
+      scopes = d.paths
+        .filter((p) => p.tree || p.path.length === 0 || !marked.has(parentKey(pathKey(p.path))) || this.localType(p.path) === "dir")
+        .map((p) => ({ path: p.path, recursive: p.tree }));
       for (const p of d.paths) {
         if (p.whole || p.tree) hints.set(pathKey(p.path), { kind: "compare" });
         else if (p.ranges.length > 0) hints.set(pathKey(p.path), { kind: "ranges", ranges: p.ranges });
@@ -241,7 +247,7 @@ export class Resync {
     // In journal mode, what a changed directory's listing brings in is only checked for existence and type.
     let deep: ((k: string) => boolean) | null = null;
     if (this.mode === "journal" && !dirty!.hardLinkRecheck) {
-      const marked = new Set(scopes.map((s) => pathKey(s.path)));
+      const marked = new Set(dirty!.paths.map((p) => pathKey(p.path)));
       const trees = new Set(scopes.filter((s) => s.recursive).map((s) => pathKey(s.path)));
       deep = (k) => {
         if (marked.has(k)) return true;
@@ -335,12 +341,18 @@ export class Resync {
   private async gather(scopes: readonly Scope[], list: (s: Scope) => AsyncIterable<ManifestEntry>): Promise<ManifestEntry[]> {
     const byKey = new Map<string, ManifestEntry>();
     const exclude = this.o.exclude;
-    for (const s of scopes) {
-      for (const e of await collect(list(s))) {
-        if (exclude !== undefined && e.path.length > 0 && exclude(e.path)) continue;
-        byKey.set(pathKey(e.path), e);
+    // A few listings at once: over the link each one is a round trip.
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < scopes.length) {
+        const s = scopes[next++]!;
+        for (const e of await collect(list(s))) {
+          if (exclude !== undefined && e.path.length > 0 && exclude(e.path)) continue;
+          byKey.set(pathKey(e.path), e);
+        }
       }
-    }
+    };
+    await Promise.all(Array.from({ length: Math.min(GATHER_AT_ONCE, scopes.length) }, worker));
     return [...byKey.values()];
   }
 

@@ -141,4 +141,27 @@ describe("journal-driven resync", () => {
     await expectSameTrees(src, dst);
     await j.close();
   });
+
+  it("asks the copy for one listing per changed directory, not one per changed file", async () => {
+    for (let i = 0; i < 200; i++) writeFile(src, `rec/f${i}`, "old", 1_700_000_000);
+    await new Resync({ root: src, peer: new LocalResyncPeer(dst) }).run();
+    const j = await Journal.open(state);
+    for (let i = 0; i < 200; i += 2) {
+      const data = Buffer.from(`new ${i}`);
+      fs.writeFileSync(path.join(src, `rec/f${i}`), data);
+      await j.mark({ op: "write", path: relPath(`rec/f${i}`), offset: 0, data, mtimeNs: 0n });
+    }
+    const peer = new LocalResyncPeer(dst);
+    const listings: string[] = [];
+    const real = peer.manifest.bind(peer);
+    peer.manifest = (under, recursive) => {
+      listings.push(`${relPathText(under) || "."}${recursive ? " deep" : ""}`);
+      return real(under, recursive);
+    };
+    const r = await new Resync({ root: src, peer, dirty: j.dirty() }).run();
+    expect(r.completed).toBe(true);
+    expect(listings.sort()).toEqual(["rec"]);
+    await expectSameTrees(src, dst);
+    await j.close();
+  });
 });
