@@ -1,4 +1,4 @@
-import type { CheckerStatus, ModuleStatus } from "../api/modules.ts";
+import type { CheckerStatus, MirrorStatus, ModuleStatus } from "../api/modules.ts";
 import { table } from "./text-table.ts";
 
 /**
@@ -29,7 +29,31 @@ function details(m: ModuleStatus): string[] {
   if (m.restarts > 0) out.push(`restarts: ${m.restarts} in the current window`);
   if (m.witness !== null) out.push(`witness: ${m.witness.reachable === null ? "not asked yet" : m.witness.reachable ? "reachable" : "UNREACHABLE"}${m.witness.detail ? ` (${m.witness.detail})` : ""}`);
   if (m.lease !== null) out.push(`lease: ${m.lease.holder ?? "nobody"}${m.lease.detail ? ` (${m.lease.detail})` : ""}`);
+  if (m.mirror !== undefined) out.push(...mirrorLines(m.mirror));
   return out.map((l) => `  ${l}`);
+}
+
+const DATA_WORDS: Record<MirrorStatus["data"], string> = { uptodate: "up to date", outdated: "OUTDATED", inconsistent: "being resynced (incomplete)" };
+
+function mib(n: number): string {
+  return `${(n / 1048576).toFixed(1)} MiB`;
+}
+
+/** A mirror module: this copy, the link and writes, a resync's progress, and what needs the operator. */
+function mirrorLines(mi: MirrorStatus): string[] {
+  const out = [
+    `mirror ${mi.folder}: copy ${DATA_WORDS[mi.data]} (gen ${mi.gen}, since ${mi.since}); replication ${mi.link}${mi.link === "up" ? "" : ` (${mi.linkDetail})`}; writes ${mi.writes}${mi.waitingOps > 0 ? ` (${mi.waitingOps} waiting)` : ""}`,
+  ];
+  if (mi.serving !== null) out.push(`not served here: ${mi.serving}`);
+  const r = mi.resync;
+  if (r !== null && r.phase !== "done") {
+    const pct = r.bytesTotal > 0 ? Math.min(100, Math.round((100 * r.bytesDone) / r.bytesTotal)) : 0;
+    const eta = r.etaSec === null ? "" : `, ${r.etaSec} s left`;
+    out.push(`resync ${r.mode} ${r.phase}: ${pct} % (${mib(r.bytesDone)} of ${mib(r.bytesTotal)}, files ${r.filesDone}/${r.filesTotal}, ${mib(r.bytesPerSec)}/s${eta})`);
+  }
+  if (mi.splitBrain !== null) out.push(`SPLIT BRAIN: ${mi.splitBrain}`);
+  if (mi.forcedAt !== null) out.push(`forced: forceprim served this copy at ${mi.forcedAt}`);
+  return out;
 }
 
 /** "http ok", "tcp FAILING (connection refused)": state words in capitals when the module acts on them. */

@@ -108,6 +108,36 @@ describe.runIf(missing === null)("console: modules, as a person sees them and co
     await page.close();
   });
 
+  it("shows a mirror module's copy, replication and resync progress bar", async () => {
+    const mirrored: ModuleStatus = {
+      ...web, name: "rec", type: "mirror", blocked: null, pending: null,
+      mirror: {
+        folder: "/var/lib/vms", data: "inconsistent", gen: "7:vms2", since: "2025-03-14T08:00:06.000Z",
+        serving: "this copy is being resynced from vms2 and is incomplete", link: "up", linkDetail: "connected to vms2",
+        peerData: "uptodate", writes: "standby", waitingOps: 0,
+        resync: { phase: "data", mode: "full", filesTotal: 40, filesDone: 10, bytesTotal: 400 * 1048576, bytesDone: 100 * 1048576, bytesSent: 3 * 1048576, bytesPerSec: 20 * 1048576, etaSec: 15, elapsedMs: 5000 },
+        splitBrain: null, forcedAt: null,
+      },
+    };
+    const mirrorServed = await serveConsole({ status: () => ({ ...snapshot(), modules: [mirrored] }), metrics: () => "", modules: engine, commands: "token", commandToken: () => ({ ok: true, token: TOKEN }) });
+    try {
+      const { page, problems } = await browser.newPage();
+      await page.goto(mirrorServed.url);
+      const row = page.locator('[data-module="rec"]');
+      await expect.poll(() => row.count()).toBe(1);
+      expect(await row.locator('[data-testid="mirror-data"]').textContent()).toBe("copy being resynced");
+      expect(await row.locator('[data-testid="mirror-link"]').textContent()).toBe("replication up");
+      expect(await row.locator('[data-testid="mirror-serving"]').textContent()).toContain("incomplete");
+      expect(await row.locator('[data-testid="mirror-resync-bar"]').getAttribute("value")).toBe("25");
+      expect(await row.locator('[data-testid="mirror-resync-text"]').textContent()).toBe(" 25 % · 100 MiB of 400 MiB · files 10/40 · 20 MiB/s, 15s left");
+      await page.screenshot({ path: artifactPath("console-mirror-resync.png"), fullPage: true });
+      expect(problems).toEqual([]);
+      await page.close();
+    } finally {
+      await mirrorServed.stop();
+    }
+  });
+
   it("asks for the token once, refuses a wrong one, sends swap and shows the outcome", async () => {
     const { page, problems } = await browser.newPage();
     await page.goto(served.url);

@@ -238,6 +238,7 @@
     if (m.blocked) flags.push(el("li", { title: text(m.blocked) }, badge("blocked", "bad", "module-blocked"), el("span", { className: "why", text: text(m.blocked) })));
     if (m.pending) flags.push(el("li", {}, badge(`${text(m.pending.command)} pending`, "info", "module-pending"), el("span", { className: "ago", text: `since ${formatTime(m.pending.since)}` })));
     if (typeof m.restarts === "number" && m.restarts > 0) flags.push(el("li", {}, badge(`${m.restarts} restart${m.restarts === 1 ? "" : "s"}`, "warn", "module-restarts")));
+    if (m.mirror) flags.push(...mirrorFlags(m.mirror));
     // One wrapper per cell: on a phone each cell is a two-column grid (label, value).
     c.state.replaceChildren(el("div", {}, badge(text(m.state), MODULE_TONE[m.state], "module-state"),
       flags.length ? el("ul", { className: "link-list flags" }, ...flags) : null));
@@ -265,6 +266,48 @@
       b.disabled = busy;
       b.title = commandTitle(b.dataset.command, text(m.name));
     }
+  }
+
+  const DATA_LABEL = { uptodate: ["copy up to date", "ok"], outdated: ["copy OUTDATED", "bad"], inconsistent: ["copy being resynced", "warn"] };
+  const WRITES_LABEL = { replicate: ["writes replicated", "ok"], hold: ["writes held", "warn"], alone: ["writes journaled (alone)", "warn"], standby: ["standby", "info"] };
+
+  function formatBytes(n) {
+    if (typeof n !== "number" || !Number.isFinite(n)) return "—";
+    if (n < 1024) return `${n} B`;
+    const units = ["KiB", "MiB", "GiB", "TiB"];
+    let v = n / 1024;
+    let i = 0;
+    while (v >= 1024 && i < units.length - 1) {
+      v /= 1024;
+      i++;
+    }
+    return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
+  }
+
+  // A mirror module's data: this copy, the link, the writes, and the resync with its progress bar.
+  function mirrorFlags(mi) {
+    const out = [];
+    const [dl, dt] = DATA_LABEL[mi.data] || [text(mi.data), "idle"];
+    out.push(el("li", { title: `gen ${text(mi.gen)} since ${formatTime(mi.since)}` }, badge(dl, dt, "mirror-data"),
+      mi.serving ? el("span", { className: "why", "data-testid": "mirror-serving", text: text(mi.serving) }) : null));
+    out.push(el("li", { title: text(mi.linkDetail) }, badge(`replication ${mi.link === "up" ? "up" : "DOWN"}`, mi.link === "up" ? "ok" : "bad", "mirror-link"),
+      mi.link !== "up" ? el("span", { className: "why", text: text(mi.linkDetail) }) : null));
+    const [wl, wt] = WRITES_LABEL[mi.writes] || [text(mi.writes), "idle"];
+    out.push(el("li", {}, badge(wl, wt, "mirror-writes"), mi.waitingOps > 0 ? el("span", { className: "ago", text: `${mi.waitingOps} waiting` }) : null));
+    if (mi.splitBrain) out.push(el("li", { "data-testid": "mirror-split-brain" }, badge("split brain", "bad"), el("span", { className: "why", text: text(mi.splitBrain) })));
+    if (mi.forcedAt) out.push(el("li", {}, badge("forced", "warn", "mirror-forced"), el("span", { className: "ago", text: `forceprim at ${formatTime(mi.forcedAt)}` })));
+    const r = mi.resync;
+    if (r && r.phase !== "done") {
+      const total = Math.max(1, r.bytesTotal);
+      const pct = Math.min(100, Math.round((100 * r.bytesDone) / total));
+      const eta = typeof r.etaSec === "number" ? `, ${formatDuration(r.etaSec * 1000)} left` : "";
+      out.push(el("li", { className: "resync", "data-testid": "mirror-resync" },
+        el("span", { text: `resync (${text(r.mode)}, ${text(r.phase)}) ` }),
+        el("progress", { max: "100", value: String(pct), "data-testid": "mirror-resync-bar", "aria-label": `resync ${pct} %` }),
+        el("span", { className: "ago", "data-testid": "mirror-resync-text",
+          text: ` ${pct} % · ${formatBytes(r.bytesDone)} of ${formatBytes(r.bytesTotal)} · files ${r.filesDone}/${r.filesTotal} · ${formatBytes(r.bytesPerSec)}/s${eta}` })));
+    }
+    return out;
   }
 
   function checkerState(k) {
