@@ -156,7 +156,34 @@ describeLab(
       stream.write("quit\n");
       stream2.write("quit\n");
       for (const n of nodes) await n.command("teardown");
+      for (const n of nodes) {
+        n.proc.write("quit\n");
+        await n.proc.exited;
+      }
     }, 240_000);
+
+    labTest("client_ip keeps every connection of one client on one node, the predicted one", async () => {
+      const hosts = lab().hosts;
+      const cl = hosts[3]!;
+      const ipSpec = { ...spec, module: "byip", split: "client_ip" as const };
+      const nodes: FarmSysNode[] = [];
+      for (const h of hosts.slice(0, 3)) nodes.push(await startFarmSysNode(h, ipSpec));
+      try {
+        for (const n of nodes) await n.command("setup");
+        const t = farmTable(ipSpec);
+        await applyView(nodes, t, 0b111);
+        const r = await runClient(cl, { mode: "tcp", count: 300, concurrency: 20 });
+        expect(r.errors).toBe(0);
+        const expected = predictedOwner(t, ipSpec, 0b111, cl.addr(1), 0);
+        expect(r.byNode).toEqual({ [expected]: 300 });
+        const u = await runClient(cl, { mode: "udp", count: 100, firstPort: 45000 });
+        expect(u.errors).toBe(0);
+        expect(u.byNode).toEqual({ [expected]: 100 });
+      } finally {
+        for (const n of nodes) await n.command("teardown");
+        for (const n of nodes) n.proc.write("quit\n");
+      }
+    }, 120_000);
   },
   { tools: ["nft"] },
 );

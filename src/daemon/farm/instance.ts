@@ -230,7 +230,8 @@ export class FarmInstance {
         }
         return;
       case "garp":
-        await this.arp?.garp(3);
+        // Not awaited: its repeats are 100 ms apart, and the queue must not wait for them.
+        void this.arp?.garp(3);
         return;
       case "count-connections": {
         const n = await establishedToVip(s.vip, s.ports);
