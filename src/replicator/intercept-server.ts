@@ -185,6 +185,8 @@ export class InterceptServer {
   private readonly warned = new Set<string>();
   /** The kernel agreed to passthrough (protocol 7.40, FUSE_PASSTHROUGH). */
   private passthrough = false;
+  /** Whether a directory (by nodeid) has a default ACL; set by newMode, dropped when its ACL xattrs change. */
+  private readonly defaultAcl = new Map<bigint, boolean>();
   /** Open files per node and I/O mode. */
   private readonly ioCounts = new Map<bigint, { cached: number; passthrough: number }>();
 
@@ -300,15 +302,19 @@ export class InterceptServer {
    * system derive the mode from that ACL and ignore the umask; otherwise the
    * umask applies.
    */
-  private newMode(parentRel: Uint8Array, mode: number, umask: number): NewMode {
-    let acl = false;
-    if (this.ffi !== null) {
-      try {
-        this.ffi.lgetxattr(this.backing(parentRel), "system.posix_acl_default");
-        acl = true;
-      } catch {
-        // ENODATA: no default ACL (or no ACL support).
+  private newMode(parent: bigint, parentRel: Uint8Array, mode: number, umask: number): NewMode {
+    let acl = this.defaultAcl.get(parent);
+    if (acl === undefined) {
+      acl = false;
+      if (this.ffi !== null) {
+        try {
+          this.ffi.lgetxattr(this.backing(parentRel), "system.posix_acl_default");
+          acl = true;
+        } catch {
+          // ENODATA: no default ACL (or no ACL support).
+        }
       }
+      this.defaultAcl.set(parent, acl);
     }
     return { mode: acl ? mode & 0o7777 : mode & ~umask & 0o7777, acl };
   }
@@ -319,16 +325,23 @@ export class InterceptServer {
    * our own umask must not apply). Under a default ACL the mode the file
    * system derived is kept.
    */
-  private giveToCaller(h: FuseHeader, parentRel: Uint8Array, path: Buffer, m: NewMode, isDir: boolean, isLink: boolean): void {
+  private giveToCaller(h: FuseHeader, parentRel: Uint8Array, path: Buffer, m: NewMode, isDir: boolean, isLink: boolean): fs.BigIntStats {
+    // The parent's stat after the creation: its times travel in a utimes op.
     const parent = this.lstat(parentRel);
     const setgidParent = (Number(parent.mode) & S_ISGID) !== 0;
     const gid = setgidParent ? Number(parent.gid) : h.gid;
-    const derived = fs.lstatSync(path).mode & 0o7777;
-    fs.lchownSync(path, h.uid, gid);
-    if (isLink) return;
+    const before = fs.lstatSync(path);
+    const derived = before.mode & 0o7777;
+    let mode = derived;
+    if (before.uid !== h.uid || before.gid !== gid) {
+      fs.lchownSync(path, h.uid, gid);
+      if (!isLink) mode = fs.lstatSync(path).mode & 0o7777;
+    }
+    if (isLink) return parent;
     let perm = m.acl ? derived : m.mode;
     if (isDir && setgidParent) perm |= S_ISGID;
-    if ((fs.lstatSync(path).mode & 0o7777) !== perm) fs.chmodSync(path, perm);
+    if (mode !== perm) fs.chmodSync(path, perm);
+    return parent;
   }
 
   private parentOf(rel: Uint8Array): Uint8Array {
@@ -369,10 +382,10 @@ export class InterceptServer {
       case "destroy":
         return { reply: encodeEmpty(u), ops: [], stop: true };
       case "forget":
-        this.nodes.forget(h.nodeid, a.nlookup);
+        this.forget(h.nodeid, a.nlookup);
         return done(null);
       case "batchForget":
-        for (const f of a.items) this.nodes.forget(f.nodeid, f.nlookup);
+        for (const f of a.items) this.forget(f.nodeid, f.nlookup);
         return done(null);
       case "interrupt":
         // Every request is carried out at once; there is nothing to interrupt.
@@ -392,12 +405,12 @@ export class InterceptServer {
         const rel = this.childRel(h.nodeid, a.name);
         const path = this.backing(rel);
         fs.symlinkSync(Buffer.from(a.target), path);
-        this.giveToCaller(h, parentRel, path, { mode: 0o777, acl: false }, false, true);
+        const parent = this.giveToCaller(h, parentRel, path, { mode: 0o777, acl: false }, false, true);
         const st = this.lstat(rel);
         const ops: MirrorOp[] = [
           { op: "symlink", path: rel, target: a.target.slice(), uid: Number(st.uid), gid: Number(st.gid) },
           this.timesOp(rel, st),
-          this.timesOp(parentRel),
+          this.timesOp(parentRel, parent),
         ];
         return done(this.entry(u, h.nodeid, a.name, st), ops);
       }
@@ -407,14 +420,14 @@ export class InterceptServer {
         const parentRel = this.rel(h.nodeid);
         const rel = this.childRel(h.nodeid, a.name);
         const path = this.backing(rel);
-        const m = this.newMode(parentRel, a.mode, a.umask);
+        const m = this.newMode(h.nodeid, parentRel, a.mode, a.umask);
         fs.mkdirSync(path, { mode: m.mode });
-        this.giveToCaller(h, parentRel, path, m, true, false);
+        const parent = this.giveToCaller(h, parentRel, path, m, true, false);
         const st = this.lstat(rel);
         const ops: MirrorOp[] = [
           { op: "mkdir", path: rel, mode: Number(st.mode) & 0o7777, uid: Number(st.uid), gid: Number(st.gid) },
           this.timesOp(rel, st),
-          this.timesOp(parentRel),
+          this.timesOp(parentRel, parent),
         ];
         return done(this.entry(u, h.nodeid, a.name, st), ops);
       }
@@ -504,7 +517,7 @@ export class InterceptServer {
         const ffi = this.needFfi("setxattr");
         const rel = this.rel(h.nodeid);
         ffi.lsetxattr(this.backing(rel), a.name, a.value, a.flags);
-        return done(encodeEmpty(u), [{ op: "setxattr", path: rel, name: a.name.slice(), value: a.value.slice(), flags: a.flags }, ...this.aclModeOp(rel, a.name)]);
+        return done(encodeEmpty(u), [{ op: "setxattr", path: rel, name: a.name.slice(), value: a.value.slice(), flags: a.flags }, ...this.aclModeOp(h.nodeid, rel, a.name)]);
       }
       case "getxattr": {
         // ENOSYS makes the kernel stop asking (and treat every file as having no ACL).
@@ -528,7 +541,7 @@ export class InterceptServer {
         const ffi = this.needFfi("removexattr");
         const rel = this.rel(h.nodeid);
         ffi.lremovexattr(this.backing(rel), a.name);
-        return done(encodeEmpty(u), [{ op: "removexattr", path: rel, name: a.name.slice() }, ...this.aclModeOp(rel, a.name)]);
+        return done(encodeEmpty(u), [{ op: "removexattr", path: rel, name: a.name.slice() }, ...this.aclModeOp(h.nodeid, rel, a.name)]);
       }
       case "access":
         // With default_permissions the kernel checks itself; answer for completeness.
@@ -583,9 +596,16 @@ export class InterceptServer {
   }
 
   /** An access ACL also sets the mode's group bits (the mask): carry the mode that resulted. */
-  private aclModeOp(rel: Uint8Array, name: Uint8Array): MirrorOp[] {
-    if (Buffer.from(name).toString("latin1") !== "system.posix_acl_access") return [];
+  private aclModeOp(nodeid: bigint, rel: Uint8Array, name: Uint8Array): MirrorOp[] {
+    const text = Buffer.from(name).toString("latin1");
+    if (text === "system.posix_acl_default") this.defaultAcl.delete(nodeid);
+    if (text !== "system.posix_acl_access") return [];
     return [{ op: "chmod", path: rel, mode: Number(this.lstat(rel).mode) & 0o7777 }];
+  }
+
+  private forget(nodeid: bigint, count: bigint): void {
+    this.nodes.forget(nodeid, count);
+    if (!this.nodes.has(nodeid)) this.defaultAcl.delete(nodeid);
   }
 
   /** Attributes of a node: through its open file when the kernel names one (it may be unlinked), else by path. */
@@ -664,20 +684,20 @@ export class InterceptServer {
     const rel = this.childRel(h.nodeid, name);
     const path = this.backing(rel);
     const type = mode & S_IFMT;
-    const m = this.newMode(parentRel, mode, umask);
+    const m = this.newMode(h.nodeid, parentRel, mode, umask);
     if (type === S_IFREG || type === 0) {
       fs.closeSync(fs.openSync(path, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY, m.mode));
     } else {
       this.needFfi("mknod of special files").mknod(path, type | m.mode, rdev);
     }
-    this.giveToCaller(h, parentRel, path, m, false, false);
+    const parent = this.giveToCaller(h, parentRel, path, m, false, false);
     const st = this.lstat(rel);
     const owner = { mode: Number(st.mode) & 0o7777, uid: Number(st.uid), gid: Number(st.gid) };
     const first: MirrorOp =
       type === S_IFREG || type === 0
         ? { op: "create", path: rel, ...owner }
         : { op: "mknod", path: rel, mode: Number(st.mode), rdev: rdev, uid: owner.uid, gid: owner.gid };
-    const ops: MirrorOp[] = [first, this.timesOp(rel, st), this.timesOp(parentRel)];
+    const ops: MirrorOp[] = [first, this.timesOp(rel, st), this.timesOp(parentRel, parent)];
     return { reply: this.entry(h.unique, h.nodeid, name, st), ops };
   }
 
@@ -802,7 +822,7 @@ export class InterceptServer {
     const parentRel = this.rel(h.nodeid);
     const rel = this.childRel(h.nodeid, name);
     const path = this.backing(rel);
-    const m = this.newMode(parentRel, mode, umask);
+    const m = this.newMode(h.nodeid, parentRel, mode, umask);
     let fd: number;
     let created = true;
     try {
@@ -816,12 +836,12 @@ export class InterceptServer {
     const ops: MirrorOp[] = [];
     try {
       if (created) {
-        this.giveToCaller(h, parentRel, path, m, false, false);
+        const parent = this.giveToCaller(h, parentRel, path, m, false, false);
         const st = fs.fstatSync(fd, { bigint: true });
         ops.push(
           { op: "create", path: rel, mode: Number(st.mode) & 0o7777, uid: Number(st.uid), gid: Number(st.gid) },
           this.timesOp(rel, st),
-          this.timesOp(parentRel),
+          this.timesOp(parentRel, parent),
         );
       } else if ((flags & O_TRUNC) !== 0) {
         fs.ftruncateSync(fd, 0);
