@@ -18,16 +18,14 @@ import { checkerName } from "../../config/checker-name.ts";
 import type { ModuleAdvert } from "../../proto/heartbeat.ts";
 import type { FarmMemberStatus, FarmStatus } from "../../api/farm.ts";
 import { CheckSchedule } from "../../sys/checkers/schedule.ts";
-import { createIpRunner, type IpRunner } from "../../sys/ip-command.ts";
-import { type ArpResponder, openArpResponder } from "../../sys/farm/arp-responder.ts";
-import { establishedToVip } from "../../sys/farm/connections.ts";
+import type { ArpResponder } from "../../sys/farm/arp-responder.ts";
 import type { FarmCounters } from "../../sys/farm/counters.ts";
-import { type ExitGuard, startExitGuard } from "../../sys/farm/exit-guard.ts";
-import { removeFarmLink, setupFarmLink, type SysctlChange } from "../../sys/farm/link.ts";
-import { readFarmCounters, removeFarmTable, setupFarmTable, writeFarmTable } from "../../sys/farm/table.ts";
+import type { ExitGuard } from "../../sys/farm/exit-guard.ts";
+import type { SysctlChange } from "../../sys/farm/link.ts";
 import { buildModuleChecker } from "../module/checker-factory.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
+import { type FarmOs, farmOs } from "./os.ts";
 import type { FarmModuleSetup } from "./setup.ts";
 
 const COUNTERS_EVERY_MS = 2_000;
@@ -42,7 +40,10 @@ export interface FarmInstanceDeps {
   readonly configFile: string;
   /** Sysctls changed by a farm: the engine restores them when the last farm stops. */
   readonly sysctlsChanged: (changes: readonly SysctlChange[]) => void;
-  readonly ip?: IpRunner;
+  /** The OS side; the real one (os.ts) unless a test gives a fake. */
+  readonly os?: FarmOs;
+  /** Checkers run unless false (tests that drive health themselves). */
+  readonly runCheckers?: boolean;
 }
 
 function liveOf(l: PeerLiveness): PeerLive {
@@ -62,7 +63,7 @@ export class FarmInstance {
   private lastRebalanceWall: { time: string; nftMs: number | null } | null = null;
   private readonly checks: CheckSchedule[] = [];
   private readonly failing = new Map<string, string>();
-  private readonly ip: IpRunner;
+  private readonly os: FarmOs;
   private stopped = false;
 
   constructor(
@@ -71,7 +72,7 @@ export class FarmInstance {
   ) {
     this.state = initFarmState(setup.core);
     this.advert = { module: setup.name, role: advertRole("stopped"), generation: 0 };
-    this.ip = deps.ip ?? createIpRunner();
+    this.os = deps.os ?? farmOs();
   }
 
   get name(): string {
@@ -83,7 +84,7 @@ export class FarmInstance {
     this.stopped = false;
     for (const p of peers) this.peer(p.name, p.liveness);
     this.step({ type: "start" });
-    this.startCheckers();
+    if (this.deps.runCheckers !== false) this.startCheckers();
     this.countersTimer ??= setInterval(() => void this.refreshCounters(), COUNTERS_EVERY_MS);
   }
 
@@ -106,6 +107,16 @@ export class FarmInstance {
 
   adverts(): ModuleAdvert[] {
     return [this.advert];
+  }
+
+  /** The checkers' verdict (rise/fall applied): a failing node leaves the split. */
+  health(healthy: boolean, detail: string): void {
+    this.step({ type: "health", healthy, detail });
+  }
+
+  /** Resolves once every action asked for so far has run. */
+  settled(): Promise<void> {
+    return this.queue;
   }
 
   /** `vigil stop MODULE`: new clients go elsewhere, established ones finish. */
@@ -146,7 +157,7 @@ export class FarmInstance {
           if (t.to === "failed") this.failing.set(name, t.result.detail);
           else this.failing.delete(name);
           const first = [...this.failing.entries()][0];
-          this.step({ type: "health", healthy: first === undefined, detail: first === undefined ? "checkers pass" : `${first[0]}: ${first[1]}` });
+          this.health(first === undefined, first === undefined ? "checkers pass" : `${first[0]}: ${first[1]}`);
         },
       });
       this.checks.push(s);
@@ -185,14 +196,14 @@ export class FarmInstance {
       case "setup": {
         // Armed first: a crash from here on leaves nothing behind.
         this.guard?.disarm();
-        this.guard = startExitGuard(s.name, s.vip);
+        this.guard = this.os.exitGuard(s.name, s.vip);
         // The table (holding nothing) before the link and VIP: a node that
         // received for the VIP without it would reset the other nodes' connections.
-        const table = await setupFarmTable({ module: s.name, vip: s.vip, ports: s.ports, split: s.split, seed: s.nftSeed });
+        const table = await this.os.setupTable({ module: s.name, vip: s.vip, ports: s.ports, split: s.split, seed: s.nftSeed });
         if (!table.ok) return this.failSetup(table.message);
-        const link = await setupFarmLink({ module: s.name, interface: s.interface, vip: s.vip, vmac: s.vmac }, this.ip);
+        const link = await this.os.setupLink({ module: s.name, interface: s.interface, vip: s.vip, vmac: s.vmac });
         if (!link.ok) {
-          await removeFarmTable(s.name);
+          await this.os.removeTable(s.name);
           return this.failSetup(link.message);
         }
         this.deps.sysctlsChanged(link.changed);
@@ -201,7 +212,7 @@ export class FarmInstance {
       }
       case "write": {
         const t0 = performance.now();
-        const w = await writeFarmTable(s.name, s.vip, a.held, a.arpOwner);
+        const w = await this.os.writeTable(s.name, s.vip, a.held, a.arpOwner);
         this.lastWriteMs = performance.now() - t0;
         if (!w.ok) {
           log.error("farm: cannot write its buckets; leaving the split", { module: s.name, reason: w.message });
@@ -216,7 +227,7 @@ export class FarmInstance {
       case "arp-responder":
         if (a.on && this.arp === undefined) {
           try {
-            this.arp = await openArpResponder({ interface: s.interface, vip: s.vip, vmac: s.vmac, onError: (m) => log.warn(m, { module: s.name }) });
+            this.arp = await this.os.openArp({ interface: s.interface, vip: s.vip, vmac: s.vmac, onError: (m) => log.warn(m, { module: s.name }) });
             log.info("farm: this node answers ARP for the VIP", { module: s.name, vip: s.vip, vmac: s.vmac });
           } catch (e) {
             log.error("farm: cannot answer ARP for the VIP; clients that do not know the virtual MAC cannot reach the farm", {
@@ -234,7 +245,7 @@ export class FarmInstance {
         void this.arp?.garp(3);
         return;
       case "count-connections": {
-        const n = await establishedToVip(s.vip, s.ports);
+        const n = await this.os.establishedConnections(s.vip, s.ports);
         this.step({ type: "connections", count: n });
         return;
       }
@@ -242,8 +253,8 @@ export class FarmInstance {
         await this.arp?.close();
         this.arp = undefined;
         // The link first: a node without the table that still received for the VIP would reset other nodes' connections.
-        const problems = await removeFarmLink({ module: s.name, interface: s.interface, vip: s.vip, vmac: s.vmac }, this.ip);
-        const t = await removeFarmTable(s.name);
+        const problems = await this.os.removeLink({ module: s.name, interface: s.interface, vip: s.vip, vmac: s.vmac });
+        const t = await this.os.removeTable(s.name);
         if (!t.ok) problems.push(t.message);
         this.guard?.disarm();
         this.guard = undefined;
@@ -277,7 +288,7 @@ export class FarmInstance {
 
   private async refreshCounters(): Promise<void> {
     if (this.stopped || this.state.mode === "stopped") return;
-    const c = await readFarmCounters(this.name);
+    const c = await this.os.counters(this.name);
     if (c.ok) this.counters = c.counters;
   }
 

@@ -1,0 +1,40 @@
+/**
+ * What the farm driver does to the OS, as one object, so tests can watch the
+ * order of the calls (table before VIP on setup, VIP before table on
+ * teardown) without root. farmOs() is the real thing.
+ */
+import { createIpRunner, type IpRunner } from "../../sys/ip-command.ts";
+import { type ArpResponder, type ArpResponderOptions, openArpResponder } from "../../sys/farm/arp-responder.ts";
+import { establishedToVip } from "../../sys/farm/connections.ts";
+import type { FarmCounters } from "../../sys/farm/counters.ts";
+import { type ExitGuard, startExitGuard } from "../../sys/farm/exit-guard.ts";
+import { type FarmLinkSpec, type LinkResult, removeFarmLink, setupFarmLink } from "../../sys/farm/link.ts";
+import type { FarmTableSpec } from "../../sys/farm/ruleset.ts";
+import { readFarmCounters, removeFarmTable, setupFarmTable, type TableResult, writeFarmTable } from "../../sys/farm/table.ts";
+
+export interface FarmOs {
+  exitGuard(module: string, vip: string): ExitGuard;
+  setupTable(spec: FarmTableSpec): Promise<TableResult>;
+  writeTable(module: string, vip: string, held: readonly number[], arpOwner: boolean): Promise<TableResult>;
+  removeTable(module: string): Promise<TableResult>;
+  setupLink(spec: FarmLinkSpec): Promise<LinkResult>;
+  /** Problems, empty when all went. */
+  removeLink(spec: FarmLinkSpec): Promise<string[]>;
+  openArp(opts: ArpResponderOptions): Promise<ArpResponder>;
+  establishedConnections(vip: string, ports: readonly number[]): Promise<number>;
+  counters(module: string): Promise<{ ok: true; counters: FarmCounters } | { ok: false; message: string }>;
+}
+
+export function farmOs(ip: IpRunner = createIpRunner()): FarmOs {
+  return {
+    exitGuard: startExitGuard,
+    setupTable: setupFarmTable,
+    writeTable: writeFarmTable,
+    removeTable: removeFarmTable,
+    setupLink: (spec) => setupFarmLink(spec, ip),
+    removeLink: (spec) => removeFarmLink(spec, ip),
+    openArp: openArpResponder,
+    establishedConnections: establishedToVip,
+    counters: readFarmCounters,
+  };
+}

@@ -1,0 +1,183 @@
+/**
+ * The farm driver (src/daemon/farm/instance.ts) against a fake OS: the order
+ * of what it does to the kernel, its adverts, drain and failures.
+ */
+import { describe, expect, it, vi } from "vitest";
+import type { ModuleAdvert } from "../../src/proto/heartbeat.ts";
+import { FarmInstance } from "../../src/daemon/farm/instance.ts";
+import type { FarmOs } from "../../src/daemon/farm/os.ts";
+import type { FarmModuleSetup } from "../../src/daemon/farm/setup.ts";
+import { Logger } from "../../src/daemon/log.ts";
+import { Metrics } from "../../src/daemon/metrics.ts";
+
+function fakeOs(opts: { linkFails?: boolean; connections?: number[] } = {}): FarmOs & { calls: string[] } {
+  const calls: string[] = [];
+  const conns = [...(opts.connections ?? [0])];
+  return {
+    calls,
+    exitGuard: (m) => {
+      calls.push(`guard ${m}`);
+      return { pid: 1, disarm: () => calls.push("guard off") };
+    },
+    setupTable: async (s) => {
+      calls.push(`table ${s.module}`);
+      return { ok: true };
+    },
+    writeTable: async (_m, _v, held, arp) => {
+      calls.push(`write ${held.length}${arp ? " arp" : ""}`);
+      return { ok: true };
+    },
+    removeTable: async () => {
+      calls.push("table off");
+      return { ok: true };
+    },
+    setupLink: async () => {
+      calls.push("link");
+      return opts.linkFails ? { ok: false, message: "farm web: cannot create the macvlan: Operation not permitted" } : { ok: true, changed: [] };
+    },
+    removeLink: async () => {
+      calls.push("link off");
+      return [];
+    },
+    openArp: async () => {
+      calls.push("arp on");
+      return { answered: () => 0, garp: async () => void calls.push("garp"), close: async () => void calls.push("arp off") };
+    },
+    establishedConnections: async () => {
+      calls.push("count");
+      return conns.length > 1 ? (conns.shift() ?? 0) : (conns[0] ?? 0);
+    },
+    counters: async () => ({ ok: false, message: "fake" }),
+  };
+}
+
+function setup(nodes: string[], self: number): FarmModuleSetup {
+  return {
+    name: "web",
+    core: { module: "web", nodes: nodes.map((name) => ({ name, weight: 1 })), self, ownershipSeed: 3, drainTimeoutMs: 10_000 },
+    vip: "198.51.100.50",
+    ports: [80],
+    split: "client_ip_port",
+    nftSeed: 9,
+    vmac: "02:00:00:00:00:99",
+    interface: "eth0",
+    checkers: [],
+  };
+}
+
+function instance(s: FarmModuleSetup, os: FarmOs, clock: { now: number }): { inst: FarmInstance; published: () => number } {
+  let published = 0;
+  const inst = new FarmInstance(s, {
+    log: new Logger("json", () => {}),
+    metrics: new Metrics(),
+    publish: () => void published++,
+    clock: () => clock.now,
+    configFile: "/etc/vigil/vigil.yaml",
+    sysctlsChanged: () => {},
+    os,
+    runCheckers: false,
+  });
+  return { inst, published: () => published };
+}
+
+describe("farm driver", () => {
+  it("sets up table before link, then serves everything alone; stops link before table", async () => {
+    const os = fakeOs();
+    const clock = { now: 1000 };
+    const { inst, published } = instance(setup(["a"], 0), os, clock);
+    inst.start([]);
+    await inst.settled();
+    expect(os.calls).toEqual(["guard web", "table web", "link", "write 256 arp", "arp on", "garp"]);
+    expect(inst.adverts()).toEqual<ModuleAdvert[]>([{ module: "web", role: "farm:in", generation: 1 }]);
+    expect(published()).toBeGreaterThan(0);
+    expect(inst.status()).toMatchObject({ mode: "in", held: 256, sharePct: 100, arpOwner: "a" });
+    os.calls.length = 0;
+    await inst.stop();
+    expect(os.calls).toEqual(["arp off", "write 0", "arp off", "link off", "table off", "guard off"].filter((c, i, a) => !(c === "arp off" && a.indexOf(c) !== i)));
+    expect(inst.adverts()[0]?.role).toBe("farm:stopped");
+  });
+
+  it("takes its buckets only after the peer's heartbeat acknowledged its advert", async () => {
+    const os = fakeOs();
+    const clock = { now: 1000 };
+    const { inst } = instance(setup(["a", "b"], 0), os, clock);
+    inst.start([{ name: "b", liveness: "up" }]);
+    await inst.settled();
+    // The ARP owner needs no handover (its answers carry the virtual MAC, whoever sends them); buckets do.
+    const bucketWrites = (): string[] => os.calls.filter((c) => /^write [1-9]/.test(c));
+    expect(bucketWrites()).toEqual([]);
+    clock.now = 1100;
+    // b serves and shares our view, but wrote it before our advert at 1000.
+    inst.frame("b", [{ module: "web", role: "farm:in", generation: 3 }], 900);
+    await inst.settled();
+    expect(bucketWrites()).toEqual([]);
+    clock.now = 1200;
+    inst.frame("b", [{ module: "web", role: "farm:in", generation: 3 }], 1000);
+    await inst.settled();
+    expect(bucketWrites().length).toBe(1);
+    expect(inst.status().held).toBe(128);
+    // Other modules' adverts and junk are ignored.
+    inst.frame("b", [{ module: "web", role: "PRIM", generation: 3 }, { module: "db", role: "farm:in", generation: 1 }], 1300);
+    await inst.settled();
+    expect(bucketWrites().length).toBe(1);
+  });
+
+  it("a dead peer's buckets are written at once", async () => {
+    const os = fakeOs();
+    const clock = { now: 1000 };
+    const { inst } = instance(setup(["a", "b"], 0), os, clock);
+    inst.start([{ name: "b", liveness: "up" }]);
+    inst.frame("b", [{ module: "web", role: "farm:in", generation: 3 }], 1000);
+    await inst.settled();
+    expect(inst.status().held).toBe(128);
+    clock.now = 5000;
+    inst.peer("b", "dead");
+    await inst.settled();
+    expect(inst.status()).toMatchObject({ held: 256, arpOwner: "a" });
+    expect(inst.status().lastRebalance).toMatchObject({ reason: "peer-dead", node: "b", gained: 128 });
+  });
+
+  it("drain: lets go of its buckets, waits for its connections, then removes everything", async () => {
+    const os = fakeOs({ connections: [2, 0] });
+    const clock = { now: 1000 };
+    const { inst } = instance(setup(["a"], 0), os, clock);
+    inst.start([]);
+    await inst.settled();
+    os.calls.length = 0;
+    inst.drain();
+    await inst.settled();
+    expect(os.calls.slice(0, 3)).toEqual(["arp off", "write 0", "count"]);
+    expect(inst.status().mode).toBe("drain");
+    expect(inst.adverts()[0]?.role).toBe("farm:drain");
+    // The next count (DRAIN_POLL_MS later on the clock) finds none left.
+    clock.now += 600;
+    await vi.waitFor(() => expect(inst.status().mode).toBe("stopped"), { timeout: 10_000 });
+    await inst.settled();
+    expect(os.calls.slice(-3)).toEqual(["link off", "table off", "guard off"]);
+  });
+
+  it("a setup that fails removes the table again and says why", async () => {
+    const os = fakeOs({ linkFails: true });
+    const { inst } = instance(setup(["a"], 0), os, { now: 0 });
+    inst.start([]);
+    await inst.settled();
+    await inst.settled();
+    expect(os.calls.slice(0, 4)).toEqual(["guard web", "table web", "link", "table off"]);
+    expect(inst.status().detail).toContain("Operation not permitted");
+    expect(inst.status().mode).toBe("stopped");
+  });
+
+  it("a failing checker takes it out of the split, a passing one back in", async () => {
+    const os = fakeOs();
+    const { inst } = instance(setup(["a"], 0), os, { now: 0 });
+    inst.start([]);
+    await inst.settled();
+    inst.health(false, "tcp 127.0.0.1:80: connection refused");
+    await inst.settled();
+    expect(inst.status()).toMatchObject({ mode: "out", held: 0, arpOwner: null });
+    expect(inst.status().detail).toContain("refused");
+    inst.health(true, "checkers pass");
+    await inst.settled();
+    expect(inst.status()).toMatchObject({ mode: "in", held: 256 });
+  });
+});
