@@ -374,6 +374,7 @@ export class Resync {
     });
     this.inflight.add(done);
     this.sendOrder.push(done);
+    if (this.sendOrder.length > 4 * MAX_OPS_IN_FLIGHT) this.sendOrder = this.sendOrder.filter((q) => this.inflight.has(q));
     track?.push(done);
   }
 
@@ -403,6 +404,7 @@ export class Resync {
 
   private async drain(): Promise<void> {
     while (this.inflight.size > 0) await Promise.all([...this.inflight]);
+    this.sendOrder = this.sendOrder.filter((q) => this.inflight.has(q));
   }
 
   private localStat(path: RelPath): BigIntStats | null {
