@@ -36,6 +36,12 @@ class OpError extends Error {
   }
 }
 
+/** Deno's mkdir takes no Buffer path: text where the bytes are UTF-8 exactly. */
+function textIfExact(p: Buffer): Buffer | string {
+  const text = p.toString("utf8");
+  return Buffer.from(text).equals(p) ? text : p;
+}
+
 export function nsToSeconds(ns: bigint): number {
   return Number(ns / 1_000_000_000n) + Number(ns % 1_000_000_000n) / 1e9;
 }
@@ -121,7 +127,7 @@ export class LocalResyncPeer implements ResyncPeer {
         return;
       }
       case "mkdir":
-        await fsp.mkdir(this.p(op.path), 0o700);
+        await fsp.mkdir(textIfExact(this.p(op.path)), 0o700);
         await fsp.lchown(this.p(op.path), op.uid, op.gid);
         return fsp.chmod(this.p(op.path), op.mode & 0o7777);
       case "mknod":
