@@ -391,7 +391,8 @@ async function openConnectedLink(link: ResolvedLink): Promise<OpenLink> {
 }
 
 /**
- * Opens one socket per link. Rejects with TransportConfigError for a bad spec
+ * Opens each link's sockets (one, or one per peer on a unicast link with
+ * several). Rejects with TransportConfigError for a bad spec
  * and TransportBindError (naming link, address:port and the OS cause) when a
  * socket cannot be set up; sockets already opened are closed again.
  */
