@@ -1,8 +1,8 @@
 /**
- * Heartbeat transport over UDP (node:dgram): one socket per heartbeat link.
+ * Heartbeat transport over UDP (node:dgram): the sockets of each heartbeat link.
  *
- * - unicast (default): the socket is bound to the link's local address and
- *   each frame goes to every peer's address on that link;
+ * - unicast (default): bound to the link's local address, one socket per
+ *   peer (see "Strangers"); each frame goes to every peer on that link;
  * - multicast: the socket is bound to the group address (a socket bound to a
  *   unicast address never sees datagrams addressed to a group), joins the group
  *   on the link's local address and sends with TTL 1 so frames stay on the link;
