@@ -91,6 +91,19 @@ describe("farm core", () => {
     expect(fromSurvivor.every((b) => after.state.held.includes(b))).toBe(true);
   });
 
+  it("a survivor that noticed the death first does not hold up the dead node's buckets", () => {
+    const s = settledWeb1();
+    const t = tableOf(s.config);
+    // web2 saw web3 die first and advertises the new view; its heartbeat cannot echo our advert of it yet.
+    let r = farmStep(s, { type: "advert", node: 1, advert: { role: "in", view: 0b011 }, echo: 200 }, 990);
+    r = farmStep(r.state, { type: "peer", node: 2, live: "dead" }, 1000);
+    const fromDead = bucketsOf(t, 0, 0b011).filter((b) => bucketsOf(t, 2, ALL).includes(b));
+    expect(fromDead.every((b) => r.state.held.includes(b))).toBe(true);
+    // Buckets moving from web2 to us still wait for its acknowledgement.
+    const fromWeb2 = bucketsOf(t, 0, 0b011).filter((b) => bucketsOf(t, 1, ALL).includes(b));
+    expect(fromWeb2.some((b) => r.state.held.includes(b))).toBe(false);
+  });
+
   it("drops a returning peer's buckets before advertising, then waits for it", () => {
     const alone = run(initFarmState(config(0)), [
       [0, { type: "start" }],

@@ -12,7 +12,11 @@
  *   bucket belonged to one of those dead nodes: the peer does not hold it, and
  *   once it sees the deaths it has our view and our owner. This lets the
  *   buckets of a dead node be taken at once, without waiting for every
- *   survivor to notice.
+ *   survivor to notice;
+ * - its view is ours, not yet acknowledged, and the bucket is a dead node's
+ *   (its owner with the dead nodes counted in): the peer saw the same deaths,
+ *   and under any view it could move to from there the bucket is not its
+ *   own unless it also thinks us dead.
  *
  * A peer not heard from yet blocks everything. So a bucket that moves between
  * live nodes leaves the old owner before the new one takes it. Two nodes can
@@ -36,7 +40,12 @@ export function mayTake(
     if (peer === undefined || peer.live !== "up") continue;
     const adv = peer.advert;
     if (adv === undefined) return false;
-    if (adv.view === view && (peer.echo ?? -Infinity) >= advertisedAt) continue;
+    if (adv.view === view) {
+      if ((peer.echo ?? -Infinity) >= advertisedAt) continue;
+      const before = ownerOf(t, bucket, (view | deadSet(peers)) >>> 0);
+      if (before >= 0 && before !== self && peers[before]?.live === "dead") continue;
+      return false;
+    }
     if ((view & ~adv.view) !== 0) return false;
     const extra = (adv.view & ~view) >>> 0;
     if (extra === 0 || !allDead(extra, peers)) return false;
@@ -52,4 +61,10 @@ function allDead(set: Members, peers: readonly FarmPeer[]): boolean {
     if (((set >>> i) & 1) === 1 && peers[i]?.live !== "dead") return false;
   }
   return true;
+}
+
+function deadSet(peers: readonly FarmPeer[]): Members {
+  let set = 0;
+  for (let i = 0; i < peers.length; i++) if (peers[i]?.live === "dead") set = (set | (1 << i)) >>> 0;
+  return set;
 }
