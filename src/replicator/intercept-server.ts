@@ -21,19 +21,7 @@
  */
 
 import * as fs from "node:fs";
-import {
-  Errno,
-  FUSE_DEV_IOC_BACKING_CLOSE,
-  FUSE_DEV_IOC_BACKING_OPEN,
-  FUSE_OPEN_KILL_SUIDGID,
-  FUSE_WRITE_KILL_SUIDGID,
-  Fattr,
-  FopenFlag,
-  InitFlag,
-  InitFlag2,
-  SIZE,
-  direntType,
-} from "../sys/fuse/abi.ts";
+import { Errno, FUSE_OPEN_KILL_SUIDGID, FUSE_WRITE_KILL_SUIDGID, Fattr, InitFlag, InitFlag2, SIZE, direntType } from "../sys/fuse/abi.ts";
 import type { FuseArgs, FuseHeader, FuseRequest, SetattrArgs } from "../sys/fuse/decode.ts";
 import {
   DirentWriter,
@@ -50,10 +38,10 @@ import {
   encodeStatfs,
   encodeWrite,
   encodeXattrSize,
-  replyFrame,
   trimFrame,
 } from "../sys/fuse/encode.ts";
 import type { FsCalls } from "../sys/ffi/fs-calls.ts";
+import { O_ACCMODE, O_CREAT, O_EXCL, O_TRUNC, type OpenFile, OpenFiles, backingFlags } from "./intercept-files.ts";
 import { NodeTable } from "./intercept-nodes.ts";
 import type { MirrorOp } from "./ops.ts";
 
@@ -62,16 +50,6 @@ const TTL_NS = 1_000_000_000n;
 export const MAX_WRITE = 1 << 20;
 const MAX_PAGES = 256;
 
-const O_ACCMODE = 0o3;
-const O_CREAT = 0o100;
-const O_EXCL = 0o200;
-const O_NOCTTY = 0o400;
-const O_TRUNC = 0o1000;
-const O_APPEND = 0o2000;
-const O_DSYNC = 0o10000;
-const O_DIRECT = 0o40000;
-const O_NOFOLLOW = 0o400000;
-const O_SYNC = 0o4010000;
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
 const S_ISGID = 0o2000;
@@ -106,24 +84,6 @@ export type ServerLog = (level: "info" | "warn" | "error", msg: string) => void;
 interface NewMode {
   readonly mode: number;
   readonly acl: boolean;
-}
-
-/**
- * How the kernel does I/O on an open file. An inode with cached or direct
- * opens gets no passthrough; once an inode has passthrough readers the
- * kernel refuses (EIO) any open that is not passthrough, and we never give
- * writers passthrough (their writes would bypass interception).
- */
-type IoMode = "cached" | "passthrough" | "direct";
-
-interface OpenFile {
-  readonly fd: number;
-  readonly nodeid: bigint;
-  readonly io: IoMode;
-  /** FUSE_DEV_IOC_BACKING_OPEN's id for a passthrough open, to drop at release. */
-  readonly backingId: number | null;
-  /** O_SYNC / O_DSYNC: each write is followed by an fsync op. */
-  readonly sync: "none" | "data" | "full";
 }
 
 interface DirEntry {
@@ -178,17 +138,13 @@ export class InterceptServer {
   private readonly nodes: NodeTable;
   private readonly base: Buffer;
   private readonly rootPath: Buffer;
-  private readonly files = new Map<bigint, OpenFile>();
+  private readonly files: OpenFiles;
   private readonly dirs = new Map<bigint, OpenDir>();
-  private nextFh = 1n;
+  private nextDh = 1n;
   private readFrame = new Uint8Array(SIZE.outHeader + MAX_WRITE);
   private readonly warned = new Set<string>();
-  /** The kernel agreed to passthrough (protocol 7.40, FUSE_PASSTHROUGH). */
-  private passthrough = false;
   /** Whether a directory (by nodeid) has a default ACL; set by newMode, dropped when its ACL xattrs change. */
   private readonly defaultAcl = new Map<bigint, boolean>();
-  /** Open files per node and I/O mode. */
-  private readonly ioCounts = new Map<bigint, { cached: number; passthrough: number }>();
 
   /**
    * `dirFd`: the replicated folder, opened before the mount.
@@ -212,18 +168,16 @@ export class InterceptServer {
     this.rootPath = Buffer.from(`/proc/self/fd/${dirFd}/`);
     const st = fs.fstatSync(dirFd, { bigint: true });
     this.nodes = new NodeTable(st.dev, st.ino);
+    this.files = new OpenFiles(ffi, fuseFd, (key, msg) => {
+      if (this.warned.has(key)) return;
+      this.warned.add(key);
+      this.log("warn", msg);
+    });
   }
 
   /** Open backing fds (closed when the server stops). */
   closeAll(): void {
-    for (const f of this.files.values()) {
-      try {
-        fs.closeSync(f.fd);
-      } catch {
-        // Already gone; nothing to release.
-      }
-    }
-    this.files.clear();
+    this.files.closeAll();
     this.dirs.clear();
   }
 
@@ -362,7 +316,7 @@ export class InterceptServer {
           (this.ffi !== null ? InitFlag.POSIX_ACL : 0) |
           InitFlag.INIT_EXT;
         // Passthrough: reads of files opened read-only go straight to the backing file.
-        this.passthrough = this.ffi !== null && this.fuseFd !== null && (a.flags & InitFlag.INIT_EXT) !== 0 && (a.flags2 & InitFlag2.PASSTHROUGH) !== 0;
+        this.files.passthrough = this.files.canPassthrough && (a.flags & InitFlag.INIT_EXT) !== 0 && (a.flags2 & InitFlag2.PASSTHROUGH) !== 0;
         if (a.major !== 7) return done(encodeError(u, Errno.EPROTO));
         return done(
           encodeInit(u, {
@@ -373,9 +327,9 @@ export class InterceptServer {
             maxWrite: MAX_WRITE,
             timeGran: 1,
             maxPages: MAX_PAGES,
-            flags2: this.passthrough ? InitFlag2.PASSTHROUGH : 0,
+            flags2: this.files.passthrough ? InitFlag2.PASSTHROUGH : 0,
             // The backing files sit on an ordinary file system: one level below us.
-            maxStackDepth: this.passthrough ? 1 : 0,
+            maxStackDepth: this.files.passthrough ? 1 : 0,
           }),
         );
       }
@@ -486,12 +440,9 @@ export class InterceptServer {
       }
       case "flush":
         return done(encodeEmpty(u));
-      case "release": {
-        const f = this.files.get(a.fh);
-        this.files.delete(a.fh);
-        if (f !== undefined) this.closeFile(f);
+      case "release":
+        this.files.release(a.fh);
         return done(encodeEmpty(u));
-      }
       case "fsync": {
         const f = this.file(a.fh);
         return { reply: null, ops: [], sync: { fd: f.fd, closeAfter: false, dataOnly: a.dataOnly, path: this.nodes.path(f.nodeid) } };
@@ -499,7 +450,7 @@ export class InterceptServer {
       case "opendir": {
         const rel = this.rel(h.nodeid);
         const names = fs.readdirSync(this.backing(rel), { encoding: "buffer" });
-        const fh = this.nextFh++;
+        const fh = this.nextDh++;
         this.dirs.set(fh, { nodeid: h.nodeid, entries: names.map((name) => ({ name })) });
         return done(encodeOpen(u, fh, 0));
       }
@@ -614,7 +565,8 @@ export class InterceptServer {
     if (f !== undefined) return fs.fstatSync(f.fd, { bigint: true });
     const rel = this.nodes.path(nodeid);
     if (rel !== null) return this.lstat(rel);
-    for (const other of this.files.values()) if (other.nodeid === nodeid) return fs.fstatSync(other.fd, { bigint: true });
+    const other = this.files.anyOf(nodeid);
+    if (other !== undefined) return fs.fstatSync(other.fd, { bigint: true });
     throw new Failure(Errno.ENOENT);
   }
 
@@ -622,9 +574,7 @@ export class InterceptServer {
     const f = (a.valid & Fattr.FH) !== 0 ? this.files.get(a.fh) : undefined;
     const rel = this.nodes.path(h.nodeid);
     let fd = f?.fd;
-    if (fd === undefined && rel === null) {
-      for (const other of this.files.values()) if (other.nodeid === h.nodeid) fd = other.fd;
-    }
+    if (fd === undefined && rel === null) fd = this.files.anyOf(h.nodeid)?.fd;
     if (fd === undefined && rel === null) throw new Failure(Errno.ENOENT);
     const path = rel === null ? null : this.backing(rel);
     const ops: MirrorOp[] = [];
@@ -717,105 +667,23 @@ export class InterceptServer {
     return { reply: encodeEmpty(h.unique), ops };
   }
 
-  /** Flags for the backing open: the caller's, less those the kernel or we handle (see the notes inline). */
-  private backingFlags(flags: number): number {
-    // O_APPEND: the kernel already turned each append into a write at EOF,
-    // and page-cache writeback (mmap) may use this fd at other offsets.
-    // O_DIRECT: our buffers are not aligned; the reply asks the kernel for direct I/O instead.
-    return flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_APPEND | O_DIRECT) | O_NOFOLLOW;
-  }
-
-  /** Open files per node that the kernel counts as page-cached or direct, and passthrough ones. */
-  private counts(nodeid: bigint): { cached: number; passthrough: number } {
-    let c = this.ioCounts.get(nodeid);
-    if (c === undefined) {
-      c = { cached: 0, passthrough: 0 };
-      this.ioCounts.set(nodeid, c);
-    }
-    return c;
-  }
-
-  /**
-   * Chooses how the kernel does I/O on a new open (see IoMode) and registers
-   * the backing file for passthrough. Read-only opens of an inode without
-   * cached opens go passthrough when the kernel agreed to it.
-   */
-  private chooseIo(nodeid: bigint, fd: number, flags: number, mayPassthrough: boolean): { io: IoMode; backingId: number | null } {
-    const c = this.counts(nodeid);
-    if ((flags & O_DIRECT) !== 0) return { io: "direct", backingId: null };
-    if (mayPassthrough && this.passthrough && this.ffi !== null && this.fuseFd !== null && (flags & O_ACCMODE) === 0 && c.cached === 0) {
-      const map = new Uint8Array(16);
-      new DataView(map.buffer).setInt32(0, fd, true);
-      try {
-        const id = this.ffi.ioctl(this.fuseFd, FUSE_DEV_IOC_BACKING_OPEN, map);
-        c.passthrough++;
-        return { io: "passthrough", backingId: id };
-      } catch (e) {
-        if (!this.warned.has("passthrough")) {
-          this.warned.add("passthrough");
-          this.log("warn", `read passthrough unavailable, reads go through the server: ${e instanceof Error ? e.message : String(e)}`);
-        }
-        this.passthrough = false;
-      }
-    }
-    // The kernel will answer this open with EIO (see the constructor): say why once.
-    if (c.passthrough > 0 && !this.warned.has("passthrough-writer")) {
-      this.warned.add("passthrough-writer");
-      this.log("warn", "a file open for reading with passthrough was opened for writing: the kernel refuses that (EIO)");
-    }
-    c.cached++;
-    return { io: "cached", backingId: null };
-  }
-
-  private openFile(nodeid: bigint, fd: number, flags: number, io: { io: IoMode; backingId: number | null }): bigint {
-    const fh = this.nextFh++;
-    const sync = (flags & O_SYNC) === O_SYNC ? "full" : (flags & O_DSYNC) !== 0 ? "data" : "none";
-    this.files.set(fh, { fd, nodeid, sync, io: io.io, backingId: io.backingId });
-    return fh;
-  }
-
-  private closeFile(f: OpenFile): void {
-    const c = this.counts(f.nodeid);
-    if (f.io === "cached") c.cached--;
-    if (f.io === "passthrough") c.passthrough--;
-    if (c.cached <= 0 && c.passthrough <= 0) this.ioCounts.delete(f.nodeid);
-    if (f.backingId !== null && this.ffi !== null && this.fuseFd !== null) {
-      const id = new Uint8Array(4);
-      new DataView(id.buffer).setUint32(0, f.backingId, true);
-      try {
-        this.ffi.ioctl(this.fuseFd, FUSE_DEV_IOC_BACKING_CLOSE, id);
-      } catch {
-        // The connection is going away; the kernel drops its backing files with it.
-      }
-    }
-    fs.closeSync(f.fd);
-  }
-
-  private openReplyFlags(io: IoMode): number {
-    // No KEEP_CACHE: data written through direct-I/O or passthrough opens must not be hidden by pages cached earlier.
-    return io === "direct" ? FopenFlag.DIRECT_IO : io === "passthrough" ? FopenFlag.PASSTHROUGH : 0;
-  }
-
   private open(h: FuseHeader, flags: number, kill: boolean): HandleResult {
     const rel = this.rel(h.nodeid);
-    const fd = fs.openSync(this.backing(rel), this.backingFlags(flags));
+    const fd = fs.openSync(this.backing(rel), backingFlags(flags));
     const ops: MirrorOp[] = [];
-    if (kill && (flags & O_TRUNC) !== 0) this.killPrivileges(fd, null, rel, ops);
     const truncate = (flags & O_TRUNC) !== 0 && (flags & O_ACCMODE) !== 0;
-    const io = this.chooseIo(h.nodeid, fd, flags, !truncate);
-    const replyFlags = this.openReplyFlags(io.io);
-    if (truncate) {
-      try {
+    try {
+      if (kill && (flags & O_TRUNC) !== 0) this.killPrivileges(fd, null, rel, ops);
+      if (truncate) {
         fs.ftruncateSync(fd, 0);
-      } catch (e) {
-        this.closeFile({ fd, nodeid: h.nodeid, sync: "none", ...io });
-        throw e;
+        ops.push({ op: "truncate", path: rel, size: 0, mtimeNs: fs.fstatSync(fd, { bigint: true }).mtimeNs });
       }
-      const st = fs.fstatSync(fd, { bigint: true });
-      ops.push({ op: "truncate", path: rel, size: 0, mtimeNs: st.mtimeNs });
+    } catch (e) {
+      fs.closeSync(fd);
+      throw e;
     }
-    const fh = this.openFile(h.nodeid, fd, flags, io);
-    return { reply: encodeOpen(h.unique, fh, replyFlags, io.backingId ?? 0), ops };
+    const open = this.files.add(h.nodeid, fd, flags, !truncate);
+    return { reply: encodeOpen(h.unique, open.fh, open.openFlags, open.backingId), ops };
   }
 
   private create(h: FuseHeader, name: Uint8Array, flags: number, mode: number, umask: number): HandleResult {
@@ -826,11 +694,11 @@ export class InterceptServer {
     let fd: number;
     let created = true;
     try {
-      fd = fs.openSync(path, this.backingFlags(flags) | O_CREAT | O_EXCL, m.mode);
+      fd = fs.openSync(path, backingFlags(flags) | O_CREAT | O_EXCL, m.mode);
     } catch (e) {
       // The kernel thought the name free; it is not. Without O_EXCL that is a plain open.
       if (errnoOf(e) !== Errno.EEXIST || (flags & O_EXCL) !== 0) throw e;
-      fd = fs.openSync(path, this.backingFlags(flags));
+      fd = fs.openSync(path, backingFlags(flags));
       created = false;
     }
     const ops: MirrorOp[] = [];
@@ -854,10 +722,9 @@ export class InterceptServer {
     const st = fs.fstatSync(fd, { bigint: true });
     const nodeid = this.nodes.found(h.nodeid, name, st.dev, st.ino);
     // A file being created is being written: never passthrough.
-    const io = this.chooseIo(nodeid, fd, flags, false);
-    const fh = this.openFile(nodeid, fd, flags, io);
+    const open = this.files.add(nodeid, fd, flags, false);
     const entry = { nodeid, generation: 0n, entryValidNs: TTL_NS, attrValidNs: TTL_NS, attr: attrOf(st) };
-    return { reply: encodeCreate(h.unique, entry, fh, this.openReplyFlags(io.io)), ops };
+    return { reply: encodeCreate(h.unique, entry, open.fh, open.openFlags), ops };
   }
 
   private write(h: FuseHeader, fh: bigint, offset: number, data: Uint8Array, kill: boolean): HandleResult {
