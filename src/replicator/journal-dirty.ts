@@ -8,6 +8,12 @@
  * Marks are kept under the path's CURRENT name: a rename moves the marks of
  * the renamed entry and everything beneath it, so data dirtied before a
  * rename is sent under the new name.
+ *
+ * Data is tracked twice, as DRBD's activity log does: in memory by 4 KiB
+ * block, and on disk by 1 MiB extent. A write into an extent already on disk
+ * needs no journal write (and no fdatasync), so a recorder appending to a
+ * file pays one sync per MiB, not one per write. After a crash only the
+ * extents are known: they are compared by checksums (`suspect`), not sent.
  */
 
 import { keyPath, pathKey, parentKey, isWithin } from "../core/mirror/resync-plan.ts";
@@ -15,6 +21,8 @@ import type { ByteRange } from "../core/mirror/resync-plan.ts";
 import type { RelPath } from "./ops.ts";
 
 export const JOURNAL_BLOCK = 4096;
+/** Blocks per extent: the journal file's data granularity (1 MiB). */
+export const EXTENT_BLOCKS = 256;
 
 export interface DirtyLimits {
   readonly maxPaths: number;
@@ -31,8 +39,10 @@ export interface DirtyPath {
   readonly tree: boolean;
   /** Compare the whole file's data by checksums. */
   readonly whole: boolean;
-  /** Changed data, 4 KiB aligned, sorted, merged. */
+  /** Changed data, 4 KiB aligned, sorted, merged: send it. */
   readonly ranges: readonly ByteRange[];
+  /** Data that may have changed (extents known from the file after a restart): compare it. */
+  readonly suspect: readonly ByteRange[];
 }
 
 export interface DirtySet {
@@ -51,6 +61,10 @@ interface Marks {
   tree: boolean;
   whole: boolean;
   blocks: Set<number> | null;
+  /** Extents whose records are written (or on their way): writes inside need no record. */
+  extents: Set<number> | null;
+  /** Extents known only from the file (replayed after a restart). */
+  suspect: Set<number> | null;
   /** Every block from here to the end of the file (a truncate). */
   truncFrom: number | null;
 }
@@ -97,13 +111,12 @@ export class DirtyTracker {
         return m !== undefined && (m.whole || m.tree);
       }
       case "blocks": {
+        // Covered on disk: every extent the blocks fall in is recorded.
         const m = this.marks.get(pathKey(r.path));
         if (m === undefined) return false;
         if (m.whole || m.tree) return true;
-        for (let b = r.first; b < r.first + r.count; b++) {
-          if (m.truncFrom !== null && b * JOURNAL_BLOCK >= m.truncFrom) continue;
-          if (m.blocks?.has(b) !== true) return false;
-        }
+        const { first, last } = extentsOf(r.first, r.count);
+        for (let x = first; x <= last; x++) if (m.extents?.has(x) !== true) return false;
         return true;
       }
       case "trunc": {
@@ -157,6 +170,9 @@ export class DirtyTracker {
         const m = this.touch(r.path);
         if (m === null) return this.capped();
         if (m.whole || m.tree) return null;
+        const { first, last } = extentsOf(r.first, r.count);
+        m.extents ??= new Set();
+        for (let x = first; x <= last; x++) m.extents.add(x);
         m.blocks ??= new Set();
         for (let b = r.first; b < r.first + r.count; b++) {
           if (m.blocks.has(b)) continue;
@@ -182,10 +198,39 @@ export class DirtyTracker {
     }
   }
 
+  /** What the journal file stores for a record (blocks widen to whole extents). */
+  storeFor(r: DirtyRecord): DirtyRecord {
+    if (r.kind !== "blocks") return r;
+    const { first, last } = extentsOf(r.first, r.count);
+    return { kind: "blocks", path: r.path, first: first * EXTENT_BLOCKS, count: (last - first + 1) * EXTENT_BLOCKS };
+  }
+
+  /** Applies a record read back from the journal file: its data is only suspected to differ. */
+  replay(r: DirtyRecord): void {
+    if (r.kind !== "blocks") {
+      this.apply(r);
+      return;
+    }
+    if (this.full) return;
+    const m = this.touch(r.path);
+    if (m === null) {
+      this.capped();
+      return;
+    }
+    if (m.whole || m.tree) return;
+    const { first, last } = extentsOf(r.first, r.count);
+    m.extents ??= new Set();
+    m.suspect ??= new Set();
+    for (let x = first; x <= last; x++) {
+      m.extents.add(x);
+      m.suspect.add(x);
+    }
+  }
+
   snapshot(): DirtySet {
     const paths: DirtyPath[] = [];
     for (const [k, m] of this.marks) {
-      paths.push({ path: keyPath(k), tree: m.tree, whole: m.whole, ranges: rangesOf(m) });
+      paths.push({ path: keyPath(k), tree: m.tree, whole: m.whole, ranges: rangesOf(m), suspect: suspectOf(m) });
     }
     return { full: this.full, fullReason: this.fullReason, hardLinkRecheck: this.hardLinkRecheck, paths };
   }
@@ -206,6 +251,8 @@ export class DirtyTracker {
   private dropBlocks(m: Marks): void {
     if (m.blocks !== null) this.blockCount -= m.blocks.size;
     m.blocks = null;
+    m.extents = null;
+    m.suspect = null;
     m.truncFrom = null;
   }
 
@@ -221,7 +268,7 @@ export class DirtyTracker {
     const existing = this.marks.get(k);
     if (existing !== undefined) return existing;
     if (this.marks.size >= this.limits.maxPaths) return null;
-    const m: Marks = { tree: false, whole: false, blocks: null, truncFrom: null };
+    const m: Marks = { tree: false, whole: false, blocks: null, extents: null, suspect: null, truncFrom: null };
     this.marks.set(k, m);
     for (let a = k; a !== ""; ) {
       a = parentKey(a);
@@ -296,7 +343,17 @@ export class DirtyTracker {
 }
 
 function hasData(m: Marks): boolean {
-  return m.whole || m.tree || (m.blocks !== null && m.blocks.size > 0);
+  return m.whole || m.tree || (m.blocks !== null && m.blocks.size > 0) || (m.suspect !== null && m.suspect.size > 0);
+}
+
+function extentsOf(firstBlock: number, count: number): { first: number; last: number } {
+  return { first: Math.floor(firstBlock / EXTENT_BLOCKS), last: Math.floor((firstBlock + Math.max(count, 1) - 1) / EXTENT_BLOCKS) };
+}
+
+function suspectOf(m: Marks): ByteRange[] {
+  if (m.suspect === null) return [];
+  const size = EXTENT_BLOCKS * JOURNAL_BLOCK;
+  return [...m.suspect].sort((a, b) => a - b).map((x) => ({ offset: x * size, length: size }));
 }
 
 function rangesOf(m: Marks): ByteRange[] {

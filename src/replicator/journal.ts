@@ -6,8 +6,9 @@
  * `mark(op)` resolves only once the records it needed are on disk (written
  * and fdatasync'ed). Group commit: marks that arrive while a sync runs are
  * written together by the next one, so many writers share one fdatasync.
- * A mark the set already covers (a block written twice) costs no write; it
- * still waits until the covering record is durable.
+ * A mark the file already covers (a write in a 1 MiB extent already
+ * recorded, see journal-dirty.ts) costs no write; it still waits until the
+ * covering record is durable.
  *
  * If the journal file cannot be written (full or failing disk), `mark`
  * rejects with a JournalError and keeps doing so until `clear()`: the caller
@@ -134,7 +135,7 @@ export class Journal {
     const bytes = await file.read();
     const decoded = decodeJournal(bytes);
     const tracker = new DirtyTracker(limits);
-    for (const r of decoded.records) tracker.apply(r);
+    for (const r of decoded.records) tracker.replay(r);
     if (!decoded.magicOk) {
       if (bytes.length >= JOURNAL_MAGIC.length) tracker.apply({ kind: "full", reason: "the journal file was unreadable" });
       await file.truncate(0);
@@ -169,9 +170,10 @@ export class Journal {
   private markRecords(records: readonly DirtyRecord[]): Promise<void> {
     if (this.broken !== null) return Promise.reject(this.broken);
     for (const r of records) {
-      if (this.tracker.covers(r)) continue;
+      // The memory always learns the exact blocks; the file only what it does not cover yet.
+      const stored = this.tracker.covers(r) ? null : this.tracker.storeFor(r);
       const coarser = this.tracker.apply(r);
-      if (coarser?.kind !== "full") this.append(r);
+      if (stored !== null && coarser?.kind !== "full") this.append(stored);
       if (coarser !== null) this.append(coarser);
     }
     if (this.durableSeq >= this.appendedSeq) return Promise.resolve();

@@ -235,7 +235,7 @@ export class Resync {
         .map((p) => ({ path: p.path, recursive: p.tree }));
       for (const p of d.paths) {
         if (p.whole || p.tree) hints.set(pathKey(p.path), { kind: "compare" });
-        else if (p.ranges.length > 0) hints.set(pathKey(p.path), { kind: "ranges", ranges: p.ranges });
+        else if (p.ranges.length > 0 || p.suspect.length > 0) hints.set(pathKey(p.path), { kind: "ranges", ranges: p.ranges, compare: p.suspect });
       }
       if (d.hardLinkRecheck) {
         // Data written under a name since removed lives on under names the journal does not know
@@ -583,14 +583,17 @@ export class Resync {
           await this.sendAll(file, size, look);
           break;
         case "compare":
-          await this.compareAndSend(file, size, look);
+          await this.compareAndSend(file, size, look, [{ offset: 0, length: size }]);
           break;
-        case "ranges":
+        case "ranges": {
+          const suspect = clipRanges(step.data.compare, size);
+          if (suspect.length > 0) await this.compareAndSend(file, size, look, suspect);
           for (const r of clipRanges(step.data.ranges, size)) {
             await this.sendRange(file, r.offset, r.length, false);
             look(r.length);
           }
           break;
+        }
         case "none":
           break;
       }
@@ -659,13 +662,12 @@ export class Resync {
     flush(data.length);
   }
 
-  private async compareAndSend(f: OpenFile, size: number, look: (n: number) => void): Promise<void> {
+  /** Compares the blocks that overlap `ranges` (sorted, within the size) and sends those that differ. */
+  private async compareAndSend(f: OpenFile, size: number, look: (n: number) => void, ranges: readonly ByteRange[]): Promise<void> {
     const fh = await fsp.open(hostPath(this.root, f.path), C.O_RDONLY | C.O_NOFOLLOW);
     try {
-      const blocks = Math.ceil(size / this.block);
-      for (let first = 0; first < blocks; first += SUMS_PER_REQUEST) {
+      for (const { first, count } of this.blockRequests(ranges, size)) {
         this.checkAbort();
-        const count = Math.min(SUMS_PER_REQUEST, blocks - first);
         const offset = first * this.block;
         const [theirs, ours] = await Promise.all([this.peer.blockSums(f.path, this.block, offset, count), fileBlockSums(fh, size, this.block, offset, count)]);
         if (theirs === null) {
@@ -682,6 +684,19 @@ export class Resync {
     } finally {
       await fh.close();
     }
+  }
+
+  /** The blocks overlapping `ranges`, as requests of at most SUMS_PER_REQUEST consecutive blocks. */
+  private blockRequests(ranges: readonly ByteRange[], size: number): { first: number; count: number }[] {
+    const out: { first: number; count: number }[] = [];
+    let next = 0;
+    for (const r of ranges) {
+      const from = Math.max(next, Math.floor(r.offset / this.block));
+      const to = Math.min(Math.ceil(size / this.block), Math.ceil((r.offset + r.length) / this.block));
+      for (let b = from; b < to; b += SUMS_PER_REQUEST) out.push({ first: b, count: Math.min(SUMS_PER_REQUEST, to - b) });
+      next = Math.max(next, to);
+    }
+    return out;
   }
 
   /** Within each differing block, finds the differing fine blocks and sends those. */
@@ -745,7 +760,7 @@ function bytesToLook(f: FileStep): number {
     case "compare":
       return f.entry.size;
     case "ranges":
-      return clipRanges(f.data.ranges, f.entry.size).reduce((n, r) => n + r.length, 0);
+      return [...clipRanges(f.data.ranges, f.entry.size), ...clipRanges(f.data.compare, f.entry.size)].reduce((n, r) => n + r.length, 0);
     case "none":
       return 0;
   }

@@ -9,7 +9,7 @@ import { LocalResyncPeer } from "../../src/replicator/resync-local-peer.ts";
 import { expectSameTrees, noise, tmpDir, writeFile } from "./resync-fixture.ts";
 
 function text(d: DirtySet): string[] {
-  const lines = d.paths.map((p) => `${relPathText(p.path) || "."}${p.tree ? " tree" : ""}${p.whole ? " whole" : ""}${p.ranges.map((r) => ` ${r.offset}+${r.length > 1e12 ? "end" : r.length}`).join("")}`);
+  const lines = d.paths.map((p) => `${relPathText(p.path) || "."}${p.tree ? " tree" : ""}${p.whole ? " whole" : ""}${p.ranges.map((r) => ` ${r.offset}+${r.length > 1e12 ? "end" : r.length}`).join("")}${p.suspect.map((r) => ` suspect:${r.offset}+${r.length}`).join("")}`);
   if (d.full) lines.push(`FULL ${d.fullReason}`);
   if (d.hardLinkRecheck) lines.push("LINKS");
   return lines.sort();

@@ -193,7 +193,7 @@ describe("resync between two local folders", () => {
     expect(first.result.completed).toBe(false);
     // f2 changes while the resync is interrupted; the journal says so.
     writeFile(src, "f2.bin", noise(999, 100_000));
-    const since = { ...nothingChanged, paths: [{ path: relPath("f2.bin"), tree: false, whole: true, ranges: [] }] };
+    const since = { ...nothingChanged, paths: [{ path: relPath("f2.bin"), tree: false, whole: true, ranges: [], suspect: [] }] };
     const second = await resync({ full: true, dirty: since, checksumAll: true, checkpointFile, concurrency: 1 });
     expect(second.result.completed).toBe(true);
     await expectSameTrees(src, dst);
@@ -238,10 +238,10 @@ describe("resync between two local folders", () => {
     const dirty = {
       full: false, fullReason: null, hardLinkRecheck: false,
       paths: [
-        { path: relPath(""), tree: false, whole: false, ranges: [] },
-        { path: relPath("big.bin"), tree: false, whole: false, ranges: [{ offset: 8192, length: 4096 }] },
-        { path: relPath("new"), tree: false, whole: false, ranges: [] },
-        { path: relPath("new/file.txt"), tree: false, whole: false, ranges: [] },
+        { path: relPath(""), tree: false, whole: false, ranges: [], suspect: [] },
+        { path: relPath("big.bin"), tree: false, whole: false, ranges: [{ offset: 8192, length: 4096 }], suspect: [] },
+        { path: relPath("new"), tree: false, whole: false, ranges: [], suspect: [] },
+        { path: relPath("new/file.txt"), tree: false, whole: false, ranges: [], suspect: [] },
       ],
     };
     const { peer, result } = await resync({ dirty });

@@ -147,7 +147,7 @@ const cases: Case[] = [
     name: "journal ranges are sent as they are; shallow entries are only checked for existence",
     source: [root, m("f a 100000 9"), m("f b 10 9"), m("f c 10 9")],
     target: [root, m("f a 100000 5"), m("f b 10 5")],
-    options: { dataHint: (k) => (k === "a" ? { kind: "ranges", ranges: [{ offset: 4096, length: 4096 }] } : undefined), shallow: (k) => k !== "a" && k !== "" },
+    options: { dataHint: (k) => (k === "a" ? { kind: "ranges", ranges: [{ offset: 4096, length: 4096 }], compare: [] } : undefined), shallow: (k) => k !== "a" && k !== "" },
     want: ["file a ranges", "file c create all", "meta a utimes", "meta c utimes", "meta . utimes"],
   },
 ];

@@ -36,13 +36,16 @@ export type DataPlan =
   | { readonly kind: "all" }
   /** Compare block checksums, send the blocks that differ. */
   | { readonly kind: "compare" }
-  /** Send exactly these ranges (the journal knows they changed). */
-  | { readonly kind: "ranges"; readonly ranges: readonly ByteRange[] }
+  /**
+   * Send exactly `ranges` (the journal knows they changed); compare the
+   * blocks of `compare` (the journal only knows they may have).
+   */
+  | { readonly kind: "ranges"; readonly ranges: readonly ByteRange[]; readonly compare: readonly ByteRange[] }
   /** Data is right; at most the size and metadata need fixing. */
   | { readonly kind: "none" };
 
 /** What the journal knows about one path (journal-driven resync). */
-export type DataHint = { readonly kind: "compare" } | { readonly kind: "ranges"; readonly ranges: readonly ByteRange[] };
+export type DataHint = { readonly kind: "compare" } | { readonly kind: "ranges"; readonly ranges: readonly ByteRange[]; readonly compare: readonly ByteRange[] };
 
 export interface MetaFix {
   readonly chown: boolean;
@@ -358,7 +361,7 @@ export function planResync(sourceList: Iterable<ManifestEntry>, targetList: Iter
 function fileData(s: ManifestEntry, t: ManifestEntry | null, key: string, options: PlanOptions): DataPlan {
   if (t === null) return { kind: "all" };
   const hint = options.dataHint?.(key);
-  if (hint !== undefined) return hint.kind === "ranges" ? { kind: "ranges", ranges: hint.ranges } : { kind: "compare" };
+  if (hint !== undefined) return hint.kind === "ranges" ? { kind: "ranges", ranges: hint.ranges, compare: hint.compare } : { kind: "compare" };
   if (options.checksumAll) return { kind: "compare" };
   if (t.size !== s.size || !mtimeEqual(t.mtimeNs, s.mtimeNs, options.mtimeWindowNs)) return { kind: "compare" };
   return { kind: "none" };
