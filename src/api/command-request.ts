@@ -1,5 +1,8 @@
 import { formatDuration, parseDuration } from "../config/duration.ts";
-import { MODULE_COMMANDS, type ModuleCommand } from "../core/module/types.ts";
+import { MODULE_COMMANDS } from "../core/module/types.ts";
+import { MIRROR_COMMANDS, type OperatorCommand } from "./modules.ts";
+
+const COMMANDS: readonly OperatorCommand[] = [...MODULE_COMMANDS, ...MIRROR_COMMANDS];
 
 export const DEFAULT_COMMAND_TIMEOUT_MS = 30_000;
 export const MIN_COMMAND_TIMEOUT_MS = 1_000;
@@ -7,11 +10,11 @@ export const MIN_COMMAND_TIMEOUT_MS = 1_000;
 export const MAX_COMMAND_TIMEOUT_MS = 600_000;
 
 export type ParsedCommand =
-  | { ok: true; command: ModuleCommand; yes: boolean; timeoutMs: number }
+  | { ok: true; command: OperatorCommand; yes: boolean; timeoutMs: number }
   | { ok: false; error: string };
 
-export function isModuleCommand(s: string): s is ModuleCommand {
-  return (MODULE_COMMANDS as readonly string[]).includes(s);
+export function isModuleCommand(s: string): s is OperatorCommand {
+  return (COMMANDS as readonly string[]).includes(s);
 }
 
 /** The timeout as an operator writes it ("30s", "2m"), checked against the bounds. */
@@ -32,7 +35,7 @@ export function parseCommandTimeout(text: string): { ok: true; ms: number } | { 
  */
 export function parseCommandRequest(command: string, contentType: string | undefined, body: string): ParsedCommand {
   if (!isModuleCommand(command)) {
-    return { ok: false, error: `unknown command ${JSON.stringify(command)}; commands: ${MODULE_COMMANDS.join(", ")}` };
+    return { ok: false, error: `unknown command ${JSON.stringify(command)}; commands: ${COMMANDS.join(", ")}` };
   }
   if (body.trim() === "") return { ok: true, command, yes: false, timeoutMs: DEFAULT_COMMAND_TIMEOUT_MS };
   if (!/^application\/json\s*(;|$)/i.test(contentType ?? "")) {

@@ -89,9 +89,21 @@ export interface MirrorResyncStatus {
   elapsedMs: number;
 }
 
+/**
+ * Commands of mirror modules only, carried out by the mirror driver, not the
+ * module core: verify compares both copies by checksum without changing
+ * either; resync sends the standby everything that differs after a full
+ * checksum comparison.
+ */
+export type MirrorCommand = "verify" | "resync";
+export const MIRROR_COMMANDS: readonly MirrorCommand[] = ["verify", "resync"];
+
+/** What an operator can ask of a module. */
+export type OperatorCommand = ModuleCommand | MirrorCommand;
+
 export interface ModuleCommandRequest {
   module: string;
-  command: ModuleCommand;
+  command: OperatorCommand;
   /** forceprim only: the operator acknowledged the risk (--yes). */
   yes: boolean;
   /** How long to wait for the cluster to reach the new state. */
@@ -101,8 +113,8 @@ export interface ModuleCommandRequest {
 export interface ModuleCommandOutcome {
   ok: boolean;
   module: string;
-  command: ModuleCommand;
-  /** One line: what happened, or why it was refused or missed its goal. */
+  command: OperatorCommand;
+  /** One line: what happened, or why it was refused or missed its goal (verify: one line per difference after it). */
   detail: string;
   /** Each node's role for the module when the answer was given. */
   nodes: ModuleNodeView[];

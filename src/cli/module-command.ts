@@ -1,6 +1,5 @@
 import { formatDuration } from "../config/duration.ts";
-import type { ModuleCommand } from "../core/module/types.ts";
-import type { ModuleCommandOutcome } from "../api/modules.ts";
+import type { ModuleCommandOutcome, OperatorCommand } from "../api/modules.ts";
 import { DEFAULT_COMMAND_TIMEOUT_MS, parseCommandTimeout } from "../api/command-request.ts";
 import { DEFAULT_STATE_DIR } from "../api/state-dirs.ts";
 import { askDaemon } from "./control-client.ts";
@@ -21,7 +20,7 @@ const FORCEPRIM_REFUSAL = forceprimRefusal({ yes: "--yes", prim: "`vigil prim`" 
  * `vigil swap|stop|start|restart|prim|second|forceprim MODULE`: asks the
  * local daemon over the control socket and waits for the cluster's answer.
  */
-export async function cmdModuleCommand(command: ModuleCommand, v: Values, positionals: string[], io: Io): Promise<number> {
+export async function cmdModuleCommand(command: OperatorCommand, v: Values, positionals: string[], io: Io): Promise<number> {
   const module = positionals[0] ?? "";
   if (module === "") throw new UsageError("MODULE must not be empty");
   const timeoutText = typeof v["timeout"] === "string" ? v["timeout"] : undefined;

@@ -1,10 +1,23 @@
-import { MODULE_COMMANDS, type ModuleCommand } from "../core/module/types.ts";
+import { MODULE_COMMANDS } from "../core/module/types.ts";
+import { MIRROR_COMMANDS, type OperatorCommand } from "../api/modules.ts";
 import type { VerbSpec } from "./verb-spec.ts";
 
 const stateDirFlag = { "state-dir": { type: "string" } } as const;
 
 /** One verb per module command; the texts say what each asks of the cluster. */
-const MODULE_VERB_TEXT: Record<ModuleCommand, { summary: string; details: string }> = {
+const MODULE_VERB_TEXT: Record<OperatorCommand, { summary: string; details: string }> = {
+  verify: {
+    summary: "compare both copies of a mirror module by checksum, changing neither, and list differences",
+    details: [
+      "  Compares this node's copy with the other node's over the replication link: every entry's",
+      "  type, mode, owner, size, mtime, link target and xattrs, and every file's blocks by checksum.",
+      "  Files the service writes meanwhile may show as different. Exit status 1 when they differ.",
+    ].join("\n"),
+  },
+  resync: {
+    summary: "resync a mirror module's standby by full checksum comparison, from the node that runs it",
+    details: "  Compares every file's blocks (not only those whose size or mtime differ) and sends what differs.\n  Answers once the resync started; `vigil status` shows its progress.",
+  },
   swap: {
     summary: "hand a module over: the node running it steps down and another takes it",
     details: "  On the node that runs the module it acts as `second`; on a node standing by, as `prim`.",
@@ -40,7 +53,7 @@ const MODULE_VERB_TEXT: Record<ModuleCommand, { summary: string; details: string
   },
 };
 
-export const MODULE_VERBS: VerbSpec[] = MODULE_COMMANDS.map((name) => ({
+export const MODULE_VERBS: VerbSpec[] = [...MODULE_COMMANDS, ...MIRROR_COMMANDS].map((name) => ({
   name,
   summary: MODULE_VERB_TEXT[name].summary,
   usage: `vigil ${name} MODULE [--timeout 30s] [--json] [--state-dir DIR]${name === "forceprim" ? " --yes" : ""}`,

@@ -123,4 +123,33 @@ describeLab("mirror module: link failures", () => {
     await m.node(winner).waitModule((x) => x.mirror?.waitingOps === 0, "no write waiting on the winner");
     expect(treeDigest(m.data(loser))).toBe(treeDigest(m.data(winner)));
   });
+
+  labTest("vigil verify finds a difference made behind vigil's back, vigil resync repairs it", async () => {
+    const m = await startMirrorLab({ lab: lab(), dir: mkdtempSync(join(dir, "verify-")) });
+    onTestFinished(() => m.stopAll());
+    const [h1, h2] = [m.node("h1"), m.node("h2")];
+    await startPair(m);
+    await waitUntil(() => m.acked("h1").records.length > 30, { timeoutMs: 20_000, what: "some records written" });
+    await m.stopRecorder("h1");
+    await h1.waitModule((x) => x.mirror?.waitingOps === 0, "no write waiting");
+    let r = await h2.cli(["verify", "vms"]);
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toMatch(/the copies are identical/);
+
+    // Damage h2's copy beneath vigil: 16 bytes in the middle of rec.log.
+    execFileSync("dd", ["if=/dev/urandom", `of=${join(m.data("h2"), "rec.log")}`, "bs=16", "count=1", "seek=100", "conv=notrunc"], { stdio: "ignore" });
+    r = await h1.cli(["verify", "vms"]);
+    expect(r.code, r.out).toBe(1);
+    expect(r.out).toMatch(/rec\.log: content/);
+    r = await h2.cli(["resync", "vms"]);
+    expect(r.code, r.out).toBe(1);
+    expect(r.out).toMatch(/does not run vms/);
+    r = await h1.cli(["resync", "vms"]);
+    expect(r.code, r.out).toBe(0);
+    await h1.waitModule((x) => x.mirror?.resync?.phase === "done" && x.mirror.writes === "replicate", "the full resync ended", 60_000);
+    await h2.waitModule((x) => x.mirror?.data === "uptodate", "h2 up to date again");
+    r = await h1.cli(["verify", "vms"]);
+    expect(r.code, r.out).toBe(0);
+    expect(treeDigest(m.data("h2"))).toBe(treeDigest(m.data("h1")));
+  });
 });

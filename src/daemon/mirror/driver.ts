@@ -38,6 +38,7 @@ import { FolderAnswerer } from "../../replicator/remote-peer-answers.ts";
 import { RemoteResyncPeer } from "../../replicator/remote-peer.ts";
 import type { ResyncProgress } from "../../replicator/resync-progress.ts";
 import { Resync } from "../../replicator/resync.ts";
+import { verifyTrees } from "../../replicator/verify.ts";
 import { loadFsCalls } from "../../sys/ffi/fs-calls.ts";
 import type { MirrorStatus } from "../../api/modules.ts";
 import type { Logger } from "../log.ts";
@@ -507,8 +508,9 @@ export class MirrorDriver implements MirrorResource {
       this.resync = new Resync({
         root: this.beneathPath(),
         peer: new RemoteResyncPeer(this.client, { mtimeWindowNs: 2000 }),
-        dirty: pass === "journal" ? this.journal.dirty() : null,
-        full: pass === "full",
+        dirty: pass === "journal" && !this.checksumAll ? this.journal.dirty() : null,
+        full: pass === "full" || this.checksumAll,
+        checksumAll: this.checksumAll,
         checkpointFile: join(mirrorStateDir(this.o.stateDir, this.o.module), "resync.checkpoint"),
         ...(this.o.rateLimitBytesPerSec === undefined ? {} : { rateLimitBytesPerSec: this.o.rateLimitBytesPerSec }),
         onProgress: (p) => (this.resyncProgress = p),
@@ -525,6 +527,7 @@ export class MirrorDriver implements MirrorResource {
       const failed = this.failedDuringResync ?? [];
       this.resyncEnded();
       this.resyncProgress = result.progress;
+      this.checksumAll = false;
       if (!result.completed) {
         const why = result.error ?? result.failures.map((f) => `${f.op} ${f.path}: ${f.errno}`).slice(0, 3).join("; ");
         this.input({ type: "resync-failed", detail: why });
@@ -544,6 +547,46 @@ export class MirrorDriver implements MirrorResource {
     this.queue.settleAll(covered);
     this.input({ type: "resync-done" });
   }
+
+  // ---- operator commands -----------------------------------------------------------------
+
+  /** `vigil verify`: this copy against the peer's, by checksum, changing neither. */
+  async verify(): Promise<{ ok: boolean; detail: string }> {
+    if (!this.linkUp) return { ok: false, detail: `the replication link to ${this.o.peer} is down (${this.client.downReason}): nothing to compare with` };
+    if (this.beneathFd === null) return { ok: false, detail: "the mirror is not started" };
+    let r;
+    try {
+      r = await verifyTrees(this.beneathPath(), new RemoteResyncPeer(this.client, { mtimeWindowNs: 2000 }), { maxDifferences: 50 });
+    } catch (e) {
+      return { ok: false, detail: `the comparison stopped: ${e instanceof Error ? e.message : String(e)}` };
+    }
+    const mib = (r.bytesCompared / 1048576).toFixed(1);
+    const what = `${r.entriesCompared} entries, ${r.filesCompared} files, ${mib} MiB compared with ${this.o.peer}'s copy`;
+    if (r.differences.length === 0) return { ok: true, detail: `the copies are identical: ${what}` };
+    const running = this.state.role === "PRIM" || this.state.role === "ALONE";
+    const lines = r.differences.map((d) => `  ${d.path === "" ? "." : d.path}: ${d.kind} (here ${d.detail})`);
+    return {
+      ok: false,
+      detail: [
+        `${r.differences.length}${r.truncated ? "+" : ""} difference${r.differences.length === 1 ? "" : "s"} (${what})${running ? "; files the service wrote during the comparison may show here" : ""}:`,
+        ...lines,
+        running ? `  \`vigil resync ${this.o.module}\` here sends ${this.o.peer} what differs` : `  \`vigil resync ${this.o.module}\` on ${this.o.peer} (it runs the module) sends this node what differs`,
+      ].join("\n"),
+    };
+  }
+
+  /** `vigil resync`: on the node that runs the module, a full checksum resync of the peer, now. */
+  resyncAll(): { ok: boolean; detail: string } {
+    const running = this.state.role === "PRIM" || this.state.role === "ALONE";
+    if (!running) return { ok: false, detail: `${this.o.self} does not run ${this.o.module}: run it on the node that does (data flows from there)` };
+    if (!this.linkUp) return { ok: false, detail: `the replication link to ${this.o.peer} is down (${this.client.downReason})` };
+    if (this.state.resyncing) return { ok: false, detail: `a resync to ${this.o.peer} is already under way; \`vigil status\` shows its progress` };
+    this.checksumAll = true;
+    this.input({ type: "peer-apply-failed", detail: "the operator asked for a full resync" });
+    return { ok: true, detail: `full checksum resync of ${this.o.peer} started; \`vigil status\` shows its progress` };
+  }
+
+  private checksumAll = false;
 
   // ---- status and life -----------------------------------------------------------------
 

@@ -129,6 +129,11 @@ export class ModuleInstance {
     return this.o.configKey ?? JSON.stringify(this.o.core);
   }
 
+  /** A mirror module's driver; undefined for a failover module. */
+  get mirror(): MirrorDriver | undefined {
+    return this.o.mirror;
+  }
+
   get role(): ModuleRole {
     return this.state.role;
   }
