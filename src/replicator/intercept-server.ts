@@ -43,6 +43,7 @@ import {
 import type { FsCalls } from "../sys/ffi/fs-calls.ts";
 import { O_ACCMODE, O_CREAT, O_EXCL, O_TRUNC, type OpenFile, OpenFiles, backingFlags } from "./intercept-files.ts";
 import { NodeTable } from "./intercept-nodes.ts";
+import { Ownership } from "./intercept-owner.ts";
 import type { MirrorOp } from "./ops.ts";
 
 /** How long the kernel may cache names and attributes: everything changes through us, so this only bounds staleness after a crash. */
@@ -52,7 +53,6 @@ const MAX_PAGES = 256;
 
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
-const S_ISGID = 0o2000;
 
 export interface HandleResult {
   /** The reply to write (null: the request takes none). Without ops it may reuse memory: write it before the next call. */
@@ -79,12 +79,6 @@ export interface SyncRequest {
 
 /** What the handler reports about itself (warnings once per cause). */
 export type ServerLog = (level: "info" | "warn" | "error", msg: string) => void;
-
-/** How to create a new object: its mode, and whether a default ACL of the parent decides it. */
-interface NewMode {
-  readonly mode: number;
-  readonly acl: boolean;
-}
 
 interface DirEntry {
   readonly name: Uint8Array;
@@ -143,8 +137,7 @@ export class InterceptServer {
   private nextDh = 1n;
   private readFrame = new Uint8Array(SIZE.outHeader + MAX_WRITE);
   private readonly warned = new Set<string>();
-  /** Whether a directory (by nodeid) has a default ACL; set by newMode, dropped when its ACL xattrs change. */
-  private readonly defaultAcl = new Map<bigint, boolean>();
+  private readonly owner: Ownership;
 
   /**
    * `dirFd`: the replicated folder, opened before the mount.
@@ -168,6 +161,7 @@ export class InterceptServer {
     this.rootPath = Buffer.from(`/proc/self/fd/${dirFd}/`);
     const st = fs.fstatSync(dirFd, { bigint: true });
     this.nodes = new NodeTable(st.dev, st.ino);
+    this.owner = new Ownership({ backing: (rel) => this.backing(rel), lstat: (rel) => this.lstat(rel), ffi });
     this.files = new OpenFiles(ffi, fuseFd, (key, msg) => {
       if (this.warned.has(key)) return;
       this.warned.add(key);
@@ -250,54 +244,6 @@ export class InterceptServer {
     return { op: "utimes", path: rel, atimeNs: s.atimeNs, mtimeNs: s.mtimeNs };
   }
 
-  /**
-   * The mode to create a new object with. The kernel leaves the umask to us
-   * (DONT_MASK with POSIX_ACL): a parent with a default ACL makes the file
-   * system derive the mode from that ACL and ignore the umask; otherwise the
-   * umask applies.
-   */
-  private newMode(parent: bigint, parentRel: Uint8Array, mode: number, umask: number): NewMode {
-    let acl = this.defaultAcl.get(parent);
-    if (acl === undefined) {
-      acl = false;
-      if (this.ffi !== null) {
-        try {
-          this.ffi.lgetxattr(this.backing(parentRel), "system.posix_acl_default");
-          acl = true;
-        } catch {
-          // ENODATA: no default ACL (or no ACL support).
-        }
-      }
-      this.defaultAcl.set(parent, acl);
-    }
-    return { mode: acl ? mode & 0o7777 : mode & ~umask & 0o7777, acl };
-  }
-
-  /**
-   * Hands a new object to the caller: owner uid, group of the caller or of a
-   * setgid parent; then the exact mode (chown clears setuid/setgid bits, and
-   * our own umask must not apply). Under a default ACL the mode the file
-   * system derived is kept.
-   */
-  private giveToCaller(h: FuseHeader, parentRel: Uint8Array, path: Buffer, m: NewMode, isDir: boolean, isLink: boolean): fs.BigIntStats {
-    // The parent's stat after the creation: its times travel in a utimes op.
-    const parent = this.lstat(parentRel);
-    const setgidParent = (Number(parent.mode) & S_ISGID) !== 0;
-    const gid = setgidParent ? Number(parent.gid) : h.gid;
-    const before = fs.lstatSync(path);
-    const derived = before.mode & 0o7777;
-    let mode = derived;
-    if (before.uid !== h.uid || before.gid !== gid) {
-      fs.lchownSync(path, h.uid, gid);
-      if (!isLink) mode = fs.lstatSync(path).mode & 0o7777;
-    }
-    if (isLink) return parent;
-    let perm = m.acl ? derived : m.mode;
-    if (isDir && setgidParent) perm |= S_ISGID;
-    if (mode !== perm) fs.chmodSync(path, perm);
-    return parent;
-  }
-
   private parentOf(rel: Uint8Array): Uint8Array {
     const slash = rel.lastIndexOf(SLASH);
     return slash < 0 ? new Uint8Array(0) : rel.subarray(0, slash);
@@ -359,7 +305,7 @@ export class InterceptServer {
         const rel = this.childRel(h.nodeid, a.name);
         const path = this.backing(rel);
         fs.symlinkSync(Buffer.from(a.target), path);
-        const parent = this.giveToCaller(h, parentRel, path, { mode: 0o777, acl: false }, false, true);
+        const parent = this.owner.giveToCaller(h, parentRel, path, { mode: 0o777, acl: false }, false, true);
         const st = this.lstat(rel);
         const ops: MirrorOp[] = [
           { op: "symlink", path: rel, target: a.target.slice(), uid: Number(st.uid), gid: Number(st.gid) },
@@ -374,9 +320,9 @@ export class InterceptServer {
         const parentRel = this.rel(h.nodeid);
         const rel = this.childRel(h.nodeid, a.name);
         const path = this.backing(rel);
-        const m = this.newMode(h.nodeid, parentRel, a.mode, a.umask);
+        const m = this.owner.newMode(h.nodeid, parentRel, a.mode, a.umask);
         fs.mkdirSync(path, { mode: m.mode });
-        const parent = this.giveToCaller(h, parentRel, path, m, true, false);
+        const parent = this.owner.giveToCaller(h, parentRel, path, m, true, false);
         const st = this.lstat(rel);
         const ops: MirrorOp[] = [
           { op: "mkdir", path: rel, mode: Number(st.mode) & 0o7777, uid: Number(st.uid), gid: Number(st.gid) },
@@ -468,7 +414,7 @@ export class InterceptServer {
         const ffi = this.needFfi("setxattr");
         const rel = this.rel(h.nodeid);
         ffi.lsetxattr(this.backing(rel), a.name, a.value, a.flags);
-        return done(encodeEmpty(u), [{ op: "setxattr", path: rel, name: a.name.slice(), value: a.value.slice(), flags: a.flags }, ...this.aclModeOp(h.nodeid, rel, a.name)]);
+        return done(encodeEmpty(u), [{ op: "setxattr", path: rel, name: a.name.slice(), value: a.value.slice(), flags: a.flags }, ...this.owner.aclChanged(h.nodeid, rel, a.name)]);
       }
       case "getxattr": {
         // ENOSYS makes the kernel stop asking (and treat every file as having no ACL).
@@ -492,7 +438,7 @@ export class InterceptServer {
         const ffi = this.needFfi("removexattr");
         const rel = this.rel(h.nodeid);
         ffi.lremovexattr(this.backing(rel), a.name);
-        return done(encodeEmpty(u), [{ op: "removexattr", path: rel, name: a.name.slice() }, ...this.aclModeOp(h.nodeid, rel, a.name)]);
+        return done(encodeEmpty(u), [{ op: "removexattr", path: rel, name: a.name.slice() }, ...this.owner.aclChanged(h.nodeid, rel, a.name)]);
       }
       case "access":
         // With default_permissions the kernel checks itself; answer for completeness.
@@ -517,46 +463,9 @@ export class InterceptServer {
     }
   }
 
-  /**
-   * What the kernel leaves to us with HANDLE_KILLPRIV_V2 when an unprivileged
-   * caller writes or truncates: clear setuid, setgid when group-executable,
-   * and file capabilities. Pushes the ops that carry it; true if anything changed.
-   */
-  private killPrivileges(fd: number | undefined, path: Buffer | null, rel: Uint8Array | null, ops: MirrorOp[]): boolean {
-    const st = fd !== undefined ? fs.fstatSync(fd) : path !== null ? fs.lstatSync(path) : null;
-    if (st === null || !st.isFile()) return false;
-    let changed = false;
-    const mode = st.mode & 0o7777;
-    const kill = 0o4000 | ((mode & 0o010) !== 0 ? 0o2000 : 0);
-    if ((mode & kill) !== 0) {
-      if (fd !== undefined) fs.fchmodSync(fd, mode & ~kill);
-      else if (path !== null) fs.chmodSync(path, mode & ~kill);
-      if (rel !== null) ops.push({ op: "chmod", path: rel, mode: mode & ~kill });
-      changed = true;
-    }
-    if (this.ffi !== null && rel !== null) {
-      try {
-        this.ffi.lremovexattr(this.backing(rel), "security.capability");
-        ops.push({ op: "removexattr", path: rel, name: new TextEncoder().encode("security.capability") });
-        changed = true;
-      } catch {
-        // ENODATA, the usual case: no capabilities to drop.
-      }
-    }
-    return changed;
-  }
-
-  /** An access ACL also sets the mode's group bits (the mask): carry the mode that resulted. */
-  private aclModeOp(nodeid: bigint, rel: Uint8Array, name: Uint8Array): MirrorOp[] {
-    const text = Buffer.from(name).toString("latin1");
-    if (text === "system.posix_acl_default") this.defaultAcl.delete(nodeid);
-    if (text !== "system.posix_acl_access") return [];
-    return [{ op: "chmod", path: rel, mode: Number(this.lstat(rel).mode) & 0o7777 }];
-  }
-
   private forget(nodeid: bigint, count: bigint): void {
     this.nodes.forget(nodeid, count);
-    if (!this.nodes.has(nodeid)) this.defaultAcl.delete(nodeid);
+    if (!this.nodes.has(nodeid)) this.owner.forgotten(nodeid);
   }
 
   /** Attributes of a node: through its open file when the kernel names one (it may be unlinked), else by path. */
@@ -595,7 +504,7 @@ export class InterceptServer {
       if (fd !== undefined) fs.ftruncateSync(fd, a.size);
       else if (path !== null) fs.truncateSync(path, a.size);
     }
-    const killed = (a.valid & Fattr.KILL_SUIDGID) !== 0 && (a.valid & Fattr.MODE) === 0 && this.killPrivileges(fd, path, rel, []);
+    const killed = (a.valid & Fattr.KILL_SUIDGID) !== 0 && (a.valid & Fattr.MODE) === 0 && this.owner.killPrivileges(fd, path, rel, []);
     if ((a.valid & (Fattr.ATIME | Fattr.MTIME)) !== 0) this.setTimes(a, path, fd);
     const st = fd !== undefined ? fs.fstatSync(fd, { bigint: true }) : this.lstat(rel ?? new Uint8Array(0));
     if (rel !== null) {
@@ -634,13 +543,13 @@ export class InterceptServer {
     const rel = this.childRel(h.nodeid, name);
     const path = this.backing(rel);
     const type = mode & S_IFMT;
-    const m = this.newMode(h.nodeid, parentRel, mode, umask);
+    const m = this.owner.newMode(h.nodeid, parentRel, mode, umask);
     if (type === S_IFREG || type === 0) {
       fs.closeSync(fs.openSync(path, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY, m.mode));
     } else {
       this.needFfi("mknod of special files").mknod(path, type | m.mode, rdev);
     }
-    const parent = this.giveToCaller(h, parentRel, path, m, false, false);
+    const parent = this.owner.giveToCaller(h, parentRel, path, m, false, false);
     const st = this.lstat(rel);
     const owner = { mode: Number(st.mode) & 0o7777, uid: Number(st.uid), gid: Number(st.gid) };
     const first: MirrorOp =
@@ -673,7 +582,7 @@ export class InterceptServer {
     const ops: MirrorOp[] = [];
     const truncate = (flags & O_TRUNC) !== 0 && (flags & O_ACCMODE) !== 0;
     try {
-      if (kill && (flags & O_TRUNC) !== 0) this.killPrivileges(fd, null, rel, ops);
+      if (kill && (flags & O_TRUNC) !== 0) this.owner.killPrivileges(fd, null, rel, ops);
       if (truncate) {
         fs.ftruncateSync(fd, 0);
         ops.push({ op: "truncate", path: rel, size: 0, mtimeNs: fs.fstatSync(fd, { bigint: true }).mtimeNs });
@@ -690,7 +599,7 @@ export class InterceptServer {
     const parentRel = this.rel(h.nodeid);
     const rel = this.childRel(h.nodeid, name);
     const path = this.backing(rel);
-    const m = this.newMode(h.nodeid, parentRel, mode, umask);
+    const m = this.owner.newMode(h.nodeid, parentRel, mode, umask);
     let fd: number;
     let created = true;
     try {
@@ -704,7 +613,7 @@ export class InterceptServer {
     const ops: MirrorOp[] = [];
     try {
       if (created) {
-        const parent = this.giveToCaller(h, parentRel, path, m, false, false);
+        const parent = this.owner.giveToCaller(h, parentRel, path, m, false, false);
         const st = fs.fstatSync(fd, { bigint: true });
         ops.push(
           { op: "create", path: rel, mode: Number(st.mode) & 0o7777, uid: Number(st.uid), gid: Number(st.gid) },
@@ -730,7 +639,7 @@ export class InterceptServer {
   private write(h: FuseHeader, fh: bigint, offset: number, data: Uint8Array, kill: boolean): HandleResult {
     const f = this.file(fh);
     const killOps: MirrorOp[] = [];
-    if (kill) this.killPrivileges(f.fd, null, this.nodes.path(f.nodeid), killOps);
+    if (kill) this.owner.killPrivileges(f.fd, null, this.nodes.path(f.nodeid), killOps);
     let done = 0;
     while (done < data.length) {
       const n = fs.writeSync(f.fd, data, done, data.length - done, offset + done);
