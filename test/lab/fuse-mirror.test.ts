@@ -25,14 +25,20 @@ function seed(dir: string): void {
 describeLab(
   "mirror interception through a real FUSE mount",
   () => {
-    const s = scratch("fuse");
-    const mnt = join(s.dir, "mnt");
-    const replica = join(s.dir, "replica");
-    const bare = join(s.dir, "bare");
-    const ops = join(s.dir, "ops.jsonl");
+    // Made in beforeAll, so a filtered run that skips these tests leaves nothing behind.
+    let s: { dir: string; remove: () => void } | undefined;
+    let mnt = "";
+    let replica = "";
+    let bare = "";
+    let ops = "";
     let runner: MountRunner | undefined;
 
     beforeAll(async () => {
+      s = scratch("fuse");
+      mnt = join(s.dir, "mnt");
+      replica = join(s.dir, "replica");
+      bare = join(s.dir, "bare");
+      ops = join(s.dir, "ops.jsonl");
       mkdirSync(mnt);
       mkdirSync(bare);
       seed(mnt);
@@ -41,7 +47,7 @@ describeLab(
     });
     afterAll(async () => {
       await runner?.destroy();
-      s.remove();
+      s?.remove();
     });
 
     labTest("the POSIX behaviour suite sees the same through the mount as on a bare folder", async () => {
@@ -92,16 +98,18 @@ describeLab(
 describeLab(
   "held replies and refused acknowledgements",
   () => {
-    const s = scratch("fuse-hold");
-    const mnt = join(s.dir, "mnt");
+    let s: { dir: string; remove: () => void } | undefined;
+    let mnt = "";
     let runner: MountRunner | undefined;
     beforeAll(async () => {
+      s = scratch("fuse-hold");
+      mnt = join(s.dir, "mnt");
       mkdirSync(mnt);
       runner = await startMountRunner(mnt, join(s.dir, "ops.jsonl"));
     });
     afterAll(async () => {
       await runner?.destroy();
-      s.remove();
+      s?.remove();
     });
 
     labTest("a write returns only once its operation is acknowledged, and reads are served meanwhile", async () => {
