@@ -37,29 +37,26 @@
  * right agree in size and mtime (unless checksumAll).
  */
 
-import { closeSync, constants as C, fstatSync, lstatSync, openSync, readSync, readlinkSync, type BigIntStats } from "node:fs";
-import { promises as fsp } from "node:fs";
+import { lstatSync, readlinkSync, type BigIntStats } from "node:fs";
 import {
   compareKeys, keyPath, parentKey, pathKey, planResync,
-  type ByteRange, type DataHint, type ResyncStep,
+  type DataHint, type ResyncStep,
 } from "../core/mirror/resync-plan.ts";
-import { fileBlockSums, isAllZero, sumsEqual } from "./block-sums.ts";
 import type { DirtySet } from "./journal-dirty.ts";
 import { RENAME_NOREPLACE, relPathText, type MirrorOp, type RelPath } from "./ops.ts";
 import { checkpointKey, loadCheckpoint, removeCheckpoint, saveCheckpoint, type ResyncCheckpoint } from "./resync-checkpoint.ts";
 import { withRate, type ProgressCounts, type ResyncPhase, type ResyncProgress } from "./resync-progress.ts";
 import { RateLimit, realClock, type Clock } from "./resync-rate.ts";
+import { SendWindow } from "./resync-window.ts";
+import { bytesToLook, FileSync, MAX_WRITE, type FileStep } from "./resync-file.ts";
 import type { ApplyResult, EntryType, ManifestEntry, ResyncPeer } from "./resync-types.ts";
 import { collect, entryType, hostPath, scanTree } from "./tree-scan.ts";
 
 export const RESYNC_BLOCK = 64 * 1024;
 export const RESYNC_FINE_BLOCK = 4096;
-const MAX_WRITE = 1 << 20;
-const SUMS_PER_REQUEST = 512;
 const MAX_OPS_IN_FLIGHT = 1024;
 const GATHER_AT_ONCE = 8;
 const REVISIT_ROUNDS = 3;
-const FALLOC_PUNCH_KEEP_SIZE = 3;
 
 export interface ResyncOptions {
   /** The local copy (on the PRIM: the real files beneath the FUSE mount). */
@@ -125,7 +122,6 @@ export interface ResyncResult {
   readonly error: string | null;
 }
 
-type FileStep = Extract<ResyncStep, { kind: "file" }>;
 
 interface Scope {
   readonly path: RelPath;
@@ -140,12 +136,9 @@ export class Resync {
   private readonly clock: Clock;
   private readonly block: number;
   private readonly fine: number;
-  private readonly windowBytes: number;
   private readonly rate: RateLimit | null;
-  private readonly inflight = new Set<Promise<void>>();
-  /** The same promises in send order: the oldest is acknowledged first, as the stream is ordered. */
-  private sendOrder: Promise<void>[] = [];
-  private inflightBytes = 0;
+  private readonly window: SendWindow;
+  private readonly files: FileSync;
   private readonly revisit = new Map<string, RelPath>();
   private failures: ResyncFailure[] = [];
   private counts: { -readonly [K in keyof ProgressCounts]: ProgressCounts[K] };
@@ -159,7 +152,16 @@ export class Resync {
     this.clock = o.clock ?? realClock;
     this.block = o.blockSize ?? RESYNC_BLOCK;
     this.fine = Math.min(o.fineBlockSize ?? RESYNC_FINE_BLOCK, this.block);
-    this.windowBytes = o.windowBytes ?? 8 * MAX_WRITE;
+    this.window = new SendWindow(o.peer, o.windowBytes ?? 8 * MAX_WRITE, MAX_OPS_IN_FLIGHT, (op, r) => this.settled(op, r));
+    this.files = new FileSync({
+      root: this.root, peer: this.peer, block: this.block, fine: this.fine,
+      send: (op, bytes, track) => this.send(op, bytes, track),
+      budget: (bytes) => this.budget(bytes),
+      checkAbort: () => this.checkAbort(),
+      markDirty: (path) => this.markDirty(path),
+      looked: (n) => { this.counts.bytesDone += n; },
+      sumsReceived: (n) => { this.counts.sumBytesReceived += n; },
+    });
     this.rate = o.rateLimitBytesPerSec !== undefined && o.rateLimitBytesPerSec > 0 ? new RateLimit(o.rateLimitBytesPerSec, this.clock) : null;
     const dirty = o.dirty ?? null;
     this.mode = o.full === true || dirty === null || dirty.full ? "full" : "journal";
@@ -360,22 +362,9 @@ export class Resync {
 
   /** Hands `op` to the peer now (its place in the stream is taken here). */
   private send(op: MirrorOp, bytes: number, track?: Promise<void>[]): void {
-    const cost = bytes + 64;
-    const p = this.peer.apply(op);
     this.counts.opsSent++;
     if (op.op === "write") this.counts.bytesSent += op.data.length;
-    this.inflightBytes += cost;
-    const done: Promise<void> = p.then(
-      (r) => this.settled(op, r),
-      (e: unknown) => this.settled(op, { ok: false, errno: "EIO", message: (e as Error).message }),
-    ).finally(() => {
-      this.inflightBytes -= cost;
-      this.inflight.delete(done);
-    });
-    this.inflight.add(done);
-    this.sendOrder.push(done);
-    if (this.sendOrder.length > 4 * MAX_OPS_IN_FLIGHT) this.sendOrder = this.sendOrder.filter((q) => this.inflight.has(q));
-    track?.push(done);
+    this.window.send(op, bytes, track);
   }
 
   private settled(op: MirrorOp, r: ApplyResult): void {
@@ -388,23 +377,15 @@ export class Resync {
     this.failures.push({ path: relPathText(path), op: op.op, errno: r.errno, message: r.message });
   }
 
-  /** Waits for room in the window (and the rate limit) before sending `bytes`. */
+  /** Waits for the rate limit and for room in the window before sending `bytes`. */
   private async budget(bytes: number): Promise<void> {
     this.checkAbort();
     if (this.rate !== null) await this.rate.take(bytes);
-    while ((this.inflightBytes + bytes > this.windowBytes || this.inflight.size >= MAX_OPS_IN_FLIGHT) && this.inflight.size > 0) await this.oldest();
+    await this.window.room(bytes);
   }
 
-  private oldest(): Promise<void> {
-    let i = 0;
-    while (i < this.sendOrder.length && !this.inflight.has(this.sendOrder[i]!)) i++;
-    if (i > 0) this.sendOrder = this.sendOrder.slice(i);
-    return this.sendOrder[0] ?? Promise.resolve();
-  }
-
-  private async drain(): Promise<void> {
-    while (this.inflight.size > 0) await Promise.all([...this.inflight]);
-    this.sendOrder = this.sendOrder.filter((q) => this.inflight.has(q));
+  private drain(): Promise<void> {
+    return this.window.drain();
   }
 
   private localStat(path: RelPath): BigIntStats | null {
@@ -526,7 +507,7 @@ export class Resync {
         this.checkAbort();
         const i = next++;
         const f = files[i]!;
-        await this.syncFile(f);
+        await this.files.sync(f);
         done[i] = true;
         this.counts.filesDone++;
         while (contiguous < files.length && done[contiguous] === true) contiguous++;
@@ -544,237 +525,4 @@ export class Resync {
       await saving;
     }
   }
-
-  /** Makes one regular file's size and data right; all its ops acknowledged on return. */
-  private async syncFile(step: FileStep): Promise<void> {
-    const path = step.entry.path;
-    const planned = bytesToLook(step);
-    let looked = 0;
-    const look = (n: number): void => {
-      const add = Math.min(n, planned - looked);
-      looked += add;
-      this.counts.bytesDone += add;
-    };
-    const host = hostPath(this.root, path);
-    let fd: number;
-    try {
-      fd = openSync(host, C.O_RDONLY | C.O_NOFOLLOW);
-    } catch {
-      look(planned);
-      return;
-    }
-    const track: Promise<void>[] = [];
-    try {
-      const st = fstatSync(fd, { bigint: true });
-      const same = (): boolean => {
-        const now = this.localStat(path);
-        return now !== null && now.ino === st.ino && now.dev === st.dev;
-      };
-      if (!st.isFile() || !same()) return;
-      const size = Number(st.size);
-      const sparse = Number(st.blocks) * 512 < size;
-      const file: OpenFile = { path, fd, same, sparse, mtimeNs: st.mtimeNs, track };
-      await this.budget(0);
-      if (!same()) return;
-      if (step.create) this.send({ op: "create", path, mode: Number(st.mode) & 0o7777, uid: Number(st.uid), gid: Number(st.gid) }, 0, track);
-      if (step.create ? size > 0 : step.targetSize !== size) this.send({ op: "truncate", path, size, mtimeNs: st.mtimeNs }, 0, track);
-      switch (step.data.kind) {
-        case "all":
-          await this.sendAll(file, size, look);
-          break;
-        case "compare":
-          await this.compareAndSend(file, size, look, [{ offset: 0, length: size }]);
-          break;
-        case "ranges": {
-          const suspect = clipRanges(step.data.compare, size);
-          if (suspect.length > 0) await this.compareAndSend(file, size, look, suspect);
-          for (const r of clipRanges(step.data.ranges, size)) {
-            await this.sendRange(file, r.offset, r.length, false);
-            look(r.length);
-          }
-          break;
-        }
-        case "none":
-          break;
-      }
-    } finally {
-      closeSync(fd);
-      await Promise.all(track);
-      look(planned);
-    }
-  }
-
-  private async sendAll(f: OpenFile, size: number, look: (n: number) => void): Promise<void> {
-    for (let off = 0; off < size; off += MAX_WRITE) {
-      const len = Math.min(MAX_WRITE, size - off);
-      await this.sendRange(f, off, len, true);
-      look(len);
-    }
-  }
-
-  /**
-   * Sends [offset, offset+length) as read NOW (see THE RULE), in writes of
-   * at most MAX_WRITE. `holesFree`: the copy reads zeros there already (a new
-   * or extended file), so zero blocks of a sparse source are skipped;
-   * otherwise they are punched.
-   */
-  private async sendRange(f: OpenFile, offset: number, length: number, holesFree: boolean): Promise<void> {
-    const end = offset + length;
-    for (let at = offset; at < end; ) {
-      const len = Math.min(MAX_WRITE, end - at);
-      await this.budget(len);
-      // From here to send(): no await.
-      if (!f.same()) return;
-      const buf = new Uint8Array(len);
-      const n = readFully(f.fd, buf, at);
-      if (n === 0) return;
-      const data = buf.subarray(0, n);
-      if (f.sparse) {
-        this.sendSparse(f, at, data, holesFree);
-      } else {
-        this.send({ op: "write", path: f.path, offset: at, data, mtimeNs: f.mtimeNs }, n, f.track);
-      }
-      at += n;
-    }
-  }
-
-  /** A piece of a sparse file: zero fine blocks become holes, the rest writes. */
-  private sendSparse(f: OpenFile, offset: number, data: Uint8Array, holesFree: boolean): void {
-    let runStart = -1;
-    let runZero = false;
-    const flush = (to: number): void => {
-      if (runStart < 0) return;
-      const len = to - runStart;
-      if (runZero) {
-        if (!holesFree) this.send({ op: "fallocate", path: f.path, mode: FALLOC_PUNCH_KEEP_SIZE, offset: offset + runStart, length: len, mtimeNs: f.mtimeNs }, 0, f.track);
-      } else {
-        this.send({ op: "write", path: f.path, offset: offset + runStart, data: data.subarray(runStart, to), mtimeNs: f.mtimeNs }, len, f.track);
-      }
-    };
-    for (let i = 0; i < data.length; i += this.fine) {
-      const piece = data.subarray(i, Math.min(data.length, i + this.fine));
-      const zero = isAllZero(piece);
-      if (runStart >= 0 && zero === runZero) continue;
-      flush(i);
-      runStart = i;
-      runZero = zero;
-    }
-    flush(data.length);
-  }
-
-  /** Compares the blocks that overlap `ranges` (sorted, within the size) and sends those that differ. */
-  private async compareAndSend(f: OpenFile, size: number, look: (n: number) => void, ranges: readonly ByteRange[]): Promise<void> {
-    const fh = await fsp.open(hostPath(this.root, f.path), C.O_RDONLY | C.O_NOFOLLOW);
-    try {
-      for (const { first, count } of this.blockRequests(ranges, size)) {
-        this.checkAbort();
-        const offset = first * this.block;
-        const [theirs, ours] = await Promise.all([this.peer.blockSums(f.path, this.block, offset, count), fileBlockSums(fh, size, this.block, offset, count)]);
-        if (theirs === null) {
-          // No longer a regular file there: someone else's change; look again at the end.
-          this.markDirty(f.path);
-          return;
-        }
-        this.counts.sumBytesReceived += theirs.sums.length;
-        const differing: number[] = [];
-        for (let i = 0; i < count; i++) if (!sumsEqual(ours.sums, i, theirs.sums, i)) differing.push(first + i);
-        look(count * this.block - differing.length * this.block);
-        await this.refine(f, fh, size, differing, theirs.size, look);
-      }
-    } finally {
-      await fh.close();
-    }
-  }
-
-  /** The blocks overlapping `ranges`, as requests of at most SUMS_PER_REQUEST consecutive blocks. */
-  private blockRequests(ranges: readonly ByteRange[], size: number): { first: number; count: number }[] {
-    const out: { first: number; count: number }[] = [];
-    let next = 0;
-    for (const r of ranges) {
-      const from = Math.max(next, Math.floor(r.offset / this.block));
-      const to = Math.min(Math.ceil(size / this.block), Math.ceil((r.offset + r.length) / this.block));
-      for (let b = from; b < to; b += SUMS_PER_REQUEST) out.push({ first: b, count: Math.min(SUMS_PER_REQUEST, to - b) });
-      next = Math.max(next, to);
-    }
-    return out;
-  }
-
-  /** Within each differing block, finds the differing fine blocks and sends those. */
-  private async refine(f: OpenFile, fh: fsp.FileHandle, size: number, blocks: readonly number[], theirSize: number, look: (n: number) => void): Promise<void> {
-    const perBlock = this.block / this.fine;
-    for (let i = 0; i < blocks.length; i += 16) {
-      const group = blocks.slice(i, i + 16);
-      const runs = await Promise.all(group.map(async (b) => {
-        const offset = b * this.block;
-        const len = Math.min(this.block, size - offset);
-        if (offset >= theirSize) return [{ offset, length: len, holesFree: true }];
-        const [theirs, ours] = await Promise.all([this.peer.blockSums(f.path, this.fine, offset, perBlock), fileBlockSums(fh, size, this.fine, offset, perBlock)]);
-        if (theirs === null) return [{ offset, length: len, holesFree: false }];
-        this.counts.sumBytesReceived += theirs.sums.length;
-        const out: { offset: number; length: number; holesFree: boolean }[] = [];
-        const n = Math.ceil(len / this.fine);
-        for (let j = 0; j < n; j++) {
-          if (sumsEqual(ours.sums, j, theirs.sums, j)) continue;
-          const o = offset + j * this.fine;
-          const l = Math.min(this.fine, size - o);
-          const last = out[out.length - 1];
-          // Beyond the copy's old end it reads zeros once the truncate is applied.
-          const holesFree = o >= theirSize;
-          if (last !== undefined && last.offset + last.length === o && last.holesFree === holesFree) out[out.length - 1] = { ...last, length: last.length + l };
-          else out.push({ offset: o, length: l, holesFree });
-        }
-        return out;
-      }));
-      for (let k = 0; k < group.length; k++) {
-        for (const r of runs[k]!) await this.sendRange(f, r.offset, r.length, r.holesFree);
-        look(Math.min(this.block, size - group[k]! * this.block));
-      }
-    }
-  }
 }
-
-interface OpenFile {
-  readonly path: RelPath;
-  readonly fd: number;
-  /** Whether the path still names the inode being read. */
-  readonly same: () => boolean;
-  readonly sparse: boolean;
-  readonly mtimeNs: bigint;
-  readonly track: Promise<void>[];
-}
-
-function readFully(fd: number, buf: Uint8Array, position: number): number {
-  let got = 0;
-  while (got < buf.length) {
-    const n = readSync(fd, buf, got, buf.length - got, position + got);
-    if (n === 0) break;
-    got += n;
-  }
-  return got;
-}
-
-/** Bytes a file step looks at (for progress). */
-function bytesToLook(f: FileStep): number {
-  switch (f.data.kind) {
-    case "all":
-    case "compare":
-      return f.entry.size;
-    case "ranges":
-      return [...clipRanges(f.data.ranges, f.entry.size), ...clipRanges(f.data.compare, f.entry.size)].reduce((n, r) => n + r.length, 0);
-    case "none":
-      return 0;
-  }
-}
-
-/** Sorted, merged, and cut at `size`. */
-export function clipRanges(ranges: readonly ByteRange[], size: number): ByteRange[] {
-  const sorted = ranges.map((r) => ({ offset: r.offset, end: Math.min(size, r.offset + r.length) })).filter((r) => r.end > r.offset).sort((a, b) => a.offset - b.offset);
-  const out: { offset: number; end: number }[] = [];
-  for (const r of sorted) {
-    const last = out[out.length - 1];
-    if (last !== undefined && r.offset <= last.end) last.end = Math.max(last.end, r.end);
-    else out.push({ ...r });
-  }
-  return out.map((r) => ({ offset: r.offset, length: r.end - r.offset }));
-}
-
