@@ -401,8 +401,15 @@ export class Resync {
     return st === null ? null : entryType(Number(st.mode));
   }
 
-  private async sendAndWait(op: MirrorOp): Promise<ApplyResult> {
+  /**
+   * Sends `op` once everything before it is acknowledged, and waits for its
+   * answer; null when `valid` (checked in the same turn as the send, see THE
+   * RULE) says the local state no longer calls for it.
+   */
+  private async sendAndWait(op: MirrorOp, valid: () => boolean): Promise<ApplyResult | null> {
     await this.drain();
+    this.checkAbort();
+    if (!valid()) return null;
     const p = this.peer.apply(op);
     this.counts.opsSent++;
     return p;
@@ -415,21 +422,22 @@ export class Resync {
     for (const r of renames) {
       if (r.kind !== "rename") continue;
       // The local state must still be what the plan saw: the old name gone, the new one of the same type.
-      if (this.localType(r.from) !== null || this.localType(r.to) !== types.get(pathKey(r.to))) continue;
+      const valid = (): boolean => this.localType(r.from) === null && this.localType(r.to) === types.get(pathKey(r.to));
       // A failed rename is no error: the re-plan sees where things are.
-      await this.sendAndWait({ op: "rename", from: r.from, to: r.to, flags: RENAME_NOREPLACE });
+      await this.sendAndWait({ op: "rename", from: r.from, to: r.to, flags: RENAME_NOREPLACE }, valid);
     }
   }
 
   private async doDelete(path: RelPath, type: EntryType, sourceType: EntryType | null): Promise<void> {
-    if (this.localType(path) !== sourceType) return; // changed since the scan: the live stream's
+    // Changed locally since the scan: the live stream carries it.
+    const valid = (): boolean => this.localType(path) === sourceType;
     if (type !== "dir") {
       await this.budget(0);
-      this.send({ op: "unlink", path }, 0);
+      if (valid()) this.send({ op: "unlink", path }, 0);
       return;
     }
-    const r = await this.sendAndWait({ op: "rmdir", path });
-    if (r.ok || r.errno === "ENOENT") return;
+    const r = await this.sendAndWait({ op: "rmdir", path }, valid);
+    if (r === null || r.ok || r.errno === "ENOENT") return;
     if (r.errno !== "ENOTEMPTY" && r.errno !== "EEXIST") {
       this.settled({ op: "rmdir", path }, r);
       return;
@@ -437,6 +445,8 @@ export class Resync {
     // Contents the plan did not list (a journal-driven pass lists one level).
     const beneath = (await collect(this.peer.manifest(path, true))).filter((e) => e.path.length > path.length);
     beneath.sort((a, b) => compareKeys(pathKey(b.path), pathKey(a.path)));
+    await this.drain();
+    if (!valid()) return;
     for (const e of beneath) this.send(e.type === "dir" ? { op: "rmdir", path: e.path } : { op: "unlink", path: e.path }, 0);
     this.send({ op: "rmdir", path }, 0);
     await this.drain();

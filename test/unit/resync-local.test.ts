@@ -254,6 +254,36 @@ describe("resync between two local folders", () => {
   });
 });
 
+describe("journal-driven removal of a directory", () => {
+  let a: string;
+  let b: string;
+  beforeEach(() => {
+    a = tmpDir("jdel-src");
+    b = tmpDir("jdel-dst");
+  });
+  afterEach(() => {
+    for (const d of [a, b]) fs.rmSync(d, { recursive: true, force: true });
+  });
+
+  it("removes what the copy holds beneath a directory the journal only names", async () => {
+    writeFile(a, "keep", "k");
+    writeFile(b, "keep", "k");
+    writeFile(b, "gone/sub/deep.bin", noise(3, 10_000));
+    writeFile(b, "gone/file", "f");
+    const dirty = {
+      full: false, fullReason: null, hardLinkRecheck: false,
+      paths: [
+        { path: relPath(""), tree: false, whole: false, ranges: [], suspect: [] },
+        { path: relPath("gone"), tree: false, whole: false, ranges: [], suspect: [] },
+      ],
+    };
+    const r = await new Resync({ root: a, peer: new LocalResyncPeer(b), dirty }).run();
+    expect(r.error).toBe(null);
+    expect(fs.existsSync(path.join(b, "gone"))).toBe(false);
+    expect(fs.readFileSync(path.join(b, "keep"), "utf8")).toBe("k");
+  });
+});
+
 describe("resync when the other copy goes away", () => {
   let a: string;
   let b: string;
