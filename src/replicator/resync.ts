@@ -19,15 +19,18 @@
  * (its name was still in the old state there) is reported through
  * `markDirty`: the resync compares that path again before it finishes.
  *
- * Data: files whose size or mtime differ (all files with checksumAll) are
- * compared by block checksums: 64 KiB blocks, then 4 KiB blocks inside each
- * differing one, and only differing 4 KiB blocks are sent. New files are
- * sent whole, except all-zero blocks of a sparse source (holes stay holes:
- * the file is first sized by a truncate). Zero blocks of a sparse source
- * that are not zero on the copy are punched (fallocate), not written.
+ * Data (resync-file.ts): files whose size or mtime differ (all files with
+ * checksumAll) are compared by block checksums: 64 KiB blocks, then 4 KiB
+ * blocks inside each differing one, and only differing 4 KiB blocks are
+ * sent. New files are sent whole, except all-zero blocks of a sparse source
+ * (holes stay holes: the file is first sized by a truncate). Zero blocks of
+ * a sparse source that are not zero on the copy are punched (fallocate).
+ * Ops in flight are bounded by a window (resync-window.ts).
  *
- * Journal-driven mode: only the paths the ALONE journal marked are compared,
- * and data ranges it marked are sent without comparing.
+ * Journal-driven mode: only the paths the ALONE journal marked are looked
+ * at (a changed directory's listing for existence and type only); data
+ * ranges it knows exactly are sent without comparing, extents it knows only
+ * from its file (after a restart) are compared.
  *
  * Resumable: in full mode a checkpoint (the last file done, in manifest
  * order) is persisted; a resync started again with the same checkpoint file
