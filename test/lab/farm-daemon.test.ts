@@ -4,7 +4,8 @@
  *
  * - thousands of TCP connections from many source ports, and UDP flows: each
  *   answered by exactly one node, the one the split predicts;
- * - SIGKILL of a daemon, and a pulled cable: the others answer its buckets,
+ * - SIGKILL of a daemon (also of the ARP owner: clients asking again learn
+ *   the virtual MAC from the new one), and a pulled cable: the others answer its buckets,
  *   streaming connections to them never break; back, the node takes exactly
  *   its own buckets again and still nothing breaks;
  * - a failing checker takes a node out of the split and back in;
@@ -161,6 +162,25 @@ describeLab(
         expect(s2.ports.filter(([sport]) => predict(0b111, cl, sport) === "h3").length).toBeGreaterThan(5);
         expect((await streamReport(stream)).broken.filter((b) => !b.startsWith("h3:"))).toEqual([]);
 
+        // The ARP owner dies: a client that has to ask again gets the virtual MAC from the new one.
+        const arpOwner = (await farmOf(n1))?.arpOwner;
+        const ownerNode = all.find((n) => n.name === arpOwner);
+        expect(ownerNode).toBeDefined();
+        const others = all.filter((n) => n !== ownerNode);
+        ownerNode!.proc.kill("SIGKILL");
+        await waitForSplit(others, others.map((n) => n.name));
+        const newOwner = (await farmOf(others[0]!))?.arpOwner;
+        expect(newOwner).not.toBe(arpOwner);
+        expect(others.map((n) => n.name)).toContain(newOwner);
+        await client.exec(["ip", "neigh", "flush", "dev", client.ifname(1)], { check: true });
+        const view = others.reduce((m, n) => m | (1 << (Number(n.name.slice(1)) - 1)), 0);
+        const reArp = await runClient(client, { mode: "tcp", count: 300, concurrency: 30, firstPort: 25000 });
+        expect(reArp.errors).toBe(0);
+        expect(reArp.results.filter(([sport, node]) => predict(view, cl, sport) !== node)).toEqual([]);
+        expect((await client.exec(["ip", "neigh", "show", FARM_VIP], { check: true })).stdout).toContain((await farmOf(others[0]!))?.vmac ?? "?");
+        await ownerNode!.start();
+        await waitForSplit(all, ["h1", "h2", "h3"]);
+
         // A pulled cable on h2: h1 and h3 answer its buckets.
         await lab().linkDown(nodesHosts[1]!);
         await waitForSplit([n1, n3], ["h1", "h3"]);
@@ -205,7 +225,12 @@ describeLab(
         stream2.write("quit\n");
         // Once its connections are gone, h3 removes everything.
         await waitUntil(async () => (await farmOf(n3))?.mode === "stopped", { timeoutMs: 20_000, what: "h3 drained" });
-        expect((await nodesHosts[2]!.exec(["nft", "list", "tables"])).stdout).not.toContain("vigil_farm");
+        // The status says stopped as soon as it decided; the removal follows.
+        await waitUntil(async () => !(await nodesHosts[2]!.exec(["nft", "list", "tables"])).stdout.includes("vigil_farm"), {
+          timeoutMs: 10_000,
+          what: "h3's farm table removed after the drain",
+        });
+        await n3.waitForLog((e) => e.msg === "farm removed", { timeoutMs: 10_000 });
 
         // Clean stop: nothing left on any node.
         await cluster.stop();
