@@ -100,5 +100,5 @@ describeLab("mirror module: no acknowledged write lost across repeated kills and
       const have = copyContents(m.data(n));
       expect(want.records.filter((r) => !have.records.has(r)), `records missing on ${n}; seed ${SEED}`).toEqual([]);
     }
-  });
+  }, 60_000 + FAULTS * 20_000);
 });

@@ -25,7 +25,7 @@ import { replayCommand, seedsFromEnv } from "./harness/seeds.ts";
 const TICK = 10;
 const INTERVAL = 100;
 const DEADTIME = 500;
-const timers = { detachGraceMs: DEADTIME + INTERVAL + 100 };
+const timers = { detachGraceMs: DEADTIME + INTERVAL + 100, resyncRetryMs: 2000 };
 
 interface SimNode {
   readonly name: string;
@@ -95,7 +95,7 @@ function act(w: World, n: SimNode, actions: readonly MirrorAction[]): void {
       const p = other(w, n);
       if (running(p.role)) {
         // The driver's rule: a node that runs the module refuses to be resynced.
-        feed(w, n, { type: "resync-failed", detail: "peer runs the module" });
+        feed(w, n, { type: "resync-failed", detail: "peer runs the module", touched: false });
         continue;
       }
       feed(w, p, { type: "resync-incoming" });

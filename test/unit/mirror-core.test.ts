@@ -3,7 +3,7 @@ import { compareGens, type CopyRecord, freshCopy } from "../../src/core/mirror/c
 import { initMirror, mirrorWakeAt, stepMirror } from "../../src/core/mirror/mirror.ts";
 import type { MirrorAction, MirrorInput, MirrorState } from "../../src/core/mirror/types.ts";
 
-const timers = { detachGraceMs: 700 };
+const timers = { detachGraceMs: 700, resyncRetryMs: 5000 };
 
 /** One node's mirror core, its persisted record kept as a disk would. */
 class Node {
@@ -187,5 +187,26 @@ describe("mirror core: generations", () => {
     b.step({ type: "resync-incoming" }, 10);
     expect(b.disk?.data).toBe("inconsistent");
     expect(b.s.gate).toMatch(/incomplete/);
+  });
+});
+
+describe("mirror core: a SECOND that cannot apply", () => {
+  it("the PRIM journals and acknowledges instead of waiting on it, and resyncs again after a pause", () => {
+    const { a, b } = inSyncPair();
+    b.step({ type: "apply-failed", detail: "ENOSPC writing rec/9.bin" }, 100);
+    expect(b.disk?.data).toBe("outdated");
+    // The PRIM learns it from the failed ack: a resync starts at once.
+    const first = a.step({ type: "peer-apply-failed", detail: "ENOSPC writing rec/9.bin" }, 101);
+    expect(first.find((x) => x.type === "resync")).toBeDefined();
+    expect(a.s.writes).toBe("replicate");
+    // It fails (the disk is still full): writes go on alone, journaled, and nothing waits on the peer.
+    const failed = a.step({ type: "resync-failed", detail: "ENOSPC", touched: true }, 200);
+    expect(writesOf(failed)).toBe("alone");
+    expect(a.s.resyncing).toBe(false);
+    expect(mirrorWakeAt(a.s)).toBe(5200);
+    expect(a.step({ type: "tick" }, 5199).find((x) => x.type === "resync")).toBeUndefined();
+    const again = a.step({ type: "tick" }, 5200);
+    expect(again.find((x) => x.type === "resync")).toBeDefined();
+    expect(writesOf(again)).toBe("replicate");
   });
 });

@@ -104,7 +104,9 @@ function markOf(s: MirrorState): DataMark {
 }
 
 function writesOf(s: MirrorState): WriteMode {
-  if (s.link !== null) return "replicate";
+  // The peer's copy is known incomplete (it said so, persisted, before its failed ack) and no
+  // resync runs: writes are journaled and acknowledged here, never left waiting on it.
+  if (s.link !== null) return s.link.data !== "uptodate" && !s.resyncing ? "alone" : "replicate";
   if (s.peerLiveness === "dead" || s.peerMark === "o" || s.peerMark === "i") return "alone";
   return "hold";
 }
@@ -126,6 +128,7 @@ export function initMirror(init: MirrorInit, now: number): Stepped<MirrorState, 
     link: null,
     detachedAt: null,
     resyncing: false,
+    resyncRetryAt: null,
     gap: false,
     boot: init.boot,
     splitBrain: null,
@@ -176,6 +179,7 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
       break;
     case "link-up": {
       s.link = ev.peer;
+      s.resyncRetryAt = null;
       s.peerRunning = ev.peer.running;
       if (ev.gap) s.gap = true;
       s.detachedAt = null;
@@ -227,8 +231,12 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
       note("info", "resync-done", `${s.peer} is in sync (gen ${s.copy.gen})`);
       break;
     case "resync-failed":
-      // Resumed at the next link-up; retrying at once on a live link could loop.
-      note("warn", "resync-failed", `resync to ${s.peer} failed: ${ev.detail}`);
+      // Tried again after a pause (at once on a live link could loop), or at the next link-up.
+      s.resyncing = false;
+      s.resyncRetryAt = now + s.timers.resyncRetryMs;
+      // The peer's copy is incomplete now (it persisted "inconsistent" before the first byte).
+      if (ev.touched && s.link !== null && s.link.data === "uptodate") s.link = { ...s.link, data: "inconsistent" };
+      note("warn", "resync-failed", `resync to ${s.peer} failed: ${ev.detail}; tried again in ${Math.round(s.timers.resyncRetryMs / 1000)} s`);
       break;
     case "resync-incoming":
       if (s.copy.data !== "inconsistent") persist({ ...s.copy, data: "inconsistent" });
@@ -294,7 +302,8 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
       note("info", "gen-bumped", `writing without ${s.peer} in sync: gen ${before} -> ${s.copy.gen}`);
     }
     // Both run (a split brain heals): the module core settles who keeps it first; only then does the data move.
-    if (s.link !== null && !inSync(s) && !s.resyncing && !s.peerRunning) {
+    if (s.link !== null && !inSync(s) && !s.resyncing && !s.peerRunning && (s.resyncRetryAt === null || now >= s.resyncRetryAt)) {
+      s.resyncRetryAt = null;
       const o = order(s.copy, s.link);
       // An unclean peer may hold writes our journal never saw: only a full compare finds them.
       // Same gen after an outage: only the ops of the gap are missing, and the journal holds them.
@@ -326,6 +335,7 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
 
 /** When the driver must deliver the next tick (the detach grace), or null. */
 export function mirrorWakeAt(s: MirrorState): number | null {
-  if (running(s) || s.detachedAt === null || s.copy.data !== "uptodate") return null;
+  if (running(s)) return s.resyncRetryAt;
+  if (s.detachedAt === null || s.copy.data !== "uptodate") return null;
   return s.detachedAt + s.timers.detachGraceMs;
 }

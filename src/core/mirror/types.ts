@@ -35,6 +35,8 @@ export interface MirrorTimers {
    * declared dead first (and its SECOND, complete, takes over).
    */
   readonly detachGraceMs: number;
+  /** After a resync failed on a live link, how long before it is tried again. */
+  readonly resyncRetryMs: number;
 }
 
 export type MirrorInput =
@@ -59,8 +61,12 @@ export type MirrorInput =
   | { readonly type: "link-down"; readonly detail: string }
   /** PRIM: the resync brought the peer to our gen. */
   | { readonly type: "resync-done" }
-  /** PRIM: the resync stopped before the end (it resumes when the link is back). */
-  | { readonly type: "resync-failed"; readonly detail: string }
+  /**
+   * PRIM: the resync stopped before the end. `touched`: the peer had accepted
+   * it (so its copy is persisted as inconsistent); false when it refused at
+   * the start and its copy is as it was.
+   */
+  | { readonly type: "resync-failed"; readonly detail: string; readonly touched: boolean }
   /**
    * SECOND: the PRIM starts resyncing into our copy; nothing is applied
    * before the persist this asks for. A driver refuses the resync instead
@@ -139,6 +145,8 @@ export interface MirrorState {
   readonly detachedAt: number | null;
   /** PRIM: a resync to the peer is under way. */
   readonly resyncing: boolean;
+  /** PRIM: a resync failed on a live link: the next one not before this time. */
+  readonly resyncRetryAt: number | null;
   /** PRIM: ops may be missing on the peer since the last outage (see link-up); a journal resync closes it. */
   readonly gap: boolean;
   /** This boot's id, for CopyRecord.applyingBoot. */

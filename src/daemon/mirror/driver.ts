@@ -116,7 +116,7 @@ export class MirrorDriver implements MirrorResource {
     const read = readCopyRecord(o.stateDir, o.module);
     if (!read.ok) this.startProblem = read.message;
     const init = initMirror({
-      module: o.module, self: o.self, peer: o.peer, timers: { detachGraceMs: o.detachGraceMs },
+      module: o.module, self: o.self, peer: o.peer, timers: { detachGraceMs: o.detachGraceMs, resyncRetryMs: 10_000 },
       copy: read.ok ? read.copy : null, boot: o.boot,
     }, this.clock());
     this.state = init.state;
@@ -489,12 +489,12 @@ export class MirrorDriver implements MirrorResource {
 
   private async runResync(mode: "journal" | "full", keepConflicts: boolean): Promise<void> {
     if (this.journal === null || this.beneathFd === null) {
-      this.input({ type: "resync-failed", detail: "the mirror is not started" });
+      this.input({ type: "resync-failed", detail: "the mirror is not started" , touched: false });
       return;
     }
     const begun = await this.control(keepConflicts ? "resync-begin-keep" : "resync-begin");
     if (begun === null) {
-      this.input({ type: "resync-failed", detail: `${this.o.peer} did not accept the resync` });
+      this.input({ type: "resync-failed", detail: `${this.o.peer} did not accept the resync` , touched: false });
       return;
     }
     // What waits now went into the journal (see hello, and waiting ops are journaled below): the resync covers it.
@@ -521,7 +521,7 @@ export class MirrorDriver implements MirrorResource {
       } catch (e) {
         result = null;
         this.resyncEnded();
-        this.input({ type: "resync-failed", detail: e instanceof Error ? e.message : String(e) });
+        this.input({ type: "resync-failed", detail: e instanceof Error ? e.message : String(e) , touched: true });
         return;
       }
       const failed = this.failedDuringResync ?? [];
@@ -530,7 +530,7 @@ export class MirrorDriver implements MirrorResource {
       this.checksumAll = false;
       if (!result.completed) {
         const why = result.error ?? result.failures.map((f) => `${f.op} ${f.path}: ${f.errno}`).slice(0, 3).join("; ");
-        this.input({ type: "resync-failed", detail: why });
+        this.input({ type: "resync-failed", detail: why , touched: true });
         return;
       }
       if (failed.length === 0) break;
@@ -540,7 +540,7 @@ export class MirrorDriver implements MirrorResource {
     }
     const ended = await this.control("resync-end");
     if (ended === null) {
-      this.input({ type: "resync-failed", detail: `${this.o.peer} did not confirm the end of the resync` });
+      this.input({ type: "resync-failed", detail: `${this.o.peer} did not confirm the end of the resync` , touched: true });
       return;
     }
     await this.journal.clear();
