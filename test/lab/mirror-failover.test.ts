@@ -124,4 +124,24 @@ describeLab("mirror module: failover without loss, resync, generations", () => {
     const onH1 = copyContents(m.data("h1"));
     expect(writtenByH2.filter((n) => !onH1.records.has(n))).toEqual([]);
   });
+
+  labTest("swap while the recorder writes: the other node takes over with every acknowledged record, the old PRIM stands by in sync", async () => {
+    const m = await startMirrorLab({ lab: lab(), dir: mkdtempSync(join(dir, "swap-")) });
+    onTestFinished(() => m.stopAll());
+    explainOnFailure(m);
+    const [h1, h2] = [m.node("h1"), m.node("h2")];
+    await startPair(m);
+    await new Promise((r) => setTimeout(r, 800));
+    const r = await h2.cli(["swap", "vms"]);
+    expect(r.code, r.out).toBe(0);
+    expect((await h2.module()).state).toBe("PRIM");
+    const onH2 = copyContents(m.data("h2"));
+    const promised = m.acked("h1");
+    expect(promised.records.length).toBeGreaterThan(10);
+    expect(promised.records.filter((n) => !onH2.records.has(n))).toEqual([]);
+    expect(promised.segments.filter((n) => onH2.segments.get(n) !== n % 251)).toEqual([]);
+    // The old PRIM stopped its service before its folder was unmounted: nothing was left unacknowledged.
+    await h1.waitModule((x) => x.state === "SECOND" && x.mirror?.data === "uptodate" && x.mirror.link === "up", "h1 stands by in sync", 30_000);
+    await h2.waitModule((x) => x.mirror?.writes === "replicate" && x.mirror.resync === null, "h2 replicates without a resync");
+  });
 });
