@@ -20,7 +20,7 @@
 
 import { promises as fsp, constants as C } from "node:fs";
 import { join } from "node:path";
-import type { MirrorOp } from "./ops.ts";
+import type { MirrorOp, RelPath } from "./ops.ts";
 import { RENAME_EXCHANGE } from "./ops.ts";
 import { DirtyTracker, blocksOf, DEFAULT_DIRTY_LIMITS, type DirtyLimits, type DirtyRecord, type DirtySet } from "./journal-dirty.ts";
 import { JOURNAL_MAGIC, decodeJournal, encodeRecord } from "./journal-records.ts";
@@ -160,6 +160,16 @@ export class Journal {
   /** Resolves once `op` is durably marked (see the file comment). */
   mark(op: MirrorOp): Promise<void> {
     return this.markRecords(recordsFor(op));
+  }
+
+  /**
+   * Marks `length` bytes at `offset` of `path` before they are written (write
+   * ahead, as DRBD's activity log): then even the writes a crash interrupted
+   * are in the journal, and a restarted PRIM needs no full compare.
+   */
+  markRange(path: RelPath, offset: number, length: number): Promise<void> {
+    const b = blocksOf(offset, length);
+    return this.markRecords([{ kind: "blocks", path, first: b.first, count: b.count }]);
   }
 
   /** From now on the resync must compare everything (`reason` says why). */

@@ -114,6 +114,16 @@ describe("journal file", () => {
     await r.close();
   });
 
+  it("markRange marks bytes ahead of the write, and costs nothing more inside a recorded extent", async () => {
+    const j = await Journal.open(dir);
+    await j.markRange(relPath("db"), 8192, 100);
+    const syncs = j.syncs;
+    await j.markRange(relPath("db"), 500_000, 4096);
+    expect(j.syncs).toBe(syncs);
+    expect(text(j.dirty())).toEqual([".", "db 8192+4096 499712+8192"]);
+    await j.close();
+  });
+
   it("clear() empties it, durably", async () => {
     const j = await Journal.open(dir);
     for (const op of OPS) await j.mark(op);
