@@ -210,3 +210,17 @@ describe("mirror core: a SECOND that cannot apply", () => {
     expect(writesOf(again)).toBe("replicate");
   });
 });
+
+describe("mirror core: a peer that still runs the module refuses our ops", () => {
+  it("the PRIM does not go on alone: the refused ops are a gap resynced once the peer stands by", () => {
+    const { a } = inSyncPair();
+    a.step({ type: "peer-mark", mark: "u", running: true }, 50);
+    const r = a.step({ type: "peer-refused", detail: "b runs vms" }, 60);
+    expect(writesOf(r) ?? a.s.writes).toBe("replicate");
+    expect(a.s.writes).not.toBe("alone");
+    expect(r.find((x) => x.type === "resync")).toBeUndefined();
+    // b steps down: the resync closes the gap.
+    const later = a.step({ type: "peer-mark", mark: "u", running: false }, 70);
+    expect(later.find((x) => x.type === "resync")).toMatchObject({ mode: "journal" });
+  });
+});

@@ -250,6 +250,10 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
       if (s.link !== null) s.link = { ...s.link, gen: ev.gen, history: ev.history, data: "uptodate" };
       note("info", "resync-done", `this copy is in sync with ${s.peer} (gen ${ev.gen})`);
       break;
+    case "peer-refused":
+      s.gap = true;
+      note("warn", "apply-failed", `${s.peer} refused an op: ${ev.detail}; it is resent by a resync once ${s.peer} stands by`);
+      break;
     case "peer-apply-failed":
       // Not in sync any more: the running node resyncs it (below) when no resync runs yet.
       if (s.link !== null) s.link = { ...s.link, data: "outdated" };

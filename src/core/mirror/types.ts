@@ -75,6 +75,13 @@ export type MirrorInput =
   | { readonly type: "resync-incoming" }
   /** SECOND: the resync finished; our copy now is the PRIM's gen. */
   | { readonly type: "resync-complete"; readonly gen: string; readonly history: readonly string[] }
+  /**
+   * PRIM: the peer refused an op without touching its copy (it still runs
+   * the module after a split brain, or is not ready): nothing is known to be
+   * missing THERE persistently, so we do not go on alone; the op is part of a
+   * gap a resync closes once the peer stands by.
+   */
+  | { readonly type: "peer-refused"; readonly detail: string }
   /** PRIM: the SECOND could not apply one of our ops outside a resync: its copy misses it now. */
   | { readonly type: "peer-apply-failed"; readonly detail: string }
   /** SECOND: applying a replicated operation failed (disk full, I/O error). */

@@ -78,6 +78,9 @@ export interface MirrorHost {
 }
 
 
+/** The errno of an op refused with the copy untouched (not a failed apply: the copy is not outdated by it). */
+const NOT_SECOND = "ENOTSECOND";
+
 const toWire = (s: MirrorState): CopyWire => ({
   gen: s.copy.gen,
   history: s.copy.history,
@@ -292,6 +295,8 @@ export class MirrorDriver implements MirrorResource {
             // Not applied there: the op stays waiting until a resync has covered its path.
             if (out.delivered && !out.result.ok) {
               if (this.failedDuringResync !== null) this.failedDuringResync.push(entry);
+              // Refused, copy untouched (the peer still runs the module): never a reason to go on alone.
+              else if (out.result.errno === NOT_SECOND) this.input({ type: "peer-refused", detail: out.result.message });
               else this.input({ type: "peer-apply-failed", detail: out.result.message });
             }
           });
@@ -322,8 +327,8 @@ export class MirrorDriver implements MirrorResource {
 
   private async applyFromPeer(op: MirrorOp): Promise<ApplyResult> {
     const s = this.state;
-    if (s.role === "PRIM" || s.role === "ALONE") return { ok: false, kind: "refused", errno: "EBUSY", message: `${this.o.self} runs ${this.o.module}: it does not take the peer's writes` };
-    if (this.applier === null) return { ok: false, kind: "refused", errno: "ENOTCONN", message: "the applier is not ready" };
+    if (s.role === "PRIM" || s.role === "ALONE") return { ok: false, kind: "refused", errno: NOT_SECOND, message: `${this.o.self} runs ${this.o.module}: it does not take the peer's writes` };
+    if (this.applier === null) return { ok: false, kind: "refused", errno: NOT_SECOND, message: "the applier is not ready" };
     const r = await this.applier.apply(op);
     if (!r.ok) this.input({ type: "apply-failed", detail: r.message });
     return r;
@@ -508,7 +513,8 @@ export class MirrorDriver implements MirrorResource {
       this.resync = new Resync({
         root: this.beneathPath(),
         peer: new RemoteResyncPeer(this.client, { mtimeWindowNs: 2000 }),
-        dirty: pass === "journal" && !this.checksumAll ? this.journal.dirty() : null,
+        // A full pass takes the journal too: it tells which files changed since a checkpoint, so one is honoured.
+        dirty: this.checksumAll ? null : this.journal.dirty(),
         full: pass === "full" || this.checksumAll,
         checksumAll: this.checksumAll,
         checkpointFile: join(mirrorStateDir(this.o.stateDir, this.o.module), "resync.checkpoint"),
