@@ -1,0 +1,104 @@
+/**
+ * The measurements of bench/mirror.ts on one folder under test: where it is,
+ * how an application enters the namespace that sees it, and which folders
+ * beneath hold the same files (so a cold read can drop every layer's cache).
+ */
+import { fileURLToPath } from "node:url";
+import { runCommand } from "../test/lab/exec.ts";
+import { median, percentile } from "./lib/stats.ts";
+
+export const APP = fileURLToPath(new URL("./mirror-app.ts", import.meta.url));
+export const BUN = process.execPath;
+
+export interface Target {
+  /** Row label: bare, vigil ALONE, vigil sync, GlusterFS. */
+  readonly label: string;
+  /** The folder as the application sees it. */
+  readonly dir: string;
+  /** argv prefix that puts a command in the application's namespaces (empty: the root namespace). */
+  enter(): string[];
+  /** Folders (root namespace) holding the same relative paths beneath the mount, to drop their cached pages too. */
+  readonly beneath: readonly string[];
+}
+
+export interface SuiteSizes {
+  seqMiB: number;
+  fsyncOps: number;
+  fsyncMs: number;
+  stormFiles: number;
+}
+
+export interface SuiteResult {
+  /** dd's own figure for the write including its final fsync, MB/s (10^6). */
+  seqWriteMBps: number;
+  /** dd reading the same file back after every layer's cache for it was dropped, MB/s. */
+  seqReadMBps: number;
+  fsyncIops: number;
+  fsyncP50Ms: number;
+  fsyncP99Ms: number;
+  stormFiles: number;
+  /** create + rename + delete of every file, s. */
+  stormSeconds: number;
+  /** Files per second through the whole storm (3 operations each). */
+  stormFilesPerSec: number;
+}
+
+export async function must(argv: string[], what: string, timeoutMs = 600_000): Promise<{ stdout: string; stderr: string }> {
+  const r = await runCommand(argv, { timeoutMs });
+  if (r.code !== 0) throw new Error(`${what}: \`${argv.join(" ")}\` exited ${String(r.code)}${r.timedOut ? " (timed out)" : ""}: ${r.stderr.trim().slice(-800) || r.stdout.trim().slice(-800)}`);
+  return r;
+}
+
+/** dd's summary line: "N bytes (...) copied, S s, ..." -> MB/s from bytes and seconds. */
+export function ddRate(stderr: string): number {
+  const m = /(\d+) bytes .* copied, ([\d.]+) s/.exec(stderr);
+  if (m === null) throw new Error(`no dd summary in: ${stderr.trim()}`);
+  return Number(m[1]) / Number(m[2]) / 1e6;
+}
+
+export async function app<T>(t: Target, args: string[], what: string): Promise<T> {
+  const r = await must([...t.enter(), BUN, APP, ...args], `${t.label}: ${what}`);
+  const line = r.stdout.trim().split("\n").at(-1) ?? "";
+  return JSON.parse(line) as T;
+}
+
+async function dropCached(t: Target, rel: string): Promise<void> {
+  await must([...t.enter(), "dd", `if=${t.dir}/${rel}`, "iflag=nocache", "count=0", "status=none"], `${t.label}: drop cached pages`);
+  for (const b of t.beneath) await must(["dd", `if=${b}/${rel}`, "iflag=nocache", "count=0", "status=none"], `${t.label}: drop cached pages beneath`);
+}
+
+export async function runSuite(t: Target, s: SuiteSizes): Promise<SuiteResult> {
+  const f = `${t.dir}/seq.dat`;
+  const w = await must([...t.enter(), "dd", "if=/dev/zero", `of=${f}`, "bs=1M", `count=${s.seqMiB}`, "conv=fsync"], `${t.label}: dd write`);
+  await dropCached(t, "seq.dat");
+  const r = await must([...t.enter(), "dd", `if=${f}`, "of=/dev/null", "bs=1M"], `${t.label}: dd read`);
+  await must([...t.enter(), "rm", "-f", f], `${t.label}: rm`);
+  const fs = await app<{ ops: number; elapsedMs: number; lat: number[] }>(t, ["fsync4k", t.dir, String(s.fsyncOps), String(s.fsyncMs)], "4 KiB writes with fsync");
+  const st = await app<{ files: number; totalMs: number }>(t, ["storm", t.dir, String(s.stormFiles)], "create/rename/delete storm");
+  return {
+    seqWriteMBps: ddRate(w.stderr),
+    seqReadMBps: ddRate(r.stderr),
+    fsyncIops: fs.ops / (fs.elapsedMs / 1000),
+    fsyncP50Ms: median(fs.lat),
+    fsyncP99Ms: percentile(fs.lat, 99),
+    stormFiles: st.files,
+    stormSeconds: st.totalMs / 1000,
+    stormFilesPerSec: st.files / (st.totalMs / 1000),
+  };
+}
+
+/** Medians of each field over the rounds. */
+export function medianSuite(rs: readonly SuiteResult[]): SuiteResult | null {
+  if (rs.length === 0) return null;
+  const m = (k: keyof SuiteResult) => median(rs.map((r) => r[k]));
+  return {
+    seqWriteMBps: m("seqWriteMBps"),
+    seqReadMBps: m("seqReadMBps"),
+    fsyncIops: m("fsyncIops"),
+    fsyncP50Ms: m("fsyncP50Ms"),
+    fsyncP99Ms: m("fsyncP99Ms"),
+    stormFiles: m("stormFiles"),
+    stormSeconds: m("stormSeconds"),
+    stormFilesPerSec: m("stormFilesPerSec"),
+  };
+}

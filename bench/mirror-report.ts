@@ -1,0 +1,150 @@
+/** The tables of bench/mirror.ts: one per link shape, resync, stall, and the issue's targets. */
+import { fmt, markdownTable, type Cell } from "./lib/report.ts";
+import { median, ratio } from "./lib/stats.ts";
+import type { LinkShape } from "./mirror-link.ts";
+import type { SuiteResult, SuiteSizes } from "./mirror-measure.ts";
+import type { ResyncResult } from "./mirror-resync.ts";
+
+export interface StallResult {
+  label: string;
+  cutMs: number;
+  /** Longest time between two acknowledged 4 KiB write + fsync in the loop. */
+  maxGapMs: number;
+  /** Where that gap began, relative to the cut (negative: before it). */
+  gapStartAfterCutMs: number;
+  acks: number;
+  errors: number;
+  errorCodes: Record<string, number>;
+  firstErrorAfterCutMs: number | null;
+}
+
+export interface PhaseResult {
+  shape: LinkShape;
+  /** One TCP stream's goodput h1 -> h2, MB/s. */
+  linkMBps: number;
+  rounds: Record<string, SuiteResult[]>;
+  medians: Record<string, SuiteResult | null>;
+  /** Both vigil daemons during the sync rounds (the bare and GlusterFS rounds in between included). */
+  daemons: { cpuPercent: number; peakRssMiB: number };
+  resync: ResyncResult | null;
+  stalls: StallResult[];
+}
+
+export interface MirrorJson {
+  command: string;
+  rounds: number;
+  sizes: SuiteSizes;
+  glusterStormFiles: number;
+  stormReportedFiles: number;
+  cutMs: number;
+  deadtimeMs: number;
+  cpus: number;
+  loadavg: { min: number; max: number; samples: number[] };
+  minutes: number;
+  glusterVersion: string;
+  phases: PhaseResult[];
+}
+
+/** The veth pair's round trip here, for the latency target (a real LAN is slower). */
+export const RTT_MS = 0.05;
+const COLS = ["bare", "vigil ALONE", "vigil sync", "GlusterFS"] as const;
+const MiB = 1024 * 1024;
+
+function phaseTable(p: PhaseResult, sizes: SuiteSizes, glusterFiles: number, reported: number): string {
+  const m = (c: string) => p.medians[c] ?? null;
+  const row = (name: string, k: keyof SuiteResult, higherBetter: boolean): Cell[] => {
+    const v = COLS.map((c) => m(c)?.[k] ?? null);
+    const [bare, , sync, gl] = v;
+    const r = (a: number | null, b: number | null) => (higherBetter ? ratio(a, b) : ratio(b, a));
+    return [name, ...v, r(sync ?? null, bare ?? null), r(sync ?? null, gl ?? null)];
+  };
+  const storm10k = COLS.map((c) => {
+    const s = m(c);
+    return s === null ? null : reported / s.stormFilesPerSec;
+  });
+  return markdownTable(
+    ["measure", ...COLS, "sync vs bare", "sync vs GlusterFS"],
+    [
+      row("sequential write, dd 1M conv=fsync (MB/s)", "seqWriteMBps", true),
+      row("sequential read, cold (MB/s)", "seqReadMBps", true),
+      row("4 KiB write + fsync (IOPS)", "fsyncIops", true),
+      row("4 KiB write + fsync, p50 (ms)", "fsyncP50Ms", false),
+      row("4 KiB write + fsync, p99 (ms)", "fsyncP99Ms", false),
+      row("create/rename/delete storm (files/s)", "stormFilesPerSec", true),
+      [`storm of ${reported} files at that rate (s)`, ...storm10k.map((v, i) => (v === null ? null : `${fmt(v)} (ran ${COLS[i] === "GlusterFS" ? glusterFiles : sizes.stormFiles})`)), null, null],
+    ],
+  ) + "\n\nRatios are speed-ups: above 1 means vigil sync is faster (or lower latency).";
+}
+
+function targets(j: MirrorJson): string {
+  const shaped = j.phases.find((p) => p.shape === "1gbit");
+  const rows: Cell[][] = [];
+  const yes = (b: boolean | null) => (b === null ? "not measured" : b ? "met" : "missed");
+  for (const p of j.phases) {
+    const s = p.medians["vigil sync"];
+    const b = p.medians["bare"];
+    const g = p.medians["GlusterFS"];
+    if (!s || !b || !g) continue;
+    const tag = p.shape === "1gbit" ? "1 Gbit/s" : "unshaped";
+    if (p.shape === "1gbit") {
+      const link = 125;
+      rows.push([`${tag}: sync sequential write >= 90 % of the link`, `${fmt(s.seqWriteMBps)} MB/s = ${fmt((s.seqWriteMBps / link) * 100)} % of 125 MB/s (${fmt((s.seqWriteMBps / p.linkMBps) * 100)} % of one TCP stream's ${fmt(p.linkMBps)})`, yes(s.seqWriteMBps >= 0.9 * link)]);
+    }
+    const ahead = [s.seqWriteMBps > g.seqWriteMBps, s.seqReadMBps > g.seqReadMBps, s.fsyncIops > g.fsyncIops, s.fsyncP50Ms < g.fsyncP50Ms, s.fsyncP99Ms < g.fsyncP99Ms, s.stormFilesPerSec > g.stormFilesPerSec];
+    rows.push([`${tag}: sync ahead of GlusterFS on every row`, `${ahead.filter(Boolean).length} of ${ahead.length} rows`, yes(ahead.every(Boolean))]);
+    const bound = b.fsyncP50Ms + RTT_MS + 0.5;
+    rows.push([`${tag}: 4 KiB fsync latency <= bare + RTT + 0.5 ms`, `p50 ${fmt(s.fsyncP50Ms, 3)} ms vs bound ${fmt(bound, 3)} ms (bare ${fmt(b.fsyncP50Ms, 3)}); p99 ${fmt(s.fsyncP99Ms, 2)} vs bare ${fmt(b.fsyncP99Ms, 2)}`, yes(s.fsyncP50Ms <= bound)]);
+    const storm = ratio(s.stormFilesPerSec, g.stormFilesPerSec);
+    rows.push([`${tag}: metadata storm >= 5x GlusterFS`, `${fmt(storm, 2)}x`, yes(storm === null ? null : storm >= 5)]);
+    const reads = ratio(s.seqReadMBps, b.seqReadMBps);
+    rows.push([`${tag}: reads >= 0.8x bare`, `${fmt(reads, 3)}x`, yes(reads === null ? null : reads >= 0.8)]);
+  }
+  const vs = shaped?.stalls.find((x) => x.label === "vigil sync");
+  rows.push(["write stall on a link cut <= deadtime", vs ? `${fmt(vs.maxGapMs)} ms (deadtime ${j.deadtimeMs} ms)` : "-", yes(vs ? vs.maxGapMs <= j.deadtimeMs : null)]);
+  const rs = shaped?.resync ?? null;
+  if (rs) {
+    const x = rs.vigil.wireBytes / rs.changedBytes;
+    rows.push(["resync bytes <= 1.1x changed", `${fmt(x)}x (rsync ${fmt(rs.rsync.wireBytes / rs.changedBytes)}x)`, yes(x <= 1.1)]);
+    const own = rs.vigil.resyncSeconds;
+    rows.push(["resync faster than rsync (vigil's own resync time; from the daemon's start in brackets)", `${fmt(own)} s (${fmt(rs.vigil.wallSeconds)} s) vs ${fmt(rs.rsync.seconds)} s`, yes(own === null ? null : own < rs.rsync.seconds)]);
+  } else {
+    rows.push(["resync", "not measured", "not measured"]);
+  }
+  return markdownTable(["target (issue 10)", "measured", ""], rows);
+}
+
+export function mirrorMarkdown(j: MirrorJson): string {
+  const out: string[] = [];
+  const load = j.loadavg.samples.length ? `${fmt(j.loadavg.min)}-${fmt(j.loadavg.max)} (median ${fmt(median(j.loadavg.samples))})` : "-";
+  out.push(`# Mirror benchmark`, "");
+  out.push(`\`${j.command}\` (${j.minutes.toFixed(1)} min). Medians of ${j.rounds} round(s); ${j.cpus} cores shared with other jobs, 1-minute load average ${load} during the run: figures are rough. ${j.glusterVersion}.`);
+  out.push(`The link is a veth pair through a bridge: RTT ~${RTT_MS} ms, optimistic against a real LAN (0.1-0.5 ms), so latency-bound rows flatter both replicating rows.`);
+  out.push("vigil async is not measured: mirror modules have no `mode: async` yet.");
+  out.push(`Sizes: dd ${j.sizes.seqMiB} MiB; 4 KiB fsync loop up to ${j.sizes.fsyncOps} ops or ${j.sizes.fsyncMs} ms; storm ${j.sizes.stormFiles} files (GlusterFS ${j.glusterStormFiles}: about 20-30 ms per file here), each create, rename and delete, scaled to ${j.stormReportedFiles} files by its rate to keep the run under ~10 minutes.`, "");
+  for (const p of j.phases) {
+    out.push(`## ${p.shape === "1gbit" ? "Link shaped to 1 Gbit/s (HTB)" : "Link unshaped"}: one TCP stream carries ${fmt(p.linkMBps)} MB/s`, "");
+    out.push(phaseTable(p, j.sizes, j.glusterStormFiles, j.stormReportedFiles), "");
+    out.push(`Both vigil daemons during the sync rounds: ${fmt(p.daemons.cpuPercent)} % of one core (averaged over the rounds of every row), peak RSS ${fmt(p.daemons.peakRssMiB)} MiB (sum of both).`, "");
+    if (p.resync) {
+      const r = p.resync;
+      out.push(`### Resync after 1 % of a ${fmt(r.treeBytes / MiB)} MiB tree (${r.treeFiles} files) changed while the PRIM was ALONE`, "");
+      out.push(`${r.changedBytes / 4096} scattered 4 KiB rewrites in ${r.changedFiles} files = ${fmt(r.changedBytes / MiB)} MiB changed.`, "");
+      out.push(markdownTable(["", "vigil (journal resync)", "rsync -a --inplace --no-whole-file", "vigil / rsync"], [
+        ["time (s)", r.vigil.wallSeconds, r.rsync.seconds, ratio(r.vigil.wallSeconds, r.rsync.seconds)],
+        ["bytes on the wire (MiB, both ways)", r.vigil.wireBytes / MiB, r.rsync.wireBytes / MiB, ratio(r.vigil.wireBytes, r.rsync.wireBytes)],
+        ["wire / changed bytes", r.vigil.wireBytes / r.changedBytes, r.rsync.wireBytes / r.changedBytes, null],
+        ["copies identical afterwards (diff -r)", r.vigil.copiesEqual ? "yes" : "NO", r.rsync.copiesEqual ? "yes" : "NO", null],
+      ]), "");
+      out.push(`vigil's time runs from starting the SECOND's daemon to both sides replicating again (daemon start, heartbeat, handshake included); the resync itself reported ${r.vigil.resyncSeconds === null ? "-" : `${fmt(r.vigil.resyncSeconds)} s`} (${r.vigil.mode ?? "-"} mode, ${r.vigil.reportedBytesSent === null ? "-" : fmt(r.vigil.reportedBytesSent / MiB)} MiB sent by its count). rsync's time includes its connection.`, "");
+    }
+    if (p.stalls.length) {
+      out.push(`### Write stall: h2's cable pulled for ${j.cutMs} ms during a loop of 4 KiB write + fsync`, "");
+      out.push(markdownTable(["", "longest gap between acknowledged writes (ms)", "gap began after the cut (ms)", "writes acknowledged", "write errors"],
+        p.stalls.map((s) => [s.label, s.maxGapMs, s.gapStartAfterCutMs, s.acks, s.errors === 0 ? "0" : `${s.errors} (${Object.entries(s.errorCodes).map(([k, v]) => `${k} ${v}`).join(", ")}; first ${fmt(s.firstErrorAfterCutMs)} ms after the cut)`])), "");
+      out.push(`The write loop ends 300 ms before the cable is back: in a two-node cluster without a witness the cut SECOND takes the module over too, and what follows the return is split-brain handling.`, "");
+      out.push(`GlusterFS blocks until the link returns or its 42 s ping timeout ends, so its gap is bounded by the ${j.cutMs} ms cut here; vigil's heartbeat deadtime is ${j.deadtimeMs} ms.`, "");
+    }
+  }
+  out.push("## Targets", "", targets(j), "");
+  return out.join("\n");
+}

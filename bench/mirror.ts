@@ -1,0 +1,223 @@
+/**
+ * Mirror throughput, latency, metadata, stall and resync: vigil beside the
+ * bare folder and GlusterFS replica 2, side by side in one run.
+ *
+ *   node_modules/.bin/bun bench/mirror.ts [--rounds 3] [--quick]
+ *
+ * (VIGIL_BIN=/path/to/vigil picks the binary; default dist/vigil. Root only;
+ * needs glusterfs-server, fio is not used: dd's figure includes the final
+ * fsync, fio's bandwidth does not.)
+ *
+ * Lab (test/lab/lab.ts): two network namespaces h1, h2 on one switched link
+ * (veth pairs into a bridge, RTT ~0.05 ms), run once unshaped and once
+ * shaped to 1 Gbit/s each way with HTB on each host's egress. Rows:
+ * - bare: a plain folder on the same filesystem, no network;
+ * - vigil sync: a mirror module (the real binary, h1 PRIM, h2 SECOND), each
+ *   daemon in its own mount namespace with its own copy bound over one path
+ *   (as test/lab/mirror-lab.ts); the workloads run in h1's daemon's mount
+ *   namespace, through the FUSE mount, as the module's service would;
+ * - vigil ALONE: the same with h2's daemon stopped (FUSE plus journal);
+ * - GlusterFS replica 2: glusterd on each host (RECIPES.md section 6), one
+ *   brick each, the FUSE client on h1.
+ * Workloads (bench/mirror-measure.ts, bench/mirror-app.ts): dd of N MiB
+ * with conv=fsync; dd reading it back after its cached pages were dropped at
+ * every layer; 4 KiB writes each followed by fsync (IOPS, p50, p99); a
+ * create/rename/delete storm. Rounds take turns between the rows, so a load
+ * burst on the shared machine hits each alike; ALONE rounds run after the
+ * sync ones (the SECOND must be down for them).
+ * Then, on the shaped link: resync after 1 % of a tree changed while h1 was
+ * ALONE (scattered 4 KiB rewrites), beside rsync of the same change; and the
+ * write stall when h2's cable is pulled for a few seconds during a loop of
+ * 4 KiB write + fsync (longest gap between acknowledged writes).
+ *
+ * Writes bench/results/mirror.json and .md and prints the table. The lab's
+ * namespaces, processes, mounts (each lives in a private mount namespace of
+ * a process the lab ends) and folders are removed at the end, also on
+ * failure.
+ */
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { type Lab, withLab } from "../test/lab/lab.ts";
+import { requireVigilBinary, VIGIL_BIN } from "../test/lab/vigil-cluster.ts";
+import { usageOf } from "./lib/proc-usage.ts";
+import { writeResults } from "./lib/report.ts";
+import { startGlusterPair, type GlusterPair } from "./mirror-gluster.ts";
+import { type LinkShape, shapeLink, streamRate } from "./mirror-link.ts";
+import { app, medianSuite, must, runSuite, type SuiteResult, type SuiteSizes, type Target } from "./mirror-measure.ts";
+import { mirrorMarkdown, type PhaseResult, type StallResult } from "./mirror-report.ts";
+import { measureResync } from "./mirror-resync.ts";
+import { DEADTIME_MS, startVigilPair, type VigilPair } from "./mirror-vigil.ts";
+
+const { values } = parseArgs({ options: { rounds: { type: "string" }, quick: { type: "boolean", default: false } } });
+const QUICK = values.quick === true;
+const ROUNDS = Number(values.rounds ?? (QUICK ? "1" : "3"));
+const SIZES: SuiteSizes = QUICK
+  ? { seqMiB: 64, fsyncOps: 500, fsyncMs: 1_000, stormFiles: 1_000 }
+  : { seqMiB: 256, fsyncOps: 3_000, fsyncMs: 2_000, stormFiles: 2_000 };
+/** GlusterFS takes ~20 ms per file here: its storm is smaller and compared per file. */
+const GLUSTER_STORM = QUICK ? 100 : 200;
+/** The issue's storm; the tables scale each row's rate to it (10k files through FUSE would not fit the run's budget). */
+const STORM_REPORTED = 10_000;
+const TREE = QUICK ? { files: 64, mib: 128 } : { files: 256, mib: 1024 };
+const CUT_MS = 3_000;
+const COMMAND = `node_modules/.bin/bun bench/mirror.ts${QUICK ? " --quick" : ""}${values.rounds !== undefined ? ` --rounds ${ROUNDS}` : ""}`;
+
+const loads: number[] = [];
+const loadTimer = setInterval(() => loads.push(loadavg()[0] ?? 0), 5_000);
+
+function log(msg: string): void {
+  console.error(`[${new Date().toISOString().slice(11, 19)}] ${msg}`);
+}
+
+function rotate<T>(xs: readonly T[], by: number): T[] {
+  return xs.map((_, i) => xs[(i + by) % xs.length] as T);
+}
+
+/**
+ * A write + fsync loop on h1 while h2's cable is pulled for CUT_MS. The loop
+ * ends shortly before the cable is back: in a two-node cluster without a
+ * witness the cut SECOND takes the module too, and what follows the cable's
+ * return is split-brain handling, not the stall.
+ */
+async function stall(lab: Lab, t: Target): Promise<StallResult> {
+  const h2 = lab.host("h2");
+  const loopMs = 1_000 + CUT_MS - 300;
+  const run = app<{ acks: number; errors: Record<string, number>; firstErrorAt: number | null; maxGapMs: number; maxGapAt: number }>(t, ["stall", t.dir, String(loopMs)], "write loop during a link cut");
+  await new Promise((r) => setTimeout(r, 1_000));
+  const cutAt = Date.now();
+  await lab.linkDown(h2);
+  await new Promise((r) => setTimeout(r, CUT_MS));
+  await lab.linkUp(h2);
+  const r = await run;
+  return {
+    label: t.label,
+    cutMs: CUT_MS,
+    maxGapMs: r.maxGapMs,
+    gapStartAfterCutMs: r.maxGapAt - cutAt,
+    acks: r.acks,
+    errors: Object.values(r.errors).reduce((a, b) => a + b, 0),
+    errorCodes: r.errors,
+    firstErrorAfterCutMs: r.firstErrorAt === null ? null : r.firstErrorAt - cutAt,
+  };
+}
+
+async function phase(lab: Lab, shape: LinkShape, gluster: GlusterPair, dir: string, withResync: boolean): Promise<PhaseResult> {
+  const [h1, h2] = [lab.host("h1"), lab.host("h2")];
+  await shapeLink(lab, shape);
+  const linkMBps = await streamRate(h1, h2, QUICK ? 100 : 300);
+  log(`${shape}: one TCP stream h1 -> h2 ${linkMBps.toFixed(0)} MB/s`);
+  const vdir = mkdtempSync(join(dir, `vigil-${shape}-`));
+  const pair = await startVigilPair(lab, vdir);
+  try {
+    await pair.waitSync();
+    const prim = (label: string): Target => ({
+      label,
+      dir: pair.folder,
+      enter: () => {
+        const pid = pair.pid("h1");
+        if (pid === null) throw new Error("h1's daemon is not running");
+        return ["nsenter", "-t", String(pid), "-m", "-n"];
+      },
+      beneath: [pair.data("h1")],
+    });
+    const bareDir = join(dir, "bare");
+    mkdirSync(bareDir, { recursive: true });
+    const targets: Target[] = [
+      { label: "bare", dir: bareDir, enter: () => [], beneath: [] },
+      prim("vigil sync"),
+      { label: "GlusterFS", dir: gluster.mount, enter: () => ["nsenter", "-t", String(gluster.clientPid), "-m", "-n"], beneath: [gluster.brick("h1")] },
+    ];
+    const rounds: Record<string, SuiteResult[]> = { bare: [], "vigil sync": [], "vigil ALONE": [], GlusterFS: [] };
+    const daemonPids = () => [pair.pid("h1"), pair.pid("h2")].filter((x): x is number => x !== null);
+    const u0 = usageOf(daemonPids());
+    const t0 = performance.now();
+    let peakRssKiB = 0;
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const t of rotate(targets, r)) {
+        log(`${shape} round ${r + 1}/${ROUNDS}: ${t.label}`);
+        const sizes = t.label === "GlusterFS" ? { ...SIZES, stormFiles: GLUSTER_STORM } : SIZES;
+        (rounds[t.label] as SuiteResult[]).push(await runSuite(t, sizes));
+        peakRssKiB = Math.max(peakRssKiB, usageOf(daemonPids()).rssKiB);
+      }
+    }
+    const u1 = usageOf(daemonPids());
+    const daemons = { cpuPercent: ((u1.cpuSeconds - u0.cpuSeconds) / ((performance.now() - t0) / 1000)) * 100, peakRssMiB: peakRssKiB / 1024 };
+
+    let resync = null;
+    if (withResync) {
+      log(`${shape}: resync after ${TREE.mib} MiB tree changed by 1 %`);
+      resync = await measureResync({ lab, pair, prim: prim("vigil"), dir: join(dir, `resync-${shape}`), files: TREE.files, mib: TREE.mib, fraction: 0.01 });
+      await must([...prim("vigil").enter(), "rm", "-rf", `${pair.folder}/tree`], "remove the tree");
+    }
+
+    await pair.stop("h2");
+    await pair.waitAlone();
+    const alone = prim("vigil ALONE");
+    for (let r = 0; r < ROUNDS; r++) {
+      log(`${shape} round ${r + 1}/${ROUNDS}: vigil ALONE`);
+      (rounds["vigil ALONE"] as SuiteResult[]).push(await runSuite(alone, SIZES));
+    }
+    await pair.start("h2");
+    await pair.waitSync(120_000);
+
+    const stalls: StallResult[] = [];
+    if (withResync) {
+      log(`${shape}: write stall, h2's cable pulled for ${CUT_MS} ms`);
+      stalls.push(await stall(lab, prim("vigil sync")));
+      // h2 may have taken the module over during the cut: this pair is done.
+      await pair.stopAll();
+      stalls.push(await stall(lab, targets[2] as Target));
+    }
+    const medians = Object.fromEntries(Object.entries(rounds).map(([k, v]) => [k, medianSuite(v)]));
+    return { shape, linkMBps, rounds, medians, daemons, resync, stalls };
+  } finally {
+    await pair.stopAll();
+    rmSync(vdir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  requireVigilBinary();
+  const dir = mkdtempSync("/tmp/vigil-mirror-bench-");
+  const startedAt = Date.now();
+  try {
+    const result = await withLab({ hosts: 2, links: 1 }, async (lab) => {
+      log("starting GlusterFS replica 2");
+      const gluster = await startGlusterPair(lab, join(dir, "gluster"));
+      try {
+        const phases: PhaseResult[] = [];
+        phases.push(await phase(lab, "unshaped", gluster, dir, false));
+        phases.push(await phase(lab, "1gbit", gluster, dir, true));
+        return { glusterVersion: gluster.version, phases };
+      } finally {
+        await gluster.stop();
+      }
+    });
+    const json = {
+      command: COMMAND,
+      vigil: VIGIL_BIN,
+      quick: QUICK,
+      rounds: ROUNDS,
+      sizes: SIZES,
+      glusterStormFiles: GLUSTER_STORM,
+      stormReportedFiles: STORM_REPORTED,
+      tree: TREE,
+      cutMs: CUT_MS,
+      deadtimeMs: DEADTIME_MS,
+      cpus: cpus().length,
+      loadavg: { min: Math.min(...loads), max: Math.max(...loads), samples: loads },
+      minutes: (Date.now() - startedAt) / 60_000,
+      ...result,
+    };
+    const md = mirrorMarkdown(json);
+    writeResults("mirror", json, md);
+    console.log(md);
+  } finally {
+    clearInterval(loadTimer);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
