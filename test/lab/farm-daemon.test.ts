@@ -120,6 +120,13 @@ describeLab(
         await waitForSplit(all, ["h1", "h2", "h3"]);
         const predict = predictor(cluster.keyFile);
         const cl = client.addr(1);
+        const vmac = (await farmOf(n1))?.vmac ?? "?";
+        // The switch must never learn the virtual MAC: it would then send every client to one node.
+        const switchNeverLearned = async (when: string): Promise<void> => {
+          const fdb = (await lab().switch.exec(["bridge", "fdb", "show"], { check: true })).stdout;
+          expect(fdb.split("\n").filter((l) => l.includes(vmac)), `bridge fdb ${when}`).toEqual([]);
+        };
+        await switchNeverLearned("after start");
 
         // Every connection and flow answered by exactly the predicted node.
         const tcp = await runClient(client, { mode: "tcp", count: 2000, concurrency: 40, firstPort: 20000 });
@@ -147,6 +154,7 @@ describeLab(
         // h3's own connections stay with h3 (its service still runs), none to h1 or h2 broke.
         expect(k.broken.filter((b) => !b.startsWith("h3:"))).toEqual([]);
 
+        await switchNeverLearned("after a kill");
         // Back: h3 takes exactly its buckets again; streams opened meanwhile keep going.
         const stream2 = startStream(client, "stream-2", 60);
         await stream2.waitFor(/^streaming$/m, 20_000);
@@ -162,11 +170,14 @@ describeLab(
         expect(s2.ports.filter(([sport]) => predict(0b111, cl, sport) === "h3").length).toBeGreaterThan(5);
         expect((await streamReport(stream)).broken.filter((b) => !b.startsWith("h3:"))).toEqual([]);
 
+        await switchNeverLearned("after a return");
         // The ARP owner dies: a client that has to ask again gets the virtual MAC from the new one.
         const arpOwner = (await farmOf(n1))?.arpOwner;
         const ownerNode = all.find((n) => n.name === arpOwner);
         expect(ownerNode).toBeDefined();
         const others = all.filter((n) => n !== ownerNode);
+        // Its own streaming connections end with it (its VIP goes); the others' do not.
+        const beforeArpKill = await streamReport(stream2);
         ownerNode!.proc.kill("SIGKILL");
         await waitForSplit(others, others.map((n) => n.name));
         const newOwner = (await farmOf(others[0]!))?.arpOwner;
@@ -180,20 +191,33 @@ describeLab(
         expect((await client.exec(["ip", "neigh", "show", FARM_VIP], { check: true })).stdout).toContain((await farmOf(others[0]!))?.vmac ?? "?");
         await ownerNode!.start();
         await waitForSplit(all, ["h1", "h2", "h3"]);
+        const notOwner = (r: StreamReport): string[] => r.broken.filter((b) => !b.startsWith(`${arpOwner}:`));
+        expect(notOwner(await streamReport(stream2))).toEqual(notOwner(beforeArpKill));
 
-        // A pulled cable on h2: h1 and h3 answer its buckets.
+        stream2.write("quit\n");
+        await switchNeverLearned("after the ARP owner died and returned");
+        // A pulled cable on h2: h1 and h3 answer its buckets; connections to them keep streaming.
+        const stream4 = startStream(client, "stream-4", 60);
+        await stream4.waitFor(/^streaming$/m, 20_000);
+        await sleep(1000);
         await lab().linkDown(nodesHosts[1]!);
         await waitForSplit([n1, n3], ["h1", "h3"]);
         const cut = await runClient(client, { mode: "tcp", count: 600, concurrency: 40, firstPort: 26000 });
         expect(cut.errors).toBe(0);
         expect(cut.results.filter(([sport, node]) => predict(0b101, cl, sport) !== node)).toEqual([]);
+        await switchNeverLearned("with a cable out");
         await lab().linkUp(nodesHosts[1]!);
         await waitForSplit(all, ["h1", "h2", "h3"]);
+        await switchNeverLearned("after the cable is back");
         const healed = await runClient(client, { mode: "tcp", count: 600, concurrency: 40, firstPort: 28000 });
         expect(healed.errors).toBe(0);
         expect(healed.results.filter(([sport, node]) => predict(0b111, cl, sport) !== node)).toEqual([]);
-        expect((await streamReport(stream2)).broken.filter((b) => !b.startsWith("h2:"))).toEqual([]);
+        const s4 = await streamReport(stream4);
+        expect(s4.broken.filter((b) => !b.startsWith("h2:"))).toEqual([]);
+        expect((s4.byNode["h1"] ?? 0) + (s4.byNode["h3"] ?? 0)).toBeGreaterThan(20);
+        stream4.write("quit\n");
 
+        await switchNeverLearned("before the checker failure");
         // A failing checker on h1 (its service is gone): h1 leaves the split, and returns with it.
         await servers.get("h1")!.stop(2000);
         await waitForSplit(all, ["h2", "h3"]);
@@ -222,7 +246,6 @@ describeLab(
         expect(r3.broken).toEqual([]);
         stream3.write("quit\n");
         stream.write("quit\n");
-        stream2.write("quit\n");
         // Once its connections are gone, h3 removes everything.
         await waitUntil(async () => (await farmOf(n3))?.mode === "stopped", { timeoutMs: 20_000, what: "h3 drained" });
         // The status says stopped as soon as it decided; the removal follows.

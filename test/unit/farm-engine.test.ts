@@ -40,8 +40,13 @@ function fakeOs(opts: { linkFails?: boolean; connections?: number[] } = {}): Far
       return [];
     },
     openArp: async () => {
-      calls.push("arp on");
-      return { answered: () => 0, garp: async () => void calls.push("garp"), close: async () => void calls.push("arp off") };
+      calls.push("arp open");
+      return {
+        answered: () => 0,
+        answer: (on) => void calls.push(on ? "arp on" : "arp off"),
+        garp: async () => void calls.push("garp"),
+        close: async () => void calls.push("arp close"),
+      };
     },
     establishedConnections: async () => {
       calls.push("count");
@@ -87,13 +92,13 @@ describe("farm driver", () => {
     const { inst, published } = instance(setup(["a"], 0), os, clock);
     inst.start([]);
     await inst.settled();
-    expect(os.calls).toEqual(["guard web", "table web", "link", "write 256 arp", "arp on", "garp"]);
+    expect(os.calls).toEqual(["guard web", "table web", "link", "arp open", "write 256 arp", "arp on", "garp"]);
     expect(inst.adverts()).toEqual<ModuleAdvert[]>([{ module: "web", role: "farm:in", generation: 1 }]);
     expect(published()).toBeGreaterThan(0);
     expect(inst.status()).toMatchObject({ mode: "in", held: 256, sharePct: 100, arpOwner: "a" });
     os.calls.length = 0;
     await inst.stop();
-    expect(os.calls).toEqual(["arp off", "write 0", "arp off", "link off", "table off", "guard off"].filter((c, i, a) => !(c === "arp off" && a.indexOf(c) !== i)));
+    expect(os.calls).toEqual(["arp off", "write 0", "arp close", "link off", "table off", "guard off"]);
     expect(inst.adverts()[0]?.role).toBe("farm:stopped");
   });
 

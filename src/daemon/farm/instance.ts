@@ -58,6 +58,7 @@ export class FarmInstance {
   private countersTimer: ReturnType<typeof setInterval> | undefined;
   private guard: ExitGuard | undefined;
   private arp: ArpResponder | undefined;
+  private arpProblem: string | undefined;
   private counters: FarmCounters | null = null;
   private lastWriteMs: number | null = null;
   private lastRebalanceWall: { time: string; nftMs: number | null } | null = null;
@@ -207,6 +208,15 @@ export class FarmInstance {
           return this.failSetup(link.message);
         }
         this.deps.sysctlsChanged(link.changed);
+        // Opened now on every node, answering only while this node is the ARP
+        // owner: a new owner then answers the moment it knows, with no Worker to start.
+        try {
+          this.arp = await this.os.openArp({ interface: s.interface, vip: s.vip, vmac: s.vmac, onError: (m) => log.warn(m, { module: s.name }) });
+          this.arpProblem = undefined;
+        } catch (e) {
+          this.arpProblem = e instanceof Error ? e.message : String(e);
+          log.warn("farm: no ARP responder on this node; it cannot be the ARP owner", { module: s.name, reason: this.arpProblem });
+        }
         log.info("farm set up", { module: s.name, vip: s.vip, vmac: s.vmac, interface: s.interface, split: s.split, ports: s.ports.join(",") });
         return;
       }
@@ -225,20 +235,12 @@ export class FarmInstance {
         this.deps.publish();
         return;
       case "arp-responder":
-        if (a.on && this.arp === undefined) {
-          try {
-            this.arp = await this.os.openArp({ interface: s.interface, vip: s.vip, vmac: s.vmac, onError: (m) => log.warn(m, { module: s.name }) });
-            log.info("farm: this node answers ARP for the VIP", { module: s.name, vip: s.vip, vmac: s.vmac });
-          } catch (e) {
-            log.error("farm: cannot answer ARP for the VIP; clients that do not know the virtual MAC cannot reach the farm", {
-              module: s.name,
-              reason: e instanceof Error ? e.message : String(e),
-            });
-          }
-        } else if (!a.on && this.arp !== undefined) {
-          await this.arp.close();
-          this.arp = undefined;
+        if (this.arp === undefined) {
+          if (a.on) log.error("farm: cannot answer ARP for the VIP; clients that do not know the virtual MAC cannot reach the farm", { module: s.name, reason: this.arpProblem ?? "not open" });
+          return;
         }
+        this.arp.answer(a.on);
+        if (a.on) log.info("farm: this node answers ARP for the VIP", { module: s.name, vip: s.vip, vmac: s.vmac });
         return;
       case "garp":
         // Not awaited: its repeats are 100 ms apart, and the queue must not wait for them.

@@ -23,6 +23,11 @@ const CLOSE_GRACE_MS = 1000;
 export interface ArpResponder {
   /** Requests answered so far. */
   readonly answered: () => number;
+  /**
+   * Answer requests from now on, or stop. The socket stays open either way, so
+   * a node that becomes the ARP owner answers at once, without starting a Worker.
+   */
+  answer(on: boolean): void;
   /** Broadcasts `count` gratuitous ARPs (sha = virtual MAC), 100 ms apart. */
   garp(count?: number): Promise<void>;
   close(): Promise<void>;
@@ -95,7 +100,7 @@ function arpLoop(env: FfiWorkerEnv, data: LoopData, post: WorkerPost): void {
   }
 }
 
-/** Opens the responder. Rejects with a one-line message (no FFI, no root, no interface). */
+/** Opens the responder, not answering yet (see answer()). Rejects with a one-line message (no FFI, no root, no interface). */
 export async function openArpResponder(opts: ArpResponderOptions): Promise<ArpResponder> {
   const vmac = parseMac(opts.vmac);
   if (vmac === undefined) throw new Error(`ARP responder: ${JSON.stringify(opts.vmac)} is not a MAC address`);
@@ -127,6 +132,7 @@ export async function openArpResponder(opts: ArpResponderOptions): Promise<ArpRe
     throw new Error(`ARP responder: cannot start its worker: ${e instanceof Error ? e.message : String(e)}`);
   }
   let answered = 0;
+  let answering = false;
   let closed = false;
   let finished: () => void = () => {};
   const done = new Promise<void>((resolve) => {
@@ -141,7 +147,7 @@ export async function openArpResponder(opts: ArpResponderOptions): Promise<ArpRe
   };
   worker.onmessage = (event: MessageEvent) => {
     const m = event.data as { type?: unknown; bytes?: unknown; call?: unknown; errno?: unknown; message?: unknown };
-    if (m.type === "frame" && m.bytes instanceof Uint8Array && !closed) {
+    if (m.type === "frame" && m.bytes instanceof Uint8Array && !closed && answering) {
       const p = parseArpRequest(m.bytes);
       if (!p.ok || !wantsAnswer(p.request, opts.vip, ownMac)) return;
       send(buildArpReply(p.request, ownMac, vmac, opts.vip), p.request.from);
@@ -154,6 +160,9 @@ export async function openArpResponder(opts: ArpResponderOptions): Promise<ArpRe
   };
   return {
     answered: () => answered,
+    answer(on) {
+      answering = on;
+    },
     async garp(count = 3) {
       const frame = buildFarmGarp(ownMac, vmac, opts.vip);
       for (let i = 0; i < count && !closed; i++) {
