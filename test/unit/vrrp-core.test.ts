@@ -284,6 +284,51 @@ describe("election between routers", () => {
     expect(m.state.role).toBe("master");
   });
 
+  it("a master flooded with lower adverts answers each source at most once per advert interval", () => {
+    const m = new One(config({ priority: 200 }));
+    m.step({ type: "startup" }, 0);
+    m.tick(masterDownIntervalMs(200, 1000, 3));
+    const sent: string[] = [];
+    const record = (acts: VrrpAction[]) => sent.push(...types(acts).filter((t) => t !== "transition"));
+    // 1000 adverts from one router in 1.5 s (the regular advert timer keeps running).
+    for (let i = 0; i < 1000; i++) {
+      const at = 4000 + i * 1.5;
+      const due = nextWakeAt(m.state);
+      if (due !== null && due <= at) record(m.tick(due));
+      record(m.advert("198.51.100.12", 100, at));
+    }
+    // One answer at 4000, the regular advert at 5000 and the answer it allows then: no more.
+    expect(sent.filter((t) => t === "send-advert(200)").length).toBeLessThanOrEqual(3);
+    expect(sent.filter((t) => t === "send-garp").length).toBeLessThanOrEqual(2);
+    expect(sent.filter((t) => t === "send-garp").length).toBeGreaterThanOrEqual(1);
+    expect(m.state.counters.discarded["answered-recently"]).toBeGreaterThanOrEqual(998);
+    expect(m.state.role).toBe("master");
+    // Another source is answered on its own account, and a source is answered again an interval later.
+    expect(types(m.advert("198.51.100.13", 100, 5600))).toEqual(["send-advert(200)", "send-garp"]);
+    expect(types(m.advert("198.51.100.13", 100, 5700))).toEqual([]);
+    expect(types(m.advert("198.51.100.13", 100, 6600))).toEqual(["send-advert(200)", "send-garp"]);
+    // Priority 0 floods are answered the same way.
+    expect(types(m.advert("198.51.100.14", 0, 6600))).toEqual(["send-advert(200)"]);
+    expect(types(m.advert("198.51.100.14", 0, 6601))).toEqual([]);
+    // A higher advert is never held back.
+    expect(transitionOf(m.advert("198.51.100.12", 250, 6602))).toMatchObject({ to: "backup", reason: "higher-priority" });
+  });
+
+  it("a master answers at most 64 sources per advert interval, so forged sources cannot multiply its output", () => {
+    const m = new One(config({ priority: 200 }));
+    m.step({ type: "startup" }, 0);
+    m.tick(masterDownIntervalMs(200, 1000, 3));
+    let answers = 0;
+    for (let i = 0; i < 200; i++) {
+      if (types(m.advert(`203.0.113.${i + 1}`, 100, 4000 + i)).includes("send-garp")) answers++;
+    }
+    expect(answers).toBe(64);
+    expect(m.state.answered.length).toBe(64);
+    // An interval later the memory has emptied and answers resume.
+    expect(types(m.advert("203.0.113.250", 100, 5300))).toEqual(["send-advert(200)", "send-garp"]);
+    expect(m.state.answered.length).toBe(1);
+  });
+
   it("a master hearing a higher priority gives its addresses up, then reports Backup", () => {
     const m = new One(config());
     m.step({ type: "startup" }, 0);

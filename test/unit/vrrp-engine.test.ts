@@ -330,6 +330,21 @@ describe("VrrpEngine over the in-memory raw socket", () => {
     await b.engine.stop();
   });
 
+  it("logs a VRRPv2 packet on a VRRPv3 instance as a version mismatch, not an authentication failure", async () => {
+    const net = createMemoryVrrpNetwork();
+    const timeline: Timeline = [];
+    const b = node(net, timeline, "b", [spec("VI_1", 100, B)]);
+    await b.engine.start();
+    const v2 = encodeAdvert({ version: 2, vrid: 51, priority: 200, advertIntCs: 100, addresses: ["198.51.100.100"], auth: { type: "pass", password: "s3cret" } }, { src: A, dst: VRRP_MULTICAST_V4 });
+    net.inject("eth0", A, VRRP_MULTICAST_V4, v2);
+    net.inject("eth0", A, VRRP_MULTICAST_V4, v2);
+    await vi.advanceTimersByTimeAsync(10);
+    expect(b.metrics.render()).not.toMatch(/reason="auth"/);
+    expect(b.lines.filter((l) => /speaks VRRPv2 on VRID 51; we speak VRRPv3/.test(l))).toHaveLength(1);
+    expect(b.lines.some((l) => /password|authentication/.test(l))).toBe(false);
+    await b.engine.stop();
+  });
+
   it("rejects and counts packets that fail the checks, and VRRPv2 adverts with the wrong password", async () => {
     const net = createMemoryVrrpNetwork();
     const timeline: Timeline = [];

@@ -144,7 +144,13 @@ export type VrrpDiscardReason =
   /** VRRPv3 with a 0 interval: nothing sensible to learn from it. */
   | "zero-interval"
   /** Backup with preemption: a lower master is ignored so that our timer runs out. */
-  | "lower-priority";
+  | "lower-priority"
+  /**
+   * Master: a lower (or priority-0) advert from a router we answered less
+   * than one advert interval ago. A flood is answered once per interval and
+   * source, not once per packet.
+   */
+  | "answered-recently";
 
 export const vrrpDiscardReasons: readonly VrrpDiscardReason[] = [
   "not-running",
@@ -154,6 +160,7 @@ export const vrrpDiscardReasons: readonly VrrpDiscardReason[] = [
   "interval-mismatch",
   "zero-interval",
   "lower-priority",
+  "answered-recently",
 ];
 
 export type MisconfigurationKind =
@@ -252,6 +259,12 @@ export interface VrrpMasterSeen {
   readonly heardAt: number;
 }
 
+export interface VrrpAnswered {
+  readonly source: string;
+  /** Our time of the answer. */
+  readonly at: number;
+}
+
 export interface VrrpState {
   readonly config: ResolvedVrrpConfig;
   readonly role: VrrpRole;
@@ -284,5 +297,7 @@ export interface VrrpState {
   readonly transitionSeq: number;
   /** Keys of disagreements already reported (bounded; oldest dropped first). */
   readonly misconfigReported: readonly string[];
+  /** While Master: the routers whose lower or priority-0 adverts we answered within the last advert interval (bounded). */
+  readonly answered: readonly VrrpAnswered[];
   readonly counters: VrrpCounters;
 }

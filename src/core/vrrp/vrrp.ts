@@ -28,6 +28,12 @@
  *   address) means two masters, e.g. after a healed partition: we advertise
  *   and send GARP at once so the other steps down and clients come back.
  *   A priority-0 advert from another router is answered with an advert.
+ *   Either answer goes at most once per advert interval to one source: the
+ *   first advert tells the other master, repeats within the interval would
+ *   only multiply our adverts and GARP bursts (a replayed or forged flood of
+ *   1000 adverts used to draw 1000 answers). Our regular adverts still go
+ *   out every interval. At most ANSWER_MEMORY sources are answered per
+ *   interval, so forged source addresses cannot grow our state or our output.
  * - Leaving Master for Initialize or Fault sends priority 0, after the
  *   addresses are removed, so a backup takes over after Skew_Time instead
  *   of Master_Down_Interval.
@@ -86,6 +92,9 @@ export { effectivePriority, faultingTracks } from "./track.ts";
 /** After a heartbeat verdict, the master's next advert is awaited this fraction of its interval beyond the due time. */
 const TAKEOVER_GRACE = 0.25;
 
+/** How many sources a Master answers per advert interval (see "Master" above). */
+const ANSWER_MEMORY = 64;
+
 /** How many distinct disagreements we remember, so a noisy peer cannot grow our state. */
 const MISCONFIG_MEMORY = 64;
 
@@ -106,6 +115,7 @@ function zeroDiscards(): Record<VrrpDiscardReason, number> {
     "interval-mismatch": 0,
     "zero-interval": 0,
     "lower-priority": 0,
+    "answered-recently": 0,
   };
 }
 
@@ -136,6 +146,7 @@ export function initVrrp(input: VrrpInstanceConfig, now: number): VrrpState {
     since: now,
     transitionSeq: 0,
     misconfigReported: [],
+    answered: [],
     counters: {
       advertsReceived: 0,
       advertsSent: 0,
@@ -526,22 +537,39 @@ function onAdvertAsBackup(d: Draft, out: VrrpAction[], now: number, a: VrrpHeard
   setTimer(d, out, "master-down", now + currentMasterDownIntervalMs(d));
 }
 
-function onAdvertAsMaster(d: Draft, out: VrrpAction[], now: number, a: VrrpHeard): void {
-  if (a.priority === 0) {
-    // Another master resigning while we are master: make sure everyone hears us now.
-    sendAdvert(d, out, d.priority);
-    setTimer(d, out, "advert", now + advertIntMs(d));
-    return;
+/**
+ * True, and remembered, when an advert from `source` that calls for an answer
+ * may have one now: not answered within the last advert interval, and fewer
+ * than ANSWER_MEMORY sources answered in it.
+ */
+function mayAnswer(d: Draft, now: number, source: string): boolean {
+  const recent = d.answered.filter((e) => now - e.at < advertIntMs(d));
+  d.answered = recent;
+  if (recent.some((e) => e.source === source) || recent.length >= ANSWER_MEMORY) {
+    discard(d, "answered-recently");
+    return false;
   }
+  d.answered = [...recent, { source, at: now }];
+  return true;
+}
+
+function onAdvertAsMaster(d: Draft, out: VrrpAction[], now: number, a: VrrpHeard): void {
   const theirs = ipv4ToNumber(a.src) ?? 0;
   const ours = ipv4ToNumber(d.config.primaryAddress) ?? 0;
-  if (a.priority > d.priority || (a.priority === d.priority && theirs > ours)) {
+  if (a.priority !== 0 && (a.priority > d.priority || (a.priority === d.priority && theirs > ours))) {
     const higher = a.priority > d.priority;
     const detail = higher
       ? `advert from ${a.src} with higher priority ${a.priority} (ours ${d.priority})`
       : `advert from ${a.src} with our priority ${a.priority} and a higher address than ours (${d.config.primaryAddress})`;
     becomeBackup(d, out, now, higher ? "higher-priority" : "equal-priority-higher-address", detail, learnedIntervalMs(d, a));
     d.master = heard(a, now);
+    return;
+  }
+  if (!mayAnswer(d, now, a.src)) return;
+  if (a.priority === 0) {
+    // Another master resigning while we are master: make sure everyone hears us now.
+    sendAdvert(d, out, d.priority);
+    setTimer(d, out, "advert", now + advertIntMs(d));
     return;
   }
   // Two masters (a healed partition, a frozen peer back): assert ourselves at once.

@@ -253,8 +253,10 @@ export class VrrpEngine {
     const inst = entry.instances.find((i) => i.spec.core.vrid === p.vrid);
     // Other VRIDs on the segment are other routers' business.
     if (inst === undefined) return;
-    const auth = inst.unit.state(inst.name).config.auth;
-    const bad = p.version === 2 ? verifyVrrpAuth(p, auth) : null;
+    const { auth, version } = inst.unit.state(inst.name).config;
+    // Another version is the core's to report as a version mismatch: a v2
+    // packet on a v3 instance says nothing about a password.
+    const bad = p.version === 2 && version === 2 ? verifyVrrpAuth(p, auth) : null;
     if (bad !== null) {
       this.m.rejected({ interface: iface, reason: bad.kind });
       this.warnEvery(`reject-${inst.name}-auth`, "VRRP packet rejected", { instance: inst.name, reason: bad.kind, detail: bad.detail });
