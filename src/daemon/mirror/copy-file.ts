@@ -4,7 +4,8 @@
  * file, fsync, rename, fsync of the folder), since the data generations
  * are what keeps a stale copy from ever being served.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
+import { writeFileAtomic } from "../../sys/atomic-file.ts";
 import { join } from "node:path";
 import { checkCopyRecord, type CopyRecord } from "../../core/mirror/copy.ts";
 
@@ -46,19 +47,5 @@ export function writeCopyRecord(stateDir: string, module: string, copy: CopyReco
   const dir = mirrorStateDir(stateDir, module);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const path = copyFile(stateDir, module);
-  const tmp = `${path}.tmp`;
-  const fd = openSync(tmp, "w", 0o600);
-  try {
-    writeSync(fd, `${JSON.stringify({ ...copy, savedAt: new Date().toISOString() })}\n`);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-  const d = openSync(dir, "r");
-  try {
-    fsyncSync(d);
-  } finally {
-    closeSync(d);
-  }
+  writeFileAtomic(path, `${JSON.stringify({ ...copy, savedAt: new Date().toISOString() })}\n`, { requireDirSync: true });
 }

@@ -1,10 +1,11 @@
 /**
  * Where `blocked` (why this node must not take a module back: a failed
  * start) survives a restart: one small JSON file per module in the state
- * dir, written crash-safely (temporary file, fsync, rename).
+ * dir, written crash-safely (temporary file, fsync, rename; see sys/atomic-file.ts).
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { writeFileAtomic } from "../../sys/atomic-file.ts";
 
 export function blockedFile(stateDir: string, module: string): string {
   // Module names are checked by the config; still, keep them inside the dir.
@@ -35,23 +36,5 @@ export function readBlocked(stateDir: string, module: string): { blocked: string
 export function writeBlocked(stateDir: string, module: string, blocked: string | null): void {
   const path = blockedFile(stateDir, module);
   mkdirSync(join(stateDir, "modules"), { recursive: true });
-  const tmp = `${path}.tmp`;
-  const fd = openSync(tmp, "w", 0o600);
-  try {
-    writeSync(fd, `${JSON.stringify({ module, blocked, at: new Date().toISOString() })}\n`);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-  try {
-    const dir = openSync(join(stateDir, "modules"), "r");
-    try {
-      fsyncSync(dir);
-    } finally {
-      closeSync(dir);
-    }
-  } catch {
-    // Some filesystems cannot fsync a directory; the rename is still atomic.
-  }
+  writeFileAtomic(path, `${JSON.stringify({ module, blocked, at: new Date().toISOString() })}\n`);
 }
