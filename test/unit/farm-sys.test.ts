@@ -159,7 +159,9 @@ describe("farm link setup", () => {
       if (failOn !== undefined && command.includes(failOn)) {
         return { ok: false, kind: "failed", command, exitCode: 2, stdout: "", stderr: "RTNETLINK answers: Operation not permitted", message: `${command}: Operation not permitted` };
       }
-      if (args[0] === "link" && args[1] === "del") return { ok: false, kind: "failed", command, exitCode: 1, stdout: "", stderr: "Cannot find device", message: "Cannot find device" };
+      if ((args[0] === "link" && args[1] === "del") || args[1] === "link") {
+        return { ok: false, kind: "failed", command, exitCode: 1, stdout: "", stderr: "Cannot find device", message: "Cannot find device" };
+      }
       return { ok: true, command, stdout: "", stderr: "" };
     };
     return { run, calls };
@@ -198,6 +200,21 @@ describe("farm link setup", () => {
     if (r.ok) expect(r.changed.find((c) => c.key === "net.ipv4.conf.all.arp_ignore")?.previous).toBe("0");
   });
 
+  it("keeps a macvlan a crashed run left on the same interface (its connections keep flowing)", async () => {
+    const name = macvlanName("web");
+    const calls: string[] = [];
+    const run: IpRunner = async (args) => {
+      const command = `ip ${args.join(" ")}`;
+      calls.push(command);
+      const stdout = args[1] === "link" && args[2] === "show" ? `7: ${name}@eth0: <BROADCAST,MULTICAST,NOARP,UP> mtu 1500\n` : "";
+      return { ok: true, command, stdout, stderr: "" };
+    };
+    const r = await setupFarmLink(linkSpec, run, fakeSysctl());
+    expect(r.ok).toBe(true);
+    expect(calls.some((c) => c.startsWith("ip link del") || c.startsWith("ip link add"))).toBe(false);
+    expect(calls).toContain(`ip link set ${name} address 02:aa:bb:cc:dd:ee arp off`);
+  });
+
   it("undoes what it did and names the step that failed", async () => {
     const ip = fakeIp("address 02:");
     const sys = fakeSysctl();
@@ -207,11 +224,11 @@ describe("farm link setup", () => {
     expect(ip.calls.filter((c) => c.startsWith("ip link del")).length).toBe(2);
   });
 
-  it("the exit guard removes table, macvlan and VIP once its pipe closes", () => {
-    const s = exitGuardScript("web", "198.51.100.200");
+  it("the exit guard empties the table's sets once its pipe closes, and leaves the rules", () => {
+    const s = exitGuardScript("web");
     expect(s.split("\n")[0]).toBe("read _ignored");
-    expect(s).toContain("delete table inet vigil_farm_web");
-    expect(s).toContain(`ip link del '${macvlanName("web")}'`);
-    expect(s).toContain("ip addr del '198.51.100.200/32' dev lo");
+    expect(s).toContain("flush set inet vigil_farm_web mine");
+    expect(s).toContain("flush set inet vigil_farm_web arp_owner");
+    expect(s).not.toContain("delete table");
   });
 });

@@ -197,7 +197,7 @@ export class FarmInstance {
       case "setup": {
         // Armed first: a crash from here on leaves nothing behind.
         this.guard?.disarm();
-        this.guard = this.os.exitGuard(s.name, s.vip);
+        this.guard = this.os.exitGuard(s.name);
         // The table (holding nothing) before the link and VIP: a node that
         // received for the VIP without it would reset the other nodes' connections.
         const table = await this.os.setupTable({ module: s.name, vip: s.vip, ports: s.ports, split: s.split, seed: s.nftSeed });

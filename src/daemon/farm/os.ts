@@ -13,7 +13,7 @@ import type { FarmTableSpec } from "../../sys/farm/ruleset.ts";
 import { readFarmCounters, removeFarmTable, setupFarmTable, type TableResult, writeFarmTable } from "../../sys/farm/table.ts";
 
 export interface FarmOs {
-  exitGuard(module: string, vip: string): ExitGuard;
+  exitGuard(module: string): ExitGuard;
   setupTable(spec: FarmTableSpec): Promise<TableResult>;
   writeTable(module: string, vip: string, held: readonly number[], arpOwner: boolean): Promise<TableResult>;
   removeTable(module: string): Promise<TableResult>;

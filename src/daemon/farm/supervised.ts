@@ -10,6 +10,7 @@ import type { VigilConfig } from "../../config/types.ts";
 import { type Engine, type Membership, type NodeContext, ReloadRejected } from "../engine.ts";
 import { FarmEngine } from "./engine.ts";
 import { farmConfigKey, farmSetup } from "./setup.ts";
+import { removeStaleFarms } from "./stale.ts";
 
 export type SupervisedFarms = Engine & {
   statuses(): FarmStatus[];
@@ -52,6 +53,9 @@ export function supervisedFarms(ctx: NodeContext, membership: Membership): Super
     name: "farms",
     tier: "service",
     async start() {
+      // Farms a crashed run left behind and the config no longer has.
+      const names = cfg.modules.filter((m) => m.type === "farm").map((m) => m.name);
+      for (const note of await removeStaleFarms(names)) log.warn(`farm: ${note}`);
       const err = startOn(cfg);
       if (err !== undefined) throw new Error(err);
     },

@@ -97,14 +97,19 @@ export async function removeFarmLink(spec: FarmLinkSpec, run: IpRunner): Promise
  */
 export async function setupFarmLink(spec: FarmLinkSpec, run: IpRunner, sysctl: SysctlIo = procSysctl): Promise<LinkResult> {
   const name = macvlanName(spec.module);
-  await removeFarmLink(spec, run);
+  // A macvlan left by a crashed run on the same interface is kept (with its
+  // VIP), so the connections that node still serves do not stall; one on
+  // another interface goes.
+  const existing = await run(["-o", "link", "show", name]);
+  const reuse = existing.ok && existing.stdout.includes(`${name}@${spec.interface}:`);
+  if (!reuse) await removeFarmLink(spec, run);
   const changed: SysctlChange[] = [];
   const fail = async (message: string): Promise<LinkResult> => {
     await removeFarmLink(spec, run);
     await restoreSysctls(changed, sysctl);
     return { ok: false, message: `farm ${spec.module}: ${message}` };
   };
-  let problem = await ipOk(run, ["link", "add", name, "link", spec.interface, "type", "macvlan", "mode", "private"]);
+  let problem = reuse ? undefined : await ipOk(run, ["link", "add", name, "link", spec.interface, "type", "macvlan", "mode", "private"]);
   if (problem !== undefined) return fail(`cannot create the macvlan ${name} on ${spec.interface}: ${problem}`);
   try {
     await sysctl.write(`net.ipv6.conf.${name}.disable_ipv6`, "1");
