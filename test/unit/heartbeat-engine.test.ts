@@ -142,4 +142,20 @@ describe("HeartbeatEngine over the in-memory network", () => {
     expect(a.lines.some((l) => /heartbeat frame rejected reason=bad-mac/.test(l))).toBe(true);
     await a.e.stop();
   });
+
+  it("names the sender's address in rejection logs, at most one line per reason and period", async () => {
+    const net = createMemoryNetwork();
+    const a = engine(net, "a");
+    await a.e.start();
+    const forged = encodeHeartbeat({
+      cluster: "lab", node: "b", epoch: 1n << 40n, seq: 1, sentAt: 0, link: 0, echoes: [], modules: [],
+    }, new Uint8Array(32).fill(9));
+    for (let i = 0; i < 100; i++) net.inject(0, { address: "198.51.100.12", port: 40000 }, { address: "198.51.100.11", port: 7694 }, forged);
+    await vi.advanceTimersByTimeAsync(50);
+    const logged = a.lines.filter((l) => /heartbeat frame rejected/.test(l));
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toMatch(/sender=198\.51\.100\.12:40000/);
+    expect(a.metrics.render()).toMatch(/vigil_heartbeat_frames_rejected_total\{reason="bad-mac"\} 100/);
+    await a.e.stop();
+  });
 });

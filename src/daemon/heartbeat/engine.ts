@@ -84,7 +84,7 @@ export class HeartbeatEngine {
   async start(): Promise<void> {
     const t = await this.opts.openTransport(this.opts.links);
     this.transport = t;
-    t.onReceive((link, bytes) => this.onBytes(link, bytes));
+    t.onReceive((link, bytes, from) => this.onBytes(link, bytes, `${from.address}:${from.port}`));
     t.onError((link, err) => this.rateLimitedWarn(`send-error-${link}`, "heartbeat send failed", { link, error: err.message }));
     if (isUdp(t)) {
       t.onStranger((link, from) => {
@@ -136,11 +136,12 @@ export class HeartbeatEngine {
     this.timer = setTimeout(() => this.wake(), delay);
   }
 
-  private onBytes(link: number, bytes: Uint8Array): void {
+  /** `sender` is the datagram's source address, named in rejection logs so an operator can find the host. */
+  private onBytes(link: number, bytes: Uint8Array, sender: string): void {
     const r = decodeHeartbeat(bytes, this.opts.key);
     if (!r.ok) {
       this.counters.rejected({ reason: r.error.kind });
-      this.rateLimitedWarn(`reject-${r.error.kind}`, "heartbeat frame rejected", { reason: r.error.kind, link, detail: r.error.detail });
+      this.rateLimitedWarn(`reject-${r.error.kind}`, "heartbeat frame rejected", { reason: r.error.kind, link, sender, detail: r.error.detail });
       return;
     }
     const before = this.state.counters;
@@ -148,7 +149,7 @@ export class HeartbeatEngine {
     const reason = newRejectReason(before, this.state.counters);
     if (reason !== undefined) {
       this.counters.rejected({ reason });
-      this.rateLimitedWarn(`reject-${reason}`, "heartbeat frame rejected", { reason, link, from: r.frame.node });
+      this.rateLimitedWarn(`reject-${reason}`, "heartbeat frame rejected", { reason, link, sender, from: r.frame.node });
     } else {
       this.counters.received({ peer: r.frame.node, link: String(link) });
       const echo = r.frame.echoes.find((e) => e.node === this.opts.membership.self)?.sentAt;
