@@ -11,6 +11,9 @@ import { Logger } from "../../src/daemon/log.ts";
 import { Metrics } from "../../src/daemon/metrics.ts";
 import { ModuleEngine, type ModuleEngineOptions } from "../../src/daemon/module/engine.ts";
 import { baseCore, FakeHost, until } from "./module-engine-harness.ts";
+import { moduleConfigKey, moduleSharedKey, witnessPingKey } from "../../src/daemon/module/setup.ts";
+import { parseConfig } from "../../src/config/load.ts";
+import type { Checker } from "../../src/sys/checkers/types.ts";
 
 const dirs: string[] = [];
 const engines: ModuleEngine[] = [];
@@ -86,6 +89,47 @@ describe("module engine reload", { timeout: 15_000 }, () => {
     expect(after).toContain("run /srv/mail-start.sh");
     expect(engine.statuses().map((s) => s.name)).toEqual(["web", "db", "mail"]);
     expect(engine.adverts().map((a) => a.module)).toEqual(["web", "db", "mail"]);
+  });
+
+  test("a change of the witness ping only is applied in place: no module stops, starts or moves", async () => {
+    const { host, lines, mod, log } = setup();
+    const engine = new ModuleEngine({ modules: [mod("web", "198.51.100.100/24")], log, metrics: new Metrics() });
+    engines.push(engine);
+    engine.start([{ name: "b", liveness: "dead" }]);
+    await until(() => runningAll(engine, ["web"]));
+    const web = engine.instance("web");
+    const before = host.effects.length;
+    const linesBefore = lines.length;
+    let pinged = 0;
+    const reachable: Checker = { kind: "ping", target: "192.0.2.1", run: () => { pinged++; return Promise.resolve({ ok: true, detail: "reachable", durationMs: 1 }); } };
+    engine.setWitness({ addresses: ["192.0.2.1"], intervalMs: 20, checkerFor: () => reachable });
+    expect(web?.core.config.witnessPing).toBe(true);
+    await until(() => pinged > 0);
+    engine.setWitness(undefined);
+    expect(web?.core.config.witnessPing).toBe(false);
+    expect(engine.instance("web")).toBe(web);
+    expect(host.effects.slice(before)).toEqual([]);
+    expect(lines.slice(linesBefore).map((l) => JSON.parse(l)).filter((e) => typeof e.from === "string")).toEqual([]);
+    expect(engine.statuses()[0]?.state).toBe("ALONE");
+  });
+
+  test("the reload decision: a witness ping change leaves the engine's shared key alone, an arbiter change does not", () => {
+    const yaml = (witness: string) => [
+      "cluster:", "  name: c", "  nodes: [{ name: a, addresses: [192.0.2.1] }, { name: b, addresses: [192.0.2.2] }]", `  witness: ${witness}`,
+      "modules:", "  - { name: web, type: failover, resources: [{ vip: 192.0.2.100/24 }] }", "",
+    ].join("\n");
+    const load = (w: string) => {
+      const r = parseConfig(yaml(w), "/etc/vigil/vigil.yaml");
+      if (!r.ok) throw new Error(JSON.stringify(r.errors));
+      return r.config;
+    };
+    const none = load("{ ping: [] }");
+    const ping = load("{ ping: [192.0.2.9] }");
+    const arbiter = load("{ ping: [], arbiter: 192.0.2.8:7697 }");
+    expect(moduleSharedKey(ping)).toBe(moduleSharedKey(none));
+    expect(moduleConfigKey(ping)).toBe(moduleConfigKey(none));
+    expect(witnessPingKey(ping)).not.toBe(witnessPingKey(none));
+    expect(moduleSharedKey(arbiter)).not.toBe(moduleSharedKey(none));
   });
 
   test("a reload with nothing changed touches nothing", async () => {

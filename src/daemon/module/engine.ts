@@ -48,7 +48,7 @@ export class ModuleEngine implements ModuleControl {
   private instances: ModuleInstance[];
   private readonly reporter: ModuleInstanceOptions["reporter"];
   private started = false;
-  private readonly pinger: WitnessPinger | undefined;
+  private pinger: WitnessPinger | undefined;
   private nextCommand = 0;
   private readonly liveness = new Map<string, PeerLiveness>();
   /** Heartbeat events waiting for a fresh witness round; null when none is awaited. */
@@ -67,13 +67,28 @@ export class ModuleEngine implements ModuleControl {
     this.reporter = reporter;
     this.instances = o.modules.map((m) => new ModuleInstance({ ...m, reporter }));
     for (const i of this.instances) this.setRole(i.name, i.role);
-    const w = o.witness;
-    this.pinger = w === undefined || w.addresses.length === 0 ? undefined : new WitnessPinger({
+    this.pinger = this.newPinger(o.witness);
+  }
+
+  private newPinger(w: ModuleEngineOptions["witness"]): WitnessPinger | undefined {
+    return w === undefined || w.addresses.length === 0 ? undefined : new WitnessPinger({
       ...w,
       onRound: (r) => {
         for (const i of this.instances) i.input({ type: "witness", reachable: r.reachable, detail: r.detail });
       },
     });
+  }
+
+  /**
+   * Applies new witness ping addresses (cluster.witness.ping) to the running
+   * modules in place: the pinger is replaced and each module's core told
+   * whether a witness is now required. No module is stopped or moved.
+   */
+  setWitness(w: ModuleEngineOptions["witness"]): void {
+    this.pinger?.stop();
+    this.pinger = this.newPinger(w);
+    for (const i of this.instances) i.requireWitness(this.pinger !== undefined);
+    if (this.started) this.pinger?.start();
   }
 
   get names(): string[] {

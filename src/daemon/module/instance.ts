@@ -125,6 +125,16 @@ export class ModuleInstance {
     return this.o.core.module;
   }
 
+  /**
+   * The witness ping was turned on or off by a reload. Only the flag the
+   * election reads changes; role, generation and resources stay as they are.
+   */
+  requireWitness(on: boolean): void {
+    if (this.state.config.witnessPing === on) return;
+    this.state = { ...this.state, config: { ...this.state.config, witnessPing: on } };
+    if (this.running) this.input({ type: "tick" });
+  }
+
   get configKey(): string {
     return this.o.configKey ?? JSON.stringify(this.o.core);
   }

@@ -40,13 +40,21 @@ export function moduleConfigKey(config: VigilConfig): string {
 }
 
 /**
- * The part every module depends on (nodes, timers, witness): when it
+ * The part every module depends on (nodes, timers, the arbiter): when it
  * changes, the whole module engine is restarted; otherwise a reload
- * restarts only the modules whose own config changed.
+ * restarts only the modules whose own config changed. The witness ping
+ * addresses are not part of it: a reload applies them in place
+ * (ModuleEngine.setWitness), so changing them never moves a module.
  */
 export function moduleSharedKey(config: VigilConfig): string {
   const c = config.cluster;
-  return JSON.stringify({ cluster: c.name, nodes: c.nodes.map((n) => n.name), heartbeat: c.heartbeat, witness: c.witness });
+  const { ping: _ping, ...arbiter } = c.witness;
+  return JSON.stringify({ cluster: c.name, nodes: c.nodes.map((n) => n.name), heartbeat: c.heartbeat, witness: arbiter });
+}
+
+/** The witness ping addresses, compared by a reload (see moduleSharedKey). */
+export function witnessPingKey(config: VigilConfig): string {
+  return JSON.stringify(config.cluster.witness.ping);
 }
 
 export function moduleSetup(config: VigilConfig, configFile: string, self: string, stateDir: string, log: Logger, metrics: Metrics, deps: ModuleSetupDeps = {}): ModuleSetup {

@@ -16,7 +16,7 @@ import { type Engine, type Membership, type NodeContext, ReloadRejected } from "
 import { startFenceWatchdog } from "../fence/watchdog.ts";
 import { type ArbiterLinkHandle, openArbiterLink } from "./arbiter-link.ts";
 import { ModuleEngine } from "./engine.ts";
-import { moduleConfigKey, moduleSetup, moduleSharedKey } from "./setup.ts";
+import { moduleConfigKey, moduleSetup, moduleSharedKey, witnessPingKey } from "./setup.ts";
 
 /** The longest a stopping node waits for its STOP adverts to leave. */
 const TELL_STOP_MAX_MS = 2_000;
@@ -79,9 +79,18 @@ export function supervisedModules(ctx: NodeContext, membership: Membership): Sup
     },
     async reload(next) {
       const changed = moduleConfigKey(next) !== moduleConfigKey(cfg);
-      if (!changed) {
+      const pingChanged = witnessPingKey(next) !== witnessPingKey(cfg);
+      if (!changed && !pingChanged) {
         cfg = next;
         return "kept";
+      }
+      if (!changed && running !== undefined) {
+        // Only the witness ping addresses: applied in place, no module stops or moves.
+        const ping = next.cluster.witness.ping;
+        running.setWitness(ping.length === 0 ? undefined : { addresses: ping });
+        log.info("witness ping applied; modules untouched", { ping: ping.join(" ") || "none" });
+        cfg = next;
+        return "restarted";
       }
       if (running !== undefined && moduleSharedKey(next) === moduleSharedKey(cfg)) {
         // Only modules changed: restart those, leave the others running untouched.
@@ -96,6 +105,7 @@ export function supervisedModules(ctx: NodeContext, membership: Membership): Sup
           log.info("modules off", { reason: ms.why });
         } else {
           const r = await running.reload(ms.options.modules);
+          if (pingChanged) running.setWitness(ms.options.witness);
           log.info("modules reloaded", { kept: r.kept.join(" "), restarted: r.restarted.join(" "), added: r.added.join(" "), removed: r.removed.join(" ") });
         }
         cfg = next;
