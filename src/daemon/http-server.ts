@@ -1,5 +1,8 @@
 import { chmodSync, unlinkSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { type BodyRefusal, lazyBody } from "./http-body.ts";
+import { ConnectionGuard, type RefusalCounts } from "./http-guard.ts";
+import { DEFAULT_HTTP_LIMITS, type HttpLimits } from "./http-limits.ts";
 
 export type FetchHandler = (req: Request) => Response | Promise<Response>;
 export type Endpoint = { host: string; port: number } | { path: string };
@@ -7,20 +10,29 @@ export type Endpoint = { host: string; port: number } | { path: string };
 export interface RunningServer {
   /** "127.0.0.1:9010" or the socket path. */
   readonly where: string;
+  /** Connections, slow requests and bodies refused so far (see http-guard.ts). */
+  readonly refusals: Readonly<RefusalCounts>;
+  /** Connections open now. */
+  openConnections(): number;
   close(): Promise<void>;
 }
-
-const MAX_BODY = 1 << 20;
 
 /**
  * Serves a fetch-style handler (the Hono app) through node:http. node:http is
  * the one server API that Node, Bun and Deno all have, so the console and the
  * control socket need no per-runtime adapter.
  */
-export function serveFetch(handler: FetchHandler, endpoint: Endpoint): Promise<RunningServer> {
+export function serveFetch(
+  handler: FetchHandler,
+  endpoint: Endpoint,
+  limits: HttpLimits = DEFAULT_HTTP_LIMITS,
+): Promise<RunningServer> {
+  const guard = new ConnectionGuard(limits);
   const server = createServer((req, res) => {
-    void handle(handler, req, res, endpoint);
+    if (!guard.requestStarted(req.socket)) return;
+    void handle(handler, req, res, endpoint, limits, guard);
   });
+  server.on("connection", (socket) => guard.onConnection(socket));
   return new Promise((resolve, reject) => {
     server.once("error", (e: NodeJS.ErrnoException) => reject(new Error(listenError(endpoint, e))));
     const onListening = (): void => {
@@ -37,10 +49,13 @@ export function serveFetch(handler: FetchHandler, endpoint: Endpoint): Promise<R
       }
       resolve({
         where,
+        refusals: guard.refusals,
+        openConnections: () => guard.open(),
         close: () =>
           new Promise<void>((done) => {
             server.close(() => done());
             server.closeAllConnections?.();
+            guard.closeAll();
             if ("path" in endpoint) removeQuietly(endpoint.path);
           }),
       });
@@ -66,47 +81,52 @@ async function handle(
   req: IncomingMessage,
   res: ServerResponse,
   endpoint: Endpoint,
+  limits: HttpLimits,
+  guard: ConnectionGuard,
 ): Promise<void> {
-  try {
-    const body = await readBody(req);
-    if (body === "too-large") {
-      res.writeHead(413, { "content-type": "application/json" });
-      res.end(JSON.stringify({ error: `request body larger than ${MAX_BODY} bytes` }));
-      return;
+  const refuse = (r: BodyRefusal): void => {
+    if (r.status === 413) guard.refusals.tooLarge++;
+    else guard.refusals.timeouts++;
+    if (!res.headersSent) {
+      const text = `${JSON.stringify({ error: r.reason })}\n`;
+      const length = String(Buffer.byteLength(text));
+      res.writeHead(r.status, { "content-type": "application/json", "cache-control": "no-store", connection: "close", "content-length": length });
+      res.end(text);
     }
+  };
+  const method = req.method ?? "GET";
+  const body = lazyBody(req, limits.maxBodyBytes, limits.bodyTimeoutMs, refuse);
+  res.once("finish", () => {
+    // A body the route did not read is not drained: the connection ends with the answer.
+    if (!body.complete()) req.socket.destroy();
+    else guard.responseDone(req.socket);
+  });
+  try {
     const host = req.headers.host ?? ("path" in endpoint ? "localhost" : `${endpoint.host}:${endpoint.port}`);
     const headers = new Headers();
     for (const [k, v] of Object.entries(req.headers)) {
       if (Array.isArray(v)) for (const item of v) headers.append(k, item);
       else if (v !== undefined) headers.set(k, v);
     }
-    const method = req.method ?? "GET";
-    const init: RequestInit = { method, headers };
-    if (body.length > 0 && method !== "GET" && method !== "HEAD") init.body = body;
+    const init: RequestInit & { duplex?: "half" } = { method, headers };
+    if (body.stream !== undefined && method !== "GET" && method !== "HEAD") {
+      init.body = body.stream;
+      init.duplex = "half";
+    }
     const response = await handler(new Request(`http://${host}${req.url ?? "/"}`, init));
+    if (res.headersSent) return;
     const out: Record<string, string> = {};
     response.headers.forEach((v, k) => {
       out[k] = v;
     });
+    if (!body.complete()) out["connection"] = "close";
     res.writeHead(response.status, out);
     res.end(method === "HEAD" ? undefined : Buffer.from(await response.arrayBuffer()));
   } catch (e) {
-    if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });
+    if (res.headersSent) return;
+    res.writeHead(500, { "content-type": "application/json" });
     res.end(JSON.stringify({ error: "internal error", detail: String(e) }));
   }
-}
-
-function readBody(req: IncomingMessage): Promise<Uint8Array<ArrayBuffer> | "too-large"> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (c: Buffer) => {
-      size += c.length;
-      if (size <= MAX_BODY) chunks.push(c);
-    });
-    req.on("end", () => resolve(size > MAX_BODY ? "too-large" : new Uint8Array(Buffer.concat(chunks))));
-    req.on("error", reject);
-  });
 }
 
 function listenError(endpoint: Endpoint, e: NodeJS.ErrnoException): string {

@@ -1,0 +1,141 @@
+/**
+ * Connection bounds of one HTTP listener: how many sockets in all and per
+ * client address, and how long a client may take to send its headers. A
+ * socket over a bound gets a one-line JSON answer and is closed, so a client
+ * that opens connections and sends nothing pins neither memory nor a slot.
+ *
+ * When all slots are taken, a newcomer is not simply turned away: the client
+ * holding the most connections (more than the newcomer would then hold) loses
+ * its oldest one. Many attacking addresses can fill the listener, but a client
+ * with few connections, the operator's browser, still gets in.
+ */
+import type { Socket } from "node:net";
+import { type HttpLimits, rawRefusal } from "./http-limits.ts";
+
+export interface RefusalCounts {
+  /** Connections closed at once because a bound on connections was reached. */
+  connections: number;
+  /** Requests whose headers, or whose body, did not arrive in time. */
+  timeouts: number;
+  /** Request bodies over the size bound. */
+  tooLarge: number;
+}
+
+interface Tracked {
+  readonly client: string;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  /** Requests begun on this socket: an idle keep-alive socket is closed without a 408. */
+  requests: number;
+}
+
+export class ConnectionGuard {
+  readonly refusals: RefusalCounts = { connections: 0, timeouts: 0, tooLarge: 0 };
+  private total = 0;
+  /** Open sockets per client address, oldest first. */
+  private readonly perClient = new Map<string, Set<Socket>>();
+  private readonly sockets = new Map<Socket, Tracked>();
+
+  constructor(private readonly limits: HttpLimits) {}
+
+  /** Open connections now (for tests and metrics). */
+  open(): number {
+    return this.total;
+  }
+
+  onConnection(socket: Socket): void {
+    const client = socket.remoteAddress ?? "local";
+    const fromClient = this.perClient.get(client)?.size ?? 0;
+    let reason: string | undefined;
+    if (fromClient >= this.limits.maxConnectionsPerClient) {
+      reason = `too many open connections from ${client} (limit ${this.limits.maxConnectionsPerClient}); close some and try again`;
+    } else if (this.total >= this.limits.maxConnections && !this.makeRoomFor(fromClient + 1)) {
+      reason = `too many open connections (limit ${this.limits.maxConnections}); try again later`;
+    }
+    if (reason !== undefined) {
+      this.refusals.connections++;
+      closeWith(socket, rawRefusal(503, reason));
+      return;
+    }
+    this.total++;
+    const mine = this.perClient.get(client) ?? new Set<Socket>();
+    mine.add(socket);
+    this.perClient.set(client, mine);
+    const tracked: Tracked = { client, timer: undefined, requests: 0 };
+    this.sockets.set(socket, tracked);
+    this.armHeaderTimer(socket, tracked);
+    socket.once("close", () => this.forget(socket));
+  }
+
+  /** Closes the oldest connection of the client holding the most, if it holds more than `newcomerWouldHold`. */
+  private makeRoomFor(newcomerWouldHold: number): boolean {
+    let heaviest: { client: string; sockets: Set<Socket> } | undefined;
+    for (const [client, sockets] of this.perClient) {
+      if (heaviest === undefined || sockets.size > heaviest.sockets.size) heaviest = { client, sockets };
+    }
+    if (heaviest === undefined || heaviest.sockets.size <= newcomerWouldHold) return false;
+    const oldest = heaviest.sockets.values().next().value as Socket;
+    this.refusals.connections++;
+    this.forget(oldest);
+    closeWith(oldest, rawRefusal(503, `connection closed to make room for another client: ${heaviest.client} holds the most of the ${this.limits.maxConnections} allowed`));
+    return true;
+  }
+
+  /** The headers of a request arrived on this socket; false when the socket was refused and is closing. */
+  requestStarted(socket: Socket): boolean {
+    const t = this.sockets.get(socket);
+    if (t === undefined) return false;
+    t.requests++;
+    clearTimeout(t.timer);
+    t.timer = undefined;
+    return true;
+  }
+
+  /** A response was sent and the socket stays open for the next request. */
+  responseDone(socket: Socket): void {
+    const t = this.sockets.get(socket);
+    if (t !== undefined && !socket.destroyed) this.armHeaderTimer(socket, t);
+  }
+
+  private armHeaderTimer(socket: Socket, t: Tracked): void {
+    clearTimeout(t.timer);
+    t.timer = setTimeout(() => {
+      t.timer = undefined;
+      if (t.requests === 0) {
+        this.refusals.timeouts++;
+        closeWith(socket, rawRefusal(408, `the request headers did not arrive within ${this.limits.headerTimeoutMs} ms`));
+      } else {
+        socket.destroy();
+      }
+    }, this.limits.headerTimeoutMs);
+    t.timer.unref?.();
+  }
+
+  private forget(socket: Socket): void {
+    const t = this.sockets.get(socket);
+    if (t === undefined) return;
+    clearTimeout(t.timer);
+    this.sockets.delete(socket);
+    this.total--;
+    const mine = this.perClient.get(t.client);
+    mine?.delete(socket);
+    if (mine !== undefined && mine.size === 0) this.perClient.delete(t.client);
+  }
+
+  /** Closes every socket (server shutdown). */
+  closeAll(): void {
+    for (const socket of [...this.sockets.keys()]) socket.destroy();
+  }
+}
+
+/**
+ * Sends a last answer and closes. The socket is half-closed first and
+ * destroyed a moment later: destroying it at once, with the client's bytes
+ * still unread, would reset the connection and the client might never read why.
+ */
+export function closeWith(socket: Socket, text: string): void {
+  if (socket.destroyed) return;
+  const kill = setTimeout(() => socket.destroy(), 500);
+  kill.unref?.();
+  socket.once("close", () => clearTimeout(kill));
+  socket.end(text);
+}
