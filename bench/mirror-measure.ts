@@ -31,6 +31,8 @@ export interface SuiteSizes {
 export interface SuiteResult {
   /** dd's own figure for the write including its final fsync, MB/s (10^6). */
   seqWriteMBps: number;
+  /** Two dd writers at once (half the size each): total bytes over the slower one's time, MB/s. */
+  seqWrite2MBps: number;
   /** dd reading the same file back after every layer's cache for it was dropped, MB/s. */
   seqReadMBps: number;
   fsyncIops: number;
@@ -56,6 +58,14 @@ export function ddRate(stderr: string): number {
   return Number(m[1]) / Number(m[2]) / 1e6;
 }
 
+/** Two dd summaries (parallel writers): all bytes over the longest time. */
+export function ddRateAll(stderr: string): number {
+  const all = [...stderr.matchAll(/(\d+) bytes .* copied, ([\d.]+) s/g)];
+  if (all.length === 0) throw new Error(`no dd summary in: ${stderr.trim()}`);
+  const bytes = all.reduce((a, m) => a + Number(m[1]), 0);
+  return bytes / Math.max(...all.map((m) => Number(m[2]))) / 1e6;
+}
+
 export async function app<T>(t: Target, args: string[], what: string): Promise<T> {
   const r = await must([...t.enter(), BUN, APP, ...args], `${t.label}: ${what}`);
   const line = r.stdout.trim().split("\n").at(-1) ?? "";
@@ -73,10 +83,14 @@ export async function runSuite(t: Target, s: SuiteSizes): Promise<SuiteResult> {
   await dropCached(t, "seq.dat");
   const r = await must([...t.enter(), "dd", `if=${f}`, "of=/dev/null", "bs=1M"], `${t.label}: dd read`);
   await must([...t.enter(), "rm", "-f", f], `${t.label}: rm`);
+  const half = Math.max(1, s.seqMiB >> 1);
+  const dd2 = (n: string) => `dd if=/dev/zero of=${t.dir}/${n} bs=1M count=${half} conv=fsync`;
+  const w2 = await must([...t.enter(), "sh", "-c", `${dd2("p1.dat")} & ${dd2("p2.dat")} & wait; rm -f ${t.dir}/p1.dat ${t.dir}/p2.dat`], `${t.label}: two dd writers`);
   const fs = await app<{ ops: number; elapsedMs: number; lat: number[] }>(t, ["fsync4k", t.dir, String(s.fsyncOps), String(s.fsyncMs)], "4 KiB writes with fsync");
   const st = await app<{ files: number; totalMs: number }>(t, ["storm", t.dir, String(s.stormFiles)], "create/rename/delete storm");
   return {
     seqWriteMBps: ddRate(w.stderr),
+    seqWrite2MBps: ddRateAll(w2.stderr),
     seqReadMBps: ddRate(r.stderr),
     fsyncIops: fs.ops / (fs.elapsedMs / 1000),
     fsyncP50Ms: median(fs.lat),
@@ -93,6 +107,7 @@ export function medianSuite(rs: readonly SuiteResult[]): SuiteResult | null {
   const m = (k: keyof SuiteResult) => median(rs.map((r) => r[k]));
   return {
     seqWriteMBps: m("seqWriteMBps"),
+    seqWrite2MBps: m("seqWrite2MBps"),
     seqReadMBps: m("seqReadMBps"),
     fsyncIops: m("fsyncIops"),
     fsyncP50Ms: m("fsyncP50Ms"),

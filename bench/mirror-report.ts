@@ -66,6 +66,7 @@ function phaseTable(p: PhaseResult, sizes: SuiteSizes, glusterFiles: number, rep
     ["measure", ...COLS, "sync vs bare", "sync vs GlusterFS"],
     [
       row("sequential write, dd 1M conv=fsync (MB/s)", "seqWriteMBps", true),
+      row("sequential write, 2 dd at once, half each (MB/s, total)", "seqWrite2MBps", true),
       row("sequential read, cold (MB/s)", "seqReadMBps", true),
       row("4 KiB write + fsync (IOPS)", "fsyncIops", true),
       row("4 KiB write + fsync, p50 (ms)", "fsyncP50Ms", false),
@@ -88,9 +89,9 @@ function targets(j: MirrorJson): string {
     const tag = p.shape === "1gbit" ? "1 Gbit/s" : "unshaped";
     if (p.shape === "1gbit") {
       const link = 125;
-      rows.push([`${tag}: sync sequential write >= 90 % of the link`, `${fmt(s.seqWriteMBps)} MB/s = ${fmt((s.seqWriteMBps / link) * 100)} % of 125 MB/s (${fmt((s.seqWriteMBps / p.linkMBps) * 100)} % of one TCP stream's ${fmt(p.linkMBps)})`, yes(s.seqWriteMBps >= 0.9 * link)]);
+      rows.push([`${tag}: sync sequential write >= 90 % of the link`, `${fmt(s.seqWriteMBps)} MB/s = ${fmt((s.seqWriteMBps / link) * 100)} % of 125 MB/s (${fmt((s.seqWriteMBps / p.linkMBps) * 100)} % of one TCP stream's ${fmt(p.linkMBps)}); two writers at once ${fmt(s.seqWrite2MBps)} MB/s`, yes(s.seqWriteMBps >= 0.9 * link)]);
     }
-    const ahead = [s.seqWriteMBps > g.seqWriteMBps, s.seqReadMBps > g.seqReadMBps, s.fsyncIops > g.fsyncIops, s.fsyncP50Ms < g.fsyncP50Ms, s.fsyncP99Ms < g.fsyncP99Ms, s.stormFilesPerSec > g.stormFilesPerSec];
+    const ahead = [s.seqWriteMBps > g.seqWriteMBps, s.seqWrite2MBps > g.seqWrite2MBps, s.seqReadMBps > g.seqReadMBps, s.fsyncIops > g.fsyncIops, s.fsyncP50Ms < g.fsyncP50Ms, s.fsyncP99Ms < g.fsyncP99Ms, s.stormFilesPerSec > g.stormFilesPerSec];
     rows.push([`${tag}: sync ahead of GlusterFS on every row`, `${ahead.filter(Boolean).length} of ${ahead.length} rows`, yes(ahead.every(Boolean))]);
     const bound = b.fsyncP50Ms + RTT_MS + 0.5;
     rows.push([`${tag}: 4 KiB fsync latency <= bare + RTT + 0.5 ms`, `p50 ${fmt(s.fsyncP50Ms, 3)} ms vs bound ${fmt(bound, 3)} ms (bare ${fmt(b.fsyncP50Ms, 3)}); p99 ${fmt(s.fsyncP99Ms, 2)} vs bare ${fmt(b.fsyncP99Ms, 2)}`, yes(s.fsyncP50Ms <= bound)]);

@@ -35,6 +35,7 @@
  * a process the lab ends) and folders are removed at the end, also on
  * failure.
  */
+import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
@@ -198,6 +199,7 @@ async function main(): Promise<void> {
     const json = {
       command: COMMAND,
       vigil: VIGIL_BIN,
+      vigilVersion: execFileSync(VIGIL_BIN, ["version"], { encoding: "utf8" }).trim(),
       quick: QUICK,
       rounds: ROUNDS,
       sizes: SIZES,
