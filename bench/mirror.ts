@@ -30,10 +30,10 @@
  * write stall when h2's cable is pulled for a few seconds during a loop of
  * 4 KiB write + fsync (longest gap between acknowledged writes).
  *
- * Writes bench/results/mirror.json and .md and prints the table. The lab's
- * namespaces, processes, mounts (each lives in a private mount namespace of
- * a process the lab ends) and folders are removed at the end, also on
- * failure.
+ * Writes bench/results/mirror.json and .md (mirror-quick.* with --quick)
+ * and prints the table. The lab's namespaces, processes, mounts (each lives
+ * in a private mount namespace of a process the lab ends) and folders are
+ * removed at the end, also on failure.
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
@@ -214,7 +214,8 @@ async function main(): Promise<void> {
       ...result,
     };
     const md = mirrorMarkdown(json);
-    writeResults("mirror", json, md);
+    // A quick run never overwrites the full run's figures.
+    writeResults(QUICK ? "mirror-quick" : "mirror", json, md);
     console.log(md);
   } finally {
     clearInterval(loadTimer);
