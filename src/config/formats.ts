@@ -75,15 +75,24 @@ const utf8 = new TextEncoder();
 const byteLength = (s: string): number => utf8.encode(s).length;
 
 /** Linux dev_valid_name(): 1..15 bytes (IFNAMSIZ - 1), no '/', ':' or whitespace, not "." or "..". */
+/**
+ * Letters, digits, '_', '.' and '-', not starting with '-': the kernel would
+ * take more, but an interface name ends up in `ip` and `nft` argument lists
+ * and in scripts' environments, where "-batch" reads as an option and
+ * "eth0;id" as two commands.
+ */
+const INTERFACE = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
+
 export function isInterfaceName(s: string): boolean {
-  return s.length >= 1 && byteLength(s) <= 15 && !/[\s/:]/.test(s) && s !== "." && s !== "..";
+  return byteLength(s) <= 15 && INTERFACE.test(s) && s !== "." && s !== "..";
 }
 
 function interfaceExpected(found: string): string {
   const base = "a network interface name like eth0";
   if (found.length === 0) return `${base} (it is empty)`;
   if (byteLength(found) > 15) return `${base} (at most 15 characters; this one has ${byteLength(found)})`;
-  return `${base} (no /, : or spaces)`;
+  if (found.startsWith("-")) return `${base} (it must not start with '-', which commands read as an option)`;
+  return `${base} (letters, digits, '_', '.' and '-' only)`;
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;

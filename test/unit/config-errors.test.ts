@@ -190,8 +190,18 @@ describe("config errors: each names file:line:col, key path, found and expected"
       'vigil.yaml:8:16: vrrp[0].interface: found "enp0s31f6-backbone", expected a network interface name like eth0 (at most 15 characters; this one has 18)',
     ]);
     expect(problems(lines(...HEAD, "vrrp:", "  - name: VI_1", '    interface: "eth0:1"', "    vrid: 51", "    vips: [198.51.100.100/24]"))).toEqual([
-      'vigil.yaml:8:16: vrrp[0].interface: found "eth0:1", expected a network interface name like eth0 (no /, : or spaces)',
+      'vigil.yaml:8:16: vrrp[0].interface: found "eth0:1", expected a network interface name like eth0 (letters, digits, \'_\', \'.\' and \'-\' only)',
     ]);
+  });
+
+  it("rejects interface names that a command would read as an option or as more than one word", () => {
+    expect(problems(lines(...HEAD, "vrrp:", "  - name: VI_1", "    interface: -batch", "    vrid: 51", "    vips: [198.51.100.100/24]"))).toEqual([
+      'vigil.yaml:8:16: vrrp[0].interface: found "-batch", expected a network interface name like eth0 (it must not start with \'-\', which commands read as an option)',
+    ]);
+    expect(problems(lines(...HEAD, "vrrp:", "  - name: VI_1", '    interface: "eth0;id"', "    vrid: 51", "    vips: [198.51.100.100/24]"))).toEqual([
+      'vigil.yaml:8:16: vrrp[0].interface: found "eth0;id", expected a network interface name like eth0 (letters, digits, \'_\', \'.\' and \'-\' only)',
+    ]);
+    expect(problems(lines(...HEAD, "vrrp:", "  - name: VI_1", "    interface: br-lan.100", "    vrid: 51", "    vips: [198.51.100.100/24]"))).toEqual([]);
   });
 
   it("reports every problem of a file at once, in file order", () => {
