@@ -13,6 +13,8 @@ export interface NodeStart {
   readonly nodeName: string | undefined;
   readonly stateDir: string | undefined;
   readonly listen: string | undefined;
+  /** --accept-new-key: a config from removable media may bring another cluster key. */
+  readonly acceptNewKey?: boolean;
 }
 
 export interface WitnessStart {

@@ -6,6 +6,7 @@ import { findAndLoadConfig } from "./config-arg.ts";
 import { type Io, UsageError } from "./io.ts";
 import { fenceTradeLines } from "./fence-trade.ts";
 import type { DaemonEntries } from "../api/daemon-entries.ts";
+import { keyFileWarnings } from "../api/key-checks.ts";
 import type { StatusSnapshot } from "../api/status.ts";
 import { hostChecks } from "../sys/host-check.ts";
 import { writeKeyFile } from "../sys/keyfile.ts";
@@ -35,6 +36,7 @@ export async function cmdRun(v: Values, io: Io, daemons: DaemonEntries): Promise
     nodeName: str(v, "node"),
     stateDir: str(v, "state-dir"),
     listen,
+    acceptNewKey: v["accept-new-key"] === true,
   });
 }
 
@@ -61,6 +63,7 @@ export function cmdCheckConfig(v: Values, positionals: string[], io: Io): number
   io.out(`  ${c.vrrp.length} VRRP instance(s), ${c.modules.length} module(s), console on ${c.web.listen}`);
   io.out(here.ok ? `  this machine is node ${here.node.name}` : "  this machine matches no node by address (use --node NAME with vigil run)");
   for (const line of fenceTradeLines(c)) io.out(line);
+  for (const w of keyFileWarnings(c)) io.out(`  warning: ${w}`);
   if (c.cluster.nodes.length > 1 && c.cluster.key_file === undefined) {
     io.out("  note: no cluster.key_file; `vigil run` refuses unauthenticated heartbeats (create one with `vigil keygen`)");
   }

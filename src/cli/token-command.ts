@@ -1,4 +1,5 @@
 import { commandTokenFor } from "../api/command-token.ts";
+import { keyFileWarnings } from "../api/key-checks.ts";
 import type { Io } from "./io.ts";
 import { findAndLoadConfig } from "./config-arg.ts";
 import { EXIT } from "./verbs.ts";
@@ -13,6 +14,8 @@ export function cmdToken(v: Record<string, string | boolean | undefined>, io: Io
     io.err(`${found.file}: ${t.message}`);
     return EXIT.failed;
   }
+  // On stderr, so `TOKEN=$(vigil token)` still captures the token alone.
+  for (const w of keyFileWarnings(found.config)) io.err(`warning: ${w}`);
   io.out(t.token);
   return EXIT.ok;
 }

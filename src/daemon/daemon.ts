@@ -20,6 +20,7 @@ import { supervisedFarms } from "./farm/supervised.ts";
 import { Metrics } from "./metrics.ts";
 import { supervisedModules } from "./module/supervised.ts";
 import { takeSignals } from "./signals.ts";
+import { checkKeyContinuity, checkSampleKey, checkStateDirMode } from "./start-checks.ts";
 import { loadConfigToStart } from "./start-config.ts";
 import { acquireStateLock } from "./state-lock.ts";
 import { buildStatus } from "./status.ts";
@@ -33,6 +34,8 @@ export interface DaemonOptions {
   nodeName?: string | undefined;
   stateDir: string;
   listen?: string | undefined;
+  /** --accept-new-key (see start-checks.ts). */
+  acceptNewKey?: boolean;
   log: Logger;
 }
 
@@ -47,6 +50,13 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     return 1;
   }
   const self = id.node;
+  for (const check of [checkSampleKey(initial, opts.listen ?? initial.web.listen), checkStateDirMode(opts.stateDir)]) {
+    if (!check.ok) {
+      log.error(check.message);
+      return 1;
+    }
+    for (const w of check.warnings) log.warn(w);
+  }
 
   const signals = takeSignals(log);
   const lock = acquireStateLock(opts.stateDir);
@@ -55,6 +65,14 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     log.error(lock.message);
     return 1;
   }
+  const keyCheck = checkKeyContinuity(initial, opts.stateDir, { configHow: opts.configHow, acceptNewKey: opts.acceptNewKey === true });
+  if (!keyCheck.ok) {
+    lock.release();
+    signals.release();
+    log.error(keyCheck.message);
+    return 1;
+  }
+  for (const w of keyCheck.warnings) log.warn(w);
 
   const node = nodeEngines({ config: initial, configFile: opts.configFile, self: self.name, stateDir: opts.stateDir, log, metrics: new Metrics() }, opts, self);
   const supervisor = new Supervisor(node.engines);

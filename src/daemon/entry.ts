@@ -26,6 +26,7 @@ export const daemonEntries: DaemonEntries = {
       nodeName: s.nodeName,
       stateDir: s.stateDir ?? DEFAULT_STATE_DIR,
       listen: s.listen,
+      acceptNewKey: s.acceptNewKey === true,
       log,
     });
   },

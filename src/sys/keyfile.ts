@@ -23,6 +23,7 @@ export type KeyFileErrorKind =
   | "unreadable"
   | "too-short"
   | "too-long"
+  | "weak"
   | "insecure-mode"
   | "exists"
   | "write-failed";
@@ -99,6 +100,10 @@ export function readKeyFile(file: string, options: ReadKeyOptions = {}): ReadKey
     }
     if (key.length > MAX_KEY_BYTES) {
       return err("too-long", file, `is ${key.length} bytes; a key file holds ${MIN_KEY_BYTES}..${MAX_KEY_BYTES} bytes, so this is probably the wrong file`);
+    }
+    if (key.every((b) => b === key[0])) {
+      const what = key[0] === 0 ? "all zero bytes" : `one byte (0x${(key[0] ?? 0).toString(16).padStart(2, "0")}) repeated`;
+      return err("weak", file, `holds ${what}, which is no secret; make a random key with \`vigil keygen ${file} --force\``);
     }
     return { ok: true, key: new Uint8Array(key), file, warnings };
   } catch (e) {

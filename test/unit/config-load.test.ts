@@ -164,7 +164,7 @@ describe("loadConfigFile", () => {
         `(create one with \`vigil keygen ${dir}/vigil.key\`, then copy it to every node), ` +
         "expected a key file of at least 32 random bytes, the same on every node",
     ]);
-    writeFileSync(join(dir, "vigil.key"), "x".repeat(32));
+    writeFileSync(join(dir, "vigil.key"), "0123456789abcdefghijklmnopqrstuv");
     expect(loadConfigFile(file).ok).toBe(true);
     writeFileSync(join(dir, "vigil.key"), "short");
     const short = loadConfigFile(file);

@@ -270,7 +270,7 @@ describe("the daemon's side", () => {
 describe("arbiter link", () => {
   it("hands the core's deadlines to the fence watchdog as ms from now, with the module's plan", async () => {
     const dir = mkdtempSync(join(tmpdir(), "vigil-fence-link-"));
-    writeFileSync(join(dir, "vigil.key"), new Uint8Array(32).fill(3), { mode: 0o600 });
+    writeFileSync(join(dir, "vigil.key"), Uint8Array.from({ length: 32 }, (_, i) => i + 3), { mode: 0o600 });
     writeFileSync(join(dir, "vigil.yaml"), [
       "cluster:",
       "  name: pair",

@@ -3,6 +3,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { MAX_KEY_BYTES, MIN_KEY_BYTES, readKeyFile, writeKeyFile } from "../../src/sys/keyfile.ts";
+import { isPublishedSampleKey, sampleKeyMessage } from "../../src/sys/sample-keys.ts";
 
 let dir: string;
 
@@ -15,6 +16,8 @@ afterEach(() => {
 });
 
 const modeOf = (file: string): number => fs.statSync(file).mode & 0o777;
+/** Key bytes that are not all alike (those are refused as weak). */
+const pattern = (n: number): Buffer => Buffer.from(Array.from({ length: n }, (_, i) => (i * 37 + 11) & 0xff));
 
 describe("writeKeyFile", () => {
   it("creates a 32-byte random key with mode 0600 that readKeyFile returns unchanged", () => {
@@ -107,9 +110,9 @@ describe("readKeyFile", () => {
   it("accepts exactly the minimum length and refuses one byte less", () => {
     const ok = path.join(dir, "ok.key");
     const short = path.join(dir, "short.key");
-    fs.writeFileSync(ok, Buffer.alloc(MIN_KEY_BYTES, 7), { mode: 0o600 });
-    fs.writeFileSync(short, Buffer.alloc(MIN_KEY_BYTES - 1, 7), { mode: 0o600 });
-    expect(readKeyFile(ok)).toMatchObject({ ok: true, key: new Uint8Array(MIN_KEY_BYTES).fill(7) });
+    fs.writeFileSync(ok, pattern(MIN_KEY_BYTES), { mode: 0o600 });
+    fs.writeFileSync(short, pattern(MIN_KEY_BYTES - 1), { mode: 0o600 });
+    expect(readKeyFile(ok)).toMatchObject({ ok: true, key: new Uint8Array(pattern(MIN_KEY_BYTES)) });
     const r = readKeyFile(short);
     expect(r).toMatchObject({ ok: false, kind: "too-short", file: short });
     if (!r.ok) expect(r.message).toBe(`key file ${short}: holds 31 bytes; a cluster key needs at least 32 random bytes`);
@@ -140,7 +143,7 @@ describe("readKeyFile", () => {
 
   it("warns, naming the file and the fix, when group or others can read the key", () => {
     const file = path.join(dir, "open.key");
-    fs.writeFileSync(file, Buffer.alloc(32, 1));
+    fs.writeFileSync(file, pattern(32));
     for (const mode of [0o640, 0o604, 0o660]) {
       fs.chmodSync(file, mode);
       const r = readKeyFile(file);
@@ -156,11 +159,36 @@ describe("readKeyFile", () => {
 
   it("turns the warning into an error when the caller requires a private key", () => {
     const file = path.join(dir, "open.key");
-    fs.writeFileSync(file, Buffer.alloc(32, 1));
+    fs.writeFileSync(file, pattern(32));
     fs.chmodSync(file, 0o644);
     const r = readKeyFile(file, { requirePrivate: true });
     expect(r).toMatchObject({ ok: false, kind: "insecure-mode", file });
     fs.chmodSync(file, 0o600);
     expect(readKeyFile(file, { requirePrivate: true }).ok).toBe(true);
+  });
+});
+
+describe("key quality", () => {
+  it("refuses an all-zero key and one byte repeated, saying how to make a real one", () => {
+    const zero = path.join(dir, "zero.key");
+    fs.writeFileSync(zero, Buffer.alloc(32), { mode: 0o600 });
+    const r = readKeyFile(zero);
+    expect(r).toMatchObject({ ok: false, kind: "weak", file: zero });
+    if (!r.ok) expect(r.message).toBe(`key file ${zero}: holds all zero bytes, which is no secret; make a random key with \`vigil keygen ${zero} --force\``);
+    const same = path.join(dir, "same.key");
+    fs.writeFileSync(same, Buffer.alloc(64, 0x41), { mode: 0o600 });
+    expect(readKeyFile(same)).toMatchObject({ ok: false, kind: "weak" });
+    if (!readKeyFile(same).ok) expect((readKeyFile(same) as { message: string }).message).toContain("one byte (0x41) repeated");
+  });
+
+  it("knows every sample key shipped in examples/, and no key vigil keygen makes", () => {
+    const examples = path.join(__dirname, "..", "..", "examples");
+    const keys = fs.readdirSync(examples).map((d) => path.join(examples, d, "vigil.key")).filter((f) => fs.existsSync(f));
+    expect(keys.length).toBeGreaterThanOrEqual(5);
+    for (const k of keys) expect(isPublishedSampleKey(fs.readFileSync(k)), k).toBe(true);
+    const mine = path.join(dir, "mine.key");
+    writeKeyFile(mine);
+    expect(isPublishedSampleKey(fs.readFileSync(mine))).toBe(false);
+    expect(sampleKeyMessage("vigil.key")).toContain("vigil keygen vigil.key --force");
   });
 });
