@@ -70,11 +70,12 @@ function setup(nodes: string[], self: number): FarmModuleSetup {
   };
 }
 
-function instance(s: FarmModuleSetup, os: FarmOs, clock: { now: number }): { inst: FarmInstance; published: () => number } {
+function instance(s: FarmModuleSetup, os: FarmOs, clock: { now: number }): { inst: FarmInstance; published: () => number; metrics: Metrics } {
   let published = 0;
+  const metrics = new Metrics();
   const inst = new FarmInstance(s, {
     log: new Logger("json", () => {}),
-    metrics: new Metrics(),
+    metrics,
     publish: () => void published++,
     clock: () => clock.now,
     configFile: "/etc/vigil/vigil.yaml",
@@ -82,20 +83,25 @@ function instance(s: FarmModuleSetup, os: FarmOs, clock: { now: number }): { ins
     os,
     runCheckers: false,
   });
-  return { inst, published: () => published };
+  return { inst, published: () => published, metrics };
 }
 
 describe("farm driver", () => {
   it("sets up table before link, then serves everything alone; stops link before table", async () => {
     const os = fakeOs();
     const clock = { now: 1000 };
-    const { inst, published } = instance(setup(["a"], 0), os, clock);
+    const { inst, published, metrics } = instance(setup(["a"], 0), os, clock);
     inst.start([]);
     await inst.settled();
     expect(os.calls).toEqual(["guard web", "table web", "link", "arp open", "write 256 arp", "arp on", "garp"]);
     expect(inst.adverts()).toEqual<ModuleAdvert[]>([{ module: "web", role: "farm:in", generation: 1 }]);
     expect(published()).toBeGreaterThan(0);
     expect(inst.status()).toMatchObject({ mode: "in", held: 256, sharePct: 100, arpOwner: "a" });
+    const text = metrics.render();
+    expect(text).toContain('vigil_farm_buckets{module="web"} 256');
+    expect(text).toContain('vigil_farm_arp_owner{module="web"} 1');
+    expect(text).toContain('vigil_farm_serving{module="web"} 1');
+    expect(text).toMatch(/vigil_farm_rebalances_total\{module="web",reason="start"\} 1/);
     os.calls.length = 0;
     await inst.stop();
     expect(os.calls).toEqual(["arp off", "write 0", "arp close", "link off", "table off", "guard off"]);

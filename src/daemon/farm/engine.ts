@@ -100,8 +100,7 @@ export class FarmEngine {
       return { ...base, ok: true, detail: "joining the farm: this node takes its share once its peers have let go of it" };
     }
     if (req.command === "restart") {
-      inst.drain();
-      return { ...base, ok: false, detail: "restart of a farm module: use stop, then start once drained" };
+      return { ...base, ok: false, detail: "a farm module has no restart: stop drains it, start joins again once it is drained" };
     }
     return { ...base, ok: false, detail: `${req.command} is for failover and mirror modules; a farm module takes stop (drain) and start` };
   }

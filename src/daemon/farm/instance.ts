@@ -65,6 +65,15 @@ export class FarmInstance {
   private readonly checks: CheckSchedule[] = [];
   private readonly failing = new Map<string, string>();
   private readonly os: FarmOs;
+  private readonly gauges: {
+    held: (v: number, l?: Record<string, string>) => void;
+    share: (v: number, l?: Record<string, string>) => void;
+    arpOwner: (v: number, l?: Record<string, string>) => void;
+    serving: (v: number, l?: Record<string, string>) => void;
+    accepted: (v: number, l?: Record<string, string>) => void;
+    others: (v: number, l?: Record<string, string>) => void;
+  };
+  private readonly rebalances: (l?: Record<string, string>, by?: number) => void;
   private stopped = false;
 
   constructor(
@@ -74,6 +83,16 @@ export class FarmInstance {
     this.state = initFarmState(setup.core);
     this.advert = { module: setup.name, role: advertRole("stopped"), generation: 0 };
     this.os = deps.os ?? farmOs();
+    const m = deps.metrics;
+    this.gauges = {
+      held: m.gauge("vigil_farm_buckets", "Buckets (of 256) this node holds, by farm module."),
+      share: m.gauge("vigil_farm_share_percent", "This node's share of new clients in percent, by farm module."),
+      arpOwner: m.gauge("vigil_farm_arp_owner", "1 while this node answers ARP for the farm's VIP, by farm module."),
+      serving: m.gauge("vigil_farm_serving", "1 while this node is in the farm's split (not waiting, out, draining or stopped), by farm module."),
+      accepted: m.gauge("vigil_farm_connections_accepted", "New TCP connections this node accepted (nft counter), by farm module."),
+      others: m.gauge("vigil_farm_connections_left_to_others", "New TCP connections this node left to other nodes (nft counter), by farm module."),
+    };
+    this.rebalances = m.counter("vigil_farm_rebalances_total", "Changes of this node's buckets, by farm module and reason.");
   }
 
   get name(): string {
@@ -171,6 +190,8 @@ export class FarmInstance {
     this.state = r.state;
     for (const a of r.actions) this.enqueue(a);
     this.scheduleWake();
+    const l = { module: this.name };
+    this.gauges.serving(r.state.mode === "in" ? 1 : 0, l);
   }
 
   private scheduleWake(): void {
@@ -223,6 +244,7 @@ export class FarmInstance {
       case "write": {
         const t0 = performance.now();
         const w = await this.os.writeTable(s.name, s.vip, a.held, a.arpOwner);
+        this.gauges.arpOwner(w.ok && a.arpOwner ? 1 : 0, { module: s.name });
         this.lastWriteMs = performance.now() - t0;
         if (!w.ok) {
           log.error("farm: cannot write its buckets; leaving the split", { module: s.name, reason: w.message });
@@ -267,6 +289,9 @@ export class FarmInstance {
       case "rebalanced": {
         const r = a.rebalance;
         this.lastRebalanceWall = { time: new Date().toISOString(), nftMs: this.lastWriteMs };
+        this.rebalances({ module: s.name, reason: r.reason });
+        this.gauges.held(a.held, { module: s.name });
+        this.gauges.share(Math.round((1000 * a.held) / BUCKETS) / 10, { module: s.name });
         log.info("farm rebalanced", {
           module: s.name,
           reason: r.reason,
@@ -291,7 +316,10 @@ export class FarmInstance {
   private async refreshCounters(): Promise<void> {
     if (this.stopped || this.state.mode === "stopped") return;
     const c = await this.os.counters(this.name);
-    if (c.ok) this.counters = c.counters;
+    if (!c.ok) return;
+    this.counters = c.counters;
+    this.gauges.accepted(c.counters.connections, { module: this.name });
+    this.gauges.others(c.counters.othersConnections, { module: this.name });
   }
 
   status(): FarmStatus {
