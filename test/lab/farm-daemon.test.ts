@@ -266,6 +266,14 @@ describeLab(
         });
         await n3.waitForLog((e) => e.msg === "farm removed", { timeoutMs: 10_000 });
 
+        // `vigil start web` joins again and takes its share back.
+        const start = await vigil(["start", "web", "--state-dir", n3.stateDir]);
+        expect(start.code, start.stderr + start.stdout).toBe(0);
+        await waitForSplit(all, ["h1", "h2", "h3"]);
+        const rejoined = await runClient(client, { mode: "tcp", count: 300, concurrency: 30, firstPort: 32000 });
+        expect(rejoined.errors).toBe(0);
+        expect(rejoined.results.filter(([sport, node]) => predict(0b111, cl, sport) !== node)).toEqual([]);
+
         // Clean stop: nothing left on any node.
         await cluster.stop();
         for (const h of nodesHosts) {
