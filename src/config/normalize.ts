@@ -230,7 +230,7 @@ function normalizeModule(m: Raw, path: (p: unknown) => string | undefined): Modu
     case "failover":
       return { name, type: "failover", ...common, ...failback };
     case "mirror":
-      return { name, type: "mirror", ...common, ...failback, replicate: strings(m["replicate"]), port: (m["port"] ?? DEFAULTS.module.mirror_port) as number };
+      return { name, type: "mirror", ...common, ...failback, replicate: strings(m["replicate"]), port: (m["port"] ?? DEFAULTS.module.mirror_port) as number, ...optional("resync_rate", m["resync_rate"] as number | undefined) };
     default:
       return {
         name,

@@ -316,6 +316,7 @@ const module: Schema = {
         { minItems: 1 },
       ),
       port: integer(1, 65535, "TCP port of this module's replication link (authenticated and encrypted with the cluster key).", { default: DEFAULTS.module.mirror_port }),
+      resync_rate: integer(1, 1_000_000, "Cap on a resync's data, in MiB/s, so it leaves room for the service's own writes. Default: none."),
     }, ["replicate"]),
     moduleBranch("farm", "farm module", {
       ports: list(integer(1, 65535, "A port."), "a list of at least one port, like [80, 443]", "The ports whose clients are shared out.", {

@@ -229,6 +229,8 @@ export interface MirrorModule extends ModuleCommon, FailbackPolicy {
   replicate: string[];
   /** TCP port of the replication link. */
   port: number;
+  /** Cap on a resync's data in MiB/s; absent: none. */
+  resync_rate?: number;
 }
 
 export interface FarmModule extends ModuleCommon {

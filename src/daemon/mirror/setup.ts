@@ -5,6 +5,7 @@
  * the peer's addresses in order (the nodes' heartbeat links).
  */
 import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import type { MirrorModule, VigilConfig } from "../../config/types.ts";
 import type { LinkEndpoint } from "../../net/replication-link.ts";
 import { readKeyFile } from "../../sys/keyfile.ts";
@@ -27,6 +28,11 @@ export function mirrorDriverFor(m: MirrorModule, config: VigilConfig, self: stri
   if (me === undefined || peer === undefined) return { ok: false, message: `mirror ${m.name}: needs this node and one peer in cluster.nodes` };
   const folder = m.replicate[0];
   if (folder === undefined || m.replicate.length !== 1) return { ok: false, message: `mirror ${m.name}: exactly one folder in replicate (one mirror module per folder)` };
+  const inside = (a: string, b: string): boolean => a === b || a.startsWith(b.endsWith("/") ? b : `${b}/`);
+  const state = resolve(stateDir);
+  if (inside(state, folder) || inside(folder, state)) {
+    return { ok: false, message: `mirror ${m.name}: the replicated folder ${folder} and the state dir ${state} overlap; vigil's own state must not be replicated (or replicate it)` };
+  }
   if (c.key_file === undefined) return { ok: false, message: `mirror ${m.name}: cluster.key_file is not set; the replication link is authenticated and encrypted with the cluster key` };
   const key = readKeyFile(c.key_file);
   if (!key.ok) return { ok: false, message: key.message };
@@ -49,6 +55,7 @@ export function mirrorDriverFor(m: MirrorModule, config: VigilConfig, self: stri
     stateDir,
     boot: bootId(),
     log,
+    ...(m.resync_rate === undefined ? {} : { rateLimitBytesPerSec: m.resync_rate * 1048576 }),
   });
   return { ok: true, driver };
 }
