@@ -133,6 +133,10 @@ function nodeEngines(ctx: NodeContext, opts: DaemonOptions, self: { name: string
   const info = metrics.gauge("vigil_info", "Version, node and cluster of this daemon; always 1.");
   const uptime = metrics.gauge("vigil_uptime_seconds", "Seconds since the daemon started.");
   const peersKnown = metrics.gauge("vigil_peers_configured", "Peers named in the config.");
+  const mirrorCopy = metrics.gauge("vigil_mirror_copy", "1 for the state of this node's copy of a mirror module (uptodate, outdated, inconsistent), 0 for the others.");
+  const mirrorLink = metrics.gauge("vigil_mirror_link_up", "1 while a mirror module's replication link to its peer is up.");
+  const mirrorWaiting = metrics.gauge("vigil_mirror_waiting_ops", "Application calls waiting for their acknowledgement on a mirror module.");
+  const mirrorResync = metrics.gauge("vigil_mirror_resync_bytes", "A mirror module's resync: bytes done and in all (kind done|total); 0 without one.");
 
   const engines: Engine[] = [];
   const heartbeat = supervisedHeartbeat(ctx, () => engines);
@@ -163,6 +167,16 @@ function nodeEngines(ctx: NodeContext, opts: DaemonOptions, self: { name: string
       info(1, { version: VERSION, node: self.name, cluster: node.config.cluster.name });
       uptime((Date.now() - startedAt.getTime()) / 1000);
       peersKnown(node.config.cluster.nodes.length - 1);
+      for (const m of modules.control.statuses()) {
+        const mi = m.mirror;
+        if (mi === undefined) continue;
+        for (const state of ["uptodate", "outdated", "inconsistent"]) mirrorCopy(mi.data === state ? 1 : 0, { module: m.name, state });
+        mirrorLink(mi.link === "up" ? 1 : 0, { module: m.name });
+        mirrorWaiting(mi.waitingOps, { module: m.name });
+        const r = mi.resync !== null && mi.resync.phase !== "done" ? mi.resync : null;
+        mirrorResync(r?.bytesDone ?? 0, { module: m.name, kind: "done" });
+        mirrorResync(r?.bytesTotal ?? 0, { module: m.name, kind: "total" });
+      }
       return metrics.render();
     },
   };

@@ -21,6 +21,7 @@ import type { ModuleStatus } from "../../src/api/modules.ts";
 import { type Lab, type LabHost, type LabProcess, waitUntil } from "./lab.ts";
 import { VIGIL_BIN } from "./vigil-cluster.ts";
 import { execFile } from "node:child_process";
+import { request } from "node:http";
 
 const RECORDER_JS = `
 const fs = require("node:fs");
@@ -82,6 +83,8 @@ export interface MirrorNode {
   status(): Promise<StatusSnapshot>;
   waitModule(pred: (m: ModuleStatus) => boolean, what: string, timeoutMs?: number): Promise<ModuleStatus>;
   cli(args: string[]): Promise<{ code: number; out: string }>;
+  /** GET /metrics over the control socket. */
+  metrics(): Promise<string>;
 }
 
 function runVigil(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -188,6 +191,18 @@ export async function startMirrorLab(o: { lab: Lab; dir: string; extraModuleYaml
           throw new Error(`${(e as Error).message}; last: ${JSON.stringify({ state: last?.state, mirror: last?.mirror, transition: last?.lastTransition })}`);
         }
         return last as ModuleStatus;
+      },
+      metrics() {
+        return new Promise((resolve, reject) => {
+          const req = request({ socketPath: join(stateDir, "vigil.sock"), path: "/metrics", method: "GET", timeout: 5_000 }, (res) => {
+            let body = "";
+            res.setEncoding("utf8");
+            res.on("data", (c: string) => (body += c));
+            res.on("end", () => resolve(body));
+          });
+          req.on("error", reject);
+          req.end();
+        });
       },
       async cli(args) {
         const r = await runVigil([...args, "--state-dir", stateDir]);

@@ -151,5 +151,8 @@ describeLab("mirror module: link failures", () => {
     r = await h1.cli(["verify", "vms"]);
     expect(r.code, r.out).toBe(0);
     expect(treeDigest(m.data("h2"))).toBe(treeDigest(m.data("h1")));
+    const metrics = await h2.metrics();
+    expect(metrics).toMatch(/vigil_mirror_copy\{module="vms",state="uptodate"\} 1/);
+    expect(metrics).toMatch(/vigil_mirror_link_up\{module="vms"\} 1/);
   });
 });
