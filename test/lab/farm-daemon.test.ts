@@ -146,6 +146,10 @@ describeLab(
         expect(udp.results.filter(([sport, node]) => predict(0b111, cl, sport) !== node)).toEqual([]);
         const f1 = await farmOf(n1);
         expect(f1?.arpOwner).not.toBeNull();
+        // Traffic that is not split (ICMP) is answered by the ARP owner alone: no duplicates.
+        const ping = await client.exec(["ping", "-c", "5", "-i", "0.2", "-W", "1", FARM_VIP]);
+        expect(ping.stdout).toContain("5 received");
+        expect(ping.stdout).not.toContain("DUP!");
         expect((f1?.members ?? []).map((m) => m.buckets).reduce((a, b) => a + b, 0)).toBe(BUCKETS);
 
         // SIGKILL h3's daemon: its exit guard removes its table, h1 and h2 take its buckets.
