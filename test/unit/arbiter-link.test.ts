@@ -12,7 +12,8 @@ import { Metrics } from "../../src/daemon/metrics.ts";
 import { witnessCoreConfig } from "../../src/daemon/witness/daemon.ts";
 import { WitnessServer } from "../../src/daemon/witness/server.ts";
 
-const KEY = new Uint8Array(32).fill(3);
+// Not one repeated byte: a key file like that is refused as weak.
+const KEY = Uint8Array.from({ length: 32 }, (_, i) => i * 7 + 3);
 const cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
