@@ -130,6 +130,7 @@ describe("module engine reload", { timeout: 15_000 }, () => {
     expect(moduleConfigKey(ping)).toBe(moduleConfigKey(none));
     expect(witnessPingKey(ping)).not.toBe(witnessPingKey(none));
     expect(moduleSharedKey(arbiter)).not.toBe(moduleSharedKey(none));
+    expect(moduleSharedKey(load("{ ping: [], arbiter: 192.0.2.7:7697 }"))).not.toBe(moduleSharedKey(arbiter));
   });
 
   test("a reload with nothing changed touches nothing", async () => {

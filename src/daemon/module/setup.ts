@@ -44,7 +44,11 @@ export function moduleConfigKey(config: VigilConfig): string {
  * changes, the whole module engine is restarted; otherwise a reload
  * restarts only the modules whose own config changed. The witness ping
  * addresses are not part of it: a reload applies them in place
- * (ModuleEngine.setWitness), so changing them never moves a module.
+ * (ModuleEngine.setWitness), so changing them never moves a module. The
+ * arbiter's settings are: the lease is safe because one arbiter grants it to
+ * one node at a time, and moving a running module to another arbiter could
+ * let two arbiters grant it to two nodes, so its modules restart under the
+ * new one.
  */
 export function moduleSharedKey(config: VigilConfig): string {
   const c = config.cluster;
