@@ -20,7 +20,10 @@ export interface RunningServer {
 /**
  * Serves a fetch-style handler (the Hono app) through node:http. node:http is
  * the one server API that Node, Bun and Deno all have, so the console and the
- * control socket need no per-runtime adapter.
+ * control socket need no per-runtime adapter. What a client can hold is
+ * bounded before the handler runs (http-limits.ts): connections and header
+ * time by http-guard.ts; the body is read only when the handler reads it
+ * (http-body.ts), so routing and the token check come first.
  */
 export function serveFetch(
   handler: FetchHandler,
