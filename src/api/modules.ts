@@ -93,10 +93,10 @@ export interface MirrorResyncStatus {
  * Commands of mirror modules only, carried out by the mirror driver, not the
  * module core: verify compares both copies by checksum without changing
  * either; resync sends the standby everything that differs after a full
- * checksum comparison.
+ * checksum comparison; ack acknowledges a split brain (its banner goes).
  */
-export type MirrorCommand = "verify" | "resync";
-export const MIRROR_COMMANDS: readonly MirrorCommand[] = ["verify", "resync"];
+export type MirrorCommand = "verify" | "resync" | "ack";
+export const MIRROR_COMMANDS: readonly MirrorCommand[] = ["verify", "resync", "ack"];
 
 /** What an operator can ask of a module. */
 export type OperatorCommand = ModuleCommand | MirrorCommand;

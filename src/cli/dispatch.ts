@@ -30,7 +30,7 @@ export async function dispatch(argv: readonly string[], io: Io, daemons: DaemonE
       case "check-config": return cmdCheckConfig(values, positionals, io);
       case "status": return await cmdStatus(values, io);
       case "swap": case "stop": case "start": case "restart": case "prim": case "second": case "forceprim":
-      case "verify": case "resync":
+      case "verify": case "resync": case "ack":
         return await cmdModuleCommand(verb.name, values, positionals, io);
       case "token": return cmdToken(values, io);
       case "keygen": return cmdKeygen(values, positionals, io);

@@ -14,6 +14,10 @@ const MODULE_VERB_TEXT: Record<OperatorCommand, { summary: string; details: stri
       "  Files the service writes meanwhile may show as different. Exit status 1 when they differ.",
     ].join("\n"),
   },
+  ack: {
+    summary: "acknowledge a mirror module's split brain on this node (its SPLIT BRAIN line and banner go)",
+    details: "  First look at what was kept: the node that gave way copied its folder to STATE_DIR/conflicts/MODULE/TIME/.",
+  },
   resync: {
     summary: "resync a mirror module's standby by full checksum comparison, from the node that runs it",
     details: "  Compares every file's blocks (not only those whose size or mtime differ) and sends what differs.\n  Answers once the resync started; `vigil status` shows its progress.",

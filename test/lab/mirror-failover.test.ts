@@ -22,9 +22,8 @@ import { copyContents, type MirrorLab, startMirrorLab } from "./mirror-lab.ts";
 
 /**
  * Entries, modes, owners, sizes, contents, link targets and mtimes of a
- * folder, as one comparable text. Directory mtimes are left out: a file
- * created or removed changes its directory's mtime on each copy at its own
- * time, and the ops do not carry it.
+ * folder, as one comparable text. Directory mtimes are left out of this
+ * comparison (`vigil verify` is the tool that looks at them).
  */
 function treeDigest(dir: string): string {
   return execFileSync("sh", ["-c", [

@@ -122,6 +122,15 @@ describeLab("mirror module: link failures", () => {
     await m.stopRecorder(winner);
     await m.node(winner).waitModule((x) => x.mirror?.waitingOps === 0, "no write waiting on the winner");
     expect(treeDigest(m.data(loser))).toBe(treeDigest(m.data(winner)));
+    // The split brain stays shown on both nodes, after the resync too, until acknowledged there.
+    const loserView = await m.node(loser).module();
+    expect(loserView.mirror?.splitBrain).toMatch(new RegExp(`both copies changed while apart.*this node's copy is in .*conflicts/vms/`));
+    expect((await m.node(winner).module()).mirror?.splitBrain).toMatch(/both copies changed while apart/);
+    for (const n of [winner, loser]) {
+      const r = await m.node(n).cli(["ack", "vms"]);
+      expect(r.code, r.out).toBe(0);
+      expect((await m.node(n).module()).mirror?.splitBrain).toBeNull();
+    }
   });
 
   labTest("vigil verify finds a difference made behind vigil's back, vigil resync repairs it", async () => {

@@ -165,6 +165,15 @@ describe("mirror core: generations", () => {
     expect(a.s.splitBrain).toMatch(/both copies changed/);
     expect(ra.find((x) => x.type === "resync")).toMatchObject({ mode: "full", keepConflicts: true });
     expect(b.s.copy.data).toBe("outdated");
+    // Recorded on both sides, kept after the resync, gone only when acknowledged.
+    b.step({ type: "conflict-kept", path: "/var/lib/vigil/conflicts/vms/T" }, 1003);
+    b.step({ type: "resync-incoming" }, 1004);
+    b.step({ type: "resync-complete", gen: a.s.copy.gen, history: a.s.copy.history }, 1005);
+    a.step({ type: "resync-done" }, 1005);
+    expect(a.disk?.conflict).toMatch(/this node's tree was kept/);
+    expect(b.disk?.conflict).toMatch(/this node's copy is in \/var\/lib\/vigil\/conflicts\/vms\/T/);
+    b.step({ type: "ack" }, 1006);
+    expect(b.disk?.conflict).toBeNull();
   });
 
   it("forceprim serves an outdated copy and records it", () => {

@@ -116,7 +116,7 @@ describe.runIf(missing === null)("console: modules, as a person sees them and co
         serving: "this copy is being resynced from vms2 and is incomplete", link: "up", linkDetail: "connected to vms2",
         peerData: "uptodate", writes: "standby", waitingOps: 0,
         resync: { phase: "data", mode: "full", filesTotal: 40, filesDone: 10, bytesTotal: 400 * 1048576, bytesDone: 100 * 1048576, bytesSent: 3 * 1048576, bytesPerSec: 20 * 1048576, etaSec: 15, elapsedMs: 5000 },
-        splitBrain: null, forcedAt: null,
+        splitBrain: "both copies changed while apart (ours gen 5:vms1, vms2's gen 7:vms2); vms2's tree was kept; this node's copy is in /var/lib/vigil/conflicts/rec/2025-03-14T08-00-06Z", forcedAt: null,
       },
     };
     const mirrorServed = await serveConsole({ status: () => ({ ...snapshot(), modules: [mirrored] }), metrics: () => "", modules: engine, commands: "token", commandToken: () => ({ ok: true, token: TOKEN }) });
@@ -130,6 +130,10 @@ describe.runIf(missing === null)("console: modules, as a person sees them and co
       expect(await row.locator('[data-testid="mirror-serving"]').textContent()).toContain("incomplete");
       expect(await row.locator('[data-testid="mirror-resync-bar"]').getAttribute("value")).toBe("25");
       expect(await row.locator('[data-testid="mirror-resync-text"]').textContent()).toBe(" 25 % · 100 MiB of 400 MiB · files 10/40 · 20 MiB/s, 15s left");
+      const banner = testid(page, "split-brain-banner");
+      expect(await banner.count()).toBe(1);
+      expect(await banner.textContent()).toContain("Split brain on rec");
+      expect(await banner.textContent()).toContain("vigil ack rec");
       await page.screenshot({ path: artifactPath("console-mirror-resync.png"), fullPage: true });
       expect(problems).toEqual([]);
       await page.close();

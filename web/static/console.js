@@ -141,6 +141,7 @@
     renderPeers(list(snap.peers));
     renderVrrp(list(snap.vrrp));
     renderModules(list(snap.modules));
+    renderConflicts(list(snap.modules));
     renderEvents(list(snap.events));
 
     const updated = byId("last-update");
@@ -528,6 +529,19 @@
   function tickUptime() {
     if (view.uptimeMs === null || view.reachable === false) return;
     setText("uptime", formatDuration(view.uptimeMs + (performance.now() - view.uptimeAt)));
+  }
+
+  // A mirror module's split brain stays on top of the page until acknowledged on this node.
+  let conflictKey = "";
+  function renderConflicts(modules) {
+    const hit = modules.filter((m) => m && m.mirror && m.mirror.splitBrain);
+    const key = hit.map((m) => `${m.name}|${m.mirror.splitBrain}`).join("\n");
+    if (key === conflictKey) return;
+    conflictKey = key;
+    byId("conflict-region").replaceChildren(...hit.map((m) =>
+      el("p", { className: "banner", "data-testid": "split-brain-banner", "data-conflict": text(m.name) },
+        el("span", { text: `Split brain on ${text(m.name)}` }),
+        el("span", { className: "detail", text: `${text(m.mirror.splitBrain)} · look at what was kept, then run \`vigil ack ${text(m.name)}\` on ${text(view.node) || "this node"}` }))));
   }
 
   // ---- connection state ---------------------------------------------------

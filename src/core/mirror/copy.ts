@@ -58,13 +58,19 @@ export interface CopyRecord {
    * PRIM may be missing: the copy counts as unclean.
    */
   readonly applyingBoot: string | null;
+  /**
+   * A split brain this node took part in (both copies changed while apart),
+   * and where its own copy was kept aside if it gave way; shown until the
+   * operator acknowledges it (`vigil ack MODULE`). Never cleared by itself.
+   */
+  readonly conflict: string | null;
 }
 
 export const HISTORY_MAX = 16;
 export const EMPTY_GEN = "0:";
 
 export function freshCopy(now: number): CopyRecord {
-  return { gen: EMPTY_GEN, history: [], data: "uptodate", since: now, peerBehind: false, journalBase: null, forcedAt: null, writing: false, applyingBoot: null };
+  return { gen: EMPTY_GEN, history: [], data: "uptodate", since: now, peerBehind: false, journalBase: null, forcedAt: null, writing: false, applyingBoot: null, conflict: null };
 }
 
 export function genCounter(gen: string): number {
@@ -117,5 +123,7 @@ export function checkCopyRecord(v: unknown): string | null {
   if (r["forcedAt"] !== null && typeof r["forcedAt"] !== "number") return "forcedAt is not a number";
   if (typeof r["writing"] !== "boolean") return "writing is not a boolean";
   if (r["applyingBoot"] !== null && typeof r["applyingBoot"] !== "string") return "applyingBoot is not a string";
+  // Absent in records written before split-brain acknowledgements existed.
+  if (r["conflict"] !== undefined && r["conflict"] !== null && typeof r["conflict"] !== "string") return "conflict is not a string";
   return null;
 }

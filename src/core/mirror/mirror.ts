@@ -207,6 +207,7 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
         s.splitBrain = `both copies changed while apart (ours gen ${s.copy.gen}, ${s.peer}'s gen ${ev.peer.gen})`;
         const keep = weKeepOurs(s, ev.peer);
         note("error", "split-brain", `${s.splitBrain}: ${keep ? "this node's" : `${s.peer}'s`} tree is kept; the other's divergent files are kept aside`);
+        if (s.copy.conflict === null) persist({ ...s.copy, conflict: `${s.splitBrain}; ${keep ? "this node's" : `${s.peer}'s`} tree was kept` });
         // A node that runs keeps writing on its tree until the module core settles who keeps the
         // module; it is outdated only once it rests while the other one runs (below).
         if (keep) s.confirmed = true;
@@ -262,6 +263,12 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
     case "apply-failed":
       if (s.copy.data === "uptodate") persist({ ...s.copy, data: "outdated" });
       note("error", "apply-failed", `${ev.detail}: this copy is outdated until a resync`);
+      break;
+    case "conflict-kept":
+      persist({ ...s.copy, conflict: `${s.copy.conflict ?? `both copies changed while apart; ${s.peer}'s tree was kept`}; this node's copy is in ${ev.path}` });
+      break;
+    case "ack":
+      if (s.copy.conflict !== null) persist({ ...s.copy, conflict: null });
       break;
     case "shutdown":
       if (s.copy.applyingBoot !== null) persist({ ...s.copy, applyingBoot: null });

@@ -86,6 +86,10 @@ export type MirrorInput =
   | { readonly type: "peer-apply-failed"; readonly detail: string }
   /** SECOND: applying a replicated operation failed (disk full, I/O error). */
   | { readonly type: "apply-failed"; readonly detail: string }
+  /** This node's copy was kept aside at `path` before a split-brain resync overwrote it. */
+  | { readonly type: "conflict-kept"; readonly path: string }
+  /** The operator acknowledged the split brain (`vigil ack`): the banner goes. */
+  | { readonly type: "ack" }
   /** forceprim by the operator: serve from this copy whatever is known of it. */
   | { readonly type: "forced" };
 

@@ -39,7 +39,8 @@ export function readCopyRecord(stateDir: string, module: string): { ok: true; co
   }
   const why = checkCopyRecord(v);
   if (why !== null) return { ok: false, message: `${path}: ${why}` };
-  return { ok: true, copy: v as CopyRecord };
+  // Records written before split-brain acknowledgements have no conflict field.
+  return { ok: true, copy: { conflict: null, ...(v as Omit<CopyRecord, "conflict">) } };
 }
 
 /** Throws on failure: the caller must not go on as if it were saved. */

@@ -421,7 +421,10 @@ export class MirrorDriver implements MirrorResource {
       let err = "";
       p.stderr.on("data", (d: Buffer) => (err += d.toString()));
       p.on("error", (e) => resolve(e.message));
-      p.on("exit", (code) => resolve(code === 0 ? null : err.trim() || `cp exited ${String(code)}`));
+      p.on("exit", (code) => {
+        if (code === 0) this.input({ type: "conflict-kept", path: dest });
+        resolve(code === 0 ? null : err.trim() || `cp exited ${String(code)}`);
+      });
     });
   }
 
@@ -594,6 +597,14 @@ export class MirrorDriver implements MirrorResource {
 
   private checksumAll = false;
 
+  /** `vigil ack`: the operator has seen the split brain (and what was kept where); the banner goes. */
+  ack(): { ok: boolean; detail: string } {
+    const c = this.state.copy.conflict;
+    if (c === null) return { ok: true, detail: "no split brain to acknowledge" };
+    this.input({ type: "ack" });
+    return { ok: true, detail: `acknowledged: ${c}` };
+  }
+
   // ---- status and life -----------------------------------------------------------------
 
   status(): MirrorStatus {
@@ -616,7 +627,7 @@ export class MirrorDriver implements MirrorResource {
         bytesPerSec: Math.round(this.resyncProgress.bytesPerSec), etaSec: this.resyncProgress.etaSec === null ? null : Math.round(this.resyncProgress.etaSec),
         elapsedMs: Math.round(this.resyncProgress.elapsedMs),
       },
-      splitBrain: s.splitBrain,
+      splitBrain: s.copy.conflict ?? s.splitBrain,
       forcedAt: s.copy.forcedAt === null ? null : new Date(s.copy.forcedAt).toISOString(),
     };
   }

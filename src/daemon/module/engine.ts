@@ -238,11 +238,11 @@ export class ModuleEngine implements ModuleControl {
       return outcome(false, `no failover module named ${JSON.stringify(req.module)} runs here (${known.length === 0 ? "none configured" : `modules: ${known.join(", ")}`})`);
     }
     if (req.command === "forceprim" && req.yes !== true) return outcome(false, forceprimRefusal({ yes: "--yes", prim: "prim" }));
-    if (req.command === "verify" || req.command === "resync") {
+    if (req.command === "verify" || req.command === "resync" || req.command === "ack") {
       const mirror = inst.mirror;
       if (mirror === undefined) return outcome(false, `${inst.name} is not a mirror module: ${req.command} compares the copies of a mirror module`);
       this.o.log.info(`module ${inst.name} command ${req.command}`, { module: inst.name, command: req.command });
-      const r = req.command === "verify" ? await mirror.verify() : mirror.resyncAll();
+      const r = req.command === "verify" ? await mirror.verify() : req.command === "resync" ? mirror.resyncAll() : mirror.ack();
       this.o.log.log(r.ok ? "info" : "warn", `module ${inst.name} command ${req.command} ${r.ok ? "done" : "failed"}`, { module: inst.name, command: req.command, detail: r.detail.split("\n")[0] ?? "" });
       return outcome(r.ok, r.detail);
     }
