@@ -214,11 +214,26 @@ async function reloadNode(opts: DaemonOptions, self: string, node: NodeEngines, 
     node.reloads({ result: "rejected" });
     return;
   }
+  // The same key rules as at start: a reload must not bring in what a start would refuse.
+  const keyChecks = [
+    checkSampleKey(next.config, opts.listen ?? next.config.web.listen),
+    checkKeyContinuity(next.config, opts.stateDir, { configHow: opts.configHow, acceptNewKey: opts.acceptNewKey === true, record: false }),
+  ];
+  for (const check of keyChecks) {
+    if (!check.ok) {
+      log.error("reload rejected: keeping the running config", { reason: check.message.replace(/^not starting: /, "") });
+      node.reloads({ result: "rejected" });
+      return;
+    }
+    for (const w of check.warnings) log.warn(w);
+  }
   if (!(await supervisor.reload(next.config))) {
     node.reloads({ result: "rejected" });
     return;
   }
   node.config = next.config;
+  const recorded = checkKeyContinuity(next.config, opts.stateDir, { configHow: opts.configHow, acceptNewKey: true });
+  if (recorded.ok) for (const w of recorded.warnings) if (w.startsWith("cannot record")) log.warn(w);
   node.reloads({ result: "ok" });
   log.info("config reloaded", { file: opts.configFile, console: `http://${node.console.where()}/` });
 }

@@ -51,9 +51,10 @@ const KEY_RECORD = "cluster-key.sha256";
 
 /**
  * Compares the config's cluster key with the one this node last ran with
- * (its SHA-256 in the state dir), and records the key it starts with.
+ * (its SHA-256 in the state dir), and records the key it starts with
+ * (unless `record` is false: a reload records only once it succeeded).
  */
-export function checkKeyContinuity(config: VigilConfig, stateDir: string, o: { configHow: string; acceptNewKey: boolean }): StartCheck {
+export function checkKeyContinuity(config: VigilConfig, stateDir: string, o: { configHow: string; acceptNewKey: boolean; record?: boolean }): StartCheck {
   const file = config.cluster.key_file;
   if (file === undefined) return { ok: true, warnings: [] };
   const key = readKeyFile(file);
@@ -76,7 +77,7 @@ export function checkKeyContinuity(config: VigilConfig, stateDir: string, o: { c
     }
     warnings.push(`cluster key changed since this node last ran (key ${file}); nodes still holding the old key will not trust this one`);
   }
-  if (before !== now) {
+  if (before !== now && o.record !== false) {
     try {
       mkdirSync(stateDir, { recursive: true, mode: 0o700 });
       writeFileAtomic(record, `${now}\n`);

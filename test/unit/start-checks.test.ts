@@ -103,6 +103,11 @@ describe("a new cluster key from removable media", () => {
     const accepted = checkKeyContinuity(stick, state, { configHow: "media", acceptNewKey: true });
     expect(accepted).toMatchObject({ ok: true, warnings: [expect.stringContaining("cluster key changed")] });
     expect(readFileSync(join(state, "cluster-key.sha256"), "utf8")).not.toBe(recorded);
+    // A reload checks first and records only once it succeeded.
+    const third = config(tmp(), { addresses: ["198.51.100.1", "198.51.100.2"], listen: "0.0.0.0:9010" });
+    const before = readFileSync(join(state, "cluster-key.sha256"), "utf8");
+    expect(checkKeyContinuity(third, state, { configHow: "etc", acceptNewKey: false, record: false }).ok).toBe(true);
+    expect(readFileSync(join(state, "cluster-key.sha256"), "utf8")).toBe(before);
     // A key change in /etc/vigil (root edited it) is a warning only.
     expect(checkKeyContinuity(first, state, { configHow: "etc", acceptNewKey: false })).toMatchObject({ ok: true, warnings: [expect.stringContaining("cluster key changed")] });
   });
