@@ -34,6 +34,8 @@ export const DEFAULTS = {
     failback: "manual",
     failback_delay: 0,
     split: "client_ip",
+    /** How long a drained farm node (vigil stop) waits for its established connections. */
+    drain_timeout: 30_000,
     /** TCP port of a mirror module's replication link (heartbeat 7694, arbiter 7695). */
     mirror_port: 7696,
     /** Pacemaker's default operation timeout is 20 s; application starts (databases, VMS) often need more. */

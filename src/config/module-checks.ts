@@ -1,6 +1,7 @@
 /** Cross-field rules of modules: unique names and VIPs, known preferred nodes, non-overlapping replicated folders, resources. */
 import { posix } from "node:path";
 import { checkerProblems } from "./checker-checks.ts";
+import { farmProblems } from "./farm-checks.ts";
 import { parseDuration } from "./duration.ts";
 import { ipv4ToNumber, isIPv4, splitCidr } from "./formats.ts";
 import type { Segment } from "./key-path.ts";
@@ -126,6 +127,7 @@ export function moduleProblems(modules: unknown, nodes: readonly string[], clust
         });
       }
     }
+    if (type === "farm") out.push(...farmProblems(x, i, nodes, cluster));
     if (type === "farm" && !("vip" in x) && items(x["vips"]).length === 0) {
       const empty = Array.isArray(x["vips"]);
       out.push({

@@ -238,6 +238,8 @@ function normalizeModule(m: Raw, path: (p: unknown) => string | undefined): Modu
         ...common,
         ports: (m["ports"] as number[]).slice(),
         split: (m["split"] ?? DEFAULTS.module.split) as "client_ip" | "client_ip_port",
+        weights: { ...((m["weights"] ?? {}) as Record<string, number>) },
+        drain_timeout: ms(m["drain_timeout"], DEFAULTS.module.drain_timeout),
       };
   }
 }

@@ -324,6 +324,14 @@ const module: Schema = {
         uniqueItems: true,
       }),
       split: oneOf(["client_ip", "client_ip_port"], "What decides which node serves a client.", { default: DEFAULTS.module.split }),
+      weights: {
+        type: "object",
+        additionalProperties: integer(1, 1000, "A node's weight."),
+        expected: "a mapping of node name to a weight from 1 to 1000, like { web1: 1, web2: 2 }",
+        description: "Each node's share of the clients relative to the others; a node not listed weighs 1.",
+        default: {},
+      },
+      drain_timeout: duration("How long `vigil stop MODULE` lets this node's established connections finish before it removes the VIP.", DEFAULTS.module.drain_timeout),
     }, ["ports"]),
   ],
 };

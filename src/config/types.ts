@@ -238,6 +238,10 @@ export interface FarmModule extends ModuleCommon {
   ports: number[];
   /** How clients are shared out among live nodes. */
   split: "client_ip" | "client_ip_port";
+  /** Weight per node name; a node not listed weighs 1. */
+  weights: Record<string, number>;
+  /** How long a drained node waits for its established connections. */
+  drain_timeout: Millis;
 }
 
 export type ModuleConfig = FailoverModule | MirrorModule | FarmModule;

@@ -30,13 +30,12 @@ export type FarmSetupResult =
   | { readonly ok: true; readonly modules: readonly FarmModuleSetup[]; readonly warnings: readonly string[] }
   | { readonly ok: false; readonly message: string };
 
-/** Fields the farm branch of the config may not have yet in older configs. */
 function weightsOf(m: FarmModule): Readonly<Record<string, number>> {
-  return (m as { weights?: Record<string, number> }).weights ?? {};
+  return m.weights ?? {};
 }
 
 function drainTimeoutOf(m: FarmModule): number {
-  return (m as { drain_timeout?: number }).drain_timeout ?? DEFAULT_DRAIN_TIMEOUT_MS;
+  return m.drain_timeout ?? DEFAULT_DRAIN_TIMEOUT_MS;
 }
 
 function ipv4ToInt(a: string): number {

@@ -1,0 +1,81 @@
+/** The farm branch of vigil.yaml: what loads, and every bad input with file:line:col. */
+import { describe, expect, it } from "vitest";
+import { formatConfigError } from "../../src/config/errors.ts";
+import { parseConfig } from "../../src/config/load.ts";
+import type { FarmModule } from "../../src/config/types.ts";
+
+/** Lines 1-6: a valid three-node cluster; the farm module starts at line 8. */
+const HEAD = [
+  "cluster:",
+  "  name: lab",
+  "  nodes:",
+  "    - { name: web1, addresses: [198.51.100.11] }",
+  "    - { name: web2, addresses: [198.51.100.12] }",
+  "    - { name: web3, addresses: [198.51.100.13] }",
+];
+const farmText = (...lines: string[]): string =>
+  [...HEAD, "modules:", "  - name: web", "    type: farm", ...lines.map((l) => `    ${l}`), ""].join("\n");
+
+function problems(text: string): string[] {
+  const r = parseConfig(text, "vigil.yaml");
+  return r.ok ? [] : r.errors.map(formatConfigError);
+}
+
+function farm(text: string): FarmModule {
+  const r = parseConfig(text, "/etc/vigil/vigil.yaml");
+  if (!r.ok) throw new Error(r.errors.map(formatConfigError).join("\n"));
+  const m = r.config.modules[0];
+  if (m?.type !== "farm") throw new Error("not a farm module");
+  return m;
+}
+
+describe("farm config", () => {
+  it("loads weights and drain_timeout, with defaults", () => {
+    const m = farm(farmText("vip: 198.51.100.200/24", "ports: [80, 443]", "split: client_ip_port", "weights: { web2: 2 }", "drain_timeout: 5s"));
+    expect(m).toMatchObject({ ports: [80, 443], split: "client_ip_port", weights: { web2: 2 }, drain_timeout: 5000 });
+    const d = farm(farmText("vip: 198.51.100.200/24", "ports: [80]"));
+    expect(d).toMatchObject({ split: "client_ip", weights: {}, drain_timeout: 30_000 });
+  });
+
+  it("an unknown split", () => {
+    const p = problems(farmText("vip: 198.51.100.200/24", "ports: [80]", "split: round_robin"));
+    expect(p.join("\n")).toMatch(/vigil\.yaml:12:12.*split/);
+    expect(p.join("\n")).toContain("client_ip");
+  });
+
+  it("a port out of range", () => {
+    const p = problems(farmText("vip: 198.51.100.200/24", "ports: [80, 70000]"));
+    expect(p.join("\n")).toMatch(/vigil\.yaml:11:\d+/);
+    expect(p.join("\n")).toContain("70000");
+  });
+
+  it("a weight of 0 or below, or for a node that does not exist", () => {
+    const zero = problems(farmText("vip: 198.51.100.200/24", "ports: [80]", "weights: { web1: 0 }")).join("\n");
+    expect(zero).toMatch(/vigil\.yaml:12:\d+/);
+    expect(zero).toContain("weight");
+    const neg = problems(farmText("vip: 198.51.100.200/24", "ports: [80]", "weights: { web1: -2 }")).join("\n");
+    expect(neg).toMatch(/vigil\.yaml:12:\d+/);
+    const stranger = problems(farmText("vip: 198.51.100.200/24", "ports: [80]", "weights: { web9: 2 }")).join("\n");
+    expect(stranger).toMatch(/vigil\.yaml:12:\d+/);
+    expect(stranger).toContain("web1, web2, web3");
+  });
+
+  it("a VIP that is a node's own address", () => {
+    const p = problems(farmText("vip: 198.51.100.12/24", "ports: [80]")).join("\n");
+    expect(p).toMatch(/vigil\.yaml:10:\d+/);
+    expect(p).toContain("the address of node web2");
+  });
+
+  it("more than one VIP", () => {
+    const p = problems(farmText("vips: [198.51.100.200/24, 198.51.100.201/24]", "ports: [80]")).join("\n");
+    expect(p).toContain("one VIP for a farm module");
+  });
+
+  it("more nodes than a farm can split for", () => {
+    const nodes = Array.from({ length: 33 }, (_, i) => `    - { name: n${i + 1}, addresses: [198.51.100.${i + 1}] }`);
+    const text = ["cluster:", "  name: lab", "  nodes:", ...nodes, "modules:", "  - name: web", "    type: farm", "    vip: 198.51.100.200/24", "    ports: [80]", ""].join("\n");
+    const p = problems(text).join("\n");
+    expect(p).toContain("at most 32 nodes");
+    expect(p).toMatch(/vigil\.yaml:\d+:\d+/);
+  });
+});
