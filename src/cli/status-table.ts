@@ -1,4 +1,5 @@
 import type { StatusSnapshot } from "../api/status.ts";
+import { formatFarms } from "./farm-table.ts";
 import { formatModules } from "./module-table.ts";
 import { table } from "./text-table.ts";
 
@@ -25,6 +26,8 @@ export function formatStatus(s: StatusSnapshot): string {
   ));
   lines.push("");
   lines.push(...formatModules(s.modules));
+  const farms = s.farms ?? [];
+  if (farms.length > 0) lines.push("", ...formatFarms(farms, s.node.name));
   const vrrp = s.vrrp ?? [];
   if (vrrp.length > 0) {
     lines.push("");

@@ -1,5 +1,6 @@
 import { accessSync, constants, existsSync } from "node:fs";
 import { delimiter, join } from "node:path";
+import { farmHostChecks } from "./farm/host.ts";
 
 /**
  * What `vigil doctor` checks on the host: each item names the feature that
@@ -52,7 +53,8 @@ export function hostChecks(env: { uid: number | undefined; runtime: string }): H
       name: "raw sockets (FFI)",
       ok: env.runtime === "bun",
       detail: env.runtime === "bun" ? "available (vigil binary)" : `not available under ${env.runtime}; use the vigil binary`,
-      neededBy: "VRRP, gratuitous ARP",
+      neededBy: "VRRP, gratuitous ARP, the farm's ARP responder",
     },
+    ...farmHostChecks((cmd) => findOnPath(cmd)),
   ];
 }
