@@ -141,6 +141,7 @@
     renderPeers(list(snap.peers));
     renderVrrp(list(snap.vrrp));
     renderModules(list(snap.modules));
+    renderFarms(list(snap.farms));
     renderConflicts(list(snap.modules));
     renderEvents(list(snap.events));
 
@@ -498,6 +499,58 @@
       );
     });
     byId("vrrp-body").replaceChildren(...rows);
+  }
+
+  // The farm section is built on first use, like VRRP's: nodes without farms show no empty table.
+  const FARM_TONE = { in: "ok", wait: "warn", out: "bad", drain: "warn", stopped: "idle", dead: "bad", unknown: "idle" };
+
+  function farmSection() {
+    const existing = byId("farm-section");
+    if (existing) return existing;
+    const section = el("section", { "aria-labelledby": "farm-heading", "data-testid": "farm-section" },
+      el("h2", { id: "farm-heading", text: "Farms" }),
+      el("div", { "data-testid": "farm-list" }));
+    const modules = byId("modules-table");
+    const anchor = modules ? modules.closest("section") : null;
+    if (anchor) anchor.after(section);
+    else document.querySelector("main").append(section);
+    return section;
+  }
+
+  function renderFarms(farms) {
+    const existing = byId("farm-section");
+    if (farms.length === 0) {
+      if (existing) existing.hidden = true;
+      return;
+    }
+    const section = farmSection();
+    section.hidden = false;
+    const blocks = farms.map((f) => {
+      const heads = ["Node", "State", "Weight", "Buckets", "Share"];
+      const rows = list(f.members).map((m) =>
+        el("tr", { "data-testid": "farm-member", "data-node": text(m.node) },
+          cell("Node", { className: "name" }, text(m.node), m.node === view.node ? " (this node)" : "",
+            m.node === f.arpOwner ? badge("ARP owner", "info", "farm-arp-owner") : null),
+          cell("State", {}, badge(text(m.state), FARM_TONE[m.state], "farm-member-state")),
+          cell("Weight", { className: "mono" }, text(m.weight)),
+          cell("Buckets", { className: "mono" }, text(m.buckets)),
+          cell("Share", { className: "mono", "data-testid": "farm-share" }, `${Number(m.sharePct).toFixed(1)} %`)));
+      const c = f.counters;
+      const r = f.lastRebalance;
+      return el("div", { className: "farm", "data-testid": "farm", "data-module": text(f.module) },
+        el("h3", {}, text(f.module), " ", badge(text(f.mode), FARM_TONE[f.mode], "farm-mode")),
+        el("p", { className: "detail", "data-testid": "farm-detail" },
+          `${text(f.detail)} · VIP ${text(f.vip)} on ${text(f.interface)} (virtual MAC ${text(f.vmac)}) · split ${text(f.split)}, ports ${list(f.ports).join(" ")}`),
+        el("div", { className: "table-wrap" },
+          el("table", { "data-testid": "farm-table" },
+            el("thead", {}, el("tr", {}, ...heads.map((h) => el("th", { scope: "col", text: h })))),
+            el("tbody", {}, ...rows))),
+        el("p", { className: "detail", "data-testid": "farm-counters" },
+          c ? `This node: ${text(c.connections)} connections accepted, ${text(c.othersConnections)} left to others, ${text(c.midstreamDropped)} mid-stream packets of others dropped` : "This node: counters not read yet"),
+        el("p", { className: "detail", "data-testid": "farm-rebalance" },
+          r ? `Last rebalance ${formatTime(r.time)}: ${text(r.reason)} (${text(r.node)}), +${text(r.gained)} −${text(r.lost)} buckets${r.nftMs === null ? "" : `, nft ${text(r.nftMs)} ms`}` : "No rebalance yet"));
+    });
+    byId("farm-list").replaceChildren(...blocks);
   }
 
   function renderEvents(events) {

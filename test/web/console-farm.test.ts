@@ -1,0 +1,65 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Page } from "playwright-core";
+import type { FarmStatus } from "../../src/api/farm.ts";
+import type { StatusSnapshot } from "../../src/api/status.ts";
+import { chromiumMissing, launchBrowser, serveConsole, type Browser, type ServedConsole } from "./browser.ts";
+
+const missing = chromiumMissing();
+const testid = (page: Page, id: string) => page.locator(`[data-testid="${id}"]`);
+
+const base: StatusSnapshot = {
+  version: "0.1.0", node: { name: "web1", addresses: ["198.51.100.31"] }, cluster: { name: "web-farm" }, pid: 1, startedAt: new Date().toISOString(),
+  uptimeMs: 1000, configFile: "/etc/vigil/vigil.yaml", stateDir: "/var/lib/vigil", web: { listen: "0.0.0.0:9010" }, peers: [], modules: [], events: [],
+};
+
+const farm: FarmStatus = {
+  module: "web", mode: "in", detail: "serving its share", vip: "198.51.100.200", vmac: "02:12:34:56:78:9a", interface: "eth0",
+  split: "client_ip", ports: [80, 443], held: 64, sharePct: 25, arpOwner: "web2",
+  members: [
+    { node: "web1", state: "in", weight: 1, buckets: 64, sharePct: 25 },
+    { node: "web2", state: "in", weight: 2, buckets: 128, sharePct: 50 },
+    { node: "<i>web3</i>", state: "dead", weight: 1, buckets: 0, sharePct: 0 },
+  ],
+  counters: { connections: 1200, othersConnections: 3600, establishedPackets: 9000, midstreamDropped: 12, udpPackets: 0, unsplitPackets: 3 },
+  lastRebalance: { time: "2025-03-14T08:00:01.000Z", reason: "peer-dead", node: "<i>web3</i>", gained: 21, lost: 0, nftMs: 12.5 },
+};
+
+describe.runIf(missing === null || process.env.CI === "true")("web console: farm modules", () => {
+  let browser: Browser;
+  let served: ServedConsole;
+  let snap: StatusSnapshot = base;
+
+  beforeAll(async () => {
+    browser = await launchBrowser();
+    served = await serveConsole({ status: () => snap, metrics: () => "" });
+  });
+  afterAll(async () => {
+    await served?.stop();
+    await browser?.close();
+  });
+
+  it("shows no farm panel without farms, then each node's state, weight, share, the ARP owner, counters and the last rebalance", async () => {
+    const { page, problems } = await browser.newPage();
+    await page.goto(served.url);
+    await expect.poll(() => testid(page, "node-name").textContent()).toBe("web1");
+    expect(await testid(page, "farm-section").count()).toBe(0);
+
+    snap = { ...base, farms: [farm] };
+    await expect.poll(() => testid(page, "farm-member").count()).toBe(3);
+    expect(await testid(page, "farm-mode").textContent()).toBe("in");
+    expect(await testid(page, "farm-member-state").allTextContents()).toEqual(["in", "in", "dead"]);
+    expect(await testid(page, "farm-share").allTextContents()).toEqual(["25.0 %", "50.0 %", "0.0 %"]);
+    expect(await testid(page, "farm-arp-owner").count()).toBe(1);
+    expect(await testid(page, "farm-member").nth(1).locator('[data-testid="farm-arp-owner"]').count()).toBe(1);
+    expect(await testid(page, "farm-member").nth(0).textContent()).toContain("(this node)");
+    // Names are text, never markup.
+    expect(await testid(page, "farm-member").nth(2).locator("i").count()).toBe(0);
+    expect(await testid(page, "farm-counters").textContent()).toContain("1200 connections accepted");
+    expect(await testid(page, "farm-rebalance").textContent()).toContain("peer-dead (<i>web3</i>), +21 −0 buckets, nft 12.5 ms");
+    expect(await testid(page, "farm-detail").textContent()).toContain("VIP 198.51.100.200 on eth0");
+
+    snap = { ...base, farms: [] };
+    await expect.poll(() => testid(page, "farm-section").isHidden()).toBe(true);
+    expect(problems).toEqual([]);
+  });
+});
