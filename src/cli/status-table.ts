@@ -25,8 +25,9 @@ export function formatStatus(s: StatusSnapshot): string {
     "no peers configured",
   ));
   lines.push("");
-  lines.push(...formatModules(s.modules));
   const farms = s.farms ?? [];
+  // A farm module the farm engine runs is shown in its own section below.
+  lines.push(...formatModules(s.modules.filter((m) => !(m.type === "farm" && farms.some((f) => f.module === m.name)))));
   if (farms.length > 0) lines.push("", ...formatFarms(farms, s.node.name));
   const vrrp = s.vrrp ?? [];
   if (vrrp.length > 0) {

@@ -1,7 +1,9 @@
 /** `vigil status`'s farm section (src/cli/farm-table.ts). */
 import { describe, expect, it } from "vitest";
 import type { FarmStatus } from "../../src/api/farm.ts";
+import type { StatusSnapshot } from "../../src/api/status.ts";
 import { formatFarms } from "../../src/cli/farm-table.ts";
+import { formatStatus } from "../../src/cli/status-table.ts";
 
 const farm: FarmStatus = {
   module: "web",
@@ -40,5 +42,20 @@ describe("vigil status: farms", () => {
     expect(text).toContain("last rebalance: none");
     expect(text).not.toContain("connections accepted");
     expect(formatFarms([], "web1")).toEqual([]);
+  });
+
+  it("vigil status shows a running farm module in the farm section, not among the failover modules", () => {
+    const snap: StatusSnapshot = {
+      version: "0.1.0", node: { name: "web1", addresses: ["198.51.100.31"] }, cluster: { name: "web-farm" }, pid: 1, startedAt: "2026-01-01T00:00:00.000Z",
+      uptimeMs: 1000, configFile: "/etc/vigil/vigil.yaml", stateDir: "/var/lib/vigil", web: { listen: "0.0.0.0:9010" }, peers: [], events: [],
+      modules: [{
+        name: "web", type: "farm", state: "STOP", prefer: null, failback: "auto", nodes: [], lastTransition: null, checkers: [], blocked: null,
+        restarts: 0, pending: null, witness: null, lease: null,
+      }],
+      farms: [farm],
+    };
+    const text = formatStatus(snap);
+    expect(text).toContain("FARM web: in");
+    expect(text).not.toMatch(/^web\s+farm\s+STOP/m);
   });
 });

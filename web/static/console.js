@@ -140,7 +140,9 @@
 
     renderPeers(list(snap.peers));
     renderVrrp(list(snap.vrrp));
-    renderModules(list(snap.modules));
+    // A farm module the farm engine runs is shown in the farm panel instead.
+    const farmNames = new Set(list(snap.farms).map((f) => f.module));
+    renderModules(list(snap.modules).filter((m) => !(m.type === "farm" && farmNames.has(m.name))));
     renderFarms(list(snap.farms));
     renderConflicts(list(snap.modules));
     renderEvents(list(snap.events));
