@@ -12,27 +12,13 @@
  *   alone): A waits and says B has newer data; B comes back and runs;
  *   A is resynced.
  */
-import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, onTestFailed, onTestFinished } from "vitest";
 import { describeLab, labTest, useLab } from "./lab-test.ts";
-import { copyContents, type MirrorLab, startMirrorLab } from "./mirror-lab.ts";
+import { copyContents, type MirrorLab, startMirrorLab, treeDigest } from "./mirror-lab.ts";
 
-/**
- * Entries, modes, owners, sizes, contents, link targets and mtimes of a
- * folder, as one comparable text. Directory mtimes are left out of this
- * comparison (`vigil verify` is the tool that looks at them).
- */
-function treeDigest(dir: string): string {
-  return execFileSync("sh", ["-c", [
-    `cd ${dir}`,
-    `find . -type d -printf '%y %m %U:%G %p\\n' | sort`,
-    `find . ! -type d -printf '%y %m %U:%G %s %n %T@ %p %l\\n' | sort`,
-    `find . -type f -print0 | sort -z | xargs -0 -r sha256sum`,
-  ].join(" && ")], { encoding: "utf8" });
-}
 
 describeLab("mirror module: failover without loss, resync, generations", () => {
   const lab = useLab({ hosts: 2, links: 1 });

@@ -20,7 +20,7 @@ import type { StatusSnapshot } from "../../src/api/status.ts";
 import type { ModuleStatus } from "../../src/api/modules.ts";
 import { type Lab, type LabHost, type LabProcess, waitUntil } from "./lab.ts";
 import { VIGIL_BIN } from "./vigil-cluster.ts";
-import { execFile } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { request } from "node:http";
 
 const RECORDER_JS = `
@@ -288,4 +288,18 @@ export function copyContents(data: string): { records: Set<number>; segments: Ma
     }
   }
   return { records, segments };
+}
+
+/**
+ * Entries, modes, owners, sizes, link counts, mtimes, link targets and
+ * contents of a folder, as one comparable text. Directory mtimes are left out
+ * of this comparison (`vigil verify` is the tool that looks at them).
+ */
+export function treeDigest(dir: string): string {
+  return execFileSync("sh", ["-c", [
+    `cd ${dir}`,
+    `find . -type d -printf '%y %m %U:%G %p\\n' | sort`,
+    `find . ! -type d -printf '%y %m %U:%G %s %n %T@ %p %l\\n' | sort`,
+    `find . -type f -print0 | sort -z | xargs -0 -r sha256sum`,
+  ].join(" && ")], { encoding: "utf8" });
 }

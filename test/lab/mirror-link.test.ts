@@ -17,17 +17,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, onTestFinished } from "vitest";
 import { describeLab, labTest, labTestNeeding, useLab } from "./lab-test.ts";
-import { copyContents, type MirrorLab, startMirrorLab } from "./mirror-lab.ts";
+import { copyContents, type MirrorLab, startMirrorLab, treeDigest } from "./mirror-lab.ts";
 import { waitUntil } from "./lab.ts";
 
-function treeDigest(dir: string): string {
-  return execFileSync("sh", ["-c", [
-    `cd ${dir}`,
-    `find . -type d -printf '%y %m %U:%G %p\\n' | sort`,
-    `find . ! -type d -printf '%y %m %U:%G %s %n %T@ %p %l\\n' | sort`,
-    `find . -type f -print0 | sort -z | xargs -0 -r sha256sum`,
-  ].join(" && ")], { encoding: "utf8" });
-}
 
 const running = (s: string) => s === "PRIM" || s === "ALONE";
 
