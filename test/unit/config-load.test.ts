@@ -65,7 +65,7 @@ describe("parseConfig", () => {
       heartbeat_takeover: true,
     });
     expect(c.modules[0]).toEqual({
-      name: "web", type: "farm", vips: ["198.51.100.200/24"], start_timeout: 60_000, stop_timeout: 60_000, checkers: [], ports: [80], split: "client_ip",
+      name: "web", type: "farm", vips: ["198.51.100.200/24"], start_timeout: 60_000, stop_timeout: 60_000, checkers: [], ports: [80], split: "client_ip", weights: {}, drain_timeout: 30_000,
     });
     expect(c.web).toEqual({ listen: "0.0.0.0:9010" });
   });
