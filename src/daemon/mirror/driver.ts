@@ -233,6 +233,9 @@ export class MirrorDriver implements MirrorResource {
     if (this.startProblem !== null) return { ok: false, detail: `mirror ${this.o.folder}: ${this.startProblem}` };
     if (s.gate !== null) return { ok: false, detail: `mirror ${this.o.folder}: ${s.gate}` };
     if (this.mount !== null) return { ok: true, detail: `mirror ${this.o.folder} already mounted` };
+    // Ops of the old PRIM handed to the applier before this node took over must land before our
+    // own service writes: applied after, they would overwrite what it acknowledged.
+    await this.appliesDrained();
     try {
       await cleanStaleMount(this.o.folder);
       this.mount = await mountInPlace({
@@ -329,9 +332,26 @@ export class MirrorDriver implements MirrorResource {
     const s = this.state;
     if (s.role === "PRIM" || s.role === "ALONE") return { ok: false, kind: "refused", errno: NOT_SECOND, message: `${this.o.self} runs ${this.o.module}: it does not take the peer's writes` };
     if (this.applier === null) return { ok: false, kind: "refused", errno: NOT_SECOND, message: "the applier is not ready" };
-    const r = await this.applier.apply(op);
-    if (!r.ok) this.input({ type: "apply-failed", detail: r.message });
-    return r;
+    // The server hands several ops over before their results: count them, so a takeover waits
+    // until none of the old PRIM's ops is still being applied before it mounts (see start()).
+    this.applying++;
+    try {
+      const r = await this.applier.apply(op);
+      if (!r.ok) this.input({ type: "apply-failed", detail: r.message });
+      return r;
+    } finally {
+      this.applying--;
+      if (this.applying === 0) for (const fn of this.appliedAll.splice(0)) fn();
+    }
+  }
+
+  private applying = 0;
+  private readonly appliedAll: (() => void)[] = [];
+
+  /** Resolves once no op of the peer is being applied here (new ones are refused: we run the module). */
+  private appliesDrained(): Promise<void> {
+    if (this.applying === 0) return Promise.resolve();
+    return new Promise((resolve) => this.appliedAll.push(resolve));
   }
 
   // ---- the link ------------------------------------------------------------------
