@@ -17,11 +17,14 @@ fi
 declare -A need=(
   [ip]=iproute2 [tc]=iproute2 [bridge]=iproute2 [nft]=nftables [keepalived]=keepalived
   [chromium]=chromium [ping]=iputils-ping [arping]=arping [tcpdump]=tcpdump
+  [cc]=gcc [python3]=python3 [unshare]=util-linux [nsenter]=util-linux
 )
 missing=()
 for cmd in "${!need[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
 done
+# The FUSE and flood lab tests compile small C programs against the kernel's headers.
+[ -f /usr/include/linux/fuse.h ] || missing+=(linux-libc-dev)
 if [ "${#missing[@]}" -gt 0 ]; then
   pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
