@@ -536,8 +536,10 @@ export class MirrorDriver implements MirrorResource {
       this.resync = new Resync({
         root: this.beneathPath(),
         peer: new RemoteResyncPeer(this.client, { mtimeWindowNs: 2000 }),
-        // A full pass takes the journal too: it tells which files changed since a checkpoint, so one is honoured.
-        dirty: this.checksumAll ? null : this.journal.dirty(),
+        // A full pass takes no journal, so no checkpoint is honoured: a checkpoint left by an
+        // interrupted resync describes an earlier target, and skipping "done" files against
+        // today's target could leave it without acknowledged data.
+        dirty: pass === "journal" && !this.checksumAll ? this.journal.dirty() : null,
         full: pass === "full" || this.checksumAll,
         checksumAll: this.checksumAll,
         checkpointFile: join(mirrorStateDir(this.o.stateDir, this.o.module), "resync.checkpoint"),
