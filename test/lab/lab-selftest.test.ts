@@ -4,8 +4,9 @@
  * or its process is told to stop.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
 import { describe, expect, test } from "vitest";
 import { ARTIFACTS_DIR, createLab, LabError, LabUnsupportedError, REPO_ROOT, waitUntil, WaitTimeout, withLab, type Lab, type LabHost } from "./lab.ts";
 import { describeLab, labGate, labTest, missingToolMessage, missingToolsMessage, requireTools, ROOT_REQUIRED, useLab } from "./lab-test.ts";
@@ -368,37 +369,59 @@ labTest("is terminated", async () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  /*
+   * The child runs as nobody, which may not enter the folders above the
+   * checkout (a clone under /root, or in a `mktemp -d` folder, mode 0700).
+   * So it sees the checkout through a bind mount on a world-enterable
+   * mount point, in a mount namespace of its own: the mount goes with the
+   * child, and nobody reads the very same node_modules and lab helpers, not
+   * copies. Only the mount point's folder is left, and removed below.
+   */
   labTest("a lab test run without root fails under CI=true and is skipped otherwise", { timeout: 60_000 }, async () => {
-    const setpriv = spawnSync("setpriv", ["--version"]);
-    if (setpriv.status !== 0) throw new Error('missing host tool "setpriv": install the Debian package util-linux');
+    for (const tool of ["setpriv", "unshare"]) {
+      if (spawnSync(tool, ["--version"]).status !== 0) throw new Error(`missing host tool "${tool}": install the Debian package util-linux`);
+    }
+    const mountPoint = mkdtempSync(join(tmpdir(), "vigil-selftest-"));
+    chmodSync(mountPoint, 0o755);
+    const repo = (path: string) => join(mountPoint, relative(REPO_ROOT, path));
     const dir = join(ARTIFACTS_DIR, `child-${newRunId()}`);
-    mkdirSync(dir, { recursive: true, mode: 0o777 });
-    spawnSync("chmod", ["0777", dir]);
-    writeFileSync(join(dir, "vitest.config.ts"), `export default { cacheDir: ${JSON.stringify(join(dir, "cache"))}, test: { include: ["*.test.ts"] } };\n`);
-    writeFileSync(
-      join(dir, "gate.test.ts"),
-      `
-import { describeLab, labTest } from ${JSON.stringify(join(REPO_ROOT, "test", "lab", "lab-test.ts"))};
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o777 });
+      chmodSync(dir, 0o777);
+      writeFileSync(join(dir, "vitest.config.ts"), `export default { cacheDir: ${JSON.stringify(join(repo(dir), "cache"))}, test: { include: ["*.test.ts"] } };\n`);
+      writeFileSync(
+        join(dir, "gate.test.ts"),
+        `
+import { describeLab, labTest } from ${JSON.stringify(repo(join(REPO_ROOT, "test", "lab", "lab-test.ts")))};
 labTest("needs root", () => {});
 describeLab("suite needing root", () => { labTest("inner", () => {}); });
 `,
-    );
-    const asNobody = (ci: string) =>
-      spawnSync(
-        "setpriv",
-        ["--reuid=65534", "--regid=65534", "--clear-groups", join(REPO_ROOT, "node_modules", ".bin", "vitest"), "run", "--root", dir, "--config", join(dir, "vitest.config.ts"), "--configLoader", "runner"],
-        { cwd: dir, encoding: "utf8", timeout: 50_000, env: { ...process.env, ...PLAIN_OUTPUT, CI: ci, HOME: dir } },
       );
-    const ci = asNobody("true");
-    const ciOut = ci.stdout + ci.stderr;
-    expect(ci.status, ciOut).toBe(1);
-    expect(ciOut).toMatch(/lab tests need root; CI must run as root/);
-    expect(ciOut).toMatch(/2 failed/);
-    const local = asNobody("");
-    const localOut = local.stdout + local.stderr;
-    expect(local.status, localOut).toBe(0);
-    expect(localOut).toMatch(/2 skipped/);
-    rmSync(dir, { recursive: true, force: true });
+      const child = repo(dir);
+      const vitest = repo(join(REPO_ROOT, "node_modules", ".bin", "vitest"));
+      const asNobody = (ci: string) =>
+        spawnSync(
+          "unshare",
+          [
+            "--mount", "--propagation", "private", "--", "sh", "-c", 'mount --bind "$1" "$2" && shift 2 && exec "$@"', "sh", REPO_ROOT, mountPoint,
+            "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", vitest, "run", "--root", child, "--config", join(child, "vitest.config.ts"), "--configLoader", "runner",
+          ],
+          { cwd: "/", encoding: "utf8", timeout: 50_000, env: { ...process.env, ...PLAIN_OUTPUT, CI: ci, HOME: child } },
+        );
+      const ci = asNobody("true");
+      const ciOut = ci.stdout + ci.stderr;
+      expect(ci.status, ciOut).toBe(1);
+      expect(ciOut).toMatch(/lab tests need root; CI must run as root/);
+      expect(ciOut).toMatch(/2 failed/);
+      const local = asNobody("");
+      const localOut = local.stdout + local.stderr;
+      expect(local.status, localOut).toBe(0);
+      expect(localOut).toMatch(/2 skipped/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      // Empty unless a mount leaked out of the child's namespace: then rmdir fails and says so.
+      rmdirSync(mountPoint);
+    }
   });
 });
 
