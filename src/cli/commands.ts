@@ -1,3 +1,5 @@
+import { accessSync, constants, statSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { identifyNode, localIPv4Addresses } from "../config/identify.ts";
 import { effectiveConfigYaml, loadConfigFile } from "../config/load.ts";
 import { configSchema } from "../config/schema.ts";
@@ -75,21 +77,28 @@ function describeHow(how: string): string {
 }
 
 export async function cmdStatus(v: Values, io: Io): Promise<number> {
+  const json = v["json"] === true;
+  // With --json a script reads stdout: a failure is JSON there too, never text it cannot parse.
+  const fail = (reason: string, message: string, code: number): number => {
+    if (json) io.out(JSON.stringify({ ok: false, reason, error: message }, null, 2));
+    else io.err(message);
+    return code;
+  };
   const reply = await askDaemon(str(v, "state-dir") ?? DEFAULT_STATE_DIR, "GET", "/api/status");
-  if (!reply.ok) {
-    io.err(reply.message);
-    return EXIT.daemonUnreachable;
-  }
-  if (reply.status !== 200) {
-    io.err(`the daemon answered ${reply.status}: ${JSON.stringify(reply.body)}`);
-    return EXIT.failed;
-  }
-  io.out(v["json"] === true ? JSON.stringify(reply.body, null, 2) : formatStatus(reply.body as StatusSnapshot));
+  if (!reply.ok) return fail("daemon-unreachable", reply.message, EXIT.daemonUnreachable);
+  if (reply.status !== 200) return fail("daemon-error", `the daemon answered ${reply.status}: ${JSON.stringify(reply.body)}`, EXIT.failed);
+  io.out(json ? JSON.stringify(reply.body, null, 2) : formatStatus(reply.body as StatusSnapshot));
   return EXIT.ok;
 }
 
 export function cmdKeygen(v: Values, positionals: string[], io: Io): number {
   const file = positionals[0] as string;
+  const folder = dirname(resolve(file));
+  const where = folderProblem(folder);
+  if (where !== undefined) {
+    io.err(`cannot write ${file}: ${where}`);
+    return EXIT.failed;
+  }
   const r = writeKeyFile(file, { force: v["force"] === true });
   if (!r.ok) {
     io.err(r.kind === "exists"
@@ -99,6 +108,24 @@ export function cmdKeygen(v: Values, positionals: string[], io: Io): number {
   }
   io.out(`wrote a new cluster key to ${file} (mode 0600); copy it to every node`);
   return EXIT.ok;
+}
+
+/** Why no file can be created in `folder`, said without the temp file a write would have used; undefined if it looks writable. */
+function folderProblem(folder: string): string | undefined {
+  try {
+    if (!statSync(folder).isDirectory()) return `${folder} is not a folder`;
+  } catch (e) {
+    const code = (e as { code?: unknown }).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return `folder ${folder} does not exist`;
+    if (code === "EACCES") return `this user may not enter folder ${folder}`;
+    return undefined;
+  }
+  try {
+    accessSync(folder, constants.W_OK | constants.X_OK);
+  } catch {
+    return `this user may not create files in folder ${folder}`;
+  }
+  return undefined;
 }
 
 export function cmdDoctor(v: Values, io: Io): number {

@@ -1,3 +1,4 @@
+import { closestKey } from "../config/describe.ts";
 import { EXIT, findVerb, VERBS, type VerbSpec } from "./verbs.ts";
 
 export function generalHelp(): string {
@@ -31,6 +32,9 @@ export function verbHelp(verb: VerbSpec): string {
 export function helpFor(name: string | undefined): { text: string; ok: boolean } {
   if (name === undefined) return { text: generalHelp(), ok: true };
   const verb = findVerb(name);
-  if (!verb) return { text: `unknown verb "${name}"\n\n${generalHelp()}`, ok: false };
+  if (!verb) {
+    const guess = closestKey(name, VERBS.map((v) => v.name));
+    return { text: `unknown verb "${name}"${guess === undefined ? "" : `: did you mean ${guess}?`}\n\n${generalHelp()}`, ok: false };
+  }
   return { text: verbHelp(verb), ok: true };
 }

@@ -1,4 +1,5 @@
 import { parseArgs } from "node:util";
+import { closestKey } from "../config/describe.ts";
 import { findVerb, VERBS, type VerbSpec } from "./verbs.ts";
 
 export type ParsedCommand = {
@@ -19,8 +20,10 @@ export function parseCommand(argv: readonly string[]): ParsedCommand {
   if (first === "--version" || first === "-V") return parseCommand(["version", ...rest]);
   const verb = findVerb(first);
   if (!verb) {
-    const names = VERBS.map((v) => v.name).join(", ");
-    return { ok: false, message: `unknown verb "${first}" (verbs: ${names})` };
+    const names = VERBS.map((v) => v.name);
+    const guess = closestKey(first, names);
+    if (guess !== undefined) return { ok: false, message: `unknown verb "${first}": did you mean ${guess}?` };
+    return { ok: false, message: `unknown verb "${first}" (verbs: ${names.join(", ")})` };
   }
   if (rest.includes("--help") || rest.includes("-h")) {
     return { ok: true, verb: findVerb("help") as VerbSpec, values: {}, positionals: [verb.name] };

@@ -99,8 +99,9 @@ export function loadConfigFile(file: string): LoadResult {
     file,
     errors: [{
       file, ...source.locate(["cluster", "key_file"], "value"), path: "cluster.key_file",
-      // readKeyFile's message names the file and, when it is missing, the `vigil keygen` command.
-      found: key.message, expected: "a key file of at least 32 random bytes, the same on every node",
+      // readKeyFile's message names the file, what is wrong with it (the size a key needs) and, when
+      // it is missing, the `vigil keygen` command that also says to copy it: not repeated here.
+      found: key.message, expected: key.kind === "not-found" ? "the cluster key file" : "the cluster key file, the same on every node",
     }],
   };
 }

@@ -162,7 +162,7 @@ describe("loadConfigFile", () => {
     expect(r.ok ? [] : r.errors.map(formatConfigError)).toEqual([
       `${file}:6:13: cluster.key_file: found key file ${dir}/vigil.key: does not exist ` +
         `(create one with \`vigil keygen ${dir}/vigil.key\`, then copy it to every node), ` +
-        "expected a key file of at least 32 random bytes, the same on every node",
+        "expected the cluster key file",
     ]);
     writeFileSync(join(dir, "vigil.key"), "0123456789abcdefghijklmnopqrstuv");
     expect(loadConfigFile(file).ok).toBe(true);
