@@ -7,10 +7,15 @@
  * - Adding uses `ip addr replace`, which succeeds whether or not the address
  *   is already there; removing treats "not there" as done. Both are therefore
  *   safe to repeat, which a driver retrying after a crash relies on.
- * - Every failure names the VIP, the interface and what `ip` said.
+ * - Every failure names the VIP, the interface and what `ip` (or the kernel) said.
+ * - In the vigil binary, with no runner given, the address is changed through
+ *   rtnetlink from the daemon itself (netlink-addr.ts): nothing is spawned on
+ *   the failover path. A given runner (tests, the farm) and runtimes without
+ *   FFI use `ip`.
  */
 import { isIPv4 } from "node:net";
 import { createIpRunner, type IpRunner } from "./ip-command.ts";
+import { addAddress, EADDRNOTAVAIL, netlinkAvailable, removeAddress } from "./netlink-addr.ts";
 
 const MAX_IFNAME = 15;
 
@@ -95,16 +100,21 @@ export function resolveVip(spec: VipSpec): { ok: true; vip: ResolvedVip } | VipF
   return { ok: true, vip: { address, interface: iface, label } };
 }
 
+/** The prefix length the VIP is added with, by `ip` and through netlink alike. */
+export function appliedPrefixLength(_vip: ResolvedVip): number {
+  return 32;
+}
+
 /** `ip` arguments that add (or keep) the VIP. */
 export function vipAddArgs(vip: ResolvedVip): string[] {
-  const args = ["addr", "replace", `${vip.address}/32`, "dev", vip.interface];
+  const args = ["addr", "replace", `${vip.address}/${appliedPrefixLength(vip)}`, "dev", vip.interface];
   if (vip.label !== undefined) args.push("label", vip.label);
   return args;
 }
 
 /** `ip` arguments that remove the VIP. */
 export function vipRemoveArgs(vip: ResolvedVip): string[] {
-  return ["addr", "del", `${vip.address}/32`, "dev", vip.interface];
+  return ["addr", "del", `${vip.address}/${appliedPrefixLength(vip)}`, "dev", vip.interface];
 }
 
 /** `ip` arguments that list the interface's IPv4 addresses as JSON. */
@@ -123,9 +133,15 @@ function hostRunner(): IpRunner {
   return defaultRunner;
 }
 
-export async function addVip(spec: VipSpec, run: IpRunner = hostRunner()): Promise<VipAddResult> {
+export async function addVip(spec: VipSpec, runner?: IpRunner): Promise<VipAddResult> {
   const r = resolveVip(spec);
   if (!r.ok) return r;
+  if (runner === undefined && (await netlinkAvailable())) {
+    const nl = await addAddress({ address: r.vip.address, prefixLength: appliedPrefixLength(r.vip), interface: r.vip.interface, ...(r.vip.label === undefined ? {} : { label: r.vip.label }) });
+    if (nl.ok) return { ok: true, vip: spec.address, interface: r.vip.interface };
+    return { ok: false, kind: "add-failed", vip: spec.address, interface: r.vip.interface, stderr: "", message: `cannot add VIP ${r.vip.address} on ${r.vip.interface}: ${nl.message}` };
+  }
+  const run = runner ?? hostRunner();
   const res = await run(vipAddArgs(r.vip));
   if (res.ok) return { ok: true, vip: spec.address, interface: r.vip.interface };
   return {
@@ -138,9 +154,16 @@ export async function addVip(spec: VipSpec, run: IpRunner = hostRunner()): Promi
   };
 }
 
-export async function removeVip(spec: VipSpec, run: IpRunner = hostRunner()): Promise<VipRemoveResult> {
+export async function removeVip(spec: VipSpec, runner?: IpRunner): Promise<VipRemoveResult> {
   const r = resolveVip(spec);
   if (!r.ok) return r;
+  if (runner === undefined && (await netlinkAvailable())) {
+    const nl = await removeAddress({ address: r.vip.address, prefixLength: appliedPrefixLength(r.vip), interface: r.vip.interface });
+    if (nl.ok) return { ok: true, vip: spec.address, interface: r.vip.interface, alreadyGone: false };
+    if (nl.errno === EADDRNOTAVAIL) return { ok: true, vip: spec.address, interface: r.vip.interface, alreadyGone: true };
+    return { ok: false, kind: "remove-failed", vip: spec.address, interface: r.vip.interface, stderr: "", message: `cannot remove VIP ${r.vip.address} from ${r.vip.interface}: ${nl.message}` };
+  }
+  const run = runner ?? hostRunner();
   const res = await run(vipRemoveArgs(r.vip));
   if (res.ok) return { ok: true, vip: spec.address, interface: r.vip.interface, alreadyGone: false };
   if (res.kind === "failed" && isAddressAlreadyGone(res.stderr)) {
