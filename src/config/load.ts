@@ -8,6 +8,7 @@ import { dirname, resolve } from "node:path";
 import { readKeyFile } from "../sys/keyfile.ts";
 import type { ConfigError } from "./errors.ts";
 import { formatKeyPath } from "./key-path.ts";
+import { consoleFileErrors } from "./console-files.ts";
 import { normalizeConfig } from "./normalize.ts";
 import type { Problem } from "./problem.ts";
 import { isRec } from "./raw.ts";
@@ -23,7 +24,7 @@ export type LoadResult = { ok: true; file: string; config: VigilConfig } | { ok:
 /** Anything bigger is not a config (a disk image, a log picked by mistake). */
 const MAX_CONFIG_BYTES = 1 << 20;
 
-const SECTIONS = "a mapping of sections: cluster, and optionally vrrp, modules, web";
+const SECTIONS = "a mapping of sections: cluster, and optionally vrrp, modules, web, console";
 
 function isInside(inner: Problem, outer: Problem): boolean {
   return inner.path.length > outer.path.length && outer.path.every((s, i) => inner.path[i] === s);
@@ -91,7 +92,10 @@ export function loadConfigFile(file: string): LoadResult {
     return fileError(file, READ_FAILURES[code] ?? `a file that cannot be read (${e instanceof Error ? e.message : String(e)})`);
   }
   const { result, source } = check(text, file);
-  if (!result.ok || result.config.cluster.key_file === undefined) return result;
+  if (!result.ok) return result;
+  const missing = consoleFileErrors(result.config, source, file);
+  if (missing.length > 0) return { ok: false, file, errors: missing };
+  if (result.config.cluster.key_file === undefined) return result;
   const key = readKeyFile(result.config.cluster.key_file);
   if (key.ok) return result;
   return {

@@ -9,6 +9,7 @@ import { resolve } from "node:path";
 import { DEFAULTS } from "./defaults.ts";
 import { parseDuration } from "./duration.ts";
 import { resolveHeartbeatTimers } from "./heartbeat-timers.ts";
+import { normalizeConsole } from "./console-normalize.ts";
 import { checkerKind, defaultOnFail } from "./checker-checks.ts";
 import type {
   ArbiterConfig, HeartbeatLink,
@@ -36,6 +37,7 @@ export function normalizeConfig(data: Raw, configDir: string): VigilConfig {
     vrrp: raws(data["vrrp"]).map((v) => normalizeVrrp(v, nodeNames, path)),
     modules: raws(data["modules"]).map((m) => normalizeModule(m, path)),
     web: { listen: (data["web"] as Raw | undefined)?.["listen"] as string | undefined ?? DEFAULTS.web.listen },
+    console: normalizeConsole(data["console"], path),
     ...optional("witness", normalizeArbiter(data["witness"], cluster.witness)),
   };
 }

@@ -16,6 +16,7 @@ import { DEFAULTS, HEARTBEAT_PRESETS } from "./defaults.ts";
 import { formatDuration } from "./duration.ts";
 import type { FormatName } from "./formats.ts";
 import { CHECKER_KINDS } from "./module-checks.ts";
+import { consoleSchema } from "./console-schema.ts";
 
 type Schema = Record<string, unknown>;
 
@@ -349,6 +350,7 @@ export const configSchema: object = {
     web: mapping("web", {
       listen: text("listen", "Where the web console listens.", { default: DEFAULTS.web.listen }),
     }, []),
+    console: consoleSchema,
     witness: mapping("witness", {
       listen: text("listen", `Where \`vigil witness\` (the arbiter) listens. Default: every address, on the port of cluster.witness.arbiter (${DEFAULTS.witness.port} without one).`),
     }, [], { description: "Only for the machine that runs `vigil witness`; it answers the nodes of cluster.nodes." }),

@@ -3,6 +3,7 @@
  * even when the schema check failed, so one pass reports every problem.
  */
 import { clusterProblems, nodeNames } from "./cluster-checks.ts";
+import { consoleProblems } from "./console-checks.ts";
 import { moduleProblems } from "./module-checks.ts";
 import type { Problem } from "./problem.ts";
 import { rec } from "./raw.ts";
@@ -17,5 +18,6 @@ export function semanticProblems(data: unknown): Problem[] {
     ...vrrpProblems(config["vrrp"], nodes),
     ...witnessProblems(config["cluster"]),
     ...moduleProblems(config["modules"], nodes, config["cluster"], config["vrrp"]),
+    ...consoleProblems(config["console"]),
   ];
 }

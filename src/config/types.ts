@@ -251,11 +251,33 @@ export interface WebConfig {
   listen: string;
 }
 
+export interface ConsoleUser {
+  name: string;
+  role: "viewer" | "operator" | "admin";
+  /** A scrypt hash (config/password-hash.ts), never the password. */
+  password: string;
+}
+
+export interface ConsoleConfig {
+  users: ConsoleUser[];
+  tls: boolean;
+  /** Absolute paths, both or neither; neither with tls: a self-signed certificate in the state dir. */
+  cert?: string;
+  key?: string;
+  /** Host names the console answers to beyond the node's own. */
+  names: string[];
+  session_timeout: Millis;
+  /** Accept the `vigil token` bearer token for commands. */
+  api_token: boolean;
+}
+
 export interface VigilConfig {
   cluster: ClusterConfig;
   vrrp: VrrpInstance[];
   modules: ModuleConfig[];
   web: WebConfig;
+  /** Always set by the loader; optional so configs built by hand in tests need not spell it. */
+  console?: ConsoleConfig;
   /** Only when the file has a witness: section; `vigil witness` otherwise listens on the arbiter's port. */
   witness?: ArbiterConfig;
 }

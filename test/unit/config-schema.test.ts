@@ -4,7 +4,7 @@ import { DEFAULT_HEARTBEAT_PORT } from "../../src/net/udp-transport.ts";
 import { DEFAULTS } from "../../src/config/defaults.ts";
 import { configSchema } from "../../src/config/schema.ts";
 import type {
-  ArbiterConfig, Checker, ClusterConfig, FailoverModule, FarmModule, HeartbeatConfig, MirrorModule, NodeConfig, ResourceConfig, VigilConfig,
+  ArbiterConfig, Checker, ConsoleConfig, ClusterConfig, FailoverModule, FarmModule, HeartbeatConfig, MirrorModule, NodeConfig, ResourceConfig, VigilConfig,
   VrrpInstance, WitnessConfig,
 } from "../../src/config/types.ts";
 
@@ -31,7 +31,10 @@ const failbackPolicy = { failback: true, failback_delay: true, prefer: true, res
 
 describe("the JSON Schema and the VigilConfig type agree", () => {
   it("has the same sections and keys", () => {
-    expect(keysOf(configSchema as Schema)).toEqual(keys<VigilConfig>({ cluster: true, vrrp: true, modules: true, web: true, witness: true }));
+    expect(keysOf(configSchema as Schema)).toEqual(keys<VigilConfig>({ cluster: true, vrrp: true, modules: true, web: true, console: true, witness: true }));
+    expect(keysOf(at(configSchema, "properties", "console"))).toEqual(
+      keys<ConsoleConfig>({ users: true, tls: true, cert: true, key: true, names: true, session_timeout: true, api_token: true }),
+    );
     const cluster = at(configSchema, "properties", "cluster");
     expect(keysOf(cluster)).toEqual(keys<ClusterConfig>({ name: true, key_file: true, nodes: true, heartbeat: true, witness: true }));
     expect(keysOf(at(cluster, "properties", "witness"))).toEqual(keys<WitnessConfig>({ ping: true, arbiter: true, lease: true, grace: true }));
