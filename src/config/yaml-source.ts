@@ -29,6 +29,23 @@ const SYNTAX_HINTS: Record<string, { found: string; expected: string }> = {
   MULTIPLE_DOCS: { found: "more than one YAML document", expected: "a single document (remove the extra ---)" },
 };
 
+/** Errors the parser reports at a key whose value seemingly runs on into a deeper-indented next line. */
+const RUNS_ON = new Set(["BLOCK_AS_IMPLICIT_KEY", "MULTILINE_IMPLICIT_KEY"]);
+
+/** The first line after `line` (1-based) with content, if it is indented deeper than `line`: the bad indent. */
+function deeperLineAfter(text: string, line: number): SourcePosition | undefined {
+  const lines = text.split("\n");
+  const indent = (l: string): number => l.length - l.trimStart().length;
+  const here = lines[line - 1];
+  if (here === undefined) return undefined;
+  for (let i = line; i < lines.length; i++) {
+    const l = lines[i] as string;
+    if (l.trim() === "" || l.trimStart().startsWith("#")) continue;
+    return indent(l) > indent(here) ? { line: i + 1, col: indent(l) + 1 } : undefined;
+  }
+  return undefined;
+}
+
 function keyOf(key: unknown): string | undefined {
   if (isScalar(key)) return String(key.value);
   return undefined;
@@ -50,11 +67,18 @@ export function readYaml(text: string, file: string): YamlSource {
   const startOf = (node: unknown): SourcePosition => at((node as Node | null)?.range?.[0]);
 
   const problems: ConfigError[] = [];
-  for (const e of doc.errors) {
-    const pos = e.linePos?.[0] ?? { line: 1, col: 1 };
-    const message = (e.message.split("\n")[0] ?? "").replace(/ at line \d+, column \d+:?$/, "");
-    const hint = SYNTAX_HINTS[e.code] ?? { found: `a YAML syntax error (${message})`, expected: "valid YAML" };
-    problems.push({ file, line: pos.line, col: pos.col, path: "", ...hint });
+  // Only the first syntax error: the parser's later ones follow from it (one bad indent gives several).
+  const first = doc.errors[0];
+  if (first !== undefined) {
+    const pos = first.linePos?.[0] ?? { line: 1, col: 1 };
+    const message = (first.message.split("\n")[0] ?? "").replace(/ at line \d+, column \d+:?$/, "");
+    const deeper = RUNS_ON.has(first.code) ? deeperLineAfter(text, pos.line) : undefined;
+    if (deeper !== undefined) {
+      problems.push({ file, ...deeper, path: "", found: "a line indented deeper than the key above it", expected: "the same indentation as that key (or its value after the colon)" });
+    } else {
+      const hint = SYNTAX_HINTS[first.code] ?? { found: `a YAML syntax error (${message})`, expected: "valid YAML" };
+      problems.push({ file, line: pos.line, col: pos.col, path: "", ...hint });
+    }
   }
   if (problems.length === 0) findDuplicateKeys(doc.contents, [], file, at, problems);
 
