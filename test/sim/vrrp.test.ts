@@ -97,7 +97,7 @@ function adapter(rs: readonly Router[], holdings: Holdings): SimAdapter<VrrpStat
     tick: (_node, s) => (s.role === "initialize" ? { type: "startup" } : { type: "tick" }),
     nextWakeAt: (s) => (s.role === "initialize" ? s.since : nextWakeAt(s)),
     receive: (_node, env) => {
-      if (env.msg.kind === "verdict") return { ok: true, event: { type: "peer-dead", node: env.msg.node, addresses: env.msg.addresses } };
+      if (env.msg.kind === "verdict") return { ok: true, event: { type: "peer-dead", node: env.msg.node, addresses: env.msg.addresses, everHeard: true } };
       const got = decodeVrrp(env.msg.bytes, { version: 3 });
       if (!got.ok) return { ok: false, drop: `${got.error.kind}: ${got.error.detail}` };
       return { ok: true, event: { type: "advert", advert: got.packet } };

@@ -203,10 +203,10 @@ describe("VrrpEngine over the in-memory raw socket", () => {
 
     // A crash, and the heartbeat's verdict on another node first: nothing moves.
     net.setFilter((f) => f.src !== A);
-    b.engine.peerDead("c", ["198.51.100.13"]);
+    b.engine.peerDead("c", ["198.51.100.13"], true);
     await vi.advanceTimersByTimeAsync(ADVERT_MS * 2);
     expect(role(b)).toBe("backup");
-    b.engine.peerDead("a", [A, "203.0.113.11"]);
+    b.engine.peerDead("a", [A, "203.0.113.11"], true);
     // The next advert is already late: at once, not after mdi(100).
     await vi.advanceTimersByTimeAsync(1);
     expect(role(b)).toBe("master");

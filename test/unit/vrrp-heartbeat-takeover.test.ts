@@ -47,8 +47,8 @@ class One {
   advert(from: string, priority: number, at: number): VrrpAction[] {
     return this.step({ type: "advert", advert: { src: from, version: 3, vrid: 51, priority, advertIntCs: 100, addresses: ["198.51.100.100"] } }, at);
   }
-  peerDead(at: number, node = "vms2", addresses: readonly string[] = VMS2): VrrpAction[] {
-    return this.step({ type: "peer-dead", node, addresses }, at);
+  peerDead(at: number, node = "vms2", addresses: readonly string[] = VMS2, everHeard = true): VrrpAction[] {
+    return this.step({ type: "peer-dead", node, addresses, everHeard }, at);
   }
   tick(at: number): VrrpAction[] {
     return this.step({ type: "tick" }, at);
@@ -102,6 +102,23 @@ describe("heartbeat takeover", () => {
     expect(k.tick(3250)).toEqual([]);
     expect(k.state.role).toBe("backup");
     expect(transitionOf(k.tick(2000 + MDI))).toMatchObject({ reason: "master-down" });
+  });
+
+  it("no effect when the heartbeat never heard the master's node (a keepalived node listed in the cluster during a migration): Master_Down_Interval decides", () => {
+    const n = backupOf(MASTER);
+    // initdead ran out with no frame from vms2 ever: a silence, not a death.
+    expect(n.peerDead(2500, "vms2", VMS2, false)).toEqual([]);
+    expect(n.state.deadMaster).toBeNull();
+    expect(n.tick(3250)).toEqual([]);
+    expect(n.peerDead(3400, "vms2", VMS2, false)).toEqual([]);
+    expect(n.state.role).toBe("backup");
+    // The live master keeps advertising: it keeps the VIPs.
+    n.advert(MASTER, 150, 3000);
+    n.advert(MASTER, 150, 4000);
+    expect(n.tick(4000 + MDI - 1)).toEqual([]);
+    expect(n.state.role).toBe("backup");
+    // Only a real silence of Master_Down_Interval ends it.
+    expect(transitionOf(n.tick(4000 + MDI))).toMatchObject({ reason: "master-down" });
   });
 
   it("no effect without a master heard yet", () => {
@@ -209,7 +226,7 @@ describe("heartbeat takeover in a sync group", () => {
     // Only "outside" hears the master (say, the inside network lost its adverts).
     x.run({ instance: "outside", input: { type: "advert", advert: { src: MASTER, version: 3, vrid: 51, priority: 150, advertIntCs: 100, addresses: ["198.51.100.100"] } } }, 2000);
     // The verdict goes to every member; "inside" has no master to act on.
-    x.run({ input: { type: "peer-dead", node: "vms2", addresses: VMS2 } }, 2500);
+    x.run({ input: { type: "peer-dead", node: "vms2", addresses: VMS2, everHeard: true } }, 2500);
     expect(Object.values(x.g().members).map((s) => s.role)).toEqual(["backup", "backup"]);
     const up = x.run({ input: { type: "tick" } }, 3250);
     expect(Object.values(x.g().members).map((s) => s.role)).toEqual(["master", "master"]);

@@ -100,9 +100,12 @@ export type VrrpInput =
    * The heartbeat declared cluster node `node` dead: silent on every link
    * for its deadtime. `addresses` are the node's cluster addresses (the ones
    * the heartbeat watched). A Backup whose master sends from one of them
-   * takes over early (see "Heartbeat takeover" in vrrp.ts).
+   * takes over early (see "Heartbeat takeover" in vrrp.ts). `everHeard` says
+   * whether the heartbeat ever heard that node since our start: a verdict
+   * about a node it never heard (a keepalived router listed as a node during
+   * a migration, silent until initdead ran out) is ignored.
    */
-  | { readonly type: "peer-dead"; readonly node: string; readonly addresses: readonly string[] };
+  | { readonly type: "peer-dead"; readonly node: string; readonly addresses: readonly string[]; readonly everHeard: boolean };
 
 export type TransitionReason =
   /** Initialize -> Backup at startup or when a fault clears. */

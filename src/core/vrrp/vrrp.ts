@@ -56,7 +56,11 @@
  * most one round trip of the VIPs, never a loop. A master that is not a
  * cluster node (a keepalived router) never matches, nor does one whose
  * advert source is not a cluster address: the heartbeat did not watch
- * that address. With several Backups the verdicts may land together; as
+ * that address. Nor does a node the heartbeat never heard: during a
+ * one-node-at-a-time migration the node still running keepalived is listed
+ * in the cluster but speaks no heartbeat, so initdead declares it dead while
+ * it is a live VRRP master; a silence the heartbeat never broke is no news,
+ * and only Master_Down_Interval may end that master. With several Backups the verdicts may land together; as
  * after any simultaneous takeover, the adverts sort the masters out. The
  * price: a master frozen (SIGSTOP, a stalled host) for longer than the
  * deadtime plus one advert now loses the VIPs and takes them back when it
@@ -208,7 +212,7 @@ export function stepVrrp(state: VrrpState, input: VrrpInput, now: number): Stepp
       onSync(d, out, now, input.group, input.to);
       break;
     case "peer-dead":
-      onPeerDead(d, out, now, input.node, input.addresses);
+      if (input.everHeard) onPeerDead(d, out, now, input.node, input.addresses);
       break;
   }
   return { state: d, actions: out };

@@ -163,8 +163,8 @@ export class VrrpEngine {
    * from one of them takes over early (see "Heartbeat takeover" in
    * src/core/vrrp/vrrp.ts); the others ignore it.
    */
-  peerDead(node: string, addresses: readonly string[]): void {
-    for (const unit of this.units) this.feed(unit, undefined, { type: "peer-dead", node, addresses });
+  peerDead(node: string, addresses: readonly string[], everHeard: boolean): void {
+    for (const unit of this.units) this.feed(unit, undefined, { type: "peer-dead", node, addresses, everHeard });
   }
 
   /** Resolves once every action queued so far has been carried out (for tests and orderly hand-offs). */

@@ -13,6 +13,8 @@ export function supervisedVrrp(ctx: NodeContext): Engine {
   const { log, metrics } = ctx;
   let cfg = ctx.config;
   let running: VrrpEngine | undefined;
+  // Nodes the heartbeat has heard since the daemon started (kept across VRRP restarts).
+  const heard = new Set<string>();
 
   const startOn = async (c: VigilConfig): Promise<string | undefined> => {
     const vr = vrrpSetup(c, ctx.self, log, metrics);
@@ -61,7 +63,8 @@ export function supervisedVrrp(ctx: NodeContext): Engine {
     status: () => (running === undefined ? {} : { vrrp: running.status() }),
     peer(node, liveness, addresses) {
       // A BACKUP whose MASTER is that node need not wait out Master_Down_Interval.
-      if (liveness === "dead") running?.peerDead(node, addresses);
+      if (liveness === "up" || liveness === "late") heard.add(node);
+      if (liveness === "dead") running?.peerDead(node, addresses, heard.has(node));
     },
   };
 }
