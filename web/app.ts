@@ -7,11 +7,12 @@ import type { TokenResult } from "../src/api/command-token.ts";
 import { parseAfter } from "./events-query.ts";
 import { addModuleRoutes, MODULE_COMMAND_ROUTE, MODULE_VIEW_ROUTES } from "./module-routes.ts";
 import { securityHeaders } from "./security-headers.ts";
+import { addLogRoutes, LOG_ROUTES, type LogRouteDeps } from "./log-routes.ts";
 
 export type { LogEvent, StatusSnapshot };
 
 /** What the console needs from the daemon; the functions are called on every request. */
-export interface ConsoleDeps {
+export interface ConsoleDeps extends LogRouteDeps {
   status(): StatusSnapshot;
   /** Prometheus text exposition (format 0.0.4). */
   metrics(): string;
@@ -29,7 +30,7 @@ export interface ConsoleDeps {
 
 /** Every route but the module commands only reads: it answers GET (and so HEAD) only. */
 export const ALLOWED_METHODS = "GET, HEAD";
-const READ_ROUTES = ["/", "/assets/:name", "/api/status", "/api/events", "/healthz", "/metrics", ...MODULE_VIEW_ROUTES] as const;
+const READ_ROUTES = ["/", "/assets/:name", "/api/status", "/api/events", "/healthz", "/metrics", ...MODULE_VIEW_ROUTES, ...LOG_ROUTES] as const;
 
 const PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 // Live data must never come from a cache; assets may be cached but must be
@@ -57,6 +58,7 @@ export function createConsoleApp(deps: ConsoleDeps): Hono {
   app.get("/healthz", (c) => c.text("ok", 200, NO_STORE));
   app.get("/metrics", (c) => c.body(deps.metrics(), 200, { ...NO_STORE, "content-type": PROMETHEUS_TYPE }));
   addModuleRoutes(app, deps);
+  addLogRoutes(app, deps);
 
   // Registered after the real handlers, so they only see the other methods.
   for (const path of READ_ROUTES) {

@@ -14,13 +14,19 @@ export interface LogEvent {
   level: "debug" | "info" | "warn" | "error";
   msg: string;
   fields: Record<string, string | number | boolean | null>;
+  /** The event in one sentence for people (see event-text.ts); absent from daemons that predate it. */
+  text?: string;
+  /** The module it concerns, if any (console filter). */
+  module?: string;
+  /** The peer it concerns; absent means this node. */
+  peer?: string;
 }
 
 export interface PeerStatus {
   name: string;
   addresses: string[];
-  /** "unknown" until the heartbeat engine reports on the peer. */
-  state: "unknown" | "up" | "late" | "dead";
+  /** "unknown" until the heartbeat engine reports on the peer; "stopped": it said goodbye (a clean stop). */
+  state: "unknown" | "up" | "late" | "dead" | "stopped";
   links: { address: string; state: "unknown" | "up" | "down"; lastHeardMsAgo: number | null }[];
   rttMs: number | null;
   badFrames: number;
@@ -70,4 +76,73 @@ export interface StatusSnapshot {
   /** Farm modules as this node runs them (see farm.ts); absent from daemons that predate farms. */
   farms?: FarmStatus[];
   events: LogEvent[];
+  /** The cluster in words: every node side by side, each module summarised, isolation (see health.ts). */
+  health?: ClusterHealth;
+  /** Each module's resources and their state on this node. */
+  resources?: ModuleResources[];
+  /** Where this node's log file is, and why it is not written if it is not. */
+  logFile?: { path: string; problem: string | null } | null;
+}
+
+/** One resource of a module as it is on this node now. */
+export interface ResourceStatus {
+  kind: "mirror" | "vip" | "script" | "service" | "farm";
+  /** "vip 198.51.100.100/24", "script start.sh", "mirror /srv/data". */
+  name: string;
+  /** up: held or running here; down: not; failed: its last start or stop failed; unknown: not known yet. */
+  state: "up" | "down" | "failed" | "unknown";
+  /** What was seen, in words: the interface, the last start or stop and when. */
+  detail: string;
+  /** Whether the state is what this node's role asks for (up while the module runs here, down otherwise). */
+  expected: boolean;
+}
+
+export interface ModuleResources {
+  module: string;
+  /** In start order. */
+  resources: ResourceStatus[];
+}
+
+/** A node of the cluster as this node sees it, for the cluster view. */
+export interface NodeHealth {
+  name: string;
+  self: boolean;
+  /** "self" for this node; a peer's liveness otherwise. */
+  state: string;
+  /** host:port of its console (its first address, the console port of this node's config). */
+  console: string | null;
+  links: { up: number; total: number };
+  /** Its role for each module (a peer's as it last advertised it). */
+  roles: { module: string; role: string }[];
+}
+
+export interface ModuleSummary {
+  module: string;
+  type: string;
+  /** Nodes where the service runs now. */
+  runsOn: string[];
+  /** Nodes ready to take it over. */
+  ready: string[];
+  runsNowhere: boolean;
+  severity: "ok" | "warn" | "bad";
+  /** "hmi runs on scada1; scada2 is ready to take over." */
+  text: string;
+}
+
+export interface HealthAlarm {
+  kind: "running-nowhere" | "isolated";
+  /** running-nowhere only. */
+  module?: string;
+  /** When the condition began (ISO time). */
+  since: string;
+  text: string;
+}
+
+export interface ClusterHealth {
+  /** The "this node is isolated" sentence, or null. */
+  isolated: string | null;
+  nodes: NodeHealth[];
+  modules: ModuleSummary[];
+  /** Conditions that lasted past their hold time; each was also logged and counted in /metrics. */
+  alarms: HealthAlarm[];
 }

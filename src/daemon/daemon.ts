@@ -20,10 +20,14 @@ import { supervisedFarms } from "./farm/supervised.ts";
 import { Metrics } from "./metrics.ts";
 import { supervisedModules } from "./module/supervised.ts";
 import { takeSignals } from "./signals.ts";
-import { checkKeyContinuity, checkSampleKey, checkStateDirMode } from "./start-checks.ts";
+import { checkHost, checkKeyContinuity, checkSampleKey, checkStateDirMode } from "./start-checks.ts";
 import { loadConfigToStart } from "./start-config.ts";
 import { acquireStateLock } from "./state-lock.ts";
 import { buildStatus } from "./status.ts";
+import { HealthWatch, supervisedHealthWatch } from "./health-watch.ts";
+import { RotatingLogFile } from "./log-file.ts";
+import { ResourceOps, resourceStates } from "./resource-state.ts";
+import { join } from "node:path";
 import { mergedStatus, Supervisor } from "./supervisor.ts";
 import { supervisedVrrp } from "./vrrp/supervised.ts";
 
@@ -50,7 +54,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     return 1;
   }
   const self = id.node;
-  for (const check of [checkSampleKey(initial, opts.listen ?? initial.web.listen), checkStateDirMode(opts.stateDir)]) {
+  for (const check of [checkSampleKey(initial, opts.listen ?? initial.web.listen), checkStateDirMode(opts.stateDir), checkHost(opts.configFile)]) {
     if (!check.ok) {
       log.error(check.message);
       return 1;
@@ -73,6 +77,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     return 1;
   }
   for (const w of keyCheck.warnings) log.warn(w);
+  // Only the daemon holding the state lock writes the state dir's log file.
+  if (log.logFile() === undefined) log.attachFile(new RotatingLogFile(join(opts.stateDir, "vigil.log")));
 
   const node = nodeEngines({ config: initial, configFile: opts.configFile, self: self.name, stateDir: opts.stateDir, log, metrics: new Metrics() }, opts, self);
   const supervisor = new Supervisor(node.engines);
@@ -143,9 +149,12 @@ function nodeEngines(ctx: NodeContext, opts: DaemonOptions, self: { name: string
   const vrrp = supervisedVrrp(ctx);
   const modules = supervisedModules(ctx, heartbeat);
   const farms = supervisedFarms(ctx, heartbeat);
+  const resourceOps = new ResourceOps(ctx.log);
+  const healthWatch = new HealthWatch(ctx.log, metrics);
 
-  const status = () =>
-    buildStatus({
+  const status = () => {
+    const merged = mergedStatus(engines);
+    return buildStatus({
       config: node.config,
       configFile: opts.configFile,
       self,
@@ -154,10 +163,16 @@ function nodeEngines(ctx: NodeContext, opts: DaemonOptions, self: { name: string
       startedAt,
       now: new Date(),
       events: ctx.log.recent.toArray(),
-      ...mergedStatus(engines),
+      ...merged,
+      alarms: healthWatch.alarms(),
+      resources: resourceStates({ config: node.config, modules: merged.modules ?? [], farms: merged.farms ?? [], ops: resourceOps, localAddresses: localIPv4Addresses() }),
+      logFile: logFileStatus(ctx.log),
     });
+  };
   const consoleDeps = {
     status,
+    logText: () => ctx.log.logFile()?.read(),
+    nodeName: () => self.name,
     // Commands for a farm module (stop drains, start joins) go to the farm engine.
     modules: {
       statuses: () => modules.control.statuses(),
@@ -191,9 +206,19 @@ function nodeEngines(ctx: NodeContext, opts: DaemonOptions, self: { name: string
     socket: createConsoleApp({ ...consoleDeps, commands: "socket" }).fetch,
   });
 
-  engines.push(heartbeat, vrrp, modules, farms, consoleEngine);
+  const health = supervisedHealthWatch(healthWatch, () => {
+    const snap = status();
+    const t = node.config.cluster.heartbeat;
+    return { health: snap.health ?? { isolated: null, nodes: [], modules: [] }, uptimeMs: snap.uptimeMs, timers: { initdeadMs: t.initdead, deadtimeMs: t.deadtime } };
+  });
+  engines.push(heartbeat, vrrp, modules, farms, health, consoleEngine);
   const node: NodeEngines = { engines, console: consoleEngine, config: ctx.config, reloads };
   return node;
+}
+
+function logFileStatus(log: Logger): { path: string; problem: string | null } | null {
+  const f = log.logFile();
+  return f === undefined ? null : { path: f.path, problem: f.problem() };
 }
 
 /** SIGHUP: reads the config again and hands it to the engines, or keeps the running one and says why. */
@@ -218,6 +243,7 @@ async function reloadNode(opts: DaemonOptions, self: string, node: NodeEngines, 
   const keyChecks = [
     checkSampleKey(next.config, opts.listen ?? next.config.web.listen),
     checkKeyContinuity(next.config, opts.stateDir, { configHow: opts.configHow, acceptNewKey: opts.acceptNewKey === true, record: false }),
+    checkHost(opts.configFile),
   ];
   for (const check of keyChecks) {
     if (!check.ok) {

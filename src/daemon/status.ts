@@ -1,7 +1,8 @@
 import type { VigilConfig } from "../config/types.ts";
 import { VERSION } from "../version.ts";
 import type { ModuleStatus } from "../api/modules.ts";
-import type { LogEvent, PeerStatus, StatusSnapshot, VrrpStatus } from "../api/status.ts";
+import type { HealthAlarm, LogEvent, ModuleResources, PeerStatus, StatusSnapshot, VrrpStatus } from "../api/status.ts";
+import { clusterHealth } from "../api/health.ts";
 import type { FarmStatus } from "../api/farm.ts";
 
 export interface StatusInputs {
@@ -21,6 +22,11 @@ export interface StatusInputs {
   modules?: readonly ModuleStatus[];
   /** Farm modules from the farm engine, when it runs. */
   farms?: readonly FarmStatus[];
+  /** Alarms that lasted (health-watch.ts). */
+  alarms?: readonly HealthAlarm[];
+  /** Each module's resources here (resource-state.ts). */
+  resources?: readonly ModuleResources[];
+  logFile?: { path: string; problem: string | null } | null;
 }
 
 /** A module no engine drives (yet): STOP here, nothing known of the peers. */
@@ -54,7 +60,7 @@ export function buildStatus(i: StatusInputs): StatusSnapshot {
       rttMs: null,
       badFrames: 0,
     });
-  return {
+  const snap: StatusSnapshot = {
     version: VERSION,
     node: { name: i.self.name, addresses: [...i.self.addresses] },
     cluster: { name: i.config.cluster.name },
@@ -70,4 +76,8 @@ export function buildStatus(i: StatusInputs): StatusSnapshot {
     farms: [...(i.farms ?? [])],
     events: i.events,
   };
+  snap.health = { ...clusterHealth(snap, { isolatedAfterMs: i.config.cluster.heartbeat.initdead }), alarms: [...(i.alarms ?? [])] };
+  if (i.resources !== undefined) snap.resources = [...i.resources];
+  if (i.logFile !== undefined) snap.logFile = i.logFile;
+  return snap;
 }
