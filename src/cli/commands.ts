@@ -1,5 +1,8 @@
 import { accessSync, constants, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
+import { formatConfigError } from "../config/errors.ts";
+import { CHECKS_ONLY_ON_A_NODE } from "../config/host-checks.ts";
+import { hostProblemsOfFile } from "../config/host-facts.ts";
 import { identifyNode, localIPv4Addresses } from "../config/identify.ts";
 import { effectiveConfigYaml, loadConfigFile } from "../config/load.ts";
 import { configSchema } from "../config/schema.ts";
@@ -59,13 +62,32 @@ export function cmdCheckConfig(v: Values, positionals: string[], io: Io): number
     return EXIT.ok;
   }
   const c = found.config;
+  // By address only: --node names a node without proving this machine is it (an admin's laptop checking the stick).
   const here = identifyNode(c, localIPv4Addresses());
+  // On a node the config is also checked against this host: its scripts, interfaces and subnets.
+  const host = here.ok ? hostProblemsOfFile(found.file) : [];
+  const blocking = host.filter((p) => p.severity !== "warning");
+  if (blocking.length > 0) {
+    for (const p of blocking) io.err(formatConfigError(p));
+    for (const p of host.filter((q) => q.severity === "warning")) io.err(`warning: ${formatConfigError(p)}`);
+    const n = blocking.length;
+    io.err(`${found.file}: valid, but ${n} problem${n === 1 ? "" : "s"} on this host (node ${here.ok ? here.node.name : "?"}): it cannot work here as it is`);
+    return EXIT.failed;
+  }
   io.out(`${found.file}: OK (found by ${describeHow(found.how)})`);
   io.out(`  cluster ${c.cluster.name}: ${c.cluster.nodes.map((n) => n.name).join(", ")}`);
   io.out(`  ${c.vrrp.length} VRRP instance(s), ${c.modules.length} module(s), console on ${c.web.listen}`);
-  io.out(here.ok ? `  this machine is node ${here.node.name}` : "  this machine matches no node by address (use --node NAME with vigil run)");
+  if (here.ok) {
+    io.out(`  this machine is node ${here.node.name}: scripts, interfaces and VIP subnets checked on this host`);
+  } else {
+    io.out("  this machine matches no node by address (use --node NAME with vigil run); not checked from here:");
+    for (const what of CHECKS_ONLY_ON_A_NODE) io.out(`    - ${what}`);
+    io.out("    (run `vigil check-config` on each node; `vigil run` checks them too)");
+  }
   for (const line of fenceTradeLines(c)) io.out(line);
-  for (const w of keyFileWarnings(c)) io.out(`  warning: ${w}`);
+  for (const p of host) io.out(`  warning: ${formatConfigError(p)}`);
+  const keyModeSaid = host.some((p) => p.path === "cluster.key_file");
+  for (const w of keyFileWarnings(c)) if (!(keyModeSaid && / lets group or others read /.test(w))) io.out(`  warning: ${w}`);
   if (c.cluster.nodes.length > 1 && c.cluster.key_file === undefined) {
     io.out("  note: no cluster.key_file; `vigil run` refuses unauthenticated heartbeats (create one with `vigil keygen`)");
   }

@@ -1,4 +1,4 @@
-import { closestKey } from "../config/describe.ts";
+import { didYouMean } from "../config/did-you-mean.ts";
 import { EXIT, findVerb, VERBS, type VerbSpec } from "./verbs.ts";
 
 export function generalHelp(): string {
@@ -33,7 +33,7 @@ export function helpFor(name: string | undefined): { text: string; ok: boolean }
   if (name === undefined) return { text: generalHelp(), ok: true };
   const verb = findVerb(name);
   if (!verb) {
-    const guess = closestKey(name, VERBS.map((v) => v.name));
+    const guess = didYouMean(name, VERBS.map((v) => v.name));
     return { text: `unknown verb "${name}"${guess === undefined ? "" : `: did you mean ${guess}?`}\n\n${generalHelp()}`, ok: false };
   }
   return { text: verbHelp(verb), ok: true };

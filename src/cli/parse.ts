@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { closestKey } from "../config/describe.ts";
+import { didYouMean } from "../config/did-you-mean.ts";
 import { findVerb, VERBS, type VerbSpec } from "./verbs.ts";
 
 export type ParsedCommand = {
@@ -21,7 +21,7 @@ export function parseCommand(argv: readonly string[]): ParsedCommand {
   const verb = findVerb(first);
   if (!verb) {
     const names = VERBS.map((v) => v.name);
-    const guess = closestKey(first, names);
+    const guess = didYouMean(first, names);
     if (guess !== undefined) return { ok: false, message: `unknown verb "${first}": did you mean ${guess}?` };
     return { ok: false, message: `unknown verb "${first}" (verbs: ${names.join(", ")})` };
   }

@@ -10,9 +10,16 @@
  *   found on removable media: refused unless --accept-new-key. Someone
  *   with physical access must not be able to make a node join their own
  *   cluster by plugging in a stick.
+ * - what the config needs from this host (config/host-checks.ts): a missing
+ *   or non-executable script, a module VIP no interface can hold: refused;
+ *   a missing interface (it may appear later), a VIP outside its
+ *   interface's subnets, a key file others can read: warnings.
  */
 import { mkdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { formatConfigError } from "../config/errors.ts";
+import type { HostFacts } from "../config/host-checks.ts";
+import { hostProblemsOfFile } from "../config/host-facts.ts";
 import type { VigilConfig } from "../config/types.ts";
 import { writeFileAtomic } from "../sys/atomic-file.ts";
 import { readKeyFile } from "../sys/keyfile.ts";
@@ -86,4 +93,17 @@ export function checkKeyContinuity(config: VigilConfig, stateDir: string, o: { c
     }
   }
   return { ok: true, warnings };
+}
+
+/** The host checks of the config file, as `vigil run` (and a reload) takes them. */
+export function checkHost(file: string, facts?: HostFacts): StartCheck {
+  const problems = hostProblemsOfFile(file, facts);
+  const errors = problems.filter((p) => p.severity === "error");
+  const warnings = problems.filter((p) => p.severity !== "error").map((p) => {
+    const text = formatConfigError(p);
+    return p.severity === "interface-missing" ? `${text} (waiting for it to appear)` : text;
+  });
+  if (errors.length === 0) return { ok: true, warnings };
+  const n = errors.length;
+  return { ok: false, message: `not starting: ${n} problem${n === 1 ? "" : "s"} on this host (\`vigil check-config\` lists them): ${errors.map(formatConfigError).join("; ")}` };
 }

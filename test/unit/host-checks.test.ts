@@ -1,0 +1,115 @@
+/**
+ * The checks a config needs from the node it runs on, against a made-up
+ * host: scripts, interfaces (with a did-you-mean), VIP subnets, the key
+ * file's mode; each problem at its file:line:col.
+ */
+import { describe, expect, it } from "vitest";
+import { formatConfigError } from "../../src/config/errors.ts";
+import { type FileFacts, type HostFacts, hostProblems, inSubnet } from "../../src/config/host-checks.ts";
+import { readYaml } from "../../src/config/yaml-source.ts";
+
+const FILE = "/etc/vigil/vigil.yaml";
+
+function fakeHost(files: Record<string, FileFacts>): HostFacts {
+  const addresses: Record<string, { address: string; prefixLength: number }[]> = {
+    lo: [{ address: "127.0.0.1", prefixLength: 8 }],
+    eth0: [{ address: "198.51.100.11", prefixLength: 24 }],
+    eth1: [{ address: "203.0.113.11", prefixLength: 24 }],
+    bond0: [],
+  };
+  return {
+    interfaceNames: () => Object.keys(addresses),
+    addressesOf: (i) => addresses[i] ?? [],
+    file: (p) => files[p] ?? { kind: "missing" },
+  };
+}
+
+const EXEC: FileFacts = { kind: "file", mode: 0o100755 };
+
+function check(lines: string[], files: Record<string, FileFacts> = {}): string[] {
+  const source = readYaml(lines.join("\n"), FILE);
+  expect(source.problems).toEqual([]);
+  return hostProblems(source.data, source, FILE, fakeHost(files)).map((p) => `${p.severity}: ${formatConfigError(p)}`);
+}
+
+const CLUSTER = ["cluster:", "  name: c", "  nodes: [{ name: a, addresses: [198.51.100.11] }, { name: b, addresses: [198.51.100.12] }]"];
+
+describe("host checks", () => {
+  it("a config that fits the host has no problem", () => {
+    expect(check([
+      ...CLUSTER,
+      "vrrp:",
+      "  - { name: VI_1, interface: eth0, vrid: 51, priority: 100, vips: [198.51.100.100/24], notify: ./notify.sh }",
+      "modules:",
+      "  - { name: m, type: failover, vip: 203.0.113.50/24, start: ./start.sh, stop: /usr/local/bin/stop.sh }",
+    ], { "/etc/vigil/notify.sh": EXEC, "/etc/vigil/start.sh": EXEC, "/usr/local/bin/stop.sh": EXEC })).toEqual([]);
+  });
+
+  it("names a missing script, a folder and one that is not executable, each where it is written", () => {
+    expect(check([
+      ...CLUSTER,
+      "modules:",
+      "  - name: m",
+      "    type: failover",
+      "    start: ./start.sh",
+      "    stop: ./stop.sh",
+      "    checkers: [{ custom: /opt/check, on_fail: ignore }]",
+      "    resources:",
+      "      - { start: ./prep }",
+    ], { "/etc/vigil/stop.sh": { kind: "file", mode: 0o100644 }, "/etc/vigil/prep": { kind: "other", what: "a folder" } })).toEqual([
+      'error: /etc/vigil/vigil.yaml:7:12: modules[0].start: found "./start.sh" (/etc/vigil/start.sh), which does not exist on this host, expected an executable script',
+      'error: /etc/vigil/vigil.yaml:8:11: modules[0].stop: found "./stop.sh" (/etc/vigil/stop.sh), which is not executable (mode 0644), expected an executable script (chmod +x /etc/vigil/stop.sh)',
+      'error: /etc/vigil/vigil.yaml:11:18: modules[0].resources[0].start: found "./prep" (/etc/vigil/prep), which is a folder, expected an executable script',
+      'error: /etc/vigil/vigil.yaml:9:26: modules[0].checkers[0].custom: found "/opt/check", which does not exist on this host, expected an executable script',
+    ]);
+  });
+
+  it("a script this user may not look at is left to the daemon", () => {
+    expect(check([...CLUSTER, "modules:", "  - { name: m, type: failover, vip: 198.51.100.50/24, start: /root/start.sh }"], { "/root/start.sh": { kind: "hidden", why: "EACCES" } })).toEqual([]);
+  });
+
+  it("an interface that does not exist, with a did-you-mean among the host's", () => {
+    expect(check([
+      ...CLUSTER,
+      "vrrp:",
+      "  - { name: VI_1, interface: eht0, vrid: 51, priority: 100, vips: [198.51.100.100/24], track: [{ interface: wlan9 }] }",
+    ])).toEqual([
+      'interface-missing: /etc/vigil/vigil.yaml:5:30: vrrp[0].interface: found interface "eht0", which does not exist on this host, expected an interface of this host (did you mean "eth0"?)',
+      'interface-missing: /etc/vigil/vigil.yaml:5:109: vrrp[0].track[0].interface: found interface "wlan9", which does not exist on this host, expected one of this host\'s interfaces: lo, eth0, eth1, bond0',
+    ]);
+  });
+
+  it("a VIP outside every subnet of its interface warns; a module VIP no interface holds cannot start", () => {
+    expect(check([
+      ...CLUSTER,
+      "vrrp:",
+      "  - { name: VI_1, interface: eth1, vrid: 51, priority: 100, vips: [198.51.100.100/24] }",
+      "modules:",
+      "  - { name: m, type: failover, vip: 192.0.2.50/24 }",
+      "  - { name: n, type: failover, interface: bond0, vip: 198.51.100.60/24 }",
+      "  - name: o",
+      "    type: failover",
+      "    resources: [{ vip: 203.0.113.70/24, interface: eth1 }, { vip: 198.51.100.71/24, interface: eth7 }]",
+    ])).toEqual([
+      "warning: /etc/vigil/vigil.yaml:5:68: vrrp[0].vips[0]: found 198.51.100.100/24, outside every subnet of eth1 (203.0.113.0/24), expected an address inside a subnet of eth1, or a route to it on the clients' side",
+      "error: /etc/vigil/vigil.yaml:7:37: modules[0].vip: found 192.0.2.50/24, in no subnet of this host's interfaces, expected a VIP inside the subnet of an interface, or the module's `interface:` set",
+      "warning: /etc/vigil/vigil.yaml:8:55: modules[1].vip: found 198.51.100.60/24, outside every subnet of bond0 (no IPv4 address), expected an address inside a subnet of bond0, or a route to it on the clients' side",
+      'interface-missing: /etc/vigil/vigil.yaml:11:96: modules[2].resources[1].interface: found interface "eth7", which does not exist on this host, expected an interface of this host (did you mean "eth0"?)',
+    ]);
+  });
+
+  it("a key file group or others can read", () => {
+    expect(check(["cluster:", "  name: c", "  key_file: vigil.key", "  nodes: [{ name: a, addresses: [198.51.100.11] }]"], { "/etc/vigil/vigil.key": { kind: "file", mode: 0o100644 } })).toEqual([
+      "warning: /etc/vigil/vigil.yaml:3:13: cluster.key_file: found /etc/vigil/vigil.key with mode 0644, readable by group or others, expected a key only root can read (chmod 600 /etc/vigil/vigil.key; on a FAT stick, the mount's umask)",
+    ]);
+    expect(check(["cluster:", "  name: c", "  key_file: vigil.key", "  nodes: [{ name: a, addresses: [198.51.100.11] }]"], { "/etc/vigil/vigil.key": { kind: "file", mode: 0o100600 } })).toEqual([]);
+  });
+
+  it("subnets: prefix 32 is the address itself, 0 is everything", () => {
+    expect(inSubnet("198.51.100.100/24", { address: "198.51.100.1", prefixLength: 24 })).toBe(true);
+    expect(inSubnet("198.51.101.100", { address: "198.51.100.1", prefixLength: 24 })).toBe(false);
+    expect(inSubnet("198.51.100.1", { address: "198.51.100.1", prefixLength: 32 })).toBe(true);
+    expect(inSubnet("198.51.100.2", { address: "198.51.100.1", prefixLength: 32 })).toBe(false);
+    expect(inSubnet("192.0.2.1", { address: "10.0.0.1", prefixLength: 0 })).toBe(true);
+  });
+});
