@@ -1,6 +1,7 @@
 import { accessSync, constants, existsSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import { farmHostChecks } from "./farm/host.ts";
+import { realtimeHostCheck } from "./realtime-host.ts";
 
 /**
  * What `vigil doctor` checks on the host: each item names the feature that
@@ -56,5 +57,6 @@ export function hostChecks(env: { uid: number | undefined; runtime: string }): H
       neededBy: "VRRP, gratuitous ARP, the farm's ARP responder",
     },
     ...farmHostChecks((cmd) => findOnPath(cmd)),
+    realtimeHostCheck(),
   ];
 }

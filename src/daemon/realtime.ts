@@ -1,0 +1,103 @@
+/**
+ * Real-time scheduling and locked memory for a node whose timers are tight:
+ * a heartbeat deadtime under 500 ms (the `fast` preset) or a VRRP advert_int
+ * under 100 ms. There, a daemon starved of CPU for a tenth of a second is
+ * silent long enough to be declared dead, and a page fault on a swapped-out
+ * page can cost as much. Linux-HA Heartbeat runs SCHED_RR with its memory
+ * locked for the same reason.
+ *
+ * - SCHED_RR at a low real-time priority (REALTIME_PRIORITY) for every
+ *   thread the process has, with SCHED_RESET_ON_FORK so that what it starts
+ *   (scripts, the service, `ip`) runs at normal priority. Threads started
+ *   later (a Worker) also begin at normal priority: applyRealtime runs again
+ *   once the engines are up to take them in.
+ * - mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT): every page the daemon
+ *   touches stays in RAM; ONFAULT so the runtime's large untouched mappings
+ *   (the binary itself, reserved heap) are not read in and pinned at once.
+ *
+ * Where the host does not allow it (no root, a container without
+ * CAP_SYS_NICE, RT throttled to 0) the daemon runs on and says so once, with
+ * the reason, in the log; `vigil doctor` says the same beforehand.
+ */
+import { readdirSync } from "node:fs";
+import type { VigilConfig } from "../config/types.ts";
+import { loadRealtimeCalls, MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT, SCHED_RESET_ON_FORK, SCHED_RR } from "../sys/ffi/realtime.ts";
+import { REALTIME_PRIORITY } from "../sys/realtime-host.ts";
+import type { Logger } from "./log.ts";
+
+const TIGHT_DEADTIME_MS = 500;
+const TIGHT_ADVERT_MS = 100;
+
+/** Why this config wants real-time scheduling, or undefined. */
+export function realtimeReason(c: VigilConfig): string | undefined {
+  const hb = c.cluster.heartbeat;
+  if (c.cluster.nodes.length > 1 && hb.deadtime < TIGHT_DEADTIME_MS) return `heartbeat deadtime ${hb.deadtime} ms`;
+  const fast = c.vrrp.find((v) => v.advert_int < TIGHT_ADVERT_MS);
+  if (fast !== undefined) return `VRRP ${fast.name} advert_int ${fast.advert_int} ms`;
+  return undefined;
+}
+
+export interface RealtimeOutcome {
+  readonly scheduled: number;
+  readonly failed: number;
+  readonly locked: boolean;
+}
+
+let memoryLocked = false;
+let warned = false;
+
+function threadIds(): number[] {
+  try {
+    return readdirSync("/proc/self/task").map(Number).filter((n) => Number.isInteger(n) && n > 0);
+  } catch {
+    return [0];
+  }
+}
+
+/**
+ * Asks for SCHED_RR and locked memory if the config is tight; idempotent, so
+ * it can run again to take in threads started since. Never throws.
+ * `phase` "start" logs the outcome; "threads" only logs a change for the worse.
+ */
+export async function applyRealtime(c: VigilConfig, log: Logger, phase: "start" | "threads"): Promise<RealtimeOutcome | undefined> {
+  const reason = realtimeReason(c);
+  if (reason === undefined) return undefined;
+  let calls;
+  try {
+    calls = await loadRealtimeCalls();
+  } catch (e) {
+    if (!warned) log.warn("real-time scheduling unavailable: timers may run late under CPU load", { reason, error: (e as Error).message });
+    warned = true;
+    return { scheduled: 0, failed: 0, locked: false };
+  }
+  const problems: string[] = [];
+  if (!memoryLocked) {
+    const r = calls.mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT);
+    if (r.ok) memoryLocked = true;
+    else problems.push(`mlockall: ${r.message}`);
+  }
+  let scheduled = 0;
+  let failed = 0;
+  for (const tid of threadIds()) {
+    const r = calls.setScheduler(tid, SCHED_RR | SCHED_RESET_ON_FORK, REALTIME_PRIORITY);
+    if (r.ok) scheduled += 1;
+    else {
+      failed += 1;
+      // A thread that ended between the listing and the call (ESRCH) is no problem.
+      if (r.errno !== 3 && !problems.some((p) => p.startsWith("sched_setscheduler"))) problems.push(`sched_setscheduler: ${r.message}`);
+    }
+  }
+  const realProblems = problems.length > 0;
+  if (realProblems && !warned) {
+    warned = true;
+    log.warn("real-time scheduling not allowed here: timers may run late under CPU load (see vigil doctor)", {
+      reason,
+      problems: problems.join("; "),
+      threads_scheduled: scheduled,
+      memory_locked: memoryLocked,
+    });
+  } else if (!realProblems && phase === "start") {
+    log.info("real-time scheduling on", { reason, policy: "SCHED_RR", priority: REALTIME_PRIORITY, threads: scheduled, memory_locked: memoryLocked });
+  }
+  return { scheduled, failed, locked: memoryLocked };
+}

@@ -1,0 +1,64 @@
+import { describe, expect, it } from "vitest";
+import { judgeRealtime, realtimeHostCheck } from "../../src/sys/realtime-host.ts";
+import { realtimeReason } from "../../src/daemon/realtime.ts";
+import type { VigilConfig } from "../../src/config/types.ts";
+
+const limits = (rtprio: string, memlock: string): string =>
+  [
+    "Limit                     Soft Limit           Hard Limit           Units",
+    `Max locked memory         ${memlock}              ${memlock}              bytes`,
+    `Max realtime priority     ${rtprio}                    ${rtprio}                    `,
+  ].join("\n");
+const root = { status: "Name:\tvigil\nCapEff:\t000001ffffffffff\n", limits: limits("0", "8388608"), rtRuntimeUs: "950000\n" };
+const user = { status: "CapEff:\t0000000000000000\n", limits: limits("0", "8388608"), rtRuntimeUs: "950000\n" };
+
+describe("may this host run vigil with SCHED_RR and locked memory", () => {
+  it("root (CAP_SYS_NICE, CAP_IPC_LOCK): yes, whatever the limits", () => {
+    expect(judgeRealtime(root)).toEqual({
+      scheduling: { ok: true, why: "SCHED_RR priority 10 allowed (CAP_SYS_NICE)" },
+      memory: { ok: true, why: "memory can be locked (CAP_IPC_LOCK)" },
+    });
+    expect(realtimeHostCheck(root)).toMatchObject({ name: "real-time scheduling", ok: true });
+  });
+
+  it("an ordinary user: no, naming the capability and the limit to raise", () => {
+    const c = realtimeHostCheck(user);
+    expect(c.ok).toBe(false);
+    expect(c.detail).toBe(
+      "no CAP_SYS_NICE and RLIMIT_RTPRIO is 0 (needs 10); run as root or raise LimitRTPRIO; no CAP_IPC_LOCK and RLIMIT_MEMLOCK is 8388608 bytes; run as root or set LimitMEMLOCK=infinity",
+    );
+  });
+
+  it("a user with the limits raised (systemd LimitRTPRIO, LimitMEMLOCK=infinity): yes", () => {
+    const v = judgeRealtime({ ...user, limits: limits("20", "unlimited") });
+    expect(v.scheduling).toEqual({ ok: true, why: "SCHED_RR priority 10 allowed (RLIMIT_RTPRIO 20)" });
+    expect(v.memory).toEqual({ ok: true, why: "memory can be locked (RLIMIT_MEMLOCK unlimited)" });
+  });
+
+  it("root where the kernel gives real-time tasks no time: scheduling refused, saying why", () => {
+    expect(judgeRealtime({ ...root, rtRuntimeUs: "0\n" }).scheduling).toEqual({ ok: false, why: "the kernel gives real-time tasks no time (kernel.sched_rt_runtime_us = 0)" });
+  });
+
+  it("unreadable /proc files count as not allowed, never as a crash", () => {
+    expect(realtimeHostCheck({ status: "", limits: "", rtRuntimeUs: "" }).ok).toBe(false);
+  });
+});
+
+function config(deadtime: number, nodes: number, advertInts: number[]): VigilConfig {
+  return {
+    cluster: { nodes: Array.from({ length: nodes }, (_, i) => ({ name: `n${i}`, addresses: [] })), heartbeat: { interval: deadtime / 5, warntime: deadtime / 2, deadtime, initdead: 5000, port: 7694, links: [] } },
+    vrrp: advertInts.map((a, i) => ({ name: `VI_${i}`, advert_int: a })),
+  } as unknown as VigilConfig;
+}
+
+describe("which configs ask for real-time scheduling", () => {
+  it("a heartbeat deadtime under 500 ms (the fast preset) or a VRRP advert_int under 100 ms", () => {
+    expect(realtimeReason(config(100, 2, []))).toBe("heartbeat deadtime 100 ms");
+    expect(realtimeReason(config(500, 2, [20]))).toBe("VRRP VI_0 advert_int 20 ms");
+  });
+
+  it("not the default lan preset, nor a single node's heartbeat timers (it has no peer to miss)", () => {
+    expect(realtimeReason(config(500, 2, [100, 1000]))).toBeUndefined();
+    expect(realtimeReason(config(100, 1, [1000]))).toBeUndefined();
+  });
+});
