@@ -6,20 +6,30 @@
  * kernel table is removed by the exit guard, and links that go down.
  *
  * Holdings are what each node's nft set would contain; only nodes whose link
- * is up count as holders, since clients cannot reach the others.
+ * is up count as holders, since clients cannot reach the others, and only
+ * while their kernel lease runs (the driver renews it every REFRESH; a write
+ * that holds something fails once it lapsed, one that holds nothing renews
+ * it). A frozen daemon (SIGSTOP) handles nothing and sends nothing, while its
+ * kernel keeps its rules until the lease lapses.
  */
 import { farmStep, initFarmState } from "../../src/core/farm/farm.ts";
 import { BUCKETS, type FarmAction, type FarmAdvert, type FarmCoreConfig, type FarmEvent, type FarmState } from "../../src/core/farm/types.ts";
+import { leaseTimes } from "../../src/core/farm/lease.ts";
 import { EventQueue } from "./harness/event-queue.ts";
 import { Prng } from "./harness/prng.ts";
 
 export const DEADTIME = 500;
 export const INTERVAL = 100;
 export const INITDEAD = 1500;
+/** The driver's numbers for these timers (src/core/farm/lease.ts). */
+export const LEASE = leaseTimes(INTERVAL, DEADTIME).leaseMs;
+export const REFRESH = leaseTimes(INTERVAL, DEADTIME).refreshMs;
 
 type Item =
   | { kind: "deliver"; to: number; event: FarmEvent; epoch: number }
   | { kind: "beat"; from: number; epoch: number }
+  /** The driver renews the kernel lease. */
+  | { kind: "renew"; node: number; epoch: number }
   /** Membership gives up on a peer never heard since start, unless it has been heard by now. */
   | { kind: "initdead"; to: number; peer: number; epoch: number }
   /** Membership's verdict on a peer, dropped if the link state changed back meanwhile. */
@@ -42,6 +52,14 @@ export interface NodeSim {
   lastDelivery: number[];
   /** Per sender: the send time of its newest heartbeat we received (what we echo). */
   heard: (number | undefined)[];
+  /** The kernel accepts the node's buckets until then (see the header). */
+  leaseUntil: number;
+  /** SIGSTOP: items for it wait in `deferred` until it resumes. */
+  frozen: boolean;
+  deferred: { time: number; item: Item }[];
+  lastBeatAt: number;
+  /** The heartbeat runs (a stopping daemon stops it after its services). */
+  beating: boolean;
 }
 
 export interface Violation {
@@ -56,12 +74,6 @@ export class FarmWorld {
   now = 0;
   readonly violations: Violation[] = [];
   readonly lossRate: number;
-  /**
-   * Last time a link came back. Until the returning node has heard its peers it
-   * still holds what it took while alone; a double holder in that short window
-   * is expected (new connections only; established ones are kept by conntrack).
-   */
-  healedAt = -Infinity;
   /** Writes that left a double holder while membership views were in transition (not a violation; counted). */
   disagreementDoubles = 0;
   /**
@@ -72,14 +84,13 @@ export class FarmWorld {
    */
   membershipAgrees(): boolean {
     return this.nodes.every((n, i) => {
-      if (!n.running || !n.linked) return true;
+      if (!n.running || !n.linked || n.frozen) return true;
       return n.state.peers.every((p, j) => j === i || p.live === (this.reachable(i, j) ? "up" : "dead"));
     });
   }
 
   /** Every step, for a failing seed's message. */
   readonly trace: string[] = [];
-  readonly healWindow = 100;
 
   /** Count every double holder as a violation, even while membership is in transition. */
   readonly strict: boolean;
@@ -98,6 +109,11 @@ export class FarmWorld {
       kernelArp: false,
       lastDelivery: configs.map(() => 0),
       heard: configs.map(() => undefined),
+      leaseUntil: -Infinity,
+      frozen: false,
+      deferred: [],
+      lastBeatAt: -Infinity,
+      beating: true,
     }));
   }
 
@@ -108,7 +124,7 @@ export class FarmWorld {
   private reachable(a: number, b: number): boolean {
     const x = this.nodes[a];
     const y = this.nodes[b];
-    return x !== undefined && y !== undefined && x.running && y.running && x.linked && y.linked;
+    return x !== undefined && y !== undefined && x.running && y.running && x.linked && y.linked && !x.frozen && !y.frozen;
   }
 
   private liveness(to: number, peer: number, live: "up" | "dead", at: number): void {
@@ -128,8 +144,14 @@ export class FarmWorld {
     for (const a of actions) {
       switch (a.type) {
         case "write":
+          if ((a.held.length > 0 || a.arpOwner) && this.now > n.leaseUntil) {
+            // The driver's transaction renews the lease only if it still runs: it fails whole.
+            this.deliver(i, { type: "lapsed" }, this.now);
+            break;
+          }
           n.kernelHeld = [...a.held];
           n.kernelArp = a.arpOwner;
+          n.leaseUntil = this.now + LEASE;
           this.checkNoDouble(`after ${this.configs[i]?.nodes[i]?.name} wrote`);
           break;
         case "advertise":
@@ -174,8 +196,13 @@ export class FarmWorld {
     // Leftovers of a crashed run are removed by setup.
     n.kernelHeld = [];
     n.kernelArp = false;
+    n.frozen = false;
+    n.deferred = [];
+    n.beating = true;
+    n.leaseUntil = this.now + LEASE;
     this.deliver(i, { type: "start" }, this.now);
     this.q.push(this.now + this.jitter(INTERVAL), { kind: "beat", from: i, epoch: n.epoch });
+    this.q.push(this.now + REFRESH, { kind: "renew", node: i, epoch: n.epoch });
     this.nodes.forEach((_, j) => {
       if (j === i) return;
       if (this.reachable(i, j)) {
@@ -192,15 +219,60 @@ export class FarmWorld {
     const n = this.nodes[i];
     if (n === undefined || !n.running) return;
     n.running = false;
+    n.frozen = false;
+    n.deferred = [];
     n.epoch++;
     n.kernelHeld = [];
     n.kernelArp = false;
     this.observersSee(i, "dead", DEADTIME);
   }
 
+  /**
+   * The daemon's heartbeat stops (the end of a clean stop, after the farm's
+   * own stop): what it sent is still delivered, nothing more is sent, and
+   * peers see it dead a deadtime later.
+   */
+  stopHeartbeat(i: number): void {
+    const n = this.nodes[i];
+    if (n === undefined || !n.beating) return;
+    n.beating = false;
+    this.nodes.forEach((o, j) => {
+      if (j === i || !o.running || !o.linked) return;
+      this.q.push(this.now + DEADTIME + this.jitter(INTERVAL), { kind: "deliver", to: j, event: { type: "peer", node: i, live: "dead" }, epoch: o.epoch });
+    });
+  }
+
+  /**
+   * SIGSTOP: the daemon stops; its kernel keeps accepting until the lease
+   * lapses; its peers see it dead a deadtime after its last heartbeat.
+   */
+  freeze(i: number): void {
+    const n = this.nodes[i];
+    if (n === undefined || !n.running || n.frozen) return;
+    n.frozen = true;
+    this.nodes.forEach((o, j) => {
+      if (j === i || !o.running || !o.linked || o.frozen) return;
+      this.liveness(j, i, "dead", n.lastBeatAt + DEADTIME + this.jitter(INTERVAL));
+    });
+  }
+
+  /** SIGCONT: what it missed is handled now, in order; peers hear it again. */
+  thaw(i: number): void {
+    const n = this.nodes[i];
+    if (n === undefined || !n.frozen) return;
+    n.frozen = false;
+    for (const d of n.deferred) this.q.push(this.now, d.item);
+    n.deferred = [];
+    this.nodes.forEach((_, j) => {
+      if (j !== i && this.reachable(i, j)) this.liveness(j, i, "up", this.now + 5 + this.jitter(50));
+    });
+  }
+
   linkDown(i: number): void {
     const n = this.nodes[i];
     if (n === undefined || !n.linked) return;
+    // The daemon sees its carrier go at once.
+    this.deliver(i, { type: "link", up: false }, this.now);
     this.nodes.forEach((_, j) => {
       if (j !== i && this.reachable(i, j)) this.liveness(i, j, "dead", this.now + DEADTIME + this.jitter(INTERVAL));
     });
@@ -212,7 +284,7 @@ export class FarmWorld {
     const n = this.nodes[i];
     if (n === undefined || n.linked) return;
     n.linked = true;
-    this.healedAt = this.now;
+    this.deliver(i, { type: "link", up: true }, this.now);
     this.nodes.forEach((_, j) => {
       if (j === i || !this.reachable(i, j)) return;
       this.liveness(i, j, "up", this.now + 5 + this.jitter(50));
@@ -240,7 +312,35 @@ export class FarmWorld {
     this.now = until;
   }
 
+  /** The node an item is handled by, for holding it while that node is frozen. */
+  private handler(item: Item): number {
+    switch (item.kind) {
+      case "deliver":
+      case "initdead":
+      case "liveness":
+      case "advert":
+        return item.to;
+      case "beat":
+        return item.from;
+      case "renew":
+        return item.node;
+    }
+  }
+
   private handle(item: Item): void {
+    const owner = this.nodes[this.handler(item)];
+    if (owner?.frozen === true) {
+      owner.deferred.push({ time: this.now, item });
+      return;
+    }
+    if (item.kind === "renew") {
+      const n = this.nodes[item.node];
+      if (n === undefined || !n.running || n.epoch !== item.epoch) return;
+      if (this.now > n.leaseUntil) this.deliver(item.node, { type: "lapsed" }, this.now);
+      else n.leaseUntil = this.now + LEASE;
+      this.q.push(this.now + REFRESH, { kind: "renew", node: item.node, epoch: n.epoch });
+      return;
+    }
     if (item.kind === "deliver") {
       const n = this.nodes[item.to];
       if (n === undefined || !n.running || n.epoch !== item.epoch) return;
@@ -269,6 +369,8 @@ export class FarmWorld {
     if (item.kind === "beat") {
       const n = this.nodes[item.from];
       if (n === undefined || !n.running || n.epoch !== item.epoch) return;
+      if (!n.beating) return;
+      n.lastBeatAt = this.now;
       this.sendAdverts(item.from);
       this.q.push(this.now + INTERVAL, { kind: "beat", from: item.from, epoch: n.epoch });
       return;
@@ -295,7 +397,7 @@ export class FarmWorld {
   holders(): number[][] {
     const out: number[][] = Array.from({ length: BUCKETS }, () => []);
     this.nodes.forEach((n, i) => {
-      if (!n.linked) return;
+      if (!n.linked || this.now > n.leaseUntil) return;
       for (const b of n.kernelHeld) out[b]?.push(i);
     });
     return out;
@@ -309,17 +411,17 @@ export class FarmWorld {
       this.disagreementDoubles++;
       return;
     }
-    if (this.now - this.healedAt > this.healWindow) this.violations.push({ at: this.now, what: `bucket ${doubled} held by ${h[doubled]?.join(" and ")} ${when}` });
+    this.violations.push({ at: this.now, what: `bucket ${doubled} held by ${h[doubled]?.join(" and ")} ${when}` });
   }
 
   /** Once stable: every bucket exactly one holder, one ARP owner among reachable serving nodes. */
   stableProblems(): string[] {
     const problems: string[] = [];
-    const serving = this.nodes.some((n) => n.running && n.linked && n.state.mode === "in");
+    const serving = this.nodes.some((n) => n.running && n.linked && !n.frozen && n.state.mode === "in");
     const h = this.holders();
     const bad = h.map((x, b) => ({ b, x })).filter(({ x }) => x.length !== (serving ? 1 : 0));
     if (bad.length > 0) problems.push(`${bad.length} buckets without exactly one holder, first ${bad[0]?.b}: [${bad[0]?.x.join(",")}]`);
-    const arp = this.nodes.filter((n) => n.linked && n.kernelArp).length;
+    const arp = this.nodes.filter((n) => n.linked && n.kernelArp && this.now <= n.leaseUntil).length;
     if (arp !== (serving ? 1 : 0)) problems.push(`${arp} ARP owners`);
     return problems;
   }

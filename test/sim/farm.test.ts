@@ -1,14 +1,14 @@
 /**
  * Farm simulation: every bucket has exactly one live holder once membership is
- * stable, and no bucket ever has two reachable holders (outside the moment a
- * link comes back, see FarmWorld.healedAt), through kills, restarts, link
- * failures, checker failures and drains with lossy, delayed adverts.
+ * stable, and no bucket ever has two reachable holders, through kills,
+ * restarts, frozen daemons, link failures, checker failures and drains with
+ * lossy, delayed adverts.
  */
 import { describe, expect, it } from "vitest";
 import { bucketCounts, quotas } from "../../src/core/farm/ownership.ts";
 import { tableOf } from "../../src/core/farm/farm.ts";
 import type { FarmCoreConfig } from "../../src/core/farm/types.ts";
-import { FarmWorld } from "./farm-world.ts";
+import { DEADTIME, FarmWorld, INTERVAL } from "./farm-world.ts";
 import { replayCommand, seedsFromEnv } from "./harness/seeds.ts";
 
 function configs(weights: readonly number[]): FarmCoreConfig[] {
@@ -106,6 +106,73 @@ describe("farm simulation", () => {
     w.deliver(2, { type: "start" }, w.now);
     w.runUntil(w.now + 3000);
     expect(w.nodes.map((x) => x.kernelHeld), failure(seed, w, [])).toEqual(before);
+    expect(w.violations, failure(seed, w, [])).toEqual([]);
+  });
+
+  it.each(seedsFromEnv(10))("a frozen daemon's node stops answering before the others take its buckets; resumed, it rejoins (seed %i)", (seed) => {
+    const cfgs = configs([1, 1, 1]);
+    const w = new FarmWorld(cfgs, seed, { loss: 0.1, strict: true });
+    for (let i = 0; i < 3; i++) w.start(i);
+    w.runUntil(3000);
+    const before = w.nodes.map((x) => [...x.kernelHeld]);
+    w.freeze(2);
+    w.runUntil(w.now + 2000);
+    // Its core still believes it holds its share; the kernel stopped accepting it.
+    expect(w.nodes[2]!.state.held.length).toBeGreaterThan(0);
+    expect(w.stableProblems(), failure(seed, w, w.stableProblems())).toEqual([]);
+    w.thaw(2);
+    w.runUntil(w.now + 4000);
+    expect(w.stableProblems(), failure(seed, w, w.stableProblems())).toEqual([]);
+    expect(w.nodes.map((x) => x.kernelHeld), failure(seed, w, [])).toEqual(before);
+    expect(w.violations, failure(seed, w, [])).toEqual([]);
+  });
+
+  it.each(seedsFromEnv(10))("a short stall (longer than the lease, shorter than the deadtime): the node lets go and takes its share back (seed %i)", (seed) => {
+    const cfgs = configs([1, 1, 1]);
+    const w = new FarmWorld(cfgs, seed, { loss: 0.1, strict: true });
+    for (let i = 0; i < 3; i++) w.start(i);
+    w.runUntil(3000);
+    const before = w.nodes.map((x) => [...x.kernelHeld]);
+    w.freeze(1);
+    w.runUntil(w.now + DEADTIME - 2 * INTERVAL);
+    w.thaw(1);
+    w.runUntil(w.now + 4000);
+    expect(w.stableProblems(), failure(seed, w, w.stableProblems())).toEqual([]);
+    expect(w.nodes.map((x) => x.kernelHeld), failure(seed, w, [])).toEqual(before);
+    expect(w.violations, failure(seed, w, [])).toEqual([]);
+  });
+
+  it.each(seedsFromEnv(10))("a node cut off holds nothing, and nothing when its link returns until it has heard its peers (seed %i)", (seed) => {
+    const cfgs = configs([1, 1, 1]);
+    const w = new FarmWorld(cfgs, seed, { loss: 0.1, strict: true });
+    for (let i = 0; i < 3; i++) w.start(i);
+    w.runUntil(3000);
+    const before = w.nodes.map((x) => [...x.kernelHeld]);
+    w.linkDown(0);
+    w.runUntil(w.now + 2000);
+    expect(w.nodes[0]!.kernelHeld).toEqual([]);
+    expect(w.nodes[0]!.state.peers.filter((p) => p.live === "dead").length).toBe(2);
+    w.linkUp(0);
+    // Every write from here on is checked: no bucket ever has two holders.
+    w.runUntil(w.now + 3000);
+    expect(w.stableProblems(), failure(seed, w, w.stableProblems())).toEqual([]);
+    expect(w.nodes.map((x) => x.kernelHeld), failure(seed, w, [])).toEqual(before);
+    expect(w.violations, failure(seed, w, [])).toEqual([]);
+  });
+
+  it.each(seedsFromEnv(10))("a stopping node's buckets are taken at once, not after the deadtime (seed %i)", (seed) => {
+    const cfgs = configs([1, 2, 1, 1]);
+    const w = new FarmWorld(cfgs, seed, { loss: 0, strict: true });
+    for (let i = 0; i < 4; i++) w.start(i);
+    w.runUntil(3000);
+    // Its last heartbeat carries its "stopped" advert; then the heartbeat stops.
+    w.deliver(2, { type: "stop" }, w.now);
+    w.runUntil(w.now);
+    w.stopHeartbeat(2);
+    w.runUntil(w.now + DEADTIME - INTERVAL);
+    expect(w.nodes[2]!.kernelHeld).toEqual([]);
+    expect(w.stableProblems(), failure(seed, w, w.stableProblems())).toEqual([]);
+    expect(w.nodes.map((x) => x.kernelHeld.length)).toEqual(bucketCounts(tableOf(cfgs[0]!), 0b1011));
     expect(w.violations, failure(seed, w, [])).toEqual([]);
   });
 });

@@ -30,6 +30,9 @@ import type {
 /** How often a draining node counts its remaining connections. */
 export const DRAIN_POLL_MS = 500;
 
+/** settleMs when the config does not give one: the default heartbeat deadtime. */
+export const DEFAULT_SETTLE_MS = 500;
+
 const tables = new WeakMap<FarmCoreConfig, OwnershipTable>();
 
 /** The ownership table of a config, built once per config object. */
@@ -52,8 +55,10 @@ export function initFarmState(config: FarmCoreConfig): FarmState {
     arpOwner: false,
     advertised: NO_MEMBERS,
     advertisedAt: -Infinity,
+    inSince: Infinity,
     role: "stopped",
     detail: "not started",
+    linkDown: false,
   };
 }
 
@@ -84,6 +89,13 @@ function settled(state: FarmState): boolean {
 
 /** The mode a running (not stopped, not draining) node should be in. */
 function runningMode(state: FarmState): { mode: FarmMode; detail: string } {
+  // Both hold nothing: a node that cannot be reached must not come back holding
+  // what it took while it heard no one (see the "link" event).
+  if (state.linkDown) return { mode: "wait", detail: "the farm's interface has no carrier" };
+  if (state.quiet !== undefined) {
+    const why = state.quiet.reason === "lapsed" ? "its kernel lease lapsed (the daemon stalled)" : "its interface came back";
+    return { mode: "wait", detail: `listening for peers before taking buckets: ${why}` };
+  }
   if (!settled(state)) {
     const unknown = state.config.nodes.filter((_, i) => i !== state.config.self && state.peers[i]?.live === "unknown").map((n) => n.name);
     return { mode: "wait", detail: `waiting to hear ${unknown.join(", ")}` };
@@ -127,20 +139,22 @@ function reconcile(state: FarmState, now: number, reason: RebalanceReason, node:
     if (s.mode !== "stopped") actions.push({ type: "write", held: keep, arpOwner });
   }
   let advertisedAt = s.advertisedAt;
+  let inSince = s.inSince;
   if (view !== s.advertised || role !== s.role) {
     actions.push({ type: "advertise", role, view });
     advertisedAt = now;
+    if (role === "in" && s.role !== "in") inSince = now;
   }
 
   const keepSet = new Set(keep);
-  const gains = target.filter((b) => !keepSet.has(b) && mayTake(t, b, cfg.self, view, s.peers, advertisedAt));
+  const gains = target.filter((b) => !keepSet.has(b) && mayTake(t, b, cfg.self, view, s.peers, advertisedAt, inSince));
   const held = gains.length === 0 ? keep : [...keep, ...gains].sort((a, b) => a - b);
   if (gains.length > 0 || arpTarget !== arpOwner) {
     actions.push({ type: "write", held, arpOwner: arpTarget });
     if (arpTarget && !arpOwner) actions.push({ type: "arp-responder", on: true }, { type: "garp" });
   }
 
-  let next: FarmState = { ...s, held, arpOwner: arpTarget, advertised: view, advertisedAt, role };
+  let next: FarmState = { ...s, held, arpOwner: arpTarget, advertised: view, advertisedAt, inSince, role };
   if (!sameBuckets(held, state.held)) {
     const rebalance = { at: now, reason, node, gained: gains.length, lost: state.held.length - keep.length };
     next = { ...next, lastRebalance: rebalance };
@@ -173,7 +187,7 @@ function teardown(state: FarmState, now: number, reason: RebalanceReason, detail
   if (state.held.length > 0 || state.arpOwner) actions.push({ type: "write", held: [], arpOwner: false });
   actions.push({ type: "advertise", role: "stopped", view: eligibleView({ ...state, mode: "stopped" }) });
   actions.push({ type: "teardown" });
-  const { wakeAt: _w, drainDeadline: _d, ...rest } = state;
+  const { wakeAt: _w, drainDeadline: _d, quiet: _q, ...rest } = state;
   let next: FarmState = {
     ...rest,
     mode: "stopped",
@@ -239,7 +253,8 @@ export function farmStep(state: FarmState, event: FarmEvent, now: number): Stepp
     case "drain": {
       if (state.mode === "stopped" || state.mode === "drain") return { state, actions: [] };
       const deadline = now + cfg.drainTimeoutMs;
-      const r = reconcile({ ...state, mode: "drain", drainDeadline: deadline, wakeAt: Math.min(deadline, now + DRAIN_POLL_MS), detail: "draining: established connections finish" }, now, "drain", selfName(state));
+      const { quiet: _q, ...unquiet } = state;
+      const r = reconcile({ ...unquiet, mode: "drain", drainDeadline: deadline, wakeAt: Math.min(deadline, now + DRAIN_POLL_MS), detail: "draining: established connections finish" }, now, "drain", selfName(state));
       return { state: r.state, actions: [...r.actions, { type: "count-connections" }] };
     }
     case "connections": {
@@ -248,6 +263,11 @@ export function farmStep(state: FarmState, event: FarmEvent, now: number): Stepp
       return { state: { ...state, detail: `draining: ${event.count} connection${event.count === 1 ? "" : "s"} left` }, actions: [] };
     }
     case "tick": {
+      if (state.quiet !== undefined && state.mode !== "drain") {
+        if (now < state.quiet.until) return { state, actions: [] };
+        const { quiet, wakeAt: _w, ...rest } = state;
+        return reconcile(rest, now, quiet.reason, selfName(state));
+      }
       if (state.mode !== "drain" || state.drainDeadline === undefined) return { state, actions: [] };
       if (now >= state.drainDeadline) return teardown(state, now, "drain", "stopped: drain_timeout reached");
       return { state: { ...state, wakeAt: Math.min(state.drainDeadline, now + DRAIN_POLL_MS) }, actions: [{ type: "count-connections" }] };
@@ -256,7 +276,56 @@ export function farmStep(state: FarmState, event: FarmEvent, now: number): Stepp
       if (state.mode === "stopped") return { state, actions: [] };
       return teardown(state, now, "stop", "stopped");
     }
+    case "link": {
+      if (state.linkDown === !event.up) return { state, actions: [] };
+      if (!event.up) {
+        const { quiet: _q, wakeAt, ...rest } = state;
+        const next: FarmState = { ...rest, linkDown: true, ...(state.mode === "drain" && wakeAt !== undefined ? { wakeAt } : {}) };
+        return reconcile(next, now, "link-down", selfName(state));
+      }
+      // Back: our peers' deaths may only be our own isolation. Listen first;
+      // a peer still silent after settleMs is dead as far as anyone can tell.
+      return reconcile(quietFor({ ...state, linkDown: false }, now, "link-up"), now, "link-up", selfName(state));
+    }
+    case "lapsed":
+      return lapsed(state, now);
   }
+}
+
+/** Starts a quiet period in the running modes (a draining or stopped node takes nothing anyway). */
+function quietFor(state: FarmState, now: number, reason: "link-up" | "lapsed"): FarmState {
+  if (state.mode === "stopped" || state.mode === "drain") return state;
+  const until = now + (state.config.settleMs ?? DEFAULT_SETTLE_MS);
+  return { ...state, quiet: { until, reason }, wakeAt: until };
+}
+
+/**
+ * The kernel stopped accepting our buckets while we were not looking, and
+ * peers that saw us silent may have taken them. Our own ruleset is written
+ * empty (which renews the lease: holding nothing, it endangers no one),
+ * we forget what peers told us (it predates the pause), re-advertise so that
+ * only echoes of this advert count, and listen for settleMs before taking
+ * anything again.
+ */
+function lapsed(state: FarmState, now: number): Stepped<FarmState, FarmAction> {
+  if (state.mode === "stopped") return { state, actions: [] };
+  const actions: FarmAction[] = [];
+  if (state.arpOwner) actions.push({ type: "arp-responder", on: false });
+  actions.push({ type: "write", held: [], arpOwner: false });
+  const peers = state.peers.map((p): FarmPeer => ({ live: p.live }));
+  const quiet = quietFor({ ...state, peers, held: [], arpOwner: false }, now, "lapsed");
+  const r = reconcile(quiet, now, "lapsed", selfName(state));
+  const advertised = r.actions.some((a) => a.type === "advertise");
+  if (!advertised) actions.push({ type: "advertise", role: r.state.role, view: r.state.advertised });
+  const lost = state.held.length;
+  let next: FarmState = { ...r.state, advertisedAt: now };
+  const out = [...actions, ...r.actions];
+  if (lost > 0 && !r.actions.some((a) => a.type === "rebalanced")) {
+    const rebalance = { at: now, reason: "lapsed" as const, node: selfName(state), gained: 0, lost };
+    next = { ...next, lastRebalance: rebalance };
+    out.push({ type: "rebalanced", rebalance, held: 0, view: next.advertised });
+  }
+  return { state: next, actions: out };
 }
 
 /** Decodes a peer's advert fields; undefined when they do not make a farm advert. */

@@ -18,6 +18,14 @@
  *   and under any view it could move to from there the bucket is not its
  *   own unless it also thinks us dead.
  *
+ * - it says it stopped, and it said so knowing we serve (its echo is not
+ *   older than our last turn to "in"): it emptied its set before it said so,
+ *   and knowing we serve, it will not take a bucket before we have heard it
+ *   say "in" and answered with a view that holds it (the first rule, seen
+ *   from its side). This lets a stopping node's buckets be taken the moment
+ *   its advert arrives. Without the echo condition, two nodes that both
+ *   restart could each see the other as stopped and both take.
+ *
  * A peer not heard from yet blocks everything. So a bucket that moves between
  * live nodes leaves the old owner before the new one takes it. Two nodes can
  * both add a bucket only while their views disagree about a node other than
@@ -33,6 +41,7 @@ export function mayTake(
   view: Members,
   peers: readonly FarmPeer[],
   advertisedAt: number,
+  inSince: number,
 ): boolean {
   for (let p = 0; p < peers.length; p++) {
     if (p === self) continue;
@@ -40,6 +49,7 @@ export function mayTake(
     if (peer === undefined || peer.live !== "up") continue;
     const adv = peer.advert;
     if (adv === undefined) return false;
+    if (adv.role === "stopped" && (peer.echo ?? -Infinity) >= inSince) continue;
     if (adv.view === view) {
       if ((peer.echo ?? -Infinity) >= advertisedAt) continue;
       const before = ownerOf(t, bucket, (view | deadSet(peers)) >>> 0);

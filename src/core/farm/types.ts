@@ -33,6 +33,13 @@ export interface FarmCoreConfig {
   readonly ownershipSeed: number;
   /** Longest wait for our established connections to finish when drained. */
   readonly drainTimeoutMs: number;
+  /**
+   * How long to listen for peers before taking buckets after a pause of our
+   * own (the farm's interface came back, or our kernel lease lapsed): the
+   * heartbeat deadtime, after which a peer still not heard is dead anyway.
+   * Default 500 ms.
+   */
+  readonly settleMs?: number;
 }
 
 /** What a node tells its peers about itself, in its heartbeat advert for the module. */
@@ -92,7 +99,10 @@ export type RebalanceReason =
   | "checker-failed"
   | "checker-healthy"
   | "drain"
-  | "stop";
+  | "stop"
+  | "link-down"
+  | "link-up"
+  | "lapsed";
 
 export interface Rebalance {
   readonly at: number;
@@ -121,6 +131,8 @@ export interface FarmState {
   readonly role: FarmRole;
   /** When we last changed our advert (our clock); peers acknowledge it by echo. */
   readonly advertisedAt: number;
+  /** When our advert last turned to role "in" (see handover.ts on stopped peers). */
+  readonly inSince: number;
   /** When a drain gives up waiting for connections (monotonic ms). */
   readonly drainDeadline?: number;
   /** When the driver must deliver a tick (while draining). */
@@ -128,6 +140,13 @@ export interface FarmState {
   readonly lastRebalance?: Rebalance;
   /** Why we are not in the split, for status. */
   readonly detail: string;
+  /** The farm's interface has no carrier: clients and peers cannot reach us. */
+  readonly linkDown: boolean;
+  /**
+   * Until `until` we take no bucket: we listen for peers after a pause of our
+   * own (see settleMs). wakeAt is set to `until` meanwhile.
+   */
+  readonly quiet?: { readonly until: number; readonly reason: "link-up" | "lapsed" };
 }
 
 export type FarmEvent =
@@ -146,7 +165,15 @@ export type FarmEvent =
   /** The daemon stops: tear down at once. */
   | { readonly type: "stop" }
   /** Wake-up at nextWakeAt. */
-  | { readonly type: "tick" };
+  | { readonly type: "tick" }
+  /** The carrier of the farm's interface went away or came back. */
+  | { readonly type: "link"; readonly up: boolean }
+  /**
+   * Our kernel lease lapsed (the daemon was frozen or stalled longer than the
+   * lease): the kernel stopped accepting our buckets, and peers may have taken
+   * them. What we knew of our peers is stale.
+   */
+  | { readonly type: "lapsed" };
 
 /**
  * What the driver does, in the order given. Ordering obligations:
