@@ -86,8 +86,7 @@ export function cmdCheckConfig(v: Values, positionals: string[], io: Io): number
   }
   for (const line of fenceTradeLines(c)) io.out(line);
   for (const p of host) io.out(`  warning: ${formatConfigError(p)}`);
-  const keyModeSaid = host.some((p) => p.path === "cluster.key_file");
-  for (const w of keyFileWarnings(c)) if (!(keyModeSaid && / lets group or others read /.test(w))) io.out(`  warning: ${w}`);
+  for (const w of keyFileWarnings(c)) io.out(`  warning: ${w}`);
   if (c.cluster.nodes.length > 1 && c.cluster.key_file === undefined) {
     io.out("  note: no cluster.key_file; `vigil run` refuses unauthenticated heartbeats (create one with `vigil keygen`)");
   }

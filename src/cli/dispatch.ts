@@ -18,6 +18,11 @@ export async function dispatch(argv: readonly string[], io: Io, daemons: DaemonE
   const cmd = parseCommand(argv);
   if (!cmd.ok) {
     io.err(`vigil: ${cmd.message}`);
+    // A likely typo: the suggestion alone, not buried under the whole help.
+    if (cmd.suggested) {
+      io.err("(`vigil help` lists every verb)");
+      return EXIT.usage;
+    }
     io.err("");
     io.err(cmd.verb ? verbHelp(cmd.verb) : generalHelp());
     return EXIT.usage;

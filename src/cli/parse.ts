@@ -7,7 +7,7 @@ export type ParsedCommand = {
   verb: VerbSpec;
   values: Record<string, string | boolean | undefined>;
   positionals: string[];
-} | { ok: false; message: string; verb?: VerbSpec };
+} | { ok: false; message: string; verb?: VerbSpec; suggested?: true };
 
 /**
  * Turns argv (without the program name) into a verb and its flags. Every
@@ -22,7 +22,7 @@ export function parseCommand(argv: readonly string[]): ParsedCommand {
   if (!verb) {
     const names = VERBS.map((v) => v.name);
     const guess = didYouMean(first, names);
-    if (guess !== undefined) return { ok: false, message: `unknown verb "${first}": did you mean ${guess}?` };
+    if (guess !== undefined) return { ok: false, message: `unknown verb "${first}": did you mean ${guess}?`, suggested: true };
     return { ok: false, message: `unknown verb "${first}" (verbs: ${names.join(", ")})` };
   }
   if (rest.includes("--help") || rest.includes("-h")) {

@@ -1,7 +1,7 @@
 /**
  * What a valid config still needs from the node it runs on: scripts that
  * exist and may be executed, interfaces that exist, VIPs inside a subnet of
- * their interface, a key file others cannot read. These are facts of one
+ * their interface. These are facts of one
  * host, not of the file, so they stay out of the pure checks (load.ts):
  * `vigil check-config` makes them when it runs on a node of the cluster,
  * `vigil run` before it starts (src/daemon/start-checks.ts).
@@ -15,7 +15,9 @@
  *   warns, as a VLAN or a USB NIC may appear after vigil starts (VRRP
  *   waits in FAULT, an interface checker fails, until it does).
  * - warning: it works, but likely not as meant (a VIP outside every subnet of
- *   an interface given explicitly, a key file others can read).
+ *   an interface given explicitly).
+ * A key file others can read is said by the key checks (api/key-checks.ts,
+ * and the heartbeat at start), on a node or not.
  */
 import { dirname, resolve } from "node:path";
 import { didYouMean } from "./did-you-mean.ts";
@@ -146,15 +148,6 @@ export function hostProblems(data: unknown, source: YamlSource, file: string, fa
     }
   }
 
-  const keyFile = rec(cfg["cluster"])["key_file"];
-  if (typeof keyFile === "string") {
-    const full = resolve(configDir, keyFile);
-    const f = facts.file(full);
-    if (f.kind === "file" && (f.mode & 0o077) !== 0) {
-      add("warning", ["cluster", "key_file"], `${full} with mode ${(f.mode & 0o777).toString(8).padStart(4, "0")}, readable by group or others`,
-        `a key only root can read (chmod 600 ${full}; on a FAT stick, the mount's umask)`);
-    }
-  }
   return out;
 }
 

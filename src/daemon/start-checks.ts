@@ -13,7 +13,7 @@
  * - what the config needs from this host (config/host-checks.ts): a missing
  *   or non-executable script, a module VIP no interface can hold: refused;
  *   a missing interface (it may appear later), a VIP outside its
- *   interface's subnets, a key file others can read: warnings.
+ *   interface's subnets: warnings.
  */
 import { mkdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";

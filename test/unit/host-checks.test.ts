@@ -98,13 +98,6 @@ describe("host checks", () => {
     ]);
   });
 
-  it("a key file group or others can read", () => {
-    expect(check(["cluster:", "  name: c", "  key_file: vigil.key", "  nodes: [{ name: a, addresses: [198.51.100.11] }]"], { "/etc/vigil/vigil.key": { kind: "file", mode: 0o100644 } })).toEqual([
-      "warning: /etc/vigil/vigil.yaml:3:13: cluster.key_file: found /etc/vigil/vigil.key with mode 0644, readable by group or others, expected a key only root can read (chmod 600 /etc/vigil/vigil.key; on a FAT stick, the mount's umask)",
-    ]);
-    expect(check(["cluster:", "  name: c", "  key_file: vigil.key", "  nodes: [{ name: a, addresses: [198.51.100.11] }]"], { "/etc/vigil/vigil.key": { kind: "file", mode: 0o100600 } })).toEqual([]);
-  });
-
   it("subnets: prefix 32 is the address itself, 0 is everything", () => {
     expect(inSubnet("198.51.100.100/24", { address: "198.51.100.1", prefixLength: 24 })).toBe(true);
     expect(inSubnet("198.51.101.100", { address: "198.51.100.1", prefixLength: 24 })).toBe(false);
