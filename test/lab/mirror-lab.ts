@@ -13,6 +13,14 @@
  * after the fsync (or the rename and the folder's fsync) returned does it
  * append the number to DIR/acked-<node>.log, outside the folder: that log is
  * what the application was promised.
+ *
+ * A write the application was never told was durable may be torn: the
+ * kernel hands a write that crosses into a page not in its cache to FUSE as
+ * two requests, so a PRIM that dies between them leaves the first part on
+ * the SECOND, as a crash leaves a torn tail on a local disk. The recorder,
+ * like a real recorder, closes a torn tail with a newline when it starts and
+ * numbers on from the highest whole record; the checks find whole records
+ * wherever they are.
  */
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -29,9 +37,15 @@ const [dir, acked] = process.argv.slice(2);
 const rec = dir + "/rec.log";
 fs.mkdirSync(dir + "/seg", { recursive: true });
 let n = 0;
-try { n = fs.readFileSync(rec, "utf8").split("\\n").filter(Boolean).length; } catch {}
+let torn = false;
+try {
+  const text = fs.readFileSync(rec, "utf8");
+  for (const m of text.matchAll(/record (\\d+) x{200}\\n/g)) n = Math.max(n, Number(m[1]));
+  torn = text.length > 0 && !text.endsWith("\\n");
+} catch {}
 const log = fs.openSync(acked, "a");
 const fd = fs.openSync(rec, "a");
+if (torn) { fs.writeSync(fd, "\\n"); fs.fsyncSync(fd); }
 function tick() {
   try {
     n++;
@@ -96,7 +110,14 @@ function runVigil(args: string[]): Promise<{ code: number; stdout: string; stder
   });
 }
 
-export async function startMirrorLab(o: { lab: Lab; dir: string; extraModuleYaml?: readonly string[]; start?: readonly ("h1" | "h2")[] }): Promise<MirrorLab> {
+export async function startMirrorLab(o: {
+  lab: Lab;
+  dir: string;
+  extraModuleYaml?: readonly string[];
+  start?: readonly ("h1" | "h2")[];
+  /** cluster.witness.ping: an address both nodes reach while their cables are in. */
+  witness?: string;
+}): Promise<MirrorLab> {
   const { lab, dir } = o;
   const folder = join(dir, "srv");
   mkdirSync(folder, { recursive: true });
@@ -133,6 +154,7 @@ export async function startMirrorLab(o: { lab: Lab; dir: string; extraModuleYaml
     "  nodes:",
     `    - { name: h1, addresses: [${h1.addr(1)}] }`,
     `    - { name: h2, addresses: [${h2.addr(1)}] }`,
+    ...(o.witness === undefined ? [] : [`  witness: { ping: [${o.witness}] }`]),
     "  heartbeat: { interval: 100ms, deadtime: 500ms, initdead: 2s }",
     "modules:",
     "  - name: vms",
@@ -272,10 +294,8 @@ export function copyContents(data: string): { records: Set<number>; segments: Ma
   const records = new Set<number>();
   const f = join(data, "rec.log");
   if (existsSync(f)) {
-    for (const line of readFileSync(f, "utf8").split("\n")) {
-      const m = /^record (\d+) x{200}$/.exec(line);
-      if (m !== null) records.add(Number(m[1]));
-    }
+    // Whole records wherever they are: a torn, never acknowledged write may precede one.
+    for (const m of readFileSync(f, "utf8").matchAll(/record (\d+) x{200}\n/g)) records.add(Number(m[1]));
   }
   const segments = new Map<number, number>();
   const sd = join(data, "seg");
