@@ -18,6 +18,7 @@ declare -A need=(
   [ip]=iproute2 [tc]=iproute2 [bridge]=iproute2 [nft]=nftables [keepalived]=keepalived
   [chromium]=chromium [ping]=iputils-ping [arping]=arping [tcpdump]=tcpdump
   [cc]=gcc [python3]=python3 [unshare]=util-linux [nsenter]=util-linux
+  [qemu-aarch64-static]=qemu-user-static [qemu-x86_64-static]=qemu-user-static
 )
 missing=()
 for cmd in "${!need[@]}"; do
@@ -25,6 +26,8 @@ for cmd in "${!need[@]}"; do
 done
 # The FUSE and flood lab tests compile small C programs against the kernel's headers.
 [ -f /usr/include/linux/fuse.h ] || missing+=(linux-libc-dev)
+# The arm64 binary's smoke test runs it under qemu-user with Debian's arm64 C library.
+[ -f /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ] || missing+=(libc6-arm64-cross)
 if [ "${#missing[@]}" -gt 0 ]; then
   pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

@@ -15,7 +15,7 @@ import { keyFileWarnings } from "../api/key-checks.ts";
 import type { StatusSnapshot } from "../api/status.ts";
 import { hostChecks } from "../sys/host-check.ts";
 import { writeKeyFile } from "../sys/keyfile.ts";
-import { VERSION } from "../version.ts";
+import { buildInfo, versionLine } from "../version.ts";
 import { DEFAULT_STATE_DIR } from "../api/state-dirs.ts";
 import { askDaemon } from "./control-client.ts";
 import { helpFor } from "./help.ts";
@@ -176,7 +176,7 @@ export function cmdVersion(io: Io): number {
   const bun = (process.versions as Record<string, string | undefined>)["bun"];
   const deno = (globalThis as { Deno?: { version: { deno: string } } }).Deno?.version.deno;
   const runtime = bun ? `bun ${bun}` : deno ? `deno ${deno}` : `node ${process.versions.node}`;
-  io.out(`vigil ${VERSION} (${runtime}, ${process.platform}-${process.arch})`);
+  io.out(versionLine(buildInfo(), runtime, `${process.platform}-${process.arch}`));
   return EXIT.ok;
 }
 

@@ -10,7 +10,7 @@ describe("vigil binary: verbs and usage errors", () => {
   it("prints its version", () => {
     const r = vigil(["version"]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^vigil 0\.1\.0 \(bun \d+\.\d+\.\d+, linux-x64\)\n$/);
+    expect(r.stdout).toMatch(/^vigil 0\.1\.0 \(build linux-x64: x86-64 baseline, no AVX2 needed, glibc; bun \d+\.\d+\.\d+\)\n$/);
   });
 
   it("answers an unknown verb with one line, the usage, and exit 2", () => {
