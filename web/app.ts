@@ -7,6 +7,8 @@ import type { TokenResult } from "../src/api/command-token.ts";
 import { parseAfter } from "./events-query.ts";
 import { addModuleRoutes, MODULE_COMMAND_ROUTE, MODULE_VIEW_ROUTES } from "./module-routes.ts";
 import { securityHeaders } from "./security-headers.ts";
+import type { ConsoleAuth } from "./auth/console-auth.ts";
+import { installAuth } from "./auth/gate.ts";
 import { addLogRoutes, LOG_ROUTES, type LogRouteDeps } from "./log-routes.ts";
 
 export type { LogEvent, StatusSnapshot };
@@ -26,6 +28,8 @@ export interface ConsoleDeps extends LogRouteDeps {
   commands?: CommandAccess | undefined;
   /** The token network commands must carry; a failed result turns them off and says why. */
   commandToken?: (() => TokenResult) | undefined;
+  /** The login in front of every route (web/auth/); set on the network listener, with commands: "login". */
+  auth?: ConsoleAuth | undefined;
 }
 
 /** Every route but the module commands only reads: it answers GET (and so HEAD) only. */
@@ -45,6 +49,7 @@ const NO_STORE = { "cache-control": "no-store" };
 export function createConsoleApp(deps: ConsoleDeps): Hono {
   const app = new Hono();
   app.use("*", securityHeaders);
+  if (deps.auth !== undefined) installAuth(app, deps.auth);
 
   app.get("/", (c) => serveAsset(c, "index.html"));
   app.get("/assets/:name", (c) => serveAsset(c, c.req.param("name")));

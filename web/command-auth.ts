@@ -9,8 +9,9 @@ import { tokenMatches, type TokenResult } from "../src/api/command-token.ts";
  *   `Authorization: Bearer TOKEN`; without a usable cluster key, commands
  *   over the network are off. This is the default, so an app wired up
  *   without thought never accepts failover from the LAN unauthenticated.
+ * - "login": the app behind the console login (web/auth/).
  */
-export type CommandAccess = "socket" | "token";
+export type CommandAccess = "socket" | "token" | "login";
 
 export interface CommandAuthDeps {
   commands?: CommandAccess | undefined;
@@ -23,7 +24,8 @@ const HOW = "send `Authorization: Bearer TOKEN`; `vigil token` on a cluster node
 
 /** Null when the request may command; otherwise the answer that refuses it. */
 export function refuseUnauthorized(c: Context, deps: CommandAuthDeps): Response | null {
-  if (deps.commands === "socket") return null;
+  // "login": the gate in front (web/auth/gate.ts) has checked the user, the role and the CSRF token.
+  if (deps.commands === "socket" || deps.commands === "login") return null;
   const expected = deps.commandToken?.() ?? { ok: false, message: "this listener was given no command token" };
   if (!expected.ok) {
     return c.json({ error: `module commands over the network are off: ${expected.message}; use the vigil CLI on a node instead` }, 403, NO_STORE);

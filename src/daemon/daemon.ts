@@ -8,11 +8,11 @@ import { identifyNode, localIPv4Addresses } from "../config/identify.ts";
 import { formatConfigError } from "../config/errors.ts";
 import { loadConfigFile } from "../config/load.ts";
 import type { VigilConfig } from "../config/types.ts";
-import { commandTokenFor } from "../api/command-token.ts";
 import type { ModuleCommandRequest } from "../api/modules.ts";
 import { VERSION } from "../version.ts";
 import { createConsoleApp } from "../../web/app.ts";
 import { supervisedConsole, type SupervisedConsole } from "./console.ts";
+import { networkConsoleAuth } from "./console-access.ts";
 import type { Engine, NodeContext } from "./engine.ts";
 import { supervisedHeartbeat } from "./heartbeat/supervised.ts";
 import type { Logger } from "./log.ts";
@@ -114,7 +114,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     config: opts.configFile,
     config_found_by: opts.configHow,
     state_dir: opts.stateDir,
-    console: `http://${node.console.where()}/`,
+    console: node.console.url(),
+    ...(node.console.tls() === null ? {} : { console_sha256: node.console.tls()?.fingerprint ?? "" }),
     pid: process.pid,
   });
 
@@ -206,7 +207,12 @@ function nodeEngines(ctx: NodeContext, opts: DaemonOptions, self: { name: string
     listenFlag: opts.listen,
     stateDir: opts.stateDir,
     log: ctx.log,
-    network: createConsoleApp({ ...consoleDeps, commands: "token", commandToken: () => commandTokenFor(node.config) }).fetch,
+    self,
+    network: createConsoleApp({
+      ...consoleDeps,
+      commands: "login",
+      auth: networkConsoleAuth({ start: ctx.config, config: () => node.config, listen: () => consoleEngine.where(), self, stateDir: opts.stateDir, log: ctx.log }),
+    }).fetch,
     socket: createConsoleApp({ ...consoleDeps, commands: "socket" }).fetch,
   });
 
@@ -265,5 +271,5 @@ async function reloadNode(opts: DaemonOptions, self: string, node: NodeEngines, 
   const recorded = checkKeyContinuity(next.config, opts.stateDir, { configHow: opts.configHow, acceptNewKey: true });
   if (recorded.ok) for (const w of recorded.warnings) if (w.startsWith("cannot record")) log.warn(w);
   node.reloads({ result: "ok" });
-  log.info("config reloaded", { file: opts.configFile, console: `http://${node.console.where()}/` });
+  log.info("config reloaded", { file: opts.configFile, console: node.console.url() });
 }

@@ -34,8 +34,18 @@ export class ConnectionGuard {
   /** Open sockets per client address, oldest first. */
   private readonly perClient = new Map<string, Set<Socket>>();
   private readonly sockets = new Map<Socket, Tracked>();
+  /**
+   * Under Node a TLS request's socket is a TLSSocket wrapped around the one
+   * seen at "connection" (under Bun they are one object): the two share the
+   * client's address and port, which find the tracked connection.
+   */
+  private readonly byRemote = new Map<string, Socket>();
 
-  constructor(private readonly limits: HttpLimits) {}
+  constructor(
+    private readonly limits: HttpLimits,
+    /** On a TLS listener no plain-text answer can be written before the handshake: a refused socket is just closed. */
+    private readonly options: { tls: boolean } = { tls: false },
+  ) {}
 
   /** Open connections now (for tests and metrics). */
   open(): number {
@@ -53,7 +63,7 @@ export class ConnectionGuard {
     }
     if (reason !== undefined) {
       this.refusals.connections++;
-      closeWith(socket, rawRefusal(503, reason));
+      this.refuse(socket, rawRefusal(503, reason));
       return;
     }
     this.total++;
@@ -62,6 +72,7 @@ export class ConnectionGuard {
     this.perClient.set(client, mine);
     const tracked: Tracked = { client, timer: undefined, requests: 0 };
     this.sockets.set(socket, tracked);
+    this.byRemote.set(remoteKey(socket), socket);
     this.armHeaderTimer(socket, tracked);
     socket.once("close", () => this.forget(socket));
   }
@@ -76,13 +87,13 @@ export class ConnectionGuard {
     const oldest = heaviest.sockets.values().next().value as Socket;
     this.refusals.connections++;
     this.forget(oldest);
-    closeWith(oldest, rawRefusal(503, `connection closed to make room for another client: ${heaviest.client} holds the most of the ${this.limits.maxConnections} allowed`));
+    this.refuse(oldest, rawRefusal(503, `connection closed to make room for another client: ${heaviest.client} holds the most of the ${this.limits.maxConnections} allowed`));
     return true;
   }
 
   /** The headers of a request arrived on this socket; false when the socket was refused and is closing. */
   requestStarted(socket: Socket): boolean {
-    const t = this.sockets.get(socket);
+    const t = this.find(socket);
     if (t === undefined) return false;
     t.requests++;
     clearTimeout(t.timer);
@@ -92,8 +103,9 @@ export class ConnectionGuard {
 
   /** A response was sent and the socket stays open for the next request. */
   responseDone(socket: Socket): void {
-    const t = this.sockets.get(socket);
-    if (t !== undefined && !socket.destroyed) this.armHeaderTimer(socket, t);
+    const t = this.find(socket);
+    const raw = this.raw(socket);
+    if (t !== undefined && raw !== undefined && !socket.destroyed) this.armHeaderTimer(raw, t);
   }
 
   private armHeaderTimer(socket: Socket, t: Tracked): void {
@@ -102,7 +114,7 @@ export class ConnectionGuard {
       t.timer = undefined;
       if (t.requests === 0) {
         this.refusals.timeouts++;
-        closeWith(socket, rawRefusal(408, `the request headers did not arrive within ${this.limits.headerTimeoutMs} ms`));
+        this.refuse(socket, rawRefusal(408, `the request headers did not arrive within ${this.limits.headerTimeoutMs} ms`));
       } else {
         socket.destroy();
       }
@@ -115,16 +127,37 @@ export class ConnectionGuard {
     if (t === undefined) return;
     clearTimeout(t.timer);
     this.sockets.delete(socket);
+    if (this.byRemote.get(remoteKey(socket)) === socket) this.byRemote.delete(remoteKey(socket));
     this.total--;
     const mine = this.perClient.get(t.client);
     mine?.delete(socket);
     if (mine !== undefined && mine.size === 0) this.perClient.delete(t.client);
   }
 
+  private raw(socket: Socket): Socket | undefined {
+    if (this.sockets.has(socket)) return socket;
+    const raw = this.byRemote.get(remoteKey(socket));
+    return raw;
+  }
+
+  private find(socket: Socket): Tracked | undefined {
+    const raw = this.raw(socket);
+    return raw === undefined ? undefined : this.sockets.get(raw);
+  }
+
+  private refuse(socket: Socket, text: string): void {
+    if (this.options.tls) socket.destroy();
+    else closeWith(socket, text);
+  }
+
   /** Closes every socket (server shutdown). */
   closeAll(): void {
     for (const socket of [...this.sockets.keys()]) socket.destroy();
   }
+}
+
+function remoteKey(socket: Socket): string {
+  return `${socket.remoteAddress ?? "?"}|${socket.remotePort ?? "?"}`;
 }
 
 /**

@@ -1,11 +1,23 @@
 import { chmodSync, unlinkSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 import { type BodyRefusal, lazyBody } from "./http-body.ts";
 import { ConnectionGuard, type RefusalCounts } from "./http-guard.ts";
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from "./http-limits.ts";
 
-export type FetchHandler = (req: Request) => Response | Promise<Response>;
-export type Endpoint = { host: string; port: number } | { path: string };
+/** What the handler learns about the connection besides the request (web/auth/conn-info.ts reads it as Hono's env). */
+export interface ConnInfo {
+  remoteAddress: string;
+  secure: boolean;
+  port: string;
+}
+export type FetchHandler = (req: Request, conn: ConnInfo) => Response | Promise<Response>;
+/** PEM certificate (chain) and key: the listener speaks HTTPS. */
+export interface TlsMaterial {
+  cert: string;
+  key: string;
+}
+export type Endpoint = { host: string; port: number; tls?: TlsMaterial | undefined } | { path: string };
 
 export interface RunningServer {
   /** "127.0.0.1:9010" or the socket path. */
@@ -30,11 +42,14 @@ export function serveFetch(
   endpoint: Endpoint,
   limits: HttpLimits = DEFAULT_HTTP_LIMITS,
 ): Promise<RunningServer> {
-  const guard = new ConnectionGuard(limits);
-  const server = createServer((req, res) => {
+  const tls = "path" in endpoint ? undefined : endpoint.tls;
+  const guard = new ConnectionGuard(limits, { tls: tls !== undefined });
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     if (!guard.requestStarted(req.socket)) return;
     void handle(handler, req, res, endpoint, limits, guard);
-  });
+  };
+  // A TLS handshake gets the same time as the request headers: a client that opens connections and never finishes one holds nothing long.
+  const server = tls === undefined ? createServer(onRequest) : createTlsServer({ cert: tls.cert, key: tls.key, handshakeTimeout: limits.headerTimeoutMs }, onRequest);
   server.on("connection", (socket) => guard.onConnection(socket));
   return new Promise((resolve, reject) => {
     server.once("error", (e: NodeJS.ErrnoException) => reject(new Error(listenError(endpoint, e))));
@@ -106,6 +121,12 @@ async function handle(
   });
   try {
     const host = req.headers.host ?? ("path" in endpoint ? "localhost" : `${endpoint.host}:${endpoint.port}`);
+    const secure = !("path" in endpoint) && endpoint.tls !== undefined;
+    const conn: ConnInfo = {
+      remoteAddress: "path" in endpoint ? "local" : (req.socket.remoteAddress ?? "unknown").replace(/^::ffff:/, ""),
+      secure,
+      port: "path" in endpoint ? "0" : String(req.socket.localPort ?? endpoint.port),
+    };
     const headers = new Headers();
     for (const [k, v] of Object.entries(req.headers)) {
       if (Array.isArray(v)) for (const item of v) headers.append(k, item);
@@ -116,12 +137,15 @@ async function handle(
       init.body = body.stream;
       init.duplex = "half";
     }
-    const response = await handler(new Request(`http://${host}${req.url ?? "/"}`, init));
+    const response = await handler(new Request(`${secure ? "https" : "http"}://${safeHost(host)}${req.url ?? "/"}`, init), conn);
     if (res.headersSent) return;
-    const out: Record<string, string> = {};
+    const out: Record<string, string | string[]> = {};
     response.headers.forEach((v, k) => {
       out[k] = v;
     });
+    // Several cookies must stay several headers, not one joined by commas.
+    const cookies = response.headers.getSetCookie?.() ?? [];
+    if (cookies.length > 0) (out as Record<string, string | string[]>)["set-cookie"] = cookies;
     if (!body.complete()) out["connection"] = "close";
     res.writeHead(response.status, out);
     res.end(method === "HEAD" ? undefined : Buffer.from(await response.arrayBuffer()));
@@ -154,4 +178,9 @@ function removeQuietly(path: string): void {
 export function parseListen(listen: string): { host: string; port: number } {
   const i = listen.lastIndexOf(":");
   return { host: listen.slice(0, i), port: Number(listen.slice(i + 1)) };
+}
+
+/** A Host header that would not parse as a URL's authority must not make the request fail before the Host check sees it. */
+function safeHost(host: string): string {
+  return /^[A-Za-z0-9.\-_:[\]]{1,255}$/.test(host) ? host : "invalid.host";
 }

@@ -338,7 +338,8 @@
   async function onCommand(module, command) {
     if (view.busyModule !== null) return;
     if (command === "forceprim" && !(await confirmForcePrim(module))) return;
-    let token = sessionStorage.getItem(TOKEN_KEY);
+    // Logged in (session.js): the login cookie and its CSRF token authorize the command.
+    let token = window.vigilSession ? "session" : sessionStorage.getItem(TOKEN_KEY);
     if (!token) {
       token = await askToken("");
       if (!token) return;
