@@ -40,7 +40,8 @@ export function addLogRoutes(app: Hono, deps: LogRouteDeps): void {
     const p = parseLogQuery(c.req.queries("q"), c.req.queries("limit"));
     if (!p.ok) return c.json({ error: p.error, parameter: p.parameter }, 400, NO_STORE);
     const text = deps.logText?.();
-    if (text === undefined) return c.json({ error: "this daemon keeps no log file" }, 404, NO_STORE);
+    // Not an error: a daemon started without a state dir's log file still has a console.
+    if (text === undefined) return c.json({ total: 0, matched: 0, lines: [], note: "this daemon keeps no log file" }, 200, NO_STORE);
     const all = text.split("\n").filter((l) => l !== "");
     const needle = p.q.toLowerCase();
     const matching = needle === "" ? all : all.filter((l) => l.toLowerCase().includes(needle));

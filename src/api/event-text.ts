@@ -64,7 +64,8 @@ function reasonWords(f: Fields): string | undefined {
 function sentence(s: string): string {
   const t = s.trim();
   if (t === "") return t;
-  const capped = t[0]!.toUpperCase() + t.slice(1);
+  // The product's name is written in lower case, also at the start of a sentence.
+  const capped = t.startsWith("vigil ") ? t : t[0]!.toUpperCase() + t.slice(1);
   return /[.!?]$/.test(capped) ? capped : `${capped}.`;
 }
 

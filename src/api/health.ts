@@ -21,27 +21,31 @@ export function runsThere(role: string): boolean {
   return RUNNING.has(role);
 }
 
-type Base = Pick<StatusSnapshot, "node" | "peers" | "modules" | "farms" | "uptimeMs" | "web">;
+type Base = Pick<StatusSnapshot, "node" | "peers" | "modules" | "farms" | "uptimeMs" | "web" | "resources">;
 
 export function clusterHealth(s: Base, o: HealthOptions): Omit<ClusterHealth, "alarms"> {
   const farms = s.farms ?? [];
   const modules = s.modules.map((m) => {
     const farm = farms.find((f) => f.module === m.name);
-    return farm === undefined ? summariseModule(m, s.peers, s.node.name) : summariseFarm(farm);
+    if (farm !== undefined) return summariseFarm(farm);
+    const busy = s.resources?.find((r) => r.module === m.name)?.resources.find((r) => r.state === "starting" || r.state === "stopping");
+    return summariseModule(m, s.peers, s.node.name, busy === undefined ? undefined : `${busy.name} ${busy.state}`);
   });
   return { isolated: isolation(s, o), nodes: nodes(s), modules };
 }
 
 /** The banner's sentence when this node hears no peer on any link while peers are configured. */
-export function isolation(s: Pick<Base, "peers" | "uptimeMs">, o: HealthOptions): string | null {
+export function isolation(s: Pick<Base, "peers" | "uptimeMs"> & { modules?: Base["modules"] }, o: HealthOptions): string | null {
   if (s.peers.length === 0) return null;
+  // A witness this node reaches says its network works: the silent peers are down, not this node cut off.
+  if ((s.modules ?? []).some((m) => m.witness?.reachable === true)) return null;
   if (s.peers.some((p) => p.state === "up" || p.state === "late")) return null;
   // Peers that said goodbye are gone on purpose: that is no sign of a cut link.
   const lost = s.peers.filter((p) => p.state === "dead" || (p.state === "unknown" && s.uptimeMs >= o.isolatedAfterMs));
   if (lost.length === 0) return null;
   const links = lost.flatMap((p) => p.links.map((l) => l.address));
   return `This node is isolated: it hears no peer on any link (${lost.map((p) => p.name).join(", ")} silent on ${links.join(", ")}). `
-    + "Check this node's cables and interfaces; the peers may be running the modules on their side.";
+    + "Either this node's links are cut, and the peers may be running the modules on their side, or every peer is down. Check this node's cables and interfaces.";
 }
 
 function consoleAddress(addresses: readonly string[], listen: string): string | null {
@@ -75,6 +79,8 @@ function nodes(s: Base): NodeHealth[] {
 }
 
 const IDLE_WORDS: Record<string, string> = {
+  PRIM: "runs it",
+  ALONE: "runs it without a partner",
   WAIT: "waits",
   STOP: "is stopped",
   SECOND: "stands by",
@@ -98,7 +104,19 @@ function idleWhy(m: ModuleStatus, node: string, role: string, self: string, peer
   return words;
 }
 
-export function summariseModule(m: ModuleStatus, peers: readonly PeerStatus[], self: string): ModuleSummary {
+/**
+ * `busy`: the resource this node is starting or stopping now ("script
+ * start.sh starting"): a takeover or a handover is under way here.
+ */
+export function summariseModule(m: ModuleStatus, peers: readonly PeerStatus[], self: string, busy?: string): ModuleSummary {
+  const s = summariseSettled(m, peers, self);
+  if (busy === undefined) return s;
+  const verb = busy.endsWith(" starting") ? "starting" : "stopping";
+  const rest = m.nodes.filter((n) => n.node !== self).map((n) => idleWhy(m, n.node, n.role, self, peers).replace(`${n.node} stands by`, `${n.node} is ready`));
+  return { ...s, runsNowhere: false, severity: "warn", text: `${m.name} is ${verb} on ${self} (${busy})${rest.length === 0 ? "" : `; ${rest.join("; ")}`}.` };
+}
+
+function summariseSettled(m: ModuleStatus, peers: readonly PeerStatus[], self: string): ModuleSummary {
   const runsOn = m.nodes.filter((n) => runsThere(n.role)).map((n) => n.node);
   const ready = m.nodes.filter((n) => n.role === "SECOND").map((n) => n.node);
   const others = m.nodes.filter((n) => !runsThere(n.role));

@@ -89,8 +89,8 @@ export interface ResourceStatus {
   kind: "mirror" | "vip" | "script" | "service" | "farm";
   /** "vip 198.51.100.100/24", "script start.sh", "mirror /srv/data". */
   name: string;
-  /** up: held or running here; down: not; failed: its last start or stop failed; unknown: not known yet. */
-  state: "up" | "down" | "failed" | "unknown";
+  /** up: held or running here; down: not; starting/stopping: under way now; failed: its last start or stop failed. */
+  state: "up" | "down" | "starting" | "stopping" | "failed" | "unknown";
   /** What was seen, in words: the interface, the last start or stop and when. */
   detail: string;
   /** Whether the state is what this node's role asks for (up while the module runs here, down otherwise). */

@@ -1,4 +1,5 @@
 import type { CheckerStatus, MirrorStatus, ModuleStatus } from "../api/modules.ts";
+import type { ModuleResources } from "../api/status.ts";
 import { table } from "./text-table.ts";
 
 /**
@@ -6,7 +7,7 @@ import { table } from "./text-table.ts";
  * role and the last transition, then indented lines for what needs a look
  * (checkers, a blocked start, a pending command, restarts, witness, lease).
  */
-export function formatModules(modules: ModuleStatus[]): string[] {
+export function formatModules(modules: ModuleStatus[], resources: readonly ModuleResources[] = []): string[] {
   const rows = modules.map((m) => [
     m.name,
     m.type,
@@ -18,12 +19,18 @@ export function formatModules(modules: ModuleStatus[]): string[] {
   ]);
   const [head, ...lines] = table(["MODULE", "TYPE", "STATE", "NODES", "LAST TRANSITION"], rows, "no modules configured");
   if (rows.length === 0) return [head as string];
-  return [head as string, ...modules.flatMap((m, i) => [lines[i] as string, ...details(m)])];
+  return [head as string, ...modules.flatMap((m, i) => [lines[i] as string, ...details(m), ...resourceLines(resources.find((r) => r.module === m.name))])];
+}
+
+/** One line per resource: "vip 198.51.100.100/24 up: on this node (eth0); started at ...". */
+function resourceLines(r: ModuleResources | undefined): string[] {
+  if (r === undefined) return [];
+  return r.resources.map((x) => `  resource ${x.name} ${x.state === "up" ? "up" : x.state === "failed" ? "FAILED" : x.state}${x.expected ? "" : " (UNEXPECTED for this role)"}: ${x.detail}`);
 }
 
 function details(m: ModuleStatus): string[] {
   const out: string[] = [];
-  if (m.checkers.length > 0) out.push(`checkers: ${m.checkers.map(checker).join(", ")}`);
+  if (m.checkers.length > 0) out.push(`checkers: ${m.checkers.map((c) => checker(c, m)).join(", ")}`);
   if (m.blocked !== null) out.push(`blocked: ${m.blocked}`);
   if (m.pending !== null) out.push(`pending: ${m.pending.command} since ${m.pending.since}`);
   if (m.restarts > 0) out.push(`restarts: ${m.restarts} in the current window`);
@@ -57,7 +64,13 @@ function mirrorLines(mi: MirrorStatus): string[] {
 }
 
 /** "http ok", "tcp FAILING (connection refused)": state words in capitals when the module acts on them. */
-function checker(c: CheckerStatus): string {
+function checker(c: CheckerStatus, m: ModuleStatus): string {
+  // Where the service is not running, a result from before it stopped says nothing about now.
+  if (m.state !== "PRIM" && m.state !== "ALONE") {
+    const checked = c.lastCheckedAt === null ? NaN : Date.parse(c.lastCheckedAt);
+    const stopped = m.lastTransition === null ? NaN : Date.parse(m.lastTransition.time);
+    if (!(checked > stopped)) return `${c.name} not checked (service stopped here)`;
+  }
   const state = c.ok === null ? "not run yet" : c.ok ? "ok" : c.failing ? "FAILING" : "failed";
   return `${c.name} ${state}${c.ok === false && c.detail ? ` (${c.detail})` : ""}`;
 }

@@ -13,6 +13,7 @@ export function formatStatus(s: StatusSnapshot): string {
     `console   http://${s.web.listen}/`,
     "",
   ];
+  lines.push(...healthLines(s));
   lines.push(...table(
     ["PEER", "STATE", "LINKS", "RTT", "BAD FRAMES"],
     s.peers.map((p) => [
@@ -27,7 +28,7 @@ export function formatStatus(s: StatusSnapshot): string {
   lines.push("");
   const farms = s.farms ?? [];
   // A farm module the farm engine runs is shown in its own section below.
-  lines.push(...formatModules(s.modules.filter((m) => !(m.type === "farm" && farms.some((f) => f.module === m.name)))));
+  lines.push(...formatModules(s.modules.filter((m) => !(m.type === "farm" && farms.some((f) => f.module === m.name))), s.resources ?? []));
   if (farms.length > 0) lines.push("", ...formatFarms(farms, s.node.name));
   const vrrp = s.vrrp ?? [];
   if (vrrp.length > 0) {
@@ -52,6 +53,20 @@ export function formatStatus(s: StatusSnapshot): string {
     for (const e of recent) lines.push(`  ${e.time} ${e.level.padEnd(5)} ${e.msg}`);
   }
   return lines.join("\n");
+}
+
+/** Alarms first (they need someone now), then each module in words. */
+function healthLines(s: StatusSnapshot): string[] {
+  const h = s.health;
+  if (h === undefined) return [];
+  const out: string[] = [];
+  if (h.isolated !== null) out.push(`ALARM     ${h.isolated}`);
+  for (const a of h.alarms) {
+    if (a.kind === "running-nowhere") out.push(`ALARM     ${a.text} (since ${a.since})`);
+  }
+  for (const m of h.modules) out.push(`${m.severity === "ok" ? "ok       " : m.severity === "warn" ? "ATTENTION" : "PROBLEM  "} ${m.text}`);
+  if (out.length > 0) out.push("");
+  return out;
 }
 
 export function formatUptime(ms: number): string {

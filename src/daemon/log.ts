@@ -56,7 +56,7 @@ export class Logger {
     return this.file;
   }
 
-  /** Called with every event that reaches the ring. */
+  /** Called with every event, debug ones included (they do not reach the ring). */
   onEvent(listener: (e: LogEvent) => void): void {
     this.listeners.push(listener);
   }
@@ -85,7 +85,7 @@ export class Logger {
     const line = this.format === "json" ? formatJson(event) : formatText(event);
     this.write(line);
     this.file?.write(line);
-    if (kept) for (const l of this.listeners) l(event);
+    for (const l of this.listeners) l(event);
     return event;
   }
 

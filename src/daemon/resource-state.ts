@@ -16,12 +16,15 @@ import { moduleResources } from "./module/core-config.ts";
 
 interface LastOp {
   op: "start" | "stop";
-  ok: boolean;
+  /** null while it runs. */
+  ok: boolean | null;
   time: string;
   detail: string;
 }
 
 const OP_LINE = /^module (\S+) (start|stop) (.+) (ok|failed)$/;
+/** The driver's debug line when it begins one (src/daemon/module/instance.ts). */
+const BEGIN_LINE = /^module (\S+) (starting|stopping) (.+)$/;
 
 /** The last start or stop of every resource, from the module driver's log lines. */
 export class ResourceOps {
@@ -32,6 +35,11 @@ export class ResourceOps {
   }
 
   seen(e: LogEvent): void {
+    const b = e.msg.match(BEGIN_LINE);
+    if (b !== null) {
+      this.last.set(`${b[1]}\u0000${b[3]}`, { op: b[2] === "starting" ? "start" : "stop", ok: null, time: e.time, detail: "" });
+      return;
+    }
     const m = e.msg.match(OP_LINE);
     if (m === null) return;
     const label = typeof e.fields.resource === "string" ? e.fields.resource : (m[3] ?? "");
@@ -70,12 +78,14 @@ export function resourceStates(i: ResourceInputs): ModuleResources[] {
 
 function opWords(op: LastOp | undefined): string {
   if (op === undefined) return "not started or stopped since vigil started";
+  if (op.ok === null) return `${op.op === "start" ? "starting" : "stopping"} since ${op.time}`;
   const what = op.op === "start" ? (op.ok ? "started" : "start failed") : (op.ok ? "stopped" : "stop failed");
   return `${what} at ${op.time}${op.detail !== "" && !op.ok ? `: ${op.detail}` : ""}`;
 }
 
 function fromOp(op: LastOp | undefined): ResourceStatus["state"] {
   if (op === undefined) return "down";
+  if (op.ok === null) return op.op === "start" ? "starting" : "stopping";
   if (!op.ok) return "failed";
   return op.op === "start" ? "up" : "down";
 }
@@ -91,16 +101,21 @@ function oneResource(r: ModuleResource, module: string, running: boolean, status
     const here = local.has(address);
     const state = here ? "up" : "down";
     const where = here ? `on this node${r.interface === null ? "" : ` (${r.interface})`}` : "not on this node";
-    return { kind: "vip", name: label, state, detail: `${where}; ${opWords(op)}`, expected: state === expectedState };
+    return { kind: "vip", name: label, state, detail: `${where}; ${opWords(op)}`, expected: settled(state, expectedState) };
   }
   if (r.kind === "mirror") {
     const mi = status?.mirror;
     const state = fromOp(op);
     const copy = mi === undefined ? "" : `copy ${mi.data}, replication ${mi.link}; `;
-    return { kind: "mirror", name: label, state, detail: `${copy}${opWords(op)}`, expected: state === expectedState };
+    return { kind: "mirror", name: label, state, detail: `${copy}${opWords(op)}`, expected: settled(state, expectedState) };
   }
   const state = fromOp(op);
-  return { kind: r.kind, name: label, state, detail: opWords(op), expected: state === expectedState };
+  return { kind: r.kind, name: label, state, detail: opWords(op), expected: settled(state, expectedState) };
+}
+
+/** A start or stop under way is on its way to what the role asks. */
+function settled(state: ResourceStatus["state"], wanted: "up" | "down"): boolean {
+  return state === wanted || state === "starting" || state === "stopping";
 }
 
 function farmResource(f: FarmStatus, local: Set<string>): ResourceStatus {

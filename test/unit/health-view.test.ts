@@ -58,6 +58,8 @@ describe("isolation", () => {
     expect(isolation({ peers: [peer("b", "unknown")], uptimeMs: 6000 }, { isolatedAfterMs: 5000 })).not.toBeNull();
     expect(isolation({ peers: [peer("b", "dead"), peer("c", "up")], uptimeMs: 6000 }, { isolatedAfterMs: 5000 })).toBeNull();
     expect(isolation({ peers: [], uptimeMs: 6000 }, { isolatedAfterMs: 5000 })).toBeNull();
+    const witnessed = mod({ a: "ALONE", b: "dead" }, { witness: { reachable: true, detail: "ping 198.51.100.1 ok" } });
+    expect(isolation({ peers: [peer("b", "dead")], uptimeMs: 6000, modules: [witnessed] }, { isolatedAfterMs: 5000 })).toBeNull();
   });
 
   it("lists every node with its console address and roles", () => {

@@ -11,7 +11,16 @@
   // Colour is never the only signal: every badge also carries its state as text.
   const PEER_TONE = { up: "ok", late: "warn", dead: "bad", unknown: "idle" };
   const LINK_TONE = { up: "ok", down: "bad", unknown: "idle" };
-  const MODULE_TONE = { PRIM: "ok", SECOND: "info", ALONE: "warn", WAIT: "warn", STOP: "idle" };
+  // WAIT and ALONE differ in colour and in words: one does not run here, the other runs without a partner.
+  const MODULE_TONE = { PRIM: "ok", SECOND: "info", ALONE: "warn", WAIT: "wait", STOP: "idle" };
+  const ROLE_WORDS = {
+    PRIM: "running here, partner ready",
+    ALONE: "running here without a partner",
+    SECOND: "standing by, ready to take over",
+    WAIT: "not running here",
+    STOP: "stopped here",
+  };
+  const RUNNING_ROLES = new Set(["PRIM", "ALONE"]);
   const NODE_ROLE_TONE = { ...MODULE_TONE, dead: "bad", unknown: "idle" };
   const COMMANDS = ["swap", "stop", "start", "restart", "prim", "second", "forceprim"];
   const TOKEN_KEY = "vigil.console-token";
@@ -31,6 +40,8 @@
     node: "", // this console's node: where prim, second and forceprim act
     moduleRows: new Map(), // module name -> { tr, cells, buttons }
     busyModule: null, // the module a command is running for
+    events: [], // the last events the daemon sent, for redraws when a filter changes
+    peers: [], // peer names, for the event filter
   };
 
   // ---- formatting ---------------------------------------------------------
@@ -118,6 +129,25 @@
     if (node && node.textContent !== value) node.textContent = value;
   }
 
+  function roleBadge(role) {
+    const r = text(role);
+    const b = badge(r, NODE_ROLE_TONE[r], "role-badge");
+    if (ROLE_WORDS[r]) b.title = ROLE_WORDS[r];
+    return b;
+  }
+
+  const clusterView = window.vigilClusterView
+    ? window.vigilClusterView({ el, badge, cell, text, list, byId, formatTime, roleBadge })
+    : { render() {} };
+
+  document.addEventListener("change", (e) => {
+    const form = byId("event-filters");
+    if (form && e.target instanceof Node && form.contains(e.target)) {
+      view.eventsKey = "";
+      renderEvents(view.events);
+    }
+  });
+
   // ---- rendering ----------------------------------------------------------
 
   function render(snap) {
@@ -145,7 +175,12 @@
     renderModules(list(snap.modules).filter((m) => !(m.type === "farm" && farmNames.has(m.name))));
     renderFarms(list(snap.farms));
     renderConflicts(list(snap.modules));
-    renderEvents(list(snap.events));
+    view.peers = list(snap.peers).map((p) => text(p.name));
+    view.events = list(snap.events);
+    renderEvents(view.events);
+    clusterView.render(snap);
+    const logFile = snap.logFile;
+    setText("log-path", logFile ? `${text(logFile.path)}${logFile.problem ? ` · ${logFile.problem}` : ""}` : "this daemon keeps no log file");
 
     const updated = byId("last-update");
     const now = new Date();
@@ -245,6 +280,7 @@
     if (m.mirror) flags.push(...mirrorFlags(m.mirror));
     // One wrapper per cell: on a phone each cell is a two-column grid (label, value).
     c.state.replaceChildren(el("div", {}, badge(text(m.state), MODULE_TONE[m.state], "module-state"),
+      ROLE_WORDS[m.state] ? el("span", { className: "role-words", "data-testid": "module-state-words", text: ROLE_WORDS[m.state] }) : null,
       flags.length ? el("ul", { className: "link-list flags" }, ...flags) : null));
     c.nodes.replaceChildren(el("ul", { className: "link-list roles" }, ...list(m.nodes).map((n) =>
       el("li", { "data-testid": "module-node", "data-node": text(n.node) },
@@ -259,7 +295,7 @@
       : "—");
     const checkers = list(m.checkers);
     c.checkers.replaceChildren(checkers.length === 0 ? "—" : el("ul", { className: "link-list" }, ...checkers.map((k) => {
-      const [label, tone] = checkerState(k);
+      const [label, tone] = checkerState(k, m);
       return el("li", { "data-testid": "module-checker", title: `${text(k.target)} (on fail: ${text(k.onFail)})` },
         el("span", { text: text(k.name) }),
         badge(label, tone, "checker-state"),
@@ -314,7 +350,13 @@
     return out;
   }
 
-  function checkerState(k) {
+  /** A checker's badge; on a node where the service does not run, a result from before it stopped says nothing now. */
+  function checkerState(k, m) {
+    if (m && !RUNNING_ROLES.has(m.state)) {
+      const checked = k.lastCheckedAt ? Date.parse(k.lastCheckedAt) : NaN;
+      const stopped = m.lastTransition ? Date.parse(m.lastTransition.time) : NaN;
+      if (!(checked > stopped)) return ["not checked (service stopped here)", "idle"];
+    }
     if (k.ok === null || k.ok === undefined) return ["not run", "idle"];
     if (k.ok) return ["ok", "ok"];
     return k.failing ? ["failing", "bad"] : ["failed", "warn"];
@@ -556,30 +598,67 @@
     byId("farm-list").replaceChildren(...blocks);
   }
 
+  const LEVEL_RANK = { debug: 0, info: 1, warn: 2, error: 3 };
+
+  function filters() {
+    const form = byId("event-filters");
+    const data = form ? new FormData(form) : new FormData();
+    return { module: String(data.get("module") || ""), node: String(data.get("node") || ""), level: String(data.get("level") || "") };
+  }
+
+  /** Keeps each select's choices in step with the modules and nodes seen, without losing the choice made. */
+  function fillSelect(testid, values) {
+    const select = byId(testid);
+    if (!select) return;
+    const want = ["", ...values];
+    const have = Array.from(select.options).map((o) => o.value);
+    if (want.length === have.length && want.every((v, i) => v === have[i])) return;
+    const chosen = select.value;
+    select.replaceChildren(...want.map((v) => el("option", { value: v, text: v === "" ? "all" : v })));
+    select.value = want.includes(chosen) ? chosen : "";
+  }
+
+  function eventNode(e) {
+    return typeof e.peer === "string" && e.peer ? e.peer : view.node;
+  }
+
   function renderEvents(events) {
-    const first = events[0];
-    const last = events[events.length - 1];
+    const modules = [...new Set(events.map((e) => e.module).filter((m) => typeof m === "string" && m))].sort();
+    fillSelect("filter-module", modules);
+    fillSelect("filter-node", [...new Set([view.node, ...view.peers].filter((n) => n))]);
+    const f = filters();
+    const shown = events.filter((e) =>
+      (f.module === "" || e.module === f.module)
+      && (f.node === "" || eventNode(e) === f.node)
+      && (f.level === "" || (LEVEL_RANK[e.level] || 0) >= (LEVEL_RANK[f.level] || 0)));
+    const first = shown[0];
+    const last = shown[shown.length - 1];
     // Redraw only when the list changed, so scrolling and text selection survive polls.
-    const key = `${events.length}:${first ? first.seq : ""}:${last ? last.seq : ""}:${new Date().toDateString()}`;
+    const key = `${shown.length}:${first ? first.seq : ""}:${last ? last.seq : ""}:${f.module}|${f.node}|${f.level}:${new Date().toDateString()}`;
     if (key === view.eventsKey) return;
     view.eventsKey = key;
-    const items = events
+    const items = shown
       .slice(-MAX_EVENTS)
       .reverse()
       .map((e) => {
         const fields = formatFields(e.fields);
+        const sentence = typeof e.text === "string" && e.text ? e.text : text(e.msg);
         return el(
           "li",
-          { "data-testid": "event", "data-seq": text(e.seq), "data-level": text(e.level) },
+          { "data-testid": "event", "data-seq": text(e.seq), "data-level": text(e.level), "data-module": text(e.module || ""), "data-node": text(eventNode(e)) },
           el("time", { datetime: text(e.time), title: text(e.time), text: formatTime(e.time) }),
           badge(text(e.level), LEVEL_TONE[e.level], "event-level"),
           el("span", { className: "msg" },
-            el("span", { "data-testid": "event-msg", text: text(e.msg) }),
-            fields ? el("span", { className: "fields", text: fields }) : null),
+            el("span", { "data-testid": "event-text", text: sentence }),
+            el("details", { className: "event-detail" },
+              el("summary", { text: "details" }),
+              el("span", { className: "fields" }, el("span", { "data-testid": "event-msg", text: text(e.msg) }), fields ? ` ${fields}` : ""))),
         );
       });
     byId("events-list").replaceChildren(...items);
     byId("events-empty").hidden = items.length > 0;
+    const hidden = events.length - shown.length;
+    setText("filter-count", hidden > 0 ? `${shown.length} of ${events.length} shown` : "");
   }
 
   function tickUptime() {
