@@ -5,6 +5,7 @@ import { type Io, UsageError } from "./io.ts";
 import { cmdModuleCommand } from "./module-command.ts";
 import { parseCommand } from "./parse.ts";
 import { cmdToken } from "./token-command.ts";
+import { cmdPasswd } from "./passwd-command.ts";
 import { EXIT } from "./verbs.ts";
 import { cmdWitness } from "./witness-command.ts";
 
@@ -38,6 +39,7 @@ export async function dispatch(argv: readonly string[], io: Io, daemons: DaemonE
       case "verify": case "resync": case "ack":
         return await cmdModuleCommand(verb.name, values, positionals, io);
       case "token": return cmdToken(values, io);
+      case "passwd": return await cmdPasswd(values, io);
       case "keygen": return cmdKeygen(values, positionals, io);
       case "doctor": return cmdDoctor(values, io);
       case "schema": return cmdSchema(io);

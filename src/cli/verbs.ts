@@ -1,6 +1,7 @@
 import type { VerbSpec } from "./verb-spec.ts";
 import { WITNESS_VERB } from "./witness-verb.ts";
 import { MODULE_VERBS } from "./module-verbs.ts";
+import { PASSWD_VERB } from "./passwd-verb.ts";
 
 export type { VerbSpec };
 
@@ -64,6 +65,7 @@ export const VERBS: readonly VerbSpec[] = [
     positionals: [0, 0],
   },
   ...MODULE_VERBS,
+  PASSWD_VERB,
   {
     name: "token",
     summary: "print the console token that authorizes module commands over the network",

@@ -11,6 +11,7 @@ import { connInfo } from "./conn-info.ts";
 import type { ConsoleAuth, Identity } from "./console-auth.ts";
 import { cookieNames, readCookie } from "./cookies.ts";
 import { hostAllowed } from "./host-check.ts";
+import { crossSite } from "./origin-check.ts";
 import { rememberIdentity } from "./identity.ts";
 import { addLoginRoutes } from "./login-routes.ts";
 import { mayDo, roleFor } from "./roles.ts";
@@ -116,18 +117,6 @@ function unauthenticated(c: Context): Response {
   const headers: Record<string, string> = { ...NO_STORE };
   if (path === "/metrics") headers["www-authenticate"] = 'Basic realm="vigil console", charset="UTF-8"';
   return c.json({ error: "log in first: open the console's /login page, or send HTTP Basic credentials of a console user" }, 401, headers);
-}
-
-/**
- * Browsers send Origin on every cross-site POST: one that is not this
- * console's own is refused, whatever cookie or header came with it.
- */
-export function crossSite(c: Context, secure: boolean): Response | null {
-  const origin = c.req.header("origin");
-  if (origin === undefined) return null;
-  const own = `${secure ? "https" : "http"}://${c.req.header("host") ?? ""}`.toLowerCase();
-  if (origin.toLowerCase() === own) return null;
-  return c.json({ error: `a request from another site (${printable(origin)}) is refused` }, 403, NO_STORE);
 }
 
 function decodeSafe(s: string): string {

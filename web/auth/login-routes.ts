@@ -9,7 +9,7 @@ import { printable } from "./audit.ts";
 import { connInfo } from "./conn-info.ts";
 import type { ConsoleAuth } from "./console-auth.ts";
 import { cookieNames, readCookie, setCookie } from "./cookies.ts";
-import { crossSite } from "./gate.ts";
+import { crossSite } from "./origin-check.ts";
 import { identityOf } from "./identity.ts";
 
 const NO_STORE = { "cache-control": "no-store" };
