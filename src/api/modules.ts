@@ -22,8 +22,8 @@ export interface CheckerStatus {
 
 export interface ModuleNodeView {
   node: string;
-  /** This node's own role; a peer's last advertised role, or "unknown" / "dead". */
-  role: ModuleRole | "unknown" | "dead";
+  /** This node's own role; a peer's last advertised role, or "unknown" / "dead" / "stopped" (it said goodbye). */
+  role: ModuleRole | "unknown" | "dead" | "stopped";
   generation: number | null;
 }
 
@@ -118,6 +118,8 @@ export interface ModuleCommandOutcome {
   detail: string;
   /** Each node's role for the module when the answer was given. */
   nodes: ModuleNodeView[];
+  /** Not done yet when the caller's timeout ran out: the command goes on (ok is false). Absent: false. */
+  inProgress?: boolean;
 }
 
 /** What the engine offers the control routes. */

@@ -18,7 +18,7 @@
  *      members below; put the feature's status fields in src/api/status.ts.
  */
 import type { VigilConfig } from "../config/types.ts";
-import type { PeerLiveness } from "../core/membership/types.ts";
+import type { PeerState } from "../core/membership/types.ts";
 import type { ModuleAdvert } from "../proto/heartbeat.ts";
 import type { ModuleStatus } from "../api/modules.ts";
 import type { FarmStatus } from "../api/farm.ts";
@@ -73,7 +73,7 @@ export interface Engine {
   reload(next: VigilConfig): Promise<ReloadResult>;
   status(): EngineStatus;
   /** A peer's liveness changed (heartbeat); `addresses` are its cluster addresses. */
-  peer?(node: string, liveness: PeerLiveness, addresses: readonly string[]): void;
+  peer?(node: string, liveness: PeerState, addresses: readonly string[]): void;
   /** What this engine's modules publish in every heartbeat frame. */
   adverts?(): ModuleAdvert[];
   /**
@@ -102,5 +102,5 @@ export interface Membership {
   /** Send frames now: what adverts() returns has changed. */
   publish(): void;
   /** Peers heard so far and their liveness. */
-  peers(): { name: string; liveness: PeerLiveness }[];
+  peers(): { name: string; liveness: PeerState }[];
 }

@@ -1,11 +1,12 @@
 /**
  * Heartbeat frame codec: authenticated membership frames, one per UDP datagram.
  *
- * Layout (version 1, big-endian):
+ * Layout (version 2, big-endian; version 1 is the same without the fields
+ * marked v2):
  *
  *   off  size  field
  *   0    4     magic "VGHB"
- *   4    1     version = 1
+ *   4    1     version = 2 (1 is still read)
  *   5    8     epoch      u64  (boot epoch of the sender)
  *   13   4     seq        u32
  *   17   8     sentAt     f64  (sender's monotonic ms)
@@ -15,8 +16,26 @@
  *   ..   1     echo count (0..32), then per echo:
  *                node u8+UTF-8 (1..64), sentAt f64, heldMs f64
  *   ..   1     module count (0..32), then per module:
- *                module u8+UTF-8 (1..64), role u8+UTF-8 (1..32), generation u64
+ *                module u8+UTF-8 (1..64), role u8+UTF-8 (1..32), generation u64,
+ *                v2: flags u8 (bit 0: starting, its resources are not all up),
+ *                    failure u8+UTF-8 (0..96: why a start failed there; 0 = none)
+ *   ..   1     v2: flags (bit 0: leaving, the sender's daemon is stopping)
+ *   ..   8     v2: config digest (0 = not published), then
+ *        2         the number of config keys it covers, 2 the index of the
+ *        1         first key in this frame, count (0..16), then per key:
+ *                  key u8+UTF-8 (1..64), hash 8 bytes
  *   end-32 32  HMAC-SHA256(key, every byte before it)
+ *
+ * Versions: a node decodes every version up to its own, so a node of the
+ * next version can join a cluster of this one (it reads their frames; the
+ * missing fields read as "not leaving, no config published"). It sends its
+ * own version. Reserved flag bits must be 0 and an unpublished digest is all
+ * zeros with no keys, so a decoded frame re-encodes to exactly its bytes; a
+ * later version that needs more raises the version number.
+ *
+ * The config key list is long (one hash per cluster-relevant key), so each
+ * frame carries a page of it and the sender walks through the pages; a peer
+ * assembles them under the digest they belong to.
  *
  * The datagram boundary is the frame boundary, so there is no length field;
  * bytes left between the last module and the MAC are rejected. The MAC is
@@ -27,12 +46,17 @@ import { createHmac, timingSafeEqual } from "node:crypto";
 import { ByteDecodeError, ByteReader, ByteWriter } from "./bytes.ts";
 
 export const HEARTBEAT_MAX_FRAME = 1400;
-export const HEARTBEAT_VERSION = 1;
+export const HEARTBEAT_VERSION = 2;
+/** The oldest frame version this node still reads. */
+export const HEARTBEAT_OLDEST_VERSION = 1;
 export const HEARTBEAT_MAC_BYTES = 32;
 export const HEARTBEAT_MAX_NAME_BYTES = 64;
 export const HEARTBEAT_MAX_ROLE_BYTES = 32;
 export const HEARTBEAT_MAX_ECHOES = 32;
 export const HEARTBEAT_MAX_MODULES = 32;
+export const HEARTBEAT_MAX_FAILURE_BYTES = 96;
+export const HEARTBEAT_MAX_CONFIG_KEYS_PER_FRAME = 16;
+export const HEARTBEAT_DIGEST_BYTES = 8;
 
 const MAGIC = new Uint8Array([0x56, 0x47, 0x48, 0x42]); // "VGHB"
 const FIXED_HEADER_BYTES = 26;
@@ -51,6 +75,23 @@ export interface ModuleAdvert {
   module: string;
   role: string;
   generation: number;
+  /** v2: running (PRIM/ALONE) but its resources are not all started yet. Absent: false. */
+  starting?: boolean;
+  /** v2: why the module could not start there (cut to 96 bytes). Absent: none. */
+  failure?: string;
+}
+
+/**
+ * One page of the sender's config digest: `digest` stands for the whole
+ * cluster-relevant config; `keys` are entries [first, first + keys.length)
+ * of its `total` keys, each with the hash of that key's value. Hashes and
+ * the digest are hex strings of HEARTBEAT_DIGEST_BYTES bytes.
+ */
+export interface ConfigDigestPage {
+  digest: string;
+  total: number;
+  first: number;
+  keys: { key: string; hash: string }[];
 }
 
 export interface HeartbeatFrame {
@@ -66,6 +107,10 @@ export interface HeartbeatFrame {
   link: number;
   echoes: PeerEcho[];
   modules: ModuleAdvert[];
+  /** v2: the sender's daemon is stopping; this is its last round. Absent: false. */
+  leaving?: boolean;
+  /** v2: a page of the sender's config digest. Absent: not published. */
+  config?: ConfigDigestPage;
 }
 
 export type HeartbeatDecodeErrorKind = "truncated" | "oversized" | "bad-magic" | "bad-version" | "bad-mac" | "malformed";
@@ -102,7 +147,10 @@ function writeMs(w: ByteWriter, value: number, what: string): void {
  * invalid (a name too long, a count over its limit, the whole frame over
  * HEARTBEAT_MAX_FRAME): those are bugs or config mistakes of the sender.
  */
-export function encodeHeartbeat(frame: HeartbeatFrame, key: Uint8Array): Uint8Array {
+export function encodeHeartbeat(frame: HeartbeatFrame, key: Uint8Array, version: number = HEARTBEAT_VERSION): Uint8Array {
+  if (version < HEARTBEAT_OLDEST_VERSION || version > HEARTBEAT_VERSION) {
+    throw new RangeError(`heartbeat frame: version ${version}; this node writes ${HEARTBEAT_OLDEST_VERSION} to ${HEARTBEAT_VERSION}`);
+  }
   if (frame.echoes.length > HEARTBEAT_MAX_ECHOES) {
     throw new RangeError(`heartbeat frame: ${frame.echoes.length} echoes; the limit is ${HEARTBEAT_MAX_ECHOES}`);
   }
@@ -111,7 +159,7 @@ export function encodeHeartbeat(frame: HeartbeatFrame, key: Uint8Array): Uint8Ar
   }
   const w = new ByteWriter(512);
   w.bytes(MAGIC);
-  w.u8(HEARTBEAT_VERSION, "heartbeat frame: version");
+  w.u8(version, "heartbeat frame: version");
   w.u64(frame.epoch, "heartbeat frame: epoch");
   w.u32(frame.seq, "heartbeat frame: seq");
   writeMs(w, frame.sentAt, "sentAt");
@@ -132,7 +180,15 @@ export function encodeHeartbeat(frame: HeartbeatFrame, key: Uint8Array): Uint8Ar
       throw new RangeError(`heartbeat frame: module advert ${i} generation must be a safe integer >= 0, got ${m.generation}`);
     }
     w.u64(BigInt(m.generation), `heartbeat frame: module advert ${i} generation`);
+    if (version >= 2) {
+      w.u8(m.starting === true ? 1 : 0, `heartbeat frame: module advert ${i} flags`);
+      writeText(w, cutUtf8(m.failure ?? "", HEARTBEAT_MAX_FAILURE_BYTES), `module advert ${i} failure`);
+    }
   });
+  if (version >= 2) {
+    w.u8(frame.leaving === true ? 1 : 0, "heartbeat frame: flags");
+    writeConfigPage(w, frame.config);
+  }
   const total = w.length + HEARTBEAT_MAC_BYTES;
   if (total > HEARTBEAT_MAX_FRAME) {
     throw new RangeError(`heartbeat frame would be ${total} bytes; the limit is ${HEARTBEAT_MAX_FRAME}`);
@@ -142,6 +198,59 @@ export function encodeHeartbeat(frame: HeartbeatFrame, key: Uint8Array): Uint8Ar
   out.set(body, 0);
   out.set(mac(key, body), body.length);
   return out;
+}
+
+/** `text` shortened to at most `maxBytes` of UTF-8, on a character boundary; control characters become spaces. */
+export function cutUtf8(text: string, maxBytes: number): string {
+  const clean = text.replace(/[\u0000-\u001f\u007f]/g, " ");
+  const utf8 = new TextEncoder();
+  if (utf8.encode(clean).length <= maxBytes) return clean;
+  let out = "";
+  let bytes = 0;
+  for (const ch of clean) {
+    const n = utf8.encode(ch).length;
+    if (bytes + n > maxBytes - 3) break;
+    out += ch;
+    bytes += n;
+  }
+  return `${out}\u2026`;
+}
+
+/** A possibly empty text with its u8 length (the failure note). */
+function writeText(w: ByteWriter, value: string, what: string): void {
+  if (CONTROL_CHAR.test(value)) throw new RangeError(`heartbeat frame: ${what} contains a control character`);
+  w.utf8WithU8Length(value, HEARTBEAT_MAX_FAILURE_BYTES, `heartbeat frame: ${what}`);
+}
+
+const HEX_DIGEST = new RegExp(`^[0-9a-f]{${HEARTBEAT_DIGEST_BYTES * 2}}$`);
+
+function writeDigest(w: ByteWriter, hex: string, what: string): void {
+  if (!HEX_DIGEST.test(hex)) throw new RangeError(`heartbeat frame: ${what} must be ${HEARTBEAT_DIGEST_BYTES * 2} lowercase hex digits, got ${JSON.stringify(hex)}`);
+  w.bytes(Uint8Array.from(hex.match(/../g) ?? [], (h) => parseInt(h, 16)));
+}
+
+function writeConfigPage(w: ByteWriter, page: ConfigDigestPage | undefined): void {
+  if (page === undefined) {
+    w.bytes(new Uint8Array(HEARTBEAT_DIGEST_BYTES));
+    w.u16(0, "heartbeat frame: config key total");
+    w.u16(0, "heartbeat frame: config page start");
+    w.u8(0, "heartbeat frame: config key count");
+    return;
+  }
+  if (page.keys.length > HEARTBEAT_MAX_CONFIG_KEYS_PER_FRAME) {
+    throw new RangeError(`heartbeat frame: ${page.keys.length} config keys; the limit per frame is ${HEARTBEAT_MAX_CONFIG_KEYS_PER_FRAME}`);
+  }
+  if (page.first + page.keys.length > page.total) {
+    throw new RangeError(`heartbeat frame: config keys ${page.first}..${page.first + page.keys.length - 1} lie beyond the total of ${page.total}`);
+  }
+  writeDigest(w, page.digest, "config digest");
+  w.u16(page.total, "heartbeat frame: config key total");
+  w.u16(page.first, "heartbeat frame: config page start");
+  w.u8(page.keys.length, "heartbeat frame: config key count");
+  page.keys.forEach((k, i) => {
+    writeName(w, k.key, HEARTBEAT_MAX_NAME_BYTES, `config key ${i}`);
+    writeDigest(w, k.hash, `config key ${i} hash`);
+  });
 }
 
 function fail(kind: HeartbeatDecodeErrorKind, detail: string): HeartbeatDecodeResult {
@@ -174,7 +283,37 @@ function readCount(r: ByteReader, max: number, what: string): number {
   return n;
 }
 
-function parseBody(r: ByteReader): HeartbeatFrame {
+/** A flags byte of which only bit 0 is defined; the others are reserved and must be 0. */
+function readFlags(r: ByteReader, what: string): number {
+  const at = r.offset;
+  const v = r.u8(what);
+  if ((v & ~1) !== 0) throw new ByteDecodeError(`${what} at offset ${at} is 0x${v.toString(16)}; only bit 0 is defined`, at);
+  return v;
+}
+
+function readDigest(r: ByteReader, what: string): string {
+  return Array.from(r.bytesView(HEARTBEAT_DIGEST_BYTES, what), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function readConfigPage(r: ByteReader): ConfigDigestPage | undefined {
+  const digest = readDigest(r, "config digest");
+  const total = r.u16("config key total");
+  const firstAt = r.offset;
+  const first = r.u16("config page start");
+  const count = readCount(r, HEARTBEAT_MAX_CONFIG_KEYS_PER_FRAME, "config key count");
+  if (first + count > total) throw new ByteDecodeError(`config page at offset ${firstAt} lists keys ${first}..${first + count - 1} of only ${total}`, firstAt);
+  const keys: { key: string; hash: string }[] = [];
+  for (let i = 0; i < count; i++) {
+    keys.push({ key: readName(r, HEARTBEAT_MAX_NAME_BYTES, `config key ${i}`), hash: readDigest(r, `config key ${i} hash`) });
+  }
+  if (/^0+$/.test(digest)) {
+    if (total !== 0 || first !== 0 || count !== 0) throw new ByteDecodeError(`config page at offset ${firstAt} lists keys without a digest`, firstAt);
+    return undefined;
+  }
+  return { digest, total, first, keys };
+}
+
+function parseBody(r: ByteReader, version: number): HeartbeatFrame {
   const epoch = r.u64("epoch");
   const seq = r.u32("seq");
   const sentAt = readMs(r, "sentAt");
@@ -200,10 +339,26 @@ function parseBody(r: ByteReader): HeartbeatFrame {
     if (generation > BigInt(Number.MAX_SAFE_INTEGER)) {
       throw new ByteDecodeError(`module advert ${i} generation at offset ${at} is ${generation}; the limit is 2^53-1`, at);
     }
-    modules.push({ module, role, generation: Number(generation) });
+    const advert: ModuleAdvert = { module, role, generation: Number(generation) };
+    if (version >= 2) {
+      if (readFlags(r, `module advert ${i} flags`) === 1) advert.starting = true;
+      const at = r.offset;
+      const n = r.u8(`length of module advert ${i} failure`);
+      if (n > HEARTBEAT_MAX_FAILURE_BYTES) throw new ByteDecodeError(`module advert ${i} failure at offset ${at} is ${n} bytes; the limit is ${HEARTBEAT_MAX_FAILURE_BYTES}`, at);
+      const failure = r.utf8(n, `module advert ${i} failure`);
+      if (CONTROL_CHAR.test(failure)) throw new ByteDecodeError(`module advert ${i} failure at offset ${at} contains a control character`, at);
+      if (failure !== "") advert.failure = failure;
+    }
+    modules.push(advert);
   }
-  r.expectEnd("the last module advert");
-  return { cluster, node, epoch, seq, sentAt, link, echoes, modules };
+  const frame: HeartbeatFrame = { cluster, node, epoch, seq, sentAt, link, echoes, modules };
+  if (version >= 2) {
+    if (readFlags(r, "flags") === 1) frame.leaving = true;
+    const config = readConfigPage(r);
+    if (config !== undefined) frame.config = config;
+  }
+  r.expectEnd(version >= 2 ? "the config page" : "the last module advert");
+  return frame;
 }
 
 /**
@@ -224,8 +379,8 @@ export function decodeHeartbeat(bytes: Uint8Array, key: Uint8Array): HeartbeatDe
     return fail("truncated", `frame is ${len} bytes; the smallest heartbeat frame is ${HEARTBEAT_MIN_FRAME}`);
   }
   const version = bytes[MAGIC.length];
-  if (version !== HEARTBEAT_VERSION) {
-    return fail("bad-version", `frame version is ${version} at offset ${MAGIC.length}; this node speaks version ${HEARTBEAT_VERSION}`);
+  if (version === undefined || version < HEARTBEAT_OLDEST_VERSION || version > HEARTBEAT_VERSION) {
+    return fail("bad-version", `frame version is ${version} at offset ${MAGIC.length}; this node reads versions ${HEARTBEAT_OLDEST_VERSION} to ${HEARTBEAT_VERSION}`);
   }
   if (len < HEARTBEAT_MIN_FRAME) {
     return fail("truncated", `frame is ${len} bytes; the smallest heartbeat frame is ${HEARTBEAT_MIN_FRAME}`);
@@ -237,7 +392,7 @@ export function decodeHeartbeat(bytes: Uint8Array, key: Uint8Array): HeartbeatDe
   }
   try {
     const r = new ByteReader(bytes, MAGIC.length + 1, macAt);
-    return { ok: true, frame: parseBody(r) };
+    return { ok: true, frame: parseBody(r, version) };
   } catch (err) {
     if (err instanceof ByteDecodeError) return fail("malformed", err.message);
     throw err;

@@ -96,7 +96,7 @@ describe("module command verbs against a daemon on the control socket", () => {
     expect(engine.requests).toEqual([{ module: "vms", command, yes: false, timeoutMs: 60_000 }]);
   });
 
-  it("exits 1 and says NOT DONE on stderr when the cluster did not get there", async () => {
+  it("exits 1 and says failed on stderr when the cluster did not get there", async () => {
     engine.answer = {
       ok: false, module: "vms", command: "prim", detail: "vms was not handed over to us within 5000 ms",
       nodes: [{ node: "vms1", role: "SECOND", generation: 5 }, { node: "vms2", role: "dead", generation: null }],
@@ -104,7 +104,7 @@ describe("module command verbs against a daemon on the control socket", () => {
     const r = await vigil("prim", "vms", "--state-dir", dir);
     expect(r.code).toBe(1);
     expect(r.stdout).toBe("");
-    expect(r.stderr).toBe("prim vms: NOT DONE: vms was not handed over to us within 5000 ms\n  vms1  SECOND\n  vms2  dead");
+    expect(r.stderr).toBe("prim vms: failed: vms was not handed over to us within 5000 ms\n  vms1  SECOND\n  vms2  dead");
   });
 
   it("--json prints the outcome as the API gave it, whatever it says", async () => {

@@ -96,21 +96,21 @@ describe("heartbeat frame encoding", () => {
   it("lays the frame out as magic, version, fields, then an HMAC-SHA256 of everything before it", () => {
     const bytes = encodeHeartbeat(frame({ echoes: [], modules: [] }), KEY);
     expect(new TextDecoder().decode(bytes.subarray(0, 4))).toBe("VGHB");
-    expect(bytes[4]).toBe(1);
+    expect(bytes[4]).toBe(2);
     const view = new DataView(bytes.buffer, bytes.byteOffset);
     expect(view.getBigUint64(5)).toBe((1_732_000_000_000n << 16n) | 0xbeefn);
     expect(view.getUint32(13)).toBe(42);
     expect(view.getFloat64(17)).toBe(123_456.789);
     expect(bytes[25]).toBe(1);
     expect(bytes[CLUSTER_AT]).toBe("vms-pair".length);
-    // header 26 + "vms-pair" 9 + "vms1" 5 + two counts + MAC
-    expect(bytes.length).toBe(26 + 9 + 5 + 2 + 32);
+    // header 26 + "vms-pair" 9 + "vms1" 5 + two counts + flags + empty config page (8 + 2 + 2 + 1) + MAC
+    expect(bytes.length).toBe(26 + 9 + 5 + 2 + 1 + 13 + 32);
     expect(Buffer.from(bytes.subarray(bytes.length - 32))).toEqual(Buffer.from(hmac(bodyOf(bytes))));
   });
 
-  it("the smallest possible frame is HEARTBEAT_MIN_FRAME bytes and decodes", () => {
+  it("the smallest possible frame (version 1) is HEARTBEAT_MIN_FRAME bytes and decodes", () => {
     const f = frame({ cluster: "c", node: "n", echoes: [], modules: [] });
-    const bytes = encodeHeartbeat(f, KEY);
+    const bytes = encodeHeartbeat(f, KEY, 1);
     expect(bytes.length).toBe(HEARTBEAT_MIN_FRAME);
     expect(decodeHeartbeat(bytes, KEY).ok).toBe(true);
   });
@@ -194,8 +194,10 @@ describe("heartbeat frame decoding rejects", () => {
 
   it("another protocol version, as bad-version, before checking the MAC", () => {
     const bad = good.slice();
-    bad[4] = 2;
-    expectError(decodeHeartbeat(bad, KEY), "bad-version", /version is 2 at offset 4; this node speaks version 1/);
+    bad[4] = 3;
+    expectError(decodeHeartbeat(bad, KEY), "bad-version", /version is 3 at offset 4; this node reads versions 1 to 2/);
+    bad[4] = 0;
+    expectError(decodeHeartbeat(bad, KEY), "bad-version", /version is 0 at offset 4/);
   });
 
   it("a frame whose MAC is valid but whose name length runs past the end, as malformed", () => {
@@ -203,7 +205,7 @@ describe("heartbeat frame decoding rejects", () => {
     body[CLUSTER_AT] = 200;
     expectError(decodeHeartbeat(sign(body), KEY), "malformed", /cluster name at offset 26 is 200 bytes; the limit is 64/);
     body[CLUSTER_AT] = 60;
-    expectError(decodeHeartbeat(sign(body), KEY), "malformed", /needs \d+ bytes but only \d+ remain/);
+    expectError(decodeHeartbeat(sign(body.slice(0, CLUSTER_AT + 20)), KEY), "malformed", /needs \d+ bytes but only \d+ remain/);
   });
 
   it("trailing bytes between the last field and the MAC", () => {
@@ -254,7 +256,7 @@ describe("heartbeat frame decoding rejects", () => {
   });
 
   it("a module generation beyond 2^53-1", () => {
-    const body = bodyOf(encodeHeartbeat(frame({ echoes: [] }), KEY));
+    const body = bodyOf(encodeHeartbeat(frame({ echoes: [] }), KEY, 1));
     new DataView(body.buffer).setBigUint64(body.length - 8, 1n << 60n);
     expectError(decodeHeartbeat(sign(body), KEY), "malformed", /module advert 0 generation at offset \d+ is 1152921504606846976/);
   });

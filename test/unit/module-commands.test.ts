@@ -87,7 +87,7 @@ describe("operator commands", () => {
     s.advert(300, "b", "SECOND", 2);
     expect(s.role).toBe("PRIM");
     s.settle(400);
-    expect(answer(s, id)).toEqual({ ok: true, detail: "vms runs on a (PRIM)" });
+    expect(answer(s, id)).toEqual({ ok: true, detail: "vms runs on a (PRIM), all its resources started" });
     expect(s.state.generation).toBe(4);
   });
 
@@ -131,7 +131,7 @@ describe("operator commands", () => {
     expect(s.role).toBe("SECOND");
     expect(answer(s, id)).toBeUndefined();
     s.advert(300, "b", "PRIM", 4);
-    expect(answer(s, id)).toEqual({ ok: true, detail: "b runs vms now" });
+    expect(answer(s, id)).toEqual({ ok: true, detail: "b runs vms now, all its resources started" });
 
     const alone = runningOnA();
     alone.advert(100, "b", "WAIT");
@@ -184,7 +184,7 @@ describe("operator commands", () => {
     expect(s.role).toBe("WAIT");
     const { id } = s.command(1100, "forceprim");
     s.settle(1200);
-    expect(answer(s, id)).toEqual({ ok: true, detail: "vms runs on a (ALONE)" });
+    expect(answer(s, id)).toEqual({ ok: true, detail: "vms runs on a (ALONE), all its resources started" });
     expect(s.state.blocked).toBeNull();
     // Once a peer is heard, the normal rules apply again.
     s.up(2000, "b", "SECOND", 2);

@@ -17,7 +17,7 @@ import {
   type ModuleStart,
   type ModuleState,
 } from "../../src/core/module/module.ts";
-import type { PeerLiveness } from "../../src/core/membership/types.ts";
+import type { PeerState } from "../../src/core/membership/types.ts";
 
 export const VIP: ModuleResource = { kind: "vip", address: "198.51.100.100/24", interface: null };
 export const SCRIPT: ModuleResource = { kind: "script", start: "/etc/vigil/start_prim.sh", stop: "/etc/vigil/stop_prim.sh" };
@@ -49,7 +49,7 @@ export function formatAction(a: ModuleAction): string {
     case "stop-resource":
       return `stop #${a.run} ${a.index} ${resourceLabel(a.resource, "stop")}${a.cleanup ? " (cleanup)" : ""}`;
     case "publish":
-      return `publish ${a.role} gen=${a.generation}`;
+      return `publish ${a.role} gen=${a.generation}${a.starting === true ? " starting" : ""}${a.failure !== undefined ? ` failure=${JSON.stringify(a.failure)}` : ""}`;
     case "transition":
       return `transition ${a.from}->${a.to} ${a.reason}: ${a.detail}`;
     case "event":
@@ -128,12 +128,19 @@ export class ModuleScript {
     return out;
   }
 
-  peer(t: number, node: string, liveness: PeerLiveness): ModuleAction[] {
+  peer(t: number, node: string, liveness: PeerState): ModuleAction[] {
     return this.at(t, { type: "peer", node, liveness });
   }
 
-  advert(t: number, node: string, role: string | null, generation = 0): ModuleAction[] {
-    return this.at(t, { type: "advert", node, role, generation });
+  advert(t: number, node: string, role: string | null, generation = 0, extra: { starting?: boolean; failure?: string } = {}): ModuleAction[] {
+    return this.at(t, {
+      type: "advert",
+      node,
+      role,
+      generation,
+      ...(extra.starting === true ? { starting: true } : {}),
+      ...(extra.failure !== undefined ? { failure: extra.failure } : {}),
+    });
   }
 
   /** The peer comes up and its first frame carries this advert. */

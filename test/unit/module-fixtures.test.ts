@@ -9,8 +9,10 @@
  *            [resources=vip,script,service] [checkers=<name>:<policy>[:<restarts>:<window>:<then>:<fall>:<rise>],...]
  *            [witness=on] [lease=<ms>] [handover=<ms>] [grace=<ms>] [rejoin=<ms>] [cleanup=on] [autostart=off] [blocked=<text>]
  *   > tick <t> | until <t>
- *   > peer <t> <node> up|late|dead          membership verdict
- *   > advert <t> <node> <ROLE|-> [<gen>]     advert in an accepted frame (- = module not listed)
+ *   > peer <t> <node> up|late|dead|stopped  membership verdict
+ *   > advert <t> <node> <ROLE|-> [<gen>] [starting] [failure=<text>]
+ *                                            advert in an accepted frame (- = module not listed);
+ *                                            starting: its resources are not all up; failure: why its start failed
  *   > up <t> <node> <ROLE> [<gen>]           peer up, then its advert
  *   > ok <t> [detail] | fail <t> [detail]    result of the resource operation running
  *   > settle <t>                             every resource operation succeeds, as they come
@@ -25,7 +27,7 @@
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import type { PeerLiveness } from "../../src/core/membership/types.ts";
+import type { PeerState } from "../../src/core/membership/types.ts";
 import { MODULE_COMMANDS, type ModuleCheckerConfig, type ModuleCommand, type ModuleResource } from "../../src/core/module/module.ts";
 import { lines, ModuleScript, SCRIPT, SERVICE, testArbiter, testConfig, VIP } from "./module-driver.ts";
 
@@ -79,9 +81,13 @@ class Runner {
       case "until":
         return lines(s.until(t));
       case "peer":
-        return lines(s.peer(t, arg(1) ?? "b", (arg(2) ?? "up") as PeerLiveness));
-      case "advert":
-        return lines(s.advert(t, arg(1) ?? "b", arg(2) === "-" ? null : (arg(2) ?? "SECOND"), Number(arg(3) ?? 0)));
+        return lines(s.peer(t, arg(1) ?? "b", (arg(2) ?? "up") as PeerState));
+      case "advert": {
+        const tail = rest.slice(4).join(" ");
+        const failure = /failure=(.*)$/.exec(tail)?.[1];
+        const extra = { ...(/^starting\b/.test(tail) ? { starting: true } : {}), ...(failure !== undefined ? { failure } : {}) };
+        return lines(s.advert(t, arg(1) ?? "b", arg(2) === "-" ? null : (arg(2) ?? "SECOND"), Number(arg(3) ?? 0), extra));
+      }
       case "up":
         return lines(s.up(t, arg(1) ?? "b", arg(2) ?? "SECOND", Number(arg(3) ?? 0)));
       case "ok":

@@ -38,7 +38,8 @@ describe("module core: taking the module", () => {
     expect(out.filter((a) => a.type === "start-resource")).toHaveLength(1);
     const next = s.resource(20, true);
     expect(next).toEqual([expect.objectContaining({ type: "start-resource", index: 1, resource: SCRIPT })]);
-    expect(s.resource(30, true)).toEqual([]);
+    // The last start done: the claim is published again without "starting".
+    expect(s.resource(30, true)).toEqual([{ type: "publish", module: "vms", role: "PRIM", generation: 2 }]);
   });
 
   it("does not take over while the peer is only late, and does at the membership's dead verdict", () => {
@@ -139,6 +140,8 @@ describe("module core: leaving the module", () => {
       "note start-failed: start of script start_prim.sh failed: exit 3",
       "persist blocked=start of script start_prim.sh failed: exit 3",
       "stop #3 1 script stop_prim.sh",
+      // Peers learn why: a command waiting for this node names it.
+      'publish PRIM gen=2 failure="start of script start_prim.sh failed: exit 3"',
     ]);
     s.settle(30);
     expect(s.role).toBe("WAIT");

@@ -48,6 +48,7 @@ export class MembershipDraft {
   extraOwed: boolean;
   lastRunAt: number;
   eventSeq: number;
+  leaving: boolean;
 
   private readonly peerList: (PeerTrack | DraftPeer)[];
   private readonly owned: boolean[];
@@ -68,6 +69,7 @@ export class MembershipDraft {
     this.extraOwed = s.extraOwed;
     this.lastRunAt = s.lastRunAt;
     this.eventSeq = s.eventSeq;
+    this.leaving = s.leaving;
     this.peerList = s.peers.slice();
     this.owned = new Array<boolean>(s.peers.length).fill(false);
   }
@@ -122,6 +124,7 @@ export class MembershipDraft {
       extraOwed: this.extraOwed,
       lastRunAt: this.lastRunAt,
       eventSeq: this.eventSeq,
+      leaving: this.leaving,
       peers: this.peerList,
       counters,
     };

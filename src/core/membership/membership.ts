@@ -89,6 +89,24 @@
  * When seq would pass 2^32-1 the epoch is bumped by one and seq restarts at 1
  * (peers then report "restarted"): every ~500 days at the fast preset.
  *
+ * Goodbye (a clean stop)
+ * - A daemon that stops (not a reload) sends a round of frames flagged
+ *   "leaving" after its services stopped: it runs nothing any more. A peer
+ *   that accepts such a frame marks it "stopped" at once (event
+ *   "said-goodbye"), instead of waiting deadtime and calling it dead.
+ *   A stopped peer has no deadlines; any later frame without the flag
+ *   (its next life, or the same one if it did not stop after all) brings
+ *   it up again as usual.
+ * - A goodbye passes every check a frame passes (MAC, cluster, epoch, the
+ *   per-link seq window), so a duplicate or replay is rejected as old-seq
+ *   or stale-epoch. It must also be provably fresh: it echoes (to us) the
+ *   sentAt of one of OUR rounds of the last deadtime (kept exactly in
+ *   recentSends, as for an epoch that went back). So a goodbye captured and
+ *   replayed later, even after our own restart emptied the seq windows,
+ *   cannot mark a live peer stopped. A goodbye that is authentic and new
+ *   but not provably fresh (the peer did not hear us) counts as an ordinary
+ *   frame: the peer is declared dead after deadtime as before.
+ *
  * Publishing: what the driver adds to our frames (module roles) changes
  * between rounds, and a handover should not wait up to one interval for the
  * next one. A "publish" input sends an extra round on every link at once.
@@ -111,6 +129,7 @@ import type {
   MembershipState,
   PeerChangeReason,
   PeerLiveness,
+  PeerState,
   PeerTrack,
   RejectReason,
 } from "./types.ts";
@@ -132,6 +151,16 @@ const RTT_ROUNDING_SLACK_MS = 1;
 
 function zeroRejects(): Record<RejectReason, number> {
   return { "other-cluster": 0, "own-name": 0, "unknown-node": 0, "bad-link": 0, "stale-epoch": 0, "old-seq": 0 };
+}
+
+/** For consumers that know only liveness: a peer that said goodbye is as gone as a dead one. */
+export function deadIfStopped(s: PeerState): PeerLiveness {
+  return s === "stopped" ? "dead" : s;
+}
+
+/** No deadline runs for a peer in this state. */
+function settled(state: PeerTrack["state"]): boolean {
+  return state === "dead" || state === "stopped";
 }
 
 function linkCount(config: MembershipConfig): number {
@@ -183,6 +212,7 @@ export function initMembership(config: MembershipConfig, start: { now: number; e
     extraOwed: false,
     lastRunAt: start.now,
     eventSeq: 0,
+    leaving: false,
     peers,
     counters,
   };
@@ -192,7 +222,7 @@ export function initMembership(config: MembershipConfig, start: { now: number; e
 export function nextWakeAt(s: MembershipState): number {
   let at = s.extraOwed ? Math.min(s.nextSendAt, s.nextExtraAt) : s.nextSendAt;
   for (const p of s.peers) {
-    if (p.state !== "dead") at = Math.min(at, p.deadAt);
+    if (!settled(p.state)) at = Math.min(at, p.deadAt);
     if (p.state === "up" && p.lateAt !== null) at = Math.min(at, p.lateAt);
     for (const l of p.links) if (l.state !== "down") at = Math.min(at, l.downAt);
   }
@@ -209,6 +239,7 @@ export function stepMembership(
   creditStall(d, now, out);
   if (input.type === "tick") onTick(d, now, out);
   else if (input.type === "publish") onPublish(d, now, out);
+  else if (input.type === "leave") onLeave(d, now, out);
   else onFrame(d, input.link, input.frame, now, out);
   return { state: d.finish(), actions: out };
 }
@@ -217,7 +248,7 @@ function addressOf(d: MembershipDraft, node: string, link: number): string {
   return d.config.nodes.find((n) => n.name === node)?.links[link] ?? "?";
 }
 
-function emitPeer(d: MembershipDraft, out: MembershipAction[], now: number, p: DraftPeer, to: PeerLiveness, reason: PeerChangeReason, detail: string): void {
+function emitPeer(d: MembershipDraft, out: MembershipAction[], now: number, p: DraftPeer, to: PeerState, reason: PeerChangeReason, detail: string): void {
   d.eventSeq += 1;
   out.push({ type: "event", scope: "peer", seq: d.eventSeq, at: now, node: p.name, from: p.state, to, reason, detail });
   p.state = to;
@@ -247,7 +278,7 @@ function creditStall(d: MembershipDraft, now: number, out: MembershipAction[]): 
   const later = (t: number): number => Math.max(t + credit, floor);
   for (let i = 0; i < d.peers.length; i++) {
     const p = d.writable(i);
-    if (p.state !== "dead") p.deadAt = later(p.deadAt);
+    if (!settled(p.state)) p.deadAt = later(p.deadAt);
     if (p.state === "up" && p.lateAt !== null) p.lateAt = later(p.lateAt);
     for (const l of p.links) if (l.state !== "down") l.downAt = later(l.downAt);
   }
@@ -266,6 +297,13 @@ function onPublish(d: MembershipDraft, now: number, out: MembershipAction[]): vo
   else d.extraOwed = true;
 }
 
+function onLeave(d: MembershipDraft, now: number, out: MembershipAction[]): void {
+  d.leaving = true;
+  // Not rate-limited: it is the last word, and the driver sends at most a couple.
+  sendHeartbeats(d, now, out);
+  d.extraOwed = false;
+}
+
 function sendPeriodicRound(d: MembershipDraft, now: number, out: MembershipAction[]): void {
   sendHeartbeats(d, now, out);
   d.nextSendAt += d.config.intervalMs;
@@ -282,6 +320,7 @@ function sendExtraRound(d: MembershipDraft, now: number, out: MembershipAction[]
 }
 
 function deadlineDue(p: PeerTrack, now: number): boolean {
+  if (p.state === "stopped") return false;
   if (p.state !== "dead" && now >= p.deadAt) return true;
   if (p.state === "up" && p.lateAt !== null && now >= p.lateAt) return true;
   return p.links.some((l) => l.state !== "down" && now >= l.downAt);
@@ -331,10 +370,8 @@ function sendHeartbeats(d: MembershipDraft, now: number, out: MembershipAction[]
       d.epoch += 1n;
       d.nextSeq = 1;
     }
-    out.push({
-      type: "send-heartbeat",
-      frame: { cluster: d.config.cluster, node: d.config.self, epoch: d.epoch, seq: d.nextSeq, sentAt: now, link, echoes },
-    });
+    const frame = { cluster: d.config.cluster, node: d.config.self, epoch: d.epoch, seq: d.nextSeq, sentAt: now, link, echoes };
+    out.push({ type: "send-heartbeat", frame: d.leaving ? { ...frame, leaving: true } : frame });
     d.nextSeq += 1;
   }
 }
@@ -352,7 +389,7 @@ function onFrame(d: MembershipDraft, link: number, f: MembershipFrame, now: numb
   if (!validIndex(link) || !validIndex(f.link)) return reject("bad-link");
   const newest = seen.highestEpoch !== null && f.epoch > seen.highestEpoch;
   const wentBack = seen.epoch !== null && f.epoch !== seen.epoch && !newest;
-  if (wentBack && (seen.state !== "dead" || freshEcho(d, f, now) === undefined)) return reject("stale-epoch");
+  if (wentBack && (!settled(seen.state) || freshEcho(d, f, now) === undefined)) return reject("stale-epoch");
   const restarted = seen.epoch !== null && f.epoch !== seen.epoch;
   if (!restarted && seen.epoch !== null && f.seq <= (seen.linkSeq[f.link] ?? 0)) return reject("old-seq");
 
@@ -375,6 +412,23 @@ function onFrame(d: MembershipDraft, link: number, f: MembershipFrame, now: numb
     p.echo = { sentAt: f.sentAt, receivedAt: now };
   }
 
+  const goodbye = f.leaving === true && !wentBack && freshEcho(d, f, now) !== undefined;
+  if (goodbye || (f.leaving === true && p.state === "stopped")) {
+    // The last word of a life: no deadline, no sign of life, and a repeat of it changes nothing.
+    if (p.state !== "stopped") {
+      const how = restarted ? ` (new epoch ${f.epoch})` : "";
+      emitPeer(d, out, now, p, "stopped", "said-goodbye", `${p.name} stopped: it said goodbye on link ${link}${how}; not dead, its services are stopped`);
+    }
+    p.lastHeardAt = now;
+    p.lateAt = null;
+    for (const l of p.links) {
+      if (l.state === "up") l.lastHeardAt = now;
+      // Silently: the peer's event says why; a link event per link would read as a fault.
+      l.state = "down";
+    }
+    updateRtt(d, p, f, now);
+    return;
+  }
   if (wentBack) {
     const ago = Math.round(now - (freshEcho(d, f, now) ?? now));
     emitPeer(d, out, now, p, "up", "restarted", `${p.name} restarted with an earlier epoch ${f.epoch} (its wall clock went back); accepted as it was dead and the frame echoes ours of ${ago} ms ago; heard on link ${link}`);

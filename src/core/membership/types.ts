@@ -43,6 +43,8 @@ export interface MembershipFrame {
   /** The link index the SENDER put the frame on. */
   readonly link: number;
   readonly echoes: readonly { readonly node: string; readonly sentAt: number; readonly heldMs: number }[];
+  /** The sender's daemon is stopping: its goodbye (see "Goodbye" in membership.ts). Absent: false. */
+  readonly leaving?: boolean;
 }
 
 export type MembershipInput =
@@ -59,9 +61,24 @@ export type MembershipInput =
    * every link now rather than at the next interval. Rate-limited by the core
    * (see "Sending" in membership.ts), so a driver may ask as often as it likes.
    */
-  | { readonly type: "publish" };
+  | { readonly type: "publish" }
+  /**
+   * Our daemon is stopping (not a reload): send a goodbye round on every
+   * link now, and flag every frame sent after it as leaving. The driver
+   * closes the links after one or two such rounds.
+   */
+  | { readonly type: "leave" };
 
 export type PeerLiveness = "unknown" | "up" | "late" | "dead";
+
+/**
+ * A peer's state as membership reports it: its liveness, or "stopped": it
+ * said goodbye (its daemon stopped cleanly, after its services); it runs
+ * nothing and is not expected back until heard again. Consumers that only
+ * know liveness treat "stopped" as "dead" (deadIfStopped in membership.ts).
+ */
+export type PeerState = PeerLiveness | "stopped";
+
 export type LinkLiveness = "unknown" | "up" | "down";
 
 export type RejectReason =
@@ -101,7 +118,9 @@ export type PeerChangeReason =
   | "silent-warntime"
   | "silent-deadtime"
   /** Never heard since our start, and initdead has run out. */
-  | "initdead-expired";
+  | "initdead-expired"
+  /** Its goodbye frame arrived: it stopped cleanly. */
+  | "said-goodbye";
 
 export type LinkChangeReason = "link-heard" | "link-silent" | "initdead-expired";
 
@@ -118,8 +137,8 @@ interface EventCommon {
 
 export interface PeerChangeEvent extends EventCommon {
   readonly scope: "peer";
-  readonly from: PeerLiveness;
-  readonly to: PeerLiveness;
+  readonly from: PeerState;
+  readonly to: PeerState;
   readonly reason: PeerChangeReason;
 }
 
@@ -143,6 +162,8 @@ export interface OutgoingHeartbeat {
   readonly sentAt: number;
   readonly link: number;
   readonly echoes: readonly { readonly node: string; readonly sentAt: number; readonly heldMs: number }[];
+  /** Our goodbye: we are stopping. Absent: false. */
+  readonly leaving?: boolean;
 }
 
 export type MembershipAction =
@@ -171,7 +192,7 @@ export interface LinkTrack {
 
 export interface PeerTrack {
   readonly name: string;
-  readonly state: PeerLiveness;
+  readonly state: PeerState;
   /** The epoch of the incarnation we follow; null until the first frame. */
   readonly epoch: bigint | null;
   /** The highest epoch ever accepted: only a higher one is a plain restart. */
@@ -229,6 +250,8 @@ export interface MembershipState {
   readonly lastRunAt: number;
   /** Seq of the last event emitted. */
   readonly eventSeq: number;
+  /** We said goodbye: every frame from now on is flagged leaving. */
+  readonly leaving: boolean;
   /** Every configured node except ourselves, in config order. */
   readonly peers: readonly PeerTrack[];
   readonly counters: MembershipCounters;

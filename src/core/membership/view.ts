@@ -2,7 +2,7 @@
  * A plain, JSON-friendly status view of the membership core for the API,
  * the CLI table and the console.
  */
-import type { LinkLiveness, MembershipState, PeerLiveness, RejectReason } from "./types.ts";
+import type { LinkLiveness, MembershipState, PeerState, RejectReason } from "./types.ts";
 
 export interface LinkView {
   readonly index: number;
@@ -13,7 +13,7 @@ export interface LinkView {
 
 export interface PeerView {
   readonly name: string;
-  readonly state: PeerLiveness;
+  readonly state: PeerState;
   /** Decimal string: JSON has no 64-bit integers. */
   readonly epoch: string | null;
   readonly lastHeardMsAgo: number | null;

@@ -26,7 +26,7 @@ import { clearFailures, answer, type ModuleDraft } from "./draft.ts";
 import { isAlive, isIsolated, rankCandidates, witnessAnswers } from "./election.ts";
 import { requestAbove } from "./generation.ts";
 import { arbiterAnswering } from "./lease.ts";
-import { isPrimaryRole, type ModuleCommand, type PendingCommand } from "./types.ts";
+import { isPrimaryRole, type ModuleCommand, type ModuleState, type PeerModule, type PendingCommand } from "./types.ts";
 
 function refuse(x: ModuleDraft, id: string, detail: string): void {
   x.out.push({ type: "answer", module: x.config.module, id, ok: false, detail });
@@ -37,10 +37,41 @@ function done(x: ModuleDraft, id: string, detail: string): void {
 }
 
 function pend(x: ModuleDraft, id: string, command: ModuleCommand, as: PendingCommand["as"], until: number | null): void {
-  x.command = { id, command, as, since: x.now, until };
+  x.command = { id, command, as, since: x.now, until, failure: null, left: false };
 }
 
-function peerStates(x: ModuleDraft): string {
+/** Runs here with every resource started and nothing under way. */
+function runsFully(x: ModuleState): boolean {
+  return isPrimaryRole(x.role) && x.run === null && x.started === x.config.resources.length && x.decision.primary && !x.restartPending && !x.cleanup;
+}
+
+/** A peer that runs the module with every resource started, as its advert says. */
+function servingPeer(x: ModuleState): PeerModule | undefined {
+  return x.peers.find((p) => isAlive(p) && isPrimaryRole(p.role) && !p.starting);
+}
+
+/** Where the module is now, in words, for an answer: "hmi runs on scada1", "scada2 is still starting hmi". */
+export function whereNow(x: ModuleState): string {
+  const m = x.config.module;
+  const self = x.config.self;
+  if (runsFully(x)) return `${m} runs on ${self}`;
+  if (isPrimaryRole(x.role)) return `${self} is still starting ${m}`;
+  const serving = servingPeer(x);
+  if (serving !== undefined) return `${m} runs on ${serving.name}`;
+  const starting = x.peers.find((p) => isAlive(p) && isPrimaryRole(p.role));
+  if (starting !== undefined) return `${starting.name} is still starting ${m}`;
+  if (x.run !== null) return `${m} is stopping on ${self}`;
+  return `${m} runs nowhere (${self} ${x.role}${x.peers.length > 0 ? `, ${peerStates(x)}` : ""})`;
+}
+
+/** The pending command and how far it got, in words; null when none is pending. */
+export function commandProgress(x: ModuleState): string | null {
+  const c = x.command;
+  if (c === null) return null;
+  return c.failure !== null ? `${c.failure}; ${whereNow(x)}` : whereNow(x);
+}
+
+function peerStates(x: ModuleState): string {
   return x.peers.map((p) => `${p.name} ${isAlive(p) ? p.role : p.liveness}`).join(", ");
 }
 
@@ -145,35 +176,57 @@ function forceprim(x: ModuleDraft, id: string, command: ModuleCommand): void {
   pend(x, id, command, "forceprim", a === null ? null : x.now + x.config.handoverTimeoutMs);
 }
 
-/** Answers the pending command once its goal is reached, or cannot be any more. */
+/**
+ * Answers the pending command once its goal is reached, or cannot be any
+ * more. "Reached" means the service runs where it should with every
+ * resource started (a peer's advert says so with its "starting" flag), not
+ * merely that a node claimed it. A goal that cannot be reached any more (a
+ * failed start here or at the taker) is answered once it is known where the
+ * module runs instead, and says so.
+ */
 export function settleCommand(x: ModuleDraft): void {
   const c = x.command;
   if (c === null) return;
   const m = x.config.module;
+  const self = x.config.self;
   const idle = x.run === null;
-  const allUp = x.started === x.config.resources.length;
-  const runningFully = isPrimaryRole(x.role) && idle && allUp && x.decision.primary && !x.restartPending && !x.cleanup;
+  const runningFully = runsFully(x);
+  // Where the module went after a failure: back on a node, or nowhere (no node can take it).
+  const settledElsewhere = (): boolean =>
+    servingPeer(x) !== undefined || (!isPrimaryRole(x.role) && idle && !x.peers.some((p) => isAlive(p) && (p.role === "SECOND" || isPrimaryRole(p.role))));
+  const failStart = (): void => {
+    if (c.failure === null) x.command = { ...c, failure: `${self} could not start ${m} (${x.blocked ?? x.decision.detail})` };
+    const now = x.command;
+    if (now !== null && settledElsewhere()) answer(x, false, `${now.failure}; ${whereNow(x)}`);
+  };
   switch (c.as) {
     case "stop":
-      if (x.role === "STOP" && idle && x.started === 0) answer(x, true, `${m} is STOP on ${x.config.self}`);
+      if (x.role === "STOP" && idle && x.started === 0) answer(x, true, `${m} is STOP on ${self}`);
       return;
     case "start":
       if (x.stopped !== null || x.stopFailed !== null) return answer(x, false, `${m} stopped again: ${x.decision.detail}`);
+      if (x.blocked !== null) return failStart();
       if (!idle || x.role === "STOP") return;
       if (isPrimaryRole(x.role) && !runningFully) return;
-      return answer(x, true, `${m} is ${x.role} on ${x.config.self}`);
+      return answer(x, true, `${m} is ${x.role} on ${self}`);
     case "restart":
-      if (runningFully) return answer(x, true, `${m} restarted on ${x.config.self}`);
-      if (!isPrimaryRole(x.role)) return answer(x, false, `${m} did not come back on ${x.config.self}: ${x.decision.detail}`);
+      if (runningFully) return answer(x, true, `${m} restarted on ${self}`);
+      if (x.blocked !== null) return failStart();
+      if (!isPrimaryRole(x.role)) return answer(x, false, `${m} did not come back on ${self}: ${x.decision.detail}; ${whereNow(x)}`);
       return;
     case "prim":
     case "forceprim":
-      if (runningFully) return answer(x, true, `${m} runs on ${x.config.self} (${x.role})`);
-      if (x.blocked !== null || x.stopped !== null || x.stopFailed !== null) return answer(x, false, `${m} cannot run on ${x.config.self}: ${x.decision.detail}`);
+      if (runningFully) return answer(x, true, `${m} runs on ${self} (${x.role}), all its resources started`);
+      if (x.stopped !== null || x.stopFailed !== null) return answer(x, false, `${m} cannot run on ${self}: ${x.decision.detail}`);
+      if (x.blocked !== null) return failStart();
       return;
     case "second": {
-      const taker = x.peers.find((p) => isAlive(p) && isPrimaryRole(p.role));
-      if (!isPrimaryRole(x.role) && idle && x.started === 0 && taker !== undefined) answer(x, true, `${taker.name} runs ${m} now`);
+      if (!isPrimaryRole(x.role) && !c.left) x.command = { ...c, left: true };
+      const taker = servingPeer(x);
+      if (!isPrimaryRole(x.role) && idle && x.started === 0 && taker !== undefined) return answer(x, true, `${taker.name} runs ${m} now, all its resources started`);
+      const left = x.command?.left === true;
+      if (left && runningFully) return answer(x, false, `${c.failure ?? `no other node kept ${m}`}; ${m} is back on ${self}`);
+      if (c.failure !== null && settledElsewhere()) return answer(x, false, `${c.failure}; ${whereNow(x)}`);
       return;
     }
   }

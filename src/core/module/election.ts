@@ -53,9 +53,14 @@ export function isAlive(p: PeerModule): boolean {
   return p.liveness === "up" || p.liveness === "late";
 }
 
-/** Every peer is dead (never true without peers). */
+/**
+ * No peer is heard and at least one is dead (never true without peers). A
+ * peer that said goodbye ("stopped") runs nothing: it does not make us
+ * isolated, so a node whose only peer stopped cleanly takes over without
+ * asking the witness.
+ */
 export function isIsolated(s: ModuleState): boolean {
-  return s.peers.length > 0 && s.peers.every((p) => p.liveness === "dead");
+  return s.peers.length > 0 && s.peers.every((p) => p.liveness === "dead" || p.liveness === "stopped") && s.peers.some((p) => p.liveness === "dead");
 }
 
 export function hearsEveryPeer(s: ModuleState): boolean {
@@ -188,14 +193,16 @@ export function decide(s: ModuleState, now: number): Decision {
   const first = ranked[0];
   if (first !== undefined && first.name === c.self) {
     const deadPeers = s.peers.filter((p) => p.liveness === "dead").map((p) => p.name);
+    const stoppedPeers = s.peers.filter((p) => p.liveness === "stopped").map((p) => `${p.name} stopped`);
+    const gone = [...deadPeers.map((n) => `${n} dead`), ...stoppedPeers].join(", ");
     const witnessed = isolated && (c.witnessPing || c.arbiter !== null);
-    const reason = witnessed ? "isolated-witness-ok" : deadPeers.length > 0 ? "peer-dead" : "elected";
+    const reason = witnessed ? "isolated-witness-ok" : deadPeers.length > 0 ? "peer-dead" : stoppedPeers.length > 0 ? "peer-stopped" : "elected";
     const detail = witnessed
       ? "no peer heard; the witness answers"
       : isolated
-        ? `${deadPeers.join(", ")} dead (no witness configured)`
-        : deadPeers.length > 0
-          ? `${deadPeers.join(", ")} dead; first in line`
+        ? `${gone} (no witness configured)`
+        : gone !== ""
+          ? `${gone}; first in line`
           : "first in line";
     return { primary: true, rest: "SECOND", reason, detail, yieldTo: false };
   }

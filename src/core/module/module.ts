@@ -51,7 +51,7 @@
  */
 import type { Stepped } from "../step.ts";
 import { countResult, escalate, freshCounts, initCheckerTracks, isAppChecker } from "./checkers.ts";
-import { acceptCommand, settleCommand } from "./commands.ts";
+import { acceptCommand, settleCommand, whereNow } from "./commands.ts";
 import { resolveModuleConfig, type ModuleCoreConfig } from "./config.ts";
 import { decide, hearsEveryPeer, isAlive, isIsolated, rankCandidates } from "./election.ts";
 import { claimPart, isRequest, nextClaim, requestAbove } from "./generation.ts";
@@ -68,12 +68,13 @@ import {
   type PeerModule,
   type RestingRole,
 } from "./types.ts";
-import type { PeerLiveness } from "../membership/types.ts";
+import type { PeerState } from "../membership/types.ts";
 
 export * from "./types.ts";
 export * from "./config.ts";
 export { decide, claimBeats, rankCandidates } from "./election.ts";
 export { resourceLabel, type ModuleDraft } from "./draft.ts";
+export { commandProgress } from "./commands.ts";
 export { claimPart, isRequest } from "./generation.ts";
 
 export interface ModuleStart {
@@ -99,7 +100,7 @@ export function initModule(config: ModuleCoreConfig, start: ModuleStart): Module
   const cleanup = start.cleanup !== false && n > 0;
   const peers: PeerModule[] = c.nodes
     .filter((name) => name !== c.self)
-    .map((name) => ({ name, liveness: "unknown", role: "unknown", generation: 0, lastRole: null, yieldedAt: null, arrivedAt: null, upAt: null }));
+    .map((name) => ({ name, liveness: "unknown", role: "unknown", generation: 0, lastRole: null, yieldedAt: null, arrivedAt: null, upAt: null, starting: false, failure: null }));
   const lease = initLease();
   return {
     config: c,
@@ -145,7 +146,7 @@ export function stepModule(state: ModuleState, input: ModuleInput, now: number):
       onPeer(x, input.node, input.liveness);
       break;
     case "advert":
-      onAdvert(x, input.node, input.role, input.generation);
+      onAdvert(x, input.node, input.role, input.generation, input.starting === true, input.failure ?? null);
       break;
     case "resource":
       onResource(x, input.run, input.ok, input.detail);
@@ -193,7 +194,12 @@ function changesNothing(s: ModuleState, input: ModuleInput, now: number): boolea
   if (input.type !== "advert") return false;
   const p = s.peers.find((q) => q.name === input.node);
   if (p === undefined || !isAlive(p)) return p === undefined;
-  return (parseRole(input.role) ?? "absent") === p.role && sanitizeGeneration(input.generation) === p.generation;
+  return (
+    (parseRole(input.role) ?? "absent") === p.role &&
+    sanitizeGeneration(input.generation) === p.generation &&
+    (input.starting === true) === p.starting &&
+    (input.failure ?? null) === p.failure
+  );
 }
 
 /** The time the driver must deliver the next tick, or null if only events matter. */
@@ -243,13 +249,30 @@ function announce(x: ModuleDraft, to: ModuleRole, reason: ModuleReason, detail: 
   syncPublish(x);
 }
 
+/** Runs here with every resource started and nothing under way: what a command waits for. */
+export function runsFully(x: ModuleState): boolean {
+  return isPrimaryRole(x.role) && x.run === null && x.started === x.config.resources.length && x.decision.primary && !x.restartPending && !x.cleanup;
+}
+
 function syncPublish(x: ModuleDraft): void {
   // Peers wait for a node that lists no role yet: better than seeing STOP and taking the module at boot.
   if (x.published === null && x.cleanup) return;
   const generation = publishedGeneration(x);
-  if (x.published !== null && x.published.role === x.role && x.published.generation === generation) return;
-  x.published = { role: x.role, generation };
-  x.out.push({ type: "publish", module: x.config.module, role: x.role, generation });
+  // A claim is published before its resources start (see ModuleAction); "starting" tells peers it is not served yet.
+  // Only while it means to run: a PRIM stopping to hand over is not "starting".
+  const starting = isPrimaryRole(x.role) && x.decision.primary && !(x.run === null && x.started === x.config.resources.length && !x.cleanup && !x.restartPending);
+  const failure = x.blocked;
+  const p = x.published;
+  if (p !== null && p.role === x.role && p.generation === generation && p.starting === starting && p.failure === failure) return;
+  x.published = { role: x.role, generation, starting, failure };
+  x.out.push({
+    type: "publish",
+    module: x.config.module,
+    role: x.role,
+    generation,
+    ...(starting ? { starting: true as const } : {}),
+    ...(failure !== null ? { failure } : {}),
+  });
 }
 
 function wantsLease(s: ModuleState): boolean {
@@ -286,7 +309,7 @@ function onWitness(x: ModuleDraft, reachable: boolean, detail: string): void {
   else if (silentBefore && isIsolated(x) && !isPrimaryRole(x.role)) x.rejoinUntil = x.now + x.config.rejoinWaitMs;
 }
 
-function onPeer(x: ModuleDraft, node: string, liveness: PeerLiveness): void {
+function onPeer(x: ModuleDraft, node: string, liveness: PeerState): void {
   const p = x.peers.find((q) => q.name === node) as Mutable<PeerModule> | undefined;
   if (p === undefined || p.liveness === liveness) return;
   const wasAlive = isAlive(p);
@@ -297,7 +320,22 @@ function onPeer(x: ModuleDraft, node: string, liveness: PeerLiveness): void {
   p.yieldedAt = null;
   p.arrivedAt = null;
   p.upAt = isAlive(p) ? x.now : null;
+  p.starting = false;
+  p.failure = null;
   if (isAlive(p)) x.forced = false;
+  else if (isPrimaryRole(p.lastRole)) takerFell(x, `${node} ${liveness === "stopped" ? "stopped" : "died"} while taking ${x.config.module} over`);
+}
+
+/**
+ * A peer that had claimed the module during our pending command (our
+ * `second`, or a swap) no longer runs it: the command cannot end as asked.
+ * Recorded on the command; settleCommand answers once it is known where
+ * the module runs now.
+ */
+function takerFell(x: ModuleDraft, what: string): void {
+  const c = x.command;
+  if (c === null || c.as !== "second" || c.failure !== null) return;
+  x.command = { ...c, failure: what };
 }
 
 function sanitizeGeneration(raw: number): number {
@@ -309,7 +347,7 @@ function parseRole(raw: string | null): ModuleRole | "absent" | null {
   return (MODULE_ROLES as readonly string[]).includes(raw) ? (raw as ModuleRole) : null;
 }
 
-function onAdvert(x: ModuleDraft, node: string, rawRole: string | null, rawGeneration: number): void {
+function onAdvert(x: ModuleDraft, node: string, rawRole: string | null, rawGeneration: number, starting: boolean, failure: string | null): void {
   const p = x.peers.find((q) => q.name === node) as Mutable<PeerModule> | undefined;
   if (p === undefined || !isAlive(p)) return;
   let role = parseRole(rawRole);
@@ -341,6 +379,12 @@ function onAdvert(x: ModuleDraft, node: string, rawRole: string | null, rawGener
   p.role = role;
   if (role !== "absent") p.lastRole = role;
   p.generation = generation;
+  p.starting = isPrimaryRole(role) && starting;
+  p.failure = failure;
+  if (isPrimaryRole(before) && !isPrimaryRole(role)) {
+    const m = x.config.module;
+    takerFell(x, failure === null ? `${node} stepped down (${role}) while taking ${m} over` : `${node} could not start ${m} (${failure})`);
+  }
   x.highestHeard = Math.max(x.highestHeard, claimPart(generation));
   if (!isPrimaryRole(x.role)) x.generation = Math.max(x.generation, claimPart(generation));
   // A request must stay above every claim we know, or nobody would read it as one.
@@ -487,7 +531,8 @@ function expireWaits(x: ModuleDraft): void {
     if (x.command?.as === "prim") answer(x, false, `${x.config.module} was not handed over to us within ${x.config.handoverTimeoutMs} ms`);
   }
   if (x.command !== null && x.command.until !== null && now >= x.command.until) {
-    answer(x, false, `${x.command.command} did not complete within ${x.command.until - x.command.since} ms`);
+    const c = x.command;
+    answer(x, false, c.failure !== null ? `${c.failure}; ${whereNow(x)}` : `${c.command} did not complete within ${c.until === null ? 0 : c.until - c.since} ms; ${whereNow(x)}`);
   }
   for (const p of x.peers) {
     if (p.yieldedAt !== null && now - p.yieldedAt >= x.config.handoverTimeoutMs) (p as Mutable<PeerModule>).yieldedAt = null;
@@ -558,7 +603,12 @@ function advance(x: ModuleDraft): boolean {
   }
   const label = primaryLabel(x);
   if (x.role !== label) {
-    announce(x, label, label === "ALONE" ? "peer-dead" : "peer-up", label === "ALONE" ? "no peer heard any more" : "a peer is heard again");
+    if (label === "PRIM") announce(x, label, "peer-up", "a peer is heard again");
+    else {
+      const stopped = x.peers.filter((p) => p.liveness === "stopped").map((p) => p.name);
+      const allStopped = stopped.length === x.peers.length;
+      announce(x, label, allStopped ? "peer-stopped" : "peer-dead", stopped.length === 0 ? "no peer heard any more" : `no peer heard any more (${stopped.join(", ")} stopped)`);
+    }
     return true;
   }
   if (x.lease.startNotBefore !== null) {

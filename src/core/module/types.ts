@@ -1,7 +1,7 @@
 /**
  * Events, actions and state of the failover module core (src/core/module/module.ts).
  */
-import type { PeerLiveness } from "../membership/types.ts";
+import type { PeerState } from "../membership/types.ts";
 
 /**
  * A node's state for one module, in SafeKit's words:
@@ -36,13 +36,22 @@ export type ModuleInput =
    * still counts as alive). Deliver it BEFORE the module adverts of the
    * frame that brought the peer up.
    */
-  | { readonly type: "peer"; readonly node: string; readonly liveness: PeerLiveness }
+  | { readonly type: "peer"; readonly node: string; readonly liveness: PeerState }
   /**
    * This module's advert in a frame the membership core accepted from
    * `node`; role null when the frame lists no advert for this module (the
    * peer does not run it). Deliver one per accepted frame.
    */
-  | { readonly type: "advert"; readonly node: string; readonly role: string | null; readonly generation: number }
+  | {
+    readonly type: "advert";
+    readonly node: string;
+    readonly role: string | null;
+    readonly generation: number;
+    /** It runs the module (PRIM/ALONE) but has not started all its resources yet. Absent: false. */
+    readonly starting?: boolean;
+    /** Why the module could not start there (its failed start), if it says. */
+    readonly failure?: string;
+  }
   /** Outcome of the start-resource or stop-resource action numbered `run`. */
   | { readonly type: "resource"; readonly run: number; readonly ok: boolean; readonly detail: string }
   /** One raw checker result; the core counts fall and rise itself. */
@@ -73,6 +82,7 @@ export type ModuleReason =
   | "cleanup-done"
   | "elected"
   | "peer-dead"
+  | "peer-stopped"
   | "peers-unknown"
   | "isolated-witness-ok"
   | "isolated-no-witness"
@@ -167,7 +177,16 @@ export type ModuleAction =
    * on. Until the first publish (after the start-up cleanup), frames list
    * no advert for this module.
    */
-  | { readonly type: "publish"; readonly module: string; readonly role: ModuleRole; readonly generation: number }
+  | {
+    readonly type: "publish";
+    readonly module: string;
+    readonly role: ModuleRole;
+    readonly generation: number;
+    /** Set while PRIM/ALONE with resources not all started: peers do not count it as running yet. */
+    readonly starting?: true;
+    /** Set while a failed start keeps the module off this node: why (peers name it in their answers). */
+    readonly failure?: string;
+  }
   /** A role change. Log it, show it, run notify hooks; AFTER the actions before it. */
   | ModuleTransition
   /** Something worth a log line: checker verdicts, restarts, lease news. */
@@ -206,7 +225,7 @@ export type ModuleAction =
 /** What we know of a peer, for this module. */
 export interface PeerModule {
   readonly name: string;
-  readonly liveness: PeerLiveness;
+  readonly liveness: PeerState;
   /**
    * Its latest advert while alive: "unknown" before the first one, "absent"
    * when its frames do not list this module (or list a role we do not
@@ -222,6 +241,10 @@ export interface PeerModule {
   readonly arrivedAt: number | null;
   /** When we last started hearing it (null while not alive). */
   readonly upAt: number | null;
+  /** Its advert says it runs the module but is still starting its resources. */
+  readonly starting: boolean;
+  /** Its advert says why the module could not start there; null when it says nothing. */
+  readonly failure: string | null;
 }
 
 /** Where this node wants to be: running the module, or resting in `rest`. */
@@ -253,6 +276,14 @@ export interface PendingCommand {
   readonly since: number;
   /** Give up waiting for another node at this time; null = no limit (only our own resources). */
   readonly until: number | null;
+  /**
+   * Why the goal cannot be reached any more (the node that took the module
+   * could not start it); the answer waits until it is known where the
+   * module runs now, to say so.
+   */
+  readonly failure: string | null;
+  /** second: we have stepped down at least once since the command came. */
+  readonly left: boolean;
 }
 
 export interface ModuleState {
@@ -319,8 +350,8 @@ export interface ModuleState {
    */
   readonly rejoinUntil: number | null;
   readonly lease: LeaseTrack;
-  /** Role and generation last published; null before the first publish. */
-  readonly published: { readonly role: ModuleRole; readonly generation: number } | null;
+  /** What was last published; null before the first publish. */
+  readonly published: { readonly role: ModuleRole; readonly generation: number; readonly starting: boolean; readonly failure: string | null } | null;
   readonly seq: number;
   readonly nextToken: number;
   readonly startedAt: number;

@@ -6,7 +6,7 @@
  */
 import type { FarmStatus } from "../../api/farm.ts";
 import type { ModuleCommandOutcome, ModuleCommandRequest } from "../../api/modules.ts";
-import type { PeerLiveness } from "../../core/membership/types.ts";
+import type { PeerState } from "../../core/membership/types.ts";
 import type { ModuleAdvert } from "../../proto/heartbeat.ts";
 import { restoreSysctls, type SysctlChange } from "../../sys/farm/link.ts";
 import type { Logger } from "../log.ts";
@@ -20,7 +20,7 @@ export interface FarmEngineOptions {
   readonly metrics: Metrics;
   readonly configFile: string;
   readonly publish: () => void;
-  readonly peers: () => { name: string; liveness: PeerLiveness }[];
+  readonly peers: () => { name: string; liveness: PeerState }[];
   readonly clock?: () => number;
 }
 
@@ -62,7 +62,7 @@ export class FarmEngine {
     for (const p of problems) this.opts.log.warn(`farm: ${p}`);
   }
 
-  peer(node: string, liveness: PeerLiveness): void {
+  peer(node: string, liveness: PeerState): void {
     for (const i of this.instances) i.peer(node, liveness);
   }
 

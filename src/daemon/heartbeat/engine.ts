@@ -4,7 +4,7 @@ import {
   type MembershipState, type MembershipView, nextWakeAt, type RejectReason, rejectReasons, stepMembership,
   viewMembership,
 } from "../../core/membership/membership.ts";
-import type { PeerLiveness } from "../../core/membership/types.ts";
+import type { PeerState } from "../../core/membership/types.ts";
 import type { LinkSpec, Transport, UdpTransport } from "../../net/udp-transport.ts";
 import { decodeHeartbeat, encodeHeartbeat, type ModuleAdvert } from "../../proto/heartbeat.ts";
 import { Ring } from "../event-ring.ts";
@@ -24,7 +24,7 @@ export interface HeartbeatEngineOptions {
   /** What the modules publish in every frame (role, data generation). */
   modules?: () => ModuleAdvert[];
   /** A peer's liveness changed; called before onFrame for the frame that brought it up. */
-  onPeer?: (node: string, liveness: PeerLiveness) => void;
+  onPeer?: (node: string, liveness: PeerState) => void;
   /**
    * The module adverts of every frame the membership core accepted, and the
    * send time (our clock) of our newest frame the peer had received when it

@@ -15,7 +15,7 @@
  * node whose own cable was just pulled still has "reachable" from a second
  * ago), and the isolated node must not take the module on that.
  */
-import type { PeerLiveness } from "../../core/membership/types.ts";
+import type { PeerState } from "../../core/membership/types.ts";
 import { MODULE_ROLES, type ModuleAction, type ModuleTransition } from "../../core/module/types.ts";
 import type { ModuleAdvert } from "../../proto/heartbeat.ts";
 import type { Logger } from "../log.ts";
@@ -50,7 +50,7 @@ export class ModuleEngine implements ModuleControl {
   private started = false;
   private pinger: WitnessPinger | undefined;
   private nextCommand = 0;
-  private readonly liveness = new Map<string, PeerLiveness>();
+  private readonly liveness = new Map<string, PeerState>();
   /** Heartbeat events waiting for a fresh witness round; null when none is awaited. */
   private held: (() => void)[] | null = null;
   private readonly roleGauge: (v: number, l?: Record<string, string>) => void;
@@ -100,7 +100,7 @@ export class ModuleEngine implements ModuleControl {
   }
 
   /** Starts every module (cleanup first) and the witness pinger. `peers`: liveness already known (a restart under a running heartbeat). */
-  start(peers: readonly { name: string; liveness: PeerLiveness }[] = []): void {
+  start(peers: readonly { name: string; liveness: PeerState }[] = []): void {
     this.started = true;
     for (const p of peers) this.liveness.set(p.name, p.liveness);
     for (const i of this.instances) {
@@ -182,7 +182,7 @@ export class ModuleEngine implements ModuleControl {
     return out;
   }
 
-  peer(node: string, liveness: PeerLiveness): void {
+  peer(node: string, liveness: PeerState): void {
     const was = this.liveness.get(node);
     this.liveness.set(node, liveness);
     const deliver = (): void => {
@@ -250,10 +250,13 @@ export class ModuleEngine implements ModuleControl {
     const id = `cmd-${++this.nextCommand}`;
     this.o.log.info(`module ${inst.name} command ${req.command}`, { module: inst.name, command: req.command, id });
     const a = await inst.command(id, req.command, timeoutMs);
-    const result = a === null
-      ? outcome(false, `${req.command} did not finish within ${timeoutMs} ms; ${inst.name} is ${inst.role} on this node and the command goes on`)
+    // Past the caller's patience the command goes on in the core: say how far it got, never "done".
+    const progress = inst.progress() ?? `${inst.name} is ${inst.role} on this node`;
+    const result: ModuleCommandOutcome = a === null
+      ? { ...outcome(false, `still in progress after ${formatSeconds(timeoutMs)}: ${progress}; the command goes on`), inProgress: true }
       : outcome(a.ok, a.detail);
-    this.o.log.log(result.ok ? "info" : "warn", `module ${inst.name} command ${req.command} ${result.ok ? "done" : "failed"}`, {
+    const verdict = result.ok ? "done" : result.inProgress === true ? "still in progress" : "failed";
+    this.o.log.log(result.ok ? "info" : "warn", `module ${inst.name} command ${req.command} ${verdict}`, {
       module: inst.name,
       command: req.command,
       id,
@@ -277,4 +280,8 @@ export class ModuleEngine implements ModuleControl {
     const bad = n.kind === "checker-failing" || n.kind === "restart-limit" || n.kind === "start-failed" || n.kind === "stop-failed" || n.kind === "lease-lost" || n.kind === "fenced" || n.kind === "bad-advert";
     this.o.log.log(bad ? "warn" : "info", `module ${n.module} ${n.kind}`, { module: n.module, kind: n.kind, detail: n.detail, module_seq: n.seq });
   }
+}
+
+function formatSeconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`;
 }

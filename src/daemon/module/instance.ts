@@ -9,6 +9,7 @@
  * - Lease and watchdog actions go to the arbiter link when one is given.
  */
 import {
+  commandProgress,
   initModule,
   isPrimaryRole,
   nextWakeAt,
@@ -22,7 +23,7 @@ import {
   type ModuleState,
   type ModuleTransition,
 } from "../../core/module/module.ts";
-import type { PeerLiveness } from "../../core/membership/types.ts";
+import { deadIfStopped, type PeerState } from "../../core/membership/membership.ts";
 import type { ModuleAdvert } from "../../proto/heartbeat.ts";
 import { fenceGuard } from "../fence/guard.ts";
 import type { Logger } from "../log.ts";
@@ -148,6 +149,11 @@ export class ModuleInstance {
     return this.state.role;
   }
 
+  /** The pending command and how far it got, in words; null when none is pending. */
+  progress(): string | null {
+    return commandProgress(this.state);
+  }
+
   /** The current core state; read-only, for status and tests. */
   get core(): ModuleState {
     return this.state;
@@ -202,9 +208,9 @@ export class ModuleInstance {
     fenceGuard()?.hold(this.name, holding);
   }
 
-  peer(node: string, liveness: PeerLiveness): void {
+  peer(node: string, liveness: PeerState): void {
     this.input({ type: "peer", node, liveness });
-    this.o.mirror?.peer(liveness);
+    this.o.mirror?.peer(deadIfStopped(liveness));
   }
 
   /** The adverts of one accepted frame from `node`. */
@@ -215,7 +221,14 @@ export class ModuleInstance {
     // neither node runs the module, count it as a SECOND, so the election waits for the node that
     // goes first instead of both claiming the moment their copies are confirmed.
     const role = r.role === "WAIT" && r.mark === "n" && !isPrimaryRole(this.state.role) ? "SECOND" : r.role;
-    this.input({ type: "advert", node, role, generation: a?.generation ?? 0 });
+    this.input({
+      type: "advert",
+      node,
+      role,
+      generation: a?.generation ?? 0,
+      ...(a?.starting === true ? { starting: true } : {}),
+      ...(a?.failure !== undefined ? { failure: a.failure } : {}),
+    });
     if (this.o.mirror !== undefined && r.role !== null) this.o.mirror.peerAdvert(r.role, r.mark);
   }
 
@@ -285,7 +298,7 @@ export class ModuleInstance {
       if (node === s.config.self) return { node, role: s.role, generation: s.generation };
       const p = s.peers.find((x) => x.name === node);
       if (p === undefined) return { node, role: "unknown", generation: null };
-      if (p.liveness === "dead") return { node, role: "dead", generation: null };
+      if (p.liveness === "dead" || p.liveness === "stopped") return { node, role: p.liveness, generation: null };
       if (p.role === "unknown" || p.role === "absent") return { node, role: "unknown", generation: null };
       return { node, role: p.role, generation: p.generation };
     });
@@ -365,8 +378,15 @@ export class ModuleInstance {
       }
       case "publish": {
         const was = this.advert;
-        this.advert = { module: a.module, role: this.advertRole(a.role), generation: a.generation };
-        if (was?.role !== this.advert.role || was.generation !== a.generation) this.o.reporter.published?.(this.advert);
+        this.advert = {
+          module: a.module,
+          role: this.advertRole(a.role),
+          generation: a.generation,
+          ...(a.starting === true ? { starting: true } : {}),
+          ...(a.failure !== undefined ? { failure: a.failure } : {}),
+        };
+        const changed = was?.role !== this.advert.role || was.generation !== a.generation || was.starting !== this.advert.starting || was.failure !== this.advert.failure;
+        if (changed) this.o.reporter.published?.(this.advert);
         break;
       }
       case "transition":
