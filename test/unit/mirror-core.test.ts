@@ -233,3 +233,18 @@ describe("mirror core: a peer that still runs the module refuses our ops", () =>
     expect(later.find((x) => x.type === "resync")).toMatchObject({ mode: "journal" });
   });
 });
+
+describe("mirror core: a PRIM cut off from its peer and its witness", () => {
+  it("acknowledges nothing while the module core stops it; it goes on alone only once the module core says ALONE", () => {
+    const { a } = inSyncPair();
+    a.step({ type: "link-down", detail: "cable pulled" }, 10);
+    expect(a.s.writes).toBe("hold");
+    // The heartbeat says dead, but the module stays PRIM (it is stopping: no witness answered).
+    a.step({ type: "peer", liveness: "dead" }, 11);
+    expect(a.s.writes).toBe("hold");
+    // Another case: the witness answered, so the module core keeps the module here alone.
+    const writes = writesOf(a.step({ type: "role", role: "ALONE" }, 12));
+    expect(writes).toBe("alone");
+    expect(a.log.some((x) => x.type === "persist" && x.copy.gen !== "" && a.s.copy.gen === x.copy.gen)).toBe(true);
+  });
+});

@@ -16,9 +16,12 @@
  *    on alone), it moves to a new gen and persists it; its old gen is the
  *    base of its journal.
  * 3. A PRIM whose link went down while its peer is alive holds write
- *    acknowledgements until the peer is dead, or publishes a persisted
+ *    acknowledgements until the peer is dead and the module core keeps the
+ *    module here (ALONE: with a witness, only after a witness round that
+ *    started after the loss answered), or the peer publishes a persisted
  *    outdated/inconsistent mark, or the link is back. So a SECOND that never
- *    saw a write is never made to miss an acknowledged one.
+ *    saw a write is never made to miss an acknowledged one, and a PRIM cut
+ *    off from its peer and its witness acknowledges nothing before it stops.
  * 4. A SECOND whose link went down while the PRIM is still heard declares
  *    its copy outdated after the detach grace (persisted, then published).
  *    If the PRIM is declared dead first, the SECOND holds every
@@ -107,7 +110,11 @@ function writesOf(s: MirrorState): WriteMode {
   // The peer's copy is known incomplete (it said so, persisted, before its failed ack) and no
   // resync runs: writes are journaled and acknowledged here, never left waiting on it.
   if (s.link !== null) return s.link.data !== "uptodate" && !s.resyncing ? "alone" : "replicate";
-  if (s.peerLiveness === "dead" || s.peerMark === "o" || s.peerMark === "i") return "alone";
+  if (s.peerMark === "o" || s.peerMark === "i") return "alone";
+  // Dead is not enough: the module core must also keep the module here (ALONE). A node cut off
+  // from its peer and its witness is told "dead" too, and stops the service instead; an
+  // acknowledgement given meanwhile would be of a write the node taking over never sees.
+  if (s.peerLiveness === "dead" && s.role === "ALONE") return "alone";
   return "hold";
 }
 
