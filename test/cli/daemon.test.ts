@@ -31,6 +31,8 @@ function configText(cluster: string, listen: string, heartbeatPort = 7694): stri
     // The peer never runs: its address stays on loopback so nothing leaves the machine.
     "    - { name: other, addresses: [127.0.0.2] }",
     `web: { listen: "${listen}" }`,
+    // Plain HTTP on loopback, so fetch() needs no certificate; the login is HTTP Basic as the first-start admin.
+    "console: { tls: false }",
     "",
   ].join("\n");
 }
@@ -41,8 +43,14 @@ function start(args: string[]): Daemon {
   return d;
 }
 
-async function get(url: string) {
-  const r = await fetch(url);
+/** The first-start admin's password, which the daemon keeps in its state dir. */
+function basicAuth(state: string): Record<string, string> {
+  const password = readFileSync(join(state, "console-password"), "utf8").trim();
+  return { authorization: `Basic ${Buffer.from(`admin:${password}`).toString("base64")}` };
+}
+
+async function get(url: string, state: string) {
+  const r = await fetch(url, { headers: basicAuth(state) });
   return { status: r.status, type: r.headers.get("content-type") ?? "", text: await r.text() };
 }
 
@@ -53,21 +61,21 @@ describe("vigil run", () => {
     const [, where] = await d.waitForLog(/vigil started .*console=http:\/\/([\d.:]+)\//);
     const base = `http://${where}`;
 
-    const health = await get(`${base}/healthz`);
+    const health = await get(`${base}/healthz`, state);
     expect(health).toMatchObject({ status: 200, text: "ok" });
 
-    const status = JSON.parse((await get(`${base}/api/status`)).text);
+    const status = JSON.parse((await get(`${base}/api/status`, state)).text);
     expect(status.node.name).toBe("solo");
     expect(status.cluster.name).toBe("lab");
     expect(status.configFile).toBe(config);
     expect(status.peers.map((p: { name: string }) => p.name)).toEqual(["other"]);
     expect(status.events.some((e: { msg: string }) => e.msg === "vigil started")).toBe(true);
 
-    const metrics = await get(`${base}/metrics`);
+    const metrics = await get(`${base}/metrics`, state);
     expect(metrics.type).toMatch(/^text\/plain/);
     expect(metrics.text).toMatch(/^vigil_info\{cluster="lab",node="solo",version="0\.1\.0"\} 1$/m);
 
-    const page = await get(`${base}/`);
+    const page = await get(`${base}/`, state);
     expect(page.status).toBe(200);
     expect(page.type).toMatch(/text\/html/);
 
@@ -116,12 +124,12 @@ describe("vigil run", () => {
     d.proc.kill("SIGHUP");
     await d.waitForLog(/reload rejected: keeping the running config/);
     expect(d.log()).toMatch(/config error detail=".*vigil\.yaml:3:3: cluster\.bogus_key/);
-    expect(JSON.parse((await get(`http://${where}/api/status`)).text).cluster.name).toBe("lab");
+    expect(JSON.parse((await get(`http://${where}/api/status`, state)).text).cluster.name).toBe("lab");
 
     writeFileSync(config, configText("lab2", "127.0.0.1:0"));
     d.proc.kill("SIGHUP");
     await d.waitForLog(/config reloaded/);
-    const status = await fetch(`http://${where}/api/status`).then((r) => r.json()) as { cluster: { name: string } };
+    const status = await fetch(`http://${where}/api/status`, { headers: basicAuth(state) }).then((r) => r.json()) as { cluster: { name: string } };
     expect(status.cluster.name).toBe("lab2");
   });
 

@@ -143,9 +143,10 @@ export async function vrrpStatus(node: VigilNode): Promise<VrrpStatus> {
   return v;
 }
 
-/** /metrics as the console serves it, fetched inside the node's namespace. */
+/** /metrics as the daemon serves it, fetched inside the node's namespace. */
 export async function vigilMetrics(node: VigilNode): Promise<string> {
-  const r = await node.host.exec(["curl", "-s", "-m", "2", "http://127.0.0.1:9010/metrics"], { check: true });
+  // Over the control socket: the network console needs a login.
+  const r = await node.host.exec(["curl", "-s", "-m", "2", "--unix-socket", join(node.stateDir, "vigil.sock"), "http://localhost/metrics"], { check: true });
   return r.stdout;
 }
 
