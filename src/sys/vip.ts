@@ -1,9 +1,15 @@
 /**
  * Virtual IP addresses on a local interface, through `ip addr`.
  *
- * - A VIP is always added as /32, whatever prefix the config wrote: then it is
- *   never a "secondary" of the interface's own subnet, and removing the
- *   primary address can never take the VIP with it (nor the other way round).
+ * - A VIP is added with the prefix the config wrote, as keepalived does: what
+ *   `ip addr` shows is what was configured, `ip addr del 198.51.100.100/24`
+ *   works, and a VIP outside the interface's own subnets brings its subnet
+ *   route. Without a prefix it is a /32 (the farm's VIPs on lo are).
+ *   The price: a VIP inside the subnet of the interface's own address is a
+ *   "secondary" of it, and deleting that primary address deletes its
+ *   secondaries unless net.ipv4.conf.IF.promote_secondaries is 1 (systemd
+ *   sets it for every interface; `vigil check-config` warns where it is 0).
+ *   Removal uses the same prefix, since the kernel matches it.
  * - Adding uses `ip addr replace`, which succeeds whether or not the address
  *   is already there; removing treats "not there" as done. Both are therefore
  *   safe to repeat, which a driver retrying after a crash relies on.
@@ -20,7 +26,7 @@ import { addAddress, EADDRNOTAVAIL, netlinkAvailable, removeAddress } from "./ne
 const MAX_IFNAME = 15;
 
 export interface VipSpec {
-  /** "198.51.100.100" or "198.51.100.100/24"; the prefix is not used (see above). */
+  /** "198.51.100.100/24", added with that prefix; "198.51.100.100" is a /32. */
   address: string;
   interface: string;
   /**
@@ -58,6 +64,8 @@ export type ListAddressesResult = { ok: true; interface: string; addresses: Inte
 /** A VIP spec checked and normalised: the bare address and the full label. */
 export interface ResolvedVip {
   address: string;
+  /** The config's prefix length; 32 when it gave none. */
+  prefixLength: number;
   interface: string;
   label: string | undefined;
 }
@@ -97,12 +105,12 @@ export function resolveVip(spec: VipSpec): { ok: true; vip: ResolvedVip } | VipF
       return invalid(`label ${JSON.stringify(label)} must be "${iface}:" plus letters or digits, ${MAX_IFNAME} characters at most`);
     }
   }
-  return { ok: true, vip: { address, interface: iface, label } };
+  return { ok: true, vip: { address, prefixLength: m[2] === undefined ? 32 : Number(m[2]), interface: iface, label } };
 }
 
 /** The prefix length the VIP is added with, by `ip` and through netlink alike. */
-export function appliedPrefixLength(_vip: ResolvedVip): number {
-  return 32;
+export function appliedPrefixLength(vip: ResolvedVip): number {
+  return vip.prefixLength;
 }
 
 /** `ip` arguments that add (or keep) the VIP. */

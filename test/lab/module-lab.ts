@@ -211,7 +211,8 @@ export async function startModuleLab(spec: ModuleLabSpec): Promise<ModuleLab> {
     answers,
     async holdsVip(host) {
       const r = await host.exec(["ip", "-4", "-o", "addr", "show", "dev", "eth0"]);
-      return r.stdout.includes(` ${VIP}/32 `);
+      // With the prefix the config gives it (vip: VIP/24 above).
+      return r.stdout.includes(` ${VIP}/24 `);
     },
     cli: runCli,
     terminate,

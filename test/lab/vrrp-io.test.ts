@@ -456,7 +456,7 @@ describeLab("VIPs and gratuitous ARP", () => {
   const lab = useLab({ hosts: 3 });
   const GARP_VIP = "198.51.100.60";
 
-  labTest("adds a VIP as /32 with its label and removes it, both idempotent", async () => {
+  labTest("adds a VIP with its configured prefix and its label and removes it, both idempotent; an operator's ip addr del with that prefix works", async () => {
     const h = lab().host(1);
     const run = createIpRunner({ netns: h.ns });
     const spec = { address: "198.51.100.70/24", interface: h.ifname(), label: "vip" };
@@ -467,16 +467,35 @@ describeLab("VIPs and gratuitous ARP", () => {
     };
 
     expect(await addVip(spec, run)).toEqual({ ok: true, vip: spec.address, interface: "eth0" });
-    expect(await vipEntries()).toEqual([{ address: "198.51.100.70", prefixLength: 32, label: "eth0:vip" }]);
+    expect(await vipEntries()).toEqual([{ address: "198.51.100.70", prefixLength: 24, label: "eth0:vip" }]);
     expect((await addVip(spec, run)).ok).toBe(true);
     expect(await vipEntries()).toHaveLength(1);
     // The host's own address is untouched.
     const l = await listAddresses(h.ifname(), run);
     expect(l.ok && l.addresses.some((a) => a.address === h.addr() && a.prefixLength === 24)).toBe(true);
 
+    // What the config says is what an operator types.
+    await h.exec(["ip", "addr", "del", "198.51.100.70/24", "dev", h.ifname()], { check: true });
+    expect(await vipEntries()).toEqual([]);
+    expect((await addVip(spec, run)).ok).toBe(true);
+
     expect(await removeVip(spec, run)).toEqual({ ok: true, vip: spec.address, interface: "eth0", alreadyGone: false });
     expect(await vipEntries()).toEqual([]);
     expect(await removeVip(spec, run)).toEqual({ ok: true, vip: spec.address, interface: "eth0", alreadyGone: true });
+  });
+
+  labTest("a VIP outside the interface's own subnet brings its subnet route, and takes it away again", async () => {
+    const h = lab().host(2);
+    const run = createIpRunner({ netns: h.ns });
+    const route = async () => (await h.exec(["ip", "-4", "route", "show", "192.0.2.0/24"], { check: true })).stdout.trim();
+    expect(await route()).toBe("");
+    expect((await addVip({ address: "192.0.2.72/24", interface: h.ifname() }, run)).ok).toBe(true);
+    try {
+      expect(await route()).toBe(`192.0.2.0/24 dev ${h.ifname()} proto kernel scope link src 192.0.2.72`);
+    } finally {
+      expect((await removeVip({ address: "192.0.2.72/24", interface: h.ifname() }, run)).ok).toBe(true);
+    }
+    expect(await route()).toBe("");
   });
 
   labTest("failures name the VIP, the interface and what ip said", async () => {
@@ -496,16 +515,28 @@ describeLab("VIPs and gratuitous ARP", () => {
     if (!listed.ok) expect(listed.stderr).toContain('Device "eth9" does not exist');
   });
 
-  labTest("a /32 VIP survives removal of the interface's primary address", async () => {
+  labTest("a VIP in the primary address's subnet survives its removal where promote_secondaries is on (as systemd sets it), and goes with it where it is off", async () => {
     const h = lab().host(3);
     const run = createIpRunner({ netns: h.ns });
     // A spare interface of our own (a veth pair: this kernel may lack the dummy driver).
     await h.exec(["ip", "link", "add", "vip0", "type", "veth", "peer", "name", "vip1"], { check: true });
-    await h.exec(["ip", "link", "set", "vip0", "up"], { check: true });
-    await h.exec(["ip", "addr", "add", "192.0.2.1/24", "dev", "vip0"], { check: true });
-    expect((await addVip({ address: "192.0.2.50/24", interface: "vip0" }, run)).ok).toBe(true);
-    await h.exec(["ip", "addr", "del", "192.0.2.1/24", "dev", "vip0"], { check: true });
-    expect(await hasVip({ address: "192.0.2.50", interface: "vip0" }, run)).toEqual({ ok: true, present: true });
+    try {
+      await h.exec(["ip", "link", "set", "vip0", "up"], { check: true });
+      const removePrimary = async (promote: 0 | 1): Promise<boolean> => {
+        await h.exec(["sysctl", "-q", "-w", `net.ipv4.conf.vip0.promote_secondaries=${promote}`], { check: true });
+        await h.exec(["ip", "addr", "add", "192.0.2.1/24", "dev", "vip0"], { check: true });
+        expect((await addVip({ address: "192.0.2.50/24", interface: "vip0" }, run)).ok).toBe(true);
+        await h.exec(["ip", "addr", "del", "192.0.2.1/24", "dev", "vip0"], { check: true });
+        const r = await hasVip({ address: "192.0.2.50", interface: "vip0" }, run);
+        if (!r.ok) throw new Error(r.message);
+        await removeVip({ address: "192.0.2.50/24", interface: "vip0" }, run);
+        return r.present;
+      };
+      expect(await removePrimary(1)).toBe(true);
+      expect(await removePrimary(0)).toBe(false);
+    } finally {
+      await h.exec(["ip", "link", "del", "vip0"]);
+    }
   });
 
   labTest("one gratuitous ARP moves a client's stale neighbour entry to our MAC", async () => {

@@ -440,7 +440,7 @@ describeLab(
         expect(await vrrpStatus(node)).toMatchObject({ primaryAddress: "192.0.2.11", lastTransition: { reason: "master-down" } });
         expect(node.proc.output()).toMatch(/info  vrrp VI_1 BACKUP .*reason=fault-cleared/);
         const addrs = await h1.exec(["ip", "-4", "addr", "show", "dev", "eth9"], { check: true });
-        expect(addrs.stdout).toContain(`inet ${VIP}/32`);
+        expect(addrs.stdout).toContain(`inet ${VIP}/24`);
       } finally {
         await stopVigil(node);
         await h1.exec(["ip", "link", "del", "eth9"]);

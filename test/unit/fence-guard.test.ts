@@ -68,7 +68,8 @@ describe.skipIf(bash === undefined)("fencing watchdog (bash)", () => {
     const { guard, read, plan, dir } = rig();
     guard.useStateDir(dir);
     guard.vipAdding("198.51.100.100", "eth0");
-    guard.vipAdding("198.51.100.50", "eth1");
+    // With the prefix it was added with (the kernel matches it on removal); a bare address is a /32.
+    guard.vipAdding("198.51.100.50/25", "eth1");
     guard.vipAdding("198.51.100.51", "eth1");
     guard.vipRemoved("198.51.100.51", "eth1");
     guard.plan("web", plan("web", "198.51.100.100", { arg: "web-app" }));
@@ -82,7 +83,7 @@ describe.skipIf(bash === undefined)("fencing watchdog (bash)", () => {
     await until("the watchdog to leave", () => !alive(pid));
     const ip = read("ip.log");
     expect(ip).toContain("addr del 198.51.100.100/32 dev eth0");
-    expect(ip).toContain("addr del 198.51.100.50/32 dev eth1");
+    expect(ip).toContain("addr del 198.51.100.50/25 dev eth1");
     expect(ip).not.toContain("198.51.100.51");
     expect(ip).not.toContain("198.51.100.101");
     expect(read("stops.log")).toBe("web h1 fenced web-app\ndone web-app\n");
@@ -92,7 +93,7 @@ describe.skipIf(bash === undefined)("fencing watchdog (bash)", () => {
 
   it("a deadline nobody moves fences the module on the watchdog's own timer while the daemon lives; a disarmed one does nothing", async () => {
     const { guard, read, plan, lines } = rig();
-    guard.plan("web", plan("web", "198.51.100.100", { arg: "web-1" }, { arg: "web-2" }));
+    guard.plan("web", plan("web", "198.51.100.100/24", { arg: "web-1" }, { arg: "web-2" }));
     guard.plan("db", plan("db", "198.51.100.101", { arg: "db-app" }));
     guard.arm("db", 100);
     guard.arm("web", 200);
@@ -100,7 +101,7 @@ describe.skipIf(bash === undefined)("fencing watchdog (bash)", () => {
     await until("web to be fenced", () => read("stops.log").includes("done web-2"));
     expect(alive(guard.pid)).toBe(true);
     expect(read("stops.log")).toBe("web h1 fenced web-1\ndone web-1\nweb h1 fenced web-2\ndone web-2\n");
-    expect(read("ip.log")).toBe("addr del 198.51.100.100/32 dev eth0\n");
+    expect(read("ip.log")).toBe("addr del 198.51.100.100/24 dev eth0\n");
     await until("its lines to reach the log", () => lines.some((l) => l.includes("fence watchdog: module fenced")));
     expect(lines.some((l) => /"msg":"fence watchdog: deadline passed \d+ ms ago, fencing the module here".*"module":"web"/.test(l))).toBe(true);
   });

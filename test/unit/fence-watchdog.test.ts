@@ -150,7 +150,7 @@ describe("fence plan of a module", () => {
     const plan = fencePlanOf(resources, { module: "web", node: "h1", stopTimeoutMs: 9000, interfaceFor: (a) => (a.startsWith("203.0.113.") ? "eth1" : null) });
     const env = { VIGIL_MODULE: "web", VIGIL_NODE: "h1", VIGIL_REASON: "fenced" };
     expect(plan).toEqual({
-      vips: [{ address: "198.51.100.100", interface: "eth0" }, { address: "203.0.113.7", interface: "eth1" }],
+      vips: [{ address: "198.51.100.100/24", interface: "eth0" }, { address: "203.0.113.7/24", interface: "eth1" }],
       stops: [
         { command: "systemctl", args: ["stop", "app.service"], timeoutMs: 9000, env },
         { command: "/srv/stop.sh", args: [], timeoutMs: 3000, env },

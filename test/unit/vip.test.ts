@@ -21,9 +21,10 @@ function fakeIp(answer: (args: readonly string[]) => Partial<IpRunResult> & { ok
 }
 
 describe("VIP specs", () => {
-  it("always uses /32, whatever prefix the config gave", () => {
+  it("keeps the prefix the config gave, and takes a bare address as /32", () => {
     const r = resolveVip({ address: "198.51.100.100/24", interface: "eth0" });
-    expect(r).toEqual({ ok: true, vip: { address: "198.51.100.100", interface: "eth0", label: undefined } });
+    expect(r).toEqual({ ok: true, vip: { address: "198.51.100.100", prefixLength: 24, interface: "eth0", label: undefined } });
+    expect(resolveVip({ address: "198.51.100.100", interface: "eth0" })).toMatchObject({ ok: true, vip: { prefixLength: 32 } });
   });
 
   it("prefixes a short label with the interface name and keeps a full one", () => {
@@ -57,11 +58,11 @@ describe("VIP specs", () => {
 });
 
 describe("addVip", () => {
-  it("runs ip addr replace ADDR/32 dev IF label IF:LABEL", async () => {
+  it("runs ip addr replace ADDR/PREFIX dev IF label IF:LABEL, with the configured prefix", async () => {
     const run = fakeIp(() => ({ ok: true }));
     const r = await addVip({ address: "198.51.100.100/24", interface: "eth0", label: "vip" }, run);
     expect(r).toEqual({ ok: true, vip: "198.51.100.100/24", interface: "eth0" });
-    expect(run.calls).toEqual([["addr", "replace", "198.51.100.100/32", "dev", "eth0", "label", "eth0:vip"]]);
+    expect(run.calls).toEqual([["addr", "replace", "198.51.100.100/24", "dev", "eth0", "label", "eth0:vip"]]);
   });
 
   it("leaves the label out when none is given", async () => {
@@ -87,11 +88,11 @@ describe("addVip", () => {
 });
 
 describe("removeVip", () => {
-  it("runs ip addr del ADDR/32 dev IF", async () => {
+  it("runs ip addr del ADDR/PREFIX dev IF, with the prefix it was added with", async () => {
     const run = fakeIp(() => ({ ok: true }));
     const r = await removeVip({ address: "198.51.100.100/24", interface: "eth0", label: "vip" }, run);
     expect(r).toEqual({ ok: true, vip: "198.51.100.100/24", interface: "eth0", alreadyGone: false });
-    expect(run.calls).toEqual([["addr", "del", "198.51.100.100/32", "dev", "eth0"]]);
+    expect(run.calls).toEqual([["addr", "del", "198.51.100.100/24", "dev", "eth0"]]);
   });
 
   it.each(["RTNETLINK answers: Cannot assign requested address\n", "Error: ipv4: Address not found.\n"])(

@@ -30,9 +30,10 @@ say() {
   else printf '%s}\\n' "$line" >&2; fi
 }
 
-vip_del() { # address interface owner
-  local out
-  if out=$(ip addr del "$1/32" dev "$2" 2>&1); then say warn "fence watchdog: VIP removed" module "$3" vip "$1" interface "$2"
+vip_del() { # address[/prefix] interface owner: removed with the prefix it was added with (the kernel matches it)
+  local out a=$1
+  [[ $a == */* ]] || a+=/32
+  if out=$(ip addr del "$a" dev "$2" 2>&1); then say warn "fence watchdog: VIP removed" module "$3" vip "$1" interface "$2"
   elif [[ $out != *"Cannot assign requested address"* && $out != *"Address not found"* ]]; then
     say error "fence watchdog: VIP not removed" module "$3" vip "$1" interface "$2" detail "$out"
   fi

@@ -24,7 +24,8 @@
  *   node NAME                         VIGIL_NODE for the stops
  *   logfile PATH                      where its log lines go once the daemon is gone
  *   vip+ ADDRESS INTERFACE            sent BEFORE `ip addr add`: a daemon killed
- *                                     during the add still has it removed
+ *                                     during the add still has it removed; ADDRESS
+ *                                     carries the prefix it is added with (a.b.c.d/24)
  *   vip- ADDRESS INTERFACE            sent AFTER the address is gone
  *   plan MODULE                       forget MODULE's fence plan; the lines below rebuild it
  *   pvip MODULE ADDRESS INTERFACE     one of its VIPs

@@ -29,7 +29,7 @@ import { encodeFenceMessage, type FenceMessage, type FencePlan, type FenceStop, 
 import type { Logger } from "../log.ts";
 import { startFenceGuard } from "./guard.ts";
 import { relayFenceLine } from "./relay.ts";
-import { DEFAULT_RESOURCE_TIMEOUT_MS, vipHost } from "../module/resources.ts";
+import { DEFAULT_RESOURCE_TIMEOUT_MS } from "../module/resources.ts";
 
 export type { FencePlan } from "./messages.ts";
 
@@ -58,7 +58,8 @@ export function fencePlanOf(
     if (r.kind !== "vip") continue;
     const iface = r.interface ?? o.interfaceFor(r.address);
     // No interface holds its subnet: the address cannot be on one either.
-    if (iface !== null) vips.push({ address: vipHost(r.address), interface: iface });
+    // With its prefix: the watchdog removes it as it was added.
+    if (iface !== null) vips.push({ address: r.address, interface: iface });
   }
   for (const r of [...resources].reverse()) {
     const timeoutMs = ("timeouts" in r ? r.timeouts?.stopMs : undefined) ?? o.stopTimeoutMs ?? DEFAULT_RESOURCE_TIMEOUT_MS;

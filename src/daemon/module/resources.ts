@@ -61,7 +61,7 @@ export function vipHost(vip: string): string {
 
 /**
  * The interface holding an address of the VIP's subnet. A VIP already on an
- * interface (as /32) counts too, so a restart finds where the last run put it.
+ * interface as a /32 counts too, so a restart finds where the last run put it.
  */
 export function interfaceForAddress(address: string, interfaces: NodeJS.Dict<NetworkInterfaceInfo[]> = networkInterfaces()): string | null {
   const target = ipv4ToInt(vipHost(address));
@@ -89,13 +89,13 @@ export function hostResourceIo(): ResourceIo {
     run: runScript,
     async addVip(address, iface) {
       // Told first: a daemon killed while `ip` runs still has the address removed.
-      fenceGuard()?.vipAdding(vipHost(address), iface);
+      fenceGuard()?.vipAdding(address, iface);
       const r = await addVip({ address, interface: iface });
       return r.ok ? { ok: true } : { ok: false, message: r.message };
     },
     async removeVip(address, iface) {
       const r = await removeVip({ address, interface: iface });
-      if (r.ok) fenceGuard()?.vipRemoved(vipHost(address), iface);
+      if (r.ok) fenceGuard()?.vipRemoved(address, iface);
       return r.ok ? { ok: true, removed: !r.alreadyGone } : { ok: false, message: r.message };
     },
     async sendGarp(iface, address) {

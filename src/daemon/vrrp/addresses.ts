@@ -28,7 +28,11 @@ async function twice<R extends { ok: boolean }>(op: () => Promise<R>): Promise<R
 export async function addVips(fx: AddressEffects, inst: Instance, vips: readonly string[]): Promise<void> {
   const results = await Promise.all(vips.map((v) => twice(() => fx.io.addVip(v, inst.spec.interface))));
   results.forEach((r, i) => {
-    if (r.ok) return;
+    if (r.ok) {
+      // With the prefix it was added with, as `ip addr` shows it.
+      fx.log.info("VIP added", { instance: inst.name, vip: vips[i] ?? "", interface: inst.spec.interface });
+      return;
+    }
     fx.m.vipFailures({ instance: inst.name, op: "add" });
     fx.log.error("cannot add VIP", { instance: inst.name, vip: vips[i] ?? "", interface: inst.spec.interface, error: r.message });
   });
@@ -39,7 +43,10 @@ export async function removeVips(fx: AddressEffects, inst: Instance, vips: reado
   let removed = 0;
   results.forEach((r, i) => {
     if (r.ok) {
-      if (r.removed) removed += 1;
+      if (r.removed) {
+        removed += 1;
+        fx.log.info("VIP removed", { instance: inst.name, vip: vips[i] ?? "", interface: inst.spec.interface });
+      }
       return;
     }
     fx.m.vipFailures({ instance: inst.name, op: "remove" });

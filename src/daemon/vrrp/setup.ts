@@ -56,13 +56,13 @@ export function hostVrrpIo(): VrrpIo {
     openSocket: openVrrpSocket,
     async addVip(vip, iface) {
       // The fencing watchdog removes it if the daemon dies (fence/guard.ts); told before `ip` runs.
-      fenceGuard()?.vipAdding(vipAddress(vip), iface);
+      fenceGuard()?.vipAdding(vip, iface);
       const r = await addVip({ address: vip, interface: iface });
       return r.ok ? { ok: true } : { ok: false, message: r.message };
     },
     async removeVip(vip, iface) {
       const r = await removeVip({ address: vip, interface: iface });
-      if (r.ok) fenceGuard()?.vipRemoved(vipAddress(vip), iface);
+      if (r.ok) fenceGuard()?.vipRemoved(vip, iface);
       return r.ok ? { ok: true, removed: !r.alreadyGone } : { ok: false, message: r.message };
     },
     async sendGarp(iface, address, count, intervalMs) {
