@@ -69,6 +69,12 @@ function sentence(s: string): string {
   return /[.!?]$/.test(capped) ? capped : `${capped}.`;
 }
 
+/** A sentence that starts with a name (a module's): its case is kept. */
+function finish(s: string): string {
+  const t = s.trim();
+  return /[.!?]$/.test(t) ? t : `${t}.`;
+}
+
 function withWhy(head: string, ...why: (string | undefined)[]): string {
   const parts = why.filter((w): w is string => w !== undefined && w !== "");
   return sentence(parts.length === 0 ? head : `${head} (${parts.join("; ")})`);
@@ -92,6 +98,9 @@ const DESCRIBERS: readonly [RegExp, Describer][] = [
     `this node ran late by ${str(f, "gap_ms") ?? "?"} ms; peer deadlines were stretched by ${str(f, "credited_ms") ?? "?"} ms so the delay is not blamed on peers`)],
   [/^this node ran late \d+ times?/, (_m, _f) => ""],
   [/^vrrp (\S+) (\S+)$/, (m, f) => withWhy(`VRRP instance ${m[1]}: ${m[2]}`, reasonWords(f), str(f, "detail"))],
+  // The health watch's alarms carry the module's summary, which is already a sentence.
+  [/^module (\S+) runs (nowhere|again)$/, (m, f) => finish(str(f, "detail") ?? `module ${m[1]} runs ${m[2]}`)],
+  [/^this node is isolated:/, (_m, f) => sentence(str(f, "detail") ?? "this node is isolated: it hears no peer on any link")],
   [/^vigil started$/, (_m, f) => sentence(
     `vigil ${str(f, "version") ?? ""} started as node ${str(f, "node") ?? "?"} of cluster ${str(f, "cluster") ?? "?"}, config ${str(f, "config") ?? "?"}`.replace("vigil  ", "vigil "))],
   [/^vigil stopped$/, () => "vigil stopped on this node."],

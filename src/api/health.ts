@@ -12,6 +12,8 @@ import type { ClusterHealth, ModuleSummary, NodeHealth, PeerStatus, StatusSnapsh
 export interface HealthOptions {
   /** Peers not heard since start-up count as lost only after this (the heartbeat's initdead). */
   readonly isolatedAfterMs: number;
+  /** web.listen of the config, which peers listen on (this node may have been moved by --listen). */
+  readonly peerListen?: string;
 }
 
 const RUNNING = new Set(["PRIM", "ALONE"]);
@@ -31,7 +33,7 @@ export function clusterHealth(s: Base, o: HealthOptions): Omit<ClusterHealth, "a
     const busy = s.resources?.find((r) => r.module === m.name)?.resources.find((r) => r.state === "starting" || r.state === "stopping");
     return summariseModule(m, s.peers, s.node.name, busy === undefined ? undefined : `${busy.name} ${busy.state}`);
   });
-  return { isolated: isolation(s, o), nodes: nodes(s), modules };
+  return { isolated: isolation(s, o), nodes: nodes(s, o.peerListen ?? s.web.listen), modules };
 }
 
 /** The banner's sentence when this node hears no peer on any link while peers are configured. */
@@ -55,7 +57,7 @@ function consoleAddress(addresses: readonly string[], listen: string): string | 
   return `${first}:${port}`;
 }
 
-function nodes(s: Base): NodeHealth[] {
+function nodes(s: Base, peerListen: string): NodeHealth[] {
   const roleOf = (node: string) => s.modules.map((m) => ({ module: m.name, role: m.nodes.find((n) => n.node === node)?.role ?? "unknown" }));
   const listenHost = s.web.listen.slice(0, s.web.listen.lastIndexOf(":"));
   const selfHost = listenHost === "0.0.0.0" || listenHost === "" || listenHost === "[::]" ? s.node.addresses[0] : listenHost;
@@ -71,7 +73,7 @@ function nodes(s: Base): NodeHealth[] {
     name: p.name,
     self: false,
     state: p.state,
-    console: consoleAddress(p.addresses, s.web.listen),
+    console: consoleAddress(p.addresses, peerListen),
     links: { up: p.links.filter((l) => l.state === "up").length, total: p.links.length },
     roles: roleOf(p.name),
   }));

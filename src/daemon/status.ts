@@ -76,7 +76,7 @@ export function buildStatus(i: StatusInputs): StatusSnapshot {
     farms: [...(i.farms ?? [])],
     events: i.events,
   };
-  snap.health = { ...clusterHealth(snap, { isolatedAfterMs: i.config.cluster.heartbeat.initdead }), alarms: [...(i.alarms ?? [])] };
+  snap.health = { ...clusterHealth(snap, { isolatedAfterMs: i.config.cluster.heartbeat.initdead, peerListen: i.config.web.listen }), alarms: [...(i.alarms ?? [])] };
   if (i.resources !== undefined) snap.resources = [...i.resources];
   if (i.logFile !== undefined) snap.logFile = i.logFile;
   return snap;

@@ -113,6 +113,10 @@ describe("event sentences", () => {
     expect(describeEvent("module hmi start script start.sh failed", { detail: "exited 1" })).toBe("Module hmi: start of script start.sh failed (exited 1).");
   });
 
+  it("an alarm reads as the module's summary", () => {
+    expect(describeEvent("module hmi runs nowhere", { module: "hmi", detail: "hmi runs nowhere: scada2 waits; scada1 is dead." })).toBe("hmi runs nowhere: scada2 waits; scada1 is dead.");
+  });
+
   it("reads an unknown event as its message and detail", () => {
     expect(describeEvent("farm removed", { module: "web", detail: "by reload" })).toBe("Farm removed (by reload).");
   });

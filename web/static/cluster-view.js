@@ -30,7 +30,7 @@ window.vigilClusterView = (h) => {
     for (const a of nowhere) {
       banners.push(el("p", { className: "banner", "data-testid": "nowhere-banner", "data-module": text(a.module) },
         el("span", { text: `${text(a.module)} runs nowhere` }),
-        el("span", { className: "detail", text: `${text(a.text)} · since ${formatTime(a.since)}` })));
+        el("span", { className: "detail", text: `${text(a.text).replace(/^\S+ runs nowhere: /, "")} · since ${formatTime(a.since)}` })));
     }
     byId("health-region").replaceChildren(...banners);
   }

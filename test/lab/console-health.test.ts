@@ -1,0 +1,108 @@
+/**
+ * The console's health views on real daemons (module-lab.ts: h1 and h2 run
+ * module web, h3 is the client and the ping witness), each state seen in
+ * Chromium and screenshotted under test-artifacts/web/:
+ *
+ *  - healthy: web runs on h1, h2 is ready; both nodes side by side;
+ *  - running nowhere: h2's start script fails, h1 stops: the alarm banner,
+ *    the event, the `vigil status` line and the metric;
+ *  - isolated: every link of h2 cut: the banner and the metric.
+ *
+ * The browser reaches each daemon through its control socket (the same app
+ * as the console port), see test/web/socket-proxy.ts.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Page } from "playwright-core";
+import { afterAll, beforeAll, expect, onTestFinished } from "vitest";
+import { artifactPath, chromiumMissing, launchBrowser, type Browser } from "../web/browser.ts";
+import { proxyToSocket, type SocketProxy } from "../web/socket-proxy.ts";
+import { describeLab, labTest, useLab } from "./lab-test.ts";
+import { waitUntil } from "./lab.ts";
+import { startModuleLab } from "./module-lab.ts";
+import { metricValue, type VigilNode } from "./vigil-cluster.ts";
+
+const testid = (page: Page, id: string) => page.locator(`[data-testid="${id}"]`);
+
+describeLab("console health views on real daemons", () => {
+  const lab = useLab({ hosts: 3, links: 2 });
+  let dir = "";
+  let browser: Browser | undefined;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "vigil-console-health-"));
+    const missing = chromiumMissing();
+    if (missing !== null) throw new Error(missing);
+    browser = await launchBrowser();
+  }, 60_000);
+  afterAll(async () => {
+    await browser?.close();
+    if (dir !== "") rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function open(node: VigilNode): Promise<{ page: Page; problems: string[]; proxy: SocketProxy }> {
+    const proxy = await proxyToSocket(join(node.stateDir, "vigil.sock"));
+    onTestFinished(() => proxy.close());
+    const { page, problems } = await (browser as Browser).newPage({ width: 1280, height: 1000 });
+    await page.goto(proxy.url);
+    await expect.poll(() => testid(page, "node-name").textContent()).toBe(node.name);
+    return { page, problems, proxy };
+  }
+
+  labTest("healthy, then running nowhere, then isolated, as the operator sees them", async () => {
+    const m = await startModuleLab({ lab: lab(), dir: mkdtempSync(join(dir, "c-")), failback: "manual" });
+    const [h1, h2] = [m.node("h1"), m.node("h2")];
+    onTestFinished(async () => {
+      await m.stop();
+      await lab().linkUp(h2.host);
+    });
+    await m.waitRole(h1, ["PRIM"]);
+    await m.waitRole(h2, ["SECOND"]);
+    await m.waitServedBy("h1", 0);
+
+    // Healthy, from h1's console.
+    const one = await open(h1);
+    const summary = testid(one.page, "summary-text");
+    await expect.poll(() => summary.allTextContents(), { timeout: 10_000 }).toEqual(["web runs on h1; h2 is ready to take over."]);
+    expect(await testid(one.page, "node-card").evaluateAll((els) => els.map((e) => e.getAttribute("data-node")))).toEqual(["h1", "h2"]);
+    expect(await testid(one.page, "node-state").allTextContents()).toEqual(["this node", "up"]);
+    expect(await testid(one.page, "node-console-link").getAttribute("href")).toBe("http://203.0.113.12:9010/");
+    await expect.poll(() => testid(one.page, "resource-state").allTextContents()).toEqual(["up", "up"]);
+    expect(await testid(one.page, "resource-row").evaluateAll((els) => els.map((e) => e.getAttribute("data-resource")))).toEqual(["vip 198.51.100.100/24", "script start.sh"]);
+    await expect.poll(() => testid(one.page, "log-lines").textContent()).toContain("vigil started");
+    await one.page.screenshot({ path: artifactPath("lab-healthy.png"), fullPage: true });
+    expect(one.problems).toEqual([]);
+    const s1 = await h1.status();
+    expect(s1.resources?.[0]?.resources.map((r) => [r.name, r.state, r.expected])).toEqual([["vip 198.51.100.100/24", "up", true], ["script start.sh", "up", true]]);
+    expect(readFileSync(join(h1.stateDir, "vigil.log"), "utf8")).toContain("vigil started");
+    await one.page.close();
+
+    // Running nowhere: h2 cannot start the service, and h1 stops.
+    const start = join(m.dir, "start.sh");
+    writeFileSync(start, readFileSync(start, "utf8").replace("#!/bin/sh\n", `#!/bin/sh\n[ "$VIGIL_NODE" = h2 ] && { echo 'refusing to start on h2' >&2; exit 1; }\n`));
+    await m.terminate(h1);
+    const two = await open(h2);
+    const nowhere = testid(two.page, "nowhere-banner");
+    await nowhere.waitFor({ state: "visible", timeout: 30_000 });
+    expect(await nowhere.textContent()).toContain("web runs nowhere");
+    expect(await testid(two.page, "summary-text").textContent()).toMatch(/^web runs nowhere: h1 is (dead|stopped|not heard yet); h2 waits \(.+\)\.$|^web runs nowhere: h2 waits \(.+\); h1 is (dead|stopped)\.$/);
+    expect(await testid(two.page, "isolated-banner").count()).toBe(0);
+    await expect.poll(() => testid(two.page, "event-text").allTextContents()).toContainEqual(expect.stringMatching(/^web runs nowhere: /));
+    await two.page.screenshot({ path: artifactPath("lab-running-nowhere.png"), fullPage: true });
+    expect(metricValue(await h2.metrics(), "vigil_module_running_nowhere", { module: "web" })).toBe(1);
+    const text = await m.cli(h2, ["status"]);
+    expect(text.stdout).toMatch(/^ALARM {5}web runs nowhere: /m);
+    const json = await h2.status();
+    expect(json.health?.alarms.map((a) => [a.kind, a.module])).toEqual([["running-nowhere", "web"]]);
+
+    // Isolated: h2 loses every link; the witness (h3) is out of reach too.
+    await lab().linkDown(h2.host);
+    const isolated = testid(two.page, "isolated-banner");
+    await isolated.waitFor({ state: "visible", timeout: 30_000 });
+    expect(await isolated.textContent()).toContain("it hears no peer on any link");
+    await two.page.screenshot({ path: artifactPath("lab-isolated.png"), fullPage: true });
+    await waitUntil(async () => metricValue(await h2.metrics(), "vigil_node_isolated") === 1, { timeoutMs: 10_000, what: "vigil_node_isolated to be 1 on h2" });
+    expect(two.problems).toEqual([]);
+    await two.page.close();
+  }, 120_000);
+});
