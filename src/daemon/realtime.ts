@@ -27,6 +27,7 @@ import type { Logger } from "./log.ts";
 
 const TIGHT_DEADTIME_MS = 500;
 const TIGHT_ADVERT_MS = 100;
+const LATE_THREADS_MS = 5_000;
 
 /** Why this config wants real-time scheduling, or undefined. */
 export function realtimeReason(c: VigilConfig): string | undefined {
@@ -57,9 +58,10 @@ function threadIds(): number[] {
 /**
  * Asks for SCHED_RR and locked memory if the config is tight; idempotent, so
  * it can run again to take in threads started since. Never throws.
- * `phase` "start" logs the outcome; "threads" only logs a change for the worse.
+ * `phase` "start" logs the outcome; "threads" (once the engines run) and
+ * "late" (a few seconds later) only log a change for the worse.
  */
-export async function applyRealtime(c: VigilConfig, log: Logger, phase: "start" | "threads"): Promise<RealtimeOutcome | undefined> {
+export async function applyRealtime(c: VigilConfig, log: Logger, phase: "start" | "threads" | "late"): Promise<RealtimeOutcome | undefined> {
   const reason = realtimeReason(c);
   if (reason === undefined) return undefined;
   let calls;
@@ -98,6 +100,10 @@ export async function applyRealtime(c: VigilConfig, log: Logger, phase: "start" 
     });
   } else if (!realProblems && phase === "start") {
     log.info("real-time scheduling on", { reason, policy: "SCHED_RR", priority: REALTIME_PRIORITY, threads: scheduled, memory_locked: memoryLocked });
+  }
+  if (phase === "threads" && !realProblems) {
+    // The runtime starts its I/O pool threads lazily, after the first file operations: take them in too.
+    setTimeout(() => void applyRealtime(c, log, "late"), LATE_THREADS_MS).unref();
   }
   return { scheduled, failed, locked: memoryLocked };
 }

@@ -60,6 +60,12 @@ export interface VrrpSocket {
   onPacket(cb: (ipPacket: Uint8Array) => void): void;
   /** Send failures and receive-loop failures. */
   onError(cb: (err: VrrpSocketError) => void): void;
+  /**
+   * Packets already read from the socket but not yet handed to onPacket
+   * (they wait behind whatever this thread is doing); absent where packets
+   * are handed over at once.
+   */
+  pending?(): number;
   /** Stops receiving and closes the socket; safe to call twice. */
   close(): Promise<void>;
 }
@@ -190,6 +196,8 @@ function receiveLoop(env: FfiWorkerEnv, data: ReceiveLoopData, post: WorkerPost)
   view.setInt32(0, data.fd, true);
   view.setInt16(4, POLLIN, true);
   const buf = new Uint8Array(data.bufferSize);
+  // The opener waits for this: adverts are read from here on.
+  post({ type: "receiving" });
   const pause = (): void => {
     // Sleeps, but wakes at once when close() sets the flag.
     Atomics.wait(stop, 0, 0, 200);
@@ -213,6 +221,8 @@ function receiveLoop(env: FfiWorkerEnv, data: ReceiveLoopData, post: WorkerPost)
       const n = Number(env.libc.recvfrom(data.fd, buf, buf.length, MSG_DONTWAIT, null, null));
       if (n >= 0) {
         const packet = buf.slice(0, n);
+        // Counted before it is posted, so the reader never believes nothing is on its way.
+        Atomics.add(stop, 1, 1);
         post({ type: "packet", bytes: packet }, [packet.buffer]);
         continue;
       }
@@ -285,7 +295,8 @@ export async function openVrrpSocket(opts: VrrpSocketOptions): Promise<VrrpSocke
     throw setupError(iface, e, "cannot set up the VRRP socket");
   }
 
-  const stopFlag = new SharedArrayBuffer(4);
+  // [0]: the stop flag; [1]: packets the Worker has read and posted.
+  const stopFlag = new SharedArrayBuffer(8);
   let worker: Worker;
   try {
     worker = await startFfiWorker<ReceiveLoopData>("VRRP", receiveLoop, { fd, stop: stopFlag, pollMs: POLL_MS, bufferSize: RECEIVE_BUFFER });
@@ -294,10 +305,32 @@ export async function openVrrpSocket(opts: VrrpSocketOptions): Promise<VrrpSocke
     if (e instanceof FfiUnavailableError) throw e;
     throw setupError(iface, e, "cannot start the receive worker");
   }
-  return vrrpSocket(libc, fd, iface, worker, stopFlag);
+  const socket = vrrpSocket(libc, fd, iface, worker, stopFlag);
+  // A Worker boots in tens of milliseconds, hundreds on a loaded host. Until its
+  // loop runs, adverts wait in the socket: a backup that started its
+  // Master_Down_Interval meanwhile (60-80 ms at a 20 ms advert) would take
+  // over from a master it cannot hear yet. So the socket is handed out only
+  // once it receives.
+  const ready = await socket.receiving;
+  if (ready !== undefined) {
+    await socket.close();
+    throw new VrrpSocketError("setup-failed", iface, ready);
+  }
+  return socket;
 }
 
-function vrrpSocket(libc: Libc, fd: number, iface: string, worker: Worker, stopFlag: SharedArrayBuffer): VrrpSocket {
+/** How long the receive Worker may take to start before opening fails. */
+const RECEIVE_START_TIMEOUT_MS = 10_000;
+
+function vrrpSocket(libc: Libc, fd: number, iface: string, worker: Worker, stopFlag: SharedArrayBuffer): VrrpSocket & { receiving: Promise<string | undefined> } {
+  let receivingNow: (problem?: string) => void = () => {};
+  const receiving = new Promise<string | undefined>((resolve) => {
+    const timer = setTimeout(() => resolve(`the receive worker did not start within ${RECEIVE_START_TIMEOUT_MS} ms`), RECEIVE_START_TIMEOUT_MS);
+    receivingNow = (problem) => {
+      clearTimeout(timer);
+      resolve(problem);
+    };
+  });
   const packetSinks: ((p: Uint8Array) => void)[] = [];
   const errorSinks: ((e: VrrpSocketError) => void)[] = [];
   let closed = false;
@@ -317,8 +350,11 @@ function vrrpSocket(libc: Libc, fd: number, iface: string, worker: Worker, stopF
   worker.onmessage = (event: MessageEvent) => {
     const m = event.data as WorkerMessage;
     if (m.type === "packet" && m.bytes instanceof Uint8Array) {
+      delivered += 1;
       if (closed) return;
       for (const cb of packetSinks) cb(m.bytes);
+    } else if (m.type === "receiving") {
+      receivingNow();
     } else if (m.type === "error") {
       const errno = typeof m.errno === "number" ? m.errno : 0;
       const err = new SyscallError(String(m.call), errno, "in the receive loop");
@@ -326,16 +362,23 @@ function vrrpSocket(libc: Libc, fd: number, iface: string, worker: Worker, stopF
     } else if (m.type === "ffi-worker-exit") {
       workerDone();
     } else if (m.type === "ffi-worker-error") {
+      receivingNow(`receive worker stopped: ${String(m.message)}`);
       report(new VrrpSocketError("receive-failed", iface, `receive worker stopped: ${String(m.message)}`));
       workerDone();
     }
   };
   worker.onerror = (event: ErrorEvent) => {
+    receivingNow(`receive worker failed: ${event.message}`);
     report(new VrrpSocketError("receive-failed", iface, `receive worker failed: ${event.message}`));
     workerDone();
   };
 
+  const posted = new Int32Array(stopFlag);
+  let delivered = 0;
+
   return {
+    receiving,
+    pending: () => Atomics.load(posted, 1) - delivered,
     send(packet, dst) {
       if (closed) {
         report(new VrrpSocketError("closed", iface, "send after close"));

@@ -46,6 +46,13 @@ describeLab("VIPs through netlink", () => {
     expect(add?.result.ok).toBe(true);
     expect(again?.result.ok).toBe(true);
     expect(await entries(h, "198.51.100.80")).toEqual([{ address: "198.51.100.80", prefixLength: 32, label: `${dev}:vip` }]);
+    // The prefix the config gives is the prefix the kernel holds.
+    const [wide] = await run(h, [`add:198.51.100.84/24:${dev}`]);
+    expect(wide?.result.ok).toBe(true);
+    expect(await entries(h, "198.51.100.84")).toEqual([{ address: "198.51.100.84", prefixLength: 24, label: dev }]);
+    const [wideGone] = await run(h, [`del:198.51.100.84/24:${dev}`]);
+    expect(wideGone?.result).toMatchObject({ ok: true, alreadyGone: false });
+    expect(await entries(h, "198.51.100.84")).toEqual([]);
     // The host's own address is untouched.
     const own = await listAddresses(dev, createIpRunner({ netns: h.ns }));
     expect(own.ok && own.addresses.some((a) => a.address === h.addr() && a.prefixLength === 24)).toBe(true);

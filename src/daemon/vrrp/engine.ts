@@ -66,6 +66,9 @@ const STOP_NOTIFY_GRACE_MS = 2_000;
 const ROLE_CODE: Readonly<Record<VrrpRole, number>> = { initialize: 0, backup: 1, master: 2, fault: 3 };
 const NOTIFY_STATE: Readonly<Record<VrrpRole, NotifyState>> = { initialize: "STOP", backup: "BACKUP", master: "MASTER", fault: "FAULT" };
 
+/** How many times a timer waits 1 ms for packets already read (see onTimer). */
+const MAX_TIMER_DEFERRALS = 20;
+
 export class VrrpEngine {
   private readonly instances: ReadonlyMap<string, Instance>;
   private readonly units: readonly Unit[];
@@ -234,10 +237,27 @@ export class VrrpEngine {
     if (at === null) return;
     // Rounded up: a timer that fires before the deadline would only be re-armed.
     const delay = Math.max(0, Math.ceil(at - this.clock()));
-    unit.timer = setTimeout(() => {
-      unit.timer = undefined;
-      this.feed(unit, undefined, { type: "tick" });
-    }, delay);
+    unit.timer = setTimeout(() => this.onTimer(unit, 0), delay);
+  }
+
+  /**
+   * A timer of the unit ran out. Adverts the receive Worker has already read
+   * are handled first: after this thread stalled (start-up work, a long
+   * collection, CPU starvation) the master's adverts can wait in the queue
+   * behind the timer, and a BACKUP acting on the timer first would take over
+   * from a master that is there. A few 1 ms deferrals let them in.
+   */
+  private onTimer(unit: Unit, deferred: number): void {
+    unit.timer = undefined;
+    if (deferred < MAX_TIMER_DEFERRALS && this.packetsWaiting(unit)) {
+      unit.timer = setTimeout(() => this.onTimer(unit, deferred + 1), 1);
+      return;
+    }
+    this.feed(unit, undefined, { type: "tick" });
+  }
+
+  private packetsWaiting(unit: Unit): boolean {
+    return unit.names.some((n) => (this.instances.get(n)?.entry.socket?.pending?.() ?? 0) > 0);
   }
 
   private onPacket(entry: SocketEntry, bytes: Uint8Array): void {

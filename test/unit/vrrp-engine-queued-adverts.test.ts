@@ -1,0 +1,117 @@
+/**
+ * The VRRP driver never lets a timer overtake adverts the receive Worker has
+ * already read: after a stall of the main thread (start-up work, a long
+ * collection) the master's adverts wait in the queue behind the
+ * master-down timer, and a BACKUP acting first would take over from a
+ * master that is there (a "double master" at cold start).
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { masterDownIntervalMs, vipAddress } from "../../src/core/vrrp/vrrp.ts";
+import { Logger } from "../../src/daemon/log.ts";
+import { Metrics } from "../../src/daemon/metrics.ts";
+import { VrrpEngine } from "../../src/daemon/vrrp/engine.ts";
+import type { VrrpIo } from "../../src/daemon/vrrp/spec.ts";
+import type { VrrpSocket } from "../../src/net/raw-vrrp.ts";
+import { encodeAdvert, encodeIpv4Datagram, VRRP_MULTICAST_V4 } from "../../src/proto/vrrp.ts";
+
+const US = "198.51.100.12";
+const MASTER = "198.51.100.11";
+const ADVERT_MS = 100;
+const MDI = masterDownIntervalMs(100, ADVERT_MS, 3);
+
+/** A socket whose received packets wait until the test hands them over, and says how many wait. */
+class QueuedSocket implements VrrpSocket {
+  readonly waiting: Uint8Array[] = [];
+  private sink: (p: Uint8Array) => void = () => {};
+  /** false: pending() is not offered, as on a socket that hands packets over at once. */
+  constructor(private readonly reportsPending: boolean) {
+    if (!reportsPending) delete (this as Partial<QueuedSocket>).pending;
+  }
+  send(): void {}
+  onPacket(cb: (p: Uint8Array) => void): void {
+    this.sink = cb;
+  }
+  onError(): void {}
+  pending(): number {
+    return this.waiting.length;
+  }
+  deliver(): void {
+    for (const p of this.waiting.splice(0)) this.sink(p);
+  }
+  async close(): Promise<void> {}
+}
+
+function advertFromMaster(): Uint8Array {
+  const vrrp = encodeAdvert({ version: 3, vrid: 51, priority: 150, advertIntCs: ADVERT_MS / 10, addresses: ["198.51.100.100"] }, { src: MASTER, dst: VRRP_MULTICAST_V4 });
+  return encodeIpv4Datagram(vrrp, { src: MASTER, dst: VRRP_MULTICAST_V4 });
+}
+
+function backup(socket: QueuedSocket): { engine: VrrpEngine; vips: Set<string> } {
+  const vips = new Set<string>();
+  const io: VrrpIo = {
+    openSocket: async () => socket,
+    addVip: async (vip) => (vips.add(vipAddress(vip)), { ok: true }),
+    removeVip: async (vip) => ({ ok: true, removed: vips.delete(vipAddress(vip)) }),
+    sendGarp: async () => ({ ok: true }),
+    linkState: () => ({ up: true, present: true, detail: "eth0 up" }),
+    interfaceAddresses: () => [US],
+    dropVipTraffic: async () => ({ ok: true }),
+    acceptVipTraffic: async () => ({ ok: true }),
+  };
+  const engine = new VrrpEngine({
+    instances: [{
+      core: { name: "VI_1", vrid: 51, priority: 100, primaryAddress: US, vips: ["198.51.100.100/24"], advertIntCs: ADVERT_MS / 10, acceptMode: true },
+      interface: "eth0",
+      unicastPeers: [],
+      probes: [],
+      notify: {},
+      garp: { repeat: 1, intervalMs: 0, delayMs: 0 },
+    }],
+    io,
+    log: new Logger("text", () => {}),
+    metrics: new Metrics(),
+    clock: () => Date.now(),
+    linkPollMs: 10_000,
+  });
+  return { engine, vips };
+}
+
+describe("VRRP timers and adverts already read", () => {
+  beforeEach(() => vi.useFakeTimers({ now: 1_000_000 }));
+  afterEach(() => vi.useRealTimers());
+
+  it("a master-down timer that runs out while the master's advert waits in the queue lets the advert in first: no takeover", async () => {
+    const socket = new QueuedSocket(true);
+    const { engine, vips } = backup(socket);
+    await engine.start();
+    // The main thread was busy: the master's advert was read but not handed over when the timer ran out.
+    socket.waiting.push(advertFromMaster());
+    await vi.advanceTimersByTimeAsync(MDI + 1);
+    expect(engine.state("VI_1")?.role).toBe("backup");
+    socket.deliver();
+    await vi.advanceTimersByTimeAsync(MDI - 10);
+    expect(engine.state("VI_1")?.role).toBe("backup");
+    expect(engine.state("VI_1")?.master?.address).toBe(MASTER);
+    expect(vips.size).toBe(0);
+    await engine.stop();
+  });
+
+  it("the wait is bounded: a queue that never drains does not stop the timer for long", async () => {
+    const socket = new QueuedSocket(true);
+    const { engine } = backup(socket);
+    await engine.start();
+    socket.waiting.push(advertFromMaster());
+    await vi.advanceTimersByTimeAsync(MDI + 30);
+    expect(engine.state("VI_1")?.role).toBe("master");
+    await engine.stop();
+  });
+
+  it("a socket that hands packets over at once (no pending count) keeps the plain timer", async () => {
+    const socket = new QueuedSocket(false);
+    const { engine } = backup(socket);
+    await engine.start();
+    await vi.advanceTimersByTimeAsync(MDI + 1);
+    expect(engine.state("VI_1")?.role).toBe("master");
+    await engine.stop();
+  });
+});
