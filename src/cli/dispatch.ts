@@ -5,6 +5,8 @@ import { type Io, UsageError } from "./io.ts";
 import { cmdModuleCommand } from "./module-command.ts";
 import { parseCommand } from "./parse.ts";
 import { cmdToken } from "./token-command.ts";
+import { cmdInstall, cmdUninstall } from "./install-command.ts";
+import { cmdCompletion, cmdMan } from "./doc-command.ts";
 import { cmdPasswd } from "./passwd-command.ts";
 import { EXIT } from "./verbs.ts";
 import { cmdWitness } from "./witness-command.ts";
@@ -44,6 +46,10 @@ export async function dispatch(argv: readonly string[], io: Io, daemons: DaemonE
       case "doctor": return cmdDoctor(values, io);
       case "schema": return cmdSchema(io);
       case "version": return cmdVersion(io);
+      case "install": return cmdInstall(values, io);
+      case "uninstall": return cmdUninstall(values, io);
+      case "completion": return cmdCompletion(positionals, io);
+      case "man": return cmdMan(io);
       case "help": return cmdHelp(positionals, io);
     }
   } catch (e) {

@@ -2,6 +2,8 @@ import type { VerbSpec } from "./verb-spec.ts";
 import { WITNESS_VERB } from "./witness-verb.ts";
 import { MODULE_VERBS } from "./module-verbs.ts";
 import { PASSWD_VERB } from "./passwd-verb.ts";
+import { INSTALL_VERBS } from "./install-verbs.ts";
+import { DOC_VERBS } from "./doc-verbs.ts";
 
 export type { VerbSpec };
 
@@ -101,6 +103,8 @@ export const VERBS: readonly VerbSpec[] = [
     options: {},
     positionals: [0, 0],
   },
+  ...INSTALL_VERBS,
+  ...DOC_VERBS,
   {
     name: "version",
     summary: "print the version",

@@ -1,0 +1,74 @@
+import { isAbsolute, resolve } from "node:path";
+import { defaultOptions, type InstallOptions } from "../sys/install/layout.ts";
+import { install, InstallError, type Report, uninstall } from "../sys/install/install.ts";
+import { buildInfo } from "../version.ts";
+import { type Io, UsageError } from "./io.ts";
+import { EXIT } from "./verbs.ts";
+
+type Values = Record<string, string | boolean | undefined>;
+
+export function cmdInstall(v: Values, io: Io): number {
+  const o = options(v);
+  if (!rootOk(o, io, "install")) return EXIT.failed;
+  if (buildInfo() === undefined) {
+    io.err("vigil install copies the running binary, but this vigil runs from source; run the compiled one (dist/vigil install)");
+    return EXIT.failed;
+  }
+  return report((r) => install(o, process.execPath, r), io);
+}
+
+export function cmdUninstall(v: Values, io: Io): number {
+  const o = options(v);
+  if (!rootOk(o, io, "uninstall")) return EXIT.failed;
+  return report((r) => uninstall(o, v["purge"] === true, r), io);
+}
+
+function options(v: Values): InstallOptions {
+  const o = defaultOptions();
+  const path = (flag: string): string | undefined => {
+    const p = v[flag];
+    if (typeof p !== "string") return undefined;
+    if (p === "") throw new UsageError(`--${flag} needs a folder`);
+    return resolve(p);
+  };
+  const init = v["init"];
+  if (init !== undefined && init !== "systemd" && init !== "sysv") throw new UsageError(`--init must be systemd or sysv, not "${String(init)}"`);
+  for (const flag of ["prefix", "state-dir"]) {
+    const p = v[flag];
+    // These are paths on the installed system, written into the unit: relative ones would mean nothing there.
+    if (typeof p === "string" && !isAbsolute(p)) throw new UsageError(`--${flag} must be an absolute path, not "${p}"`);
+  }
+  return {
+    root: path("root") ?? o.root,
+    prefix: path("prefix") ?? o.prefix,
+    stateDir: path("state-dir") ?? o.stateDir,
+    init: init,
+  };
+}
+
+/** Writing the running system needs root; an image under --root needs only write access to it. */
+function rootOk(o: InstallOptions, io: Io, verb: string): boolean {
+  if (o.root !== "/" || process.getuid?.() === 0) return true;
+  io.err(`vigil ${verb} must run as root: it changes ${o.prefix}, /etc and ${o.stateDir} (try sudo vigil ${verb})`);
+  return false;
+}
+
+function report(f: (r: Report) => void, io: Io): number {
+  const r: Report = { lines: [], next: [] };
+  try {
+    f(r);
+  } catch (e) {
+    if (e instanceof InstallError) {
+      for (const line of r.lines) io.out(line);
+      io.err(`vigil: ${e.message}`);
+      return EXIT.failed;
+    }
+    throw e;
+  }
+  for (const line of r.lines) io.out(line);
+  if (r.next.length > 0) {
+    io.out("next:");
+    for (const n of r.next) io.out(`  ${n}`);
+  }
+  return EXIT.ok;
+}
