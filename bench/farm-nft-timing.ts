@@ -16,7 +16,7 @@ for (const n of [2, 8, 32]) {
   const t = ownershipTable(nodes, 0xbe9c4);
   const all = n === 32 ? 0xffffffff : 2 ** n - 1;
   const lessOne = (all & ~(1 << (n - 1))) >>> 0;
-  const setup = await setupFarmTable({ module, vip: "198.51.100.50", ports: [80, 443], split: "client_ip_port", seed: 1 });
+  const setup = await setupFarmTable({ module, vip: "198.51.100.50", ports: [80, 443], split: "client_ip_port", seed: 1, leaseMs: 300 });
   if (!setup.ok) throw new Error(setup.message);
   const r = { coreMs: [] as number[], nftMs: [] as number[], buckets: [] as number[] };
   for (let i = 0; i < ROUNDS; i++) {
@@ -25,7 +25,7 @@ for (const n of [2, 8, 32]) {
     t.memo.clear();
     const held = bucketsOf(t, 0, view);
     const c1 = performance.now();
-    const w = await writeFarmTable(module, "198.51.100.50", held, i % 2 === 0);
+    const w = await writeFarmTable(module, "198.51.100.50", held, i % 2 === 0, 300);
     const c2 = performance.now();
     if (!w.ok) throw new Error(w.message);
     r.coreMs.push(c1 - c0);

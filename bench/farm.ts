@@ -38,7 +38,7 @@ import { nftBucket } from "../src/core/farm/jhash.ts";
 import { owners, ownershipTable } from "../src/core/farm/ownership.ts";
 import { BUCKETS } from "../src/core/farm/types.ts";
 import { farmSeeds } from "../src/daemon/farm/seeds.ts";
-import { BUN, FARM_FIXTURES, FARM_PORT, FARM_VIP, runClient, waitForSplit } from "../test/lab/farm-lab.ts";
+import { askReport, BUN, FARM_FIXTURES, FARM_PORT, FARM_VIP, runClient, waitForSplit } from "../test/lab/farm-lab.ts";
 import { createLab, type LabHost, type LabProcess, REPO_ROOT } from "../test/lab/lab.ts";
 import { startVigilCluster, type VigilCluster, type VigilNode } from "../test/lab/vigil-cluster.ts";
 import { markdownTable, writeResults } from "./lib/report.ts";
@@ -55,19 +55,6 @@ function startServer(h: LabHost): LabProcess {
 
 function client(h: LabHost, name: string, args: Record<string, unknown>): LabProcess {
   return h.spawn([BUN, join(FARM_FIXTURES, "farm-client.ts"), JSON.stringify({ vip: FARM_VIP, port: FARM_PORT, ...args })], { logName: name });
-}
-
-async function streamReport(p: LabProcess): Promise<{ broken: string[]; byNode: Record<string, number> }> {
-  const before = p.output().split("\n").filter((l) => l.startsWith("{")).length;
-  p.write("report\n");
-  let line = "";
-  await p.waitFor(() => {
-    const ls = p.output().split("\n").filter((l) => l.startsWith("{"));
-    if (ls.length <= before) return false;
-    line = ls[ls.length - 1] ?? "";
-    return true;
-  }, 10_000);
-  return JSON.parse(line) as { broken: string[]; byNode: Record<string, number> };
 }
 
 interface KillRow {
@@ -148,7 +135,7 @@ try {
     const probe = client(cl, `probe-${k}`, { mode: "probe", ports, intervalMs: 10, timeoutMs: 300 });
     await probe.waitFor(/^probing$/m, 20_000);
     await sleep(800);
-    const before = await streamReport(stream);
+    const before = await askReport(stream);
 
     const killAt = Date.now();
     victim.proc.kill("SIGKILL");
@@ -171,13 +158,13 @@ try {
       .map((l) => l.split(" "))
       .filter((f) => Number(f[1]) >= killAt && survivors.some((s) => s.name === f[4]))
       .map((f) => Number(f[2]));
-    const mid = await streamReport(stream);
+    const mid = await askReport(stream);
     const onSurvivors = (r: { broken: string[] }): number => r.broken.filter((b) => !b.startsWith(`${victim.name}:`)).length;
 
     await victim.start();
     await waitForSplit(nodes, ["h1", "h2", "h3"]);
     await sleep(1000);
-    const after = await streamReport(stream);
+    const after = await askReport(stream);
     stream.write("quit\n");
     const survivorStreams = Object.entries(before.byNode).filter(([n]) => n !== victim.name).reduce((s, [, c]) => s + c, 0);
     const row: KillRow = {

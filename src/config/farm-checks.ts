@@ -1,6 +1,7 @@
 /**
  * Rules of farm modules the schema cannot state: weights name nodes, the VIP
- * is no node's own address, exactly one VIP, and a farm fits its bucket space.
+ * is no node's own address, exactly one VIP, a farm fits its bucket space,
+ * and its checkers ask only for what a farm can do when they fail.
  */
 import { splitCidr } from "./formats.ts";
 import type { Problem } from "./problem.ts";
@@ -53,11 +54,41 @@ export function farmProblems(x: Record<string, unknown>, i: number, nodes: reado
       }
     }
   }
+  out.push(...farmCheckerProblems(x, i));
   if (nodes.length > MAX_FARM_NODES) {
     out.push({
       path: ["modules", i, "type"], at: "value", found: `"farm" in a cluster of ${nodes.length} nodes`,
       expected: `a cluster of at most ${MAX_FARM_NODES} nodes for a farm module`,
     });
   }
+  return out;
+}
+
+/**
+ * What a farm does when a checker fails (src/daemon/farm/instance.ts):
+ * failover or wait (and no on_fail at all) take the node out of the split
+ * until the checker passes again, stop drains it as `vigil stop` does, ignore
+ * only logs. A farm runs no service of its own, so there is nothing to
+ * restart: on_fail: restart and its escalation keys are refused.
+ */
+function farmCheckerProblems(x: Record<string, unknown>, i: number): Problem[] {
+  const out: Problem[] = [];
+  items(x["checkers"]).forEach((c, k) => {
+    const checker = rec(c);
+    const path = ["modules", i, "checkers", k];
+    if (checker["on_fail"] === "restart") {
+      out.push({
+        path: [...path, "on_fail"], at: "value", found: `"restart" on a farm module`,
+        expected: "failover or wait (the node leaves the split while the checker fails), stop (the node drains), or ignore: a farm module runs no service vigil could restart",
+      });
+      return;
+    }
+    // With another on_fail written, checker-checks.ts already refuses these keys.
+    for (const key of ["then", "restarts", "restart_window"]) {
+      if (checker["on_fail"] === undefined && key in checker) {
+        out.push({ path: [...path, key], at: "key", found: `${key} on a farm module's checker`, expected: "no restart escalation: a farm module runs no service vigil could restart" });
+      }
+    }
+  });
   return out;
 }

@@ -23,7 +23,7 @@ import { nftBucket } from "../../src/core/farm/jhash.ts";
 import { owners, ownershipTable } from "../../src/core/farm/ownership.ts";
 import { farmSeeds } from "../../src/daemon/farm/seeds.ts";
 import { BUCKETS } from "../../src/core/farm/types.ts";
-import { BUN, FARM_FIXTURES, FARM_PORT, FARM_VIP, farmOf, runClient, waitForSplit } from "./farm-lab.ts";
+import { askReport, BUN, FARM_FIXTURES, FARM_PORT, FARM_VIP, farmOf, runClient, type StreamReport, startStream, waitForSplit } from "./farm-lab.ts";
 import { describeLab, labTest, useLab } from "./lab-test.ts";
 import type { LabHost, LabProcess } from "./lab.ts";
 import { waitUntil } from "./lab.ts";
@@ -40,7 +40,7 @@ function farmYaml(): string[] {
     `    ports: [${FARM_PORT}]`,
     "    split: client_ip_port",
     "    checkers:",
-    `      - { tcp: 127.0.0.1:${FARM_PORT}, interval: 200ms, timeout: 150ms, fall: 2, rise: 2, on_fail: stop }`,
+    `      - { tcp: 127.0.0.1:${FARM_PORT}, interval: 200ms, timeout: 150ms, fall: 2, rise: 2, on_fail: failover }`,
   ];
 }
 
@@ -52,33 +52,6 @@ function predictor(keyFile: string): (view: number, client: string, sport: numbe
     const o = owners(t, view)[nftBucket(client, sport, BUCKETS, seeds.nftSeed)] ?? -1;
     return o < 0 ? "none" : `h${o + 1}`;
   };
-}
-
-interface StreamReport {
-  byNode: Record<string, number>;
-  broken: string[];
-  open: number;
-  lines: number;
-  ports: [number, string][];
-}
-
-async function streamReport(p: LabProcess): Promise<StreamReport> {
-  const before = p.output().split("\n").filter((l) => l.startsWith("{")).length;
-  p.write("report\n");
-  let line = "";
-  await p.waitFor(() => {
-    const ls = p.output().split("\n").filter((l) => l.startsWith("{"));
-    if (ls.length <= before) return false;
-    line = ls[ls.length - 1] ?? "";
-    return true;
-  }, 10_000);
-  return JSON.parse(line) as StreamReport;
-}
-
-function startStream(client: LabHost, name: string, count: number): LabProcess {
-  return client.spawn([BUN, join(FARM_FIXTURES, "farm-client.ts"), JSON.stringify({ mode: "stream", vip: FARM_VIP, port: FARM_PORT, count, intervalMs: 50 })], {
-    logName: name,
-  });
 }
 
 function startServer(h: LabHost): LabProcess {
@@ -153,16 +126,15 @@ describeLab(
         expect((f1?.members ?? []).map((m) => m.buckets).reduce((a, b) => a + b, 0)).toBe(BUCKETS);
 
         // SIGKILL h3's daemon: its exit guard removes its table, h1 and h2 take its buckets.
-        const stream = startStream(client, "stream-1", 60);
-        await stream.waitFor(/^streaming$/m, 20_000);
+        const stream = await startStream(client, "stream-1", 60);
         await sleep(1000);
-        expect((await streamReport(stream)).broken).toEqual([]);
+        expect((await askReport(stream)).broken).toEqual([]);
         n3.proc.kill("SIGKILL");
         await waitForSplit([n1, n2], ["h1", "h2"]);
         const afterKill = await runClient(client, { mode: "tcp", count: 600, concurrency: 40, firstPort: 23000 });
         expect(afterKill.errors).toBe(0);
         expect(afterKill.results.filter(([sport, node]) => predict(0b011, cl, sport) !== node)).toEqual([]);
-        const k = await streamReport(stream);
+        const k = await askReport(stream);
         // None broke: not to h1 or h2, and not even h3's own, since its exit
         // guard only empties its sets and its service still runs.
         expect(k.byNode["h3"] ?? 0).toBeGreaterThan(0);
@@ -170,8 +142,7 @@ describeLab(
 
         await switchNeverLearned("after a kill");
         // Back: h3 takes exactly its buckets again; streams opened meanwhile keep going.
-        const stream2 = startStream(client, "stream-2", 60);
-        await stream2.waitFor(/^streaming$/m, 20_000);
+        const stream2 = await startStream(client, "stream-2", 60);
         await sleep(1000);
         await n3.start();
         await waitForSplit(all, ["h1", "h2", "h3"]);
@@ -179,11 +150,11 @@ describeLab(
         expect(back.errors).toBe(0);
         expect(back.results.filter(([sport, node]) => predict(0b111, cl, sport) !== node)).toEqual([]);
         await sleep(1000);
-        const s2 = await streamReport(stream2);
+        const s2 = await askReport(stream2);
         expect(s2.broken).toEqual([]);
         expect(s2.ports.filter(([sport]) => predict(0b111, cl, sport) === "h3").length).toBeGreaterThan(5);
         // h3's daemon back: its old connections survived the crash and the restart too.
-        expect((await streamReport(stream)).broken).toEqual([]);
+        expect((await askReport(stream)).broken).toEqual([]);
 
         await switchNeverLearned("after a return");
         // The ARP owner dies: a client that has to ask again gets the virtual MAC from the new one.
@@ -192,7 +163,7 @@ describeLab(
         expect(ownerNode).toBeDefined();
         const others = all.filter((n) => n !== ownerNode);
         // Its own streaming connections end with it (its VIP goes); the others' do not.
-        const beforeArpKill = await streamReport(stream2);
+        const beforeArpKill = await askReport(stream2);
         ownerNode!.proc.kill("SIGKILL");
         await waitForSplit(others, others.map((n) => n.name));
         const newOwner = (await farmOf(others[0]!))?.arpOwner;
@@ -207,13 +178,12 @@ describeLab(
         await ownerNode!.start();
         await waitForSplit(all, ["h1", "h2", "h3"]);
         const notOwner = (r: StreamReport): string[] => r.broken.filter((b) => !b.startsWith(`${arpOwner}:`));
-        expect(notOwner(await streamReport(stream2))).toEqual(notOwner(beforeArpKill));
+        expect(notOwner(await askReport(stream2))).toEqual(notOwner(beforeArpKill));
 
         stream2.write("quit\n");
         await switchNeverLearned("after the ARP owner died and returned");
         // A pulled cable on h2: h1 and h3 answer its buckets; connections to them keep streaming.
-        const stream4 = startStream(client, "stream-4", 60);
-        await stream4.waitFor(/^streaming$/m, 20_000);
+        const stream4 = await startStream(client, "stream-4", 60);
         await sleep(1000);
         await lab().linkDown(nodesHosts[1]!);
         await waitForSplit([n1, n3], ["h1", "h3"]);
@@ -227,7 +197,7 @@ describeLab(
         const healed = await runClient(client, { mode: "tcp", count: 600, concurrency: 40, firstPort: 28000 });
         expect(healed.errors).toBe(0);
         expect(healed.results.filter(([sport, node]) => predict(0b111, cl, sport) !== node)).toEqual([]);
-        const s4 = await streamReport(stream4);
+        const s4 = await askReport(stream4);
         expect(s4.broken.filter((b) => !b.startsWith("h2:"))).toEqual([]);
         expect((s4.byNode["h1"] ?? 0) + (s4.byNode["h3"] ?? 0)).toBeGreaterThan(20);
         stream4.write("quit\n");
@@ -245,8 +215,7 @@ describeLab(
         await waitForSplit(all, ["h1", "h2", "h3"]);
 
         // Drain h3 with `vigil stop web`: new clients go to h1 and h2, h3's streams continue.
-        const stream3 = startStream(client, "stream-3", 30);
-        await stream3.waitFor(/^streaming$/m, 20_000);
+        const stream3 = await startStream(client, "stream-3", 30);
         await sleep(1000);
         const drain = await vigil(["stop", "web", "--state-dir", n3.stateDir]);
         expect(drain.code, drain.stderr + drain.stdout).toBe(0);
@@ -256,7 +225,7 @@ describeLab(
         expect(drained.errors).toBe(0);
         expect(drained.results.filter(([sport, node]) => predict(0b011, cl, sport) !== node)).toEqual([]);
         await sleep(1000);
-        const r3 = await streamReport(stream3);
+        const r3 = await askReport(stream3);
         expect(r3.byNode["h3"] ?? 0).toBeGreaterThan(0);
         expect(r3.broken).toEqual([]);
         stream3.write("quit\n");

@@ -13,6 +13,8 @@ import { arpOwnerOf, bucketsOf, owners, ownershipTable, type OwnershipTable } fr
 import { BUCKETS } from "../../src/core/farm/types.ts";
 import { virtualMac } from "../../src/core/farm/vmac.ts";
 import type { FarmStatus } from "../../src/api/farm.ts";
+import { parseFarmCounters } from "../../src/sys/farm/counters.ts";
+import { farmTableName } from "../../src/sys/farm/ruleset.ts";
 import { type LabHost, type LabProcess, REPO_ROOT, waitUntil } from "./lab.ts";
 import type { VigilNode } from "./vigil-cluster.ts";
 
@@ -112,6 +114,59 @@ export async function runClient(client: LabHost, args: Record<string, unknown>):
     timeoutMs: 300_000,
   });
   return JSON.parse(r.stdout.trim().split("\n").pop() ?? "{}") as ClientResult;
+}
+
+/** What a streaming client (farm-client.ts, mode "stream") reports when asked. */
+export interface StreamReport {
+  byNode: Record<string, number>;
+  broken: string[];
+  open: number;
+  lines: number;
+  ports: [number, string][];
+}
+
+/**
+ * Asks a fixture process that answers `report` with one JSON line (a
+ * streaming client) for a fresh report: sends the command, waits for a JSON
+ * line newer than those it printed before.
+ */
+export async function askReport<T = StreamReport>(p: LabProcess, timeoutMs = 10_000): Promise<T> {
+  const jsonLines = (): string[] => p.output().split("\n").filter((l) => l.startsWith("{"));
+  const before = jsonLines().length;
+  p.write("report\n");
+  let line = "";
+  await p.waitFor(() => {
+    const ls = jsonLines();
+    if (ls.length <= before) return false;
+    line = ls[ls.length - 1] ?? "";
+    return true;
+  }, timeoutMs);
+  return JSON.parse(line) as T;
+}
+
+/** Starts the service behind the VIP on a node (a TCP and UDP echo of its name, farm-node.ts without a table); resolves once it listens. */
+export async function startFarmService(h: LabHost): Promise<LabProcess> {
+  const args = { name: h.name, module: "svc", interface: h.ifname(1), vip: FARM_VIP, vmac: "02:00:00:00:00:01", seed: 0, ports: [FARM_PORT], split: "client_ip_port" };
+  const p = h.spawn([BUN, join(FARM_FIXTURES, "farm-node.ts"), JSON.stringify(args)], { logName: `svc-${h.name}` });
+  await p.waitFor(/^ready$/m, 20_000);
+  return p;
+}
+
+/** The nft counter of new connections a node accepted (rule "new-mine"), read from its kernel: it answers while the daemon is frozen. */
+export async function acceptedCount(h: LabHost, module = "web"): Promise<number> {
+  const r = await h.exec(["nft", "-j", "list", "table", "inet", farmTableName(module)], { check: true });
+  const parsed = parseFarmCounters(r.stdout);
+  if (!parsed.ok) throw new Error(`${h.name}: ${parsed.message}`);
+  return parsed.counters.connections;
+}
+
+/** Starts `count` long-lived connections to the VIP, each sending a line every intervalMs; resolves once they stream. */
+export async function startStream(client: LabHost, name: string, count: number): Promise<LabProcess> {
+  const p = client.spawn([BUN, join(FARM_FIXTURES, "farm-client.ts"), JSON.stringify({ mode: "stream", vip: FARM_VIP, port: FARM_PORT, count, intervalMs: 50 })], {
+    logName: name,
+  });
+  await p.waitFor(/^streaming$/m, 20_000);
+  return p;
 }
 
 /** Which node the split sends (client, sport) to under `view`. */

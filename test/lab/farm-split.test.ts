@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { expect } from "vitest";
 import { nftBucket } from "../../src/core/farm/jhash.ts";
 import { virtualMac } from "../../src/core/farm/vmac.ts";
-import { BUN, FARM_FIXTURES, FARM_VIP, applyView, farmTable, predictedOwner, runClient, startFarmSysNode, type FarmSysNode } from "./farm-lab.ts";
+import { applyView, askReport, BUN, FARM_FIXTURES, FARM_VIP, farmTable, predictedOwner, runClient, startFarmSysNode, type FarmSysNode, type StreamReport } from "./farm-lab.ts";
 import { describeLab, labTest, useLab } from "./lab-test.ts";
 
 const spec = { module: "web", seed: 0x5eed0001, ownershipSeed: 0x0fa57, split: "client_ip_port" as const, weights: [1, 1, 1] };
@@ -98,21 +98,8 @@ describeLab(
         logName: "farm-stream",
       });
       await stream.waitFor(/^streaming$/m, 20_000);
-      type Report = { byNode: Record<string, number>; broken: string[]; open: number; lines: number; ports: [number, string][] };
-      const reportOf = async (p: typeof stream): Promise<Report> => {
-        const before = p.output().split("\n").filter((l) => l.startsWith("{")).length;
-        p.write("report\n");
-        let line = "";
-        await p.waitFor(() => {
-          const ls = p.output().split("\n").filter((l) => l.startsWith("{"));
-          if (ls.length <= before) return false;
-          line = ls[ls.length - 1] ?? "";
-          return true;
-        }, 10_000);
-        return JSON.parse(line) as Report;
-      };
-      const report = (): Promise<Report> => reportOf(stream);
-      const report2 = (): Promise<Report> => reportOf(stream2);
+      const report = (): Promise<StreamReport> => askReport(stream);
+      const report2 = (): Promise<StreamReport> => askReport(stream2);
       await new Promise((r) => setTimeout(r, 1500));
       const start = await report();
       expect(start.broken).toEqual([]);

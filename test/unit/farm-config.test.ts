@@ -37,6 +37,18 @@ describe("farm config", () => {
     expect(d).toMatchObject({ split: "client_ip", weights: {}, drain_timeout: 30_000 });
   });
 
+  it("a checker's on_fail: restart (nothing to restart on a farm) and restart escalation without it", () => {
+    const restart = problems(farmText("vip: 198.51.100.200/24", "ports: [80]", "checkers:", "  - { tcp: 127.0.0.1:80, on_fail: restart }")).join("\n");
+    expect(restart).toMatch(/vigil\.yaml:13:\d+: modules\[0\]\.checkers\[0\]\.on_fail: found "restart" on a farm module/);
+    expect(restart).toContain("stop (the node drains)");
+    const then = problems(farmText("vip: 198.51.100.200/24", "ports: [80]", "checkers:", "  - { tcp: 127.0.0.1:80, then: stop }")).join("\n");
+    expect(then).toMatch(/vigil\.yaml:13:\d+: modules\[0\]\.checkers\[0\]\.then/);
+    for (const policy of ["failover", "wait", "stop", "ignore"]) {
+      expect(problems(farmText("vip: 198.51.100.200/24", "ports: [80]", "checkers:", `  - { tcp: 127.0.0.1:80, on_fail: ${policy} }`))).toEqual([]);
+    }
+    expect(problems(farmText("vip: 198.51.100.200/24", "ports: [80]", "checkers:", "  - { tcp: 127.0.0.1:80 }"))).toEqual([]);
+  });
+
   it("an unknown split", () => {
     const p = problems(farmText("vip: 198.51.100.200/24", "ports: [80]", "split: round_robin"));
     expect(p.join("\n")).toMatch(/vigil\.yaml:12:12.*split/);

@@ -2,6 +2,9 @@
  * The farm driver (src/daemon/farm/instance.ts) against a fake OS: the order
  * of what it does to the kernel, its adverts, drain and failures.
  */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import type { ModuleAdvert } from "../../src/proto/heartbeat.ts";
 import { FarmInstance } from "../../src/daemon/farm/instance.ts";
@@ -10,11 +13,20 @@ import type { FarmModuleSetup } from "../../src/daemon/farm/setup.ts";
 import { Logger } from "../../src/daemon/log.ts";
 import { Metrics } from "../../src/daemon/metrics.ts";
 
-function fakeOs(opts: { linkFails?: boolean; connections?: number[] } = {}): FarmOs & { calls: string[] } {
+/** `kernel.lapsed`: the lease ran out; writes that hold something fail until one that holds nothing re-arms it. */
+function fakeOs(opts: { linkFails?: boolean; connections?: number[] } = {}): FarmOs & { calls: string[]; kernel: { lapsed: boolean; carrier: boolean } } {
   const calls: string[] = [];
   const conns = [...(opts.connections ?? [0])];
+  const kernel = { lapsed: false, carrier: true };
+  const lapsed = { ok: false as const, lapsed: true as const, message: "lease lapsed" };
   return {
     calls,
+    kernel,
+    renewLease: async () => {
+      calls.push(kernel.lapsed ? "renew lapsed" : "renew");
+      return kernel.lapsed ? lapsed : { ok: true };
+    },
+    carrier: () => kernel.carrier,
     exitGuard: (m) => {
       calls.push(`guard ${m}`);
       return { pid: 1, disarm: () => calls.push("guard off") };
@@ -24,6 +36,11 @@ function fakeOs(opts: { linkFails?: boolean; connections?: number[] } = {}): Far
       return { ok: true };
     },
     writeTable: async (_m, _v, held, arp) => {
+      if (kernel.lapsed && (held.length > 0 || arp)) {
+        calls.push(`write ${held.length} lapsed`);
+        return lapsed;
+      }
+      kernel.lapsed = false;
       calls.push(`write ${held.length}${arp ? " arp" : ""}`);
       return { ok: true };
     },
@@ -56,10 +73,11 @@ function fakeOs(opts: { linkFails?: boolean; connections?: number[] } = {}): Far
   };
 }
 
-function setup(nodes: string[], self: number): FarmModuleSetup {
+function setup(nodes: string[], self: number, refreshMs = 60_000): FarmModuleSetup {
   return {
+    lease: { leaseMs: 3 * refreshMs, refreshMs, guaranteed: true },
     name: "web",
-    core: { module: "web", nodes: nodes.map((name) => ({ name, weight: 1 })), self, ownershipSeed: 3, drainTimeoutMs: 10_000 },
+    core: { module: "web", nodes: nodes.map((name) => ({ name, weight: 1 })), self, ownershipSeed: 3, drainTimeoutMs: 10_000, settleMs: 500 },
     vip: "198.51.100.50",
     ports: [80],
     split: "client_ip_port",
@@ -70,7 +88,7 @@ function setup(nodes: string[], self: number): FarmModuleSetup {
   };
 }
 
-function instance(s: FarmModuleSetup, os: FarmOs, clock: { now: number }): { inst: FarmInstance; published: () => number; metrics: Metrics } {
+function instance(s: FarmModuleSetup, os: FarmOs, clock: { now: number }, runCheckers = false): { inst: FarmInstance; published: () => number; metrics: Metrics } {
   let published = 0;
   const metrics = new Metrics();
   const inst = new FarmInstance(s, {
@@ -81,7 +99,7 @@ function instance(s: FarmModuleSetup, os: FarmOs, clock: { now: number }): { ins
     configFile: "/etc/vigil/vigil.yaml",
     sysctlsChanged: () => {},
     os,
-    runCheckers: false,
+    runCheckers,
   });
   return { inst, published: () => published, metrics };
 }
@@ -190,5 +208,72 @@ describe("farm driver", () => {
     inst.health(true, "checkers pass");
     await inst.settled();
     expect(inst.status()).toMatchObject({ mode: "in", held: 256 });
+  });
+
+  it("a lapsed lease: holds nothing (which re-arms it), says wait, listens for settleMs, then serves again", async () => {
+    const os = fakeOs();
+    const clock = { now: 1000 };
+    const { inst } = instance(setup(["a"], 0, 20), os, clock);
+    inst.start([]);
+    await inst.settled();
+    expect(inst.status()).toMatchObject({ mode: "in", held: 256 });
+    await vi.waitFor(() => expect(os.calls).toContain("renew"), { timeout: 5_000 });
+    os.kernel.lapsed = true;
+    os.calls.length = 0;
+    await vi.waitFor(() => expect(os.calls).toContain("renew lapsed"), { timeout: 5_000 });
+    await inst.settled();
+    expect(os.calls.slice(os.calls.indexOf("renew lapsed"), os.calls.indexOf("renew lapsed") + 3)).toEqual(["renew lapsed", "arp off", "write 0"]);
+    expect(os.kernel.lapsed).toBe(false);
+    expect(inst.status()).toMatchObject({ mode: "wait", held: 0 });
+    expect(inst.status().detail).toContain("lease lapsed");
+    expect(inst.adverts()[0]?.role).toBe("farm:wait");
+    // settleMs (500) later on the driver's clock, the tick takes everything back.
+    clock.now += 600;
+    await vi.waitFor(() => expect(inst.status()).toMatchObject({ mode: "in", held: 256 }), { timeout: 5_000 });
+    await inst.stop();
+  });
+
+  it("no carrier: holds nothing; carrier back: listens before it takes", async () => {
+    const os = fakeOs();
+    const clock = { now: 1000 };
+    const { inst } = instance(setup(["a"], 0, 20), os, clock);
+    inst.start([]);
+    await inst.settled();
+    os.kernel.carrier = false;
+    await vi.waitFor(() => expect(inst.status()).toMatchObject({ mode: "wait", held: 0 }), { timeout: 5_000 });
+    expect(inst.status().detail).toContain("carrier");
+    os.kernel.carrier = true;
+    await vi.waitFor(() => expect(inst.status().detail).toContain("interface came back"), { timeout: 5_000 });
+    expect(inst.status().held).toBe(0);
+    clock.now += 600;
+    await vi.waitFor(() => expect(inst.status()).toMatchObject({ mode: "in", held: 256 }), { timeout: 5_000 });
+    await inst.stop();
+  });
+
+  it.each([
+    ["failover", "out", "in"],
+    ["ignore", "in", "in"],
+    ["stop", "stopped", "stopped"],
+  ] as const)("a checker with on_fail: %s: failing, the node is %s; passing again, %s", async (policy, failing, passing) => {
+    const dir = mkdtempSync(join(tmpdir(), "vigil-farm-checker-"));
+    const flag = join(dir, "healthy");
+    writeFileSync(flag, "");
+    try {
+      const os = fakeOs();
+      const s = setup(["a"], 0);
+      const checker = { file: flag, exists: true, interval: 20, timeout: 500, fall: 1, rise: 1, on_fail: policy };
+      const { inst } = instance({ ...s, checkers: [checker] }, os, { now: 0 }, true);
+      inst.start([]);
+      await vi.waitFor(() => expect(inst.status().mode).toBe("in"), { timeout: 5_000 });
+      rmSync(flag);
+      if (policy === "ignore") await new Promise((r) => setTimeout(r, 200));
+      await vi.waitFor(() => expect(inst.status().mode).toBe(failing), { timeout: 5_000 });
+      writeFileSync(flag, "");
+      if (passing === failing) await new Promise((r) => setTimeout(r, 200));
+      await vi.waitFor(() => expect(inst.status().mode).toBe(passing), { timeout: 5_000 });
+      await inst.stop();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -13,7 +13,7 @@ const ifaces = {
 
 function config(modules: unknown[], nodes = 3): VigilConfig {
   return {
-    cluster: { name: "web-farm", nodes: Array.from({ length: nodes }, (_, i) => ({ name: `web${i + 1}`, addresses: [`198.51.100.${11 + i}`] })) },
+    cluster: { name: "web-farm", heartbeat: { interval: 100, deadtime: 500 }, nodes: Array.from({ length: nodes }, (_, i) => ({ name: `web${i + 1}`, addresses: [`198.51.100.${11 + i}`] })) },
     vrrp: [],
     modules,
     web: { listen: "127.0.0.1:9010" },

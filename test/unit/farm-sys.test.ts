@@ -9,10 +9,10 @@ import { countEstablished, procNetAddress } from "../../src/sys/farm/connections
 import { parseFarmCounters } from "../../src/sys/farm/counters.ts";
 import { exitGuardScript } from "../../src/sys/farm/exit-guard.ts";
 import { macvlanName, setupFarmLink, type SysctlIo } from "../../src/sys/farm/link.ts";
-import { farmSetupRuleset, farmTableName, farmTeardownRuleset, farmUpdateRuleset } from "../../src/sys/farm/ruleset.ts";
+import { farmRenewRuleset, farmSetupRuleset, farmTableName, farmTeardownRuleset, farmUpdateRuleset, isLapsedFailure } from "../../src/sys/farm/ruleset.ts";
 import type { IpRunner } from "../../src/sys/ip-command.ts";
 
-const spec = { module: "web", vip: "198.51.100.200", ports: [80, 443], split: "client_ip_port" as const, seed: 0xdeadbeef };
+const spec = { module: "web", vip: "198.51.100.200", ports: [80, 443], split: "client_ip_port" as const, seed: 0xdeadbeef, leaseMs: 300 };
 
 describe("farm nft text", () => {
   it("removes a leftover and creates the table in one text, seed pinned", () => {
@@ -32,12 +32,29 @@ describe("farm nft text", () => {
     expect(text).not.toContain("sport mod");
   });
 
-  it("an update replaces both sets, nothing else", () => {
-    expect(farmUpdateRuleset("web", spec.vip, [3, 4, 200], true)).toBe(
-      "flush set inet vigil_farm_web mine\nadd element inet vigil_farm_web mine { 3, 4, 200 }\nflush set inet vigil_farm_web arp_owner\nadd element inet vigil_farm_web arp_owner { 198.51.100.200 }\n",
+  it("new clients need the lease; established connections do not", () => {
+    const text = farmSetupRuleset(spec);
+    expect(text).toContain("set lease { type ipv4_addr; flags timeout; elements = { 198.51.100.200 timeout 300ms } }");
+    expect(text).toContain('meta mark @mine ip daddr @lease counter accept comment "new-mine"');
+    expect(text).toContain('meta mark @mine ip daddr @lease counter accept comment "udp-mine"');
+    expect(text).toContain('ip daddr @arp_owner ip daddr @lease counter accept comment "unsplit-mine"');
+    expect(text).not.toMatch(/established,related.*@lease/);
+  });
+
+  it("an update replaces both sets and renews the lease only if it still runs, unless it holds nothing", () => {
+    const renew = "delete element inet vigil_farm_web lease { 198.51.100.200 }\nadd element inet vigil_farm_web lease { 198.51.100.200 timeout 300ms }\n";
+    expect(farmUpdateRuleset("web", spec.vip, [3, 4, 200], true, 300)).toBe(
+      `${renew}flush set inet vigil_farm_web mine\nadd element inet vigil_farm_web mine { 3, 4, 200 }\nflush set inet vigil_farm_web arp_owner\nadd element inet vigil_farm_web arp_owner { 198.51.100.200 }\n`,
     );
-    expect(farmUpdateRuleset("web", spec.vip, [], false)).toBe("flush set inet vigil_farm_web mine\nflush set inet vigil_farm_web arp_owner\n");
-    expect(() => farmUpdateRuleset("web", spec.vip, [256], false)).toThrow(/bucket 256/);
+    expect(farmUpdateRuleset("web", spec.vip, [], true, 300).startsWith(renew)).toBe(true);
+    expect(farmUpdateRuleset("web", spec.vip, [], false, 300)).toBe(
+      "flush set inet vigil_farm_web lease\nadd element inet vigil_farm_web lease { 198.51.100.200 timeout 300ms }\nflush set inet vigil_farm_web mine\nflush set inet vigil_farm_web arp_owner\n",
+    );
+    expect(farmRenewRuleset("web", spec.vip, 300)).toBe(renew);
+    expect(isLapsedFailure("nft failed (exit 1): /dev/stdin:1:46-59: Error: Could not process rule: No such file or directory")).toBe(true);
+    expect(isLapsedFailure("nft failed (exit 1): /dev/stdin:3:1-9: Error: Could not process rule: No such file or directory")).toBe(false);
+    expect(() => farmUpdateRuleset("web", spec.vip, [256], false, 300)).toThrow(/bucket 256/);
+    expect(() => farmUpdateRuleset("web", spec.vip, [1], false, 0)).toThrow(/lease/);
     expect(farmTeardownRuleset("web")).toBe("table inet vigil_farm_web\ndelete table inet vigil_farm_web\n");
   });
 

@@ -7,7 +7,11 @@
  *
  * Crash safety: an exit guard (src/sys/farm/exit-guard.ts) is armed before
  * anything is created, so a daemon killed at any point leaves no table that
- * would keep answering for its buckets.
+ * would keep answering for its buckets. A frozen daemon is covered by the
+ * kernel lease (src/core/farm/lease.ts): a watch timer renews it every
+ * refreshMs, on the same queue as the writes, and a renewal or write that
+ * finds it lapsed tells the core (`lapsed`). The same timer reads the
+ * interface's carrier for the core's `link` event.
  */
 import { dirname } from "node:path";
 import { advertRole, eligibleView, farmStep, initFarmState, parseAdvert, tableOf } from "../../core/farm/farm.ts";
@@ -56,6 +60,12 @@ export class FarmInstance {
   private advert: ModuleAdvert;
   private wakeTimer: ReturnType<typeof setTimeout> | undefined;
   private countersTimer: ReturnType<typeof setInterval> | undefined;
+  private watchTimer: ReturnType<typeof setInterval> | undefined;
+  /** A renewal waits on the queue: do not pile up more behind slow nft runs. */
+  private renewQueued = false;
+  /** The table exists (between setup and teardown): there is a lease to renew. */
+  private tableUp = false;
+  private carrier = true;
   private guard: ExitGuard | undefined;
   private arp: ArpResponder | undefined;
   private arpProblem: string | undefined;
@@ -106,6 +116,7 @@ export class FarmInstance {
     this.step({ type: "start" });
     if (this.deps.runCheckers !== false) this.startCheckers();
     this.countersTimer ??= setInterval(() => void this.refreshCounters(), COUNTERS_EVERY_MS);
+    this.watchTimer ??= setInterval(() => this.watch(), this.setup.lease.refreshMs);
   }
 
   peer(node: string, liveness: PeerState): void {
@@ -156,10 +167,54 @@ export class FarmInstance {
     this.checks.length = 0;
     if (this.countersTimer !== undefined) clearInterval(this.countersTimer);
     this.countersTimer = undefined;
+    if (this.watchTimer !== undefined) clearInterval(this.watchTimer);
+    this.watchTimer = undefined;
     this.step({ type: "stop" });
     await this.queue;
     if (this.wakeTimer !== undefined) clearTimeout(this.wakeTimer);
     this.wakeTimer = undefined;
+  }
+
+  /** Every refreshMs: the carrier, and a lease renewal queued behind any write. */
+  private watch(): void {
+    if (this.stopped) return;
+    const carrier = this.os.carrier(this.setup.interface);
+    if (carrier !== this.carrier) {
+      this.carrier = carrier;
+      this.deps.log.warn(carrier ? "farm: the interface has carrier again; listening for peers before taking buckets" : "farm: the interface lost carrier; holding no bucket", {
+        module: this.name,
+        interface: this.setup.interface,
+      });
+      this.step({ type: "link", up: carrier });
+    }
+    if (!this.tableUp || this.renewQueued) return;
+    this.renewQueued = true;
+    this.queue = this.queue
+      .then(() => this.renew())
+      .catch((e: unknown) => {
+        this.deps.log.error("farm: lease renewal failed", { module: this.name, error: e instanceof Error ? e.message : String(e) });
+      })
+      .finally(() => {
+        this.renewQueued = false;
+      });
+  }
+
+  private async renew(): Promise<void> {
+    if (!this.tableUp) return;
+    const s = this.setup;
+    const r = await this.os.renewLease(s.name, s.vip, s.lease.leaseMs);
+    if (r.ok) return;
+    if (r.lapsed === true) return this.lapsed("renewal");
+    this.deps.log.warn("farm: cannot renew its lease", { module: s.name, reason: r.message });
+  }
+
+  private lapsed(found: string): void {
+    this.deps.log.warn("farm: its kernel lease lapsed (the daemon was frozen or stalled): holding nothing, then joining again", {
+      module: this.name,
+      lease_ms: this.setup.lease.leaseMs,
+      found_by: found,
+    });
+    this.step({ type: "lapsed" });
   }
 
   private startCheckers(): void {
@@ -173,16 +228,36 @@ export class FarmInstance {
         timeoutMs: c.timeout,
         rise: c.rise,
         fall: c.fall,
-        onTransition: (t) => {
-          if (t.to === "failed") this.failing.set(name, t.result.detail);
-          else this.failing.delete(name);
-          const first = [...this.failing.entries()][0];
-          this.health(first === undefined, first === undefined ? "checkers pass" : `${first[0]}: ${first[1]}`);
-        },
+        onTransition: (t) => this.checkerTransition(name, c.on_fail, t.to === "failed", t.result.detail),
       });
       this.checks.push(s);
       s.start();
     });
+  }
+
+  /**
+   * A checker's verdict changed; on_fail says what a farm does with it
+   * (config/farm-checks.ts refuses what it cannot do):
+   * - failover, wait, and restart (only ever the default of a checker that
+   *   names no on_fail, since a written one is refused): out of the split
+   *   while it fails, back in once it passes;
+   * - stop: also drains the node, as `vigil stop MODULE` does; it stays
+   *   stopped until `vigil start MODULE`, and then out until the checker passes;
+   * - ignore: logged, nothing else.
+   */
+  private checkerTransition(name: string, policy: string, failed: boolean, detail: string): void {
+    if (policy === "ignore") {
+      this.deps.log.warn(failed ? "farm: checker fails; ignored (on_fail: ignore)" : "farm: checker passes again", { module: this.name, checker: name, detail });
+      return;
+    }
+    if (failed) this.failing.set(name, detail);
+    else this.failing.delete(name);
+    const first = [...this.failing.entries()][0];
+    this.health(first === undefined, first === undefined ? "checkers pass" : `${first[0]}: ${first[1]}`);
+    if (failed && policy === "stop" && this.state.mode !== "stopped" && this.state.mode !== "drain") {
+      this.deps.log.warn("farm: checker fails; draining this node (on_fail: stop); vigil start takes it back", { module: this.name, checker: name, detail });
+      this.drain();
+    }
   }
 
   private step(event: FarmEvent): void {
@@ -221,10 +296,12 @@ export class FarmInstance {
         this.guard = this.os.exitGuard(s.name);
         // The table (holding nothing) before the link and VIP: a node that
         // received for the VIP without it would reset the other nodes' connections.
-        const table = await this.os.setupTable({ module: s.name, vip: s.vip, ports: s.ports, split: s.split, seed: s.nftSeed });
+        const table = await this.os.setupTable({ module: s.name, vip: s.vip, ports: s.ports, split: s.split, seed: s.nftSeed, leaseMs: s.lease.leaseMs });
         if (!table.ok) return this.failSetup(table.message);
+        this.tableUp = true;
         const link = await this.os.setupLink({ module: s.name, interface: s.interface, vip: s.vip, vmac: s.vmac });
         if (!link.ok) {
+          this.tableUp = false;
           await this.os.removeTable(s.name);
           return this.failSetup(link.message);
         }
@@ -243,10 +320,12 @@ export class FarmInstance {
       }
       case "write": {
         const t0 = performance.now();
-        const w = await this.os.writeTable(s.name, s.vip, a.held, a.arpOwner);
+        const w = await this.os.writeTable(s.name, s.vip, a.held, a.arpOwner, s.lease.leaseMs);
         this.gauges.arpOwner(w.ok && a.arpOwner ? 1 : 0, { module: s.name });
         this.lastWriteMs = performance.now() - t0;
-        if (!w.ok) {
+        if (!w.ok && w.lapsed === true) {
+          this.lapsed("write");
+        } else if (!w.ok) {
           log.error("farm: cannot write its buckets; leaving the split", { module: s.name, reason: w.message });
           this.step({ type: "health", healthy: false, detail: w.message });
         }
@@ -274,6 +353,7 @@ export class FarmInstance {
         return;
       }
       case "teardown": {
+        this.tableUp = false;
         await this.arp?.close();
         this.arp = undefined;
         // The link first: a node without the table that still received for the VIP would reset other nodes' connections.

@@ -10,12 +10,15 @@ import type { FarmCounters } from "../../sys/farm/counters.ts";
 import { type ExitGuard, startExitGuard } from "../../sys/farm/exit-guard.ts";
 import { type FarmLinkSpec, type LinkResult, removeFarmLink, setupFarmLink } from "../../sys/farm/link.ts";
 import type { FarmTableSpec } from "../../sys/farm/ruleset.ts";
-import { readFarmCounters, removeFarmTable, setupFarmTable, type TableResult, writeFarmTable } from "../../sys/farm/table.ts";
+import { hasCarrier } from "../../sys/farm/carrier.ts";
+import { readFarmCounters, removeFarmTable, renewFarmLease, setupFarmTable, type TableResult, writeFarmTable } from "../../sys/farm/table.ts";
 
 export interface FarmOs {
   exitGuard(module: string): ExitGuard;
   setupTable(spec: FarmTableSpec): Promise<TableResult>;
-  writeTable(module: string, vip: string, held: readonly number[], arpOwner: boolean): Promise<TableResult>;
+  writeTable(module: string, vip: string, held: readonly number[], arpOwner: boolean, leaseMs: number): Promise<TableResult>;
+  renewLease(module: string, vip: string, leaseMs: number): Promise<TableResult>;
+  carrier(iface: string): boolean;
   removeTable(module: string): Promise<TableResult>;
   setupLink(spec: FarmLinkSpec): Promise<LinkResult>;
   /** Problems, empty when all went. */
@@ -30,6 +33,8 @@ export function farmOs(ip: IpRunner = createIpRunner()): FarmOs {
     exitGuard: startExitGuard,
     setupTable: setupFarmTable,
     writeTable: writeFarmTable,
+    renewLease: renewFarmLease,
+    carrier: hasCarrier,
     removeTable: removeFarmTable,
     setupLink: (spec) => setupFarmLink(spec, ip),
     removeLink: (spec) => removeFarmLink(spec, ip),

@@ -10,6 +10,7 @@ import { MAX_FARM_NODES } from "../../core/farm/members.ts";
 import { virtualMac } from "../../core/farm/vmac.ts";
 import { farmSeeds } from "./seeds.ts";
 import type { FarmCoreConfig } from "../../core/farm/types.ts";
+import { type LeaseTimes, leaseTimes } from "../../core/farm/lease.ts";
 import { readKeyFile } from "../../sys/keyfile.ts";
 
 export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
@@ -24,6 +25,8 @@ export interface FarmModuleSetup {
   readonly vmac: string;
   readonly interface: string;
   readonly checkers: FarmModule["checkers"];
+  /** The kernel lease on our buckets, from the heartbeat timers (lease.ts). */
+  readonly lease: LeaseTimes;
 }
 
 export type FarmSetupResult =
@@ -64,6 +67,13 @@ export function farmSetup(config: VigilConfig, self: string, opts: { key?: Uint8
   const selfIndex = nodes.findIndex((n) => n.name === self);
   if (selfIndex < 0) return { ok: false, message: `farm modules: this node ${self} is not in cluster.nodes` };
   const warnings: string[] = [];
+  const hb = config.cluster.heartbeat;
+  const lease = leaseTimes(hb.interval, hb.deadtime);
+  if (!lease.guaranteed) {
+    warnings.push(
+      `farm modules: with heartbeat interval ${hb.interval} ms and deadtime ${hb.deadtime} ms the kernel lease (${lease.leaseMs} ms) outlasts the takeover; a frozen daemon's node can answer its old buckets beside their new owner for up to ${lease.leaseMs - (hb.deadtime - hb.interval)} ms`,
+    );
+  }
   let key = opts.key;
   if (key === undefined) {
     if (config.cluster.key_file !== undefined) {
@@ -94,6 +104,7 @@ export function farmSetup(config: VigilConfig, self: string, opts: { key?: Uint8
         self: selfIndex,
         ownershipSeed: seeds.ownershipSeed,
         drainTimeoutMs: drainTimeoutOf(m),
+        settleMs: hb.deadtime,
       },
       vip,
       ports: m.ports,
@@ -102,6 +113,7 @@ export function farmSetup(config: VigilConfig, self: string, opts: { key?: Uint8
       vmac: virtualMac(config.cluster.name, m.name),
       interface: iface,
       checkers: m.checkers,
+      lease,
     });
   }
   return { ok: true, modules: out, warnings };

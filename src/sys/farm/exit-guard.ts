@@ -29,7 +29,7 @@ function shellQuote(s: string): string {
 /** The guard's script (exported for tests). */
 export function exitGuardScript(module: string): string {
   const table = farmTableName(module);
-  const nft = `flush set inet ${table} mine\nflush set inet ${table} arp_owner\n`;
+  const nft = `flush set inet ${table} mine\nflush set inet ${table} arp_owner\nflush set inet ${table} lease\n`;
   return ["read _ignored", `printf %s ${shellQuote(nft)} | nft -f - 2>/dev/null`, "exit 0"].join("\n");
 }
 

@@ -15,9 +15,17 @@
  *   packets to the VIP's split ports, which matters only to fwmark routing.
  * - The seed is always written out: a node that left it to nft would hash
  *   with a random seed and split differently from its peers.
+ * - `lease` holds the VIP with a timeout (src/core/farm/lease.ts): new
+ *   clients (our buckets, and the ARP owner's unsplit traffic) are accepted
+ *   only while it runs, so a frozen daemon's node falls silent before its
+ *   peers take over. Established connections do not depend on it.
  *
  * Updates flush and refill the two sets in one `nft -f` transaction, so the
- * rules and their counters stay.
+ * rules and their counters stay. Every update that leaves us holding
+ * something renews the lease by deleting and re-adding its element: when the
+ * lease has lapsed the delete fails, and with it the whole transaction, so no
+ * write revives a lapsed lease (the driver then tells the core). An update
+ * that holds nothing re-arms the lease unconditionally: it endangers no one.
  */
 import { BUCKETS } from "../../core/farm/types.ts";
 
@@ -30,6 +38,8 @@ export interface FarmTableSpec {
   readonly ports: readonly number[];
   readonly split: FarmSplit;
   readonly seed: number;
+  /** The lease's timeout (see lease.ts). */
+  readonly leaseMs: number;
 }
 
 export const FARM_TABLE_PREFIX = "vigil_farm_";
@@ -69,6 +79,11 @@ function checkSpec(spec: FarmTableSpec): void {
   if (spec.ports.length === 0 || spec.ports.some((p) => !Number.isInteger(p) || p < 1 || p > 65535)) {
     throw new RangeError(`farm ${spec.module}: ports must be 1-65535, got ${spec.ports.join(", ")}`);
   }
+  checkLease(spec.module, spec.leaseMs);
+}
+
+function checkLease(module: string, leaseMs: number): void {
+  if (!Number.isInteger(leaseMs) || leaseMs < 1) throw new RangeError(`farm ${module}: lease must be a whole number of ms >= 1, got ${leaseMs}`);
 }
 
 function hashExpr(split: FarmSplit, proto: "tcp" | "udp", seed: number): string {
@@ -99,17 +114,18 @@ export function farmSetupRuleset(spec: FarmTableSpec): string {
     `table inet ${name} {`,
     `  set mine { type mark; }`,
     `  set arp_owner { type ipv4_addr; }`,
+    `  set lease { type ipv4_addr; flags timeout; elements = { ${spec.vip} timeout ${spec.leaseMs}ms } }`,
     `  chain input {`,
     `    type filter hook input priority filter - 5; policy accept;`,
     `    ${tcp} ct state established,related counter accept comment "${c.established}"`,
     `    ${tcp} tcp flags & (syn | ack) != syn counter drop comment "${c.midstream}"`,
     `    ${tcp} meta mark set ${hashExpr(spec.split, "tcp", spec.seed)}`,
-    `    ${tcp} meta mark @mine counter accept comment "${c.tcpMine}"`,
+    `    ${tcp} meta mark @mine ip daddr @lease counter accept comment "${c.tcpMine}"`,
     `    ${tcp} counter drop comment "${c.tcpOthers}"`,
     `    ${udp} meta mark set ${hashExpr(spec.split, "udp", spec.seed)}`,
-    `    ${udp} meta mark @mine counter accept comment "${c.udpMine}"`,
+    `    ${udp} meta mark @mine ip daddr @lease counter accept comment "${c.udpMine}"`,
     `    ${udp} counter drop comment "${c.udpOthers}"`,
-    `    ip daddr @arp_owner counter accept comment "${c.unsplitMine}"`,
+    `    ip daddr @arp_owner ip daddr @lease counter accept comment "${c.unsplitMine}"`,
     `    ${to} counter drop comment "${c.unsplitOthers}"`,
     `  }`,
     `}`,
@@ -117,13 +133,44 @@ export function farmSetupRuleset(spec: FarmTableSpec): string {
   ].join("\n");
 }
 
-/** Our buckets and ARP ownership: both sets replaced in one transaction. */
-export function farmUpdateRuleset(module: string, vip: string, held: readonly number[], arpOwner: boolean): string {
+/**
+ * Lines that renew the lease only if it still runs: the delete fails on a
+ * lapsed lease and takes the transaction with it. They come first, so that
+ * failure is reported on line 1 (see isLapsedFailure).
+ */
+export function farmRenewLines(module: string, vip: string, leaseMs: number): string[] {
+  checkLease(module, leaseMs);
+  const name = farmTableName(module);
+  return [`delete element inet ${name} lease { ${vip} }`, `add element inet ${name} lease { ${vip} timeout ${leaseMs}ms }`];
+}
+
+/** The lease renewal alone, as its own transaction. */
+export function farmRenewRuleset(module: string, vip: string, leaseMs: number): string {
+  return [...farmRenewLines(module, vip, leaseMs), ""].join("\n");
+}
+
+/**
+ * Whether nft's failure is the renewal's delete finding no lease element
+ * (line 1, ENOENT): the lease lapsed.
+ */
+export function isLapsedFailure(message: string): boolean {
+  return /:1:\d+(?:-\d+)?: Error: Could not process rule: No such file or directory/.test(message);
+}
+
+/**
+ * Our buckets and ARP ownership: both sets replaced in one transaction, with
+ * the lease renewed (conditionally while we hold something, see the header).
+ */
+export function farmUpdateRuleset(module: string, vip: string, held: readonly number[], arpOwner: boolean, leaseMs: number): string {
   const name = farmTableName(module);
   for (const b of held) {
     if (!Number.isInteger(b) || b < 0 || b >= BUCKETS) throw new RangeError(`farm ${module}: bucket ${b} is not in 0-${BUCKETS - 1}`);
   }
-  const lines = [`flush set inet ${name} mine`];
+  const holds = held.length > 0 || arpOwner;
+  const lines = holds
+    ? farmRenewLines(module, vip, leaseMs)
+    : (checkLease(module, leaseMs), [`flush set inet ${name} lease`, `add element inet ${name} lease { ${vip} timeout ${leaseMs}ms }`]);
+  lines.push(`flush set inet ${name} mine`);
   if (held.length > 0) lines.push(`add element inet ${name} mine { ${held.join(", ")} }`);
   lines.push(`flush set inet ${name} arp_owner`);
   if (arpOwner) lines.push(`add element inet ${name} arp_owner { ${vip} }`);
