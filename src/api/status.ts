@@ -30,6 +30,8 @@ export interface PeerStatus {
   links: { address: string; state: "unknown" | "up" | "down"; lastHeardMsAgo: number | null }[];
   rttMs: number | null;
   badFrames: number;
+  /** Keys of the cluster-relevant config that differ on this peer ([] = the same); absent until known. */
+  configDrift?: string[];
 }
 
 /** One VRRP instance as the engine sees it (src/daemon/vrrp/). */

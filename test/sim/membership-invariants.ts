@@ -23,6 +23,8 @@
  * (c) forged frames never reach the core, and replayed frames change no
  *     belief of the core and cause no event or send.
  * (d) each node's event stream is numbered 1, 2, 3... without gaps.
+ * A peer O calls "stopped" said goodbye (checked by the goodbye scenario):
+ * it is exempt from (a) and from the link rules, as it runs no deadlines.
  */
 import type { HeartbeatTimers, MembershipState, PeerTrack } from "../../src/core/membership/membership.ts";
 import type { StepRecord } from "./harness/sim.ts";
@@ -148,6 +150,7 @@ export function installMembershipInvariants(sim: MembershipSim, timers: Heartbea
     for (const o of s.nodes.values()) {
       if (!o.alive || o.state === undefined) continue;
       for (const p of o.state.peers) {
+        if (p.state === "stopped") continue;
         const t = truth.get(o.name, p.name);
         const heard = t.news !== null;
         const base = t.news ?? o.startedAt;

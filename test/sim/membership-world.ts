@@ -46,6 +46,10 @@ export interface ObservedEvent {
 export interface WorldLog {
   readonly events: ObservedEvent[];
   readonly stalls: { simTime: number; node: string; creditedMs: number }[];
+  /** Nodes asked to stop cleanly: their next wake-up is a "leave" (goodbye). */
+  readonly stopping: Set<string>;
+  /** Goodbyes actually sent: node -> the incarnation that sent it. */
+  readonly saidGoodbye: Map<string, number>;
 }
 
 const ADDRESS_BLOCKS = ["198.51.100", "203.0.113", "192.0.2"];
@@ -88,7 +92,12 @@ export function membershipAdapter(
         now: ctx.now,
         epoch: (BigInt(WALL_CLOCK_AT_ZERO + Math.floor(ctx.simNow)) << 16n) | BigInt(ctx.rng.int(0, 0xffff)),
       }),
-    tick: () => ({ type: "tick" }),
+    tick: (node) => {
+      if (!log.stopping.has(node)) return { type: "tick" };
+      log.stopping.delete(node);
+      log.saidGoodbye.set(node, incarnationOf(node));
+      return { type: "leave" };
+    },
     receive: (_node, env) => {
       const got = decode(env.msg.bytes);
       if (!got.ok) return { ok: false, drop: `${got.error.kind}: ${got.error.detail}` };
@@ -128,7 +137,7 @@ export interface WorldOptions {
 }
 
 export function createWorld(opts: WorldOptions): { sim: MembershipSim; log: WorldLog } {
-  const log: WorldLog = { events: [], stalls: [] };
+  const log: WorldLog = { events: [], stalls: [], stopping: new Set(), saidGoodbye: new Map() };
   let sim: MembershipSim | undefined;
   const incarnationOf = (node: string) => sim?.node(node).incarnation ?? 0;
   sim = new Sim(membershipAdapter(opts.nodes, opts.links, opts.timers, log, incarnationOf), {

@@ -147,6 +147,39 @@ describe("membership under simulation", () => {
     }
   });
 
+  it("clean stop: peers that hear the goodbye say stopped at once, never dead; only a node that said goodbye is ever stopped; its restart is heard", () => {
+    for (const seed of seedsFromEnv(100)) {
+      const n = SIZES[seed % SIZES.length] ?? 2;
+      const noisy = seed % 3 !== 0;
+      const { sim, log, nodes } = world(seed, n);
+      if (noisy) setNoisy(sim, { maxLoss: 0.2, maxSpreadMs: 80, maxDuplicate: 0.2 });
+      const victim = sim.rng.pick(nodes);
+      const stopAt = sim.rng.int(1500, 2500);
+      // The daemon says goodbye at its next wake-up, then its process ends a little later.
+      const exitAt = stopAt + sim.rng.int(120, 300);
+      const restartAt = exitAt + sim.rng.int(1000, 2000);
+      sim.invariant("stopped only after a goodbye", (s) => {
+        for (const o of s.nodes.values()) {
+          for (const p of o.state?.peers ?? []) {
+            if (p.state === "stopped" && log.saidGoodbye.get(p.name) === undefined) throw new Error(`${o.name} says ${p.name} stopped, which never said goodbye`);
+          }
+        }
+      });
+      sim.at(stopAt, `stop ${victim} cleanly`, () => log.stopping.add(victim));
+      sim.at(exitAt, `${victim} exits`, (s) => s.crash(victim));
+      sim.at(restartAt, `restart ${victim}`, (s) => s.restart(victim));
+      sim.run(restartAt + 2000);
+      for (const o of nodes.filter((x) => x !== victim)) {
+        const stopped = peerEvents(log, { observer: o, node: victim, to: "stopped", after: stopAt, before: restartAt });
+        const dead = peerEvents(log, { observer: o, node: victim, to: "dead", after: stopAt, before: restartAt });
+        // Every goodbye frame may be lost on a noisy wire: then it is dead after deadtime, as before.
+        sim.check(stopped.length + dead.length === 1, `${o} gave ${victim} ${stopped.length} stopped and ${dead.length} dead verdicts after its clean stop`);
+        if (!noisy) sim.check(stopped.length === 1 && (stopped[0]?.simTime ?? Infinity) < exitAt, `${o} did not mark ${victim} stopped before it exited, on a perfect wire`);
+        sim.check(peerEvents(log, { observer: o, node: victim, to: "up", reason: "restarted", after: restartAt }).length === 1, `${o} did not hear ${victim} come back`);
+      }
+    }
+  });
+
   it("paused node: peers declare it dead; on resume it blames nobody and is heard again", () => {
     for (const seed of seedsFromEnv(100)) {
       const n = SIZES[seed % SIZES.length] ?? 2;

@@ -6,7 +6,8 @@ import {
 } from "../../core/membership/membership.ts";
 import type { PeerState } from "../../core/membership/types.ts";
 import type { LinkSpec, Transport, UdpTransport } from "../../net/udp-transport.ts";
-import { decodeHeartbeat, encodeHeartbeat, type ModuleAdvert } from "../../proto/heartbeat.ts";
+import { decodeHeartbeat, encodeHeartbeat, HEARTBEAT_MAX_CONFIG_KEYS_PER_FRAME, type HeartbeatFrame, type ModuleAdvert } from "../../proto/heartbeat.ts";
+import { type OwnDigest, pageFor, type PeerDrift, takePage } from "../../core/membership/drift.ts";
 import { Ring } from "../event-ring.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
@@ -31,7 +32,14 @@ export interface HeartbeatEngineOptions {
    * sent this one: its echo of us, if it has heard us.
    */
   onFrame?: (node: string, modules: readonly ModuleAdvert[], echo: number | undefined) => void;
+  /** The cluster-relevant config as key hashes (config-digest.ts), published for drift checks; absent: not published. */
+  configDigest?: OwnDigest;
 }
+
+/** Bytes of config key names per frame: leaves room for module adverts under the frame limit. */
+const CONFIG_PAGE_BUDGET_BYTES = 480;
+/** Between the goodbye rounds: one may be lost, both should not be. */
+const GOODBYE_GAP_MS = 20;
 
 /** Rate limit for "rejected frame" log lines, per reason: one per this many ms. */
 const REJECT_LOG_EVERY_MS = 10_000;
@@ -46,6 +54,10 @@ export class HeartbeatEngine {
   private transport: Transport | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private publishQueued = false;
+  private digest: OwnDigest | undefined;
+  private round = 0;
+  private readonly drift = new Map<string, PeerDrift>();
+  private pageTooBig = false;
   private readonly clock: () => number;
   private readonly lastRejectLog = new Map<string, number>();
   readonly events = new Ring<MembershipEvent>(1000);
@@ -61,6 +73,7 @@ export class HeartbeatEngine {
 
   constructor(private readonly opts: HeartbeatEngineOptions) {
     this.clock = opts.clock ?? (() => performance.now());
+    this.digest = opts.configDigest;
     // A later start always has a larger epoch, so peers can tell a restart
     // from a replay of our previous life; the random part separates two
     // starts in the same millisecond.
@@ -94,6 +107,38 @@ export class HeartbeatEngine {
       for (const l of this.opts.links) this.opts.log.debug("heartbeat link receive buffer", { link: l.index, bytes: t.receiveBufferBytes(l.index) ?? 0 });
     }
     this.wake();
+  }
+
+  /**
+   * Our goodbye, for a clean stop (not a reload): two rounds of frames
+   * flagged leaving, so peers mark us STOPPED at once instead of waiting
+   * deadtime. Call it after the services stopped, then stop().
+   */
+  async leave(): Promise<void> {
+    if (!this.transport) return;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    for (let i = 0; i < 2; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, GOODBYE_GAP_MS));
+      this.apply(stepMembership(this.state, { type: "leave" }, this.clock()));
+    }
+    // Let the datagrams leave before the sockets close.
+    await new Promise((r) => setTimeout(r, GOODBYE_GAP_MS));
+    this.opts.log.info("said goodbye to peers", { peers: this.state.peers.map((p) => p.name).join(", ") });
+  }
+
+  /** The config changed without the heartbeat restarting (a reload that kept cluster:): publish the new digest. */
+  setConfigDigest(d: OwnDigest): void {
+    this.digest = d;
+    this.round = 0;
+    this.drift.clear();
+  }
+
+  /** Per peer: the config keys that differ from ours ([] = same); absent until known. */
+  configDrift(): ReadonlyMap<string, readonly string[]> {
+    const out = new Map<string, readonly string[]>();
+    for (const [peer, d] of this.drift) if (d.differing !== null) out.set(peer, d.differing);
+    return out;
   }
 
   async stop(): Promise<void> {
@@ -154,6 +199,7 @@ export class HeartbeatEngine {
       this.counters.received({ peer: r.frame.node, link: String(link) });
       const echo = r.frame.echoes.find((e) => e.node === this.opts.membership.self)?.sentAt;
       this.opts.onFrame?.(r.frame.node, r.frame.modules, echo);
+      if (r.frame.config !== undefined) this.takeConfigPage(r.frame.node, r.frame.config);
     }
     // A frame can move a deadline earlier (a link coming up), so re-arm.
     this.schedule();
@@ -164,8 +210,14 @@ export class HeartbeatEngine {
     for (const a of stepped.actions) {
       switch (a.type) {
         case "send-heartbeat": {
-          const frame = { ...a.frame, echoes: [...a.frame.echoes], modules: this.opts.modules?.() ?? [] };
-          this.transport?.send(a.frame.link, encodeHeartbeat(frame, this.opts.key));
+          const frame: HeartbeatFrame = { ...a.frame, echoes: [...a.frame.echoes], modules: this.opts.modules?.() ?? [] };
+          // One page per round, the same on every link: peers assemble the pages (drift.ts).
+          if (this.digest !== undefined && !this.pageTooBig) {
+            const page = pageFor(this.digest, this.round, HEARTBEAT_MAX_CONFIG_KEYS_PER_FRAME, CONFIG_PAGE_BUDGET_BYTES);
+            frame.config = { ...page, keys: page.keys.map((k) => ({ ...k })) };
+          }
+          if (a.frame.link === 0) this.round += 1;
+          this.transport?.send(a.frame.link, this.encode(frame));
           this.counters.sent({ link: String(a.frame.link) });
           break;
         }
@@ -183,9 +235,41 @@ export class HeartbeatEngine {
     }
   }
 
+  /** Encodes; a frame over the size limit with its config page goes without it (drift checks stop, heartbeats do not). */
+  private encode(frame: HeartbeatFrame): Uint8Array {
+    try {
+      return encodeHeartbeat(frame, this.opts.key);
+    } catch (e) {
+      if (frame.config === undefined) throw e;
+      this.pageTooBig = true;
+      this.opts.log.warn("config digest left out of heartbeat frames: with it they would be too large; config drift is not checked", { detail: (e as Error).message });
+      const { config: _dropped, ...rest } = frame;
+      return encodeHeartbeat(rest, this.opts.key);
+    }
+  }
+
+  private takeConfigPage(peer: string, page: NonNullable<HeartbeatFrame["config"]>): void {
+    const own = this.digest;
+    if (own === undefined) return;
+    const { next, changed } = takePage(this.drift.get(peer), page, own);
+    this.drift.set(peer, next);
+    if (!changed || next.differing === null) return;
+    if (next.differing.length === 0) {
+      this.opts.log.info(`config of peer ${peer} matches this node's`, { peer });
+      return;
+    }
+    const shown = next.differing.slice(0, 12).join(", ") + (next.differing.length > 12 ? ` and ${next.differing.length - 12} more` : "");
+    this.opts.log.warn(`config differs from peer ${peer}: ${shown}`, {
+      peer,
+      keys: next.differing.join(","),
+      detail: `${peer} runs with other values for ${shown}; every node needs the same vigil.yaml (compare both files, then reload)`,
+    });
+  }
+
   private report(e: MembershipEvent): void {
     this.events.push(e);
     const level = e.scope === "peer" && e.to === "dead" ? "error" : e.to === "down" || e.to === "late" ? "warn" : "info";
+    if (e.scope === "peer" && e.to === "stopped") this.drift.delete(e.node);
     if (e.scope === "peer") {
       this.counters.detections({ peer: e.node, to: e.to });
       this.gauges.peerUp(e.to === "up" || e.to === "late" ? 1 : 0, { peer: e.node });

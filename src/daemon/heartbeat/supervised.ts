@@ -13,6 +13,7 @@ import type { PeerStatus } from "../../api/status.ts";
 import { type Engine, type Membership, type NodeContext, ReloadRejected } from "../engine.ts";
 import { HeartbeatEngine } from "./engine.ts";
 import { heartbeatSetup } from "./setup.ts";
+import { configDigest } from "./config-digest.ts";
 
 export type SupervisedHeartbeat = Engine & Membership;
 
@@ -31,6 +32,7 @@ export function supervisedHeartbeat(ctx: NodeContext, others: () => readonly Eng
     }
     const engine = new HeartbeatEngine({
       ...hb.options,
+      configDigest: configDigest(c),
       modules: () => others().flatMap((e) => e.adverts?.() ?? []),
       onPeer: (node, liveness) => {
         const addresses = c.cluster.nodes.find((n) => n.name === node)?.addresses ?? [];
@@ -69,10 +71,15 @@ export function supervisedHeartbeat(ctx: NodeContext, others: () => readonly Eng
       const err = await startOn(cfg);
       if (err !== undefined) throw new Error(err);
     },
-    stop,
+    async stop(reason) {
+      // A clean stop says goodbye (the services have stopped by now); a failed start-up just goes.
+      if (reason === "shutdown") await running?.leave();
+      await stop();
+    },
     async reload(next) {
       if (JSON.stringify(next.cluster) === JSON.stringify(cfg.cluster)) {
         cfg = next;
+        running?.setConfigDigest(configDigest(next));
         return "kept";
       }
       await stop();
@@ -88,6 +95,7 @@ export function supervisedHeartbeat(ctx: NodeContext, others: () => readonly Eng
     },
     status() {
       if (running === undefined) return {};
+      const drift = running.configDrift();
       return {
         peers: new Map(running.view().peers.map((p): [string, PeerStatus] => [p.name, {
           name: p.name,
@@ -96,6 +104,7 @@ export function supervisedHeartbeat(ctx: NodeContext, others: () => readonly Eng
           links: p.links.map((l) => ({ address: l.address, state: l.state, lastHeardMsAgo: l.lastHeardMsAgo === null ? null : Math.round(l.lastHeardMsAgo) })),
           rttMs: p.rttMs,
           badFrames: p.badFrames,
+          ...(drift.has(p.name) ? { configDrift: [...(drift.get(p.name) ?? [])] } : {}),
         }])),
       };
     },
