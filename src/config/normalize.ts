@@ -38,8 +38,16 @@ export function normalizeConfig(data: Raw, configDir: string): VigilConfig {
     modules: raws(data["modules"]).map((m) => normalizeModule(m, path)),
     web: { listen: (data["web"] as Raw | undefined)?.["listen"] as string | undefined ?? DEFAULTS.web.listen },
     console: normalizeConsole(data["console"], path),
+    ...optional("log", normalizeLog(data["log"])),
     ...optional("witness", normalizeArbiter(data["witness"], cluster.witness)),
   };
+}
+
+/** The `log:` section, only when the file has one. */
+function normalizeLog(l: unknown): { file_size: number; files: number } | undefined {
+  if (typeof l !== "object" || l === null) return undefined;
+  const r = l as Raw;
+  return { file_size: (r["file_size"] as number | undefined) ?? 4, files: (r["files"] as number | undefined) ?? 1 };
 }
 
 /** The `witness:` section, only when the file has one; its listen address defaults to every address on the arbiter's port. */

@@ -318,6 +318,11 @@ const module: Schema = {
       ),
       port: integer(1, 65535, "TCP port of this module's replication link (authenticated and encrypted with the cluster key).", { default: DEFAULTS.module.mirror_port }),
       resync_rate: integer(1, 1_000_000, "Cap on a resync's data, in MiB/s, so it leaves room for the service's own writes. Default: none."),
+      exclude: list(
+        text("exclude-pattern", "A shell glob over one name (*, ?, [a-z]), like \"*.tmp\" or \"cache\"."),
+        "a list of name patterns, like [\"*.tmp\", cache]",
+        "Names (at any depth) whose files and folders are not mirrored: served here, never sent to the other node, never compared. Default: none.",
+      ),
     }, ["replicate"]),
     moduleBranch("farm", "farm module", {
       ports: list(integer(1, 65535, "A port."), "a list of at least one port, like [80, 443]", "The ports whose clients are shared out.", {
@@ -351,6 +356,10 @@ export const configSchema: object = {
       listen: text("listen", "Where the web console listens.", { default: DEFAULTS.web.listen }),
     }, []),
     console: consoleSchema,
+    log: mapping("log", {
+      file_size: integer(1, 1024, "MiB a log file in the state dir (vigil.log) may reach before it becomes vigil.log.1.", { default: 4 }),
+      files: integer(0, 100, "Older log files kept beside vigil.log (vigil.log.1 is the newest); 0 keeps none.", { default: 1 }),
+    }, [], { description: "The daemon's log file in its state dir. Lines also go to stderr (the journal under systemd)." }),
     witness: mapping("witness", {
       listen: text("listen", `Where \`vigil witness\` (the arbiter) listens. Default: every address, on the port of cluster.witness.arbiter (${DEFAULTS.witness.port} without one).`),
     }, [], { description: "Only for the machine that runs `vigil witness`; it answers the nodes of cluster.nodes." }),

@@ -231,6 +231,8 @@ export interface MirrorModule extends ModuleCommon, FailbackPolicy {
   port: number;
   /** Cap on a resync's data in MiB/s; absent: none. */
   resync_rate?: number;
+  /** Name patterns left out of the copy (src/config/exclude-pattern.ts); absent: none. */
+  exclude?: string[];
 }
 
 export interface FarmModule extends ModuleCommon {
@@ -245,6 +247,13 @@ export interface FarmModule extends ModuleCommon {
 }
 
 export type ModuleConfig = FailoverModule | MirrorModule | FarmModule;
+
+export interface LogFileConfig {
+  /** MiB per file. */
+  file_size: number;
+  /** Older files kept. */
+  files: number;
+}
 
 export interface WebConfig {
   /** Where the console listens, "address:port". */
@@ -278,6 +287,8 @@ export interface VigilConfig {
   web: WebConfig;
   /** Always set by the loader; optional so configs built by hand in tests need not spell it. */
   console?: ConsoleConfig;
+  /** Only when the file has a log: section; the daemon's defaults otherwise (4 MiB, one older file). */
+  log?: LogFileConfig;
   /** Only when the file has a witness: section; `vigil witness` otherwise listens on the arbiter's port. */
   witness?: ArbiterConfig;
 }

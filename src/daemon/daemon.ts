@@ -25,7 +25,7 @@ import { loadConfigToStart } from "./start-config.ts";
 import { acquireStateLock } from "./state-lock.ts";
 import { buildStatus } from "./status.ts";
 import { HealthWatch, supervisedHealthWatch } from "./health-watch.ts";
-import { RotatingLogFile } from "./log-file.ts";
+import { DEFAULT_LOG_FILE_BYTES, DEFAULT_LOG_FILES_KEPT, RotatingLogFile } from "./log-file.ts";
 import { ResourceOps, resourceStates } from "./resource-state.ts";
 import { join } from "node:path";
 import { mergedStatus, Supervisor } from "./supervisor.ts";
@@ -79,7 +79,11 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   }
   for (const w of keyCheck.warnings) log.warn(w);
   // Only the daemon holding the state lock writes the state dir's log file.
-  if (log.logFile() === undefined) log.attachFile(new RotatingLogFile(join(opts.stateDir, "vigil.log")));
+  // Its size and count are read at start; a reload keeps the file as it is.
+  if (log.logFile() === undefined) {
+    const lf = initial.log ?? { file_size: DEFAULT_LOG_FILE_BYTES / 1048576, files: DEFAULT_LOG_FILES_KEPT };
+    log.attachFile(new RotatingLogFile(join(opts.stateDir, "vigil.log"), lf.file_size * 1048576, lf.files));
+  }
 
   const node = nodeEngines({ config: initial, configFile: opts.configFile, self: self.name, stateDir: opts.stateDir, log, metrics: new Metrics() }, opts, self);
   const supervisor = new Supervisor(node.engines);

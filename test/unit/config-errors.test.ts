@@ -27,7 +27,7 @@ describe("config errors: each names file:line:col, key path, found and expected"
 
   it("rejects an unknown top-level key", () => {
     expect(problems(lines(...HEAD, "colour: blue"))).toEqual([
-      'vigil.yaml:6:1: colour: found unknown key "colour", expected one of cluster, vrrp, modules, web, witness',
+      'vigil.yaml:6:1: colour: found unknown key "colour", expected one of cluster, vrrp, modules, web, console, log, witness',
     ]);
   });
 

@@ -31,7 +31,7 @@ const failbackPolicy = { failback: true, failback_delay: true, prefer: true, res
 
 describe("the JSON Schema and the VigilConfig type agree", () => {
   it("has the same sections and keys", () => {
-    expect(keysOf(configSchema as Schema)).toEqual(keys<VigilConfig>({ cluster: true, vrrp: true, modules: true, web: true, console: true, witness: true }));
+    expect(keysOf(configSchema as Schema)).toEqual(keys<VigilConfig>({ cluster: true, vrrp: true, modules: true, web: true, console: true, log: true, witness: true }));
     expect(keysOf(at(configSchema, "properties", "console"))).toEqual(
       keys<ConsoleConfig>({ users: true, tls: true, cert: true, key: true, names: true, session_timeout: true, api_token: true }),
     );

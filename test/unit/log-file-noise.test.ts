@@ -114,3 +114,35 @@ describe("Logger with bursts", () => {
     expect(RAN_LATE_RULE.matches(LATE)).toBe(true);
   });
 });
+
+describe("the log: section of vigil.yaml", () => {
+  const base = ["cluster:", "  name: c", "  nodes:", "    - { name: a, addresses: [198.51.100.1] }"];
+  it("sets the file size and how many older files are kept; absent, the daemon's defaults apply", async () => {
+    const { parseConfig } = await import("../../src/config/load.ts");
+    const r = parseConfig([...base, "log: { file_size: 16, files: 3 }", ""].join("\n"), "/etc/vigil/vigil.yaml");
+    expect(r.ok && r.config.log).toEqual({ file_size: 16, files: 3 });
+    const d = parseConfig([...base, "log: {}", ""].join("\n"), "/etc/vigil/vigil.yaml");
+    expect(d.ok && d.config.log).toEqual({ file_size: 4, files: 1 });
+    const none = parseConfig([...base, ""].join("\n"), "/etc/vigil/vigil.yaml");
+    expect(none.ok && none.config.log).toBeUndefined();
+  });
+
+  it("refuses a size of 0 with the key and line", async () => {
+    const { parseConfig } = await import("../../src/config/load.ts");
+    const { formatConfigError } = await import("../../src/config/errors.ts");
+    const r = parseConfig([...base, "log: { file_size: 0 }", ""].join("\n"), "/etc/vigil/vigil.yaml");
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.errors.map(formatConfigError).join("\n")).toMatch(/^\/etc\/vigil\/vigil.yaml:5:\d+: log\.file_size: found 0, expected .*1/);
+  });
+});
+
+describe("the printed config", () => {
+  it("keeps the log: section", async () => {
+    const { parseConfig, effectiveConfigYaml } = await import("../../src/config/load.ts");
+    const text = ["cluster:", "  name: c", "  nodes:", "    - { name: a, addresses: [198.51.100.1] }", "log: { file_size: 8, files: 2 }", ""].join("\n");
+    const r = parseConfig(text, "/etc/vigil/vigil.yaml");
+    if (!r.ok) throw new Error("config refused");
+    const again = parseConfig(effectiveConfigYaml(r.config), "/etc/vigil/vigil.yaml");
+    expect(again.ok && again.config.log).toEqual({ file_size: 8, files: 2 });
+  });
+});
