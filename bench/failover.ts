@@ -4,6 +4,13 @@
  * fastest stable advert_int.
  *
  *   node_modules/.bin/bun bench/failover.ts [--trials 5] [--idle-seconds 60] [--fast 30ms,20ms,10ms]
+ *     [--compare 1s,100ms] [--stress]
+ *
+ * --compare lists the advert_ints measured for both before the search
+ * ("none" for no such row; 20ms measures vigil beside keepalived at 20 ms
+ * directly). --fast none skips the search. --stress runs the idle checks
+ * under `stress-ng --cpu 2` (both cores busy at normal priority), so they
+ * count flaps of a loaded machine.
  *
  * (VIGIL_BIN=/path/to/vigil picks the binary; default dist/vigil.)
  *
@@ -55,15 +62,13 @@ import { parseDuration } from "../src/config/duration.ts";
 import { withLab } from "../test/lab/lab.ts";
 import { makeKey, requireVigilBinary, VIGIL } from "../test/lab/vrrp-lab.ts";
 import { writeResults } from "./lib/report.ts";
+import { startStress } from "./lib/stress.ts";
 import { advertLabel, outageTable, rows, type Setting, stabilityTable } from "./failover-report.ts";
 import { type Fault, idleCheck, type IdleResult, PROBE_INTERVAL_MS, runTrial, type TrialResult } from "./failover-trial.ts";
 
 const COMMAND = "node_modules/.bin/bun bench/failover.ts";
 const FAULTS: readonly Fault[] = ["kill", "link-down"];
-const COMPARED: readonly Setting[] = [
-  { advertMs: 1_000, impls: ["vigil", "keepalived"] },
-  { advertMs: 100, impls: ["vigil", "keepalived"] },
-];
+const compared = (adverts: readonly number[]): Setting[] => adverts.map((advertMs) => ({ advertMs, impls: ["vigil", "keepalived"] }));
 /** vigil's fastest stable setting; keepalived runs it too, so that row has a ratio as well. */
 const FASTEST = (advertMs: number): Setting => ({ advertMs, impls: ["vigil", "keepalived"], fastest: true });
 const DOWN_TIMER_ADVERTS = 3;
@@ -74,6 +79,19 @@ interface Options {
   trials: number;
   idleSeconds: number;
   fast: number[];
+  compare: number[];
+  stress: boolean;
+}
+
+/** "30ms,20ms" to milliseconds, each a VRRPv3 interval; "none" is the empty list. */
+function advertList(flag: string, text: string): number[] {
+  if (text.trim() === "none") return [];
+  return text.split(",").map((s) => s.trim()).filter((s) => s !== "").map((s) => {
+    const ms = parseDuration(s);
+    // VRRPv3 carries the interval in centiseconds.
+    if (ms === undefined || ms < 10 || ms % 10 !== 0) throw new UsageError(`--${flag}: "${s}" is not an advert_int vigil accepts (a duration in steps of 10ms, at least 10ms)`);
+    return ms;
+  });
 }
 
 function options(): Options {
@@ -84,6 +102,8 @@ function options(): Options {
         trials: { type: "string", default: "5" },
         "idle-seconds": { type: "string", default: "60" },
         fast: { type: "string", default: "30ms,20ms,10ms" },
+        compare: { type: "string", default: "1s,100ms" },
+        stress: { type: "boolean", default: false },
       },
     }));
   } catch (e) {
@@ -93,13 +113,9 @@ function options(): Options {
   if (!Number.isInteger(trials) || trials < 1) throw new UsageError(`--trials must be a whole number >= 1, got "${values.trials}"`);
   const idleSeconds = Number(values["idle-seconds"]);
   if (!Number.isFinite(idleSeconds) || idleSeconds <= 0) throw new UsageError(`--idle-seconds must be a number of seconds > 0, got "${values["idle-seconds"]}"`);
-  const fast = values.fast.split(",").map((s) => s.trim()).filter((s) => s !== "").map((s) => {
-    const ms = parseDuration(s);
-    // VRRPv3 carries the interval in centiseconds.
-    if (ms === undefined || ms < 10 || ms % 10 !== 0) throw new UsageError(`--fast: "${s}" is not an advert_int vigil accepts (a duration in steps of 10ms, at least 10ms)`);
-    return ms;
-  });
-  return { trials, idleSeconds, fast: [...new Set(fast)].sort((a, b) => b - a) };
+  const fast = advertList("fast", values.fast);
+  const compare = advertList("compare", values.compare);
+  return { trials, idleSeconds, fast: [...new Set(fast)].sort((a, b) => b - a), compare: [...new Set(compare)].sort((a, b) => b - a), stress: values.stress === true };
 }
 
 const say = (line: string): void => {
@@ -148,36 +164,44 @@ async function main(): Promise<void> {
           }
         }
       };
-      for (const s of COMPARED) await trialsOf(s);
+      for (const s of compared(o.compare)) await trialsOf(s);
+      const stress = o.stress ? startStress(lab.switch, ["--cpu", "2", "--timeout", "0"]) : undefined;
+      try {
       for (const advertMs of o.fast) {
-        say(`idle check: vigil at ${advertLabel(advertMs)} for ${o.idleSeconds} s`);
+        say(`idle check: vigil at ${advertLabel(advertMs)} for ${o.idleSeconds} s${o.stress ? " under stress-ng --cpu 2" : ""}`);
         const r = await idleCheck(ctx, "vigil", advertMs, DOWN_TIMER_ADVERTS, o.idleSeconds);
         idle.push(r);
         say(`  ${r.spuriousFailovers} spurious failovers: ${r.stable ? "stable" : "not stable"}`);
         if (!r.stable) break;
         fastest = advertMs;
       }
-      if (fastest !== null) {
-        say(`idle check: keepalived at ${advertLabel(fastest)} for ${o.idleSeconds} s`);
-        const k = await idleCheck(ctx, "keepalived", fastest, DOWN_TIMER_ADVERTS, o.idleSeconds);
+      // Under stress keepalived is checked even where vigil flapped: the comparison is the point.
+      const kaAt = fastest ?? (o.stress ? (o.fast[0] ?? null) : null);
+      if (kaAt !== null) {
+        say(`idle check: keepalived at ${advertLabel(kaAt)} for ${o.idleSeconds} s`);
+        const k = await idleCheck(ctx, "keepalived", kaAt, DOWN_TIMER_ADVERTS, o.idleSeconds);
         idle.push(k);
         say(`  ${k.spuriousFailovers} spurious failovers: ${k.stable ? "stable" : "not stable"}`);
-        await trialsOf(FASTEST(fastest));
       }
+      } finally {
+        await stress?.stop(2_000);
+      }
+      if (fastest !== null) await trialsOf(FASTEST(fastest));
     });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 
-  const settings: Setting[] = [...COMPARED, ...(fastest === null ? [] : [FASTEST(fastest)])];
+  const settings: Setting[] = [...compared(o.compare), ...(fastest === null ? [] : [FASTEST(fastest)])];
   const table = rows(settings, FAULTS, trials);
-  const cmd = `${COMMAND} --trials ${o.trials} --idle-seconds ${o.idleSeconds} --fast ${o.fast.map((ms) => `${ms}ms`).join(",")}`;
+  const list = (l: readonly number[]): string => (l.length === 0 ? "none" : l.map((ms) => `${ms}ms`).join(","));
+  const cmd = `${COMMAND} --trials ${o.trials} --idle-seconds ${o.idleSeconds} --fast ${list(o.fast)} --compare ${list(o.compare)}${o.stress ? " --stress" : ""}`;
   const md = [
     `Client-visible outage of a VRRP failover (a UDP probe to the VIP every ${PROBE_INTERVAL_MS} ms; ${o.trials} trials per cell; ${cpus().length} CPUs, load average ${startedAt.loadavg.map((x) => x.toFixed(1)).join(" ")} at start).`,
     "",
     outageTable(table),
     "",
-    `vigil's fastest stable advert_int (down_timer_adverts ${DOWN_TIMER_ADVERTS}, an idle pair for ${o.idleSeconds} s, slowest candidate first): ${fastest === null ? "none of the candidates was stable" : `${advertLabel(fastest)}; keepalived was checked and measured at the same setting`}.`,
+    `vigil's fastest stable advert_int (down_timer_adverts ${DOWN_TIMER_ADVERTS}, an idle pair for ${o.idleSeconds} s${o.stress ? " under stress-ng --cpu 2" : ""}, slowest candidate first): ${fastest === null ? "none of the candidates was stable" : `${advertLabel(fastest)}; keepalived was checked and measured at the same setting`}.`,
     "",
     stabilityTable(idle),
     "",
@@ -192,6 +216,7 @@ async function main(): Promise<void> {
     cpus: cpus().length,
     probeIntervalMs: PROBE_INTERVAL_MS,
     trialsPerCell: o.trials,
+    stress: o.stress,
     downTimerAdverts: DOWN_TIMER_ADVERTS,
     fastestStableAdvertMs: fastest,
     rows: table,
