@@ -15,7 +15,8 @@
  *   warns, as a VLAN or a USB NIC may appear after vigil starts (VRRP
  *   waits in FAULT, an interface checker fails, until it does).
  * - warning: it works, but likely not as meant (a VIP outside every subnet of
- *   an interface given explicitly).
+ *   an interface given explicitly; a VIP that would be a secondary address
+ *   where promote_secondaries is off, so it goes when the primary goes).
  * A key file others can read is said by the key checks (api/key-checks.ts,
  * and the heartbeat at start), on a node or not.
  */
@@ -51,6 +52,8 @@ export interface HostFacts {
   /** The IPv4 addresses of an interface. */
   addressesOf(iface: string): InterfaceAddress[];
   file(path: string): FileFacts;
+  /** net.ipv4.conf.IF.promote_secondaries; undefined where it cannot be read. */
+  promoteSecondaries(iface: string): boolean | undefined;
 }
 
 /** The checks of a config that is about to run on this host; the node it runs as decides nothing yet (every node runs every instance and module). */
@@ -87,17 +90,37 @@ export function hostProblems(data: unknown, source: YamlSource, file: string, fa
 
   const subnetsOf = (name: string): string => facts.addressesOf(name).map((a) => `${networkOf(a)}`).join(", ") || "no IPv4 address";
 
+  /**
+   * A VIP with the prefix of an address of its interface, in that address's
+   * subnet, becomes its "secondary"; the kernel deletes secondaries with their
+   * primary unless promote_secondaries is on.
+   */
+  const secondary = (path: Segment[], vip: string, name: string): void => {
+    const prefix = Number(vip.split("/")[1] ?? 32);
+    const primary = facts.addressesOf(name).find((a) => a.prefixLength === prefix && prefix < 32 && inSubnet(vip, a) && a.address !== vip.split("/")[0]);
+    if (primary === undefined || facts.promoteSecondaries(name) !== false) return;
+    add("warning", path, `${vip}, a secondary of ${name}'s ${primary.address}/${primary.prefixLength} while net.ipv4.conf.${name}.promote_secondaries is 0: removing ${primary.address} (ip addr del, a DHCP renewal) removes the VIP with it`,
+      `promote_secondaries on (sysctl -w net.ipv4.conf.${name}.promote_secondaries=1, and in /etc/sysctl.d/), or the VIP written as /32`);
+  };
+
   /** A VIP on a known interface: inside one of its subnets, or a warning. */
   const vipOn = (path: Segment[], vip: unknown, name: string): void => {
     if (typeof vip !== "string") return;
-    if (facts.addressesOf(name).some((a) => inSubnet(vip, a))) return;
+    if (facts.addressesOf(name).some((a) => inSubnet(vip, a))) {
+      secondary(path, vip, name);
+      return;
+    }
     add("warning", path, `${vip}, outside every subnet of ${name} (${subnetsOf(name)})`, `an address inside a subnet of ${name}, or a route to it on the clients' side`);
   };
 
   /** A module VIP without an interface: some interface must hold its subnet, or the module cannot start here. */
   const vipAnywhere = (path: Segment[], vip: unknown): void => {
     if (typeof vip !== "string") return;
-    if (names.some((n) => facts.addressesOf(n).some((a) => inSubnet(vip, a)))) return;
+    const holder = names.find((n) => facts.addressesOf(n).some((a) => inSubnet(vip, a)));
+    if (holder !== undefined) {
+      secondary(path, vip, holder);
+      return;
+    }
     add("error", path, `${vip}, in no subnet of this host's interfaces`, "a VIP inside the subnet of an interface, or the module's `interface:` set");
   };
 

@@ -39,6 +39,13 @@ export function localHostFacts(): HostFacts {
         .filter((a) => a.family === "IPv4")
         .map((a) => ({ address: a.address, prefixLength: Number((a.cidr ?? "/32").split("/")[1] ?? 32) }));
     },
+    promoteSecondaries(iface: string): boolean | undefined {
+      try {
+        return readFileSync(`/proc/sys/net/ipv4/conf/${iface}/promote_secondaries`, "utf8").trim() !== "0";
+      } catch {
+        return undefined;
+      }
+    },
     file(path: string): FileFacts {
       try {
         const st = statSync(path);

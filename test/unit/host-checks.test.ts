@@ -10,7 +10,7 @@ import { readYaml } from "../../src/config/yaml-source.ts";
 
 const FILE = "/etc/vigil/vigil.yaml";
 
-function fakeHost(files: Record<string, FileFacts>): HostFacts {
+function fakeHost(files: Record<string, FileFacts>, promote = true): HostFacts {
   const addresses: Record<string, { address: string; prefixLength: number }[]> = {
     lo: [{ address: "127.0.0.1", prefixLength: 8 }],
     eth0: [{ address: "198.51.100.11", prefixLength: 24 }],
@@ -21,15 +21,16 @@ function fakeHost(files: Record<string, FileFacts>): HostFacts {
     interfaceNames: () => Object.keys(addresses),
     addressesOf: (i) => addresses[i] ?? [],
     file: (p) => files[p] ?? { kind: "missing" },
+    promoteSecondaries: (i) => (i === "lo" ? undefined : promote),
   };
 }
 
 const EXEC: FileFacts = { kind: "file", mode: 0o100755 };
 
-function check(lines: string[], files: Record<string, FileFacts> = {}): string[] {
+function check(lines: string[], files: Record<string, FileFacts> = {}, promote = true): string[] {
   const source = readYaml(lines.join("\n"), FILE);
   expect(source.problems).toEqual([]);
-  return hostProblems(source.data, source, FILE, fakeHost(files)).map((p) => `${p.severity}: ${formatConfigError(p)}`);
+  return hostProblems(source.data, source, FILE, fakeHost(files, promote)).map((p) => `${p.severity}: ${formatConfigError(p)}`);
 }
 
 const CLUSTER = ["cluster:", "  name: c", "  nodes: [{ name: a, addresses: [198.51.100.11] }, { name: b, addresses: [198.51.100.12] }]"];
@@ -95,6 +96,23 @@ describe("host checks", () => {
       "error: /etc/vigil/vigil.yaml:7:37: modules[0].vip: found 192.0.2.50/24, in no subnet of this host's interfaces, expected a VIP inside the subnet of an interface, or the module's `interface:` set",
       "warning: /etc/vigil/vigil.yaml:8:55: modules[1].vip: found 198.51.100.60/24, outside every subnet of bond0 (no IPv4 address), expected an address inside a subnet of bond0, or a route to it on the clients' side",
       'interface-missing: /etc/vigil/vigil.yaml:11:96: modules[2].resources[1].interface: found interface "eth7", which does not exist on this host, expected an interface of this host (did you mean "eth0"?)',
+    ]);
+  });
+
+  it("a VIP that would be a secondary of the interface's address warns where promote_secondaries is off", () => {
+    const config = [
+      ...CLUSTER,
+      "vrrp:",
+      "  - { name: VI_1, interface: eth0, vrid: 51, priority: 100, vips: [198.51.100.100/24, 198.51.100.101/32, 198.51.100.102/25] }",
+      "modules:",
+      "  - { name: m, type: failover, vip: 203.0.113.50/24 }",
+    ];
+    expect(check(config, {}, true)).toEqual([]);
+    expect(check(config, {}, false)).toEqual([
+      "warning: /etc/vigil/vigil.yaml:5:68: vrrp[0].vips[0]: found 198.51.100.100/24, a secondary of eth0's 198.51.100.11/24 while net.ipv4.conf.eth0.promote_secondaries is 0: removing 198.51.100.11 (ip addr del, a DHCP renewal) removes the VIP with it, " +
+        "expected promote_secondaries on (sysctl -w net.ipv4.conf.eth0.promote_secondaries=1, and in /etc/sysctl.d/), or the VIP written as /32",
+      "warning: /etc/vigil/vigil.yaml:7:37: modules[0].vip: found 203.0.113.50/24, a secondary of eth1's 203.0.113.11/24 while net.ipv4.conf.eth1.promote_secondaries is 0: removing 203.0.113.11 (ip addr del, a DHCP renewal) removes the VIP with it, " +
+        "expected promote_secondaries on (sysctl -w net.ipv4.conf.eth1.promote_secondaries=1, and in /etc/sysctl.d/), or the VIP written as /32",
     ]);
   });
 
