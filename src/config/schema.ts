@@ -157,7 +157,7 @@ const vrrpInstance = mapping("VRRP instance", {
   preempt: { type: "boolean", description: "A higher priority node takes over from a live MASTER (false is keepalived's nopreempt).", default: DEFAULTS.vrrp.preempt },
   nopreempt: { type: "boolean", description: "keepalived's spelling of preempt: false." },
   preempt_delay: duration("Wait this long after start before preempting.", DEFAULTS.vrrp.preempt_delay),
-  unicast_peer: list(ipv4, "a list of IPv4 addresses, like [198.51.100.12]", "Send adverts to these peers by unicast instead of multicast.", {
+  unicast_peer: list(ipv4, "one list of IPv4 addresses for every node, like [198.51.100.11, 198.51.100.12] (each node leaves out its own)", "Send adverts to these peers by unicast instead of multicast; the same list on every node, each leaves out its own address.", {
     default: [],
   }),
   authentication: mapping("authentication", {
