@@ -127,7 +127,9 @@ function ensureDir(l: Layout, path: string, mode: number, r: Report, strict: boo
   const at = l.at(path);
   if (!existsSync(at)) {
     guard(at, () => {
-      mkdirSync(at, { recursive: true, mode });
+      // Missing parents get the usual 0755; only the folder itself gets `mode`.
+      mkdirSync(dirname(at), { recursive: true, mode: 0o755 });
+      mkdirSync(at, { mode });
       chmodSync(at, mode);
     });
     r.lines.push(`created ${path} (mode ${mode.toString(8).padStart(4, "0")})`);

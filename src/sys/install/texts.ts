@@ -159,9 +159,10 @@ modules:
   - name: web
     type: failover
     prefer: web1
-    vip: 198.51.100.80/24
     resources:
-      # A systemd unit vigil starts and stops (or start:/stop: scripts).
+      # Started in this order, stopped in reverse: the address, then the
+      # service (a systemd unit here; start:/stop: scripts work too).
+      - { vip: 198.51.100.80/24 }
       - { service: nginx.service }
     checkers:
       - { tcp: 127.0.0.1:80, on_fail: restart, restarts: 2, restart_window: 5m }
