@@ -7,7 +7,9 @@
  * h3's own established connections keep flowing (they do not need the lease).
  * SIGCONT: h3 finds its lease lapsed, holds nothing, listens, and takes
  * exactly its share back; nothing breaks, and new connections again go to
- * exactly the predicted node.
+ * exactly the predicted node. Then a clean stop of h3 (SIGTERM): h1 and h2
+ * take its buckets from what it says as it stops, not from its silence a
+ * deadtime later.
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -20,7 +22,7 @@ import { farmSeeds } from "../../src/daemon/farm/seeds.ts";
 import { acceptedCount, askReport, FARM_PORT, FARM_VIP, runClient, startFarmService, startStream, waitForSplit } from "./farm-lab.ts";
 import { describeLab, labTest, useLab } from "./lab-test.ts";
 import type { LabHost } from "./lab.ts";
-import { startVigilCluster, type VigilCluster, type VigilNode } from "./vigil-cluster.ts";
+import { peerChange, startVigilCluster, type VigilCluster, type VigilNode } from "./vigil-cluster.ts";
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -85,6 +87,17 @@ describeLab(
         await sleep(1000);
         expect((await askReport(stream)).broken).toEqual([]);
         stream.write("quit\n");
+
+        const since = Date.now();
+        const exit = await n3.proc.stop(10_000);
+        expect(exit.signal ?? null).toBeNull();
+        await waitForSplit([n1, n2], ["h1", "h2"]);
+        const taken = await n1.waitForLog((e) => e.msg === "farm rebalanced" && e.fields["about"] === "h3" && Number(e.fields["gained"]) > 0, { after: since });
+        const silence = n1.events().find((e) => e.at >= since && e.seq < taken.seq && peerChange("h3", "dead", "silent-deadtime")(e));
+        expect(silence).toBeUndefined();
+        const stopped = await runClient(client, { mode: "tcp", count: 300, concurrency: 30, firstPort: 25000 });
+        expect(stopped.errors).toBe(0);
+        expect(stopped.results.filter(([sport, node]) => predict(0b011, sport) !== node)).toEqual([]);
       } finally {
         // A frozen daemon cannot handle the SIGTERM of a clean stop.
         frozen?.proc.kill("SIGCONT");
