@@ -21,7 +21,7 @@
  */
 import { readdirSync } from "node:fs";
 import type { VigilConfig } from "../config/types.ts";
-import { loadRealtimeCalls, MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT, SCHED_RESET_ON_FORK, SCHED_RR } from "../sys/ffi/realtime.ts";
+import { loadRealtimeCalls, type RealtimeCalls, MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT, SCHED_RESET_ON_FORK, SCHED_RR } from "../sys/ffi/realtime.ts";
 import { REALTIME_PRIORITY } from "../sys/realtime-host.ts";
 import type { Logger } from "./log.ts";
 
@@ -46,6 +46,8 @@ export interface RealtimeOutcome {
 
 let memoryLocked = false;
 let warned = false;
+/** Set once SCHED_RR was granted: takeInNewThreads then has what it needs. */
+let granted: RealtimeCalls | undefined;
 
 function threadIds(): number[] {
   try {
@@ -90,6 +92,7 @@ export async function applyRealtime(c: VigilConfig, log: Logger, phase: "start" 
     }
   }
   const realProblems = problems.length > 0;
+  if (scheduled > 0 && !realProblems) granted = calls;
   if (realProblems && !warned) {
     warned = true;
     log.warn("real-time scheduling not allowed here: timers may run late under CPU load (see vigil doctor)", {
@@ -106,4 +109,15 @@ export async function applyRealtime(c: VigilConfig, log: Logger, phase: "start" 
     setTimeout(() => void applyRealtime(c, log, "late"), LATE_THREADS_MS).unref();
   }
   return { scheduled, failed, locked: memoryLocked };
+}
+
+/**
+ * Gives threads started since (a receive Worker that must read adverts on
+ * time) the same SCHED_RR, when the daemon has it. Synchronous and cheap;
+ * a no-op otherwise. Call it right after starting such a thread.
+ */
+export function takeInNewThreads(): void {
+  const calls = granted;
+  if (calls === undefined) return;
+  for (const tid of threadIds()) calls.setScheduler(tid, SCHED_RR | SCHED_RESET_ON_FORK, REALTIME_PRIORITY);
 }

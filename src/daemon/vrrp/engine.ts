@@ -52,6 +52,7 @@ import type { ScriptRunResult } from "../../sys/track-script.ts";
 import type { VrrpStatus } from "../../api/status.ts";
 import { acceptTraffic, type AddressEffects, addVips, dropTraffic, garpBurst, removeLeftovers, removeVips } from "./addresses.ts";
 import { buildInstances } from "./build.ts";
+import { takeInNewThreads } from "../realtime.ts";
 import { type Instance, NOT_CHECKED, type SocketEntry, type VrrpMetrics, vrrpMetrics } from "./instance.ts";
 import type { TrackProbe, TrackReading, VrrpEngineOptions } from "./spec.ts";
 import type { Unit } from "./units.ts";
@@ -489,6 +490,8 @@ export class VrrpEngine {
       entry.opts = { ...entry.opts, sourceAddress: src.address };
     }
     const socket = await this.opts.io.openSocket(entry.opts);
+    // Its receive Worker reads the master's adverts: it must not wait behind a loaded CPU either.
+    takeInNewThreads();
     entry.socket = socket;
     entry.waiting = undefined;
     socket.onPacket((bytes) => this.onPacket(entry, bytes));
