@@ -18,7 +18,7 @@
  *   ..   1     module count (0..32), then per module:
  *                module u8+UTF-8 (1..64), role u8+UTF-8 (1..32), generation u64,
  *                v2: flags u8 (bit 0: starting, its resources are not all up),
- *                    failure u8+UTF-8 (0..96: why a start failed there; 0 = none)
+ *                    failure u8+UTF-8 (0..160: why a start failed there; 0 = none)
  *   ..   1     v2: flags (bit 0: leaving, the sender's daemon is stopping)
  *   ..   8     v2: config digest (0 = not published), then
  *        2         the number of config keys it covers, 2 the index of the
@@ -54,7 +54,7 @@ export const HEARTBEAT_MAX_NAME_BYTES = 64;
 export const HEARTBEAT_MAX_ROLE_BYTES = 32;
 export const HEARTBEAT_MAX_ECHOES = 32;
 export const HEARTBEAT_MAX_MODULES = 32;
-export const HEARTBEAT_MAX_FAILURE_BYTES = 96;
+export const HEARTBEAT_MAX_FAILURE_BYTES = 160;
 export const HEARTBEAT_MAX_CONFIG_KEYS_PER_FRAME = 16;
 export const HEARTBEAT_DIGEST_BYTES = 8;
 
@@ -77,7 +77,7 @@ export interface ModuleAdvert {
   generation: number;
   /** v2: running (PRIM/ALONE) but its resources are not all started yet. Absent: false. */
   starting?: boolean;
-  /** v2: why the module could not start there (cut to 96 bytes). Absent: none. */
+  /** v2: why the module could not start there (cut to 160 bytes). Absent: none. */
   failure?: string;
 }
 

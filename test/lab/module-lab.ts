@@ -17,7 +17,7 @@ import { join } from "node:path";
 import type { StatusSnapshot } from "../../src/api/status.ts";
 import type { ModuleStatus } from "../../src/api/modules.ts";
 import { type Lab, type LabHost, type LabProcess, waitUntil } from "./lab.ts";
-import { startVigilCluster, VIGIL_BIN, type VigilCluster, type VigilNode } from "./vigil-cluster.ts";
+import { type HeartbeatYaml, startVigilCluster, VIGIL_BIN, type VigilCluster, type VigilNode } from "./vigil-cluster.ts";
 
 export const VIP = "198.51.100.100";
 /** Each lab run takes the next port, so a service one test left behind cannot answer for the next. */
@@ -74,6 +74,8 @@ export interface ModuleLabSpec {
   readonly checkers?: readonly string[];
   /** The cluster.witness.ping address; default h3 (the client). false: none. */
   readonly witness?: string | false;
+  /** Heartbeat settings; default the lan preset with initdead 2s. */
+  readonly heartbeat?: HeartbeatYaml;
 }
 
 export interface ModuleLab {
@@ -134,7 +136,7 @@ export async function startModuleLab(spec: ModuleLabSpec): Promise<ModuleLab> {
   const cluster = await startVigilCluster({
     hosts: [onLink2(h1), onLink2(h2)],
     dir,
-    heartbeat: { preset: "lan", initdead: "2s" },
+    heartbeat: spec.heartbeat ?? { preset: "lan", initdead: "2s" },
     extraYaml,
     start: [],
   });

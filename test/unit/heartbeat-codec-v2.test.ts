@@ -105,12 +105,12 @@ describe("heartbeat frame version 2", () => {
     expect(() => encodeHeartbeat(frame({ config: { digest: "0123456789abcdef", total: 17, first: 0, keys } }), KEY)).toThrow(/17 config keys; the limit per frame is 16/);
   });
 
-  it("cuts a long failure note to 96 bytes on a character boundary", () => {
-    const long = "é".repeat(80);
-    const cut = cutUtf8(long, 96);
-    expect(new TextEncoder().encode(cut).length).toBeLessThanOrEqual(96);
+  it("cuts a long failure note to 160 bytes on a character boundary", () => {
+    const long = "é".repeat(100);
+    const cut = cutUtf8(long, 160);
+    expect(new TextEncoder().encode(cut).length).toBeLessThanOrEqual(160);
     expect(cut.endsWith("\u2026")).toBe(true);
-    expect(cutUtf8("line one\nline two", 96)).toBe("line one line two");
+    expect(cutUtf8("line one\nline two", 160)).toBe("line one line two");
     const f = frame({ modules: [{ module: "hmi", role: "WAIT", generation: 2, failure: cut }] });
     expect(decodeHeartbeat(encodeHeartbeat(f, KEY), KEY)).toEqual({ ok: true, frame: f });
   });

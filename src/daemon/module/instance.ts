@@ -50,6 +50,14 @@ function splitRole(role: string | null): { role: string | null; mark: DataMark |
 }
 import type { CheckerStatus, ModuleNodeView, ModuleStatus } from "../../api/modules.ts";
 
+/**
+ * A failed start as peers are told it (a frame has room for a short line):
+ * script paths by their file name, which the resource label already names.
+ */
+function shortFailure(text: string): string {
+  return text.replace(/(?:\/[^\s/:]+)+\/([^\s/:]+)/g, "$1");
+}
+
 /** What the instance reports outward: transitions and notes for the log, metrics and hooks. */
 export interface ModuleReporter {
   transition(t: ModuleTransition, wallTime: Date): void;
@@ -383,7 +391,7 @@ export class ModuleInstance {
           role: this.advertRole(a.role),
           generation: a.generation,
           ...(a.starting === true ? { starting: true } : {}),
-          ...(a.failure !== undefined ? { failure: a.failure } : {}),
+          ...(a.failure !== undefined ? { failure: shortFailure(a.failure) } : {}),
         };
         const changed = was?.role !== this.advert.role || was.generation !== a.generation || was.starting !== this.advert.starting || was.failure !== this.advert.failure;
         if (changed) this.o.reporter.published?.(this.advert);
