@@ -33,7 +33,7 @@ export function clusterHealth(s: Base, o: HealthOptions): Omit<ClusterHealth, "a
     const busy = s.resources?.find((r) => r.module === m.name)?.resources.find((r) => r.state === "starting" || r.state === "stopping");
     return summariseModule(m, s.peers, s.node.name, busy === undefined ? undefined : `${busy.name} ${busy.state}`);
   });
-  return { isolated: isolation(s, o), nodes: nodes(s, o.peerListen ?? s.web.listen), modules };
+  return { isolated: isolation(s, o), drift: drift(s.peers), nodes: nodes(s, o.peerListen ?? s.web.listen), modules };
 }
 
 /** The banner's sentence when this node hears no peer on any link while peers are configured. */
@@ -48,6 +48,18 @@ export function isolation(s: Pick<Base, "peers" | "uptimeMs"> & { modules?: Base
   const links = lost.flatMap((p) => p.links.map((l) => l.address));
   return `This node is isolated: it hears no peer on any link (${lost.map((p) => p.name).join(", ")} silent on ${links.join(", ")}). `
     + "Either this node's links are cut, and the peers may be running the modules on their side, or every peer is down. Check this node's cables and interfaces.";
+}
+
+/** Which peers run a config that differs from ours in what must be equal, and where. */
+export function drift(peers: readonly PeerStatus[]): string | null {
+  const differ = peers.filter((p) => (p.configDrift?.length ?? 0) > 0);
+  if (differ.length === 0) return null;
+  const one = (p: PeerStatus) => {
+    const keys = p.configDrift ?? [];
+    const shown = keys.slice(0, 6).join(", ");
+    return `${p.name} runs another config: ${shown}${keys.length > 6 ? ` and ${keys.length - 6} more` : ""} ${keys.length === 1 ? "differs" : "differ"}`;
+  };
+  return `${differ.map(one).join("; ")}. Copy the same vigil.yaml to every node and reload it (SIGHUP).`;
 }
 
 function consoleAddress(addresses: readonly string[], listen: string): string | null {
@@ -76,6 +88,7 @@ function nodes(s: Base, peerListen: string): NodeHealth[] {
     console: consoleAddress(p.addresses, peerListen),
     links: { up: p.links.filter((l) => l.state === "up").length, total: p.links.length },
     roles: roleOf(p.name),
+    ...(p.configDrift === undefined ? {} : { configDrift: [...p.configDrift] }),
   }));
   return [self, ...peers];
 }

@@ -116,6 +116,8 @@ export interface NodeHealth {
   links: { up: number; total: number };
   /** Its role for each module (a peer's as it last advertised it). */
   roles: { module: string; role: string }[];
+  /** Keys of the cluster-relevant config that differ from this node's; absent while unknown (and for this node). */
+  configDrift?: string[];
 }
 
 export interface ModuleSummary {
@@ -143,6 +145,8 @@ export interface HealthAlarm {
 export interface ClusterHealth {
   /** The "this node is isolated" sentence, or null. */
   isolated: string | null;
+  /** "scada2 runs another config: modules.hmi.failback differs.", or null when every peer heard runs the same. */
+  drift?: string | null;
   nodes: NodeHealth[];
   modules: ModuleSummary[];
   /** Conditions that lasted past their hold time; each was also logged and counted in /metrics. */

@@ -61,6 +61,7 @@ function healthLines(s: StatusSnapshot): string[] {
   if (h === undefined) return [];
   const out: string[] = [];
   if (h.isolated !== null) out.push(`ALARM     ${h.isolated}`);
+  if (h.drift !== undefined && h.drift !== null) out.push(`ATTENTION ${h.drift}`);
   for (const a of h.alarms) {
     if (a.kind === "running-nowhere") out.push(`ALARM     ${a.text} (since ${a.since})`);
   }

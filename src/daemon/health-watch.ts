@@ -38,7 +38,7 @@ export class HealthWatch {
   }
 
   /** `now` is wall-clock ms (alarms carry their start time). */
-  check(h: Omit<ClusterHealth, "alarms">, now: number, uptimeMs: number, t: HealthTimers): void {
+  check(h: Omit<ClusterHealth, "alarms" | "drift">, now: number, uptimeMs: number, t: HealthTimers): void {
     const alarms: HealthAlarm[] = [];
     if (h.isolated !== null) {
       if (this.isolatedSince === null) {
@@ -84,7 +84,7 @@ export class HealthWatch {
 /** The watch as the supervisor runs it: a check every second while the node runs. */
 export function supervisedHealthWatch(
   watch: HealthWatch,
-  inputs: () => { health: Omit<ClusterHealth, "alarms">; uptimeMs: number; timers: HealthTimers },
+  inputs: () => { health: Omit<ClusterHealth, "alarms" | "drift">; uptimeMs: number; timers: HealthTimers },
 ): Engine {
   let timer: ReturnType<typeof setInterval> | undefined;
   const tick = () => {

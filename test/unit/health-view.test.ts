@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { clusterHealth, isolation, summariseModule } from "../../src/api/health.ts";
+import { clusterHealth, drift, isolation, summariseModule } from "../../src/api/health.ts";
 import { describeEvent } from "../../src/api/event-text.ts";
 import type { ModuleStatus } from "../../src/api/modules.ts";
 import type { PeerStatus } from "../../src/api/status.ts";
@@ -71,6 +71,15 @@ describe("isolation", () => {
       { name: "a", self: true, state: "self", console: "198.51.100.11:9010", links: { up: 1, total: 1 }, roles: [{ module: "hmi", role: "PRIM" }] },
       { name: "b", self: false, state: "up", console: "198.51.100.12:9010", links: { up: 1, total: 1 }, roles: [{ module: "hmi", role: "SECOND" }] },
     ]);
+  });
+});
+
+describe("config drift", () => {
+  it("names each peer whose config differs, and its keys", () => {
+    expect(drift([peer("b", "up")])).toBeNull();
+    expect(drift([{ ...peer("b", "up"), configDrift: [] }])).toBeNull();
+    expect(drift([{ ...peer("b", "up"), configDrift: ["modules.hmi.failback"] }])).toBe(
+      "b runs another config: modules.hmi.failback differs. Copy the same vigil.yaml to every node and reload it (SIGHUP).");
   });
 });
 

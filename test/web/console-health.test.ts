@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Page } from "playwright-core";
 import type { StatusSnapshot } from "../../src/api/status.ts";
 import { artifactPath, chromiumMissing, launchBrowser, serveConsole, type Browser, type ServedConsole } from "./browser.ts";
-import { failoverInProgress, healthy, stoppedPeer, waitingNode } from "./health-fixtures.ts";
+import { configDrift, failoverInProgress, healthy, stoppedPeer, waitingNode } from "./health-fixtures.ts";
 
 const missing = chromiumMissing();
 const testid = (page: Page, id: string) => page.locator(`[data-testid="${id}"]`);
@@ -97,6 +97,14 @@ describe.skipIf(missing !== null)("console health views", () => {
     expect(await testid(page, "node-state").allTextContents()).toEqual(["this node", "stopped"]);
     expect(await testid(page, "isolated-banner").count()).toBe(0);
     expect(await testid(page, "event-text").first().textContent()).toBe("Peer scada1 stopped cleanly (it said goodbye).");
+    await page.close();
+  });
+
+  it("config drift: a banner naming the peer and the differing keys, and the keys on its card", async () => {
+    const page = await show(configDrift(), "health-config-drift-recorded.png");
+    expect(await testid(page, "drift-banner").textContent()).toBe(
+      "Config differs between nodesscada2 runs another config: modules.hmi.checkers, modules.hmi.failback differ. Copy the same vigil.yaml to every node and reload it (SIGHUP).");
+    expect(await page.locator('[data-node="scada2"] [data-testid="node-drift"]').textContent()).toBe("config differs modules.hmi.checkers, modules.hmi.failback");
     await page.close();
   });
 

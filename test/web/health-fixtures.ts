@@ -108,3 +108,9 @@ export function waitingNode(): StatusSnapshot {
   });
   return snapshot("scada1", peer("up"), [m], resources("down", "failed", `start failed at ${at(39)}: exit 1`), startEvents);
 }
+
+/** scada2 runs another config than scada1 (this console): failback and a checker interval differ. */
+export function configDrift(): StatusSnapshot {
+  const p = { ...peer("up"), configDrift: ["modules.hmi.checkers", "modules.hmi.failback"] };
+  return snapshot("scada1", p, [hmi("scada1", { scada1: "PRIM", scada2: "SECOND" })], resources("up", "up", `started at ${at(11)}`), startEvents);
+}

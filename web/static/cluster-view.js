@@ -18,7 +18,8 @@ window.vigilClusterView = (h) => {
     const alarms = list(health && health.alarms);
     const isolated = health && typeof health.isolated === "string" ? health.isolated : null;
     const nowhere = alarms.filter((a) => a.kind === "running-nowhere");
-    const key = JSON.stringify([isolated, nowhere.map((a) => [a.module, a.text])]);
+    const drift = health && typeof health.drift === "string" ? health.drift : null;
+    const key = JSON.stringify([isolated, drift, nowhere.map((a) => [a.module, a.text])]);
     if (key === bannerKey) return;
     bannerKey = key;
     const banners = [];
@@ -26,6 +27,11 @@ window.vigilClusterView = (h) => {
       banners.push(el("p", { className: "banner", "data-testid": "isolated-banner" },
         el("span", { text: "This node is isolated" }),
         el("span", { className: "detail", text: isolated.replace(/^This node is isolated: /, "") })));
+    }
+    if (drift !== null) {
+      banners.push(el("p", { className: "banner banner-warn", "data-testid": "drift-banner" },
+        el("span", { text: "Config differs between nodes" }),
+        el("span", { className: "detail", text: drift })));
     }
     for (const a of nowhere) {
       banners.push(el("p", { className: "banner", "data-testid": "nowhere-banner", "data-module": text(a.module) },
@@ -50,6 +56,9 @@ window.vigilClusterView = (h) => {
         el("h3", {}, el("span", { className: "name", text: text(n.name) }), " ",
           badge(NODE_WORDS[state] || state, NODE_TONE[state], "node-state")),
         el("p", { className: "why" }, links, links ? " · " : "", consoleLink(n)),
+        Array.isArray(n.configDrift) && n.configDrift.length > 0
+          ? el("p", { className: "drift", "data-testid": "node-drift" }, badge("config differs", "warn"), ` ${n.configDrift.join(", ")}`)
+          : null,
         el("ul", { className: "link-list roles" }, ...list(n.roles).map((r) =>
           el("li", { "data-testid": "node-role", "data-module": text(r.module) },
             el("span", { className: "mono", text: text(r.module) }),

@@ -9,7 +9,7 @@
   const MAX_EVENTS = 200;
 
   // Colour is never the only signal: every badge also carries its state as text.
-  const PEER_TONE = { up: "ok", late: "warn", dead: "bad", unknown: "idle" };
+  const PEER_TONE = { up: "ok", late: "warn", dead: "bad", stopped: "idle", unknown: "idle" };
   const LINK_TONE = { up: "ok", down: "bad", unknown: "idle" };
   // WAIT and ALONE differ in colour and in words: one does not run here, the other runs without a partner.
   const MODULE_TONE = { PRIM: "ok", SECOND: "info", ALONE: "warn", WAIT: "wait", STOP: "idle" };
