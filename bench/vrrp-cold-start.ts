@@ -3,7 +3,11 @@
  * it starts beside a master that is already MASTER? vigil beside keepalived
  * 2.2.7 in the same run, starts alternating between them.
  *
- *   node_modules/.bin/bun bench/vrrp-cold-start.ts [--starts 30] [--adverts 20ms,100ms]
+ *   node_modules/.bin/bun bench/vrrp-cold-start.ts [--starts 30] [--adverts 20ms,100ms] [--stress]
+ *
+ * --stress keeps both CPUs busy with `stress-ng --cpu 2` (normal priority)
+ * through all the starts: a start-up then competes for the CPU with the load
+ * and with the running master.
  *
  * (VIGIL_BIN=/path/to/vigil picks the binary; default dist/vigil.)
  *
@@ -26,6 +30,7 @@ import { withLab } from "../test/lab/lab.ts";
 import { makeKey, requireVigilBinary, VIGIL } from "../test/lab/vrrp-lab.ts";
 import { clearVip, type Impl, type Pair, startPair } from "./failover-routers.ts";
 import { markdownTable, writeResults } from "./lib/report.ts";
+import { startStress } from "./lib/stress.ts";
 
 const COMMAND = "node_modules/.bin/bun bench/vrrp-cold-start.ts";
 const IMPLS: readonly Impl[] = ["vigil", "keepalived"];
@@ -47,7 +52,8 @@ const say = (line: string): void => {
 };
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { starts: { type: "string", default: "30" }, adverts: { type: "string", default: "20ms,100ms" } } });
+  const { values } = parseArgs({ options: { starts: { type: "string", default: "30" }, adverts: { type: "string", default: "20ms,100ms" }, stress: { type: "boolean", default: false } } });
+  const stressed = values.stress === true;
   const starts = Number(values.starts);
   if (!Number.isInteger(starts) || starts < 1) throw new Error(`--starts must be a whole number >= 1, got "${values.starts}"`);
   const adverts = values.adverts.split(",").map((s) => {
@@ -64,6 +70,8 @@ async function main(): Promise<void> {
     await withLab({ hosts: 2 }, async (lab) => {
       const key = await makeKey(dir);
       const [master, backup] = [lab.host(1), lab.host(2)];
+      const stress = stressed ? startStress(lab.switch, ["--cpu", "2", "--timeout", "0"]) : undefined;
+      try {
       for (const advertMs of adverts) {
         for (let n = 1; n <= starts; n++) {
           for (const impl of IMPLS) {
@@ -85,6 +93,9 @@ async function main(): Promise<void> {
           }
         }
       }
+      } finally {
+        await stress?.stop(2_000);
+      }
     });
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -96,16 +107,16 @@ async function main(): Promise<void> {
       return [impl, `${advertMs} ms`, String(mine.length), String(doubled), String(results.filter((r) => r.impl === impl && r.advertMs === advertMs && r.problem !== undefined).length)];
     }),
   );
-  const cmd = `${COMMAND} --starts ${starts} --adverts ${adverts.map((a) => `${a}ms`).join(",")}`;
+  const cmd = `${COMMAND} --starts ${starts} --adverts ${adverts.map((a) => `${a}ms`).join(",")}${stressed ? " --stress" : ""}`;
   const md = [
-    `Cold starts of a VRRP pair, the backup started beside a running master (${cpus().length} CPUs, load average ${started.loadavg.map((x) => x.toFixed(1)).join(" ")} at start, ${loadavg().map((x) => x.toFixed(1)).join(" ")} at the end).`,
+    `Cold starts of a VRRP pair, the backup started beside a running master${stressed ? ", both CPUs kept busy by stress-ng --cpu 2" : ""} (${cpus().length} CPUs, load average ${started.loadavg.map((x) => x.toFixed(1)).join(" ")} at start, ${loadavg().map((x) => x.toFixed(1)).join(" ")} at the end).`,
     "",
     markdownTable(["implementation", "advert_int", "starts", "starts with two masters", "starts that failed"], rows),
     "",
     `Command: \`${cmd}\` (vigil: ${VIGIL})`,
     "",
   ].join("\n");
-  writeResults("vrrp-cold-start", { command: cmd, vigil: VIGIL, started, finished: { date: new Date().toISOString(), loadavg: loadavg() }, results }, md);
+  writeResults(stressed ? "vrrp-cold-start-stress" : "vrrp-cold-start", { command: cmd, stress: stressed, vigil: VIGIL, started, finished: { date: new Date().toISOString(), loadavg: loadavg() }, results }, md);
   console.log(md);
 }
 
