@@ -3,6 +3,7 @@
  * custom format) and an explanation of what was expected, tailored to the
  * value found where that helps ("the prefix length must be 0 to 32").
  */
+import { excludePatternProblem } from "./exclude-pattern.ts";
 import { parseDuration } from "./duration.ts";
 
 export interface StringFormat {
@@ -133,6 +134,10 @@ export const formats = {
   "systemd-unit": {
     check: (s) => /^[A-Za-z0-9_:@][A-Za-z0-9_.:@\\-]{0,254}$/.test(s),
     expected: () => "a systemd unit name like httpd or postgresql.service",
+  },
+  "exclude-pattern": {
+    check: (s) => excludePatternProblem(s) === null,
+    expected: (found) => `a name pattern like "*.tmp" or "cache": ${excludePatternProblem(found) ?? "a glob over one name"}`,
   },
   "http-url": {
     check: (s) => /^https?:\/\/[^\s/]+(\/\S*)?$/.test(s) && URL.canParse(s),

@@ -318,6 +318,11 @@ const module: Schema = {
       ),
       port: integer(1, 65535, "TCP port of this module's replication link (authenticated and encrypted with the cluster key).", { default: DEFAULTS.module.mirror_port }),
       resync_rate: integer(1, 1_000_000, "Cap on a resync's data, in MiB/s, so it leaves room for the service's own writes. Default: none."),
+      exclude: list(
+        text("exclude-pattern", "A shell glob over one name (*, ?, [a-z]), like \"*.tmp\" or \"cache\"."),
+        "a list of name patterns, like [\"*.tmp\", cache]",
+        "Names (at any depth) whose files and folders are not mirrored: served here, never sent to the other node, never compared. Default: none.",
+      ),
     }, ["replicate"]),
     moduleBranch("farm", "farm module", {
       ports: list(integer(1, 65535, "A port."), "a list of at least one port, like [80, 443]", "The ports whose clients are shared out.", {

@@ -231,6 +231,8 @@ export interface MirrorModule extends ModuleCommon, FailbackPolicy {
   port: number;
   /** Cap on a resync's data in MiB/s; absent: none. */
   resync_rate?: number;
+  /** Name patterns left out of the copy (src/config/exclude-pattern.ts); absent: none. */
+  exclude?: string[];
 }
 
 export interface FarmModule extends ModuleCommon {

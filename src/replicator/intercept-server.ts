@@ -44,6 +44,8 @@ import type { FsCalls } from "../sys/ffi/fs-calls.ts";
 import { O_ACCMODE, O_CREAT, O_EXCL, O_TRUNC, type OpenFile, OpenFiles, backingFlags } from "./intercept-files.ts";
 import { NodeTable } from "./intercept-nodes.ts";
 import { Ownership } from "./intercept-owner.ts";
+import type { ExcludeTest } from "./exclude.ts";
+import { materializeEntry } from "./intercept-materialize.ts";
 import type { MirrorOp } from "./ops.ts";
 
 /** How long the kernel may cache names and attributes: everything changes through us, so this only bounds staleness after a crash. */
@@ -173,6 +175,11 @@ export class InterceptServer {
   closeAll(): void {
     this.files.closeAll();
     this.dirs.clear();
+  }
+
+  /** Ops that create at `as` what the folder holds at `path` (an entry entering the copy from an excluded name). */
+  materialize(path: Uint8Array, as: Uint8Array, excluded: ExcludeTest): MirrorOp[] {
+    return materializeEntry((rel) => this.backing(rel), path, as, excluded);
   }
 
   handle(req: FuseRequest): HandleResult {

@@ -16,6 +16,7 @@ import { FuseDecodeError, decodeRequest, expectsReply } from "../sys/fuse/decode
 import { encodeError } from "../sys/fuse/encode.ts";
 import { type FsCalls, loadFsCalls } from "../sys/ffi/fs-calls.ts";
 import { InterceptServer, MAX_WRITE, type SyncRequest, errnoOf } from "./intercept-server.ts";
+import { compileExclude, excludeOps } from "./exclude.ts";
 import type { MirrorOp } from "./ops.ts";
 
 export interface WorkerInput {
@@ -25,6 +26,8 @@ export interface WorkerInput {
   readonly readPassthrough: boolean;
   /** Float64 counters shared with the main thread; see STAT (requests and bytes counted here, the rest there). */
   readonly stats: SharedArrayBuffer;
+  /** `exclude:` name patterns (exclude.ts): their ops are not replicated. */
+  readonly exclude: readonly string[];
 }
 
 export const STAT = { requests: 0, opsEmitted: 1, bytesWritten: 2, repliesHeld: 3 } as const;
@@ -52,6 +55,10 @@ function pause(ms: number): void {
 
 function serve(input: WorkerInput, ffi: FsCalls | null): string {
   const stats = new Float64Array(input.stats);
+  const excluded = compileExclude(input.exclude);
+  // Staging names on the SECOND: random per mount, so one left by an interrupted rebuild is never reused.
+  let staged = Math.floor(Math.random() * 2 ** 40);
+  const stagingSeq = (): number => ++staged;
   const server = new InterceptServer(input.dirFd, ffi, (level, msg) => post({ t: "log", level, msg }), input.readPassthrough ? input.fuseFd : null);
   // A plain Uint8Array (not a Buffer): views of it are copied by slice(), which the handler relies on.
   const buf = new Uint8Array(MAX_WRITE + 64 * 1024);
@@ -90,7 +97,10 @@ function serve(input: WorkerInput, ffi: FsCalls | null): string {
         if (e.unique !== null && (e.opcode === null || expectsReply(e.opcode))) reply(encodeError(e.unique, Errno.EIO));
         continue;
       }
-      const result = server.handle(req);
+      const handled = server.handle(req);
+      const result = excluded === null || handled.ops.length === 0
+        ? handled
+        : { ...handled, ops: excludeOps(handled.ops, excluded, (p, as) => server.materialize(p, as, excluded), stagingSeq) };
       if (req.args.op === "write" && result.reply !== null && result.ops.length > 0) {
         stats[STAT.bytesWritten] = (stats[STAT.bytesWritten] ?? 0) + req.args.data.length;
       }

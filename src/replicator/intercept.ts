@@ -50,6 +50,7 @@ import { abortConnection, fuseMountsOn, mountFuse, umount } from "../sys/fuse/mo
 import type { MountEntry } from "../sys/fuse/mountinfo.ts";
 import type { SyncRequest } from "./intercept-server.ts";
 import { STAT, STAT_COUNT, type WorkerInput, type WorkerMessage } from "./intercept-worker.ts";
+import { compileExclude } from "./exclude.ts";
 import type { MirrorOp } from "./ops.ts";
 
 export const FUSE_TYPE = "fuse.vigil";
@@ -75,6 +76,8 @@ export interface MountInPlaceOptions {
    * they are read (finished recordings, archives). Default false.
    */
   readonly readPassthrough?: boolean;
+  /** `exclude:` name patterns (exclude.ts): what they match is served but not replicated. */
+  readonly exclude?: readonly string[];
 }
 
 export interface InterceptStats {
@@ -214,7 +217,8 @@ async function serveMount(o: MountInPlaceOptions, workerAt: URL | string, fuseFd
   let stopped = false;
   /** unmount() was called: the end of the connection is expected. */
   let stopping = false;
-  const input: WorkerInput = { fuseFd, dirFd, stats, readPassthrough: o.readPassthrough === true };
+  const input: WorkerInput = { fuseFd, dirFd, stats, readPassthrough: o.readPassthrough === true, exclude: o.exclude ?? [] };
+  const excluded = compileExclude(input.exclude);
   let worker: Worker;
   try {
     worker = new Worker(workerAt, { workerData: input });
@@ -275,7 +279,7 @@ async function serveMount(o: MountInPlaceOptions, workerAt: URL | string, fuseFd
         writeReply(encodeError(unique, typeof err.errno === "number" ? Math.abs(err.errno) : Errno.EIO));
         return;
       }
-      if (s.path === null) {
+      if (s.path === null || excluded?.(s.path) === true) {
         writeReply(encodeEmpty(unique));
         return;
       }

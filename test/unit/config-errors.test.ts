@@ -248,7 +248,7 @@ describe("config errors: each names file:line:col, key path, found and expected"
 
   it("says when a key belongs to another kind of module", () => {
     expect(problems(lines(...HEAD, "modules:", "  - name: m", "    type: mirror", "    replicate: [/srv]", "    split: client_ip"))).toEqual([
-      'vigil.yaml:10:5: modules[0].split: found unknown key "split", expected one of type, name, vip, vips, interface, start, stop, start_timeout, stop_timeout, checkers, notify, webhook, failback, failback_delay, prefer, resources, replicate, port, resync_rate (a mirror module has no split)',
+      'vigil.yaml:10:5: modules[0].split: found unknown key "split", expected one of type, name, vip, vips, interface, start, stop, start_timeout, stop_timeout, checkers, notify, webhook, failback, failback_delay, prefer, resources, replicate, port, resync_rate, exclude (a mirror module has no split)',
     ]);
   });
 

@@ -39,6 +39,7 @@ import { RemoteResyncPeer } from "../../replicator/remote-peer.ts";
 import type { ResyncProgress } from "../../replicator/resync-progress.ts";
 import { Resync } from "../../replicator/resync.ts";
 import { verifyTrees } from "../../replicator/verify.ts";
+import { compileExclude, type ExcludeTest } from "../../replicator/exclude.ts";
 import { loadFsCalls } from "../../sys/ffi/fs-calls.ts";
 import type { MirrorStatus } from "../../api/modules.ts";
 import type { Logger } from "../log.ts";
@@ -65,6 +66,8 @@ export interface MirrorDriverOptions {
   readonly boot: string;
   readonly log: Logger;
   readonly rateLimitBytesPerSec?: number;
+  /** `exclude:` name patterns: not replicated, not resynced, not verified. */
+  readonly exclude?: readonly string[];
   /** Monotonic ms; performance.now() by default. */
   readonly clock?: () => number;
 }
@@ -113,7 +116,10 @@ export class MirrorDriver implements MirrorResource {
   private pendingInit: readonly MirrorAction[];
   private folderAnswerer: FolderAnswerer;
 
+  private readonly excluded: ExcludeTest | null;
+
   constructor(private readonly o: MirrorDriverOptions) {
+    this.excluded = compileExclude(o.exclude ?? []);
     this.folderAnswerer = new FolderAnswerer(o.folder, { fsCalls: null });
     this.clock = o.clock ?? (() => performance.now());
     const read = readCopyRecord(o.stateDir, o.module);
@@ -243,6 +249,7 @@ export class MirrorDriver implements MirrorResource {
         name: this.o.module,
         onMutation: (_seq, op) => this.intercepted(op),
         log: (level, msg) => this.o.log[level](msg, { module: this.o.module }),
+        ...(this.o.exclude === undefined ? {} : { exclude: this.o.exclude }),
       });
     } catch (e) {
       return { ok: false, detail: `mirror ${this.o.folder}: ${e instanceof Error ? e.message : String(e)}` };
@@ -544,6 +551,7 @@ export class MirrorDriver implements MirrorResource {
         checksumAll: this.checksumAll,
         checkpointFile: join(mirrorStateDir(this.o.stateDir, this.o.module), "resync.checkpoint"),
         ...(this.o.rateLimitBytesPerSec === undefined ? {} : { rateLimitBytesPerSec: this.o.rateLimitBytesPerSec }),
+        ...(this.excluded === null ? {} : { exclude: this.excluded }),
         onProgress: (p) => (this.resyncProgress = p),
       });
       let result;
@@ -587,7 +595,7 @@ export class MirrorDriver implements MirrorResource {
     if (this.beneathFd === null) return { ok: false, detail: "the mirror is not started" };
     let r;
     try {
-      r = await verifyTrees(this.beneathPath(), new RemoteResyncPeer(this.client, { mtimeWindowNs: 2000 }), { maxDifferences: 50 });
+      r = await verifyTrees(this.beneathPath(), new RemoteResyncPeer(this.client, { mtimeWindowNs: 2000 }), { maxDifferences: 50, ...(this.excluded === null ? {} : { exclude: this.excluded }) });
     } catch (e) {
       return { ok: false, detail: `the comparison stopped: ${e instanceof Error ? e.message : String(e)}` };
     }

@@ -56,6 +56,7 @@ export function mirrorDriverFor(m: MirrorModule, config: VigilConfig, self: stri
     boot: bootId(),
     log,
     ...(m.resync_rate === undefined ? {} : { rateLimitBytesPerSec: m.resync_rate * 1048576 }),
+    ...(m.exclude === undefined || m.exclude.length === 0 ? {} : { exclude: m.exclude }),
   });
   return { ok: true, driver };
 }
