@@ -281,6 +281,12 @@ export interface VrrpState {
   readonly preemptAgainst: number | null;
   /** The master resigned (priority 0) and the master-down timer now runs for Skew_Time only. */
   readonly resignHeard: boolean;
+  /**
+   * The last lower-priority advert a preempting Backup discarded since it last
+   * accepted one: when the master-down timer then runs out, that is what it
+   * says (a takeover from a lower master), not "no advert".
+   */
+  readonly lowerHeard: { readonly address: string; readonly priority: number } | null;
   readonly health: TrackHealth;
   readonly interfaceUp: boolean;
   /** Why the interface is unusable, as the driver put it; "" when up or not told. */

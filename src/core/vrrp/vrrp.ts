@@ -141,6 +141,7 @@ export function initVrrp(input: VrrpInstanceConfig, now: number): VrrpState {
     timers: { advert: null, "master-down": null, preempt: null },
     preemptAgainst: null,
     resignHeard: false,
+    lowerHeard: null,
     health: {},
     interfaceUp: true,
     interfaceDetail: "",
@@ -294,6 +295,7 @@ function becomeMaster(d: Draft, out: VrrpAction[], now: number, reason: Transiti
   setTimer(d, out, "advert", now + advertIntMs(d));
   d.preemptAgainst = null;
   d.resignHeard = false;
+  d.lowerHeard = null;
   d.master = null;
   d.deadMaster = null;
   d.masterAdverIntervalMs = advertIntMs(d);
@@ -308,6 +310,7 @@ function becomeBackup(d: Draft, out: VrrpAction[], now: number, reason: Transiti
   setTimer(d, out, "preempt", null);
   d.preemptAgainst = null;
   d.resignHeard = false;
+  d.lowerHeard = null;
   d.deadMaster = null;
   d.masterAdverIntervalMs = learnedMs ?? advertIntMs(d);
   setTimer(d, out, "master-down", now + masterDownIntervalMs(d.priority, d.masterAdverIntervalMs, d.config.downTimerAdverts));
@@ -342,7 +345,7 @@ function start(d: Draft, out: VrrpAction[], now: number, reason: "startup" | "fa
     return;
   }
   const mdi = masterDownIntervalMs(d.priority, advertIntMs(d), d.config.downTimerAdverts);
-  becomeBackup(d, out, now, reason, `priority ${d.priority}; master down after ${mdi} ms without adverts`);
+  becomeBackup(d, out, now, reason, `priority ${d.priority}; master down after ${Math.round(mdi)} ms without adverts`);
 }
 
 function shutdown(d: Draft, out: VrrpAction[], now: number): void {
@@ -400,9 +403,14 @@ function onTick(d: Draft, out: VrrpAction[], now: number): void {
       becomeMaster(d, out, now, "peer-dead", peerDeadDetail(d, now));
       return;
     }
+    // Whole ms in messages: the clock is fractional.
+    const mdi = Math.round(currentMasterDownIntervalMs(d));
+    const lower = d.lowerHeard;
     const wait = d.resignHeard
-      ? `the master resigned (priority 0); Skew_Time ${skewTimeMs(d.priority, d.masterAdverIntervalMs)} ms passed`
-      : `no advert for ${currentMasterDownIntervalMs(d)} ms (Master_Down_Interval)`;
+      ? `the master resigned (priority 0); Skew_Time ${Math.round(skewTimeMs(d.priority, d.masterAdverIntervalMs))} ms passed`
+      : lower !== null
+      ? `only lower-priority adverts for ${mdi} ms (Master_Down_Interval; the last from ${lower.address}, priority ${lower.priority}, ours ${d.priority}): preempting`
+      : `no advert for ${mdi} ms (Master_Down_Interval)`;
     becomeMaster(d, out, now, d.resignHeard ? "master-resigned" : "master-down", wait);
     return;
   }
@@ -437,8 +445,8 @@ function onPeerDead(d: Draft, out: VrrpAction[], now: number, node: string, addr
 
 function peerDeadDetail(d: Draft, now: number): string {
   const dead = d.deadMaster;
-  const silent = d.master === null ? "" : `, no advert from ${d.master.address} for ${now - d.master.heardAt} ms`;
-  return dead === null ? "" : `the heartbeat declared node ${dead.node} (master ${dead.address}) dead${silent}; Master_Down_Interval ${currentMasterDownIntervalMs(d)} ms cut short`;
+  const silent = d.master === null ? "" : `, no advert from ${d.master.address} for ${Math.round(now - d.master.heardAt)} ms`;
+  return dead === null ? "" : `the heartbeat declared node ${dead.node} (master ${dead.address}) dead${silent}; Master_Down_Interval ${Math.round(currentMasterDownIntervalMs(d))} ms cut short`;
 }
 
 // ---- adverts ----------------------------------------------------------------
@@ -523,6 +531,7 @@ function onAdvertAsBackup(d: Draft, out: VrrpAction[], now: number, a: VrrpHeard
   const lower = a.priority < d.priority;
   if (lower && preempts && (d.config.preemptDelayMs === 0 || isOwner(d))) {
     discard(d, "lower-priority");
+    d.lowerHeard = { address: a.src, priority: a.priority };
     return;
   }
   if (lower && preempts) {
@@ -534,6 +543,7 @@ function onAdvertAsBackup(d: Draft, out: VrrpAction[], now: number, a: VrrpHeard
     d.preemptAgainst = null;
   }
   d.resignHeard = false;
+  d.lowerHeard = null;
   // Heard from the master (or a new one): the early takeover is off.
   d.deadMaster = null;
   d.masterAdverIntervalMs = learnedIntervalMs(d, a);
