@@ -45,9 +45,13 @@ function runsFully(x: ModuleState): boolean {
   return isPrimaryRole(x.role) && x.run === null && x.started === x.config.resources.length && x.decision.primary && !x.restartPending && !x.cleanup;
 }
 
-/** A peer that runs the module with every resource started, as its advert says. */
+/**
+ * A peer that runs the module with every resource started, as its advert
+ * says: PRIM/ALONE, not starting, and no failed start (a PRIM whose start
+ * just failed still announces PRIM while it stops again).
+ */
 function servingPeer(x: ModuleState): PeerModule | undefined {
-  return x.peers.find((p) => isAlive(p) && isPrimaryRole(p.role) && !p.starting);
+  return x.peers.find((p) => isAlive(p) && isPrimaryRole(p.role) && !p.starting && p.failure === null);
 }
 
 /** Where the module is now, in words, for an answer: "hmi runs on scada1", "scada2 is still starting hmi". */

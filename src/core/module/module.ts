@@ -652,7 +652,13 @@ function claim(x: ModuleDraft): void {
   x.request = null;
   if (x.handover !== null) {
     x.handover = null;
-    if (x.command?.as === "second") answer(x, false, `no other node could take ${x.config.module}; it runs here again`);
+    const c = x.command;
+    if (c?.as === "second" && c.failure === null) {
+      // Answered once it runs here again (settleCommand), naming the failed start if a peer told us one.
+      const failed = x.peers.find((p) => isAlive(p) && p.failure !== null);
+      const why = failed === undefined ? `no other node could take ${x.config.module}` : `${failed.name} could not start ${x.config.module} (${failed.failure})`;
+      x.command = { ...c, failure: why, left: true };
+    }
   }
   for (const p of x.peers) (p as Mutable<PeerModule>).yieldedAt = null;
   if (a !== null) {
