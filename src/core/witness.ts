@@ -145,7 +145,7 @@ export function stepWitness(s: WitnessState, input: WitnessInput, now: number): 
       event(module, node, "refused", refusal);
       reply(false, null, 0, refusal);
     } else if (now < s.quietUntil) {
-      reply(false, null, 0, `the arbiter started ${now - s.startedAt} ms ago and grants nothing before ${s.quietUntil - now} ms more (leases from before its restart may still run)`);
+      reply(false, null, 0, `the arbiter started ${Math.round(now - s.startedAt)} ms ago and grants nothing before ${Math.ceil(s.quietUntil - now)} ms more (leases from before its restart may still run)`);
     } else {
       const held = leases.find((l) => l.module === module);
       const busy = held !== undefined && !held.released && now < held.expiresAt + s.config.graceMs;
