@@ -240,7 +240,7 @@ function normalizeModule(m: Raw, path: (p: unknown) => string | undefined): Modu
     case "failover":
       return { name, type: "failover", ...common, ...failback };
     case "mirror":
-      return { name, type: "mirror", ...common, ...failback, replicate: strings(m["replicate"]), port: (m["port"] ?? DEFAULTS.module.mirror_port) as number, ...optional("resync_rate", m["resync_rate"] as number | undefined) };
+      return { name, type: "mirror", ...common, ...failback, replicate: strings(m["replicate"]), port: (m["port"] ?? DEFAULTS.module.mirror_port) as number, ...optional("resync_rate", m["resync_rate"] as number | undefined), ...(m["exclude"] === undefined ? {} : { exclude: strings(m["exclude"]) }) };
     default:
       return {
         name,

@@ -1,22 +1,18 @@
 /**
  * Zero loss across repeated faults, on the real binary (mirror-lab.ts):
- * the node that runs the mirror module is SIGKILLed or frozen (SIGSTOP
- * longer than the deadtime) at a random moment while the recorder writes;
- * after each fault every record and segment any recorder was told was
- * durable is on the new PRIM's copy, intact. The faulted node then comes
- * back (restart, or SIGCONT), is resynced, and the next fault hits whoever
- * runs the module then.
+ * the node that runs the mirror module is SIGKILLed, frozen (SIGSTOP longer
+ * than the deadtime) or has its cable pulled, at a random moment while the
+ * recorder writes; after each fault every record and segment any recorder
+ * was told was durable is on the new PRIM's copy, intact. The faulted node
+ * then comes back (restart, SIGCONT, cable back), is resynced, and the next
+ * fault hits whoever runs the module then. A third host is the ping
+ * witness: a node whose cable is out hears neither its peer nor the
+ * witness, stops the service and acknowledges nothing meanwhile; the other
+ * one takes over.
  *
  * MIRROR_FAULTS=<n> sets the number of faults (default 6); MIRROR_FAULT_SEED
- * replays a run's random moments; MIRROR_FAULT_KINDS=kill,stop alternates
- * kills and freezes.
- *
- * The suite runs kills only. With freezes, a PRIM frozen longer than the
- * deadtime, whose peer took over, then resumed, lost one acknowledged record
- * in about one of six 6-fault runs (seeds 72904, 42080), also after the
- * takeover was made to wait for the old PRIM's ops still being applied: a
- * known, open defect. The freeze variant is a manual run
- * (MIRROR_FAULT_KINDS=kill,stop) until it is found and fixed.
+ * replays a run's random moments; MIRROR_FAULT_KINDS=kill,stop,cut (the
+ * default) sets the kinds, used in turn.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -28,7 +24,13 @@ import { waitUntil } from "./lab.ts";
 
 const FAULTS = Number(process.env["MIRROR_FAULTS"] ?? 6);
 const SEED = Number(process.env["MIRROR_FAULT_SEED"] ?? Date.now() % 100_000);
-const KINDS = (process.env["MIRROR_FAULT_KINDS"] ?? "kill").split(",").map((k) => (k.trim() === "stop" ? "SIGSTOP" : "SIGKILL"));
+type FaultKind = "SIGKILL" | "SIGSTOP" | "cable";
+const KIND_NAMES: Record<string, FaultKind> = { kill: "SIGKILL", stop: "SIGSTOP", cut: "cable" };
+const KINDS: FaultKind[] = (process.env["MIRROR_FAULT_KINDS"] ?? "kill,stop,cut").split(",").map((k) => {
+  const kind = KIND_NAMES[k.trim()];
+  if (kind === undefined) throw new Error(`MIRROR_FAULT_KINDS: unknown kind "${k.trim()}" (kill, stop or cut)`);
+  return kind;
+});
 
 /** A small seeded generator, so a failing run's moments can be replayed. */
 function rng(seed: number): () => number {
@@ -50,7 +52,7 @@ function promised(m: MirrorLab): { records: number[]; segments: number[] } {
 }
 
 describeLab("mirror module: no acknowledged write lost across repeated kills and freezes", () => {
-  const lab = useLab({ hosts: 2, links: 1 });
+  const lab = useLab({ hosts: 3, links: 1 });
   let dir = "";
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), "vigil-mirror-faults-"));
@@ -61,9 +63,12 @@ describeLab("mirror module: no acknowledged write lost across repeated kills and
 
   labTest(`${FAULTS} faults (${[...new Set(KINDS)].join(", ")}) at random moments (seed ${SEED})`, async () => {
     const random = rng(SEED);
-    const m = await startMirrorLab({ lab: lab(), dir: mkdtempSync(join(dir, "run-")) });
+    const m = await startMirrorLab({ lab: lab(), dir: mkdtempSync(join(dir, "run-")), witness: lab().host("h3").addr(1) });
     onTestFinished(async () => {
-      for (const n of ["h1", "h2"] as const) m.node(n).proc?.kill("SIGCONT");
+      for (const n of ["h1", "h2"] as const) {
+        m.node(n).proc?.kill("SIGCONT");
+        await lab().linkUp(n);
+      }
       await m.stopAll();
     });
     const pairOnce = async (): Promise<"h1" | "h2" | null> => {
@@ -89,7 +94,8 @@ describeLab("mirror module: no acknowledged write lost across repeated kills and
       // A random moment while the recorder writes.
       await new Promise((r) => setTimeout(r, 200 + Math.floor(random() * 1300)));
       const v = m.node(victim);
-      v.proc?.kill(kind);
+      if (kind === "cable") await lab().linkDown(victim);
+      else v.proc?.kill(kind);
       await m.node(survivor).waitModule((x) => running(x.state), `fault ${i + 1} (${kind} of ${victim}): ${survivor} takes over`, 20_000);
       const want = promised(m);
       const have = copyContents(m.data(survivor));
@@ -97,7 +103,12 @@ describeLab("mirror module: no acknowledged write lost across repeated kills and
       const badSegs = want.segments.filter((n) => have.segments.get(n) !== n % 251);
       expect({ fault: i + 1, kind, victim, missing, badSegs }, `seed ${SEED}`).toEqual({ fault: i + 1, kind, victim, missing: [], badSegs: [] });
       if (kind === "SIGKILL") await v.start();
-      else v.proc?.kill("SIGCONT");
+      else if (kind === "SIGSTOP") v.proc?.kill("SIGCONT");
+      else {
+        // Cut off from its peer and the witness, it stops the service: back in, it stands by.
+        await v.waitModule((x) => !running(x.state), `fault ${i + 1}: ${victim}, cut off, stops the service`, 20_000);
+        await lab().linkUp(victim);
+      }
     }
     // The last one back is resynced; everything ever promised is on both copies.
     const last = await pair();
