@@ -79,7 +79,7 @@ export function uninstall(o: InstallOptions, purge: boolean, r: Report): void {
     if (!isOurs(l.at(l.initScript))) {
       r.lines.push(`kept ${l.initScript} (not written by vigil install)`);
     } else {
-      if (o.root === "/") tool([l.initScript], ["stop"], r);
+      if (o.root === "/") tool([l.initScript], ["stop"], r, l.initScript);
       disableSysv(o, r);
       remove(l, l.initScript, r);
     }
@@ -235,10 +235,11 @@ function disableSysv(o: InstallOptions, r: Report): void {
   else if (chkconfig) tool([chkconfig], ["--del", "vigil"], r);
 }
 
-function tool(cmd: string[], args: string[], r: Report): void {
+/** Runs a tool; `name` is how the report shows it (default: the command's name, as found on PATH). */
+function tool(cmd: string[], args: string[], r: Report, name?: string): void {
   const [exe, ...pre] = cmd as [string, ...string[]];
-  const p = spawnSync(exe, [...pre, ...args], { encoding: "utf8", timeout: 120_000 });
-  const shown = `${basename(exe)} ${[...pre, ...args].join(" ")}`;
+  const p = spawnSync(exe, [...pre, ...args], { encoding: "utf8", timeout: 16 * 60_000 });
+  const shown = `${name ?? basename(exe)} ${[...pre, ...args].join(" ")}`;
   if (p.error) throw new InstallError(`${shown}: ${p.error.message}`);
   if (p.status !== 0) {
     const why = (p.stderr || p.stdout || "").trim().split("\n").slice(-3).join("; ");
