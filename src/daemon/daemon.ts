@@ -12,6 +12,7 @@ import type { ModuleCommandRequest } from "../api/modules.ts";
 import { VERSION } from "../version.ts";
 import { createConsoleApp } from "../../web/app.ts";
 import { supervisedConsole, type SupervisedConsole } from "./console.ts";
+import { reachableConsole } from "./console-urls.ts";
 import { networkConsoleAuth } from "./console-access.ts";
 import type { Engine, NodeContext } from "./engine.ts";
 import { supervisedHeartbeat } from "./heartbeat/supervised.ts";
@@ -118,7 +119,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     config: opts.configFile,
     config_found_by: opts.configHow,
     state_dir: opts.stateDir,
-    console: node.console.url(),
+    console: reachableConsole(node.console.url(), localIPv4Addresses()),
     ...(node.console.tls() === null ? {} : { console_sha256: node.console.tls()?.fingerprint ?? "" }),
     pid: process.pid,
   });
@@ -275,5 +276,5 @@ async function reloadNode(opts: DaemonOptions, self: string, node: NodeEngines, 
   const recorded = checkKeyContinuity(next.config, opts.stateDir, { configHow: opts.configHow, acceptNewKey: true });
   if (recorded.ok) for (const w of recorded.warnings) if (w.startsWith("cannot record")) log.warn(w);
   node.reloads({ result: "ok" });
-  log.info("config reloaded", { file: opts.configFile, console: node.console.url() });
+  log.info("config reloaded", { file: opts.configFile, console: reachableConsole(node.console.url(), localIPv4Addresses()) });
 }
