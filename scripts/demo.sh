@@ -16,14 +16,18 @@ echo "try: dist/vigil status --state-dir $state"
 echo "     dist/vigil restart app --state-dir $state"
 echo "     kill \$(cat /tmp/vigil-demo-app.pid)   # vigil restarts the app"
 echo
+# Open the console once it answers, if this machine has a desktop. Started through a
+# subshell that exits at once, so the opener is not a child of the exec'd vigil below
+# (which would never reap it and leave a zombie), but of init.
 (
-  # Open the console once it answers, if this machine has a desktop.
-  for _ in $(seq 50); do
-    if node -e "fetch('$url').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))" 2>/dev/null; then
-      if command -v xdg-open >/dev/null && [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then xdg-open "$url" >/dev/null 2>&1 || true; fi
-      exit 0
-    fi
-    sleep 0.2
-  done
-) &
+  (
+    for _ in $(seq 50); do
+      if node -e "fetch('$url').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))" 2>/dev/null; then
+        if command -v xdg-open >/dev/null && [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then xdg-open "$url" >/dev/null 2>&1 || true; fi
+        exit 0
+      fi
+      sleep 0.2
+    done
+  ) </dev/null >/dev/null 2>&1 &
+)
 exec dist/vigil run --config examples/demo/vigil.yaml --node demo --state-dir "$state"
