@@ -4,9 +4,11 @@
  * Chromium and screenshotted under test-artifacts/web/:
  *
  *  - healthy: web runs on h1, h2 is ready; both nodes side by side;
- *  - running nowhere: h2's start script fails, h1 stops: the alarm banner,
- *    the event, the `vigil status` line and the metric;
- *  - isolated: every link of h2 cut: the banner and the metric.
+ *  - config drift: h2 reloads a config whose failback differs;
+ *  - isolated: every link of h2 cut while h1 runs: the banner and the metric;
+ *  - stopped peer: h1 stops cleanly (SIGTERM) and says goodbye;
+ *  - running nowhere: h2's start script fails, h1 has stopped: the alarm
+ *    banner, the event, the `vigil status` line and the metric.
  *
  * The browser reaches each daemon through its control socket (the same app
  * as the console port), see test/web/socket-proxy.ts.
@@ -49,7 +51,7 @@ describeLab("console health views on real daemons", () => {
     return { page, problems, proxy };
   }
 
-  labTest("healthy, then running nowhere, then isolated, as the operator sees them", async () => {
+  labTest("healthy, config drift, isolated, stopped peer, running nowhere, as the operator sees them", async () => {
     const m = await startModuleLab({ lab: lab(), dir: mkdtempSync(join(dir, "c-")), failback: "manual" });
     const [h1, h2] = [m.node("h1"), m.node("h2")];
     onTestFinished(async () => {
@@ -75,17 +77,53 @@ describeLab("console health views on real daemons", () => {
     const s1 = await h1.status();
     expect(s1.resources?.[0]?.resources.map((r) => [r.name, r.state, r.expected])).toEqual([["vip 198.51.100.100/24", "up", true], ["script start.sh", "up", true]]);
     expect(readFileSync(join(h1.stateDir, "vigil.log"), "utf8")).toContain("vigil started");
+
+    // Config drift: h2 reloads the config with another failback; h1 runs the old one.
+    const configText = readFileSync(h2.config, "utf8");
+    writeFileSync(h2.config, configText.replace("failback: manual", "failback: auto"));
+    const reloaded = Date.now();
+    h2.proc.kill("SIGHUP");
+    await h2.waitForLog((e) => e.msg === "config reloaded", { after: reloaded, timeoutMs: 15_000, what: "config reloaded" });
+    const drift = testid(one.page, "drift-banner");
+    await drift.waitFor({ state: "visible", timeout: 30_000 });
+    expect(await drift.textContent()).toContain("h2 runs another config: modules.web.failback differs");
+    await one.page.screenshot({ path: artifactPath("lab-config-drift.png"), fullPage: true });
+    expect((await m.cli(h1, ["status"])).stdout).toMatch(/^ATTENTION h2 runs another config: modules\.web\.failback differs/m);
+    writeFileSync(h2.config, configText);
+    const back = Date.now();
+    h2.proc.kill("SIGHUP");
+    await h2.waitForLog((e) => e.msg === "config reloaded", { after: back, timeoutMs: 15_000, what: "config reloaded" });
+    await drift.waitFor({ state: "detached", timeout: 30_000 });
+    await m.waitRole(h2, ["SECOND"]);
     await one.page.close();
+
+    // Isolated: h2 loses every link while h1 runs; the witness (h3) is out of reach too.
+    const lone = await open(h2);
+    await lab().linkDown(h2.host);
+    const isolated = testid(lone.page, "isolated-banner");
+    await isolated.waitFor({ state: "visible", timeout: 30_000 });
+    expect(await isolated.textContent()).toContain("it hears no peer on any link");
+    await lone.page.screenshot({ path: artifactPath("lab-isolated.png"), fullPage: true });
+    await waitUntil(async () => metricValue(await h2.metrics(), "vigil_node_isolated") === 1, { timeoutMs: 10_000, what: "vigil_node_isolated to be 1 on h2" });
+    await lab().linkUp(h2.host);
+    await isolated.waitFor({ state: "detached", timeout: 30_000 });
+    await m.waitRole(h2, ["SECOND"], 30_000);
+    await m.waitRole(h1, ["PRIM"], 30_000);
+    expect(lone.problems).toEqual([]);
+    await lone.page.close();
 
     // Running nowhere: h2 cannot start the service, and h1 stops.
     const start = join(m.dir, "start.sh");
     writeFileSync(start, readFileSync(start, "utf8").replace("#!/bin/sh\n", `#!/bin/sh\n[ "$VIGIL_NODE" = h2 ] && { echo 'refusing to start on h2' >&2; exit 1; }\n`));
     await m.terminate(h1);
     const two = await open(h2);
+    // Stopped, not dead: h1 said goodbye.
+    await expect.poll(() => testid(two.page, "node-state").allTextContents(), { timeout: 15_000 }).toEqual(["this node", "stopped"]);
+    await two.page.screenshot({ path: artifactPath("lab-stopped-peer.png"), fullPage: true });
     const nowhere = testid(two.page, "nowhere-banner");
     await nowhere.waitFor({ state: "visible", timeout: 30_000 });
     expect(await nowhere.textContent()).toContain("web runs nowhere");
-    expect(await testid(two.page, "summary-text").textContent()).toMatch(/^web runs nowhere: h1 is (dead|stopped|not heard yet); h2 waits \(.+\)\.$|^web runs nowhere: h2 waits \(.+\); h1 is (dead|stopped)\.$/);
+    expect(await testid(two.page, "summary-text").textContent()).toMatch(/^web runs nowhere: h1 is stopped; h2 waits \(.+\)\.$/);
     expect(await testid(two.page, "isolated-banner").count()).toBe(0);
     await expect.poll(() => testid(two.page, "event-text").allTextContents()).toContainEqual(expect.stringMatching(/^web runs nowhere: /));
     await two.page.screenshot({ path: artifactPath("lab-running-nowhere.png"), fullPage: true });
@@ -95,13 +133,6 @@ describeLab("console health views on real daemons", () => {
     const json = await h2.status();
     expect(json.health?.alarms.map((a) => [a.kind, a.module])).toEqual([["running-nowhere", "web"]]);
 
-    // Isolated: h2 loses every link; the witness (h3) is out of reach too.
-    await lab().linkDown(h2.host);
-    const isolated = testid(two.page, "isolated-banner");
-    await isolated.waitFor({ state: "visible", timeout: 30_000 });
-    expect(await isolated.textContent()).toContain("it hears no peer on any link");
-    await two.page.screenshot({ path: artifactPath("lab-isolated.png"), fullPage: true });
-    await waitUntil(async () => metricValue(await h2.metrics(), "vigil_node_isolated") === 1, { timeoutMs: 10_000, what: "vigil_node_isolated to be 1 on h2" });
     expect(two.problems).toEqual([]);
     await two.page.close();
   }, 120_000);
