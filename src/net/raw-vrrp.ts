@@ -18,7 +18,7 @@
  * - unicast mode (keepalived's `unicast_peer`) binds to the source address,
  *   which pins it and receives exactly the adverts sent to us.
  *
- * Receiving: a Worker loops on a blocking poll() + recvfrom() and posts each
+ * Receiving: a Worker (src/sys/ffi/raw-reader.ts) loops on a blocking poll() + recvfrom() and posts each
  * IP packet to the main thread, so the event loop never blocks. A
  * SharedArrayBuffer flag stops it; the fd is closed only after the Worker has
  * left its loop, so a reused fd number can never be read by mistake.
@@ -28,14 +28,13 @@ import { networkInterfaces } from "node:os";
 import {
   cString,
   FfiUnavailableError,
-  type FfiWorkerEnv,
   type Libc,
   loadLibc,
   startFfiWorker,
   SyscallError,
-  type WorkerPost,
 } from "../sys/ffi/libc.ts";
 import { VRRP_MULTICAST_V4, VRRP_PROTOCOL, VRRP_TTL } from "../proto/vrrp.ts";
+import { RAW_READER_STOP_BYTES, type RawReaderData, rawReceiveLoop } from "../sys/ffi/raw-reader.ts";
 
 export interface VrrpSocketOptions {
   /** The interface adverts go out on and come in from, e.g. "eth0". */
@@ -171,71 +170,6 @@ const POLL_MS = 100;
 const RECEIVE_BUFFER = 65536;
 const CLOSE_GRACE_MS = 2000;
 
-interface ReceiveLoopData {
-  fd: number;
-  stop: SharedArrayBuffer;
-  pollMs: number;
-  bufferSize: number;
-}
-
-/**
- * Runs inside the Worker (see startFfiWorker: self-contained, no outside names).
- * Posts { type: "packet", bytes } per datagram and { type: "error", ... } on failures.
- */
-function receiveLoop(env: FfiWorkerEnv, data: ReceiveLoopData, post: WorkerPost): void {
-  const POLLIN = 0x1;
-  const POLLNVAL = 0x20;
-  const MSG_DONTWAIT = 0x40;
-  const EINTR = 4;
-  const EAGAIN = 11;
-  const EBADF = 9;
-  const stop = new Int32Array(data.stop);
-  // struct pollfd { int fd; short events; short revents; }, little-endian hosts only.
-  const pfd = new Uint8Array(8);
-  const view = new DataView(pfd.buffer);
-  view.setInt32(0, data.fd, true);
-  view.setInt16(4, POLLIN, true);
-  const buf = new Uint8Array(data.bufferSize);
-  // The opener waits for this: adverts are read from here on.
-  post({ type: "receiving" });
-  const pause = (): void => {
-    // Sleeps, but wakes at once when close() sets the flag.
-    Atomics.wait(stop, 0, 0, 200);
-  };
-  while (Atomics.load(stop, 0) === 0) {
-    view.setInt16(6, 0, true);
-    const ready = env.libc.poll(pfd, 1, data.pollMs);
-    if (ready < 0) {
-      const e = env.errno();
-      if (e === EINTR) continue;
-      post({ type: "error", call: "poll", errno: e });
-      pause();
-      continue;
-    }
-    if (ready === 0) continue;
-    if ((view.getInt16(6, true) & POLLNVAL) !== 0) {
-      post({ type: "error", call: "poll", errno: EBADF });
-      return;
-    }
-    for (;;) {
-      const n = Number(env.libc.recvfrom(data.fd, buf, buf.length, MSG_DONTWAIT, null, null));
-      if (n >= 0) {
-        const packet = buf.slice(0, n);
-        // Counted before it is posted, so the reader never believes nothing is on its way.
-        Atomics.add(stop, 1, 1);
-        post({ type: "packet", bytes: packet }, [packet.buffer]);
-        continue;
-      }
-      const e = env.errno();
-      if (e === EAGAIN || e === EINTR) break;
-      post({ type: "error", call: "recvfrom", errno: e });
-      if (e === EBADF) return;
-      pause();
-      break;
-    }
-  }
-}
-
 interface WorkerMessage {
   type?: unknown;
   bytes?: unknown;
@@ -296,10 +230,10 @@ export async function openVrrpSocket(opts: VrrpSocketOptions): Promise<VrrpSocke
   }
 
   // [0]: the stop flag; [1]: packets the Worker has read and posted.
-  const stopFlag = new SharedArrayBuffer(8);
+  const stopFlag = new SharedArrayBuffer(RAW_READER_STOP_BYTES);
   let worker: Worker;
   try {
-    worker = await startFfiWorker<ReceiveLoopData>("VRRP", receiveLoop, { fd, stop: stopFlag, pollMs: POLL_MS, bufferSize: RECEIVE_BUFFER });
+    worker = await startFfiWorker<RawReaderData>("VRRP", rawReceiveLoop, { fd, stop: stopFlag, pollMs: POLL_MS, bufferSize: RECEIVE_BUFFER });
   } catch (e) {
     libc.close(fd);
     if (e instanceof FfiUnavailableError) throw e;

@@ -2,14 +2,16 @@
  * The ARP owner's responder: answers ARP requests for the VIP with the virtual
  * MAC (frames from our own MAC, see arp-frame.ts), and sends the farm's
  * gratuitous ARP. AF_PACKET through bun:ffi; a Worker blocks in poll/recvfrom
- * so the event loop never does (RECIPES.md sections 2 and 3).
+ * (src/sys/ffi/raw-reader.ts) so the event loop never does (RECIPES.md
+ * sections 2 and 3).
  *
  * The socket is opened on the physical interface for ETH_P_ARP. It also sees
  * our own outgoing ARP frames; those are replies (operation 2) or carry our
  * MAC, and are skipped.
  */
 import { readInterfaceMac, parseMac } from "../garp.ts";
-import { type FfiWorkerEnv, FfiUnavailableError, type Libc, loadLibc, startFfiWorker, SyscallError, type WorkerPost } from "../ffi/libc.ts";
+import { FfiUnavailableError, type Libc, loadLibc, startFfiWorker, SyscallError } from "../ffi/libc.ts";
+import { RAW_READER_STOP_BYTES, type RawReaderData, rawReceiveLoop } from "../ffi/raw-reader.ts";
 import { buildArpReply, buildFarmGarp, parseArpRequest, wantsAnswer } from "./arp-frame.ts";
 
 const AF_PACKET = 17;
@@ -51,55 +53,6 @@ function sockaddrLl(ifindex: number, dst?: Uint8Array): Uint8Array {
   return b;
 }
 
-interface LoopData {
-  fd: number;
-  stop: SharedArrayBuffer;
-  pollMs: number;
-}
-
-/** Runs in the Worker; self-contained (see startFfiWorker). */
-function arpLoop(env: FfiWorkerEnv, data: LoopData, post: WorkerPost): void {
-  const POLLIN = 0x1;
-  const MSG_DONTWAIT = 0x40;
-  const EINTR = 4;
-  const EAGAIN = 11;
-  const EBADF = 9;
-  const stop = new Int32Array(data.stop);
-  const pfd = new Uint8Array(8);
-  const view = new DataView(pfd.buffer);
-  view.setInt32(0, data.fd, true);
-  view.setInt16(4, POLLIN, true);
-  const buf = new Uint8Array(2048);
-  while (Atomics.load(stop, 0) === 0) {
-    view.setInt16(6, 0, true);
-    const ready = env.libc.poll(pfd, 1, data.pollMs);
-    if (ready <= 0) {
-      if (ready < 0 && env.errno() !== EINTR) {
-        post({ type: "error", call: "poll", errno: env.errno() });
-        Atomics.wait(stop, 0, 0, 200);
-      }
-      continue;
-    }
-    for (;;) {
-      const n = Number(env.libc.recvfrom(data.fd, buf, buf.length, MSG_DONTWAIT, null, null));
-      if (n >= 0) {
-        // Only ARP requests (operation 1 at offset 20) matter to the main thread.
-        if (n >= 42 && buf[20] === 0 && buf[21] === 1) {
-          const frame = buf.slice(0, n);
-          post({ type: "frame", bytes: frame }, [frame.buffer]);
-        }
-        continue;
-      }
-      const e = env.errno();
-      if (e === EAGAIN || e === EINTR) break;
-      post({ type: "error", call: "recvfrom", errno: e });
-      if (e === EBADF) return;
-      Atomics.wait(stop, 0, 0, 200);
-      break;
-    }
-  }
-}
-
 /** Opens the responder, not answering yet (see answer()). Rejects with a one-line message (no FFI, no root, no interface). */
 export async function openArpResponder(opts: ArpResponderOptions): Promise<ArpResponder> {
   const vmac = parseMac(opts.vmac);
@@ -123,10 +76,12 @@ export async function openArpResponder(opts: ArpResponderOptions): Promise<ArpRe
     const perm = e instanceof SyscallError && (e.code === "EPERM" || e.code === "EACCES");
     throw new Error(`ARP responder on ${opts.interface}: ${e instanceof Error ? e.message : String(e)}${perm ? "; needs root or CAP_NET_RAW" : ""}`);
   }
-  const stopFlag = new SharedArrayBuffer(4);
+  const stopFlag = new SharedArrayBuffer(RAW_READER_STOP_BYTES);
   let worker: Worker;
   try {
-    worker = await startFfiWorker<LoopData>("the farm's ARP responder", arpLoop, { fd, stop: stopFlag, pollMs: POLL_MS });
+    // Only ARP requests (operation 1 at offset 20) matter to the main thread.
+    const match = { minLength: 42, bytes: [[20, 0], [21, 1]] as const };
+    worker = await startFfiWorker<RawReaderData>("the farm's ARP responder", rawReceiveLoop, { fd, stop: stopFlag, pollMs: POLL_MS, bufferSize: 2048, match });
   } catch (e) {
     libc.close(fd);
     throw new Error(`ARP responder: cannot start its worker: ${e instanceof Error ? e.message : String(e)}`);
@@ -147,7 +102,7 @@ export async function openArpResponder(opts: ArpResponderOptions): Promise<ArpRe
   };
   worker.onmessage = (event: MessageEvent) => {
     const m = event.data as { type?: unknown; bytes?: unknown; call?: unknown; errno?: unknown; message?: unknown };
-    if (m.type === "frame" && m.bytes instanceof Uint8Array && !closed && answering) {
+    if (m.type === "packet" && m.bytes instanceof Uint8Array && !closed && answering) {
       const p = parseArpRequest(m.bytes);
       if (!p.ok || !wantsAnswer(p.request, opts.vip, ownMac)) return;
       send(buildArpReply(p.request, ownMac, vmac, opts.vip), p.request.from);
