@@ -69,7 +69,13 @@ export interface StatusSnapshot {
   uptimeMs: number;
   configFile: string;
   stateDir: string;
-  web: { listen: string };
+  web: {
+    listen: string;
+    /** The console's address, https:// when it serves TLS; absent from daemons that predate the login. */
+    url?: string;
+    /** The certificate the console serves (its SHA-256 to compare with what a browser shows), or null for plain HTTP. */
+    tls?: { sha256: string; selfSigned: boolean; notAfter: string } | null;
+  };
   peers: PeerStatus[];
   /** Every configured module; see modules.ts. */
   modules: ModuleStatus[];

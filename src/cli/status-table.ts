@@ -10,7 +10,8 @@ export function formatStatus(s: StatusSnapshot): string {
     `cluster   ${s.cluster.name}`,
     `version   ${s.version}, PID ${s.pid}, up ${formatUptime(s.uptimeMs)}`,
     `config    ${s.configFile}`,
-    `console   http://${s.web.listen}/`,
+    `console   ${s.web.url ?? `http://${s.web.listen}/`}`,
+    ...(s.web.tls ? [`          certificate sha256 ${s.web.tls.sha256}${s.web.tls.selfSigned ? " (self-signed)" : ""}`] : []),
     "",
   ];
   lines.push(...healthLines(s));

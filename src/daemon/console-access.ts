@@ -62,3 +62,12 @@ export function networkConsoleAuth(o: AccessOptions): ConsoleAuth {
     audit: consoleAudit(o.stateDir, o.log),
   });
 }
+
+/** What `vigil status` and /api/status say about the console. */
+export function consoleStatus(c: { url(): string; tls(): { fingerprint: string; selfSigned: boolean; notAfter: string } | null }): {
+  url: string;
+  tls: { sha256: string; selfSigned: boolean; notAfter: string } | null;
+} {
+  const t = c.tls();
+  return { url: c.url(), tls: t === null ? null : { sha256: t.fingerprint, selfSigned: t.selfSigned, notAfter: t.notAfter } };
+}

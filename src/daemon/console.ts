@@ -75,6 +75,10 @@ export function supervisedConsole(o: ConsoleOptions): SupervisedConsole {
     tier: "surface",
     async start() {
       served = tlsFor(config, listen);
+      const host = parseListen(listen).host;
+      if (served === null && !host.startsWith("127.")) {
+        o.log.warn("console: plain HTTP on a network address (console.tls: false): logins and commands cross the network in clear; keep it behind a TLS proxy", { listen });
+      }
       control = await serveFetch(o.socket, { path: join(o.stateDir, "vigil.sock") });
       web = await bind(listen, served);
       boundWhere = web.where;

@@ -13,7 +13,7 @@ import { VERSION } from "../version.ts";
 import { createConsoleApp } from "../../web/app.ts";
 import { supervisedConsole, type SupervisedConsole } from "./console.ts";
 import { reachableConsole } from "./console-urls.ts";
-import { networkConsoleAuth } from "./console-access.ts";
+import { consoleStatus, networkConsoleAuth } from "./console-access.ts";
 import type { Engine, NodeContext } from "./engine.ts";
 import { supervisedHeartbeat } from "./heartbeat/supervised.ts";
 import type { Logger } from "./log.ts";
@@ -170,6 +170,7 @@ function nodeEngines(ctx: NodeContext, opts: DaemonOptions, self: { name: string
       self,
       stateDir: opts.stateDir,
       listen: consoleEngine.where(),
+      console: consoleStatus(consoleEngine),
       startedAt,
       now: new Date(),
       events: ctx.log.recent.toArray(),

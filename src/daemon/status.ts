@@ -11,6 +11,8 @@ export interface StatusInputs {
   self: { name: string; addresses: string[] };
   stateDir: string;
   listen: string;
+  /** The console's address and certificate (console.ts). */
+  console?: { url: string; tls: { sha256: string; selfSigned: boolean; notAfter: string } | null };
   startedAt: Date;
   now: Date;
   events: LogEvent[];
@@ -69,7 +71,7 @@ export function buildStatus(i: StatusInputs): StatusSnapshot {
     uptimeMs: i.now.getTime() - i.startedAt.getTime(),
     configFile: i.configFile,
     stateDir: i.stateDir,
-    web: { listen: i.listen },
+    web: { listen: i.listen, ...(i.console === undefined ? {} : { url: i.console.url, tls: i.console.tls }) },
     peers,
     modules: i.config.modules.map((m) => i.modules?.find((x) => x.name === m.name) ?? idleModule(i.config, m, i.self.name)),
     vrrp: [...(i.vrrp ?? [])],

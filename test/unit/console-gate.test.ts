@@ -92,7 +92,7 @@ describe("the network console's login", () => {
     for (const host of ["evil.example", "vms1.evil.example:9010", "198.51.100.12"]) {
       const res = await c.request("/healthz", { headers: { host } });
       expect(res.status).toBe(421);
-      expect((await res.json()).error).toContain("add the name to console.names");
+      expect(((await res.json()) as { error: string }).error).toContain("add the name to console.names");
     }
     expect((await c.request("/healthz", { headers: { host: "198.51.100.11:9010" } })).status).toBe(200);
   });
@@ -151,7 +151,7 @@ describe("the network console's login", () => {
     const blocked = await c.login("alice", "alice-password", "203.0.113.66");
     expect(blocked.res.status).toBe(429);
     expect(blocked.res.headers.get("retry-after")).toBe("300");
-    expect((await blocked.res.json()).error).toBe("too many failed logins from 203.0.113.66; try again in 300 s");
+    expect(((await blocked.res.json()) as { error: string }).error).toBe("too many failed logins from 203.0.113.66; try again in 300 s");
     expect(c.audit.at(-1)).toEqual({ event: "login-refused", user: "alice", source: "203.0.113.66", detail: "too many failed logins" });
     expect((await c.login("alice", "alice-password", "198.51.100.50")).res.status).toBe(200);
     c.advance(300_001);
@@ -163,7 +163,7 @@ describe("the network console's login", () => {
     const { cookie, csrf } = await c.login("alice", "alice-password");
     const without = await c.request("/api/modules/vms/swap", { method: "POST", headers: { cookie } });
     expect(without.status).toBe(403);
-    expect((await without.json()).error).toContain("CSRF token");
+    expect(((await without.json()) as { error: string }).error).toContain("CSRF token");
     const wrong = await c.request("/api/modules/vms/swap", { method: "POST", headers: { cookie, "x-csrf-token": `${csrf.slice(1)}A` } });
     expect(wrong.status).toBe(403);
     expect(c.engine.requests).toEqual([]);
@@ -191,7 +191,7 @@ describe("the network console's login", () => {
     expect((await c.request("/api/modules", { headers: { cookie: bob.cookie } })).status).toBe(200);
     const refused = await c.request("/api/modules/vms/stop", { method: "POST", headers: { cookie: bob.cookie, "x-csrf-token": bob.csrf } });
     expect(refused.status).toBe(403);
-    expect((await refused.json()).error).toBe("user bob is a viewer; stop needs the operator role");
+    expect(((await refused.json()) as { error: string }).error).toBe("user bob is a viewer; stop needs the operator role");
     expect(c.audit.at(-1)).toMatchObject({ event: "command-refused", user: "bob", role: "viewer", module: "vms", command: "stop", status: 403 });
     const alice = await c.login("alice", "alice-password");
     const force = { method: "POST", headers: { cookie: alice.cookie, "x-csrf-token": alice.csrf, "content-type": "application/json" }, body: '{"yes":true}' };
@@ -240,7 +240,7 @@ describe("the network console's login", () => {
     const bearer = { authorization: `Bearer ${TOKEN}` };
     const refused = await off.request("/api/modules/vms/swap", { method: "POST", headers: bearer });
     expect(refused.status).toBe(401);
-    expect((await refused.json()).error).toContain("console.api_token");
+    expect(((await refused.json()) as { error: string }).error).toContain("console.api_token");
     const on = consoleWith({ apiToken: true });
     expect((await on.request("/api/modules/vms/swap", { method: "POST", headers: bearer })).status).toBe(200);
     expect(on.audit.at(-1)).toMatchObject({ event: "command", user: "token", role: "operator", command: "swap", status: 200 });
