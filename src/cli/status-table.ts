@@ -51,7 +51,7 @@ export function formatStatus(s: StatusSnapshot): string {
   const recent = s.events.slice(-10);
   if (recent.length > 0) {
     lines.push("", "RECENT EVENTS");
-    for (const e of recent) lines.push(`  ${e.time} ${e.level.padEnd(5)} ${e.msg}`);
+    for (const e of recent) lines.push(`  ${e.time} ${e.level.padEnd(5)} ${e.text ?? e.msg}`);
   }
   return lines.join("\n");
 }
