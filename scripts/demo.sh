@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `npm run demo`: installs what is missing, builds dist/vigil, starts a demo
-# node and opens the console at http://localhost:9010. Ctrl-C stops it.
+# node and opens the console at http://localhost:9010 (log in as admin with the
+# password it prints). Ctrl-C stops it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --npm-only
@@ -8,10 +9,15 @@ node scripts/build.mjs
 
 state=${VIGIL_DEMO_STATE:-$(mktemp -d /tmp/vigil-demo.XXXXXX)}
 url=http://localhost:9010/
+# The console's first-start login (user admin, password in STATE/console-password): made
+# here rather than by the daemon so it can be printed before the daemon's log begins.
+password_file=$state/console-password
+if [ ! -s "$password_file" ]; then
+  (umask 077 && node -e "process.stdout.write(require('node:crypto').randomBytes(15).toString('base64url') + '\\n')" >"$password_file")
+fi
 echo
 echo "vigil demo: one node from examples/demo/vigil.yaml, state in $state"
-echo "console: $url   (Ctrl-C to stop)"
-echo "console token for the module buttons: $(dist/vigil token --config examples/demo/vigil.yaml)"
+echo "console: $url   user admin, password $(cat "$password_file")   (Ctrl-C to stop)"
 echo "try: dist/vigil status --state-dir $state"
 echo "     dist/vigil restart app --state-dir $state"
 echo "     kill \$(cat /tmp/vigil-demo-app.pid)   # vigil restarts the app"
