@@ -1,8 +1,8 @@
 /**
  * Aggregation of log lines that come in bursts and say the same thing each
  * time. The first one of a quiet period goes out as it is; those that follow
- * within the window are held (written at debug level, kept out of the event
- * list), and when the window ends one summary says how many there were and
+ * within the window are held (still written to the log, kept out of the
+ * event list), and when the window ends one summary says how many there were and
  * the worst of them. Windows follow each other while the lines keep coming;
  * a window without any ends the burst.
  *

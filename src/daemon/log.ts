@@ -23,7 +23,8 @@ const unrefTimer: Schedule = (fn, ms) => {
  * and in the log file once one is attached, and the same events kept in a
  * ring buffer for the console and `vigil status`, each with its sentence.
  * Lines that come in bursts (log-noise.ts) reach the ring once per burst
- * and window, as a summary; the file and the sink still get each of them.
+ * and window, as a summary; the file and the sink still get each of them,
+ * at its level.
  */
 export class Logger {
   private seq = 0;
@@ -73,7 +74,8 @@ export class Logger {
       if (offer.verdict === "hold") kept = false;
       else if (offer.flushAt !== null) this.armFlush(offer.flushAt);
     }
-    const event: LogEvent = { seq: ++this.seq, time: this.clock().toISOString(), level: kept || level === "debug" ? level : "debug", msg, fields };
+    // A held line keeps its level in the log: only the event list is spared the burst.
+    const event: LogEvent = { seq: ++this.seq, time: this.clock().toISOString(), level, msg, fields };
     if (kept) {
       event.text = describeEvent(msg, fields);
       const module = eventModule(fields);
