@@ -4,6 +4,7 @@ import { forceprimRefusal } from "../src/api/refusals.ts";
 import type { StatusSnapshot } from "../src/api/status.ts";
 import { refuseUnauthorized, type CommandAuthDeps } from "./command-auth.ts";
 import { parseCommandRequest } from "../src/api/command-request.ts";
+import { commandSource } from "./command-source.ts";
 
 export interface ModuleRouteDeps extends CommandAuthDeps {
   status(): StatusSnapshot;
@@ -56,7 +57,8 @@ export function addModuleRoutes(app: Hono, deps: ModuleRouteDeps): void {
       };
       return c.json(outcome, 409, NO_STORE);
     }
-    const outcome = await engine.command({ module: name, command: parsed.command, yes: parsed.yes, timeoutMs: parsed.timeoutMs });
+    const source = commandSource(c, deps.commands ?? "token");
+    const outcome = await engine.command({ module: name, command: parsed.command, yes: parsed.yes, timeoutMs: parsed.timeoutMs, source });
     return c.json(outcome, outcome.ok ? 200 : 409, NO_STORE);
   });
 }

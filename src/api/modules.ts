@@ -108,6 +108,8 @@ export interface ModuleCommandRequest {
   yes: boolean;
   /** How long to wait for the cluster to reach the new state. */
   timeoutMs: number;
+  /** Who asked, for the log: "http from 198.51.100.7 (user ops)", "control socket (pid=4242 uid=0, as the client says)". */
+  source?: string;
 }
 
 export interface ModuleCommandOutcome {

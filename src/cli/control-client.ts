@@ -17,7 +17,8 @@ export function askDaemon(stateDir: string, method: string, path: string, body?:
   const socketPath = controlSocketPath(stateDir);
   return new Promise((resolve) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
-    const headers: Record<string, string> = { accept: "application/json" };
+    // Who asks, for the daemon's log of module commands (see web/command-source.ts).
+    const headers: Record<string, string> = { accept: "application/json", "x-vigil-client": `vigil pid=${process.pid} uid=${process.getuid?.() ?? "?"}` };
     if (payload !== undefined) headers["content-type"] = "application/json";
     const req = request({ socketPath, method, path, headers }, (res) => {
       const chunks: Buffer[] = [];

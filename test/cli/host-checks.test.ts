@@ -5,11 +5,12 @@
  * with them (a mistyped verb, status --json without a daemon, keygen into a
  * missing folder, a bad indent).
  */
-import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { type Daemon, startDaemon, vigil } from "./vigil-binary.ts";
+import { type Daemon, startDaemon, VIGIL, vigil } from "./vigil-binary.ts";
 
 const running: Daemon[] = [];
 afterEach(async () => {
@@ -90,6 +91,25 @@ describe("vigil run on a host that lacks what the config needs", () => {
     expect(await d.exited).toBe(1);
     expect(d.log()).toContain(`not starting: 1 problem on this host (\`vigil check-config\` lists them): ${config}:13:12: modules[0].start: found "./start.sh" (${dir}/start.sh), which does not exist on this host, expected an executable script`);
     expect(d.log()).not.toMatch(/vigil started/);
+  });
+});
+
+describe("who sent a command", () => {
+  it("the daemon logs a module command with its source: the control socket and the CLI's pid and uid", async () => {
+    const { dir, config, script } = setup(["  - { name: app, type: failover, start: ./start.sh, stop: ./stop.sh }"]);
+    script("start.sh", 0o755);
+    script("stop.sh", 0o755);
+    const state = join(dir, "state");
+    // A single node: "other" never answers, so the module waits for initdead; shorten it.
+    writeFileSync(config, readFileSync(config, "utf8").replace("initdead: 1m", "initdead: 200ms"));
+    const d = startDaemon(["run", "--config", config, "--state-dir", state, "--node", "solo"]);
+    running.push(d);
+    await d.waitForLog(/vigil started/);
+    const r = spawnSync(VIGIL, ["restart", "app", "--state-dir", state, "--timeout", "20s"], { encoding: "utf8", env: { ...process.env, VIGIL_CONFIG: "" }, timeout: 30_000 });
+    const [line] = await d.waitForLog(/module app command restart .*source="control socket \(vigil pid=(\d+) uid=(\d+), as the client says\)"/);
+    expect(line).toContain(`pid=${r.pid} uid=${process.getuid?.()}`);
+    d.proc.kill("SIGTERM");
+    expect(await d.exited).toBe(0);
   });
 });
 

@@ -108,13 +108,13 @@ describe("module commands over the control socket", () => {
       ok: true, module: "vms", command: "swap", detail: "vms2 is PRIM",
       nodes: [{ node: "vms1", role: "SECOND", generation: 5 }, { node: "vms2", role: "PRIM", generation: 5 }],
     });
-    expect(t.engine.requests).toEqual([{ module: "vms", command: "swap", yes: false, timeoutMs: 45_000 }]);
+    expect(t.engine.requests).toEqual([{ module: "vms", command: "swap", yes: false, timeoutMs: 45_000, source: "control socket (the client did not say who it is)" }]);
   });
 
   it("takes an empty body as the defaults: no --yes, 30 s", async () => {
     const t = app({ commands: "socket" });
     expect((await t.request("/api/modules/web/stop", post())).status).toBe(200);
-    expect(t.engine.requests).toEqual([{ module: "web", command: "stop", yes: false, timeoutMs: 30_000 }]);
+    expect(t.engine.requests).toEqual([{ module: "web", command: "stop", yes: false, timeoutMs: 30_000, source: "control socket (the client did not say who it is)" }]);
   });
 
   it("answers 409 with the outcome when the engine refused or missed the goal", async () => {
@@ -138,7 +138,7 @@ describe("module commands over the control socket", () => {
     expect(t.engine.requests).toEqual([]);
 
     expect((await t.request("/api/modules/vms/forceprim", post({ yes: true }))).status).toBe(200);
-    expect(t.engine.requests).toEqual([{ module: "vms", command: "forceprim", yes: true, timeoutMs: 30_000 }]);
+    expect(t.engine.requests).toEqual([{ module: "vms", command: "forceprim", yes: true, timeoutMs: 30_000, source: "control socket (the client did not say who it is)" }]);
   });
 
   it("answers 404 for an unknown module", async () => {
@@ -235,7 +235,7 @@ describe("module commands over the network", () => {
     const t = app({ commands: "token" });
     const res = await t.request("/api/modules/vms/second", post({ timeout: "5s" }, bearer()));
     expect(res.status).toBe(200);
-    expect(t.engine.requests).toEqual([{ module: "vms", command: "second", yes: false, timeoutMs: 5_000 }]);
+    expect(t.engine.requests).toEqual([{ module: "vms", command: "second", yes: false, timeoutMs: 5_000, source: "http from unknown" }]);
     // The same checks as over the socket follow the token.
     expect((await t.request("/api/modules/nope/swap", post(undefined, bearer()))).status).toBe(404);
     expect((await t.request("/api/modules/vms/reboot", post(undefined, bearer()))).status).toBe(400);

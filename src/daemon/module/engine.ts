@@ -241,14 +241,14 @@ export class ModuleEngine implements ModuleControl {
     if (req.command === "verify" || req.command === "resync" || req.command === "ack") {
       const mirror = inst.mirror;
       if (mirror === undefined) return outcome(false, `${inst.name} is not a mirror module: ${req.command} compares the copies of a mirror module`);
-      this.o.log.info(`module ${inst.name} command ${req.command}`, { module: inst.name, command: req.command });
+      this.o.log.info(`module ${inst.name} command ${req.command}`, { module: inst.name, command: req.command, source: req.source ?? "unknown" });
       const r = req.command === "verify" ? await mirror.verify() : req.command === "resync" ? mirror.resyncAll() : mirror.ack();
       this.o.log.log(r.ok ? "info" : "warn", `module ${inst.name} command ${req.command} ${r.ok ? "done" : "failed"}`, { module: inst.name, command: req.command, detail: r.detail.split("\n")[0] ?? "" });
       return outcome(r.ok, r.detail);
     }
     const timeoutMs = Number.isFinite(req.timeoutMs) && req.timeoutMs > 0 ? req.timeoutMs : 30_000;
     const id = `cmd-${++this.nextCommand}`;
-    this.o.log.info(`module ${inst.name} command ${req.command}`, { module: inst.name, command: req.command, id });
+    this.o.log.info(`module ${inst.name} command ${req.command}`, { module: inst.name, command: req.command, id, source: req.source ?? "unknown" });
     const a = await inst.command(id, req.command, timeoutMs);
     // Past the caller's patience the command goes on in the core: say how far it got, never "done".
     const progress = inst.progress() ?? `${inst.name} is ${inst.role} on this node`;
