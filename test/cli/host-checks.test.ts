@@ -101,11 +101,11 @@ describe("who sent a command", () => {
     script("stop.sh", 0o755);
     const state = join(dir, "state");
     // A single node: "other" never answers, so the module waits for initdead; shorten it.
-    writeFileSync(config, readFileSync(config, "utf8").replace("initdead: 1m", "initdead: 200ms"));
+    writeFileSync(config, readFileSync(config, "utf8").replace("initdead: 1m", "initdead: 500ms"));
     const d = startDaemon(["run", "--config", config, "--state-dir", state, "--node", "solo"]);
     running.push(d);
     await d.waitForLog(/vigil started/);
-    const r = spawnSync(VIGIL, ["restart", "app", "--state-dir", state, "--timeout", "20s"], { encoding: "utf8", env: { ...process.env, VIGIL_CONFIG: "" }, timeout: 30_000 });
+    const r = spawnSync(VIGIL, ["restart", "app", "--state-dir", state, "--timeout", "5s"], { encoding: "utf8", env: { ...process.env, VIGIL_CONFIG: "" }, timeout: 30_000 });
     const [line] = await d.waitForLog(/module app command restart .*source="control socket \(vigil pid=(\d+) uid=(\d+), as the client says\)"/);
     expect(line).toContain(`pid=${r.pid} uid=${process.getuid?.()}`);
     d.proc.kill("SIGTERM");
