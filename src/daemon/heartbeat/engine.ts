@@ -6,7 +6,14 @@ import {
 } from "../../core/membership/membership.ts";
 import type { PeerState } from "../../core/membership/types.ts";
 import type { LinkSpec, Transport, UdpTransport } from "../../net/udp-transport.ts";
-import { decodeHeartbeat, encodeHeartbeat, HEARTBEAT_MAX_CONFIG_KEYS_PER_FRAME, type HeartbeatFrame, type ModuleAdvert } from "../../proto/heartbeat.ts";
+import {
+  decodeHeartbeat,
+  encodeHeartbeat,
+  HEARTBEAT_MAX_CONFIG_KEYS_PER_FRAME,
+  HEARTBEAT_VERSION,
+  type HeartbeatFrame,
+  type ModuleAdvert,
+} from "../../proto/heartbeat.ts";
 import { type OwnDigest, pageFor, type PeerDrift, takePage } from "../../core/membership/drift.ts";
 import { Ring } from "../event-ring.ts";
 import type { Logger } from "../log.ts";
@@ -58,6 +65,8 @@ export class HeartbeatEngine {
   private round = 0;
   private readonly drift = new Map<string, PeerDrift>();
   private pageTooBig = false;
+  /** The frame version each peer speaks, from its last accepted frame. */
+  private readonly peerVersion = new Map<string, number>();
   private readonly clock: () => number;
   private readonly lastRejectLog = new Map<string, number>();
   readonly events = new Ring<MembershipEvent>(1000);
@@ -200,6 +209,7 @@ export class HeartbeatEngine {
       const echo = r.frame.echoes.find((e) => e.node === this.opts.membership.self)?.sentAt;
       this.opts.onFrame?.(r.frame.node, r.frame.modules, echo);
       if (r.frame.config !== undefined) this.takeConfigPage(r.frame.node, r.frame.config);
+      this.notePeerVersion(r.frame.node, bytes[4] ?? HEARTBEAT_VERSION);
     }
     // A frame can move a deadline earlier (a link coming up), so re-arm.
     this.schedule();
@@ -235,16 +245,38 @@ export class HeartbeatEngine {
     }
   }
 
+  /**
+   * Rolling upgrades: a node of the previous release reads only its own
+   * frame version, and would call us dead. So we write the oldest version
+   * any peer speaks (its frames tell); goodbyes, config drift and start
+   * progress wait until every peer speaks ours.
+   */
+  private sendVersion(): number {
+    return Math.min(HEARTBEAT_VERSION, ...this.peerVersion.values());
+  }
+
+  private notePeerVersion(peer: string, version: number): void {
+    const was = this.peerVersion.get(peer);
+    if (was === version) return;
+    this.peerVersion.set(peer, version);
+    if (version < HEARTBEAT_VERSION) {
+      this.opts.log.warn(`peer ${peer} speaks heartbeat frame version ${version}: this node writes version ${version} too until every peer is upgraded (no goodbye, config drift or start progress meanwhile)`, { peer, version });
+    } else if (was !== undefined) {
+      this.opts.log.info(`peer ${peer} speaks heartbeat frame version ${version}`, { peer, version });
+    }
+  }
+
   /** Encodes; a frame over the size limit with its config page goes without it (drift checks stop, heartbeats do not). */
   private encode(frame: HeartbeatFrame): Uint8Array {
+    const version = this.sendVersion();
     try {
-      return encodeHeartbeat(frame, this.opts.key);
+      return encodeHeartbeat(frame, this.opts.key, version);
     } catch (e) {
       if (frame.config === undefined) throw e;
       this.pageTooBig = true;
       this.opts.log.warn("config digest left out of heartbeat frames: with it they would be too large; config drift is not checked", { detail: (e as Error).message });
       const { config: _dropped, ...rest } = frame;
-      return encodeHeartbeat(rest, this.opts.key);
+      return encodeHeartbeat(rest, this.opts.key, version);
     }
   }
 

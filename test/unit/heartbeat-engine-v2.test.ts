@@ -1,0 +1,121 @@
+/**
+ * The heartbeat driver's part of goodbye, config drift and rolling
+ * upgrades, over the in-memory network with fake timers: leave() before
+ * stop() makes the peer show the node stopped (never dead); different
+ * config digests are warned about by key on both sides; a peer that
+ * speaks frame version 1 is answered in version 1.
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { MembershipConfig } from "../../src/core/membership/membership.ts";
+import type { OwnDigest } from "../../src/core/membership/drift.ts";
+import { HeartbeatEngine } from "../../src/daemon/heartbeat/engine.ts";
+import { Logger } from "../../src/daemon/log.ts";
+import { Metrics } from "../../src/daemon/metrics.ts";
+import { createMemoryNetwork, type MemoryNetwork } from "../../src/net/memory-transport.ts";
+import type { LinkSpec } from "../../src/net/udp-transport.ts";
+import { encodeHeartbeat } from "../../src/proto/heartbeat.ts";
+
+const KEY = new Uint8Array(32).fill(7);
+const nodes = [
+  { name: "a", links: ["198.51.100.11"] },
+  { name: "b", links: ["198.51.100.12"] },
+];
+const timers = { intervalMs: 100, warntimeMs: 250, deadtimeMs: 500, initdeadMs: 2000 };
+
+function linksFor(self: string): LinkSpec[] {
+  const me = nodes.find((n) => n.name === self);
+  return [{ index: 0, localAddress: me?.links[0] ?? "", port: 7694, mode: "unicast", peers: nodes.filter((n) => n.name !== self).map((n) => n.links[0] ?? "") }];
+}
+
+function digest(failback: string): OwnDigest {
+  return {
+    digest: failback === "auto" ? "1111111111111111" : "2222222222222222",
+    keys: [
+      { key: "cluster.heartbeat.deadtime", hash: "00000000000000aa" },
+      { key: "modules.web.failback", hash: failback === "auto" ? "00000000000000b1" : "00000000000000b2" },
+      { key: "modules.web.vip", hash: "00000000000000cc" },
+    ],
+  };
+}
+
+function engine(net: MemoryNetwork, self: string, configDigest?: OwnDigest) {
+  const lines: string[] = [];
+  const log = new Logger("text", (l) => lines.push(l));
+  const membership: MembershipConfig = { self, cluster: "lab", nodes, ...timers };
+  const e = new HeartbeatEngine({
+    membership, key: KEY, links: linksFor(self), openTransport: (l) => net.open(l), log, metrics: new Metrics(), clock: () => Date.now(),
+    ...(configDigest === undefined ? {} : { configDigest }),
+  });
+  return { e, lines };
+}
+
+describe("heartbeat driver: goodbye, drift, frame versions", () => {
+  beforeEach(() => vi.useFakeTimers({ now: 2_000_000 }));
+  afterEach(() => vi.useRealTimers());
+
+  it("leave() then stop(): the peer logs it stopped (info) and never dead", async () => {
+    const net = createMemoryNetwork();
+    const a = engine(net, "a");
+    const b = engine(net, "b");
+    await a.e.start();
+    await b.e.start();
+    await vi.advanceTimersByTimeAsync(300);
+    expect(a.e.view().peers[0]?.state).toBe("up");
+    const leaving = b.e.leave();
+    await vi.advanceTimersByTimeAsync(100);
+    await leaving;
+    await b.e.stop();
+    expect(a.e.view().peers[0]?.state).toBe("stopped");
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(a.e.view().peers[0]?.state).toBe("stopped");
+    expect(a.lines.filter((l) => / peer b /.test(l)).map((l) => l.replace(/^.*(info|warn|error) {1,2}/, "$1 "))).toEqual([
+      expect.stringMatching(/^info peer b up /),
+      expect.stringMatching(/^info peer b stopped .*reason=said-goodbye/),
+    ]);
+    expect(b.lines.some((l) => /said goodbye to peers/.test(l))).toBe(true);
+    await a.e.stop();
+  });
+
+  it("different digests: both sides warn once, naming the key; equal digests: no warning", async () => {
+    const net = createMemoryNetwork();
+    const a = engine(net, "a", digest("manual"));
+    const b = engine(net, "b", digest("auto"));
+    await a.e.start();
+    await b.e.start();
+    await vi.advanceTimersByTimeAsync(2_000);
+    for (const [x, peer] of [[a, "b"], [b, "a"]] as const) {
+      const warned = x.lines.filter((l) => /config differs/.test(l));
+      expect(warned).toHaveLength(1);
+      expect(warned[0]).toMatch(new RegExp(`warn  config differs from peer ${peer}: modules\\.web\\.failback `));
+      expect(x.e.configDrift().get(peer)).toEqual(["modules.web.failback"]);
+    }
+    b.e.setConfigDigest(digest("manual"));
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(a.lines.some((l) => /info  config of peer b matches this node's/.test(l))).toBe(true);
+    expect(a.e.configDrift().get("b")).toEqual([]);
+    await a.e.stop();
+    await b.e.stop();
+  });
+
+  it("a peer speaking frame version 1 is understood, and answered in version 1", async () => {
+    const net = createMemoryNetwork();
+    const a = engine(net, "a", digest("manual"));
+    const sent: number[] = [];
+    net.tap((d) => {
+      if (d.from.address === "198.51.100.11") sent.push(d.bytes[4] ?? -1);
+    });
+    await a.e.start();
+    await vi.advanceTimersByTimeAsync(150);
+    expect(sent.every((v) => v === 2)).toBe(true);
+    const old = encodeHeartbeat({ cluster: "lab", node: "b", epoch: 5n, seq: 1, sentAt: 1, link: 0, echoes: [], modules: [{ module: "web", role: "SECOND", generation: 0 }] }, KEY, 1);
+    net.inject(0, { address: "198.51.100.12", port: 7694 }, { address: "198.51.100.11", port: 7694 }, old);
+    await vi.advanceTimersByTimeAsync(50);
+    expect(a.e.view().peers[0]?.state).toBe("up");
+    expect(a.lines.some((l) => /warn  peer b speaks heartbeat frame version 1/.test(l))).toBe(true);
+    sent.length = 0;
+    await vi.advanceTimersByTimeAsync(300);
+    expect(sent.length).toBeGreaterThan(0);
+    expect(sent.every((v) => v === 1)).toBe(true);
+    await a.e.stop();
+  });
+});
