@@ -1,7 +1,11 @@
 import { isAbsolute, resolve } from "node:path";
 import { defaultOptions, type InstallOptions } from "../sys/install/layout.ts";
-import { install, InstallError, type Report, uninstall } from "../sys/install/install.ts";
-import { buildInfo } from "../version.ts";
+import { type DocFile, install, InstallError, type Report, uninstall } from "../sys/install/install.ts";
+import { MARK } from "../sys/install/texts.ts";
+import { bashCompletion } from "./completion.ts";
+import { manPage } from "./man-page.ts";
+import { VERBS } from "./verbs.ts";
+import { buildInfo, VERSION } from "../version.ts";
 import { type Io, UsageError } from "./io.ts";
 import { EXIT } from "./verbs.ts";
 
@@ -14,13 +18,21 @@ export function cmdInstall(v: Values, io: Io): number {
     io.err("vigil install copies the running binary, but this vigil runs from source; run the compiled one (dist/vigil install)");
     return EXIT.failed;
   }
-  return report((r) => install(o, process.execPath, r), io);
+  return report((r) => install(o, process.execPath, r, docFiles()), io);
 }
 
 export function cmdUninstall(v: Values, io: Io): number {
   const o = options(v);
   if (!rootOk(o, io, "uninstall")) return EXIT.failed;
-  return report((r) => uninstall(o, v["purge"] === true, r), io);
+  return report((r) => uninstall(o, v["purge"] === true, r, docFiles()), io);
+}
+
+/** The manual page where man looks, and the completion where bash-completion loads it, if the system has them. */
+function docFiles(): DocFile[] {
+  return [
+    { path: "/usr/local/share/man/man8/vigil.8", when: "/usr/local/share/man", text: `.\\" ${MARK}; \`vigil uninstall\` removes it.\n${manPage(VERBS, VERSION)}` },
+    { path: "/etc/bash_completion.d/vigil", when: "/etc/bash_completion.d", text: `# ${MARK}; \`vigil uninstall\` removes it.\n${bashCompletion(VERBS)}` },
+  ];
 }
 
 function options(v: Values): InstallOptions {

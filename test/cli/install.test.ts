@@ -160,16 +160,19 @@ const ci = /^(true|1|yes)$/i.test(process.env.CI ?? "");
 function inNamespace(script: string, env: Record<string, string> = {}) {
   requireBinary();
   const upper = join(dir, "ns");
-  for (const d of ["etc-up", "etc-work", "lib-up", "lib-work"]) mkdirSync(join(upper, d), { recursive: true });
+  for (const d of ["etc-up", "etc-work", "lib-up", "lib-work", "share-up", "share-work"]) mkdirSync(join(upper, d), { recursive: true });
   const prelude = [
     "set -u",
     "ip link set lo up",
     `mount -t overlay overlay -o lowerdir=/etc,upperdir=${upper}/etc-up,workdir=${upper}/etc-work /etc`,
     `mount -t overlay overlay -o lowerdir=/var/lib,upperdir=${upper}/lib-up,workdir=${upper}/lib-work /var/lib`,
     "mkdir -p /usr/local/sbin && mount -t tmpfs tmpfs /usr/local/sbin",
+    `mkdir -p /usr/local/share && mount -t overlay overlay -o lowerdir=/usr/local/share,upperdir=${upper}/share-up,workdir=${upper}/share-work /usr/local/share`,
     "mount -t tmpfs tmpfs /run",
     // Whatever the host has, /etc/vigil, the unit and the state dir start absent here.
-    "rm -rf /etc/vigil /etc/systemd/system/vigil.service /etc/init.d/vigil /var/lib/vigil",
+    "rm -rf /etc/vigil /etc/systemd/system/vigil.service /etc/init.d/vigil /var/lib/vigil /usr/local/share/man/man8/vigil.8 /etc/bash_completion.d/vigil",
+    // Places for the manual page and the completion, as on Debian.
+    "mkdir -p /usr/local/share/man /etc/bash_completion.d",
   ].join("\n");
   const r = spawnSync("unshare", ["-m", "-n", "--propagation", "private", "bash", "-c", `${prelude}\n${script}`], {
     encoding: "utf8",
@@ -191,6 +194,9 @@ describe.runIf(isRoot || ci)("vigil install on the live paths, in a private moun
       '"$VIGIL" install; echo "rc=$?"',
       "stat -c '%a %n' /usr/local/sbin/vigil /var/lib/vigil /etc/systemd/system/vigil.service /etc/vigil/vigil.yaml.example",
       'cmp -s "$VIGIL" /usr/local/sbin/vigil && echo same-bytes',
+      // The installed manual page and completion work.
+      "MANWIDTH=80 man --warnings -l /usr/local/share/man/man8/vigil.8 2>&1 | grep -c '^VIGIL(8)'",
+      "bash --norc -c 'source /etc/bash_completion.d/vigil; COMP_WORDS=(vigil unin); COMP_CWORD=1; _vigil; echo \"${COMPREPLY[@]}\"'",
       "echo ==",
       // The installed binary installs itself again: nothing changes.
       '/usr/local/sbin/vigil install; echo "rc=$?"',
@@ -208,6 +214,9 @@ describe.runIf(isRoot || ci)("vigil install on the live paths, in a private moun
       "wrote /etc/systemd/system/vigil.service",
       "ran systemctl daemon-reload",
       "ran systemctl enable vigil.service",
+      "created /usr/local/share/man/man8 (mode 0755)",
+      "wrote /usr/local/share/man/man8/vigil.8",
+      "wrote /etc/bash_completion.d/vigil",
       "created /etc/vigil (mode 0755)",
       "wrote /etc/vigil/vigil.yaml.example",
       "next:",
@@ -220,14 +229,18 @@ describe.runIf(isRoot || ci)("vigil install on the live paths, in a private moun
       "644 /etc/systemd/system/vigil.service",
       "644 /etc/vigil/vigil.yaml.example",
       "same-bytes",
+      "1",
+      "uninstall",
       "",
     ].join("\n"));
-    expect(again).toMatch(/^unchanged \/usr\/local\/sbin\/vigil\nunchanged \/etc\/systemd\/system\/vigil.service\nran systemctl enable vigil.service\n/);
+    expect(again).toMatch(/^unchanged \/usr\/local\/sbin\/vigil\nunchanged \/etc\/systemd\/system\/vigil.service\nran systemctl enable vigil.service\nunchanged \/usr\/local\/share\/man\/man8\/vigil.8\nunchanged \/etc\/bash_completion.d\/vigil\n/);
     expect(uninstall).toBe([
       "ran systemctl disable --now vigil.service",
       "removed /etc/systemd/system/vigil.service",
       "ran systemctl daemon-reload",
       "removed /usr/local/sbin/vigil",
+      "removed /usr/local/share/man/man8/vigil.8",
+      "removed /etc/bash_completion.d/vigil",
       "removed /etc/vigil/vigil.yaml.example",
       "kept /var/lib/vigil (remove it with --purge)",
       "kept /etc/vigil (remove it with --purge)",
@@ -310,6 +323,8 @@ describe.runIf(isRoot || ci)("vigil install on the live paths, in a private moun
       "ran update-rc.d -f vigil remove",
       "removed /etc/init.d/vigil",
       "removed /usr/local/sbin/vigil",
+      "removed /usr/local/share/man/man8/vigil.8",
+      "removed /etc/bash_completion.d/vigil",
       "removed /etc/vigil/vigil.yaml.example",
       "kept /var/lib/vigil (remove it with --purge)",
       "kept /etc/vigil (remove it with --purge)",

@@ -24,8 +24,19 @@ export interface Report {
 
 const SERVICE = "vigil.service";
 
+/**
+ * A file of documentation install adds (the man page, the shell completion),
+ * written only where the system has a place for it (`when` exists). Its text
+ * must carry MARK, so uninstall knows it.
+ */
+export interface DocFile {
+  path: string;
+  text: string;
+  when: string;
+}
+
 /** Fills `r` as it goes, so a failure still shows what was done before it. */
-export function install(o: InstallOptions, self: string, r: Report): void {
+export function install(o: InstallOptions, self: string, r: Report, docs: readonly DocFile[] = []): void {
   const l = layout(o);
   const init = o.init ?? detectInit(l);
   if (init === undefined) {
@@ -45,6 +56,10 @@ export function install(o: InstallOptions, self: string, r: Report): void {
     enableSysv(o, r);
   }
 
+  for (const d of docs) {
+    if (existsSync(l.at(d.when))) writeOwnFile(l, d.path, d.text, 0o644, r);
+  }
+
   const config = `${l.configDir}/vigil.yaml`;
   const example = `${config}.example`;
   ensureDir(l, l.configDir, 0o755, r, false);
@@ -62,7 +77,7 @@ export function install(o: InstallOptions, self: string, r: Report): void {
   r.next.push(init === "systemd" ? "start it: systemctl start vigil" : `start it: ${l.initScript} start`);
 }
 
-export function uninstall(o: InstallOptions, purge: boolean, r: Report): void {
+export function uninstall(o: InstallOptions, purge: boolean, r: Report, docs: readonly DocFile[] = []): void {
   const l = layout(o);
 
   if (existsSync(l.at(l.unit))) {
@@ -85,6 +100,9 @@ export function uninstall(o: InstallOptions, purge: boolean, r: Report): void {
     }
   }
   if (existsSync(l.at(l.binary))) remove(l, l.binary, r);
+  for (const d of docs) {
+    if (existsSync(l.at(d.path)) && isOurs(l.at(d.path))) remove(l, d.path, r);
+  }
 
   const example = `${l.configDir}/vigil.yaml.example`;
   if (purge) {
