@@ -16,6 +16,9 @@ export function cmdToken(v: Record<string, string | boolean | undefined>, io: Io
   }
   // On stderr, so `TOKEN=$(vigil token)` still captures the token alone.
   for (const w of keyFileWarnings(found.config)) io.err(`warning: ${w}`);
+  if (found.config.console?.api_token !== true) {
+    io.err("note: the console refuses this token unless console.api_token: true is set in vigil.yaml (HTTP Basic with a console user works without it)");
+  }
   io.out(t.token);
   return EXIT.ok;
 }

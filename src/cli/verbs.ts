@@ -70,11 +70,12 @@ export const VERBS: readonly VerbSpec[] = [
   PASSWD_VERB,
   {
     name: "token",
-    summary: "print the console token that authorizes module commands over the network",
+    summary: "print the API token for module commands over the network (taken only with console.api_token: true)",
     usage: "vigil token [--config FILE]",
     details: [
       "  The token is derived from the cluster key (cluster.key_file), so it is the same on every",
-      "  node and changes when the key does. The console asks for it before its first command;",
+      "  node and changes when the key does. The console takes it, as an operator, only with",
+      "  console.api_token: true; otherwise scripts log in with HTTP Basic as a console user.",
       "  API clients send it as `Authorization: Bearer TOKEN`. Keep it as secret as the key.",
     ].join("\n"),
     options: { ...configFlag },
