@@ -63,7 +63,7 @@ describe.runIf(missing === null || process.env.CI === "true")("web console: VRRP
     expect(await page.locator('[data-instance="<b>VI_3</b>"] td').first().textContent()).toBe("<b>VI_3</b>");
     // The section sits before the modules.
     const order = await page.evaluate(`[...document.querySelectorAll("main > section")].map((s) => s.getAttribute("aria-labelledby"))`);
-    expect(order).toEqual(["peers-heading", "vrrp-heading", "modules-heading", "events-heading"]);
+    expect(order).toEqual(["cluster-heading", "peers-heading", "vrrp-heading", "modules-heading", "resources-heading", "events-heading", "log-heading"]);
 
     snap = { ...base, vrrp: [] };
     await expect.poll(() => testid(page, "vrrp-section").isHidden()).toBe(true);
