@@ -26,6 +26,8 @@ export function formatStatus(s: StatusSnapshot): string {
     ]),
     "no peers configured",
   ));
+  const drift = s.peers.filter((p) => (p.configDrift?.length ?? 0) > 0);
+  if (drift.length > 0) lines.push("CONFIG DRIFT (keys whose value differs from this node's vigil.yaml)", ...drift.map((p) => `  ${p.name}: ${(p.configDrift ?? []).join(", ")}`));
   lines.push("");
   const farms = s.farms ?? [];
   // A farm module the farm engine runs is shown in its own section below.
