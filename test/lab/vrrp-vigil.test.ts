@@ -440,7 +440,10 @@ describeLab(
         expect(await vrrpStatus(node)).toMatchObject({ primaryAddress: "192.0.2.11", lastTransition: { reason: "master-down" } });
         expect(node.proc.output()).toMatch(/info  vrrp VI_1 BACKUP .*reason=fault-cleared/);
         const addrs = await h1.exec(["ip", "-4", "addr", "show", "dev", "eth9"], { check: true });
+        // Added with the prefix the config gives it, and said so.
         expect(addrs.stdout).toContain(`inet ${VIP}/24`);
+        const added = new RegExp(`info  VIP added instance=VI_1 vip=${VIP.replace(/\./g, "\\.")}/24 interface=eth9`);
+        await waitUntil(() => added.test(node.proc.output()), { what: "the VIP added line with its prefix" });
       } finally {
         await stopVigil(node);
         await h1.exec(["ip", "link", "del", "eth9"]);
