@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { FORCEPRIM_RISK } from "../../src/api/refusals.ts";
 import type { LogEvent, StatusSnapshot } from "../../src/api/status.ts";
@@ -92,11 +92,17 @@ describe("console page and assets", () => {
 
   it("has no inline script, inline style or remote URL the policy would block", () => {
     const html = readFileSync(new URL("index.html", STATIC), "utf8");
-    expect(html.match(/<script\b[^>]*>/g)).toEqual(['<script src="/assets/console.js" defer>']);
+    const scripts = html.match(/<script\b[^>]*>/g) ?? [];
+    expect(scripts).toContain('<script src="/assets/console.js" defer>');
+    for (const tag of scripts) expect(tag).toMatch(/^<script src="\/assets\/[a-z-]+\.js" defer>$/);
     expect(html).not.toMatch(/<style\b|\sstyle=|\son[a-z]+=/i);
-    const css = readFileSync(new URL("console.css", STATIC), "utf8");
-    const js = readFileSync(new URL("console.js", STATIC), "utf8");
-    for (const text of [html, css, js]) expect(text).not.toMatch(/(https?:)?\/\/[a-z0-9-]+\.[a-z]/i);
+    const files = readdirSync(STATIC).filter((n) => /\.(html|css|js)$/.test(n));
+    expect(files).toEqual(expect.arrayContaining(["index.html", "login.html", "console.css", "console.js", "session.js", "login.js"]));
+    for (const name of files) {
+      const text = readFileSync(new URL(name, STATIC), "utf8");
+      expect(text, name).not.toMatch(/(https?:)?\/\/[a-z0-9-]+\.[a-z]/i);
+      if (name.endsWith(".html")) expect(text, name).not.toMatch(/<style\b|\sstyle=|\son[a-z]+=|<script\b(?![^>]*\bsrc=)/i);
+    }
   });
 
   it.each([
