@@ -48,6 +48,16 @@ describe("config digest", () => {
     expect(a.keys.some((k) => k.key.startsWith("web") || k.key === "cluster.key_file")).toBe(false);
   });
 
+  it("the same file on a stick mounted elsewhere on each node is the same config", () => {
+    const on = (mount: string): VigilConfig => {
+      const c = config();
+      c.modules = [{ ...c.modules[0], start: `${mount}/hmi/start.sh`, stop: `${mount}/hmi/stop.sh` } as VigilConfig["modules"][number]];
+      return c;
+    };
+    expect(configDigest(on("/media/usb"), "/media/usb/vigil.yaml").digest).toBe(configDigest(on("/media/sdb1"), "/media/sdb1/vigil.yaml").digest);
+    expect(configDigest(on("/media/usb"), "/media/usb/vigil.yaml").digest).not.toBe(configDigest(on("/opt/other"), "/media/sdb1/vigil.yaml").digest);
+  });
+
   it("differs, key by key, where the cluster config differs", () => {
     const a = configDigest(config());
     const b = configDigest(config({ failback: "auto", deadtime: 800 }));

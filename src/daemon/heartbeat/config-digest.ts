@@ -6,20 +6,24 @@
  * ("modules.web.failback", "cluster.heartbeat.deadtime"). Left out is what
  * is rightly node-local: where the key file lies (its content is checked by
  * every frame's MAC), the console (web:, console:), and the witness
- * process's own section.
+ * process's own section. Paths inside the config file's folder are hashed
+ * relative to it: the same file on a USB stick mounted elsewhere on each
+ * node (/media/usb, /media/sdb1) is the same config.
  */
 import { createHash } from "node:crypto";
+import { dirname } from "node:path";
 import type { VigilConfig } from "../../config/types.ts";
 import type { KeyHash, OwnDigest } from "../../core/membership/drift.ts";
 import { HEARTBEAT_DIGEST_BYTES } from "../../proto/heartbeat.ts";
 
-/** JSON with object keys sorted, so equal values hash equally whatever the YAML's key order. */
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(",")}]`;
+/** JSON with object keys sorted, so equal values hash equally whatever the YAML's key order; paths under `base` made relative. */
+function canonical(v: unknown, base: string | null): string {
+  if (Array.isArray(v)) return `[${v.map((x) => canonical(x, base)).join(",")}]`;
   if (v !== null && typeof v === "object") {
     const entries = Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonical(x)}`).join(",")}}`;
+    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonical(x, base)}`).join(",")}}`;
   }
+  if (typeof v === "string" && base !== null && v.startsWith(base)) return JSON.stringify(`./${v.slice(base.length)}`);
   return JSON.stringify(v) ?? "null";
 }
 
@@ -27,13 +31,17 @@ function hash(text: string): string {
   return createHash("sha256").update(text).digest("hex").slice(0, HEARTBEAT_DIGEST_BYTES * 2);
 }
 
-function fields(prefix: string, o: object, skip: readonly string[] = []): KeyHash[] {
-  return Object.entries(o)
-    .filter(([k, v]) => !skip.includes(k) && v !== undefined)
-    .map(([k, v]) => ({ key: `${prefix}.${k}`, hash: hash(canonical(v)) }));
-}
-
-export function configDigest(config: VigilConfig): OwnDigest {
+/**
+ * `configFile`: where this node read the config; paths under its folder
+ * are hashed relative to it. Absent: paths as they are.
+ */
+export function configDigest(config: VigilConfig, configFile?: string): OwnDigest {
+  const folder = configFile === undefined ? null : `${dirname(configFile)}/`;
+  const base = folder === "//" || folder === "./" ? null : folder;
+  const fields = (prefix: string, o: object, skip: readonly string[] = []): KeyHash[] =>
+    Object.entries(o)
+      .filter(([k, v]) => !skip.includes(k) && v !== undefined)
+      .map(([k, v]) => ({ key: `${prefix}.${k}`, hash: hash(canonical(v, base)) }));
   const c = config.cluster;
   const keys: KeyHash[] = [
     ...fields("cluster", c, ["key_file", "heartbeat", "witness"]),

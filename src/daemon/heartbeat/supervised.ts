@@ -32,7 +32,7 @@ export function supervisedHeartbeat(ctx: NodeContext, others: () => readonly Eng
     }
     const engine = new HeartbeatEngine({
       ...hb.options,
-      configDigest: configDigest(c),
+      configDigest: configDigest(c, ctx.configFile),
       modules: () => others().flatMap((e) => e.adverts?.() ?? []),
       onPeer: (node, liveness) => {
         const addresses = c.cluster.nodes.find((n) => n.name === node)?.addresses ?? [];
@@ -79,7 +79,7 @@ export function supervisedHeartbeat(ctx: NodeContext, others: () => readonly Eng
     async reload(next) {
       if (JSON.stringify(next.cluster) === JSON.stringify(cfg.cluster)) {
         cfg = next;
-        running?.setConfigDigest(configDigest(next));
+        running?.setConfigDigest(configDigest(next, ctx.configFile));
         return "kept";
       }
       await stop();
