@@ -226,17 +226,17 @@ describe("config errors: each names file:line:col, key path, found and expected"
 
   it("rejects an empty file", () => {
     expect(problems("")).toEqual([
-      "vigil.yaml:1:1: found an empty file, expected a mapping of sections: cluster, and optionally vrrp, modules, web",
+      "vigil.yaml:1:1: found an empty file, expected a mapping of sections: cluster, and optionally vrrp, modules, web, console",
     ]);
     expect(problems("# nothing but a comment\n")).toHaveLength(1);
   });
 
   it("rejects a file that is not a mapping", () => {
     expect(problems(lines("- cluster", "- web"))).toEqual([
-      "vigil.yaml:1:1: found a list, expected a mapping of sections: cluster, and optionally vrrp, modules, web",
+      "vigil.yaml:1:1: found a list, expected a mapping of sections: cluster, and optionally vrrp, modules, web, console",
     ]);
     expect(problems("just words\n")).toEqual([
-      'vigil.yaml:1:1: found the single value "just words", expected a mapping of sections: cluster, and optionally vrrp, modules, web',
+      'vigil.yaml:1:1: found the single value "just words", expected a mapping of sections: cluster, and optionally vrrp, modules, web, console',
     ]);
   });
 
