@@ -85,5 +85,6 @@ describeLab("vigil swap answers with the real outcome", () => {
     rmSync(marker("h1"));
     await m.waitServedBy("h2", Date.now());
     expect(VIP).toBe("198.51.100.100");
+    console.log(`swap outcomes: "${ok.stdout.split("\n")[0]}" (h2's start script finished ${answeredAt - scriptDone} ms before the answer); "${head}"; "${own.stderr.split("\n")[0]}"`);
   }, 120_000);
 });
