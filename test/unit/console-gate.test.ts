@@ -122,6 +122,9 @@ describe("the network console's login", () => {
     expect(csrf).toMatch(/^__Host-vigil-csrf-9010=[A-Za-z0-9_-]{43}; Path=\/; Max-Age=3600; SameSite=Strict; Secure$/);
     expect((await c.request("/api/status", { headers: { cookie } })).status).toBe(200);
     expect(await (await c.request("/api/session", { headers: { cookie } })).json()).toMatchObject({ user: "alice", role: "operator", how: "session" });
+    const again = await c.request("/login?next=%2Fapi%2Fstatus", { headers: { cookie } });
+    expect(again.status).toBe(303);
+    expect(again.headers.get("location")).toBe("/api/status");
     expect(c.audit).toEqual([{ event: "login", user: "alice", role: "operator", source: "198.51.100.50" }]);
   });
 

@@ -18,6 +18,11 @@ const MAX_PASSWORD = 1024;
 
 export function addLoginRoutes(app: Hono, auth: ConsoleAuth): void {
   app.get("/login", (c) => {
+    // Already logged in (a bookmark, the back button): straight on to where the form would lead.
+    const info = connInfo(c.env);
+    if (auth.session(readCookie(c.req.header("cookie"), cookieNames(info.port, info.secure).session)) !== undefined) {
+      return c.redirect(safeNext(c.req.query("next")), 303);
+    }
     const page = assets["login.html"];
     if (page === undefined) return c.text("the login page is missing from this build", 500, NO_STORE);
     return c.body(page.body, 200, { "content-type": page.type, ...NO_STORE });
