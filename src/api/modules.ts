@@ -38,6 +38,13 @@ export interface ModuleStatus {
   /** Every node of the cluster, this one included, in config order. */
   nodes: ModuleNodeView[];
   lastTransition: { time: string; from: string; to: string; reason: string; detail: string } | null;
+  /**
+   * Why this node rests in its state now, while that differs from what the
+   * last transition said: a node that went SECOND "waiting to hear scada1"
+   * stays SECOND once scada1 is heard, now because "scada1 runs it".
+   * Absent or null while running the module or when nothing changed.
+   */
+  why?: { reason: string; detail: string } | null;
   checkers: CheckerStatus[];
   /** Why this node will not take the module until cleared (a failed start), or null. */
   blocked: string | null;

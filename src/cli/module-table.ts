@@ -30,6 +30,8 @@ function resourceLines(r: ModuleResources | undefined): string[] {
 
 function details(m: ModuleStatus): string[] {
   const out: string[] = [];
+  // The last transition's reason may be stale (a peer heard since): say what holds now.
+  if (m.why) out.push(`now: ${m.why.detail} (${m.why.reason})`);
   if (m.checkers.length > 0) out.push(`checkers: ${m.checkers.map((c) => checker(c, m)).join(", ")}`);
   if (m.blocked !== null) out.push(`blocked: ${m.blocked}`);
   if (m.pending !== null) out.push(`pending: ${m.pending.command} since ${m.pending.since}`);

@@ -347,6 +347,7 @@ export class ModuleInstance {
       failback: c.failback,
       nodes: this.nodeViews(),
       lastTransition: lt === null ? null : { time: lt.at.toISOString(), from: lt.t.from, to: lt.t.to, reason: lt.t.reason, detail: lt.t.detail },
+      why: !s.decision.primary && s.decision.rest === s.role && s.decision.detail !== lt?.t.detail ? { reason: s.decision.reason, detail: s.decision.detail } : null,
       checkers,
       blocked: s.blocked,
       restarts,
