@@ -270,6 +270,8 @@ function makeNode(host: LabHost, config: string, stateDir: string): VigilNode {
       return current();
     },
     async start() {
+      // A daemon just SIGKILLed may take a moment to be gone (its exit runs after peers already declared it dead).
+      if (proc !== undefined && proc.exitStatus === null) await Promise.race([proc.exited, new Promise((r) => setTimeout(r, 5_000))]);
       if (proc !== undefined && proc.exitStatus === null) throw new Error(`vigil on ${host.name} is already running (pid ${proc.pid})`);
       const p = spawnVigil(host, { config, node: host.name, stateDir });
       proc = p;
