@@ -8,7 +8,7 @@
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { X509Certificate } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -149,6 +149,45 @@ describe("the console of a real daemon: login over HTTPS", () => {
     const r = vigil(["status", "--state-dir", state]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^node +solo \(127\.0\.0\.1\)$/m);
+  });
+});
+
+describe("the first-start admin, and console settings taken by SIGHUP", () => {
+  it("makes an admin password readable by root only, then takes console.users and tls: false on a reload", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "vigil-login-reload-"));
+    const state = join(dir, "state");
+    const config = join(dir, "vigil.yaml");
+    const base = [
+      "cluster:", "  name: lab", "  key_file: vigil.key", "  heartbeat: { initdead: 1m, port: 7698 }",
+      "  nodes:", "    - { name: solo, addresses: [127.0.0.1] }", "    - { name: other, addresses: [127.0.0.2] }",
+      'web: { listen: "127.0.0.1:0" }', "",
+    ];
+    expect(vigil(["keygen", join(dir, "vigil.key")]).code).toBe(0);
+    writeFileSync(config, base.join("\n"));
+    const d = startDaemon(["run", "--config", config, "--state-dir", state, "--node", "solo"]);
+    try {
+      const [, where] = await d.waitForLog(/vigil started .*console=https:\/\/([\d.:]+)\//);
+      expect(d.log()).toContain(`user admin logs in with the password in this file`);
+      expect(statSync(join(state, "console-password")).mode & 0o777).toBe(0o600);
+      const password = readFileSync(join(state, "console-password"), "utf8").trim();
+      expect(password).toMatch(/^[A-Za-z0-9_-]{20}$/);
+      const cacert = join(state, "console-cert.pem");
+      const curl = (url: string, user: string) => spawnSync("curl", ["-sS", "--cacert", cacert, "-u", user, "-o", "/dev/null", "-w", "%{http_code}", url], { encoding: "utf8" }).stdout;
+      expect(curl(`https://${where}/api/status`, `admin:${password}`)).toBe("200");
+      expect(curl(`https://${where}/api/status`, "admin:wrong-password")).toBe("401");
+
+      const carol = passwd("carol-password", ["--user", "carol", "--role", "viewer"]).stdout.trim();
+      writeFileSync(config, [...base, "console:", "  tls: false", "  users:", `    ${carol}`, ""].join("\n"));
+      d.proc.kill("SIGHUP");
+      await d.waitForLog(/config reloaded .*console=http:\/\/([\d.:]+)\//);
+      expect(curl(`http://${where}/api/status`, "carol:carol-password")).toBe("200");
+      // console.users replaces the first-start admin.
+      expect(curl(`http://${where}/api/status`, `admin:${password}`)).toBe("401");
+    } finally {
+      d.proc.kill("SIGTERM");
+      await d.exited;
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -133,7 +133,7 @@ describe.runIf(missing === null)("console: logging in through the page over HTTP
     await expect.poll(() => testid(page, "node-name").textContent()).toBe("vms1");
     expect(await testid(page, "session-user").textContent()).toBe("alice");
     expect(await testid(page, "session-role").textContent()).toBe("operator");
-    const opacity = (command: string) => page.locator(`[data-module="vms"] [data-command="${command}"]`).evaluate((e) => getComputedStyle(e).opacity);
+    const opacity = (command: string) => page.locator(`[data-module="vms"] [data-command="${command}"]`).evaluate((e) => (globalThis as unknown as { getComputedStyle(x: unknown): { opacity: string } }).getComputedStyle(e).opacity);
     await expect.poll(() => opacity("forceprim")).toBe("0.5");
     expect(await opacity("swap")).toBe("1");
     const cookies = await context.cookies(url);
@@ -161,7 +161,7 @@ describe.runIf(missing === null)("console: logging in through the page over HTTP
     await page.waitForURL(`${url}/`);
     await expect.poll(() => page.locator('[data-module="vms"]').count()).toBe(1);
     expect(await testid(page, "session-role").textContent()).toBe("viewer");
-    const opacity = (command: string) => page.locator(`[data-module="vms"] [data-command="${command}"]`).evaluate((e) => getComputedStyle(e).opacity);
+    const opacity = (command: string) => page.locator(`[data-module="vms"] [data-command="${command}"]`).evaluate((e) => (globalThis as unknown as { getComputedStyle(x: unknown): { opacity: string } }).getComputedStyle(e).opacity);
     expect(await opacity("stop")).toBe("0.5");
     await page.locator('[data-module="vms"] [data-testid="module-command"]', { hasText: "stop" }).click();
     await expect.poll(() => testid(page, "outcome-text").textContent()).toBe("stop vms: not done: user bob is a viewer; stop needs the operator role");
