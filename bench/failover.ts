@@ -201,10 +201,14 @@ async function main(): Promise<void> {
     "",
     outageTable(table),
     "",
-    `vigil's fastest stable advert_int (down_timer_adverts ${DOWN_TIMER_ADVERTS}, an idle pair for ${o.idleSeconds} s${o.stress ? " under stress-ng --cpu 2" : ""}, slowest candidate first): ${fastest === null ? "none of the candidates was stable" : `${advertLabel(fastest)}; keepalived was checked and measured at the same setting`}.`,
-    "",
-    stabilityTable(idle),
-    "",
+    ...(o.fast.length === 0
+      ? []
+      : [
+          `vigil's fastest stable advert_int (down_timer_adverts ${DOWN_TIMER_ADVERTS}, an idle pair for ${o.idleSeconds} s${o.stress ? " under stress-ng --cpu 2" : ""}, slowest candidate first): ${fastest === null ? "none of the candidates was stable" : `${advertLabel(fastest)}; keepalived was checked and measured at the same setting`}.`,
+          "",
+          stabilityTable(idle),
+          "",
+        ]),
     `Command: \`${cmd}\``,
     "",
   ].join("\n");
