@@ -4,6 +4,14 @@
 # password it prints). Ctrl-C stops it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# As root: two nodes and a client in network namespaces, with a demo panel to
+# kill a node or pull its cables (scripts/demo-cluster.ts). VIGIL_DEMO_SINGLE=1
+# keeps the one-node demo below.
+if [ "$(id -u)" = 0 ] && [ -z "${VIGIL_DEMO_SINGLE:-}" ]; then
+  bash scripts/setup.sh
+  node scripts/build.mjs
+  exec node_modules/.bin/bun scripts/demo-cluster.ts
+fi
 bash scripts/setup.sh --npm-only
 node scripts/build.mjs
 
@@ -17,6 +25,7 @@ if [ ! -s "$password_file" ]; then
 fi
 echo
 echo "vigil demo: one node from examples/demo/vigil.yaml, state in $state"
+[ "$(id -u)" = 0 ] || echo "(as root, npm run demo runs two nodes and a client in network namespaces instead, with a panel to kill a node or pull its cables)"
 echo "console: $url   user admin, password $(cat "$password_file")   (Ctrl-C to stop)"
 echo "try: dist/vigil status --state-dir $state"
 echo "     dist/vigil restart app --state-dir $state"
