@@ -78,8 +78,9 @@ export function buildStatus(i: StatusInputs): StatusSnapshot {
     farms: [...(i.farms ?? [])],
     events: i.events,
   };
-  snap.health = { ...clusterHealth(snap, { isolatedAfterMs: i.config.cluster.heartbeat.initdead, peerListen: i.config.web.listen }), alarms: [...(i.alarms ?? [])] };
+  // Resources first: the summaries say when one is being started or stopped.
   if (i.resources !== undefined) snap.resources = [...i.resources];
+  snap.health = { ...clusterHealth(snap, { isolatedAfterMs: i.config.cluster.heartbeat.initdead, peerListen: i.config.web.listen }), alarms: [...(i.alarms ?? [])] };
   if (i.logFile !== undefined) snap.logFile = i.logFile;
   return snap;
 }

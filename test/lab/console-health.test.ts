@@ -6,9 +6,10 @@
  *  - healthy: web runs on h1, h2 is ready; both nodes side by side;
  *  - config drift: h2 reloads a config whose failback differs;
  *  - isolated: every link of h2 cut while h1 runs: the banner and the metric;
- *  - stopped peer: h1 stops cleanly (SIGTERM) and says goodbye;
- *  - running nowhere: h2's start script fails, h1 has stopped: the alarm
- *    banner, the event, the `vigil status` line and the metric.
+ *  - stopped peer and failover in progress: h1 stops cleanly (SIGTERM) and
+ *    says goodbye, h2 takes over and runs its (slow) start script;
+ *  - running nowhere: that start script fails: the alarm banner, the event,
+ *    the `vigil status` line and the metric.
  *
  * The browser reaches each daemon through its control socket (the same app
  * as the console port), see test/web/socket-proxy.ts.
@@ -112,14 +113,18 @@ describeLab("console health views on real daemons", () => {
     expect(lone.problems).toEqual([]);
     await lone.page.close();
 
-    // Running nowhere: h2 cannot start the service, and h1 stops.
+    // h1 stops; h2 takes over, but its start script takes a while and then fails: a
+    // failover in progress, then a module running nowhere.
     const start = join(m.dir, "start.sh");
-    writeFileSync(start, readFileSync(start, "utf8").replace("#!/bin/sh\n", `#!/bin/sh\n[ "$VIGIL_NODE" = h2 ] && { echo 'refusing to start on h2' >&2; exit 1; }\n`));
-    await m.terminate(h1);
+    writeFileSync(start, readFileSync(start, "utf8").replace("#!/bin/sh\n", `#!/bin/sh\n[ "$VIGIL_NODE" = h2 ] && { sleep 5; echo 'refusing to start on h2' >&2; exit 1; }\n`));
     const two = await open(h2);
+    await m.terminate(h1);
     // Stopped, not dead: h1 said goodbye.
     await expect.poll(() => testid(two.page, "node-state").allTextContents(), { timeout: 15_000 }).toEqual(["this node", "stopped"]);
     await two.page.screenshot({ path: artifactPath("lab-stopped-peer.png"), fullPage: true });
+    await expect.poll(() => testid(two.page, "summary-text").textContent(), { timeout: 5_000 }).toBe("web is starting on h2 (script start.sh starting); h1 is stopped.");
+    await two.page.screenshot({ path: artifactPath("lab-failover-in-progress.png"), fullPage: true });
+    expect(await testid(two.page, "resource-state").allTextContents()).toEqual(["up", "starting"]);
     const nowhere = testid(two.page, "nowhere-banner");
     await nowhere.waitFor({ state: "visible", timeout: 30_000 });
     expect(await nowhere.textContent()).toContain("web runs nowhere");

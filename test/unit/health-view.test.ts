@@ -130,3 +130,22 @@ describe("event sentences", () => {
     expect(describeEvent("farm removed", { module: "web", detail: "by reload" })).toBe("Farm removed (by reload).");
   });
 });
+
+describe("buildStatus", () => {
+  it("summarises a module whose start script runs as starting", async () => {
+    const { buildStatus } = await import("../../src/daemon/status.ts");
+    const { parseConfig } = await import("../../src/config/load.ts");
+    const r = parseConfig(["cluster:", "  name: c", "  nodes:", "    - { name: a, addresses: [198.51.100.1] }", "    - { name: b, addresses: [198.51.100.2] }",
+      "modules:", "  - { name: hmi, type: failover, start: /bin/true }", ""].join("\n"), "/etc/vigil/vigil.yaml");
+    if (!r.ok) throw new Error("config refused");
+    const s = buildStatus({
+      config: r.config, configFile: "/etc/vigil/vigil.yaml", self: { name: "a", addresses: ["198.51.100.1"] }, stateDir: "/var/lib/vigil",
+      listen: "127.0.0.1:9010", startedAt: new Date(0), now: new Date(60_000), events: [],
+      peers: new Map([["b", peer("b", "dead", ["198.51.100.2"])]]),
+      modules: [mod({ a: "ALONE", b: "dead" })],
+      resources: [{ module: "hmi", resources: [{ kind: "script", name: "script true", state: "starting", detail: "starting since then", expected: true }] }],
+    });
+    expect(s.health?.modules[0]?.text).toBe("hmi is starting on a (script true starting); b is dead.");
+    expect(s.health?.nodes.map((n) => n.console)).toEqual(["127.0.0.1:9010", "198.51.100.2:9010"]);
+  });
+});
