@@ -90,12 +90,15 @@ export type WorldMsg =
   | { readonly kind: "lease-req"; readonly node: string; readonly request: number }
   | { readonly kind: "lease-rel"; readonly node: string }
   | { readonly kind: "lease-ans"; readonly reply: Extract<WitnessAction, { type: "reply" }> }
-  | { readonly kind: "local"; readonly input: ModuleInput };
+  | { readonly kind: "local"; readonly input: ModuleInput }
+  /** The daemon stops cleanly: its services have stopped; the heartbeat says goodbye. */
+  | { readonly kind: "leave" };
 
 export type WorldEvent =
   | { readonly type: "tick" }
   | { readonly type: "hb"; readonly link: number; readonly frame: MembershipFrame; readonly advert: { readonly role: string; readonly generation: number } | null }
   | { readonly type: "module"; readonly input: ModuleInput }
+  | { readonly type: "leave" }
   | { readonly type: "lease-req"; readonly node: string; readonly request: number }
   | { readonly type: "lease-rel"; readonly node: string };
 
@@ -177,6 +180,9 @@ function memberStep(timing: WorldTiming, s: MemberState, e: WorldEvent, now: num
     case "module":
       feed(e.input);
       break;
+    case "leave":
+      sends = runMembership({ type: "leave" });
+      break;
     default:
       break;
   }
@@ -256,6 +262,8 @@ export function moduleAdapter(opts: WorldOptions, facts: WorldFacts, simRef: () 
           return { ok: true, event: { type: "hb", link: env.link, frame: m.frame, advert: m.advert } };
         case "local":
           return { ok: true, event: { type: "module", input: m.input } };
+        case "leave":
+          return { ok: true, event: { type: "leave" } };
         case "lease-ans": {
           const r = m.reply;
           return { ok: true, event: { type: "module", input: { type: "lease", request: r.request, granted: r.granted, durationMs: r.durationMs, holder: r.holder, detail: r.detail } } };
@@ -334,6 +342,26 @@ export function moduleAdapter(opts: WorldOptions, facts: WorldFacts, simRef: () 
     },
     describeMsg: (m) => (m.kind === "hb" ? `hb ${m.frame.node} #${m.frame.seq} ${m.advert?.role ?? "-"}` : m.kind === "local" ? `local ${m.input.type}` : m.kind),
   };
+}
+
+/**
+ * A clean stop of `node`'s daemon, as the supervisor orders it: the module
+ * stops (shutdown), and once nothing runs there the heartbeat says goodbye;
+ * the process ends `exitAfter` ms later (then it is a crash: nothing is left).
+ */
+export function cleanStop(sim: ModuleSim, node: string, exitAfter: number, localLink: number): void {
+  sim.inject({ from: node, to: node, link: localLink, msg: { kind: "local", input: { type: "command", id: `shutdown-${sim.now}`, command: "stop", shutdown: true } }, tag: "local" });
+  const wait = (): void => {
+    const m = moduleOf(sim, node);
+    if (m === undefined) return;
+    if (m.role === "STOP" && m.run === null && m.started === 0) {
+      sim.inject({ from: node, to: node, link: localLink, msg: { kind: "leave" }, tag: "local" });
+      sim.after(exitAfter, `${node} exits`, (s) => s.crash(node));
+      return;
+    }
+    sim.after(5, `${node} still stopping`, wait);
+  };
+  sim.after(5, `${node} stopping`, wait);
 }
 
 export function createModuleWorld(opts: WorldOptions & { withArbiter: boolean; startAt?: Readonly<Record<string, number | null>> }): { sim: ModuleSim; facts: WorldFacts } {

@@ -26,7 +26,7 @@ import type { HeartbeatTimers } from "../../src/core/membership/membership.ts";
 import { arbiterTerms, isPrimaryRole, type ModuleCheckerConfig } from "../../src/core/module/module.ts";
 import type { LinkProfile } from "./harness/network.ts";
 import { seedsFromEnv } from "./harness/seeds.ts";
-import { ARBITER, createModuleWorld, moduleOf, serving, type ModuleSim, type WorldFacts, type WorldTiming } from "./module-world.ts";
+import { ARBITER, cleanStop, createModuleWorld, moduleOf, serving, type ModuleSim, type WorldFacts, type WorldTiming } from "./module-world.ts";
 
 const timers: HeartbeatTimers = { intervalMs: 100, warntimeMs: 250, deadtimeMs: 500, initdeadMs: 1000 };
 const timing: WorldTiming = { timers, checkMs: 200, resultDelayMs: [0, 40], resourceMs: [0, 120] };
@@ -89,6 +89,9 @@ function install(sim: ModuleSim, facts: WorldFacts, nodes: readonly string[], ca
       const m = moduleOf(s, n);
       const down = calm.witnessDownSince.get(n);
       if (m === undefined || node.paused || down === undefined) continue;
+      // Every peer said goodbye (a clean stop): they run nothing, so no witness is needed.
+      const st = node.state;
+      if (st?.kind === "member" && st.membership.peers.every((p) => p.state === "stopped")) continue;
       const since = Math.max(calm.lastHeard.get(n) ?? node.startedAt, down, node.startedAt);
       // A pause in the window is the node's own freeze: its clock of events starts over at resume.
       const lastResume = node.pauses.reduce((t, p) => Math.max(t, p.to ?? t), 0);
@@ -313,6 +316,32 @@ describe("failover module under simulation", () => {
       }
     });
   }
+
+  it("clean stop of the node that runs the module: another takes it without waiting for deadtime, even with the witness down; never two at once", () => {
+    for (const seed of seedsFromEnv(40)) {
+      const withArbiter = seed % 3 === 0;
+      const { sim, facts, calm, nodes } = world(seed, 2 + (seed % 2), { arbiter: withArbiter });
+      sim.run(3000);
+      const runner = checkOneRunning(sim, facts, nodes);
+      const others = nodes.filter((x) => x !== runner);
+      // The witness is down for the others: a dead peer would leave them in WAIT, a stopped one does not.
+      if (!withArbiter) for (const n of others) setWitness(sim, facts, calm, n, false);
+      calm.disturb(sim);
+      const stopAt = sim.now;
+      cleanStop(sim, runner, sim.rng.int(20, 200), LINKS);
+      sim.run(stopAt + 6000);
+      const next = checkOneRunning(sim, facts, others);
+      const took = facts.transitions.find((t) => t.node === next && isPrimaryRole(t.to) && t.simTime >= stopAt);
+      sim.check(took !== undefined, `${next} never took the module after ${runner}'s clean stop`);
+      if (!withArbiter) {
+        // No deadtime wait: taken on the STOP advert or the goodbye, long before a dead verdict would allow it.
+        sim.check(
+          (took?.simTime ?? Infinity) - stopAt < timers.deadtimeMs,
+          () => `${next} took the module ${(took?.simTime ?? 0) - stopAt} ms after ${runner}'s clean stop began (${took?.reason}: ${took?.detail})`,
+        );
+      }
+    }
+  });
 
   it("a node back from isolation leaves the module with the healthy PRIM, though its witness answers before its links", () => {
     for (const seed of seedsFromEnv(30)) {
