@@ -9,7 +9,7 @@ type Fields = LogEvent["fields"];
 
 /** What a role means for the service on the node that has it. */
 export const ROLE_WORDS: Record<string, string> = {
-  PRIM: "runs here, partner ready",
+  PRIM: "runs here",
   ALONE: "runs here without a partner",
   SECOND: "stands by here with a current copy",
   WAIT: "not running here",

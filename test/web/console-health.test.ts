@@ -115,7 +115,7 @@ describe.skipIf(missing !== null)("console health views", () => {
       "This node ran late 4 times in the last minute, worst 310 ms; peer deadlines stretched.",
       "Module hmi: script start.sh started.",
       "Module hmi: vip 198.51.100.100/24 started.",
-      "Module hmi went WAIT → PRIM: runs here, partner ready (elected).",
+      "Module hmi went WAIT → PRIM: runs here (elected).",
       "Peer scada2 is up (first heartbeat received).",
       "vigil 0.9.0 started as node scada1 of cluster plant, config /media/usb0/vigil.yaml.",
     ]);

@@ -14,7 +14,7 @@
   // WAIT and ALONE differ in colour and in words: one does not run here, the other runs without a partner.
   const MODULE_TONE = { PRIM: "ok", SECOND: "info", ALONE: "warn", WAIT: "wait", STOP: "idle" };
   const ROLE_WORDS = {
-    PRIM: "running here, partner ready",
+    PRIM: "running here",
     ALONE: "running here without a partner",
     SECOND: "standing by, ready to take over",
     WAIT: "not running here",
