@@ -14,6 +14,14 @@ export interface FarmMemberStatus {
   readonly buckets: number;
   /** Share of new clients, percent, one decimal. */
   readonly sharePct: number;
+  /**
+   * New TCP connections the split sent this member since this node's farm
+   * started, counted here: every node sees every client's SYN (frames to the
+   * virtual MAC reach all nodes) and attributes each bucket's count to its
+   * owner at each read (every 2 s and after each rebalance), so any node
+   * shows the whole cluster's. Absent before the first read.
+   */
+  readonly connections?: number;
 }
 
 export interface FarmCountersStatus {

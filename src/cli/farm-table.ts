@@ -9,13 +9,14 @@ export function formatFarms(farms: readonly FarmStatus[], self: string): string[
     lines.push(`FARM ${f.module}: ${f.mode} (${f.detail}); VIP ${f.vip} on ${f.interface}, virtual MAC ${f.vmac}; split ${f.split}, ports ${f.ports.join(" ")}`);
     lines.push(
       ...table(
-        ["NODE", "STATE", "WEIGHT", "BUCKETS", "SHARE", "ARP"],
+        ["NODE", "STATE", "WEIGHT", "BUCKETS", "SHARE", "CONNECTIONS", "ARP"],
         f.members.map((m) => [
           m.node === self ? `${m.node} (us)` : m.node,
           m.state,
           String(m.weight),
           String(m.buckets),
           `${m.sharePct.toFixed(1)}%`,
+          m.connections === undefined ? "-" : String(m.connections),
           m.node === f.arpOwner ? "owner" : "",
         ]),
         "no nodes",

@@ -2,7 +2,8 @@
  * Farm weights on the real binary: h1:h2:h3 = 1:2:1 share 2000 connections
  * from many source ports close to 25/50/25 %, each on the node the split
  * predicts. (The same over 10k clients without a network is in
- * test/unit/farm-ownership.test.ts.)
+ * test/unit/farm-ownership.test.ts.) Every node's status counts every
+ * node's connections, the same on all three.
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -14,7 +15,7 @@ import { BUCKETS } from "../../src/core/farm/types.ts";
 import { farmSeeds } from "../../src/daemon/farm/seeds.ts";
 import { BUN, FARM_FIXTURES, FARM_PORT, FARM_VIP, farmOf, runClient, waitForSplit } from "./farm-lab.ts";
 import { describeLab, labTest, useLab } from "./lab-test.ts";
-import type { LabHost } from "./lab.ts";
+import { type LabHost, waitUntil } from "./lab.ts";
 import { startVigilCluster, type VigilCluster, type VigilNode } from "./vigil-cluster.ts";
 
 describeLab(
@@ -60,6 +61,21 @@ describeLab(
         const o = owners(t, 0b111);
         const wrong = r.results.filter(([sport, node]) => `h${(o[nftBucket(client.addr(1), sport, BUCKETS, seeds.nftSeed)] ?? -2) + 1}` !== node);
         expect(wrong).toEqual([]);
+        // Each node counts all nodes' new connections (it sees every SYN) and names each one's.
+        // A SYN the client sent again counts again, so a count may be a little above.
+        const want = ["h1", "h2", "h3"].map((n) => r.byNode[n] ?? 0);
+        let seen = "";
+        await waitUntil(
+          async () => {
+            const fs = await Promise.all(nodes.map(farmOf));
+            const counts = fs.map((x) => (x?.members ?? []).map((m) => m.connections ?? -1));
+            seen = JSON.stringify(counts);
+            return counts.every((c) => c.length === 3 && c.every((v, i) => v >= (want[i] ?? 0) && v <= (want[i] ?? 0) * 1.02 + 3));
+          },
+          { timeoutMs: 10_000, what: `every node's status to count about ${want.join(",")} connections for h1,h2,h3` },
+        ).catch((e: unknown) => {
+          throw new Error(`${e instanceof Error ? e.message : String(e)}; last seen ${seen}`);
+        });
       } finally {
         await cluster?.stop();
         rmSync(dir, { recursive: true, force: true });

@@ -18,21 +18,23 @@ const farm: FarmStatus = {
   sharePct: 25,
   arpOwner: "web2",
   members: [
-    { node: "web1", state: "in", weight: 1, buckets: 64, sharePct: 25 },
-    { node: "web2", state: "in", weight: 2, buckets: 128, sharePct: 50 },
-    { node: "web3", state: "dead", weight: 1, buckets: 0, sharePct: 0 },
+    { node: "web1", state: "in", weight: 1, buckets: 64, sharePct: 25, connections: 1200 },
+    { node: "web2", state: "in", weight: 2, buckets: 128, sharePct: 50, connections: 2400 },
+    { node: "web3", state: "dead", weight: 1, buckets: 0, sharePct: 0, connections: 1200 },
   ],
   counters: { connections: 1200, othersConnections: 3600, establishedPackets: 9000, midstreamDropped: 12, udpPackets: 0, unsplitPackets: 3 },
   lastRebalance: { time: "2026-12-06T03:00:00.000Z", reason: "peer-dead", node: "web3", gained: 21, lost: 0, nftMs: 12.5 },
 };
 
 describe("vigil status: farms", () => {
-  it("shows each node's state, weight, buckets and share, the ARP owner, counters and the last rebalance", () => {
+  it("shows each node's state, weight, buckets, share and connections, the ARP owner, counters and the last rebalance", () => {
     const text = formatFarms([farm], "web1").join("\n");
     expect(text).toContain("FARM web: in (serving its share); VIP 198.51.100.200 on eth0, virtual MAC 02:12:34:56:78:9a; split client_ip, ports 80 443");
-    expect(text).toMatch(/web1 \(us\)\s+in\s+1\s+64\s+25\.0%/);
-    expect(text).toMatch(/web2\s+in\s+2\s+128\s+50\.0%\s+owner/);
-    expect(text).toMatch(/web3\s+dead\s+1\s+0\s+0\.0%/);
+    expect(text).toMatch(/web1 \(us\)\s+in\s+1\s+64\s+25\.0%\s+1200/);
+    expect(text).toMatch(/web2\s+in\s+2\s+128\s+50\.0%\s+2400\s+owner/);
+    expect(text).toMatch(/web3\s+dead\s+1\s+0\s+0\.0%\s+1200/);
+    const unread = formatFarms([{ ...farm, members: farm.members.map(({ connections: _c, ...m }) => m) }], "web1").join("\n");
+    expect(unread).toMatch(/web2\s+in\s+2\s+128\s+50\.0%\s+-\s+owner/);
     expect(text).toContain("connections accepted here 1200, left to other nodes 3600");
     expect(text).toContain("last rebalance: 2026-12-06T03:00:00.000Z peer-dead (web3), +21 -0 buckets, nft 12.5 ms");
   });

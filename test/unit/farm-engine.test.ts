@@ -210,26 +210,32 @@ describe("farm driver", () => {
     expect(inst.status()).toMatchObject({ mode: "in", held: 256 });
   });
 
-  it("a lapsed lease: holds nothing (which re-arms it), says wait, listens for settleMs, then serves again", async () => {
+  it("a lapsed lease: holds nothing first (which re-arms it), advertises again, then takes its share back by the usual handover", async () => {
     const os = fakeOs();
     const clock = { now: 1000 };
-    const { inst } = instance(setup(["a"], 0, 20), os, clock);
-    inst.start([]);
+    const { inst } = instance(setup(["a", "b"], 0, 20), os, clock);
+    inst.start([{ name: "b", liveness: "up" }]);
+    inst.frame("b", [{ module: "web", role: "farm:in", generation: 3 }], 1000);
     await inst.settled();
-    expect(inst.status()).toMatchObject({ mode: "in", held: 256 });
+    expect(inst.status()).toMatchObject({ mode: "in", held: 128 });
     await vi.waitFor(() => expect(os.calls).toContain("renew"), { timeout: 5_000 });
     os.kernel.lapsed = true;
     os.calls.length = 0;
+    clock.now = 2000;
     await vi.waitFor(() => expect(os.calls).toContain("renew lapsed"), { timeout: 5_000 });
     await inst.settled();
-    expect(os.calls.slice(os.calls.indexOf("renew lapsed"), os.calls.indexOf("renew lapsed") + 3)).toEqual(["renew lapsed", "arp off", "write 0"]);
+    const at = os.calls.indexOf("renew lapsed");
+    expect(os.calls.slice(at, at + 3)).toEqual(["renew lapsed", "arp off", "write 0"]);
     expect(os.kernel.lapsed).toBe(false);
-    expect(inst.status()).toMatchObject({ mode: "wait", held: 0 });
-    expect(inst.status().detail).toContain("lease lapsed");
-    expect(inst.adverts()[0]?.role).toBe("farm:wait");
-    // settleMs (500) later on the driver's clock, the tick takes everything back.
-    clock.now += 600;
-    await vi.waitFor(() => expect(inst.status()).toMatchObject({ mode: "in", held: 256 }), { timeout: 5_000 });
+    expect(inst.status()).toMatchObject({ mode: "in", held: 0 });
+    expect(inst.status().lastRebalance).toMatchObject({ reason: "lapsed", lost: 128 });
+    // An advert b wrote before hearing our new one does not let us take anything.
+    inst.frame("b", [{ module: "web", role: "farm:in", generation: 3 }], 1500);
+    await inst.settled();
+    expect(inst.status().held).toBe(0);
+    inst.frame("b", [{ module: "web", role: "farm:in", generation: 3 }], 2000);
+    await inst.settled();
+    expect(inst.status().held).toBe(128);
     await inst.stop();
   });
 

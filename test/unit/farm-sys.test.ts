@@ -41,6 +41,16 @@ describe("farm nft text", () => {
     expect(text).not.toMatch(/established,related.*@lease/);
   });
 
+  it("counts every bucket's new connections, after the hash and before the accept", () => {
+    const text = farmSetupRuleset(spec);
+    expect(text).toContain("  counter syn_0 { }\n");
+    expect(text).toContain("  counter syn_255 { }\n");
+    expect(text).toContain('map syns { type mark : counter; elements = { 0 : "syn_0", 1 : "syn_1",');
+    const count = text.indexOf("counter name meta mark map @syns");
+    expect(count).toBeGreaterThan(text.indexOf("meta mark set jhash ip saddr . tcp sport"));
+    expect(count).toBeLessThan(text.indexOf('comment "new-mine"'));
+  });
+
   it("an update replaces both sets and renews the lease only if it still runs, unless it holds nothing", () => {
     const renew = "delete element inet vigil_farm_web lease { 198.51.100.200 }\nadd element inet vigil_farm_web lease { 198.51.100.200 timeout 300ms }\n";
     expect(farmUpdateRuleset("web", spec.vip, [3, 4, 200], true, 300)).toBe(
@@ -145,10 +155,13 @@ describe("farm counters and connections", () => {
         { rule: { comment: "new-mine", expr: [{ match: {} }, { counter: { packets: 17, bytes: 1 } }, { accept: null }] } },
         { rule: { comment: "established", expr: [{ counter: { packets: 400, bytes: 1 } }] } },
         { rule: { expr: [{ counter: { packets: 9, bytes: 1 } }] } },
+        { counter: { family: "inet", name: "syn_0", table: "vigil_farm_web", handle: 4, packets: 5, bytes: 300 } },
+        { counter: { family: "inet", name: "syn_255", table: "vigil_farm_web", handle: 259, packets: 2, bytes: 120 } },
       ],
     });
     const r = parseFarmCounters(json);
     expect(r).toMatchObject({ ok: true, counters: { connections: 17, establishedPackets: 400, othersConnections: 0 } });
+    if (r.ok) expect([r.counters.bucketSyns.length, r.counters.bucketSyns[0], r.counters.bucketSyns[1], r.counters.bucketSyns[255]]).toEqual([256, 5, 0, 2]);
     expect(parseFarmCounters("nope")).toMatchObject({ ok: false });
     expect(parseFarmCounters("{}")).toMatchObject({ ok: false });
   });

@@ -16,8 +16,8 @@ const farm: FarmStatus = {
   module: "web", mode: "in", detail: "serving its share", vip: "198.51.100.200", vmac: "02:12:34:56:78:9a", interface: "eth0",
   split: "client_ip", ports: [80, 443], held: 64, sharePct: 25, arpOwner: "web2",
   members: [
-    { node: "web1", state: "in", weight: 1, buckets: 64, sharePct: 25 },
-    { node: "web2", state: "in", weight: 2, buckets: 128, sharePct: 50 },
+    { node: "web1", state: "in", weight: 1, buckets: 64, sharePct: 25, connections: 1200 },
+    { node: "web2", state: "in", weight: 2, buckets: 128, sharePct: 50, connections: 2400 },
     { node: "<i>web3</i>", state: "dead", weight: 1, buckets: 0, sharePct: 0 },
   ],
   counters: { connections: 1200, othersConnections: 3600, establishedPackets: 9000, midstreamDropped: 12, udpPackets: 0, unsplitPackets: 3 },
@@ -56,6 +56,7 @@ describe.runIf(missing === null || process.env.CI === "true")("web console: farm
     expect(await testid(page, "farm-mode").textContent()).toBe("in");
     expect(await testid(page, "farm-member-state").allTextContents()).toEqual(["in", "in", "dead"]);
     expect(await testid(page, "farm-share").allTextContents()).toEqual(["25.0 %", "50.0 %", "0.0 %"]);
+    expect(await testid(page, "farm-connections").allTextContents()).toEqual(["1200", "2400", "–"]);
     expect(await testid(page, "farm-arp-owner").count()).toBe(1);
     expect(await testid(page, "farm-member").nth(1).locator('[data-testid="farm-arp-owner"]').count()).toBe(1);
     expect(await testid(page, "farm-member").nth(0).textContent()).toContain("(this node)");

@@ -571,7 +571,7 @@
     const section = farmSection();
     section.hidden = false;
     const blocks = farms.map((f) => {
-      const heads = ["Node", "State", "Weight", "Buckets", "Share"];
+      const heads = ["Node", "State", "Weight", "Buckets", "Share", "Connections"];
       const rows = list(f.members).map((m) =>
         el("tr", { "data-testid": "farm-member", "data-node": text(m.node) },
           cell("Node", { className: "name" }, text(m.node), m.node === view.node ? " (this node)" : "",
@@ -579,7 +579,8 @@
           cell("State", {}, badge(text(m.state), FARM_TONE[m.state], "farm-member-state")),
           cell("Weight", { className: "mono" }, text(m.weight)),
           cell("Buckets", { className: "mono" }, text(m.buckets)),
-          cell("Share", { className: "mono", "data-testid": "farm-share" }, `${Number(m.sharePct).toFixed(1)} %`)));
+          cell("Share", { className: "mono", "data-testid": "farm-share" }, `${Number(m.sharePct).toFixed(1)} %`),
+          cell("Connections", { className: "mono", "data-testid": "farm-connections" }, m.connections === undefined ? "–" : text(m.connections))));
       const c = f.counters;
       const r = f.lastRebalance;
       return el("div", { className: "farm", "data-testid": "farm", "data-module": text(f.module) },

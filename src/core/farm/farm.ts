@@ -92,10 +92,7 @@ function runningMode(state: FarmState): { mode: FarmMode; detail: string } {
   // Both hold nothing: a node that cannot be reached must not come back holding
   // what it took while it heard no one (see the "link" event).
   if (state.linkDown) return { mode: "wait", detail: "the farm's interface has no carrier" };
-  if (state.quiet !== undefined) {
-    const why = state.quiet.reason === "lapsed" ? "its kernel lease lapsed (the daemon stalled)" : "its interface came back";
-    return { mode: "wait", detail: `listening for peers before taking buckets: ${why}` };
-  }
+  if (state.quiet !== undefined) return { mode: "wait", detail: "listening for peers before taking buckets: its interface came back" };
   if (!settled(state)) {
     const unknown = state.config.nodes.filter((_, i) => i !== state.config.self && state.peers[i]?.live === "unknown").map((n) => n.name);
     return { mode: "wait", detail: `waiting to hear ${unknown.join(", ")}` };
@@ -293,35 +290,35 @@ export function farmStep(state: FarmState, event: FarmEvent, now: number): Stepp
 }
 
 /** Starts a quiet period in the running modes (a draining or stopped node takes nothing anyway). */
-function quietFor(state: FarmState, now: number, reason: "link-up" | "lapsed"): FarmState {
+function quietFor(state: FarmState, now: number, reason: "link-up"): FarmState {
   if (state.mode === "stopped" || state.mode === "drain") return state;
   const until = now + (state.config.settleMs ?? DEFAULT_SETTLE_MS);
   return { ...state, quiet: { until, reason }, wakeAt: until };
 }
 
 /**
- * The kernel stopped accepting our buckets while we were not looking, and
- * peers that saw us silent may have taken them. Our own ruleset is written
- * empty (which renews the lease: holding nothing, it endangers no one),
- * we forget what peers told us (it predates the pause), re-advertise so that
- * only echoes of this advert count, and listen for settleMs before taking
- * anything again.
+ * The kernel stopped accepting our buckets while we were not looking (the
+ * daemon was frozen or stalled past the lease), and peers that saw us silent
+ * may have taken them. Our ruleset is written empty (which re-arms the lease:
+ * holding nothing, it endangers no one), we forget what peers told us (it
+ * predates the pause) and advertise again, so that only adverts written after
+ * hearing this one let us take a bucket back: peers that took ours hold them
+ * until they hear us, drop them, and say so. The role stays: peers that did
+ * not see us go keep their buckets, and we take ours back within a heartbeat
+ * round. (Membership stretches its deadlines over our own stall, so peers
+ * that were alive are not thought dead now.)
  */
 function lapsed(state: FarmState, now: number): Stepped<FarmState, FarmAction> {
   if (state.mode === "stopped") return { state, actions: [] };
   const actions: FarmAction[] = [];
   if (state.arpOwner) actions.push({ type: "arp-responder", on: false });
-  actions.push({ type: "write", held: [], arpOwner: false });
+  actions.push({ type: "write", held: [], arpOwner: false }, { type: "advertise", role: state.role, view: state.advertised });
   const peers = state.peers.map((p): FarmPeer => ({ live: p.live }));
-  const quiet = quietFor({ ...state, peers, held: [], arpOwner: false }, now, "lapsed");
-  const r = reconcile(quiet, now, "lapsed", selfName(state));
-  const advertised = r.actions.some((a) => a.type === "advertise");
-  if (!advertised) actions.push({ type: "advertise", role: r.state.role, view: r.state.advertised });
-  const lost = state.held.length;
-  let next: FarmState = { ...r.state, advertisedAt: now };
+  const r = reconcile({ ...state, peers, held: [], arpOwner: false, advertisedAt: now }, now, "lapsed", selfName(state));
+  let next = r.state;
   const out = [...actions, ...r.actions];
-  if (lost > 0 && !r.actions.some((a) => a.type === "rebalanced")) {
-    const rebalance = { at: now, reason: "lapsed" as const, node: selfName(state), gained: 0, lost };
+  if (state.held.length > 0 && !r.actions.some((a) => a.type === "rebalanced")) {
+    const rebalance = { at: now, reason: "lapsed" as const, node: selfName(state), gained: 0, lost: state.held.length };
     next = { ...next, lastRebalance: rebalance };
     out.push({ type: "rebalanced", rebalance, held: 0, view: next.advertised });
   }

@@ -34,10 +34,9 @@ export interface FarmCoreConfig {
   /** Longest wait for our established connections to finish when drained. */
   readonly drainTimeoutMs: number;
   /**
-   * How long to listen for peers before taking buckets after a pause of our
-   * own (the farm's interface came back, or our kernel lease lapsed): the
-   * heartbeat deadtime, after which a peer still not heard is dead anyway.
-   * Default 500 ms.
+   * How long to listen for peers before taking buckets when the farm's
+   * interface has carrier again: the heartbeat deadtime, after which a peer
+   * still not heard is dead anyway. Default 500 ms.
    */
   readonly settleMs?: number;
 }
@@ -146,7 +145,7 @@ export interface FarmState {
    * Until `until` we take no bucket: we listen for peers after a pause of our
    * own (see settleMs). wakeAt is set to `until` meanwhile.
    */
-  readonly quiet?: { readonly until: number; readonly reason: "link-up" | "lapsed" };
+  readonly quiet?: { readonly until: number; readonly reason: "link-up" };
 }
 
 export type FarmEvent =

@@ -9,13 +9,16 @@
  * anything is created, so a daemon killed at any point leaves no table that
  * would keep answering for its buckets. A frozen daemon is covered by the
  * kernel lease (src/core/farm/lease.ts): a watch timer renews it every
- * refreshMs, on the same queue as the writes, and a renewal or write that
- * finds it lapsed tells the core (`lapsed`). The same timer reads the
- * interface's carrier for the core's `link` event.
+ * refreshMs, off the action queue and without waiting for the renewal
+ * before (on a loaded machine one nft run can take longer than refreshMs;
+ * each renewal is atomic and conditional, so their order does not matter),
+ * and a renewal or write that finds it lapsed tells the core (`lapsed`),
+ * once per lapse. The same timer reads the interface's carrier for the
+ * core's `link` event.
  */
 import { dirname } from "node:path";
 import { advertRole, eligibleView, farmStep, initFarmState, parseAdvert, tableOf } from "../../core/farm/farm.ts";
-import { arpOwnerOf, bucketCounts } from "../../core/farm/ownership.ts";
+import { arpOwnerOf, bucketCounts, owners } from "../../core/farm/ownership.ts";
 import { BUCKETS, type FarmAction, type FarmEvent, type FarmState, type PeerLive } from "../../core/farm/types.ts";
 import type { PeerState } from "../../core/membership/types.ts";
 import { checkerName } from "../../config/checker-name.ts";
@@ -33,6 +36,8 @@ import { type FarmOs, farmOs } from "./os.ts";
 import type { FarmModuleSetup } from "./setup.ts";
 
 const COUNTERS_EVERY_MS = 2_000;
+/** Renewals at once at most: on a machine so loaded that more pile up, the lease lapses anyway. */
+const MAX_RENEWALS = 3;
 
 export interface FarmInstanceDeps {
   readonly log: Logger;
@@ -61,8 +66,16 @@ export class FarmInstance {
   private wakeTimer: ReturnType<typeof setTimeout> | undefined;
   private countersTimer: ReturnType<typeof setInterval> | undefined;
   private watchTimer: ReturnType<typeof setInterval> | undefined;
-  /** A renewal waits on the queue: do not pile up more behind slow nft runs. */
-  private renewQueued = false;
+  /** Renewals running now; a few at most, however slow nft is. */
+  private renewals = 0;
+  /**
+   * Counts the writes that re-armed the lease (those that hold nothing). A
+   * renewal or write that started before the last re-arm and found the lease
+   * lapsed speaks of a lapse already handled.
+   */
+  private leaseEpoch = 0;
+  /** A lapse was reported and its re-arming write has not run yet. */
+  private lapsePending = false;
   /** The table exists (between setup and teardown): there is a lease to renew. */
   private tableUp = false;
   private carrier = true;
@@ -70,6 +83,10 @@ export class FarmInstance {
   private arp: ArpResponder | undefined;
   private arpProblem: string | undefined;
   private counters: FarmCounters | null = null;
+  /** Per-bucket connection counts at the last read, to count what came since. */
+  private lastSyns: readonly number[] | null = null;
+  /** New connections per member (config order) since this farm started here; null before the first read. */
+  private memberConnections: number[] | null = null;
   private lastWriteMs: number | null = null;
   private lastRebalanceWall: { time: string; nftMs: number | null } | null = null;
   private readonly checks: CheckSchedule[] = [];
@@ -82,6 +99,7 @@ export class FarmInstance {
     serving: (v: number, l?: Record<string, string>) => void;
     accepted: (v: number, l?: Record<string, string>) => void;
     others: (v: number, l?: Record<string, string>) => void;
+    memberConnections: (v: number, l?: Record<string, string>) => void;
   };
   private readonly rebalances: (l?: Record<string, string>, by?: number) => void;
   private stopped = false;
@@ -101,6 +119,7 @@ export class FarmInstance {
       serving: m.gauge("vigil_farm_serving", "1 while this node is in the farm's split (not waiting, out, draining or stopped), by farm module."),
       accepted: m.gauge("vigil_farm_connections_accepted", "New TCP connections this node accepted (nft counter), by farm module."),
       others: m.gauge("vigil_farm_connections_left_to_others", "New TCP connections this node left to other nodes (nft counter), by farm module."),
+      memberConnections: m.gauge("vigil_farm_member_connections", "New TCP connections the split sent each node since this node's farm started, counted here from every client's SYN, by farm module and node."),
     };
     this.rebalances = m.counter("vigil_farm_rebalances_total", "Changes of this node's buckets, by farm module and reason.");
   }
@@ -187,28 +206,25 @@ export class FarmInstance {
       });
       this.step({ type: "link", up: carrier });
     }
-    if (!this.tableUp || this.renewQueued) return;
-    this.renewQueued = true;
-    this.queue = this.queue
-      .then(() => this.renew())
-      .catch((e: unknown) => {
-        this.deps.log.error("farm: lease renewal failed", { module: this.name, error: e instanceof Error ? e.message : String(e) });
+    if (!this.tableUp || this.renewals >= MAX_RENEWALS) return;
+    this.renewals++;
+    const epoch = this.leaseEpoch;
+    const s = this.setup;
+    void this.os
+      .renewLease(s.name, s.vip, s.lease.leaseMs)
+      .then((r) => {
+        if (r.ok || !this.tableUp) return;
+        if (r.lapsed === true) this.lapsed("renewal", epoch);
+        else this.deps.log.warn("farm: cannot renew its lease", { module: s.name, reason: r.message });
       })
       .finally(() => {
-        this.renewQueued = false;
+        this.renewals--;
       });
   }
 
-  private async renew(): Promise<void> {
-    if (!this.tableUp) return;
-    const s = this.setup;
-    const r = await this.os.renewLease(s.name, s.vip, s.lease.leaseMs);
-    if (r.ok) return;
-    if (r.lapsed === true) return this.lapsed("renewal");
-    this.deps.log.warn("farm: cannot renew its lease", { module: s.name, reason: r.message });
-  }
-
-  private lapsed(found: string): void {
+  private lapsed(found: string, epoch: number): void {
+    if (epoch !== this.leaseEpoch || this.lapsePending) return;
+    this.lapsePending = true;
     this.deps.log.warn("farm: its kernel lease lapsed (the daemon was frozen or stalled): holding nothing, then joining again", {
       module: this.name,
       lease_ms: this.setup.lease.leaseMs,
@@ -299,6 +315,9 @@ export class FarmInstance {
         const table = await this.os.setupTable({ module: s.name, vip: s.vip, ports: s.ports, split: s.split, seed: s.nftSeed, leaseMs: s.lease.leaseMs });
         if (!table.ok) return this.failSetup(table.message);
         this.tableUp = true;
+        // A new table comes with its lease armed.
+        this.leaseEpoch++;
+        this.lapsePending = false;
         const link = await this.os.setupLink({ module: s.name, interface: s.interface, vip: s.vip, vmac: s.vmac });
         if (!link.ok) {
           this.tableUp = false;
@@ -320,11 +339,17 @@ export class FarmInstance {
       }
       case "write": {
         const t0 = performance.now();
+        const epoch = this.leaseEpoch;
         const w = await this.os.writeTable(s.name, s.vip, a.held, a.arpOwner, s.lease.leaseMs);
+        if (w.ok && a.held.length === 0 && !a.arpOwner) {
+          // Holding nothing, the write re-armed the lease (ruleset.ts).
+          this.leaseEpoch++;
+          this.lapsePending = false;
+        }
         this.gauges.arpOwner(w.ok && a.arpOwner ? 1 : 0, { module: s.name });
         this.lastWriteMs = performance.now() - t0;
         if (!w.ok && w.lapsed === true) {
-          this.lapsed("write");
+          this.lapsed("write", epoch);
         } else if (!w.ok) {
           log.error("farm: cannot write its buckets; leaving the split", { module: s.name, reason: w.message });
           this.step({ type: "health", healthy: false, detail: w.message });
@@ -398,8 +423,28 @@ export class FarmInstance {
     const c = await this.os.counters(this.name);
     if (!c.ok) return;
     this.counters = c.counters;
+    this.attribute(c.counters.bucketSyns);
     this.gauges.accepted(c.counters.connections, { module: this.name });
     this.gauges.others(c.counters.othersConnections, { module: this.name });
+  }
+
+  /**
+   * Adds each bucket's new connections since the last read to its owner under
+   * the current split. A count lower than before means the table was created
+   * anew: all of it is new.
+   */
+  private attribute(syns: readonly number[]): void {
+    const cfg = this.state.config;
+    const own = owners(tableOf(cfg), eligibleView(this.state));
+    const per = this.memberConnections ?? cfg.nodes.map(() => 0);
+    syns.forEach((v, b) => {
+      const prev = this.lastSyns?.[b] ?? 0;
+      const o = own[b] ?? -1;
+      if (o >= 0 && o < per.length) per[o] = (per[o] ?? 0) + (v >= prev ? v - prev : v);
+    });
+    this.lastSyns = syns;
+    this.memberConnections = per;
+    cfg.nodes.forEach((n, i) => this.gauges.memberConnections(per[i] ?? 0, { module: this.name, node: n.name }));
   }
 
   status(): FarmStatus {
@@ -418,7 +463,8 @@ export class FarmInstance {
         else state = p.advert?.role ?? "wait";
       }
       const buckets = counts[i] ?? 0;
-      return { node: n.name, state, weight: n.weight, buckets, sharePct: Math.round((1000 * buckets) / BUCKETS) / 10 };
+      const connections = this.memberConnections?.[i];
+      return { node: n.name, state, weight: n.weight, buckets, sharePct: Math.round((1000 * buckets) / BUCKETS) / 10, ...(connections === undefined ? {} : { connections }) };
     });
     const c = this.counters;
     return {

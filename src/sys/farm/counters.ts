@@ -1,8 +1,10 @@
 /**
  * The farm table's counters, read back from `nft -j list table` (pure
- * parsing): each counted rule carries a comment naming it (FARM_COUNTERS).
+ * parsing): each counted rule carries a comment naming it (FARM_COUNTERS);
+ * the per-bucket counters of new connections are named counter objects.
  */
-import { FARM_COUNTERS } from "./ruleset.ts";
+import { BUCKETS } from "../../core/farm/types.ts";
+import { bucketCounterName, FARM_COUNTERS } from "./ruleset.ts";
 
 export type FarmCounterName = (typeof FARM_COUNTERS)[keyof typeof FARM_COUNTERS];
 
@@ -19,6 +21,8 @@ export interface FarmCounters {
   readonly udpOthersPackets: number;
   /** Packets not split (ICMP, other ports) taken as the ARP owner. */
   readonly unsplitPackets: number;
+  /** New TCP connections per bucket, whichever node took them (every node sees every SYN). */
+  readonly bucketSyns: readonly number[];
 }
 
 export type CountersParse = { readonly ok: true; readonly counters: FarmCounters } | { readonly ok: false; readonly message: string };
@@ -37,7 +41,10 @@ export function parseFarmCounters(json: string): CountersParse {
   const items = (doc as { nftables?: unknown })?.nftables;
   if (!Array.isArray(items)) return { ok: false, message: "nft -j output has no nftables list" };
   const packets = new Map<string, number>();
-  for (const item of items as JsonRule[]) {
+  const named = new Map<string, number>();
+  for (const item of items as (JsonRule & { counter?: { name?: unknown; packets?: unknown } })[]) {
+    const obj = item?.counter;
+    if (obj !== undefined && typeof obj.name === "string" && typeof obj.packets === "number") named.set(obj.name, obj.packets);
     const rule = item?.rule;
     if (rule === undefined || typeof rule.comment !== "string" || !Array.isArray(rule.expr)) continue;
     for (const e of rule.expr as { counter?: { packets?: unknown } }[]) {
@@ -57,6 +64,7 @@ export function parseFarmCounters(json: string): CountersParse {
       udpPackets: get(c.udpMine),
       udpOthersPackets: get(c.udpOthers),
       unsplitPackets: get(c.unsplitMine),
+      bucketSyns: Array.from({ length: BUCKETS }, (_, b) => named.get(bucketCounterName(b)) ?? 0),
     },
   };
 }

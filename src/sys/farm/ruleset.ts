@@ -15,6 +15,10 @@
  *   packets to the VIP's split ports, which matters only to fwmark routing.
  * - The seed is always written out: a node that left it to nft would hash
  *   with a random seed and split differently from its peers.
+ * - Every node sees every client packet (frames to the virtual MAC are
+ *   flooded), so each counts the new TCP connections of every bucket
+ *   (`syn_<bucket>` counters, through the `syns` map): with the split, that
+ *   gives every member's connection count on any node (counters.ts).
  * - `lease` holds the VIP with a timeout (src/core/farm/lease.ts): new
  *   clients (our buckets, and the ARP owner's unsplit traffic) are accepted
  *   only while it runs, so a frozen daemon's node falls silent before its
@@ -43,6 +47,11 @@ export interface FarmTableSpec {
 }
 
 export const FARM_TABLE_PREFIX = "vigil_farm_";
+
+/** Name of the counter of new TCP connections in bucket b. */
+export function bucketCounterName(bucket: number): string {
+  return `syn_${bucket}`;
+}
 
 /** Rule comments, also the keys of the counters read back (counters.ts). */
 export const FARM_COUNTERS = {
@@ -108,6 +117,7 @@ export function farmSetupRuleset(spec: FarmTableSpec): string {
   const to = `ip daddr ${spec.vip}`;
   const ports = spec.ports.length === 1 ? String(spec.ports[0]) : `{ ${spec.ports.join(", ")} }`;
   const tcp = `${to} tcp dport ${ports}`;
+  const buckets = Array.from({ length: BUCKETS }, (_, b) => b);
   const udp = `${to} udp dport ${ports}`;
   return [
     ...farmDropLines(spec.module),
@@ -115,11 +125,14 @@ export function farmSetupRuleset(spec: FarmTableSpec): string {
     `  set mine { type mark; }`,
     `  set arp_owner { type ipv4_addr; }`,
     `  set lease { type ipv4_addr; flags timeout; elements = { ${spec.vip} timeout ${spec.leaseMs}ms } }`,
+    ...buckets.map((b) => `  counter ${bucketCounterName(b)} { }`),
+    `  map syns { type mark : counter; elements = { ${buckets.map((b) => `${b} : "${bucketCounterName(b)}"`).join(", ")} } }`,
     `  chain input {`,
     `    type filter hook input priority filter - 5; policy accept;`,
     `    ${tcp} ct state established,related counter accept comment "${c.established}"`,
     `    ${tcp} tcp flags & (syn | ack) != syn counter drop comment "${c.midstream}"`,
     `    ${tcp} meta mark set ${hashExpr(spec.split, "tcp", spec.seed)}`,
+    `    ${tcp} counter name meta mark map @syns`,
     `    ${tcp} meta mark @mine ip daddr @lease counter accept comment "${c.tcpMine}"`,
     `    ${tcp} counter drop comment "${c.tcpOthers}"`,
     `    ${udp} meta mark set ${hashExpr(spec.split, "udp", spec.seed)}`,
