@@ -1,4 +1,5 @@
 import { isAbsolute, resolve } from "node:path";
+import { DEFAULT_STATE_DIR } from "../api/state-dirs.ts";
 import { defaultOptions, type InstallOptions } from "../sys/install/layout.ts";
 import { type DocFile, install, InstallError, type Report, uninstall } from "../sys/install/install.ts";
 import { MARK } from "../sys/install/texts.ts";
@@ -36,7 +37,7 @@ function docFiles(): DocFile[] {
 }
 
 function options(v: Values): InstallOptions {
-  const o = defaultOptions();
+  const o = defaultOptions(DEFAULT_STATE_DIR);
   const path = (flag: string): string | undefined => {
     const p = v[flag];
     if (typeof p !== "string") return undefined;

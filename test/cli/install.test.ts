@@ -76,6 +76,13 @@ describe("vigil install --root DIR (an image)", () => {
     const second = vigil(["install", "--root", root]);
     expect(second.code).toBe(0);
     expect(second.out).toMatch(/^unchanged \/usr\/local\/sbin\/vigil\nunchanged \/etc\/systemd\/system\/vigil.service\nran systemctl --root=\S+ enable vigil.service\nunchanged \/etc\/vigil\/vigil.yaml.example\n/);
+    // Another build installed there before (an upgrade): replaced, and the operator told to restart.
+    writeFileSync(bin, "an older vigil");
+    const upgrade = vigil(["install", "--root", root]);
+    expect(upgrade.out).toMatch(/^replaced \/usr\/local\/sbin\/vigil\n/);
+    expect(upgrade.out).toContain("  a daemon already running keeps the old binary until it restarts (in a cluster, restart one node at a time)\n");
+    expect(readFileSync(bin).equals(readFileSync(VIGIL))).toBe(true);
+    expect(mode(bin)).toBe("0755");
   });
 
   it("writes an example config that check-config accepts once the key exists", () => {

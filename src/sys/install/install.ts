@@ -124,6 +124,7 @@ function installBinary(l: Layout, self: string, r: Report): void {
     r.lines.push(`unchanged ${l.binary}`);
     return;
   }
+  const replacing = existsSync(target);
   ensureDir(l, dirname(l.binary), 0o755, r, false);
   // A copy beside the target, renamed over it: a running vigil keeps its old file, and no half-copied binary is ever there.
   const partial = `${target}.partial`;
@@ -137,7 +138,8 @@ function installBinary(l: Layout, self: string, r: Report): void {
       throw e;
     }
   });
-  r.lines.push(`installed ${l.binary}`);
+  r.lines.push(`${replacing ? "replaced" : "installed"} ${l.binary}`);
+  if (replacing) r.next.push("a daemon already running keeps the old binary until it restarts (in a cluster, restart one node at a time)");
 }
 
 /** Creates a missing folder with `mode`; with `strict`, also narrows an existing one that group or others may use. */

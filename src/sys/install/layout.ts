@@ -5,7 +5,6 @@
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { DEFAULT_STATE_DIR } from "../../api/state-dirs.ts";
 
 export type InitSystem = "systemd" | "sysv";
 
@@ -46,7 +45,8 @@ export function layout(o: InstallOptions): Layout {
   };
 }
 
-export const defaultOptions = (): InstallOptions => ({ root: "/", prefix: DEFAULT_PREFIX, stateDir: DEFAULT_STATE_DIR, init: undefined });
+/** The state dir's default is the daemon's (api/state-dirs.ts), which the caller passes. */
+export const defaultOptions = (stateDir: string): InstallOptions => ({ root: "/", prefix: DEFAULT_PREFIX, stateDir, init: undefined });
 
 /**
  * systemd when it runs the system (sd_booted(3): /run/systemd/system exists),
