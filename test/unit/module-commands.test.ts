@@ -32,7 +32,7 @@ describe("operator commands", () => {
     const { id } = s.command(100, "stop");
     expect(answer(s, id)).toBeUndefined();
     s.settle(200);
-    expect(answer(s, id)).toEqual({ ok: true, detail: "vms is STOP on a" });
+    expect(answer(s, id)).toEqual({ ok: true, detail: "vms is STOP on a; b stands by to take it over" });
     expect(s.state.published?.role).toBe("STOP");
     // STOP stays STOP whatever happens to the peers.
     s.peer(1000, "b", "dead");
@@ -172,7 +172,7 @@ describe("operator commands", () => {
     expect(answer(s, second.id)).toEqual({ ok: false, detail: "prim is still in progress on vms" });
     const stop = s.command(120, "stop");
     expect(answer(s, prim.id)).toEqual({ ok: false, detail: "overridden by stop" });
-    expect(answer(s, stop.id)).toEqual({ ok: true, detail: "vms is STOP on a" });
+    expect(answer(s, stop.id)).toEqual({ ok: true, detail: "vms is STOP on a; it runs on b" });
     expect(s.state.request).toBeNull();
   });
 

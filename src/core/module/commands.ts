@@ -68,6 +68,17 @@ export function whereNow(x: ModuleState): string {
   return `${m} runs nowhere (${self} ${x.role}${x.peers.length > 0 ? `, ${peerStates(x)}` : ""})`;
 }
 
+/** After a stop here: where the module runs now, if anywhere. */
+function stopWhere(x: ModuleState): string {
+  const serving = servingPeer(x);
+  if (serving !== undefined) return `it runs on ${serving.name}`;
+  const starting = x.peers.find((p) => isAlive(p) && isPrimaryRole(p.role));
+  if (starting !== undefined) return `${starting.name} is taking it over`;
+  const standby = x.peers.find((p) => isAlive(p) && p.role === "SECOND");
+  if (standby !== undefined) return `${standby.name} stands by to take it over`;
+  return "it runs nowhere now";
+}
+
 /** The pending command and how far it got, in words; null when none is pending. */
 export function commandProgress(x: ModuleState): string | null {
   const c = x.command;
@@ -205,7 +216,7 @@ export function settleCommand(x: ModuleDraft): void {
   };
   switch (c.as) {
     case "stop":
-      if (x.role === "STOP" && idle && x.started === 0) answer(x, true, `${m} is STOP on ${self}`);
+      if (x.role === "STOP" && idle && x.started === 0) answer(x, true, `${m} is STOP on ${self}; ${stopWhere(x)}`);
       return;
     case "start":
       if (x.stopped !== null || x.stopFailed !== null) return answer(x, false, `${m} stopped again: ${x.decision.detail}`);
