@@ -134,6 +134,19 @@ describe.skipIf(missing !== null)("console health views", () => {
     await page.close();
   });
 
+  it("fits a phone's 390 px: the cluster cards, summaries, resources and filters wrap instead of scrolling sideways", async () => {
+    snap = failoverInProgress();
+    const { page, problems } = await browser.newPage({ width: 390, height: 844 });
+    await page.goto(served.url);
+    await expect.poll(() => testid(page, "module-summary").count()).toBe(1);
+    await expect.poll(() => testid(page, "log-lines").textContent()).not.toBe("");
+    const overflow = Number(await page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth"));
+    expect(overflow).toBeLessThanOrEqual(0);
+    await page.screenshot({ path: artifactPath("health-narrow.png"), fullPage: true });
+    expect(problems).toEqual([]);
+    await page.close();
+  });
+
   it("shows the log file with a search and a download", async () => {
     const page = await show(healthy(), "health-log.png");
     const lines = testid(page, "log-lines");

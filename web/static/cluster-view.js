@@ -85,7 +85,7 @@ window.vigilClusterView = (h) => {
           cell("Resource", { className: "mono" }, text(r.name)),
           cell("State", {}, badge(text(r.state), RESOURCE_TONE[r.state], "resource-state"),
             r.expected === false ? badge("unexpected", "warn", "resource-unexpected") : null),
-          cell("Detail", { className: "why", "data-testid": "resource-detail" }, text(r.detail))));
+          cell("Detail", { "data-testid": "resource-detail" }, el("span", { className: "why", text: text(r.detail) }))));
       }
     }
     const section = byId("resources-section");
