@@ -56,9 +56,10 @@ async function readPassword(): Promise<{ ok: true; password: string } | { ok: fa
 /** One line from the terminal without echo; null on Ctrl-C or Ctrl-D. */
 function hidden(prompt: string): Promise<string | null> {
   const stdin = process.stdin;
-  process.stderr.write(prompt);
+  // Echo off before the prompt shows, so nothing typed ahead of it is echoed.
   stdin.setRawMode(true);
   stdin.resume();
+  process.stderr.write(prompt);
   return new Promise((resolve) => {
     let typed = "";
     const done = (v: string | null) => {

@@ -15,6 +15,35 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Daemon, startDaemon, vigil, VIGIL } from "./vigil-binary.ts";
 
+/** python3 -c PTY_DRIVER VIGIL FIRST SECOND: runs `vigil passwd` on a pseudo-terminal, answers each prompt, prints all it showed and the exit code. */
+const PTY_DRIVER = `
+import os, pty, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], ["vigil", "passwd"])
+out = b""
+def until(token):
+    global out
+    end = time.time() + 20
+    while token not in out and time.time() < end:
+        try:
+            out += os.read(fd, 1024)
+        except OSError:
+            return
+until(b"password:"); os.write(fd, sys.argv[2].encode() + b"\\r")
+until(b"again:"); os.write(fd, sys.argv[3].encode() + b"\\r")
+while True:
+    try:
+        chunk = os.read(fd, 1024)
+    except OSError:
+        break
+    if not chunk:
+        break
+    out += chunk
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(out.decode() + "\\nexit %d\\n" % os.waitstatus_to_exitcode(status))
+`;
+
 interface Answer { status: number; headers: Record<string, string | string[] | undefined>; text: string }
 
 function passwd(password: string, args: string[]) {
@@ -192,6 +221,19 @@ describe("the first-start admin, and console settings taken by SIGHUP", () => {
 });
 
 describe("vigil passwd and check-config on console settings", () => {
+  it("on a terminal asks twice without echo, and refuses two different answers", () => {
+    // A pseudo-terminal driven by python's pty: the answer is typed only once the prompt shows.
+    const onTerminal = (first: string, second: string) => spawnSync("python3", ["-c", PTY_DRIVER, VIGIL, first, second], { encoding: "utf8", timeout: 30_000 });
+    const same = onTerminal("terminal-password", "terminal-password");
+    expect(same.stdout).toMatch(/password: \r?\n.*again: +\r?\n/s);
+    expect(same.stdout).toMatch(/\$scrypt\$ln=15,r=8,p=1\$\S+/);
+    expect(same.stdout).not.toContain("terminal-password");
+    expect(same.stdout).toContain("exit 0");
+    const differ = onTerminal("terminal-password", "other-password");
+    expect(differ.stdout).toContain("vigil passwd: the two passwords differ; nothing was printed");
+    expect(differ.stdout).toContain("exit 1");
+  });
+
   it("refuses a short password and a bad role without a stack trace", () => {
     const short = passwd("short", []);
     expect(short.code).toBe(1);
