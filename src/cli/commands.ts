@@ -160,6 +160,15 @@ export function cmdDoctor(v: Values, io: Io): number {
     detail: !found.ok ? found.message : loaded?.ok ? `${found.file} is valid` : `${found.file} has errors (run vigil check-config)`,
     neededBy: "vigil run",
   });
+  if (found.ok && loaded?.ok === true && identifyNode(loaded.config, localIPv4Addresses()).ok) {
+    const blocking = hostProblemsOfFile(found.file).filter((p) => p.severity !== "warning").length;
+    checks.push({
+      name: "config on this host",
+      ok: blocking === 0,
+      detail: blocking === 0 ? "its scripts, interfaces and VIP subnets are here" : `${blocking} problem${blocking === 1 ? "" : "s"} (run vigil check-config)`,
+      neededBy: "vigil run",
+    });
+  }
   const width = Math.max(...checks.map((c) => c.name.length));
   for (const c of checks) {
     io.out(`${c.ok ? "ok     " : "MISSING"}  ${c.name.padEnd(width)}  ${c.detail}${c.ok ? "" : ` (needed by: ${c.neededBy})`}`);
