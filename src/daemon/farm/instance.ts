@@ -225,7 +225,7 @@ export class FarmInstance {
   private lapsed(found: string, epoch: number): void {
     if (epoch !== this.leaseEpoch || this.lapsePending) return;
     this.lapsePending = true;
-    this.deps.log.warn("farm: its kernel lease lapsed (the daemon was frozen or stalled): holding nothing, then joining again", {
+    this.deps.log.warn("farm: its kernel lease lapsed (the daemon was frozen or stalled): holding nothing, then taking its share back by handover", {
       module: this.name,
       lease_ms: this.setup.lease.leaseMs,
       found_by: found,
