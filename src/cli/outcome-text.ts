@@ -8,8 +8,8 @@ import type { ModuleCommandOutcome } from "../api/modules.ts";
  * every node's role.
  */
 export function formatOutcome(o: ModuleCommandOutcome): string {
-  const verdict = o.ok ? "done" : o.inProgress === true ? "still in progress" : "failed";
-  const head = `${o.command} ${o.module}: ${verdict}: ${o.detail}`;
+  // An unfinished command's detail says so itself ("still in progress after 30 s: ...").
+  const head = o.inProgress === true ? `${o.command} ${o.module}: ${o.detail}` : `${o.command} ${o.module}: ${o.ok ? "done" : "failed"}: ${o.detail}`;
   if (o.nodes.length === 0) return head;
   const width = Math.max(...o.nodes.map((n) => n.node.length));
   return [head, ...o.nodes.map((n) => `  ${n.node.padEnd(width)}  ${n.role}`)].join("\n");
