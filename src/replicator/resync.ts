@@ -42,7 +42,7 @@
 
 import { lstatSync, readlinkSync, type BigIntStats } from "node:fs";
 import {
-  compareKeys, keyPath, parentKey, pathKey, planResync,
+  compareKeys, keyPath, parentKey, pathKey, planResyncSlices,
   type DataHint, type ResyncStep,
 } from "../core/mirror/resync-plan.ts";
 import type { DirtySet } from "./journal-dirty.ts";
@@ -132,6 +132,16 @@ interface Scope {
 }
 
 class Interrupted extends Error {}
+
+/** planResync, letting the daemon's timers (heartbeats) run between slices of a large tree. */
+async function planSliced(...args: Parameters<typeof planResyncSlices>): Promise<ResyncStep[]> {
+  const slices = planResyncSlices(...args);
+  for (;;) {
+    const r = slices.next();
+    if (r.done === true) return r.value;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
 
 export class Resync {
   private readonly peer: ResyncPeer;
@@ -295,13 +305,13 @@ export class Resync {
       dataHint: (k: string) => hints.get(k),
       ...(deep === null ? {} : { shallow: (k: string) => !deep(k) }),
     };
-    let steps = planResync(source, target, options);
+    let steps = await planSliced(source, target, options);
     const renames = steps.filter((s) => s.kind === "rename");
     if (renames.length > 0) {
       this.setPhase("renames");
       await this.doRenames(renames, source);
       target = await this.gather(scopes, (s) => this.peer.manifest(s.path, s.recursive));
-      steps = planResync(source, target, { ...options, detectRenames: false });
+      steps = await planSliced(source, target, { ...options, detectRenames: false });
     }
     const sourceByKey = new Map(source.map((e) => [pathKey(e.path), e]));
 

@@ -165,3 +165,27 @@ describe("resync plan", () => {
     expect(show(steps)).toEqual([]);
   });
 });
+
+describe("resync plan: many alike entries", () => {
+  it("a first sync of 100k files of one size plans a creation for each, with no rename looked for", () => {
+    const source = [root, m("d many")];
+    for (let i = 0; i < 100_000; i++) source.push(m(`f many/f${i} 11 5`));
+    const steps = planResync(source, [root]);
+    expect(steps.filter((s) => s.kind === "file" && s.create)).toHaveLength(100_000);
+    expect(steps.some((s) => s.kind === "rename")).toBe(false);
+  });
+
+  it("among more alike moved files than it can tell apart, none is renamed: each is sent and the old names deleted", () => {
+    const n = 300;
+    const source = [root, m("d b")];
+    const target = [root, m("d a"), m("d b")];
+    for (let i = 0; i < n; i++) {
+      source.push(m(`f b/${i} 7 5 ${i + 1}`));
+      target.push(m(`f a/${i} 7 5 ${i + 1}`));
+    }
+    const steps = show(planResync(source, target));
+    expect(steps.filter((s) => s.startsWith("rename"))).toEqual([]);
+    expect(steps.filter((s) => s.startsWith("file b/"))).toHaveLength(n);
+    expect(steps.filter((s) => s.startsWith("delete a/"))).toHaveLength(n);
+  });
+});
