@@ -60,6 +60,8 @@ describe("check-config on a node of the cluster", () => {
       `${config}: valid, but 3 problems on this host (node solo): it cannot work here as it is`,
       "",
     ]);
+    // vigil doctor says so too, in one line.
+    expect(vigil(["doctor", "--config", config]).stdout).toMatch(/^MISSING +config on this host +3 problems \(run vigil check-config\) \(needed by: vigil run\)$/m);
   });
 
   it("says OK, on which node, once the host has what the config needs", () => {
