@@ -20,7 +20,7 @@
  * VIGIL_BIN picks the build under test (default dist/vigil); --before runs the
  * same phases with another build first. Writes bench/results/attack-console.json and .md.
  */
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -47,9 +47,10 @@ interface Phase {
   legitimateMedianMs: number | null;
 }
 
-function curl(url: string): Promise<{ code: string; seconds: number }> {
+function curl(url: string, user: string | undefined): Promise<{ code: string; seconds: number }> {
   return new Promise((resolve) => {
-    const c = spawn("curl", ["-s", "-o", "/dev/null", "--max-time", "3", "-w", "%{http_code} %{time_total}", url], { stdio: ["ignore", "pipe", "ignore"] });
+    const auth = user === undefined ? [] : ["-u", user];
+    const c = spawn("curl", ["-s", "-o", "/dev/null", "--max-time", "3", "-w", "%{http_code} %{time_total}", ...auth, url], { stdio: ["ignore", "pipe", "ignore"] });
     let out = "";
     c.stdout?.on("data", (d) => (out += d));
     c.on("exit", () => {
@@ -73,12 +74,15 @@ const clients = Number(values.clients);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function runBuild(label: string, bin: string): Promise<Phase[]> {
+  const hasLogin = spawnSync(bin, ["help", "passwd"], { stdio: "ignore" }).status === 0;
   const dir = mkdtempSync(join(tmpdir(), "vigil-attack-console-"));
   const config = join(dir, "vigil.yaml");
   writeFileSync(config, [
     "cluster:", "  name: bench", "  key_file: vigil.key", "  heartbeat: { initdead: 1m, port: 7696 }", "  nodes:",
     "    - { name: solo, addresses: [127.0.0.1] }", "    - { name: other, addresses: [127.0.0.2] }",
-    'web: { listen: "127.0.0.1:0" }', "",
+    'web: { listen: "127.0.0.1:0" }',
+    // A build with the console login: plain HTTP (the attack speaks it), the legitimate client logs in with HTTP Basic.
+    ...(hasLogin ? ["console: { tls: false }"] : []), "",
   ].join("\n"));
   const keygen = spawn(bin, ["keygen", join(dir, "vigil.key")], { stdio: "ignore" });
   await new Promise((r) => keygen.on("exit", r));
@@ -94,6 +98,7 @@ async function runBuild(label: string, bin: string): Promise<Phase[]> {
     }
     if (where === undefined) throw new Error(`${label}: the daemon did not start:\n${log}`);
     const port = Number(where.split(":")[1]);
+    const user = hasLogin ? `admin:${readFileSync(join(dir, "state", "console-password"), "utf8").trim()}` : undefined;
     const pid = proc.pid ?? 0;
     const rss = () => rssMiB(pid, (p) => readFileSync(p, "utf8"));
     const phases: Phase[] = [];
@@ -108,7 +113,7 @@ async function runBuild(label: string, bin: string): Promise<Phase[]> {
       const legitimate = (async () => {
         while (Date.now() < until) {
           p.legitimateTried++;
-          const r = await curl(`http://${where}/api/status`);
+          const r = await curl(`http://${where}/api/status`, user);
           if (r.code === "200") {
             p.legitimateOk++;
             latencies.push(r.seconds * 1000);
@@ -125,8 +130,8 @@ async function runBuild(label: string, bin: string): Promise<Phase[]> {
             bodyBytes: 1 << 20, burstBytes: 64 * 1024, trickleBytes: 1024, trickleMs: 20, giveUpMs: 30_000,
           });
           const outs = await Promise.all([
-            round("POST /api/modules/app/stop HTTP/1.1\r\nhost: x\r\ncontent-type: application/json"),
-            round("POST /api/status HTTP/1.1\r\nhost: x"),
+            round("POST /api/modules/app/stop HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json"),
+            round("POST /api/status HTTP/1.1\r\nhost: 127.0.0.1"),
           ]);
           for (const o of outs) {
             for (const [k, v] of Object.entries(o.statuses)) {
