@@ -12,7 +12,8 @@
  */
 import { readFileSync } from "node:fs";
 
-export const REALTIME_PRIORITY = 10;
+/** The lowest real-time priority, as Linux-HA Heartbeat uses: above every normal task, below any real-time task the host already runs. */
+export const REALTIME_PRIORITY = 1;
 const CAP_IPC_LOCK = 14n;
 const CAP_SYS_NICE = 23n;
 /** Below this, locking what the runtime touches fails. */

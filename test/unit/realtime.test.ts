@@ -15,7 +15,7 @@ const user = { status: "CapEff:\t0000000000000000\n", limits: limits("0", "83886
 describe("may this host run vigil with SCHED_RR and locked memory", () => {
   it("root (CAP_SYS_NICE, CAP_IPC_LOCK): yes, whatever the limits", () => {
     expect(judgeRealtime(root)).toEqual({
-      scheduling: { ok: true, why: "SCHED_RR priority 10 allowed (CAP_SYS_NICE)" },
+      scheduling: { ok: true, why: "SCHED_RR priority 1 allowed (CAP_SYS_NICE)" },
       memory: { ok: true, why: "memory can be locked (CAP_IPC_LOCK)" },
     });
     expect(realtimeHostCheck(root)).toMatchObject({ name: "real-time scheduling", ok: true });
@@ -25,13 +25,13 @@ describe("may this host run vigil with SCHED_RR and locked memory", () => {
     const c = realtimeHostCheck(user);
     expect(c.ok).toBe(false);
     expect(c.detail).toBe(
-      "no CAP_SYS_NICE and RLIMIT_RTPRIO is 0 (needs 10); run as root or raise LimitRTPRIO; no CAP_IPC_LOCK and RLIMIT_MEMLOCK is 8388608 bytes; run as root or set LimitMEMLOCK=infinity",
+      "no CAP_SYS_NICE and RLIMIT_RTPRIO is 0 (needs 1); run as root or raise LimitRTPRIO; no CAP_IPC_LOCK and RLIMIT_MEMLOCK is 8388608 bytes; run as root or set LimitMEMLOCK=infinity",
     );
   });
 
   it("a user with the limits raised (systemd LimitRTPRIO, LimitMEMLOCK=infinity): yes", () => {
     const v = judgeRealtime({ ...user, limits: limits("20", "unlimited") });
-    expect(v.scheduling).toEqual({ ok: true, why: "SCHED_RR priority 10 allowed (RLIMIT_RTPRIO 20)" });
+    expect(v.scheduling).toEqual({ ok: true, why: "SCHED_RR priority 1 allowed (RLIMIT_RTPRIO 20)" });
     expect(v.memory).toEqual({ ok: true, why: "memory can be locked (RLIMIT_MEMLOCK unlimited)" });
   });
 
