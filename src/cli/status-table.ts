@@ -1,3 +1,4 @@
+import { reachableConsole } from "../api/console-urls.ts";
 import type { StatusSnapshot } from "../api/status.ts";
 import { formatFarms } from "./farm-table.ts";
 import { formatModules } from "./module-table.ts";
@@ -10,7 +11,8 @@ export function formatStatus(s: StatusSnapshot): string {
     `cluster   ${s.cluster.name}`,
     `version   ${s.version}, PID ${s.pid}, up ${formatUptime(s.uptimeMs)}`,
     `config    ${s.configFile}`,
-    `console   ${s.web.url ?? `http://${s.web.listen}/`}`,
+    // A console on 0.0.0.0 is reached at the node's addresses, not at "http://0.0.0.0:9010/".
+    `console   ${reachableConsole(s.web.url ?? `http://${s.web.listen}/`, s.node.addresses)}`,
     ...(s.web.tls ? [`          certificate sha256 ${s.web.tls.sha256}${s.web.tls.selfSigned ? " (self-signed)" : ""}`] : []),
     "",
   ];

@@ -12,7 +12,7 @@ import type { ModuleCommandRequest } from "../api/modules.ts";
 import { VERSION } from "../version.ts";
 import { createConsoleApp } from "../../web/app.ts";
 import { supervisedConsole, type SupervisedConsole } from "./console.ts";
-import { reachableConsole } from "./console-urls.ts";
+import { reachableConsole } from "../api/console-urls.ts";
 import { consoleStatus, networkConsoleAuth } from "./console-access.ts";
 import type { Engine, NodeContext } from "./engine.ts";
 import { supervisedHeartbeat } from "./heartbeat/supervised.ts";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { reachableConsole } from "../../src/daemon/console-urls.ts";
+import { reachableConsole } from "../../src/api/console-urls.ts";
 
 describe("where the console can be opened", () => {
   it("a console on every address lists the host's addresses, loopback last, not 0.0.0.0", () => {
