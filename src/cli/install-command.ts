@@ -1,5 +1,5 @@
 import { isAbsolute, resolve } from "node:path";
-import { DEFAULT_STATE_DIR } from "../api/state-dirs.ts";
+import { DEFAULT_STATE_DIR, DEFAULT_WITNESS_STATE_DIR } from "../api/state-dirs.ts";
 import { defaultOptions, type InstallOptions } from "../sys/install/layout.ts";
 import { type DocFile, install, InstallError, type Report, uninstall } from "../sys/install/install.ts";
 import { MARK } from "../sys/install/texts.ts";
@@ -37,7 +37,8 @@ function docFiles(): DocFile[] {
 }
 
 function options(v: Values): InstallOptions {
-  const o = defaultOptions(DEFAULT_STATE_DIR);
+  const role = v["witness"] === true ? "witness" : "node";
+  const o = defaultOptions(role, role === "witness" ? DEFAULT_WITNESS_STATE_DIR : DEFAULT_STATE_DIR);
   const path = (flag: string): string | undefined => {
     const p = v[flag];
     if (typeof p !== "string") return undefined;
@@ -52,6 +53,7 @@ function options(v: Values): InstallOptions {
     if (typeof p === "string" && !isAbsolute(p)) throw new UsageError(`--${flag} must be an absolute path, not "${p}"`);
   }
   return {
+    role,
     root: path("root") ?? o.root,
     prefix: path("prefix") ?? o.prefix,
     stateDir: path("state-dir") ?? o.stateDir,

@@ -142,6 +142,39 @@ describe("vigil install --root DIR (an image)", () => {
     expect(again.out).toBe("nothing to remove: vigil is not installed here\n");
   });
 
+  it("--witness installs the arbiter's service beside a node's; the binary goes with the last one", () => {
+    const root = join(dir, "root");
+    mkdirSync(join(root, "run", "systemd", "system"), { recursive: true });
+    expect(vigil(["install", "--root", root]).code).toBe(0);
+    const w = vigil(["install", "--witness", "--root", root]);
+    expect(w.code).toBe(0);
+    expect(w.out).toContain("created /var/lib/vigil-witness (mode 0700)\nwrote /etc/systemd/system/vigil-witness.service\n");
+    expect(w.out).toContain("  start it: systemctl start vigil-witness\n");
+    const unit = readFileSync(join(root, "etc", "systemd", "system", "vigil-witness.service"), "utf8").split("\n");
+    expect(unit).toContain("ExecStart=/usr/local/sbin/vigil witness --state-dir /var/lib/vigil-witness");
+    expect(unit).toContain("Restart=on-failure");
+
+    const node = vigil(["uninstall", "--root", root, "--purge"]);
+    expect(node.out).toContain("kept /usr/local/sbin/vigil (/etc/systemd/system/vigil-witness.service still runs it)\n");
+    expect(node.out).toContain("kept /etc/vigil (/etc/systemd/system/vigil-witness.service still reads it)\n");
+    expect(existsSync(join(root, "usr", "local", "sbin", "vigil"))).toBe(true);
+    const witness = vigil(["uninstall", "--witness", "--root", root, "--purge"]);
+    expect(witness.out).toBe([
+      `ran systemctl --root=${root} disable vigil-witness.service`,
+      "removed /etc/systemd/system/vigil-witness.service",
+      "removed /usr/local/sbin/vigil",
+      "purged /var/lib/vigil-witness",
+      "purged /etc/vigil",
+      "",
+    ].join("\n"));
+    expect(recorded()).toEqual([
+      `systemctl --root=${root} enable vigil.service`,
+      `systemctl --root=${root} enable vigil-witness.service`,
+      `systemctl --root=${root} disable vigil.service`,
+      `systemctl --root=${root} disable vigil-witness.service`,
+    ]);
+  });
+
   it("answers bad flags with the usage and refuses to purge a folder not named for vigil", () => {
     const root = join(dir, "root");
     const init = vigil(["install", "--root", root, "--init", "upstart"]);

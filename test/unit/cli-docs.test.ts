@@ -103,7 +103,7 @@ describe("man page", () => {
         expect(r.stderr).toBe("");
         expect(r.status).toBe(0);
         expect(r.stdout).toMatch(/^VIGIL\(8\)/);
-        expect(r.stdout).toContain("vigil install [--prefix DIR]");
+        expect(r.stdout).toContain("vigil install [--witness] [--prefix DIR]");
       }
     } else if (onPath("groff")) {
       const r = spawnSync("groff", ["-man", "-ww", "-z", file], { encoding: "utf8" });

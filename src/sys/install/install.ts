@@ -11,7 +11,7 @@ import {
 import { basename, dirname } from "node:path";
 import { findOnPath } from "../host-check.ts";
 import { type InitSystem, type InstallOptions, detectInit, layout, type Layout } from "./layout.ts";
-import { exampleConfig, MARK, systemdUnit, sysvScript } from "./texts.ts";
+import { exampleConfig, MARK, systemdUnit, sysvScript, witnessUnit } from "./texts.ts";
 
 export class InstallError extends Error {}
 
@@ -21,8 +21,6 @@ export interface Report {
   /** What the operator does next, if anything. */
   next: string[];
 }
-
-const SERVICE = "vigil.service";
 
 /**
  * A file of documentation install adds (the man page, the shell completion),
@@ -46,14 +44,15 @@ export function install(o: InstallOptions, self: string, r: Report, docs: readon
   installBinary(l, self, r);
   ensureDir(l, l.stateDir, 0o700, r, true);
 
+  const paths = { binary: l.binary, stateDir: l.stateDir };
   if (init === "systemd") {
-    const changed = writeOwnFile(l, l.unit, systemdUnit({ binary: l.binary, stateDir: l.stateDir }), 0o644, r);
+    const changed = writeOwnFile(l, l.unit, l.role === "node" ? systemdUnit(paths) : witnessUnit(paths), 0o644, r);
     const systemctl = systemctlArgs(o);
     if (o.root === "/" && changed) tool(systemctl, ["daemon-reload"], r);
-    tool(systemctl, [...rootFlag(o), "enable", SERVICE], r);
+    tool(systemctl, [...rootFlag(o), "enable", `${l.service}.service`], r);
   } else {
-    writeOwnFile(l, l.initScript, sysvScript({ binary: l.binary, stateDir: l.stateDir }), 0o755, r);
-    enableSysv(o, r);
+    writeOwnFile(l, l.initScript, sysvScript({ ...paths, witness: l.role === "witness" }), 0o755, r);
+    enableSysv(o, l, r);
   }
 
   for (const d of docs) {
@@ -74,7 +73,7 @@ export function install(o: InstallOptions, self: string, r: Report, docs: readon
       `check it: ${l.binary} check-config`,
     );
   }
-  r.next.push(init === "systemd" ? "start it: systemctl start vigil" : `start it: ${l.initScript} start`);
+  r.next.push(init === "systemd" ? `start it: systemctl start ${l.service}` : `start it: ${l.initScript} start`);
 }
 
 export function uninstall(o: InstallOptions, purge: boolean, r: Report, docs: readonly DocFile[] = []): void {
@@ -85,7 +84,7 @@ export function uninstall(o: InstallOptions, purge: boolean, r: Report, docs: re
       r.lines.push(`kept ${l.unit} (not written by vigil install)`);
     } else {
       const systemctl = systemctlArgs(o);
-      tool(systemctl, [...rootFlag(o), "disable", ...(o.root === "/" ? ["--now"] : []), SERVICE], r);
+      tool(systemctl, [...rootFlag(o), "disable", ...(o.root === "/" ? ["--now"] : []), `${l.service}.service`], r);
       remove(l, l.unit, r);
       if (o.root === "/") tool(systemctl, ["daemon-reload"], r);
     }
@@ -95,19 +94,26 @@ export function uninstall(o: InstallOptions, purge: boolean, r: Report, docs: re
       r.lines.push(`kept ${l.initScript} (not written by vigil install)`);
     } else {
       if (o.root === "/") tool([l.initScript], ["stop"], r, l.initScript);
-      disableSysv(o, r);
+      disableSysv(o, l, r);
       remove(l, l.initScript, r);
     }
   }
-  if (existsSync(l.at(l.binary))) remove(l, l.binary, r);
-  for (const d of docs) {
-    if (existsSync(l.at(d.path)) && isOurs(l.at(d.path))) remove(l, d.path, r);
+  // The node and the witness services share the binary, its manual and completion: the last one out removes them.
+  const other = [l.otherUnit, l.otherInitScript].find((p) => existsSync(l.at(p)) && isOurs(l.at(p)));
+  if (other !== undefined) {
+    if (existsSync(l.at(l.binary))) r.lines.push(`kept ${l.binary} (${other} still runs it)`);
+  } else {
+    if (existsSync(l.at(l.binary))) remove(l, l.binary, r);
+    for (const d of docs) {
+      if (existsSync(l.at(d.path)) && isOurs(l.at(d.path))) remove(l, d.path, r);
+    }
   }
 
   const example = `${l.configDir}/vigil.yaml.example`;
   if (purge) {
     purgeDir(l, l.stateDir, r);
-    purgeDir(l, l.configDir, r);
+    if (other !== undefined) r.lines.push(`kept ${l.configDir} (${other} still reads it)`);
+    else purgeDir(l, l.configDir, r);
   } else {
     if (existsSync(l.at(example)) && isOurs(l.at(example))) remove(l, example, r);
     for (const kept of [l.stateDir, l.configDir]) {
@@ -235,24 +241,24 @@ function systemctlArgs(o: InstallOptions): string[] {
 
 const rootFlag = (o: InstallOptions): string[] => (o.root === "/" ? [] : [`--root=${o.root}`]);
 
-function enableSysv(o: InstallOptions, r: Report): void {
+function enableSysv(o: InstallOptions, l: Layout, r: Report): void {
   if (o.root !== "/") {
-    r.next.push("enable the init script in the image (update-rc.d vigil defaults, or chkconfig --add vigil)");
+    r.next.push(`enable the init script in the image (update-rc.d ${l.service} defaults, or chkconfig --add ${l.service})`);
     return;
   }
   const updateRcD = findOnPath("update-rc.d");
   const chkconfig = findOnPath("chkconfig");
-  if (updateRcD) tool([updateRcD], ["vigil", "defaults"], r);
-  else if (chkconfig) tool([chkconfig], ["--add", "vigil"], r);
-  else r.next.push("no update-rc.d or chkconfig here: start /etc/init.d/vigil at boot the way this system does (rc.local, inittab)");
+  if (updateRcD) tool([updateRcD], [l.service, "defaults"], r);
+  else if (chkconfig) tool([chkconfig], ["--add", l.service], r);
+  else r.next.push(`no update-rc.d or chkconfig here: start ${l.initScript} at boot the way this system does (rc.local, inittab)`);
 }
 
-function disableSysv(o: InstallOptions, r: Report): void {
+function disableSysv(o: InstallOptions, l: Layout, r: Report): void {
   if (o.root !== "/") return;
   const updateRcD = findOnPath("update-rc.d");
   const chkconfig = findOnPath("chkconfig");
-  if (updateRcD) tool([updateRcD], ["-f", "vigil", "remove"], r);
-  else if (chkconfig) tool([chkconfig], ["--del", "vigil"], r);
+  if (updateRcD) tool([updateRcD], ["-f", l.service, "remove"], r);
+  else if (chkconfig) tool([chkconfig], ["--del", l.service], r);
 }
 
 /** Runs a tool; `name` is how the report shows it (default: the command's name, as found on PATH). */

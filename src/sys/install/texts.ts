@@ -49,27 +49,51 @@ WantedBy=multi-user.target
 `;
 }
 
+/** The arbiter on a third machine (vigil witness): it grants module leases, so it must be up when the nodes need it. */
+export function witnessUnit(p: InstalledPaths): string {
+  return `# ${MARK} --witness; \`vigil uninstall --witness\` removes it.
+[Unit]
+Description=vigil witness: the arbiter that grants each module's lease to one node
+Documentation=man:vigil(8)
+Wants=network-online.target
+After=network-online.target
+
+[Service]
+Type=simple
+ExecStart=${p.binary} witness --state-dir ${p.stateDir}
+# After a start it grants nothing for lease + grace unless its last stop was clean:
+# a quick restart keeps no node waiting for long.
+Restart=on-failure
+RestartSec=1s
+
+[Install]
+WantedBy=multi-user.target
+`;
+}
+
 /**
  * For hosts without systemd. POSIX sh, no start-stop-daemon (many industrial
  * images lack it): a small supervisor loop restarts the daemon when it fails,
  * as Restart=on-failure does under systemd.
  */
-export function sysvScript(p: InstalledPaths): string {
+export function sysvScript(p: InstalledPaths & { witness?: boolean }): string {
+  const name = p.witness === true ? "vigil-witness" : "vigil";
   return `#!/bin/sh
-# ${MARK}; \`vigil uninstall\` removes it.
+# ${MARK}${p.witness === true ? " --witness" : ""}; \`vigil uninstall\` removes it.
 ### BEGIN INIT INFO
-# Provides:          vigil
+# Provides:          ${name}
 # Required-Start:    $network $remote_fs $syslog
 # Required-Stop:     $network $remote_fs $syslog
 # Default-Start:     2 3 4 5
 # Default-Stop:      0 1 6
-# Short-Description: vigil high-availability node
+# Short-Description: ${p.witness === true ? "vigil witness (arbiter)" : "vigil high-availability node"}
 ### END INIT INFO
 
 DAEMON=${shellQuote(p.binary)}
+VERB=${p.witness === true ? "witness" : "run"}
 STATE_DIR=${shellQuote(p.stateDir)}
-PIDFILE=\${VIGIL_PIDFILE:-/run/vigil.pid}
-LOG=\${VIGIL_LOG:-/var/log/vigil.log}
+PIDFILE=\${VIGIL_PIDFILE:-/run/${name}.pid}
+LOG=\${VIGIL_LOG:-/var/log/${name}.log}
 
 alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
 supervisor_pid() { [ -f "$PIDFILE" ] && cat "$PIDFILE"; }
@@ -82,7 +106,7 @@ supervise() {
   trap 'stopping=1; alive "$child" && kill -TERM "$child"' TERM INT
   trap 'alive "$child" && kill -HUP "$child"' HUP
   while [ "$stopping" = 0 ]; do
-    "$DAEMON" run --state-dir "$STATE_DIR" </dev/null >>"$LOG" 2>&1 &
+    "$DAEMON" "$VERB" --state-dir "$STATE_DIR" </dev/null >>"$LOG" 2>&1 &
     child=$!
     echo "$child" >"$PIDFILE.daemon"
     # wait returns early when a trapped signal arrives; wait on until the daemon is gone.
@@ -90,7 +114,7 @@ supervise() {
     while alive "$child"; do wait "$child"; rc=$?; done
     [ "$stopping" = 1 ] && break
     [ "$rc" = 0 ] && break
-    echo "vigil: daemon exited with status $rc; restarting in 2 s" >>"$LOG"
+    echo "$(basename "$0"): daemon exited with status $rc; restarting in 2 s" >>"$LOG"
     sleep 2
   done
   rm -f "$PIDFILE" "$PIDFILE.daemon"
@@ -98,34 +122,34 @@ supervise() {
 
 case "$1" in
   start)
-    if alive "$(supervisor_pid)"; then echo "vigil is already running"; exit 0; fi
+    if alive "$(supervisor_pid)"; then echo "${name} is already running"; exit 0; fi
     ulimit -l unlimited 2>/dev/null
     ulimit -r ${REALTIME_PRIORITY} 2>/dev/null
     supervise </dev/null >/dev/null 2>&1 &
     echo $! >"$PIDFILE"
-    echo "vigil started (log: $LOG)"
+    echo "${name} started (log: $LOG)"
     ;;
   stop)
     pid=$(supervisor_pid)
-    if ! alive "$pid"; then echo "vigil is not running"; rm -f "$PIDFILE" "$PIDFILE.daemon"; exit 0; fi
+    if ! alive "$pid"; then echo "${name} is not running"; rm -f "$PIDFILE" "$PIDFILE.daemon"; exit 0; fi
     kill -TERM "$pid"
     # The daemon stops its modules first; each stop is bounded by its stop_timeout.
     n=0
     while alive "$pid" && [ "$n" -lt 900 ]; do sleep 1; n=$((n + 1)); done
-    if alive "$pid"; then echo "vigil did not stop in 15 minutes" >&2; exit 1; fi
-    echo "vigil stopped"
+    if alive "$pid"; then echo "${name} did not stop in 15 minutes" >&2; exit 1; fi
+    echo "${name} stopped"
     ;;
   restart)
     "$0" stop && "$0" start
     ;;
   reload|force-reload)
     pid=$(daemon_pid)
-    if ! alive "$pid"; then echo "vigil is not running" >&2; exit 7; fi
-    kill -HUP "$pid" && echo "vigil: config reload asked (see $LOG)"
+    if ! alive "$pid"; then echo "${name} is not running" >&2; exit 7; fi
+    kill -HUP "$pid" && echo "${name}: config reload asked (see $LOG)"
     ;;
   status)
-    if alive "$(supervisor_pid)"; then echo "vigil is running (pid $(daemon_pid))"; exit 0; fi
-    echo "vigil is not running"; exit 3
+    if alive "$(supervisor_pid)"; then echo "${name} is running (pid $(daemon_pid))"; exit 0; fi
+    echo "${name} is not running"; exit 3
     ;;
   *)
     echo "Usage: $0 {start|stop|restart|reload|status}" >&2
