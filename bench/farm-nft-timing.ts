@@ -2,32 +2,43 @@
  * Runs inside a lab namespace (bench/farm.ts starts it): the time of one farm
  * update for 2, 8 and 32 nodes, as the daemon does it on a membership change:
  * the core computing the new owners (memo cleared, so nothing is cached), and
- * the one `nft -f` transaction that replaces this node's bucket set.
- * Prints one JSON line: { nodes: { "2": { coreMs: [...], nftMs: [...], buckets }, ... } }.
+ * the one `nft -f` transaction that replaces this node's bucket set, and
+ * beside it the same transaction sent as nf_tables netlink messages
+ * (src/sys/farm/nft-netlink.ts), alternating round by round.
+ * Prints one JSON line: { nodes: { "2": { coreMs: [...], nftMs: [...], netlinkMs: [...], buckets }, ... } }.
  */
 import { bucketsOf, ownershipTable } from "../src/core/farm/ownership.ts";
+import { farmUpdateOps, openNftNetlink } from "../src/sys/farm/nft-netlink.ts";
+import { farmTableName } from "../src/sys/farm/ruleset.ts";
 import { removeFarmTable, setupFarmTable, writeFarmTable } from "../src/sys/farm/table.ts";
 
 const ROUNDS = Number(process.argv[2] ?? 60);
-const out: Record<string, { coreMs: number[]; nftMs: number[]; buckets: number[] }> = {};
+/** Long enough never to lapse between rounds: this measures writes, not the lease. */
+const LEASE_MS = 3_600_000;
+const out: Record<string, { coreMs: number[]; nftMs: number[]; netlinkMs: number[]; buckets: number[] }> = {};
+const netlink = await openNftNetlink();
 for (const n of [2, 8, 32]) {
   const module = `bench${n}`;
   const nodes = Array.from({ length: n }, (_, i) => ({ name: `node${i + 1}`, weight: 1 }));
   const t = ownershipTable(nodes, 0xbe9c4);
   const all = n === 32 ? 0xffffffff : 2 ** n - 1;
   const lessOne = (all & ~(1 << (n - 1))) >>> 0;
-  const setup = await setupFarmTable({ module, vip: "198.51.100.50", ports: [80, 443], split: "client_ip_port", seed: 1, leaseMs: 300 });
+  const setup = await setupFarmTable({ module, vip: "198.51.100.50", ports: [80, 443], split: "client_ip_port", seed: 1, leaseMs: LEASE_MS });
   if (!setup.ok) throw new Error(setup.message);
-  const r = { coreMs: [] as number[], nftMs: [] as number[], buckets: [] as number[] };
+  const r = { coreMs: [] as number[], nftMs: [] as number[], netlinkMs: [] as number[], buckets: [] as number[] };
   for (let i = 0; i < ROUNDS; i++) {
     const view = i % 2 === 0 ? lessOne : all;
     const c0 = performance.now();
     t.memo.clear();
     const held = bucketsOf(t, 0, view);
     const c1 = performance.now();
-    const w = await writeFarmTable(module, "198.51.100.50", held, i % 2 === 0, 300);
+    const w = await writeFarmTable(module, "198.51.100.50", held, i % 2 === 0, LEASE_MS);
     const c2 = performance.now();
     if (!w.ok) throw new Error(w.message);
+    const n0 = performance.now();
+    const errno = netlink.apply(farmTableName(module), farmUpdateOps("198.51.100.50", held, i % 2 === 0, LEASE_MS));
+    r.netlinkMs.push(performance.now() - n0);
+    if (errno !== 0) throw new Error(`netlink update failed: errno ${errno}`);
     r.coreMs.push(c1 - c0);
     r.nftMs.push(c2 - c1);
     r.buckets.push(held.length);
@@ -35,4 +46,5 @@ for (const n of [2, 8, 32]) {
   await removeFarmTable(module);
   out[String(n)] = r;
 }
+netlink.close();
 process.stdout.write(`${JSON.stringify({ nodes: out })}\n`);

@@ -9,6 +9,7 @@ import { countEstablished, procNetAddress } from "../../src/sys/farm/connections
 import { parseFarmCounters } from "../../src/sys/farm/counters.ts";
 import { exitGuardScript } from "../../src/sys/farm/exit-guard.ts";
 import { macvlanName, setupFarmLink, type SysctlIo } from "../../src/sys/farm/link.ts";
+import { farmUpdateOps, markKey, parseAcks, setBatch } from "../../src/sys/farm/nft-netlink.ts";
 import { farmRenewRuleset, farmSetupRuleset, farmTableName, farmTeardownRuleset, farmUpdateRuleset, isLapsedFailure } from "../../src/sys/farm/ruleset.ts";
 import type { IpRunner } from "../../src/sys/ip-command.ts";
 
@@ -260,5 +261,58 @@ describe("farm link setup", () => {
     expect(s).toContain("flush set inet vigil_farm_web mine");
     expect(s).toContain("flush set inet vigil_farm_web arp_owner");
     expect(s).not.toContain("delete table");
+  });
+});
+
+describe("farm set updates as nf_tables netlink messages", () => {
+  it("frames a batch: begin, one message per operation asking for an ack, end; keys and timeouts where nft puts them", () => {
+    const b = setBatch("vigil_farm_web", farmUpdateOps("198.51.100.200", [3, 200], false, 300), 7);
+    const v = new DataView(b.buffer);
+    const msgs: { type: number; flags: number; seq: number; at: number; len: number }[] = [];
+    for (let at = 0; at < b.length; ) {
+      const len = v.getUint32(at, true);
+      msgs.push({ type: v.getUint16(at + 4, true), flags: v.getUint16(at + 6, true), seq: v.getUint32(at + 8, true), at, len });
+      at += (len + 3) & ~3;
+    }
+    // begin, delete lease, add lease, flush mine, add mine, flush arp_owner, end
+    expect(msgs.map((m) => m.type)).toEqual([0x10, 0x0a0e, 0x0a0c, 0x0a0e, 0x0a0c, 0x0a0e, 0x11]);
+    expect(msgs.map((m) => m.seq)).toEqual([7, 8, 9, 10, 11, 12, 13]);
+    expect(msgs.slice(1, -1).every((m) => (m.flags & 0x5) === 0x5)).toBe(true);
+    expect(msgs[2]!.flags & 0x400).toBe(0x400);
+    // The batch speaks to nf_tables (res_id 10, big-endian); the messages to family inet.
+    expect([b[16], v.getUint16(18)]).toEqual([0, 10]);
+    expect(b[msgs[1]!.at + 16]).toBe(1);
+    const text = new TextDecoder().decode(b);
+    expect(text).toContain("vigil_farm_web\0");
+    expect(text).toContain("lease\0");
+    const addLease = b.subarray(msgs[2]!.at, msgs[2]!.at + msgs[2]!.len);
+    expect(Buffer.from(addLease).includes(Buffer.from([198, 51, 100, 200]))).toBe(true);
+    expect(Buffer.from(addLease).includes(Buffer.from([0, 0, 0, 0, 0, 0, 0x01, 0x2c]))).toBe(true);
+    const addMine = b.subarray(msgs[4]!.at, msgs[4]!.at + msgs[4]!.len);
+    expect(Buffer.from(addMine).includes(Buffer.from(markKey(200)))).toBe(true);
+    // Holding nothing: the lease is flushed and re-armed, not renewed conditionally.
+    const empty = setBatch("t", farmUpdateOps("198.51.100.200", [], false, 300), 1);
+    expect(new DataView(empty.buffer).getUint16(20 + 4, true)).toBe(0x0a0e);
+    expect(farmUpdateOps("198.51.100.200", [], false, 300)[0]).toEqual({ op: "flush", set: "lease" });
+  });
+
+  it("reads the kernel's answers: acknowledgements and errors by sequence number, junk ignored", () => {
+    const answer = (seq: number, err: number): Uint8Array => {
+      const m = new Uint8Array(36);
+      const v = new DataView(m.buffer);
+      v.setUint32(0, 36, true);
+      v.setUint16(4, 2, true);
+      v.setUint32(8, seq, true);
+      v.setInt32(16, err, true);
+      return m;
+    };
+    const both = new Uint8Array(72);
+    both.set(answer(8, 0), 0);
+    both.set(answer(9, -2), 36);
+    expect([...parseAcks(both)]).toEqual([[9, -2]]);
+    expect(parseAcks(new Uint8Array(5)).size).toBe(0);
+    const broken = answer(8, -1);
+    new DataView(broken.buffer).setUint32(0, 4000, true);
+    expect(parseAcks(broken).size).toBe(0);
   });
 });
