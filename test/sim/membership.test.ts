@@ -7,13 +7,14 @@
  * Seeds: each scenario runs seeds 1..N (N below; SIM_SEEDS=<k> overrides);
  * SIM_SEED=<n> replays one seed, as printed in any failure.
  */
-import { describe, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { HeartbeatTimers, MembershipState, PeerChangeEvent } from "../../src/core/membership/membership.ts";
 import { Prng } from "./harness/prng.ts";
 import { perfectLink } from "./harness/network.ts";
 import { seedsFromEnv } from "./harness/seeds.ts";
 import { installMembershipInvariants, MembershipTruth } from "./membership-invariants.ts";
-import { createWorld, injectForgery, injectReplay, noisyProfile, Recorder, type MembershipSim, type WorldLog } from "./membership-world.ts";
+import { createWorld, injectForgery, injectReplay, noisyProfile, Recorder, type HbMsg, type MembershipSim, type WorldLog } from "./membership-world.ts";
+import type { Envelope } from "./harness/sim.ts";
 
 const timers: HeartbeatTimers = { intervalMs: 100, warntimeMs: 250, deadtimeMs: 500, initdeadMs: 1000 };
 const LINKS = 2;
@@ -147,7 +148,8 @@ describe("membership under simulation", () => {
     }
   });
 
-  it("clean stop: peers that hear the goodbye say stopped at once, never dead; only a node that said goodbye is ever stopped; its restart is heard", () => {
+  it("clean stop: peers that hear the goodbye say stopped at once, never dead; only a node that said goodbye is ever stopped; its restart is heard; replayed goodbyes change nothing", () => {
+    let replays = 0;
     for (const seed of seedsFromEnv(100)) {
       const n = SIZES[seed % SIZES.length] ?? 2;
       const noisy = seed % 3 !== 0;
@@ -165,10 +167,28 @@ describe("membership under simulation", () => {
           }
         }
       });
+      // Goodbye frames as delivered, for an attacker to replay once the node is back.
+      const goodbyes: { to: string; env: Envelope<HbMsg> }[] = [];
+      sim.invariant("record goodbyes", (_s, rec) => {
+        if (rec.kind === "step" && rec.envelope !== null && rec.envelope.tag === "genuine" && rec.event.type === "frame" && rec.event.frame.leaving === true) {
+          goodbyes.push({ to: rec.node, env: rec.envelope });
+        }
+      });
       sim.at(stopAt, `stop ${victim} cleanly`, () => log.stopping.add(victim));
       sim.at(exitAt, `${victim} exits`, (s) => s.crash(victim));
       sim.at(restartAt, `restart ${victim}`, (s) => s.restart(victim));
+      for (let i = 0; i < 10; i++) {
+        sim.at(restartAt + sim.rng.int(300, 1800), "replay a goodbye", (s) => {
+          const g = goodbyes.length === 0 ? undefined : s.rng.pick(goodbyes);
+          if (g === undefined) return;
+          s.inject({ from: "attacker", to: g.to, link: g.env.link, msg: g.env.msg, tag: "replayed" });
+          replays++;
+        });
+      }
       sim.run(restartAt + 2000);
+      for (const o of nodes.filter((x) => x !== victim)) {
+        sim.check(sim.node(o).state?.peers.find((p) => p.name === victim)?.state === "up", `${o} does not see restarted ${victim} up after replayed goodbyes`);
+      }
       for (const o of nodes.filter((x) => x !== victim)) {
         const stopped = peerEvents(log, { observer: o, node: victim, to: "stopped", after: stopAt, before: restartAt });
         const dead = peerEvents(log, { observer: o, node: victim, to: "dead", after: stopAt, before: restartAt });
@@ -178,6 +198,7 @@ describe("membership under simulation", () => {
         sim.check(peerEvents(log, { observer: o, node: victim, to: "up", reason: "restarted", after: restartAt }).length === 1, `${o} did not hear ${victim} come back`);
       }
     }
+    expect(replays).toBeGreaterThan(100);
   });
 
   it("paused node: peers declare it dead; on resume it blames nobody and is heard again", () => {
