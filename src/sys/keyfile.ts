@@ -181,7 +181,8 @@ export function writeKeyFile(file: string, options: WriteKeyOptions = {}): Write
     fsyncDir(dir);
     return { ok: true, file, bytes: size };
   } catch (e) {
-    return err("write-failed", file, `cannot be written (${reason(e)})`);
+    // The temporary name means nothing to the operator: the error is about the file they named.
+    return err("write-failed", file, `cannot be written (${reason(e).split(tmp).join(file)})`);
   } finally {
     if (tmpExists) {
       try {

@@ -96,6 +96,7 @@ describe("writeKeyFile", () => {
     const w = writeKeyFile(file);
     expect(w).toMatchObject({ ok: false, kind: "write-failed", file });
     if (!w.ok) expect(w.message).toMatch(new RegExp(`^key file ${file}: cannot be written \\(ENOENT`));
+    if (!w.ok) expect(w.message).not.toContain(".tmp-");
   });
 });
 
