@@ -57,6 +57,7 @@ describe("the console of a real daemon: login over HTTPS", () => {
   let daemon: Daemon;
   let port: number;
   let ca: string;
+  let fingerprint: string;
 
   /** A request that trusts only the daemon's own certificate, with the Host header given (default: 127.0.0.1:PORT). */
   const ask = (method: string, path: string, o: { headers?: Record<string, string>; body?: string } = {}): Promise<Answer> =>
@@ -107,6 +108,7 @@ describe("the console of a real daemon: login over HTTPS", () => {
     port = Number((where ?? "").split(":")[1]);
     ca = readFileSync(join(state, "console-cert.pem"), "utf8");
     expect(new X509Certificate(ca).fingerprint256).toBe(sha);
+    fingerprint = sha ?? "";
   });
 
   afterAll(async () => {
@@ -174,10 +176,11 @@ describe("the console of a real daemon: login over HTTPS", () => {
     expect(res.text).not.toContain("solo");
   });
 
-  it("leaves the CLI on the control socket as it was", () => {
+  it("leaves the CLI on the control socket as it was, and vigil status shows the certificate's fingerprint", () => {
     const r = vigil(["status", "--state-dir", state]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^node +solo \(127\.0\.0\.1\)$/m);
+    expect(r.stdout).toContain(`console   https://127.0.0.1:${port}/\n          certificate sha256 ${fingerprint} (self-signed)\n`);
   });
 });
 
