@@ -196,6 +196,9 @@ describe("the network console's login", () => {
     expect(refused.status).toBe(403);
     expect(((await refused.json()) as { error: string }).error).toBe("user bob is a viewer; stop needs the operator role");
     expect(c.audit.at(-1)).toMatchObject({ event: "command-refused", user: "bob", role: "viewer", module: "vms", command: "stop", status: 403 });
+    const other = await c.request("/api/anything-else", { method: "POST", headers: { cookie: bob.cookie, "x-csrf-token": bob.csrf } });
+    expect(other.status).toBe(403);
+    expect(((await other.json()) as { error: string }).error).toBe("user bob is a viewer; POST /api/anything-else needs the operator role");
     const alice = await c.login("alice", "alice-password");
     const force = { method: "POST", headers: { cookie: alice.cookie, "x-csrf-token": alice.csrf, "content-type": "application/json" }, body: '{"yes":true}' };
     expect((await c.request("/api/modules/vms/forceprim", force)).status).toBe(403);

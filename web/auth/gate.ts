@@ -55,7 +55,13 @@ function identityGate(auth: ConsoleAuth): MiddlewareHandler {
     }
     rememberIdentity(c.req.raw, who);
     const command = method === "POST" ? COMMAND.exec(path) : null;
-    if (command === null) return await next();
+    if (command === null) {
+      // Any other request that changes something (a route added later included) needs an operator; a viewer may only log out.
+      if (method !== "GET" && method !== "HEAD" && path !== "/logout" && !mayDo(who.role, "operator")) {
+        return c.json({ error: `user ${who.user} is a ${who.role}; ${method} ${path} needs the operator role` }, 403, NO_STORE);
+      }
+      return await next();
+    }
     const [module, verb] = [decodeSafe(command[1] as string), decodeSafe(command[2] as string)];
     const entry = { user: who.user, role: who.role, source: info.remoteAddress, module: printable(module), command: printable(verb) };
     const needed = roleFor(verb);
