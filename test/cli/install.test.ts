@@ -14,6 +14,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, st
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { REALTIME_PRIORITY } from "../../src/sys/realtime-host.ts";
 import { requireBinary, VIGIL } from "./vigil-binary.ts";
 
 let dir = "";
@@ -66,7 +67,7 @@ describe("vigil install --root DIR (an image)", () => {
       "Wants=network-online.target",
       "After=network-online.target",
       "LimitMEMLOCK=infinity",
-      "LimitRTPRIO=10",
+      `LimitRTPRIO=${REALTIME_PRIORITY}`,
       "KillMode=process",
       "WantedBy=multi-user.target",
     ]) expect(unit.split("\n")).toContain(line);
