@@ -11,7 +11,7 @@ const placeDetails = [
   "  --witness          the arbiter of a third machine (vigil witness) instead of a node:",
   "                     vigil-witness.service or /etc/init.d/vigil-witness, state in /var/lib/vigil-witness",
   "  --prefix DIR       the folder of the binary (default /usr/local/sbin)",
-  "  --state-dir DIR    the daemon's state dir (default /var/lib/vigil)",
+  "  --state-dir DIR    the daemon's state dir (default /var/lib/vigil; /var/lib/vigil-witness with --witness)",
   "  --root DIR         work on the system under DIR (an image being prepared) instead of /",
 ];
 
@@ -25,6 +25,7 @@ export const INSTALL_VERBS: VerbSpec[] = [
       "  without systemd, a SysV init script (/etc/init.d/vigil), creates the state dir (mode 0700),",
       "  and writes /etc/vigil/vigil.yaml.example when there is no /etc/vigil/vigil.yaml. An existing",
       "  config is never touched. Running it again changes only what differs. It does not start vigil.",
+      "",
       ...placeDetails,
       "  --init SYSTEM      systemd or sysv; default: systemd if it runs this system, else sysv",
     ].join("\n"),
@@ -39,6 +40,7 @@ export const INSTALL_VERBS: VerbSpec[] = [
       "  Stops and disables the service, removes the unit or init script, the binary and the",
       "  example config. Files vigil install did not write are kept. Give the same --prefix and",
       "  --state-dir as to install.",
+      "",
       "  --purge            also remove the state dir and /etc/vigil (config and key)",
       ...placeDetails,
     ].join("\n"),
