@@ -36,7 +36,7 @@ for (const n of [2, 8, 32]) {
     const c2 = performance.now();
     if (!w.ok) throw new Error(w.message);
     const n0 = performance.now();
-    const errno = netlink.apply(farmTableName(module), farmUpdateOps("198.51.100.50", held, i % 2 === 0, LEASE_MS));
+    const { errno } = netlink.apply(farmTableName(module), farmUpdateOps("198.51.100.50", held, i % 2 === 0, LEASE_MS));
     r.netlinkMs.push(performance.now() - n0);
     if (errno !== 0) throw new Error(`netlink update failed: errno ${errno}`);
     r.coreMs.push(c1 - c0);

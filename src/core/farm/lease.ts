@@ -12,14 +12,17 @@
  *   heartbeat: up to one interval later (the renewal and the heartbeat run on
  *   separate timers), plus the time the nft child takes to commit, which goes
  *   on while the daemon is frozen. So the lease must end within
- *   `deadtime - interval - NFT_COMMIT_MARGIN_MS` of a renewal.
+ *   `deadtime - interval - NFT_COMMIT_MARGIN_MS` of a renewal. (Renewals sent
+ *   as netlink messages commit inside the daemon's own send call, so for them
+ *   the margin is slack; it is kept for nodes that fall back to nft.)
  * - A renewal is conditional: it fails, whole, when the lease already lapsed
  *   (nothing is revived behind the core's back; the core then starts over,
  *   holding nothing). So a live daemon loses its buckets only when its event
- *   loop stalls for longer than `lease - refresh` plus an nft run. Renewing
- *   every `lease / 3` lets a loaded machine be two renewals late; each
- *   renewal is one nft run (about 6 ms of CPU), so at 100/500 ms timers that
- *   is 10 runs a second, about 6 % of one core.
+ *   loop stalls for longer than `lease - refresh` plus one renewal. Renewing
+ *   every `lease / 3` lets a loaded machine be two renewals late. A renewal
+ *   is one netlink transaction (well under a millisecond), or one nft run
+ *   (about 6 ms of CPU) where netlink is not available: at 100/500 ms timers
+ *   10 a second, about 6 % of one core with nft.
  * - Below MIN_LEASE_MS the nft runs would eat a core and their own start-up
  *   time would be most of the lease; the lease then stays at MIN_LEASE_MS
  *   and `guaranteed` is false: a frozen node can then answer its old buckets

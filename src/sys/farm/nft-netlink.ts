@@ -2,7 +2,7 @@
  * The farm's set updates as nf_tables netlink messages, sent straight to the
  * kernel through an AF_NETLINK socket (bun:ffi), without starting nft: one
  * batch is one transaction, as `nft -f` makes it. Measured beside nft in
- * bench/farm-nft-timing.ts; the daemon still writes through nft (sys/nft.ts).
+ * bench/farm-nft-timing.ts.
  *
  * Layout (linux/netlink.h, linux/netfilter/nfnetlink.h, nf_tables.h):
  * nlmsghdr { u32 len; u16 type; u16 flags; u32 seq; u32 pid } (host order),
@@ -10,6 +10,8 @@
  * { u16 len; u16 type; payload padded to 4 }. A batch is BATCH_BEGIN, the
  * messages, BATCH_END; the kernel applies all of it or none and answers
  * every message asked to (NLM_F_ACK) with an NLMSG_ERROR holding 0 or -errno.
+ * The daemon's writes and lease renewals go this way where it can open the
+ * socket (the Bun binary, as root), else through nft (table.ts).
  */
 import { type Libc, loadLibc } from "../ffi/libc.ts";
 
@@ -163,9 +165,24 @@ export function farmUpdateOps(vip: string, held: readonly number[], arpOwner: bo
   ];
 }
 
+/** The lease renewal alone (farmRenewRuleset's lines): fails with ENOENT on op 0 once the lease lapsed. */
+export function farmRenewOps(vip: string, leaseMs: number): SetOp[] {
+  const lease = ipv4Key(vip);
+  return [
+    { op: "delete", set: "lease", keys: [lease] },
+    { op: "add", set: "lease", keys: [lease], timeoutMs: leaseMs },
+  ];
+}
+
+/** The transaction's outcome: errno 0, or the first error and the index of the operation that failed. */
+export interface NetlinkOutcome {
+  readonly errno: number;
+  readonly op: number;
+}
+
 export interface NftNetlink {
-  /** Applies the operations as one transaction; resolves with the first error (errno) or 0. */
-  apply(table: string, ops: readonly SetOp[]): number;
+  /** Applies the operations as one transaction. */
+  apply(table: string, ops: readonly SetOp[]): NetlinkOutcome;
   close(): void;
 }
 
@@ -192,6 +209,7 @@ export async function openNftNetlink(): Promise<NftNetlink> {
       libc.sendto(fd, batch, 0, kernel);
       // nfnetlink handles a batch while sendto runs: the answers are queued by now.
       let errno = 0;
+      let failed = -1;
       for (let answered = 0; answered < ops.length; ) {
         const n = Number(libc.symbols.recvfrom(fd, buf, buf.length, MSG_DONTWAIT, null, null));
         if (n <= 0) break;
@@ -203,9 +221,14 @@ export async function openNftNetlink(): Promise<NftNetlink> {
           at += pad4(len);
         }
         const errors = parseAcks(buf.subarray(0, n));
-        for (const [s, e] of errors) if (s >= first && errno === 0) errno = -e;
+        for (const [s, e] of errors) {
+          if (s > first && errno === 0) {
+            errno = -e;
+            failed = s - first - 1;
+          }
+        }
       }
-      return errno;
+      return { errno, op: failed };
     },
     close() {
       libc.close(fd);

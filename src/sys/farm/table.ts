@@ -1,8 +1,14 @@
 /**
- * The farm table in the kernel, through the one nft runner (src/sys/nft.ts):
- * each call is one `nft -f` transaction.
+ * The farm table in the kernel: each call is one transaction. Set updates
+ * (writes, lease renewals) go as nf_tables netlink messages (nft-netlink.ts)
+ * where the socket opens, which takes about a millisecond where starting nft
+ * takes 15 ms idle and far more on a loaded machine; everything else, and
+ * every update where netlink is not available, goes through the one nft
+ * runner (src/sys/nft.ts).
  */
+import { errnoName } from "../ffi/libc.ts";
 import { applyRuleset, listTableJson, type NftResult } from "../nft.ts";
+import { farmRenewOps, farmUpdateOps, type NftNetlink, openNftNetlink, type SetOp } from "./nft-netlink.ts";
 import { type FarmCounters, parseFarmCounters } from "./counters.ts";
 import {
   farmRenewRuleset,
@@ -30,13 +36,48 @@ export async function setupFarmTable(spec: FarmTableSpec): Promise<TableResult> 
   return result(await applyRuleset(farmSetupRuleset(spec), { needFor: NEED }), `farm ${spec.module}: cannot create nft table ${farmTableName(spec.module)}`);
 }
 
+let netlink: Promise<NftNetlink | null> | undefined;
+
+/** The process's nf_tables netlink socket, opened once; null where it cannot be (not Bun, no root). */
+function nftNetlink(): Promise<NftNetlink | null> {
+  netlink ??= openNftNetlink().catch(() => null);
+  return netlink;
+}
+
+const ENOENT = 2;
+
+/**
+ * Runs set operations over netlink; undefined when netlink is not there (the
+ * caller uses nft). A lease delete (op 0) that finds nothing means lapsed,
+ * as isLapsedFailure says for nft.
+ */
+async function viaNetlink(module: string, ops: readonly SetOp[], what: string): Promise<TableResult | undefined> {
+  const link = await nftNetlink();
+  if (link === null) return undefined;
+  let out;
+  try {
+    out = link.apply(farmTableName(module), ops);
+  } catch (e) {
+    return { ok: false, message: `${what}: nf_tables netlink: ${e instanceof Error ? e.message : String(e)}` };
+  }
+  if (out.errno === 0) return { ok: true };
+  const message = `${what}: nf_tables netlink: ${errnoName(out.errno)} in operation ${out.op + 1} of ${ops.length}`;
+  const first = ops[0];
+  const lapsed = out.errno === ENOENT && out.op === 0 && first?.op === "delete" && first.set === "lease";
+  return lapsed ? { ok: false, message, lapsed: true } : { ok: false, message };
+}
+
 export async function writeFarmTable(module: string, vip: string, held: readonly number[], arpOwner: boolean, leaseMs: number): Promise<TableResult> {
-  return result(await applyRuleset(farmUpdateRuleset(module, vip, held, arpOwner, leaseMs), { needFor: NEED }), `farm ${module}: cannot update its buckets`);
+  const what = `farm ${module}: cannot update its buckets`;
+  const text = farmUpdateRuleset(module, vip, held, arpOwner, leaseMs);
+  return (await viaNetlink(module, farmUpdateOps(vip, held, arpOwner, leaseMs), what)) ?? result(await applyRuleset(text, { needFor: NEED }), what);
 }
 
 /** Renews the kernel lease if it still runs; `lapsed` when it had run out. */
 export async function renewFarmLease(module: string, vip: string, leaseMs: number): Promise<TableResult> {
-  return result(await applyRuleset(farmRenewRuleset(module, vip, leaseMs), { needFor: NEED }), `farm ${module}: cannot renew its lease`);
+  const what = `farm ${module}: cannot renew its lease`;
+  const text = farmRenewRuleset(module, vip, leaseMs);
+  return (await viaNetlink(module, farmRenewOps(vip, leaseMs), what)) ?? result(await applyRuleset(text, { needFor: NEED }), what);
 }
 
 /** Removes the table. Remove the farm's link (link.ts) first: see exit-guard.ts. */
