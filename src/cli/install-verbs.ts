@@ -38,8 +38,8 @@ export const INSTALL_VERBS: VerbSpec[] = [
     usage: "vigil uninstall [--purge] [--witness] [--prefix DIR] [--state-dir DIR] [--root DIR]",
     details: [
       "  Stops and disables the service, removes the unit or init script, the binary and the",
-      "  example config. Files vigil install did not write are kept. Give the same --prefix and",
-      "  --state-dir as to install.",
+      "  example config. Files vigil install did not write are kept. Give it the same --prefix",
+      "  and --state-dir as install.",
       "",
       "  --purge            also remove the state dir and /etc/vigil (config and key)",
       ...placeDetails,

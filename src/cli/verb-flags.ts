@@ -51,7 +51,8 @@ export function positionalName(verb: VerbSpec): string | undefined {
   return undefined;
 }
 
-const flagLineRe = (long: string) => new RegExp(`^\\s+--${escape(long)}(?![\\w-])`);
+/** A line of the details that documents the flag: the flag first, then its value's NAME or the text. */
+const flagLineRe = (long: string) => new RegExp(`^\\s+--${escape(long)}(?:[ =][A-Z]\\S*\\s|\\s{2,}|$)`);
 
 function detailLine(details: string, long: string): string | undefined {
   return details.split("\n").find((l) => flagLineRe(long).test(l));

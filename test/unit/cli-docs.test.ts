@@ -92,6 +92,9 @@ describe("man page", () => {
     expect(run.find((f) => f.long === "log-format")).toEqual({ long: "log-format", short: undefined, value: "FMT", text: "text (default) or json, one line per event on stderr" });
     expect(run.find((f) => f.long === "listen")?.text).toBe("serve the console here instead of web.listen from the config");
     expect(run.find((f) => f.long === "accept-new-key")?.text).toMatch(/^start with a config from removable media whose cluster key differs from the one this node last ran with/);
+    // Prose that mentions a flag at the start of a line is not the flag's entry.
+    const verb = { ...findVerb("uninstall")!, details: "  Give it the same\n  --state-dir as install.\n  --state-dir DIR    the state dir" };
+    expect(flagDocs(verb).find((f) => f.long === "state-dir")).toMatchObject({ value: "DIR", text: "the state dir" });
   });
 
   it("renders without a warning", () => {
