@@ -133,6 +133,9 @@ interface Scope {
 
 class Interrupted extends Error {}
 
+/** The longest a resync keeps the thread before it lets timers run (see Resync.breathe). */
+const BREATHE_MS = 25;
+
 /** planResync, letting the daemon's timers (heartbeats) run between slices of a large tree. */
 async function planSliced(...args: Parameters<typeof planResyncSlices>): Promise<ResyncStep[]> {
   const slices = planResyncSlices(...args);
@@ -317,6 +320,7 @@ export class Resync {
 
     this.setPhase("namespace");
     for (const s of steps) {
+      await this.breathe();
       this.checkAbort();
       if (s.kind === "delete") await this.doDelete(s.path, s.type, sourceByKey.get(pathKey(s.path))?.type ?? null);
       else if (s.kind === "mkdir" || s.kind === "mknod" || s.kind === "symlink") await this.doCreate(s.kind, s.entry);
@@ -340,6 +344,7 @@ export class Resync {
     this.setPhase("data");
     await this.doFiles(todo, skip);
     for (const s of steps) {
+      await this.breathe();
       this.checkAbort();
       if (s.kind === "link") await this.doLink(s.existing, s.path);
     }
@@ -347,6 +352,7 @@ export class Resync {
 
     this.setPhase("metadata");
     for (const s of steps) {
+      await this.breathe();
       this.checkAbort();
       if (s.kind === "meta") await this.doMeta(s);
     }
@@ -362,6 +368,7 @@ export class Resync {
       while (next < scopes.length) {
         const s = scopes[next++]!;
         for (const e of await collect(list(s))) {
+          await this.breathe();
           if (exclude !== undefined && e.path.length > 0 && exclude(e.path)) continue;
           byKey.set(pathKey(e.path), e);
         }
@@ -390,8 +397,22 @@ export class Resync {
     this.failures.push({ path: relPathText(path), op: op.op, errno: r.errno, message: r.message });
   }
 
+  private breathedAt = performance.now();
+
+  /**
+   * Lets the daemon's timers (heartbeats first) run at least every
+   * BREATHE_MS: a chain of awaits on promises already resolved never yields
+   * to them, and a resync of 100k small files is such a chain for seconds.
+   */
+  private async breathe(): Promise<void> {
+    if (performance.now() - this.breathedAt < BREATHE_MS) return;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    this.breathedAt = performance.now();
+  }
+
   /** Waits for the rate limit and for room in the window before sending `bytes`. */
   private async budget(bytes: number): Promise<void> {
+    await this.breathe();
     this.checkAbort();
     if (this.rate !== null) await this.rate.take(bytes);
     await this.window.room(bytes);
@@ -528,7 +549,9 @@ export class Resync {
     const worker = async (): Promise<void> => {
       while (next < files.length) {
         this.checkAbort();
+        await this.breathe();
         const i = next++;
+        if (i >= files.length) break;
         const f = files[i]!;
         await this.files.sync(f);
         done[i] = true;
