@@ -64,6 +64,9 @@ async function vigil(...argv: string[]) {
   return { code, stdout: io.stdout(), stderr: io.stderr() };
 }
 
+/** Who sent a command, as the daemon logs it: the control socket and what the CLI says of itself. */
+const FROM_CLI = expect.stringMatching(/^control socket \(vigil pid=\d+ uid=\d+, as the client says\)$/);
+
 describe("module command verbs against a daemon on the control socket", () => {
   let dir: string;
   let daemon: RunningServer;
@@ -86,14 +89,14 @@ describe("module command verbs against a daemon on the control socket", () => {
   it("swap prints what happened and each node's role, and exits 0", async () => {
     const r = await vigil("swap", "vms", "--state-dir", dir);
     expect(r).toEqual({ code: 0, stdout: "swap vms: done: vms2 is PRIM\n  vms1  SECOND\n  vms2  PRIM", stderr: "" });
-    expect(engine.requests).toEqual([{ module: "vms", command: "swap", yes: false, timeoutMs: 30_000 }]);
+    expect(engine.requests).toEqual([{ module: "vms", command: "swap", yes: false, timeoutMs: 30_000, source: FROM_CLI }]);
   });
 
   it.each(["stop", "start", "restart", "prim", "second"])("%s asks the daemon for that command", async (command) => {
     const r = await vigil(command, "vms", "--state-dir", dir, "--timeout", "1m");
     expect(r.code).toBe(0);
     expect(r.stdout.split("\n")[0]).toBe(`${command} vms: done: vms2 is PRIM`);
-    expect(engine.requests).toEqual([{ module: "vms", command, yes: false, timeoutMs: 60_000 }]);
+    expect(engine.requests).toEqual([{ module: "vms", command, yes: false, timeoutMs: 60_000, source: FROM_CLI }]);
   });
 
   it("exits 1 and says failed on stderr when the cluster did not get there", async () => {
@@ -132,7 +135,7 @@ describe("module command verbs against a daemon on the control socket", () => {
   it("forceprim --yes goes ahead", async () => {
     const r = await vigil("forceprim", "vms", "--yes", "--state-dir", dir);
     expect(r.code).toBe(0);
-    expect(engine.requests).toEqual([{ module: "vms", command: "forceprim", yes: true, timeoutMs: 30_000 }]);
+    expect(engine.requests).toEqual([{ module: "vms", command: "forceprim", yes: true, timeoutMs: 30_000, source: FROM_CLI }]);
   });
 
   it("--yes belongs to forceprim only", async () => {
