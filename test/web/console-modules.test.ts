@@ -169,7 +169,7 @@ describe.runIf(missing === null)("console: modules, as a person sees them and co
     expect(await testid(page, "outcome-node").allTextContents()).toEqual(["vms1SECOND", "vms2PRIM", "vms3dead"]);
     expect(await testid(page, "command-outcome").getAttribute("aria-live")).toBe("polite");
     expect(await dialog.isVisible()).toBe(false);
-    expect(engine.requests).toEqual([{ module: "vms", command: "swap", yes: false, timeoutMs: 30_000 }]);
+    expect(engine.requests).toEqual([{ module: "vms", command: "swap", yes: false, timeoutMs: 30_000, source: "http from 127.0.0.1" }]);
     await page.screenshot({ path: artifactPath("console-modules-swap.png"), fullPage: true });
 
     // The token is kept for the tab: the next command goes straight out.
@@ -204,7 +204,7 @@ describe.runIf(missing === null)("console: modules, as a person sees them and co
     await dialog.waitFor({ state: "visible" });
     await testid(page, "forceprim-confirm").click();
     await expect.poll(() => testid(page, "outcome-text").textContent()).toBe("forceprim vms: done: vms2 is PRIM");
-    expect(engine.requests).toEqual([{ module: "vms", command: "forceprim", yes: true, timeoutMs: 30_000 }]);
+    expect(engine.requests).toEqual([{ module: "vms", command: "forceprim", yes: true, timeoutMs: 30_000, source: "http from 127.0.0.1" }]);
     expect(problems).toEqual([]);
     await page.close();
   });
@@ -232,7 +232,7 @@ describe.runIf(missing === null)("console: modules, as a person sees them and co
       engine.hold = null;
       release();
     }
-    expect(engine.requests).toEqual([{ module: "vms", command: "prim", yes: false, timeoutMs: 30_000 }]);
+    expect(engine.requests).toEqual([{ module: "vms", command: "prim", yes: false, timeoutMs: 30_000, source: "http from 127.0.0.1" }]);
     expect(problems).toEqual([]);
     await page.close();
   });
