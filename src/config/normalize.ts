@@ -183,9 +183,11 @@ function normalizeTarget(c: Raw, path: (p: unknown) => string | undefined): Chec
   return { custom: path(c["custom"] ?? c["script"]) as string, ...optional("args", Array.isArray(c["args"]) ? strings(c["args"]) : undefined) };
 }
 
-function normalizeChecker(c: Raw, path: (p: unknown) => string | undefined): Checker {
+/** `farm`: a farm runs no service to restart, so its checkers' default is failover (leave the split while failing; config/farm-checks.ts). */
+function normalizeChecker(c: Raw, path: (p: unknown) => string | undefined, farm = false): Checker {
   const d = DEFAULTS.checker;
-  const onFail = (c["on_fail"] ?? defaultOnFail(checkerKind(c))) as CheckerAction["on_fail"];
+  const fallback = farm && defaultOnFail(checkerKind(c)) === "restart" ? "failover" : defaultOnFail(checkerKind(c));
+  const onFail = (c["on_fail"] ?? fallback) as CheckerAction["on_fail"];
   const action: CheckerAction = onFail === "restart"
     ? {
       on_fail: onFail,
@@ -226,7 +228,7 @@ function normalizeModule(m: Raw, path: (p: unknown) => string | undefined): Modu
     ...optional("start", path(m["start"])),
     ...optional("stop", path(m["stop"])),
     ...timeouts,
-    checkers: raws(m["checkers"]).map((c) => normalizeChecker(c, path)),
+    checkers: raws(m["checkers"]).map((c) => normalizeChecker(c, path, m["type"] === "farm")),
     ...optional("notify", path(m["notify"])),
     ...optional("webhook", m["webhook"] as string | undefined),
   };

@@ -47,6 +47,10 @@ describe("farm config", () => {
       expect(problems(farmText("vip: 198.51.100.200/24", "ports: [80]", "checkers:", `  - { tcp: 127.0.0.1:80, on_fail: ${policy} }`))).toEqual([]);
     }
     expect(problems(farmText("vip: 198.51.100.200/24", "ports: [80]", "checkers:", "  - { tcp: 127.0.0.1:80 }"))).toEqual([]);
+    // A farm checker without on_fail leaves the split while it fails; no restart escalation.
+    const c = farm(farmText("vip: 198.51.100.200/24", "ports: [80]", "checkers:", "  - { tcp: 127.0.0.1:80 }")).checkers[0];
+    expect(c).toMatchObject({ on_fail: "failover" });
+    expect(c).not.toHaveProperty("restarts");
   });
 
   it("an unknown split", () => {

@@ -254,9 +254,9 @@ export class FarmInstance {
   /**
    * A checker's verdict changed; on_fail says what a farm does with it
    * (config/farm-checks.ts refuses what it cannot do):
-   * - failover, wait, and restart (only ever the default of a checker that
-   *   names no on_fail, since a written one is refused): out of the split
-   *   while it fails, back in once it passes;
+   * - failover (the default of a farm's checker), wait, and restart (which
+   *   check-config refuses on a farm; taken as failover should it come):
+   *   out of the split while it fails, back in once it passes;
    * - stop: also drains the node, as `vigil stop MODULE` does; it stays
    *   stopped until `vigil start MODULE`, and then out until the checker passes;
    * - ignore: logged, nothing else.
