@@ -10,6 +10,7 @@ import { cmdCompletion, cmdMan } from "./doc-command.ts";
 import { cmdPasswd } from "./passwd-command.ts";
 import { EXIT } from "./verbs.ts";
 import { cmdWitness } from "./witness-command.ts";
+import { cmdImport } from "./import-command.ts";
 
 /**
  * Parses argv, runs the verb, and returns the exit code. Never throws for user
@@ -43,6 +44,7 @@ export async function dispatch(argv: readonly string[], io: Io, daemons: DaemonE
       case "token": return cmdToken(values, io);
       case "passwd": return await cmdPasswd(values, io);
       case "keygen": return cmdKeygen(values, positionals, io);
+      case "import": return cmdImport(values, positionals, io);
       case "doctor": return cmdDoctor(values, io);
       case "schema": return cmdSchema(io);
       case "version": return cmdVersion(io);

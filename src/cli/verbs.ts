@@ -4,6 +4,7 @@ import { MODULE_VERBS } from "./module-verbs.ts";
 import { PASSWD_VERB } from "./passwd-verb.ts";
 import { INSTALL_VERBS } from "./install-verbs.ts";
 import { DOC_VERBS } from "./doc-verbs.ts";
+import { IMPORT_VERB } from "./import-verb.ts";
 
 export type { VerbSpec };
 
@@ -89,6 +90,7 @@ export const VERBS: readonly VerbSpec[] = [
     options: { force: { type: "boolean" } },
     positionals: [1, 1],
   },
+  IMPORT_VERB,
   {
     name: "doctor",
     summary: "check this host for what vigil needs, and the config",
