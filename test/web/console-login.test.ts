@@ -164,7 +164,7 @@ describe.runIf(missing === null)("console: logging in through the page over HTTP
     const opacity = (command: string) => page.locator(`[data-module="vms"] [data-command="${command}"]`).evaluate((e) => (globalThis as unknown as { getComputedStyle(x: unknown): { opacity: string } }).getComputedStyle(e).opacity);
     expect(await opacity("stop")).toBe("0.5");
     await page.locator('[data-module="vms"] [data-testid="module-command"]', { hasText: "stop" }).click();
-    await expect.poll(() => testid(page, "outcome-text").textContent()).toBe("stop vms: not done: user bob is a viewer; stop needs the operator role");
+    await expect.poll(() => testid(page, "outcome-text").textContent()).toBe("stop vms: failed: user bob is a viewer; stop needs the operator role");
     expect(engine.requests).toEqual([]);
 
     await testid(page, "logout").click();

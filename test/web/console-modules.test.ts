@@ -31,7 +31,9 @@ const vms: ModuleStatus = {
 const web: ModuleStatus = {
   ...vms, name: "web", state: "SECOND", failback: "auto",
   nodes: [{ node: "vms1", role: "SECOND", generation: 2 }, { node: "vms2", role: "PRIM", generation: 2 }, { node: "vms3", role: "unknown", generation: null }],
-  lastTransition: null, checkers: [], restarts: 0,
+  lastTransition: { time: "2025-03-14T08:00:01.000Z", from: "WAIT", to: "SECOND", reason: "standby", detail: "waiting to hear vms2" },
+  why: { reason: "peer-primary", detail: "vms2 (PRIM) runs it" },
+  checkers: [], restarts: 0,
   blocked: "start failed on vms1 (exit 3)",
   pending: { command: "prim", since: "2025-03-14T08:00:05.000Z" },
 };
@@ -99,7 +101,9 @@ describe.runIf(missing === null)("console: modules, as a person sees them and co
     expect(await other.locator('[data-testid="module-blocked"]').textContent()).toBe("blocked");
     expect(await other.locator('[data-testid="module-here"]').textContent()).toContain("start failed on vms1 (exit 3)");
     expect(await other.locator('[data-testid="module-pending"]').textContent()).toBe("prim pending");
-    expect(await other.locator('[data-testid="module-last"]').textContent()).toBe("—");
+    // The transition's reason is stale (vms2 was heard since): what holds now is said under it.
+    expect(await other.locator('[data-testid="module-last"]').textContent()).toBe("2025-03-14 08:00:01 WAIT → SECONDstandby: waiting to hear vms2now: peer-primary: vms2 (PRIM) runs it");
+    expect(await row.locator('[data-testid="module-why"]').count()).toBe(0);
     expect(await other.locator('[data-testid="module-checkers"]').textContent()).toBe("—");
 
     expect(await row.locator('[data-testid="module-command"]').allTextContents()).toEqual(["swap", "stop", "start", "restart", "prim", "second", "forceprim"]);
@@ -249,7 +253,7 @@ describe.runIf(missing === null)("console: modules, as a person sees them and co
       await page.evaluate(`sessionStorage.setItem("vigil.console-token", "anything")`);
       await page.locator('[data-module="vms"] [data-command="stop"]').click();
       await expect.poll(() => testid(page, "outcome-text").textContent()).toBe(
-        "stop vms: not done: module commands over the network are off: cluster.key_file is not set; use the vigil CLI on a node instead",
+        "stop vms: failed: module commands over the network are off: cluster.key_file is not set; use the vigil CLI on a node instead",
       );
       expect(await testid(page, "outcome").getAttribute("data-tone")).toBe("bad");
       expect(engine.requests).toEqual([]);

@@ -291,7 +291,9 @@
       ? el("div", {},
         el("span", { className: "mono", text: `${formatTime(last.time)} ` }),
         el("span", { "data-testid": "module-transition", text: `${text(last.from)} → ${text(last.to)}` }),
-        el("span", { className: "why", "data-testid": "module-reason", text: `${text(last.reason)}${last.detail ? `: ${last.detail}` : ""}` }))
+        el("span", { className: "why", "data-testid": "module-reason", text: `${text(last.reason)}${last.detail ? `: ${last.detail}` : ""}` }),
+        // The reason the transition gave can be stale ("waiting to hear scada1" once scada1 is heard): say what holds now.
+        m.why ? el("div", { className: "why", "data-testid": "module-why", text: `now: ${text(m.why.reason)}${m.why.detail ? `: ${text(m.why.detail)}` : ""}` }) : null)
       : "—");
     const checkers = list(m.checkers);
     c.checkers.replaceChildren(checkers.length === 0 ? "—" : el("ul", { className: "link-list" }, ...checkers.map((k) => {
@@ -433,11 +435,13 @@
   function showAnswer(module, command, answer) {
     const o = answer.body;
     if ((answer.status === 200 || answer.status === 409) && o && typeof o.ok === "boolean") {
-      showOutcome(o.ok ? "ok" : "bad", `${command} ${module}: ${o.ok ? "done" : "not done"}: ${text(o.detail)}`, list(o.nodes));
+      // The words of the CLI (src/cli/outcome-text.ts): done, failed, or still in progress (its detail says so).
+      const line = o.inProgress === true ? `${command} ${module}: ${text(o.detail)}` : `${command} ${module}: ${o.ok ? "done" : "failed"}: ${text(o.detail)}`;
+      showOutcome(o.ok ? "ok" : o.inProgress === true ? "warn" : "bad", line, list(o.nodes));
       return;
     }
     const why = answer.error || (answer.status ? `HTTP ${answer.status}` : "no answer");
-    showOutcome("bad", `${command} ${module}: not done: ${why}`, []);
+    showOutcome("bad", `${command} ${module}: failed: ${why}`, []);
   }
 
   function showOutcome(tone, line, nodes) {
