@@ -32,6 +32,8 @@ export interface PeerStatus {
   badFrames: number;
   /** Keys of the cluster-relevant config that differ on this peer ([] = the same); absent until known. */
   configDrift?: string[];
+  /** The heartbeat frame version the peer sends (1: the previous release, during a rolling upgrade); absent until heard. */
+  frameVersion?: number;
 }
 
 /** One VRRP instance as the engine sees it (src/daemon/vrrp/). */

@@ -150,6 +150,11 @@ export class HeartbeatEngine {
     return out;
   }
 
+  /** Per peer: the frame version of its last accepted frame; absent until heard. */
+  peerFrameVersions(): ReadonlyMap<string, number> {
+    return this.peerVersion;
+  }
+
   async stop(): Promise<void> {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;

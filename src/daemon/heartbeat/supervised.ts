@@ -96,6 +96,7 @@ export function supervisedHeartbeat(ctx: NodeContext, others: () => readonly Eng
     status() {
       if (running === undefined) return {};
       const drift = running.configDrift();
+      const versions = running.peerFrameVersions();
       return {
         peers: new Map(running.view().peers.map((p): [string, PeerStatus] => [p.name, {
           name: p.name,
@@ -105,6 +106,7 @@ export function supervisedHeartbeat(ctx: NodeContext, others: () => readonly Eng
           rttMs: p.rttMs,
           badFrames: p.badFrames,
           ...(drift.has(p.name) ? { configDrift: [...(drift.get(p.name) ?? [])] } : {}),
+          ...(versions.get(p.name) === undefined ? {} : { frameVersion: versions.get(p.name) ?? 0 }),
         }])),
       };
     },
