@@ -17,7 +17,7 @@ import { join } from "node:path";
 import type { StatusSnapshot } from "../../src/api/status.ts";
 import type { ModuleStatus } from "../../src/api/modules.ts";
 import { type Lab, type LabHost, type LabProcess, waitUntil } from "./lab.ts";
-import { type HeartbeatYaml, startVigilCluster, VIGIL_BIN, type VigilCluster, type VigilNode } from "./vigil-cluster.ts";
+import { type HeartbeatYaml, startVigilCluster, type VigilCluster, type VigilNode } from "./vigil-cluster.ts";
 
 export const VIP = "198.51.100.100";
 /** Each lab run takes the next port, so a service one test left behind cannot answer for the next. */
@@ -76,6 +76,8 @@ export interface ModuleLabSpec {
   readonly witness?: string | false;
   /** Heartbeat settings; default the lan preset with initdead 2s. */
   readonly heartbeat?: HeartbeatYaml;
+  /** The binary both daemons start with (an older release, for upgrade tests); default VIGIL_BIN. */
+  readonly bin?: string;
 }
 
 export interface ModuleLab {
@@ -109,7 +111,7 @@ export interface ModuleLab {
    * same lab starts clean.
    */
   stop(): Promise<void>;
-  /** `vigil CMD web` run on the node, as an operator would. */
+  /** `vigil CMD web` run on the node, as an operator would (with the binary its daemon runs). */
   cli(node: VigilNode, args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }>;
 }
 
@@ -145,7 +147,7 @@ export async function startModuleLab(spec: ModuleLabSpec): Promise<ModuleLab> {
     const text = readFileSync(cluster.config, "utf8").replace("  heartbeat:", `  witness: { ping: [${spec.witness ?? h3.addr(1)}] }\n  heartbeat:`);
     writeFileSync(cluster.config, text);
   }
-  await Promise.all([cluster.node("h1").start(), cluster.node("h2").start()]);
+  await Promise.all([cluster.node("h1").start(spec.bin), cluster.node("h2").start(spec.bin)]);
   const prober = h3.spawn(
     ["sh", "-c", `while :; do r=$(curl -s -m 0.3 http://${VIP}:${port}/); echo "$(date +%s%3N) \${r:-none}"; sleep 0.05; done`],
     { logName: "vip-client" },
@@ -154,7 +156,7 @@ export async function startModuleLab(spec: ModuleLabSpec): Promise<ModuleLab> {
     prober.output().split("\n").map((l) => l.trim().split(" ")).filter((p) => p.length === 2 && Number(p[0]) >= after)
       .map((p) => ({ at: Number(p[0]), who: p[1] as string }));
   const runCli = (node: VigilNode, args: readonly string[]) =>
-    node.host.exec([VIGIL_BIN, ...args, "--state-dir", node.stateDir], { timeoutMs: 60_000 }).then((r) => ({ code: r.code ?? -1, stdout: r.stdout, stderr: r.stderr }));
+    node.host.exec([node.bin, ...args, "--state-dir", node.stateDir], { timeoutMs: 60_000 }).then((r) => ({ code: r.code ?? -1, stdout: r.stdout, stderr: r.stderr }));
   const moduleOf = async (node: VigilNode): Promise<ModuleStatus> => {
     const s: StatusSnapshot = await node.status();
     const m = s.modules.find((x) => x.name === "web");

@@ -73,8 +73,13 @@ export interface VigilNode {
   readonly stateDir: string;
   /** The running (or last) daemon; replaced by start(). */
   readonly proc: LabProcess;
-  /** Starts the daemon (again, after a kill) with the same config and state dir; resolves once it logged "vigil started". */
-  start(): Promise<void>;
+  /** The binary the current daemon runs (VIGIL_BIN unless start() was given another); status() uses it too. */
+  readonly bin: string;
+  /**
+   * Starts the daemon (again, after a kill) with the same config and state dir; resolves once it logged "vigil started".
+   * `bin`: another build (an older release, for upgrade tests); default VIGIL_BIN.
+   */
+  start(bin?: string): Promise<void>;
   /** Every JSON event the current daemon has logged so far, in order. */
   events(): VigilLogEvent[];
   /**
@@ -111,9 +116,9 @@ interface RunResult {
   stderr: string;
 }
 
-function runVigil(args: string[]): Promise<RunResult> {
+function runVigil(args: string[], bin: string = VIGIL_BIN): Promise<RunResult> {
   return new Promise((resolve) => {
-    execFile(VIGIL_BIN, args, { encoding: "utf8", timeout: 15_000 }, (error, stdout, stderr) => {
+    execFile(bin, args, { encoding: "utf8", timeout: 15_000 }, (error, stdout, stderr) => {
       const code = error === null ? 0 : typeof error.code === "number" ? error.code : 1;
       resolve({ code, stdout, stderr });
     });
@@ -238,11 +243,11 @@ const STARTED = /"msg":"vigil started"/;
  * port; it has not necessarily started yet (wait for "vigil started").
  * For daemons outside a cluster's shape, such as an impostor.
  */
-export function spawnVigil(host: LabHost, o: { config: string; node: string; stateDir: string; logName?: string }): LabProcess {
+export function spawnVigil(host: LabHost, o: { config: string; node: string; stateDir: string; logName?: string; bin?: string }): LabProcess {
   requireVigilBinary();
   mkdirSync(o.stateDir, { recursive: true });
   return host.spawn(
-    [VIGIL_BIN, "run", "--config", o.config, "--node", o.node, "--state-dir", o.stateDir, "--log-format", "json", "--listen", "127.0.0.1:0"],
+    [o.bin ?? VIGIL_BIN, "run", "--config", o.config, "--node", o.node, "--state-dir", o.stateDir, "--log-format", "json", "--listen", "127.0.0.1:0"],
     { logName: o.logName ?? "vigil" },
   );
 }
@@ -256,6 +261,7 @@ export async function launchVigil(host: LabHost, o: { config: string; node: stri
 
 function makeNode(host: LabHost, config: string, stateDir: string): VigilNode {
   let proc: LabProcess | undefined;
+  let bin = VIGIL_BIN;
   const current = (): LabProcess => {
     if (proc === undefined) throw new Error(`vigil on ${host.name} has not been started`);
     return proc;
@@ -269,11 +275,15 @@ function makeNode(host: LabHost, config: string, stateDir: string): VigilNode {
     get proc() {
       return current();
     },
-    async start() {
+    get bin() {
+      return bin;
+    },
+    async start(other?: string) {
       // A daemon just SIGKILLed may take a moment to be gone (its exit runs after peers already declared it dead).
       if (proc !== undefined && proc.exitStatus === null) await Promise.race([proc.exited, new Promise((r) => setTimeout(r, 5_000))]);
       if (proc !== undefined && proc.exitStatus === null) throw new Error(`vigil on ${host.name} is already running (pid ${proc.pid})`);
-      const p = spawnVigil(host, { config, node: host.name, stateDir });
+      bin = other ?? VIGIL_BIN;
+      const p = spawnVigil(host, { config, node: host.name, stateDir, bin });
       proc = p;
       await p.waitFor(STARTED, 15_000);
     },
@@ -289,7 +299,7 @@ function makeNode(host: LabHost, config: string, stateDir: string): VigilNode {
       return found;
     },
     async status() {
-      const r = await runVigil(["status", "--json", "--state-dir", stateDir]);
+      const r = await runVigil(["status", "--json", "--state-dir", stateDir], bin);
       if (r.code !== 0) throw new Error(`vigil status --state-dir ${stateDir} (node ${host.name}) exited ${r.code}: ${r.stderr.trim()}`);
       return JSON.parse(r.stdout) as StatusSnapshot;
     },
