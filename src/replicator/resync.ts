@@ -45,6 +45,7 @@ import {
   compareKeys, keyPath, parentKey, pathKey, planResyncSlices,
   type DataHint, type ResyncStep,
 } from "../core/mirror/resync-plan.ts";
+import { Breather } from "./breathe.ts";
 import type { DirtySet } from "./journal-dirty.ts";
 import { RENAME_NOREPLACE, relPathText, type MirrorOp, type RelPath } from "./ops.ts";
 import { checkpointKey, loadCheckpoint, removeCheckpoint, saveCheckpoint, type ResyncCheckpoint } from "./resync-checkpoint.ts";
@@ -133,8 +134,6 @@ interface Scope {
 
 class Interrupted extends Error {}
 
-/** The longest a resync keeps the thread before it lets timers run (see Resync.breathe). */
-const BREATHE_MS = 25;
 
 /** planResync, letting the daemon's timers (heartbeats) run between slices of a large tree. */
 async function planSliced(...args: Parameters<typeof planResyncSlices>): Promise<ResyncStep[]> {
@@ -397,17 +396,10 @@ export class Resync {
     this.failures.push({ path: relPathText(path), op: op.op, errno: r.errno, message: r.message });
   }
 
-  private breathedAt = performance.now();
+  private readonly breather = new Breather();
 
-  /**
-   * Lets the daemon's timers (heartbeats first) run at least every
-   * BREATHE_MS: a chain of awaits on promises already resolved never yields
-   * to them, and a resync of 100k small files is such a chain for seconds.
-   */
-  private async breathe(): Promise<void> {
-    if (performance.now() - this.breathedAt < BREATHE_MS) return;
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    this.breathedAt = performance.now();
+  private breathe(): Promise<void> {
+    return this.breather.breathe();
   }
 
   /** Waits for the rate limit and for room in the window before sending `bytes`. */

@@ -10,8 +10,9 @@ import { compareKeys, pathKey } from "../core/mirror/resync-plan.ts";
 import { fileBlockSums, sumsEqual } from "./block-sums.ts";
 import { relPathText, type RelPath } from "./ops.ts";
 import { RESYNC_BLOCK } from "./resync.ts";
+import { Breather } from "./breathe.ts";
 import type { ManifestEntry, ResyncPeer } from "./resync-types.ts";
-import { collect, hostPath, scanTree } from "./tree-scan.ts";
+import { hostPath, scanTree } from "./tree-scan.ts";
 
 export type DifferenceKind =
   | "missing" | "extra" | "type" | "mode" | "owner" | "mtime" | "size" | "target" | "rdev" | "content" | "hardlink" | "xattrs";
@@ -56,12 +57,24 @@ export async function verifyTrees(root: string, peer: ResyncPeer, options: Verif
   };
   const root0 = new Uint8Array();
   const kept = (e: ManifestEntry): boolean => e.path.length === 0 || options.exclude?.(e.path) !== true;
-  const ours = new Map((await collect(scanTree(root, root0, true))).filter(kept).map((e) => [pathKey(e.path), e]));
-  const theirs = new Map((await collect(peer.manifest(root0, true))).filter(kept).map((e) => [pathKey(e.path), e]));
+  // A daemon runs this on its main thread: it lets the heartbeat's timers run between steps.
+  const breather = new Breather();
+  const index = async (list: AsyncIterable<ManifestEntry>): Promise<Map<string, ManifestEntry>> => {
+    const out = new Map<string, ManifestEntry>();
+    for await (const e of list) {
+      await breather.breathe();
+      if (kept(e)) out.set(pathKey(e.path), e);
+    }
+    return out;
+  };
+  const ours = await index(scanTree(root, root0, true));
+  const theirs = await index(peer.manifest(root0, true));
   const keys = [...new Set([...ours.keys(), ...theirs.keys()])].sort(compareKeys);
+  await breather.breathe();
   try {
     compareLinks(ours, theirs, add);
     for (const k of keys) {
+      await breather.breathe();
       if (options.signal?.aborted === true) break;
       const a = ours.get(k);
       const b = theirs.get(k);
