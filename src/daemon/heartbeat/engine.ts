@@ -45,6 +45,12 @@ export interface HeartbeatEngineOptions {
 
 /** Bytes of config key names per frame: leaves room for module adverts under the frame limit. */
 const CONFIG_PAGE_BUDGET_BYTES = 480;
+/**
+ * While a peer speaks an older frame version, every this many rounds go out
+ * in ours anyway: see sendVersion(). An old peer drops that round (one in
+ * 50 rounds, never two in a row, is far from deadtime).
+ */
+const VERSION_PROBE_EVERY_ROUNDS = 50;
 /** Between the goodbye rounds: one may be lost, both should not be. */
 const GOODBYE_GAP_MS = 20;
 
@@ -65,8 +71,8 @@ export class HeartbeatEngine {
   private round = 0;
   private readonly drift = new Map<string, PeerDrift>();
   private pageTooBig = false;
-  /** The frame version each peer speaks, from its last accepted frame. */
-  private readonly peerVersion = new Map<string, number>();
+  /** Per peer: the highest frame version heard from its current incarnation (epoch). */
+  private readonly peerVersion = new Map<string, { epoch: bigint; version: number }>();
   private readonly clock: () => number;
   private readonly lastRejectLog = new Map<string, number>();
   readonly events = new Ring<MembershipEvent>(1000);
@@ -150,9 +156,9 @@ export class HeartbeatEngine {
     return out;
   }
 
-  /** Per peer: the frame version of its last accepted frame; absent until heard. */
+  /** Per peer: the highest frame version its current incarnation sent; absent until heard. */
   peerFrameVersions(): ReadonlyMap<string, number> {
-    return this.peerVersion;
+    return new Map([...this.peerVersion].map(([peer, v]) => [peer, v.version]));
   }
 
   async stop(): Promise<void> {
@@ -214,7 +220,7 @@ export class HeartbeatEngine {
       const echo = r.frame.echoes.find((e) => e.node === this.opts.membership.self)?.sentAt;
       this.opts.onFrame?.(r.frame.node, r.frame.modules, echo);
       if (r.frame.config !== undefined) this.takeConfigPage(r.frame.node, r.frame.config);
-      this.notePeerVersion(r.frame.node, bytes[4] ?? HEARTBEAT_VERSION);
+      this.notePeerVersion(r.frame.node, r.frame.epoch, bytes[4] ?? HEARTBEAT_VERSION);
     }
     // A frame can move a deadline earlier (a link coming up), so re-arm.
     this.schedule();
@@ -255,15 +261,29 @@ export class HeartbeatEngine {
    * frame version, and would call us dead. So we write the oldest version
    * any peer speaks (its frames tell); goodbyes, config drift and start
    * progress wait until every peer speaks ours.
+   *
+   * An upgraded peer that heard only our older frames writes the older
+   * version too, and looks like an old node. So a peer's version is the
+   * highest one its current incarnation ever sent (a later frame in version
+   * 1 does not lower it; a restart, which may be a rollback, does), and
+   * while we write an older version, a probe round goes out in ours now and
+   * then: without both, two upgraded nodes that missed each other's first
+   * frames (a link that came up late) would write version 1 forever.
    */
-  private sendVersion(): number {
-    return Math.min(HEARTBEAT_VERSION, ...this.peerVersion.values());
+  private sendVersion(frame: HeartbeatFrame): number {
+    const oldest = Math.min(HEARTBEAT_VERSION, ...[...this.peerVersion.values()].map((v) => v.version));
+    const probe = oldest < HEARTBEAT_VERSION && frame.leaving !== true && this.round % VERSION_PROBE_EVERY_ROUNDS === 0;
+    return probe ? HEARTBEAT_VERSION : oldest;
   }
 
-  private notePeerVersion(peer: string, version: number): void {
+  private notePeerVersion(peer: string, epoch: bigint, heard: number): void {
     const was = this.peerVersion.get(peer);
-    if (was === version) return;
-    this.peerVersion.set(peer, version);
+    const version = was?.epoch === epoch ? Math.max(was.version, heard) : heard;
+    if (was?.version === version) {
+      if (was.epoch !== epoch) this.peerVersion.set(peer, { epoch, version });
+      return;
+    }
+    this.peerVersion.set(peer, { epoch, version });
     if (version < HEARTBEAT_VERSION) {
       this.opts.log.warn(`peer ${peer} speaks heartbeat frame version ${version}: this node writes version ${version} too until every peer is upgraded (no goodbye, config drift or start progress meanwhile)`, { peer, version });
     } else if (was !== undefined) {
@@ -273,7 +293,7 @@ export class HeartbeatEngine {
 
   /** Encodes; a frame over the size limit with its config page goes without it (drift checks stop, heartbeats do not). */
   private encode(frame: HeartbeatFrame): Uint8Array {
-    const version = this.sendVersion();
+    const version = this.sendVersion(frame);
     try {
       return encodeHeartbeat(frame, this.opts.key, version);
     } catch (e) {

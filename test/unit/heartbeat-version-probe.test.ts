@@ -1,0 +1,113 @@
+/**
+ * Frame versions after a rolling upgrade, over the in-memory network with
+ * fake timers. Two upgraded nodes that each heard only the other's version 1
+ * frames (the first node's version 2 frames were lost, as on a link that
+ * came up late) find each other through the probe round and both write
+ * version 2; a peer's version 1 frame after version 2 from the same
+ * incarnation does not lower it, and a restart in version 1 (a rollback) does.
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { MembershipConfig } from "../../src/core/membership/membership.ts";
+import { HeartbeatEngine } from "../../src/daemon/heartbeat/engine.ts";
+import { Logger } from "../../src/daemon/log.ts";
+import { Metrics } from "../../src/daemon/metrics.ts";
+import { createMemoryNetwork, type MemoryNetwork } from "../../src/net/memory-transport.ts";
+import type { LinkSpec } from "../../src/net/udp-transport.ts";
+import { encodeHeartbeat, type HeartbeatFrame } from "../../src/proto/heartbeat.ts";
+
+const KEY = new Uint8Array(32).fill(7);
+const A = "198.51.100.11";
+const B = "198.51.100.12";
+const nodes = [
+  { name: "a", links: [A] },
+  { name: "b", links: [B] },
+];
+const timers = { intervalMs: 100, warntimeMs: 250, deadtimeMs: 500, initdeadMs: 2000 };
+
+function engine(net: MemoryNetwork, self: "a" | "b") {
+  const lines: string[] = [];
+  const me = self === "a" ? A : B;
+  const links: LinkSpec[] = [{ index: 0, localAddress: me, port: 7694, mode: "unicast", peers: [self === "a" ? B : A] }];
+  const membership: MembershipConfig = { self, cluster: "lab", nodes, ...timers };
+  const e = new HeartbeatEngine({
+    membership, key: KEY, links, openTransport: (l) => net.open(l), log: new Logger("text", (l) => lines.push(l)), metrics: new Metrics(), clock: () => Date.now(),
+  });
+  return { e, lines };
+}
+
+/** The version byte of every frame each address sends, in order. */
+function versionsSent(net: MemoryNetwork): Map<string, number[]> {
+  const out = new Map<string, number[]>([[A, []], [B, []]]);
+  net.tap((d) => out.get(d.from.address)?.push(d.bytes[4] ?? -1));
+  return out;
+}
+
+function frameOfB(epoch: bigint, seq: number): HeartbeatFrame {
+  return { cluster: "lab", node: "b", epoch, seq, sentAt: seq, link: 0, echoes: [], modules: [] };
+}
+
+describe("heartbeat frame versions after an upgrade", () => {
+  beforeEach(() => vi.useFakeTimers({ now: 2_000_000 }));
+  afterEach(() => vi.useRealTimers());
+
+  it("two upgraded nodes that heard only version 1 from each other end at version 2", async () => {
+    const net = createMemoryNetwork();
+    const sent = versionsSent(net);
+    // b ran beside the previous release of a: it heard a in version 1.
+    const b = engine(net, "b");
+    await b.e.start();
+    net.inject(0, { address: A, port: 7694 }, { address: B, port: 7694 }, encodeHeartbeat({ ...frameOfB(5n, 1), node: "a" }, KEY, 1));
+    await vi.advanceTimersByTimeAsync(250);
+    expect(sent.get(B)?.at(-1)).toBe(1);
+
+    // a comes back upgraded, but its first frames never reach b.
+    net.setFilter((d) => d.from.address !== A);
+    const a = engine(net, "a");
+    await a.e.start();
+    await vi.advanceTimersByTimeAsync(300);
+    expect(a.e.peerFrameVersions().get("b")).toBe(1);
+    net.setFilter(null);
+    await vi.advanceTimersByTimeAsync(1_000);
+    // Each takes the other for a node of the previous release.
+    expect(sent.get(A)?.slice(-5)).toEqual([1, 1, 1, 1, 1]);
+    expect(sent.get(B)?.slice(-5)).toEqual([1, 1, 1, 1, 1]);
+    expect(a.e.view().peers[0]?.state).toBe("up");
+
+    // Within one probe period (50 rounds of 100 ms) both write version 2, for good.
+    await vi.advanceTimersByTimeAsync(6_000);
+    expect(a.e.peerFrameVersions().get("b")).toBe(2);
+    expect(b.e.peerFrameVersions().get("a")).toBe(2);
+    const settled = { a: sent.get(A)?.length ?? 0, b: sent.get(B)?.length ?? 0 };
+    await vi.advanceTimersByTimeAsync(6_000);
+    expect(new Set(sent.get(A)?.slice(settled.a))).toEqual(new Set([2]));
+    expect(new Set(sent.get(B)?.slice(settled.b))).toEqual(new Set([2]));
+    expect(a.lines.some((l) => /info  peer b speaks heartbeat frame version 2/.test(l))).toBe(true);
+    expect(b.lines.some((l) => /info  peer a speaks heartbeat frame version 2/.test(l))).toBe(true);
+    expect(a.e.view().peers[0]?.state).toBe("up");
+    expect(b.e.view().peers[0]?.state).toBe("up");
+    await a.e.stop();
+    await b.e.stop();
+  });
+
+  it("a version 1 frame after version 2 from the same incarnation keeps version 2; a restart in version 1 lowers it", async () => {
+    const net = createMemoryNetwork();
+    const sent = versionsSent(net);
+    const a = engine(net, "a");
+    await a.e.start();
+    const fromB = (f: HeartbeatFrame, v: number) => net.inject(0, { address: B, port: 7694 }, { address: A, port: 7694 }, encodeHeartbeat(f, KEY, v));
+    fromB(frameOfB(5n, 1), 2);
+    fromB(frameOfB(5n, 2), 1);
+    await vi.advanceTimersByTimeAsync(250);
+    expect(a.e.peerFrameVersions().get("b")).toBe(2);
+    expect(sent.get(A)?.at(-1)).toBe(2);
+    expect(a.lines.some((l) => /speaks heartbeat frame version 1/.test(l))).toBe(false);
+
+    // b rolled back to the previous release: a new epoch, version 1 only.
+    fromB(frameOfB(6n, 1), 1);
+    await vi.advanceTimersByTimeAsync(250);
+    expect(a.e.peerFrameVersions().get("b")).toBe(1);
+    expect(sent.get(A)?.slice(-2)).toEqual([1, 1]);
+    expect(a.lines.some((l) => /warn  peer b speaks heartbeat frame version 1/.test(l))).toBe(true);
+    await a.e.stop();
+  });
+});
