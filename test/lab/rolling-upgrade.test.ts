@@ -7,7 +7,9 @@
  *   1. both nodes run the previous release; web runs on h1;
  *   2. h2 is upgraded (SIGTERM, then this build with the same config and
  *      state dir): web keeps running on h1 throughout, h2 comes back SECOND
- *      and reports h1 as a frame version 1 peer, with the warning;
+ *      and reports h1 as a frame version 1 peer, with the warning; the old
+ *      `vigil status` reads the new daemon; the mixed cluster runs on through
+ *      one of h2's version probes (a version 2 round the old h1 drops);
  *   3. `vigil swap web` on h2 moves web to h2 across versions;
  *   4. h1 is upgraded the same way: web keeps running on h2 throughout;
  *   5. `vigil swap web` moves it back; both nodes now speak version 2.
@@ -24,7 +26,8 @@ import { describeLab, labTest, useLab } from "./lab-test.ts";
 import { type LabHost, waitUntil } from "./lab.ts";
 import { startModuleLab, type ModuleLab, VIP } from "./module-lab.ts";
 import { oldVigilBinary, PREVIOUS_RELEASE } from "./old-binary.ts";
-import { VIGIL_BIN, type VigilNode } from "./vigil-cluster.ts";
+import type { StatusSnapshot } from "../../src/api/status.ts";
+import { metricValue, VIGIL_BIN, type VigilNode } from "./vigil-cluster.ts";
 
 type Where = "h1" | "h2" | "both" | "neither";
 
@@ -150,6 +153,16 @@ describeLab("rolling upgrade from the previous release", () => {
       const mixed = (await h2.status()).peers.find((p) => p.name === "h1");
       expect(mixed?.state).toBe("up");
       expect(mixed?.frameVersion).toBe(1);
+      // The previous release's `vigil status` still reads the upgraded daemon (the README says so).
+      const oldCli = await h2.host.exec([oldBin, "status", "--json", "--state-dir", h2.stateDir]);
+      expect(oldCli.code, oldCli.stderr).toBe(0);
+      expect((JSON.parse(oldCli.stdout) as StatusSnapshot).modules.find((x) => x.name === "web")?.state).toBe("SECOND");
+      // The mixed cluster runs on through one of h2's version probes (a round in version 2, which h1 drops).
+      const rejected = async () => metricValue(await h1.metrics(), "vigil_heartbeat_frames_rejected_total", { reason: "bad-version" });
+      const before = await rejected();
+      await waitUntil(async () => (await rejected()) > before, { timeoutMs: 15_000, what: "h1 to receive a version probe of h2" });
+      expect((await h1.status()).peers.find((p) => p.name === "h2")?.state).toBe("up");
+      expect((await h2.status()).peers.find((p) => p.name === "h1")?.frameVersion).toBe(1);
 
       // 3. swap on the new node, to itself, while h1 runs the previous release.
       sampler.phase("moving");
