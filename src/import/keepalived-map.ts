@@ -60,8 +60,10 @@ function clusterNodes(kas: readonly KaNode[], addresses: Map<string, string[]>, 
   });
   // One file with unicast peers: the peers are the other nodes.
   if (kas.length === 1) {
+    // The instance with the most peers names them; other instances reach the same machines on other interfaces.
     const known = new Set(nodes.map((n) => n.address));
-    const peers = peersOf(kas[0] as KaNode).filter((p) => !known.has(p));
+    const widest = [...(kas[0] as KaNode).instances].sort((a, b) => b.unicastPeers.length - a.unicastPeers.length)[0];
+    const peers = (widest?.unicastPeers ?? []).filter((p) => !known.has(p));
     peers.forEach((p, i) => {
       const name = [...addresses.entries()].find(([, a]) => a[0] === p)?.[0] ?? `peer${i + 1}`;
       nodes.push({ name, address: p, comment: "from unicast_peer; rename it after the machine" });

@@ -27,7 +27,8 @@ const isMap = (v: YValue): v is YMap => typeof v === "object" && !Array.isArray(
 export function scalar(v: Scalar): string {
   if (typeof v !== "string") return String(v);
   // Plain only when it reads back as the same string and cannot start a flow or comment.
-  if (v !== "" && !/[,[\]{}#]/.test(v) && !/^[\s&*!|>'"%@`?:-]/.test(v) && !/\s$/.test(v) && !v.includes(": ")) {
+  // YAML 1.1 readers (many editors) take yes/no/on/off as booleans: quote them too.
+  if (v !== "" && !/^(y|n|yes|no|on|off)$/i.test(v) && !/[,[\]{}#]/.test(v) && !/^[\s&*!|>'"%@`?:-]/.test(v) && !/\s$/.test(v) && !v.includes(": ")) {
     try {
       if (parse(v) === v) return v;
     } catch {

@@ -78,6 +78,9 @@ export function layerViolations(edges: readonly ImportEdge[]): Violation[] {
     if (inside(e.from, "src/config")) {
       if (isLocal && !inside(e.to, "src/config") && !inside(e.to, "src/sys")) say("config imports only config (and sys for files)", e);
     }
+    if (inside(e.from, "src/import")) {
+      if (isLocal && !inside(e.to, "src/import") && !inside(e.to, "src/config") && !inside(e.to, "src/sys")) say("import imports only import, config and sys", e);
+    }
     if (inside(e.from, "web") || inside(e.from, "src/cli")) {
       if (inside(e.to, "src/daemon")) say("web and cli reach the daemon only through src/api", e);
       if ((inside(e.from, "web") && inside(e.to, "src/cli")) || (inside(e.from, "src/cli") && inside(e.to, "web"))) say("web and cli share only src/api", e);
