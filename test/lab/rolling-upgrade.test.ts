@@ -12,7 +12,9 @@
  *      one of h2's version probes (a version 2 round the old h1 drops);
  *   3. `vigil swap web` on h2 moves web to h2 across versions;
  *   4. h1 is upgraded the same way: web keeps running on h2 throughout;
- *   5. `vigil swap web` moves it back; both nodes now speak version 2.
+ *   5. `vigil swap web` moves it back; both nodes now speak version 2;
+ *   6. h2 is rolled back to the previous release: web stays on h1, which
+ *      writes version 1 again.
  *
  * A sampler looks every 50 ms at where the VIP is and where the service
  * runs (its pidfile and process). Never on both nodes; while no command
@@ -201,7 +203,13 @@ describeLab("rolling upgrade from the previous release", () => {
           throw new Error(`${(e as Error).message}: it sees version ${String(seen)} (log: ${node.proc.log})`);
         }
       }
-      await new Promise((r) => setTimeout(r, 500));
+
+      // 6. Rollback: h2 back to the previous release; web stays on h1, which writes version 1 again.
+      const h2Old = await upgrade(m, h2, oldBin);
+      await m.waitRole(h2, ["SECOND"]);
+      await h1.waitForLog((e) => e.msg.startsWith("peer h2 speaks heartbeat frame version 1"), { after: h2Old, what: "h1 warning that h2 speaks version 1 again" });
+      expect((await h1.status()).peers.find((p) => p.name === "h2")?.frameVersion).toBe(1);
+      await h2.waitForLog((e) => e.msg === "peer h1 up", { after: h2Old, what: "the rolled-back h2 hearing h1" });
     } finally {
       samples = await sampler.stop();
     }
