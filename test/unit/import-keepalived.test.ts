@@ -140,6 +140,38 @@ describe("one file alone", () => {
   });
 });
 
+describe("node addresses the files do not all say", () => {
+  const conf = (router: string, priority: number, extra: string) =>
+    `global_defs {\n  router_id ${router}\n}\nvrrp_instance VI_1 {\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  priority ${priority}\n${extra}  virtual_ipaddress {\n    198.51.100.100/24\n  }\n}\n`;
+
+  it("multicast pair: --addresses names them, and no unicast_peer is written", () => {
+    const a = join(dir, "mc-a.conf");
+    const b = join(dir, "mc-b.conf");
+    writeFileSync(a, conf("gw1", 150, ""));
+    writeFileSync(b, conf("gw2", 100, ""));
+    const { config, warnings } = load([a, b], new Map([["gw1", ["198.51.100.11"]], ["gw2", ["198.51.100.12"]]]));
+    expect(warnings).toEqual([]);
+    expect(config.cluster.nodes.map((n) => n.addresses[0])).toEqual(["198.51.100.11", "198.51.100.12"]);
+    expect(config.vrrp[0]).toMatchObject({ priority: { gw1: 150, gw2: 100 }, unicast_peer: [] });
+  });
+
+  it("unicast pair without unicast_src_ip: each node's address is the other's only peer", () => {
+    const a = join(dir, "uc-a.conf");
+    const b = join(dir, "uc-b.conf");
+    writeFileSync(a, conf("gw1", 150, "  unicast_peer {\n    198.51.100.12\n  }\n"));
+    writeFileSync(b, conf("gw2", 100, "  unicast_peer {\n    198.51.100.11\n  }\n"));
+    const { config, warnings, text } = load([a, b]);
+    expect(warnings).toEqual([]);
+    expect(config.cluster.nodes.map((n) => n.addresses[0])).toEqual(["198.51.100.11", "198.51.100.12"]);
+    expect(config.vrrp[0]?.unicast_peer).toEqual(["198.51.100.12", "198.51.100.11"]);
+    expect(text).toContain("from " + b + "'s unicast_peer");
+  });
+
+  it("--addresses naming no node is refused", () => {
+    expect(() => importConfig("keepalived", [fx("lb1.conf")], new Map([["nobody", ["198.51.100.9"]]]))).toThrow(/--addresses: no node named nobody \(nodes: lb1, peer1\)/);
+  });
+});
+
 describe("malformed keepalived.conf: file and line", () => {
   it.each([
     ["bad-unclosed.conf", /bad-unclosed\.conf:4: the block of "vrrp_instance VI_1" is never closed/],
