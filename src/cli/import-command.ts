@@ -42,7 +42,12 @@ export function cmdImport(v: Values, positionals: string[], io: Io): number {
   for (const w of imported.warnings) io.err(`warning: ${w}`);
   const keyPath = join(out === undefined ? "." : dirname(out), "vigil.key");
   if (out !== undefined) {
-    writeFileSync(out, imported.text, { mode: 0o644 });
+    try {
+      writeFileSync(out, imported.text, { mode: 0o644 });
+    } catch (e) {
+      io.err(`vigil import: cannot write ${out}: ${e instanceof Error ? e.message : String(e)}`);
+      return EXIT.failed;
+    }
     io.err(`wrote ${out}`);
   } else {
     io.out(imported.text.trimEnd());

@@ -150,7 +150,8 @@ function instanceMap(group: Instances, nodes: readonly ClusterNode[], groupSizes
     priority.push(entry(n.name, inst === undefined && n.ka !== undefined ? 1 : p));
   });
   const states = present.filter((p) => p.inst.state !== undefined).map((p) => `${p.inst.state} on ${p.node.name}`);
-  if (states.length > 0) {
+  // All BACKUP is what vigil does anyway: only a MASTER is worth a word.
+  if (present.some((p) => p.inst.state === "MASTER")) {
     notes.push(`state ${states.join(", ")}: vigil starts every node as BACKUP and the highest priority becomes MASTER`);
     const master = present.find((p) => p.inst.state === "MASTER");
     const top = Math.max(...present.map((p) => p.inst.priority));
