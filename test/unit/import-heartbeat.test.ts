@@ -8,6 +8,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import type { DaemonEntries } from "../../src/api/daemon-entries.ts";
+import { dispatch } from "../../src/cli/dispatch.ts";
 import { parseConfig } from "../../src/config/load.ts";
 import type { VigilConfig } from "../../src/config/types.ts";
 import { ImportError } from "../../src/import/import-error.ts";
@@ -115,6 +117,38 @@ describe("bcast and mcast links, auto_failback off, ping_group, a bare IP, drbdd
     expect(r.config.cluster.nodes.flatMap((n) => n.addresses)).toEqual(["192.0.2.11", "192.0.2.31", "192.0.2.12", "192.0.2.32"]);
     expect(r.text).toContain("# CHANGE: 192.0.2.11 is a placeholder for alpha's address on eth1");
     expect(r.warnings).toHaveLength(4);
+  });
+});
+
+describe("through the verb", () => {
+  const run = async (...argv: string[]) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await dispatch(argv, { out: (t) => out.push(t), err: (t) => err.push(t), env: {} }, {} as DaemonEntries);
+    return { code, out: out.join("\n"), err: err.join("\n") };
+  };
+
+  it("writes a config that check-config accepts once the key exists", async () => {
+    const out = join(dir, "verb", "vigil.yaml");
+    mkdirSync(join(dir, "verb"), { recursive: true });
+    const r = await run("import", "heartbeat", join(FIX, "web-pair"), "--out", out);
+    expect(r.code).toBe(0);
+    expect(r.err).toContain(`vigil keygen ${join(dir, "verb", "vigil.key")}`);
+    expect((await run("keygen", join(dir, "verb", "vigil.key"))).code).toBe(0);
+    const check = await run("check-config", out);
+    expect(check.err).toBe("");
+    expect(check.code).toBe(0);
+    expect(check.out).toContain("cluster heartbeat: web1, web2");
+  });
+
+  it("one address per link in --addresses, else a one-line error", async () => {
+    const r = await run("import", "heartbeat", join(FIX, "web-pair"), "--addresses", "web1=198.51.100.21");
+    expect(r.code).toBe(1);
+    expect(r.err).toBe("vigil import heartbeat: --addresses: web1 has 1 address(es); ha.cf has 2 link(s) (eth0, eth1): give one per link, joined by +");
+  });
+
+  it("takes exactly one folder", async () => {
+    expect((await run("import", "heartbeat", join(FIX, "web-pair"), join(FIX, "three-links"))).code).toBe(2);
   });
 });
 
