@@ -6,7 +6,7 @@
 import { isIPv4 } from "../config/formats.ts";
 import { ImportError, whereText, type Where } from "./import-error.ts";
 import type { Directive, HeartbeatSource } from "./heartbeat-parse.ts";
-import type { ImportResult } from "./keepalived-map.ts";
+import type { ImportResult } from "./import-result.ts";
 import { maskToPrefix, nameOf, secondsToDuration } from "./values.ts";
 import { comment, entry, type YEntry, type YMap, ymap, type YValue } from "./yaml-out.ts";
 

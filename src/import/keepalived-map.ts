@@ -6,16 +6,10 @@
  */
 import { basename, dirname } from "node:path";
 import { ImportError } from "./import-error.ts";
+import type { ImportResult } from "./import-result.ts";
 import { type KaInstance, type KaNode, type Note, noteText } from "./keepalived-read.ts";
 import { nameOf, secondsToDuration } from "./values.ts";
 import { comment, entry, type YEntry, type YMap, ymap, type YValue } from "./yaml-out.ts";
-
-export interface ImportResult {
-  header: string[];
-  doc: YMap;
-  /** What the user must do before the config works (also in the YAML, as comments). */
-  warnings: string[];
-}
 
 interface ClusterNode {
   name: string;

@@ -5,7 +5,8 @@
  */
 import { whereText, type Where } from "./import-error.ts";
 import type { Statement } from "./keepalived-parse.ts";
-import { integerOf, ipv4Cidr, isIPv4, seconds, secondsToDuration } from "./values.ts";
+import { isIPv4 } from "../config/formats.ts";
+import { integerOf, ipv4Cidr, seconds, secondsToDuration } from "./values.ts";
 
 export interface Note {
   where: Where;

@@ -7,13 +7,6 @@ export function secondsToDuration(seconds: number): string {
   return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
 }
 
-export function durationMs(text: string): number {
-  const m = /^(\d+)(ms|s|m)?$/.exec(text);
-  if (m === null) return NaN;
-  const n = Number(m[1]);
-  return m[2] === "ms" ? n : m[2] === "m" ? n * 60_000 : n * 1000;
-}
-
 /** A word as a number of seconds, or undefined when it is not one. */
 export function seconds(text: string | undefined): number | undefined {
   if (text === undefined || !/^\d+(\.\d+)?$/.test(text)) return undefined;
@@ -30,8 +23,6 @@ export function nameOf(text: string, fallback: string): string {
   const cleaned = text.replace(/[^A-Za-z0-9_.-]/g, "-").replace(/^[^A-Za-z0-9]+/, "").slice(0, 63);
   return cleaned === "" ? fallback : cleaned;
 }
-
-export { isIPv4 };
 
 /** "198.51.100.10/24" or "198.51.100.10" (as /32); undefined for anything else (IPv6 included). */
 export function ipv4Cidr(text: string): string | undefined {
