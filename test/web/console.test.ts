@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import type { Page } from "playwright-core";
 import type { LogEvent, PeerStatus, StatusSnapshot } from "../../src/api/status.ts";
 import { VERSION } from "../../src/version.ts";
@@ -65,6 +65,13 @@ describe.runIf(missing === null)("web console in headless Chromium", () => {
 
       const { page, problems } = await browser.newPage();
       await page.goto(`http://${where}/`);
+      // The console asks for a login: the first-start admin, whose password the daemon keeps in its state dir.
+      // Cookies ignore ports: the session must not follow the browser to the other tests' consoles.
+      onTestFinished(() => browser.context.clearCookies());
+      await page.waitForURL(/\/login\?next=%2F$/);
+      await testid(page, "login-user").fill("admin");
+      await testid(page, "login-password").fill(readFileSync(join(stateDir, "console-password"), "utf8").trim());
+      await testid(page, "login-submit").click();
 
       await expect.poll(() => testid(page, "node-name").textContent()).toBe("demo");
       expect(await testid(page, "product-name").textContent()).toBe("vigil");
