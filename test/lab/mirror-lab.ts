@@ -321,5 +321,5 @@ export function treeDigest(dir: string): string {
     `find . -type d -printf '%y %m %U:%G %p\\n' | sort`,
     `find . ! -type d -printf '%y %m %U:%G %s %n %T@ %p %l\\n' | sort`,
     `find . -type f -print0 | sort -z | xargs -0 -r sha256sum`,
-  ].join(" && ")], { encoding: "utf8" });
+  ].join(" && ")], { encoding: "utf8", maxBuffer: 1 << 30 });
 }
