@@ -248,3 +248,20 @@ describe("mirror core: a PRIM cut off from its peer and its witness", () => {
     expect(a.log.some((x) => x.type === "persist" && x.copy.gen !== "" && a.s.copy.gen === x.copy.gen)).toBe(true);
   });
 });
+
+describe("mirror core: ops that fail on a copy being resynced", () => {
+  it("are logged once and counted, the copy stays being resynced, and the end of the resync says how many it covered", () => {
+    const { a, b } = inSyncPair();
+    b.step({ type: "resync-incoming" }, 20);
+    const notes = (acts: readonly MirrorAction[]) => acts.filter((x) => x.type === "note" && x.kind === "apply-failed");
+    const first = b.step({ type: "apply-failed", detail: "create many/f1: EEXIST" }, 21);
+    expect(notes(first)).toHaveLength(1);
+    for (let i = 2; i <= 1000; i++) expect(notes(b.step({ type: "apply-failed", detail: `create many/f${i}: EEXIST` }, 21))).toEqual([]);
+    expect(b.s.copy.data).toBe("inconsistent");
+    const done = b.step({ type: "resync-complete", gen: a.s.copy.gen, history: a.s.copy.history }, 22);
+    expect(done.find((x) => x.type === "note" && x.kind === "resync-done")).toMatchObject({ detail: expect.stringContaining("1000 of a's operations failed here during the resync") });
+    // Outside a resync a failure outdates the copy and is an error each time.
+    expect(notes(b.step({ type: "apply-failed", detail: "write x: EIO" }, 30))).toMatchObject([{ level: "error" }]);
+    expect(b.s.copy.data).toBe("outdated");
+  });
+});

@@ -139,6 +139,7 @@ export function initMirror(init: MirrorInit, now: number): Stepped<MirrorState, 
     gap: false,
     boot: init.boot,
     splitBrain: null,
+    failedInResync: 0,
     writes: "hold",
     gate: null,
     mark: "n",
@@ -247,6 +248,7 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
       note("warn", "resync-failed", `resync to ${s.peer} failed: ${ev.detail}; tried again in ${Math.round(s.timers.resyncRetryMs / 1000)} s`);
       break;
     case "resync-incoming":
+      s.failedInResync = 0;
       if (s.copy.data !== "inconsistent") persist({ ...s.copy, data: "inconsistent" });
       note("info", "resync-start", `${s.peer} resyncs this copy`);
       break;
@@ -256,7 +258,8 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
       s.splitBrain = null;
       persist({ ...s.copy, gen: ev.gen, history: ev.history.slice(0, 16), data: "uptodate", peerBehind: false, journalBase: null, writing: false });
       if (s.link !== null) s.link = { ...s.link, gen: ev.gen, history: ev.history, data: "uptodate" };
-      note("info", "resync-done", `this copy is in sync with ${s.peer} (gen ${ev.gen})`);
+      note("info", "resync-done", `this copy is in sync with ${s.peer} (gen ${ev.gen})${s.failedInResync > 1 ? `; ${s.failedInResync} of ${s.peer}'s operations failed here during the resync, which covered them` : ""}`);
+      s.failedInResync = 0;
       break;
     case "peer-refused":
       s.gap = true;
@@ -268,6 +271,13 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
       note("warn", "apply-failed", `${s.peer} could not apply an op: ${ev.detail}; it is resynced`);
       break;
     case "apply-failed":
+      // Being resynced, a failed op is expected (a live op racing the resync's own) and the resync
+      // covers it: logged once, then counted, so 100k of them cannot flood the log.
+      if (s.copy.data === "inconsistent") {
+        s.failedInResync++;
+        if (s.failedInResync === 1) note("warn", "apply-failed", `${ev.detail}: the resync in progress covers it (further failures during this resync are counted)`);
+        break;
+      }
       if (s.copy.data === "uptodate") persist({ ...s.copy, data: "outdated" });
       note("error", "apply-failed", `${ev.detail}: this copy is outdated until a resync`);
       break;

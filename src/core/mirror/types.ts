@@ -164,6 +164,8 @@ export interface MirrorState {
   readonly boot: string;
   /** Both copies changed while apart: shown until the resync that keeps the other side's files aside ends. */
   readonly splitBrain: string | null;
+  /** Ops of the peer this copy failed to apply while being resynced (counted, logged once: the resync covers them). */
+  readonly failedInResync: number;
   readonly writes: WriteMode;
   readonly gate: string | null;
   readonly mark: DataMark;
