@@ -25,6 +25,11 @@ export function ipv4ToNumber(s: string): number {
   return s.split(".").reduce((n, p) => n * 256 + Number(p), 0);
 }
 
+/** The address as a number, or null when it is not a dotted quad. */
+export function ipv4Value(s: string): number | null {
+  return isIPv4(s) ? ipv4ToNumber(s) : null;
+}
+
 /** "a.b.c.d/n" -> its parts, or undefined. */
 export function splitCidr(s: string): { address: string; prefix: number } | undefined {
   const m = /^([^/]+)\/(\d{1,2})$/.exec(s);

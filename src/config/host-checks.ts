@@ -21,6 +21,7 @@
  * and the heartbeat at start), on a node or not.
  */
 import { dirname, resolve } from "node:path";
+import { ipv4Value } from "./formats.ts";
 import { didYouMean } from "./did-you-mean.ts";
 import type { ConfigError } from "./errors.ts";
 import { formatKeyPath, type Segment } from "./key-path.ts";
@@ -181,32 +182,21 @@ export const CHECKS_ONLY_ON_A_NODE = [
   "that each VIP lies in a subnet of its interface",
 ];
 
-function toInt(a: string): number | null {
-  const parts = a.split(".");
-  if (parts.length !== 4) return null;
-  let n = 0;
-  for (const p of parts) {
-    if (!/^\d{1,3}$/.test(p) || Number(p) > 255) return null;
-    n = n * 256 + Number(p);
-  }
-  return n;
-}
-
 function mask(bits: number): number {
   return bits <= 0 ? 0 : (0xffffffff << (32 - Math.min(32, bits))) >>> 0;
 }
 
 /** Whether the VIP ("a.b.c.d" or "a.b.c.d/len") is in the subnet of the interface address. */
 export function inSubnet(vip: string, own: InterfaceAddress): boolean {
-  const v = toInt(vip.split("/")[0] ?? "");
-  const a = toInt(own.address);
+  const v = ipv4Value(vip.split("/")[0] ?? "");
+  const a = ipv4Value(own.address);
   if (v === null || a === null) return false;
   const m = mask(own.prefixLength);
   return ((v & m) >>> 0) === ((a & m) >>> 0);
 }
 
 function networkOf(a: InterfaceAddress): string {
-  const n = toInt(a.address);
+  const n = ipv4Value(a.address);
   if (n === null) return `${a.address}/${a.prefixLength}`;
   const net = (n & mask(a.prefixLength)) >>> 0;
   return `${[24, 16, 8, 0].map((s) => (net >>> s) & 255).join(".")}/${a.prefixLength}`;

@@ -6,6 +6,7 @@
  */
 import { networkInterfaces } from "node:os";
 import type { FarmModule, VigilConfig } from "../../config/types.ts";
+import { ipv4ToNumber } from "../../config/formats.ts";
 import { MAX_FARM_NODES } from "../../core/farm/members.ts";
 import { virtualMac } from "../../core/farm/vmac.ts";
 import { farmSeeds } from "./seeds.ts";
@@ -41,19 +42,15 @@ function drainTimeoutOf(m: FarmModule): number {
   return m.drain_timeout ?? DEFAULT_DRAIN_TIMEOUT_MS;
 }
 
-function ipv4ToInt(a: string): number {
-  return a.split(".").reduce((n, p) => n * 256 + Number(p), 0);
-}
-
 /** The local interface whose own IPv4 subnet holds the VIP, if one does. */
 export function interfaceForVip(vipCidr: string, ifaces = networkInterfaces()): string | undefined {
-  const vip = ipv4ToInt(vipCidr.split("/")[0] ?? "");
+  const vip = ipv4ToNumber(vipCidr.split("/")[0] ?? "");
   for (const [name, addrs] of Object.entries(ifaces)) {
     for (const a of addrs ?? []) {
       if (a.family !== "IPv4" || a.internal) continue;
       const prefix = Number(a.cidr?.split("/")[1] ?? 32);
       const mask = prefix === 0 ? 0 : (~0 << (32 - prefix)) >>> 0;
-      if (((ipv4ToInt(a.address) & mask) >>> 0) === ((vip & mask) >>> 0)) return name;
+      if (((ipv4ToNumber(a.address) & mask) >>> 0) === ((vip & mask) >>> 0)) return name;
     }
   }
   return undefined;

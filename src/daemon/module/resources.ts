@@ -9,6 +9,7 @@
  * operation counts as failed.
  */
 import { type NetworkInterfaceInfo, networkInterfaces } from "node:os";
+import { ipv4Value } from "../../config/formats.ts";
 import type { ModuleResource } from "../../core/module/types.ts";
 import { sendGratuitousArp } from "../../sys/garp.ts";
 import { runScript, type RunOptions, type RunResult } from "../../sys/run-script.ts";
@@ -43,17 +44,6 @@ export interface ResourceContext {
 /** Used when neither the resource nor the module gives a timeout. */
 export const DEFAULT_RESOURCE_TIMEOUT_MS = 60_000;
 
-function ipv4ToInt(a: string): number | null {
-  const parts = a.split(".");
-  if (parts.length !== 4) return null;
-  let n = 0;
-  for (const p of parts) {
-    if (!/^\d{1,3}$/.test(p) || Number(p) > 255) return null;
-    n = n * 256 + Number(p);
-  }
-  return n;
-}
-
 /** The bare address of "198.51.100.100/24". */
 export function vipHost(vip: string): string {
   return vip.split("/")[0] ?? vip;
@@ -64,13 +54,13 @@ export function vipHost(vip: string): string {
  * interface as a /32 counts too, so a restart finds where the last run put it.
  */
 export function interfaceForAddress(address: string, interfaces: NodeJS.Dict<NetworkInterfaceInfo[]> = networkInterfaces()): string | null {
-  const target = ipv4ToInt(vipHost(address));
+  const target = ipv4Value(vipHost(address));
   if (target === null) return null;
   let exact: string | null = null;
   for (const [name, addrs] of Object.entries(interfaces)) {
     for (const a of addrs ?? []) {
       if (a.family !== "IPv4" || a.internal) continue;
-      const own = ipv4ToInt(a.address);
+      const own = ipv4Value(a.address);
       const bits = Number((a.cidr ?? "").split("/")[1] ?? "32");
       if (own === null) continue;
       if (bits === 32) {
