@@ -68,6 +68,13 @@ export class BlockCoverage {
     return this.known.size;
   }
 
+  /** Blocks seen but not covered, as [start, end) offsets in the script. */
+  uncovered(): [number, number][] {
+    const out: [number, number][] = [];
+    for (const list of this.universe.values()) for (const [a, b] of list) if (!this.covered.has(`${a}:${b}`)) out.push([a, b]);
+    return out.sort((x, y) => x[0] - y[0]);
+  }
+
   /** Forgets which blocks were covered, keeping the blocks it knows: to measure another set of inputs on the same ground. */
   forgetCovered(): void {
     this.covered.clear();

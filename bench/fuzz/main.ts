@@ -7,12 +7,13 @@
  * the corpus so far. Every exception but the decoder's typed error is a
  * finding, saved with its input under bench/fuzz/findings/<target>/.
  *
- * Writes bench/fuzz/results.json and .md (after every target), and with
+ * Writes bench/fuzz/results.json and .md (after every target; --report
+ * names them otherwise), and with
  * --write-corpus the guided run's minimized corpus to
  * test/fixtures/fuzz/<target>/ (what test/unit/fuzz-corpus.test.ts replays).
  */
 import { createHash } from "node:crypto";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Worker } from "node:worker_threads";
@@ -35,13 +36,15 @@ const { values: args } = parseArgs({
     seed: { type: "string", default: "20261206" },
     "write-corpus": { type: "boolean", default: false },
     "no-random": { type: "boolean", default: false },
+    "from-corpus": { type: "boolean", default: false },
+    report: { type: "string", default: "results" },
   },
 });
 const dist = args.dist ?? "";
 const root = args.root ?? process.cwd();
 const seconds = Number(args.seconds);
 if (dist === "" || !Number.isFinite(seconds) || seconds <= 0) {
-  console.error("usage: node bench/fuzz/run.mjs [--targets heartbeat,vrrp] [--seconds 60] [--seed N] [--write-corpus] [--no-random]");
+  console.error("usage: node bench/fuzz/run.mjs [--targets heartbeat,vrrp] [--seconds 60] [--seed N] [--write-corpus] [--no-random] [--from-corpus] [--report NAME]");
   process.exit(2);
 }
 const targetsFile = join(dist, "targets.mjs");
@@ -156,11 +159,18 @@ function runMode(target: string, mode: "guided" | "random", seed: number): Promi
         else resolve({ execs, restarts, kept, findings });
       });
     };
-    start([], 0);
+    start(mode === "guided" ? committedCorpus(target) : [], 0);
   });
 }
 
-function measure(target: string, sets: Uint8Array[][]): Promise<{ blocks: number[]; knownBlocks: number; minimized: Uint8Array[][] }> {
+/** With --from-corpus, the guided loop starts from test/fixtures/fuzz/<target>/ (a previous run's corpus). */
+function committedCorpus(target: string): Uint8Array[] {
+  const dir = join(root, "test", "fixtures", "fuzz", target);
+  if (!args["from-corpus"] || !existsSync(dir)) return [];
+  return readdirSync(dir).filter((f) => f.endsWith(".bin")).map((f) => new Uint8Array(readFileSync(join(dir, f))));
+}
+
+function measure(target: string, sets: Uint8Array[][]): Promise<{ blocks: number[]; knownBlocks: number; minimized: Uint8Array[][]; uncovered: string[] }> {
   const maxLength = MAX_LENGTH[target] ?? DEFAULT_MAX_LENGTH;
   const shared = new SharedArrayBuffer(SHARED_HEADER + maxLength + 64);
   const data: WorkerInput = { targetsFile, target, mode: "measure", seed: 1, until: 0, root, corpus: [], shared, maxLength, sets };
@@ -191,6 +201,8 @@ interface TargetResult {
   guided: { execs: number; execsPerSecond: number; blocks: number; kept: number; restarts: number; findings: string[] };
   random: { execs: number; execsPerSecond: number; blocks: number; kept: number; restarts: number; findings: string[] } | null;
   knownBlocks: number;
+  /** Blocks the guided loop never reached: the first words of each, from the bundle. */
+  uncovered: string[];
   corpusFiles: number | null;
 }
 
@@ -198,7 +210,7 @@ const results: TargetResult[] = [];
 
 function writeReport(): void {
   const dir = join(root, "bench", "fuzz");
-  writeFileSync(join(dir, "results.json"), `${JSON.stringify({ date: new Date().toISOString(), command: "node bench/fuzz/run.mjs " + process.argv.slice(2).filter((a) => !a.startsWith("--dist") && !a.startsWith("--root")).join(" "), seed: Number(args.seed), results }, null, 2)}\n`);
+  writeFileSync(join(dir, `${args.report}.json`), `${JSON.stringify({ date: new Date().toISOString(), command: "node bench/fuzz/run.mjs " + process.argv.slice(2).filter((a) => !a.startsWith("--dist") && !a.startsWith("--root")).join(" "), seed: Number(args.seed), results }, null, 2)}\n`);
   const rows = results.map((r) => `| ${r.target} | ${r.seconds} | ${r.guided.execs} (${r.guided.execsPerSecond.toFixed(0)}/s) | ${r.guided.blocks} | ${r.random === null ? "-" : `${r.random.execs} (${r.random.execsPerSecond.toFixed(0)}/s)`} | ${r.random?.blocks ?? "-"} | ${r.knownBlocks} | ${r.guided.findings.length + (r.random?.findings.length ?? 0)} | ${r.corpusFiles ?? "-"} |`);
   const md = [
     "# Coverage-guided fuzzing of the decoders",
@@ -211,7 +223,7 @@ function writeReport(): void {
     ...rows,
     "",
   ].join("\n");
-  writeFileSync(join(dir, "results.md"), md);
+  writeFileSync(join(dir, `${args.report}.md`), md);
 }
 
 const seed = Number(args.seed);
@@ -231,6 +243,7 @@ for (const target of chosen) {
     guided: { execs: guided.execs, execsPerSecond: guided.execs / seconds, blocks: m.blocks[0] ?? 0, kept: guided.kept.length, restarts: guided.restarts, findings: guided.findings.map((f) => f.signature) },
     random: random === null ? null : { execs: random.execs, execsPerSecond: random.execs / seconds, blocks: m.blocks[1] ?? 0, kept: random.kept.length, restarts: random.restarts, findings: random.findings.map((f) => f.signature) },
     knownBlocks: m.knownBlocks,
+    uncovered: m.uncovered,
     corpusFiles,
   };
   results.push(r);

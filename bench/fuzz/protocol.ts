@@ -21,7 +21,8 @@ export type WorkerMessage =
   | { type: "ready" }
   | { type: "stats"; execs: number; blocks: number; corpus: number }
   | { type: "done"; execs: number; blocks: number; kept: Uint8Array[] }
-  | { type: "measured"; blocks: number[]; knownBlocks: number; minimized: Uint8Array[][] };
+  /** `uncovered`: the first words of each block the first set did not reach (in the bundle's source). */
+  | { type: "measured"; blocks: number[]; knownBlocks: number; minimized: Uint8Array[][]; uncovered: string[] };
 
 /** Shared layout: [0] run counter, [1] input length, then the input bytes (from byte 8). */
 export const SHARED_HEADER = 8;

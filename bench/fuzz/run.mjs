@@ -4,6 +4,7 @@
 // then runs main there. Arguments go to main.ts.
 //
 //   node bench/fuzz/run.mjs [--targets heartbeat,vrrp] [--seconds 60] [--seed N] [--write-corpus] [--no-random]
+//                           [--from-corpus] [--report NAME]
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";

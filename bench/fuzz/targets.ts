@@ -338,7 +338,19 @@ const config: FuzzTarget = {
     "\"\\u0000\"", "'", "\t", "~", "null", "1e999", "0x7fffffff", "-1", "198.51.100.11", "::1", "/24", "%YAML 1.2\n", "#", "[", "]", "{", "}", ",", ":",
   ],
   run(bytes) {
-    parseConfig(textDecoder.decode(bytes), "/fuzz/vigil.yaml");
+    // A library warning goes straight to the operator's terminal as "(node:PID) Warning: ...": every
+    // problem of a config must come back as a positioned error instead.
+    const original = process.emitWarning;
+    let warned: string | null = null;
+    process.emitWarning = ((w: string | Error) => {
+      warned = String(w);
+    }) as typeof process.emitWarning;
+    try {
+      parseConfig(textDecoder.decode(bytes), "/fuzz/vigil.yaml");
+    } finally {
+      process.emitWarning = original;
+    }
+    if (warned !== null) throw new ContractError(`reading the config printed a process warning: ${warned}`);
   },
 };
 

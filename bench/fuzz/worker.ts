@@ -11,6 +11,7 @@
  * "measure" replays the sets both modes kept, smallest first, on one
  * tracker: the figure they are compared by, and the minimized corpus.
  */
+import { readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { parentPort, workerData } from "node:worker_threads";
 import { BlockCoverage } from "./coverage.ts";
@@ -64,7 +65,9 @@ if (w.mode === "measure") {
   }
   const blocks: number[] = [];
   const minimized: Uint8Array[][] = [];
-  for (const set of sets) {
+  const uncovered: string[] = [];
+  const source = readFileSync(w.targetsFile, "utf8");
+  for (const [k, set] of sets.entries()) {
     cov.forgetCovered();
     const mine: Uint8Array[] = [];
     for (const input of set) {
@@ -73,8 +76,9 @@ if (w.mode === "measure") {
     }
     blocks.push(cov.blocks);
     minimized.push(mine);
+    if (k === 0) for (const [a, b] of cov.uncovered()) uncovered.push(source.slice(a, Math.min(b, a + 90)).replace(/\s+/g, " "));
   }
-  port.postMessage({ type: "measured", blocks, knownBlocks: cov.knownBlocks, minimized } satisfies WorkerMessage);
+  port.postMessage({ type: "measured", blocks, knownBlocks: cov.knownBlocks, minimized, uncovered } satisfies WorkerMessage);
 } else {
   fuzz();
 }
@@ -86,7 +90,7 @@ for (const s of [...seeds, ...corpus]) {
   const { newBlocks, newBuckets } = cov.collect();
   if (newBlocks > 0 || newBuckets > 0) kept.push(s);
 }
-if (w.mode === "guided" && corpus.length === 0) corpus.push(...seeds);
+if (w.mode === "guided") corpus.unshift(...seeds);
 port.postMessage({ type: "ready" } satisfies WorkerMessage);
 
 const withFixup = (b: Uint8Array): Uint8Array => (target.fixup !== undefined && rand() < 0.9 ? target.fixup(b) : b);

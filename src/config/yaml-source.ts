@@ -59,7 +59,9 @@ function isBlank(node: unknown): boolean {
 export function readYaml(text: string, file: string): YamlSource {
   const lines = new LineCounter();
   // Duplicate keys are found below, with their key path, rather than as a bare syntax error.
-  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: false, prettyErrors: true });
+  // logLevel "error": the library would otherwise print a process warning to stderr for a list or
+  // mapping used as a key; such a key is reported as an unknown key, at its position, like any other.
+  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: false, prettyErrors: true, logLevel: "error" });
   const at = (offset: number | undefined): SourcePosition => {
     const p = lines.linePos(offset ?? 0);
     return { line: p.line, col: p.col };
