@@ -118,7 +118,11 @@ describeLab(
       const s = await setup({ priority: 100 }, { priority: 150 });
       try {
         await ownedBy(s, "ka");
-        expect(await vrrpStatus(s.vigil)).toMatchObject({ role: "backup", masterAddress: s.kaHost.addr() });
+        // vigil started after keepalived holds the VIP; under load its first advert heard may come later still.
+        await waitUntil(async () => {
+          const v = await vrrpStatus(s.vigil);
+          return v.role === "backup" && v.masterAddress === s.kaHost.addr();
+        }, { timeoutMs: 10_000, what: "vigil to be BACKUP, hearing keepalived as the master" });
         const mark = s.prober.mark();
 
         await killKeepalived(s.ka);
