@@ -93,6 +93,7 @@ function runMode(target: string, mode: "guided" | "random", seed: number): Promi
   const until = Date.now() + seconds * 1000;
   const maxLength = MAX_LENGTH[target] ?? DEFAULT_MAX_LENGTH;
   const kept: Uint8Array[] = [];
+  const keptHashes = new Set<string>();
   const findings: Finding[] = [];
   const seen = new Map<string, number>();
   let execs = 0;
@@ -136,7 +137,11 @@ function runMode(target: string, mode: "guided" | "random", seed: number): Promi
         } else if (m.type === "ready") {
           ready = true;
         } else if (m.type === "keep") {
-          kept.push(m.input);
+          const h = hash(m.input);
+          if (!keptHashes.has(h)) {
+            keptHashes.add(h);
+            kept.push(m.input);
+          }
         } else if (m.type === "stats") {
           baseExecs = m.execs;
         } else if (m.type === "done") {

@@ -85,10 +85,15 @@ if (w.mode === "measure") {
 
 function fuzz(): void {
 cov.reset();
-for (const s of [...seeds, ...corpus]) {
+for (const s of seeds) {
   exec(s);
-  const { newBlocks, newBuckets } = cov.collect();
-  if (newBlocks > 0 || newBuckets > 0) kept.push(s);
+  cov.collect();
+}
+// A corpus handed in (a restart, or --from-corpus) is kept whole: the main thread measures and writes what it holds.
+for (const s of corpus) {
+  exec(s);
+  cov.collect();
+  port.postMessage({ type: "keep", input: s } satisfies WorkerMessage);
 }
 if (w.mode === "guided") corpus.unshift(...seeds);
 port.postMessage({ type: "ready" } satisfies WorkerMessage);
