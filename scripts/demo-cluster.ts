@@ -7,7 +7,8 @@
  *           failback manual. Heartbeats on a second link.
  *   h3      a client asking the VIP 20 times a second, and the nodes' ping witness.
  *
- * On this machine's localhost: a demo panel (default http://localhost:9000/)
+ * On this machine's localhost: a demo panel (default http://localhost:9010/, where the
+ * one-node demo has its console)
  * showing who answers through the VIP and each node's role, with buttons to
  * kill a node's daemon, start it again, pull its cables and plug them back;
  * and each node's console (http://localhost:9011/ and :9012/), forwarded into
@@ -287,7 +288,7 @@ refresh(); setInterval(refresh, 700);
 
 if ((import.meta as { main?: boolean }).main) {
   const demo = await startDemoCluster({
-    panelPort: Number(process.env.VIGIL_DEMO_PORT ?? 9000),
+    panelPort: Number(process.env.VIGIL_DEMO_PORT ?? 9010),
     consolePorts: [Number(process.env.VIGIL_DEMO_CONSOLE1 ?? 9011), Number(process.env.VIGIL_DEMO_CONSOLE2 ?? 9012)],
   });
   const s = await demo.state();
@@ -296,6 +297,14 @@ if ((import.meta as { main?: boolean }).main) {
   console.log(`demo panel: ${demo.panelUrl}   (Ctrl-C to stop and remove the namespaces)`);
   for (const n of s.nodes) console.log(`console of ${n.name}: ${n.console}  (user admin, password in ${n.passwordFile})`);
   console.log("");
+  // Opened for a newcomer where there is a desktop, as the one-node demo does.
+  if (process.env.DISPLAY !== undefined || process.env.WAYLAND_DISPLAY !== undefined) {
+    try {
+      Bun.spawn(["xdg-open", demo.panelUrl], { stdio: ["ignore", "ignore", "ignore"] }).unref();
+    } catch {
+      // No xdg-open: the URL is printed above.
+    }
+  }
   let stopping = false;
   const end = async () => {
     if (stopping) return;
