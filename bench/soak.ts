@@ -34,7 +34,7 @@
  * (also after SIGINT/SIGTERM, with what was sampled so far). Namespaces and
  * processes go at the end, on an error and on SIGINT/SIGTERM.
  */
-import { readdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -65,6 +65,8 @@ interface Sample {
   t: number;
   node: string;
   rssKiB: number;
+  /** The anonymous part of RSS (heap, stacks): RSS also counts pages of the binary read in as new code runs. */
+  anonKiB: number;
   cpuPercent: number;
   fds: number;
   deadVerdicts: number;
@@ -107,6 +109,14 @@ function slope(points: readonly { x: number; y: number }[]): number | null {
   return den === 0 ? null : num / den;
 }
 
+function anonKiB(pid: number): number {
+  try {
+    return Number(/RssAnon:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? NaN);
+  } catch {
+    return NaN;
+  }
+}
+
 function fdCount(pid: number): number {
   try {
     return readdirSync(`/proc/${pid}/fd`).length;
@@ -140,6 +150,9 @@ function report(complete: boolean): void {
       rssLastMiB: last === undefined ? null : last.rssKiB / 1024,
       rssMaxMiB: mine.length === 0 ? null : Math.max(...mine.map((s) => s.rssKiB)) / 1024,
       rssGrowthMiBPerHour: ((v) => (v === null ? null : v / 1024))(slope(steady.map((s) => ({ x: hours(s), y: s.rssKiB })))),
+      anonFirstMiB: first === undefined ? null : first.anonKiB / 1024,
+      anonLastMiB: last === undefined ? null : last.anonKiB / 1024,
+      anonGrowthMiBPerHour: ((v) => (v === null ? null : v / 1024))(slope(steady.map((s) => ({ x: hours(s), y: s.anonKiB })).filter((p) => Number.isFinite(p.y)))),
       fdsFirst: first?.fds ?? null,
       fdsLast: last?.fds ?? null,
       fdsMax: mine.length === 0 ? null : Math.max(...mine.map((s) => s.fds)),
@@ -171,11 +184,13 @@ function report(complete: boolean): void {
     "Growth is the least-squares slope over the samples after the first 2 minutes.",
     "",
     markdownTable(
-      ["node", "RSS first / last / max MiB", "RSS growth MiB/h", "fds first / last", "fd growth /h", "CPU median / max %", "false dead verdicts", "module moves", "VRRP transitions", "stalls", "failed status calls", "console ok / failed", "slow clients cut"],
+      ["node", "RSS first / last / max MiB", "RSS growth MiB/h", "anon RSS first / last MiB", "anon growth MiB/h", "fds first / last", "fd growth /h", "CPU median / max %", "false dead verdicts", "module moves", "VRRP transitions", "stalls", "failed status calls", "console ok / failed", "slow clients cut"],
       perNode.map((p) => [
         p.node,
         `${fmt(p.rssFirstMiB, 1)} / ${fmt(p.rssLastMiB, 1)} / ${fmt(p.rssMaxMiB, 1)}`,
         fmt(p.rssGrowthMiBPerHour, 2),
+        `${fmt(p.anonFirstMiB, 1)} / ${fmt(p.anonLastMiB, 1)}`,
+        fmt(p.anonGrowthMiBPerHour, 2),
         `${fmt(p.fdsFirst, 0)} / ${fmt(p.fdsLast, 0)}`,
         fmt(p.fdGrowthPerHour, 2),
         `${fmt(p.cpuMedianPercent, 1)} / ${fmt(p.cpuMaxPercent, 1)}`,
@@ -192,7 +207,7 @@ function report(complete: boolean): void {
     `Faults applied: ${Object.entries(faultCounts).map(([k, v]) => `${k} ${v}`).join(", ") || "none"}.`,
     "",
   ].join("\n");
-  const paths = writeResults(args.out ?? "soak", { command: COMMAND, binary: VIGIL_BIN, complete, minutesPlanned: minutes, minutesRan: ranMinutes, nodes: perNode, faults: faultCounts, samples }, md);
+  const paths = writeResults(args.out ?? "soak", { command: COMMAND, binary: VIGIL_BIN, complete, minutesPlanned: minutes, minutesRan: ranMinutes, nodes: perNode, faults: faultCounts, faultTimeline: faults, samples }, md);
   console.log(md);
   console.log(`wrote ${paths.json} and ${paths.md}`);
 }
@@ -203,6 +218,8 @@ async function cleanup(): Promise<void> {
   if (workDir !== "") rmSync(workDir, { recursive: true, force: true });
 }
 
+/** The cluster and its console clients once started: what an interrupted run still reports. */
+let running: { cluster: VigilCluster; clients: ReadonlyMap<string, LabProcess> } | undefined;
 let interrupted = false;
 for (const sig of ["SIGINT", "SIGTERM"] as const) {
   process.on(sig, () => {
@@ -210,6 +227,7 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
     interrupted = true;
     console.error(`${sig}: writing what was sampled and tearing the lab down`);
     try {
+      if (running !== undefined) readClientStats(running.cluster, running.clients);
       report(false);
     } catch (e) {
       console.error(`report: ${String(e)}`);
@@ -276,6 +294,7 @@ async function sampleLoop(c: VigilCluster): Promise<void> {
         t,
         node: n.name,
         rssKiB: usage.rssKiB,
+        anonKiB: anonKiB(pid),
         cpuPercent: prev === undefined ? NaN : ((usage.cpuSeconds - prev.cpu) / ((now - prev.at) / 1000)) * 100,
         fds: fdCount(pid),
         deadVerdicts: events.filter(isDead).length,
@@ -357,6 +376,7 @@ async function main(): Promise<void> {
     if (m === null) throw new Error(`node ${n.name}: no console URL in vigil status (${String(url)})`);
     clients.set(n.name, n.host.spawn(["python3", slowScript, m[2] ?? "127.0.0.1", m[3] ?? "0", m[1] === "https" ? "1" : "0", String(SLOW_PER_NODE), String(Math.ceil(totalMs / 1000))], { logName: "slow-clients" }));
   }
+  running = { cluster: c, clients };
   const sampling = sampleLoop(c);
   const l = lab;
   const pick = (minute: number): VigilNode => c.nodes[minute % 2] ?? c.node("h1");
