@@ -23,6 +23,8 @@ export interface RefusalCounts {
 
 interface Tracked {
   readonly client: string;
+  /** The socket's remoteKey, taken while it is open: Bun clears remoteAddress and remotePort once a socket closes. */
+  readonly remote: string;
   timer: ReturnType<typeof setTimeout> | undefined;
   /** Requests begun on this socket: an idle keep-alive socket is closed without a 408. */
   requests: number;
@@ -52,6 +54,11 @@ export class ConnectionGuard {
     return this.total;
   }
 
+  /** Sockets the guard still holds a reference to, in any of its tables (for tests: none once all have closed). */
+  held(): number {
+    return Math.max(this.sockets.size, this.byRemote.size, [...this.perClient.values()].reduce((n, s) => n + s.size, 0));
+  }
+
   onConnection(socket: Socket): void {
     const client = socket.remoteAddress ?? "local";
     const fromClient = this.perClient.get(client)?.size ?? 0;
@@ -70,9 +77,9 @@ export class ConnectionGuard {
     const mine = this.perClient.get(client) ?? new Set<Socket>();
     mine.add(socket);
     this.perClient.set(client, mine);
-    const tracked: Tracked = { client, timer: undefined, requests: 0 };
+    const tracked: Tracked = { client, remote: remoteKey(socket), timer: undefined, requests: 0 };
     this.sockets.set(socket, tracked);
-    this.byRemote.set(remoteKey(socket), socket);
+    this.byRemote.set(tracked.remote, socket);
     this.armHeaderTimer(socket, tracked);
     socket.once("close", () => this.forget(socket));
   }
@@ -127,7 +134,7 @@ export class ConnectionGuard {
     if (t === undefined) return;
     clearTimeout(t.timer);
     this.sockets.delete(socket);
-    if (this.byRemote.get(remoteKey(socket)) === socket) this.byRemote.delete(remoteKey(socket));
+    if (this.byRemote.get(t.remote) === socket) this.byRemote.delete(t.remote);
     this.total--;
     const mine = this.perClient.get(t.client);
     mine?.delete(socket);
