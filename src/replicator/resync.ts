@@ -27,6 +27,14 @@
  * a sparse source that are not zero on the copy are punched (fallocate).
  * Ops in flight are bounded by a window (resync-window.ts).
  *
+ * Live ops and the quick check: a live write sets the copy's mtime to the
+ * source's, but on a copy that is not in sync the file's older bytes may
+ * still be stale (a hole where the ALONE node appended, say): equal size and
+ * mtime then prove nothing. In full mode, a file that live ops touched since
+ * the link came up (`liveTouched`), or whose source mtime is that recent
+ * (`liveSinceNs`: it catches names the ops did not spell, like another hard
+ * link to the file), is compared by blocks whatever its size and mtime.
+ *
  * Journal-driven mode: only the paths the ALONE journal marked are looked
  * at (a changed directory's listing for existence and type only); data
  * ranges it knows exactly are sent without comparing, extents it knows only
@@ -76,6 +84,10 @@ export interface ResyncOptions {
   readonly full?: boolean;
   /** Compare every file's blocks, even when size and mtime agree. */
   readonly checksumAll?: boolean;
+  /** Full mode: compare the blocks of files with a source mtime at or after this (ns since the epoch). */
+  readonly liveSinceNs?: bigint;
+  /** Full mode: compare the blocks of files live ops named (a pathKey). */
+  readonly liveTouched?: (key: string) => boolean;
   /**
    * Where the resume point of a full resync is kept. It is written always,
    * and honoured only with `full` and a journal set that is not `full`: that
@@ -302,9 +314,13 @@ export class Resync {
     const source = await this.gather(scopes, (s) => scanTree(this.root, s.path, s.recursive));
     let target = await this.gather(scopes, (s) => this.peer.manifest(s.path, s.recursive));
     this.checkAbort();
+    const since = this.o.liveSinceNs;
+    const touched = this.o.liveTouched;
+    const live = this.mode === "full" && (since !== undefined || touched !== undefined);
     const options = {
       mtimeWindowNs: this.peer.mtimeWindowNs, checksumAll, detectRenames: this.o.detectRenames !== false,
       dataHint: (k: string) => hints.get(k),
+      ...(live ? { compareAnyway: (k: string, e: ManifestEntry) => (since !== undefined && e.mtimeNs >= since) || touched?.(k) === true } : {}),
       ...(deep === null ? {} : { shallow: (k: string) => !deep(k) }),
     };
     let steps = await planSliced(source, target, options);

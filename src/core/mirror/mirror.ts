@@ -84,6 +84,11 @@ function weKeepOurs(s: MirrorState, peer: PeerCopy): boolean {
   return s.self < s.peer;
 }
 
+/** The peer's copy holds everything this one does (the link is up, same gen, nothing missing). */
+export function peerInSync(s: MirrorState): boolean {
+  return inSync(s);
+}
+
 function inSync(s: MirrorState): boolean {
   // An unclean copy (either side) may hold writes never acknowledged that the other lacks.
   return s.link !== null && !s.unclean && !s.link.unclean && !s.gap && order(s.copy, s.link) === "same" && s.link.data === "uptodate";

@@ -77,6 +77,12 @@ export interface PlanOptions {
   /** Journal knowledge per path key (see pathKey); absent: size and mtime decide. */
   readonly dataHint?: (key: string) => DataHint | undefined;
   /**
+   * Files whose blocks are compared even when size and mtime agree: the
+   * target's copy got live writes that set its mtime to the source's while
+   * its older bytes may still be stale (see resync.ts, "live ops").
+   */
+  readonly compareAnyway?: (key: string, source: ManifestEntry) => boolean;
+  /**
    * Entries listed only because their directory changed (journal-driven):
    * their existence and type are made right, not their data or metadata.
    */
@@ -415,7 +421,7 @@ function fileData(s: ManifestEntry, t: ManifestEntry | null, key: string, option
   if (t === null) return { kind: "all" };
   const hint = options.dataHint?.(key);
   if (hint !== undefined) return hint.kind === "ranges" ? { kind: "ranges", ranges: hint.ranges, compare: hint.compare } : { kind: "compare" };
-  if (options.checksumAll) return { kind: "compare" };
+  if (options.checksumAll || options.compareAnyway?.(key, s) === true) return { kind: "compare" };
   if (t.size !== s.size || !mtimeEqual(t.mtimeNs, s.mtimeNs, options.mtimeWindowNs)) return { kind: "compare" };
   return { kind: "none" };
 }

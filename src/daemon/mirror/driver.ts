@@ -23,7 +23,9 @@ import { closeSync, constants as C, mkdirSync, openSync } from "node:fs";
 import { spawn } from "node:child_process";
 import { dirname, join } from "node:path";
 import type { CopyRecord } from "../../core/mirror/copy.ts";
-import { initMirror, mirrorWakeAt, stepMirror } from "../../core/mirror/mirror.ts";
+import { initMirror, mirrorWakeAt, peerInSync, stepMirror } from "../../core/mirror/mirror.ts";
+import { compareGens } from "../../core/mirror/copy.ts";
+import { pathKey } from "../../core/mirror/resync-plan.ts";
 import type { DataMark, MirrorAction, MirrorInput, MirrorModuleRole, MirrorState, PeerCopy } from "../../core/mirror/types.ts";
 import type { PeerLiveness } from "../../core/membership/types.ts";
 import { type LinkEndpoint, type LinkTimers, ReplicationClient, ReplicationServer, type RequestAnswerer } from "../../net/replication-link.ts";
@@ -53,6 +55,12 @@ export interface MirrorDriverOptions {
   readonly peer: string;
   /** The replicated folder (absolute). */
   readonly folder: string;
+  /**
+   * Where this folder's copy record and journal are kept in the state dir;
+   * the module's name by default. A module of several folders keys each by
+   * its path too: each folder has its own data generations.
+   */
+  readonly copyKey?: string;
   readonly cluster: string;
   readonly key: Uint8Array;
   /** Where this node's server listens, and the peer's addresses for its client. */
@@ -117,12 +125,17 @@ export class MirrorDriver implements MirrorResource {
   private folderAnswerer: FolderAnswerer;
 
   private readonly excluded: ExcludeTest | null;
+  private readonly copyKey: string;
+  /** Log fields naming this copy: the module, and the folder when the module has several. */
+  private readonly tag: { module: string; folder?: string };
 
   constructor(private readonly o: MirrorDriverOptions) {
+    this.copyKey = o.copyKey ?? o.module;
+    this.tag = o.copyKey === undefined ? { module: o.module } : { module: o.module, folder: o.folder };
     this.excluded = compileExclude(o.exclude ?? []);
     this.folderAnswerer = new FolderAnswerer(o.folder, { fsCalls: null });
     this.clock = o.clock ?? (() => performance.now());
-    const read = readCopyRecord(o.stateDir, o.module);
+    const read = readCopyRecord(o.stateDir, o.copyKey ?? o.module);
     if (!read.ok) this.startProblem = read.message;
     const init = initMirror({
       module: o.module, self: o.self, peer: o.peer, timers: { detachGraceMs: o.detachGraceMs, resyncRetryMs: 10_000 },
@@ -142,6 +155,10 @@ export class MirrorDriver implements MirrorResource {
 
   get name(): string {
     return this.o.module;
+  }
+
+  get folder(): string {
+    return this.o.folder;
   }
 
   /** The data mark for heartbeat adverts (see DataMark). */
@@ -165,15 +182,15 @@ export class MirrorDriver implements MirrorResource {
     void this.startIo().catch((e: unknown) => {
       const msg = e instanceof Error ? e.message : String(e);
       this.startProblem = msg;
-      this.o.log.error("mirror cannot start", { module: this.o.module, detail: msg });
+      this.o.log.error("mirror cannot start", { ...this.tag, detail: msg });
       host.gate(`mirror cannot start: ${msg}`);
     });
   }
 
   private async startIo(): Promise<void> {
     // A mount left by a crashed daemon would hang every access to the folder.
-    const removed = await cleanStaleMount(this.o.folder, (level, msg) => this.o.log[level](msg, { module: this.o.module }));
-    if (removed > 0) this.o.log.warn("removed a mount left by an earlier run", { module: this.o.module, folder: this.o.folder });
+    const removed = await cleanStaleMount(this.o.folder, (level, msg) => this.o.log[level](msg, this.tag));
+    if (removed > 0) this.o.log.warn("removed a mount left by an earlier run", { ...this.tag, folder: this.o.folder });
     this.beneathFd = openSync(this.o.folder, C.O_RDONLY | C.O_DIRECTORY);
     let fsCalls = null;
     try {
@@ -182,10 +199,10 @@ export class MirrorDriver implements MirrorResource {
       fsCalls = null;
     }
     this.folderAnswerer = new FolderAnswerer(this.beneathPath(), { fsCalls });
-    this.journal = await Journal.open(mirrorStateDir(this.o.stateDir, this.o.module));
+    this.journal = await Journal.open(mirrorStateDir(this.o.stateDir, this.copyKey));
     const started = await startApplier(this.beneathPath());
     this.applier = started.applier;
-    if (!started.threaded) this.o.log.info("mirror applies on the main thread", { module: this.o.module, why: started.why });
+    if (!started.threaded) this.o.log.info("mirror applies on the main thread", { ...this.tag, why: started.why });
     this.server.onUp(() => {
       this.serverUp = true;
       this.hello();
@@ -204,7 +221,7 @@ export class MirrorDriver implements MirrorResource {
     });
     await this.server.start();
     this.client.start();
-    this.o.log.info("mirror link listening", { module: this.o.module, on: this.o.listen.map((l) => `${l.address}:${l.port}`).join(" ") });
+    this.o.log.info("mirror link listening", { ...this.tag, on: this.o.listen.map((l) => `${l.address}:${l.port}`).join(" ") });
   }
 
   /**
@@ -248,7 +265,7 @@ export class MirrorDriver implements MirrorResource {
         dir: this.o.folder,
         name: this.o.module,
         onMutation: (_seq, op) => this.intercepted(op),
-        log: (level, msg) => this.o.log[level](msg, { module: this.o.module }),
+        log: (level, msg) => this.o.log[level](msg, this.tag),
         ...(this.o.exclude === undefined ? {} : { exclude: this.o.exclude }),
       });
     } catch (e) {
@@ -256,7 +273,7 @@ export class MirrorDriver implements MirrorResource {
     }
     const m = this.mount;
     void m.closed.then((why) => {
-      if (this.mount === m && !this.closed) this.o.log.error("mirror interception ended on its own", { module: this.o.module, detail: why });
+      if (this.mount === m && !this.closed) this.o.log.error("mirror interception ended on its own", { ...this.tag, detail: why });
     });
     const how = { replicate: `replicated to ${this.o.peer}`, hold: `held until ${this.o.peer} is heard or outdated`, alone: "journaled (running alone)" }[this.state.writes];
     return { ok: true, detail: `mirror ${this.o.folder} mounted in place; writes ${how}` };
@@ -297,6 +314,7 @@ export class MirrorDriver implements MirrorResource {
     switch (this.state.writes) {
       case "replicate":
         if (this.linkUp) {
+          this.noteLive(op);
           void this.client.sendNext(op).then((out) => {
             if (out.delivered && out.result.ok) {
               this.queue.settle(entry);
@@ -319,6 +337,27 @@ export class MirrorDriver implements MirrorResource {
         break;
     }
     return done;
+  }
+
+  /**
+   * Paths live ops named while the peer's copy is not in sync: a full resync
+   * compares their blocks even when size and mtime agree (see resync.ts).
+   */
+  private liveTouched = new Set<string>();
+  private liveTouchedOverflow = false;
+  /** Wall-clock ns, a little before the link came up: files changed since are compared by blocks too. */
+  private linkUpWallNs: bigint | null = null;
+
+  private noteLive(op: MirrorOp): void {
+    if (peerInSync(this.state)) return;
+    if (this.liveTouched.size >= 100_000) {
+      this.liveTouchedOverflow = true;
+      return;
+    }
+    if (op.op === "rename") {
+      this.liveTouched.add(pathKey(op.from));
+      this.liveTouched.add(pathKey(op.to));
+    } else if (op.path !== null) this.liveTouched.add(pathKey(op.path));
   }
 
   private journalMark(op: MirrorOp): Promise<void> {
@@ -373,6 +412,10 @@ export class MirrorDriver implements MirrorResource {
       const gap = (this.state.role === "PRIM" || this.state.role === "ALONE") && this.queue.gap;
       if (gap) await this.journalWaiting();
       this.linkUp = true;
+      // Two seconds of slack for the granularity of file times and a late write.
+      this.linkUpWallNs = BigInt(Date.now() - 2000) * 1_000_000n;
+      this.liveTouched.clear();
+      this.liveTouchedOverflow = false;
       this.input({ type: "link-up", peer, gap });
     });
   }
@@ -388,13 +431,13 @@ export class MirrorDriver implements MirrorResource {
     return new Promise((resolve) => {
       const h = this.client.request({ kind: "control", action, copy: toWire(this.state) }, (r, failure) => {
         if (r === null) {
-          if (failure !== undefined) this.o.log.warn("mirror control question failed", { module: this.o.module, action, detail: failure });
+          if (failure !== undefined) this.o.log.warn("mirror control question failed", { ...this.tag, action, detail: failure });
           resolve(null);
           return;
         }
         if (r.kind === "control") resolve({ ...r.copy });
         else {
-          this.o.log.warn("mirror control refused by the peer", { module: this.o.module, action, detail: r.kind === "error" ? `${r.errno}: ${r.message}` : r.kind });
+          this.o.log.warn("mirror control refused by the peer", { ...this.tag, action, detail: r.kind === "error" ? `${r.errno}: ${r.message}` : r.kind });
           resolve(null);
         }
       });
@@ -433,8 +476,10 @@ export class MirrorDriver implements MirrorResource {
   /** Both copies changed while apart: this one is kept whole in the state dir before it is overwritten. */
   private keepAside(): Promise<string | null> {
     const at = new Date().toISOString().replace(/[:.]/g, "-");
-    const dest = join(this.o.stateDir, "conflicts", encodeURIComponent(this.o.module), at);
-    this.o.log.warn("split brain: keeping this node's copy aside before the resync overwrites it", { module: this.o.module, to: dest });
+    const base = join(this.o.stateDir, "conflicts", encodeURIComponent(this.o.module), at);
+    // The folders of one module are kept aside at the same moment: each under its own name.
+    const dest = this.o.copyKey === undefined ? base : join(base, encodeURIComponent(this.o.folder));
+    this.o.log.warn("split brain: keeping this node's copy aside before the resync overwrites it", { ...this.tag, to: dest });
     try {
       mkdirSync(dirname(dest), { recursive: true, mode: 0o700 });
     } catch (e) {
@@ -480,11 +525,11 @@ export class MirrorDriver implements MirrorResource {
           const was = this.lastSaved;
           const copy = { ...a.copy, since: was !== null && was.data === a.copy.data ? a.copy.since : Date.now() };
           try {
-            writeCopyRecord(this.o.stateDir, this.o.module, copy);
+            writeCopyRecord(this.o.stateDir, this.copyKey, copy);
             this.lastSaved = copy;
           } catch (e) {
             // Not saved: nothing after it may be carried out as if it were.
-            this.o.log.error("mirror copy record not saved: stopping this module's data path", { module: this.o.module, detail: (e as Error).message });
+            this.o.log.error("mirror copy record not saved: stopping this module's data path", { ...this.tag, detail: (e as Error).message });
             this.startProblem = `copy record not saved: ${(e as Error).message}`;
             this.host?.gate(this.startProblem);
             return;
@@ -498,13 +543,13 @@ export class MirrorDriver implements MirrorResource {
           this.onWrites(a.mode);
           break;
         case "resync":
-          void this.runResync(a.mode, a.keepConflicts);
+          void this.runResync(a.mode, a.base, a.keepConflicts);
           break;
         case "mark":
           this.host?.republish();
           break;
         case "note":
-          this.o.log[a.level](`mirror ${a.kind.replace(/-/g, " ")}`, { module: this.o.module, detail: a.detail });
+          this.o.log[a.level](`mirror ${a.kind.replace(/-/g, " ")}`, { ...this.tag, detail: a.detail });
           break;
       }
     }
@@ -517,15 +562,28 @@ export class MirrorDriver implements MirrorResource {
       const waiting = this.queue.waiting();
       void Promise.all(waiting.map((e) => this.journalMark(e.op))).then(
         () => this.queue.settleAll(waiting),
-        (e: unknown) => this.o.log.error("ALONE journal write failed: held writes stay held", { module: this.o.module, detail: (e as Error).message }),
+        (e: unknown) => this.o.log.error("ALONE journal write failed: held writes stay held", { ...this.tag, detail: (e as Error).message }),
       );
     }
   }
 
-  private async runResync(mode: "journal" | "full", keepConflicts: boolean): Promise<void> {
+  private async runResync(planned: "journal" | "full", base: string | null, planKeep: boolean): Promise<void> {
     if (this.journal === null || this.beneathFd === null) {
       this.input({ type: "resync-failed", detail: "the mirror is not started" , touched: false });
       return;
+    }
+    // The plan was made from the peer's copy as its hello told it; a peer that ran the module
+    // meanwhile (a split brain healing) may have moved on since: ask again before trusting it.
+    const now = await this.control("state");
+    if (now === null) {
+      this.input({ type: "resync-failed", detail: `${this.o.peer} did not say what its copy holds`, touched: false });
+      return;
+    }
+    const order = compareGens(this.state.copy, now);
+    const keepConflicts = planKeep || order === "diverged" || order === "peer-newer";
+    const mode = planned === "journal" && (now.gen !== base || now.unclean) ? "full" : planned;
+    if (mode !== planned || keepConflicts !== planKeep) {
+      this.o.log.warn("mirror resync widened: the peer's copy changed since the link came up", { ...this.tag, peer_gen: now.gen, peer_unclean: String(now.unclean), mode, keep_aside: String(keepConflicts) });
     }
     const begun = await this.control(keepConflicts ? "resync-begin-keep" : "resync-begin");
     if (begun === null) {
@@ -549,7 +607,9 @@ export class MirrorDriver implements MirrorResource {
         dirty: pass === "journal" && !this.checksumAll ? this.journal.dirty() : null,
         full: pass === "full" || this.checksumAll,
         checksumAll: this.checksumAll,
-        checkpointFile: join(mirrorStateDir(this.o.stateDir, this.o.module), "resync.checkpoint"),
+        ...(this.linkUpWallNs === null ? {} : { liveSinceNs: this.linkUpWallNs }),
+        liveTouched: (k) => this.liveTouchedOverflow || this.liveTouched.has(k),
+        checkpointFile: join(mirrorStateDir(this.o.stateDir, this.copyKey), "resync.checkpoint"),
         ...(this.o.rateLimitBytesPerSec === undefined ? {} : { rateLimitBytesPerSec: this.o.rateLimitBytesPerSec }),
         ...(this.excluded === null ? {} : { exclude: this.excluded }),
         onProgress: (p) => (this.resyncProgress = p),
@@ -585,6 +645,10 @@ export class MirrorDriver implements MirrorResource {
     await this.journal.clear();
     this.queue.settleAll(covered);
     this.input({ type: "resync-done" });
+    if (peerInSync(this.state)) {
+      this.liveTouched.clear();
+      this.liveTouchedOverflow = false;
+    }
   }
 
   // ---- operator commands -----------------------------------------------------------------
