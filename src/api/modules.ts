@@ -81,6 +81,12 @@ export interface MirrorStatus {
   splitBrain: string | null;
   /** When forceprim served this copy against the rules (ISO time), or null. */
   forcedAt: string | null;
+  /**
+   * A module of several folders: each folder's own copy, link and resync, in
+   * config order; the fields above then sum them up (the least ready folder
+   * decides each one). Absent with one folder.
+   */
+  folders?: MirrorStatus[];
 }
 
 export interface MirrorResyncStatus {

@@ -38,7 +38,8 @@ function details(m: ModuleStatus): string[] {
   if (m.restarts > 0) out.push(`restarts: ${m.restarts} in the current window`);
   if (m.witness !== null) out.push(`witness: ${m.witness.reachable === null ? "not asked yet" : m.witness.reachable ? "reachable" : "UNREACHABLE"}${m.witness.detail ? ` (${m.witness.detail})` : ""}`);
   if (m.lease !== null) out.push(`lease: ${m.lease.holder ?? "nobody"}${m.lease.detail ? ` (${m.lease.detail})` : ""}`);
-  if (m.mirror !== undefined) out.push(...mirrorLines(m.mirror));
+  // Several folders: a block per folder, each its own copy, link and resync.
+  if (m.mirror !== undefined) out.push(...(m.mirror.folders ?? [m.mirror]).flatMap(mirrorLines));
   return out.map((l) => `  ${l}`);
 }
 

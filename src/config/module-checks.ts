@@ -92,7 +92,7 @@ export function moduleProblems(modules: unknown, nodes: readonly string[], clust
   const names = new FirstUse("a name no other module has");
   const vips = new FirstUse("each virtual address in one module only");
   const folders: { dir: string; owner: string }[] = [];
-  const mirrorPorts = new FirstUse("a replication port no other mirror module uses (set port: on one of them)");
+  const mirrorPorts = new FirstUse("a replication port no other mirror module uses (a module uses one per folder from its port on; set port: on one of them)");
   const hbPort = rec(rec(cluster)["heartbeat"])["port"];
   const addresses = nodeAddresses(cluster);
   const push = (p: Problem | undefined) => p !== undefined && out.push(p);
@@ -160,18 +160,20 @@ export function moduleProblems(modules: unknown, nodes: readonly string[], clust
         expected: "a cluster of exactly 2 nodes for a mirror module (a primary and its mirror)",
       });
     }
-    if (type === "mirror" && items(x["replicate"]).length > 1) {
-      out.push({
-        path: ["modules", i, "replicate", 1], at: "value", found: `${items(x["replicate"]).length} folders`,
-        expected: "one folder per mirror module (a module per folder; their data generations are kept apart)",
-      });
-    }
     if (type === "mirror") {
+      // One replication link per folder: the module's port, then the next ones.
       const port = typeof x["port"] === "number" ? x["port"] : 7696;
+      const n = Math.max(1, items(x["replicate"]).length);
       const at = "port" in x ? ["modules", i, "port"] : ["modules", i, "type"];
-      push(mirrorPorts.claim(String(port), String(port), owner, at));
-      if (typeof hbPort === "number" && hbPort === port) {
-        out.push({ path: at, at: "value", found: `replication port ${port}, the heartbeat's UDP port too`, expected: "another port: the link is TCP, but a firewall rule for one would open the other" });
+      if (port + n - 1 > 65535) {
+        out.push({ path: at, at: "value", found: `port ${port} with ${n} folders (one port each, ${port}-${port + n - 1})`, expected: "a port low enough for one port per folder (65535 at most)" });
+      }
+      for (let k = 0; k < n && port + k <= 65535; k++) {
+        const p = port + k;
+        push(mirrorPorts.claim(String(p), String(p), owner, at));
+        if (typeof hbPort === "number" && hbPort === p) {
+          out.push({ path: at, at: "value", found: `replication port ${p}${n === 1 ? "" : ` (folder ${k + 1})`}, the heartbeat's UDP port too`, expected: "another port: the link is TCP, but a firewall rule for one would open the other" });
+        }
       }
     }
     items(x["replicate"]).forEach((d, k) => {
@@ -182,7 +184,7 @@ export function moduleProblems(modules: unknown, nodes: readonly string[], clust
         out.push({
           path: ["modules", i, "replicate", k], at: "value",
           found: `${JSON.stringify(d)}, which overlaps ${JSON.stringify(clash.dir)} of ${clash.owner}`,
-          expected: "folders that are not inside one another (each file is mirrored by one module)",
+          expected: "folders that are not inside one another (each file is mirrored by one folder of one module)",
         });
       } else folders.push({ dir, owner });
     });

@@ -33,9 +33,10 @@ import { request } from "node:http";
 
 const RECORDER_JS = `
 const fs = require("node:fs");
-const [dir, acked] = process.argv.slice(2);
+const [dir, acked, segRoot] = process.argv.slice(2);
+const segDir = (segRoot || dir) + "/seg";
 const rec = dir + "/rec.log";
-fs.mkdirSync(dir + "/seg", { recursive: true });
+fs.mkdirSync(segDir, { recursive: true });
 let n = 0;
 let torn = false;
 try {
@@ -53,13 +54,13 @@ function tick() {
     fs.fsyncSync(fd);
     fs.writeSync(log, "rec " + n + "\\n");
     if (n % 20 === 0) {
-      const tmp = dir + "/seg/.tmp-" + n;
+      const tmp = segDir + "/.tmp-" + n;
       const seg = fs.openSync(tmp, "w");
       fs.writeSync(seg, Buffer.alloc(64 * 1024, n % 251));
       fs.fsyncSync(seg);
       fs.closeSync(seg);
-      fs.renameSync(tmp, dir + "/seg/" + String(n).padStart(6, "0"));
-      const d = fs.openSync(dir + "/seg", "r");
+      fs.renameSync(tmp, segDir + "/" + String(n).padStart(6, "0"));
+      const d = fs.openSync(segDir, "r");
       fs.fsyncSync(d);
       fs.closeSync(d);
       fs.writeSync(log, "seg " + n + "\\n");
@@ -80,8 +81,10 @@ export interface MirrorLab {
   node(name: "h1" | "h2"): MirrorNode;
   /** What DIR/acked-<node>.log promised: record numbers and segment numbers. */
   acked(node: "h1" | "h2"): { records: number[]; segments: number[] };
-  /** The real files of a node's copy. */
+  /** The real files of a node's copy (of the first folder). */
   data(node: "h1" | "h2"): string;
+  /** Where a node's segments are: the second folder's copy with `folders: 2`, else data(node). */
+  segData(node: "h1" | "h2"): string;
   /** Ends the recorder a node's start script started (the only writer), as if the service stopped by itself. */
   stopRecorder(node: "h1" | "h2"): Promise<void>;
   stopAll(): Promise<void>;
@@ -117,17 +120,25 @@ export async function startMirrorLab(o: {
   start?: readonly ("h1" | "h2")[];
   /** cluster.witness.ping: an address both nodes reach while their cables are in. */
   witness?: string;
+  /** 2: the module replicates two folders, records in the first and segments in the second. */
+  folders?: 1 | 2;
 }): Promise<MirrorLab> {
   const { lab, dir } = o;
   const folder = join(dir, "srv");
+  const two = o.folders === 2;
+  const folder2 = join(dir, "srv2");
   mkdirSync(folder, { recursive: true });
-  for (const n of ["h1", "h2"]) mkdirSync(join(dir, `${n}-data`), { recursive: true });
+  if (two) mkdirSync(folder2, { recursive: true });
+  for (const n of ["h1", "h2"]) {
+    mkdirSync(join(dir, `${n}-data`), { recursive: true });
+    if (two) mkdirSync(join(dir, `${n}-data2`), { recursive: true });
+  }
   writeFileSync(join(dir, "recorder.js"), RECORDER_JS);
   const start = join(dir, "start.sh");
   const stop = join(dir, "stop.sh");
   writeFileSync(start, [
     "#!/bin/sh",
-    `${process.execPath} ${join(dir, "recorder.js")} ${folder} ${join(dir, "acked-")}"$VIGIL_NODE".log >>${join(dir, "recorder-")}"$VIGIL_NODE".out 2>&1 </dev/null &`,
+    `${process.execPath} ${join(dir, "recorder.js")} ${folder} ${join(dir, "acked-")}"$VIGIL_NODE".log ${two ? folder2 : ""} >>${join(dir, "recorder-")}"$VIGIL_NODE".out 2>&1 </dev/null &`,
     `echo $! > ${join(dir, "rec-")}"$VIGIL_NODE".pid`,
     "",
   ].join("\n"));
@@ -161,7 +172,7 @@ export async function startMirrorLab(o: {
     "    type: mirror",
     "    prefer: h1",
     "    failback: manual",
-    `    replicate: [${folder}]`,
+    `    replicate: [${folder}${two ? `, ${folder2}` : ""}]`,
     `    start: ${start}`,
     `    stop: ${stop}`,
     ...(o.extraModuleYaml ?? []),
@@ -183,7 +194,7 @@ export async function startMirrorLab(o: {
         // Its own mount namespace, its own folder at the shared path; exec keeps the PID the lab recorded.
         node.proc = host.spawn([
           "unshare", "-m", "--propagation", "private", "sh", "-c",
-          `mount --bind ${join(dir, `${name}-data`)} ${folder} && exec ${VIGIL_BIN} run --config ${config} --node ${name} --state-dir ${stateDir} --log-format json --listen 127.0.0.1:0`,
+          `mount --bind ${join(dir, `${name}-data`)} ${folder} && ${two ? `mount --bind ${join(dir, `${name}-data2`)} ${folder2} && ` : ""}exec ${VIGIL_BIN} run --config ${config} --node ${name} --state-dir ${stateDir} --log-format json --listen 127.0.0.1:0`,
         ], { logName: `vigil-${name}` });
         await node.proc.waitFor(/"msg":"vigil started"/, 20_000);
       },
@@ -241,6 +252,7 @@ export async function startMirrorLab(o: {
     config,
     node: (n) => nodes[n],
     data: (n) => join(dir, `${n}-data`),
+    segData: (n) => join(dir, two ? `${n}-data2` : `${n}-data`),
     acked(n) {
       const f = join(dir, `acked-${n}.log`);
       const lines = existsSync(f) ? readFileSync(f, "utf8").split("\n") : [];
@@ -290,7 +302,7 @@ export async function startMirrorLab(o: {
 }
 
 /** Record numbers present (whole) in a copy's rec.log, and its segment files with their first byte. */
-export function copyContents(data: string): { records: Set<number>; segments: Map<number, number> } {
+export function copyContents(data: string, segData = data): { records: Set<number>; segments: Map<number, number> } {
   const records = new Set<number>();
   const f = join(data, "rec.log");
   if (existsSync(f)) {
@@ -298,7 +310,7 @@ export function copyContents(data: string): { records: Set<number>; segments: Ma
     for (const m of readFileSync(f, "utf8").matchAll(/record (\d+) x{200}\n/g)) records.add(Number(m[1]));
   }
   const segments = new Map<number, number>();
-  const sd = join(data, "seg");
+  const sd = join(segData, "seg");
   if (existsSync(sd)) {
     for (const name of readdirSync(sd)) {
       if (!/^\d{6}$/.test(name)) continue;

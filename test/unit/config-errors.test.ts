@@ -289,20 +289,35 @@ describe("config errors: each names file:line:col, key path, found and expected"
       "  - { name: m, type: mirror, replicate: [/var/lib/vms/] }",
       "  - { name: n, type: mirror, replicate: [/var/lib/vms/db], port: 7697 }",
     ))).toEqual([
-      'vigil.yaml:8:42: modules[1].replicate[0]: found "/var/lib/vms/db", which overlaps "/var/lib/vms" of modules[0] (m), expected folders that are not inside one another (each file is mirrored by one module)',
+      'vigil.yaml:8:42: modules[1].replicate[0]: found "/var/lib/vms/db", which overlaps "/var/lib/vms" of modules[0] (m), expected folders that are not inside one another (each file is mirrored by one folder of one module)',
     ]);
   });
 
-  it("takes one folder per mirror module, and a replication port per module", () => {
-    expect(problems(lines(...HEAD, "modules:", "  - name: m", "    type: mirror", "    replicate: [/srv/a, /srv/b]"))).toEqual([
-      'vigil.yaml:9:25: modules[0].replicate[1]: found 2 folders, expected one folder per mirror module (a module per folder; their data generations are kept apart)',
-    ]);
+  it("takes several folders per mirror module, a replication port per folder", () => {
+    expect(problems(lines(...HEAD, "modules:", "  - name: m", "    type: mirror", "    replicate: [/srv/a, /srv/b]"))).toEqual([]);
     expect(problems(lines(
       ...HEAD, "modules:",
       "  - { name: m, type: mirror, replicate: [/srv/a] }",
       "  - { name: n, type: mirror, replicate: [/srv/b] }",
     ))).toEqual([
-      'vigil.yaml:8:22: modules[1].type: found 7696 again (also modules[0] (m)), expected a replication port no other mirror module uses (set port: on one of them)',
+      'vigil.yaml:8:22: modules[1].type: found 7696 again (also modules[0] (m)), expected a replication port no other mirror module uses (a module uses one per folder from its port on; set port: on one of them)',
+    ]);
+    // The second folder of m takes 7697, which n asks for too.
+    expect(problems(lines(
+      ...HEAD, "modules:",
+      "  - { name: m, type: mirror, replicate: [/srv/a, /srv/c] }",
+      "  - { name: n, type: mirror, replicate: [/srv/b], port: 7697 }",
+    ))).toEqual([
+      'vigil.yaml:8:57: modules[1].port: found 7697 again (also modules[0] (m)), expected a replication port no other mirror module uses (a module uses one per folder from its port on; set port: on one of them)',
+    ]);
+    expect(problems(lines(...HEAD, "modules:", "  - { name: m, type: mirror, replicate: [/srv/a, /srv/b], port: 65535 }"))).toEqual([
+      'vigil.yaml:7:65: modules[0].port: found port 65535 with 2 folders (one port each, 65535-65536), expected a port low enough for one port per folder (65535 at most)',
+    ]);
+    expect(problems(lines(
+      ...HEAD, "modules:",
+      "  - { name: m, type: mirror, replicate: [/srv/a, /srv/a/b] }",
+    ))).toEqual([
+      'vigil.yaml:7:50: modules[0].replicate[1]: found "/srv/a/b", which overlaps "/srv/a" of modules[0] (m), expected folders that are not inside one another (each file is mirrored by one folder of one module)',
     ]);
   });
 

@@ -349,6 +349,15 @@
         el("span", { className: "ago", "data-testid": "mirror-resync-text",
           text: ` ${pct} % · ${formatBytes(r.bytesDone)} of ${formatBytes(r.bytesTotal)} · files ${r.filesDone}/${r.filesTotal} · ${formatBytes(r.bytesPerSec)}/s${eta}` })));
     }
+    // Several folders: the badges above sum them up (the least ready decides); a line per folder says which.
+    for (const f of Array.isArray(mi.folders) ? mi.folders : []) {
+      const [fl, ft] = DATA_LABEL[f.data] || [text(f.data), "idle"];
+      const fr = f.resync && f.resync.phase !== "done" ? ` · resync ${Math.min(100, Math.round((100 * f.resync.bytesDone) / Math.max(1, f.resync.bytesTotal)))} %` : "";
+      out.push(el("li", { "data-testid": "mirror-folder", title: `gen ${text(f.gen)} since ${formatTime(f.since)}` },
+        el("span", { text: `${text(f.folder)} ` }), badge(fl, ft),
+        badge(`replication ${f.link === "up" ? "up" : "DOWN"}`, f.link === "up" ? "ok" : "bad"),
+        el("span", { className: "why", text: `${f.serving ? text(f.serving) : ""}${fr}` })));
+    }
     return out;
   }
 

@@ -31,22 +31,18 @@ import { readBlocked, writeBlocked } from "./blocked.ts";
 import { ModuleChecks, type ModuleCheckSpec } from "./checks.ts";
 import type { ModuleNotify } from "./notify.ts";
 import { startResource, stopResource, type ResourceRunnerOptions } from "./resources.ts";
-import type { MirrorDriver } from "../mirror/driver.ts";
-import type { DataMark } from "../../core/mirror/types.ts";
-
-const DATA_MARKS: readonly string[] = ["u", "n", "o", "i"];
+import { type MirrorSet, parseMarks, waitsOnlyForCompare } from "../mirror/mirror-set.ts";
 
 /**
- * A mirror module's advert carries the copy's data mark after its role
- * ("SECOND|u"): the heartbeat's role field is free text, and a peer that
- * does not run the module as a mirror never sees one.
+ * A mirror module's advert carries its copies' data marks after its role
+ * ("SECOND|u", a letter per folder): the heartbeat's role field is free
+ * text, and a peer that does not run the module as a mirror never sees one.
  */
-function splitRole(role: string | null): { role: string | null; mark: DataMark | null } {
+function splitRole(role: string | null): { role: string | null; mark: string | null } {
   if (role === null) return { role, mark: null };
   const bar = role.indexOf("|");
   if (bar < 0) return { role, mark: null };
-  const mark = role.slice(bar + 1);
-  return { role: role.slice(0, bar), mark: DATA_MARKS.includes(mark) ? (mark as DataMark) : null };
+  return { role: role.slice(0, bar), mark: parseMarks(role.slice(bar + 1)) };
 }
 import type { CheckerStatus, ModuleNodeView, ModuleStatus } from "../../api/modules.ts";
 
@@ -91,8 +87,8 @@ export interface ModuleInstanceOptions {
   readonly clock?: () => number;
   /** Default true. */
   readonly autostart?: boolean;
-  /** A mirror module's data side (src/daemon/mirror/driver.ts); it is also the "mirror" resource. */
-  readonly mirror?: MirrorDriver;
+  /** A mirror module's data side (src/daemon/mirror/mirror-set.ts); it is also the "mirror" resource. */
+  readonly mirror?: MirrorSet;
   /**
    * Everything of the config this module depends on, as one string: a
    * reload keeps the module running untouched while it is the same.
@@ -148,8 +144,8 @@ export class ModuleInstance {
     return this.o.configKey ?? JSON.stringify(this.o.core);
   }
 
-  /** A mirror module's driver; undefined for a failover module. */
-  get mirror(): MirrorDriver | undefined {
+  /** A mirror module's folders; undefined for a failover module. */
+  get mirror(): MirrorSet | undefined {
     return this.o.mirror;
   }
 
@@ -228,7 +224,7 @@ export class ModuleInstance {
     // A peer in WAIT only until its copy is compared with ours ("n") is about to stand by: while
     // neither node runs the module, count it as a SECOND, so the election waits for the node that
     // goes first instead of both claiming the moment their copies are confirmed.
-    const role = r.role === "WAIT" && r.mark === "n" && !isPrimaryRole(this.state.role) ? "SECOND" : r.role;
+    const role = r.role === "WAIT" && waitsOnlyForCompare(r.mark) && !isPrimaryRole(this.state.role) ? "SECOND" : r.role;
     this.input({
       type: "advert",
       node,

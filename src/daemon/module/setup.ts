@@ -7,8 +7,8 @@
  */
 import { dirname } from "node:path";
 import type { FailoverModule, MirrorModule, VigilConfig } from "../../config/types.ts";
-import type { MirrorDriver } from "../mirror/driver.ts";
-import { mirrorDriverFor } from "../mirror/setup.ts";
+import type { MirrorSet } from "../mirror/mirror-set.ts";
+import { mirrorSetFor } from "../mirror/setup.ts";
 import { checkerName, checkerTarget } from "../../config/checker-name.ts";
 import { validateModuleConfig } from "../../core/module/config.ts";
 import { failoverModuleCore } from "./core-config.ts";
@@ -93,11 +93,11 @@ export function moduleSetup(config: VigilConfig, configFile: string, self: strin
     });
     const checkerInfo = new Map(m.checkers.map((c, i) => [checkerName(c, i), { target: checkerTarget(c), onFail: c.on_fail }]));
     const notify = new ModuleNotify({ module: m.name, node: self, cluster: config.cluster.name, script: m.notify, webhook: m.webhook, log });
-    let mirror: MirrorDriver | undefined;
+    let mirror: MirrorSet | undefined;
     if (m.type === "mirror") {
-      const d = mirrorDriverFor(m, config, self, stateDir, log);
+      const d = mirrorSetFor(m, config, self, stateDir, log);
       if (!d.ok) return { ok: false, message: d.message };
-      mirror = d.driver;
+      mirror = d.mirror;
     }
     modules.push({
       core,
