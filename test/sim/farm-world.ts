@@ -13,6 +13,7 @@
  * kernel keeps its rules until the lease lapses.
  */
 import { farmStep, initFarmState } from "../../src/core/farm/farm.ts";
+import { flowView } from "../../src/core/farm/flows.ts";
 import { BUCKETS, type FarmAction, type FarmAdvert, type FarmCoreConfig, type FarmEvent, type FarmState } from "../../src/core/farm/types.ts";
 import { leaseTimes } from "../../src/core/farm/lease.ts";
 import { EventQueue } from "./harness/event-queue.ts";
@@ -60,7 +61,17 @@ export interface NodeSim {
   lastBeatAt: number;
   /** The heartbeat runs (a stopping daemon stops it after its services). */
   beating: boolean;
+  /** The farm table exists in the kernel (setup to teardown; a killed daemon's stays). */
+  table: boolean;
+  /** The table's UDP memory (see src/sys/farm/ruleset.ts): flow id to owner value. */
+  flows: Map<number, number>;
+  /** The table's `owner` map and `live` set, as the driver last wrote them. */
+  flowOwners: readonly number[];
+  flowLive: ReadonlySet<number>;
 }
+
+/** The owner value a node records for its own flows (ruleset.ts FLOW_SELF). */
+const FLOW_SELF = 0x100;
 
 export interface Violation {
   readonly at: number;
@@ -114,6 +125,10 @@ export class FarmWorld {
       deferred: [],
       lastBeatAt: -Infinity,
       beating: true,
+      table: false,
+      flows: new Map(),
+      flowOwners: [],
+      flowLive: new Set(),
     }));
   }
 
@@ -158,9 +173,18 @@ export class FarmWorld {
           n.advert = { role: a.role, view: a.view };
           this.sendAdverts(i);
           break;
+        case "setup":
+          n.table = true;
+          n.flows = new Map();
+          break;
         case "teardown":
           n.kernelHeld = [];
           n.kernelArp = false;
+          n.table = false;
+          n.flows = new Map();
+          break;
+        case "forget-flows":
+          n.flows = new Map();
           break;
         case "count-connections":
           this.deliver(i, { type: "connections", count: 0 }, this.now + 200);
@@ -169,6 +193,39 @@ export class FarmWorld {
           break;
       }
     }
+  }
+
+  /** After a step's actions, the driver writes the UDP flow owners (instance.ts queueFlows). */
+  private writeFlows(i: number): void {
+    const n = this.nodes[i];
+    if (n === undefined || !n.table || n.state.mode === "stopped") return;
+    const v = flowView(n.state);
+    n.flowOwners = v.owners;
+    n.flowLive = new Set(v.live);
+  }
+
+  /**
+   * One datagram of UDP flow `flow` (in bucket `bucket`) reaches every node
+   * clients can reach, whose kernel handles it as the table's rules do, frozen
+   * daemon or not. Returns the nodes that accepted it.
+   */
+  datagram(flow: number, bucket: number): number[] {
+    const out: number[] = [];
+    this.nodes.forEach((n, i) => {
+      if (!n.linked || !n.table) return;
+      const lease = this.now <= n.leaseUntil;
+      const v = n.flows.get(flow) ?? 0;
+      if (v === FLOW_SELF && lease) out.push(i);
+      else if (n.flowLive.has(v)) return;
+      else if (lease && n.kernelHeld.includes(bucket)) {
+        n.flows.set(flow, FLOW_SELF);
+        out.push(i);
+      } else {
+        const o = n.flowOwners[bucket] ?? 0;
+        if (o !== 0) n.flows.set(flow, o);
+      }
+    });
+    return out;
   }
 
   private sendAdverts(from: number): void {
@@ -224,7 +281,36 @@ export class FarmWorld {
     n.epoch++;
     n.kernelHeld = [];
     n.kernelArp = false;
+    // The exit guard empties the lease too: the node answers none of its UDP flows.
+    n.leaseUntil = -Infinity;
     this.observersSee(i, "dead", DEADTIME);
+  }
+
+  /**
+   * Cut off with carrier up (a dead switch uplink): the node hears no one and
+   * no one hears it, clients included, but its interface says nothing.
+   */
+  cut(i: number): void {
+    const n = this.nodes[i];
+    if (n === undefined || !n.linked) return;
+    this.nodes.forEach((_, j) => {
+      if (j !== i && this.reachable(i, j)) this.liveness(i, j, "dead", this.now + DEADTIME + this.jitter(INTERVAL));
+    });
+    this.observersSee(i, "dead", DEADTIME);
+    n.linked = false;
+  }
+
+  /** The cut heals: clients reach the node again at once, before any heartbeat says so. */
+  heal(i: number): void {
+    const n = this.nodes[i];
+    if (n === undefined || n.linked) return;
+    n.linked = true;
+    this.checkNoDouble("the moment the cut healed");
+    this.nodes.forEach((_, j) => {
+      if (j === i || !this.reachable(i, j)) return;
+      this.liveness(i, j, "up", this.now + 5 + this.jitter(50));
+      this.liveness(j, i, "up", this.now + 5 + this.jitter(50));
+    });
   }
 
   /**
@@ -348,6 +434,7 @@ export class FarmWorld {
       this.log(item.to, item.event, r.actions);
       n.state = r.state;
       this.apply(item.to, r.actions);
+      this.writeFlows(item.to);
       const wake = r.state.wakeAt;
       if (wake !== undefined && wake > this.now) this.deliver(item.to, { type: "tick" }, wake);
       return;
@@ -385,6 +472,7 @@ export class FarmWorld {
     this.log(item.to, event, r.actions);
     to.state = r.state;
     this.apply(item.to, r.actions);
+    this.writeFlows(item.to);
   }
 
   private log(i: number, event: FarmEvent, actions: readonly FarmAction[]): void {

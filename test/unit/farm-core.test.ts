@@ -42,18 +42,45 @@ function settledWeb1(): FarmState {
 }
 
 describe("farm core", () => {
-  it("a lone node waits for its peers, then takes every bucket and the ARP owner", () => {
+  it("a node whose peers stopped cleanly waits for them, then takes every bucket and the ARP owner", () => {
     let r = run(initFarmState(config(0)), [[0, { type: "start" }]]);
     expect(kinds(r.actions)).toEqual(["setup", "advertise"]);
     expect(r.state.mode).toBe("wait");
     r = run(r.state, [
-      [1500, { type: "peer", node: 1, live: "dead" }],
-      [1500, { type: "peer", node: 2, live: "dead" }],
+      [1500, { type: "peer", node: 1, live: "dead", stopped: true }],
+      [1500, { type: "peer", node: 2, live: "dead", stopped: true }],
     ]);
     expect(r.state.mode).toBe("in");
     expect(r.state.held.length).toBe(256);
     expect(r.state.arpOwner).toBe(true);
     expect(kinds(r.actions)).toEqual(["advertise", "write", "arp-responder", "garp", "rebalanced"]);
+  });
+
+  it("hearing no peer (silence, carrier up) it holds nothing; heard again, it listens settleMs, then takes its share by handover", () => {
+    const s = settledWeb1();
+    let r = run(s, [
+      [900, { type: "peer", node: 1, live: "dead" }],
+      [900, { type: "peer", node: 2, live: "dead" }],
+    ]);
+    expect(r.state.mode).toBe("wait");
+    expect(r.state.detail).toContain("hears no peer");
+    expect(r.state.held).toEqual([]);
+    expect(r.state.arpOwner).toBe(false);
+    expect(kinds(r.actions)).toContain("forget-flows");
+    // One peer heard again: still nothing for settleMs (500 ms), whatever the adverts say.
+    r = run(r.state, [
+      [2000, { type: "peer", node: 1, live: "up" }],
+      [2001, { type: "advert", node: 1, advert: { role: "in", view: 0b010 }, echo: 1 }],
+    ]);
+    expect(r.state.detail).toContain("hears peers again");
+    expect(r.state.held).toEqual([]);
+    expect(r.state.wakeAt).toBe(2500);
+    r = run(r.state, [
+      [2500, { type: "tick" }],
+      [2510, { type: "advert", node: 1, advert: { role: "in", view: 0b011 }, echo: 2500 }],
+    ]);
+    expect(r.state.mode).toBe("in");
+    expect(r.state.held).toEqual(bucketsOf(tableOf(s.config), 0, 0b011));
   });
 
   it("in a settled farm each node holds its own buckets once peers acknowledge its view", () => {
@@ -107,9 +134,10 @@ describe("farm core", () => {
   it("drops a returning peer's buckets before advertising, then waits for it", () => {
     const alone = run(initFarmState(config(0)), [
       [0, { type: "start" }],
-      [1500, { type: "peer", node: 1, live: "dead" }],
-      [1500, { type: "peer", node: 2, live: "dead" }],
+      [1500, { type: "peer", node: 1, live: "dead", stopped: true }],
+      [1500, { type: "peer", node: 2, live: "dead", stopped: true }],
     ]).state;
+    expect(alone.held.length).toBe(256);
     const r = farmStep(alone, { type: "peer", node: 2, live: "up" }, 2000);
     const t = tableOf(alone.config);
     expect(kinds(r.actions).slice(0, 2)).toEqual(["write", "advertise"]);
@@ -165,8 +193,8 @@ describe("farm core", () => {
     let s = settledWeb1();
     // Make web1 the ARP owner by making it alone.
     s = run(s, [
-      [900, { type: "peer", node: 1, live: "dead" }],
-      [900, { type: "peer", node: 2, live: "dead" }],
+      [900, { type: "peer", node: 1, live: "dead", stopped: true }],
+      [900, { type: "peer", node: 2, live: "dead", stopped: true }],
     ]).state;
     expect(s.arpOwner).toBe(true);
     const r = farmStep(s, { type: "stop" }, 1000);

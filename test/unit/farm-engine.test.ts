@@ -14,14 +14,25 @@ import { Logger } from "../../src/daemon/log.ts";
 import { Metrics } from "../../src/daemon/metrics.ts";
 
 /** `kernel.lapsed`: the lease ran out; writes that hold something fail until one that holds nothing re-arms it. */
-function fakeOs(opts: { linkFails?: boolean; connections?: number[] } = {}): FarmOs & { calls: string[]; kernel: { lapsed: boolean; carrier: boolean } } {
+function fakeOs(opts: { linkFails?: boolean; connections?: number[] } = {}): FarmOs & {
+  calls: string[];
+  kernel: { lapsed: boolean; carrier: boolean };
+  /** UDP flow owner writes, apart from `calls`: "<owners set> live <values>", "forget " first when the memory was emptied. */
+  flowWrites: string[];
+} {
   const calls: string[] = [];
+  const flowWrites: string[] = [];
   const conns = [...(opts.connections ?? [0])];
   const kernel = { lapsed: false, carrier: true };
   const lapsed = { ok: false as const, lapsed: true as const, message: "lease lapsed" };
   return {
     calls,
     kernel,
+    flowWrites,
+    writeFlows: async (_m, owners, live, forget) => {
+      flowWrites.push(`${forget ? "forget " : ""}${owners.filter((o) => o !== 0).length} live ${live.join(",")}`);
+      return { ok: true };
+    },
     renewLease: async () => {
       calls.push(kernel.lapsed ? "renew lapsed" : "renew");
       return kernel.lapsed ? lapsed : { ok: true };
@@ -154,16 +165,23 @@ describe("farm driver", () => {
   it("a dead peer's buckets are written at once", async () => {
     const os = fakeOs();
     const clock = { now: 1000 };
-    const { inst } = instance(setup(["a", "b"], 0), os, clock);
-    inst.start([{ name: "b", liveness: "up" }]);
-    inst.frame("b", [{ module: "web", role: "farm:in", generation: 3 }], 1000);
+    const { inst } = instance(setup(["a", "b", "c"], 0), os, clock);
+    inst.start([
+      { name: "b", liveness: "up" },
+      { name: "c", liveness: "up" },
+    ]);
+    inst.frame("b", [{ module: "web", role: "farm:in", generation: 7 }], 1000);
+    inst.frame("c", [{ module: "web", role: "farm:in", generation: 7 }], 1000);
     await inst.settled();
-    expect(inst.status().held).toBe(128);
+    const before = inst.status().held;
+    expect(before).toBeGreaterThan(80);
     clock.now = 5000;
     inst.peer("b", "dead");
     await inst.settled();
-    expect(inst.status()).toMatchObject({ held: 256, arpOwner: "a" });
-    expect(inst.status().lastRebalance).toMatchObject({ reason: "peer-dead", node: "b", gained: 128 });
+    const after = inst.status();
+    expect(after.held + (after.members[2]?.buckets ?? 0)).toBe(256);
+    expect(after.lastRebalance).toMatchObject({ reason: "peer-dead", node: "b" });
+    expect((after.lastRebalance?.gained ?? 0) - (after.lastRebalance?.lost ?? 0)).toBe(after.held - before);
   });
 
   it("drain: lets go of its buckets, waits for its connections, then removes everything", async () => {

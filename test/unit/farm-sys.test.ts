@@ -9,8 +9,17 @@ import { countEstablished, procNetAddress } from "../../src/sys/farm/connections
 import { parseFarmCounters } from "../../src/sys/farm/counters.ts";
 import { exitGuardScript } from "../../src/sys/farm/exit-guard.ts";
 import { macvlanName, setupFarmLink, type SysctlIo } from "../../src/sys/farm/link.ts";
-import { farmUpdateOps, markKey, parseAcks, setBatch } from "../../src/sys/farm/nft-netlink.ts";
-import { farmRenewRuleset, farmSetupRuleset, farmTableName, farmTeardownRuleset, farmUpdateRuleset, isLapsedFailure } from "../../src/sys/farm/ruleset.ts";
+import { farmFlowOps, farmUpdateOps, markKey, parseAcks, setBatch } from "../../src/sys/farm/nft-netlink.ts";
+import {
+  farmFlowsRuleset,
+  farmRenewRuleset,
+  farmSetupRuleset,
+  farmTableName,
+  farmTeardownRuleset,
+  farmUpdateRuleset,
+  isLapsedFailure,
+  ownerPairs,
+} from "../../src/sys/farm/ruleset.ts";
 import type { IpRunner } from "../../src/sys/ip-command.ts";
 
 const spec = { module: "web", vip: "198.51.100.200", ports: [80, 443], split: "client_ip_port" as const, seed: 0xdeadbeef, leaseMs: 300 };
@@ -67,6 +76,37 @@ describe("farm nft text", () => {
     expect(() => farmUpdateRuleset("web", spec.vip, [256], false, 300)).toThrow(/bucket 256/);
     expect(() => farmUpdateRuleset("web", spec.vip, [1], false, 0)).toThrow(/lease/);
     expect(farmTeardownRuleset("web")).toBe("table inet vigil_farm_web\ndelete table inet vigil_farm_web\n");
+  });
+
+  it("UDP: a recorded flow goes to its node (ours while the lease runs, a live peer's dropped) before the bucket decides", () => {
+    const text = farmSetupRuleset(spec);
+    const udp = "ip daddr 198.51.100.200 udp dport { 80, 443 }";
+    const flow = "ip saddr . udp sport . udp dport";
+    expect(text).toContain("map flows { type ipv4_addr . inet_service . inet_service : mark; flags dynamic,timeout; timeout 120s; size 65536; }");
+    const order = [
+      `${udp} meta mark set 0x0`,
+      `${udp} meta mark set ${flow} map @flows`,
+      `${udp} meta mark 0x00000100 ip daddr @lease update @flows { ${flow} : meta mark } counter accept comment "udp-flow-mine"`,
+      `${udp} meta mark @live update @flows { ${flow} : meta mark } counter drop comment "udp-flow-others"`,
+      `${udp} meta mark set jhash ip saddr . udp sport mod 256 seed 0xdeadbeef`,
+      `${udp} meta mark @mine ip daddr @lease delete @flows { ${flow} : meta mark } add @flows { ${flow} : 0x00000100 }`,
+      `${udp} meta mark @mine ip daddr @lease counter accept comment "udp-mine"`,
+      `${udp} meta mark set meta mark map @owner delete @flows { ${flow} : meta mark } add @flows { ${flow} : meta mark }`,
+      `${udp} counter drop comment "udp-others"`,
+    ].map((l) => text.indexOf(`    ${l}\n`));
+    expect(order.every((at) => at > 0)).toBe(true);
+    expect([...order].sort((a, b) => a - b)).toEqual(order);
+  });
+
+  it("UDP flow owners: the owner map and live set replaced in one text, the memory emptied first when asked", () => {
+    const owners = Array.from({ length: 256 }, (_, b) => (b === 3 ? 2 : b === 7 ? 32 : 0));
+    expect(farmFlowsRuleset("web", owners, [2, 3])).toBe(
+      "flush map inet vigil_farm_web owner\nadd element inet vigil_farm_web owner { 3 : 2, 7 : 32 }\nflush set inet vigil_farm_web live\nadd element inet vigil_farm_web live { 2, 3 }\n",
+    );
+    expect(farmFlowsRuleset("web", new Array<number>(256).fill(0), [], true)).toBe("flush map inet vigil_farm_web flows\nflush map inet vigil_farm_web owner\nflush set inet vigil_farm_web live\n");
+    expect(() => ownerPairs("web", [1, 2])).toThrow("2 flow owners, want 256");
+    expect(() => farmFlowsRuleset("web", owners, [33])).toThrow("flow owner 33 is not a node value 1-32");
+    expect(() => ownerPairs("web", new Array<number>(256).fill(0x100))).toThrow("flow owner 256");
   });
 
   it("names tables safely and distinctly", () => {
@@ -294,6 +334,17 @@ describe("farm set updates as nf_tables netlink messages", () => {
     const empty = setBatch("t", farmUpdateOps("198.51.100.200", [], false, 300), 1);
     expect(new DataView(empty.buffer).getUint16(20 + 4, true)).toBe(0x0a0e);
     expect(farmUpdateOps("198.51.100.200", [], false, 300)[0]).toEqual({ op: "flush", set: "lease" });
+  });
+
+  it("map elements carry their value after the key (NFTA_SET_ELEM_DATA), one per key", () => {
+    const ops = farmFlowOps([[5, 2], [9, 3]], [2], true);
+    expect(ops.map((o) => `${o.op} ${o.set}`)).toEqual(["flush flows", "flush owner", "add owner", "flush live", "add live"]);
+    const b = setBatch("vigil_farm_web", ops, 1);
+    // key 5 then its value 2, each as a nested NFTA_DATA_VALUE: len 8, type 1, 4 bytes.
+    const key = [12, 0, 0x01, 0x80, 8, 0, 1, 0, 5, 0, 0, 0];
+    const data = [12, 0, 0x02, 0x80, 8, 0, 1, 0, 2, 0, 0, 0];
+    expect(Buffer.from(b).includes(Buffer.from([...key, ...data]))).toBe(true);
+    expect(() => setBatch("t", [{ op: "add", set: "owner", keys: [markKey(1)], data: [] }], 1)).toThrow("1 keys but 0 values");
   });
 
   it("reads the kernel's answers: acknowledgements and errors by sequence number, junk ignored", () => {

@@ -24,6 +24,7 @@ import type {
   FarmRole,
   FarmState,
   Members,
+  QuietReason,
   RebalanceReason,
 } from "./types.ts";
 
@@ -83,6 +84,20 @@ export function eligibleView(state: FarmState): Members {
   return view;
 }
 
+/**
+ * Whether this node hears no peer although it has some, and not because they
+ * all said goodbye: it cannot tell being cut off (a dead switch uplink, its
+ * carrier still up) from their deaths. Taking their buckets would make it
+ * answer every client beside them the moment the network heals, before any
+ * heartbeat says so; it holds nothing instead, as without carrier. The price:
+ * the last node standing after the others crashed serves nobody until one
+ * comes back.
+ */
+export function isIsolated(state: FarmState): boolean {
+  const others = state.peers.filter((_, i) => i !== state.config.self);
+  return others.length > 0 && others.every((p) => p.live === "dead") && others.some((p) => p.stopped !== true);
+}
+
 function settled(state: FarmState): boolean {
   return state.peers.every((p, i) => i === state.config.self || p.live !== "unknown");
 }
@@ -92,7 +107,12 @@ function runningMode(state: FarmState): { mode: FarmMode; detail: string } {
   // Both hold nothing: a node that cannot be reached must not come back holding
   // what it took while it heard no one (see the "link" event).
   if (state.linkDown) return { mode: "wait", detail: "the farm's interface has no carrier" };
-  if (state.quiet !== undefined) return { mode: "wait", detail: "listening for peers before taking buckets: its interface came back" };
+  if (isIsolated(state)) return { mode: "wait", detail: "hears no peer: cut off from the others, or they are all down; holding nothing until one is heard" };
+  if (state.quiet !== undefined) {
+    if (state.quiet.reason === "start" || state.quiet.reason === "lapsed") return { mode: "wait", detail: "listening to the clients' UDP flows before taking buckets" };
+    const why = state.quiet.reason === "link-up" ? "its interface came back" : "it hears peers again after hearing none";
+    return { mode: "wait", detail: `listening for peers before taking buckets: ${why}` };
+  }
   if (!settled(state)) {
     const unknown = state.config.nodes.filter((_, i) => i !== state.config.self && state.peers[i]?.live === "unknown").map((n) => n.name);
     return { mode: "wait", detail: `waiting to hear ${unknown.join(", ")}` };
@@ -216,7 +236,9 @@ export function farmStep(state: FarmState, event: FarmEvent, now: number): Stepp
   switch (event.type) {
     case "start": {
       if (state.mode !== "stopped") return { state, actions: [] };
-      const r = reconcile({ ...state, mode: "wait", detail: "starting" }, now, "start", selfName(state));
+      const learnMs = cfg.learnMs ?? 0;
+      const starting: FarmState = { ...state, mode: "wait", detail: "starting" };
+      const r = reconcile(learnMs > 0 ? { ...starting, quiet: { until: now + learnMs, reason: "start" }, wakeAt: now + learnMs } : starting, now, "start", selfName(state));
       return { state: r.state, actions: [{ type: "setup" }, ...r.actions] };
     }
     case "peer": {
@@ -224,9 +246,14 @@ export function farmStep(state: FarmState, event: FarmEvent, now: number): Stepp
       const peer = state.peers[i];
       if (peer === undefined || i === cfg.self || peer.live === event.live) return { state, actions: [] };
       // A peer that died or came back starts with no advert: what it held before says nothing now.
-      const next = withPeer(state, i, { live: event.live });
+      let next = withPeer(state, i, { live: event.live, ...(event.live === "dead" && event.stopped === true ? { stopped: true as const } : {}) });
+      const wasIsolated = isIsolated(state);
+      const isolated = isIsolated(next);
+      // Back from hearing no one: our peers' deaths may have been our own isolation. Listen first.
+      if (wasIsolated && !isolated) next = quietFor(next, now, "heard-again");
       const reason: RebalanceReason = event.live === "dead" ? "peer-dead" : "peer-up";
-      return reconcile(next, now, reason, cfg.nodes[i]?.name ?? "");
+      const r = reconcile(next, now, reason, cfg.nodes[i]?.name ?? "");
+      return isolated && !wasIsolated && state.mode !== "stopped" ? { state: r.state, actions: [...r.actions, { type: "forget-flows" }] } : r;
     }
     case "advert": {
       const i = event.node;
@@ -278,7 +305,8 @@ export function farmStep(state: FarmState, event: FarmEvent, now: number): Stepp
       if (!event.up) {
         const { quiet: _q, wakeAt, ...rest } = state;
         const next: FarmState = { ...rest, linkDown: true, ...(state.mode === "drain" && wakeAt !== undefined ? { wakeAt } : {}) };
-        return reconcile(next, now, "link-down", selfName(state));
+        const r = reconcile(next, now, "link-down", selfName(state));
+        return state.mode === "stopped" ? r : { state: r.state, actions: [...r.actions, { type: "forget-flows" }] };
       }
       // Back: our peers' deaths may only be our own isolation. Listen first;
       // a peer still silent after settleMs is dead as far as anyone can tell.
@@ -290,9 +318,9 @@ export function farmStep(state: FarmState, event: FarmEvent, now: number): Stepp
 }
 
 /** Starts a quiet period in the running modes (a draining or stopped node takes nothing anyway). */
-function quietFor(state: FarmState, now: number, reason: "link-up"): FarmState {
+function quietFor(state: FarmState, now: number, reason: QuietReason, ms = state.config.settleMs ?? DEFAULT_SETTLE_MS): FarmState {
   if (state.mode === "stopped" || state.mode === "drain") return state;
-  const until = now + (state.config.settleMs ?? DEFAULT_SETTLE_MS);
+  const until = Math.max(now + ms, state.quiet?.until ?? -Infinity);
   return { ...state, quiet: { until, reason }, wakeAt: until };
 }
 
@@ -312,9 +340,13 @@ function lapsed(state: FarmState, now: number): Stepped<FarmState, FarmAction> {
   if (state.mode === "stopped") return { state, actions: [] };
   const actions: FarmAction[] = [];
   if (state.arpOwner) actions.push({ type: "arp-responder", on: false });
-  actions.push({ type: "write", held: [], arpOwner: false }, { type: "advertise", role: state.role, view: state.advertised });
-  const peers = state.peers.map((p): FarmPeer => ({ live: p.live }));
-  const r = reconcile({ ...state, peers, held: [], arpOwner: false, advertisedAt: now }, now, "lapsed", selfName(state));
+  // Flows first: the write re-arms the lease, under which our stale records would be answered again.
+  actions.push({ type: "forget-flows" }, { type: "write", held: [], arpOwner: false }, { type: "advertise", role: state.role, view: state.advertised });
+  const peers = state.peers.map((p): FarmPeer => ({ live: p.live, ...(p.stopped === true ? { stopped: true as const } : {}) }));
+  // Our flows were forgotten: listen to the clients' flows again before taking buckets.
+  const learnMs = state.config.learnMs ?? 0;
+  const base: FarmState = { ...state, peers, held: [], arpOwner: false, advertisedAt: now };
+  const r = reconcile(learnMs > 0 ? quietFor(base, now, "lapsed", learnMs) : base, now, "lapsed", selfName(state));
   let next = r.state;
   const out = [...actions, ...r.actions];
   if (state.held.length > 0 && !r.actions.some((a) => a.type === "rebalanced")) {

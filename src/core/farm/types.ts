@@ -39,6 +39,13 @@ export interface FarmCoreConfig {
    * still not heard is dead anyway. Default 500 ms.
    */
   readonly settleMs?: number;
+  /**
+   * How long a starting node listens before taking buckets, so that its
+   * table learns the UDP flows its peers answer (src/core/farm/flows.ts):
+   * a flow silent for all of it may move to this node. The daemon gives the
+   * heartbeat deadtime; default 0.
+   */
+  readonly learnMs?: number;
 }
 
 /** What a node tells its peers about itself, in its heartbeat advert for the module. */
@@ -78,6 +85,8 @@ export interface FarmPeer {
    * is not older than our own last advert was written knowing our view.
    */
   readonly echo?: number;
+  /** It said goodbye (a clean stop), rather than falling silent: we are not cut off from it. */
+  readonly stopped?: true;
 }
 
 export type FarmMode =
@@ -101,6 +110,7 @@ export type RebalanceReason =
   | "stop"
   | "link-down"
   | "link-up"
+  | "heard-again"
   | "lapsed";
 
 export interface Rebalance {
@@ -112,6 +122,9 @@ export interface Rebalance {
   readonly gained: number;
   readonly lost: number;
 }
+
+/** What ended a time in which this node could reach no peer. */
+export type QuietReason = "start" | "link-up" | "heard-again" | "lapsed";
 
 export interface FarmState {
   readonly config: FarmCoreConfig;
@@ -143,16 +156,17 @@ export interface FarmState {
   readonly linkDown: boolean;
   /**
    * Until `until` we take no bucket: we listen for peers after a pause of our
-   * own (see settleMs). wakeAt is set to `until` meanwhile.
+   * own (see settleMs), or for their UDP flows after a start (learnMs).
+   * wakeAt is set to `until` meanwhile.
    */
-  readonly quiet?: { readonly until: number; readonly reason: "link-up" };
+  readonly quiet?: { readonly until: number; readonly reason: QuietReason };
 }
 
 export type FarmEvent =
   /** Set the farm up here (daemon start, `vigil start MODULE`). */
   | { readonly type: "start" }
-  /** Membership says a peer is up, or dead. */
-  | { readonly type: "peer"; readonly node: number; readonly live: PeerLive }
+  /** Membership says a peer is up, or dead (`stopped`: it said goodbye). */
+  | { readonly type: "peer"; readonly node: number; readonly live: PeerLive; readonly stopped?: boolean }
   /** A peer's advert for this module. */
   | { readonly type: "advert"; readonly node: number; readonly advert: FarmAdvert; readonly echo?: number }
   /** The checkers' verdict changed (rise/fall already applied). */
@@ -197,6 +211,12 @@ export type FarmAction =
   | { readonly type: "arp-responder"; readonly on: boolean }
   /** Announce the VIP at the virtual MAC: we just became the ARP owner. */
   | { readonly type: "garp" }
+  /**
+   * Empty the memory of UDP flows (src/sys/farm/ruleset.ts): we were cut off
+   * (no carrier, no peer heard) or frozen past our lease, so peers may have
+   * given our flows to others; what we recorded as ours is stale.
+   */
+  | { readonly type: "forget-flows" }
   /** Count our established connections and report them with a `connections` event. */
   | { readonly type: "count-connections" }
   /** Remove the table, the VIP and the macvlan. */

@@ -18,6 +18,7 @@
  */
 import { dirname } from "node:path";
 import { advertRole, eligibleView, farmStep, initFarmState, parseAdvert, tableOf } from "../../core/farm/farm.ts";
+import { type FlowView, flowView, sameFlowView } from "../../core/farm/flows.ts";
 import { arpOwnerOf, bucketCounts, owners } from "../../core/farm/ownership.ts";
 import { BUCKETS, type FarmAction, type FarmEvent, type FarmState, type PeerLive } from "../../core/farm/types.ts";
 import type { PeerState } from "../../core/membership/types.ts";
@@ -103,6 +104,8 @@ export class FarmInstance {
   };
   private readonly rebalances: (l?: Record<string, string>, by?: number) => void;
   private stopped = false;
+  /** The UDP flow owners last queued for the table; null: none since setup. */
+  private flows: FlowView | null = null;
 
   constructor(
     readonly setup: FarmModuleSetup,
@@ -141,7 +144,7 @@ export class FarmInstance {
   peer(node: string, liveness: PeerState): void {
     const i = this.setup.core.nodes.findIndex((n) => n.name === node);
     if (i < 0 || i === this.setup.core.self) return;
-    this.step({ type: "peer", node: i, live: liveOf(liveness) });
+    this.step({ type: "peer", node: i, live: liveOf(liveness), ...(liveness === "stopped" ? { stopped: true } : {}) });
   }
 
   /** A peer's frame: its advert for this module, and the send time of ours it echoes. */
@@ -280,6 +283,7 @@ export class FarmInstance {
     const r = farmStep(this.state, event, this.deps.clock());
     this.state = r.state;
     for (const a of r.actions) this.enqueue(a);
+    this.queueFlows(false);
     this.scheduleWake();
     const l = { module: this.name };
     this.gauges.serving(r.state.mode === "in" ? 1 : 0, l);
@@ -294,6 +298,29 @@ export class FarmInstance {
       this.wakeTimer = undefined;
       this.step({ type: "tick" });
     }, Math.max(0, at - this.deps.clock()));
+  }
+
+  /**
+   * Queues the UDP flow owners when they changed (or `forget`), behind the
+   * actions of the same step: who holds what is written first.
+   */
+  private queueFlows(forget: boolean): void {
+    if (this.state.mode === "stopped") {
+      this.flows = null;
+      return;
+    }
+    const v = flowView(this.state);
+    if (!forget && this.flows !== null && sameFlowView(v, this.flows)) return;
+    this.flows = v;
+    this.queue = this.queue
+      .then(async () => {
+        if (!this.tableUp) return;
+        const w = await this.os.writeFlows(this.name, v.owners, v.live, forget);
+        if (!w.ok) this.deps.log.warn("farm: cannot write its UDP flow owners", { module: this.name, reason: w.message });
+      })
+      .catch((e: unknown) => {
+        this.deps.log.error("farm action failed", { module: this.name, action: "flows", error: e instanceof Error ? e.message : String(e) });
+      });
   }
 
   private enqueue(a: FarmAction): void {
@@ -372,6 +399,14 @@ export class FarmInstance {
         // Not awaited: its repeats are 100 ms apart, and the queue must not wait for them.
         void this.arp?.garp(3);
         return;
+      case "forget-flows": {
+        if (!this.tableUp) return;
+        const v = this.flows ?? flowView(this.state);
+        const w = await this.os.writeFlows(s.name, v.owners, v.live, true);
+        if (!w.ok) log.warn("farm: cannot empty its memory of UDP flows", { module: s.name, reason: w.message });
+        else log.info("farm: forgot its UDP flows (cut off or frozen: peers may have taken them)", { module: s.name });
+        return;
+      }
       case "count-connections": {
         const n = await this.os.establishedConnections(s.vip, s.ports);
         this.step({ type: "connections", count: n });

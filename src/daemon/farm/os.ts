@@ -11,13 +11,15 @@ import { type ExitGuard, startExitGuard } from "../../sys/farm/exit-guard.ts";
 import { type FarmLinkSpec, type LinkResult, removeFarmLink, setupFarmLink } from "../../sys/farm/link.ts";
 import type { FarmTableSpec } from "../../sys/farm/ruleset.ts";
 import { hasCarrier } from "../../sys/farm/carrier.ts";
-import { readFarmCounters, removeFarmTable, renewFarmLease, setupFarmTable, type TableResult, writeFarmTable } from "../../sys/farm/table.ts";
+import { readFarmCounters, removeFarmTable, renewFarmLease, setupFarmTable, type TableResult, writeFarmFlows, writeFarmTable } from "../../sys/farm/table.ts";
 
 export interface FarmOs {
   exitGuard(module: string): ExitGuard;
   setupTable(spec: FarmTableSpec): Promise<TableResult>;
   writeTable(module: string, vip: string, held: readonly number[], arpOwner: boolean, leaseMs: number): Promise<TableResult>;
   renewLease(module: string, vip: string, leaseMs: number): Promise<TableResult>;
+  /** Who answers UDP flows (src/core/farm/flows.ts); `forget` empties the flow memory first. */
+  writeFlows(module: string, owners: readonly number[], live: readonly number[], forget: boolean): Promise<TableResult>;
   carrier(iface: string): boolean;
   removeTable(module: string): Promise<TableResult>;
   setupLink(spec: FarmLinkSpec): Promise<LinkResult>;
@@ -34,6 +36,7 @@ export function farmOs(ip: IpRunner = createIpRunner()): FarmOs {
     setupTable: setupFarmTable,
     writeTable: writeFarmTable,
     renewLease: renewFarmLease,
+    writeFlows: writeFarmFlows,
     carrier: hasCarrier,
     removeTable: removeFarmTable,
     setupLink: (spec) => setupFarmLink(spec, ip),

@@ -102,6 +102,7 @@ export function farmSetup(config: VigilConfig, self: string, opts: { key?: Uint8
         ownershipSeed: seeds.ownershipSeed,
         drainTimeoutMs: drainTimeoutOf(m),
         settleMs: hb.deadtime,
+        learnMs: hb.deadtime,
       },
       vip,
       ports: m.ports,

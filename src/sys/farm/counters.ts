@@ -17,7 +17,9 @@ export interface FarmCounters {
   readonly establishedPackets: number;
   /** Mid-stream packets of other nodes' connections, dropped here. */
   readonly midstreamDropped: number;
+  /** UDP datagrams this node took: new flows in its buckets and its own flows. */
   readonly udpPackets: number;
+  /** UDP datagrams left to other nodes: their buckets and their flows. */
   readonly udpOthersPackets: number;
   /** Packets not split (ICMP, other ports) taken as the ARP owner. */
   readonly unsplitPackets: number;
@@ -61,8 +63,8 @@ export function parseFarmCounters(json: string): CountersParse {
       othersConnections: get(c.tcpOthers),
       establishedPackets: get(c.established),
       midstreamDropped: get(c.midstream),
-      udpPackets: get(c.udpMine),
-      udpOthersPackets: get(c.udpOthers),
+      udpPackets: get(c.udpMine) + get(c.udpFlowMine),
+      udpOthersPackets: get(c.udpOthers) + get(c.udpFlowOthers),
       unsplitPackets: get(c.unsplitMine),
       bucketSyns: Array.from({ length: BUCKETS }, (_, b) => named.get(bucketCounterName(b)) ?? 0),
     },

@@ -31,13 +31,24 @@ const NFTA_SET_ELEM_LIST_SET = 2;
 const NFTA_SET_ELEM_LIST_ELEMENTS = 3;
 const NFTA_LIST_ELEM = 1;
 const NFTA_SET_ELEM_KEY = 1;
+const NFTA_SET_ELEM_DATA = 2;
 const NFTA_SET_ELEM_TIMEOUT = 4;
 const NFTA_DATA_VALUE = 1;
 
-/** One set operation of a batch: flush (no elements), add, or delete elements. */
+/**
+ * One set operation of a batch: flush (no elements), add, or delete
+ * elements. Maps (sets with data) take the same operations; an add to a map
+ * gives `data`, one value per key.
+ */
 export type SetOp =
   | { readonly op: "flush"; readonly set: string }
-  | { readonly op: "add" | "delete"; readonly set: string; readonly keys: readonly Uint8Array[]; readonly timeoutMs?: number };
+  | {
+      readonly op: "add" | "delete";
+      readonly set: string;
+      readonly keys: readonly Uint8Array[];
+      readonly timeoutMs?: number;
+      readonly data?: readonly Uint8Array[];
+    };
 
 function pad4(n: number): number {
   return (n + 3) & ~3;
@@ -112,12 +123,15 @@ export function setBatch(table: string, ops: readonly SetOp[], seq: number): Uin
     let flags = NLM_F_REQUEST | NLM_F_ACK;
     let body = concat(head);
     if (o.op !== "flush") {
-      const elems = o.keys.map((k) =>
-        nested(NFTA_LIST_ELEM, [
+      if (o.data !== undefined && o.data.length !== o.keys.length) throw new RangeError(`set ${o.set}: ${o.keys.length} keys but ${o.data.length} values`);
+      const elems = o.keys.map((k, i) => {
+        const value = o.op === "add" ? o.data?.[i] : undefined;
+        return nested(NFTA_LIST_ELEM, [
           nested(NFTA_SET_ELEM_KEY, [attr(NFTA_DATA_VALUE, k)]),
           ...(o.op === "add" && o.timeoutMs !== undefined ? [attr(NFTA_SET_ELEM_TIMEOUT, be64(o.timeoutMs))] : []),
-        ]),
-      );
+          ...(value === undefined ? [] : [nested(NFTA_SET_ELEM_DATA, [attr(NFTA_DATA_VALUE, value)])]),
+        ]);
+      });
       body = concat([...head, nested(NFTA_SET_ELEM_LIST_ELEMENTS, elems)]);
       if (o.op === "add") {
         type = NFT_MSG_NEWSETELEM;
@@ -162,6 +176,17 @@ export function farmUpdateOps(vip: string, held: readonly number[], arpOwner: bo
     ...(held.length > 0 ? [{ op: "add" as const, set: "mine", keys: held.map(markKey) }] : []),
     { op: "flush", set: "arp_owner" },
     ...(arpOwner ? [{ op: "add" as const, set: "arp_owner", keys: [lease] }] : []),
+  ];
+}
+
+/** The same transaction as farmFlowsRuleset (ruleset.ts): the flow owners per bucket and the live peers. */
+export function farmFlowOps(owners: readonly [number, number][], live: readonly number[], forget: boolean): SetOp[] {
+  return [
+    ...(forget ? [{ op: "flush" as const, set: "flows" }] : []),
+    { op: "flush", set: "owner" },
+    ...(owners.length > 0 ? [{ op: "add" as const, set: "owner", keys: owners.map(([b]) => markKey(b)), data: owners.map(([, o]) => markKey(o)) }] : []),
+    { op: "flush", set: "live" },
+    ...(live.length > 0 ? [{ op: "add" as const, set: "live", keys: live.map(markKey) }] : []),
   ];
 }
 

@@ -8,7 +8,21 @@
  *   so a rebalance never moves an established connection; other mid-stream
  *   packets are dropped, or our stack would answer another node's connection
  *   with a RST; a new connection (a SYN) is hashed and accepted only in our
- *   buckets. UDP has no mid-stream marker: a flow goes with its bucket.
+ *   buckets.
+ * - UDP has no handshake and no mid-stream marker, so the table remembers
+ *   flows itself: every node sees every datagram, and `flows` maps each flow
+ *   (client address and port, VIP port) to the node that answers it, by the
+ *   same packets on every node, so every node keeps the same memory. A
+ *   flow's first datagram goes to its bucket's holder, who records itself
+ *   (FLOW_SELF); the others record the holder as they know it (`owner`, one
+ *   value per bucket, written by the driver: src/core/farm/flows.ts). After
+ *   that a flow stays with its node across every rebalance, as long as that
+ *   node is in `live` (members alive and serving; on the node itself, while
+ *   its lease runs); a flow whose node is gone goes to its bucket's holder,
+ *   and every node records that holder in its place. Records expire after
+ *   FLOW_TIMEOUT_S without a datagram. A dynamic map cannot be updated
+ *   without data, hence `: meta mark` on refreshes (the data of an existing
+ *   element is kept), and delete-then-add where the owner changes.
  * - The hash is staged in meta mark and matched against a `type mark` set:
  *   matching `jhash` against a set directly needs a typeof-jhash set, which
  *   makes `nft list` crash in nftables 1.0.6. It overwrites the packet mark of
@@ -48,6 +62,21 @@ export interface FarmTableSpec {
 
 export const FARM_TABLE_PREFIX = "vigil_farm_";
 
+/**
+ * The owner value of this node's own UDP flows in its `flows` map: above
+ * every peer value (node index + 1, at most 32) and every bucket.
+ */
+export const FLOW_SELF = 0x100;
+
+/**
+ * How long a UDP flow is remembered without a datagram: the kernel's own
+ * default for an answered UDP stream (nf_conntrack_udp_timeout_stream).
+ */
+export const FLOW_TIMEOUT_S = 120;
+
+/** Flows remembered at most; beyond that new flows go by bucket only. */
+export const FLOW_MAX = 65536;
+
 /** Name of the counter of new TCP connections in bucket b. */
 export function bucketCounterName(bucket: number): string {
   return `syn_${bucket}`;
@@ -60,6 +89,8 @@ export const FARM_COUNTERS = {
   tcpMine: "new-mine",
   tcpOthers: "new-others",
   udpMine: "udp-mine",
+  udpFlowMine: "udp-flow-mine",
+  udpFlowOthers: "udp-flow-others",
   udpOthers: "udp-others",
   unsplitMine: "unsplit-mine",
   unsplitOthers: "unsplit-others",
@@ -119,6 +150,7 @@ export function farmSetupRuleset(spec: FarmTableSpec): string {
   const tcp = `${to} tcp dport ${ports}`;
   const buckets = Array.from({ length: BUCKETS }, (_, b) => b);
   const udp = `${to} udp dport ${ports}`;
+  const flow = "ip saddr . udp sport . udp dport";
   return [
     ...farmDropLines(spec.module),
     `table inet ${name} {`,
@@ -127,6 +159,9 @@ export function farmSetupRuleset(spec: FarmTableSpec): string {
     `  set lease { type ipv4_addr; flags timeout; elements = { ${spec.vip} timeout ${spec.leaseMs}ms } }`,
     ...buckets.map((b) => `  counter ${bucketCounterName(b)} { }`),
     `  map syns { type mark : counter; elements = { ${buckets.map((b) => `${b} : "${bucketCounterName(b)}"`).join(", ")} } }`,
+    `  set live { type mark; }`,
+    `  map owner { type mark : mark; }`,
+    `  map flows { type ipv4_addr . inet_service . inet_service : mark; flags dynamic,timeout; timeout ${FLOW_TIMEOUT_S}s; size ${FLOW_MAX}; }`,
     `  chain input {`,
     `    type filter hook input priority filter - 5; policy accept;`,
     `    ${tcp} ct state established,related counter accept comment "${c.established}"`,
@@ -135,8 +170,15 @@ export function farmSetupRuleset(spec: FarmTableSpec): string {
     `    ${tcp} counter name meta mark map @syns`,
     `    ${tcp} meta mark @mine ip daddr @lease counter accept comment "${c.tcpMine}"`,
     `    ${tcp} counter drop comment "${c.tcpOthers}"`,
+    `    ${udp} meta mark set 0x0`,
+    `    ${udp} meta mark set ${flow} map @flows`,
+    `    ${udp} meta mark ${hex(FLOW_SELF)} ip daddr @lease update @flows { ${flow} : meta mark } counter accept comment "${c.udpFlowMine}"`,
+    `    ${udp} meta mark @live update @flows { ${flow} : meta mark } counter drop comment "${c.udpFlowOthers}"`,
     `    ${udp} meta mark set ${hashExpr(spec.split, "udp", spec.seed)}`,
+    // Recorded in a rule of its own: a full map must not keep the datagram from being accepted.
+    `    ${udp} meta mark @mine ip daddr @lease delete @flows { ${flow} : meta mark } add @flows { ${flow} : ${hex(FLOW_SELF)} }`,
     `    ${udp} meta mark @mine ip daddr @lease counter accept comment "${c.udpMine}"`,
+    `    ${udp} meta mark set meta mark map @owner delete @flows { ${flow} : meta mark } add @flows { ${flow} : meta mark }`,
     `    ${udp} counter drop comment "${c.udpOthers}"`,
     `    ip daddr @arp_owner ip daddr @lease counter accept comment "${c.unsplitMine}"`,
     `    ${to} counter drop comment "${c.unsplitOthers}"`,
@@ -189,6 +231,41 @@ export function farmUpdateRuleset(module: string, vip: string, held: readonly nu
   if (arpOwner) lines.push(`add element inet ${name} arp_owner { ${vip} }`);
   lines.push("");
   return lines.join("\n");
+}
+
+/**
+ * Who answers UDP flows as this node knows it: `owners[b]` is the value to
+ * record for a new flow in bucket b (0: none, the bucket is ours or has no
+ * holder yet), `live` the peer values whose recorded flows are left to them.
+ * `forget` first empties the flow memory (see FarmAction "forget-flows").
+ */
+export function farmFlowsRuleset(module: string, owners: readonly number[], live: readonly number[], forget = false): string {
+  const name = farmTableName(module);
+  const lines = forget ? [`flush map inet ${name} flows`] : [];
+  lines.push(`flush map inet ${name} owner`);
+  const pairs = ownerPairs(module, owners);
+  if (pairs.length > 0) lines.push(`add element inet ${name} owner { ${pairs.map(([b, o]) => `${b} : ${o}`).join(", ")} }`);
+  lines.push(`flush set inet ${name} live`);
+  for (const v of live) checkPeerValue(module, v);
+  if (live.length > 0) lines.push(`add element inet ${name} live { ${live.join(", ")} }`);
+  lines.push("");
+  return lines.join("\n");
+}
+
+function checkPeerValue(module: string, v: number): void {
+  if (!Number.isInteger(v) || v < 1 || v > 32) throw new RangeError(`farm ${module}: flow owner ${v} is not a node value 1-32`);
+}
+
+/** The (bucket, owner) pairs to write: owners with a value, checked. */
+export function ownerPairs(module: string, owners: readonly number[]): [number, number][] {
+  if (owners.length !== BUCKETS) throw new RangeError(`farm ${module}: ${owners.length} flow owners, want ${BUCKETS}`);
+  const out: [number, number][] = [];
+  owners.forEach((o, b) => {
+    if (o === 0) return;
+    checkPeerValue(module, o);
+    out.push([b, o]);
+  });
+  return out;
 }
 
 /** Removes the table, there or not. */

@@ -8,9 +8,10 @@
  */
 import { errnoName } from "../ffi/libc.ts";
 import { applyRuleset, listTableJson, type NftResult } from "../nft.ts";
-import { farmRenewOps, farmUpdateOps, type NftNetlink, openNftNetlink, type SetOp } from "./nft-netlink.ts";
+import { farmFlowOps, farmRenewOps, farmUpdateOps, type NftNetlink, openNftNetlink, type SetOp } from "./nft-netlink.ts";
 import { type FarmCounters, parseFarmCounters } from "./counters.ts";
 import {
+  farmFlowsRuleset,
   farmRenewRuleset,
   farmSetupRuleset,
   farmTableName,
@@ -18,6 +19,7 @@ import {
   farmUpdateRuleset,
   type FarmTableSpec,
   isLapsedFailure,
+  ownerPairs,
 } from "./ruleset.ts";
 
 const NEED = "farm modules";
@@ -71,6 +73,13 @@ export async function writeFarmTable(module: string, vip: string, held: readonly
   const what = `farm ${module}: cannot update its buckets`;
   const text = farmUpdateRuleset(module, vip, held, arpOwner, leaseMs);
   return (await viaNetlink(module, farmUpdateOps(vip, held, arpOwner, leaseMs), what)) ?? result(await applyRuleset(text, { needFor: NEED }), what);
+}
+
+/** Who answers UDP flows (ruleset.ts farmFlowsRuleset); `forget` empties the flow memory first. */
+export async function writeFarmFlows(module: string, owners: readonly number[], live: readonly number[], forget: boolean): Promise<TableResult> {
+  const what = `farm ${module}: cannot update its UDP flow owners`;
+  const text = farmFlowsRuleset(module, owners, live, forget);
+  return (await viaNetlink(module, farmFlowOps(ownerPairs(module, owners), live, forget), what)) ?? result(await applyRuleset(text, { needFor: NEED }), what);
 }
 
 /** Renews the kernel lease if it still runs; `lapsed` when it had run out. */

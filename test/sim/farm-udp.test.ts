@@ -1,0 +1,178 @@
+/**
+ * Farm simulation of UDP flows and of isolation with carrier up. Every node's
+ * kernel memory of flows is modelled as the table's rules keep it
+ * (FarmWorld.datagram), fed by the owners the core computes (flows.ts):
+ *
+ * - no datagram is ever answered by two nodes;
+ * - a flow stays with the node that first answered it through joins, kills,
+ *   restarts and drains of other nodes, as long as that node lives;
+ * - the flows of a node that dies go to their buckets' new holders;
+ * - a node cut off with its carrier up holds nothing, and when the cut heals
+ *   (clients reach it before any heartbeat does) no bucket has two holders.
+ */
+import { describe, expect, it } from "vitest";
+import { tableOf } from "../../src/core/farm/farm.ts";
+import { owners } from "../../src/core/farm/ownership.ts";
+import type { FarmCoreConfig } from "../../src/core/farm/types.ts";
+import { DEADTIME, FarmWorld } from "./farm-world.ts";
+import { replayCommand, seedsFromEnv } from "./harness/seeds.ts";
+import { Prng } from "./harness/prng.ts";
+
+function configs(n: number): FarmCoreConfig[] {
+  const nodes = Array.from({ length: n }, (_, i) => ({ name: `n${i + 1}`, weight: 1 }));
+  return nodes.map((_, self) => ({ module: "web", nodes, self, ownershipSeed: 0x5eed1234, drainTimeoutMs: 2000, learnMs: DEADTIME }));
+}
+
+interface Flow {
+  readonly id: number;
+  readonly bucket: number;
+  /** The node that answered it last, and that node's daemon epoch then. */
+  answerer?: number;
+  epoch?: number;
+}
+
+/** Client traffic: every flow sends a datagram every 60 ms while the world runs. */
+class Traffic {
+  readonly problems: string[] = [];
+  readonly flows: Flow[];
+  /** Datagrams that went unanswered (allowed while buckets move). */
+  unanswered = 0;
+
+  constructor(
+    readonly w: FarmWorld,
+    count: number,
+    seed: number,
+  ) {
+    const rng = Prng.fromSeed(seed ^ 0x55aa);
+    this.flows = Array.from({ length: count }, (_, id) => ({ id, bucket: rng.nextU32() % 256 }));
+  }
+
+  /** Whether node i still serves what it answered at `epoch`: same daemon, reachable, running its farm. */
+  private lives(i: number, epoch: number): boolean {
+    const n = this.w.nodes[i];
+    return n !== undefined && n.running && n.epoch === epoch && n.linked && !n.frozen && n.table && n.state.mode !== "wait";
+  }
+
+  run(ms: number): void {
+    const end = this.w.now + ms;
+    for (let tick = 0; this.w.now < end; tick++) {
+      this.w.runUntil(Math.min(end, this.w.now + 20));
+      for (const f of this.flows) if ((tick + f.id) % 3 === 0) this.send(f);
+    }
+  }
+
+  private send(f: Flow): void {
+    const a = this.w.datagram(f.id, f.bucket);
+    if (a.length > 1) this.problems.push(`${this.w.now} ms: flow ${f.id} answered by ${a.map((i) => `n${i + 1}`).join(" and ")}`);
+    const by = a[0];
+    if (by === undefined) {
+      this.unanswered++;
+      return;
+    }
+    if (f.answerer !== undefined && f.answerer !== by && f.epoch !== undefined && this.lives(f.answerer, f.epoch)) {
+      this.problems.push(`${this.w.now} ms: flow ${f.id} moved from n${f.answerer + 1} to n${by + 1}, which still serves`);
+    }
+    f.answerer = by;
+    f.epoch = this.w.nodes[by]?.epoch ?? 0;
+  }
+
+  /** Answerers now: flow id to node. */
+  snapshot(): Map<number, number | undefined> {
+    return new Map(this.flows.map((f) => [f.id, f.answerer]));
+  }
+}
+
+function failure(seed: number, w: FarmWorld, t: Traffic | undefined): string {
+  const v = w.violations.slice(0, 3).map((x) => `${x.at} ms: ${x.what}`);
+  return `seed ${seed}: ${[...(t?.problems.slice(0, 3) ?? []), ...v].join("; ")}\nreplay: ${replayCommand(seed)}`;
+}
+
+describe("farm simulation: UDP flows and isolation", () => {
+  it.each(seedsFromEnv(10))("UDP flows stay with their node through a join, a kill, a restart and a drain; a dead node's go to the new holders (seed %i)", (seed) => {
+    const cfgs = configs(4);
+    const w = new FarmWorld(cfgs, seed, { loss: 0.1, strict: true });
+    const t = new Traffic(w, 400, seed);
+    for (let i = 0; i < 3; i++) w.start(i);
+    w.runUntil(3000);
+    t.run(1000);
+    const fail = (): string => failure(seed, w, t);
+    expect(t.problems, fail()).toEqual([]);
+    expect(t.flows.every((f) => f.answerer !== undefined), fail()).toBe(true);
+
+    // n4 joins: it takes a share of the buckets, but none of the flows.
+    const beforeJoin = t.snapshot();
+    w.start(3);
+    t.run(4000);
+    expect(t.problems, fail()).toEqual([]);
+    expect(t.snapshot(), fail()).toEqual(beforeJoin);
+    expect(w.stableProblems(), fail()).toEqual([]);
+
+    // n2 dies: its flows go to the holders of their buckets; nobody else's move.
+    const beforeKill = t.snapshot();
+    w.kill(1);
+    t.run(3000);
+    expect(t.problems, fail()).toEqual([]);
+    const holder = owners(tableOf(cfgs[0]!), 0b1101);
+    for (const f of t.flows) {
+      const was = beforeKill.get(f.id);
+      expect(f.answerer, fail()).toBe(was === 1 ? holder[f.bucket] : was);
+    }
+
+    // n2 comes back: its buckets return to it; every flow stays where it is.
+    const beforeReturn = t.snapshot();
+    w.start(1);
+    t.run(4000);
+    expect(t.problems, fail()).toEqual([]);
+    expect(t.snapshot(), fail()).toEqual(beforeReturn);
+    expect(w.stableProblems(), fail()).toEqual([]);
+
+    // n3 drains: it keeps its flows until it stops, then they go to their buckets' holders.
+    w.deliver(2, { type: "drain" }, w.now);
+    t.run(3000);
+    expect(w.nodes[2]!.state.mode).toBe("stopped");
+    expect(t.problems, fail()).toEqual([]);
+    expect(w.violations, fail()).toEqual([]);
+    t.unanswered = 0;
+    t.run(500);
+    expect(t.unanswered, fail()).toBe(0);
+  });
+
+  it.each(seedsFromEnv(10))("a frozen node's UDP flows go to the new holders, and it does not answer them once it resumes (seed %i)", (seed) => {
+    const cfgs = configs(3);
+    const w = new FarmWorld(cfgs, seed, { loss: 0.1, strict: true });
+    const t = new Traffic(w, 300, seed);
+    for (let i = 0; i < 3; i++) w.start(i);
+    w.runUntil(3000);
+    t.run(1000);
+    w.freeze(2);
+    t.run(2000);
+    w.thaw(2);
+    t.run(4000);
+    expect(t.problems, failure(seed, w, t)).toEqual([]);
+    expect(w.violations, failure(seed, w, t)).toEqual([]);
+    t.unanswered = 0;
+    t.run(500);
+    expect(t.unanswered, failure(seed, w, t)).toBe(0);
+  });
+
+  it.each(seedsFromEnv(10))("cut off with its carrier up, a node holds nothing; when the cut heals no bucket or flow has two holders (seed %i)", (seed) => {
+    const cfgs = configs(3);
+    const w = new FarmWorld(cfgs, seed, { loss: 0.1, strict: true });
+    const t = new Traffic(w, 300, seed);
+    for (let i = 0; i < 3; i++) w.start(i);
+    w.runUntil(3000);
+    t.run(500);
+    const before = w.nodes.map((x) => [...x.kernelHeld]);
+    w.cut(0);
+    t.run(2000);
+    expect(w.nodes[0]!.kernelHeld, failure(seed, w, t)).toEqual([]);
+    expect(w.nodes[0]!.state.detail).toContain("hears no peer");
+    expect(w.stableProblems(), failure(seed, w, t)).toEqual([]);
+    w.heal(0);
+    t.run(3000);
+    expect(w.violations, failure(seed, w, t)).toEqual([]);
+    expect(t.problems, failure(seed, w, t)).toEqual([]);
+    expect(w.stableProblems(), failure(seed, w, t)).toEqual([]);
+    expect(w.nodes.map((x) => x.kernelHeld), failure(seed, w, t)).toEqual(before);
+  });
+});
