@@ -1,18 +1,15 @@
 /**
  * `npm run demo` as root: a two-node cluster in network namespaces, so a
- * newcomer watches a failover in the first minute.
+ * newcomer watches a failover in the first minute (the nodes, the modules and
+ * the client are described in demo-nodes.ts).
  *
- *   h1, h2  vigil nodes running module "web": the VIP 198.51.100.100 and a tiny
- *           web service on it that answers with the node's name; h1 preferred,
- *           failback manual. Heartbeats on a second link.
- *   h3      a client asking the VIP 20 times a second, and the nodes' ping witness.
- *
- * On this machine's localhost: a demo panel (default http://localhost:9010/, where the
- * one-node demo has its console)
- * showing who answers through the VIP and each node's role, with buttons to
- * kill a node's daemon, start it again, pull its cables and plug them back;
- * and each node's console (http://localhost:9011/ and :9012/), forwarded into
- * its namespace through a unix socket.
+ * On this machine's localhost: a demo panel (default http://localhost:9010/,
+ * where the one-node demo has its console) showing who answers through the
+ * web VIP, the visit number the mirrored folder keeps, which node answers the
+ * farm's VIP and each node's roles, with buttons to kill a node's daemon,
+ * start it again, pull its cables and plug them back; and each node's console
+ * (https://localhost:9011/ and :9012/), forwarded into its namespace through a
+ * unix socket.
  *
  * Built from the lab the tests use (test/lab), which removes every namespace
  * and process it made when the demo ends (Ctrl-C).
@@ -22,8 +19,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { connect, createServer as createTcpServer, type Server as TcpServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { StatusSnapshot } from "../src/api/status.ts";
 import { createLab, type Lab, type LabProcess } from "../test/lab/lab.ts";
-import { type ModuleLab, startModuleLab, VIP } from "../test/lab/module-lab.ts";
+import { type DemoNodes, FARM_VIP, type NodeName, NODES, startDemoNodes, WEB_VIP } from "./demo-nodes.ts";
+import { PANEL_HTML } from "./demo-panel.ts";
 
 export interface DemoOptions {
   /** 0 picks a free port. */
@@ -37,6 +36,12 @@ export interface NodeView {
   cables: "in" | "out";
   /** The node's role for module web, or why it is not known. */
   role: string;
+  /** This node's copy of web's folder: uptodate, outdated, inconsistent (being resynced); null when not known. */
+  mirror: string | null;
+  /** The resync under way, as the node's status tells it, or null. */
+  resync: { phase: string; bytesDone: number; bytesTotal: number; bytesPerSec: number } | null;
+  /** The node's part of the farm: in, out, wait..., with its buckets (of 256); null when not known. */
+  farm: { mode: string; held: number } | null;
   console: string;
   /** The console's login: user admin and the password in this file. */
   passwordFile: string;
@@ -44,8 +49,22 @@ export interface NodeView {
 
 export interface DemoState {
   vip: string;
-  /** Who answered the client's last requests through the VIP ("none": no answer). */
+  /** Who answered the client's last requests through the web VIP ("none": no answer for a second). */
   servedBy: string;
+  web: {
+    /** The highest visit number the client was answered with; each is written and fsynced in the mirrored folder first. */
+    visit: number;
+    answers: number;
+    /** Answers whose number was not above every one answered before: an acknowledged visit lost in a failover. */
+    reused: number;
+    reusedDetail: string | null;
+    lastFailover: { from: string; to: string; lastVisitBefore: number; firstVisitAfter: number; noAnswerMs: number } | null;
+  };
+  farm: {
+    vip: string;
+    /** Answers to the client's requests to the farm VIP in the last 2 seconds, by node ("none": no answer). */
+    recent: Record<string, number>;
+  };
   nodes: NodeView[];
   /** The last action and how it went. */
   last: string;
@@ -57,8 +76,6 @@ export interface DemoCluster {
   stop(): Promise<void>;
 }
 
-const NODES = ["h1", "h2"] as const;
-type NodeName = (typeof NODES)[number];
 const ACTIONS = ["kill", "start", "cable-out", "cable-in"] as const;
 type Action = (typeof ACTIONS)[number];
 
@@ -89,31 +106,34 @@ net.createServer((c) => {
 }).listen(sock);
 `;
 
-/** The console URL the node's daemon logged at its last start. */
-function consoleUrl(m: ModuleLab, name: NodeName): URL | undefined {
-  const started = m.node(name).events().filter((e) => e.msg === "vigil started").at(-1);
-  const url = started?.fields["console"];
-  return typeof url === "string" ? new URL(url) : undefined;
+/** A status call that may hang while a daemon is frozen or cut off: given up after 1.5 s. */
+function statusOf(nodes: DemoNodes, name: NodeName): Promise<StatusSnapshot | string> {
+  const n = nodes.node(name);
+  if (!n.running()) return Promise.resolve("no daemon");
+  return Promise.race([
+    n.status().catch((e: Error) => `unknown (${e.message})`),
+    new Promise<string>((r) => setTimeout(() => r("not answering"), 1_500)),
+  ]);
 }
 
 export async function startDemoCluster(o: DemoOptions): Promise<DemoCluster> {
   const dir = mkdtempSync(join(tmpdir(), "vigil-demo-cluster-"));
   let lab: Lab | undefined;
-  let ml: ModuleLab | undefined;
+  let nodes: DemoNodes | undefined;
   const servers: (Server | TcpServer)[] = [];
   const forwarders: LabProcess[] = [];
   const stop = async (): Promise<void> => {
     for (const s of servers) s.close();
     for (const f of forwarders) await f.stop(1_000);
-    if (ml) await ml.stop().catch(() => {});
+    if (nodes) await nodes.stop().catch(() => {});
     if (lab) await lab.destroy();
     rmSync(dir, { recursive: true, force: true });
   };
   try {
     lab = await createLab({ hosts: 3, links: 2 });
     const theLab = lab;
-    const m = await startModuleLab({ lab: theLab, dir, failback: "manual" });
-    ml = m;
+    const m = await startDemoNodes(theLab, dir);
+    nodes = m;
     writeFileSync(join(dir, "forward.js"), FORWARDER_JS);
 
     const consoles: string[] = [];
@@ -123,47 +143,61 @@ export async function startDemoCluster(o: DemoOptions): Promise<DemoCluster> {
       forwarders.push(f);
       await f.waitFor(() => exists(sock), 10_000);
       const tcp = createTcpServer((c) => {
-        const target = consoleUrl(m, name);
-        if (target === undefined) return c.destroy();
+        const port = m.node(name).consolePort();
+        if (port === undefined) return c.destroy();
         const u = connect(sock);
         // Queued before anything the browser sends, so it is the first line the forwarder reads.
-        u.write(`${target.port}\n`);
+        u.write(`${port}\n`);
         c.pipe(u);
         u.pipe(c);
         c.on("error", () => u.destroy());
         u.on("error", () => c.destroy());
       });
       servers.push(tcp);
-      const scheme = consoleUrl(m, name)?.protocol ?? "http:";
-      consoles.push(`${scheme}//localhost:${await listen(tcp, o.consolePorts[i] ?? 0)}/`);
+      consoles.push(`${m.node(name).consoleScheme()}//localhost:${await listen(tcp, o.consolePorts[i] ?? 0)}/`);
     }
 
     const cables: Record<NodeName, "in" | "out"> = { h1: "in", h2: "in" };
-    let last = "ready: h1 runs web; kill it, or pull its cables, and watch h2 take over";
+    let last = "ready: h1 runs web; kill it, or pull its cables, and watch h2 take over without losing a visit";
     let busy = false;
 
     const state = async (): Promise<DemoState> => {
-      const recent = m.answers(Date.now() - 1_000);
-      const nodes = await Promise.all(NODES.map(async (name, i): Promise<NodeView> => {
-        const node = m.node(name);
-        const running = node.proc.exitStatus === null;
-        let role = "no daemon";
-        if (running) {
-          role = await Promise.race([
-            m.module(node).then((s) => s.state, (e: Error) => `unknown (${e.message})`),
-            new Promise<string>((r) => setTimeout(() => r("not answering"), 1_500)),
-          ]);
-        }
+      const c = m.client();
+      const now = Date.now();
+      const recent: Record<string, number> = {};
+      for (const x of c?.farm.recent ?? []) if (x.at > now - 2_000) recent[x.node] = (recent[x.node] ?? 0) + 1;
+      const views = await Promise.all(NODES.map(async (name, i): Promise<NodeView> => {
+        const s = await statusOf(m, name);
+        const web = typeof s === "string" ? undefined : s.modules.find((x) => x.name === "web");
+        const farm = typeof s === "string" ? undefined : s.farms?.find((x) => x.module === "farm");
+        // A finished resync stays in the status until the next one: only one under way is shown.
+        const resync = web?.mirror?.resync?.phase === "done" ? null : (web?.mirror?.resync ?? null);
         return {
           name,
-          daemon: running ? "running" : "killed",
+          daemon: m.node(name).running() ? "running" : "killed",
           cables: cables[name],
-          role,
+          role: typeof s === "string" ? s : (web?.state ?? "no module web"),
+          mirror: web?.mirror?.data ?? null,
+          resync: resync === null ? null : { phase: resync.phase, bytesDone: resync.bytesDone, bytesTotal: resync.bytesTotal, bytesPerSec: resync.bytesPerSec },
+          farm: farm === undefined ? null : { mode: farm.mode, held: farm.held },
           console: consoles[i] ?? "",
-          passwordFile: join(node.stateDir, "console-password"),
+          passwordFile: join(m.node(name).stateDir, "console-password"),
         };
       }));
-      return { vip: VIP, servedBy: recent.at(-1)?.who ?? "none", nodes, last };
+      return {
+        vip: WEB_VIP,
+        servedBy: c !== null && c.web.node !== null && c.web.at > now - 1_000 ? c.web.node : "none",
+        web: {
+          visit: c?.web.visit ?? 0,
+          answers: c?.web.answers ?? 0,
+          reused: c?.web.reused ?? 0,
+          reusedDetail: c?.web.reusedDetail ?? null,
+          lastFailover: c?.web.failovers.at(-1) ?? null,
+        },
+        farm: { vip: FARM_VIP, recent },
+        nodes: views,
+        last,
+      };
     };
 
     const act = async (name: NodeName, action: Action): Promise<string> => {
@@ -171,13 +205,12 @@ export async function startDemoCluster(o: DemoOptions): Promise<DemoCluster> {
       const host = theLab.host(name);
       switch (action) {
         case "kill":
-          if (node.proc.exitStatus !== null) return `${name}'s daemon is not running`;
+          if (!node.running()) return `${name}'s daemon is not running`;
           // SIGKILL, as a crash: its fencing watchdog removes the VIP and stops the service at once.
-          node.proc.kill("SIGKILL");
-          await node.proc.exited;
+          await node.kill();
           return `killed vigil on ${name} (SIGKILL)`;
         case "start":
-          if (node.proc.exitStatus === null) return `${name}'s daemon already runs`;
+          if (node.running()) return `${name}'s daemon already runs`;
           await node.start();
           return `started vigil on ${name}`;
         case "cable-out":
@@ -247,45 +280,6 @@ function send(res: ServerResponse, status: number, type: string, body: string): 
   res.end(body);
 }
 
-const PANEL_HTML = `<!doctype html>
-<html><head><meta charset="utf-8"><title>vigil demo cluster</title>
-<style>
-body { font: 15px system-ui, sans-serif; margin: 2em; max-width: 60em; }
-.served { font-size: 2em; margin: .5em 0; }
-table { border-collapse: collapse; } td, th { padding: .4em .8em; border-bottom: 1px solid #ddd; text-align: left; }
-button { margin-right: .3em; } .role { font-weight: bold; } #last { color: #555; }
-</style></head><body>
-<h1>vigil demo: two nodes, one VIP</h1>
-<p>A client on its own host asks <b id="vip"></b> 20 times a second. Module <b>web</b> (the VIP and a small web
-service answering with its node's name) runs on one node at a time; h1 is preferred, failback is manual.</p>
-<div class="served">the VIP is served by: <b id="served">...</b></div>
-<table><thead><tr><th>node</th><th>role of web</th><th>daemon</th><th>cables</th><th>actions</th><th>console</th></tr></thead>
-<tbody id="nodes"></tbody></table>
-<p id="last"></p>
-<p>Consoles log in as <b>admin</b> with the password in the file shown under each link.</p>
-<script>
-const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
-async function act(node, action) {
-  const r = await fetch("/api/" + node + "/" + action, { method: "POST" });
-  document.getElementById("last").textContent = (await r.json()).message;
-}
-async function refresh() {
-  try {
-    const s = await (await fetch("/api/state")).json();
-    document.getElementById("vip").textContent = s.vip;
-    document.getElementById("served").textContent = s.servedBy === "none" ? "nobody (no answer)" : s.servedBy;
-    document.getElementById("last").textContent = s.last;
-    document.getElementById("nodes").innerHTML = s.nodes.map((n) =>
-      "<tr><td>" + esc(n.name) + "</td><td class=role>" + esc(n.role) + "</td><td>" + esc(n.daemon) + "</td><td>" + esc(n.cables) + "</td><td>" +
-      (n.daemon === "running" ? "<button onclick=\\"act('" + n.name + "','kill')\\">kill daemon</button>" : "<button onclick=\\"act('" + n.name + "','start')\\">start daemon</button>") +
-      (n.cables === "in" ? "<button onclick=\\"act('" + n.name + "','cable-out')\\">pull cables</button>" : "<button onclick=\\"act('" + n.name + "','cable-in')\\">plug cables</button>") +
-      "</td><td><a href=\\"" + esc(n.console) + "\\" target=_blank>" + esc(n.console) + "</a><br><small>" + esc(n.passwordFile) + "</small></td></tr>").join("");
-  } catch {}
-}
-refresh(); setInterval(refresh, 700);
-</script></body></html>
-`;
-
 if ((import.meta as { main?: boolean }).main) {
   const demo = await startDemoCluster({
     panelPort: Number(process.env.VIGIL_DEMO_PORT ?? 9010),
@@ -293,7 +287,9 @@ if ((import.meta as { main?: boolean }).main) {
   });
   const s = await demo.state();
   console.log("");
-  console.log("vigil demo cluster: h1 and h2 run module web (VIP 198.51.100.100); h3 is the client");
+  console.log(`vigil demo cluster: h1 and h2; h3 is the client`);
+  console.log(`  module web  (mirror): VIP ${WEB_VIP}, a web service counting visits in a replicated folder; runs on h1`);
+  console.log(`  module farm (farm):   VIP ${FARM_VIP} on both nodes, each answering its share of the clients`);
   console.log(`demo panel: ${demo.panelUrl}   (Ctrl-C to stop and remove the namespaces)`);
   for (const n of s.nodes) console.log(`console of ${n.name}: ${n.console}  (user admin, password in ${n.passwordFile})`);
   console.log("");

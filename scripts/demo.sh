@@ -4,8 +4,9 @@
 # password it prints). Ctrl-C stops it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# As root: two nodes and a client in network namespaces, with a demo panel to
-# kill a node or pull its cables (scripts/demo-cluster.ts). VIGIL_DEMO_SINGLE=1
+# As root: two nodes and a client in network namespaces, a mirror module and a
+# farm, with a demo panel to kill a node or pull its cables
+# (scripts/demo-cluster.ts). VIGIL_DEMO_SINGLE=1
 # keeps the one-node demo below.
 if [ "$(id -u)" = 0 ] && [ -z "${VIGIL_DEMO_SINGLE:-}" ]; then
   bash scripts/setup.sh
@@ -25,7 +26,11 @@ if [ ! -s "$password_file" ]; then
 fi
 echo
 echo "vigil demo: one node from examples/demo/vigil.yaml, state in $state"
-[ "$(id -u)" = 0 ] || echo "(as root, npm run demo runs two nodes and a client in network namespaces instead, with a panel to kill a node or pull its cables)"
+if [ "$(id -u)" != 0 ]; then
+  echo "(as root, npm run demo runs a cluster instead: two nodes and a client in network namespaces, a web service"
+  echo " whose folder is mirrored between the nodes, a farm VIP both nodes answer, and a panel to kill a node or pull"
+  echo " its cables and watch the other take over without losing a write)"
+fi
 echo "console: $url   user admin, password $(cat "$password_file")   (Ctrl-C to stop)"
 echo "try: dist/vigil status --state-dir $state"
 echo "     dist/vigil restart app --state-dir $state"
