@@ -28,6 +28,9 @@ done
 [ -f /usr/include/linux/fuse.h ] || missing+=(linux-libc-dev)
 # The arm64 binary's smoke test runs it under qemu-user with Debian's arm64 C library.
 [ -f /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ] || missing+=(libc6-arm64-cross)
+# The Heartbeat import round trip runs Heartbeat itself (its IPaddr resource calls ifconfig).
+[ -x /usr/libexec/heartbeat/heartbeat ] || missing+=(heartbeat)
+command -v ifconfig >/dev/null 2>&1 || missing+=(net-tools)
 if [ "${#missing[@]}" -gt 0 ]; then
   pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
