@@ -18,7 +18,7 @@ declare -A need=(
   [ip]=iproute2 [tc]=iproute2 [bridge]=iproute2 [nft]=nftables [keepalived]=keepalived
   [chromium]=chromium [ping]=iputils-ping [arping]=arping [tcpdump]=tcpdump
   [cc]=gcc [python3]=python3 [unshare]=util-linux [nsenter]=util-linux
-  [qemu-aarch64-static]=qemu-user-static [qemu-x86_64-static]=qemu-user-static
+  [qemu-aarch64-static]=qemu-user-static [qemu-x86_64-static]=qemu-user-static [zsh]=zsh
 )
 missing=()
 for cmd in "${!need[@]}"; do

@@ -5,7 +5,7 @@
 import { flagChoices, flagDocs, positionalName } from "./verb-flags.ts";
 import type { VerbSpec } from "./verb-spec.ts";
 
-export const SHELLS = ["bash"] as const;
+export const SHELLS = ["bash", "zsh"] as const;
 
 /** How a flag's value is completed: from its name, else from the choices its usage lists. */
 function valueWords(verb: VerbSpec, long: string, value: string): string {

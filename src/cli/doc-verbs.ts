@@ -7,8 +7,10 @@ export const DOC_VERBS: VerbSpec[] = [
     summary: "print the shell completion script for vigil's verbs and flags",
     usage: "vigil completion SHELL",
     details: [
-      "  SHELL is bash. Load it in the running shell with: source <(vigil completion bash)",
+      "  SHELL is bash or zsh. Load it in the running shell with: source <(vigil completion bash)",
       "  or for every shell: vigil completion bash > /etc/bash_completion.d/vigil",
+      "  zsh (after compinit): source <(vigil completion zsh), or install it in a folder of $fpath:",
+      "  vigil completion zsh > /usr/local/share/zsh/site-functions/_vigil",
     ].join("\n"),
     options: {},
     positionals: [1, 1],

@@ -72,7 +72,7 @@ describe("bash completion, as bash calls it", () => {
 
   it("completes the positional argument: a verb for help, a shell for completion, files for check-config", () => {
     expect(complete("vigil", "help", "unin")).toEqual(["uninstall"]);
-    expect(complete("vigil", "completion", "")).toEqual(["bash"]);
+    expect(complete("vigil", "completion", "")).toEqual(["bash", "zsh"]);
     writeFileSync(join(dir, "vigil.yaml"), "");
     expect(complete("vigil", "check-config", "vigil.y")).toEqual(["vigil.yaml"]);
     expect(complete("vigil", "swap", "")).toEqual([]);
