@@ -77,6 +77,10 @@ export interface MirrorStatus {
   writes: string;
   /** Application calls waiting for their acknowledgement. */
   waitingOps: number;
+  /** sync: calls return once the peer applied them; async: once queued for it. */
+  mode: "sync" | "async";
+  /** Mode async: what the service was told is written and the peer may still lack (bytes, and the age of the oldest). */
+  asyncLag: { bytes: number; seconds: number } | null;
   resync: MirrorResyncStatus | null;
   splitBrain: string | null;
   /** When forceprim served this copy against the rules (ISO time), or null. */

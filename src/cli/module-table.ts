@@ -49,10 +49,17 @@ function mib(n: number): string {
   return `${(n / 1048576).toFixed(1)} MiB`;
 }
 
+/** Mode async on the node that runs the module: how far the peer's copy is behind what the service was told. */
+function asyncWords(mi: MirrorStatus): string {
+  if (mi.mode !== "async") return "";
+  if (mi.asyncLag === null || mi.writes === "standby") return " (mode async)";
+  return ` (mode async: ${mib(mi.asyncLag.bytes)} not yet on the peer, oldest ${mi.asyncLag.seconds.toFixed(1)} s)`;
+}
+
 /** A mirror module: this copy, the link and writes, a resync's progress, and what needs the operator. */
 function mirrorLines(mi: MirrorStatus): string[] {
   const out = [
-    `mirror ${mi.folder}: copy ${DATA_WORDS[mi.data]} (gen ${mi.gen}, since ${mi.since}); replication ${mi.link}${mi.link === "up" ? "" : ` (${mi.linkDetail})`}; writes ${mi.writes}${mi.waitingOps > 0 ? ` (${mi.waitingOps} waiting)` : ""}`,
+    `mirror ${mi.folder}: copy ${DATA_WORDS[mi.data]} (gen ${mi.gen}, since ${mi.since}); replication ${mi.link}${mi.link === "up" ? "" : ` (${mi.linkDetail})`}; writes ${mi.writes}${mi.waitingOps > 0 ? ` (${mi.waitingOps} waiting)` : ""}${asyncWords(mi)}`,
   ];
   if (mi.serving !== null) out.push(`not served here: ${mi.serving}`);
   const r = mi.resync;

@@ -38,6 +38,9 @@ export const DEFAULTS = {
     drain_timeout: 30_000,
     /** TCP port of a mirror module's replication link (heartbeat 7694, arbiter 7695). */
     mirror_port: 7696,
+    mirror_mode: "sync",
+    /** MiB a mirror in mode async may acknowledge ahead of its standby. */
+    mirror_async_queue: 64,
     /** Pacemaker's default operation timeout is 20 s; application starts (databases, VMS) often need more. */
     start_timeout: 60_000,
     stop_timeout: 60_000,

@@ -160,6 +160,12 @@ export function moduleProblems(modules: unknown, nodes: readonly string[], clust
         expected: "a cluster of exactly 2 nodes for a mirror module (a primary and its mirror)",
       });
     }
+    if (type === "mirror" && "async_queue" in x && x["mode"] !== "async") {
+      out.push({
+        path: ["modules", i, "async_queue"], at: "value", found: `async_queue with mode: ${str(x["mode"]) ?? "sync"}`,
+        expected: "mode: async as well (in mode sync nothing is acknowledged ahead of the other node, so there is no queue)",
+      });
+    }
     if (type === "mirror") {
       // One replication link per folder: the module's port, then the next ones.
       const port = typeof x["port"] === "number" ? x["port"] : 7696;

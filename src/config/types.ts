@@ -231,6 +231,10 @@ export interface MirrorModule extends ModuleCommon, FailbackPolicy {
   port: number;
   /** Cap on a resync's data in MiB/s; absent: none. */
   resync_rate?: number;
+  /** sync: a write returns once the standby applied it; async: once queued for it. */
+  mode: "sync" | "async";
+  /** mode async only: MiB acknowledged ahead of the standby at most. */
+  async_queue?: number;
   /** Name patterns left out of the copy (src/config/exclude-pattern.ts); absent: none. */
   exclude?: string[];
 }

@@ -122,6 +122,8 @@ export async function startMirrorLab(o: {
   witness?: string;
   /** 2: the module replicates two folders, records in the first and segments in the second. */
   folders?: 1 | 2;
+  /** cluster.heartbeat, as YAML flow; 100 ms / 500 ms by default. */
+  heartbeat?: string;
 }): Promise<MirrorLab> {
   const { lab, dir } = o;
   const folder = join(dir, "srv");
@@ -166,7 +168,7 @@ export async function startMirrorLab(o: {
     `    - { name: h1, addresses: [${h1.addr(1)}] }`,
     `    - { name: h2, addresses: [${h2.addr(1)}] }`,
     ...(o.witness === undefined ? [] : [`  witness: { ping: [${o.witness}] }`]),
-    "  heartbeat: { interval: 100ms, deadtime: 500ms, initdead: 2s }",
+    `  heartbeat: ${o.heartbeat ?? "{ interval: 100ms, deadtime: 500ms, initdead: 2s }"}`,
     "modules:",
     "  - name: vms",
     "    type: mirror",

@@ -61,7 +61,7 @@ describe("vigil status: modules", () => {
       mirror: {
         folder: "/var/lib/vms", data: "inconsistent", gen: "7:vms1", since: "2026-11-22T08:00:06.000Z",
         serving: "this copy is being resynced from vms1 and is incomplete", link: "up", linkDetail: "connected to vms1",
-        peerData: "uptodate", writes: "standby", waitingOps: 0,
+        peerData: "uptodate", writes: "standby", waitingOps: 0, mode: "sync", asyncLag: null,
         resync: { phase: "data", mode: "journal", filesTotal: 40, filesDone: 10, bytesTotal: 100 * 1048576, bytesDone: 25 * 1048576, bytesSent: 3 * 1048576, bytesPerSec: 5 * 1048576, etaSec: 15, elapsedMs: 5000 },
         splitBrain: "both copies changed while apart (ours gen 5:vms2, vms1's gen 6:vms1)", forcedAt: null,
       },
@@ -71,6 +71,21 @@ describe("vigil status: modules", () => {
       "  not served here: this copy is being resynced from vms1 and is incomplete",
       "  resync journal data: 25 % (25.0 MiB of 100.0 MiB, files 10/40, 5.0 MiB/s, 15 s left)",
       "  SPLIT BRAIN: both copies changed while apart (ours gen 5:vms2, vms1's gen 6:vms1)",
+    ]);
+  });
+
+  it("shows how far a mirror in mode async is ahead of its peer", () => {
+    const mirror: ModuleStatus = {
+      ...base, type: "mirror", state: "PRIM",
+      mirror: {
+        folder: "/var/lib/vms", data: "uptodate", gen: "7:vms1", since: "2026-11-22T08:00:06.000Z",
+        serving: null, link: "up", linkDetail: "connected to vms2",
+        peerData: "uptodate", writes: "replicate", waitingOps: 0, mode: "async", asyncLag: { bytes: 3 * 1048576, seconds: 0.42 },
+        resync: null, splitBrain: null, forcedAt: null,
+      },
+    };
+    expect(modulesPart(formatStatus(snapshot([mirror]))).slice(2)).toEqual([
+      "  mirror /var/lib/vms: copy up to date (gen 7:vms1, since 2026-11-22T08:00:06.000Z); replication up; writes replicate (mode async: 3.0 MiB not yet on the peer, oldest 0.4 s)",
     ]);
   });
 

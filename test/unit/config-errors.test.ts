@@ -248,7 +248,7 @@ describe("config errors: each names file:line:col, key path, found and expected"
 
   it("says when a key belongs to another kind of module", () => {
     expect(problems(lines(...HEAD, "modules:", "  - name: m", "    type: mirror", "    replicate: [/srv]", "    split: client_ip"))).toEqual([
-      'vigil.yaml:10:5: modules[0].split: found unknown key "split", expected one of type, name, vip, vips, interface, start, stop, start_timeout, stop_timeout, checkers, notify, webhook, failback, failback_delay, prefer, resources, replicate, port, resync_rate, exclude (a mirror module has no split)',
+      'vigil.yaml:10:5: modules[0].split: found unknown key "split", expected one of type, name, vip, vips, interface, start, stop, start_timeout, stop_timeout, checkers, notify, webhook, failback, failback_delay, prefer, resources, replicate, port, resync_rate, mode, async_queue, exclude (a mirror module has no split)',
     ]);
   });
 
@@ -318,6 +318,16 @@ describe("config errors: each names file:line:col, key path, found and expected"
       "  - { name: m, type: mirror, replicate: [/srv/a, /srv/a/b] }",
     ))).toEqual([
       'vigil.yaml:7:50: modules[0].replicate[1]: found "/srv/a/b", which overlaps "/srv/a" of modules[0] (m), expected folders that are not inside one another (each file is mirrored by one folder of one module)',
+    ]);
+  });
+
+  it("takes mode sync or async, and async_queue only with async", () => {
+    expect(problems(lines(...HEAD, "modules:", "  - { name: m, type: mirror, replicate: [/srv/a], mode: async, async_queue: 256 }"))).toEqual([]);
+    expect(problems(lines(...HEAD, "modules:", "  - { name: m, type: mirror, replicate: [/srv/a], async_queue: 256 }"))).toEqual([
+      "vigil.yaml:7:64: modules[0].async_queue: found async_queue with mode: sync, expected mode: async as well (in mode sync nothing is acknowledged ahead of the other node, so there is no queue)",
+    ]);
+    expect(problems(lines(...HEAD, "modules:", "  - { name: m, type: mirror, replicate: [/srv/a], mode: asynch }"))).toEqual([
+      'vigil.yaml:7:57: modules[0].mode: found "asynch", expected one of sync, async',
     ]);
   });
 

@@ -118,7 +118,7 @@ describe.runIf(missing === null)("console: modules, as a person sees them and co
       mirror: {
         folder: "/var/lib/vms", data: "inconsistent", gen: "7:vms2", since: "2025-03-14T08:00:06.000Z",
         serving: "this copy is being resynced from vms2 and is incomplete", link: "up", linkDetail: "connected to vms2",
-        peerData: "uptodate", writes: "standby", waitingOps: 0,
+        peerData: "uptodate", writes: "standby", waitingOps: 0, mode: "sync", asyncLag: null,
         resync: { phase: "data", mode: "full", filesTotal: 40, filesDone: 10, bytesTotal: 400 * 1048576, bytesDone: 100 * 1048576, bytesSent: 3 * 1048576, bytesPerSec: 20 * 1048576, etaSec: 15, elapsedMs: 5000 },
         splitBrain: "both copies changed while apart (ours gen 5:vms1, vms2's gen 7:vms2); vms2's tree was kept; this node's copy is in /var/lib/vigil/conflicts/rec/2025-03-14T08-00-06Z", forcedAt: null,
       },

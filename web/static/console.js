@@ -336,6 +336,12 @@
       mi.link !== "up" ? el("span", { className: "why", text: text(mi.linkDetail) }) : null));
     const [wl, wt] = WRITES_LABEL[mi.writes] || [text(mi.writes), "idle"];
     out.push(el("li", {}, badge(wl, wt, "mirror-writes"), mi.waitingOps > 0 ? el("span", { className: "ago", text: `${mi.waitingOps} waiting` }) : null));
+    // Mode async: what the service was told is written and the peer may still lack (lost if this node dies now).
+    if (mi.mode === "async" && mi.asyncLag && mi.writes !== "standby") {
+      const behind = mi.asyncLag.bytes > 0;
+      out.push(el("li", { "data-testid": "mirror-async" }, badge(behind ? `async: ${formatBytes(mi.asyncLag.bytes)} ahead` : "async: peer caught up", behind ? "warn" : "ok"),
+        behind ? el("span", { className: "ago", text: `oldest ${mi.asyncLag.seconds.toFixed(1)} s; lost if this node dies now` }) : null));
+    }
     if (mi.splitBrain) out.push(el("li", { "data-testid": "mirror-split-brain" }, badge("split brain", "bad"), el("span", { className: "why", text: text(mi.splitBrain) })));
     if (mi.forcedAt) out.push(el("li", {}, badge("forced", "warn", "mirror-forced"), el("span", { className: "ago", text: `forceprim at ${formatTime(mi.forcedAt)}` })));
     const r = mi.resync;

@@ -74,6 +74,9 @@ export interface MirrorDriverOptions {
   readonly boot: string;
   readonly log: Logger;
   readonly rateLimitBytesPerSec?: number;
+  /** sync (default): a call returns once the peer applied its op; async: once queued, within asyncQueueBytes. */
+  readonly mode?: "sync" | "async";
+  readonly asyncQueueBytes?: number;
   /** `exclude:` name patterns: not replicated, not resynced, not verified. */
   readonly exclude?: readonly string[];
   /** Monotonic ms; performance.now() by default. */
@@ -88,6 +91,9 @@ export interface MirrorHost {
   republish(): void;
 }
 
+
+/** How long a stop waits for the async queue to reach the peer before it unmounts anyway. */
+const ASYNC_DRAIN_MS = 30_000;
 
 /** The errno of an op refused with the copy untouched (not a failed apply: the copy is not outdated by it). */
 const NOT_SECOND = "ENOTSECOND";
@@ -111,7 +117,7 @@ export class MirrorDriver implements MirrorResource {
   private mount: MountedFolder | null = null;
   /** The folder beneath the mount, reached through a directory fd opened before it. */
   private beneathFd: number | null = null;
-  private readonly queue = new AckQueue();
+  private readonly queue: AckQueue;
   private resync: Resync | null = null;
   private resyncProgress: ResyncProgress | null = null;
   private clientUp = false;
@@ -131,6 +137,7 @@ export class MirrorDriver implements MirrorResource {
 
   constructor(private readonly o: MirrorDriverOptions) {
     this.copyKey = o.copyKey ?? o.module;
+    this.queue = new AckQueue(o.mode === "async" ? (o.asyncQueueBytes ?? 64 * 1048576) : null);
     this.tag = o.copyKey === undefined ? { module: o.module } : { module: o.module, folder: o.folder };
     this.excluded = compileExclude(o.exclude ?? []);
     this.folderAnswerer = new FolderAnswerer(o.folder, { fsCalls: null });
@@ -289,13 +296,24 @@ export class MirrorDriver implements MirrorResource {
       }
       return { ok: true, detail: `mirror ${this.o.folder}: nothing mounted` };
     }
+    // Mode async: what the service was told is written reaches the peer before the folder goes,
+    // so a swap loses nothing in this mode either (bounded: a peer gone meanwhile is the journal's).
+    let lagged = "";
+    if (this.o.mode === "async" && this.queue.length > 0) {
+      const drained = await Promise.race([this.queue.empty().then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ASYNC_DRAIN_MS))]);
+      if (!drained) {
+        const lag = this.queue.lag();
+        lagged = `; ${lag.bytes} bytes acknowledged in mode async had not reached ${this.o.peer} after ${ASYNC_DRAIN_MS / 1000} s`;
+        this.o.log.warn("mirror: the async queue did not drain before the unmount", { ...this.tag, bytes: String(lag.bytes) });
+      }
+    }
     try {
       await m.unmount();
     } catch (e) {
       return { ok: false, detail: `mirror ${this.o.folder}: unmount failed: ${e instanceof Error ? e.message : String(e)}` };
     }
     this.unacked = this.queue.fail("the mirror was unmounted") > 0;
-    return { ok: true, detail: `mirror ${this.o.folder} unmounted${this.unacked ? " (writes never acknowledged by the peer were left: this copy is compared in full next time)" : ""}` };
+    return { ok: true, detail: `mirror ${this.o.folder} unmounted${this.unacked ? " (writes never acknowledged by the peer were left: this copy is compared in full next time)" : ""}${lagged}` };
   }
 
   private unacked = false;
@@ -315,7 +333,10 @@ export class MirrorDriver implements MirrorResource {
       case "replicate":
         if (this.linkUp) {
           this.noteLive(op);
-          void this.client.sendNext(op).then((out) => {
+          const sending = this.client.sendNext(op);
+          // Mode async: on its way, so the call may return ahead of the peer (within the budget).
+          this.queue.sent(entry);
+          void sending.then((out) => {
             if (out.delivered && out.result.ok) {
               this.queue.settle(entry);
               return;
@@ -713,7 +734,9 @@ export class MirrorDriver implements MirrorResource {
       linkDetail: this.linkUp ? `connected to ${this.o.peer}` : this.client.downReason,
       peerData: s.link?.data ?? null,
       writes: s.role === "PRIM" || s.role === "ALONE" ? s.writes : "standby",
-      waitingOps: this.queue.length,
+      waitingOps: this.queue.blocked,
+      mode: this.o.mode ?? "sync",
+      asyncLag: this.o.mode === "async" ? this.queue.lag() : null,
       resync: this.resyncProgress === null ? null : {
         phase: this.resyncProgress.phase, mode: this.resyncProgress.mode,
         filesTotal: this.resyncProgress.filesTotal, filesDone: this.resyncProgress.filesDone,

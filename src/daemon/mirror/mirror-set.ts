@@ -175,6 +175,11 @@ export function combineStatus(all: readonly MirrorStatus[]): MirrorStatus {
     // "hold" before "alone" before "replicate": the one the operator must know about.
     writes: writes.length === 1 ? (writes[0] as string) : (["hold", "alone", "standby", "replicate"].find((w) => writes.includes(w)) ?? (writes[0] as string)),
     waitingOps: all.reduce((n, s) => n + s.waitingOps, 0),
+    mode: first.mode,
+    asyncLag: first.asyncLag === null ? null : {
+      bytes: all.reduce((n, s) => n + (s.asyncLag?.bytes ?? 0), 0),
+      seconds: Math.max(...all.map((s) => s.asyncLag?.seconds ?? 0)),
+    },
     resync: resyncs.length === 0 ? null : {
       phase: (resyncs.find((r) => r.phase !== "done") ?? resyncs[0] as MirrorResyncStatus).phase,
       mode: resyncs.some((r) => r.mode === "full") ? "full" : "journal",

@@ -65,6 +65,8 @@ export function mirrorSetFor(m: MirrorModule, config: VigilConfig, self: string,
       boot: bootId(),
       log,
       ...(m.resync_rate === undefined ? {} : { rateLimitBytesPerSec: m.resync_rate * 1048576 }),
+      mode: m.mode,
+      ...(m.async_queue === undefined ? {} : { asyncQueueBytes: m.async_queue * 1048576 }),
       ...(m.exclude === undefined || m.exclude.length === 0 ? {} : { exclude: m.exclude }),
     });
   });
