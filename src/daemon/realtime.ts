@@ -14,12 +14,17 @@
  * - mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT): every page the daemon
  *   touches stays in RAM; ONFAULT so the runtime's large untouched mappings
  *   (the binary itself, reserved heap) are not read in and pinned at once.
+ *   Taken once the engines run and after the start-up trim
+ *   (memory-trim.ts), not at start: a locked page can never be given back,
+ *   so a lock taken before start-up would keep its peak (about 40 MiB more:
+ *   the schema compiler, the config checks, the console's certificate)
+ *   resident for good. What stays locked is what the running node uses.
  *
  * Where the host does not allow it (no root, a container without
  * CAP_SYS_NICE, RT throttled to 0) the daemon runs on and says so once, with
  * the reason, in the log; `vigil doctor` says the same beforehand.
  */
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import type { VigilConfig } from "../config/types.ts";
 import { loadRealtimeCalls, type RealtimeCalls, MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT, SCHED_RESET_ON_FORK, SCHED_RR } from "../sys/ffi/realtime.ts";
 import { REALTIME_PRIORITY } from "../sys/realtime-host.ts";
@@ -49,6 +54,14 @@ let warned = false;
 /** Set once SCHED_RR was granted: takeInNewThreads then has what it needs. */
 let granted: RealtimeCalls | undefined;
 
+function rssKiB(): number {
+  try {
+    return Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync("/proc/self/status", "utf8"))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
 function threadIds(): number[] {
   try {
     return readdirSync("/proc/self/task").map(Number).filter((n) => Number.isInteger(n) && n > 0);
@@ -63,23 +76,32 @@ function threadIds(): number[] {
  * `phase` "start" logs the outcome; "threads" (once the engines run) and
  * "late" (a few seconds later) only log a change for the worse.
  */
-export async function applyRealtime(c: VigilConfig, log: Logger, phase: "start" | "threads" | "late"): Promise<RealtimeOutcome | undefined> {
+export async function applyRealtime(
+  c: VigilConfig,
+  log: Logger,
+  phase: "start" | "threads" | "late",
+  load: () => Promise<RealtimeCalls> = loadRealtimeCalls,
+): Promise<RealtimeOutcome | undefined> {
   const reason = realtimeReason(c);
   if (reason === undefined) return undefined;
   let calls;
   try {
-    calls = await loadRealtimeCalls();
+    calls = await load();
   } catch (e) {
     if (!warned) log.warn("real-time scheduling unavailable: timers may run late under CPU load", { reason, error: (e as Error).message });
     warned = true;
     return { scheduled: 0, failed: 0, locked: false };
   }
   const problems: string[] = [];
-  if (!memoryLocked) {
+  // Locked only once the engines run and start-up's memory went back
+  // (memory-trim.ts): locked pages cannot be given back, so a lock taken
+  // at start would pin the start-up peak for good.
+  if (!memoryLocked && phase !== "start") {
     const r = calls.mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT);
     if (r.ok) memoryLocked = true;
     else problems.push(`mlockall: ${r.message}`);
   }
+  const lockedNow = memoryLocked && !problems.some((p) => p.startsWith("mlockall")) && phase !== "start";
   let scheduled = 0;
   let failed = 0;
   for (const tid of threadIds()) {
@@ -102,11 +124,12 @@ export async function applyRealtime(c: VigilConfig, log: Logger, phase: "start" 
       memory_locked: memoryLocked,
     });
   } else if (!realProblems && phase === "start") {
-    log.info("real-time scheduling on", { reason, policy: "SCHED_RR", priority: REALTIME_PRIORITY, threads: scheduled, memory_locked: memoryLocked });
+    log.info("real-time scheduling on", { reason, policy: "SCHED_RR", priority: REALTIME_PRIORITY, threads: scheduled, memory_locked: "once started" });
   }
+  if (lockedNow && phase === "threads") log.info("memory locked", { reason, rss_kib: rssKiB() });
   if (phase === "threads" && !realProblems) {
     // The runtime starts its I/O pool threads lazily, after the first file operations: take them in too.
-    setTimeout(() => void applyRealtime(c, log, "late"), LATE_THREADS_MS).unref();
+    setTimeout(() => void applyRealtime(c, log, "late", load), LATE_THREADS_MS).unref();
   }
   return { scheduled, failed, locked: memoryLocked };
 }

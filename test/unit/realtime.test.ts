@@ -62,3 +62,30 @@ describe("which configs ask for real-time scheduling", () => {
     expect(realtimeReason(config(100, 1, [1000]))).toBeUndefined();
   });
 });
+
+describe("when memory is locked", () => {
+  it("not at start, only once the engines run (after the start-up trim), and once", async () => {
+    const { applyRealtime } = await import("../../src/daemon/realtime.ts");
+    const { Logger } = await import("../../src/daemon/log.ts");
+    const { MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT } = await import("../../src/sys/ffi/realtime.ts");
+    const locks: number[] = [];
+    const calls = {
+      setScheduler: () => ({ ok: true as const }),
+      mlockall: (flags: number) => {
+        locks.push(flags);
+        return { ok: true as const };
+      },
+    };
+    const lines: string[] = [];
+    const log = new Logger("text", (l) => lines.push(l));
+    const fast = config(100, 2, []);
+    await applyRealtime(fast, log, "start", async () => calls);
+    expect(locks).toEqual([]);
+    const outcome = await applyRealtime(fast, log, "threads", async () => calls);
+    expect(locks).toEqual([MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT]);
+    expect(outcome?.locked).toBe(true);
+    expect(lines.some((l) => l.includes("memory locked"))).toBe(true);
+    await applyRealtime(fast, log, "late", async () => calls);
+    expect(locks).toHaveLength(1);
+  });
+});

@@ -1,0 +1,110 @@
+/**
+ * What start-up leaves behind, given back once the engines run.
+ *
+ * Start-up is the most expensive thing the daemon does: it compiles the
+ * config schema, loads and checks the config, makes the console's
+ * certificate, opens every socket. That touches far more of the runtime's
+ * code (its executable pages are counted in our RSS as soon as they are
+ * mapped in) and of the heap than a running node needs; idle, a node only
+ * sends and reads heartbeats. Without a trim, the idle RSS is the start-up
+ * peak's leftovers, and with memory locked (realtime.ts) the whole peak
+ * stays pinned for the life of the process.
+ *
+ * - A full garbage collection, so the allocator can return the heap pages
+ *   start-up's garbage held.
+ * - The executable's read-only pages (code, constants, the embedded
+ *   program) dropped from our page tables with MADV_DONTNEED. They stay in
+ *   the page cache; the few the running daemon uses fault back in (a minor
+ *   fault, no disk read) on the next tick. Writable mappings are never
+ *   touched: their private copies are our data.
+ *
+ * Locking memory (realtime.ts) must come after the trim: locked pages
+ * cannot be dropped, and the trim is what keeps locking affordable.
+ */
+import { readFileSync, realpathSync } from "node:fs";
+import { loadMemoryCalls, MADV_DONTNEED } from "../sys/ffi/memory.ts";
+import type { Logger } from "./log.ts";
+
+export interface MappedRange {
+  readonly start: bigint;
+  readonly end: bigint;
+}
+
+/**
+ * The mappings of `file` the trim may drop, from a /proc/PID/smaps text:
+ * private, not writable, and holding no private copy of a page (Anonymous:
+ * 0 kB). The last rule leaves out what the loader or the runtime wrote
+ * before making it read-only (relocations, frozen runtime settings):
+ * dropping those would bring back the file's bytes in their place.
+ * Mappings of other files, anonymous, writable or shared ones, and text
+ * that does not parse are left out.
+ */
+export function droppableRangesOf(smaps: string, file: string): MappedRange[] {
+  const out: MappedRange[] = [];
+  let current: { range: MappedRange; ok: boolean } | undefined;
+  for (const line of smaps.split("\n")) {
+    // address perms offset dev inode pathname (the pathname may hold spaces)
+    const head = /^([0-9a-f]+)-([0-9a-f]+) ([r-][w-][x-][ps]) [0-9a-f]+ \S+ \d+\s*(.*)$/.exec(line);
+    if (head !== null) {
+      const [, from, to, perms, path] = head;
+      const ok = path === file && perms !== undefined && perms[1] === "-" && perms[3] === "p";
+      current = { range: { start: BigInt(`0x${from}`), end: BigInt(`0x${to}`) }, ok };
+      continue;
+    }
+    const anon = /^Anonymous:\s+(\d+) kB/.exec(line);
+    if (anon === null || current === undefined) continue;
+    if (current.ok && anon[1] === "0") out.push(current.range);
+    current = undefined;
+  }
+  return out;
+}
+
+export interface TrimOutcome {
+  /** Ranges dropped / refused (a locked range refuses: EINVAL). */
+  readonly dropped: number;
+  readonly refused: number;
+  readonly rssBeforeKiB: number;
+  readonly rssAfterKiB: number;
+}
+
+function rssKiB(): number {
+  try {
+    return Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync("/proc/self/status", "utf8"))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
+function fullGc(): void {
+  const bun = (globalThis as { Bun?: { gc?: (sync: boolean) => void } }).Bun;
+  bun?.gc?.(true);
+}
+
+/**
+ * Runs the trim on this process; undefined where it cannot (no FFI: Node,
+ * Deno; no /proc). Never throws: a daemon that cannot trim runs on, larger.
+ */
+export async function trimAfterStart(log: Logger): Promise<TrimOutcome | undefined> {
+  const before = rssKiB();
+  fullGc();
+  let calls;
+  let maps: string;
+  let exe: string;
+  try {
+    calls = await loadMemoryCalls();
+    maps = readFileSync("/proc/self/smaps", "utf8");
+    exe = realpathSync(process.execPath);
+  } catch (e) {
+    log.debug("memory not trimmed after start", { error: (e as Error).message });
+    return undefined;
+  }
+  let dropped = 0;
+  let refused = 0;
+  for (const r of droppableRangesOf(maps, exe)) {
+    if (calls.madvise(r.start, r.end - r.start, MADV_DONTNEED) === 0) dropped += 1;
+    else refused += 1;
+  }
+  const outcome = { dropped, refused, rssBeforeKiB: before, rssAfterKiB: rssKiB() };
+  log.debug("memory trimmed after start", { ranges: dropped, refused, rss_before_kib: before, rss_after_kib: outcome.rssAfterKiB });
+  return outcome;
+}

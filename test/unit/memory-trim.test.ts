@@ -1,0 +1,42 @@
+import { describe, expect, it } from "vitest";
+import { droppableRangesOf } from "../../src/daemon/memory-trim.ts";
+
+const mapping = (range: string, perms: string, path: string, anonKiB: number): string =>
+  [
+    `${range} ${perms} 00000000 fe:00 5312829                            ${path}`,
+    "Size:              25700 kB",
+    "Rss:               6436 kB",
+    `Anonymous:         ${anonKiB} kB`,
+    "VmFlags: rd mr mw me dw sd",
+  ].join("\n");
+
+const EXE = "/usr/local/bin/vigil";
+
+describe("which pages the start-up trim may drop", () => {
+  it("the executable's read-only private mappings that hold no private copy of a page", () => {
+    const smaps = [
+      mapping("00200000-01a39000", "r--p", EXE, 0),
+      mapping("01a40000-0684a000", "r-xp", EXE, 0),
+      mapping("0684a000-0685f000", "rw-p", EXE, 52),
+      // Written at start, then made read-only (relocations, frozen runtime settings): its bytes are ours, not the file's.
+      mapping("0685f000-06867000", "r--p", EXE, 12),
+      mapping("06867000-070c5000", "rw-p", EXE, 116),
+      mapping("465b7600000-465f7600000", "rw-p", "", 31820),
+      mapping("7f7883949000-7f7883a9f000", "r-xp", "/usr/lib/x86_64-linux-gnu/libc.so.6", 0),
+      mapping("7f7883a9f000-7f7883aa0000", "r--s", EXE, 0),
+    ].join("\n");
+    expect(droppableRangesOf(smaps, EXE)).toEqual([
+      { start: 0x00200000n, end: 0x01a39000n },
+      { start: 0x01a40000n, end: 0x0684a000n },
+    ]);
+  });
+
+  it("a path with spaces is matched whole; text that does not parse drops nothing", () => {
+    const spaced = "/opt/my tools/vigil";
+    expect(droppableRangesOf(mapping("1000-2000", "r-xp", spaced, 0), spaced)).toEqual([{ start: 0x1000n, end: 0x2000n }]);
+    expect(droppableRangesOf(mapping("1000-2000", "r-xp", spaced, 0), "/opt/my")).toEqual([]);
+    expect(droppableRangesOf("garbage\nAnonymous: 0 kB\n", EXE)).toEqual([]);
+    // No Anonymous line for a mapping: nothing known of its pages, so it is kept.
+    expect(droppableRangesOf(`1000-2000 r-xp 00000000 fe:00 1 ${EXE}\nRss: 4 kB`, EXE)).toEqual([]);
+  });
+});
