@@ -31,6 +31,7 @@ import { ResourceOps, resourceStates } from "./resource-state.ts";
 import { join } from "node:path";
 import { mergedStatus, Supervisor } from "./supervisor.ts";
 import { applyRealtime } from "./realtime.ts";
+import { trimAfterStart } from "./memory-trim.ts";
 import { supervisedVrrp } from "./vrrp/supervised.ts";
 
 export interface DaemonOptions {
@@ -124,6 +125,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     pid: process.pid,
   });
 
+  // Start-up's memory back before anything is locked (memory-trim.ts).
+  await trimAfterStart(log);
   // Again, for the threads the engines started (their Workers begin at normal priority).
   await applyRealtime(initial, log, "threads");
   signals.onReload(() => void reloadNode(opts, self.name, node, supervisor));
