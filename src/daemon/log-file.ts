@@ -6,28 +6,49 @@
  *
  * Writes are synchronous: a line must be on disk before a crash that follows
  * it, and a daemon writes a few lines a second at most.
+ *
+ * A write that fails (a full disk, the file removed with its folder) leaves
+ * the daemon logging to stderr only, and the file is tried again every
+ * LOG_FILE_RETRY_MS: a disk that filled up for a while must not cost the log
+ * until the next restart. Lines in between are counted, not kept.
  */
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
 
 export const DEFAULT_LOG_FILE_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_LOG_FILES_KEPT = 1;
+export const LOG_FILE_RETRY_MS = 10_000;
 
 export class RotatingLogFile {
   private fd: number | undefined;
   private size = 0;
-  /** The first write error, reported once on stderr; the daemon goes on without its file. */
+  /** The write error, reported on stderr; the daemon goes on without its file until a retry works. */
   private failed: string | null = null;
+  private failedAt = 0;
+  /** Lines not written since the file failed. */
+  private lost = 0;
 
   constructor(
     readonly path: string,
     readonly maxBytes: number = DEFAULT_LOG_FILE_BYTES,
     readonly keep: number = DEFAULT_LOG_FILES_KEPT,
+    /** Monotonic ms; injectable for tests. */
+    private readonly now: () => number = () => performance.now(),
   ) {
     this.open();
   }
 
   write(line: string): void {
-    if (this.failed !== null) return;
+    if (this.failed !== null) {
+      if (this.now() - this.failedAt < LOG_FILE_RETRY_MS) {
+        this.lost++;
+        return;
+      }
+      if (this.fd === undefined) this.open();
+      if (this.fd === undefined) {
+        this.lost++;
+        return;
+      }
+    }
     const bytes = Buffer.from(line + "\n", "utf8");
     try {
       if (this.size > 0 && this.size + bytes.length > this.maxBytes) this.rotate();
@@ -35,7 +56,13 @@ export class RotatingLogFile {
       if (this.fd === undefined) return;
       writeSync(this.fd, bytes);
       this.size += bytes.length;
+      if (this.failed !== null) {
+        process.stderr.write(`the log file ${this.path} is written again (${this.lost} lines could not be written to it)\n`);
+        this.failed = null;
+        this.lost = 0;
+      }
     } catch (e) {
+      this.lost++;
       this.fail(e);
     }
   }
@@ -92,8 +119,14 @@ export class RotatingLogFile {
   }
 
   private fail(e: unknown): void {
-    this.failed = `cannot write the log file ${this.path}: ${e instanceof Error ? e.message : String(e)}`;
-    this.close();
-    process.stderr.write(`${this.failed}; logging to stderr only\n`);
+    const first = this.failed === null;
+    this.failed = `cannot write the log file ${this.path}: ${e instanceof Error ? e.message : String(e)}; trying again every ${LOG_FILE_RETRY_MS / 1000} s`;
+    this.failedAt = this.now();
+    try {
+      this.close();
+    } catch {
+      // the descriptor is gone either way
+    }
+    if (first) process.stderr.write(`${this.failed}; logging to stderr only meanwhile\n`);
   }
 }
