@@ -161,7 +161,7 @@ export function writeDemoScripts(o: { dir: string; runtime: string; folder: stri
     `[ -f "$f" ] || exit 0`,
     `p=$(cat "$f"); kill "$p" 2>/dev/null`,
     `gone() { s=$(cut -d" " -f3 /proc/$p/stat 2>/dev/null); [ -z "$s" ] || [ "$s" = Z ]; }`,
-    `for i in $(seq 1 100); do gone && { rm -f "$f"; exit 0; }; sleep 0.05; done`,
+    `for i in $(seq 1 20); do gone && { rm -f "$f"; exit 0; }; sleep 0.05; done`,
     `kill -9 "$p" 2>/dev/null; rm -f "$f"; exit 0`,
     "",
   ].join("\n"));
