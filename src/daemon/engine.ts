@@ -103,4 +103,6 @@ export interface Membership {
   publish(): void;
   /** Peers heard so far and their liveness. */
   peers(): { name: string; liveness: PeerState }[];
+  /** `node`'s vigil answered on another channel (`via`: a mirror's replication link) to a probe sent `ageMs` ago. */
+  alive?(node: string, via: string, ageMs: number): void;
 }

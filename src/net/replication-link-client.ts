@@ -96,6 +96,7 @@ export class ReplicationClient {
   private readonly requests = new Map<number, OpenRequest>();
   private readonly upCbs: ((at: LinkEndpoint) => void)[] = [];
   private readonly downCbs: ((reason: string) => void)[] = [];
+  private readonly aliveCbs: ((ageMs: number) => void)[] = [];
   private readonly failCbs: ((at: LinkEndpoint, reason: string) => void)[] = [];
   private endpointUp: LinkEndpoint | null = null;
 
@@ -169,6 +170,11 @@ export class ReplicationClient {
   /** The link was up and is not any more. */
   onDown(cb: (reason: string) => void): void {
     this.downCbs.push(cb);
+  }
+
+  /** The peer answered one of our pings, sent `ageMs` ago. */
+  onAlive(cb: (ageMs: number) => void): void {
+    this.aliveCbs.push(cb);
   }
 
   /** One connection attempt failed (unreachable, refused, wrong key...). */
@@ -362,6 +368,9 @@ export class ReplicationClient {
             message: (m) => {
               if (m.type === "ready") settle(null);
               this.onMessage(m);
+            },
+            alive: (ageMs) => {
+              for (const cb of this.aliveCbs) cb(ageMs);
             },
             closed: (reason) => {
               settle(reason);

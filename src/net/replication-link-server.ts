@@ -93,6 +93,13 @@ export class ReplicationServer {
     this.downCbs.push(cb);
   }
 
+  /** The peer answered one of our pings, sent `ageMs` ago. */
+  onAlive(cb: (ageMs: number) => void): void {
+    this.aliveCbs.push(cb);
+  }
+
+  private readonly aliveCbs: ((ageMs: number) => void)[] = [];
+
   /** A connection was refused or failed its handshake. */
   onRefused(cb: (from: LinkEndpoint, reason: string) => void): void {
     this.refusedCbs.push(cb);
@@ -148,6 +155,9 @@ export class ReplicationServer {
       const session: LinkSession = new LinkSession(rs, h.sealer, h.opener, this.timers, this.opts.peer, {
         message: (m) => this.onMessage(session, m),
         closed: (reason) => this.onSessionClosed(session, reason),
+        alive: (ageMs) => {
+          for (const cb of this.aliveCbs) cb(ageMs);
+        },
       });
       this.session = session;
       session.send({ type: "ready" });

@@ -21,6 +21,8 @@ export interface LinkTimers {
 export interface SessionHandlers {
   message(m: ReplicationMessage): void;
   closed(reason: string): void;
+  /** The peer answered our ping sent `ageMs` ago: its vigil ran since then (the link counts as a heartbeat link). */
+  alive?(ageMs: number): void;
 }
 
 /** What a session has carried so far, for status and metrics. */
@@ -164,6 +166,7 @@ export class LinkSession {
       const sentAt = this.pingsOut.get(m.id);
       if (sentAt !== undefined) this.counters.rttMs = this.lastHeard - sentAt;
       this.pingsOut.clear();
+      if (sentAt !== undefined) this.handlers.alive?.(this.lastHeard - sentAt);
     }
     else if (m.type === "close") this.finish(`${this.peer} closed the link: ${m.reason}`);
     else this.handlers.message(m);

@@ -6,6 +6,9 @@
  *   while heartbeats flow: the PRIM keeps serving and acknowledging, the
  *   SECOND declares its copy outdated and waits; when the port opens again
  *   it is resynced from the ALONE journal and the copies end identical.
+ * - Only the heartbeat port is cut while the replication link flows: the
+ *   link counts as a heartbeat link, so neither node declares the other
+ *   dead and the module stays where it is (the heartbeat link shows down).
  * - The only link is cut (a split brain without witness): both run the
  *   module and both write; when the cable is back one keeps the module and
  *   its tree, the other's copy is kept whole in its state dir
@@ -70,6 +73,33 @@ describeLab("mirror module: link failures", () => {
     await m.stopRecorder("h1");
     await h1.waitModule((x) => x.mirror?.waitingOps === 0, "no write of h1 waiting");
     expect(treeDigest(m.data("h2"))).toBe(treeDigest(m.data("h1")));
+  });
+
+  labTestNeeding("nft")("heartbeat port cut while the replication link flows: nobody is declared dead, nothing moves", async () => {
+    const m = await startMirrorLab({ lab: lab(), dir: mkdtempSync(join(dir, "hb-")) });
+    onTestFinished(() => m.stopAll());
+    const [h1, h2] = [m.node("h1"), m.node("h2")];
+    await startPair(m);
+    const [t1, t2] = [(await h1.module()).lastTransition?.time, (await h2.module()).lastTransition?.time];
+    const table = `vigil_hb_cut_${lab().run.replace(/\W/g, "")}`;
+    await h2.host.exec(["nft", "-f", "-"], {
+      check: true,
+      input: `table inet ${table} {\n chain input { type filter hook input priority 0; udp dport 7694 drop; }\n chain output { type filter hook output priority 0; udp dport 7694 drop; }\n}\n`,
+    });
+    onTestFinished(async () => {
+      await h2.host.exec(["nft", "delete", "table", "inet", table]);
+    });
+    // Silent heartbeat links for three deadtimes (500 ms): each side sees its heartbeat link down, the peer up.
+    for (const [me, peer] of [[h1, "h2"], [h2, "h1"]] as const) {
+      await waitUntil(async () => {
+        const p = (await me.status()).peers.find((x) => x.name === peer);
+        return p !== undefined && p.state === "up" && p.links[0]?.state === "down" && (p.links[0]?.lastHeardMsAgo ?? 0) > 1_500;
+      }, { timeoutMs: 20_000, what: `${me.name}: its heartbeat link to ${peer} down for three deadtimes, ${peer} still up` });
+    }
+    const [a, b] = [await h1.module(), await h2.module()];
+    // No transition on either node since the cut.
+    expect({ h1: a.state, h2: b.state, link: b.mirror?.link, t1: a.lastTransition?.time, t2: b.lastTransition?.time }).toEqual({ h1: "PRIM", h2: "SECOND", link: "up", t1, t2 });
+    expect(a.mirror?.writes).toBe("replicate");
   });
 
   labTest("split brain without witness: both write; the one that keeps the module keeps its tree, the other's copy is kept aside", async () => {

@@ -117,7 +117,7 @@ export function membershipAdapter(
         }
       }
     },
-    describeEvent: (e) => (e.type === "tick" || e.type === "publish" || e.type === "leave" ? e.type : `frame ${e.frame.node} e${e.frame.epoch & 0xffffn} #${e.frame.seq} L${e.frame.link}`),
+    describeEvent: (e) => (e.type === "tick" || e.type === "publish" || e.type === "leave" ? e.type : e.type === "alive" ? `alive ${e.node} via ${e.via} ${e.ageMs}ms ago` : `frame ${e.frame.node} e${e.frame.epoch & 0xffffn} #${e.frame.seq} L${e.frame.link}`),
     describeAction: (a) => {
       if (a.type === "send-heartbeat") return `send #${a.frame.seq} L${a.frame.link}`;
       if (a.type === "stall") return `stall ${a.gapMs}ms`;

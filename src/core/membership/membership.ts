@@ -107,6 +107,16 @@
  *   but not provably fresh (the peer did not hear us) counts as an ordinary
  *   frame: the peer is declared dead after deadtime as before.
  *
+ * Other channels (a mirror module's replication link counts as a heartbeat
+ * link, as SafeKit's does): the driver reports an answer the peer's vigil
+ * gave on it to a probe of ours sent `ageMs` ago ("alive"). The probe's
+ * answer is fresh by construction (it echoes our probe), so it proves the
+ * peer ran after the probe left: an up or late peer's deadlines run from
+ * then, as after a frame, and a late one is up again. It never brings back
+ * a peer already dead, stopped or never heard: that takes a frame, which
+ * also carries its epoch and adverts. Heartbeat links keep their own states
+ * (silent links still go down), so the operator sees what failed.
+ *
  * Publishing: what the driver adds to our frames (module roles) changes
  * between rounds, and a handover should not wait up to one interval for the
  * next one. A "publish" input sends an extra round on every link at once.
@@ -240,6 +250,7 @@ export function stepMembership(
   if (input.type === "tick") onTick(d, now, out);
   else if (input.type === "publish") onPublish(d, now, out);
   else if (input.type === "leave") onLeave(d, now, out);
+  else if (input.type === "alive") onAlive(d, input.node, input.via, input.ageMs, now, out);
   else onFrame(d, input.link, input.frame, now, out);
   return { state: d.finish(), actions: out };
 }
@@ -453,6 +464,22 @@ function onFrame(d: MembershipDraft, link: number, f: MembershipFrame, now: numb
   }
 
   updateRtt(d, p, f, now);
+}
+
+function onAlive(d: MembershipDraft, node: string, via: string, ageMs: number, now: number, out: MembershipAction[]): void {
+  const index = d.peers.findIndex((x) => x.name === node);
+  const seen = d.peers[index];
+  if (seen === undefined || !(ageMs >= 0) || (seen.state !== "up" && seen.state !== "late")) return;
+  const since = now - ageMs;
+  const cfg = d.config;
+  // Deadlines only move forward: an answer to an old probe says less than the last frame did.
+  if (since + cfg.deadtimeMs <= seen.deadAt) return;
+  const p = d.writable(index);
+  if (p.state === "late") {
+    emitPeer(d, out, now, p, "up", "heard-elsewhere", `${p.name} is up: it answered on ${via} (its heartbeat links are silent)`);
+  }
+  p.deadAt = since + cfg.deadtimeMs;
+  p.lateAt = since + cfg.warntimeMs;
 }
 
 /** The sentAt of ours that `f` echoes, if it is one of our rounds of the last deadtime. */

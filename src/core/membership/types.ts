@@ -63,6 +63,13 @@ export type MembershipInput =
    */
   | { readonly type: "publish" }
   /**
+   * Another authenticated channel to `node` (a mirror module's replication
+   * link, named by `via`) got the answer to a probe we sent `ageMs` ago: the
+   * peer's vigil ran since then. It keeps an up or late peer alive like a
+   * heartbeat link would (see "Other channels" in membership.ts).
+   */
+  | { readonly type: "alive"; readonly node: string; readonly via: string; readonly ageMs: number }
+  /**
    * Our daemon is stopping (not a reload): send a goodbye round on every
    * link now, and flag every frame sent after it as leaving. The driver
    * closes the links after one or two such rounds.
@@ -110,6 +117,8 @@ export const rejectReasons: readonly RejectReason[] = [
 export type PeerChangeReason =
   | "first-heard"
   | "heard-again"
+  /** A late peer answered on another channel (a replication link) while its heartbeat links are silent. */
+  | "heard-elsewhere"
   /**
    * Another epoch: the peer's daemon restarted (reported even if it never
    * looked down); an earlier epoch only after the peer was dead, see membership.ts.

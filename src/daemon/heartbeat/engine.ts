@@ -184,6 +184,13 @@ export class HeartbeatEngine {
     });
   }
 
+  /** `node` answered on another channel (a mirror's replication link): see "Other channels" in membership.ts. */
+  alive(node: string, via: string, ageMs: number): void {
+    if (!this.transport) return;
+    this.apply(stepMembership(this.state, { type: "alive", node, via, ageMs }, this.clock()));
+    this.schedule();
+  }
+
   view(): MembershipView {
     return viewMembership(this.state, this.clock());
   }

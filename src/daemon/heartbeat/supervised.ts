@@ -112,6 +112,7 @@ export function supervisedHeartbeat(ctx: NodeContext, others: () => readonly Eng
     },
     running: () => running !== undefined,
     publish: () => running?.publish(),
+    alive: (node, via, ageMs) => running?.alive(node, via, ageMs),
     peers: () => running?.view().peers.map((p) => ({ name: p.name, liveness: p.state })) ?? [],
   };
 }

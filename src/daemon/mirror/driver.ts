@@ -89,6 +89,8 @@ export interface MirrorHost {
   gate(blocked: string | null): void;
   /** The data mark changed: publish it now. */
   republish(): void;
+  /** `peer`'s vigil answered a ping of ours on the link, sent `ageMs` ago (the link counts as a heartbeat link). */
+  alive?(peer: string, ageMs: number): void;
 }
 
 
@@ -226,6 +228,8 @@ export class MirrorDriver implements MirrorResource {
       this.clientUp = false;
       this.linkDown(reason);
     });
+    this.client.onAlive((ageMs) => this.host?.alive?.(this.o.peer, ageMs));
+    this.server.onAlive((ageMs) => this.host?.alive?.(this.o.peer, ageMs));
     await this.server.start();
     this.client.start();
     this.o.log.info("mirror link listening", { ...this.tag, on: this.o.listen.map((l) => `${l.address}:${l.port}`).join(" ") });

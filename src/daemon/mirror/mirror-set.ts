@@ -65,6 +65,7 @@ export class MirrorSet implements MirrorResource {
         host.gate(this.gate());
       },
       republish: () => host.republish(),
+      ...(host.alive === undefined ? {} : { alive: (peer: string, ageMs: number) => host.alive?.(peer, ageMs) }),
     }));
   }
 

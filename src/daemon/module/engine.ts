@@ -34,6 +34,8 @@ export interface ModuleEngineOptions {
   readonly metrics: Metrics;
   /** A module's published role or generation changed: the heartbeat should tell peers now, not at its next interval. */
   readonly onPublish?: () => void;
+  /** A peer answered on a mirror's replication link: it counts as a heartbeat link (Membership.alive). */
+  readonly onAlive?: (node: string, via: string, ageMs: number) => void;
 }
 
 /** What a reload did to each module, by name. */
@@ -63,6 +65,7 @@ export class ModuleEngine implements ModuleControl {
       transition: (t: ModuleTransition) => this.onTransition(t),
       note: (n: Extract<ModuleAction, { type: "event" }>) => this.onNote(n),
       published: () => o.onPublish?.(),
+      alive: (node: string, via: string, ageMs: number) => o.onAlive?.(node, via, ageMs),
     };
     this.reporter = reporter;
     this.instances = o.modules.map((m) => new ModuleInstance({ ...m, reporter }));

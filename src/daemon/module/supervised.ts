@@ -45,7 +45,7 @@ export function supervisedModules(ctx: NodeContext, membership: Membership): Sup
     const ms = setupOn(c);
     if (!ms.ok) return ms.message;
     if (ms.options === undefined) return undefined;
-    const engine = new ModuleEngine({ ...ms.options, onPublish: () => membership.publish() });
+    const engine = new ModuleEngine({ ...ms.options, onPublish: () => membership.publish(), onAlive: (node, via, ageMs) => membership.alive?.(node, via, ageMs) });
     running = engine;
     // Peers the heartbeat already hears (a reload restarts only the modules).
     engine.start(membership.peers());
