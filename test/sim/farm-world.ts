@@ -71,7 +71,7 @@ export interface NodeSim {
 }
 
 /** The owner value a node records for its own flows (ruleset.ts FLOW_SELF). */
-const FLOW_SELF = 0x100;
+const FLOW_SELF = 0x10000;
 
 export interface Violation {
   readonly at: number;
@@ -176,6 +176,7 @@ export class FarmWorld {
         case "setup":
           n.table = true;
           n.flows = new Map();
+          this.deliver(i, { type: "set-up" }, this.now + 1 + this.jitter(50));
           break;
         case "teardown":
           n.kernelHeld = [];

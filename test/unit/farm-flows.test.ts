@@ -1,14 +1,14 @@
 /**
  * Who answers UDP flows as a node knows it (src/core/farm/flows.ts): the
  * owner per bucket it records for flows it does not take, and the peers whose
- * flows it leaves alone. No record is better than a wrong one.
+ * flows it leaves alone; and the flow epochs the core keeps per peer
+ * (farm.ts). No record is better than a wrong one.
  */
 import { describe, expect, it } from "vitest";
-import { tableOf } from "../../src/core/farm/farm.ts";
+import { farmStep, initFarmState, tableOf } from "../../src/core/farm/farm.ts";
 import { flowView, sameFlowView } from "../../src/core/farm/flows.ts";
 import { owners } from "../../src/core/farm/ownership.ts";
-import { BUCKETS, type FarmPeer, type FarmState } from "../../src/core/farm/types.ts";
-import { initFarmState } from "../../src/core/farm/farm.ts";
+import { BUCKETS, type FarmEvent, type FarmPeer, type FarmState } from "../../src/core/farm/types.ts";
 
 const nodes = [
   { name: "web1", weight: 1 },
@@ -20,6 +20,19 @@ const ALL = 0b111;
 
 function state(peers: readonly FarmPeer[], held: readonly number[] = []): FarmState {
   return { ...initFarmState(config), mode: "in", peers: [{ live: "unknown" }, ...peers], held };
+}
+
+/** web1 serving with both peers in and advertising the full view. */
+function settled(): FarmState {
+  let s = initFarmState(config);
+  for (const e of [
+    { type: "start" },
+    { type: "peer", node: 1, live: "up" },
+    { type: "advert", node: 1, advert: { role: "in", view: ALL }, echo: 5 },
+    { type: "peer", node: 2, live: "up" },
+    { type: "advert", node: 2, advert: { role: "in", view: ALL }, echo: 5 },
+  ] as const) s = farmStep(s, e, 10).state;
+  return s;
 }
 
 const up = (role: "in" | "out" | "drain" | "wait" | "stopped", view = ALL): FarmPeer => ({ live: "up", advert: { role, view } });
@@ -54,18 +67,40 @@ describe("UDP flow owners", () => {
     v.owners.forEach((o, b) => expect(o).toBe(split[b] === 2 ? 3 : 0));
   });
 
-  it("a bucket two peers claim (a handover under way) is credited to nobody", () => {
+  it("while views disagree (a membership change under way) no bucket is credited; once they agree, each to its owner", () => {
     // web2 still advertises the old view {web2, web3}; web3 already the full one.
-    const v = flowView(state([up("in", 0b110), up("in", ALL)]));
-    const old = owners(tableOf(config), 0b110);
-    const now = owners(tableOf(config), ALL);
-    for (let b = 0; b < BUCKETS; b++) {
-      const c2 = old[b] === 1;
-      const c3 = now[b] === 2;
-      expect(v.owners[b]).toBe(c2 && c3 ? 0 : c2 ? 2 : c3 ? 3 : 0);
-    }
-    // During a join the node taking a bucket credits its flows to the holder until it lets go.
-    expect(v.owners.some((o) => o === 2)).toBe(true);
+    expect(flowView(state([up("in", 0b110), up("in", ALL)])).owners.every((o) => o === 0)).toBe(true);
+    const split = owners(tableOf(config), ALL);
+    flowView(state([up("in", ALL), up("in", ALL)])).owners.forEach((o, b) => expect(o).toBe(split[b] === 0 ? 0 : (split[b] ?? -1) + 1));
+  });
+
+  it("a peer's value moves on with its flow epoch: records of it from before it forgot its flows are not honoured", () => {
+    const s = { ...state([up("in"), up("in")]), flowEpochs: [0, 3, 0] };
+    const v = flowView(s);
+    expect(v.live).toEqual([3, 2 + 32 * 3]);
+    expect(v.owners.filter((o) => o === 2 + 32 * 3).length).toBeGreaterThan(50);
+    expect(v.owners.includes(2)).toBe(false);
+  });
+
+  it("the core moves a peer's flow epoch on when it stops keeping flows: death, wait (restart, cut), stop; not on out or drain", () => {
+    let s = settled();
+    const epoch = (): number => s.flowEpochs[1] ?? -1;
+    const step = (e: FarmEvent): void => {
+      s = farmStep(s, e, 1000).state;
+    };
+    step({ type: "advert", node: 1, advert: { role: "out", view: 0b101 } });
+    step({ type: "advert", node: 1, advert: { role: "drain", view: 0b101 } });
+    expect(epoch()).toBe(0);
+    step({ type: "advert", node: 1, advert: { role: "wait", view: 0b101 } });
+    expect(epoch()).toBe(1);
+    step({ type: "advert", node: 1, advert: { role: "in", view: ALL } });
+    step({ type: "peer", node: 1, live: "dead" });
+    expect(epoch()).toBe(2);
+    step({ type: "peer", node: 1, live: "up" });
+    step({ type: "advert", node: 1, advert: { role: "in", view: ALL } });
+    step({ type: "advert", node: 1, advert: { role: "stopped", view: 0b101 } });
+    expect(epoch()).toBe(3);
+    expect(s.flowEpochs[2]).toBe(0);
   });
 
   it("sameFlowView compares owners and live", () => {

@@ -86,10 +86,10 @@ describe("farm nft text", () => {
     const order = [
       `${udp} meta mark set 0x0`,
       `${udp} meta mark set ${flow} map @flows`,
-      `${udp} meta mark 0x00000100 ip daddr @lease update @flows { ${flow} : meta mark } counter accept comment "udp-flow-mine"`,
+      `${udp} meta mark 0x00010000 ip daddr @lease update @flows { ${flow} : meta mark } counter accept comment "udp-flow-mine"`,
       `${udp} meta mark @live update @flows { ${flow} : meta mark } counter drop comment "udp-flow-others"`,
       `${udp} meta mark set jhash ip saddr . udp sport mod 256 seed 0xdeadbeef`,
-      `${udp} meta mark @mine ip daddr @lease delete @flows { ${flow} : meta mark } add @flows { ${flow} : 0x00000100 }`,
+      `${udp} meta mark @mine ip daddr @lease delete @flows { ${flow} : meta mark } add @flows { ${flow} : 0x00010000 }`,
       `${udp} meta mark @mine ip daddr @lease counter accept comment "udp-mine"`,
       `${udp} meta mark set meta mark map @owner delete @flows { ${flow} : meta mark } add @flows { ${flow} : meta mark }`,
       `${udp} counter drop comment "udp-others"`,
@@ -105,8 +105,8 @@ describe("farm nft text", () => {
     );
     expect(farmFlowsRuleset("web", new Array<number>(256).fill(0), [], true)).toBe("flush map inet vigil_farm_web flows\nflush map inet vigil_farm_web owner\nflush set inet vigil_farm_web live\n");
     expect(() => ownerPairs("web", [1, 2])).toThrow("2 flow owners, want 256");
-    expect(() => farmFlowsRuleset("web", owners, [33])).toThrow("flow owner 33 is not a node value 1-32");
-    expect(() => ownerPairs("web", new Array<number>(256).fill(0x100))).toThrow("flow owner 256");
+    expect(() => farmFlowsRuleset("web", owners, [65536])).toThrow("flow owner 65536 is not a peer value 1-65535");
+    expect(() => ownerPairs("web", new Array<number>(256).fill(-1))).toThrow("flow owner -1");
   });
 
   it("names tables safely and distinctly", () => {

@@ -60,6 +60,7 @@ export function initFarmState(config: FarmCoreConfig): FarmState {
     role: "stopped",
     detail: "not started",
     linkDown: false,
+    flowEpochs: config.nodes.map(() => 0),
   };
 }
 
@@ -232,13 +233,44 @@ function selfName(state: FarmState): string {
 }
 
 export function farmStep(state: FarmState, event: FarmEvent, now: number): Stepped<FarmState, FarmAction> {
+  const r = step(state, event, now);
+  const epochs = nextFlowEpochs(state, r.state);
+  return epochs === r.state.flowEpochs ? r : { state: { ...r.state, flowEpochs: epochs }, actions: r.actions };
+}
+
+/**
+ * A peer that stops keeping its UDP flows (it died, or its advert left
+ * in/out/drain: it restarted, was cut off or froze, and forgot them) starts a
+ * new flow epoch here: what we recorded of it before is not honoured again
+ * when it serves anew (src/core/farm/flows.ts).
+ */
+function nextFlowEpochs(before: FarmState, after: FarmState): readonly number[] {
+  let out = after.flowEpochs;
+  after.peers.forEach((p, i) => {
+    if (i === after.config.self || !keepsFlows(before.peers[i]) || keepsFlows(p)) return;
+    if (out === after.flowEpochs) out = [...out];
+    (out as number[])[i] = ((out[i] ?? 0) + 1) % FLOW_EPOCHS;
+  });
+  return out;
+}
+
+/** Flow epochs wrap: each is a separate owner value in the kernel (flows.ts). */
+export const FLOW_EPOCHS = 2047;
+
+export function keepsFlows(p: FarmPeer | undefined): boolean {
+  const role = p?.advert?.role;
+  return p?.live === "up" && (role === "in" || role === "out" || role === "drain");
+}
+
+function step(state: FarmState, event: FarmEvent, now: number): Stepped<FarmState, FarmAction> {
   const cfg = state.config;
   switch (event.type) {
     case "start": {
       if (state.mode !== "stopped") return { state, actions: [] };
       const learnMs = cfg.learnMs ?? 0;
       const starting: FarmState = { ...state, mode: "wait", detail: "starting" };
-      const r = reconcile(learnMs > 0 ? { ...starting, quiet: { until: now + learnMs, reason: "start" }, wakeAt: now + learnMs } : starting, now, "start", selfName(state));
+      // Listening starts once the table exists ("set-up"): setting it up can take long on a loaded machine.
+      const r = reconcile(learnMs > 0 ? { ...starting, quiet: { until: Infinity, reason: "start" } } : starting, now, "start", selfName(state));
       return { state: r.state, actions: [{ type: "setup" }, ...r.actions] };
     }
     case "peer": {
@@ -285,6 +317,11 @@ export function farmStep(state: FarmState, event: FarmEvent, now: number): Stepp
       if (state.mode !== "drain") return { state, actions: [] };
       if (event.count === 0) return teardown(state, now, "drain", "stopped: drained");
       return { state: { ...state, detail: `draining: ${event.count} connection${event.count === 1 ? "" : "s"} left` }, actions: [] };
+    }
+    case "set-up": {
+      if (state.quiet?.reason !== "start" || state.quiet.until !== Infinity) return { state, actions: [] };
+      const until = now + (cfg.learnMs ?? 0);
+      return { state: { ...state, quiet: { until, reason: "start" }, wakeAt: until }, actions: [] };
     }
     case "tick": {
       if (state.quiet !== undefined && state.mode !== "drain") {

@@ -4,59 +4,63 @@
  * says how the kernel uses them).
  *
  * - `owners[b]`: the node a new flow in bucket b is credited to when this node
- *   does not take it itself, as its value (node index + 1), or 0 for none:
- *   the one live serving peer whose advert says it holds b (under the view
- *   it advertises). 0 for a bucket we hold (the kernel credits us), for one
- *   that no peer or two peers claim (nobody holds it, or a handover is under
- *   way), and for all of them while some peer's state is not known yet (just
- *   started, or a peer heard but not its advert). A record lasts as long as
- *   its flow, so no record is better than a guess: a flow not credited is
- *   credited by a later datagram, while a wrong one makes a node leave the
- *   flow to a peer that does not answer it, or take it beside the one that does.
+ *   does not take it itself, as its value (flowOwnerValue), or 0 for none:
+ *   b's owner under our view, when every live serving peer advertises that
+ *   same view (so it holds b, or takes it within a handover). 0 for a bucket
+ *   we hold (the kernel credits us), for our own, and for all of them while
+ *   views disagree or some peer's state is not known yet (just started, or
+ *   heard but not its advert). A record lasts as long as its flow, so no
+ *   record is better than a guess: a flow not credited is credited by a
+ *   later datagram, while a wrong one makes a node leave the flow to a peer
+ *   that does not answer it, or take it beside the one that does.
  * - `live`: peers whose recorded flows are left to them: heard, and in, out
  *   or draining (those keep answering their flows). A peer that waits or
  *   stopped has forgotten its flows (a new table, or forget-flows), and one
  *   just heard has not said which yet: their flows go to the buckets'
  *   holders.
+ *
+ * A peer's value is its index and its flow epoch, which moves on each time
+ * it stops keeping flows (farm.ts nextFlowEpochs): a record of a peer that
+ * forgot its flows since, made before and not yet replaced (no datagram came
+ * while it was away), names a value no longer live, so that flow goes to its
+ * bucket's holder instead of to a peer that no longer answers it.
  */
-import { tableOf } from "./farm.ts";
+import { eligibleView, FLOW_EPOCHS, keepsFlows, tableOf } from "./farm.ts";
 import { owners as ownersOf } from "./ownership.ts";
-import { BUCKETS, type FarmRole, type FarmState } from "./types.ts";
+import { BUCKETS, type FarmState } from "./types.ts";
 
 export interface FlowView {
-  /** BUCKETS values, 0 or a node index + 1. */
+  /** BUCKETS values, 0 or a peer's value (flowOwnerValue). */
   readonly owners: readonly number[];
-  /** Node indexes + 1, ascending. */
+  /** Peer values, ascending. */
   readonly live: readonly number[];
 }
 
-const KEEPS_FLOWS: readonly FarmRole[] = ["in", "out", "drain"];
+/** The kernel value of peer `index` in flow epoch `epoch`: 1-65504, below FLOW_SELF (ruleset.ts). */
+export function flowOwnerValue(index: number, epoch: number): number {
+  return 1 + index + 32 * (epoch % FLOW_EPOCHS);
+}
 
 export function flowView(state: FarmState): FlowView {
   const cfg = state.config;
-  const t = tableOf(cfg);
   const held = new Set(state.held);
-  const claims: ArrayLike<number>[] = [];
+  const view = eligibleView(state);
   const live: number[] = [];
-  let known = true;
+  let agreed = true;
+  const value = (i: number): number => flowOwnerValue(i, state.flowEpochs[i] ?? 0);
   state.peers.forEach((p, i) => {
     if (i === cfg.self) return;
-    if (p.live === "unknown" || (p.live === "up" && p.advert === undefined)) known = false;
+    if (p.live === "unknown" || (p.live === "up" && p.advert === undefined)) agreed = false;
     if (p.live !== "up" || p.advert === undefined) return;
-    if (KEEPS_FLOWS.includes(p.advert.role)) live.push(i + 1);
-    if (p.advert.role === "in" && ((p.advert.view >>> i) & 1) === 1) claims[i] = ownersOf(t, p.advert.view);
+    if (keepsFlows(p)) live.push(value(i));
+    if (p.advert.role === "in" && p.advert.view !== view) agreed = false;
   });
+  const split = ownersOf(tableOf(cfg), view);
   const owners = Array.from({ length: BUCKETS }, (_, b): number => {
-    if (!known || held.has(b)) return 0;
-    let claimant = 0;
-    for (let i = 0; i < claims.length; i++) {
-      if (claims[i]?.[b] !== i) continue;
-      if (claimant !== 0) return 0;
-      claimant = i + 1;
-    }
-    return claimant;
+    const o = split[b] ?? -1;
+    return !agreed || held.has(b) || o < 0 || o === cfg.self ? 0 : value(o);
   });
-  return { owners, live };
+  return { owners, live: live.sort((a, b) => a - b) };
 }
 
 export function sameFlowView(a: FlowView, b: FlowView): boolean {

@@ -40,10 +40,10 @@ export interface FarmCoreConfig {
    */
   readonly settleMs?: number;
   /**
-   * How long a starting node listens before taking buckets, so that its
-   * table learns the UDP flows its peers answer (src/core/farm/flows.ts):
-   * a flow silent for all of it may move to this node. The daemon gives the
-   * heartbeat deadtime; default 0.
+   * How long a starting node listens before taking buckets, from the moment
+   * its table exists ("set-up"), so that the table learns the UDP flows its
+   * peers answer (src/core/farm/flows.ts): a flow silent for all of it may
+   * move to this node. The daemon gives the heartbeat deadtime; default 0.
    */
   readonly learnMs?: number;
 }
@@ -160,6 +160,8 @@ export interface FarmState {
    * wakeAt is set to `until` meanwhile.
    */
   readonly quiet?: { readonly until: number; readonly reason: QuietReason };
+  /** Per node (config order): the flow epoch of each peer (see farm.ts nextFlowEpochs); ours unused. */
+  readonly flowEpochs: readonly number[];
 }
 
 export type FarmEvent =
@@ -177,6 +179,8 @@ export type FarmEvent =
   | { readonly type: "connections"; readonly count: number }
   /** The daemon stops: tear down at once. */
   | { readonly type: "stop" }
+  /** The setup action is done: the table exists (a starting node's listening time runs from now). */
+  | { readonly type: "set-up" }
   /** Wake-up at nextWakeAt. */
   | { readonly type: "tick" }
   /** The carrier of the farm's interface went away or came back. */

@@ -362,6 +362,7 @@ export class FarmInstance {
           log.warn("farm: no ARP responder on this node; it cannot be the ARP owner", { module: s.name, reason: this.arpProblem });
         }
         log.info("farm set up", { module: s.name, vip: s.vip, vmac: s.vmac, interface: s.interface, split: s.split, ports: s.ports.join(",") });
+        this.step({ type: "set-up" });
         return;
       }
       case "write": {

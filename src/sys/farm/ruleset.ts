@@ -64,9 +64,9 @@ export const FARM_TABLE_PREFIX = "vigil_farm_";
 
 /**
  * The owner value of this node's own UDP flows in its `flows` map: above
- * every peer value (node index + 1, at most 32) and every bucket.
+ * every peer value (src/core/farm/flows.ts flowOwnerValue, 1-65504).
  */
-export const FLOW_SELF = 0x100;
+export const FLOW_SELF = 0x10000;
 
 /**
  * How long a UDP flow is remembered without a datagram: the kernel's own
@@ -253,7 +253,7 @@ export function farmFlowsRuleset(module: string, owners: readonly number[], live
 }
 
 function checkPeerValue(module: string, v: number): void {
-  if (!Number.isInteger(v) || v < 1 || v > 32) throw new RangeError(`farm ${module}: flow owner ${v} is not a node value 1-32`);
+  if (!Number.isInteger(v) || v < 1 || v >= FLOW_SELF) throw new RangeError(`farm ${module}: flow owner ${v} is not a peer value 1-${FLOW_SELF - 1}`);
 }
 
 /** The (bucket, owner) pairs to write: owners with a value, checked. */
