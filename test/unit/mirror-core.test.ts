@@ -265,3 +265,30 @@ describe("mirror core: ops that fail on a copy being resynced", () => {
     expect(b.s.copy.data).toBe("outdated");
   });
 });
+
+describe("mirror core: a gen names one history", () => {
+  it("a node whose own gen was replaced by the peer's lower one bumps above its old counter", () => {
+    const { a, b } = inSyncPair();
+    // B writes alone twice (a split brain it will lose): its own gens climb to 3:b.
+    b.step({ type: "link-down", detail: "cut" }, 10);
+    b.step({ type: "peer", liveness: "dead" }, 11);
+    b.step({ type: "role", role: "ALONE" }, 12);
+    const first = b.s.copy.gen;
+    b.step({ type: "role", role: "STOP" }, 13);
+    b.s = { ...b.s, copy: { ...b.s.copy, peerBehind: false } };
+    b.step({ type: "role", role: "ALONE" }, 14);
+    const lost = b.s.copy.gen;
+    expect(lost).not.toBe(first);
+    // Then it takes A's (lower) gen by a resync, and later writes alone once more.
+    b.step({ type: "role", role: "SECOND" }, 20);
+    b.step({ type: "resync-incoming" }, 21);
+    b.step({ type: "resync-complete", gen: a.s.copy.gen, history: a.s.copy.history }, 22);
+    expect(b.s.copy.gen).toBe(a.s.copy.gen);
+    b.step({ type: "link-down", detail: "cut" }, 30);
+    b.step({ type: "peer", liveness: "dead" }, 31);
+    b.step({ type: "role", role: "ALONE" }, 32);
+    expect(b.s.copy.gen).not.toBe(lost);
+    expect(Number(b.s.copy.gen.split(":")[0])).toBeGreaterThan(Number(lost.split(":")[0]));
+    expect(b.disk?.topCounter).toBe(Number(b.s.copy.gen.split(":")[0]));
+  });
+});

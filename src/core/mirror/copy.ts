@@ -64,6 +64,13 @@ export interface CopyRecord {
    * operator acknowledges it (`vigil ack MODULE`). Never cleared by itself.
    */
   readonly conflict: string | null;
+  /**
+   * The highest counter this node ever moved its own copy to. A resync may
+   * replace the copy's gen with the peer's, lower one (a split brain this
+   * node lost); the next bump still goes above this, so no gen ever names
+   * two histories. Absent in records written before it existed.
+   */
+  readonly topCounter?: number;
 }
 
 export const HISTORY_MAX = 16;
@@ -80,7 +87,7 @@ export function genCounter(gen: string): number {
 
 /** The gen a node moves to before it writes without its peer. */
 export function nextGen(copy: CopyRecord, self: string, peerGen: string | null): string {
-  const top = Math.max(genCounter(copy.gen), peerGen === null ? 0 : genCounter(peerGen));
+  const top = Math.max(genCounter(copy.gen), peerGen === null ? 0 : genCounter(peerGen), copy.topCounter ?? 0);
   return `${top + 1}:${self}`;
 }
 
@@ -97,9 +104,11 @@ export function compareGens(ours: { gen: string; history: readonly string[] }, p
 
 /** The copy after moving to a new gen to write alone. */
 export function bumpGen(copy: CopyRecord, self: string, peerGen: string | null, now: number): CopyRecord {
+  const gen = nextGen(copy, self, peerGen);
   return {
     ...copy,
-    gen: nextGen(copy, self, peerGen),
+    gen,
+    topCounter: genCounter(gen),
     history: [copy.gen, ...copy.history].slice(0, HISTORY_MAX),
     data: "uptodate",
     since: now,
@@ -125,5 +134,6 @@ export function checkCopyRecord(v: unknown): string | null {
   if (r["applyingBoot"] !== null && typeof r["applyingBoot"] !== "string") return "applyingBoot is not a string";
   // Absent in records written before split-brain acknowledgements existed.
   if (r["conflict"] !== undefined && r["conflict"] !== null && typeof r["conflict"] !== "string") return "conflict is not a string";
+  if (r["topCounter"] !== undefined && !(Number.isSafeInteger(r["topCounter"]) && (r["topCounter"] as number) >= 0)) return "topCounter is not a counter";
   return null;
 }
