@@ -12,7 +12,8 @@
  *
  * MIRROR_FAULTS=<n> sets the number of faults (default 6); MIRROR_FAULT_SEED
  * replays a run's random moments; MIRROR_FAULT_KINDS=kill,stop,cut (the
- * default) sets the kinds, used in turn.
+ * default) sets the kinds, used in turn; MIRROR_FAULT_FOLDERS=2 runs the
+ * module with two folders (records in one, segments in the other).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -24,6 +25,7 @@ import { waitUntil } from "./lab.ts";
 
 const FAULTS = Number(process.env["MIRROR_FAULTS"] ?? 6);
 const SEED = Number(process.env["MIRROR_FAULT_SEED"] ?? Date.now() % 100_000);
+const FOLDERS = process.env["MIRROR_FAULT_FOLDERS"] === "2" ? 2 : 1;
 type FaultKind = "SIGKILL" | "SIGSTOP" | "cable";
 const KIND_NAMES: Record<string, FaultKind> = { kill: "SIGKILL", stop: "SIGSTOP", cut: "cable" };
 const KINDS: FaultKind[] = (process.env["MIRROR_FAULT_KINDS"] ?? "kill,stop,cut").split(",").map((k) => {
@@ -63,7 +65,7 @@ describeLab("mirror module: no acknowledged write lost across repeated kills and
 
   labTest(`${FAULTS} faults (${[...new Set(KINDS)].join(", ")}) at random moments (seed ${SEED})`, async () => {
     const random = rng(SEED);
-    const m = await startMirrorLab({ lab: lab(), dir: mkdtempSync(join(dir, "run-")), witness: lab().host("h3").addr(1) });
+    const m = await startMirrorLab({ lab: lab(), dir: mkdtempSync(join(dir, "run-")), witness: lab().host("h3").addr(1), folders: FOLDERS });
     onTestFinished(async () => {
       for (const n of ["h1", "h2"] as const) {
         m.node(n).proc?.kill("SIGCONT");
@@ -98,7 +100,7 @@ describeLab("mirror module: no acknowledged write lost across repeated kills and
       else v.proc?.kill(kind);
       await m.node(survivor).waitModule((x) => running(x.state), `fault ${i + 1} (${kind} of ${victim}): ${survivor} takes over`, 20_000);
       const want = promised(m);
-      const have = copyContents(m.data(survivor));
+      const have = copyContents(m.data(survivor), m.segData(survivor));
       const missing = want.records.filter((n) => !have.records.has(n));
       const badSegs = want.segments.filter((n) => have.segments.get(n) !== n % 251);
       expect({ fault: i + 1, kind, victim, missing, badSegs }, `seed ${SEED}`).toEqual({ fault: i + 1, kind, victim, missing: [], badSegs: [] });
@@ -117,7 +119,7 @@ describeLab("mirror module: no acknowledged write lost across repeated kills and
     await m.node(last).waitModule((x) => x.mirror?.waitingOps === 0, "no write waiting");
     const want = promised(m);
     for (const n of [last, other] as const) {
-      const have = copyContents(m.data(n));
+      const have = copyContents(m.data(n), m.segData(n));
       expect(want.records.filter((r) => !have.records.has(r)), `records missing on ${n}; seed ${SEED}`).toEqual([]);
     }
   }, 60_000 + FAULTS * 20_000);
