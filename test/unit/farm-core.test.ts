@@ -83,6 +83,31 @@ describe("farm core", () => {
     expect(r.state.held).toEqual(bucketsOf(tableOf(s.config), 0, 0b011));
   });
 
+  it("a starting node listens learnMs from the moment its table exists, whatever happens before (a lapse while the link is set up)", () => {
+    const cfg = { ...config(0), learnMs: 500 };
+    let r = run(initFarmState(cfg), [
+      [0, { type: "start" }],
+      [10, { type: "peer", node: 1, live: "up" }],
+      [10, { type: "advert", node: 1, advert: { role: "in", view: 0b110 }, echo: 5 }],
+      [11, { type: "peer", node: 2, live: "up" }],
+      [11, { type: "advert", node: 2, advert: { role: "in", view: 0b110 }, echo: 5 }],
+      [300, { type: "lapsed" }],
+    ]);
+    expect(r.state.detail).toContain("listening to the clients' UDP flows");
+    expect(r.state.wakeAt).toBeUndefined();
+    r = run(r.state, [[900, { type: "set-up" }]]);
+    expect(r.state.wakeAt).toBe(1400);
+    r = run(r.state, [[1399, { type: "tick" }]]);
+    expect(r.state.mode).toBe("wait");
+    r = run(r.state, [
+      [1400, { type: "tick" }],
+      [1450, { type: "advert", node: 1, advert: { role: "in", view: ALL }, echo: 1400 }],
+      [1451, { type: "advert", node: 2, advert: { role: "in", view: ALL }, echo: 1400 }],
+    ]);
+    expect(r.state.mode).toBe("in");
+    expect(r.state.held).toEqual(bucketsOf(tableOf(cfg), 0, ALL));
+  });
+
   it("in a settled farm each node holds its own buckets once peers acknowledge its view", () => {
     const s = settledWeb1();
     expect(s.mode).toBe("in");

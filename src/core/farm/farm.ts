@@ -319,7 +319,7 @@ function step(state: FarmState, event: FarmEvent, now: number): Stepped<FarmStat
       return { state: { ...state, detail: `draining: ${event.count} connection${event.count === 1 ? "" : "s"} left` }, actions: [] };
     }
     case "set-up": {
-      if (state.quiet?.reason !== "start" || state.quiet.until !== Infinity) return { state, actions: [] };
+      if (state.quiet?.until !== Infinity) return { state, actions: [] };
       const until = now + (cfg.learnMs ?? 0);
       return { state: { ...state, quiet: { until, reason: "start" }, wakeAt: until }, actions: [] };
     }
@@ -357,6 +357,8 @@ function step(state: FarmState, event: FarmEvent, now: number): Stepped<FarmStat
 /** Starts a quiet period in the running modes (a draining or stopped node takes nothing anyway). */
 function quietFor(state: FarmState, now: number, reason: QuietReason, ms = state.config.settleMs ?? DEFAULT_SETTLE_MS): FarmState {
   if (state.mode === "stopped" || state.mode === "drain") return state;
+  // Still waiting for the table before a start's listening time: that listening covers this one.
+  if (state.quiet?.until === Infinity) return state;
   const until = Math.max(now + ms, state.quiet?.until ?? -Infinity);
   return { ...state, quiet: { until, reason }, wakeAt: until };
 }
