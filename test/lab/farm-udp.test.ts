@@ -1,0 +1,190 @@
+/**
+ * UDP flows and a node cut off with its carrier up, on the real binary: three
+ * vigil farm nodes, a client with long-lived UDP flows (each sends a sequence
+ * number every 100 ms; the service answers "<node> <seq>").
+ *
+ * - SIGKILL of h2: its flows go to the holders of their buckets, no other
+ *   flow moves; h2 joins again and takes its buckets back: no flow moves.
+ * - h2 is cut off behind its switch port (all its traffic dropped, its
+ *   carrier up): it says it hears no peer and holds nothing; the cut heals,
+ *   clients reach it at once, and no datagram and no new TCP connection is
+ *   answered by two nodes (the nodes' counts of accepted SYNs add up to the
+ *   connections made), no flow is left unanswered, no flow of h1 or h3
+ *   moves, and h2's flows stay with the nodes that took them.
+ */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { expect } from "vitest";
+import { nftBucket } from "../../src/core/farm/jhash.ts";
+import { owners, ownershipTable } from "../../src/core/farm/ownership.ts";
+import { BUCKETS } from "../../src/core/farm/types.ts";
+import { farmSeeds } from "../../src/daemon/farm/seeds.ts";
+import { acceptedCount, askReport, BUN, FARM_FIXTURES, FARM_PORT, FARM_VIP, farmOf, waitForSplit } from "./farm-lab.ts";
+import { describeLab, labTest, useLab } from "./lab-test.ts";
+import { type LabHost, type LabNode, type LabProcess, waitUntil } from "./lab.ts";
+import { startVigilCluster, type VigilCluster, type VigilNode } from "./vigil-cluster.ts";
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface FlowsReport {
+  sent: number;
+  answered: number;
+  doubles: string[];
+  doubleCount: number;
+  flows: [number, [string, number][]][];
+  silent: number;
+  silentPorts: string[];
+}
+
+/** Who answers each flow now (its last answerer), by source port. */
+function current(r: FlowsReport): Map<number, string> {
+  return new Map(r.flows.map(([port, changes]) => [port, changes[changes.length - 1]?.[0] ?? "none"]));
+}
+
+/** Flows whose answerer differs between two reports: "port a->b". */
+function moved(before: FlowsReport, after: FlowsReport, only: (port: number, was: string) => boolean = () => true): string[] {
+  const now = current(after);
+  return [...current(before)].filter(([p, was]) => only(p, was) && now.get(p) !== was).map(([p, was]) => `${p} ${was}->${now.get(p)}`);
+}
+
+/**
+ * Cuts a host off behind its switch port, both ways in one nft transaction
+ * (a cut applied one direction at a time would leave the host hearing
+ * clients it cannot answer for a moment, another failure); its carrier stays up.
+ */
+async function cut(sw: LabNode, h: LabHost, on: boolean): Promise<void> {
+  const port = `h${h.index}l1`;
+  const script = on
+    ? [
+        "table netdev vigil_farm_cut {",
+        `  chain from_host { type filter hook ingress device "${port}" priority 0; policy drop; }`,
+        `  chain to_host { type filter hook egress device "${port}" priority 0; policy drop; }`,
+        "}",
+      ]
+    : ["delete table netdev vigil_farm_cut"];
+  await sw.exec(["nft", "-f", "-"], { input: `${script.join("\n")}\n`, check: true });
+}
+
+function startService(h: LabHost): Promise<LabProcess> {
+  const args = { name: h.name, module: "svc", interface: h.ifname(1), vip: FARM_VIP, vmac: "02:00:00:00:00:01", seed: 0, ports: [FARM_PORT], split: "client_ip_port", echoUdp: true };
+  const p = h.spawn([BUN, join(FARM_FIXTURES, "farm-node.ts"), JSON.stringify(args)], { logName: `svc-${h.name}` });
+  return p.waitFor(/^ready$/m, 20_000).then(() => p);
+}
+
+describeLab(
+  "farm: UDP flows across rebalances, and a node cut off with its carrier up",
+  () => {
+    const lab = useLab({ hosts: 4 });
+
+    labTest("flows stay with their node through a death and a return; a node cut off holds nothing and heals without double answers", async () => {
+      const hosts = lab().hosts;
+      const nodesHosts = hosts.slice(0, 3) as LabHost[];
+      const h2 = nodesHosts[1]!;
+      const client = hosts[3]!;
+      const dir = mkdtempSync(join(tmpdir(), "vigil-farm-udp-"));
+      let cluster: VigilCluster | undefined;
+      const procs: LabProcess[] = [];
+      try {
+        for (const h of nodesHosts) await startService(h);
+        cluster = await startVigilCluster({
+          hosts: nodesHosts,
+          dir,
+          heartbeat: { interval: "100ms", deadtime: "500ms", initdead: "1s" },
+          extraYaml: ["modules:", "  - name: web", "    type: farm", `    vip: ${FARM_VIP}/24`, `    ports: [${FARM_PORT}]`, "    split: client_ip_port"],
+        });
+        const all = cluster.nodes as VigilNode[];
+        const [n1, n2, n3] = all as [VigilNode, VigilNode, VigilNode];
+        await waitForSplit(all, ["h1", "h2", "h3"]);
+        const seeds = farmSeeds(readFileSync(cluster.keyFile), "lab", "web");
+        const t = ownershipTable([1, 1, 1].map((weight, i) => ({ name: `h${i + 1}`, weight })), seeds.ownershipSeed);
+        const cl = client.addr(1);
+        const predict = (view: number, sport: number): string => `h${(owners(t, view)[nftBucket(cl, sport, BUCKETS, seeds.nftSeed)] ?? -2) + 1}`;
+        const startFlows = async (name: string, count: number, firstPort: number): Promise<() => Promise<FlowsReport>> => {
+          const p = client.spawn([BUN, join(FARM_FIXTURES, "farm-udp-flows.ts"), JSON.stringify({ vip: FARM_VIP, port: FARM_PORT, count, firstPort, intervalMs: 100 })], { logName: name });
+          procs.push(p);
+          await p.waitFor(/^flowing$/m, 20_000);
+          const report = (): Promise<FlowsReport> => askReport<FlowsReport>(p);
+          await waitUntil(async () => (await report()).flows.every(([, c]) => c.length > 0), { timeoutMs: 10_000, what: `every flow of ${name} answered` });
+          return report;
+        };
+
+        const reportA = await startFlows("udp-flows-a", 200, 41000);
+        const a0 = await reportA();
+        expect(a0.flows.filter(([port, c]) => c.length !== 1 || c[0]?.[0] !== predict(0b111, port))).toEqual([]);
+
+        // h2 dies: its flows go to the holders of their buckets; no other flow moves.
+        n2.proc.kill("SIGKILL");
+        await waitForSplit([n1, n3], ["h1", "h3"]);
+        await sleep(800);
+        const a1 = await reportA();
+        const ofH2 = a0.flows.filter(([, c]) => c[0]?.[0] === "h2").map(([p]) => p);
+        expect(ofH2.length).toBeGreaterThan(40);
+        const now1 = current(a1);
+        expect(ofH2.filter((p) => now1.get(p) !== predict(0b101, p))).toEqual([]);
+        expect(moved(a0, a1, (_p, was) => was !== "h2")).toEqual([]);
+        expect(a1.doubles).toEqual([]);
+        expect(a1.silentPorts).toEqual([]);
+
+        // h2 joins again and takes its buckets back: a third of the flows are in them, and none moves.
+        await n2.start();
+        await waitForSplit(all, ["h1", "h2", "h3"]);
+        await sleep(800);
+        const a2 = await reportA();
+        expect(moved(a1, a2)).toEqual([]);
+        expect(a2.doubles).toEqual([]);
+        expect(a2.silentPorts).toEqual([]);
+
+        // New flows: h2 answers its share of them.
+        const reportB = await startFlows("udp-flows-b", 60, 42000);
+        const b0 = await reportB();
+        expect(b0.flows.filter(([port, c]) => c.length !== 1 || c[0]?.[0] !== predict(0b111, port))).toEqual([]);
+
+        // h2 cut off behind its switch port, carrier up, while new TCP connections keep coming.
+        const accepted0 = await Promise.all(nodesHosts.map((h) => acceptedCount(h)));
+        const probe = client.spawn(
+          [BUN, join(FARM_FIXTURES, "farm-client.ts"), JSON.stringify({ mode: "probe", vip: FARM_VIP, port: FARM_PORT, ports: Array.from({ length: 1000 }, (_, i) => 30000 + i), intervalMs: 20 })],
+          { logName: "tcp-probe" },
+        );
+        await probe.waitFor(/^probing$/m, 20_000);
+        await cut(lab().switch, h2, true);
+        await waitUntil(async () => (await farmOf(n2))?.detail.includes("hears no peer") === true, { timeoutMs: 10_000, what: "h2 hearing no peer" });
+        expect((await farmOf(n2))?.held).toBe(0);
+        expect((await h2.exec(["cat", `/sys/class/net/${h2.ifname(1)}/carrier`], { check: true })).stdout.trim()).toBe("1");
+        await waitForSplit([n1, n3], ["h1", "h3"]);
+        await cut(lab().switch, h2, false);
+        await waitForSplit(all, ["h1", "h2", "h3"]);
+        await sleep(800);
+        probe.write("quit\n");
+        await probe.exited;
+        const [a3, b1] = [await reportA(), await reportB()];
+        // Through the cut and the heal: no datagram answered twice, no flow left unanswered,
+        // no flow of h1 or h3 moved, and h2's went to the holders of their buckets and stay there.
+        expect([...a3.doubles, ...b1.doubles]).toEqual([]);
+        expect([...a3.silentPorts, ...b1.silentPorts]).toEqual([]);
+        expect(moved(a2, a3)).toEqual([]);
+        expect(moved(b0, b1, (_p, was) => was !== "h2")).toEqual([]);
+        const ofH2b = b0.flows.filter(([, c]) => c[0]?.[0] === "h2").map(([p]) => p);
+        expect(ofH2b.length).toBeGreaterThan(8);
+        const nowB = current(b1);
+        expect(ofH2b.filter((p) => nowB.get(p) !== predict(0b101, p))).toEqual([]);
+
+        const probes = probe
+          .output()
+          .split("\n")
+          .filter((l) => l.startsWith("probe "))
+          .map((l) => l.split(" ")[4] ?? "");
+        expect(probes.length).toBeGreaterThan(100);
+        expect(probes.filter((r) => !/^h[123]$/.test(r))).toEqual([]);
+        const accepted1 = await Promise.all(nodesHosts.map((h) => acceptedCount(h)));
+        // Every SYN accepted by exactly one node: the counts add up to the connections.
+        expect(accepted1.reduce((sum, v, i) => sum + v - (accepted0[i] ?? 0), 0)).toBe(probes.length);
+      } finally {
+        for (const p of procs) p.write("quit\n");
+        await cluster?.stop();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }, 180_000);
+  },
+  { tools: ["nft"] },
+);
