@@ -37,6 +37,8 @@ export interface FarmSysSpec {
   readonly ownershipSeed: number;
   readonly split: "client_ip" | "client_ip_port";
   readonly weights: readonly number[];
+  /** The service answers UDP with "<name> <datagram>" (default: the name alone). */
+  readonly echoUdp?: boolean;
 }
 
 export function farmTable(spec: FarmSysSpec): OwnershipTable {
@@ -53,6 +55,7 @@ export async function startFarmSysNode(host: LabHost, spec: FarmSysSpec): Promis
     seed: spec.seed,
     ports: [FARM_PORT],
     split: spec.split,
+    ...(spec.echoUdp === true ? { echoUdp: true } : {}),
   };
   const proc = host.spawn([BUN, join(FARM_FIXTURES, "farm-node.ts"), JSON.stringify(args)], { logName: `farm-${host.name}` });
   await proc.waitFor(/^ready$/m, 20_000);
