@@ -40,8 +40,8 @@ export interface NodeView {
   mirror: string | null;
   /** The resync under way, as the node's status tells it, or null. */
   resync: { phase: string; bytesDone: number; bytesTotal: number; bytesPerSec: number } | null;
-  /** The node's part of the farm: in, out, wait..., with its buckets (of 256); null when not known. */
-  farm: { mode: string; held: number } | null;
+  /** The node's part of the farm: in, out, wait..., with its buckets (of 256) and why; null when not known. */
+  farm: { mode: string; held: number; detail: string } | null;
   console: string;
   /** The console's login: user admin and the password in this file. */
   passwordFile: string;
@@ -179,7 +179,7 @@ export async function startDemoCluster(o: DemoOptions): Promise<DemoCluster> {
           role: typeof s === "string" ? s : (web?.state ?? "no module web"),
           mirror: web?.mirror?.data ?? null,
           resync: resync === null ? null : { phase: resync.phase, bytesDone: resync.bytesDone, bytesTotal: resync.bytesTotal, bytesPerSec: resync.bytesPerSec },
-          farm: farm === undefined ? null : { mode: farm.mode, held: farm.held },
+          farm: farm === undefined ? null : { mode: farm.mode, held: farm.held, detail: farm.detail },
           console: consoles[i] ?? "",
           passwordFile: join(m.node(name).stateDir, "console-password"),
         };

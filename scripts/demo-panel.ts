@@ -61,7 +61,7 @@ async function refresh() {
     document.getElementById("last").textContent = s.last;
     document.getElementById("nodes").innerHTML = s.nodes.map((n) =>
       "<tr data-node=" + esc(n.name) + "><td>" + esc(n.name) + "</td><td class=role>" + esc(n.role) + "</td><td class=copy>" + copy(n) + "</td><td>" +
-      (n.farm === null ? "" : esc(n.farm.mode) + ", " + n.farm.held + " of 256 buckets") + "</td><td>" + esc(n.daemon) + "</td><td>" + esc(n.cables) + "</td><td>" +
+      (n.farm === null ? "" : esc(n.farm.mode) + ", " + n.farm.held + " of 256 buckets" + (n.farm.mode === "in" ? "" : "<br><small>" + esc(n.farm.detail) + "</small>")) + "</td><td>" + esc(n.daemon) + "</td><td>" + esc(n.cables) + "</td><td>" +
       (n.daemon === "running" ? button(n.name, "kill", "kill daemon") : button(n.name, "start", "start daemon")) +
       (n.cables === "in" ? button(n.name, "cable-out", "pull cables") : button(n.name, "cable-in", "plug cables")) +
       "</td><td><a href=\\"" + esc(n.console) + "\\" target=_blank>" + esc(n.console) + "</a><br><small>" + esc(n.passwordFile) + "</small></td></tr>").join("");

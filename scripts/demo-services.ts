@@ -72,16 +72,18 @@ const CLIENT_JS = `const fs = require("node:fs");
 const http = require("node:http");
 const [webUrl, farmUrl, out] = process.argv.slice(2);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+// Gives up after 400 ms whatever the request is doing (a connect to an address nobody answers ARP for
+// waits seconds for the kernel's verdict).
 function ask(url) {
   return new Promise((resolve) => {
-    const req = http.get(url, { agent: false, timeout: 400 }, (res) => {
+    const req = http.get(url, { agent: false }, (res) => {
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (c) => (body += c));
-      res.on("end", () => resolve(res.statusCode === 200 ? body.trim() : null));
+      res.on("end", () => { clearTimeout(timer); resolve(res.statusCode === 200 ? body.trim() : null); });
     });
-    req.on("timeout", () => req.destroy());
-    req.on("error", () => resolve(null));
+    const timer = setTimeout(() => req.destroy(), 400);
+    req.on("error", () => { clearTimeout(timer); resolve(null); });
   });
 }
 const web = { node: null, visit: 0, at: 0, answers: 0, failed: 0, reused: 0, reusedDetail: null, failovers: [] };
