@@ -134,7 +134,14 @@ export interface StreamReport {
  * line newer than those it printed before.
  */
 export async function askReport<T = StreamReport>(p: LabProcess, timeoutMs = 10_000): Promise<T> {
-  const jsonLines = (): string[] => p.output().split("\n").filter((l) => l.startsWith("{"));
+  // Whole lines only: a long report can be read while it is still being written.
+  const jsonLines = (): string[] => {
+    const out = p.output();
+    return out
+      .slice(0, out.lastIndexOf("\n") + 1)
+      .split("\n")
+      .filter((l) => l.startsWith("{"));
+  };
   const before = jsonLines().length;
   p.write("report\n");
   let line = "";
