@@ -3,7 +3,7 @@
  * haresources (a node and its resources per line, `\` continues a line) and
  * authkeys (of which only the method is read: the secret never leaves it).
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ImportError, type Where } from "./import-error.ts";
 
@@ -20,9 +20,21 @@ export interface HeartbeatSource {
   haresources?: Directive[];
   /** authkeys' active method (sha1, md5, crc) and where, never the key. */
   auth?: { method: string; where: Where };
+  /** The names in DIR/resource.d (Heartbeat's resource scripts), empty when the folder has none. */
+  resourceScripts: string[];
 }
 
 export type ReadText = (path: string) => string | undefined;
+/** The names in a folder; empty when there is no such folder. */
+export type ListDir = (path: string) => string[];
+
+const listOrEmpty: ListDir = (path) => {
+  try {
+    return readdirSync(path);
+  } catch {
+    return [];
+  }
+};
 
 const readOrUndefined: ReadText = (path) => {
   try {
@@ -65,12 +77,12 @@ function authOf(text: string, file: string): { method: string; where: Where } {
   return { method, where: key.where };
 }
 
-/** Reads DIR/ha.cf (needed), DIR/haresources and DIR/authkeys (each optional). */
-export function readHeartbeatDir(dir: string, read: ReadText = readOrUndefined): HeartbeatSource {
+/** Reads DIR/ha.cf (needed), DIR/haresources and DIR/authkeys (each optional), and lists DIR/resource.d. */
+export function readHeartbeatDir(dir: string, read: ReadText = readOrUndefined, list: ListDir = listOrEmpty): HeartbeatSource {
   const haCfPath = join(dir, "ha.cf");
   const haCf = read(haCfPath);
   if (haCf === undefined) throw new ImportError({ file: haCfPath }, "cannot read ha.cf (vigil import heartbeat takes the folder holding ha.cf, haresources and authkeys)");
-  const source: HeartbeatSource = { dir, haCf: directives(haCf, haCfPath, false) };
+  const source: HeartbeatSource = { dir, haCf: directives(haCf, haCfPath, false), resourceScripts: list(join(dir, "resource.d")) };
   const resPath = join(dir, "haresources");
   const res = read(resPath);
   if (res !== undefined) source.haresources = directives(res, resPath, true);

@@ -3,6 +3,7 @@
  * preferred, its resources in order (IPaddr/IPaddr2 as VIPs, plain names as
  * systemd services); what vigil has no resource for is a comment.
  */
+import { join } from "node:path";
 import { isIPv4 } from "../config/formats.ts";
 import { whereText } from "./import-error.ts";
 import type { Directive, HeartbeatSource } from "./heartbeat-parse.ts";
@@ -18,6 +19,8 @@ interface Resource {
   value: YMap | undefined;
   notes: string[];
   service?: string;
+  /** A resource script of the folder's resource.d, run through wrapper scripts. */
+  script?: string;
 }
 
 function ipResource(spec: string, d: Directive, notes: string[], interfaces: readonly string[]): YMap | undefined {
@@ -60,7 +63,23 @@ const RESOURCE_NOTES: Record<string, string> = {
   LVSSyncDaemonSwap: "no LVS in vigil",
 };
 
-function resourceOf(spec: string, d: Directive, interfaces: readonly string[]): Resource {
+/**
+ * A script of the imported folder's resource.d (Heartbeat ran it with start
+ * and stop): systemd has no unit of that name, and vigil runs scripts without
+ * arguments, so it becomes a pair of wrapper scripts the comment spells out.
+ */
+function resourceScript(name: string, d: Directive, dir: string): Resource {
+  const start = `./${name}-start.sh`;
+  const stop = `./${name}-stop.sh`;
+  const script = `/etc/ha.d/resource.d/${name}`;
+  return {
+    value: ymap(entry("start", start), entry("stop", stop)),
+    notes: [atResource(d, name, `a Heartbeat resource script (${join(dir, "resource.d", name)}), which systemd has no unit for; vigil runs scripts without arguments: put "exec ${script} start" in ${start} and "exec ${script} stop" in ${stop} beside this file (executable)`)],
+    script: name,
+  };
+}
+
+function resourceOf(spec: string, d: Directive, interfaces: readonly string[], scripts: readonly string[], dir: string): Resource {
   const notes: string[] = [];
   const at = (_d: Directive, text: string): string => atResource(d, spec, text);
   const [name, ...args] = spec.split("::");
@@ -75,6 +94,7 @@ function resourceOf(spec: string, d: Directive, interfaces: readonly string[]): 
       notes: [at(d, `a resource script with arguments; vigil runs start/stop scripts without arguments: write start and stop scripts that run "/etc/ha.d/resource.d/${name} ${args.join(" ")} start|stop" and list them as { start: ..., stop: ... }`)],
     };
   }
+  if (scripts.includes(name) && /^[A-Za-z0-9_.@-]+$/.test(name)) return resourceScript(name, d, dir);
   if (!/^[A-Za-z0-9_:@][A-Za-z0-9_.:@\\-]{0,254}$/.test(name)) return { value: undefined, notes: [at(d, `"${name}" cannot be a systemd unit name: left out`)] };
   return { value: ymap(entry("service", name)), notes, service: name };
 }
@@ -103,19 +123,20 @@ export function modulesOf(src: HeartbeatSource, names: readonly string[], interf
     const [owner = "", ...specs] = line.words;
     const notes: string[] = [];
     const resources: YMap[] = [];
-    let service: string | undefined;
+    // The module is named after its first service or script, in haresources' order.
+    let named: string | undefined;
     for (const spec of specs) {
-      const r = resourceOf(spec, line, interfaces);
+      const r = resourceOf(spec, line, interfaces, src.resourceScripts, src.dir);
       notes.push(...r.notes);
       if (r.value !== undefined) resources.push(r.value);
+      named ??= r.service ?? r.script;
       if (r.service !== undefined) {
-        service ??= r.service;
         notes.push(atResource(line, r.service, `Heartbeat ran /etc/ha.d/resource.d/${r.service} or /etc/init.d/${r.service} start|stop; vigil runs \`systemctl start|stop ${r.service}\` (for a script instead: { start: ..., stop: ... })`));
       }
     }
     const firstIp = resources.map((r) => r.entries.find((e) => "key" in e && e.key === "vip")).find((e) => e !== undefined);
-    let name = nameOf(service ?? (firstIp !== undefined && "key" in firstIp ? `ip-${String(firstIp.value).split("/")[0]}` : "group"), "group");
-    for (let k = 2; used.has(name); k++) name = `${service ?? "group"}-${k}`;
+    let name = nameOf(named ?? (firstIp !== undefined && "key" in firstIp ? `ip-${String(firstIp.value).split("/")[0]}` : "group"), "group");
+    for (let k = 2; used.has(name); k++) name = `${named ?? "group"}-${k}`;
     used.add(name);
     if (resources.length === 0) {
       skipped.push(comment(...notes, `${whereText(line.where)}: nothing on this line maps to a vigil resource: no module for it`));

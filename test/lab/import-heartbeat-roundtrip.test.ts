@@ -18,10 +18,10 @@
  * names its node by `uname -n`: each Heartbeat node runs in a mount and UTS
  * namespace of its own (inside the lab host's network namespace) with a copy
  * of the package's /etc/ha.d holding this node's files, an empty
- * /var/lib/heartbeat and a tmpfs on /run, and the hostname h1 or h2. vigil
- * runs the imported `service: demoapp` through systemctl; a stand-in
- * systemctl on its PATH runs the same resource script, as systemd runs an
- * init script.
+ * /var/lib/heartbeat and a tmpfs on /run, and the hostname h1 or h2. The
+ * folder imported is the user's /etc/ha.d with its resource.d/demoapp, which
+ * the importer turns into start and stop wrapper scripts; they are written as
+ * its comment says, calling each node's own copy of the script.
  */
 import { execFile } from "node:child_process";
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -204,22 +204,9 @@ async function underHeartbeat(s: Side, src: string): Promise<{ seen: string[]; l
 
 /** vigil with the imported config on both nodes of `s`: the same four observations. */
 async function underVigil(s: Side, config: string): Promise<{ seen: string[]; log: string }> {
-  for (const n of NODES) {
-    // systemd runs an init script for `systemctl start NAME`; this one runs the node's resource script.
-    const bin = join(s.dir, `${n}-bin`);
-    mkdirSync(bin);
-    writeFileSync(join(bin, "systemctl"), [
-      "#!/bin/sh",
-      `case "$1" in start|stop) exec ${s.resourceD(n)}/"\${2%.service}" "$1" ;; esac`,
-      "exit 0",
-      "",
-    ].join("\n"));
-    chmodSync(join(bin, "systemctl"), 0o755);
-    mkdirSync(join(s.dir, `${n}-state`));
-  }
+  for (const n of NODES) mkdirSync(join(s.dir, `${n}-state`));
   const start = async (n: Node): Promise<LabProcess> => {
     const p = s.host(n).spawn([
-      "env", `PATH=${join(s.dir, `${n}-bin`)}:${process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin"}`,
       VIGIL_BIN, "run", "--config", config, "--node", n, "--state-dir", join(s.dir, `${n}-state`), "--listen", "127.0.0.1:0",
     ], { logName: `vigil-${n}` });
     await p.waitFor(/vigil started/, 15_000);
@@ -265,9 +252,10 @@ describeLab(
 
       // The pair's files, as a user would write them (fast timers, so the test is short).
       const src = join(dir, "ha.d");
-      mkdirSync(src);
+      mkdirSync(join(src, "resource.d"), { recursive: true });
       const hosts = [hbLab.host("h1"), hbLab.host("h2")];
       for (const [f, text] of Object.entries(heartbeatFiles(hosts))) writeFileSync(join(src, f), text);
+      writeFileSync(join(src, "resource.d", "demoapp"), demoappScript(join(dir, "unused")));
 
       const config = join(dir, "vigil.yaml");
       const imported = await run(VIGIL_BIN, ["import", "heartbeat", src, "--addresses", `h1=${vgLab.host("h1").addr()},h2=${vgLab.host("h2").addr()}`, "--out", config]);
@@ -276,7 +264,14 @@ describeLab(
       const yaml = readFileSync(config, "utf8");
       expect(yaml).toContain("failback: auto");
       expect(yaml).toContain(`vip: ${VIP}/24`);
-      expect(yaml).toContain("service: demoapp");
+      expect(yaml).toContain("- start: ./demoapp-start.sh\n        stop: ./demoapp-stop.sh");
+      expect(yaml).toContain(`put "exec /etc/ha.d/resource.d/demoapp start" in ./demoapp-start.sh`);
+      // The wrappers as the comment says; in the lab each node's /etc/ha.d/resource.d is a folder of its own.
+      for (const action of ["start", "stop"]) {
+        const wrapper = join(dir, `demoapp-${action}.sh`);
+        writeFileSync(wrapper, `#!/bin/sh\nexec ${vg.dir}/"$VIGIL_NODE"-ha.d/resource.d/demoapp ${action}\n`);
+        chmodSync(wrapper, 0o755);
+      }
       expect((await run(VIGIL_BIN, ["keygen", join(dir, "vigil.key")])).code).toBe(0);
       const check = await run(VIGIL_BIN, ["check-config", config]);
       expect(check.stderr).toBe("");
