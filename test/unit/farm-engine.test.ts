@@ -271,6 +271,32 @@ describe("farm driver", () => {
     expect(inst.status().held).toBe(0);
     clock.now += 600;
     await vi.waitFor(() => expect(inst.status()).toMatchObject({ mode: "in", held: 256 }), { timeout: 5_000 });
+    // Its UDP flows were forgotten when the carrier went: peers may have taken them.
+    expect(os.flowWrites.filter((w) => w.startsWith("forget "))).toHaveLength(1);
+    await inst.stop();
+  });
+
+  it("writes the UDP flow owners after the table, and again when they change: the peers' buckets, the live peers", async () => {
+    const os = fakeOs();
+    const clock = { now: 1000 };
+    const { inst } = instance(setup(["a", "b", "c"], 0), os, clock);
+    inst.start([
+      { name: "b", liveness: "up" },
+      { name: "c", liveness: "up" },
+    ]);
+    inst.frame("b", [{ module: "web", role: "farm:in", generation: 7 }], 1000);
+    inst.frame("c", [{ module: "web", role: "farm:in", generation: 7 }], 1000);
+    await inst.settled();
+    // b's and c's buckets (the view is agreed: every one but ours), both live.
+    expect(os.flowWrites[os.flowWrites.length - 1]).toBe(`${256 - inst.status().held} live 2,3`);
+    const writes = os.flowWrites.length;
+    inst.frame("c", [{ module: "web", role: "farm:in", generation: 7 }], 1001);
+    await inst.settled();
+    expect(os.flowWrites.length).toBe(writes);
+    inst.peer("c", "dead");
+    await inst.settled();
+    // c is not live any more (its flows go to their buckets' holders); its epoch moved on.
+    expect(os.flowWrites.slice(writes).some((w) => w.endsWith(" live 2"))).toBe(true);
     await inst.stop();
   });
 

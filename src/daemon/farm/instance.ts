@@ -283,7 +283,7 @@ export class FarmInstance {
     const r = farmStep(this.state, event, this.deps.clock());
     this.state = r.state;
     for (const a of r.actions) this.enqueue(a);
-    this.queueFlows(false);
+    this.queueFlows();
     this.scheduleWake();
     const l = { module: this.name };
     this.gauges.serving(r.state.mode === "in" ? 1 : 0, l);
@@ -301,21 +301,22 @@ export class FarmInstance {
   }
 
   /**
-   * Queues the UDP flow owners when they changed (or `forget`), behind the
-   * actions of the same step: who holds what is written first.
+   * Queues the UDP flow owners when they changed, behind the actions of the
+   * same step: who holds what is written first. (Emptying the flow memory is
+   * the core's forget-flows action.)
    */
-  private queueFlows(forget: boolean): void {
+  private queueFlows(): void {
     if (this.state.mode === "stopped") {
       this.flows = null;
       return;
     }
     const v = flowView(this.state);
-    if (!forget && this.flows !== null && sameFlowView(v, this.flows)) return;
+    if (this.flows !== null && sameFlowView(v, this.flows)) return;
     this.flows = v;
     this.queue = this.queue
       .then(async () => {
         if (!this.tableUp) return;
-        const w = await this.os.writeFlows(this.name, v.owners, v.live, forget);
+        const w = await this.os.writeFlows(this.name, v.owners, v.live, false);
         if (!w.ok) this.deps.log.warn("farm: cannot write its UDP flow owners", { module: this.name, reason: w.message });
       })
       .catch((e: unknown) => {
