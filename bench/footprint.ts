@@ -1,34 +1,176 @@
 /**
- * Footprint of vigil beside keepalived, measured in the same run:
- * file size, cold start (`--version`, median of N), and idle RSS and CPU of
- * the running daemon over a window. Both daemons run inside a namespace this
- * script creates (a veth pair, documentation addresses, no default route)
- * with one VRRP-sized job: keepalived one VRRP instance, vigil a two-node
- * cluster heartbeating to a peer that never answers.
+ * Footprint of vigil beside keepalived and Linux-HA Heartbeat, measured in
+ * the same run, on the same lab (three hosts on one link, documentation
+ * addresses, no default route; test/lab/lab.ts):
  *
- *   node_modules/.bin/bun bench/footprint.ts [--runs 20] [--seconds 20]
+ * - the whole appliance idle on one node (h1): every process of the daemon
+ *   (the fencing watchdog and scripts included), RSS split into the
+ *   executable's pages (file) and the heap (anon), PSS, CPU over a window,
+ *   with both peers running, as a breakdown by component:
+ *     runtime   an empty program compiled by the same Bun with vigil's flags;
+ *     heartbeat `vigil run` with heartbeats only, at the default preset;
+ *     module    plus a failover module (VIP, start/stop scripts) that runs on h1;
+ *     vrrp      heartbeats plus one VRRP instance (advert 1 s) that is MASTER on h1;
+ *     console   the heartbeat node again after 20 requests to its console;
+ *     fast      heartbeats at `fast` (SCHED_RR, memory locked);
+ *   beside keepalived (one VRRP instance, MASTER, advert 1 s) and Heartbeat
+ *   3.0.6 (three nodes, the same timers as `lan`);
+ * - where vigil's idle CPU goes: % of a core by thread (main, JIT, GC, allocator);
+ * - cold start: `vigil version` beside `keepalived --version` (median of --runs);
+ * - time from starting the daemon to its first heartbeat on the wire
+ *   (tcpdump's timestamp of the first datagram minus the spawn time; the
+ *   other nodes are not running): vigil's UDP frame, keepalived's first
+ *   advert (state MASTER, priority 255: the only way it advertises at once),
+ *   Heartbeat's first UDP packet. Median of --starts (Heartbeat: at most 3).
  *
- * Writes bench/results/footprint.json and bench/results/footprint.md.
+ *   node_modules/.bin/bun bench/footprint.ts [--runs 20] [--seconds 30] [--starts 5] [--results footprint]
+ *
+ * VIGIL_BIN picks the binary (default dist/vigil). Root only. Writes
+ * bench/results/footprint.json and bench/results/footprint.md (or the name
+ * --results gives). Namespaces,
+ * processes and files are removed at the end, also on failure.
  */
-import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { type LabHost, type LabProcess, waitUntil, withLab } from "../test/lab/lab.ts";
+import { requireVigilBinary, startVigilCluster, VIGIL_BIN, type VigilCluster } from "../test/lab/vigil-cluster.ts";
+import { HEARTBEAT_BIN, heartbeatVersion, prepareHaNode } from "./lib/linux-ha.ts";
+import { linuxHaUnderTest } from "./lib/linux-ha-under-test.ts";
+import { fmt, markdownTable, writeResults } from "./lib/report.ts";
+import { median } from "./lib/stats.ts";
 
-const { values } = parseArgs({ options: { runs: { type: "string", default: "20" }, seconds: { type: "string", default: "20" } } });
+const { values } = parseArgs({
+  options: {
+    runs: { type: "string", default: "20" },
+    seconds: { type: "string", default: "30" },
+    starts: { type: "string", default: "5" },
+    // Another name for the results, e.g. footprint-before for an older build.
+    results: { type: "string", default: "footprint" },
+  },
+});
 const RUNS = Number(values.runs);
 const SECONDS = Number(values.seconds);
+const STARTS = Number(values.starts);
 const ROOT = new URL("../", import.meta.url).pathname;
-const VIGIL = process.env.VIGIL_BIN || join(ROOT, "dist/vigil");
+const BUN = join(ROOT, "node_modules/.bin/bun");
 const KEEPALIVED = "/usr/sbin/keepalived";
-const TCK = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
+const TCK = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
+const SETTLE_MS = 5_000;
+const VIP = "198.51.100.80";
+const VRRP_VIP = "198.51.100.81";
+/** Heartbeat with `lan`'s timers. */
+const HA_TIMERS = { intervalMs: 100, warntimeMs: 250, deadtimeMs: 500, initdeadMs: 5_000 };
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+interface Figures {
+  rssMiB: number;
+  fileMiB: number;
+  anonMiB: number;
+  pssMiB: number;
+  cpuPercent: number;
+  processes: number;
+  /** CPU % of the first process's threads, by thread name (runtime threads show where idle CPU goes). */
+  threads: Record<string, number>;
+}
+
+/** CPU ticks of each thread of `pid`, summed by thread name. */
+function threadTicks(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  let tasks: string[] = [];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const t of tasks) {
+    const stat = read(`/proc/${pid}/task/${t}/stat`);
+    const name = (read(`/proc/${pid}/task/${t}/comm`) ?? "?").trim().replace(/ \d+$/, "");
+    if (stat === null) continue;
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const key = t === String(pid) ? "main" : name;
+    out.set(key, (out.get(key) ?? 0) + Number(f[11]) + Number(f[12]));
+  }
+  return out;
+}
+
+const read = (p: string): string | null => {
+  try {
+    return readFileSync(p, "utf8");
+  } catch {
+    return null;
+  }
 };
+
+/** The process and all its descendants, from /proc. */
+function tree(pid: number): number[] {
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) {
+    let tasks: string[] = [];
+    try {
+      tasks = readdirSync(`/proc/${out[i]}/task`);
+    } catch {
+      continue; // exited meanwhile
+    }
+    for (const t of tasks) {
+      const kids = read(`/proc/${out[i]}/task/${t}/children`) ?? "";
+      for (const k of kids.trim().split(/\s+/).filter(Boolean)) out.push(Number(k));
+    }
+  }
+  return out;
+}
+
+function sample(pids: readonly number[]): { ticks: number; rss: number; file: number; anon: number; pss: number; n: number } {
+  const s = { ticks: 0, rss: 0, file: 0, anon: 0, pss: 0, n: 0 };
+  for (const pid of pids) {
+    const stat = read(`/proc/${pid}/stat`);
+    const status = read(`/proc/${pid}/status`);
+    if (stat === null || status === null) continue;
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    s.ticks += Number(f[11]) + Number(f[12]);
+    const kib = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? 0);
+    s.rss += kib("VmRSS");
+    s.file += kib("RssFile");
+    s.anon += kib("RssAnon");
+    s.pss += Number(/^Pss:\s+(\d+)/m.exec(read(`/proc/${pid}/smaps_rollup`) ?? "")?.[1] ?? 0);
+    s.n += 1;
+  }
+  return s;
+}
+
+/** CPU over the window; memory as the median of one sample a second. */
+async function idle(pids: () => number[], seconds = SECONDS): Promise<Figures> {
+  await sleep(SETTLE_MS);
+  const first = sample(pids());
+  const lead = pids()[0];
+  const threadsBefore = lead === undefined ? new Map<string, number>() : threadTicks(lead);
+  const t0 = performance.now();
+  const rows: ReturnType<typeof sample>[] = [];
+  for (let i = 0; i < seconds; i++) {
+    await sleep(1_000);
+    rows.push(sample(pids()));
+  }
+  const last = rows[rows.length - 1] ?? first;
+  const elapsed = (performance.now() - t0) / 1000;
+  const threads: Record<string, number> = {};
+  for (const [name, ticks] of lead === undefined ? [] : threadTicks(lead)) {
+    threads[name] = Math.round(((ticks - (threadsBefore.get(name) ?? 0)) / TCK / elapsed) * 100 * 1000) / 1000;
+  }
+  const mid = (k: "rss" | "file" | "anon" | "pss") => median(rows.map((r) => r[k])) / 1024;
+  return {
+    rssMiB: mid("rss"),
+    fileMiB: mid("file"),
+    anonMiB: mid("anon"),
+    pssMiB: mid("pss"),
+    cpuPercent: ((last.ticks - first.ticks) / TCK / elapsed) * 100,
+    processes: last.n,
+    threads,
+  };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function coldStartMs(cmd: string, args: string[]): number {
   const times: number[] = [];
@@ -41,99 +183,211 @@ function coldStartMs(cmd: string, args: string[]): number {
   return median(times);
 }
 
-/** RSS (KiB) and CPU ticks summed over a process and its children. */
-function usage(pids: number[]): { rssKiB: number; ticks: number } {
-  let rssKiB = 0, ticks = 0;
-  for (const pid of pids) {
-    const status = readFileSync(`/proc/${pid}/status`, "utf8");
-    rssKiB += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    ticks += Number(f[11]) + Number(f[12]);
-  }
-  return { rssKiB, ticks };
+/** The empty program vigil's runtime costs by itself: compiled with the flags scripts/build.mjs uses. */
+function buildEmptyProgram(dir: string): string {
+  const src = join(dir, "empty.ts");
+  writeFileSync(src, "setInterval(() => {}, 1000);\n");
+  const out = join(dir, "empty");
+  execFileSync(BUN, ["build", "--compile", "--minify", "--bytecode", "--format=esm", src, "--outfile", out], { stdio: "ignore" });
+  return out;
 }
 
-function childrenOf(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
-
-async function idle(start: () => number, settleMs = 3000): Promise<{ rssMiB: number; cpuPct: number }> {
-  const pid = start();
-  try {
-    await new Promise((r) => setTimeout(r, settleMs));
-    const pids = () => [pid, ...childrenOf(pid)];
-    const a = usage(pids());
-    await new Promise((r) => setTimeout(r, SECONDS * 1000));
-    const b = usage(pids());
-    return { rssMiB: b.rssKiB / 1024, cpuPct: ((b.ticks - a.ticks) / TCK / SECONDS) * 100 };
-  } finally {
-    try {
-      process.kill(pid, "SIGTERM");
-    } catch {
-      // Already gone.
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
-
-const ns = `vb-${Math.random().toString(16).slice(2, 8)}`;
-const dir = mkdtempSync(join(tmpdir(), "vigil-footprint-"));
-const sh = (...args: string[]) => execFileSync(args[0]!, args.slice(1), { stdio: "inherit" });
-const inNs = (...args: string[]) => ["ip", "netns", "exec", ns, ...args];
-
-try {
-  sh("ip", "netns", "add", ns);
-  sh(...inNs("ip", "link", "set", "lo", "up"));
-  sh(...inNs("ip", "link", "add", "v0", "type", "veth", "peer", "name", "v1"));
-  sh(...inNs("ip", "addr", "add", "198.51.100.11/24", "dev", "v0"));
-  sh(...inNs("ip", "addr", "add", "198.51.100.12/24", "dev", "v1"));
-  sh(...inNs("ip", "link", "set", "v0", "up"));
-  sh(...inNs("ip", "link", "set", "v1", "up"));
-
-  writeFileSync(join(dir, "keepalived.conf"), [
+function keepalivedConf(iface: string, state: "MASTER" | "BACKUP", priority: number, advert: string): string {
+  return [
     "global_defs { router_id bench }",
     "vrrp_instance VI_1 {",
-    "  state BACKUP", "  interface v0", "  virtual_router_id 51", "  priority 100", "  advert_int 1",
-    "  virtual_ipaddress { 198.51.100.50/24 }",
+    `  state ${state}`, `  interface ${iface}`, "  virtual_router_id 61", `  priority ${priority}`, `  advert_int ${advert}`,
+    `  virtual_ipaddress { ${VRRP_VIP}/24 }`,
     "}", "",
-  ].join("\n"));
-  execFileSync(VIGIL, ["keygen", join(dir, "vigil.key")], { stdio: "ignore" });
-  writeFileSync(join(dir, "vigil.yaml"), [
-    "cluster:", "  name: bench", "  key_file: vigil.key",
-    "  nodes:", "    - { name: a, addresses: [198.51.100.11] }", "    - { name: b, addresses: [198.51.100.12] }",
-    "web: { listen: 127.0.0.1:9010 }", "",
-  ].join("\n"));
-
-  const vigilIdle = await idle(() => {
-    const p = spawn(inNs(VIGIL)[0]!, [...inNs(VIGIL).slice(1), "run", "--config", join(dir, "vigil.yaml"), "--node", "a", "--state-dir", join(dir, "state")], { stdio: "ignore" });
-    return p.pid!;
-  });
-  const keepalivedIdle = await idle(() => {
-    const p = spawn("ip", ["netns", "exec", ns, KEEPALIVED, "-n", "-l", "-G", "-P", "-f", join(dir, "keepalived.conf"), "-p", join(dir, "k.pid"), "-r", join(dir, "kv.pid")], { stdio: "ignore" });
-    return p.pid!;
-  });
-
-  const rows = [
-    { name: "file size (MB)", vigil: statSync(VIGIL).size / 1e6, keepalived: statSync(KEEPALIVED).size / 1e6 },
-    { name: `cold start, --version (ms, median of ${RUNS})`, vigil: coldStartMs(VIGIL, ["version"]), keepalived: coldStartMs(KEEPALIVED, ["--version"]) },
-    { name: `idle RSS (MiB, all processes)`, vigil: vigilIdle.rssMiB, keepalived: keepalivedIdle.rssMiB },
-    { name: `idle CPU (% of one core over ${SECONDS} s)`, vigil: vigilIdle.cpuPct, keepalived: keepalivedIdle.cpuPct },
-  ];
-  const fmt = (n: number) => (n >= 10 ? n.toFixed(1) : n.toFixed(2));
-  const md = [
-    `| measure | vigil | keepalived 2.2.7 | ratio vigil/keepalived |`,
-    `|---|---|---|---|`,
-    ...rows.map((r) => `| ${r.name} | ${fmt(r.vigil)} | ${fmt(r.keepalived)} | ${r.keepalived > 0 ? fmt(r.vigil / r.keepalived) : "-"} |`),
   ].join("\n");
-  mkdirSync(join(ROOT, "bench/results"), { recursive: true });
-  writeFileSync(join(ROOT, "bench/results/footprint.json"), JSON.stringify({ date: new Date().toISOString(), runs: RUNS, seconds: SECONDS, rows }, null, 2) + "\n");
-  writeFileSync(join(ROOT, "bench/results/footprint.md"), md + "\n");
+}
+
+function spawnKeepalived(h: LabHost, dir: string, conf: string): LabProcess {
+  const d = join(dir, `ka-${h.name}-${Math.random().toString(16).slice(2, 8)}`);
+  mkdirSync(d, { recursive: true });
+  writeFileSync(join(d, "keepalived.conf"), conf);
+  return h.spawn([KEEPALIVED, "-n", "-l", "-D", "-f", join(d, "keepalived.conf"), "-p", join(d, "k.pid"), "-r", join(d, "v.pid")], { logName: `keepalived-${h.name}` });
+}
+
+const moduleYaml = (h1: LabHost, dir: string): string[] => {
+  for (const s of ["start", "stop"]) writeFileSync(join(dir, `svc-${s}.sh`), "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+  return [
+    "modules:", "  - name: web", "    type: failover", "    prefer: h1",
+    `    vip: ${VIP}/24`, `    interface: ${h1.ifname(1)}`, `    start: ${join(dir, "svc-start.sh")}`, `    stop: ${join(dir, "svc-stop.sh")}`,
+  ];
+};
+
+const vrrpYaml = (hosts: readonly LabHost[]): string[] => [
+  "vrrp:",
+  "  - name: VI_1",
+  "    interface: eth0",
+  "    vrid: 62",
+  `    priority: { ${hosts.map((h, i) => `${h.name}: ${200 - i * 50}`).join(", ")} }`,
+  "    advert_int: 1s",
+  `    vips: [${VRRP_VIP}/24]`,
+];
+
+/** Starts a vigil cluster on all hosts, measures h1's whole process tree, stops it. */
+async function vigilIdle(hosts: readonly LabHost[], dir: string, o: { preset?: "lan" | "fast"; extra?: (d: string) => string[]; before?: (c: VigilCluster) => Promise<void> }): Promise<Figures> {
+  const d = mkdtempSync(join(dir, "vigil-"));
+  const c = await startVigilCluster({ hosts, dir: d, name: "bench", heartbeat: { preset: o.preset ?? "lan" }, ...(o.extra ? { extraYaml: o.extra(d) } : {}) });
+  try {
+    await c.waitForMesh(30_000);
+    await o.before?.(c);
+    const pid = c.node("h1").proc.pid;
+    return await idle(() => tree(pid));
+  } finally {
+    await c.stop();
+  }
+}
+
+/** ms from start() to the first packet matching `filter` that tcpdump saw on h1's link. */
+async function firstPacketMs(h: LabHost, filter: string[], start: () => Promise<void> | void, stop: () => Promise<void>): Promise<number> {
+  const dump = h.spawn(["tcpdump", "-i", h.ifname(1), "-n", "-tt", "-l", "-c", "1", ...filter], { logName: "tcpdump" });
+  try {
+    await dump.waitFor(/listening on/, 10_000);
+    const t0 = Date.now();
+    const started = Promise.resolve(start()).catch(() => {});
+    try {
+      const m = await dump.waitFor(/^(\d+\.\d+) IP /m, 30_000);
+      return Number(m[1]) * 1000 - t0;
+    } finally {
+      await started;
+      await stop();
+    }
+  } finally {
+    await dump.stop(500);
+  }
+}
+
+if (process.getuid?.() !== 0) throw new Error("bench/footprint needs root (network namespaces)");
+requireVigilBinary();
+const dir = mkdtempSync(join(tmpdir(), "vigil-footprint-"));
+const load: number[] = [loadavg()[0] ?? 0];
+
+try {
+  const result = await withLab({ hosts: 3, links: 1 }, async (lab) => {
+    const hosts = lab.hosts;
+    const h1 = lab.host("h1");
+    const h2 = lab.host("h2");
+    const empty = buildEmptyProgram(dir);
+
+    const runtime = await (async () => {
+      const p = h1.spawn([empty], { logName: "empty" });
+      try {
+        return await idle(() => tree(p.pid));
+      } finally {
+        await p.stop(500);
+      }
+    })();
+    const heartbeat = await vigilIdle(hosts, dir, {});
+    load.push(loadavg()[0] ?? 0);
+    const module = await vigilIdle(hosts, dir, {
+      extra: (d) => moduleYaml(h1, d),
+      before: async (c) => {
+        const n = c.node("h1");
+        await waitUntil(async () => ["PRIM", "ALONE"].includes((await n.status()).modules.find((m) => m.name === "web")?.state ?? ""), {
+          timeoutMs: 30_000, intervalMs: 250, what: "the module web running on h1",
+        });
+      },
+    });
+    const vrrp = await vigilIdle(hosts, dir, { extra: () => vrrpYaml(hosts) });
+    const consoleUsed = await vigilIdle(hosts, dir, {
+      before: async (c) => {
+        const n = c.node("h1");
+        for (let i = 0; i < 10; i++) {
+          await n.status();
+          await n.metrics();
+        }
+      },
+    });
+    load.push(loadavg()[0] ?? 0);
+    const fast = await vigilIdle(hosts, dir, { preset: "fast" });
+
+    const keepalived = await (async () => {
+      const backup = spawnKeepalived(h2, dir, keepalivedConf("eth0", "BACKUP", 100, "1"));
+      const master = spawnKeepalived(h1, dir, keepalivedConf("eth0", "MASTER", 200, "1"));
+      try {
+        return await idle(() => tree(master.pid));
+      } finally {
+        await master.stop(1_000);
+        await backup.stop(1_000);
+      }
+    })();
+    const ha = linuxHaUnderTest({ hosts, links: [1], dir: join(dir, "ha"), timers: HA_TIMERS });
+    let heartbeatHa: Figures | null = null;
+    try {
+      await ha.start();
+      heartbeatHa = await idle(() => ha.pids(h1));
+    } finally {
+      await ha.stop();
+    }
+    load.push(loadavg()[0] ?? 0);
+
+    // First heartbeat on the wire, each daemon started alone on h1.
+    const firstVigil: number[] = [];
+    const firstKa: number[] = [];
+    const firstHa: number[] = [];
+    const fd = mkdtempSync(join(dir, "first-"));
+    const cfg = (await startVigilCluster({ hosts, dir: fd, name: "bench", start: [] })).config;
+    for (let i = 0; i < STARTS; i++) {
+      let p: LabProcess | undefined;
+      firstVigil.push(await firstPacketMs(h1, ["udp", "port", "7694"], () => {
+        p = h1.spawn([VIGIL_BIN, "run", "--config", cfg, "--node", "h1", "--state-dir", join(fd, `s${i}`), "--listen", "127.0.0.1:0"], { logName: "vigil-first" });
+      }, async () => void (await p?.stop(2_000))));
+      // Priority 255 (the address owner): keepalived's one way to advertise at once instead of after Master_Down_Interval.
+      firstKa.push(await firstPacketMs(h1, ["ip", "proto", "112"], () => {
+        p = spawnKeepalived(h1, dir, keepalivedConf("eth0", "MASTER", 255, "1"));
+      }, async () => void (await p?.stop(2_000))));
+    }
+    for (let i = 0; i < Math.min(STARTS, 3); i++) {
+      const n = prepareHaNode({ host: h1, nodes: hosts, timers: HA_TIMERS, dir: join(dir, `ha-first-${i}`), secret: randomBytes(16).toString("hex"), links: [1] });
+      try {
+        firstHa.push(await firstPacketMs(h1, ["udp", "port", "694"], () => n.start(), () => n.stop()));
+      } finally {
+        await n.stop();
+      }
+    }
+    return { runtime, heartbeat, module, vrrp, consoleUsed, fast, keepalived, heartbeatHa, firstVigil, firstKa, firstHa };
+  });
+
+  const cold = { vigil: coldStartMs(VIGIL_BIN, ["version"]), keepalived: coldStartMs(KEEPALIVED, ["--version"]) };
+  const f = result;
+  const row = (name: string, x: Figures | null, what: string) =>
+    [name, x?.rssMiB, x?.fileMiB, x?.anonMiB, x?.pssMiB, x === null ? null : fmt(x.cpuPercent, 2), x?.processes, what];
+  const idleTable = markdownTable(
+    ["component (h1, idle, both peers up)", "RSS MiB", "of it file", "of it anon", "PSS MiB", "CPU % of a core", "processes", "what runs"],
+    [
+      row("runtime: empty program, same Bun and flags", f.runtime, "setInterval(1 s)"),
+      row("vigil: heartbeats (lan)", f.heartbeat, "3 nodes, 100 ms / 500 ms, console listening"),
+      row("vigil: + failover module", f.module, "VIP and scripts on h1, bash fencing watchdog"),
+      row("vigil: + VRRP instance", f.vrrp, "MASTER on h1, advert 1 s"),
+      row("vigil: heartbeats, console used", f.consoleUsed, "after 10 status + 10 metrics requests"),
+      row("vigil: heartbeats (fast, memory locked)", f.fast, "20 ms / 100 ms, SCHED_RR, mlockall"),
+      row("keepalived 2.2.7", f.keepalived, "one VRRP instance, MASTER, advert 1 s"),
+      row(`Heartbeat ${heartbeatVersion() ?? "?"}`, f.heartbeatHa, "3 nodes, 100 ms / 500 ms (realtime, locked)"),
+    ],
+  );
+  const startTable = markdownTable(
+    ["measure", "vigil", "keepalived", "Heartbeat"],
+    [
+      ["file size (MB)", statSync(realpathSync(VIGIL_BIN)).size / 1e6, statSync(KEEPALIVED).size / 1e6, statSync(HEARTBEAT_BIN).size / 1e6],
+      [`cold start, version (ms, median of ${RUNS})`, cold.vigil, cold.keepalived, null],
+      [`start to first heartbeat on the wire (ms, median of ${STARTS} / ${f.firstHa.length})`, median(f.firstVigil), median(f.firstKa), f.firstHa.length > 0 ? median(f.firstHa) : null],
+    ],
+  );
+  const md = [
+    `Idle over ${SECONDS} s after ${SETTLE_MS / 1000} s settling; memory the median of one sample a second, every process of the daemon; load average ${load.map((x) => x.toFixed(1)).join(", ")} during the run.`,
+    "",
+    idleTable,
+    "",
+    startTable,
+    "",
+    `Where vigil's idle CPU goes (heartbeats, lan; % of a core by thread over the window): ${Object.entries(f.heartbeat.threads).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${fmt(v, 2)}`).join(", ") || "-"}.`,
+    "",
+  ].join("\n");
+  writeResults(values.results, { runs: RUNS, seconds: SECONDS, starts: STARTS, load, binary: VIGIL_BIN, cold, ...result }, md);
   console.log(md);
 } finally {
-  spawnSync("ip", ["netns", "del", ns]);
+  rmSync(dir, { recursive: true, force: true });
 }
