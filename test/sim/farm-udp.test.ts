@@ -18,9 +18,9 @@ import { DEADTIME, FarmWorld } from "./farm-world.ts";
 import { replayCommand, seedsFromEnv } from "./harness/seeds.ts";
 import { Prng } from "./harness/prng.ts";
 
-function configs(n: number): FarmCoreConfig[] {
+function configs(n: number, witness = false): FarmCoreConfig[] {
   const nodes = Array.from({ length: n }, (_, i) => ({ name: `n${i + 1}`, weight: 1 }));
-  return nodes.map((_, self) => ({ module: "web", nodes, self, ownershipSeed: 0x5eed1234, drainTimeoutMs: 2000, learnMs: DEADTIME }));
+  return nodes.map((_, self) => ({ module: "web", nodes, self, ownershipSeed: 0x5eed1234, drainTimeoutMs: 2000, learnMs: DEADTIME, witness }));
 }
 
 interface Flow {
@@ -211,5 +211,42 @@ describe("farm simulation: UDP flows and isolation", () => {
     expect(t.problems, failure(seed, w, t)).toEqual([]);
     expect(w.stableProblems(), failure(seed, w, t)).toEqual([]);
     expect(w.nodes.map((x) => x.kernelHeld), failure(seed, w, t)).toEqual(before);
+  });
+
+  it.each(seedsFromEnv(10))("two nodes with a ping witness: the survivor of a crash serves every bucket and flow; a node cut off from peers and witness holds nothing, and heals without two holders (seed %i)", (seed) => {
+    const cfgs = configs(2, true);
+    const w = new FarmWorld(cfgs, seed, { loss: 0.1, strict: true });
+    const t = new Traffic(w, 200, seed);
+    w.start(0);
+    w.start(1);
+    w.runUntil(3000);
+    t.run(500);
+    const before = w.nodes.map((x) => [...x.kernelHeld]);
+    w.kill(1);
+    t.run(2000);
+    expect(w.nodes[0]!.kernelHeld.length, failure(seed, w, t)).toBe(256);
+    expect(w.nodes[0]!.state.detail).toContain("serving alone");
+    t.unanswered = 0;
+    t.unansweredFlows.clear();
+    t.run(500);
+    expect(t.unanswered, failure(seed, w, t)).toBe(0);
+    w.start(1);
+    t.run(3000);
+    expect(w.nodes.map((x) => x.kernelHeld), failure(seed, w, t)).toEqual(before);
+    // Cut off from its peer and from the witness: it holds nothing; its peer, which reaches the witness, serves all.
+    w.cut(0);
+    t.run(2000);
+    expect(w.nodes[0]!.kernelHeld, failure(seed, w, t)).toEqual([]);
+    expect(w.nodes[1]!.kernelHeld.length, failure(seed, w, t)).toBe(256);
+    w.heal(0);
+    t.run(3000);
+    expect(t.problems, failure(seed, w, t)).toEqual([]);
+    expect(w.violations, failure(seed, w, t)).toEqual([]);
+    expect(w.stableProblems(), failure(seed, w, t)).toEqual([]);
+    expect(w.nodes.map((x) => x.kernelHeld), failure(seed, w, t)).toEqual(before);
+    t.unanswered = 0;
+    t.unansweredFlows.clear();
+    t.run(500);
+    expect(t.unanswered, failure(seed, w, t)).toBe(0);
   });
 });

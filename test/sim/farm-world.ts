@@ -187,6 +187,10 @@ export class FarmWorld {
         case "forget-flows":
           n.flows = new Map();
           break;
+        case "ask-witness":
+          // The witness sits on the clients' switch: a round reaches it while the node's link does.
+          this.deliver(i, { type: "witness", reachable: n.linked, askedAt: a.at }, this.now + 10 + this.jitter(50));
+          break;
         case "count-connections":
           this.deliver(i, { type: "connections", count: 0 }, this.now + 200);
           break;

@@ -108,6 +108,45 @@ describe("farm core", () => {
     expect(r.state.held).toEqual(bucketsOf(tableOf(cfg), 0, ALL));
   });
 
+  it("with a ping witness: alone, it asks; a round asked as the last peer fell silent that answers lets it serve alone", () => {
+    const cfg = { ...config(0), witness: true };
+    let r = run(initFarmState(cfg), [
+      [0, { type: "start" }],
+      [10, { type: "peer", node: 1, live: "up" }],
+      [10, { type: "advert", node: 1, advert: { role: "in", view: ALL }, echo: 5 }],
+      [11, { type: "peer", node: 2, live: "up" }],
+      [11, { type: "advert", node: 2, advert: { role: "in", view: ALL }, echo: 5 }],
+      [900, { type: "peer", node: 1, live: "dead" }],
+    ]);
+    expect(r.actions.filter((a) => a.type === "ask-witness")).toEqual([]);
+    r = run(r.state, [[950, { type: "peer", node: 2, live: "dead" }]]);
+    expect(r.actions).toContainEqual({ type: "ask-witness", at: 950 });
+    expect(r.state.held).toEqual([]);
+    expect(r.state.detail).toContain("the witness does not answer");
+    // An answer to a round asked before the last peer fell silent says nothing.
+    expect(run(r.state, [[960, { type: "witness", reachable: true, askedAt: 940 }]]).state.held).toEqual([]);
+    const alone = run(r.state, [[1000, { type: "witness", reachable: true, askedAt: 950 }]]);
+    expect(alone.state.held.length).toBe(256);
+    expect(alone.state.arpOwner).toBe(true);
+    expect(alone.state.detail).toContain("serving alone");
+    expect(alone.actions).toContainEqual({ type: "ask-witness", at: 1000 });
+    // The witness stops answering: it may be us cut off after all; nothing held, flows forgotten.
+    const cut = farmStep(alone.state, { type: "witness", reachable: false, askedAt: 1000 }, 2000);
+    expect(cut.state.held).toEqual([]);
+    expect(kinds(cut.actions)).toContain("forget-flows");
+    // Answering again (a cut healing?) counts only after settleMs with still no peer heard.
+    let back = run(cut.state, [[3000, { type: "witness", reachable: true, askedAt: 2000 }]]);
+    expect(back.state.held).toEqual([]);
+    back = run(back.state, [[3600, { type: "witness", reachable: true, askedAt: 2500 }]]);
+    expect(back.state.held.length).toBe(256);
+    // A peer heard: no more alone, witness forgotten; having served alone, it forgets its flows.
+    const heard = farmStep(back.state, { type: "peer", node: 1, live: "up" }, 4000);
+    expect(heard.state.witnessed).toBeUndefined();
+    expect(heard.state.aloneSince).toBeUndefined();
+    expect(kinds(heard.actions)).toContain("forget-flows");
+    expect(farmStep(heard.state, { type: "witness", reachable: true, askedAt: 3600 }, 4100).actions).toEqual([]);
+  });
+
   it("in a settled farm each node holds its own buckets once peers acknowledge its view", () => {
     const s = settledWeb1();
     expect(s.mode).toBe("in");

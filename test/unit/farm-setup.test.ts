@@ -11,9 +11,14 @@ const ifaces = {
   eth1: [{ address: "203.0.113.11", netmask: "255.255.255.0", family: "IPv4", mac: "02:00:00:00:01:0b", internal: false, cidr: "203.0.113.11/24" }],
 } as unknown as NonNullable<Parameters<typeof interfaceForVip>[1]>;
 
-function config(modules: unknown[], nodes = 3): VigilConfig {
+function config(modules: unknown[], nodes = 3, ping: string[] = []): VigilConfig {
   return {
-    cluster: { name: "web-farm", heartbeat: { interval: 100, deadtime: 500 }, nodes: Array.from({ length: nodes }, (_, i) => ({ name: `web${i + 1}`, addresses: [`198.51.100.${11 + i}`] })) },
+    cluster: {
+      name: "web-farm",
+      heartbeat: { interval: 100, deadtime: 500 },
+      nodes: Array.from({ length: nodes }, (_, i) => ({ name: `web${i + 1}`, addresses: [`198.51.100.${11 + i}`] })),
+      witness: { ping },
+    },
     vrrp: [],
     modules,
     web: { listen: "127.0.0.1:9010" },
@@ -55,6 +60,10 @@ describe("farm setup", () => {
     expect(ma.core.ownershipSeed).toBe(mb.core.ownershipSeed);
     expect(ma.vmac).toBe(mb.vmac);
     expect(ma).toMatchObject({ vip: "198.51.100.200", interface: "eth0", ports: [80, 443], split: "client_ip" });
+    // Listening times from the heartbeat; no witness unless cluster.witness.ping has addresses.
+    expect(ma.core).toMatchObject({ settleMs: 500, learnMs: 500, witness: false });
+    const w = farmSetup(config([farm()], 3, ["198.51.100.1"]), "web1", { key, ifaces });
+    expect(w.ok && w.modules[0]?.core.witness).toBe(true);
   });
 
   it("says what is wrong instead of starting a farm it cannot run", () => {
@@ -69,5 +78,6 @@ describe("farm setup", () => {
     expect(farmSetup(config([]), "web1", { key, ifaces })).toEqual({ ok: true, modules: [], warnings: [] });
     expect(farmConfigKey(config([farm()]))).toBe(farmConfigKey(config([farm()])));
     expect(farmConfigKey(config([farm()]))).not.toBe(farmConfigKey(config([farm({ ports: [80] })])));
+    expect(farmConfigKey(config([farm()]))).not.toBe(farmConfigKey(config([farm()], 3, ["198.51.100.1"])));
   });
 });

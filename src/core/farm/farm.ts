@@ -87,16 +87,25 @@ export function eligibleView(state: FarmState): Members {
 
 /**
  * Whether this node hears no peer although it has some, and not because they
- * all said goodbye: it cannot tell being cut off (a dead switch uplink, its
- * carrier still up) from their deaths. Taking their buckets would make it
- * answer every client beside them the moment the network heals, before any
- * heartbeat says so; it holds nothing instead, as without carrier. The price:
- * the last node standing after the others crashed serves nobody until one
- * comes back.
+ * all said goodbye.
  */
-export function isIsolated(state: FarmState): boolean {
+export function isAlone(state: FarmState): boolean {
   const others = state.peers.filter((_, i) => i !== state.config.self);
   return others.length > 0 && others.every((p) => p.live === "dead") && others.some((p) => p.stopped !== true);
+}
+
+/**
+ * Whether this node must hold nothing because it hears no peer: alone, it
+ * cannot tell being cut off (a dead switch uplink, its carrier still up) from
+ * their deaths, and taking their buckets would make it answer every client
+ * beside them the moment the network heals, before any heartbeat says so. A
+ * witness (cluster.witness.ping) that answers a round asked for after the
+ * last peer fell silent tells the two apart: then it serves alone. Without
+ * one, the last node standing after the others crashed serves nobody until
+ * one comes back.
+ */
+export function isIsolated(state: FarmState): boolean {
+  return isAlone(state) && !(state.config.witness === true && state.witnessed === true);
 }
 
 function settled(state: FarmState): boolean {
@@ -108,7 +117,10 @@ function runningMode(state: FarmState): { mode: FarmMode; detail: string } {
   // Both hold nothing: a node that cannot be reached must not come back holding
   // what it took while it heard no one (see the "link" event).
   if (state.linkDown) return { mode: "wait", detail: "the farm's interface has no carrier" };
-  if (isIsolated(state)) return { mode: "wait", detail: "hears no peer: cut off from the others, or they are all down; holding nothing until one is heard" };
+  if (isIsolated(state)) {
+    const ask = state.config.witness === true ? "; the witness does not answer" : "";
+    return { mode: "wait", detail: `hears no peer: cut off from the others, or they are all down${ask}; holding nothing until one is heard` };
+  }
   if (state.quiet !== undefined) {
     if (state.quiet.reason === "start" || state.quiet.reason === "lapsed") return { mode: "wait", detail: "listening to the clients' UDP flows before taking buckets" };
     const why = state.quiet.reason === "link-up" ? "its interface came back" : "it hears peers again after hearing none";
@@ -119,7 +131,7 @@ function runningMode(state: FarmState): { mode: FarmMode; detail: string } {
     return { mode: "wait", detail: `waiting to hear ${unknown.join(", ")}` };
   }
   if (!state.healthy) return { mode: "out", detail: state.detail.startsWith("checker:") ? state.detail : "checker: failing" };
-  return { mode: "in", detail: "serving its share" };
+  return { mode: "in", detail: isAlone(state) ? "serving alone: no peer heard, and the witness answers" : "serving its share" };
 }
 
 function roleOf(mode: FarmMode): FarmRole {
@@ -235,7 +247,25 @@ function selfName(state: FarmState): string {
 export function farmStep(state: FarmState, event: FarmEvent, now: number): Stepped<FarmState, FarmAction> {
   const r = step(state, event, now);
   const epochs = nextFlowEpochs(state, r.state);
-  return epochs === r.state.flowEpochs ? r : { state: { ...r.state, flowEpochs: epochs }, actions: r.actions };
+  const stepped = epochs === r.state.flowEpochs ? r : { state: { ...r.state, flowEpochs: epochs }, actions: r.actions };
+  return aloneTracked(state, stepped, now);
+}
+
+/**
+ * Keeps aloneSince and witnessed: set when every peer falls silent (and the
+ * witness asked then, if there is one), dropped as soon as one is heard.
+ */
+function aloneTracked(before: FarmState, r: Stepped<FarmState, FarmAction>, now: number): Stepped<FarmState, FarmAction> {
+  const after = r.state;
+  if (isAlone(after)) {
+    if (isAlone(before) || after.mode === "stopped") return r;
+    const { witnessed: _w, witnessSince: _s, ...rest } = after;
+    const ask: FarmAction[] = after.config.witness === true ? [{ type: "ask-witness", at: now }] : [];
+    return { state: { ...rest, aloneSince: now }, actions: [...r.actions, ...ask] };
+  }
+  if (after.aloneSince === undefined && after.witnessed === undefined && after.witnessSince === undefined) return r;
+  const { aloneSince: _a, witnessed: _w, witnessSince: _s, ...rest } = after;
+  return { state: rest, actions: r.actions };
 }
 
 /**
@@ -279,13 +309,16 @@ function step(state: FarmState, event: FarmEvent, now: number): Stepped<FarmStat
       if (peer === undefined || i === cfg.self || peer.live === event.live) return { state, actions: [] };
       // A peer that died or came back starts with no advert: what it held before says nothing now.
       let next = withPeer(state, i, { live: event.live, ...(event.live === "dead" && event.stopped === true ? { stopped: true as const } : {}) });
-      const wasIsolated = isIsolated(state);
-      const isolated = isIsolated(next);
+      const wasAlone = isAlone(state);
+      const alone = isAlone(next);
       // Back from hearing no one: our peers' deaths may have been our own isolation. Listen first.
-      if (wasIsolated && !isolated) next = quietFor(next, now, "heard-again");
+      if (isIsolated(state) && !alone) next = quietFor(next, now, "heard-again");
       const reason: RebalanceReason = event.live === "dead" ? "peer-dead" : "peer-up";
       const r = reconcile(next, now, reason, cfg.nodes[i]?.name ?? "");
-      return isolated && !wasIsolated && state.mode !== "stopped" ? { state: r.state, actions: [...r.actions, { type: "forget-flows" }] } : r;
+      // Alone, peers may take our flows (we may be the one cut off); back from serving alone on
+      // the witness's word, a peer that was only cut off may have answered ours.
+      const forget = state.mode !== "stopped" && ((alone && !wasAlone) || (!alone && wasAlone && state.witnessed === true));
+      return forget ? { state: r.state, actions: [...r.actions, { type: "forget-flows" }] } : r;
     }
     case "advert": {
       const i = event.node;
@@ -317,6 +350,27 @@ function step(state: FarmState, event: FarmEvent, now: number): Stepped<FarmStat
       if (state.mode !== "drain") return { state, actions: [] };
       if (event.count === 0) return teardown(state, now, "drain", "stopped: drained");
       return { state: { ...state, detail: `draining: ${event.count} connection${event.count === 1 ? "" : "s"} left` }, actions: [] };
+    }
+    case "witness": {
+      if (cfg.witness !== true || !isAlone(state) || state.aloneSince === undefined || event.askedAt < state.aloneSince || state.mode === "stopped") {
+        return { state, actions: [] };
+      }
+      // Asked again as long as we are alone: the witness may stop answering (then we were cut off after all).
+      const ask: FarmAction = { type: "ask-witness", at: now };
+      if (!event.reachable) {
+        const { witnessed, witnessSince: _s, ...rest } = state;
+        if (witnessed !== true) return { state: rest, actions: [ask] };
+        const r = reconcile(rest, now, "witness", selfName(state));
+        return { state: r.state, actions: [...r.actions, { type: "forget-flows" }, ask] };
+      }
+      // The round asked as the last peer fell silent counts at once. A witness that answers
+      // again after it did not is likely a cut healing, and the peers come back with it: it
+      // counts once it has answered for settleMs with still no peer heard.
+      const since = state.witnessSince ?? event.askedAt;
+      const ok = event.askedAt === state.aloneSince || event.askedAt - since >= (cfg.settleMs ?? DEFAULT_SETTLE_MS);
+      if (!ok || state.witnessed === true) return { state: { ...state, witnessSince: since }, actions: [ask] };
+      const r = reconcile({ ...state, witnessSince: since, witnessed: true }, now, "witness", selfName(state));
+      return { state: r.state, actions: [...r.actions, ask] };
     }
     case "set-up": {
       if (state.quiet?.until !== Infinity) return { state, actions: [] };

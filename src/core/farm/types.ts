@@ -46,6 +46,12 @@ export interface FarmCoreConfig {
    * move to this node. The daemon gives the heartbeat deadtime; default 0.
    */
   readonly learnMs?: number;
+  /**
+   * cluster.witness.ping is set: a node that hears no peer asks it, and a
+   * round that started after the last peer went silent and answers says the
+   * peers are down, not this node cut off: it serves alone (see isIsolated).
+   */
+  readonly witness?: boolean;
 }
 
 /** What a node tells its peers about itself, in its heartbeat advert for the module. */
@@ -111,6 +117,7 @@ export type RebalanceReason =
   | "link-down"
   | "link-up"
   | "heard-again"
+  | "witness"
   | "lapsed";
 
 export interface Rebalance {
@@ -162,6 +169,12 @@ export interface FarmState {
   readonly quiet?: { readonly until: number; readonly reason: QuietReason };
   /** Per node (config order): the flow epoch of each peer (see farm.ts nextFlowEpochs); ours unused. */
   readonly flowEpochs: readonly number[];
+  /** Since when every peer is silent (not all by goodbye); absent while some peer is heard. */
+  readonly aloneSince?: number;
+  /** A witness round asked for at or after aloneSince answered: the peers are down, not us cut off. */
+  readonly witnessed?: true;
+  /** When the first of the witness rounds that answered without a break since was asked (while alone). */
+  readonly witnessSince?: number;
 }
 
 export type FarmEvent =
@@ -181,6 +194,8 @@ export type FarmEvent =
   | { readonly type: "stop" }
   /** The setup action is done: the table exists (a starting node's listening time runs from now). */
   | { readonly type: "set-up" }
+  /** The answer to an ask-witness action asked at `askedAt`. */
+  | { readonly type: "witness"; readonly reachable: boolean; readonly askedAt: number }
   /** Wake-up at nextWakeAt. */
   | { readonly type: "tick" }
   /** The carrier of the farm's interface went away or came back. */
@@ -221,6 +236,8 @@ export type FarmAction =
    * given our flows to others; what we recorded as ours is stale.
    */
   | { readonly type: "forget-flows" }
+  /** Ping the witness in a round that starts now, and report it with a `witness` event carrying `at`. */
+  | { readonly type: "ask-witness"; readonly at: number }
   /** Count our established connections and report them with a `connections` event. */
   | { readonly type: "count-connections" }
   /** Remove the table, the VIP and the macvlan. */

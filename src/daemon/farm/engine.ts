@@ -11,6 +11,7 @@ import type { ModuleAdvert } from "../../proto/heartbeat.ts";
 import { restoreSysctls, type SysctlChange } from "../../sys/farm/link.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
+import { WitnessPinger } from "../witness/pinger.ts";
 import { FarmInstance } from "./instance.ts";
 import type { FarmModuleSetup } from "./setup.ts";
 
@@ -22,15 +23,21 @@ export interface FarmEngineOptions {
   readonly publish: () => void;
   readonly peers: () => { name: string; liveness: PeerState }[];
   readonly clock?: () => number;
+  /** cluster.witness.ping: asked by a farm node that hears no peer. Empty or absent: none. */
+  readonly witness?: readonly string[];
 }
 
 export class FarmEngine {
   private readonly instances: FarmInstance[];
   /** Oldest first, each key once: the value to put back. */
   private readonly sysctls: SysctlChange[] = [];
+  private readonly pinger: WitnessPinger | undefined;
 
   constructor(private readonly opts: FarmEngineOptions) {
     const clock = opts.clock ?? (() => performance.now());
+    const addresses = opts.witness ?? [];
+    this.pinger = addresses.length === 0 ? undefined : new WitnessPinger({ addresses, onRound: () => {} });
+    const pinger = this.pinger;
     this.instances = opts.modules.map(
       (m) =>
         new FarmInstance(m, {
@@ -42,6 +49,7 @@ export class FarmEngine {
           sysctlsChanged: (changes) => {
             for (const c of changes) if (!this.sysctls.some((x) => x.key === c.key)) this.sysctls.push(c);
           },
+          ...(pinger === undefined ? {} : { witness: () => pinger.fresh() }),
         }),
     );
   }
@@ -51,11 +59,13 @@ export class FarmEngine {
   }
 
   start(): void {
+    this.pinger?.start();
     const peers = this.opts.peers();
     for (const i of this.instances) i.start(peers);
   }
 
   async stop(): Promise<void> {
+    this.pinger?.stop();
     await Promise.all(this.instances.map((i) => i.stop()));
     const problems = await restoreSysctls(this.sysctls);
     this.sysctls.length = 0;

@@ -54,6 +54,8 @@ export interface FarmInstanceDeps {
   readonly os?: FarmOs;
   /** Checkers run unless false (tests that drive health themselves). */
   readonly runCheckers?: boolean;
+  /** A witness round that starts now (cluster.witness.ping); absent: no witness. Null when it stopped. */
+  readonly witness?: () => Promise<{ readonly reachable: boolean } | null>;
 }
 
 function liveOf(l: PeerState): PeerLive {
@@ -401,6 +403,13 @@ export class FarmInstance {
         // Not awaited: its repeats are 100 ms apart, and the queue must not wait for them.
         void this.arp?.garp(3);
         return;
+      case "ask-witness": {
+        // Not awaited: a round takes up to the ping timeout, and the queue must not wait for it.
+        void this.deps.witness?.().then((r) => {
+          if (r !== null && !this.stopped) this.step({ type: "witness", reachable: r.reachable, askedAt: a.at });
+        });
+        return;
+      }
       case "forget-flows": {
         if (!this.tableUp) return;
         const v = this.flows ?? flowView(this.state);

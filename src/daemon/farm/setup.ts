@@ -103,6 +103,7 @@ export function farmSetup(config: VigilConfig, self: string, opts: { key?: Uint8
         drainTimeoutMs: drainTimeoutOf(m),
         settleMs: hb.deadtime,
         learnMs: hb.deadtime,
+        witness: config.cluster.witness.ping.length > 0,
       },
       vip,
       ports: m.ports,
@@ -124,5 +125,6 @@ export function farmConfigKey(config: VigilConfig): string {
     cluster: config.cluster.name,
     key: config.cluster.key_file,
     farms: config.modules.filter((m) => m.type === "farm"),
+    witness: config.cluster.witness.ping,
   });
 }

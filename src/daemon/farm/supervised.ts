@@ -36,6 +36,7 @@ export function supervisedFarms(ctx: NodeContext, membership: Membership): Super
       configFile: ctx.configFile,
       publish: () => membership.publish(),
       peers: () => membership.peers(),
+      witness: c.cluster.witness.ping,
     });
     running = engine;
     engine.start();
