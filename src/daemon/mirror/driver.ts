@@ -290,6 +290,29 @@ export class MirrorDriver implements MirrorResource {
     return { ok: true, detail: `mirror ${this.o.folder} mounted in place; writes ${how}` };
   }
 
+  /**
+   * The module's stop sequence began; the folders are unmounted at its end.
+   * Writes held (the link is down, the peer neither heard nor outdated) can
+   * then only fail, and FUSE keeps a process waiting for a request the
+   * daemon has read out of reach of every signal, SIGKILL included: the stop
+   * script could not end the service. So they fail now (EIO, as at the
+   * unmount), and so does every write held until the unmount.
+   */
+  stopping(): void {
+    if (this.mount === null || this.leaving) return;
+    this.leaving = true;
+    if (this.state.writes === "hold") this.failHeld();
+  }
+
+  private leaving = false;
+
+  private failHeld(): void {
+    const n = this.queue.fail("the module is stopping here while its writes are held (the peer is not heard and not outdated)");
+    if (n === 0) return;
+    this.unacked = true;
+    this.o.log.warn("mirror: held writes failed (EIO) as the module stops here", { ...this.tag, writes: String(n) });
+  }
+
   async stop(_ctx: ResourceContext, cleanup: boolean): Promise<ResourceOutcome> {
     const m = this.mount;
     this.mount = null;
@@ -316,7 +339,8 @@ export class MirrorDriver implements MirrorResource {
     } catch (e) {
       return { ok: false, detail: `mirror ${this.o.folder}: unmount failed: ${e instanceof Error ? e.message : String(e)}` };
     }
-    this.unacked = this.queue.fail("the mirror was unmounted") > 0;
+    this.unacked = this.queue.fail("the mirror was unmounted") > 0 || this.unacked;
+    this.leaving = false;
     return { ok: true, detail: `mirror ${this.o.folder} unmounted${this.unacked ? " (writes never acknowledged by the peer were left: this copy is compared in full next time)" : ""}${lagged}` };
   }
 
@@ -347,7 +371,12 @@ export class MirrorDriver implements MirrorResource {
             }
             // Not applied there: the op stays waiting until a resync has covered its path.
             if (out.delivered && !out.result.ok) {
-              if (this.failedDuringResync !== null) this.failedDuringResync.push(entry);
+              if (this.failedDuringResync !== null) {
+                // The SECOND's copy is inconsistent until the resync ends (never served), and the resync
+                // passes over this path again: journaled, the call may return now instead of at its end.
+                this.failedDuringResync.push(entry);
+                void this.journalMark(op).then(() => this.queue.settle(entry), () => undefined);
+              }
               // Refused, copy untouched (the peer still runs the module): never a reason to go on alone.
               else if (out.result.errno === NOT_SECOND) this.input({ type: "peer-refused", detail: out.result.message });
               else this.input({ type: "peer-apply-failed", detail: out.result.message });
@@ -359,6 +388,7 @@ export class MirrorDriver implements MirrorResource {
         void this.journalMark(op).then(() => this.queue.settle(entry), (e: unknown) => entry.reject(e as Error));
         break;
       case "hold":
+        if (this.leaving) this.failHeld();
         break;
     }
     return done;

@@ -76,6 +76,11 @@ export class MirrorSet implements MirrorResource {
     return `${this.drivers[i]?.folder ?? "?"}: ${this.gates[i] ?? ""}`;
   }
 
+  /** The module's stop sequence began (the folders are unmounted at its end). */
+  stopping(): void {
+    for (const d of this.drivers) d.stopping();
+  }
+
   role(role: MirrorModuleRole, reason: string): void {
     for (const d of this.drivers) d.role(role, reason);
   }

@@ -376,6 +376,9 @@ export class ModuleInstance {
       case "stop-resource": {
         const ctx = { module: this.name, node: this.o.core.self, role: this.state.role, reason: this.state.decision.reason };
         const label = resourceLabel(a.resource, a.type === "start-resource" ? "start" : "stop");
+        // Every stop sequence ends with the folders unmounted: writes held now can only fail then,
+        // and a process blocked in one cannot even be killed, so the stop script could not end it.
+        if (a.type === "stop-resource") this.o.mirror?.stopping();
         const op = a.type === "start-resource" ? startResource(a.resource, ctx, this.o.resources) : stopResource(a.resource, ctx, this.o.resources, a.cleanup);
         this.o.log.debug(`module ${this.name} ${a.type === "start-resource" ? "starting" : "stopping"} ${label}`, { module: this.name, run: a.run });
         void op.then(
