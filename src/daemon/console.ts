@@ -12,6 +12,7 @@ import { consoleTls, type ConsoleTls } from "../sys/tls/console-cert.ts";
 import { certificateNames } from "./console-names.ts";
 import { type Engine, ReloadRejected } from "./engine.ts";
 import { type FetchHandler, parseListen, type RunningServer, serveFetch } from "./http-server.ts";
+import { CONTROL_SOCKET_LIMITS } from "./http-limits.ts";
 import type { Logger } from "./log.ts";
 
 export interface ConsoleOptions {
@@ -79,7 +80,7 @@ export function supervisedConsole(o: ConsoleOptions): SupervisedConsole {
       if (served === null && !host.startsWith("127.")) {
         o.log.warn("console: plain HTTP on a network address (console.tls: false): logins and commands cross the network in clear; keep it behind a TLS proxy", { listen });
       }
-      control = await serveFetch(o.socket, { path: join(o.stateDir, "vigil.sock") });
+      control = await serveFetch(o.socket, { path: join(o.stateDir, "vigil.sock") }, CONTROL_SOCKET_LIMITS);
       web = await bind(listen, served);
       boundWhere = web.where;
     },

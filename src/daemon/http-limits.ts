@@ -26,6 +26,14 @@ export const DEFAULT_HTTP_LIMITS: HttpLimits = {
   maxConnectionsPerClient: 16,
 };
 
+/**
+ * The control socket (vigil.sock): only root can connect, and every client
+ * there is "local", so a bound per client would be a second, smaller bound on
+ * all of them: the 17th `vigil status` waiting on a daemon that was
+ * frozen for a moment got a 503. The bound on all connections stays.
+ */
+export const CONTROL_SOCKET_LIMITS: HttpLimits = { ...DEFAULT_HTTP_LIMITS, maxConnectionsPerClient: DEFAULT_HTTP_LIMITS.maxConnections };
+
 /** A one-line JSON error sent straight onto a socket that will be closed after it. */
 export function rawRefusal(status: 408 | 413 | 503, reason: string): string {
   const text = { 408: "Request Timeout", 413: "Content Too Large", 503: "Service Unavailable" }[status];
