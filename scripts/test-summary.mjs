@@ -1,12 +1,18 @@
 // Prints the suite's last line, "N passed, N failed", from vitest's JSON
-// report plus the build/type-check steps, and sets the exit status.
+// reports (one per run: the pure tests and the lab tests run apart) plus the
+// build/type-check steps, and sets the exit status.
 import { existsSync, readFileSync } from "node:fs";
 
-const [file, extraPass = "0", extraFail = "0", vitestExit = "0"] = process.argv.slice(2);
+const [extraPass = "0", extraFail = "0", vitestExit = "0", ...files] = process.argv.slice(2);
 let passed = Number(extraPass);
 let failed = Number(extraFail);
 let skipped = 0;
-if (file && existsSync(file)) {
+for (const file of files) {
+  if (!existsSync(file)) {
+    console.log(`no test report was written to ${file} (vitest did not run)`);
+    failed += 1;
+    continue;
+  }
   const r = JSON.parse(readFileSync(file, "utf8"));
   passed += r.numPassedTests ?? 0;
   failed += r.numFailedTests ?? 0;
@@ -20,9 +26,6 @@ if (file && existsSync(file)) {
       failed += 1;
     }
   }
-} else {
-  console.log("no test report was written (vitest did not run)");
-  failed += 1;
 }
 if (vitestExit !== "0" && failed === 0) {
   console.log(`vitest exited with status ${vitestExit}`);
