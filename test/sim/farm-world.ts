@@ -473,11 +473,15 @@ export class FarmWorld {
     if (!this.reachable(item.from, item.to)) return;
     to.heard[item.from] = item.sentAt;
     const event: FarmEvent = { type: "advert", node: item.from, advert: item.advert, ...(item.echo === undefined ? {} : { echo: item.echo }) };
+    const wasWake = to.state.wakeAt;
     const r = farmStep(to.state, event, this.now);
     this.log(item.to, event, r.actions);
     to.state = r.state;
     this.apply(item.to, r.actions);
     this.writeFlows(item.to);
+    // As the driver does after every step: an advert can start a listening time too.
+    const wake = r.state.wakeAt;
+    if (wake !== undefined && wake > this.now && wake !== wasWake) this.deliver(item.to, { type: "tick" }, wake);
   }
 
   private log(i: number, event: FarmEvent, actions: readonly FarmAction[]): void {

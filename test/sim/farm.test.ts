@@ -11,9 +11,9 @@ import type { FarmCoreConfig } from "../../src/core/farm/types.ts";
 import { DEADTIME, FarmWorld, INTERVAL } from "./farm-world.ts";
 import { replayCommand, seedsFromEnv } from "./harness/seeds.ts";
 
-function configs(weights: readonly number[]): FarmCoreConfig[] {
+function configs(weights: readonly number[], witness = false): FarmCoreConfig[] {
   const nodes = weights.map((weight, i) => ({ name: `n${i + 1}`, weight }));
-  return nodes.map((_, self) => ({ module: "web", nodes, self, ownershipSeed: 0x5eed1234, drainTimeoutMs: 2000 }));
+  return nodes.map((_, self) => ({ module: "web", nodes, self, ownershipSeed: 0x5eed1234, drainTimeoutMs: 2000, witness }));
 }
 
 function failure(seed: number, w: FarmWorld, problems: readonly string[]): string {
@@ -114,6 +114,8 @@ describe("farm simulation", () => {
   // exactly what it held before. `during` checks the world just before the heal.
   const faultsHealed: readonly {
     what: string;
+    /** cluster.witness.ping set (the witness sits on the clients' switch: a cut node cannot reach it). */
+    witness?: boolean;
     fault: (w: FarmWorld) => void;
     lasts: number;
     during?: (w: FarmWorld) => void;
@@ -144,7 +146,8 @@ describe("farm simulation", () => {
       heal: (w) => w.linkUp(0),
     },
     {
-      what: "a node cut off with its carrier up holds nothing, and clients reaching it again before any heartbeat find no bucket held twice",
+      what: "with a witness, a node cut off with its carrier up holds nothing, and clients reaching it again before any heartbeat find no bucket held twice",
+      witness: true,
       fault: (w) => w.cut(0),
       lasts: 2000,
       during: (w) => expect(w.nodes[0]!.kernelHeld).toEqual([]),
@@ -152,8 +155,8 @@ describe("farm simulation", () => {
     },
   ];
 
-  it.each(faultsHealed.flatMap((c) => seedsFromEnv(10).map((seed) => ({ ...c, seed }))))("$what (seed $seed)", ({ fault, lasts, during, heal, seed }) => {
-    const cfgs = configs([1, 1, 1]);
+  it.each(faultsHealed.flatMap((c) => seedsFromEnv(10).map((seed) => ({ ...c, seed }))))("$what (seed $seed)", ({ witness, fault, lasts, during, heal, seed }) => {
+    const cfgs = configs([1, 1, 1], witness);
     const w = new FarmWorld(cfgs, seed, { loss: 0.1, strict: true });
     for (let i = 0; i < 3; i++) w.start(i);
     w.runUntil(3000);
@@ -169,6 +172,29 @@ describe("farm simulation", () => {
     expect(w.stableProblems(), failure(seed, w, w.stableProblems())).toEqual([]);
     expect(w.nodes.map((x) => x.kernelHeld), failure(seed, w, [])).toEqual(before);
     expect(w.violations, failure(seed, w, [])).toEqual([]);
+  });
+
+  it.each(seedsFromEnv(10))("without a witness, a node cut off with its carrier up serves every bucket; once the cut heals, buckets have two holders for at most a heartbeat round, then each node holds its share again (seed %i)", (seed) => {
+    const cfgs = configs([1, 1, 1]);
+    const w = new FarmWorld(cfgs, seed, { loss: 0.1, strict: true });
+    for (let i = 0; i < 3; i++) w.start(i);
+    w.runUntil(3000);
+    const before = w.nodes.map((x) => [...x.kernelHeld]);
+    w.cut(0);
+    w.runUntil(w.now + 2000);
+    // Both sides serve everything: the cut node alone, its peers between them.
+    expect(w.nodes[0]!.kernelHeld.length, failure(seed, w, [])).toBe(256);
+    expect(w.nodes[0]!.state.detail).toContain("serving alone");
+    expect(w.stableProblems(), failure(seed, w, w.stableProblems())).toEqual([]);
+    expect(w.violations, failure(seed, w, [])).toEqual([]);
+    const healedAt = w.now;
+    w.heal(0);
+    w.runUntil(w.now + 4000);
+    expect(w.stableProblems(), failure(seed, w, w.stableProblems())).toEqual([]);
+    expect(w.nodes.map((x) => x.kernelHeld), failure(seed, w, [])).toEqual(before);
+    // The cost: from the heal until both sides have heard each other (one heartbeat, 5-55 ms here, plus an advert).
+    expect(w.violations.length, failure(seed, w, [])).toBeGreaterThan(0);
+    expect(w.violations.filter((v) => v.at > healedAt + INTERVAL), failure(seed, w, [])).toEqual([]);
   });
 
   it.each(seedsFromEnv(10))("a stopping node's buckets are taken at once, not after the deadtime (seed %i)", (seed) => {

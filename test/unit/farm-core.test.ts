@@ -56,8 +56,45 @@ describe("farm core", () => {
     expect(kinds(r.actions)).toEqual(["advertise", "write", "arp-responder", "garp", "rebalanced"]);
   });
 
-  it("hearing no peer (silence, carrier up) it holds nothing; heard again, it listens settleMs, then takes its share by handover", () => {
+  it("without a witness, hearing no peer (silence, carrier up) it serves every bucket; heard again, it keeps its share at once and hands the rest back", () => {
     const s = settledWeb1();
+    let r = run(s, [
+      [900, { type: "peer", node: 1, live: "dead" }],
+      [900, { type: "peer", node: 2, live: "dead" }],
+    ]);
+    expect(r.state.mode).toBe("in");
+    expect(r.state.detail).toContain("serving alone: no peer heard");
+    expect(r.state.held.length).toBe(256);
+    expect(r.state.arpOwner).toBe(true);
+    expect(kinds(r.actions)).not.toContain("ask-witness");
+    // A peer heard again (it may have been us cut off): no listening time, the peer's buckets go at once.
+    r = run(r.state, [[2000, { type: "peer", node: 1, live: "up" }]]);
+    expect(r.state.quiet).toBeUndefined();
+    expect(r.state.held).toEqual(bucketsOf(tableOf(s.config), 0, 0b011));
+    expect(kinds(r.actions)).toContain("forget-flows");
+    const heard = r.state;
+    // Its first advert says it starts (it had crashed): we serve on, and take back what it does not serve.
+    r = run(heard, [[2001, { type: "advert", node: 1, advert: { role: "wait", view: 0b001 }, echo: 2000 }]]);
+    expect(r.state.mode).toBe("in");
+    expect(r.state.quiet).toBeUndefined();
+    expect(r.state.held.length).toBeGreaterThan(bucketsOf(tableOf(s.config), 0, 0b011).length);
+    expect(r.state.rejoining).toBeUndefined();
+    // It served alone too (two of three cut apart): the higher index yields, so we serve on.
+    r = run(heard, [[2001, { type: "advert", node: 1, advert: { role: "in", view: 0b011 }, echo: 2000 }]]);
+    expect(r.state.mode).toBe("in");
+    expect(r.state.held).toEqual(bucketsOf(tableOf(s.config), 0, 0b011));
+    expect(kinds(r.actions)).not.toContain("forget-flows");
+    // It served with a third node (we alone were cut off): we forget our flows and listen settleMs,
+    // learning the flows they answered, before taking our share by handover.
+    r = run(heard, [[2001, { type: "advert", node: 1, advert: { role: "in", view: 0b110 }, echo: 2000 }]]);
+    expect(r.state.mode).toBe("wait");
+    expect(r.state.held).toEqual([]);
+    expect(r.state.wakeAt).toBe(2501);
+    expect(kinds(r.actions)).toContain("forget-flows");
+  });
+
+  it("with a witness that does not answer, hearing no peer (silence, carrier up) it holds nothing; heard again, it listens settleMs, then takes its share by handover", () => {
+    const s = { ...settledWeb1(), config: { ...config(0), witness: true } };
     let r = run(s, [
       [900, { type: "peer", node: 1, live: "dead" }],
       [900, { type: "peer", node: 2, live: "dead" }],

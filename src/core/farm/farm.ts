@@ -24,6 +24,7 @@ import type {
   FarmRole,
   FarmState,
   Members,
+  PeerLive,
   QuietReason,
   RebalanceReason,
 } from "./types.ts";
@@ -95,17 +96,17 @@ export function isAlone(state: FarmState): boolean {
 }
 
 /**
- * Whether this node must hold nothing because it hears no peer: alone, it
+ * Whether this node must hold nothing because it hears no peer. Alone, it
  * cannot tell being cut off (a dead switch uplink, its carrier still up) from
- * their deaths, and taking their buckets would make it answer every client
- * beside them the moment the network heals, before any heartbeat says so. A
- * witness (cluster.witness.ping) that answers a round asked for after the
- * last peer fell silent tells the two apart: then it serves alone. Without
- * one, the last node standing after the others crashed serves nobody until
- * one comes back.
+ * their deaths. Without a witness availability wins: it serves every bucket
+ * (the survivor of a crash must not serve nobody), at the price that a node
+ * that was only cut off answers new clients beside its peers from the moment
+ * the network heals until a heartbeat says so. With a witness
+ * (cluster.witness.ping) it holds nothing unless a round asked for after the
+ * last peer fell silent answers: then the peers are down, not it cut off.
  */
 export function isIsolated(state: FarmState): boolean {
-  return isAlone(state) && !(state.config.witness === true && state.witnessed === true);
+  return isAlone(state) && state.config.witness === true && state.witnessed !== true;
 }
 
 function settled(state: FarmState): boolean {
@@ -131,7 +132,9 @@ function runningMode(state: FarmState): { mode: FarmMode; detail: string } {
     return { mode: "wait", detail: `waiting to hear ${unknown.join(", ")}` };
   }
   if (!state.healthy) return { mode: "out", detail: state.detail.startsWith("checker:") ? state.detail : "checker: failing" };
-  return { mode: "in", detail: isAlone(state) ? "serving alone: no peer heard, and the witness answers" : "serving its share" };
+  if (!isAlone(state)) return { mode: "in", detail: "serving its share" };
+  const why = state.config.witness === true ? "and the witness answers" : "cut off from the others, or they are all down (no witness to tell)";
+  return { mode: "in", detail: `serving alone: no peer heard, ${why}` };
 }
 
 function roleOf(mode: FarmMode): FarmRole {
@@ -315,10 +318,12 @@ function step(state: FarmState, event: FarmEvent, now: number): Stepped<FarmStat
       if (isIsolated(state) && !alone) next = quietFor(next, now, "heard-again");
       const reason: RebalanceReason = event.live === "dead" ? "peer-dead" : "peer-up";
       const r = reconcile(next, now, reason, cfg.nodes[i]?.name ?? "");
-      // Alone, peers may take our flows (we may be the one cut off); back from serving alone on
-      // the witness's word, a peer that was only cut off may have answered ours.
-      const forget = state.mode !== "stopped" && ((alone && !wasAlone) || (!alone && wasAlone && state.witnessed === true));
-      return forget ? { state: r.state, actions: [...r.actions, { type: "forget-flows" }] } : r;
+      // Alone, peers may take our flows (we may be the one cut off); back from serving alone (on
+      // the witness's word, or with no witness at all), a peer that was only cut off may have answered ours.
+      const servedAlone = state.witnessed === true || cfg.witness !== true;
+      const forget = state.mode !== "stopped" && ((alone && !wasAlone) || (!alone && wasAlone && servedAlone));
+      const out = forget ? { state: r.state, actions: [...r.actions, { type: "forget-flows" } as const] } : r;
+      return { state: withRejoining(out.state, state, i, event.live, wasAlone && cfg.witness !== true), actions: out.actions };
     }
     case "advert": {
       const i = event.node;
@@ -326,10 +331,21 @@ function step(state: FarmState, event: FarmEvent, now: number): Stepped<FarmStat
       if (peer === undefined || i === cfg.self) return { state, actions: [] };
       const old = peer.advert;
       const echo = event.echo ?? peer.echo;
-      const next = withPeer(state, i, { live: peer.live, advert: event.advert, ...(echo === undefined ? {} : { echo }) });
+      let next = withPeer(state, i, { live: peer.live, advert: event.advert, ...(echo === undefined ? {} : { echo }) });
       const same = old !== undefined && old.role === event.advert.role && old.view === event.advert.view;
       // The same advert matters again only when it now acknowledges our last one.
       const acked = (echo ?? -Infinity) >= state.advertisedAt && (peer.echo ?? -Infinity) < state.advertisedAt;
+      if (state.rejoining?.includes(i) === true) {
+        const { rejoining, ...rest } = next;
+        const left = rejoining?.filter((x) => x !== i) ?? [];
+        const unmarked: FarmState = left.length > 0 ? { ...rest, rejoining: left } : rest;
+        if (event.advert.role === "in" && yields(state, i, event.advert)) {
+          // We both served apart: our records of flows it answered meanwhile would have us answer them beside it.
+          const r = reconcile(quietFor(unmarked, now, "heard-again"), now, "heard-again", cfg.nodes[i]?.name ?? "");
+          return { state: r.state, actions: [...r.actions, { type: "forget-flows" }] };
+        }
+        next = unmarked;
+      }
       if (same && !acked) return { state: next, actions: [] };
       const reason: RebalanceReason = old?.role === event.advert.role ? "handover" : "peer-role";
       return reconcile(next, now, reason, cfg.nodes[i]?.name ?? "");
@@ -406,6 +422,33 @@ function step(state: FarmState, event: FarmEvent, now: number): Stepped<FarmStat
     case "lapsed":
       return lapsed(state, now);
   }
+}
+
+/**
+ * Keeps `rejoining`: without a witness, the peers heard again as this node
+ * stops being alone (it served every bucket meanwhile) are marked until their
+ * first advert; a peer that dies again is unmarked, and being alone again
+ * starts afresh.
+ */
+function withRejoining(after: FarmState, before: FarmState, peer: number, live: PeerLive, servedAlone: boolean): FarmState {
+  const marked = before.rejoining ?? [];
+  let list = isAlone(after) ? [] : live === "dead" ? marked.filter((x) => x !== peer) : marked;
+  if (servedAlone && live === "up" && before.mode !== "stopped" && !list.includes(peer)) list = [...list, peer];
+  const { rejoining: _r, ...rest } = after;
+  return list.length > 0 ? { ...rest, rejoining: list } : rest;
+}
+
+/**
+ * Whether this node, which served alone without a witness, listens before
+ * taking buckets again because peer `peer` served apart from it (its first
+ * advert since says "in"): its records of the flows it answered meanwhile
+ * would make it answer those beside the peer. Peers that were not alone (their
+ * view holds a third node) did not serve everything, so the alone one yields
+ * to them; of two nodes that were both alone, the higher index yields.
+ */
+function yields(state: FarmState, peer: number, advert: FarmAdvert): boolean {
+  const others = advert.view & ~((1 << peer) | (1 << state.config.self));
+  return others !== 0 || peer < state.config.self;
 }
 
 /** Starts a quiet period in the running modes (a draining or stopped node takes nothing anyway). */

@@ -175,6 +175,12 @@ export interface FarmState {
   readonly witnessed?: true;
   /** When the first of the witness rounds that answered without a break since was asked (while alone). */
   readonly witnessSince?: number;
+  /**
+   * Without a witness: peers heard again after this node served alone, whose
+   * first advert has not come yet. One that says it serves was apart from us
+   * (a cut healed), not restarted (a starting node waits): see farm.ts yields.
+   */
+  readonly rejoining?: readonly number[];
 }
 
 export type FarmEvent =
