@@ -10,6 +10,7 @@ import { findConfigFile } from "../config/search.ts";
 import { findAndLoadConfig } from "./config-arg.ts";
 import { type Io, UsageError } from "./io.ts";
 import { fenceTradeLines } from "./fence-trade.ts";
+import { farmWitnessNotes } from "../config/farm-checks.ts";
 import type { DaemonEntries } from "../api/daemon-entries.ts";
 import { keyFileWarnings } from "../api/key-checks.ts";
 import type { StatusSnapshot } from "../api/status.ts";
@@ -85,6 +86,7 @@ export function cmdCheckConfig(v: Values, positionals: string[], io: Io): number
     io.out("    (run `vigil check-config` on each node; `vigil run` checks them too)");
   }
   for (const line of fenceTradeLines(c)) io.out(line);
+  for (const line of farmWitnessNotes(c)) io.out(line);
   for (const p of host) io.out(`  warning: ${formatConfigError(p)}`);
   for (const w of keyFileWarnings(c)) io.out(`  warning: ${w}`);
   if (c.cluster.nodes.length > 1 && c.cluster.key_file === undefined) {

@@ -4,6 +4,7 @@
  * and its checkers ask only for what a farm can do when they fail.
  */
 import { splitCidr } from "./formats.ts";
+import type { VigilConfig } from "./types.ts";
 import type { Problem } from "./problem.ts";
 import { isRec, items, rec, str } from "./raw.ts";
 
@@ -91,4 +92,19 @@ function farmCheckerProblems(x: Record<string, unknown>, i: number): Problem[] {
     }
   });
   return out;
+}
+
+/**
+ * What `vigil check-config` says about each farm module without a ping
+ * witness: a node that hears no peer serves every bucket (it cannot tell its
+ * peers' deaths from being cut off), which costs double answers when a cut
+ * heals. Lines indented for its output.
+ */
+export function farmWitnessNotes(config: VigilConfig): string[] {
+  if (config.cluster.nodes.length < 2 || config.cluster.witness.ping.length > 0) return [];
+  return config.modules
+    .filter((m) => m.type === "farm")
+    .map((m) =>
+      `  module ${m.name}: no witness: a farm node cut off with its carrier up keeps serving every bucket, and when it comes back new connections may be answered twice for up to one heartbeat interval (${config.cluster.heartbeat.interval} ms); a cluster.witness.ping address closes that`,
+    );
 }

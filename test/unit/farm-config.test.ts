@@ -1,6 +1,7 @@
 /** The farm branch of vigil.yaml: what loads, and every bad input with file:line:col. */
 import { describe, expect, it } from "vitest";
 import { formatConfigError } from "../../src/config/errors.ts";
+import { farmWitnessNotes } from "../../src/config/farm-checks.ts";
 import { parseConfig } from "../../src/config/load.ts";
 import type { FarmModule } from "../../src/config/types.ts";
 
@@ -30,6 +31,19 @@ function farm(text: string): FarmModule {
 }
 
 describe("farm config", () => {
+  it("check-config notes a farm without a ping witness: a cut-off node keeps serving, new connections answered twice as it comes back", () => {
+    const load = (text: string) => {
+      const r = parseConfig(text, "vigil.yaml");
+      if (!r.ok) throw new Error(r.errors.map(formatConfigError).join("\n"));
+      return r.config;
+    };
+    const notes = farmWitnessNotes(load(farmText("vip: 198.51.100.200/24", "ports: [80]")));
+    expect(notes).toHaveLength(1);
+    expect(notes[0]).toMatch(/module web: no witness: a farm node cut off with its carrier up keeps serving every bucket, .*answered twice for up to one heartbeat interval \(\d+ ms\); a cluster.witness.ping address closes that/);
+    const witnessed = load(farmText("vip: 198.51.100.200/24", "ports: [80]").replace("  nodes:", "  witness: { ping: [198.51.100.1] }\n  nodes:"));
+    expect(farmWitnessNotes(witnessed)).toEqual([]);
+  });
+
   it("loads weights and drain_timeout, with defaults", () => {
     const m = farm(farmText("vip: 198.51.100.200/24", "ports: [80, 443]", "split: client_ip_port", "weights: { web2: 2 }", "drain_timeout: 5s"));
     expect(m).toMatchObject({ ports: [80, 443], split: "client_ip_port", weights: { web2: 2 }, drain_timeout: 5000 });
