@@ -6,13 +6,16 @@
  * - SIGKILL of h2: its flows go to the holders of their buckets, no other
  *   flow moves; h2 joins again and takes its buckets back: no flow moves.
  * - h2 is cut off behind its switch port (all its traffic dropped, its
- *   carrier up): it says it hears no peer and holds nothing; the cut heals,
+ *   carrier up), with a ping witness (cluster.witness.ping: the client host,
+ *   which the cut node cannot reach): it hears no peer, the witness does not
+ *   answer, and it holds nothing (without a witness it would serve every
+ *   bucket, and answer clients beside its peers as the cut heals); the cut heals,
  *   clients reach it at once, and no datagram and no new TCP connection is
  *   answered by two nodes (the nodes' counts of accepted SYNs add up to the
  *   connections made), no flow is left unanswered, no flow of h1 or h3
  *   moves, and h2's flows stay with the nodes that took them.
  */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "vitest";
@@ -77,7 +80,7 @@ describeLab(
   () => {
     const lab = useLab({ hosts: 4 });
 
-    labTest("flows stay with their node through a death and a return; a node cut off holds nothing and heals without double answers", async () => {
+    labTest("flows stay with their node through a death and a return; with a witness, a node cut off holds nothing and heals without double answers", async () => {
       const hosts = lab().hosts;
       const nodesHosts = hosts.slice(0, 3) as LabHost[];
       const h2 = nodesHosts[1]!;
@@ -92,9 +95,13 @@ describeLab(
           dir,
           heartbeat: { interval: "100ms", deadtime: "500ms", initdead: "1s" },
           extraYaml: ["modules:", "  - name: web", "    type: farm", `    vip: ${FARM_VIP}/24`, `    ports: [${FARM_PORT}]`, "    split: client_ip_port"],
+          start: [],
         });
+        // The witness (under cluster:, which clusterYaml writes without one) sits on the clients' side of h2's cut.
+        writeFileSync(cluster.config, readFileSync(cluster.config, "utf8").replace("  heartbeat:", `  witness: { ping: [${client.addr(1)}] }\n  heartbeat:`));
         const all = cluster.nodes as VigilNode[];
         const [n1, n2, n3] = all as [VigilNode, VigilNode, VigilNode];
+        await Promise.all(all.map((n) => n.start()));
         await waitForSplit(all, ["h1", "h2", "h3"]);
         const seeds = farmSeeds(readFileSync(cluster.keyFile), "lab", "web");
         const t = ownershipTable([1, 1, 1].map((weight, i) => ({ name: `h${i + 1}`, weight })), seeds.ownershipSeed);
@@ -148,7 +155,7 @@ describeLab(
         );
         await probe.waitFor(/^probing$/m, 20_000);
         await cut(lab().switch, h2, true);
-        await waitUntil(async () => (await farmOf(n2))?.detail.includes("hears no peer") === true, { timeoutMs: 10_000, what: "h2 hearing no peer" });
+        await waitUntil(async () => (await farmOf(n2))?.detail.includes("the witness does not answer") === true, { timeoutMs: 10_000, what: "h2 hearing no peer nor the witness" });
         expect((await farmOf(n2))?.held).toBe(0);
         expect((await h2.exec(["cat", `/sys/class/net/${h2.ifname(1)}/carrier`], { check: true })).stdout.trim()).toBe("1");
         await waitForSplit([n1, n3], ["h1", "h3"]);

@@ -1,11 +1,13 @@
 /**
- * A two-node farm with a ping witness (cluster.witness.ping: the client host
- * h3), on the real binary. Without a witness a node that hears no peer holds
- * nothing (it cannot tell its peer's crash from its own isolation); with one:
+ * A two-node farm, on the real binary, first without a witness, then with a
+ * ping witness (cluster.witness.ping: the client host h3).
  *
- * - SIGKILL of h2: h1 hears no peer, the witness answers a round asked after
- *   that, and h1 serves every bucket alone: every new connection answered,
- *   by h1;
+ * - Without a witness, SIGKILL of h2: h1 hears no peer, cannot tell the crash
+ *   from its own isolation, and serves every bucket (availability first):
+ *   every new connection answered, by h1.
+ * - With the witness, SIGKILL of h2: h1 hears no peer, the witness answers a
+ *   round asked after that, and h1 serves every bucket alone: every new
+ *   connection answered, by h1;
  * - h2 back, then cut off behind its switch port (carrier up): it reaches
  *   neither h1 nor the witness and holds nothing, while h1 (witness
  *   answering) serves everything; the cut heals and both share again, with
@@ -43,7 +45,7 @@ describeLab(
   () => {
     const lab = useLab({ hosts: 3 });
 
-    labTest("the survivor of a crash serves alone on the witness's word; a node cut off from both holds nothing", async () => {
+    labTest("the survivor of a crash serves alone, without a witness and on the witness's word; with one, a node cut off from both holds nothing", async () => {
       const [h1, h2, client] = lab().hosts as [LabHost, LabHost, LabHost];
       const dir = mkdtempSync(join(tmpdir(), "vigil-farm-witness-"));
       let cluster: VigilCluster | undefined;
@@ -56,9 +58,22 @@ describeLab(
           extraYaml: ["modules:", "  - name: web", "    type: farm", `    vip: ${FARM_VIP}/24`, `    ports: [${FARM_PORT}]`, "    split: client_ip_port"],
           start: [],
         });
+        const [n1, n2] = cluster.nodes as [VigilNode, VigilNode];
+        await Promise.all([n1.start(), n2.start()]);
+        await waitForSplit([n1, n2], ["h1", "h2"]);
+
+        // No witness: the survivor of a crash serves every bucket.
+        n2.proc.kill("SIGKILL");
+        await waitUntil(async () => (await farmOf(n1))?.held === BUCKETS, { timeoutMs: 10_000, what: "h1 serving alone without a witness" });
+        expect((await farmOf(n1))?.detail).toContain("no witness to tell");
+        const unwitnessed = await runClient(client, { mode: "tcp", count: 100, concurrency: 20, firstPort: 20000 });
+        expect(unwitnessed.errors).toBe(0);
+        expect(unwitnessed.byNode).toEqual({ h1: 100 });
+
         // The witness belongs under cluster:, which clusterYaml writes without one.
         writeFileSync(cluster.config, readFileSync(cluster.config, "utf8").replace("  heartbeat:", `  witness: { ping: [${client.addr(1)}] }\n  heartbeat:`));
-        const [n1, n2] = cluster.nodes as [VigilNode, VigilNode];
+        n1.proc.kill("SIGTERM");
+        await n1.proc.exited;
         await Promise.all([n1.start(), n2.start()]);
         await waitForSplit([n1, n2], ["h1", "h2"]);
         const seeds = farmSeeds(readFileSync(cluster.keyFile), "lab", "web");
