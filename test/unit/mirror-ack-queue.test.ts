@@ -87,6 +87,22 @@ describe("the PRIM's acknowledgement queue", () => {
     expect(emptied).toBe(true);
   });
 
+  it("keeps no released op (a 1 MiB write's data goes with it)", async () => {
+    const q = new AckQueue();
+    for (let i = 0; i < 2000; i++) {
+      const o = q.add(write(1 << 20));
+      q.settle(o.entry);
+      await o.done;
+    }
+    expect(q.length).toBe(0);
+    expect(q.retained).toBe(0);
+    const a = new AckQueue(1 << 30);
+    const ops = Array.from({ length: 3000 }, () => a.add(write(10)));
+    for (const o of ops) a.sent(o.entry);
+    for (const o of ops.slice(0, 2999)) a.settle(o.entry);
+    expect(a.retained).toBe(1);
+  });
+
   it("drains a long async queue one op at a time", async () => {
     const q = new AckQueue(1 << 30);
     const ops = Array.from({ length: 20_000 }, () => q.add(write(100)));

@@ -39,8 +39,8 @@ interface Entry {
 }
 
 export class AckQueue {
-  /** entries[head..] are live; the ones before were settled and released. */
-  private entries: Entry[] = [];
+  /** entries[head..] are live; the slots before were settled and released, and emptied (their data goes). */
+  private entries: (Entry | undefined)[] = [];
   private head = 0;
   /** Calls return in order, so the resolved entries are a prefix: entries[head..resolvedTo). */
   private resolvedTo = 0;
@@ -51,7 +51,7 @@ export class AckQueue {
   constructor(private readonly aheadLimitBytes: number | null = null, private readonly clock: () => number = () => performance.now()) {}
 
   private live(): Entry[] {
-    return this.entries.slice(this.head);
+    return this.entries.slice(this.head) as Entry[];
   }
 
   /** A new op; the promise resolves when the application's call may return. */
@@ -98,6 +98,13 @@ export class AckQueue {
 
   get length(): number {
     return this.entries.length - this.head;
+  }
+
+  /** Ops the queue still references (their data included): released ones must not count. */
+  get retained(): number {
+    let n = 0;
+    for (const e of this.entries) if (e !== undefined) n++;
+    return n;
   }
 
   /** Calls still waiting for their acknowledgement (mode async: those past the budget too). */
@@ -165,7 +172,11 @@ export class AckQueue {
       e.resolve();
       this.resolvedTo++;
     }
-    while (this.head < this.resolvedTo && this.entries[this.head]!.settled) this.head++;
+    while (this.head < this.resolvedTo && this.entries[this.head]!.settled) {
+      // A released op's data (up to 1 MiB a write) must not live on until the next compaction.
+      this.entries[this.head] = undefined;
+      this.head++;
+    }
     // Drop what was released now and then, not on every call: a long async queue drains one op at a time.
     if (this.head > 1024 && this.head * 2 > this.entries.length) {
       this.entries = this.entries.slice(this.head);
