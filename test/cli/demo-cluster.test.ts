@@ -8,15 +8,11 @@
  *   nodes; each console answers on its localhost port.
  * - kill h1: h2 takes over and numbers visits on from the last one the client
  *   was answered with (an acknowledged visit lost in the move would be
- *   numbered again); the farm no longer answers from h1. Start h1: it is
+ *   numbered again); the farm answers from h2 alone. Start h1: it is
  *   resynced and stands by, the farm answers from both again.
  * - pull h2's cables (it runs web by then): h1 takes over, again without a
- *   lost visit, h2 waits and the farm no longer answers from it; plugged back,
+ *   lost visit, h2 waits and the farm answers from h1 alone; plugged back,
  *   h2 is resynced and stands by, the farm answers from both.
- *
- * While one of the two nodes is down the other's farm may hold nothing (a
- * farm node that hears no peer cannot tell their death from its own
- * isolation): the test asks only that the missing node never answers.
  *
  * Root only (network namespaces); skipped otherwise, failed under CI.
  */
@@ -116,10 +112,10 @@ describe.runIf(isRoot || ci)("npm run demo as root: two nodes, a mirrored web se
     expect(panel!.problems).toEqual([]);
   });
 
-  it("kill h1: h2 takes over without losing a visit, the farm no longer answers from h1; start h1: resynced, it stands by and the farm is shared again", async () => {
+  it("kill h1: h2 takes over without losing a visit, the farm answers from h2 alone; start h1: resynced, it stands by and the farm is shared again", async () => {
     await click("h1", "kill", "killed vigil on h1 (SIGKILL)");
-    const moved = await until("h2 serving alone, no farm answer from h1", (x) =>
-      x.servedBy === "h2" && roles(x)["h2"] === "ALONE" && roles(x)["h1"] === "no daemon" && !farmAnswered(x).includes("h1"));
+    const moved = await until("h2 serving alone, the farm answered by h2 only", (x) =>
+      x.servedBy === "h2" && roles(x)["h2"] === "ALONE" && roles(x)["h1"] === "no daemon" && farmAnswered(x) === "h2");
     noVisitLost(moved, "h1", "h2");
     await pageShows("served", "h2");
     expect(await text("failover")).toContain(`then h2 from #${moved.web.lastFailover!.firstVisitAfter}`);
@@ -131,10 +127,10 @@ describe.runIf(isRoot || ci)("npm run demo as root: two nodes, a mirrored web se
     expect([200, 302, 303]).toContain(await consoleAnswers(back.nodes[0]!.console));
   });
 
-  it("pull h2's cables: h1 takes over without losing a visit, h2 waits, the farm no longer answers from h2; plug them back: h2 is resynced and stands by", async () => {
+  it("pull h2's cables: h1 takes over without losing a visit, h2 waits, the farm answers from h1 alone; plug them back: h2 is resynced and stands by", async () => {
     await click("h2", "cable-out", "pulled both cables of h2 (the switch ports are down)");
-    const moved = await until("h1 serving alone, h2 waiting, no farm answer from h2", (x) =>
-      x.servedBy === "h1" && roles(x)["h1"] === "ALONE" && roles(x)["h2"] === "WAIT" && !farmAnswered(x).includes("h2"));
+    const moved = await until("h1 serving alone, h2 waiting, the farm answered by h1 only", (x) =>
+      x.servedBy === "h1" && roles(x)["h1"] === "ALONE" && roles(x)["h2"] === "WAIT" && farmAnswered(x) === "h1");
     noVisitLost(moved, "h2", "h1");
     await click("h2", "cable-in", "plugged h2's cables back in");
     const back = await until("h2 resynced as SECOND, the farm answered by both", (x) =>
