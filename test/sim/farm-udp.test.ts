@@ -245,6 +245,32 @@ describe("farm simulation: UDP flows and isolation", () => {
     expect(t.unanswered, failure(seed, w, t)).toBe(0);
   });
 
+  it.each(seedsFromEnv(10))("two nodes without a witness: the survivor of a crash serves every bucket and flow; the crashed node returns and no flow moves (seed %i)", (seed) => {
+    const cfgs = configs(2);
+    const w = new FarmWorld(cfgs, seed, { loss: 0.1, strict: true });
+    const t = new Traffic(w, 200, seed);
+    w.start(0);
+    w.start(1);
+    w.runUntil(3000);
+    t.run(500);
+    const before = w.nodes.map((x) => [...x.kernelHeld]);
+    w.kill(1);
+    t.run(2000);
+    expect(w.nodes[0]!.kernelHeld.length, failure(seed, w, t)).toBe(256);
+    expect(w.nodes[0]!.state.detail).toContain("serving alone");
+    t.unanswered = 0;
+    t.unansweredFlows.clear();
+    t.run(500);
+    expect(t.unanswered, failure(seed, w, t)).toBe(0);
+    const beforeReturn = t.snapshot();
+    w.start(1);
+    t.run(3000);
+    expect(t.problems, failure(seed, w, t)).toEqual([]);
+    expect(w.violations, failure(seed, w, t)).toEqual([]);
+    expect(w.nodes.map((x) => x.kernelHeld), failure(seed, w, t)).toEqual(before);
+    expect(t.snapshot(), failure(seed, w, t)).toEqual(beforeReturn);
+  });
+
   it.each(seedsFromEnv(10))("two nodes with a ping witness: the survivor of a crash serves every bucket and flow; a node cut off from peers and witness holds nothing, and heals without two holders (seed %i)", (seed) => {
     const cfgs = configs(2, true);
     const w = new FarmWorld(cfgs, seed, { loss: 0.1, strict: true });
