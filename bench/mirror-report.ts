@@ -47,14 +47,14 @@ export interface MirrorJson {
 
 /** The veth pair's round trip here, for the latency target (a real LAN is slower). */
 export const RTT_MS = 0.05;
-const COLS = ["bare", "vigil ALONE", "vigil sync", "GlusterFS"] as const;
+const COLS = ["bare", "vigil ALONE", "vigil sync", "vigil async", "GlusterFS"] as const;
 const MiB = 1024 * 1024;
 
 function phaseTable(p: PhaseResult, sizes: SuiteSizes, glusterFiles: number, reported: number): string {
   const m = (c: string) => p.medians[c] ?? null;
   const row = (name: string, k: keyof SuiteResult, higherBetter: boolean): Cell[] => {
     const v = COLS.map((c) => m(c)?.[k] ?? null);
-    const [bare, , sync, gl] = v;
+    const [bare, , sync, , gl] = v;
     const r = (a: number | null, b: number | null) => (higherBetter ? ratio(a, b) : ratio(b, a));
     return [name, ...v, r(sync ?? null, bare ?? null), r(sync ?? null, gl ?? null)];
   };
@@ -120,8 +120,8 @@ export function mirrorMarkdown(j: MirrorJson): string {
   out.push(`# Mirror benchmark`, "");
   out.push(`\`${j.command}\` (${j.minutes.toFixed(1)} min). Medians of ${j.rounds} round(s); ${j.cpus} cores shared with other jobs, 1-minute load average ${load} during the run: figures are rough. ${j.glusterVersion}.`);
   out.push(`The link is a veth pair through a bridge: RTT ~${RTT_MS} ms, optimistic against a real LAN (0.1-0.5 ms), so latency-bound rows flatter both replicating rows.`);
-  out.push("Rounds take turns between bare, vigil sync and GlusterFS; the vigil ALONE rounds follow them (the SECOND's daemon must be stopped for them).");
-  out.push("Not measured: vigil async (mirror modules have no `mode: async` yet) and a full initial sync beside rsync.");
+  out.push("Rounds take turns between bare, vigil sync and GlusterFS; the vigil ALONE rounds follow them (the SECOND's daemon must be stopped for them), then the vigil async rounds on a pair of their own (mode: async, async_queue 64 MiB). A column without figures was not run.");
+  out.push("Not measured: a full initial sync beside rsync.");
   out.push(`Sizes: dd ${j.sizes.seqMiB} MiB; 4 KiB fsync loop up to ${j.sizes.fsyncOps} ops or ${j.sizes.fsyncMs} ms; storm ${j.sizes.stormFiles} files (GlusterFS ${j.glusterStormFiles}: about 20-30 ms per file here), each create, rename and delete, scaled to ${j.stormReportedFiles} files by its rate to keep the run under ~10 minutes.`, "");
   for (const p of j.phases) {
     out.push(`## ${p.shape === "1gbit" ? "Link shaped to 1 Gbit/s (HTB)" : "Link unshaped"}: one TCP stream carries ${fmt(p.linkMBps)} MB/s`, "");

@@ -45,7 +45,7 @@ export interface VigilPair {
   stopAll(): Promise<void>;
 }
 
-export async function startVigilPair(lab: Lab, dir: string): Promise<VigilPair> {
+export async function startVigilPair(lab: Lab, dir: string, mode: "sync" | "async" = "sync"): Promise<VigilPair> {
   const folder = join(dir, "srv");
   mkdirSync(folder, { recursive: true });
   for (const n of ["h1", "h2"]) mkdirSync(join(dir, `${n}-data`), { recursive: true });
@@ -71,6 +71,7 @@ export async function startVigilPair(lab: Lab, dir: string): Promise<VigilPair> 
     "    prefer: h1",
     "    failback: manual",
     `    replicate: [${folder}]`,
+    ...(mode === "async" ? ["    mode: async"] : []),
     `    start: ${noop}`,
     `    stop: ${noop}`,
     "web:",

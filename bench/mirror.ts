@@ -130,7 +130,7 @@ async function phase(lab: Lab, shape: LinkShape, gluster: GlusterPair, dir: stri
       prim("vigil sync"),
       { label: "GlusterFS", dir: gluster.mount, enter: () => ["nsenter", "-t", String(gluster.clientPid), "-m", "-n"], beneath: [gluster.brick("h1")] },
     ];
-    const rounds: Record<string, SuiteResult[]> = { bare: [], "vigil sync": [], "vigil ALONE": [], GlusterFS: [] };
+    const rounds: Record<string, SuiteResult[]> = { bare: [], "vigil sync": [], "vigil ALONE": [], "vigil async": [], GlusterFS: [] };
     const daemonPids = () => [pair.pid("h1"), pair.pid("h2")].filter((x): x is number => x !== null);
     const u0 = usageOf(daemonPids());
     const t0 = performance.now();
@@ -171,7 +171,26 @@ async function phase(lab: Lab, shape: LinkShape, gluster: GlusterPair, dir: stri
       await pair.stopAll();
       stalls.push(await stall(lab, targets[2] as Target));
     }
-    const medians = Object.fromEntries(Object.entries(rounds).map(([k, v]) => [k, medianSuite(v)]));
+    await pair.stopAll();
+    // Mode async on a pair of its own: the acknowledgement rules differ from the first write on.
+    const adir = mkdtempSync(join(dir, `vigil-async-${shape}-`));
+    const apair = await startVigilPair(lab, adir, "async");
+    try {
+      await apair.waitSync();
+      const asyncTarget: Target = { ...prim("vigil async"), dir: apair.folder, beneath: [apair.data("h1")], enter: () => {
+        const pid = apair.pid("h1");
+        if (pid === null) throw new Error("h1's daemon is not running");
+        return ["nsenter", "-t", String(pid), "-m", "-n"];
+      } };
+      for (let r = 0; r < ROUNDS; r++) {
+        log(`${shape} round ${r + 1}/${ROUNDS}: vigil async`);
+        (rounds["vigil async"] as SuiteResult[]).push(await runSuite(asyncTarget, SIZES));
+      }
+    } finally {
+      await apair.stopAll();
+      rmSync(adir, { recursive: true, force: true });
+    }
+    const medians = Object.fromEntries(Object.entries(rounds).filter(([, v]) => v.length > 0).map(([k, v]) => [k, medianSuite(v)]));
     return { shape, linkMBps, rounds, medians, daemons, resync, stalls };
   } finally {
     await pair.stopAll();
