@@ -271,6 +271,27 @@ describe("farm simulation: UDP flows and isolation", () => {
     expect(t.snapshot(), failure(seed, w, t)).toEqual(beforeReturn);
   });
 
+  it.each(seedsFromEnv(10))("two nodes without a witness: a frozen node that thaws (its first heartbeat may still say it serves) never makes the survivor stop serving (seed %i)", (seed) => {
+    const w = new FarmWorld(configs(2), seed, { loss: 0.1, strict: true });
+    const t = new Traffic(w, 200, seed);
+    w.start(0);
+    w.start(1);
+    w.runUntil(3000);
+    t.run(500);
+    const before = w.nodes.map((x) => [...x.kernelHeld]);
+    w.freeze(0);
+    t.run(2000);
+    expect(w.nodes[1]!.kernelHeld.length, failure(seed, w, t)).toBe(256);
+    w.thaw(0);
+    for (let i = 0; i < 60; i++) {
+      t.run(50);
+      expect(w.nodes[1]!.state.quiet, failure(seed, w, t)).toBeUndefined();
+    }
+    expect(t.problems, failure(seed, w, t)).toEqual([]);
+    expect(w.violations, failure(seed, w, t)).toEqual([]);
+    expect(w.nodes.map((x) => x.kernelHeld), failure(seed, w, t)).toEqual(before);
+  });
+
   it.each(seedsFromEnv(10))("two nodes with a ping witness: the survivor of a crash serves every bucket and flow; a node cut off from peers and witness holds nothing, and heals without two holders (seed %i)", (seed) => {
     const cfgs = configs(2, true);
     const w = new FarmWorld(cfgs, seed, { loss: 0.1, strict: true });

@@ -84,6 +84,10 @@ describe("farm core", () => {
     expect(r.state.mode).toBe("in");
     expect(r.state.held).toEqual(bucketsOf(tableOf(s.config), 0, 0b011));
     expect(kinds(r.actions)).not.toContain("forget-flows");
+    // An advert written before it heard us (a thawed node's first heartbeat) decides nothing yet.
+    r = run(heard, [[2001, { type: "advert", node: 1, advert: { role: "in", view: 0b110 }, echo: 1500 }]]);
+    expect(r.state.quiet).toBeUndefined();
+    expect(r.state.rejoining).toEqual([1]);
     // It served with a third node (we alone were cut off): we forget our flows and listen settleMs,
     // learning the flows they answered, before taking our share by handover.
     r = run(heard, [[2001, { type: "advert", node: 1, advert: { role: "in", view: 0b110 }, echo: 2000 }]]);

@@ -335,7 +335,10 @@ function step(state: FarmState, event: FarmEvent, now: number): Stepped<FarmStat
       const same = old !== undefined && old.role === event.advert.role && old.view === event.advert.view;
       // The same advert matters again only when it now acknowledges our last one.
       const acked = (echo ?? -Infinity) >= state.advertisedAt && (peer.echo ?? -Infinity) < state.advertisedAt;
-      if (state.rejoining?.includes(i) === true) {
+      // Decided on an advert written after it heard us: a thawed node's first heartbeat can still
+      // carry the "in" it had before it froze (it says "wait" once it sees its lease lapsed).
+      const written = event.advert.role !== "in" || (echo ?? -Infinity) >= state.advertisedAt;
+      if (state.rejoining?.includes(i) === true && written) {
         const { rejoining, ...rest } = next;
         const left = rejoining?.filter((x) => x !== i) ?? [];
         const unmarked: FarmState = left.length > 0 ? { ...rest, rejoining: left } : rest;
