@@ -258,7 +258,9 @@ function report(complete: boolean, cluster: VigilCluster | undefined): void {
     const longest = [...lifeCounts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 1;
     const ofLongest = mine.filter((s) => s.life === longest);
     const lifeStart = ofLongest[0]?.t ?? 0;
-    const steady = ofLongest.filter((s) => s.t - lifeStart >= WARMUP_MS);
+    // A life shorter than the warm-up plus 10 minutes (h2's, between kills) says nothing about growth per hour.
+    const steadyAll = ofLongest.filter((s) => s.t - lifeStart >= WARMUP_MS);
+    const steady = (steadyAll.at(-1)?.t ?? 0) - (steadyAll[0]?.t ?? 0) >= 10 * 60_000 ? steadyAll : [];
     const hours = (s: Sample) => s.t / 3_600_000;
     const first = ofLongest[0];
     const last = ofLongest[ofLongest.length - 1];
