@@ -126,8 +126,11 @@ describeLab("mirror module: link failures", () => {
       } catch {
         return null;
       }
-      if (running(a.state) && b.state === "SECOND" && b.mirror?.data === "uptodate") return { winner: "h1", loser: "h2" };
-      if (running(b.state) && a.state === "SECOND" && a.mirror?.data === "uptodate") return { winner: "h2", loser: "h1" };
+      // The loser rests as soon as the heartbeats settle who keeps the module, before its replication
+      // link is back: until then its copy (its own tree) still reads up to date. Only with the link up
+      // does it learn that both wrote, and only a resync makes it up to date again.
+      if (running(a.state) && b.state === "SECOND" && b.mirror?.data === "uptodate" && b.mirror.link === "up") return { winner: "h1", loser: "h2" };
+      if (running(b.state) && a.state === "SECOND" && a.mirror?.data === "uptodate" && a.mirror.link === "up") return { winner: "h2", loser: "h1" };
       return null;
     };
     const { winner, loser } = await waitUntil(settled, { timeoutMs: 60_000, what: "one node running vms, the other resynced" });
