@@ -9,5 +9,7 @@ export default defineConfig({
     // would make faults in one test visible to another.
     fileParallelism: false,
     pool: "forks",
+    // A temporary folder per run, removed at its end (test/global-tmp.ts).
+    globalSetup: ["test/global-tmp.ts"],
   },
 });
