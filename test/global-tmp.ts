@@ -5,12 +5,14 @@
  * start) inherit TMPDIR. Kept when VIGIL_KEEP_LAB_DIR=1, to look at.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { chmodSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 export default function setup(): () => void {
   const base = mkdtempSync(join(tmpdir(), "vigil-test-"));
+  // As /tmp itself: tests run some commands as an unprivileged user (who makes its own 0700 folders here).
+  chmodSync(base, 0o1777);
   process.env["TMPDIR"] = base;
   return () => {
     if (process.env["VIGIL_KEEP_LAB_DIR"] === "1") return;
