@@ -144,7 +144,7 @@ export class MirrorDriver implements MirrorResource {
     this.excluded = compileExclude(o.exclude ?? []);
     this.folderAnswerer = new FolderAnswerer(o.folder, { fsCalls: null });
     this.clock = o.clock ?? (() => performance.now());
-    const read = readCopyRecord(o.stateDir, o.copyKey ?? o.module);
+    const read = readCopyRecord(o.stateDir, this.copyKey);
     if (!read.ok) this.startProblem = read.message;
     const init = initMirror({
       module: o.module, self: o.self, peer: o.peer, timers: { detachGraceMs: o.detachGraceMs, resyncRetryMs: 10_000 },
@@ -327,7 +327,9 @@ export class MirrorDriver implements MirrorResource {
     // so a swap loses nothing in this mode either (bounded: a peer gone meanwhile is the journal's).
     let lagged = "";
     if (this.o.mode === "async" && this.queue.length > 0) {
-      const drained = await Promise.race([this.queue.empty().then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ASYNC_DRAIN_MS))]);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const drained = await Promise.race([this.queue.empty().then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ASYNC_DRAIN_MS)))]);
+      clearTimeout(timer);
       if (!drained) {
         const lag = this.queue.lag();
         lagged = `; ${lag.bytes} bytes acknowledged in mode async had not reached ${this.o.peer} after ${ASYNC_DRAIN_MS / 1000} s`;
@@ -415,6 +417,11 @@ export class MirrorDriver implements MirrorResource {
     } else if (op.path !== null) this.liveTouched.add(pathKey(op.path));
   }
 
+  private forgetLive(): void {
+    this.liveTouched.clear();
+    this.liveTouchedOverflow = false;
+  }
+
   private journalMark(op: MirrorOp): Promise<void> {
     if (this.journal === null) return Promise.reject(new Error("the ALONE journal is not open"));
     return this.journal.mark(op);
@@ -469,8 +476,7 @@ export class MirrorDriver implements MirrorResource {
       this.linkUp = true;
       // Two seconds of slack for the granularity of file times and a late write.
       this.linkUpWallNs = BigInt(Date.now() - 2000) * 1_000_000n;
-      this.liveTouched.clear();
-      this.liveTouchedOverflow = false;
+      this.forgetLive();
       this.input({ type: "link-up", peer, gap });
     });
   }
@@ -700,10 +706,7 @@ export class MirrorDriver implements MirrorResource {
     await this.journal.clear();
     this.queue.settleAll(covered);
     this.input({ type: "resync-done" });
-    if (peerInSync(this.state)) {
-      this.liveTouched.clear();
-      this.liveTouchedOverflow = false;
-    }
+    if (peerInSync(this.state)) this.forgetLive();
   }
 
   // ---- operator commands -----------------------------------------------------------------
