@@ -6,56 +6,14 @@
  * a live peer look stopped.
  */
 import { describe, expect, it } from "vitest";
-import {
-  deadIfStopped,
-  initMembership,
-  nextWakeAt,
-  stepMembership,
-  type MembershipAction,
-  type MembershipConfig,
-  type MembershipEvent,
-  type MembershipFrame,
-  type MembershipState,
-} from "../../src/core/membership/membership.ts";
+import { deadIfStopped, type MembershipEvent, type MembershipFrame } from "../../src/core/membership/membership.ts";
+import { membershipConfig, MembershipDriver, T0 } from "./membership-driver.ts";
 
-const T0 = 10_000;
-const config: MembershipConfig = {
-  self: "a",
-  cluster: "c1",
-  nodes: [
-    { name: "a", links: ["198.51.100.1"] },
-    { name: "b", links: ["198.51.100.2"] },
-  ],
-  intervalMs: 100,
-  warntimeMs: 250,
-  deadtimeMs: 500,
-  initdeadMs: 2000,
-};
+const config = membershipConfig();
 
-class Node {
-  state: MembershipState;
-  now = T0;
-  readonly log: MembershipAction[] = [];
-  constructor(cfg: MembershipConfig = config, epoch = 99n) {
-    this.state = initMembership(cfg, { now: T0, epoch });
-  }
-  step(input: Parameters<typeof stepMembership>[1], now: number): MembershipAction[] {
-    this.now = now;
-    const out = stepMembership(this.state, input, now);
-    this.state = out.state;
-    this.log.push(...out.actions);
-    return [...out.actions];
-  }
-  until(t: number): void {
-    while (nextWakeAt(this.state) <= t) this.step({ type: "tick" }, Math.max(this.now, nextWakeAt(this.state)));
-    this.now = Math.max(this.now, t);
-  }
-  /** The sentAt of our newest round: what a peer that heard it echoes. */
-  lastSent(): number {
-    return this.state.recentSends.at(-1) ?? -1;
-  }
+class Node extends MembershipDriver {
   peerEvents(): MembershipEvent[] {
-    return this.log.filter((a): a is MembershipEvent => a.type === "event" && a.scope === "peer");
+    return this.events({ scope: "peer" });
   }
   peerState(): string {
     return this.state.peers[0]?.state ?? "?";
@@ -70,7 +28,7 @@ function frame(seq: number, extra: Partial<MembershipFrame> = {}): MembershipFra
 function upAndHeard(): Node {
   const a = new Node();
   a.until(T0);
-  a.step({ type: "frame", link: 0, frame: frame(1, { echoes: [{ node: "a", sentAt: a.lastSent(), heldMs: 1 }] }) }, T0 + 5);
+  a.apply({ type: "frame", link: 0, frame: frame(1, { echoes: [{ node: "a", sentAt: a.lastSent(), heldMs: 1 }] }) }, T0 + 5);
   expect(a.peerState()).toBe("up");
   return a;
 }
@@ -79,7 +37,7 @@ describe("goodbye", () => {
   it("a fresh goodbye marks the peer stopped at once, with no dead verdict ever after", () => {
     const a = upAndHeard();
     a.until(T0 + 100);
-    const out = a.step({ type: "frame", link: 0, frame: frame(2, { leaving: true, echoes: [{ node: "a", sentAt: a.lastSent(), heldMs: 2 }] }) }, T0 + 110);
+    const out = a.apply({ type: "frame", link: 0, frame: frame(2, { leaving: true, echoes: [{ node: "a", sentAt: a.lastSent(), heldMs: 2 }] }) }, T0 + 110);
     expect(out).toEqual([
       expect.objectContaining({ type: "event", scope: "peer", node: "b", from: "up", to: "stopped", reason: "said-goodbye" }),
     ]);
@@ -93,10 +51,10 @@ describe("goodbye", () => {
   it("the second goodbye round changes nothing; the next life of the peer brings it up", () => {
     const a = upAndHeard();
     const echo = () => [{ node: "a", sentAt: a.lastSent(), heldMs: 1 }];
-    a.step({ type: "frame", link: 0, frame: frame(2, { leaving: true, echoes: echo() }) }, T0 + 20);
-    expect(a.step({ type: "frame", link: 0, frame: frame(3, { leaving: true, echoes: echo() }) }, T0 + 40)).toEqual([]);
+    a.apply({ type: "frame", link: 0, frame: frame(2, { leaving: true, echoes: echo() }) }, T0 + 20);
+    expect(a.apply({ type: "frame", link: 0, frame: frame(3, { leaving: true, echoes: echo() }) }, T0 + 40)).toEqual([]);
     a.until(T0 + 3_000);
-    const back = a.step({ type: "frame", link: 0, frame: frame(1, { epoch: 8n }) }, T0 + 3_010);
+    const back = a.apply({ type: "frame", link: 0, frame: frame(1, { epoch: 8n }) }, T0 + 3_010);
     expect(back).toContainEqual(expect.objectContaining({ scope: "peer", from: "stopped", to: "up", reason: "restarted" }));
     expect(a.peerState()).toBe("up");
     // Alive as usual: dead after deadtime of silence.
@@ -108,9 +66,9 @@ describe("goodbye", () => {
     const a = upAndHeard();
     const bye = frame(5, { leaving: true, echoes: [{ node: "a", sentAt: a.lastSent(), heldMs: 1 }] });
     // b sends on past its goodbye's seq (the goodbye was captured, not delivered).
-    a.step({ type: "frame", link: 0, frame: frame(6) }, T0 + 30);
+    a.apply({ type: "frame", link: 0, frame: frame(6) }, T0 + 30);
     const before = a.state.peers;
-    expect(a.step({ type: "frame", link: 0, frame: bye }, T0 + 40)).toEqual([]);
+    expect(a.apply({ type: "frame", link: 0, frame: bye }, T0 + 40)).toEqual([]);
     expect(a.state.peers).toEqual(before);
     expect(a.state.counters.peers["b"]?.rejected["old-seq"]).toBe(1);
     expect(a.peerState()).toBe("up");
@@ -118,7 +76,7 @@ describe("goodbye", () => {
 
   it("a goodbye of an earlier life of the peer is rejected as stale-epoch", () => {
     const a = upAndHeard();
-    const out = a.step({ type: "frame", link: 0, frame: frame(9, { epoch: 6n, leaving: true, echoes: [{ node: "a", sentAt: a.lastSent(), heldMs: 1 }] }) }, T0 + 30);
+    const out = a.apply({ type: "frame", link: 0, frame: frame(9, { epoch: 6n, leaving: true, echoes: [{ node: "a", sentAt: a.lastSent(), heldMs: 1 }] }) }, T0 + 30);
     expect(out).toEqual([]);
     expect(a.state.counters.peers["b"]?.rejected["stale-epoch"]).toBe(1);
     expect(a.peerState()).toBe("up");
@@ -129,7 +87,7 @@ describe("goodbye", () => {
     // peer's current life would pass them, but it echoes our previous life.
     const a = new Node(config, 100n);
     a.until(T0 + 1_000);
-    const out = a.step({ type: "frame", link: 0, frame: frame(40, { leaving: true, echoes: [{ node: "a", sentAt: 12.5, heldMs: 1 }] }) }, T0 + 1_010);
+    const out = a.apply({ type: "frame", link: 0, frame: frame(40, { leaving: true, echoes: [{ node: "a", sentAt: 12.5, heldMs: 1 }] }) }, T0 + 1_010);
     expect(out.filter((x) => x.type === "event" && x.scope === "peer")).toEqual([
       expect.objectContaining({ to: "up", reason: "first-heard" }),
     ]);
@@ -137,11 +95,11 @@ describe("goodbye", () => {
     const b = upAndHeard();
     const old = b.lastSent();
     b.until(T0 + 800);
-    b.step({ type: "frame", link: 0, frame: frame(2, { echoes: [{ node: "a", sentAt: b.lastSent(), heldMs: 1 }] }) }, T0 + 805);
+    b.apply({ type: "frame", link: 0, frame: frame(2, { echoes: [{ node: "a", sentAt: b.lastSent(), heldMs: 1 }] }) }, T0 + 805);
     // Echoes a round of ours older than deadtime: not fresh, so just a frame.
-    b.step({ type: "frame", link: 0, frame: frame(3, { leaving: true, echoes: [{ node: "a", sentAt: old, heldMs: 1 }] }) }, T0 + 810);
+    b.apply({ type: "frame", link: 0, frame: frame(3, { leaving: true, echoes: [{ node: "a", sentAt: old, heldMs: 1 }] }) }, T0 + 810);
     expect(b.peerState()).toBe("up");
-    b.step({ type: "frame", link: 0, frame: frame(4, { leaving: true }) }, T0 + 820);
+    b.apply({ type: "frame", link: 0, frame: frame(4, { leaving: true }) }, T0 + 820);
     expect(b.peerState()).toBe("up");
     // With no further frames it is dead after deadtime, as before goodbyes existed.
     b.until(T0 + 2_000);
@@ -149,13 +107,13 @@ describe("goodbye", () => {
   });
 
   it("leave: our goodbye round goes on every link at once, and every frame after it is flagged leaving", () => {
-    const cfg: MembershipConfig = { ...config, nodes: [{ name: "a", links: ["198.51.100.1", "203.0.113.1"] }, { name: "b", links: ["198.51.100.2", "203.0.113.2"] }] };
+    const cfg = membershipConfig(["b"], 2);
     const a = new Node(cfg);
     a.until(T0 + 30);
-    const out = a.step({ type: "leave" }, T0 + 31);
+    const out = a.apply({ type: "leave" }, T0 + 31);
     const sent = out.flatMap((x) => (x.type === "send-heartbeat" ? [x.frame] : []));
     expect(sent.map((f) => [f.link, f.leaving])).toEqual([[0, true], [1, true]]);
-    const later = a.step({ type: "tick" }, T0 + 100).flatMap((x) => (x.type === "send-heartbeat" ? [x.frame] : []));
+    const later = a.apply({ type: "tick" }, T0 + 100).flatMap((x) => (x.type === "send-heartbeat" ? [x.frame] : []));
     expect(later.length).toBeGreaterThan(0);
     expect(later.every((f) => f.leaving === true)).toBe(true);
   });

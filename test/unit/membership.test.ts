@@ -5,66 +5,26 @@ import {
   stepMembership,
   viewMembership,
   type MembershipAction,
-  type MembershipConfig,
   type MembershipEvent,
   type MembershipFrame,
   type MembershipState,
   type OutgoingHeartbeat,
 } from "../../src/core/membership/membership.ts";
+import { membershipConfig, MembershipDriver, T0 } from "./membership-driver.ts";
 
-const T0 = 10_000;
-const config: MembershipConfig = {
-  self: "a",
-  cluster: "c1",
-  nodes: [
-    { name: "a", links: ["198.51.100.1", "203.0.113.1"] },
-    { name: "b", links: ["198.51.100.2", "203.0.113.2"] },
-    { name: "c", links: ["198.51.100.3", "203.0.113.3"] },
-  ],
-  intervalMs: 100,
-  warntimeMs: 250,
-  deadtimeMs: 500,
-  initdeadMs: 2000,
-};
+const config = membershipConfig(["b", "c"], 2);
 
 function frame(node: string, seq: number, link: number, extra: Partial<MembershipFrame> = {}): MembershipFrame {
   return { cluster: "c1", node, epoch: 7n, seq, sentAt: 500 + seq, link, echoes: [], ...extra };
 }
 
-/** Plays the driver: ticks the core whenever it asks, feeds frames, keeps every action. */
-class Driver {
-  state: MembershipState;
-  now = T0;
-  readonly log: MembershipAction[] = [];
-
-  constructor(cfg: MembershipConfig = config) {
-    this.state = initMembership(cfg, { now: T0, epoch: 99n });
-  }
-
-  private apply(input: Parameters<typeof stepMembership>[1], now: number): MembershipAction[] {
-    if (now < this.now) throw new Error(`test driver went back in time: ${now} < ${this.now}`);
-    this.now = now;
-    const out = stepMembership(this.state, input, now);
-    this.state = out.state;
-    this.log.push(...out.actions);
-    return [...out.actions];
-  }
-
-  /** Ticks at every wake-up the core asks for up to `t` (as the driver's timer would). */
-  until(t: number): MembershipAction[] {
-    const out: MembershipAction[] = [];
-    while (nextWakeAt(this.state) <= t) out.push(...this.apply({ type: "tick" }, Math.max(this.now, nextWakeAt(this.state))));
-    this.now = Math.max(this.now, t);
-    return out;
-  }
-
-  tick(now: number): MembershipAction[] {
-    return this.apply({ type: "tick" }, now);
+class Driver extends MembershipDriver {
+  constructor(cfg = config) {
+    super(cfg);
   }
 
   frame(link: number, f: MembershipFrame, now = this.now): MembershipAction[] {
-    this.until(now);
-    return this.apply({ type: "frame", link, frame: f }, now);
+    return this.step({ type: "frame", link, frame: f }, now);
   }
 
   /** Feeds a frame without first ticking up to its time (a frame that was queued while we were frozen). */
@@ -83,18 +43,6 @@ class Driver {
         seq++;
       }
     }
-  }
-
-  events(filter: Partial<MembershipEvent> = {}): MembershipEvent[] {
-    return this.log.filter(
-      (a): a is MembershipEvent => a.type === "event" && Object.entries(filter).every(([k, v]) => (a as unknown as Record<string, unknown>)[k] === v),
-    );
-  }
-
-  peer(name: string) {
-    const p = this.state.peers.find((x) => x.name === name);
-    if (p === undefined) throw new Error(`no peer ${name}`);
-    return p;
   }
 }
 
