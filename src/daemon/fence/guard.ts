@@ -50,6 +50,7 @@ import type { Logger } from "../log.ts";
 import { FENCE_GUARD_SCRIPT } from "./guard-script.ts";
 import type { FencePlan, FenceWatchdog } from "./messages.ts";
 import { relayFenceLine } from "./relay.ts";
+import { watchFenceChild } from "./child-pipes.ts";
 
 /** argv[0] of the watchdog: how it shows in ps. */
 export const FENCE_GUARD_NAME = "vigil-fence-watchdog";
@@ -228,24 +229,13 @@ export class FenceGuard {
     child.unref();
     (child.stdin as { unref?: () => void } | null)?.unref?.();
     (child.stderr as { unref?: () => void } | null)?.unref?.();
-    child.stdin?.on("error", () => {}); // EPIPE when it died; the exit handler starts another.
-    let pending = "";
-    child.stderr?.setEncoding("utf8");
-    child.stderr?.on("data", (c: string) => {
-      pending += c;
-      let nl = pending.indexOf("\n");
-      while (nl >= 0) {
-        relayFenceLine(this.log, pending.slice(0, nl));
-        pending = pending.slice(nl + 1);
-        nl = pending.indexOf("\n");
-      }
-    });
-    child.on("error", (e) => {
-      if (this.child === child) this.died(`cannot be started: ${e.message}`);
-    });
-    child.on("exit", (code, signal) => {
-      if (this.child === child) this.died(signal !== null ? `killed by ${signal}` : `exited ${code ?? "?"}`);
-    });
+    watchFenceChild(
+      child,
+      (line) => relayFenceLine(this.log, line),
+      (why) => {
+        if (this.child === child) this.died(why);
+      },
+    );
     this.log.info("fence watchdog on", { pid: child.pid ?? 0 });
     this.writePid();
     this.replay();

@@ -29,6 +29,7 @@ import { encodeFenceMessage, type FenceMessage, type FencePlan, type FenceStop, 
 import type { Logger } from "../log.ts";
 import { startFenceGuard } from "./guard.ts";
 import { relayFenceLine } from "./relay.ts";
+import { watchFenceChild } from "./child-pipes.ts";
 import { DEFAULT_RESOURCE_TIMEOUT_MS } from "../module/resources.ts";
 
 export type { FencePlan } from "./messages.ts";
@@ -185,24 +186,13 @@ class FenceProcess implements FenceWatchdog {
       return;
     }
     this.child = child;
-    child.stdin?.on("error", () => {}); // EPIPE when it died; the exit handler starts another.
-    let pending = "";
-    child.stderr?.setEncoding("utf8");
-    child.stderr?.on("data", (c: string) => {
-      pending += c;
-      let nl = pending.indexOf("\n");
-      while (nl >= 0) {
-        this.relay(pending.slice(0, nl));
-        pending = pending.slice(nl + 1);
-        nl = pending.indexOf("\n");
-      }
-    });
-    child.on("error", (e) => {
-      if (this.child === child) this.died(`cannot be started: ${e.message}`);
-    });
-    child.on("exit", (code, signal) => {
-      if (this.child === child) this.died(signal !== null ? `killed by ${signal}` : `exited ${code ?? "?"}`);
-    });
+    watchFenceChild(
+      child,
+      (line) => relayFenceLine(this.log, line),
+      (why) => {
+        if (this.child === child) this.died(why);
+      },
+    );
     this.log.info("fence watchdog on", { pid: child.pid ?? 0 });
     if (this.pidFile !== undefined && child.pid !== undefined) {
       try {
@@ -222,9 +212,5 @@ class FenceProcess implements FenceWatchdog {
     this.log.error("fence watchdog process ended; starting it again", { detail: how, armed: [...this.armed.keys()].join(" ") });
     clearTimeout(this.restart);
     this.restart = setTimeout(() => this.spawn(), RESTART_DELAY_MS);
-  }
-
-  private relay(line: string): void {
-    relayFenceLine(this.log, line);
   }
 }
