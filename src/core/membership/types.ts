@@ -162,18 +162,8 @@ export interface LinkChangeEvent extends EventCommon {
 
 export type MembershipEvent = PeerChangeEvent | LinkChangeEvent;
 
-/** A frame for the driver to finish (add module adverts), encode and send. */
-export interface OutgoingHeartbeat {
-  readonly cluster: string;
-  readonly node: string;
-  readonly epoch: bigint;
-  readonly seq: number;
-  readonly sentAt: number;
-  readonly link: number;
-  readonly echoes: readonly { readonly node: string; readonly sentAt: number; readonly heldMs: number }[];
-  /** Our goodbye: we are stopping. Absent: false. */
-  readonly leaving?: boolean;
-}
+/** A frame for the driver to finish (add module adverts), encode and send: the fields a peer's core reads, from our side. */
+export type OutgoingHeartbeat = MembershipFrame;
 
 export type MembershipAction =
   /**
