@@ -1,5 +1,6 @@
 import { createHmac } from "node:crypto";
 import { describe, expect, it } from "vitest";
+import { expectDecodeError, randomSource } from "./codec-test-helpers.ts";
 import {
   decodeHeartbeat,
   encodeHeartbeat,
@@ -45,27 +46,8 @@ function bodyOf(bytes: Uint8Array): Uint8Array {
   return bytes.slice(0, bytes.length - HEARTBEAT_MAC_BYTES);
 }
 
-function expectError(r: HeartbeatDecodeResult, kind: string, detail?: RegExp): void {
-  expect(r.ok).toBe(false);
-  if (r.ok) return;
-  expect(r.error.kind).toBe(kind);
-  if (detail) expect(r.error.detail).toMatch(detail);
-}
-
 /** Byte offset where the cluster name's length byte sits. */
 const CLUSTER_AT = 26;
-
-// Small seeded PRNG (mulberry32) so every property run is reproducible.
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe("heartbeat frame encoding", () => {
   it("round-trips every field", () => {
@@ -152,7 +134,7 @@ describe("heartbeat frame decoding rejects", () => {
   const good = encodeHeartbeat(frame(), KEY);
 
   it("a frame signed with another key, as bad-mac", () => {
-    expectError(decodeHeartbeat(encodeHeartbeat(frame(), OTHER_KEY), KEY), "bad-mac", /HMAC-SHA256 at offset \d+ does not match/);
+    expectDecodeError(decodeHeartbeat(encodeHeartbeat(frame(), OTHER_KEY), KEY), "bad-mac", /HMAC-SHA256 at offset \d+ does not match/);
   });
 
   it("every single-bit change anywhere in a valid frame", () => {
@@ -176,64 +158,64 @@ describe("heartbeat frame decoding rejects", () => {
   });
 
   it("an empty datagram, as truncated", () => {
-    expectError(decodeHeartbeat(new Uint8Array(0), KEY), "truncated", /0 bytes; the smallest heartbeat frame is 64/);
+    expectDecodeError(decodeHeartbeat(new Uint8Array(0), KEY), "truncated", /0 bytes; the smallest heartbeat frame is 64/);
   });
 
   it("a datagram over HEARTBEAT_MAX_FRAME, as oversized, before anything else", () => {
     const big = new Uint8Array(HEARTBEAT_MAX_FRAME + 1);
     big.set(good);
-    expectError(decodeHeartbeat(big, KEY), "oversized", /1401 bytes; the limit is 1400/);
+    expectDecodeError(decodeHeartbeat(big, KEY), "oversized", /1401 bytes; the limit is 1400/);
   });
 
   it("a foreign protocol, as bad-magic naming the byte", () => {
     const bad = good.slice();
     bad[2] = 0x00;
-    expectError(decodeHeartbeat(bad, KEY), "bad-magic", /byte 2 is 0x00/);
-    expectError(decodeHeartbeat(new Uint8Array([0x47]), KEY), "bad-magic", /byte 0 is 0x47/);
+    expectDecodeError(decodeHeartbeat(bad, KEY), "bad-magic", /byte 2 is 0x00/);
+    expectDecodeError(decodeHeartbeat(new Uint8Array([0x47]), KEY), "bad-magic", /byte 0 is 0x47/);
   });
 
   it("another protocol version, as bad-version, before checking the MAC", () => {
     const bad = good.slice();
     bad[4] = 3;
-    expectError(decodeHeartbeat(bad, KEY), "bad-version", /version is 3 at offset 4; this node reads versions 1 to 2/);
+    expectDecodeError(decodeHeartbeat(bad, KEY), "bad-version", /version is 3 at offset 4; this node reads versions 1 to 2/);
     bad[4] = 0;
-    expectError(decodeHeartbeat(bad, KEY), "bad-version", /version is 0 at offset 4/);
+    expectDecodeError(decodeHeartbeat(bad, KEY), "bad-version", /version is 0 at offset 4/);
   });
 
   it("a frame whose MAC is valid but whose name length runs past the end, as malformed", () => {
     const body = bodyOf(good);
     body[CLUSTER_AT] = 200;
-    expectError(decodeHeartbeat(sign(body), KEY), "malformed", /cluster name at offset 26 is 200 bytes; the limit is 64/);
+    expectDecodeError(decodeHeartbeat(sign(body), KEY), "malformed", /cluster name at offset 26 is 200 bytes; the limit is 64/);
     body[CLUSTER_AT] = 60;
-    expectError(decodeHeartbeat(sign(body.slice(0, CLUSTER_AT + 20)), KEY), "malformed", /needs \d+ bytes but only \d+ remain/);
+    expectDecodeError(decodeHeartbeat(sign(body.slice(0, CLUSTER_AT + 20)), KEY), "malformed", /needs \d+ bytes but only \d+ remain/);
   });
 
   it("trailing bytes between the last field and the MAC", () => {
     const body = bodyOf(good);
     const longer = new Uint8Array(body.length + 3);
     longer.set(body);
-    expectError(decodeHeartbeat(sign(longer), KEY), "malformed", new RegExp(`3 unexpected trailing bytes at offset ${body.length}`));
+    expectDecodeError(decodeHeartbeat(sign(longer), KEY), "malformed", new RegExp(`3 unexpected trailing bytes at offset ${body.length}`));
   });
 
   it("invalid UTF-8 in a name", () => {
     const body = bodyOf(good);
     body[CLUSTER_AT + 1] = 0xff;
-    expectError(decodeHeartbeat(sign(body), KEY), "malformed", /cluster name at offset 27 is not valid UTF-8/);
+    expectDecodeError(decodeHeartbeat(sign(body), KEY), "malformed", /cluster name at offset 27 is not valid UTF-8/);
   });
 
   it("an overlong UTF-8 encoding", () => {
     const body = bodyOf(encodeHeartbeat(frame({ cluster: "ab" }), KEY));
     body[CLUSTER_AT + 1] = 0xc1; // "A" encoded in two bytes: forbidden
     body[CLUSTER_AT + 2] = 0x81;
-    expectError(decodeHeartbeat(sign(body), KEY), "malformed", /not valid UTF-8/);
+    expectDecodeError(decodeHeartbeat(sign(body), KEY), "malformed", /not valid UTF-8/);
   });
 
   it("an empty name and a name with a control character", () => {
     const body = bodyOf(encodeHeartbeat(frame({ cluster: "ab" }), KEY));
     body[CLUSTER_AT + 1] = 0x07;
-    expectError(decodeHeartbeat(sign(body), KEY), "malformed", /cluster name at offset 26 contains a control character/);
+    expectDecodeError(decodeHeartbeat(sign(body), KEY), "malformed", /cluster name at offset 26 contains a control character/);
     const shortened = new Uint8Array([...body.subarray(0, CLUSTER_AT), 0, ...body.subarray(CLUSTER_AT + 3)]);
-    expectError(decodeHeartbeat(sign(shortened), KEY), "malformed", /cluster name at offset 26 is empty/);
+    expectDecodeError(decodeHeartbeat(sign(shortened), KEY), "malformed", /cluster name at offset 26 is empty/);
   });
 
   it("an echo count over the limit", () => {
@@ -241,24 +223,24 @@ describe("heartbeat frame decoding rejects", () => {
     const body = bodyOf(encodeHeartbeat(f, KEY));
     const countAt = CLUSTER_AT + 1 + f.cluster.length + 1 + f.node.length;
     body[countAt] = HEARTBEAT_MAX_ECHOES + 1;
-    expectError(decodeHeartbeat(sign(body), KEY), "malformed", new RegExp(`echo count at offset ${countAt} is 33; the limit is 32`));
+    expectDecodeError(decodeHeartbeat(sign(body), KEY), "malformed", new RegExp(`echo count at offset ${countAt} is 33; the limit is 32`));
   });
 
   it("a non-finite or negative time", () => {
     const body = bodyOf(good);
     const view = new DataView(body.buffer);
     view.setFloat64(17, Number.POSITIVE_INFINITY);
-    expectError(decodeHeartbeat(sign(body), KEY), "malformed", /sentAt at offset 17 is Infinity/);
+    expectDecodeError(decodeHeartbeat(sign(body), KEY), "malformed", /sentAt at offset 17 is Infinity/);
     view.setFloat64(17, -5);
-    expectError(decodeHeartbeat(sign(body), KEY), "malformed", /sentAt at offset 17 is -5/);
+    expectDecodeError(decodeHeartbeat(sign(body), KEY), "malformed", /sentAt at offset 17 is -5/);
     view.setFloat64(17, Number.NaN);
-    expectError(decodeHeartbeat(sign(body), KEY), "malformed", /sentAt at offset 17 is NaN/);
+    expectDecodeError(decodeHeartbeat(sign(body), KEY), "malformed", /sentAt at offset 17 is NaN/);
   });
 
   it("a module generation beyond 2^53-1", () => {
     const body = bodyOf(encodeHeartbeat(frame({ echoes: [] }), KEY, 1));
     new DataView(body.buffer).setBigUint64(body.length - 8, 1n << 60n);
-    expectError(decodeHeartbeat(sign(body), KEY), "malformed", /module advert 0 generation at offset \d+ is 1152921504606846976/);
+    expectDecodeError(decodeHeartbeat(sign(body), KEY), "malformed", /module advert 0 generation at offset \d+ is 1152921504606846976/);
   });
 
   it("works on a view into a larger buffer (as from a socket pool)", () => {
@@ -288,7 +270,7 @@ describe("heartbeat decoding never throws (seeded property runs)", () => {
   }
 
   it("20,000 random buffers, half of them starting with a valid header", () => {
-    const rand = prng(SEED);
+    const rand = randomSource(SEED);
     for (let n = 0; n < 20_000; n++) {
       const len = Math.floor(rand() * (HEARTBEAT_MAX_FRAME + 80));
       const bytes = new Uint8Array(len);
@@ -300,7 +282,7 @@ describe("heartbeat decoding never throws (seeded property runs)", () => {
   });
 
   it("20,000 random mutations of valid frames, re-signed so the parser behind the MAC is reached", () => {
-    const rand = prng(SEED + 1);
+    const rand = randomSource(SEED + 1);
     const pick = (n: number): number => Math.floor(rand() * n);
     const seeds = [
       encodeHeartbeat(frame(), KEY),
@@ -330,7 +312,7 @@ describe("heartbeat decoding never throws (seeded property runs)", () => {
       if (signed.length <= HEARTBEAT_MAX_FRAME && signed.length >= HEARTBEAT_MIN_FRAME) {
         const forged = signed.slice();
         forged[forged.length - 1] = (forged[forged.length - 1] ?? 0) ^ 1;
-        expectError(assertSound(forged, KEY, `forged mutation ${n}`), "bad-mac");
+        expectDecodeError(assertSound(forged, KEY, `forged mutation ${n}`), "bad-mac");
       }
     }
     // The run must reach the parser in earnest, not stop at the header.

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { randomSource } from "./codec-test-helpers.ts";
 import { decodeReplication, encodeReplication, REPLICATION_MAX_MESSAGE, type ReplicationMessage } from "../../src/proto/replication.ts";
 import { REPLICATION_MAX_DATA } from "../../src/proto/replication-op.ts";
 import { MIRROR_OP_NAMES, type MirrorOp, relPath } from "../../src/replicator/ops.ts";
@@ -67,17 +68,6 @@ function expectError(bytes: Uint8Array, kind?: string): void {
   const r = decodeReplication(bytes);
   expect(r.ok).toBe(false);
   if (!r.ok && kind !== undefined) expect(r.error.kind).toBe(kind);
-}
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe("replication messages", () => {
@@ -152,7 +142,7 @@ describe("replication messages", () => {
   });
 
   it("a seeded fuzz loop of mutated valid messages never throws and never decodes to an invalid op", () => {
-    const rand = prng(20261206);
+    const rand = randomSource(20261206);
     const samples = MESSAGES.map((m) => encodeReplication(m)).filter((b) => b.length < 2000);
     let accepted = 0;
     for (let i = 0; i < 20_000; i++) {

@@ -1,5 +1,6 @@
 import { createHmac } from "node:crypto";
 import { describe, expect, it } from "vitest";
+import { expectDecodeError, randomSource } from "./codec-test-helpers.ts";
 import {
   clipDetail,
   decodeWitness,
@@ -33,26 +34,8 @@ function sign(body: Uint8Array, key = KEY): Uint8Array {
 
 const bodyOf = (bytes: Uint8Array): Uint8Array => bytes.slice(0, bytes.length - WITNESS_MAC_BYTES);
 
-function expectError(r: WitnessDecodeResult, kind: string, detail?: RegExp): void {
-  expect(r.ok).toBe(false);
-  if (r.ok) return;
-  expect(r.error.kind).toBe(kind);
-  if (detail) expect(r.error.detail).toMatch(detail);
-}
-
 /** Offset of the cluster name's length byte. */
 const CLUSTER_AT = 18;
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe("arbiter message encoding", () => {
   it.each(ALL.map((m) => [m.type, m] as const))("round-trips a %s", (_t, m) => {
@@ -122,11 +105,11 @@ describe("arbiter message decoding rejects", () => {
   const good = encodeWitness(deny, KEY);
 
   it("a message signed with another key, as bad-mac", () => {
-    expectError(decodeWitness(encodeWitness(request, OTHER_KEY), KEY), "bad-mac", /HMAC-SHA256 at offset \d+ does not match/);
+    expectDecodeError(decodeWitness(encodeWitness(request, OTHER_KEY), KEY), "bad-mac", /HMAC-SHA256 at offset \d+ does not match/);
   });
 
   it("a heartbeat-style frame: only VGWT is accepted", () => {
-    expectError(decodeWitness(new TextEncoder().encode("VGHB\u0001rest-of-a-heartbeat-frame"), KEY), "bad-magic", /byte 2 is 0x48; an arbiter message starts with "VGWT"/);
+    expectDecodeError(decodeWitness(new TextEncoder().encode("VGHB\u0001rest-of-a-heartbeat-frame"), KEY), "bad-magic", /byte 2 is 0x48; an arbiter message starts with "VGWT"/);
   });
 
   it("every single-bit change anywhere in a valid message", () => {
@@ -150,60 +133,60 @@ describe("arbiter message decoding rejects", () => {
   });
 
   it("an oversized datagram before anything else, and an empty one as truncated", () => {
-    expectError(decodeWitness(new Uint8Array(WITNESS_MAX_FRAME + 1), KEY), "oversized", /549 bytes; the limit is 548/);
-    expectError(decodeWitness(new Uint8Array(0), KEY), "truncated", /0 bytes; the smallest arbiter message is 56/);
+    expectDecodeError(decodeWitness(new Uint8Array(WITNESS_MAX_FRAME + 1), KEY), "oversized", /549 bytes; the limit is 548/);
+    expectDecodeError(decodeWitness(new Uint8Array(0), KEY), "truncated", /0 bytes; the smallest arbiter message is 56/);
   });
 
   it("another version, before the MAC is checked", () => {
     const bad = good.slice();
     bad[4] = 9;
-    expectError(decodeWitness(bad, KEY), "bad-version", /version is 9 at offset 4; this program speaks version 1/);
+    expectDecodeError(decodeWitness(bad, KEY), "bad-version", /version is 9 at offset 4; this program speaks version 1/);
   });
 
   it("an unknown type, signed", () => {
     const body = bodyOf(good);
     body[5] = 7;
-    expectError(decodeWitness(sign(body), KEY), "malformed", /type at offset 5 is 7; expected 1 \(request\)/);
+    expectDecodeError(decodeWitness(sign(body), KEY), "malformed", /type at offset 5 is 7; expected 1 \(request\)/);
   });
 
   it("a request whose type byte says grant: the grant fields are missing", () => {
     const body = bodyOf(encodeWitness(request, KEY));
     body[5] = 3;
-    expectError(decodeWitness(sign(body), KEY), "malformed", /peer epoch at offset \d+ needs 8 bytes/);
+    expectDecodeError(decodeWitness(sign(body), KEY), "malformed", /peer epoch at offset \d+ needs 8 bytes/);
   });
 
   it("trailing bytes after the last field", () => {
     const body = bodyOf(encodeWitness(release, KEY));
     const longer = new Uint8Array([...body, 0, 0]);
-    expectError(decodeWitness(sign(longer), KEY), "malformed", new RegExp(`2 unexpected trailing bytes at offset ${body.length} after the release fields`));
+    expectDecodeError(decodeWitness(sign(longer), KEY), "malformed", new RegExp(`2 unexpected trailing bytes at offset ${body.length} after the release fields`));
   });
 
   it("an empty, overlong, invalid UTF-8 or control-character name", () => {
     const body = bodyOf(encodeWitness({ ...request, cluster: "ab" }, KEY));
     const empty = new Uint8Array([...body.subarray(0, CLUSTER_AT), 0, ...body.subarray(CLUSTER_AT + 3)]);
-    expectError(decodeWitness(sign(empty), KEY), "malformed", /cluster name at offset 18 is empty/);
+    expectDecodeError(decodeWitness(sign(empty), KEY), "malformed", /cluster name at offset 18 is empty/);
     const long = body.slice();
     long[CLUSTER_AT] = 65;
-    expectError(decodeWitness(sign(long), KEY), "malformed", /cluster name at offset 18 is 65 bytes; the limit is 64/);
+    expectDecodeError(decodeWitness(sign(long), KEY), "malformed", /cluster name at offset 18 is 65 bytes; the limit is 64/);
     const utf = body.slice();
     utf[CLUSTER_AT + 1] = 0xc1;
     utf[CLUSTER_AT + 2] = 0x81;
-    expectError(decodeWitness(sign(utf), KEY), "malformed", /cluster name at offset 19 is not valid UTF-8/);
+    expectDecodeError(decodeWitness(sign(utf), KEY), "malformed", /cluster name at offset 19 is not valid UTF-8/);
     const ctl = body.slice();
     ctl[CLUSTER_AT + 1] = 0x1b;
-    expectError(decodeWitness(sign(ctl), KEY), "malformed", /cluster name at offset 18 contains a control character/);
+    expectDecodeError(decodeWitness(sign(ctl), KEY), "malformed", /cluster name at offset 18 contains a control character/);
   });
 
   it("a request number beyond 2^53-1", () => {
     const body = bodyOf(encodeWitness(request, KEY));
     new DataView(body.buffer).setBigUint64(body.length - 8, 1n << 60n);
-    expectError(decodeWitness(sign(body), KEY), "malformed", /request number at offset \d+ is 1152921504606846976; the limit is 2\^53-1/);
+    expectDecodeError(decodeWitness(sign(body), KEY), "malformed", /request number at offset \d+ is 1152921504606846976; the limit is 2\^53-1/);
   });
 
   it("a detail over its limit", () => {
     const body = bodyOf(encodeWitness({ ...grant, detail: "" } as WitnessMessage, KEY));
     const bad = new Uint8Array([...body.subarray(0, body.length - 1), 201, ...new Uint8Array(201).fill(0x61)]);
-    expectError(decodeWitness(sign(bad), KEY), "malformed", /detail at offset \d+ is 201 bytes; the limit is 200/);
+    expectDecodeError(decodeWitness(sign(bad), KEY), "malformed", /detail at offset \d+ is 201 bytes; the limit is 200/);
   });
 
   it("works on a view into a larger buffer", () => {
@@ -229,7 +212,7 @@ describe("arbiter decoding never throws (seeded property runs)", () => {
   }
 
   it("20,000 random buffers, half of them starting with a valid header", () => {
-    const rand = prng(SEED);
+    const rand = randomSource(SEED);
     for (let n = 0; n < 20_000; n++) {
       const len = Math.floor(rand() * (WITNESS_MAX_FRAME + 40));
       const bytes = new Uint8Array(len);
@@ -240,7 +223,7 @@ describe("arbiter decoding never throws (seeded property runs)", () => {
   });
 
   it("20,000 random mutations of valid messages, re-signed so the parser behind the MAC is reached", () => {
-    const rand = prng(SEED + 1);
+    const rand = randomSource(SEED + 1);
     const pick = (n: number): number => Math.floor(rand() * n);
     const seeds = ALL.map((m) => encodeWitness(m, KEY));
     const counts = { ok: 0, malformed: 0, other: 0 };
@@ -264,7 +247,7 @@ describe("arbiter decoding never throws (seeded property runs)", () => {
       if (signed.length >= WITNESS_MIN_FRAME && signed.length <= WITNESS_MAX_FRAME) {
         const forged = signed.slice();
         forged[forged.length - 1] = (forged[forged.length - 1] ?? 0) ^ 1;
-        expectError(assertSound(forged, `forged mutation ${n}`), "bad-mac");
+        expectDecodeError(assertSound(forged, `forged mutation ${n}`), "bad-mac");
       }
     }
     expect(counts.malformed).toBeGreaterThan(5_000);
