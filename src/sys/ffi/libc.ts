@@ -171,6 +171,28 @@ export async function loadLibc(feature: string): Promise<Libc> {
   return cachedLibc;
 }
 
+/**
+ * Opens libc with a feature's own table of symbols (a feature declares only
+ * the calls it makes; the table must include `__errno_location`), and reads
+ * errno for it. For features that call libc outside the shared LIBC_SYMBOLS.
+ */
+export async function openLibcTable(feature: string, table: Record<string, unknown>): Promise<{ symbols: unknown; errno(): number }> {
+  const ffi = (await loadFfi(feature)) as unknown as { dlopen(path: string, t: unknown): { symbols: unknown }; read: FfiModule["read"] };
+  let symbols: { __errno_location(): number | bigint | null };
+  try {
+    symbols = ffi.dlopen(LIBC_PATH, table).symbols as typeof symbols;
+  } catch (e) {
+    throw new FfiUnavailableError(feature, `cannot open ${LIBC_PATH}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  return {
+    symbols,
+    errno() {
+      const at = symbols.__errno_location();
+      return at === null ? -1 : ffi.read.i32(at, 0);
+    },
+  };
+}
+
 /** NUL-terminated copy of a string, for `const char *` arguments. */
 export function cString(text: string): Uint8Array {
   const bytes = new TextEncoder().encode(text);

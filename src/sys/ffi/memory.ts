@@ -6,7 +6,7 @@
  * Only the Bun runtime (the vigil binary) has FFI; elsewhere
  * loadMemoryCalls rejects with FfiUnavailableError.
  */
-import { FfiUnavailableError, LIBC_PATH, loadFfi } from "./libc.ts";
+import { openLibcTable } from "./libc.ts";
 
 /** madvise: drop this range's page table entries; file pages stay in the page cache and fault back in on use. */
 export const MADV_DONTNEED = 4;
@@ -21,11 +21,6 @@ interface Symbols {
   __errno_location(): number | bigint | null;
 }
 
-interface FfiForMemory {
-  dlopen(path: string, symbols: typeof SYMBOLS): { symbols: unknown };
-  read: { i32(ptr: number | bigint, byteOffset?: number): number };
-}
-
 export interface MemoryCalls {
   /** 0, or the errno. */
   madvise(addr: bigint, length: bigint, advice: number): number;
@@ -35,19 +30,10 @@ let cached: MemoryCalls | undefined;
 
 export async function loadMemoryCalls(): Promise<MemoryCalls> {
   if (cached !== undefined) return cached;
-  const ffi = (await loadFfi("memory trimming")) as unknown as FfiForMemory;
-  let s: Symbols;
-  try {
-    s = ffi.dlopen(LIBC_PATH, SYMBOLS).symbols as Symbols;
-  } catch (e) {
-    throw new FfiUnavailableError("memory trimming", `cannot open ${LIBC_PATH}: ${e instanceof Error ? e.message : String(e)}`);
-  }
+  const libc = await openLibcTable("memory trimming", SYMBOLS);
+  const s = libc.symbols as Symbols;
   cached = {
-    madvise(addr, length, advice) {
-      if (s.madvise(addr, length, advice) === 0) return 0;
-      const at = s.__errno_location();
-      return at === null ? -1 : ffi.read.i32(at, 0);
-    },
+    madvise: (addr, length, advice) => (s.madvise(addr, length, advice) === 0 ? 0 : libc.errno()),
   };
   return cached;
 }

@@ -6,7 +6,7 @@
  * Only the Bun runtime (the vigil binary) has FFI; elsewhere
  * loadRealtimeCalls rejects with FfiUnavailableError.
  */
-import { FfiUnavailableError, LIBC_PATH, loadFfi } from "./libc.ts";
+import { openLibcTable } from "./libc.ts";
 
 export const SCHED_RR = 2;
 /** Children (scripts, the service) and threads started later begin at normal priority, not ours. */
@@ -30,11 +30,6 @@ interface Symbols {
   strerror(errno: number): unknown;
 }
 
-interface FfiForRealtime {
-  dlopen(path: string, symbols: typeof SYMBOLS): { symbols: unknown };
-  read: { i32(ptr: number | bigint, byteOffset?: number): number };
-}
-
 /** 0 on success, else the errno and its text. */
 export type CallResult = { ok: true } | { ok: false; errno: number; message: string };
 
@@ -48,17 +43,11 @@ let cached: RealtimeCalls | undefined;
 
 export async function loadRealtimeCalls(): Promise<RealtimeCalls> {
   if (cached !== undefined) return cached;
-  const ffi = (await loadFfi("real-time scheduling")) as unknown as FfiForRealtime;
-  let s: Symbols;
-  try {
-    s = ffi.dlopen(LIBC_PATH, SYMBOLS).symbols as Symbols;
-  } catch (e) {
-    throw new FfiUnavailableError("real-time scheduling", `cannot open ${LIBC_PATH}: ${e instanceof Error ? e.message : String(e)}`);
-  }
+  const libc = await openLibcTable("real-time scheduling", SYMBOLS);
+  const s = libc.symbols as Symbols;
   const result = (rc: number): CallResult => {
     if (rc === 0) return { ok: true };
-    const at = s.__errno_location();
-    const errno = at === null ? 0 : ffi.read.i32(at, 0);
+    const errno = libc.errno();
     return { ok: false, errno, message: String(s.strerror(errno) ?? `errno ${errno}`) };
   };
   cached = {
