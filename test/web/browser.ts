@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { StatusSnapshot } from "../../src/api/status.ts";
 import { parseListen, serveFetch } from "../../src/daemon/http-server.ts";
 import { createConsoleApp, type ConsoleDeps } from "../../web/app.ts";
 
@@ -20,6 +21,17 @@ const ARGS = [
   "--disable-component-update",
   "--disable-sync",
 ];
+
+/** The element a test names by its data-testid. */
+export const testid = (page: Page, id: string) => page.locator(`[data-testid="${id}"]`);
+
+/** A node's status with nothing configured yet: what each console test starts from. */
+export function bareSnapshot(node: string, address: string, cluster: string): StatusSnapshot {
+  return {
+    version: "0.1.0", node: { name: node, addresses: [address] }, cluster: { name: cluster }, pid: 1, startedAt: new Date().toISOString(),
+    uptimeMs: 1000, configFile: "/etc/vigil/vigil.yaml", stateDir: "/var/lib/vigil", web: { listen: "0.0.0.0:9010" }, peers: [], modules: [], events: [],
+  };
+}
 
 /** Why the browser tests cannot run here, or null when they can. */
 export function chromiumMissing(): string | null {

@@ -1,16 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Page } from "playwright-core";
 import type { FarmStatus } from "../../src/api/farm.ts";
 import type { StatusSnapshot } from "../../src/api/status.ts";
-import { chromiumMissing, launchBrowser, serveConsole, type Browser, type ServedConsole } from "./browser.ts";
+import { bareSnapshot, chromiumMissing, launchBrowser, serveConsole, testid, type Browser, type ServedConsole } from "./browser.ts";
 
 const missing = chromiumMissing();
-const testid = (page: Page, id: string) => page.locator(`[data-testid="${id}"]`);
 
-const base: StatusSnapshot = {
-  version: "0.1.0", node: { name: "web1", addresses: ["198.51.100.31"] }, cluster: { name: "web-farm" }, pid: 1, startedAt: new Date().toISOString(),
-  uptimeMs: 1000, configFile: "/etc/vigil/vigil.yaml", stateDir: "/var/lib/vigil", web: { listen: "0.0.0.0:9010" }, peers: [], modules: [], events: [],
-};
+const base = bareSnapshot("web1", "198.51.100.31", "web-farm");
 
 const farm: FarmStatus = {
   module: "web", mode: "in", detail: "serving its share", vip: "198.51.100.200", vmac: "02:12:34:56:78:9a", interface: "eth0",

@@ -9,11 +9,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Page } from "playwright-core";
 import type { StatusSnapshot } from "../../src/api/status.ts";
-import { artifactPath, chromiumMissing, launchBrowser, serveConsole, type Browser, type ServedConsole } from "./browser.ts";
+import { artifactPath, chromiumMissing, launchBrowser, serveConsole, type Browser, type ServedConsole, testid } from "./browser.ts";
 import { configDrift, failoverInProgress, healthy, stoppedPeer, waitingNode } from "./health-fixtures.ts";
 
 const missing = chromiumMissing();
-const testid = (page: Page, id: string) => page.locator(`[data-testid="${id}"]`);
 
 if (missing !== null && process.env.CI === "true") {
   it("has chromium to test the console with", () => {

@@ -21,7 +21,7 @@ import { createConsoleApp } from "../../web/app.ts";
 import type { AuditEntry } from "../../web/auth/audit.ts";
 import { ConsoleAuth } from "../../web/auth/console-auth.ts";
 import { normalizedNames } from "../../web/auth/host-check.ts";
-import { artifactPath, CHROMIUM, chromiumMissing } from "./browser.ts";
+import { artifactPath, CHROMIUM, chromiumMissing, testid } from "./browser.ts";
 
 const missing = chromiumMissing();
 if (missing !== null && process.env.CI === "true") {
@@ -32,7 +32,6 @@ if (missing !== null && process.env.CI === "true") {
   console.warn(`skipping the console login tests: ${missing}`);
 }
 
-const testid = (page: Page, id: string) => page.locator(`[data-testid="${id}"]`);
 const CHEAP = { ln: 10, r: 8, p: 1 };
 
 const vms: ModuleStatus = {

@@ -1,12 +1,10 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { Page } from "playwright-core";
 import type { ModuleCommandOutcome, ModuleCommandRequest, ModuleControl, ModuleStatus } from "../../src/api/modules.ts";
 import type { StatusSnapshot } from "../../src/api/status.ts";
 import { deriveCommandToken } from "../../src/api/command-token.ts";
-import { artifactPath, chromiumMissing, launchBrowser, serveConsole, type Browser, type ServedConsole } from "./browser.ts";
+import { artifactPath, chromiumMissing, launchBrowser, serveConsole, type Browser, type ServedConsole, testid } from "./browser.ts";
 
 const missing = chromiumMissing();
-const testid = (page: Page, id: string) => page.locator(`[data-testid="${id}"]`);
 const TOKEN = deriveCommandToken(new Uint8Array(32).fill(3));
 
 if (missing !== null && process.env.CI === "true") {

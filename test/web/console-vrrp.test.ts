@@ -1,15 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Page } from "playwright-core";
 import type { StatusSnapshot, VrrpStatus } from "../../src/api/status.ts";
-import { chromiumMissing, launchBrowser, serveConsole, type Browser, type ServedConsole } from "./browser.ts";
+import { bareSnapshot, chromiumMissing, launchBrowser, serveConsole, testid, type Browser, type ServedConsole } from "./browser.ts";
 
 const missing = chromiumMissing();
-const testid = (page: Page, id: string) => page.locator(`[data-testid="${id}"]`);
 
-const base: StatusSnapshot = {
-  version: "0.1.0", node: { name: "gw1", addresses: ["198.51.100.11"] }, cluster: { name: "pair" }, pid: 1, startedAt: new Date().toISOString(),
-  uptimeMs: 1000, configFile: "/etc/vigil/vigil.yaml", stateDir: "/var/lib/vigil", web: { listen: "0.0.0.0:9010" }, peers: [], modules: [], events: [],
-};
+const base = bareSnapshot("gw1", "198.51.100.11", "pair");
 
 const instance = (over: Partial<VrrpStatus>): VrrpStatus => ({
   name: "VI_1", vrid: 51, version: 3, interface: "eth0", primaryAddress: "198.51.100.11", role: "master", priority: 150, effectivePriority: 150,

@@ -9,11 +9,10 @@ import type { Page } from "playwright-core";
 import type { LogEvent, PeerStatus, StatusSnapshot } from "../../src/api/status.ts";
 import { VERSION } from "../../src/version.ts";
 import { ROOT, startDaemon, type Daemon } from "../cli/vigil-binary.ts";
-import { artifactPath, chromiumMissing, launchBrowser, serveConsole, type Browser, type ServedConsole } from "./browser.ts";
+import { artifactPath, chromiumMissing, launchBrowser, serveConsole, type Browser, type ServedConsole, testid } from "./browser.ts";
 
 const missing = chromiumMissing();
 const BANNER = "daemon unreachable — retrying";
-const testid = (page: Page, id: string) => page.locator(`[data-testid="${id}"]`);
 // The test's tsconfig has no DOM library; this is the one browser global it needs.
 interface BrowserGlobals { getComputedStyle(e: unknown): { backgroundColor: string } }
 // The page's greyed-out look while it shows last-known values.
