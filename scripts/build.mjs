@@ -63,6 +63,8 @@ let assetsEmbedded = false;
 function compile(name, out) {
   if (!assetsEmbedded) {
     execFileSync(process.execPath, [join(root, "scripts", "embed-assets.mjs")], { stdio: "inherit" });
+    // The config's validator as code, so the binary never compiles the schema (rewritten only when the schema changed).
+    execFileSync(bun, [join(root, "scripts", "config-validator.ts")], { stdio: "inherit", cwd: root });
     assetsEmbedded = true;
   }
   const target = name === undefined ? undefined : TARGETS[name];

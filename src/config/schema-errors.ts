@@ -1,34 +1,20 @@
 /**
- * Validation against the JSON Schema with ajv, and the translation of ajv's
+ * Validation against the JSON Schema, and the translation of the validator's
  * errors into one readable problem each: unknown keys name the allowed ones,
  * missing keys say what belongs there, bad values say what was expected.
+ *
+ * The validator is ajv's, compiled from the schema ahead of time
+ * (schema-validator.generated.ts, written by scripts/config-validator.ts), so
+ * loading a config compiles nothing and the binary carries no ajv.
  */
-import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
+import type { ErrorObject, ValidateFunction } from "ajv";
 import { allowedKeys, closestKey, describeFound, expectedFor, type SchemaNode } from "./describe.ts";
-import { formats, type StringFormat } from "./formats.ts";
 import type { Segment } from "./key-path.ts";
 import type { Problem } from "./problem.ts";
 import { configSchema } from "./schema.ts";
+import { validate as generated } from "./schema-validator.generated.ts";
 
-let compiled: ValidateFunction | undefined;
-
-function validator(): ValidateFunction {
-  if (compiled === undefined) {
-    const ajv = new Ajv({
-      allErrors: true,
-      verbose: true,
-      discriminator: true,
-      allowUnionTypes: true,
-      // `required: [type]` sits beside the discriminator while `type` is defined in its branches.
-      strictRequired: false,
-    });
-    for (const [name, f] of Object.entries(formats as Record<string, StringFormat>)) ajv.addFormat(name, f.check);
-    ajv.addKeyword({ keyword: "expected", schemaType: "string" });
-    ajv.addKeyword({ keyword: "kinds", schemaType: "array" });
-    compiled = ajv.compile(configSchema);
-  }
-  return compiled;
-}
+const validate = generated as ValidateFunction;
 
 let known: Set<string> | undefined;
 
@@ -136,7 +122,6 @@ function translate(e: ErrorObject, data: unknown): Problem | undefined {
 
 /** Problems of `data` against the schema, at most one per key path. */
 export function schemaProblems(data: unknown): Problem[] {
-  const validate = validator();
   if (validate(data)) return [];
   const out: Problem[] = [];
   for (const e of validate.errors ?? []) {
