@@ -16,10 +16,8 @@ import { keyFileWarnings } from "../api/key-checks.ts";
 import type { StatusSnapshot } from "../api/status.ts";
 import { hostChecks } from "../sys/host-check.ts";
 import { writeKeyFile } from "../sys/keyfile.ts";
-import { buildInfo, versionLine } from "../version.ts";
 import { DEFAULT_STATE_DIR } from "../api/state-dirs.ts";
 import { askDaemon } from "./control-client.ts";
-import { helpFor } from "./help.ts";
 import { formatStatus } from "./status-table.ts";
 import { EXIT } from "./verbs.ts";
 
@@ -183,16 +181,3 @@ export function cmdSchema(io: Io): number {
   return EXIT.ok;
 }
 
-export function cmdVersion(io: Io): number {
-  const bun = (process.versions as Record<string, string | undefined>)["bun"];
-  const deno = (globalThis as { Deno?: { version: { deno: string } } }).Deno?.version.deno;
-  const runtime = bun ? `bun ${bun}` : deno ? `deno ${deno}` : `node ${process.versions.node}`;
-  io.out(versionLine(buildInfo(), runtime, `${process.platform}-${process.arch}`));
-  return EXIT.ok;
-}
-
-export function cmdHelp(positionals: string[], io: Io): number {
-  const h = helpFor(positionals[0]);
-  (h.ok ? io.out : io.err)(h.text);
-  return h.ok ? EXIT.ok : EXIT.usage;
-}

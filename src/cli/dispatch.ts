@@ -1,16 +1,14 @@
 import type { DaemonEntries } from "../api/daemon-entries.ts";
-import { cmdCheckConfig, cmdDoctor, cmdHelp, cmdKeygen, cmdRun, cmdSchema, cmdStatus, cmdVersion } from "./commands.ts";
 import { generalHelp, verbHelp } from "./help.ts";
 import { type Io, UsageError } from "./io.ts";
-import { cmdModuleCommand } from "./module-command.ts";
 import { parseCommand } from "./parse.ts";
-import { cmdToken } from "./token-command.ts";
-import { cmdInstall, cmdUninstall } from "./install-command.ts";
-import { cmdCompletion, cmdMan } from "./doc-command.ts";
-import { cmdPasswd } from "./passwd-command.ts";
 import { EXIT } from "./verbs.ts";
-import { cmdWitness } from "./witness-command.ts";
-import { cmdImport } from "./import-command.ts";
+import { cmdHelp, cmdVersion } from "./version-command.ts";
+
+// Each verb's code is imported when that verb runs: `vigil version`, `vigil help` and the
+// daemons then do not load (or keep in memory) the importers, the installer, the config
+// checks of check-config or the console client.
+const commands = () => import("./commands.ts");
 
 /**
  * Parses argv, runs the verb, and returns the exit code. Never throws for user
@@ -34,24 +32,24 @@ export async function dispatch(argv: readonly string[], io: Io, daemons: DaemonE
   const { verb, values, positionals } = cmd;
   try {
     switch (verb.name) {
-      case "run": return await cmdRun(values, io, daemons);
-      case "witness": return await cmdWitness(values, io, daemons);
-      case "check-config": return cmdCheckConfig(values, positionals, io);
-      case "status": return await cmdStatus(values, io);
+      case "run": return await (await commands()).cmdRun(values, io, daemons);
+      case "witness": return await (await import("./witness-command.ts")).cmdWitness(values, io, daemons);
+      case "check-config": return (await commands()).cmdCheckConfig(values, positionals, io);
+      case "status": return await (await commands()).cmdStatus(values, io);
       case "swap": case "stop": case "start": case "restart": case "prim": case "second": case "forceprim":
       case "verify": case "resync": case "ack":
-        return await cmdModuleCommand(verb.name, values, positionals, io);
-      case "token": return cmdToken(values, io);
-      case "passwd": return await cmdPasswd(values, io);
-      case "keygen": return cmdKeygen(values, positionals, io);
-      case "import": return cmdImport(values, positionals, io);
-      case "doctor": return cmdDoctor(values, io);
-      case "schema": return cmdSchema(io);
+        return await (await import("./module-command.ts")).cmdModuleCommand(verb.name, values, positionals, io);
+      case "token": return (await import("./token-command.ts")).cmdToken(values, io);
+      case "passwd": return await (await import("./passwd-command.ts")).cmdPasswd(values, io);
+      case "keygen": return (await commands()).cmdKeygen(values, positionals, io);
+      case "import": return (await import("./import-command.ts")).cmdImport(values, positionals, io);
+      case "doctor": return (await commands()).cmdDoctor(values, io);
+      case "schema": return (await commands()).cmdSchema(io);
       case "version": return cmdVersion(io);
-      case "install": return cmdInstall(values, io);
-      case "uninstall": return cmdUninstall(values, io);
-      case "completion": return cmdCompletion(positionals, io);
-      case "man": return cmdMan(io);
+      case "install": return (await import("./install-command.ts")).cmdInstall(values, io);
+      case "uninstall": return (await import("./install-command.ts")).cmdUninstall(values, io);
+      case "completion": return (await import("./doc-command.ts")).cmdCompletion(positionals, io);
+      case "man": return (await import("./doc-command.ts")).cmdMan(io);
       case "help": return cmdHelp(positionals, io);
     }
   } catch (e) {

@@ -3,17 +3,19 @@
  * to the CLI: the node daemon (`vigil run`), the witness (`vigil witness`)
  * and the fencing watchdog child (`vigil __fence`, started by the daemon
  * itself). The CLI checks the flags; from here on the daemon logs.
+ *
+ * Each process imports its own code when it starts, so one does not carry the
+ * others' (the fencing watchdog is not a second copy of the node daemon) and
+ * the CLI's verbs load none of it.
  */
 import { findConfigFile } from "../config/search.ts";
 import type { DaemonEntries } from "../api/daemon-entries.ts";
 import { DEFAULT_STATE_DIR, DEFAULT_WITNESS_STATE_DIR } from "../api/state-dirs.ts";
-import { runDaemon } from "./daemon.ts";
 import { FENCE_VERB, runFenceChild } from "./fence/child.ts";
-import { Logger } from "./log.ts";
-import { runWitness } from "./witness/daemon.ts";
 
 export const daemonEntries: DaemonEntries = {
   async node(s) {
+    const [{ Logger }, { runDaemon }] = await Promise.all([import("./log.ts"), import("./daemon.ts")]);
     const log = new Logger(s.logFormat);
     const found = findConfigFile({ flag: s.configFlag, env: s.configEnv });
     if (!found.ok) {
@@ -31,6 +33,7 @@ export const daemonEntries: DaemonEntries = {
     });
   },
   async witness(s) {
+    const [{ Logger }, { runWitness }] = await Promise.all([import("./log.ts"), import("./witness/daemon.ts")]);
     const log = new Logger(s.logFormat);
     const found = findConfigFile({ flag: s.configFlag, env: s.configEnv });
     if (!found.ok) {
