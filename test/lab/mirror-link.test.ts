@@ -102,11 +102,16 @@ describeLab("mirror module: link failures", () => {
     expect(a.mirror?.writes).toBe("replicate");
   });
 
-  labTest("split brain without witness: both write; the one that keeps the module keeps its tree, the other's copy is kept aside", async () => {
+  labTest("split brain without witness: both write; the one that keeps the module keeps its tree, the other's changed files are kept aside", async () => {
     const m = await startMirrorLab({ lab: lab(), dir: mkdtempSync(join(dir, "split-")) });
     onTestFinished(() => m.stopAll());
     const [h1, h2] = [m.node("h1"), m.node("h2")];
     await startPair(m);
+    // Segments both copies hold before the cut: the same on both sides, so the resync changes none of them.
+    const shared = await waitUntil(() => {
+      const segs = m.acked("h1").segments;
+      return segs.length >= 2 ? segs : null;
+    }, { timeoutMs: 20_000, what: "segments written before the cut" });
     await lab().linkDown("h2");
     let up = false;
     onTestFinished(async () => {
@@ -144,6 +149,9 @@ describeLab("mirror module: link failures", () => {
     for (const s of snapshots) for (const r of copyContents(join(kept, s)).records) inKept.add(r);
     const lostForGood = loserRecords.filter((r) => !inKept.has(r) && !copyContents(m.data(winner)).records.has(r));
     expect(lostForGood, `records ${loser} acknowledged that are neither kept aside nor in ${winner}'s copy`).toEqual([]);
+    // Only what the resync changed is kept: no segment the copies shared before the cut.
+    const keptShared = snapshots.flatMap((s) => [...copyContents(join(kept, s)).segments.keys()]).filter((n) => shared.includes(n));
+    expect(keptShared, "segments kept aside although the resync did not change them").toEqual([]);
     await m.stopRecorder(winner);
     await m.node(winner).waitModule((x) => x.mirror?.waitingOps === 0, "no write waiting on the winner");
     expect(treeDigest(m.data(loser))).toBe(treeDigest(m.data(winner)));

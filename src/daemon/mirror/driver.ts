@@ -33,6 +33,7 @@ import type { CopyWire, MirrorControlAction } from "../../proto/mirror-control.t
 import type { ResyncRequest, ResyncResponse } from "../../proto/replication-resync.ts";
 import type { ApplyResult } from "../../replicator/apply-result.ts";
 import { type OpApplier, startApplier } from "../../replicator/apply-threaded.ts";
+import { KeepAside } from "./keep-aside.ts";
 import { cleanStaleMount, type MountedFolder, mountInPlace } from "../../replicator/intercept.ts";
 import { Journal } from "../../replicator/journal.ts";
 import type { MirrorOp } from "../../replicator/ops.ts";
@@ -444,7 +445,7 @@ export class MirrorDriver implements MirrorResource {
     // until none of the old PRIM's ops is still being applied before it mounts (see start()).
     this.applying++;
     try {
-      const r = await this.applier.apply(op);
+      const r = await this.applyKeeping(this.applier, op);
       if (!r.ok) this.input({ type: "apply-failed", detail: r.message });
       return r;
     } finally {
@@ -452,6 +453,33 @@ export class MirrorDriver implements MirrorResource {
       if (this.applying === 0) for (const fn of this.appliedAll.splice(0)) fn();
     }
   }
+
+  /**
+   * While a resync that keeps this copy's divergent files runs, each op first
+   * keeps the paths it changes (keep-aside.ts). Ops reach the applier in the
+   * order the server handed them over: each one's turn begins once the one
+   * before was handed to the applier.
+   */
+  private async applyKeeping(applier: OpApplier, op: MirrorOp): Promise<ApplyResult> {
+    const keeper = this.keeper;
+    // Straight to the applier only when no earlier op still waits for its turn.
+    if (keeper === null && this.turnsWaiting === 0) return applier.apply(op);
+    this.turnsWaiting++;
+    let applied: Promise<ApplyResult> | ApplyResult = { ok: false, kind: "failed", errno: "EIO", message: "not applied" };
+    const turn = this.keepTurn
+      .then(async () => {
+        const why = keeper === null ? null : await keeper.before(op);
+        applied = why === null ? applier.apply(op) : { ok: false, kind: "failed", errno: "EIO", message: why };
+      })
+      .finally(() => this.turnsWaiting--);
+    this.keepTurn = turn.catch(() => {});
+    await turn;
+    return applied;
+  }
+
+  private keeper: KeepAside | null = null;
+  private keepTurn: Promise<void> = Promise.resolve();
+  private turnsWaiting = 0;
 
   private applying = 0;
   private readonly appliedAll: (() => void)[] = [];
@@ -518,47 +546,44 @@ export class MirrorDriver implements MirrorResource {
           reply({ kind: "error", errno: "EBUSY", message: `${this.o.self} runs ${this.o.module}: its copy is not resynced` });
           return;
         }
+        this.keeper = null;
         if (q.action === "resync-begin-keep") {
-          const kept = await this.keepAside();
-          if (kept !== null) {
+          const kept = this.keepAside();
+          if (typeof kept === "string") {
             reply({ kind: "error", errno: "EIO", message: `cannot keep this copy aside before the resync: ${kept}` });
             return;
           }
+          this.keeper = kept;
         }
         this.input({ type: "resync-incoming" });
         break;
       case "resync-end":
+        if (this.keeper !== null) this.o.log.info("mirror resync ended: this copy's changed paths were kept aside", { ...this.tag, kept: this.keeper.count, in: this.keeper.dest });
+        this.keeper = null;
         this.input({ type: "resync-complete", gen: q.copy.gen, history: q.copy.history });
         break;
     }
     reply({ kind: "control", copy: toWire(this.state) });
   }
 
-  /** Both copies changed while apart: this one is kept whole in the state dir before it is overwritten. */
-  private keepAside(): Promise<string | null> {
+  /**
+   * Both copies changed while apart (or the peer's data is newer): what the
+   * resync changes in this copy is kept in the state dir first, path by path
+   * (keep-aside.ts). The keeper, or why there is none.
+   */
+  private keepAside(): KeepAside | string {
     const at = new Date().toISOString().replace(/[:.]/g, "-");
     const base = join(this.o.stateDir, "conflicts", encodeURIComponent(this.o.module), at);
     // The folders of one module are kept aside at the same moment: each under its own name.
     const dest = this.o.copyKey === undefined ? base : join(base, encodeURIComponent(this.o.folder));
-    this.o.log.warn("split brain: keeping this node's copy aside before the resync overwrites it", { ...this.tag, to: dest });
     try {
-      mkdirSync(dirname(dest), { recursive: true, mode: 0o700 });
+      mkdirSync(dest, { recursive: true, mode: 0o700 });
     } catch (e) {
-      return Promise.resolve((e as Error).message);
+      return (e as Error).message;
     }
-    return new Promise((resolve) => {
-      // cp -a keeps owners, modes, times, links and xattrs; DEST does not exist yet, so it becomes the copy.
-      // Through our pid, not /proc/self: cp is another process.
-      const src = this.beneathFd === null ? this.o.folder : `/proc/${process.pid}/fd/${this.beneathFd}`;
-      const p = spawn("cp", ["-a", "--reflink=auto", `${src}/.`, dest], { stdio: ["ignore", "ignore", "pipe"] });
-      let err = "";
-      p.stderr.on("data", (d: Buffer) => (err += d.toString()));
-      p.on("error", (e) => resolve(e.message));
-      p.on("exit", (code) => {
-        if (code === 0) this.input({ type: "conflict-kept", path: dest });
-        resolve(code === 0 ? null : err.trim() || `cp exited ${String(code)}`);
-      });
-    });
+    this.o.log.warn("split brain: this node's files that the resync changes are kept aside first", { ...this.tag, to: dest });
+    this.input({ type: "conflict-kept", path: dest });
+    return new KeepAside(this.beneathPath(), dest);
   }
 
   // ---- the core ----------------------------------------------------------------------
