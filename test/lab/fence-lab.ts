@@ -13,6 +13,7 @@ import type { LabHost, LabProcess } from "./lab.ts";
 import { createTestLab } from "./lab-test.ts";
 import { ARBITER_VIP, arbiterPairYaml, writeWebService } from "./arbiter-pair.ts";
 import { launchVigil, parseVigilLog, requireVigilBinary, VIGIL_BIN, vigilKeygen, type VigilLogEvent } from "./vigil-cluster.ts";
+import { sampleUntilStopped } from "./sampler.ts";
 import { sleep, waitUntil } from "./wait.ts";
 
 export const MODULE_VIP = ARBITER_VIP;
@@ -183,26 +184,13 @@ export interface FenceSample {
 
 /** Both nodes every 20 ms until stop(). */
 export function sampleBoth(p: FencePair, vrrp: boolean): { stop(): Promise<FenceSample[]> } {
-  const samples: FenceSample[] = [];
-  let sampling = true;
-  const loop = (async () => {
-    while (sampling) {
-      const at = Date.now();
-      const [a, b, c, d] = await Promise.all([
-        p.holds(p.n1, MODULE_VIP), p.holds(p.n2, MODULE_VIP),
-        vrrp ? p.holds(p.n1, VRRP_VIP) : false, vrrp ? p.holds(p.n2, VRRP_VIP) : false,
-      ]);
-      samples.push({ at, vip: [a, b], vrrp: [c, d], service: [p.serviceRuns(p.n1), p.serviceRuns(p.n2)] });
-      await sleep(20);
-    }
-  })();
-  const stop = async (): Promise<FenceSample[]> => {
-    sampling = false;
-    await loop;
-    return samples;
-  };
-  onTestFinished(async () => void (await stop()));
-  return { stop };
+  return sampleUntilStopped(async () => {
+    const [a, b, c, d] = await Promise.all([
+      p.holds(p.n1, MODULE_VIP), p.holds(p.n2, MODULE_VIP),
+      vrrp ? p.holds(p.n1, VRRP_VIP) : false, vrrp ? p.holds(p.n2, VRRP_VIP) : false,
+    ]);
+    return { vip: [a, b] as [boolean, boolean], vrrp: [c, d] as [boolean, boolean], service: [p.serviceRuns(p.n1), p.serviceRuns(p.n2)] as [boolean, boolean] };
+  });
 }
 
 /** Times (ms after `from`) of the first sample where `pred` holds, or null. */

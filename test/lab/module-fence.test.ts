@@ -18,6 +18,7 @@ import { afterAll, beforeAll, expect, onTestFinished } from "vitest";
 import type { LabHost, LabProcess } from "./lab.ts";
 import { createTestLab, labTest } from "./lab-test.ts";
 import { launchVigil, parseVigilLog, peerChange, requireVigilBinary, VIGIL_BIN, vigilKeygen, type VigilLogEvent } from "./vigil-cluster.ts";
+import { sampleUntilStopped } from "./sampler.ts";
 import { sleep, waitUntil } from "./wait.ts";
 import { ARBITER_VIP, arbiterPairYaml, GRACE_MS, LEASE_MS, writeWebService } from "./arbiter-pair.ts";
 
@@ -110,23 +111,10 @@ interface Sample { at: number; h1: boolean; h2: boolean }
 
 /** The VIP on both nodes, every 20 ms, until stop(). */
 function sampleVip(p: Pair): { stop(): Promise<Sample[]> } {
-  const samples: Sample[] = [];
-  let sampling = true;
-  const loop = (async () => {
-    while (sampling) {
-      const at = Date.now();
-      const [a, b] = await Promise.all([p.holdsVip(p.n1), p.holdsVip(p.n2)]);
-      samples.push({ at, h1: a, h2: b });
-      await sleep(20);
-    }
-  })();
-  const stop = async (): Promise<Sample[]> => {
-    sampling = false;
-    await loop;
-    return samples;
-  };
-  onTestFinished(async () => void (await stop()));
-  return { stop };
+  return sampleUntilStopped(async () => {
+    const [h1, h2] = await Promise.all([p.holdsVip(p.n1), p.holdsVip(p.n2)]);
+    return { h1, h2 };
+  });
 }
 
 /** Never on both; on h1 only before it first was on h2, and never again after. */
