@@ -21,7 +21,7 @@
  */
 
 import * as fs from "node:fs";
-import { Errno, FUSE_OPEN_KILL_SUIDGID, FUSE_WRITE_KILL_SUIDGID, Fattr, InitFlag, InitFlag2, SIZE, direntType } from "../sys/fuse/abi.ts";
+import { Errno, FUSE_OPEN_KILL_SUIDGID, READAHEAD_KIB, FUSE_WRITE_KILL_SUIDGID, Fattr, InitFlag, InitFlag2, SIZE, direntType } from "../sys/fuse/abi.ts";
 import type { FuseArgs, FuseHeader, FuseRequest, SetattrArgs } from "../sys/fuse/decode.ts";
 import {
   DirentWriter,
@@ -48,8 +48,12 @@ import type { ExcludeTest } from "./exclude.ts";
 import { materializeEntry } from "./intercept-materialize.ts";
 import type { MirrorOp } from "./ops.ts";
 
-/** How long the kernel may cache names and attributes: everything changes through us, so this only bounds staleness after a crash. */
-const TTL_NS = 1_000_000_000n;
+/**
+ * How long the kernel may cache names (found or not) and attributes:
+ * everything changes through us, so this only bounds how long a change made
+ * beneath the mount (by hand, through /proc/self/fd) stays unseen.
+ */
+const TTL_NS = 10_000_000_000n;
 export const MAX_WRITE = 1 << 20;
 const MAX_PAGES = 256;
 
@@ -90,6 +94,9 @@ interface OpenDir {
   readonly nodeid: bigint;
   readonly entries: DirEntry[];
 }
+
+/** The attributes of a negative entry (the kernel ignores them). */
+const NO_ATTR: FuseAttr = { ino: 0n, size: 0n, blocks: 0n, atimeNs: 0n, mtimeNs: 0n, ctimeNs: 0n, mode: 0, nlink: 0, uid: 0, gid: 0, rdev: 0, blksize: 0 };
 
 const DOT = new Uint8Array([0x2e]);
 const DOTDOT = new Uint8Array([0x2e, 0x2e]);
@@ -273,7 +280,8 @@ export class InterceptServer {
         if (a.major !== 7) return done(encodeError(u, Errno.EPROTO));
         return done(
           encodeInit(u, {
-            maxReadahead: a.maxReadahead,
+            // The kernel keeps the smaller of this and the mount's window, which intercept.ts widens to READAHEAD_KIB.
+            maxReadahead: Math.max(a.maxReadahead, READAHEAD_KIB * 1024),
             flags: a.flags & want,
             maxBackground: 64,
             congestionThreshold: 48,
@@ -299,7 +307,17 @@ export class InterceptServer {
         return done(null);
       case "lookup": {
         const rel = this.childRel(h.nodeid, a.name);
-        return done(this.entry(u, h.nodeid, a.name, this.lstat(rel)));
+        let st: fs.BigIntStats;
+        try {
+          st = this.lstat(rel);
+        } catch (e) {
+          // A name that does not exist is answered as an entry with nodeid 0: the kernel then
+          // remembers the miss (a negative entry) for TTL_NS, and a stat or create of that name
+          // that follows costs no LOOKUP. A create through us replaces the negative entry.
+          if (errnoOf(e) === Errno.ENOENT) return done(encodeEntry(u, { nodeid: 0n, generation: 0n, entryValidNs: TTL_NS, attrValidNs: 0n, attr: NO_ATTR }));
+          throw e;
+        }
+        return done(this.entry(u, h.nodeid, a.name, st));
       }
       case "getattr":
         return done(encodeAttr(u, TTL_NS, attrOf(this.statNode(h.nodeid, a.fh))));

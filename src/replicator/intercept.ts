@@ -44,9 +44,9 @@
 import * as fs from "node:fs";
 import { isAbsolute } from "node:path";
 import { Worker } from "node:worker_threads";
-import { Errno } from "../sys/fuse/abi.ts";
+import { Errno, READAHEAD_KIB } from "../sys/fuse/abi.ts";
 import { encodeEmpty, encodeError } from "../sys/fuse/encode.ts";
-import { abortConnection, fuseMountsOn, mountFuse, umount } from "../sys/fuse/mount.ts";
+import { abortConnection, fuseMountsOn, mountFuse, setReadahead, umount } from "../sys/fuse/mount.ts";
 import type { MountEntry } from "../sys/fuse/mountinfo.ts";
 import type { SyncRequest } from "./intercept-server.ts";
 import { STAT, STAT_COUNT, type WorkerInput, type WorkerMessage } from "./intercept-worker.ts";
@@ -207,6 +207,8 @@ export async function mountInPlace(o: MountInPlaceOptions): Promise<MountedFolde
     closeFds();
     throw new InterceptUnavailableError(`cannot mirror ${o.dir}: the mount does not show in /proc/self/mountinfo`);
   }
+  const ra = setReadahead(ours, READAHEAD_KIB);
+  if (ra !== null) o.log("warn", `${o.dir}: cannot widen the read-ahead window (sequential reads take more requests): ${ra}`);
   return serveMount(o, workerAt, fuseFd, dirFd, ours, closeFds);
 }
 

@@ -122,6 +122,22 @@ describe("InterceptServer", () => {
     expect(again.ops).toEqual([]);
   });
 
+  it("answers a missing name with a negative entry the kernel may keep, and asks for a 1 MiB read-ahead window", () => {
+    const miss = call(Opcode.LOOKUP, ["missing"]);
+    const v = new DataView(miss.reply!.buffer);
+    expect(v.getInt32(4, true)).toBe(0);
+    expect(nodeidOf(miss)).toBe(0n);
+    // entry_valid: how long the kernel may remember the miss.
+    expect(v.getBigUint64(16 + 16, true)).toBeGreaterThan(0n);
+    expect(miss.ops).toEqual([]);
+    // Other failures are still errors.
+    fs.writeFileSync(join(dir, "file"), "x");
+    const file = lookup("file");
+    expect(errorOf(call(Opcode.LOOKUP, ["below"], { nodeid: file }))).toBe(Errno.ENOTDIR);
+    const init = call(Opcode.INIT, [7, 45, 131072, 0xffffffff, 0, ...Array(11).fill(0)]);
+    expect(new DataView(init.reply!.buffer).getUint32(16 + 8, true)).toBe(1 << 20);
+  });
+
   it("follows a file through renames: later writes carry the new path", () => {
     const { nodeid, fh } = create("a");
     call(Opcode.MKDIR, [0o755, 0o22, "sub"]);

@@ -8,6 +8,12 @@ export const FUSE_KERNEL_VERSION = 7;
 /** The minor version we answer with: new enough for MAX_PAGES and RENAME2, old enough for fixed-size requests. */
 export const FUSE_KERNEL_MINOR_VERSION = 31;
 export const FUSE_ROOT_ID = 1n;
+/**
+ * The read-ahead window we give our mounts (KiB, see setReadahead in
+ * mount.ts): one READ request of 256 pages (max_pages), the largest the
+ * kernel sends. Its default, 128 KiB, made 8 requests of every MiB read.
+ */
+export const READAHEAD_KIB = 1024;
 
 export const Opcode = {
   LOOKUP: 1,

@@ -94,6 +94,23 @@ export async function abortConnection(entry: Pick<MountEntry, "major" | "minor">
   }
 }
 
+/**
+ * Sets how far ahead the kernel reads for sequential readers of the mount
+ * (the mount's backing_dev_info, named by its device number). The kernel
+ * starts a FUSE mount at 128 KiB, so every READ request carries 128 KiB at
+ * most whatever max_pages allows; a larger window means fewer, larger
+ * requests. The kernel also caps the window at the max_readahead of the INIT
+ * reply, so that must be as large. Returns the problem, or null.
+ */
+export function setReadahead(entry: Pick<MountEntry, "major" | "minor">, kib: number): string | null {
+  try {
+    fs.writeFileSync(`/sys/class/bdi/${entry.major}:${entry.minor}/read_ahead_kb`, String(kib));
+    return null;
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e);
+  }
+}
+
 /** umount(8), lazily when `lazy`. Returns stderr on failure, null on success. */
 export async function umount(dir: string, lazy: boolean): Promise<string | null> {
   const r = await run("umount", lazy ? ["-l", dir] : [dir]);
