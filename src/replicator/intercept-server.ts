@@ -55,6 +55,8 @@ import type { MirrorOp } from "./ops.ts";
  */
 const TTL_NS = 10_000_000_000n;
 export const MAX_WRITE = 1 << 20;
+/** How much of a write is handed on at a time (see InterceptServer.write). */
+export const WRITE_PIECE = 128 << 10;
 const MAX_PAGES = 256;
 
 const S_IFMT = 0o170000;
@@ -661,22 +663,52 @@ export class InterceptServer {
     return { reply: encodeCreate(h.unique, entry, open.fh, open.openFlags), ops };
   }
 
+  /**
+   * A large write is carried out and described piece by piece (WRITE_PIECE
+   * bytes): with `onPart` set, each piece but the last is handed on as soon
+   * as it is written here, so the SECOND receives and applies it while the
+   * next is written, and the request's remaining ops follow in its result.
+   * Each piece is a whole write of its own range, done here before it is
+   * described. A failure after some pieces answers the bytes written (a
+   * short write), so nothing handed on is ever missing here.
+   */
+  onPart: ((ops: MirrorOp[]) => void) | null = null;
+
   private write(h: FuseHeader, fh: bigint, offset: number, data: Uint8Array, kill: boolean): HandleResult {
     const f = this.file(fh);
-    const killOps: MirrorOp[] = [];
-    if (kill) this.owner.killPrivileges(f.fd, null, this.nodes.path(f.nodeid), killOps);
-    let done = 0;
-    while (done < data.length) {
-      const n = fs.writeSync(f.fd, data, done, data.length - done, offset + done);
-      if (n <= 0) break;
-      done += n;
-    }
-    const reply = encodeWrite(h.unique, done);
     const rel = this.nodes.path(f.nodeid);
     // An unlinked file no longer exists on the SECOND: its writes have nowhere to go.
+    let ops: MirrorOp[] = [];
+    if (kill) this.owner.killPrivileges(f.fd, null, rel, ops);
+    let done = 0;
+    while (done < data.length) {
+      const end = Math.min(data.length, done + WRITE_PIECE);
+      let at = done;
+      let failed: unknown = null;
+      try {
+        while (at < end) {
+          const n = fs.writeSync(f.fd, data, at, end - at, offset + at);
+          if (n <= 0) break;
+          at += n;
+        }
+      } catch (e) {
+        failed = e;
+      }
+      if (at === 0 && failed !== null) throw failed;
+      if (at > done && rel !== null) {
+        const st = fs.fstatSync(f.fd, { bigint: true });
+        ops.push({ op: "write", path: rel, offset: offset + done, data: data.slice(done, at), mtimeNs: st.mtimeNs });
+      }
+      const more = at === end && at < data.length && failed === null;
+      if (more && this.onPart !== null && ops.length > 0) {
+        this.onPart(ops);
+        ops = [];
+      }
+      done = at;
+      if (!more) break;
+    }
+    const reply = encodeWrite(h.unique, done);
     if (rel === null || done === 0) return { reply, ops: [] };
-    const st = fs.fstatSync(f.fd, { bigint: true });
-    const ops: MirrorOp[] = [...killOps, { op: "write", path: rel, offset, data: data.slice(0, done), mtimeNs: st.mtimeNs }];
     if (f.sync !== "none") ops.push({ op: "fsync", path: rel, dataOnly: f.sync === "data" });
     return { reply, ops };
   }

@@ -35,8 +35,13 @@ export const STAT_COUNT = 4;
 
 export type WorkerMessage =
   | { readonly t: "ready"; readonly ffi: string | null }
-  /** Ops to acknowledge (numbered by the main thread, in this order) before `reply` may be written. */
+  /**
+   * Ops to acknowledge (numbered by the main thread, in this order) before `reply` may be written,
+   * together with those of the request's "part" messages before it.
+   */
   | { readonly t: "held"; readonly unique: bigint; readonly reply: Uint8Array; readonly ops: readonly MirrorOp[] }
+  /** The first ops of the request being handled (the pieces of a large write), handed on ahead of its "held". */
+  | { readonly t: "part"; readonly ops: readonly MirrorOp[] }
   /** An fsync for the main thread to carry out, then acknowledge and answer (see HandleResult.sync). */
   | { readonly t: "sync"; readonly unique: bigint; readonly sync: SyncRequest }
   | { readonly t: "log"; readonly level: "info" | "warn" | "error"; readonly msg: string }
@@ -47,6 +52,13 @@ const ENODEV = 19;
 
 function post(m: WorkerMessage, transfer: ArrayBuffer[] = []): void {
   parentPort?.postMessage(m, transfer);
+}
+
+/** The buffers of the ops' payloads: handed over, not copied (each op owns its payload's buffer). */
+function payloads(ops: readonly MirrorOp[]): ArrayBuffer[] {
+  const out: ArrayBuffer[] = [];
+  for (const op of ops) if (op.op === "write" || op.op === "setxattr") out.push((op.op === "write" ? op.data.buffer : op.value.buffer) as ArrayBuffer);
+  return out;
 }
 
 function pause(ms: number): void {
@@ -60,6 +72,16 @@ function serve(input: WorkerInput, ffi: FsCalls | null): string {
   let staged = Math.floor(Math.random() * 2 ** 40);
   const stagingSeq = (): number => ++staged;
   const server = new InterceptServer(input.dirFd, ffi, (level, msg) => post({ t: "log", level, msg }), input.readPassthrough ? input.fuseFd : null);
+  const filter = (ops: MirrorOp[]): MirrorOp[] =>
+    excluded === null || ops.length === 0 ? ops : excludeOps(ops, excluded, (p, as) => server.materialize(p, as, excluded), stagingSeq);
+  /** The request being handled handed ops on ahead of its result: its reply waits for them too. */
+  let parted = false;
+  server.onPart = (ops) => {
+    const kept = filter(ops);
+    if (kept.length === 0) return;
+    parted = true;
+    post({ t: "part", ops: kept }, payloads(kept));
+  };
   // A plain Uint8Array (not a Buffer): views of it are copied by slice(), which the handler relies on.
   const buf = new Uint8Array(MAX_WRITE + 64 * 1024);
   const reply = (bytes: Uint8Array): void => {
@@ -97,26 +119,22 @@ function serve(input: WorkerInput, ffi: FsCalls | null): string {
         if (e.unique !== null && (e.opcode === null || expectsReply(e.opcode))) reply(encodeError(e.unique, Errno.EIO));
         continue;
       }
+      parted = false;
       const handled = server.handle(req);
-      const result = excluded === null || handled.ops.length === 0
-        ? handled
-        : { ...handled, ops: excludeOps(handled.ops, excluded, (p, as) => server.materialize(p, as, excluded), stagingSeq) };
-      if (req.args.op === "write" && result.reply !== null && result.ops.length > 0) {
+      const result = { ...handled, ops: filter(handled.ops) };
+      if (req.args.op === "write" && result.reply !== null && (result.ops.length > 0 || parted)) {
         stats[STAT.bytesWritten] = (stats[STAT.bytesWritten] ?? 0) + req.args.data.length;
       }
       if (result.sync !== undefined) {
         post({ t: "sync", unique: req.header.unique, sync: result.sync });
         continue;
       }
-      if (result.ops.length === 0) {
+      if (result.ops.length === 0 && !parted) {
         if (result.reply !== null) reply(result.reply);
         continue;
       }
       const reply0 = result.reply ?? new Uint8Array(0);
-      const ops = result.ops;
-      const transfer: ArrayBuffer[] = [];
-      for (const op of ops) if (op.op === "write" || op.op === "setxattr") transfer.push(op.op === "write" ? (op.data.buffer as ArrayBuffer) : (op.value.buffer as ArrayBuffer));
-      post({ t: "held", unique: req.header.unique, reply: reply0, ops }, transfer);
+      post({ t: "held", unique: req.header.unique, reply: reply0, ops: result.ops }, payloads(result.ops));
     }
   } finally {
     server.closeAll();

@@ -243,13 +243,10 @@ async function serveMount(o: MountInPlaceOptions, workerAt: URL | string, fuseFd
   };
 
   let nextSeq = 0;
-  /** Numbers the ops, hands them over in order, and writes the reply once all are acknowledged. */
-  const release = (unique: bigint, reply: Uint8Array, ops: readonly MirrorOp[]): void => {
-    heldNow++;
-    counters[STAT.repliesHeld] = (counters[STAT.repliesHeld] ?? 0) + 1;
+  /** Numbers the ops and hands them over in order; their acknowledgements. */
+  const handOn = (ops: readonly MirrorOp[]): Promise<void>[] => {
     counters[STAT.opsEmitted] = (counters[STAT.opsEmitted] ?? 0) + ops.length;
-    const first = nextSeq + 1;
-    const acks = ops.map((op) => {
+    return ops.map((op) => {
       const seq = ++nextSeq;
       try {
         return o.onMutation(seq, op);
@@ -257,6 +254,17 @@ async function serveMount(o: MountInPlaceOptions, workerAt: URL | string, fuseFd
         return Promise.reject(e);
       }
     });
+  };
+  /** Ops the request being served handed on ahead of its reply ("part"), and the first one's number. */
+  let parts: Promise<void>[] = [];
+  let partsFrom = 0;
+  /** Hands the ops over (after the request's parts) and writes the reply once all are acknowledged. */
+  const release = (unique: bigint, reply: Uint8Array, ops: readonly MirrorOp[]): void => {
+    heldNow++;
+    counters[STAT.repliesHeld] = (counters[STAT.repliesHeld] ?? 0) + 1;
+    const first = parts.length > 0 ? partsFrom : nextSeq + 1;
+    const acks = [...parts, ...handOn(ops)];
+    parts = [];
     Promise.all(acks).then(
       () => {
         heldNow--;
@@ -310,6 +318,14 @@ async function serveMount(o: MountInPlaceOptions, workerAt: URL | string, fuseFd
       case "ready":
         if (m.ffi !== null) o.log("warn", `${o.dir}: ${m.ffi}; those operations fail with EOPNOTSUPP`);
         readyResolve(null);
+        break;
+      case "part":
+        if (parts.length === 0) partsFrom = nextSeq + 1;
+        for (const ack of handOn(m.ops)) {
+          // Looked at with the request's "held": a failure before it is not an unhandled one.
+          ack.catch(() => undefined);
+          parts.push(ack);
+        }
         break;
       case "held":
         release(m.unique, m.reply, m.ops);

@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect } from "vitest";
 import { runCommand } from "./exec.ts";
+import { waitUntil } from "./lab.ts";
 import { describeLab, labTest } from "./lab-test.ts";
 import { BUN, FIXTURES, type MountRunner, bunFixture, python, scratch, startMountRunner } from "./fuse-lab.ts";
 
@@ -80,6 +81,9 @@ describeLab(
 
     labTest("the operations, replayed in order onto a copy of the original folder, give an identical tree", async () => {
       const r = runner!;
+      // Writes larger than one piece (handed on piece by piece), at an odd offset and length too.
+      await r.run(["dd", "if=/dev/urandom", `of=${mnt}/big`, "bs=1M", "count=3", "status=none"], { check: true });
+      await r.run(["dd", "if=/dev/urandom", `of=${mnt}/big`, "bs=300001", "seek=7", "count=2", "conv=notrunc", "status=none"], { check: true });
       await r.unmount();
       runner = undefined;
       await bunFixture("fuse-replay.ts", [replica, ops]);
@@ -140,6 +144,37 @@ describeLab(
       r.send("release");
       expect(await done).toBe(0);
       expect(said).toBe("written\n");
+    });
+
+    labTest("a large write is handed on in pieces, each done beneath first; the call returns once every piece is acknowledged", async () => {
+      const r = runner!;
+      await r.run(["touch", `${mnt}/large`], { check: true });
+      const heldWrites = (): number => (r.stdout().match(/^held \d+ write$/gm) ?? []).length;
+      const before = heldWrites();
+      r.send("hold");
+      await r.waitOut(/^ok hold$/m);
+      const size = (1 << 20) + 1000;
+      const writer = r.start([
+        "python3",
+        "-c",
+        `import os\nfd = os.open("${mnt}/large", os.O_WRONLY)\nprint("written", os.pwrite(fd, b"v" * ${size}, 4096), flush=True)`,
+      ]);
+      let said = "";
+      let werr = "";
+      writer.stderr?.setEncoding("utf8").on("data", (c: string) => (werr += c));
+      writer.stdout?.setEncoding("utf8").on("data", (c: string) => (said += c));
+      const done = new Promise<number | null>((res) => writer.on("close", (code) => res(code)));
+      // The kernel's first request carries 1 MiB (its max_write): eight 128 KiB pieces; the last 1000 bytes come next.
+      await waitUntil(() => heldWrites() >= before + 8, { timeoutMs: 20_000, intervalMs: 20, what: `eight held pieces of the write (runner: ${r.stdout().slice(-300)}; writer: ${werr})` });
+      await new Promise((res) => setTimeout(res, 300));
+      expect(said).toBe("");
+      expect(heldWrites()).toBe(before + 8);
+      const beneath = readFileSync(join(mnt, "large"));
+      expect(beneath.length).toBe(4096 + (1 << 20));
+      expect(beneath.subarray(4096).every((b) => b === 0x76)).toBe(true);
+      r.send("release");
+      expect(await done).toBe(0);
+      expect(said).toBe(`written ${size}\n`);
     });
 
     labTest("a refused acknowledgement fails the call with EIO; nothing else is affected", async () => {
