@@ -6,8 +6,10 @@
  * page can cost as much. Linux-HA Heartbeat runs SCHED_RR with its memory
  * locked for the same reason.
  *
- * - SCHED_RR at a low real-time priority (REALTIME_PRIORITY) for every
- *   thread the process has, with SCHED_RESET_ON_FORK so that what it starts
+ * - SCHED_RR for every thread the process has: REALTIME_PRIORITY for the
+ *   main thread, which runs the timers, the lower HELPER_PRIORITY for every
+ *   other thread (threadPriority), with
+ *   SCHED_RESET_ON_FORK so that what it starts
  *   (scripts, the service, `ip`) runs at normal priority. Threads started
  *   later (a Worker) also begin at normal priority: applyRealtime runs again
  *   once the engines are up to take them in.
@@ -27,7 +29,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import type { VigilConfig } from "../config/types.ts";
 import { loadRealtimeCalls, type RealtimeCalls, MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT, SCHED_RESET_ON_FORK, SCHED_RR } from "../sys/ffi/realtime.ts";
-import { REALTIME_PRIORITY } from "../sys/realtime-host.ts";
+import { HELPER_PRIORITY, REALTIME_PRIORITY } from "../sys/realtime-host.ts";
 import type { Logger } from "./log.ts";
 
 const TIGHT_DEADTIME_MS = 500;
@@ -60,6 +62,21 @@ function rssKiB(): number {
   } catch {
     return 0;
   }
+}
+
+/**
+ * The priority of one of our threads: the main thread (its id is the
+ * process id) runs the timers; every other thread (the runtime's JIT and
+ * collector helpers, its I/O pool, our Workers) waits behind it, as before
+ * above every normal task. A Worker at the main thread's priority would
+ * take round-robin turns with it: a busy mirror Worker could hold it back.
+ */
+export function threadPriority(tid: number, pid: number): number {
+  return tid === pid ? REALTIME_PRIORITY : HELPER_PRIORITY;
+}
+
+function setThreadScheduler(calls: RealtimeCalls, tid: number) {
+  return calls.setScheduler(tid, SCHED_RR | SCHED_RESET_ON_FORK, threadPriority(tid, process.pid));
 }
 
 function threadIds(): number[] {
@@ -105,7 +122,7 @@ export async function applyRealtime(
   let scheduled = 0;
   let failed = 0;
   for (const tid of threadIds()) {
-    const r = calls.setScheduler(tid, SCHED_RR | SCHED_RESET_ON_FORK, REALTIME_PRIORITY);
+    const r = setThreadScheduler(calls, tid);
     if (r.ok) scheduled += 1;
     else {
       failed += 1;
@@ -124,7 +141,7 @@ export async function applyRealtime(
       memory_locked: memoryLocked,
     });
   } else if (!realProblems && phase === "start") {
-    log.info("real-time scheduling on", { reason, policy: "SCHED_RR", priority: REALTIME_PRIORITY, threads: scheduled, memory_locked: "once started" });
+    log.info("real-time scheduling on", { reason, policy: "SCHED_RR", priority: `${REALTIME_PRIORITY} (main thread), ${HELPER_PRIORITY} (other threads)`, threads: scheduled, memory_locked: "once started" });
   }
   if (lockedNow && phase === "threads") log.info("memory locked", { reason, rss_kib: rssKiB() });
   if (phase === "threads" && !realProblems) {
@@ -142,5 +159,5 @@ export async function applyRealtime(
 export function takeInNewThreads(): void {
   const calls = granted;
   if (calls === undefined) return;
-  for (const tid of threadIds()) calls.setScheduler(tid, SCHED_RR | SCHED_RESET_ON_FORK, REALTIME_PRIORITY);
+  for (const tid of threadIds()) setThreadScheduler(calls, tid);
 }

@@ -12,8 +12,18 @@
  */
 import { readFileSync } from "node:fs";
 
-/** The lowest real-time priority, as Linux-HA Heartbeat uses: above every normal task, below any real-time task the host already runs. */
-export const REALTIME_PRIORITY = 1;
+/**
+ * The SCHED_RR priority of the main thread, which keeps vigil's timers
+ * (heartbeats, the engines' timers). Above the process's other threads
+ * (HELPER_PRIORITY): at one priority a JIT compile or a collector's helper
+ * can hold a CPU for a whole round-robin slice (100 ms) while the main
+ * thread waits behind it; silences of 102-103 ms at the fast preset under
+ * load looked like that. Below the threaded interrupt handlers of a
+ * real-time kernel (50), which vigil's own packets need.
+ */
+export const REALTIME_PRIORITY = 10;
+/** Every other thread (JIT compilers, collector helpers, the I/O pool, Workers): above every normal task, below the main thread. */
+export const HELPER_PRIORITY = 1;
 const CAP_IPC_LOCK = 14n;
 const CAP_SYS_NICE = 23n;
 /** Below this, locking what the runtime touches fails. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { judgeRealtime, realtimeHostCheck } from "../../src/sys/realtime-host.ts";
-import { realtimeReason } from "../../src/daemon/realtime.ts";
+import { HELPER_PRIORITY, judgeRealtime, REALTIME_PRIORITY, realtimeHostCheck } from "../../src/sys/realtime-host.ts";
+import { realtimeReason, threadPriority } from "../../src/daemon/realtime.ts";
 import type { VigilConfig } from "../../src/config/types.ts";
 
 const limits = (rtprio: string, memlock: string): string =>
@@ -15,7 +15,7 @@ const user = { status: "CapEff:\t0000000000000000\n", limits: limits("0", "83886
 describe("may this host run vigil with SCHED_RR and locked memory", () => {
   it("root (CAP_SYS_NICE, CAP_IPC_LOCK): yes, whatever the limits", () => {
     expect(judgeRealtime(root)).toEqual({
-      scheduling: { ok: true, why: "SCHED_RR priority 1 allowed (CAP_SYS_NICE)" },
+      scheduling: { ok: true, why: "SCHED_RR priority 10 allowed (CAP_SYS_NICE)" },
       memory: { ok: true, why: "memory can be locked (CAP_IPC_LOCK)" },
     });
     expect(realtimeHostCheck(root)).toMatchObject({ name: "real-time scheduling", ok: true });
@@ -25,13 +25,13 @@ describe("may this host run vigil with SCHED_RR and locked memory", () => {
     const c = realtimeHostCheck(user);
     expect(c.ok).toBe(false);
     expect(c.detail).toBe(
-      "no CAP_SYS_NICE and RLIMIT_RTPRIO is 0 (needs 1); run as root or raise LimitRTPRIO; no CAP_IPC_LOCK and RLIMIT_MEMLOCK is 8388608 bytes; run as root or set LimitMEMLOCK=infinity",
+      "no CAP_SYS_NICE and RLIMIT_RTPRIO is 0 (needs 10); run as root or raise LimitRTPRIO; no CAP_IPC_LOCK and RLIMIT_MEMLOCK is 8388608 bytes; run as root or set LimitMEMLOCK=infinity",
     );
   });
 
   it("a user with the limits raised (systemd LimitRTPRIO, LimitMEMLOCK=infinity): yes", () => {
     const v = judgeRealtime({ ...user, limits: limits("20", "unlimited") });
-    expect(v.scheduling).toEqual({ ok: true, why: "SCHED_RR priority 1 allowed (RLIMIT_RTPRIO 20)" });
+    expect(v.scheduling).toEqual({ ok: true, why: "SCHED_RR priority 10 allowed (RLIMIT_RTPRIO 20)" });
     expect(v.memory).toEqual({ ok: true, why: "memory can be locked (RLIMIT_MEMLOCK unlimited)" });
   });
 
@@ -87,5 +87,14 @@ describe("when memory is locked", () => {
     expect(lines.some((l) => l.includes("memory locked"))).toBe(true);
     await applyRealtime(fast, log, "late", async () => calls);
     expect(locks).toHaveLength(1);
+  });
+});
+
+describe("which thread gets which real-time priority", () => {
+  it("the main thread (the process id) above every other thread, both above normal tasks", () => {
+    expect(threadPriority(4100, 4100)).toBe(REALTIME_PRIORITY);
+    expect(threadPriority(4101, 4100)).toBe(HELPER_PRIORITY);
+    expect(REALTIME_PRIORITY).toBeGreaterThan(HELPER_PRIORITY);
+    expect(HELPER_PRIORITY).toBeGreaterThanOrEqual(1);
   });
 });

@@ -3,7 +3,7 @@
  * script and the example config. Pure, so tests read them without installing.
  * Each carries MARK, so `vigil uninstall` removes only files it wrote.
  */
-import { REALTIME_PRIORITY } from "../realtime-host.ts";
+import { HELPER_PRIORITY, REALTIME_PRIORITY } from "../realtime-host.ts";
 
 export const MARK = "Written by `vigil install`";
 
@@ -37,8 +37,9 @@ TimeoutStopSec=15min
 # started are stopped by vigil in order (and once more at the next start).
 KillMode=process
 # With tight timers (deadtime under 500 ms, VRRP advert_int under 100 ms) vigil
-# puts its own threads on SCHED_RR priority ${REALTIME_PRIORITY} and locks its memory, so a busy or
-# swapping host does not make the node look dead. These limits allow that even
+# puts its main thread on SCHED_RR priority ${REALTIME_PRIORITY} (its other threads on
+# ${HELPER_PRIORITY}) and locks its memory, so a busy or swapping host does not make the
+# node look dead. These limits allow that even
 # without CAP_SYS_NICE/CAP_IPC_LOCK. CPUSchedulingPolicy stays unset on purpose:
 # scripts and services vigil starts must run at normal priority.
 LimitRTPRIO=${REALTIME_PRIORITY}

@@ -1,0 +1,64 @@
+/**
+ * Real-time scheduling of the real binary at tight timers (the fast
+ * preset): the main thread, which runs the timers, on SCHED_RR above every
+ * other thread of the process (the runtime's compiler and collector
+ * helpers, its I/O pool), those on SCHED_RR too, and memory locked, as the
+ * kernel reports them in /proc.
+ */
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, expect, onTestFinished } from "vitest";
+import { HELPER_PRIORITY, REALTIME_PRIORITY } from "../../src/sys/realtime-host.ts";
+import { describeLab, labTest, useLab } from "./lab-test.ts";
+import { peerChange, startVigilCluster } from "./vigil-cluster.ts";
+
+const SCHED_RR = 2;
+
+/** Policy and real-time priority of each thread of `pid`, from /proc (the fields after the command name). */
+function threads(pid: number): { tid: number; name: string; policy: number; priority: number }[] {
+  return readdirSync(`/proc/${pid}/task`).flatMap((t) => {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/task/${t}/stat`, "utf8");
+    } catch {
+      return []; // the thread ended meanwhile
+    }
+    const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+    // Fields after ")" start at field 3 (state); rt_priority is field 40, policy 41.
+    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return [{ tid: Number(t), name, priority: Number(rest[40 - 3]), policy: Number(rest[41 - 3]) }];
+  });
+}
+
+describeLab("real-time scheduling of the daemon at the fast preset", () => {
+  const lab = useLab({ hosts: 2, links: 1 });
+  let dir = "";
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), "vigil-realtime-"));
+  });
+  afterAll(() => {
+    if (dir !== "") rmSync(dir, { recursive: true, force: true });
+  });
+
+  labTest("the main thread on SCHED_RR above the process's other threads, memory locked", async () => {
+    const c = await startVigilCluster({ hosts: [lab().host(1), lab().host(2)], dir: mkdtempSync(join(dir, "c-")), heartbeat: { preset: "fast" } });
+    onTestFinished(() => c.stop());
+    const h1 = c.node("h1");
+    await h1.waitForLog(peerChange("h2", "up"), { timeoutMs: 15_000 });
+    await h1.waitForLog((e) => e.msg === "memory locked", { timeoutMs: 15_000 });
+    // The second pass (a few seconds after the engines run) takes in the I/O pool's threads.
+    await h1.waitForLog((e) => e.msg === "real-time scheduling on", { timeoutMs: 1_000 });
+    const pid = h1.proc.pid;
+    const all = threads(pid);
+    const main = all.find((t) => t.tid === pid);
+    expect(main, "the main thread").toMatchObject({ policy: SCHED_RR, priority: REALTIME_PRIORITY });
+    const others = all.filter((t) => t.tid !== pid);
+    const rr = others.filter((t) => t.policy === SCHED_RR);
+    expect(rr.length, `other threads on SCHED_RR: ${JSON.stringify(others)}`).toBeGreaterThan(0);
+    expect(rr.filter((t) => t.priority !== HELPER_PRIORITY), "other threads above the helpers' priority").toEqual([]);
+    expect(REALTIME_PRIORITY).toBeGreaterThan(HELPER_PRIORITY);
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    expect(Number(/^VmLck:\s+(\d+)/m.exec(status)?.[1] ?? 0), "locked memory (kB)").toBeGreaterThan(0);
+  });
+});
