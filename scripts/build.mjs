@@ -79,7 +79,9 @@ function compile(name, out) {
     bun,
     [
       // --bytecode halves cold start; it needs --format=esm for top-level await.
-      "build", "--compile", "--minify", "--bytecode", "--format=esm", ...cross,
+      // --splitting puts what a dynamic import() loads in chunks of their own, read only when imported:
+      // `vigil version` and the fencing watchdog child do not load the daemon (src/cli/dispatch.ts, src/daemon/entry.ts).
+      "build", "--compile", "--minify", "--bytecode", "--splitting", "--format=esm", ...cross,
       // src/version.ts reads it: `vigil version` names the build.
       "--define", `VIGIL_BUILD=${JSON.stringify(JSON.stringify(info))}`,
       // The mirror's FUSE server and its applier run in Workers: their modules are more entry points of the bundle.
