@@ -34,7 +34,10 @@ export function initialUser(stateDir: string): InitialUser {
     return { ok: false, message: `cannot keep the console's first password in ${file}: ${(e as Error).message}` };
   }
   if (password.length < 8) return { ok: false, message: `${file} holds a password of fewer than 8 characters; remove the file to have a new one made` };
-  return { ok: true, user: { name: INITIAL_USER, role: "admin", password: hashPassword(password) }, file, made };
+  // Hashed at the first login, not at start: scrypt takes ~0.1 s and 32 MiB, before the first heartbeat otherwise.
+  let hash: string | undefined;
+  const user: ConsoleUser = { name: INITIAL_USER, role: "admin", get password() { return (hash ??= hashPassword(password)); } };
+  return { ok: true, user, file, made };
 }
 
 /** The users a login is checked against: the config's, or the first-start admin. */
