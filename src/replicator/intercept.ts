@@ -16,7 +16,10 @@
  * returns only after every promise of its ops has resolved (the kernel's
  * reply is held until then); if one rejects, the call fails with EIO (the
  * local change stays). A local failure is answered at once and emits
- * nothing. Reads are served locally. Requests keep being served while
+ * nothing; except for fsync/fdatasync/fsyncdir, which is handed on when it
+ * arrives and carried out here meanwhile (the call waits for both syncs).
+ * A large write is handed on in pieces (InterceptServer.write). Reads are
+ * served locally. Requests keep being served while
  * replies are held.
  *
  * Rules for `onMutation` (it runs on the thread that writes held replies):
@@ -281,20 +284,30 @@ async function serveMount(o: MountInPlaceOptions, workerAt: URL | string, fuseFd
   /** fsync off the serving thread (libuv's pool), then the fsync op, then the reply. */
   const syncThenRelease = (unique: bigint, s: SyncRequest): void => {
     heldNow++;
+    // The SECOND syncs while this node does: the call waits for both, not for one after the other.
+    // Every op before the fsync is handed on already, so the SECOND's sync covers them.
+    const replicated = s.path !== null && excluded?.(s.path) !== true;
+    const first = nextSeq + 1;
+    const acks = replicated && s.path !== null ? handOn([{ op: "fsync", path: s.path, dataOnly: s.dataOnly }]) : [];
+    if (replicated) counters[STAT.repliesHeld] = (counters[STAT.repliesHeld] ?? 0) + 1;
     const flush = s.dataOnly ? fs.fdatasync : fs.fsync;
-    flush(s.fd, (err) => {
-      if (s.closeAfter) fs.close(s.fd, () => {});
-      heldNow--;
-      if (err !== null) {
-        writeReply(encodeError(unique, typeof err.errno === "number" ? Math.abs(err.errno) : Errno.EIO));
-        return;
-      }
-      if (s.path === null || excluded?.(s.path) === true) {
-        writeReply(encodeEmpty(unique));
-        return;
-      }
-      release(unique, encodeEmpty(unique), [{ op: "fsync", path: s.path, dataOnly: s.dataOnly }]);
-    });
+    const local = new Promise<NodeJS.ErrnoException | null>((resolve) =>
+      flush(s.fd, (err) => {
+        if (s.closeAfter) fs.close(s.fd, () => {});
+        resolve(err);
+      }),
+    );
+    Promise.all([local, Promise.all(acks)]).then(
+      ([err]) => {
+        heldNow--;
+        writeReply(err === null ? encodeEmpty(unique) : encodeError(unique, typeof err.errno === "number" ? Math.abs(err.errno) : Errno.EIO));
+      },
+      (e: unknown) => {
+        heldNow--;
+        o.log("error", `${o.dir}: replication of operation ${first} (fsync) failed, the application gets EIO: ${e instanceof Error ? e.message : String(e)}`);
+        writeReply(encodeError(unique, Errno.EIO));
+      },
+    );
   };
 
   let resolveClosed!: (reason: string) => void;
