@@ -28,10 +28,18 @@
  * a burst of genuine frames after a stall is not dropped.
  * send() never throws: failures (ENETUNREACH when a link is down, ...) are
  * reported through onError, so one dead link cannot disturb the others.
+ *
+ * The sockets are Bun's native UDP sockets where the runtime is Bun (the
+ * binary), node:dgram elsewhere (udp-socket.ts says why); the behaviour
+ * above is the same on both.
  */
-import * as dgram from "node:dgram";
 import { isIPv4 } from "node:net";
 import { networkInterfaces } from "node:os";
+import { bunBackend, bunUdp } from "./udp-socket-bun.ts";
+import { dgramBackend } from "./udp-socket-dgram.ts";
+import { errorCode, OpenSocketError, type UdpBackend, type UdpSocketLike } from "./udp-socket.ts";
+
+export { errorCode } from "./udp-socket.ts";
 
 /** UDP port heartbeats use unless the config says otherwise. */
 export const DEFAULT_HEARTBEAT_PORT = 7694;
@@ -145,14 +153,6 @@ const BIND_HINTS: Record<string, string> = {
   EINVAL: "invalid address for this operation",
 };
 
-export function errorCode(e: unknown): string {
-  if (typeof e === "object" && e !== null && "code" in e) {
-    const code = (e as { code: unknown }).code;
-    if (typeof code === "string") return code;
-  }
-  return "EUNKNOWN";
-}
-
 export function bindErrorMessage(link: number, what: string, address: string, port: number, code: string): string {
   const hint = BIND_HINTS[code];
   return `heartbeat link ${link}: cannot ${what} ${address}:${port}: ${code}${hint ? ` (${hint})` : ""}`;
@@ -234,53 +234,22 @@ function isLocalAddress(address: string): boolean {
   return false;
 }
 
-function bindSocket(address: string, port: number, reuseAddr: boolean): Promise<dgram.Socket> {
-  const sock = dgram.createSocket({ type: "udp4", reuseAddr });
-  return bind(sock, address, port).then(
-    () => sock,
-    async (e: unknown) => {
-      await closeSocket(sock);
-      throw e;
-    },
-  );
-}
-
-function bind(sock: dgram.Socket, address: string, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (e: Error): void => {
-      sock.off("listening", onListening);
-      reject(e);
-    };
-    const onListening = (): void => {
-      sock.off("error", onError);
-      resolve();
-    };
-    sock.once("error", onError);
-    sock.once("listening", onListening);
-    try {
-      sock.bind({ address, port, exclusive: true });
-    } catch (e) {
-      sock.off("error", onError);
-      sock.off("listening", onListening);
-      reject(e);
-    }
-  });
-}
-
-function closeSocket(sock: dgram.Socket): Promise<void> {
-  return new Promise((resolve) => {
-    try {
-      sock.close(() => resolve());
-    } catch {
-      resolve(); // already closed
-    }
-  });
+/** The backend this runtime should use: Bun's native socket on Bun, node:dgram elsewhere. */
+export function defaultUdpBackend(): UdpBackend {
+  return bunUdp() === undefined ? dgramBackend : bunBackend;
 }
 
 interface LinkSocket {
-  sock: dgram.Socket;
-  /** The peer it is connect()ed to: it hears only that peer and sends there without naming it. */
-  peer: Endpoint | undefined;
+  sock: UdpSocketLike;
+  /** Where it sends: its connect()ed peer (then `to` is undefined), or the link's group or broadcast address. */
+  target: Endpoint;
+  to: Endpoint | undefined;
+  /** Reports a failed send to `target`; made once per socket, not per datagram. */
+  failed: (e: unknown) => void;
+  /** The same, after one resend of a refused datagram (see sendOn). */
+  failedAgain: (e: unknown) => void;
+  /** The datagram sent last, for that one resend. */
+  last: Uint8Array | undefined;
 }
 
 interface OpenLink {
@@ -290,103 +259,89 @@ interface OpenLink {
   receiveBuffer: number | undefined;
 }
 
-const endpointKey = (e: Endpoint): string => `${e.address}:${e.port}`;
-
-function connect(sock: dgram.Socket, to: Endpoint): Promise<void> {
-  return new Promise((resolve, reject) => {
-    try {
-      sock.connect(to.port, to.address, () => resolve());
-    } catch (e) {
-      reject(e);
-    }
-  });
+/** What a socket does with what it hears and with its errors; set before it opens. */
+interface LinkHandlers {
+  onMessage(link: ResolvedLink, boundPort: () => number, bytes: Uint8Array, address: string, port: number): void;
+  onError(link: number, e: Error): void;
 }
 
-/** As large a receive buffer as the kernel grants; what it gave, if it says. */
-function growReceiveBuffer(sock: dgram.Socket): number | undefined {
-  try {
-    sock.setRecvBufferSize(RECEIVE_BUFFER_BYTES);
-  } catch {
-    // Refused: the default buffer still works, it only holds a shorter burst.
-  }
-  try {
-    return sock.getRecvBufferSize();
-  } catch {
-    return undefined;
-  }
-}
-
-async function openLink(link: ResolvedLink): Promise<OpenLink> {
+/**
+ * Opens the link's sockets (one, or one per peer on a unicast link with
+ * several peers), each with its send target. Throws TransportBindError.
+ */
+async function openLink(link: ResolvedLink, backend: UdpBackend, h: LinkHandlers): Promise<{ link: ResolvedLink; socks: { sock: UdpSocketLike; target: Endpoint; to: Endpoint | undefined }[]; bound: Endpoint; receiveBuffer: number | undefined }> {
   const i = link.index;
   if (link.mode !== "unicast" && !isLocalAddress(link.localAddress)) {
     // Multicast/broadcast sockets bind to a shared address, so the kernel
     // would not notice a wrong local address until frames silently vanish.
     throw new TransportBindError(i, link.localAddress, link.port, "EADDRNOTAVAIL", bindErrorMessage(i, "use local address", link.localAddress, link.port, "EADDRNOTAVAIL"));
   }
-  if (link.connectEach && link.targets.length > 1) return openConnectedLink(link);
-  let sock: dgram.Socket;
-  try {
-    sock = await bindSocket(link.bindAddress, link.port, false);
-  } catch (e) {
+  let port = link.port;
+  const boundPort = (): number => port;
+  const open = (reuseAddr: boolean, peer: Endpoint | undefined): Promise<UdpSocketLike> =>
+    backend.open({
+      address: link.bindAddress,
+      port,
+      reuseAddr,
+      ...(peer === undefined ? {} : { connect: peer }),
+      onMessage: (bytes, address, fromPort) => h.onMessage(link, boundPort, bytes, address, fromPort),
+      onError: (e) => h.onError(i, e),
+    });
+  const failure = (e: unknown, peer: Endpoint | undefined): TransportBindError => {
     const code = errorCode(e);
-    throw new TransportBindError(i, link.bindAddress, link.port, code, bindErrorMessage(i, "bind to", link.bindAddress, link.port, code));
-  }
-  const bound: Endpoint = { address: link.bindAddress, port: sock.address().port };
-  const peer = link.connectEach ? link.targets[0] : undefined;
-  let step = "configure";
-  try {
-    if (link.mode === "multicast" && link.group !== undefined) {
-      step = "set the multicast interface to";
-      sock.setMulticastInterface(link.localAddress);
-      sock.setMulticastTTL(1);
-      sock.setMulticastLoopback(false);
-      step = `join multicast group ${link.group} on`;
-      sock.addMembership(link.group, link.localAddress);
-    } else if (link.mode === "broadcast") {
-      step = "enable broadcast on";
-      sock.setBroadcast(true);
-    }
-    if (peer !== undefined) {
-      step = `connect to peer ${peer.address}:${peer.port} from`;
-      await connect(sock, peer);
-    }
-  } catch (e) {
-    await closeSocket(sock);
-    const code = errorCode(e);
-    throw new TransportBindError(i, link.localAddress, bound.port, code, bindErrorMessage(i, step, link.localAddress, bound.port, code));
-  }
-  return { link, socks: [{ sock, peer }], bound, receiveBuffer: growReceiveBuffer(sock) };
-}
+    const step = e instanceof OpenSocketError && e.step === "connect" && peer !== undefined ? `connect to peer ${peer.address}:${peer.port} from` : "bind to";
+    return new TransportBindError(i, link.bindAddress, port, code, bindErrorMessage(i, step, link.bindAddress, port, code));
+  };
+  const socks: { sock: UdpSocketLike; target: Endpoint; to: Endpoint | undefined }[] = [];
+  const closeAll = (): Promise<unknown> => Promise.all(socks.map((x) => x.sock.close()));
 
-/** A unicast link with several peers: one connected socket each, on one address and port (see the header). */
-async function openConnectedLink(link: ResolvedLink): Promise<OpenLink> {
-  const i = link.index;
-  let port: number;
-  try {
+  if (link.connectEach && link.targets.length > 1) {
     // Exclusive first: fails as a single socket would if anyone holds the port.
-    const probe = await bindSocket(link.bindAddress, link.port, false);
-    port = probe.address().port;
-    await closeSocket(probe);
-  } catch (e) {
-    const code = errorCode(e);
-    throw new TransportBindError(i, link.bindAddress, link.port, code, bindErrorMessage(i, "bind to", link.bindAddress, link.port, code));
-  }
-  const socks: LinkSocket[] = [];
-  let step = "bind to";
-  try {
-    for (const peer of link.targets) {
-      step = "bind to";
-      const sock = await bindSocket(link.bindAddress, port, true);
-      socks.push({ sock, peer });
-      step = `connect to peer ${peer.address}:${peer.port} from`;
-      await connect(sock, peer);
+    try {
+      const probe = await open(false, undefined);
+      port = probe.port;
+      await probe.close();
+    } catch (e) {
+      throw failure(e, undefined);
     }
-  } catch (e) {
-    await Promise.all(socks.map((x) => closeSocket(x.sock)));
-    const code = errorCode(e);
-    throw new TransportBindError(i, link.bindAddress, port, code, bindErrorMessage(i, step, link.bindAddress, port, code));
+    for (const peer of link.targets) {
+      try {
+        socks.push({ sock: await open(true, peer), target: peer, to: undefined });
+      } catch (e) {
+        await closeAll();
+        throw failure(e, peer);
+      }
+    }
+  } else {
+    const peer = link.connectEach ? link.targets[0] : undefined;
+    let sock: UdpSocketLike;
+    try {
+      sock = await open(false, peer);
+    } catch (e) {
+      throw failure(e, peer);
+    }
+    port = sock.port;
+    const target = link.targets[0];
+    // A unicast link without peers has a socket that only listens.
+    // A connected socket refuses a destination, even its own peer's.
+    if (target !== undefined) socks.push({ sock, target, to: peer === undefined ? target : undefined });
+    else socks.push({ sock, target: { address: link.bindAddress, port }, to: undefined });
+    let step = "configure";
+    try {
+      if (link.mode === "multicast" && link.group !== undefined) {
+        step = `join multicast group ${link.group} on`;
+        sock.setMulticast(link.localAddress, link.group);
+      } else if (link.mode === "broadcast") {
+        step = "enable broadcast on";
+        sock.setBroadcast();
+      }
+    } catch (e) {
+      await closeAll();
+      const code = errorCode(e);
+      throw new TransportBindError(i, link.localAddress, port, code, bindErrorMessage(i, step, link.localAddress, port, code));
+    }
   }
-  const buffers = socks.map((x) => growReceiveBuffer(x.sock));
+  const buffers = await Promise.all(socks.map((x) => x.sock.growReceiveBuffer(RECEIVE_BUFFER_BYTES)));
   return { link, socks, bound: { address: link.bindAddress, port }, receiveBuffer: buffers[0] };
 }
 
@@ -395,17 +350,10 @@ async function openConnectedLink(link: ResolvedLink): Promise<OpenLink> {
  * several). Rejects with TransportConfigError for a bad spec
  * and TransportBindError (naming link, address:port and the OS cause) when a
  * socket cannot be set up; sockets already opened are closed again.
+ * `backend` defaults to the runtime's own (defaultUdpBackend).
  */
-export async function openUdpTransport(links: readonly LinkSpec[]): Promise<UdpTransport> {
+export async function openUdpTransport(links: readonly LinkSpec[], backend: UdpBackend = defaultUdpBackend()): Promise<UdpTransport> {
   const resolved = resolveLinks(links);
-  const open = new Map<number, OpenLink>();
-  try {
-    for (const link of resolved) open.set(link.index, await openLink(link));
-  } catch (e) {
-    await Promise.all([...open.values()].flatMap((o) => o.socks.map((x) => closeSocket(x.sock))));
-    throw e;
-  }
-
   const receivers: ((link: number, bytes: Uint8Array, from: Endpoint) => void)[] = [];
   const errorSinks: ((link: number, err: Error) => void)[] = [];
   const strangerSinks: ((link: number, from: Endpoint) => void)[] = [];
@@ -414,63 +362,65 @@ export async function openUdpTransport(links: readonly LinkSpec[]): Promise<UdpT
     for (const cb of errorSinks) cb(link, err);
   };
 
-  const listen = (o: OpenLink, sock: dgram.Socket): void => {
-    const i = o.link.index;
-    const sources = o.link.sources;
-    sock.on("message", (msg, rinfo) => {
+  const handlers: LinkHandlers = {
+    onMessage(link, boundPort, bytes, address, port) {
       // Our own multicast/broadcast frames can loop back; they are not news.
-      if (rinfo.address === o.link.localAddress && rinfo.port === o.bound.port) return;
-      if (sources.size > 0 && !sources.has(rinfo.address)) {
-        for (const cb of strangerSinks) cb(i, { address: rinfo.address, port: rinfo.port });
+      if (address === link.localAddress && port === boundPort()) return;
+      const sources = link.sources;
+      if (sources.size > 0 && !sources.has(address)) {
+        for (const cb of strangerSinks) cb(link.index, { address, port });
         return;
       }
-      const from: Endpoint = { address: rinfo.address, port: rinfo.port };
-      for (const cb of receivers) cb(i, msg, from);
-    });
-    sock.on("error", (e) => {
+      const from: Endpoint = { address, port };
+      for (const cb of receivers) cb(link.index, bytes, from);
+    },
+    onError(i, e) {
       report(i, new TransportSendError(i, undefined, errorCode(e), `heartbeat link ${i}: socket error: ${e.message}`));
-    });
+    },
   };
-  for (const o of open.values()) for (const { sock } of o.socks) listen(o, sock);
-  /** The socket that sends to `target`: the one connected to it, else the link's only one. */
-  const socketFor = (o: OpenLink, target: Endpoint): LinkSocket | undefined =>
-    o.socks.find((x) => x.peer !== undefined && endpointKey(x.peer) === endpointKey(target)) ?? o.socks.find((x) => x.peer === undefined);
 
+  const open = new Map<number, OpenLink>();
   const sendError = (i: number, target: Endpoint | undefined, e: unknown): void => {
     const code = errorCode(e);
     const where = target ? ` to ${target.address}:${target.port}` : "";
     const text = e instanceof Error ? e.message : String(e);
     report(i, new TransportSendError(i, target, code, `heartbeat link ${i}: send${where} failed: ${text}`));
   };
+  try {
+    for (const link of resolved) {
+      const o = await openLink(link, backend, handlers);
+      open.set(link.index, {
+        ...o,
+        socks: o.socks.map((x) => {
+          const failedAgain = (e: unknown): void => sendError(link.index, x.target, e);
+          const ls: LinkSocket = { ...x, failedAgain, failed: failedAgain, last: undefined };
+          ls.failed = (e) => {
+            if (errorCode(e) === "ECONNREFUSED" && ls.last !== undefined) sendOn(ls, ls.last, true);
+            else failedAgain(e);
+          };
+          return ls;
+        }),
+      });
+    }
+  } catch (e) {
+    await Promise.all([...open.values()].flatMap((o) => o.socks.map((x) => x.sock.close())));
+    throw e;
+  }
 
   /**
    * An ICMP port-unreachable for an earlier datagram (a peer whose daemon
-   * died while its host stays up) is reported by Bun as ECONNREFUSED on the
-   * NEXT send from the socket, whatever its destination, and that datagram
-   * is not sent. Left alone, the frame to a live peer is lost and, with
-   * three or more nodes, live peers are declared dead whenever one dies. So
-   * a refused send is tried once more: the pending error is consumed by then.
+   * died while its host stays up) is reported by node:dgram on Bun as
+   * ECONNREFUSED on the NEXT send from the socket, whatever its
+   * destination, and that datagram is not sent. Left alone, the frame to a
+   * live peer is lost and, with three or more nodes, live peers are declared
+   * dead whenever one dies. So a refused send is tried once more: the
+   * pending error is consumed by then. (Each socket has one destination, so
+   * the datagram to resend is the last one it sent.) Bun's native socket
+   * reports that ICMP error as a socket error instead and sends anyway.
    */
-  const sendTo = (o: OpenLink, link: number, target: Endpoint, bytes: Uint8Array, retry: boolean): void => {
-    const failed = (e: unknown): void => {
-      if (retry && errorCode(e) === "ECONNREFUSED") sendTo(o, link, target, bytes, false);
-      else sendError(link, target, e);
-    };
-    const done = (e: Error | null): void => {
-      if (e) failed(e);
-    };
-    const ls = socketFor(o, target);
-    if (ls === undefined) {
-      queueMicrotask(() => failed(Object.assign(new Error("no socket for this peer"), { code: "ENOLINK" })));
-      return;
-    }
-    try {
-      // A connected socket refuses a destination, even its own peer's.
-      if (ls.peer !== undefined) ls.sock.send(bytes, done);
-      else ls.sock.send(bytes, target.port, target.address, done);
-    } catch (e) {
-      queueMicrotask(() => failed(e));
-    }
+  const sendOn = (ls: LinkSocket, bytes: Uint8Array, retry: boolean): void => {
+    ls.last = bytes;
+    ls.sock.send(bytes, ls.to, retry ? ls.failedAgain : ls.failed);
   };
 
   return {
@@ -482,7 +432,8 @@ export async function openUdpTransport(links: readonly LinkSpec[]): Promise<UdpT
         queueMicrotask(() => sendError(link, undefined, err));
         return;
       }
-      for (const target of o.link.targets) sendTo(o, link, target, bytes, true);
+      if (o.link.targets.length === 0) return;
+      for (const ls of o.socks) sendOn(ls, bytes, false);
     },
     onReceive(cb) {
       receivers.push(cb);
@@ -503,7 +454,7 @@ export async function openUdpTransport(links: readonly LinkSpec[]): Promise<UdpT
     async close() {
       if (closed) return;
       closed = true;
-      await Promise.all([...open.values()].flatMap((o) => o.socks.map((x) => closeSocket(x.sock))));
+      await Promise.all([...open.values()].flatMap((o) => o.socks.map((x) => x.sock.close())));
     },
   };
 }

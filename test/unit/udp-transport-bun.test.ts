@@ -1,0 +1,66 @@
+/**
+ * The heartbeat transport on Bun's native UDP socket, the one the vigil
+ * binary uses: the checks run under Bun in a child (fixtures/udp-bun-probe.ts,
+ * loopback only), this file asserts on what it printed. The same transport
+ * on node:dgram is udp-transport.test.ts.
+ */
+import { spawnSync } from "node:child_process";
+import * as path from "node:path";
+import { describe, expect, it } from "vitest";
+import { dgramBackend } from "../../src/net/udp-socket-dgram.ts";
+import { defaultUdpBackend } from "../../src/net/udp-transport.ts";
+
+const BUN = path.resolve(import.meta.dirname, "../../node_modules/.bin/bun");
+const PROBE = path.resolve(import.meta.dirname, "fixtures/udp-bun-probe.ts");
+
+type Line = Record<string, unknown> & { check: string };
+
+function runProbe(): Map<string, Line> {
+  const r = spawnSync(BUN, [PROBE], { encoding: "utf8", timeout: 30_000 });
+  if (r.status !== 0) throw new Error(`the Bun probe exited ${r.status}: ${r.stderr}`);
+  return new Map(r.stdout.trim().split("\n").map((l) => JSON.parse(l) as Line).map((l) => [l.check, l]));
+}
+
+describe("UDP transport on Bun's native socket", () => {
+  const seen = runProbe();
+
+  it("is the backend the transport picks on Bun (node:dgram on Node)", () => {
+    expect(seen.get("backend")?.["name"]).toBe("bun");
+    expect(defaultUdpBackend()).toBe(dgramBackend);
+    expect(seen.has("done")).toBe(true);
+  });
+
+  it("a link with two peers: a connected socket each, both sent to and heard, a stranger kept out by the kernel", () => {
+    const p = seen.get("peers");
+    expect(p?.["aHeard"]).toEqual([7]);
+    expect(p?.["bHeard"]).toEqual([7]);
+    expect(p?.["got"]).toEqual([
+      { link: 0, bytes: [2], from: { address: "127.0.0.3", port: p?.["aPort"] } },
+      { link: 0, bytes: [3], from: { address: "127.0.0.4", port: p?.["bPort"] } },
+    ]);
+    expect(p?.["strangers"]).toEqual([]);
+  });
+
+  it("asks for the large receive buffer and tells what the kernel gave", () => {
+    const p = seen.get("peers");
+    expect(p?.["buffer"]).toBeGreaterThanOrEqual(Math.min(Number(p?.["asked"]), 200_000));
+  });
+
+  it("a port in use and an address not on this host are bind errors naming link, address and cause", () => {
+    expect(seen.get("in-use")?.["second"]).toMatch(/^TransportBindError EADDRINUSE: heartbeat link 0: cannot bind to 127\.0\.0\.1:\d+: EADDRINUSE/);
+    expect(seen.get("not-here")?.["r"]).toMatch(/^TransportBindError EADDRNOTAVAIL: heartbeat link 2: cannot bind to 203\.0\.113\.77:\d+: EADDRNOTAVAIL/);
+  });
+
+  it("a datagram the kernel refuses is reported through onError for each target, never thrown", () => {
+    const t = seen.get("too-big");
+    expect(t?.["threw"]).toBe(false);
+    expect(t?.["errors"]).toEqual([
+      expect.stringMatching(/^0 EMSGSIZE heartbeat link 0: send to 127\.0\.0\.3:\d+ failed: /),
+      expect.stringMatching(/^0 EMSGSIZE heartbeat link 0: send to 127\.0\.0\.4:\d+ failed: /),
+    ]);
+  });
+
+  it("close frees the port", () => {
+    expect(seen.get("closed")?.["again"]).toBe("opened");
+  });
+});
