@@ -5,7 +5,7 @@ import {
   viewMembership,
 } from "../../core/membership/membership.ts";
 import type { PeerState } from "../../core/membership/types.ts";
-import type { LinkSpec, Transport, UdpTransport } from "../../net/udp-transport.ts";
+import type { Endpoint, LinkSpec, Transport, UdpTransport } from "../../net/udp-transport.ts";
 import {
   decodeHeartbeat,
   encodeHeartbeat,
@@ -46,6 +46,14 @@ export interface HeartbeatEngineOptions {
 /** Bytes of config key names per frame: leaves room for module adverts under the frame limit. */
 const CONFIG_PAGE_BUDGET_BYTES = 480;
 /**
+ * A page of the config digest goes out with at most one round in this many
+ * ms, not with every round: it is most of a frame's bytes, and most of the
+ * work of encoding and decoding one, while drift is a warning for an
+ * operator that can wait a second. Peers take frames without a page as they
+ * are (drift.ts assembles the pages that come).
+ */
+const CONFIG_PAGE_EVERY_MS = 1_000;
+/**
  * While a peer speaks an older frame version, every this many rounds go out
  * in ours anyway: see sendVersion(). An old peer drops that round (one in
  * 50 rounds, never two in a row, is far from deadtime).
@@ -66,13 +74,28 @@ export class HeartbeatEngine {
   private state: MembershipState;
   private transport: Transport | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
+  /** When the armed timer fires (our clock); Infinity when none is armed. */
+  private timerAt = Infinity;
+  /** The timer's callback, made once: no closure per wake-up. */
+  private readonly onTimer = (): void => {
+    this.timer = undefined;
+    this.timerAt = Infinity;
+    this.wake();
+  };
   private publishQueued = false;
   private digest: OwnDigest | undefined;
   private round = 0;
+  /** Pages of the config digest sent so far (which one is next), and when the next may go. */
+  private page = 0;
+  private nextPageAt = -Infinity;
+  /** The page of the round being sent: the same on every link. */
+  private roundPage: HeartbeatFrame["config"] | undefined;
   private readonly drift = new Map<string, PeerDrift>();
   private pageTooBig = false;
   /** Per peer: the highest frame version heard from its current incarnation (epoch). */
   private readonly peerVersion = new Map<string, { epoch: bigint; version: number }>();
+  /** The oldest version in peerVersion (and ours): kept as it changes, read every frame sent. */
+  private oldestVersion = HEARTBEAT_VERSION;
   private readonly clock: () => number;
   private readonly lastRejectLog = new Map<string, number>();
   readonly events = new Ring<MembershipEvent>(1000);
@@ -112,7 +135,7 @@ export class HeartbeatEngine {
   async start(): Promise<void> {
     const t = await this.opts.openTransport(this.opts.links);
     this.transport = t;
-    t.onReceive((link, bytes, from) => this.onBytes(link, bytes, `${from.address}:${from.port}`));
+    t.onReceive((link, bytes, from) => this.onBytes(link, bytes, from));
     t.onError((link, err) => this.rateLimitedWarn(`send-error-${link}`, "heartbeat send failed", { link, error: err.message }));
     if (isUdp(t)) {
       t.onStranger((link, from) => {
@@ -131,8 +154,7 @@ export class HeartbeatEngine {
    */
   async leave(): Promise<void> {
     if (!this.transport) return;
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.disarm();
     for (let i = 0; i < 2; i++) {
       if (i > 0) await new Promise((r) => setTimeout(r, GOODBYE_GAP_MS));
       this.apply(stepMembership(this.state, { type: "leave" }, this.clock()));
@@ -146,6 +168,8 @@ export class HeartbeatEngine {
   setConfigDigest(d: OwnDigest): void {
     this.digest = d;
     this.round = 0;
+    this.page = 0;
+    this.nextPageAt = -Infinity;
     this.drift.clear();
   }
 
@@ -162,8 +186,7 @@ export class HeartbeatEngine {
   }
 
   async stop(): Promise<void> {
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.disarm();
     await this.transport?.close();
     this.transport = undefined;
   }
@@ -201,29 +224,44 @@ export class HeartbeatEngine {
     this.schedule();
   }
 
+  /**
+   * Keeps one timer armed at the core's next deadline. A step that moved
+   * the deadline later (a frame usually moves only the peer's own, which
+   * are not the earliest) leaves the timer as it is: a tick before a
+   * deadline is harmless (the core acts on what is due), and costs less
+   * than re-arming on every frame.
+   */
   private schedule(): void {
     if (!this.transport) return;
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    const delay = Math.max(0, nextWakeAt(this.state) - this.clock());
-    this.timer = setTimeout(() => this.wake(), delay);
+    const at = nextWakeAt(this.state);
+    if (this.timer !== undefined && this.timerAt <= at) return;
+    this.disarm();
+    this.timerAt = at;
+    this.timer = setTimeout(this.onTimer, Math.max(0, at - this.clock()));
   }
 
-  /** `sender` is the datagram's source address, named in rejection logs so an operator can find the host. */
-  private onBytes(link: number, bytes: Uint8Array, sender: string): void {
+  private disarm(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = Infinity;
+  }
+
+  /** `from` is the datagram's source, named in rejection logs so an operator can find the host. */
+  private onBytes(link: number, bytes: Uint8Array, from: Endpoint): void {
     const r = decodeHeartbeat(bytes, this.opts.key);
     if (!r.ok) {
       this.counters.rejected({ reason: r.error.kind });
-      this.rateLimitedWarn(`reject-${r.error.kind}`, "heartbeat frame rejected", { reason: r.error.kind, link, sender, detail: r.error.detail });
+      this.rateLimitedWarn(`reject-${r.error.kind}`, "heartbeat frame rejected", { reason: r.error.kind, link, sender: `${from.address}:${from.port}`, detail: r.error.detail });
       return;
     }
     const before = this.state.counters;
     this.apply(stepMembership(this.state, { type: "frame", link, frame: r.frame }, this.clock()));
-    const reason = newRejectReason(before, this.state.counters);
+    const reason = newRejectReason(before, this.state.counters, r.frame.node);
     if (reason !== undefined) {
       this.counters.rejected({ reason });
-      this.rateLimitedWarn(`reject-${reason}`, "heartbeat frame rejected", { reason, link, sender, from: r.frame.node });
+      this.rateLimitedWarn(`reject-${reason}`, "heartbeat frame rejected", { reason, link, sender: `${from.address}:${from.port}`, from: r.frame.node });
     } else {
-      this.counters.received({ peer: r.frame.node, link: String(link) });
+      this.counters.received(this.peerLinkLabels(r.frame.node, link));
       const echo = r.frame.echoes.find((e) => e.node === this.opts.membership.self)?.sentAt;
       this.opts.onFrame?.(r.frame.node, r.frame.modules, echo);
       if (r.frame.config !== undefined) this.takeConfigPage(r.frame.node, r.frame.config);
@@ -239,14 +277,10 @@ export class HeartbeatEngine {
       switch (a.type) {
         case "send-heartbeat": {
           const frame: HeartbeatFrame = { ...a.frame, echoes: [...a.frame.echoes], modules: this.opts.modules?.() ?? [] };
-          // One page per round, the same on every link: peers assemble the pages (drift.ts).
-          if (this.digest !== undefined && !this.pageTooBig) {
-            const page = pageFor(this.digest, this.round, HEARTBEAT_MAX_CONFIG_KEYS_PER_FRAME, CONFIG_PAGE_BUDGET_BYTES);
-            frame.config = { ...page, keys: page.keys.map((k) => ({ ...k })) };
-          }
-          if (a.frame.link === 0) this.round += 1;
+          if (a.frame.link === 0) this.startRound();
+          if (this.roundPage !== undefined && !this.pageTooBig) frame.config = this.roundPage;
           this.transport?.send(a.frame.link, this.encode(frame));
-          this.counters.sent({ link: String(a.frame.link) });
+          this.counters.sent(this.linkLabels(a.frame.link));
           break;
         }
         case "event":
@@ -264,6 +298,51 @@ export class HeartbeatEngine {
   }
 
   /**
+   * A round starts with its frame on link 0. It carries a page of the config
+   * digest when one is due (CONFIG_PAGE_EVERY_MS), the same page on every
+   * link: peers assemble the pages (drift.ts).
+   */
+  private startRound(): void {
+    this.round += 1;
+    this.roundPage = undefined;
+    if (this.digest === undefined || this.pageTooBig) return;
+    const now = this.clock();
+    if (now < this.nextPageAt) return;
+    this.nextPageAt = now + CONFIG_PAGE_EVERY_MS;
+    const page = pageFor(this.digest, this.page, HEARTBEAT_MAX_CONFIG_KEYS_PER_FRAME, CONFIG_PAGE_BUDGET_BYTES);
+    this.roundPage = { ...page, keys: page.keys.map((k) => ({ ...k })) };
+    this.page += 1;
+  }
+
+  private readonly labelsByLink: Record<string, string>[] = [];
+  private readonly labelsByPeerLink = new Map<string, Record<string, string>[]>();
+
+  /** The label set of a link's series, made once per link. */
+  private linkLabels(link: number): Record<string, string> {
+    let l = this.labelsByLink[link];
+    if (l === undefined) {
+      l = { link: String(link) };
+      this.labelsByLink[link] = l;
+    }
+    return l;
+  }
+
+  /** The label set of a peer's series on a link, made once (only for accepted frames: configured peers). */
+  private peerLinkLabels(peer: string, link: number): Record<string, string> {
+    let byLink = this.labelsByPeerLink.get(peer);
+    if (byLink === undefined) {
+      byLink = [];
+      this.labelsByPeerLink.set(peer, byLink);
+    }
+    let l = byLink[link];
+    if (l === undefined) {
+      l = { peer, link: String(link) };
+      byLink[link] = l;
+    }
+    return l;
+  }
+
+  /**
    * Rolling upgrades: a node of the previous release reads only its own
    * frame version, and would call us dead. So we write the oldest version
    * any peer speaks (its frames tell); goodbyes, config drift and start
@@ -278,7 +357,7 @@ export class HeartbeatEngine {
    * frames (a link that came up late) would write version 1 forever.
    */
   private sendVersion(frame: HeartbeatFrame): number {
-    const oldest = Math.min(HEARTBEAT_VERSION, ...[...this.peerVersion.values()].map((v) => v.version));
+    const oldest = this.oldestVersion;
     const probe = oldest < HEARTBEAT_VERSION && frame.leaving !== true && this.round % VERSION_PROBE_EVERY_ROUNDS === 0;
     return probe ? HEARTBEAT_VERSION : oldest;
   }
@@ -291,6 +370,8 @@ export class HeartbeatEngine {
       return;
     }
     this.peerVersion.set(peer, { epoch, version });
+    this.oldestVersion = HEARTBEAT_VERSION;
+    for (const v of this.peerVersion.values()) if (v.version < this.oldestVersion) this.oldestVersion = v.version;
     if (version < HEARTBEAT_VERSION) {
       this.opts.log.warn(`peer ${peer} speaks heartbeat frame version ${version}: this node writes version ${version} too until every peer is upgraded (no goodbye, config drift or start progress meanwhile)`, { peer, version });
     } else if (was !== undefined) {
@@ -358,13 +439,18 @@ function isUdp(t: Transport): t is UdpTransport {
   return "onStranger" in t && "receiveBufferBytes" in t;
 }
 
-/** The reason whose counter a single frame moved, if the core rejected it. */
-function newRejectReason(before: MembershipCounters, after: MembershipCounters): RejectReason | undefined {
+/**
+ * The reason whose counter a single frame from `node` moved, if the core
+ * rejected it: an unattributed one, or one of that node's (the core counts
+ * a peer's rejects under the name its frame gives).
+ */
+function newRejectReason(before: MembershipCounters, after: MembershipCounters, node: string): RejectReason | undefined {
+  if (before === after) return undefined;
+  const c = after.peers[node];
+  const was = before.peers[node];
   for (const r of rejectReasons) {
     if (after.unattributed[r] > before.unattributed[r]) return r;
-    for (const [peer, c] of Object.entries(after.peers)) {
-      if (c.rejected[r] > (before.peers[peer]?.rejected[r] ?? 0)) return r;
-    }
+    if (c !== undefined && c !== was && c.rejected[r] > (was?.rejected[r] ?? 0)) return r;
   }
   return undefined;
 }

@@ -1,0 +1,95 @@
+/**
+ * What the heartbeat driver does per round when nothing happens, over the
+ * in-memory network with fake timers: one timer armed per wake-up (a frame
+ * that moves no deadline earlier does not re-arm it), and a page of the
+ * config digest in at most one round a second, while drift is still found.
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { MembershipConfig } from "../../src/core/membership/membership.ts";
+import type { OwnDigest } from "../../src/core/membership/drift.ts";
+import { HeartbeatEngine } from "../../src/daemon/heartbeat/engine.ts";
+import { Logger } from "../../src/daemon/log.ts";
+import { Metrics } from "../../src/daemon/metrics.ts";
+import { createMemoryNetwork, type MemoryNetwork } from "../../src/net/memory-transport.ts";
+import type { LinkSpec } from "../../src/net/udp-transport.ts";
+import { decodeHeartbeat } from "../../src/proto/heartbeat.ts";
+
+const KEY = new Uint8Array(32).fill(7);
+const nodes = [
+  { name: "a", links: ["198.51.100.11"] },
+  { name: "b", links: ["198.51.100.12"] },
+];
+const timers = { intervalMs: 100, warntimeMs: 250, deadtimeMs: 500, initdeadMs: 2000 };
+
+function linksFor(self: string): LinkSpec[] {
+  const me = nodes.find((n) => n.name === self);
+  return [{ index: 0, localAddress: me?.links[0] ?? "", port: 7694, mode: "unicast", peers: nodes.filter((n) => n.name !== self).map((n) => n.links[0] ?? "") }];
+}
+
+function digest(failback: string): OwnDigest {
+  return {
+    digest: failback === "auto" ? "1111111111111111" : "2222222222222222",
+    keys: [
+      { key: "cluster.heartbeat.deadtime", hash: "00000000000000aa" },
+      { key: "modules.web.failback", hash: failback === "auto" ? "00000000000000b1" : "00000000000000b2" },
+    ],
+  };
+}
+
+function engine(net: MemoryNetwork, self: string, configDigest: OwnDigest) {
+  const lines: string[] = [];
+  const membership: MembershipConfig = { self, cluster: "lab", nodes, ...timers };
+  const e = new HeartbeatEngine({
+    membership, key: KEY, links: linksFor(self), openTransport: (l) => net.open(l), log: new Logger("text", (l) => lines.push(l)), metrics: new Metrics(), clock: () => Date.now(), configDigest,
+  });
+  return { e, lines };
+}
+
+describe("heartbeat driver at idle", () => {
+  beforeEach(() => vi.useFakeTimers({ now: 5_000_000 }));
+  afterEach(() => vi.useRealTimers());
+
+  it("arms about one timer per round, not one more per frame received", async () => {
+    const net = createMemoryNetwork();
+    const a = engine(net, "a", digest("auto"));
+    const b = engine(net, "b", digest("auto"));
+    await a.e.start();
+    await b.e.start();
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(a.e.view().peers[0]?.state).toBe("up");
+    const armed = vi.spyOn(globalThis, "setTimeout");
+    await vi.advanceTimersByTimeAsync(2_000);
+    // Two engines, 20 rounds each; re-arming on every frame would double it.
+    const byEngines = armed.mock.calls.filter(([, ms]) => typeof ms === "number" && ms > 0).length;
+    expect(byEngines).toBeGreaterThanOrEqual(40);
+    expect(byEngines).toBeLessThanOrEqual(50);
+    armed.mockRestore();
+    await a.e.stop();
+    await b.e.stop();
+  });
+
+  it("sends a config page in at most one round a second, and drift is still found by key", async () => {
+    const net = createMemoryNetwork();
+    const pages: number[] = [];
+    let frames = 0;
+    net.tap((d) => {
+      const r = decodeHeartbeat(d.bytes, KEY);
+      if (!r.ok || r.frame.node !== "a") return;
+      frames += 1;
+      if (r.frame.config !== undefined) pages.push(Date.now());
+    });
+    const a = engine(net, "a", digest("manual"));
+    const b = engine(net, "b", digest("auto"));
+    await a.e.start();
+    await b.e.start();
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(frames).toBeGreaterThanOrEqual(45);
+    expect(pages.length).toBeGreaterThanOrEqual(4);
+    expect(pages.length).toBeLessThanOrEqual(6);
+    for (let i = 1; i < pages.length; i++) expect((pages[i] ?? 0) - (pages[i - 1] ?? 0)).toBeGreaterThanOrEqual(1_000);
+    expect(b.e.configDrift().get("a")).toEqual(["modules.web.failback"]);
+    expect(b.lines.filter((l) => /config differs from peer a: modules\.web\.failback/.test(l))).toHaveLength(1);
+    await a.e.stop();
+    await b.e.stop();
+  });
+});
