@@ -5,7 +5,7 @@ import * as net from "node:net";
 import { performance } from "node:perf_hooks";
 import type { ApplyResult } from "../replicator/apply-result.ts";
 import type { MirrorOp } from "../replicator/ops.ts";
-import { encodeReplication, REPLICATION_DEFAULT_PORT, type ReplicationMessage } from "../proto/replication.ts";
+import { encodeReplicationParts, REPLICATION_DEFAULT_PORT, type ReplicationMessage } from "../proto/replication.ts";
 import { HANDSHAKE_MAX_RECORD } from "../proto/replication-handshake.ts";
 import type { ResyncRequest, ResyncResponse } from "../proto/replication-resync.ts";
 import { DEFAULT_LINK_TIMERS, DEFAULT_WINDOW_BYTES, DEFAULT_WINDOW_OPS } from "./replication-link-defaults.ts";
@@ -36,7 +36,9 @@ export interface ReplicationClientOptions extends LinkIdentity {
 
 interface Pending {
   readonly seq: number;
-  readonly plain: Uint8Array;
+  /** The encoded message, in parts (encodeReplicationParts), and its length. */
+  readonly plain: readonly Uint8Array[];
+  readonly length: number;
   readonly resolve: (o: SendOutcome) => void;
   /** performance.now() when send() was called. */
   readonly at: number;
@@ -194,12 +196,13 @@ export class ReplicationClient {
    */
   send(seq: number, op: MirrorOp): Promise<SendOutcome> {
     if (!Number.isSafeInteger(seq) || seq <= this.lastSeq) throw new RangeError(`replication link: seq ${seq} does not follow ${this.lastSeq}`);
-    const plain = encodeReplication({ type: "op", seq, op });
+    const plain = encodeReplicationParts({ type: "op", seq, op });
+    const length = plain.reduce((n, p) => n + p.length, 0);
     this.lastSeq = seq;
     if (!this.ready || this.stopped) return Promise.resolve({ delivered: false, maybeApplied: false, reason: this.lastReason });
     return new Promise((resolve) => {
-      this.pending.push({ seq, plain, resolve, at: performance.now() });
-      this.pendingBytes += plain.length;
+      this.pending.push({ seq, plain, length, resolve, at: performance.now() });
+      this.pendingBytes += length;
       this.pump();
     });
   }
@@ -262,7 +265,7 @@ export class ReplicationClient {
     if (s === null || !this.ready) return;
     while (this.pending.length > 0 && !this.waitingDrain) {
       const next = this.pending[0]!;
-      const size = next.plain.length;
+      const size = next.length;
       const roomy = this.inflight.length === 0 || (this.inflight.length < (this.opts.windowOps ?? DEFAULT_WINDOW_OPS) && this.inflightBytes + size <= (this.opts.windowBytes ?? DEFAULT_WINDOW_BYTES));
       if (!roomy) return;
       this.pending.shift();

@@ -94,17 +94,19 @@ export class LinkSession {
     return !this.deaf;
   }
 
-  /** Seals and writes an already encoded message (see send). */
-  sendPlain(plain: Uint8Array): boolean {
+  /** Seals and writes an already encoded message, whole or in parts (see send, encodeReplicationParts). */
+  sendPlain(plain: Uint8Array | readonly Uint8Array[]): boolean {
     if (this.ended) return false;
     this.cork();
-    const [head, body, tag] = this.sealer.sealParts(plain);
+    const parts = this.sealer.sealParts(plain);
     this.counters.recordsSent++;
-    this.counters.bytesSent += head.length + body.length + tag.length;
-    // Corked: the three parts leave in one system call, without a copy to join them.
-    this.rs.write(head);
-    this.rs.write(body);
-    return this.rs.write(tag);
+    // Corked: the parts leave in one system call, without a copy to join them.
+    let ok = true;
+    for (const p of parts) {
+      this.counters.bytesSent += p.length;
+      ok = this.rs.write(p);
+    }
+    return ok;
   }
 
   private corked = false;

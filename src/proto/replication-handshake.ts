@@ -200,17 +200,28 @@ export class RecordSealer {
     return Buffer.concat(this.sealParts(plaintext));
   }
 
-  /** The record as [length prefix, ciphertext, tag], to be written back to back without joining them first. */
-  sealParts(plaintext: Uint8Array): [Buffer, Buffer, Buffer] {
+  /**
+   * The record as [length prefix, ciphertext..., tag], to be written back to
+   * back without joining them first. The plaintext may come in several parts
+   * (a message's head and a write's data): the record is that of their
+   * concatenation, which is never made.
+   */
+  sealParts(plaintext: Uint8Array | readonly Uint8Array[]): Buffer[] {
     // 2^48 records per connection: far beyond any connection's life, and GCM's limits.
     if (this.counter >= 2 ** 48) throw new RangeError("replication record counter exhausted; reconnect");
+    const parts = plaintext instanceof Uint8Array ? [plaintext] : plaintext;
+    let length = 0;
+    for (const p of parts) length += p.length;
     const head = Buffer.allocUnsafe(RECORD_LENGTH_BYTES);
-    head.writeUInt32BE(plaintext.length + RECORD_TAG_BYTES, 0);
+    head.writeUInt32BE(length + RECORD_TAG_BYTES, 0);
     const c = createCipheriv("aes-256-gcm", this.key, gcmNonce(this.counter++));
     c.setAAD(head);
-    const body = c.update(plaintext);
+    const out = [head];
+    for (const p of parts) if (p.length > 0) out.push(c.update(p));
     const tail = c.final();
-    return [head, tail.length === 0 ? body : Buffer.concat([body, tail]), c.getAuthTag()];
+    if (tail.length > 0) out.push(tail);
+    out.push(c.getAuthTag());
+    return out;
   }
 }
 

@@ -84,8 +84,12 @@ function wXattrName(w: ByteWriter, name: Uint8Array): void {
   w.bytes(name);
 }
 
-/** Appends `op`; throws RangeError when the op breaks the rules of ops.ts (a bug of the producer). */
-export function writeMirrorOp(w: ByteWriter, op: MirrorOp): void {
+/**
+ * Appends `op`; throws RangeError when the op breaks the rules of ops.ts (a
+ * bug of the producer). `withData` false leaves out a write's data bytes,
+ * which end the op (the caller sends them after it: encodeReplicationParts).
+ */
+export function writeMirrorOp(w: ByteWriter, op: MirrorOp, withData = true): void {
   w.u8(codeOf(op.op), "replication op: kind");
   switch (op.op) {
     case "write":
@@ -95,7 +99,7 @@ export function writeMirrorOp(w: ByteWriter, op: MirrorOp): void {
       if (op.offset + op.data.length > Number.MAX_SAFE_INTEGER) throw bad("write", "ends past 2^53-1");
       wTime(w, op.mtimeNs, "mtime");
       w.u32(op.data.length, "replication op: length of write data");
-      w.bytes(op.data);
+      if (withData) w.bytes(op.data);
       return;
     case "truncate":
       wPath(w, op.path, false, "path");

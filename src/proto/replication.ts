@@ -160,6 +160,21 @@ export function encodeReplication(m: ReplicationMessage): Uint8Array {
   return w.finish();
 }
 
+/**
+ * `m` encoded as parts whose concatenation is encodeReplication(m): a write
+ * op's data is its own part, so it is sealed where it lies instead of being
+ * copied into the message first.
+ */
+export function encodeReplicationParts(m: ReplicationMessage): Uint8Array[] {
+  if (m.type !== "op" || m.op.op !== "write") return [encodeReplication(m)];
+  const w = new ByteWriter(m.op.path.length + 64);
+  w.u8(TYPE_CODES[m.type], "replication message: type");
+  writeSeq(w, m.seq, "seq");
+  writeMirrorOp(w, m.op, false);
+  if (w.length + m.op.data.length > REPLICATION_MAX_MESSAGE) throw new RangeError(`replication message: op is ${w.length + m.op.data.length} bytes; the limit is ${REPLICATION_MAX_MESSAGE}`);
+  return [w.finish(), m.op.data];
+}
+
 function parse(r: ByteReader): ReplicationMessage {
   const at = r.offset;
   const code = r.u8("type");

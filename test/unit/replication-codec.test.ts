@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { randomSource } from "./codec-test-helpers.ts";
-import { decodeReplication, encodeReplication, REPLICATION_MAX_MESSAGE, type ReplicationMessage } from "../../src/proto/replication.ts";
+import { decodeReplication, encodeReplication, encodeReplicationParts, REPLICATION_MAX_MESSAGE, type ReplicationMessage } from "../../src/proto/replication.ts";
 import { REPLICATION_MAX_DATA } from "../../src/proto/replication-op.ts";
 import { MIRROR_OP_NAMES, type MirrorOp, relPath } from "../../src/replicator/ops.ts";
 import type { ManifestEntry } from "../../src/replicator/resync-types.ts";
@@ -131,6 +131,20 @@ describe("replication messages", () => {
     const badFlags = ren.slice();
     badFlags[badFlags.length - 1] = 4;
     expectError(badFlags, "malformed");
+  });
+
+  it("a message in parts (a write's data apart) joins to the same bytes", () => {
+    for (const op of OPS) {
+      const m: ReplicationMessage = { type: "op", seq: 42, op };
+      const parts = encodeReplicationParts(m);
+      expect(parts.length).toBe(op.op === "write" ? 2 : 1);
+      if (op.op === "write") expect(parts[1]).toBe(op.data);
+      expect(Buffer.compare(Buffer.concat(parts), encodeReplication(m))).toBe(0);
+    }
+    expect(Buffer.concat(encodeReplicationParts({ type: "ack", seq: 1, result: { ok: true } }))).toEqual(Buffer.from(encodeReplication({ type: "ack", seq: 1, result: { ok: true } })));
+    const tooBig: ReplicationMessage = { type: "op", seq: 1, op: { op: "write", path: new Uint8Array(4000).fill(0x61), offset: 0, data: new Uint8Array(REPLICATION_MAX_DATA), mtimeNs: 0n } };
+    expect(() => encodeReplication(tooBig)).toThrow(RangeError);
+    expect(() => encodeReplicationParts(tooBig)).toThrow(RangeError);
   });
 
   it("refuses to encode ops that break the rules", () => {

@@ -97,6 +97,20 @@ describe("sealed records", () => {
     expect(new RecordOpener(new Uint8Array(32).fill(6)).open(body(r1))).toBeNull();
   });
 
+  it("a record sealed from parts is the record of their concatenation", () => {
+    const whole = new RecordSealer(key);
+    const parted = new RecordSealer(key);
+    const head = new Uint8Array([9, 8, 7]);
+    const data = new Uint8Array(70_000).map((_, i) => i & 0xff);
+    const joined = new Uint8Array([...head, ...data]);
+    expect(Buffer.concat(parted.sealParts([head, new Uint8Array(0), data]))).toEqual(Buffer.from(whole.seal(joined)));
+    expect(Buffer.concat(parted.sealParts([]))).toEqual(Buffer.from(whole.seal(new Uint8Array(0))));
+    const o = new RecordOpener(key);
+    expect(o.open(body(whole.seal(new Uint8Array([1]))))).toBeNull(); // a third record of `whole`, opened as the first: refused
+    const fresh = new RecordOpener(key);
+    expect(fresh.open(body(Buffer.concat(new RecordSealer(key).sealParts([head, data]))))).toEqual(joined);
+  });
+
   it("a record's length prefix is authenticated", () => {
     const r = new RecordSealer(key).seal(new Uint8Array([1, 2, 3]));
     // Same body, claimed under a different length: the body a receiver reads differs, and fails.
