@@ -14,6 +14,9 @@ import { RecordSocket } from "./replication-link-records.ts";
 import { type LinkCounters, LinkSession, type LinkTimers } from "./replication-link-session.ts";
 import { type LinkEndpoint, type LinkTransport, tcpTransport } from "./replication-link-transport.ts";
 
+/** Bytes buffered in the socket (not yet taken by the kernel) past which sending waits for a drain. */
+const DRAIN_WAIT_BYTES = 1 << 20;
+
 export type SendOutcome =
   | { readonly delivered: true; readonly result: ApplyResult }
   | { readonly delivered: false; readonly maybeApplied: boolean; readonly reason: string };
@@ -272,7 +275,10 @@ export class ReplicationClient {
       this.pendingBytes -= size;
       this.inflight.push({ ...next, size });
       this.inflightBytes += size;
-      if (!s.sendPlain(next.plain)) {
+      // A corked socket says "wait for drain" after every write: wait only once a
+      // good part of a window is buffered here (the window bounds it anyway), so the
+      // pieces of a large write leave back to back instead of one per event-loop turn.
+      if (!s.sendPlain(next.plain) && s.writeBacklog >= DRAIN_WAIT_BYTES) {
         this.waitingDrain = true;
         s.onDrain(() => {
           this.waitingDrain = false;
