@@ -177,6 +177,23 @@ describeLab(
       expect(said).toBe(`written ${size}\n`);
     });
 
+    labTest("an fsync returns only once its op is acknowledged (the SECOND synced), though this node's own flush is done", async () => {
+      const r = runner!;
+      await r.run(["sh", "-c", `printf data > ${mnt}/synced`], { check: true });
+      r.send("hold");
+      await r.waitOut(/^ok hold$/m);
+      const syncer = r.start(["python3", "-c", `import os\nfd = os.open("${mnt}/synced", os.O_RDONLY)\nos.fsync(fd)\nprint("synced", flush=True)`]);
+      let said = "";
+      syncer.stdout?.setEncoding("utf8").on("data", (c: string) => (said += c));
+      const done = new Promise<number | null>((res) => syncer.on("close", (code) => res(code)));
+      await r.waitOut(/^held \d+ fsync$/m);
+      await new Promise((res) => setTimeout(res, 300));
+      expect(said).toBe("");
+      r.send("release");
+      expect(await done).toBe(0);
+      expect(said).toBe("synced\n");
+    });
+
     labTest("a refused acknowledgement fails the call with EIO; nothing else is affected", async () => {
       const r = runner!;
       r.send("fail-next");
