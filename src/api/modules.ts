@@ -83,6 +83,8 @@ export interface MirrorStatus {
   asyncLag: { bytes: number; seconds: number } | null;
   resync: MirrorResyncStatus | null;
   splitBrain: string | null;
+  /** What `splitBrain` reports when it is not a split brain: writes acknowledged in mode async that never reached the peer, kept aside. */
+  keptKind?: "unsent-writes";
   /** When forceprim served this copy against the rules (ISO time), or null. */
   forcedAt: string | null;
   /**

@@ -3,9 +3,10 @@
  * queued for the SECOND, within `async_queue`. While the SECOND is frozen
  * the recorder (mirror-lab.ts) keeps getting its fsyncs acknowledged and the
  * PRIM reports how far ahead it is; a SIGKILL of the PRIM loses at most what
- * the queue held; a swap loses nothing (the queue drains before the unmount).
+ * the queue held, and what it held is found in the returning node's kept
+ * files; a swap loses nothing (the queue drains before the unmount).
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, onTestFinished } from "vitest";
@@ -33,7 +34,7 @@ describeLab("mirror module: mode async", () => {
     if (dir !== "" && process.env["VIGIL_KEEP_LAB_DIR"] !== "1") rmSync(dir, { recursive: true, force: true });
   });
 
-  labTest("acknowledged ahead of a frozen SECOND within the queue; a killed PRIM loses at most the queue; a swap loses nothing", async () => {
+  labTest("acknowledged ahead of a frozen SECOND within the queue; a killed PRIM loses at most the queue, kept aside on its return; a swap loses nothing", async () => {
     const m = await startMirrorLab({
       lab: lab(), dir: mkdtempSync(join(dir, "a-")),
       // A deadtime long enough to freeze the SECOND without it being declared dead.
@@ -66,14 +67,34 @@ describeLab("mirror module: mode async", () => {
     const onH2 = copyContents(m.data("h2")).records;
     expect(told.filter((n) => !onH2.has(n))).toEqual([]);
 
-    // The PRIM dies: what it acknowledged ahead may be lost, never more than the queue held.
+    // The PRIM dies while the SECOND is frozen, so the queue holds writes h2 never gets: what it
+    // acknowledged ahead is lost to h2, never more than the queue held.
+    h2.proc?.kill("SIGSTOP");
+    const atFreeze = m.acked("h1").records.length;
+    await h1.waitModule(
+      (x) => (x.mirror?.asyncLag?.bytes ?? 0) > 5 * RECORD_BYTES && m.acked("h1").records.length >= atFreeze + 5,
+      "h1 acknowledges records ahead of the frozen h2 again", 3_000,
+    );
     h1.proc?.kill("SIGKILL");
+    h2.proc?.kill("SIGCONT");
     await h2.waitModule((x) => running(x.state), "h2 takes over", 20_000);
-    expect(lost(m, "h2").length * (RECORD_BYTES + 64)).toBeLessThanOrEqual(QUEUE_MIB * 1048576);
+    const lostOnH2 = lost(m, "h2");
+    expect(lostOnH2.length * (RECORD_BYTES + 64)).toBeLessThanOrEqual(QUEUE_MIB * 1048576);
 
-    // h1 comes back: its copy may hold writes h2 never got, so it is compared in full and made h2's.
+    // h1 comes back: its copy may hold writes h2 never got, so it is compared in full and made h2's;
+    // what the resync replaces there is kept aside first, and the node says so until acknowledged.
     await h1.start();
     await h1.waitModule((x) => x.state === "SECOND" && x.mirror?.data === "uptodate" && x.mirror.link === "up", "h1 resynced from h2", 60_000);
+    const back = await h1.module();
+    expect(back.mirror?.keptKind).toBe("unsent-writes");
+    expect(back.mirror?.splitBrain).toMatch(/mode async .* kept in .*conflicts\/vms\//);
+    const keptRoot = join(h1.stateDir, "conflicts", "vms");
+    const kept = new Set<number>();
+    for (const t of readdirSync(keptRoot)) for (const r of copyContents(join(keptRoot, t)).records) kept.add(r);
+    expect(lostOnH2.filter((n) => !kept.has(n)), `records h1 acknowledged that neither h2 nor h1's kept files hold (${lostOnH2.length} lost on h2)`).toEqual([]);
+    const acked = await h1.cli(["ack", "vms"]);
+    expect(acked.code, acked.out).toBe(0);
+    expect((await h1.module()).mirror?.splitBrain).toBeNull();
     await h2.waitModule(replicating, "h2 replicates to h1", 20_000);
     await waitUntil(() => m.acked("h2").records.length >= 20, { timeoutMs: 20_000, what: "20 records acknowledged on h2" });
 

@@ -74,6 +74,22 @@ describe("vigil status: modules", () => {
     ]);
   });
 
+  it("names writes kept aside after a failover in mode async as such, not as a split brain", () => {
+    const mirror: ModuleStatus = {
+      ...base, type: "mirror", state: "SECOND",
+      mirror: {
+        folder: "/var/lib/vms", data: "uptodate", gen: "7:vms1", since: "2026-11-22T08:00:06.000Z",
+        serving: null, link: "up", linkDetail: "connected to vms1",
+        peerData: "uptodate", writes: "standby", waitingOps: 0, mode: "async", asyncLag: null, resync: null,
+        splitBrain: "this node ran vms in mode async and its daemon died before its last writes reached vms1, which took over; what the resync replaces here is kept in /var/lib/vigil/conflicts/vms/T",
+        keptKind: "unsent-writes", forcedAt: null,
+      },
+    };
+    expect(modulesPart(formatStatus(snapshot([mirror]))).filter((l) => /KEPT|SPLIT/.test(l))).toEqual([
+      "  ASYNC WRITES KEPT ASIDE: this node ran vms in mode async and its daemon died before its last writes reached vms1, which took over; what the resync replaces here is kept in /var/lib/vigil/conflicts/vms/T",
+    ]);
+  });
+
   it("shows how far a mirror in mode async is ahead of its peer", () => {
     const mirror: ModuleStatus = {
       ...base, type: "mirror", state: "PRIM",

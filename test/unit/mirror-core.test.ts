@@ -172,8 +172,21 @@ describe("mirror core: generations", () => {
     a.step({ type: "resync-done" }, 1005);
     expect(a.disk?.conflict).toMatch(/this node's tree was kept/);
     expect(b.disk?.conflict).toMatch(/this node's copy is in \/var\/lib\/vigil\/conflicts\/vms\/T/);
+    expect(b.disk?.conflictKind).toBe("split-brain");
     b.step({ type: "ack" }, 1006);
     expect(b.disk?.conflict).toBeNull();
+    expect(b.disk?.conflictKind).toBeUndefined();
+  });
+
+  it("mode async: what an ex-PRIM kept of its unsent writes is recorded as such, not as a split brain, until acknowledged", () => {
+    const { b } = inSyncPair();
+    b.step({ type: "conflict-kept", path: "/var/lib/vigil/conflicts/vms/T", cause: "unsent-writes" }, 1003);
+    expect(b.disk?.conflict).toMatch(/ran vms in mode async .* before its last writes reached a, which took over; .* kept in \/var\/lib\/vigil\/conflicts\/vms\/T$/);
+    expect(b.disk?.conflictKind).toBe("unsent-writes");
+    expect(b.s.splitBrain).toBeNull();
+    b.step({ type: "ack" }, 1004);
+    expect(b.disk?.conflict).toBeNull();
+    expect(b.disk?.conflictKind).toBeUndefined();
   });
 
   it("forceprim serves an outdated copy and records it", () => {

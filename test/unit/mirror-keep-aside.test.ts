@@ -79,6 +79,17 @@ describe("keeping a giving-way copy's changed paths aside", () => {
     expect(kept.map((b) => b.toString("hex"))).toEqual([name.toString("hex")]);
   });
 
+  it("a resync resumed after an interruption keeps into the same folder and leaves what is there", async () => {
+    const first = new KeepAside(root, dest);
+    expect(await first.before(write("index.db"))).toBeNull();
+    writeFileSync(join(root, "index.db"), "theirs: index");
+    const again = new KeepAside(root, dest);
+    expect(await again.before(write("index.db"))).toBeNull();
+    expect(await again.before({ op: "unlink", path: p("old.log") })).toBeNull();
+    expect(readFileSync(join(dest, "index.db"), "utf8")).toBe("ours: index");
+    expect(readFileSync(join(dest, "old.log"), "utf8")).toBe("ours: log");
+  });
+
   it("says why when it cannot keep a path, so the op is not applied", async () => {
     writeFileSync(join(dir, "conflicts"), "a file where the folder should be");
     const k = new KeepAside(root, dest);

@@ -65,6 +65,12 @@ export interface CopyRecord {
    */
   readonly conflict: string | null;
   /**
+   * What `conflict` is about: a split brain (both wrote; absent in older
+   * records), or writes this node acknowledged in mode async that never
+   * reached the peer before its daemon died (kept aside, then replaced).
+   */
+  readonly conflictKind?: "split-brain" | "unsent-writes";
+  /**
    * The highest counter this node ever moved its own copy to. A resync may
    * replace the copy's gen with the peer's, lower one (a split brain this
    * node lost); the next bump still goes above this, so no gen ever names
@@ -134,6 +140,7 @@ export function checkCopyRecord(v: unknown): string | null {
   if (r["applyingBoot"] !== null && typeof r["applyingBoot"] !== "string") return "applyingBoot is not a string";
   // Absent in records written before split-brain acknowledgements existed.
   if (r["conflict"] !== undefined && r["conflict"] !== null && typeof r["conflict"] !== "string") return "conflict is not a string";
+  if (r["conflictKind"] !== undefined && r["conflictKind"] !== "split-brain" && r["conflictKind"] !== "unsent-writes") return "conflictKind is neither split-brain nor unsent-writes";
   if (r["topCounter"] !== undefined && !(Number.isSafeInteger(r["topCounter"]) && (r["topCounter"] as number) >= 0)) return "topCounter is not a counter";
   return null;
 }

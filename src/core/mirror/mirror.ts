@@ -220,7 +220,7 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
         s.splitBrain = `both copies changed while apart (ours gen ${s.copy.gen}, ${s.peer}'s gen ${ev.peer.gen})`;
         const keep = weKeepOurs(s, ev.peer);
         note("error", "split-brain", `${s.splitBrain}: ${keep ? "this node's" : `${s.peer}'s`} tree is kept; the other's divergent files are kept aside`);
-        if (s.copy.conflict === null) persist({ ...s.copy, conflict: `${s.splitBrain}; ${keep ? "this node's" : `${s.peer}'s`} tree was kept` });
+        if (s.copy.conflict === null) persist({ ...s.copy, conflict: `${s.splitBrain}; ${keep ? "this node's" : `${s.peer}'s`} tree was kept`, conflictKind: "split-brain" });
         // A node that runs keeps writing on its tree until the module core settles who keeps the
         // module; it is outdated only once it rests while the other one runs (below).
         if (keep) s.confirmed = true;
@@ -287,10 +287,21 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
       note("error", "apply-failed", `${ev.detail}: this copy is outdated until a resync`);
       break;
     case "conflict-kept":
-      persist({ ...s.copy, conflict: `${s.copy.conflict ?? `both copies changed while apart; ${s.peer}'s tree was kept`}; this node's copy is in ${ev.path}` });
+      if (ev.cause === "unsent-writes") {
+        persist({
+          ...s.copy,
+          conflict: `this node ran ${s.module} in mode async and its daemon died before its last writes reached ${s.peer}, which took over; what the resync replaces here is kept in ${ev.path}`,
+          conflictKind: "unsent-writes",
+        });
+      } else {
+        persist({ ...s.copy, conflict: `${s.copy.conflict ?? `both copies changed while apart; ${s.peer}'s tree was kept`}; this node's copy is in ${ev.path}`, conflictKind: "split-brain" });
+      }
       break;
     case "ack":
-      if (s.copy.conflict !== null) persist({ ...s.copy, conflict: null });
+      if (s.copy.conflict !== null) {
+        const { conflictKind: _kind, ...rest } = s.copy;
+        persist({ ...rest, conflict: null });
+      }
       break;
     case "shutdown":
       if (s.copy.applyingBoot !== null) persist({ ...s.copy, applyingBoot: null });

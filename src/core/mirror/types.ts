@@ -86,8 +86,12 @@ export type MirrorInput =
   | { readonly type: "peer-apply-failed"; readonly detail: string }
   /** SECOND: applying a replicated operation failed (disk full, I/O error). */
   | { readonly type: "apply-failed"; readonly detail: string }
-  /** This node's copy was kept aside at `path` before a split-brain resync overwrote it. */
-  | { readonly type: "conflict-kept"; readonly path: string }
+  /**
+   * What the resync changes in this copy is kept aside at `path` first: after
+   * a split brain, or ("unsent-writes") because this node ran the module in
+   * mode async and died before its last writes reached the peer.
+   */
+  | { readonly type: "conflict-kept"; readonly path: string; readonly cause?: "unsent-writes" }
   /** The operator acknowledged the split brain (`vigil ack`): the banner goes. */
   | { readonly type: "ack" }
   /** forceprim by the operator: serve from this copy whatever is known of it. */

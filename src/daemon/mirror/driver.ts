@@ -478,6 +478,7 @@ export class MirrorDriver implements MirrorResource {
   }
 
   private keeper: KeepAside | null = null;
+  private lastKept: { cause: "split-brain" | "unsent-writes"; dest: string } | null = null;
   private keepTurn: Promise<void> = Promise.resolve();
   private turnsWaiting = 0;
 
@@ -547,8 +548,11 @@ export class MirrorDriver implements MirrorResource {
           return;
         }
         this.keeper = null;
-        if (q.action === "resync-begin-keep") {
-          const kept = this.keepAside();
+        // Mode async: this node died while it ran the module, so writes it acknowledged may never have
+        // reached the peer, which took over; they are kept (what the resync replaces) as a split brain's are.
+        const unsent = q.action === "resync-begin" && this.o.mode === "async" && this.state.copy.writing;
+        if (q.action === "resync-begin-keep" || unsent) {
+          const kept = this.keepAside(unsent ? "unsent-writes" : "split-brain");
           if (typeof kept === "string") {
             reply({ kind: "error", errno: "EIO", message: `cannot keep this copy aside before the resync: ${kept}` });
             return;
@@ -571,7 +575,10 @@ export class MirrorDriver implements MirrorResource {
    * resync changes in this copy is kept in the state dir first, path by path
    * (keep-aside.ts). The keeper, or why there is none.
    */
-  private keepAside(): KeepAside | string {
+  private keepAside(cause: "split-brain" | "unsent-writes"): KeepAside | string {
+    // A resync that resumes after an interruption keeps into the same folder (what is there stays).
+    const last = this.lastKept;
+    if (last !== null && last.cause === cause && this.state.copy.conflict !== null) return new KeepAside(this.beneathPath(), last.dest);
     const at = new Date().toISOString().replace(/[:.]/g, "-");
     const base = join(this.o.stateDir, "conflicts", encodeURIComponent(this.o.module), at);
     // The folders of one module are kept aside at the same moment: each under its own name.
@@ -581,8 +588,14 @@ export class MirrorDriver implements MirrorResource {
     } catch (e) {
       return (e as Error).message;
     }
-    this.o.log.warn("split brain: this node's files that the resync changes are kept aside first", { ...this.tag, to: dest });
-    this.input({ type: "conflict-kept", path: dest });
+    this.o.log.warn(
+      cause === "unsent-writes"
+        ? "mode async: this node died before its last writes reached the peer; the files the resync changes are kept aside first"
+        : "split brain: this node's files that the resync changes are kept aside first",
+      { ...this.tag, to: dest },
+    );
+    this.input(cause === "unsent-writes" ? { type: "conflict-kept", path: dest, cause } : { type: "conflict-kept", path: dest });
+    this.lastKept = { cause, dest };
     return new KeepAside(this.beneathPath(), dest);
   }
 
@@ -807,6 +820,7 @@ export class MirrorDriver implements MirrorResource {
         elapsedMs: Math.round(this.resyncProgress.elapsedMs),
       },
       splitBrain: s.copy.conflict ?? s.splitBrain,
+      ...(s.copy.conflict !== null && s.copy.conflictKind === "unsent-writes" ? { keptKind: "unsent-writes" as const } : {}),
       forcedAt: s.copy.forcedAt === null ? null : new Date(s.copy.forcedAt).toISOString(),
     };
   }

@@ -18,6 +18,8 @@
  *   resync creates is not kept later.
  * - A hard link's other names are not kept separately: their content is
  *   the kept name's.
+ * - A resync that resumes after an interruption keeps into the same folder:
+ *   a path kept there already stays as it was.
  * - Paths are raw bytes (any name the PRIM accepted).
  */
 import { constants as C } from "node:fs";
@@ -92,6 +94,8 @@ export class KeepAside {
     });
     if (st === null) return;
     const to = Buffer.concat([Buffer.from(this.dest), SLASH, rel]);
+    // Kept by an earlier, interrupted run of the same resync: that copy is the older one.
+    if ((await lstat(to).catch(() => null)) !== null) return;
     await mkdir(parentOf(to), { recursive: true, mode: 0o700 });
     await this.copy(from, to, whole);
   }

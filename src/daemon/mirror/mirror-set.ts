@@ -195,6 +195,7 @@ export function combineStatus(all: readonly MirrorStatus[]): MirrorStatus {
       elapsedMs: Math.max(...resyncs.map((r) => r.elapsedMs)),
     },
     splitBrain: all.find((s) => s.splitBrain !== null)?.splitBrain ?? null,
+    ...(all.find((s) => s.splitBrain !== null)?.keptKind === undefined ? {} : { keptKind: "unsent-writes" as const }),
     forcedAt: all.find((s) => s.forcedAt !== null)?.forcedAt ?? null,
   };
 }
