@@ -24,6 +24,14 @@
  *   Heartbeat's first UDP packet. Median of --starts (Heartbeat: at most 3).
  *
  *   node_modules/.bin/bun bench/footprint.ts [--runs 20] [--seconds 30] [--starts 5] [--settle 5] [--results footprint]
+ *       [--only heartbeat,vrrp,...] [--compare OLD_BIN [--rounds 2]]
+ *
+ * --only measures just those components (runtime, heartbeat, module, vrrp,
+ * console, fast, keepalived, ha, start: cold start and first heartbeat).
+ * --compare runs the vigil components (heartbeat, vrrp) of another build
+ * too, in the same lab, alternating old and new --rounds times, each row the
+ * median of its rounds: a before/after of small CPU figures on a busy
+ * machine.
  *
  * VIGIL_BIN picks the binary (default dist/vigil). Root only. Writes
  * bench/results/footprint.json and bench/results/footprint.md (or the name
@@ -52,8 +60,18 @@ const { values } = parseArgs({
     settle: { type: "string", default: "5" },
     // Another name for the results, e.g. footprint-before for an older build.
     results: { type: "string", default: "footprint" },
+    only: { type: "string" },
+    compare: { type: "string" },
+    rounds: { type: "string", default: "1" },
   },
 });
+const COMPONENTS = ["runtime", "heartbeat", "module", "vrrp", "console", "fast", "keepalived", "ha", "start"] as const;
+type Component = (typeof COMPONENTS)[number];
+const ONLY = new Set<string>(values.only === undefined ? COMPONENTS : values.only.split(","));
+for (const c of ONLY) if (!(COMPONENTS as readonly string[]).includes(c)) throw new Error(`--only: unknown component "${c}"; known: ${COMPONENTS.join(", ")}`);
+const wanted = (c: Component): boolean => ONLY.has(c);
+const COMPARE = values.compare;
+const ROUNDS = COMPARE === undefined ? 1 : Math.max(1, Number(values.rounds));
 const RUNS = Number(values.runs);
 const SECONDS = Number(values.seconds);
 const STARTS = Number(values.starts);
@@ -230,10 +248,11 @@ const vrrpYaml = (hosts: readonly LabHost[]): string[] => [
 ];
 
 /** Starts a vigil cluster on all hosts, measures h1's whole process tree, stops it. */
-async function vigilIdle(hosts: readonly LabHost[], dir: string, o: { preset?: "lan" | "fast"; extra?: (d: string) => string[]; before?: (c: VigilCluster) => Promise<void> }): Promise<Figures> {
+async function vigilIdle(hosts: readonly LabHost[], dir: string, o: { preset?: "lan" | "fast"; extra?: (d: string) => string[]; before?: (c: VigilCluster) => Promise<void>; bin?: string }): Promise<Figures> {
   const d = mkdtempSync(join(dir, "vigil-"));
-  const c = await startVigilCluster({ hosts, dir: d, name: "bench", heartbeat: { preset: o.preset ?? "lan" }, ...(o.extra ? { extraYaml: o.extra(d) } : {}) });
+  const c = await startVigilCluster({ hosts, dir: d, name: "bench", heartbeat: { preset: o.preset ?? "lan" }, start: [], ...(o.extra ? { extraYaml: o.extra(d) } : {}) });
   try {
+    for (const h of hosts) await c.node(h.name).start(o.bin ?? VIGIL_BIN);
     await c.waitForMesh(30_000);
     await o.before?.(c);
     const pid = c.node("h1").proc.pid;
@@ -241,6 +260,26 @@ async function vigilIdle(hosts: readonly LabHost[], dir: string, o: { preset?: "
   } finally {
     await c.stop();
   }
+}
+
+/** The median figures of several windows (CPU, memory and each thread by its own median). */
+function medianFigures(runs: readonly Figures[]): Figures {
+  const m = (k: "rssMiB" | "fileMiB" | "anonMiB" | "pssMiB" | "cpuPercent" | "processes") => median(runs.map((r) => r[k]));
+  const names = new Set(runs.flatMap((r) => Object.keys(r.threads)));
+  const threads: Record<string, number> = {};
+  for (const n of names) threads[n] = median(runs.map((r) => r.threads[n] ?? 0));
+  return { rssMiB: m("rssMiB"), fileMiB: m("fileMiB"), anonMiB: m("anonMiB"), pssMiB: m("pssMiB"), cpuPercent: m("cpuPercent"), processes: m("processes"), threads };
+}
+
+/** A vigil component on this build and, with --compare, the other one, alternating for --rounds. */
+async function vigilPair(hosts: readonly LabHost[], dir: string, o: Parameters<typeof vigilIdle>[2]): Promise<{ now: Figures; old: Figures | null }> {
+  const now: Figures[] = [];
+  const old: Figures[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    if (COMPARE !== undefined) old.push(await vigilIdle(hosts, dir, { ...o, bin: COMPARE }));
+    now.push(await vigilIdle(hosts, dir, o));
+  }
+  return { now: medianFigures(now), old: old.length > 0 ? medianFigures(old) : null };
 }
 
 /** ms from start() to the first packet matching `filter` that tcpdump saw on h1's link. */
@@ -272,19 +311,18 @@ try {
     const hosts = lab.hosts;
     const h1 = lab.host("h1");
     const h2 = lab.host("h2");
-    const empty = buildEmptyProgram(dir);
-
-    const runtime = await (async () => {
-      const p = h1.spawn([empty], { logName: "empty" });
+    const runtime = !wanted("runtime") ? null : await (async () => {
+      const p = h1.spawn([buildEmptyProgram(dir)], { logName: "empty" });
       try {
         return await idle(() => tree(p.pid));
       } finally {
         await p.stop(500);
       }
     })();
-    const heartbeat = await vigilIdle(hosts, dir, {});
+    const heartbeatPair = wanted("heartbeat") ? await vigilPair(hosts, dir, {}) : { now: null, old: null };
+    const heartbeat = heartbeatPair.now;
     load.push(loadavg()[0] ?? 0);
-    const module = await vigilIdle(hosts, dir, {
+    const module = !wanted("module") ? null : await vigilIdle(hosts, dir, {
       extra: (d) => moduleYaml(h1, d),
       before: async (c) => {
         const n = c.node("h1");
@@ -293,8 +331,9 @@ try {
         });
       },
     });
-    const vrrp = await vigilIdle(hosts, dir, { extra: () => vrrpYaml(hosts) });
-    const consoleUsed = await vigilIdle(hosts, dir, {
+    const vrrpPair = wanted("vrrp") ? await vigilPair(hosts, dir, { extra: () => vrrpYaml(hosts) }) : { now: null, old: null };
+    const vrrp = vrrpPair.now;
+    const consoleUsed = !wanted("console") ? null : await vigilIdle(hosts, dir, {
       before: async (c) => {
         const n = c.node("h1");
         for (let i = 0; i < 10; i++) {
@@ -304,9 +343,9 @@ try {
       },
     });
     load.push(loadavg()[0] ?? 0);
-    const fast = await vigilIdle(hosts, dir, { preset: "fast" });
+    const fast = !wanted("fast") ? null : await vigilIdle(hosts, dir, { preset: "fast" });
 
-    const keepalived = await (async () => {
+    const keepalived = !wanted("keepalived") ? null : await (async () => {
       const backup = spawnKeepalived(h2, dir, keepalivedConf("eth0", "BACKUP", 100, "1"));
       const master = spawnKeepalived(h1, dir, keepalivedConf("eth0", "MASTER", 200, "1"));
       try {
@@ -316,13 +355,15 @@ try {
         await backup.stop(1_000);
       }
     })();
-    const ha = linuxHaUnderTest({ hosts, links: [1], dir: join(dir, "ha"), timers: HA_TIMERS });
     let heartbeatHa: Figures | null = null;
-    try {
-      await ha.start();
-      heartbeatHa = await idle(() => ha.pids(h1));
-    } finally {
-      await ha.stop();
+    if (wanted("ha")) {
+      const ha = linuxHaUnderTest({ hosts, links: [1], dir: join(dir, "ha"), timers: HA_TIMERS });
+      try {
+        await ha.start();
+        heartbeatHa = await idle(() => ha.pids(h1));
+      } finally {
+        await ha.stop();
+      }
     }
     load.push(loadavg()[0] ?? 0);
 
@@ -332,7 +373,7 @@ try {
     const firstHa: number[] = [];
     const fd = mkdtempSync(join(dir, "first-"));
     const cfg = (await startVigilCluster({ hosts, dir: fd, name: "bench", start: [] })).config;
-    for (let i = 0; i < STARTS; i++) {
+    for (let i = 0; i < (wanted("start") ? STARTS : 0); i++) {
       let p: LabProcess | undefined;
       firstVigil.push(await firstPacketMs(h1, ["udp", "port", "7694"], () => {
         p = h1.spawn([VIGIL_BIN, "run", "--config", cfg, "--node", "h1", "--state-dir", join(fd, `s${i}`), "--listen", "127.0.0.1:0"], { logName: "vigil-first" });
@@ -342,7 +383,7 @@ try {
         p = spawnKeepalived(h1, dir, keepalivedConf("eth0", "MASTER", 255, "1"));
       }, async () => void (await p?.stop(2_000))));
     }
-    for (let i = 0; i < Math.min(STARTS, 3); i++) {
+    for (let i = 0; i < (wanted("start") ? Math.min(STARTS, 3) : 0); i++) {
       const n = prepareHaNode({ host: h1, nodes: hosts, timers: HA_TIMERS, dir: join(dir, `ha-first-${i}`), secret: randomBytes(16).toString("hex"), links: [1] });
       try {
         firstHa.push(await firstPacketMs(h1, ["udp", "port", "694"], () => n.start(), () => n.stop()));
@@ -350,10 +391,11 @@ try {
         await n.stop();
       }
     }
-    return { runtime, heartbeat, module, vrrp, consoleUsed, fast, keepalived, heartbeatHa, firstVigil, firstKa, firstHa };
+    return { runtime, heartbeat, heartbeatOld: heartbeatPair.old, module, vrrp, vrrpOld: vrrpPair.old, consoleUsed, fast, keepalived, heartbeatHa, firstVigil, firstKa, firstHa };
   });
 
-  const cold = { vigil: coldStartMs(VIGIL_BIN, ["version"]), keepalived: coldStartMs(KEEPALIVED, ["--version"]) };
+  const cold = wanted("start") ? { vigil: coldStartMs(VIGIL_BIN, ["version"]), keepalived: coldStartMs(KEEPALIVED, ["--version"]) } : { vigil: null, keepalived: null };
+  const threadText = (x: Figures | null): string => (x === null ? "-" : Object.entries(x.threads).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${fmt(v, 2)}`).join(", ") || "-");
   const f = result;
   const row = (name: string, x: Figures | null, what: string) =>
     [name, x?.rssMiB, x?.fileMiB, x?.anonMiB, x?.pssMiB, x === null ? null : fmt(x.cpuPercent, 2), x?.processes, what];
@@ -361,34 +403,36 @@ try {
     ["component (h1, idle, both peers up)", "RSS MiB", "of it file", "of it anon", "PSS MiB", "CPU % of a core", "processes", "what runs"],
     [
       row("runtime: empty program, same Bun and flags", f.runtime, "setInterval(1 s)"),
+      ...(f.heartbeatOld === null ? [] : [row("vigil: heartbeats (lan), --compare build", f.heartbeatOld, COMPARE ?? "")]),
       row("vigil: heartbeats (lan)", f.heartbeat, "3 nodes, 100 ms / 500 ms, console listening"),
       row("vigil: + failover module", f.module, "VIP and scripts on h1, bash fencing watchdog"),
+      ...(f.vrrpOld === null ? [] : [row("vigil: + VRRP instance, --compare build", f.vrrpOld, COMPARE ?? "")]),
       row("vigil: + VRRP instance", f.vrrp, "MASTER on h1, advert 1 s"),
       row("vigil: heartbeats, console used", f.consoleUsed, "after 10 status + 10 metrics requests"),
       row("vigil: heartbeats (fast, memory locked)", f.fast, "20 ms / 100 ms, SCHED_RR, mlockall"),
       row("keepalived 2.2.7", f.keepalived, "one VRRP instance, MASTER, advert 1 s"),
       row(`Heartbeat ${heartbeatVersion() ?? "?"}`, f.heartbeatHa, "3 nodes, 100 ms / 500 ms (realtime, locked)"),
-    ],
+    ].filter((r) => r[1] !== undefined),
   );
   const startTable = markdownTable(
     ["measure", "vigil", "keepalived", "Heartbeat"],
     [
       ["file size (MB)", statSync(realpathSync(VIGIL_BIN)).size / 1e6, statSync(KEEPALIVED).size / 1e6, statSync(HEARTBEAT_BIN).size / 1e6],
       [`cold start, version (ms, median of ${RUNS})`, cold.vigil, cold.keepalived, null],
-      [`start to first heartbeat on the wire (ms, median of ${STARTS} / ${f.firstHa.length})`, median(f.firstVigil), median(f.firstKa), f.firstHa.length > 0 ? median(f.firstHa) : null],
+      [`start to first heartbeat on the wire (ms, median of ${STARTS} / ${f.firstHa.length})`, f.firstVigil.length > 0 ? median(f.firstVigil) : null, f.firstKa.length > 0 ? median(f.firstKa) : null, f.firstHa.length > 0 ? median(f.firstHa) : null],
     ],
   );
   const md = [
-    `Idle over ${SECONDS} s after ${SETTLE_MS / 1000} s settling; memory the median of one sample a second, every process of the daemon; load average ${load.map((x) => x.toFixed(1)).join(", ")} during the run.`,
+    `Idle over ${SECONDS} s after ${SETTLE_MS / 1000} s settling; memory the median of one sample a second, every process of the daemon; load average ${load.map((x) => x.toFixed(1)).join(", ")} during the run.${COMPARE === undefined ? "" : ` Vigil rows: the median of ${ROUNDS} windows, old and new build alternating.`}`,
     "",
     idleTable,
     "",
     startTable,
     "",
-    `Where vigil's idle CPU goes (heartbeats, lan; % of a core by thread over the window): ${Object.entries(f.heartbeat.threads).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${fmt(v, 2)}`).join(", ") || "-"}.`,
+    `Where vigil's idle CPU goes (heartbeats, lan; % of a core by thread over the window): ${threadText(f.heartbeat)}${f.heartbeatOld === null ? "" : `; --compare build: ${threadText(f.heartbeatOld)}`}.`,
     "",
   ].join("\n");
-  writeResults(values.results, { runs: RUNS, seconds: SECONDS, starts: STARTS, load, binary: VIGIL_BIN, cold, ...result }, md);
+  writeResults(values.results, { runs: RUNS, seconds: SECONDS, starts: STARTS, load, binary: VIGIL_BIN, ...(COMPARE === undefined ? {} : { compare: COMPARE, rounds: ROUNDS }), only: [...ONLY], cold, ...result }, md);
   console.log(md);
 } finally {
   rmSync(dir, { recursive: true, force: true });
