@@ -121,7 +121,8 @@ function serve(input: WorkerInput, ffi: FsCalls | null): string {
       }
       parted = false;
       const handled = server.handle(req);
-      const result = { ...handled, ops: filter(handled.ops) };
+      const kept = filter(handled.ops);
+      const result = kept === handled.ops ? handled : { ...handled, ops: kept };
       if (req.args.op === "write" && result.reply !== null && (result.ops.length > 0 || parted)) {
         stats[STAT.bytesWritten] = (stats[STAT.bytesWritten] ?? 0) + req.args.data.length;
       }
