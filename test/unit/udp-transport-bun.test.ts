@@ -60,6 +60,11 @@ describe("UDP transport on Bun's native socket", () => {
     ]);
   });
 
+  it("broadcast mode: hears another socket's broadcast, never its own", () => {
+    const b = seen.get("broadcast");
+    expect(b?.["got"]).toEqual([{ link: 1, bytes: [2], from: { address: "127.0.0.1", port: b?.["otherPort"] } }]);
+  });
+
   it("close frees the port", () => {
     expect(seen.get("closed")?.["again"]).toBe("opened");
   });
