@@ -13,12 +13,8 @@ import { fenceTradeLines } from "./fence-trade.ts";
 import { farmWitnessNotes } from "../config/farm-checks.ts";
 import type { DaemonEntries } from "../api/daemon-entries.ts";
 import { keyFileWarnings } from "../api/key-checks.ts";
-import type { StatusSnapshot } from "../api/status.ts";
 import { hostChecks } from "../sys/host-check.ts";
 import { writeKeyFile } from "../sys/keyfile.ts";
-import { DEFAULT_STATE_DIR } from "../api/state-dirs.ts";
-import { askDaemon } from "./control-client.ts";
-import { formatStatus } from "./status-table.ts";
 import { EXIT } from "./verbs.ts";
 
 
@@ -95,21 +91,6 @@ export function cmdCheckConfig(v: Values, positionals: string[], io: Io): number
 
 function describeHow(how: string): string {
   return { flag: "the command line", env: "$VIGIL_CONFIG", etc: "/etc/vigil", media: "removable media" }[how] ?? how;
-}
-
-export async function cmdStatus(v: Values, io: Io): Promise<number> {
-  const json = v["json"] === true;
-  // With --json a script reads stdout: a failure is JSON there too, never text it cannot parse.
-  const fail = (reason: string, message: string, code: number): number => {
-    if (json) io.out(JSON.stringify({ ok: false, reason, error: message }, null, 2));
-    else io.err(message);
-    return code;
-  };
-  const reply = await askDaemon(str(v, "state-dir") ?? DEFAULT_STATE_DIR, "GET", "/api/status");
-  if (!reply.ok) return fail("daemon-unreachable", reply.message, EXIT.daemonUnreachable);
-  if (reply.status !== 200) return fail("daemon-error", `the daemon answered ${reply.status}: ${JSON.stringify(reply.body)}`, EXIT.failed);
-  io.out(json ? JSON.stringify(reply.body, null, 2) : formatStatus(reply.body as StatusSnapshot));
-  return EXIT.ok;
 }
 
 export function cmdKeygen(v: Values, positionals: string[], io: Io): number {

@@ -35,7 +35,7 @@ export async function dispatch(argv: readonly string[], io: Io, daemons: DaemonE
       case "run": return await (await commands()).cmdRun(values, io, daemons);
       case "witness": return await (await import("./witness-command.ts")).cmdWitness(values, io, daemons);
       case "check-config": return (await commands()).cmdCheckConfig(values, positionals, io);
-      case "status": return await (await commands()).cmdStatus(values, io);
+      case "status": return await (await import("./status-command.ts")).cmdStatus(values, io);
       case "swap": case "stop": case "start": case "restart": case "prim": case "second": case "forceprim":
       case "verify": case "resync": case "ack":
         return await (await import("./module-command.ts")).cmdModuleCommand(verb.name, values, positionals, io);
