@@ -112,6 +112,28 @@ describe("InterceptServer", () => {
     expect((r.ops[0] as Extract<MirrorOp, { op: "write" }>).mtimeNs).toBe(fs.statSync(join(dir, "f"), { bigint: true }).mtimeNs);
   });
 
+  it("a large write is written and handed on piece by piece; the last piece comes with the result", () => {
+    const { nodeid, fh } = create("big");
+    const text = Array.from({ length: 300 * 1024 }, (_, i) => String.fromCharCode(97 + (i % 26))).join("");
+    const parts: { ops: MirrorOp[]; onDisk: number }[] = [];
+    server.onPart = (ops) => parts.push({ ops, onDisk: fs.statSync(join(dir, "big")).size });
+    const r = write(nodeid, fh, 7, text);
+    expect(new DataView(r.reply!.buffer).getUint32(16, true)).toBe(text.length);
+    // Two 128 KiB pieces ahead, each already written when handed on; the rest with the result.
+    expect(parts.map((p) => show(p.ops).map((o) => [(o as { offset: number }).offset, (o as { data: string }).data.length]))).toEqual([[[7, 131072]], [[7 + 131072, 131072]]]);
+    expect(parts.map((p) => p.onDisk)).toEqual([7 + 131072, 7 + 2 * 131072]);
+    expect(show(r.ops).map((o) => [(o as { offset: number }).offset, (o as { data: string }).data.length])).toEqual([[7 + 2 * 131072, text.length - 2 * 131072]]);
+    const all = [...parts.flatMap((p) => p.ops), ...r.ops].map((o) => (o as Extract<MirrorOp, { op: "write" }>).data);
+    expect(Buffer.concat(all).toString()).toBe(text);
+    expect(fs.readFileSync(join(dir, "big"), "latin1").slice(7)).toBe(text);
+    // The last piece carries the file's time after the whole write.
+    expect((r.ops[0] as Extract<MirrorOp, { op: "write" }>).mtimeNs).toBe(fs.statSync(join(dir, "big"), { bigint: true }).mtimeNs);
+    server.onPart = null;
+    // Without a taker of pieces, all of them come with the result, in order.
+    const again = write(nodeid, fh, 0, text);
+    expect(show(again.ops).map((o) => (o as { offset: number }).offset)).toEqual([0, 131072, 262144]);
+  });
+
   it("answers a failed operation with its errno at once and emits nothing", () => {
     const r = call(Opcode.UNLINK, ["missing"]);
     expect(errorOf(r)).toBe(Errno.ENOENT);
