@@ -23,7 +23,10 @@
  * same address and port (SO_REUSEADDR; the kernel hands each datagram to the
  * socket connected to its source, and drops it if there is none). A first,
  * exclusive bind of that address and port still tells that another process
- * (another vigil) holds it. The receive buffer
+ * (another vigil) holds it. A peer with no route at start (its link down:
+ * connect() fails ENETUNREACH) gets a socket that is not connected; its
+ * strangers are then dropped by the address lookup alone, until the next
+ * start, and its sends fail as any send on a down link does. The receive buffer
  * is enlarged (RECEIVE_BUFFER_BYTES, as far as net.core.rmem_max allows) so
  * a burst of genuine frames after a stall is not dropped.
  * send() never throws: failures (ENETUNREACH when a link is down, ...) are
@@ -304,21 +307,39 @@ async function openLink(link: ResolvedLink, backend: UdpBackend, h: LinkHandlers
     } catch (e) {
       throw failure(e, undefined);
     }
+    // Peers with no route yet (their link down at start) share one socket that is not connected.
+    let unconnected: UdpSocketLike | undefined;
     for (const peer of link.targets) {
       try {
         socks.push({ sock: await open(true, peer), target: peer, to: undefined });
       } catch (e) {
-        await closeAll();
-        throw failure(e, peer);
+        if (!noRouteYet(e)) {
+          await closeAll();
+          throw failure(e, peer);
+        }
+        try {
+          unconnected ??= await open(true, undefined);
+        } catch (e2) {
+          await closeAll();
+          throw failure(e2, undefined);
+        }
+        socks.push({ sock: unconnected, target: peer, to: peer });
       }
     }
   } else {
-    const peer = link.connectEach ? link.targets[0] : undefined;
+    let peer = link.connectEach ? link.targets[0] : undefined;
     let sock: UdpSocketLike;
     try {
       sock = await open(false, peer);
     } catch (e) {
-      throw failure(e, peer);
+      if (peer === undefined || !noRouteYet(e)) throw failure(e, peer);
+      // Its link is down at start: the socket is not connected, and strangers are dropped by address here.
+      try {
+        sock = await open(false, undefined);
+      } catch (e2) {
+        throw failure(e2, undefined);
+      }
+      peer = undefined;
     }
     port = sock.port;
     const target = link.targets[0];
@@ -343,6 +364,12 @@ async function openLink(link: ResolvedLink, backend: UdpBackend, h: LinkHandlers
   }
   const buffers = await Promise.all(socks.map((x) => x.sock.growReceiveBuffer(RECEIVE_BUFFER_BYTES)));
   return { link, socks, bound: { address: link.bindAddress, port }, receiveBuffer: buffers[0] };
+}
+
+/** connect() of a UDP socket fails this way when the peer's link is down: no route yet, not a broken config. */
+function noRouteYet(e: unknown): boolean {
+  const code = errorCode(e);
+  return e instanceof OpenSocketError && e.step === "connect" && (code === "ENETUNREACH" || code === "EHOSTUNREACH" || code === "ENETDOWN");
 }
 
 /**
