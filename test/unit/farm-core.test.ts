@@ -149,6 +149,51 @@ describe("farm core", () => {
     expect(r.state.held).toEqual(bucketsOf(tableOf(cfg), 0, ALL));
   });
 
+  it("a farm that starts with no peer serving has no flows to learn: it takes its share once its table exists and its peers say they wait", () => {
+    const cfg = { ...config(0), learnMs: 500 };
+    let r = run(initFarmState(cfg), [
+      [0, { type: "start" }],
+      [10, { type: "peer", node: 1, live: "up" }],
+      [10, { type: "advert", node: 1, advert: { role: "wait", view: 0 }, echo: 5 }],
+    ]);
+    // Table not there yet: nothing is taken, however little there is to learn.
+    expect(r.state.held).toEqual([]);
+    r = run(r.state, [[40, { type: "set-up" }]]);
+    // web3 not heard yet (it may be serving): still listening.
+    expect(r.state.quiet).toEqual({ until: 540, reason: "start" });
+    r = run(r.state, [
+      [60, { type: "peer", node: 2, live: "up" }],
+      [60, { type: "advert", node: 2, advert: { role: "wait", view: 0 }, echo: 5 }],
+    ]);
+    expect(r.state.quiet).toBeUndefined();
+    expect(r.state.wakeAt).toBeUndefined();
+    expect(kinds(r.actions)).toContain("advertise");
+    // Both peers join under the same view and acknowledge ours: each takes its own share, no listening time.
+    r = run(r.state, [
+      [70, { type: "advert", node: 1, advert: { role: "in", view: ALL }, echo: 60 }],
+      [71, { type: "advert", node: 2, advert: { role: "in", view: ALL }, echo: 60 }],
+      [170, { type: "advert", node: 1, advert: { role: "in", view: ALL }, echo: 71 }],
+      [171, { type: "advert", node: 2, advert: { role: "in", view: ALL }, echo: 71 }],
+    ]);
+    expect(r.state.mode).toBe("in");
+    expect(r.state.held).toEqual(bucketsOf(tableOf(cfg), 0, ALL));
+  });
+
+  it("a node that starts while a peer serves (or may: its advert not heard yet) listens its whole learnMs", () => {
+    const cfg = { ...config(0), learnMs: 500 };
+    const r = run(initFarmState(cfg), [
+      [0, { type: "start" }],
+      [10, { type: "peer", node: 1, live: "up" }],
+      [10, { type: "advert", node: 1, advert: { role: "wait", view: 0 }, echo: 5 }],
+      [11, { type: "peer", node: 2, live: "up" }],
+      [40, { type: "set-up" }],
+      [50, { type: "advert", node: 2, advert: { role: "out", view: 0b100 }, echo: 5 }],
+      [539, { type: "tick" }],
+    ]);
+    expect(r.state.quiet).toEqual({ until: 540, reason: "start" });
+    expect(r.state.held).toEqual([]);
+  });
+
   it("with a ping witness: alone, it asks; a round asked as the last peer fell silent that answers lets it serve alone", () => {
     const cfg = { ...config(0), witness: true };
     let r = run(initFarmState(cfg), [

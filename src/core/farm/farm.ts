@@ -145,10 +145,35 @@ function sameBuckets(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
+/**
+ * The peers a listening time is for (FarmState.learnFrom): those that may
+ * keep UDP flows that started before our table existed. One that is dead, or
+ * whose advert says it waits or stopped, keeps none (a new table, or one that
+ * forgot), and what it answers later starts under our eyes.
+ */
+function mayKeepOldFlows(p: FarmPeer | undefined): boolean {
+  return p !== undefined && p.live !== "dead" && (p.live !== "up" || p.advert === undefined || keepsFlows(p));
+}
+
+function learnFromNow(state: FarmState): readonly number[] {
+  return state.peers.flatMap((p, i) => (i !== state.config.self && mayKeepOldFlows(p) ? [i] : []));
+}
+
+/** A start's or lapse's listening time ends early once no peer is left to learn from (not before the table exists). */
+function learningDone(s: FarmState): FarmState {
+  const q = s.quiet;
+  if (q === undefined || (q.reason !== "start" && q.reason !== "lapsed") || q.until === Infinity || s.learnFrom === undefined) return s;
+  const left = s.learnFrom.filter((i) => mayKeepOldFlows(s.peers[i]));
+  if (left.length > 0) return left.length === s.learnFrom.length ? s : { ...s, learnFrom: left };
+  const { quiet: _q, wakeAt: _w, learnFrom: _l, ...rest } = s;
+  return rest;
+}
+
 function reconcile(state: FarmState, now: number, reason: RebalanceReason, node: string): Stepped<FarmState, FarmAction> {
   const cfg = state.config;
   let s = state;
   if (s.mode !== "stopped" && s.mode !== "drain") {
+    s = learningDone(s);
     const r = runningMode(s);
     s = { ...s, mode: r.mode, detail: r.detail };
   }
@@ -220,7 +245,7 @@ function teardown(state: FarmState, now: number, reason: RebalanceReason, detail
   if (state.held.length > 0 || state.arpOwner) actions.push({ type: "write", held: [], arpOwner: false });
   actions.push({ type: "advertise", role: "stopped", view: eligibleView({ ...state, mode: "stopped" }) });
   actions.push({ type: "teardown" });
-  const { wakeAt: _w, drainDeadline: _d, quiet: _q, ...rest } = state;
+  const { wakeAt: _w, drainDeadline: _d, quiet: _q, learnFrom: _l, ...rest } = state;
   let next: FarmState = {
     ...rest,
     mode: "stopped",
@@ -394,12 +419,14 @@ function step(state: FarmState, event: FarmEvent, now: number): Stepped<FarmStat
     case "set-up": {
       if (state.quiet?.until !== Infinity) return { state, actions: [] };
       const until = now + (cfg.learnMs ?? 0);
-      return { state: { ...state, quiet: { until, reason: "start" }, wakeAt: until }, actions: [] };
+      const listening: FarmState = { ...state, quiet: { until, reason: "start" }, wakeAt: until, learnFrom: learnFromNow(state) };
+      // A farm that starts with no peer serving has no flows to learn: it takes its share without listening.
+      return learningDone(listening) !== listening ? reconcile(listening, now, "start", selfName(state)) : { state: listening, actions: [] };
     }
     case "tick": {
       if (state.quiet !== undefined && state.mode !== "drain") {
         if (now < state.quiet.until) return { state, actions: [] };
-        const { quiet, wakeAt: _w, ...rest } = state;
+        const { quiet, wakeAt: _w, learnFrom: _l, ...rest } = state;
         return reconcile(rest, now, quiet.reason, selfName(state));
       }
       if (state.mode !== "drain" || state.drainDeadline === undefined) return { state, actions: [] };
@@ -485,7 +512,7 @@ function lapsed(state: FarmState, now: number): Stepped<FarmState, FarmAction> {
   // Our flows were forgotten: listen to the clients' flows again before taking buckets.
   const learnMs = state.config.learnMs ?? 0;
   const base: FarmState = { ...state, peers, held: [], arpOwner: false, advertisedAt: now };
-  const r = reconcile(learnMs > 0 ? quietFor(base, now, "lapsed", learnMs) : base, now, "lapsed", selfName(state));
+  const r = reconcile(learnMs > 0 ? { ...quietFor(base, now, "lapsed", learnMs), learnFrom: learnFromNow(base) } : base, now, "lapsed", selfName(state));
   let next = r.state;
   const out = [...actions, ...r.actions];
   if (state.held.length > 0 && !r.actions.some((a) => a.type === "rebalanced")) {

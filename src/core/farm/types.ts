@@ -167,6 +167,13 @@ export interface FarmState {
    * wakeAt is set to `until` meanwhile.
    */
   readonly quiet?: { readonly until: number; readonly reason: QuietReason };
+  /**
+   * During a start's or lapse's listening time: the peers that may keep UDP
+   * flows which started before our table existed (or before we forgot ours).
+   * A peer leaves it once it shows it keeps none (dead, waiting or stopped);
+   * when none is left the listening ends early: there is nothing to learn.
+   */
+  readonly learnFrom?: readonly number[];
   /** Per node (config order): the flow epoch of each peer (see farm.ts nextFlowEpochs); ours unused. */
   readonly flowEpochs: readonly number[];
   /** Since when every peer is silent (not all by goodbye); absent while some peer is heard. */
