@@ -69,6 +69,8 @@ export const RESYNC_FINE_BLOCK = 4096;
 const MAX_OPS_IN_FLIGHT = 1024;
 const GATHER_AT_ONCE = 8;
 const REVISIT_ROUNDS = 3;
+/** Files made right at once: enough to keep the link and the SECOND busy while each file waits for its acknowledgements (the window still bounds the bytes in flight). */
+const FILES_AT_ONCE = 8;
 
 export interface ResyncOptions {
   /** The local copy (on the PRIM: the real files beneath the FUSE mount). */
@@ -102,7 +104,11 @@ export interface ResyncOptions {
   readonly fineBlockSize?: number;
   /** Bytes of ops sent and not yet acknowledged, at most. */
   readonly windowBytes?: number;
-  /** Files compared at once. */
+  /**
+   * Files made right at once (default FILES_AT_ONCE). A file's turn ends
+   * only once all its ops are acknowledged, so with few at once a resync of
+   * many files with a few small changes each waits a round trip per file.
+   */
   readonly concurrency?: number;
   readonly detectRenames?: boolean;
   /**
@@ -570,7 +576,7 @@ export class Resync {
       }
     };
     try {
-      const workers = Array.from({ length: Math.max(1, this.o.concurrency ?? 2) }, worker);
+      const workers = Array.from({ length: Math.max(1, this.o.concurrency ?? FILES_AT_ONCE) }, worker);
       const results = await Promise.allSettled(workers);
       const failed = results.find((r) => r.status === "rejected");
       if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
