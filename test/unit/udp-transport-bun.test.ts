@@ -15,6 +15,8 @@ const PROBE = path.resolve(import.meta.dirname, "fixtures/udp-bun-probe.ts");
 
 type Line = Record<string, unknown> & { check: string };
 
+const canUnshareNet = process.getuid?.() === 0 && spawnSync("unshare", ["-n", "true"]).status === 0;
+
 function runProbe(): Map<string, Line> {
   const r = spawnSync(BUN, [PROBE], { encoding: "utf8", timeout: 30_000 });
   if (r.status !== 0) throw new Error(`the Bun probe exited ${r.status}: ${r.stderr}`);
@@ -63,6 +65,14 @@ describe("UDP transport on Bun's native socket", () => {
   it("broadcast mode: hears another socket's broadcast, never its own", () => {
     const b = seen.get("broadcast");
     expect(b?.["got"]).toEqual([{ link: 1, bytes: [2], from: { address: "127.0.0.1", port: b?.["otherPort"] } }]);
+  });
+
+  // In a fresh network namespace holding only its loopback (it vanishes with the child).
+  it.skipIf(!canUnshareNet)("a peer with no route at start (its link down) does not stop the link: the other peer is heard and sent to, sends to it fail through onError", () => {
+    const r = spawnSync("unshare", ["-n", "sh", "-c", `ip link set lo up && exec "$0" "$1" no-route`, BUN, PROBE], { encoding: "utf8", timeout: 30_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as Line);
+    expect(lines.find((l) => l.check === "no-route")).toEqual({ check: "no-route", opened: true, got: [6], errors: ["0 ENETUNREACH", "1 ENETUNREACH"], aHeard: [4] });
   });
 
   it("close frees the port", () => {
