@@ -76,7 +76,7 @@ function alive(pid: number | null): boolean {
   }
 }
 
-function startSampler(m: ModuleLab): { phase(p: string): void; stop(): Promise<Sample[]> } {
+function startSampler(m: ModuleLab): { phase(p: string): void; count(p: string): number; stop(): Promise<Sample[]> } {
   const samples: Sample[] = [];
   let phase = "h1";
   let running = true;
@@ -92,6 +92,7 @@ function startSampler(m: ModuleLab): { phase(p: string): void; stop(): Promise<S
   })();
   return {
     phase: (p) => (phase = p),
+    count: (p) => samples.filter((s) => s.phase === p).length,
     async stop() {
       running = false;
       await loop;
@@ -180,6 +181,8 @@ describeLab("rolling upgrade from the previous release", () => {
       const h1Back = await upgrade(m, h1, VIGIL_BIN);
       await m.waitRole(h1, ["SECOND"]);
       await h2.waitForLog((e) => e.msg === "peer h1 up", { after: h1Back, what: "h2 hearing the upgraded h1" });
+      // An upgrade can be over within a few samples: the sampler looks a while at web on h2 before it moves.
+      await waitUntil(() => sampler.count("h2") > 5, { timeoutMs: 10_000, what: "the sampler to look at web on h2" });
 
       // 5. swap back, both on this build.
       sampler.phase("moving");
