@@ -15,7 +15,7 @@
  * at all.
  */
 import { openLibcTable } from "../sys/ffi/libc.ts";
-import { type OpenSocketOptions, openError, type SocketEndpoint, type UdpBackend, type UdpSocketLike } from "./udp-socket.ts";
+import { joinLinkMulticast, type OpenSocketOptions, openError, type SocketEndpoint, type UdpBackend, type UdpSocketLike } from "./udp-socket.ts";
 
 /** Bun's listen flags (packages/bun-usockets): SO_REUSEADDR, and fail rather than share a port through SO_REUSEPORT. */
 const LISTEN_REUSE_ADDR = 16;
@@ -87,10 +87,7 @@ class BunSocket implements UdpSocketLike {
   }
 
   setMulticast(localAddress: string, group: string): void {
-    this.sock.setMulticastInterface(localAddress);
-    this.sock.setMulticastTTL(1);
-    this.sock.setMulticastLoopback(false);
-    this.sock.addMembership(group, localAddress);
+    joinLinkMulticast(this.sock, localAddress, group);
   }
 
   setBroadcast(): void {

@@ -1,6 +1,6 @@
 /** The UDP socket backend on node:dgram: every runtime has it (Node runs the unit tests on it). */
 import * as dgram from "node:dgram";
-import { type OpenSocketOptions, openError, type SocketEndpoint, type UdpBackend, type UdpSocketLike } from "./udp-socket.ts";
+import { joinLinkMulticast, type OpenSocketOptions, openError, type SocketEndpoint, type UdpBackend, type UdpSocketLike } from "./udp-socket.ts";
 
 function bind(sock: dgram.Socket, address: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -52,10 +52,7 @@ class DgramSocket implements UdpSocketLike {
   }
 
   setMulticast(localAddress: string, group: string): void {
-    this.sock.setMulticastInterface(localAddress);
-    this.sock.setMulticastTTL(1);
-    this.sock.setMulticastLoopback(false);
-    this.sock.addMembership(group, localAddress);
+    joinLinkMulticast(this.sock, localAddress, group);
   }
 
   setBroadcast(): void {

@@ -77,3 +77,19 @@ export function errorCode(e: unknown): string {
 export function openError(step: OpenSocketError["step"], e: unknown): OpenSocketError {
   return new OpenSocketError(step, errorCode(e), e instanceof Error ? e.message : String(e));
 }
+
+/** The multicast calls of both backends' sockets, which share their names. */
+interface MulticastCalls {
+  setMulticastInterface(address: string): unknown;
+  setMulticastTTL(ttl: number): unknown;
+  setMulticastLoopback(enabled: boolean): unknown;
+  addMembership(group: string, address?: string): unknown;
+}
+
+/** Joins `group` on the interface of `localAddress`: TTL 1 (the link only), our own frames not looped back. */
+export function joinLinkMulticast(sock: MulticastCalls, localAddress: string, group: string): void {
+  sock.setMulticastInterface(localAddress);
+  sock.setMulticastTTL(1);
+  sock.setMulticastLoopback(false);
+  sock.addMembership(group, localAddress);
+}
