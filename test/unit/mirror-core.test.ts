@@ -166,7 +166,7 @@ describe("mirror core: generations", () => {
     expect(ra.find((x) => x.type === "resync")).toMatchObject({ mode: "full", keepConflicts: true });
     expect(b.s.copy.data).toBe("outdated");
     // Recorded on both sides, kept after the resync, gone only when acknowledged.
-    b.step({ type: "conflict-kept", path: "/var/lib/vigil/conflicts/vms/T" }, 1003);
+    b.step({ type: "conflict-kept", path: "/var/lib/vigil/conflicts/vms/T", cause: "split-brain" }, 1003);
     b.step({ type: "resync-incoming" }, 1004);
     b.step({ type: "resync-complete", gen: a.s.copy.gen, history: a.s.copy.history }, 1005);
     a.step({ type: "resync-done" }, 1005);

@@ -69,7 +69,7 @@ export interface CopyRecord {
    * records), or writes this node acknowledged in mode async that never
    * reached the peer before its daemon died (kept aside, then replaced).
    */
-  readonly conflictKind?: "split-brain" | "unsent-writes";
+  readonly conflictKind?: ConflictKind;
   /**
    * The highest counter this node ever moved its own copy to. A resync may
    * replace the copy's gen with the peer's, lower one (a split brain this
@@ -78,6 +78,9 @@ export interface CopyRecord {
    */
   readonly topCounter?: number;
 }
+
+/** Why a copy's changed files were kept aside: a split brain, or writes of a mode async PRIM that never reached its peer. */
+export type ConflictKind = "split-brain" | "unsent-writes";
 
 export const HISTORY_MAX = 16;
 export const EMPTY_GEN = "0:";

@@ -3,7 +3,7 @@
  * what a node knows of its copy and its peer's, whether it may serve from
  * its copy, and what the PRIM does with writes. A leaf apart from copy.ts.
  */
-import type { CopyRecord } from "./copy.ts";
+import type { ConflictKind, CopyRecord } from "./copy.ts";
 
 export type MirrorModuleRole = "STOP" | "WAIT" | "ALONE" | "PRIM" | "SECOND";
 
@@ -91,7 +91,7 @@ export type MirrorInput =
    * a split brain, or ("unsent-writes") because this node ran the module in
    * mode async and died before its last writes reached the peer.
    */
-  | { readonly type: "conflict-kept"; readonly path: string; readonly cause?: "unsent-writes" }
+  | { readonly type: "conflict-kept"; readonly path: string; readonly cause: ConflictKind }
   /** The operator acknowledged the split brain (`vigil ack`): the banner goes. */
   | { readonly type: "ack" }
   /** forceprim by the operator: serve from this copy whatever is known of it. */

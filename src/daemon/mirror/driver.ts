@@ -21,8 +21,8 @@
  */
 import { closeSync, constants as C, mkdirSync, openSync } from "node:fs";
 import { spawn } from "node:child_process";
-import { dirname, join } from "node:path";
-import type { CopyRecord } from "../../core/mirror/copy.ts";
+import { join } from "node:path";
+import type { ConflictKind, CopyRecord } from "../../core/mirror/copy.ts";
 import { initMirror, mirrorWakeAt, peerInSync, stepMirror } from "../../core/mirror/mirror.ts";
 import { compareGens } from "../../core/mirror/copy.ts";
 import { pathKey } from "../../core/mirror/resync-plan.ts";
@@ -478,7 +478,7 @@ export class MirrorDriver implements MirrorResource {
   }
 
   private keeper: KeepAside | null = null;
-  private lastKept: { cause: "split-brain" | "unsent-writes"; dest: string } | null = null;
+  private lastKept: { cause: ConflictKind; dest: string } | null = null;
   private keepTurn: Promise<void> = Promise.resolve();
   private turnsWaiting = 0;
 
@@ -575,7 +575,7 @@ export class MirrorDriver implements MirrorResource {
    * resync changes in this copy is kept in the state dir first, path by path
    * (keep-aside.ts). The keeper, or why there is none.
    */
-  private keepAside(cause: "split-brain" | "unsent-writes"): KeepAside | string {
+  private keepAside(cause: ConflictKind): KeepAside | string {
     // A resync that resumes after an interruption keeps into the same folder (what is there stays).
     const last = this.lastKept;
     if (last !== null && last.cause === cause && this.state.copy.conflict !== null) return new KeepAside(this.beneathPath(), last.dest);
@@ -594,7 +594,7 @@ export class MirrorDriver implements MirrorResource {
         : "split brain: this node's files that the resync changes are kept aside first",
       { ...this.tag, to: dest },
     );
-    this.input(cause === "unsent-writes" ? { type: "conflict-kept", path: dest, cause } : { type: "conflict-kept", path: dest });
+    this.input({ type: "conflict-kept", path: dest, cause });
     this.lastKept = { cause, dest };
     return new KeepAside(this.beneathPath(), dest);
   }
