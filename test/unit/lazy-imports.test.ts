@@ -72,7 +72,43 @@ describe("what the binary loads before a verb runs", () => {
   });
 
   it("tells a static import from a type-only or dynamic one", () => {
+    expect(staticImports("src/daemon/vrrp/supervised.ts")).not.toContain("src/daemon/vrrp/engine.ts");
     expect(staticImports("src/cli/dispatch.ts")).not.toContain("src/cli/commands.ts");
     expect(staticImports("src/cli/dispatch.ts")).toContain("src/cli/version-command.ts");
+  });
+});
+
+/**
+ * What the daemon loads for a node that runs heartbeats only: each engine
+ * (src/daemon/{vrrp,module,farm}/supervised.ts) imports its code when the
+ * config has something for it, and the console's app is built at its first
+ * request (daemon.ts), so none of them is in the daemon's static imports.
+ */
+describe("what the daemon loads before the config asks for an engine", () => {
+  const loaded = loadedAtStart("src/daemon/daemon.ts");
+
+  it("reads the daemon's imports", () => {
+    for (const f of ["src/daemon/heartbeat/supervised.ts", "src/daemon/vrrp/supervised.ts", "src/daemon/module/supervised.ts", "src/daemon/farm/supervised.ts", "src/daemon/console.ts"]) {
+      expect(loaded).toContain(f);
+    }
+  });
+
+  it("is neither the VRRP, module, mirror or farm engines nor the console's app", () => {
+    const engines = [
+      "src/daemon/vrrp/engine.ts",
+      "src/daemon/vrrp/setup.ts",
+      "src/net/raw-vrrp.ts",
+      "src/daemon/module/engine.ts",
+      "src/daemon/module/setup.ts",
+      "src/daemon/module/arbiter-link.ts",
+      "src/daemon/mirror/setup.ts",
+      "src/replicator/intercept.ts",
+      "src/daemon/farm/engine.ts",
+      "src/daemon/farm/setup.ts",
+      "src/daemon/farm/stale.ts",
+      "web/app.ts",
+      "hono",
+    ];
+    expect(engines.filter((f) => loaded.has(f))).toEqual([]);
   });
 });

@@ -8,9 +8,8 @@ import type { ModuleCommandOutcome, ModuleCommandRequest } from "../../api/modul
 import type { FarmStatus } from "../../api/farm.ts";
 import type { VigilConfig } from "../../config/types.ts";
 import { type Engine, type Membership, type NodeContext, ReloadRejected } from "../engine.ts";
-import { FarmEngine } from "./engine.ts";
-import { farmConfigKey, farmSetup } from "./setup.ts";
-import { removeStaleFarms } from "./stale.ts";
+import type { FarmEngine } from "./engine.ts";
+import { farmsMayHaveLeftovers, forgetFarmsRan, markFarmsRan } from "./ran-mark.ts";
 
 export type SupervisedFarms = Engine & {
   statuses(): FarmStatus[];
@@ -19,16 +18,28 @@ export type SupervisedFarms = Engine & {
   command(req: ModuleCommandRequest): Promise<ModuleCommandOutcome>;
 };
 
+/** Without farm modules a node never loads the farm engine's code. */
+const farmNames = (c: VigilConfig): string[] => c.modules.filter((m) => m.type === "farm").map((m) => m.name);
+
+const farmCode = async () => {
+  const [engine, setup] = await Promise.all([import("./engine.ts"), import("./setup.ts")]);
+  return { FarmEngine: engine.FarmEngine, farmSetup: setup.farmSetup, farmConfigKey: setup.farmConfigKey };
+};
+
 export function supervisedFarms(ctx: NodeContext, membership: Membership): SupervisedFarms {
   const { log, metrics } = ctx;
   let cfg = ctx.config;
   let running: FarmEngine | undefined;
 
-  const startOn = (c: VigilConfig): string | undefined => {
+  const startOn = async (c: VigilConfig): Promise<string | undefined> => {
+    if (farmNames(c).length === 0) return undefined;
+    const { farmSetup, FarmEngine } = await farmCode();
     const s = farmSetup(c, ctx.self);
     if (!s.ok) return s.message;
     for (const w of s.warnings) log.warn(w);
     if (s.modules.length === 0) return undefined;
+    const unmarked = markFarmsRan(ctx.stateDir);
+    if (unmarked !== undefined) log.warn(`farm: ${unmarked}; a later start without farm modules may miss what a crash left`);
     const engine = new FarmEngine({
       modules: s.modules,
       log,
@@ -55,15 +66,25 @@ export function supervisedFarms(ctx: NodeContext, membership: Membership): Super
     tier: "service",
     async start() {
       // Farms a crashed run left behind and the config no longer has.
-      const names = cfg.modules.filter((m) => m.type === "farm").map((m) => m.name);
-      for (const note of await removeStaleFarms(names)) log.warn(`farm: ${note}`);
-      const err = startOn(cfg);
+      const names = farmNames(cfg);
+      if (names.length > 0 || farmsMayHaveLeftovers(ctx.stateDir)) {
+        const { removeStaleFarms } = await import("./stale.ts");
+        const notes = await removeStaleFarms(names);
+        for (const note of notes) log.warn(`farm: ${note}`);
+        if (names.length === 0 && notes.every((n) => n.startsWith("removed "))) forgetFarmsRan(ctx.stateDir);
+      }
+      const err = await startOn(cfg);
       if (err !== undefined) throw new Error(err);
     },
     async stop() {
       await stopRunning();
     },
     async reload(next) {
+      if (farmNames(next).length === 0 && farmNames(cfg).length === 0) {
+        cfg = next;
+        return "kept";
+      }
+      const { farmConfigKey, farmSetup } = await farmCode();
       if (farmConfigKey(next) === farmConfigKey(cfg)) {
         cfg = next;
         return "kept";
@@ -74,10 +95,10 @@ export function supervisedFarms(ctx: NodeContext, membership: Membership): Super
         throw new ReloadRejected(check.message);
       }
       await stopRunning();
-      const err = startOn(next);
+      const err = await startOn(next);
       if (err !== undefined) {
         log.error("farms could not restart with the new config; restoring the old one", { reason: err });
-        const back = startOn(cfg);
+        const back = await startOn(cfg);
         if (back !== undefined) log.error("farms are off", { reason: back });
         throw new ReloadRejected(err);
       }

@@ -13,10 +13,8 @@ import { join } from "node:path";
 import type { VigilConfig } from "../../config/types.ts";
 import type { ModuleCommandOutcome, ModuleControl } from "../../api/modules.ts";
 import { type Engine, type Membership, type NodeContext, ReloadRejected } from "../engine.ts";
-import { startFenceWatchdog } from "../fence/watchdog.ts";
-import { type ArbiterLinkHandle, openArbiterLink } from "./arbiter-link.ts";
-import { ModuleEngine } from "./engine.ts";
-import { moduleConfigKey, moduleSetup, moduleSharedKey, witnessPingKey } from "./setup.ts";
+import type { ArbiterLinkHandle } from "./arbiter-link.ts";
+import type { ModuleEngine } from "./engine.ts";
 
 /** The longest a stopping node waits for its STOP adverts to leave. */
 const TELL_STOP_MAX_MS = 2_000;
@@ -26,23 +24,41 @@ export type SupervisedModules = Engine & {
   readonly control: ModuleControl;
 };
 
+/**
+ * Whether the module engine has anything to run: failover or mirror modules,
+ * or an arbiter (its link and the fencing watchdog start with the engine).
+ * Without, a node never loads the engine's code (modules, mirror, arbiter).
+ */
+function wantsModules(c: VigilConfig): boolean {
+  return c.cluster.witness.arbiter !== undefined || c.modules.some((m) => m.type === "failover" || m.type === "mirror");
+}
+
+/** The module engine's code, loaded on first use. */
+const moduleCode = async () => {
+  const [setup, engine, arbiterLink, watchdog] = await Promise.all([import("./setup.ts"), import("./engine.ts"), import("./arbiter-link.ts"), import("../fence/watchdog.ts")]);
+  const { moduleSetup, moduleConfigKey, moduleSharedKey, witnessPingKey } = setup;
+  return { moduleSetup, moduleConfigKey, moduleSharedKey, witnessPingKey, ModuleEngine: engine.ModuleEngine, openArbiterLink: arbiterLink.openArbiterLink, startFenceWatchdog: watchdog.startFenceWatchdog };
+};
+
 export function supervisedModules(ctx: NodeContext, membership: Membership): SupervisedModules {
   const { log, metrics } = ctx;
   let cfg = ctx.config;
   let running: ModuleEngine | undefined;
   let arbiter: ArbiterLinkHandle | undefined;
 
-  const setupOn = (c: VigilConfig) =>
-    moduleSetup(c, ctx.configFile, ctx.self, ctx.stateDir, log, metrics, arbiter === undefined ? {} : { arbiter: arbiter.link, fencePlan: arbiter.fencePlan });
+  const setupOn = async (c: VigilConfig) =>
+    (await moduleCode()).moduleSetup(c, ctx.configFile, ctx.self, ctx.stateDir, log, metrics, arbiter === undefined ? {} : { arbiter: arbiter.link, fencePlan: arbiter.fencePlan });
 
-  const startOn = (c: VigilConfig): string | undefined => {
+  const startOn = async (c: VigilConfig): Promise<string | undefined> => {
     void arbiter?.close();
     arbiter = undefined;
+    if (!wantsModules(c)) return undefined;
+    const { openArbiterLink, startFenceWatchdog, ModuleEngine } = await moduleCode();
     // The fencing watchdog's PID in the state dir: a restart after a crash ends the old one.
     const arb = openArbiterLink(c, ctx.self, log, metrics, undefined, () => startFenceWatchdog(log, { pidFile: join(ctx.stateDir, "fence-watchdog.pid") }));
     if (!arb.ok) return arb.message;
     arbiter = arb.handle;
-    const ms = setupOn(c);
+    const ms = await setupOn(c);
     if (!ms.ok) return ms.message;
     if (ms.options === undefined) return undefined;
     const engine = new ModuleEngine({ ...ms.options, onPublish: () => membership.publish(), onAlive: (node, via, ageMs) => membership.alive?.(node, via, ageMs) });
@@ -65,7 +81,7 @@ export function supervisedModules(ctx: NodeContext, membership: Membership): Sup
     tier: "service",
     control,
     async start() {
-      const err = startOn(cfg);
+      const err = await startOn(cfg);
       if (err !== undefined) throw new Error(err);
     },
     async stop(reason) {
@@ -78,6 +94,11 @@ export function supervisedModules(ctx: NodeContext, membership: Membership): Sup
       running = undefined;
     },
     async reload(next) {
+      if (!wantsModules(next) && !wantsModules(cfg)) {
+        cfg = next;
+        return "kept";
+      }
+      const { moduleConfigKey, moduleSharedKey, witnessPingKey } = await moduleCode();
       const changed = moduleConfigKey(next) !== moduleConfigKey(cfg);
       const pingChanged = witnessPingKey(next) !== witnessPingKey(cfg);
       if (!changed && !pingChanged) {
@@ -94,7 +115,7 @@ export function supervisedModules(ctx: NodeContext, membership: Membership): Sup
       }
       if (running !== undefined && moduleSharedKey(next) === moduleSharedKey(cfg)) {
         // Only modules changed: restart those, leave the others running untouched.
-        const ms = setupOn(next);
+        const ms = await setupOn(next);
         if (!ms.ok) {
           log.error("reload rejected: keeping the running modules", { reason: ms.message });
           throw new ReloadRejected(ms.message);
@@ -115,10 +136,10 @@ export function supervisedModules(ctx: NodeContext, membership: Membership): Sup
       log.info("modules changed: restarting the module engine");
       await running?.stop();
       running = undefined;
-      const err = startOn(next);
+      const err = await startOn(next);
       if (err !== undefined) {
         log.error("modules could not restart with the new config; restoring the old one", { reason: err });
-        const back = startOn(cfg);
+        const back = await startOn(cfg);
         if (back !== undefined) log.error("modules are off", { reason: back });
         throw new ReloadRejected(err);
       }

@@ -6,8 +6,7 @@
  */
 import type { VigilConfig } from "../../config/types.ts";
 import { type Engine, type NodeContext, ReloadRejected } from "../engine.ts";
-import { VrrpEngine } from "./engine.ts";
-import { vrrpSetup } from "./setup.ts";
+import type { VrrpEngine } from "./engine.ts";
 
 export function supervisedVrrp(ctx: NodeContext): Engine {
   const { log, metrics } = ctx;
@@ -17,6 +16,9 @@ export function supervisedVrrp(ctx: NodeContext): Engine {
   const heard = new Set<string>();
 
   const startOn = async (c: VigilConfig): Promise<string | undefined> => {
+    // A node without VRRP never loads its code (the engine, raw sockets, the core).
+    if (c.vrrp.length === 0) return undefined;
+    const [{ VrrpEngine }, { vrrpSetup }] = await Promise.all([import("./engine.ts"), import("./setup.ts")]);
     const vr = vrrpSetup(c, ctx.self, log, metrics);
     if (!vr.ok) return vr.message;
     if (vr.options === undefined) return undefined;
