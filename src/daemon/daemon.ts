@@ -10,8 +10,9 @@ import { loadConfigFile } from "../config/load.ts";
 import type { VigilConfig } from "../config/types.ts";
 import type { ModuleCommandRequest } from "../api/modules.ts";
 import { VERSION } from "../version.ts";
-import { createConsoleApp } from "../../web/app.ts";
+import type { ConsoleDeps } from "../../web/app.ts";
 import { supervisedConsole, type SupervisedConsole } from "./console.ts";
+import type { FetchHandler } from "./http-server.ts";
 import { reachableConsole } from "../api/console-urls.ts";
 import { consoleStatus, networkConsoleAuth } from "./console-access.ts";
 import type { Engine, NodeContext } from "./engine.ts";
@@ -217,12 +218,12 @@ function nodeEngines(ctx: NodeContext, opts: DaemonOptions, self: { name: string
     stateDir: opts.stateDir,
     log: ctx.log,
     self,
-    network: createConsoleApp({
+    network: consoleAppOnFirstRequest({
       ...consoleDeps,
       commands: "login",
       auth: networkConsoleAuth({ start: ctx.config, config: () => node.config, listen: () => consoleEngine.where(), self, stateDir: opts.stateDir, log: ctx.log }),
-    }).fetch,
-    socket: createConsoleApp({ ...consoleDeps, commands: "socket" }).fetch,
+    }),
+    socket: consoleAppOnFirstRequest({ ...consoleDeps, commands: "socket" }),
   });
 
   const health = supervisedHealthWatch(healthWatch, () => {
@@ -233,6 +234,16 @@ function nodeEngines(ctx: NodeContext, opts: DaemonOptions, self: { name: string
   engines.push(heartbeat, vrrp, modules, farms, health, consoleEngine);
   const node: NodeEngines = { engines, console: consoleEngine, config: ctx.config, reloads };
   return node;
+}
+
+/** The console's app (web/, hono) is loaded and built at its first request: a node nobody asks never loads it. */
+function consoleAppOnFirstRequest(deps: ConsoleDeps): FetchHandler {
+  let app: Promise<FetchHandler> | undefined;
+  const make = async (): Promise<FetchHandler> => {
+    const built = (await import("../../web/app.ts")).createConsoleApp(deps);
+    return (req, conn) => built.fetch(req, conn);
+  };
+  return async (req, conn) => (await (app ??= make()))(req, conn);
 }
 
 function logFileStatus(log: Logger): { path: string; problem: string | null } | null {
