@@ -86,7 +86,22 @@ const WITNESS_PORT = 7695;
 
 const FAULT_KINDS = ["hbflood", "vrrpflood", "sigstop", "loss", "unplug", "clients", "kill", "diskfull", "clockstep"] as const;
 type FaultKind = (typeof FAULT_KINDS)[number];
-const { values: args } = parseArgs({ options: { minutes: { type: "string", default: "30" }, out: { type: "string", default: "soak" }, faults: { type: "string", default: FAULT_KINDS.join(",") } } });
+const { values: args } = parseArgs({
+  options: {
+    minutes: { type: "string", default: "30" },
+    out: { type: "string", default: "soak" },
+    faults: { type: "string", default: FAULT_KINDS.join(",") },
+    // How long each loss burst lasts (up to 19 s fits before the next fault of the minute).
+    "loss-seconds": { type: "string", default: "5" },
+    // A directory for tcpdump captures of the VRRP traffic at h1's and h2's switch ports on link 1.
+    pcap: { type: "string" },
+  },
+});
+const lossMs = Number(args["loss-seconds"]) * 1000;
+if (!Number.isFinite(lossMs) || lossMs <= 0 || lossMs > 19_000) {
+  console.error(`--loss-seconds ${args["loss-seconds"]}: expected seconds above 0, at most 19`);
+  process.exit(2);
+}
 const minutes = Number(args.minutes);
 if (!Number.isFinite(minutes) || minutes <= 0) {
   console.error(`--minutes ${args.minutes}: expected a number of minutes above 0`);
@@ -313,7 +328,7 @@ function report(complete: boolean, cluster: VigilCluster | undefined): void {
   const md = [
     "# Soak",
     "",
-    `${complete ? "" : "**Interrupted** after "}${fmt(ranMinutes, 1)} min of a ${minutes}-min run. Command: \`${COMMAND}${enabled.size === FAULT_KINDS.length ? "" : ` --faults ${[...enabled].join(",") || "none"}`}\` (binary ${VIGIL_BIN}).`,
+    `${complete ? "" : "**Interrupted** after "}${fmt(ranMinutes, 1)} min of a ${minutes}-min run. Command: \`${COMMAND}${enabled.size === FAULT_KINDS.length ? "" : ` --faults ${[...enabled].join(",") || "none"}`}${lossMs === 5_000 ? "" : ` --loss-seconds ${lossMs / 1000}`}\` (binary ${VIGIL_BIN}).`,
     "",
     "Two nodes (lan preset: interval 100 ms, deadtime 500 ms) on two links, an arbiter (lease 3 s), a failover module",
     "with start/stop scripts and a VRRP instance. Two minutes of three: a 10 s heartbeat flood from a non-peer, a state",
@@ -416,9 +431,9 @@ async function freeze(n: VigilNode): Promise<void> {
 }
 
 async function lossBurst(l: Lab, h: LabHost): Promise<void> {
-  note(`loss ${h.name} 30% 5s`);
+  note(`loss ${h.name} 30% ${lossMs / 1000}s`);
   await l.netem(h, "loss 30%", { side: "both" });
-  await sleep(5_000);
+  await sleep(lossMs);
   await l.clearNetem(h);
 }
 
@@ -586,6 +601,11 @@ async function main(): Promise<void> {
   const clock = await steppedClock(join(workDir, "bin"));
   lab = await createLab({ hosts: 4, links: 2 });
   const [h1, h2, h3, h4] = [lab.host(1), lab.host(2), lab.host(3), lab.host(4)];
+  if (args.pcap !== undefined) {
+    mkdirSync(args.pcap, { recursive: true });
+    // At the switch ports: what each node sent and what reached it (the loss fault drops in between).
+    for (const h of [h1, h2]) lab.switch.spawn(["tcpdump", "-n", "-U", "-i", `${h.name}l1`, "-w", join(args.pcap, `${h.name}l1.pcap`), "ip proto 112"], { logName: `tcpdump-${h.name}` });
+  }
   const vip = "198.51.100.100/24";
   const vrrpVip = "198.51.100.200";
   const service = writeServiceScripts(workDir);
