@@ -42,8 +42,9 @@
  * checked before any variable-length field is parsed, so an attacker without
  * the key can only ever reach the fixed-size checks.
  */
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { timingSafeEqual } from "node:crypto";
 import { ByteDecodeError, ByteReader, ByteWriter } from "./bytes.ts";
+import { HMAC_SHA256_BYTES, hmacSha256Into } from "./hmac-sha256.ts";
 
 export const HEARTBEAT_MAX_FRAME = 1400;
 export const HEARTBEAT_VERSION = 2;
@@ -125,21 +126,43 @@ export type HeartbeatDecodeResult = { ok: true; frame: HeartbeatFrame } | { ok: 
 // Names end up in logs, the console and the CLI table: no control characters.
 const CONTROL_CHAR = /[\u0000-\u001f\u007f]/;
 
-function mac(key: Uint8Array, covered: Uint8Array): Uint8Array {
-  return createHmac("sha256", key).update(covered).digest();
+/**
+ * The names of a frame's repeated fields, for error texts, made once per
+ * index (counts are checked against their limits first, so at most 32): a
+ * frame is written and read without building a string per field.
+ */
+function perIndex<T>(make: (i: number) => T): (i: number) => T {
+  const made: T[] = [];
+  return (i) => (made[i] ??= make(i));
 }
 
+/** A decoded frame's MAC, checked against the one it carries (codecs run on one thread). */
+const expectedMac = new Uint8Array(HMAC_SHA256_BYTES);
+const ZERO_DIGEST = new Uint8Array(HEARTBEAT_DIGEST_BYTES);
+
+const PREFIX = "heartbeat frame: ";
+const echoOut = perIndex((i) => ({ node: `${PREFIX}echo ${i} node name`, sentAt: `${PREFIX}echo ${i} sentAt`, heldMs: `${PREFIX}echo ${i} heldMs` }));
+const moduleOut = perIndex((i) => ({
+  module: `${PREFIX}module advert ${i} module name`,
+  role: `${PREFIX}module advert ${i} role`,
+  generation: `${PREFIX}module advert ${i} generation`,
+  flags: `${PREFIX}module advert ${i} flags`,
+  failure: `${PREFIX}module advert ${i} failure`,
+}));
+const configKeyOut = perIndex((i) => ({ key: `${PREFIX}config key ${i}`, hash: `${PREFIX}config key ${i} hash` }));
+
+/** `what` is the field's name with the "heartbeat frame: " prefix. */
 function writeName(w: ByteWriter, value: string, maxBytes: number, what: string): void {
-  if (value.length === 0) throw new RangeError(`heartbeat frame: ${what} must not be empty`);
-  if (CONTROL_CHAR.test(value)) throw new RangeError(`heartbeat frame: ${what} ${JSON.stringify(value)} contains a control character`);
-  w.utf8WithU8Length(value, maxBytes, `heartbeat frame: ${what}`);
+  if (value.length === 0) throw new RangeError(`${what} must not be empty`);
+  if (CONTROL_CHAR.test(value)) throw new RangeError(`${what} ${JSON.stringify(value)} contains a control character`);
+  w.utf8WithU8Length(value, maxBytes, what);
 }
 
 function writeMs(w: ByteWriter, value: number, what: string): void {
   if (!Number.isFinite(value) || value < 0) {
-    throw new RangeError(`heartbeat frame: ${what} must be a finite number >= 0, got ${value}`);
+    throw new RangeError(`${what} must be a finite number >= 0, got ${value}`);
   }
-  w.f64(value, `heartbeat frame: ${what}`);
+  w.f64(value, what);
 }
 
 /**
@@ -162,29 +185,33 @@ export function encodeHeartbeat(frame: HeartbeatFrame, key: Uint8Array, version:
   w.u8(version, "heartbeat frame: version");
   w.u64(frame.epoch, "heartbeat frame: epoch");
   w.u32(frame.seq, "heartbeat frame: seq");
-  writeMs(w, frame.sentAt, "sentAt");
+  writeMs(w, frame.sentAt, "heartbeat frame: sentAt");
   w.u8(frame.link, "heartbeat frame: link index");
-  writeName(w, frame.cluster, HEARTBEAT_MAX_NAME_BYTES, "cluster name");
-  writeName(w, frame.node, HEARTBEAT_MAX_NAME_BYTES, "node name");
+  writeName(w, frame.cluster, HEARTBEAT_MAX_NAME_BYTES, "heartbeat frame: cluster name");
+  writeName(w, frame.node, HEARTBEAT_MAX_NAME_BYTES, "heartbeat frame: node name");
   w.u8(frame.echoes.length, "heartbeat frame: echo count");
-  frame.echoes.forEach((e, i) => {
-    writeName(w, e.node, HEARTBEAT_MAX_NAME_BYTES, `echo ${i} node name`);
-    writeMs(w, e.sentAt, `echo ${i} sentAt`);
-    writeMs(w, e.heldMs, `echo ${i} heldMs`);
-  });
+  for (let i = 0; i < frame.echoes.length; i++) {
+    const e = frame.echoes[i] as PeerEcho;
+    const what = echoOut(i);
+    writeName(w, e.node, HEARTBEAT_MAX_NAME_BYTES, what.node);
+    writeMs(w, e.sentAt, what.sentAt);
+    writeMs(w, e.heldMs, what.heldMs);
+  }
   w.u8(frame.modules.length, "heartbeat frame: module count");
-  frame.modules.forEach((m, i) => {
-    writeName(w, m.module, HEARTBEAT_MAX_NAME_BYTES, `module advert ${i} module name`);
-    writeName(w, m.role, HEARTBEAT_MAX_ROLE_BYTES, `module advert ${i} role`);
+  for (let i = 0; i < frame.modules.length; i++) {
+    const m = frame.modules[i] as ModuleAdvert;
+    const what = moduleOut(i);
+    writeName(w, m.module, HEARTBEAT_MAX_NAME_BYTES, what.module);
+    writeName(w, m.role, HEARTBEAT_MAX_ROLE_BYTES, what.role);
     if (!Number.isSafeInteger(m.generation) || m.generation < 0) {
-      throw new RangeError(`heartbeat frame: module advert ${i} generation must be a safe integer >= 0, got ${m.generation}`);
+      throw new RangeError(`${what.generation} must be a safe integer >= 0, got ${m.generation}`);
     }
-    w.u64(BigInt(m.generation), `heartbeat frame: module advert ${i} generation`);
+    w.u64(BigInt(m.generation), what.generation);
     if (version >= 2) {
-      w.u8(m.starting === true ? 1 : 0, `heartbeat frame: module advert ${i} flags`);
-      writeText(w, cutUtf8(m.failure ?? "", HEARTBEAT_MAX_FAILURE_BYTES), `module advert ${i} failure`);
+      w.u8(m.starting === true ? 1 : 0, what.flags);
+      writeText(w, cutUtf8(m.failure ?? "", HEARTBEAT_MAX_FAILURE_BYTES), what.failure);
     }
-  });
+  }
   if (version >= 2) {
     w.u8(frame.leaving === true ? 1 : 0, "heartbeat frame: flags");
     writeConfigPage(w, frame.config);
@@ -196,12 +223,13 @@ export function encodeHeartbeat(frame: HeartbeatFrame, key: Uint8Array, version:
   const body = w.finish();
   const out = new Uint8Array(total);
   out.set(body, 0);
-  out.set(mac(key, body), body.length);
+  hmacSha256Into(key, body, out.subarray(body.length));
   return out;
 }
 
 /** `text` shortened to at most `maxBytes` of UTF-8, on a character boundary; control characters become spaces. */
 export function cutUtf8(text: string, maxBytes: number): string {
+  if (text === "") return text;
   const clean = text.replace(/[\u0000-\u001f\u007f]/g, " ");
   const utf8 = new TextEncoder();
   if (utf8.encode(clean).length <= maxBytes) return clean;
@@ -218,20 +246,25 @@ export function cutUtf8(text: string, maxBytes: number): string {
 
 /** A possibly empty text with its u8 length (the failure note). */
 function writeText(w: ByteWriter, value: string, what: string): void {
-  if (CONTROL_CHAR.test(value)) throw new RangeError(`heartbeat frame: ${what} contains a control character`);
-  w.utf8WithU8Length(value, HEARTBEAT_MAX_FAILURE_BYTES, `heartbeat frame: ${what}`);
+  if (CONTROL_CHAR.test(value)) throw new RangeError(`${what} contains a control character`);
+  w.utf8WithU8Length(value, HEARTBEAT_MAX_FAILURE_BYTES, what);
 }
 
 const HEX_DIGEST = new RegExp(`^[0-9a-f]{${HEARTBEAT_DIGEST_BYTES * 2}}$`);
+const digestOut = new Uint8Array(HEARTBEAT_DIGEST_BYTES);
+
+/** The value of a lowercase hex digit (the caller checked it is one). */
+const nibble = (code: number): number => (code <= 0x39 ? code - 0x30 : code - 0x57);
 
 function writeDigest(w: ByteWriter, hex: string, what: string): void {
-  if (!HEX_DIGEST.test(hex)) throw new RangeError(`heartbeat frame: ${what} must be ${HEARTBEAT_DIGEST_BYTES * 2} lowercase hex digits, got ${JSON.stringify(hex)}`);
-  w.bytes(Uint8Array.from(hex.match(/../g) ?? [], (h) => parseInt(h, 16)));
+  if (!HEX_DIGEST.test(hex)) throw new RangeError(`${what} must be ${HEARTBEAT_DIGEST_BYTES * 2} lowercase hex digits, got ${JSON.stringify(hex)}`);
+  for (let i = 0; i < HEARTBEAT_DIGEST_BYTES; i++) digestOut[i] = (nibble(hex.charCodeAt(2 * i)) << 4) | nibble(hex.charCodeAt(2 * i + 1));
+  w.bytes(digestOut);
 }
 
 function writeConfigPage(w: ByteWriter, page: ConfigDigestPage | undefined): void {
   if (page === undefined) {
-    w.bytes(new Uint8Array(HEARTBEAT_DIGEST_BYTES));
+    w.bytes(ZERO_DIGEST);
     w.u16(0, "heartbeat frame: config key total");
     w.u16(0, "heartbeat frame: config page start");
     w.u8(0, "heartbeat frame: config key count");
@@ -243,23 +276,44 @@ function writeConfigPage(w: ByteWriter, page: ConfigDigestPage | undefined): voi
   if (page.first + page.keys.length > page.total) {
     throw new RangeError(`heartbeat frame: config keys ${page.first}..${page.first + page.keys.length - 1} lie beyond the total of ${page.total}`);
   }
-  writeDigest(w, page.digest, "config digest");
+  writeDigest(w, page.digest, "heartbeat frame: config digest");
   w.u16(page.total, "heartbeat frame: config key total");
   w.u16(page.first, "heartbeat frame: config page start");
   w.u8(page.keys.length, "heartbeat frame: config key count");
-  page.keys.forEach((k, i) => {
-    writeName(w, k.key, HEARTBEAT_MAX_NAME_BYTES, `config key ${i}`);
-    writeDigest(w, k.hash, `config key ${i} hash`);
-  });
+  for (let i = 0; i < page.keys.length; i++) {
+    const k = page.keys[i] as { key: string; hash: string };
+    const what = configKeyOut(i);
+    writeName(w, k.key, HEARTBEAT_MAX_NAME_BYTES, what.key);
+    writeDigest(w, k.hash, what.hash);
+  }
 }
 
 function fail(kind: HeartbeatDecodeErrorKind, detail: string): HeartbeatDecodeResult {
   return { ok: false, error: { kind, detail } };
 }
 
-function readName(r: ByteReader, maxBytes: number, what: string): string {
+/** A name field for error texts: its name and the name of its length byte. */
+interface NameField {
+  readonly what: string;
+  readonly length: string;
+}
+const nameField = (what: string): NameField => ({ what, length: `length of ${what}` });
+const CLUSTER_NAME = nameField("cluster name");
+const NODE_NAME = nameField("node name");
+const echoIn = perIndex((i) => ({ node: nameField(`echo ${i} node name`), sentAt: `echo ${i} sentAt`, heldMs: `echo ${i} heldMs` }));
+const moduleIn = perIndex((i) => ({
+  module: nameField(`module advert ${i} module name`),
+  role: nameField(`module advert ${i} role`),
+  generation: `module advert ${i} generation`,
+  flags: `module advert ${i} flags`,
+  failure: nameField(`module advert ${i} failure`),
+}));
+const configKeyIn = perIndex((i) => ({ key: nameField(`config key ${i}`), hash: `config key ${i} hash` }));
+
+function readName(r: ByteReader, maxBytes: number, field: NameField): string {
+  const { what } = field;
   const at = r.offset;
-  const n = r.u8(`length of ${what}`);
+  const n = r.u8(field.length);
   if (n === 0) throw new ByteDecodeError(`${what} at offset ${at} is empty`, at);
   if (n > maxBytes) throw new ByteDecodeError(`${what} at offset ${at} is ${n} bytes; the limit is ${maxBytes}`, at);
   const value = r.utf8(n, what);
@@ -291,12 +345,26 @@ function readFlags(r: ByteReader, what: string): number {
   return v;
 }
 
+const HEX_BYTE = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
+
+function hex(bytes: Uint8Array): string {
+  let out = "";
+  for (const b of bytes) out += HEX_BYTE[b] as string;
+  return out;
+}
+
 function readDigest(r: ByteReader, what: string): string {
-  return Array.from(r.bytesView(HEARTBEAT_DIGEST_BYTES, what), (b) => b.toString(16).padStart(2, "0")).join("");
+  return hex(r.bytesView(HEARTBEAT_DIGEST_BYTES, what));
+}
+
+function isZero(bytes: Uint8Array): boolean {
+  for (const b of bytes) if (b !== 0) return false;
+  return true;
 }
 
 function readConfigPage(r: ByteReader): ConfigDigestPage | undefined {
-  const digest = readDigest(r, "config digest");
+  // Most frames carry no page: its all-zero digest is not turned into text.
+  const digestBytes = r.bytesView(HEARTBEAT_DIGEST_BYTES, "config digest");
   const total = r.u16("config key total");
   const firstAt = r.offset;
   const first = r.u16("config page start");
@@ -304,49 +372,54 @@ function readConfigPage(r: ByteReader): ConfigDigestPage | undefined {
   if (first + count > total) throw new ByteDecodeError(`config page at offset ${firstAt} lists keys ${first}..${first + count - 1} of only ${total}`, firstAt);
   const keys: { key: string; hash: string }[] = [];
   for (let i = 0; i < count; i++) {
-    keys.push({ key: readName(r, HEARTBEAT_MAX_NAME_BYTES, `config key ${i}`), hash: readDigest(r, `config key ${i} hash`) });
+    const what = configKeyIn(i);
+    keys.push({ key: readName(r, HEARTBEAT_MAX_NAME_BYTES, what.key), hash: readDigest(r, what.hash) });
   }
-  if (/^0+$/.test(digest)) {
+  if (isZero(digestBytes)) {
     if (total !== 0 || first !== 0 || count !== 0) throw new ByteDecodeError(`config page at offset ${firstAt} lists keys without a digest`, firstAt);
     return undefined;
   }
-  return { digest, total, first, keys };
+  return { digest: hex(digestBytes), total, first, keys };
 }
+
+const MAX_SAFE_BIGINT = BigInt(Number.MAX_SAFE_INTEGER);
 
 function parseBody(r: ByteReader, version: number): HeartbeatFrame {
   const epoch = r.u64("epoch");
   const seq = r.u32("seq");
   const sentAt = readMs(r, "sentAt");
   const link = r.u8("link index");
-  const cluster = readName(r, HEARTBEAT_MAX_NAME_BYTES, "cluster name");
-  const node = readName(r, HEARTBEAT_MAX_NAME_BYTES, "node name");
+  const cluster = readName(r, HEARTBEAT_MAX_NAME_BYTES, CLUSTER_NAME);
+  const node = readName(r, HEARTBEAT_MAX_NAME_BYTES, NODE_NAME);
   const echoes: PeerEcho[] = [];
   const echoCount = readCount(r, HEARTBEAT_MAX_ECHOES, "echo count");
   for (let i = 0; i < echoCount; i++) {
+    const what = echoIn(i);
     echoes.push({
-      node: readName(r, HEARTBEAT_MAX_NAME_BYTES, `echo ${i} node name`),
-      sentAt: readMs(r, `echo ${i} sentAt`),
-      heldMs: readMs(r, `echo ${i} heldMs`),
+      node: readName(r, HEARTBEAT_MAX_NAME_BYTES, what.node),
+      sentAt: readMs(r, what.sentAt),
+      heldMs: readMs(r, what.heldMs),
     });
   }
   const modules: ModuleAdvert[] = [];
   const moduleCount = readCount(r, HEARTBEAT_MAX_MODULES, "module count");
   for (let i = 0; i < moduleCount; i++) {
-    const module = readName(r, HEARTBEAT_MAX_NAME_BYTES, `module advert ${i} module name`);
-    const role = readName(r, HEARTBEAT_MAX_ROLE_BYTES, `module advert ${i} role`);
+    const what = moduleIn(i);
+    const module = readName(r, HEARTBEAT_MAX_NAME_BYTES, what.module);
+    const role = readName(r, HEARTBEAT_MAX_ROLE_BYTES, what.role);
     const at = r.offset;
-    const generation = r.u64(`module advert ${i} generation`);
-    if (generation > BigInt(Number.MAX_SAFE_INTEGER)) {
-      throw new ByteDecodeError(`module advert ${i} generation at offset ${at} is ${generation}; the limit is 2^53-1`, at);
+    const generation = r.u64(what.generation);
+    if (generation > MAX_SAFE_BIGINT) {
+      throw new ByteDecodeError(`${what.generation} at offset ${at} is ${generation}; the limit is 2^53-1`, at);
     }
     const advert: ModuleAdvert = { module, role, generation: Number(generation) };
     if (version >= 2) {
-      if (readFlags(r, `module advert ${i} flags`) === 1) advert.starting = true;
+      if (readFlags(r, what.flags) === 1) advert.starting = true;
       const at = r.offset;
-      const n = r.u8(`length of module advert ${i} failure`);
-      if (n > HEARTBEAT_MAX_FAILURE_BYTES) throw new ByteDecodeError(`module advert ${i} failure at offset ${at} is ${n} bytes; the limit is ${HEARTBEAT_MAX_FAILURE_BYTES}`, at);
-      const failure = r.utf8(n, `module advert ${i} failure`);
-      if (CONTROL_CHAR.test(failure)) throw new ByteDecodeError(`module advert ${i} failure at offset ${at} contains a control character`, at);
+      const n = r.u8(what.failure.length);
+      if (n > HEARTBEAT_MAX_FAILURE_BYTES) throw new ByteDecodeError(`${what.failure.what} at offset ${at} is ${n} bytes; the limit is ${HEARTBEAT_MAX_FAILURE_BYTES}`, at);
+      const failure = r.utf8(n, what.failure.what);
+      if (CONTROL_CHAR.test(failure)) throw new ByteDecodeError(`${what.failure.what} at offset ${at} contains a control character`, at);
       if (failure !== "") advert.failure = failure;
     }
     modules.push(advert);
@@ -386,8 +459,8 @@ export function decodeHeartbeat(bytes: Uint8Array, key: Uint8Array): HeartbeatDe
     return fail("truncated", `frame is ${len} bytes; the smallest heartbeat frame is ${HEARTBEAT_MIN_FRAME}`);
   }
   const macAt = len - HEARTBEAT_MAC_BYTES;
-  const expected = mac(key, bytes.subarray(0, macAt));
-  if (!timingSafeEqual(expected, bytes.subarray(macAt))) {
+  hmacSha256Into(key, bytes.subarray(0, macAt), expectedMac);
+  if (!timingSafeEqual(expectedMac, bytes.subarray(macAt))) {
     return fail("bad-mac", `HMAC-SHA256 at offset ${macAt} does not match: wrong cluster key or altered frame`);
   }
   try {
