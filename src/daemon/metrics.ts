@@ -5,6 +5,23 @@
  */
 type Labels = Record<string, string>;
 
+const NO_LABELS: Labels = Object.freeze({});
+/**
+ * Series keys by label object: a caller on a per-frame path passes the same
+ * object every time (label objects are not changed once passed), so its
+ * key is built once instead of sorted and escaped on every call.
+ */
+const keyOf = new WeakMap<Labels, string>();
+
+function seriesKey(labels: Labels): string {
+  let key = keyOf.get(labels);
+  if (key === undefined) {
+    key = renderLabels(labels);
+    keyOf.set(labels, key);
+  }
+  return key;
+}
+
 interface Family {
   help: string;
   type: "counter" | "gauge";
@@ -16,7 +33,7 @@ export class Metrics {
 
   counter(name: string, help: string): (labels?: Labels, by?: number) => void {
     const fam = this.family(name, help, "counter");
-    return (labels = {}, by = 1) => {
+    return (labels = NO_LABELS, by = 1) => {
       const s = this.series(fam, labels);
       s.value += by;
     };
@@ -24,7 +41,7 @@ export class Metrics {
 
   gauge(name: string, help: string): (value: number, labels?: Labels) => void {
     const fam = this.family(name, help, "gauge");
-    return (value, labels = {}) => {
+    return (value, labels = NO_LABELS) => {
       this.series(fam, labels).value = value;
     };
   }
@@ -50,7 +67,7 @@ export class Metrics {
   }
 
   private series(fam: Family, labels: Labels): { labels: Labels; value: number } {
-    const key = renderLabels(labels);
+    const key = seriesKey(labels);
     let s = fam.series.get(key);
     if (!s) {
       s = { labels, value: 0 };
