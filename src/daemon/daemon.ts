@@ -33,6 +33,7 @@ import { join } from "node:path";
 import { mergedStatus, Supervisor } from "./supervisor.ts";
 import { applyRealtime } from "./realtime.ts";
 import { trimAfterStart } from "./memory-trim.ts";
+import { dumpHeapStatsOnSignal } from "./heap-stats.ts";
 import { supervisedVrrp } from "./vrrp/supervised.ts";
 
 export interface DaemonOptions {
@@ -131,7 +132,10 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   // Again, for the threads the engines started (their Workers begin at normal priority).
   await applyRealtime(initial, log, "threads");
   signals.onReload(() => void reloadNode(opts, self.name, node, supervisor));
-  return await stop(await signals.stopped);
+  const releaseHeapStats = dumpHeapStatsOnSignal(opts.stateDir, log);
+  const code = await stop(await signals.stopped);
+  releaseHeapStats();
+  return code;
 }
 
 interface NodeEngines {
@@ -166,7 +170,10 @@ function nodeEngines(ctx: NodeContext, opts: DaemonOptions, self: { name: string
   const resourceOps = new ResourceOps(ctx.log);
   const healthWatch = new HealthWatch(ctx.log, metrics);
 
-  const status = () => {
+  // The health watch builds it every second for the cluster view alone: that needs neither a copy of
+  // the recent events nor this node's addresses (a VIP's presence is no part of the view: clusterHealth).
+  const status = (o: { forHealthWatch?: boolean } = {}) => {
+    const watch = o.forHealthWatch === true;
     const merged = mergedStatus(engines);
     return buildStatus({
       config: node.config,
@@ -177,15 +184,15 @@ function nodeEngines(ctx: NodeContext, opts: DaemonOptions, self: { name: string
       console: consoleStatus(consoleEngine),
       startedAt,
       now: new Date(),
-      events: ctx.log.recent.toArray(),
+      events: watch ? [] : ctx.log.recent.toArray(),
       ...merged,
       alarms: healthWatch.alarms(),
-      resources: resourceStates({ config: node.config, modules: merged.modules ?? [], farms: merged.farms ?? [], ops: resourceOps, localAddresses: localIPv4Addresses() }),
+      resources: resourceStates({ config: node.config, modules: merged.modules ?? [], farms: merged.farms ?? [], ops: resourceOps, localAddresses: watch ? [] : localIPv4Addresses() }),
       logFile: logFileStatus(ctx.log),
     });
   };
   const consoleDeps = {
-    status,
+    status: () => status(),
     logText: () => ctx.log.logFile()?.read(),
     nodeName: () => self.name,
     // Commands for a farm module (stop drains, start joins) go to the farm engine.
@@ -227,7 +234,7 @@ function nodeEngines(ctx: NodeContext, opts: DaemonOptions, self: { name: string
   });
 
   const health = supervisedHealthWatch(healthWatch, () => {
-    const snap = status();
+    const snap = status({ forHealthWatch: true });
     const t = node.config.cluster.heartbeat;
     return { health: snap.health ?? { isolated: null, nodes: [], modules: [] }, uptimeMs: snap.uptimeMs, timers: { initdeadMs: t.initdead, deadtimeMs: t.deadtime } };
   });
