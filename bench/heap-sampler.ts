@@ -64,6 +64,7 @@ async function sampleLoop(bin: string, outFile: string, everyS: number): Promise
   const t0 = Date.now();
   for (;;) {
     const ds = daemonsOf(bin);
+    const askedAt = Date.now();
     for (const d of ds) {
       try {
         process.kill(d.pid, "SIGUSR2");
@@ -75,7 +76,8 @@ async function sampleLoop(bin: string, outFile: string, everyS: number): Promise
     for (const d of ds) {
       try {
         const stats = JSON.parse(readFileSync(join(d.stateDir, "heap-stats.json"), "utf8")) as { pid: number; at: string };
-        if (stats.pid !== d.pid) continue;
+        // A dump that could not be written (a full state dir) leaves the last one in place.
+        if (stats.pid !== d.pid || Date.parse(stats.at) < askedAt) continue;
         const line = { t: Math.round((Date.now() - t0) / 1000), node: d.node, ...rssOf(d.pid), ...stats };
         appendFileSync(outFile, `${JSON.stringify(line)}\n`);
       } catch (e) {
@@ -94,6 +96,7 @@ interface Line {
   anonKiB: number;
   heapSize?: number;
   objectCount?: number;
+  gcMs?: number;
   memory: Record<string, number>;
   objectTypeCounts?: Record<string, number>;
 }
@@ -111,7 +114,7 @@ function compare(file: string, node: string, fromMin: number): void {
     return;
   }
   for (const l of life) {
-    console.log(`min ${(l.uptimeSeconds / 60).toFixed(1)}  rss ${(l.rssKiB / 1024).toFixed(1)} anon ${(l.anonKiB / 1024).toFixed(1)} MiB  heap ${((l.heapSize ?? 0) / 1048576).toFixed(2)} MiB  objects ${l.objectCount ?? 0}  external ${((l.memory.external ?? 0) / 1048576).toFixed(2)} MiB`);
+    console.log(`min ${(l.uptimeSeconds / 60).toFixed(1)}  rss ${(l.rssKiB / 1024).toFixed(1)} anon ${(l.anonKiB / 1024).toFixed(1)} MiB  heap ${((l.heapSize ?? 0) / 1048576).toFixed(2)} MiB  objects ${l.objectCount ?? 0}  external ${((l.memory.external ?? 0) / 1048576).toFixed(2)} MiB  gc ${l.gcMs ?? "-"} ms`);
   }
   const a = first.objectTypeCounts ?? {};
   const b = last.objectTypeCounts ?? {};

@@ -21,6 +21,8 @@ export interface HeapStats {
   readonly at: string;
   readonly pid: number;
   readonly uptimeSeconds: number;
+  /** How long the full collection before the figures took, ms: the price of one on this heap. */
+  readonly gcMs: number;
   /** process.memoryUsage(), bytes. */
   readonly memory: Readonly<Record<string, number>>;
   /** The JavaScript heap (bun:jsc heapStats), where the runtime has it. */
@@ -56,10 +58,12 @@ async function jsc(): Promise<JscModule | undefined> {
 /** The stats of this process now, after a full collection. */
 export async function collectHeapStats(): Promise<HeapStats> {
   const bun = (globalThis as { Bun?: { gc?: (sync: boolean) => void } }).Bun;
+  const t0 = performance.now();
   bun?.gc?.(true);
+  const gcMs = Math.round((performance.now() - t0) * 10) / 10;
   const mu = process.memoryUsage();
   const memory: Record<string, number> = { rss: mu.rss, heapTotal: mu.heapTotal, heapUsed: mu.heapUsed, external: mu.external, arrayBuffers: mu.arrayBuffers };
-  const base = { at: new Date().toISOString(), pid: process.pid, uptimeSeconds: Math.round(process.uptime()), memory };
+  const base = { at: new Date().toISOString(), pid: process.pid, uptimeSeconds: Math.round(process.uptime()), gcMs, memory };
   const j = await jsc();
   if (j === undefined) return base;
   const s = j.heapStats();
@@ -85,7 +89,7 @@ export async function dumpHeapStats(stateDir: string, log: Logger): Promise<void
     const stats = await collectHeapStats();
     writeFileSync(tmp, `${JSON.stringify(stats)}\n`, { mode: 0o600 });
     renameSync(tmp, path);
-    log.info("heap stats written", { file: path, rss: stats.memory.rss ?? 0, heap_size: stats.heapSize ?? 0, objects: stats.objectCount ?? 0 });
+    log.info("heap stats written", { file: path, rss: stats.memory.rss ?? 0, heap_size: stats.heapSize ?? 0, objects: stats.objectCount ?? 0, gc_ms: stats.gcMs });
   } catch (e) {
     log.warn("heap stats not written", { file: path, error: (e as Error).message });
   }
