@@ -81,8 +81,8 @@ function traffic(w: FarmWorld, rng: Prng, spawn: number, initial: number) {
   };
 }
 
-function learner(seed: number, witness: boolean): Outcome {
-  const w = new FarmWorld(configs(3, witness), seed, { loss: 0.1, strict: true });
+function learner(seed: number, witness: boolean, flowReports: boolean): Outcome {
+  const w = new FarmWorld(configs(3, witness), seed, { loss: 0.1, strict: true, flowReports });
   const t = traffic(w, Prng.fromSeed(seed ^ 0x55aa), 0, 400);
   for (let i = 0; i < 3; i++) w.start(i);
   w.runUntil(3000);
@@ -99,8 +99,8 @@ function learner(seed: number, witness: boolean): Outcome {
   return t.outcome();
 }
 
-function handover(seed: number, nodes: number): Outcome {
-  const w = new FarmWorld(configs(nodes, true), seed, { loss: 0.1, strict: true });
+function handover(seed: number, nodes: number, flowReports: boolean): Outcome {
+  const w = new FarmWorld(configs(nodes, true), seed, { loss: 0.1, strict: true, flowReports });
   const t = traffic(w, Prng.fromSeed(seed ^ 0x55aa), 2, 0);
   for (let i = 0; i < nodes; i++) w.start(i);
   w.runUntil(3000);
@@ -129,9 +129,13 @@ function sum(name: string, run: (seed: number) => Outcome): string {
   return `| ${name} | ${seeds} | ${bad} | ${total.flows} | ${total.doubled} | ${total.unanswered} |`;
 }
 
-console.log("| scenario | seeds | seeds with a problem | flows at the end | flows answered twice | flows unanswered |");
-console.log("|---|---|---|---|---|---|");
-console.log(sum("learner, no witness", (s) => learner(s, false)));
-console.log(sum("learner, witness", (s) => learner(s, true)));
-console.log(sum("handover, 3 nodes", (s) => handover(s, 3)));
-console.log(sum("handover, 4 nodes", (s) => handover(s, 4)));
+console.log("| scenario | flows learned by | seeds | seeds with a problem | flows at the end | flows answered twice | flows unanswered |");
+console.log("|---|---|---|---|---|---|---|");
+for (const [name, run] of [
+  ["learner, no witness", (s: number, told: boolean) => learner(s, false, told)],
+  ["learner, witness", (s: number, told: boolean) => learner(s, true, told)],
+  ["handover, 3 nodes", (s: number, told: boolean) => handover(s, 3, told)],
+  ["handover, 4 nodes", (s: number, told: boolean) => handover(s, 4, told)],
+] as const) {
+  for (const told of [false, true]) console.log(sum(`${name} | ${told ? "watching + peers' reports" : "watching only"}`, (s) => run(s, told)));
+}

@@ -35,7 +35,12 @@ type Item =
   | { kind: "initdead"; to: number; peer: number; epoch: number }
   /** Membership's verdict on a peer, dropped if the link state changed back meanwhile. */
   | { kind: "liveness"; to: number; peer: number; live: "up" | "dead"; epoch: number }
-  | { kind: "advert"; from: number; to: number; advert: FarmAdvert; echo: number | undefined; sentAt: number; epoch: number; toEpoch: number };
+  | { kind: "advert"; from: number; to: number; advert: FarmAdvert; echo: number | undefined; sentAt: number; epoch: number; toEpoch: number }
+  /** A farm flow message (ask or report, src/proto/farm-flows.ts): handled only if both ends still run and reach each other. */
+  | { kind: "message"; from: number; to: number; event: FarmEvent; epoch: number; toEpoch: number };
+
+/** Flows per report part, as the driver sends them (src/proto/farm-flows.ts FARM_FLOWS_PER_PART). */
+export const FLOWS_PER_PART = 128;
 
 export interface NodeSim {
   state: FarmState;
@@ -82,9 +87,13 @@ export class FarmWorld {
   readonly q = new EventQueue<Item>();
   readonly nodes: NodeSim[];
   readonly rng: Prng;
+  /** Loss and delay of flow messages: a stream of its own, so that with them off every other draw is the same. */
+  private readonly messageRng: Prng;
   now = 0;
   readonly violations: Violation[] = [];
   readonly lossRate: number;
+  /** Whether nodes carry out ask-flows and tell-flows (false: as if every such message were lost). */
+  readonly flowReports: boolean;
   /** Writes that left a double holder while membership views were in transition (not a violation; counted). */
   disagreementDoubles = 0;
   /**
@@ -106,8 +115,10 @@ export class FarmWorld {
   /** Count every double holder as a violation, even while membership is in transition. */
   readonly strict: boolean;
 
-  constructor(readonly configs: readonly FarmCoreConfig[], seed: number, opts: { loss?: number; strict?: boolean } = {}) {
+  constructor(readonly configs: readonly FarmCoreConfig[], seed: number, opts: { loss?: number; strict?: boolean; flowReports?: boolean } = {}) {
     this.rng = Prng.fromSeed(seed);
+    this.flowReports = opts.flowReports ?? true;
+    this.messageRng = Prng.fromSeed(seed ^ 0x3c3c5a5a);
     this.strict = opts.strict ?? false;
     this.lossRate = opts.loss ?? 0.1;
     this.nodes = configs.map((c) => ({
@@ -187,6 +198,24 @@ export class FarmWorld {
         case "forget-flows":
           n.flows = new Map();
           break;
+        case "ask-flows":
+          if (!this.flowReports) break;
+          for (const to of a.nodes) this.sendMessage(i, to, { type: "flows-asked", node: i, askedAt: a.at });
+          break;
+        case "tell-flows": {
+          if (!this.flowReports) break;
+          // The driver reads its table's own records (FLOW_SELF) and sends them in parts.
+          const mine = [...n.flows].filter(([, v]) => v === FLOW_SELF).map(([id]) => ({ client: id, port: 0, vipPort: 0 }));
+          const parts = Math.max(1, Math.ceil(mine.length / FLOWS_PER_PART));
+          for (let part = 0; part < parts; part++) {
+            const flows = mine.slice(part * FLOWS_PER_PART, (part + 1) * FLOWS_PER_PART);
+            this.sendMessage(i, a.node, { type: "flows-told", node: i, askedAt: a.askedAt, part, parts, flows });
+          }
+          break;
+        }
+        case "record-flows":
+          if (n.table) for (const f of a.flows) n.flows.set(f.client, a.value);
+          break;
         case "ask-witness":
           // The witness sits on the clients' switch: a round reaches it while the node's link does.
           this.deliver(i, { type: "witness", reachable: n.linked, askedAt: a.at }, this.now + 10 + this.jitter(50));
@@ -243,6 +272,16 @@ export class FarmWorld {
       n.lastDelivery[to] = at;
       this.q.push(at, { kind: "advert", from, to, advert: n.advert, echo: n.heard[to], sentAt: this.now, epoch: n.epoch, toEpoch: peer.epoch });
     });
+  }
+
+  /** A farm flow message over the network: lost like a heartbeat, delayed 1-20 ms. */
+  private sendMessage(from: number, to: number, event: FarmEvent): void {
+    const n = this.nodes[from];
+    const peer = this.nodes[to];
+    if (n === undefined || peer === undefined || !this.reachable(from, to)) return;
+    if (this.messageRng.nextU32() / 4294967296 < this.lossRate) return;
+    const delay = 1 + Math.floor((this.messageRng.nextU32() / 4294967296) * 20);
+    this.q.push(this.now + delay, { kind: "message", from, to, event, epoch: n.epoch, toEpoch: peer.epoch });
   }
 
   /** Starts (or restarts) a daemon: a fresh core that learns its peers. */
@@ -410,6 +449,7 @@ export class FarmWorld {
       case "initdead":
       case "liveness":
       case "advert":
+      case "message":
         return item.to;
       case "beat":
         return item.from;
@@ -471,6 +511,17 @@ export class FarmWorld {
     const to = this.nodes[item.to];
     if (from === undefined || to === undefined || from.epoch !== item.epoch || to.epoch !== item.toEpoch) return;
     if (!this.reachable(item.from, item.to)) return;
+    if (item.kind === "message") {
+      const wasWake = to.state.wakeAt;
+      const r = farmStep(to.state, item.event, this.now);
+      this.log(item.to, item.event, r.actions);
+      to.state = r.state;
+      this.apply(item.to, r.actions);
+      this.writeFlows(item.to);
+      const wake = r.state.wakeAt;
+      if (wake !== undefined && wake > this.now && wake !== wasWake) this.deliver(item.to, { type: "tick" }, wake);
+      return;
+    }
     to.heard[item.from] = item.sentAt;
     const event: FarmEvent = { type: "advert", node: item.from, advert: item.advert, ...(item.echo === undefined ? {} : { echo: item.echo }) };
     const wasWake = to.state.wakeAt;
@@ -487,7 +538,8 @@ export class FarmWorld {
   private log(i: number, event: FarmEvent, actions: readonly FarmAction[]): void {
     if (actions.length === 0) return;
     const what = actions.map((a) => (a.type === "write" ? `write ${a.held.length}${a.arpOwner ? "+arp" : ""}` : a.type === "advertise" ? `advertise ${a.role} ${a.view.toString(2)}` : a.type)).join(", ");
-    this.trace.push(`${this.now} n${i + 1} ${JSON.stringify(event)} -> ${what}`);
+    const shown = event.type === "flows-told" ? { ...event, flows: event.flows.length } : event;
+    this.trace.push(`${this.now} n${i + 1} ${JSON.stringify(shown)} -> ${what}`);
   }
 
   /** Holders of each bucket among nodes clients can reach. */

@@ -137,7 +137,7 @@ describe("farm core", () => {
     expect(r.state.detail).toContain("listening to the clients' UDP flows");
     expect(r.state.wakeAt).toBeUndefined();
     r = run(r.state, [[900, { type: "set-up" }]]);
-    expect(r.state.wakeAt).toBe(1400);
+    expect(r.state.quiet?.until).toBe(1400);
     r = run(r.state, [[1399, { type: "tick" }]]);
     expect(r.state.mode).toBe("wait");
     r = run(r.state, [

@@ -11,6 +11,7 @@
  * Buckets still held elsewhere are added later, on the peer's advert.
  */
 import type { Stepped } from "../step.ts";
+import { flowOwnerValue } from "./flows.ts";
 import { mayTake } from "./handover.ts";
 import { isMembers, NO_MEMBERS, withMember } from "./members.ts";
 import { arpOwnerOf, bucketsOf, ownershipTable, type OwnershipTable } from "./ownership.ts";
@@ -159,14 +160,86 @@ function learnFromNow(state: FarmState): readonly number[] {
   return state.peers.flatMap((p, i) => (i !== state.config.self && mayKeepOldFlows(p) ? [i] : []));
 }
 
-/** A start's or lapse's listening time ends early once no peer is left to learn from (not before the table exists). */
-function learningDone(s: FarmState): FarmState {
+/** How often a listening node asks again the peers that have not told it their flows (a datagram may be lost). */
+export const FLOWS_ASK_RETRY_MS = 100;
+
+/** Whether a start's or lapse's listening time runs (the table exists). */
+function learning(s: FarmState): s is FarmState & { readonly quiet: NonNullable<FarmState["quiet"]>; readonly learnFrom: readonly number[]; readonly learnSince: number } {
   const q = s.quiet;
-  if (q === undefined || (q.reason !== "start" && q.reason !== "lapsed") || q.until === Infinity || s.learnFrom === undefined) return s;
+  return q !== undefined && (q.reason === "start" || q.reason === "lapsed") && q.until !== Infinity && s.learnFrom !== undefined && s.learnSince !== undefined;
+}
+
+/** The state without a listening time and what belongs to it. */
+function unquiet(s: FarmState): FarmState {
+  const { quiet: _q, wakeAt: _w, learnFrom: _l, learnSince: _s, told: _t, reports: _r, askedAt: _a, asked: _k, ...rest } = s;
+  return rest;
+}
+
+/**
+ * A start's or lapse's listening time ends early once no peer is left to
+ * learn from (not before the table exists): each has shown it keeps no old
+ * flow (dead, waiting or stopped). A peer's report of its flows does not end
+ * it: the report is what its table held when read, and a peer that just
+ * forgot its flows (back from serving alone) takes those of its buckets
+ * again at their next datagrams, which only watching sees.
+ */
+function learningDone(s: FarmState): FarmState {
+  if (!learning(s)) return s;
   const left = s.learnFrom.filter((i) => mayKeepOldFlows(s.peers[i]));
   if (left.length > 0) return left.length === s.learnFrom.length ? s : { ...s, learnFrom: left };
-  const { quiet: _q, wakeAt: _w, learnFrom: _l, ...rest } = s;
-  return rest;
+  return unquiet(s);
+}
+
+/**
+ * While listening: asks the peers still to tell us their flows, those not
+ * asked yet at once, all of them again every FLOWS_ASK_RETRY_MS, and wakes
+ * for that.
+ */
+function asking(r: Stepped<FarmState, FarmAction>, now: number): Stepped<FarmState, FarmAction> {
+  const s = r.state;
+  if (!learning(s) || s.mode === "stopped" || s.mode === "drain") return r;
+  const told = s.told ?? [];
+  const pending = s.learnFrom.filter((i) => s.peers[i]?.live === "up" && !told.includes(i));
+  if (pending.length === 0) return s.wakeAt === s.quiet.until ? r : { state: { ...s, wakeAt: s.quiet.until }, actions: r.actions };
+  const due = s.askedAt === undefined || now >= s.askedAt + FLOWS_ASK_RETRY_MS;
+  const asked = s.asked ?? [];
+  const fresh = due ? pending : pending.filter((i) => !asked.includes(i));
+  let next: FarmState = s;
+  let actions = r.actions;
+  if (fresh.length > 0) {
+    actions = [...actions, { type: "ask-flows", nodes: fresh, at: now }];
+    next = due ? { ...s, asked: pending, askedAt: now } : { ...s, asked: [...asked, ...fresh] };
+  }
+  const wakeAt = Math.min(s.quiet.until, (next.askedAt ?? now) + FLOWS_ASK_RETRY_MS);
+  return { state: { ...next, wakeAt }, actions };
+}
+
+/**
+ * A part of a peer's report of the flows it answers, while we listen: its
+ * flows are recorded as the peer's at once (before any write of ours that
+ * could take their buckets). Watching alone would credit a flow the peer
+ * kept outside its buckets (after a quota side-move) to the bucket's holder.
+ * Once every part of one report came, the peer is not asked again.
+ */
+function flowsTold(state: FarmState, event: Extract<FarmEvent, { type: "flows-told" }>, now: number): Stepped<FarmState, FarmAction> {
+  const i = event.node;
+  const p = state.peers[i];
+  const ok = Number.isInteger(event.parts) && event.parts >= 1 && Number.isInteger(event.part) && event.part >= 0 && event.part < event.parts;
+  if (!learning(state) || p === undefined || i === state.config.self || p.live !== "up" || event.askedAt < state.learnSince || !ok) return { state, actions: [] };
+  const record: FarmAction[] = event.flows.length > 0 ? [{ type: "record-flows", flows: event.flows, value: flowOwnerValue(i, state.flowEpochs[i] ?? 0) }] : [];
+  const told = state.told ?? [];
+  if (told.includes(i)) return { state, actions: record };
+  const reports = state.reports ?? [];
+  const old = reports.find((x) => x.node === i);
+  // Parts of an older reading still count as records, not toward a whole report.
+  if (old !== undefined && event.askedAt < old.askedAt) return { state, actions: record };
+  const base = old !== undefined && old.askedAt === event.askedAt && old.parts === event.parts ? old : { node: i, askedAt: event.askedAt, parts: event.parts, got: [] };
+  const got = base.got.includes(event.part) ? base.got : [...base.got, event.part];
+  const others = reports.filter((x) => x.node !== i);
+  if (got.length < base.parts) return { state: { ...state, reports: [...others, { ...base, got }] }, actions: record };
+  const { reports: _r, ...rest } = state;
+  const next: FarmState = others.length > 0 ? { ...rest, reports: others, told: [...told, i] } : { ...rest, told: [...told, i] };
+  return { state: next, actions: record };
 }
 
 function reconcile(state: FarmState, now: number, reason: RebalanceReason, node: string): Stepped<FarmState, FarmAction> {
@@ -245,7 +318,7 @@ function teardown(state: FarmState, now: number, reason: RebalanceReason, detail
   if (state.held.length > 0 || state.arpOwner) actions.push({ type: "write", held: [], arpOwner: false });
   actions.push({ type: "advertise", role: "stopped", view: eligibleView({ ...state, mode: "stopped" }) });
   actions.push({ type: "teardown" });
-  const { wakeAt: _w, drainDeadline: _d, quiet: _q, learnFrom: _l, ...rest } = state;
+  const { drainDeadline: _d, ...rest } = unquiet(state);
   let next: FarmState = {
     ...rest,
     mode: "stopped",
@@ -273,7 +346,7 @@ function selfName(state: FarmState): string {
 }
 
 export function farmStep(state: FarmState, event: FarmEvent, now: number): Stepped<FarmState, FarmAction> {
-  const r = step(state, event, now);
+  const r = asking(step(state, event, now), now);
   const epochs = nextFlowEpochs(state, r.state);
   const stepped = epochs === r.state.flowEpochs ? r : { state: { ...r.state, flowEpochs: epochs }, actions: r.actions };
   return aloneTracked(state, stepped, now);
@@ -386,8 +459,7 @@ function step(state: FarmState, event: FarmEvent, now: number): Stepped<FarmStat
     case "drain": {
       if (state.mode === "stopped" || state.mode === "drain") return { state, actions: [] };
       const deadline = now + cfg.drainTimeoutMs;
-      const { quiet: _q, ...unquiet } = state;
-      const r = reconcile({ ...unquiet, mode: "drain", drainDeadline: deadline, wakeAt: Math.min(deadline, now + DRAIN_POLL_MS), detail: "draining: established connections finish" }, now, "drain", selfName(state));
+      const r = reconcile({ ...unquiet(state), mode: "drain", drainDeadline: deadline, wakeAt: Math.min(deadline, now + DRAIN_POLL_MS), detail: "draining: established connections finish" }, now, "drain", selfName(state));
       return { state: r.state, actions: [...r.actions, { type: "count-connections" }] };
     }
     case "connections": {
@@ -419,15 +491,15 @@ function step(state: FarmState, event: FarmEvent, now: number): Stepped<FarmStat
     case "set-up": {
       if (state.quiet?.until !== Infinity) return { state, actions: [] };
       const until = now + (cfg.learnMs ?? 0);
-      const listening: FarmState = { ...state, quiet: { until, reason: "start" }, wakeAt: until, learnFrom: learnFromNow(state) };
+      const listening: FarmState = { ...state, quiet: { until, reason: "start" }, wakeAt: until, learnFrom: learnFromNow(state), learnSince: now };
       // A farm that starts with no peer serving has no flows to learn: it takes its share without listening.
       return learningDone(listening) !== listening ? reconcile(listening, now, "start", selfName(state)) : { state: listening, actions: [] };
     }
     case "tick": {
       if (state.quiet !== undefined && state.mode !== "drain") {
+        // Before the end: asking() asks again the peers that have not told us yet.
         if (now < state.quiet.until) return { state, actions: [] };
-        const { quiet, wakeAt: _w, learnFrom: _l, ...rest } = state;
-        return reconcile(rest, now, quiet.reason, selfName(state));
+        return reconcile(unquiet(state), now, state.quiet.reason, selfName(state));
       }
       if (state.mode !== "drain" || state.drainDeadline === undefined) return { state, actions: [] };
       if (now >= state.drainDeadline) return teardown(state, now, "drain", "stopped: drain_timeout reached");
@@ -451,6 +523,12 @@ function step(state: FarmState, event: FarmEvent, now: number): Stepped<FarmStat
     }
     case "lapsed":
       return lapsed(state, now);
+    case "flows-asked":
+      // Whatever our mode: a node that answers nothing tells so (one empty part), which ends its wait for us.
+      if (state.mode === "stopped" || event.node === cfg.self || state.peers[event.node] === undefined) return { state, actions: [] };
+      return { state, actions: [{ type: "tell-flows", node: event.node, askedAt: event.askedAt }] };
+    case "flows-told":
+      return flowsTold(state, event, now);
   }
 }
 
@@ -512,7 +590,8 @@ function lapsed(state: FarmState, now: number): Stepped<FarmState, FarmAction> {
   // Our flows were forgotten: listen to the clients' flows again before taking buckets.
   const learnMs = state.config.learnMs ?? 0;
   const base: FarmState = { ...state, peers, held: [], arpOwner: false, advertisedAt: now };
-  const r = reconcile(learnMs > 0 ? { ...quietFor(base, now, "lapsed", learnMs), learnFrom: learnFromNow(base) } : base, now, "lapsed", selfName(state));
+  const { told: _t, reports: _r, askedAt: _a, asked: _k, ...fresh } = base;
+  const r = reconcile(learnMs > 0 ? { ...quietFor(fresh, now, "lapsed", learnMs), learnFrom: learnFromNow(base), learnSince: now } : fresh, now, "lapsed", selfName(state));
   let next = r.state;
   const out = [...actions, ...r.actions];
   if (state.held.length > 0 && !r.actions.some((a) => a.type === "rebalanced")) {

@@ -81,6 +81,23 @@ export interface FarmAdvert {
 
 export type PeerLive = "unknown" | "up" | "dead";
 
+/** A UDP flow as the farm table keys it (src/sys/farm/ruleset.ts): client IPv4 (u32), client port, VIP port. */
+export interface FlowKey {
+  readonly client: number;
+  readonly port: number;
+  readonly vipPort: number;
+}
+
+/** How far a peer's report of the flows it answers has come (see farm.ts "flows-told"). */
+export interface FlowReport {
+  readonly node: number;
+  /** The ask it answers (our clock): parts of one report come from one reading of its table. */
+  readonly askedAt: number;
+  readonly parts: number;
+  /** Part numbers received, 0-based. */
+  readonly got: readonly number[];
+}
+
 export interface FarmPeer {
   readonly live: PeerLive;
   /** Last advert heard from it since it was last up; absent before the first. */
@@ -174,6 +191,18 @@ export interface FarmState {
    * when none is left the listening ends early: there is nothing to learn.
    */
   readonly learnFrom?: readonly number[];
+  /**
+   * During that listening time: when it began (the table exists, or the
+   * lapse), which peers in learnFrom told us every flow they answer, and the
+   * reports still coming in. The others are asked again every
+   * FLOWS_ASK_RETRY_MS (farm.ts asking).
+   */
+  readonly learnSince?: number;
+  readonly told?: readonly number[];
+  readonly reports?: readonly FlowReport[];
+  /** When we last asked the peers in learnFrom for their flows, and whom. */
+  readonly askedAt?: number;
+  readonly asked?: readonly number[];
   /** Per node (config order): the flow epoch of each peer (see farm.ts nextFlowEpochs); ours unused. */
   readonly flowEpochs: readonly number[];
   /** Since when every peer is silent (not all by goodbye); absent while some peer is heard. */
@@ -211,6 +240,21 @@ export type FarmEvent =
   | { readonly type: "witness"; readonly reachable: boolean; readonly askedAt: number }
   /** Wake-up at nextWakeAt. */
   | { readonly type: "tick" }
+  /** A peer that listens before taking buckets asks us which UDP flows we answer (its ask at `askedAt`, its clock). */
+  | { readonly type: "flows-asked"; readonly node: number; readonly askedAt: number }
+  /**
+   * Part `part` (0-based) of `parts` of a peer's answer to our ask at
+   * `askedAt`: flows its table says it answers itself (FLOW_SELF), read from
+   * its kernel after it got the ask. An empty report is one part of none.
+   */
+  | {
+      readonly type: "flows-told";
+      readonly node: number;
+      readonly askedAt: number;
+      readonly part: number;
+      readonly parts: number;
+      readonly flows: readonly FlowKey[];
+    }
   /** The carrier of the farm's interface went away or came back. */
   | { readonly type: "link"; readonly up: boolean }
   /**
@@ -249,6 +293,15 @@ export type FarmAction =
    * given our flows to others; what we recorded as ours is stale.
    */
   | { readonly type: "forget-flows" }
+  /** Ask these peers which UDP flows they answer; their answers come as `flows-told` events echoing `at`. */
+  | { readonly type: "ask-flows"; readonly nodes: readonly number[]; readonly at: number }
+  /**
+   * Read the flows our table answers itself (FLOW_SELF records) and send them
+   * to peer `node`, in parts, echoing its `askedAt`; with none, one empty part.
+   */
+  | { readonly type: "tell-flows"; readonly node: number; readonly askedAt: number }
+  /** Record these flows in our table as answered by the peer whose owner value is `value` (flows.ts flowOwnerValue). */
+  | { readonly type: "record-flows"; readonly flows: readonly FlowKey[]; readonly value: number }
   /** Ping the witness in a round that starts now, and report it with a `witness` event carrying `at`. */
   | { readonly type: "ask-witness"; readonly at: number }
   /** Count our established connections and report them with a `connections` event. */

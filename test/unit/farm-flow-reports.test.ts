@@ -1,0 +1,156 @@
+/**
+ * The farm core's flow reports (src/core/farm/farm.ts): a node that listens
+ * before taking buckets asks its peers which UDP flows they answer, records
+ * their answers as theirs before it takes any bucket, and asks again those
+ * that did not answer; a peer answers every ask.
+ */
+import { describe, expect, it } from "vitest";
+import { farmStep, FLOWS_ASK_RETRY_MS, initFarmState } from "../../src/core/farm/farm.ts";
+import { flowOwnerValue } from "../../src/core/farm/flows.ts";
+import type { FarmAction, FarmCoreConfig, FarmEvent, FarmState, FlowKey } from "../../src/core/farm/types.ts";
+
+const nodes = [
+  { name: "web1", weight: 1 },
+  { name: "web2", weight: 1 },
+  { name: "web3", weight: 1 },
+];
+const config = (self: number): FarmCoreConfig => ({ module: "web", nodes, self, ownershipSeed: 77, drainTimeoutMs: 5000, learnMs: 500 });
+
+function run(state: FarmState, events: readonly (readonly [number, FarmEvent])[]): { state: FarmState; actions: FarmAction[] } {
+  let s = state;
+  const actions: FarmAction[] = [];
+  for (const [now, e] of events) {
+    const r = farmStep(s, e, now);
+    s = r.state;
+    actions.push(...r.actions);
+  }
+  return { state: s, actions };
+}
+
+const ALL = 0b111;
+const flow = (n: number): FlowKey => ({ client: 0xc6336400 + n, port: 40000 + n, vipPort: 53 });
+
+/** web1 restarting into a farm where web2 and web3 serve: its table exists at 50, it listens until 550. */
+function listeningWeb1(): { state: FarmState; actions: FarmAction[] } {
+  return run(initFarmState(config(0)), [
+    [0, { type: "start" }],
+    [10, { type: "peer", node: 1, live: "up" }],
+    [10, { type: "advert", node: 1, advert: { role: "in", view: 0b110 }, echo: 5 }],
+    [11, { type: "peer", node: 2, live: "up" }],
+    [11, { type: "advert", node: 2, advert: { role: "in", view: 0b110 }, echo: 5 }],
+    [50, { type: "set-up" }],
+  ]);
+}
+
+const asks = (actions: readonly FarmAction[]) => actions.filter((a) => a.type === "ask-flows");
+
+describe("farm flow reports", () => {
+  it("a starting node asks the serving peers for their flows once its table exists, not before", () => {
+    const before = run(initFarmState(config(0)), [
+      [0, { type: "start" }],
+      [10, { type: "peer", node: 1, live: "up" }],
+      [10, { type: "advert", node: 1, advert: { role: "in", view: 0b110 }, echo: 5 }],
+    ]);
+    expect(asks(before.actions)).toEqual([]);
+    const r = listeningWeb1();
+    expect(asks(r.actions)).toEqual([{ type: "ask-flows", nodes: [1, 2], at: 50 }]);
+    expect(r.state.mode).toBe("wait");
+    expect(r.state.wakeAt).toBe(50 + FLOWS_ASK_RETRY_MS);
+  });
+
+  it("records a report's flows as the teller's at once, and keeps listening until learnMs is over", () => {
+    const l = listeningWeb1();
+    const r = run(l.state, [[60, { type: "flows-told", node: 2, askedAt: 50, part: 0, parts: 1, flows: [flow(1), flow(2)] }]]);
+    expect(r.actions).toEqual([{ type: "record-flows", flows: [flow(1), flow(2)], value: flowOwnerValue(2, 0) }]);
+    expect(r.state.told).toEqual([2]);
+    expect(r.state.mode).toBe("wait");
+    expect(r.state.held).toEqual([]);
+  });
+
+  it("asks again every FLOWS_ASK_RETRY_MS only the peers whose report is not whole, and stops at the end of listening", () => {
+    const l = listeningWeb1();
+    let r = run(l.state, [
+      [60, { type: "flows-told", node: 2, askedAt: 50, part: 1, parts: 2, flows: [flow(3)] }],
+      [70, { type: "flows-told", node: 1, askedAt: 50, part: 0, parts: 1, flows: [] }],
+    ]);
+    expect(r.state.told).toEqual([1]);
+    expect(asks(r.actions)).toEqual([]);
+    r = run(r.state, [[150, { type: "tick" }]]);
+    expect(asks(r.actions)).toEqual([{ type: "ask-flows", nodes: [2], at: 150 }]);
+    // Parts of the older ask still count when they come: one reading of the table.
+    r = run(r.state, [[155, { type: "flows-told", node: 2, askedAt: 50, part: 0, parts: 2, flows: [flow(4)] }]]);
+    expect(r.actions).toEqual([{ type: "record-flows", flows: [flow(4)], value: flowOwnerValue(2, 0) }]);
+    expect(r.state.told).toEqual([1, 2]);
+    expect(r.state.wakeAt).toBe(550);
+    r = run(r.state, [[250, { type: "tick" }]]);
+    expect(asks(r.actions)).toEqual([]);
+    r = run(r.state, [
+      [550, { type: "tick" }],
+      [560, { type: "advert", node: 1, advert: { role: "in", view: ALL }, echo: 550 }],
+      [561, { type: "advert", node: 2, advert: { role: "in", view: ALL }, echo: 550 }],
+    ]);
+    expect(r.state.mode).toBe("in");
+    expect(r.state.told).toBeUndefined();
+    expect(r.state.learnSince).toBeUndefined();
+    r = run(r.state, [[600, { type: "flows-told", node: 1, askedAt: 50, part: 0, parts: 1, flows: [flow(5)] }]]);
+    expect(r.actions).toEqual([]);
+  });
+
+  it("ignores reports to an ask of an earlier listening time, from a node not up, and with impossible part numbers", () => {
+    const l = listeningWeb1();
+    const bad: FarmEvent[] = [
+      { type: "flows-told", node: 1, askedAt: 49, part: 0, parts: 1, flows: [flow(1)] },
+      { type: "flows-told", node: 1, askedAt: 50, part: 1, parts: 1, flows: [flow(1)] },
+      { type: "flows-told", node: 1, askedAt: 50, part: 0, parts: 0, flows: [flow(1)] },
+      { type: "flows-told", node: 0, askedAt: 50, part: 0, parts: 1, flows: [flow(1)] },
+      { type: "flows-told", node: 7, askedAt: 50, part: 0, parts: 1, flows: [flow(1)] },
+    ];
+    for (const e of bad) expect(run(l.state, [[60, e]]).actions).toEqual([]);
+    const dead = run(l.state, [[60, { type: "peer", node: 1, live: "dead" }]]);
+    expect(run(dead.state, [[61, { type: "flows-told", node: 1, askedAt: 50, part: 0, parts: 1, flows: [flow(1)] }]]).actions).toEqual([]);
+  });
+
+  it("a peer heard only after the table exists is asked when it comes up", () => {
+    const r = run(initFarmState(config(0)), [
+      [0, { type: "start" }],
+      [10, { type: "peer", node: 1, live: "up" }],
+      [10, { type: "advert", node: 1, advert: { role: "in", view: 0b010 }, echo: 5 }],
+      [50, { type: "set-up" }],
+      [70, { type: "peer", node: 2, live: "up" }],
+    ]);
+    expect(asks(r.actions)).toEqual([
+      { type: "ask-flows", nodes: [1], at: 50 },
+      { type: "ask-flows", nodes: [2], at: 70 },
+    ]);
+  });
+
+  it("the flow epoch of the teller is in the recorded value: a peer that restarted since is not confused with its old self", () => {
+    let r = listeningWeb1();
+    // web2 restarts (advert wait: it forgot its flows), then serves again: a new epoch.
+    r = run(r.state, [
+      [80, { type: "advert", node: 1, advert: { role: "wait", view: 0b100 }, echo: 50 }],
+      [90, { type: "advert", node: 1, advert: { role: "in", view: 0b110 }, echo: 50 }],
+      [95, { type: "flows-told", node: 1, askedAt: 50, part: 0, parts: 1, flows: [flow(9)] }],
+    ]);
+    expect(r.actions.filter((a) => a.type === "record-flows")).toEqual([{ type: "record-flows", flows: [flow(9)], value: flowOwnerValue(1, 1) }]);
+  });
+
+  it("a lapse starts a new listening time that asks again, whatever was told before", () => {
+    let r = listeningWeb1();
+    r = run(r.state, [
+      [60, { type: "flows-told", node: 1, askedAt: 50, part: 0, parts: 1, flows: [] }],
+      [70, { type: "flows-told", node: 2, askedAt: 50, part: 0, parts: 1, flows: [] }],
+      [300, { type: "lapsed" }],
+    ]);
+    expect(r.state.told).toBeUndefined();
+    expect(r.state.learnSince).toBe(300);
+    expect(asks(r.actions)).toEqual([{ type: "ask-flows", nodes: [1, 2], at: 300 }]);
+  });
+
+  it("a peer asked answers with its flows whatever its mode, unless its farm is stopped", () => {
+    const l = listeningWeb1();
+    expect(run(l.state, [[60, { type: "flows-asked", node: 2, askedAt: 12 }]]).actions).toEqual([{ type: "tell-flows", node: 2, askedAt: 12 }]);
+    expect(run(initFarmState(config(0)), [[60, { type: "flows-asked", node: 2, askedAt: 12 }]]).actions).toEqual([]);
+    expect(run(l.state, [[60, { type: "flows-asked", node: 0, askedAt: 12 }]]).actions).toEqual([]);
+  });
+});
