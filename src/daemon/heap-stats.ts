@@ -12,7 +12,7 @@
  * files) and never to a shared temporary directory. Writing it may fail
  * (a full disk): the daemon logs that and runs on.
  */
-import { renameSync, writeFileSync } from "node:fs";
+import { renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "./log.ts";
 
@@ -91,6 +91,7 @@ export async function dumpHeapStats(stateDir: string, log: Logger): Promise<void
     renameSync(tmp, path);
     log.info("heap stats written", { file: path, rss: stats.memory.rss ?? 0, heap_size: stats.heapSize ?? 0, objects: stats.objectCount ?? 0, gc_ms: stats.gcMs });
   } catch (e) {
+    rmSync(tmp, { force: true });
     log.warn("heap stats not written", { file: path, error: (e as Error).message });
   }
 }
