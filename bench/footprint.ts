@@ -271,13 +271,29 @@ function medianFigures(runs: readonly Figures[]): Figures {
   return { rssMiB: m("rssMiB"), fileMiB: m("fileMiB"), anonMiB: m("anonMiB"), pssMiB: m("pssMiB"), cpuPercent: m("cpuPercent"), processes: m("processes"), threads };
 }
 
+/**
+ * A window again when the cluster did not come up in time: on a machine others
+ * load (a starved start logs "ran late" for seconds) one slow start should not
+ * end a long comparison. Each retry is said on stderr.
+ */
+async function retried(what: string, run: () => Promise<Figures>, attempts = 3): Promise<Figures> {
+  for (let i = 1; ; i++) {
+    try {
+      return await run();
+    } catch (e) {
+      if (i >= attempts) throw e;
+      console.error(`${what}: attempt ${i} failed, again (load ${(loadavg()[0] ?? 0).toFixed(1)}): ${(e as Error).message.split("\n")[0]}`);
+    }
+  }
+}
+
 /** A vigil component on this build and, with --compare, the other one, alternating for --rounds. */
 async function vigilPair(hosts: readonly LabHost[], dir: string, o: Parameters<typeof vigilIdle>[2]): Promise<{ now: Figures; old: Figures | null }> {
   const now: Figures[] = [];
   const old: Figures[] = [];
   for (let r = 0; r < ROUNDS; r++) {
-    if (COMPARE !== undefined) old.push(await vigilIdle(hosts, dir, { ...o, bin: COMPARE }));
-    now.push(await vigilIdle(hosts, dir, o));
+    if (COMPARE !== undefined) old.push(await retried(`${COMPARE} round ${r + 1}`, () => vigilIdle(hosts, dir, { ...o, bin: COMPARE })));
+    now.push(await retried(`${VIGIL_BIN} round ${r + 1}`, () => vigilIdle(hosts, dir, o)));
   }
   return { now: medianFigures(now), old: old.length > 0 ? medianFigures(old) : null };
 }
