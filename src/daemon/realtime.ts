@@ -6,13 +6,14 @@
  * page can cost as much. Linux-HA Heartbeat runs SCHED_RR with its memory
  * locked for the same reason.
  *
- * - SCHED_RR for every thread the process has: REALTIME_PRIORITY for the
- *   main thread, which runs the timers, the lower HELPER_PRIORITY for every
- *   other thread (threadPriority), with
- *   SCHED_RESET_ON_FORK so that what it starts
- *   (scripts, the service, `ip`) runs at normal priority. Threads started
- *   later (a Worker) also begin at normal priority: applyRealtime runs again
- *   once the engines are up to take them in.
+ * - SCHED_RR for every thread the process has, all at REALTIME_PRIORITY
+ *   (threadPriority says why one priority), with SCHED_RESET_ON_FORK so
+ *   that what it starts (scripts, the service, `ip`) runs at normal
+ *   priority. Threads started later (a Worker, and the runtime's compiler
+ *   and collector helpers, which end when idle and start again when work
+ *   comes) also begin at normal priority: applyRealtime runs again once the
+ *   engines are up, and from then on new threads are taken in every
+ *   TAKE_IN_EVERY_MS (a directory listing; a call per new thread only).
  * - mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT): every page the daemon
  *   touches stays in RAM; ONFAULT so the runtime's large untouched mappings
  *   (the binary itself, reserved heap) are not read in and pinned at once.
@@ -29,12 +30,14 @@
 import { readdirSync, readFileSync } from "node:fs";
 import type { VigilConfig } from "../config/types.ts";
 import { loadRealtimeCalls, type RealtimeCalls, MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT, SCHED_RESET_ON_FORK, SCHED_RR } from "../sys/ffi/realtime.ts";
-import { HELPER_PRIORITY, REALTIME_PRIORITY } from "../sys/realtime-host.ts";
+import { REALTIME_PRIORITY } from "../sys/realtime-host.ts";
 import type { Logger } from "./log.ts";
 
 const TIGHT_DEADTIME_MS = 500;
 const TIGHT_ADVERT_MS = 100;
 const LATE_THREADS_MS = 5_000;
+/** New threads wait at most this long at normal priority; see takeInNewThreads. */
+const TAKE_IN_EVERY_MS = 100;
 
 /** Why this config wants real-time scheduling, or undefined. */
 export function realtimeReason(c: VigilConfig): string | undefined {
@@ -55,6 +58,7 @@ let memoryLocked = false;
 let warned = false;
 /** Set once SCHED_RR was granted: takeInNewThreads then has what it needs. */
 let granted: RealtimeCalls | undefined;
+let keepTakingIn: ReturnType<typeof setInterval> | undefined;
 
 function rssKiB(): number {
   try {
@@ -65,18 +69,33 @@ function rssKiB(): number {
 }
 
 /**
- * The priority of one of our threads: the main thread (its id is the
- * process id) runs the timers; every other thread (the runtime's JIT and
- * collector helpers, its I/O pool, our Workers) waits behind it, as before
- * above every normal task. A Worker at the main thread's priority would
- * take round-robin turns with it: a busy mirror Worker could hold it back.
+ * The priority of one of our threads: the same for all. The runtime's
+ * threads wait for each other in places by spinning on sched_yield()
+ * (the main thread was seen doing so for minutes, waiting for its
+ * allocator's or collector's helpers), and under SCHED_RR sched_yield()
+ * hands the CPU only to a thread of the same priority. With the main
+ * thread above its helpers, a helper holding what the main thread waits for
+ * got no CPU once real-time spinners held both CPUs of a loaded machine
+ * (two daemons did, after a minute of stress-ng --cpu 2): the main threads
+ * spun at real-time priority for good, sent nothing, and took the real-time
+ * share of every CPU from the node that still ran, which then ran late for
+ * ~50 ms every second (the kernel's real-time throttling period). At one
+ * priority a spinning thread yields to the holder and both go on. The price
+ * is round-robin turns with a busy helper on the same CPU, which the
+ * kernel's real-time balancing avoids by moving a woken thread to a CPU
+ * that runs only normal tasks.
  */
-export function threadPriority(tid: number, pid: number): number {
-  return tid === pid ? REALTIME_PRIORITY : HELPER_PRIORITY;
+export function threadPriority(_tid: number, _pid: number): number {
+  return REALTIME_PRIORITY;
 }
 
+/** Threads already on SCHED_RR, so the periodic take-in calls nothing for them. */
+const scheduledThreads = new Set<number>();
+
 function setThreadScheduler(calls: RealtimeCalls, tid: number) {
-  return calls.setScheduler(tid, SCHED_RR | SCHED_RESET_ON_FORK, threadPriority(tid, process.pid));
+  const r = calls.setScheduler(tid, SCHED_RR | SCHED_RESET_ON_FORK, threadPriority(tid, process.pid));
+  if (r.ok) scheduledThreads.add(tid);
+  return r;
 }
 
 function threadIds(): number[] {
@@ -141,12 +160,14 @@ export async function applyRealtime(
       memory_locked: memoryLocked,
     });
   } else if (!realProblems && phase === "start") {
-    log.info("real-time scheduling on", { reason, policy: "SCHED_RR", priority: `${REALTIME_PRIORITY} (main thread), ${HELPER_PRIORITY} (other threads)`, threads: scheduled, memory_locked: "once started" });
+    log.info("real-time scheduling on", { reason, policy: "SCHED_RR", priority: `${REALTIME_PRIORITY} (every thread)`, threads: scheduled, memory_locked: "once started" });
   }
   if (lockedNow && phase === "threads") log.info("memory locked", { reason, rss_kib: rssKiB() });
   if (phase === "threads" && !realProblems) {
     // The runtime starts its I/O pool threads lazily, after the first file operations: take them in too.
     setTimeout(() => void applyRealtime(c, log, "late", load), LATE_THREADS_MS).unref();
+    keepTakingIn ??= setInterval(takeInNewThreads, TAKE_IN_EVERY_MS);
+    keepTakingIn.unref?.();
   }
   return { scheduled, failed, locked: memoryLocked };
 }
@@ -159,5 +180,11 @@ export async function applyRealtime(
 export function takeInNewThreads(): void {
   const calls = granted;
   if (calls === undefined) return;
-  for (const tid of threadIds()) setThreadScheduler(calls, tid);
+  const tids = threadIds();
+  for (const tid of tids) if (!scheduledThreads.has(tid)) setThreadScheduler(calls, tid);
+  // Forget threads that ended: a new thread may get an old id.
+  if (scheduledThreads.size > tids.length) {
+    const live = new Set(tids);
+    for (const tid of scheduledThreads) if (!live.has(tid)) scheduledThreads.delete(tid);
+  }
 }

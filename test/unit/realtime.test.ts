@@ -1,5 +1,7 @@
-import { describe, expect, it } from "vitest";
-import { HELPER_PRIORITY, judgeRealtime, REALTIME_PRIORITY, realtimeHostCheck } from "../../src/sys/realtime-host.ts";
+import { readdirSync } from "node:fs";
+import { Worker } from "node:worker_threads";
+import { describe, expect, it, vi } from "vitest";
+import { judgeRealtime, REALTIME_PRIORITY, realtimeHostCheck } from "../../src/sys/realtime-host.ts";
 import { realtimeReason, threadPriority } from "../../src/daemon/realtime.ts";
 import type { VigilConfig } from "../../src/config/types.ts";
 
@@ -91,10 +93,50 @@ describe("when memory is locked", () => {
 });
 
 describe("which thread gets which real-time priority", () => {
-  it("the main thread (the process id) above every other thread, both above normal tasks", () => {
+  it("every thread the main thread's priority: a thread spinning on sched_yield() for a helper must hand it the CPU", () => {
     expect(threadPriority(4100, 4100)).toBe(REALTIME_PRIORITY);
-    expect(threadPriority(4101, 4100)).toBe(HELPER_PRIORITY);
-    expect(REALTIME_PRIORITY).toBeGreaterThan(HELPER_PRIORITY);
-    expect(HELPER_PRIORITY).toBeGreaterThanOrEqual(1);
+    expect(threadPriority(4101, 4100)).toBe(REALTIME_PRIORITY);
+    expect(REALTIME_PRIORITY).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe("threads started after the engines run", () => {
+  const tidsNow = (): number[] => readdirSync("/proc/self/task").map(Number);
+
+  it("are taken in by the periodic pass, each once, without a call for threads already taken in", async () => {
+    vi.resetModules();
+    vi.useFakeTimers({ toFake: ["setInterval", "setTimeout", "clearInterval", "clearTimeout"] });
+    try {
+      const { applyRealtime } = await import("../../src/daemon/realtime.ts");
+      const { Logger } = await import("../../src/daemon/log.ts");
+      const set: number[] = [];
+      const calls = {
+        setScheduler: (tid: number) => {
+          set.push(tid);
+          return { ok: true as const };
+        },
+        mlockall: () => ({ ok: true as const }),
+      };
+      await applyRealtime(config(100, 2, []), new Logger("text", () => {}), "threads", async () => calls);
+      const first = new Set(set);
+      expect([...first].sort()).toEqual(tidsNow().sort());
+      set.length = 0;
+      vi.advanceTimersByTime(1_000);
+      expect(set, "no call for threads already on SCHED_RR").toEqual([]);
+      const worker = new Worker("const { parentPort } = require('node:worker_threads'); parentPort.postMessage('up'); setInterval(() => {}, 1000);", { eval: true });
+      try {
+        await new Promise((r) => worker.once("message", r));
+        const fresh = tidsNow().filter((t) => !first.has(t));
+        expect(fresh.length).toBeGreaterThan(0);
+        vi.advanceTimersByTime(1_000);
+        expect(set.length).toBeGreaterThan(0);
+        expect(set.every((t) => !first.has(t)), "only the new threads").toBe(true);
+        expect(new Set(set).size).toBe(set.length);
+      } finally {
+        await worker.terminate();
+      }
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
