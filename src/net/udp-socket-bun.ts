@@ -10,6 +10,10 @@
  *   (the binary loads FFI at start anyway); without FFI the kernel's default
  *   buffer stays, which only holds a shorter burst.
  *
+ * - reading what the kernel holds for the socket right now (readQueued):
+ *   recvfrom(MSG_DONTWAIT) on its fd through FFI, for the heartbeat's
+ *   "read before judging" (membership.ts).
+ *
  * Bun reports an ICMP error for an earlier datagram (a peer's port closed)
  * as a socket error with syscall "recv"; a send fails synchronously or not
  * at all.
@@ -23,6 +27,13 @@ const LISTEN_DISALLOW_REUSE_PORT_FAILURE = 32;
 
 const SOL_SOCKET = 1;
 const SO_RCVBUF = 8;
+const MSG_DONTWAIT = 0x40;
+/** Datagrams read per readQueued() call at most: a flood must not hold the event loop. */
+const READ_QUEUED_MAX = 64;
+/** Larger than any heartbeat frame; one buffer for every socket (reads are synchronous). */
+const readBuffer = new Uint8Array(65_536);
+const fromAddress = new Uint8Array(16);
+const fromLength = new Uint32Array(1);
 
 /** The part of Bun's native UDP socket used here (connected or not). */
 interface NativeSocket {
@@ -63,24 +74,31 @@ export function bunUdp(): BunUdp | undefined {
 interface SockoptCalls {
   setsockopt(fd: number, level: number, name: number, value: Int32Array, length: number): number;
   getsockopt(fd: number, level: number, name: number, value: Int32Array, length: Uint32Array): number;
+  recvfrom(fd: number, buf: Uint8Array, length: number, flags: number, from: Uint8Array, fromLength: Uint32Array): number;
 }
 
 let sockopt: Promise<SockoptCalls | undefined> | undefined;
+/** Set once the table is loaded: readQueued() is synchronous. */
+let loadedCalls: SockoptCalls | undefined;
 
 function sockoptCalls(): Promise<SockoptCalls | undefined> {
   sockopt ??= openLibcTable("the heartbeat receive buffer", {
     setsockopt: { args: ["i32", "i32", "i32", "ptr", "u32"], returns: "i32" },
     getsockopt: { args: ["i32", "i32", "i32", "ptr", "ptr"], returns: "i32" },
+    recvfrom: { args: ["i32", "ptr", "u64", "i32", "ptr", "ptr"], returns: "i32" },
     __errno_location: { args: [], returns: "ptr" },
   }).then(
-    (t) => t.symbols as SockoptCalls,
+    (t) => (loadedCalls = t.symbols as SockoptCalls),
     () => undefined,
   );
   return sockopt;
 }
 
 class BunSocket implements UdpSocketLike {
-  constructor(private readonly sock: NativeSocket) {}
+  constructor(
+    private readonly sock: NativeSocket,
+    private readonly onMessage: OpenSocketOptions["onMessage"],
+  ) {}
 
   get port(): number {
     return this.sock.port;
@@ -113,6 +131,24 @@ class BunSocket implements UdpSocketLike {
     }
   }
 
+  readQueued(): number {
+    const calls = loadedCalls;
+    if (calls === undefined) return 0;
+    const fd = this.sock.fd;
+    let n = 0;
+    while (n < READ_QUEUED_MAX) {
+      fromLength[0] = fromAddress.length;
+      // -1 (EAGAIN: nothing queued, or a pending socket error, which this read consumes) ends it.
+      const got = calls.recvfrom(fd, readBuffer, readBuffer.length, MSG_DONTWAIT, fromAddress, fromLength);
+      if (got < 0) break;
+      n += 1;
+      const port = ((fromAddress[2] ?? 0) << 8) | (fromAddress[3] ?? 0);
+      const address = `${fromAddress[4]}.${fromAddress[5]}.${fromAddress[6]}.${fromAddress[7]}`;
+      this.onMessage(readBuffer.slice(0, got), address, port);
+    }
+    return n;
+  }
+
   close(): Promise<void> {
     try {
       this.sock.close();
@@ -136,7 +172,7 @@ export const bunBackend: UdpBackend = {
     const connect = o.connect === undefined ? {} : { connect: { hostname: o.connect.address, port: o.connect.port } };
     try {
       // Throws synchronously for some failures, rejects for others.
-      return new BunSocket(await bun.udpSocket({ hostname: o.address, port: o.port, flags, binaryType: "uint8array", socket: handler, ...connect }));
+      return new BunSocket(await bun.udpSocket({ hostname: o.address, port: o.port, flags, binaryType: "uint8array", socket: handler, ...connect }), o.onMessage);
     } catch (e) {
       const syscall = (e as { syscall?: unknown } | null)?.syscall;
       throw openError(o.connect !== undefined && syscall === "connect" ? "connect" : "bind", e);

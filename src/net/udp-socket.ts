@@ -45,6 +45,12 @@ export interface UdpSocketLike {
    * the socket refuses at once, later for what the OS reports afterwards.
    */
   send(bytes: Uint8Array, to: SocketEndpoint | undefined, failed: (e: unknown) => void): void;
+  /**
+   * Reads at once, without blocking, the datagrams the kernel already holds
+   * for this socket and hands each to onMessage as if the runtime had
+   * delivered it; returns how many. Absent where the backend cannot.
+   */
+  readQueued?(): number;
   close(): Promise<void>;
 }
 

@@ -74,6 +74,12 @@ export interface Transport {
   send(link: number, bytes: Uint8Array): void;
   onReceive(cb: (link: number, bytes: Uint8Array, from: Endpoint) => void): void;
   onError(cb: (link: number, err: Error) => void): void;
+  /**
+   * Reads, without blocking, what the kernel already holds for the sockets
+   * and hands it to the receivers (the same checks as any datagram) before
+   * returning; returns how many datagrams. Absent where it cannot.
+   */
+  readQueued?(): number;
   close(): Promise<void>;
 }
 
@@ -464,6 +470,13 @@ export async function openUdpTransport(links: readonly LinkSpec[], backend: UdpB
     },
     onReceive(cb) {
       receivers.push(cb);
+    },
+    readQueued() {
+      if (closed) return 0;
+      let n = 0;
+      // A socket shared by peers with no route at start is listed (and read) once per peer: harmless.
+      for (const o of open.values()) for (const x of o.socks) n += x.sock.readQueued?.() ?? 0;
+      return n;
     },
     onError(cb) {
       errorSinks.push(cb);

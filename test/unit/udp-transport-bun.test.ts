@@ -43,6 +43,14 @@ describe("UDP transport on Bun's native socket", () => {
     expect(p?.["strangers"]).toEqual([]);
   });
 
+  it("reads what the kernel holds for the sockets at once, before the runtime does, handing each datagram over once", () => {
+    const r = seen.get("read-queued");
+    expect(r?.["emptyRead"]).toBe(0);
+    expect(r?.["read"]).toBe(3);
+    expect(r?.["gotAtOnce"]).toBe(3);
+    expect(r?.["got"]).toEqual([1, 2, 3].map((b) => ({ link: 0, bytes: [b], from: { address: "127.0.0.3", port: r?.["senderPort"] } })));
+  });
+
   it("asks for the large receive buffer and tells what the kernel gave", () => {
     const p = seen.get("peers");
     expect(p?.["buffer"]).toBeGreaterThanOrEqual(Math.min(Number(p?.["asked"]), 200_000));

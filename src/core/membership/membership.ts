@@ -84,6 +84,15 @@
  *   that a loop late on every round could stretch for ever: the round sent
  *   now makes the next one due an interval later.
  *
+ * Reading before judging: a frame already waiting in our socket when a
+ * deadline comes was sent before it, so it is news we have not read yet,
+ * not silence. The runtime may run a due timer before it reads what came
+ * in meanwhile, or stop delivering a socket's datagrams altogether. So
+ * before a tick that would take a verdict (verdictDue: a peer late or
+ * dead, a link down), the driver reads what the kernel holds for its
+ * sockets and feeds those frames first. verdictDue is cheap (no
+ * allocation), and true only at a deadline, never while peers are heard.
+ *
  * Sending: the core owns the schedule. Every interval it emits one
  * "send-heartbeat" per link, each with the next seq, carrying RTT echoes.
  * When seq would pass 2^32-1 the epoch is bumped by one and seq restarts at 1
@@ -239,6 +248,15 @@ export function nextWakeAt(s: MembershipState): number {
   return at;
 }
 
+/**
+ * A tick at `now` would change some peer's or link's state (late, dead,
+ * down): the driver reads its sockets first (see "Reading before judging").
+ */
+export function verdictDue(s: MembershipState, now: number): boolean {
+  for (const p of s.peers) if (deadlineDue(p, now)) return true;
+  return false;
+}
+
 export function stepMembership(
   state: MembershipState,
   input: MembershipInput,
@@ -334,7 +352,8 @@ function deadlineDue(p: PeerTrack, now: number): boolean {
   if (p.state === "stopped") return false;
   if (p.state !== "dead" && now >= p.deadAt) return true;
   if (p.state === "up" && p.lateAt !== null && now >= p.lateAt) return true;
-  return p.links.some((l) => l.state !== "down" && now >= l.downAt);
+  for (const l of p.links) if (l.state !== "down" && now >= l.downAt) return true;
+  return false;
 }
 
 function checkDeadlines(d: MembershipDraft, index: number, now: number, out: MembershipAction[]): void {

@@ -2,7 +2,7 @@ import { randomInt } from "node:crypto";
 import {
   initMembership, type MembershipAction, type MembershipConfig, type MembershipCounters, type MembershipEvent,
   type MembershipState, type MembershipView, nextWakeAt, type RejectReason, rejectReasons, stepMembership,
-  viewMembership,
+  verdictDue, viewMembership,
 } from "../../core/membership/membership.ts";
 import type { PeerState } from "../../core/membership/types.ts";
 import type { Endpoint, LinkSpec, Transport, UdpTransport } from "../../net/udp-transport.ts";
@@ -62,6 +62,9 @@ const VERSION_PROBE_EVERY_ROUNDS = 50;
 /** Between the goodbye rounds: one may be lost, both should not be. */
 const GOODBYE_GAP_MS = 20;
 
+/** Rate limit for "read before judging" warnings. */
+const QUEUED_LOG_EVERY_MS = 10_000;
+
 /** Rate limit for "rejected frame" log lines, per reason: one per this many ms. */
 const REJECT_LOG_EVERY_MS = 10_000;
 
@@ -106,6 +109,7 @@ export class HeartbeatEngine {
     detections: (l?: Record<string, string>, by?: number) => void;
     stalls: (l?: Record<string, string>, by?: number) => void;
     strangers: (l?: Record<string, string>, by?: number) => void;
+    readBeforeVerdict: (l?: Record<string, string>, by?: number) => void;
   };
   private readonly gauges: { linkUp: (v: number, l?: Record<string, string>) => void; peerUp: (v: number, l?: Record<string, string>) => void };
 
@@ -125,6 +129,7 @@ export class HeartbeatEngine {
       detections: m.counter("vigil_membership_changes_total", "Peer state changes, by peer and new state."),
       stalls: m.counter("vigil_local_stalls_total", "Times our own process ran late enough to stretch peer deadlines."),
       strangers: m.counter("vigil_heartbeat_strangers_dropped_total", "Datagrams on a heartbeat port from an address that is no peer, dropped unread, by link."),
+      readBeforeVerdict: m.counter("vigil_heartbeat_read_before_verdict_total", "Datagrams found waiting unread in a heartbeat socket when a peer deadline came, read before judging."),
     };
     this.gauges = {
       linkUp: m.gauge("vigil_heartbeat_link_up", "1 when the peer is heard on this link, 0 when down."),
@@ -220,8 +225,23 @@ export class HeartbeatEngine {
 
   private wake(): void {
     if (!this.transport) return;
+    if (verdictDue(this.state, this.clock())) this.readQueued();
+    if (!this.transport) return;
     this.apply(stepMembership(this.state, { type: "tick" }, this.clock()));
     this.schedule();
+  }
+
+  /**
+   * "Reading before judging" (membership.ts): frames the kernel already
+   * holds are fed before a tick that would convict. Finding any means the
+   * runtime had not read them by the deadline: said, rate-limited, as it
+   * shows a receive path that lags (or has stopped).
+   */
+  private readQueued(): void {
+    const n = this.transport?.readQueued?.() ?? 0;
+    if (n === 0) return;
+    this.counters.readBeforeVerdict(undefined, n);
+    this.rateLimitedWarn("read-before-verdict", "heartbeat frames were waiting unread in the socket at a peer deadline; read them before judging", { datagrams: n });
   }
 
   /**
