@@ -65,6 +65,15 @@ export interface VrrpSocket {
    * are handed over at once.
    */
   pending?(): number;
+  /**
+   * Reads on the calling thread, without blocking, up to `max` datagrams the
+   * kernel holds that the receive Worker has not read yet, and hands each to
+   * onPacket before returning; returns how many. After a stall of the whole
+   * process (SIGSTOP, CPU starvation) the Worker may not have run yet when a
+   * timer fires, so adverts that arrived in time still wait in the kernel.
+   * Absent where packets are handed over at once.
+   */
+  readNow?(max: number): number;
   /** Stops receiving and closes the socket; safe to call twice. */
   close(): Promise<void>;
 }
@@ -168,6 +177,9 @@ const IP_ADD_MEMBERSHIP = 35;
 /** How often the receive Worker looks at the stop flag; bounds close() latency. */
 const POLL_MS = 100;
 const RECEIVE_BUFFER = 65536;
+/** readNow's buffer: an advert with 255 addresses is about 1 KiB; a longer datagram is cut and then fails its checksum. */
+const READ_NOW_BUFFER = 4096;
+const MSG_DONTWAIT = 0x40;
 const CLOSE_GRACE_MS = 2000;
 
 interface WorkerMessage {
@@ -309,10 +321,24 @@ function vrrpSocket(libc: Libc, fd: number, iface: string, worker: Worker, stopF
 
   const posted = new Int32Array(stopFlag);
   let delivered = 0;
+  let readBuffer: Uint8Array | undefined;
 
   return {
     receiving,
     pending: () => Atomics.load(posted, 1) - delivered,
+    readNow(max) {
+      let read = 0;
+      readBuffer ??= new Uint8Array(READ_NOW_BUFFER);
+      while (!closed && read < max) {
+        // EAGAIN (nothing queued) and errors alike end it; the Worker reports receive errors.
+        const n = Number(libc.symbols.recvfrom(fd, readBuffer, readBuffer.length, MSG_DONTWAIT, null, null));
+        if (n < 0) break;
+        read += 1;
+        const packet = readBuffer.slice(0, n);
+        for (const cb of packetSinks) cb(packet);
+      }
+      return read;
+    },
     send(packet, dst) {
       if (closed) {
         report(new VrrpSocketError("closed", iface, "send after close"));

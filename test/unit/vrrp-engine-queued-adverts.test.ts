@@ -1,9 +1,11 @@
 /**
- * The VRRP driver never lets a timer overtake adverts the receive Worker has
- * already read: after a stall of the main thread (start-up work, a long
- * collection) the master's adverts wait in the queue behind the
- * master-down timer, and a BACKUP acting first would take over from a
- * master that is there (a "double master" at cold start).
+ * The VRRP driver never lets a timer overtake adverts that arrived before it:
+ * after a stall of the main thread (start-up work, a long collection) the
+ * master's adverts wait in the queue behind the master-down timer, and a
+ * BACKUP acting first would take over from a master that is there (a
+ * "double master" at cold start). After a stall of the whole process
+ * (SIGSTOP, CPU starvation) the receive Worker may not have read them yet
+ * either: they are still in the kernel's queue when the timer runs.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { masterDownIntervalMs, vipAddress } from "../../src/core/vrrp/vrrp.ts";
@@ -41,12 +43,38 @@ class QueuedSocket implements VrrpSocket {
   async close(): Promise<void> {}
 }
 
-function advertFromMaster(): Uint8Array {
-  const vrrp = encodeAdvert({ version: 3, vrid: 51, priority: 150, advertIntCs: ADVERT_MS / 10, addresses: ["198.51.100.100"] }, { src: MASTER, dst: VRRP_MULTICAST_V4 });
-  return encodeIpv4Datagram(vrrp, { src: MASTER, dst: VRRP_MULTICAST_V4 });
+/** A socket whose packets stay in the "kernel" until read: the Worker never gets to them, only readNow does. */
+class KernelQueuedSocket implements VrrpSocket {
+  readonly kernel: Uint8Array[] = [];
+  readonly reads: number[] = [];
+  private sink: (p: Uint8Array) => void = () => {};
+  send(): void {}
+  onPacket(cb: (p: Uint8Array) => void): void {
+    this.sink = cb;
+  }
+  onError(): void {}
+  pending(): number {
+    return 0;
+  }
+  readNow(max: number): number {
+    const batch = this.kernel.splice(0, max);
+    this.reads.push(batch.length);
+    for (const p of batch) this.sink(p);
+    return batch.length;
+  }
+  async close(): Promise<void> {}
 }
 
-function backup(socket: QueuedSocket): { engine: VrrpEngine; vips: Set<string> } {
+function advertFrom(src: string, priority: number): Uint8Array {
+  const vrrp = encodeAdvert({ version: 3, vrid: 51, priority, advertIntCs: ADVERT_MS / 10, addresses: ["198.51.100.100"] }, { src, dst: VRRP_MULTICAST_V4 });
+  return encodeIpv4Datagram(vrrp, { src, dst: VRRP_MULTICAST_V4 });
+}
+
+function advertFromMaster(): Uint8Array {
+  return advertFrom(MASTER, 150);
+}
+
+function backup(socket: VrrpSocket): { engine: VrrpEngine; vips: Set<string> } {
   const vips = new Set<string>();
   const io: VrrpIo = {
     openSocket: async () => socket,
@@ -102,6 +130,36 @@ describe("VRRP timers and adverts already read", () => {
     await engine.start();
     socket.waiting.push(advertFromMaster());
     await vi.advanceTimersByTimeAsync(MDI + 30);
+    expect(engine.state("VI_1")?.role).toBe("master");
+    await engine.stop();
+  });
+
+  it("a master-down timer that runs out while the master's advert is still in the kernel (the Worker has not read it) reads it first: no takeover", async () => {
+    const socket = new KernelQueuedSocket();
+    const { engine, vips } = backup(socket);
+    await engine.start();
+    // The whole process was stopped: the advert came in while it was, and nothing has read it when the timer runs.
+    await vi.advanceTimersByTimeAsync(MDI - 50);
+    socket.kernel.push(advertFromMaster());
+    await vi.advanceTimersByTimeAsync(51);
+    expect(engine.state("VI_1")?.role).toBe("backup");
+    expect(engine.state("VI_1")?.master?.address).toBe(MASTER);
+    expect(socket.kernel).toEqual([]);
+    expect(vips.size).toBe(0);
+    // Nothing more from the master: the timer, restarted by that advert, still ends it.
+    await vi.advanceTimersByTimeAsync(MDI + 1);
+    expect(engine.state("VI_1")?.role).toBe("master");
+    await engine.stop();
+  });
+
+  it("a flood in the kernel's queue is read only so far before the timer acts", async () => {
+    const socket = new KernelQueuedSocket();
+    const { engine } = backup(socket);
+    await engine.start();
+    for (let i = 0; i < 1000; i++) socket.kernel.push(advertFrom("198.51.100.13", 50));
+    await vi.advanceTimersByTimeAsync(MDI + 1);
+    expect(socket.reads[0]).toBe(256);
+    // Lower adverts are no master: the timer still ran out.
     expect(engine.state("VI_1")?.role).toBe("master");
     await engine.stop();
   });

@@ -69,6 +69,8 @@ const NOTIFY_STATE: Readonly<Record<VrrpRole, NotifyState>> = { initialize: "STO
 
 /** How many times a timer waits 1 ms for packets already read (see onTimer). */
 const MAX_TIMER_DEFERRALS = 20;
+/** At most this many datagrams are read from a socket's kernel queue before a timer acts (a flood is not read to its end). */
+const MAX_READ_BEFORE_TICK = 256;
 
 export class VrrpEngine {
   private readonly instances: ReadonlyMap<string, Instance>;
@@ -242,11 +244,14 @@ export class VrrpEngine {
   }
 
   /**
-   * A timer of the unit ran out. Adverts the receive Worker has already read
-   * are handled first: after this thread stalled (start-up work, a long
-   * collection, CPU starvation) the master's adverts can wait in the queue
-   * behind the timer, and a BACKUP acting on the timer first would take over
-   * from a master that is there. A few 1 ms deferrals let them in.
+   * A timer of the unit ran out. Adverts that arrived before it are handled
+   * first: after this thread stalled (start-up work, a long collection, CPU
+   * starvation, SIGSTOP) the master's adverts can wait behind the timer, and
+   * a BACKUP acting on the timer first would take over from a master that is
+   * there, for the few milliseconds until it reads them. Those the receive
+   * Worker has already read get a few 1 ms deferrals; those still in the
+   * kernel (the Worker stalled too, and the timer won the race when both
+   * resumed) are read here, on this thread, before the tick.
    */
   private onTimer(unit: Unit, deferred: number): void {
     unit.timer = undefined;
@@ -254,11 +259,17 @@ export class VrrpEngine {
       unit.timer = setTimeout(() => this.onTimer(unit, deferred + 1), 1);
       return;
     }
+    this.readQueued(unit);
     this.feed(unit, undefined, { type: "tick" });
   }
 
   private packetsWaiting(unit: Unit): boolean {
     return unit.names.some((n) => (this.instances.get(n)?.entry.socket?.pending?.() ?? 0) > 0);
+  }
+
+  private readQueued(unit: Unit): void {
+    const sockets = new Set(unit.names.map((n) => this.instances.get(n)?.entry.socket));
+    for (const socket of sockets) socket?.readNow?.(MAX_READ_BEFORE_TICK);
   }
 
   private onPacket(entry: SocketEntry, bytes: Uint8Array): void {
