@@ -23,7 +23,9 @@ import { nftBucket } from "../../src/core/farm/jhash.ts";
 import { owners, ownershipTable } from "../../src/core/farm/ownership.ts";
 import { BUCKETS } from "../../src/core/farm/types.ts";
 import { farmSeeds } from "../../src/daemon/farm/seeds.ts";
-import { acceptedCount, askReport, BUN, FARM_FIXTURES, FARM_PORT, FARM_VIP, farmOf, waitForSplit } from "./farm-lab.ts";
+import { FLOW_SELF } from "../../src/sys/farm/ruleset.ts";
+import { parseFlowRecords } from "../../src/sys/farm/flow-records.ts";
+import { acceptedCount, askReport, BUN, FARM_FIXTURES, FARM_PORT, FARM_VIP, farmOf, startStream, waitForSplit } from "./farm-lab.ts";
 import { describeLab, labTest, useLab } from "./lab-test.ts";
 import { type LabHost, type LabNode, type LabProcess, waitUntil } from "./lab.ts";
 import { startVigilCluster, type VigilCluster, type VigilNode } from "./vigil-cluster.ts";
@@ -133,7 +135,13 @@ describeLab(
         expect(a1.doubles).toEqual([]);
         expect(a1.silentPorts).toEqual([]);
 
-        // h2 joins again and takes its buckets back: a third of the flows are in them, and none moves.
+        // h2 joins again while UDP flows and TCP connections stream, and takes its buckets back: a
+        // third of the flows are in them, and none moves; no connection breaks. h1 and h3 told it
+        // the flows they answer, so its table credits every flow to the node that answers it,
+        // also those h1 and h3 keep in buckets the quotas moved between them at h2's death
+        // (watching alone would credit those to the bucket's holder).
+        const tcp = await startStream(client, "tcp-stream", 30);
+        procs.push(tcp);
         await n2.start();
         await waitForSplit(all, ["h1", "h2", "h3"]);
         await sleep(800);
@@ -141,6 +149,19 @@ describeLab(
         expect(moved(a1, a2)).toEqual([]);
         expect(a2.doubles).toEqual([]);
         expect(a2.silentPorts).toEqual([]);
+        const streamed = await askReport(tcp);
+        expect(streamed.broken).toEqual([]);
+        tcp.write("quit\n");
+        procs.splice(procs.indexOf(tcp), 1);
+        const told = n2.events().filter((e) => e.msg === "farm: recorded the UDP flows a peer answers").map((e) => e.fields.peer);
+        expect(new Set(told)).toEqual(new Set(["h1", "h3"]));
+        const records = parseFlowRecords((await h2.exec(["nft", "-j", "list", "table", "inet", "vigil_farm_web"], { check: true })).stdout);
+        if (!records.ok) throw new Error(records.message);
+        // Values on a freshly started h2: h1 is 1, h3 is 3 (flows.ts flowOwnerValue, epoch 0); its own FLOW_SELF.
+        const valueOf: Record<string, number> = { h1: 1, h2: FLOW_SELF, h3: 3 };
+        const cl0 = client.addr(1);
+        const wrong = [...current(a2)].filter(([port, by]) => records.records.get(`${cl0} . ${port} . ${FARM_PORT}`)?.value !== valueOf[by]).map(([port, by]) => `${port} ${by}`);
+        expect(wrong).toEqual([]);
 
         // New flows: h2 answers its share of them.
         const reportB = await startFlows("udp-flows-b", 60, 42000);

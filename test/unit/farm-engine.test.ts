@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import type { ModuleAdvert } from "../../src/proto/heartbeat.ts";
+import type { FarmFlowsMessage } from "../../src/proto/farm-flows.ts";
 import { FarmInstance } from "../../src/daemon/farm/instance.ts";
 import type { FarmOs } from "../../src/daemon/farm/os.ts";
 import type { FarmModuleSetup } from "../../src/daemon/farm/setup.ts";
@@ -29,6 +30,14 @@ function fakeOs(opts: { linkFails?: boolean; connections?: number[] } = {}): Far
     calls,
     kernel,
     flowWrites,
+    readOwnFlows: async () => {
+      calls.push("read flows");
+      return { ok: true, flows: [{ client: 0xc6336464, port: 40000, vipPort: 53 }] };
+    },
+    recordFlows: async (_m, flows, value) => {
+      calls.push(`record ${flows.length} as ${value}`);
+      return { ok: true, changed: flows.length };
+    },
     writeFlows: async (_m, owners, live, forget) => {
       flowWrites.push(`${forget ? "forget " : ""}${owners.filter((o) => o !== 0).length} live ${live.join(",")}`);
       return { ok: true };
@@ -114,6 +123,49 @@ function instance(s: FarmModuleSetup, os: FarmOs, clock: { now: number }, runChe
   });
   return { inst, published: () => published, metrics };
 }
+
+describe("farm driver: flow reports", () => {
+  it("asks the serving peer once its table exists, records what the peer tells before taking buckets, and answers a peer's ask with what its table answers", async () => {
+    const os = fakeOs();
+    const clock = { now: 1000 };
+    const base = setup(["a", "b"], 0);
+    const s: FarmModuleSetup = {
+      ...base,
+      core: { ...base.core, learnMs: 500 },
+      flowLink: { key: new Uint8Array(32), port: 7697, cluster: "shop", self: "a", peers: [{ name: "b", addresses: ["192.0.2.2"] }] },
+    };
+    const sent: FarmFlowsMessage[] = [];
+    const inst = new FarmInstance(s, {
+      log: new Logger("json", () => {}),
+      metrics: new Metrics(),
+      publish: () => {},
+      clock: () => clock.now,
+      configFile: "/etc/vigil/vigil.yaml",
+      sysctlsChanged: () => {},
+      os,
+      runCheckers: false,
+      sendFlows: (m) => void sent.push(m),
+    });
+    inst.start([{ name: "b", liveness: "up" }]);
+    inst.frame("b", [{ module: "web", role: "farm:in", generation: 0b10 }], 900);
+    await vi.waitFor(() => expect(sent.length).toBe(1));
+    expect(sent).toEqual([{ type: "ask", cluster: "shop", module: "web", from: "a", to: "b", askedAt: 1000 }]);
+    const flow = { client: 0xc6336401, port: 5353, vipPort: 80 };
+    inst.flowMessage({ type: "tell", cluster: "shop", module: "web", from: "b", to: "a", askedAt: 1000, part: 0, parts: 1, flows: [flow] });
+    await inst.settled();
+    expect(os.calls.filter((c) => c.startsWith("record"))).toEqual(["record 1 as 2"]);
+    expect(os.calls.some((c) => /^write [1-9]/.test(c))).toBe(false);
+    sent.length = 0;
+    inst.flowMessage({ type: "ask", cluster: "shop", module: "web", from: "b", to: "a", askedAt: 77 });
+    await vi.waitFor(() => expect(sent.length).toBe(1));
+    expect(sent[0]).toEqual({ type: "tell", cluster: "shop", module: "web", from: "a", to: "b", askedAt: 77, part: 0, parts: 1, flows: [{ client: 0xc6336464, port: 40000, vipPort: 53 }] });
+    // A message from a node that is not in the farm changes nothing.
+    inst.flowMessage({ type: "ask", cluster: "shop", module: "web", from: "zz", to: "a", askedAt: 78 });
+    await inst.settled();
+    expect(sent.length).toBe(1);
+    await inst.stop();
+  });
+});
 
 describe("farm driver", () => {
   it("sets up table before link, then serves everything alone; stops link before table", async () => {

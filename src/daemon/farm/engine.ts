@@ -8,10 +8,12 @@ import type { FarmStatus } from "../../api/farm.ts";
 import type { ModuleCommandOutcome, ModuleCommandRequest } from "../../api/modules.ts";
 import type { PeerState } from "../../core/membership/types.ts";
 import type { ModuleAdvert } from "../../proto/heartbeat.ts";
+import type { FarmFlowsMessage } from "../../proto/farm-flows.ts";
 import { restoreSysctls, type SysctlChange } from "../../sys/farm/link.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import { WitnessPinger } from "../witness/pinger.ts";
+import { FlowLink } from "./flow-link.ts";
 import { FarmInstance } from "./instance.ts";
 import type { FarmModuleSetup } from "./setup.ts";
 
@@ -32,12 +34,17 @@ export class FarmEngine {
   /** Oldest first, each key once: the value to put back. */
   private readonly sysctls: SysctlChange[] = [];
   private readonly pinger: WitnessPinger | undefined;
+  /** Flow reports between farm nodes (one socket for all modules); absent when the setup has none. */
+  private readonly link: FlowLink | undefined;
 
   constructor(private readonly opts: FarmEngineOptions) {
     const clock = opts.clock ?? (() => performance.now());
     const addresses = opts.witness ?? [];
     this.pinger = addresses.length === 0 ? undefined : new WitnessPinger({ addresses, onRound: () => {} });
     const pinger = this.pinger;
+    const spec = opts.modules[0]?.flowLink;
+    this.link = spec === undefined ? undefined : new FlowLink(spec, opts.log, (m) => this.instances.find((i) => i.name === m.module)?.flowMessage(m));
+    const link = this.link;
     this.instances = opts.modules.map(
       (m) =>
         new FarmInstance(m, {
@@ -50,6 +57,7 @@ export class FarmEngine {
             for (const c of changes) if (!this.sysctls.some((x) => x.key === c.key)) this.sysctls.push(c);
           },
           ...(pinger === undefined ? {} : { witness: () => pinger.fresh() }),
+          ...(link === undefined ? {} : { sendFlows: (m: FarmFlowsMessage) => link.send(m) }),
         }),
     );
   }
@@ -60,6 +68,7 @@ export class FarmEngine {
 
   start(): void {
     this.pinger?.start();
+    void this.link?.start();
     const peers = this.opts.peers();
     for (const i of this.instances) i.start(peers);
   }
@@ -67,6 +76,7 @@ export class FarmEngine {
   async stop(): Promise<void> {
     this.pinger?.stop();
     await Promise.all(this.instances.map((i) => i.stop()));
+    await this.link?.stop();
     const problems = await restoreSysctls(this.sysctls);
     this.sysctls.length = 0;
     for (const p of problems) this.opts.log.warn(`farm: ${p}`);

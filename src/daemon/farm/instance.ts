@@ -24,6 +24,7 @@ import { BUCKETS, type FarmAction, type FarmEvent, type FarmState, type PeerLive
 import type { PeerState } from "../../core/membership/types.ts";
 import { checkerName } from "../../config/checker-name.ts";
 import type { ModuleAdvert } from "../../proto/heartbeat.ts";
+import { type FarmFlowsMessage, flowParts } from "../../proto/farm-flows.ts";
 import type { FarmMemberStatus, FarmStatus } from "../../api/farm.ts";
 import { CheckSchedule } from "../../sys/checkers/schedule.ts";
 import type { ArpResponder } from "../../sys/farm/arp-responder.ts";
@@ -56,6 +57,8 @@ export interface FarmInstanceDeps {
   readonly runCheckers?: boolean;
   /** A witness round that starts now (cluster.witness.ping); absent: no witness. Null when it stopped. */
   readonly witness?: () => Promise<{ readonly reachable: boolean } | null>;
+  /** Sends a flow message to a peer (flow-link.ts); absent: no socket, asks and tells go nowhere. */
+  readonly sendFlows?: (m: FarmFlowsMessage) => void;
 }
 
 function liveOf(l: PeerState): PeerLive {
@@ -162,6 +165,36 @@ export class FarmInstance {
 
   adverts(): ModuleAdvert[] {
     return [this.advert];
+  }
+
+  /** A flow message for this module from a peer (checked by flow-link.ts: MAC, cluster, addressed to us). */
+  flowMessage(m: FarmFlowsMessage): void {
+    const i = this.setup.core.nodes.findIndex((n) => n.name === m.from);
+    if (i < 0 || i === this.setup.core.self || this.stopped) return;
+    if (m.type === "ask") this.step({ type: "flows-asked", node: i, askedAt: m.askedAt });
+    else this.step({ type: "flows-told", node: i, askedAt: m.askedAt, part: m.part, parts: m.parts, flows: m.flows });
+  }
+
+  private flowHeader(to: number, askedAt: number): { cluster: string; module: string; from: string; to: string; askedAt: number } | undefined {
+    const link = this.setup.flowLink;
+    const name = this.setup.core.nodes[to]?.name;
+    if (link === undefined || name === undefined) return undefined;
+    return { cluster: link.cluster, module: this.name, from: link.self, to: name, askedAt };
+  }
+
+  /** Reads what our table answers itself and tells it to the peer that asked, in parts. */
+  private async tellFlows(to: number, askedAt: number): Promise<void> {
+    const send = this.deps.sendFlows;
+    const header = this.flowHeader(to, askedAt);
+    if (send === undefined || header === undefined || !this.tableUp) return;
+    const r = await this.os.readOwnFlows(this.name);
+    if (!r.ok) {
+      this.deps.log.warn("farm: cannot tell a starting peer its UDP flows", { module: this.name, peer: header.to, reason: r.message });
+      return;
+    }
+    const parts = flowParts(r.flows);
+    parts.forEach((flows, part) => send({ type: "tell", ...header, part, parts: parts.length, flows }));
+    this.deps.log.info("farm: told a starting peer the UDP flows it answers", { module: this.name, peer: header.to, flows: r.flows.length });
   }
 
   /** The checkers' verdict (rise/fall applied): a failing node leaves the split. */
@@ -416,6 +449,30 @@ export class FarmInstance {
         const w = await this.os.writeFlows(s.name, v.owners, v.live, true);
         if (!w.ok) log.warn("farm: cannot empty its memory of UDP flows", { module: s.name, reason: w.message });
         else log.info("farm: forgot its UDP flows (cut off or frozen: peers may have taken them)", { module: s.name });
+        return;
+      }
+      case "ask-flows": {
+        const send = this.deps.sendFlows;
+        if (send === undefined) return;
+        for (const n of a.nodes) {
+          const header = this.flowHeader(n, a.at);
+          if (header !== undefined) send({ type: "ask", ...header });
+        }
+        return;
+      }
+      case "tell-flows":
+        // Not awaited: reading the table must not hold up the writes queued behind it.
+        void this.tellFlows(a.node, a.askedAt).catch((e: unknown) => {
+          log.error("farm action failed", { module: s.name, action: "tell-flows", error: e instanceof Error ? e.message : String(e) });
+        });
+        return;
+      case "record-flows": {
+        // On the queue: recorded before a later write takes their buckets.
+        if (!this.tableUp) return;
+        const w = await this.os.recordFlows(s.name, a.flows, a.value);
+        const peer = s.core.nodes[(a.value - 1) % 32]?.name ?? "?";
+        if (!w.ok) log.warn("farm: cannot record the UDP flows a peer answers", { module: s.name, peer, reason: w.message });
+        else log.info("farm: recorded the UDP flows a peer answers", { module: s.name, peer, flows: a.flows.length, changed: w.changed });
         return;
       }
       case "count-connections": {

@@ -11,6 +11,7 @@ import { type ExitGuard, startExitGuard } from "../../sys/farm/exit-guard.ts";
 import { type FarmLinkSpec, type LinkResult, removeFarmLink, setupFarmLink } from "../../sys/farm/link.ts";
 import type { FarmTableSpec } from "../../sys/farm/ruleset.ts";
 import { hasCarrier } from "../../sys/farm/carrier.ts";
+import { type FlowKey, ownFlows, readFlowRecords, recordFlows } from "../../sys/farm/flow-records.ts";
 import { readFarmCounters, removeFarmTable, renewFarmLease, setupFarmTable, type TableResult, writeFarmFlows, writeFarmTable } from "../../sys/farm/table.ts";
 
 export interface FarmOs {
@@ -20,6 +21,10 @@ export interface FarmOs {
   renewLease(module: string, vip: string, leaseMs: number): Promise<TableResult>;
   /** Who answers UDP flows (src/core/farm/flows.ts); `forget` empties the flow memory first. */
   writeFlows(module: string, owners: readonly number[], live: readonly number[], forget: boolean): Promise<TableResult>;
+  /** The UDP flows the table says this node answers itself (to tell a peer that listens). */
+  readOwnFlows(module: string): Promise<{ ok: true; flows: FlowKey[] } | { ok: false; message: string }>;
+  /** Records flows as answered by the peer whose owner value is `value`. */
+  recordFlows(module: string, flows: readonly FlowKey[], value: number): Promise<{ ok: true; changed: number } | { ok: false; message: string }>;
   carrier(iface: string): boolean;
   removeTable(module: string): Promise<TableResult>;
   setupLink(spec: FarmLinkSpec): Promise<LinkResult>;
@@ -37,6 +42,11 @@ export function farmOs(ip: IpRunner = createIpRunner()): FarmOs {
     writeTable: writeFarmTable,
     renewLease: renewFarmLease,
     writeFlows: writeFarmFlows,
+    readOwnFlows: async (module) => {
+      const r = await readFlowRecords(module);
+      return r.ok ? { ok: true, flows: ownFlows(r.records) } : r;
+    },
+    recordFlows,
     carrier: hasCarrier,
     removeTable: removeFarmTable,
     setupLink: (spec) => setupFarmLink(spec, ip),

@@ -13,6 +13,7 @@ import { farmSeeds } from "./seeds.ts";
 import type { FarmCoreConfig } from "../../core/farm/types.ts";
 import { type LeaseTimes, leaseTimes } from "../../core/farm/lease.ts";
 import { readKeyFile } from "../../sys/keyfile.ts";
+import { FARM_FLOWS_PORT_OFFSET, type FlowLinkSpec } from "./flow-link.ts";
 
 export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
 
@@ -28,6 +29,8 @@ export interface FarmModuleSetup {
   readonly checkers: FarmModule["checkers"];
   /** The kernel lease on our buckets, from the heartbeat timers (lease.ts). */
   readonly lease: LeaseTimes;
+  /** The node's socket for flow reports (flow-link.ts), the same for every farm module; absent: none. */
+  readonly flowLink?: FlowLinkSpec;
 }
 
 export type FarmSetupResult =
@@ -82,6 +85,14 @@ export function farmSetup(config: VigilConfig, self: string, opts: { key?: Uint8
       warnings.push("farm modules: no cluster.key_file, so the bucket seed comes from the cluster name and anyone can compute it");
     }
   }
+  const flowPort = hb.port + FARM_FLOWS_PORT_OFFSET;
+  let flowLink: FlowLinkSpec | undefined;
+  if (flowPort > 65535) {
+    warnings.push(`farm modules: the flow report port (heartbeat port ${hb.port} + ${FARM_FLOWS_PORT_OFFSET}) is above 65535; a starting node learns its peers' UDP flows by watching only`);
+  } else {
+    const peers = nodes.filter((_, i) => i !== selfIndex).map((n) => ({ name: n.name, addresses: n.addresses }));
+    flowLink = { key, port: flowPort, cluster: config.cluster.name, self, peers };
+  }
   const out: FarmModuleSetup[] = [];
   for (const m of farms) {
     const vipCidr = m.vips[0];
@@ -113,6 +124,7 @@ export function farmSetup(config: VigilConfig, self: string, opts: { key?: Uint8
       interface: iface,
       checkers: m.checkers,
       lease,
+      ...(flowLink === undefined ? {} : { flowLink }),
     });
   }
   return { ok: true, modules: out, warnings };
