@@ -14,6 +14,21 @@
  * needs no journal write (and no fdatasync), so a recorder appending to a
  * file pays one sync per MiB, not one per write. After a crash only the
  * extents are known: they are compared by checksums (`suspect`), not sent.
+ *
+ * Namespace and metadata changes get the same treatment per directory: the
+ * first such change among a directory's children stores one "dir" record
+ * (the directory, and a wall-clock time a little before now); the children's
+ * later creates, renames, unlinks and attribute changes need no record of
+ * their own (see `dirCover`). The memory still learns each one exactly, so a
+ * resync without a restart looks only at them. After a restart the file
+ * knows only the directory: the resync then lists it and compares in depth
+ * every child whose ctime is at or after that time (resync.ts). A ctime
+ * cannot be set by hand, and every covered change sets its entry's ctime to
+ * the time of the change, which the stored time precedes (a clock that went
+ * back is caught before the change is acknowledged: a new, earlier record).
+ * Data ("blocks") records stay exact, and so do the changes that would move
+ * or orphan data marks (a rename of something with marks beneath or dirty
+ * data, an unlink of a file with dirty data, an exchange).
  */
 
 import { keyPath, pathKey, parentKey, isWithin } from "../core/mirror/resync-plan.ts";
@@ -55,10 +70,23 @@ export interface DirtySet {
    */
   readonly hardLinkRecheck: boolean;
   readonly paths: readonly DirtyPath[];
+  /**
+   * Directories known only from "dir" records read back from the file (after
+   * a restart): every child with a ctime at or after `sinceNs` may have
+   * changed in any way, the listing too.
+   */
+  readonly dirs?: readonly DirtyDir[];
+}
+
+export interface DirtyDir {
+  readonly path: RelPath;
+  readonly sinceNs: bigint;
 }
 
 interface Marks {
   tree: boolean;
+  /** Data was written under this entry (or under a name it had before a rename). */
+  data: boolean;
   whole: boolean;
   blocks: Set<number> | null;
   /** Extents whose records are written (or on their way): writes inside need no record. */
@@ -78,7 +106,11 @@ export type DirtyRecord =
   | { readonly kind: "trunc"; readonly path: RelPath; readonly size: number }
   | { readonly kind: "rename"; readonly from: RelPath; readonly to: RelPath; readonly exchange: boolean }
   | { readonly kind: "unlink"; readonly path: RelPath }
+  | { readonly kind: "dir"; readonly path: RelPath; readonly sinceNs: bigint }
   | { readonly kind: "full"; readonly reason: string };
+
+/** How far before the clock a "dir" record's time is set: more than an op may wait between being done and being marked, and the kernel's coarse tick for ctime. */
+export const DIR_SLACK_NS = 60_000_000_000n;
 
 export class DirtyTracker {
   private readonly marks = new Map<string, Marks>();
@@ -87,6 +119,8 @@ export class DirtyTracker {
   private blockCount = 0;
   private fullReason: string | null = null;
   private hardLinkRecheck = false;
+  /** Directories with a "dir" record (by key): the time it holds, and whether it came from the file. */
+  private readonly dirMarks = new Map<string, { sinceNs: bigint; replayed: boolean }>();
 
   constructor(private readonly limits: DirtyLimits = DEFAULT_DIRTY_LIMITS) {}
 
@@ -125,13 +159,54 @@ export class DirtyTracker {
       }
       case "unlink": {
         const m = this.marks.get(pathKey(r.path));
-        return m !== undefined && !hasData(m);
+        // Removing a name without dirty data changes nothing the file must know beyond its mark.
+        return m !== undefined && !m.data;
+      }
+      case "dir": {
+        const d = this.dirMarks.get(pathKey(r.path));
+        return d !== undefined && d.sinceNs <= r.sinceNs;
       }
       case "rename":
         return false;
       case "full":
         return false;
     }
+  }
+
+  /**
+   * Whether `names` (the entries a namespace or metadata change touches) may
+   * go unrecorded under their parents' "dir" records: null when the change
+   * needs exact records; else the parents whose "dir" record must be stored
+   * first (none when all have one whose time is not after `nowNs` less the
+   * slack). `move`: a rename's source (nothing may be marked beneath it, nor
+   * dirty data on it: those marks must move with it); `gone`: a name whose
+   * entry is removed or replaced (no dirty data, which may live on under
+   * another hard link).
+   */
+  dirCover(names: readonly RelPath[], nowNs: bigint, move: RelPath | null, gone: readonly RelPath[]): RelPath[] | null {
+    if (this.full) return [];
+    for (const p of move === null ? gone : [move, ...gone]) {
+      const k = pathKey(p);
+      const m = this.marks.get(k);
+      if (m?.data === true) return null;
+      if ((this.beneath.get(k) ?? 0) > 0) return null;
+    }
+    if (move !== null && this.dirMarks.size > 0) {
+      // A directory whose own changes a "dir" record stands for: the record must move with it.
+      const k = pathKey(move);
+      for (const d of this.dirMarks.keys()) if (rekeyWithin(d, k, k) !== null) return null;
+    }
+    const need: RelPath[] = [];
+    const seen = new Set<string>();
+    for (const p of names) {
+      if (p.length === 0) return null;
+      const parent = parentKey(pathKey(p));
+      if (seen.has(parent)) continue;
+      seen.add(parent);
+      const d = this.dirMarks.get(parent);
+      if (d === undefined || d.sinceNs > nowNs - DIR_SLACK_NS) need.push(keyPath(parent));
+    }
+    return need;
   }
 
   /**
@@ -144,6 +219,13 @@ export class DirtyTracker {
       case "full":
         this.giveUp(r.reason);
         return null;
+      case "dir": {
+        if (this.touch(r.path) === null) return this.capped();
+        const k = pathKey(r.path);
+        const d = this.dirMarks.get(k);
+        this.dirMarks.set(k, { sinceNs: d === undefined || r.sinceNs < d.sinceNs ? r.sinceNs : d.sinceNs, replayed: d?.replayed === true });
+        return null;
+      }
       case "path":
         return this.touch(r.path) === null ? this.capped() : null;
       case "tree": {
@@ -157,18 +239,21 @@ export class DirtyTracker {
         const m = this.touch(r.path);
         if (m === null) return this.capped();
         m.whole = true;
+        m.data = true;
         this.dropBlocks(m);
         return null;
       }
       case "trunc": {
         const m = this.touch(r.path);
         if (m === null) return this.capped();
+        m.data = true;
         m.truncFrom = m.truncFrom === null ? r.size : Math.min(m.truncFrom, r.size);
         return null;
       }
       case "blocks": {
         const m = this.touch(r.path);
         if (m === null) return this.capped();
+        m.data = true;
         if (m.whole || m.tree) return null;
         const { first, last } = extentsOf(r.first, r.count);
         m.extents ??= new Set();
@@ -189,7 +274,7 @@ export class DirtyTracker {
       case "unlink": {
         const m = this.touch(r.path);
         if (m === null) return this.capped();
-        if (hasData(m)) this.hardLinkRecheck = true;
+        if (m.data) this.hardLinkRecheck = true;
         return null;
       }
       case "rename":
@@ -207,6 +292,12 @@ export class DirtyTracker {
 
   /** Applies a record read back from the journal file: its data is only suspected to differ. */
   replay(r: DirtyRecord): void {
+    if (r.kind === "dir") {
+      this.apply(r);
+      const d = this.dirMarks.get(pathKey(r.path));
+      if (d !== undefined) d.replayed = true;
+      return;
+    }
     if (r.kind !== "blocks") {
       this.apply(r);
       return;
@@ -217,6 +308,7 @@ export class DirtyTracker {
       this.capped();
       return;
     }
+    m.data = true;
     if (m.whole || m.tree) return;
     const { first, last } = extentsOf(r.first, r.count);
     m.extents ??= new Set();
@@ -232,7 +324,9 @@ export class DirtyTracker {
     for (const [k, m] of this.marks) {
       paths.push({ path: keyPath(k), tree: m.tree, whole: m.whole, ranges: rangesOf(m), suspect: suspectOf(m) });
     }
-    return { full: this.full, fullReason: this.fullReason, hardLinkRecheck: this.hardLinkRecheck, paths };
+    const dirs: DirtyDir[] = [];
+    if (!this.full) for (const [k, d] of this.dirMarks) if (d.replayed) dirs.push({ path: keyPath(k), sinceNs: d.sinceNs });
+    return { full: this.full, fullReason: this.fullReason, hardLinkRecheck: this.hardLinkRecheck, paths, dirs };
   }
 
   private capped(): DirtyRecord {
@@ -245,6 +339,7 @@ export class DirtyTracker {
     this.fullReason = reason;
     this.marks.clear();
     this.beneath.clear();
+    this.dirMarks.clear();
     this.blockCount = 0;
   }
 
@@ -268,7 +363,7 @@ export class DirtyTracker {
     const existing = this.marks.get(k);
     if (existing !== undefined) return existing;
     if (this.marks.size >= this.limits.maxPaths) return null;
-    const m: Marks = { tree: false, whole: false, blocks: null, extents: null, suspect: null, truncFrom: null };
+    const m: Marks = { tree: false, data: false, whole: false, blocks: null, extents: null, suspect: null, truncFrom: null };
     this.marks.set(k, m);
     for (let a = k; a !== ""; ) {
       a = parentKey(a);
@@ -303,6 +398,26 @@ export class DirtyTracker {
     return out;
   }
 
+  /** "dir" records follow their directory (or an ancestor) through a rename, as the other marks do. */
+  private moveDirMarks(f: string, t: string, exchange: boolean): void {
+    if (this.dirMarks.size === 0) return;
+    const moved: [string, { sinceNs: bigint; replayed: boolean }][] = [];
+    for (const [k, d] of this.dirMarks) {
+      const a = rekeyWithin(k, f, t);
+      const b = exchange ? rekeyWithin(k, t, f) : null;
+      if (a !== null) moved.push([a, d]);
+      else if (b !== null) moved.push([b, d]);
+      else continue;
+      this.dirMarks.delete(k);
+    }
+    // A directory replaced by the rename: its record is moot (nothing lives beneath the old one).
+    if (!exchange) for (const k of [...this.dirMarks.keys()]) if (rekeyWithin(k, t, t) !== null) this.dirMarks.delete(k);
+    for (const [k, d] of moved) {
+      const had = this.dirMarks.get(k);
+      this.dirMarks.set(k, had === undefined || d.sinceNs < had.sinceNs ? d : had);
+    }
+  }
+
   private attach(to: string, moved: Map<string, Marks>): void {
     for (const [suffix, m] of moved) {
       const k = to + suffix;
@@ -319,9 +434,13 @@ export class DirtyTracker {
     const movedFrom = this.detach(f);
     const movedTo = exchange ? this.detach(t) : new Map<string, Marks>();
     if (!exchange) {
-      // Whatever `to` named before is gone; its marks with it.
-      for (const m of this.detach(t).values()) this.blockCount -= m.blocks?.size ?? 0;
+      // Whatever `to` named before is gone; its marks with it (dirty data may live on under another hard link).
+      for (const m of this.detach(t).values()) {
+        this.blockCount -= m.blocks?.size ?? 0;
+        if (m.data) this.hardLinkRecheck = true;
+      }
     }
+    this.moveDirMarks(f, t, exchange);
     this.attach(t, movedFrom);
     this.attach(f, movedTo);
     // Both names changed, both parents too; the new name is compared in depth,
@@ -342,8 +461,8 @@ export class DirtyTracker {
   }
 }
 
-function hasData(m: Marks): boolean {
-  return m.whole || m.tree || (m.blocks !== null && m.blocks.size > 0) || (m.suspect !== null && m.suspect.size > 0);
+function rekeyWithin(k: string, from: string, to: string): string | null {
+  return k === from || (k.startsWith(from) && k.charCodeAt(from.length) === 0x2f) ? to + k.slice(from.length) : null;
 }
 
 function extentsOf(firstBlock: number, count: number): { first: number; last: number } {

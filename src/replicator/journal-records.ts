@@ -13,7 +13,7 @@ export const JOURNAL_MAGIC = new TextEncoder().encode("VIGILJ01");
 const FRAME = 8;
 const MAX_PAYLOAD = 1 + 2 * (2 + MAX_REL_PATH) + 16;
 
-const KIND = { path: 1, tree: 2, blocks: 3, whole: 4, trunc: 5, rename: 6, unlink: 7, full: 8 } as const;
+const KIND = { path: 1, tree: 2, blocks: 3, whole: 4, trunc: 5, rename: 6, unlink: 7, full: 8, dir: 9 } as const;
 
 const CRC_TABLE = (() => {
   const t = new Uint32Array(256);
@@ -96,6 +96,11 @@ function payloadOf(r: DirtyRecord): Uint8Array {
       o.bytes(r.to);
       o.u8(r.exchange ? 1 : 0);
       break;
+    case "dir":
+      o.bytes(r.path);
+      o.u32(Number(BigInt.asUintN(64, r.sinceNs) & 0xffffffffn));
+      o.u32(Number(BigInt.asUintN(64, r.sinceNs) >> 32n));
+      break;
     case "full":
       o.bytes(new TextEncoder().encode(r.reason).subarray(0, MAX_REL_PATH));
       break;
@@ -165,6 +170,12 @@ function decodePayload(p: Uint8Array): DirtyRecord | null {
       case KIND.blocks: r = { kind: "blocks", path: i.bytes(), first: i.u64(), count: i.u32() }; break;
       case KIND.trunc: r = { kind: "trunc", path: i.bytes(), size: i.u64() }; break;
       case KIND.rename: r = { kind: "rename", from: i.bytes(), to: i.bytes(), exchange: i.u8() === 1 }; break;
+      case KIND.dir: {
+        const path = i.bytes();
+        const lo = BigInt(i.u32());
+        r = { kind: "dir", path, sinceNs: BigInt.asIntN(64, lo | (BigInt(i.u32()) << 32n)) };
+        break;
+      }
       case KIND.full: r = { kind: "full", reason: new TextDecoder().decode(i.bytes()) }; break;
       default: return null;
     }

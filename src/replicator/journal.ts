@@ -22,7 +22,7 @@ import { promises as fsp, constants as C } from "node:fs";
 import { join } from "node:path";
 import type { MirrorOp, RelPath } from "./ops.ts";
 import { RENAME_EXCHANGE } from "./ops.ts";
-import { DirtyTracker, blocksOf, DEFAULT_DIRTY_LIMITS, type DirtyLimits, type DirtyRecord, type DirtySet } from "./journal-dirty.ts";
+import { DirtyTracker, blocksOf, DEFAULT_DIRTY_LIMITS, DIR_SLACK_NS, type DirtyLimits, type DirtyRecord, type DirtySet } from "./journal-dirty.ts";
 import { JOURNAL_MAGIC, decodeJournal, encodeRecord } from "./journal-records.ts";
 
 export const JOURNAL_FILE = "alone.journal";
@@ -91,6 +91,40 @@ export function recordsFor(op: MirrorOp): DirtyRecord[] {
   }
 }
 
+/**
+ * The entries a namespace or metadata op touches, when a "dir" record of
+ * their parents may stand for it (see journal-dirty.ts); null for data ops
+ * and exchanges, which are always recorded exactly.
+ */
+export function dirCoverOf(op: MirrorOp): { names: RelPath[]; move: RelPath | null; gone: RelPath[] } | null {
+  switch (op.op) {
+    case "create":
+    case "mknod":
+    case "mkdir":
+    case "symlink":
+    case "chmod":
+    case "chown":
+    case "utimes":
+    case "setxattr":
+    case "removexattr":
+      return { names: [op.path], move: null, gone: [] };
+    case "rmdir":
+    case "unlink":
+      return { names: [op.path], move: null, gone: [op.path] };
+    case "link":
+      return { names: [op.existing, op.path], move: null, gone: [] };
+    case "rename":
+      return (op.flags & RENAME_EXCHANGE) !== 0 ? null : { names: [op.from, op.to], move: op.from, gone: [op.to] };
+    case "write":
+    case "fallocate":
+    case "truncate":
+    case "fsync":
+      return null;
+  }
+}
+
+const wallClockNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
+
 interface Waiter {
   readonly seq: number;
   readonly resolve: () => void;
@@ -101,6 +135,8 @@ export interface JournalOptions {
   readonly limits?: DirtyLimits;
   /** The file to use instead of DIR/alone.journal (tests). */
   readonly file?: JournalFile;
+  /** Wall clock, ns since the epoch (tests); it must be the clock the filesystem sets ctimes from. */
+  readonly nowNs?: () => bigint;
 }
 
 export class Journal {
@@ -115,8 +151,10 @@ export class Journal {
   private broken: JournalError | null = null;
   /** fdatasync calls made so far (metrics, tests). */
   syncs = 0;
+  private readonly nowNs: () => bigint;
 
-  private constructor(private readonly file: JournalFile, private readonly limits: DirtyLimits, tracker: DirtyTracker, size: number) {
+  private constructor(private readonly file: JournalFile, private readonly limits: DirtyLimits, tracker: DirtyTracker, size: number, nowNs?: () => bigint) {
+    this.nowNs = nowNs ?? wallClockNs;
     this.tracker = tracker;
     this.size = size;
   }
@@ -140,7 +178,7 @@ export class Journal {
       if (bytes.length >= JOURNAL_MAGIC.length) tracker.apply({ kind: "full", reason: "the journal file was unreadable" });
       await file.truncate(0);
       await file.write(JOURNAL_MAGIC, 0);
-      const j = new Journal(file, limits, tracker, JOURNAL_MAGIC.length);
+      const j = new Journal(file, limits, tracker, JOURNAL_MAGIC.length, options.nowNs);
       if (tracker.full) j.append({ kind: "full", reason: tracker.snapshot().fullReason ?? "" });
       await j.flushNow();
       return j;
@@ -149,7 +187,7 @@ export class Journal {
       await file.truncate(decoded.validLength);
       await file.datasync();
     }
-    return new Journal(file, limits, tracker, decoded.validLength);
+    return new Journal(file, limits, tracker, decoded.validLength, options.nowNs);
   }
 
   /** What changed since the journal was last cleared. */
@@ -159,7 +197,18 @@ export class Journal {
 
   /** Resolves once `op` is durably marked (see the file comment). */
   mark(op: MirrorOp): Promise<void> {
-    return this.markRecords(recordsFor(op));
+    const exact = recordsFor(op);
+    const cover = this.broken === null ? dirCoverOf(op) : null;
+    if (cover !== null) {
+      const now = this.nowNs();
+      const need = this.tracker.dirCover(cover.names, now, cover.move, cover.gone);
+      if (need !== null) {
+        // The parents' "dir" records stand for the op in the file; the memory still learns it exactly.
+        const dirs: DirtyRecord[] = need.map((path) => ({ kind: "dir", path, sinceNs: now - DIR_SLACK_NS }));
+        return this.markRecords(dirs, exact);
+      }
+    }
+    return this.markRecords(exact);
   }
 
   /**
@@ -177,13 +226,18 @@ export class Journal {
     return this.markRecords([{ kind: "full", reason }]);
   }
 
-  private markRecords(records: readonly DirtyRecord[]): Promise<void> {
+  /** `memoryOnly`: records the file need not hold (a "dir" record among `records` covers them). */
+  private markRecords(records: readonly DirtyRecord[], memoryOnly: readonly DirtyRecord[] = []): Promise<void> {
     if (this.broken !== null) return Promise.reject(this.broken);
     for (const r of records) {
       // The memory always learns the exact blocks; the file only what it does not cover yet.
       const stored = this.tracker.covers(r) ? null : this.tracker.storeFor(r);
       const coarser = this.tracker.apply(r);
       if (stored !== null && coarser?.kind !== "full") this.append(stored);
+      if (coarser !== null) this.append(coarser);
+    }
+    for (const r of memoryOnly) {
+      const coarser = this.tracker.apply(r);
       if (coarser !== null) this.append(coarser);
     }
     if (this.durableSeq >= this.appendedSeq) return Promise.resolve();

@@ -54,8 +54,12 @@ function localStat(root: string, path: RelPath): BigIntStats | null {
 export class FileSync {
   constructor(private readonly host: FileSyncHost) {}
 
-  /** Makes one regular file's size and data right; all its ops acknowledged on return. */
-  async sync(step: FileStep): Promise<void> {
+  /**
+   * Makes one regular file's size and data right. Returns once every op is
+   * sent (the window bounds what is in flight), with `acked`, settled once
+   * they are all acknowledged: the next file need not wait a round trip.
+   */
+  async sync(step: FileStep): Promise<{ readonly acked: Promise<void> }> {
     const path = step.entry.path;
     const planned = bytesToLook(step);
     let looked = 0;
@@ -70,7 +74,7 @@ export class FileSync {
       fd = openSync(host, C.O_RDONLY | C.O_NOFOLLOW);
     } catch {
       look(planned);
-      return;
+      return { acked: Promise.resolve() };
     }
     const track: Promise<void>[] = [];
     try {
@@ -79,12 +83,12 @@ export class FileSync {
         const now = localStat(this.host.root, path);
         return now !== null && now.ino === st.ino && now.dev === st.dev;
       };
-      if (!st.isFile() || !same()) return;
+      if (!st.isFile() || !same()) return { acked: Promise.resolve() };
       const size = Number(st.size);
       const sparse = Number(st.blocks) * 512 < size;
       const file: OpenFile = { path, fd, same, sparse, mtimeNs: st.mtimeNs, track };
       await this.host.budget(0);
-      if (!same()) return;
+      if (!same()) return { acked: Promise.resolve() };
       if (step.create) this.host.send({ op: "create", path, mode: Number(st.mode) & 0o7777, uid: Number(st.uid), gid: Number(st.gid) }, 0, track);
       if (step.create ? size > 0 : step.targetSize !== size) this.host.send({ op: "truncate", path, size, mtimeNs: st.mtimeNs }, 0, track);
       switch (step.data.kind) {
@@ -106,9 +110,9 @@ export class FileSync {
         case "none":
           break;
       }
+      return { acked: Promise.all(track).then(() => undefined) };
     } finally {
       closeSync(fd);
-      await Promise.all(track);
       look(planned);
     }
   }

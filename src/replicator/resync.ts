@@ -56,6 +56,7 @@ import {
 import { Breather } from "./breathe.ts";
 import type { DirtySet } from "./journal-dirty.ts";
 import { RENAME_NOREPLACE, relPathText, type MirrorOp, type RelPath } from "./ops.ts";
+import { expandDirMarks } from "./resync-dirs.ts";
 import { checkpointKey, loadCheckpoint, removeCheckpoint, saveCheckpoint, type ResyncCheckpoint } from "./resync-checkpoint.ts";
 import { withRate, type ProgressCounts, type ResyncPhase, type ResyncProgress } from "./resync-progress.ts";
 import { RateLimit, realClock, type Clock } from "./resync-rate.ts";
@@ -142,6 +143,8 @@ export interface ResyncResult {
   readonly fullReason: string | null;
   /** What stopped an incomplete resync. */
   readonly error: string | null;
+  /** Milliseconds spent in each phase (where the time of a resync goes). */
+  readonly phaseMs: Readonly<Record<string, number>>;
 }
 
 
@@ -231,10 +234,18 @@ export class Resync {
   }
 
   private result(completed: boolean, error: string | null): ResyncResult {
-    return { completed, progress: this.progress(), failures: [...this.failures], fullReason: this.fullReason, error };
+    this.setPhase(this.counts.phase);
+    return { completed, progress: this.progress(), failures: [...this.failures], fullReason: this.fullReason, error, phaseMs: { ...this.phaseMs } };
   }
 
+  private readonly phaseMs: Record<string, number> = {};
+  private phaseSince = 0;
+
   private setPhase(phase: ResyncPhase): void {
+    const now = this.clock.now();
+    const was = this.counts.phase;
+    this.phaseMs[was] = (this.phaseMs[was] ?? 0) + (now - (this.phaseSince || this.counts.startedAtMs));
+    this.phaseSince = now;
     this.counts.phase = phase;
     this.o.onProgress?.(this.progress());
   }
@@ -247,7 +258,9 @@ export class Resync {
   private async main(): Promise<void> {
     const checksumAll = this.o.checksumAll === true;
     let checkpoint: ResyncCheckpoint | null = null;
-    const dirty = this.o.dirty ?? null;
+    // Directories the journal knows only as "something beneath changed" become marks of their recent children.
+    const given = this.o.dirty ?? null;
+    const dirty = given === null ? null : await expandDirMarks(this.root, given, () => this.breathe());
     // A checkpoint is only as good as the knowledge of what changed after it was written.
     const changesKnown = dirty !== null && !dirty.full;
     if (this.o.checkpointFile !== undefined && this.mode === "full" && changesKnown) {
@@ -310,7 +323,9 @@ export class Resync {
       await this.pass(scopes, new Map(), true, null, new Set(), null);
     }
     this.checkAbort();
+    const syncStart = this.clock.now();
     const synced = await this.peer.apply({ op: "fsync", path: null, dataOnly: false });
+    this.phaseMs["final sync"] = this.clock.now() - syncStart;
     if (!synced.ok) throw new Error(`the copy could not be synced: ${synced.message}`);
     if (this.o.checkpointFile !== undefined) await removeCheckpoint(this.o.checkpointFile);
   }
@@ -560,6 +575,7 @@ export class Resync {
       if (skipThrough !== null && compareKeys(pathKey(doneThrough), skipThrough) < 0) return;
       saving = saving.then(() => saveCheckpoint(checkpointFile, { mode: "full", checksumAll: this.o.checksumAll === true, doneThrough })).catch(() => undefined);
     };
+    const acks: Promise<void>[] = [];
     const worker = async (): Promise<void> => {
       while (next < files.length) {
         this.checkAbort();
@@ -567,17 +583,21 @@ export class Resync {
         const i = next++;
         if (i >= files.length) break;
         const f = files[i]!;
-        await this.files.sync(f);
-        done[i] = true;
-        this.counts.filesDone++;
-        while (contiguous < files.length && done[contiguous] === true) contiguous++;
-        save(false);
-        this.o.onProgress?.(this.progress());
+        // The next file starts once this one's ops are sent; it is done (for the checkpoint) once they are acknowledged.
+        const { acked } = await this.files.sync(f);
+        acks.push(acked.then(() => {
+          done[i] = true;
+          this.counts.filesDone++;
+          while (contiguous < files.length && done[contiguous] === true) contiguous++;
+          save(false);
+          this.o.onProgress?.(this.progress());
+        }));
       }
     };
     try {
       const workers = Array.from({ length: Math.max(1, this.o.concurrency ?? FILES_AT_ONCE) }, worker);
       const results = await Promise.allSettled(workers);
+      await Promise.all(acks);
       const failed = results.find((r) => r.status === "rejected");
       if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
     } finally {

@@ -723,6 +723,7 @@ export class MirrorDriver implements MirrorResource {
         return;
       }
       const failed = this.failedDuringResync ?? [];
+      this.o.log.info("mirror resync pass ended", { ...this.tag, mode: result.progress.mode, completed: String(result.completed), files: result.progress.filesTotal, ms: Object.entries(result.phaseMs).map(([k, v]) => `${k} ${Math.round(v)}`).join(", ") });
       this.resyncEnded();
       this.resyncProgress = result.progress;
       this.checksumAll = false;
