@@ -38,6 +38,9 @@ function workerLocation(): URL | string | null {
   return null;
 }
 
+/** Data bytes past which a batch of ops is posted without waiting for the end of the turn. */
+const BATCH_BYTES = 256 * 1024;
+
 class ThreadedApplier implements OpApplier {
   private nextId = 1;
   private readonly waiting = new Map<number, (r: ApplyResult) => void>();
@@ -48,10 +51,13 @@ class ThreadedApplier implements OpApplier {
     readonly mtimeWindowNs: number,
   ) {
     worker.on("message", (m: ApplyWorkerMessage) => {
-      if (m.t !== "result") return;
-      const done = this.waiting.get(m.id);
-      this.waiting.delete(m.id);
-      done?.(m.result);
+      if (m.t !== "results") return;
+      for (let i = 0; i < m.results.length; i++) {
+        const id = m.first + i;
+        const done = this.waiting.get(id);
+        this.waiting.delete(id);
+        done?.(m.results[i]!);
+      }
     });
     const fail = (why: string): void => {
       this.dead = why;
@@ -62,6 +68,17 @@ class ThreadedApplier implements OpApplier {
     worker.on("exit", (code) => fail(`exited (code ${code})`));
   }
 
+  /**
+   * Ops posted in one turn of the event loop travel as one message (a
+   * namespace request brings two or three small ops at once): each message
+   * costs a wake-up of the other thread, and the thread's results come back
+   * the same way.
+   */
+  private batch: MirrorOp[] = [];
+  private batchFirst = 0;
+  private transfer: ArrayBuffer[] = [];
+  private batchBytes = 0;
+
   apply(op: MirrorOp): Promise<ApplyResult> {
     if (this.dead !== null) return Promise.resolve({ ok: false, kind: "failed", errno: "EIO", message: `the applier's thread ${this.dead}` });
     const id = this.nextId++;
@@ -69,14 +86,39 @@ class ThreadedApplier implements OpApplier {
       this.waiting.set(id, resolve);
       // A write's data is handed over, not copied, when it owns its whole buffer (a decoded op does).
       const data = op.op === "write" ? op.data : op.op === "setxattr" ? op.value : null;
-      const transfer = data !== null && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer ? [data.buffer] : [];
-      const m: ApplyWorkerRequest = { t: "op", id, op };
-      this.worker.postMessage(m, transfer);
+      if (data !== null && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer && !this.transfer.includes(data.buffer)) this.transfer.push(data.buffer);
+      if (this.batch.length === 0) {
+        this.batchFirst = id;
+        queueMicrotask(() => this.post());
+      }
+      this.batch.push(op);
+      this.batchBytes += data?.length ?? 0;
+      // A batch's results wait for its last op: large data goes on its way at once.
+      if (this.batchBytes >= BATCH_BYTES) this.post();
     });
+  }
+
+  private post(): void {
+    if (this.batch.length === 0) return;
+    const m: ApplyWorkerRequest = { t: "ops", first: this.batchFirst, ops: this.batch };
+    const transfer = this.transfer;
+    this.batch = [];
+    this.transfer = [];
+    this.batchBytes = 0;
+    if (this.dead !== null) {
+      for (let i = 0; i < m.ops.length; i++) {
+        const done = this.waiting.get(m.first + i);
+        this.waiting.delete(m.first + i);
+        done?.({ ok: false, kind: "failed", errno: "EIO", message: `the applier's thread ${this.dead}` });
+      }
+      return;
+    }
+    this.worker.postMessage(m, transfer);
   }
 
   async close(): Promise<void> {
     if (this.dead !== null) return;
+    this.post();
     const exited = new Promise<void>((r) => this.worker.once("exit", () => r()));
     this.worker.postMessage({ t: "close" } satisfies ApplyWorkerRequest);
     const timer = setTimeout(() => void this.worker.terminate(), 5000);

@@ -12,11 +12,12 @@ export interface ApplyWorkerInput {
   readonly applyRoot: string;
 }
 
-export type ApplyWorkerRequest = { readonly t: "op"; readonly id: number; readonly op: MirrorOp } | { readonly t: "close" };
+/** Ops numbered from `first`, applied in order; their results come back as one message. */
+export type ApplyWorkerRequest = { readonly t: "ops"; readonly first: number; readonly ops: readonly MirrorOp[] } | { readonly t: "close" };
 
 export type ApplyWorkerMessage =
   | { readonly t: "ready"; readonly mtimeWindowNs: number }
-  | { readonly t: "result"; readonly id: number; readonly result: ApplyResult };
+  | { readonly t: "results"; readonly first: number; readonly results: readonly ApplyResult[] };
 
 async function main(input: ApplyWorkerInput): Promise<void> {
   const port = parentPort!;
@@ -28,7 +29,7 @@ async function main(input: ApplyWorkerInput): Promise<void> {
       port.close();
       return;
     }
-    post({ t: "result", id: m.id, result: applier.apply(m.op) });
+    post({ t: "results", first: m.first, results: m.ops.map((op) => applier.apply(op)) });
   });
   post({ t: "ready", mtimeWindowNs: applier.mtimeWindowNs });
 }

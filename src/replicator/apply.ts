@@ -20,7 +20,7 @@ import { type FsCalls, loadFsCalls, RENAME_EXCHANGE, RENAME_NOREPLACE, UTIME_OMI
 import { failure, UnsupportedHere } from "./apply-errors.ts";
 import { CopyPaths } from "./apply-paths.ts";
 import { APPLIED, type ApplyResult } from "./apply-result.ts";
-import { DirtySet } from "./apply-sync.ts";
+import { DirtySet, loadSyncFs, type SyncFs } from "./apply-sync.ts";
 import { type MirrorOp, type RelPath, relPathText } from "./ops.ts";
 
 const { O_WRONLY, O_RDONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
@@ -32,6 +32,8 @@ const OPEN_FDS = 64;
 export interface ApplierOptions {
   /** libc calls node:fs lacks; null when this runtime has none. */
   readonly fsCalls: FsCalls | null;
+  /** syncfs(2) of the copy's file system (one call instead of an fsync per changed file); absent: none. */
+  readonly syncfs?: SyncFs | null;
 }
 
 function nsToSeconds(ns: bigint): number {
@@ -42,7 +44,7 @@ function nsToSeconds(ns: bigint): number {
 export class Applier {
   private readonly paths: CopyPaths;
   private readonly fsCalls: FsCalls | null;
-  private readonly dirty = new DirtySet();
+  private readonly dirty: DirtySet;
   private readonly fds = new Map<string, number>();
 
   /** How far a time set here may be from the one asked (1 ns with libc's utimensat). */
@@ -51,6 +53,7 @@ export class Applier {
   constructor(root: string, options: ApplierOptions) {
     this.paths = new CopyPaths(root);
     this.fsCalls = options.fsCalls;
+    this.dirty = new DirtySet(undefined, options.syncfs ?? null);
     this.mtimeWindowNs = options.fsCalls === null ? 2000 : 1;
   }
 
@@ -62,7 +65,7 @@ export class Applier {
     } catch {
       calls = null;
     }
-    return new Applier(root, { fsCalls: calls });
+    return new Applier(root, { fsCalls: calls, syncfs: await loadSyncFs() });
   }
 
   /** The folder this applier writes to. */
