@@ -77,28 +77,41 @@ async function dropCached(t: Target, rel: string): Promise<void> {
   for (const b of t.beneath) await must(["dd", `if=${b}/${rel}`, "iflag=nocache", "count=0", "status=none"], `${t.label}: drop cached pages beneath`);
 }
 
-export async function runSuite(t: Target, s: SuiteSizes): Promise<SuiteResult> {
-  const f = `${t.dir}/seq.dat`;
-  const w = await must([...t.enter(), "dd", "if=/dev/zero", `of=${f}`, "bs=1M", `count=${s.seqMiB}`, "conv=fsync"], `${t.label}: dd write`);
-  await dropCached(t, "seq.dat");
-  const r = await must([...t.enter(), "dd", `if=${f}`, "of=/dev/null", "bs=1M"], `${t.label}: dd read`);
-  await must([...t.enter(), "rm", "-f", f], `${t.label}: rm`);
-  const half = Math.max(1, s.seqMiB >> 1);
-  const dd2 = (n: string) => `dd if=/dev/zero of=${t.dir}/${n} bs=1M count=${half} conv=fsync`;
-  const w2 = await must([...t.enter(), "sh", "-c", `${dd2("p1.dat")} & ${dd2("p2.dat")} & wait; rm -f ${t.dir}/p1.dat ${t.dir}/p2.dat`], `${t.label}: two dd writers`);
-  const fs = await app<{ ops: number; elapsedMs: number; lat: number[] }>(t, ["fsync4k", t.dir, String(s.fsyncOps), String(s.fsyncMs)], "4 KiB writes with fsync");
-  const st = await app<{ files: number; totalMs: number }>(t, ["storm", t.dir, String(s.stormFiles)], "create/rename/delete storm");
-  return {
-    seqWriteMBps: ddRate(w.stderr),
-    seqWrite2MBps: ddRateAll(w2.stderr),
-    seqReadMBps: ddRate(r.stderr),
-    fsyncIops: fs.ops / (fs.elapsedMs / 1000),
-    fsyncP50Ms: median(fs.lat),
-    fsyncP99Ms: percentile(fs.lat, 99),
-    stormFiles: st.files,
-    stormSeconds: st.totalMs / 1000,
-    stormFilesPerSec: st.files / (st.totalMs / 1000),
+/** The workloads of one suite round (bench/mirror.ts --rows picks among them). */
+export type Workload = "seq" | "fsync" | "storm";
+export const WORKLOADS: readonly Workload[] = ["seq", "fsync", "storm"];
+
+export async function runSuite(t: Target, s: SuiteSizes, only: ReadonlySet<Workload> = new Set(WORKLOADS)): Promise<SuiteResult> {
+  const out: SuiteResult = {
+    seqWriteMBps: NaN, seqWrite2MBps: NaN, seqReadMBps: NaN, fsyncIops: NaN, fsyncP50Ms: NaN, fsyncP99Ms: NaN,
+    stormFiles: NaN, stormSeconds: NaN, stormFilesPerSec: NaN,
   };
+  if (only.has("seq")) {
+    const f = `${t.dir}/seq.dat`;
+    const w = await must([...t.enter(), "dd", "if=/dev/zero", `of=${f}`, "bs=1M", `count=${s.seqMiB}`, "conv=fsync"], `${t.label}: dd write`);
+    await dropCached(t, "seq.dat");
+    const r = await must([...t.enter(), "dd", `if=${f}`, "of=/dev/null", "bs=1M"], `${t.label}: dd read`);
+    await must([...t.enter(), "rm", "-f", f], `${t.label}: rm`);
+    const half = Math.max(1, s.seqMiB >> 1);
+    const dd2 = (n: string) => `dd if=/dev/zero of=${t.dir}/${n} bs=1M count=${half} conv=fsync`;
+    const w2 = await must([...t.enter(), "sh", "-c", `${dd2("p1.dat")} & ${dd2("p2.dat")} & wait; rm -f ${t.dir}/p1.dat ${t.dir}/p2.dat`], `${t.label}: two dd writers`);
+    out.seqWriteMBps = ddRate(w.stderr);
+    out.seqWrite2MBps = ddRateAll(w2.stderr);
+    out.seqReadMBps = ddRate(r.stderr);
+  }
+  if (only.has("fsync")) {
+    const fs = await app<{ ops: number; elapsedMs: number; lat: number[] }>(t, ["fsync4k", t.dir, String(s.fsyncOps), String(s.fsyncMs)], "4 KiB writes with fsync");
+    out.fsyncIops = fs.ops / (fs.elapsedMs / 1000);
+    out.fsyncP50Ms = median(fs.lat);
+    out.fsyncP99Ms = percentile(fs.lat, 99);
+  }
+  if (only.has("storm")) {
+    const st = await app<{ files: number; totalMs: number }>(t, ["storm", t.dir, String(s.stormFiles)], "create/rename/delete storm");
+    out.stormFiles = st.files;
+    out.stormSeconds = st.totalMs / 1000;
+    out.stormFilesPerSec = st.files / (st.totalMs / 1000);
+  }
+  return out;
 }
 
 /** Medians of each field over the rounds. */

@@ -3,7 +3,7 @@ import { fmt, markdownTable, type Cell } from "./lib/report.ts";
 import { median, ratio } from "./lib/stats.ts";
 import type { LinkShape } from "./mirror-link.ts";
 import type { SuiteResult, SuiteSizes } from "./mirror-measure.ts";
-import type { ResyncResult } from "./mirror-resync.ts";
+import type { InitialSyncResult, ResyncResult } from "./mirror-resync.ts";
 
 export interface StallResult {
   label: string;
@@ -27,6 +27,8 @@ export interface PhaseResult {
   /** Both vigil daemons during the sync rounds (the bare and GlusterFS rounds in between included). */
   daemons: { cpuPercent: number; peakRssMiB: number };
   resync: ResyncResult | null;
+  /** Absent in results written before the row existed. */
+  initial?: InitialSyncResult | null;
   stalls: StallResult[];
 }
 
@@ -121,7 +123,6 @@ export function mirrorMarkdown(j: MirrorJson): string {
   out.push(`\`${j.command}\` (${j.minutes.toFixed(1)} min). Medians of ${j.rounds} round(s); ${j.cpus} cores shared with other jobs, 1-minute load average ${load} during the run: figures are rough. ${j.glusterVersion}.`);
   out.push(`The link is a veth pair through a bridge: RTT ~${RTT_MS} ms, optimistic against a real LAN (0.1-0.5 ms), so latency-bound rows flatter both replicating rows.`);
   out.push("Rounds take turns between bare, vigil sync and GlusterFS; the vigil ALONE rounds follow them (the SECOND's daemon must be stopped for them), then the vigil async rounds on a pair of their own (mode: async, async_queue 64 MiB). A column without figures was not run.");
-  out.push("Not measured: a full initial sync beside rsync.");
   out.push(`Sizes: dd ${j.sizes.seqMiB} MiB; 4 KiB fsync loop up to ${j.sizes.fsyncOps} ops or ${j.sizes.fsyncMs} ms; storm ${j.sizes.stormFiles} files (GlusterFS ${j.glusterStormFiles}: about 20-30 ms per file here), each create, rename and delete, scaled to ${j.stormReportedFiles} files by its rate to keep the run under ~10 minutes.`, "");
   for (const p of j.phases) {
     out.push(`## ${p.shape === "1gbit" ? "Link shaped to 1 Gbit/s (HTB)" : "Link unshaped"}: one TCP stream carries ${fmt(p.linkMBps)} MB/s`, "");
@@ -138,6 +139,16 @@ export function mirrorMarkdown(j: MirrorJson): string {
         ["copies identical afterwards (diff -r)", r.vigil.copiesEqual ? "yes" : "NO", r.rsync.copiesEqual ? "yes" : "NO", null],
       ]), "");
       out.push(`vigil's time runs from starting the SECOND's daemon to both sides replicating again (daemon start, heartbeat, handshake included); the resync itself reported ${r.vigil.resyncSeconds === null ? "-" : `${fmt(r.vigil.resyncSeconds)} s`} (${r.vigil.mode ?? "-"} mode, ${r.vigil.reportedBytesSent === null ? "-" : fmt(r.vigil.reportedBytesSent / MiB)} MiB sent by its count). rsync's time includes its connection.`, "");
+    }
+    if (p.initial) {
+      const r = p.initial;
+      out.push(`### Full initial sync of a ${fmt(r.treeBytes / MiB)} MiB tree (${r.treeFiles} files) to an empty SECOND`, "");
+      out.push(markdownTable(["", "vigil (full resync)", "rsync -a into an empty folder", "vigil / rsync"], [
+        ["time (s)", r.vigil.wallSeconds, r.rsync.seconds, ratio(r.vigil.wallSeconds, r.rsync.seconds)],
+        ["bytes on the wire (MiB, both ways)", r.vigil.wireBytes / MiB, r.rsync.wireBytes / MiB, ratio(r.vigil.wireBytes, r.rsync.wireBytes)],
+        ["copies identical afterwards (diff -r)", r.vigil.copiesEqual ? "yes" : "NO", r.rsync.copiesEqual ? "yes" : "NO", null],
+      ]), "");
+      out.push(`The SECOND's copy and state were wiped (a new node). vigil's time runs from starting its daemon; the resync itself reported ${r.vigil.resyncSeconds === null ? "-" : `${fmt(r.vigil.resyncSeconds)} s`} (${r.vigil.mode ?? "-"} mode). Page caches were dropped before each.`, "");
     }
     if (p.stalls.length) {
       out.push(`### Write stall: h2's cable pulled for ${j.cutMs} ms during a loop of 4 KiB write + fsync`, "");

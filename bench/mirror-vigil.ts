@@ -32,6 +32,8 @@ export interface VigilPair {
   readonly folder: string;
   /** The real files of a node's copy, from the root mount namespace. */
   data(n: NodeName): string;
+  /** A node's state dir (copy record, journal). */
+  stateDir(n: NodeName): string;
   /** PID of a node's daemon, or null when it is not running. */
   pid(n: NodeName): number | null;
   start(n: NodeName): Promise<void>;
@@ -124,6 +126,7 @@ export async function startVigilPair(lab: Lab, dir: string, mode: "sync" | "asyn
   const pair: VigilPair = {
     folder,
     data: (n) => join(dir, `${n}-data`),
+    stateDir,
     pid,
     async start(n) {
       mkdirSync(stateDir(n), { recursive: true });

@@ -3,6 +3,13 @@
  * bare folder and GlusterFS replica 2, side by side in one run.
  *
  *   node_modules/.bin/bun bench/mirror.ts [--rounds 3] [--quick]
+ *       [--rows seq,fsync,storm,resync,initial,stall] [--cols bare,sync,alone,async,gluster]
+ *       [--shapes unshaped,1gbit] [--name RESULTS]
+ *
+ * --rows, --cols and --shapes run a part of the bench (default: all of it;
+ * "initial" is the full initial sync beside rsync, on the shaped link);
+ * --name writes bench/results/RESULTS.{json,md} (a partial run needs one: it
+ * never overwrites mirror.* or mirror-quick.*).
  *
  * (VIGIL_BIN=/path/to/vigil picks the binary; default dist/vigil. Root only;
  * needs glusterfs-server, fio is not used: dd's figure includes the final
@@ -46,13 +53,35 @@ import { usageOf } from "./lib/proc-usage.ts";
 import { writeResults } from "./lib/report.ts";
 import { startGlusterPair, type GlusterPair } from "./mirror-gluster.ts";
 import { type LinkShape, shapeLink, streamRate } from "./mirror-link.ts";
-import { app, medianSuite, must, runSuite, type SuiteResult, type SuiteSizes, type Target } from "./mirror-measure.ts";
+import { app, medianSuite, must, runSuite, WORKLOADS, type SuiteResult, type SuiteSizes, type Target } from "./mirror-measure.ts";
 import { mirrorMarkdown, type PhaseResult, type StallResult } from "./mirror-report.ts";
-import { measureResync } from "./mirror-resync.ts";
+import { measureInitialSync, measureResync } from "./mirror-resync.ts";
 import { DEADTIME_MS, startVigilPair, type VigilPair } from "./mirror-vigil.ts";
 
-const { values } = parseArgs({ options: { rounds: { type: "string" }, quick: { type: "boolean", default: false } } });
+const { values } = parseArgs({ options: {
+  rounds: { type: "string" }, quick: { type: "boolean", default: false },
+  rows: { type: "string" }, cols: { type: "string" }, shapes: { type: "string" }, name: { type: "string" },
+} });
 const QUICK = values.quick === true;
+
+function pick<T extends string>(option: string, given: string | undefined, all: readonly T[]): Set<T> {
+  if (given === undefined) return new Set(all);
+  const out = new Set<T>();
+  for (const x of given.split(",").map((v) => v.trim()).filter((v) => v !== "")) {
+    if (!(all as readonly string[]).includes(x)) throw new Error(`--${option}: unknown "${x}" (one of ${all.join(", ")})`);
+    out.add(x as T);
+  }
+  return out;
+}
+const ALL_ROWS = [...WORKLOADS, "resync", "initial", "stall"] as const;
+type Row = (typeof ALL_ROWS)[number];
+const ROWS = pick<Row>("rows", values.rows, ALL_ROWS);
+const SUITE = new Set(WORKLOADS.filter((w) => ROWS.has(w)));
+const COLS = pick("cols", values.cols, ["bare", "sync", "alone", "async", "gluster"] as const);
+const SHAPES = pick<LinkShape>("shapes", values.shapes, ["unshaped", "1gbit"]);
+const PARTIAL = values.rows !== undefined || values.cols !== undefined || values.shapes !== undefined;
+if (PARTIAL && values.name === undefined) throw new Error("a partial run (--rows, --cols or --shapes) needs --name, so it never overwrites the full run's results");
+if (values.name !== undefined && !/^[a-z0-9][a-z0-9._-]*$/i.test(values.name)) throw new Error(`--name: "${values.name}" is not a plain file name`);
 const ROUNDS = Number(values.rounds ?? (QUICK ? "1" : "3"));
 const SIZES: SuiteSizes = QUICK
   ? { seqMiB: 64, fsyncOps: 500, fsyncMs: 1_000, stormFiles: 1_000 }
@@ -63,7 +92,8 @@ const GLUSTER_STORM = QUICK ? 100 : 200;
 const STORM_REPORTED = 10_000;
 const TREE = QUICK ? { files: 64, mib: 128 } : { files: 256, mib: 1024 };
 const CUT_MS = 3_000;
-const COMMAND = `node_modules/.bin/bun bench/mirror.ts${QUICK ? " --quick" : ""}${values.rounds !== undefined ? ` --rounds ${ROUNDS}` : ""}`;
+const COMMAND = `node_modules/.bin/bun bench/mirror.ts${QUICK ? " --quick" : ""}${values.rounds !== undefined ? ` --rounds ${ROUNDS}` : ""}${
+  (["rows", "cols", "shapes", "name"] as const).map((k) => (values[k] !== undefined ? ` --${k} ${values[k]}` : "")).join("")}`;
 
 const loads: number[] = [];
 const loadTimer = setInterval(() => loads.push(loadavg()[0] ?? 0), 5_000);
@@ -104,7 +134,10 @@ async function stall(lab: Lab, t: Target): Promise<StallResult> {
   };
 }
 
-async function phase(lab: Lab, shape: LinkShape, gluster: GlusterPair, dir: string, withResync: boolean): Promise<PhaseResult> {
+async function phase(lab: Lab, shape: LinkShape, gluster: GlusterPair | null, dir: string, shaped: boolean): Promise<PhaseResult> {
+  const withResync = shaped && ROWS.has("resync");
+  const withInitial = shaped && ROWS.has("initial");
+  const withStall = shaped && ROWS.has("stall");
   const [h1, h2] = [lab.host("h1"), lab.host("h2")];
   await shapeLink(lab, shape);
   const linkMBps = await streamRate(h1, h2, QUICK ? 100 : 300);
@@ -125,21 +158,22 @@ async function phase(lab: Lab, shape: LinkShape, gluster: GlusterPair, dir: stri
     });
     const bareDir = join(dir, "bare");
     mkdirSync(bareDir, { recursive: true });
+    const glusterTarget: Target | null = gluster === null ? null : { label: "GlusterFS", dir: gluster.mount, enter: () => ["nsenter", "-t", String(gluster.clientPid), "-m", "-n"], beneath: [gluster.brick("h1")] };
     const targets: Target[] = [
-      { label: "bare", dir: bareDir, enter: () => [], beneath: [] },
-      prim("vigil sync"),
-      { label: "GlusterFS", dir: gluster.mount, enter: () => ["nsenter", "-t", String(gluster.clientPid), "-m", "-n"], beneath: [gluster.brick("h1")] },
+      ...(COLS.has("bare") ? [{ label: "bare", dir: bareDir, enter: () => [], beneath: [] }] : []),
+      ...(COLS.has("sync") ? [prim("vigil sync")] : []),
+      ...(glusterTarget === null ? [] : [glusterTarget]),
     ];
     const rounds: Record<string, SuiteResult[]> = { bare: [], "vigil sync": [], "vigil ALONE": [], "vigil async": [], GlusterFS: [] };
     const daemonPids = () => [pair.pid("h1"), pair.pid("h2")].filter((x): x is number => x !== null);
     const u0 = usageOf(daemonPids());
     const t0 = performance.now();
     let peakRssKiB = 0;
-    for (let r = 0; r < ROUNDS; r++) {
+    for (let r = 0; r < (SUITE.size > 0 ? ROUNDS : 0); r++) {
       for (const t of rotate(targets, r)) {
         log(`${shape} round ${r + 1}/${ROUNDS}: ${t.label}`);
         const sizes = t.label === "GlusterFS" ? { ...SIZES, stormFiles: GLUSTER_STORM } : SIZES;
-        (rounds[t.label] as SuiteResult[]).push(await runSuite(t, sizes));
+        (rounds[t.label] as SuiteResult[]).push(await runSuite(t, sizes, SUITE));
         peakRssKiB = Math.max(peakRssKiB, usageOf(daemonPids()).rssKiB);
       }
     }
@@ -150,29 +184,41 @@ async function phase(lab: Lab, shape: LinkShape, gluster: GlusterPair, dir: stri
     if (withResync) {
       log(`${shape}: resync after ${TREE.mib} MiB tree changed by 1 %`);
       resync = await measureResync({ lab, pair, prim: prim("vigil"), dir: join(dir, `resync-${shape}`), files: TREE.files, mib: TREE.mib, fraction: 0.01 });
+      if (!withInitial) await must([...prim("vigil").enter(), "rm", "-rf", `${pair.folder}/tree`], "remove the tree");
+    }
+    let initial = null;
+    if (withInitial) {
+      log(`${shape}: full initial sync of a ${TREE.mib} MiB tree to an empty SECOND`);
+      initial = await measureInitialSync({ lab, pair, prim: prim("vigil"), dir: join(dir, `initial-${shape}`), files: TREE.files, mib: TREE.mib, treeBuilt: withResync });
       await must([...prim("vigil").enter(), "rm", "-rf", `${pair.folder}/tree`], "remove the tree");
     }
 
-    await pair.stop("h2");
-    await pair.waitAlone();
-    const alone = prim("vigil ALONE");
-    for (let r = 0; r < ROUNDS; r++) {
-      log(`${shape} round ${r + 1}/${ROUNDS}: vigil ALONE`);
-      (rounds["vigil ALONE"] as SuiteResult[]).push(await runSuite(alone, SIZES));
+    if (COLS.has("alone") && SUITE.size > 0) {
+      await pair.stop("h2");
+      await pair.waitAlone();
+      const alone = prim("vigil ALONE");
+      for (let r = 0; r < ROUNDS; r++) {
+        log(`${shape} round ${r + 1}/${ROUNDS}: vigil ALONE`);
+        (rounds["vigil ALONE"] as SuiteResult[]).push(await runSuite(alone, SIZES, SUITE));
+      }
+      await pair.start("h2");
+      await pair.waitSync(120_000);
     }
-    await pair.start("h2");
-    await pair.waitSync(120_000);
 
     const stalls: StallResult[] = [];
-    if (withResync) {
+    if (withStall) {
       log(`${shape}: write stall, h2's cable pulled for ${CUT_MS} ms`);
       stalls.push(await stall(lab, prim("vigil sync")));
       // h2 may have taken the module over during the cut: this pair is done.
       await pair.stopAll();
-      stalls.push(await stall(lab, targets[2] as Target));
+      if (glusterTarget !== null) stalls.push(await stall(lab, glusterTarget));
     }
     await pair.stopAll();
     // Mode async on a pair of its own: the acknowledgement rules differ from the first write on.
+    if (!COLS.has("async") || SUITE.size === 0) {
+      const medians = Object.fromEntries(Object.entries(rounds).filter(([, v]) => v.length > 0).map(([k, v]) => [k, medianSuite(v)]));
+      return { shape, linkMBps, rounds, medians, daemons, resync, initial, stalls };
+    }
     const adir = mkdtempSync(join(dir, `vigil-async-${shape}-`));
     const apair = await startVigilPair(lab, adir, "async");
     try {
@@ -184,14 +230,14 @@ async function phase(lab: Lab, shape: LinkShape, gluster: GlusterPair, dir: stri
       } };
       for (let r = 0; r < ROUNDS; r++) {
         log(`${shape} round ${r + 1}/${ROUNDS}: vigil async`);
-        (rounds["vigil async"] as SuiteResult[]).push(await runSuite(asyncTarget, SIZES));
+        (rounds["vigil async"] as SuiteResult[]).push(await runSuite(asyncTarget, SIZES, SUITE));
       }
     } finally {
       await apair.stopAll();
       rmSync(adir, { recursive: true, force: true });
     }
     const medians = Object.fromEntries(Object.entries(rounds).filter(([, v]) => v.length > 0).map(([k, v]) => [k, medianSuite(v)]));
-    return { shape, linkMBps, rounds, medians, daemons, resync, stalls };
+    return { shape, linkMBps, rounds, medians, daemons, resync, initial, stalls };
   } finally {
     await pair.stopAll();
     rmSync(vdir, { recursive: true, force: true });
@@ -204,15 +250,16 @@ async function main(): Promise<void> {
   const startedAt = Date.now();
   try {
     const result = await withLab({ hosts: 2, links: 1 }, async (lab) => {
-      log("starting GlusterFS replica 2");
-      const gluster = await startGlusterPair(lab, join(dir, "gluster"));
+      const needGluster = COLS.has("gluster") && (SUITE.size > 0 || ROWS.has("stall"));
+      if (needGluster) log("starting GlusterFS replica 2");
+      const gluster = needGluster ? await startGlusterPair(lab, join(dir, "gluster")) : null;
       try {
         const phases: PhaseResult[] = [];
-        phases.push(await phase(lab, "unshaped", gluster, dir, false));
-        phases.push(await phase(lab, "1gbit", gluster, dir, true));
-        return { glusterVersion: gluster.version, phases };
+        if (SHAPES.has("unshaped")) phases.push(await phase(lab, "unshaped", gluster, dir, false));
+        if (SHAPES.has("1gbit")) phases.push(await phase(lab, "1gbit", gluster, dir, true));
+        return { glusterVersion: gluster?.version ?? "GlusterFS not run", phases };
       } finally {
-        await gluster.stop();
+        await gluster?.stop();
       }
     });
     const json = {
@@ -234,7 +281,7 @@ async function main(): Promise<void> {
     };
     const md = mirrorMarkdown(json);
     // A quick run never overwrites the full run's figures.
-    writeResults(QUICK ? "mirror-quick" : "mirror", json, md);
+    writeResults(values.name ?? (QUICK ? "mirror-quick" : "mirror"), json, md);
     console.log(md);
   } finally {
     clearInterval(loadTimer);
