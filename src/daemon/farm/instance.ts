@@ -109,6 +109,8 @@ export class FarmInstance {
   };
   private readonly rebalances: (l?: Record<string, string>, by?: number) => void;
   private stopped = false;
+  /** Peers we are reading our flows for now (tellFlows). */
+  private readonly telling = new Set<number>();
   /** The UDP flow owners last queued for the table; null: none since setup. */
   private flows: FlowView | null = null;
 
@@ -182,12 +184,17 @@ export class FarmInstance {
     return { cluster: link.cluster, module: this.name, from: link.self, to: name, askedAt };
   }
 
-  /** Reads what our table answers itself and tells it to the peer that asked, in parts. */
+  /**
+   * Reads what our table answers itself and tells it to the peer that asked,
+   * in parts. An ask repeated while we still read for the same peer is
+   * answered by that reading: a whole report to any of its asks will do.
+   */
   private async tellFlows(to: number, askedAt: number): Promise<void> {
     const send = this.deps.sendFlows;
     const header = this.flowHeader(to, askedAt);
-    if (send === undefined || header === undefined || !this.tableUp) return;
-    const r = await this.os.readOwnFlows(this.name);
+    if (send === undefined || header === undefined || !this.tableUp || this.telling.has(to)) return;
+    this.telling.add(to);
+    const r = await this.os.readOwnFlows(this.name).finally(() => this.telling.delete(to));
     if (!r.ok) {
       this.deps.log.warn("farm: cannot tell a starting peer its UDP flows", { module: this.name, peer: header.to, reason: r.message });
       return;
