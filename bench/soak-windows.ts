@@ -1,0 +1,72 @@
+/**
+ * RSS and anonymous-RSS growth of one node's daemon per window of a soak,
+ * from the soak's own samples (bench/soak.ts writes them every 10 s to its
+ * JSON): least-squares slope (MiB/h), median, first and last value in each
+ * window. A growth that slows down and one that goes on look alike over a
+ * whole run; per window they do not.
+ *
+ *   node_modules/.bin/bun bench/soak-windows.ts bench/results/soak-long.json [more.json ...] [--node h1] [--windows 2-70,70-,100-]
+ *
+ * Windows are minutes of the run; only samples of the node's first life
+ * count (h1 is never killed by the soak, so that is the whole run).
+ */
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+
+const { values: args, positionals: files } = parseArgs({
+  allowPositionals: true,
+  options: { node: { type: "string", default: "h1" }, windows: { type: "string", default: "2-70,70-" } },
+});
+
+interface Sample {
+  t: number;
+  node: string;
+  life: number;
+  rssKiB: number;
+  anonKiB: number;
+}
+
+function slope(points: readonly { x: number; y: number }[]): number | null {
+  if (points.length < 3) return null;
+  const mx = points.reduce((s, p) => s + p.x, 0) / points.length;
+  const my = points.reduce((s, p) => s + p.y, 0) / points.length;
+  let num = 0;
+  let den = 0;
+  for (const p of points) {
+    num += (p.x - mx) * (p.y - my);
+    den += (p.x - mx) ** 2;
+  }
+  return den === 0 ? null : num / den;
+}
+
+function median(values: readonly number[]): number | null {
+  if (values.length === 0) return null;
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? null;
+}
+
+const windows = String(args.windows).split(",").map((w): [number, number] => {
+  const [from = "", to = ""] = w.split("-");
+  return [Number(from), to === "" ? Infinity : Number(to)];
+});
+if (files.length === 0 || windows.some(([from, to]) => !Number.isFinite(from) || Number.isNaN(to) || to <= from)) {
+  console.error("usage: bun bench/soak-windows.ts SOAK.json [...] [--node h1] [--windows 2-70,70-]");
+  process.exit(2);
+}
+
+const f1 = (v: number | null): string => (v === null ? "-" : v.toFixed(1));
+console.log("| run | window (min) | samples | RSS MiB/h | RSS median (first / last) MiB | anon MiB/h | anon median (first / last) MiB |");
+console.log("|---|---|---|---|---|---|---|");
+for (const file of files) {
+  const doc = JSON.parse(readFileSync(file, "utf8")) as { samples: Sample[] };
+  const mine = doc.samples.filter((s) => s.node === args.node && s.life === 1);
+  for (const [from, to] of windows) {
+    const w = mine.filter((s) => s.t >= from * 60_000 && s.t < to * 60_000);
+    const pts = (f: (s: Sample) => number) => w.map((s) => ({ x: s.t / 3_600_000, y: f(s) / 1024 }));
+    const rss = w.map((s) => s.rssKiB / 1024);
+    const anon = w.map((s) => s.anonKiB / 1024);
+    console.log(
+      `| ${file.replace(/^.*\//, "")} | ${from}-${to === Infinity ? "end" : to} | ${w.length} | ${f1(slope(pts((s) => s.rssKiB)))} | ${f1(median(rss))} (${f1(rss[0] ?? null)} / ${f1(rss[rss.length - 1] ?? null)}) | ${f1(slope(pts((s) => s.anonKiB)))} | ${f1(median(anon))} (${f1(anon[0] ?? null)} / ${f1(anon[anon.length - 1] ?? null)}) |`,
+    );
+  }
+}
