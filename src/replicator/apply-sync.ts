@@ -4,8 +4,10 @@
  * fsyncs exactly those when they are few, else calls syncfs(2) once for the
  * copy's file system (through FFI where the runtime has it: one writeback
  * and one journal commit instead of one per file; a resync that changed 256
- * files syncs 2-3x faster). Past `limit` entries it stops counting; without
- * FFI a full sync then runs `sync -f`.
+ * files syncs 2-3x faster). syncfs also writes out what others left dirty
+ * on that file system, so it is used only while the host's dirty memory is
+ * mostly ours (`/proc/meminfo`). Past `limit` entries it stops counting;
+ * without FFI a full sync then runs `sync -f`.
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -30,6 +32,28 @@ export async function loadSyncFs(): Promise<SyncFs | null> {
 
 /** Changed objects beyond which one syncfs is cheaper than an fsync each. */
 const SYNCFS_ABOVE = 16;
+/**
+ * Dirty bytes of others a syncfs may write out, per changed object it saves
+ * an fsync (and its journal commit, about a millisecond) for.
+ */
+const FOREIGN_DIRTY_PER_OBJECT = 256 * 1024;
+
+/** The host's dirty page-cache bytes (Dirty + Writeback of /proc/meminfo); null when unknown. */
+export function hostDirtyBytes(): number | null {
+  let text: string;
+  try {
+    text = fs.readFileSync("/proc/meminfo", "latin1");
+  } catch {
+    return null;
+  }
+  let kib = 0;
+  let seen = 0;
+  for (const m of text.matchAll(/^(Dirty|Writeback):\s+(\d+) kB$/gm)) {
+    kib += Number(m[2]);
+    seen++;
+  }
+  return seen === 0 ? null : kib * 1024;
+}
 
 const O_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
 
@@ -37,11 +61,18 @@ export class DirtySet {
   private readonly files = new Map<string, Buffer>();
   private readonly dirs = new Map<string, Buffer>();
   private overflow = false;
+  /** Data bytes written since the last full sync. */
+  private written = 0;
 
-  constructor(private readonly limit = 8192, private readonly syncfs: SyncFs | null = null) {}
+  constructor(
+    private readonly limit = 8192,
+    private readonly syncfs: SyncFs | null = null,
+    private readonly dirtyBytes: () => number | null = hostDirtyBytes,
+  ) {}
 
-  /** A regular file whose data or attributes changed. */
-  file(abs: Buffer): void {
+  /** A regular file whose data (`bytes` written) or attributes changed. */
+  file(abs: Buffer, bytes = 0): void {
+    this.written += bytes;
     this.add(this.files, abs);
   }
 
@@ -78,6 +109,14 @@ export class DirtySet {
     }
   }
 
+  private syncfsPays(): boolean {
+    const objects = this.files.size + this.dirs.size;
+    if (!this.overflow && objects <= SYNCFS_ABOVE) return false;
+    const dirty = this.dirtyBytes();
+    if (dirty === null) return this.overflow;
+    return dirty - this.written <= Math.max(objects, this.overflow ? this.limit : 0) * FOREIGN_DIRTY_PER_OBJECT;
+  }
+
   /** Makes the changed directories durable (after a file's own fsync: its name must survive too). */
   syncDirs(): void {
     if (this.overflow) return;
@@ -89,7 +128,7 @@ export class DirtySet {
 
   /** Makes everything changed so far durable. */
   syncAll(root: Buffer): void {
-    if (this.syncfs !== null && (this.overflow || this.files.size + this.dirs.size > SYNCFS_ABOVE)) {
+    if (this.syncfs !== null && this.syncfsPays()) {
       // Not O_NOFOLLOW: the root may be /proc/self/fd/N (the folder beneath a mount), a link by nature.
       const fd = fs.openSync(root, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
       try {
@@ -99,10 +138,12 @@ export class DirtySet {
         fs.closeSync(fd);
       }
       this.overflow = false;
+      this.written = 0;
       this.files.clear();
       this.dirs.clear();
       return;
     }
+    this.written = 0;
     if (this.overflow) {
       // The root may be /proc/self/fd/N (the folder beneath a mount): in the child, "self" would be the child.
       const target = root.toString().replace(/^\/proc\/self\//, `/proc/${process.pid}/`);

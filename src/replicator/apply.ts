@@ -159,7 +159,7 @@ export class Applier {
           done += n;
         }
         this.setMtime(fd, abs, op.mtimeNs);
-        this.dirty.file(abs);
+        this.dirty.file(abs, op.data.length);
         return;
       }
       case "truncate": {

@@ -26,7 +26,7 @@ describe("the SECOND's full sync", () => {
     const set = new DirtySet(8192, (fd) => {
       seen.push(fs.readlinkSync(`/proc/self/fd/${fd}`));
       return 0;
-    });
+    }, () => 0);
     for (const f of files(40)) set.file(f);
     set.syncAll(Buffer.from(dir));
     expect(seen).toEqual([dir]);
@@ -36,8 +36,19 @@ describe("the SECOND's full sync", () => {
     expect(seen.length).toBe(1);
   });
 
+  it("fsyncs each object instead when others left much dirty data on the host (syncfs would write theirs too)", () => {
+    let calls = 0;
+    const set = new DirtySet(8192, () => {
+      calls++;
+      return 0;
+    }, () => 1 << 30);
+    for (const f of files(40)) set.file(f, 4096);
+    set.syncAll(Buffer.from(dir));
+    expect(calls).toBe(0);
+  });
+
   it("fails the sync when syncfs fails", () => {
-    const set = new DirtySet(8192, () => 5);
+    const set = new DirtySet(8192, () => 5, () => 0);
     for (const f of files(40)) set.file(f);
     expect(() => set.syncAll(Buffer.from(dir))).toThrow(/syncfs failed/);
   });
