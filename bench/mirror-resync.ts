@@ -45,6 +45,8 @@ export async function measureResync(o: { lab: Lab; pair: VigilPair; prim: Target
   mkdirSync(o.dir, { recursive: true });
   const old = join(o.dir, "rsync-old");
   await must(["cp", "-a", join(pair.data("h2"), "tree"), old], "copy the old tree");
+  // The copy is the bench's, not the scenario's: written out now, so neither side's sync pays for it.
+  await must(["sync"], "write the old tree's copy out");
   const change = await app<{ bytes: number; files: number }>(prim, ["change", tree, String(o.fraction), "42"], "change the tree");
 
   const w0 = await wireBytes(h1);
