@@ -28,6 +28,7 @@
  * the reason, in the log; `vigil doctor` says the same beforehand.
  */
 import { readdirSync, readFileSync } from "node:fs";
+import { cString, openLibcTable } from "../sys/ffi/libc.ts";
 import type { VigilConfig } from "../config/types.ts";
 import { loadRealtimeCalls, type RealtimeCalls, MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT, SCHED_RESET_ON_FORK, SCHED_RR } from "../sys/ffi/realtime.ts";
 import { REALTIME_PRIORITY } from "../sys/realtime-host.ts";
@@ -38,6 +39,63 @@ const TIGHT_ADVERT_MS = 100;
 const LATE_THREADS_MS = 5_000;
 /** New threads wait at most this long at normal priority; see takeInNewThreads. */
 const TAKE_IN_EVERY_MS = 100;
+
+/**
+ * The runtime's options that leave out its concurrent compiler and
+ * collector threads (JIT and GC then run on the main thread, which the
+ * kernel never makes wait behind them): threads the main thread would
+ * otherwise wait for, spinning, and which share its round-robin turns
+ * (threadPriority). They are read once, at the runtime's start, so a
+ * daemon with tight timers starts itself again in place, same process id,
+ * with them set (restartWithoutHelperThreads).
+ */
+export const NO_HELPER_THREADS: Readonly<Record<string, string>> = {
+  BUN_JSC_useConcurrentJIT: "0",
+  BUN_JSC_useConcurrentGC: "0",
+  BUN_JSC_numberOfGCMarkers: "1",
+};
+
+/** The environment to start again with, or undefined when this process already runs without helper threads. */
+export function envWithoutHelperThreads(env: Readonly<Record<string, string | undefined>>): Record<string, string> | undefined {
+  if (Object.entries(NO_HELPER_THREADS).every(([k, v]) => env[k] === v)) return undefined;
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
+  return { ...out, ...NO_HELPER_THREADS };
+}
+
+/** The built binary (the only place where starting itself again is the same program). */
+function compiledBinary(): boolean {
+  return import.meta.url.includes("$bunfs") || (process.argv[1] ?? "").startsWith("/$bunfs/");
+}
+
+/**
+ * execve(2) of this very binary with its own arguments and `env`: the
+ * process id, the state lock (it names our pid) and the scheduling stay.
+ * Returns only on failure, with the reason.
+ */
+async function restartWithoutHelperThreads(env: Record<string, string>): Promise<string> {
+  try {
+    const ffi = (await import(["bun", "ffi"].join(":"))) as { ptr(v: ArrayBufferView): number };
+    const libc = await openLibcTable("starting again without helper threads", {
+      execve: { args: ["ptr", "ptr", "ptr"], returns: "i32" },
+      __errno_location: { args: [], returns: "ptr" },
+    });
+    const argv = readFileSync("/proc/self/cmdline", "utf8").split("\0").filter((a, i, all) => a !== "" || i < all.length - 1);
+    const strings = (list: string[]): { keep: Uint8Array[]; table: BigUint64Array } => {
+      const keep = list.map((x) => cString(x));
+      const table = new BigUint64Array(keep.length + 1);
+      keep.forEach((b, i) => (table[i] = BigInt(ffi.ptr(b))));
+      return { keep, table };
+    };
+    const a = strings(argv);
+    const e = strings(Object.entries(env).map(([k, v]) => `${k}=${v}`));
+    const path = cString("/proc/self/exe");
+    (libc.symbols as { execve(p: Uint8Array, a: BigUint64Array, e: BigUint64Array): number }).execve(path, a.table, e.table);
+    return `execve failed, errno ${libc.errno()} (${a.keep.length} args)`;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
 
 /** Why this config wants real-time scheduling, or undefined. */
 export function realtimeReason(c: VigilConfig): string | undefined {
@@ -117,6 +175,7 @@ export async function applyRealtime(
   log: Logger,
   phase: "start" | "threads" | "late",
   load: () => Promise<RealtimeCalls> = loadRealtimeCalls,
+  restart: ((env: Record<string, string>) => Promise<string>) | undefined = compiledBinary() ? restartWithoutHelperThreads : undefined,
 ): Promise<RealtimeOutcome | undefined> {
   const reason = realtimeReason(c);
   if (reason === undefined) return undefined;
@@ -160,7 +219,13 @@ export async function applyRealtime(
       memory_locked: memoryLocked,
     });
   } else if (!realProblems && phase === "start") {
-    log.info("real-time scheduling on", { reason, policy: "SCHED_RR", priority: `${REALTIME_PRIORITY} (every thread)`, threads: scheduled, memory_locked: "once started" });
+    const env = envWithoutHelperThreads(process.env);
+    if (env !== undefined && restart !== undefined) {
+      log.info("starting again in place without the runtime's compiler and collector threads", { reason, options: Object.keys(NO_HELPER_THREADS).join(",") });
+      const why = await restart(env);
+      log.warn("could not start again without the runtime's helper threads: running with them", { reason, error: why });
+    }
+    log.info("real-time scheduling on", { reason, policy: "SCHED_RR", priority: `${REALTIME_PRIORITY} (every thread)`, threads: scheduled, helper_threads: envWithoutHelperThreads(process.env) === undefined ? "off" : "on", memory_locked: "once started" });
   }
   if (lockedNow && phase === "threads") log.info("memory locked", { reason, rss_kib: rssKiB() });
   if (phase === "threads" && !realProblems) {

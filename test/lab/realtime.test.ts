@@ -3,7 +3,9 @@
  * preset): every thread of the process (the main thread, which runs the
  * timers, and the runtime's compiler and collector helpers, its I/O pool)
  * on SCHED_RR at one priority (threadPriority in src/daemon/realtime.ts
- * says why), and memory locked, as the kernel reports them in /proc.
+ * says why), none of the runtime's concurrent compiler and collector
+ * threads (NO_HELPER_THREADS), and memory locked, as the kernel reports
+ * them in /proc.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -57,6 +59,9 @@ describeLab("real-time scheduling of the daemon at the fast preset", () => {
     const rr = others.filter((t) => t.policy === SCHED_RR);
     expect(rr.length, `other threads on SCHED_RR: ${JSON.stringify(others)}`).toBeGreaterThan(0);
     expect(rr.filter((t) => t.priority !== REALTIME_PRIORITY), "other threads at another priority than the main thread's").toEqual([]);
+    // Started again in place without the runtime's concurrent compiler and collector threads.
+    expect(h1.events().some((e) => e.msg.startsWith("starting again in place")), "started again without helper threads").toBe(true);
+    expect(all.filter((t) => /JITWorker|HeapHelper|Collector|ollector Thread/.test(t.name)), "compiler or collector threads").toEqual([]);
     const status = readFileSync(`/proc/${pid}/status`, "utf8");
     expect(Number(/^VmLck:\s+(\d+)/m.exec(status)?.[1] ?? 0), "locked memory (kB)").toBeGreaterThan(0);
   });

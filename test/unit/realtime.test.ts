@@ -140,3 +140,50 @@ describe("threads started after the engines run", () => {
     }
   });
 });
+
+describe("the runtime's compiler and collector threads at tight timers", () => {
+  it("the environment to start again with adds the runtime's options and keeps the rest; none when they are set", async () => {
+    const { envWithoutHelperThreads, NO_HELPER_THREADS } = await import("../../src/daemon/realtime.ts");
+    const again = envWithoutHelperThreads({ PATH: "/usr/bin", VIGIL_CONFIG: "/etc/vigil/vigil.yaml" });
+    expect(again).toEqual({ PATH: "/usr/bin", VIGIL_CONFIG: "/etc/vigil/vigil.yaml", ...NO_HELPER_THREADS });
+    expect(Object.keys(NO_HELPER_THREADS).sort()).toEqual(["BUN_JSC_numberOfGCMarkers", "BUN_JSC_useConcurrentGC", "BUN_JSC_useConcurrentJIT"]);
+    expect(envWithoutHelperThreads({ PATH: "/usr/bin", ...NO_HELPER_THREADS })).toBeUndefined();
+  });
+
+  it("the daemon starts itself again without them once real-time scheduling is granted, and runs on if that fails", async () => {
+    vi.resetModules();
+    const { applyRealtime, NO_HELPER_THREADS } = await import("../../src/daemon/realtime.ts");
+    const { Logger } = await import("../../src/daemon/log.ts");
+    const calls = { setScheduler: () => ({ ok: true as const }), mlockall: () => ({ ok: true as const }) };
+    const asked: Record<string, string>[] = [];
+    const lines: string[] = [];
+    const saved = Object.fromEntries(Object.keys(NO_HELPER_THREADS).map((k) => [k, process.env[k]]));
+    for (const k of Object.keys(NO_HELPER_THREADS)) delete process.env[k];
+    try {
+      await applyRealtime(config(100, 2, []), new Logger("text", (l) => lines.push(l)), "start", async () => calls, async (env) => {
+        asked.push(env);
+        return "execve refused";
+      });
+      expect(asked).toHaveLength(1);
+      expect(asked[0]).toMatchObject(NO_HELPER_THREADS);
+      expect(lines.some((l) => l.includes("running with them") && l.includes("execve refused"))).toBe(true);
+      // Already without them (the process started again): nothing more.
+      Object.assign(process.env, NO_HELPER_THREADS);
+      await applyRealtime(config(100, 2, []), new Logger("text", () => {}), "start", async () => calls, async (env) => {
+        asked.push(env);
+        return "";
+      });
+      expect(asked).toHaveLength(1);
+      // Not at the default timers.
+      for (const k of Object.keys(NO_HELPER_THREADS)) delete process.env[k];
+      await applyRealtime(config(500, 2, []), new Logger("text", () => {}), "start", async () => calls, async (env) => {
+        asked.push(env);
+        return "";
+      });
+      expect(asked).toHaveLength(1);
+    } finally {
+      for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  });
+});
