@@ -86,6 +86,33 @@ describe("mirror core: generations", () => {
     expect(a.s.gate).not.toBeNull();
   });
 
+  it("the PRIM dies as the first resync ends (B already took its gen), B takes over and dies: A comes back alone and must not serve", () => {
+    const a = new Node("a", "b", null);
+    const b = new Node("b", "a", null);
+    a.step({ type: "peer", liveness: "up" }, 1);
+    b.step({ type: "peer", liveness: "up" }, 1);
+    connect(a, b, 2);
+    a.step({ type: "role", role: "PRIM" }, 3);
+    b.step({ type: "role", role: "SECOND" }, 3);
+    // A wrote without B in sync (the first sync): it is the last writer until the resync ends.
+    expect(a.disk?.peerBehind).toBe(true);
+    b.step({ type: "resync-incoming" }, 4);
+    // A persists that it is about to hand its gen over, then tells B; A dies before it hears back.
+    a.step({ type: "resync-ending" }, 5);
+    expect(a.disk?.resyncEnding).toBe(true);
+    b.step({ type: "resync-complete", gen: a.s.copy.gen, history: a.s.copy.history }, 5);
+    b.step({ type: "link-down", detail: "connection reset" }, 100);
+    b.step({ type: "peer", liveness: "dead" }, 600);
+    b.step({ type: "role", role: "ALONE" }, 610);
+    expect(b.disk?.peerBehind).toBe(true);
+    a.restart(1000);
+    a.step({ type: "peer", liveness: "dead" }, 3000);
+    expect(a.s.gate).toMatch(/not known to be up to date/);
+    // Once A hears the end itself, it is no longer "about to hand over".
+    const { a: a2 } = inSyncPair();
+    expect(a2.disk?.resyncEnding === true).toBe(false);
+  });
+
   it("A fails, B takes over and writes, B fails, A comes back alone: A must not serve", () => {
     const { a, b } = inSyncPair();
     const synced = a.s.copy.gen;

@@ -38,6 +38,15 @@ export interface CopyRecord {
    * after a restart; a node that was the SECOND never has it.
    */
   readonly peerBehind: boolean;
+  /**
+   * The PRIM is about to tell the peer that a resync ended, after which the
+   * peer holds our gen as up to date and may take over and write: from then
+   * on `peerBehind` no longer shows that this copy is the newest. Persisted
+   * before the peer is told; cleared once this node knows the end (or moves
+   * to a new gen). Found set at a start: the copy is compared with the
+   * peer's before it may serve. Absent in records written before it existed.
+   */
+  readonly resyncEnding?: boolean;
   /** The gen the peer had when we parted (the base of our journal), null when unknown. */
   readonly journalBase: string | null;
   /** Set by forceprim on a copy that was not known to be up to date: recorded, shown, never silent. */
@@ -122,6 +131,7 @@ export function bumpGen(copy: CopyRecord, self: string, peerGen: string | null, 
     data: "uptodate",
     since: now,
     peerBehind: true,
+    resyncEnding: false,
     // The journal covers what changed since the peer's gen; a second bump keeps the first base.
     journalBase: copy.peerBehind ? copy.journalBase : copy.gen,
   };
@@ -144,6 +154,7 @@ export function checkCopyRecord(v: unknown): string | null {
   // Absent in records written before split-brain acknowledgements existed.
   if (r["conflict"] !== undefined && r["conflict"] !== null && typeof r["conflict"] !== "string") return "conflict is not a string";
   if (r["conflictKind"] !== undefined && r["conflictKind"] !== "split-brain" && r["conflictKind"] !== "unsent-writes") return "conflictKind is neither split-brain nor unsent-writes";
+  if (r["resyncEnding"] !== undefined && typeof r["resyncEnding"] !== "boolean") return "resyncEnding is not a boolean";
   if (r["topCounter"] !== undefined && !(Number.isSafeInteger(r["topCounter"]) && (r["topCounter"] as number) >= 0)) return "topCounter is not a counter";
   return null;
 }

@@ -99,7 +99,8 @@ function gateOf(s: MirrorState): string | null {
   const c = s.copy;
   if (c.data === "inconsistent") return `this copy is being resynced from ${s.peer} and is incomplete: it is never served until the resync ends`;
   if (c.data === "outdated") return `this copy is outdated: ${s.peer} has newer data (forceprim serves it anyway and loses what ${s.peer} wrote)`;
-  if (!s.confirmed && !c.peerBehind) {
+  // A node that was about to hand its gen to the peer when it stopped cannot tell whether the peer took it (and wrote since).
+  if (!s.confirmed && !(c.peerBehind && c.resyncEnding !== true)) {
     return `this copy is not known to be up to date: waiting to compare it with ${s.peer}'s, which may be newer (forceprim serves it anyway)`;
   }
   return null;
@@ -234,12 +235,15 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
       s.resyncing = false;
       s.detachedAt = peerAlive(s) ? now : null;
       break;
+    case "resync-ending":
+      persist({ ...s.copy, resyncEnding: true });
+      break;
     case "resync-done":
       s.resyncing = false;
       s.unclean = false;
       s.gap = false;
       s.splitBrain = null;
-      persist({ ...s.copy, data: "uptodate", peerBehind: false, journalBase: null });
+      persist({ ...s.copy, data: "uptodate", peerBehind: false, resyncEnding: false, journalBase: null });
       // The peer took our gen: it is in sync from now on.
       if (s.link !== null) s.link = { ...s.link, gen: s.copy.gen, history: s.copy.history, data: "uptodate", unclean: false };
       note("info", "resync-done", `${s.peer} is in sync (gen ${s.copy.gen})`);

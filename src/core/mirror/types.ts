@@ -59,6 +59,11 @@ export type MirrorInput =
   /** The daemon stops cleanly; the driver synced the copy before this event. */
   | { readonly type: "shutdown" }
   | { readonly type: "link-down"; readonly detail: string }
+  /**
+   * PRIM: the resync's data is all there; the peer is about to be told it
+   * ended (and take our gen). Persisted before the driver tells it.
+   */
+  | { readonly type: "resync-ending" }
   /** PRIM: the resync brought the peer to our gen. */
   | { readonly type: "resync-done" }
   /**

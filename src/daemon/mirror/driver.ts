@@ -737,6 +737,13 @@ export class MirrorDriver implements MirrorResource {
       covered.push(...failed);
       pass = "journal";
     }
+    // Persisted before the peer is told: a node that dies after the peer took our gen must not find
+    // itself "the last writer" at its restart (the peer may have taken over and written since).
+    this.input({ type: "resync-ending" });
+    if (this.lastSaved?.resyncEnding !== true) {
+      this.input({ type: "resync-failed", detail: "the copy record could not be saved before the end of the resync", touched: true });
+      return;
+    }
     const ended = await this.control("resync-end");
     if (ended === null) {
       this.input({ type: "resync-failed", detail: `${this.o.peer} did not confirm the end of the resync` , touched: true });
