@@ -89,7 +89,8 @@ async function restartWithoutHelperThreads(env: Record<string, string>): Promise
     };
     const a = strings(argv);
     const e = strings(Object.entries(env).map(([k, v]) => `${k}=${v}`));
-    const path = cString("/proc/self/exe");
+    // The binary's own path, not /proc/self/exe: the process keeps its name (ps, pgrep, the journal).
+    const path = cString(process.execPath);
     (libc.symbols as { execve(p: Uint8Array, a: BigUint64Array, e: BigUint64Array): number }).execve(path, a.table, e.table);
     return `execve failed, errno ${libc.errno()} (${a.keep.length} args)`;
   } catch (err) {

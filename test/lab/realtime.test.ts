@@ -9,11 +9,11 @@
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { afterAll, beforeAll, expect, onTestFinished } from "vitest";
 import { REALTIME_PRIORITY } from "../../src/sys/realtime-host.ts";
 import { describeLab, labTest, useLab } from "./lab-test.ts";
-import { peerChange, startVigilCluster } from "./vigil-cluster.ts";
+import { peerChange, startVigilCluster, VIGIL_BIN } from "./vigil-cluster.ts";
 
 const SCHED_RR = 2;
 
@@ -55,6 +55,8 @@ describeLab("real-time scheduling of the daemon at the fast preset", () => {
     const all = threads(pid);
     const main = all.find((t) => t.tid === pid);
     expect(main, "the main thread").toMatchObject({ policy: SCHED_RR, priority: REALTIME_PRIORITY });
+    // Started again under its own name (the kernel keeps 15 characters of it).
+    expect(main?.name).toBe(basename(VIGIL_BIN).slice(0, 15));
     const others = all.filter((t) => t.tid !== pid);
     const rr = others.filter((t) => t.policy === SCHED_RR);
     expect(rr.length, `other threads on SCHED_RR: ${JSON.stringify(others)}`).toBeGreaterThan(0);
