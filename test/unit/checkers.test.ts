@@ -248,10 +248,14 @@ describe("process checker", () => {
   });
 
   it("by name: finds a real child in /proc", async () => {
-    const child = spawn("sleep", ["30"], { stdio: "ignore" });
+    // A name of its own: other programs on the host may run `sleep` too, and the detail lists only a few pids.
+    const name = `vchk${process.pid}`.slice(0, 15);
+    const program = join(dir, name);
+    execFileSync("cp", ["/bin/sleep", program]);
+    const child = spawn(program, ["30"], { stdio: "ignore" });
     children.push(child);
     await new Promise((r) => child.once("spawn", r));
-    const r = await processChecker({ name: "sleep" }).run(live());
+    const r = await processChecker({ name }).run(live());
     expect(r.ok).toBe(true);
     expect(r.detail).toContain(String(child.pid));
     child.kill("SIGKILL");
