@@ -157,7 +157,7 @@ describeLab(
         expect(new Set(told)).toEqual(new Set(["h1", "h3"]));
         const records = parseFlowRecords((await h2.exec(["nft", "-j", "list", "table", "inet", "vigil_farm_web"], { check: true })).stdout);
         if (!records.ok) throw new Error(records.message);
-        // Values on a freshly started h2: h1 is 1, h3 is 3 (flows.ts flowOwnerValue, epoch 0); its own FLOW_SELF.
+        // Values on a freshly started h2: h1 is 1, h3 is 3 (flow-owner-value.ts, epoch 0); its own FLOW_SELF.
         const valueOf: Record<string, number> = { h1: 1, h2: FLOW_SELF, h3: 3 };
         const cl0 = client.addr(1);
         const wrong = [...current(a2)].filter(([port, by]) => records.records.get(`${cl0} . ${port} . ${FARM_PORT}`)?.value !== valueOf[by]).map(([port, by]) => `${port} ${by}`);

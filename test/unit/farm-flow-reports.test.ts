@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { farmStep, FLOWS_ASK_RETRY_MS, initFarmState } from "../../src/core/farm/farm.ts";
-import { flowOwnerValue } from "../../src/core/farm/flows.ts";
+import { flowOwnerValue } from "../../src/core/farm/flow-owner-value.ts";
 import type { FarmAction, FarmCoreConfig, FarmEvent, FarmState, FlowKey } from "../../src/core/farm/types.ts";
 
 const nodes = [

@@ -11,7 +11,7 @@
  * Buckets still held elsewhere are added later, on the peer's advert.
  */
 import type { Stepped } from "../step.ts";
-import { flowOwnerValue } from "./flows.ts";
+import { FLOW_EPOCHS, flowOwnerValue } from "./flow-owner-value.ts";
 import { mayTake } from "./handover.ts";
 import { isMembers, NO_MEMBERS, withMember } from "./members.ts";
 import { arpOwnerOf, bucketsOf, ownershipTable, type OwnershipTable } from "./ownership.ts";
@@ -384,9 +384,6 @@ function nextFlowEpochs(before: FarmState, after: FarmState): readonly number[] 
   });
   return out;
 }
-
-/** Flow epochs wrap: each is a separate owner value in the kernel (flows.ts). */
-export const FLOW_EPOCHS = 2047;
 
 export function keepsFlows(p: FarmPeer | undefined): boolean {
   const role = p?.advert?.role;

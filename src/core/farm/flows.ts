@@ -25,7 +25,8 @@
  * while it was away), names a value no longer live, so that flow goes to its
  * bucket's holder instead of to a peer that no longer answers it.
  */
-import { eligibleView, FLOW_EPOCHS, keepsFlows, tableOf } from "./farm.ts";
+import { eligibleView, keepsFlows, tableOf } from "./farm.ts";
+import { flowOwnerValue } from "./flow-owner-value.ts";
 import { owners as ownersOf } from "./ownership.ts";
 import { BUCKETS, type FarmState } from "./types.ts";
 
@@ -34,11 +35,6 @@ export interface FlowView {
   readonly owners: readonly number[];
   /** Peer values, ascending. */
   readonly live: readonly number[];
-}
-
-/** The kernel value of peer `index` in flow epoch `epoch`: 1-65504, below FLOW_SELF (ruleset.ts). */
-export function flowOwnerValue(index: number, epoch: number): number {
-  return 1 + index + 32 * (epoch % FLOW_EPOCHS);
 }
 
 export function flowView(state: FarmState): FlowView {

@@ -300,7 +300,7 @@ export type FarmAction =
    * to peer `node`, in parts, echoing its `askedAt`; with none, one empty part.
    */
   | { readonly type: "tell-flows"; readonly node: number; readonly askedAt: number }
-  /** Record these flows in our table as answered by the peer whose owner value is `value` (flows.ts flowOwnerValue). */
+  /** Record these flows in our table as answered by the peer whose owner value is `value` (flow-owner-value.ts). */
   | { readonly type: "record-flows"; readonly flows: readonly FlowKey[]; readonly value: number }
   /** Ping the witness in a round that starts now, and report it with a `witness` event carrying `at`. */
   | { readonly type: "ask-witness"; readonly at: number }

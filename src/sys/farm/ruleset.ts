@@ -64,7 +64,7 @@ export const FARM_TABLE_PREFIX = "vigil_farm_";
 
 /**
  * The owner value of this node's own UDP flows in its `flows` map: above
- * every peer value (src/core/farm/flows.ts flowOwnerValue, 1-65504).
+ * every peer value (src/core/farm/flow-owner-value.ts, 1-65504).
  */
 export const FLOW_SELF = 0x10000;
 
