@@ -6,7 +6,14 @@
  */
 import type { VigilLogEvent } from "../test/lab/vigil-cluster.ts";
 
-/** Wall-clock ms in which the soak caused changes on purpose: a daemon killed and restarted, a commanded swap. */
+/**
+ * Wall-clock ms in which the soak caused changes on purpose: a daemon killed
+ * and restarted, a commanded swap. A "loss" window (a burst of 30 % loss on
+ * both links, and one Master_Down_Interval after it) excuses VRRP transitions
+ * only: three adverts lost in a row end a backup's wait by the protocol's own
+ * rule (RFC 5798, keepalived alike), while the heartbeat must ride the same
+ * burst without a verdict.
+ */
 export interface ExpectedWindow {
   what: string;
   node: string;
@@ -29,21 +36,24 @@ export interface Verdicts {
   expectedTransitions: number;
   unexpectedVrrp: VigilLogEvent[];
   expectedVrrp: number;
+  /** VRRP transitions inside a loss window (VRRP's own timeout), counted apart from the expected ones. */
+  lossVrrp: VigilLogEvent[];
 }
 
 /** Sorts one node's events (all its lives) after `since` into expected and not. */
 export function classify(events: readonly VigilLogEvent[], windows: readonly ExpectedWindow[], since: number): Verdicts {
-  const v: Verdicts = { falseDead: [], expectedDead: 0, unexpectedTransitions: [], expectedTransitions: 0, unexpectedVrrp: [], expectedVrrp: 0 };
+  const v: Verdicts = { falseDead: [], expectedDead: 0, unexpectedTransitions: [], expectedTransitions: 0, unexpectedVrrp: [], expectedVrrp: 0, lossVrrp: [] };
   for (const e of events) {
     if (e.at < since) continue;
     if (isDead(e)) {
       if (windows.some((w) => w.what === "kill" && w.node === e.fields["peer"] && inside(e.at, w))) v.expectedDead++;
       else v.falseDead.push(e);
     } else if (isTransition(e)) {
-      if (windows.some((w) => inside(e.at, w))) v.expectedTransitions++;
+      if (windows.some((w) => w.what !== "loss" && inside(e.at, w))) v.expectedTransitions++;
       else v.unexpectedTransitions.push(e);
     } else if (isVrrpTransition(e)) {
-      if (windows.some((w) => inside(e.at, w))) v.expectedVrrp++;
+      if (windows.some((w) => w.what !== "loss" && inside(e.at, w))) v.expectedVrrp++;
+      else if (windows.some((w) => w.what === "loss" && inside(e.at, w))) v.lossVrrp.push(e);
       else v.unexpectedVrrp.push(e);
     }
   }
@@ -112,4 +122,4 @@ export function moves(runs: readonly ServiceRun[]): ServiceRun[] {
   return sorted.filter((r, i) => i > 0 && sorted[i - 1]?.node !== r.node);
 }
 
-export const inExpectedWindow = (at: number, windows: readonly ExpectedWindow[]): boolean => windows.some((w) => inside(at, w));
+export const inExpectedWindow = (at: number, windows: readonly ExpectedWindow[]): boolean => windows.some((w) => w.what !== "loss" && inside(at, w));
