@@ -16,6 +16,7 @@ import { parseCommandRequest } from "../../src/api/command-request.ts";
 import { parseConfig } from "../../src/config/load.ts";
 import { ByteDecodeError, ByteReader, ByteWriter } from "../../src/proto/bytes.ts";
 import { internetChecksum, ipv4PseudoHeader } from "../../src/proto/checksum.ts";
+import { decodeFarmFlows, encodeFarmFlows, FARM_FLOWS_MAC_BYTES, type FarmFlowsMessage } from "../../src/proto/farm-flows.ts";
 import { decodeHeartbeat, encodeHeartbeat, HEARTBEAT_MAC_BYTES, type HeartbeatFrame } from "../../src/proto/heartbeat.ts";
 import { readMirrorControl, writeMirrorControl } from "../../src/proto/mirror-control.ts";
 import { decodeHandshake, encodeHandshake } from "../../src/proto/replication-handshake.ts";
@@ -112,6 +113,24 @@ const witness: FuzzTarget = {
   fixup: (b) => resign(b, WITNESS_MAC_BYTES),
   run(bytes) {
     decodeWitness(bytes, FUZZ_KEY);
+  },
+};
+
+// ---- farm flow reports -----------------------------------------------------------
+
+const FF_HEAD = { cluster: "vms-pair", module: "cams", from: "vms1", to: "vms2", askedAt: 1_732_000_000_123 };
+const FARM_FLOWS_SEEDS: FarmFlowsMessage[] = [
+  { ...FF_HEAD, type: "ask" },
+  { ...FF_HEAD, type: "tell", part: 0, parts: 1, flows: [] },
+  { ...FF_HEAD, type: "tell", part: 1, parts: 3, flows: [{ client: 0xcb007105, port: 40000, vipPort: 554 }, { client: 0xc6336405, port: 1, vipPort: 65535 }] },
+];
+
+const farmFlows: FuzzTarget = {
+  name: "farm-flows",
+  seeds: () => FARM_FLOWS_SEEDS.map((m) => encodeFarmFlows(m, FUZZ_KEY)),
+  fixup: (b) => resign(b, FARM_FLOWS_MAC_BYTES),
+  run(bytes) {
+    decodeFarmFlows(bytes, FUZZ_KEY);
   },
 };
 
@@ -375,7 +394,7 @@ const consoleCommand: FuzzTarget = {
   },
 };
 
-export const TARGETS: readonly FuzzTarget[] = [heartbeat, witness, vrrp, replication, mirrorControl, handshake, fuse, config, consoleCommand];
+export const TARGETS: readonly FuzzTarget[] = [heartbeat, witness, farmFlows, vrrp, replication, mirrorControl, handshake, fuse, config, consoleCommand];
 
 export function targetNamed(name: string): FuzzTarget {
   const t = TARGETS.find((x) => x.name === name);
