@@ -275,6 +275,10 @@ export class DirtyTracker {
         const m = this.touch(r.path);
         if (m === null) return this.capped();
         if (m.data) this.hardLinkRecheck = true;
+        // A file made again under this name is a new inode: the copy's old bytes are no guide to what it
+        // holds where it was not written (holes of a re-created file): its data is compared whole.
+        m.whole = true;
+        this.dropBlocks(m);
         return null;
       }
       case "rename":

@@ -129,6 +129,26 @@ describe("resync from directory records after a restart", () => {
     for (const d of [a, b]) fs.rmSync(d, { recursive: true, force: true });
   });
 
+  it("a file removed and made again under the same name is compared whole (its holes may hide the old file's bytes on the copy)", async () => {
+    writeFile(a, "x", noise(7, 1 << 20), 1_700_000_000);
+    fs.cpSync(a, b, { recursive: true, preserveTimestamps: true });
+    const j = await Journal.open(dir);
+    const at = path.join(a, "x");
+    fs.unlinkSync(at);
+    await j.mark(unlink("x"));
+    const fd = fs.openSync(at, "w");
+    await j.mark(create("x"));
+    fs.writeSync(fd, noise(8, 4096), 0, 4096, 0);
+    await j.mark(write("x", 0, 4096));
+    fs.ftruncateSync(fd, 1 << 20);
+    fs.closeSync(fd);
+    await j.mark({ op: "truncate", path: relPath("x"), size: 1 << 20, mtimeNs: 1n });
+    const r = await new Resync({ root: a, peer: new LocalResyncPeer(b), dirty: j.dirty() }).run();
+    await j.close();
+    expect(r.error).toBe(null);
+    await expectSameTrees(a, b);
+  });
+
   it("makes the copy identical, a rename over a file of the same size and mtime included, and leaves old children alone", async () => {
     const old = 1_700_000_000;
     writeFile(a, "d/keep.bin", noise(1, 1 << 20), old);
