@@ -10,11 +10,16 @@
 #   bench/footprint-pair.sh OLD_BIN NEW_BIN [SETTLE_S=30] [WINDOW_S=60] [ROUNDS=3]
 #
 # RssFile counts the executable's pages the kernel maps, which depends on
-# how much of the file is in the page cache (fault-around maps cached
-# neighbours): both files are read whole before each round.
+# the page cache's state of the file (fault-around maps cached neighbours):
+# the same binary read 33.5 or 36.3 MiB at different times. So both builds
+# run from copies written the same way at the start, read whole before
+# each round.
 set -euo pipefail
-OLD=$1 NEW=$2 SETTLE=${3:-30} WINDOW=${4:-60} ROUNDS=${5:-3}
 DIR=$(mktemp -d /tmp/vigil-pair-XXXXXX)
+cat "$1" > "$DIR/old-vigil"
+cat "$2" > "$DIR/new-vigil"
+chmod 755 "$DIR/old-vigil" "$DIR/new-vigil"
+OLD=$DIR/old-vigil NEW=$DIR/new-vigil SETTLE=${3:-30} WINDOW=${4:-60} ROUNDS=${5:-3}
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
