@@ -18,6 +18,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, expect, onTestFailed, onTestFinished } from "vitest";
 import { describeLab, labTest, useLab } from "./lab-test.ts";
 import { copyContents, type MirrorLab, startMirrorLab, treeDigest } from "./mirror-lab.ts";
+import { waitUntil } from "./wait.ts";
 
 
 describeLab("mirror module: failover without loss, resync, generations", () => {
@@ -57,10 +58,8 @@ describeLab("mirror module: failover without loss, resync, generations", () => {
     explainOnFailure(m);
     const [h1, h2] = [m.node("h1"), m.node("h2")];
     await startPair(m);
-    // Let the recorder write for a while through the mount.
-    await new Promise((r) => setTimeout(r, 1500));
-    const before = m.acked("h1");
-    expect(before.records.length).toBeGreaterThan(20);
+    // Let the recorder write a number of records through the mount (however loaded the host is).
+    await waitUntil(() => m.acked("h1").records.length > 20, { timeoutMs: 60_000, intervalMs: 100, what: "h1's recorder acknowledged 20 records" });
 
     h1.proc?.kill("SIGKILL");
     await h2.waitModule((x) => running(x.state), "h2 takes vms over", 15_000);
@@ -90,9 +89,8 @@ describeLab("mirror module: failover without loss, resync, generations", () => {
     await startPair(m);
     h1.proc?.kill("SIGKILL");
     await h2.waitModule((x) => running(x.state), "h2 takes vms over", 15_000);
-    await new Promise((r) => setTimeout(r, 1000));
+    await waitUntil(() => m.acked("h2").records.length > 10, { timeoutMs: 60_000, intervalMs: 100, what: "h2's recorder acknowledged 10 records" });
     const writtenByH2 = m.acked("h2").records;
-    expect(writtenByH2.length).toBeGreaterThan(10);
     h2.proc?.kill("SIGKILL");
     await h2.proc?.exited;
 
@@ -116,7 +114,7 @@ describeLab("mirror module: failover without loss, resync, generations", () => {
     explainOnFailure(m);
     const [h1, h2] = [m.node("h1"), m.node("h2")];
     await startPair(m);
-    await new Promise((r) => setTimeout(r, 800));
+    await waitUntil(() => m.acked("h1").records.length > 10, { timeoutMs: 60_000, intervalMs: 100, what: "h1's recorder acknowledged 10 records" });
     const r = await h2.cli(["swap", "vms"]);
     expect(r.code, r.out).toBe(0);
     expect((await h2.module()).state).toBe("PRIM");
