@@ -8,7 +8,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { MirrorResyncStatus } from "../src/api/modules.ts";
-import type { Lab } from "../test/lab/lab.ts";
+import type { Lab, LabHost, LabProcess } from "../test/lab/lab.ts";
 import { wireBytes } from "./mirror-link.ts";
 import { app, must, type Target } from "./mirror-measure.ts";
 import type { VigilPair } from "./mirror-vigil.ts";
@@ -33,6 +33,29 @@ export interface ResyncResult {
 
 const PORT = "8730";
 
+/** Polls both daemons from t0 until the PRIM replicates with no resync running and the SECOND is up to date; the PRIM's last resync status. */
+async function untilReplicating(pair: VigilPair, t0: number, what: string): Promise<MirrorResyncStatus | null> {
+  let last: MirrorResyncStatus | null = null;
+  for (;;) {
+    const [m1, m2] = await Promise.all([pair.module("h1").catch(() => null), pair.module("h2").catch(() => null)]);
+    if (m1?.mirror?.resync) last = m1.mirror.resync;
+    const primOk = m1 !== null && m1.mirror?.writes === "replicate" && (m1.mirror.resync === null || m1.mirror.resync.phase === "done");
+    const secOk = m2 !== null && m2.state === "SECOND" && m2.mirror?.data === "uptodate" && m2.mirror.link === "up";
+    if (primOk && secOk) return last;
+    if (performance.now() - t0 > 600_000) throw new Error(`${what} did not end within 10 minutes; last: ${JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** rsync --daemon on `host` with `conf`, once it listens. */
+async function rsyncDaemon(host: LabHost, dir: string, conf: string, logName: string): Promise<LabProcess> {
+  const rlog = join(dir, `${logName}.log`);
+  // stdin from /dev/null: on a socket (as a spawn's pipe may be) rsync --daemon serves it in inetd mode instead of listening.
+  const daemon = host.spawn(["sh", "-c", `exec rsync --daemon --no-detach --config=${conf} --address=${host.addr(1)} --port=${PORT} --log-file=${rlog} </dev/null`], { logName });
+  await daemon.waitFor(() => existsSync(rlog) && readFileSync(rlog, "utf8").includes("listening"), 20_000);
+  return daemon;
+}
+
 export async function measureResync(o: { lab: Lab; pair: VigilPair; prim: Target; dir: string; files: number; mib: number; fraction: number }): Promise<ResyncResult> {
   const { lab, pair, prim } = o;
   const [h1, h2] = [lab.host("h1"), lab.host("h2")];
@@ -52,27 +75,15 @@ export async function measureResync(o: { lab: Lab; pair: VigilPair; prim: Target
   const w0 = await wireBytes(h1);
   const t0 = performance.now();
   await pair.start("h2");
-  let last: MirrorResyncStatus | null = null;
-  for (;;) {
-    const [m1, m2] = await Promise.all([pair.module("h1").catch(() => null), pair.module("h2").catch(() => null)]);
-    if (m1?.mirror?.resync) last = m1.mirror.resync;
-    const primOk = m1 !== null && m1.mirror?.writes === "replicate" && (m1.mirror.resync === null || m1.mirror.resync.phase === "done");
-    const secOk = m2 !== null && m2.state === "SECOND" && m2.mirror?.data === "uptodate" && m2.mirror.link === "up";
-    if (primOk && secOk) break;
-    if (performance.now() - t0 > 600_000) throw new Error(`the resync did not end within 10 minutes; last: ${JSON.stringify(last)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const last = await untilReplicating(pair, t0, "the resync");
   const wall = (performance.now() - t0) / 1000;
   const w1 = await wireBytes(h1);
   const vigilEqual = (await h1.exec(["diff", "-rq", join(pair.data("h1"), "tree"), join(pair.data("h2"), "tree")], { timeoutMs: 300_000 })).code === 0;
 
   const conf = join(o.dir, "rsyncd.conf");
   writeFileSync(conf, `use chroot = no\nuid = root\ngid = root\n[old]\npath = ${old}\nread only = no\n`);
-  // stdin from /dev/null: on a socket (as a spawn's pipe may be) rsync --daemon serves it in inetd mode instead of listening.
-  const daemon = h2.spawn(["sh", "-c", `exec rsync --daemon --no-detach --config=${conf} --address=${h2.addr(1)} --port=${PORT} --log-file=${join(o.dir, "rsyncd.log")} </dev/null`], { logName: "rsyncd" });
+  const daemon = await rsyncDaemon(h2, o.dir, conf, "rsyncd");
   try {
-    const rlog = join(o.dir, "rsyncd.log");
-    await daemon.waitFor(() => existsSync(rlog) && readFileSync(rlog, "utf8").includes("listening"), 20_000);
     const w2 = await wireBytes(h1);
     const t2 = performance.now();
     const r = await h1.exec(["rsync", "-a", "--inplace", "--no-whole-file", `${join(pair.data("h1"), "tree")}/`, `rsync://${h2.addr(1)}:${PORT}/old/`], { timeoutMs: 600_000 });
@@ -138,16 +149,7 @@ export async function measureInitialSync(o: { lab: Lab; pair: VigilPair; prim: T
   const w0 = await wireBytes(h1);
   const t0 = performance.now();
   await pair.start("h2");
-  let last: MirrorResyncStatus | null = null;
-  for (;;) {
-    const [m1, m2] = await Promise.all([pair.module("h1").catch(() => null), pair.module("h2").catch(() => null)]);
-    if (m1?.mirror?.resync) last = m1.mirror.resync;
-    const primOk = m1 !== null && m1.mirror?.writes === "replicate" && (m1.mirror.resync === null || m1.mirror.resync.phase === "done");
-    const secOk = m2 !== null && m2.state === "SECOND" && m2.mirror?.data === "uptodate" && m2.mirror.link === "up";
-    if (primOk && secOk) break;
-    if (performance.now() - t0 > 600_000) throw new Error(`the initial sync did not end within 10 minutes; last: ${JSON.stringify(last)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const last = await untilReplicating(pair, t0, "the initial sync");
   const wall = (performance.now() - t0) / 1000;
   const w1 = await wireBytes(h1);
   const src = join(pair.data("h1"), "tree");
@@ -163,10 +165,8 @@ export async function measureInitialSync(o: { lab: Lab; pair: VigilPair; prim: T
   mkdirSync(empty, { recursive: true });
   const conf = join(o.dir, "rsyncd.conf");
   writeFileSync(conf, `use chroot = no\nuid = root\ngid = root\n[new]\npath = ${empty}\nread only = no\n`);
-  const daemon = h2.spawn(["sh", "-c", `exec rsync --daemon --no-detach --config=${conf} --address=${h2.addr(1)} --port=${PORT} --log-file=${join(o.dir, "rsyncd.log")} </dev/null`], { logName: "rsyncd-initial" });
+  const daemon = await rsyncDaemon(h2, o.dir, conf, "rsyncd-initial");
   try {
-    const rlog = join(o.dir, "rsyncd.log");
-    await daemon.waitFor(() => existsSync(rlog) && readFileSync(rlog, "utf8").includes("listening"), 20_000);
     await must(["sh", "-c", "sync; echo 3 > /proc/sys/vm/drop_caches"], "drop caches");
     const w2 = await wireBytes(h1);
     const t2 = performance.now();
