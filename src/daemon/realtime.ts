@@ -226,7 +226,11 @@ export async function applyRealtime(
       const why = await restart(env);
       log.warn("could not start again without the runtime's helper threads: running with them", { reason, error: why });
     }
-    log.info("real-time scheduling on", { reason, policy: "SCHED_RR", priority: `${REALTIME_PRIORITY} (every thread)`, threads: scheduled, helper_threads: envWithoutHelperThreads(process.env) === undefined ? "off" : "on", memory_locked: "once started" });
+    // The runtime read them at its start; the service's scripts, checkers and
+    // tools started from here must not inherit them (a service that runs on
+    // this runtime would lose its helper threads too).
+    if (env === undefined) for (const k of Object.keys(NO_HELPER_THREADS)) delete process.env[k];
+    log.info("real-time scheduling on", { reason, policy: "SCHED_RR", priority: `${REALTIME_PRIORITY} (every thread)`, threads: scheduled, helper_threads: env === undefined ? "off" : "on", memory_locked: "once started" });
   }
   if (lockedNow && phase === "threads") log.info("memory locked", { reason, rss_kib: rssKiB() });
   if (phase === "threads" && !realProblems) {

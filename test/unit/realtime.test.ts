@@ -167,13 +167,17 @@ describe("the runtime's compiler and collector threads at tight timers", () => {
       expect(asked).toHaveLength(1);
       expect(asked[0]).toMatchObject(NO_HELPER_THREADS);
       expect(lines.some((l) => l.includes("running with them") && l.includes("execve refused"))).toBe(true);
-      // Already without them (the process started again): nothing more.
+      // Already without them (the process started again): nothing more, and
+      // what it starts from now on does not inherit them.
       Object.assign(process.env, NO_HELPER_THREADS);
-      await applyRealtime(config(100, 2, []), new Logger("text", () => {}), "start", async () => calls, async (env) => {
+      const again: string[] = [];
+      await applyRealtime(config(100, 2, []), new Logger("text", (l) => again.push(l)), "start", async () => calls, async (env) => {
         asked.push(env);
         return "";
       });
       expect(asked).toHaveLength(1);
+      expect(Object.keys(NO_HELPER_THREADS).filter((k) => process.env[k] !== undefined)).toEqual([]);
+      expect(again.some((l) => l.includes("real-time scheduling on") && l.includes("helper_threads=off"))).toBe(true);
       // Not at the default timers.
       for (const k of Object.keys(NO_HELPER_THREADS)) delete process.env[k];
       await applyRealtime(config(500, 2, []), new Logger("text", () => {}), "start", async () => calls, async (env) => {
