@@ -19,6 +19,7 @@
 import { appendFileSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { slope } from "./lib/stats.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -154,18 +155,6 @@ interface Line {
   objectTypeCounts?: Record<string, number>;
 }
 
-function slope(points: readonly { x: number; y: number }[]): number | null {
-  if (points.length < 3) return null;
-  const mx = points.reduce((t, p) => t + p.x, 0) / points.length;
-  const my = points.reduce((t, p) => t + p.y, 0) / points.length;
-  let num = 0;
-  let den = 0;
-  for (const p of points) {
-    num += (p.x - mx) * (p.y - my);
-    den += (p.x - mx) ** 2;
-  }
-  return den === 0 ? null : num / den;
-}
 
 function compare(file: string, node: string, fromMin: number, windows: readonly [number, number][]): void {
   const lines = readFileSync(file, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Line).filter((l) => l.node === node);

@@ -12,6 +12,7 @@
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { slope } from "./lib/stats.ts";
 
 const { values: args, positionals: files } = parseArgs({
   allowPositionals: true,
@@ -26,18 +27,6 @@ interface Sample {
   anonKiB: number;
 }
 
-function slope(points: readonly { x: number; y: number }[]): number | null {
-  if (points.length < 3) return null;
-  const mx = points.reduce((s, p) => s + p.x, 0) / points.length;
-  const my = points.reduce((s, p) => s + p.y, 0) / points.length;
-  let num = 0;
-  let den = 0;
-  for (const p of points) {
-    num += (p.x - mx) * (p.y - my);
-    den += (p.x - mx) ** 2;
-  }
-  return den === 0 ? null : num / den;
-}
 
 function median(values: readonly number[]): number | null {
   if (values.length === 0) return null;

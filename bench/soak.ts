@@ -72,6 +72,7 @@ import { fmt, markdownTable, writeResults } from "./lib/report.ts";
 import { SLOW_CLIENTS, VRRP_SENDER } from "./soak-clients.ts";
 import { type SteppedClock, steppedClock } from "./soak-clock.ts";
 import { classify, type ExpectedWindow, inExpectedWindow, moves, overlaps, serviceRuns } from "./soak-verdicts.ts";
+import { slope } from "./lib/stats.ts";
 
 const COMMAND = "VIGIL_BIN=... node_modules/.bin/bun bench/soak.ts --minutes N";
 const SAMPLE_MS = 10_000;
@@ -173,19 +174,6 @@ function quantile(values: readonly number[], q: number): number | null {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? null;
 }
 
-function slope(points: readonly { x: number; y: number }[]): number | null {
-  if (points.length < 3) return null;
-  const n = points.length;
-  const mx = points.reduce((s, p) => s + p.x, 0) / n;
-  const my = points.reduce((s, p) => s + p.y, 0) / n;
-  let num = 0;
-  let den = 0;
-  for (const p of points) {
-    num += (p.x - mx) * (p.y - my);
-    den += (p.x - mx) ** 2;
-  }
-  return den === 0 ? null : num / den;
-}
 
 function run(cmd: string, argv: readonly string[], timeoutMs = 30_000): Promise<{ ok: boolean; stdout: string; stderr: string; how: string }> {
   return new Promise((resolve) => {

@@ -47,3 +47,17 @@ export function ratio(a: number | null | undefined, b: number | null | undefined
   if (!Number.isFinite(a) || !Number.isFinite(b) || b === 0) return null;
   return a / b;
 }
+
+/** Least-squares slope of y over x (e.g. MiB per hour); null for fewer than 3 points or no spread in x. */
+export function slope(points: readonly { x: number; y: number }[]): number | null {
+  if (points.length < 3) return null;
+  const mx = points.reduce((s, p) => s + p.x, 0) / points.length;
+  const my = points.reduce((s, p) => s + p.y, 0) / points.length;
+  let num = 0;
+  let den = 0;
+  for (const p of points) {
+    num += (p.x - mx) * (p.y - my);
+    den += (p.x - mx) ** 2;
+  }
+  return den === 0 ? null : num / den;
+}
