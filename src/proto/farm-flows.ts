@@ -27,8 +27,8 @@
  * MAC is checked before any variable-length field is parsed. A replayed tell
  * echoes an ask of an earlier listening time, which the core ignores.
  */
-import { createHmac, timingSafeEqual } from "node:crypto";
 import { ByteDecodeError, ByteReader, ByteWriter } from "./bytes.ts";
+import { HMAC_TRAILER_BYTES, hmacTrailerMatches, withHmacTrailer } from "./hmac-trailer.ts";
 
 /** A UDP flow as a farm table keys it: client IPv4 (u32), client port, VIP port. */
 export interface FlowKey {
@@ -38,7 +38,7 @@ export interface FlowKey {
 }
 
 export const FARM_FLOWS_VERSION = 1;
-export const FARM_FLOWS_MAC_BYTES = 32;
+export const FARM_FLOWS_MAC_BYTES = HMAC_TRAILER_BYTES;
 export const FARM_FLOWS_MAX_NAME_BYTES = 64;
 /** Flows per tell: with four 64-byte names a tell is 1271 bytes, under a 1400-byte datagram. */
 export const FARM_FLOWS_PER_PART = 128;
@@ -74,9 +74,6 @@ export type FarmFlowsDecodeResult = { ok: true; message: FarmFlowsMessage } | { 
 // Names end up in logs: no control characters.
 const CONTROL_CHAR = /[\u0000-\u001f\u007f]/;
 
-function mac(key: Uint8Array, covered: Uint8Array): Uint8Array {
-  return createHmac("sha256", key).update(covered).digest();
-}
 
 function writeName(w: ByteWriter, value: string, what: string): void {
   if (value.length === 0) throw new RangeError(`farm flow message: ${what} must not be empty`);
@@ -120,11 +117,7 @@ export function encodeFarmFlows(m: FarmFlowsMessage, key: Uint8Array): Uint8Arra
       w.u16(f.vipPort, "farm flow message: VIP port");
     }
   }
-  const body = w.finish();
-  const out = new Uint8Array(body.length + FARM_FLOWS_MAC_BYTES);
-  out.set(body, 0);
-  out.set(mac(key, body), body.length);
-  return out;
+  return withHmacTrailer(w.finish(), key);
 }
 
 function fail(kind: FarmFlowsDecodeErrorKind, detail: string): FarmFlowsDecodeResult {
@@ -197,7 +190,7 @@ export function decodeFarmFlows(bytes: Uint8Array, key: Uint8Array): FarmFlowsDe
   }
   if (len < FARM_FLOWS_MIN_FRAME) return fail("truncated", `message is ${len} bytes; the smallest farm flow message is ${FARM_FLOWS_MIN_FRAME}`);
   const macAt = len - FARM_FLOWS_MAC_BYTES;
-  if (!timingSafeEqual(mac(key, bytes.subarray(0, macAt)), bytes.subarray(macAt))) {
+  if (!hmacTrailerMatches(bytes, key)) {
     return fail("bad-mac", `HMAC-SHA256 at offset ${macAt} does not match: wrong cluster key or altered message`);
   }
   try {

@@ -31,15 +31,15 @@
  * frame of one protocol can never pass as the other under the same key.
  * The MAC is checked before any variable-length field is parsed.
  */
-import { createHmac, timingSafeEqual } from "node:crypto";
 import { ByteDecodeError, ByteReader, ByteWriter, utf8Bytes } from "./bytes.ts";
+import { HMAC_TRAILER_BYTES, hmacTrailerMatches, withHmacTrailer } from "./hmac-trailer.ts";
 
 /** UDP port of the arbiter unless the config says otherwise. */
 export const WITNESS_DEFAULT_PORT = 7695;
 export const WITNESS_VERSION = 1;
 /** Fits the 576-byte datagram every IPv4 host must accept; the largest message encodes to 531. */
 export const WITNESS_MAX_FRAME = 548;
-export const WITNESS_MAC_BYTES = 32;
+export const WITNESS_MAC_BYTES = HMAC_TRAILER_BYTES;
 export const WITNESS_MAX_NAME_BYTES = 64;
 export const WITNESS_MAX_DETAIL_BYTES = 200;
 
@@ -80,9 +80,6 @@ export type WitnessDecodeResult = { ok: true; message: WitnessMessage } | { ok: 
 // Names and details end up in logs and the status page: no control characters.
 const CONTROL_CHAR = /[\u0000-\u001f\u007f]/;
 
-function mac(key: Uint8Array, covered: Uint8Array): Uint8Array {
-  return createHmac("sha256", key).update(covered).digest();
-}
 
 function writeRequest(w: ByteWriter, request: number): void {
   if (!Number.isSafeInteger(request) || request < 0) {
@@ -158,11 +155,7 @@ export function encodeWitness(m: WitnessMessage, key: Uint8Array): Uint8Array {
       writeText(w, m.detail, 0, WITNESS_MAX_DETAIL_BYTES, "detail");
       break;
   }
-  const body = w.finish();
-  const out = new Uint8Array(body.length + WITNESS_MAC_BYTES);
-  out.set(body, 0);
-  out.set(mac(key, body), body.length);
-  return out;
+  return withHmacTrailer(w.finish(), key);
 }
 
 function fail(kind: WitnessDecodeErrorKind, detail: string): WitnessDecodeResult {
@@ -242,7 +235,7 @@ export function decodeWitness(bytes: Uint8Array, key: Uint8Array): WitnessDecode
   }
   if (len < WITNESS_MIN_FRAME) return fail("truncated", `message is ${len} bytes; the smallest arbiter message is ${WITNESS_MIN_FRAME}`);
   const macAt = len - WITNESS_MAC_BYTES;
-  if (!timingSafeEqual(mac(key, bytes.subarray(0, macAt)), bytes.subarray(macAt))) {
+  if (!hmacTrailerMatches(bytes, key)) {
     return fail("bad-mac", `HMAC-SHA256 at offset ${macAt} does not match: wrong cluster key or altered message`);
   }
   try {
