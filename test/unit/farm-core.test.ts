@@ -5,7 +5,8 @@
 import { describe, expect, it } from "vitest";
 import { advertRole, farmStep, initFarmState, parseAdvert, tableOf } from "../../src/core/farm/farm.ts";
 import { bucketsOf } from "../../src/core/farm/ownership.ts";
-import type { FarmAction, FarmCoreConfig, FarmEvent, FarmState } from "../../src/core/farm/types.ts";
+import type { FarmAction, FarmCoreConfig, FarmState } from "../../src/core/farm/types.ts";
+import { runFarm } from "./farm-run.ts";
 
 const nodes = [
   { name: "web1", weight: 1 },
@@ -14,23 +15,13 @@ const nodes = [
 ];
 const config = (self: number, drainTimeoutMs = 5000): FarmCoreConfig => ({ module: "web", nodes, self, ownershipSeed: 77, drainTimeoutMs });
 
-function run(state: FarmState, events: readonly (readonly [number, FarmEvent])[]): { state: FarmState; actions: FarmAction[] } {
-  let s = state;
-  const actions: FarmAction[] = [];
-  for (const [now, e] of events) {
-    const r = farmStep(s, e, now);
-    s = r.state;
-    actions.push(...r.actions);
-  }
-  return { state: s, actions };
-}
 
 const kinds = (actions: readonly FarmAction[]): string[] => actions.map((a) => a.type);
 const ALL = 0b111;
 
 /** web1 serving in a settled 3-node farm where everyone advertised the full view. */
 function settledWeb1(): FarmState {
-  return run(initFarmState(config(0)), [
+  return runFarm(initFarmState(config(0)), [
     [0, { type: "start" }],
     [10, { type: "peer", node: 1, live: "up" }],
     [10, { type: "advert", node: 1, advert: { role: "in", view: ALL }, echo: 5 }],
@@ -43,10 +34,10 @@ function settledWeb1(): FarmState {
 
 describe("farm core", () => {
   it("a node whose peers stopped cleanly waits for them, then takes every bucket and the ARP owner", () => {
-    let r = run(initFarmState(config(0)), [[0, { type: "start" }]]);
+    let r = runFarm(initFarmState(config(0)), [[0, { type: "start" }]]);
     expect(kinds(r.actions)).toEqual(["setup", "advertise"]);
     expect(r.state.mode).toBe("wait");
-    r = run(r.state, [
+    r = runFarm(r.state, [
       [1500, { type: "peer", node: 1, live: "dead", stopped: true }],
       [1500, { type: "peer", node: 2, live: "dead", stopped: true }],
     ]);
@@ -58,7 +49,7 @@ describe("farm core", () => {
 
   it("without a witness, hearing no peer (silence, carrier up) it serves every bucket; heard again, it keeps its share at once and hands the rest back", () => {
     const s = settledWeb1();
-    let r = run(s, [
+    let r = runFarm(s, [
       [900, { type: "peer", node: 1, live: "dead" }],
       [900, { type: "peer", node: 2, live: "dead" }],
     ]);
@@ -68,29 +59,29 @@ describe("farm core", () => {
     expect(r.state.arpOwner).toBe(true);
     expect(kinds(r.actions)).not.toContain("ask-witness");
     // A peer heard again (it may have been us cut off): no listening time, the peer's buckets go at once.
-    r = run(r.state, [[2000, { type: "peer", node: 1, live: "up" }]]);
+    r = runFarm(r.state, [[2000, { type: "peer", node: 1, live: "up" }]]);
     expect(r.state.quiet).toBeUndefined();
     expect(r.state.held).toEqual(bucketsOf(tableOf(s.config), 0, 0b011));
     expect(kinds(r.actions)).toContain("forget-flows");
     const heard = r.state;
     // Its first advert says it starts (it had crashed): we serve on, and take back what it does not serve.
-    r = run(heard, [[2001, { type: "advert", node: 1, advert: { role: "wait", view: 0b001 }, echo: 2000 }]]);
+    r = runFarm(heard, [[2001, { type: "advert", node: 1, advert: { role: "wait", view: 0b001 }, echo: 2000 }]]);
     expect(r.state.mode).toBe("in");
     expect(r.state.quiet).toBeUndefined();
     expect(r.state.held.length).toBeGreaterThan(bucketsOf(tableOf(s.config), 0, 0b011).length);
     expect(r.state.rejoining).toBeUndefined();
     // It served alone too (two of three cut apart): the higher index yields, so we serve on.
-    r = run(heard, [[2001, { type: "advert", node: 1, advert: { role: "in", view: 0b011 }, echo: 2000 }]]);
+    r = runFarm(heard, [[2001, { type: "advert", node: 1, advert: { role: "in", view: 0b011 }, echo: 2000 }]]);
     expect(r.state.mode).toBe("in");
     expect(r.state.held).toEqual(bucketsOf(tableOf(s.config), 0, 0b011));
     expect(kinds(r.actions)).not.toContain("forget-flows");
     // An advert written before it heard us (a thawed node's first heartbeat) decides nothing yet.
-    r = run(heard, [[2001, { type: "advert", node: 1, advert: { role: "in", view: 0b110 }, echo: 1500 }]]);
+    r = runFarm(heard, [[2001, { type: "advert", node: 1, advert: { role: "in", view: 0b110 }, echo: 1500 }]]);
     expect(r.state.quiet).toBeUndefined();
     expect(r.state.rejoining).toEqual([1]);
     // It served with a third node (we alone were cut off): we forget our flows and listen settleMs,
     // learning the flows they answered, before taking our share by handover.
-    r = run(heard, [[2001, { type: "advert", node: 1, advert: { role: "in", view: 0b110 }, echo: 2000 }]]);
+    r = runFarm(heard, [[2001, { type: "advert", node: 1, advert: { role: "in", view: 0b110 }, echo: 2000 }]]);
     expect(r.state.mode).toBe("wait");
     expect(r.state.held).toEqual([]);
     expect(r.state.wakeAt).toBe(2501);
@@ -99,7 +90,7 @@ describe("farm core", () => {
 
   it("with a witness that does not answer, hearing no peer (silence, carrier up) it holds nothing; heard again, it listens settleMs, then takes its share by handover", () => {
     const s = { ...settledWeb1(), config: { ...config(0), witness: true } };
-    let r = run(s, [
+    let r = runFarm(s, [
       [900, { type: "peer", node: 1, live: "dead" }],
       [900, { type: "peer", node: 2, live: "dead" }],
     ]);
@@ -109,14 +100,14 @@ describe("farm core", () => {
     expect(r.state.arpOwner).toBe(false);
     expect(kinds(r.actions)).toContain("forget-flows");
     // One peer heard again: still nothing for settleMs (500 ms), whatever the adverts say.
-    r = run(r.state, [
+    r = runFarm(r.state, [
       [2000, { type: "peer", node: 1, live: "up" }],
       [2001, { type: "advert", node: 1, advert: { role: "in", view: 0b010 }, echo: 1 }],
     ]);
     expect(r.state.detail).toContain("hears peers again");
     expect(r.state.held).toEqual([]);
     expect(r.state.wakeAt).toBe(2500);
-    r = run(r.state, [
+    r = runFarm(r.state, [
       [2500, { type: "tick" }],
       [2510, { type: "advert", node: 1, advert: { role: "in", view: 0b011 }, echo: 2500 }],
     ]);
@@ -126,7 +117,7 @@ describe("farm core", () => {
 
   it("a starting node listens learnMs from the moment its table exists, whatever happens before (a lapse while the link is set up)", () => {
     const cfg = { ...config(0), learnMs: 500 };
-    let r = run(initFarmState(cfg), [
+    let r = runFarm(initFarmState(cfg), [
       [0, { type: "start" }],
       [10, { type: "peer", node: 1, live: "up" }],
       [10, { type: "advert", node: 1, advert: { role: "in", view: 0b110 }, echo: 5 }],
@@ -136,11 +127,11 @@ describe("farm core", () => {
     ]);
     expect(r.state.detail).toContain("listening to the clients' UDP flows");
     expect(r.state.wakeAt).toBeUndefined();
-    r = run(r.state, [[900, { type: "set-up" }]]);
+    r = runFarm(r.state, [[900, { type: "set-up" }]]);
     expect(r.state.quiet?.until).toBe(1400);
-    r = run(r.state, [[1399, { type: "tick" }]]);
+    r = runFarm(r.state, [[1399, { type: "tick" }]]);
     expect(r.state.mode).toBe("wait");
-    r = run(r.state, [
+    r = runFarm(r.state, [
       [1400, { type: "tick" }],
       [1450, { type: "advert", node: 1, advert: { role: "in", view: ALL }, echo: 1400 }],
       [1451, { type: "advert", node: 2, advert: { role: "in", view: ALL }, echo: 1400 }],
@@ -151,17 +142,17 @@ describe("farm core", () => {
 
   it("a farm that starts with no peer serving has no flows to learn: it takes its share once its table exists and its peers say they wait", () => {
     const cfg = { ...config(0), learnMs: 500 };
-    let r = run(initFarmState(cfg), [
+    let r = runFarm(initFarmState(cfg), [
       [0, { type: "start" }],
       [10, { type: "peer", node: 1, live: "up" }],
       [10, { type: "advert", node: 1, advert: { role: "wait", view: 0 }, echo: 5 }],
     ]);
     // Table not there yet: nothing is taken, however little there is to learn.
     expect(r.state.held).toEqual([]);
-    r = run(r.state, [[40, { type: "set-up" }]]);
+    r = runFarm(r.state, [[40, { type: "set-up" }]]);
     // web3 not heard yet (it may be serving): still listening.
     expect(r.state.quiet).toEqual({ until: 540, reason: "start" });
-    r = run(r.state, [
+    r = runFarm(r.state, [
       [60, { type: "peer", node: 2, live: "up" }],
       [60, { type: "advert", node: 2, advert: { role: "wait", view: 0 }, echo: 5 }],
     ]);
@@ -169,7 +160,7 @@ describe("farm core", () => {
     expect(r.state.wakeAt).toBeUndefined();
     expect(kinds(r.actions)).toContain("advertise");
     // Both peers join under the same view and acknowledge ours: each takes its own share, no listening time.
-    r = run(r.state, [
+    r = runFarm(r.state, [
       [70, { type: "advert", node: 1, advert: { role: "in", view: ALL }, echo: 60 }],
       [71, { type: "advert", node: 2, advert: { role: "in", view: ALL }, echo: 60 }],
       [170, { type: "advert", node: 1, advert: { role: "in", view: ALL }, echo: 71 }],
@@ -181,7 +172,7 @@ describe("farm core", () => {
 
   it("a node that starts while a peer serves (or may: its advert not heard yet) listens its whole learnMs", () => {
     const cfg = { ...config(0), learnMs: 500 };
-    const r = run(initFarmState(cfg), [
+    const r = runFarm(initFarmState(cfg), [
       [0, { type: "start" }],
       [10, { type: "peer", node: 1, live: "up" }],
       [10, { type: "advert", node: 1, advert: { role: "wait", view: 0 }, echo: 5 }],
@@ -196,7 +187,7 @@ describe("farm core", () => {
 
   it("with a ping witness: alone, it asks; a round asked as the last peer fell silent that answers lets it serve alone", () => {
     const cfg = { ...config(0), witness: true };
-    let r = run(initFarmState(cfg), [
+    let r = runFarm(initFarmState(cfg), [
       [0, { type: "start" }],
       [10, { type: "peer", node: 1, live: "up" }],
       [10, { type: "advert", node: 1, advert: { role: "in", view: ALL }, echo: 5 }],
@@ -205,13 +196,13 @@ describe("farm core", () => {
       [900, { type: "peer", node: 1, live: "dead" }],
     ]);
     expect(r.actions.filter((a) => a.type === "ask-witness")).toEqual([]);
-    r = run(r.state, [[950, { type: "peer", node: 2, live: "dead" }]]);
+    r = runFarm(r.state, [[950, { type: "peer", node: 2, live: "dead" }]]);
     expect(r.actions).toContainEqual({ type: "ask-witness", at: 950 });
     expect(r.state.held).toEqual([]);
     expect(r.state.detail).toContain("the witness does not answer");
     // An answer to a round asked before the last peer fell silent says nothing.
-    expect(run(r.state, [[960, { type: "witness", reachable: true, askedAt: 940 }]]).state.held).toEqual([]);
-    const alone = run(r.state, [[1000, { type: "witness", reachable: true, askedAt: 950 }]]);
+    expect(runFarm(r.state, [[960, { type: "witness", reachable: true, askedAt: 940 }]]).state.held).toEqual([]);
+    const alone = runFarm(r.state, [[1000, { type: "witness", reachable: true, askedAt: 950 }]]);
     expect(alone.state.held.length).toBe(256);
     expect(alone.state.arpOwner).toBe(true);
     expect(alone.state.detail).toContain("serving alone");
@@ -221,9 +212,9 @@ describe("farm core", () => {
     expect(cut.state.held).toEqual([]);
     expect(kinds(cut.actions)).toContain("forget-flows");
     // Answering again (a cut healing?) counts only after settleMs with still no peer heard.
-    let back = run(cut.state, [[3000, { type: "witness", reachable: true, askedAt: 2000 }]]);
+    let back = runFarm(cut.state, [[3000, { type: "witness", reachable: true, askedAt: 2000 }]]);
     expect(back.state.held).toEqual([]);
-    back = run(back.state, [[3600, { type: "witness", reachable: true, askedAt: 2500 }]]);
+    back = runFarm(back.state, [[3600, { type: "witness", reachable: true, askedAt: 2500 }]]);
     expect(back.state.held.length).toBe(256);
     // A peer heard: no more alone, witness forgotten; having served alone, it forgets its flows.
     const heard = farmStep(back.state, { type: "peer", node: 1, live: "up" }, 4000);
@@ -241,7 +232,7 @@ describe("farm core", () => {
   });
 
   it("does not take a bucket before the peer acknowledged its advert", () => {
-    const s = run(initFarmState(config(0)), [
+    const s = runFarm(initFarmState(config(0)), [
       [0, { type: "start" }],
       [10, { type: "peer", node: 1, live: "up" }],
       [10, { type: "advert", node: 1, advert: { role: "in", view: ALL }, echo: 5 }],
@@ -282,7 +273,7 @@ describe("farm core", () => {
   });
 
   it("drops a returning peer's buckets before advertising, then waits for it", () => {
-    const alone = run(initFarmState(config(0)), [
+    const alone = runFarm(initFarmState(config(0)), [
       [0, { type: "start" }],
       [1500, { type: "peer", node: 1, live: "dead", stopped: true }],
       [1500, { type: "peer", node: 2, live: "dead", stopped: true }],
@@ -306,7 +297,7 @@ describe("farm core", () => {
     expect(first?.type).toBe(wasArp ? "arp-responder" : "write");
     expect(r.actions.find((a) => a.type === "advertise")).toEqual({ type: "advertise", role: "out", view: 0b110 });
     expect(kinds(r.actions)).not.toContain("teardown");
-    const back = run(s, [
+    const back = runFarm(s, [
       [600, { type: "health", healthy: true, detail: "ok" }],
       [700, { type: "advert", node: 1, advert: { role: "in", view: ALL }, echo: 650 }],
       [701, { type: "advert", node: 2, advert: { role: "in", view: ALL }, echo: 650 }],
@@ -342,7 +333,7 @@ describe("farm core", () => {
   it("stop: ARP off, empty set, advert, teardown, in that order", () => {
     let s = settledWeb1();
     // Make web1 the ARP owner by making it alone.
-    s = run(s, [
+    s = runFarm(s, [
       [900, { type: "peer", node: 1, live: "dead", stopped: true }],
       [900, { type: "peer", node: 2, live: "dead", stopped: true }],
     ]).state;

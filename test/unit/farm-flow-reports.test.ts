@@ -5,9 +5,10 @@
  * that did not answer; a peer answers every ask.
  */
 import { describe, expect, it } from "vitest";
-import { farmStep, FLOWS_ASK_RETRY_MS, initFarmState } from "../../src/core/farm/farm.ts";
+import { FLOWS_ASK_RETRY_MS, initFarmState } from "../../src/core/farm/farm.ts";
 import { flowOwnerValue } from "../../src/core/farm/flow-owner-value.ts";
 import type { FarmAction, FarmCoreConfig, FarmEvent, FarmState, FlowKey } from "../../src/core/farm/types.ts";
+import { runFarm } from "./farm-run.ts";
 
 const nodes = [
   { name: "web1", weight: 1 },
@@ -16,23 +17,13 @@ const nodes = [
 ];
 const config = (self: number): FarmCoreConfig => ({ module: "web", nodes, self, ownershipSeed: 77, drainTimeoutMs: 5000, learnMs: 500 });
 
-function run(state: FarmState, events: readonly (readonly [number, FarmEvent])[]): { state: FarmState; actions: FarmAction[] } {
-  let s = state;
-  const actions: FarmAction[] = [];
-  for (const [now, e] of events) {
-    const r = farmStep(s, e, now);
-    s = r.state;
-    actions.push(...r.actions);
-  }
-  return { state: s, actions };
-}
 
 const ALL = 0b111;
 const flow = (n: number): FlowKey => ({ client: 0xc6336400 + n, port: 40000 + n, vipPort: 53 });
 
 /** web1 restarting into a farm where web2 and web3 serve: its table exists at 50, it listens until 550. */
 function listeningWeb1(): { state: FarmState; actions: FarmAction[] } {
-  return run(initFarmState(config(0)), [
+  return runFarm(initFarmState(config(0)), [
     [0, { type: "start" }],
     [10, { type: "peer", node: 1, live: "up" }],
     [10, { type: "advert", node: 1, advert: { role: "in", view: 0b110 }, echo: 5 }],
@@ -46,7 +37,7 @@ const asks = (actions: readonly FarmAction[]) => actions.filter((a) => a.type ==
 
 describe("farm flow reports", () => {
   it("a starting node asks the serving peers for their flows once its table exists, not before", () => {
-    const before = run(initFarmState(config(0)), [
+    const before = runFarm(initFarmState(config(0)), [
       [0, { type: "start" }],
       [10, { type: "peer", node: 1, live: "up" }],
       [10, { type: "advert", node: 1, advert: { role: "in", view: 0b110 }, echo: 5 }],
@@ -60,7 +51,7 @@ describe("farm flow reports", () => {
 
   it("records a report's flows as the teller's at once, and keeps listening until learnMs is over", () => {
     const l = listeningWeb1();
-    const r = run(l.state, [[60, { type: "flows-told", node: 2, askedAt: 50, part: 0, parts: 1, flows: [flow(1), flow(2)] }]]);
+    const r = runFarm(l.state, [[60, { type: "flows-told", node: 2, askedAt: 50, part: 0, parts: 1, flows: [flow(1), flow(2)] }]]);
     expect(r.actions).toEqual([{ type: "record-flows", flows: [flow(1), flow(2)], value: flowOwnerValue(2, 0) }]);
     expect(r.state.told).toEqual([2]);
     expect(r.state.mode).toBe("wait");
@@ -69,22 +60,22 @@ describe("farm flow reports", () => {
 
   it("asks again every FLOWS_ASK_RETRY_MS only the peers whose report is not whole, and stops at the end of listening", () => {
     const l = listeningWeb1();
-    let r = run(l.state, [
+    let r = runFarm(l.state, [
       [60, { type: "flows-told", node: 2, askedAt: 50, part: 1, parts: 2, flows: [flow(3)] }],
       [70, { type: "flows-told", node: 1, askedAt: 50, part: 0, parts: 1, flows: [] }],
     ]);
     expect(r.state.told).toEqual([1]);
     expect(asks(r.actions)).toEqual([]);
-    r = run(r.state, [[150, { type: "tick" }]]);
+    r = runFarm(r.state, [[150, { type: "tick" }]]);
     expect(asks(r.actions)).toEqual([{ type: "ask-flows", nodes: [2], at: 150 }]);
     // Parts of the older ask still count when they come: one reading of the table.
-    r = run(r.state, [[155, { type: "flows-told", node: 2, askedAt: 50, part: 0, parts: 2, flows: [flow(4)] }]]);
+    r = runFarm(r.state, [[155, { type: "flows-told", node: 2, askedAt: 50, part: 0, parts: 2, flows: [flow(4)] }]]);
     expect(r.actions).toEqual([{ type: "record-flows", flows: [flow(4)], value: flowOwnerValue(2, 0) }]);
     expect(r.state.told).toEqual([1, 2]);
     expect(r.state.wakeAt).toBe(550);
-    r = run(r.state, [[250, { type: "tick" }]]);
+    r = runFarm(r.state, [[250, { type: "tick" }]]);
     expect(asks(r.actions)).toEqual([]);
-    r = run(r.state, [
+    r = runFarm(r.state, [
       [550, { type: "tick" }],
       [560, { type: "advert", node: 1, advert: { role: "in", view: ALL }, echo: 550 }],
       [561, { type: "advert", node: 2, advert: { role: "in", view: ALL }, echo: 550 }],
@@ -92,7 +83,7 @@ describe("farm flow reports", () => {
     expect(r.state.mode).toBe("in");
     expect(r.state.told).toBeUndefined();
     expect(r.state.learnSince).toBeUndefined();
-    r = run(r.state, [[600, { type: "flows-told", node: 1, askedAt: 50, part: 0, parts: 1, flows: [flow(5)] }]]);
+    r = runFarm(r.state, [[600, { type: "flows-told", node: 1, askedAt: 50, part: 0, parts: 1, flows: [flow(5)] }]]);
     expect(r.actions).toEqual([]);
   });
 
@@ -105,13 +96,13 @@ describe("farm flow reports", () => {
       { type: "flows-told", node: 0, askedAt: 50, part: 0, parts: 1, flows: [flow(1)] },
       { type: "flows-told", node: 7, askedAt: 50, part: 0, parts: 1, flows: [flow(1)] },
     ];
-    for (const e of bad) expect(run(l.state, [[60, e]]).actions).toEqual([]);
-    const dead = run(l.state, [[60, { type: "peer", node: 1, live: "dead" }]]);
-    expect(run(dead.state, [[61, { type: "flows-told", node: 1, askedAt: 50, part: 0, parts: 1, flows: [flow(1)] }]]).actions).toEqual([]);
+    for (const e of bad) expect(runFarm(l.state, [[60, e]]).actions).toEqual([]);
+    const dead = runFarm(l.state, [[60, { type: "peer", node: 1, live: "dead" }]]);
+    expect(runFarm(dead.state, [[61, { type: "flows-told", node: 1, askedAt: 50, part: 0, parts: 1, flows: [flow(1)] }]]).actions).toEqual([]);
   });
 
   it("a peer heard only after the table exists is asked when it comes up", () => {
-    const r = run(initFarmState(config(0)), [
+    const r = runFarm(initFarmState(config(0)), [
       [0, { type: "start" }],
       [10, { type: "peer", node: 1, live: "up" }],
       [10, { type: "advert", node: 1, advert: { role: "in", view: 0b010 }, echo: 5 }],
@@ -127,7 +118,7 @@ describe("farm flow reports", () => {
   it("the flow epoch of the teller is in the recorded value: a peer that restarted since is not confused with its old self", () => {
     let r = listeningWeb1();
     // web2 restarts (advert wait: it forgot its flows), then serves again: a new epoch.
-    r = run(r.state, [
+    r = runFarm(r.state, [
       [80, { type: "advert", node: 1, advert: { role: "wait", view: 0b100 }, echo: 50 }],
       [90, { type: "advert", node: 1, advert: { role: "in", view: 0b110 }, echo: 50 }],
       [95, { type: "flows-told", node: 1, askedAt: 50, part: 0, parts: 1, flows: [flow(9)] }],
@@ -137,7 +128,7 @@ describe("farm flow reports", () => {
 
   it("a lapse starts a new listening time that asks again, whatever was told before", () => {
     let r = listeningWeb1();
-    r = run(r.state, [
+    r = runFarm(r.state, [
       [60, { type: "flows-told", node: 1, askedAt: 50, part: 0, parts: 1, flows: [] }],
       [70, { type: "flows-told", node: 2, askedAt: 50, part: 0, parts: 1, flows: [] }],
       [300, { type: "lapsed" }],
@@ -149,8 +140,8 @@ describe("farm flow reports", () => {
 
   it("a peer asked answers with its flows whatever its mode, unless its farm is stopped", () => {
     const l = listeningWeb1();
-    expect(run(l.state, [[60, { type: "flows-asked", node: 2, askedAt: 12 }]]).actions).toEqual([{ type: "tell-flows", node: 2, askedAt: 12 }]);
-    expect(run(initFarmState(config(0)), [[60, { type: "flows-asked", node: 2, askedAt: 12 }]]).actions).toEqual([]);
-    expect(run(l.state, [[60, { type: "flows-asked", node: 0, askedAt: 12 }]]).actions).toEqual([]);
+    expect(runFarm(l.state, [[60, { type: "flows-asked", node: 2, askedAt: 12 }]]).actions).toEqual([{ type: "tell-flows", node: 2, askedAt: 12 }]);
+    expect(runFarm(initFarmState(config(0)), [[60, { type: "flows-asked", node: 2, askedAt: 12 }]]).actions).toEqual([]);
+    expect(runFarm(l.state, [[60, { type: "flows-asked", node: 0, askedAt: 12 }]]).actions).toEqual([]);
   });
 });
