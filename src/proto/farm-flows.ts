@@ -29,6 +29,7 @@
  */
 import { ByteDecodeError, ByteReader, ByteWriter } from "./bytes.ts";
 import { HMAC_TRAILER_BYTES, hmacTrailerMatches, withHmacTrailer } from "./hmac-trailer.ts";
+import { readShortText, writeShortText } from "./short-text.ts";
 
 /** A UDP flow as a farm table keys it: client IPv4 (u32), client port, VIP port. */
 export interface FlowKey {
@@ -71,16 +72,6 @@ export interface FarmFlowsDecodeError {
 
 export type FarmFlowsDecodeResult = { ok: true; message: FarmFlowsMessage } | { ok: false; error: FarmFlowsDecodeError };
 
-// Names end up in logs: no control characters.
-const CONTROL_CHAR = /[\u0000-\u001f\u007f]/;
-
-
-function writeName(w: ByteWriter, value: string, what: string): void {
-  if (value.length === 0) throw new RangeError(`farm flow message: ${what} must not be empty`);
-  if (CONTROL_CHAR.test(value)) throw new RangeError(`farm flow message: ${what} ${JSON.stringify(value)} contains a control character`);
-  w.utf8WithU8Length(value, FARM_FLOWS_MAX_NAME_BYTES, `farm flow message: ${what}`);
-}
-
 function checkInt(value: number, min: number, max: number, what: string): void {
   if (!Number.isInteger(value) || value < min || value > max) throw new RangeError(`farm flow message: ${what} must be a whole number ${min}-${max}, got ${value}`);
 }
@@ -95,10 +86,10 @@ export function encodeFarmFlows(m: FarmFlowsMessage, key: Uint8Array): Uint8Arra
   w.bytes(MAGIC);
   w.u8(FARM_FLOWS_VERSION, "farm flow message: version");
   w.u8(TYPE_CODES[m.type], "farm flow message: type");
-  writeName(w, m.cluster, "cluster name");
-  writeName(w, m.module, "module name");
-  writeName(w, m.from, "sender name");
-  writeName(w, m.to, "addressee name");
+  writeShortText(w, m.cluster, 1, FARM_FLOWS_MAX_NAME_BYTES, "farm flow message", "cluster name");
+  writeShortText(w, m.module, 1, FARM_FLOWS_MAX_NAME_BYTES, "farm flow message", "module name");
+  writeShortText(w, m.from, 1, FARM_FLOWS_MAX_NAME_BYTES, "farm flow message", "sender name");
+  writeShortText(w, m.to, 1, FARM_FLOWS_MAX_NAME_BYTES, "farm flow message", "addressee name");
   if (!Number.isFinite(m.askedAt) || m.askedAt < 0) throw new RangeError(`farm flow message: askedAt must be a finite time >= 0, got ${m.askedAt}`);
   w.f64(m.askedAt, "farm flow message: askedAt");
   if (m.type === "tell") {
@@ -124,25 +115,15 @@ function fail(kind: FarmFlowsDecodeErrorKind, detail: string): FarmFlowsDecodeRe
   return { ok: false, error: { kind, detail } };
 }
 
-function readName(r: ByteReader, what: string): string {
-  const at = r.offset;
-  const n = r.u8(`length of ${what}`);
-  if (n < 1) throw new ByteDecodeError(`${what} at offset ${at} is empty`, at);
-  if (n > FARM_FLOWS_MAX_NAME_BYTES) throw new ByteDecodeError(`${what} at offset ${at} is ${n} bytes; the limit is ${FARM_FLOWS_MAX_NAME_BYTES}`, at);
-  const value = r.utf8(n, what);
-  if (CONTROL_CHAR.test(value)) throw new ByteDecodeError(`${what} at offset ${at} contains a control character`, at);
-  return value;
-}
-
 function parseBody(r: ByteReader): FarmFlowsMessage {
   const typeAt = r.offset;
   const code = r.u8("type");
   const type = code === TYPE_CODES.ask ? "ask" : code === TYPE_CODES.tell ? "tell" : undefined;
   if (type === undefined) throw new ByteDecodeError(`type at offset ${typeAt} is ${code}; expected 1 (ask) or 2 (tell)`, typeAt);
-  const cluster = readName(r, "cluster name");
-  const module = readName(r, "module name");
-  const from = readName(r, "sender name");
-  const to = readName(r, "addressee name");
+  const cluster = readShortText(r, 1, FARM_FLOWS_MAX_NAME_BYTES, "cluster name");
+  const module = readShortText(r, 1, FARM_FLOWS_MAX_NAME_BYTES, "module name");
+  const from = readShortText(r, 1, FARM_FLOWS_MAX_NAME_BYTES, "sender name");
+  const to = readShortText(r, 1, FARM_FLOWS_MAX_NAME_BYTES, "addressee name");
   const askedAtAt = r.offset;
   const askedAt = r.f64("askedAt");
   if (!Number.isFinite(askedAt) || askedAt < 0) throw new ByteDecodeError(`askedAt at offset ${askedAtAt} is ${askedAt}; expected a finite time >= 0`, askedAtAt);

@@ -33,6 +33,7 @@
  */
 import { ByteDecodeError, ByteReader, ByteWriter, utf8Bytes } from "./bytes.ts";
 import { HMAC_TRAILER_BYTES, hmacTrailerMatches, withHmacTrailer } from "./hmac-trailer.ts";
+import { CONTROL_CHAR, readShortText, writeShortText } from "./short-text.ts";
 
 /** UDP port of the arbiter unless the config says otherwise. */
 export const WITNESS_DEFAULT_PORT = 7695;
@@ -77,8 +78,8 @@ export interface WitnessDecodeError {
 
 export type WitnessDecodeResult = { ok: true; message: WitnessMessage } | { ok: false; error: WitnessDecodeError };
 
-// Names and details end up in logs and the status page: no control characters.
-const CONTROL_CHAR = /[\u0000-\u001f\u007f]/;
+/** Names and details end up in logs and the status page: short-text.ts keeps control characters out. */
+const CODEC = "witness message";
 
 
 function writeRequest(w: ByteWriter, request: number): void {
@@ -93,12 +94,6 @@ function readRequest(r: ByteReader): number {
   const n = r.u64("request number");
   if (n > BigInt(Number.MAX_SAFE_INTEGER)) throw new ByteDecodeError(`request number at offset ${at} is ${n}; the limit is 2^53-1`, at);
   return Number(n);
-}
-
-function writeText(w: ByteWriter, value: string, minBytes: number, maxBytes: number, what: string): void {
-  if (minBytes > 0 && value.length === 0) throw new RangeError(`witness message: ${what} must not be empty`);
-  if (CONTROL_CHAR.test(value)) throw new RangeError(`witness message: ${what} ${JSON.stringify(value)} contains a control character`);
-  w.utf8WithU8Length(value, maxBytes, `witness message: ${what}`);
 }
 
 /**
@@ -131,9 +126,9 @@ export function encodeWitness(m: WitnessMessage, key: Uint8Array): Uint8Array {
   w.u8(TYPE_CODES[m.type], "witness message: type");
   w.u64(m.epoch, "witness message: epoch");
   w.u32(m.seq, "witness message: seq");
-  writeText(w, m.cluster, 1, WITNESS_MAX_NAME_BYTES, "cluster name");
-  writeText(w, m.node, 1, WITNESS_MAX_NAME_BYTES, "node name");
-  writeText(w, m.module, 1, WITNESS_MAX_NAME_BYTES, "module name");
+  writeShortText(w, m.cluster, 1, WITNESS_MAX_NAME_BYTES, CODEC, "cluster name");
+  writeShortText(w, m.node, 1, WITNESS_MAX_NAME_BYTES, CODEC, "node name");
+  writeShortText(w, m.module, 1, WITNESS_MAX_NAME_BYTES, CODEC, "module name");
   switch (m.type) {
     case "request":
       writeRequest(w, m.request);
@@ -145,14 +140,14 @@ export function encodeWitness(m: WitnessMessage, key: Uint8Array): Uint8Array {
       w.u64(m.peerEpoch, "witness message: peer epoch");
       w.u32(m.durationMs, "witness message: lease duration");
       w.u32(m.token, "witness message: token");
-      writeText(w, m.detail, 0, WITNESS_MAX_DETAIL_BYTES, "detail");
+      writeShortText(w, m.detail, 0, WITNESS_MAX_DETAIL_BYTES, CODEC, "detail");
       break;
     case "deny":
       writeRequest(w, m.request);
       w.u64(m.peerEpoch, "witness message: peer epoch");
       w.u32(m.token, "witness message: token");
-      writeText(w, m.holder ?? "", 0, WITNESS_MAX_NAME_BYTES, "holder name");
-      writeText(w, m.detail, 0, WITNESS_MAX_DETAIL_BYTES, "detail");
+      writeShortText(w, m.holder ?? "", 0, WITNESS_MAX_NAME_BYTES, CODEC, "holder name");
+      writeShortText(w, m.detail, 0, WITNESS_MAX_DETAIL_BYTES, CODEC, "detail");
       break;
   }
   return withHmacTrailer(w.finish(), key);
@@ -160,16 +155,6 @@ export function encodeWitness(m: WitnessMessage, key: Uint8Array): Uint8Array {
 
 function fail(kind: WitnessDecodeErrorKind, detail: string): WitnessDecodeResult {
   return { ok: false, error: { kind, detail } };
-}
-
-function readText(r: ByteReader, minBytes: number, maxBytes: number, what: string): string {
-  const at = r.offset;
-  const n = r.u8(`length of ${what}`);
-  if (n < minBytes) throw new ByteDecodeError(`${what} at offset ${at} is empty`, at);
-  if (n > maxBytes) throw new ByteDecodeError(`${what} at offset ${at} is ${n} bytes; the limit is ${maxBytes}`, at);
-  const value = r.utf8(n, what);
-  if (CONTROL_CHAR.test(value)) throw new ByteDecodeError(`${what} at offset ${at} contains a control character`, at);
-  return value;
 }
 
 function parseBody(r: ByteReader): WitnessMessage {
@@ -180,9 +165,9 @@ function parseBody(r: ByteReader): WitnessMessage {
   const header: Header = {
     epoch: r.u64("epoch"),
     seq: r.u32("seq"),
-    cluster: readText(r, 1, WITNESS_MAX_NAME_BYTES, "cluster name"),
-    node: readText(r, 1, WITNESS_MAX_NAME_BYTES, "node name"),
-    module: readText(r, 1, WITNESS_MAX_NAME_BYTES, "module name"),
+    cluster: readShortText(r, 1, WITNESS_MAX_NAME_BYTES, "cluster name"),
+    node: readShortText(r, 1, WITNESS_MAX_NAME_BYTES, "node name"),
+    module: readShortText(r, 1, WITNESS_MAX_NAME_BYTES, "module name"),
   };
   let m: WitnessMessage;
   switch (type) {
@@ -200,15 +185,15 @@ function parseBody(r: ByteReader): WitnessMessage {
         peerEpoch: r.u64("peer epoch"),
         durationMs: r.u32("lease duration"),
         token: r.u32("token"),
-        detail: readText(r, 0, WITNESS_MAX_DETAIL_BYTES, "detail"),
+        detail: readShortText(r, 0, WITNESS_MAX_DETAIL_BYTES, "detail"),
       };
       break;
     case "deny": {
       const request = readRequest(r);
       const peerEpoch = r.u64("peer epoch");
       const token = r.u32("token");
-      const holder = readText(r, 0, WITNESS_MAX_NAME_BYTES, "holder name");
-      m = { type, ...header, request, peerEpoch, token, holder: holder === "" ? null : holder, detail: readText(r, 0, WITNESS_MAX_DETAIL_BYTES, "detail") };
+      const holder = readShortText(r, 0, WITNESS_MAX_NAME_BYTES, "holder name");
+      m = { type, ...header, request, peerEpoch, token, holder: holder === "" ? null : holder, detail: readShortText(r, 0, WITNESS_MAX_DETAIL_BYTES, "detail") };
       break;
     }
   }
