@@ -12,27 +12,17 @@
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { slope } from "./lib/stats.ts";
+import type { SoakSample } from "./lib/soak-sample.ts";
+import { median, slope } from "./lib/stats.ts";
 
 const { values: args, positionals: files } = parseArgs({
   allowPositionals: true,
   options: { node: { type: "string", default: "h1" }, windows: { type: "string", default: "2-70,70-" } },
 });
 
-interface Sample {
-  t: number;
-  node: string;
-  life: number;
-  rssKiB: number;
-  anonKiB: number;
-}
+type Sample = Pick<SoakSample, "t" | "node" | "life" | "rssKiB" | "anonKiB">;
 
-
-function median(values: readonly number[]): number | null {
-  if (values.length === 0) return null;
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? null;
-}
+const medianOrNull = (values: readonly number[]): number | null => (values.length === 0 ? null : median(values));
 
 const windows = String(args.windows).split(",").map((w): [number, number] => {
   const [from = "", to = ""] = w.split("-");
@@ -55,7 +45,7 @@ for (const file of files) {
     const rss = w.map((s) => s.rssKiB / 1024);
     const anon = w.map((s) => s.anonKiB / 1024);
     console.log(
-      `| ${file.replace(/^.*\//, "")} | ${from}-${to === Infinity ? "end" : to} | ${w.length} | ${f1(slope(pts((s) => s.rssKiB)))} | ${f1(median(rss))} (${f1(rss[0] ?? null)} / ${f1(rss[rss.length - 1] ?? null)}) | ${f1(slope(pts((s) => s.anonKiB)))} | ${f1(median(anon))} (${f1(anon[0] ?? null)} / ${f1(anon[anon.length - 1] ?? null)}) |`,
+      `| ${file.replace(/^.*\//, "")} | ${from}-${to === Infinity ? "end" : to} | ${w.length} | ${f1(slope(pts((s) => s.rssKiB)))} | ${f1(medianOrNull(rss))} (${f1(rss[0] ?? null)} / ${f1(rss[rss.length - 1] ?? null)}) | ${f1(slope(pts((s) => s.anonKiB)))} | ${f1(medianOrNull(anon))} (${f1(anon[0] ?? null)} / ${f1(anon[anon.length - 1] ?? null)}) |`,
     );
   }
 }

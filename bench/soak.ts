@@ -73,6 +73,7 @@ import { SLOW_CLIENTS, VRRP_SENDER } from "./soak-clients.ts";
 import { type SteppedClock, steppedClock } from "./soak-clock.ts";
 import { classify, type ExpectedWindow, inExpectedWindow, moves, overlaps, serviceRuns } from "./soak-verdicts.ts";
 import { slope } from "./lib/stats.ts";
+import type { SoakSample as Sample } from "./lib/soak-sample.ts";
 
 const COMMAND = "VIGIL_BIN=... node_modules/.bin/bun bench/soak.ts --minutes N";
 const SAMPLE_MS = 10_000;
@@ -119,23 +120,6 @@ for (const k of enabled) {
   }
 }
 const on = (k: FaultKind): boolean => enabled.has(k);
-
-interface Sample {
-  t: number;
-  node: string;
-  /** Which life of the node's daemon (1 = the first; a kill and restart starts the next). */
-  life: number;
-  rssKiB: number;
-  /** The anonymous part of RSS (heap, stacks): RSS also counts pages of the binary read in as new code runs. */
-  anonKiB: number;
-  cpuPercent: number;
-  fds: number;
-  falseDead: number;
-  unexpectedTransitions: number;
-  unexpectedVrrp: number;
-  stalls: number;
-  statusFailures: number;
-}
 
 interface FaultLog {
   t: number;
