@@ -23,7 +23,7 @@ import { nftBucket } from "../../src/core/farm/jhash.ts";
 import { owners, ownershipTable } from "../../src/core/farm/ownership.ts";
 import { farmSeeds } from "../../src/daemon/farm/seeds.ts";
 import { BUCKETS } from "../../src/core/farm/types.ts";
-import { askReport, BUN, FARM_FIXTURES, FARM_PORT, FARM_VIP, farmOf, runClient, type StreamReport, startStream, waitForSplit } from "./farm-lab.ts";
+import { askReport, BUN, type ClientResult, FARM_FIXTURES, FARM_PORT, FARM_VIP, farmOf, runClient, type StreamReport, startStream, waitForSplit } from "./farm-lab.ts";
 import { describeLab, labTest, useLab } from "./lab-test.ts";
 import type { LabHost, LabProcess } from "./lab.ts";
 import { waitUntil } from "./lab.ts";
@@ -69,6 +69,43 @@ function vigil(args: string[]): Promise<{ code: number; stdout: string; stderr: 
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+const lapsed = (n: VigilNode): number => n.events().filter((e) => e.msg.includes("kernel lease lapsed")).length;
+
+/** Source ports for repeated runs: below the ephemeral range and apart from every first run's ports. */
+let retryPort = 10_000;
+
+/**
+ * Runs the TCP client once the split over `members` has settled and expects
+ * every connection answered, each by the node `owner` predicts. A node whose kernel lease lapses during the run (a stall on a
+ * loaded host) rightly falls silent and its peers answer its buckets until it
+ * takes them back: such a run still must have no error, and is repeated once
+ * the split has settled again. Without a lapse logged in the run, a single
+ * connection answered by another node fails the test.
+ */
+async function expectPredicted(
+  client: LabHost,
+  nodes: readonly VigilNode[],
+  members: readonly string[],
+  run: { count: number; concurrency: number; firstPort: number },
+  owner: (sport: number) => string,
+): Promise<ClientResult> {
+  for (let attempt = 1; ; attempt++) {
+    await waitForSplit(nodes, members);
+    const before = nodes.map(lapsed);
+    const firstPort = attempt === 1 ? run.firstPort : retryPort;
+    if (attempt > 1) retryPort += run.count;
+    const r = await runClient(client, { mode: "tcp", ...run, firstPort });
+    expect(r.errors).toBe(0);
+    const wrong = r.results.filter(([sport, node]) => owner(sport) !== node);
+    if (wrong.length === 0) return r;
+    const lapses = (): string[] => nodes.filter((n, i) => lapsed(n) > (before[i] ?? 0)).map((n) => n.name);
+    // The daemon logs the lapse once it runs again; its line may still be on its way.
+    await waitUntil(() => lapses().length > 0, { timeoutMs: 3000, what: "a lease lapse logged" }).catch(() => undefined);
+    expect(lapses(), `${wrong.length} of ${r.results.length} connections answered by another node than predicted (first: ${JSON.stringify(wrong.slice(0, 3))}), and no lease lapsed during the run`).not.toEqual([]);
+    expect(attempt, "a lease lapsed in three runs in a row").toBeLessThan(3);
+  }
+}
+
 describeLab(
   "farm module on the real binary",
   () => {
@@ -110,9 +147,7 @@ describeLab(
         await switchNeverLearned("after start");
 
         // Every connection and flow answered by exactly the predicted node.
-        const tcp = await runClient(client, { mode: "tcp", count: 2000, concurrency: 40, firstPort: 20000 });
-        expect(tcp.errors).toBe(0);
-        expect(tcp.results.filter(([sport, node]) => predict(0b111, cl, sport) !== node)).toEqual([]);
+        const tcp = await expectPredicted(client, all, ["h1", "h2", "h3"], { count: 2000, concurrency: 40, firstPort: 20000 }, (sport) => predict(0b111, cl, sport));
         expect(Object.keys(tcp.byNode).sort()).toEqual(["h1", "h2", "h3"]);
         const udp = await runClient(client, { mode: "udp", count: 500, firstPort: 40000 });
         expect(udp.errors).toBe(0);
@@ -131,9 +166,7 @@ describeLab(
         expect((await askReport(stream)).broken).toEqual([]);
         n3.proc.kill("SIGKILL");
         await waitForSplit([n1, n2], ["h1", "h2"]);
-        const afterKill = await runClient(client, { mode: "tcp", count: 600, concurrency: 40, firstPort: 23000 });
-        expect(afterKill.errors).toBe(0);
-        expect(afterKill.results.filter(([sport, node]) => predict(0b011, cl, sport) !== node)).toEqual([]);
+        await expectPredicted(client, [n1, n2], ["h1", "h2"], { count: 600, concurrency: 40, firstPort: 23000 }, (sport) => predict(0b011, cl, sport));
         const k = await askReport(stream);
         // None broke: not to h1 or h2, and not even h3's own, since its exit
         // guard only empties its sets and its service still runs.
@@ -146,9 +179,7 @@ describeLab(
         await sleep(1000);
         await n3.start();
         await waitForSplit(all, ["h1", "h2", "h3"]);
-        const back = await runClient(client, { mode: "tcp", count: 600, concurrency: 40, firstPort: 24000 });
-        expect(back.errors).toBe(0);
-        expect(back.results.filter(([sport, node]) => predict(0b111, cl, sport) !== node)).toEqual([]);
+        await expectPredicted(client, all, ["h1", "h2", "h3"], { count: 600, concurrency: 40, firstPort: 24000 }, (sport) => predict(0b111, cl, sport));
         await sleep(1000);
         const s2 = await askReport(stream2);
         expect(s2.broken).toEqual([]);
@@ -171,9 +202,7 @@ describeLab(
         expect(others.map((n) => n.name)).toContain(newOwner);
         await client.exec(["ip", "neigh", "flush", "dev", client.ifname(1)], { check: true });
         const view = others.reduce((m, n) => m | (1 << (Number(n.name.slice(1)) - 1)), 0);
-        const reArp = await runClient(client, { mode: "tcp", count: 300, concurrency: 30, firstPort: 25000 });
-        expect(reArp.errors).toBe(0);
-        expect(reArp.results.filter(([sport, node]) => predict(view, cl, sport) !== node)).toEqual([]);
+        await expectPredicted(client, others, others.map((n) => n.name), { count: 300, concurrency: 30, firstPort: 25000 }, (sport) => predict(view, cl, sport));
         expect((await client.exec(["ip", "neigh", "show", FARM_VIP], { check: true })).stdout).toContain((await farmOf(others[0]!))?.vmac ?? "?");
         await ownerNode!.start();
         await waitForSplit(all, ["h1", "h2", "h3"]);
@@ -187,16 +216,12 @@ describeLab(
         await sleep(1000);
         await lab().linkDown(nodesHosts[1]!);
         await waitForSplit([n1, n3], ["h1", "h3"]);
-        const cut = await runClient(client, { mode: "tcp", count: 600, concurrency: 40, firstPort: 26000 });
-        expect(cut.errors).toBe(0);
-        expect(cut.results.filter(([sport, node]) => predict(0b101, cl, sport) !== node)).toEqual([]);
+        await expectPredicted(client, [n1, n3], ["h1", "h3"], { count: 600, concurrency: 40, firstPort: 26000 }, (sport) => predict(0b101, cl, sport));
         await switchNeverLearned("with a cable out");
         await lab().linkUp(nodesHosts[1]!);
         await waitForSplit(all, ["h1", "h2", "h3"]);
         await switchNeverLearned("after the cable is back");
-        const healed = await runClient(client, { mode: "tcp", count: 600, concurrency: 40, firstPort: 28000 });
-        expect(healed.errors).toBe(0);
-        expect(healed.results.filter(([sport, node]) => predict(0b111, cl, sport) !== node)).toEqual([]);
+        await expectPredicted(client, all, ["h1", "h2", "h3"], { count: 600, concurrency: 40, firstPort: 28000 }, (sport) => predict(0b111, cl, sport));
         const s4 = await askReport(stream4);
         expect(s4.broken.filter((b) => !b.startsWith("h2:"))).toEqual([]);
         expect((s4.byNode["h1"] ?? 0) + (s4.byNode["h3"] ?? 0)).toBeGreaterThan(20);
@@ -206,9 +231,7 @@ describeLab(
         // A failing checker on h1 (its service is gone): h1 leaves the split, and returns with it.
         await servers.get("h1")!.stop(2000);
         await waitForSplit(all, ["h2", "h3"]);
-        const out = await runClient(client, { mode: "tcp", count: 300, concurrency: 30, firstPort: 30000 });
-        expect(out.errors).toBe(0);
-        expect(out.results.filter(([sport, node]) => predict(0b110, cl, sport) !== node)).toEqual([]);
+        await expectPredicted(client, all, ["h2", "h3"], { count: 300, concurrency: 30, firstPort: 30000 }, (sport) => predict(0b110, cl, sport));
         const s1 = startServer(nodesHosts[0]!);
         await s1.waitFor(/^ready$/m, 20_000);
         servers.set("h1", s1);
@@ -221,9 +244,7 @@ describeLab(
         expect(drain.code, drain.stderr + drain.stdout).toBe(0);
         await waitUntil(async () => (await farmOf(n3))?.mode === "drain", { timeoutMs: 10_000, what: "h3 draining" });
         await waitForSplit([n1, n2], ["h1", "h2"]);
-        const drained = await runClient(client, { mode: "tcp", count: 300, concurrency: 30, firstPort: 31000 });
-        expect(drained.errors).toBe(0);
-        expect(drained.results.filter(([sport, node]) => predict(0b011, cl, sport) !== node)).toEqual([]);
+        await expectPredicted(client, [n1, n2], ["h1", "h2"], { count: 300, concurrency: 30, firstPort: 31000 }, (sport) => predict(0b011, cl, sport));
         await sleep(1000);
         const r3 = await askReport(stream3);
         expect(r3.byNode["h3"] ?? 0).toBeGreaterThan(0);
@@ -243,9 +264,7 @@ describeLab(
         const start = await vigil(["start", "web", "--state-dir", n3.stateDir]);
         expect(start.code, start.stderr + start.stdout).toBe(0);
         await waitForSplit(all, ["h1", "h2", "h3"]);
-        const rejoined = await runClient(client, { mode: "tcp", count: 300, concurrency: 30, firstPort: 32000 });
-        expect(rejoined.errors).toBe(0);
-        expect(rejoined.results.filter(([sport, node]) => predict(0b111, cl, sport) !== node)).toEqual([]);
+        await expectPredicted(client, all, ["h1", "h2", "h3"], { count: 300, concurrency: 30, firstPort: 32000 }, (sport) => predict(0b111, cl, sport));
 
         // Clean stop: nothing left on any node.
         await cluster.stop();
