@@ -9,6 +9,7 @@
  * through onError. Delivery is asynchronous like UDP, in FIFO order, either
  * on a zero-delay timer (default) or only when the test calls deliverAll().
  */
+import { createDeliveryQueue } from "./memory-delivery.ts";
 import {
   bindErrorMessage,
   type Endpoint,
@@ -82,9 +83,6 @@ export function createMemoryNetwork(options: MemoryNetworkOptions = {}): MemoryN
   const segmentsDown = new Set<number>();
   const taps: ((d: MemoryDatagram) => void)[] = [];
   let filter: ((d: MemoryDatagram) => boolean) | null = null;
-  let queue: Queued[] = [];
-  let scheduled = false;
-  let idleWaiters: (() => void)[] = [];
   let nextPort = FIRST_EPHEMERAL_PORT;
 
   const nicKey = (link: number, address: string): string => `${link}|${address}`;
@@ -107,30 +105,8 @@ export function createMemoryNetwork(options: MemoryNetworkOptions = {}): MemoryN
     }
   };
 
-  const deliverAll = (): number => {
-    // Only what is queued now: a receiver that answers every datagram would
-    // otherwise never let this return.
-    const batch = queue;
-    queue = [];
-    for (const q of batch) runOne(q);
-    if (queue.length === 0) {
-      const waiters = idleWaiters;
-      idleWaiters = [];
-      for (const w of waiters) w();
-    }
-    return batch.length;
-  };
-
-  const enqueue = (q: Queued): void => {
-    queue.push(q);
-    if (!manual && !scheduled) {
-      scheduled = true;
-      setTimeout(() => {
-        scheduled = false;
-        deliverAll();
-      }, 0);
-    }
-  };
+  const delivery = createDeliveryQueue<Queued>(manual, runOne);
+  const enqueue = delivery.enqueue;
 
   const transport = (specs: readonly LinkSpec[]): MemoryTransport => {
     const resolved = resolveLinks(specs);
@@ -211,13 +187,10 @@ export function createMemoryNetwork(options: MemoryNetworkOptions = {}): MemoryN
     inject(link, from, to, bytes) {
       enqueue({ kind: "datagram", d: { link, from: { ...from }, to: { ...to }, bytes: bytes.slice() } });
     },
-    deliverAll,
-    idle() {
-      if (queue.length === 0 && !scheduled) return Promise.resolve();
-      return new Promise((resolve) => idleWaiters.push(resolve));
-    },
+    deliverAll: delivery.deliverAll,
+    idle: delivery.idle,
     get pending() {
-      return queue.length;
+      return delivery.pending;
     },
   };
 }

@@ -15,6 +15,7 @@
  */
 import { encodeIpv4Datagram, VRRP_MULTICAST_V4, VRRP_TTL } from "../proto/vrrp.ts";
 import { checkVrrpDestination, checkVrrpSocketOptions, type VrrpSocket, VrrpSocketError, type VrrpSocketOptions } from "./raw-vrrp.ts";
+import { createDeliveryQueue } from "./memory-delivery.ts";
 
 export interface MemoryVrrpFrame {
   /** Segment: the interface name the sender used. */
@@ -57,9 +58,6 @@ export function createMemoryVrrpNetwork(options: MemoryVrrpNetworkOptions = {}):
   const members: Member[] = [];
   const taps: ((f: MemoryVrrpFrame) => void)[] = [];
   let filter: ((f: MemoryVrrpFrame) => boolean) | null = null;
-  let queue: Queued[] = [];
-  let scheduled = false;
-  let idleWaiters: (() => void)[] = [];
   let nextId = 1;
 
   const runOne = (q: Queued): void => {
@@ -77,28 +75,8 @@ export function createMemoryVrrpNetwork(options: MemoryVrrpNetworkOptions = {}):
     }
   };
 
-  const deliverAll = (): number => {
-    const batch = queue;
-    queue = [];
-    for (const q of batch) runOne(q);
-    if (queue.length === 0) {
-      const waiters = idleWaiters;
-      idleWaiters = [];
-      for (const w of waiters) w();
-    }
-    return batch.length;
-  };
-
-  const enqueue = (q: Queued): void => {
-    queue.push(q);
-    if (!manual && !scheduled) {
-      scheduled = true;
-      setTimeout(() => {
-        scheduled = false;
-        deliverAll();
-      }, 0);
-    }
-  };
+  const delivery = createDeliveryQueue<Queued>(manual, runOne);
+  const enqueue = delivery.enqueue;
 
   const put = (iface: string, src: string, dst: string, message: Uint8Array, ttl: number, sender: Member | undefined): void => {
     const ipPacket = encodeIpv4Datagram(message, { src, dst, ttl, id: nextId++ & 0xffff });
@@ -149,13 +127,10 @@ export function createMemoryVrrpNetwork(options: MemoryVrrpNetworkOptions = {}):
     inject(iface, src, dst, message, ttl = VRRP_TTL) {
       put(iface, src, dst, message.slice(), ttl, undefined);
     },
-    deliverAll,
-    idle() {
-      if (queue.length === 0) return Promise.resolve();
-      return new Promise((resolve) => idleWaiters.push(resolve));
-    },
+    deliverAll: delivery.deliverAll,
+    idle: delivery.idle,
     get pending() {
-      return queue.length;
+      return delivery.pending;
     },
   };
 }
