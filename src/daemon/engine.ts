@@ -19,7 +19,7 @@
  */
 import type { VigilConfig } from "../config/types.ts";
 import type { PeerState } from "../core/membership/types.ts";
-import type { ModuleAdvert } from "../proto/heartbeat.ts";
+import type { ModuleAdvert, VrrpMasterClaim } from "../proto/heartbeat.ts";
 import type { ModuleStatus } from "../api/modules.ts";
 import type { FarmStatus } from "../api/farm.ts";
 import type { PeerStatus, VrrpStatus } from "../api/status.ts";
@@ -79,9 +79,13 @@ export interface Engine {
   /**
    * The module adverts of a peer's frame; `echo` is the send time (on the
    * heartbeat's clock, performance.now) of our newest frame the peer had
-   * received when it sent this one, if it has heard us.
+   * received when it sent this one, if it has heard us. `vrrp`: the VRRP
+   * instances the peer says it is MASTER of; undefined when its frame does
+   * not say (an older release).
    */
-  frame?(node: string, adverts: readonly ModuleAdvert[], echo?: number): void;
+  frame?(node: string, adverts: readonly ModuleAdvert[], echo?: number, vrrp?: readonly VrrpMasterClaim[]): void;
+  /** The VRRP instances this node is MASTER of, published in every heartbeat frame. */
+  vrrpClaims?(): VrrpMasterClaim[];
 }
 
 /** What every engine of a node is built from. */

@@ -1,8 +1,8 @@
 /**
  * Heartbeat frame codec: authenticated membership frames, one per UDP datagram.
  *
- * Layout (version 2, big-endian; version 1 is the same without the fields
- * marked v2):
+ * Layout (version 3, big-endian; version 2 is the same without the fields
+ * marked v3, version 1 also without those marked v2):
  *
  *   off  size  field
  *   0    4     magic "VGHB"
@@ -24,6 +24,9 @@
  *        2         the number of config keys it covers, 2 the index of the
  *        1         first key in this frame, count (0..16), then per key:
  *                  key u8+UTF-8 (1..64), hash 8 bytes
+ *   ..   1     v3: VRRP instances the sender is MASTER of (0..32), then per
+ *                  instance: name u8+UTF-8 (1..64), vrid u8 (1..255),
+ *                  advert source IPv4 4 bytes
  *   end-32 32  HMAC-SHA256(key, every byte before it)
  *
  * Versions: a node decodes every version up to its own, so a node of the
@@ -47,7 +50,7 @@ import { ByteDecodeError, ByteReader, ByteWriter } from "./bytes.ts";
 import { HMAC_SHA256_BYTES, hmacSha256Into } from "./hmac-sha256.ts";
 
 export const HEARTBEAT_MAX_FRAME = 1400;
-export const HEARTBEAT_VERSION = 2;
+export const HEARTBEAT_VERSION = 3;
 /** The oldest frame version this node still reads. */
 export const HEARTBEAT_OLDEST_VERSION = 1;
 export const HEARTBEAT_MAC_BYTES = 32;
@@ -58,6 +61,7 @@ export const HEARTBEAT_MAX_MODULES = 32;
 export const HEARTBEAT_MAX_FAILURE_BYTES = 160;
 export const HEARTBEAT_MAX_CONFIG_KEYS_PER_FRAME = 16;
 export const HEARTBEAT_DIGEST_BYTES = 8;
+export const HEARTBEAT_MAX_VRRP_CLAIMS = 32;
 
 const MAGIC = new Uint8Array([0x56, 0x47, 0x48, 0x42]); // "VGHB"
 const FIXED_HEADER_BYTES = 26;
@@ -95,6 +99,20 @@ export interface ConfigDigestPage {
   keys: { key: string; hash: string }[];
 }
 
+/**
+ * v3: a VRRP instance the sender is MASTER of, its addresses up: a BACKUP
+ * that stops hearing this master's adverts can tell adverts lost on the
+ * way from a master that is gone or has resigned (src/core/vrrp/vrrp.ts,
+ * "Heartbeat hold").
+ */
+export interface VrrpMasterClaim {
+  /** The instance's name (the same on every node). */
+  instance: string;
+  vrid: number;
+  /** The source address of its adverts (dotted quad). */
+  address: string;
+}
+
 export interface HeartbeatFrame {
   cluster: string;
   node: string;
@@ -112,6 +130,8 @@ export interface HeartbeatFrame {
   leaving?: boolean;
   /** v2: a page of the sender's config digest. Absent: not published. */
   config?: ConfigDigestPage;
+  /** v3: the VRRP instances the sender is MASTER of. Absent: none (or, below v3, not told). */
+  vrrp?: VrrpMasterClaim[];
 }
 
 export type HeartbeatDecodeErrorKind = "truncated" | "oversized" | "bad-magic" | "bad-version" | "bad-mac" | "malformed";
@@ -216,6 +236,7 @@ export function encodeHeartbeat(frame: HeartbeatFrame, key: Uint8Array, version:
     w.u8(frame.leaving === true ? 1 : 0, "heartbeat frame: flags");
     writeConfigPage(w, frame.config);
   }
+  if (version >= 3) writeVrrpClaims(w, frame.vrrp ?? []);
   const total = w.length + HEARTBEAT_MAC_BYTES;
   if (total > HEARTBEAT_MAX_FRAME) {
     throw new RangeError(`heartbeat frame would be ${total} bytes; the limit is ${HEARTBEAT_MAX_FRAME}`);
@@ -286,6 +307,40 @@ function writeConfigPage(w: ByteWriter, page: ConfigDigestPage | undefined): voi
     writeName(w, k.key, HEARTBEAT_MAX_NAME_BYTES, what.key);
     writeDigest(w, k.hash, what.hash);
   }
+}
+
+const DOTTED_QUAD = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+
+function writeVrrpClaims(w: ByteWriter, claims: readonly VrrpMasterClaim[]): void {
+  if (claims.length > HEARTBEAT_MAX_VRRP_CLAIMS) {
+    throw new RangeError(`heartbeat frame: ${claims.length} VRRP instances; the limit is ${HEARTBEAT_MAX_VRRP_CLAIMS}`);
+  }
+  w.u8(claims.length, "heartbeat frame: VRRP instance count");
+  for (let i = 0; i < claims.length; i++) {
+    const c = claims[i] as VrrpMasterClaim;
+    const what = `${PREFIX}VRRP instance ${i}`;
+    writeName(w, c.instance, HEARTBEAT_MAX_NAME_BYTES, `${what} name`);
+    if (!Number.isInteger(c.vrid) || c.vrid < 1 || c.vrid > 255) throw new RangeError(`${what} vrid must be 1..255, got ${c.vrid}`);
+    w.u8(c.vrid, `${what} vrid`);
+    const m = DOTTED_QUAD.exec(c.address);
+    const octets = m === null ? [] : m.slice(1).map(Number);
+    if (octets.length !== 4 || octets.some((o) => o > 255)) throw new RangeError(`${what} address must be a dotted-quad IPv4 address, got ${JSON.stringify(c.address)}`);
+    for (const o of octets) w.u8(o, `${what} address`);
+  }
+}
+
+function readVrrpClaims(r: ByteReader): VrrpMasterClaim[] {
+  const n = readCount(r, HEARTBEAT_MAX_VRRP_CLAIMS, "VRRP instance count");
+  const claims: VrrpMasterClaim[] = [];
+  for (let i = 0; i < n; i++) {
+    const instance = readName(r, HEARTBEAT_MAX_NAME_BYTES, nameField(`VRRP instance ${i} name`));
+    const at = r.offset;
+    const vrid = r.u8(`VRRP instance ${i} vrid`);
+    if (vrid === 0) throw new ByteDecodeError(`VRRP instance ${i} vrid at offset ${at} is 0; VRIDs are 1..255`, at);
+    const a = r.bytesView(4, `VRRP instance ${i} address`);
+    claims.push({ instance, vrid, address: `${a[0]}.${a[1]}.${a[2]}.${a[3]}` });
+  }
+  return claims;
 }
 
 function fail(kind: HeartbeatDecodeErrorKind, detail: string): HeartbeatDecodeResult {
@@ -430,7 +485,11 @@ function parseBody(r: ByteReader, version: number): HeartbeatFrame {
     const config = readConfigPage(r);
     if (config !== undefined) frame.config = config;
   }
-  r.expectEnd(version >= 2 ? "the config page" : "the last module advert");
+  if (version >= 3) {
+    const vrrp = readVrrpClaims(r);
+    if (vrrp.length > 0) frame.vrrp = vrrp;
+  }
+  r.expectEnd(version >= 3 ? "the VRRP instances" : version >= 2 ? "the config page" : "the last module advert");
   return frame;
 }
 

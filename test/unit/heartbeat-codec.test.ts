@@ -9,6 +9,7 @@ import {
   HEARTBEAT_MAX_FRAME,
   HEARTBEAT_MAX_MODULES,
   HEARTBEAT_MIN_FRAME,
+  HEARTBEAT_VERSION,
   type HeartbeatDecodeResult,
   type HeartbeatFrame,
 } from "../../src/proto/heartbeat.ts";
@@ -76,7 +77,7 @@ describe("heartbeat frame encoding", () => {
   });
 
   it("lays the frame out as magic, version, fields, then an HMAC-SHA256 of everything before it", () => {
-    const bytes = encodeHeartbeat(frame({ echoes: [], modules: [] }), KEY);
+    const bytes = encodeHeartbeat(frame({ echoes: [], modules: [] }), KEY, 2);
     expect(new TextDecoder().decode(bytes.subarray(0, 4))).toBe("VGHB");
     expect(bytes[4]).toBe(2);
     const view = new DataView(bytes.buffer, bytes.byteOffset);
@@ -176,8 +177,8 @@ describe("heartbeat frame decoding rejects", () => {
 
   it("another protocol version, as bad-version, before checking the MAC", () => {
     const bad = good.slice();
-    bad[4] = 3;
-    expectDecodeError(decodeHeartbeat(bad, KEY), "bad-version", /version is 3 at offset 4; this node reads versions 1 to 2/);
+    bad[4] = HEARTBEAT_VERSION + 1;
+    expectDecodeError(decodeHeartbeat(bad, KEY), "bad-version", new RegExp(`version is ${HEARTBEAT_VERSION + 1} at offset 4; this node reads versions 1 to ${HEARTBEAT_VERSION}`));
     bad[4] = 0;
     expectDecodeError(decodeHeartbeat(bad, KEY), "bad-version", /version is 0 at offset 4/);
   });

@@ -7,7 +7,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { createMemoryNetwork } from "../../src/net/memory-transport.ts";
-import { encodeHeartbeat } from "../../src/proto/heartbeat.ts";
+import { encodeHeartbeat, HEARTBEAT_VERSION } from "../../src/proto/heartbeat.ts";
 import { digest, engine, KEY } from "./heartbeat-engine-pair.ts";
 
 describe("heartbeat driver: goodbye, drift, frame versions", () => {
@@ -67,7 +67,7 @@ describe("heartbeat driver: goodbye, drift, frame versions", () => {
     });
     await a.e.start();
     await vi.advanceTimersByTimeAsync(150);
-    expect(sent.every((v) => v === 2)).toBe(true);
+    expect(sent.every((v) => v === HEARTBEAT_VERSION)).toBe(true);
     const old = encodeHeartbeat({ cluster: "lab", node: "b", epoch: 5n, seq: 1, sentAt: 1, link: 0, echoes: [], modules: [{ module: "web", role: "SECOND", generation: 0 }] }, KEY, 1);
     net.inject(0, { address: "198.51.100.12", port: 7694 }, { address: "198.51.100.11", port: 7694 }, old);
     await vi.advanceTimersByTimeAsync(50);

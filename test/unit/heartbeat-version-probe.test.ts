@@ -13,7 +13,7 @@ import { Logger } from "../../src/daemon/log.ts";
 import { Metrics } from "../../src/daemon/metrics.ts";
 import { createMemoryNetwork, type MemoryNetwork } from "../../src/net/memory-transport.ts";
 import type { LinkSpec } from "../../src/net/udp-transport.ts";
-import { encodeHeartbeat, type HeartbeatFrame } from "../../src/proto/heartbeat.ts";
+import { encodeHeartbeat, HEARTBEAT_VERSION, type HeartbeatFrame } from "../../src/proto/heartbeat.ts";
 
 const KEY = new Uint8Array(32).fill(7);
 const A = "198.51.100.11";
@@ -73,16 +73,17 @@ describe("heartbeat frame versions after an upgrade", () => {
     expect(sent.get(B)?.slice(-5)).toEqual([1, 1, 1, 1, 1]);
     expect(a.e.view().peers[0]?.state).toBe("up");
 
-    // Within one probe period (50 rounds of 100 ms) both write version 2, for good.
+    // Within one probe period (50 rounds of 100 ms) both write the current version, for good.
+    const V = HEARTBEAT_VERSION;
     await vi.advanceTimersByTimeAsync(6_000);
-    expect(a.e.peerFrameVersions().get("b")).toBe(2);
-    expect(b.e.peerFrameVersions().get("a")).toBe(2);
+    expect(a.e.peerFrameVersions().get("b")).toBe(V);
+    expect(b.e.peerFrameVersions().get("a")).toBe(V);
     const settled = { a: sent.get(A)?.length ?? 0, b: sent.get(B)?.length ?? 0 };
     await vi.advanceTimersByTimeAsync(6_000);
-    expect(new Set(sent.get(A)?.slice(settled.a))).toEqual(new Set([2]));
-    expect(new Set(sent.get(B)?.slice(settled.b))).toEqual(new Set([2]));
-    expect(a.lines.some((l) => /info  peer b speaks heartbeat frame version 2/.test(l))).toBe(true);
-    expect(b.lines.some((l) => /info  peer a speaks heartbeat frame version 2/.test(l))).toBe(true);
+    expect(new Set(sent.get(A)?.slice(settled.a))).toEqual(new Set([V]));
+    expect(new Set(sent.get(B)?.slice(settled.b))).toEqual(new Set([V]));
+    expect(a.lines.some((l) => new RegExp(`info  peer b speaks heartbeat frame version ${V}`).test(l))).toBe(true);
+    expect(b.lines.some((l) => new RegExp(`info  peer a speaks heartbeat frame version ${V}`).test(l))).toBe(true);
     expect(a.e.view().peers[0]?.state).toBe("up");
     expect(b.e.view().peers[0]?.state).toBe("up");
     await a.e.stop();

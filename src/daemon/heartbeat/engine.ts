@@ -13,6 +13,7 @@ import {
   HEARTBEAT_VERSION,
   type HeartbeatFrame,
   type ModuleAdvert,
+  type VrrpMasterClaim,
 } from "../../proto/heartbeat.ts";
 import { type OwnDigest, pageFor, type PeerDrift, takePage } from "../../core/membership/drift.ts";
 import { Ring } from "../event-ring.ts";
@@ -31,14 +32,18 @@ export interface HeartbeatEngineOptions {
   clock?: () => number;
   /** What the modules publish in every frame (role, data generation). */
   modules?: () => ModuleAdvert[];
+  /** The VRRP instances this node is MASTER of, published in every frame (version 3). */
+  vrrp?: () => VrrpMasterClaim[];
   /** A peer's liveness changed; called before onFrame for the frame that brought it up. */
   onPeer?: (node: string, liveness: PeerState) => void;
   /**
    * The module adverts of every frame the membership core accepted, and the
    * send time (our clock) of our newest frame the peer had received when it
-   * sent this one: its echo of us, if it has heard us.
+   * sent this one: its echo of us, if it has heard us. `vrrp`: the VRRP
+   * instances the peer is MASTER of; undefined when its frame's version
+   * does not carry them (an older release).
    */
-  onFrame?: (node: string, modules: readonly ModuleAdvert[], echo: number | undefined) => void;
+  onFrame?: (node: string, modules: readonly ModuleAdvert[], echo: number | undefined, vrrp: readonly VrrpMasterClaim[] | undefined) => void;
   /** The cluster-relevant config as key hashes (config-digest.ts), published for drift checks; absent: not published. */
   configDigest?: OwnDigest;
 }
@@ -61,6 +66,9 @@ const CONFIG_PAGE_EVERY_MS = 1_000;
 const VERSION_PROBE_EVERY_ROUNDS = 50;
 /** Between the goodbye rounds: one may be lost, both should not be. */
 const GOODBYE_GAP_MS = 20;
+
+/** A version 3 frame without VRRP instances: its sender is MASTER of none. */
+const NO_CLAIMS: readonly VrrpMasterClaim[] = [];
 
 /** Rate limit for "read before judging" warnings. */
 const QUEUED_LOG_EVERY_MS = 10_000;
@@ -283,9 +291,10 @@ export class HeartbeatEngine {
     } else {
       this.counters.received(this.peerLinkLabels(r.frame.node, link));
       const echo = r.frame.echoes.find((e) => e.node === this.opts.membership.self)?.sentAt;
-      this.opts.onFrame?.(r.frame.node, r.frame.modules, echo);
+      const version = bytes[4] ?? HEARTBEAT_VERSION;
+      this.opts.onFrame?.(r.frame.node, r.frame.modules, echo, version >= 3 ? (r.frame.vrrp ?? NO_CLAIMS) : undefined);
       if (r.frame.config !== undefined) this.takeConfigPage(r.frame.node, r.frame.config);
-      this.notePeerVersion(r.frame.node, r.frame.epoch, bytes[4] ?? HEARTBEAT_VERSION);
+      this.notePeerVersion(r.frame.node, r.frame.epoch, version);
     }
     // A frame can move a deadline earlier (a link coming up), so re-arm.
     this.schedule();
@@ -297,6 +306,8 @@ export class HeartbeatEngine {
       switch (a.type) {
         case "send-heartbeat": {
           const frame: HeartbeatFrame = { ...a.frame, echoes: [...a.frame.echoes], modules: this.opts.modules?.() ?? [] };
+          const vrrp = this.opts.vrrp?.();
+          if (vrrp !== undefined && vrrp.length > 0) frame.vrrp = vrrp;
           if (a.frame.link === 0) this.startRound();
           if (this.roundPage !== undefined && !this.pageTooBig) frame.config = this.roundPage;
           this.transport?.send(a.frame.link, this.encode(frame));

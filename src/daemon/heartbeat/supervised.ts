@@ -34,12 +34,13 @@ export function supervisedHeartbeat(ctx: NodeContext, others: () => readonly Eng
       ...hb.options,
       configDigest: configDigest(c, ctx.configFile),
       modules: () => others().flatMap((e) => e.adverts?.() ?? []),
+      vrrp: () => others().flatMap((e) => e.vrrpClaims?.() ?? []),
       onPeer: (node, liveness) => {
         const addresses = c.cluster.nodes.find((n) => n.name === node)?.addresses ?? [];
         for (const e of others()) e.peer?.(node, liveness, addresses);
       },
-      onFrame: (node, adverts, echo) => {
-        for (const e of others()) e.frame?.(node, adverts, echo);
+      onFrame: (node, adverts, echo, vrrp) => {
+        for (const e of others()) e.frame?.(node, adverts, echo, vrrp);
       },
     });
     try {
