@@ -30,10 +30,13 @@ function fakeOs(opts: { linkFails?: boolean; connections?: number[] } = {}): Far
     calls,
     kernel,
     flowWrites,
-    readOwnFlows: async () => {
-      calls.push("read flows");
-      return { ok: true, flows: [{ client: 0xc6336464, port: 40000, vipPort: 53 }] };
-    },
+    readFlowRecords: async () => (calls.push("read flows"), {
+      ok: true as const,
+      records: new Map([
+        ["198.51.100.100 . 40000 . 53", { key: { client: 0xc6336464, port: 40000, vipPort: 53 }, value: 0x10000 }],
+        ["198.51.100.101 . 40001 . 53", { key: { client: 0xc6336465, port: 40001, vipPort: 53 }, value: 3 }],
+      ]),
+    }),
     recordFlows: async (_m, flows, value) => {
       calls.push(`record ${flows.length} as ${value}`);
       return { ok: true, changed: flows.length };

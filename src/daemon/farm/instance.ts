@@ -34,6 +34,8 @@ import type { SysctlChange } from "../../sys/farm/link.ts";
 import { buildModuleChecker } from "../module/checker-factory.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
+import { ownFlows } from "../../sys/farm/flow-records.ts";
+import { CoalescedRead } from "./coalesced-read.ts";
 import { type FarmOs, farmOs } from "./os.ts";
 import type { FarmModuleSetup } from "./setup.ts";
 
@@ -113,6 +115,8 @@ export class FarmInstance {
   private readonly telling = new Set<number>();
   /** The UDP flow owners last queued for the table; null: none since setup. */
   private flows: FlowView | null = null;
+  /** Our table's flow records, one read for all the tells waiting. */
+  private readonly flowReads: CoalescedRead<Awaited<ReturnType<FarmOs["readFlowRecords"]>>>;
 
   constructor(
     readonly setup: FarmModuleSetup,
@@ -121,6 +125,7 @@ export class FarmInstance {
     this.state = initFarmState(setup.core);
     this.advert = { module: setup.name, role: advertRole("stopped"), generation: 0 };
     this.os = deps.os ?? farmOs();
+    this.flowReads = new CoalescedRead(() => this.os.readFlowRecords(this.name));
     const m = deps.metrics;
     this.gauges = {
       held: m.gauge("vigil_farm_buckets", "Buckets (of 256) this node holds, by farm module."),
@@ -194,7 +199,8 @@ export class FarmInstance {
     const header = this.flowHeader(to, askedAt);
     if (send === undefined || header === undefined || !this.tableUp || this.telling.has(to)) return;
     this.telling.add(to);
-    const r = await this.os.readOwnFlows(this.name).finally(() => this.telling.delete(to));
+    const read = await this.flowReads.get().finally(() => this.telling.delete(to));
+    const r = read.ok ? { ok: true as const, flows: ownFlows(read.records) } : read;
     if (!r.ok) {
       this.deps.log.warn("farm: cannot tell a starting peer its UDP flows", { module: this.name, peer: header.to, reason: r.message });
       return;

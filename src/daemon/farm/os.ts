@@ -11,7 +11,7 @@ import { type ExitGuard, startExitGuard } from "../../sys/farm/exit-guard.ts";
 import { type FarmLinkSpec, type LinkResult, removeFarmLink, setupFarmLink } from "../../sys/farm/link.ts";
 import type { FarmTableSpec } from "../../sys/farm/ruleset.ts";
 import { hasCarrier } from "../../sys/farm/carrier.ts";
-import { type FlowKey, ownFlows, readFlowRecords, recordFlows } from "../../sys/farm/flow-records.ts";
+import { type FlowKey, type FlowRecords, readFlowRecords, recordFlows } from "../../sys/farm/flow-records.ts";
 import { readFarmCounters, removeFarmTable, renewFarmLease, setupFarmTable, type TableResult, writeFarmFlows, writeFarmTable } from "../../sys/farm/table.ts";
 
 export interface FarmOs {
@@ -21,8 +21,8 @@ export interface FarmOs {
   renewLease(module: string, vip: string, leaseMs: number): Promise<TableResult>;
   /** Who answers UDP flows (src/core/farm/flows.ts); `forget` empties the flow memory first. */
   writeFlows(module: string, owners: readonly number[], live: readonly number[], forget: boolean): Promise<TableResult>;
-  /** The UDP flows the table says this node answers itself (to tell a peer that listens). */
-  readOwnFlows(module: string): Promise<{ ok: true; flows: FlowKey[] } | { ok: false; message: string }>;
+  /** Every record of the table's flow memory, by key (its own flows: FLOW_SELF). */
+  readFlowRecords(module: string): Promise<{ ok: true; records: FlowRecords } | { ok: false; message: string }>;
   /** Records flows as answered by the peer whose owner value is `value`. */
   recordFlows(module: string, flows: readonly FlowKey[], value: number): Promise<{ ok: true; changed: number } | { ok: false; message: string }>;
   carrier(iface: string): boolean;
@@ -42,10 +42,7 @@ export function farmOs(ip: IpRunner = createIpRunner()): FarmOs {
     writeTable: writeFarmTable,
     renewLease: renewFarmLease,
     writeFlows: writeFarmFlows,
-    readOwnFlows: async (module) => {
-      const r = await readFlowRecords(module);
-      return r.ok ? { ok: true, flows: ownFlows(r.records) } : r;
-    },
+    readFlowRecords,
     recordFlows,
     carrier: hasCarrier,
     removeTable: removeFarmTable,

@@ -4,16 +4,25 @@
  * (FLOW_SELF), told to a peer that listens before taking buckets, and the
  * flows a peer told us it answers, recorded as that peer's.
  *
- * Reading goes through `nft -j list table` (a few per start of a peer).
+ * Both go as nf_tables netlink messages where the socket opens (the Bun
+ * binary as root): a GETSETELEM dump to read (nft-set-dump.ts), set element
+ * batches to write, without starting nft, which on a loaded machine takes
+ * long enough to starve the daemon's lease renewals. Elsewhere they go
+ * through `nft -j list table` and `nft -f`.
+ *
  * Writing must replace a record the packet path may have made meanwhile with
- * another owner: nft refuses to add an element that exists with other data
- * ("File exists"), and deleting one that does not exist fails the
+ * another owner: the kernel refuses to add an element that exists with other
+ * data ("File exists"), and deleting one that does not exist fails the
  * transaction. So the map is read first and each flow is added, or deleted
  * and added, as it stands; a datagram that creates a record between the read
  * and the write fails the transaction, which is then tried again on a fresh read.
  */
+import { errnoName } from "../ffi/libc.ts";
 import { listTableJson, applyRuleset } from "../nft.ts";
+import { markKey, type SetOp } from "./nft-netlink.ts";
+import { SetDumpError, type SetElement } from "./nft-set-dump.ts";
 import { farmTableName, FLOW_SELF, FLOW_TIMEOUT_S } from "./ruleset.ts";
+import { nftNetlink } from "./table.ts";
 
 const NEED = "farm modules";
 const TRIES = 3;
@@ -97,17 +106,101 @@ export function recordFlowLines(module: string, flows: readonly FlowKey[], value
   const name = farmTableName(module);
   const lines: string[] = [];
   const hex = `0x${value.toString(16)}`;
+  const seen = new Set<string>();
   for (const f of flows) {
     const k = flowKeyText(f);
     const now = current.get(k);
-    if (now?.value === value) continue;
+    if (now?.value === value || seen.has(k)) continue;
+    seen.add(k);
     if (now !== undefined) lines.push(`delete element inet ${name} flows { ${k} }`);
     lines.push(`add element inet ${name} flows { ${k} timeout ${FLOW_TIMEOUT_S}s : ${hex} }`);
   }
   return lines;
 }
 
-export async function readFlowRecords(module: string): Promise<{ ok: true; records: FlowRecords } | { ok: false; message: string }> {
+/**
+ * A flow's key as the kernel holds it: the client address, then the client
+ * port and the VIP port, each part of the concatenation padded to 4 bytes,
+ * all in network byte order (checked against the kernel: lab test
+ * farm-flows-netlink).
+ */
+export function flowKeyBytes(k: FlowKey): Uint8Array {
+  const b = new Uint8Array(12);
+  const v = new DataView(b.buffer);
+  v.setUint32(0, k.client >>> 0);
+  v.setUint16(4, k.port);
+  v.setUint16(8, k.vipPort);
+  return b;
+}
+
+/** The `flows` map's records from its elements as the kernel dumped them; a key or value of another size is an error. */
+export function flowRecordsFromElements(elements: readonly SetElement[]): { ok: true; records: FlowRecords } | { ok: false; error: SetDumpError } {
+  const out = new Map<string, { key: FlowKey; value: number }>();
+  for (const [i, e] of elements.entries()) {
+    if (e.key.length !== 12) return { ok: false, error: new SetDumpError("malformed", `flow record ${i}: key of ${e.key.length} bytes, expected 12 (address . port . port)`, 0) };
+    if (e.data?.length !== 4) return { ok: false, error: new SetDumpError("malformed", `flow record ${i}: value of ${e.data?.length ?? 0} bytes, expected a 4-byte mark`, 0) };
+    const k = new DataView(e.key.buffer, e.key.byteOffset, 12);
+    const key = { client: k.getUint32(0), port: k.getUint16(4), vipPort: k.getUint16(8) };
+    out.set(flowKeyText(key), { key, value: new DataView(e.data.buffer, e.data.byteOffset, 4).getUint32(0, true) });
+  }
+  return { ok: true, records: out };
+}
+
+/**
+ * The set operations that make each of `flows` recorded with `value`, given
+ * what the map holds now (as recordFlowLines); empty: nothing to do.
+ */
+export function recordFlowOps(module: string, flows: readonly FlowKey[], value: number, current: FlowRecords): SetOp[] {
+  if (!Number.isInteger(value) || value < 1 || value >= FLOW_SELF) throw new RangeError(`farm ${module}: flow owner ${value} is not a peer value 1-${FLOW_SELF - 1}`);
+  const replace: Uint8Array[] = [];
+  const add: Uint8Array[] = [];
+  const seen = new Set<string>();
+  for (const f of flows) {
+    const k = flowKeyText(f);
+    const now = current.get(k);
+    if (now?.value === value || seen.has(k)) continue;
+    seen.add(k);
+    if (now !== undefined) replace.push(flowKeyBytes(f));
+    add.push(flowKeyBytes(f));
+  }
+  return [
+    ...(replace.length > 0 ? [{ op: "delete" as const, set: "flows", keys: replace }] : []),
+    ...(add.length > 0 ? [{ op: "add" as const, set: "flows", keys: add, timeoutMs: FLOW_TIMEOUT_S * 1000, data: add.map(() => markKey(value)) }] : []),
+  ];
+}
+
+type Read = { ok: true; records: FlowRecords } | { ok: false; message: string };
+
+async function readViaNetlink(module: string): Promise<Read | undefined> {
+  const link = await nftNetlink();
+  if (link === null) return undefined;
+  const what = `farm ${module}: cannot read its UDP flows: nf_tables netlink`;
+  let d;
+  try {
+    d = link.dump(farmTableName(module), "flows");
+  } catch (e) {
+    return { ok: false, message: `${what}: ${e instanceof Error ? e.message : String(e)}` };
+  }
+  if (!d.ok) return { ok: false, message: `${what}: ${d.error.errno === undefined ? d.error.message : `the kernel refused the dump: ${errnoName(d.error.errno)}`}` };
+  const r = flowRecordsFromElements(d.elements);
+  return r.ok ? r : { ok: false, message: `${what}: ${r.error.message}` };
+}
+
+/** Applies set operations over netlink; undefined when there is no socket (use nft). */
+async function writeViaNetlink(module: string, ops: readonly SetOp[]): Promise<{ ok: true } | { ok: false; message: string } | undefined> {
+  const link = await nftNetlink();
+  if (link === null) return undefined;
+  try {
+    const out = link.apply(farmTableName(module), ops);
+    return out.errno === 0 ? { ok: true } : { ok: false, message: `nf_tables netlink: ${errnoName(out.errno)} in operation ${out.op + 1} of ${ops.length}` };
+  } catch (e) {
+    return { ok: false, message: `nf_tables netlink: ${e instanceof Error ? e.message : String(e)}` };
+  }
+}
+
+export async function readFlowRecords(module: string): Promise<Read> {
+  const viaNetlink = await readViaNetlink(module);
+  if (viaNetlink !== undefined) return viaNetlink;
   const r = await listTableJson("inet", farmTableName(module), { needFor: NEED });
   if (!r.ok) return { ok: false, message: `farm ${module}: cannot read its UDP flows: ${r.message}` };
   const p = parseFlowRecords(r.stdout);
@@ -120,11 +213,41 @@ export async function recordFlows(module: string, flows: readonly FlowKey[], val
   for (let i = 0; i < TRIES; i++) {
     const cur = await readFlowRecords(module);
     if (!cur.ok) return cur;
-    const lines = recordFlowLines(module, flows, value, cur.records);
-    if (lines.length === 0) return { ok: true, changed: 0 };
-    const w = await applyRuleset([...lines, ""].join("\n"), { needFor: NEED });
-    if (w.ok) return { ok: true, changed: lines.filter((l) => l.startsWith("add ")).length };
+    const ops = recordFlowOps(module, flows, value, cur.records);
+    if (ops.length === 0) return { ok: true, changed: 0 };
+    const changed = ops.reduce((n, o) => n + (o.op === "add" ? o.keys.length : 0), 0);
+    const w = (await writeViaNetlink(module, ops)) ?? (await applyRuleset([...recordFlowLines(module, flows, value, cur.records), ""].join("\n"), { needFor: NEED }));
+    if (w.ok) return { ok: true, changed };
     last = w.message;
   }
   return { ok: false, message: `farm ${module}: cannot record the UDP flows a peer told: ${last}` };
+}
+
+/** The nft lines that delete our records of `flows` that still name the peer whose value is `value`. */
+export function unrecordFlowLines(module: string, flows: readonly FlowKey[], value: number, current: FlowRecords): string[] {
+  const name = farmTableName(module);
+  return [...new Set(flows.filter((f) => current.get(flowKeyText(f))?.value === value).map(flowKeyText))].map((k) => `delete element inet ${name} flows { ${k} }`);
+}
+
+/** The same as one set operation (none: nothing to do). */
+export function unrecordFlowOps(flows: readonly FlowKey[], value: number, current: FlowRecords): SetOp[] {
+  const keys = new Map(flows.filter((f) => current.get(flowKeyText(f))?.value === value).map((f) => [flowKeyText(f), flowKeyBytes(f)]));
+  return keys.size > 0 ? [{ op: "delete", set: "flows", keys: [...keys.values()] }] : [];
+}
+
+/** Deletes our records of `flows` still naming the peer whose value is `value` (it says it does not answer them). */
+export async function unrecordFlows(module: string, flows: readonly FlowKey[], value: number): Promise<{ ok: true; changed: number } | { ok: false; message: string }> {
+  let last = "";
+  for (let i = 0; i < TRIES; i++) {
+    const cur = await readFlowRecords(module);
+    if (!cur.ok) return cur;
+    const ops = unrecordFlowOps(flows, value, cur.records);
+    const first = ops[0];
+    if (first === undefined || first.op === "flush") return { ok: true, changed: 0 };
+    const w = (await writeViaNetlink(module, ops)) ?? (await applyRuleset([...unrecordFlowLines(module, flows, value, cur.records), ""].join("\n"), { needFor: NEED }));
+    if (w.ok) return { ok: true, changed: first.keys.length };
+    // A record that expired meanwhile fails the delete: read again.
+    last = w.message;
+  }
+  return { ok: false, message: `farm ${module}: cannot remove the UDP flow records a peer disclaimed: ${last}` };
 }

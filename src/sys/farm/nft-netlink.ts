@@ -14,6 +14,7 @@
  * socket (the Bun binary, as root), else through nft (table.ts).
  */
 import { type Libc, loadLibc } from "../ffi/libc.ts";
+import { decodeSetDumpChunk, SetDumpError, type SetElement, setDumpRequest } from "./nft-set-dump.ts";
 
 const NLM_F_REQUEST = 0x1;
 const NLM_F_ACK = 0x4;
@@ -205,9 +206,17 @@ export interface NetlinkOutcome {
   readonly op: number;
 }
 
+/** A set's elements, or why they could not be read (a kernel refusal, bytes that do not decode, a dump cut short). */
+export type SetDump = { readonly ok: true; readonly elements: SetElement[] } | { readonly ok: false; readonly error: SetDumpError };
+
+/** Dumps interrupted by a transaction on the set (NLM_F_DUMP_INTR) are read again, this many times in all. */
+const DUMP_TRIES = 3;
+
 export interface NftNetlink {
   /** Applies the operations as one transaction. */
   apply(table: string, ops: readonly SetOp[]): NetlinkOutcome;
+  /** Every element of set `set` in table `inet <table>` (nft-set-dump.ts). */
+  dump(table: string, set: string): SetDump;
   close(): void;
 }
 
@@ -254,6 +263,37 @@ export async function openNftNetlink(): Promise<NftNetlink> {
         }
       }
       return { errno, op: failed };
+    },
+    dump(table, set) {
+      let last = new SetDumpError("truncated", "no dump read", 0);
+      for (let tries = 0; tries < DUMP_TRIES; tries++) {
+        const mySeq = seq++;
+        libc.sendto(fd, setDumpRequest(table, set, mySeq), 0, kernel);
+        // The kernel fills the first datagram while sendto runs, and each next one
+        // while recvfrom hands over the previous: none has to be waited for.
+        const elements: SetElement[] = [];
+        let interrupted = false;
+        let done = false;
+        while (!done) {
+          const n = Number(libc.symbols.recvfrom(fd, buf, buf.length, MSG_DONTWAIT, null, null));
+          if (n <= 0) {
+            last = new SetDumpError("truncated", `the dump of set ${set} ended without its end message after ${elements.length} elements`, 0);
+            break;
+          }
+          const r = decodeSetDumpChunk(buf.subarray(0, n), mySeq);
+          if (!r.ok) {
+            // The rest of this dump is worthless: drop it, so the next request starts clean.
+            while (Number(libc.symbols.recvfrom(fd, buf, buf.length, MSG_DONTWAIT, null, null)) > 0);
+            return { ok: false, error: r.error };
+          }
+          elements.push(...r.chunk.elements);
+          interrupted ||= r.chunk.interrupted;
+          done = r.chunk.done;
+        }
+        if (done && !interrupted) return { ok: true, elements };
+        if (done) last = new SetDumpError("truncated", `the dump of set ${set} was interrupted by changes ${DUMP_TRIES} times`, 0);
+      }
+      return { ok: false, error: last };
     },
     close() {
       libc.close(fd);

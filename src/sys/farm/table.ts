@@ -41,7 +41,7 @@ export async function setupFarmTable(spec: FarmTableSpec): Promise<TableResult> 
 let netlink: Promise<NftNetlink | null> | undefined;
 
 /** The process's nf_tables netlink socket, opened once; null where it cannot be (not Bun, no root). */
-function nftNetlink(): Promise<NftNetlink | null> {
+export function nftNetlink(): Promise<NftNetlink | null> {
   netlink ??= openNftNetlink().catch(() => null);
   return netlink;
 }
