@@ -28,6 +28,8 @@ export const DEFAULTS = {
     accept_mode: true,
     /** The heartbeat's deadtime (500 ms) beats Master_Down_Interval (3.6 s at 1 s adverts): use it. */
     heartbeat_takeover: true,
+    /** Three adverts lost in a row while the heartbeat hears the MASTER say so are a lossy link, not a dead MASTER. */
+    heartbeat_hold: true,
     track: { weight: 0, interval: 1_000, timeout: 1_000, fall: 1, rise: 1 },
   },
   module: {

@@ -136,6 +136,7 @@ function normalizeVrrp(v: Raw, nodes: readonly string[], path: (p: unknown) => s
     garp_master_refresh: ms(v["garp_master_refresh"], DEFAULTS.vrrp.garp_master_refresh),
     accept_mode: typeof v["accept_mode"] === "boolean" ? v["accept_mode"] : DEFAULTS.vrrp.accept_mode,
     heartbeat_takeover: typeof v["heartbeat_takeover"] === "boolean" ? v["heartbeat_takeover"] : DEFAULTS.vrrp.heartbeat_takeover,
+    heartbeat_hold: typeof v["heartbeat_hold"] === "boolean" ? v["heartbeat_hold"] : DEFAULTS.vrrp.heartbeat_hold,
     ...optional("sync_group", v["sync_group"] as string | undefined),
     ...optional("notify", path(v["notify"])),
     ...optional("notify_master", path(v["notify_master"])),

@@ -1785,11 +1785,10 @@ vErrors.push(err141);
 errors++;
 }
 }
-if(data27.sync_group !== undefined){
-let data65 = data27.sync_group;
-if(typeof data65 === "string"){
-if(!(formats0(data65))){
-const err142 = {instancePath:instancePath+"/vrrp/" + i4+"/sync_group",schemaPath:"#/properties/vrrp/items/properties/sync_group/format",keyword:"format",params:{format: "name"},schema:"name",parentSchema:schema11.properties.vrrp.items.properties.sync_group,data:data65};
+if(data27.heartbeat_hold !== undefined){
+let data65 = data27.heartbeat_hold;
+if(typeof data65 !== "boolean"){
+const err142 = {instancePath:instancePath+"/vrrp/" + i4+"/heartbeat_hold",schemaPath:"#/properties/vrrp/items/properties/heartbeat_hold/type",keyword:"type",params:{type: "boolean"},schema:schema11.properties.vrrp.items.properties.heartbeat_hold.type,parentSchema:schema11.properties.vrrp.items.properties.heartbeat_hold,data:data65};
 if(vErrors === null){
 vErrors = [err142];
 }
@@ -1799,8 +1798,11 @@ vErrors.push(err142);
 errors++;
 }
 }
-else {
-const err143 = {instancePath:instancePath+"/vrrp/" + i4+"/sync_group",schemaPath:"#/properties/vrrp/items/properties/sync_group/type",keyword:"type",params:{type: "string"},schema:schema11.properties.vrrp.items.properties.sync_group.type,parentSchema:schema11.properties.vrrp.items.properties.sync_group,data:data65};
+if(data27.sync_group !== undefined){
+let data66 = data27.sync_group;
+if(typeof data66 === "string"){
+if(!(formats0(data66))){
+const err143 = {instancePath:instancePath+"/vrrp/" + i4+"/sync_group",schemaPath:"#/properties/vrrp/items/properties/sync_group/format",keyword:"format",params:{format: "name"},schema:"name",parentSchema:schema11.properties.vrrp.items.properties.sync_group,data:data66};
 if(vErrors === null){
 vErrors = [err143];
 }
@@ -1810,11 +1812,8 @@ vErrors.push(err143);
 errors++;
 }
 }
-if(data27.notify !== undefined){
-let data66 = data27.notify;
-if(typeof data66 === "string"){
-if(!(formats2(data66))){
-const err144 = {instancePath:instancePath+"/vrrp/" + i4+"/notify",schemaPath:"#/properties/vrrp/items/properties/notify/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.vrrp.items.properties.notify,data:data66};
+else {
+const err144 = {instancePath:instancePath+"/vrrp/" + i4+"/sync_group",schemaPath:"#/properties/vrrp/items/properties/sync_group/type",keyword:"type",params:{type: "string"},schema:schema11.properties.vrrp.items.properties.sync_group.type,parentSchema:schema11.properties.vrrp.items.properties.sync_group,data:data66};
 if(vErrors === null){
 vErrors = [err144];
 }
@@ -1824,8 +1823,11 @@ vErrors.push(err144);
 errors++;
 }
 }
-else {
-const err145 = {instancePath:instancePath+"/vrrp/" + i4+"/notify",schemaPath:"#/properties/vrrp/items/properties/notify/type",keyword:"type",params:{type: "string"},schema:schema11.properties.vrrp.items.properties.notify.type,parentSchema:schema11.properties.vrrp.items.properties.notify,data:data66};
+if(data27.notify !== undefined){
+let data67 = data27.notify;
+if(typeof data67 === "string"){
+if(!(formats2(data67))){
+const err145 = {instancePath:instancePath+"/vrrp/" + i4+"/notify",schemaPath:"#/properties/vrrp/items/properties/notify/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.vrrp.items.properties.notify,data:data67};
 if(vErrors === null){
 vErrors = [err145];
 }
@@ -1835,11 +1837,8 @@ vErrors.push(err145);
 errors++;
 }
 }
-if(data27.notify_master !== undefined){
-let data67 = data27.notify_master;
-if(typeof data67 === "string"){
-if(!(formats2(data67))){
-const err146 = {instancePath:instancePath+"/vrrp/" + i4+"/notify_master",schemaPath:"#/properties/vrrp/items/properties/notify_master/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.vrrp.items.properties.notify_master,data:data67};
+else {
+const err146 = {instancePath:instancePath+"/vrrp/" + i4+"/notify",schemaPath:"#/properties/vrrp/items/properties/notify/type",keyword:"type",params:{type: "string"},schema:schema11.properties.vrrp.items.properties.notify.type,parentSchema:schema11.properties.vrrp.items.properties.notify,data:data67};
 if(vErrors === null){
 vErrors = [err146];
 }
@@ -1849,8 +1848,11 @@ vErrors.push(err146);
 errors++;
 }
 }
-else {
-const err147 = {instancePath:instancePath+"/vrrp/" + i4+"/notify_master",schemaPath:"#/properties/vrrp/items/properties/notify_master/type",keyword:"type",params:{type: "string"},schema:schema11.properties.vrrp.items.properties.notify_master.type,parentSchema:schema11.properties.vrrp.items.properties.notify_master,data:data67};
+if(data27.notify_master !== undefined){
+let data68 = data27.notify_master;
+if(typeof data68 === "string"){
+if(!(formats2(data68))){
+const err147 = {instancePath:instancePath+"/vrrp/" + i4+"/notify_master",schemaPath:"#/properties/vrrp/items/properties/notify_master/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.vrrp.items.properties.notify_master,data:data68};
 if(vErrors === null){
 vErrors = [err147];
 }
@@ -1860,11 +1862,8 @@ vErrors.push(err147);
 errors++;
 }
 }
-if(data27.notify_backup !== undefined){
-let data68 = data27.notify_backup;
-if(typeof data68 === "string"){
-if(!(formats2(data68))){
-const err148 = {instancePath:instancePath+"/vrrp/" + i4+"/notify_backup",schemaPath:"#/properties/vrrp/items/properties/notify_backup/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.vrrp.items.properties.notify_backup,data:data68};
+else {
+const err148 = {instancePath:instancePath+"/vrrp/" + i4+"/notify_master",schemaPath:"#/properties/vrrp/items/properties/notify_master/type",keyword:"type",params:{type: "string"},schema:schema11.properties.vrrp.items.properties.notify_master.type,parentSchema:schema11.properties.vrrp.items.properties.notify_master,data:data68};
 if(vErrors === null){
 vErrors = [err148];
 }
@@ -1874,8 +1873,11 @@ vErrors.push(err148);
 errors++;
 }
 }
-else {
-const err149 = {instancePath:instancePath+"/vrrp/" + i4+"/notify_backup",schemaPath:"#/properties/vrrp/items/properties/notify_backup/type",keyword:"type",params:{type: "string"},schema:schema11.properties.vrrp.items.properties.notify_backup.type,parentSchema:schema11.properties.vrrp.items.properties.notify_backup,data:data68};
+if(data27.notify_backup !== undefined){
+let data69 = data27.notify_backup;
+if(typeof data69 === "string"){
+if(!(formats2(data69))){
+const err149 = {instancePath:instancePath+"/vrrp/" + i4+"/notify_backup",schemaPath:"#/properties/vrrp/items/properties/notify_backup/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.vrrp.items.properties.notify_backup,data:data69};
 if(vErrors === null){
 vErrors = [err149];
 }
@@ -1885,11 +1887,8 @@ vErrors.push(err149);
 errors++;
 }
 }
-if(data27.notify_fault !== undefined){
-let data69 = data27.notify_fault;
-if(typeof data69 === "string"){
-if(!(formats2(data69))){
-const err150 = {instancePath:instancePath+"/vrrp/" + i4+"/notify_fault",schemaPath:"#/properties/vrrp/items/properties/notify_fault/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.vrrp.items.properties.notify_fault,data:data69};
+else {
+const err150 = {instancePath:instancePath+"/vrrp/" + i4+"/notify_backup",schemaPath:"#/properties/vrrp/items/properties/notify_backup/type",keyword:"type",params:{type: "string"},schema:schema11.properties.vrrp.items.properties.notify_backup.type,parentSchema:schema11.properties.vrrp.items.properties.notify_backup,data:data69};
 if(vErrors === null){
 vErrors = [err150];
 }
@@ -1899,8 +1898,11 @@ vErrors.push(err150);
 errors++;
 }
 }
-else {
-const err151 = {instancePath:instancePath+"/vrrp/" + i4+"/notify_fault",schemaPath:"#/properties/vrrp/items/properties/notify_fault/type",keyword:"type",params:{type: "string"},schema:schema11.properties.vrrp.items.properties.notify_fault.type,parentSchema:schema11.properties.vrrp.items.properties.notify_fault,data:data69};
+if(data27.notify_fault !== undefined){
+let data70 = data27.notify_fault;
+if(typeof data70 === "string"){
+if(!(formats2(data70))){
+const err151 = {instancePath:instancePath+"/vrrp/" + i4+"/notify_fault",schemaPath:"#/properties/vrrp/items/properties/notify_fault/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.vrrp.items.properties.notify_fault,data:data70};
 if(vErrors === null){
 vErrors = [err151];
 }
@@ -1910,11 +1912,8 @@ vErrors.push(err151);
 errors++;
 }
 }
-if(data27.notify_stop !== undefined){
-let data70 = data27.notify_stop;
-if(typeof data70 === "string"){
-if(!(formats2(data70))){
-const err152 = {instancePath:instancePath+"/vrrp/" + i4+"/notify_stop",schemaPath:"#/properties/vrrp/items/properties/notify_stop/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.vrrp.items.properties.notify_stop,data:data70};
+else {
+const err152 = {instancePath:instancePath+"/vrrp/" + i4+"/notify_fault",schemaPath:"#/properties/vrrp/items/properties/notify_fault/type",keyword:"type",params:{type: "string"},schema:schema11.properties.vrrp.items.properties.notify_fault.type,parentSchema:schema11.properties.vrrp.items.properties.notify_fault,data:data70};
 if(vErrors === null){
 vErrors = [err152];
 }
@@ -1924,8 +1923,11 @@ vErrors.push(err152);
 errors++;
 }
 }
-else {
-const err153 = {instancePath:instancePath+"/vrrp/" + i4+"/notify_stop",schemaPath:"#/properties/vrrp/items/properties/notify_stop/type",keyword:"type",params:{type: "string"},schema:schema11.properties.vrrp.items.properties.notify_stop.type,parentSchema:schema11.properties.vrrp.items.properties.notify_stop,data:data70};
+if(data27.notify_stop !== undefined){
+let data71 = data27.notify_stop;
+if(typeof data71 === "string"){
+if(!(formats2(data71))){
+const err153 = {instancePath:instancePath+"/vrrp/" + i4+"/notify_stop",schemaPath:"#/properties/vrrp/items/properties/notify_stop/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.vrrp.items.properties.notify_stop,data:data71};
 if(vErrors === null){
 vErrors = [err153];
 }
@@ -1935,9 +1937,8 @@ vErrors.push(err153);
 errors++;
 }
 }
-}
 else {
-const err154 = {instancePath:instancePath+"/vrrp/" + i4,schemaPath:"#/properties/vrrp/items/type",keyword:"type",params:{type: "object"},schema:schema11.properties.vrrp.items.type,parentSchema:schema11.properties.vrrp.items,data:data27};
+const err154 = {instancePath:instancePath+"/vrrp/" + i4+"/notify_stop",schemaPath:"#/properties/vrrp/items/properties/notify_stop/type",keyword:"type",params:{type: "string"},schema:schema11.properties.vrrp.items.properties.notify_stop.type,parentSchema:schema11.properties.vrrp.items.properties.notify_stop,data:data71};
 if(vErrors === null){
 vErrors = [err154];
 }
@@ -1949,7 +1950,7 @@ errors++;
 }
 }
 else {
-const err155 = {instancePath:instancePath+"/vrrp",schemaPath:"#/properties/vrrp/type",keyword:"type",params:{type: "array"},schema:schema11.properties.vrrp.type,parentSchema:schema11.properties.vrrp,data:data26};
+const err155 = {instancePath:instancePath+"/vrrp/" + i4,schemaPath:"#/properties/vrrp/items/type",keyword:"type",params:{type: "object"},schema:schema11.properties.vrrp.items.type,parentSchema:schema11.properties.vrrp.items,data:data27};
 if(vErrors === null){
 vErrors = [err155];
 }
@@ -1959,15 +1960,9 @@ vErrors.push(err155);
 errors++;
 }
 }
-if(data.modules !== undefined){
-let data71 = data.modules;
-if(Array.isArray(data71)){
-const len8 = data71.length;
-for(let i8=0; i8<len8; i8++){
-let data72 = data71[i8];
-if(data72 && typeof data72 == "object" && !Array.isArray(data72)){
-if(data72.type === undefined){
-const err156 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/required",keyword:"required",params:{missingProperty: "type"},schema:schema11.properties.modules.items.required,parentSchema:schema11.properties.modules.items,data:data72};
+}
+else {
+const err156 = {instancePath:instancePath+"/vrrp",schemaPath:"#/properties/vrrp/type",keyword:"type",params:{type: "array"},schema:schema11.properties.vrrp.type,parentSchema:schema11.properties.vrrp,data:data26};
 if(vErrors === null){
 vErrors = [err156];
 }
@@ -1976,12 +1971,16 @@ vErrors.push(err156);
 }
 errors++;
 }
-const tag0 = data72.type;
-if(typeof tag0 == "string"){
-if(tag0 === "failover"){
-if(data72 && typeof data72 == "object" && !Array.isArray(data72)){
-if(data72.type === undefined){
-const err157 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/0/required",keyword:"required",params:{missingProperty: "type"},schema:schema11.properties.modules.items.oneOf[0].required,parentSchema:schema11.properties.modules.items.oneOf[0],data:data72};
+}
+if(data.modules !== undefined){
+let data72 = data.modules;
+if(Array.isArray(data72)){
+const len8 = data72.length;
+for(let i8=0; i8<len8; i8++){
+let data73 = data72[i8];
+if(data73 && typeof data73 == "object" && !Array.isArray(data73)){
+if(data73.type === undefined){
+const err157 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/required",keyword:"required",params:{missingProperty: "type"},schema:schema11.properties.modules.items.required,parentSchema:schema11.properties.modules.items,data:data73};
 if(vErrors === null){
 vErrors = [err157];
 }
@@ -1990,8 +1989,12 @@ vErrors.push(err157);
 }
 errors++;
 }
-if(data72.name === undefined){
-const err158 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/0/required",keyword:"required",params:{missingProperty: "name"},schema:schema11.properties.modules.items.oneOf[0].required,parentSchema:schema11.properties.modules.items.oneOf[0],data:data72};
+const tag0 = data73.type;
+if(typeof tag0 == "string"){
+if(tag0 === "failover"){
+if(data73 && typeof data73 == "object" && !Array.isArray(data73)){
+if(data73.type === undefined){
+const err158 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/0/required",keyword:"required",params:{missingProperty: "type"},schema:schema11.properties.modules.items.oneOf[0].required,parentSchema:schema11.properties.modules.items.oneOf[0],data:data73};
 if(vErrors === null){
 vErrors = [err158];
 }
@@ -2000,9 +2003,8 @@ vErrors.push(err158);
 }
 errors++;
 }
-for(const key11 in data72){
-if(!(func2.call(schema11.properties.modules.items.oneOf[0].properties, key11))){
-const err159 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},schema:false,parentSchema:schema11.properties.modules.items.oneOf[0],data:data72};
+if(data73.name === undefined){
+const err159 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/0/required",keyword:"required",params:{missingProperty: "name"},schema:schema11.properties.modules.items.oneOf[0].required,parentSchema:schema11.properties.modules.items.oneOf[0],data:data73};
 if(vErrors === null){
 vErrors = [err159];
 }
@@ -2011,11 +2013,9 @@ vErrors.push(err159);
 }
 errors++;
 }
-}
-if(data72.type !== undefined){
-let data73 = data72.type;
-if("failover" !== data73){
-const err160 = {instancePath:instancePath+"/modules/" + i8+"/type",schemaPath:"#/properties/modules/items/oneOf/0/properties/type/const",keyword:"const",params:{allowedValue: "failover"},schema:"failover",parentSchema:schema11.properties.modules.items.oneOf[0].properties.type,data:data73};
+for(const key11 in data73){
+if(!(func2.call(schema11.properties.modules.items.oneOf[0].properties, key11))){
+const err160 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},schema:false,parentSchema:schema11.properties.modules.items.oneOf[0],data:data73};
 if(vErrors === null){
 vErrors = [err160];
 }
@@ -2025,11 +2025,10 @@ vErrors.push(err160);
 errors++;
 }
 }
-if(data72.name !== undefined){
-let data74 = data72.name;
-if(typeof data74 === "string"){
-if(!(formats0(data74))){
-const err161 = {instancePath:instancePath+"/modules/" + i8+"/name",schemaPath:"#/properties/modules/items/oneOf/0/properties/name/format",keyword:"format",params:{format: "name"},schema:"name",parentSchema:schema11.properties.modules.items.oneOf[0].properties.name,data:data74};
+if(data73.type !== undefined){
+let data74 = data73.type;
+if("failover" !== data74){
+const err161 = {instancePath:instancePath+"/modules/" + i8+"/type",schemaPath:"#/properties/modules/items/oneOf/0/properties/type/const",keyword:"const",params:{allowedValue: "failover"},schema:"failover",parentSchema:schema11.properties.modules.items.oneOf[0].properties.type,data:data74};
 if(vErrors === null){
 vErrors = [err161];
 }
@@ -2039,8 +2038,11 @@ vErrors.push(err161);
 errors++;
 }
 }
-else {
-const err162 = {instancePath:instancePath+"/modules/" + i8+"/name",schemaPath:"#/properties/modules/items/oneOf/0/properties/name/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.name.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.name,data:data74};
+if(data73.name !== undefined){
+let data75 = data73.name;
+if(typeof data75 === "string"){
+if(!(formats0(data75))){
+const err162 = {instancePath:instancePath+"/modules/" + i8+"/name",schemaPath:"#/properties/modules/items/oneOf/0/properties/name/format",keyword:"format",params:{format: "name"},schema:"name",parentSchema:schema11.properties.modules.items.oneOf[0].properties.name,data:data75};
 if(vErrors === null){
 vErrors = [err162];
 }
@@ -2050,11 +2052,8 @@ vErrors.push(err162);
 errors++;
 }
 }
-if(data72.vip !== undefined){
-let data75 = data72.vip;
-if(typeof data75 === "string"){
-if(!(formats34(data75))){
-const err163 = {instancePath:instancePath+"/modules/" + i8+"/vip",schemaPath:"#/properties/modules/items/oneOf/0/properties/vip/format",keyword:"format",params:{format: "ipv4-cidr"},schema:"ipv4-cidr",parentSchema:schema11.properties.modules.items.oneOf[0].properties.vip,data:data75};
+else {
+const err163 = {instancePath:instancePath+"/modules/" + i8+"/name",schemaPath:"#/properties/modules/items/oneOf/0/properties/name/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.name.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.name,data:data75};
 if(vErrors === null){
 vErrors = [err163];
 }
@@ -2064,8 +2063,11 @@ vErrors.push(err163);
 errors++;
 }
 }
-else {
-const err164 = {instancePath:instancePath+"/modules/" + i8+"/vip",schemaPath:"#/properties/modules/items/oneOf/0/properties/vip/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.vip.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.vip,data:data75};
+if(data73.vip !== undefined){
+let data76 = data73.vip;
+if(typeof data76 === "string"){
+if(!(formats34(data76))){
+const err164 = {instancePath:instancePath+"/modules/" + i8+"/vip",schemaPath:"#/properties/modules/items/oneOf/0/properties/vip/format",keyword:"format",params:{format: "ipv4-cidr"},schema:"ipv4-cidr",parentSchema:schema11.properties.modules.items.oneOf[0].properties.vip,data:data76};
 if(vErrors === null){
 vErrors = [err164];
 }
@@ -2075,15 +2077,8 @@ vErrors.push(err164);
 errors++;
 }
 }
-if(data72.vips !== undefined){
-let data76 = data72.vips;
-if(Array.isArray(data76)){
-const len9 = data76.length;
-for(let i9=0; i9<len9; i9++){
-let data77 = data76[i9];
-if(typeof data77 === "string"){
-if(!(formats34(data77))){
-const err165 = {instancePath:instancePath+"/modules/" + i8+"/vips/" + i9,schemaPath:"#/properties/modules/items/oneOf/0/properties/vips/items/format",keyword:"format",params:{format: "ipv4-cidr"},schema:"ipv4-cidr",parentSchema:schema11.properties.modules.items.oneOf[0].properties.vips.items,data:data77};
+else {
+const err165 = {instancePath:instancePath+"/modules/" + i8+"/vip",schemaPath:"#/properties/modules/items/oneOf/0/properties/vip/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.vip.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.vip,data:data76};
 if(vErrors === null){
 vErrors = [err165];
 }
@@ -2093,8 +2088,15 @@ vErrors.push(err165);
 errors++;
 }
 }
-else {
-const err166 = {instancePath:instancePath+"/modules/" + i8+"/vips/" + i9,schemaPath:"#/properties/modules/items/oneOf/0/properties/vips/items/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.vips.items.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.vips.items,data:data77};
+if(data73.vips !== undefined){
+let data77 = data73.vips;
+if(Array.isArray(data77)){
+const len9 = data77.length;
+for(let i9=0; i9<len9; i9++){
+let data78 = data77[i9];
+if(typeof data78 === "string"){
+if(!(formats34(data78))){
+const err166 = {instancePath:instancePath+"/modules/" + i8+"/vips/" + i9,schemaPath:"#/properties/modules/items/oneOf/0/properties/vips/items/format",keyword:"format",params:{format: "ipv4-cidr"},schema:"ipv4-cidr",parentSchema:schema11.properties.modules.items.oneOf[0].properties.vips.items,data:data78};
 if(vErrors === null){
 vErrors = [err166];
 }
@@ -2104,9 +2106,8 @@ vErrors.push(err166);
 errors++;
 }
 }
-}
 else {
-const err167 = {instancePath:instancePath+"/modules/" + i8+"/vips",schemaPath:"#/properties/modules/items/oneOf/0/properties/vips/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[0].properties.vips.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.vips,data:data76};
+const err167 = {instancePath:instancePath+"/modules/" + i8+"/vips/" + i9,schemaPath:"#/properties/modules/items/oneOf/0/properties/vips/items/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.vips.items.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.vips.items,data:data78};
 if(vErrors === null){
 vErrors = [err167];
 }
@@ -2116,11 +2117,9 @@ vErrors.push(err167);
 errors++;
 }
 }
-if(data72.interface !== undefined){
-let data78 = data72.interface;
-if(typeof data78 === "string"){
-if(!(formats30(data78))){
-const err168 = {instancePath:instancePath+"/modules/" + i8+"/interface",schemaPath:"#/properties/modules/items/oneOf/0/properties/interface/format",keyword:"format",params:{format: "interface"},schema:"interface",parentSchema:schema11.properties.modules.items.oneOf[0].properties.interface,data:data78};
+}
+else {
+const err168 = {instancePath:instancePath+"/modules/" + i8+"/vips",schemaPath:"#/properties/modules/items/oneOf/0/properties/vips/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[0].properties.vips.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.vips,data:data77};
 if(vErrors === null){
 vErrors = [err168];
 }
@@ -2130,8 +2129,11 @@ vErrors.push(err168);
 errors++;
 }
 }
-else {
-const err169 = {instancePath:instancePath+"/modules/" + i8+"/interface",schemaPath:"#/properties/modules/items/oneOf/0/properties/interface/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.interface.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.interface,data:data78};
+if(data73.interface !== undefined){
+let data79 = data73.interface;
+if(typeof data79 === "string"){
+if(!(formats30(data79))){
+const err169 = {instancePath:instancePath+"/modules/" + i8+"/interface",schemaPath:"#/properties/modules/items/oneOf/0/properties/interface/format",keyword:"format",params:{format: "interface"},schema:"interface",parentSchema:schema11.properties.modules.items.oneOf[0].properties.interface,data:data79};
 if(vErrors === null){
 vErrors = [err169];
 }
@@ -2141,11 +2143,8 @@ vErrors.push(err169);
 errors++;
 }
 }
-if(data72.start !== undefined){
-let data79 = data72.start;
-if(typeof data79 === "string"){
-if(!(formats2(data79))){
-const err170 = {instancePath:instancePath+"/modules/" + i8+"/start",schemaPath:"#/properties/modules/items/oneOf/0/properties/start/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[0].properties.start,data:data79};
+else {
+const err170 = {instancePath:instancePath+"/modules/" + i8+"/interface",schemaPath:"#/properties/modules/items/oneOf/0/properties/interface/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.interface.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.interface,data:data79};
 if(vErrors === null){
 vErrors = [err170];
 }
@@ -2155,8 +2154,11 @@ vErrors.push(err170);
 errors++;
 }
 }
-else {
-const err171 = {instancePath:instancePath+"/modules/" + i8+"/start",schemaPath:"#/properties/modules/items/oneOf/0/properties/start/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.start.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.start,data:data79};
+if(data73.start !== undefined){
+let data80 = data73.start;
+if(typeof data80 === "string"){
+if(!(formats2(data80))){
+const err171 = {instancePath:instancePath+"/modules/" + i8+"/start",schemaPath:"#/properties/modules/items/oneOf/0/properties/start/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[0].properties.start,data:data80};
 if(vErrors === null){
 vErrors = [err171];
 }
@@ -2166,11 +2168,8 @@ vErrors.push(err171);
 errors++;
 }
 }
-if(data72.stop !== undefined){
-let data80 = data72.stop;
-if(typeof data80 === "string"){
-if(!(formats2(data80))){
-const err172 = {instancePath:instancePath+"/modules/" + i8+"/stop",schemaPath:"#/properties/modules/items/oneOf/0/properties/stop/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[0].properties.stop,data:data80};
+else {
+const err172 = {instancePath:instancePath+"/modules/" + i8+"/start",schemaPath:"#/properties/modules/items/oneOf/0/properties/start/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.start.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.start,data:data80};
 if(vErrors === null){
 vErrors = [err172];
 }
@@ -2180,8 +2179,11 @@ vErrors.push(err172);
 errors++;
 }
 }
-else {
-const err173 = {instancePath:instancePath+"/modules/" + i8+"/stop",schemaPath:"#/properties/modules/items/oneOf/0/properties/stop/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.stop.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.stop,data:data80};
+if(data73.stop !== undefined){
+let data81 = data73.stop;
+if(typeof data81 === "string"){
+if(!(formats2(data81))){
+const err173 = {instancePath:instancePath+"/modules/" + i8+"/stop",schemaPath:"#/properties/modules/items/oneOf/0/properties/stop/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[0].properties.stop,data:data81};
 if(vErrors === null){
 vErrors = [err173];
 }
@@ -2191,11 +2193,8 @@ vErrors.push(err173);
 errors++;
 }
 }
-if(data72.start_timeout !== undefined){
-let data81 = data72.start_timeout;
-if(typeof data81 === "string"){
-if(!(formats8(data81))){
-const err174 = {instancePath:instancePath+"/modules/" + i8+"/start_timeout",schemaPath:"#/properties/modules/items/oneOf/0/properties/start_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[0].properties.start_timeout,data:data81};
+else {
+const err174 = {instancePath:instancePath+"/modules/" + i8+"/stop",schemaPath:"#/properties/modules/items/oneOf/0/properties/stop/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.stop.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.stop,data:data81};
 if(vErrors === null){
 vErrors = [err174];
 }
@@ -2205,8 +2204,11 @@ vErrors.push(err174);
 errors++;
 }
 }
-else {
-const err175 = {instancePath:instancePath+"/modules/" + i8+"/start_timeout",schemaPath:"#/properties/modules/items/oneOf/0/properties/start_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.start_timeout.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.start_timeout,data:data81};
+if(data73.start_timeout !== undefined){
+let data82 = data73.start_timeout;
+if(typeof data82 === "string"){
+if(!(formats8(data82))){
+const err175 = {instancePath:instancePath+"/modules/" + i8+"/start_timeout",schemaPath:"#/properties/modules/items/oneOf/0/properties/start_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[0].properties.start_timeout,data:data82};
 if(vErrors === null){
 vErrors = [err175];
 }
@@ -2216,11 +2218,8 @@ vErrors.push(err175);
 errors++;
 }
 }
-if(data72.stop_timeout !== undefined){
-let data82 = data72.stop_timeout;
-if(typeof data82 === "string"){
-if(!(formats8(data82))){
-const err176 = {instancePath:instancePath+"/modules/" + i8+"/stop_timeout",schemaPath:"#/properties/modules/items/oneOf/0/properties/stop_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[0].properties.stop_timeout,data:data82};
+else {
+const err176 = {instancePath:instancePath+"/modules/" + i8+"/start_timeout",schemaPath:"#/properties/modules/items/oneOf/0/properties/start_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.start_timeout.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.start_timeout,data:data82};
 if(vErrors === null){
 vErrors = [err176];
 }
@@ -2230,8 +2229,11 @@ vErrors.push(err176);
 errors++;
 }
 }
-else {
-const err177 = {instancePath:instancePath+"/modules/" + i8+"/stop_timeout",schemaPath:"#/properties/modules/items/oneOf/0/properties/stop_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.stop_timeout.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.stop_timeout,data:data82};
+if(data73.stop_timeout !== undefined){
+let data83 = data73.stop_timeout;
+if(typeof data83 === "string"){
+if(!(formats8(data83))){
+const err177 = {instancePath:instancePath+"/modules/" + i8+"/stop_timeout",schemaPath:"#/properties/modules/items/oneOf/0/properties/stop_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[0].properties.stop_timeout,data:data83};
 if(vErrors === null){
 vErrors = [err177];
 }
@@ -2241,16 +2243,8 @@ vErrors.push(err177);
 errors++;
 }
 }
-if(data72.checkers !== undefined){
-let data83 = data72.checkers;
-if(Array.isArray(data83)){
-const len10 = data83.length;
-for(let i10=0; i10<len10; i10++){
-let data84 = data83[i10];
-if(data84 && typeof data84 == "object" && !Array.isArray(data84)){
-for(const key12 in data84){
-if(!(func2.call(schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties, key12))){
-const err178 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10,schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},schema:false,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items,data:data84};
+else {
+const err178 = {instancePath:instancePath+"/modules/" + i8+"/stop_timeout",schemaPath:"#/properties/modules/items/oneOf/0/properties/stop_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.stop_timeout.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.stop_timeout,data:data83};
 if(vErrors === null){
 vErrors = [err178];
 }
@@ -2260,11 +2254,16 @@ vErrors.push(err178);
 errors++;
 }
 }
-if(data84.tcp !== undefined){
-let data85 = data84.tcp;
-if(typeof data85 === "string"){
-if(!(formats22(data85))){
-const err179 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/tcp",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/tcp/format",keyword:"format",params:{format: "endpoint"},schema:"endpoint",parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.tcp,data:data85};
+if(data73.checkers !== undefined){
+let data84 = data73.checkers;
+if(Array.isArray(data84)){
+const len10 = data84.length;
+for(let i10=0; i10<len10; i10++){
+let data85 = data84[i10];
+if(data85 && typeof data85 == "object" && !Array.isArray(data85)){
+for(const key12 in data85){
+if(!(func2.call(schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties, key12))){
+const err179 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10,schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},schema:false,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items,data:data85};
 if(vErrors === null){
 vErrors = [err179];
 }
@@ -2274,8 +2273,11 @@ vErrors.push(err179);
 errors++;
 }
 }
-else {
-const err180 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/tcp",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/tcp/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.tcp.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.tcp,data:data85};
+if(data85.tcp !== undefined){
+let data86 = data85.tcp;
+if(typeof data86 === "string"){
+if(!(formats22(data86))){
+const err180 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/tcp",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/tcp/format",keyword:"format",params:{format: "endpoint"},schema:"endpoint",parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.tcp,data:data86};
 if(vErrors === null){
 vErrors = [err180];
 }
@@ -2285,11 +2287,8 @@ vErrors.push(err180);
 errors++;
 }
 }
-if(data84.http !== undefined){
-let data86 = data84.http;
-if(typeof data86 === "string"){
-if(!(formats90(data86))){
-const err181 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/http",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/http/format",keyword:"format",params:{format: "http-url"},schema:"http-url",parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.http,data:data86};
+else {
+const err181 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/tcp",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/tcp/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.tcp.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.tcp,data:data86};
 if(vErrors === null){
 vErrors = [err181];
 }
@@ -2299,8 +2298,11 @@ vErrors.push(err181);
 errors++;
 }
 }
-else {
-const err182 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/http",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/http/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.http.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.http,data:data86};
+if(data85.http !== undefined){
+let data87 = data85.http;
+if(typeof data87 === "string"){
+if(!(formats90(data87))){
+const err182 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/http",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/http/format",keyword:"format",params:{format: "http-url"},schema:"http-url",parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.http,data:data87};
 if(vErrors === null){
 vErrors = [err182];
 }
@@ -2310,10 +2312,8 @@ vErrors.push(err182);
 errors++;
 }
 }
-if(data84.status !== undefined){
-let data87 = data84.status;
-if((!(((typeof data87 == "number") && (!(data87 % 1) && !isNaN(data87))) && (isFinite(data87)))) && (!(Array.isArray(data87)))){
-const err183 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/status",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/status/type",keyword:"type",params:{type: schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.status.type},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.status.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.status,data:data87};
+else {
+const err183 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/http",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/http/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.http.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.http,data:data87};
 if(vErrors === null){
 vErrors = [err183];
 }
@@ -2322,9 +2322,11 @@ vErrors.push(err183);
 }
 errors++;
 }
-if((typeof data87 == "number") && (isFinite(data87))){
-if(data87 > 599 || isNaN(data87)){
-const err184 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/status",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/status/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},schema:599,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.status,data:data87};
+}
+if(data85.status !== undefined){
+let data88 = data85.status;
+if((!(((typeof data88 == "number") && (!(data88 % 1) && !isNaN(data88))) && (isFinite(data88)))) && (!(Array.isArray(data88)))){
+const err184 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/status",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/status/type",keyword:"type",params:{type: schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.status.type},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.status.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.status,data:data88};
 if(vErrors === null){
 vErrors = [err184];
 }
@@ -2333,8 +2335,9 @@ vErrors.push(err184);
 }
 errors++;
 }
-if(data87 < 100 || isNaN(data87)){
-const err185 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/status",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/status/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},schema:100,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.status,data:data87};
+if((typeof data88 == "number") && (isFinite(data88))){
+if(data88 > 599 || isNaN(data88)){
+const err185 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/status",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/status/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},schema:599,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.status,data:data88};
 if(vErrors === null){
 vErrors = [err185];
 }
@@ -2343,10 +2346,8 @@ vErrors.push(err185);
 }
 errors++;
 }
-}
-if(Array.isArray(data87)){
-if(data87.length < 1){
-const err186 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/status",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/status/minItems",keyword:"minItems",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.status,data:data87};
+if(data88 < 100 || isNaN(data88)){
+const err186 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/status",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/status/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},schema:100,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.status,data:data88};
 if(vErrors === null){
 vErrors = [err186];
 }
@@ -2355,11 +2356,10 @@ vErrors.push(err186);
 }
 errors++;
 }
-const len11 = data87.length;
-for(let i11=0; i11<len11; i11++){
-let data88 = data87[i11];
-if(!(((typeof data88 == "number") && (!(data88 % 1) && !isNaN(data88))) && (isFinite(data88)))){
-const err187 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/status/" + i11,schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/status/items/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.status.items.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.status.items,data:data88};
+}
+if(Array.isArray(data88)){
+if(data88.length < 1){
+const err187 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/status",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/status/minItems",keyword:"minItems",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.status,data:data88};
 if(vErrors === null){
 vErrors = [err187];
 }
@@ -2368,9 +2368,11 @@ vErrors.push(err187);
 }
 errors++;
 }
-if((typeof data88 == "number") && (isFinite(data88))){
-if(data88 > 599 || isNaN(data88)){
-const err188 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/status/" + i11,schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/status/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},schema:599,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.status.items,data:data88};
+const len11 = data88.length;
+for(let i11=0; i11<len11; i11++){
+let data89 = data88[i11];
+if(!(((typeof data89 == "number") && (!(data89 % 1) && !isNaN(data89))) && (isFinite(data89)))){
+const err188 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/status/" + i11,schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/status/items/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.status.items.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.status.items,data:data89};
 if(vErrors === null){
 vErrors = [err188];
 }
@@ -2379,8 +2381,9 @@ vErrors.push(err188);
 }
 errors++;
 }
-if(data88 < 100 || isNaN(data88)){
-const err189 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/status/" + i11,schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/status/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},schema:100,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.status.items,data:data88};
+if((typeof data89 == "number") && (isFinite(data89))){
+if(data89 > 599 || isNaN(data89)){
+const err189 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/status/" + i11,schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/status/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},schema:599,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.status.items,data:data89};
 if(vErrors === null){
 vErrors = [err189];
 }
@@ -2389,15 +2392,8 @@ vErrors.push(err189);
 }
 errors++;
 }
-}
-}
-}
-}
-if(data84.body !== undefined){
-let data89 = data84.body;
-if(typeof data89 === "string"){
-if(func4(data89) < 1){
-const err190 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/body",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/body/minLength",keyword:"minLength",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.body,data:data89};
+if(data89 < 100 || isNaN(data89)){
+const err190 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/status/" + i11,schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/status/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},schema:100,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.status.items,data:data89};
 if(vErrors === null){
 vErrors = [err190];
 }
@@ -2407,8 +2403,14 @@ vErrors.push(err190);
 errors++;
 }
 }
-else {
-const err191 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/body",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/body/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.body.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.body,data:data89};
+}
+}
+}
+if(data85.body !== undefined){
+let data90 = data85.body;
+if(typeof data90 === "string"){
+if(func4(data90) < 1){
+const err191 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/body",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/body/minLength",keyword:"minLength",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.body,data:data90};
 if(vErrors === null){
 vErrors = [err191];
 }
@@ -2418,10 +2420,8 @@ vErrors.push(err191);
 errors++;
 }
 }
-if(data84.tls_verify !== undefined){
-let data90 = data84.tls_verify;
-if(typeof data90 !== "boolean"){
-const err192 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/tls_verify",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/tls_verify/type",keyword:"type",params:{type: "boolean"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.tls_verify.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.tls_verify,data:data90};
+else {
+const err192 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/body",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/body/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.body.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.body,data:data90};
 if(vErrors === null){
 vErrors = [err192];
 }
@@ -2431,11 +2431,10 @@ vErrors.push(err192);
 errors++;
 }
 }
-if(data84.process !== undefined){
-let data91 = data84.process;
-if(typeof data91 === "string"){
-if(func4(data91) < 1){
-const err193 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/process",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/process/minLength",keyword:"minLength",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.process,data:data91};
+if(data85.tls_verify !== undefined){
+let data91 = data85.tls_verify;
+if(typeof data91 !== "boolean"){
+const err193 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/tls_verify",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/tls_verify/type",keyword:"type",params:{type: "boolean"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.tls_verify.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.tls_verify,data:data91};
 if(vErrors === null){
 vErrors = [err193];
 }
@@ -2445,8 +2444,11 @@ vErrors.push(err193);
 errors++;
 }
 }
-else {
-const err194 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/process",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/process/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.process.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.process,data:data91};
+if(data85.process !== undefined){
+let data92 = data85.process;
+if(typeof data92 === "string"){
+if(func4(data92) < 1){
+const err194 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/process",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/process/minLength",keyword:"minLength",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.process,data:data92};
 if(vErrors === null){
 vErrors = [err194];
 }
@@ -2456,10 +2458,8 @@ vErrors.push(err194);
 errors++;
 }
 }
-if(data84.min !== undefined){
-let data92 = data84.min;
-if(!(((typeof data92 == "number") && (!(data92 % 1) && !isNaN(data92))) && (isFinite(data92)))){
-const err195 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/min",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/min/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.min.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.min,data:data92};
+else {
+const err195 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/process",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/process/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.process.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.process,data:data92};
 if(vErrors === null){
 vErrors = [err195];
 }
@@ -2468,9 +2468,11 @@ vErrors.push(err195);
 }
 errors++;
 }
-if((typeof data92 == "number") && (isFinite(data92))){
-if(data92 > 1000 || isNaN(data92)){
-const err196 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/min",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/min/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},schema:1000,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.min,data:data92};
+}
+if(data85.min !== undefined){
+let data93 = data85.min;
+if(!(((typeof data93 == "number") && (!(data93 % 1) && !isNaN(data93))) && (isFinite(data93)))){
+const err196 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/min",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/min/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.min.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.min,data:data93};
 if(vErrors === null){
 vErrors = [err196];
 }
@@ -2479,8 +2481,9 @@ vErrors.push(err196);
 }
 errors++;
 }
-if(data92 < 1 || isNaN(data92)){
-const err197 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/min",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/min/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.min,data:data92};
+if((typeof data93 == "number") && (isFinite(data93))){
+if(data93 > 1000 || isNaN(data93)){
+const err197 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/min",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/min/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},schema:1000,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.min,data:data93};
 if(vErrors === null){
 vErrors = [err197];
 }
@@ -2489,13 +2492,8 @@ vErrors.push(err197);
 }
 errors++;
 }
-}
-}
-if(data84.pidfile !== undefined){
-let data93 = data84.pidfile;
-if(typeof data93 === "string"){
-if(!(formats2(data93))){
-const err198 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/pidfile",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/pidfile/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.pidfile,data:data93};
+if(data93 < 1 || isNaN(data93)){
+const err198 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/min",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/min/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.min,data:data93};
 if(vErrors === null){
 vErrors = [err198];
 }
@@ -2505,8 +2503,12 @@ vErrors.push(err198);
 errors++;
 }
 }
-else {
-const err199 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/pidfile",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/pidfile/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.pidfile.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.pidfile,data:data93};
+}
+if(data85.pidfile !== undefined){
+let data94 = data85.pidfile;
+if(typeof data94 === "string"){
+if(!(formats2(data94))){
+const err199 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/pidfile",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/pidfile/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.pidfile,data:data94};
 if(vErrors === null){
 vErrors = [err199];
 }
@@ -2516,11 +2518,8 @@ vErrors.push(err199);
 errors++;
 }
 }
-if(data84.ping !== undefined){
-let data94 = data84.ping;
-if(typeof data94 === "string"){
-if(!(formats6(data94))){
-const err200 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/ping",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/ping/format",keyword:"format",params:{format: "ipv4"},schema:"ipv4",parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.ping,data:data94};
+else {
+const err200 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/pidfile",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/pidfile/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.pidfile.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.pidfile,data:data94};
 if(vErrors === null){
 vErrors = [err200];
 }
@@ -2530,8 +2529,11 @@ vErrors.push(err200);
 errors++;
 }
 }
-else {
-const err201 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/ping",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/ping/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.ping.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.ping,data:data94};
+if(data85.ping !== undefined){
+let data95 = data85.ping;
+if(typeof data95 === "string"){
+if(!(formats6(data95))){
+const err201 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/ping",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/ping/format",keyword:"format",params:{format: "ipv4"},schema:"ipv4",parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.ping,data:data95};
 if(vErrors === null){
 vErrors = [err201];
 }
@@ -2541,10 +2543,8 @@ vErrors.push(err201);
 errors++;
 }
 }
-if(data84.protocol !== undefined){
-let data95 = data84.protocol;
-if(typeof data95 !== "string"){
-const err202 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/protocol",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/protocol/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.protocol.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.protocol,data:data95};
+else {
+const err202 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/ping",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/ping/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.ping.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.ping,data:data95};
 if(vErrors === null){
 vErrors = [err202];
 }
@@ -2553,8 +2553,11 @@ vErrors.push(err202);
 }
 errors++;
 }
-if(!(((data95 === "icmp") || (data95 === "tcp")) || (data95 === "udp"))){
-const err203 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/protocol",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/protocol/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.protocol.enum},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.protocol.enum,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.protocol,data:data95};
+}
+if(data85.protocol !== undefined){
+let data96 = data85.protocol;
+if(typeof data96 !== "string"){
+const err203 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/protocol",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/protocol/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.protocol.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.protocol,data:data96};
 if(vErrors === null){
 vErrors = [err203];
 }
@@ -2563,11 +2566,8 @@ vErrors.push(err203);
 }
 errors++;
 }
-}
-if(data84.port !== undefined){
-let data96 = data84.port;
-if(!(((typeof data96 == "number") && (!(data96 % 1) && !isNaN(data96))) && (isFinite(data96)))){
-const err204 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/port",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/port/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.port.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.port,data:data96};
+if(!(((data96 === "icmp") || (data96 === "tcp")) || (data96 === "udp"))){
+const err204 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/protocol",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/protocol/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.protocol.enum},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.protocol.enum,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.protocol,data:data96};
 if(vErrors === null){
 vErrors = [err204];
 }
@@ -2576,9 +2576,11 @@ vErrors.push(err204);
 }
 errors++;
 }
-if((typeof data96 == "number") && (isFinite(data96))){
-if(data96 > 65535 || isNaN(data96)){
-const err205 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/port",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},schema:65535,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.port,data:data96};
+}
+if(data85.port !== undefined){
+let data97 = data85.port;
+if(!(((typeof data97 == "number") && (!(data97 % 1) && !isNaN(data97))) && (isFinite(data97)))){
+const err205 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/port",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/port/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.port.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.port,data:data97};
 if(vErrors === null){
 vErrors = [err205];
 }
@@ -2587,8 +2589,9 @@ vErrors.push(err205);
 }
 errors++;
 }
-if(data96 < 1 || isNaN(data96)){
-const err206 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/port",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.port,data:data96};
+if((typeof data97 == "number") && (isFinite(data97))){
+if(data97 > 65535 || isNaN(data97)){
+const err206 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/port",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},schema:65535,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.port,data:data97};
 if(vErrors === null){
 vErrors = [err206];
 }
@@ -2597,13 +2600,8 @@ vErrors.push(err206);
 }
 errors++;
 }
-}
-}
-if(data84.interface !== undefined){
-let data97 = data84.interface;
-if(typeof data97 === "string"){
-if(!(formats30(data97))){
-const err207 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/interface",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/interface/format",keyword:"format",params:{format: "interface"},schema:"interface",parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.interface,data:data97};
+if(data97 < 1 || isNaN(data97)){
+const err207 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/port",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.port,data:data97};
 if(vErrors === null){
 vErrors = [err207];
 }
@@ -2613,8 +2611,12 @@ vErrors.push(err207);
 errors++;
 }
 }
-else {
-const err208 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/interface",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/interface/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.interface.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.interface,data:data97};
+}
+if(data85.interface !== undefined){
+let data98 = data85.interface;
+if(typeof data98 === "string"){
+if(!(formats30(data98))){
+const err208 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/interface",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/interface/format",keyword:"format",params:{format: "interface"},schema:"interface",parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.interface,data:data98};
 if(vErrors === null){
 vErrors = [err208];
 }
@@ -2624,11 +2626,8 @@ vErrors.push(err208);
 errors++;
 }
 }
-if(data84.file !== undefined){
-let data98 = data84.file;
-if(typeof data98 === "string"){
-if(!(formats2(data98))){
-const err209 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/file",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/file/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.file,data:data98};
+else {
+const err209 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/interface",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/interface/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.interface.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.interface,data:data98};
 if(vErrors === null){
 vErrors = [err209];
 }
@@ -2638,8 +2637,11 @@ vErrors.push(err209);
 errors++;
 }
 }
-else {
-const err210 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/file",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/file/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.file.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.file,data:data98};
+if(data85.file !== undefined){
+let data99 = data85.file;
+if(typeof data99 === "string"){
+if(!(formats2(data99))){
+const err210 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/file",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/file/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.file,data:data99};
 if(vErrors === null){
 vErrors = [err210];
 }
@@ -2649,10 +2651,8 @@ vErrors.push(err210);
 errors++;
 }
 }
-if(data84.exists !== undefined){
-let data99 = data84.exists;
-if(typeof data99 !== "boolean"){
-const err211 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/exists",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/exists/type",keyword:"type",params:{type: "boolean"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.exists.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.exists,data:data99};
+else {
+const err211 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/file",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/file/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.file.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.file,data:data99};
 if(vErrors === null){
 vErrors = [err211];
 }
@@ -2662,11 +2662,10 @@ vErrors.push(err211);
 errors++;
 }
 }
-if(data84.contains !== undefined){
-let data100 = data84.contains;
-if(typeof data100 === "string"){
-if(func4(data100) < 1){
-const err212 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/contains",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/contains/minLength",keyword:"minLength",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.contains,data:data100};
+if(data85.exists !== undefined){
+let data100 = data85.exists;
+if(typeof data100 !== "boolean"){
+const err212 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/exists",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/exists/type",keyword:"type",params:{type: "boolean"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.exists.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.exists,data:data100};
 if(vErrors === null){
 vErrors = [err212];
 }
@@ -2676,8 +2675,11 @@ vErrors.push(err212);
 errors++;
 }
 }
-else {
-const err213 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/contains",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/contains/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.contains.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.contains,data:data100};
+if(data85.contains !== undefined){
+let data101 = data85.contains;
+if(typeof data101 === "string"){
+if(func4(data101) < 1){
+const err213 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/contains",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/contains/minLength",keyword:"minLength",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.contains,data:data101};
 if(vErrors === null){
 vErrors = [err213];
 }
@@ -2687,11 +2689,8 @@ vErrors.push(err213);
 errors++;
 }
 }
-if(data84.custom !== undefined){
-let data101 = data84.custom;
-if(typeof data101 === "string"){
-if(!(formats2(data101))){
-const err214 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/custom",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/custom/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.custom,data:data101};
+else {
+const err214 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/contains",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/contains/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.contains.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.contains,data:data101};
 if(vErrors === null){
 vErrors = [err214];
 }
@@ -2701,8 +2700,11 @@ vErrors.push(err214);
 errors++;
 }
 }
-else {
-const err215 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/custom",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/custom/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.custom.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.custom,data:data101};
+if(data85.custom !== undefined){
+let data102 = data85.custom;
+if(typeof data102 === "string"){
+if(!(formats2(data102))){
+const err215 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/custom",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/custom/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.custom,data:data102};
 if(vErrors === null){
 vErrors = [err215];
 }
@@ -2712,14 +2714,8 @@ vErrors.push(err215);
 errors++;
 }
 }
-if(data84.args !== undefined){
-let data102 = data84.args;
-if(Array.isArray(data102)){
-const len12 = data102.length;
-for(let i12=0; i12<len12; i12++){
-let data103 = data102[i12];
-if(typeof data103 !== "string"){
-const err216 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/args/" + i12,schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/args/items/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.args.items.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.args.items,data:data103};
+else {
+const err216 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/custom",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/custom/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.custom.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.custom,data:data102};
 if(vErrors === null){
 vErrors = [err216];
 }
@@ -2729,9 +2725,14 @@ vErrors.push(err216);
 errors++;
 }
 }
-}
-else {
-const err217 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/args",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/args/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.args.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.args,data:data102};
+if(data85.args !== undefined){
+let data103 = data85.args;
+if(Array.isArray(data103)){
+const len12 = data103.length;
+for(let i12=0; i12<len12; i12++){
+let data104 = data103[i12];
+if(typeof data104 !== "string"){
+const err217 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/args/" + i12,schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/args/items/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.args.items.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.args.items,data:data104};
 if(vErrors === null){
 vErrors = [err217];
 }
@@ -2741,11 +2742,9 @@ vErrors.push(err217);
 errors++;
 }
 }
-if(data84.script !== undefined){
-let data104 = data84.script;
-if(typeof data104 === "string"){
-if(!(formats2(data104))){
-const err218 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/script",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/script/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.script,data:data104};
+}
+else {
+const err218 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/args",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/args/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.args.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.args,data:data103};
 if(vErrors === null){
 vErrors = [err218];
 }
@@ -2755,8 +2754,11 @@ vErrors.push(err218);
 errors++;
 }
 }
-else {
-const err219 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/script",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/script/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.script.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.script,data:data104};
+if(data85.script !== undefined){
+let data105 = data85.script;
+if(typeof data105 === "string"){
+if(!(formats2(data105))){
+const err219 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/script",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/script/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.script,data:data105};
 if(vErrors === null){
 vErrors = [err219];
 }
@@ -2766,11 +2768,8 @@ vErrors.push(err219);
 errors++;
 }
 }
-if(data84.interval !== undefined){
-let data105 = data84.interval;
-if(typeof data105 === "string"){
-if(!(formats8(data105))){
-const err220 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/interval",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/interval/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.interval,data:data105};
+else {
+const err220 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/script",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/script/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.script.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.script,data:data105};
 if(vErrors === null){
 vErrors = [err220];
 }
@@ -2780,8 +2779,11 @@ vErrors.push(err220);
 errors++;
 }
 }
-else {
-const err221 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/interval",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/interval/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.interval.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.interval,data:data105};
+if(data85.interval !== undefined){
+let data106 = data85.interval;
+if(typeof data106 === "string"){
+if(!(formats8(data106))){
+const err221 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/interval",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/interval/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.interval,data:data106};
 if(vErrors === null){
 vErrors = [err221];
 }
@@ -2791,11 +2793,8 @@ vErrors.push(err221);
 errors++;
 }
 }
-if(data84.timeout !== undefined){
-let data106 = data84.timeout;
-if(typeof data106 === "string"){
-if(!(formats8(data106))){
-const err222 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/timeout",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.timeout,data:data106};
+else {
+const err222 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/interval",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/interval/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.interval.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.interval,data:data106};
 if(vErrors === null){
 vErrors = [err222];
 }
@@ -2805,8 +2804,11 @@ vErrors.push(err222);
 errors++;
 }
 }
-else {
-const err223 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/timeout",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.timeout.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.timeout,data:data106};
+if(data85.timeout !== undefined){
+let data107 = data85.timeout;
+if(typeof data107 === "string"){
+if(!(formats8(data107))){
+const err223 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/timeout",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.timeout,data:data107};
 if(vErrors === null){
 vErrors = [err223];
 }
@@ -2816,10 +2818,8 @@ vErrors.push(err223);
 errors++;
 }
 }
-if(data84.fall !== undefined){
-let data107 = data84.fall;
-if(!(((typeof data107 == "number") && (!(data107 % 1) && !isNaN(data107))) && (isFinite(data107)))){
-const err224 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/fall",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/fall/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.fall.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.fall,data:data107};
+else {
+const err224 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/timeout",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.timeout.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.timeout,data:data107};
 if(vErrors === null){
 vErrors = [err224];
 }
@@ -2828,9 +2828,11 @@ vErrors.push(err224);
 }
 errors++;
 }
-if((typeof data107 == "number") && (isFinite(data107))){
-if(data107 > 255 || isNaN(data107)){
-const err225 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/fall",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/fall/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},schema:255,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.fall,data:data107};
+}
+if(data85.fall !== undefined){
+let data108 = data85.fall;
+if(!(((typeof data108 == "number") && (!(data108 % 1) && !isNaN(data108))) && (isFinite(data108)))){
+const err225 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/fall",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/fall/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.fall.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.fall,data:data108};
 if(vErrors === null){
 vErrors = [err225];
 }
@@ -2839,8 +2841,9 @@ vErrors.push(err225);
 }
 errors++;
 }
-if(data107 < 1 || isNaN(data107)){
-const err226 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/fall",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/fall/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.fall,data:data107};
+if((typeof data108 == "number") && (isFinite(data108))){
+if(data108 > 255 || isNaN(data108)){
+const err226 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/fall",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/fall/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},schema:255,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.fall,data:data108};
 if(vErrors === null){
 vErrors = [err226];
 }
@@ -2849,12 +2852,8 @@ vErrors.push(err226);
 }
 errors++;
 }
-}
-}
-if(data84.rise !== undefined){
-let data108 = data84.rise;
-if(!(((typeof data108 == "number") && (!(data108 % 1) && !isNaN(data108))) && (isFinite(data108)))){
-const err227 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/rise",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/rise/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.rise.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.rise,data:data108};
+if(data108 < 1 || isNaN(data108)){
+const err227 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/fall",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/fall/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.fall,data:data108};
 if(vErrors === null){
 vErrors = [err227];
 }
@@ -2863,9 +2862,12 @@ vErrors.push(err227);
 }
 errors++;
 }
-if((typeof data108 == "number") && (isFinite(data108))){
-if(data108 > 255 || isNaN(data108)){
-const err228 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/rise",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/rise/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},schema:255,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.rise,data:data108};
+}
+}
+if(data85.rise !== undefined){
+let data109 = data85.rise;
+if(!(((typeof data109 == "number") && (!(data109 % 1) && !isNaN(data109))) && (isFinite(data109)))){
+const err228 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/rise",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/rise/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.rise.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.rise,data:data109};
 if(vErrors === null){
 vErrors = [err228];
 }
@@ -2874,8 +2876,9 @@ vErrors.push(err228);
 }
 errors++;
 }
-if(data108 < 1 || isNaN(data108)){
-const err229 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/rise",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/rise/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.rise,data:data108};
+if((typeof data109 == "number") && (isFinite(data109))){
+if(data109 > 255 || isNaN(data109)){
+const err229 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/rise",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/rise/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},schema:255,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.rise,data:data109};
 if(vErrors === null){
 vErrors = [err229];
 }
@@ -2884,12 +2887,8 @@ vErrors.push(err229);
 }
 errors++;
 }
-}
-}
-if(data84.on_fail !== undefined){
-let data109 = data84.on_fail;
-if(typeof data109 !== "string"){
-const err230 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/on_fail",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/on_fail/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.on_fail.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.on_fail,data:data109};
+if(data109 < 1 || isNaN(data109)){
+const err230 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/rise",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/rise/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.rise,data:data109};
 if(vErrors === null){
 vErrors = [err230];
 }
@@ -2898,8 +2897,12 @@ vErrors.push(err230);
 }
 errors++;
 }
-if(!(((((data109 === "restart") || (data109 === "failover")) || (data109 === "stop")) || (data109 === "ignore")) || (data109 === "wait"))){
-const err231 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/on_fail",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/on_fail/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.on_fail.enum},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.on_fail.enum,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.on_fail,data:data109};
+}
+}
+if(data85.on_fail !== undefined){
+let data110 = data85.on_fail;
+if(typeof data110 !== "string"){
+const err231 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/on_fail",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/on_fail/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.on_fail.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.on_fail,data:data110};
 if(vErrors === null){
 vErrors = [err231];
 }
@@ -2908,11 +2911,8 @@ vErrors.push(err231);
 }
 errors++;
 }
-}
-if(data84.then !== undefined){
-let data110 = data84.then;
-if(typeof data110 !== "string"){
-const err232 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/then",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/then/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.then.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.then,data:data110};
+if(!(((((data110 === "restart") || (data110 === "failover")) || (data110 === "stop")) || (data110 === "ignore")) || (data110 === "wait"))){
+const err232 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/on_fail",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/on_fail/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.on_fail.enum},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.on_fail.enum,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.on_fail,data:data110};
 if(vErrors === null){
 vErrors = [err232];
 }
@@ -2921,8 +2921,11 @@ vErrors.push(err232);
 }
 errors++;
 }
-if(!((data110 === "failover") || (data110 === "stop"))){
-const err233 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/then",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/then/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.then.enum},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.then.enum,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.then,data:data110};
+}
+if(data85.then !== undefined){
+let data111 = data85.then;
+if(typeof data111 !== "string"){
+const err233 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/then",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/then/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.then.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.then,data:data111};
 if(vErrors === null){
 vErrors = [err233];
 }
@@ -2931,11 +2934,8 @@ vErrors.push(err233);
 }
 errors++;
 }
-}
-if(data84.restarts !== undefined){
-let data111 = data84.restarts;
-if(!(((typeof data111 == "number") && (!(data111 % 1) && !isNaN(data111))) && (isFinite(data111)))){
-const err234 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/restarts",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/restarts/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.restarts.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.restarts,data:data111};
+if(!((data111 === "failover") || (data111 === "stop"))){
+const err234 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/then",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/then/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.then.enum},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.then.enum,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.then,data:data111};
 if(vErrors === null){
 vErrors = [err234];
 }
@@ -2944,9 +2944,11 @@ vErrors.push(err234);
 }
 errors++;
 }
-if((typeof data111 == "number") && (isFinite(data111))){
-if(data111 > 100 || isNaN(data111)){
-const err235 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/restarts",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/restarts/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},schema:100,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.restarts,data:data111};
+}
+if(data85.restarts !== undefined){
+let data112 = data85.restarts;
+if(!(((typeof data112 == "number") && (!(data112 % 1) && !isNaN(data112))) && (isFinite(data112)))){
+const err235 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/restarts",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/restarts/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.restarts.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.restarts,data:data112};
 if(vErrors === null){
 vErrors = [err235];
 }
@@ -2955,8 +2957,9 @@ vErrors.push(err235);
 }
 errors++;
 }
-if(data111 < 1 || isNaN(data111)){
-const err236 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/restarts",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/restarts/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.restarts,data:data111};
+if((typeof data112 == "number") && (isFinite(data112))){
+if(data112 > 100 || isNaN(data112)){
+const err236 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/restarts",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/restarts/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},schema:100,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.restarts,data:data112};
 if(vErrors === null){
 vErrors = [err236];
 }
@@ -2965,13 +2968,8 @@ vErrors.push(err236);
 }
 errors++;
 }
-}
-}
-if(data84.restart_window !== undefined){
-let data112 = data84.restart_window;
-if(typeof data112 === "string"){
-if(!(formats8(data112))){
-const err237 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/restart_window",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/restart_window/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.restart_window,data:data112};
+if(data112 < 1 || isNaN(data112)){
+const err237 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/restarts",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/restarts/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.restarts,data:data112};
 if(vErrors === null){
 vErrors = [err237];
 }
@@ -2981,8 +2979,12 @@ vErrors.push(err237);
 errors++;
 }
 }
-else {
-const err238 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/restart_window",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/restart_window/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.restart_window.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.restart_window,data:data112};
+}
+if(data85.restart_window !== undefined){
+let data113 = data85.restart_window;
+if(typeof data113 === "string"){
+if(!(formats8(data113))){
+const err238 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/restart_window",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/restart_window/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.restart_window,data:data113};
 if(vErrors === null){
 vErrors = [err238];
 }
@@ -2992,9 +2994,8 @@ vErrors.push(err238);
 errors++;
 }
 }
-}
 else {
-const err239 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10,schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items,data:data84};
+const err239 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10+"/restart_window",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/properties/restart_window/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.restart_window.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.properties.restart_window,data:data113};
 if(vErrors === null){
 vErrors = [err239];
 }
@@ -3006,7 +3007,7 @@ errors++;
 }
 }
 else {
-const err240 = {instancePath:instancePath+"/modules/" + i8+"/checkers",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers,data:data83};
+const err240 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i10,schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/items/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.items.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers.items,data:data85};
 if(vErrors === null){
 vErrors = [err240];
 }
@@ -3016,11 +3017,9 @@ vErrors.push(err240);
 errors++;
 }
 }
-if(data72.notify !== undefined){
-let data113 = data72.notify;
-if(typeof data113 === "string"){
-if(!(formats2(data113))){
-const err241 = {instancePath:instancePath+"/modules/" + i8+"/notify",schemaPath:"#/properties/modules/items/oneOf/0/properties/notify/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[0].properties.notify,data:data113};
+}
+else {
+const err241 = {instancePath:instancePath+"/modules/" + i8+"/checkers",schemaPath:"#/properties/modules/items/oneOf/0/properties/checkers/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[0].properties.checkers.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.checkers,data:data84};
 if(vErrors === null){
 vErrors = [err241];
 }
@@ -3030,8 +3029,11 @@ vErrors.push(err241);
 errors++;
 }
 }
-else {
-const err242 = {instancePath:instancePath+"/modules/" + i8+"/notify",schemaPath:"#/properties/modules/items/oneOf/0/properties/notify/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.notify.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.notify,data:data113};
+if(data73.notify !== undefined){
+let data114 = data73.notify;
+if(typeof data114 === "string"){
+if(!(formats2(data114))){
+const err242 = {instancePath:instancePath+"/modules/" + i8+"/notify",schemaPath:"#/properties/modules/items/oneOf/0/properties/notify/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[0].properties.notify,data:data114};
 if(vErrors === null){
 vErrors = [err242];
 }
@@ -3041,11 +3043,8 @@ vErrors.push(err242);
 errors++;
 }
 }
-if(data72.webhook !== undefined){
-let data114 = data72.webhook;
-if(typeof data114 === "string"){
-if(!(formats90(data114))){
-const err243 = {instancePath:instancePath+"/modules/" + i8+"/webhook",schemaPath:"#/properties/modules/items/oneOf/0/properties/webhook/format",keyword:"format",params:{format: "http-url"},schema:"http-url",parentSchema:schema11.properties.modules.items.oneOf[0].properties.webhook,data:data114};
+else {
+const err243 = {instancePath:instancePath+"/modules/" + i8+"/notify",schemaPath:"#/properties/modules/items/oneOf/0/properties/notify/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.notify.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.notify,data:data114};
 if(vErrors === null){
 vErrors = [err243];
 }
@@ -3055,8 +3054,11 @@ vErrors.push(err243);
 errors++;
 }
 }
-else {
-const err244 = {instancePath:instancePath+"/modules/" + i8+"/webhook",schemaPath:"#/properties/modules/items/oneOf/0/properties/webhook/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.webhook.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.webhook,data:data114};
+if(data73.webhook !== undefined){
+let data115 = data73.webhook;
+if(typeof data115 === "string"){
+if(!(formats90(data115))){
+const err244 = {instancePath:instancePath+"/modules/" + i8+"/webhook",schemaPath:"#/properties/modules/items/oneOf/0/properties/webhook/format",keyword:"format",params:{format: "http-url"},schema:"http-url",parentSchema:schema11.properties.modules.items.oneOf[0].properties.webhook,data:data115};
 if(vErrors === null){
 vErrors = [err244];
 }
@@ -3066,10 +3068,8 @@ vErrors.push(err244);
 errors++;
 }
 }
-if(data72.failback !== undefined){
-let data115 = data72.failback;
-if(typeof data115 !== "string"){
-const err245 = {instancePath:instancePath+"/modules/" + i8+"/failback",schemaPath:"#/properties/modules/items/oneOf/0/properties/failback/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.failback.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.failback,data:data115};
+else {
+const err245 = {instancePath:instancePath+"/modules/" + i8+"/webhook",schemaPath:"#/properties/modules/items/oneOf/0/properties/webhook/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.webhook.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.webhook,data:data115};
 if(vErrors === null){
 vErrors = [err245];
 }
@@ -3078,8 +3078,11 @@ vErrors.push(err245);
 }
 errors++;
 }
-if(!((data115 === "auto") || (data115 === "manual"))){
-const err246 = {instancePath:instancePath+"/modules/" + i8+"/failback",schemaPath:"#/properties/modules/items/oneOf/0/properties/failback/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[0].properties.failback.enum},schema:schema11.properties.modules.items.oneOf[0].properties.failback.enum,parentSchema:schema11.properties.modules.items.oneOf[0].properties.failback,data:data115};
+}
+if(data73.failback !== undefined){
+let data116 = data73.failback;
+if(typeof data116 !== "string"){
+const err246 = {instancePath:instancePath+"/modules/" + i8+"/failback",schemaPath:"#/properties/modules/items/oneOf/0/properties/failback/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.failback.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.failback,data:data116};
 if(vErrors === null){
 vErrors = [err246];
 }
@@ -3088,12 +3091,8 @@ vErrors.push(err246);
 }
 errors++;
 }
-}
-if(data72.failback_delay !== undefined){
-let data116 = data72.failback_delay;
-if(typeof data116 === "string"){
-if(!(formats8(data116))){
-const err247 = {instancePath:instancePath+"/modules/" + i8+"/failback_delay",schemaPath:"#/properties/modules/items/oneOf/0/properties/failback_delay/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[0].properties.failback_delay,data:data116};
+if(!((data116 === "auto") || (data116 === "manual"))){
+const err247 = {instancePath:instancePath+"/modules/" + i8+"/failback",schemaPath:"#/properties/modules/items/oneOf/0/properties/failback/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[0].properties.failback.enum},schema:schema11.properties.modules.items.oneOf[0].properties.failback.enum,parentSchema:schema11.properties.modules.items.oneOf[0].properties.failback,data:data116};
 if(vErrors === null){
 vErrors = [err247];
 }
@@ -3103,8 +3102,11 @@ vErrors.push(err247);
 errors++;
 }
 }
-else {
-const err248 = {instancePath:instancePath+"/modules/" + i8+"/failback_delay",schemaPath:"#/properties/modules/items/oneOf/0/properties/failback_delay/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.failback_delay.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.failback_delay,data:data116};
+if(data73.failback_delay !== undefined){
+let data117 = data73.failback_delay;
+if(typeof data117 === "string"){
+if(!(formats8(data117))){
+const err248 = {instancePath:instancePath+"/modules/" + i8+"/failback_delay",schemaPath:"#/properties/modules/items/oneOf/0/properties/failback_delay/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[0].properties.failback_delay,data:data117};
 if(vErrors === null){
 vErrors = [err248];
 }
@@ -3114,11 +3116,8 @@ vErrors.push(err248);
 errors++;
 }
 }
-if(data72.prefer !== undefined){
-let data117 = data72.prefer;
-if(typeof data117 === "string"){
-if(!(formats0(data117))){
-const err249 = {instancePath:instancePath+"/modules/" + i8+"/prefer",schemaPath:"#/properties/modules/items/oneOf/0/properties/prefer/format",keyword:"format",params:{format: "name"},schema:"name",parentSchema:schema11.properties.modules.items.oneOf[0].properties.prefer,data:data117};
+else {
+const err249 = {instancePath:instancePath+"/modules/" + i8+"/failback_delay",schemaPath:"#/properties/modules/items/oneOf/0/properties/failback_delay/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.failback_delay.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.failback_delay,data:data117};
 if(vErrors === null){
 vErrors = [err249];
 }
@@ -3128,8 +3127,11 @@ vErrors.push(err249);
 errors++;
 }
 }
-else {
-const err250 = {instancePath:instancePath+"/modules/" + i8+"/prefer",schemaPath:"#/properties/modules/items/oneOf/0/properties/prefer/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.prefer.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.prefer,data:data117};
+if(data73.prefer !== undefined){
+let data118 = data73.prefer;
+if(typeof data118 === "string"){
+if(!(formats0(data118))){
+const err250 = {instancePath:instancePath+"/modules/" + i8+"/prefer",schemaPath:"#/properties/modules/items/oneOf/0/properties/prefer/format",keyword:"format",params:{format: "name"},schema:"name",parentSchema:schema11.properties.modules.items.oneOf[0].properties.prefer,data:data118};
 if(vErrors === null){
 vErrors = [err250];
 }
@@ -3139,11 +3141,8 @@ vErrors.push(err250);
 errors++;
 }
 }
-if(data72.resources !== undefined){
-let data118 = data72.resources;
-if(Array.isArray(data118)){
-if(data118.length < 1){
-const err251 = {instancePath:instancePath+"/modules/" + i8+"/resources",schemaPath:"#/properties/modules/items/oneOf/0/properties/resources/minItems",keyword:"minItems",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[0].properties.resources,data:data118};
+else {
+const err251 = {instancePath:instancePath+"/modules/" + i8+"/prefer",schemaPath:"#/properties/modules/items/oneOf/0/properties/prefer/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.prefer.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.prefer,data:data118};
 if(vErrors === null){
 vErrors = [err251];
 }
@@ -3152,13 +3151,12 @@ vErrors.push(err251);
 }
 errors++;
 }
-const len13 = data118.length;
-for(let i13=0; i13<len13; i13++){
-let data119 = data118[i13];
-if(data119 && typeof data119 == "object" && !Array.isArray(data119)){
-for(const key13 in data119){
-if(!(((((((key13 === "vip") || (key13 === "interface")) || (key13 === "service")) || (key13 === "start")) || (key13 === "stop")) || (key13 === "start_timeout")) || (key13 === "stop_timeout"))){
-const err252 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i13,schemaPath:"#/properties/modules/items/oneOf/0/properties/resources/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},schema:false,parentSchema:schema11.properties.modules.items.oneOf[0].properties.resources.items,data:data119};
+}
+if(data73.resources !== undefined){
+let data119 = data73.resources;
+if(Array.isArray(data119)){
+if(data119.length < 1){
+const err252 = {instancePath:instancePath+"/modules/" + i8+"/resources",schemaPath:"#/properties/modules/items/oneOf/0/properties/resources/minItems",keyword:"minItems",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[0].properties.resources,data:data119};
 if(vErrors === null){
 vErrors = [err252];
 }
@@ -3167,12 +3165,13 @@ vErrors.push(err252);
 }
 errors++;
 }
-}
-if(data119.vip !== undefined){
-let data120 = data119.vip;
-if(typeof data120 === "string"){
-if(!(formats34(data120))){
-const err253 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i13+"/vip",schemaPath:"#/properties/modules/items/oneOf/0/properties/resources/items/properties/vip/format",keyword:"format",params:{format: "ipv4-cidr"},schema:"ipv4-cidr",parentSchema:schema11.properties.modules.items.oneOf[0].properties.resources.items.properties.vip,data:data120};
+const len13 = data119.length;
+for(let i13=0; i13<len13; i13++){
+let data120 = data119[i13];
+if(data120 && typeof data120 == "object" && !Array.isArray(data120)){
+for(const key13 in data120){
+if(!(((((((key13 === "vip") || (key13 === "interface")) || (key13 === "service")) || (key13 === "start")) || (key13 === "stop")) || (key13 === "start_timeout")) || (key13 === "stop_timeout"))){
+const err253 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i13,schemaPath:"#/properties/modules/items/oneOf/0/properties/resources/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},schema:false,parentSchema:schema11.properties.modules.items.oneOf[0].properties.resources.items,data:data120};
 if(vErrors === null){
 vErrors = [err253];
 }
@@ -3182,8 +3181,11 @@ vErrors.push(err253);
 errors++;
 }
 }
-else {
-const err254 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i13+"/vip",schemaPath:"#/properties/modules/items/oneOf/0/properties/resources/items/properties/vip/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.resources.items.properties.vip.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.resources.items.properties.vip,data:data120};
+if(data120.vip !== undefined){
+let data121 = data120.vip;
+if(typeof data121 === "string"){
+if(!(formats34(data121))){
+const err254 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i13+"/vip",schemaPath:"#/properties/modules/items/oneOf/0/properties/resources/items/properties/vip/format",keyword:"format",params:{format: "ipv4-cidr"},schema:"ipv4-cidr",parentSchema:schema11.properties.modules.items.oneOf[0].properties.resources.items.properties.vip,data:data121};
 if(vErrors === null){
 vErrors = [err254];
 }
@@ -3193,11 +3195,8 @@ vErrors.push(err254);
 errors++;
 }
 }
-if(data119.interface !== undefined){
-let data121 = data119.interface;
-if(typeof data121 === "string"){
-if(!(formats30(data121))){
-const err255 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i13+"/interface",schemaPath:"#/properties/modules/items/oneOf/0/properties/resources/items/properties/interface/format",keyword:"format",params:{format: "interface"},schema:"interface",parentSchema:schema11.properties.modules.items.oneOf[0].properties.resources.items.properties.interface,data:data121};
+else {
+const err255 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i13+"/vip",schemaPath:"#/properties/modules/items/oneOf/0/properties/resources/items/properties/vip/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.resources.items.properties.vip.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.resources.items.properties.vip,data:data121};
 if(vErrors === null){
 vErrors = [err255];
 }
@@ -3207,8 +3206,11 @@ vErrors.push(err255);
 errors++;
 }
 }
-else {
-const err256 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i13+"/interface",schemaPath:"#/properties/modules/items/oneOf/0/properties/resources/items/properties/interface/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.resources.items.properties.interface.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.resources.items.properties.interface,data:data121};
+if(data120.interface !== undefined){
+let data122 = data120.interface;
+if(typeof data122 === "string"){
+if(!(formats30(data122))){
+const err256 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i13+"/interface",schemaPath:"#/properties/modules/items/oneOf/0/properties/resources/items/properties/interface/format",keyword:"format",params:{format: "interface"},schema:"interface",parentSchema:schema11.properties.modules.items.oneOf[0].properties.resources.items.properties.interface,data:data122};
 if(vErrors === null){
 vErrors = [err256];
 }
@@ -3218,11 +3220,8 @@ vErrors.push(err256);
 errors++;
 }
 }
-if(data119.service !== undefined){
-let data122 = data119.service;
-if(typeof data122 === "string"){
-if(!(formats122(data122))){
-const err257 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i13+"/service",schemaPath:"#/properties/modules/items/oneOf/0/properties/resources/items/properties/service/format",keyword:"format",params:{format: "systemd-unit"},schema:"systemd-unit",parentSchema:schema11.properties.modules.items.oneOf[0].properties.resources.items.properties.service,data:data122};
+else {
+const err257 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i13+"/interface",schemaPath:"#/properties/modules/items/oneOf/0/properties/resources/items/properties/interface/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.resources.items.properties.interface.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.resources.items.properties.interface,data:data122};
 if(vErrors === null){
 vErrors = [err257];
 }
@@ -3232,8 +3231,11 @@ vErrors.push(err257);
 errors++;
 }
 }
-else {
-const err258 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i13+"/service",schemaPath:"#/properties/modules/items/oneOf/0/properties/resources/items/properties/service/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.resources.items.properties.service.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.resources.items.properties.service,data:data122};
+if(data120.service !== undefined){
+let data123 = data120.service;
+if(typeof data123 === "string"){
+if(!(formats122(data123))){
+const err258 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i13+"/service",schemaPath:"#/properties/modules/items/oneOf/0/properties/resources/items/properties/service/format",keyword:"format",params:{format: "systemd-unit"},schema:"systemd-unit",parentSchema:schema11.properties.modules.items.oneOf[0].properties.resources.items.properties.service,data:data123};
 if(vErrors === null){
 vErrors = [err258];
 }
@@ -3243,11 +3245,8 @@ vErrors.push(err258);
 errors++;
 }
 }
-if(data119.start !== undefined){
-let data123 = data119.start;
-if(typeof data123 === "string"){
-if(!(formats2(data123))){
-const err259 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i13+"/start",schemaPath:"#/properties/modules/items/oneOf/0/properties/resources/items/properties/start/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[0].properties.resources.items.properties.start,data:data123};
+else {
+const err259 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i13+"/service",schemaPath:"#/properties/modules/items/oneOf/0/properties/resources/items/properties/service/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.resources.items.properties.service.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.resources.items.properties.service,data:data123};
 if(vErrors === null){
 vErrors = [err259];
 }
@@ -3257,8 +3256,11 @@ vErrors.push(err259);
 errors++;
 }
 }
-else {
-const err260 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i13+"/start",schemaPath:"#/properties/modules/items/oneOf/0/properties/resources/items/properties/start/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.resources.items.properties.start.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.resources.items.properties.start,data:data123};
+if(data120.start !== undefined){
+let data124 = data120.start;
+if(typeof data124 === "string"){
+if(!(formats2(data124))){
+const err260 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i13+"/start",schemaPath:"#/properties/modules/items/oneOf/0/properties/resources/items/properties/start/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[0].properties.resources.items.properties.start,data:data124};
 if(vErrors === null){
 vErrors = [err260];
 }
@@ -3268,11 +3270,8 @@ vErrors.push(err260);
 errors++;
 }
 }
-if(data119.stop !== undefined){
-let data124 = data119.stop;
-if(typeof data124 === "string"){
-if(!(formats2(data124))){
-const err261 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i13+"/stop",schemaPath:"#/properties/modules/items/oneOf/0/properties/resources/items/properties/stop/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[0].properties.resources.items.properties.stop,data:data124};
+else {
+const err261 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i13+"/start",schemaPath:"#/properties/modules/items/oneOf/0/properties/resources/items/properties/start/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.resources.items.properties.start.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.resources.items.properties.start,data:data124};
 if(vErrors === null){
 vErrors = [err261];
 }
@@ -3282,8 +3281,11 @@ vErrors.push(err261);
 errors++;
 }
 }
-else {
-const err262 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i13+"/stop",schemaPath:"#/properties/modules/items/oneOf/0/properties/resources/items/properties/stop/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.resources.items.properties.stop.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.resources.items.properties.stop,data:data124};
+if(data120.stop !== undefined){
+let data125 = data120.stop;
+if(typeof data125 === "string"){
+if(!(formats2(data125))){
+const err262 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i13+"/stop",schemaPath:"#/properties/modules/items/oneOf/0/properties/resources/items/properties/stop/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[0].properties.resources.items.properties.stop,data:data125};
 if(vErrors === null){
 vErrors = [err262];
 }
@@ -3293,11 +3295,8 @@ vErrors.push(err262);
 errors++;
 }
 }
-if(data119.start_timeout !== undefined){
-let data125 = data119.start_timeout;
-if(typeof data125 === "string"){
-if(!(formats8(data125))){
-const err263 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i13+"/start_timeout",schemaPath:"#/properties/modules/items/oneOf/0/properties/resources/items/properties/start_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[0].properties.resources.items.properties.start_timeout,data:data125};
+else {
+const err263 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i13+"/stop",schemaPath:"#/properties/modules/items/oneOf/0/properties/resources/items/properties/stop/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.resources.items.properties.stop.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.resources.items.properties.stop,data:data125};
 if(vErrors === null){
 vErrors = [err263];
 }
@@ -3307,8 +3306,11 @@ vErrors.push(err263);
 errors++;
 }
 }
-else {
-const err264 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i13+"/start_timeout",schemaPath:"#/properties/modules/items/oneOf/0/properties/resources/items/properties/start_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.resources.items.properties.start_timeout.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.resources.items.properties.start_timeout,data:data125};
+if(data120.start_timeout !== undefined){
+let data126 = data120.start_timeout;
+if(typeof data126 === "string"){
+if(!(formats8(data126))){
+const err264 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i13+"/start_timeout",schemaPath:"#/properties/modules/items/oneOf/0/properties/resources/items/properties/start_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[0].properties.resources.items.properties.start_timeout,data:data126};
 if(vErrors === null){
 vErrors = [err264];
 }
@@ -3318,11 +3320,8 @@ vErrors.push(err264);
 errors++;
 }
 }
-if(data119.stop_timeout !== undefined){
-let data126 = data119.stop_timeout;
-if(typeof data126 === "string"){
-if(!(formats8(data126))){
-const err265 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i13+"/stop_timeout",schemaPath:"#/properties/modules/items/oneOf/0/properties/resources/items/properties/stop_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[0].properties.resources.items.properties.stop_timeout,data:data126};
+else {
+const err265 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i13+"/start_timeout",schemaPath:"#/properties/modules/items/oneOf/0/properties/resources/items/properties/start_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.resources.items.properties.start_timeout.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.resources.items.properties.start_timeout,data:data126};
 if(vErrors === null){
 vErrors = [err265];
 }
@@ -3332,8 +3331,11 @@ vErrors.push(err265);
 errors++;
 }
 }
-else {
-const err266 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i13+"/stop_timeout",schemaPath:"#/properties/modules/items/oneOf/0/properties/resources/items/properties/stop_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.resources.items.properties.stop_timeout.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.resources.items.properties.stop_timeout,data:data126};
+if(data120.stop_timeout !== undefined){
+let data127 = data120.stop_timeout;
+if(typeof data127 === "string"){
+if(!(formats8(data127))){
+const err266 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i13+"/stop_timeout",schemaPath:"#/properties/modules/items/oneOf/0/properties/resources/items/properties/stop_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[0].properties.resources.items.properties.stop_timeout,data:data127};
 if(vErrors === null){
 vErrors = [err266];
 }
@@ -3343,9 +3345,8 @@ vErrors.push(err266);
 errors++;
 }
 }
-}
 else {
-const err267 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i13,schemaPath:"#/properties/modules/items/oneOf/0/properties/resources/items/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.oneOf[0].properties.resources.items.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.resources.items,data:data119};
+const err267 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i13+"/stop_timeout",schemaPath:"#/properties/modules/items/oneOf/0/properties/resources/items/properties/stop_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[0].properties.resources.items.properties.stop_timeout.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.resources.items.properties.stop_timeout,data:data127};
 if(vErrors === null){
 vErrors = [err267];
 }
@@ -3357,7 +3358,7 @@ errors++;
 }
 }
 else {
-const err268 = {instancePath:instancePath+"/modules/" + i8+"/resources",schemaPath:"#/properties/modules/items/oneOf/0/properties/resources/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[0].properties.resources.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.resources,data:data118};
+const err268 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i13,schemaPath:"#/properties/modules/items/oneOf/0/properties/resources/items/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.oneOf[0].properties.resources.items.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.resources.items,data:data120};
 if(vErrors === null){
 vErrors = [err268];
 }
@@ -3369,7 +3370,7 @@ errors++;
 }
 }
 else {
-const err269 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/0/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.oneOf[0].type,parentSchema:schema11.properties.modules.items.oneOf[0],data:data72};
+const err269 = {instancePath:instancePath+"/modules/" + i8+"/resources",schemaPath:"#/properties/modules/items/oneOf/0/properties/resources/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[0].properties.resources.type,parentSchema:schema11.properties.modules.items.oneOf[0].properties.resources,data:data119};
 if(vErrors === null){
 vErrors = [err269];
 }
@@ -3379,10 +3380,9 @@ vErrors.push(err269);
 errors++;
 }
 }
-else if(tag0 === "mirror"){
-if(data72 && typeof data72 == "object" && !Array.isArray(data72)){
-if(data72.type === undefined){
-const err270 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/1/required",keyword:"required",params:{missingProperty: "type"},schema:schema11.properties.modules.items.oneOf[1].required,parentSchema:schema11.properties.modules.items.oneOf[1],data:data72};
+}
+else {
+const err270 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/0/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.oneOf[0].type,parentSchema:schema11.properties.modules.items.oneOf[0],data:data73};
 if(vErrors === null){
 vErrors = [err270];
 }
@@ -3391,8 +3391,11 @@ vErrors.push(err270);
 }
 errors++;
 }
-if(data72.name === undefined){
-const err271 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/1/required",keyword:"required",params:{missingProperty: "name"},schema:schema11.properties.modules.items.oneOf[1].required,parentSchema:schema11.properties.modules.items.oneOf[1],data:data72};
+}
+else if(tag0 === "mirror"){
+if(data73 && typeof data73 == "object" && !Array.isArray(data73)){
+if(data73.type === undefined){
+const err271 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/1/required",keyword:"required",params:{missingProperty: "type"},schema:schema11.properties.modules.items.oneOf[1].required,parentSchema:schema11.properties.modules.items.oneOf[1],data:data73};
 if(vErrors === null){
 vErrors = [err271];
 }
@@ -3401,8 +3404,8 @@ vErrors.push(err271);
 }
 errors++;
 }
-if(data72.replicate === undefined){
-const err272 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/1/required",keyword:"required",params:{missingProperty: "replicate"},schema:schema11.properties.modules.items.oneOf[1].required,parentSchema:schema11.properties.modules.items.oneOf[1],data:data72};
+if(data73.name === undefined){
+const err272 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/1/required",keyword:"required",params:{missingProperty: "name"},schema:schema11.properties.modules.items.oneOf[1].required,parentSchema:schema11.properties.modules.items.oneOf[1],data:data73};
 if(vErrors === null){
 vErrors = [err272];
 }
@@ -3411,9 +3414,8 @@ vErrors.push(err272);
 }
 errors++;
 }
-for(const key14 in data72){
-if(!(func2.call(schema11.properties.modules.items.oneOf[1].properties, key14))){
-const err273 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},schema:false,parentSchema:schema11.properties.modules.items.oneOf[1],data:data72};
+if(data73.replicate === undefined){
+const err273 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/1/required",keyword:"required",params:{missingProperty: "replicate"},schema:schema11.properties.modules.items.oneOf[1].required,parentSchema:schema11.properties.modules.items.oneOf[1],data:data73};
 if(vErrors === null){
 vErrors = [err273];
 }
@@ -3422,11 +3424,9 @@ vErrors.push(err273);
 }
 errors++;
 }
-}
-if(data72.type !== undefined){
-let data127 = data72.type;
-if("mirror" !== data127){
-const err274 = {instancePath:instancePath+"/modules/" + i8+"/type",schemaPath:"#/properties/modules/items/oneOf/1/properties/type/const",keyword:"const",params:{allowedValue: "mirror"},schema:"mirror",parentSchema:schema11.properties.modules.items.oneOf[1].properties.type,data:data127};
+for(const key14 in data73){
+if(!(func2.call(schema11.properties.modules.items.oneOf[1].properties, key14))){
+const err274 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},schema:false,parentSchema:schema11.properties.modules.items.oneOf[1],data:data73};
 if(vErrors === null){
 vErrors = [err274];
 }
@@ -3436,11 +3436,10 @@ vErrors.push(err274);
 errors++;
 }
 }
-if(data72.name !== undefined){
-let data128 = data72.name;
-if(typeof data128 === "string"){
-if(!(formats0(data128))){
-const err275 = {instancePath:instancePath+"/modules/" + i8+"/name",schemaPath:"#/properties/modules/items/oneOf/1/properties/name/format",keyword:"format",params:{format: "name"},schema:"name",parentSchema:schema11.properties.modules.items.oneOf[1].properties.name,data:data128};
+if(data73.type !== undefined){
+let data128 = data73.type;
+if("mirror" !== data128){
+const err275 = {instancePath:instancePath+"/modules/" + i8+"/type",schemaPath:"#/properties/modules/items/oneOf/1/properties/type/const",keyword:"const",params:{allowedValue: "mirror"},schema:"mirror",parentSchema:schema11.properties.modules.items.oneOf[1].properties.type,data:data128};
 if(vErrors === null){
 vErrors = [err275];
 }
@@ -3450,8 +3449,11 @@ vErrors.push(err275);
 errors++;
 }
 }
-else {
-const err276 = {instancePath:instancePath+"/modules/" + i8+"/name",schemaPath:"#/properties/modules/items/oneOf/1/properties/name/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.name.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.name,data:data128};
+if(data73.name !== undefined){
+let data129 = data73.name;
+if(typeof data129 === "string"){
+if(!(formats0(data129))){
+const err276 = {instancePath:instancePath+"/modules/" + i8+"/name",schemaPath:"#/properties/modules/items/oneOf/1/properties/name/format",keyword:"format",params:{format: "name"},schema:"name",parentSchema:schema11.properties.modules.items.oneOf[1].properties.name,data:data129};
 if(vErrors === null){
 vErrors = [err276];
 }
@@ -3461,11 +3463,8 @@ vErrors.push(err276);
 errors++;
 }
 }
-if(data72.vip !== undefined){
-let data129 = data72.vip;
-if(typeof data129 === "string"){
-if(!(formats34(data129))){
-const err277 = {instancePath:instancePath+"/modules/" + i8+"/vip",schemaPath:"#/properties/modules/items/oneOf/1/properties/vip/format",keyword:"format",params:{format: "ipv4-cidr"},schema:"ipv4-cidr",parentSchema:schema11.properties.modules.items.oneOf[1].properties.vip,data:data129};
+else {
+const err277 = {instancePath:instancePath+"/modules/" + i8+"/name",schemaPath:"#/properties/modules/items/oneOf/1/properties/name/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.name.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.name,data:data129};
 if(vErrors === null){
 vErrors = [err277];
 }
@@ -3475,8 +3474,11 @@ vErrors.push(err277);
 errors++;
 }
 }
-else {
-const err278 = {instancePath:instancePath+"/modules/" + i8+"/vip",schemaPath:"#/properties/modules/items/oneOf/1/properties/vip/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.vip.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.vip,data:data129};
+if(data73.vip !== undefined){
+let data130 = data73.vip;
+if(typeof data130 === "string"){
+if(!(formats34(data130))){
+const err278 = {instancePath:instancePath+"/modules/" + i8+"/vip",schemaPath:"#/properties/modules/items/oneOf/1/properties/vip/format",keyword:"format",params:{format: "ipv4-cidr"},schema:"ipv4-cidr",parentSchema:schema11.properties.modules.items.oneOf[1].properties.vip,data:data130};
 if(vErrors === null){
 vErrors = [err278];
 }
@@ -3486,15 +3488,8 @@ vErrors.push(err278);
 errors++;
 }
 }
-if(data72.vips !== undefined){
-let data130 = data72.vips;
-if(Array.isArray(data130)){
-const len14 = data130.length;
-for(let i14=0; i14<len14; i14++){
-let data131 = data130[i14];
-if(typeof data131 === "string"){
-if(!(formats34(data131))){
-const err279 = {instancePath:instancePath+"/modules/" + i8+"/vips/" + i14,schemaPath:"#/properties/modules/items/oneOf/1/properties/vips/items/format",keyword:"format",params:{format: "ipv4-cidr"},schema:"ipv4-cidr",parentSchema:schema11.properties.modules.items.oneOf[1].properties.vips.items,data:data131};
+else {
+const err279 = {instancePath:instancePath+"/modules/" + i8+"/vip",schemaPath:"#/properties/modules/items/oneOf/1/properties/vip/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.vip.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.vip,data:data130};
 if(vErrors === null){
 vErrors = [err279];
 }
@@ -3504,8 +3499,15 @@ vErrors.push(err279);
 errors++;
 }
 }
-else {
-const err280 = {instancePath:instancePath+"/modules/" + i8+"/vips/" + i14,schemaPath:"#/properties/modules/items/oneOf/1/properties/vips/items/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.vips.items.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.vips.items,data:data131};
+if(data73.vips !== undefined){
+let data131 = data73.vips;
+if(Array.isArray(data131)){
+const len14 = data131.length;
+for(let i14=0; i14<len14; i14++){
+let data132 = data131[i14];
+if(typeof data132 === "string"){
+if(!(formats34(data132))){
+const err280 = {instancePath:instancePath+"/modules/" + i8+"/vips/" + i14,schemaPath:"#/properties/modules/items/oneOf/1/properties/vips/items/format",keyword:"format",params:{format: "ipv4-cidr"},schema:"ipv4-cidr",parentSchema:schema11.properties.modules.items.oneOf[1].properties.vips.items,data:data132};
 if(vErrors === null){
 vErrors = [err280];
 }
@@ -3515,9 +3517,8 @@ vErrors.push(err280);
 errors++;
 }
 }
-}
 else {
-const err281 = {instancePath:instancePath+"/modules/" + i8+"/vips",schemaPath:"#/properties/modules/items/oneOf/1/properties/vips/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[1].properties.vips.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.vips,data:data130};
+const err281 = {instancePath:instancePath+"/modules/" + i8+"/vips/" + i14,schemaPath:"#/properties/modules/items/oneOf/1/properties/vips/items/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.vips.items.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.vips.items,data:data132};
 if(vErrors === null){
 vErrors = [err281];
 }
@@ -3527,11 +3528,9 @@ vErrors.push(err281);
 errors++;
 }
 }
-if(data72.interface !== undefined){
-let data132 = data72.interface;
-if(typeof data132 === "string"){
-if(!(formats30(data132))){
-const err282 = {instancePath:instancePath+"/modules/" + i8+"/interface",schemaPath:"#/properties/modules/items/oneOf/1/properties/interface/format",keyword:"format",params:{format: "interface"},schema:"interface",parentSchema:schema11.properties.modules.items.oneOf[1].properties.interface,data:data132};
+}
+else {
+const err282 = {instancePath:instancePath+"/modules/" + i8+"/vips",schemaPath:"#/properties/modules/items/oneOf/1/properties/vips/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[1].properties.vips.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.vips,data:data131};
 if(vErrors === null){
 vErrors = [err282];
 }
@@ -3541,8 +3540,11 @@ vErrors.push(err282);
 errors++;
 }
 }
-else {
-const err283 = {instancePath:instancePath+"/modules/" + i8+"/interface",schemaPath:"#/properties/modules/items/oneOf/1/properties/interface/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.interface.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.interface,data:data132};
+if(data73.interface !== undefined){
+let data133 = data73.interface;
+if(typeof data133 === "string"){
+if(!(formats30(data133))){
+const err283 = {instancePath:instancePath+"/modules/" + i8+"/interface",schemaPath:"#/properties/modules/items/oneOf/1/properties/interface/format",keyword:"format",params:{format: "interface"},schema:"interface",parentSchema:schema11.properties.modules.items.oneOf[1].properties.interface,data:data133};
 if(vErrors === null){
 vErrors = [err283];
 }
@@ -3552,11 +3554,8 @@ vErrors.push(err283);
 errors++;
 }
 }
-if(data72.start !== undefined){
-let data133 = data72.start;
-if(typeof data133 === "string"){
-if(!(formats2(data133))){
-const err284 = {instancePath:instancePath+"/modules/" + i8+"/start",schemaPath:"#/properties/modules/items/oneOf/1/properties/start/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[1].properties.start,data:data133};
+else {
+const err284 = {instancePath:instancePath+"/modules/" + i8+"/interface",schemaPath:"#/properties/modules/items/oneOf/1/properties/interface/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.interface.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.interface,data:data133};
 if(vErrors === null){
 vErrors = [err284];
 }
@@ -3566,8 +3565,11 @@ vErrors.push(err284);
 errors++;
 }
 }
-else {
-const err285 = {instancePath:instancePath+"/modules/" + i8+"/start",schemaPath:"#/properties/modules/items/oneOf/1/properties/start/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.start.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.start,data:data133};
+if(data73.start !== undefined){
+let data134 = data73.start;
+if(typeof data134 === "string"){
+if(!(formats2(data134))){
+const err285 = {instancePath:instancePath+"/modules/" + i8+"/start",schemaPath:"#/properties/modules/items/oneOf/1/properties/start/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[1].properties.start,data:data134};
 if(vErrors === null){
 vErrors = [err285];
 }
@@ -3577,11 +3579,8 @@ vErrors.push(err285);
 errors++;
 }
 }
-if(data72.stop !== undefined){
-let data134 = data72.stop;
-if(typeof data134 === "string"){
-if(!(formats2(data134))){
-const err286 = {instancePath:instancePath+"/modules/" + i8+"/stop",schemaPath:"#/properties/modules/items/oneOf/1/properties/stop/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[1].properties.stop,data:data134};
+else {
+const err286 = {instancePath:instancePath+"/modules/" + i8+"/start",schemaPath:"#/properties/modules/items/oneOf/1/properties/start/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.start.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.start,data:data134};
 if(vErrors === null){
 vErrors = [err286];
 }
@@ -3591,8 +3590,11 @@ vErrors.push(err286);
 errors++;
 }
 }
-else {
-const err287 = {instancePath:instancePath+"/modules/" + i8+"/stop",schemaPath:"#/properties/modules/items/oneOf/1/properties/stop/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.stop.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.stop,data:data134};
+if(data73.stop !== undefined){
+let data135 = data73.stop;
+if(typeof data135 === "string"){
+if(!(formats2(data135))){
+const err287 = {instancePath:instancePath+"/modules/" + i8+"/stop",schemaPath:"#/properties/modules/items/oneOf/1/properties/stop/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[1].properties.stop,data:data135};
 if(vErrors === null){
 vErrors = [err287];
 }
@@ -3602,11 +3604,8 @@ vErrors.push(err287);
 errors++;
 }
 }
-if(data72.start_timeout !== undefined){
-let data135 = data72.start_timeout;
-if(typeof data135 === "string"){
-if(!(formats8(data135))){
-const err288 = {instancePath:instancePath+"/modules/" + i8+"/start_timeout",schemaPath:"#/properties/modules/items/oneOf/1/properties/start_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[1].properties.start_timeout,data:data135};
+else {
+const err288 = {instancePath:instancePath+"/modules/" + i8+"/stop",schemaPath:"#/properties/modules/items/oneOf/1/properties/stop/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.stop.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.stop,data:data135};
 if(vErrors === null){
 vErrors = [err288];
 }
@@ -3616,8 +3615,11 @@ vErrors.push(err288);
 errors++;
 }
 }
-else {
-const err289 = {instancePath:instancePath+"/modules/" + i8+"/start_timeout",schemaPath:"#/properties/modules/items/oneOf/1/properties/start_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.start_timeout.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.start_timeout,data:data135};
+if(data73.start_timeout !== undefined){
+let data136 = data73.start_timeout;
+if(typeof data136 === "string"){
+if(!(formats8(data136))){
+const err289 = {instancePath:instancePath+"/modules/" + i8+"/start_timeout",schemaPath:"#/properties/modules/items/oneOf/1/properties/start_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[1].properties.start_timeout,data:data136};
 if(vErrors === null){
 vErrors = [err289];
 }
@@ -3627,11 +3629,8 @@ vErrors.push(err289);
 errors++;
 }
 }
-if(data72.stop_timeout !== undefined){
-let data136 = data72.stop_timeout;
-if(typeof data136 === "string"){
-if(!(formats8(data136))){
-const err290 = {instancePath:instancePath+"/modules/" + i8+"/stop_timeout",schemaPath:"#/properties/modules/items/oneOf/1/properties/stop_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[1].properties.stop_timeout,data:data136};
+else {
+const err290 = {instancePath:instancePath+"/modules/" + i8+"/start_timeout",schemaPath:"#/properties/modules/items/oneOf/1/properties/start_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.start_timeout.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.start_timeout,data:data136};
 if(vErrors === null){
 vErrors = [err290];
 }
@@ -3641,8 +3640,11 @@ vErrors.push(err290);
 errors++;
 }
 }
-else {
-const err291 = {instancePath:instancePath+"/modules/" + i8+"/stop_timeout",schemaPath:"#/properties/modules/items/oneOf/1/properties/stop_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.stop_timeout.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.stop_timeout,data:data136};
+if(data73.stop_timeout !== undefined){
+let data137 = data73.stop_timeout;
+if(typeof data137 === "string"){
+if(!(formats8(data137))){
+const err291 = {instancePath:instancePath+"/modules/" + i8+"/stop_timeout",schemaPath:"#/properties/modules/items/oneOf/1/properties/stop_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[1].properties.stop_timeout,data:data137};
 if(vErrors === null){
 vErrors = [err291];
 }
@@ -3652,16 +3654,8 @@ vErrors.push(err291);
 errors++;
 }
 }
-if(data72.checkers !== undefined){
-let data137 = data72.checkers;
-if(Array.isArray(data137)){
-const len15 = data137.length;
-for(let i15=0; i15<len15; i15++){
-let data138 = data137[i15];
-if(data138 && typeof data138 == "object" && !Array.isArray(data138)){
-for(const key15 in data138){
-if(!(func2.call(schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties, key15))){
-const err292 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15,schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},schema:false,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items,data:data138};
+else {
+const err292 = {instancePath:instancePath+"/modules/" + i8+"/stop_timeout",schemaPath:"#/properties/modules/items/oneOf/1/properties/stop_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.stop_timeout.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.stop_timeout,data:data137};
 if(vErrors === null){
 vErrors = [err292];
 }
@@ -3671,11 +3665,16 @@ vErrors.push(err292);
 errors++;
 }
 }
-if(data138.tcp !== undefined){
-let data139 = data138.tcp;
-if(typeof data139 === "string"){
-if(!(formats22(data139))){
-const err293 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/tcp",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/tcp/format",keyword:"format",params:{format: "endpoint"},schema:"endpoint",parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.tcp,data:data139};
+if(data73.checkers !== undefined){
+let data138 = data73.checkers;
+if(Array.isArray(data138)){
+const len15 = data138.length;
+for(let i15=0; i15<len15; i15++){
+let data139 = data138[i15];
+if(data139 && typeof data139 == "object" && !Array.isArray(data139)){
+for(const key15 in data139){
+if(!(func2.call(schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties, key15))){
+const err293 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15,schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},schema:false,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items,data:data139};
 if(vErrors === null){
 vErrors = [err293];
 }
@@ -3685,8 +3684,11 @@ vErrors.push(err293);
 errors++;
 }
 }
-else {
-const err294 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/tcp",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/tcp/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.tcp.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.tcp,data:data139};
+if(data139.tcp !== undefined){
+let data140 = data139.tcp;
+if(typeof data140 === "string"){
+if(!(formats22(data140))){
+const err294 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/tcp",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/tcp/format",keyword:"format",params:{format: "endpoint"},schema:"endpoint",parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.tcp,data:data140};
 if(vErrors === null){
 vErrors = [err294];
 }
@@ -3696,11 +3698,8 @@ vErrors.push(err294);
 errors++;
 }
 }
-if(data138.http !== undefined){
-let data140 = data138.http;
-if(typeof data140 === "string"){
-if(!(formats90(data140))){
-const err295 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/http",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/http/format",keyword:"format",params:{format: "http-url"},schema:"http-url",parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.http,data:data140};
+else {
+const err295 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/tcp",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/tcp/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.tcp.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.tcp,data:data140};
 if(vErrors === null){
 vErrors = [err295];
 }
@@ -3710,8 +3709,11 @@ vErrors.push(err295);
 errors++;
 }
 }
-else {
-const err296 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/http",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/http/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.http.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.http,data:data140};
+if(data139.http !== undefined){
+let data141 = data139.http;
+if(typeof data141 === "string"){
+if(!(formats90(data141))){
+const err296 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/http",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/http/format",keyword:"format",params:{format: "http-url"},schema:"http-url",parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.http,data:data141};
 if(vErrors === null){
 vErrors = [err296];
 }
@@ -3721,10 +3723,8 @@ vErrors.push(err296);
 errors++;
 }
 }
-if(data138.status !== undefined){
-let data141 = data138.status;
-if((!(((typeof data141 == "number") && (!(data141 % 1) && !isNaN(data141))) && (isFinite(data141)))) && (!(Array.isArray(data141)))){
-const err297 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/status",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/status/type",keyword:"type",params:{type: schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.status.type},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.status.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.status,data:data141};
+else {
+const err297 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/http",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/http/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.http.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.http,data:data141};
 if(vErrors === null){
 vErrors = [err297];
 }
@@ -3733,9 +3733,11 @@ vErrors.push(err297);
 }
 errors++;
 }
-if((typeof data141 == "number") && (isFinite(data141))){
-if(data141 > 599 || isNaN(data141)){
-const err298 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/status",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/status/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},schema:599,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.status,data:data141};
+}
+if(data139.status !== undefined){
+let data142 = data139.status;
+if((!(((typeof data142 == "number") && (!(data142 % 1) && !isNaN(data142))) && (isFinite(data142)))) && (!(Array.isArray(data142)))){
+const err298 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/status",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/status/type",keyword:"type",params:{type: schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.status.type},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.status.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.status,data:data142};
 if(vErrors === null){
 vErrors = [err298];
 }
@@ -3744,8 +3746,9 @@ vErrors.push(err298);
 }
 errors++;
 }
-if(data141 < 100 || isNaN(data141)){
-const err299 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/status",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/status/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},schema:100,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.status,data:data141};
+if((typeof data142 == "number") && (isFinite(data142))){
+if(data142 > 599 || isNaN(data142)){
+const err299 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/status",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/status/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},schema:599,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.status,data:data142};
 if(vErrors === null){
 vErrors = [err299];
 }
@@ -3754,10 +3757,8 @@ vErrors.push(err299);
 }
 errors++;
 }
-}
-if(Array.isArray(data141)){
-if(data141.length < 1){
-const err300 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/status",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/status/minItems",keyword:"minItems",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.status,data:data141};
+if(data142 < 100 || isNaN(data142)){
+const err300 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/status",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/status/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},schema:100,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.status,data:data142};
 if(vErrors === null){
 vErrors = [err300];
 }
@@ -3766,11 +3767,10 @@ vErrors.push(err300);
 }
 errors++;
 }
-const len16 = data141.length;
-for(let i16=0; i16<len16; i16++){
-let data142 = data141[i16];
-if(!(((typeof data142 == "number") && (!(data142 % 1) && !isNaN(data142))) && (isFinite(data142)))){
-const err301 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/status/" + i16,schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/status/items/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.status.items.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.status.items,data:data142};
+}
+if(Array.isArray(data142)){
+if(data142.length < 1){
+const err301 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/status",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/status/minItems",keyword:"minItems",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.status,data:data142};
 if(vErrors === null){
 vErrors = [err301];
 }
@@ -3779,9 +3779,11 @@ vErrors.push(err301);
 }
 errors++;
 }
-if((typeof data142 == "number") && (isFinite(data142))){
-if(data142 > 599 || isNaN(data142)){
-const err302 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/status/" + i16,schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/status/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},schema:599,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.status.items,data:data142};
+const len16 = data142.length;
+for(let i16=0; i16<len16; i16++){
+let data143 = data142[i16];
+if(!(((typeof data143 == "number") && (!(data143 % 1) && !isNaN(data143))) && (isFinite(data143)))){
+const err302 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/status/" + i16,schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/status/items/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.status.items.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.status.items,data:data143};
 if(vErrors === null){
 vErrors = [err302];
 }
@@ -3790,8 +3792,9 @@ vErrors.push(err302);
 }
 errors++;
 }
-if(data142 < 100 || isNaN(data142)){
-const err303 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/status/" + i16,schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/status/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},schema:100,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.status.items,data:data142};
+if((typeof data143 == "number") && (isFinite(data143))){
+if(data143 > 599 || isNaN(data143)){
+const err303 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/status/" + i16,schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/status/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},schema:599,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.status.items,data:data143};
 if(vErrors === null){
 vErrors = [err303];
 }
@@ -3800,15 +3803,8 @@ vErrors.push(err303);
 }
 errors++;
 }
-}
-}
-}
-}
-if(data138.body !== undefined){
-let data143 = data138.body;
-if(typeof data143 === "string"){
-if(func4(data143) < 1){
-const err304 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/body",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/body/minLength",keyword:"minLength",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.body,data:data143};
+if(data143 < 100 || isNaN(data143)){
+const err304 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/status/" + i16,schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/status/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},schema:100,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.status.items,data:data143};
 if(vErrors === null){
 vErrors = [err304];
 }
@@ -3818,8 +3814,14 @@ vErrors.push(err304);
 errors++;
 }
 }
-else {
-const err305 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/body",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/body/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.body.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.body,data:data143};
+}
+}
+}
+if(data139.body !== undefined){
+let data144 = data139.body;
+if(typeof data144 === "string"){
+if(func4(data144) < 1){
+const err305 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/body",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/body/minLength",keyword:"minLength",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.body,data:data144};
 if(vErrors === null){
 vErrors = [err305];
 }
@@ -3829,10 +3831,8 @@ vErrors.push(err305);
 errors++;
 }
 }
-if(data138.tls_verify !== undefined){
-let data144 = data138.tls_verify;
-if(typeof data144 !== "boolean"){
-const err306 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/tls_verify",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/tls_verify/type",keyword:"type",params:{type: "boolean"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.tls_verify.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.tls_verify,data:data144};
+else {
+const err306 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/body",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/body/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.body.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.body,data:data144};
 if(vErrors === null){
 vErrors = [err306];
 }
@@ -3842,11 +3842,10 @@ vErrors.push(err306);
 errors++;
 }
 }
-if(data138.process !== undefined){
-let data145 = data138.process;
-if(typeof data145 === "string"){
-if(func4(data145) < 1){
-const err307 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/process",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/process/minLength",keyword:"minLength",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.process,data:data145};
+if(data139.tls_verify !== undefined){
+let data145 = data139.tls_verify;
+if(typeof data145 !== "boolean"){
+const err307 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/tls_verify",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/tls_verify/type",keyword:"type",params:{type: "boolean"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.tls_verify.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.tls_verify,data:data145};
 if(vErrors === null){
 vErrors = [err307];
 }
@@ -3856,8 +3855,11 @@ vErrors.push(err307);
 errors++;
 }
 }
-else {
-const err308 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/process",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/process/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.process.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.process,data:data145};
+if(data139.process !== undefined){
+let data146 = data139.process;
+if(typeof data146 === "string"){
+if(func4(data146) < 1){
+const err308 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/process",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/process/minLength",keyword:"minLength",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.process,data:data146};
 if(vErrors === null){
 vErrors = [err308];
 }
@@ -3867,10 +3869,8 @@ vErrors.push(err308);
 errors++;
 }
 }
-if(data138.min !== undefined){
-let data146 = data138.min;
-if(!(((typeof data146 == "number") && (!(data146 % 1) && !isNaN(data146))) && (isFinite(data146)))){
-const err309 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/min",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/min/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.min.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.min,data:data146};
+else {
+const err309 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/process",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/process/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.process.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.process,data:data146};
 if(vErrors === null){
 vErrors = [err309];
 }
@@ -3879,9 +3879,11 @@ vErrors.push(err309);
 }
 errors++;
 }
-if((typeof data146 == "number") && (isFinite(data146))){
-if(data146 > 1000 || isNaN(data146)){
-const err310 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/min",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/min/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},schema:1000,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.min,data:data146};
+}
+if(data139.min !== undefined){
+let data147 = data139.min;
+if(!(((typeof data147 == "number") && (!(data147 % 1) && !isNaN(data147))) && (isFinite(data147)))){
+const err310 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/min",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/min/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.min.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.min,data:data147};
 if(vErrors === null){
 vErrors = [err310];
 }
@@ -3890,8 +3892,9 @@ vErrors.push(err310);
 }
 errors++;
 }
-if(data146 < 1 || isNaN(data146)){
-const err311 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/min",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/min/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.min,data:data146};
+if((typeof data147 == "number") && (isFinite(data147))){
+if(data147 > 1000 || isNaN(data147)){
+const err311 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/min",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/min/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},schema:1000,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.min,data:data147};
 if(vErrors === null){
 vErrors = [err311];
 }
@@ -3900,13 +3903,8 @@ vErrors.push(err311);
 }
 errors++;
 }
-}
-}
-if(data138.pidfile !== undefined){
-let data147 = data138.pidfile;
-if(typeof data147 === "string"){
-if(!(formats2(data147))){
-const err312 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/pidfile",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/pidfile/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.pidfile,data:data147};
+if(data147 < 1 || isNaN(data147)){
+const err312 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/min",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/min/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.min,data:data147};
 if(vErrors === null){
 vErrors = [err312];
 }
@@ -3916,8 +3914,12 @@ vErrors.push(err312);
 errors++;
 }
 }
-else {
-const err313 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/pidfile",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/pidfile/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.pidfile.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.pidfile,data:data147};
+}
+if(data139.pidfile !== undefined){
+let data148 = data139.pidfile;
+if(typeof data148 === "string"){
+if(!(formats2(data148))){
+const err313 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/pidfile",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/pidfile/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.pidfile,data:data148};
 if(vErrors === null){
 vErrors = [err313];
 }
@@ -3927,11 +3929,8 @@ vErrors.push(err313);
 errors++;
 }
 }
-if(data138.ping !== undefined){
-let data148 = data138.ping;
-if(typeof data148 === "string"){
-if(!(formats6(data148))){
-const err314 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/ping",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/ping/format",keyword:"format",params:{format: "ipv4"},schema:"ipv4",parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.ping,data:data148};
+else {
+const err314 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/pidfile",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/pidfile/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.pidfile.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.pidfile,data:data148};
 if(vErrors === null){
 vErrors = [err314];
 }
@@ -3941,8 +3940,11 @@ vErrors.push(err314);
 errors++;
 }
 }
-else {
-const err315 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/ping",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/ping/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.ping.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.ping,data:data148};
+if(data139.ping !== undefined){
+let data149 = data139.ping;
+if(typeof data149 === "string"){
+if(!(formats6(data149))){
+const err315 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/ping",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/ping/format",keyword:"format",params:{format: "ipv4"},schema:"ipv4",parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.ping,data:data149};
 if(vErrors === null){
 vErrors = [err315];
 }
@@ -3952,10 +3954,8 @@ vErrors.push(err315);
 errors++;
 }
 }
-if(data138.protocol !== undefined){
-let data149 = data138.protocol;
-if(typeof data149 !== "string"){
-const err316 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/protocol",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/protocol/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.protocol.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.protocol,data:data149};
+else {
+const err316 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/ping",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/ping/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.ping.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.ping,data:data149};
 if(vErrors === null){
 vErrors = [err316];
 }
@@ -3964,8 +3964,11 @@ vErrors.push(err316);
 }
 errors++;
 }
-if(!(((data149 === "icmp") || (data149 === "tcp")) || (data149 === "udp"))){
-const err317 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/protocol",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/protocol/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.protocol.enum},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.protocol.enum,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.protocol,data:data149};
+}
+if(data139.protocol !== undefined){
+let data150 = data139.protocol;
+if(typeof data150 !== "string"){
+const err317 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/protocol",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/protocol/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.protocol.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.protocol,data:data150};
 if(vErrors === null){
 vErrors = [err317];
 }
@@ -3974,11 +3977,8 @@ vErrors.push(err317);
 }
 errors++;
 }
-}
-if(data138.port !== undefined){
-let data150 = data138.port;
-if(!(((typeof data150 == "number") && (!(data150 % 1) && !isNaN(data150))) && (isFinite(data150)))){
-const err318 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/port",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/port/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.port.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.port,data:data150};
+if(!(((data150 === "icmp") || (data150 === "tcp")) || (data150 === "udp"))){
+const err318 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/protocol",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/protocol/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.protocol.enum},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.protocol.enum,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.protocol,data:data150};
 if(vErrors === null){
 vErrors = [err318];
 }
@@ -3987,9 +3987,11 @@ vErrors.push(err318);
 }
 errors++;
 }
-if((typeof data150 == "number") && (isFinite(data150))){
-if(data150 > 65535 || isNaN(data150)){
-const err319 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/port",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},schema:65535,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.port,data:data150};
+}
+if(data139.port !== undefined){
+let data151 = data139.port;
+if(!(((typeof data151 == "number") && (!(data151 % 1) && !isNaN(data151))) && (isFinite(data151)))){
+const err319 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/port",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/port/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.port.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.port,data:data151};
 if(vErrors === null){
 vErrors = [err319];
 }
@@ -3998,8 +4000,9 @@ vErrors.push(err319);
 }
 errors++;
 }
-if(data150 < 1 || isNaN(data150)){
-const err320 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/port",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.port,data:data150};
+if((typeof data151 == "number") && (isFinite(data151))){
+if(data151 > 65535 || isNaN(data151)){
+const err320 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/port",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},schema:65535,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.port,data:data151};
 if(vErrors === null){
 vErrors = [err320];
 }
@@ -4008,13 +4011,8 @@ vErrors.push(err320);
 }
 errors++;
 }
-}
-}
-if(data138.interface !== undefined){
-let data151 = data138.interface;
-if(typeof data151 === "string"){
-if(!(formats30(data151))){
-const err321 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/interface",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/interface/format",keyword:"format",params:{format: "interface"},schema:"interface",parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.interface,data:data151};
+if(data151 < 1 || isNaN(data151)){
+const err321 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/port",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.port,data:data151};
 if(vErrors === null){
 vErrors = [err321];
 }
@@ -4024,8 +4022,12 @@ vErrors.push(err321);
 errors++;
 }
 }
-else {
-const err322 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/interface",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/interface/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.interface.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.interface,data:data151};
+}
+if(data139.interface !== undefined){
+let data152 = data139.interface;
+if(typeof data152 === "string"){
+if(!(formats30(data152))){
+const err322 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/interface",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/interface/format",keyword:"format",params:{format: "interface"},schema:"interface",parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.interface,data:data152};
 if(vErrors === null){
 vErrors = [err322];
 }
@@ -4035,11 +4037,8 @@ vErrors.push(err322);
 errors++;
 }
 }
-if(data138.file !== undefined){
-let data152 = data138.file;
-if(typeof data152 === "string"){
-if(!(formats2(data152))){
-const err323 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/file",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/file/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.file,data:data152};
+else {
+const err323 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/interface",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/interface/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.interface.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.interface,data:data152};
 if(vErrors === null){
 vErrors = [err323];
 }
@@ -4049,8 +4048,11 @@ vErrors.push(err323);
 errors++;
 }
 }
-else {
-const err324 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/file",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/file/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.file.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.file,data:data152};
+if(data139.file !== undefined){
+let data153 = data139.file;
+if(typeof data153 === "string"){
+if(!(formats2(data153))){
+const err324 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/file",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/file/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.file,data:data153};
 if(vErrors === null){
 vErrors = [err324];
 }
@@ -4060,10 +4062,8 @@ vErrors.push(err324);
 errors++;
 }
 }
-if(data138.exists !== undefined){
-let data153 = data138.exists;
-if(typeof data153 !== "boolean"){
-const err325 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/exists",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/exists/type",keyword:"type",params:{type: "boolean"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.exists.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.exists,data:data153};
+else {
+const err325 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/file",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/file/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.file.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.file,data:data153};
 if(vErrors === null){
 vErrors = [err325];
 }
@@ -4073,11 +4073,10 @@ vErrors.push(err325);
 errors++;
 }
 }
-if(data138.contains !== undefined){
-let data154 = data138.contains;
-if(typeof data154 === "string"){
-if(func4(data154) < 1){
-const err326 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/contains",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/contains/minLength",keyword:"minLength",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.contains,data:data154};
+if(data139.exists !== undefined){
+let data154 = data139.exists;
+if(typeof data154 !== "boolean"){
+const err326 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/exists",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/exists/type",keyword:"type",params:{type: "boolean"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.exists.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.exists,data:data154};
 if(vErrors === null){
 vErrors = [err326];
 }
@@ -4087,8 +4086,11 @@ vErrors.push(err326);
 errors++;
 }
 }
-else {
-const err327 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/contains",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/contains/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.contains.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.contains,data:data154};
+if(data139.contains !== undefined){
+let data155 = data139.contains;
+if(typeof data155 === "string"){
+if(func4(data155) < 1){
+const err327 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/contains",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/contains/minLength",keyword:"minLength",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.contains,data:data155};
 if(vErrors === null){
 vErrors = [err327];
 }
@@ -4098,11 +4100,8 @@ vErrors.push(err327);
 errors++;
 }
 }
-if(data138.custom !== undefined){
-let data155 = data138.custom;
-if(typeof data155 === "string"){
-if(!(formats2(data155))){
-const err328 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/custom",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/custom/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.custom,data:data155};
+else {
+const err328 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/contains",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/contains/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.contains.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.contains,data:data155};
 if(vErrors === null){
 vErrors = [err328];
 }
@@ -4112,8 +4111,11 @@ vErrors.push(err328);
 errors++;
 }
 }
-else {
-const err329 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/custom",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/custom/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.custom.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.custom,data:data155};
+if(data139.custom !== undefined){
+let data156 = data139.custom;
+if(typeof data156 === "string"){
+if(!(formats2(data156))){
+const err329 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/custom",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/custom/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.custom,data:data156};
 if(vErrors === null){
 vErrors = [err329];
 }
@@ -4123,14 +4125,8 @@ vErrors.push(err329);
 errors++;
 }
 }
-if(data138.args !== undefined){
-let data156 = data138.args;
-if(Array.isArray(data156)){
-const len17 = data156.length;
-for(let i17=0; i17<len17; i17++){
-let data157 = data156[i17];
-if(typeof data157 !== "string"){
-const err330 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/args/" + i17,schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/args/items/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.args.items.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.args.items,data:data157};
+else {
+const err330 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/custom",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/custom/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.custom.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.custom,data:data156};
 if(vErrors === null){
 vErrors = [err330];
 }
@@ -4140,9 +4136,14 @@ vErrors.push(err330);
 errors++;
 }
 }
-}
-else {
-const err331 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/args",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/args/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.args.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.args,data:data156};
+if(data139.args !== undefined){
+let data157 = data139.args;
+if(Array.isArray(data157)){
+const len17 = data157.length;
+for(let i17=0; i17<len17; i17++){
+let data158 = data157[i17];
+if(typeof data158 !== "string"){
+const err331 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/args/" + i17,schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/args/items/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.args.items.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.args.items,data:data158};
 if(vErrors === null){
 vErrors = [err331];
 }
@@ -4152,11 +4153,9 @@ vErrors.push(err331);
 errors++;
 }
 }
-if(data138.script !== undefined){
-let data158 = data138.script;
-if(typeof data158 === "string"){
-if(!(formats2(data158))){
-const err332 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/script",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/script/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.script,data:data158};
+}
+else {
+const err332 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/args",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/args/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.args.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.args,data:data157};
 if(vErrors === null){
 vErrors = [err332];
 }
@@ -4166,8 +4165,11 @@ vErrors.push(err332);
 errors++;
 }
 }
-else {
-const err333 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/script",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/script/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.script.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.script,data:data158};
+if(data139.script !== undefined){
+let data159 = data139.script;
+if(typeof data159 === "string"){
+if(!(formats2(data159))){
+const err333 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/script",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/script/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.script,data:data159};
 if(vErrors === null){
 vErrors = [err333];
 }
@@ -4177,11 +4179,8 @@ vErrors.push(err333);
 errors++;
 }
 }
-if(data138.interval !== undefined){
-let data159 = data138.interval;
-if(typeof data159 === "string"){
-if(!(formats8(data159))){
-const err334 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/interval",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/interval/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.interval,data:data159};
+else {
+const err334 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/script",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/script/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.script.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.script,data:data159};
 if(vErrors === null){
 vErrors = [err334];
 }
@@ -4191,8 +4190,11 @@ vErrors.push(err334);
 errors++;
 }
 }
-else {
-const err335 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/interval",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/interval/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.interval.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.interval,data:data159};
+if(data139.interval !== undefined){
+let data160 = data139.interval;
+if(typeof data160 === "string"){
+if(!(formats8(data160))){
+const err335 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/interval",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/interval/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.interval,data:data160};
 if(vErrors === null){
 vErrors = [err335];
 }
@@ -4202,11 +4204,8 @@ vErrors.push(err335);
 errors++;
 }
 }
-if(data138.timeout !== undefined){
-let data160 = data138.timeout;
-if(typeof data160 === "string"){
-if(!(formats8(data160))){
-const err336 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/timeout",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.timeout,data:data160};
+else {
+const err336 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/interval",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/interval/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.interval.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.interval,data:data160};
 if(vErrors === null){
 vErrors = [err336];
 }
@@ -4216,8 +4215,11 @@ vErrors.push(err336);
 errors++;
 }
 }
-else {
-const err337 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/timeout",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.timeout.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.timeout,data:data160};
+if(data139.timeout !== undefined){
+let data161 = data139.timeout;
+if(typeof data161 === "string"){
+if(!(formats8(data161))){
+const err337 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/timeout",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.timeout,data:data161};
 if(vErrors === null){
 vErrors = [err337];
 }
@@ -4227,10 +4229,8 @@ vErrors.push(err337);
 errors++;
 }
 }
-if(data138.fall !== undefined){
-let data161 = data138.fall;
-if(!(((typeof data161 == "number") && (!(data161 % 1) && !isNaN(data161))) && (isFinite(data161)))){
-const err338 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/fall",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/fall/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.fall.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.fall,data:data161};
+else {
+const err338 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/timeout",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.timeout.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.timeout,data:data161};
 if(vErrors === null){
 vErrors = [err338];
 }
@@ -4239,9 +4239,11 @@ vErrors.push(err338);
 }
 errors++;
 }
-if((typeof data161 == "number") && (isFinite(data161))){
-if(data161 > 255 || isNaN(data161)){
-const err339 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/fall",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/fall/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},schema:255,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.fall,data:data161};
+}
+if(data139.fall !== undefined){
+let data162 = data139.fall;
+if(!(((typeof data162 == "number") && (!(data162 % 1) && !isNaN(data162))) && (isFinite(data162)))){
+const err339 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/fall",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/fall/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.fall.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.fall,data:data162};
 if(vErrors === null){
 vErrors = [err339];
 }
@@ -4250,8 +4252,9 @@ vErrors.push(err339);
 }
 errors++;
 }
-if(data161 < 1 || isNaN(data161)){
-const err340 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/fall",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/fall/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.fall,data:data161};
+if((typeof data162 == "number") && (isFinite(data162))){
+if(data162 > 255 || isNaN(data162)){
+const err340 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/fall",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/fall/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},schema:255,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.fall,data:data162};
 if(vErrors === null){
 vErrors = [err340];
 }
@@ -4260,12 +4263,8 @@ vErrors.push(err340);
 }
 errors++;
 }
-}
-}
-if(data138.rise !== undefined){
-let data162 = data138.rise;
-if(!(((typeof data162 == "number") && (!(data162 % 1) && !isNaN(data162))) && (isFinite(data162)))){
-const err341 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/rise",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/rise/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.rise.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.rise,data:data162};
+if(data162 < 1 || isNaN(data162)){
+const err341 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/fall",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/fall/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.fall,data:data162};
 if(vErrors === null){
 vErrors = [err341];
 }
@@ -4274,9 +4273,12 @@ vErrors.push(err341);
 }
 errors++;
 }
-if((typeof data162 == "number") && (isFinite(data162))){
-if(data162 > 255 || isNaN(data162)){
-const err342 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/rise",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/rise/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},schema:255,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.rise,data:data162};
+}
+}
+if(data139.rise !== undefined){
+let data163 = data139.rise;
+if(!(((typeof data163 == "number") && (!(data163 % 1) && !isNaN(data163))) && (isFinite(data163)))){
+const err342 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/rise",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/rise/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.rise.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.rise,data:data163};
 if(vErrors === null){
 vErrors = [err342];
 }
@@ -4285,8 +4287,9 @@ vErrors.push(err342);
 }
 errors++;
 }
-if(data162 < 1 || isNaN(data162)){
-const err343 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/rise",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/rise/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.rise,data:data162};
+if((typeof data163 == "number") && (isFinite(data163))){
+if(data163 > 255 || isNaN(data163)){
+const err343 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/rise",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/rise/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},schema:255,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.rise,data:data163};
 if(vErrors === null){
 vErrors = [err343];
 }
@@ -4295,12 +4298,8 @@ vErrors.push(err343);
 }
 errors++;
 }
-}
-}
-if(data138.on_fail !== undefined){
-let data163 = data138.on_fail;
-if(typeof data163 !== "string"){
-const err344 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/on_fail",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/on_fail/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.on_fail.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.on_fail,data:data163};
+if(data163 < 1 || isNaN(data163)){
+const err344 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/rise",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/rise/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.rise,data:data163};
 if(vErrors === null){
 vErrors = [err344];
 }
@@ -4309,8 +4308,12 @@ vErrors.push(err344);
 }
 errors++;
 }
-if(!(((((data163 === "restart") || (data163 === "failover")) || (data163 === "stop")) || (data163 === "ignore")) || (data163 === "wait"))){
-const err345 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/on_fail",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/on_fail/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.on_fail.enum},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.on_fail.enum,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.on_fail,data:data163};
+}
+}
+if(data139.on_fail !== undefined){
+let data164 = data139.on_fail;
+if(typeof data164 !== "string"){
+const err345 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/on_fail",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/on_fail/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.on_fail.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.on_fail,data:data164};
 if(vErrors === null){
 vErrors = [err345];
 }
@@ -4319,11 +4322,8 @@ vErrors.push(err345);
 }
 errors++;
 }
-}
-if(data138.then !== undefined){
-let data164 = data138.then;
-if(typeof data164 !== "string"){
-const err346 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/then",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/then/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.then.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.then,data:data164};
+if(!(((((data164 === "restart") || (data164 === "failover")) || (data164 === "stop")) || (data164 === "ignore")) || (data164 === "wait"))){
+const err346 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/on_fail",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/on_fail/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.on_fail.enum},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.on_fail.enum,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.on_fail,data:data164};
 if(vErrors === null){
 vErrors = [err346];
 }
@@ -4332,8 +4332,11 @@ vErrors.push(err346);
 }
 errors++;
 }
-if(!((data164 === "failover") || (data164 === "stop"))){
-const err347 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/then",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/then/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.then.enum},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.then.enum,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.then,data:data164};
+}
+if(data139.then !== undefined){
+let data165 = data139.then;
+if(typeof data165 !== "string"){
+const err347 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/then",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/then/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.then.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.then,data:data165};
 if(vErrors === null){
 vErrors = [err347];
 }
@@ -4342,11 +4345,8 @@ vErrors.push(err347);
 }
 errors++;
 }
-}
-if(data138.restarts !== undefined){
-let data165 = data138.restarts;
-if(!(((typeof data165 == "number") && (!(data165 % 1) && !isNaN(data165))) && (isFinite(data165)))){
-const err348 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/restarts",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/restarts/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.restarts.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.restarts,data:data165};
+if(!((data165 === "failover") || (data165 === "stop"))){
+const err348 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/then",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/then/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.then.enum},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.then.enum,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.then,data:data165};
 if(vErrors === null){
 vErrors = [err348];
 }
@@ -4355,9 +4355,11 @@ vErrors.push(err348);
 }
 errors++;
 }
-if((typeof data165 == "number") && (isFinite(data165))){
-if(data165 > 100 || isNaN(data165)){
-const err349 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/restarts",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/restarts/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},schema:100,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.restarts,data:data165};
+}
+if(data139.restarts !== undefined){
+let data166 = data139.restarts;
+if(!(((typeof data166 == "number") && (!(data166 % 1) && !isNaN(data166))) && (isFinite(data166)))){
+const err349 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/restarts",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/restarts/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.restarts.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.restarts,data:data166};
 if(vErrors === null){
 vErrors = [err349];
 }
@@ -4366,8 +4368,9 @@ vErrors.push(err349);
 }
 errors++;
 }
-if(data165 < 1 || isNaN(data165)){
-const err350 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/restarts",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/restarts/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.restarts,data:data165};
+if((typeof data166 == "number") && (isFinite(data166))){
+if(data166 > 100 || isNaN(data166)){
+const err350 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/restarts",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/restarts/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},schema:100,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.restarts,data:data166};
 if(vErrors === null){
 vErrors = [err350];
 }
@@ -4376,13 +4379,8 @@ vErrors.push(err350);
 }
 errors++;
 }
-}
-}
-if(data138.restart_window !== undefined){
-let data166 = data138.restart_window;
-if(typeof data166 === "string"){
-if(!(formats8(data166))){
-const err351 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/restart_window",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/restart_window/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.restart_window,data:data166};
+if(data166 < 1 || isNaN(data166)){
+const err351 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/restarts",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/restarts/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.restarts,data:data166};
 if(vErrors === null){
 vErrors = [err351];
 }
@@ -4392,8 +4390,12 @@ vErrors.push(err351);
 errors++;
 }
 }
-else {
-const err352 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/restart_window",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/restart_window/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.restart_window.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.restart_window,data:data166};
+}
+if(data139.restart_window !== undefined){
+let data167 = data139.restart_window;
+if(typeof data167 === "string"){
+if(!(formats8(data167))){
+const err352 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/restart_window",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/restart_window/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.restart_window,data:data167};
 if(vErrors === null){
 vErrors = [err352];
 }
@@ -4403,9 +4405,8 @@ vErrors.push(err352);
 errors++;
 }
 }
-}
 else {
-const err353 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15,schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items,data:data138};
+const err353 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15+"/restart_window",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/properties/restart_window/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.restart_window.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.properties.restart_window,data:data167};
 if(vErrors === null){
 vErrors = [err353];
 }
@@ -4417,7 +4418,7 @@ errors++;
 }
 }
 else {
-const err354 = {instancePath:instancePath+"/modules/" + i8+"/checkers",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers,data:data137};
+const err354 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i15,schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/items/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.items.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers.items,data:data139};
 if(vErrors === null){
 vErrors = [err354];
 }
@@ -4427,11 +4428,9 @@ vErrors.push(err354);
 errors++;
 }
 }
-if(data72.notify !== undefined){
-let data167 = data72.notify;
-if(typeof data167 === "string"){
-if(!(formats2(data167))){
-const err355 = {instancePath:instancePath+"/modules/" + i8+"/notify",schemaPath:"#/properties/modules/items/oneOf/1/properties/notify/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[1].properties.notify,data:data167};
+}
+else {
+const err355 = {instancePath:instancePath+"/modules/" + i8+"/checkers",schemaPath:"#/properties/modules/items/oneOf/1/properties/checkers/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[1].properties.checkers.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.checkers,data:data138};
 if(vErrors === null){
 vErrors = [err355];
 }
@@ -4441,8 +4440,11 @@ vErrors.push(err355);
 errors++;
 }
 }
-else {
-const err356 = {instancePath:instancePath+"/modules/" + i8+"/notify",schemaPath:"#/properties/modules/items/oneOf/1/properties/notify/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.notify.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.notify,data:data167};
+if(data73.notify !== undefined){
+let data168 = data73.notify;
+if(typeof data168 === "string"){
+if(!(formats2(data168))){
+const err356 = {instancePath:instancePath+"/modules/" + i8+"/notify",schemaPath:"#/properties/modules/items/oneOf/1/properties/notify/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[1].properties.notify,data:data168};
 if(vErrors === null){
 vErrors = [err356];
 }
@@ -4452,11 +4454,8 @@ vErrors.push(err356);
 errors++;
 }
 }
-if(data72.webhook !== undefined){
-let data168 = data72.webhook;
-if(typeof data168 === "string"){
-if(!(formats90(data168))){
-const err357 = {instancePath:instancePath+"/modules/" + i8+"/webhook",schemaPath:"#/properties/modules/items/oneOf/1/properties/webhook/format",keyword:"format",params:{format: "http-url"},schema:"http-url",parentSchema:schema11.properties.modules.items.oneOf[1].properties.webhook,data:data168};
+else {
+const err357 = {instancePath:instancePath+"/modules/" + i8+"/notify",schemaPath:"#/properties/modules/items/oneOf/1/properties/notify/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.notify.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.notify,data:data168};
 if(vErrors === null){
 vErrors = [err357];
 }
@@ -4466,8 +4465,11 @@ vErrors.push(err357);
 errors++;
 }
 }
-else {
-const err358 = {instancePath:instancePath+"/modules/" + i8+"/webhook",schemaPath:"#/properties/modules/items/oneOf/1/properties/webhook/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.webhook.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.webhook,data:data168};
+if(data73.webhook !== undefined){
+let data169 = data73.webhook;
+if(typeof data169 === "string"){
+if(!(formats90(data169))){
+const err358 = {instancePath:instancePath+"/modules/" + i8+"/webhook",schemaPath:"#/properties/modules/items/oneOf/1/properties/webhook/format",keyword:"format",params:{format: "http-url"},schema:"http-url",parentSchema:schema11.properties.modules.items.oneOf[1].properties.webhook,data:data169};
 if(vErrors === null){
 vErrors = [err358];
 }
@@ -4477,10 +4479,8 @@ vErrors.push(err358);
 errors++;
 }
 }
-if(data72.failback !== undefined){
-let data169 = data72.failback;
-if(typeof data169 !== "string"){
-const err359 = {instancePath:instancePath+"/modules/" + i8+"/failback",schemaPath:"#/properties/modules/items/oneOf/1/properties/failback/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.failback.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.failback,data:data169};
+else {
+const err359 = {instancePath:instancePath+"/modules/" + i8+"/webhook",schemaPath:"#/properties/modules/items/oneOf/1/properties/webhook/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.webhook.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.webhook,data:data169};
 if(vErrors === null){
 vErrors = [err359];
 }
@@ -4489,8 +4489,11 @@ vErrors.push(err359);
 }
 errors++;
 }
-if(!((data169 === "auto") || (data169 === "manual"))){
-const err360 = {instancePath:instancePath+"/modules/" + i8+"/failback",schemaPath:"#/properties/modules/items/oneOf/1/properties/failback/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[1].properties.failback.enum},schema:schema11.properties.modules.items.oneOf[1].properties.failback.enum,parentSchema:schema11.properties.modules.items.oneOf[1].properties.failback,data:data169};
+}
+if(data73.failback !== undefined){
+let data170 = data73.failback;
+if(typeof data170 !== "string"){
+const err360 = {instancePath:instancePath+"/modules/" + i8+"/failback",schemaPath:"#/properties/modules/items/oneOf/1/properties/failback/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.failback.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.failback,data:data170};
 if(vErrors === null){
 vErrors = [err360];
 }
@@ -4499,12 +4502,8 @@ vErrors.push(err360);
 }
 errors++;
 }
-}
-if(data72.failback_delay !== undefined){
-let data170 = data72.failback_delay;
-if(typeof data170 === "string"){
-if(!(formats8(data170))){
-const err361 = {instancePath:instancePath+"/modules/" + i8+"/failback_delay",schemaPath:"#/properties/modules/items/oneOf/1/properties/failback_delay/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[1].properties.failback_delay,data:data170};
+if(!((data170 === "auto") || (data170 === "manual"))){
+const err361 = {instancePath:instancePath+"/modules/" + i8+"/failback",schemaPath:"#/properties/modules/items/oneOf/1/properties/failback/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[1].properties.failback.enum},schema:schema11.properties.modules.items.oneOf[1].properties.failback.enum,parentSchema:schema11.properties.modules.items.oneOf[1].properties.failback,data:data170};
 if(vErrors === null){
 vErrors = [err361];
 }
@@ -4514,8 +4513,11 @@ vErrors.push(err361);
 errors++;
 }
 }
-else {
-const err362 = {instancePath:instancePath+"/modules/" + i8+"/failback_delay",schemaPath:"#/properties/modules/items/oneOf/1/properties/failback_delay/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.failback_delay.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.failback_delay,data:data170};
+if(data73.failback_delay !== undefined){
+let data171 = data73.failback_delay;
+if(typeof data171 === "string"){
+if(!(formats8(data171))){
+const err362 = {instancePath:instancePath+"/modules/" + i8+"/failback_delay",schemaPath:"#/properties/modules/items/oneOf/1/properties/failback_delay/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[1].properties.failback_delay,data:data171};
 if(vErrors === null){
 vErrors = [err362];
 }
@@ -4525,11 +4527,8 @@ vErrors.push(err362);
 errors++;
 }
 }
-if(data72.prefer !== undefined){
-let data171 = data72.prefer;
-if(typeof data171 === "string"){
-if(!(formats0(data171))){
-const err363 = {instancePath:instancePath+"/modules/" + i8+"/prefer",schemaPath:"#/properties/modules/items/oneOf/1/properties/prefer/format",keyword:"format",params:{format: "name"},schema:"name",parentSchema:schema11.properties.modules.items.oneOf[1].properties.prefer,data:data171};
+else {
+const err363 = {instancePath:instancePath+"/modules/" + i8+"/failback_delay",schemaPath:"#/properties/modules/items/oneOf/1/properties/failback_delay/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.failback_delay.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.failback_delay,data:data171};
 if(vErrors === null){
 vErrors = [err363];
 }
@@ -4539,8 +4538,11 @@ vErrors.push(err363);
 errors++;
 }
 }
-else {
-const err364 = {instancePath:instancePath+"/modules/" + i8+"/prefer",schemaPath:"#/properties/modules/items/oneOf/1/properties/prefer/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.prefer.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.prefer,data:data171};
+if(data73.prefer !== undefined){
+let data172 = data73.prefer;
+if(typeof data172 === "string"){
+if(!(formats0(data172))){
+const err364 = {instancePath:instancePath+"/modules/" + i8+"/prefer",schemaPath:"#/properties/modules/items/oneOf/1/properties/prefer/format",keyword:"format",params:{format: "name"},schema:"name",parentSchema:schema11.properties.modules.items.oneOf[1].properties.prefer,data:data172};
 if(vErrors === null){
 vErrors = [err364];
 }
@@ -4550,11 +4552,8 @@ vErrors.push(err364);
 errors++;
 }
 }
-if(data72.resources !== undefined){
-let data172 = data72.resources;
-if(Array.isArray(data172)){
-if(data172.length < 1){
-const err365 = {instancePath:instancePath+"/modules/" + i8+"/resources",schemaPath:"#/properties/modules/items/oneOf/1/properties/resources/minItems",keyword:"minItems",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[1].properties.resources,data:data172};
+else {
+const err365 = {instancePath:instancePath+"/modules/" + i8+"/prefer",schemaPath:"#/properties/modules/items/oneOf/1/properties/prefer/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.prefer.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.prefer,data:data172};
 if(vErrors === null){
 vErrors = [err365];
 }
@@ -4563,13 +4562,12 @@ vErrors.push(err365);
 }
 errors++;
 }
-const len18 = data172.length;
-for(let i18=0; i18<len18; i18++){
-let data173 = data172[i18];
-if(data173 && typeof data173 == "object" && !Array.isArray(data173)){
-for(const key16 in data173){
-if(!(((((((key16 === "vip") || (key16 === "interface")) || (key16 === "service")) || (key16 === "start")) || (key16 === "stop")) || (key16 === "start_timeout")) || (key16 === "stop_timeout"))){
-const err366 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i18,schemaPath:"#/properties/modules/items/oneOf/1/properties/resources/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},schema:false,parentSchema:schema11.properties.modules.items.oneOf[1].properties.resources.items,data:data173};
+}
+if(data73.resources !== undefined){
+let data173 = data73.resources;
+if(Array.isArray(data173)){
+if(data173.length < 1){
+const err366 = {instancePath:instancePath+"/modules/" + i8+"/resources",schemaPath:"#/properties/modules/items/oneOf/1/properties/resources/minItems",keyword:"minItems",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[1].properties.resources,data:data173};
 if(vErrors === null){
 vErrors = [err366];
 }
@@ -4578,12 +4576,13 @@ vErrors.push(err366);
 }
 errors++;
 }
-}
-if(data173.vip !== undefined){
-let data174 = data173.vip;
-if(typeof data174 === "string"){
-if(!(formats34(data174))){
-const err367 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i18+"/vip",schemaPath:"#/properties/modules/items/oneOf/1/properties/resources/items/properties/vip/format",keyword:"format",params:{format: "ipv4-cidr"},schema:"ipv4-cidr",parentSchema:schema11.properties.modules.items.oneOf[1].properties.resources.items.properties.vip,data:data174};
+const len18 = data173.length;
+for(let i18=0; i18<len18; i18++){
+let data174 = data173[i18];
+if(data174 && typeof data174 == "object" && !Array.isArray(data174)){
+for(const key16 in data174){
+if(!(((((((key16 === "vip") || (key16 === "interface")) || (key16 === "service")) || (key16 === "start")) || (key16 === "stop")) || (key16 === "start_timeout")) || (key16 === "stop_timeout"))){
+const err367 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i18,schemaPath:"#/properties/modules/items/oneOf/1/properties/resources/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},schema:false,parentSchema:schema11.properties.modules.items.oneOf[1].properties.resources.items,data:data174};
 if(vErrors === null){
 vErrors = [err367];
 }
@@ -4593,8 +4592,11 @@ vErrors.push(err367);
 errors++;
 }
 }
-else {
-const err368 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i18+"/vip",schemaPath:"#/properties/modules/items/oneOf/1/properties/resources/items/properties/vip/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.resources.items.properties.vip.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.resources.items.properties.vip,data:data174};
+if(data174.vip !== undefined){
+let data175 = data174.vip;
+if(typeof data175 === "string"){
+if(!(formats34(data175))){
+const err368 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i18+"/vip",schemaPath:"#/properties/modules/items/oneOf/1/properties/resources/items/properties/vip/format",keyword:"format",params:{format: "ipv4-cidr"},schema:"ipv4-cidr",parentSchema:schema11.properties.modules.items.oneOf[1].properties.resources.items.properties.vip,data:data175};
 if(vErrors === null){
 vErrors = [err368];
 }
@@ -4604,11 +4606,8 @@ vErrors.push(err368);
 errors++;
 }
 }
-if(data173.interface !== undefined){
-let data175 = data173.interface;
-if(typeof data175 === "string"){
-if(!(formats30(data175))){
-const err369 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i18+"/interface",schemaPath:"#/properties/modules/items/oneOf/1/properties/resources/items/properties/interface/format",keyword:"format",params:{format: "interface"},schema:"interface",parentSchema:schema11.properties.modules.items.oneOf[1].properties.resources.items.properties.interface,data:data175};
+else {
+const err369 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i18+"/vip",schemaPath:"#/properties/modules/items/oneOf/1/properties/resources/items/properties/vip/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.resources.items.properties.vip.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.resources.items.properties.vip,data:data175};
 if(vErrors === null){
 vErrors = [err369];
 }
@@ -4618,8 +4617,11 @@ vErrors.push(err369);
 errors++;
 }
 }
-else {
-const err370 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i18+"/interface",schemaPath:"#/properties/modules/items/oneOf/1/properties/resources/items/properties/interface/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.resources.items.properties.interface.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.resources.items.properties.interface,data:data175};
+if(data174.interface !== undefined){
+let data176 = data174.interface;
+if(typeof data176 === "string"){
+if(!(formats30(data176))){
+const err370 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i18+"/interface",schemaPath:"#/properties/modules/items/oneOf/1/properties/resources/items/properties/interface/format",keyword:"format",params:{format: "interface"},schema:"interface",parentSchema:schema11.properties.modules.items.oneOf[1].properties.resources.items.properties.interface,data:data176};
 if(vErrors === null){
 vErrors = [err370];
 }
@@ -4629,11 +4631,8 @@ vErrors.push(err370);
 errors++;
 }
 }
-if(data173.service !== undefined){
-let data176 = data173.service;
-if(typeof data176 === "string"){
-if(!(formats122(data176))){
-const err371 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i18+"/service",schemaPath:"#/properties/modules/items/oneOf/1/properties/resources/items/properties/service/format",keyword:"format",params:{format: "systemd-unit"},schema:"systemd-unit",parentSchema:schema11.properties.modules.items.oneOf[1].properties.resources.items.properties.service,data:data176};
+else {
+const err371 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i18+"/interface",schemaPath:"#/properties/modules/items/oneOf/1/properties/resources/items/properties/interface/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.resources.items.properties.interface.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.resources.items.properties.interface,data:data176};
 if(vErrors === null){
 vErrors = [err371];
 }
@@ -4643,8 +4642,11 @@ vErrors.push(err371);
 errors++;
 }
 }
-else {
-const err372 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i18+"/service",schemaPath:"#/properties/modules/items/oneOf/1/properties/resources/items/properties/service/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.resources.items.properties.service.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.resources.items.properties.service,data:data176};
+if(data174.service !== undefined){
+let data177 = data174.service;
+if(typeof data177 === "string"){
+if(!(formats122(data177))){
+const err372 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i18+"/service",schemaPath:"#/properties/modules/items/oneOf/1/properties/resources/items/properties/service/format",keyword:"format",params:{format: "systemd-unit"},schema:"systemd-unit",parentSchema:schema11.properties.modules.items.oneOf[1].properties.resources.items.properties.service,data:data177};
 if(vErrors === null){
 vErrors = [err372];
 }
@@ -4654,11 +4656,8 @@ vErrors.push(err372);
 errors++;
 }
 }
-if(data173.start !== undefined){
-let data177 = data173.start;
-if(typeof data177 === "string"){
-if(!(formats2(data177))){
-const err373 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i18+"/start",schemaPath:"#/properties/modules/items/oneOf/1/properties/resources/items/properties/start/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[1].properties.resources.items.properties.start,data:data177};
+else {
+const err373 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i18+"/service",schemaPath:"#/properties/modules/items/oneOf/1/properties/resources/items/properties/service/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.resources.items.properties.service.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.resources.items.properties.service,data:data177};
 if(vErrors === null){
 vErrors = [err373];
 }
@@ -4668,8 +4667,11 @@ vErrors.push(err373);
 errors++;
 }
 }
-else {
-const err374 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i18+"/start",schemaPath:"#/properties/modules/items/oneOf/1/properties/resources/items/properties/start/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.resources.items.properties.start.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.resources.items.properties.start,data:data177};
+if(data174.start !== undefined){
+let data178 = data174.start;
+if(typeof data178 === "string"){
+if(!(formats2(data178))){
+const err374 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i18+"/start",schemaPath:"#/properties/modules/items/oneOf/1/properties/resources/items/properties/start/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[1].properties.resources.items.properties.start,data:data178};
 if(vErrors === null){
 vErrors = [err374];
 }
@@ -4679,11 +4681,8 @@ vErrors.push(err374);
 errors++;
 }
 }
-if(data173.stop !== undefined){
-let data178 = data173.stop;
-if(typeof data178 === "string"){
-if(!(formats2(data178))){
-const err375 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i18+"/stop",schemaPath:"#/properties/modules/items/oneOf/1/properties/resources/items/properties/stop/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[1].properties.resources.items.properties.stop,data:data178};
+else {
+const err375 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i18+"/start",schemaPath:"#/properties/modules/items/oneOf/1/properties/resources/items/properties/start/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.resources.items.properties.start.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.resources.items.properties.start,data:data178};
 if(vErrors === null){
 vErrors = [err375];
 }
@@ -4693,8 +4692,11 @@ vErrors.push(err375);
 errors++;
 }
 }
-else {
-const err376 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i18+"/stop",schemaPath:"#/properties/modules/items/oneOf/1/properties/resources/items/properties/stop/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.resources.items.properties.stop.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.resources.items.properties.stop,data:data178};
+if(data174.stop !== undefined){
+let data179 = data174.stop;
+if(typeof data179 === "string"){
+if(!(formats2(data179))){
+const err376 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i18+"/stop",schemaPath:"#/properties/modules/items/oneOf/1/properties/resources/items/properties/stop/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[1].properties.resources.items.properties.stop,data:data179};
 if(vErrors === null){
 vErrors = [err376];
 }
@@ -4704,11 +4706,8 @@ vErrors.push(err376);
 errors++;
 }
 }
-if(data173.start_timeout !== undefined){
-let data179 = data173.start_timeout;
-if(typeof data179 === "string"){
-if(!(formats8(data179))){
-const err377 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i18+"/start_timeout",schemaPath:"#/properties/modules/items/oneOf/1/properties/resources/items/properties/start_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[1].properties.resources.items.properties.start_timeout,data:data179};
+else {
+const err377 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i18+"/stop",schemaPath:"#/properties/modules/items/oneOf/1/properties/resources/items/properties/stop/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.resources.items.properties.stop.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.resources.items.properties.stop,data:data179};
 if(vErrors === null){
 vErrors = [err377];
 }
@@ -4718,8 +4717,11 @@ vErrors.push(err377);
 errors++;
 }
 }
-else {
-const err378 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i18+"/start_timeout",schemaPath:"#/properties/modules/items/oneOf/1/properties/resources/items/properties/start_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.resources.items.properties.start_timeout.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.resources.items.properties.start_timeout,data:data179};
+if(data174.start_timeout !== undefined){
+let data180 = data174.start_timeout;
+if(typeof data180 === "string"){
+if(!(formats8(data180))){
+const err378 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i18+"/start_timeout",schemaPath:"#/properties/modules/items/oneOf/1/properties/resources/items/properties/start_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[1].properties.resources.items.properties.start_timeout,data:data180};
 if(vErrors === null){
 vErrors = [err378];
 }
@@ -4729,11 +4731,8 @@ vErrors.push(err378);
 errors++;
 }
 }
-if(data173.stop_timeout !== undefined){
-let data180 = data173.stop_timeout;
-if(typeof data180 === "string"){
-if(!(formats8(data180))){
-const err379 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i18+"/stop_timeout",schemaPath:"#/properties/modules/items/oneOf/1/properties/resources/items/properties/stop_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[1].properties.resources.items.properties.stop_timeout,data:data180};
+else {
+const err379 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i18+"/start_timeout",schemaPath:"#/properties/modules/items/oneOf/1/properties/resources/items/properties/start_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.resources.items.properties.start_timeout.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.resources.items.properties.start_timeout,data:data180};
 if(vErrors === null){
 vErrors = [err379];
 }
@@ -4743,8 +4742,11 @@ vErrors.push(err379);
 errors++;
 }
 }
-else {
-const err380 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i18+"/stop_timeout",schemaPath:"#/properties/modules/items/oneOf/1/properties/resources/items/properties/stop_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.resources.items.properties.stop_timeout.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.resources.items.properties.stop_timeout,data:data180};
+if(data174.stop_timeout !== undefined){
+let data181 = data174.stop_timeout;
+if(typeof data181 === "string"){
+if(!(formats8(data181))){
+const err380 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i18+"/stop_timeout",schemaPath:"#/properties/modules/items/oneOf/1/properties/resources/items/properties/stop_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[1].properties.resources.items.properties.stop_timeout,data:data181};
 if(vErrors === null){
 vErrors = [err380];
 }
@@ -4754,9 +4756,8 @@ vErrors.push(err380);
 errors++;
 }
 }
-}
 else {
-const err381 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i18,schemaPath:"#/properties/modules/items/oneOf/1/properties/resources/items/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.oneOf[1].properties.resources.items.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.resources.items,data:data173};
+const err381 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i18+"/stop_timeout",schemaPath:"#/properties/modules/items/oneOf/1/properties/resources/items/properties/stop_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.resources.items.properties.stop_timeout.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.resources.items.properties.stop_timeout,data:data181};
 if(vErrors === null){
 vErrors = [err381];
 }
@@ -4768,7 +4769,7 @@ errors++;
 }
 }
 else {
-const err382 = {instancePath:instancePath+"/modules/" + i8+"/resources",schemaPath:"#/properties/modules/items/oneOf/1/properties/resources/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[1].properties.resources.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.resources,data:data172};
+const err382 = {instancePath:instancePath+"/modules/" + i8+"/resources/" + i18,schemaPath:"#/properties/modules/items/oneOf/1/properties/resources/items/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.oneOf[1].properties.resources.items.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.resources.items,data:data174};
 if(vErrors === null){
 vErrors = [err382];
 }
@@ -4778,11 +4779,9 @@ vErrors.push(err382);
 errors++;
 }
 }
-if(data72.replicate !== undefined){
-let data181 = data72.replicate;
-if(Array.isArray(data181)){
-if(data181.length < 1){
-const err383 = {instancePath:instancePath+"/modules/" + i8+"/replicate",schemaPath:"#/properties/modules/items/oneOf/1/properties/replicate/minItems",keyword:"minItems",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[1].properties.replicate,data:data181};
+}
+else {
+const err383 = {instancePath:instancePath+"/modules/" + i8+"/resources",schemaPath:"#/properties/modules/items/oneOf/1/properties/resources/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[1].properties.resources.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.resources,data:data173};
 if(vErrors === null){
 vErrors = [err383];
 }
@@ -4791,12 +4790,12 @@ vErrors.push(err383);
 }
 errors++;
 }
-const len19 = data181.length;
-for(let i19=0; i19<len19; i19++){
-let data182 = data181[i19];
-if(typeof data182 === "string"){
-if(!(formats192(data182))){
-const err384 = {instancePath:instancePath+"/modules/" + i8+"/replicate/" + i19,schemaPath:"#/properties/modules/items/oneOf/1/properties/replicate/items/format",keyword:"format",params:{format: "absolute-path"},schema:"absolute-path",parentSchema:schema11.properties.modules.items.oneOf[1].properties.replicate.items,data:data182};
+}
+if(data73.replicate !== undefined){
+let data182 = data73.replicate;
+if(Array.isArray(data182)){
+if(data182.length < 1){
+const err384 = {instancePath:instancePath+"/modules/" + i8+"/replicate",schemaPath:"#/properties/modules/items/oneOf/1/properties/replicate/minItems",keyword:"minItems",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[1].properties.replicate,data:data182};
 if(vErrors === null){
 vErrors = [err384];
 }
@@ -4805,9 +4804,12 @@ vErrors.push(err384);
 }
 errors++;
 }
-}
-else {
-const err385 = {instancePath:instancePath+"/modules/" + i8+"/replicate/" + i19,schemaPath:"#/properties/modules/items/oneOf/1/properties/replicate/items/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.replicate.items.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.replicate.items,data:data182};
+const len19 = data182.length;
+for(let i19=0; i19<len19; i19++){
+let data183 = data182[i19];
+if(typeof data183 === "string"){
+if(!(formats192(data183))){
+const err385 = {instancePath:instancePath+"/modules/" + i8+"/replicate/" + i19,schemaPath:"#/properties/modules/items/oneOf/1/properties/replicate/items/format",keyword:"format",params:{format: "absolute-path"},schema:"absolute-path",parentSchema:schema11.properties.modules.items.oneOf[1].properties.replicate.items,data:data183};
 if(vErrors === null){
 vErrors = [err385];
 }
@@ -4817,9 +4819,8 @@ vErrors.push(err385);
 errors++;
 }
 }
-}
 else {
-const err386 = {instancePath:instancePath+"/modules/" + i8+"/replicate",schemaPath:"#/properties/modules/items/oneOf/1/properties/replicate/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[1].properties.replicate.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.replicate,data:data181};
+const err386 = {instancePath:instancePath+"/modules/" + i8+"/replicate/" + i19,schemaPath:"#/properties/modules/items/oneOf/1/properties/replicate/items/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.replicate.items.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.replicate.items,data:data183};
 if(vErrors === null){
 vErrors = [err386];
 }
@@ -4829,10 +4830,9 @@ vErrors.push(err386);
 errors++;
 }
 }
-if(data72.port !== undefined){
-let data183 = data72.port;
-if(!(((typeof data183 == "number") && (!(data183 % 1) && !isNaN(data183))) && (isFinite(data183)))){
-const err387 = {instancePath:instancePath+"/modules/" + i8+"/port",schemaPath:"#/properties/modules/items/oneOf/1/properties/port/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[1].properties.port.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.port,data:data183};
+}
+else {
+const err387 = {instancePath:instancePath+"/modules/" + i8+"/replicate",schemaPath:"#/properties/modules/items/oneOf/1/properties/replicate/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[1].properties.replicate.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.replicate,data:data182};
 if(vErrors === null){
 vErrors = [err387];
 }
@@ -4841,9 +4841,11 @@ vErrors.push(err387);
 }
 errors++;
 }
-if((typeof data183 == "number") && (isFinite(data183))){
-if(data183 > 65535 || isNaN(data183)){
-const err388 = {instancePath:instancePath+"/modules/" + i8+"/port",schemaPath:"#/properties/modules/items/oneOf/1/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},schema:65535,parentSchema:schema11.properties.modules.items.oneOf[1].properties.port,data:data183};
+}
+if(data73.port !== undefined){
+let data184 = data73.port;
+if(!(((typeof data184 == "number") && (!(data184 % 1) && !isNaN(data184))) && (isFinite(data184)))){
+const err388 = {instancePath:instancePath+"/modules/" + i8+"/port",schemaPath:"#/properties/modules/items/oneOf/1/properties/port/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[1].properties.port.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.port,data:data184};
 if(vErrors === null){
 vErrors = [err388];
 }
@@ -4852,8 +4854,9 @@ vErrors.push(err388);
 }
 errors++;
 }
-if(data183 < 1 || isNaN(data183)){
-const err389 = {instancePath:instancePath+"/modules/" + i8+"/port",schemaPath:"#/properties/modules/items/oneOf/1/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[1].properties.port,data:data183};
+if((typeof data184 == "number") && (isFinite(data184))){
+if(data184 > 65535 || isNaN(data184)){
+const err389 = {instancePath:instancePath+"/modules/" + i8+"/port",schemaPath:"#/properties/modules/items/oneOf/1/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},schema:65535,parentSchema:schema11.properties.modules.items.oneOf[1].properties.port,data:data184};
 if(vErrors === null){
 vErrors = [err389];
 }
@@ -4862,12 +4865,8 @@ vErrors.push(err389);
 }
 errors++;
 }
-}
-}
-if(data72.resync_rate !== undefined){
-let data184 = data72.resync_rate;
-if(!(((typeof data184 == "number") && (!(data184 % 1) && !isNaN(data184))) && (isFinite(data184)))){
-const err390 = {instancePath:instancePath+"/modules/" + i8+"/resync_rate",schemaPath:"#/properties/modules/items/oneOf/1/properties/resync_rate/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[1].properties.resync_rate.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.resync_rate,data:data184};
+if(data184 < 1 || isNaN(data184)){
+const err390 = {instancePath:instancePath+"/modules/" + i8+"/port",schemaPath:"#/properties/modules/items/oneOf/1/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[1].properties.port,data:data184};
 if(vErrors === null){
 vErrors = [err390];
 }
@@ -4876,9 +4875,12 @@ vErrors.push(err390);
 }
 errors++;
 }
-if((typeof data184 == "number") && (isFinite(data184))){
-if(data184 > 1000000 || isNaN(data184)){
-const err391 = {instancePath:instancePath+"/modules/" + i8+"/resync_rate",schemaPath:"#/properties/modules/items/oneOf/1/properties/resync_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},schema:1000000,parentSchema:schema11.properties.modules.items.oneOf[1].properties.resync_rate,data:data184};
+}
+}
+if(data73.resync_rate !== undefined){
+let data185 = data73.resync_rate;
+if(!(((typeof data185 == "number") && (!(data185 % 1) && !isNaN(data185))) && (isFinite(data185)))){
+const err391 = {instancePath:instancePath+"/modules/" + i8+"/resync_rate",schemaPath:"#/properties/modules/items/oneOf/1/properties/resync_rate/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[1].properties.resync_rate.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.resync_rate,data:data185};
 if(vErrors === null){
 vErrors = [err391];
 }
@@ -4887,8 +4889,9 @@ vErrors.push(err391);
 }
 errors++;
 }
-if(data184 < 1 || isNaN(data184)){
-const err392 = {instancePath:instancePath+"/modules/" + i8+"/resync_rate",schemaPath:"#/properties/modules/items/oneOf/1/properties/resync_rate/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[1].properties.resync_rate,data:data184};
+if((typeof data185 == "number") && (isFinite(data185))){
+if(data185 > 1000000 || isNaN(data185)){
+const err392 = {instancePath:instancePath+"/modules/" + i8+"/resync_rate",schemaPath:"#/properties/modules/items/oneOf/1/properties/resync_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},schema:1000000,parentSchema:schema11.properties.modules.items.oneOf[1].properties.resync_rate,data:data185};
 if(vErrors === null){
 vErrors = [err392];
 }
@@ -4897,12 +4900,8 @@ vErrors.push(err392);
 }
 errors++;
 }
-}
-}
-if(data72.mode !== undefined){
-let data185 = data72.mode;
-if(typeof data185 !== "string"){
-const err393 = {instancePath:instancePath+"/modules/" + i8+"/mode",schemaPath:"#/properties/modules/items/oneOf/1/properties/mode/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.mode.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.mode,data:data185};
+if(data185 < 1 || isNaN(data185)){
+const err393 = {instancePath:instancePath+"/modules/" + i8+"/resync_rate",schemaPath:"#/properties/modules/items/oneOf/1/properties/resync_rate/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[1].properties.resync_rate,data:data185};
 if(vErrors === null){
 vErrors = [err393];
 }
@@ -4911,8 +4910,12 @@ vErrors.push(err393);
 }
 errors++;
 }
-if(!((data185 === "sync") || (data185 === "async"))){
-const err394 = {instancePath:instancePath+"/modules/" + i8+"/mode",schemaPath:"#/properties/modules/items/oneOf/1/properties/mode/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[1].properties.mode.enum},schema:schema11.properties.modules.items.oneOf[1].properties.mode.enum,parentSchema:schema11.properties.modules.items.oneOf[1].properties.mode,data:data185};
+}
+}
+if(data73.mode !== undefined){
+let data186 = data73.mode;
+if(typeof data186 !== "string"){
+const err394 = {instancePath:instancePath+"/modules/" + i8+"/mode",schemaPath:"#/properties/modules/items/oneOf/1/properties/mode/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.mode.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.mode,data:data186};
 if(vErrors === null){
 vErrors = [err394];
 }
@@ -4921,11 +4924,8 @@ vErrors.push(err394);
 }
 errors++;
 }
-}
-if(data72.async_queue !== undefined){
-let data186 = data72.async_queue;
-if(!(((typeof data186 == "number") && (!(data186 % 1) && !isNaN(data186))) && (isFinite(data186)))){
-const err395 = {instancePath:instancePath+"/modules/" + i8+"/async_queue",schemaPath:"#/properties/modules/items/oneOf/1/properties/async_queue/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[1].properties.async_queue.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.async_queue,data:data186};
+if(!((data186 === "sync") || (data186 === "async"))){
+const err395 = {instancePath:instancePath+"/modules/" + i8+"/mode",schemaPath:"#/properties/modules/items/oneOf/1/properties/mode/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[1].properties.mode.enum},schema:schema11.properties.modules.items.oneOf[1].properties.mode.enum,parentSchema:schema11.properties.modules.items.oneOf[1].properties.mode,data:data186};
 if(vErrors === null){
 vErrors = [err395];
 }
@@ -4934,9 +4934,11 @@ vErrors.push(err395);
 }
 errors++;
 }
-if((typeof data186 == "number") && (isFinite(data186))){
-if(data186 > 65536 || isNaN(data186)){
-const err396 = {instancePath:instancePath+"/modules/" + i8+"/async_queue",schemaPath:"#/properties/modules/items/oneOf/1/properties/async_queue/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65536},schema:65536,parentSchema:schema11.properties.modules.items.oneOf[1].properties.async_queue,data:data186};
+}
+if(data73.async_queue !== undefined){
+let data187 = data73.async_queue;
+if(!(((typeof data187 == "number") && (!(data187 % 1) && !isNaN(data187))) && (isFinite(data187)))){
+const err396 = {instancePath:instancePath+"/modules/" + i8+"/async_queue",schemaPath:"#/properties/modules/items/oneOf/1/properties/async_queue/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[1].properties.async_queue.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.async_queue,data:data187};
 if(vErrors === null){
 vErrors = [err396];
 }
@@ -4945,8 +4947,9 @@ vErrors.push(err396);
 }
 errors++;
 }
-if(data186 < 1 || isNaN(data186)){
-const err397 = {instancePath:instancePath+"/modules/" + i8+"/async_queue",schemaPath:"#/properties/modules/items/oneOf/1/properties/async_queue/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[1].properties.async_queue,data:data186};
+if((typeof data187 == "number") && (isFinite(data187))){
+if(data187 > 65536 || isNaN(data187)){
+const err397 = {instancePath:instancePath+"/modules/" + i8+"/async_queue",schemaPath:"#/properties/modules/items/oneOf/1/properties/async_queue/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65536},schema:65536,parentSchema:schema11.properties.modules.items.oneOf[1].properties.async_queue,data:data187};
 if(vErrors === null){
 vErrors = [err397];
 }
@@ -4955,17 +4958,8 @@ vErrors.push(err397);
 }
 errors++;
 }
-}
-}
-if(data72.exclude !== undefined){
-let data187 = data72.exclude;
-if(Array.isArray(data187)){
-const len20 = data187.length;
-for(let i20=0; i20<len20; i20++){
-let data188 = data187[i20];
-if(typeof data188 === "string"){
-if(!(formats194(data188))){
-const err398 = {instancePath:instancePath+"/modules/" + i8+"/exclude/" + i20,schemaPath:"#/properties/modules/items/oneOf/1/properties/exclude/items/format",keyword:"format",params:{format: "exclude-pattern"},schema:"exclude-pattern",parentSchema:schema11.properties.modules.items.oneOf[1].properties.exclude.items,data:data188};
+if(data187 < 1 || isNaN(data187)){
+const err398 = {instancePath:instancePath+"/modules/" + i8+"/async_queue",schemaPath:"#/properties/modules/items/oneOf/1/properties/async_queue/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[1].properties.async_queue,data:data187};
 if(vErrors === null){
 vErrors = [err398];
 }
@@ -4975,8 +4969,16 @@ vErrors.push(err398);
 errors++;
 }
 }
-else {
-const err399 = {instancePath:instancePath+"/modules/" + i8+"/exclude/" + i20,schemaPath:"#/properties/modules/items/oneOf/1/properties/exclude/items/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.exclude.items.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.exclude.items,data:data188};
+}
+if(data73.exclude !== undefined){
+let data188 = data73.exclude;
+if(Array.isArray(data188)){
+const len20 = data188.length;
+for(let i20=0; i20<len20; i20++){
+let data189 = data188[i20];
+if(typeof data189 === "string"){
+if(!(formats194(data189))){
+const err399 = {instancePath:instancePath+"/modules/" + i8+"/exclude/" + i20,schemaPath:"#/properties/modules/items/oneOf/1/properties/exclude/items/format",keyword:"format",params:{format: "exclude-pattern"},schema:"exclude-pattern",parentSchema:schema11.properties.modules.items.oneOf[1].properties.exclude.items,data:data189};
 if(vErrors === null){
 vErrors = [err399];
 }
@@ -4986,9 +4988,8 @@ vErrors.push(err399);
 errors++;
 }
 }
-}
 else {
-const err400 = {instancePath:instancePath+"/modules/" + i8+"/exclude",schemaPath:"#/properties/modules/items/oneOf/1/properties/exclude/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[1].properties.exclude.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.exclude,data:data187};
+const err400 = {instancePath:instancePath+"/modules/" + i8+"/exclude/" + i20,schemaPath:"#/properties/modules/items/oneOf/1/properties/exclude/items/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.exclude.items.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.exclude.items,data:data189};
 if(vErrors === null){
 vErrors = [err400];
 }
@@ -5000,7 +5001,7 @@ errors++;
 }
 }
 else {
-const err401 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/1/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.oneOf[1].type,parentSchema:schema11.properties.modules.items.oneOf[1],data:data72};
+const err401 = {instancePath:instancePath+"/modules/" + i8+"/exclude",schemaPath:"#/properties/modules/items/oneOf/1/properties/exclude/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[1].properties.exclude.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.exclude,data:data188};
 if(vErrors === null){
 vErrors = [err401];
 }
@@ -5010,10 +5011,9 @@ vErrors.push(err401);
 errors++;
 }
 }
-else if(tag0 === "farm"){
-if(data72 && typeof data72 == "object" && !Array.isArray(data72)){
-if(data72.type === undefined){
-const err402 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/2/required",keyword:"required",params:{missingProperty: "type"},schema:schema11.properties.modules.items.oneOf[2].required,parentSchema:schema11.properties.modules.items.oneOf[2],data:data72};
+}
+else {
+const err402 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/1/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.oneOf[1].type,parentSchema:schema11.properties.modules.items.oneOf[1],data:data73};
 if(vErrors === null){
 vErrors = [err402];
 }
@@ -5022,8 +5022,11 @@ vErrors.push(err402);
 }
 errors++;
 }
-if(data72.name === undefined){
-const err403 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/2/required",keyword:"required",params:{missingProperty: "name"},schema:schema11.properties.modules.items.oneOf[2].required,parentSchema:schema11.properties.modules.items.oneOf[2],data:data72};
+}
+else if(tag0 === "farm"){
+if(data73 && typeof data73 == "object" && !Array.isArray(data73)){
+if(data73.type === undefined){
+const err403 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/2/required",keyword:"required",params:{missingProperty: "type"},schema:schema11.properties.modules.items.oneOf[2].required,parentSchema:schema11.properties.modules.items.oneOf[2],data:data73};
 if(vErrors === null){
 vErrors = [err403];
 }
@@ -5032,8 +5035,8 @@ vErrors.push(err403);
 }
 errors++;
 }
-if(data72.ports === undefined){
-const err404 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/2/required",keyword:"required",params:{missingProperty: "ports"},schema:schema11.properties.modules.items.oneOf[2].required,parentSchema:schema11.properties.modules.items.oneOf[2],data:data72};
+if(data73.name === undefined){
+const err404 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/2/required",keyword:"required",params:{missingProperty: "name"},schema:schema11.properties.modules.items.oneOf[2].required,parentSchema:schema11.properties.modules.items.oneOf[2],data:data73};
 if(vErrors === null){
 vErrors = [err404];
 }
@@ -5042,9 +5045,8 @@ vErrors.push(err404);
 }
 errors++;
 }
-for(const key17 in data72){
-if(!(func2.call(schema11.properties.modules.items.oneOf[2].properties, key17))){
-const err405 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/2/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},schema:false,parentSchema:schema11.properties.modules.items.oneOf[2],data:data72};
+if(data73.ports === undefined){
+const err405 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/2/required",keyword:"required",params:{missingProperty: "ports"},schema:schema11.properties.modules.items.oneOf[2].required,parentSchema:schema11.properties.modules.items.oneOf[2],data:data73};
 if(vErrors === null){
 vErrors = [err405];
 }
@@ -5053,11 +5055,9 @@ vErrors.push(err405);
 }
 errors++;
 }
-}
-if(data72.type !== undefined){
-let data189 = data72.type;
-if("farm" !== data189){
-const err406 = {instancePath:instancePath+"/modules/" + i8+"/type",schemaPath:"#/properties/modules/items/oneOf/2/properties/type/const",keyword:"const",params:{allowedValue: "farm"},schema:"farm",parentSchema:schema11.properties.modules.items.oneOf[2].properties.type,data:data189};
+for(const key17 in data73){
+if(!(func2.call(schema11.properties.modules.items.oneOf[2].properties, key17))){
+const err406 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/2/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},schema:false,parentSchema:schema11.properties.modules.items.oneOf[2],data:data73};
 if(vErrors === null){
 vErrors = [err406];
 }
@@ -5067,11 +5067,10 @@ vErrors.push(err406);
 errors++;
 }
 }
-if(data72.name !== undefined){
-let data190 = data72.name;
-if(typeof data190 === "string"){
-if(!(formats0(data190))){
-const err407 = {instancePath:instancePath+"/modules/" + i8+"/name",schemaPath:"#/properties/modules/items/oneOf/2/properties/name/format",keyword:"format",params:{format: "name"},schema:"name",parentSchema:schema11.properties.modules.items.oneOf[2].properties.name,data:data190};
+if(data73.type !== undefined){
+let data190 = data73.type;
+if("farm" !== data190){
+const err407 = {instancePath:instancePath+"/modules/" + i8+"/type",schemaPath:"#/properties/modules/items/oneOf/2/properties/type/const",keyword:"const",params:{allowedValue: "farm"},schema:"farm",parentSchema:schema11.properties.modules.items.oneOf[2].properties.type,data:data190};
 if(vErrors === null){
 vErrors = [err407];
 }
@@ -5081,8 +5080,11 @@ vErrors.push(err407);
 errors++;
 }
 }
-else {
-const err408 = {instancePath:instancePath+"/modules/" + i8+"/name",schemaPath:"#/properties/modules/items/oneOf/2/properties/name/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.name.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.name,data:data190};
+if(data73.name !== undefined){
+let data191 = data73.name;
+if(typeof data191 === "string"){
+if(!(formats0(data191))){
+const err408 = {instancePath:instancePath+"/modules/" + i8+"/name",schemaPath:"#/properties/modules/items/oneOf/2/properties/name/format",keyword:"format",params:{format: "name"},schema:"name",parentSchema:schema11.properties.modules.items.oneOf[2].properties.name,data:data191};
 if(vErrors === null){
 vErrors = [err408];
 }
@@ -5092,11 +5094,8 @@ vErrors.push(err408);
 errors++;
 }
 }
-if(data72.vip !== undefined){
-let data191 = data72.vip;
-if(typeof data191 === "string"){
-if(!(formats34(data191))){
-const err409 = {instancePath:instancePath+"/modules/" + i8+"/vip",schemaPath:"#/properties/modules/items/oneOf/2/properties/vip/format",keyword:"format",params:{format: "ipv4-cidr"},schema:"ipv4-cidr",parentSchema:schema11.properties.modules.items.oneOf[2].properties.vip,data:data191};
+else {
+const err409 = {instancePath:instancePath+"/modules/" + i8+"/name",schemaPath:"#/properties/modules/items/oneOf/2/properties/name/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.name.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.name,data:data191};
 if(vErrors === null){
 vErrors = [err409];
 }
@@ -5106,8 +5105,11 @@ vErrors.push(err409);
 errors++;
 }
 }
-else {
-const err410 = {instancePath:instancePath+"/modules/" + i8+"/vip",schemaPath:"#/properties/modules/items/oneOf/2/properties/vip/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.vip.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.vip,data:data191};
+if(data73.vip !== undefined){
+let data192 = data73.vip;
+if(typeof data192 === "string"){
+if(!(formats34(data192))){
+const err410 = {instancePath:instancePath+"/modules/" + i8+"/vip",schemaPath:"#/properties/modules/items/oneOf/2/properties/vip/format",keyword:"format",params:{format: "ipv4-cidr"},schema:"ipv4-cidr",parentSchema:schema11.properties.modules.items.oneOf[2].properties.vip,data:data192};
 if(vErrors === null){
 vErrors = [err410];
 }
@@ -5117,15 +5119,8 @@ vErrors.push(err410);
 errors++;
 }
 }
-if(data72.vips !== undefined){
-let data192 = data72.vips;
-if(Array.isArray(data192)){
-const len21 = data192.length;
-for(let i21=0; i21<len21; i21++){
-let data193 = data192[i21];
-if(typeof data193 === "string"){
-if(!(formats34(data193))){
-const err411 = {instancePath:instancePath+"/modules/" + i8+"/vips/" + i21,schemaPath:"#/properties/modules/items/oneOf/2/properties/vips/items/format",keyword:"format",params:{format: "ipv4-cidr"},schema:"ipv4-cidr",parentSchema:schema11.properties.modules.items.oneOf[2].properties.vips.items,data:data193};
+else {
+const err411 = {instancePath:instancePath+"/modules/" + i8+"/vip",schemaPath:"#/properties/modules/items/oneOf/2/properties/vip/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.vip.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.vip,data:data192};
 if(vErrors === null){
 vErrors = [err411];
 }
@@ -5135,8 +5130,15 @@ vErrors.push(err411);
 errors++;
 }
 }
-else {
-const err412 = {instancePath:instancePath+"/modules/" + i8+"/vips/" + i21,schemaPath:"#/properties/modules/items/oneOf/2/properties/vips/items/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.vips.items.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.vips.items,data:data193};
+if(data73.vips !== undefined){
+let data193 = data73.vips;
+if(Array.isArray(data193)){
+const len21 = data193.length;
+for(let i21=0; i21<len21; i21++){
+let data194 = data193[i21];
+if(typeof data194 === "string"){
+if(!(formats34(data194))){
+const err412 = {instancePath:instancePath+"/modules/" + i8+"/vips/" + i21,schemaPath:"#/properties/modules/items/oneOf/2/properties/vips/items/format",keyword:"format",params:{format: "ipv4-cidr"},schema:"ipv4-cidr",parentSchema:schema11.properties.modules.items.oneOf[2].properties.vips.items,data:data194};
 if(vErrors === null){
 vErrors = [err412];
 }
@@ -5146,9 +5148,8 @@ vErrors.push(err412);
 errors++;
 }
 }
-}
 else {
-const err413 = {instancePath:instancePath+"/modules/" + i8+"/vips",schemaPath:"#/properties/modules/items/oneOf/2/properties/vips/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[2].properties.vips.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.vips,data:data192};
+const err413 = {instancePath:instancePath+"/modules/" + i8+"/vips/" + i21,schemaPath:"#/properties/modules/items/oneOf/2/properties/vips/items/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.vips.items.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.vips.items,data:data194};
 if(vErrors === null){
 vErrors = [err413];
 }
@@ -5158,11 +5159,9 @@ vErrors.push(err413);
 errors++;
 }
 }
-if(data72.interface !== undefined){
-let data194 = data72.interface;
-if(typeof data194 === "string"){
-if(!(formats30(data194))){
-const err414 = {instancePath:instancePath+"/modules/" + i8+"/interface",schemaPath:"#/properties/modules/items/oneOf/2/properties/interface/format",keyword:"format",params:{format: "interface"},schema:"interface",parentSchema:schema11.properties.modules.items.oneOf[2].properties.interface,data:data194};
+}
+else {
+const err414 = {instancePath:instancePath+"/modules/" + i8+"/vips",schemaPath:"#/properties/modules/items/oneOf/2/properties/vips/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[2].properties.vips.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.vips,data:data193};
 if(vErrors === null){
 vErrors = [err414];
 }
@@ -5172,8 +5171,11 @@ vErrors.push(err414);
 errors++;
 }
 }
-else {
-const err415 = {instancePath:instancePath+"/modules/" + i8+"/interface",schemaPath:"#/properties/modules/items/oneOf/2/properties/interface/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.interface.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.interface,data:data194};
+if(data73.interface !== undefined){
+let data195 = data73.interface;
+if(typeof data195 === "string"){
+if(!(formats30(data195))){
+const err415 = {instancePath:instancePath+"/modules/" + i8+"/interface",schemaPath:"#/properties/modules/items/oneOf/2/properties/interface/format",keyword:"format",params:{format: "interface"},schema:"interface",parentSchema:schema11.properties.modules.items.oneOf[2].properties.interface,data:data195};
 if(vErrors === null){
 vErrors = [err415];
 }
@@ -5183,11 +5185,8 @@ vErrors.push(err415);
 errors++;
 }
 }
-if(data72.start !== undefined){
-let data195 = data72.start;
-if(typeof data195 === "string"){
-if(!(formats2(data195))){
-const err416 = {instancePath:instancePath+"/modules/" + i8+"/start",schemaPath:"#/properties/modules/items/oneOf/2/properties/start/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.start,data:data195};
+else {
+const err416 = {instancePath:instancePath+"/modules/" + i8+"/interface",schemaPath:"#/properties/modules/items/oneOf/2/properties/interface/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.interface.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.interface,data:data195};
 if(vErrors === null){
 vErrors = [err416];
 }
@@ -5197,8 +5196,11 @@ vErrors.push(err416);
 errors++;
 }
 }
-else {
-const err417 = {instancePath:instancePath+"/modules/" + i8+"/start",schemaPath:"#/properties/modules/items/oneOf/2/properties/start/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.start.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.start,data:data195};
+if(data73.start !== undefined){
+let data196 = data73.start;
+if(typeof data196 === "string"){
+if(!(formats2(data196))){
+const err417 = {instancePath:instancePath+"/modules/" + i8+"/start",schemaPath:"#/properties/modules/items/oneOf/2/properties/start/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.start,data:data196};
 if(vErrors === null){
 vErrors = [err417];
 }
@@ -5208,11 +5210,8 @@ vErrors.push(err417);
 errors++;
 }
 }
-if(data72.stop !== undefined){
-let data196 = data72.stop;
-if(typeof data196 === "string"){
-if(!(formats2(data196))){
-const err418 = {instancePath:instancePath+"/modules/" + i8+"/stop",schemaPath:"#/properties/modules/items/oneOf/2/properties/stop/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.stop,data:data196};
+else {
+const err418 = {instancePath:instancePath+"/modules/" + i8+"/start",schemaPath:"#/properties/modules/items/oneOf/2/properties/start/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.start.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.start,data:data196};
 if(vErrors === null){
 vErrors = [err418];
 }
@@ -5222,8 +5221,11 @@ vErrors.push(err418);
 errors++;
 }
 }
-else {
-const err419 = {instancePath:instancePath+"/modules/" + i8+"/stop",schemaPath:"#/properties/modules/items/oneOf/2/properties/stop/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.stop.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.stop,data:data196};
+if(data73.stop !== undefined){
+let data197 = data73.stop;
+if(typeof data197 === "string"){
+if(!(formats2(data197))){
+const err419 = {instancePath:instancePath+"/modules/" + i8+"/stop",schemaPath:"#/properties/modules/items/oneOf/2/properties/stop/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.stop,data:data197};
 if(vErrors === null){
 vErrors = [err419];
 }
@@ -5233,11 +5235,8 @@ vErrors.push(err419);
 errors++;
 }
 }
-if(data72.start_timeout !== undefined){
-let data197 = data72.start_timeout;
-if(typeof data197 === "string"){
-if(!(formats8(data197))){
-const err420 = {instancePath:instancePath+"/modules/" + i8+"/start_timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/start_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[2].properties.start_timeout,data:data197};
+else {
+const err420 = {instancePath:instancePath+"/modules/" + i8+"/stop",schemaPath:"#/properties/modules/items/oneOf/2/properties/stop/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.stop.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.stop,data:data197};
 if(vErrors === null){
 vErrors = [err420];
 }
@@ -5247,8 +5246,11 @@ vErrors.push(err420);
 errors++;
 }
 }
-else {
-const err421 = {instancePath:instancePath+"/modules/" + i8+"/start_timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/start_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.start_timeout.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.start_timeout,data:data197};
+if(data73.start_timeout !== undefined){
+let data198 = data73.start_timeout;
+if(typeof data198 === "string"){
+if(!(formats8(data198))){
+const err421 = {instancePath:instancePath+"/modules/" + i8+"/start_timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/start_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[2].properties.start_timeout,data:data198};
 if(vErrors === null){
 vErrors = [err421];
 }
@@ -5258,11 +5260,8 @@ vErrors.push(err421);
 errors++;
 }
 }
-if(data72.stop_timeout !== undefined){
-let data198 = data72.stop_timeout;
-if(typeof data198 === "string"){
-if(!(formats8(data198))){
-const err422 = {instancePath:instancePath+"/modules/" + i8+"/stop_timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/stop_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[2].properties.stop_timeout,data:data198};
+else {
+const err422 = {instancePath:instancePath+"/modules/" + i8+"/start_timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/start_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.start_timeout.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.start_timeout,data:data198};
 if(vErrors === null){
 vErrors = [err422];
 }
@@ -5272,8 +5271,11 @@ vErrors.push(err422);
 errors++;
 }
 }
-else {
-const err423 = {instancePath:instancePath+"/modules/" + i8+"/stop_timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/stop_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.stop_timeout.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.stop_timeout,data:data198};
+if(data73.stop_timeout !== undefined){
+let data199 = data73.stop_timeout;
+if(typeof data199 === "string"){
+if(!(formats8(data199))){
+const err423 = {instancePath:instancePath+"/modules/" + i8+"/stop_timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/stop_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[2].properties.stop_timeout,data:data199};
 if(vErrors === null){
 vErrors = [err423];
 }
@@ -5283,16 +5285,8 @@ vErrors.push(err423);
 errors++;
 }
 }
-if(data72.checkers !== undefined){
-let data199 = data72.checkers;
-if(Array.isArray(data199)){
-const len22 = data199.length;
-for(let i22=0; i22<len22; i22++){
-let data200 = data199[i22];
-if(data200 && typeof data200 == "object" && !Array.isArray(data200)){
-for(const key18 in data200){
-if(!(func2.call(schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties, key18))){
-const err424 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22,schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},schema:false,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items,data:data200};
+else {
+const err424 = {instancePath:instancePath+"/modules/" + i8+"/stop_timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/stop_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.stop_timeout.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.stop_timeout,data:data199};
 if(vErrors === null){
 vErrors = [err424];
 }
@@ -5302,11 +5296,16 @@ vErrors.push(err424);
 errors++;
 }
 }
-if(data200.tcp !== undefined){
-let data201 = data200.tcp;
-if(typeof data201 === "string"){
-if(!(formats22(data201))){
-const err425 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/tcp",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/tcp/format",keyword:"format",params:{format: "endpoint"},schema:"endpoint",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.tcp,data:data201};
+if(data73.checkers !== undefined){
+let data200 = data73.checkers;
+if(Array.isArray(data200)){
+const len22 = data200.length;
+for(let i22=0; i22<len22; i22++){
+let data201 = data200[i22];
+if(data201 && typeof data201 == "object" && !Array.isArray(data201)){
+for(const key18 in data201){
+if(!(func2.call(schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties, key18))){
+const err425 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22,schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},schema:false,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items,data:data201};
 if(vErrors === null){
 vErrors = [err425];
 }
@@ -5316,8 +5315,11 @@ vErrors.push(err425);
 errors++;
 }
 }
-else {
-const err426 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/tcp",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/tcp/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.tcp.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.tcp,data:data201};
+if(data201.tcp !== undefined){
+let data202 = data201.tcp;
+if(typeof data202 === "string"){
+if(!(formats22(data202))){
+const err426 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/tcp",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/tcp/format",keyword:"format",params:{format: "endpoint"},schema:"endpoint",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.tcp,data:data202};
 if(vErrors === null){
 vErrors = [err426];
 }
@@ -5327,11 +5329,8 @@ vErrors.push(err426);
 errors++;
 }
 }
-if(data200.http !== undefined){
-let data202 = data200.http;
-if(typeof data202 === "string"){
-if(!(formats90(data202))){
-const err427 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/http",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/http/format",keyword:"format",params:{format: "http-url"},schema:"http-url",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.http,data:data202};
+else {
+const err427 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/tcp",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/tcp/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.tcp.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.tcp,data:data202};
 if(vErrors === null){
 vErrors = [err427];
 }
@@ -5341,8 +5340,11 @@ vErrors.push(err427);
 errors++;
 }
 }
-else {
-const err428 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/http",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/http/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.http.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.http,data:data202};
+if(data201.http !== undefined){
+let data203 = data201.http;
+if(typeof data203 === "string"){
+if(!(formats90(data203))){
+const err428 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/http",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/http/format",keyword:"format",params:{format: "http-url"},schema:"http-url",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.http,data:data203};
 if(vErrors === null){
 vErrors = [err428];
 }
@@ -5352,10 +5354,8 @@ vErrors.push(err428);
 errors++;
 }
 }
-if(data200.status !== undefined){
-let data203 = data200.status;
-if((!(((typeof data203 == "number") && (!(data203 % 1) && !isNaN(data203))) && (isFinite(data203)))) && (!(Array.isArray(data203)))){
-const err429 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/type",keyword:"type",params:{type: schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status.type},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status,data:data203};
+else {
+const err429 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/http",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/http/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.http.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.http,data:data203};
 if(vErrors === null){
 vErrors = [err429];
 }
@@ -5364,9 +5364,11 @@ vErrors.push(err429);
 }
 errors++;
 }
-if((typeof data203 == "number") && (isFinite(data203))){
-if(data203 > 599 || isNaN(data203)){
-const err430 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},schema:599,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status,data:data203};
+}
+if(data201.status !== undefined){
+let data204 = data201.status;
+if((!(((typeof data204 == "number") && (!(data204 % 1) && !isNaN(data204))) && (isFinite(data204)))) && (!(Array.isArray(data204)))){
+const err430 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/type",keyword:"type",params:{type: schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status.type},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status,data:data204};
 if(vErrors === null){
 vErrors = [err430];
 }
@@ -5375,8 +5377,9 @@ vErrors.push(err430);
 }
 errors++;
 }
-if(data203 < 100 || isNaN(data203)){
-const err431 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},schema:100,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status,data:data203};
+if((typeof data204 == "number") && (isFinite(data204))){
+if(data204 > 599 || isNaN(data204)){
+const err431 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},schema:599,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status,data:data204};
 if(vErrors === null){
 vErrors = [err431];
 }
@@ -5385,10 +5388,8 @@ vErrors.push(err431);
 }
 errors++;
 }
-}
-if(Array.isArray(data203)){
-if(data203.length < 1){
-const err432 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/minItems",keyword:"minItems",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status,data:data203};
+if(data204 < 100 || isNaN(data204)){
+const err432 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},schema:100,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status,data:data204};
 if(vErrors === null){
 vErrors = [err432];
 }
@@ -5397,11 +5398,10 @@ vErrors.push(err432);
 }
 errors++;
 }
-const len23 = data203.length;
-for(let i23=0; i23<len23; i23++){
-let data204 = data203[i23];
-if(!(((typeof data204 == "number") && (!(data204 % 1) && !isNaN(data204))) && (isFinite(data204)))){
-const err433 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status/" + i23,schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/items/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status.items.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status.items,data:data204};
+}
+if(Array.isArray(data204)){
+if(data204.length < 1){
+const err433 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/minItems",keyword:"minItems",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status,data:data204};
 if(vErrors === null){
 vErrors = [err433];
 }
@@ -5410,9 +5410,11 @@ vErrors.push(err433);
 }
 errors++;
 }
-if((typeof data204 == "number") && (isFinite(data204))){
-if(data204 > 599 || isNaN(data204)){
-const err434 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status/" + i23,schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},schema:599,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status.items,data:data204};
+const len23 = data204.length;
+for(let i23=0; i23<len23; i23++){
+let data205 = data204[i23];
+if(!(((typeof data205 == "number") && (!(data205 % 1) && !isNaN(data205))) && (isFinite(data205)))){
+const err434 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status/" + i23,schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/items/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status.items.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status.items,data:data205};
 if(vErrors === null){
 vErrors = [err434];
 }
@@ -5421,8 +5423,9 @@ vErrors.push(err434);
 }
 errors++;
 }
-if(data204 < 100 || isNaN(data204)){
-const err435 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status/" + i23,schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},schema:100,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status.items,data:data204};
+if((typeof data205 == "number") && (isFinite(data205))){
+if(data205 > 599 || isNaN(data205)){
+const err435 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status/" + i23,schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},schema:599,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status.items,data:data205};
 if(vErrors === null){
 vErrors = [err435];
 }
@@ -5431,15 +5434,8 @@ vErrors.push(err435);
 }
 errors++;
 }
-}
-}
-}
-}
-if(data200.body !== undefined){
-let data205 = data200.body;
-if(typeof data205 === "string"){
-if(func4(data205) < 1){
-const err436 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/body",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/body/minLength",keyword:"minLength",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.body,data:data205};
+if(data205 < 100 || isNaN(data205)){
+const err436 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status/" + i23,schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},schema:100,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status.items,data:data205};
 if(vErrors === null){
 vErrors = [err436];
 }
@@ -5449,8 +5445,14 @@ vErrors.push(err436);
 errors++;
 }
 }
-else {
-const err437 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/body",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/body/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.body.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.body,data:data205};
+}
+}
+}
+if(data201.body !== undefined){
+let data206 = data201.body;
+if(typeof data206 === "string"){
+if(func4(data206) < 1){
+const err437 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/body",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/body/minLength",keyword:"minLength",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.body,data:data206};
 if(vErrors === null){
 vErrors = [err437];
 }
@@ -5460,10 +5462,8 @@ vErrors.push(err437);
 errors++;
 }
 }
-if(data200.tls_verify !== undefined){
-let data206 = data200.tls_verify;
-if(typeof data206 !== "boolean"){
-const err438 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/tls_verify",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/tls_verify/type",keyword:"type",params:{type: "boolean"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.tls_verify.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.tls_verify,data:data206};
+else {
+const err438 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/body",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/body/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.body.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.body,data:data206};
 if(vErrors === null){
 vErrors = [err438];
 }
@@ -5473,11 +5473,10 @@ vErrors.push(err438);
 errors++;
 }
 }
-if(data200.process !== undefined){
-let data207 = data200.process;
-if(typeof data207 === "string"){
-if(func4(data207) < 1){
-const err439 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/process",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/process/minLength",keyword:"minLength",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.process,data:data207};
+if(data201.tls_verify !== undefined){
+let data207 = data201.tls_verify;
+if(typeof data207 !== "boolean"){
+const err439 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/tls_verify",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/tls_verify/type",keyword:"type",params:{type: "boolean"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.tls_verify.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.tls_verify,data:data207};
 if(vErrors === null){
 vErrors = [err439];
 }
@@ -5487,8 +5486,11 @@ vErrors.push(err439);
 errors++;
 }
 }
-else {
-const err440 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/process",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/process/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.process.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.process,data:data207};
+if(data201.process !== undefined){
+let data208 = data201.process;
+if(typeof data208 === "string"){
+if(func4(data208) < 1){
+const err440 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/process",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/process/minLength",keyword:"minLength",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.process,data:data208};
 if(vErrors === null){
 vErrors = [err440];
 }
@@ -5498,10 +5500,8 @@ vErrors.push(err440);
 errors++;
 }
 }
-if(data200.min !== undefined){
-let data208 = data200.min;
-if(!(((typeof data208 == "number") && (!(data208 % 1) && !isNaN(data208))) && (isFinite(data208)))){
-const err441 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/min",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/min/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.min.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.min,data:data208};
+else {
+const err441 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/process",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/process/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.process.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.process,data:data208};
 if(vErrors === null){
 vErrors = [err441];
 }
@@ -5510,9 +5510,11 @@ vErrors.push(err441);
 }
 errors++;
 }
-if((typeof data208 == "number") && (isFinite(data208))){
-if(data208 > 1000 || isNaN(data208)){
-const err442 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/min",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/min/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},schema:1000,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.min,data:data208};
+}
+if(data201.min !== undefined){
+let data209 = data201.min;
+if(!(((typeof data209 == "number") && (!(data209 % 1) && !isNaN(data209))) && (isFinite(data209)))){
+const err442 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/min",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/min/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.min.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.min,data:data209};
 if(vErrors === null){
 vErrors = [err442];
 }
@@ -5521,8 +5523,9 @@ vErrors.push(err442);
 }
 errors++;
 }
-if(data208 < 1 || isNaN(data208)){
-const err443 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/min",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/min/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.min,data:data208};
+if((typeof data209 == "number") && (isFinite(data209))){
+if(data209 > 1000 || isNaN(data209)){
+const err443 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/min",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/min/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},schema:1000,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.min,data:data209};
 if(vErrors === null){
 vErrors = [err443];
 }
@@ -5531,13 +5534,8 @@ vErrors.push(err443);
 }
 errors++;
 }
-}
-}
-if(data200.pidfile !== undefined){
-let data209 = data200.pidfile;
-if(typeof data209 === "string"){
-if(!(formats2(data209))){
-const err444 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/pidfile",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/pidfile/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.pidfile,data:data209};
+if(data209 < 1 || isNaN(data209)){
+const err444 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/min",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/min/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.min,data:data209};
 if(vErrors === null){
 vErrors = [err444];
 }
@@ -5547,8 +5545,12 @@ vErrors.push(err444);
 errors++;
 }
 }
-else {
-const err445 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/pidfile",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/pidfile/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.pidfile.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.pidfile,data:data209};
+}
+if(data201.pidfile !== undefined){
+let data210 = data201.pidfile;
+if(typeof data210 === "string"){
+if(!(formats2(data210))){
+const err445 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/pidfile",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/pidfile/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.pidfile,data:data210};
 if(vErrors === null){
 vErrors = [err445];
 }
@@ -5558,11 +5560,8 @@ vErrors.push(err445);
 errors++;
 }
 }
-if(data200.ping !== undefined){
-let data210 = data200.ping;
-if(typeof data210 === "string"){
-if(!(formats6(data210))){
-const err446 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/ping",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/ping/format",keyword:"format",params:{format: "ipv4"},schema:"ipv4",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.ping,data:data210};
+else {
+const err446 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/pidfile",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/pidfile/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.pidfile.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.pidfile,data:data210};
 if(vErrors === null){
 vErrors = [err446];
 }
@@ -5572,8 +5571,11 @@ vErrors.push(err446);
 errors++;
 }
 }
-else {
-const err447 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/ping",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/ping/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.ping.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.ping,data:data210};
+if(data201.ping !== undefined){
+let data211 = data201.ping;
+if(typeof data211 === "string"){
+if(!(formats6(data211))){
+const err447 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/ping",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/ping/format",keyword:"format",params:{format: "ipv4"},schema:"ipv4",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.ping,data:data211};
 if(vErrors === null){
 vErrors = [err447];
 }
@@ -5583,10 +5585,8 @@ vErrors.push(err447);
 errors++;
 }
 }
-if(data200.protocol !== undefined){
-let data211 = data200.protocol;
-if(typeof data211 !== "string"){
-const err448 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/protocol",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/protocol/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.protocol.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.protocol,data:data211};
+else {
+const err448 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/ping",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/ping/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.ping.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.ping,data:data211};
 if(vErrors === null){
 vErrors = [err448];
 }
@@ -5595,8 +5595,11 @@ vErrors.push(err448);
 }
 errors++;
 }
-if(!(((data211 === "icmp") || (data211 === "tcp")) || (data211 === "udp"))){
-const err449 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/protocol",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/protocol/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.protocol.enum},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.protocol.enum,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.protocol,data:data211};
+}
+if(data201.protocol !== undefined){
+let data212 = data201.protocol;
+if(typeof data212 !== "string"){
+const err449 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/protocol",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/protocol/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.protocol.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.protocol,data:data212};
 if(vErrors === null){
 vErrors = [err449];
 }
@@ -5605,11 +5608,8 @@ vErrors.push(err449);
 }
 errors++;
 }
-}
-if(data200.port !== undefined){
-let data212 = data200.port;
-if(!(((typeof data212 == "number") && (!(data212 % 1) && !isNaN(data212))) && (isFinite(data212)))){
-const err450 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/port",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/port/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.port.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.port,data:data212};
+if(!(((data212 === "icmp") || (data212 === "tcp")) || (data212 === "udp"))){
+const err450 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/protocol",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/protocol/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.protocol.enum},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.protocol.enum,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.protocol,data:data212};
 if(vErrors === null){
 vErrors = [err450];
 }
@@ -5618,9 +5618,11 @@ vErrors.push(err450);
 }
 errors++;
 }
-if((typeof data212 == "number") && (isFinite(data212))){
-if(data212 > 65535 || isNaN(data212)){
-const err451 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/port",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},schema:65535,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.port,data:data212};
+}
+if(data201.port !== undefined){
+let data213 = data201.port;
+if(!(((typeof data213 == "number") && (!(data213 % 1) && !isNaN(data213))) && (isFinite(data213)))){
+const err451 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/port",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/port/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.port.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.port,data:data213};
 if(vErrors === null){
 vErrors = [err451];
 }
@@ -5629,8 +5631,9 @@ vErrors.push(err451);
 }
 errors++;
 }
-if(data212 < 1 || isNaN(data212)){
-const err452 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/port",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.port,data:data212};
+if((typeof data213 == "number") && (isFinite(data213))){
+if(data213 > 65535 || isNaN(data213)){
+const err452 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/port",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},schema:65535,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.port,data:data213};
 if(vErrors === null){
 vErrors = [err452];
 }
@@ -5639,13 +5642,8 @@ vErrors.push(err452);
 }
 errors++;
 }
-}
-}
-if(data200.interface !== undefined){
-let data213 = data200.interface;
-if(typeof data213 === "string"){
-if(!(formats30(data213))){
-const err453 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/interface",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/interface/format",keyword:"format",params:{format: "interface"},schema:"interface",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.interface,data:data213};
+if(data213 < 1 || isNaN(data213)){
+const err453 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/port",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.port,data:data213};
 if(vErrors === null){
 vErrors = [err453];
 }
@@ -5655,8 +5653,12 @@ vErrors.push(err453);
 errors++;
 }
 }
-else {
-const err454 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/interface",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/interface/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.interface.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.interface,data:data213};
+}
+if(data201.interface !== undefined){
+let data214 = data201.interface;
+if(typeof data214 === "string"){
+if(!(formats30(data214))){
+const err454 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/interface",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/interface/format",keyword:"format",params:{format: "interface"},schema:"interface",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.interface,data:data214};
 if(vErrors === null){
 vErrors = [err454];
 }
@@ -5666,11 +5668,8 @@ vErrors.push(err454);
 errors++;
 }
 }
-if(data200.file !== undefined){
-let data214 = data200.file;
-if(typeof data214 === "string"){
-if(!(formats2(data214))){
-const err455 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/file",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/file/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.file,data:data214};
+else {
+const err455 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/interface",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/interface/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.interface.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.interface,data:data214};
 if(vErrors === null){
 vErrors = [err455];
 }
@@ -5680,8 +5679,11 @@ vErrors.push(err455);
 errors++;
 }
 }
-else {
-const err456 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/file",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/file/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.file.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.file,data:data214};
+if(data201.file !== undefined){
+let data215 = data201.file;
+if(typeof data215 === "string"){
+if(!(formats2(data215))){
+const err456 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/file",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/file/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.file,data:data215};
 if(vErrors === null){
 vErrors = [err456];
 }
@@ -5691,10 +5693,8 @@ vErrors.push(err456);
 errors++;
 }
 }
-if(data200.exists !== undefined){
-let data215 = data200.exists;
-if(typeof data215 !== "boolean"){
-const err457 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/exists",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/exists/type",keyword:"type",params:{type: "boolean"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.exists.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.exists,data:data215};
+else {
+const err457 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/file",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/file/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.file.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.file,data:data215};
 if(vErrors === null){
 vErrors = [err457];
 }
@@ -5704,11 +5704,10 @@ vErrors.push(err457);
 errors++;
 }
 }
-if(data200.contains !== undefined){
-let data216 = data200.contains;
-if(typeof data216 === "string"){
-if(func4(data216) < 1){
-const err458 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/contains",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/contains/minLength",keyword:"minLength",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.contains,data:data216};
+if(data201.exists !== undefined){
+let data216 = data201.exists;
+if(typeof data216 !== "boolean"){
+const err458 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/exists",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/exists/type",keyword:"type",params:{type: "boolean"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.exists.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.exists,data:data216};
 if(vErrors === null){
 vErrors = [err458];
 }
@@ -5718,8 +5717,11 @@ vErrors.push(err458);
 errors++;
 }
 }
-else {
-const err459 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/contains",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/contains/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.contains.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.contains,data:data216};
+if(data201.contains !== undefined){
+let data217 = data201.contains;
+if(typeof data217 === "string"){
+if(func4(data217) < 1){
+const err459 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/contains",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/contains/minLength",keyword:"minLength",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.contains,data:data217};
 if(vErrors === null){
 vErrors = [err459];
 }
@@ -5729,11 +5731,8 @@ vErrors.push(err459);
 errors++;
 }
 }
-if(data200.custom !== undefined){
-let data217 = data200.custom;
-if(typeof data217 === "string"){
-if(!(formats2(data217))){
-const err460 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/custom",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/custom/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.custom,data:data217};
+else {
+const err460 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/contains",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/contains/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.contains.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.contains,data:data217};
 if(vErrors === null){
 vErrors = [err460];
 }
@@ -5743,8 +5742,11 @@ vErrors.push(err460);
 errors++;
 }
 }
-else {
-const err461 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/custom",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/custom/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.custom.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.custom,data:data217};
+if(data201.custom !== undefined){
+let data218 = data201.custom;
+if(typeof data218 === "string"){
+if(!(formats2(data218))){
+const err461 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/custom",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/custom/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.custom,data:data218};
 if(vErrors === null){
 vErrors = [err461];
 }
@@ -5754,14 +5756,8 @@ vErrors.push(err461);
 errors++;
 }
 }
-if(data200.args !== undefined){
-let data218 = data200.args;
-if(Array.isArray(data218)){
-const len24 = data218.length;
-for(let i24=0; i24<len24; i24++){
-let data219 = data218[i24];
-if(typeof data219 !== "string"){
-const err462 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/args/" + i24,schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/args/items/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.args.items.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.args.items,data:data219};
+else {
+const err462 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/custom",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/custom/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.custom.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.custom,data:data218};
 if(vErrors === null){
 vErrors = [err462];
 }
@@ -5771,9 +5767,14 @@ vErrors.push(err462);
 errors++;
 }
 }
-}
-else {
-const err463 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/args",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/args/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.args.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.args,data:data218};
+if(data201.args !== undefined){
+let data219 = data201.args;
+if(Array.isArray(data219)){
+const len24 = data219.length;
+for(let i24=0; i24<len24; i24++){
+let data220 = data219[i24];
+if(typeof data220 !== "string"){
+const err463 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/args/" + i24,schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/args/items/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.args.items.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.args.items,data:data220};
 if(vErrors === null){
 vErrors = [err463];
 }
@@ -5783,11 +5784,9 @@ vErrors.push(err463);
 errors++;
 }
 }
-if(data200.script !== undefined){
-let data220 = data200.script;
-if(typeof data220 === "string"){
-if(!(formats2(data220))){
-const err464 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/script",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/script/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.script,data:data220};
+}
+else {
+const err464 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/args",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/args/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.args.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.args,data:data219};
 if(vErrors === null){
 vErrors = [err464];
 }
@@ -5797,8 +5796,11 @@ vErrors.push(err464);
 errors++;
 }
 }
-else {
-const err465 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/script",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/script/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.script.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.script,data:data220};
+if(data201.script !== undefined){
+let data221 = data201.script;
+if(typeof data221 === "string"){
+if(!(formats2(data221))){
+const err465 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/script",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/script/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.script,data:data221};
 if(vErrors === null){
 vErrors = [err465];
 }
@@ -5808,11 +5810,8 @@ vErrors.push(err465);
 errors++;
 }
 }
-if(data200.interval !== undefined){
-let data221 = data200.interval;
-if(typeof data221 === "string"){
-if(!(formats8(data221))){
-const err466 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/interval",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/interval/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.interval,data:data221};
+else {
+const err466 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/script",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/script/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.script.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.script,data:data221};
 if(vErrors === null){
 vErrors = [err466];
 }
@@ -5822,8 +5821,11 @@ vErrors.push(err466);
 errors++;
 }
 }
-else {
-const err467 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/interval",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/interval/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.interval.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.interval,data:data221};
+if(data201.interval !== undefined){
+let data222 = data201.interval;
+if(typeof data222 === "string"){
+if(!(formats8(data222))){
+const err467 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/interval",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/interval/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.interval,data:data222};
 if(vErrors === null){
 vErrors = [err467];
 }
@@ -5833,11 +5835,8 @@ vErrors.push(err467);
 errors++;
 }
 }
-if(data200.timeout !== undefined){
-let data222 = data200.timeout;
-if(typeof data222 === "string"){
-if(!(formats8(data222))){
-const err468 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.timeout,data:data222};
+else {
+const err468 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/interval",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/interval/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.interval.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.interval,data:data222};
 if(vErrors === null){
 vErrors = [err468];
 }
@@ -5847,8 +5846,11 @@ vErrors.push(err468);
 errors++;
 }
 }
-else {
-const err469 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.timeout.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.timeout,data:data222};
+if(data201.timeout !== undefined){
+let data223 = data201.timeout;
+if(typeof data223 === "string"){
+if(!(formats8(data223))){
+const err469 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.timeout,data:data223};
 if(vErrors === null){
 vErrors = [err469];
 }
@@ -5858,10 +5860,8 @@ vErrors.push(err469);
 errors++;
 }
 }
-if(data200.fall !== undefined){
-let data223 = data200.fall;
-if(!(((typeof data223 == "number") && (!(data223 % 1) && !isNaN(data223))) && (isFinite(data223)))){
-const err470 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/fall",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/fall/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.fall.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.fall,data:data223};
+else {
+const err470 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.timeout.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.timeout,data:data223};
 if(vErrors === null){
 vErrors = [err470];
 }
@@ -5870,9 +5870,11 @@ vErrors.push(err470);
 }
 errors++;
 }
-if((typeof data223 == "number") && (isFinite(data223))){
-if(data223 > 255 || isNaN(data223)){
-const err471 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/fall",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/fall/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},schema:255,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.fall,data:data223};
+}
+if(data201.fall !== undefined){
+let data224 = data201.fall;
+if(!(((typeof data224 == "number") && (!(data224 % 1) && !isNaN(data224))) && (isFinite(data224)))){
+const err471 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/fall",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/fall/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.fall.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.fall,data:data224};
 if(vErrors === null){
 vErrors = [err471];
 }
@@ -5881,8 +5883,9 @@ vErrors.push(err471);
 }
 errors++;
 }
-if(data223 < 1 || isNaN(data223)){
-const err472 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/fall",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/fall/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.fall,data:data223};
+if((typeof data224 == "number") && (isFinite(data224))){
+if(data224 > 255 || isNaN(data224)){
+const err472 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/fall",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/fall/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},schema:255,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.fall,data:data224};
 if(vErrors === null){
 vErrors = [err472];
 }
@@ -5891,12 +5894,8 @@ vErrors.push(err472);
 }
 errors++;
 }
-}
-}
-if(data200.rise !== undefined){
-let data224 = data200.rise;
-if(!(((typeof data224 == "number") && (!(data224 % 1) && !isNaN(data224))) && (isFinite(data224)))){
-const err473 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/rise",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/rise/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.rise.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.rise,data:data224};
+if(data224 < 1 || isNaN(data224)){
+const err473 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/fall",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/fall/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.fall,data:data224};
 if(vErrors === null){
 vErrors = [err473];
 }
@@ -5905,9 +5904,12 @@ vErrors.push(err473);
 }
 errors++;
 }
-if((typeof data224 == "number") && (isFinite(data224))){
-if(data224 > 255 || isNaN(data224)){
-const err474 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/rise",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/rise/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},schema:255,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.rise,data:data224};
+}
+}
+if(data201.rise !== undefined){
+let data225 = data201.rise;
+if(!(((typeof data225 == "number") && (!(data225 % 1) && !isNaN(data225))) && (isFinite(data225)))){
+const err474 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/rise",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/rise/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.rise.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.rise,data:data225};
 if(vErrors === null){
 vErrors = [err474];
 }
@@ -5916,8 +5918,9 @@ vErrors.push(err474);
 }
 errors++;
 }
-if(data224 < 1 || isNaN(data224)){
-const err475 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/rise",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/rise/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.rise,data:data224};
+if((typeof data225 == "number") && (isFinite(data225))){
+if(data225 > 255 || isNaN(data225)){
+const err475 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/rise",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/rise/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},schema:255,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.rise,data:data225};
 if(vErrors === null){
 vErrors = [err475];
 }
@@ -5926,12 +5929,8 @@ vErrors.push(err475);
 }
 errors++;
 }
-}
-}
-if(data200.on_fail !== undefined){
-let data225 = data200.on_fail;
-if(typeof data225 !== "string"){
-const err476 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/on_fail",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/on_fail/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.on_fail.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.on_fail,data:data225};
+if(data225 < 1 || isNaN(data225)){
+const err476 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/rise",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/rise/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.rise,data:data225};
 if(vErrors === null){
 vErrors = [err476];
 }
@@ -5940,8 +5939,12 @@ vErrors.push(err476);
 }
 errors++;
 }
-if(!(((((data225 === "restart") || (data225 === "failover")) || (data225 === "stop")) || (data225 === "ignore")) || (data225 === "wait"))){
-const err477 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/on_fail",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/on_fail/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.on_fail.enum},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.on_fail.enum,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.on_fail,data:data225};
+}
+}
+if(data201.on_fail !== undefined){
+let data226 = data201.on_fail;
+if(typeof data226 !== "string"){
+const err477 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/on_fail",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/on_fail/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.on_fail.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.on_fail,data:data226};
 if(vErrors === null){
 vErrors = [err477];
 }
@@ -5950,11 +5953,8 @@ vErrors.push(err477);
 }
 errors++;
 }
-}
-if(data200.then !== undefined){
-let data226 = data200.then;
-if(typeof data226 !== "string"){
-const err478 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/then",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/then/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.then.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.then,data:data226};
+if(!(((((data226 === "restart") || (data226 === "failover")) || (data226 === "stop")) || (data226 === "ignore")) || (data226 === "wait"))){
+const err478 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/on_fail",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/on_fail/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.on_fail.enum},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.on_fail.enum,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.on_fail,data:data226};
 if(vErrors === null){
 vErrors = [err478];
 }
@@ -5963,8 +5963,11 @@ vErrors.push(err478);
 }
 errors++;
 }
-if(!((data226 === "failover") || (data226 === "stop"))){
-const err479 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/then",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/then/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.then.enum},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.then.enum,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.then,data:data226};
+}
+if(data201.then !== undefined){
+let data227 = data201.then;
+if(typeof data227 !== "string"){
+const err479 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/then",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/then/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.then.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.then,data:data227};
 if(vErrors === null){
 vErrors = [err479];
 }
@@ -5973,11 +5976,8 @@ vErrors.push(err479);
 }
 errors++;
 }
-}
-if(data200.restarts !== undefined){
-let data227 = data200.restarts;
-if(!(((typeof data227 == "number") && (!(data227 % 1) && !isNaN(data227))) && (isFinite(data227)))){
-const err480 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/restarts",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/restarts/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restarts.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restarts,data:data227};
+if(!((data227 === "failover") || (data227 === "stop"))){
+const err480 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/then",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/then/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.then.enum},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.then.enum,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.then,data:data227};
 if(vErrors === null){
 vErrors = [err480];
 }
@@ -5986,9 +5986,11 @@ vErrors.push(err480);
 }
 errors++;
 }
-if((typeof data227 == "number") && (isFinite(data227))){
-if(data227 > 100 || isNaN(data227)){
-const err481 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/restarts",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/restarts/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},schema:100,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restarts,data:data227};
+}
+if(data201.restarts !== undefined){
+let data228 = data201.restarts;
+if(!(((typeof data228 == "number") && (!(data228 % 1) && !isNaN(data228))) && (isFinite(data228)))){
+const err481 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/restarts",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/restarts/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restarts.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restarts,data:data228};
 if(vErrors === null){
 vErrors = [err481];
 }
@@ -5997,8 +5999,9 @@ vErrors.push(err481);
 }
 errors++;
 }
-if(data227 < 1 || isNaN(data227)){
-const err482 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/restarts",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/restarts/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restarts,data:data227};
+if((typeof data228 == "number") && (isFinite(data228))){
+if(data228 > 100 || isNaN(data228)){
+const err482 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/restarts",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/restarts/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},schema:100,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restarts,data:data228};
 if(vErrors === null){
 vErrors = [err482];
 }
@@ -6007,13 +6010,8 @@ vErrors.push(err482);
 }
 errors++;
 }
-}
-}
-if(data200.restart_window !== undefined){
-let data228 = data200.restart_window;
-if(typeof data228 === "string"){
-if(!(formats8(data228))){
-const err483 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/restart_window",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/restart_window/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restart_window,data:data228};
+if(data228 < 1 || isNaN(data228)){
+const err483 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/restarts",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/restarts/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restarts,data:data228};
 if(vErrors === null){
 vErrors = [err483];
 }
@@ -6023,8 +6021,12 @@ vErrors.push(err483);
 errors++;
 }
 }
-else {
-const err484 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/restart_window",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/restart_window/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restart_window.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restart_window,data:data228};
+}
+if(data201.restart_window !== undefined){
+let data229 = data201.restart_window;
+if(typeof data229 === "string"){
+if(!(formats8(data229))){
+const err484 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/restart_window",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/restart_window/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restart_window,data:data229};
 if(vErrors === null){
 vErrors = [err484];
 }
@@ -6034,9 +6036,8 @@ vErrors.push(err484);
 errors++;
 }
 }
-}
 else {
-const err485 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22,schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items,data:data200};
+const err485 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/restart_window",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/restart_window/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restart_window.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restart_window,data:data229};
 if(vErrors === null){
 vErrors = [err485];
 }
@@ -6048,7 +6049,7 @@ errors++;
 }
 }
 else {
-const err486 = {instancePath:instancePath+"/modules/" + i8+"/checkers",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers,data:data199};
+const err486 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22,schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items,data:data201};
 if(vErrors === null){
 vErrors = [err486];
 }
@@ -6058,11 +6059,9 @@ vErrors.push(err486);
 errors++;
 }
 }
-if(data72.notify !== undefined){
-let data229 = data72.notify;
-if(typeof data229 === "string"){
-if(!(formats2(data229))){
-const err487 = {instancePath:instancePath+"/modules/" + i8+"/notify",schemaPath:"#/properties/modules/items/oneOf/2/properties/notify/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.notify,data:data229};
+}
+else {
+const err487 = {instancePath:instancePath+"/modules/" + i8+"/checkers",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers,data:data200};
 if(vErrors === null){
 vErrors = [err487];
 }
@@ -6072,8 +6071,11 @@ vErrors.push(err487);
 errors++;
 }
 }
-else {
-const err488 = {instancePath:instancePath+"/modules/" + i8+"/notify",schemaPath:"#/properties/modules/items/oneOf/2/properties/notify/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.notify.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.notify,data:data229};
+if(data73.notify !== undefined){
+let data230 = data73.notify;
+if(typeof data230 === "string"){
+if(!(formats2(data230))){
+const err488 = {instancePath:instancePath+"/modules/" + i8+"/notify",schemaPath:"#/properties/modules/items/oneOf/2/properties/notify/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.notify,data:data230};
 if(vErrors === null){
 vErrors = [err488];
 }
@@ -6083,11 +6085,8 @@ vErrors.push(err488);
 errors++;
 }
 }
-if(data72.webhook !== undefined){
-let data230 = data72.webhook;
-if(typeof data230 === "string"){
-if(!(formats90(data230))){
-const err489 = {instancePath:instancePath+"/modules/" + i8+"/webhook",schemaPath:"#/properties/modules/items/oneOf/2/properties/webhook/format",keyword:"format",params:{format: "http-url"},schema:"http-url",parentSchema:schema11.properties.modules.items.oneOf[2].properties.webhook,data:data230};
+else {
+const err489 = {instancePath:instancePath+"/modules/" + i8+"/notify",schemaPath:"#/properties/modules/items/oneOf/2/properties/notify/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.notify.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.notify,data:data230};
 if(vErrors === null){
 vErrors = [err489];
 }
@@ -6097,8 +6096,11 @@ vErrors.push(err489);
 errors++;
 }
 }
-else {
-const err490 = {instancePath:instancePath+"/modules/" + i8+"/webhook",schemaPath:"#/properties/modules/items/oneOf/2/properties/webhook/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.webhook.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.webhook,data:data230};
+if(data73.webhook !== undefined){
+let data231 = data73.webhook;
+if(typeof data231 === "string"){
+if(!(formats90(data231))){
+const err490 = {instancePath:instancePath+"/modules/" + i8+"/webhook",schemaPath:"#/properties/modules/items/oneOf/2/properties/webhook/format",keyword:"format",params:{format: "http-url"},schema:"http-url",parentSchema:schema11.properties.modules.items.oneOf[2].properties.webhook,data:data231};
 if(vErrors === null){
 vErrors = [err490];
 }
@@ -6108,11 +6110,8 @@ vErrors.push(err490);
 errors++;
 }
 }
-if(data72.ports !== undefined){
-let data231 = data72.ports;
-if(Array.isArray(data231)){
-if(data231.length < 1){
-const err491 = {instancePath:instancePath+"/modules/" + i8+"/ports",schemaPath:"#/properties/modules/items/oneOf/2/properties/ports/minItems",keyword:"minItems",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.ports,data:data231};
+else {
+const err491 = {instancePath:instancePath+"/modules/" + i8+"/webhook",schemaPath:"#/properties/modules/items/oneOf/2/properties/webhook/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.webhook.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.webhook,data:data231};
 if(vErrors === null){
 vErrors = [err491];
 }
@@ -6121,11 +6120,12 @@ vErrors.push(err491);
 }
 errors++;
 }
-const len25 = data231.length;
-for(let i25=0; i25<len25; i25++){
-let data232 = data231[i25];
-if(!(((typeof data232 == "number") && (!(data232 % 1) && !isNaN(data232))) && (isFinite(data232)))){
-const err492 = {instancePath:instancePath+"/modules/" + i8+"/ports/" + i25,schemaPath:"#/properties/modules/items/oneOf/2/properties/ports/items/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.ports.items.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.ports.items,data:data232};
+}
+if(data73.ports !== undefined){
+let data232 = data73.ports;
+if(Array.isArray(data232)){
+if(data232.length < 1){
+const err492 = {instancePath:instancePath+"/modules/" + i8+"/ports",schemaPath:"#/properties/modules/items/oneOf/2/properties/ports/minItems",keyword:"minItems",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.ports,data:data232};
 if(vErrors === null){
 vErrors = [err492];
 }
@@ -6134,9 +6134,11 @@ vErrors.push(err492);
 }
 errors++;
 }
-if((typeof data232 == "number") && (isFinite(data232))){
-if(data232 > 65535 || isNaN(data232)){
-const err493 = {instancePath:instancePath+"/modules/" + i8+"/ports/" + i25,schemaPath:"#/properties/modules/items/oneOf/2/properties/ports/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},schema:65535,parentSchema:schema11.properties.modules.items.oneOf[2].properties.ports.items,data:data232};
+const len25 = data232.length;
+for(let i25=0; i25<len25; i25++){
+let data233 = data232[i25];
+if(!(((typeof data233 == "number") && (!(data233 % 1) && !isNaN(data233))) && (isFinite(data233)))){
+const err493 = {instancePath:instancePath+"/modules/" + i8+"/ports/" + i25,schemaPath:"#/properties/modules/items/oneOf/2/properties/ports/items/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.ports.items.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.ports.items,data:data233};
 if(vErrors === null){
 vErrors = [err493];
 }
@@ -6145,8 +6147,9 @@ vErrors.push(err493);
 }
 errors++;
 }
-if(data232 < 1 || isNaN(data232)){
-const err494 = {instancePath:instancePath+"/modules/" + i8+"/ports/" + i25,schemaPath:"#/properties/modules/items/oneOf/2/properties/ports/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.ports.items,data:data232};
+if((typeof data233 == "number") && (isFinite(data233))){
+if(data233 > 65535 || isNaN(data233)){
+const err494 = {instancePath:instancePath+"/modules/" + i8+"/ports/" + i25,schemaPath:"#/properties/modules/items/oneOf/2/properties/ports/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},schema:65535,parentSchema:schema11.properties.modules.items.oneOf[2].properties.ports.items,data:data233};
 if(vErrors === null){
 vErrors = [err494];
 }
@@ -6155,25 +6158,35 @@ vErrors.push(err494);
 }
 errors++;
 }
-}
-}
-let i26 = data231.length;
-let j0;
-if(i26 > 1){
-const indices0 = {};
-for(;i26--;){
-let item0 = data231[i26];
-if(!(((typeof item0 == "number") && (!(item0 % 1) && !isNaN(item0))) && (isFinite(item0)))){
-continue;
-}
-if(typeof indices0[item0] == "number"){
-j0 = indices0[item0];
-const err495 = {instancePath:instancePath+"/modules/" + i8+"/ports",schemaPath:"#/properties/modules/items/oneOf/2/properties/ports/uniqueItems",keyword:"uniqueItems",params:{i: i26, j: j0},schema:true,parentSchema:schema11.properties.modules.items.oneOf[2].properties.ports,data:data231};
+if(data233 < 1 || isNaN(data233)){
+const err495 = {instancePath:instancePath+"/modules/" + i8+"/ports/" + i25,schemaPath:"#/properties/modules/items/oneOf/2/properties/ports/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.ports.items,data:data233};
 if(vErrors === null){
 vErrors = [err495];
 }
 else {
 vErrors.push(err495);
+}
+errors++;
+}
+}
+}
+let i26 = data232.length;
+let j0;
+if(i26 > 1){
+const indices0 = {};
+for(;i26--;){
+let item0 = data232[i26];
+if(!(((typeof item0 == "number") && (!(item0 % 1) && !isNaN(item0))) && (isFinite(item0)))){
+continue;
+}
+if(typeof indices0[item0] == "number"){
+j0 = indices0[item0];
+const err496 = {instancePath:instancePath+"/modules/" + i8+"/ports",schemaPath:"#/properties/modules/items/oneOf/2/properties/ports/uniqueItems",keyword:"uniqueItems",params:{i: i26, j: j0},schema:true,parentSchema:schema11.properties.modules.items.oneOf[2].properties.ports,data:data232};
+if(vErrors === null){
+vErrors = [err496];
+}
+else {
+vErrors.push(err496);
 }
 errors++;
 break;
@@ -6183,20 +6196,7 @@ indices0[item0] = i26;
 }
 }
 else {
-const err496 = {instancePath:instancePath+"/modules/" + i8+"/ports",schemaPath:"#/properties/modules/items/oneOf/2/properties/ports/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[2].properties.ports.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.ports,data:data231};
-if(vErrors === null){
-vErrors = [err496];
-}
-else {
-vErrors.push(err496);
-}
-errors++;
-}
-}
-if(data72.split !== undefined){
-let data233 = data72.split;
-if(typeof data233 !== "string"){
-const err497 = {instancePath:instancePath+"/modules/" + i8+"/split",schemaPath:"#/properties/modules/items/oneOf/2/properties/split/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.split.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.split,data:data233};
+const err497 = {instancePath:instancePath+"/modules/" + i8+"/ports",schemaPath:"#/properties/modules/items/oneOf/2/properties/ports/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[2].properties.ports.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.ports,data:data232};
 if(vErrors === null){
 vErrors = [err497];
 }
@@ -6205,8 +6205,11 @@ vErrors.push(err497);
 }
 errors++;
 }
-if(!((data233 === "client_ip") || (data233 === "client_ip_port"))){
-const err498 = {instancePath:instancePath+"/modules/" + i8+"/split",schemaPath:"#/properties/modules/items/oneOf/2/properties/split/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[2].properties.split.enum},schema:schema11.properties.modules.items.oneOf[2].properties.split.enum,parentSchema:schema11.properties.modules.items.oneOf[2].properties.split,data:data233};
+}
+if(data73.split !== undefined){
+let data234 = data73.split;
+if(typeof data234 !== "string"){
+const err498 = {instancePath:instancePath+"/modules/" + i8+"/split",schemaPath:"#/properties/modules/items/oneOf/2/properties/split/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.split.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.split,data:data234};
 if(vErrors === null){
 vErrors = [err498];
 }
@@ -6215,14 +6218,8 @@ vErrors.push(err498);
 }
 errors++;
 }
-}
-if(data72.weights !== undefined){
-let data234 = data72.weights;
-if(data234 && typeof data234 == "object" && !Array.isArray(data234)){
-for(const key19 in data234){
-let data235 = data234[key19];
-if(!(((typeof data235 == "number") && (!(data235 % 1) && !isNaN(data235))) && (isFinite(data235)))){
-const err499 = {instancePath:instancePath+"/modules/" + i8+"/weights/" + key19.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/modules/items/oneOf/2/properties/weights/additionalProperties/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.weights.additionalProperties.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.weights.additionalProperties,data:data235};
+if(!((data234 === "client_ip") || (data234 === "client_ip_port"))){
+const err499 = {instancePath:instancePath+"/modules/" + i8+"/split",schemaPath:"#/properties/modules/items/oneOf/2/properties/split/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[2].properties.split.enum},schema:schema11.properties.modules.items.oneOf[2].properties.split.enum,parentSchema:schema11.properties.modules.items.oneOf[2].properties.split,data:data234};
 if(vErrors === null){
 vErrors = [err499];
 }
@@ -6231,9 +6228,14 @@ vErrors.push(err499);
 }
 errors++;
 }
-if((typeof data235 == "number") && (isFinite(data235))){
-if(data235 > 1000 || isNaN(data235)){
-const err500 = {instancePath:instancePath+"/modules/" + i8+"/weights/" + key19.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/modules/items/oneOf/2/properties/weights/additionalProperties/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},schema:1000,parentSchema:schema11.properties.modules.items.oneOf[2].properties.weights.additionalProperties,data:data235};
+}
+if(data73.weights !== undefined){
+let data235 = data73.weights;
+if(data235 && typeof data235 == "object" && !Array.isArray(data235)){
+for(const key19 in data235){
+let data236 = data235[key19];
+if(!(((typeof data236 == "number") && (!(data236 % 1) && !isNaN(data236))) && (isFinite(data236)))){
+const err500 = {instancePath:instancePath+"/modules/" + i8+"/weights/" + key19.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/modules/items/oneOf/2/properties/weights/additionalProperties/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.weights.additionalProperties.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.weights.additionalProperties,data:data236};
 if(vErrors === null){
 vErrors = [err500];
 }
@@ -6242,8 +6244,9 @@ vErrors.push(err500);
 }
 errors++;
 }
-if(data235 < 1 || isNaN(data235)){
-const err501 = {instancePath:instancePath+"/modules/" + i8+"/weights/" + key19.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/modules/items/oneOf/2/properties/weights/additionalProperties/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.weights.additionalProperties,data:data235};
+if((typeof data236 == "number") && (isFinite(data236))){
+if(data236 > 1000 || isNaN(data236)){
+const err501 = {instancePath:instancePath+"/modules/" + i8+"/weights/" + key19.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/modules/items/oneOf/2/properties/weights/additionalProperties/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},schema:1000,parentSchema:schema11.properties.modules.items.oneOf[2].properties.weights.additionalProperties,data:data236};
 if(vErrors === null){
 vErrors = [err501];
 }
@@ -6252,11 +6255,8 @@ vErrors.push(err501);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err502 = {instancePath:instancePath+"/modules/" + i8+"/weights",schemaPath:"#/properties/modules/items/oneOf/2/properties/weights/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.oneOf[2].properties.weights.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.weights,data:data234};
+if(data236 < 1 || isNaN(data236)){
+const err502 = {instancePath:instancePath+"/modules/" + i8+"/weights/" + key19.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/modules/items/oneOf/2/properties/weights/additionalProperties/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.weights.additionalProperties,data:data236};
 if(vErrors === null){
 vErrors = [err502];
 }
@@ -6266,11 +6266,10 @@ vErrors.push(err502);
 errors++;
 }
 }
-if(data72.drain_timeout !== undefined){
-let data236 = data72.drain_timeout;
-if(typeof data236 === "string"){
-if(!(formats8(data236))){
-const err503 = {instancePath:instancePath+"/modules/" + i8+"/drain_timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/drain_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[2].properties.drain_timeout,data:data236};
+}
+}
+else {
+const err503 = {instancePath:instancePath+"/modules/" + i8+"/weights",schemaPath:"#/properties/modules/items/oneOf/2/properties/weights/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.oneOf[2].properties.weights.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.weights,data:data235};
 if(vErrors === null){
 vErrors = [err503];
 }
@@ -6280,8 +6279,11 @@ vErrors.push(err503);
 errors++;
 }
 }
-else {
-const err504 = {instancePath:instancePath+"/modules/" + i8+"/drain_timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/drain_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.drain_timeout.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.drain_timeout,data:data236};
+if(data73.drain_timeout !== undefined){
+let data237 = data73.drain_timeout;
+if(typeof data237 === "string"){
+if(!(formats8(data237))){
+const err504 = {instancePath:instancePath+"/modules/" + i8+"/drain_timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/drain_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[2].properties.drain_timeout,data:data237};
 if(vErrors === null){
 vErrors = [err504];
 }
@@ -6291,9 +6293,8 @@ vErrors.push(err504);
 errors++;
 }
 }
-}
 else {
-const err505 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/2/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.oneOf[2].type,parentSchema:schema11.properties.modules.items.oneOf[2],data:data72};
+const err505 = {instancePath:instancePath+"/modules/" + i8+"/drain_timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/drain_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.drain_timeout.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.drain_timeout,data:data237};
 if(vErrors === null){
 vErrors = [err505];
 }
@@ -6303,8 +6304,9 @@ vErrors.push(err505);
 errors++;
 }
 }
+}
 else {
-const err506 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/discriminator",keyword:"discriminator",params:{error: "mapping", tag: "type", tagValue: tag0},schema:schema11.properties.modules.items.discriminator,parentSchema:schema11.properties.modules.items,data:data72};
+const err506 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/2/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.oneOf[2].type,parentSchema:schema11.properties.modules.items.oneOf[2],data:data73};
 if(vErrors === null){
 vErrors = [err506];
 }
@@ -6315,7 +6317,7 @@ errors++;
 }
 }
 else {
-const err507 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/discriminator",keyword:"discriminator",params:{error: "tag", tag: "type", tagValue: tag0},schema:schema11.properties.modules.items.discriminator,parentSchema:schema11.properties.modules.items,data:data72};
+const err507 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/discriminator",keyword:"discriminator",params:{error: "mapping", tag: "type", tagValue: tag0},schema:schema11.properties.modules.items.discriminator,parentSchema:schema11.properties.modules.items,data:data73};
 if(vErrors === null){
 vErrors = [err507];
 }
@@ -6326,7 +6328,7 @@ errors++;
 }
 }
 else {
-const err508 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.type,parentSchema:schema11.properties.modules.items,data:data72};
+const err508 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/discriminator",keyword:"discriminator",params:{error: "tag", tag: "type", tagValue: tag0},schema:schema11.properties.modules.items.discriminator,parentSchema:schema11.properties.modules.items,data:data73};
 if(vErrors === null){
 vErrors = [err508];
 }
@@ -6336,9 +6338,8 @@ vErrors.push(err508);
 errors++;
 }
 }
-}
 else {
-const err509 = {instancePath:instancePath+"/modules",schemaPath:"#/properties/modules/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.type,parentSchema:schema11.properties.modules,data:data71};
+const err509 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.type,parentSchema:schema11.properties.modules.items,data:data73};
 if(vErrors === null){
 vErrors = [err509];
 }
@@ -6348,12 +6349,9 @@ vErrors.push(err509);
 errors++;
 }
 }
-if(data.web !== undefined){
-let data237 = data.web;
-if(data237 && typeof data237 == "object" && !Array.isArray(data237)){
-for(const key20 in data237){
-if(!(key20 === "listen")){
-const err510 = {instancePath:instancePath+"/web",schemaPath:"#/properties/web/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},schema:false,parentSchema:schema11.properties.web,data:data237};
+}
+else {
+const err510 = {instancePath:instancePath+"/modules",schemaPath:"#/properties/modules/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.type,parentSchema:schema11.properties.modules,data:data72};
 if(vErrors === null){
 vErrors = [err510];
 }
@@ -6363,11 +6361,12 @@ vErrors.push(err510);
 errors++;
 }
 }
-if(data237.listen !== undefined){
-let data238 = data237.listen;
-if(typeof data238 === "string"){
-if(!(formats240(data238))){
-const err511 = {instancePath:instancePath+"/web/listen",schemaPath:"#/properties/web/properties/listen/format",keyword:"format",params:{format: "listen"},schema:"listen",parentSchema:schema11.properties.web.properties.listen,data:data238};
+if(data.web !== undefined){
+let data238 = data.web;
+if(data238 && typeof data238 == "object" && !Array.isArray(data238)){
+for(const key20 in data238){
+if(!(key20 === "listen")){
+const err511 = {instancePath:instancePath+"/web",schemaPath:"#/properties/web/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},schema:false,parentSchema:schema11.properties.web,data:data238};
 if(vErrors === null){
 vErrors = [err511];
 }
@@ -6377,8 +6376,11 @@ vErrors.push(err511);
 errors++;
 }
 }
-else {
-const err512 = {instancePath:instancePath+"/web/listen",schemaPath:"#/properties/web/properties/listen/type",keyword:"type",params:{type: "string"},schema:schema11.properties.web.properties.listen.type,parentSchema:schema11.properties.web.properties.listen,data:data238};
+if(data238.listen !== undefined){
+let data239 = data238.listen;
+if(typeof data239 === "string"){
+if(!(formats240(data239))){
+const err512 = {instancePath:instancePath+"/web/listen",schemaPath:"#/properties/web/properties/listen/format",keyword:"format",params:{format: "listen"},schema:"listen",parentSchema:schema11.properties.web.properties.listen,data:data239};
 if(vErrors === null){
 vErrors = [err512];
 }
@@ -6388,9 +6390,8 @@ vErrors.push(err512);
 errors++;
 }
 }
-}
 else {
-const err513 = {instancePath:instancePath+"/web",schemaPath:"#/properties/web/type",keyword:"type",params:{type: "object"},schema:schema11.properties.web.type,parentSchema:schema11.properties.web,data:data237};
+const err513 = {instancePath:instancePath+"/web/listen",schemaPath:"#/properties/web/properties/listen/type",keyword:"type",params:{type: "string"},schema:schema11.properties.web.properties.listen.type,parentSchema:schema11.properties.web.properties.listen,data:data239};
 if(vErrors === null){
 vErrors = [err513];
 }
@@ -6400,12 +6401,9 @@ vErrors.push(err513);
 errors++;
 }
 }
-if(data.console !== undefined){
-let data239 = data.console;
-if(data239 && typeof data239 == "object" && !Array.isArray(data239)){
-for(const key21 in data239){
-if(!(((((((key21 === "users") || (key21 === "tls")) || (key21 === "cert")) || (key21 === "key")) || (key21 === "names")) || (key21 === "session_timeout")) || (key21 === "api_token"))){
-const err514 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},schema:false,parentSchema:schema11.properties.console,data:data239};
+}
+else {
+const err514 = {instancePath:instancePath+"/web",schemaPath:"#/properties/web/type",keyword:"type",params:{type: "object"},schema:schema11.properties.web.type,parentSchema:schema11.properties.web,data:data238};
 if(vErrors === null){
 vErrors = [err514];
 }
@@ -6415,15 +6413,12 @@ vErrors.push(err514);
 errors++;
 }
 }
-if(data239.users !== undefined){
-let data240 = data239.users;
-if(Array.isArray(data240)){
-const len26 = data240.length;
-for(let i27=0; i27<len26; i27++){
-let data241 = data240[i27];
-if(data241 && typeof data241 == "object" && !Array.isArray(data241)){
-if(data241.name === undefined){
-const err515 = {instancePath:instancePath+"/console/users/" + i27,schemaPath:"#/properties/console/properties/users/items/required",keyword:"required",params:{missingProperty: "name"},schema:schema11.properties.console.properties.users.items.required,parentSchema:schema11.properties.console.properties.users.items,data:data241};
+if(data.console !== undefined){
+let data240 = data.console;
+if(data240 && typeof data240 == "object" && !Array.isArray(data240)){
+for(const key21 in data240){
+if(!(((((((key21 === "users") || (key21 === "tls")) || (key21 === "cert")) || (key21 === "key")) || (key21 === "names")) || (key21 === "session_timeout")) || (key21 === "api_token"))){
+const err515 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},schema:false,parentSchema:schema11.properties.console,data:data240};
 if(vErrors === null){
 vErrors = [err515];
 }
@@ -6432,8 +6427,16 @@ vErrors.push(err515);
 }
 errors++;
 }
-if(data241.role === undefined){
-const err516 = {instancePath:instancePath+"/console/users/" + i27,schemaPath:"#/properties/console/properties/users/items/required",keyword:"required",params:{missingProperty: "role"},schema:schema11.properties.console.properties.users.items.required,parentSchema:schema11.properties.console.properties.users.items,data:data241};
+}
+if(data240.users !== undefined){
+let data241 = data240.users;
+if(Array.isArray(data241)){
+const len26 = data241.length;
+for(let i27=0; i27<len26; i27++){
+let data242 = data241[i27];
+if(data242 && typeof data242 == "object" && !Array.isArray(data242)){
+if(data242.name === undefined){
+const err516 = {instancePath:instancePath+"/console/users/" + i27,schemaPath:"#/properties/console/properties/users/items/required",keyword:"required",params:{missingProperty: "name"},schema:schema11.properties.console.properties.users.items.required,parentSchema:schema11.properties.console.properties.users.items,data:data242};
 if(vErrors === null){
 vErrors = [err516];
 }
@@ -6442,8 +6445,8 @@ vErrors.push(err516);
 }
 errors++;
 }
-if(data241.password === undefined){
-const err517 = {instancePath:instancePath+"/console/users/" + i27,schemaPath:"#/properties/console/properties/users/items/required",keyword:"required",params:{missingProperty: "password"},schema:schema11.properties.console.properties.users.items.required,parentSchema:schema11.properties.console.properties.users.items,data:data241};
+if(data242.role === undefined){
+const err517 = {instancePath:instancePath+"/console/users/" + i27,schemaPath:"#/properties/console/properties/users/items/required",keyword:"required",params:{missingProperty: "role"},schema:schema11.properties.console.properties.users.items.required,parentSchema:schema11.properties.console.properties.users.items,data:data242};
 if(vErrors === null){
 vErrors = [err517];
 }
@@ -6452,9 +6455,8 @@ vErrors.push(err517);
 }
 errors++;
 }
-for(const key22 in data241){
-if(!(((key22 === "name") || (key22 === "role")) || (key22 === "password"))){
-const err518 = {instancePath:instancePath+"/console/users/" + i27,schemaPath:"#/properties/console/properties/users/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},schema:false,parentSchema:schema11.properties.console.properties.users.items,data:data241};
+if(data242.password === undefined){
+const err518 = {instancePath:instancePath+"/console/users/" + i27,schemaPath:"#/properties/console/properties/users/items/required",keyword:"required",params:{missingProperty: "password"},schema:schema11.properties.console.properties.users.items.required,parentSchema:schema11.properties.console.properties.users.items,data:data242};
 if(vErrors === null){
 vErrors = [err518];
 }
@@ -6463,12 +6465,9 @@ vErrors.push(err518);
 }
 errors++;
 }
-}
-if(data241.name !== undefined){
-let data242 = data241.name;
-if(typeof data242 === "string"){
-if(!(formats0(data242))){
-const err519 = {instancePath:instancePath+"/console/users/" + i27+"/name",schemaPath:"#/properties/console/properties/users/items/properties/name/format",keyword:"format",params:{format: "name"},schema:"name",parentSchema:schema11.properties.console.properties.users.items.properties.name,data:data242};
+for(const key22 in data242){
+if(!(((key22 === "name") || (key22 === "role")) || (key22 === "password"))){
+const err519 = {instancePath:instancePath+"/console/users/" + i27,schemaPath:"#/properties/console/properties/users/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},schema:false,parentSchema:schema11.properties.console.properties.users.items,data:data242};
 if(vErrors === null){
 vErrors = [err519];
 }
@@ -6478,8 +6477,11 @@ vErrors.push(err519);
 errors++;
 }
 }
-else {
-const err520 = {instancePath:instancePath+"/console/users/" + i27+"/name",schemaPath:"#/properties/console/properties/users/items/properties/name/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.users.items.properties.name.type,parentSchema:schema11.properties.console.properties.users.items.properties.name,data:data242};
+if(data242.name !== undefined){
+let data243 = data242.name;
+if(typeof data243 === "string"){
+if(!(formats0(data243))){
+const err520 = {instancePath:instancePath+"/console/users/" + i27+"/name",schemaPath:"#/properties/console/properties/users/items/properties/name/format",keyword:"format",params:{format: "name"},schema:"name",parentSchema:schema11.properties.console.properties.users.items.properties.name,data:data243};
 if(vErrors === null){
 vErrors = [err520];
 }
@@ -6489,10 +6491,8 @@ vErrors.push(err520);
 errors++;
 }
 }
-if(data241.role !== undefined){
-let data243 = data241.role;
-if(typeof data243 !== "string"){
-const err521 = {instancePath:instancePath+"/console/users/" + i27+"/role",schemaPath:"#/properties/console/properties/users/items/properties/role/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.users.items.properties.role.type,parentSchema:schema11.properties.console.properties.users.items.properties.role,data:data243};
+else {
+const err521 = {instancePath:instancePath+"/console/users/" + i27+"/name",schemaPath:"#/properties/console/properties/users/items/properties/name/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.users.items.properties.name.type,parentSchema:schema11.properties.console.properties.users.items.properties.name,data:data243};
 if(vErrors === null){
 vErrors = [err521];
 }
@@ -6501,8 +6501,11 @@ vErrors.push(err521);
 }
 errors++;
 }
-if(!(((data243 === "viewer") || (data243 === "operator")) || (data243 === "admin"))){
-const err522 = {instancePath:instancePath+"/console/users/" + i27+"/role",schemaPath:"#/properties/console/properties/users/items/properties/role/enum",keyword:"enum",params:{allowedValues: schema11.properties.console.properties.users.items.properties.role.enum},schema:schema11.properties.console.properties.users.items.properties.role.enum,parentSchema:schema11.properties.console.properties.users.items.properties.role,data:data243};
+}
+if(data242.role !== undefined){
+let data244 = data242.role;
+if(typeof data244 !== "string"){
+const err522 = {instancePath:instancePath+"/console/users/" + i27+"/role",schemaPath:"#/properties/console/properties/users/items/properties/role/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.users.items.properties.role.type,parentSchema:schema11.properties.console.properties.users.items.properties.role,data:data244};
 if(vErrors === null){
 vErrors = [err522];
 }
@@ -6511,11 +6514,8 @@ vErrors.push(err522);
 }
 errors++;
 }
-}
-if(data241.password !== undefined){
-let data244 = data241.password;
-if(typeof data244 !== "string"){
-const err523 = {instancePath:instancePath+"/console/users/" + i27+"/password",schemaPath:"#/properties/console/properties/users/items/properties/password/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.users.items.properties.password.type,parentSchema:schema11.properties.console.properties.users.items.properties.password,data:data244};
+if(!(((data244 === "viewer") || (data244 === "operator")) || (data244 === "admin"))){
+const err523 = {instancePath:instancePath+"/console/users/" + i27+"/role",schemaPath:"#/properties/console/properties/users/items/properties/role/enum",keyword:"enum",params:{allowedValues: schema11.properties.console.properties.users.items.properties.role.enum},schema:schema11.properties.console.properties.users.items.properties.role.enum,parentSchema:schema11.properties.console.properties.users.items.properties.role,data:data244};
 if(vErrors === null){
 vErrors = [err523];
 }
@@ -6525,9 +6525,10 @@ vErrors.push(err523);
 errors++;
 }
 }
-}
-else {
-const err524 = {instancePath:instancePath+"/console/users/" + i27,schemaPath:"#/properties/console/properties/users/items/type",keyword:"type",params:{type: "object"},schema:schema11.properties.console.properties.users.items.type,parentSchema:schema11.properties.console.properties.users.items,data:data241};
+if(data242.password !== undefined){
+let data245 = data242.password;
+if(typeof data245 !== "string"){
+const err524 = {instancePath:instancePath+"/console/users/" + i27+"/password",schemaPath:"#/properties/console/properties/users/items/properties/password/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.users.items.properties.password.type,parentSchema:schema11.properties.console.properties.users.items.properties.password,data:data245};
 if(vErrors === null){
 vErrors = [err524];
 }
@@ -6539,7 +6540,7 @@ errors++;
 }
 }
 else {
-const err525 = {instancePath:instancePath+"/console/users",schemaPath:"#/properties/console/properties/users/type",keyword:"type",params:{type: "array"},schema:schema11.properties.console.properties.users.type,parentSchema:schema11.properties.console.properties.users,data:data240};
+const err525 = {instancePath:instancePath+"/console/users/" + i27,schemaPath:"#/properties/console/properties/users/items/type",keyword:"type",params:{type: "object"},schema:schema11.properties.console.properties.users.items.type,parentSchema:schema11.properties.console.properties.users.items,data:data242};
 if(vErrors === null){
 vErrors = [err525];
 }
@@ -6549,10 +6550,9 @@ vErrors.push(err525);
 errors++;
 }
 }
-if(data239.tls !== undefined){
-let data245 = data239.tls;
-if(typeof data245 !== "boolean"){
-const err526 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/type",keyword:"type",params:{type: "boolean"},schema:schema11.properties.console.properties.tls.type,parentSchema:schema11.properties.console.properties.tls,data:data245};
+}
+else {
+const err526 = {instancePath:instancePath+"/console/users",schemaPath:"#/properties/console/properties/users/type",keyword:"type",params:{type: "array"},schema:schema11.properties.console.properties.users.type,parentSchema:schema11.properties.console.properties.users,data:data241};
 if(vErrors === null){
 vErrors = [err526];
 }
@@ -6562,11 +6562,10 @@ vErrors.push(err526);
 errors++;
 }
 }
-if(data239.cert !== undefined){
-let data246 = data239.cert;
-if(typeof data246 === "string"){
-if(!(formats2(data246))){
-const err527 = {instancePath:instancePath+"/console/cert",schemaPath:"#/properties/console/properties/cert/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.console.properties.cert,data:data246};
+if(data240.tls !== undefined){
+let data246 = data240.tls;
+if(typeof data246 !== "boolean"){
+const err527 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/type",keyword:"type",params:{type: "boolean"},schema:schema11.properties.console.properties.tls.type,parentSchema:schema11.properties.console.properties.tls,data:data246};
 if(vErrors === null){
 vErrors = [err527];
 }
@@ -6576,8 +6575,11 @@ vErrors.push(err527);
 errors++;
 }
 }
-else {
-const err528 = {instancePath:instancePath+"/console/cert",schemaPath:"#/properties/console/properties/cert/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.cert.type,parentSchema:schema11.properties.console.properties.cert,data:data246};
+if(data240.cert !== undefined){
+let data247 = data240.cert;
+if(typeof data247 === "string"){
+if(!(formats2(data247))){
+const err528 = {instancePath:instancePath+"/console/cert",schemaPath:"#/properties/console/properties/cert/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.console.properties.cert,data:data247};
 if(vErrors === null){
 vErrors = [err528];
 }
@@ -6587,11 +6589,8 @@ vErrors.push(err528);
 errors++;
 }
 }
-if(data239.key !== undefined){
-let data247 = data239.key;
-if(typeof data247 === "string"){
-if(!(formats2(data247))){
-const err529 = {instancePath:instancePath+"/console/key",schemaPath:"#/properties/console/properties/key/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.console.properties.key,data:data247};
+else {
+const err529 = {instancePath:instancePath+"/console/cert",schemaPath:"#/properties/console/properties/cert/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.cert.type,parentSchema:schema11.properties.console.properties.cert,data:data247};
 if(vErrors === null){
 vErrors = [err529];
 }
@@ -6601,8 +6600,11 @@ vErrors.push(err529);
 errors++;
 }
 }
-else {
-const err530 = {instancePath:instancePath+"/console/key",schemaPath:"#/properties/console/properties/key/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.key.type,parentSchema:schema11.properties.console.properties.key,data:data247};
+if(data240.key !== undefined){
+let data248 = data240.key;
+if(typeof data248 === "string"){
+if(!(formats2(data248))){
+const err530 = {instancePath:instancePath+"/console/key",schemaPath:"#/properties/console/properties/key/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.console.properties.key,data:data248};
 if(vErrors === null){
 vErrors = [err530];
 }
@@ -6612,15 +6614,8 @@ vErrors.push(err530);
 errors++;
 }
 }
-if(data239.names !== undefined){
-let data248 = data239.names;
-if(Array.isArray(data248)){
-const len27 = data248.length;
-for(let i28=0; i28<len27; i28++){
-let data249 = data248[i28];
-if(typeof data249 === "string"){
-if(!(formats0(data249))){
-const err531 = {instancePath:instancePath+"/console/names/" + i28,schemaPath:"#/properties/console/properties/names/items/format",keyword:"format",params:{format: "name"},schema:"name",parentSchema:schema11.properties.console.properties.names.items,data:data249};
+else {
+const err531 = {instancePath:instancePath+"/console/key",schemaPath:"#/properties/console/properties/key/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.key.type,parentSchema:schema11.properties.console.properties.key,data:data248};
 if(vErrors === null){
 vErrors = [err531];
 }
@@ -6630,8 +6625,15 @@ vErrors.push(err531);
 errors++;
 }
 }
-else {
-const err532 = {instancePath:instancePath+"/console/names/" + i28,schemaPath:"#/properties/console/properties/names/items/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.names.items.type,parentSchema:schema11.properties.console.properties.names.items,data:data249};
+if(data240.names !== undefined){
+let data249 = data240.names;
+if(Array.isArray(data249)){
+const len27 = data249.length;
+for(let i28=0; i28<len27; i28++){
+let data250 = data249[i28];
+if(typeof data250 === "string"){
+if(!(formats0(data250))){
+const err532 = {instancePath:instancePath+"/console/names/" + i28,schemaPath:"#/properties/console/properties/names/items/format",keyword:"format",params:{format: "name"},schema:"name",parentSchema:schema11.properties.console.properties.names.items,data:data250};
 if(vErrors === null){
 vErrors = [err532];
 }
@@ -6641,9 +6643,8 @@ vErrors.push(err532);
 errors++;
 }
 }
-}
 else {
-const err533 = {instancePath:instancePath+"/console/names",schemaPath:"#/properties/console/properties/names/type",keyword:"type",params:{type: "array"},schema:schema11.properties.console.properties.names.type,parentSchema:schema11.properties.console.properties.names,data:data248};
+const err533 = {instancePath:instancePath+"/console/names/" + i28,schemaPath:"#/properties/console/properties/names/items/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.names.items.type,parentSchema:schema11.properties.console.properties.names.items,data:data250};
 if(vErrors === null){
 vErrors = [err533];
 }
@@ -6653,11 +6654,9 @@ vErrors.push(err533);
 errors++;
 }
 }
-if(data239.session_timeout !== undefined){
-let data250 = data239.session_timeout;
-if(typeof data250 === "string"){
-if(!(formats8(data250))){
-const err534 = {instancePath:instancePath+"/console/session_timeout",schemaPath:"#/properties/console/properties/session_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.console.properties.session_timeout,data:data250};
+}
+else {
+const err534 = {instancePath:instancePath+"/console/names",schemaPath:"#/properties/console/properties/names/type",keyword:"type",params:{type: "array"},schema:schema11.properties.console.properties.names.type,parentSchema:schema11.properties.console.properties.names,data:data249};
 if(vErrors === null){
 vErrors = [err534];
 }
@@ -6667,8 +6666,11 @@ vErrors.push(err534);
 errors++;
 }
 }
-else {
-const err535 = {instancePath:instancePath+"/console/session_timeout",schemaPath:"#/properties/console/properties/session_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.session_timeout.type,parentSchema:schema11.properties.console.properties.session_timeout,data:data250};
+if(data240.session_timeout !== undefined){
+let data251 = data240.session_timeout;
+if(typeof data251 === "string"){
+if(!(formats8(data251))){
+const err535 = {instancePath:instancePath+"/console/session_timeout",schemaPath:"#/properties/console/properties/session_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.console.properties.session_timeout,data:data251};
 if(vErrors === null){
 vErrors = [err535];
 }
@@ -6678,10 +6680,8 @@ vErrors.push(err535);
 errors++;
 }
 }
-if(data239.api_token !== undefined){
-let data251 = data239.api_token;
-if(typeof data251 !== "boolean"){
-const err536 = {instancePath:instancePath+"/console/api_token",schemaPath:"#/properties/console/properties/api_token/type",keyword:"type",params:{type: "boolean"},schema:schema11.properties.console.properties.api_token.type,parentSchema:schema11.properties.console.properties.api_token,data:data251};
+else {
+const err536 = {instancePath:instancePath+"/console/session_timeout",schemaPath:"#/properties/console/properties/session_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.session_timeout.type,parentSchema:schema11.properties.console.properties.session_timeout,data:data251};
 if(vErrors === null){
 vErrors = [err536];
 }
@@ -6691,9 +6691,10 @@ vErrors.push(err536);
 errors++;
 }
 }
-}
-else {
-const err537 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/type",keyword:"type",params:{type: "object"},schema:schema11.properties.console.type,parentSchema:schema11.properties.console,data:data239};
+if(data240.api_token !== undefined){
+let data252 = data240.api_token;
+if(typeof data252 !== "boolean"){
+const err537 = {instancePath:instancePath+"/console/api_token",schemaPath:"#/properties/console/properties/api_token/type",keyword:"type",params:{type: "boolean"},schema:schema11.properties.console.properties.api_token.type,parentSchema:schema11.properties.console.properties.api_token,data:data252};
 if(vErrors === null){
 vErrors = [err537];
 }
@@ -6703,12 +6704,9 @@ vErrors.push(err537);
 errors++;
 }
 }
-if(data.log !== undefined){
-let data252 = data.log;
-if(data252 && typeof data252 == "object" && !Array.isArray(data252)){
-for(const key23 in data252){
-if(!((key23 === "file_size") || (key23 === "files"))){
-const err538 = {instancePath:instancePath+"/log",schemaPath:"#/properties/log/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},schema:false,parentSchema:schema11.properties.log,data:data252};
+}
+else {
+const err538 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/type",keyword:"type",params:{type: "object"},schema:schema11.properties.console.type,parentSchema:schema11.properties.console,data:data240};
 if(vErrors === null){
 vErrors = [err538];
 }
@@ -6718,10 +6716,12 @@ vErrors.push(err538);
 errors++;
 }
 }
-if(data252.file_size !== undefined){
-let data253 = data252.file_size;
-if(!(((typeof data253 == "number") && (!(data253 % 1) && !isNaN(data253))) && (isFinite(data253)))){
-const err539 = {instancePath:instancePath+"/log/file_size",schemaPath:"#/properties/log/properties/file_size/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.log.properties.file_size.type,parentSchema:schema11.properties.log.properties.file_size,data:data253};
+if(data.log !== undefined){
+let data253 = data.log;
+if(data253 && typeof data253 == "object" && !Array.isArray(data253)){
+for(const key23 in data253){
+if(!((key23 === "file_size") || (key23 === "files"))){
+const err539 = {instancePath:instancePath+"/log",schemaPath:"#/properties/log/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},schema:false,parentSchema:schema11.properties.log,data:data253};
 if(vErrors === null){
 vErrors = [err539];
 }
@@ -6730,9 +6730,11 @@ vErrors.push(err539);
 }
 errors++;
 }
-if((typeof data253 == "number") && (isFinite(data253))){
-if(data253 > 1024 || isNaN(data253)){
-const err540 = {instancePath:instancePath+"/log/file_size",schemaPath:"#/properties/log/properties/file_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},schema:1024,parentSchema:schema11.properties.log.properties.file_size,data:data253};
+}
+if(data253.file_size !== undefined){
+let data254 = data253.file_size;
+if(!(((typeof data254 == "number") && (!(data254 % 1) && !isNaN(data254))) && (isFinite(data254)))){
+const err540 = {instancePath:instancePath+"/log/file_size",schemaPath:"#/properties/log/properties/file_size/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.log.properties.file_size.type,parentSchema:schema11.properties.log.properties.file_size,data:data254};
 if(vErrors === null){
 vErrors = [err540];
 }
@@ -6741,8 +6743,9 @@ vErrors.push(err540);
 }
 errors++;
 }
-if(data253 < 1 || isNaN(data253)){
-const err541 = {instancePath:instancePath+"/log/file_size",schemaPath:"#/properties/log/properties/file_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.log.properties.file_size,data:data253};
+if((typeof data254 == "number") && (isFinite(data254))){
+if(data254 > 1024 || isNaN(data254)){
+const err541 = {instancePath:instancePath+"/log/file_size",schemaPath:"#/properties/log/properties/file_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},schema:1024,parentSchema:schema11.properties.log.properties.file_size,data:data254};
 if(vErrors === null){
 vErrors = [err541];
 }
@@ -6751,12 +6754,8 @@ vErrors.push(err541);
 }
 errors++;
 }
-}
-}
-if(data252.files !== undefined){
-let data254 = data252.files;
-if(!(((typeof data254 == "number") && (!(data254 % 1) && !isNaN(data254))) && (isFinite(data254)))){
-const err542 = {instancePath:instancePath+"/log/files",schemaPath:"#/properties/log/properties/files/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.log.properties.files.type,parentSchema:schema11.properties.log.properties.files,data:data254};
+if(data254 < 1 || isNaN(data254)){
+const err542 = {instancePath:instancePath+"/log/file_size",schemaPath:"#/properties/log/properties/file_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.log.properties.file_size,data:data254};
 if(vErrors === null){
 vErrors = [err542];
 }
@@ -6765,9 +6764,12 @@ vErrors.push(err542);
 }
 errors++;
 }
-if((typeof data254 == "number") && (isFinite(data254))){
-if(data254 > 100 || isNaN(data254)){
-const err543 = {instancePath:instancePath+"/log/files",schemaPath:"#/properties/log/properties/files/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},schema:100,parentSchema:schema11.properties.log.properties.files,data:data254};
+}
+}
+if(data253.files !== undefined){
+let data255 = data253.files;
+if(!(((typeof data255 == "number") && (!(data255 % 1) && !isNaN(data255))) && (isFinite(data255)))){
+const err543 = {instancePath:instancePath+"/log/files",schemaPath:"#/properties/log/properties/files/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.log.properties.files.type,parentSchema:schema11.properties.log.properties.files,data:data255};
 if(vErrors === null){
 vErrors = [err543];
 }
@@ -6776,8 +6778,9 @@ vErrors.push(err543);
 }
 errors++;
 }
-if(data254 < 0 || isNaN(data254)){
-const err544 = {instancePath:instancePath+"/log/files",schemaPath:"#/properties/log/properties/files/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},schema:0,parentSchema:schema11.properties.log.properties.files,data:data254};
+if((typeof data255 == "number") && (isFinite(data255))){
+if(data255 > 100 || isNaN(data255)){
+const err544 = {instancePath:instancePath+"/log/files",schemaPath:"#/properties/log/properties/files/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},schema:100,parentSchema:schema11.properties.log.properties.files,data:data255};
 if(vErrors === null){
 vErrors = [err544];
 }
@@ -6786,11 +6789,8 @@ vErrors.push(err544);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err545 = {instancePath:instancePath+"/log",schemaPath:"#/properties/log/type",keyword:"type",params:{type: "object"},schema:schema11.properties.log.type,parentSchema:schema11.properties.log,data:data252};
+if(data255 < 0 || isNaN(data255)){
+const err545 = {instancePath:instancePath+"/log/files",schemaPath:"#/properties/log/properties/files/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},schema:0,parentSchema:schema11.properties.log.properties.files,data:data255};
 if(vErrors === null){
 vErrors = [err545];
 }
@@ -6800,12 +6800,10 @@ vErrors.push(err545);
 errors++;
 }
 }
-if(data.witness !== undefined){
-let data255 = data.witness;
-if(data255 && typeof data255 == "object" && !Array.isArray(data255)){
-for(const key24 in data255){
-if(!(key24 === "listen")){
-const err546 = {instancePath:instancePath+"/witness",schemaPath:"#/properties/witness/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},schema:false,parentSchema:schema11.properties.witness,data:data255};
+}
+}
+else {
+const err546 = {instancePath:instancePath+"/log",schemaPath:"#/properties/log/type",keyword:"type",params:{type: "object"},schema:schema11.properties.log.type,parentSchema:schema11.properties.log,data:data253};
 if(vErrors === null){
 vErrors = [err546];
 }
@@ -6815,11 +6813,12 @@ vErrors.push(err546);
 errors++;
 }
 }
-if(data255.listen !== undefined){
-let data256 = data255.listen;
-if(typeof data256 === "string"){
-if(!(formats240(data256))){
-const err547 = {instancePath:instancePath+"/witness/listen",schemaPath:"#/properties/witness/properties/listen/format",keyword:"format",params:{format: "listen"},schema:"listen",parentSchema:schema11.properties.witness.properties.listen,data:data256};
+if(data.witness !== undefined){
+let data256 = data.witness;
+if(data256 && typeof data256 == "object" && !Array.isArray(data256)){
+for(const key24 in data256){
+if(!(key24 === "listen")){
+const err547 = {instancePath:instancePath+"/witness",schemaPath:"#/properties/witness/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},schema:false,parentSchema:schema11.properties.witness,data:data256};
 if(vErrors === null){
 vErrors = [err547];
 }
@@ -6829,8 +6828,11 @@ vErrors.push(err547);
 errors++;
 }
 }
-else {
-const err548 = {instancePath:instancePath+"/witness/listen",schemaPath:"#/properties/witness/properties/listen/type",keyword:"type",params:{type: "string"},schema:schema11.properties.witness.properties.listen.type,parentSchema:schema11.properties.witness.properties.listen,data:data256};
+if(data256.listen !== undefined){
+let data257 = data256.listen;
+if(typeof data257 === "string"){
+if(!(formats240(data257))){
+const err548 = {instancePath:instancePath+"/witness/listen",schemaPath:"#/properties/witness/properties/listen/format",keyword:"format",params:{format: "listen"},schema:"listen",parentSchema:schema11.properties.witness.properties.listen,data:data257};
 if(vErrors === null){
 vErrors = [err548];
 }
@@ -6840,9 +6842,8 @@ vErrors.push(err548);
 errors++;
 }
 }
-}
 else {
-const err549 = {instancePath:instancePath+"/witness",schemaPath:"#/properties/witness/type",keyword:"type",params:{type: "object"},schema:schema11.properties.witness.type,parentSchema:schema11.properties.witness,data:data255};
+const err549 = {instancePath:instancePath+"/witness/listen",schemaPath:"#/properties/witness/properties/listen/type",keyword:"type",params:{type: "string"},schema:schema11.properties.witness.properties.listen.type,parentSchema:schema11.properties.witness.properties.listen,data:data257};
 if(vErrors === null){
 vErrors = [err549];
 }
@@ -6854,12 +6855,24 @@ errors++;
 }
 }
 else {
-const err550 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},schema:schema11.type,parentSchema:schema11,data};
+const err550 = {instancePath:instancePath+"/witness",schemaPath:"#/properties/witness/type",keyword:"type",params:{type: "object"},schema:schema11.properties.witness.type,parentSchema:schema11.properties.witness,data:data256};
 if(vErrors === null){
 vErrors = [err550];
 }
 else {
 vErrors.push(err550);
+}
+errors++;
+}
+}
+}
+else {
+const err551 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},schema:schema11.type,parentSchema:schema11,data};
+if(vErrors === null){
+vErrors = [err551];
+}
+else {
+vErrors.push(err551);
 }
 errors++;
 }

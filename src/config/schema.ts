@@ -193,6 +193,12 @@ const vrrpInstance = mapping("VRRP instance", {
       "A BACKUP takes over as soon as the heartbeat declares the MASTER's node dead and that MASTER misses its next advert, instead of waiting out the down timer (3.6 s at advert_int 1s). Only for a MASTER that is a cluster node sending from one of its cluster addresses. A MASTER frozen longer than the heartbeat's deadtime then loses the VIPs until it resumes; false waits out the down timer, as keepalived does.",
     default: DEFAULTS.vrrp.heartbeat_takeover,
   },
+  heartbeat_hold: {
+    type: "boolean",
+    description:
+      "When the down timer runs out but the heartbeat still hears the MASTER's node say it is MASTER of this instance, the adverts were lost on the way: a BACKUP waits up to one more down timer before taking over, and takes over at once if that node says it left MASTER or goes silent. Only for a MASTER that is a vigil node of this release. The price: a MASTER cut off from the VRRP network while its heartbeat runs on another link, with its carrier up, is taken over from one down timer later; false takes over when the down timer runs out, as keepalived does.",
+    default: DEFAULTS.vrrp.heartbeat_hold,
+  },
   sync_group: text("name", "Instances with the same sync group always change state together (keepalived's vrrp_sync_group)."),
   notify: text("path", "Script run on every state change with INSTANCE, the name, MASTER|BACKUP|FAULT|STOP and the priority. Relative to this file."),
   notify_master: text("path", "Script run on becoming MASTER. Relative to this file."),

@@ -114,6 +114,11 @@ export interface VrrpInstance {
    * declares that node dead and its next advert is late, before the down timer.
    */
   heartbeat_takeover: boolean;
+  /**
+   * A BACKUP whose down timer ran out waits up to one more down timer while
+   * the heartbeat still hears the MASTER's node say it is MASTER.
+   */
+  heartbeat_hold: boolean;
   /** Instances with the same sync group name change state together (keepalived's vrrp_sync_group). */
   sync_group?: string;
   /** Absolute paths of notify scripts, keepalived's notify / notify_master / notify_backup / notify_fault / notify_stop. */

@@ -62,7 +62,7 @@ describe("parseConfig", () => {
       name: "VI_1", interface: "eth0", vrid: 1, version: 3, advert_int: 1_000, priority: { a: 120, b: 120 },
       vips: ["198.51.100.100/24"], track: [], preempt: true, preempt_delay: 0, unicast_peer: [],
       down_timer_adverts: 3, garp_master_repeat: 5, garp_interval: 0, garp_master_delay: 5_000, garp_master_refresh: 0, accept_mode: true,
-      heartbeat_takeover: true,
+      heartbeat_takeover: true, heartbeat_hold: true,
     });
     expect(c.modules[0]).toEqual({
       name: "web", type: "farm", vips: ["198.51.100.200/24"], start_timeout: 60_000, stop_timeout: 60_000, checkers: [], ports: [80], split: "client_ip", weights: {}, drain_timeout: 30_000,

@@ -47,7 +47,7 @@ describe("the JSON Schema and the VigilConfig type agree", () => {
     expect(keysOf(at(configSchema, "properties", "vrrp", "items")).filter((k) => k !== "nopreempt")).toEqual(keys<VrrpInstance>({
       name: true, interface: true, vrid: true, version: true, advert_int: true, priority: true, vips: true, track: true,
       preempt: true, preempt_delay: true, unicast_peer: true, authentication: true, unicast_src_ip: true,
-      down_timer_adverts: true, garp_master_repeat: true, garp_interval: true, garp_master_delay: true, garp_master_refresh: true, accept_mode: true, heartbeat_takeover: true, sync_group: true,
+      down_timer_adverts: true, garp_master_repeat: true, garp_interval: true, garp_master_delay: true, garp_master_refresh: true, accept_mode: true, heartbeat_takeover: true, heartbeat_hold: true, sync_group: true,
       notify: true, notify_master: true, notify_backup: true, notify_fault: true, notify_stop: true,
     }));
   });
