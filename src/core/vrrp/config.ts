@@ -28,6 +28,7 @@ export const vrrpDefaults = {
   auth: { type: "none" },
   track: [],
   heartbeatTakeover: true,
+  heartbeatHold: true,
 } as const satisfies Partial<ResolvedVrrpConfig>;
 
 export const VRRP_OWNER_PRIORITY = 255;
@@ -88,6 +89,7 @@ export function resolveVrrpConfig(
     auth: input.auth ?? vrrpDefaults.auth,
     track: input.track ?? vrrpDefaults.track,
     heartbeatTakeover: input.heartbeatTakeover ?? vrrpDefaults.heartbeatTakeover,
+    heartbeatHold: input.heartbeatHold ?? vrrpDefaults.heartbeatHold,
   };
   const problems: ConfigProblem[] = [];
   const bad = (key: string, message: string): void => {
@@ -109,6 +111,7 @@ export function resolveVrrpConfig(
   }
   if (typeof c.acceptMode !== "boolean") bad("accept_mode", `must be true or false, got ${String(c.acceptMode)}`);
   if (typeof c.heartbeatTakeover !== "boolean") bad("heartbeat_takeover", `must be true or false, got ${String(c.heartbeatTakeover)}`);
+  if (typeof c.heartbeatHold !== "boolean") bad("heartbeat_hold", `must be true or false, got ${String(c.heartbeatHold)}`);
   if (!isInt(c.downTimerAdverts, 1, VRRP_MAX_DOWN_TIMER_ADVERTS)) {
     bad("down_timer_adverts", `must be an integer in 1..${VRRP_MAX_DOWN_TIMER_ADVERTS}, got ${String(c.downTimerAdverts)}`);
   }

@@ -45,6 +45,12 @@ export interface VrrpInstanceConfig {
   readonly track?: readonly VrrpTrack[];
   /** A Backup acts on the heartbeat's verdict that the master's node is dead ("peer-dead" input). Default true. */
   readonly heartbeatTakeover?: boolean;
+  /**
+   * A Backup whose Master_Down_Interval ran out while the heartbeat still
+   * hears the master's node say it is MASTER waits up to one more interval
+   * ("peer-vrrp" input; see hold.ts). Default true.
+   */
+  readonly heartbeatHold?: boolean;
 }
 
 export type ResolvedVrrpConfig = Required<VrrpInstanceConfig>;
@@ -105,7 +111,17 @@ export type VrrpInput =
    * about a node it never heard (a keepalived router listed as a node during
    * a migration, silent until initdead ran out) is ignored.
    */
-  | { readonly type: "peer-dead"; readonly node: string; readonly addresses: readonly string[]; readonly everHeard: boolean };
+  | { readonly type: "peer-dead"; readonly node: string; readonly addresses: readonly string[]; readonly everHeard: boolean }
+  /**
+   * What the heartbeat last heard cluster node `node` say about this
+   * instance (heartbeat frames of version 3): it is MASTER, sending its
+   * adverts from `address` ("master"); it is not ("not-master": BACKUP,
+   * FAULT, stopped); or its frames do not say ("unknown": an older
+   * release). `heardAt` is our time of that frame. The driver delivers one
+   * when what a node says changes, and a fresh one for every node that says
+   * "master" before a tick: a hold is judged on how recent it is (hold.ts).
+   */
+  | { readonly type: "peer-vrrp"; readonly node: string; readonly says: "master" | "not-master" | "unknown"; readonly address: string; readonly heardAt: number };
 
 export type TransitionReason =
   /** Initialize -> Backup at startup or when a fault clears. */
@@ -201,6 +217,18 @@ export interface VrrpMisconfiguration {
   readonly detail: string;
 }
 
+export interface VrrpHeld {
+  readonly type: "held";
+  readonly instance: string;
+  readonly vrid: number;
+  readonly at: number;
+  /** The cluster node that says it is the silent master. */
+  readonly node: string;
+  /** Our time at which the hold ends at the latest. */
+  readonly until: number;
+  readonly detail: string;
+}
+
 /**
  * What the driver carries out, in the order given. Ordering obligations:
  *
@@ -243,7 +271,9 @@ export type VrrpAction =
   /** A role change. Log it, publish it and run notify scripts AFTER the actions before it. */
   | VrrpTransition
   /** Another router's adverts disagree with our configuration. Reported once per distinct disagreement; log it as a warning. */
-  | VrrpMisconfiguration;
+  | VrrpMisconfiguration
+  /** A Backup put its takeover off: the heartbeat says the silent master is alive and MASTER (hold.ts). Log it as a warning. */
+  | VrrpHeld;
 
 export interface VrrpCounters {
   readonly advertsReceived: number;
@@ -251,6 +281,8 @@ export interface VrrpCounters {
   readonly priorityZeroReceived: number;
   readonly priorityZeroSent: number;
   readonly becameMaster: number;
+  /** Takeovers put off because the heartbeat said the silent master is alive and MASTER. */
+  readonly takeoversHeld: number;
   readonly discarded: Readonly<Record<VrrpDiscardReason, number>>;
 }
 
@@ -260,6 +292,23 @@ export interface VrrpMasterSeen {
   readonly advertIntCs: number;
   /** Our time of its latest advert. */
   readonly heardAt: number;
+}
+
+export interface PeerMaster {
+  readonly node: string;
+  /** The source address of its adverts. */
+  readonly address: string;
+  /** Our time of the heartbeat frame that said so last. */
+  readonly heardAt: number;
+}
+
+export interface VrrpHold {
+  readonly node: string;
+  readonly address: string;
+  /** When Master_Down_Interval ran out and the hold began. */
+  readonly since: number;
+  /** The hold ends here at the latest: one more Master_Down_Interval. */
+  readonly until: number;
 }
 
 export interface VrrpAnswered {
@@ -301,6 +350,10 @@ export interface VrrpState {
    * every role change.
    */
   readonly deadMaster: { readonly node: string; readonly address: string } | null;
+  /** Cluster nodes whose heartbeat last said they are MASTER of this instance ("peer-vrrp"); at most one entry per node. */
+  readonly peerMasters: readonly PeerMaster[];
+  /** While a Backup puts its takeover off (hold.ts); cleared by any advert we accept and by every role change. */
+  readonly hold: VrrpHold | null;
   /** Our time of the last transition (or of init). */
   readonly since: number;
   readonly transitionSeq: number;

@@ -67,6 +67,14 @@
  * resumes, where Master_Down_Interval alone would have waited 3.6 s; VRRP
  * becomes exactly as patient as the heartbeat.
  *
+ * Heartbeat hold (heartbeatHold, default on; the rule is in hold.ts): the
+ * other way round, when Master_Down_Interval runs out while the heartbeat
+ * still hears the master's node say it is MASTER of this instance, the
+ * adverts were lost on the way: a Backup waits up to one more interval,
+ * and takes over at once when that node says it left MASTER, goes silent
+ * or is declared dead. Masters that are not cluster nodes, or whose
+ * heartbeat never said so, keep the RFC rule.
+ *
  * Misconfiguration (reported once per distinct disagreement, like keepalived
  * logs it): another advert interval (v2: the advert is also dropped, as
  * keepalived does; v3: it is used, and a backup learns it), other addresses,
@@ -75,6 +83,7 @@
 import type { Stepped } from "../step.ts";
 import { vipAddress, masterDownIntervalMs, resolveVrrpConfig, skewTimeMs, VRRP_OWNER_PRIORITY, type VrrpInstanceConfig } from "./config.ts";
 import { effectivePriority, faultingTracks } from "./track.ts";
+import { claimFor, judgeHold, type HoldDecision } from "./hold.ts";
 import type {
   MisconfigurationKind,
   TransitionReason,
@@ -92,6 +101,7 @@ import { ipv4ToNumber, parseIpv4, type VrrpAdvert } from "../../proto/vrrp.ts";
 export * from "./types.ts";
 export * from "./config.ts";
 export { effectivePriority, faultingTracks } from "./track.ts";
+export { holdFreshnessMs, judgeHold } from "./hold.ts";
 
 /** After a heartbeat verdict, the master's next advert is awaited this fraction of its interval beyond the due time. */
 const TAKEOVER_GRACE = 0.25;
@@ -148,6 +158,8 @@ export function initVrrp(input: VrrpInstanceConfig, now: number): VrrpState {
     syncFault: null,
     master: null,
     deadMaster: null,
+    peerMasters: [],
+    hold: null,
     since: now,
     transitionSeq: 0,
     misconfigReported: [],
@@ -158,6 +170,7 @@ export function initVrrp(input: VrrpInstanceConfig, now: number): VrrpState {
       priorityZeroReceived: 0,
       priorityZeroSent: 0,
       becameMaster: 0,
+      takeoversHeld: 0,
       discarded: zeroDiscards(),
     },
   };
@@ -213,7 +226,12 @@ export function stepVrrp(state: VrrpState, input: VrrpInput, now: number): Stepp
       onSync(d, out, now, input.group, input.to);
       break;
     case "peer-dead":
+      d.peerMasters = d.peerMasters.filter((p) => p.node !== input.node);
       if (input.everHeard) onPeerDead(d, out, now, input.node, input.addresses);
+      if (d.role === "backup" && d.hold?.node === input.node) takeOverAfterHold(d, out, now, `the heartbeat declared node ${input.node} dead`);
+      break;
+    case "peer-vrrp":
+      onPeerVrrp(d, out, now, input.node, input.says, input.address, input.heardAt);
       break;
   }
   return { state: d, actions: out };
@@ -298,6 +316,7 @@ function becomeMaster(d: Draft, out: VrrpAction[], now: number, reason: Transiti
   d.lowerHeard = null;
   d.master = null;
   d.deadMaster = null;
+  d.hold = null;
   d.masterAdverIntervalMs = advertIntMs(d);
   d.counters.becameMaster += 1;
   transition(d, out, now, "master", reason, detail);
@@ -312,6 +331,7 @@ function becomeBackup(d: Draft, out: VrrpAction[], now: number, reason: Transiti
   d.resignHeard = false;
   d.lowerHeard = null;
   d.deadMaster = null;
+  d.hold = null;
   d.masterAdverIntervalMs = learnedMs ?? advertIntMs(d);
   setTimer(d, out, "master-down", now + masterDownIntervalMs(d.priority, d.masterAdverIntervalMs, d.config.downTimerAdverts));
   transition(d, out, now, "backup", reason, detail);
@@ -330,6 +350,7 @@ function enterFault(d: Draft, out: VrrpAction[], now: number, reason: Transition
   d.resignHeard = false;
   d.master = null;
   d.deadMaster = null;
+  d.hold = null;
   transition(d, out, now, "fault", reason, detail);
 }
 
@@ -355,6 +376,7 @@ function shutdown(d: Draft, out: VrrpAction[], now: number): void {
   d.resignHeard = false;
   d.master = null;
   d.deadMaster = null;
+  d.hold = null;
   transition(d, out, now, "initialize", "shutdown", "instance stopped");
 }
 
@@ -403,6 +425,15 @@ function onTick(d: Draft, out: VrrpAction[], now: number): void {
       becomeMaster(d, out, now, "peer-dead", peerDeadDetail(d, now));
       return;
     }
+    const judged = d.resignHeard ? null : judgeHold(d, now);
+    if (judged?.hold === true) {
+      holdOn(d, out, now, judged);
+      return;
+    }
+    if (d.hold !== null && judged !== null) {
+      takeOverAfterHold(d, out, now, judged.why);
+      return;
+    }
     // Whole ms in messages: the clock is fractional.
     const mdi = Math.round(currentMasterDownIntervalMs(d));
     const lower = d.lowerHeard;
@@ -423,6 +454,44 @@ function onTick(d: Draft, out: VrrpAction[], now: number): void {
       d.preemptAgainst = null;
     }
   }
+}
+
+// ---- heartbeat hold (hold.ts) ------------------------------------------------------
+
+function holdOn(d: Draft, out: VrrpAction[], now: number, j: Extract<HoldDecision, { hold: true }>): void {
+  if (d.hold === null) {
+    d.hold = { node: j.claim.node, address: j.claim.address, since: now, until: j.until };
+    d.counters.takeoversHeld += 1;
+    const mdi = Math.round(currentMasterDownIntervalMs(d));
+    const silent = d.master === null ? mdi : Math.round(now - d.master.heardAt);
+    const c = d.config;
+    out.push({
+      type: "held",
+      instance: c.name,
+      vrid: c.vrid,
+      at: now,
+      node: j.claim.node,
+      until: j.until,
+      detail: `no advert from ${j.claim.address} for ${silent} ms (Master_Down_Interval ${mdi} ms), but the heartbeat heard node ${j.claim.node} say it is MASTER ${Math.round(now - j.claim.heardAt)} ms ago: adverts lost on the way; taking over only if it stays so for up to ${Math.round(j.until - now)} ms more`,
+    });
+  }
+  setTimer(d, out, "master-down", j.recheckAt);
+}
+
+/** A hold ends without an advert: take over now, saying why. */
+function takeOverAfterHold(d: Draft, out: VrrpAction[], now: number, why: string): void {
+  const hold = d.hold;
+  if (hold === null) return;
+  const silent = d.master === null ? "" : ` from ${d.master.address} for ${Math.round(now - d.master.heardAt)} ms`;
+  const detail = `no advert${silent} (Master_Down_Interval ${Math.round(currentMasterDownIntervalMs(d))} ms, then held ${Math.round(now - hold.since)} ms while the heartbeat heard node ${hold.node} say it is MASTER): ${why}`;
+  becomeMaster(d, out, now, "master-down", detail);
+}
+
+function onPeerVrrp(d: Draft, out: VrrpAction[], now: number, node: string, says: "master" | "not-master" | "unknown", address: string, heardAt: number): void {
+  const others = d.peerMasters.filter((p) => p.node !== node);
+  d.peerMasters = says === "master" ? [...others, { node, address, heardAt }] : others;
+  if (d.role !== "backup" || d.hold === null || claimFor(d) !== undefined) return;
+  takeOverAfterHold(d, out, now, says === "unknown" ? `node ${node}'s heartbeat no longer says which instances it is MASTER of` : `node ${node} says it is no longer MASTER`);
 }
 
 // ---- heartbeat takeover -------------------------------------------------------
@@ -522,6 +591,7 @@ function onAdvertAsBackup(d: Draft, out: VrrpAction[], now: number, a: VrrpHeard
   if (a.priority === 0) {
     d.resignHeard = true;
     d.deadMaster = null;
+    d.hold = null;
     setTimer(d, out, "preempt", null);
     d.preemptAgainst = null;
     setTimer(d, out, "master-down", now + skewTimeMs(d.priority, d.masterAdverIntervalMs));
@@ -544,8 +614,9 @@ function onAdvertAsBackup(d: Draft, out: VrrpAction[], now: number, a: VrrpHeard
   }
   d.resignHeard = false;
   d.lowerHeard = null;
-  // Heard from the master (or a new one): the early takeover is off.
+  // Heard from the master (or a new one): the early takeover and any hold are off.
   d.deadMaster = null;
+  d.hold = null;
   d.masterAdverIntervalMs = learnedIntervalMs(d, a);
   d.master = heard(a, now);
   setTimer(d, out, "master-down", now + currentMasterDownIntervalMs(d));

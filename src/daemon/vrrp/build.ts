@@ -84,6 +84,7 @@ export function buildInstances(
       lastTransition: null,
       tracks: spec.probes.map((p) => ({ name: p.name, weight: p.weight, up: true, detail: NOT_CHECKED })),
       linkUp: undefined,
+      peers: new Map(),
     };
     instances.set(name, inst);
     entry.instances.push(inst);

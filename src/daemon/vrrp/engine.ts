@@ -40,6 +40,7 @@ import {
   type VrrpAction,
   type VrrpCounters,
   type VrrpInput,
+  type VrrpHeld,
   type VrrpMisconfiguration,
   type VrrpRole,
   type VrrpState,
@@ -47,6 +48,7 @@ import {
   vrrpDiscardReasons,
 } from "../../core/vrrp/vrrp.ts";
 import { decodeVrrp, encodeAdvert, verifyVrrpAuth, VRRP_MULTICAST_V4, type VrrpAdvert } from "../../proto/vrrp.ts";
+import type { VrrpMasterClaim } from "../../proto/heartbeat.ts";
 import { notifyCommands, type NotifyCommand, type NotifyState } from "../../sys/notify.ts";
 import type { ScriptRunResult } from "../../sys/track-script.ts";
 import type { VrrpStatus } from "../../api/status.ts";
@@ -86,6 +88,8 @@ export class VrrpEngine {
   private stopping: Promise<void> | undefined;
   private readonly m: VrrpMetrics;
   private readonly fx: AddressEffects;
+  /** The instances this node is MASTER of, once their addresses are up (see vrrpClaims). */
+  private claims: VrrpMasterClaim[] = [];
 
   /** Throws RangeError for specs the cores refuse (the config loader reports those first). */
   constructor(private readonly opts: VrrpEngineOptions) {
@@ -171,6 +175,43 @@ export class VrrpEngine {
    */
   peerDead(node: string, addresses: readonly string[], everHeard: boolean): void {
     for (const unit of this.units) this.feed(unit, undefined, { type: "peer-dead", node, addresses, everHeard });
+  }
+
+  /**
+   * The instances this node is MASTER of, for its heartbeat frames. An
+   * instance is listed from the moment its transition to MASTER is carried
+   * out (its addresses are up) until its transition away from MASTER is
+   * (its addresses are gone): a BACKUP that acts on a node no longer
+   * saying so never finds the addresses still held there.
+   */
+  vrrpClaims(): VrrpMasterClaim[] {
+    return this.claims;
+  }
+
+  /**
+   * What a peer's heartbeat frame says: the instances it is MASTER of, or
+   * undefined when its frame version does not say. Each instance's core is
+   * told when what that node says about it changes; how recent it is, the
+   * core is told before a tick (see onTimer), not at every frame.
+   */
+  heartbeatFrame(node: string, claims: readonly VrrpMasterClaim[] | undefined): void {
+    if (!this.running) return;
+    const now = this.clock();
+    for (const inst of this.instances.values()) {
+      const vrid = inst.spec.core.vrid;
+      const claim = claims?.find((c) => c.instance === inst.name && c.vrid === vrid);
+      const says = claims === undefined ? "unknown" : claim === undefined ? "not-master" : "master";
+      const address = claim?.address ?? "";
+      const was = inst.peers.get(node);
+      if (was !== undefined && was.says === says && was.address === address) {
+        was.heardAt = now;
+        continue;
+      }
+      // Nothing to say about a node that never claimed anything here.
+      if (was === undefined && says !== "master") continue;
+      inst.peers.set(node, { says, address, heardAt: now, fedAt: now });
+      this.feed(inst.unit, inst.name, { type: "peer-vrrp", node, says, address, heardAt: now });
+    }
   }
 
   /** Resolves once every action queued so far has been carried out (for tests and orderly hand-offs). */
@@ -260,7 +301,21 @@ export class VrrpEngine {
       return;
     }
     this.readQueued(unit);
+    this.refreshClaims(unit);
     this.feed(unit, undefined, { type: "tick" });
+  }
+
+  /** Before a BACKUP's tick: how recently each node that says it is MASTER was heard (a hold is judged on it). */
+  private refreshClaims(unit: Unit): void {
+    for (const name of unit.names) {
+      const inst = this.instances.get(name);
+      if (inst === undefined || inst.peers.size === 0 || unit.state(name).role !== "backup") continue;
+      for (const [node, p] of inst.peers) {
+        if (p.says !== "master" || p.heardAt <= p.fedAt) continue;
+        p.fedAt = p.heardAt;
+        this.feed(unit, name, { type: "peer-vrrp", node, says: "master", address: p.address, heardAt: p.heardAt });
+      }
+    }
   }
 
   private packetsWaiting(unit: Unit): boolean {
@@ -347,6 +402,9 @@ export class VrrpEngine {
       case "misconfiguration":
         this.misconfigured(a);
         return;
+      case "held":
+        this.held(a);
+        return;
     }
   }
 
@@ -402,6 +460,9 @@ export class VrrpEngine {
 
   private transitioned(inst: Instance, t: VrrpTransition): void {
     inst.lastTransition = { time: this.wallClock().toISOString(), from: t.from, to: t.to, reason: t.reason, detail: t.detail };
+    this.claims = [...this.instances.values()]
+      .filter((i) => i.lastTransition?.to === "master")
+      .map((i) => ({ instance: i.name, vrid: i.spec.core.vrid, address: i.unit.state(i.name).config.primaryAddress }));
     this.m.transitions({ instance: inst.name, to: t.to });
     const level = t.to === "fault" ? "warn" : "info";
     this.opts.log.log(level, `vrrp ${inst.name} ${NOTIFY_STATE[t.to]}`, {
@@ -414,6 +475,11 @@ export class VrrpEngine {
       detail: t.detail,
     });
     inst.notify.push(notifyCommands(inst.spec.notify, "INSTANCE", inst.name, NOTIFY_STATE[t.to], t.priority));
+  }
+
+  private held(h: VrrpHeld): void {
+    this.m.held({ instance: h.instance });
+    this.opts.log.warn(`vrrp ${h.instance} takeover held`, { instance: h.instance, vrid: h.vrid, node: h.node, detail: h.detail });
   }
 
   private misconfigured(m: VrrpMisconfiguration): void {

@@ -33,6 +33,18 @@ export interface Instance {
   lastTransition: VrrpStatus["lastTransition"];
   readonly tracks: TrackView[];
   linkUp: boolean | undefined;
+  /**
+   * Per cluster node: what its latest heartbeat frame said about this
+   * instance, when (our clock), and the heardAt the core was last given.
+   */
+  readonly peers: Map<string, PeerSays>;
+}
+
+export interface PeerSays {
+  says: "master" | "not-master" | "unknown";
+  address: string;
+  heardAt: number;
+  fedAt: number;
 }
 
 export interface SocketEntry {
@@ -63,6 +75,7 @@ export interface VrrpMetrics {
   state: Gauge;
   priority: Gauge;
   trackUp: Gauge;
+  held: Count;
 }
 
 export function vrrpMetrics(met: Metrics): VrrpMetrics {
@@ -80,6 +93,7 @@ export function vrrpMetrics(met: Metrics): VrrpMetrics {
       state: met.gauge("vigil_vrrp_state", "VRRP state by instance: 0 init, 1 backup, 2 master, 3 fault."),
       priority: met.gauge("vigil_vrrp_priority", "Effective VRRP priority by instance (configured priority moved by tracked objects)."),
       trackUp: met.gauge("vigil_vrrp_track_up", "1 while a tracked object is healthy, by instance and track."),
+      held: met.counter("vigil_vrrp_takeovers_held_total", "Takeovers a BACKUP put off because the heartbeat still heard the silent MASTER's node say it is MASTER, by instance."),
     };
 }
 

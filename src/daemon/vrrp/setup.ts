@@ -252,6 +252,7 @@ function instanceSpec(
     preemptDelayMs: inst.preempt_delay,
     acceptMode: inst.accept_mode,
     heartbeatTakeover: inst.heartbeat_takeover,
+    heartbeatHold: inst.heartbeat_hold,
     downTimerAdverts: inst.down_timer_adverts,
     primaryAddress: primary.address,
     vips: [...inst.vips],

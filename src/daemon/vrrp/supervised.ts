@@ -2,7 +2,9 @@
  * VRRP as the supervisor runs it. Off without `vrrp:` instances. A reload
  * that changes `vrrp:` restarts every instance (a MASTER resigns first); if
  * the new config cannot start, the old one is started again. A peer the
- * heartbeat declares dead lets a BACKUP whose MASTER it was take over early.
+ * heartbeat declares dead lets a BACKUP whose MASTER it was take over early;
+ * the instances a peer's heartbeat says it is MASTER of let a BACKUP tell
+ * lost adverts from a lost master; ours go out in our heartbeat frames.
  */
 import type { VigilConfig } from "../../config/types.ts";
 import { type Engine, type NodeContext, ReloadRejected } from "../engine.ts";
@@ -63,6 +65,10 @@ export function supervisedVrrp(ctx: NodeContext): Engine {
       return "restarted";
     },
     status: () => (running === undefined ? {} : { vrrp: running.status() }),
+    frame(node, _adverts, _echo, vrrp) {
+      running?.heartbeatFrame(node, vrrp);
+    },
+    vrrpClaims: () => running?.vrrpClaims() ?? [],
     peer(node, liveness, addresses) {
       // A BACKUP whose MASTER is that node need not wait out Master_Down_Interval.
       if (liveness === "up" || liveness === "late") heard.add(node);

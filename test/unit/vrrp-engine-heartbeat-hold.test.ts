@@ -1,0 +1,127 @@
+/**
+ * The VRRP driver and the heartbeat: what peers' frames say about the
+ * instances they are MASTER of reaches the core (a hold while the silent
+ * master still says so, a takeover once it says it left MASTER), and what
+ * this node is MASTER of is published only while its addresses are up.
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { masterDownIntervalMs, vipAddress } from "../../src/core/vrrp/vrrp.ts";
+import { Logger } from "../../src/daemon/log.ts";
+import { Metrics } from "../../src/daemon/metrics.ts";
+import { VrrpEngine } from "../../src/daemon/vrrp/engine.ts";
+import type { VrrpIo } from "../../src/daemon/vrrp/spec.ts";
+import type { VrrpSocket } from "../../src/net/raw-vrrp.ts";
+import type { VrrpMasterClaim } from "../../src/proto/heartbeat.ts";
+import { encodeAdvert, encodeIpv4Datagram, VRRP_MULTICAST_V4 } from "../../src/proto/vrrp.ts";
+
+const US = "198.51.100.12";
+const MASTER = "198.51.100.11";
+const ADVERT_MS = 1000;
+const MDI = masterDownIntervalMs(100, ADVERT_MS, 3);
+const CLAIM: VrrpMasterClaim = { instance: "VI_1", vrid: 51, address: MASTER };
+
+class Socket implements VrrpSocket {
+  private sink: (p: Uint8Array) => void = () => {};
+  send(): void {}
+  onPacket(cb: (p: Uint8Array) => void): void {
+    this.sink = cb;
+  }
+  onError(): void {}
+  receive(p: Uint8Array): void {
+    this.sink(p);
+  }
+  async close(): Promise<void> {}
+}
+
+function advertFromMaster(): Uint8Array {
+  const ip = { src: MASTER, dst: VRRP_MULTICAST_V4 };
+  return encodeIpv4Datagram(encodeAdvert({ version: 3, vrid: 51, priority: 150, advertIntCs: ADVERT_MS / 10, addresses: ["198.51.100.100"] }, ip), ip);
+}
+
+function node(priority: number, primary: string): { engine: VrrpEngine; socket: Socket; vips: Set<string>; lines: string[]; metrics: Metrics } {
+  const vips = new Set<string>();
+  const socket = new Socket();
+  const lines: string[] = [];
+  const io: VrrpIo = {
+    openSocket: async () => socket,
+    addVip: async (vip) => (vips.add(vipAddress(vip)), { ok: true }),
+    removeVip: async (vip) => ({ ok: true, removed: vips.delete(vipAddress(vip)) }),
+    sendGarp: async () => ({ ok: true }),
+    linkState: () => ({ up: true, present: true, detail: "eth0 up" }),
+    interfaceAddresses: () => [primary],
+    dropVipTraffic: async () => ({ ok: true }),
+    acceptVipTraffic: async () => ({ ok: true }),
+  };
+  const metrics = new Metrics();
+  const engine = new VrrpEngine({
+    instances: [{
+      core: { name: "VI_1", vrid: 51, priority, primaryAddress: primary, vips: ["198.51.100.100/24"], advertIntCs: ADVERT_MS / 10, acceptMode: true },
+      interface: "eth0",
+      unicastPeers: [],
+      probes: [],
+      notify: {},
+      garp: { repeat: 1, intervalMs: 0, delayMs: 0 },
+    }],
+    io,
+    log: new Logger("text", (l) => lines.push(l)),
+    metrics,
+    clock: () => Date.now(),
+    linkPollMs: 60_000,
+  });
+  return { engine, socket, vips, lines, metrics };
+}
+
+describe("VRRP driver: the heartbeat's word on who is MASTER", () => {
+  beforeEach(() => vi.useFakeTimers({ now: 1_000_000 }));
+  afterEach(() => vi.useRealTimers());
+
+  it("adverts stop but the master's node keeps saying MASTER in its heartbeat: the BACKUP holds, then takes over once the node says it left MASTER", async () => {
+    const b = node(100, US);
+    await b.engine.start();
+    b.socket.receive(advertFromMaster());
+    // Heartbeat frames every 100 ms, each saying h1 is MASTER of VI_1; no more adverts.
+    const beat = setInterval(() => b.engine.heartbeatFrame("h1", [CLAIM]), 100);
+    await vi.advanceTimersByTimeAsync(MDI + 500);
+    expect(b.engine.state("VI_1")?.role).toBe("backup");
+    expect(b.engine.state("VI_1")?.hold).toMatchObject({ node: "h1", address: MASTER });
+    expect(b.lines.some((l) => /warn  vrrp VI_1 takeover held .*node=h1/.test(l))).toBe(true);
+    expect(b.metrics.render()).toMatch(/vigil_vrrp_takeovers_held_total\{instance="VI_1"\} 1/);
+    // Its rechecks, with fresh heartbeat news each time, keep it BACKUP well inside the bound.
+    await vi.advanceTimersByTimeAsync(MDI - 1000);
+    expect(b.engine.state("VI_1")?.role).toBe("backup");
+
+    clearInterval(beat);
+    b.engine.heartbeatFrame("h1", []);
+    await b.engine.settled();
+    expect(b.engine.state("VI_1")?.role).toBe("master");
+    expect(b.engine.state("VI_1")?.counters.takeoversHeld).toBe(1);
+    expect(b.vips).toEqual(new Set(["198.51.100.100"]));
+    expect(b.lines.some((l) => /vrrp VI_1 MASTER .*node h1 says it is no longer MASTER/.test(l))).toBe(true);
+    await b.engine.stop();
+  });
+
+  it("a peer of an older release (frames without VRRP instances) changes nothing: the RFC takeover at Master_Down_Interval", async () => {
+    const b = node(100, US);
+    await b.engine.start();
+    b.socket.receive(advertFromMaster());
+    const beat = setInterval(() => b.engine.heartbeatFrame("h1", undefined), 100);
+    await vi.advanceTimersByTimeAsync(MDI + 50);
+    clearInterval(beat);
+    await b.engine.settled();
+    expect(b.engine.state("VI_1")?.role).toBe("master");
+    expect(b.engine.state("VI_1")?.counters.takeoversHeld).toBe(0);
+    await b.engine.stop();
+  });
+
+  it("publishes an instance as MASTER once its addresses are up, and no more once they are gone", async () => {
+    const m = node(255, MASTER);
+    expect(m.engine.vrrpClaims()).toEqual([]);
+    await m.engine.start();
+    await m.engine.settled();
+    expect(m.vips.size).toBe(1);
+    expect(m.engine.vrrpClaims()).toEqual([CLAIM]);
+    await m.engine.stop();
+    expect(m.vips.size).toBe(0);
+    expect(m.engine.vrrpClaims()).toEqual([]);
+  });
+});
