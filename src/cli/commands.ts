@@ -11,6 +11,7 @@ import { findAndLoadConfig } from "./config-arg.ts";
 import { type Io, UsageError } from "./io.ts";
 import { fenceTradeLines } from "./fence-trade.ts";
 import { farmWitnessNotes } from "../config/farm-checks.ts";
+import { vrrpHoldLines } from "./vrrp-hold-note.ts";
 import type { DaemonEntries } from "../api/daemon-entries.ts";
 import { keyFileWarnings } from "../api/key-checks.ts";
 import { hostChecks } from "../sys/host-check.ts";
@@ -81,6 +82,7 @@ export function cmdCheckConfig(v: Values, positionals: string[], io: Io): number
   }
   for (const line of fenceTradeLines(c)) io.out(line);
   for (const line of farmWitnessNotes(c)) io.out(line);
+  for (const line of vrrpHoldLines(c)) io.out(line);
   for (const p of host) io.out(`  warning: ${formatConfigError(p)}`);
   for (const w of keyFileWarnings(c)) io.out(`  warning: ${w}`);
   if (c.cluster.nodes.length > 1 && c.cluster.key_file === undefined) {
