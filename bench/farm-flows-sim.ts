@@ -87,7 +87,7 @@ function traffic(w: FarmWorld, rng: Prng, spawn: number, initial: number) {
 }
 
 function learner(seed: number, witness: boolean, flowReports: boolean): Outcome {
-  const w = new FarmWorld(configs(3, witness), seed, { loss: 0.1, strict: true, flowReports });
+  const w = new FarmWorld(configs(3, witness), seed, { loss: 0.1, strict: true, flowReports, flowChecks: flowReports });
   const t = traffic(w, Prng.fromSeed(seed ^ 0x55aa), 0, 400);
   for (let i = 0; i < 3; i++) w.start(i);
   w.runUntil(3000);
@@ -105,7 +105,7 @@ function learner(seed: number, witness: boolean, flowReports: boolean): Outcome 
 }
 
 function handover(seed: number, nodes: number, flowReports: boolean): Outcome {
-  const w = new FarmWorld(configs(nodes, true), seed, { loss: 0.1, strict: true, flowReports });
+  const w = new FarmWorld(configs(nodes, true), seed, { loss: 0.1, strict: true, flowReports, flowChecks: flowReports });
   const t = traffic(w, Prng.fromSeed(seed ^ 0x55aa), 2, 0);
   for (let i = 0; i < nodes; i++) w.start(i);
   w.runUntil(3000);

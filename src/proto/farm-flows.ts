@@ -1,21 +1,24 @@
 /**
- * Farm flow messages: a node that listens before taking buckets asks its
- * peers which UDP flows they answer (src/core/farm/farm.ts), and each tells
- * it, in parts, what its table records as its own. One message per UDP
- * datagram, authenticated with HMAC-SHA256 over the cluster key.
+ * Farm flow messages (src/core/farm/farm.ts): a node that listens before
+ * taking buckets, or just gained some, asks its peers which UDP flows they
+ * answer, and each tells it, in parts, what its table records as its own; a
+ * node holding buckets checks with a peer the flows of those buckets its
+ * table leaves to that peer, and the peer disclaims, to every node, those it
+ * does not answer. One message per UDP datagram, authenticated with
+ * HMAC-SHA256 over the cluster key.
  *
  * Layout (version 1, big-endian):
  *
  *   off  size  field
  *   0    4     magic "VGFF"
  *   4    1     version = 1
- *   5    1     type: 1 ask, 2 tell
+ *   5    1     type: 1 ask, 2 tell, 3 check, 4 disclaim
  *   6    1+n   cluster  u8 length + UTF-8 (1..64 bytes)
  *   ..   1+n   module   u8 length + UTF-8 (1..64)
  *   ..   1+n   from     u8 length + UTF-8 (1..64): the sender
  *   ..   1+n   to       u8 length + UTF-8 (1..64): the node addressed
- *   ..   8     askedAt  f64: the asker's clock (ms) when it asked; a tell echoes it
- *   then, for a tell:
+ *   ..   8     askedAt  f64: the asker's clock (ms) when it asked; a tell or disclaim echoes it
+ *   then, for a tell, check or disclaim:
  *        2     part     u16 (0-based, < parts)
  *        2     parts    u16 (>= 1)
  *        2     count    u16 (<= FARM_FLOWS_PER_PART)
@@ -49,7 +52,8 @@ const MAGIC = new Uint8Array([0x56, 0x47, 0x46, 0x46]); // "VGFF"
 /** An ask with four 1-byte names. */
 export const FARM_FLOWS_MIN_FRAME = MAGIC.length + 2 + 4 * 2 + 8 + FARM_FLOWS_MAC_BYTES;
 
-const TYPE_CODES = { ask: 1, tell: 2 } as const;
+const TYPE_CODES = { ask: 1, tell: 2, check: 3, disclaim: 4 } as const;
+type FlowListType = "tell" | "check" | "disclaim";
 
 interface Header {
   readonly cluster: string;
@@ -61,7 +65,7 @@ interface Header {
 
 export type FarmFlowsMessage =
   | (Header & { readonly type: "ask" })
-  | (Header & { readonly type: "tell"; readonly part: number; readonly parts: number; readonly flows: readonly FlowKey[] });
+  | (Header & { readonly type: FlowListType; readonly part: number; readonly parts: number; readonly flows: readonly FlowKey[] });
 
 export type FarmFlowsDecodeErrorKind = "truncated" | "oversized" | "bad-magic" | "bad-version" | "bad-mac" | "malformed";
 
@@ -82,7 +86,7 @@ function checkInt(value: number, min: number, max: number, what: string): void {
  * those are bugs of the sender.
  */
 export function encodeFarmFlows(m: FarmFlowsMessage, key: Uint8Array): Uint8Array {
-  const w = new ByteWriter(m.type === "tell" ? 280 + 8 * m.flows.length : 280);
+  const w = new ByteWriter(m.type === "ask" ? 280 : 280 + 8 * m.flows.length);
   w.bytes(MAGIC);
   w.u8(FARM_FLOWS_VERSION, "farm flow message: version");
   w.u8(TYPE_CODES[m.type], "farm flow message: type");
@@ -92,7 +96,7 @@ export function encodeFarmFlows(m: FarmFlowsMessage, key: Uint8Array): Uint8Arra
   writeShortText(w, m.to, 1, FARM_FLOWS_MAX_NAME_BYTES, "farm flow message", "addressee name");
   if (!Number.isFinite(m.askedAt) || m.askedAt < 0) throw new RangeError(`farm flow message: askedAt must be a finite time >= 0, got ${m.askedAt}`);
   w.f64(m.askedAt, "farm flow message: askedAt");
-  if (m.type === "tell") {
+  if (m.type !== "ask") {
     checkInt(m.parts, 1, 0xffff, "parts");
     checkInt(m.part, 0, m.parts - 1, "part");
     checkInt(m.flows.length, 0, FARM_FLOWS_PER_PART, "number of flows");
@@ -118,8 +122,8 @@ function fail(kind: FarmFlowsDecodeErrorKind, detail: string): FarmFlowsDecodeRe
 function parseBody(r: ByteReader): FarmFlowsMessage {
   const typeAt = r.offset;
   const code = r.u8("type");
-  const type = code === TYPE_CODES.ask ? "ask" : code === TYPE_CODES.tell ? "tell" : undefined;
-  if (type === undefined) throw new ByteDecodeError(`type at offset ${typeAt} is ${code}; expected 1 (ask) or 2 (tell)`, typeAt);
+  const type = (Object.keys(TYPE_CODES) as (keyof typeof TYPE_CODES)[]).find((t) => TYPE_CODES[t] === code);
+  if (type === undefined) throw new ByteDecodeError(`type at offset ${typeAt} is ${code}; expected 1 (ask), 2 (tell), 3 (check) or 4 (disclaim)`, typeAt);
   const cluster = readShortText(r, 1, FARM_FLOWS_MAX_NAME_BYTES, "cluster name");
   const module = readShortText(r, 1, FARM_FLOWS_MAX_NAME_BYTES, "module name");
   const from = readShortText(r, 1, FARM_FLOWS_MAX_NAME_BYTES, "sender name");
@@ -148,7 +152,7 @@ function parseBody(r: ByteReader): FarmFlowsMessage {
     if (vipPort === 0) throw new ByteDecodeError(`VIP port of flow ${i} at offset ${vipAt} is 0`, vipAt);
     flows.push({ client, port, vipPort });
   }
-  r.expectEnd("the tell fields");
+  r.expectEnd(`the ${type} fields`);
   return { type, ...header, part, parts, flows };
 }
 
@@ -182,7 +186,7 @@ export function decodeFarmFlows(bytes: Uint8Array, key: Uint8Array): FarmFlowsDe
   }
 }
 
-/** A tell's flows in parts of at most FARM_FLOWS_PER_PART; one empty part when there are none. */
+/** A message's flows in parts of at most FARM_FLOWS_PER_PART; one empty part when there are none. */
 export function flowParts(flows: readonly FlowKey[]): FlowKey[][] {
   const out: FlowKey[][] = [];
   for (let i = 0; i < flows.length; i += FARM_FLOWS_PER_PART) out.push(flows.slice(i, i + FARM_FLOWS_PER_PART));

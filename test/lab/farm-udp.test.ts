@@ -155,12 +155,22 @@ describeLab(
         procs.splice(procs.indexOf(tcp), 1);
         const told = n2.events().filter((e) => e.msg === "farm: recorded the UDP flows a peer answers").map((e) => e.fields.peer);
         expect(new Set(told)).toEqual(new Set(["h1", "h3"]));
-        const records = parseFlowRecords((await h2.exec(["nft", "-j", "list", "table", "inet", "vigil_farm_web"], { check: true })).stdout);
+        const tableJson = (await h2.exec(["nft", "-j", "list", "table", "inet", "vigil_farm_web"], { check: true })).stdout;
+        const records = parseFlowRecords(tableJson);
         if (!records.ok) throw new Error(records.message);
-        // Values on a freshly started h2: h1 is 1, h3 is 3 (flow-owner-value.ts, epoch 0); its own FLOW_SELF.
-        const valueOf: Record<string, number> = { h1: 1, h2: FLOW_SELF, h3: 3 };
+        // The value of peer index i in flow epoch e is 1 + i + 32 e (flow-owner-value.ts), h2's own FLOW_SELF; the
+        // table's `live` set holds the peers' current values (a lapse of h2's lease in a stall at its start starts new
+        // epochs). Each record must name the node that answers the flow, by its current value.
+        const live = new Set(
+          ((JSON.parse(tableJson) as { nftables: { set?: { name: string; elem?: unknown[] } }[] }).nftables.find((x) => x.set?.name === "live")?.set?.elem ?? []).filter(
+            (v): v is number => typeof v === "number",
+          ),
+        );
+        expect(live.size).toBe(2);
+        const names = (v: number | undefined): string => (v === undefined ? "nothing" : v === FLOW_SELF ? "h2" : live.has(v) ? `h${((v - 1) % 32) + 1}` : `stale value ${v}`);
         const cl0 = client.addr(1);
-        const wrong = [...current(a2)].filter(([port, by]) => records.records.get(`${cl0} . ${port} . ${FARM_PORT}`)?.value !== valueOf[by]).map(([port, by]) => `${port} ${by}`);
+        const recorded = (port: number): number | undefined => records.records.get(`${cl0} . ${port} . ${FARM_PORT}`)?.value;
+        const wrong = [...current(a2)].filter(([port, by]) => names(recorded(port)) !== by).map(([port, by]) => `${port} answered by ${by}, recorded ${recorded(port) ?? "nothing"}`);
         expect(wrong).toEqual([]);
 
         // New flows: h2 answers its share of them.

@@ -12,7 +12,7 @@
  * it). A frozen daemon (SIGSTOP) handles nothing and sends nothing, while its
  * kernel keeps its rules until the lease lapses.
  */
-import { farmStep, initFarmState } from "../../src/core/farm/farm.ts";
+import { farmStep, initFarmState, nextWakeAt } from "../../src/core/farm/farm.ts";
 import { flowView } from "../../src/core/farm/flows.ts";
 import { BUCKETS, type FarmAction, type FarmAdvert, type FarmCoreConfig, type FarmEvent, type FarmState } from "../../src/core/farm/types.ts";
 import { leaseTimes } from "../../src/core/farm/lease.ts";
@@ -94,6 +94,10 @@ export class FarmWorld {
   readonly lossRate: number;
   /** Whether nodes carry out ask-flows and tell-flows (false: as if every such message were lost). */
   readonly flowReports: boolean;
+  /** Whether nodes carry out check-flows and disclaim-flows (false: as if every such message were lost). */
+  readonly flowChecks: boolean;
+  /** The bucket of each flow seen (the kernel hashes it from the packet; the world is told). */
+  private readonly flowBuckets = new Map<number, number>();
   /** Writes that left a double holder while membership views were in transition (not a violation; counted). */
   disagreementDoubles = 0;
   /**
@@ -115,9 +119,10 @@ export class FarmWorld {
   /** Count every double holder as a violation, even while membership is in transition. */
   readonly strict: boolean;
 
-  constructor(readonly configs: readonly FarmCoreConfig[], seed: number, opts: { loss?: number; strict?: boolean; flowReports?: boolean } = {}) {
+  constructor(readonly configs: readonly FarmCoreConfig[], seed: number, opts: { loss?: number; strict?: boolean; flowReports?: boolean; flowChecks?: boolean } = {}) {
     this.rng = Prng.fromSeed(seed);
     this.flowReports = opts.flowReports ?? true;
+    this.flowChecks = opts.flowChecks ?? true;
     this.messageRng = Prng.fromSeed(seed ^ 0x3c3c5a5a);
     this.strict = opts.strict ?? false;
     this.lossRate = opts.loss ?? 0.1;
@@ -216,6 +221,26 @@ export class FarmWorld {
         case "record-flows":
           if (n.table) for (const f of a.flows) n.flows.set(f.client, a.value);
           break;
+        case "check-flows": {
+          if (!this.flowChecks || !n.table) break;
+          const held = new Set(a.held);
+          for (const p of a.peers) {
+            const flows = [...n.flows].filter(([id, v]) => v === p.value && held.has(this.flowBuckets.get(id) ?? -1)).map(([id]) => ({ client: id, port: 0, vipPort: 0 }));
+            for (let k = 0; k < flows.length; k += FLOWS_PER_PART) this.sendMessage(i, p.node, { type: "flows-check", node: i, askedAt: a.at, flows: flows.slice(k, k + FLOWS_PER_PART) });
+          }
+          break;
+        }
+        case "disclaim-flows": {
+          if (!this.flowChecks || !n.table) break;
+          const own = new Set(a.own);
+          const notMine = a.flows.filter((f) => n.flows.get(f.client) !== FLOW_SELF && !own.has(this.flowBuckets.get(f.client) ?? -1));
+          // To every peer: each may have credited them to us, and must credit them anew.
+          if (notMine.length > 0) this.nodes.forEach((_, j) => { if (j !== i) this.sendMessage(i, j, { type: "flows-disclaimed", node: i, flows: notMine }); });
+          break;
+        }
+        case "unrecord-flows":
+          if (n.table) for (const f of a.flows) if (n.flows.get(f.client) === a.value) n.flows.delete(f.client);
+          break;
         case "ask-witness":
           // The witness sits on the clients' switch: a round reaches it while the node's link does.
           this.deliver(i, { type: "witness", reachable: n.linked, askedAt: a.at }, this.now + 10 + this.jitter(50));
@@ -244,6 +269,7 @@ export class FarmWorld {
    * daemon or not. Returns the nodes that accepted it.
    */
   datagram(flow: number, bucket: number): number[] {
+    this.flowBuckets.set(flow, bucket);
     const out: number[] = [];
     this.nodes.forEach((n, i) => {
       if (!n.linked || !n.table) return;
@@ -480,7 +506,7 @@ export class FarmWorld {
       n.state = r.state;
       this.apply(item.to, r.actions);
       this.writeFlows(item.to);
-      const wake = r.state.wakeAt;
+      const wake = nextWakeAt(r.state);
       if (wake !== undefined && wake > this.now) this.deliver(item.to, { type: "tick" }, wake);
       return;
     }
@@ -512,26 +538,26 @@ export class FarmWorld {
     if (from === undefined || to === undefined || from.epoch !== item.epoch || to.epoch !== item.toEpoch) return;
     if (!this.reachable(item.from, item.to)) return;
     if (item.kind === "message") {
-      const wasWake = to.state.wakeAt;
+      const wasWake = nextWakeAt(to.state);
       const r = farmStep(to.state, item.event, this.now);
       this.log(item.to, item.event, r.actions);
       to.state = r.state;
       this.apply(item.to, r.actions);
       this.writeFlows(item.to);
-      const wake = r.state.wakeAt;
+      const wake = nextWakeAt(r.state);
       if (wake !== undefined && wake > this.now && wake !== wasWake) this.deliver(item.to, { type: "tick" }, wake);
       return;
     }
     to.heard[item.from] = item.sentAt;
     const event: FarmEvent = { type: "advert", node: item.from, advert: item.advert, ...(item.echo === undefined ? {} : { echo: item.echo }) };
-    const wasWake = to.state.wakeAt;
+    const wasWake = nextWakeAt(to.state);
     const r = farmStep(to.state, event, this.now);
     this.log(item.to, event, r.actions);
     to.state = r.state;
     this.apply(item.to, r.actions);
     this.writeFlows(item.to);
     // As the driver does after every step: an advert can start a listening time too.
-    const wake = r.state.wakeAt;
+    const wake = nextWakeAt(r.state);
     if (wake !== undefined && wake > this.now && wake !== wasWake) this.deliver(item.to, { type: "tick" }, wake);
   }
 

@@ -253,7 +253,7 @@ describe("farm core", () => {
     expect(fromDead.length).toBeGreaterThan(0);
     // web2 still advertises the old view: buckets moving between survivors wait for it.
     expect(r.state.held).toEqual([...s.held, ...fromDead].sort((a, b) => a - b));
-    expect(kinds(r.actions)).toEqual(["advertise", "write", "rebalanced"]);
+    expect(kinds(r.actions)).toEqual(["advertise", "write", "rebalanced", "ask-flows"]);
     const after = farmStep(r.state, { type: "advert", node: 1, advert: { role: "in", view: 0b011 }, echo: 1005 }, 1010);
     expect(after.state.held).toEqual(mine);
     expect(fromSurvivor.every((b) => after.state.held.includes(b))).toBe(true);

@@ -15,7 +15,7 @@ import { Logger } from "../../src/daemon/log.ts";
 import { Metrics } from "../../src/daemon/metrics.ts";
 
 /** `kernel.lapsed`: the lease ran out; writes that hold something fail until one that holds nothing re-arms it. */
-function fakeOs(opts: { linkFails?: boolean; connections?: number[] } = {}): FarmOs & {
+function fakeOs(opts: { linkFails?: boolean; connections?: number[]; link?: () => Promise<void> } = {}): FarmOs & {
   calls: string[];
   kernel: { lapsed: boolean; carrier: boolean };
   /** UDP flow owner writes, apart from `calls`: "<owners set> live <values>", "forget " first when the memory was emptied. */
@@ -30,6 +30,10 @@ function fakeOs(opts: { linkFails?: boolean; connections?: number[] } = {}): Far
     calls,
     kernel,
     flowWrites,
+    recordFlows: async (_m, flows, value) => {
+      calls.push(`record ${flows.length} as ${value}`);
+      return { ok: true, changed: flows.length };
+    },
     readFlowRecords: async () => (calls.push("read flows"), {
       ok: true as const,
       records: new Map([
@@ -37,8 +41,8 @@ function fakeOs(opts: { linkFails?: boolean; connections?: number[] } = {}): Far
         ["198.51.100.101 . 40001 . 53", { key: { client: 0xc6336465, port: 40001, vipPort: 53 }, value: 3 }],
       ]),
     }),
-    recordFlows: async (_m, flows, value) => {
-      calls.push(`record ${flows.length} as ${value}`);
+    unrecordFlows: async (_m, flows, value) => {
+      calls.push(`unrecord ${flows.length} of ${value}`);
       return { ok: true, changed: flows.length };
     },
     writeFlows: async (_m, owners, live, forget) => {
@@ -73,6 +77,7 @@ function fakeOs(opts: { linkFails?: boolean; connections?: number[] } = {}): Far
     },
     setupLink: async () => {
       calls.push("link");
+      await opts.link?.();
       return opts.linkFails ? { ok: false, message: "farm web: cannot create the macvlan: Operation not permitted" } : { ok: true, changed: [] };
     },
     removeLink: async () => {
@@ -166,6 +171,17 @@ describe("farm driver: flow reports", () => {
     inst.flowMessage({ type: "ask", cluster: "shop", module: "web", from: "zz", to: "a", askedAt: 78 });
     await inst.settled();
     expect(sent.length).toBe(1);
+    // A check: of the two flows asked about, the table answers the first itself; the second is disclaimed.
+    sent.length = 0;
+    const own = { client: 0xc6336464, port: 40000, vipPort: 53 };
+    const other = { client: 0xc6336465, port: 40001, vipPort: 53 };
+    inst.flowMessage({ type: "check", cluster: "shop", module: "web", from: "b", to: "a", askedAt: 90, part: 0, parts: 1, flows: [own, other] });
+    await vi.waitFor(() => expect(sent.length).toBe(1));
+    expect(sent[0]).toEqual({ type: "disclaim", cluster: "shop", module: "web", from: "a", to: "b", askedAt: 90, part: 0, parts: 1, flows: [other] });
+    // A disclaim from b: our records naming b (value 2) of those flows go.
+    inst.flowMessage({ type: "disclaim", cluster: "shop", module: "web", from: "b", to: "a", askedAt: 95, part: 0, parts: 1, flows: [other] });
+    await inst.settled();
+    expect(os.calls.filter((c) => c.startsWith("unrecord"))).toEqual(["unrecord 1 of 2"]);
     await inst.stop();
   });
 });
@@ -177,7 +193,7 @@ describe("farm driver", () => {
     const { inst, published, metrics } = instance(setup(["a"], 0), os, clock);
     inst.start([]);
     await inst.settled();
-    expect(os.calls).toEqual(["guard web", "table web", "link", "arp open", "write 256 arp", "arp on", "garp"]);
+    expect(os.calls).toEqual(["guard web", "table web", "link", "arp open", "write 0", "write 256 arp", "arp on", "garp"]);
     expect(inst.adverts()).toEqual<ModuleAdvert[]>([{ module: "web", role: "farm:in", generation: 1 }]);
     expect(published()).toBeGreaterThan(0);
     expect(inst.status()).toMatchObject({ mode: "in", held: 256, sharePct: 100, arpOwner: "a" });
@@ -309,6 +325,38 @@ describe("farm driver", () => {
     inst.frame("b", [{ module: "web", role: "farm:in", generation: 3 }], 2000);
     await inst.settled();
     expect(inst.status().held).toBe(128);
+    await inst.stop();
+  });
+
+  it("a lease that ran out while the link was set up (holding nothing yet) is armed again, not taken for a lapse", async () => {
+    let os: ReturnType<typeof fakeOs> | undefined;
+    os = fakeOs({
+      link: async () => {
+        os!.kernel.lapsed = true;
+        await vi.waitFor(() => expect(os!.calls).toContain("renew lapsed"), { timeout: 5_000 });
+      },
+    });
+    const clock = { now: 1000 };
+    const logs: string[] = [];
+    const s = setup(["a"], 0, 20);
+    const inst = new FarmInstance(s, {
+      log: new Logger("json", (line) => void logs.push(line)),
+      metrics: new Metrics(),
+      publish: () => {},
+      clock: () => clock.now,
+      configFile: "/etc/vigil/vigil.yaml",
+      sysctlsChanged: () => {},
+      os,
+      runCheckers: false,
+    });
+    inst.start([]);
+    await vi.waitFor(() => expect(os!.calls).toContain("write 256 arp"), { timeout: 5_000 });
+    await inst.settled();
+    const at = os.calls.indexOf("arp open");
+    expect(os.calls.slice(at, at + 2)).toEqual(["arp open", "write 0"]);
+    expect(os.kernel.lapsed).toBe(false);
+    expect(logs.filter((l) => l.includes("lease lapsed"))).toEqual([]);
+    expect(inst.status().lastRebalance?.reason).toBe("start");
     await inst.stop();
   });
 

@@ -5,7 +5,7 @@
  * path recorded meanwhile.
  */
 import { describe, expect, it } from "vitest";
-import { flowKeyText, ownFlows, parseFlowRecords, recordFlowLines } from "../../src/sys/farm/flow-records.ts";
+import { flowKeyText, ownFlows, parseFlowRecords, recordFlowLines, unrecordFlowLines } from "../../src/sys/farm/flow-records.ts";
 
 // As `nft -j list table` printed it on nft 1.0.6 (other objects of the table left out).
 const JSON_TEXT = JSON.stringify({
@@ -63,5 +63,16 @@ describe("farm flow records", () => {
     ]);
     expect(() => recordFlowLines("web", [], 0x10000, r.records)).toThrow(/not a peer value/);
     expect(flowKeyText({ client: 0xffffffff, port: 0, vipPort: 1 })).toBe("255.255.255.255 . 0 . 1");
+  });
+
+  it("removes only the records that still name the peer that disclaimed them", () => {
+    const r = parseFlowRecords(JSON_TEXT);
+    if (!r.ok) throw new Error(r.message);
+    const lines = unrecordFlowLines("web", [
+      { client: ip(100), port: 40000, vipPort: 53 },
+      { client: ip(102), port: 40001, vipPort: 53 },
+      { client: ip(109), port: 40009, vipPort: 53 },
+    ], 33, r.records);
+    expect(lines).toEqual(["delete element inet vigil_farm_web flows { 198.51.100.100 . 40000 . 53 }"]);
   });
 });

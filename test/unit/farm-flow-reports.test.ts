@@ -5,7 +5,7 @@
  * that did not answer; a peer answers every ask.
  */
 import { describe, expect, it } from "vitest";
-import { FLOWS_ASK_RETRY_MS, initFarmState } from "../../src/core/farm/farm.ts";
+import { FLOWS_ASK_RETRY_MS, FLOWS_CHECK_AFTER_MS, initFarmState, nextWakeAt } from "../../src/core/farm/farm.ts";
 import { flowOwnerValue } from "../../src/core/farm/flow-owner-value.ts";
 import type { FarmAction, FarmCoreConfig, FarmEvent, FarmState, FlowKey } from "../../src/core/farm/types.ts";
 import { runFarm } from "./farm-run.ts";
@@ -34,6 +34,21 @@ function listeningWeb1(): { state: FarmState; actions: FarmAction[] } {
 }
 
 const asks = (actions: readonly FarmAction[]) => actions.filter((a) => a.type === "ask-flows");
+
+/** web1 serving in a settled 3-node farm (no listening: learnMs 0). */
+function settledWeb1(): { state: FarmState; actions: FarmAction[] } {
+  return runFarm(initFarmState({ ...config(0), learnMs: 0 }), [
+    [0, { type: "start" }],
+    [10, { type: "peer", node: 1, live: "up" }],
+    [10, { type: "advert", node: 1, advert: { role: "in", view: ALL }, echo: 5 }],
+    [11, { type: "peer", node: 2, live: "up" }],
+    [11, { type: "advert", node: 2, advert: { role: "in", view: ALL }, echo: 5 }],
+    [20, { type: "set-up" }],
+    [120, { type: "advert", node: 1, advert: { role: "in", view: ALL }, echo: 110 }],
+    [121, { type: "advert", node: 2, advert: { role: "in", view: ALL }, echo: 110 }],
+    [5000, { type: "tick" }],
+  ]);
+}
 
 describe("farm flow reports", () => {
   it("a starting node asks the serving peers for their flows once its table exists, not before", () => {
@@ -143,5 +158,51 @@ describe("farm flow reports", () => {
     expect(runFarm(l.state, [[60, { type: "flows-asked", node: 2, askedAt: 12 }]]).actions).toEqual([{ type: "tell-flows", node: 2, askedAt: 12 }]);
     expect(runFarm(initFarmState(config(0)), [[60, { type: "flows-asked", node: 2, askedAt: 12 }]]).actions).toEqual([]);
     expect(runFarm(l.state, [[60, { type: "flows-asked", node: 0, askedAt: 12 }]]).actions).toEqual([]);
+  });
+
+  it("gaining buckets, a node asks its serving peers for their flows and records their answers over its own records", () => {
+    let r = settledWeb1();
+    r = runFarm(r.state, [[1000, { type: "peer", node: 2, live: "dead" }]]);
+    expect(asks(r.actions)).toEqual([{ type: "ask-flows", nodes: [1], at: 1000 }]);
+    expect(r.state.gainAsks?.at(-1)).toBe(1000);
+    const told = runFarm(r.state, [[1010, { type: "flows-told", node: 1, askedAt: 1000, part: 0, parts: 1, flows: [flow(1)] }]]);
+    expect(told.actions).toEqual([{ type: "record-flows", flows: [flow(1)], value: flowOwnerValue(1, 0) }]);
+    // A tell to no ask of ours is not recorded.
+    expect(runFarm(r.state, [[1010, { type: "flows-told", node: 1, askedAt: 999, part: 0, parts: 1, flows: [flow(1)] }]]).actions).toEqual([]);
+  });
+
+  it("gaining buckets, it checks later, more than once, the flows of its buckets its table leaves to peers", () => {
+    let r = settledWeb1();
+    r = runFarm(r.state, [[1000, { type: "peer", node: 2, live: "dead" }]]);
+    expect(r.state.checkAt).toEqual(FLOWS_CHECK_AFTER_MS.map((d) => 1000 + d));
+    expect(nextWakeAt(r.state)).toBe(1000 + FLOWS_CHECK_AFTER_MS[0]!);
+    const held = r.state.held;
+    r = runFarm(r.state, [[1000 + FLOWS_CHECK_AFTER_MS[0]!, { type: "tick" }]]);
+    const first = 1000 + FLOWS_CHECK_AFTER_MS[0]!;
+    expect(r.actions).toEqual([
+      { type: "ask-flows", nodes: [1], at: first },
+      { type: "check-flows", held, peers: [{ node: 1, value: flowOwnerValue(1, 0) }], at: first },
+    ]);
+    // The tells to that ask are recorded too.
+    expect(runFarm(r.state, [[first + 5, { type: "flows-told", node: 1, askedAt: first, part: 0, parts: 1, flows: [flow(2)] }]]).actions.map((a) => a.type)).toEqual(["record-flows"]);
+    expect(nextWakeAt(r.state)).toBe(1000 + FLOWS_CHECK_AFTER_MS[1]!);
+    r = runFarm(r.state, [
+      [1000 + FLOWS_CHECK_AFTER_MS[1]!, { type: "tick" }],
+      [1000 + FLOWS_CHECK_AFTER_MS[2]!, { type: "tick" }],
+    ]);
+    expect(r.actions.map((a) => a.type)).toEqual(["ask-flows", "check-flows", "ask-flows", "check-flows"]);
+    expect(r.state.checkAt).toBeUndefined();
+    expect(nextWakeAt(r.state)).toBeUndefined();
+  });
+
+  it("a peer asked to check says which flows it does not answer; those records naming it go", () => {
+    const s = settledWeb1().state;
+    expect(runFarm(s, [[50, { type: "flows-check", node: 1, askedAt: 40, flows: [flow(1), flow(2)] }]]).actions).toEqual([
+      { type: "disclaim-flows", node: 1, askedAt: 40, flows: [flow(1), flow(2)], own: s.held },
+    ]);
+    expect(runFarm(s, [[50, { type: "flows-disclaimed", node: 2, flows: [flow(3)] }]]).actions).toEqual([{ type: "unrecord-flows", flows: [flow(3)], value: flowOwnerValue(2, 0) }]);
+    const dead = runFarm(s, [[50, { type: "peer", node: 2, live: "dead" }]]).state;
+    expect(runFarm(dead, [[60, { type: "flows-disclaimed", node: 2, flows: [flow(3)] }]]).actions).toEqual([]);
+    expect(runFarm(initFarmState(config(0)), [[60, { type: "flows-check", node: 1, askedAt: 40, flows: [flow(1)] }]]).actions).toEqual([]);
   });
 });

@@ -26,6 +26,8 @@ const flows = Array.from({ length: FARM_FLOWS_PER_PART }, (_, i) => ({ client: 0
 const tell: FarmFlowsMessage = { ...base, type: "tell", part: 1, parts: 3, flows };
 const KINDS = new Set(["truncated", "oversized", "bad-magic", "bad-version", "bad-mac", "malformed"]);
 const empty: FarmFlowsMessage = { ...base, type: "tell", part: 0, parts: 1, flows: [] };
+const check: FarmFlowsMessage = { ...base, type: "check", part: 0, parts: 1, flows: flows.slice(0, 3) };
+const disclaim: FarmFlowsMessage = { ...base, type: "disclaim", part: 0, parts: 2, flows: flows.slice(3, 5) };
 
 function resign(bytes: Uint8Array, key = KEY): Uint8Array {
   const at = bytes.length - FARM_FLOWS_MAC_BYTES;
@@ -35,8 +37,8 @@ function resign(bytes: Uint8Array, key = KEY): Uint8Array {
 }
 
 describe("farm flow messages", () => {
-  it("round-trips an ask, a full tell and an empty one", () => {
-    for (const m of [ask, tell, empty]) {
+  it("round-trips an ask, a full tell, an empty one, a check and a disclaim", () => {
+    for (const m of [ask, tell, empty, check, disclaim]) {
       const r = decodeFarmFlows(encodeFarmFlows(m, KEY), KEY);
       expect(r).toEqual({ ok: true, message: m });
     }
@@ -77,7 +79,7 @@ describe("farm flow messages", () => {
     expectDecodeError(decodeFarmFlows(resign(badCount), KEY), "malformed", /client address of flow 0/);
     const badType = bytes.slice();
     badType[5] = 9;
-    expectDecodeError(decodeFarmFlows(resign(badType), KEY), "malformed", /type at offset 5 is 9/);
+    expectDecodeError(decodeFarmFlows(resign(badType), KEY), "malformed", /type at offset 5 is 9; expected 1 \(ask\), 2 \(tell\), 3 \(check\) or 4 \(disclaim\)/);
     const askBytes = encodeFarmFlows(ask, KEY);
     const nan = askBytes.slice();
     nan.set([0x7f, 0xf8, 0, 0, 0, 0, 0, 0], askBytes.length - FARM_FLOWS_MAC_BYTES - 8);
@@ -101,7 +103,7 @@ describe("farm flow messages", () => {
 
   it("property: mutated, cut, grown and re-signed frames only ever give a typed error or a message that encodes back to the same bytes", () => {
     const rnd = randomSource(11);
-    const seeds = [ask, tell, empty].map((m) => encodeFarmFlows(m, KEY));
+    const seeds = [ask, tell, empty, check, disclaim].map((m) => encodeFarmFlows(m, KEY));
     let accepted = 0;
     for (let n = 0; n < 1500; n++) {
       const src = seeds[n % seeds.length]!;

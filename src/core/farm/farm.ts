@@ -68,7 +68,52 @@ export function initFarmState(config: FarmCoreConfig): FarmState {
 
 /** When the driver must deliver a tick; undefined: no timer needed. */
 export function nextWakeAt(state: FarmState): number | undefined {
-  return state.wakeAt;
+  const check = state.checkAt?.[0];
+  if (check === undefined) return state.wakeAt;
+  return state.wakeAt === undefined ? check : Math.min(state.wakeAt, check);
+}
+
+/**
+ * After gaining buckets, when (ms after the gain) to check the flows of our
+ * buckets that our table leaves to peers: a flow whose first datagram came
+ * while its bucket changed hands may be credited to a node that never took
+ * it (the bucket moved on before it did); every node then leaves it to that
+ * node, and nobody answers it. The node that named says so, and the record
+ * goes. Checked more than once: a message may be lost.
+ */
+export const FLOWS_CHECK_AFTER_MS: readonly number[] = [200, 1000, 3000];
+
+/**
+ * Schedules and fires the checks of our buckets' flows left to peers (see
+ * FLOWS_CHECK_AFTER_MS). A flow we leave to a peer in a bucket we hold is
+ * safe to ask about: the peer does not hold that bucket, so it takes no new
+ * flow there, and what it answers is in its table.
+ */
+function checking(before: FarmState, r: Stepped<FarmState, FarmAction>, now: number): Stepped<FarmState, FarmAction> {
+  const s = r.state;
+  if (s.mode === "stopped") {
+    if (s.checkAt === undefined) return r;
+    const { checkAt: _c, ...rest } = s;
+    return { state: rest, actions: r.actions };
+  }
+  const gained = s.held.some((b) => !before.held.includes(b));
+  let at = gained ? FLOWS_CHECK_AFTER_MS.map((d) => now + d) : (s.checkAt ?? []);
+  const due = at.length > 0 && (at[0] ?? Infinity) <= now;
+  at = at.filter((t) => t > now);
+  const { checkAt: _c, ...rest } = s;
+  let next: FarmState = at.length > 0 ? { ...rest, checkAt: at } : rest;
+  const peers = s.peers.flatMap((p, i) => (i !== s.config.self && keepsFlows(p) ? [{ node: i, value: flowOwnerValue(i, s.flowEpochs[i] ?? 0) }] : []));
+  const actions = [...r.actions];
+  if ((gained || (due && s.held.length > 0)) && peers.length > 0) {
+    // A flow a peer took in a bucket just before it let go of it may have reached no table of
+    // ours (views disagreed then): we would answer it beside that peer. Its tell says so; asked
+    // again at each check, as a datagram may be lost, and before we drop a record a peer
+    // disclaims (the flow may be a third node's).
+    actions.push({ type: "ask-flows", nodes: peers.map((p) => p.node), at: now });
+    next = { ...next, gainAsks: [...(s.gainAsks ?? []).slice(-3), now] };
+  }
+  if (due && s.held.length > 0 && peers.length > 0) actions.push({ type: "check-flows", held: s.held, peers, at: now });
+  return { state: next, actions };
 }
 
 /**
@@ -225,8 +270,11 @@ function flowsTold(state: FarmState, event: Extract<FarmEvent, { type: "flows-to
   const i = event.node;
   const p = state.peers[i];
   const ok = Number.isInteger(event.parts) && event.parts >= 1 && Number.isInteger(event.part) && event.part >= 0 && event.part < event.parts;
-  if (!learning(state) || p === undefined || i === state.config.self || p.live !== "up" || event.askedAt < state.learnSince || !ok) return { state, actions: [] };
+  if (p === undefined || i === state.config.self || p.live !== "up" || !ok) return { state, actions: [] };
   const record: FarmAction[] = event.flows.length > 0 ? [{ type: "record-flows", flows: event.flows, value: flowOwnerValue(i, state.flowEpochs[i] ?? 0) }] : [];
+  // The answer to an ask made as we gained buckets: recorded, over our own records too.
+  if (!learning(state)) return { state, actions: state.gainAsks?.includes(event.askedAt) === true ? record : [] };
+  if (event.askedAt < state.learnSince) return { state, actions: [] };
   const told = state.told ?? [];
   if (told.includes(i)) return { state, actions: record };
   const reports = state.reports ?? [];
@@ -346,7 +394,7 @@ function selfName(state: FarmState): string {
 }
 
 export function farmStep(state: FarmState, event: FarmEvent, now: number): Stepped<FarmState, FarmAction> {
-  const r = asking(step(state, event, now), now);
+  const r = checking(state, asking(step(state, event, now), now), now);
   const epochs = nextFlowEpochs(state, r.state);
   const stepped = epochs === r.state.flowEpochs ? r : { state: { ...r.state, flowEpochs: epochs }, actions: r.actions };
   return aloneTracked(state, stepped, now);
@@ -526,6 +574,16 @@ function step(state: FarmState, event: FarmEvent, now: number): Stepped<FarmStat
       return { state, actions: [{ type: "tell-flows", node: event.node, askedAt: event.askedAt }] };
     case "flows-told":
       return flowsTold(state, event, now);
+    case "flows-check":
+      if (state.mode === "stopped" || event.node === cfg.self || state.peers[event.node] === undefined || event.flows.length === 0) return { state, actions: [] };
+      // Not the flows of buckets that are ours under our view: we take those at their next datagram
+      // (after a lapse, say, we forgot them and hold nothing yet), so the records naming us stay.
+      return { state, actions: [{ type: "disclaim-flows", node: event.node, askedAt: event.askedAt, flows: event.flows, own: ((state.advertised >>> cfg.self) & 1) === 1 ? bucketsOf(tableOf(cfg), cfg.self, state.advertised) : [] }] };
+    case "flows-disclaimed": {
+      const p = state.peers[event.node];
+      if (state.mode === "stopped" || event.node === cfg.self || p === undefined || p.live !== "up" || event.flows.length === 0) return { state, actions: [] };
+      return { state, actions: [{ type: "unrecord-flows", flows: event.flows, value: flowOwnerValue(event.node, state.flowEpochs[event.node] ?? 0) }] };
+    }
   }
 }
 

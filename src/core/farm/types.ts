@@ -200,6 +200,17 @@ export interface FarmState {
   readonly learnSince?: number;
   readonly told?: readonly number[];
   readonly reports?: readonly FlowReport[];
+  /**
+   * When to check, next, the flows of our buckets that our table leaves to
+   * peers (farm.ts checking): set when we gain buckets.
+   */
+  readonly checkAt?: readonly number[];
+  /**
+   * Our asks (our clock) made when we gained buckets, the last few: the
+   * peers' tells that answer them are recorded over our own records
+   * (farm.ts checking).
+   */
+  readonly gainAsks?: readonly number[];
   /** When we last asked the peers in learnFrom for their flows, and whom. */
   readonly askedAt?: number;
   readonly asked?: readonly number[];
@@ -242,6 +253,10 @@ export type FarmEvent =
   | { readonly type: "tick" }
   /** A peer that listens before taking buckets asks us which UDP flows we answer (its ask at `askedAt`, its clock). */
   | { readonly type: "flows-asked"; readonly node: number; readonly askedAt: number }
+  /** A peer holding buckets asks whether we answer these flows, which its table leaves to us. */
+  | { readonly type: "flows-check"; readonly node: number; readonly askedAt: number; readonly flows: readonly FlowKey[] }
+  /** A peer we asked (check-flows) says it does not answer these flows. */
+  | { readonly type: "flows-disclaimed"; readonly node: number; readonly flows: readonly FlowKey[] }
   /**
    * Part `part` (0-based) of `parts` of a peer's answer to our ask at
    * `askedAt`: flows its table says it answers itself (FLOW_SELF), read from
@@ -300,6 +315,16 @@ export type FarmAction =
    * to peer `node`, in parts, echoing its `askedAt`; with none, one empty part.
    */
   | { readonly type: "tell-flows"; readonly node: number; readonly askedAt: number }
+  /**
+   * Read our table's records of flows in these buckets (the ones we hold)
+   * left to one of these peers (by their owner value), and ask each peer
+   * whether it answers them (a flows-check on its side).
+   */
+  | { readonly type: "check-flows"; readonly held: readonly number[]; readonly peers: readonly { readonly node: number; readonly value: number }[]; readonly at: number }
+  /** Tell peer `node` which of these flows our table does not answer itself (none: nothing to send). */
+  | { readonly type: "disclaim-flows"; readonly node: number; readonly askedAt: number; readonly flows: readonly FlowKey[]; readonly own: readonly number[] }
+  /** Remove our records of these flows that still name the peer whose owner value is `value`: its next datagram goes to the bucket's holder. */
+  | { readonly type: "unrecord-flows"; readonly flows: readonly FlowKey[]; readonly value: number }
   /** Record these flows in our table as answered by the peer whose owner value is `value` (flow-owner-value.ts). */
   | { readonly type: "record-flows"; readonly flows: readonly FlowKey[]; readonly value: number }
   /** Ping the witness in a round that starts now, and report it with a `witness` event carrying `at`. */

@@ -17,7 +17,7 @@
  * core's `link` event.
  */
 import { dirname } from "node:path";
-import { advertRole, eligibleView, farmStep, initFarmState, parseAdvert, tableOf } from "../../core/farm/farm.ts";
+import { advertRole, eligibleView, farmStep, initFarmState, nextWakeAt, parseAdvert, tableOf } from "../../core/farm/farm.ts";
 import { type FlowView, flowView, sameFlowView } from "../../core/farm/flows.ts";
 import { arpOwnerOf, bucketCounts, owners } from "../../core/farm/ownership.ts";
 import { BUCKETS, type FarmAction, type FarmEvent, type FarmState, type PeerLive } from "../../core/farm/types.ts";
@@ -25,6 +25,9 @@ import type { PeerState } from "../../core/membership/types.ts";
 import { checkerName } from "../../config/checker-name.ts";
 import type { ModuleAdvert } from "../../proto/heartbeat.ts";
 import { type FarmFlowsMessage, flowParts } from "../../proto/farm-flows.ts";
+import { nftBucket } from "../../core/farm/jhash.ts";
+import { FLOW_SELF } from "../../sys/farm/ruleset.ts";
+import { flowKeyText, ownFlows } from "../../sys/farm/flow-records.ts";
 import type { FarmMemberStatus, FarmStatus } from "../../api/farm.ts";
 import { CheckSchedule } from "../../sys/checkers/schedule.ts";
 import type { ArpResponder } from "../../sys/farm/arp-responder.ts";
@@ -34,7 +37,6 @@ import type { SysctlChange } from "../../sys/farm/link.ts";
 import { buildModuleChecker } from "../module/checker-factory.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
-import { ownFlows } from "../../sys/farm/flow-records.ts";
 import { CoalescedRead } from "./coalesced-read.ts";
 import { type FarmOs, farmOs } from "./os.ts";
 import type { FarmModuleSetup } from "./setup.ts";
@@ -61,6 +63,10 @@ export interface FarmInstanceDeps {
   readonly witness?: () => Promise<{ readonly reachable: boolean } | null>;
   /** Sends a flow message to a peer (flow-link.ts); absent: no socket, asks and tells go nowhere. */
   readonly sendFlows?: (m: FarmFlowsMessage) => void;
+}
+
+function ipv4Text(n: number): string {
+  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join(".");
 }
 
 function liveOf(l: PeerState): PeerLive {
@@ -111,11 +117,17 @@ export class FarmInstance {
   };
   private readonly rebalances: (l?: Record<string, string>, by?: number) => void;
   private stopped = false;
+  /**
+   * Between the table's creation and the set-up event: holding nothing and no
+   * flow, a lease that runs out endangers nothing (the link can take longer
+   * than the lease on a loaded host), and it is armed again at the end.
+   */
+  private settingUp = false;
   /** Peers we are reading our flows for now (tellFlows). */
   private readonly telling = new Set<number>();
   /** The UDP flow owners last queued for the table; null: none since setup. */
   private flows: FlowView | null = null;
-  /** Our table's flow records, one read for all the tells waiting. */
+  /** Our table's flow records, one read for all the tells, checks and disclaims waiting. */
   private readonly flowReads: CoalescedRead<Awaited<ReturnType<FarmOs["readFlowRecords"]>>>;
 
   constructor(
@@ -179,7 +191,64 @@ export class FarmInstance {
     const i = this.setup.core.nodes.findIndex((n) => n.name === m.from);
     if (i < 0 || i === this.setup.core.self || this.stopped) return;
     if (m.type === "ask") this.step({ type: "flows-asked", node: i, askedAt: m.askedAt });
-    else this.step({ type: "flows-told", node: i, askedAt: m.askedAt, part: m.part, parts: m.parts, flows: m.flows });
+    else if (m.type === "tell") this.step({ type: "flows-told", node: i, askedAt: m.askedAt, part: m.part, parts: m.parts, flows: m.flows });
+    else if (m.type === "check") this.step({ type: "flows-check", node: i, askedAt: m.askedAt, flows: m.flows });
+    else this.step({ type: "flows-disclaimed", node: i, flows: m.flows });
+  }
+
+  /**
+   * Reads our table and asks each peer about the flows of our buckets that
+   * it leaves to that peer (check-flows).
+   */
+  private async checkFlows(held: readonly number[], peers: readonly { node: number; value: number }[], at: number): Promise<void> {
+    const send = this.deps.sendFlows;
+    if (send === undefined || !this.tableUp) return;
+    const r = await this.flowReads.get();
+    if (!r.ok) {
+      this.deps.log.warn("farm: cannot check the UDP flows it leaves to peers", { module: this.name, reason: r.message });
+      return;
+    }
+    const mine = new Set(held);
+    const s = this.setup;
+    for (const p of peers) {
+      const header = this.flowHeader(p.node, at);
+      if (header === undefined) continue;
+      const flows = [...r.records.values()]
+        .filter((x) => x.value === p.value)
+        .map((x) => x.key)
+        .filter((k) => mine.has(nftBucket(ipv4Text(k.client), s.split === "client_ip" ? undefined : k.port, BUCKETS, s.nftSeed)));
+      if (flows.length === 0) continue;
+      const parts = flowParts(flows);
+      parts.forEach((part, i) => send({ type: "check", ...header, part: i, parts: parts.length, flows: part }));
+    }
+  }
+
+  /** Tells every peer which of the flows a peer checked our table does not answer (disclaim-flows). */
+  private async disclaimFlows(node: number, askedAt: number, flows: readonly { client: number; port: number; vipPort: number }[], own: readonly number[]): Promise<void> {
+    const send = this.deps.sendFlows;
+    const asker = this.flowHeader(node, askedAt);
+    if (send === undefined || asker === undefined || !this.tableUp) return;
+    const r = await this.flowReads.get();
+    if (!r.ok) {
+      this.deps.log.warn("farm: cannot answer a peer's check of UDP flows", { module: this.name, peer: asker.to, reason: r.message });
+      return;
+    }
+    const ours = new Set(own);
+    const s = this.setup;
+    const notMine = flows.filter(
+      (f) =>
+        r.records.get(flowKeyText(f))?.value !== FLOW_SELF &&
+        !ours.has(nftBucket(ipv4Text(f.client), s.split === "client_ip" ? undefined : f.port, BUCKETS, s.nftSeed)),
+    );
+    if (notMine.length === 0) return;
+    const parts = flowParts(notMine);
+    // To every peer: each may have credited them to us, and must credit them anew.
+    this.setup.core.nodes.forEach((_, i) => {
+      const header = this.flowHeader(i, askedAt);
+      if (i === this.setup.core.self || header === undefined) return;
+      parts.forEach((part, k) => send({ type: "disclaim", ...header, part: k, parts: parts.length, flows: part }));
+    });
+    this.deps.log.info("farm: disclaimed UDP flows a peer credited to it", { module: this.name, peer: asker.to, flows: notMine.length });
   }
 
   private flowHeader(to: number, askedAt: number): { cluster: string; module: string; from: string; to: string; askedAt: number } | undefined {
@@ -207,7 +276,7 @@ export class FarmInstance {
     }
     const parts = flowParts(r.flows);
     parts.forEach((flows, part) => send({ type: "tell", ...header, part, parts: parts.length, flows }));
-    this.deps.log.info("farm: told a starting peer the UDP flows it answers", { module: this.name, peer: header.to, flows: r.flows.length });
+    this.deps.log.info("farm: told a peer the UDP flows it answers", { module: this.name, peer: header.to, flows: r.flows.length });
   }
 
   /** The checkers' verdict (rise/fall applied): a failing node leaves the split. */
@@ -273,8 +342,42 @@ export class FarmInstance {
       });
   }
 
+  /**
+   * The link, ARP responder and a re-armed lease after the table (the setup
+   * action). A lease found out meanwhile is not a lapse (see settingUp).
+   */
+  private async setUpLink(): Promise<void> {
+    const s = this.setup;
+    const log = this.deps.log;
+    const link = await this.os.setupLink({ module: s.name, interface: s.interface, vip: s.vip, vmac: s.vmac });
+    if (!link.ok) {
+      this.tableUp = false;
+      await this.os.removeTable(s.name);
+      return this.failSetup(link.message);
+    }
+    this.deps.sysctlsChanged(link.changed);
+    // Opened now on every node, answering only while this node is the ARP
+    // owner: a new owner then answers the moment it knows, with no Worker to start.
+    try {
+      this.arp = await this.os.openArp({ interface: s.interface, vip: s.vip, vmac: s.vmac, onError: (m) => log.warn(m, { module: s.name }) });
+      this.arpProblem = undefined;
+    } catch (e) {
+      this.arpProblem = e instanceof Error ? e.message : String(e);
+      log.warn("farm: no ARP responder on this node; it cannot be the ARP owner", { module: s.name, reason: this.arpProblem });
+    }
+    // The link can take longer than the lease on a loaded host. Holding nothing and no flow yet,
+    // a lease that ran out meanwhile endangered nothing: armed again here (a renewal that found it
+    // out meanwhile was ignored, or is of the old epoch: not taken for a lapse of a serving node).
+    const rearm = await this.os.writeTable(s.name, s.vip, [], false, s.lease.leaseMs);
+    if (!rearm.ok) log.warn("farm: cannot arm its lease", { module: s.name, reason: rearm.message });
+    this.leaseEpoch++;
+    this.lapsePending = false;
+    log.info("farm set up", { module: s.name, vip: s.vip, vmac: s.vmac, interface: s.interface, split: s.split, ports: s.ports.join(",") });
+    this.step({ type: "set-up" });
+  }
+
   private lapsed(found: string, epoch: number): void {
-    if (epoch !== this.leaseEpoch || this.lapsePending) return;
+    if (epoch !== this.leaseEpoch || this.lapsePending || this.settingUp) return;
     this.lapsePending = true;
     this.deps.log.warn("farm: its kernel lease lapsed (the daemon was frozen or stalled): holding nothing, then taking its share back by handover", {
       module: this.name,
@@ -340,7 +443,7 @@ export class FarmInstance {
   private scheduleWake(): void {
     if (this.wakeTimer !== undefined) clearTimeout(this.wakeTimer);
     this.wakeTimer = undefined;
-    const at = this.state.wakeAt;
+    const at = nextWakeAt(this.state);
     if (at === undefined) return;
     this.wakeTimer = setTimeout(() => {
       this.wakeTimer = undefined;
@@ -394,24 +497,12 @@ export class FarmInstance {
         // A new table comes with its lease armed.
         this.leaseEpoch++;
         this.lapsePending = false;
-        const link = await this.os.setupLink({ module: s.name, interface: s.interface, vip: s.vip, vmac: s.vmac });
-        if (!link.ok) {
-          this.tableUp = false;
-          await this.os.removeTable(s.name);
-          return this.failSetup(link.message);
-        }
-        this.deps.sysctlsChanged(link.changed);
-        // Opened now on every node, answering only while this node is the ARP
-        // owner: a new owner then answers the moment it knows, with no Worker to start.
+        this.settingUp = true;
         try {
-          this.arp = await this.os.openArp({ interface: s.interface, vip: s.vip, vmac: s.vmac, onError: (m) => log.warn(m, { module: s.name }) });
-          this.arpProblem = undefined;
-        } catch (e) {
-          this.arpProblem = e instanceof Error ? e.message : String(e);
-          log.warn("farm: no ARP responder on this node; it cannot be the ARP owner", { module: s.name, reason: this.arpProblem });
+          await this.setUpLink();
+        } finally {
+          this.settingUp = false;
         }
-        log.info("farm set up", { module: s.name, vip: s.vip, vmac: s.vmac, interface: s.interface, split: s.split, ports: s.ports.join(",") });
-        this.step({ type: "set-up" });
         return;
       }
       case "write": {
@@ -479,6 +570,25 @@ export class FarmInstance {
           log.error("farm action failed", { module: s.name, action: "tell-flows", error: e instanceof Error ? e.message : String(e) });
         });
         return;
+      case "check-flows":
+        // Not awaited: reading the table must not hold up the writes queued behind it.
+        void this.checkFlows(a.held, a.peers, a.at).catch((e: unknown) => {
+          log.error("farm action failed", { module: s.name, action: "check-flows", error: e instanceof Error ? e.message : String(e) });
+        });
+        return;
+      case "disclaim-flows":
+        void this.disclaimFlows(a.node, a.askedAt, a.flows, a.own).catch((e: unknown) => {
+          log.error("farm action failed", { module: s.name, action: "disclaim-flows", error: e instanceof Error ? e.message : String(e) });
+        });
+        return;
+      case "unrecord-flows": {
+        if (!this.tableUp) return;
+        const w = await this.os.unrecordFlows(s.name, a.flows, a.value);
+        const peer = s.core.nodes[(a.value - 1) % 32]?.name ?? "?";
+        if (!w.ok) log.warn("farm: cannot remove UDP flow records a peer disclaimed", { module: s.name, peer, reason: w.message });
+        else if (w.changed > 0) log.info("farm: removed UDP flow records a peer disclaimed", { module: s.name, peer, flows: w.changed });
+        return;
+      }
       case "record-flows": {
         // On the queue: recorded before a later write takes their buckets.
         if (!this.tableUp) return;

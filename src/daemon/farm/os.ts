@@ -11,7 +11,7 @@ import { type ExitGuard, startExitGuard } from "../../sys/farm/exit-guard.ts";
 import { type FarmLinkSpec, type LinkResult, removeFarmLink, setupFarmLink } from "../../sys/farm/link.ts";
 import type { FarmTableSpec } from "../../sys/farm/ruleset.ts";
 import { hasCarrier } from "../../sys/farm/carrier.ts";
-import { type FlowKey, type FlowRecords, readFlowRecords, recordFlows } from "../../sys/farm/flow-records.ts";
+import { type FlowKey, type FlowRecords, readFlowRecords, recordFlows, unrecordFlows } from "../../sys/farm/flow-records.ts";
 import { readFarmCounters, removeFarmTable, renewFarmLease, setupFarmTable, type TableResult, writeFarmFlows, writeFarmTable } from "../../sys/farm/table.ts";
 
 export interface FarmOs {
@@ -21,10 +21,12 @@ export interface FarmOs {
   renewLease(module: string, vip: string, leaseMs: number): Promise<TableResult>;
   /** Who answers UDP flows (src/core/farm/flows.ts); `forget` empties the flow memory first. */
   writeFlows(module: string, owners: readonly number[], live: readonly number[], forget: boolean): Promise<TableResult>;
-  /** Every record of the table's flow memory, by key (its own flows: FLOW_SELF). */
-  readFlowRecords(module: string): Promise<{ ok: true; records: FlowRecords } | { ok: false; message: string }>;
   /** Records flows as answered by the peer whose owner value is `value`. */
   recordFlows(module: string, flows: readonly FlowKey[], value: number): Promise<{ ok: true; changed: number } | { ok: false; message: string }>;
+  /** Every record of the table's flow memory, by key (its own flows: FLOW_SELF). */
+  readFlowRecords(module: string): Promise<{ ok: true; records: FlowRecords } | { ok: false; message: string }>;
+  /** Deletes the records of these flows that still name the peer whose owner value is `value`. */
+  unrecordFlows(module: string, flows: readonly FlowKey[], value: number): Promise<{ ok: true; changed: number } | { ok: false; message: string }>;
   carrier(iface: string): boolean;
   removeTable(module: string): Promise<TableResult>;
   setupLink(spec: FarmLinkSpec): Promise<LinkResult>;
@@ -42,8 +44,9 @@ export function farmOs(ip: IpRunner = createIpRunner()): FarmOs {
     writeTable: writeFarmTable,
     renewLease: renewFarmLease,
     writeFlows: writeFarmFlows,
-    readFlowRecords,
     recordFlows,
+    readFlowRecords,
+    unrecordFlows,
     carrier: hasCarrier,
     removeTable: removeFarmTable,
     setupLink: (spec) => setupFarmLink(spec, ip),
