@@ -35,13 +35,14 @@ export function digest(failback: string): OwnDigest {
   };
 }
 
-export function engine(net: MemoryNetwork, self: string, configDigest?: OwnDigest) {
+export function engine(net: MemoryNetwork, self: string, configDigest?: OwnDigest, deferFrames?: boolean) {
   const lines: string[] = [];
   const log = new Logger("text", (l) => lines.push(l));
   const membership: MembershipConfig = { self, cluster: "lab", nodes, ...timers };
   const e = new HeartbeatEngine({
     membership, key: KEY, links: linksFor(self), openTransport: (l) => net.open(l), log, metrics: new Metrics(), clock: () => Date.now(),
     ...(configDigest === undefined ? {} : { configDigest }),
+    ...(deferFrames === undefined ? {} : { deferFrames }),
   });
   return { e, lines };
 }

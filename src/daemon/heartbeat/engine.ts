@@ -46,7 +46,24 @@ export interface HeartbeatEngineOptions {
   onFrame?: (node: string, modules: readonly ModuleAdvert[], echo: number | undefined, vrrp: readonly VrrpMasterClaim[] | undefined) => void;
   /** The cluster-relevant config as key hashes (config-digest.ts), published for drift checks; absent: not published. */
   configDigest?: OwnDigest;
+  /**
+   * Frames feed only the membership (nothing else on the node reads their
+   * adverts): each is kept with its arrival time and fed to the core at the
+   * next wake-up, before the tick (see takePending).
+   */
+  deferFrames?: boolean;
 }
+
+/** A received datagram not yet fed to the core, with its arrival time (our clock). */
+interface PendingFrame {
+  link: number;
+  bytes: Uint8Array;
+  from: Endpoint;
+  at: number;
+}
+
+/** Pending frames at most: more (a flood from a peer's address) are fed at once. */
+const MAX_PENDING_FRAMES = 64;
 
 /** Bytes of config key names per frame: leaves room for module adverts under the frame limit. */
 const CONFIG_PAGE_BUDGET_BYTES = 480;
@@ -94,6 +111,7 @@ export class HeartbeatEngine {
     this.wake();
   };
   private publishQueued = false;
+  private pending: PendingFrame[] = [];
   private digest: OwnDigest | undefined;
   private round = 0;
   /** Pages of the config digest sent so far (which one is next), and when the next may go. */
@@ -148,7 +166,11 @@ export class HeartbeatEngine {
   async start(): Promise<void> {
     const t = await this.opts.openTransport(this.opts.links);
     this.transport = t;
-    t.onReceive((link, bytes, from) => this.onBytes(link, bytes, from));
+    t.onReceive((link, bytes, from) => {
+      if (this.opts.deferFrames !== true) return this.onBytes(link, bytes, from, this.clock());
+      this.pending.push({ link, bytes, from, at: this.clock() });
+      if (this.pending.length >= MAX_PENDING_FRAMES) this.takePending();
+    });
     t.onError((link, err) => this.rateLimitedWarn(`send-error-${link}`, "heartbeat send failed", { link, error: err.message }));
     if (isUdp(t)) {
       t.onStranger((link, from) => {
@@ -167,6 +189,7 @@ export class HeartbeatEngine {
    */
   async leave(): Promise<void> {
     if (!this.transport) return;
+    this.takePending();
     this.disarm();
     for (let i = 0; i < 2; i++) {
       if (i > 0) await new Promise((r) => setTimeout(r, GOODBYE_GAP_MS));
@@ -200,6 +223,7 @@ export class HeartbeatEngine {
 
   async stop(): Promise<void> {
     this.disarm();
+    this.pending = [];
     await this.transport?.close();
     this.transport = undefined;
   }
@@ -215,6 +239,7 @@ export class HeartbeatEngine {
     queueMicrotask(() => {
       this.publishQueued = false;
       if (!this.transport) return;
+      this.takePending();
       this.apply(stepMembership(this.state, { type: "publish" }, this.clock()));
       this.schedule();
     });
@@ -223,17 +248,23 @@ export class HeartbeatEngine {
   /** `node` answered on another channel (a mirror's replication link): see "Other channels" in membership.ts. */
   alive(node: string, via: string, ageMs: number): void {
     if (!this.transport) return;
+    this.takePending();
     this.apply(stepMembership(this.state, { type: "alive", node, via, ageMs }, this.clock()));
     this.schedule();
   }
 
   view(): MembershipView {
+    this.takePending();
     return viewMembership(this.state, this.clock());
   }
 
   private wake(): void {
     if (!this.transport) return;
-    if (verdictDue(this.state, this.clock())) this.readQueued();
+    this.takePending();
+    if (verdictDue(this.state, this.clock())) {
+      this.readQueued();
+      this.takePending();
+    }
     if (!this.transport) return;
     this.apply(stepMembership(this.state, { type: "tick" }, this.clock()));
     this.schedule();
@@ -274,8 +305,27 @@ export class HeartbeatEngine {
     this.timerAt = Infinity;
   }
 
-  /** `from` is the datagram's source, named in rejection logs so an operator can find the host. */
-  private onBytes(link: number, bytes: Uint8Array, from: Endpoint): void {
+  /**
+   * Feeds the frames kept by deferFrames, in arrival order and each at its
+   * arrival time: the core sets the same deadlines as if it had taken them
+   * at once, and they come before the event that takes them (a tick, a
+   * publish), so a verdict never misses one. Their news (a peer up, a
+   * goodbye) waits at most until the next wake-up, one interval; in
+   * exchange a round's receiving and sending run in one wake-up, in code the
+   * CPU's caches still hold, instead of three.
+   */
+  private takePending(): void {
+    if (this.pending.length === 0) return;
+    const list = this.pending;
+    this.pending = [];
+    for (const p of list) {
+      if (!this.transport) return;
+      this.onBytes(p.link, p.bytes, p.from, p.at);
+    }
+  }
+
+  /** `from` is the datagram's source, named in rejection logs so an operator can find the host; `at` its arrival. */
+  private onBytes(link: number, bytes: Uint8Array, from: Endpoint, at: number): void {
     const r = decodeHeartbeat(bytes, this.opts.key);
     if (!r.ok) {
       this.counters.rejected({ reason: r.error.kind });
@@ -283,7 +333,7 @@ export class HeartbeatEngine {
       return;
     }
     const before = this.state.counters;
-    this.apply(stepMembership(this.state, { type: "frame", link, frame: r.frame }, this.clock()));
+    this.apply(stepMembership(this.state, { type: "frame", link, frame: r.frame }, at));
     const reason = newRejectReason(before, this.state.counters, r.frame.node);
     if (reason !== undefined) {
       this.counters.rejected({ reason });
@@ -479,6 +529,8 @@ function newRejectReason(before: MembershipCounters, after: MembershipCounters, 
   if (before === after) return undefined;
   const c = after.peers[node];
   const was = before.peers[node];
+  // Accepted (most frames): nothing to look for.
+  if (c !== undefined && was !== undefined && c.accepted > was.accepted) return undefined;
   for (const r of rejectReasons) {
     if (after.unattributed[r] > before.unattributed[r]) return r;
     if (c !== undefined && c !== was && c.rejected[r] > (was?.rejected[r] ?? 0)) return r;

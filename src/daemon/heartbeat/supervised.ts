@@ -17,6 +17,13 @@ import { configDigest } from "./config-digest.ts";
 
 export type SupervisedHeartbeat = Engine & Membership;
 
+/**
+ * Frames wait for the next wake-up (HeartbeatEngineOptions.deferFrames) only
+ * with a deadtime at least this long: the `fast` preset, whose daemons run
+ * at real-time priority, keeps feeding each frame as it comes.
+ */
+const DEFER_FRAMES_FROM_DEADTIME_MS = 500;
+
 export function supervisedHeartbeat(ctx: NodeContext, others: () => readonly Engine[]): SupervisedHeartbeat {
   const { log, metrics } = ctx;
   let cfg = ctx.config;
@@ -33,6 +40,8 @@ export function supervisedHeartbeat(ctx: NodeContext, others: () => readonly Eng
     const engine = new HeartbeatEngine({
       ...hb.options,
       configDigest: configDigest(c, ctx.configFile),
+      // Only the membership reads frames here (no module or VRRP engine takes adverts), and timers are not tight.
+      deferFrames: c.modules.length === 0 && c.vrrp.length === 0 && c.cluster.heartbeat.deadtime >= DEFER_FRAMES_FROM_DEADTIME_MS,
       modules: () => others().flatMap((e) => e.adverts?.() ?? []),
       vrrp: () => others().flatMap((e) => e.vrrpClaims?.() ?? []),
       onPeer: (node, liveness) => {
