@@ -199,6 +199,8 @@ const REPLICATION_SEEDS: ReplicationMessage[] = [
   { type: "op", seq: 15, op: { op: "setxattr", path: relPath("f"), name: relPath("user.x"), value: R(9, 9), flags: 1 } },
   { type: "op", seq: 16, op: { op: "removexattr", path: relPath("f"), name: relPath("user.x") } },
   { type: "op", seq: 17, op: { op: "fsync", path: null, dataOnly: false } },
+  { type: "op", seq: 18, op: { op: "create", path: relPath("d/n"), mode: 0o600, uid: 1, gid: 1, times: [{ path: relPath("d/n"), atimeNs: 7n, mtimeNs: 8n }, { path: relPath("d"), atimeNs: 9n, mtimeNs: -1n }] } },
+  { type: "op", seq: 19, op: { op: "rename", from: relPath("a/x"), to: relPath("b/y"), flags: 0, times: [{ path: relPath("a"), atimeNs: 1n, mtimeNs: 2n }, { path: new Uint8Array(0), atimeNs: 3n, mtimeNs: 4n }, { path: relPath("b"), atimeNs: 5n, mtimeNs: 6n }] } },
   { type: "ack", seq: 3, result: { ok: true } },
   { type: "ack", seq: 4, result: { ok: false, kind: "inconsistent", errno: "ENOSPC", message: "no space ✓" } },
   { type: "close", reason: "bye" },

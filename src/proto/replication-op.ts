@@ -15,11 +15,16 @@
  *   dataOnly                   u8 0 or 1
  *   fsync path                 u8 0 (whole copy) or 1, then a path
  *
+ * A namespace op that carries `times` (ops.ts) has TIMES_FLAG set in its
+ * kind byte, and its fields are followed by u8 n (1..MAX_OP_TIMES), then n
+ * times: a path (the root allowed), atimeNs, mtimeNs. A reader that does not
+ * know the flag rejects the kind as unknown, so it never applies half an op.
+ *
  * The reader checks every value the applier relies on (path rules, flag
  * sets, mode bits), so a decoded op is always one the applier may try.
  */
 import { ByteDecodeError, type ByteReader, type ByteWriter } from "./bytes.ts";
-import { checkRelPath, MAX_REL_PATH, MIRROR_OP_NAMES, type MirrorOp, type MirrorOpName, type RelPath } from "../replicator/ops.ts";
+import { checkRelPath, MAX_OP_TIMES, MAX_REL_PATH, MIRROR_OP_NAMES, type MirrorOp, type MirrorOpName, type OpTimes, type RelPath, TIMED_OP_NAMES, timesOf } from "../replicator/ops.ts";
 
 /** The most bytes one write op carries: FUSE's negotiated max_write. */
 export const REPLICATION_MAX_DATA = 1024 * 1024;
@@ -38,6 +43,8 @@ const MKNOD_TYPES = new Set([0o010000, 0o020000, 0o060000, 0o100000, 0o140000]);
 const FALLOC_KNOWN = 0x7f;
 
 const codeOf = (name: MirrorOpName): number => MIRROR_OP_NAMES.indexOf(name) + 1;
+/** In the kind byte: the op's fields are followed by folded times. */
+export const TIMES_FLAG = 0x80;
 
 // ---- writing -------------------------------------------------------------
 
@@ -90,7 +97,20 @@ function wXattrName(w: ByteWriter, name: Uint8Array): void {
  * which end the op (the caller sends them after it: encodeReplicationParts).
  */
 export function writeMirrorOp(w: ByteWriter, op: MirrorOp, withData = true): void {
-  w.u8(codeOf(op.op), "replication op: kind");
+  const times = timesOf(op);
+  if (times !== undefined && (times.length === 0 || times.length > MAX_OP_TIMES)) throw bad("times", `must be 1..${MAX_OP_TIMES} entries, got ${times.length}`);
+  w.u8(codeOf(op.op) | (times === undefined ? 0 : TIMES_FLAG), "replication op: kind");
+  writeFields(w, op, withData);
+  if (times === undefined) return;
+  w.u8(times.length, "replication op: count of times");
+  for (const t of times) {
+    wPath(w, t.path, true, "times path");
+    wTime(w, t.atimeNs, "times atime");
+    wTime(w, t.mtimeNs, "times mtime");
+  }
+}
+
+function writeFields(w: ByteWriter, op: MirrorOp, withData: boolean): void {
   switch (op.op) {
     case "write":
       if (op.data.length > REPLICATION_MAX_DATA) throw bad("write data", `is ${op.data.length} bytes; the limit is ${REPLICATION_MAX_DATA}`);
@@ -244,9 +264,22 @@ function rXattrName(r: ByteReader): Uint8Array {
 /** Reads one op; throws only ByteDecodeError. */
 export function readMirrorOp(r: ByteReader): MirrorOp {
   const at = r.offset;
-  const code = r.u8("op kind");
+  const byte = r.u8("op kind");
+  const code = byte & ~TIMES_FLAG;
   const name = MIRROR_OP_NAMES[code - 1];
   if (name === undefined) throw fail(at, `op kind ${code} is unknown; expected 1..${MIRROR_OP_NAMES.length}`);
+  if ((byte & TIMES_FLAG) !== 0 && !TIMED_OP_NAMES.has(name)) throw fail(at, `op kind ${name} carries no times`);
+  const op = readFields(r, name);
+  if ((byte & TIMES_FLAG) === 0) return op;
+  const nAt = r.offset;
+  const n = r.u8("count of times");
+  if (n === 0 || n > MAX_OP_TIMES) throw fail(nAt, `count of times is ${n}; expected 1..${MAX_OP_TIMES}`);
+  const times: OpTimes[] = [];
+  for (let i = 0; i < n; i++) times.push({ path: rPath(r, true, "times path"), atimeNs: rTime(r, "times atime"), mtimeNs: rTime(r, "times mtime") });
+  return { ...op, times } as MirrorOp;
+}
+
+function readFields(r: ByteReader, name: MirrorOpName): MirrorOp {
   switch (name) {
     case "write": {
       const path = rPath(r, false, "path");

@@ -21,7 +21,7 @@ import { failure, UnsupportedHere } from "./apply-errors.ts";
 import { CopyPaths } from "./apply-paths.ts";
 import { APPLIED, type ApplyResult } from "./apply-result.ts";
 import { DirtySet, loadSyncFs, type SyncFs } from "./apply-sync.ts";
-import { type MirrorOp, type RelPath, relPathText } from "./ops.ts";
+import { type MirrorOp, type RelPath, relPathText, timesOf } from "./ops.ts";
 
 const { O_WRONLY, O_RDONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 const S_IFMT = 0o170000;
@@ -76,10 +76,28 @@ export class Applier {
   apply(op: MirrorOp): ApplyResult {
     try {
       this.run(op);
-      return APPLIED;
     } catch (e) {
       return failure(describe(op), e);
     }
+    const times = timesOf(op);
+    if (times !== undefined) {
+      // As the utimes ops they stand for, one after the other.
+      for (const t of times) {
+        try {
+          this.setTimes(t.path, t.atimeNs, t.mtimeNs);
+        } catch (e) {
+          return failure(`utimes ${relPathText(t.path) || "."} (after ${describe(op)})`, e);
+        }
+      }
+    }
+    return APPLIED;
+  }
+
+  private setTimes(path: RelPath, atimeNs: bigint, mtimeNs: bigint): void {
+    const abs = this.paths.resolve(path, true);
+    if (this.fsCalls !== null) this.fsCalls.utimens(abs, atimeNs, mtimeNs, true);
+    else fs.lutimesSync(abs, nsToSeconds(atimeNs), nsToSeconds(mtimeNs));
+    this.markChanged(path, abs);
   }
 
   /** Closes the cached files. */
@@ -258,13 +276,9 @@ export class Applier {
         this.markChanged(op.path, abs);
         return;
       }
-      case "utimes": {
-        const abs = this.paths.resolve(op.path, true);
-        if (this.fsCalls !== null) this.fsCalls.utimens(abs, op.atimeNs, op.mtimeNs, true);
-        else fs.lutimesSync(abs, nsToSeconds(op.atimeNs), nsToSeconds(op.mtimeNs));
-        this.markChanged(op.path, abs);
+      case "utimes":
+        this.setTimes(op.path, op.atimeNs, op.mtimeNs);
         return;
-      }
       case "fallocate": {
         const abs = this.paths.resolve(op.path, false);
         const calls = this.need("fallocate");

@@ -89,7 +89,9 @@ export class OpenFiles {
     const sync = (flags & O_SYNC) === O_SYNC ? "full" : (flags & O_DSYNC) !== 0 ? "data" : "none";
     this.files.set(fh, { fd, nodeid, sync, io, backingId });
     // No KEEP_CACHE: data written through direct-I/O or passthrough opens must not be hidden by pages cached earlier.
-    const openFlags = io === "direct" ? FopenFlag.DIRECT_IO : io === "passthrough" ? FopenFlag.PASSTHROUGH : 0;
+    // NOFLUSH: our FLUSH does nothing (every write is carried out before it returns), so each close() was a
+    // round trip through this thread for nothing.
+    const openFlags = io === "direct" ? FopenFlag.DIRECT_IO : io === "passthrough" ? FopenFlag.PASSTHROUGH : FopenFlag.NOFLUSH;
     return { fh, openFlags, backingId: backingId ?? 0 };
   }
 

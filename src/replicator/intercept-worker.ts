@@ -17,7 +17,7 @@ import { encodeError } from "../sys/fuse/encode.ts";
 import { type FsCalls, loadFsCalls } from "../sys/ffi/fs-calls.ts";
 import { InterceptServer, MAX_WRITE, type SyncRequest, errnoOf } from "./intercept-server.ts";
 import { compileExclude, excludeOps } from "./exclude.ts";
-import type { MirrorOp } from "./ops.ts";
+import { foldTimes, type MirrorOp } from "./ops.ts";
 
 export interface WorkerInput {
   readonly fuseFd: number;
@@ -31,7 +31,10 @@ export interface WorkerInput {
 }
 
 export const STAT = { requests: 0, opsEmitted: 1, bytesWritten: 2, repliesHeld: 3 } as const;
-export const STAT_COUNT = 4;
+/** Requests by opcode follow the counters above: slot STAT_OPCODES + opcode, opcodes below OPCODE_SLOTS. */
+export const STAT_OPCODES = 4;
+export const OPCODE_SLOTS = 64;
+export const STAT_COUNT = STAT_OPCODES + OPCODE_SLOTS;
 
 export type WorkerMessage =
   | { readonly t: "ready"; readonly ffi: string | null }
@@ -110,6 +113,10 @@ function serve(input: WorkerInput, ffi: FsCalls | null): string {
       }
       if (n === 0) return "connection ended (end of file)";
       stats[STAT.requests] = (stats[STAT.requests] ?? 0) + 1;
+      if (n >= 8) {
+        const opcode = buf[4]! | (buf[5]! << 8) | (buf[6]! << 16) | (buf[7]! << 24);
+        if (opcode >= 0 && opcode < OPCODE_SLOTS) stats[STAT_OPCODES + opcode] = (stats[STAT_OPCODES + opcode] ?? 0) + 1;
+      }
       let req;
       try {
         req = decodeRequest(buf, n);
@@ -121,7 +128,8 @@ function serve(input: WorkerInput, ffi: FsCalls | null): string {
       }
       parted = false;
       const handled = server.handle(req);
-      const kept = filter(handled.ops);
+      // A namespace op travels with the times it left on the entry and its directories (ops.ts).
+      const kept = foldTimes(filter(handled.ops));
       const result = kept === handled.ops ? handled : { ...handled, ops: kept };
       if (req.args.op === "write" && result.reply !== null && (result.ops.length > 0 || parted)) {
         stats[STAT.bytesWritten] = (stats[STAT.bytesWritten] ?? 0) + req.args.data.length;

@@ -52,7 +52,7 @@ import { encodeEmpty, encodeError } from "../sys/fuse/encode.ts";
 import { abortConnection, fuseMountsOn, mountFuse, setReadahead, umount } from "../sys/fuse/mount.ts";
 import type { MountEntry } from "../sys/fuse/mountinfo.ts";
 import type { SyncRequest } from "./intercept-server.ts";
-import { STAT, STAT_COUNT, type WorkerInput, type WorkerMessage } from "./intercept-worker.ts";
+import { OPCODE_SLOTS, STAT, STAT_COUNT, STAT_OPCODES, type WorkerInput, type WorkerMessage } from "./intercept-worker.ts";
 import { compileExclude } from "./exclude.ts";
 import type { MirrorOp } from "./ops.ts";
 
@@ -92,6 +92,8 @@ export interface InterceptStats {
   readonly repliesHeldNow: number;
   /** Bytes written by applications (WRITE payloads carried out). */
   readonly bytesWritten: number;
+  /** Requests read from the kernel by FUSE opcode (linux/fuse.h numbers; those seen only). */
+  readonly byOpcode: Readonly<Record<number, number>>;
 }
 
 export interface MountedFolder {
@@ -138,6 +140,15 @@ function workerLocation(): URL | string {
     if (fs.existsSync(candidate)) return candidate;
   }
   throw new InterceptUnavailableError("this vigil binary was built without the FUSE server (src/replicator/intercept-worker.ts is not among its entry points)");
+}
+
+function opcodeCounts(counters: Float64Array): Record<number, number> {
+  const out: Record<number, number> = {};
+  for (let op = 0; op < OPCODE_SLOTS; op++) {
+    const n = counters[STAT_OPCODES + op] ?? 0;
+    if (n > 0) out[op] = n;
+  }
+  return out;
 }
 
 function checkFolder(dir: string): string | null {
@@ -384,6 +395,7 @@ async function serveMount(o: MountInPlaceOptions, workerAt: URL | string, fuseFd
       repliesHeld: counters[STAT.repliesHeld] ?? 0,
       repliesHeldNow: heldNow,
       bytesWritten: counters[STAT.bytesWritten] ?? 0,
+      byOpcode: opcodeCounts(counters),
     }),
     unmount: () => {
       unmounting ??= (async () => {

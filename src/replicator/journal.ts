@@ -21,7 +21,7 @@
 import { promises as fsp, constants as C } from "node:fs";
 import { join } from "node:path";
 import type { MirrorOp, RelPath } from "./ops.ts";
-import { RENAME_EXCHANGE } from "./ops.ts";
+import { RENAME_EXCHANGE, timesOf, unfoldTimes } from "./ops.ts";
 import { DirtyTracker, blocksOf, DEFAULT_DIRTY_LIMITS, DIR_SLACK_NS, type DirtyLimits, type DirtyRecord, type DirtySet } from "./journal-dirty.ts";
 import { JOURNAL_MAGIC, decodeJournal, encodeRecord } from "./journal-records.ts";
 
@@ -197,6 +197,12 @@ export class Journal {
 
   /** Resolves once `op` is durably marked (see the file comment). */
   mark(op: MirrorOp): Promise<void> {
+    if (timesOf(op) === undefined) return this.markOne(op);
+    // Marked as the ops it stands for, in their order.
+    return Promise.all(unfoldTimes(op).map((part) => this.markOne(part))).then(() => undefined);
+  }
+
+  private markOne(op: MirrorOp): Promise<void> {
     const exact = recordsFor(op);
     const cover = this.broken === null ? dirCoverOf(op) : null;
     if (cover !== null) {

@@ -14,6 +14,12 @@
  *   UTIME_NOW was resolved), so applying it on the SECOND gives the same
  *   file, whatever the SECOND's clock, umask or user.
  * - Times are nanoseconds since the epoch.
+ * - A namespace op (create, mknod, mkdir, symlink, link, unlink, rmdir,
+ *   rename) may carry `times`: the utimes ops that followed it, folded in
+ *   (the new entry's times, its directory's or directories' new times), so
+ *   one op travels, is applied and acknowledged instead of two to four. It
+ *   means exactly what the op followed by those utimes, in that order, means
+ *   (unfoldTimes gives them back).
  */
 
 /** A relative path as raw bytes; see the rules above and checkRelPath. */
@@ -25,17 +31,17 @@ export type MirrorOp =
   /** Set the size (truncate or extend with a hole). */
   | { readonly op: "truncate"; readonly path: RelPath; readonly size: number; readonly mtimeNs: bigint }
   /** Create an empty regular file (replaces nothing: the PRIM's create succeeded, so the name was free). */
-  | { readonly op: "create"; readonly path: RelPath; readonly mode: number; readonly uid: number; readonly gid: number }
+  | { readonly op: "create"; readonly path: RelPath; readonly mode: number; readonly uid: number; readonly gid: number; readonly times?: readonly OpTimes[] }
   /** A special file: FIFO, socket, character or block device (mode carries the type bits). */
-  | { readonly op: "mknod"; readonly path: RelPath; readonly mode: number; readonly rdev: number; readonly uid: number; readonly gid: number }
-  | { readonly op: "mkdir"; readonly path: RelPath; readonly mode: number; readonly uid: number; readonly gid: number }
-  | { readonly op: "symlink"; readonly path: RelPath; readonly target: Uint8Array; readonly uid: number; readonly gid: number }
+  | { readonly op: "mknod"; readonly path: RelPath; readonly mode: number; readonly rdev: number; readonly uid: number; readonly gid: number; readonly times?: readonly OpTimes[] }
+  | { readonly op: "mkdir"; readonly path: RelPath; readonly mode: number; readonly uid: number; readonly gid: number; readonly times?: readonly OpTimes[] }
+  | { readonly op: "symlink"; readonly path: RelPath; readonly target: Uint8Array; readonly uid: number; readonly gid: number; readonly times?: readonly OpTimes[] }
   /** A new hard link `path` to the file at `existing`. */
-  | { readonly op: "link"; readonly existing: RelPath; readonly path: RelPath }
-  | { readonly op: "unlink"; readonly path: RelPath }
-  | { readonly op: "rmdir"; readonly path: RelPath }
+  | { readonly op: "link"; readonly existing: RelPath; readonly path: RelPath; readonly times?: readonly OpTimes[] }
+  | { readonly op: "unlink"; readonly path: RelPath; readonly times?: readonly OpTimes[] }
+  | { readonly op: "rmdir"; readonly path: RelPath; readonly times?: readonly OpTimes[] }
   /** renameat2 semantics; flags: 0, RENAME_NOREPLACE (1) or RENAME_EXCHANGE (2). */
-  | { readonly op: "rename"; readonly from: RelPath; readonly to: RelPath; readonly flags: number }
+  | { readonly op: "rename"; readonly from: RelPath; readonly to: RelPath; readonly flags: number; readonly times?: readonly OpTimes[] }
   /** Permission bits (07777) only. */
   | { readonly op: "chmod"; readonly path: RelPath; readonly mode: number }
   | { readonly op: "chown"; readonly path: RelPath; readonly uid: number; readonly gid: number }
@@ -54,6 +60,61 @@ export type MirrorOp =
   | { readonly op: "fsync"; readonly path: RelPath | null; readonly dataOnly: boolean };
 
 export type MirrorOpName = MirrorOp["op"];
+
+/** Times an op leaves on an object (a utimes folded into it, see above); the object may be the root (empty path). */
+export interface OpTimes {
+  readonly path: RelPath;
+  readonly atimeNs: bigint;
+  readonly mtimeNs: bigint;
+}
+
+/** The namespace ops, which may carry `times`. */
+export type TimedOp = Extract<MirrorOp, { readonly op: "create" | "mknod" | "mkdir" | "symlink" | "link" | "unlink" | "rmdir" | "rename" }>;
+export const TIMED_OP_NAMES: ReadonlySet<MirrorOpName> = new Set<TimedOp["op"]>(["create", "mknod", "mkdir", "symlink", "link", "unlink", "rmdir", "rename"]);
+/** At most this many times travel in one op (a rename between directories needs three: never more than the emitter folds). */
+export const MAX_OP_TIMES = 4;
+
+function isTimed(op: MirrorOp): op is TimedOp {
+  return TIMED_OP_NAMES.has(op.op);
+}
+
+/** The times folded into `op`, or undefined. */
+export function timesOf(op: MirrorOp): readonly OpTimes[] | undefined {
+  return isTimed(op) ? op.times : undefined;
+}
+
+/**
+ * Folds every utimes that directly follows a namespace op into it (at most
+ * MAX_OP_TIMES each). Returns `ops` itself when there is nothing to fold.
+ */
+export function foldTimes(ops: MirrorOp[]): MirrorOp[] {
+  let out: MirrorOp[] | null = null;
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i]!;
+    if (!isTimed(op) || op.times !== undefined) {
+      out?.push(op);
+      continue;
+    }
+    const times: OpTimes[] = [];
+    let j = i + 1;
+    for (let next = ops[j]; next?.op === "utimes" && times.length < MAX_OP_TIMES; next = ops[++j]) times.push({ path: next.path, atimeNs: next.atimeNs, mtimeNs: next.mtimeNs });
+    if (times.length === 0) {
+      out?.push(op);
+      continue;
+    }
+    out ??= ops.slice(0, i);
+    out.push({ ...op, times });
+    i = j - 1;
+  }
+  return out ?? ops;
+}
+
+/** `op` as the ops it stands for: itself without times, then one utimes per folded times, in order. */
+export function unfoldTimes(op: MirrorOp): MirrorOp[] {
+  if (!isTimed(op) || op.times === undefined) return [op];
+  const { times, ...bare } = op;
+  return [bare as MirrorOp, ...times.map((t): MirrorOp => ({ op: "utimes", path: t.path, atimeNs: t.atimeNs, mtimeNs: t.mtimeNs }))];
+}
 
 export const MIRROR_OP_NAMES: readonly MirrorOpName[] = [
   "write", "truncate", "create", "mknod", "mkdir", "symlink", "link", "unlink", "rmdir",

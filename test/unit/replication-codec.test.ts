@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { randomSource } from "./codec-test-helpers.ts";
 import { decodeReplication, encodeReplication, encodeReplicationParts, REPLICATION_MAX_MESSAGE, type ReplicationMessage } from "../../src/proto/replication.ts";
-import { REPLICATION_MAX_DATA } from "../../src/proto/replication-op.ts";
+import { REPLICATION_MAX_DATA, TIMES_FLAG } from "../../src/proto/replication-op.ts";
 import { MIRROR_OP_NAMES, type MirrorOp, relPath } from "../../src/replicator/ops.ts";
 import type { ManifestEntry } from "../../src/replicator/resync-types.ts";
 
@@ -33,6 +33,10 @@ const OPS: MirrorOp[] = [
   { op: "removexattr", path: relPath("f"), name: relPath("system.posix_acl_access") },
   { op: "fsync", path: null, dataOnly: false },
   { op: "fsync", path: relPath("f"), dataOnly: true },
+  // Namespace ops with the times of the utimes that followed them folded in.
+  { op: "create", path: relPath("d/n"), mode: 0o644, uid: 1, gid: 2, times: [{ path: relPath("d/n"), atimeNs: 1n, mtimeNs: -(1n << 63n) }, { path: relPath("d"), atimeNs: (1n << 63n) - 1n, mtimeNs: 0n }] },
+  { op: "rename", from: relPath("a/x"), to: NON_UTF8, flags: 1, times: [{ path: relPath("a"), atimeNs: 5n, mtimeNs: 6n }, { path: new Uint8Array(0), atimeNs: 7n, mtimeNs: 8n }, { path: NON_UTF8, atimeNs: 1n, mtimeNs: 2n }, { path: relPath("b"), atimeNs: 3n, mtimeNs: 4n }] },
+  { op: "unlink", path: relPath("x"), times: [{ path: new Uint8Array(0), atimeNs: 9n, mtimeNs: 10n }] },
 ];
 
 const ENTRY: ManifestEntry = {
@@ -131,6 +135,28 @@ describe("replication messages", () => {
     const badFlags = ren.slice();
     badFlags[badFlags.length - 1] = 4;
     expectError(badFlags, "malformed");
+  });
+
+  it("rejects times on an op that cannot carry them, and a count of times out of 1..4", () => {
+    const KIND_AT = 1 + 8;
+    const chmod = encodeReplication({ type: "op", seq: 1, op: { op: "chmod", path: relPath("f"), mode: 0o644 } }).slice();
+    chmod[KIND_AT]! |= TIMES_FLAG;
+    expectError(new Uint8Array([...chmod, 1, 0, 0, ...new Uint8Array(16)]), "malformed");
+    const timed = encodeReplication({ type: "op", seq: 1, op: { op: "unlink", path: relPath("x"), times: [{ path: relPath("x"), atimeNs: 1n, mtimeNs: 2n }] } });
+    const countAt = KIND_AT + 1 + 2 + 1;
+    expect(timed[countAt]).toBe(1);
+    for (const n of [0, 5, 255]) {
+      const b = timed.slice();
+      b[countAt] = n;
+      expectError(b, "malformed");
+    }
+    // Without the flag, the same fields then the times are trailing bytes.
+    const unflagged = timed.slice();
+    unflagged[KIND_AT]! &= ~TIMES_FLAG;
+    expectError(unflagged, "malformed");
+    expect(() => encodeReplication({ type: "op", seq: 1, op: { op: "unlink", path: relPath("x"), times: [] } })).toThrow(RangeError);
+    const five = Array.from({ length: 5 }, () => ({ path: relPath("x"), atimeNs: 0n, mtimeNs: 0n }));
+    expect(() => encodeReplication({ type: "op", seq: 1, op: { op: "unlink", path: relPath("x"), times: five } })).toThrow(RangeError);
   });
 
   it("a message in parts (a write's data apart) joins to the same bytes", () => {

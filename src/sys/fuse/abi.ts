@@ -159,6 +159,12 @@ export const FopenFlag = {
   DIRECT_IO: 1 << 0,
   KEEP_CACHE: 1 << 1,
   NONSEEKABLE: 1 << 2,
+  /**
+   * close() sends no FLUSH (protocol 7.35; without the writeback cache). Pages
+   * dirtied through a shared mapping still reach us: at msync, fsync, munmap
+   * (the kernel writes them when the mapping closes) or by writeback.
+   */
+  NOFLUSH: 1 << 5,
   /** Serve this open file from the backing file given by fuse_open_out.backing_id. */
   PASSTHROUGH: 1 << 7,
 } as const;
