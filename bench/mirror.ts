@@ -7,7 +7,8 @@
  *       [--shapes unshaped,1gbit] [--name RESULTS]
  *
  * --rows, --cols and --shapes run a part of the bench (default: all of it;
- * "initial" is the full initial sync beside rsync, on the shaped link);
+ * "initial" is the full initial sync beside rsync, on the shaped link, or on
+ * each shape of --shapes when --rows names it, as "resync");
  * --name writes bench/results/RESULTS.{json,md} (a partial run needs one: it
  * never overwrites mirror.* or mirror-quick.*).
  *
@@ -135,8 +136,9 @@ async function stall(lab: Lab, t: Target): Promise<StallResult> {
 }
 
 async function phase(lab: Lab, shape: LinkShape, gluster: GlusterPair | null, dir: string, shaped: boolean): Promise<PhaseResult> {
-  const withResync = shaped && ROWS.has("resync");
-  const withInitial = shaped && ROWS.has("initial");
+  // Named in --rows, they run on every shape asked for; in a full run, on the shaped link only.
+  const withResync = (shaped || values.rows !== undefined) && ROWS.has("resync");
+  const withInitial = (shaped || values.rows !== undefined) && ROWS.has("initial");
   const withStall = shaped && ROWS.has("stall");
   const [h1, h2] = [lab.host("h1"), lab.host("h2")];
   await shapeLink(lab, shape);
