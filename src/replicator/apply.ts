@@ -21,6 +21,7 @@ import { failure, UnsupportedHere } from "./apply-errors.ts";
 import { CopyPaths } from "./apply-paths.ts";
 import { APPLIED, type ApplyResult } from "./apply-result.ts";
 import { DirtySet, loadSyncFs, type SyncFs } from "./apply-sync.ts";
+import { EarlyWriteback, loadStartWriteback, type StartWriteback } from "./apply-writeback.ts";
 import { type MirrorOp, type RelPath, relPathText, timesOf } from "./ops.ts";
 
 const { O_WRONLY, O_RDONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
@@ -34,6 +35,8 @@ export interface ApplierOptions {
   readonly fsCalls: FsCalls | null;
   /** syncfs(2) of the copy's file system (one call instead of an fsync per changed file); absent: none. */
   readonly syncfs?: SyncFs | null;
+  /** Starts the writeback of written data early (apply-writeback.ts); absent: the kernel's own pace. */
+  readonly startWriteback?: StartWriteback | null;
 }
 
 function nsToSeconds(ns: bigint): number {
@@ -46,6 +49,7 @@ export class Applier {
   private readonly fsCalls: FsCalls | null;
   private readonly dirty: DirtySet;
   private readonly fds = new Map<string, number>();
+  private readonly writeback: EarlyWriteback | null;
 
   /** How far a time set here may be from the one asked (1 ns with libc's utimensat). */
   readonly mtimeWindowNs: number;
@@ -54,6 +58,7 @@ export class Applier {
     this.paths = new CopyPaths(root);
     this.fsCalls = options.fsCalls;
     this.dirty = new DirtySet(undefined, options.syncfs ?? null);
+    this.writeback = options.startWriteback == null ? null : new EarlyWriteback(options.startWriteback);
     this.mtimeWindowNs = options.fsCalls === null ? 2000 : 1;
   }
 
@@ -65,7 +70,7 @@ export class Applier {
     } catch {
       calls = null;
     }
-    return new Applier(root, { fsCalls: calls, syncfs: await loadSyncFs() });
+    return new Applier(root, { fsCalls: calls, syncfs: await loadSyncFs(), startWriteback: await loadStartWriteback() });
   }
 
   /** The folder this applier writes to. */
@@ -178,6 +183,7 @@ export class Applier {
         }
         this.setMtime(fd, abs, op.mtimeNs);
         this.dirty.file(abs, op.data.length);
+        this.writeback?.wrote(fd, op.offset, op.data.length);
         return;
       }
       case "truncate": {

@@ -1,0 +1,31 @@
+import { describe, expect, it } from "vitest";
+import { EarlyWriteback } from "../../src/replicator/apply-writeback.ts";
+
+describe("early writeback on the SECOND", () => {
+  it("starts the writeback of each fd's written range once enough bytes were written, then starts over", () => {
+    const started: [number, number, number][] = [];
+    const wb = new EarlyWriteback((fd, offset, length) => started.push([fd, offset, length]), 100);
+    wb.wrote(3, 0, 40);
+    wb.wrote(4, 1000, 10);
+    wb.wrote(3, 40, 40);
+    expect(started).toEqual([]);
+    wb.wrote(4, 500, 20);
+    expect(started).toEqual([
+      [3, 0, 80],
+      [4, 500, 510],
+    ]);
+    wb.wrote(3, 80, 99);
+    expect(started.length).toBe(2);
+    wb.wrote(3, 179, 1);
+    expect(started.slice(2)).toEqual([[3, 80, 100]]);
+  });
+
+  it("flush starts what is collected, and nothing twice", () => {
+    const started: [number, number, number][] = [];
+    const wb = new EarlyWriteback((fd, offset, length) => started.push([fd, offset, length]), 1 << 20);
+    wb.wrote(7, 4096, 4096);
+    wb.flush();
+    wb.flush();
+    expect(started).toEqual([[7, 4096, 4096]]);
+  });
+});
