@@ -7,6 +7,9 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { createMemoryNetwork } from "../../src/net/memory-transport.ts";
 import { decodeHeartbeat } from "../../src/proto/heartbeat.ts";
+import { HeartbeatEngine } from "../../src/daemon/heartbeat/engine.ts";
+import { Logger } from "../../src/daemon/log.ts";
+import { Metrics } from "../../src/daemon/metrics.ts";
 import { digest, engine, KEY } from "./heartbeat-engine-pair.ts";
 
 describe("heartbeat driver at idle", () => {
@@ -55,5 +58,29 @@ describe("heartbeat driver at idle", () => {
     expect(b.lines.filter((l) => /config differs from peer a: modules\.web\.failback/.test(l))).toHaveLength(1);
     await a.e.stop();
     await b.e.stop();
+  });
+
+  it("arms its timer in whole milliseconds, rounded up, when the clock has fractions (Bun fires a fractional delay early)", async () => {
+    const net = createMemoryNetwork();
+    let tick = 0;
+    // performance.now() has fractions; here a different one at every reading.
+    const clock = (): number => Date.now() + ((tick++ * 0.37) % 1);
+    const e = new HeartbeatEngine({
+      membership: { self: "a", cluster: "lab", nodes: [{ name: "a", links: ["198.51.100.11"] }, { name: "b", links: ["198.51.100.12"] }], intervalMs: 100, warntimeMs: 250, deadtimeMs: 500, initdeadMs: 2000 },
+      key: KEY,
+      links: [{ index: 0, localAddress: "198.51.100.11", port: 7694, mode: "unicast", peers: ["198.51.100.12"] }],
+      openTransport: (l) => net.open(l),
+      log: new Logger("text", () => {}),
+      metrics: new Metrics(),
+      clock,
+    });
+    const armed = vi.spyOn(globalThis, "setTimeout");
+    await e.start();
+    await vi.advanceTimersByTimeAsync(1_000);
+    const delays = armed.mock.calls.map(([, ms]) => ms).filter((ms): ms is number => typeof ms === "number" && ms > 0);
+    armed.mockRestore();
+    await e.stop();
+    expect(delays.length).toBeGreaterThanOrEqual(9);
+    expect(delays.filter((ms) => !Number.isInteger(ms))).toEqual([]);
   });
 });

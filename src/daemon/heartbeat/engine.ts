@@ -296,7 +296,10 @@ export class HeartbeatEngine {
     if (this.timer !== undefined && this.timerAt <= at) return;
     this.disarm();
     this.timerAt = at;
-    this.timer = setTimeout(this.onTimer, Math.max(0, at - this.clock()));
+    // Whole ms, rounded up: Bun truncates a fractional delay and fires up to
+    // 1 ms early, before the deadline, and the round then took a second
+    // wake-up (a tick with nothing due, and a timer of less than 1 ms).
+    this.timer = setTimeout(this.onTimer, Math.max(0, Math.ceil(at - this.clock())));
   }
 
   private disarm(): void {
