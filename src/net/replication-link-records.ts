@@ -19,6 +19,14 @@ export class RecordSocket {
   private pumping = false;
   /** Longest record body accepted now. */
   maxRecord: number;
+  /**
+   * The handler reads a record's body during the call and keeps none of it
+   * (the session: it decrypts into a new buffer). A record that spans chunks
+   * is then joined in one buffer reused from record to record, instead of a
+   * new one each time: a fresh megabyte costs its page faults on every record.
+   */
+  bodiesBorrowed = false;
+  private scratch: Buffer | null = null;
 
   constructor(readonly socket: LinkStream, maxRecord: number) {
     this.maxRecord = maxRecord;
@@ -69,6 +77,7 @@ export class RecordSocket {
     this.closedReason = reason;
     this.chunks = [];
     this.buffered = 0;
+    this.scratch = null;
     this.socket.destroy();
     for (const cb of this.closeWaiters.splice(0)) cb(reason);
   }
@@ -82,6 +91,7 @@ export class RecordSocket {
     this.closedReason = reason;
     this.chunks = [];
     this.buffered = 0;
+    this.scratch = null;
     this.handler = null;
     this.socket.pause();
     this.socket.end();
@@ -98,7 +108,7 @@ export class RecordSocket {
       this.buffered -= n;
       return out;
     }
-    const out = Buffer.allocUnsafe(n);
+    const out = this.bodiesBorrowed ? this.scratchOf(n) : Buffer.allocUnsafe(n);
     let at = 0;
     while (at < n) {
       const c = this.chunks[0]!;
@@ -110,6 +120,11 @@ export class RecordSocket {
     }
     this.buffered -= n;
     return out;
+  }
+
+  private scratchOf(n: number): Buffer {
+    if (this.scratch === null || this.scratch.length < n) this.scratch = Buffer.allocUnsafeSlow(Math.ceil(n / 65536) * 65536);
+    return this.scratch.subarray(0, n);
   }
 
   private peekLength(): number {

@@ -9,7 +9,11 @@ import { performance } from "node:perf_hooks";
 import { decodeReplication, encodeReplication, type ReplicationMessage } from "../proto/replication.ts";
 import { RECORD_TAG_BYTES, type RecordOpener, type RecordSealer } from "../proto/replication-handshake.ts";
 import { REPLICATION_MAX_MESSAGE } from "../proto/replication.ts";
+import { markOwnedByMessage } from "./replication-link-buffers.ts";
 import type { RecordSocket } from "./replication-link-records.ts";
+
+/** Records from this size on are written uncorked (see sendPlain). */
+const UNCORKED_RECORD_BYTES = 64 * 1024;
 
 export interface LinkTimers {
   /** How often each side pings the other. */
@@ -56,6 +60,8 @@ export class LinkSession {
     private readonly handlers: SessionHandlers,
   ) {
     rs.maxRecord = REPLICATION_MAX_MESSAGE + RECORD_TAG_BYTES;
+    // onRecord decrypts the body into a new buffer and keeps nothing of it.
+    rs.bodiesBorrowed = true;
     rs.socket.setNoDelay?.(true);
     rs.onClose((reason) => this.finish(reason));
     rs.setHandler(
@@ -97,16 +103,25 @@ export class LinkSession {
   /** Seals and writes an already encoded message, whole or in parts (see send, encodeReplicationParts). */
   sendPlain(plain: Uint8Array | readonly Uint8Array[]): boolean {
     if (this.ended) return false;
-    this.cork();
     const parts = this.sealer.sealParts(plain);
+    let length = 0;
+    for (const p of parts) length += p.length;
+    // Small records written in one turn leave together (corked). A large one is
+    // written part by part, uncorked: a corked socket joins what it holds into
+    // one new buffer first, a copy of the whole record.
+    if (length >= UNCORKED_RECORD_BYTES) this.uncork();
+    else this.cork();
     this.counters.recordsSent++;
-    // Corked: the parts leave in one system call, without a copy to join them.
+    this.counters.bytesSent += length;
     let ok = true;
-    for (const p of parts) {
-      this.counters.bytesSent += p.length;
-      ok = this.rs.write(p);
-    }
+    for (const p of parts) ok = this.rs.write(p);
     return ok;
+  }
+
+  private uncork(): void {
+    if (!this.corked) return;
+    this.corked = false;
+    this.rs.socket.uncork();
   }
 
   private corked = false;
@@ -116,10 +131,7 @@ export class LinkSession {
     if (this.corked) return;
     this.corked = true;
     this.rs.socket.cork();
-    process.nextTick(() => {
-      this.corked = false;
-      this.rs.socket.uncork();
-    });
+    process.nextTick(() => this.uncork());
   }
 
   /** Seals and writes one message; false when the socket wants a drain before more. */
@@ -157,7 +169,11 @@ export class LinkSession {
     this.lastHeard = performance.now();
     this.counters.recordsReceived++;
     this.counters.bytesReceived += body.length + 4;
-    const d = decodeReplication(plain);
+    // A large record's plaintext is a new buffer of its own (RecordOpener.open): its op
+    // refers to it instead of copying from it. (The decipher may leave a spare byte at its end.)
+    const owned = plain.length >= UNCORKED_RECORD_BYTES && plain.byteOffset === 0 && plain.buffer.byteLength - plain.length <= 64;
+    if (owned) markOwnedByMessage(plain.buffer);
+    const d = decodeReplication(plain, owned);
     if (!d.ok) {
       this.finish(`a malformed message from ${this.peer} (${d.error.kind}: ${d.error.detail}): connection closed`);
       return;

@@ -39,6 +39,8 @@ export const HANDSHAKE_MAX_REASON_BYTES = 512;
 export const HANDSHAKE_MAX_RECORD = 4 + 2 + HANDSHAKE_NONCE_BYTES + 3 * 65 + HANDSHAKE_PROOF_BYTES + 2 + HANDSHAKE_MAX_REASON_BYTES;
 export const RECORD_TAG_BYTES = 16;
 export const RECORD_LENGTH_BYTES = 4;
+/** Parts of a sealed record up to this size are joined to the length prefix. */
+const SMALL_PART_BYTES = 4096;
 
 const MAGIC = new Uint8Array([0x56, 0x47, 0x52, 0x50]); // "VGRP"
 const VERSION = 1;
@@ -216,11 +218,16 @@ export class RecordSealer {
     head.writeUInt32BE(length + RECORD_TAG_BYTES, 0);
     const c = createCipheriv("aes-256-gcm", this.key, gcmNonce(this.counter++));
     c.setAAD(head);
-    const out = [head];
+    const out: Buffer[] = [];
     for (const p of parts) if (p.length > 0) out.push(c.update(p));
     const tail = c.final();
     if (tail.length > 0) out.push(tail);
     out.push(c.getAuthTag());
+    // The length prefix joins a small first part: a record written uncorked
+    // (see LinkSession.sendPlain) then does not start with a 4-byte segment.
+    const first = out[0]!;
+    if (first.length <= SMALL_PART_BYTES) out[0] = Buffer.concat([head, first]);
+    else out.unshift(head);
     return out;
   }
 }
@@ -230,7 +237,10 @@ export class RecordOpener {
   private counter = 0;
   constructor(private readonly key: Uint8Array) {}
 
-  /** `body` is a record without its length prefix; null when it does not authenticate. */
+  /**
+   * `body` is a record without its length prefix; null when it does not
+   * authenticate. The plaintext is always a new buffer, never a view of `body`.
+   */
   open(body: Uint8Array): Uint8Array | null {
     if (body.length < RECORD_TAG_BYTES) return null;
     const len = Buffer.alloc(RECORD_LENGTH_BYTES);

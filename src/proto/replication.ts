@@ -23,7 +23,7 @@
 import { ByteDecodeError, ByteReader, ByteWriter } from "./bytes.ts";
 import { readMirrorOp, REPLICATION_MAX_DATA, writeMirrorOp } from "./replication-op.ts";
 import { readResyncRequest, readResyncResponse, type ResyncRequest, type ResyncResponse, writeResyncRequest, writeResyncResponse } from "./replication-resync.ts";
-import type { MirrorOp } from "../replicator/ops.ts";
+import { MIRROR_OP_NAMES, type MirrorOp } from "../replicator/ops.ts";
 import { APPLY_FAILURE_KINDS, type ApplyResult, MAX_MESSAGE_BYTES, MAX_ERRNO_NAME_BYTES } from "../replicator/apply-result.ts";
 
 export const REPLICATION_VERSION = 1;
@@ -209,8 +209,27 @@ function parse(r: ByteReader): ReplicationMessage {
   return m;
 }
 
-/** Decodes one message (the whole plaintext of one record). Never throws. */
-export function decodeReplication(bytes: Uint8Array): ReplicationDecodeResult {
+const WRITE_CODE = MIRROR_OP_NAMES.indexOf("write") + 1;
+/** Offset of an op's kind byte: after the type and the seq. */
+const OP_KIND_AT = 1 + 8;
+
+function isWriteOp(bytes: Uint8Array): boolean {
+  return bytes[0] === TYPE_CODES.op && bytes[OP_KIND_AT] === WRITE_CODE;
+}
+
+/** The same bytes as a plain Uint8Array (not a Buffer, whose `slice` does not copy). */
+function plainView(b: Uint8Array): Uint8Array {
+  return new Uint8Array(b.buffer, b.byteOffset, b.length);
+}
+
+/**
+ * Decodes one message (the whole plaintext of one record). Never throws.
+ * `owned`: `bytes` is a buffer nobody else holds or changes (a record's fresh
+ * plaintext), so a write op's data and path are views into it instead of
+ * copies (the op codec copies with `slice`, which for a Node Buffer's views
+ * makes views; they are handed out as plain Uint8Arrays).
+ */
+export function decodeReplication(bytes: Uint8Array, owned = false): ReplicationDecodeResult {
   if (bytes.length > REPLICATION_MAX_MESSAGE) {
     return { ok: false, error: { kind: "oversized", detail: `message is ${bytes.length} bytes; the limit is ${REPLICATION_MAX_MESSAGE}` } };
   }
@@ -220,7 +239,10 @@ export function decodeReplication(bytes: Uint8Array): ReplicationDecodeResult {
     return { ok: false, error: { kind: "unknown-type", detail: `message type ${code} at offset 0 is unknown; expected 1..${TYPES.length}` } };
   }
   try {
-    return { ok: true, message: parse(new ByteReader(bytes)) };
+    if (!owned || !isWriteOp(bytes)) return { ok: true, message: parse(new ByteReader(bytes)) };
+    const m = parse(new ByteReader(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length)));
+    if (m.type !== "op" || m.op.op !== "write") return { ok: true, message: m };
+    return { ok: true, message: { ...m, op: { ...m.op, path: plainView(m.op.path), data: plainView(m.op.data) } } };
   } catch (err) {
     if (err instanceof ByteDecodeError) {
       const kind: ReplicationDecodeErrorKind = / needs \d+ bytes but only \d+ remain/.test(err.message) ? "truncated" : "malformed";

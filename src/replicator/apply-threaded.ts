@@ -14,6 +14,7 @@
  */
 import * as fs from "node:fs";
 import { Worker } from "node:worker_threads";
+import { ownedByMessage } from "../net/replication-link-buffers.ts";
 import { Applier } from "./apply.ts";
 import type { ApplyResult } from "./apply-result.ts";
 import type { ApplyWorkerInput, ApplyWorkerMessage, ApplyWorkerRequest } from "./apply-worker.ts";
@@ -84,9 +85,13 @@ class ThreadedApplier implements OpApplier {
     const id = this.nextId++;
     return new Promise((resolve) => {
       this.waiting.set(id, resolve);
-      // A write's data is handed over, not copied, when it owns its whole buffer (a decoded op does).
+      // A write's data is handed over, not copied, when it owns its whole buffer, or
+      // lies in the buffer of the received message the op came from (the op's
+      // other byte fields may lie there too: they go with it, and the caller
+      // reads none of the op once it is handed to apply).
       const data = op.op === "write" ? op.data : op.op === "setxattr" ? op.value : null;
-      if (data !== null && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer && !this.transfer.includes(data.buffer)) this.transfer.push(data.buffer);
+      const whole = data !== null && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
+      if (data !== null && (whole || ownedByMessage(data.buffer)) && data.buffer instanceof ArrayBuffer && !this.transfer.includes(data.buffer)) this.transfer.push(data.buffer);
       if (this.batch.length === 0) {
         this.batchFirst = id;
         queueMicrotask(() => this.post());

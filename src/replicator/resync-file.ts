@@ -138,7 +138,8 @@ export class FileSync {
       await this.host.budget(len);
       // From here to send(): no await.
       if (!f.same()) return;
-      const buf = new Uint8Array(len);
+      // Not zeroed: the read overwrites it, and only the bytes read are sent.
+      const buf = Buffer.allocUnsafeSlow(len);
       const n = readFully(f.fd, buf, at);
       if (n === 0) return;
       const data = buf.subarray(0, n);

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import * as net from "node:net";
 import * as path from "node:path";
 import { performance } from "node:perf_hooks";
@@ -203,6 +204,45 @@ describe("replication link over loopback TCP", () => {
       return [t];
     });
     const out = await p.client.send(2, write("b", 100));
+    expect(out).toMatchObject({ delivered: false, maybeApplied: true });
+    await until(() => s.downs.length > 0, "the SECOND to close");
+    expect(s.downs[0]).toMatch(/failed authentication/);
+    expect(s.applied.map((a) => a.seq)).toEqual([1]);
+  });
+
+  it("large writes (records written uncorked, their data a view of the record's own plaintext) arrive intact and in order among small ops", async () => {
+    const s = await second();
+    const p = prim(s.port);
+    await until(() => p.client.up, "up");
+    const ops: MirrorOp[] = [];
+    for (let i = 0; i < 12; i++) {
+      const big: MirrorOp = { op: "write", path: relPath(`big${i}`), offset: i << 20, data: new Uint8Array(randomBytes(1 << 20)), mtimeNs: BigInt(i) };
+      ops.push(big, write(`small${i}`, 10 + i, i), write(`mid${i}`, 64 * 1024 + i, i));
+    }
+    const outs = await Promise.all(ops.map((op, i) => p.client.send(i + 1, op)));
+    expect(outs.every((o) => o.delivered && o.result.ok)).toBe(true);
+    expect(s.applied.map((a) => a.seq)).toEqual(ops.map((_, i) => i + 1));
+    for (let i = 0; i < ops.length; i++) {
+      const got = s.applied[i]!.op;
+      const want = ops[i]!;
+      if (got.op !== "write" || want.op !== "write") throw new Error("not a write");
+      expect({ ...got, data: null }).toEqual({ ...want, data: null });
+      expect(Buffer.compare(got.data, want.data)).toBe(0);
+      // Plain Uint8Arrays, whose slice() copies, as every decoded op's fields.
+      expect(Object.getPrototypeOf(got.data)).toBe(Uint8Array.prototype);
+      expect(Object.getPrototypeOf(got.path)).toBe(Uint8Array.prototype);
+    }
+  });
+
+  it("a tampered byte in a large record closes the connection and nothing of it is applied", async () => {
+    const { s, p, proxy } = await proxied();
+    expect(await p.client.send(1, write("a", 100))).toEqual({ delivered: true, result: { ok: true } });
+    proxy.setAction((r) => {
+      const t = Buffer.from(r);
+      t[500_000]! ^= 0x01;
+      return [t];
+    });
+    const out = await p.client.send(2, write("b", 1 << 20));
     expect(out).toMatchObject({ delivered: false, maybeApplied: true });
     await until(() => s.downs.length > 0, "the SECOND to close");
     expect(s.downs[0]).toMatch(/failed authentication/);
