@@ -10,7 +10,8 @@
  *   IP protocol 112) for --drop, longer than the backup's
  *   Master_Down_Interval (361 ms at 100 ms) and shorter than two; heartbeats
  *   pass. Counted: the backup's takeovers, and its holds.
- * - kill: SIGKILL of the master's daemon (its node dies); the time from the
+ * - kill: SIGKILL of the master's daemon (its node dies) at a random point
+ *   of its advert cycle; the time from the
  *   kill to the backup's MASTER line (its log's own timestamp), and why. At
  *   100 ms adverts Master_Down_Interval (361 ms) ends before the heartbeat's
  *   deadtime (500 ms), so this is the takeover the hold could delay if it
@@ -43,6 +44,8 @@ interface Trial {
   held?: boolean;
   /** kill: ms from the kill to the backup's MASTER line. */
   takeoverMs?: number;
+  /** kill: the silence its MASTER line reports (since the master's last advert): it does not depend on where in the advert cycle the kill fell. */
+  silenceMs?: number;
   reason?: string;
   load: number;
   problem?: string;
@@ -102,6 +105,8 @@ async function main(): Promise<void> {
   const dropMs = parseDuration(values.drop) ?? Number.NaN;
   if (!Number.isInteger(trials) || trials < 1) throw new Error(`--trials must be a whole number >= 1, got "${values.trials}"`);
   if (!Number.isFinite(dropMs)) throw new Error(`--drop must be a duration, got "${values.drop}"`);
+  const advertMs = parseDuration(values.advert) ?? Number.NaN;
+  if (!Number.isFinite(advertMs)) throw new Error(`--advert must be a duration, got "${values.advert}"`);
   const started = { date: new Date().toISOString(), loadavg: loadavg() };
   const dir = mkdtempSync(join(tmpdir(), "vigil-hold-bench-"));
   const results: Trial[] = [];
@@ -139,14 +144,26 @@ async function main(): Promise<void> {
             if (tookOver) await waitLine(b, from, /vrrp VI_1 BACKUP/, 10_000);
             await sleep(500);
 
-            // kill
+            // kill, at a random point of the advert cycle: the takeover time depends on it
+            await sleep(Math.random() * advertMs);
             from = b.output().length;
             const killedAt = Date.now();
             m.killGroup("SIGKILL");
             await m.exited;
             const line = await waitLine(b, from, /vrrp VI_1 MASTER/, 15_000);
             if (line === undefined) results.push({ build, kind: "kill", load: loadavg()[0] ?? 0, problem: "no takeover within 15 s" });
-            else results.push({ build, kind: "kill", takeoverMs: lineTime(line) - killedAt, reason: /reason=(\S+)/.exec(line)?.[1] ?? "?", held: /takeover held/.test(b.output().slice(from)), load: loadavg()[0] ?? 0 });
+            else {
+              const silence = /no advert (?:from \S+ )?for (\d+) ms/.exec(line)?.[1];
+              results.push({
+                build,
+                kind: "kill",
+                takeoverMs: lineTime(line) - killedAt,
+                ...(silence === undefined ? {} : { silenceMs: Number(silence) }),
+                reason: /reason=(\S+)/.exec(line)?.[1] ?? "?",
+                held: /takeover held/.test(b.output().slice(from)),
+                load: loadavg()[0] ?? 0,
+              });
+            }
             const last = results.at(-1);
             say(`${build} trial ${i + 1}: drop ${results.at(-2)?.tookOver === true ? "TAKEOVER" : "no takeover"}; kill -> MASTER after ${last?.takeoverMs ?? "-"} ms (${last?.reason ?? last?.problem})`);
             m = spawn(h1, bin);
@@ -183,6 +200,7 @@ async function main(): Promise<void> {
       median(ms),
       ms.length === 0 ? null : Math.min(...ms),
       ms.length === 0 ? null : Math.max(...ms),
+      median(kills.flatMap((k) => (k.silenceMs === undefined ? [] : [k.silenceMs]))),
       [...new Set(kills.map((k) => k.reason))].join(", "),
       String(kills.filter((k) => k.held).length),
     ];
@@ -195,7 +213,7 @@ async function main(): Promise<void> {
     "",
     `Load (1 min) at start ${started.loadavg[0]?.toFixed(1)}, at the end ${loadavg()[0]?.toFixed(1)}; builds alternate trial by trial.`,
     "",
-    markdownTable(["build", "drop: takeovers", "drop: holds", "kill: takeover ms (median)", "min", "max", "kill: reason", "kill: holds"], rows),
+    markdownTable(["build", "drop: takeovers", "drop: holds", "kill: takeover ms (median)", "min", "max", "kill: silent ms at takeover (median)", "kill: reason", "kill: holds"], rows),
     "",
   ].join("\n");
   writeResults(values.name, { command: cmd, bins, started, finished: { date: new Date().toISOString(), loadavg: loadavg() }, results }, md);
