@@ -22,7 +22,7 @@ import { listTableJson, applyRuleset } from "../nft.ts";
 import { markKey, type SetOp } from "./nft-netlink.ts";
 import { SetDumpError, type SetElement } from "./nft-set-dump.ts";
 import { farmTableName, FLOW_SELF, FLOW_TIMEOUT_S } from "./ruleset.ts";
-import { nftNetlink } from "./table.ts";
+import { nftNetlink, nftNetlinkReads } from "./table.ts";
 
 const NEED = "farm modules";
 const TRIES = 3;
@@ -133,15 +133,36 @@ export function flowKeyBytes(k: FlowKey): Uint8Array {
   return b;
 }
 
-/** The `flows` map's records from its elements as the kernel dumped them; a key or value of another size is an error. */
-export function flowRecordsFromElements(elements: readonly SetElement[]): { ok: true; records: FlowRecords } | { ok: false; error: SetDumpError } {
-  const out = new Map<string, { key: FlowKey; value: number }>();
-  for (const [i, e] of elements.entries()) {
-    if (e.key.length !== 12) return { ok: false, error: new SetDumpError("malformed", `flow record ${i}: key of ${e.key.length} bytes, expected 12 (address . port . port)`, 0) };
-    if (e.data?.length !== 4) return { ok: false, error: new SetDumpError("malformed", `flow record ${i}: value of ${e.data?.length ?? 0} bytes, expected a 4-byte mark`, 0) };
+/** Adds the records of elements[from..to) to `out`; the error of the first element that is not a flow record. */
+function addFlowRecords(out: Map<string, { key: FlowKey; value: number }>, elements: readonly SetElement[], from: number, to: number): SetDumpError | undefined {
+  for (let i = from; i < to; i++) {
+    const e = elements[i];
+    if (e === undefined) continue;
+    if (e.key.length !== 12) return new SetDumpError("malformed", `flow record ${i}: key of ${e.key.length} bytes, expected 12 (address . port . port)`, 0);
+    if (e.data?.length !== 4) return new SetDumpError("malformed", `flow record ${i}: value of ${e.data?.length ?? 0} bytes, expected a 4-byte mark`, 0);
     const k = new DataView(e.key.buffer, e.key.byteOffset, 12);
     const key = { client: k.getUint32(0), port: k.getUint16(4), vipPort: k.getUint16(8) };
     out.set(flowKeyText(key), { key, value: new DataView(e.data.buffer, e.data.byteOffset, 4).getUint32(0, true) });
+  }
+  return undefined;
+}
+
+/** The `flows` map's records from its elements as the kernel dumped them; a key or value of another size is an error. */
+export function flowRecordsFromElements(elements: readonly SetElement[]): { ok: true; records: FlowRecords } | { ok: false; error: SetDumpError } {
+  const out = new Map<string, { key: FlowKey; value: number }>();
+  const error = addFlowRecords(out, elements, 0, elements.length);
+  return error === undefined ? { ok: true, records: out } : { ok: false, error };
+}
+
+/** Elements turned into records per turn of the event loop (a full map, 65536, took a third of a second at once on a loaded machine). */
+const RECORDS_PER_TURN = 4096;
+
+async function flowRecordsInTurns(elements: readonly SetElement[]): Promise<{ ok: true; records: FlowRecords } | { ok: false; error: SetDumpError }> {
+  const out = new Map<string, { key: FlowKey; value: number }>();
+  for (let at = 0; at < elements.length; at += RECORDS_PER_TURN) {
+    if (at > 0) await new Promise<void>((ok) => setImmediate(ok));
+    const error = addFlowRecords(out, elements, at, Math.min(elements.length, at + RECORDS_PER_TURN));
+    if (error !== undefined) return { ok: false, error };
   }
   return { ok: true, records: out };
 }
@@ -172,17 +193,17 @@ export function recordFlowOps(module: string, flows: readonly FlowKey[], value: 
 type Read = { ok: true; records: FlowRecords } | { ok: false; message: string };
 
 async function readViaNetlink(module: string): Promise<Read | undefined> {
-  const link = await nftNetlink();
+  const link = await nftNetlinkReads();
   if (link === null) return undefined;
   const what = `farm ${module}: cannot read its UDP flows: nf_tables netlink`;
   let d;
   try {
-    d = link.dump(farmTableName(module), "flows");
+    d = await link.dump(farmTableName(module), "flows");
   } catch (e) {
     return { ok: false, message: `${what}: ${e instanceof Error ? e.message : String(e)}` };
   }
   if (!d.ok) return { ok: false, message: `${what}: ${d.error.errno === undefined ? d.error.message : `the kernel refused the dump: ${errnoName(d.error.errno)}`}` };
-  const r = flowRecordsFromElements(d.elements);
+  const r = await flowRecordsInTurns(d.elements);
   return r.ok ? r : { ok: false, message: `${what}: ${r.error.message}` };
 }
 

@@ -215,8 +215,12 @@ const DUMP_TRIES = 3;
 export interface NftNetlink {
   /** Applies the operations as one transaction. */
   apply(table: string, ops: readonly SetOp[]): NetlinkOutcome;
-  /** Every element of set `set` in table `inet <table>` (nft-set-dump.ts). */
-  dump(table: string, set: string): SetDump;
+  /**
+   * Every element of set `set` in table `inet <table>` (nft-set-dump.ts).
+   * Give dumps a socket of their own: a transaction's acknowledgements read
+   * while a dump runs would take its datagrams.
+   */
+  dump(table: string, set: string): Promise<SetDump>;
   close(): void;
 }
 
@@ -235,6 +239,45 @@ export async function openNftNetlink(): Promise<NftNetlink> {
   const kernel = Uint8Array.from(local);
   const buf = new Uint8Array(65536);
   let seq = 1;
+  let dumping: Promise<void> = Promise.resolve();
+  /**
+   * One datagram of the dump per turn of the event loop: the kernel walks the
+   * set from its start for each datagram (a dump of 65536 elements took a
+   * second of system time in all), and timers such as the lease renewals must
+   * run between them.
+   */
+  const dumpOnce = async (table: string, set: string): Promise<SetDump> => {
+    let last = new SetDumpError("truncated", "no dump read", 0);
+    for (let tries = 0; tries < DUMP_TRIES; tries++) {
+      const mySeq = seq++;
+      libc.sendto(fd, setDumpRequest(table, set, mySeq), 0, kernel);
+      const elements: SetElement[] = [];
+      let interrupted = false;
+      let done = false;
+      while (!done) {
+        // The kernel fills the first datagram while sendto runs, and each next one
+        // while recvfrom hands over the previous: none has to be waited for.
+        const n = Number(libc.symbols.recvfrom(fd, buf, buf.length, MSG_DONTWAIT, null, null));
+        if (n <= 0) {
+          last = new SetDumpError("truncated", `the dump of set ${set} ended without its end message after ${elements.length} elements`, 0);
+          break;
+        }
+        const r = decodeSetDumpChunk(buf.subarray(0, n), mySeq);
+        if (!r.ok) {
+          // The rest of this dump is worthless: drop it, so the next request starts clean.
+          while (Number(libc.symbols.recvfrom(fd, buf, buf.length, MSG_DONTWAIT, null, null)) > 0);
+          return { ok: false, error: r.error };
+        }
+        for (const e of r.chunk.elements) elements.push(e);
+        interrupted ||= r.chunk.interrupted;
+        done = r.chunk.done;
+        if (!done) await new Promise<void>((ok) => setImmediate(ok));
+      }
+      if (done && !interrupted) return { ok: true, elements };
+      if (done) last = new SetDumpError("truncated", `the dump of set ${set} was interrupted by changes ${DUMP_TRIES} times`, 0);
+    }
+    return { ok: false, error: last };
+  };
   return {
     apply(table, ops) {
       const batch = setBatch(table, ops, seq);
@@ -264,36 +307,14 @@ export async function openNftNetlink(): Promise<NftNetlink> {
       }
       return { errno, op: failed };
     },
-    dump(table, set) {
-      let last = new SetDumpError("truncated", "no dump read", 0);
-      for (let tries = 0; tries < DUMP_TRIES; tries++) {
-        const mySeq = seq++;
-        libc.sendto(fd, setDumpRequest(table, set, mySeq), 0, kernel);
-        // The kernel fills the first datagram while sendto runs, and each next one
-        // while recvfrom hands over the previous: none has to be waited for.
-        const elements: SetElement[] = [];
-        let interrupted = false;
-        let done = false;
-        while (!done) {
-          const n = Number(libc.symbols.recvfrom(fd, buf, buf.length, MSG_DONTWAIT, null, null));
-          if (n <= 0) {
-            last = new SetDumpError("truncated", `the dump of set ${set} ended without its end message after ${elements.length} elements`, 0);
-            break;
-          }
-          const r = decodeSetDumpChunk(buf.subarray(0, n), mySeq);
-          if (!r.ok) {
-            // The rest of this dump is worthless: drop it, so the next request starts clean.
-            while (Number(libc.symbols.recvfrom(fd, buf, buf.length, MSG_DONTWAIT, null, null)) > 0);
-            return { ok: false, error: r.error };
-          }
-          elements.push(...r.chunk.elements);
-          interrupted ||= r.chunk.interrupted;
-          done = r.chunk.done;
-        }
-        if (done && !interrupted) return { ok: true, elements };
-        if (done) last = new SetDumpError("truncated", `the dump of set ${set} was interrupted by changes ${DUMP_TRIES} times`, 0);
-      }
-      return { ok: false, error: last };
+    async dump(table, set) {
+      // One dump at a time on this socket: their datagrams would mix.
+      const turn = dumping.then(() => dumpOnce(table, set));
+      dumping = turn.then(
+        () => undefined,
+        () => undefined,
+      );
+      return turn;
     },
     close() {
       libc.close(fd);

@@ -46,6 +46,14 @@ export function nftNetlink(): Promise<NftNetlink | null> {
   return netlink;
 }
 
+let reads: Promise<NftNetlink | null> | undefined;
+
+/** A second socket, for dumps only (NftNetlink.dump): they take many turns of the event loop, transactions one. */
+export function nftNetlinkReads(): Promise<NftNetlink | null> {
+  reads ??= openNftNetlink().catch(() => null);
+  return reads;
+}
+
 const ENOENT = 2;
 
 /**
