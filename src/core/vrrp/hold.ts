@@ -20,10 +20,11 @@
  * - a cluster node says, in the heartbeat, that it is MASTER of this
  *   instance with that master's advert source;
  * - the heartbeat heard it say so recently: less than Master_Down_Interval
- *   minus one Master_Adver_Interval ago, that is after the master's first
- *   missing advert was due. A node that died stopped both at once: its
- *   last frame is older than that when the deadline comes, so a dead
- *   master is taken over from exactly as before;
+ *   minus 1.25 Master_Adver_Interval ago, that is after the master's first
+ *   missing advert was due, plus a quarter interval for its timer's
+ *   jitter. A node that died stopped both at once: its last frame is older
+ *   than that when the deadline comes, so a dead master is taken over from
+ *   exactly as before (even if its last advert went out a little late);
  * - the hold began less than one more Master_Down_Interval ago.
  * Then the deadline moves to the earlier of the end of the hold and the
  * moment that claim stops being recent; at each it is judged again.
@@ -51,9 +52,12 @@ export type HoldDecision =
   /** Keep waiting; judge again at `recheckAt`. */
   | { readonly hold: true; readonly claim: PeerMaster; readonly until: number; readonly recheckAt: number };
 
-/** How recent a claim must be: Master_Down_Interval minus one Master_Adver_Interval. */
+/** A master's advert is awaited this fraction of its interval beyond the due time (its timer's jitter). */
+const ADVERT_JITTER = 0.25;
+
+/** How recent a claim must be: Master_Down_Interval minus 1.25 Master_Adver_Interval. */
 export function holdFreshnessMs(s: Pick<VrrpState, "priority" | "masterAdverIntervalMs" | "config">): number {
-  return masterDownIntervalMs(s.priority, s.masterAdverIntervalMs, s.config.downTimerAdverts) - s.masterAdverIntervalMs;
+  return masterDownIntervalMs(s.priority, s.masterAdverIntervalMs, s.config.downTimerAdverts) - Math.floor(s.masterAdverIntervalMs * (1 + ADVERT_JITTER));
 }
 
 /** The claim, by any node, that it is the master we wait for. */
