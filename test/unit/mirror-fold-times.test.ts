@@ -86,7 +86,7 @@ describe("namespace ops carry the times that followed them", () => {
     it("the journal marks a folded op as the ops it stands for", async () => {
       // The last utimes names a path no op names: its mark shows only if the folded times are marked.
       const ops = [...stormOps(50), unlink("d/zz"), times("e/deep", 9)];
-      const seen: { live: unknown }[] = [];
+      const seen: { live: unknown; syncs: number; replayed: unknown }[] = [];
       for (const [name, list] of [["plain", ops], ["folded", foldTimes(ops)]] as const) {
         const state = path.join(dir, name);
         fs.mkdirSync(state);
