@@ -69,4 +69,25 @@ describe("heartbeat driver with deferFrames", () => {
     expect(deferred.dead).toEqual([deferred.lastFromB + 1 + 500]);
     expect(deferred.lastFromB).toBeGreaterThan(deferred.silentFrom - 100);
   });
+
+  it("arms one timer per round: feeding the kept frames at a wake-up does not arm one of its own", async () => {
+    const net = createMemoryNetwork();
+    const a = engine(net, "a", undefined, true);
+    const b = engine(net, "b");
+    await a.e.start();
+    await vi.advanceTimersByTimeAsync(B_OFFSET_MS);
+    await b.e.start();
+    await vi.advanceTimersByTimeAsync(1_000);
+    const onTimer = (a.e as unknown as { onTimer: () => void }).onTimer;
+    const armed = vi.spyOn(globalThis, "setTimeout");
+    await vi.advanceTimersByTimeAsync(2_000);
+    const byA = armed.mock.calls.filter(([fn]) => fn === onTimer).length;
+    armed.mockRestore();
+    expect(a.e.view().peers[0]?.state).toBe("up");
+    await a.e.stop();
+    await b.e.stop();
+    // 20 rounds in 2 s.
+    expect(byA).toBeGreaterThanOrEqual(19);
+    expect(byA).toBeLessThanOrEqual(22);
+  });
 });

@@ -260,10 +260,11 @@ export class HeartbeatEngine {
 
   private wake(): void {
     if (!this.transport) return;
-    this.takePending();
+    // The tick below re-arms the timer once, after the round went out.
+    this.takePending(false);
     if (verdictDue(this.state, this.clock())) {
       this.readQueued();
-      this.takePending();
+      this.takePending(false);
     }
     if (!this.transport) return;
     this.apply(stepMembership(this.state, { type: "tick" }, this.clock()));
@@ -317,18 +318,19 @@ export class HeartbeatEngine {
    * exchange a round's receiving and sending run in one wake-up, in code the
    * CPU's caches still hold, instead of three.
    */
-  private takePending(): void {
+  private takePending(rearm = true): void {
     if (this.pending.length === 0) return;
     const list = this.pending;
     this.pending = [];
     for (const p of list) {
       if (!this.transport) return;
-      this.onBytes(p.link, p.bytes, p.from, p.at);
+      this.onBytes(p.link, p.bytes, p.from, p.at, false);
     }
+    if (rearm) this.schedule();
   }
 
   /** `from` is the datagram's source, named in rejection logs so an operator can find the host; `at` its arrival. */
-  private onBytes(link: number, bytes: Uint8Array, from: Endpoint, at: number): void {
+  private onBytes(link: number, bytes: Uint8Array, from: Endpoint, at: number, rearm = true): void {
     const r = decodeHeartbeat(bytes, this.opts.key);
     if (!r.ok) {
       this.counters.rejected({ reason: r.error.kind });
@@ -350,7 +352,7 @@ export class HeartbeatEngine {
       this.notePeerVersion(r.frame.node, r.frame.epoch, version);
     }
     // A frame can move a deadline earlier (a link coming up), so re-arm.
-    this.schedule();
+    if (rearm) this.schedule();
   }
 
   private apply(stepped: { state: MembershipState; actions: readonly MembershipAction[] }): void {
