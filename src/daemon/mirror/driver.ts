@@ -48,6 +48,7 @@ import type { MirrorStatus } from "../../api/modules.ts";
 import type { Logger } from "../log.ts";
 import type { MirrorResource, ResourceContext, ResourceOutcome } from "../module/resources.ts";
 import { AckQueue } from "./ack-queue.ts";
+import { combineOutcomes, PeerTimes } from "./peer-times.ts";
 import { mirrorStateDir, readCopyRecord, writeCopyRecord } from "./copy-file.ts";
 
 export interface MirrorDriverOptions {
@@ -254,6 +255,7 @@ export class MirrorDriver implements MirrorResource {
   }
 
   peer(liveness: PeerLiveness): void {
+    if (liveness === "dead" || liveness === "unknown") this.peerTimes.peerGone();
     this.input({ type: "peer", liveness });
   }
 
@@ -348,6 +350,8 @@ export class MirrorDriver implements MirrorResource {
   }
 
   private unacked = false;
+  /** Whether the peer reads namespace ops with their times folded in (peer-times.ts). */
+  private readonly peerTimes = new PeerTimes();
   /** While a resync runs: live ops the SECOND could not apply (their paths get another pass). */
   private failedDuringResync: ReturnType<AckQueue["waiting"]>[number][] | null = null;
 
@@ -364,10 +368,13 @@ export class MirrorDriver implements MirrorResource {
       case "replicate":
         if (this.linkUp) {
           this.noteLive(op);
-          const sending = this.client.sendNext(op);
+          const wire = this.peerTimes.wire(op);
+          const sending = wire.length === 1 ? this.client.sendNext(op) : Promise.all(wire.map((part) => this.client.sendNext(part))).then(combineOutcomes);
           // Mode async: on its way, so the call may return ahead of the peer (within the budget).
           this.queue.sent(entry);
           void sending.then((out) => {
+            const found = this.peerTimes.outcome(op, wire, out);
+            if (found !== null) this.o.log.warn("mirror: namespace ops travel without their times folded in", { ...this.tag, peer: this.o.peer, why: found });
             if (out.delivered && out.result.ok) {
               this.queue.settle(entry);
               return;
