@@ -9,10 +9,10 @@
  *      state dir): web keeps running on h1 throughout, h2 comes back SECOND
  *      and reports h1 as a frame version 1 peer, with the warning; the old
  *      `vigil status` reads the new daemon; the mixed cluster runs on through
- *      one of h2's version probes (a version 2 round the old h1 drops);
+ *      one of h2's version probes (a round in this release's version the old h1 drops);
  *   3. `vigil swap web` on h2 moves web to h2 across versions;
  *   4. h1 is upgraded the same way: web keeps running on h2 throughout;
- *   5. `vigil swap web` moves it back; both nodes now speak version 2;
+ *   5. `vigil swap web` moves it back; both nodes now speak this release's version;
  *   6. h2 is rolled back to the previous release: web stays on h1, which
  *      writes version 1 again.
  *
@@ -29,6 +29,7 @@ import { type LabHost, waitUntil } from "./lab.ts";
 import { startModuleLab, type ModuleLab, VIP } from "./module-lab.ts";
 import { oldVigilBinary, PREVIOUS_RELEASE } from "./old-binary.ts";
 import type { StatusSnapshot } from "../../src/api/status.ts";
+import { HEARTBEAT_VERSION } from "../../src/proto/heartbeat.ts";
 import { metricValue, VIGIL_BIN, type VigilNode } from "./vigil-cluster.ts";
 
 type Where = "h1" | "h2" | "both" | "neither";
@@ -133,7 +134,7 @@ describeLab("rolling upgrade from the previous release", () => {
     if (dir !== "") rmSync(dir, { recursive: true, force: true });
   });
 
-  labTest("every node upgraded one by one: the module runs throughout, swaps work across versions, frames end at version 2", async () => {
+  labTest("every node upgraded one by one: the module runs throughout, swaps work across versions, frames end at this release's version", async () => {
     expect(existsSync(oldBin)).toBe(true);
     const m = await startModuleLab({ lab: lab(), dir: mkdtempSync(join(dir, "run-")), failback: "manual", bin: oldBin });
     onTestFinished(() => m.stop());
@@ -160,7 +161,7 @@ describeLab("rolling upgrade from the previous release", () => {
       const oldCli = await h2.host.exec([oldBin, "status", "--json", "--state-dir", h2.stateDir]);
       expect(oldCli.code, oldCli.stderr).toBe(0);
       expect((JSON.parse(oldCli.stdout) as StatusSnapshot).modules.find((x) => x.name === "web")?.state).toBe("SECOND");
-      // The mixed cluster runs on through one of h2's version probes (a round in version 2, which h1 drops).
+      // The mixed cluster runs on through one of h2's version probes (a round in this release's version, which h1 drops).
       const rejected = async () => metricValue(await h1.metrics(), "vigil_heartbeat_frames_rejected_total", { reason: "bad-version" });
       const before = await rejected();
       await waitUntil(async () => (await rejected()) > before, { timeoutMs: 15_000, what: "h1 to receive a version probe of h2" });
@@ -194,14 +195,14 @@ describeLab("rolling upgrade from the previous release", () => {
       await m.waitServedBy("h1", Date.now());
       sampler.phase("h1");
 
-      // Both speak version 2 again, each as the other sees it.
+      // Both speak this release's version again, each as the other sees it.
       for (const [node, peer] of [[h1, "h2"], [h2, "h1"]] as const) {
         let seen: number | undefined;
         try {
           await waitUntil(async () => {
             seen = (await node.status()).peers.find((p) => p.name === peer)?.frameVersion;
-            return seen === 2;
-          }, { timeoutMs: 15_000, what: `${node.name} to see ${peer} at frame version 2` });
+            return seen === HEARTBEAT_VERSION;
+          }, { timeoutMs: 15_000, what: `${node.name} to see ${peer} at frame version ${HEARTBEAT_VERSION}` });
         } catch (e) {
           throw new Error(`${(e as Error).message}: it sees version ${String(seen)} (log: ${node.proc.log})`);
         }
