@@ -24,6 +24,8 @@ import { decodeReplication, encodeReplication, type ReplicationMessage } from ".
 import { decodeVrrp, encodeAdvert, encodeIpv4Datagram } from "../../src/proto/vrrp.ts";
 import { decodeWitness, encodeWitness, WITNESS_MAC_BYTES, type WitnessMessage } from "../../src/proto/witness.ts";
 import { relPath } from "../../src/replicator/ops.ts";
+import { flowRecordsFromElements } from "../../src/sys/farm/flow-records.ts";
+import { decodeSetDumpChunk, SetDumpError } from "../../src/sys/farm/nft-set-dump.ts";
 import { Opcode, SIZE } from "../../src/sys/fuse/abi.ts";
 import { decodeRequest, FuseDecodeError } from "../../src/sys/fuse/decode.ts";
 
@@ -131,6 +133,35 @@ const farmFlows: FuzzTarget = {
   fixup: (b) => resign(b, FARM_FLOWS_MAC_BYTES),
   run(bytes) {
     decodeFarmFlows(bytes, FUZZ_KEY);
+  },
+};
+
+// ---- nf_tables set dump (the farm's flow records) ------------------------------
+
+const hexBytes = (s: string): Uint8Array => Uint8Array.from(s.match(/../g) ?? [], (b) => parseInt(b, 16));
+/** Replies captured from the kernel (test/unit/farm-set-dump.test.ts): two elements, the end, a refusal; sequence number 7. */
+const SET_DUMP_SEEDS = [
+  "980000000c0a020007000000a22900000100000506000100740000000a000200666c6f777300000070000300300001001400010010000100c63364079c400000003500000c00020008000100000001000c000500000000000001d4ac3c0001001400010010000100c6336408000100001f9000000c00020008000100030000000c00040000000000000075300c000500000000000000751c",
+  "2c0000000c0a020007000000a22900000100000506000100740000000a000200666c6f777300000004000300140000000300020007000000a229000000000000",
+  "3c0000000200000007000000a6290000feffffff280000000d0a010307000000000000000100000006000100740000000b0002006e6f737563680000",
+];
+
+const setDump: FuzzTarget = {
+  name: "nft-set-dump",
+  seeds: () => [...SET_DUMP_SEEDS.map(hexBytes), hexBytes(SET_DUMP_SEEDS[0]! + SET_DUMP_SEEDS[1]!)],
+  // The first message's length field made to span the input, so a mutated element list is reached.
+  fixup(b) {
+    if (b.length >= 16) new DataView(b.buffer, b.byteOffset, b.byteLength).setUint32(0, b.length, true);
+    return b;
+  },
+  run(bytes) {
+    const r = decodeSetDumpChunk(bytes, 7);
+    if (!r.ok) {
+      if (!(r.error instanceof SetDumpError)) throw new ContractError("a refused reply's error is not a SetDumpError");
+      return;
+    }
+    const records = flowRecordsFromElements(r.chunk.elements);
+    if (!records.ok && !(records.error instanceof SetDumpError)) throw new ContractError("a bad flow record's error is not a SetDumpError");
   },
 };
 
@@ -396,7 +427,7 @@ const consoleCommand: FuzzTarget = {
   },
 };
 
-export const TARGETS: readonly FuzzTarget[] = [heartbeat, witness, farmFlows, vrrp, replication, mirrorControl, handshake, fuse, config, consoleCommand];
+export const TARGETS: readonly FuzzTarget[] = [heartbeat, witness, farmFlows, setDump, vrrp, replication, mirrorControl, handshake, fuse, config, consoleCommand];
 
 export function targetNamed(name: string): FuzzTarget {
   const t = TARGETS.find((x) => x.name === name);
