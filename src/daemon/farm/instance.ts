@@ -27,7 +27,8 @@ import type { ModuleAdvert } from "../../proto/heartbeat.ts";
 import { type FarmFlowsMessage, flowParts } from "../../proto/farm-flows.ts";
 import { nftBucket } from "../../core/farm/jhash.ts";
 import { FLOW_SELF } from "../../sys/farm/ruleset.ts";
-import { flowKeyText, ownFlows } from "../../sys/farm/flow-records.ts";
+import { type FlowKey, flowKeyText, ownFlowsInSlices } from "../../sys/farm/flow-records.ts";
+import { filterInSlices, forEachInSlices } from "../../sys/farm/slices.ts";
 import type { FarmMemberStatus, FarmStatus } from "../../api/farm.ts";
 import { CheckSchedule } from "../../sys/checkers/schedule.ts";
 import type { ArpResponder } from "../../sys/farm/arp-responder.ts";
@@ -64,6 +65,9 @@ export interface FarmInstanceDeps {
   /** Sends a flow message to a peer (flow-link.ts); absent: no socket, asks and tells go nowhere. */
   readonly sendFlows?: (m: FarmFlowsMessage) => void;
 }
+
+/** A flow report part is signed and sent as it is encoded: look at the clock after each. */
+const PART_SLICES = { checkEvery: 1 };
 
 function ipv4Text(n: number): string {
   return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join(".");
@@ -210,16 +214,17 @@ export class FarmInstance {
     }
     const mine = new Set(held);
     const s = this.setup;
-    for (const p of peers) {
+    // One pass over the records for all peers, in slices: a full map is 65536 records, each hashed to its bucket.
+    const byValue = new Map(peers.map((p) => [p.value, { node: p.node, flows: [] as FlowKey[] }]));
+    await forEachInSlices(r.records.values(), (x) => {
+      const p = byValue.get(x.value);
+      if (p !== undefined && mine.has(nftBucket(ipv4Text(x.key.client), s.split === "client_ip" ? undefined : x.key.port, BUCKETS, s.nftSeed))) p.flows.push(x.key);
+    });
+    for (const p of byValue.values()) {
       const header = this.flowHeader(p.node, at);
-      if (header === undefined) continue;
-      const flows = [...r.records.values()]
-        .filter((x) => x.value === p.value)
-        .map((x) => x.key)
-        .filter((k) => mine.has(nftBucket(ipv4Text(k.client), s.split === "client_ip" ? undefined : k.port, BUCKETS, s.nftSeed)));
-      if (flows.length === 0) continue;
-      const parts = flowParts(flows);
-      parts.forEach((part, i) => send({ type: "check", ...header, part: i, parts: parts.length, flows: part }));
+      if (header === undefined || p.flows.length === 0) continue;
+      const parts = flowParts(p.flows);
+      await forEachInSlices(parts, (part, i) => send({ type: "check", ...header, part: i, parts: parts.length, flows: part }), PART_SLICES);
     }
   }
 
@@ -235,7 +240,8 @@ export class FarmInstance {
     }
     const ours = new Set(own);
     const s = this.setup;
-    const notMine = flows.filter(
+    const notMine = await filterInSlices(
+      flows,
       (f) =>
         r.records.get(flowKeyText(f))?.value !== FLOW_SELF &&
         !ours.has(nftBucket(ipv4Text(f.client), s.split === "client_ip" ? undefined : f.port, BUCKETS, s.nftSeed)),
@@ -243,11 +249,11 @@ export class FarmInstance {
     if (notMine.length === 0) return;
     const parts = flowParts(notMine);
     // To every peer: each may have credited them to us, and must credit them anew.
-    this.setup.core.nodes.forEach((_, i) => {
+    for (let i = 0; i < this.setup.core.nodes.length; i++) {
       const header = this.flowHeader(i, askedAt);
-      if (i === this.setup.core.self || header === undefined) return;
-      parts.forEach((part, k) => send({ type: "disclaim", ...header, part: k, parts: parts.length, flows: part }));
-    });
+      if (i === this.setup.core.self || header === undefined) continue;
+      await forEachInSlices(parts, (part, k) => send({ type: "disclaim", ...header, part: k, parts: parts.length, flows: part }), PART_SLICES);
+    }
     this.deps.log.info("farm: disclaimed UDP flows a peer credited to it", { module: this.name, peer: asker.to, flows: notMine.length });
   }
 
@@ -269,13 +275,13 @@ export class FarmInstance {
     if (send === undefined || header === undefined || !this.tableUp || this.telling.has(to)) return;
     this.telling.add(to);
     const read = await this.flowReads.get().finally(() => this.telling.delete(to));
-    const r = read.ok ? { ok: true as const, flows: ownFlows(read.records) } : read;
+    const r = read.ok ? { ok: true as const, flows: await ownFlowsInSlices(read.records) } : read;
     if (!r.ok) {
       this.deps.log.warn("farm: cannot tell a starting peer its UDP flows", { module: this.name, peer: header.to, reason: r.message });
       return;
     }
     const parts = flowParts(r.flows);
-    parts.forEach((flows, part) => send({ type: "tell", ...header, part, parts: parts.length, flows }));
+    await forEachInSlices(parts, (flows, part) => send({ type: "tell", ...header, part, parts: parts.length, flows }), PART_SLICES);
     this.deps.log.info("farm: told a peer the UDP flows it answers", { module: this.name, peer: header.to, flows: r.flows.length });
   }
 

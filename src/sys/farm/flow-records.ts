@@ -22,6 +22,7 @@ import { listTableJson, applyRuleset } from "../nft.ts";
 import { markKey, type SetOp } from "./nft-netlink.ts";
 import { SetDumpError, type SetElement } from "./nft-set-dump.ts";
 import { farmTableName, FLOW_SELF, FLOW_TIMEOUT_S } from "./ruleset.ts";
+import { filterInSlices, forEachInSlices, type SliceOptions } from "./slices.ts";
 import { nftNetlink, nftNetlinkReads } from "./table.ts";
 
 const NEED = "farm modules";
@@ -154,17 +155,27 @@ export function flowRecordsFromElements(elements: readonly SetElement[]): { ok: 
   return error === undefined ? { ok: true, records: out } : { ok: false, error };
 }
 
-/** Elements turned into records per turn of the event loop (a full map, 65536, took a third of a second at once on a loaded machine). */
-const RECORDS_PER_TURN = 4096;
-
-async function flowRecordsInTurns(elements: readonly SetElement[]): Promise<{ ok: true; records: FlowRecords } | { ok: false; error: SetDumpError }> {
+/** The records of `elements` built in slices of a few milliseconds (slices.ts): a full map is 65536. */
+export async function flowRecordsInSlices(
+  elements: readonly SetElement[],
+  opts: SliceOptions = {},
+): Promise<{ ok: true; records: FlowRecords } | { ok: false; error: SetDumpError }> {
   const out = new Map<string, { key: FlowKey; value: number }>();
-  for (let at = 0; at < elements.length; at += RECORDS_PER_TURN) {
-    if (at > 0) await new Promise<void>((ok) => setImmediate(ok));
-    const error = addFlowRecords(out, elements, at, Math.min(elements.length, at + RECORDS_PER_TURN));
-    if (error !== undefined) return { ok: false, error };
-  }
-  return { ok: true, records: out };
+  let error: SetDumpError | undefined;
+  await forEachInSlices(
+    elements,
+    (_, i) => {
+      error = addFlowRecords(out, elements, i, i + 1);
+      return error === undefined;
+    },
+    opts,
+  );
+  return error === undefined ? { ok: true, records: out } : { ok: false, error };
+}
+
+/** ownFlows in slices. */
+export async function ownFlowsInSlices(records: FlowRecords, opts: SliceOptions = {}): Promise<FlowKey[]> {
+  return (await filterInSlices(records.values(), (r) => r.value === FLOW_SELF, opts)).map((r) => r.key);
 }
 
 /**
@@ -203,7 +214,7 @@ async function readViaNetlink(module: string): Promise<Read | undefined> {
     return { ok: false, message: `${what}: ${e instanceof Error ? e.message : String(e)}` };
   }
   if (!d.ok) return { ok: false, message: `${what}: ${d.error.errno === undefined ? d.error.message : `the kernel refused the dump: ${errnoName(d.error.errno)}`}` };
-  const r = await flowRecordsInTurns(d.elements);
+  const r = await flowRecordsInSlices(d.elements);
   return r.ok ? r : { ok: false, message: `${what}: ${r.error.message}` };
 }
 
