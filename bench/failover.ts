@@ -4,7 +4,7 @@
  * fastest stable advert_int.
  *
  *   node_modules/.bin/bun bench/failover.ts [--trials 5] [--idle-seconds 60] [--fast 30ms,20ms,10ms]
- *     [--compare 1s,100ms] [--stress]
+ *     [--compare 1s,100ms] [--stress] [--name NAME]
  *
  * --compare lists the advert_ints measured for both before the search
  * ("none" for no such row; 20ms measures vigil beside keepalived at 20 ms
@@ -50,8 +50,8 @@
  * and its trials at that setting too, for a ratio. Trials alternate between
  * the implementations, so a load burst on a shared machine hits both alike.
  *
- * Writes bench/results/failover.json and bench/results/failover.md and prints
- * the table. Every namespace, process and VIP is removed at the end, also on
+ * Writes bench/results/failover.json and bench/results/failover.md (--name
+ * picks another name) and prints the table. Every namespace, process and VIP is removed at the end, also on
  * failure or Ctrl-C.
  */
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
@@ -81,6 +81,7 @@ interface Options {
   fast: number[];
   compare: number[];
   stress: boolean;
+  name: string;
 }
 
 /** "30ms,20ms" to milliseconds, each a VRRPv3 interval; "none" is the empty list. */
@@ -104,6 +105,7 @@ function options(): Options {
         fast: { type: "string", default: "30ms,20ms,10ms" },
         compare: { type: "string", default: "1s,100ms" },
         stress: { type: "boolean", default: false },
+        name: { type: "string", default: "failover" },
       },
     }));
   } catch (e) {
@@ -115,7 +117,8 @@ function options(): Options {
   if (!Number.isFinite(idleSeconds) || idleSeconds <= 0) throw new UsageError(`--idle-seconds must be a number of seconds > 0, got "${values["idle-seconds"]}"`);
   const fast = advertList("fast", values.fast);
   const compare = advertList("compare", values.compare);
-  return { trials, idleSeconds, fast: [...new Set(fast)].sort((a, b) => b - a), compare: [...new Set(compare)].sort((a, b) => b - a), stress: values.stress === true };
+  if (!/^[\w.-]+$/.test(values.name)) throw new UsageError(`--name must be a file name (letters, digits, ".", "-", "_"), got "${values.name}"`);
+  return { trials, idleSeconds, fast: [...new Set(fast)].sort((a, b) => b - a), compare: [...new Set(compare)].sort((a, b) => b - a), stress: values.stress === true, name: values.name };
 }
 
 const say = (line: string): void => {
@@ -195,7 +198,7 @@ async function main(): Promise<void> {
   const settings: Setting[] = [...compared(o.compare), ...(fastest === null ? [] : [FASTEST(fastest)])];
   const table = rows(settings, FAULTS, trials);
   const list = (l: readonly number[]): string => (l.length === 0 ? "none" : l.map((ms) => `${ms}ms`).join(","));
-  const cmd = `${COMMAND} --trials ${o.trials} --idle-seconds ${o.idleSeconds} --fast ${list(o.fast)} --compare ${list(o.compare)}${o.stress ? " --stress" : ""}`;
+  const cmd = `${COMMAND} --trials ${o.trials} --idle-seconds ${o.idleSeconds} --fast ${list(o.fast)} --compare ${list(o.compare)}${o.stress ? " --stress" : ""}${o.name === "failover" ? "" : ` --name ${o.name}`}`;
   const md = [
     `Client-visible outage of a VRRP failover (a UDP probe to the VIP every ${PROBE_INTERVAL_MS} ms; ${o.trials} trials per cell; ${cpus().length} CPUs, load average ${startedAt.loadavg.map((x) => x.toFixed(1)).join(" ")} at start).`,
     "",
@@ -212,7 +215,7 @@ async function main(): Promise<void> {
     `Command: \`${cmd}\``,
     "",
   ].join("\n");
-  writeResults("failover", {
+  writeResults(o.name, {
     command: cmd,
     vigil: VIGIL,
     started: startedAt,

@@ -3,7 +3,7 @@
  * Heartbeat 3.0.6 (Debian's package, haresources mode) in the same run, with
  * the same resources and the same timers.
  *
- *   node_modules/.bin/bun bench/module-failover.ts [--trials 5]
+ *   node_modules/.bin/bun bench/module-failover.ts [--trials 5] [--preset lan] [--name NAME]
  *
  * (VIGIL_BIN=/path/to/vigil picks the binary; default dist/vigil. Root only.)
  *
@@ -26,6 +26,8 @@
  * Timers: vigil's default preset, lan (interval 100 ms, warntime 250 ms,
  * deadtime 500 ms), and the same values in ha.cf (`keepalive 100ms`,
  * `warntime 250ms`, `deadtime 500ms`: Heartbeat takes millisecond values).
+ * --preset picks another of vigil's presets (fast, wan); Heartbeat gets its
+ * timers.
  * initdead is 2 s on both; it only matters at start. Heartbeat keeps its
  * other defaults (realtime on), vigil runs as it ships.
  *
@@ -51,7 +53,8 @@
  * implementations, so a load burst on the shared machine hits each alike. The
  * fault hits at a random phase of the heartbeat interval.
  *
- * Writes bench/results/module-failover.json and .md and prints the table.
+ * Writes bench/results/module-failover.json and .md (--name picks another
+ * name) and prints the table.
  * Namespaces, processes, VIPs and files are removed at the end, also on
  * failure or Ctrl-C.
  */
@@ -59,7 +62,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { HEARTBEAT_PRESETS } from "../src/config/defaults.ts";
+import { HEARTBEAT_PRESETS, type HeartbeatPresetName } from "../src/config/defaults.ts";
 import { withLab } from "../test/lab/lab.ts";
 import { requireVigilBinary, VIGIL_BIN } from "../test/lab/vigil-cluster.ts";
 import { HEARTBEAT_BIN, heartbeatVersion, type HaTimers } from "./lib/linux-ha.ts";
@@ -73,21 +76,27 @@ const COMMAND = "node_modules/.bin/bun bench/module-failover.ts";
 const FAULTS: readonly Fault[] = ["crash", "swap"];
 /** A witness only matters to a node that hears no peer: after a crash, not in a swap. */
 const IMPLS: Readonly<Record<Fault, readonly Impl[]>> = { crash: ["vigil", "vigil-witness", "heartbeat"], swap: ["vigil", "heartbeat"] };
-const PRESET = "lan";
 const INITDEAD_MS = 2_000;
 
 class UsageError extends Error {}
 
-function trialsOption(): number {
+function isPreset(name: string): name is HeartbeatPresetName {
+  return Object.hasOwn(HEARTBEAT_PRESETS, name);
+}
+
+function options(): { trials: number; preset: HeartbeatPresetName; name: string } {
   let values;
   try {
-    ({ values } = parseArgs({ options: { trials: { type: "string", default: "5" } } }));
+    ({ values } = parseArgs({ options: { trials: { type: "string", default: "5" }, preset: { type: "string", default: "lan" }, name: { type: "string", default: "module-failover" } } }));
   } catch (e) {
     throw new UsageError(e instanceof Error ? e.message : String(e));
   }
   const trials = Number(values.trials);
   if (!Number.isInteger(trials) || trials < 1) throw new UsageError(`--trials must be a whole number >= 1, got "${values.trials}"`);
-  return trials;
+  const preset = values.preset;
+  if (!isPreset(preset)) throw new UsageError(`--preset must be one of ${Object.keys(HEARTBEAT_PRESETS).join(", ")}, got "${preset}"`);
+  if (!/^[\w.-]+$/.test(values.name)) throw new UsageError(`--name must be a file name (letters, digits, ".", "-", "_"), got "${values.name}"`);
+  return { trials, preset, name: values.name };
 }
 
 const say = (line: string): void => {
@@ -106,7 +115,7 @@ function requireTools(): void {
 }
 
 async function main(): Promise<void> {
-  const trials = trialsOption();
+  const { trials, preset: PRESET, name } = options();
   if (process.getuid?.() !== 0) throw new Error("the lab needs root (network namespaces)");
   requireTools();
   const preset = HEARTBEAT_PRESETS[PRESET];
@@ -161,9 +170,9 @@ async function main(): Promise<void> {
 
   const haVersion = heartbeatVersion() ?? "unknown";
   const rows: OutageRow[] = outageRows(FAULTS, results);
-  const cmd = `${COMMAND} --trials ${trials}`;
+  const cmd = `${COMMAND} --trials ${trials}${PRESET === "lan" ? "" : ` --preset ${PRESET}`}${name === "module-failover" ? "" : ` --name ${name}`}`;
   const md = [
-    `Client-visible outage of a failover module's move (VIP + a start script that starts an HTTP server), vigil beside Linux-HA Heartbeat ${haVersion} (haresources: IPaddr + the same script), same run. An HTTP GET to the VIP every ${PROBE_INTERVAL_MS} ms; ${trials} trials per cell; timers interval 100 ms, warntime 250 ms, deadtime 500 ms on both (vigil's lan preset); ${cpus().length} CPUs, load average ${started.loadavg.map((x) => x.toFixed(1)).join(" ")} at start.`,
+    `Client-visible outage of a failover module's move (VIP + a start script that starts an HTTP server), vigil beside Linux-HA Heartbeat ${haVersion} (haresources: IPaddr + the same script), same run. An HTTP GET to the VIP every ${PROBE_INTERVAL_MS} ms; ${trials} trials per cell; timers interval ${preset.interval} ms, warntime ${preset.warntime} ms, deadtime ${preset.deadtime} ms on both (vigil's ${PRESET} preset); ${cpus().length} CPUs, load average ${started.loadavg.map((x) => x.toFixed(1)).join(" ")} at start.`,
     "",
     moduleFailoverTable(rows, `Heartbeat ${haVersion}`),
     "",
@@ -172,7 +181,7 @@ async function main(): Promise<void> {
     `Command: \`${cmd}\``,
     "",
   ].join("\n");
-  writeResults("module-failover", {
+  writeResults(name, {
     command: cmd,
     vigil: VIGIL_BIN,
     heartbeat: haVersion,

@@ -3,7 +3,7 @@
  * it starts beside a master that is already MASTER? vigil beside keepalived
  * 2.2.7 in the same run, starts alternating between them.
  *
- *   node_modules/.bin/bun bench/vrrp-cold-start.ts [--starts 30] [--adverts 20ms,100ms] [--stress]
+ *   node_modules/.bin/bun bench/vrrp-cold-start.ts [--starts 30] [--adverts 20ms,100ms] [--stress] [--name NAME] [--keep-logs]
  *
  * --stress keeps both CPUs busy with `stress-ng --cpu 2` (normal priority)
  * through all the starts: a start-up then competes for the CPU with the load
@@ -19,7 +19,11 @@
  * has a backup that hears the master from its first Master_Down_Interval
  * stay BACKUP). Both are stopped and the VIP cleared before the next start.
  *
- * Writes bench/results/vrrp-cold-start.{json,md} and prints the table.
+ * --keep-logs leaves the daemons' logs of every start in the temp directory
+ * (its path is printed), to read what a double master saw.
+ *
+ * Writes bench/results/vrrp-cold-start.{json,md} (vrrp-cold-start-stress with
+ * --stress; --name picks another name) and prints the table.
  */
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
@@ -52,8 +56,10 @@ const say = (line: string): void => {
 };
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { starts: { type: "string", default: "30" }, adverts: { type: "string", default: "20ms,100ms" }, stress: { type: "boolean", default: false } } });
+  const { values } = parseArgs({ options: { starts: { type: "string", default: "30" }, adverts: { type: "string", default: "20ms,100ms" }, stress: { type: "boolean", default: false }, name: { type: "string" }, "keep-logs": { type: "boolean", default: false } } });
   const stressed = values.stress === true;
+  const name = values.name ?? (stressed ? "vrrp-cold-start-stress" : "vrrp-cold-start");
+  if (!/^[\w.-]+$/.test(name)) throw new Error(`--name must be a file name (letters, digits, ".", "-", "_"), got "${name}"`);
   const starts = Number(values.starts);
   if (!Number.isInteger(starts) || starts < 1) throw new Error(`--starts must be a whole number >= 1, got "${values.starts}"`);
   const adverts = values.adverts.split(",").map((s) => {
@@ -98,7 +104,8 @@ async function main(): Promise<void> {
       }
     });
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    if (values["keep-logs"] === true) say(`logs kept in ${dir}`);
+    else rmSync(dir, { recursive: true, force: true });
   }
   const rows = adverts.flatMap((advertMs) =>
     IMPLS.map((impl) => {
@@ -107,7 +114,7 @@ async function main(): Promise<void> {
       return [impl, `${advertMs} ms`, String(mine.length), String(doubled), String(results.filter((r) => r.impl === impl && r.advertMs === advertMs && r.problem !== undefined).length)];
     }),
   );
-  const cmd = `${COMMAND} --starts ${starts} --adverts ${adverts.map((a) => `${a}ms`).join(",")}${stressed ? " --stress" : ""}`;
+  const cmd = `${COMMAND} --starts ${starts} --adverts ${adverts.map((a) => `${a}ms`).join(",")}${stressed ? " --stress" : ""}${values.name === undefined ? "" : ` --name ${name}`}`;
   const md = [
     `Cold starts of a VRRP pair, the backup started beside a running master${stressed ? ", both CPUs kept busy by stress-ng --cpu 2" : ""} (${cpus().length} CPUs, load average ${started.loadavg.map((x) => x.toFixed(1)).join(" ")} at start, ${loadavg().map((x) => x.toFixed(1)).join(" ")} at the end).`,
     "",
@@ -116,7 +123,7 @@ async function main(): Promise<void> {
     `Command: \`${cmd}\` (vigil: ${VIGIL})`,
     "",
   ].join("\n");
-  writeResults(stressed ? "vrrp-cold-start-stress" : "vrrp-cold-start", { command: cmd, stress: stressed, vigil: VIGIL, started, finished: { date: new Date().toISOString(), loadavg: loadavg() }, results }, md);
+  writeResults(name, { command: cmd, stress: stressed, vigil: VIGIL, started, finished: { date: new Date().toISOString(), loadavg: loadavg() }, results }, md);
   console.log(md);
 }
 
