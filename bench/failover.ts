@@ -4,7 +4,7 @@
  * fastest stable advert_int.
  *
  *   node_modules/.bin/bun bench/failover.ts [--trials 5] [--idle-seconds 60] [--fast 30ms,20ms,10ms]
- *     [--compare 1s,100ms] [--stress] [--name NAME]
+ *     [--compare 1s,100ms] [--stress] [--name NAME] [--keep-logs]
  *
  * --compare lists the advert_ints measured for both before the search
  * ("none" for no such row; 20ms measures vigil beside keepalived at 20 ms
@@ -50,6 +50,9 @@
  * and its trials at that setting too, for a ratio. Trials alternate between
  * the implementations, so a load burst on a shared machine hits both alike.
  *
+ * --keep-logs leaves the daemons' logs in the temp directory (its path is
+ * printed), to read what a flapping pair saw.
+ *
  * Writes bench/results/failover.json and bench/results/failover.md (--name
  * picks another name) and prints the table. Every namespace, process and VIP is removed at the end, also on
  * failure or Ctrl-C.
@@ -82,6 +85,7 @@ interface Options {
   compare: number[];
   stress: boolean;
   name: string;
+  keepLogs: boolean;
 }
 
 /** "30ms,20ms" to milliseconds, each a VRRPv3 interval; "none" is the empty list. */
@@ -106,6 +110,7 @@ function options(): Options {
         compare: { type: "string", default: "1s,100ms" },
         stress: { type: "boolean", default: false },
         name: { type: "string", default: "failover" },
+        "keep-logs": { type: "boolean", default: false },
       },
     }));
   } catch (e) {
@@ -118,7 +123,7 @@ function options(): Options {
   const fast = advertList("fast", values.fast);
   const compare = advertList("compare", values.compare);
   if (!/^[\w.-]+$/.test(values.name)) throw new UsageError(`--name must be a file name (letters, digits, ".", "-", "_"), got "${values.name}"`);
-  return { trials, idleSeconds, fast: [...new Set(fast)].sort((a, b) => b - a), compare: [...new Set(compare)].sort((a, b) => b - a), stress: values.stress === true, name: values.name };
+  return { trials, idleSeconds, fast: [...new Set(fast)].sort((a, b) => b - a), compare: [...new Set(compare)].sort((a, b) => b - a), stress: values.stress === true, name: values.name, keepLogs: values["keep-logs"] === true };
 }
 
 const say = (line: string): void => {
@@ -192,7 +197,8 @@ async function main(): Promise<void> {
       if (fastest !== null) await trialsOf(FASTEST(fastest));
     });
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    if (o.keepLogs) say(`logs kept in ${dir}`);
+    else rmSync(dir, { recursive: true, force: true });
   }
 
   const settings: Setting[] = [...compared(o.compare), ...(fastest === null ? [] : [FASTEST(fastest)])];
