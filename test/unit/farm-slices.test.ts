@@ -2,11 +2,23 @@
  * Work over a farm's flow records in slices (src/sys/farm/slices.ts): every
  * item is handled once and in order, the event loop gets a turn whenever a
  * slice ran its budget (a clock the test moves, so no timing), and the
- * sliced record building and own-flow filter give what the one-go ones give.
+ * sliced record building and own-flow filter give what the one-go ones give;
+ * a peer's flows are written in transactions of FLOWS_PER_WRITE flows.
  */
 import { describe, expect, it } from "vitest";
-import { flowKeyBytes, flowRecordsFromElements, flowRecordsInSlices, ownFlows, ownFlowsInSlices } from "../../src/sys/farm/flow-records.ts";
-import { markKey } from "../../src/sys/farm/nft-netlink.ts";
+import {
+  flowKeyBytes,
+  flowKeyText,
+  flowOpChunks,
+  flowRecordsFromElements,
+  flowRecordsInSlices,
+  FLOWS_PER_WRITE,
+  ownFlows,
+  ownFlowsInSlices,
+  recordFlowOps,
+  unrecordFlowOps,
+} from "../../src/sys/farm/flow-records.ts";
+import { markKey, setBatch, type SetOp } from "../../src/sys/farm/nft-netlink.ts";
 import { FLOW_SELF } from "../../src/sys/farm/ruleset.ts";
 import { filterInSlices, forEachInSlices, nextTurn } from "../../src/sys/farm/slices.ts";
 
@@ -108,5 +120,40 @@ describe("farm work in slices", () => {
     expect(one.ok).toBe(false);
     expect(sliced).toEqual(one);
     if (!sliced.ok) expect(sliced.error.message).toContain("flow record 300: key of 8 bytes");
+  });
+});
+
+describe("flow records written in chunks", () => {
+  const flows = Array.from({ length: 65536 }, (_, i) => ({ client: 0xc6336400 + (i >>> 16), port: i & 0xffff, vipPort: 53 }));
+  const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
+  const keysOf = (ops: SetOp[][], op: "add" | "delete") => ops.flatMap((c) => c.flatMap((o) => (o.op === op ? o.keys.map(hex) : [])));
+
+  it("a full map's records as a peer's go as transactions the socket takes, each flow's delete and add in one", () => {
+    // Every third flow recorded with another owner now: those are deleted and added.
+    const current = new Map(flows.filter((_, i) => i % 3 === 0).map((f) => [flowKeyText(f), { key: f, value: 5 }]));
+    const chunks = [...flowOpChunks(flows, (c) => recordFlowOps("m", c, 2, current))];
+    expect(chunks.length).toBe(65536 / FLOWS_PER_WRITE);
+    const one = recordFlowOps("m", flows, 2, current);
+    // One batch of all of it is what the socket refused (EMSGSIZE); each chunk is far below its 208 KiB.
+    expect(setBatch("vigil_farm_m", one, 1).length).toBeGreaterThan(212992);
+    for (const c of chunks) expect(setBatch("vigil_farm_m", c, 1).length).toBeLessThan(128 * 1024);
+    expect(keysOf(chunks, "add")).toEqual(keysOf([one], "add"));
+    expect(keysOf(chunks, "delete")).toEqual(keysOf([one], "delete"));
+    for (const c of chunks) {
+      const adds = new Set(keysOf([c], "add"));
+      expect(keysOf([c], "delete").every((k) => adds.has(k))).toBe(true);
+    }
+  });
+
+  it("leaves out chunks with nothing to do, and a flow named twice after its first chunk", () => {
+    const current = new Map(flows.slice(0, 3 * FLOWS_PER_WRITE).map((f) => [flowKeyText(f), { key: f, value: 2 }]));
+    const again = flows[5];
+    if (again === undefined) throw new Error("no flow");
+    const chunks = [...flowOpChunks([...flows.slice(0, 3000), again], (c) => recordFlowOps("m", c, 2, current))];
+    // 3001 flows are 12 chunks of 256; the first 3 hold only flows recorded already.
+    expect(chunks.length).toBe(9);
+    expect(keysOf(chunks, "add")).toEqual(flows.slice(3 * FLOWS_PER_WRITE, 3000).map((f) => hex(flowKeyBytes(f))));
+    const dup = [...flowOpChunks([...flows.slice(0, FLOWS_PER_WRITE), again], (c) => unrecordFlowOps(c, 2, current))];
+    expect(keysOf(dup, "delete")).toEqual(flows.slice(0, FLOWS_PER_WRITE).map((f) => hex(flowKeyBytes(f))));
   });
 });

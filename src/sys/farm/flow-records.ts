@@ -22,7 +22,7 @@ import { listTableJson, applyRuleset } from "../nft.ts";
 import { markKey, type SetOp } from "./nft-netlink.ts";
 import { SetDumpError, type SetElement } from "./nft-set-dump.ts";
 import { farmTableName, FLOW_SELF, FLOW_TIMEOUT_S } from "./ruleset.ts";
-import { filterInSlices, forEachInSlices, type SliceOptions } from "./slices.ts";
+import { filterInSlices, forEachInSlices, nextTurn, type SliceOptions } from "./slices.ts";
 import { nftNetlink, nftNetlinkReads } from "./table.ts";
 
 const NEED = "farm modules";
@@ -218,16 +218,56 @@ async function readViaNetlink(module: string): Promise<Read | undefined> {
   return r.ok ? r : { ok: false, message: `${what}: ${r.error.message}` };
 }
 
-/** Applies set operations over netlink; undefined when there is no socket (use nft). */
-async function writeViaNetlink(module: string, ops: readonly SetOp[]): Promise<{ ok: true } | { ok: false; message: string } | undefined> {
+/**
+ * Flows per netlink transaction. A batch for a full map (65536) is larger
+ * than the socket sends (EMSGSIZE: the write failed as a whole), and building
+ * and applying one chunk per turn keeps each turn of the event loop short. A
+ * flow's delete and add stay in one transaction.
+ */
+export const FLOWS_PER_WRITE = 256;
+
+/** The set operations for `flows`, FLOWS_PER_WRITE flows at a time (chunks with nothing to do are left out), each flow once. */
+export function* flowOpChunks(flows: readonly FlowKey[], opsOf: (chunk: readonly FlowKey[]) => SetOp[]): Generator<SetOp[]> {
+  // A flow named twice goes in its first chunk only: a later chunk's operations come from the same reading.
+  const seen = new Set<string>();
+  for (let at = 0; at < flows.length; at += FLOWS_PER_WRITE) {
+    const chunk = flows.slice(at, at + FLOWS_PER_WRITE).filter((f) => {
+      const k = flowKeyText(f);
+      if (seen.has(k)) return false;
+      seen.add(k);
+      return true;
+    });
+    const ops = opsOf(chunk);
+    if (ops.length > 0) yield ops;
+  }
+}
+
+/**
+ * Applies the chunks over netlink, one transaction per turn of the event loop;
+ * undefined when there is no socket (use nft). A failed chunk ends the write
+ * (the caller reads again and writes what is still to do).
+ */
+async function writeViaNetlink(module: string, chunks: Iterable<SetOp[]>): Promise<{ ok: true; changed: number } | { ok: false; message: string } | undefined> {
   const link = await nftNetlink();
   if (link === null) return undefined;
-  try {
-    const out = link.apply(farmTableName(module), ops);
-    return out.errno === 0 ? { ok: true } : { ok: false, message: `nf_tables netlink: ${errnoName(out.errno)} in operation ${out.op + 1} of ${ops.length}` };
-  } catch (e) {
-    return { ok: false, message: `nf_tables netlink: ${e instanceof Error ? e.message : String(e)}` };
+  let changed = 0;
+  let first = true;
+  for (const ops of chunks) {
+    if (!first) await nextTurn();
+    first = false;
+    let out;
+    try {
+      out = link.apply(farmTableName(module), ops);
+    } catch (e) {
+      return { ok: false, message: `nf_tables netlink: ${e instanceof Error ? e.message : String(e)}` };
+    }
+    if (out.errno !== 0) return { ok: false, message: `nf_tables netlink: ${errnoName(out.errno)} in operation ${out.op + 1} of ${ops.length}` };
+    // An add writes each flow it names; an unrecord only deletes.
+    const add = ops.find((o) => o.op === "add");
+    const del = ops.find((o) => o.op === "delete");
+    changed += add !== undefined && add.op === "add" ? add.keys.length : del !== undefined && del.op === "delete" ? del.keys.length : 0;
   }
+  return { ok: true, changed };
 }
 
 export async function readFlowRecords(module: string): Promise<Read> {
@@ -245,12 +285,15 @@ export async function recordFlows(module: string, flows: readonly FlowKey[], val
   for (let i = 0; i < TRIES; i++) {
     const cur = await readFlowRecords(module);
     if (!cur.ok) return cur;
-    const ops = recordFlowOps(module, flows, value, cur.records);
-    if (ops.length === 0) return { ok: true, changed: 0 };
-    const changed = ops.reduce((n, o) => n + (o.op === "add" ? o.keys.length : 0), 0);
-    const w = (await writeViaNetlink(module, ops)) ?? (await applyRuleset([...recordFlowLines(module, flows, value, cur.records), ""].join("\n"), { needFor: NEED }));
-    if (w.ok) return { ok: true, changed };
-    last = w.message;
+    const viaNetlink = await writeViaNetlink(module, flowOpChunks(flows, (c) => recordFlowOps(module, c, value, cur.records)));
+    if (viaNetlink?.ok === true) return viaNetlink;
+    if (viaNetlink === undefined) {
+      const lines = recordFlowLines(module, flows, value, cur.records);
+      if (lines.length === 0) return { ok: true, changed: 0 };
+      const w = await applyRuleset([...lines, ""].join("\n"), { needFor: NEED });
+      if (w.ok) return { ok: true, changed: lines.filter((l) => l.startsWith("add ")).length };
+      last = w.message;
+    } else last = viaNetlink.message;
   }
   return { ok: false, message: `farm ${module}: cannot record the UDP flows a peer told: ${last}` };
 }
@@ -273,13 +316,16 @@ export async function unrecordFlows(module: string, flows: readonly FlowKey[], v
   for (let i = 0; i < TRIES; i++) {
     const cur = await readFlowRecords(module);
     if (!cur.ok) return cur;
-    const ops = unrecordFlowOps(flows, value, cur.records);
-    const first = ops[0];
-    if (first === undefined || first.op === "flush") return { ok: true, changed: 0 };
-    const w = (await writeViaNetlink(module, ops)) ?? (await applyRuleset([...unrecordFlowLines(module, flows, value, cur.records), ""].join("\n"), { needFor: NEED }));
-    if (w.ok) return { ok: true, changed: first.keys.length };
+    const viaNetlink = await writeViaNetlink(module, flowOpChunks(flows, (c) => unrecordFlowOps(c, value, cur.records)));
+    if (viaNetlink?.ok === true) return viaNetlink;
+    if (viaNetlink === undefined) {
+      const lines = unrecordFlowLines(module, flows, value, cur.records);
+      if (lines.length === 0) return { ok: true, changed: 0 };
+      const w = await applyRuleset([...lines, ""].join("\n"), { needFor: NEED });
+      if (w.ok) return { ok: true, changed: lines.length };
+      last = w.message;
+    } else last = viaNetlink.message;
     // A record that expired meanwhile fails the delete: read again.
-    last = w.message;
   }
   return { ok: false, message: `farm ${module}: cannot remove the UDP flow records a peer disclaimed: ${last}` };
 }

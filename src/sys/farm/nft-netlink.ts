@@ -262,6 +262,9 @@ export async function openNftNetlink(): Promise<NftNetlink> {
           last = new SetDumpError("truncated", `the dump of set ${set} ended without its end message after ${elements.length} elements`, 0);
           break;
         }
+        // The receive (the kernel's walk to this datagram, up to 12 ms at 65536 elements on a loaded
+        // machine) and the decoding (as long again) each get a turn of their own; buf waits untouched.
+        await new Promise<void>((ok) => setImmediate(ok));
         const r = decodeSetDumpChunk(buf.subarray(0, n), mySeq);
         if (!r.ok) {
           // The rest of this dump is worthless: drop it, so the next request starts clean.
