@@ -69,6 +69,14 @@ describe("nf_tables set dump", () => {
     expect(chunk(both).done).toBe(true);
   });
 
+  it("hands out elements that do not share the receive buffer, which is used again", () => {
+    const buf = CHUNK1.slice();
+    const a = chunk(buf);
+    buf.fill(0);
+    expect(a.elements.map((e) => Buffer.from(e.key).toString("hex"))).toEqual(["c63364079c40000000350000", "c6336408000100001f900000"]);
+    expect(a.elements.map((e) => Buffer.from(e.data ?? []).toString("hex"))).toEqual(["00000100", "03000000"]);
+  });
+
   it("turns them into flow records, the node's own under FLOW_SELF", () => {
     const r = flowRecordsFromElements(chunk(CHUNK1).elements);
     if (!r.ok) throw new Error(r.error.message);

@@ -126,7 +126,7 @@ function dataValue(a: Attr, what: string): Uint8Array | SetDumpError {
   if (inner instanceof SetDumpError) return inner;
   const value = inner.find((x) => x.type === NFTA_DATA_VALUE);
   if (value === undefined) return new SetDumpError("malformed", `${what} at offset ${a.at} holds no value`, a.at);
-  return value.payload.slice();
+  return value.payload;
 }
 
 function be64Ms(a: Attr, what: string): number | SetDumpError {
@@ -165,9 +165,13 @@ function element(a: Attr, n: number): SetElement | SetDumpError {
 /**
  * Decodes one datagram of the kernel's reply to the dump request with
  * sequence number `seq`; messages of other sequence numbers (late answers to
- * something else on the socket) are skipped.
+ * something else on the socket) are skipped. The elements do not share
+ * memory with `received` (the receive buffer is used again).
  */
-export function decodeSetDumpChunk(bytes: Uint8Array, seq: number): { ok: true; chunk: SetDumpChunk } | { ok: false; error: SetDumpError } {
+export function decodeSetDumpChunk(received: Uint8Array, seq: number): { ok: true; chunk: SetDumpChunk } | { ok: false; error: SetDumpError } {
+  // One copy of the datagram, which the elements' keys and values view: a copy per key and value
+  // made 131072 buffers for a full map, and their collection held the daemon for tens of ms.
+  const bytes = received.slice();
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const elements: SetElement[] = [];
   let done = false;
