@@ -28,7 +28,7 @@
  * `warntime 250ms`, `deadtime 500ms`: Heartbeat takes millisecond values).
  * --preset picks another of vigil's presets (fast, wan); Heartbeat gets its
  * timers.
- * initdead is 2 s on both; it only matters at start. Heartbeat keeps its
+ * initdead is 2 s on both (twice the deadtime at wan); it only matters at start. Heartbeat keeps its
  * other defaults (realtime on), vigil runs as it ships.
  *
  * The client sends GET / to the VIP every 10 ms on a new connection and logs
@@ -119,7 +119,9 @@ async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error("the lab needs root (network namespaces)");
   requireTools();
   const preset = HEARTBEAT_PRESETS[PRESET];
-  const haTimers: HaTimers = { intervalMs: preset.interval, warntimeMs: preset.warntime, deadtimeMs: preset.deadtime, initdeadMs: INITDEAD_MS };
+  // initdead must be at least deadtime (vigil refuses less): 2 s, or twice the deadtime of a slower preset.
+  const initdeadMs = Math.max(INITDEAD_MS, 2 * preset.deadtime);
+  const haTimers: HaTimers = { intervalMs: preset.interval, warntimeMs: preset.warntime, deadtimeMs: preset.deadtime, initdeadMs };
   const started = { date: new Date().toISOString(), loadavg: loadavg() };
   const dir = mkdtempSync(join(tmpdir(), "vigil-module-failover-"));
   const service = writeServiceFiles(dir);
@@ -141,7 +143,7 @@ async function main(): Promise<void> {
         lab,
         dir,
         service,
-        vigilHeartbeat: { preset: PRESET, initdead: `${INITDEAD_MS}ms` } as const,
+        vigilHeartbeat: { preset: PRESET, initdead: `${initdeadMs}ms` } as const,
         haTimers,
         intervalMs: preset.interval,
       };
