@@ -318,8 +318,10 @@ export class Resync {
       this.revisit.clear();
       this.failures = [];
       this.setPhase("revisit");
-      // The parent too (one level): its listing and times change with the entry.
-      const scopes = paths.flatMap((p) => [{ path: p, recursive: true }, { path: keyPath(parentKey(pathKey(p))), recursive: false }]);
+      // The parent too (one level): its listing and times change with the entry. Listed once
+      // however many of its entries are revisited (a directory of 1000 files, 1000 failed ops).
+      const parents = new Set(paths.map((p) => parentKey(pathKey(p))));
+      const scopes = [...paths.map((p) => ({ path: p, recursive: true })), ...[...parents].map((k) => ({ path: keyPath(k), recursive: false }))];
       await this.pass(scopes, new Map(), true, null, new Set(), null);
     }
     this.checkAbort();
@@ -402,6 +404,7 @@ export class Resync {
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < scopes.length) {
+        this.checkAbort();
         const s = scopes[next++]!;
         for (const e of await collect(list(s))) {
           await this.breathe();

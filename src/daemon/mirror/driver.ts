@@ -41,6 +41,7 @@ import { FolderAnswerer } from "../../replicator/remote-peer-answers.ts";
 import { RemoteResyncPeer } from "../../replicator/remote-peer.ts";
 import type { ResyncProgress } from "../../replicator/resync-progress.ts";
 import { Resync } from "../../replicator/resync.ts";
+import { type ResyncTurn, ResyncTurns } from "./resync-turns.ts";
 import { verifyTrees } from "../../replicator/verify.ts";
 import { compileExclude, type ExcludeTest } from "../../replicator/exclude.ts";
 import { loadFsCalls } from "../../sys/ffi/fs-calls.ts";
@@ -123,6 +124,8 @@ export class MirrorDriver implements MirrorResource {
   private beneathFd: number | null = null;
   private readonly queue: AckQueue;
   private resync: Resync | null = null;
+  /** One resync pass at a time; the link's outage stops the one under way. */
+  private readonly turns = new ResyncTurns();
   private resyncProgress: ResyncProgress | null = null;
   private clientUp = false;
   private serverUp = false;
@@ -519,6 +522,7 @@ export class MirrorDriver implements MirrorResource {
 
   private linkDown(reason: string): void {
     this.helloSeq++;
+    this.turns.interrupt();
     if (!this.linkUp) return;
     this.linkUp = false;
     this.input({ type: "link-down", detail: reason });
@@ -674,6 +678,17 @@ export class MirrorDriver implements MirrorResource {
   }
 
   private async runResync(planned: "journal" | "full", base: string | null, planKeep: boolean): Promise<void> {
+    // A pass the link's outage interrupted may still be running (see resync-turns.ts): it stops first.
+    const turn = await this.turns.begin();
+    try {
+      await this.resyncTurn(turn, planned, base, planKeep);
+    } finally {
+      turn.end();
+    }
+  }
+
+  private async resyncTurn(turn: ResyncTurn, planned: "journal" | "full", base: string | null, planKeep: boolean): Promise<void> {
+    if (turn.stale) return;
     if (this.journal === null || this.beneathFd === null) {
       this.input({ type: "resync-failed", detail: "the mirror is not started" , touched: false });
       return;
@@ -681,6 +696,7 @@ export class MirrorDriver implements MirrorResource {
     // The plan was made from the peer's copy as its hello told it; a peer that ran the module
     // meanwhile (a split brain healing) may have moved on since: ask again before trusting it.
     const now = await this.control("state");
+    if (turn.stale) return;
     if (now === null) {
       this.input({ type: "resync-failed", detail: `${this.o.peer} did not say what its copy holds`, touched: false });
       return;
@@ -692,6 +708,7 @@ export class MirrorDriver implements MirrorResource {
       this.o.log.warn("mirror resync widened: the peer's copy changed since the link came up", { ...this.tag, peer_gen: now.gen, peer_unclean: String(now.unclean), mode, keep_aside: String(keepConflicts) });
     }
     const begun = await this.control(keepConflicts ? "resync-begin-keep" : "resync-begin");
+    if (turn.stale) return;
     if (begun === null) {
       this.input({ type: "resync-failed", detail: `${this.o.peer} did not accept the resync` , touched: false });
       return;
@@ -719,6 +736,7 @@ export class MirrorDriver implements MirrorResource {
         ...(this.o.rateLimitBytesPerSec === undefined ? {} : { rateLimitBytesPerSec: this.o.rateLimitBytesPerSec }),
         ...(this.excluded === null ? {} : { exclude: this.excluded }),
         onProgress: (p) => (this.resyncProgress = p),
+        signal: turn.signal,
       });
       let result;
       try {
@@ -726,6 +744,7 @@ export class MirrorDriver implements MirrorResource {
       } catch (e) {
         result = null;
         this.resyncEnded();
+        if (turn.stale) return;
         this.input({ type: "resync-failed", detail: e instanceof Error ? e.message : String(e) , touched: true });
         return;
       }
@@ -734,6 +753,8 @@ export class MirrorDriver implements MirrorResource {
       this.resyncEnded();
       this.resyncProgress = result.progress;
       this.checksumAll = false;
+      // Stopped by the link's outage: the core counted it as interrupted, and resumes when the link is back.
+      if (turn.stale) return;
       if (!result.completed) {
         const why = result.error ?? result.failures.map((f) => `${f.op} ${f.path}: ${f.errno}`).slice(0, 3).join("; ");
         this.input({ type: "resync-failed", detail: why , touched: true });
@@ -741,16 +762,19 @@ export class MirrorDriver implements MirrorResource {
       }
       if (failed.length === 0) break;
       await Promise.all(failed.map((e) => this.journalMark(e.op)));
+      if (turn.stale) return;
       covered.push(...failed);
       pass = "journal";
     }
     // Persisted before the peer is told: a node that dies after the peer took our gen must not find
     // itself "the last writer" at its restart (the peer may have taken over and written since).
+    if (turn.stale) return;
     this.input({ type: "resync-ending" });
     if (this.lastSaved?.resyncEnding !== true) {
       this.input({ type: "resync-failed", detail: "the copy record could not be saved before the end of the resync", touched: true });
       return;
     }
+    // Answered, the peer took our gen: the resync is over even if the link went down meanwhile.
     const ended = await this.control("resync-end");
     if (ended === null) {
       this.input({ type: "resync-failed", detail: `${this.o.peer} did not confirm the end of the resync` , touched: true });
@@ -851,6 +875,7 @@ export class MirrorDriver implements MirrorResource {
   async close(): Promise<void> {
     if (this.closed) return;
     if (this.timer !== undefined) clearTimeout(this.timer);
+    this.turns.interrupt();
     await this.mount?.unmount().catch(() => {});
     this.mount = null;
     await this.client.close();
