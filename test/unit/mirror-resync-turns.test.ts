@@ -1,7 +1,9 @@
 import * as fs from "node:fs";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ResyncTurns } from "../../src/daemon/mirror/resync-turns.ts";
-import { relPathText, type RelPath } from "../../src/replicator/ops.ts";
+import { Applier } from "../../src/replicator/apply.ts";
+import type { ApplyResult } from "../../src/replicator/apply-result.ts";
+import { relPathText, type MirrorOp, type RelPath } from "../../src/replicator/ops.ts";
 import { Resync } from "../../src/replicator/resync.ts";
 import { LocalResyncPeer } from "../../src/replicator/resync-local-peer.ts";
 import { expectSameTrees, tmpDir, writeFile } from "./resync-fixture.ts";
@@ -171,5 +173,25 @@ describe("the resync's revisit of paths that failed", () => {
     expect(r.error).toBe("interrupted");
     // At most the listings already asked for by the 8 at once when it stopped.
     expect(revisitListings).toBeLessThan(5 + 8);
+  });
+});
+
+describe("a resync pass stopped between a file's ops", () => {
+  it("leaves no copy with the source's size and mtime over missing data: the next pass makes it right", async () => {
+    for (let i = 0; i < 20; i++) writeFile(src, `d/f${i}`, `file ${i}\n`, 1_700_000_000 + i);
+    writeFile(src, "big", Buffer.alloc(3 << 20, 7), 1_700_000_100);
+    // The daemon's applier: it sets the mtimes that data ops carry.
+    const applier = new Applier(dst, { fsCalls: null });
+    const peer = new LocalResyncPeer(dst);
+    const real = (op: MirrorOp): Promise<ApplyResult> => Promise.resolve(applier.apply(op));
+    // The link goes down: creates and truncates got there, no data did.
+    peer.apply = (op) => (op.op === "write" ? Promise.resolve({ ok: false, errno: "ENOTCONN", message: "link down" }) : real(op));
+    const first = await new Resync({ root: src, peer }).run();
+    expect(first.completed).toBe(false);
+    peer.apply = real;
+    // A full pass again: its quick check (size and mtime) must not take the half-made copies as right.
+    const second = await new Resync({ root: src, peer }).run();
+    expect(second.completed).toBe(true);
+    await expectSameTrees(src, dst);
   });
 });
