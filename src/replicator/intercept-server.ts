@@ -21,6 +21,7 @@
  */
 
 import * as fs from "node:fs";
+import { constants as osConstants } from "node:os";
 import { Errno, FUSE_OPEN_KILL_SUIDGID, READAHEAD_KIB, FUSE_WRITE_KILL_SUIDGID, Fattr, InitFlag, InitFlag2, SIZE, direntType } from "../sys/fuse/abi.ts";
 import type { FuseArgs, FuseHeader, FuseRequest, SetattrArgs } from "../sys/fuse/decode.ts";
 import {
@@ -104,18 +105,23 @@ const DOT = new Uint8Array([0x2e]);
 const DOTDOT = new Uint8Array([0x2e, 0x2e]);
 const SLASH = 0x2f;
 
-/** errno (positive) of an error thrown by node:fs or by the FFI calls. */
-export function errnoOf(e: unknown): number {
+/** errno (positive) of an error thrown by node:fs or by the FFI calls; null when it carries none (a fault of our own). */
+export function osErrnoOf(e: unknown): number | null {
   if (typeof e === "object" && e !== null) {
     const n = (e as { errno?: unknown }).errno;
     if (typeof n === "number" && n !== 0) return Math.abs(n);
     const code = (e as { code?: unknown }).code;
     if (typeof code === "string") {
-      const byName = (fs.constants as unknown as Record<string, unknown>)[code];
+      const byName = (osConstants.errno as Record<string, unknown>)[code];
       if (typeof byName === "number") return byName;
     }
   }
-  return Errno.EIO;
+  return null;
+}
+
+/** errno (positive) of an error thrown by node:fs or by the FFI calls; EIO when it carries none. */
+export function errnoOf(e: unknown): number {
+  return osErrnoOf(e) ?? Errno.EIO;
 }
 
 function attrOf(st: fs.BigIntStats): FuseAttr {
@@ -173,11 +179,14 @@ export class InterceptServer {
     const st = fs.fstatSync(dirFd, { bigint: true });
     this.nodes = new NodeTable(st.dev, st.ino);
     this.owner = new Ownership({ backing: (rel) => this.backing(rel), lstat: (rel) => this.lstat(rel), ffi });
-    this.files = new OpenFiles(ffi, fuseFd, (key, msg) => {
-      if (this.warned.has(key)) return;
-      this.warned.add(key);
-      this.log("warn", msg);
-    });
+    this.files = new OpenFiles(ffi, fuseFd, (key, msg) => this.reportOnce(key, "warn", msg));
+  }
+
+  /** Logs once per key (a cause), so a fault hit by every request does not flood the log. */
+  private reportOnce(key: string, level: "warn" | "error", msg: string): void {
+    if (this.warned.has(key)) return;
+    this.warned.add(key);
+    this.log(level, msg);
   }
 
   /** Open backing fds (closed when the server stops). */
@@ -195,8 +204,13 @@ export class InterceptServer {
     try {
       return this.dispatch(req.header, req.args);
     } catch (e) {
-      const errno = e instanceof Failure ? e.errno : errnoOf(e);
-      return { reply: encodeError(req.header.unique, errno), ops: [] };
+      const errno = e instanceof Failure ? e.errno : osErrnoOf(e);
+      if (errno !== null) return { reply: encodeError(req.header.unique, errno), ops: [] };
+      // Not the file system's answer but a fault in serving the request: the
+      // application sees EIO, and the log must say why, or nobody can tell.
+      const what = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+      this.reportOnce(`fault:${req.header.opcode}:${e instanceof Error ? e.name : typeof e}`, "error", `FUSE request (opcode ${req.header.opcode}) failed inside vigil, the application got EIO: ${what}${e instanceof Error && e.stack !== undefined ? ` (${e.stack.split("\n").slice(1, 4).map((l) => l.trim()).join("; ")})` : ""}`);
+      return { reply: encodeError(req.header.unique, Errno.EIO), ops: [] };
     }
   }
 
@@ -239,10 +253,7 @@ export class InterceptServer {
 
   private needFfi(what: string): FsCalls {
     if (this.ffi !== null) return this.ffi;
-    if (!this.warned.has(what)) {
-      this.warned.add(what);
-      this.log("warn", `${what} is not supported here: it needs the vigil binary (bun:ffi); answered EOPNOTSUPP`);
-    }
+    this.reportOnce(what, "warn", `${what} is not supported here: it needs the vigil binary (bun:ffi); answered EOPNOTSUPP`);
     throw new Failure(Errno.EOPNOTSUPP);
   }
 

@@ -14,6 +14,7 @@ import { decodeRequest } from "../../src/sys/fuse/decode.ts";
 import { InterceptServer, type HandleResult } from "../../src/replicator/intercept-server.ts";
 import { InterceptUnavailableError, mountInPlace } from "../../src/replicator/intercept.ts";
 import { relPathText, type MirrorOp } from "../../src/replicator/ops.ts";
+import type { FsCalls } from "../../src/sys/ffi/fs-calls.ts";
 import { request, type Field } from "./fuse-requests.ts";
 
 const isRoot = process.getuid?.() === 0;
@@ -293,6 +294,26 @@ describe("InterceptServer", () => {
     expect(errorOf(ex)).toBe(Errno.EOPNOTSUPP);
     expect(logs.filter((l) => l.includes("setxattr"))).toHaveLength(1);
     expect(logs.some((l) => l.includes("rename with flags"))).toBe(true);
+  });
+
+  it("a fault of its own while serving answers EIO and logs why, once per opcode and kind; an errno from the system is passed on silently", () => {
+    const failing = (e: unknown) => ({ renameat2: () => { throw e; } }) as unknown as FsCalls;
+    server.closeAll();
+    server = new InterceptServer(dirFd, failing(new TypeError("cannot read properties of undefined")), (level, msg) => logs.push(`${level} ${msg}`));
+    create("x");
+    const first = call(Opcode.RENAME2, [1n, 2, 0, "x", "y"]);
+    expect(errorOf(first)).toBe(Errno.EIO);
+    expect(first.ops).toEqual([]);
+    call(Opcode.RENAME2, [1n, 2, 0, "x", "y"]);
+    const faults = logs.filter((l) => l.includes("failed inside vigil"));
+    expect(faults).toHaveLength(1);
+    expect(faults[0]).toMatch(/^error FUSE request \(opcode 45\).*application got EIO: TypeError: cannot read properties of undefined/);
+
+    server.closeAll();
+    logs = [];
+    server = new InterceptServer(dirFd, failing(Object.assign(new Error("ENOENT"), { code: "ENOENT" })), (level, msg) => logs.push(`${level} ${msg}`));
+    expect(errorOf(call(Opcode.RENAME2, [1n, 2, 0, "x", "y"]))).toBe(Errno.ENOENT);
+    expect(logs).toEqual([]);
   });
 
   it("answers operations it does not implement with ENOSYS, and FORGET with nothing", () => {
