@@ -15,26 +15,25 @@
  */
 import { type Libc, loadLibc } from "../ffi/libc.ts";
 import { decodeSetDumpChunk, SetDumpError, type SetElement, setDumpRequest } from "./nft-set-dump.ts";
+import { NLM_F_REQUEST, NLM_F_ACK, NLM_F_CREATE, NLMSG_ERROR } from "../netlink-message.ts";
+import {
+  NFNL_MSG_BATCH_BEGIN,
+  NFNL_MSG_BATCH_END,
+  NFNL_SUBSYS_NFTABLES,
+  NFT_MSG_NEWSETELEM,
+  NFT_MSG_DELSETELEM,
+  NFPROTO_INET,
+  NLA_F_NESTED,
+  NFTA_SET_ELEM_LIST_TABLE,
+  NFTA_SET_ELEM_LIST_SET,
+  NFTA_SET_ELEM_LIST_ELEMENTS,
+  NFTA_LIST_ELEM,
+  NFTA_SET_ELEM_KEY,
+  NFTA_SET_ELEM_DATA,
+  NFTA_SET_ELEM_TIMEOUT,
+  NFTA_DATA_VALUE,
+} from "./nf-tables-abi.ts";
 
-const NLM_F_REQUEST = 0x1;
-const NLM_F_ACK = 0x4;
-const NLM_F_CREATE = 0x400;
-const NLMSG_ERROR = 2;
-const NFNL_MSG_BATCH_BEGIN = 0x10;
-const NFNL_MSG_BATCH_END = 0x11;
-const NFNL_SUBSYS_NFTABLES = 10;
-const NFT_MSG_NEWSETELEM = 12;
-const NFT_MSG_DELSETELEM = 14;
-const NFPROTO_INET = 1;
-const NLA_F_NESTED = 0x8000;
-const NFTA_SET_ELEM_LIST_TABLE = 1;
-const NFTA_SET_ELEM_LIST_SET = 2;
-const NFTA_SET_ELEM_LIST_ELEMENTS = 3;
-const NFTA_LIST_ELEM = 1;
-const NFTA_SET_ELEM_KEY = 1;
-const NFTA_SET_ELEM_DATA = 2;
-const NFTA_SET_ELEM_TIMEOUT = 4;
-const NFTA_DATA_VALUE = 1;
 
 /**
  * One set operation of a batch: flush (no elements), add, or delete

@@ -13,28 +13,29 @@
  * The replies are bytes from outside this process: the decoder returns a
  * typed error naming what and where, and never throws.
  */
+import { NLM_F_REQUEST, NLMSG_ERROR } from "../netlink-message.ts";
+import {
+  NFGENMSG_LEN,
+  NFNL_SUBSYS_NFTABLES,
+  NFT_MSG_NEWSETELEM,
+  NFT_MSG_GETSETELEM,
+  NFPROTO_INET,
+  NLA_TYPE_MASK,
+  NFTA_SET_ELEM_LIST_TABLE,
+  NFTA_SET_ELEM_LIST_SET,
+  NFTA_SET_ELEM_LIST_ELEMENTS,
+  NFTA_LIST_ELEM,
+  NFTA_SET_ELEM_KEY,
+  NFTA_SET_ELEM_DATA,
+  NFTA_SET_ELEM_TIMEOUT,
+  NFTA_SET_ELEM_EXPIRATION,
+  NFTA_DATA_VALUE,
+} from "./nf-tables-abi.ts";
 
-const NLM_F_REQUEST = 0x1;
 const NLM_F_DUMP = 0x300;
 const NLM_F_DUMP_INTR = 0x10;
-const NLMSG_ERROR = 2;
 const NLMSG_DONE = 3;
 const NLMSG_HDRLEN = 16;
-const NFGENMSG_LEN = 4;
-const NFNL_SUBSYS_NFTABLES = 10;
-const NFT_MSG_NEWSETELEM = 12;
-const NFT_MSG_GETSETELEM = 13;
-const NFPROTO_INET = 1;
-const NLA_TYPE_MASK = 0x3fff;
-const NFTA_SET_ELEM_LIST_TABLE = 1;
-const NFTA_SET_ELEM_LIST_SET = 2;
-const NFTA_SET_ELEM_LIST_ELEMENTS = 3;
-const NFTA_LIST_ELEM = 1;
-const NFTA_SET_ELEM_KEY = 1;
-const NFTA_SET_ELEM_DATA = 2;
-const NFTA_SET_ELEM_TIMEOUT = 4;
-const NFTA_SET_ELEM_EXPIRATION = 5;
-const NFTA_DATA_VALUE = 1;
 
 /** One element as the kernel lists it; `data` for maps only. */
 export interface SetElement {
