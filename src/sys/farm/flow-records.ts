@@ -103,20 +103,34 @@ export function ownFlows(records: FlowRecords): FlowKey[] {
  * owner is recorded, left where it already is. Empty: nothing to do.
  */
 export function recordFlowLines(module: string, flows: readonly FlowKey[], value: number, current: FlowRecords): string[] {
-  if (!Number.isInteger(value) || value < 1 || value >= FLOW_SELF) throw new RangeError(`farm ${module}: flow owner ${value} is not a peer value 1-${FLOW_SELF - 1}`);
   const name = farmTableName(module);
-  const lines: string[] = [];
   const hex = `0x${value.toString(16)}`;
+  const { change, replaced } = flowsToRecord(module, flows, value, current);
+  return change.flatMap((f) => {
+    const k = flowKeyText(f);
+    const add = `add element inet ${name} flows { ${k} timeout ${FLOW_TIMEOUT_S}s : ${hex} }`;
+    return replaced.has(f) ? [`delete element inet ${name} flows { ${k} }`, add] : [add];
+  });
+}
+
+/**
+ * Which of `flows` must be written to be recorded with `value` (each once,
+ * in order), and which of those hold another owner now (deleted first).
+ */
+function flowsToRecord(module: string, flows: readonly FlowKey[], value: number, current: FlowRecords): { change: FlowKey[]; replaced: Set<FlowKey> } {
+  if (!Number.isInteger(value) || value < 1 || value >= FLOW_SELF) throw new RangeError(`farm ${module}: flow owner ${value} is not a peer value 1-${FLOW_SELF - 1}`);
+  const change: FlowKey[] = [];
+  const replaced = new Set<FlowKey>();
   const seen = new Set<string>();
   for (const f of flows) {
     const k = flowKeyText(f);
     const now = current.get(k);
     if (now?.value === value || seen.has(k)) continue;
     seen.add(k);
-    if (now !== undefined) lines.push(`delete element inet ${name} flows { ${k} }`);
-    lines.push(`add element inet ${name} flows { ${k} timeout ${FLOW_TIMEOUT_S}s : ${hex} }`);
+    if (now !== undefined) replaced.add(f);
+    change.push(f);
   }
-  return lines;
+  return { change, replaced };
 }
 
 /**
@@ -183,18 +197,9 @@ export async function ownFlowsInSlices(records: FlowRecords, opts: SliceOptions 
  * what the map holds now (as recordFlowLines); empty: nothing to do.
  */
 export function recordFlowOps(module: string, flows: readonly FlowKey[], value: number, current: FlowRecords): SetOp[] {
-  if (!Number.isInteger(value) || value < 1 || value >= FLOW_SELF) throw new RangeError(`farm ${module}: flow owner ${value} is not a peer value 1-${FLOW_SELF - 1}`);
-  const replace: Uint8Array[] = [];
-  const add: Uint8Array[] = [];
-  const seen = new Set<string>();
-  for (const f of flows) {
-    const k = flowKeyText(f);
-    const now = current.get(k);
-    if (now?.value === value || seen.has(k)) continue;
-    seen.add(k);
-    if (now !== undefined) replace.push(flowKeyBytes(f));
-    add.push(flowKeyBytes(f));
-  }
+  const { change, replaced } = flowsToRecord(module, flows, value, current);
+  const replace = change.filter((f) => replaced.has(f)).map(flowKeyBytes);
+  const add = change.map(flowKeyBytes);
   return [
     ...(replace.length > 0 ? [{ op: "delete" as const, set: "flows", keys: replace }] : []),
     ...(add.length > 0 ? [{ op: "add" as const, set: "flows", keys: add, timeoutMs: FLOW_TIMEOUT_S * 1000, data: add.map(() => markKey(value)) }] : []),
