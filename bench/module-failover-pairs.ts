@@ -13,6 +13,10 @@
  *   auto_failback off, websvc being svc.sh. IPaddr adds the address and sends
  *   gratuitous ARPs through send_arp (in the background, its default).
  *
+ * With the service running all along (--service running) both modules are
+ * the VIP alone: vigil's has no start/stop, Heartbeat's haresources is
+ * `h1 IPaddr::VIP/24/eth0`.
+ *
  * Both start afresh for every trial, so no trial depends on the one before.
  */
 import { randomBytes } from "node:crypto";
@@ -22,7 +26,7 @@ import type { LabHost } from "../test/lab/lab.ts";
 import { waitUntil } from "../test/lab/lab.ts";
 import { startVigilCluster, VIGIL_BIN, type HeartbeatYaml, type VigilCluster, type VigilNode } from "../test/lab/vigil-cluster.ts";
 import { prepareHaNode, type HaNode, type HaTimers } from "./lib/linux-ha.ts";
-import { type ServiceFiles, VIP, VIP_INTERFACE, VIP_PREFIX } from "./module-failover-service.ts";
+import { type ServiceFiles, type ServiceMode, VIP, VIP_INTERFACE, VIP_PREFIX } from "./module-failover-service.ts";
 
 export type Impl = "vigil" | "vigil-witness" | "heartbeat";
 
@@ -49,6 +53,8 @@ export interface PairSpec {
   readonly vigilHeartbeat: HeartbeatYaml;
   /** The same timers for Heartbeat's ha.cf. */
   readonly haTimers: HaTimers;
+  /** running: the service runs on both nodes outside the HA daemons, the module is the VIP alone (no scripts, no websvc). */
+  readonly serviceMode: ServiceMode;
   /** vigil only: the cluster.witness.ping address. */
   readonly witness?: string;
 }
@@ -135,8 +141,7 @@ export function vigilPair(spec: PairSpec): ModulePair {
           "    type: failover",
           `    vip: ${VIP}/${VIP_PREFIX}`,
           `    interface: ${VIP_INTERFACE}`,
-          `    start: ${spec.service.start}`,
-          `    stop: ${spec.service.stop}`,
+          ...(spec.serviceMode === "started" ? [`    start: ${spec.service.start}`, `    stop: ${spec.service.stop}`] : []),
           `    prefer: ${spec.primary.name}`,
           "    failback: manual",
         ],
@@ -206,7 +211,7 @@ export function heartbeatPair(spec: PairSpec): ModulePair {
       nodes = hosts.map((host) => {
         const n = prepareHaNode({ host, nodes: hosts, timers: spec.haTimers, dir: join(spec.dir, host.name), secret, links: [2] });
         const haD = join(n.dir, "ha.d");
-        writeFileSync(join(haD, "haresources"), `${spec.primary.name} IPaddr::${VIP}/${VIP_PREFIX}/${VIP_INTERFACE} websvc\n`);
+        writeFileSync(join(haD, "haresources"), `${spec.primary.name} IPaddr::${VIP}/${VIP_PREFIX}/${VIP_INTERFACE}${spec.serviceMode === "started" ? " websvc" : ""}\n`);
         copyFileSync(spec.service.script, join(haD, "resource.d", "websvc"));
         // Each instance's /run is a fresh tmpfs, without the folder systemd-tmpfiles makes at boot for resource-agents.
         renameSync(join(haD, "resource.d", "IPaddr"), join(haD, "resource.d", "IPaddr.dist"));
@@ -221,7 +226,8 @@ export function heartbeatPair(spec: PairSpec): ModulePair {
       });
       // The acquisition itself runs after that line, in a ResourceManager child: wait for the service and for it to be done.
       const primary = nodeOf(spec.primary);
-      await waitUntil(() => processAlive(servicePid(spec.service, spec.primary.name)) && !primary.pids().some(runsResourceManager), {
+      const serviceUp = (): boolean => spec.serviceMode === "running" || processAlive(servicePid(spec.service, spec.primary.name));
+      await waitUntil(() => serviceUp() && !primary.pids().some(runsResourceManager), {
         timeoutMs: READY_TIMEOUT_MS,
         what: `Heartbeat on ${spec.primary.name} to start the module's resources`,
       });

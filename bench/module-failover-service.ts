@@ -11,6 +11,11 @@
  * (each instance runs in a UTS namespace named after its lab host). start
  * returns once the server listens, so both daemons see the resource up at
  * the same point; the client is served as soon as it listens either way.
+ *
+ * With --service running the bench starts server.js itself on both nodes,
+ * bound to all addresses, before the HA daemons (`server.js NODE PORT
+ * 0.0.0.0`), and the module moves only the VIP: the outage is then the HA
+ * daemon's part alone, as in a keepalived-style setup.
  */
 import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -22,6 +27,10 @@ export const VIP_PREFIX = 24;
 export const VIP_INTERFACE = "eth0";
 export const SERVICE_PORT = 8090;
 export const BUN = join(REPO_ROOT, "node_modules", ".bin", "bun");
+
+/** started: the module's start script starts the service on takeover; running: it runs on both nodes all along, the module is the VIP alone. */
+export type ServiceMode = "started" | "running";
+export const SERVICE_MODES: readonly ServiceMode[] = ["started", "running"];
 
 export interface ServiceFiles {
   readonly dir: string;
@@ -36,7 +45,8 @@ export interface ServiceFiles {
 
 const SERVER_JS = `const http = require("node:http");
 const name = process.argv[2];
-http.createServer((req, res) => res.end(name)).listen(Number(process.argv[3]), "${VIP}");
+// The address to bind: the VIP when started on takeover, all addresses when it runs before the fault (--service running).
+http.createServer((req, res) => res.end(name)).listen(Number(process.argv[3]), process.argv[4] ?? "${VIP}");
 `;
 
 export function writeServiceFiles(dir: string): ServiceFiles {

@@ -8,13 +8,13 @@
 import { mkdtempSync } from "node:fs";
 import { join } from "node:path";
 import type { Lab, LabHost, LabProcess } from "../test/lab/lab.ts";
-import { REPO_ROOT } from "../test/lab/lab.ts";
+import { REPO_ROOT, waitUntil } from "../test/lab/lab.ts";
 import { sleep, WaitTimeout } from "../test/lab/wait.ts";
 import type { HeartbeatYaml } from "../test/lab/vigil-cluster.ts";
 import { outageOf, parseAnswers, type Outage } from "./failover-outage.ts";
 import type { HaTimers } from "./lib/linux-ha.ts";
 import { heartbeatPair, type Impl, killServices, type ModulePair, vigilPair } from "./module-failover-pairs.ts";
-import { BUN, SERVICE_PORT, type ServiceFiles, VIP, VIP_INTERFACE } from "./module-failover-service.ts";
+import { BUN, SERVICE_PORT, type ServiceFiles, type ServiceMode, VIP, VIP_INTERFACE } from "./module-failover-service.ts";
 
 /** crash: the primary dies (daemon and service SIGKILLed, then every link down); swap: the operator's handover. */
 export type Fault = "crash" | "swap";
@@ -47,6 +47,7 @@ export interface TrialContext {
   /** Parent of the per-trial directories. */
   dir: string;
   service: ServiceFiles;
+  serviceMode: ServiceMode;
   vigilHeartbeat: HeartbeatYaml;
   haTimers: HaTimers;
   /** Heartbeat interval: the fault hits at a random phase of it. */
@@ -69,6 +70,17 @@ async function clearVip(host: LabHost): Promise<void> {
   }
 }
 
+/** running mode: the service on `host`, bound to all addresses, before any HA daemon starts; resolves once it answers. */
+async function startRunningService(host: LabHost, service: ServiceFiles): Promise<LabProcess> {
+  const p = host.spawn([BUN, service.serverJs, host.name, String(SERVICE_PORT), "0.0.0.0"], { logName: "service" });
+  const url = `http://${host.addr(1)}:${SERVICE_PORT}/`;
+  await waitUntil(async () => (await host.exec(["curl", "-s", "-o", "/dev/null", "-m", "0.5", url])).code === 0, {
+    timeoutMs: 10_000,
+    what: `the service on ${host.name} to listen`,
+  });
+  return p;
+}
+
 /** The last `n` answers all come from `host`. */
 const settledOn = (answers: ReturnType<typeof parseAnswers>, host: string, n: number): boolean =>
   answers.length >= n && answers.slice(-n).every((a) => a.host === host);
@@ -76,15 +88,17 @@ const settledOn = (answers: ReturnType<typeof parseAnswers>, host: string, n: nu
 export async function runTrial(ctx: TrialContext, spec: TrialSpec): Promise<TrialResult> {
   const [primary, standby, client] = [ctx.lab.host(1), ctx.lab.host(2), ctx.lab.host(3)];
   const dir = mkdtempSync(join(ctx.dir, `${spec.impl}-${spec.fault}-${spec.n}-`));
-  const pairSpec = { primary, standby, dir, service: ctx.service, vigilHeartbeat: ctx.vigilHeartbeat, haTimers: ctx.haTimers };
+  const pairSpec = { primary, standby, dir, service: ctx.service, serviceMode: ctx.serviceMode, vigilHeartbeat: ctx.vigilHeartbeat, haTimers: ctx.haTimers };
   const pair: ModulePair =
     spec.impl === "heartbeat" ? heartbeatPair(pairSpec) : vigilPair(spec.impl === "vigil" ? pairSpec : { ...pairSpec, witness: client.addr(1) });
   let prober: LabProcess | undefined;
+  const services: LabProcess[] = [];
   let linkDown = false;
   running = pair;
   try {
     // A neighbour entry left from the previous trial would point at the wrong node.
     await client.exec(["ip", "neigh", "flush", "to", VIP, "dev", client.ifname()], { check: true });
+    if (ctx.serviceMode === "running") for (const h of [primary, standby]) services.push(await startRunningService(h, ctx.service));
     await pair.start();
     const p = client.spawn([BUN, PROBER, VIP, String(SERVICE_PORT), String(PROBE_INTERVAL_MS), String(PROBE_TIMEOUT_MS)], { logName: "prober" });
     prober = p;
@@ -93,6 +107,8 @@ export async function runTrial(ctx: TrialContext, spec: TrialSpec): Promise<Tria
     await sleep(Math.random() * ctx.intervalMs);
     if (spec.fault === "crash") {
       pair.crashPrimary();
+      // The power-off takes the always-running service down with its host.
+      services[0]?.kill("SIGKILL");
       linkDown = true;
       await ctx.lab.linkDown(primary);
     } else {
@@ -119,6 +135,7 @@ export async function runTrial(ctx: TrialContext, spec: TrialSpec): Promise<Tria
     if (prober !== undefined) await attempt("stop the prober", () => (prober as LabProcess).stop(1_000));
     await attempt(`stop ${spec.impl}`, () => pair.stop());
     running = undefined;
+    for (const s of services) await attempt("stop the service", () => s.stop(1_000));
     killServices(ctx.service);
     if (linkDown) await attempt(`bring ${primary.name}'s links up`, () => ctx.lab.linkUp(primary));
     for (const h of [primary, standby]) await attempt(`remove the VIP from ${h.name}`, () => clearVip(h));

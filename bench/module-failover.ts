@@ -3,7 +3,7 @@
  * Heartbeat 3.0.6 (Debian's package, haresources mode) in the same run, with
  * the same resources and the same timers.
  *
- *   node_modules/.bin/bun bench/module-failover.ts [--trials 5] [--preset lan] [--name NAME]
+ *   node_modules/.bin/bun bench/module-failover.ts [--trials 5] [--preset lan] [--service started|running] [--name NAME]
  *
  * (VIGIL_BIN=/path/to/vigil picks the binary; default dist/vigil. Root only.)
  *
@@ -30,6 +30,13 @@
  * timers.
  * initdead is 2 s on both (twice the deadtime at wan); it only matters at start. Heartbeat keeps its
  * other defaults (realtime on), vigil runs as it ships.
+ *
+ * --service running measures the HA daemon's part alone, as a keepalived-style
+ * setup runs: the bench starts the HTTP server on both nodes, bound to all
+ * addresses, before the daemons, and the module is the VIP alone (vigil: no
+ * start/stop; Heartbeat: `h1 IPaddr::198.51.100.100/24/eth0`). A crash
+ * SIGKILLs the primary's server with its daemon; a swap leaves it running
+ * (the VIP is gone from its host). The default, started, is the above.
  *
  * The client sends GET / to the VIP every 10 ms on a new connection and logs
  * who answered, on its own monotonic clock (module-failover-probe.ts).
@@ -69,7 +76,7 @@ import { HEARTBEAT_BIN, heartbeatVersion, type HaTimers } from "./lib/linux-ha.t
 import { writeResults } from "./lib/report.ts";
 import { moduleFailoverTable, type OutageRow, outageRows } from "./module-failover-report.ts";
 import { type Impl, killServices } from "./module-failover-pairs.ts";
-import { BUN, writeServiceFiles } from "./module-failover-service.ts";
+import { BUN, SERVICE_MODES, type ServiceMode, writeServiceFiles } from "./module-failover-service.ts";
 import { type Fault, killRunningTrial, PROBE_INTERVAL_MS, runTrial, type TrialResult } from "./module-failover-trial.ts";
 
 const COMMAND = "node_modules/.bin/bun bench/module-failover.ts";
@@ -84,10 +91,12 @@ function isPreset(name: string): name is HeartbeatPresetName {
   return Object.hasOwn(HEARTBEAT_PRESETS, name);
 }
 
-function options(): { trials: number; preset: HeartbeatPresetName; name: string } {
+const isServiceMode = (s: string): s is ServiceMode => (SERVICE_MODES as readonly string[]).includes(s);
+
+function options(): { trials: number; preset: HeartbeatPresetName; serviceMode: ServiceMode; name: string } {
   let values;
   try {
-    ({ values } = parseArgs({ options: { trials: { type: "string", default: "5" }, preset: { type: "string", default: "lan" }, name: { type: "string", default: "module-failover" } } }));
+    ({ values } = parseArgs({ options: { trials: { type: "string", default: "5" }, preset: { type: "string", default: "lan" }, service: { type: "string", default: "started" }, name: { type: "string", default: "module-failover" } } }));
   } catch (e) {
     throw new UsageError(e instanceof Error ? e.message : String(e));
   }
@@ -95,8 +104,10 @@ function options(): { trials: number; preset: HeartbeatPresetName; name: string 
   if (!Number.isInteger(trials) || trials < 1) throw new UsageError(`--trials must be a whole number >= 1, got "${values.trials}"`);
   const preset = values.preset;
   if (!isPreset(preset)) throw new UsageError(`--preset must be one of ${Object.keys(HEARTBEAT_PRESETS).join(", ")}, got "${preset}"`);
+  const serviceMode = values.service;
+  if (!isServiceMode(serviceMode)) throw new UsageError(`--service must be one of ${SERVICE_MODES.join(", ")}, got "${serviceMode}"`);
   if (!/^[\w.-]+$/.test(values.name)) throw new UsageError(`--name must be a file name (letters, digits, ".", "-", "_"), got "${values.name}"`);
-  return { trials, preset, name: values.name };
+  return { trials, preset, serviceMode, name: values.name };
 }
 
 const say = (line: string): void => {
@@ -115,7 +126,7 @@ function requireTools(): void {
 }
 
 async function main(): Promise<void> {
-  const { trials, preset: PRESET, name } = options();
+  const { trials, preset: PRESET, serviceMode, name } = options();
   if (process.getuid?.() !== 0) throw new Error("the lab needs root (network namespaces)");
   requireTools();
   const preset = HEARTBEAT_PRESETS[PRESET];
@@ -143,6 +154,7 @@ async function main(): Promise<void> {
         lab,
         dir,
         service,
+        serviceMode,
         vigilHeartbeat: { preset: PRESET, initdead: `${initdeadMs}ms` } as const,
         haTimers,
         intervalMs: preset.interval,
@@ -172,13 +184,13 @@ async function main(): Promise<void> {
 
   const haVersion = heartbeatVersion() ?? "unknown";
   const rows: OutageRow[] = outageRows(FAULTS, results);
-  const cmd = `${COMMAND} --trials ${trials}${PRESET === "lan" ? "" : ` --preset ${PRESET}`}${name === "module-failover" ? "" : ` --name ${name}`}`;
+  const cmd = `${COMMAND} --trials ${trials}${PRESET === "lan" ? "" : ` --preset ${PRESET}`}${serviceMode === "started" ? "" : ` --service ${serviceMode}`}${name === "module-failover" ? "" : ` --name ${name}`}`;
   const md = [
-    `Client-visible outage of a failover module's move (VIP + a start script that starts an HTTP server), vigil beside Linux-HA Heartbeat ${haVersion} (haresources: IPaddr + the same script), same run. An HTTP GET to the VIP every ${PROBE_INTERVAL_MS} ms; ${trials} trials per cell; timers interval ${preset.interval} ms, warntime ${preset.warntime} ms, deadtime ${preset.deadtime} ms on both (vigil's ${PRESET} preset); ${cpus().length} CPUs, load average ${started.loadavg.map((x) => x.toFixed(1)).join(" ")} at start.`,
+    `Client-visible outage of a failover module's move (${serviceMode === "started" ? "VIP + a start script that starts an HTTP server" : "the VIP alone; an HTTP server bound to all addresses runs on both nodes before the fault"}), vigil beside Linux-HA Heartbeat ${haVersion} (haresources: ${serviceMode === "started" ? "IPaddr + the same script" : "IPaddr alone"}), same run. An HTTP GET to the VIP every ${PROBE_INTERVAL_MS} ms; ${trials} trials per cell; timers interval ${preset.interval} ms, warntime ${preset.warntime} ms, deadtime ${preset.deadtime} ms on both (vigil's ${PRESET} preset); ${cpus().length} CPUs, load average ${started.loadavg.map((x) => x.toFixed(1)).join(" ")} at start.`,
     "",
     moduleFailoverTable(rows, `Heartbeat ${haVersion}`),
     "",
-    "Primary crash: the primary's HA daemon (every process of it) and the service SIGKILLed in one instant, then all its links down, as in a power-off. Swap: the operator's handover run on the primary. Witness ping: vigil with cluster.witness.ping set to the client, so the standby takes over only after a fresh ping round answered; Heartbeat has no ping node in any row.",
+    `Primary crash: the primary's HA daemon (every process of it) and the service SIGKILLed in one instant, then all its links down, as in a power-off. Swap: the operator's handover run on the primary. Witness ping: vigil with cluster.witness.ping set to the client, so the standby takes over only after a fresh ping round answered; Heartbeat has no ping node in any row.${serviceMode === "running" ? " Swap: the primary's server keeps running; only the VIP moves." : ""}`,
     "",
     `Command: \`${cmd}\``,
     "",
@@ -193,6 +205,7 @@ async function main(): Promise<void> {
     probeIntervalMs: PROBE_INTERVAL_MS,
     trialsPerCell: trials,
     timers: { preset: PRESET, ...haTimers },
+    serviceMode,
     rows,
     trials: results,
   }, md);
