@@ -83,8 +83,11 @@ export interface MirrorStatus {
   asyncLag: { bytes: number; seconds: number } | null;
   resync: MirrorResyncStatus | null;
   splitBrain: string | null;
-  /** What `splitBrain` reports when it is not a split brain: writes acknowledged in mode async that never reached the peer, kept aside. */
-  keptKind?: "unsent-writes";
+  /**
+   * What `splitBrain` reports when it is not a split brain: writes acknowledged in mode async that
+   * never reached the peer, or files a new copy held before its first sync replaced them; kept aside.
+   */
+  keptKind?: "unsent-writes" | "first-sync";
   /** When forceprim served this copy against the rules (ISO time), or null. */
   forcedAt: string | null;
   /**

@@ -68,7 +68,7 @@ function mirrorLines(mi: MirrorStatus): string[] {
     const eta = r.etaSec === null ? "" : `, ${r.etaSec} s left`;
     out.push(`resync ${r.mode} ${r.phase}: ${pct} % (${mib(r.bytesDone)} of ${mib(r.bytesTotal)}, files ${r.filesDone}/${r.filesTotal}, ${mib(r.bytesPerSec)}/s${eta})`);
   }
-  if (mi.splitBrain !== null) out.push(`${mi.keptKind === "unsent-writes" ? "ASYNC WRITES KEPT ASIDE" : "SPLIT BRAIN"}: ${mi.splitBrain}`);
+  if (mi.splitBrain !== null) out.push(`${mi.keptKind === "unsent-writes" ? "ASYNC WRITES KEPT ASIDE" : mi.keptKind === "first-sync" ? "FILES KEPT ASIDE AT FIRST SYNC" : "SPLIT BRAIN"}: ${mi.splitBrain}`);
   if (mi.forcedAt !== null) out.push(`forced: forceprim served this copy at ${mi.forcedAt}`);
   return out;
 }

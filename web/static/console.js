@@ -342,7 +342,7 @@
       out.push(el("li", { "data-testid": "mirror-async" }, badge(behind ? `async: ${formatBytes(mi.asyncLag.bytes)} ahead` : "async: peer caught up", behind ? "warn" : "ok"),
         behind ? el("span", { className: "ago", text: `oldest ${mi.asyncLag.seconds.toFixed(1)} s; lost if this node dies now` }) : null));
     }
-    if (mi.splitBrain) out.push(el("li", { "data-testid": "mirror-split-brain" }, badge(mi.keptKind === "unsent-writes" ? "async writes kept aside" : "split brain", "bad"), el("span", { className: "why", text: text(mi.splitBrain) })));
+    if (mi.splitBrain) out.push(el("li", { "data-testid": "mirror-split-brain" }, badge(mi.keptKind === "unsent-writes" ? "async writes kept aside" : mi.keptKind === "first-sync" ? "files kept aside at first sync" : "split brain", "bad"), el("span", { className: "why", text: text(mi.splitBrain) })));
     if (mi.forcedAt) out.push(el("li", {}, badge("forced", "warn", "mirror-forced"), el("span", { className: "ago", text: `forceprim at ${formatTime(mi.forcedAt)}` })));
     const r = mi.resync;
     if (r && r.phase !== "done") {
@@ -695,7 +695,7 @@
     conflictKey = key;
     byId("conflict-region").replaceChildren(...hit.map((m) =>
       el("p", { className: "banner", "data-testid": "split-brain-banner", "data-conflict": text(m.name) },
-        el("span", { text: m.mirror.keptKind === "unsent-writes" ? `Writes of ${text(m.name)} that never reached the standby were kept aside` : `Split brain on ${text(m.name)}` }),
+        el("span", { text: m.mirror.keptKind === "unsent-writes" ? `Writes of ${text(m.name)} that never reached the standby were kept aside` : m.mirror.keptKind === "first-sync" ? `Files this node held before the first sync of ${text(m.name)} were kept aside` : `Split brain on ${text(m.name)}` }),
         el("span", { className: "detail", text: `${text(m.mirror.splitBrain)} · look at what was kept, then run \`vigil ack ${text(m.name)}\` on ${text(view.node) || "this node"}` }))));
   }
 
