@@ -3,8 +3,19 @@
  * work, and one op can take long (an fsync of a file with much dirty data, a
  * slow disk): on the daemon's main thread it would hold back heartbeats,
  * pings of the replication link and everything else. Here the main thread
- * only posts ops and receives results, in order; the ops may be posted
- * before earlier ones are done (the thread queues them).
+ * posts ops and receives results, in order; the ops may be posted before
+ * earlier ones are done (the thread queues them).
+ *
+ * Except the quick ones: a namespace or attribute change (Applier.quick)
+ * that arrives while the thread has nothing to do is applied on the main
+ * thread at once. Handing it over would cost two thread wake-ups, about as
+ * long as the op itself; a storm of small files is made of such ops. Only
+ * one side applies at a time, in order: an op goes to the thread whenever
+ * anything is still queued there. What one side's ops make stale in the
+ * other's caches (cached fds, checked directories) is dropped before the
+ * other applies again, and what the main thread changed is handed to the
+ * thread with its next ops, so the thread's syncs cover it. A quick op that
+ * still took long (a slow disk) sends every op to the thread for a while.
  *
  * The Worker's module is apply-worker.ts: beside this file when run from
  * source under Bun, or an extra entry point of the compiled binary. Where no
@@ -15,7 +26,7 @@
 import * as fs from "node:fs";
 import { Worker } from "node:worker_threads";
 import { ownedByMessage } from "../net/replication-link-buffers.ts";
-import { Applier } from "./apply.ts";
+import { Applier, type CacheDrops, cacheDrops } from "./apply.ts";
 import type { ApplyResult } from "./apply-result.ts";
 import type { ApplyWorkerInput, ApplyWorkerMessage, ApplyWorkerRequest } from "./apply-worker.ts";
 import type { MirrorOp } from "./ops.ts";
@@ -42,14 +53,35 @@ function workerLocation(): URL | string | null {
 /** Data bytes past which a batch of ops is posted without waiting for the end of the turn. */
 const BATCH_BYTES = 256 * 1024;
 
-class ThreadedApplier implements OpApplier {
+/** A quick op applied on the main thread that took longer than this (ms)... */
+export const INLINE_SLOW_MS = 2;
+/** ...sends every op to the thread for this long (ms). */
+export const INLINE_PAUSE_MS = 1000;
+
+const NO_DROPS: CacheDrops = { fds: false, paths: false };
+
+export class ThreadedApplier implements OpApplier {
   private nextId = 1;
   private readonly waiting = new Map<number, (r: ApplyResult) => void>();
   private dead: string | null = null;
 
+  private hereCount = 0;
+  /** Ops applied on the main thread so far. */
+  get appliedHere(): number {
+    return this.hereCount;
+  }
+  private inlineOffUntil = 0;
+  /** The thread's caches that ops applied here since the last message to it made stale. */
+  private threadDrops: CacheDrops = NO_DROPS;
+  /** The thread applied an op since the last one here that makes this side's caches stale. */
+  private inlineStale = false;
+
+  /** `inline`: the main thread's own applier for quick ops, or null (every op goes to the thread). */
   constructor(
     private readonly worker: Worker,
     readonly mtimeWindowNs: number,
+    private readonly inline: Applier | null = null,
+    private readonly clock: () => number = () => performance.now(),
   ) {
     worker.on("message", (m: ApplyWorkerMessage) => {
       if (m.t !== "results") return;
@@ -80,8 +112,11 @@ class ThreadedApplier implements OpApplier {
   private transfer: ArrayBuffer[] = [];
   private batchBytes = 0;
 
-  apply(op: MirrorOp): Promise<ApplyResult> {
+  apply(op: MirrorOp): ApplyResult | Promise<ApplyResult> {
     if (this.dead !== null) return Promise.resolve({ ok: false, kind: "failed", errno: "EIO", message: `the applier's thread ${this.dead}` });
+    const here = this.applyHere(op);
+    if (here !== null) return here;
+    if (cacheDrops(op).paths) this.inlineStale = true;
     const id = this.nextId++;
     return new Promise((resolve) => {
       this.waiting.set(id, resolve);
@@ -103,9 +138,37 @@ class ThreadedApplier implements OpApplier {
     });
   }
 
+  /** A quick op while nothing is queued on the thread: applied here (see the top of this file); null otherwise. */
+  private applyHere(op: MirrorOp): ApplyResult | null {
+    const a = this.inline;
+    if (a === null || this.waiting.size > 0 || this.clock() < this.inlineOffUntil) return null;
+    if (this.inlineStale) {
+      a.dropCaches({ fds: true, paths: true });
+      this.inlineStale = false;
+    }
+    if (!a.quick(op)) return null;
+    const t0 = this.clock();
+    const r = a.apply(op);
+    const took = this.clock() - t0;
+    if (took > INLINE_SLOW_MS) this.inlineOffUntil = t0 + took + INLINE_PAUSE_MS;
+    const d = cacheDrops(op);
+    if (d.fds || d.paths) this.threadDrops = { fds: this.threadDrops.fds || d.fds, paths: this.threadDrops.paths || d.paths };
+    this.hereCount++;
+    return r;
+  }
+
   private post(): void {
     if (this.batch.length === 0) return;
-    const m: ApplyWorkerRequest = { t: "ops", first: this.batchFirst, ops: this.batch };
+    const drop = this.threadDrops;
+    const dirty = this.inline?.takeDirty() ?? null;
+    this.threadDrops = NO_DROPS;
+    const m: ApplyWorkerRequest = {
+      t: "ops",
+      first: this.batchFirst,
+      ops: this.batch,
+      ...(drop.fds || drop.paths ? { drop } : {}),
+      ...(dirty === null ? {} : { dirty }),
+    };
     const transfer = this.transfer;
     this.batch = [];
     this.transfer = [];
@@ -122,6 +185,7 @@ class ThreadedApplier implements OpApplier {
   }
 
   async close(): Promise<void> {
+    this.inline?.close();
     if (this.dead !== null) return;
     this.post();
     const exited = new Promise<void>((r) => this.worker.once("exit", () => r()));
@@ -153,5 +217,7 @@ export async function startApplier(root: string): Promise<StartedApplier> {
     await worker.terminate();
     return inline(`the applier's thread did not start: ${typeof ready === "string" ? ready : ready.t}`);
   }
-  return { applier: new ThreadedApplier(worker, ready.mtimeWindowNs), threaded: true };
+  // The main thread's applier must set times as precisely as the thread's, or quick ops stay on the thread.
+  const here = await Applier.open(root);
+  return { applier: new ThreadedApplier(worker, ready.mtimeWindowNs, here.mtimeWindowNs === ready.mtimeWindowNs ? here : null), threaded: true };
 }

@@ -4,7 +4,8 @@
  * apply-threaded.ts with workerData (ApplyWorkerInput); see there why.
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { Applier } from "./apply.ts";
+import { Applier, type CacheDrops } from "./apply.ts";
+import type { DirtyMarks } from "./apply-sync.ts";
 import type { ApplyResult } from "./apply-result.ts";
 import type { MirrorOp } from "./ops.ts";
 
@@ -12,8 +13,14 @@ export interface ApplyWorkerInput {
   readonly applyRoot: string;
 }
 
-/** Ops numbered from `first`, applied in order; their results come back as one message. */
-export type ApplyWorkerRequest = { readonly t: "ops"; readonly first: number; readonly ops: readonly MirrorOp[] } | { readonly t: "close" };
+/**
+ * Ops numbered from `first`, applied in order; their results come back as one
+ * message. Before them: the caches the main thread's own ops made stale
+ * (`drop`), and what those ops changed, for this thread's syncs (`dirty`).
+ */
+export type ApplyWorkerRequest =
+  | { readonly t: "ops"; readonly first: number; readonly ops: readonly MirrorOp[]; readonly drop?: CacheDrops; readonly dirty?: DirtyMarks }
+  | { readonly t: "close" };
 
 export type ApplyWorkerMessage =
   | { readonly t: "ready"; readonly mtimeWindowNs: number }
@@ -29,6 +36,8 @@ async function main(input: ApplyWorkerInput): Promise<void> {
       port.close();
       return;
     }
+    if (m.drop !== undefined) applier.dropCaches(m.drop);
+    if (m.dirty !== undefined) applier.mergeDirty(m.dirty);
     post({ t: "results", first: m.first, results: m.ops.map((op) => applier.apply(op)) });
   });
   post({ t: "ready", mtimeWindowNs: applier.mtimeWindowNs });

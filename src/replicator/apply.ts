@@ -20,7 +20,7 @@ import { type FsCalls, loadFsCalls, RENAME_EXCHANGE, RENAME_NOREPLACE, UTIME_OMI
 import { failure, UnsupportedHere } from "./apply-errors.ts";
 import { CopyPaths } from "./apply-paths.ts";
 import { APPLIED, type ApplyResult } from "./apply-result.ts";
-import { DirtySet, loadSyncFs, type SyncFs } from "./apply-sync.ts";
+import { type DirtyMarks, DirtySet, loadSyncFs, type SyncFs } from "./apply-sync.ts";
 import { EarlyWriteback, loadStartWriteback, type StartWriteback } from "./apply-writeback.ts";
 import { type MirrorOp, type RelPath, relPathText, timesOf } from "./ops.ts";
 
@@ -29,6 +29,23 @@ const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
 const S_IFLNK = 0o120000;
 const OPEN_FDS = 64;
+/** Blocks (bytes) past which dropping a file's last name may take long: the file system frees its extents in that call. */
+const FREEING_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The caches of an applier that another applier's op makes stale: cached fds
+ * (a path now names another file, or none) and checked directories (a path
+ * may no longer be a directory). The same ops drop them in the applier that
+ * runs them (see run).
+ */
+export interface CacheDrops {
+  readonly fds: boolean;
+  readonly paths: boolean;
+}
+
+export function cacheDrops(op: MirrorOp): CacheDrops {
+  return { fds: op.op === "unlink" || op.op === "rename", paths: op.op === "rename" || op.op === "rmdir" || op.op === "symlink" };
+}
 
 export interface ApplierOptions {
   /** libc calls node:fs lacks; null when this runtime has none. */
@@ -108,6 +125,61 @@ export class Applier {
   /** Closes the cached files. */
   close(): void {
     this.dropFds();
+  }
+
+  /**
+   * Whether `op` is expected to take microseconds: a namespace or attribute
+   * change that frees no large file. Writes, truncates, fallocate and syncs
+   * may wait for the disk; dropping the last name of a large file makes the
+   * file system free its blocks (ext4 does it in that very call).
+   */
+  quick(op: MirrorOp): boolean {
+    switch (op.op) {
+      case "create":
+      case "mknod":
+      case "mkdir":
+      case "symlink":
+      case "link":
+      case "rmdir":
+      case "chmod":
+      case "chown":
+      case "utimes":
+      case "setxattr":
+      case "removexattr":
+        return true;
+      case "unlink":
+        return !this.freesLargeFile(op.path);
+      case "rename":
+        // An exchange or a rename that may not replace frees nothing.
+        return op.flags !== 0 || !this.freesLargeFile(op.to);
+      default:
+        return false;
+    }
+  }
+
+  private freesLargeFile(rel: RelPath): boolean {
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(this.paths.resolve(rel, false));
+    } catch {
+      return false; // the op itself fails, at once
+    }
+    return st.isFile() && st.nlink === 1 && st.blocks * 512 > FREEING_BYTES;
+  }
+
+  /** Forgets what another applier's ops made stale (cacheDrops). */
+  dropCaches(d: CacheDrops): void {
+    if (d.fds) this.dropFds();
+    if (d.paths) this.paths.forget();
+  }
+
+  /** What this applier changed and has not synced, handed to another applier that will (see DirtySet.take). */
+  takeDirty(): DirtyMarks | null {
+    return this.dirty.take();
+  }
+
+  mergeDirty(m: DirtyMarks): void {
+    this.dirty.merge(m);
   }
 
   private need(what: string): FsCalls {
