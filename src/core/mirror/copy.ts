@@ -21,7 +21,11 @@ export type CopyData =
   | "uptodate"
   /** Known to miss writes: the peer wrote since (or an apply failed here). */
   | "outdated"
-  /** A resync into this copy is under way: partly old, partly new; never usable. */
+  /**
+   * A resync into this copy is under way: partly old, partly new; never
+   * usable. Also a new copy (gen "0:") that met another new copy and is not
+   * the source of their first sync: it never held the cluster's data.
+   */
   | "inconsistent";
 
 export interface CopyRecord {
@@ -88,8 +92,12 @@ export interface CopyRecord {
   readonly topCounter?: number;
 }
 
-/** Why a copy's changed files were kept aside: a split brain, or writes of a mode async PRIM that never reached its peer. */
-export type ConflictKind = "split-brain" | "unsent-writes";
+/**
+ * Why a copy's changed files were kept aside: a split brain, writes of a
+ * mode async PRIM that never reached its peer, or files a new copy held of
+ * its own before its first sync replaced them.
+ */
+export type ConflictKind = "split-brain" | "unsent-writes" | "first-sync";
 
 export const HISTORY_MAX = 16;
 export const EMPTY_GEN = "0:";
@@ -153,7 +161,7 @@ export function checkCopyRecord(v: unknown): string | null {
   if (r["applyingBoot"] !== null && typeof r["applyingBoot"] !== "string") return "applyingBoot is not a string";
   // Absent in records written before split-brain acknowledgements existed.
   if (r["conflict"] !== undefined && r["conflict"] !== null && typeof r["conflict"] !== "string") return "conflict is not a string";
-  if (r["conflictKind"] !== undefined && r["conflictKind"] !== "split-brain" && r["conflictKind"] !== "unsent-writes") return "conflictKind is neither split-brain nor unsent-writes";
+  if (r["conflictKind"] !== undefined && r["conflictKind"] !== "split-brain" && r["conflictKind"] !== "unsent-writes" && r["conflictKind"] !== "first-sync") return "conflictKind is not split-brain, unsent-writes or first-sync";
   if (r["resyncEnding"] !== undefined && typeof r["resyncEnding"] !== "boolean") return "resyncEnding is not a boolean";
   if (r["topCounter"] !== undefined && !(Number.isSafeInteger(r["topCounter"]) && (r["topCounter"] as number) >= 0)) return "topCounter is not a counter";
   return null;

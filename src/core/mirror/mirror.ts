@@ -35,6 +35,18 @@
  *    settled which one keeps running.
  * 6. A copy being resynced is inconsistent (persisted before the first
  *    byte) until the resync completes; then it takes the sender's gen.
+ * 7. New copies (gen "0:": they never held the cluster's data, but their
+ *    folders may hold files of their own). When two meet, exactly one is
+ *    the source of the first sync, and both nodes tell which from their
+ *    names alone: the preferred node's, else the lower name's (the order
+ *    the module core elects in). The other persists itself inconsistent at
+ *    once, before its gate or mark changes: it is never served on its own
+ *    until a first sync completed into it (DRBD's Inconsistent), so a
+ *    source that dies before or during that sync leaves it waiting, never
+ *    taking over with a copy that never received the cluster's data.
+ *    A new copy is behind any copy that ever held data, whatever that
+ *    copy's mark. Every resync into a new copy keeps the files it replaces
+ *    or removes aside first, as after a split brain.
  */
 import type { Stepped } from "../step.ts";
 import { bumpGen, compareGens, type CopyRecord, EMPTY_GEN, freshCopy, genCounter, type GenOrder } from "./copy.ts";
@@ -49,6 +61,8 @@ export interface MirrorInit {
   readonly copy: CopyRecord | null;
   /** The kernel's boot id now (see CopyRecord.applyingBoot). */
   readonly boot: string;
+  /** The module's preferred node (`prefer:`), null when none: rule 7 picks the first sync's source by it. */
+  readonly prefer?: string | null;
 }
 
 type Mut = { -readonly [K in keyof MirrorState]: MirrorState[K] };
@@ -61,10 +75,25 @@ function peerAlive(s: MirrorState): boolean {
   return s.peerLiveness === "up" || s.peerLiveness === "late";
 }
 
-/** Two copies that never held data of their own are not "the same": the first sync compares them fully. */
-function order(copy: CopyRecord, peer: PeerCopy): GenOrder | "initial" {
-  if (copy.gen === EMPTY_GEN && peer.gen === EMPTY_GEN) return "initial";
+/**
+ * How our copy relates to the peer's. "initial": two new copies, neither the
+ * other's target yet (rule 7); "neither": two new copies, neither up to
+ * date (no source: only forceprim makes one).
+ */
+function order(copy: CopyRecord, peer: PeerCopy): GenOrder | "initial" | "neither" {
+  const oursNew = copy.gen === EMPTY_GEN;
+  const peerNew = peer.gen === EMPTY_GEN;
+  if (oursNew && peerNew) {
+    // One of them already gave way to the other at an earlier first contact.
+    if (copy.data === "uptodate" && peer.data === "uptodate") return "initial";
+    if (copy.data === "uptodate") return "ours-newer";
+    if (peer.data === "uptodate") return "peer-newer";
+    return "neither";
+  }
   const o = compareGens(copy, peer);
+  // A new copy never held the cluster's data: it is no contender, even against an outdated copy
+  // (then neither holds the newest data, and only forceprim serves one).
+  if (oursNew || peerNew) return o;
   // A copy that is outdated or half-resynced is no contender: the other one is the source.
   if (o !== "same" && copy.data === "uptodate" && peer.data !== "uptodate") return "ours-newer";
   if (o !== "same" && copy.data !== "uptodate" && peer.data === "uptodate") return "peer-newer";
@@ -94,10 +123,22 @@ function inSync(s: MirrorState): boolean {
   return s.link !== null && !s.unclean && !s.link.unclean && !s.gap && order(s.copy, s.link) === "same" && s.link.data === "uptodate";
 }
 
+/** Rule 7: which of two new copies is the source of their first sync, and why; the same answer on both nodes. */
+export function firstSyncSource(self: string, peer: string, prefer: string | null): { source: string; why: string } {
+  if (prefer === self || prefer === peer) return { source: prefer, why: "the preferred node" };
+  return { source: self < peer ? self : peer, why: "no preferred node: the lower name" };
+}
+
 function gateOf(s: MirrorState): string | null {
   if (running(s)) return null;
   const c = s.copy;
+  if (c.data === "inconsistent" && c.gen === EMPTY_GEN) {
+    return `this copy never received its first sync from ${s.peer}: it is not served until that sync ends (forceprim serves it anyway, as the cluster's data)`;
+  }
   if (c.data === "inconsistent") return `this copy is being resynced from ${s.peer} and is incomplete: it is never served until the resync ends`;
+  if (c.data === "outdated" && s.link !== null && s.link.gen === EMPTY_GEN) {
+    return `this copy is outdated and ${s.peer}'s is new (never synced): neither holds the newest data (forceprim serves this one)`;
+  }
   if (c.data === "outdated") return `this copy is outdated: ${s.peer} has newer data (forceprim serves it anyway and loses what ${s.peer} wrote)`;
   // A node that was about to hand its gen to the peer when it stopped cannot tell whether the peer took it (and wrote since).
   if (!s.confirmed && !(c.peerBehind && c.resyncEnding !== true)) {
@@ -130,6 +171,7 @@ export function initMirror(init: MirrorInit, now: number): Stepped<MirrorState, 
     module: init.module,
     self: init.self,
     peer: init.peer,
+    prefer: init.prefer ?? null,
     timers: init.timers,
     copy,
     confirmed: false,
@@ -198,8 +240,16 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
       if (ev.gap) s.gap = true;
       s.detachedAt = null;
       const o = order(s.copy, ev.peer);
-      if (o === "same" || o === "ours-newer" || o === "initial") {
-        if (!s.confirmed) note("info", "confirmed", o === "same" ? `copy compared with ${s.peer}'s: the same data (gen ${s.copy.gen})` : `copy compared with ${s.peer}'s: ours is newer (gen ${s.copy.gen}, theirs ${ev.peer.gen})`);
+      if (o === "initial" && !running(s) && firstSyncSource(s.self, s.peer, s.prefer).source !== s.self) {
+        // Rule 7: persisted before the gate and the mark say anything of this copy.
+        const f = firstSyncSource(s.self, s.peer, s.prefer);
+        persist({ ...s.copy, data: "inconsistent" });
+        note("info", "first-contact", `first contact of two new copies: ${s.peer}'s is the source of the first sync (${f.why}); this copy is not served until that sync ends`);
+      } else if (o === "neither") {
+        note("warn", "first-contact", `neither this copy nor ${s.peer}'s ever completed a first sync: none is served until forceprim names one`);
+      } else if (o === "same" || o === "ours-newer" || o === "initial") {
+        if (o === "initial" && !s.confirmed) note("info", "first-contact", `first contact of two new copies: this one is the source of the first sync (${firstSyncSource(s.self, s.peer, s.prefer).why})`);
+        else if (!s.confirmed) note("info", "confirmed", o === "same" ? `copy compared with ${s.peer}'s: the same data (gen ${s.copy.gen})` : `copy compared with ${s.peer}'s: ours is newer (gen ${s.copy.gen}, theirs ${ev.peer.gen})`);
         s.confirmed = true;
         // Both unclean (each died while writing at this gen): one side must give way; the same on both nodes.
         // A peer copy that is itself incomplete is never the reference.
@@ -208,12 +258,16 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
           // Our daemon died while writing: our copy may hold writes never acknowledged, which the peer lacks.
           persist({ ...s.copy, data: "outdated" });
           note("warn", "outdated", `this copy was being written when this node's daemon stopped: ${s.peer}'s copy is compared with it and resyncs it`);
-        } else if (o === "same" && s.copy.data === "outdated") {
+        } else if (o === "same" && s.copy.data === "outdated" && s.copy.gen !== EMPTY_GEN) {
           // Same gen: the PRIM never wrote alone since we parted, so nothing acknowledged is missing here (rule 3).
           persist({ ...s.copy, data: "uptodate" });
         }
       } else if (o === "peer-newer") {
-        if (s.copy.data === "uptodate" && !running(s)) {
+        if (s.copy.data === "uptodate" && !running(s) && s.copy.gen === EMPTY_GEN) {
+          // Rule 7: a new copy never held the cluster's data; DRBD would call it Inconsistent.
+          persist({ ...s.copy, data: "inconsistent" });
+          note("info", "first-contact", `${s.peer}'s copy holds the cluster's data (gen ${ev.peer.gen}) and this new copy never received it: not served until its first sync ends`);
+        } else if (s.copy.data === "uptodate" && !running(s)) {
           persist({ ...s.copy, data: "outdated" });
           note("warn", "outdated", `${s.peer} has newer data (gen ${ev.peer.gen}, ours ${s.copy.gen}): this copy waits for a resync`);
         }
@@ -291,7 +345,13 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
       note("error", "apply-failed", `${ev.detail}: this copy is outdated until a resync`);
       break;
     case "conflict-kept":
-      if (ev.cause === "unsent-writes") {
+      if (ev.cause === "first-sync") {
+        persist({
+          ...s.copy,
+          conflict: `this copy held files of its own before its first sync from ${s.peer}: those the sync replaced or removed are kept in ${ev.path}`,
+          conflictKind: "first-sync",
+        });
+      } else if (ev.cause === "unsent-writes") {
         persist({
           ...s.copy,
           conflict: `this node ran ${s.module} in mode async and its daemon died before its last writes reached ${s.peer}, which took over; what the resync replaces here is kept in ${ev.path}`,
@@ -358,7 +418,9 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
       const base = o === "same" ? s.copy.gen : s.copy.journalBase;
       const journal = o !== "initial" && !s.link.unclean && base !== null && base !== EMPTY_GEN && s.link.gen === base;
       s.resyncing = true;
-      out.push({ type: "resync", mode: journal ? "journal" : "full", base: journal ? base : null, keepConflicts: o === "diverged" || o === "peer-newer" || o === "initial" || s.splitBrain !== null });
+      // A new copy's own files (rule 7) are kept aside as a split brain's are.
+      const keepConflicts = o === "diverged" || o === "peer-newer" || o === "initial" || s.splitBrain !== null || s.link.gen === EMPTY_GEN;
+      out.push({ type: "resync", mode: journal ? "journal" : "full", base: journal ? base : null, keepConflicts });
       note("info", "resync-start", `resync to ${s.peer} (${journal ? "changes journaled since gen " + String(base) : "full compare"})`);
     }
     const w = writesOf(s);

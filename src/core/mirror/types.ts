@@ -93,8 +93,11 @@ export type MirrorInput =
   | { readonly type: "apply-failed"; readonly detail: string }
   /**
    * What the resync changes in this copy is kept aside at `path` first: after
-   * a split brain, or ("unsent-writes") because this node ran the module in
-   * mode async and died before its last writes reached the peer.
+   * a split brain, ("unsent-writes") because this node ran the module in
+   * mode async and died before its last writes reached the peer, or
+   * ("first-sync") because this new copy held files of its own. Sent once
+   * the first path is about to be kept, not before: a resync that replaces
+   * nothing of this copy leaves no record and no banner.
    */
   | { readonly type: "conflict-kept"; readonly path: string; readonly cause: ConflictKind }
   /** The operator acknowledged the split brain (`vigil ack`): the banner goes. */
@@ -142,12 +145,15 @@ export type MirrorNoteKind =
   | "resync-failed"
   | "split-brain"
   | "forced"
-  | "apply-failed";
+  | "apply-failed"
+  | "first-contact";
 
 export interface MirrorState {
   readonly module: string;
   readonly self: string;
   readonly peer: string;
+  /** The module's preferred node, for rule 7 (mirror.ts). */
+  readonly prefer: string | null;
   readonly timers: MirrorTimers;
   readonly copy: CopyRecord;
   /** In this life of the daemon, our copy was compared with the peer's (or we are the last writer). */

@@ -24,7 +24,7 @@ import { spawn } from "node:child_process";
 import { join } from "node:path";
 import type { ConflictKind, CopyRecord } from "../../core/mirror/copy.ts";
 import { initMirror, mirrorWakeAt, peerInSync, stepMirror } from "../../core/mirror/mirror.ts";
-import { compareGens } from "../../core/mirror/copy.ts";
+import { compareGens, EMPTY_GEN } from "../../core/mirror/copy.ts";
 import { pathKey } from "../../core/mirror/resync-plan.ts";
 import type { DataMark, MirrorAction, MirrorInput, MirrorModuleRole, MirrorState, PeerCopy } from "../../core/mirror/types.ts";
 import type { PeerLiveness } from "../../core/membership/types.ts";
@@ -84,6 +84,8 @@ export interface MirrorDriverOptions {
   readonly exclude?: readonly string[];
   /** Monotonic ms; performance.now() by default. */
   readonly clock?: () => number;
+  /** The module's preferred node: at the first contact of two new copies, its copy is the source (mirror.ts, rule 7). */
+  readonly prefer?: string | null;
 }
 
 /** What the driver needs of the module instance it belongs to. */
@@ -153,7 +155,7 @@ export class MirrorDriver implements MirrorResource {
     if (!read.ok) this.startProblem = read.message;
     const init = initMirror({
       module: o.module, self: o.self, peer: o.peer, timers: { detachGraceMs: o.detachGraceMs, resyncRetryMs: 10_000 },
-      copy: read.ok ? read.copy : null, boot: o.boot,
+      copy: read.ok ? read.copy : null, boot: o.boot, prefer: o.prefer ?? null,
     }, this.clock());
     this.state = init.state;
     this.pendingInit = init.actions;
@@ -488,7 +490,7 @@ export class MirrorDriver implements MirrorResource {
   }
 
   private keeper: KeepAside | null = null;
-  private lastKept: { cause: ConflictKind; dest: string } | null = null;
+  private lastKept: { cause: ConflictKind; dest: string; recorded: boolean } | null = null;
   private keepTurn: Promise<void> = Promise.resolve();
   private turnsWaiting = 0;
 
@@ -562,8 +564,10 @@ export class MirrorDriver implements MirrorResource {
         // Mode async: this node died while it ran the module, so writes it acknowledged may never have
         // reached the peer, which took over; they are kept (what the resync replaces) as a split brain's are.
         const unsent = q.action === "resync-begin" && this.o.mode === "async" && this.state.copy.writing;
-        if (q.action === "resync-begin-keep" || unsent) {
-          const kept = this.keepAside(unsent ? "unsent-writes" : "split-brain");
+        // A new copy's folder may hold files of its own: whatever the PRIM asks, what replaces them keeps them first.
+        const firstSync = this.state.copy.gen === EMPTY_GEN;
+        if (q.action === "resync-begin-keep" || unsent || firstSync) {
+          const kept = this.keepAside(firstSync ? "first-sync" : unsent ? "unsent-writes" : "split-brain");
           if (typeof kept === "string") {
             reply({ kind: "error", errno: "EIO", message: `cannot keep this copy aside before the resync: ${kept}` });
             return;
@@ -582,32 +586,45 @@ export class MirrorDriver implements MirrorResource {
   }
 
   /**
-   * Both copies changed while apart (or the peer's data is newer): what the
-   * resync changes in this copy is kept in the state dir first, path by path
-   * (keep-aside.ts). The keeper, or why there is none.
+   * Both copies changed while apart (or the peer's data is newer, or this is
+   * a new copy's first sync): what the resync changes in this copy is kept in
+   * the state dir first, path by path (keep-aside.ts). The keeper, or why
+   * there is none.
    */
   private keepAside(cause: ConflictKind): KeepAside | string {
-    // A resync that resumes after an interruption keeps into the same folder (what is there stays).
+    // A resync that resumes after an interruption keeps into the same folder (what is there stays);
+    // recorded already if the interrupted pass kept something, else recorded at the first path kept.
     const last = this.lastKept;
-    if (last !== null && last.cause === cause && this.state.copy.conflict !== null) return new KeepAside(this.beneathPath(), last.dest);
+    if (last !== null && last.cause === cause && last.recorded && this.state.copy.conflict !== null) return new KeepAside(this.beneathPath(), last.dest);
+    if (last !== null && last.cause === cause && !last.recorded) return new KeepAside(this.beneathPath(), last.dest, () => this.recordKept(last));
     const at = new Date().toISOString().replace(/[:.]/g, "-");
-    const base = join(this.o.stateDir, "conflicts", encodeURIComponent(this.o.module), at);
+    const moduleDir = join(this.o.stateDir, "conflicts", encodeURIComponent(this.o.module));
     // The folders of one module are kept aside at the same moment: each under its own name.
-    const dest = this.o.copyKey === undefined ? base : join(base, encodeURIComponent(this.o.folder));
+    const dest = this.o.copyKey === undefined ? join(moduleDir, at) : join(moduleDir, at, encodeURIComponent(this.o.folder));
+    // The time's folder is made only once something is kept; that the state dir takes it is known now.
     try {
-      mkdirSync(dest, { recursive: true, mode: 0o700 });
+      mkdirSync(moduleDir, { recursive: true, mode: 0o700 });
     } catch (e) {
       return (e as Error).message;
     }
+    const kept = { cause, dest, recorded: false };
+    this.lastKept = kept;
+    // Recorded (persisted) just before the first path is kept: a resync that replaces nothing here
+    // (an empty new copy's first sync) leaves no record and no banner.
+    return new KeepAside(this.beneathPath(), dest, () => this.recordKept(kept));
+  }
+
+  private recordKept(kept: { cause: ConflictKind; dest: string; recorded: boolean }): void {
+    kept.recorded = true;
     this.o.log.warn(
-      cause === "unsent-writes"
+      kept.cause === "unsent-writes"
         ? "mode async: this node died before its last writes reached the peer; the files the resync changes are kept aside first"
-        : "split brain: this node's files that the resync changes are kept aside first",
-      { ...this.tag, to: dest },
+        : kept.cause === "first-sync"
+          ? "first sync: this new copy's own files that the sync replaces or removes are kept aside first"
+          : "split brain: this node's files that the resync changes are kept aside first",
+      { ...this.tag, to: kept.dest },
     );
-    this.input({ type: "conflict-kept", path: dest, cause });
-    this.lastKept = { cause, dest };
-    return new KeepAside(this.beneathPath(), dest);
+    this.input({ type: "conflict-kept", path: kept.dest, cause: kept.cause });
   }
 
   // ---- the core ----------------------------------------------------------------------
@@ -859,7 +876,7 @@ export class MirrorDriver implements MirrorResource {
         elapsedMs: Math.round(this.resyncProgress.elapsedMs),
       },
       splitBrain: s.copy.conflict ?? s.splitBrain,
-      ...(s.copy.conflict !== null && s.copy.conflictKind === "unsent-writes" ? { keptKind: "unsent-writes" as const } : {}),
+      ...(s.copy.conflict !== null && (s.copy.conflictKind === "unsent-writes" || s.copy.conflictKind === "first-sync") ? { keptKind: s.copy.conflictKind } : {}),
       forcedAt: s.copy.forcedAt === null ? null : new Date(s.copy.forcedAt).toISOString(),
     };
   }

@@ -20,6 +20,10 @@
  *   the kept name's.
  * - A resync that resumes after an interruption keeps into the same folder:
  *   a path kept there already stays as it was.
+ * - Nothing is created before the first path is kept, and `onFirstKeep`
+ *   runs (the driver records where the copy goes) just before it: a resync
+ *   that replaces nothing of this copy, such as the first sync of an empty
+ *   new copy, leaves no folder and no banner.
  * - Paths are raw bytes (any name the PRIM accepted).
  */
 import { constants as C } from "node:fs";
@@ -57,10 +61,14 @@ export class KeepAside {
   /** Paths kept (files, links and directories), for the log. */
   count = 0;
 
-  /** `root`: the copy (the folder beneath any mount); `dest`: where the kept paths go, created on first use. */
+  /**
+   * `root`: the copy (the folder beneath any mount); `dest`: where the kept paths go, created on first
+   * use; `onFirstKeep`: called once, synchronously, before the first path is copied there.
+   */
   constructor(
     private readonly root: string,
     readonly dest: string,
+    private onFirstKeep: (() => void) | null = null,
   ) {}
 
   /** Keeps every path `op` is about to change; null when done, else why not (the op must then not be applied). */
@@ -96,6 +104,9 @@ export class KeepAside {
     const to = Buffer.concat([Buffer.from(this.dest), SLASH, rel]);
     // Kept by an earlier, interrupted run of the same resync: that copy is the older one.
     if ((await lstat(to).catch(() => null)) !== null) return;
+    const first = this.onFirstKeep;
+    this.onFirstKeep = null;
+    first?.();
     await mkdir(parentOf(to), { recursive: true, mode: 0o700 });
     await this.copy(from, to, whole);
   }

@@ -169,6 +169,7 @@ export function combineStatus(all: readonly MirrorStatus[]): MirrorStatus {
   const sum = (f: (r: MirrorResyncStatus) => number): number => resyncs.reduce((n, r) => n + f(r), 0);
   const rate = sum((r) => r.bytesPerSec);
   const left = sum((r) => r.bytesTotal - r.bytesDone);
+  const kept = all.find((s) => s.splitBrain !== null);
   return {
     folder: all.map((s) => s.folder).join(", "),
     data: worst(DATA_ORDER, all.map((s) => s.data)),
@@ -194,8 +195,8 @@ export function combineStatus(all: readonly MirrorStatus[]): MirrorStatus {
       bytesPerSec: rate, etaSec: rate > 0 ? Math.round(left / rate) : null,
       elapsedMs: Math.max(...resyncs.map((r) => r.elapsedMs)),
     },
-    splitBrain: all.find((s) => s.splitBrain !== null)?.splitBrain ?? null,
-    ...(all.find((s) => s.splitBrain !== null)?.keptKind === undefined ? {} : { keptKind: "unsent-writes" as const }),
+    splitBrain: kept?.splitBrain ?? null,
+    ...(kept?.keptKind === undefined ? {} : { keptKind: kept.keptKind }),
     forcedAt: all.find((s) => s.forcedAt !== null)?.forcedAt ?? null,
   };
 }
