@@ -65,7 +65,8 @@ export class Applier {
   private readonly paths: CopyPaths;
   private readonly fsCalls: FsCalls | null;
   private readonly dirty: DirtySet;
-  private readonly fds = new Map<string, number>();
+  /** Open files by path, with the inode each was opened on. */
+  private readonly fds = new Map<string, { readonly fd: number; readonly ino: number; readonly dev: number }>();
   private readonly writeback: EarlyWriteback | null;
 
   /** How far a time set here may be from the one asked (1 ns with libc's utimensat). */
@@ -188,7 +189,7 @@ export class Applier {
   }
 
   private dropFds(): void {
-    for (const fd of this.fds.values()) {
+    for (const { fd } of this.fds.values()) {
       try {
         fs.closeSync(fd);
       } catch {
@@ -203,21 +204,34 @@ export class Applier {
     const key = abs.toString("latin1");
     const cached = this.fds.get(key);
     if (cached !== undefined) {
-      // Most recently used last: Map keeps insertion order.
       this.fds.delete(key);
-      this.fds.set(key, cached);
-      return cached;
+      // The name may lead elsewhere now: this node served the folder meanwhile (its service
+      // renamed or replaced the file), and this applier saw none of it.
+      let same = false;
+      try {
+        const st = fs.lstatSync(abs);
+        same = st.ino === cached.ino && st.dev === cached.dev;
+      } catch {
+        same = false;
+      }
+      if (same) {
+        // Most recently used last: Map keeps insertion order.
+        this.fds.set(key, cached);
+        return cached.fd;
+      }
+      fs.closeSync(cached.fd);
     }
     const fd = fs.openSync(abs, O_WRONLY | O_NOFOLLOW | O_NONBLOCK);
-    if (!fs.fstatSync(fd).isFile()) {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) {
       fs.closeSync(fd);
       throw Object.assign(new Error(`${relPathText(rel)} is not a regular file`), { code: "EINVAL" });
     }
-    this.fds.set(key, fd);
+    this.fds.set(key, { fd, ino: st.ino, dev: st.dev });
     if (this.fds.size > OPEN_FDS) {
-      const [oldKey, oldFd] = this.fds.entries().next().value as [string, number];
+      const [oldKey, old] = this.fds.entries().next().value as [string, { fd: number }];
       this.fds.delete(oldKey);
-      fs.closeSync(oldFd);
+      fs.closeSync(old.fd);
     }
     return fd;
   }

@@ -205,6 +205,18 @@ describe("applying ops to the SECOND's copy (node:fs only)", () => {
     expectFail(a.apply({ op: "rename", from: relPath("nope"), to: relPath("x"), flags: 0 }), "failed", "ENOENT");
   });
 
+  it("a write reaches the file its path names now, after the copy changed outside the applier (this node served the folder meanwhile)", () => {
+    ok({ op: "create", path: relPath("a"), mode: 0o644, uid: 0, gid: 0 });
+    ok({ op: "write", path: relPath("a"), offset: 0, data: raw(0x6f), mtimeNs: T1 }); // a's fd is cached now
+    fs.renameSync(at("a"), at("b"));
+    fs.writeFileSync(at("a"), "");
+    ok({ op: "write", path: relPath("a"), offset: 0, data: raw(0x6e), mtimeNs: T1 });
+    expect(fs.readFileSync(at("a"), "latin1")).toBe("n");
+    expect(fs.readFileSync(at("b"), "latin1")).toBe("o");
+    fs.unlinkSync(at("a"));
+    expectFail(a.apply({ op: "write", path: relPath("a"), offset: 0, data: raw(1), mtimeNs: T1 }), "failed", "ENOENT");
+  });
+
   it("storage errors are 'inconsistent', others 'failed'", () => {
     const e = (code: string): Error => Object.assign(new Error(code), { code });
     expect(failure("write f", e("ENOSPC"))).toMatchObject({ ok: false, kind: "inconsistent", errno: "ENOSPC" });
