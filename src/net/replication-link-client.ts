@@ -14,6 +14,11 @@ import { RecordSocket } from "./replication-link-records.ts";
 import { type LinkCounters, LinkSession, type LinkTimers } from "./replication-link-session.ts";
 import { type LinkEndpoint, type LinkTransport, tcpTransport } from "./replication-link-transport.ts";
 
+const DEFAULT_RETRY_MS = 500;
+const DEFAULT_REFUSED_RETRY_MS = 100;
+/** How a connection refused by the peer's host shows in a failure (RecordSocket's socket error). */
+const REFUSED = "ECONNREFUSED";
+
 /** Bytes buffered in the socket (not yet taken by the kernel) past which sending waits for a drain. */
 const DRAIN_WAIT_BYTES = 1 << 20;
 
@@ -31,6 +36,12 @@ export interface ReplicationClientOptions extends LinkIdentity {
   readonly handshakeTimeoutMs?: number;
   /** Pause between rounds of connection attempts. */
   readonly retryMs?: number;
+  /**
+   * Pause instead when every address refused the connection: the peer's host
+   * answers but nothing listens yet (its daemon is starting), so the link can
+   * come up as soon as it does. A refusal costs one SYN and one RST.
+   */
+  readonly refusedRetryMs?: number;
   readonly windowOps?: number;
   readonly windowBytes?: number;
   /** TCP unless given (tests: the in-memory twin, replication-link-memory.ts). */
@@ -323,19 +334,21 @@ export class ReplicationClient {
 
   private async connectRound(): Promise<void> {
     this.retryTimer = null;
+    let allRefused = true;
     for (const at of this.endpoints) {
       if (this.stopped) return;
       const failure = await this.tryConnect(at);
       if (failure === null) return;
+      if (!failure.includes(REFUSED)) allRefused = false;
       this.lastReason = `${at.address}:${at.port}: ${failure}`;
       for (const cb of this.failCbs) cb(at, failure);
     }
-    this.scheduleRetry();
+    this.scheduleRetry(allRefused ? (this.opts.refusedRetryMs ?? DEFAULT_REFUSED_RETRY_MS) : undefined);
   }
 
-  private scheduleRetry(): void {
+  private scheduleRetry(afterMs = this.opts.retryMs ?? DEFAULT_RETRY_MS): void {
     if (this.stopped || this.retryTimer !== null) return;
-    this.retryTimer = setTimeout(() => void this.connectRound(), this.opts.retryMs ?? 500);
+    this.retryTimer = setTimeout(() => void this.connectRound(), afterMs);
   }
 
   /** null once the session is ready; otherwise why this address did not work. */

@@ -4,7 +4,8 @@
  * derived from the cluster key (src/proto/replication-handshake.ts).
  *
  * - The client tries the SECOND's addresses in order, and again after
- *   `retryMs` when none answers or the connection dies.
+ *   `retryMs` when none answers or the connection dies (after `refusedRetryMs`
+ *   when every address refused it: the peer's daemon is starting).
  * - `send(seq, op)` takes the op's place in the one ordered stream at once,
  *   during the call, and resolves with the SECOND's result once it applied the
  *   op; or, when the link is or goes down, with `delivered: false` (and

@@ -101,6 +101,18 @@ describe("the replication link over the in-memory transport", () => {
     expect(c.endpoint?.address).toBe(B[0]);
   });
 
+  it("retries soon while every address refuses (the SECOND's daemon is starting), not after the long pause", async () => {
+    const net = createMemoryLinkNetwork();
+    net.refuse(B[0]!, true);
+    net.refuse(B[1]!, true);
+    // A pause of a minute after other failures: the link can only come up in time through the short one.
+    const { c, failures } = await setup(net, { retryMs: 60_000, refusedRetryMs: 5 });
+    await until(() => failures.length >= 4, "a second round of refusals");
+    expect(failures.every((f) => /ECONNREFUSED/.test(f))).toBe(true);
+    net.refuse(B[0]!, false);
+    await until(() => c.up, "up once the SECOND listens");
+  });
+
   it("a reset connection is seen at once, without waiting for the deadtime", async () => {
     const net = createMemoryLinkNetwork();
     const { c, downs } = await setup(net, { timers: { pingIntervalMs: 1000, deadtimeMs: 60_000 } }, { timers: { pingIntervalMs: 1000, deadtimeMs: 60_000 } });
