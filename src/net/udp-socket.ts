@@ -26,8 +26,12 @@ export interface OpenSocketOptions {
   reuseAddr: boolean;
   /** connect() the socket to this peer: it then hears only that peer, and sends there. */
   connect?: SocketEndpoint;
-  /** Called for every datagram; `bytes` is only valid during the call. */
-  onMessage(bytes: Uint8Array, address: string, port: number): void;
+  /**
+   * Called for every datagram; `bytes` is only valid during the call.
+   * `ageMs`: how long ago the kernel received it, where the socket is read
+   * later than that (a polled socket); undefined: just now.
+   */
+  onMessage(bytes: Uint8Array, address: string, port: number, ageMs?: number): void;
   /** Socket-level errors (an ICMP error for an earlier datagram, ...); `code` is the OS error where known. */
   onError(e: Error & { code?: string }): void;
 }
@@ -35,6 +39,8 @@ export interface OpenSocketOptions {
 export interface UdpSocketLike {
   /** The port the socket is bound to. */
   readonly port: number;
+  /** Its datagrams come only when readQueued() reads them (udp-socket-polled.ts), never from the event loop. */
+  readonly polled?: boolean;
   setMulticast(localAddress: string, group: string): void;
   setBroadcast(): void;
   /** Asks for `bytes` of receive buffer; returns what the kernel gave, if it says. */
@@ -55,7 +61,7 @@ export interface UdpSocketLike {
 }
 
 export interface UdpBackend {
-  readonly name: "bun" | "dgram";
+  readonly name: "bun" | "dgram" | "polled";
   /** Binds (and connects) a socket; rejects with an OpenSocketError. */
   open(o: OpenSocketOptions): Promise<UdpSocketLike>;
 }

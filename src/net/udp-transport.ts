@@ -72,7 +72,8 @@ export interface Endpoint {
 
 export interface Transport {
   send(link: number, bytes: Uint8Array): void;
-  onReceive(cb: (link: number, bytes: Uint8Array, from: Endpoint) => void): void;
+  /** `ageMs`: how long ago the kernel received the datagram, when it is handed over later than that (readArrived); undefined: just now. */
+  onReceive(cb: (link: number, bytes: Uint8Array, from: Endpoint, ageMs?: number) => void): void;
   onError(cb: (link: number, err: Error) => void): void;
   /**
    * Reads, without blocking, what the kernel already holds for the sockets
@@ -80,6 +81,13 @@ export interface Transport {
    * returning; returns how many datagrams. Absent where it cannot.
    */
   readQueued?(): number;
+  /**
+   * Present when some sockets are polled (openUdpTransport's `polled`):
+   * their datagrams wait in the kernel until this reads them (the same
+   * checks as any datagram, each with its age); returns how many. The
+   * owner calls it at each of its wake-ups.
+   */
+  readArrived?(): number;
   close(): Promise<void>;
 }
 
@@ -270,7 +278,7 @@ interface OpenLink {
 
 /** What a socket does with what it hears and with its errors; set before it opens. */
 interface LinkHandlers {
-  onMessage(link: ResolvedLink, boundPort: () => number, bytes: Uint8Array, address: string, port: number): void;
+  onMessage(link: ResolvedLink, boundPort: () => number, bytes: Uint8Array, address: string, port: number, ageMs: number | undefined): void;
   onError(link: number, e: Error): void;
 }
 
@@ -278,7 +286,7 @@ interface LinkHandlers {
  * Opens the link's sockets (one, or one per peer on a unicast link with
  * several peers), each with its send target. Throws TransportBindError.
  */
-async function openLink(link: ResolvedLink, backend: UdpBackend, h: LinkHandlers): Promise<{ link: ResolvedLink; socks: { sock: UdpSocketLike; target: Endpoint; to: Endpoint | undefined }[]; bound: Endpoint; receiveBuffer: number | undefined }> {
+async function openLink(link: ResolvedLink, backend: UdpBackend, polled: UdpBackend | undefined, h: LinkHandlers): Promise<{ link: ResolvedLink; socks: { sock: UdpSocketLike; target: Endpoint; to: Endpoint | undefined }[]; bound: Endpoint; receiveBuffer: number | undefined }> {
   const i = link.index;
   if (link.mode !== "unicast" && !isLocalAddress(link.localAddress)) {
     // Multicast/broadcast sockets bind to a shared address, so the kernel
@@ -287,13 +295,14 @@ async function openLink(link: ResolvedLink, backend: UdpBackend, h: LinkHandlers
   }
   let port = link.port;
   const boundPort = (): number => port;
+  // Connected sockets hear only their peer, so they may wait to be read (see openUdpTransport).
   const open = (reuseAddr: boolean, peer: Endpoint | undefined): Promise<UdpSocketLike> =>
-    backend.open({
+    (peer !== undefined && polled !== undefined ? polled : backend).open({
       address: link.bindAddress,
       port,
       reuseAddr,
       ...(peer === undefined ? {} : { connect: peer }),
-      onMessage: (bytes, address, fromPort) => h.onMessage(link, boundPort, bytes, address, fromPort),
+      onMessage: (bytes, address, fromPort, ageMs) => h.onMessage(link, boundPort, bytes, address, fromPort, ageMs),
       onError: (e) => h.onError(i, e),
     });
   const failure = (e: unknown, peer: Endpoint | undefined): TransportBindError => {
@@ -384,10 +393,17 @@ function noRouteYet(e: unknown): boolean {
  * and TransportBindError (naming link, address:port and the OS cause) when a
  * socket cannot be set up; sockets already opened are closed again.
  * `backend` defaults to the runtime's own (defaultUdpBackend).
+ *
+ * `polled` (udp-socket-polled.ts), when given, opens the sockets that are
+ * connect()ed to a peer: nothing wakes the event loop when their datagrams
+ * arrive; readArrived() reads them, each with the kernel's arrival time.
+ * A socket that is not connected (multicast, broadcast, a unicast link
+ * without peers or whose peer had no route at start) stays on `backend`:
+ * anyone can fill its queue, so it is read as datagrams come.
  */
-export async function openUdpTransport(links: readonly LinkSpec[], backend: UdpBackend = defaultUdpBackend()): Promise<UdpTransport> {
+export async function openUdpTransport(links: readonly LinkSpec[], backend: UdpBackend = defaultUdpBackend(), polled?: UdpBackend): Promise<UdpTransport> {
   const resolved = resolveLinks(links);
-  const receivers: ((link: number, bytes: Uint8Array, from: Endpoint) => void)[] = [];
+  const receivers: ((link: number, bytes: Uint8Array, from: Endpoint, ageMs?: number) => void)[] = [];
   const errorSinks: ((link: number, err: Error) => void)[] = [];
   const strangerSinks: ((link: number, from: Endpoint) => void)[] = [];
   let closed = false;
@@ -396,7 +412,7 @@ export async function openUdpTransport(links: readonly LinkSpec[], backend: UdpB
   };
 
   const handlers: LinkHandlers = {
-    onMessage(link, boundPort, bytes, address, port) {
+    onMessage(link, boundPort, bytes, address, port, ageMs) {
       // Our own multicast/broadcast frames can loop back; they are not news.
       if (address === link.localAddress && port === boundPort()) return;
       const sources = link.sources;
@@ -405,7 +421,7 @@ export async function openUdpTransport(links: readonly LinkSpec[], backend: UdpB
         return;
       }
       const from: Endpoint = { address, port };
-      for (const cb of receivers) cb(link.index, bytes, from);
+      for (const cb of receivers) cb(link.index, bytes, from, ageMs);
     },
     onError(i, e) {
       report(i, new TransportSendError(i, undefined, errorCode(e), `heartbeat link ${i}: socket error: ${e.message}`));
@@ -421,7 +437,7 @@ export async function openUdpTransport(links: readonly LinkSpec[], backend: UdpB
   };
   try {
     for (const link of resolved) {
-      const o = await openLink(link, backend, handlers);
+      const o = await openLink(link, backend, polled, handlers);
       open.set(link.index, {
         ...o,
         socks: o.socks.map((x) => {
@@ -478,6 +494,14 @@ export async function openUdpTransport(links: readonly LinkSpec[], backend: UdpB
       for (const o of open.values()) for (const x of o.socks) n += x.sock.readQueued?.() ?? 0;
       return n;
     },
+    ...(polled === undefined ? {} : {
+      readArrived() {
+        if (closed) return 0;
+        let n = 0;
+        for (const o of open.values()) for (const x of o.socks) if (x.sock.polled === true) n += x.sock.readQueued?.() ?? 0;
+        return n;
+      },
+    }),
     onError(cb) {
       errorSinks.push(cb);
     },

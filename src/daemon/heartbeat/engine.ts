@@ -60,10 +60,21 @@ interface PendingFrame {
   bytes: Uint8Array;
   from: Endpoint;
   at: number;
+  /** `at` is the kernel's receive time, earlier than when we read it (a polled socket). */
+  stamped: boolean;
 }
 
 /** Pending frames at most: more (a flood from a peer's address) are fed at once. */
 const MAX_PENDING_FRAMES = 64;
+/**
+ * A read of the polled sockets that brings this many datagrams (far more
+ * than peers send per round: a flood from a peer's address) is followed by
+ * another at the next turn of the event loop, and so on while it lasts, as
+ * a socket the event loop watches would be read.
+ */
+const POLLED_BURST = 32;
+/** Not a peer: an "alive" input for it changes nothing but tells the core when we ran (see markRunning). */
+const NO_NODE = "";
 
 /** Bytes of config key names per frame: leaves room for module adverts under the frame limit. */
 const CONFIG_PAGE_BUDGET_BYTES = 480;
@@ -112,6 +123,15 @@ export class HeartbeatEngine {
   };
   private publishQueued = false;
   private pending: PendingFrame[] = [];
+  /** readArrived() is running: its frames are sorted and fed together afterwards. */
+  private reading = false;
+  private burstQueued = false;
+  private readonly onBurst = (): void => {
+    this.burstQueued = false;
+    if (!this.transport) return;
+    this.takeArrived();
+    this.schedule();
+  };
   private digest: OwnDigest | undefined;
   private round = 0;
   /** Pages of the config digest sent so far (which one is next), and when the next may go. */
@@ -166,10 +186,11 @@ export class HeartbeatEngine {
   async start(): Promise<void> {
     const t = await this.opts.openTransport(this.opts.links);
     this.transport = t;
-    t.onReceive((link, bytes, from) => {
-      if (this.opts.deferFrames !== true) return this.onBytes(link, bytes, from, this.clock());
-      this.pending.push({ link, bytes, from, at: this.clock() });
-      if (this.pending.length >= MAX_PENDING_FRAMES) this.takePending();
+    t.onReceive((link, bytes, from, ageMs) => {
+      const at = this.clock() - (ageMs ?? 0);
+      if (this.opts.deferFrames !== true && ageMs === undefined) return this.onBytes(link, bytes, from, at);
+      this.pending.push({ link, bytes, from, at, stamped: ageMs !== undefined });
+      if (!this.reading && this.pending.length >= MAX_PENDING_FRAMES) this.takePending();
     });
     t.onError((link, err) => this.rateLimitedWarn(`send-error-${link}`, "heartbeat send failed", { link, error: err.message }));
     if (isUdp(t)) {
@@ -189,7 +210,7 @@ export class HeartbeatEngine {
    */
   async leave(): Promise<void> {
     if (!this.transport) return;
-    this.takePending();
+    this.takeArrived();
     this.disarm();
     for (let i = 0; i < 2; i++) {
       if (i > 0) await new Promise((r) => setTimeout(r, GOODBYE_GAP_MS));
@@ -224,6 +245,7 @@ export class HeartbeatEngine {
   async stop(): Promise<void> {
     this.disarm();
     this.pending = [];
+    this.burstQueued = false;
     await this.transport?.close();
     this.transport = undefined;
   }
@@ -239,7 +261,7 @@ export class HeartbeatEngine {
     queueMicrotask(() => {
       this.publishQueued = false;
       if (!this.transport) return;
-      this.takePending();
+      this.takeArrived();
       this.apply(stepMembership(this.state, { type: "publish" }, this.clock()));
       this.schedule();
     });
@@ -248,7 +270,7 @@ export class HeartbeatEngine {
   /** `node` answered on another channel (a mirror's replication link): see "Other channels" in membership.ts. */
   alive(node: string, via: string, ageMs: number): void {
     if (!this.transport) return;
-    this.takePending();
+    this.takeArrived();
     this.apply(stepMembership(this.state, { type: "alive", node, via, ageMs }, this.clock()));
     this.schedule();
   }
@@ -261,7 +283,7 @@ export class HeartbeatEngine {
   private wake(): void {
     if (!this.transport) return;
     // The tick below re-arms the timer once, after the round went out.
-    this.takePending(false);
+    this.takeArrived(false);
     if (verdictDue(this.state, this.clock())) {
       this.readQueued();
       this.takePending(false);
@@ -278,8 +300,16 @@ export class HeartbeatEngine {
    * shows a receive path that lags (or has stopped).
    */
   private readQueued(): void {
-    const n = this.transport?.readQueued?.() ?? 0;
-    if (n === 0) return;
+    this.reading = true;
+    let n = 0;
+    try {
+      n = this.transport?.readQueued?.() ?? 0;
+    } finally {
+      this.reading = false;
+    }
+    // Polled sockets are read at every wake-up: what they held is no sign of a lagging receive path.
+    n -= this.pending.reduce((k, p) => k + (p.stamped ? 1 : 0), 0);
+    if (n <= 0) return;
     this.counters.readBeforeVerdict(undefined, n);
     this.rateLimitedWarn("read-before-verdict", "heartbeat frames were waiting unread in the socket at a peer deadline; read them before judging", { datagrams: n });
   }
@@ -310,6 +340,29 @@ export class HeartbeatEngine {
   }
 
   /**
+   * Reads the polled sockets (the transport's readArrived: datagrams that
+   * waited in the kernel since the last wake-up, each with the kernel's
+   * receive time), then feeds everything pending.
+   */
+  private takeArrived(rearm = true): void {
+    const t = this.transport;
+    if (t?.readArrived !== undefined) {
+      this.reading = true;
+      let n = 0;
+      try {
+        n = t.readArrived();
+      } finally {
+        this.reading = false;
+      }
+      if (n >= POLLED_BURST && !this.burstQueued) {
+        this.burstQueued = true;
+        setTimeout(this.onBurst, 0);
+      }
+    }
+    this.takePending(rearm);
+  }
+
+  /**
    * Feeds the frames kept by deferFrames, in arrival order and each at its
    * arrival time: the core sets the same deadlines as if it had taken them
    * at once, and they come before the event that takes them (a tick, a
@@ -317,16 +370,46 @@ export class HeartbeatEngine {
    * goodbye) waits at most until the next wake-up, one interval; in
    * exchange a round's receiving and sending run in one wake-up, in code the
    * CPU's caches still hold, instead of three.
+   *
+   * Frames of polled sockets carry the kernel's receive time, which can lie
+   * before our last event (they waited in the kernel while we did not run),
+   * so the core is first told that we run now (markRunning): its check for
+   * our own stalls (membership.ts, "Our own freezes") then measures from our
+   * events, and the frames fed after it at earlier times count as news, not
+   * as moments we ran.
    */
   private takePending(rearm = true): void {
     if (this.pending.length === 0) return;
     const list = this.pending;
     this.pending = [];
+    let stamped = false;
+    for (let i = 0; i < list.length; i++) {
+      const p = list[i] as PendingFrame;
+      stamped ||= p.stamped;
+      // In arrival order across sockets (a frame's deadline replaces the one before); usually already sorted.
+      let j = i;
+      while (j > 0 && (list[j - 1] as PendingFrame).at > p.at) {
+        list[j] = list[j - 1] as PendingFrame;
+        j -= 1;
+      }
+      list[j] = p;
+    }
+    if (stamped) this.markRunning();
     for (const p of list) {
       if (!this.transport) return;
       this.onBytes(p.link, p.bytes, p.from, p.at, false);
     }
     if (rearm) this.schedule();
+  }
+
+  /**
+   * An input that changes nothing but carries the time we run: "alive" for
+   * a name that is no peer. The core credits our own stalls on every input
+   * from its time (creditStall), so a freeze or a late timer is found here,
+   * at the moment we really ran, and not at a frame's earlier kernel time.
+   */
+  private markRunning(): void {
+    this.apply(stepMembership(this.state, { type: "alive", node: NO_NODE, via: "heartbeat", ageMs: 0 }, this.clock()));
   }
 
   /** `from` is the datagram's source, named in rejection logs so an operator can find the host; `at` its arrival. */

@@ -14,6 +14,8 @@ import { type Engine, type Membership, type NodeContext, ReloadRejected } from "
 import { HeartbeatEngine } from "./engine.ts";
 import { heartbeatSetup } from "./setup.ts";
 import { configDigest } from "./config-digest.ts";
+import { defaultUdpBackend, openUdpTransport } from "../../net/udp-transport.ts";
+import { polledUdpBackend } from "../../net/udp-socket-polled.ts";
 
 export type SupervisedHeartbeat = Engine & Membership;
 
@@ -37,11 +39,15 @@ export function supervisedHeartbeat(ctx: NodeContext, others: () => readonly Eng
       log.info("heartbeats off", { reason: hb.why });
       return undefined;
     }
+    // Only the membership reads frames here (no module or VRRP engine takes adverts), and timers are not tight.
+    const deferFrames = c.modules.length === 0 && c.vrrp.length === 0 && c.cluster.heartbeat.deadtime >= DEFER_FRAMES_FROM_DEADTIME_MS;
+    // Then the sockets connected to a peer need not wake the event loop at all: read at each wake-up of the engine.
+    const polled = deferFrames ? await polledUdpBackend() : undefined;
     const engine = new HeartbeatEngine({
       ...hb.options,
+      ...(polled === undefined ? {} : { openTransport: (l) => openUdpTransport(l, defaultUdpBackend(), polled) }),
       configDigest: configDigest(c, ctx.configFile),
-      // Only the membership reads frames here (no module or VRRP engine takes adverts), and timers are not tight.
-      deferFrames: c.modules.length === 0 && c.vrrp.length === 0 && c.cluster.heartbeat.deadtime >= DEFER_FRAMES_FROM_DEADTIME_MS,
+      deferFrames,
       modules: () => others().flatMap((e) => e.adverts?.() ?? []),
       vrrp: () => others().flatMap((e) => e.vrrpClaims?.() ?? []),
       onPeer: (node, liveness) => {

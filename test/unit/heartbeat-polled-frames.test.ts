@@ -1,0 +1,135 @@
+/**
+ * Polled sockets (the transport's readArrived): a peer's frames wait in the
+ * kernel until the driver's next wake-up and come with the kernel's receive
+ * time. Deadlines must run from those times, so verdicts come exactly when
+ * they would if each frame had been fed as it arrived; and frames that
+ * waited while this node did not run must not read as moments it ran.
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { MembershipConfig, MembershipEvent } from "../../src/core/membership/membership.ts";
+import { HeartbeatEngine } from "../../src/daemon/heartbeat/engine.ts";
+import { Logger } from "../../src/daemon/log.ts";
+import { Metrics } from "../../src/daemon/metrics.ts";
+import type { Endpoint, Transport } from "../../src/net/udp-transport.ts";
+import { encodeHeartbeat } from "../../src/proto/heartbeat.ts";
+import { KEY } from "./heartbeat-engine-pair.ts";
+
+const START = 5_000_000;
+const B: Endpoint = { address: "198.51.100.12", port: 7694 };
+/** b's frames arrive at this phase of a's 100 ms rounds: between a's wake-ups. */
+const PHASE_MS = 37;
+const membership: MembershipConfig = {
+  self: "a",
+  cluster: "lab",
+  nodes: [
+    { name: "a", links: ["198.51.100.11"] },
+    { name: "b", links: ["198.51.100.12"] },
+  ],
+  intervalMs: 100,
+  warntimeMs: 250,
+  deadtimeMs: 500,
+  initdeadMs: 2000,
+};
+
+/** a's side of the wire: b's frames either handed over as they arrive, or kept (with their arrival) until readArrived. */
+function wire(polled: boolean) {
+  const receivers: ((link: number, bytes: Uint8Array, from: Endpoint, ageMs?: number) => void)[] = [];
+  let queue: { bytes: Uint8Array; at: number }[] = [];
+  let seq = 0;
+  const frame = (sentAt: number) => encodeHeartbeat({ cluster: "lab", node: "b", epoch: 1n, seq: ++seq, sentAt, link: 0, echoes: [], modules: [] }, KEY);
+  const readArrived = (): number => {
+    const list = queue;
+    queue = [];
+    for (const q of list) for (const cb of receivers) cb(0, q.bytes, B, Date.now() - q.at);
+    return list.length;
+  };
+  const transport: Transport = {
+    send() {},
+    onReceive: (cb) => void receivers.push(cb),
+    onError() {},
+    readQueued: () => (polled ? readArrived() : 0),
+    ...(polled ? { readArrived } : {}),
+    close: () => Promise.resolve(),
+  };
+  return {
+    transport,
+    /** A frame of b's reaches a's socket at `at` (now, or earlier: it waited while a did not run). */
+    arrive(at = Date.now()) {
+      const bytes = frame(at);
+      if (polled) queue.push({ bytes, at });
+      else for (const cb of receivers) cb(0, bytes, B);
+    },
+  };
+}
+
+function node(polled: boolean) {
+  const lines: string[] = [];
+  const w = wire(polled);
+  const e = new HeartbeatEngine({
+    membership, key: KEY, links: [{ index: 0, localAddress: "198.51.100.11", port: 7694, mode: "unicast", peers: [B.address] }],
+    openTransport: () => Promise.resolve(w.transport), log: new Logger("text", (l) => lines.push(l)), metrics: new Metrics(), clock: () => Date.now(),
+    deferFrames: polled,
+  });
+  return { e, w, lines };
+}
+
+function peerEvents(events: readonly MembershipEvent[], to: string, since = START): number[] {
+  return events.filter((ev) => ev.scope === "peer" && ev.node === "b" && ev.to === to).map((ev) => ev.at - since);
+}
+
+/** b sends every 100 ms from PHASE_MS for 2 s, then falls silent. */
+async function silentPeer(polled: boolean) {
+  const since = Date.now();
+  const n = node(polled);
+  await n.e.start();
+  let last = 0;
+  await vi.advanceTimersByTimeAsync(PHASE_MS);
+  for (let i = 0; i < 20; i++) {
+    n.w.arrive();
+    last = Date.now() - since;
+    await vi.advanceTimersByTimeAsync(100);
+  }
+  await vi.advanceTimersByTimeAsync(1_000);
+  const events = n.e.events.toArray();
+  await n.e.stop();
+  return { up: peerEvents(events, "up", since), late: peerEvents(events, "late", since), dead: peerEvents(events, "dead", since), last };
+}
+
+describe("heartbeat driver on polled sockets", () => {
+  beforeEach(() => vi.useFakeTimers({ now: START }));
+  afterEach(() => vi.useRealTimers());
+
+  it("takes up, late and dead at the same times as a driver fed each frame as it arrived", async () => {
+    const polled = await silentPeer(true);
+    const atOnce = await silentPeer(false);
+    expect(atOnce.dead).toHaveLength(1);
+    expect(polled.up).toEqual(atOnce.up);
+    expect(polled.late).toEqual(atOnce.late);
+    expect(polled.dead).toEqual(atOnce.dead);
+    // From the kernel's arrival of b's first and last frames, not from a's wake-ups (multiples of 100 ms).
+    expect(polled.up).toEqual([PHASE_MS]);
+    expect(polled.dead).toEqual([polled.last + 500]);
+  });
+
+  it("a freeze of this node is one stall, found when it runs again; the frames that waited meanwhile keep b alive", async () => {
+    const n = node(true);
+    await n.e.start();
+    await vi.advanceTimersByTimeAsync(PHASE_MS);
+    for (let i = 0; i < 10; i++) {
+      n.w.arrive();
+      await vi.advanceTimersByTimeAsync(100);
+    }
+    // a does not run for 2 s (its timer fires that much late); b's frames reach the socket every 100 ms meanwhile.
+    const frozenAt = Date.now();
+    for (let t = 100; t <= 2_000; t += 100) n.w.arrive(frozenAt + t);
+    vi.setSystemTime(frozenAt + 2_000);
+    await vi.advanceTimersByTimeAsync(150);
+    const events = n.e.events.toArray();
+    await n.e.stop();
+    const stalls = n.lines.filter((l) => l.includes("this node ran late"));
+    expect(stalls).toHaveLength(1);
+    expect(stalls[0]).toMatch(/gap_ms=(19|20|21)\d\d/);
+    expect(peerEvents(events, "late")).toEqual([]);
+    expect(peerEvents(events, "dead")).toEqual([]);
+  });
+});
