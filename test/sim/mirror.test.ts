@@ -9,9 +9,18 @@
  * Checked at every step:
  * - no stale copy is ever promoted: a node that starts running the module
  *   (without forceprim) holds every write acknowledged so far;
- * - an acknowledged write is never missing from the running node's copy.
+ * - no never-synced copy is promoted: once a node ran the module on its
+ *   copy (the cluster's first data, files its folder held before), a node
+ *   that starts running later holds those files too;
+ * - an acknowledged write is never missing from the running node's copy;
+ * - a file a folder held before the first contact is never resynced away
+ *   without being kept aside (a resync that says so keeps what it removes).
  * At the end (everything healed): both copies hold the same writes, in sync.
  * Split brain: when both sides wrote while apart, it is always detected.
+ * First contact: both folders hold files of their own when the two new
+ * nodes first meet, and the node that goes first is killed at once (before
+ * it ran, or within 30 ms of its start: before or while its first sync
+ * begins), stays dead past the deadtime, and comes back.
  *
  * Seeds: SIM_SEEDS=<k> runs k seeds per scenario; SIM_SEED=<n> replays one.
  */
@@ -44,6 +53,10 @@ interface SimNode {
   linkUp: boolean;
   linkNoticeAt: number | null;
   splitBrainSeen: boolean;
+  /** Files a resync removed from this copy after keeping them aside. */
+  kept: Set<number>;
+  /** Files this folder held before the first contact (negative ids). */
+  own: Set<number>;
 }
 
 interface World {
@@ -58,7 +71,7 @@ interface World {
   pending: number[];
   /** Ops sent on the current connection and not acknowledged yet (TCP delivers them once a blip ends). */
   unsent: number[];
-  resync: { from: SimNode; to: SimNode; doneAt: number } | null;
+  resync: { from: SimNode; to: SimNode; beginAt: number; begun: boolean; doneAt: number; keep: boolean } | null;
   failures: string[];
   trace: string[];
   /** Split-brain scenario: acknowledged writes of the losing side are kept aside, not required on the winner. */
@@ -66,6 +79,14 @@ interface World {
   /** Nodes that acknowledged writes alone during the current full partition, and whether both ever did. */
   wroteApart: Set<string>;
   bothWroteApart: boolean;
+  /** The node the module core prefers (the other yields to it when both may run). */
+  readonly prefer: string;
+  /** The first node that ran the module: its folder's own files are the cluster's first data. */
+  origin: SimNode | null;
+  /** First-contact scenario: how the node that goes first is killed (null: not armed, or done). */
+  firstContactKill: { delay: number; beforeRun: boolean; downFor: number } | null;
+  /** A node the first-contact fault kills at `at`, down until `until`. */
+  revive: { node: SimNode; at: number; until: number } | null;
 }
 
 function other(w: World, n: SimNode): SimNode {
@@ -98,8 +119,10 @@ function act(w: World, n: SimNode, actions: readonly MirrorAction[]): void {
         feed(w, n, { type: "resync-failed", detail: "peer runs the module", touched: false });
         continue;
       }
-      feed(w, p, { type: "resync-incoming" });
-      w.resync = { from: n, to: p, doneAt: w.now + w.rng.int(20, 300) };
+      // The peer hears of it one to three ticks later (the driver asks its state, then begins): the
+      // window in which a PRIM that dies leaves a peer that was never told.
+      const beginAt = w.now + TICK * w.rng.int(1, 3);
+      w.resync = { from: n, to: p, beginAt, begun: false, doneAt: beginAt + w.rng.int(20, 300), keep: a.keepConflicts };
     }
   }
 }
@@ -126,7 +149,7 @@ function start(w: World, n: SimNode): void {
   n.heardAt = -1;
   n.linkUp = false;
   n.linkNoticeAt = null;
-  const r = initMirror({ module: "m", self: n.name, peer: other(w, n).name, timers, copy: n.disk, boot: "boot-1" }, w.now);
+  const r = initMirror({ module: "m", self: n.name, peer: other(w, n).name, timers, copy: n.disk, boot: "boot-1", prefer: w.prefer }, w.now);
   n.core = r.state;
   act(w, n, r.actions);
   feed(w, n, { type: "role", role: "SECOND" });
@@ -149,6 +172,14 @@ function setRole(w: World, n: SimNode, role: MirrorModuleRole): void {
   if (running(role) && !running(was)) {
     const missing = [...w.acked].filter((id) => !n.files.has(id));
     if (missing.length > 0 && !w.split) w.failures.push(`t=${w.now}: ${n.name} took over without acknowledged writes ${missing.slice(0, 5).join(",")}`);
+    if (w.origin === null) w.origin = n;
+    const neverSynced = [...w.origin.own].filter((id) => !n.files.has(id));
+    if (neverSynced.length > 0) w.failures.push(`t=${w.now}: ${n.name} runs a copy that never received the first sync (it lacks ${w.origin.name}'s files ${neverSynced.slice(0, 5).join(",")})`);
+    const k = w.firstContactKill;
+    if (k !== null && !k.beforeRun) {
+      w.firstContactKill = null;
+      w.revive = { node: n, at: w.now + k.delay, until: w.now + k.delay + k.downFor };
+    }
   }
   if (!running(role) && running(was)) w.pending = [];
   feed(w, n, { type: "role", role });
@@ -222,10 +253,18 @@ function link(w: World): void {
       }
     }
   }
+  if (r !== null && !r.begun && w.now >= r.beginAt && phys) {
+    r.begun = true;
+    feed(w, r.to, { type: "resync-incoming" });
+  }
   // A short cut that neither side noticed delays the resync (TCP retransmits); a noticed one cancels it above.
-  if (r !== null && w.now >= r.doneAt && phys) {
+  if (r !== null && r.begun && w.now >= r.doneAt && phys) {
     w.resync = null;
     if (r.from.core !== null) {
+      const removed = [...r.to.files].filter((id) => !r.from.files.has(id));
+      if (r.keep) for (const id of removed) r.to.kept.add(id);
+      const lost = removed.filter((id) => id < 0 && !r.to.kept.has(id));
+      if (lost.length > 0) w.failures.push(`t=${w.now}: the resync from ${r.from.name} removed ${r.to.name}'s own files ${lost.slice(0, 5).join(",")} without keeping them aside`);
       r.to.files = new Set(r.from.files);
       // Every op held at the start of the resync is on the peer now.
       for (const id of w.pending) w.acked.add(id);
@@ -241,8 +280,8 @@ function elect(w: World): void {
     if (!n.up || n.core === null) continue;
     const peerRuns = running(n.seenRole);
     if (running(n.role)) {
-      // The module core's conflict rule, simplified: the first node keeps it.
-      if (peerRuns && n === w.nodes[1]) setRole(w, n, "SECOND");
+      // The module core's conflict rule, simplified: the preferred node keeps it.
+      if (peerRuns && n.name !== w.prefer) setRole(w, n, "SECOND");
       else if (n.liveness !== "dead" && n.role === "ALONE") setRole(w, n, "PRIM");
       else if (n.liveness === "dead" && n.role === "PRIM") setRole(w, n, "ALONE");
       continue;
@@ -254,7 +293,7 @@ function elect(w: World): void {
     if (n.role === "WAIT") setRole(w, n, "SECOND");
     if (n.liveness === "unknown" || peerRuns) continue;
     const peerEligible = n.liveness === "up" && n.seenRole === "SECOND" && n.seenMark === "u";
-    if (peerEligible && n === w.nodes[1]) continue;
+    if (peerEligible && n.name !== w.prefer) continue;
     setRole(w, n, n.liveness === "dead" ? "ALONE" : "PRIM");
   }
 }
@@ -297,19 +336,59 @@ function write(w: World): void {
   }
 }
 
-function run(seed: number, splitBrain: boolean): World {
+/**
+ * The first-contact fault: the node that goes first dies either the moment
+ * the two copies were first compared (before it could run), or `delay` ms
+ * after it started running (its gen bumped, its first sync about to begin
+ * or just begun); it stays down past the deadtime, then comes back.
+ */
+function firstContactFault(w: World): void {
+  const k = w.firstContactKill;
+  if (k !== null && k.beforeRun && w.nodes.every((n) => n.up && n.linkUp)) {
+    w.firstContactKill = null;
+    const n = w.nodes.find((x) => x.name === w.prefer) ?? w.nodes[0];
+    w.revive = { node: n, at: w.now, until: w.now + k.downFor };
+  }
+  const r = w.revive;
+  if (r === null) return;
+  if (w.now >= r.at && r.node.up && w.now < r.until) crash(w, r.node);
+  if (w.now >= r.until && !r.node.up) {
+    start(w, r.node);
+    w.revive = null;
+  }
+}
+
+type Scenario = "faults" | "split" | "first-contact";
+
+function run(seed: number, scenario: Scenario): World {
   const rng = Prng.fromSeed(seed);
-  const mk = (name: string): SimNode => ({
-    name, up: false, core: null, disk: null, files: new Set(), role: "STOP", heardAt: -1, seenRole: null, seenMark: null,
-    liveness: "unknown", linkUp: false, linkNoticeAt: null, splitBrainSeen: false,
-  });
-  const w: World = { rng, now: 0, nodes: [mk("a"), mk("b")], replCut: false, netCut: false, nextWrite: 1, acked: new Set(), pending: [], unsent: [], resync: null, failures: [], trace: [], split: splitBrain, wroteApart: new Set(), bothWroteApart: false };
-  start(w, w.nodes[0]);
-  start(w, w.nodes[1]);
-  const END = 60_000;
-  let faultUntil = 0;
+  const splitBrain = scenario === "split";
+  const first = scenario === "first-contact";
+  const mk = (name: string, base: number): SimNode => {
+    // First contact: each folder holds 0-3 files of its own (at least one of the two some).
+    const own = new Set<number>();
+    if (first) for (let i = 1, k = rng.int(name === "a" ? 1 : 0, 3); i <= k; i++) own.add(-(base + i));
+    return {
+      name, up: false, core: null, disk: null, files: new Set(own), role: "STOP", heardAt: -1, seenRole: null, seenMark: null,
+      liveness: "unknown", linkUp: false, linkNoticeAt: null, splitBrainSeen: false, kept: new Set(), own,
+    };
+  };
+  const nodes: [SimNode, SimNode] = [mk("a", 0), mk("b", 10)];
+  const w: World = {
+    rng, now: 0, nodes, replCut: false, netCut: false, nextWrite: 1, acked: new Set(), pending: [], unsent: [], resync: null, failures: [], trace: [],
+    split: splitBrain, wroteApart: new Set(), bothWroteApart: false, prefer: first && rng.chance(0.5) ? "b" : "a", origin: null,
+    firstContactKill: first ? { delay: TICK * rng.int(0, 3), beforeRun: rng.chance(0.3), downFor: rng.int(DEADTIME + 100, 4000) } : null,
+    revive: null,
+  };
+  // First contact: the second node may start a little later (the first one waits alone meanwhile).
+  const lateStart = first && rng.chance(0.5) ? { node: rng.chance(0.5) ? nodes[0] : nodes[1], at: TICK * rng.int(1, 200) } : null;
+  for (const n of nodes) if (lateStart?.node !== n) start(w, n);
+  const END = first ? 20_000 : 60_000;
+  // First contact: the random faults begin once that fault has played out.
+  let faultUntil = first ? 10_000 : 0;
   let heal: (() => void) | null = null;
   for (w.now = 0; w.now < END + 10_000; w.now += TICK) {
+    if (lateStart !== null && w.now === lateStart.at) start(w, lateStart.node);
     if (w.now < END && w.now >= faultUntil) {
       heal?.();
       heal = null;
@@ -337,6 +416,7 @@ function run(seed: number, splitBrain: boolean): World {
     }
     heartbeat(w);
     link(w);
+    firstContactFault(w);
     for (const n of w.nodes) if (n.core !== null && w.now % INTERVAL === 0) feed(w, n, { type: "tick" });
     elect(w);
     write(w);
@@ -351,7 +431,7 @@ function run(seed: number, splitBrain: boolean): World {
 describe("mirror core simulation", () => {
   for (const seed of seedsFromEnv(60)) {
     it(`crashes and link cuts never promote a stale copy or lose an acknowledged write (seed ${seed})`, () => {
-      const w = run(seed, false);
+      const w = run(seed, "faults");
       expect(w.failures, replayCommand(seed)).toEqual([]);
       const [a, b] = w.nodes;
       if (process.env["SIM_TRACE"] && [...a.files].sort().join() !== [...b.files].sort().join()) {
@@ -366,9 +446,25 @@ describe("mirror core simulation", () => {
       expect(runner?.core?.writes, replayCommand(seed)).toBe("replicate");
     });
   }
+  for (const seed of seedsFromEnv(60)) {
+    it(`first contact of two new copies, the node that goes first killed at once: no never-synced copy promoted, no file of either folder lost (seed ${seed})`, () => {
+      const w = run(seed, "first-contact");
+      if (process.env["SIM_TRACE"] && w.failures.length > 0) console.log(w.trace.filter((t) => !t.includes("peer-mark")).slice(-120).join("\n"));
+      expect(w.failures, replayCommand(seed)).toEqual([]);
+      const [a, b] = w.nodes;
+      expect([...a.files].sort().join(), `copies differ at the end; ${replayCommand(seed)}`).toBe([...b.files].sort().join());
+      expect(w.origin, replayCommand(seed)).not.toBeNull();
+      for (const n of w.nodes) {
+        // The cluster's first data is on both copies; the other folder's own files are kept aside.
+        expect([...(w.origin?.own ?? [])].filter((id) => !n.files.has(id)), `${n.name} lacks the first data; ${replayCommand(seed)}`).toEqual([]);
+        expect([...n.own].filter((id) => !n.files.has(id) && !n.kept.has(id)), `${n.name}'s own files lost; ${replayCommand(seed)}`).toEqual([]);
+      }
+      expect(w.nodes.find((n) => running(n.role))?.core?.writes, replayCommand(seed)).toBe("replicate");
+    });
+  }
   for (const seed of seedsFromEnv(30)) {
     it(`split brain where both wrote is always detected (seed ${seed})`, () => {
-      const w = run(seed, true);
+      const w = run(seed, "split");
       const [a, b] = w.nodes;
       if (process.env["SIM_TRACE"] && [...a.files].sort().join() !== [...b.files].sort().join()) {
         console.log(w.trace.filter((t) => !t.includes("\"gate\"")).join("\n"), JSON.stringify({ resync: w.resync && { from: w.resync.from.name, doneAt: w.resync.doneAt }, replCut: w.replCut, netCut: w.netCut, now: w.now }), a.role, b.role, a.core?.writes, b.core?.writes, a.core?.link, b.core?.link);
