@@ -254,6 +254,34 @@ describe("resync between two local folders", () => {
   });
 });
 
+describe("the sender's read buffers", () => {
+  it("are used again only once the op that carried them is acknowledged", async () => {
+    for (let i = 0; i < 6; i++) writeFile(src, `f${i}`, noise(100 + i, 5 * 1024 * 1024 + 123));
+    const peer = new LocalResyncPeer(dst);
+    const real = peer.apply.bind(peer);
+    const buffers = new Set<ArrayBufferLike>();
+    let writes = 0;
+    let overwritten = 0;
+    peer.apply = (op) => {
+      if (op.op !== "write") return real(op);
+      writes++;
+      buffers.add(op.data.buffer);
+      const sent = Buffer.from(op.data);
+      // Acknowledged a few turns later, as over the link: the bytes must not change meanwhile.
+      return new Promise((resolve) => setTimeout(() => {
+        if (!sent.equals(op.data)) overwritten++;
+        resolve(real({ ...op, data: Uint8Array.from(sent) }));
+      }, 1));
+    };
+    const r = await new Resync({ root: src, peer }).run();
+    expect(r.completed).toBe(true);
+    expect(overwritten).toBe(0);
+    expect(writes).toBeGreaterThanOrEqual(30);
+    expect(buffers.size).toBeLessThan(writes / 2);
+    await expectSameTrees(src, dst);
+  });
+});
+
 describe("journal-driven removal of a directory", () => {
   let a: string;
   let b: string;
