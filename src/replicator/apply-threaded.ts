@@ -53,8 +53,12 @@ function workerLocation(): URL | string | null {
 /** Data bytes past which a batch of ops is posted without waiting for the end of the turn. */
 const BATCH_BYTES = 256 * 1024;
 
-/** A quick op applied on the main thread that took longer than this (ms)... */
-export const INLINE_SLOW_MS = 2;
+/**
+ * A quick op applied on the main thread that took longer than this (ms)...
+ * Its wall time: on a loaded host a few ms of it are other threads' turns on
+ * the CPU, which say nothing of the disk and would only send ops to the thread.
+ */
+export const INLINE_SLOW_MS = 20;
 /** ...sends every op to the thread for this long (ms). */
 export const INLINE_PAUSE_MS = 1000;
 

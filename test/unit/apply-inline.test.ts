@@ -12,7 +12,7 @@ import type { Worker } from "node:worker_threads";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Applier, cacheDrops } from "../../src/replicator/apply.ts";
 import { DirtySet } from "../../src/replicator/apply-sync.ts";
-import { INLINE_PAUSE_MS, ThreadedApplier } from "../../src/replicator/apply-threaded.ts";
+import { INLINE_PAUSE_MS, INLINE_SLOW_MS, ThreadedApplier } from "../../src/replicator/apply-threaded.ts";
 import type { ApplyResult } from "../../src/replicator/apply-result.ts";
 import type { ApplyWorkerRequest } from "../../src/replicator/apply-worker.ts";
 import { type MirrorOp, relPath } from "../../src/replicator/ops.ts";
@@ -172,19 +172,20 @@ describe("quick ops on the main thread while the applier's thread is idle", () =
   });
 
   it("a quick op that took long sends every op to the thread for a while", async () => {
-    let calls = 0;
-    a = new ThreadedApplier(thread as unknown as Worker, here.mtimeWindowNs, here, () => {
-      // The op's own start and end: 5 ms apart.
-      calls++;
-      return calls === 3 ? now + 5 : now;
-    });
+    /** Clock readings to give before falling back to `now`: applyHere reads the pause, then the op's start and end. */
+    const ticks: number[] = [];
+    a = new ThreadedApplier(thread as unknown as Worker, here.mtimeWindowNs, here, () => ticks.shift() ?? now);
+    ticks.push(0, 0, INLINE_SLOW_MS - 1);
+    expect(isPromise(a.apply(create("e")))).toBe(false);
+    ticks.push(100, 100, 100 + INLINE_SLOW_MS + 1);
     expect(isPromise(a.apply(create("f")))).toBe(false);
+    expect(ticks).toEqual([]);
     now = 500;
     const r = a.apply(create("g"));
     expect(isPromise(r)).toBe(true);
     await runThread();
     await r;
-    now = 5 + INLINE_PAUSE_MS + 1;
+    now = 100 + INLINE_SLOW_MS + 1 + INLINE_PAUSE_MS + 1;
     expect(isPromise(a.apply(create("h")))).toBe(false);
   });
 
