@@ -14,7 +14,7 @@
  * - idle CPU and memory of one daemon of each kind over --idle-seconds.
  *
  *   node_modules/.bin/bun bench/heartbeat.ts [--kills 20] [--stress-minutes 10] [--presets fast,lan]
- *     [--idle-seconds 30] [--stress "--cpu 2"] [--ha-realtime on|off] [--settle-seconds 0]
+ *     [--idle-seconds 30] [--stress "--cpu 2"] [--ha-realtime on|off] [--settle-seconds 0] [--results heartbeat]
  *
  * --settle-seconds waits that long after a restarted node is back before the
  * next kill: Heartbeat's haresources mode is slow to declare a node dead
@@ -34,7 +34,8 @@
  * timestamps are whole seconds. vigil's own millisecond timestamps are in
  * the JSON too.
  *
- * Writes bench/results/heartbeat.json and bench/results/heartbeat.md and
+ * Writes bench/results/heartbeat.json and bench/results/heartbeat.md (or
+ * the name --results gives, e.g. for one preset of an older build) and
  * prints the table. Namespaces, processes (stress-ng included) and files are
  * removed at the end, also on failure or Ctrl-C.
  */
@@ -70,6 +71,7 @@ interface Options {
   stress: string[];
   haRealtime: boolean;
   settleSeconds: number;
+  results: string;
 }
 
 function options(): Options {
@@ -84,6 +86,7 @@ function options(): Options {
         stress: { type: "string", default: DEFAULT_STRESS },
         "ha-realtime": { type: "string", default: "on" },
         "settle-seconds": { type: "string", default: "0" },
+        results: { type: "string", default: "heartbeat" },
       },
       strict: true,
     }));
@@ -110,6 +113,9 @@ function options(): Options {
     stress,
     haRealtime: values["ha-realtime"] === "on",
     settleSeconds: number("settle-seconds", values["settle-seconds"], (n) => Number.isFinite(n) && n >= 0, "a number of seconds, 0 for none"),
+    results: /^[A-Za-z0-9._-]+$/.test(values.results) ? values.results : (() => {
+      throw new UsageError(`--results: found "${values.results}", expected a file name of letters, digits, '.', '_' or '-'`);
+    })(),
   };
 }
 
@@ -255,10 +261,10 @@ async function main(): Promise<void> {
     const stressLabel = `stress-ng ${opts.stress.join(" ")}`;
     const table = resultTable(results, haLabel, stressLabel);
     const notes = resultNotes(results);
-    const command = `${COMMAND} --kills ${opts.kills} --stress-minutes ${opts.stressMinutes} --presets ${opts.presets.join(",")} --idle-seconds ${opts.idleSeconds}${opts.haRealtime ? "" : " --ha-realtime off"}${opts.settleSeconds > 0 ? ` --settle-seconds ${opts.settleSeconds}` : ""}${opts.stress.join(" ") === DEFAULT_STRESS ? "" : ` --stress "${opts.stress.join(" ")}"`}`;
+    const command = `${COMMAND} --kills ${opts.kills} --stress-minutes ${opts.stressMinutes} --presets ${opts.presets.join(",")} --idle-seconds ${opts.idleSeconds}${opts.haRealtime ? "" : " --ha-realtime off"}${opts.settleSeconds > 0 ? ` --settle-seconds ${opts.settleSeconds}` : ""}${opts.results === "heartbeat" ? "" : ` --results ${opts.results}`}${opts.stress.join(" ") === DEFAULT_STRESS ? "" : ` --stress "${opts.stress.join(" ")}"`}`;
     const md = [table, "", ...notes.map((n) => `- ${n}`), "", `Command: \`${command}\` (${cpus().length} CPUs, load ${load.map((l) => l.toFixed(2)).join(" ")} at start)`].join("\n");
     writeResults(
-      "heartbeat",
+      opts.results,
       {
         command,
         startedAt,
