@@ -36,6 +36,8 @@ export interface VigilPair {
   stateDir(n: NodeName): string;
   /** PID of a node's daemon, or null when it is not running. */
   pid(n: NodeName): number | null;
+  /** What a node's daemon (the last one started) has logged so far (JSON lines). */
+  output(n: NodeName): string;
   start(n: NodeName): Promise<void>;
   stop(n: NodeName): Promise<void>;
   module(n: NodeName): Promise<ModuleStatus>;
@@ -128,6 +130,7 @@ export async function startVigilPair(lab: Lab, dir: string, mode: "sync" | "asyn
     data: (n) => join(dir, `${n}-data`),
     stateDir,
     pid,
+    output: (n) => procs.get(n)?.output() ?? "",
     async start(n) {
       mkdirSync(stateDir(n), { recursive: true });
       const p = host(n).spawn([
