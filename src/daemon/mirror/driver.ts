@@ -153,6 +153,8 @@ export class MirrorDriver implements MirrorResource {
     this.clock = o.clock ?? (() => performance.now());
     const read = readCopyRecord(o.stateDir, this.copyKey);
     if (!read.ok) this.startProblem = read.message;
+    // Its `since` is wall-clock time; the core's own is the monotonic clock's (see carryOut).
+    else this.lastSaved = read.copy;
     const init = initMirror({
       module: o.module, self: o.self, peer: o.peer, timers: { detachGraceMs: o.detachGraceMs, resyncRetryMs: 10_000 },
       copy: read.ok ? read.copy : null, boot: o.boot, prefer: o.prefer ?? null,
@@ -649,8 +651,9 @@ export class MirrorDriver implements MirrorResource {
     for (const a of actions) {
       switch (a.type) {
         case "persist": {
+          // "Outdated since T" is wall-clock time: kept while the data state stays, set when it changes.
           const was = this.lastSaved;
-          const copy = { ...a.copy, since: was !== null && was.data === a.copy.data ? a.copy.since : Date.now() };
+          const copy = { ...a.copy, since: was !== null && was.data === a.copy.data ? was.since : Date.now() };
           try {
             writeCopyRecord(this.o.stateDir, this.copyKey, copy);
             this.lastSaved = copy;

@@ -1,0 +1,109 @@
+/**
+ * Data generations at the first contact of two new nodes (mirror.ts, rule
+ * 7), on the real binary (mirror-lab.ts). Both folders hold files of their
+ * own; h1 is the preferred node, so its copy is the source of the first
+ * sync. h1 is held out of the module by a wait checker (an interface that
+ * does not exist on h1 yet: a veth pair in its namespace), which keeps the moment between the first
+ * contact and the first sync open as long as the test needs: the window in
+ * which a source that dies leaves its peer with a copy that never received
+ * anything.
+ * - From the first contact on, h2's copy is inconsistent ("never received
+ *   its first sync"): h2 never runs the module on it, neither while h1 is
+ *   alive and held, nor after h1's daemon is SIGKILLed and declared dead.
+ * - h1 comes back (its checker passing now) and runs; the first sync keeps
+ *   h2's own files aside in STATE_DIR/conflicts/vms/TIME/ before replacing
+ *   them, h2 says so (FILES KEPT ASIDE AT FIRST SYNC) until `vigil ack`, and
+ *   then h2 is an up-to-date SECOND holding h1's files.
+ * Fails on builds before rule 7: h2 takes the module over with its own
+ * folder while h1 is held, and the first sync removes h2's files unkept.
+ */
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, expect, onTestFailed, onTestFinished } from "vitest";
+import { describeLab, labTest, useLab } from "./lab-test.ts";
+import { type MirrorLab, startMirrorLab, treeDigest } from "./mirror-lab.ts";
+
+const HOLD = "hold0";
+
+describeLab("mirror module: the first contact of two new nodes", () => {
+  const lab = useLab({ hosts: 2, links: 1 });
+  let dir = "";
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), "vigil-mirror-gen-"));
+  });
+  afterAll(() => {
+    if (dir !== "" && process.env["VIGIL_KEEP_LAB_DIR"] !== "1") rmSync(dir, { recursive: true, force: true });
+  });
+
+  function explainOnFailure(m: MirrorLab): void {
+    onTestFailed(() => {
+      for (const n of ["h1", "h2"] as const) {
+        const lines = (m.node(n).proc?.output() ?? "").split("\n").filter((l) => !l.includes('"level":"debug"'));
+        console.error(`--- vigil ${n} (last lines)\n${lines.slice(-40).join("\n")}`);
+      }
+    });
+  }
+
+  const running = (s: string): boolean => s === "PRIM" || s === "ALONE";
+
+  labTest("the source dies before the first sync: the new peer never runs on its own copy; the source's return syncs it and keeps its files aside", async () => {
+    const m = await startMirrorLab({
+      lab: lab(),
+      dir: mkdtempSync(join(dir, "first-")),
+      start: [],
+      extraModuleYaml: ["    checkers:", `      - { interface: ${HOLD}, interval: 100ms, fall: 1, rise: 1, on_fail: wait }`],
+    });
+    onTestFinished(() => m.stopAll());
+    explainOnFailure(m);
+    const [h1, h2] = [m.node("h1"), m.node("h2")];
+    const own = (n: "h1" | "h2", names: string[]): void => {
+      mkdirSync(join(m.data(n), `own-${n}`), { recursive: true });
+      for (const f of names) writeFileSync(join(m.data(n), `own-${n}`, f), `${n}'s own ${f}\n`);
+    };
+    own("h1", ["a", "b"]);
+    own("h2", ["c", "d", "e"]);
+    // h2 has the interface, so only the mirror's rule can keep it out; h1 does not yet.
+    await h2.host.exec(["sh", "-ec", `ip link add ${HOLD} type veth peer name ${HOLD}p && ip link set ${HOLD}p up && ip link set ${HOLD} up`], { check: true });
+
+    await h1.start();
+    await h1.waitModule((x) => x.checkers.some((c) => c.ok === false), "h1's checker fails: h1 is held out", 10_000);
+    await h2.start();
+    // The first contact: h2's copy is the target of the first sync from the moment the copies are compared.
+    const first = await h2.waitModule((x) => x.mirror?.link === "up" && x.mirror.serving !== null && /first sync/.test(x.mirror.serving), "h2's copy waits for its first sync", 15_000);
+    expect(first.mirror?.data).toBe("inconsistent");
+    expect(first.state).toBe("WAIT");
+    // Held there while h1 lives and cannot run: a second of heartbeats changes nothing.
+    await new Promise((r) => setTimeout(r, 1000));
+    expect((await h2.module()).state).toBe("WAIT");
+
+    // The source dies before any sync began; past the deadtime h2 still does not run.
+    h1.proc?.kill("SIGKILL");
+    await h1.proc?.exited;
+    await new Promise((r) => setTimeout(r, 2000));
+    const after = await h2.module();
+    expect(after.state).toBe("WAIT");
+    expect(after.mirror?.serving).toMatch(/never received its first sync from h1/);
+    expect(readdirSync(join(m.data("h2"), "own-h2")).sort()).toEqual(["c", "d", "e"]);
+
+    // h1 comes back, able to run now: it is still the source, and the first sync keeps h2's files aside.
+    await h1.host.exec(["sh", "-ec", `ip link add ${HOLD} type veth peer name ${HOLD}p && ip link set ${HOLD}p up && ip link set ${HOLD} up`], { check: true });
+    await h1.start();
+    await h1.waitModule((x) => running(x.state), "h1 runs vms", 15_000);
+    const synced = await h2.waitModule((x) => x.state === "SECOND" && x.mirror?.data === "uptodate" && x.mirror.link === "up", "h2 is an up-to-date SECOND after its first sync", 20_000);
+    expect(synced.mirror?.keptKind).toBe("first-sync");
+    expect(synced.mirror?.splitBrain).toMatch(/held files of its own before its first sync from h1: .* kept in .*conflicts\/vms\//);
+    expect(treeDigest(join(m.data("h2"), "own-h1"))).toBe(treeDigest(join(m.data("h1"), "own-h1")));
+    expect(readdirSync(m.data("h2"))).not.toContain("own-h2");
+    const keptRoot = join(h2.stateDir, "conflicts", "vms");
+    const times = readdirSync(keptRoot);
+    expect(times.length).toBe(1);
+    for (const f of ["c", "d", "e"]) expect(readFileSync(join(keptRoot, times[0] ?? "", "own-h2", f), "utf8")).toBe(`h2's own ${f}\n`);
+    // h1 gave nothing away: no banner there.
+    expect((await h1.module()).mirror?.splitBrain).toBeNull();
+
+    const ack = await h2.cli(["ack", "vms"]);
+    expect(ack.code, ack.out).toBe(0);
+    expect((await h2.module()).mirror?.splitBrain).toBeNull();
+  });
+});
