@@ -59,19 +59,24 @@ class PolledSocket implements UdpSocketLike {
   }
 }
 
-const backend: UdpBackend = {
-  name: "polled",
-  async open(o: OpenSocketOptions): Promise<UdpSocketLike> {
-    if (o.connect === undefined) throw openError("bind", Object.assign(new Error("a polled heartbeat socket must be connected to its peer"), { code: "EINVAL" }));
-    try {
-      return new PolledSocket(await PolledUdpSocket.open({ address: o.address, port: o.port, reuseAddr: o.reuseAddr, connect: o.connect }), o);
-    } catch (e) {
-      throw openError(e instanceof PolledUdpError && e.syscall === "connect" ? "connect" : "bind", e);
-    }
-  },
-};
-
-/** The backend, where this runtime has FFI; undefined elsewhere (Node, Deno). */
-export async function polledUdpBackend(): Promise<UdpBackend | undefined> {
-  return (await polledUdpAvailable()) ? backend : undefined;
+/**
+ * The backend, where this runtime has FFI; undefined elsewhere (Node, Deno).
+ * A socket the kernel will not timestamp (SO_TIMESTAMPNS refused) is opened
+ * on `fallback` instead: without arrival times, reading it late would move
+ * its peer's deadlines late.
+ */
+export async function polledUdpBackend(fallback: UdpBackend): Promise<UdpBackend | undefined> {
+  if (!(await polledUdpAvailable())) return undefined;
+  return {
+    name: "polled",
+    async open(o: OpenSocketOptions): Promise<UdpSocketLike> {
+      if (o.connect === undefined) return fallback.open(o);
+      try {
+        return new PolledSocket(await PolledUdpSocket.open({ address: o.address, port: o.port, reuseAddr: o.reuseAddr, connect: o.connect }), o);
+      } catch (e) {
+        if (e instanceof PolledUdpError && e.syscall !== "bind" && e.syscall !== "connect") return fallback.open(o);
+        throw openError(e instanceof PolledUdpError && e.syscall === "connect" ? "connect" : "bind", e);
+      }
+    },
+  };
 }

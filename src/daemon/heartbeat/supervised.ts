@@ -42,7 +42,7 @@ export function supervisedHeartbeat(ctx: NodeContext, others: () => readonly Eng
     // Only the membership reads frames here (no module or VRRP engine takes adverts), and timers are not tight.
     const deferFrames = c.modules.length === 0 && c.vrrp.length === 0 && c.cluster.heartbeat.deadtime >= DEFER_FRAMES_FROM_DEADTIME_MS;
     // Then the sockets connected to a peer need not wake the event loop at all: read at each wake-up of the engine.
-    const polled = deferFrames ? await polledUdpBackend() : undefined;
+    const polled = deferFrames ? await polledUdpBackend(defaultUdpBackend()) : undefined;
     const engine = new HeartbeatEngine({
       ...hb.options,
       ...(polled === undefined ? {} : { openTransport: (l) => openUdpTransport(l, defaultUdpBackend(), polled) }),
