@@ -12,11 +12,15 @@ import { findConfigFile } from "../config/search.ts";
 import type { DaemonEntries } from "../api/daemon-entries.ts";
 import { DEFAULT_STATE_DIR, DEFAULT_WITNESS_STATE_DIR } from "../api/state-dirs.ts";
 import { FENCE_VERB, runFenceChild } from "./fence/child.ts";
+import { ensureRuntimeOptions } from "./runtime-options.ts";
 
 export const daemonEntries: DaemonEntries = {
   async node(s) {
+    // Before anything is loaded: with the runtime's options missing, this starts the process again and does not return.
+    const restartFailed = ensureRuntimeOptions();
     const [{ Logger }, { runDaemon }] = await Promise.all([import("./log.ts"), import("./daemon.ts")]);
     const log = new Logger(s.logFormat);
+    if (restartFailed !== undefined) log.warn("could not start again with the runtime's options: running with its defaults", { error: restartFailed });
     const found = findConfigFile({ flag: s.configFlag, env: s.configEnv });
     if (!found.ok) {
       log.error(found.message);

@@ -33,6 +33,7 @@ import type { VigilConfig } from "../config/types.ts";
 import { loadRealtimeCalls, type RealtimeCalls, MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT, SCHED_RESET_ON_FORK, SCHED_RR } from "../sys/ffi/realtime.ts";
 import { REALTIME_PRIORITY } from "../sys/realtime-host.ts";
 import type { Logger } from "./log.ts";
+import { restartEnv } from "./runtime-options.ts";
 
 const TIGHT_DEADTIME_MS = 500;
 const TIGHT_ADVERT_MS = 100;
@@ -220,7 +221,8 @@ export async function applyRealtime(
       memory_locked: memoryLocked,
     });
   } else if (!realProblems && phase === "start") {
-    const env = envWithoutHelperThreads(process.env);
+    // The runtime options the daemon started with are out of process.env (runtime-options.ts), not off.
+    const env = envWithoutHelperThreads(restartEnv());
     if (env !== undefined && restart !== undefined) {
       log.info("starting again in place without the runtime's compiler and collector threads", { reason, options: Object.keys(NO_HELPER_THREADS).join(",") });
       const why = await restart(env);
