@@ -35,6 +35,7 @@ import {
 } from "../sys/ffi/libc.ts";
 import { VRRP_MULTICAST_V4, VRRP_PROTOCOL, VRRP_TTL } from "../proto/vrrp.ts";
 import { RAW_READER_STOP_BYTES, type RawReaderData, rawReceiveLoop } from "../sys/ffi/raw-reader.ts";
+import { type AdvertBackstop, startAdvertBackstop } from "./raw-vrrp-backstop.ts";
 
 export interface VrrpSocketOptions {
   /** The interface adverts go out on and come in from, e.g. "eth0". */
@@ -43,6 +44,11 @@ export interface VrrpSocketOptions {
   sourceAddress: string;
   /** true: join 224.0.0.18 (standard VRRP); false: unicast peers only. */
   multicast: boolean;
+  /**
+   * Start an advert backstop thread (raw-vrrp-backstop.ts) with the socket,
+   * for masters at a tight advert_int: keepAdvertising is then present.
+   */
+  backstop?: boolean;
 }
 
 export interface VrrpSocket {
@@ -74,6 +80,18 @@ export interface VrrpSocket {
    * Absent where packets are handed over at once.
    */
   readNow?(max: number): number;
+  /**
+   * A MASTER's instance (`slot`: its index among the socket's instances)
+   * has just sent these adverts and sends the next every `intervalMs`: the
+   * backstop thread sends them again whenever this thread is late, for at
+   * most `leaseMs` after now (raw-vrrp-backstop.ts). Returns false when they
+   * cannot be covered. Absent without a backstop.
+   */
+  keepAdvertising?(slot: number, adverts: readonly { bytes: Uint8Array; dst: string }[], intervalMs: number, leaseMs: number): boolean;
+  /** The instance is no longer MASTER: the backstop sends nothing more for it, from this call on. */
+  stopAdvertising?(slot: number): void;
+  /** Adverts the backstop thread has sent since the socket opened. */
+  advertsByBackstop?(): number;
   /** Stops receiving and closes the socket; safe to call twice. */
   close(): Promise<void>;
 }
@@ -251,7 +269,20 @@ export async function openVrrpSocket(opts: VrrpSocketOptions): Promise<VrrpSocke
     if (e instanceof FfiUnavailableError) throw e;
     throw setupError(iface, e, "cannot start the receive worker");
   }
-  const socket = vrrpSocket(libc, fd, iface, worker, stopFlag);
+  let backstop: AdvertBackstop | undefined;
+  if (opts.backstop === true) {
+    try {
+      backstop = await startAdvertBackstop(fd);
+    } catch (e) {
+      const flag = new Int32Array(stopFlag);
+      Atomics.store(flag, 0, 1);
+      Atomics.notify(flag, 0);
+      worker.terminate();
+      libc.close(fd);
+      throw setupError(iface, e, "cannot start the advert backstop thread");
+    }
+  }
+  const socket = vrrpSocket(libc, fd, iface, worker, stopFlag, backstop);
   // A Worker boots in tens of milliseconds, hundreds on a loaded host. Until its
   // loop runs, adverts wait in the socket: a backup that started its
   // Master_Down_Interval meanwhile (60-80 ms at a 20 ms advert) would take
@@ -268,7 +299,14 @@ export async function openVrrpSocket(opts: VrrpSocketOptions): Promise<VrrpSocke
 /** How long the receive Worker may take to start before opening fails. */
 const RECEIVE_START_TIMEOUT_MS = 10_000;
 
-function vrrpSocket(libc: Libc, fd: number, iface: string, worker: Worker, stopFlag: SharedArrayBuffer): VrrpSocket & { receiving: Promise<string | undefined> } {
+function vrrpSocket(
+  libc: Libc,
+  fd: number,
+  iface: string,
+  worker: Worker,
+  stopFlag: SharedArrayBuffer,
+  backstop: AdvertBackstop | undefined,
+): VrrpSocket & { receiving: Promise<string | undefined> } {
   let receivingNow: (problem?: string) => void = () => {};
   const receiving = new Promise<string | undefined>((resolve) => {
     const timer = setTimeout(() => resolve(`the receive worker did not start within ${RECEIVE_START_TIMEOUT_MS} ms`), RECEIVE_START_TIMEOUT_MS);
@@ -323,8 +361,20 @@ function vrrpSocket(libc: Libc, fd: number, iface: string, worker: Worker, stopF
   let delivered = 0;
   let readBuffer: Uint8Array | undefined;
 
+  const backstopCalls: Pick<VrrpSocket, "keepAdvertising" | "stopAdvertising" | "advertsByBackstop"> =
+    backstop === undefined
+      ? {}
+      : {
+          keepAdvertising: (slot, adverts, intervalMs, leaseMs) =>
+            !closed && adverts.every((a) => checkVrrpDestination(a.dst) === undefined) &&
+            backstop.sent(slot, adverts.map((a) => ({ sockaddr: sockaddrIn(a.dst), bytes: a.bytes })), intervalMs, leaseMs),
+          stopAdvertising: (slot) => backstop.disarm(slot),
+          advertsByBackstop: () => backstop.sentByBackstop(),
+        };
+
   return {
     receiving,
+    ...backstopCalls,
     pending: () => Atomics.load(posted, 1) - delivered,
     readNow(max) {
       let read = 0;
@@ -366,6 +416,8 @@ function vrrpSocket(libc: Libc, fd: number, iface: string, worker: Worker, stopF
       if (closing !== undefined) return closing;
       closed = true;
       closing = (async () => {
+        // Before the fd is closed: the backstop sends on it.
+        await backstop?.close();
         const flag = new Int32Array(stopFlag);
         Atomics.store(flag, 0, 1);
         Atomics.notify(flag, 0);

@@ -5,11 +5,15 @@
  */
 import { initVrrp, type VrrpState } from "../../core/vrrp/vrrp.ts";
 import { initSyncGroup } from "../../core/vrrp/sync-group.ts";
+import { vrrpDefaults } from "../../core/vrrp/config.ts";
 import { type NotifyCommand, NotifyQueue } from "../../sys/notify.ts";
 import type { ScriptRunResult } from "../../sys/track-script.ts";
 import { type Instance, NOT_CHECKED, type SocketEntry } from "./instance.ts";
 import type { VrrpEngineOptions } from "./spec.ts";
 import { groupUnit, singleUnit, type Unit } from "./units.ts";
+
+/** Below this advert_int (centiseconds), the same bound as real-time scheduling's (src/daemon/realtime.ts), a master's adverts get a backstop thread. */
+const BACKSTOP_BELOW_CS = 10;
 
 export interface BuiltInstances {
   readonly instances: Map<string, Instance>;
@@ -67,6 +71,8 @@ export function buildInstances(
       };
       sockets.set(key, entry);
     }
+    // A master at a tight advert_int gets a backstop thread for its adverts (src/net/raw-vrrp-backstop.ts).
+    if ((spec.core.advertIntCs ?? vrrpDefaults.advertIntCs) < BACKSTOP_BELOW_CS && entry.opts.backstop !== true) entry.opts = { ...entry.opts, backstop: true };
     const inst: Instance = {
       spec,
       name,

@@ -73,6 +73,13 @@ const NOTIFY_STATE: Readonly<Record<VrrpRole, NotifyState>> = { initialize: "STO
 const MAX_TIMER_DEFERRALS = 20;
 /** At most this many datagrams are read from a socket's kernel queue before a timer acts (a flood is not read to its end). */
 const MAX_READ_BEFORE_TICK = 256;
+/**
+ * How long the advert backstop may stand in for a silent main thread, in
+ * adverts (see raw-vrrp-backstop.ts): it covers stalls of the main thread
+ * up to this long; a main thread silent for longer is taken for hung, and
+ * its adverts stop so that the backup takes over.
+ */
+const BACKSTOP_LEASE_ADVERTS = 10;
 
 export class VrrpEngine {
   private readonly instances: ReadonlyMap<string, Instance>;
@@ -90,6 +97,8 @@ export class VrrpEngine {
   private readonly fx: AddressEffects;
   /** The instances this node is MASTER of, once their addresses are up (see vrrpClaims). */
   private claims: VrrpMasterClaim[] = [];
+  /** Per socket: adverts its backstop thread had sent when last looked at. */
+  private readonly backstopSeen = new Map<string, number>();
 
   /** Throws RangeError for specs the cores refuse (the config loader reports those first). */
   constructor(private readonly opts: VrrpEngineOptions) {
@@ -262,6 +271,12 @@ export class VrrpEngine {
       const was = before.get(name);
       if (inst !== undefined && was !== undefined) this.countDeltas(inst, was, unit.state(name).counters);
     }
+    // At once, before any queued action runs: an instance that stopped being
+    // MASTER must not have its adverts sent on by the backstop thread.
+    for (const name of unit.names) {
+      const inst = this.instances.get(name);
+      if (inst !== undefined && unit.state(name).role !== "master") inst.entry.socket?.stopAdvertising?.(this.slotOf(inst));
+    }
     for (const { instance: name, action } of emitted) {
       const inst = this.instances.get(name);
       if (inst !== undefined && action.type !== "set-timer") this.enqueue(inst, () => this.execute(inst, action));
@@ -413,6 +428,7 @@ export class VrrpEngine {
     if (socket === undefined) return;
     // A unicast_peer list shared by every node names us too.
     const destinations = inst.spec.unicastPeers.length > 0 ? inst.spec.unicastPeers.filter((p) => p !== src) : [VRRP_MULTICAST_V4];
+    const sent: { bytes: Uint8Array; dst: string }[] = [];
     for (const dst of destinations) {
       let bytes: Uint8Array;
       try {
@@ -423,9 +439,38 @@ export class VrrpEngine {
         return;
       }
       socket.send(bytes, dst);
+      sent.push({ bytes, dst });
       this.m.sent({ instance: inst.name });
       if (advert.priority === 0) this.m.zeroSent({ instance: inst.name });
     }
+    this.backstop(inst, socket, advert, sent);
+  }
+
+  /** Hands a MASTER's adverts to the socket's backstop thread, and says when it had to send some. */
+  private backstop(inst: Instance, socket: NonNullable<SocketEntry["socket"]>, advert: VrrpAdvert, sent: readonly { bytes: Uint8Array; dst: string }[]): void {
+    if (socket.keepAdvertising === undefined) return;
+    const s = inst.unit.state(inst.name);
+    const slot = this.slotOf(inst);
+    if (advert.priority === 0 || s.role !== "master" || sent.length === 0) {
+      socket.stopAdvertising?.(slot);
+      return;
+    }
+    const intervalMs = s.config.advertIntCs * 10;
+    socket.keepAdvertising(slot, sent, intervalMs, BACKSTOP_LEASE_ADVERTS * intervalMs);
+    const total = socket.advertsByBackstop?.() ?? 0;
+    const seen = this.backstopSeen.get(inst.entry.key) ?? 0;
+    if (total > seen) {
+      this.backstopSeen.set(inst.entry.key, total);
+      this.warnEvery(`backstop-${inst.entry.key}`, "VRRP adverts sent by the backstop thread: this node's main thread ran late", {
+        interface: inst.spec.interface,
+        adverts: total,
+      });
+    }
+  }
+
+  /** The instance's place among its socket's instances: its slot in the socket's backstop. */
+  private slotOf(inst: Instance): number {
+    return inst.entry.instances.indexOf(inst);
   }
 
   private stopGarpTimers(inst: Instance): void {
