@@ -14,6 +14,9 @@
  *   h2's own files aside in STATE_DIR/conflicts/vms/TIME/ before replacing
  *   them, h2 says so (FILES KEPT ASIDE AT FIRST SYNC) until `vigil ack`, and
  *   then h2 is an up-to-date SECOND holding h1's files.
+ * - forceprim is the operator's way out: on h2, with h1 dead, it serves
+ *   h2's folder as the cluster's data, recorded in the copy; h1's return
+ *   (h1 never ran) makes h1 the target, its own files kept aside.
  * Fails on builds before rule 7: h2 takes the module over with its own
  * folder while h1 is held, and the first sync removes h2's files unkept.
  */
@@ -47,14 +50,22 @@ describeLab("mirror module: the first contact of two new nodes", () => {
 
   const running = (s: string): boolean => s === "PRIM" || s === "ALONE";
 
-  labTest("the source dies before the first sync: the new peer never runs on its own copy; the source's return syncs it and keeps its files aside", async () => {
+  /**
+   * Two new nodes with files of their own, h1 held out by its checker, first contact made, then
+   * h1's daemon SIGKILLed: h2 waits, past the deadtime, and never ran the module.
+   */
+  async function sourceDiesBeforeFirstSync(name: string): Promise<MirrorLab> {
     const m = await startMirrorLab({
       lab: lab(),
-      dir: mkdtempSync(join(dir, "first-")),
+      dir: mkdtempSync(join(dir, `${name}-`)),
       start: [],
       extraModuleYaml: ["    checkers:", `      - { interface: ${HOLD}, interval: 100ms, fall: 1, rise: 1, on_fail: wait }`],
     });
     onTestFinished(() => m.stopAll());
+    // The hosts outlive the test: the next one starts without the interface (deleting one end of a veth pair deletes both).
+    onTestFinished(async () => {
+      for (const n of ["h1", "h2"] as const) await m.node(n).host.exec(["ip", "link", "del", HOLD]).catch(() => undefined);
+    });
     explainOnFailure(m);
     const [h1, h2] = [m.node("h1"), m.node("h2")];
     const own = (n: "h1" | "h2", names: string[]): void => {
@@ -64,7 +75,7 @@ describeLab("mirror module: the first contact of two new nodes", () => {
     own("h1", ["a", "b"]);
     own("h2", ["c", "d", "e"]);
     // h2 has the interface, so only the mirror's rule can keep it out; h1 does not yet.
-    await h2.host.exec(["sh", "-ec", `ip link add ${HOLD} type veth peer name ${HOLD}p && ip link set ${HOLD}p up && ip link set ${HOLD} up`], { check: true });
+    await hold(m, "h2");
 
     await h1.start();
     await h1.waitModule((x) => x.checkers.some((c) => c.ok === false), "h1's checker fails: h1 is held out", 10_000);
@@ -73,21 +84,37 @@ describeLab("mirror module: the first contact of two new nodes", () => {
     const first = await h2.waitModule((x) => x.mirror?.link === "up" && x.mirror.serving !== null && /first sync/.test(x.mirror.serving), "h2's copy waits for its first sync", 15_000);
     expect(first.mirror?.data).toBe("inconsistent");
     expect(first.state).toBe("WAIT");
-    // Held there while h1 lives and cannot run: a second of heartbeats changes nothing.
-    await new Promise((r) => setTimeout(r, 1000));
+    // Held there while h1 lives and cannot run: five heartbeat intervals change nothing.
+    await new Promise((r) => setTimeout(r, 500));
     expect((await h2.module()).state).toBe("WAIT");
 
     // The source dies before any sync began; past the deadtime h2 still does not run.
     h1.proc?.kill("SIGKILL");
     await h1.proc?.exited;
-    await new Promise((r) => setTimeout(r, 2000));
+    await new Promise((r) => setTimeout(r, 1500));
     const after = await h2.module();
     expect(after.state).toBe("WAIT");
     expect(after.mirror?.serving).toMatch(/never received its first sync from h1/);
     expect(readdirSync(join(m.data("h2"), "own-h2")).sort()).toEqual(["c", "d", "e"]);
+    return m;
+  }
+
+  const hold = (m: MirrorLab, n: "h1" | "h2"): Promise<unknown> =>
+    m.node(n).host.exec(["sh", "-ec", `ip link add ${HOLD} type veth peer name ${HOLD}p && ip link set ${HOLD}p up && ip link set ${HOLD} up`], { check: true });
+
+  function kept(stateDir: string): string {
+    const keptRoot = join(stateDir, "conflicts", "vms");
+    const times = readdirSync(keptRoot);
+    expect(times.length).toBe(1);
+    return join(keptRoot, times[0] ?? "");
+  }
+
+  labTest("the source dies before the first sync: the new peer never runs on its own copy; the source's return syncs it and keeps its files aside", async () => {
+    const m = await sourceDiesBeforeFirstSync("first");
+    const [h1, h2] = [m.node("h1"), m.node("h2")];
 
     // h1 comes back, able to run now: it is still the source, and the first sync keeps h2's files aside.
-    await h1.host.exec(["sh", "-ec", `ip link add ${HOLD} type veth peer name ${HOLD}p && ip link set ${HOLD}p up && ip link set ${HOLD} up`], { check: true });
+    await hold(m, "h1");
     await h1.start();
     await h1.waitModule((x) => running(x.state), "h1 runs vms", 15_000);
     const synced = await h2.waitModule((x) => x.state === "SECOND" && x.mirror?.data === "uptodate" && x.mirror.link === "up", "h2 is an up-to-date SECOND after its first sync", 20_000);
@@ -95,15 +122,35 @@ describeLab("mirror module: the first contact of two new nodes", () => {
     expect(synced.mirror?.splitBrain).toMatch(/held files of its own before its first sync from h1: .* kept in .*conflicts\/vms\//);
     expect(treeDigest(join(m.data("h2"), "own-h1"))).toBe(treeDigest(join(m.data("h1"), "own-h1")));
     expect(readdirSync(m.data("h2"))).not.toContain("own-h2");
-    const keptRoot = join(h2.stateDir, "conflicts", "vms");
-    const times = readdirSync(keptRoot);
-    expect(times.length).toBe(1);
-    for (const f of ["c", "d", "e"]) expect(readFileSync(join(keptRoot, times[0] ?? "", "own-h2", f), "utf8")).toBe(`h2's own ${f}\n`);
+    const at = kept(h2.stateDir);
+    for (const f of ["c", "d", "e"]) expect(readFileSync(join(at, "own-h2", f), "utf8")).toBe(`h2's own ${f}\n`);
     // h1 gave nothing away: no banner there.
     expect((await h1.module()).mirror?.splitBrain).toBeNull();
 
     const ack = await h2.cli(["ack", "vms"]);
     expect(ack.code, ack.out).toBe(0);
     expect((await h2.module()).mirror?.splitBrain).toBeNull();
+  });
+
+  labTest("forceprim on the new peer: it serves its own folder, recorded; the source's return makes the source the target, its files kept aside", async () => {
+    const m = await sourceDiesBeforeFirstSync("forced");
+    const [h1, h2] = [m.node("h1"), m.node("h2")];
+    const r = await h2.cli(["forceprim", "vms", "--yes"]);
+    expect(r.code, r.out).toBe(0);
+    const forced = await h2.waitModule((x) => running(x.state) && x.mirror?.forcedAt !== null, "h2 runs vms on its own folder", 15_000);
+    expect(forced.mirror?.data).toBe("uptodate");
+    expect(h2.proc?.output()).toMatch(/never received its first sync from h1: its folder becomes the cluster's data/);
+
+    // h1 never ran: its copy is new, h2's holds the data now; h1 is resynced, its own files kept aside.
+    await hold(m, "h1");
+    await h1.start();
+    const back = await h1.waitModule((x) => x.state === "SECOND" && x.mirror?.data === "uptodate" && x.mirror.link === "up", "h1 is an up-to-date SECOND", 20_000);
+    expect(back.mirror?.keptKind).toBe("first-sync");
+    expect(treeDigest(join(m.data("h1"), "own-h2"))).toBe(treeDigest(join(m.data("h2"), "own-h2")));
+    expect(readdirSync(m.data("h1"))).not.toContain("own-h1");
+    const at = kept(h1.stateDir);
+    for (const f of ["a", "b"]) expect(readFileSync(join(at, "own-h1", f), "utf8")).toBe(`h1's own ${f}\n`);
+    // The override stays recorded in h2's copy.
+    expect((await h2.module()).mirror?.forcedAt).not.toBeNull();
   });
 });

@@ -237,7 +237,7 @@ describe("mirror core, rule 7: forceprim and the record of what was kept", () =>
     b.step({ type: "link-down", detail: "reset" }, 3);
     b.step({ type: "peer", liveness: "dead" }, 600);
     const forced = b.step({ type: "forced" }, 700);
-    expect(forced.some((x) => x.type === "note" && x.kind === "forced")).toBe(true);
+    expect(forced.find((x) => x.type === "note" && x.kind === "forced")).toMatchObject({ level: "warn", detail: expect.stringMatching(/never received its first sync from a: its folder becomes the cluster's data/) });
     expect(b.disk).toMatchObject({ data: "uptodate", forcedAt: 700 });
     b.step({ type: "role", role: "ALONE" }, 700);
     expect(b.disk?.gen).toBe("1:b");

@@ -374,8 +374,11 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
       s.confirmed = true;
       if (s.copy.data !== "uptodate" || s.copy.forcedAt === null) {
         const was = s.copy.data;
+        const neverSynced = s.copy.gen === EMPTY_GEN && was !== "uptodate";
         persist({ ...s.copy, data: "uptodate", forcedAt: now });
-        note("warn", "forced", `forceprim: serving this copy (it was ${was}${s.copy.peerBehind ? "" : `; ${s.peer} may have newer data, which a later resync overwrites`})`);
+        note("warn", "forced", neverSynced
+          ? `forceprim: serving this new copy, which never received its first sync from ${s.peer}: its folder becomes the cluster's data; what ${s.peer} holds is kept aside when they meet`
+          : `forceprim: serving this copy (it was ${was}${s.copy.peerBehind ? "" : `; ${s.peer} may have newer data, which a later resync overwrites`})`);
       }
       break;
   }
