@@ -115,15 +115,16 @@ export class FileSync {
       if (!st.isFile() || !same()) return { acked: Promise.resolve() };
       const size = Number(st.size);
       const sparse = Number(st.blocks) * 512 < size;
-      // The data ops leave a provisional mtime; the real one follows them. A pass stopped between a
-      // file's ops (the link went down) must not leave the right size and mtime over missing data:
-      // the next pass's quick check (size and mtime) would take the copy as right.
+      // The data ops leave a provisional mtime; the real one comes with the file's metadata step,
+      // which the plan gives every file with data and the pass takes after all the data steps, so
+      // the stream carries it after the file's last data op. A pass stopped between a file's ops
+      // (the link went down) must not leave the right size and mtime over missing data: the next
+      // pass's quick check (size and mtime) would take the copy as right.
       const provisional = st.mtimeNs >= PROVISIONAL_MTIME_NS ? st.mtimeNs - PROVISIONAL_MTIME_NS : st.mtimeNs + PROVISIONAL_MTIME_NS;
       const file: OpenFile = { path, fd, same, sparse, mtimeNs: provisional, track };
       await this.host.budget(0);
       if (!same()) return { acked: Promise.resolve() };
       if (step.create) this.host.send({ op: "create", path, mode: Number(st.mode) & 0o7777, uid: Number(st.uid), gid: Number(st.gid) }, 0, track);
-      const beforeData = track.length;
       if (step.create ? size > 0 : step.targetSize !== size) this.host.send({ op: "truncate", path, size, mtimeNs: provisional }, 0, track);
       switch (step.data.kind) {
         case "all":
@@ -143,12 +144,6 @@ export class FileSync {
         }
         case "none":
           break;
-      }
-      if (track.length > beforeData) {
-        await this.host.budget(0);
-        // Read in the same turn as the send (THE RULE): a live op after it carries any newer time.
-        const now = localStat(this.host.root, path);
-        if (now !== null && now.ino === st.ino && now.dev === st.dev) this.host.send({ op: "utimes", path, atimeNs: now.atimeNs, mtimeNs: now.mtimeNs }, 0, track);
       }
       return { acked: Promise.all(track).then(() => undefined) };
     } finally {
