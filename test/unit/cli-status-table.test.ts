@@ -88,6 +88,9 @@ describe("vigil status: modules", () => {
     expect(modulesPart(formatStatus(snapshot([mirror]))).filter((l) => /KEPT|SPLIT/.test(l))).toEqual([
       "  ASYNC WRITES KEPT ASIDE: this node ran vms in mode async and its daemon died before its last writes reached vms1, which took over; what the resync replaces here is kept in /var/lib/vigil/conflicts/vms/T",
     ]);
+    const first = "this copy held files of its own before its first sync from vms1: those the sync replaced or removed are kept in /var/lib/vigil/conflicts/vms/T";
+    const kept: ModuleStatus = { ...mirror, mirror: { ...(mirror.mirror as NonNullable<ModuleStatus["mirror"]>), splitBrain: first, keptKind: "first-sync" } };
+    expect(modulesPart(formatStatus(snapshot([kept]))).filter((l) => /KEPT|SPLIT/.test(l))).toEqual([`  FILES KEPT ASIDE AT FIRST SYNC: ${first}`]);
   });
 
   it("shows how far a mirror in mode async is ahead of its peer", () => {
