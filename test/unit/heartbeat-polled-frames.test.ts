@@ -31,15 +31,15 @@ const membership: MembershipConfig = {
   initdeadMs: 2000,
 };
 
-/** a's side of the wire: b's frames either handed over as they arrive, or kept (with their arrival) until readArrived. */
-function wire(polled: boolean) {
+/** a's side of the wire: b's frames either handed over as they arrive, or kept (with their arrival) until readArrived (at most `perRead` a call). */
+function wire(polled: boolean, perRead = Infinity) {
   const receivers: ((link: number, bytes: Uint8Array, from: Endpoint, ageMs?: number) => void)[] = [];
   let queue: { bytes: Uint8Array; at: number }[] = [];
   let seq = 0;
   const frame = (sentAt: number) => encodeHeartbeat({ cluster: "lab", node: "b", epoch: 1n, seq: ++seq, sentAt, link: 0, echoes: [], modules: [] }, KEY);
   const readArrived = (): number => {
-    const list = queue;
-    queue = [];
+    const list = queue.slice(0, perRead);
+    queue = queue.slice(list.length);
     for (const q of list) for (const cb of receivers) cb(0, q.bytes, B, Date.now() - q.at);
     return list.length;
   };
@@ -53,6 +53,7 @@ function wire(polled: boolean) {
   };
   return {
     transport,
+    queued: () => queue.length,
     /** A frame of b's reaches a's socket at `at` (now, or earlier: it waited while a did not run). */
     arrive(at = Date.now()) {
       const bytes = frame(at);
@@ -62,9 +63,9 @@ function wire(polled: boolean) {
   };
 }
 
-function node(polled: boolean) {
+function node(polled: boolean, perRead = Infinity) {
   const lines: string[] = [];
-  const w = wire(polled);
+  const w = wire(polled, perRead);
   const e = new HeartbeatEngine({
     membership, key: KEY, links: [{ index: 0, localAddress: "198.51.100.11", port: 7694, mode: "unicast", peers: [B.address] }],
     openTransport: () => Promise.resolve(w.transport), log: new Logger("text", (l) => lines.push(l)), metrics: new Metrics(), clock: () => Date.now(),
@@ -131,5 +132,18 @@ describe("heartbeat driver on polled sockets", () => {
     expect(stalls[0]).toMatch(/gap_ms=(19|20|21)\d\d/);
     expect(peerEvents(events, "late")).toEqual([]);
     expect(peerEvents(events, "dead")).toEqual([]);
+  });
+
+  it("a burst larger than a read (a flood from b's address) is read on at the next turns of the event loop, not a round later", async () => {
+    const n = node(true, 32);
+    await n.e.start();
+    await vi.advanceTimersByTimeAsync(PHASE_MS);
+    for (let i = 0; i < 200; i++) n.w.arrive();
+    // a's next round comes at 100 ms and reads 32; the rest follows at the next turns (1 ms apart under fake
+    // timers), all of it well before the round after (200 ms).
+    await vi.advanceTimersByTimeAsync(100 - PHASE_MS + 10);
+    const left = n.w.queued();
+    await n.e.stop();
+    expect(left).toBe(0);
   });
 });

@@ -69,7 +69,8 @@ const MAX_PENDING_FRAMES = 64;
 /**
  * A read of the polled sockets that brings this many datagrams (far more
  * than peers send per round: a flood from a peer's address) is followed by
- * another at the next turn of the event loop, and so on while it lasts, as
+ * another at the next turn of the event loop (setImmediate: a 0 ms timer
+ * would wait 1 ms), and so on while it lasts, as
  * a socket the event loop watches would be read.
  */
 const POLLED_BURST = 32;
@@ -356,7 +357,7 @@ export class HeartbeatEngine {
       }
       if (n >= POLLED_BURST && !this.burstQueued) {
         this.burstQueued = true;
-        setTimeout(this.onBurst, 0);
+        setImmediate(this.onBurst);
       }
     }
     this.takePending(rearm);
