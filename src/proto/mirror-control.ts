@@ -13,6 +13,13 @@
  *
  * The asker sends its own copy with every action; the answer carries the
  * answerer's copy after the action.
+ *
+ * Whether a new copy's folders hold files (gen "0:", which never has a
+ * history of its own) rides in its history list as one pseudo-gen, "0:+files"
+ * or "0:+empty": a real gen with counter 0 is only ever "0:", so none is
+ * taken for another, and a decoder of the previous release reads the list
+ * as gens and never looks at a new copy's history. A new copy with an empty
+ * history did not tell (that release).
  */
 import { ByteDecodeError, type ByteReader, type ByteWriter } from "./bytes.ts";
 
@@ -24,6 +31,8 @@ export interface CopyWire {
   readonly data: "uptodate" | "outdated" | "inconsistent";
   readonly running: boolean;
   readonly unclean: boolean;
+  /** A new copy (gen "0:"): its folders held files at its node's start; absent when not told. */
+  readonly holdsFiles?: boolean;
 }
 
 const ACTIONS: readonly MirrorControlAction[] = ["state", "resync-begin", "resync-end", "resync-begin-keep"];
@@ -31,6 +40,9 @@ const DATA: readonly CopyWire["data"][] = ["uptodate", "outdated", "inconsistent
 const GEN = /^\d{1,15}:[^\s]*$/;
 const MAX_GEN_BYTES = 96;
 const MAX_HISTORY = 16;
+const NEW_COPY = "0:";
+const HOLDS_FILES = "0:+files";
+const HOLDS_NONE = "0:+empty";
 
 function writeGen(w: ByteWriter, gen: string, what: string): void {
   if (!GEN.test(gen)) throw new RangeError(`mirror control: ${what} ${JSON.stringify(gen)} is not "<counter>:<node>"`);
@@ -59,8 +71,10 @@ export function readMirrorControl(r: ByteReader): { action: MirrorControlAction;
 export function writeCopy(w: ByteWriter, c: CopyWire): void {
   writeGen(w, c.gen, "gen");
   if (c.history.length > MAX_HISTORY) throw new RangeError(`mirror control: ${c.history.length} gens of history; at most ${MAX_HISTORY}`);
-  w.u8(c.history.length, "mirror control: history count");
-  for (const g of c.history) writeGen(w, g, "history gen");
+  const told = c.gen === NEW_COPY && c.history.length === 0 && c.holdsFiles !== undefined;
+  const history = told ? [c.holdsFiles ? HOLDS_FILES : HOLDS_NONE] : c.history;
+  w.u8(history.length, "mirror control: history count");
+  for (const g of history) writeGen(w, g, "history gen");
   w.u8(DATA.indexOf(c.data), "mirror control: data");
   w.u8(c.running ? 1 : 0, "mirror control: running");
   w.u8(c.unclean ? 1 : 0, "mirror control: unclean");
@@ -83,5 +97,8 @@ export function readCopy(r: ByteReader): CopyWire {
   const dAt = r.offset;
   const data = DATA[r.u8("data")];
   if (data === undefined) throw new ByteDecodeError(`data at offset ${dAt} is unknown; expected 0..2`, dAt);
-  return { gen, history, data, running: flag(r, "running"), unclean: flag(r, "unclean") };
+  const copy = { gen, history, data, running: flag(r, "running"), unclean: flag(r, "unclean") };
+  const told = gen === NEW_COPY && history.length === 1 ? history[0] : undefined;
+  if (told === HOLDS_FILES || told === HOLDS_NONE) return { ...copy, history: [], holdsFiles: told === HOLDS_FILES };
+  return copy;
 }

@@ -17,9 +17,10 @@ class Node {
   s: MirrorState;
   disk: CopyRecord | null;
   log: MirrorAction[] = [];
-  constructor(readonly name: string, readonly peer: string, disk: CopyRecord | null, readonly prefer: string | null = null) {
+  /** `files`: whether this node's folders held files at its start; null: not told (the previous release). */
+  constructor(readonly name: string, readonly peer: string, disk: CopyRecord | null, readonly prefer: string | null = null, readonly files: boolean | null = null) {
     this.disk = disk;
-    const r = initMirror({ module: "vms", self: name, peer, timers, copy: disk, boot: "boot-1", prefer }, 0);
+    const r = initMirror({ module: "vms", self: name, peer, timers, copy: disk, boot: "boot-1", prefer, holdsFiles: files }, 0);
     this.s = r.state;
     this.apply(r.actions);
   }
@@ -35,13 +36,14 @@ class Node {
   }
   /** A restart (or a crash): only the disk survives. */
   restart(): void {
-    const r = initMirror({ module: "vms", self: this.name, peer: this.peer, timers, copy: this.disk, boot: "boot-1", prefer: this.prefer }, 0);
+    const r = initMirror({ module: "vms", self: this.name, peer: this.peer, timers, copy: this.disk, boot: "boot-1", prefer: this.prefer, holdsFiles: this.files }, 0);
     this.s = r.state;
     this.log = [];
     this.apply(r.actions);
   }
   wire(): PeerCopy {
-    return { gen: this.s.copy.gen, history: this.s.copy.history, data: this.s.copy.data, running: this.s.role === "PRIM" || this.s.role === "ALONE", unclean: this.s.unclean };
+    const told = this.s.copy.gen === "0:" && this.files !== null ? { holdsFiles: this.files } : {};
+    return { gen: this.s.copy.gen, history: this.s.copy.history, data: this.s.copy.data, running: this.s.role === "PRIM" || this.s.role === "ALONE", unclean: this.s.unclean, ...told };
   }
 }
 
@@ -256,5 +258,146 @@ describe("mirror core, rule 7: forceprim and the record of what was kept", () =>
     expect(b.disk?.conflict).toMatch(/held files of its own before its first sync from a: .* kept in \/state\/conflicts\/vms\/T/);
     b.step({ type: "ack" }, 2);
     expect(b.disk?.conflict).toBeNull();
+  });
+});
+
+describe("mirror core, rule 7: which new copy holds files", () => {
+  it("both nodes name the same source from the same facts, whichever side computes it", () => {
+    const facts = [true, false, null];
+    for (const prefer of [null, "a", "b"]) {
+      for (const fa of facts) {
+        for (const fb of facts) {
+          expect(firstSyncSource("a", "b", prefer, fa, fb).source).toBe(firstSyncSource("b", "a", prefer, fb, fa).source);
+        }
+      }
+    }
+    expect(firstSyncSource("a", "b", null, false, true).source).toBe("b");
+    expect(firstSyncSource("a", "b", null, true, false).source).toBe("a");
+    expect(firstSyncSource("a", "b", null, false, false).source).toBe("a");
+    expect(firstSyncSource("a", "b", null, true, true).source).toBeNull();
+    // prefer wins over files: the operator said so (the other's files are kept aside at its first sync).
+    expect(firstSyncSource("a", "b", "a", false, true).source).toBe("a");
+    expect(firstSyncSource("a", "b", "b", true, true).source).toBe("b");
+    // A peer that does not tell (the previous release) leaves that release's rule: the lower name.
+    expect(firstSyncSource("a", "b", null, false, null).source).toBe("a");
+    expect(firstSyncSource("b", "a", null, null, false).source).toBe("a");
+  });
+
+  it("an empty node with the lower name never becomes the source over a node whose folders hold files", () => {
+    const a = new Node("a", "b", null, null, false);
+    const b = new Node("b", "a", null, null, true);
+    meet(a, b, 1);
+    expect(a.disk?.data).toBe("inconsistent");
+    expect(a.s.gate).toMatch(/never received its first sync from b/);
+    expect(a.s.mark).toBe("i");
+    expect(b.s.gate).toBeNull();
+    expect(b.s.mark).toBe("u");
+    expect(b.log.find((x) => x.type === "note" && x.kind === "first-contact")).toMatchObject({ detail: expect.stringMatching(/this one is the source .*only b's folders hold files/) });
+    // b runs and syncs its files to a; a's own (none here) would be kept aside.
+    b.step({ type: "role", role: "PRIM" }, 2);
+    expect(resyncOf(b.log)).toMatchObject({ mode: "full", keepConflicts: true });
+    a.step({ type: "resync-incoming" }, 3);
+    a.step({ type: "resync-complete", gen: b.s.copy.gen, history: b.s.copy.history }, 4);
+    b.step({ type: "resync-done" }, 4);
+    expect(a.s.copy).toMatchObject({ gen: "1:b", data: "uptodate" });
+    expect(a.s.gate).toBeNull();
+  });
+
+  it("the answer holds across a restart of the empty node before its first sync", () => {
+    const a = new Node("a", "b", null, null, false);
+    const b = new Node("b", "a", null, null, true);
+    meet(a, b, 1);
+    a.restart();
+    meet(a, b, 2);
+    expect(a.s.gate).toMatch(/never received its first sync from b/);
+    expect(b.s.gate).toBeNull();
+  });
+
+  it("both folders hold files and no node is preferred: neither is served, the gate names the choice, forceprim on one resolves it", () => {
+    const a = new Node("a", "b", null, null, true);
+    const b = new Node("b", "a", null, null, true);
+    meet(a, b, 1);
+    for (const n of [a, b]) {
+      expect(n.s.gate).toMatch(/both new copies hold files of their own: set prefer: or run `vigil forceprim vms` on the node whose folder is the cluster's data/);
+      expect(n.s.mark).toBe("n");
+      // Nothing is given up on either side: both stay new and up to date on disk.
+      expect(n.disk).toMatchObject({ gen: "0:", data: "uptodate" });
+      expect(n.log.find((x) => x.type === "note" && x.kind === "first-contact")).toMatchObject({ level: "warn" });
+    }
+    // The link blips: still the same answer.
+    a.step({ type: "link-down", detail: "blip" }, 2);
+    a.step({ type: "link-up", peer: b.wire(), gap: false }, 3);
+    expect(a.s.gate).toMatch(/both new copies hold files/);
+    // forceprim on b: its folder is the data; a gets the first sync and keeps its own files aside.
+    b.step({ type: "forced" }, 10);
+    expect(b.s.gate).toBeNull();
+    b.step({ type: "role", role: "PRIM" }, 10);
+    expect(b.disk?.gen).toBe("1:b");
+    expect(resyncOf(b.log)).toMatchObject({ mode: "full", keepConflicts: true });
+    expect(a.s.gate).not.toBeNull();
+    a.step({ type: "resync-incoming" }, 11);
+    expect(a.disk?.data).toBe("inconsistent");
+    expect(a.s.gate).toMatch(/being resynced|never received/);
+    a.step({ type: "resync-complete", gen: b.s.copy.gen, history: b.s.copy.history }, 12);
+    b.step({ type: "resync-done" }, 12);
+    expect(a.s.copy).toMatchObject({ gen: "1:b", data: "uptodate" });
+    expect(a.s.gate).toBeNull();
+  });
+
+  it("both hold files and b dies after forceprim named it, before a's first sync: a still waits", () => {
+    const a = new Node("a", "b", null, null, true);
+    const b = new Node("b", "a", null, null, true);
+    meet(a, b, 1);
+    b.step({ type: "forced" }, 2);
+    b.step({ type: "role", role: "PRIM" }, 2);
+    a.step({ type: "link-down", detail: "reset" }, 3);
+    a.step({ type: "peer", liveness: "dead" }, 600);
+    a.step({ type: "tick" }, 5000);
+    expect(a.s.gate).not.toBeNull();
+    a.restart();
+    a.step({ type: "peer", liveness: "dead" }, 6000);
+    expect(a.s.gate).not.toBeNull();
+    // b returns with its gen: a is behind it and is resynced, keeping its files.
+    b.restart();
+    meet(a, b, 7000);
+    expect(a.s.copy.data).toBe("inconsistent");
+    expect(b.s.gate).toBeNull();
+  });
+
+  it("prefer names an empty node: it is the source anyway (the other's files are kept aside at its first sync)", () => {
+    const a = new Node("a", "b", null, "a", false);
+    const b = new Node("b", "a", null, "a", true);
+    meet(a, b, 1);
+    expect(b.disk?.data).toBe("inconsistent");
+    expect(a.s.gate).toBeNull();
+    a.step({ type: "role", role: "PRIM" }, 2);
+    expect(resyncOf(a.log)).toMatchObject({ keepConflicts: true });
+  });
+
+  it("both folders empty: the lower name", () => {
+    const a = new Node("a", "b", null, null, false);
+    const b = new Node("b", "a", null, null, false);
+    meet(a, b, 1);
+    expect(a.s.gate).toBeNull();
+    expect(b.disk?.data).toBe("inconsistent");
+  });
+
+  it("a peer of the previous release does not tell: the lower name, as that release decides itself", () => {
+    // b (files, higher name) is new; a (empty, lower name) runs the previous release and sends no fact.
+    const a = new Node("a", "b", null, null, null);
+    const b = new Node("b", "a", null, null, true);
+    meet(a, b, 1);
+    expect(b.disk?.data).toBe("inconsistent");
+    expect(a.s.gate).toBeNull();
+  });
+
+  it("a running node stays the source when the new copies' facts would name none (a folder added to a running module)", () => {
+    const a = new Node("a", "b", null, null, true);
+    const b = new Node("b", "a", null, null, true);
+    a.step({ type: "forced" }, 0);
+    a.step({ type: "role", role: "PRIM" }, 0);
+    meet(a, b, 1);
+    expect(a.s.gate).toBeNull();
+    expect(resyncOf(a.log)).toMatchObject({ keepConflicts: true });
   });
 });

@@ -36,10 +36,18 @@
  * 6. A copy being resynced is inconsistent (persisted before the first
  *    byte) until the resync completes; then it takes the sender's gen.
  * 7. New copies (gen "0:": they never held the cluster's data, but their
- *    folders may hold files of their own). When two meet, exactly one is
- *    the source of the first sync, and both nodes tell which from their
- *    names alone: the preferred node's, else the lower name's (the order
- *    the module core elects in). The other persists itself inconsistent at
+ *    folders may hold files of their own). When two meet, at most one is
+ *    the source of the first sync, and both nodes tell which from the same
+ *    facts: the names, `prefer:` and whether each node's folders held files
+ *    when its daemon started (each copy says so in its hello; fixed for the
+ *    daemon's life, so both nodes see the same pair). The source is the
+ *    preferred node's copy (the operator said so); else the only one whose
+ *    folders hold files (an empty folder is never picked over files
+ *    unasked); else, both empty, the lower name's; else, both holding
+ *    files, none: both wait until forceprim names one (or `prefer:` is
+ *    set). A peer that does not tell (the previous release) leaves the
+ *    preferred node, else the lower name, as that release decides.
+ *    The other copy persists itself inconsistent at
  *    once, before its gate or mark changes: it is never served on its own
  *    until a first sync completed into it (DRBD's Inconsistent), so a
  *    source that dies before or during that sync leaves it waiting, never
@@ -63,6 +71,8 @@ export interface MirrorInit {
   readonly boot: string;
   /** The module's preferred node (`prefer:`), null when none: rule 7 picks the first sync's source by it. */
   readonly prefer?: string | null;
+  /** This node's folders held files when its daemon started, measured before any mount (rule 7); null: not measured. */
+  readonly holdsFiles?: boolean | null;
 }
 
 type Mut = { -readonly [K in keyof MirrorState]: MirrorState[K] };
@@ -123,10 +133,35 @@ function inSync(s: MirrorState): boolean {
   return s.link !== null && !s.unclean && !s.link.unclean && !s.gap && order(s.copy, s.link) === "same" && s.link.data === "uptodate";
 }
 
-/** Rule 7: which of two new copies is the source of their first sync, and why; the same answer on both nodes. */
-export function firstSyncSource(self: string, peer: string, prefer: string | null): { source: string; why: string } {
+/**
+ * Rule 7: which of two new copies is the source of their first sync, and
+ * why; null when none is until the operator names one (both folders hold
+ * files). A function of the pair alone, so both nodes reach the same answer:
+ * swapping self and peer with their facts gives the same source.
+ */
+export function firstSyncSource(
+  self: string,
+  peer: string,
+  prefer: string | null,
+  ownFiles: boolean | null = null,
+  peerFiles: boolean | null = null,
+): { source: string | null; why: string } {
   if (prefer === self || prefer === peer) return { source: prefer, why: "the preferred node" };
-  return { source: self < peer ? self : peer, why: "no preferred node: the lower name" };
+  const lower = self < peer ? self : peer;
+  if (ownFiles === null || peerFiles === null) return { source: lower, why: "no preferred node, and not both copies tell whether their folders hold files: the lower name" };
+  if (ownFiles && !peerFiles) return { source: self, why: `no preferred node: only ${self}'s folders hold files` };
+  if (peerFiles && !ownFiles) return { source: peer, why: `no preferred node: only ${peer}'s folders hold files` };
+  if (!ownFiles) return { source: lower, why: "no preferred node and no files in either: the lower name" };
+  return { source: null, why: "both new copies hold files of their own and no node is preferred" };
+}
+
+function sourceOf(s: MirrorState, peer: PeerCopy): { source: string | null; why: string } {
+  return firstSyncSource(s.self, s.peer, s.prefer, s.holdsFiles, peer.holdsFiles ?? null);
+}
+
+/** Two new copies whose folders both hold files, no node preferred: none is served until the operator names one. */
+function noSource(s: MirrorState): boolean {
+  return s.link !== null && order(s.copy, s.link) === "initial" && sourceOf(s, s.link).source === null;
 }
 
 function gateOf(s: MirrorState): string | null {
@@ -140,6 +175,9 @@ function gateOf(s: MirrorState): string | null {
     return `this copy is outdated and ${s.peer}'s is new (never synced): neither holds the newest data (forceprim serves this one)`;
   }
   if (c.data === "outdated") return `this copy is outdated: ${s.peer} has newer data (forceprim serves it anyway and loses what ${s.peer} wrote)`;
+  if (!s.confirmed && noSource(s)) {
+    return `both new copies hold files of their own: set prefer: or run \`vigil forceprim ${s.module}\` on the node whose folder is the cluster's data (the other's files are then kept aside at its first sync)`;
+  }
   // A node that was about to hand its gen to the peer when it stopped cannot tell whether the peer took it (and wrote since).
   if (!s.confirmed && !(c.peerBehind && c.resyncEnding !== true)) {
     return `this copy is not known to be up to date: waiting to compare it with ${s.peer}'s, which may be newer (forceprim serves it anyway)`;
@@ -172,6 +210,7 @@ export function initMirror(init: MirrorInit, now: number): Stepped<MirrorState, 
     self: init.self,
     peer: init.peer,
     prefer: init.prefer ?? null,
+    holdsFiles: init.holdsFiles ?? null,
     timers: init.timers,
     copy,
     confirmed: false,
@@ -240,15 +279,18 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
       if (ev.gap) s.gap = true;
       s.detachedAt = null;
       const o = order(s.copy, ev.peer);
-      if (o === "initial" && !running(s) && firstSyncSource(s.self, s.peer, s.prefer).source !== s.self) {
+      const f = o === "initial" ? sourceOf(s, ev.peer) : null;
+      if (f !== null && !running(s) && f.source === s.peer) {
         // Rule 7: persisted before the gate and the mark say anything of this copy.
-        const f = firstSyncSource(s.self, s.peer, s.prefer);
         persist({ ...s.copy, data: "inconsistent" });
         note("info", "first-contact", `first contact of two new copies: ${s.peer}'s is the source of the first sync (${f.why}); this copy is not served until that sync ends`);
+      } else if (f !== null && !running(s) && f.source === null && !s.confirmed) {
+        // Rule 7: neither is picked over the other's files unasked; the gate names the choice.
+        note("warn", "first-contact", `first contact of two new copies: ${f.why}; none is served until \`prefer:\` or forceprim names the cluster's data`);
       } else if (o === "neither") {
         note("warn", "first-contact", `neither this copy nor ${s.peer}'s ever completed a first sync: none is served until forceprim names one`);
       } else if (o === "same" || o === "ours-newer" || o === "initial") {
-        if (o === "initial" && !s.confirmed) note("info", "first-contact", `first contact of two new copies: this one is the source of the first sync (${firstSyncSource(s.self, s.peer, s.prefer).why})`);
+        if (f !== null && !s.confirmed) note("info", "first-contact", `first contact of two new copies: this one is the source of the first sync (${f.source === s.self ? f.why : "it runs the module"})`);
         else if (!s.confirmed) note("info", "confirmed", o === "same" ? `copy compared with ${s.peer}'s: the same data (gen ${s.copy.gen})` : `copy compared with ${s.peer}'s: ours is newer (gen ${s.copy.gen}, theirs ${ev.peer.gen})`);
         s.confirmed = true;
         // Both unclean (each died while writing at this gen): one side must give way; the same on both nodes.

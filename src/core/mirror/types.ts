@@ -25,6 +25,12 @@ export interface PeerCopy {
   readonly running: boolean;
   /** Its copy was being written when its daemon last died (CopyRecord.writing at its start). */
   readonly unclean: boolean;
+  /**
+   * A new copy (gen "0:") tells whether its node's folders held files when
+   * its daemon started (rule 7 picks the first sync's source by it). Absent:
+   * not told (a node of the previous release, or a copy that is not new).
+   */
+  readonly holdsFiles?: boolean;
 }
 
 export interface MirrorTimers {
@@ -154,6 +160,8 @@ export interface MirrorState {
   readonly peer: string;
   /** The module's preferred node, for rule 7 (mirror.ts). */
   readonly prefer: string | null;
+  /** This node's folders held files when its daemon started (rule 7); null when not measured. */
+  readonly holdsFiles: boolean | null;
   readonly timers: MirrorTimers;
   readonly copy: CopyRecord;
   /** In this life of the daemon, our copy was compared with the peer's (or we are the last writer). */

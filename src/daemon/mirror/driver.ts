@@ -86,6 +86,12 @@ export interface MirrorDriverOptions {
   readonly clock?: () => number;
   /** The module's preferred node: at the first contact of two new copies, its copy is the source (mirror.ts, rule 7). */
   readonly prefer?: string | null;
+  /**
+   * The module's folders whose copies are new held files when the daemon
+   * started, measured before any mount (holds-files.ts): told to the peer
+   * at first contact (rule 7). Null or absent: not measured, not told.
+   */
+  readonly holdsFiles?: boolean | null;
 }
 
 /** What the driver needs of the module instance it belongs to. */
@@ -111,6 +117,7 @@ const toWire = (s: MirrorState): CopyWire => ({
   data: s.copy.data,
   running: s.role === "PRIM" || s.role === "ALONE",
   unclean: s.unclean,
+  ...(s.copy.gen === EMPTY_GEN && s.holdsFiles !== null ? { holdsFiles: s.holdsFiles } : {}),
 });
 
 export class MirrorDriver implements MirrorResource {
@@ -157,7 +164,7 @@ export class MirrorDriver implements MirrorResource {
     else this.lastSaved = read.copy;
     const init = initMirror({
       module: o.module, self: o.self, peer: o.peer, timers: { detachGraceMs: o.detachGraceMs, resyncRetryMs: 10_000 },
-      copy: read.ok ? read.copy : null, boot: o.boot, prefer: o.prefer ?? null,
+      copy: read.ok ? read.copy : null, boot: o.boot, prefer: o.prefer ?? null, holdsFiles: o.holdsFiles ?? null,
     }, this.clock());
     this.state = init.state;
     this.pendingInit = init.actions;

@@ -11,7 +11,11 @@ import type { MirrorModule, VigilConfig } from "../../config/types.ts";
 import type { LinkEndpoint } from "../../net/replication-link.ts";
 import { readKeyFile } from "../../sys/keyfile.ts";
 import type { Logger } from "../log.ts";
+import { EMPTY_GEN } from "../../core/mirror/copy.ts";
+import { compileExclude } from "../../replicator/exclude.ts";
+import { readCopyRecord } from "./copy-file.ts";
 import { MirrorDriver } from "./driver.ts";
+import { folderHoldsFiles } from "./holds-files.ts";
 import { MirrorSet } from "./mirror-set.ts";
 
 /** The kernel's id of this boot: a copy applied to during another boot may have lost its page cache. */
@@ -42,16 +46,28 @@ export function mirrorSetFor(m: MirrorModule, config: VigilConfig, self: string,
   if (!key.ok) return { ok: false, message: key.message };
   const hb = c.heartbeat;
   const several = m.replicate.length > 1;
+  const copyKey = (folder: string): string => (several ? `${m.name}@${folder}` : m.name);
+  // Rule 7: one fact for the module's new copies, so every folder picks the same source.
+  const excluded = compileExclude(m.exclude ?? []);
+  let holdsFiles: boolean | null = null;
+  for (const folder of m.replicate) {
+    const rec = readCopyRecord(stateDir, copyKey(folder));
+    if (!rec.ok || (rec.copy !== null && rec.copy.gen !== EMPTY_GEN)) continue;
+    const fact = folderHoldsFiles(folder, excluded);
+    log.info(`mirror ${m.name}: new copy of ${folder} ${fact.holds ? "holds files" : "holds no file"} (${fact.why})`, { module: m.name, folder });
+    holdsFiles = (holdsFiles ?? false) || fact.holds;
+  }
   const drivers = m.replicate.map((folder, i) => {
     const port = m.port + i;
     return new MirrorDriver({
       module: m.name,
       // One folder keeps the record it always had; with several, each folder's is keyed by its path,
       // so a folder added, removed or moved in the list never takes another folder's generations.
-      ...(several ? { copyKey: `${m.name}@${folder}` } : {}),
+      ...(several ? { copyKey: copyKey(folder) } : {}),
       self,
       peer: peer.name,
       prefer: m.prefer ?? null,
+      holdsFiles,
       folder,
       cluster: c.name,
       key: key.key,
