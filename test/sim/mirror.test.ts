@@ -17,10 +17,17 @@
  *   without being kept aside (a resync that says so keeps what it removes).
  * At the end (everything healed): both copies hold the same writes, in sync.
  * Split brain: when both sides wrote while apart, it is always detected.
- * First contact: both folders hold files of their own when the two new
- * nodes first meet, and the node that goes first is killed at once (before
- * it ran, or within 30 ms of its start: before or while its first sync
- * begins), stays dead past the deadtime, and comes back.
+ * First contact: each folder may hold files of its own when the two new
+ * nodes first meet (drawn per seed, as are `prefer:` and whether a node is
+ * of the previous release, which does not tell whether its folder holds
+ * files), and the node that goes first is killed at once (before it ran,
+ * or within 30 ms of its start: before or while its first sync begins),
+ * stays dead past the deadtime, and comes back. When both folders hold
+ * files and nothing is preferred, neither may run until an operator runs
+ * forceprim on one (the sim's operator does, on either node, once both
+ * wait naming that choice). Checked too: the first node to run is the one
+ * rule 7 names (prefer; else the only folder holding files; else the lower
+ * name), never an empty folder over one holding files unasked.
  *
  * Seeds: SIM_SEEDS=<k> runs k seeds per scenario; SIM_SEED=<n> replays one.
  */
@@ -57,6 +64,10 @@ interface SimNode {
   kept: Set<number>;
   /** Files this folder held before the first contact (negative ids). */
   own: Set<number>;
+  /** This node tells whether its folder holds files (false: the previous release). */
+  readonly tells: boolean;
+  /** The operator ran forceprim here. */
+  forced: boolean;
 }
 
 interface World {
@@ -79,8 +90,12 @@ interface World {
   /** Nodes that acknowledged writes alone during the current full partition, and whether both ever did. */
   wroteApart: Set<string>;
   bothWroteApart: boolean;
-  /** The node the module core prefers (the other yields to it when both may run). */
+  /** The node the module core prefers (the other yields to it when both may run): `prefer:`, else the lower name. */
   readonly prefer: string;
+  /** `prefer:` as configured (null: none), what the mirror core is told. */
+  readonly configuredPrefer: string | null;
+  /** First contact: when the operator runs forceprim, once both nodes wait for that choice (null: not yet due). */
+  operatorAt: number | null;
   /** The first node that ran the module: its folder's own files are the cluster's first data. */
   origin: SimNode | null;
   /** First-contact scenario: how the node that goes first is killed (null: not armed, or done). */
@@ -149,7 +164,9 @@ function start(w: World, n: SimNode): void {
   n.heardAt = -1;
   n.linkUp = false;
   n.linkNoticeAt = null;
-  const r = initMirror({ module: "m", self: n.name, peer: other(w, n).name, timers, copy: n.disk, boot: "boot-1", prefer: w.prefer }, w.now);
+  // Measured at the start, before any mount: whether the folder holds files, if this node's release tells.
+  const holdsFiles = n.tells ? n.files.size > 0 : null;
+  const r = initMirror({ module: "m", self: n.name, peer: other(w, n).name, timers, copy: n.disk, boot: "boot-1", prefer: w.configuredPrefer, holdsFiles }, w.now);
   n.core = r.state;
   act(w, n, r.actions);
   feed(w, n, { type: "role", role: "SECOND" });
@@ -172,7 +189,11 @@ function setRole(w: World, n: SimNode, role: MirrorModuleRole): void {
   if (running(role) && !running(was)) {
     const missing = [...w.acked].filter((id) => !n.files.has(id));
     if (missing.length > 0 && !w.split) w.failures.push(`t=${w.now}: ${n.name} took over without acknowledged writes ${missing.slice(0, 5).join(",")}`);
-    if (w.origin === null) w.origin = n;
+    if (w.origin === null) {
+      w.origin = n;
+      const why = wrongSource(w, n);
+      if (why !== null) w.failures.push(`t=${w.now}: ${n.name} went first: ${why}`);
+    }
     const neverSynced = [...w.origin.own].filter((id) => !n.files.has(id));
     if (neverSynced.length > 0) w.failures.push(`t=${w.now}: ${n.name} runs a copy that never received the first sync (it lacks ${w.origin.name}'s files ${neverSynced.slice(0, 5).join(",")})`);
     const k = w.firstContactKill;
@@ -223,7 +244,8 @@ function link(w: World): void {
         if (p.core === null) continue;
         // The PRIM's ops held or maybe applied during the outage are journaled: a gap the resync closes.
         const gap = running(n.role) && w.pending.length > 0;
-        feed(w, n, { type: "link-up", peer: { gen: p.core.copy.gen, history: p.core.copy.history, data: p.core.copy.data, running: running(p.role), unclean: p.core.unclean }, gap });
+        const told = p.core.copy.gen === "0:" && p.core.holdsFiles !== null ? { holdsFiles: p.core.holdsFiles } : {};
+        feed(w, n, { type: "link-up", peer: { gen: p.core.copy.gen, history: p.core.copy.history, data: p.core.copy.data, running: running(p.role), unclean: p.core.unclean, ...told }, gap });
       } else {
         if (w.resync !== null && (w.resync.from === n || w.resync.to === n)) {
           w.resync = null;
@@ -336,6 +358,40 @@ function write(w: World): void {
   }
 }
 
+/** Why the first node to run is not the one rule 7 names, or null. */
+function wrongSource(w: World, n: SimNode): string | null {
+  if (n.forced) return null;
+  const p = other(w, n);
+  if (w.configuredPrefer !== null) return n.name === w.configuredPrefer ? null : `${w.configuredPrefer} is preferred`;
+  if (!n.tells || !p.tells) return n.name < p.name ? null : "with a node that does not tell, the lower name goes first";
+  if (n.own.size === 0 && p.own.size > 0) return `its folder was empty and ${p.name}'s held files`;
+  if (n.own.size > 0 && p.own.size > 0) return "both folders held files and nobody named one";
+  if (n.own.size === 0 && p.own.size === 0 && n.name > p.name) return "both folders were empty: the lower name goes first";
+  return null;
+}
+
+/**
+ * The operator: both new copies hold files, nothing is preferred, and both
+ * nodes wait naming that choice; some time later forceprim on one of them.
+ */
+function operator(w: World): void {
+  const asks = w.nodes.every((n) => n.up && n.core !== null && /both new copies hold files/.test(n.core.gate ?? ""));
+  if (!asks) {
+    w.operatorAt = null;
+    return;
+  }
+  if (w.operatorAt === null) {
+    w.operatorAt = w.now + w.rng.int(100, 1500);
+    return;
+  }
+  if (w.now < w.operatorAt) return;
+  w.operatorAt = null;
+  const n = w.rng.chance(0.5) ? w.nodes[0] : w.nodes[1];
+  n.forced = true;
+  w.trace.push(`t=${w.now} operator: forceprim on ${n.name}`);
+  feed(w, n, { type: "forced" });
+}
+
 /**
  * The first-contact fault: the node that goes first dies either the moment
  * the two copies were first compared (before it could run), or `delay` ms
@@ -346,7 +402,8 @@ function firstContactFault(w: World): void {
   const k = w.firstContactKill;
   if (k !== null && k.beforeRun && w.nodes.every((n) => n.up && n.linkUp)) {
     w.firstContactKill = null;
-    const n = w.nodes.find((x) => x.name === w.prefer) ?? w.nodes[0];
+    // The node that goes first: the source rule 7 picked (ungated now); both gated: the preferred one.
+    const n = w.nodes.find((x) => x.core?.gate === null) ?? w.nodes.find((x) => x.name === w.prefer) ?? w.nodes[0];
     w.revive = { node: n, at: w.now, until: w.now + k.downFor };
   }
   const r = w.revive;
@@ -365,18 +422,20 @@ function run(seed: number, scenario: Scenario): World {
   const splitBrain = scenario === "split";
   const first = scenario === "first-contact";
   const mk = (name: string, base: number): SimNode => {
-    // First contact: each folder holds 0-3 files of its own (at least one of the two some).
+    // First contact: each folder holds 0-3 files of its own; one node in five is of the previous release.
     const own = new Set<number>();
-    if (first) for (let i = 1, k = rng.int(name === "a" ? 1 : 0, 3); i <= k; i++) own.add(-(base + i));
+    if (first) for (let i = 1, k = rng.int(0, 3); i <= k; i++) own.add(-(base + i));
     return {
       name, up: false, core: null, disk: null, files: new Set(own), role: "STOP", heardAt: -1, seenRole: null, seenMark: null,
       liveness: "unknown", linkUp: false, linkNoticeAt: null, splitBrainSeen: false, kept: new Set(), own,
+      tells: !first || !rng.chance(0.2), forced: false,
     };
   };
   const nodes: [SimNode, SimNode] = [mk("a", 0), mk("b", 10)];
+  const configuredPrefer = first ? rng.pick([null, "a", "b"] as const) : "a";
   const w: World = {
     rng, now: 0, nodes, replCut: false, netCut: false, nextWrite: 1, acked: new Set(), pending: [], unsent: [], resync: null, failures: [], trace: [],
-    split: splitBrain, wroteApart: new Set(), bothWroteApart: false, prefer: first && rng.chance(0.5) ? "b" : "a", origin: null,
+    split: splitBrain, wroteApart: new Set(), bothWroteApart: false, prefer: configuredPrefer ?? "a", configuredPrefer, operatorAt: null, origin: null,
     firstContactKill: first ? { delay: TICK * rng.int(0, 3), beforeRun: rng.chance(0.3), downFor: rng.int(DEADTIME + 100, 4000) } : null,
     revive: null,
   };
@@ -417,6 +476,7 @@ function run(seed: number, scenario: Scenario): World {
     heartbeat(w);
     link(w);
     firstContactFault(w);
+    if (first) operator(w);
     for (const n of w.nodes) if (n.core !== null && w.now % INTERVAL === 0) feed(w, n, { type: "tick" });
     elect(w);
     write(w);
