@@ -114,8 +114,6 @@ export interface BackstopData {
   readonly cpus: number;
 }
 
-/** Milliseconds on a clock every thread of the process shares (performance.now() has an origin per thread). */
-const now = (): number => Bun.nanoseconds() / 1e6;
 
 /**
  * The backstop thread's loop (run from its source text in a Worker: it names
@@ -126,7 +124,6 @@ export function advertBackstopLoop(env: FfiWorkerEnv, data: BackstopData, post: 
   // Indexes as in H_*, S_* and F_* above: this source runs alone, so it cannot name them.
   const L = data.layout;
   const head = new Int32Array(data.shared, 0, L.headerBytes / 4);
-  const clock = (): number => Bun.nanoseconds() / 1e6;
   const ints = (s: number): Int32Array => new Int32Array(data.shared, L.headerBytes + s * L.slotBytes, L.slotIntsBytes / 4);
   const floats = (s: number): Float64Array => new Float64Array(data.shared, L.headerBytes + s * L.slotBytes + L.slotIntsBytes, L.slotFloatsBytes / 8);
   const slotInts: Int32Array[] = [];
@@ -139,14 +136,19 @@ export function advertBackstopLoop(env: FfiWorkerEnv, data: BackstopData, post: 
   const scratch = new Uint8Array(L.maxDestinations * L.packetBytes);
   const all = new Uint8Array(data.shared);
   // Affinity: optional (a host may refuse it); without it the thread still sends, on whichever CPU it wakes.
-  let setAffinity: ((mask: Uint8Array) => number) | undefined;
-  try {
-    const lib = (env.ffi as unknown as { dlopen(p: string, t: unknown): { symbols: { sched_setaffinity(pid: number, size: number, mask: Uint8Array): number } } })
-      .dlopen("libc.so.6", { sched_setaffinity: { args: ["i32", "u64", "ptr"], returns: "i32" } });
-    setAffinity = (mask) => lib.symbols.sched_setaffinity(0, mask.length, mask);
-  } catch {
-    setAffinity = undefined;
-  }
+  const lib = (env.ffi as unknown as {
+    dlopen(p: string, t: unknown): { symbols: { sched_setaffinity(pid: number, size: number, mask: Uint8Array): number; clock_gettime(id: number, ts: Int32Array): number } };
+  }).dlopen("libc.so.6", {
+    sched_setaffinity: { args: ["i32", "u64", "ptr"], returns: "i32" },
+    clock_gettime: { args: ["i32", "ptr"], returns: "i32" },
+  });
+  // CLOCK_MONOTONIC, as the main thread reads it: the runtime's own clocks start at each thread's start.
+  const ts = new Int32Array(4);
+  const clock = (): number => {
+    lib.symbols.clock_gettime(1, ts);
+    return ((ts[1] as number) * 4294967296 + ((ts[0] as number) >>> 0)) * 1000 + (ts[2] as number) / 1e6;
+  };
+  let setAffinity: ((mask: Uint8Array) => number) | undefined = (mask) => lib.symbols.sched_setaffinity(0, mask.length, mask);
   const mask = new Uint8Array(128);
   let awayFrom = -2;
   const keepAwayFrom = (cpu: number): void => {
@@ -207,18 +209,26 @@ export function advertBackstopLoop(env: FfiWorkerEnv, data: BackstopData, post: 
   }
 }
 
-/** sched_getcpu through FFI, or a function that says -1 where it is missing. */
-async function cpuReader(): Promise<() => number> {
-  try {
-    const t = await openLibcTable("VRRP advert backstop", {
-      sched_getcpu: { args: [], returns: "i32" },
-      __errno_location: { args: [], returns: "ptr" },
-    });
-    const s = t.symbols as { sched_getcpu(): number };
-    return () => s.sched_getcpu();
-  } catch {
-    return () => -1;
-  }
+/**
+ * The calling thread's CPU (sched_getcpu) and CLOCK_MONOTONIC in ms, through
+ * FFI: the clock both threads share (the runtime's clocks, performance.now()
+ * and Bun.nanoseconds(), start at each thread's own start).
+ */
+async function mainThreadCalls(): Promise<{ cpu(): number; now(): number }> {
+  const t = await openLibcTable("VRRP advert backstop", {
+    sched_getcpu: { args: [], returns: "i32" },
+    clock_gettime: { args: ["i32", "ptr"], returns: "i32" },
+    __errno_location: { args: [], returns: "ptr" },
+  });
+  const s = t.symbols as { sched_getcpu(): number; clock_gettime(id: number, ts: Int32Array): number };
+  const ts = new Int32Array(4);
+  return {
+    cpu: () => s.sched_getcpu(),
+    now: () => {
+      s.clock_gettime(1, ts);
+      return ((ts[1] as number) * 4294967296 + ((ts[0] as number) >>> 0)) * 1000 + (ts[2] as number) / 1e6;
+    },
+  };
 }
 
 /** Starts the backstop thread for a raw socket's fd (Bun only; rejects elsewhere). */
@@ -229,7 +239,7 @@ export async function startAdvertBackstop(fd: number): Promise<AdvertBackstop> {
   const slotInts = (s: number): Int32Array => new Int32Array(shared, HEADER_BYTES + s * SLOT_BYTES, SLOT_INTS_BYTES / 4);
   const slotFloats = (s: number): Float64Array => new Float64Array(shared, HEADER_BYTES + s * SLOT_BYTES + SLOT_INTS_BYTES, 8);
   const packetAt = (s: number, p: number): number => HEADER_BYTES + s * SLOT_BYTES + SLOT_INTS_BYTES + SLOT_FLOATS_BYTES + p * PACKET_BYTES;
-  const cpu = await cpuReader();
+  const { cpu, now } = await mainThreadCalls();
   const worker = await startFfiWorker<BackstopData>("VRRP advert backstop", advertBackstopLoop, {
     fd,
     shared,
