@@ -24,6 +24,7 @@ import { supervisedModules } from "./module/supervised.ts";
 import { takeSignals } from "./signals.ts";
 import { checkHost, checkKeyContinuity, checkSampleKey, checkStateDirMode } from "./start-checks.ts";
 import { loadConfigToStart } from "./start-config.ts";
+import { configRunsMirror, optimizingCompilerOff } from "./runtime-options.ts";
 import { acquireStateLock } from "./state-lock.ts";
 import { buildStatus } from "./status.ts";
 import { HealthWatch, supervisedHealthWatch } from "./health-watch.ts";
@@ -299,4 +300,7 @@ async function reloadNode(opts: DaemonOptions, self: string, node: NodeEngines, 
   if (recorded.ok) for (const w of recorded.warnings) if (w.startsWith("cannot record")) log.warn(w);
   node.reloads({ result: "ok" });
   log.info("config reloaded", { file: opts.configFile, console: reachableConsole(node.console.url(), localIPv4Addresses()) });
+  if (optimizingCompilerOff() && configRunsMirror(next.config)) {
+    log.warn("a mirror module now runs on a daemon started without the runtime's optimizing compiler (it had no mirror module then): restart vigil for the mirror's full speed");
+  }
 }

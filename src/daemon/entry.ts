@@ -12,16 +12,16 @@ import { findConfigFile } from "../config/search.ts";
 import type { DaemonEntries } from "../api/daemon-entries.ts";
 import { DEFAULT_STATE_DIR, DEFAULT_WITNESS_STATE_DIR } from "../api/state-dirs.ts";
 import { FENCE_VERB, runFenceChild } from "./fence/child.ts";
-import { ensureRuntimeOptions } from "./runtime-options.ts";
+import { ensureRuntimeOptions, runtimeOptionsFor } from "./runtime-options.ts";
 
 export const daemonEntries: DaemonEntries = {
   async node(s) {
-    // Before anything is loaded: with the runtime's options missing, this starts the process again and does not return.
-    const restartFailed = ensureRuntimeOptions();
+    const found = findConfigFile({ flag: s.configFlag, env: s.configEnv });
+    // Before the daemon is loaded: with the runtime's options missing, this starts the process again and does not return.
+    const restartFailed = ensureRuntimeOptions(runtimeOptionsFor(found.ok ? await readConfigLoosely(found.file) : null));
     const [{ Logger }, { runDaemon }] = await Promise.all([import("./log.ts"), import("./daemon.ts")]);
     const log = new Logger(s.logFormat);
     if (restartFailed !== undefined) log.warn("could not start again with the runtime's options: running with its defaults", { error: restartFailed });
-    const found = findConfigFile({ flag: s.configFlag, env: s.configEnv });
     if (!found.ok) {
       log.error(found.message);
       return 1;
@@ -56,3 +56,17 @@ export const daemonEntries: DaemonEntries = {
   fenceVerb: FENCE_VERB,
   fence: runFenceChild,
 };
+
+/**
+ * vigil.yaml parsed only as YAML (no checks), to pick the runtime's options
+ * before the daemon loads; null when it cannot be read or parsed (the
+ * daemon's own loading reports why, with the place).
+ */
+async function readConfigLoosely(file: string): Promise<unknown> {
+  try {
+    const [{ readFileSync }, { parse }] = await Promise.all([import("node:fs"), import("yaml")]);
+    return parse(readFileSync(file, "utf8")) as unknown;
+  } catch {
+    return null;
+  }
+}

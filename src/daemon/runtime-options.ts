@@ -44,6 +44,34 @@ export const DAEMON_RUNTIME_OPTIONS: Readonly<Record<string, string>> = {
   BUN_JSC_numberOfGCMarkers: "1",
 };
 
+/**
+ * The options for a node whose vigil.yaml is `config` (parsed; null when it
+ * could not be read or parsed: the daemon reports that itself at its start).
+ * A node that runs a mirror module keeps the runtime's defaults: the
+ * mirror's data path (FUSE requests, ops, the applier) is JS that the
+ * optimizing compiler makes several times faster; without it a sync
+ * create/rename/delete storm ran 3-4x slower and 4 KiB fsync p99 rose
+ * (bench/results/mirror-runtime-options.md). There the memory warm-up under
+ * faults stays (README, *Runtime options*). A mirror module added later by
+ * a reload runs without the optimizing compiler until the daemon restarts
+ * (the reload's log says so).
+ */
+export function runtimeOptionsFor(config: unknown): Readonly<Record<string, string>> {
+  return configRunsMirror(config) ? {} : DAEMON_RUNTIME_OPTIONS;
+}
+
+/** Whether a parsed vigil.yaml declares a mirror module. */
+export function configRunsMirror(config: unknown): boolean {
+  if (typeof config !== "object" || config === null) return false;
+  const modules = (config as { modules?: unknown }).modules;
+  return Array.isArray(modules) && modules.some((m) => typeof m === "object" && m !== null && (m as { type?: unknown }).type === "mirror");
+}
+
+/** Whether this daemon runs without the optimizing compiler (the options were set at its start). */
+export function optimizingCompilerOff(): boolean {
+  return (inForce["BUN_JSC_useDFGJIT"] ?? process.env["BUN_JSC_useDFGJIT"]) === "0";
+}
+
 /** Set to "off" to run with the runtime's defaults. */
 export const RUNTIME_OPTIONS_SWITCH = "VIGIL_RUNTIME_OPTIONS";
 /** Which variables the second start was given (comma-separated), so that it can take exactly those back out. */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { DAEMON_RUNTIME_OPTIONS, ensureRuntimeOptions, envWithRuntimeOptions, RUNTIME_OPTIONS_SWITCH, takeBackAddedOptions } from "../../src/daemon/runtime-options.ts";
+import { parse } from "yaml";
+import { DAEMON_RUNTIME_OPTIONS, ensureRuntimeOptions, envWithRuntimeOptions, RUNTIME_OPTIONS_SWITCH, runtimeOptionsFor, takeBackAddedOptions } from "../../src/daemon/runtime-options.ts";
 
 const OPTIONS = { BUN_JSC_a: "0", MIMALLOC_b: "1" };
 
@@ -42,5 +43,19 @@ describe("the daemon's runtime options", () => {
     const env: Record<string, string | undefined> = {};
     expect(ensureRuntimeOptions(DAEMON_RUNTIME_OPTIONS, env, undefined)).toBeUndefined();
     expect(env).toEqual({});
+  });
+
+  it("keeps the runtime's defaults on a node with a mirror module (its data path needs the optimizing compiler), and starts again on the others", () => {
+    const mirror = parse("modules:\n  - name: vms\n    type: failover\n  - { name: data, type: mirror }\n");
+    const failover = parse("modules:\n  - name: web\n    type: failover\n# type: mirror\n");
+    expect(runtimeOptionsFor(mirror)).toEqual({});
+    expect(runtimeOptionsFor(failover)).toBe(DAEMON_RUNTIME_OPTIONS);
+    expect(runtimeOptionsFor(null)).toBe(DAEMON_RUNTIME_OPTIONS);
+    expect(runtimeOptionsFor({ modules: "mirror" })).toBe(DAEMON_RUNTIME_OPTIONS);
+    const starts: Record<string, string>[] = [];
+    const env: Record<string, string | undefined> = { PATH: "/bin" };
+    expect(ensureRuntimeOptions(runtimeOptionsFor(mirror), env, (e) => { starts.push(e); return "started"; })).toBeUndefined();
+    expect(starts).toHaveLength(0);
+    expect(env).toEqual({ PATH: "/bin" });
   });
 });
