@@ -19,8 +19,13 @@
  *   (h1 never ran) makes h1 the target, its own files kept aside.
  * Fails on builds before rule 7: h2 takes the module over with its own
  * folder while h1 is held, and the first sync removes h2's files unkept.
+ * - A typical install, no `prefer:`: h1 (the lower name) is new and empty,
+ *   h2 already holds the service's files. h2's copy is the source: h2 runs
+ *   and h1 receives h2's files, nothing of h1 kept aside (it had none).
+ *   Fails on builds that pick the source by name alone (h1 runs its empty
+ *   folder; h2's files are only kept aside).
  */
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, onTestFailed, onTestFinished } from "vitest";
@@ -152,5 +157,34 @@ describeLab("mirror module: the first contact of two new nodes", () => {
     for (const f of ["a", "b"]) expect(readFileSync(join(at, "own-h1", f), "utf8")).toBe(`h1's own ${f}\n`);
     // The override stays recorded in h2's copy.
     expect((await h2.module()).mirror?.forcedAt).not.toBeNull();
+  });
+
+  labTest("no prefer, h1 (the lower name) new and empty, h2 holding files: h2 runs, h1 receives h2's files", async () => {
+    const m = await startMirrorLab({ lab: lab(), dir: mkdtempSync(join(dir, "content-")), start: [] });
+    onTestFinished(() => m.stopAll());
+    explainOnFailure(m);
+    // The lab's config prefers h1: this install says nothing.
+    writeFileSync(m.config, readFileSync(m.config, "utf8").replace(/^ {4}prefer: h1\n/m, ""));
+    expect(readFileSync(m.config, "utf8")).not.toMatch(/prefer:/);
+    const [h1, h2] = [m.node("h1"), m.node("h2")];
+    mkdirSync(join(m.data("h2"), "archive", "2026"), { recursive: true });
+    for (const f of ["a", "b", "c"]) writeFileSync(join(m.data("h2"), "archive", "2026", f), `h2's data ${f}\n`);
+    // An empty tree of directories, as an installed service leaves it: no files.
+    mkdirSync(join(m.data("h1"), "archive"), { recursive: true });
+
+    await Promise.all([h1.start(), h2.start()]);
+    await h2.waitModule((x) => running(x.state), "h2 runs vms", 15_000);
+    const synced = await h1.waitModule((x) => x.state === "SECOND" && x.mirror?.data === "uptodate" && x.mirror.link === "up", "h1 is an up-to-date SECOND after its first sync", 20_000);
+    expect(treeDigest(join(m.data("h1"), "archive"))).toBe(treeDigest(join(m.data("h2"), "archive")));
+    expect(readFileSync(join(m.data("h1"), "archive", "2026", "b"), "utf8")).toBe("h2's data b\n");
+    expect(h1.proc?.output()).toMatch(/h2's is the source of the first sync \(no preferred node: only h2's folders hold files\)/);
+    expect(h1.proc?.output()).toMatch(/new copy of \S+ holds no file/);
+    // h1 never ran, and had nothing to keep aside: no banner on either node.
+    expect(h1.proc?.output()).not.toMatch(/"msg":"module vms [A-Z]+ -> (PRIM|ALONE)"/);
+    expect(synced.mirror?.splitBrain).toBeNull();
+    const keptRoot = join(h1.stateDir, "conflicts", "vms");
+    expect(existsSync(keptRoot) ? readdirSync(keptRoot) : []).toEqual([]);
+    expect(h1.proc?.output()).not.toMatch(/kept aside first/);
+    expect((await h2.module()).mirror?.splitBrain).toBeNull();
   });
 });

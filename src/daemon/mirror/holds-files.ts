@@ -15,7 +15,7 @@
  * SCAN_LIMIT directories without a file, counts as holding files: it is
  * never taken for empty on a guess.
  */
-import { readdirSync } from "node:fs";
+import { lstatSync, readdirSync } from "node:fs";
 import type { ExcludeTest } from "../../replicator/exclude.ts";
 
 const SCAN_LIMIT = 10_000;
@@ -30,10 +30,11 @@ export function folderHoldsFiles(folder: string, excluded: ExcludeTest | null): 
   try {
     for (let dir = dirs.pop(); dir !== undefined; dir = dirs.pop()) {
       if (++seen > SCAN_LIMIT) return { holds: true, why: `more than ${SCAN_LIMIT} directories without a file seen: counted as holding files` };
-      for (const e of readdirSync(dir, { withFileTypes: true, encoding: "buffer" })) {
-        if (excluded?.(e.name) === true) continue;
-        const path = Buffer.concat([dir, SLASH, e.name]);
-        if (!e.isDirectory()) return { holds: true, why: `${path.toString()} is a file` };
+      // Names only, then lstat: Bun's readdir gives no entry types with byte names.
+      for (const name of readdirSync(dir, { encoding: "buffer" })) {
+        if (excluded?.(name) === true) continue;
+        const path = Buffer.concat([dir, SLASH, name]);
+        if (!lstatSync(path).isDirectory()) return { holds: true, why: `${path.toString()} is a file` };
         dirs.push(path);
       }
     }
