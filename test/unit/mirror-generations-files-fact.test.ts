@@ -5,9 +5,10 @@
  * previous release still decodes the hello and a hello of that release
  * reads as "not told".
  */
+import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { ByteReader, ByteWriter } from "../../src/proto/bytes.ts";
 import { type CopyWire, readCopy, writeCopy } from "../../src/proto/mirror-control.ts";
@@ -92,5 +93,22 @@ describe("a folder holds files: any entry but a directory, outside exclude", () 
 
   it("a folder that cannot be read counts as holding files", () => {
     expect(folderHoldsFiles(join(dir(), "missing"), null)).toMatchObject({ holds: true, why: expect.stringMatching(/cannot be read/) });
+  });
+
+  it("measures the same under Bun, the runtime the daemon runs on", () => {
+    const d = dir();
+    mkdirSync(join(d, "empty", "tree"), { recursive: true });
+    writeFileSync(join(d, "x.tmp"), "x");
+    const full = dir();
+    mkdirSync(join(full, "db"));
+    writeFileSync(join(full, "db", "000001"), "x");
+    const mod = resolve(import.meta.dirname, "../../src/daemon/mirror/holds-files.ts");
+    const ex = resolve(import.meta.dirname, "../../src/replicator/exclude.ts");
+    const script = `import { folderHoldsFiles } from ${JSON.stringify(mod)}; import { compileExclude } from ${JSON.stringify(ex)};
+console.log(JSON.stringify([folderHoldsFiles(${JSON.stringify(d)}, compileExclude(["*.tmp"])), folderHoldsFiles(${JSON.stringify(full)}, null)]));`;
+    const bun = resolve(import.meta.dirname, "../../node_modules/.bin/bun");
+    const r = spawnSync(bun, ["-e", script], { encoding: "utf8", timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject([{ holds: false }, { holds: true, why: expect.stringMatching(/000001 is a file/) }]);
   });
 });
