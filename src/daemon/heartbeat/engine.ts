@@ -69,9 +69,9 @@ const MAX_PENDING_FRAMES = 64;
 /**
  * A read of the polled sockets that brings this many datagrams (far more
  * than peers send per round: a flood from a peer's address) is followed by
- * another at the next turn of the event loop (setImmediate: a 0 ms timer
- * would wait 1 ms), and so on while it lasts, as
- * a socket the event loop watches would be read.
+ * another at the next turn of the event loop, and so on while it lasts, as
+ * a socket the event loop watches would be read (setImmediate: a 0 ms
+ * timer would wait 1 ms).
  */
 const POLLED_BURST = 32;
 /** Not a peer: an "alive" input for it changes nothing but tells the core when we ran (see markRunning). */
