@@ -34,7 +34,10 @@
  *
  * The sockets are Bun's native UDP sockets where the runtime is Bun (the
  * binary), node:dgram elsewhere (udp-socket.ts says why); the behaviour
- * above is the same on both.
+ * above is the same on both. An owner that reads once per round of its own
+ * can have the connected sockets opened through libc instead (`polled`,
+ * udp-socket-polled.ts): their datagrams then wait in the kernel until
+ * readArrived() and carry the kernel's arrival time.
  */
 import { isIPv4 } from "node:net";
 import { networkInterfaces } from "node:os";
