@@ -41,6 +41,8 @@ export const MAX_DESTINATIONS = 4;
 /** An advert with 255 IPv4 addresses is 1028 bytes. */
 export const MAX_ADVERT_BYTES = 1040;
 const SOCKADDR_BYTES = 16;
+/** How long the thread may take to start before the socket's opening fails. */
+const START_TIMEOUT_MS = 10_000;
 const HEADER_BYTES = 64;
 const SLOT_INTS_BYTES = 64;
 const SLOT_FLOATS_BYTES = 64;
@@ -248,11 +250,26 @@ export async function startAdvertBackstop(fd: number): Promise<AdvertBackstop> {
   });
   let finished: () => void = () => {};
   const done = new Promise<void>((r) => (finished = r));
+  // Its loop runs, or why not: a backstop that silently does nothing would hide the very stalls it is for.
+  let started: (problem?: string) => void = () => {};
+  const running = new Promise<string | undefined>((r) => (started = r));
+  const startTimer = setTimeout(() => started(`the thread did not start within ${START_TIMEOUT_MS} ms`), START_TIMEOUT_MS);
   worker.addEventListener("message", (e: MessageEvent) => {
-    const type = (e.data as { type?: unknown }).type;
-    if (type === "ffi-worker-exit" || type === "ffi-worker-error") finished();
+    const m = e.data as { type?: unknown; message?: unknown };
+    if (m.type === "backstop-running") started();
+    if (m.type === "ffi-worker-error") started(String(m.message));
+    if (m.type === "ffi-worker-exit" || m.type === "ffi-worker-error") finished();
   });
-  worker.addEventListener("error", () => finished());
+  worker.addEventListener("error", (e: ErrorEvent) => {
+    started(e.message);
+    finished();
+  });
+  const problem = await running;
+  clearTimeout(startTimer);
+  if (problem !== undefined) {
+    worker.terminate();
+    throw new Error(`advert backstop thread: ${problem}`);
+  }
   /** What each slot holds now, so an unchanged advert is not written again. */
   const held: (readonly BackstopPacket[] | undefined)[] = new Array<readonly BackstopPacket[] | undefined>(BACKSTOP_SLOTS).fill(undefined);
   const same = (a: readonly BackstopPacket[] | undefined, b: readonly BackstopPacket[]): boolean =>

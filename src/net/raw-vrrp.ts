@@ -259,28 +259,28 @@ export async function openVrrpSocket(opts: VrrpSocketOptions): Promise<VrrpSocke
     throw setupError(iface, e, "cannot set up the VRRP socket");
   }
 
+  // Before the receive Worker: once that one runs, nothing may be awaited until its
+  // messages have a handler (vrrpSocket), or its first ones are lost.
+  let backstop: AdvertBackstop | undefined;
+  if (opts.backstop === true) {
+    try {
+      backstop = await startAdvertBackstop(fd);
+    } catch (e) {
+      libc.close(fd);
+      throw setupError(iface, e, "cannot start the advert backstop thread");
+    }
+  }
+
   // [0]: the stop flag; [1]: packets the Worker has read and posted.
   const stopFlag = new SharedArrayBuffer(RAW_READER_STOP_BYTES);
   let worker: Worker;
   try {
     worker = await startFfiWorker<RawReaderData>("VRRP", rawReceiveLoop, { fd, stop: stopFlag, pollMs: POLL_MS, bufferSize: RECEIVE_BUFFER });
   } catch (e) {
+    await backstop?.close();
     libc.close(fd);
     if (e instanceof FfiUnavailableError) throw e;
     throw setupError(iface, e, "cannot start the receive worker");
-  }
-  let backstop: AdvertBackstop | undefined;
-  if (opts.backstop === true) {
-    try {
-      backstop = await startAdvertBackstop(fd);
-    } catch (e) {
-      const flag = new Int32Array(stopFlag);
-      Atomics.store(flag, 0, 1);
-      Atomics.notify(flag, 0);
-      worker.terminate();
-      libc.close(fd);
-      throw setupError(iface, e, "cannot start the advert backstop thread");
-    }
   }
   const socket = vrrpSocket(libc, fd, iface, worker, stopFlag, backstop);
   // A Worker boots in tens of milliseconds, hundreds on a loaded host. Until its
