@@ -162,6 +162,8 @@ export function advertBackstopLoop(env: FfiWorkerEnv, data: BackstopData, post: 
   };
   post({ type: "backstop-running" });
   while (Atomics.load(head, 0) === 0) {
+    // Read before the slots are looked at: an arm that comes after this changes it, and the wait below returns at once.
+    const wake = Atomics.load(head, 1);
     const t = clock();
     let earliest = Infinity;
     for (let s = 0; s < L.slots; s++) {
@@ -205,7 +207,6 @@ export function advertBackstopLoop(env: FfiWorkerEnv, data: BackstopData, post: 
       earliest = Math.min(earliest, t + interval + interval / 4);
     }
     keepAwayFrom(Atomics.load(head, 2));
-    const wake = Atomics.load(head, 1);
     const wait = earliest === Infinity ? 1000 : Math.max(0, earliest - clock());
     if (wait > 0) Atomics.wait(head, 1, wake, wait);
   }
