@@ -137,7 +137,7 @@ export function advertBackstopLoop(env: FfiWorkerEnv, data: BackstopData, post: 
   const packetAt = (s: number, p: number): number => L.headerBytes + s * L.slotBytes + L.slotIntsBytes + L.slotFloatsBytes + p * L.packetBytes;
   const scratch = new Uint8Array(L.maxDestinations * L.packetBytes);
   const all = new Uint8Array(data.shared);
-  // Affinity: optional (a host may refuse it); without it the thread still sends, on whichever CPU it wakes.
+  // Without these the thread fails to start (the socket's opening says why).
   const lib = (env.ffi as unknown as {
     dlopen(p: string, t: unknown): { symbols: { sched_setaffinity(pid: number, size: number, mask: Uint8Array): number; clock_gettime(id: number, ts: Int32Array): number } };
   }).dlopen("libc.so.6", {
@@ -150,6 +150,7 @@ export function advertBackstopLoop(env: FfiWorkerEnv, data: BackstopData, post: 
     lib.symbols.clock_gettime(1, ts);
     return ((ts[1] as number) * 4294967296 + ((ts[0] as number) >>> 0)) * 1000 + (ts[2] as number) / 1e6;
   };
+  // A host may refuse affinity (a cpuset): the thread then still sends, from whichever CPU it wakes on.
   let setAffinity: ((mask: Uint8Array) => number) | undefined = (mask) => lib.symbols.sched_setaffinity(0, mask.length, mask);
   const mask = new Uint8Array(128);
   let awayFrom = -2;
