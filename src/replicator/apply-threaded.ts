@@ -35,6 +35,12 @@ import type { MirrorOp } from "./ops.ts";
 export interface OpApplier {
   apply(op: MirrorOp): ApplyResult | Promise<ApplyResult>;
   readonly mtimeWindowNs: number;
+  /**
+   * Forget every cached fd and checked directory: the copy was changed by
+   * something other than this applier (this node served the folder: its
+   * service renamed, removed or replaced what the caches name).
+   */
+  forgetCaches(): void;
   close(): Promise<void> | void;
 }
 
@@ -186,6 +192,12 @@ export class ThreadedApplier implements OpApplier {
       return;
     }
     this.worker.postMessage(m, transfer);
+  }
+
+  forgetCaches(): void {
+    // Both sides: the main thread's before its next quick op, the thread's with the next batch.
+    this.inlineStale = true;
+    this.threadDrops = { fds: true, paths: true };
   }
 
   async close(): Promise<void> {

@@ -174,6 +174,11 @@ export class Applier {
     if (d.paths) this.paths.forget();
   }
 
+  /** Forgets every cached fd and checked directory (see OpApplier.forgetCaches). */
+  forgetCaches(): void {
+    this.dropCaches({ fds: true, paths: true });
+  }
+
   /** What this applier changed and has not synced, handed to another applier that will (see DirtySet.take). */
   takeDirty(): DirtyMarks | null {
     return this.dirty.take();

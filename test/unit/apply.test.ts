@@ -285,6 +285,17 @@ describe("the applier never leaves the copy", () => {
     expect(fs.readFileSync(path.join(root, "e", "f"), "utf8")).toBe("in");
   });
 
+  it("after this node served the folder (forgetCaches), a directory its service replaced by a symlink is checked again", () => {
+    ok({ op: "mkdir", path: relPath("d"), mode: 0o755, uid: 0, gid: 0 });
+    ok({ op: "create", path: relPath("d/f"), mode: 0o644, uid: 0, gid: 0 });
+    // The service, not the applier, changes the copy while this node runs the module.
+    fs.renameSync(path.join(root, "d"), path.join(root, "e"));
+    fs.symlinkSync(outside, path.join(root, "d"));
+    a.forgetCaches();
+    expectFail(a.apply({ op: "create", path: relPath("d/x"), mode: 0o644, uid: 0, gid: 0 }), "refused", "EOUTSIDE");
+    expect(fs.readdirSync(outside)).toEqual(["secret"]);
+  });
+
   it("a directory replaced by a symlink outside the applier's view (a file rmdir'd then symlinked) is caught too", () => {
     ok({ op: "mkdir", path: relPath("d"), mode: 0o755, uid: 0, gid: 0 });
     ok({ op: "create", path: relPath("d/f"), mode: 0o644, uid: 0, gid: 0 });

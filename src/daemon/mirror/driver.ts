@@ -287,6 +287,8 @@ export class MirrorDriver implements MirrorResource {
     // Ops of the old PRIM handed to the applier before this node took over must land before our
     // own service writes: applied after, they would overwrite what it acknowledged.
     await this.appliesDrained();
+    // From now on the service changes the copy, not the applier: what its caches name may not be there when this node is SECOND again.
+    this.applier?.forgetCaches();
     try {
       await cleanStaleMount(this.o.folder);
       this.mount = await mountInPlace({
