@@ -1,47 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { compareGens, type CopyRecord, freshCopy } from "../../src/core/mirror/copy.ts";
-import { initMirror, mirrorWakeAt, stepMirror } from "../../src/core/mirror/mirror.ts";
-import type { MirrorAction, MirrorInput, MirrorState } from "../../src/core/mirror/types.ts";
-
-const timers = { detachGraceMs: 700, resyncRetryMs: 5000 };
-
-/** One node's mirror core, its persisted record kept as a disk would. */
-class Node {
-  s: MirrorState;
-  disk: CopyRecord | null;
-  log: MirrorAction[] = [];
-  constructor(readonly name: string, readonly peer: string, disk: CopyRecord | null, now = 0) {
-    this.disk = disk;
-    const r = initMirror({ module: "vms", self: name, peer, timers, copy: disk, boot: "boot-1" }, now);
-    this.s = r.state;
-    this.apply(r.actions);
-  }
-  private apply(actions: readonly MirrorAction[]): void {
-    for (const a of actions) if (a.type === "persist") this.disk = a.copy;
-    this.log.push(...actions);
-  }
-  step(ev: MirrorInput, now: number): readonly MirrorAction[] {
-    const r = stepMirror(this.s, ev, now);
-    this.s = r.state;
-    this.apply(r.actions);
-    return r.actions;
-  }
-  /** A restart: only the disk survives. */
-  restart(now: number): void {
-    const r = initMirror({ module: "vms", self: this.name, peer: this.peer, timers, copy: this.disk, boot: "boot-1" }, now);
-    this.s = r.state;
-    this.log = [];
-    this.apply(r.actions);
-  }
-  peerCopy() {
-    return { gen: this.s.copy.gen, history: this.s.copy.history, data: this.s.copy.data, running: this.s.role === "PRIM" || this.s.role === "ALONE", unclean: this.s.unclean };
-  }
-}
+import { compareGens, freshCopy } from "../../src/core/mirror/copy.ts";
+import { mirrorWakeAt } from "../../src/core/mirror/mirror.ts";
+import type { MirrorAction } from "../../src/core/mirror/types.ts";
+import { MirrorCoreNode as Node } from "./mirror-core-node.ts";
 
 /** Both nodes compare copies over the link, as the driver's hello does. */
 function connect(a: Node, b: Node, now: number): void {
-  const ca = a.peerCopy();
-  const cb = b.peerCopy();
+  const ca = a.wire();
+  const cb = b.wire();
   a.step({ type: "link-up", peer: cb, gap: false }, now);
   b.step({ type: "link-up", peer: ca, gap: false }, now);
 }
@@ -187,8 +153,8 @@ describe("mirror core: generations", () => {
     a.step({ type: "peer", liveness: "up" }, 1000);
     b.step({ type: "peer", liveness: "up" }, 1000);
     b.step({ type: "role", role: "SECOND" }, 1001);
-    const ra = a.step({ type: "link-up", peer: b.peerCopy(), gap: false }, 1002);
-    b.step({ type: "link-up", peer: a.peerCopy(), gap: false }, 1002);
+    const ra = a.step({ type: "link-up", peer: b.wire(), gap: false }, 1002);
+    b.step({ type: "link-up", peer: a.wire(), gap: false }, 1002);
     expect(a.s.splitBrain).toMatch(/both copies changed/);
     expect(ra.find((x) => x.type === "resync")).toMatchObject({ mode: "full", keepConflicts: true });
     expect(b.s.copy.data).toBe("outdated");

@@ -7,45 +7,9 @@
  */
 import { describe, expect, it } from "vitest";
 import { type CopyRecord, freshCopy } from "../../src/core/mirror/copy.ts";
-import { firstSyncSource, initMirror, stepMirror } from "../../src/core/mirror/mirror.ts";
-import type { MirrorAction, MirrorInput, MirrorState, PeerCopy } from "../../src/core/mirror/types.ts";
-
-const timers = { detachGraceMs: 700, resyncRetryMs: 5000 };
-
-/** One node's mirror core, its persisted record kept as a disk would. */
-class Node {
-  s: MirrorState;
-  disk: CopyRecord | null;
-  log: MirrorAction[] = [];
-  /** `files`: whether this node's folders held files at its start; null: not told (the previous release). */
-  constructor(readonly name: string, readonly peer: string, disk: CopyRecord | null, readonly prefer: string | null = null, readonly files: boolean | null = null) {
-    this.disk = disk;
-    const r = initMirror({ module: "vms", self: name, peer, timers, copy: disk, boot: "boot-1", prefer, holdsFiles: files }, 0);
-    this.s = r.state;
-    this.apply(r.actions);
-  }
-  private apply(actions: readonly MirrorAction[]): void {
-    for (const a of actions) if (a.type === "persist") this.disk = a.copy;
-    this.log.push(...actions);
-  }
-  step(ev: MirrorInput, now: number): readonly MirrorAction[] {
-    const r = stepMirror(this.s, ev, now);
-    this.s = r.state;
-    this.apply(r.actions);
-    return r.actions;
-  }
-  /** A restart (or a crash): only the disk survives. */
-  restart(): void {
-    const r = initMirror({ module: "vms", self: this.name, peer: this.peer, timers, copy: this.disk, boot: "boot-1", prefer: this.prefer, holdsFiles: this.files }, 0);
-    this.s = r.state;
-    this.log = [];
-    this.apply(r.actions);
-  }
-  wire(): PeerCopy {
-    const told = this.s.copy.gen === "0:" && this.files !== null ? { holdsFiles: this.files } : {};
-    return { gen: this.s.copy.gen, history: this.s.copy.history, data: this.s.copy.data, running: this.s.role === "PRIM" || this.s.role === "ALONE", unclean: this.s.unclean, ...told };
-  }
-}
+import { firstSyncSource } from "../../src/core/mirror/mirror.ts";
+import type { MirrorAction } from "../../src/core/mirror/types.ts";
+import { MirrorCoreNode as Node } from "./mirror-core-node.ts";
 
 function meet(a: Node, b: Node, now: number): void {
   a.step({ type: "peer", liveness: "up" }, now);
