@@ -56,12 +56,24 @@ export const NO_HELPER_THREADS: Readonly<Record<string, string>> = {
   BUN_JSC_numberOfGCMarkers: "1",
 };
 
-/** The environment to start again with, or undefined when this process already runs without helper threads. */
+/**
+ * The environment to start again with, or undefined when this process
+ * already runs with every one of these options set. A value the operator
+ * set wins, as with the daemon's other runtime options (runtime-options.ts):
+ * BUN_JSC_useConcurrentGC=1 keeps the concurrent collector at tight timers.
+ */
 export function envWithoutHelperThreads(env: Readonly<Record<string, string | undefined>>): Record<string, string> | undefined {
-  if (Object.entries(NO_HELPER_THREADS).every(([k, v]) => env[k] === v)) return undefined;
+  if (Object.keys(NO_HELPER_THREADS).every((k) => env[k] !== undefined)) return undefined;
   const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(NO_HELPER_THREADS)) out[k] = v;
   for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
-  return { ...out, ...NO_HELPER_THREADS };
+  return out;
+}
+
+/** "off" when this process runs without the runtime's helper threads, else which of the options are not "0" (set so by the operator). */
+function helperThreadsIn(env: Readonly<Record<string, string | undefined>>): string {
+  const kept = Object.keys(NO_HELPER_THREADS).filter((k) => env[k] !== NO_HELPER_THREADS[k]);
+  return kept.length === 0 ? "off" : `on (${kept.map((k) => `${k}=${env[k] ?? "unset"}`).join(", ")})`;
 }
 
 /** The built binary (the only place where starting itself again is the same program). */
@@ -223,6 +235,7 @@ export async function applyRealtime(
   } else if (!realProblems && phase === "start") {
     // The runtime options the daemon started with are out of process.env (runtime-options.ts), not off.
     const env = envWithoutHelperThreads(restartEnv());
+    const helperThreads = env === undefined ? helperThreadsIn(restartEnv()) : "on";
     if (env !== undefined && restart !== undefined) {
       log.info("starting again in place without the runtime's compiler and collector threads", { reason, options: Object.keys(NO_HELPER_THREADS).join(",") });
       const why = await restart(env);
@@ -232,7 +245,7 @@ export async function applyRealtime(
     // tools started from here must not inherit them (a service that runs on
     // this runtime would lose its helper threads too).
     if (env === undefined) for (const k of Object.keys(NO_HELPER_THREADS)) delete process.env[k];
-    log.info("real-time scheduling on", { reason, policy: "SCHED_RR", priority: `${REALTIME_PRIORITY} (every thread)`, threads: scheduled, helper_threads: env === undefined ? "off" : "on", memory_locked: "once started" });
+    log.info("real-time scheduling on", { reason, policy: "SCHED_RR", priority: `${REALTIME_PRIORITY} (every thread)`, threads: scheduled, helper_threads: helperThreads, memory_locked: "once started" });
   }
   if (lockedNow && phase === "threads") log.info("memory locked", { reason, rss_kib: rssKiB() });
   if (phase === "threads" && !realProblems) {

@@ -150,6 +150,13 @@ describe("the runtime's compiler and collector threads at tight timers", () => {
     expect(envWithoutHelperThreads({ PATH: "/usr/bin", ...NO_HELPER_THREADS })).toBeUndefined();
   });
 
+  it("an operator's own value wins: set ones are kept, missing ones added; all set means no second start", async () => {
+    const { envWithoutHelperThreads } = await import("../../src/daemon/realtime.ts");
+    const again = envWithoutHelperThreads({ PATH: "/usr/bin", BUN_JSC_useConcurrentGC: "1" });
+    expect(again).toEqual({ PATH: "/usr/bin", BUN_JSC_useConcurrentGC: "1", BUN_JSC_useConcurrentJIT: "0", BUN_JSC_numberOfGCMarkers: "1" });
+    expect(envWithoutHelperThreads({ BUN_JSC_useConcurrentGC: "1", BUN_JSC_useConcurrentJIT: "1", BUN_JSC_numberOfGCMarkers: "2" })).toBeUndefined();
+  });
+
   it("the daemon starts itself again without them once real-time scheduling is granted, and runs on if that fails", async () => {
     vi.resetModules();
     const { applyRealtime, NO_HELPER_THREADS } = await import("../../src/daemon/realtime.ts");
