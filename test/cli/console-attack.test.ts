@@ -6,44 +6,22 @@
  * within a generous bound, every connection ends with an answer, and the
  * console still answers afterwards.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
 import { rssMiB, slowBodyAttack } from "./slow-body-attack.ts";
-import { type Daemon, startDaemon, vigil } from "./vigil-binary.ts";
+import { daemonsReapedAfterEach, soloNode } from "./solo-node.ts";
+import { startDaemon } from "./vigil-binary.ts";
 
-const running: Daemon[] = [];
-afterEach(async () => {
-  for (const d of running.splice(0)) {
-    if (d.proc.exitCode === null) d.proc.kill("SIGKILL");
-    await d.exited;
-  }
-});
+const running = daemonsReapedAfterEach();
 
-function setup() {
-  const dir = mkdtempSync(join(tmpdir(), "vigil-attack-"));
-  const config = join(dir, "vigil.yaml");
-  writeFileSync(config, [
-    "cluster:",
-    "  name: lab",
-    "  key_file: vigil.key",
-    "  heartbeat: { initdead: 1m, port: 7695 }",
-    "  nodes:",
-    "    - { name: solo, addresses: [127.0.0.1] }",
-    "    - { name: other, addresses: [127.0.0.2] }",
-    'web: { listen: "127.0.0.1:0" }',
-    // Plain HTTP, so the attack speaks it on a raw socket.
-    "console: { tls: false }",
-    "",
-  ].join("\n"));
-  expect(vigil(["keygen", join(dir, "vigil.key")]).code).toBe(0);
-  return { config, state: join(dir, "state") };
+async function setup() {
+  // Plain HTTP, so the attack speaks it on a raw socket.
+  return soloNode("vigil-attack-", { heartbeatPort: 7695, initdead: "1m", extra: ["console: { tls: false }"] });
 }
 
 describe("console under a slow-body attack", () => {
   it("keeps no body, answers every connection, and keeps serving", async () => {
-    const { config, state } = setup();
+    const { config, state } = await setup();
     const d = startDaemon(["run", "--config", config, "--state-dir", state, "--node", "solo"]);
     running.push(d);
     const [, where] = await d.waitForLog(/vigil started .*console=http:\/\/([\d.:]+)\//);

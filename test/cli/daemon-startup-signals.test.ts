@@ -1,9 +1,8 @@
-import { createSocket } from "node:dgram";
-import { chmodSync, existsSync, mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
-import { type Daemon, startDaemon, vigil } from "./vigil-binary.ts";
+import { describe, expect, it } from "vitest";
+import { daemonsReapedAfterEach, soloNode } from "./solo-node.ts";
+import { type Daemon, startDaemon } from "./vigil-binary.ts";
 
 /**
  * A stop asked at any point of start-up must be a clean one: whatever has
@@ -13,49 +12,18 @@ import { type Daemon, startDaemon, vigil } from "./vigil-binary.ts";
  */
 const RUNS_PER_POINT = 6;
 
-const running: Daemon[] = [];
-afterEach(async () => {
-  for (const d of running.splice(0)) {
-    if (d.proc.exitCode === null && d.proc.signalCode === null) d.proc.kill("SIGKILL");
-    await d.exited;
-  }
-});
-
-async function freeUdpPort(): Promise<number> {
-  const s = createSocket("udp4");
-  await new Promise<void>((r) => s.bind(0, "127.0.0.1", r));
-  const port = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
+const running = daemonsReapedAfterEach();
 
 async function setup() {
-  const dir = mkdtempSync(join(tmpdir(), "vigil-startup-"));
-  const config = join(dir, "vigil.yaml");
   // The module's resource marks that it runs, so a test can see it was stopped.
-  writeFileSync(join(dir, "start.sh"), '#!/bin/sh\ntouch "$(dirname "$0")/running"\n');
-  writeFileSync(join(dir, "stop.sh"), '#!/bin/sh\nrm -f "$(dirname "$0")/running"\n');
-  chmodSync(join(dir, "start.sh"), 0o755);
-  chmodSync(join(dir, "stop.sh"), 0o755);
-  writeFileSync(config, [
-    "cluster:",
-    "  name: lab",
-    "  key_file: vigil.key",
-    `  heartbeat: { initdead: 500ms, port: ${await freeUdpPort()} }`,
-    "  nodes:",
-    "    - { name: solo, addresses: [127.0.0.1] }",
-    // The peer never runs: its address stays on loopback so nothing leaves the machine.
-    "    - { name: other, addresses: [127.0.0.2] }",
-    'web: { listen: "127.0.0.1:0" }',
-    "modules:",
-    "  - name: svc",
-    "    type: failover",
-    "    resources:",
-    "      - { start: ./start.sh, stop: ./stop.sh }",
-    "",
-  ].join("\n"));
-  expect(vigil(["keygen", join(dir, "vigil.key")]).code).toBe(0);
-  return { dir, config, state: join(dir, "state") };
+  const { dir, config, state } = await soloNode("vigil-startup-", {
+    scripts: {
+      "start.sh": '#!/bin/sh\ntouch "$(dirname "$0")/running"\n',
+      "stop.sh": '#!/bin/sh\nrm -f "$(dirname "$0")/running"\n',
+    },
+    module: true,
+  });
+  return { dir, config, state };
 }
 
 /** Resolves as soon as `seen()` holds, checking on every turn of the event loop (not on a coarse poll). */

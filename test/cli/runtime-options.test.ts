@@ -1,54 +1,23 @@
-import { createSocket } from "node:dgram";
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { DAEMON_RUNTIME_OPTIONS } from "../../src/daemon/runtime-options.ts";
-import { type Daemon, startDaemon, vigil } from "./vigil-binary.ts";
+import { daemonsReapedAfterEach, soloNode } from "./solo-node.ts";
+import { type Daemon, startDaemon } from "./vigil-binary.ts";
 
-const running: Daemon[] = [];
-afterEach(async () => {
-  for (const d of running.splice(0)) {
-    if (d.proc.exitCode === null) d.proc.kill("SIGKILL");
-    await d.exited;
-  }
-});
-
-async function freeUdpPort(): Promise<number> {
-  const s = createSocket("udp4");
-  await new Promise<void>((r) => s.bind(0, "127.0.0.1", r));
-  const port = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
+const running = daemonsReapedAfterEach();
 
 /** A one-node daemon whose module's start script writes the environment it got to child-env. */
 async function setup() {
-  const dir = mkdtempSync(join(tmpdir(), "vigil-runtime-options-"));
-  writeFileSync(join(dir, "start.sh"), '#!/bin/sh\nenv > "$(dirname "$0")/child-env.tmp" && mv "$(dirname "$0")/child-env.tmp" "$(dirname "$0")/child-env"\n');
-  writeFileSync(join(dir, "stop.sh"), "#!/bin/sh\nexit 0\n");
-  chmodSync(join(dir, "start.sh"), 0o755);
-  chmodSync(join(dir, "stop.sh"), 0o755);
-  expect(vigil(["keygen", join(dir, "vigil.key")]).code).toBe(0);
-  writeFileSync(join(dir, "vigil.yaml"), [
-    "cluster:",
-    "  name: lab",
-    "  key_file: vigil.key",
-    `  heartbeat: { initdead: 500ms, port: ${await freeUdpPort()} }`,
-    "  nodes:",
-    "    - { name: solo, addresses: [127.0.0.1] }",
-    // The peer never runs: its address stays on loopback so nothing leaves the machine.
-    "    - { name: other, addresses: [127.0.0.2] }",
-    'web: { listen: "127.0.0.1:0" }',
-    "console: { tls: false }",
-    "modules:",
-    "  - name: svc",
-    "    type: failover",
-    "    resources:",
-    "      - { start: ./start.sh, stop: ./stop.sh }",
-    "",
-  ].join("\n"));
-  return { dir, args: ["run", "--config", join(dir, "vigil.yaml"), "--state-dir", join(dir, "state"), "--node", "solo"] };
+  const { dir, runArgs } = await soloNode("vigil-runtime-options-", {
+    scripts: {
+      "start.sh": '#!/bin/sh\nenv > "$(dirname "$0")/child-env.tmp" && mv "$(dirname "$0")/child-env.tmp" "$(dirname "$0")/child-env"\n',
+      "stop.sh": "#!/bin/sh\nexit 0\n",
+    },
+    extra: ["console: { tls: false }"],
+    module: true,
+  });
+  return { dir, args: runArgs };
 }
 
 function environ(pid: number): Record<string, string> {
