@@ -5,13 +5,11 @@
  * MASTER: the backstop must never advertise for a node that resigned.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { masterDownIntervalMs, vipAddress } from "../../src/core/vrrp/vrrp.ts";
-import { Logger } from "../../src/daemon/log.ts";
-import { Metrics } from "../../src/daemon/metrics.ts";
-import { VrrpEngine } from "../../src/daemon/vrrp/engine.ts";
-import type { VrrpIo } from "../../src/daemon/vrrp/spec.ts";
+import { masterDownIntervalMs } from "../../src/core/vrrp/vrrp.ts";
+import type { VrrpEngine } from "../../src/daemon/vrrp/engine.ts";
 import type { VrrpSocket } from "../../src/net/raw-vrrp.ts";
-import { encodeAdvert, encodeIpv4Datagram, VRRP_MULTICAST_V4 } from "../../src/proto/vrrp.ts";
+import { VRRP_MULTICAST_V4 } from "../../src/proto/vrrp.ts";
+import { advertFrom, oneInstanceEngine } from "./vrrp-engine-fixture.ts";
 
 const US = "198.51.100.11";
 const OTHER = "198.51.100.12";
@@ -58,43 +56,10 @@ class BackstopSocket implements VrrpSocket {
   async close(): Promise<void> {}
 }
 
-function advertFrom(src: string, priority: number): Uint8Array {
-  const vrrp = encodeAdvert({ version: 3, vrid: 51, priority, advertIntCs: ADVERT_MS / 10, addresses: ["198.51.100.100"] }, { src, dst: VRRP_MULTICAST_V4 });
-  return encodeIpv4Datagram(vrrp, { src, dst: VRRP_MULTICAST_V4 });
-}
-
-function node(socket: VrrpSocket, lines: string[]): { engine: VrrpEngine; vips: Set<string>; removes: string[] } {
-  const vips = new Set<string>();
+function node(socket: BackstopSocket, lines: string[]): { engine: VrrpEngine; vips: Set<string>; removes: string[] } {
   const removes: string[] = [];
-  const io: VrrpIo = {
-    openSocket: async () => socket,
-    addVip: async (vip) => (vips.add(vipAddress(vip)), { ok: true }),
-    removeVip: async (vip) => {
-      removes.push(`remove while armed=${String((socket as BackstopSocket).armed)}`);
-      return { ok: true, removed: vips.delete(vipAddress(vip)) };
-    },
-    sendGarp: async () => ({ ok: true }),
-    linkState: () => ({ up: true, present: true, detail: "eth0 up" }),
-    interfaceAddresses: () => [US],
-    dropVipTraffic: async () => ({ ok: true }),
-    acceptVipTraffic: async () => ({ ok: true }),
-  };
-  const engine = new VrrpEngine({
-    instances: [{
-      core: { name: "VI_1", vrid: 51, priority: 150, primaryAddress: US, vips: ["198.51.100.100/24"], advertIntCs: ADVERT_MS / 10, acceptMode: true },
-      interface: "eth0",
-      unicastPeers: [],
-      probes: [],
-      notify: {},
-      garp: { repeat: 1, intervalMs: 0, delayMs: 0 },
-    }],
-    io,
-    log: new Logger("text", (l) => lines.push(l)),
-    metrics: new Metrics(),
-    clock: () => Date.now(),
-    linkPollMs: 10_000,
-  });
-  return { engine, vips, removes };
+  const onRemove = () => void removes.push(`remove while armed=${String(socket.armed)}`);
+  return { ...oneInstanceEngine({ socket, self: US, priority: 150, advertMs: ADVERT_MS, lines, onRemove }), removes };
 }
 
 describe("VRRP advert backstop hand-off", () => {
@@ -121,7 +86,7 @@ describe("VRRP advert backstop hand-off", () => {
     const { engine } = node(socket, []);
     await engine.start();
     for (let t = 0; t < 10; t++) {
-      socket.deliver(advertFrom(OTHER, 200));
+      socket.deliver(advertFrom(OTHER, 200, ADVERT_MS));
       await vi.advanceTimersByTimeAsync(ADVERT_MS);
     }
     expect(engine.state("VI_1")?.role).toBe("backup");
@@ -137,7 +102,7 @@ describe("VRRP advert backstop hand-off", () => {
     removes.splice(0);
     await vi.advanceTimersByTimeAsync(MDI + 5 * ADVERT_MS);
     expect(socket.armed).toBe(true);
-    socket.deliver(advertFrom(OTHER, 200));
+    socket.deliver(advertFrom(OTHER, 200, ADVERT_MS));
     // Synchronously, in the same turn as the advert: no queued action has run yet.
     expect(socket.armed).toBe(false);
     await vi.advanceTimersByTimeAsync(ADVERT_MS);

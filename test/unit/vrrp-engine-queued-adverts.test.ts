@@ -8,13 +8,10 @@
  * either: they are still in the kernel's queue when the timer runs.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { masterDownIntervalMs, vipAddress } from "../../src/core/vrrp/vrrp.ts";
-import { Logger } from "../../src/daemon/log.ts";
-import { Metrics } from "../../src/daemon/metrics.ts";
-import { VrrpEngine } from "../../src/daemon/vrrp/engine.ts";
-import type { VrrpIo } from "../../src/daemon/vrrp/spec.ts";
+import { masterDownIntervalMs } from "../../src/core/vrrp/vrrp.ts";
+import type { VrrpEngine } from "../../src/daemon/vrrp/engine.ts";
 import type { VrrpSocket } from "../../src/net/raw-vrrp.ts";
-import { encodeAdvert, encodeIpv4Datagram, VRRP_MULTICAST_V4 } from "../../src/proto/vrrp.ts";
+import { advertFrom, oneInstanceEngine } from "./vrrp-engine-fixture.ts";
 
 const US = "198.51.100.12";
 const MASTER = "198.51.100.11";
@@ -65,43 +62,12 @@ class KernelQueuedSocket implements VrrpSocket {
   async close(): Promise<void> {}
 }
 
-function advertFrom(src: string, priority: number): Uint8Array {
-  const vrrp = encodeAdvert({ version: 3, vrid: 51, priority, advertIntCs: ADVERT_MS / 10, addresses: ["198.51.100.100"] }, { src, dst: VRRP_MULTICAST_V4 });
-  return encodeIpv4Datagram(vrrp, { src, dst: VRRP_MULTICAST_V4 });
-}
-
 function advertFromMaster(): Uint8Array {
-  return advertFrom(MASTER, 150);
+  return advertFrom(MASTER, 150, ADVERT_MS);
 }
 
 function backup(socket: VrrpSocket): { engine: VrrpEngine; vips: Set<string> } {
-  const vips = new Set<string>();
-  const io: VrrpIo = {
-    openSocket: async () => socket,
-    addVip: async (vip) => (vips.add(vipAddress(vip)), { ok: true }),
-    removeVip: async (vip) => ({ ok: true, removed: vips.delete(vipAddress(vip)) }),
-    sendGarp: async () => ({ ok: true }),
-    linkState: () => ({ up: true, present: true, detail: "eth0 up" }),
-    interfaceAddresses: () => [US],
-    dropVipTraffic: async () => ({ ok: true }),
-    acceptVipTraffic: async () => ({ ok: true }),
-  };
-  const engine = new VrrpEngine({
-    instances: [{
-      core: { name: "VI_1", vrid: 51, priority: 100, primaryAddress: US, vips: ["198.51.100.100/24"], advertIntCs: ADVERT_MS / 10, acceptMode: true },
-      interface: "eth0",
-      unicastPeers: [],
-      probes: [],
-      notify: {},
-      garp: { repeat: 1, intervalMs: 0, delayMs: 0 },
-    }],
-    io,
-    log: new Logger("text", () => {}),
-    metrics: new Metrics(),
-    clock: () => Date.now(),
-    linkPollMs: 10_000,
-  });
-  return { engine, vips };
+  return oneInstanceEngine({ socket, self: US, priority: 100, advertMs: ADVERT_MS });
 }
 
 describe("VRRP timers and adverts already read", () => {
@@ -156,7 +122,7 @@ describe("VRRP timers and adverts already read", () => {
     const socket = new KernelQueuedSocket();
     const { engine } = backup(socket);
     await engine.start();
-    for (let i = 0; i < 1000; i++) socket.kernel.push(advertFrom("198.51.100.13", 50));
+    for (let i = 0; i < 1000; i++) socket.kernel.push(advertFrom("198.51.100.13", 50, ADVERT_MS));
     await vi.advanceTimersByTimeAsync(MDI + 1);
     expect(socket.reads[0]).toBe(256);
     // Lower adverts are no master: the timer still ran out.
