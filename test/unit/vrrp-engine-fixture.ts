@@ -28,6 +28,9 @@ export interface OneInstance {
   readonly lines?: string[];
   /** Called as each VIP removal starts. */
   readonly onRemove?: () => void;
+  readonly metrics?: Metrics;
+  /** Default 10 s: the link is never polled within a test's fake minute or so. */
+  readonly linkPollMs?: number;
 }
 
 export function oneInstanceEngine(o: OneInstance): { engine: VrrpEngine; vips: Set<string> } {
@@ -57,9 +60,9 @@ export function oneInstanceEngine(o: OneInstance): { engine: VrrpEngine; vips: S
     }],
     io,
     log: new Logger("text", lines ? (l) => lines.push(l) : () => {}),
-    metrics: new Metrics(),
+    metrics: o.metrics ?? new Metrics(),
     clock: () => Date.now(),
-    linkPollMs: 10_000,
+    linkPollMs: o.linkPollMs ?? 10_000,
   });
   return { engine, vips };
 }

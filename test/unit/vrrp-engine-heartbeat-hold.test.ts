@@ -5,14 +5,12 @@
  * this node is MASTER of is published only while its addresses are up.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { masterDownIntervalMs, vipAddress } from "../../src/core/vrrp/vrrp.ts";
-import { Logger } from "../../src/daemon/log.ts";
+import { masterDownIntervalMs } from "../../src/core/vrrp/vrrp.ts";
 import { Metrics } from "../../src/daemon/metrics.ts";
-import { VrrpEngine } from "../../src/daemon/vrrp/engine.ts";
-import type { VrrpIo } from "../../src/daemon/vrrp/spec.ts";
+import type { VrrpEngine } from "../../src/daemon/vrrp/engine.ts";
 import type { VrrpSocket } from "../../src/net/raw-vrrp.ts";
 import type { VrrpMasterClaim } from "../../src/proto/heartbeat.ts";
-import { encodeAdvert, encodeIpv4Datagram, VRRP_MULTICAST_V4 } from "../../src/proto/vrrp.ts";
+import { advertFrom, oneInstanceEngine } from "./vrrp-engine-fixture.ts";
 
 const US = "198.51.100.12";
 const MASTER = "198.51.100.11";
@@ -34,40 +32,14 @@ class Socket implements VrrpSocket {
 }
 
 function advertFromMaster(): Uint8Array {
-  const ip = { src: MASTER, dst: VRRP_MULTICAST_V4 };
-  return encodeIpv4Datagram(encodeAdvert({ version: 3, vrid: 51, priority: 150, advertIntCs: ADVERT_MS / 10, addresses: ["198.51.100.100"] }, ip), ip);
+  return advertFrom(MASTER, 150, ADVERT_MS);
 }
 
 function node(priority: number, primary: string): { engine: VrrpEngine; socket: Socket; vips: Set<string>; lines: string[]; metrics: Metrics } {
-  const vips = new Set<string>();
   const socket = new Socket();
   const lines: string[] = [];
-  const io: VrrpIo = {
-    openSocket: async () => socket,
-    addVip: async (vip) => (vips.add(vipAddress(vip)), { ok: true }),
-    removeVip: async (vip) => ({ ok: true, removed: vips.delete(vipAddress(vip)) }),
-    sendGarp: async () => ({ ok: true }),
-    linkState: () => ({ up: true, present: true, detail: "eth0 up" }),
-    interfaceAddresses: () => [primary],
-    dropVipTraffic: async () => ({ ok: true }),
-    acceptVipTraffic: async () => ({ ok: true }),
-  };
   const metrics = new Metrics();
-  const engine = new VrrpEngine({
-    instances: [{
-      core: { name: "VI_1", vrid: 51, priority, primaryAddress: primary, vips: ["198.51.100.100/24"], advertIntCs: ADVERT_MS / 10, acceptMode: true },
-      interface: "eth0",
-      unicastPeers: [],
-      probes: [],
-      notify: {},
-      garp: { repeat: 1, intervalMs: 0, delayMs: 0 },
-    }],
-    io,
-    log: new Logger("text", (l) => lines.push(l)),
-    metrics,
-    clock: () => Date.now(),
-    linkPollMs: 60_000,
-  });
+  const { engine, vips } = oneInstanceEngine({ socket, self: primary, priority, advertMs: ADVERT_MS, lines, metrics, linkPollMs: 60_000 });
   return { engine, socket, vips, lines, metrics };
 }
 
