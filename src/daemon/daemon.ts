@@ -238,7 +238,7 @@ function nodeEngines(ctx: NodeContext, opts: DaemonOptions, self: { name: string
     const snap = status({ forHealthWatch: true });
     const t = node.config.cluster.heartbeat;
     return { health: snap.health ?? { isolated: null, nodes: [], modules: [] }, uptimeMs: snap.uptimeMs, timers: { initdeadMs: t.initdead, deadtimeMs: t.deadtime } };
-  });
+  }, heartbeat);
   engines.push(heartbeat, vrrp, modules, farms, health, consoleEngine);
   const node: NodeEngines = { engines, console: consoleEngine, config: ctx.config, reloads };
   return node;

@@ -81,26 +81,70 @@ export class HealthWatch {
   }
 }
 
-/** The watch as the supervisor runs it: a check every second while the node runs. */
+/**
+ * A check comes with the first heartbeat round this many ms before it is
+ * due or later: rounds whose phase jitters by a millisecond still carry it.
+ */
+const RIDE_EARLY_MS = 50;
+/**
+ * Without a round that carries it (heartbeats off, restarting, or slower
+ * than a second), the watch's own timer checks this long after the last
+ * check: a little later than a round would, never skipped.
+ */
+const OWN_TIMER_MS = 1_500;
+
+/** Work that runs after each heartbeat round (SupervisedHeartbeat.afterRound). */
+export interface Rounds {
+  afterRound(fn: () => void): void;
+}
+
+/**
+ * The watch as the supervisor runs it: a check every second while the node
+ * runs. With `rounds`, the check runs after a heartbeat round, in the
+ * wake-up the round already costs, and the watch's own timer, pushed back
+ * at every check, only fires when no round carried it.
+ */
 export function supervisedHealthWatch(
   watch: HealthWatch,
   inputs: () => { health: Omit<ClusterHealth, "alarms" | "drift">; uptimeMs: number; timers: HealthTimers },
+  rounds?: Rounds,
+  clock: () => number = () => performance.now(),
 ): Engine {
-  let timer: ReturnType<typeof setInterval> | undefined;
-  const tick = () => {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let nextAt = Infinity;
+  const check = (): void => {
+    nextAt = clock() + CHECK_EVERY_MS;
     const i = inputs();
     watch.check(i.health, Date.now(), i.uptimeMs, i.timers);
   };
+  const own = (): void => {
+    timer = undefined;
+    check();
+    arm();
+  };
+  const arm = (): void => {
+    if (timer !== undefined) clearTimeout(timer);
+    timer = setTimeout(own, rounds === undefined ? CHECK_EVERY_MS : OWN_TIMER_MS);
+    if (typeof timer === "object" && "unref" in timer) timer.unref();
+  };
+  rounds?.afterRound(() => {
+    if (timer === undefined || clock() < nextAt - RIDE_EARLY_MS) return;
+    check();
+    // Pushed back without a new timer: refresh() re-arms the same one.
+    if (typeof timer === "object" && "refresh" in timer) timer.refresh();
+    else arm();
+  });
   return {
     name: "health",
     tier: "surface",
     async start() {
-      timer = setInterval(tick, CHECK_EVERY_MS);
-      if (typeof timer === "object" && "unref" in timer) timer.unref();
+      nextAt = clock() + CHECK_EVERY_MS;
+      arm();
     },
     async stop() {
-      if (timer !== undefined) clearInterval(timer);
+      if (timer !== undefined) clearTimeout(timer);
       timer = undefined;
+      nextAt = Infinity;
     },
     async reload() {
       return "kept";

@@ -83,4 +83,33 @@ describe("heartbeat driver at idle", () => {
     expect(delays.length).toBeGreaterThanOrEqual(9);
     expect(delays.filter((ms) => !Number.isInteger(ms))).toEqual([]);
   });
+  it("runs afterRound once per round, after the round's frame went out", async () => {
+    const net = createMemoryNetwork();
+    let sent = 0;
+    net.tap((d) => {
+      const r = decodeHeartbeat(d.bytes, KEY);
+      if (r.ok && r.frame.node === "a") sent += 1;
+    });
+    const afterRound: number[] = [];
+    const e = new HeartbeatEngine({
+      membership: { self: "a", cluster: "lab", nodes: [{ name: "a", links: ["198.51.100.11"] }, { name: "b", links: ["198.51.100.12"] }], intervalMs: 100, warntimeMs: 250, deadtimeMs: 500, initdeadMs: 2000 },
+      key: KEY,
+      links: [{ index: 0, localAddress: "198.51.100.11", port: 7694, mode: "unicast", peers: ["198.51.100.12"] }],
+      openTransport: (l) => net.open(l),
+      log: new Logger("text", () => {}),
+      metrics: new Metrics(),
+      clock: () => Date.now(),
+      afterRound: () => afterRound.push(sent),
+    });
+    const b = engine(net, "b");
+    await e.start();
+    await b.e.start();
+    await vi.advanceTimersByTimeAsync(3_000);
+    expect(afterRound.length).toBeGreaterThanOrEqual(29);
+    expect(afterRound.length).toBeLessThanOrEqual(31);
+    // Each call comes after its round's frame: the n-th call sees n frames sent (one link, one peer).
+    expect(afterRound).toEqual(afterRound.map((_, i) => i + 1));
+    await e.stop();
+    await b.e.stop();
+  });
 });

@@ -52,6 +52,12 @@ export interface HeartbeatEngineOptions {
    * next wake-up, before the tick (see takePending).
    */
   deferFrames?: boolean;
+  /**
+   * Runs after every round the timer woke us for, once its frames went
+   * out: work due about as often (the health watch's check) rides on this
+   * wake-up instead of waking the process itself. Must not throw.
+   */
+  afterRound?: () => void;
 }
 
 /** A received datagram not yet fed to the core, with its arrival time (our clock). */
@@ -292,6 +298,7 @@ export class HeartbeatEngine {
     if (!this.transport) return;
     this.apply(stepMembership(this.state, { type: "tick" }, this.clock()));
     this.schedule();
+    this.opts.afterRound?.();
   }
 
   /**

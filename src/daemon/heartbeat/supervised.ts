@@ -17,7 +17,14 @@ import { configDigest } from "./config-digest.ts";
 import { defaultUdpBackend, openUdpTransport } from "../../net/udp-transport.ts";
 import { polledUdpBackend } from "../../net/udp-socket-polled.ts";
 
-export type SupervisedHeartbeat = Engine & Membership;
+export type SupervisedHeartbeat = Engine & Membership & {
+  /**
+   * `fn` runs after each heartbeat round (HeartbeatEngineOptions.afterRound),
+   * as long as heartbeats run, across restarts of the heartbeat by a reload.
+   * A throw is logged, not passed on: the round went out before.
+   */
+  afterRound(fn: () => void): void;
+};
 
 /**
  * Frames wait for the next wake-up (HeartbeatEngineOptions.deferFrames) only
@@ -30,6 +37,16 @@ export function supervisedHeartbeat(ctx: NodeContext, others: () => readonly Eng
   const { log, metrics } = ctx;
   let cfg = ctx.config;
   let running: HeartbeatEngine | undefined;
+  const riders: (() => void)[] = [];
+  const afterRound = (): void => {
+    for (const f of riders) {
+      try {
+        f();
+      } catch (e) {
+        log.error("work run after a heartbeat round failed", { error: (e as Error).message });
+      }
+    }
+  };
 
   /** Starts on `c`; resolves with the problem, or undefined once running (or off). */
   const startOn = async (c: VigilConfig): Promise<string | undefined> => {
@@ -48,6 +65,7 @@ export function supervisedHeartbeat(ctx: NodeContext, others: () => readonly Eng
       ...(polled === undefined ? {} : { openTransport: (l) => openUdpTransport(l, defaultUdpBackend(), polled) }),
       configDigest: configDigest(c, ctx.configFile),
       deferFrames,
+      afterRound,
       modules: () => others().flatMap((e) => e.adverts?.() ?? []),
       vrrp: () => others().flatMap((e) => e.vrrpClaims?.() ?? []),
       onPeer: (node, liveness) => {
@@ -130,5 +148,8 @@ export function supervisedHeartbeat(ctx: NodeContext, others: () => readonly Eng
     publish: () => running?.publish(),
     alive: (node, via, ageMs) => running?.alive(node, via, ageMs),
     peers: () => running?.view().peers.map((p) => ({ name: p.name, liveness: p.state })) ?? [],
+    afterRound: (fn) => {
+      riders.push(fn);
+    },
   };
 }
