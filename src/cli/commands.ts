@@ -154,7 +154,7 @@ export function cmdDoctor(v: Values, io: Io): number {
   }
   const width = Math.max(...checks.map((c) => c.name.length));
   for (const c of checks) {
-    io.out(`${c.ok ? "ok     " : "MISSING"}  ${c.name.padEnd(width)}  ${c.detail}${c.ok ? "" : ` (needed by: ${c.neededBy})`}`);
+    io.out(`${c.ok ? (c.note === true ? "note   " : "ok     ") : "MISSING"}  ${c.name.padEnd(width)}  ${c.detail}${c.ok ? "" : ` (needed by: ${c.neededBy})`}`);
   }
   return checks.every((c) => c.ok) ? EXIT.ok : EXIT.failed;
 }

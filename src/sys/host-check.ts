@@ -1,6 +1,7 @@
 import { accessSync, constants, existsSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import { farmHostChecks } from "./farm/host.ts";
+import { preemptionHostCheck } from "./kernel-preemption.ts";
 import { realtimeHostCheck } from "./realtime-host.ts";
 
 /**
@@ -10,6 +11,8 @@ import { realtimeHostCheck } from "./realtime-host.ts";
 export interface HostCheck {
   name: string;
   ok: boolean;
+  /** Passes, with advice in `detail` (printed as "note", does not fail doctor). */
+  note?: boolean;
   detail: string;
   /** The features that need it. */
   neededBy: string;
@@ -58,5 +61,6 @@ export function hostChecks(env: { uid: number | undefined; runtime: string }): H
     },
     ...farmHostChecks((cmd) => findOnPath(cmd)),
     realtimeHostCheck(),
+    preemptionHostCheck(),
   ];
 }
