@@ -257,6 +257,18 @@ export function verdictDue(s: MembershipState, now: number): boolean {
   return false;
 }
 
+/**
+ * An input at `now` would find us late (see "Our own freezes") and credit a
+ * stall. When it would not, no input at an earlier time would either: a
+ * driver that feeds frames stamped before `now` needs no input at `now`
+ * first to keep their times from reading as moments we ran.
+ */
+export function stallAt(s: MembershipState, now: number): boolean {
+  const cfg = s.config;
+  if (now - s.lastRunAt > 2 * cfg.intervalMs) return true;
+  return now - Math.max(s.nextSendAt, s.lastRunAt) > cfg.intervalMs / LATE_SEND_FRACTION;
+}
+
 export function stepMembership(
   state: MembershipState,
   input: MembershipInput,

@@ -1,7 +1,7 @@
 import { randomInt } from "node:crypto";
 import {
   initMembership, type MembershipAction, type MembershipConfig, type MembershipCounters, type MembershipEvent,
-  type MembershipState, type MembershipView, nextWakeAt, type RejectReason, rejectReasons, stepMembership,
+  type MembershipState, type MembershipView, nextWakeAt, type RejectReason, rejectReasons, stallAt, stepMembership,
   verdictDue, viewMembership,
 } from "../../core/membership/membership.ts";
 import type { PeerState } from "../../core/membership/types.ts";
@@ -381,10 +381,10 @@ export class HeartbeatEngine {
    *
    * Frames of polled sockets carry the kernel's receive time, which can lie
    * before our last event (they waited in the kernel while we did not run),
-   * so the core is first told that we run now (markRunning): its check for
-   * our own stalls (membership.ts, "Our own freezes") then measures from our
-   * events, and the frames fed after it at earlier times count as news, not
-   * as moments we ran.
+   * so the core is first told that we run now (markRunning) when it would
+   * find us late (stallAt): its check for our own stalls (membership.ts,
+   * "Our own freezes") then measures from our events, and the frames fed
+   * after it at earlier times count as news, not as moments we ran.
    */
   private takePending(rearm = true): void {
     if (this.pending.length === 0) return;
@@ -402,7 +402,8 @@ export class HeartbeatEngine {
       }
       list[j] = p;
     }
-    if (stamped) this.markRunning();
+    // Only when the core would find us late now: otherwise no frame's earlier time can read as a stall either.
+    if (stamped && stallAt(this.state, this.clock())) this.markRunning();
     for (const p of list) {
       if (!this.transport) return;
       this.onBytes(p.link, p.bytes, p.from, p.at, false);
