@@ -48,6 +48,7 @@ import { Ownership } from "./intercept-owner.ts";
 import type { ExcludeTest } from "./exclude.ts";
 import { materializeEntry } from "./intercept-materialize.ts";
 import type { MirrorOp } from "./ops.ts";
+import type { SplicedReads } from "../sys/fuse/splice-reply.ts";
 
 /**
  * How long the kernel may cache names (found or not) and attributes:
@@ -396,6 +397,7 @@ export class InterceptServer {
       case "read": {
         const f = this.file(a.fh);
         const size = Math.min(a.size, MAX_WRITE * 2);
+        if (this.splicer !== null && this.spliced(u, f.fd, a.offset, size)) return done(null);
         // Read replies are written before the next request is handled: one buffer serves them all.
         if (this.readFrame.length < SIZE.outHeader + size) this.readFrame = new Uint8Array(SIZE.outHeader + size);
         const frame = this.readFrame;
@@ -684,6 +686,21 @@ export class InterceptServer {
    * short write), so nothing handed on is ever missing here.
    */
   onPart: ((ops: MirrorOp[]) => void) | null = null;
+
+  /** READ replies spliced from the backing file (null: read into a buffer and written back out). */
+  splicer: SplicedReads | null = null;
+
+  /** Whether the READ was answered (or its answer is no longer wanted) by splice. */
+  private spliced(unique: bigint, fd: number, offset: number, size: number): boolean {
+    try {
+      return this.splicer?.reply(unique, fd, offset, size) !== "not sent";
+    } catch (e) {
+      // The pipe could not be renewed: every READ goes the ordinary way from now on.
+      this.splicer = null;
+      this.reportOnce("splice", "warn", `READ replies are no longer spliced: ${e instanceof Error ? e.message : String(e)}`);
+      return false;
+    }
+  }
 
   private write(h: FuseHeader, fh: bigint, offset: number, data: Uint8Array, kill: boolean): HandleResult {
     const f = this.file(fh);

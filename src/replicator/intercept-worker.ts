@@ -11,10 +11,11 @@
 
 import * as fs from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
-import { Errno } from "../sys/fuse/abi.ts";
+import { Errno, MAX_READ } from "../sys/fuse/abi.ts";
 import { FuseDecodeError, decodeRequest, expectsReply } from "../sys/fuse/decode.ts";
 import { encodeError } from "../sys/fuse/encode.ts";
 import { type FsCalls, loadFsCalls } from "../sys/ffi/fs-calls.ts";
+import { openSplicedReads, type SplicedReads } from "../sys/fuse/splice-reply.ts";
 import { InterceptServer, MAX_WRITE, type SyncRequest, errnoOf } from "./intercept-server.ts";
 import { compileExclude, excludeOps } from "./exclude.ts";
 import { foldTimes, type MirrorOp } from "./ops.ts";
@@ -68,13 +69,14 @@ function pause(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
-function serve(input: WorkerInput, ffi: FsCalls | null): string {
+function serve(input: WorkerInput, ffi: FsCalls | null, splicer: SplicedReads | null): string {
   const stats = new Float64Array(input.stats);
   const excluded = compileExclude(input.exclude);
   // Staging names on the SECOND: random per mount, so one left by an interrupted rebuild is never reused.
   let staged = Math.floor(Math.random() * 2 ** 40);
   const stagingSeq = (): number => ++staged;
   const server = new InterceptServer(input.dirFd, ffi, (level, msg) => post({ t: "log", level, msg }), input.readPassthrough ? input.fuseFd : null);
+  server.splicer = splicer;
   const filter = (ops: MirrorOp[]): MirrorOp[] =>
     excluded === null || ops.length === 0 ? ops : excludeOps(ops, excluded, (p, as) => server.materialize(p, as, excluded), stagingSeq);
   /** The request being handled handed ops on ahead of its result: its reply waits for them too. */
@@ -147,6 +149,7 @@ function serve(input: WorkerInput, ffi: FsCalls | null): string {
     }
   } finally {
     server.closeAll();
+    splicer?.close();
   }
 }
 
@@ -159,10 +162,17 @@ async function main(): Promise<void> {
   } catch (e) {
     ffiProblem = e instanceof Error ? e.message : String(e);
   }
+  let splicer: SplicedReads | null = null;
+  try {
+    splicer = await openSplicedReads(input.fuseFd, MAX_READ);
+  } catch (e) {
+    // Reads are then copied through a buffer: slower, the same answers.
+    if (ffiProblem === null) post({ t: "log", level: "info", msg: `READ replies are not spliced: ${e instanceof Error ? e.message : String(e)}` });
+  }
   post({ t: "ready", ffi: ffiProblem });
   let reason: string;
   try {
-    reason = serve(input, ffi);
+    reason = serve(input, ffi, splicer);
   } catch (e) {
     reason = `FUSE server failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`;
   }

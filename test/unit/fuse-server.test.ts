@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { Errno, Fattr, Opcode } from "../../src/sys/fuse/abi.ts";
+import { Errno, Fattr, MAX_READ, Opcode } from "../../src/sys/fuse/abi.ts";
 import { decodeRequest } from "../../src/sys/fuse/decode.ts";
 import { InterceptServer, type HandleResult } from "../../src/replicator/intercept-server.ts";
 import { InterceptUnavailableError, mountInPlace } from "../../src/replicator/intercept.ts";
@@ -145,7 +145,7 @@ describe("InterceptServer", () => {
     expect(again.ops).toEqual([]);
   });
 
-  it("answers a missing name with a negative entry the kernel may keep, and asks for a 1 MiB read-ahead window", () => {
+  it("answers a missing name with a negative entry the kernel may keep, and asks for a read-ahead window of four READs", () => {
     const miss = call(Opcode.LOOKUP, ["missing"]);
     const v = new DataView(miss.reply!.buffer);
     expect(v.getInt32(4, true)).toBe(0);
@@ -158,7 +158,7 @@ describe("InterceptServer", () => {
     const file = lookup("file");
     expect(errorOf(call(Opcode.LOOKUP, ["below"], { nodeid: file }))).toBe(Errno.ENOTDIR);
     const init = call(Opcode.INIT, [7, 45, 131072, 0xffffffff, 0, ...Array(11).fill(0)]);
-    expect(new DataView(init.reply!.buffer).getUint32(16 + 8, true)).toBe(1 << 20);
+    expect(new DataView(init.reply!.buffer).getUint32(16 + 8, true)).toBe(4 * MAX_READ);
   });
 
   it("follows a file through renames: later writes carry the new path", () => {

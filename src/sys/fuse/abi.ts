@@ -9,11 +9,19 @@ export const FUSE_KERNEL_VERSION = 7;
 export const FUSE_KERNEL_MINOR_VERSION = 31;
 export const FUSE_ROOT_ID = 1n;
 /**
- * The read-ahead window we give our mounts (KiB, see setReadahead in
- * mount.ts): one READ request of 256 pages (max_pages), the largest the
- * kernel sends. Its default, 128 KiB, made 8 requests of every MiB read.
+ * The largest READ the kernel sends us (mount option max_read): 255 pages,
+ * so that the reply's header and its data fill a pipe of the default
+ * largest size (1 MiB, 256 buffers) and can be spliced (splice-reply.ts).
+ * Writes keep max_pages' 1 MiB.
  */
-export const READAHEAD_KIB = 1024;
+export const MAX_READ = 255 * 4096;
+/**
+ * The read-ahead window we give our mounts (KiB, see setReadahead in
+ * mount.ts): four READ requests of MAX_READ, so the server finds the next
+ * request waiting while the reader copies the last one out. Its default,
+ * 128 KiB, made 8 requests of every MiB read.
+ */
+export const READAHEAD_KIB = (4 * MAX_READ) / 1024;
 
 export const Opcode = {
   LOOKUP: 1,

@@ -9,6 +9,7 @@ import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { type MountEntry, fuseConnectionName, parseMountinfo } from "./mountinfo.ts";
+import { MAX_READ } from "./abi.ts";
 
 const FUSECTL = "/sys/fs/fuse/connections";
 
@@ -67,7 +68,7 @@ export function fuseMountsOn(dir: string, fsType: string): MountEntry[] {
  * every user may enter (allow_other): the service runs as whoever it likes.
  */
 export async function mountFuse(fuseFd: number, dir: string, fsType: string, source: string): Promise<void> {
-  const options = "fd=3,rootmode=40000,user_id=0,group_id=0,default_permissions,allow_other";
+  const options = `fd=3,rootmode=40000,user_id=0,group_id=0,default_permissions,allow_other,max_read=${MAX_READ}`;
   // -i: do not look for a mount.fuse.* helper; the fd is passed as the child's fd 3.
   const r = await run("mount", ["-i", "-t", fsType, source, dir, "-o", options], fuseFd);
   if (r.code !== 0) throw new FuseMountError(`mount -t ${fsType} on ${dir} failed: ${r.stderr || `exit ${r.code}`}`);
