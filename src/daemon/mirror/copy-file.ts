@@ -43,10 +43,27 @@ export function readCopyRecord(stateDir: string, module: string): { ok: true; co
   return { ok: true, copy: { conflict: null, ...(v as Omit<CopyRecord, "conflict">) } };
 }
 
-/** Throws on failure: the caller must not go on as if it were saved. */
-export function writeCopyRecord(stateDir: string, module: string, copy: CopyRecord): void {
+/**
+ * Throws on failure: the caller must not go on as if it were saved.
+ * `folder`: the folder the record is of, saved beside it (see copy-key.ts).
+ */
+export function writeCopyRecord(stateDir: string, module: string, copy: CopyRecord, folder?: string): void {
   const dir = mirrorStateDir(stateDir, module);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const path = copyFile(stateDir, module);
-  writeFileAtomic(path, `${JSON.stringify({ ...copy, savedAt: new Date().toISOString() })}\n`, { requireDirSync: true });
+  writeFileAtomic(path, `${JSON.stringify({ ...copy, ...(folder === undefined ? {} : { folder }), savedAt: new Date().toISOString() })}\n`, { requireDirSync: true });
+}
+
+/**
+ * What a stored record says besides the copy: the folder it is of (null in
+ * records written before it was saved) and when it was saved (ms; 0 when
+ * unknown). "absent": no record; "unusable": one readCopyRecord refuses.
+ */
+export function recordOrigin(stateDir: string, module: string): { folder: string | null; savedAt: number } | "absent" | "unusable" {
+  const read = readCopyRecord(stateDir, module);
+  if (!read.ok) return "unusable";
+  if (read.copy === null) return "absent";
+  const raw = read.copy as unknown as { folder?: unknown; savedAt?: unknown };
+  const savedAt = typeof raw.savedAt === "string" ? Date.parse(raw.savedAt) : NaN;
+  return { folder: typeof raw.folder === "string" ? raw.folder : null, savedAt: Number.isFinite(savedAt) ? savedAt : 0 };
 }

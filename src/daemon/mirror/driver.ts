@@ -664,7 +664,7 @@ export class MirrorDriver implements MirrorResource {
           const was = this.lastSaved;
           const copy = { ...a.copy, since: was !== null && was.data === a.copy.data ? was.since : Date.now() };
           try {
-            writeCopyRecord(this.o.stateDir, this.copyKey, copy);
+            writeCopyRecord(this.o.stateDir, this.copyKey, copy, this.o.folder);
             this.lastSaved = copy;
           } catch (e) {
             // Not saved: nothing after it may be carried out as if it were.

@@ -14,6 +14,7 @@ import type { Logger } from "../log.ts";
 import { EMPTY_GEN } from "../../core/mirror/copy.ts";
 import { compileExclude } from "../../replicator/exclude.ts";
 import { readCopyRecord } from "./copy-file.ts";
+import { copyKeyFor } from "./copy-key.ts";
 import { MirrorDriver } from "./driver.ts";
 import { folderHoldsFiles } from "./holds-files.ts";
 import { MirrorSet } from "./mirror-set.ts";
@@ -46,7 +47,8 @@ export function mirrorSetFor(m: MirrorModule, config: VigilConfig, self: string,
   if (!key.ok) return { ok: false, message: key.message };
   const hb = c.heartbeat;
   const several = m.replicate.length > 1;
-  const copyKey = (folder: string): string => (several ? `${m.name}@${folder}` : m.name);
+  const keys = new Map(m.replicate.map((folder) => [folder, copyKeyFor(stateDir, m.name, folder, several)]));
+  const copyKey = (folder: string): string => keys.get(folder) ?? m.name;
   // Rule 7: one fact for the module's new copies, so every folder picks the same source.
   const excluded = compileExclude(m.exclude ?? []);
   let holdsFiles: boolean | null = null;
@@ -61,9 +63,10 @@ export function mirrorSetFor(m: MirrorModule, config: VigilConfig, self: string,
     const port = m.port + i;
     return new MirrorDriver({
       module: m.name,
-      // One folder keeps the record it always had; with several, each folder's is keyed by its path,
-      // so a folder added, removed or moved in the list never takes another folder's generations.
-      ...(several ? { copyKey: copyKey(folder) } : {}),
+      // copy-key.ts: the module's name for one folder, the folder's path with several, and the
+      // folder that stays when the module goes from one to several (or back) keeps its record.
+      // Given, the driver also names the folder in its logs and in the kept-aside paths.
+      ...(several || copyKey(folder) !== m.name ? { copyKey: copyKey(folder) } : {}),
       self,
       peer: peer.name,
       prefer: m.prefer ?? null,
