@@ -33,8 +33,8 @@ function place(): { dir: string; state: string; a: string; b: string } {
   return { dir, state, a, b };
 }
 
-/** The gens the module's drivers start from, one per folder, in the config's order. */
-function gensFor(p: { dir: string; state: string }, folders: readonly string[]): string[] {
+/** The gens the module's drivers start from, one per folder, in the config's order; `said`: what was logged. */
+function gensFor(p: { dir: string; state: string }, folders: readonly string[], said: string[] = []): string[] {
   const text = [
     "cluster:",
     "  name: c",
@@ -49,7 +49,7 @@ function gensFor(p: { dir: string; state: string }, folders: readonly string[]):
   const loaded = parseConfig(text, join(p.dir, "vigil.yaml"));
   if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
   const m = loaded.config.modules[0] as MirrorModule;
-  const set = mirrorSetFor(m, loaded.config, "a", p.state, new Logger("json", () => {}));
+  const set = mirrorSetFor(m, loaded.config, "a", p.state, new Logger("json", (l) => said.push(l)));
   if (!set.ok) throw new Error(set.message);
   const s = set.mirror.status();
   return (s.folders ?? [s]).map((f) => f.gen);
@@ -61,7 +61,11 @@ describe("a folder that stays when a mirror module's folders change keeps its ge
   it("one folder to two: the module's record goes on as the first folder's; the added folder is a new copy", () => {
     const p = place();
     writeCopyRecord(p.state, "vms", held("3:a"), p.a);
-    expect(gensFor(p, [p.a, p.b])).toEqual(["3:a", "0:"]);
+    const said: string[] = [];
+    expect(gensFor(p, [p.a, p.b], said)).toEqual(["3:a", "0:"]);
+    // Rule 7's fact (whether a new copy's folders hold files) is of the added folder alone: the
+    // first folder holds a file, the added one none.
+    expect(said.filter((l) => l.includes("new copy of"))).toEqual([expect.stringContaining(`new copy of ${p.b} holds no file`)]);
     // Also when the added folder comes first in the list: the record names its folder.
     expect(gensFor(p, [p.b, p.a])).toEqual(["0:", "3:a"]);
   });
