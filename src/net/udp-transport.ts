@@ -470,6 +470,10 @@ export async function openUdpTransport(links: readonly LinkSpec[], backend: UdpB
    * the datagram to resend is the last one it sent.) Bun's native socket
    * reports that ICMP error as a socket error instead and sends anyway.
    */
+  /** The sockets readArrived() reads, listed once: it runs at every wake-up. */
+  const polledSocks: UdpSocketLike[] = [];
+  for (const o of open.values()) for (const x of o.socks) if (x.sock.polled === true) polledSocks.push(x.sock);
+
   const sendOn = (ls: LinkSocket, bytes: Uint8Array, retry: boolean): void => {
     ls.last = bytes;
     ls.sock.send(bytes, ls.to, retry ? ls.failedAgain : ls.failed);
@@ -501,7 +505,7 @@ export async function openUdpTransport(links: readonly LinkSpec[], backend: UdpB
       readArrived() {
         if (closed) return 0;
         let n = 0;
-        for (const o of open.values()) for (const x of o.socks) if (x.sock.polled === true) n += x.sock.readQueued?.() ?? 0;
+        for (let i = 0; i < polledSocks.length; i++) n += (polledSocks[i] as UdpSocketLike).readQueued?.() ?? 0;
         return n;
       },
     }),

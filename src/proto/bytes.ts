@@ -203,16 +203,32 @@ export class ByteWriter {
 
   /** A string prefixed by its UTF-8 byte length as one u8; `maxBytes` <= 255. */
   utf8WithU8Length(text: string, maxBytes: number, what: string): void {
-    const raw = utf8Bytes(text, what);
+    this.bytesWithU8Length(utf8Bytes(text, what), maxBytes, what);
+  }
+
+  /** Bytes prefixed by their length as one u8; `maxBytes` <= 255. */
+  bytesWithU8Length(raw: Uint8Array, maxBytes: number, what: string): void {
     if (raw.length > Math.min(maxBytes, 0xff)) {
       throw new RangeError(`${what} is ${raw.length} bytes of UTF-8; the limit is ${Math.min(maxBytes, 0xff)}`);
     }
-    this.u8(raw.length, `length of ${what}`);
+    // The length fits a u8 (checked above): no label string made for an error that cannot happen.
+    const at = this.reserve(1);
+    this.view.setUint8(at, raw.length);
     this.bytes(raw);
   }
 
   /** A copy of what was written, exactly `length` bytes. */
   finish(): Uint8Array {
     return this.buf.slice(0, this.len);
+  }
+
+  /** What was written, as a view of the buffer (valid until the next write or reset). */
+  written(): Uint8Array {
+    return this.buf.subarray(0, this.len);
+  }
+
+  /** Starts over, keeping the buffer: a writer reused for every frame allocates none. */
+  reset(): void {
+    this.len = 0;
   }
 }

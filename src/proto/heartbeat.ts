@@ -46,7 +46,7 @@
  * the key can only ever reach the fixed-size checks.
  */
 import { timingSafeEqual } from "node:crypto";
-import { ByteDecodeError, ByteReader, ByteWriter } from "./bytes.ts";
+import { ByteDecodeError, ByteReader, ByteWriter, utf8Bytes } from "./bytes.ts";
 import { HMAC_SHA256_BYTES, hmacSha256Into } from "./hmac-sha256.ts";
 
 export const HEARTBEAT_MAX_FRAME = 1400;
@@ -124,7 +124,7 @@ export interface HeartbeatFrame {
   sentAt: number;
   /** Index of the link it was sent on (0-based), lets receivers see cross-wired links. */
   link: number;
-  echoes: PeerEcho[];
+  echoes: readonly PeerEcho[];
   modules: ModuleAdvert[];
   /** v2: the sender's daemon is stopping; this is its last round. Absent: false. */
   leaving?: boolean;
@@ -171,12 +171,30 @@ const moduleOut = perIndex((i) => ({
 }));
 const configKeyOut = perIndex((i) => ({ key: `${PREFIX}config key ${i}`, hash: `${PREFIX}config key ${i} hash` }));
 
+/**
+ * The UTF-8 of names already written and found valid: a node writes the
+ * same few (its cluster, itself, its peers, its modules) in every frame.
+ * Cleared when it holds more than NAME_CACHE_MAX, so it stays small
+ * whatever names come and go.
+ */
+const nameBytes = new Map<string, Uint8Array>();
+const NAME_CACHE_MAX = 256;
+
 /** `what` is the field's name with the "heartbeat frame: " prefix. */
 function writeName(w: ByteWriter, value: string, maxBytes: number, what: string): void {
-  if (value.length === 0) throw new RangeError(`${what} must not be empty`);
-  if (CONTROL_CHAR.test(value)) throw new RangeError(`${what} ${JSON.stringify(value)} contains a control character`);
-  w.utf8WithU8Length(value, maxBytes, what);
+  let raw = nameBytes.get(value);
+  if (raw === undefined) {
+    if (value.length === 0) throw new RangeError(`${what} must not be empty`);
+    if (CONTROL_CHAR.test(value)) throw new RangeError(`${what} ${JSON.stringify(value)} contains a control character`);
+    raw = utf8Bytes(value, what);
+    if (nameBytes.size >= NAME_CACHE_MAX) nameBytes.clear();
+    nameBytes.set(value, raw);
+  }
+  w.bytesWithU8Length(raw, maxBytes, what);
 }
+
+/** The writer of every frame (codecs run on one thread): reset per frame, so encoding allocates only the frame. */
+const frameWriter = new ByteWriter(512);
 
 function writeMs(w: ByteWriter, value: number, what: string): void {
   if (!Number.isFinite(value) || value < 0) {
@@ -200,7 +218,8 @@ export function encodeHeartbeat(frame: HeartbeatFrame, key: Uint8Array, version:
   if (frame.modules.length > HEARTBEAT_MAX_MODULES) {
     throw new RangeError(`heartbeat frame: ${frame.modules.length} module adverts; the limit is ${HEARTBEAT_MAX_MODULES}`);
   }
-  const w = new ByteWriter(512);
+  const w = frameWriter;
+  w.reset();
   w.bytes(MAGIC);
   w.u8(version, "heartbeat frame: version");
   w.u64(frame.epoch, "heartbeat frame: epoch");
@@ -241,7 +260,7 @@ export function encodeHeartbeat(frame: HeartbeatFrame, key: Uint8Array, version:
   if (total > HEARTBEAT_MAX_FRAME) {
     throw new RangeError(`heartbeat frame would be ${total} bytes; the limit is ${HEARTBEAT_MAX_FRAME}`);
   }
-  const body = w.finish();
+  const body = w.written();
   const out = new Uint8Array(total);
   out.set(body, 0);
   hmacSha256Into(key, body, out.subarray(body.length));

@@ -37,6 +37,12 @@ function clonePeer(p: PeerTrack): DraftPeer {
   };
 }
 
+/**
+ * Everything is copied on first write: a step copies only what it changes
+ * (a tick that sends copies no peer and no counter). The daemon steps the
+ * core at every round and every frame, and what a step allocates is what
+ * the runtime's collector later wakes up for.
+ */
 export class MembershipDraft {
   readonly config: MembershipConfig;
   readonly startedAt: number;
@@ -50,11 +56,14 @@ export class MembershipDraft {
   eventSeq: number;
   leaving: boolean;
 
-  private readonly peerList: (PeerTrack | DraftPeer)[];
-  private readonly owned: boolean[];
+  /** The peers, once one was written: the base's list until then. */
+  private peerList: (PeerTrack | DraftPeer)[] | null = null;
+  private owned: boolean[] | null = null;
   private readonly base: MembershipState;
   private counterPeers: Record<string, PeerCounters | DraftCounters> | null = null;
-  private readonly ownedCounters = new Set<string>();
+  private ownedCounters: string[] | null = null;
+  /** Peers whose `rejected` record this draft copied. */
+  private ownedRejects: string[] | null = null;
   private unattributed: Record<RejectReason, number> | null = null;
 
   constructor(s: MembershipState) {
@@ -70,37 +79,59 @@ export class MembershipDraft {
     this.lastRunAt = s.lastRunAt;
     this.eventSeq = s.eventSeq;
     this.leaving = s.leaving;
-    this.peerList = s.peers.slice();
-    this.owned = new Array<boolean>(s.peers.length).fill(false);
   }
 
   get peers(): readonly PeerTrack[] {
-    return this.peerList;
+    return this.peerList ?? this.base.peers;
+  }
+
+  /** The index of the peer named `name`, or -1. */
+  indexOf(name: string): number {
+    const peers = this.peers;
+    for (let i = 0; i < peers.length; i++) if ((peers[i] as PeerTrack).name === name) return i;
+    return -1;
   }
 
   /** The peer at `index`, copied on first write. */
   writable(index: number): DraftPeer {
-    const p = this.peerList[index];
+    const list = (this.peerList ??= this.base.peers.slice());
+    const owned = (this.owned ??= new Array<boolean>(list.length).fill(false));
+    const p = list[index];
     if (p === undefined) throw new RangeError(`no peer at index ${index}`);
-    if (this.owned[index] === true) return p as DraftPeer;
+    if (owned[index] === true) return p as DraftPeer;
     const copy = clonePeer(p);
-    this.peerList[index] = copy;
-    this.owned[index] = true;
+    list[index] = copy;
+    owned[index] = true;
     return copy;
   }
 
-  countPeer(name: string, change: (c: DraftCounters) => void): void {
-    this.counterPeers ??= { ...this.base.counters.peers };
-    const c = this.counterPeers[name];
+  /**
+   * The counters of peer `name`, copied on first write; undefined for a
+   * name without counters. `rejected` stays the base's object until
+   * rejectedOf() is asked for it.
+   */
+  countersOf(name: string): DraftCounters | undefined {
+    const peers = (this.counterPeers ??= { ...this.base.counters.peers });
+    const c = peers[name];
+    if (c === undefined) return undefined;
+    const owned = (this.ownedCounters ??= []);
+    if (owned.includes(name)) return c as DraftCounters;
+    const copy: DraftCounters = { accepted: c.accepted, crossWired: c.crossWired, restarts: c.restarts, rejected: c.rejected as Record<RejectReason, number> };
+    peers[name] = copy;
+    owned.push(name);
+    return copy;
+  }
+
+  /** Counts a rejected frame of peer `name`. */
+  countRejected(name: string, reason: RejectReason): void {
+    const c = this.countersOf(name);
     if (c === undefined) return;
-    if (!this.ownedCounters.has(name)) {
-      const copy: DraftCounters = { accepted: c.accepted, crossWired: c.crossWired, restarts: c.restarts, rejected: { ...c.rejected } };
-      this.counterPeers[name] = copy;
-      this.ownedCounters.add(name);
-      change(copy);
-      return;
+    const owned = (this.ownedRejects ??= []);
+    if (!owned.includes(name)) {
+      c.rejected = { ...c.rejected };
+      owned.push(name);
     }
-    change(c as DraftCounters);
+    c.rejected[reason] += 1;
   }
 
   countUnattributed(reason: RejectReason): void {
@@ -125,7 +156,7 @@ export class MembershipDraft {
       lastRunAt: this.lastRunAt,
       eventSeq: this.eventSeq,
       leaving: this.leaving,
-      peers: this.peerList,
+      peers: this.peerList ?? this.base.peers,
       counters,
     };
   }

@@ -401,12 +401,17 @@ function checkDeadlines(d: MembershipDraft, index: number, now: number, out: Mem
 }
 
 function sendHeartbeats(d: MembershipDraft, now: number, out: MembershipAction[]): void {
-  const echoes = d.peers
-    .filter((p) => p.echo !== null && (p.state === "up" || p.state === "late"))
-    .map((p) => ({ node: p.name, sentAt: p.echo?.sentAt ?? 0, heldMs: now - (p.echo?.receivedAt ?? now) }));
+  // Loops, not filter/map: this runs every round, and each array made is work for the collector.
+  const echoes: { node: string; sentAt: number; heldMs: number }[] = [];
+  for (const p of d.peers) {
+    if (p.echo !== null && (p.state === "up" || p.state === "late")) echoes.push({ node: p.name, sentAt: p.echo.sentAt, heldMs: now - p.echo.receivedAt });
+  }
   const links = linkCount(d.config);
   const keepFrom = now - d.config.deadtimeMs;
-  d.recentSends = [...d.recentSends.filter((t) => t >= keepFrom), now];
+  const recent: number[] = [];
+  for (const t of d.recentSends) if (t >= keepFrom) recent.push(t);
+  recent.push(now);
+  d.recentSends = recent;
   for (let link = 0; link < links; link++) {
     if (d.nextSeq > MAX_SEQ) {
       d.epoch += 1n;
@@ -422,24 +427,23 @@ function onFrame(d: MembershipDraft, link: number, f: MembershipFrame, now: numb
   const cfg = d.config;
   if (f.cluster !== cfg.cluster) return d.countUnattributed("other-cluster");
   if (f.node === cfg.self) return d.countUnattributed("own-name");
-  const index = d.peers.findIndex((x) => x.name === f.node);
+  const index = d.indexOf(f.node);
   const seen = d.peers[index];
   if (seen === undefined) return d.countUnattributed("unknown-node");
-  const reject = (reason: RejectReason) => d.countPeer(seen.name, (c) => (c.rejected[reason] += 1));
   const links = seen.links.length;
-  const validIndex = (i: number) => Number.isInteger(i) && i >= 0 && i < links;
-  if (!validIndex(link) || !validIndex(f.link)) return reject("bad-link");
+  if (!validLink(link, links) || !validLink(f.link, links)) return d.countRejected(seen.name, "bad-link");
   const newest = seen.highestEpoch !== null && f.epoch > seen.highestEpoch;
   const wentBack = seen.epoch !== null && f.epoch !== seen.epoch && !newest;
-  if (wentBack && (!settled(seen.state) || freshEcho(d, f, now) === undefined)) return reject("stale-epoch");
+  if (wentBack && (!settled(seen.state) || freshEcho(d, f, now) === undefined)) return d.countRejected(seen.name, "stale-epoch");
   const restarted = seen.epoch !== null && f.epoch !== seen.epoch;
-  if (!restarted && seen.epoch !== null && f.seq <= (seen.linkSeq[f.link] ?? 0)) return reject("old-seq");
+  if (!restarted && seen.epoch !== null && f.seq <= (seen.linkSeq[f.link] ?? 0)) return d.countRejected(seen.name, "old-seq");
 
-  d.countPeer(seen.name, (c) => {
+  const c = d.countersOf(seen.name);
+  if (c !== undefined) {
     c.accepted += 1;
     if (f.link !== link) c.crossWired += 1;
     if (restarted) c.restarts += 1;
-  });
+  }
   const p = d.writable(index);
   const firstHeard = p.epoch === null;
   if (p.epoch === null || restarted) {
@@ -498,7 +502,7 @@ function onFrame(d: MembershipDraft, link: number, f: MembershipFrame, now: numb
 }
 
 function onAlive(d: MembershipDraft, node: string, via: string, ageMs: number, now: number, out: MembershipAction[]): void {
-  const index = d.peers.findIndex((x) => x.name === node);
+  const index = d.indexOf(node);
   const seen = d.peers[index];
   if (seen === undefined || !(ageMs >= 0) || (seen.state !== "up" && seen.state !== "late")) return;
   const since = now - ageMs;
@@ -515,14 +519,25 @@ function onAlive(d: MembershipDraft, node: string, via: string, ageMs: number, n
 
 /** The sentAt of ours that `f` echoes, if it is one of our rounds of the last deadtime. */
 function freshEcho(d: MembershipDraft, f: MembershipFrame, now: number): number | undefined {
-  const echo = f.echoes.find((e) => e.node === d.config.self);
+  const echo = echoOf(d, f);
   // The list is trimmed only when we send, so it may hold a round a little older than deadtime.
   if (echo === undefined || echo.sentAt < now - d.config.deadtimeMs) return undefined;
   return d.recentSends.includes(echo.sentAt) ? echo.sentAt : undefined;
 }
 
+/** The echo of our own rounds that `f` carries, if any. */
+function echoOf(d: MembershipDraft, f: MembershipFrame): MembershipFrame["echoes"][number] | undefined {
+  const self = d.config.self;
+  for (const e of f.echoes) if (e.node === self) return e;
+  return undefined;
+}
+
+function validLink(i: number, links: number): boolean {
+  return Number.isInteger(i) && i >= 0 && i < links;
+}
+
 function updateRtt(d: MembershipDraft, p: DraftPeer, f: MembershipFrame, now: number): void {
-  const echo = f.echoes.find((e) => e.node === d.config.self);
+  const echo = echoOf(d, f);
   // An echo of a sentAt we cannot have sent (before our start, or in the
   // future) belongs to an earlier incarnation of us: no sample.
   if (echo === undefined || echo.sentAt < d.startedAt || echo.sentAt > now || !(echo.heldMs >= 0)) return;

@@ -104,6 +104,8 @@ const GOODBYE_GAP_MS = 20;
 
 /** A version 3 frame without VRRP instances: its sender is MASTER of none. */
 const NO_CLAIMS: readonly VrrpMasterClaim[] = [];
+/** No module adverts (never written to: frames are only encoded). */
+const NO_ADVERTS = Object.freeze([]) as unknown as ModuleAdvert[];
 
 /** Rate limit for "read before judging" warnings. */
 const QUEUED_LOG_EVERY_MS = 10_000;
@@ -437,7 +439,7 @@ export class HeartbeatEngine {
       this.rateLimitedWarn(`reject-${reason}`, "heartbeat frame rejected", { reason, link, sender: `${from.address}:${from.port}`, from: r.frame.node });
     } else {
       this.counters.received(this.peerLinkLabels(r.frame.node, link));
-      const echo = r.frame.echoes.find((e) => e.node === this.opts.membership.self)?.sentAt;
+      const echo = echoOf(r.frame, this.opts.membership.self);
       const version = bytes[4] ?? HEARTBEAT_VERSION;
       this.opts.onFrame?.(r.frame.node, r.frame.modules, echo, version >= 3 ? (r.frame.vrrp ?? NO_CLAIMS) : undefined);
       if (r.frame.config !== undefined) this.takeConfigPage(r.frame.node, r.frame.config);
@@ -452,7 +454,7 @@ export class HeartbeatEngine {
     for (const a of stepped.actions) {
       switch (a.type) {
         case "send-heartbeat": {
-          const frame: HeartbeatFrame = { ...a.frame, echoes: [...a.frame.echoes], modules: this.opts.modules?.() ?? [] };
+          const frame: HeartbeatFrame = { ...a.frame, modules: this.opts.modules?.() ?? NO_ADVERTS };
           const vrrp = this.opts.vrrp?.();
           if (vrrp !== undefined && vrrp.length > 0) frame.vrrp = vrrp;
           if (a.frame.link === 0) this.startRound();
@@ -611,6 +613,12 @@ export class HeartbeatEngine {
     this.lastRejectLog.set(key, now);
     this.opts.log.warn(msg, fields);
   }
+}
+
+/** The send time of ours that `frame` echoes back to `self`, if it does (a loop: this runs for every frame). */
+function echoOf(frame: HeartbeatFrame, self: string): number | undefined {
+  for (const e of frame.echoes) if (e.node === self) return e.sentAt;
+  return undefined;
 }
 
 function isUdp(t: Transport): t is UdpTransport {

@@ -33,6 +33,19 @@ export type SupervisedHeartbeat = Engine & Membership & {
  */
 const DEFER_FRAMES_FROM_DEADTIME_MS = 500;
 
+/**
+ * What the engines put in every frame, in one array (flatMap made one more
+ * per engine, at every round).
+ */
+function gather<T>(engines: readonly Engine[], of: (e: Engine) => readonly T[] | undefined): T[] {
+  const out: T[] = [];
+  for (const e of engines) {
+    const some = of(e);
+    if (some !== undefined) for (const x of some) out.push(x);
+  }
+  return out;
+}
+
 export function supervisedHeartbeat(ctx: NodeContext, others: () => readonly Engine[]): SupervisedHeartbeat {
   const { log, metrics } = ctx;
   let cfg = ctx.config;
@@ -66,8 +79,8 @@ export function supervisedHeartbeat(ctx: NodeContext, others: () => readonly Eng
       configDigest: configDigest(c, ctx.configFile),
       deferFrames,
       afterRound,
-      modules: () => others().flatMap((e) => e.adverts?.() ?? []),
-      vrrp: () => others().flatMap((e) => e.vrrpClaims?.() ?? []),
+      modules: () => gather(others(), (e) => e.adverts?.()),
+      vrrp: () => gather(others(), (e) => e.vrrpClaims?.()),
       onPeer: (node, liveness) => {
         const addresses = c.cluster.nodes.find((n) => n.name === node)?.addresses ?? [];
         for (const e of others()) e.peer?.(node, liveness, addresses);

@@ -163,6 +163,13 @@ export class PolledUdpSocket {
   private fd: number;
   /** performance.now() before the last recvmmsg that left the queue empty: nothing read later arrived before it. */
   private drainedAt: number;
+  /**
+   * The source of the last datagram read, as its four address bytes and
+   * as text: a connected socket hears one address, so the text is made
+   * once, not per datagram.
+   */
+  private lastSource = -1;
+  private lastAddress = "";
 
   private constructor(
     private readonly l: Loaded,
@@ -255,7 +262,12 @@ export class PolledUdpSocket {
         if ((view.getInt32(m + 48, true) & MSG_TRUNC) !== 0) continue;
         const nm = OFF_NAME + i * NAME_BYTES;
         const port = ((arena[nm + 2] ?? 0) << 8) | (arena[nm + 3] ?? 0);
-        const address = `${arena[nm + 4]}.${arena[nm + 5]}.${arena[nm + 6]}.${arena[nm + 7]}`;
+        const source = view.getUint32(nm + 4);
+        if (source !== this.lastSource) {
+          this.lastAddress = `${arena[nm + 4]}.${arena[nm + 5]}.${arena[nm + 6]}.${arena[nm + 7]}`;
+          this.lastSource = source;
+        }
+        const address = this.lastAddress;
         const age = ageOf(view, OFF_CONTROL + i * CONTROL_BYTES, view.getUint32(m + 40, true), nowSec, nowNsec);
         const ageMs = age === undefined ? undefined : Math.min(Math.max(age, 0), window);
         // A copy: readers may keep a datagram past the call, and the arena is refilled by the next drain.
