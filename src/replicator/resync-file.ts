@@ -11,6 +11,7 @@
  */
 
 import { closeSync, constants as C, fstatSync, lstatSync, openSync, readSync, type BigIntStats } from "node:fs";
+import { pathKey } from "../core/mirror/resync-plan.ts";
 import { promises as fsp } from "node:fs";
 import type { ByteRange, ResyncStep } from "../core/mirror/resync-plan.ts";
 import { fileBlockSums, isAllZero, sumsEqual } from "./block-sums.ts";
@@ -80,6 +81,12 @@ const KEPT_READ_BUFFERS = 16;
 
 export class FileSync {
   private readonly buffers = new ReadBuffers();
+  /**
+   * Files (pathKey) whose last data op carried the source's real mtime, as
+   * read in that op's turn: their metadata step needs no utimes while the
+   * source still has that mtime (see Resync.doMeta).
+   */
+  readonly realMtimeSent = new Map<string, bigint>();
 
   constructor(private readonly host: FileSyncHost) {}
 
@@ -121,7 +128,12 @@ export class FileSync {
       // (the link went down) must not leave the right size and mtime over missing data: the next
       // pass's quick check (size and mtime) would take the copy as right.
       const provisional = st.mtimeNs >= PROVISIONAL_MTIME_NS ? st.mtimeNs - PROVISIONAL_MTIME_NS : st.mtimeNs + PROVISIONAL_MTIME_NS;
-      const file: OpenFile = { path, fd, same, sparse, mtimeNs: provisional, track };
+      // Unless the file's data goes in ops whose last one is known before it is sent: that one
+      // carries the real mtime, read in its own turn, as it completes the file's data (the ops
+      // before it are applied before it). A metadata step per small file is then saved.
+      const lastKnown = !sparse && (step.data.kind === "all" || (step.data.kind === "ranges" && clipRanges(step.data.compare, size).length === 0));
+      const file: OpenFile = { path, fd, same, sparse, mtimeNs: provisional, track, realMtimeLast: lastKnown };
+      this.realMtimeSent.delete(pathKey(path));
       await this.host.budget(0);
       if (!same()) return { acked: Promise.resolve() };
       if (step.create) this.host.send({ op: "create", path, mode: Number(st.mode) & 0o7777, uid: Number(st.uid), gid: Number(st.gid) }, 0, track);
@@ -136,8 +148,10 @@ export class FileSync {
         case "ranges": {
           const suspect = clipRanges(step.data.compare, size);
           if (suspect.length > 0) await this.compareAndSend(file, size, look, suspect);
-          for (const r of clipRanges(step.data.ranges, size)) {
-            await this.sendRange(file, r.offset, r.length, false);
+          const ranges = clipRanges(step.data.ranges, size);
+          for (let i = 0; i < ranges.length; i++) {
+            const r = ranges[i]!;
+            await this.sendRange(file, r.offset, r.length, false, i === ranges.length - 1);
             look(r.length);
           }
           break;
@@ -155,7 +169,7 @@ export class FileSync {
   private async sendAll(f: OpenFile, size: number, look: (n: number) => void): Promise<void> {
     for (let off = 0; off < size; off += MAX_WRITE) {
       const len = Math.min(MAX_WRITE, size - off);
-      await this.sendRange(f, off, len, true);
+      await this.sendRange(f, off, len, true, off + len >= size);
       look(len);
     }
   }
@@ -164,9 +178,10 @@ export class FileSync {
    * Sends [offset, offset+length) as read NOW (see THE RULE), in writes of
    * at most MAX_WRITE. `holesFree`: the copy reads zeros there already (a new
    * or extended file), so zero blocks of a sparse source are skipped;
-   * otherwise they are punched.
+   * otherwise they are punched. `last`: no data op of the file follows this
+   * range's (see realMtimeSent).
    */
-  private async sendRange(f: OpenFile, offset: number, length: number, holesFree: boolean): Promise<void> {
+  private async sendRange(f: OpenFile, offset: number, length: number, holesFree: boolean, last = false): Promise<void> {
     const end = offset + length;
     for (let at = offset; at < end; ) {
       const len = Math.min(MAX_WRITE, end - at);
@@ -185,7 +200,12 @@ export class FileSync {
       if (f.sparse) {
         this.sendSparse(f, at, data, holesFree, carriers);
       } else {
-        this.host.send({ op: "write", path: f.path, offset: at, data, mtimeNs: f.mtimeNs }, n, carriers);
+        let mtimeNs = f.mtimeNs;
+        if (last && f.realMtimeLast && at + len >= end) {
+          mtimeNs = fstatSync(f.fd, { bigint: true }).mtimeNs;
+          this.realMtimeSent.set(pathKey(f.path), mtimeNs);
+        }
+        this.host.send({ op: "write", path: f.path, offset: at, data, mtimeNs }, n, carriers);
       }
       f.track.push(...carriers);
       void Promise.allSettled(carriers).then(() => this.buffers.giveBack(buf));
@@ -296,6 +316,8 @@ interface OpenFile {
   readonly sparse: boolean;
   readonly mtimeNs: bigint;
   readonly track: Promise<void>[];
+  /** The file's data ops are known ahead: the last one carries the real mtime. */
+  readonly realMtimeLast: boolean;
 }
 
 function readFully(fd: number, buf: Uint8Array, position: number): number {

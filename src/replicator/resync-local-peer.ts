@@ -108,14 +108,23 @@ export class LocalResyncPeer implements ResyncPeer {
         try {
           let done = 0;
           while (done < op.data.length) done += (await fh.write(op.data, done, op.data.length - done, op.offset + done)).bytesWritten;
+          await setMtime(fh, op.mtimeNs);
         } finally {
           await fh.close();
         }
         this.counters.writeBytes += op.data.length;
         return;
       }
-      case "truncate":
-        return fsp.truncate(this.p(op.path), op.size);
+      case "truncate": {
+        const fh = await fsp.open(this.p(op.path), C.O_WRONLY | C.O_NOFOLLOW);
+        try {
+          await fh.truncate(op.size);
+          await setMtime(fh, op.mtimeNs);
+        } finally {
+          await fh.close();
+        }
+        return;
+      }
       case "create": {
         const fh = await fsp.open(this.p(op.path), C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
         try {
@@ -157,7 +166,7 @@ export class LocalResyncPeer implements ResyncPeer {
       }
       case "fallocate":
         if (op.mode !== (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)) throw new OpError("ENOSYS", `fallocate mode ${op.mode}`);
-        return this.zeroRange(op.path, op.offset, op.length);
+        return this.zeroRange(op.path, op.offset, op.length, op.mtimeNs);
       case "setxattr":
       case "removexattr":
         throw new OpError("ENOSYS", "xattrs are not available to Node");
@@ -173,13 +182,14 @@ export class LocalResyncPeer implements ResyncPeer {
     }
   }
 
-  private async zeroRange(path: RelPath, offset: number, length: number): Promise<void> {
+  private async zeroRange(path: RelPath, offset: number, length: number, mtimeNs: bigint): Promise<void> {
     const fh = await fsp.open(this.p(path), C.O_WRONLY | C.O_NOFOLLOW);
     try {
       const size = (await fh.stat()).size;
       const end = Math.min(size, offset + length);
       const zeros = new Uint8Array(Math.min(1 << 20, Math.max(0, end - offset)));
       for (let at = offset; at < end; at += zeros.length) await fh.write(zeros, 0, Math.min(zeros.length, end - at), at);
+      await setMtime(fh, mtimeNs);
     } finally {
       await fh.close();
     }
@@ -199,4 +209,10 @@ export class LocalResyncPeer implements ResyncPeer {
     if (r.status !== 0) throw new OpError("EIO", `${args[0]} failed: ${(r.stderr ?? "").trim()}`);
     await fsp.lchown(this.p(path), uid, gid);
   }
+}
+
+/** As the applier: a data op leaves the mtime it carries, and the atime as it was. */
+async function setMtime(fh: fsp.FileHandle, mtimeNs: bigint): Promise<void> {
+  const st = await fh.stat({ bigint: true });
+  await fh.utimes(nsToSeconds(st.atimeNs), nsToSeconds(mtimeNs));
 }

@@ -48,7 +48,7 @@
  * right agree in size and mtime (unless checksumAll).
  */
 
-import { lstatSync, readlinkSync, type BigIntStats } from "node:fs";
+import { lstatSync, readdirSync, readlinkSync, type BigIntStats } from "node:fs";
 import {
   compareKeys, keyPath, parentKey, pathKey, planResyncSlices,
   type DataHint, type ResyncStep,
@@ -69,6 +69,10 @@ export const RESYNC_BLOCK = 64 * 1024;
 export const RESYNC_FINE_BLOCK = 4096;
 const MAX_OPS_IN_FLIGHT = 1024;
 const GATHER_AT_ONCE = 8;
+/** Marked entries of one directory from which it is listed instead (see listedWithParents)... */
+const LIST_PARENT_FROM = 16;
+/** ...when they are at least this share (1/n) of its entries. */
+const LIST_PARENT_SHARE = 4;
 const REVISIT_ROUNDS = 3;
 /** Files made right at once: enough to keep the link and the SECOND busy while each file waits for its acknowledgements (the window still bounds the bytes in flight). */
 const FILES_AT_ONCE = 8;
@@ -278,9 +282,9 @@ export class Resync {
       // A marked path whose parent is marked too is listed with the parent: it needs a request of
       // its own only to list its children (a directory here) or everything beneath (a tree mark).
       const marked = new Set(d.paths.map((p) => pathKey(p.path)));
-      scopes = d.paths
+      scopes = this.listedWithParents(d.paths
         .filter((p) => p.tree || p.path.length === 0 || !marked.has(parentKey(pathKey(p.path))) || this.localType(p.path) === "dir")
-        .map((p) => ({ path: p.path, recursive: p.tree }));
+        .map((p) => ({ path: p.path, recursive: p.tree })));
       for (const p of d.paths) {
         if (p.whole || p.tree) hints.set(pathKey(p.path), { kind: "compare" });
         else if (p.ranges.length > 0 || p.suspect.length > 0) hints.set(pathKey(p.path), { kind: "ranges", ranges: p.ranges, compare: p.suspect });
@@ -334,8 +338,12 @@ export class Resync {
 
   /** Scans the scopes on both sides, plans, and carries the plan out. */
   private async pass(scopes: readonly Scope[], hints: Map<string, DataHint>, checksumAll: boolean, checkpoint: ResyncCheckpoint | null, changedSince: Set<string>, deep: ((k: string) => boolean) | null): Promise<void> {
-    const source = await this.gather(scopes, (s) => scanTree(this.root, s.path, s.recursive));
-    let target = await this.gather(scopes, (s) => this.peer.manifest(s.path, s.recursive));
+    // A time sent by an earlier pass may not have been applied (that is why it is revisited).
+    this.files.realMtimeSent.clear();
+    // Both sides at once: the SECOND lists its copy while this side lists the folder.
+    const listed = await Promise.all([this.gather(scopes, (s) => scanTree(this.root, s.path, s.recursive)), this.gather(scopes, (s) => this.peer.manifest(s.path, s.recursive))]);
+    const source = listed[0];
+    let target = listed[1];
     this.checkAbort();
     const since = this.o.liveSinceNs;
     const touched = this.o.liveTouched;
@@ -397,6 +405,43 @@ export class Resync {
     await this.drain();
   }
 
+  /**
+   * Journal scopes of single entries, grouped: where many entries of one
+   * directory are marked, the directory is listed once (one level) instead of
+   * each entry asked for alone, a round trip each. Only where the marked
+   * entries are a good part of the listing, so a large directory with a few
+   * changes is not listed whole. Its other entries come in shallow (existence
+   * and type only, see `deep`), as when the directory itself is marked.
+   */
+  private listedWithParents(scopes: readonly Scope[]): Scope[] {
+    const single = new Map<string, Scope[]>();
+    const out: Scope[] = [];
+    for (const s of scopes) {
+      if (s.recursive || s.path.length === 0) {
+        out.push(s);
+        continue;
+      }
+      const parent = parentKey(pathKey(s.path));
+      const group = single.get(parent);
+      if (group === undefined) single.set(parent, [s]);
+      else group.push(s);
+    }
+    for (const [parent, group] of single) {
+      if (group.length >= LIST_PARENT_FROM && group.length * LIST_PARENT_SHARE >= this.localEntries(keyPath(parent))) out.push({ path: keyPath(parent), recursive: false });
+      else out.push(...group);
+    }
+    return out;
+  }
+
+  /** How many entries the local directory `path` holds; Infinity when it cannot be listed. */
+  private localEntries(path: RelPath): number {
+    try {
+      return readdirSync(hostPath(this.root, path)).length;
+    } catch {
+      return Infinity;
+    }
+  }
+
   private async gather(scopes: readonly Scope[], list: (s: Scope) => AsyncIterable<ManifestEntry>): Promise<ManifestEntry[]> {
     const byKey = new Map<string, ManifestEntry>();
     const exclude = this.o.exclude;
@@ -432,6 +477,7 @@ export class Resync {
     if (r.errno === "ENOTCONN" && this.linkDown === null) this.linkDown = r.message;
     const path = op.op === "rename" ? op.to : op.op === "link" ? op.path : op.path;
     if (path === null) return;
+    this.files.realMtimeSent.delete(pathKey(path));
     this.revisit.set(pathKey(path), path);
     this.failures.push({ path: relPathText(path), op: op.op, errno: r.errno, message: r.message });
   }
@@ -557,7 +603,10 @@ export class Resync {
     if (fix.chmod) this.send({ op: "chmod", path, mode: Number(st.mode) & 0o7777 }, 0);
     for (const x of fix.removeXattrs) this.send({ op: "removexattr", path, name: x }, 0);
     for (const x of fix.setXattrs) this.send({ op: "setxattr", path, name: x.name, value: x.value, flags: 0 }, x.value.length);
-    if (fix.utimes) this.send({ op: "utimes", path, atimeNs: st.atimeNs, mtimeNs: st.mtimeNs }, 0);
+    // The file's last data op set this very mtime; a later change to the file is behind it in the stream with its own.
+    // (The plan asks for utimes only for the mtime: atimes are not compared.) After a chown, chmod or xattr op the
+    // mtime is still right, as those change only the ctime.
+    if (fix.utimes && this.files.realMtimeSent.get(pathKey(path)) !== st.mtimeNs) this.send({ op: "utimes", path, atimeNs: st.atimeNs, mtimeNs: st.mtimeNs }, 0);
   }
 
   // ---- data -------------------------------------------------------------
