@@ -51,7 +51,14 @@
  * its first 2 minutes), the counts, overlaps, and the console clients'
  * counters.
  *
- *   VIGIL_BIN=/path/to/vigil node_modules/.bin/bun bench/soak.ts --minutes 30 [--faults kind,kind|none]
+ * With --mirror the nodes also run a mirror module (bench/soak-mirror.ts): a
+ * small replicated folder (mode sync, prefer h1) with a writer appending
+ * fsynced records and renaming segments, swapped and killed with the failover
+ * module; the report adds its writes acknowledged, the records missing on
+ * the node it moved to (losses), its moves and resync passes. Without it the
+ * soak is the same as before.
+ *
+ *   VIGIL_BIN=/path/to/vigil node_modules/.bin/bun bench/soak.ts --minutes 30 [--faults kind,kind|none] [--mirror]
  *
  * Root only; needs gcc and python3. Writes bench/results/soak.json and .md
  * (also after SIGINT/SIGTERM, with what was sampled so far). Namespaces,
@@ -74,6 +81,7 @@ import { type SteppedClock, steppedClock } from "./soak-clock.ts";
 import { classify, type ExpectedWindow, inExpectedWindow, moves, overlaps, serviceRuns } from "./soak-verdicts.ts";
 import { slope } from "./lib/stats.ts";
 import type { SoakSample as Sample } from "./lib/soak-sample.ts";
+import { MIRROR_MODULE, setUpSoakMirror, type SoakMirror } from "./soak-mirror.ts";
 
 const COMMAND = "VIGIL_BIN=... node_modules/.bin/bun bench/soak.ts --minutes N";
 const SAMPLE_MS = 10_000;
@@ -100,6 +108,8 @@ const { values: args } = parseArgs({
     "loss-seconds": { type: "string", default: "5" },
     // A directory for tcpdump captures of the VRRP traffic at h1's and h2's switch ports on link 1.
     pcap: { type: "string" },
+    // A mirror module beside the failover module (bench/soak-mirror.ts).
+    mirror: { type: "boolean", default: false },
   },
 });
 const lossMs = Number(args["loss-seconds"]) * 1000;
@@ -151,6 +161,11 @@ let serviceLog = "";
 /** Each node's console client programs: a restarted daemon listens on a new port, so it gets new ones. */
 const consoleClients = new Map<string, LabProcess[]>();
 let startClientsFor: ((n: VigilNode) => Promise<void>) | undefined;
+/** The mirror module's folder, writer and checks, with --mirror. */
+let mirror: SoakMirror | undefined;
+
+/** Starts a node's daemon: with --mirror through the program that gives it its own copy of the folder. */
+const startNode = (n: VigilNode): Promise<void> => n.start(mirror?.binFor(n.name));
 
 function quantile(values: readonly number[], q: number): number | null {
   if (values.length === 0) return null;
@@ -186,10 +201,10 @@ async function vigilStatus(n: VigilNode): Promise<{ ok: boolean; ms: number; mes
   return { ok: r.ok, ms, body, message: r.ok ? "" : `${r.how}: ${[r.stdout.trim(), r.stderr.trim()].filter((x) => x !== "").join(" | ") || "(no output)"}` };
 }
 
-async function moduleRole(n: VigilNode): Promise<string> {
+async function moduleRole(n: VigilNode, module = "web"): Promise<string> {
   const s = await vigilStatus(n);
   const modules = (s.body as { modules?: { name: string; state: string }[] } | null)?.modules;
-  return modules?.find((m) => m.name === "web")?.state ?? "?";
+  return modules?.find((m) => m.name === module)?.state ?? "?";
 }
 
 async function vrrpRole(n: VigilNode): Promise<string> {
@@ -302,10 +317,11 @@ function report(complete: boolean, cluster: VigilCluster | undefined): void {
     faultCounts[kind] = (faultCounts[kind] ?? 0) + 1;
   }
   const atMin = (ms: number) => fmt((ms - startedAt) / 60_000, 2);
+  const mirrorReport = mirror?.report({ startedAt, endAt, windows, events: new Map((cluster?.nodes ?? []).map((n) => [n.name, allEvents(n)])) });
   const md = [
     "# Soak",
     "",
-    `${complete ? "" : "**Interrupted** after "}${fmt(ranMinutes, 1)} min of a ${minutes}-min run. Command: \`${COMMAND}${enabled.size === FAULT_KINDS.length ? "" : ` --faults ${[...enabled].join(",") || "none"}`}${lossMs === 5_000 ? "" : ` --loss-seconds ${lossMs / 1000}`}\` (binary ${VIGIL_BIN}).`,
+    `${complete ? "" : "**Interrupted** after "}${fmt(ranMinutes, 1)} min of a ${minutes}-min run. Command: \`${COMMAND}${enabled.size === FAULT_KINDS.length ? "" : ` --faults ${[...enabled].join(",") || "none"}`}${lossMs === 5_000 ? "" : ` --loss-seconds ${lossMs / 1000}`}${mirror === undefined ? "" : " --mirror"}\` (binary ${VIGIL_BIN}).`,
     "",
     "Two nodes (lan preset: interval 100 ms, deadtime 500 ms) on two links, an arbiter (lease 3 s), a failover module",
     "with start/stop scripts and a VRRP instance. Two minutes of three: a 10 s heartbeat flood from a non-peer, a state",
@@ -349,11 +365,13 @@ function report(complete: boolean, cluster: VigilCluster | undefined): void {
     `\`vigil status\` calls: ${statusMs.length}, took median ${fmt(quantile(statusMs, 0.5), 0)} ms, p99 ${fmt(quantile(statusMs, 0.99), 0)} ms, max ${fmt(quantile(statusMs, 1), 0)} ms; failed: ${statusFailureLog.length} (calls to a daemon the soak had killed are not made).`,
     ...statusFailureLog.slice(0, 20).map((f) => `- ${f.node} at ${fmt(f.t / 60_000, 1)} min after ${f.ms} ms (last fault: ${f.lastFault}): ${f.message.replace(/\s+/g, " ").slice(0, 300)}`),
     "",
+    ...(mirrorReport?.md ?? []),
   ].join("\n");
   const paths = writeResults(args.out ?? "soak", {
     command: COMMAND, binary: VIGIL_BIN, complete, minutesPlanned: minutes, minutesRan: ranMinutes, faultKinds: [...enabled], nodes: perNode, faults: faultCounts,
     service: { runs: runs.length, moves: moved.length, unexpectedMoves: unexpectedMoves.length, overlaps: both, overlapMs: both.reduce((s, o) => s + o.ms, 0) },
     unexpectedExits, statusFailures: statusFailureLog, expectedWindows: windows.map((w) => ({ ...w, from: w.from - startedAt, to: w.to - startedAt })), faultTimeline: faults, samples,
+    ...(mirrorReport === undefined ? {} : { mirror: mirrorReport.json }),
   }, md);
   console.log(md);
   console.log(`wrote ${paths.json} and ${paths.md}`);
@@ -454,7 +472,7 @@ async function killAndRestart(n: VigilNode): Promise<void> {
     signalPid(proc.pid, "SIGKILL");
     await proc.exited;
     await sleep(KILL_DOWN_MS);
-    await n.start();
+    await startNode(n);
     lives.get(n.name)?.push(n.proc);
     note(`restart ${n.name}`);
     await startClientsFor?.(n);
@@ -466,14 +484,19 @@ async function killAndRestart(n: VigilNode): Promise<void> {
   }
 }
 
-/** `vigil swap web` on the node that runs it, so that h2 becomes PRIM. */
+/** `vigil swap web` (and the mirror module with --mirror) on the node that runs it, so that h2 becomes PRIM. */
 async function swapTo(c: VigilCluster, target: VigilNode): Promise<void> {
-  if ((await moduleRole(target)) === "PRIM") return;
+  await swapModuleTo(c, target, "web");
+  if (mirror !== undefined) await swapModuleTo(c, target, MIRROR_MODULE);
+}
+
+async function swapModuleTo(c: VigilCluster, target: VigilNode, module: string): Promise<void> {
+  if ((await moduleRole(target, module)) === "PRIM") return;
   const holder = c.nodes.find((n) => n !== target) ?? target;
   const w: ExpectedWindow = { what: "swap", node: target.name, from: Date.now(), to: Number.POSITIVE_INFINITY };
   windows.push(w);
-  note(`swap to ${target.name}`);
-  const r = await run(holder.bin, ["swap", "web", "--state-dir", holder.stateDir], 60_000);
+  note(`swap ${module === "web" ? "" : `${module} `}to ${target.name}`);
+  const r = await run(holder.bin, ["swap", module, "--state-dir", holder.stateDir], 60_000);
   if (!r.ok) note(`error swap: ${r.how} ${r.stdout.trim()} ${r.stderr.trim()}`);
   w.to = Date.now() + SETTLE_MS;
 }
@@ -496,7 +519,7 @@ async function sampleLoop(c: VigilCluster): Promise<void> {
         unexpectedExits.push({ t, node: n.name, status: JSON.stringify(proc.exitStatus), tail: proc.output().slice(-600) });
         console.log(`daemon exit: ${n.name} ${JSON.stringify(proc.exitStatus)}`);
         windows.push({ what: "exit", node: n.name, from: Date.now(), to: Date.now() + SETTLE_MS });
-        await n.start().then(async () => {
+        await startNode(n).then(async () => {
           lives.get(n.name)?.push(n.proc);
           await startClientsFor?.(n);
         }).catch((e: unknown) => note(`error restart ${n.name}: ${String(e)}`));
@@ -514,6 +537,7 @@ async function sampleLoop(c: VigilCluster): Promise<void> {
       last.set(n.name, { cpu: usage.cpuSeconds, at: now, pid });
       const status = await vigilStatus(n);
       statusMs.push(status.ms);
+      mirror?.sample(t, n.name, status.body);
       if (!status.ok && !killing.has(n.name)) {
         statusFailures.set(n.name, (statusFailures.get(n.name) ?? 0) + 1);
         const lastFault = faults.at(-1);
@@ -544,6 +568,7 @@ async function sampleLoop(c: VigilCluster): Promise<void> {
       const s = samples.filter((x) => x.node === n.name).at(-1);
       return s === undefined ? "" : `${n.name} rss ${fmt(s.rssKiB / 1024, 1)} MiB cpu ${fmt(s.cpuPercent, 1)}% fds ${s.fds} false-dead ${s.falseDead} unexpected ${s.unexpectedTransitions}/${s.unexpectedVrrp}`;
     });
+    mirror?.checkMoves();
     console.log(`[${fmt(t / 60_000, 1)} min] ${line.join(" | ")} | overlaps ${both.length}`);
     await sleep(SAMPLE_MS);
   }
@@ -595,6 +620,7 @@ async function main(): Promise<void> {
   const vip = "198.51.100.100/24";
   const vrrpVip = "198.51.100.200";
   const service = writeServiceScripts(workDir);
+  if (args.mirror === true) mirror = setUpSoakMirror(join(workDir, "mirror"), { bun: process.execPath, vigilBin: VIGIL_BIN, nodes: [h1.name, h2.name] });
   const c = await startVigilCluster({
     hosts: [h1, h2],
     dir: join(workDir, "cluster"),
@@ -620,6 +646,7 @@ async function main(): Promise<void> {
       `    stop: ${service.stop}`,
       "    start_timeout: 5s",
       "    stop_timeout: 5s",
+      ...(mirror?.moduleYaml({ prefer: h1.name }) ?? []),
     ],
   });
   // The arbiter goes into the cluster section, beside the heartbeat line the lab helper wrote.
@@ -644,12 +671,13 @@ async function main(): Promise<void> {
     },
   };
   await witness.start();
-  await Promise.all(c.nodes.map((n) => n.start()));
+  await Promise.all(c.nodes.map((n) => startNode(n)));
   for (const n of c.nodes) lives.set(n.name, [n.proc]);
   await c.waitForMesh();
   // Which node ends up PRIM depends on who started first; the soak only needs one PRIM and one SECOND.
   await waitUntil(async () => [await moduleRole(c.node("h1")), await moduleRole(c.node("h2"))].sort().join(" ") === "PRIM SECOND", { timeoutMs: 60_000, intervalMs: 500, what: "one node PRIM, the other SECOND" });
   await waitUntil(async () => (await vrrpRole(c.node("h1"))) === "master" && (await vrrpRole(c.node("h2"))) === "backup", { timeoutMs: 60_000, intervalMs: 500, what: "h1 VRRP master, h2 backup" });
+  if (mirror !== undefined) await waitUntil(async () => (await moduleRole(c.node("h1"), MIRROR_MODULE)) === "PRIM" && (await moduleRole(c.node("h2"), MIRROR_MODULE)) === "SECOND", { timeoutMs: 60_000, intervalMs: 500, what: `h1 PRIM of ${MIRROR_MODULE}, h2 SECOND` });
 
   const frames = { h1: join(workDir, "frames-h2.bin"), h2: join(workDir, "frames-h1.bin") };
   writeReplayFrames(frames.h1, { keyFile: c.keyFile, cluster: "lab", node: "h2" });
