@@ -47,8 +47,13 @@ export function backingFlags(flags: number): number {
 
 export class OpenFiles {
   private readonly files = new Map<bigint, OpenFile>();
-  /** Per node: opens the kernel counts as page-cached, and passthrough ones. */
-  private readonly counts = new Map<bigint, { cached: number; passthrough: number }>();
+  /** Per node: opens the kernel counts as page-cached, passthrough ones, and direct-I/O ones. */
+  private readonly counts = new Map<bigint, { cached: number; passthrough: number; direct: number }>();
+  /**
+   * Nodes that a direct-I/O open may have written since the kernel last
+   * dropped their cached pages: their next cached open must not keep them.
+   */
+  private readonly uncachedWrites = new Set<bigint>();
   private nextFh = 1n;
   /** The kernel agreed to passthrough; turned off for good if registering a backing file fails. */
   passthrough = false;
@@ -88,11 +93,33 @@ export class OpenFiles {
     const fh = this.nextFh++;
     const sync = (flags & O_SYNC) === O_SYNC ? "full" : (flags & O_DSYNC) !== 0 ? "data" : "none";
     this.files.set(fh, { fd, nodeid, sync, io, backingId });
-    // No KEEP_CACHE: data written through direct-I/O or passthrough opens must not be hidden by pages cached earlier.
     // NOFLUSH: our FLUSH does nothing (every write is carried out before it returns), so each close() was a
     // round trip through this thread for nothing.
-    const openFlags = io === "direct" ? FopenFlag.DIRECT_IO : io === "passthrough" ? FopenFlag.PASSTHROUGH : FopenFlag.NOFLUSH;
+    const openFlags =
+      io === "direct" ? FopenFlag.DIRECT_IO : io === "passthrough" ? FopenFlag.PASSTHROUGH : FopenFlag.NOFLUSH | (this.keepsCache(nodeid, flags) ? FopenFlag.KEEP_CACHE : 0);
     return { fh, openFlags, backingId: backingId ?? 0 };
+  }
+
+  /**
+   * Whether a cached open may keep the pages the kernel holds for the file
+   * (a file read again is then served from memory, not through this thread).
+   * Every change to a file's data on this node goes through this mount, and
+   * cached writes (also mmap's, written back) update those pages as they go;
+   * only a direct-I/O writer changes the file past them, so after one the
+   * next cached open lets the kernel drop them. O_TRUNC: the kernel
+   * truncates its pages itself; kept out all the same.
+   */
+  private keepsCache(nodeid: bigint, flags: number): boolean {
+    if ((flags & O_TRUNC) !== 0) return false;
+    if (!this.uncachedWrites.has(nodeid)) return true;
+    // This open drops the pages: fresh again unless a direct writer is still open.
+    if (this.countsOf(nodeid).direct === 0) this.uncachedWrites.delete(nodeid);
+    return false;
+  }
+
+  /** The kernel forgot the node (its pages went with it). */
+  forgotten(nodeid: bigint): void {
+    this.uncachedWrites.delete(nodeid);
   }
 
   /** RELEASE: drops the handle and closes its backing fd. */
@@ -103,7 +130,8 @@ export class OpenFiles {
     const c = this.countsOf(f.nodeid);
     if (f.io === "cached") c.cached--;
     if (f.io === "passthrough") c.passthrough--;
-    if (c.cached <= 0 && c.passthrough <= 0) this.counts.delete(f.nodeid);
+    if (f.io === "direct") c.direct--;
+    if (c.cached <= 0 && c.passthrough <= 0 && c.direct <= 0) this.counts.delete(f.nodeid);
     if (f.backingId !== null && this.ffi !== null && this.fuseFd !== null) {
       const id = new Uint8Array(4);
       new DataView(id.buffer).setUint32(0, f.backingId, true);
@@ -127,12 +155,13 @@ export class OpenFiles {
     }
     this.files.clear();
     this.counts.clear();
+    this.uncachedWrites.clear();
   }
 
-  private countsOf(nodeid: bigint): { cached: number; passthrough: number } {
+  private countsOf(nodeid: bigint): { cached: number; passthrough: number; direct: number } {
     let c = this.counts.get(nodeid);
     if (c === undefined) {
-      c = { cached: 0, passthrough: 0 };
+      c = { cached: 0, passthrough: 0, direct: 0 };
       this.counts.set(nodeid, c);
     }
     return c;
@@ -140,7 +169,11 @@ export class OpenFiles {
 
   private chooseIo(nodeid: bigint, fd: number, flags: number, mayPassthrough: boolean): { io: IoMode; backingId: number | null } {
     const c = this.countsOf(nodeid);
-    if ((flags & O_DIRECT) !== 0) return { io: "direct", backingId: null };
+    if ((flags & O_DIRECT) !== 0) {
+      c.direct++;
+      if ((flags & O_ACCMODE) !== 0) this.uncachedWrites.add(nodeid);
+      return { io: "direct", backingId: null };
+    }
     if (mayPassthrough && this.passthrough && this.ffi !== null && this.fuseFd !== null && (flags & O_ACCMODE) === 0 && c.cached === 0) {
       const map = new Uint8Array(16);
       new DataView(map.buffer).setInt32(0, fd, true);

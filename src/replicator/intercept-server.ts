@@ -288,6 +288,9 @@ export class InterceptServer {
           InitFlag.ASYNC_READ | InitFlag.ATOMIC_O_TRUNC | InitFlag.BIG_WRITES | InitFlag.PARALLEL_DIROPS | InitFlag.MAX_PAGES | InitFlag.HANDLE_KILLPRIV_V2 | InitFlag.DONT_MASK |
           // ACLs are read through GETXATTR, which needs FFI: without it the kernel must not rely on them.
           (this.ffi !== null ? InitFlag.POSIX_ACL : 0) |
+          // With cached pages kept across opens (OpenFiles.keepsCache), a change made beneath the
+          // mount still shows once the attributes are asked again: the kernel drops the pages when mtime moved.
+          InitFlag.AUTO_INVAL_DATA |
           InitFlag.INIT_EXT;
         // Passthrough: reads of files opened read-only go straight to the backing file.
         this.files.passthrough = this.files.canPassthrough && (a.flags & InitFlag.INIT_EXT) !== 0 && (a.flags2 & InitFlag2.PASSTHROUGH) !== 0;
@@ -505,7 +508,9 @@ export class InterceptServer {
 
   private forget(nodeid: bigint, count: bigint): void {
     this.nodes.forget(nodeid, count);
-    if (!this.nodes.has(nodeid)) this.owner.forgotten(nodeid);
+    if (this.nodes.has(nodeid)) return;
+    this.owner.forgotten(nodeid);
+    this.files.forgotten(nodeid);
   }
 
   /** Attributes of a node: through its open file when the kernel names one (it may be unlinked), else by path. */

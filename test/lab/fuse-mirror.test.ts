@@ -79,7 +79,7 @@ describeLab(
       expect(storm.stdout).toBe("storm done\n");
     }, 240_000);
 
-    labTest("reads of every shape return through the mount what they return on a bare folder, spliced from the file beneath", async () => {
+    labTest("reads of every shape return through the mount what they return on a bare folder, spliced from the file beneath; kept pages never hide a change", async () => {
       const r = runner!;
       const through = await r.run(["python3", join(FIXTURES, "fuse-read-checks.py"), mnt], { timeoutMs: 120_000, check: true });
       const direct = await python("fuse-read-checks.py", [bare]);
@@ -87,7 +87,7 @@ describeLab(
       expect(through.stdout.split("\n")).toEqual(direct.stdout.split("\n"));
       // The server said nothing about falling back to copying reads through a buffer.
       expect(r.stderr()).not.toMatch(/not spliced|no longer spliced/);
-      await r.run(["rm", "-f", `${mnt}/reads`, `${mnt}/sparse`], { check: true });
+      await r.run(["rm", "-f", `${mnt}/reads`, `${mnt}/sparse`, `${mnt}/kept`], { check: true });
     }, 150_000);
 
     labTest("the operations, replayed in order onto a copy of the original folder, give an identical tree", async () => {

@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { Errno, Fattr, MAX_READ, Opcode } from "../../src/sys/fuse/abi.ts";
+import { Errno, Fattr, FopenFlag, InitFlag, MAX_READ, Opcode } from "../../src/sys/fuse/abi.ts";
 import { decodeRequest } from "../../src/sys/fuse/decode.ts";
 import { InterceptServer, type HandleResult } from "../../src/replicator/intercept-server.ts";
 import { InterceptUnavailableError, mountInPlace } from "../../src/replicator/intercept.ts";
@@ -233,6 +233,32 @@ describe("InterceptServer", () => {
     expect(fhOfOpen(r)).toBeGreaterThan(0n);
     expect(fs.statSync(join(dir, "t")).size).toBe(0);
     expect(show(r.ops)).toEqual([{ op: "truncate", path: "t", size: 0, mtimeNs: "t" }]);
+  });
+
+  it("lets a cached open keep the file's pages unless a direct-I/O writer may have changed the file past them", () => {
+    const { nodeid, fh } = create("k");
+    write(nodeid, fh, 0, "kept");
+    const flagsOf = (r: HandleResult): number => new DataView(r.reply!.buffer).getUint32(16 + 8, true);
+    const open = (flags: number): HandleResult => call(Opcode.OPEN, [flags, 0], { nodeid });
+    const release = (r: HandleResult): void => void call(Opcode.RELEASE, [fhOfOpen(r), 0, 0, 0n], { nodeid });
+    const O_DIRECT = 0o40000;
+    expect(flagsOf(open(0)) & FopenFlag.KEEP_CACHE).toBe(FopenFlag.KEEP_CACHE);
+    // A direct reader changes nothing.
+    release(open(O_DIRECT));
+    expect(flagsOf(open(0)) & FopenFlag.KEEP_CACHE).toBe(FopenFlag.KEEP_CACHE);
+    const writer = open(0o2 | O_DIRECT);
+    expect(flagsOf(writer) & FopenFlag.DIRECT_IO).toBe(FopenFlag.DIRECT_IO);
+    // While it is open, every cached open drops the pages.
+    expect(flagsOf(open(0)) & FopenFlag.KEEP_CACHE).toBe(0);
+    expect(flagsOf(open(0)) & FopenFlag.KEEP_CACHE).toBe(0);
+    release(writer);
+    // Once more after it closed, then the pages are fresh again.
+    expect(flagsOf(open(0)) & FopenFlag.KEEP_CACHE).toBe(0);
+    expect(flagsOf(open(0)) & FopenFlag.KEEP_CACHE).toBe(FopenFlag.KEEP_CACHE);
+    expect(flagsOf(open(0o1 | 0o1000)) & FopenFlag.KEEP_CACHE).toBe(0);
+    // The kernel is told to drop kept pages when a file's attributes show it changed beneath.
+    const init = call(Opcode.INIT, [7, 45, 131072, 0xffffffff, 0, ...Array(11).fill(0)]);
+    expect(new DataView(init.reply!.buffer).getUint32(16 + 12, true) & InitFlag.AUTO_INVAL_DATA).toBe(InitFlag.AUTO_INVAL_DATA);
   });
 
   it("hands fsync to the caller to do off the serving thread, and emits fsync after each write of an O_SYNC file", () => {

@@ -124,6 +124,8 @@ export const InitFlag = {
   BIG_WRITES: 1 << 5,
   /** The kernel passes the caller's umask instead of applying it (a default ACL must be able to override it). */
   DONT_MASK: 1 << 6,
+  /** The kernel drops a file's cached pages when a GETATTR shows its mtime or size changed. */
+  AUTO_INVAL_DATA: 1 << 12,
   WRITEBACK_CACHE: 1 << 16,
   PARALLEL_DIROPS: 1 << 18,
   HANDLE_KILLPRIV: 1 << 19,
