@@ -2,8 +2,10 @@
  * RSS and anonymous-RSS growth of one node's daemon per window of a soak,
  * from the soak's own samples (bench/soak.ts writes them every 10 s to its
  * JSON): least-squares slope (MiB/h), median, first and last value in each
- * window. A growth that slows down and one that goes on look alike over a
- * whole run; per window they do not.
+ * window, and its lowest and highest RSS (the collector's sawtooth makes a
+ * short window's slope noisy; its lowest point is the floor the memory
+ * returns to). A growth that slows down and one that goes on look alike
+ * over a whole run; per window they do not.
  *
  *   node_modules/.bin/bun bench/soak-windows.ts bench/results/soak-long.json [more.json ...] [--node h1] [--windows 2-70,70-,100-]
  *
@@ -34,8 +36,8 @@ if (files.length === 0 || windows.some(([from, to]) => !Number.isFinite(from) ||
 }
 
 const f1 = (v: number | null): string => (v === null ? "-" : v.toFixed(1));
-console.log("| run | window (min) | samples | RSS MiB/h | RSS median (first / last) MiB | anon MiB/h | anon median (first / last) MiB |");
-console.log("|---|---|---|---|---|---|---|");
+console.log("| run | window (min) | samples | RSS MiB/h | RSS median (first / last) MiB | RSS lowest / highest MiB | anon MiB/h | anon median (first / last) MiB |");
+console.log("|---|---|---|---|---|---|---|---|");
 for (const file of files) {
   const doc = JSON.parse(readFileSync(file, "utf8")) as { samples: Sample[] };
   const mine = doc.samples.filter((s) => s.node === args.node && s.life === 1);
@@ -45,7 +47,7 @@ for (const file of files) {
     const rss = w.map((s) => s.rssKiB / 1024);
     const anon = w.map((s) => s.anonKiB / 1024);
     console.log(
-      `| ${file.replace(/^.*\//, "")} | ${from}-${to === Infinity ? "end" : to} | ${w.length} | ${f1(slope(pts((s) => s.rssKiB)))} | ${f1(medianOrNull(rss))} (${f1(rss[0] ?? null)} / ${f1(rss[rss.length - 1] ?? null)}) | ${f1(slope(pts((s) => s.anonKiB)))} | ${f1(medianOrNull(anon))} (${f1(anon[0] ?? null)} / ${f1(anon[anon.length - 1] ?? null)}) |`,
+      `| ${file.replace(/^.*\//, "")} | ${from}-${to === Infinity ? "end" : to} | ${w.length} | ${f1(slope(pts((s) => s.rssKiB)))} | ${f1(medianOrNull(rss))} (${f1(rss[0] ?? null)} / ${f1(rss[rss.length - 1] ?? null)}) | ${f1(rss.length === 0 ? null : Math.min(...rss))} / ${f1(rss.length === 0 ? null : Math.max(...rss))} | ${f1(slope(pts((s) => s.anonKiB)))} | ${f1(medianOrNull(anon))} (${f1(anon[0] ?? null)} / ${f1(anon[anon.length - 1] ?? null)}) |`,
     );
   }
 }
