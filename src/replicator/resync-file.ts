@@ -10,7 +10,7 @@
  * are sent as they are, journal extents known only from the file compared.
  */
 
-import { closeSync, constants as C, fstatSync, lstatSync, openSync, readSync, type BigIntStats } from "node:fs";
+import { closeSync, constants as C, fstatSync, lstatSync, openSync, readSync } from "node:fs";
 import { pathKey } from "../core/mirror/resync-plan.ts";
 import { promises as fsp } from "node:fs";
 import type { ByteRange, ResyncStep } from "../core/mirror/resync-plan.ts";
@@ -49,14 +49,6 @@ export interface FileSyncHost {
   sumsReceived(bytes: number): void;
 }
 
-function localStat(root: string, path: RelPath): BigIntStats | null {
-  try {
-    return lstatSync(hostPath(root, path), { bigint: true });
-  } catch {
-    return null;
-  }
-}
-
 /**
  * Read buffers of MAX_WRITE bytes, each taken back once every op carrying a
  * part of it is acknowledged: by then the link has sealed the op's bytes and
@@ -66,9 +58,27 @@ function localStat(root: string, path: RelPath): BigIntStats | null {
  */
 class ReadBuffers {
   private readonly free: Buffer[] = [];
+  private slab: Buffer | null = null;
+  private slabUsed = 0;
 
   take(): Buffer {
     return this.free.pop() ?? Buffer.allocUnsafeSlow(MAX_WRITE);
+  }
+
+  /**
+   * A buffer for a small read (SMALL_READ bytes at most), cut from a slab
+   * shared with the reads before it and never taken back: a resync of many
+   * small files would otherwise take a megabyte per file, and the pool runs
+   * dry while thousands of them are in flight.
+   */
+  takeSmall(n: number): Buffer {
+    if (this.slab === null || this.slabUsed + n > SLAB_BYTES) {
+      this.slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+      this.slabUsed = 0;
+    }
+    const out = this.slab.subarray(this.slabUsed, this.slabUsed + n);
+    this.slabUsed += (n + 7) & ~7;
+    return out;
   }
 
   giveBack(buf: Buffer): void {
@@ -78,6 +88,9 @@ class ReadBuffers {
 
 /** Enough for the send window's worth of reads (8 MiB by default) and a few more. */
 const KEPT_READ_BUFFERS = 16;
+/** Reads up to this size are cut from a slab (ReadBuffers.takeSmall). */
+const SMALL_READ = 64 * 1024;
+const SLAB_BYTES = 1 << 20;
 
 export class FileSync {
   private readonly buffers = new ReadBuffers();
@@ -116,10 +129,15 @@ export class FileSync {
     try {
       const st = fstatSync(fd, { bigint: true });
       const same = (): boolean => {
-        const now = localStat(this.host.root, path);
-        return now !== null && now.ino === st.ino && now.dev === st.dev;
+        try {
+          const now = lstatSync(host, { bigint: true });
+          return now.ino === st.ino && now.dev === st.dev;
+        } catch {
+          return false;
+        }
       };
-      if (!st.isFile() || !same()) return { acked: Promise.resolve() };
+      // Whether the path still names this file is checked in the turn of each op sent.
+      if (!st.isFile()) return { acked: Promise.resolve() };
       const size = Number(st.size);
       const sparse = Number(st.blocks) * 512 < size;
       // The data ops leave a provisional mtime; the real one comes with the file's metadata step,
@@ -134,10 +152,13 @@ export class FileSync {
       const lastKnown = !sparse && (step.data.kind === "all" || (step.data.kind === "ranges" && clipRanges(step.data.compare, size).length === 0));
       const file: OpenFile = { path, fd, same, sparse, mtimeNs: provisional, track, realMtimeLast: lastKnown };
       this.realMtimeSent.delete(pathKey(path));
-      await this.host.budget(0);
-      if (!same()) return { acked: Promise.resolve() };
-      if (step.create) this.host.send({ op: "create", path, mode: Number(st.mode) & 0o7777, uid: Number(st.uid), gid: Number(st.gid) }, 0, track);
-      if (step.create ? size > 0 : step.targetSize !== size) this.host.send({ op: "truncate", path, size, mtimeNs: provisional }, 0, track);
+      const truncate = step.create ? size > 0 : step.targetSize !== size;
+      if (step.create || truncate) {
+        await this.host.budget(0);
+        if (!same()) return { acked: Promise.resolve() };
+        if (step.create) this.host.send({ op: "create", path, mode: Number(st.mode) & 0o7777, uid: Number(st.uid), gid: Number(st.gid) }, 0, track);
+        if (truncate) this.host.send({ op: "truncate", path, size, mtimeNs: provisional }, 0, track);
+      }
       switch (step.data.kind) {
         case "all":
           await this.sendAll(file, size, look);
@@ -189,10 +210,11 @@ export class FileSync {
       // From here to send(): no await.
       if (!f.same()) return;
       // Not zeroed: the read overwrites it, and only the bytes read are sent.
-      const buf = this.buffers.take();
+      const small = len <= SMALL_READ;
+      const buf = small ? this.buffers.takeSmall(len) : this.buffers.take();
       const n = readFully(f.fd, buf.subarray(0, len), at);
       if (n === 0) {
-        this.buffers.giveBack(buf);
+        if (!small) this.buffers.giveBack(buf);
         return;
       }
       const data = buf.subarray(0, n);
@@ -208,7 +230,7 @@ export class FileSync {
         this.host.send({ op: "write", path: f.path, offset: at, data, mtimeNs }, n, carriers);
       }
       f.track.push(...carriers);
-      void Promise.allSettled(carriers).then(() => this.buffers.giveBack(buf));
+      if (!small) void Promise.allSettled(carriers).then(() => this.buffers.giveBack(buf));
       at += n;
     }
   }
