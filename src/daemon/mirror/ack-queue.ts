@@ -13,9 +13,30 @@
  * the SECOND as in mode sync. Such an op stays in the queue, unsettled,
  * until the SECOND applied it: it is still "waiting" for the journal and
  * the resync, and counts as never acknowledged by the peer when the folder
- * is unmounted.
+ * is unmounted. The budget is the module's (`async_queue`: what this node
+ * may acknowledge ahead of the other one), shared by the queues of its
+ * folders (AheadBudget), so a module of several folders is never further
+ * ahead than one of one folder.
  */
 import type { MirrorOp } from "../../replicator/ops.ts";
+
+/** Mode async's budget in bytes, shared by the queues of one module's folders. */
+export class AheadBudget {
+  /** Bytes acknowledged ahead of the SECOND, over every queue that shares the budget. */
+  used = 0;
+  private readonly queues = new Set<AckQueue>();
+
+  constructor(readonly limitBytes: number) {}
+
+  join(q: AckQueue): void {
+    this.queues.add(q);
+  }
+
+  /** `from` freed bytes: calls waiting in the other queues may go now. */
+  freed(from: AckQueue): void {
+    for (const q of this.queues) if (q !== from) q.retry();
+  }
+}
 
 /** Bytes an op stands for in the async budget: its data, plus a little for the rest. */
 function opBytes(op: MirrorOp): number {
@@ -47,8 +68,13 @@ export class AckQueue {
   /** Bytes of resolved, unsettled entries: acknowledged ahead of the SECOND. */
   private ahead = 0;
 
-  /** `aheadLimitBytes`: mode async's budget; null: mode sync. */
-  constructor(private readonly aheadLimitBytes: number | null = null, private readonly clock: () => number = () => performance.now()) {}
+  private readonly budget: AheadBudget | null;
+
+  /** `budget`: mode async's, in bytes or shared with other queues (AheadBudget); null: mode sync. */
+  constructor(budget: number | AheadBudget | null = null, private readonly clock: () => number = () => performance.now()) {
+    this.budget = typeof budget === "number" ? new AheadBudget(budget) : budget;
+    this.budget?.join(this);
+  }
 
   private live(): Entry[] {
     return this.entries.slice(this.head) as Entry[];
@@ -69,7 +95,7 @@ export class AckQueue {
 
   /** Mode async: the op is on its way to the SECOND; it may be acknowledged within the budget. */
   sent(entry: Entry): void {
-    if (this.aheadLimitBytes === null) return;
+    if (this.budget === null) return;
     entry.sent = true;
     this.release();
   }
@@ -77,13 +103,32 @@ export class AckQueue {
   settle(entry: Entry): void {
     this.markSettled(entry);
     this.release();
+    this.passOn();
   }
+
+  /** Bytes freed here since the other queues of the budget last heard. */
+  private freedHere = false;
 
   private markSettled(e: Entry): void {
     if (e.settled) return;
-    if (e.resolved) this.ahead -= e.bytes;
+    if (e.resolved) {
+      this.ahead -= e.bytes;
+      if (this.budget !== null) this.budget.used -= e.bytes;
+      this.freedHere = true;
+    }
     e.settled = true;
     e.missing = false;
+  }
+
+  private passOn(): void {
+    if (!this.freedHere) return;
+    this.freedHere = false;
+    this.budget?.freed(this);
+  }
+
+  /** Another queue of the budget freed bytes: calls waiting here may go now. */
+  retry(): void {
+    this.release();
   }
 
   /** Ops not settled yet, oldest first. */
@@ -129,6 +174,7 @@ export class AckQueue {
   settleAll(entries: readonly Entry[] = this.waiting()): void {
     for (const e of entries) this.markSettled(e);
     this.release();
+    this.passOn();
   }
 
   /** The folder is gone (unmounted): every waiting call fails; returns how many the SECOND never acknowledged. */
@@ -139,8 +185,11 @@ export class AckQueue {
     this.entries = [];
     this.head = 0;
     this.resolvedTo = 0;
+    if (this.budget !== null) this.budget.used -= this.ahead;
+    if (this.ahead > 0) this.freedHere = true;
     this.ahead = 0;
     this.notifyEmpty();
+    this.passOn();
     return n;
   }
 
@@ -162,10 +211,11 @@ export class AckQueue {
     while (this.resolvedTo < this.entries.length) {
       const e = this.entries[this.resolvedTo]!;
       if (!e.settled) {
-        if (!e.sent || this.aheadLimitBytes === null) break;
+        if (!e.sent || this.budget === null) break;
         // One op larger than the whole budget still goes when nothing else is ahead.
-        if (this.ahead > 0 && this.ahead + e.bytes > this.aheadLimitBytes) break;
+        if (this.budget.used > 0 && this.budget.used + e.bytes > this.budget.limitBytes) break;
         this.ahead += e.bytes;
+        this.budget.used += e.bytes;
       }
       e.resolved = true;
       e.resolvedAt = now;

@@ -48,7 +48,7 @@ import { loadFsCalls } from "../../sys/ffi/fs-calls.ts";
 import type { MirrorStatus } from "../../api/modules.ts";
 import type { Logger } from "../log.ts";
 import type { MirrorResource, ResourceContext, ResourceOutcome } from "../module/resources.ts";
-import { AckQueue } from "./ack-queue.ts";
+import { AckQueue, type AheadBudget } from "./ack-queue.ts";
 import { combineOutcomes, PeerTimes } from "./peer-times.ts";
 import { mirrorStateDir, readCopyRecord, writeCopyRecord } from "./copy-file.ts";
 
@@ -80,6 +80,8 @@ export interface MirrorDriverOptions {
   /** sync (default): a call returns once the peer applied its op; async: once queued, within asyncQueueBytes. */
   readonly mode?: "sync" | "async";
   readonly asyncQueueBytes?: number;
+  /** Mode async: the module's budget, shared by its folders' drivers (else one of asyncQueueBytes of its own). */
+  readonly asyncBudget?: AheadBudget;
   /** `exclude:` name patterns: not replicated, not resynced, not verified. */
   readonly exclude?: readonly string[];
   /** Monotonic ms; performance.now() by default. */
@@ -153,7 +155,7 @@ export class MirrorDriver implements MirrorResource {
 
   constructor(private readonly o: MirrorDriverOptions) {
     this.copyKey = o.copyKey ?? o.module;
-    this.queue = new AckQueue(o.mode === "async" ? (o.asyncQueueBytes ?? 64 * 1048576) : null);
+    this.queue = new AckQueue(o.mode === "async" ? (o.asyncBudget ?? o.asyncQueueBytes ?? 64 * 1048576) : null);
     this.tag = o.copyKey === undefined ? { module: o.module } : { module: o.module, folder: o.folder };
     this.excluded = compileExclude(o.exclude ?? []);
     this.folderAnswerer = new FolderAnswerer(o.folder, { fsCalls: null });

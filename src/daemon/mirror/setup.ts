@@ -15,6 +15,7 @@ import { EMPTY_GEN } from "../../core/mirror/copy.ts";
 import { compileExclude } from "../../replicator/exclude.ts";
 import { readCopyRecord } from "./copy-file.ts";
 import { copyKeyFor } from "./copy-key.ts";
+import { AheadBudget } from "./ack-queue.ts";
 import { MirrorDriver } from "./driver.ts";
 import { folderHoldsFiles } from "./holds-files.ts";
 import { MirrorSet } from "./mirror-set.ts";
@@ -59,6 +60,8 @@ export function mirrorSetFor(m: MirrorModule, config: VigilConfig, self: string,
     log.info(`mirror ${m.name}: new copy of ${folder} ${fact.holds ? "holds files" : "holds no file"} (${fact.why})`, { module: m.name, folder });
     holdsFiles = (holdsFiles ?? false) || fact.holds;
   }
+  // async_queue is what this node may acknowledge ahead of the other one: the module's, shared by its folders.
+  const budget = m.mode === "async" && m.async_queue !== undefined ? new AheadBudget(m.async_queue * 1048576) : undefined;
   const drivers = m.replicate.map((folder, i) => {
     const port = m.port + i;
     return new MirrorDriver({
@@ -87,6 +90,7 @@ export function mirrorSetFor(m: MirrorModule, config: VigilConfig, self: string,
       ...(m.resync_rate === undefined ? {} : { rateLimitBytesPerSec: m.resync_rate * 1048576 }),
       mode: m.mode,
       ...(m.async_queue === undefined ? {} : { asyncQueueBytes: m.async_queue * 1048576 }),
+      ...(budget === undefined ? {} : { asyncBudget: budget }),
       ...(m.exclude === undefined || m.exclude.length === 0 ? {} : { exclude: m.exclude }),
     });
   });
