@@ -20,7 +20,8 @@
  * A loss: a record some writer was told was durable, not dropped by a
  * writer, and missing from the copy of the node the module moved to.
  */
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { VigilLogEvent } from "../test/lab/vigil-cluster.ts";
 import { type ExpectedWindow, inExpectedWindow, moves, overlaps, type ServiceRun, serviceRuns } from "./soak-verdicts.ts";
@@ -97,6 +98,8 @@ export interface MirrorLoss {
   expected: number;
   missing: number;
   firstMissing: number[];
+  /** Where both copies and the acknowledgement logs were copied to when records were missing (the soak's own folder goes at its end). */
+  keptIn?: string;
 }
 
 export interface MirrorResyncs {
@@ -242,7 +245,17 @@ export function setUpSoakMirror(dir: string, o: { bun: string; vigilBin: string;
         const drops = ackedAll().flatMap((a) => a.drops);
         const expected = promised.filter((k) => !drops.some(([a, b]) => k >= a && k <= b));
         const missing = expected.filter((k) => !have.has(k));
-        losses.push({ at: r.from, node: r.node, expected: expected.length, missing: missing.length, firstMissing: missing.slice(0, 10) });
+        const loss: MirrorLoss = { at: r.from, node: r.node, expected: expected.length, missing: missing.length, firstMissing: missing.slice(0, 10) };
+        if (missing.length > 0) {
+          const keep = mkdtempSync(join(tmpdir(), "vigil-soak-mirror-loss-"));
+          for (const n of o.nodes) {
+            cpSync(data(n), join(keep, `${n}-data`), { recursive: true });
+            if (existsSync(ackFile(n))) cpSync(ackFile(n), join(keep, `acked-${n}.log`));
+          }
+          cpSync(serviceLog, join(keep, "service.log"));
+          loss.keptIn = keep;
+        }
+        losses.push(loss);
       }
     },
     sample(t, node, body) {
@@ -279,7 +292,7 @@ export function setUpSoakMirror(dir: string, o: { bun: string; vigilBin: string;
         }
         resyncs[node] = r;
         told[node] = evs
-          .filter((e) => e.at >= startedAt && (e.fields["module"] === MIRROR_MODULE || e.msg.startsWith(`module ${MIRROR_MODULE} `)) && (e.level === "warn" || e.level === "error" || e.msg.startsWith("module ")))
+          .filter((e) => e.at >= startedAt && (e.fields["module"] === MIRROR_MODULE || e.msg.startsWith(`module ${MIRROR_MODULE} `)))
           .map((e) => `${atMin(e.at)} min ${e.level} ${e.msg} ${JSON.stringify(Object.fromEntries(Object.entries(e.fields).filter(([k]) => k !== "module")))}`);
         transitions[node] = evs.filter((e) => e.at >= startedAt && e.msg.startsWith(`module ${MIRROR_MODULE} `) && typeof e.fields["from"] === "string" && typeof e.fields["to"] === "string").length;
       }
@@ -295,7 +308,7 @@ export function setUpSoakMirror(dir: string, o: { bun: string; vigilBin: string;
         "",
         `- Writes acknowledged: ${records} records, ${segments} segment renames; writer errors (its daemon killed, its folder gone): ${errors.length}${errors.length === 0 ? "" : ` (${errors.slice(0, 8).join("; ")})`}.`,
         `- Moves: ${moved.length} (${moved.length - unexpected.length} in a kill or swap window, ${unexpected.length} outside); overlaps (both writers running): ${both.length}, ${both.reduce((s, x) => s + x.ms, 0)} ms.`,
-        `- **Losses: ${lost} records** in ${losses.length} moves checked${losses.length === 0 ? "" : ` (${losses.map((l) => `${atMin(l.at)} min to ${l.node}: ${l.missing} of ${l.expected}${l.missing === 0 ? "" : `, first ${l.firstMissing.join(" ")}`}`).join("; ")})`}.`,
+        `- **Losses: ${lost} records** in ${losses.length} moves checked${losses.length === 0 ? "" : ` (${losses.map((l) => `${atMin(l.at)} min to ${l.node}: ${l.missing} of ${l.expected}${l.missing === 0 ? "" : `, first ${l.firstMissing.join(" ")}; copies kept in ${l.keptIn ?? "-"}`}`).join("; ")})`}.`,
         `- Resync passes: ${Object.entries(resyncs).map(([n, r]) => `${n} ${r.passes} (${Object.entries(r.byMode).map(([m, c]) => `${m} ${c}`).join(", ") || "none"}; ${r.incomplete} cut short; widened ${r.widened}; kept aside ${r.keptAside})`).join(", ")}.`,
         `- Module transitions logged: ${Object.entries(transitions).map(([n, c]) => `${n} ${c}`).join(", ")}.`,
         `- Status samples: **no node ran the module in ${rounds.filter((r) => !r).length} of ${rounds.length} sampling rounds**; runner replicating in ${replicating} of ${runner.length}; SECOND up to date with its link up in ${secondUpToDate} of ${second.length}.`,
@@ -310,7 +323,7 @@ export function setUpSoakMirror(dir: string, o: { bun: string; vigilBin: string;
           module: MIRROR_MODULE, intervalMs: INTERVAL_MS, segmentRecords: SEGMENT_RECORDS, keepSegments: KEEP_SEGMENTS,
           recordsAcked: records, segmentsAcked: segments, writerErrors: errors,
           moves: moved.length, unexpectedMoves: unexpected.length, overlaps: both, losses, lostRecords: lost,
-          resyncs, transitions, logged: Object.fromEntries(Object.entries(told).map(([n, l]) => [n, l.slice(0, 300)])), samples: { rounds: rounds.length, roundsRunNowhere: rounds.filter((r) => !r).length, runner: runner.length, replicating, second: second.length, secondUpToDate }, states,
+          resyncs, transitions, logged: Object.fromEntries(Object.entries(told).map(([n, l]) => [n, l.slice(0, 600)])), samples: { rounds: rounds.length, roundsRunNowhere: rounds.filter((r) => !r).length, runner: runner.length, replicating, second: second.length, secondUpToDate }, states,
         },
       };
     },
