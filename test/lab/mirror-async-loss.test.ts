@@ -214,4 +214,4 @@ describeLab("mirror module: mode async, the link cut, the PRIM killed", () => {
     expect(v.code, v.out).toBe(0);
     expect(v.out).toMatch(/the copies are identical/);
   });
-});
+}, { tools: ["nft", "nsenter", "dd"] });
