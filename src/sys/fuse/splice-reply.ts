@@ -40,6 +40,7 @@ const F_SETPIPE_SZ = 1031;
 const ENOENT = 2;
 const PAGE = 4096;
 const EINTR = 4;
+const EINVAL = 22;
 
 /** What came of one spliced reply. */
 export type SpliceOutcome = "sent" | "not sent" | "gone";
@@ -49,6 +50,8 @@ export interface SplicedReads {
    * Answers READ `unique` with up to `size` bytes of `fd` at `offset`:
    * "sent"; "gone" (the kernel no longer wants the answer: the request was
    * interrupted); or "not sent" (nothing went out: answer the ordinary way).
+   * Throws when no READ can be spliced any more (the pipe cannot be renewed,
+   * the folder's file system cannot splice); nothing went out then either.
    */
   reply(unique: bigint, fd: number, offset: number, size: number): SpliceOutcome;
   close(): void;
@@ -109,8 +112,14 @@ export async function openSplicedReads(fuseFd: number, maxData: number): Promise
           got += n;
           continue;
         }
-        if (n < 0 && libc.errno() === EINTR) continue;
-        break; // the file ended early (it shrank) or cannot be spliced: answer the ordinary way
+        const errno = n < 0 ? libc.errno() : 0;
+        if (errno === EINTR) continue;
+        if (errno === EINVAL) {
+          renew();
+          // Thrown, not "not sent": no READ of this folder could be spliced.
+          throw new Error("the folder's file system cannot splice (EINVAL)");
+        }
+        break; // the file ended early (it shrank): answer the ordinary way
       }
       if (got < want) {
         renew();
