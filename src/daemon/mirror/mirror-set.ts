@@ -195,7 +195,8 @@ export function combineStatus(all: readonly MirrorStatus[]): MirrorStatus {
       bytesPerSec: rate, etaSec: rate > 0 ? Math.round(left / rate) : null,
       elapsedMs: Math.max(...resyncs.map((r) => r.elapsedMs)),
     },
-    splitBrain: kept?.splitBrain ?? null,
+    // Each folder keeps its files aside under its own path: the module's line (the console's banner) names every one.
+    splitBrain: kept === undefined ? null : [...new Set(all.flatMap((s) => (s.splitBrain === null ? [] : [s.splitBrain])))].join("; "),
     ...(kept?.keptKind === undefined ? {} : { keptKind: kept.keptKind }),
     forcedAt: all.find((s) => s.forcedAt !== null)?.forcedAt ?? null,
   };
