@@ -612,7 +612,7 @@ export class MirrorDriver implements MirrorResource {
     if (last !== null && last.cause === cause && !last.recorded) return new KeepAside(this.beneathPath(), last.dest, () => this.recordKept(last));
     const at = new Date().toISOString().replace(/[:.]/g, "-");
     const moduleDir = join(this.o.stateDir, "conflicts", encodeURIComponent(this.o.module));
-    // The folders of one module are kept aside at the same moment: each under its own name.
+    // Each folder of a module keeps under its own name, at the time its own resync began (the module's status names every one).
     const dest = this.o.copyKey === undefined ? join(moduleDir, at) : join(moduleDir, at, encodeURIComponent(this.o.folder));
     // The time's folder is made only once something is kept; that the state dir takes it is known now.
     try {
