@@ -417,7 +417,8 @@ export class Resync {
     const single = new Map<string, Scope[]>();
     const out: Scope[] = [];
     for (const s of scopes) {
-      if (s.recursive || s.path.length === 0) {
+      // A directory's scope stands for its own entries, which the parent's listing does not bring.
+      if (s.recursive || s.path.length === 0 || this.localType(s.path) === "dir") {
         out.push(s);
         continue;
       }

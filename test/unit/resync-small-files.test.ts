@@ -71,6 +71,32 @@ describe("journal resync of many small changed files", () => {
     await expectSameTrees(src, dst);
   });
 
+  it("lists each marked directory's own entries when many marked directories share a parent", async () => {
+    // The journal marks the directories too (their entries changed): each must still be listed, not only named in its parent's listing.
+    const dirs = Array.from({ length: 20 }, (_, i) => `top/d${i}`);
+    for (const d of dirs) for (let i = 0; i < 3; i++) writeFile(src, `${d}/f${i}`, noise(i + 1, 4096), 1_700_000_000);
+    fs.cpSync(src, dst, { recursive: true, preserveTimestamps: true });
+    const paths: DirtyPath[] = [];
+    for (const d of dirs) {
+      for (let i = 0; i < 3; i++) {
+        writeFile(src, `${d}/f${i}`, noise(i + 500, 4096), 1_700_000_100);
+        paths.push({ path: relPath(`${d}/f${i}`), tree: false, whole: false, ranges: [{ offset: 0, length: 4096 }], suspect: [] });
+      }
+      writeFile(src, `${d}/new`, "made while alone");
+      paths.push({ path: relPath(d), tree: false, whole: false, ranges: [], suspect: [] });
+      paths.push({ path: relPath(`${d}/new`), tree: false, whole: false, ranges: [], suspect: [] });
+    }
+    for (const d of ["top", ...dirs]) {
+      const st = fs.statSync(path.join(src, d), { bigint: true });
+      fs.utimesSync(path.join(dst, d), Number(st.atimeNs) / 1e9, Number(st.mtimeNs) / 1e9);
+    }
+    const peer = new CountingPeer(dst);
+    const r = await new Resync({ root: src, peer, dirty: { full: false, fullReason: null, hardLinkRecheck: false, paths } }).run();
+    expect(r.completed).toBe(true);
+    expect(peer.count("write")).toBe(20 * 4);
+    await expectSameTrees(src, dst);
+  });
+
   it("asks for each marked file of a large directory where only a few changed", async () => {
     const dirty = rewritten("d", 200, 20);
     const peer = new CountingPeer(dst);
