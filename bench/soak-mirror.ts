@@ -13,7 +13,9 @@
  * fsyncs the folders; it keeps the last KEEP_SEGMENTS segments, so the
  * folder stays small however long the soak runs. Only after an fsync
  * returned does it append "rec N" (or "seg A B") to DIR/acked-<node>.log,
- * outside the folder: that log is what the application was promised. Before
+ * outside the folder: that log is what the application was promised. Each
+ * record's line also says how long its write and fsync took and when (ms),
+ * so the report shows the mirror's speed over the run. Before
  * it deletes a segment it appends "drop A B" there, so that records it
  * removed itself are not looked for.
  *
@@ -77,9 +79,10 @@ function rotate() {
 function tick() {
   try {
     n++;
+    const t0 = performance.now();
     fs.writeSync(fd, "record " + n + " " + "x".repeat(100) + "\\n");
     fs.fsyncSync(fd);
-    say("rec " + n);
+    say("rec " + n + " " + (performance.now() - t0).toFixed(2) + " " + Date.now());
     if (first === 0) first = n;
     if (++inFile >= Number(perSegment)) rotate();
   } catch (e) {
@@ -125,17 +128,22 @@ export interface SoakMirror {
 
 interface Acked {
   records: number[];
+  /** Per record: when it was acknowledged (ms since the epoch) and how long its write and fsync took (ms). */
+  timings: { at: number; ms: number }[];
   segments: number;
   drops: [number, number][];
   errors: string[];
 }
 
 function readAcked(file: string): Acked {
-  const out: Acked = { records: [], segments: 0, drops: [], errors: [] };
+  const out: Acked = { records: [], timings: [], segments: 0, drops: [], errors: [] };
   if (!existsSync(file)) return out;
   for (const line of readFileSync(file, "utf8").split("\n")) {
-    const [what, a = "", b = ""] = line.split(" ");
-    if (what === "rec") out.records.push(Number(a));
+    const [what, a = "", b = "", c = ""] = line.split(" ");
+    if (what === "rec") {
+      out.records.push(Number(a));
+      if (b !== "" && c !== "") out.timings.push({ at: Number(c), ms: Number(b) });
+    }
     else if (what === "seg") out.segments++;
     else if (what === "drop") out.drops.push([Number(a), Number(b)]);
     else if (what === "error") out.errors.push(line.slice(6));
@@ -274,6 +282,13 @@ export function setUpSoakMirror(dir: string, o: { bun: string; vigilBin: string;
       const segments = acked.reduce((s, a) => s + a.segments, 0);
       const errors = o.nodes.flatMap((n, i) => (acked[i]?.errors ?? []).map((e) => `${n}: ${e}`));
       const lost = losses.reduce((s, l) => s + l.missing, 0);
+      const quantile = (v: number[], q: number): number | null => (v.length === 0 ? null : [...v].sort((x, y) => x - y)[Math.min(v.length - 1, Math.floor(q * v.length))] ?? null);
+      const timings = acked.flatMap((a) => a.timings).filter((x) => x.at >= startedAt);
+      const speed: { fromMin: number; records: number; fsyncP50Ms: number | null; fsyncP99Ms: number | null }[] = [];
+      for (let from = 0; from * 60_000 < endAt - startedAt; from += 5) {
+        const w = timings.filter((x) => x.at - startedAt >= from * 60_000 && x.at - startedAt < (from + 5) * 60_000).map((x) => x.ms);
+        speed.push({ fromMin: from, records: w.length, fsyncP50Ms: quantile(w, 0.5), fsyncP99Ms: quantile(w, 0.99) });
+      }
       const resyncs: Record<string, MirrorResyncs> = {};
       // What each node logged about the module (its transitions, warnings and errors), for the reader of a surprise.
       const told: Record<string, string[]> = {};
@@ -307,6 +322,7 @@ export function setUpSoakMirror(dir: string, o: { bun: string; vigilBin: string;
         `A writer appends a ${"record".length + 106}-byte record every ${INTERVAL_MS} ms, each fsynced, renames rec.log into a segment every ${SEGMENT_RECORDS} records (folders fsynced) and keeps the last ${KEEP_SEGMENTS}; mode sync. A loss: a record the writer was told was durable, missing from the copy of the node the module moved to.`,
         "",
         `- Writes acknowledged: ${records} records, ${segments} segment renames; writer errors (its daemon killed, its folder gone): ${errors.length}${errors.length === 0 ? "" : ` (${errors.slice(0, 8).join("; ")})`}.`,
+        `- Write + fsync of a record, per 5 minutes (records, p50 / p99 ms): ${speed.map((x) => `${x.fromMin}-${x.fromMin + 5}: ${x.records}, ${x.fsyncP50Ms?.toFixed(2) ?? "-"} / ${x.fsyncP99Ms?.toFixed(1) ?? "-"}`).join("; ")}.`,
         `- Moves: ${moved.length} (${moved.length - unexpected.length} in a kill or swap window, ${unexpected.length} outside); overlaps (both writers running): ${both.length}, ${both.reduce((s, x) => s + x.ms, 0)} ms.`,
         `- **Losses: ${lost} records** in ${losses.length} moves checked${losses.length === 0 ? "" : ` (${losses.map((l) => `${atMin(l.at)} min to ${l.node}: ${l.missing} of ${l.expected}${l.missing === 0 ? "" : `, first ${l.firstMissing.join(" ")}; copies kept in ${l.keptIn ?? "-"}`}`).join("; ")})`}.`,
         `- Resync passes: ${Object.entries(resyncs).map(([n, r]) => `${n} ${r.passes} (${Object.entries(r.byMode).map(([m, c]) => `${m} ${c}`).join(", ") || "none"}; ${r.incomplete} cut short; widened ${r.widened}; kept aside ${r.keptAside})`).join(", ")}.`,
@@ -321,7 +337,7 @@ export function setUpSoakMirror(dir: string, o: { bun: string; vigilBin: string;
         md,
         json: {
           module: MIRROR_MODULE, intervalMs: INTERVAL_MS, segmentRecords: SEGMENT_RECORDS, keepSegments: KEEP_SEGMENTS,
-          recordsAcked: records, segmentsAcked: segments, writerErrors: errors,
+          recordsAcked: records, segmentsAcked: segments, speed, writerErrors: errors,
           moves: moved.length, unexpectedMoves: unexpected.length, overlaps: both, losses, lostRecords: lost,
           resyncs, transitions, logged: Object.fromEntries(Object.entries(told).map(([n, l]) => [n, l.slice(0, 600)])), samples: { rounds: rounds.length, roundsRunNowhere: rounds.filter((r) => !r).length, runner: runner.length, replicating, second: second.length, secondUpToDate }, states,
         },
