@@ -18,13 +18,15 @@
  *
  *   VIGIL_BIN=/path/to/vigil node_modules/.bin/bun bench/fast-options.ts [--sets full,defaults,...]
  *     [--seconds 60] [--rounds 3] [--settle 20] [--stress-minutes 0] [--stress "--cpu 2"]
- *     [--windows-file PATH] [--results fast-options-cost]
+ *     [--windows-file PATH] [--preset fast|lan] [--results fast-options-cost]
  *
  * Sets (SETS below): full (as shipped), prev-fast (VIGIL_RUNTIME_OPTIONS=off:
  * what `fast` ran before the options, the optimizing compiler on and the
  * helper threads off), defaults (the runtime's own defaults), nodfg (only
  * the optimizing compiler off), nodfg-maingc (that and the collector on the
- * main thread), noftl (the optimizing compiler's last tier, FTL, off).
+ * main thread), noftl (the optimizing compiler's last tier, FTL, off), ftl-off
+ * (the shipped set with FTL off instead of the DFG). --preset lan runs the
+ * same at the default preset.
  * Root only. Namespaces, processes and files are removed at
  * the end, also on failure or Ctrl-C.
  */
@@ -57,6 +59,10 @@ const SETS: Readonly<Record<string, { env: Readonly<Record<string, string>>; wha
     env: { VIGIL_RUNTIME_OPTIONS: "off", BUN_JSC_useFTLJIT: "0" },
     what: "DFG on, its last tier (FTL) off, helper threads off",
   },
+  "ftl-off": {
+    env: { BUN_JSC_useDFGJIT: "1", BUN_JSC_useFTLJIT: "0" },
+    what: "the shipped set with the DFG's last tier (FTL) off instead of the DFG: DFG on, helper threads off",
+  },
   "nodfg-maingc": {
     env: { BUN_JSC_useDFGJIT: "0", BUN_JSC_useConcurrentJIT: "1", BUN_JSC_useConcurrentGC: "0", BUN_JSC_numberOfGCMarkers: "1" },
     what: "DFG off, collector on the main thread (useConcurrentGC=0, numberOfGCMarkers=1), concurrent compiler on",
@@ -74,6 +80,7 @@ interface Options {
   stress: string[];
   windowsFile: string | undefined;
   results: string;
+  preset: "fast" | "lan";
 }
 
 function options(): Options {
@@ -89,6 +96,7 @@ function options(): Options {
         stress: { type: "string", default: "--cpu 2" },
         "windows-file": { type: "string" },
         results: { type: "string", default: "fast-options-cost" },
+        preset: { type: "string", default: "fast" },
       },
       strict: true,
     }));
@@ -102,6 +110,7 @@ function options(): Options {
   };
   const sets = values.sets.split(",").map((s) => s.trim());
   for (const s of sets) if (!(s in SETS)) throw new UsageError(`--sets: found "${s}", expected a comma-separated list of ${Object.keys(SETS).join(", ")}`);
+  if (values.preset !== "fast" && values.preset !== "lan") throw new UsageError(`--preset: found "${values.preset}", expected fast or lan`);
   if (!/^[A-Za-z0-9._-]+$/.test(values.results)) throw new UsageError(`--results: found "${values.results}", expected a file name of letters, digits, '.', '_' or '-'`);
   return {
     sets,
@@ -112,6 +121,7 @@ function options(): Options {
     stress: values.stress.trim().split(/\s+/).filter(Boolean),
     windowsFile: values["windows-file"],
     results: values.results,
+    preset: values.preset,
   };
 }
 
@@ -198,7 +208,7 @@ async function main(): Promise<void> {
           const wrapper = join(tmp, `vigil-${name}`);
           writeFileSync(wrapper, `#!/bin/sh\nexec env ${Object.entries(set.env).map(([k, v]) => `${k}=${v}`).join(" ")} ${VIGIL_BIN} "$@"\n`);
           chmodSync(wrapper, 0o755);
-          const cluster = await startVigilCluster({ hosts: lab.hosts, dir: join(tmp, name), name, heartbeat: { preset: "fast", port: BASE_PORT + i }, start: [] });
+          const cluster = await startVigilCluster({ hosts: lab.hosts, dir: join(tmp, name), name, heartbeat: { preset: opts.preset, port: BASE_PORT + i }, start: [] });
           runs.push({ name, cluster, pids: () => cluster.nodes.flatMap((n) => (n.proc.exitStatus === null ? [n.proc.pid] : [])) });
           await Promise.all(cluster.nodes.map((n) => n.start(wrapper)));
         }
@@ -282,7 +292,7 @@ async function main(): Promise<void> {
       "RSS MiB per daemon, rounds",
       ...(out.stress === undefined ? [] : ["false dead", "peer late", "ran late", "longest stall ms", "CPU % under stress"]),
     ];
-    const command = `${COMMAND} --sets ${opts.sets.join(",")} --seconds ${opts.seconds} --rounds ${opts.rounds} --settle ${opts.settle}${opts.stressMinutes > 0 ? ` --stress-minutes ${opts.stressMinutes}` : ""}${opts.stress.join(" ") === "--cpu 2" ? "" : ` --stress "${opts.stress.join(" ")}"`} --results ${opts.results}`;
+    const command = `${COMMAND}${opts.preset === "fast" ? "" : ` --preset ${opts.preset}`} --sets ${opts.sets.join(",")} --seconds ${opts.seconds} --rounds ${opts.rounds} --settle ${opts.settle}${opts.stressMinutes > 0 ? ` --stress-minutes ${opts.stressMinutes}` : ""}${opts.stress.join(" ") === "--cpu 2" ? "" : ` --stress "${opts.stress.join(" ")}"`} --results ${opts.results}`;
     const md = [
       markdownTable(headers, rows),
       "",
