@@ -14,6 +14,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { Errno, MAX_READ } from "../sys/fuse/abi.ts";
 import { FuseDecodeError, decodeRequest, expectsReply } from "../sys/fuse/decode.ts";
 import { encodeError } from "../sys/fuse/encode.ts";
+import { enterDirOnThisThread } from "../sys/fuse/thread-cwd.ts";
 import { type FsCalls, loadFsCalls } from "../sys/ffi/fs-calls.ts";
 import { openSplicedReads, type SplicedReads } from "../sys/fuse/splice-reply.ts";
 import { InterceptServer, MAX_WRITE, type SyncRequest, errnoOf } from "./intercept-server.ts";
@@ -69,13 +70,13 @@ function pause(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
-function serve(input: WorkerInput, ffi: FsCalls | null, splicer: SplicedReads | null): string {
+function serve(input: WorkerInput, ffi: FsCalls | null, splicer: SplicedReads | null, cwdIsFolder: boolean): string {
   const stats = new Float64Array(input.stats);
   const excluded = compileExclude(input.exclude);
   // Staging names on the SECOND: random per mount, so one left by an interrupted rebuild is never reused.
   let staged = Math.floor(Math.random() * 2 ** 40);
   const stagingSeq = (): number => ++staged;
-  const server = new InterceptServer(input.dirFd, ffi, (level, msg) => post({ t: "log", level, msg }), input.readPassthrough ? input.fuseFd : null);
+  const server = new InterceptServer(input.dirFd, ffi, (level, msg) => post({ t: "log", level, msg }), input.readPassthrough ? input.fuseFd : null, cwdIsFolder);
   server.splicer = splicer;
   const filter = (ops: MirrorOp[]): MirrorOp[] =>
     excluded === null || ops.length === 0 ? ops : excludeOps(ops, excluded, (p, as) => server.materialize(p, as, excluded), stagingSeq);
@@ -169,10 +170,13 @@ async function main(): Promise<void> {
     // Reads are then copied through a buffer: slower, the same answers.
     if (ffiProblem === null) post({ t: "log", level: "info", msg: `READ replies are not spliced: ${e instanceof Error ? e.message : String(e)}` });
   }
+  // This thread's own current directory, the folder: cheaper paths than /proc/self/fd/N/... (thread-cwd.ts).
+  const cwdProblem = await enterDirOnThisThread(input.dirFd);
+  if (cwdProblem !== null) post({ t: "log", level: "info", msg: `paths go through /proc/self/fd (slower): ${cwdProblem}` });
   post({ t: "ready", ffi: ffiProblem });
   let reason: string;
   try {
-    reason = serve(input, ffi, splicer);
+    reason = serve(input, ffi, splicer, cwdProblem === null);
   } catch (e) {
     reason = `FUSE server failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`;
   }
