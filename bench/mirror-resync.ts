@@ -104,7 +104,10 @@ async function timeVigil(pair: VigilPair, what: string): Promise<{ wall: number;
   const last = await untilReplicating(pair, t0, what);
   const polled = (performance.now() - t0) / 1000;
   const doneAt = loggedAt(pair.output("h1"), "mirror resync done", started);
-  if (doneAt === null) throw new Error(`${what}: the PRIM never logged "mirror resync done"`);
+  if (doneAt === null) {
+    const tail = pair.output("h1").split("\n").filter((l) => l.includes('"msg":"mirror')).slice(-12).join("\n");
+    throw new Error(`${what}: the PRIM never logged "mirror resync done"; its last mirror lines:\n${tail}`);
+  }
   return { wall: (doneAt - started) / 1000, polled, last };
 }
 

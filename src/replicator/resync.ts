@@ -594,20 +594,28 @@ export class Resync {
   }
 
   private async doMeta(step: Extract<ResyncStep, { kind: "meta" }>): Promise<void> {
-    await this.budget(0);
     const { entry, fix } = step;
-    const st = this.localStat(entry.path);
-    if (st === null || entryType(Number(st.mode)) !== entry.type) return;
     const path = entry.path;
+    const key = pathKey(path);
+    // The file's last data op set this very mtime; a later change to the file is behind it in the stream with its own.
+    // (The plan asks for utimes only for the mtime: atimes are not compared.) After a chown, chmod or xattr op the
+    // mtime is still right, as those change only the ctime.
+    const timesSent = (st: BigIntStats): boolean => this.files.realMtimeSent.get(key) === st.mtimeNs;
+    const others = fix.chown || fix.chmod || fix.removeXattrs.length > 0 || fix.setXattrs.length > 0;
+    if (!others) {
+      // Nothing but a time that may already be there: no wait for the window when it is (most files of a resync of small files).
+      const first = this.localStat(path);
+      if (first === null || entryType(Number(first.mode)) !== entry.type || !fix.utimes || timesSent(first)) return;
+    }
+    await this.budget(0);
+    const st = this.localStat(path);
+    if (st === null || entryType(Number(st.mode)) !== entry.type) return;
     // chown clears set-id bits: the mode goes after it.
     if (fix.chown) this.send({ op: "chown", path, uid: Number(st.uid), gid: Number(st.gid) }, 0);
     if (fix.chmod) this.send({ op: "chmod", path, mode: Number(st.mode) & 0o7777 }, 0);
     for (const x of fix.removeXattrs) this.send({ op: "removexattr", path, name: x }, 0);
     for (const x of fix.setXattrs) this.send({ op: "setxattr", path, name: x.name, value: x.value, flags: 0 }, x.value.length);
-    // The file's last data op set this very mtime; a later change to the file is behind it in the stream with its own.
-    // (The plan asks for utimes only for the mtime: atimes are not compared.) After a chown, chmod or xattr op the
-    // mtime is still right, as those change only the ctime.
-    if (fix.utimes && this.files.realMtimeSent.get(pathKey(path)) !== st.mtimeNs) this.send({ op: "utimes", path, atimeNs: st.atimeNs, mtimeNs: st.mtimeNs }, 0);
+    if (fix.utimes && !timesSent(st)) this.send({ op: "utimes", path, atimeNs: st.atimeNs, mtimeNs: st.mtimeNs }, 0);
   }
 
   // ---- data -------------------------------------------------------------
