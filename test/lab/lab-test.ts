@@ -14,6 +14,9 @@
  *     const lab = await createTestLab({ hosts: 2 }); // destroyed when this test ends, pass or fail
  *   });
  */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, onTestFinished, test } from "vitest";
 import { createLab, type Lab, type LabOptions } from "./lab.ts";
 import { LabError } from "./errors.ts";
@@ -130,3 +133,20 @@ export async function createTestLab(opts: LabOptions): Promise<Lab> {
 }
 
 export { missingToolMessage, missingToolsMessage, requireTools, TOOL_PACKAGES } from "./tools.ts";
+
+/**
+ * A folder for one test file's runs in the system's temporary folder; each
+ * call of the function returned makes a fresh run folder in it. Removed after
+ * the file unless VIGIL_KEEP_LAB_DIR=1, which keeps the copies and logs for a
+ * look after a failure.
+ */
+export function useRunDirs(prefix: string): (run: string) => string {
+  let dir = "";
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), prefix));
+  });
+  afterAll(() => {
+    if (dir !== "" && process.env["VIGIL_KEEP_LAB_DIR"] !== "1") rmSync(dir, { recursive: true, force: true });
+  });
+  return (run) => mkdtempSync(join(dir, `${run}-`));
+}

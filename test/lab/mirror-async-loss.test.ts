@@ -26,12 +26,11 @@
  * SECOND that went outdated first fails the takeover wait with its reason.
  */
 import { request } from "node:http";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, expect, onTestFailed, onTestFinished } from "vitest";
-import { describeLab, labTest, useLab } from "./lab-test.ts";
-import { copyContents, type MirrorLab, startMirrorLab } from "./mirror-lab.ts";
+import { expect, onTestFinished } from "vitest";
+import { describeLab, labTest, useLab, useRunDirs } from "./lab-test.ts";
+import { copyContents, explainOnFailure, type MirrorLab, startMirrorLab } from "./mirror-lab.ts";
 import type { ModuleStatus } from "../../src/api/modules.ts";
 import type { StatusSnapshot } from "../../src/api/status.ts";
 import { waitUntil } from "./lab.ts";
@@ -108,28 +107,11 @@ async function pollModule(stateDir: string, pred: (x: ModuleStatus) => boolean, 
 
 describeLab("mirror module: mode async, the link cut, the PRIM killed", () => {
   const lab = useLab({ hosts: 2, links: 1 });
-  let dir = "";
-  beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), "vigil-mirror-async-loss-"));
-  });
-  afterAll(() => {
-    if (dir !== "" && process.env["VIGIL_KEEP_LAB_DIR"] !== "1") rmSync(dir, { recursive: true, force: true });
-  });
-
-  function explainOnFailure(m: MirrorLab): void {
-    onTestFailed(() => {
-      for (const n of ["h1", "h2"] as const) {
-        const lines = (m.node(n).proc?.output() ?? "").split("\n").filter((l) => !l.includes('"level":"debug"'));
-        console.error(`--- vigil ${n} (last lines)\n${lines.slice(-40).join("\n")}`);
-      }
-      const out = join(m.dir, "recorder-h1.out");
-      if (existsSync(out)) console.error(`--- recorder h1\n${readFileSync(out, "utf8").slice(-2000)}`);
-    });
-  }
+  const runDir = useRunDirs("vigil-mirror-async-loss-");
 
   labTest("writes acknowledged behind a cut link are lost to the SECOND, which takes over; the old PRIM keeps them aside on its return", async () => {
     const m = await startMirrorLab({
-      lab: lab(), dir: mkdtempSync(join(dir, "a-")), folders: 2,
+      lab: lab(), dir: runDir("a"), folders: 2,
       heartbeat: "{ interval: 200ms, deadtime: 4s, initdead: 5s }",
       extraModuleYaml: [`    port: ${PORT}`, "    mode: async", `    async_queue: ${QUEUE_BYTES / 1048576}`],
     });

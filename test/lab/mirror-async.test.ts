@@ -6,11 +6,10 @@
  * the queue held, and what it held is found in the returning node's kept
  * files; a swap loses nothing (the queue drains before the unmount).
  */
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, expect, onTestFinished } from "vitest";
-import { describeLab, labTest, useLab } from "./lab-test.ts";
+import { expect, onTestFinished } from "vitest";
+import { describeLab, labTest, useLab, useRunDirs } from "./lab-test.ts";
 import { copyContents, type MirrorLab, startMirrorLab } from "./mirror-lab.ts";
 import type { ModuleStatus } from "../../src/api/modules.ts";
 import { waitUntil } from "./lab.ts";
@@ -26,17 +25,11 @@ function lost(m: MirrorLab, on: "h1" | "h2"): number[] {
 
 describeLab("mirror module: mode async", () => {
   const lab = useLab({ hosts: 2, links: 1 });
-  let dir = "";
-  beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), "vigil-mirror-async-"));
-  });
-  afterAll(() => {
-    if (dir !== "" && process.env["VIGIL_KEEP_LAB_DIR"] !== "1") rmSync(dir, { recursive: true, force: true });
-  });
+  const runDir = useRunDirs("vigil-mirror-async-");
 
   labTest("acknowledged ahead of a frozen SECOND within the queue; a killed PRIM loses at most the queue, kept aside on its return; a swap loses nothing", async () => {
     const m = await startMirrorLab({
-      lab: lab(), dir: mkdtempSync(join(dir, "a-")),
+      lab: lab(), dir: runDir("a"),
       // A deadtime long enough to freeze the SECOND without it being declared dead.
       heartbeat: "{ interval: 200ms, deadtime: 4s, initdead: 6s }",
       extraModuleYaml: ["    mode: async", `    async_queue: ${QUEUE_MIB}`],

@@ -6,26 +6,19 @@
  * segment enters the copy from an excluded name: it must arrive whole.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, expect, onTestFinished } from "vitest";
-import { describeLab, labTest, useLab } from "./lab-test.ts";
+import { expect, onTestFinished } from "vitest";
+import { describeLab, labTest, useLab, useRunDirs } from "./lab-test.ts";
 import { copyContents, startMirrorLab } from "./mirror-lab.ts";
 import { waitUntil } from "./lab.ts";
 
 describeLab("mirror module: excluded names", () => {
   const lab = useLab({ hosts: 2, links: 1 });
-  let dir = "";
-  beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), "vigil-mirror-exclude-"));
-  });
-  afterAll(() => {
-    if (dir !== "" && process.env["VIGIL_KEEP_LAB_DIR"] !== "1") rmSync(dir, { recursive: true, force: true });
-  });
+  const runDir = useRunDirs("vigil-mirror-exclude-");
 
   labTest("excluded files and folders stay on the PRIM; what is renamed from an excluded name into the copy arrives whole; verify ignores them", async () => {
-    const m = await startMirrorLab({ lab: lab(), dir: mkdtempSync(join(dir, "x-")), extraModuleYaml: ['    exclude: [".tmp-*", cache]'] });
+    const m = await startMirrorLab({ lab: lab(), dir: runDir("x"), extraModuleYaml: ['    exclude: [".tmp-*", cache]'] });
     onTestFinished(() => m.stopAll());
     const [h1, h2] = [m.node("h1"), m.node("h2")];
     await h1.waitModule((x) => (x.state === "PRIM" || x.state === "ALONE") && x.mirror?.writes === "replicate", "h1 runs vms and replicates", 30_000);

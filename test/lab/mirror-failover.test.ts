@@ -12,48 +12,27 @@
  *   alone): A waits and says B has newer data; B comes back and runs;
  *   A is resynced.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, expect, onTestFailed, onTestFinished } from "vitest";
-import { describeLab, labTest, useLab } from "./lab-test.ts";
-import { copyContents, type MirrorLab, startMirrorLab, treeDigest } from "./mirror-lab.ts";
+import { expect, onTestFinished } from "vitest";
+import { describeLab, labTest, useLab, useRunDirs } from "./lab-test.ts";
+import { copyContents, explainOnFailure, type MirrorLab, startMirrorLab, treeDigest } from "./mirror-lab.ts";
 import { waitUntil } from "./wait.ts";
 
 
 describeLab("mirror module: failover without loss, resync, generations", () => {
   const lab = useLab({ hosts: 2, links: 1 });
-  let dir = "";
-  beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), "vigil-mirror-"));
-  });
-  afterAll(() => {
-    // VIGIL_KEEP_LAB_DIR=1 keeps the copies and logs for a look after a failure.
-    if (dir !== "" && process.env["VIGIL_KEEP_LAB_DIR"] !== "1") rmSync(dir, { recursive: true, force: true });
-  });
+  const runDir = useRunDirs("vigil-mirror-");
 
   const running = (s: string) => s === "PRIM" || s === "ALONE";
 
   /** On failure: what the daemons and the recorders said. */
-  function explainOnFailure(m: MirrorLab): void {
-    onTestFailed(() => {
-      for (const n of ["h1", "h2"] as const) {
-        const p = m.node(n).proc;
-        const lines = (p?.output() ?? "").split("\n").filter((l) => !l.includes('"level":"debug"'));
-        console.error(`--- vigil ${n} (last lines)\n${lines.slice(-40).join("\n")}`);
-        const out = join(m.dir, `recorder-${n}.out`);
-        if (existsSync(out)) console.error(`--- recorder ${n}\n${readFileSync(out, "utf8").slice(-2000)}`);
-      }
-    });
-  }
-
   async function startPair(m: MirrorLab): Promise<void> {
     await m.node("h1").waitModule((x) => running(x.state) && x.mirror?.writes === "replicate" && x.mirror.resync === null || (x.mirror?.resync?.phase === "done" && running(x.state)), "h1 runs vms and replicates", 30_000);
     await m.node("h2").waitModule((x) => x.state === "SECOND" && x.mirror?.data === "uptodate" && x.mirror.link === "up", "h2 is an up-to-date SECOND", 30_000);
   }
 
   labTest("SIGKILL of the PRIM's daemon loses no acknowledged record; it comes back, is resynced, and the copies end identical", async () => {
-    const m = await startMirrorLab({ lab: lab(), dir: mkdtempSync(join(dir, "kill-")) });
+    const m = await startMirrorLab({ lab: lab(), dir: runDir("kill") });
     onTestFinished(() => m.stopAll());
     explainOnFailure(m);
     const [h1, h2] = [m.node("h1"), m.node("h2")];
@@ -82,7 +61,7 @@ describeLab("mirror module: failover without loss, resync, generations", () => {
   });
 
   labTest("A fails, B takes over and writes, B fails, A comes back alone: A waits for B; B returns and runs; A is resynced", async () => {
-    const m = await startMirrorLab({ lab: lab(), dir: mkdtempSync(join(dir, "aba-")) });
+    const m = await startMirrorLab({ lab: lab(), dir: runDir("aba") });
     onTestFinished(() => m.stopAll());
     explainOnFailure(m);
     const [h1, h2] = [m.node("h1"), m.node("h2")];
@@ -109,7 +88,7 @@ describeLab("mirror module: failover without loss, resync, generations", () => {
   });
 
   labTest("swap while the recorder writes: the other node takes over with every acknowledged record, the old PRIM stands by in sync", async () => {
-    const m = await startMirrorLab({ lab: lab(), dir: mkdtempSync(join(dir, "swap-")) });
+    const m = await startMirrorLab({ lab: lab(), dir: runDir("swap") });
     onTestFinished(() => m.stopAll());
     explainOnFailure(m);
     const [h1, h2] = [m.node("h1"), m.node("h2")];

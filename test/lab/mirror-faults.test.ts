@@ -15,11 +15,9 @@
  * default) sets the kinds, used in turn; MIRROR_FAULT_FOLDERS=2 runs the
  * module with two folders (records in one, segments in the other).
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, expect, onTestFinished } from "vitest";
-import { describeLab, labTest, useLab } from "./lab-test.ts";
+import { expect, onTestFinished } from "vitest";
+import { describeLab, labTest, useLab, useRunDirs } from "./lab-test.ts";
 import { copyContents, type MirrorLab, startMirrorLab } from "./mirror-lab.ts";
 import { waitUntil } from "./lab.ts";
 
@@ -55,17 +53,11 @@ function promised(m: MirrorLab): { records: number[]; segments: number[] } {
 
 describeLab("mirror module: no acknowledged write lost across repeated kills and freezes", () => {
   const lab = useLab({ hosts: 3, links: 1 });
-  let dir = "";
-  beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), "vigil-mirror-faults-"));
-  });
-  afterAll(() => {
-    if (dir !== "" && process.env["VIGIL_KEEP_LAB_DIR"] !== "1") rmSync(dir, { recursive: true, force: true });
-  });
+  const runDir = useRunDirs("vigil-mirror-faults-");
 
   labTest(`${FAULTS} faults (${[...new Set(KINDS)].join(", ")}) at random moments (seed ${SEED})`, async () => {
     const random = rng(SEED);
-    const m = await startMirrorLab({ lab: lab(), dir: mkdtempSync(join(dir, "run-")), witness: lab().host("h3").addr(1), folders: FOLDERS });
+    const m = await startMirrorLab({ lab: lab(), dir: runDir("run"), witness: lab().host("h3").addr(1), folders: FOLDERS });
     onTestFinished(async () => {
       for (const n of ["h1", "h2"] as const) {
         m.node(n).proc?.kill("SIGCONT");

@@ -6,11 +6,9 @@
  * both copies may be served, and a SIGKILL of the PRIM loses nothing that
  * was acknowledged in either folder.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, expect, onTestFinished } from "vitest";
-import { describeLab, labTest, useLab } from "./lab-test.ts";
+import { expect, onTestFinished } from "vitest";
+import { describeLab, labTest, useLab, useRunDirs } from "./lab-test.ts";
 import { copyContents, type MirrorLab, startMirrorLab } from "./mirror-lab.ts";
 import type { ModuleStatus } from "../../src/api/modules.ts";
 import { waitUntil } from "./lab.ts";
@@ -31,16 +29,10 @@ function promisedLost(m: MirrorLab, on: "h1" | "h2"): { records: number[]; segme
 
 describeLab("mirror module: several folders", () => {
   const lab = useLab({ hosts: 2, links: 1 });
-  let dir = "";
-  beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), "vigil-mirror-folders-"));
-  });
-  afterAll(() => {
-    if (dir !== "" && process.env["VIGIL_KEEP_LAB_DIR"] !== "1") rmSync(dir, { recursive: true, force: true });
-  });
+  const runDir = useRunDirs("vigil-mirror-folders-");
 
   labTest("two folders: each replicated on its own link; a SIGKILLed PRIM loses nothing in either; both resynced, verified and shown", async () => {
-    const m = await startMirrorLab({ lab: lab(), dir: mkdtempSync(join(dir, "f-")), folders: 2 });
+    const m = await startMirrorLab({ lab: lab(), dir: runDir("f"), folders: 2 });
     onTestFinished(() => m.stopAll());
     const [h1, h2] = [m.node("h1"), m.node("h2")];
     await h1.waitModule(replicating, "h1 runs vms and replicates both folders", 30_000);

@@ -25,33 +25,17 @@
  *   Fails on builds that pick the source by name alone (h1 runs its empty
  *   folder; h2's files are only kept aside).
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, expect, onTestFailed, onTestFinished } from "vitest";
-import { describeLab, labTest, useLab } from "./lab-test.ts";
-import { type MirrorLab, startMirrorLab, treeDigest } from "./mirror-lab.ts";
+import { expect, onTestFinished } from "vitest";
+import { describeLab, labTest, useLab, useRunDirs } from "./lab-test.ts";
+import { explainOnFailure, type MirrorLab, startMirrorLab, treeDigest } from "./mirror-lab.ts";
 
 const HOLD = "hold0";
 
 describeLab("mirror module: the first contact of two new nodes", () => {
   const lab = useLab({ hosts: 2, links: 1 });
-  let dir = "";
-  beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), "vigil-mirror-gen-"));
-  });
-  afterAll(() => {
-    if (dir !== "" && process.env["VIGIL_KEEP_LAB_DIR"] !== "1") rmSync(dir, { recursive: true, force: true });
-  });
-
-  function explainOnFailure(m: MirrorLab): void {
-    onTestFailed(() => {
-      for (const n of ["h1", "h2"] as const) {
-        const lines = (m.node(n).proc?.output() ?? "").split("\n").filter((l) => !l.includes('"level":"debug"'));
-        console.error(`--- vigil ${n} (last lines)\n${lines.slice(-40).join("\n")}`);
-      }
-    });
-  }
+  const runDir = useRunDirs("vigil-mirror-gen-");
 
   const running = (s: string): boolean => s === "PRIM" || s === "ALONE";
 
@@ -62,7 +46,7 @@ describeLab("mirror module: the first contact of two new nodes", () => {
   async function sourceDiesBeforeFirstSync(name: string): Promise<MirrorLab> {
     const m = await startMirrorLab({
       lab: lab(),
-      dir: mkdtempSync(join(dir, `${name}-`)),
+      dir: runDir(name),
       start: [],
       extraModuleYaml: ["    checkers:", `      - { interface: ${HOLD}, interval: 100ms, fall: 1, rise: 1, on_fail: wait }`],
     });
@@ -160,7 +144,7 @@ describeLab("mirror module: the first contact of two new nodes", () => {
   });
 
   labTest("no prefer, h1 (the lower name) new and empty, h2 holding files: h2 runs, h1 receives h2's files", async () => {
-    const m = await startMirrorLab({ lab: lab(), dir: mkdtempSync(join(dir, "content-")), start: [] });
+    const m = await startMirrorLab({ lab: lab(), dir: runDir("content"), start: [] });
     onTestFinished(() => m.stopAll());
     explainOnFailure(m);
     // The lab's config prefers h1: this install says nothing.

@@ -29,6 +29,7 @@ import type { ModuleStatus } from "../../src/api/modules.ts";
 import { type Lab, type LabHost, type LabProcess, waitUntil } from "./lab.ts";
 import { VIGIL_BIN } from "./vigil-cluster.ts";
 import { execFile, execFileSync } from "node:child_process";
+import { onTestFailed } from "vitest";
 import { request } from "node:http";
 
 const RECORDER_JS = `
@@ -336,4 +337,16 @@ export function treeDigest(dir: string): string {
     `find . ! -type d -printf '%y %m %U:%G %s %n %T@ %p %l\\n' | sort`,
     `find . -type f -print0 | sort -z | xargs -0 -r sha256sum`,
   ].join(" && ")], { encoding: "utf8", maxBuffer: 1 << 30 });
+}
+
+/** If the running test fails: each daemon's last 40 lines (debug aside) and the end of its recorder's output. */
+export function explainOnFailure(m: MirrorLab): void {
+  onTestFailed(() => {
+    for (const n of ["h1", "h2"] as const) {
+      const lines = (m.node(n).proc?.output() ?? "").split("\n").filter((l) => !l.includes('"level":"debug"'));
+      console.error(`--- vigil ${n} (last lines)\n${lines.slice(-40).join("\n")}`);
+      const out = join(m.dir, `recorder-${n}.out`);
+      if (existsSync(out)) console.error(`--- recorder ${n}\n${readFileSync(out, "utf8").slice(-2000)}`);
+    }
+  });
 }

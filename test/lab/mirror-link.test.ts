@@ -15,11 +15,10 @@
  *   (conflicts/vms/<time>/), then resynced; nothing is merged silently.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, expect, onTestFinished } from "vitest";
-import { describeLab, labTest, labTestNeeding, useLab } from "./lab-test.ts";
+import { expect, onTestFinished } from "vitest";
+import { describeLab, labTest, labTestNeeding, useLab, useRunDirs } from "./lab-test.ts";
 import { copyContents, type MirrorLab, startMirrorLab, treeDigest } from "./mirror-lab.ts";
 import { waitUntil } from "./lab.ts";
 
@@ -33,16 +32,10 @@ async function startPair(m: MirrorLab): Promise<void> {
 
 describeLab("mirror module: link failures", () => {
   const lab = useLab({ hosts: 2, links: 1 });
-  let dir = "";
-  beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), "vigil-mirror-link-"));
-  });
-  afterAll(() => {
-    if (dir !== "" && process.env["VIGIL_KEEP_LAB_DIR"] !== "1") rmSync(dir, { recursive: true, force: true });
-  });
+  const runDir = useRunDirs("vigil-mirror-link-");
 
   labTestNeeding("nft")("replication port cut while heartbeats flow: the PRIM goes on alone, the SECOND is outdated, then resynced from the journal", async () => {
-    const m = await startMirrorLab({ lab: lab(), dir: mkdtempSync(join(dir, "cut-")) });
+    const m = await startMirrorLab({ lab: lab(), dir: runDir("cut") });
     onTestFinished(() => m.stopAll());
     const [h1, h2] = [m.node("h1"), m.node("h2")];
     await startPair(m);
@@ -76,7 +69,7 @@ describeLab("mirror module: link failures", () => {
   });
 
   labTestNeeding("nft")("heartbeat port cut while the replication link flows: nobody is declared dead, nothing moves", async () => {
-    const m = await startMirrorLab({ lab: lab(), dir: mkdtempSync(join(dir, "hb-")) });
+    const m = await startMirrorLab({ lab: lab(), dir: runDir("hb") });
     onTestFinished(() => m.stopAll());
     const [h1, h2] = [m.node("h1"), m.node("h2")];
     await startPair(m);
@@ -103,7 +96,7 @@ describeLab("mirror module: link failures", () => {
   });
 
   labTest("split brain without witness: both write; the one that keeps the module keeps its tree, the other's changed files are kept aside", async () => {
-    const m = await startMirrorLab({ lab: lab(), dir: mkdtempSync(join(dir, "split-")) });
+    const m = await startMirrorLab({ lab: lab(), dir: runDir("split") });
     onTestFinished(() => m.stopAll());
     const [h1, h2] = [m.node("h1"), m.node("h2")];
     await startPair(m);
@@ -167,7 +160,7 @@ describeLab("mirror module: link failures", () => {
   });
 
   labTest("vigil verify finds a difference made behind vigil's back, vigil resync repairs it", async () => {
-    const m = await startMirrorLab({ lab: lab(), dir: mkdtempSync(join(dir, "verify-")) });
+    const m = await startMirrorLab({ lab: lab(), dir: runDir("verify") });
     onTestFinished(() => m.stopAll());
     const [h1, h2] = [m.node("h1"), m.node("h2")];
     await startPair(m);

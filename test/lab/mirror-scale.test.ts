@@ -17,11 +17,10 @@
  *   the recorder writing meanwhile): the copies end identical.
  */
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, expect, onTestFinished } from "vitest";
-import { describeLab, labTest, useLab } from "./lab-test.ts";
+import { expect, onTestFinished } from "vitest";
+import { describeLab, labTest, useLab, useRunDirs } from "./lab-test.ts";
 import { type MirrorLab, startMirrorLab, treeDigest } from "./mirror-lab.ts";
 import { waitUntil } from "./lab.ts";
 
@@ -30,13 +29,7 @@ const PER_DIR = 1000;
 
 describeLab("mirror module at scale: many files, a 4 GiB sparse file, a rename storm", () => {
   const lab = useLab({ hosts: 2, links: 1 });
-  let dir = "";
-  beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), "vigil-mirror-scale-"));
-  });
-  afterAll(() => {
-    if (dir !== "" && process.env["VIGIL_KEEP_LAB_DIR"] !== "1") rmSync(dir, { recursive: true, force: true });
-  });
+  const runDir = useRunDirs("vigil-mirror-scale-");
 
   /** Runs a shell script as the service sees the folder on `n` (its daemon's mount namespace). */
   async function asService(m: MirrorLab, n: "h1" | "h2", script: string): Promise<string> {
@@ -47,7 +40,7 @@ describeLab("mirror module at scale: many files, a 4 GiB sparse file, a rename s
   }
 
   labTest(`${FILES} files synced at first contact, a 4 GiB sparse file, a rename storm: identical copies`, async () => {
-    const m = await startMirrorLab({ lab: lab(), dir: mkdtempSync(join(dir, "s-")), start: [] });
+    const m = await startMirrorLab({ lab: lab(), dir: runDir("s"), start: [] });
     onTestFinished(() => m.stopAll());
     const d1 = m.data("h1");
     for (let i = 0; i < FILES; i++) {
