@@ -95,7 +95,7 @@ export const VERBS: readonly VerbSpec[] = [
     name: "doctor",
     summary: "check this host for what vigil needs, and the config",
     usage: "vigil doctor [--config FILE]",
-    details: "  Lists each host tool and capability with the features that need it. Exit 1 if anything is missing.",
+    details: "  Lists each host tool and capability with the features that need it. Exit 1 if anything is missing;\n  a note (such as the kernel's preemption model) is advice and does not fail.",
     options: { ...configFlag },
     positionals: [0, 0],
   },
