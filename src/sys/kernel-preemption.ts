@@ -19,8 +19,9 @@
  * 2. `preempt=` on /proc/cmdline, on a kernel built with PREEMPT_DYNAMIC;
  * 3. the kernel's build config, /boot/config-$(uname -r) or /proc/config.gz:
  *    CONFIG_PREEMPT_NONE / _VOLUNTARY / CONFIG_PREEMPT / _LAZY / _RT;
- * 4. uname -v: "PREEMPT_RT", "PREEMPT" (full), "PREEMPT_DYNAMIC" (model not
- *    told), none of these (none or voluntary).
+ * 4. uname -v: "PREEMPT(voluntary)" and the like, "PREEMPT_RT", "PREEMPT"
+ *    (full), "PREEMPT_DYNAMIC" (model not told), none of these (none or
+ *    voluntary).
  */
 import { readFileSync } from "node:fs";
 import { release, version } from "node:os";
@@ -86,6 +87,9 @@ export function modelFromConfig(text: string): { model: PreemptionModel | undefi
 /** What uname -v's build string tells. */
 export function modelFromUname(v: string): Omit<PreemptionVerdict, "from"> {
   const words = v.split(/\s+/);
+  // Some builds name the model itself: "PREEMPT(full)".
+  const named = words.map((w) => /^PREEMPT\((\w+)\)$/.exec(w)?.[1]).find((m) => m !== undefined);
+  if (named !== undefined && isModel(named)) return { model: named, dynamic: words.includes("PREEMPT_DYNAMIC") };
   if (words.includes("PREEMPT_RT")) return { model: "rt", dynamic: false };
   if (words.includes("PREEMPT_DYNAMIC")) return { model: undefined, dynamic: true };
   if (words.includes("PREEMPT_LAZY")) return { model: "lazy", dynamic: false };

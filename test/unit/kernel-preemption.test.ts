@@ -57,6 +57,7 @@ describe("kernel preemption model", () => {
     expect(modelFromUname("#1 SMP PREEMPT Tue Jan 1")).toMatchObject({ model: "full", dynamic: false });
     expect(modelFromUname("#1 SMP PREEMPT_DYNAMIC @0")).toEqual({ model: undefined, dynamic: true });
     expect(modelFromUname("#1 SMP Debian 5.10")).toEqual({ model: undefined, maybe: "none or voluntary", dynamic: false });
+    expect(modelFromUname("#1 SMP PREEMPT_DYNAMIC PREEMPT(voluntary) Debian")).toEqual({ model: "voluntary", dynamic: true });
   });
 
   it("debugfs wins over the command line and the config; the note names the wait and preempt=full", () => {
