@@ -218,9 +218,9 @@ export function setUpSoakMirror(dir: string, o: { bun: string; vigilBin: string;
   const checked = new Set<number>();
   const losses: MirrorLoss[] = [];
   const states: { t: number; node: string; state: string; data: string; link: string; writes: string }[] = [];
-  /** Each node's state at its last sample; per sampling round, whether some node ran the module. */
+  /** Each node's state at its last sample; per sampling round, whether some node ran the module (null: a node's state was not known). */
   const latest = new Map<string, string>();
-  const rounds: boolean[] = [];
+  const rounds: (boolean | null)[] = [];
   const runs = (): ServiceRun[] => serviceRuns(existsSync(serviceLog) ? readFileSync(serviceLog, "utf8") : "");
   const ackedAll = () => o.nodes.map((n) => readAcked(ackFile(n)));
 
@@ -243,7 +243,8 @@ export function setUpSoakMirror(dir: string, o: { bun: string; vigilBin: string;
       return b;
     },
     checkMoves() {
-      if (latest.size > 0) rounds.push([...latest.values()].some((s) => s === "PRIM" || s === "ALONE"));
+      const known = [...latest.values()];
+      if (known.length > 0) rounds.push(known.some((s) => s === "PRIM" || s === "ALONE") ? true : known.includes("?") ? null : false);
       for (const r of moves(runs())) {
         if (checked.has(r.from)) continue;
         checked.add(r.from);
@@ -327,7 +328,7 @@ export function setUpSoakMirror(dir: string, o: { bun: string; vigilBin: string;
         `- **Losses: ${lost} records** in ${losses.length} moves checked${losses.length === 0 ? "" : ` (${losses.map((l) => `${atMin(l.at)} min to ${l.node}: ${l.missing} of ${l.expected}${l.missing === 0 ? "" : `, first ${l.firstMissing.join(" ")}; copies kept in ${l.keptIn ?? "-"}`}`).join("; ")})`}.`,
         `- Resync passes: ${Object.entries(resyncs).map(([n, r]) => `${n} ${r.passes} (${Object.entries(r.byMode).map(([m, c]) => `${m} ${c}`).join(", ") || "none"}; ${r.incomplete} cut short; widened ${r.widened}; kept aside ${r.keptAside})`).join(", ")}.`,
         `- Module transitions logged: ${Object.entries(transitions).map(([n, c]) => `${n} ${c}`).join(", ")}.`,
-        `- Status samples: **no node ran the module in ${rounds.filter((r) => !r).length} of ${rounds.length} sampling rounds**; runner replicating in ${replicating} of ${runner.length}; SECOND up to date with its link up in ${secondUpToDate} of ${second.length}.`,
+        `- Status samples: **no node ran the module in ${rounds.filter((r) => r === false).length} of ${rounds.length} sampling rounds** (and no runner seen while a node's state was unknown in ${rounds.filter((r) => r === null).length}: its \`vigil status --json\` gave no state for the module); runner replicating in ${replicating} of ${runner.length}; SECOND up to date with its link up in ${secondUpToDate} of ${second.length}.`,
         ...unexpected.slice(0, 10).map((r) => `- unexpected move to ${r.node} at ${atMin(r.from)} min`),
         ...both.slice(0, 10).map((x) => `- overlap ${x.nodes} at ${atMin(x.from)} min for ${x.ms} ms`),
         ...Object.entries(told).flatMap(([n, lines]) => lines.filter((l) => / (warn|error) /.test(l)).slice(0, 12).map((l) => `- ${n}: ${l.slice(0, 300)}`)),
@@ -339,7 +340,7 @@ export function setUpSoakMirror(dir: string, o: { bun: string; vigilBin: string;
           module: MIRROR_MODULE, intervalMs: INTERVAL_MS, segmentRecords: SEGMENT_RECORDS, keepSegments: KEEP_SEGMENTS,
           recordsAcked: records, segmentsAcked: segments, speed, writerErrors: errors,
           moves: moved.length, unexpectedMoves: unexpected.length, overlaps: both, losses, lostRecords: lost,
-          resyncs, transitions, logged: Object.fromEntries(Object.entries(told).map(([n, l]) => [n, l.slice(0, 600)])), samples: { rounds: rounds.length, roundsRunNowhere: rounds.filter((r) => !r).length, runner: runner.length, replicating, second: second.length, secondUpToDate }, states,
+          resyncs, transitions, logged: Object.fromEntries(Object.entries(told).map(([n, l]) => [n, l.slice(0, 600)])), samples: { rounds: rounds.length, roundsRunNowhere: rounds.filter((r) => r === false).length, roundsUnknown: rounds.filter((r) => r === null).length, runner: runner.length, replicating, second: second.length, secondUpToDate }, states,
         },
       };
     },
