@@ -132,6 +132,14 @@ export class DirtyTracker {
     return this.marks.size;
   }
 
+  /** Whether anything is marked at or beneath `path` (a "dir" record included). */
+  holdsAt(path: RelPath): boolean {
+    const k = pathKey(path);
+    if (this.marks.has(k) || (this.beneath.get(k) ?? 0) > 0) return true;
+    for (const d of this.dirMarks.keys()) if (rekeyWithin(d, k, k) !== null) return true;
+    return false;
+  }
+
   /** Whether the record would change nothing (so it needs no write). */
   covers(r: DirtyRecord): boolean {
     if (this.full) return true;
@@ -455,12 +463,18 @@ export class DirtyTracker {
       mt.tree = true;
       this.dropBlocks(mt);
     }
+    const mf = this.marks.get(f);
     if (exchange) {
-      const mf = this.marks.get(f);
       if (mf !== undefined) {
         mf.tree = true;
         this.dropBlocks(mf);
       }
+    } else if (mf !== undefined) {
+      // As after an unlink: a file made again under the old name is a new inode, and the copy holds
+      // the renamed file's bytes there until the resync; where the new file was not written they
+      // would stay (holes, a pass cut after its truncate), so its data is compared whole.
+      mf.whole = true;
+      this.dropBlocks(mf);
     }
   }
 }

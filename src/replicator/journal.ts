@@ -190,6 +190,22 @@ export class Journal {
     return new Journal(file, limits, tracker, decoded.validLength, options.nowNs);
   }
 
+  /**
+   * A live op, replicated while the copy is not in sync yet (the marks wait
+   * for a resync, or a pass of it is under way): the marks follow names, so
+   * a rename or unlink that the live stream carries must move or drop them
+   * here too, or the data they stand for would be looked for under the old
+   * name (now another file, or none) and never sent (a recorder's rec.log
+   * renamed into its segment). Recorded before the op is acknowledged, as
+   * any mark. Null when the op touches no mark.
+   */
+  follow(op: MirrorOp): Promise<void> | null {
+    if (this.tracker.full) return null;
+    const names = op.op === "rename" ? [op.from, op.to] : op.op === "unlink" ? [op.path] : [];
+    if (!names.some((p) => this.tracker.holdsAt(p))) return null;
+    return this.mark(op);
+  }
+
   /** What changed since the journal was last cleared. */
   dirty(): DirtySet {
     return this.tracker.snapshot();

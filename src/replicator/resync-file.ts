@@ -156,8 +156,11 @@ export class FileSync {
       if (step.create || truncate) {
         await this.host.budget(0);
         if (!same()) return { acked: Promise.resolve() };
+        // The size as it is NOW (THE RULE): a live write that grew the file while this turn waited
+        // is ahead of the truncate in the stream, and a truncate to the size read before would cut it off the copy.
+        const sizeNow = Number(fstatSync(fd, { bigint: true }).size);
         if (step.create) this.host.send({ op: "create", path, mode: Number(st.mode) & 0o7777, uid: Number(st.uid), gid: Number(st.gid) }, 0, track);
-        if (truncate) this.host.send({ op: "truncate", path, size, mtimeNs: provisional }, 0, track);
+        if (truncate || sizeNow !== size) this.host.send({ op: "truncate", path, size: sizeNow, mtimeNs: provisional }, 0, track);
       }
       switch (step.data.kind) {
         case "all":

@@ -32,12 +32,12 @@ describe("dirty set", () => {
     {
       name: "a file written then renamed is sent under its new name, compared in depth",
       ops: [w("rec/seg.tmp", 0, 8192), { op: "rename", from: relPath("rec/seg.tmp"), to: relPath("rec/seg"), flags: 0 }],
-      want: ["rec", "rec/seg tree", "rec/seg.tmp"],
+      want: ["rec", "rec/seg tree", "rec/seg.tmp whole"],
     },
     {
       name: "a renamed directory carries the marks beneath it",
       ops: [w("d/x/f", 0, 1), { op: "rename", from: relPath("d"), to: relPath("e"), flags: 0 }],
-      want: [".", "d", "e tree", "e/x", "e/x/f 0+4096"],
+      want: [".", "d whole", "e tree", "e/x", "e/x/f 0+4096"],
     },
     {
       name: "an exchange swaps the marks",

@@ -36,6 +36,7 @@ import { type OpApplier, startApplier } from "../../replicator/apply-threaded.ts
 import { KeepAside } from "./keep-aside.ts";
 import { cleanStaleMount, type MountedFolder, mountInPlace } from "../../replicator/intercept.ts";
 import { Journal } from "../../replicator/journal.ts";
+import { followLive } from "../../replicator/live-follow.ts";
 import type { MirrorOp } from "../../replicator/ops.ts";
 import { FolderAnswerer } from "../../replicator/remote-peer-answers.ts";
 import { RemoteResyncPeer } from "../../replicator/remote-peer.ts";
@@ -386,6 +387,8 @@ export class MirrorDriver implements MirrorResource {
       case "replicate":
         if (this.linkUp) {
           this.noteLive(op);
+          // Not in sync yet: the journal's marks and the pass under way follow the op (live-follow.ts).
+          const followed = peerInSync(this.state) ? null : this.followLive(op);
           const wire = this.peerTimes.wire(op);
           const sending = wire.length === 1 ? this.client.sendNext(op) : Promise.all(wire.map((part) => this.client.sendNext(part))).then(combineOutcomes);
           // Mode async: on its way, so the call may return ahead of the peer (within the budget).
@@ -394,7 +397,8 @@ export class MirrorDriver implements MirrorResource {
             const found = this.peerTimes.outcome(op, wire, out);
             if (found !== null) this.o.log.warn("mirror: namespace ops travel without their times folded in", { ...this.tag, peer: this.o.peer, why: found });
             if (out.delivered && out.result.ok) {
-              this.queue.settle(entry);
+              if (followed === null) this.queue.settle(entry);
+              else void followed.then(() => this.queue.settle(entry));
               return;
             }
             // Not applied there: the op stays waiting until a resync has covered its path.
@@ -446,6 +450,23 @@ export class MirrorDriver implements MirrorResource {
   private forgetLive(): void {
     this.liveTouched.clear();
     this.liveTouchedOverflow = false;
+  }
+
+  /**
+   * Resolves once the journal holds what `op` changed of its marks; a journal
+   * that cannot be written leaves the next pass a full checksum compare.
+   */
+  private followLive(op: MirrorOp): Promise<void> | null {
+    let followed: Promise<void> | null;
+    try {
+      followed = followLive(op, this.journal, this.resync);
+    } catch (e) {
+      followed = Promise.reject(e);
+    }
+    return followed?.catch((e: unknown) => {
+      this.checksumAll = true;
+      this.o.log.error("ALONE journal write failed while it followed a live rename: the next resync pass compares every file by checksums", { ...this.tag, detail: (e as Error).message });
+    }) ?? null;
   }
 
   private journalMark(op: MirrorOp): Promise<void> {
@@ -752,15 +773,18 @@ export class MirrorDriver implements MirrorResource {
     // there yet) is journaled and its path compared again in one more pass, until a pass ends clean.
     for (;;) {
       this.failedDuringResync = [];
+      // Taken for this pass; set again during it (a journal that failed to follow a live op) it is the next pass's.
+      const checksumAll = this.checksumAll;
+      this.checksumAll = false;
       this.resync = new Resync({
         root: this.beneathPath(),
         peer: new RemoteResyncPeer(this.client, { mtimeWindowNs: 2000 }),
         // A full pass takes no journal, so no checkpoint is honoured: a checkpoint left by an
         // interrupted resync describes an earlier target, and skipping "done" files against
         // today's target could leave it without acknowledged data.
-        dirty: pass === "journal" && !this.checksumAll ? this.journal.dirty() : null,
-        full: pass === "full" || this.checksumAll,
-        checksumAll: this.checksumAll,
+        dirty: pass === "journal" && !checksumAll ? this.journal.dirty() : null,
+        full: pass === "full" || checksumAll,
+        checksumAll,
         ...(this.linkUpWallNs === null ? {} : { liveSinceNs: this.linkUpWallNs }),
         liveTouched: (k) => this.liveTouchedOverflow || this.liveTouched.has(k),
         checkpointFile: join(mirrorStateDir(this.o.stateDir, this.copyKey), "resync.checkpoint"),
@@ -775,6 +799,7 @@ export class MirrorDriver implements MirrorResource {
       } catch (e) {
         result = null;
         this.resyncEnded();
+        this.checksumAll ||= checksumAll;
         if (turn.stale) return;
         this.input({ type: "resync-failed", detail: e instanceof Error ? e.message : String(e) , touched: true });
         return;
@@ -783,7 +808,6 @@ export class MirrorDriver implements MirrorResource {
       this.o.log.info("mirror resync pass ended", { ...this.tag, mode: result.progress.mode, completed: String(result.completed), files: result.progress.filesTotal, ms: Object.entries(result.phaseMs).map(([k, v]) => `${k} ${Math.round(v)}`).join(", ") });
       this.resyncEnded();
       this.resyncProgress = result.progress;
-      this.checksumAll = false;
       // Stopped by the link's outage: the core counted it as interrupted, and resumes when the link is back.
       if (turn.stale) return;
       if (!result.completed) {
