@@ -132,12 +132,10 @@ export class DirtyTracker {
     return this.marks.size;
   }
 
-  /** Whether anything is marked at or beneath `path` (a "dir" record included). */
+  /** Whether anything is marked at or beneath `path` (a "dir" record's directory is marked too). */
   holdsAt(path: RelPath): boolean {
     const k = pathKey(path);
-    if (this.marks.has(k) || (this.beneath.get(k) ?? 0) > 0) return true;
-    for (const d of this.dirMarks.keys()) if (rekeyWithin(d, k, k) !== null) return true;
-    return false;
+    return this.marks.has(k) || (this.beneath.get(k) ?? 0) > 0;
   }
 
   /** Whether the record would change nothing (so it needs no write). */

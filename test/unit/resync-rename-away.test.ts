@@ -171,6 +171,21 @@ describe("a recorder's file renamed away while the copy is not in sync", () => {
     await expectSameTrees(src, dst);
   });
 
+  it("data journaled under a name that a live unlink then removes reaches the file's other hard link", async () => {
+    await live(create("cam.dat"));
+    await live(append("cam.dat", 1, 10));
+    fs.linkSync(path.join(src, "cam.dat"), path.join(src, "keep.dat"));
+    await live({ op: "link", existing: relPath("cam.dat"), path: relPath("keep.dat") });
+    await alone(append("cam.dat", 11, 40));
+    fs.unlinkSync(path.join(src, "cam.dat"));
+    await live({ op: "unlink", path: relPath("cam.dat") });
+
+    const done = await runPass(peer);
+    expect(done.completed).toBe(true);
+    await peer.apply({ op: "fsync", path: null, dataOnly: false });
+    await expectSameTrees(src, dst);
+  });
+
   it("a file made under the name a rename took away, written only in places, leaves none of the old file's bytes on the copy", async () => {
     await live(create("db"));
     await live(append("db", 1, 100));
