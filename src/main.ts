@@ -1,19 +1,26 @@
 #!/usr/bin/env bun
 import { dispatch } from "./cli/dispatch.ts";
+import { outlet } from "./cli/outlet.ts";
 import { daemonEntries } from "./daemon/entry.ts";
 
+const stdout = outlet(process.stdout);
+const stderr = outlet(process.stderr);
 const io = {
-  out: (t: string) => process.stdout.write(t + "\n"),
-  err: (t: string) => process.stderr.write(t + "\n"),
+  out: (t: string) => stdout.write(t + "\n"),
+  err: (t: string) => stderr.write(t + "\n"),
   env: process.env,
 };
 
-try {
-  const code = await dispatch(process.argv.slice(2), io, daemonEntries);
-  // Exit explicitly: a finished verb must not linger on an open handle.
+/** Exit explicitly (a finished verb must not linger on an open handle), once the answer is out. */
+async function exit(code: number): Promise<never> {
+  await Promise.all([stdout.flushed(), stderr.flushed()]);
   process.exit(code);
+}
+
+try {
+  await exit(await dispatch(process.argv.slice(2), io, daemonEntries));
 } catch (e) {
   // Only a bug lands here; user mistakes are answered inside dispatch.
-  process.stderr.write(`vigil: internal error: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
-  process.exit(70);
+  stderr.write(`vigil: internal error: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+  await exit(70);
 }
