@@ -25,7 +25,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
+import { benchArgs } from "./lib/args.ts";
 import { rssMiB, slowBodyAttack } from "../test/cli/slow-body-attack.ts";
 import { usageOf } from "./lib/proc-usage.ts";
 import { markdownTable, writeResults } from "./lib/report.ts";
@@ -60,7 +60,7 @@ function curl(url: string, user: string | undefined): Promise<{ code: string; se
   });
 }
 
-const { values } = parseArgs({
+const { values } = benchArgs({
   options: {
     seconds: { type: "string", default: "10" },
     connections: { type: "string", default: "300" },

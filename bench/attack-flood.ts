@@ -26,7 +26,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
+import { benchArgs } from "./lib/args.ts";
 import { withLab } from "../test/lab/lab.ts";
 import { counterDelta, flood, processUsage, udpCounters, writeReplayFrames, buildFlooder, type UdpCounters } from "../test/lab/udp-flood.ts";
 import { isStall, peerChange, startVigilCluster, type VigilLogEvent, type VigilNode } from "../test/lab/vigil-cluster.ts";
@@ -104,7 +104,7 @@ async function runBuild(label: string, o: { seconds: number; senders: number; di
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
+  const { values } = benchArgs({
     options: { seconds: { type: "string", default: "10" }, senders: { type: "string", default: "2" }, before: { type: "string" }, "phases-json": { type: "string" }, label: { type: "string" } },
   });
   const seconds = Number(values.seconds);

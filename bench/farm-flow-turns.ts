@@ -24,9 +24,9 @@ import { spawnSync } from "node:child_process";
 import { existsSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
+import { benchArgs } from "./lib/args.ts";
 
-const { values: args } = parseArgs({
+const { values: args } = benchArgs({
   options: {
     trees: { type: "string" },
     rounds: { type: "string", default: "2" },

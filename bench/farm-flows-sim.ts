@@ -17,12 +17,12 @@
  *
  *   node_modules/.bin/bun bench/farm-flows-sim.ts [--seeds 30]
  */
-import { parseArgs } from "node:util";
+import { benchArgs } from "./lib/args.ts";
 import type { FarmCoreConfig } from "../src/core/farm/types.ts";
 import { DEADTIME, FarmWorld } from "../test/sim/farm-world.ts";
 import { Prng } from "../test/sim/harness/prng.ts";
 
-const { values } = parseArgs({ options: { seeds: { type: "string", default: "30" } } });
+const { values } = benchArgs({ options: { seeds: { type: "string", default: "30" } } });
 const seeds = Number(values.seeds);
 if (!Number.isInteger(seeds) || seeds < 1) {
   console.error(`--seeds must be a whole number >= 1, got ${JSON.stringify(values.seeds)}`);

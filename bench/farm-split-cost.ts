@@ -23,13 +23,13 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
+import { benchArgs } from "./lib/args.ts";
 import { applyView, type FarmSysNode, type FarmSysSpec, farmTable, FARM_PORT, FARM_VIP, runClient, startFarmSysNode, waitForSplit } from "../test/lab/farm-lab.ts";
 import { startVigilCluster, type VigilCluster, type VigilNode } from "../test/lab/vigil-cluster.ts";
 import { createLab, type LabHost } from "../test/lab/lab.ts";
 import { markdownTable, writeResults } from "./lib/report.ts";
 
-const { values } = parseArgs({ options: { rounds: { type: "string", default: "3" }, out: { type: "string", default: "farm-split-cost" } } });
+const { values } = benchArgs({ options: { rounds: { type: "string", default: "3" }, out: { type: "string", default: "farm-split-cost" } } });
 const ROUNDS = Number(values.rounds);
 
 function busyMs(): number {

@@ -14,13 +14,13 @@
  * set, one netlink transaction), from bench/farm-nft-timing.ts.
  */
 import { join } from "node:path";
-import { parseArgs } from "node:util";
+import { benchArgs } from "./lib/args.ts";
 import { BUN, FARM_FIXTURES, FARM_PORT, FARM_VIP, startFarmSysNode } from "../test/lab/farm-lab.ts";
 import { createLab, type LabHost, REPO_ROOT } from "../test/lab/lab.ts";
 import { markdownTable, writeResults } from "./lib/report.ts";
 import { percentile, summarize } from "./lib/stats.ts";
 
-const { values } = parseArgs({ options: { rounds: { type: "string", default: "5" } } });
+const { values } = benchArgs({ options: { rounds: { type: "string", default: "5" } } });
 const ROUNDS = Number(values.rounds);
 const FLOWS = 100;
 const PER_FLOW = 100;

@@ -36,7 +36,7 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
+import { benchArgs } from "./lib/args.ts";
 import { nftBucket } from "../src/core/farm/jhash.ts";
 import { owners, ownershipTable } from "../src/core/farm/ownership.ts";
 import { BUCKETS } from "../src/core/farm/types.ts";
@@ -47,7 +47,7 @@ import { startVigilCluster, type VigilCluster, type VigilNode } from "../test/la
 import { markdownTable, writeResults } from "./lib/report.ts";
 import { percentile, summarize } from "./lib/stats.ts";
 
-const { values } = parseArgs({ options: { kills: { type: "string", default: "20" } } });
+const { values } = benchArgs({ options: { kills: { type: "string", default: "20" } } });
 const KILLS = Number(values.kills);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

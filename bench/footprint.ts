@@ -43,7 +43,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync
 import { randomBytes } from "node:crypto";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
+import { benchArgs } from "./lib/args.ts";
 import { type LabHost, type LabProcess, waitUntil, withLab } from "../test/lab/lab.ts";
 import { requireVigilBinary, startVigilCluster, VIGIL_BIN, type VigilCluster } from "../test/lab/vigil-cluster.ts";
 import { HEARTBEAT_BIN, heartbeatVersion, prepareHaNode } from "./lib/linux-ha.ts";
@@ -51,7 +51,7 @@ import { linuxHaUnderTest } from "./lib/linux-ha-under-test.ts";
 import { fmt, markdownTable, writeResults } from "./lib/report.ts";
 import { median } from "./lib/stats.ts";
 
-const { values } = parseArgs({
+const { values } = benchArgs({
   options: {
     runs: { type: "string", default: "20" },
     seconds: { type: "string", default: "30" },

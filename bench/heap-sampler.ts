@@ -18,10 +18,10 @@
  */
 import { appendFileSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
+import { benchArgs } from "./lib/args.ts";
 import { slope } from "./lib/stats.ts";
 
-const { values: args } = parseArgs({
+const { values: args } = benchArgs({
   options: {
     bin: { type: "string" },
     out: { type: "string" },

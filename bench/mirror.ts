@@ -47,7 +47,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
+import { benchArgs } from "./lib/args.ts";
 import { type Lab, withLab } from "../test/lab/lab.ts";
 import { requireVigilBinary, VIGIL_BIN } from "../test/lab/vigil-cluster.ts";
 import { usageOf } from "./lib/proc-usage.ts";
@@ -59,7 +59,7 @@ import { mirrorMarkdown, type PhaseResult, type StallResult } from "./mirror-rep
 import { measureInitialSync, measureResync } from "./mirror-resync.ts";
 import { DEADTIME_MS, startVigilPair, type VigilPair } from "./mirror-vigil.ts";
 
-const { values } = parseArgs({ options: {
+const { values } = benchArgs({ options: {
   rounds: { type: "string" }, quick: { type: "boolean", default: false },
   rows: { type: "string" }, cols: { type: "string" }, shapes: { type: "string" }, name: { type: "string" },
 } });

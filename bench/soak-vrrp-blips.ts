@@ -17,9 +17,9 @@
  */
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
+import { benchArgs } from "./lib/args.ts";
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { "master-down-ms": { type: "string", default: "3609" } } });
+const { values, positionals } = benchArgs({ allowPositionals: true, options: { "master-down-ms": { type: "string", default: "3609" } } });
 const dir = positionals[0];
 const masterDownS = Number(values["master-down-ms"]) / 1000;
 if (dir === undefined || !Number.isFinite(masterDownS) || masterDownS <= 0) {

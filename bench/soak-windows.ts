@@ -13,11 +13,11 @@
  * count (h1 is never killed by the soak, so that is the whole run).
  */
 import { readFileSync } from "node:fs";
-import { parseArgs } from "node:util";
+import { benchArgs } from "./lib/args.ts";
 import type { SoakSample } from "./lib/soak-sample.ts";
 import { median, slope } from "./lib/stats.ts";
 
-const { values: args, positionals: files } = parseArgs({
+const { values: args, positionals: files } = benchArgs({
   allowPositionals: true,
   options: { node: { type: "string", default: "h1" }, windows: { type: "string", default: "2-70,70-" } },
 });

@@ -68,7 +68,7 @@ import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, chmodSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
+import { benchArgs } from "./lib/args.ts";
 import { encodeAdvert, VRRP_MULTICAST_V4 } from "../src/proto/vrrp.ts";
 import { createLab, type Lab, type LabHost, type LabProcess } from "../test/lab/lab.ts";
 import { signalPid } from "../test/lab/procfs.ts";
@@ -99,7 +99,7 @@ const WITNESS_PORT = 7695;
 
 const FAULT_KINDS = ["hbflood", "vrrpflood", "sigstop", "loss", "unplug", "clients", "kill", "diskfull", "clockstep"] as const;
 type FaultKind = (typeof FAULT_KINDS)[number];
-const { values: args } = parseArgs({
+const { values: args } = benchArgs({
   options: {
     minutes: { type: "string", default: "30" },
     out: { type: "string", default: "soak" },

@@ -21,12 +21,12 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
+import { benchArgs } from "./lib/args.ts";
 import { serveFetch } from "../src/daemon/http-server.ts";
 import { DEFAULT_HTTP_LIMITS } from "../src/daemon/http-limits.ts";
 import { consoleTls } from "../src/sys/tls/console-cert.ts";
 
-const { values: args } = parseArgs({ options: { count: { type: "string", default: "1000" }, "wait-ms": { type: "string", default: String(DEFAULT_HTTP_LIMITS.headerTimeoutMs + 2000) } } });
+const { values: args } = benchArgs({ options: { count: { type: "string", default: "1000" }, "wait-ms": { type: "string", default: String(DEFAULT_HTTP_LIMITS.headerTimeoutMs + 2000) } } });
 const count = Number(args.count);
 const waitMs = Number(args["wait-ms"]);
 if (!Number.isInteger(count) || count < 1 || !Number.isFinite(waitMs) || waitMs < 0) {
