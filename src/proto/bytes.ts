@@ -32,8 +32,17 @@ export function utf8Bytes(text: string, what: string): Uint8Array {
   return utf8Encoder.encode(text);
 }
 
+/**
+ * Scratch for the 8-byte reads: the bytes are copied here in host order and
+ * read through a typed array, so a read allocates no DataView (only the
+ * BigInt a u64 is). Codecs run on one thread.
+ */
+const scratch = new Uint8Array(8);
+const scratchF64 = new Float64Array(scratch.buffer);
+const scratchU64 = new BigUint64Array(scratch.buffer);
+const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 export class ByteReader {
-  private readonly view: DataView;
   private readonly bytes: Uint8Array;
   private readonly end: number;
   private pos: number;
@@ -44,7 +53,6 @@ export class ByteReader {
       throw new RangeError(`ByteReader window [${start}, ${end}) is outside a buffer of ${bytes.length} bytes`);
     }
     this.bytes = bytes;
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.pos = start;
     this.end = end;
   }
@@ -69,24 +77,52 @@ export class ByteReader {
     return at;
   }
 
+  /** Passes over the next `n` bytes and returns where they start in `bytes`: for callers that read them in place. */
+  skip(n: number, what: string): number {
+    return this.take(n, what);
+  }
+
+  // take() checked the window lies inside `bytes`: the reads below are in range.
+  private at(i: number): number {
+    return this.bytes[i] as number;
+  }
+
   u8(what: string): number {
-    return this.view.getUint8(this.take(1, what));
+    return this.at(this.take(1, what));
   }
 
   u16(what: string): number {
-    return this.view.getUint16(this.take(2, what));
+    const i = this.take(2, what);
+    return (this.at(i) << 8) | this.at(i + 1);
   }
 
   u32(what: string): number {
-    return this.view.getUint32(this.take(4, what));
+    const i = this.take(4, what);
+    return ((this.at(i) << 24) | (this.at(i + 1) << 16) | (this.at(i + 2) << 8) | this.at(i + 3)) >>> 0;
+  }
+
+  private load8(i: number): void {
+    if (HOST_LITTLE_ENDIAN) for (let k = 0; k < 8; k++) scratch[k] = this.at(i + 7 - k);
+    else for (let k = 0; k < 8; k++) scratch[k] = this.at(i + k);
   }
 
   u64(what: string): bigint {
-    return this.view.getBigUint64(this.take(8, what));
+    this.load8(this.take(8, what));
+    return scratchU64[0] as bigint;
+  }
+
+  /** A u64 as a number when it is at most 2^53-1, else undefined (no BigInt made for the common case). */
+  u64Safe(what: string): number | undefined {
+    const i = this.take(8, what);
+    const hi = ((this.at(i) << 24) | (this.at(i + 1) << 16) | (this.at(i + 2) << 8) | this.at(i + 3)) >>> 0;
+    if (hi > 0x1fffff) return undefined;
+    const lo = ((this.at(i + 4) << 24) | (this.at(i + 5) << 16) | (this.at(i + 6) << 8) | this.at(i + 7)) >>> 0;
+    return hi * 0x100000000 + lo;
   }
 
   f64(what: string): number {
-    return this.view.getFloat64(this.take(8, what));
+    this.load8(this.take(8, what));
+    return scratchF64[0] as number;
   }
 
   /** A view (not a copy) of the next `n` bytes. */
@@ -96,6 +132,7 @@ export class ByteReader {
   }
 
   utf8(n: number, what: string): string {
+    if (n === 0) return "";
     const at = this.pos;
     const raw = this.bytesView(n, what);
     try {

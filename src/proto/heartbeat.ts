@@ -45,7 +45,6 @@
  * checked before any variable-length field is parsed, so an attacker without
  * the key can only ever reach the fixed-size checks.
  */
-import { timingSafeEqual } from "node:crypto";
 import { ByteDecodeError, ByteReader, ByteWriter, utf8Bytes } from "./bytes.ts";
 import { HMAC_SHA256_BYTES, hmacSha256Into } from "./hmac-sha256.ts";
 
@@ -189,6 +188,7 @@ function writeName(w: ByteWriter, value: string, maxBytes: number, what: string)
     raw = utf8Bytes(value, what);
     if (nameBytes.size >= NAME_CACHE_MAX) nameBytes.clear();
     nameBytes.set(value, raw);
+    rememberName(raw, 0, raw.length, value);
   }
   w.bytesWithU8Length(raw, maxBytes, what);
 }
@@ -348,18 +348,27 @@ function writeVrrpClaims(w: ByteWriter, claims: readonly VrrpMasterClaim[]): voi
   }
 }
 
-function readVrrpClaims(r: ByteReader): VrrpMasterClaim[] {
+/** The claims, or undefined for none (most frames: no array made for them). */
+function readVrrpClaims(r: ByteReader, bytes: Uint8Array): VrrpMasterClaim[] | undefined {
   const n = readCount(r, HEARTBEAT_MAX_VRRP_CLAIMS, "VRRP instance count");
+  if (n === 0) return undefined;
   const claims: VrrpMasterClaim[] = [];
   for (let i = 0; i < n; i++) {
-    const instance = readName(r, HEARTBEAT_MAX_NAME_BYTES, nameField(`VRRP instance ${i} name`));
+    const instance = readName(r, bytes, HEARTBEAT_MAX_NAME_BYTES, nameField(`VRRP instance ${i} name`));
     const at = r.offset;
     const vrid = r.u8(`VRRP instance ${i} vrid`);
     if (vrid === 0) throw new ByteDecodeError(`VRRP instance ${i} vrid at offset ${at} is 0; VRIDs are 1..255`, at);
-    const a = r.bytesView(4, `VRRP instance ${i} address`);
-    claims.push({ instance, vrid, address: `${a[0]}.${a[1]}.${a[2]}.${a[3]}` });
+    const a = r.skip(4, `VRRP instance ${i} address`);
+    claims.push({ instance, vrid, address: `${bytes[a]}.${bytes[a + 1]}.${bytes[a + 2]}.${bytes[a + 3]}` });
   }
   return claims;
+}
+
+/** Whether the MAC at `bytes[macAt..]` is `expectedMac`, in time independent of where they differ. */
+function macMatches(bytes: Uint8Array, macAt: number): boolean {
+  let diff = 0;
+  for (let i = 0; i < HEARTBEAT_MAC_BYTES; i++) diff |= (expectedMac[i] as number) ^ (bytes[macAt + i] as number);
+  return diff === 0;
 }
 
 function fail(kind: HeartbeatDecodeErrorKind, detail: string): HeartbeatDecodeResult {
@@ -384,14 +393,65 @@ const moduleIn = perIndex((i) => ({
 }));
 const configKeyIn = perIndex((i) => ({ key: nameField(`config key ${i}`), hash: `config key ${i} hash` }));
 
-function readName(r: ByteReader, maxBytes: number, field: NameField): string {
+/**
+ * Names already found valid (decoded, or written by this node), by their
+ * UTF-8, in buckets by byte length: a peer sends the same few names (cluster,
+ * itself, its peers, its modules and roles) in every frame, so a name whose
+ * bytes match one of these is that string, without decoding or checking it
+ * again. Only frames that passed the MAC reach names, and the table is
+ * cleared when it holds more than NAME_CACHE_MAX, so it stays small whatever
+ * names come and go.
+ */
+interface KnownName {
+  readonly raw: Uint8Array;
+  readonly value: string;
+}
+let knownByLength: (KnownName[] | undefined)[] = [];
+let knownCount = 0;
+
+function rememberName(bytes: Uint8Array, at: number, n: number, value: string): void {
+  if (n === 0 || n > 0xff) return;
+  if (knownCount >= NAME_CACHE_MAX) {
+    knownByLength = [];
+    knownCount = 0;
+  }
+  const entry = { raw: bytes.slice(at, at + n), value };
+  const bucket = knownByLength[n];
+  if (bucket === undefined) knownByLength[n] = [entry];
+  else bucket.push(entry);
+  knownCount++;
+}
+
+function knownName(bytes: Uint8Array, at: number, n: number): string | undefined {
+  const bucket = knownByLength[n];
+  if (bucket === undefined) return undefined;
+  for (let e = 0; e < bucket.length; e++) {
+    const known = bucket[e] as KnownName;
+    const raw = known.raw;
+    let i = 0;
+    while (i < n && raw[i] === bytes[at + i]) i++;
+    if (i === n) return known.value;
+  }
+  return undefined;
+}
+
+function readName(r: ByteReader, bytes: Uint8Array, maxBytes: number, field: NameField): string {
   const { what } = field;
   const at = r.offset;
   const n = r.u8(field.length);
   if (n === 0) throw new ByteDecodeError(`${what} at offset ${at} is empty`, at);
   if (n > maxBytes) throw new ByteDecodeError(`${what} at offset ${at} is ${n} bytes; the limit is ${maxBytes}`, at);
+  const start = r.offset;
+  if (n <= r.remaining) {
+    const known = knownName(bytes, start, n);
+    if (known !== undefined) {
+      r.skip(n, what);
+      return known;
+    }
+  }
   const value = r.utf8(n, what);
   if (CONTROL_CHAR.test(value)) throw new ByteDecodeError(`${what} at offset ${at} contains a control character`, at);
+  rememberName(bytes, start, n, value);
   return value;
 }
 
@@ -421,56 +481,58 @@ function readFlags(r: ByteReader, what: string): number {
 
 const HEX_BYTE = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
 
-function hex(bytes: Uint8Array): string {
+/** The digest at `bytes[at, at + HEARTBEAT_DIGEST_BYTES)` as hex. */
+function hexDigest(bytes: Uint8Array, at: number): string {
   let out = "";
-  for (const b of bytes) out += HEX_BYTE[b] as string;
+  for (let i = at; i < at + HEARTBEAT_DIGEST_BYTES; i++) out += HEX_BYTE[bytes[i] as number] as string;
   return out;
 }
 
-function readDigest(r: ByteReader, what: string): string {
-  return hex(r.bytesView(HEARTBEAT_DIGEST_BYTES, what));
+function readDigest(r: ByteReader, bytes: Uint8Array, what: string): string {
+  return hexDigest(bytes, r.skip(HEARTBEAT_DIGEST_BYTES, what));
 }
 
-function isZero(bytes: Uint8Array): boolean {
-  for (const b of bytes) if (b !== 0) return false;
+function isZeroDigest(bytes: Uint8Array, at: number): boolean {
+  for (let i = at; i < at + HEARTBEAT_DIGEST_BYTES; i++) if (bytes[i] !== 0) return false;
   return true;
 }
 
-function readConfigPage(r: ByteReader): ConfigDigestPage | undefined {
+/** Stands for "no keys" until a page is returned (never handed out, so never written to). */
+const NO_KEYS_READ: { key: string; hash: string }[] = [];
+
+function readConfigPage(r: ByteReader, bytes: Uint8Array): ConfigDigestPage | undefined {
   // Most frames carry no page: its all-zero digest is not turned into text.
-  const digestBytes = r.bytesView(HEARTBEAT_DIGEST_BYTES, "config digest");
+  const digestAt = r.skip(HEARTBEAT_DIGEST_BYTES, "config digest");
   const total = r.u16("config key total");
   const firstAt = r.offset;
   const first = r.u16("config page start");
   const count = readCount(r, HEARTBEAT_MAX_CONFIG_KEYS_PER_FRAME, "config key count");
   if (first + count > total) throw new ByteDecodeError(`config page at offset ${firstAt} lists keys ${first}..${first + count - 1} of only ${total}`, firstAt);
-  const keys: { key: string; hash: string }[] = [];
+  const keys: { key: string; hash: string }[] = count === 0 ? NO_KEYS_READ : [];
   for (let i = 0; i < count; i++) {
     const what = configKeyIn(i);
-    keys.push({ key: readName(r, HEARTBEAT_MAX_NAME_BYTES, what.key), hash: readDigest(r, what.hash) });
+    keys.push({ key: readName(r, bytes, HEARTBEAT_MAX_NAME_BYTES, what.key), hash: readDigest(r, bytes, what.hash) });
   }
-  if (isZero(digestBytes)) {
+  if (isZeroDigest(bytes, digestAt)) {
     if (total !== 0 || first !== 0 || count !== 0) throw new ByteDecodeError(`config page at offset ${firstAt} lists keys without a digest`, firstAt);
     return undefined;
   }
-  return { digest: hex(digestBytes), total, first, keys };
+  return { digest: hexDigest(bytes, digestAt), total, first, keys: count === 0 ? [] : keys };
 }
 
-const MAX_SAFE_BIGINT = BigInt(Number.MAX_SAFE_INTEGER);
-
-function parseBody(r: ByteReader, version: number): HeartbeatFrame {
+function parseBody(r: ByteReader, bytes: Uint8Array, version: number): HeartbeatFrame {
   const epoch = r.u64("epoch");
   const seq = r.u32("seq");
   const sentAt = readMs(r, "sentAt");
   const link = r.u8("link index");
-  const cluster = readName(r, HEARTBEAT_MAX_NAME_BYTES, CLUSTER_NAME);
-  const node = readName(r, HEARTBEAT_MAX_NAME_BYTES, NODE_NAME);
+  const cluster = readName(r, bytes, HEARTBEAT_MAX_NAME_BYTES, CLUSTER_NAME);
+  const node = readName(r, bytes, HEARTBEAT_MAX_NAME_BYTES, NODE_NAME);
   const echoes: PeerEcho[] = [];
   const echoCount = readCount(r, HEARTBEAT_MAX_ECHOES, "echo count");
   for (let i = 0; i < echoCount; i++) {
     const what = echoIn(i);
     echoes.push({
-      node: readName(r, HEARTBEAT_MAX_NAME_BYTES, what.node),
+      node: readName(r, bytes, HEARTBEAT_MAX_NAME_BYTES, what.node),
       sentAt: readMs(r, what.sentAt),
       heldMs: readMs(r, what.heldMs),
     });
@@ -479,14 +541,15 @@ function parseBody(r: ByteReader, version: number): HeartbeatFrame {
   const moduleCount = readCount(r, HEARTBEAT_MAX_MODULES, "module count");
   for (let i = 0; i < moduleCount; i++) {
     const what = moduleIn(i);
-    const module = readName(r, HEARTBEAT_MAX_NAME_BYTES, what.module);
-    const role = readName(r, HEARTBEAT_MAX_ROLE_BYTES, what.role);
+    const module = readName(r, bytes, HEARTBEAT_MAX_NAME_BYTES, what.module);
+    const role = readName(r, bytes, HEARTBEAT_MAX_ROLE_BYTES, what.role);
     const at = r.offset;
-    const generation = r.u64(what.generation);
-    if (generation > MAX_SAFE_BIGINT) {
-      throw new ByteDecodeError(`${what.generation} at offset ${at} is ${generation}; the limit is 2^53-1`, at);
+    const generation = r.u64Safe(what.generation);
+    if (generation === undefined) {
+      const big = new ByteReader(bytes, at, at + 8).u64(what.generation);
+      throw new ByteDecodeError(`${what.generation} at offset ${at} is ${big}; the limit is 2^53-1`, at);
     }
-    const advert: ModuleAdvert = { module, role, generation: Number(generation) };
+    const advert: ModuleAdvert = { module, role, generation };
     if (version >= 2) {
       if (readFlags(r, what.flags) === 1) advert.starting = true;
       const at = r.offset;
@@ -501,12 +564,12 @@ function parseBody(r: ByteReader, version: number): HeartbeatFrame {
   const frame: HeartbeatFrame = { cluster, node, epoch, seq, sentAt, link, echoes, modules };
   if (version >= 2) {
     if (readFlags(r, "flags") === 1) frame.leaving = true;
-    const config = readConfigPage(r);
+    const config = readConfigPage(r, bytes);
     if (config !== undefined) frame.config = config;
   }
   if (version >= 3) {
-    const vrrp = readVrrpClaims(r);
-    if (vrrp.length > 0) frame.vrrp = vrrp;
+    const vrrp = readVrrpClaims(r, bytes);
+    if (vrrp !== undefined) frame.vrrp = vrrp;
   }
   r.expectEnd(version >= 3 ? "the VRRP instances" : version >= 2 ? "the config page" : "the last module advert");
   return frame;
@@ -538,12 +601,12 @@ export function decodeHeartbeat(bytes: Uint8Array, key: Uint8Array): HeartbeatDe
   }
   const macAt = len - HEARTBEAT_MAC_BYTES;
   hmacSha256Into(key, bytes.subarray(0, macAt), expectedMac);
-  if (!timingSafeEqual(expectedMac, bytes.subarray(macAt))) {
+  if (!macMatches(bytes, macAt)) {
     return fail("bad-mac", `HMAC-SHA256 at offset ${macAt} does not match: wrong cluster key or altered frame`);
   }
   try {
     const r = new ByteReader(bytes, MAGIC.length + 1, macAt);
-    return { ok: true, frame: parseBody(r, version) };
+    return { ok: true, frame: parseBody(r, bytes, version) };
   } catch (err) {
     if (err instanceof ByteDecodeError) return fail("malformed", err.message);
     throw err;
