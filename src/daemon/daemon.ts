@@ -16,7 +16,7 @@ import type { FetchHandler } from "./http-server.ts";
 import { reachableConsole } from "../api/console-urls.ts";
 import { consoleStatus, networkConsoleAuth } from "./console-access.ts";
 import type { Engine, NodeContext } from "./engine.ts";
-import { supervisedHeartbeat } from "./heartbeat/supervised.ts";
+import { type SupervisedHeartbeat, supervisedHeartbeat } from "./heartbeat/supervised.ts";
 import type { Logger } from "./log.ts";
 import { supervisedFarms } from "./farm/supervised.ts";
 import { Metrics } from "./metrics.ts";
@@ -34,6 +34,7 @@ import { join } from "node:path";
 import { mergedStatus, Supervisor } from "./supervisor.ts";
 import { applyRealtime } from "./realtime.ts";
 import { trimAfterStart } from "./memory-trim.ts";
+import { paceOptionsFor, startupPace } from "./startup-pace.ts";
 import { dumpHeapStatsOnSignal } from "./heap-stats.ts";
 import { supervisedVrrp } from "./vrrp/supervised.ts";
 
@@ -107,7 +108,9 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   };
 
   await applyRealtime(initial, log, "start");
-  const started = await supervisor.start(signals.stopAsked);
+  // Once heartbeats run, each later step waits for a round to go out first (startup-pace.ts).
+  const pace = startupPace(node.heartbeat, paceOptionsFor(initial.cluster.heartbeat.interval));
+  const started = await supervisor.start(signals.stopAsked, () => pace.beforeStep());
   if (started.ok === false) {
     log.error(started.message);
     await supervisor.giveUp();
@@ -129,7 +132,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   });
 
   // Start-up's memory back before anything is locked (memory-trim.ts).
-  await trimAfterStart(log);
+  await pace.beforeStep();
+  await trimAfterStart(log, () => pace.beforeStep());
   // Again, for the threads the engines started (their Workers begin at normal priority).
   await applyRealtime(initial, log, "threads");
   signals.onReload(() => void reloadNode(opts, self.name, node, supervisor));
@@ -142,6 +146,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
 interface NodeEngines {
   readonly engines: readonly Engine[];
   readonly console: SupervisedConsole;
+  readonly heartbeat: SupervisedHeartbeat;
   /** The config the engines run now; reloadNode replaces it. */
   config: VigilConfig;
   readonly reloads: (labels: { result: "ok" | "rejected" }) => void;
@@ -240,7 +245,7 @@ function nodeEngines(ctx: NodeContext, opts: DaemonOptions, self: { name: string
     return { health: snap.health ?? { isolated: null, nodes: [], modules: [] }, uptimeMs: snap.uptimeMs, timers: { initdeadMs: t.initdead, deadtimeMs: t.deadtime } };
   }, heartbeat);
   engines.push(heartbeat, vrrp, modules, farms, health, consoleEngine);
-  const node: NodeEngines = { engines, console: consoleEngine, config: ctx.config, reloads };
+  const node: NodeEngines = { engines, console: consoleEngine, heartbeat, config: ctx.config, reloads };
   return node;
 }
 

@@ -84,9 +84,11 @@ function fullGc(): void {
  * Runs the trim on this process; undefined where it cannot (no FFI: Node,
  * Deno; no /proc). Never throws: a daemon that cannot trim runs on, larger.
  */
-export async function trimAfterStart(log: Logger): Promise<TrimOutcome | undefined> {
+export async function trimAfterStart(log: Logger, beforeStep: () => Promise<void> = async () => {}): Promise<TrimOutcome | undefined> {
   const before = rssKiB();
   fullGc();
+  // The collection and the drop are each long on a loaded host: a heartbeat round between them (startup-pace.ts).
+  await beforeStep();
   let calls;
   let maps: string;
   let exe: string;

@@ -33,10 +33,14 @@ function inTiers(engines: readonly Engine[], order: readonly EngineTier[]): Engi
 export class Supervisor {
   constructor(private readonly engines: readonly Engine[]) {}
 
-  /** `stopAsked`: the signal of a stop asked during start-up, if any. */
-  async start(stopAsked: () => string | undefined): Promise<StartOutcome> {
+  /**
+   * `stopAsked`: the signal of a stop asked during start-up, if any.
+   * `beforeStep`: awaited before each engine's start (startup-pace.ts).
+   */
+  async start(stopAsked: () => string | undefined, beforeStep?: () => Promise<void>): Promise<StartOutcome> {
     for (const e of inTiers(this.engines, START_ORDER)) {
       try {
+        await beforeStep?.();
         await e.start();
       } catch (err) {
         return { ok: false, message: err instanceof Error ? err.message : String(err) };
