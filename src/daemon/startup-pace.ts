@@ -45,6 +45,8 @@ export function startupPace(rounds: PacedRounds, o: PaceOptions): StartupPace {
   let waiting: (() => void)[] = [];
   rounds.afterRound(() => {
     lastRoundAt = now();
+    // This runs after every round for the daemon's life: no new array unless a step waits.
+    if (waiting.length === 0) return;
     const go = waiting;
     waiting = [];
     // After the round's own work, not inside it: the step must not delay the round's other riders.
