@@ -30,10 +30,6 @@ function run(mode: string, readAfterMs: number, keepBytes = Infinity): Promise<{
 }
 
 describe("the CLI's stdout through a pipe", () => {
-  it("delivers the whole answer to a slow reader before exiting", async () => {
-    expect(await run("wait", 300)).toEqual({ bytes: ANSWER_BYTES, code: 0 });
-  });
-
   it("exits at once, with 0, when the reader closes the pipe early", async () => {
     const r = await run("wait", 0, 4096);
     expect(r.code).toBe(0);
