@@ -118,6 +118,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   }
   if (started.ok === "stop-asked") return await stop(started.signal);
 
+  signals.holdReloads();
   log.info("vigil started", {
     version: VERSION,
     node: self.name,

@@ -11,7 +11,16 @@ export interface DaemonSignals {
   stopAsked(): string | undefined;
   /** Resolves with the first stop signal. */
   readonly stopped: Promise<string>;
-  /** From now on SIGHUP calls `reload`; before, SIGHUP is ignored with a warning. */
+  /**
+   * From now on a SIGHUP is kept, not ignored: "vigil started" has told the
+   * operator that a SIGHUP reloads, but start-up's last steps are still running.
+   */
+  holdReloads(): void;
+  /**
+   * From now on SIGHUP calls `reload`, and a SIGHUP kept since holdReloads is
+   * carried out now (unless a stop was asked meanwhile). Before holdReloads,
+   * SIGHUP is ignored with a warning.
+   */
   onReload(reload: () => void): void;
   /** Gives the signals back to the runtime. */
   release(): void;
@@ -22,6 +31,8 @@ export function takeSignals(log: Logger): DaemonSignals {
   let resolveStopped: (signal: string) => void = () => {};
   const stopped = new Promise<string>((r) => (resolveStopped = r));
   let reload: (() => void) | undefined;
+  let holding = false;
+  let held = false;
   const onStop = (signal: string): void => {
     if (asked !== undefined) return;
     asked = signal;
@@ -32,14 +43,24 @@ export function takeSignals(log: Logger): DaemonSignals {
     ["SIGINT", () => onStop("SIGINT")],
     ["SIGHUP", () => {
       if (reload !== undefined) reload();
-      else log.warn("SIGHUP during start-up ignored: the config being started is the one just read; send SIGHUP again after \"vigil started\" to reload");
+      else if (holding) {
+        if (!held) log.info("SIGHUP kept: the reload runs once start-up's last steps are done");
+        held = true;
+      } else log.warn("SIGHUP during start-up ignored: the config being started is the one just read; send SIGHUP again after \"vigil started\" to reload");
     }],
   ];
   for (const [sig, fn] of handlers) process.on(sig, fn);
   return {
     stopAsked: () => asked,
     stopped,
-    onReload: (fn) => (reload = fn),
+    holdReloads: () => {
+      holding = true;
+    },
+    onReload: (fn) => {
+      reload = fn;
+      if (held && asked === undefined) fn();
+      held = false;
+    },
     release() {
       for (const [sig, fn] of handlers) process.off(sig, fn);
     },
