@@ -81,6 +81,14 @@ class Traffic {
     f.epoch = this.w.nodes[by]?.epoch ?? 0;
   }
 
+  /** Datagrams left unanswered over the next `ms`, counted afresh (the moves before are over). */
+  unansweredOver(ms: number): number {
+    this.unanswered = 0;
+    this.unansweredFlows.clear();
+    this.run(ms);
+    return this.unanswered;
+  }
+
   /** Answerers now: flow id to node. */
   snapshot(): Map<number, number | undefined> {
     return new Map(this.flows.map((f) => [f.id, f.answerer]));
@@ -95,6 +103,26 @@ function failure(seed: number, w: FarmWorld, t: Traffic | undefined): string {
     return `flow ${id} (bucket ${f?.bucket}, last n${(f?.answerer ?? -1) + 1}) unanswered: ${records}`;
   });
   return `seed ${seed}: ${[...(t?.problems.slice(0, 3) ?? []), ...v, ...silent].join("; ")}\nreplay: ${replayCommand(seed)}`;
+}
+
+/**
+ * Two nodes serving 200 flows, then n2 crashes: n1 serves every bucket
+ * alone and every flow is answered. `before`: the buckets each held first.
+ */
+function pairWhoseSecondCrashed(seed: number, witness: boolean): { w: FarmWorld; t: Traffic; before: number[][] } {
+  const w = new FarmWorld(configs(2, witness), seed, { loss: 0.1, strict: true });
+  const t = new Traffic(w, 200, seed);
+  w.start(0);
+  w.start(1);
+  w.runUntil(3000);
+  t.run(500);
+  const before = w.nodes.map((x) => [...x.kernelHeld]);
+  w.kill(1);
+  t.run(2000);
+  expect(w.nodes[0]!.kernelHeld.length, failure(seed, w, t)).toBe(256);
+  expect(w.nodes[0]!.state.detail).toContain("serving alone");
+  expect(t.unansweredOver(500), failure(seed, w, t)).toBe(0);
+  return { w, t, before };
 }
 
 describe("farm simulation: UDP flows and isolation", () => {
@@ -142,10 +170,7 @@ describe("farm simulation: UDP flows and isolation", () => {
     expect(w.nodes[2]!.state.mode).toBe("stopped");
     expect(t.problems, fail()).toEqual([]);
     expect(w.violations, fail()).toEqual([]);
-    t.unanswered = 0;
-    t.unansweredFlows.clear();
-    t.run(500);
-    expect(t.unanswered, fail()).toBe(0);
+    expect(t.unansweredOver(500), fail()).toBe(0);
   });
 
   it.each(seedsFromEnv(10))("a node that returns is told the flows its peers kept outside their buckets: after n2 dies and returns and n3 is cut off, no flow is answered twice (seed %i)", (seed) => {
@@ -224,10 +249,7 @@ describe("farm simulation: UDP flows and isolation", () => {
     t.run(4000);
     expect(t.problems, failure(seed, w, t)).toEqual([]);
     expect(w.violations, failure(seed, w, t)).toEqual([]);
-    t.unanswered = 0;
-    t.unansweredFlows.clear();
-    t.run(500);
-    expect(t.unanswered, failure(seed, w, t)).toBe(0);
+    expect(t.unansweredOver(500), failure(seed, w, t)).toBe(0);
   });
 
   it.each(seedsFromEnv(10))("with a witness, a cut just past the deadtime: the flows the cut node kept in others' buckets are not lost when it returns (seed %i)", (seed) => {
@@ -251,10 +273,7 @@ describe("farm simulation: UDP flows and isolation", () => {
     t.run(3000);
     expect(t.problems, failure(seed, w, t)).toEqual([]);
     expect(w.violations, failure(seed, w, t)).toEqual([]);
-    t.unanswered = 0;
-    t.unansweredFlows.clear();
-    t.run(500);
-    expect(t.unanswered, failure(seed, w, t)).toBe(0);
+    expect(t.unansweredOver(500), failure(seed, w, t)).toBe(0);
     expect(kept.every((f) => f.answerer === 1), failure(seed, w, t)).toBe(true);
   });
 
@@ -301,30 +320,12 @@ describe("farm simulation: UDP flows and isolation", () => {
     // heard its peers say they served too and listened one deadtime to the flows they answer.
     expect(t.problems.filter((p) => Number.parseInt(p, 10) > healedAt + DEADTIME), failure(seed, w, t)).toEqual([]);
     t.problems.length = 0;
-    t.unanswered = 0;
-    t.unansweredFlows.clear();
-    t.run(500);
+    expect(t.unansweredOver(500), failure(seed, w, t)).toBe(0);
     expect(t.problems, failure(seed, w, t)).toEqual([]);
-    expect(t.unanswered, failure(seed, w, t)).toBe(0);
   });
 
   it.each(seedsFromEnv(10))("two nodes without a witness: the survivor of a crash serves every bucket and flow; the crashed node returns and no flow moves (seed %i)", (seed) => {
-    const cfgs = configs(2);
-    const w = new FarmWorld(cfgs, seed, { loss: 0.1, strict: true });
-    const t = new Traffic(w, 200, seed);
-    w.start(0);
-    w.start(1);
-    w.runUntil(3000);
-    t.run(500);
-    const before = w.nodes.map((x) => [...x.kernelHeld]);
-    w.kill(1);
-    t.run(2000);
-    expect(w.nodes[0]!.kernelHeld.length, failure(seed, w, t)).toBe(256);
-    expect(w.nodes[0]!.state.detail).toContain("serving alone");
-    t.unanswered = 0;
-    t.unansweredFlows.clear();
-    t.run(500);
-    expect(t.unanswered, failure(seed, w, t)).toBe(0);
+    const { w, t, before } = pairWhoseSecondCrashed(seed, false);
     const beforeReturn = t.snapshot();
     w.start(1);
     t.run(3000);
@@ -356,22 +357,7 @@ describe("farm simulation: UDP flows and isolation", () => {
   });
 
   it.each(seedsFromEnv(10))("two nodes with a ping witness: the survivor of a crash serves every bucket and flow; a node cut off from peers and witness holds nothing, and heals without two holders (seed %i)", (seed) => {
-    const cfgs = configs(2, true);
-    const w = new FarmWorld(cfgs, seed, { loss: 0.1, strict: true });
-    const t = new Traffic(w, 200, seed);
-    w.start(0);
-    w.start(1);
-    w.runUntil(3000);
-    t.run(500);
-    const before = w.nodes.map((x) => [...x.kernelHeld]);
-    w.kill(1);
-    t.run(2000);
-    expect(w.nodes[0]!.kernelHeld.length, failure(seed, w, t)).toBe(256);
-    expect(w.nodes[0]!.state.detail).toContain("serving alone");
-    t.unanswered = 0;
-    t.unansweredFlows.clear();
-    t.run(500);
-    expect(t.unanswered, failure(seed, w, t)).toBe(0);
+    const { w, t, before } = pairWhoseSecondCrashed(seed, true);
     w.start(1);
     t.run(3000);
     expect(w.nodes.map((x) => x.kernelHeld), failure(seed, w, t)).toEqual(before);
@@ -386,9 +372,6 @@ describe("farm simulation: UDP flows and isolation", () => {
     expect(w.violations, failure(seed, w, t)).toEqual([]);
     expect(w.stableProblems(), failure(seed, w, t)).toEqual([]);
     expect(w.nodes.map((x) => x.kernelHeld), failure(seed, w, t)).toEqual(before);
-    t.unanswered = 0;
-    t.unansweredFlows.clear();
-    t.run(500);
-    expect(t.unanswered, failure(seed, w, t)).toBe(0);
+    expect(t.unansweredOver(500), failure(seed, w, t)).toBe(0);
   });
 });
