@@ -7,7 +7,6 @@ import {
   skewTimeMs,
   stepVrrp,
   type VrrpAction,
-  type VrrpHeard,
   type VrrpInput,
   type VrrpInstanceConfig,
   type VrrpRole,
@@ -17,39 +16,8 @@ import {
 import { initSyncGroup, stepSyncGroup, syncGroupNextWakeAt, type SyncGroupAction, type SyncGroupState } from "../../src/core/vrrp/sync-group.ts";
 import { effectivePriority, faultingTracks } from "../../src/core/vrrp/track.ts";
 import { decodeVrrp, encodeAdvert, encodeIpv4Datagram, VRRP_MULTICAST_V4 } from "../../src/proto/vrrp.ts";
+import { actionTypes as types, transitionOf, VIP, VrrpOne as One, vrrpConfig as config } from "./vrrp-core-one.ts";
 
-const VIP = "198.51.100.100/24";
-
-function config(over: Partial<VrrpInstanceConfig> = {}): VrrpInstanceConfig {
-  return { name: "VI_1", vrid: 51, priority: 100, primaryAddress: "198.51.100.11", vips: [VIP], ...over };
-}
-
-const types = (actions: readonly VrrpAction[]): string[] =>
-  actions.filter((a) => a.type !== "set-timer").map((a) => (a.type === "send-advert" ? `send-advert(${a.advert.priority})` : a.type));
-
-const transitionOf = (actions: readonly VrrpAction[]): VrrpTransition | undefined =>
-  actions.find((a): a is VrrpTransition => a.type === "transition");
-
-/** One instance driven by hand: `now` only moves forward. */
-class One {
-  state: VrrpState;
-  now = 0;
-  constructor(c: VrrpInstanceConfig) {
-    this.state = initVrrp(c, 0);
-  }
-  step(input: VrrpInput, at = this.now): VrrpAction[] {
-    this.now = at;
-    const r = stepVrrp(this.state, input, at);
-    this.state = r.state;
-    return [...r.actions];
-  }
-  advert(from: string, priority: number, at = this.now, over: Partial<VrrpHeard> = {}): VrrpAction[] {
-    return this.step({ type: "advert", advert: { src: from, version: 3, vrid: 51, priority, advertIntCs: 100, addresses: ["198.51.100.100"], ...over } }, at);
-  }
-  tick(at: number): VrrpAction[] {
-    return this.step({ type: "tick" }, at);
-  }
-}
 
 interface Logged {
   readonly at: number;

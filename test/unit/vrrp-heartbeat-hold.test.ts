@@ -7,19 +7,14 @@
  */
 import { describe, expect, it } from "vitest";
 import {
-  initVrrp,
   masterDownIntervalMs,
   skewTimeMs,
-  stepVrrp,
   type VrrpAction,
   type VrrpHeld,
-  type VrrpInput,
   type VrrpInstanceConfig,
-  type VrrpState,
-  type VrrpTransition,
 } from "../../src/core/vrrp/vrrp.ts";
+import { transitionOf, VrrpOne, vrrpConfig as config } from "./vrrp-core-one.ts";
 
-const VIP = "198.51.100.100/24";
 /** The master: cluster node vms2, priority 150. */
 const MASTER = "198.51.100.12";
 const VMS2 = ["198.51.100.12", "203.0.113.12"];
@@ -30,35 +25,16 @@ const FRESH = MDI - 1250;
 /** The last advert came at 2000: the RFC takeover is due here. */
 const DUE = 2000 + MDI;
 
-function config(over: Partial<VrrpInstanceConfig> = {}): VrrpInstanceConfig {
-  return { name: "VI_1", vrid: 51, priority: 100, primaryAddress: "198.51.100.11", vips: [VIP], ...over };
+/** Ours, with the heartbeat's word on the master's node vms2 by default. */
+class One extends VrrpOne {
+  override says(at: number, says: "master" | "not-master" | "unknown" = "master", address = MASTER, node = "vms2"): VrrpAction[] {
+    return super.says(at, says, address, node);
+  }
 }
 
-const transitionOf = (actions: readonly VrrpAction[]): VrrpTransition | undefined => actions.find((a): a is VrrpTransition => a.type === "transition");
 const heldOf = (actions: readonly VrrpAction[]): VrrpHeld | undefined => actions.find((a): a is VrrpHeld => a.type === "held");
 const downTimer = (actions: readonly VrrpAction[]): number | null | undefined =>
   actions.find((a): a is Extract<VrrpAction, { type: "set-timer" }> => a.type === "set-timer" && a.timer === "master-down")?.at;
-
-class One {
-  state: VrrpState;
-  constructor(c: VrrpInstanceConfig) {
-    this.state = initVrrp(c, 0);
-  }
-  step(input: VrrpInput, at: number): VrrpAction[] {
-    const r = stepVrrp(this.state, input, at);
-    this.state = r.state;
-    return [...r.actions];
-  }
-  advert(from: string, priority: number, at: number): VrrpAction[] {
-    return this.step({ type: "advert", advert: { src: from, version: 3, vrid: 51, priority, advertIntCs: 100, addresses: ["198.51.100.100"] } }, at);
-  }
-  says(at: number, says: "master" | "not-master" | "unknown" = "master", address = MASTER, node = "vms2"): VrrpAction[] {
-    return this.step({ type: "peer-vrrp", node, says, address, heardAt: at }, at);
-  }
-  tick(at: number): VrrpAction[] {
-    return this.step({ type: "tick" }, at);
-  }
-}
 
 /** A BACKUP that heard `master` advertise at 1000 and 2000 (1 s interval), and the heartbeat say vms2 is MASTER at 1000. */
 function backup(over: Partial<VrrpInstanceConfig> = {}, claim = true): One {

@@ -7,16 +7,12 @@ import { describe, expect, it } from "vitest";
 import {
   initVrrp,
   masterDownIntervalMs,
-  stepVrrp,
   type VrrpAction,
-  type VrrpInput,
   type VrrpInstanceConfig,
-  type VrrpState,
-  type VrrpTransition,
 } from "../../src/core/vrrp/vrrp.ts";
 import { initSyncGroup, stepSyncGroup, type SyncGroupAction, type SyncGroupState } from "../../src/core/vrrp/sync-group.ts";
+import { actionTypes as types, transitionOf, VrrpOne, vrrpConfig as config } from "./vrrp-core-one.ts";
 
-const VIP = "198.51.100.100/24";
 /** The master: cluster node vms2, priority 150, sending from its first cluster address. */
 const MASTER = "198.51.100.12";
 const VMS2 = ["198.51.100.12", "203.0.113.12"];
@@ -24,34 +20,10 @@ const KEEPALIVED_ROUTER = "198.51.100.1";
 /** Ours: priority 100 at a 1 s interval. */
 const MDI = masterDownIntervalMs(100, 1000, 3);
 
-function config(over: Partial<VrrpInstanceConfig> = {}): VrrpInstanceConfig {
-  return { name: "VI_1", vrid: 51, priority: 100, primaryAddress: "198.51.100.11", vips: [VIP], ...over };
-}
-
-const types = (actions: readonly VrrpAction[]): string[] =>
-  actions.filter((a) => a.type !== "set-timer").map((a) => (a.type === "send-advert" ? `send-advert(${a.advert.priority})` : a.type));
-
-const transitionOf = (actions: readonly VrrpAction[]): VrrpTransition | undefined =>
-  actions.find((a): a is VrrpTransition => a.type === "transition");
-
-class One {
-  state: VrrpState;
-  constructor(c: VrrpInstanceConfig) {
-    this.state = initVrrp(c, 0);
-  }
-  step(input: VrrpInput, at: number): VrrpAction[] {
-    const r = stepVrrp(this.state, input, at);
-    this.state = r.state;
-    return [...r.actions];
-  }
-  advert(from: string, priority: number, at: number): VrrpAction[] {
-    return this.step({ type: "advert", advert: { src: from, version: 3, vrid: 51, priority, advertIntCs: 100, addresses: ["198.51.100.100"] } }, at);
-  }
-  peerDead(at: number, node = "vms2", addresses: readonly string[] = VMS2, everHeard = true): VrrpAction[] {
-    return this.step({ type: "peer-dead", node, addresses, everHeard }, at);
-  }
-  tick(at: number): VrrpAction[] {
-    return this.step({ type: "tick" }, at);
+/** Ours; a dead verdict is on the master's node vms2 by default. */
+class One extends VrrpOne {
+  override peerDead(at: number, node = "vms2", addresses: readonly string[] = VMS2, everHeard = true): VrrpAction[] {
+    return super.peerDead(at, node, addresses, everHeard);
   }
 }
 

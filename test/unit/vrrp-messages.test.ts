@@ -4,30 +4,19 @@
  * fractional clock.
  */
 import { describe, expect, it } from "vitest";
-import { initVrrp, masterDownIntervalMs, stepVrrp, type VrrpAction, type VrrpInput, type VrrpState, type VrrpTransition } from "../../src/core/vrrp/vrrp.ts";
+import { masterDownIntervalMs } from "../../src/core/vrrp/vrrp.ts";
+import { transitionOf, VrrpOne, vrrpConfig } from "./vrrp-core-one.ts";
+
+/** Ours at `priority`. */
+const one = (priority: number): VrrpOne => new VrrpOne(vrrpConfig({ priority }));
 
 const LOWER = "198.51.100.12";
 
-class One {
-  state: VrrpState;
-  constructor(priority: number) {
-    this.state = initVrrp({ name: "VI_1", vrid: 51, priority, primaryAddress: "198.51.100.11", vips: ["198.51.100.100/24"] }, 0);
-  }
-  step(input: VrrpInput, at: number): VrrpAction[] {
-    const r = stepVrrp(this.state, input, at);
-    this.state = r.state;
-    return [...r.actions];
-  }
-  advert(from: string, priority: number, at: number): VrrpAction[] {
-    return this.step({ type: "advert", advert: { src: from, version: 3, vrid: 51, priority, advertIntCs: 100, addresses: ["198.51.100.100"] } }, at);
-  }
-}
 
-const transitionOf = (actions: readonly VrrpAction[]): VrrpTransition | undefined => actions.find((a): a is VrrpTransition => a.type === "transition");
 
 describe("VRRP transition details", () => {
   it("a preempting backup that heard only lower-priority adverts says so when it takes over", () => {
-    const n = new One(150);
+    const n = one(150);
     n.step({ type: "startup" }, 0.25);
     for (let t = 1000.3; t < 3600; t += 1000) expect(transitionOf(n.advert(LOWER, 100, t))).toBeUndefined();
     const mdi = masterDownIntervalMs(150, 1000, 3);
@@ -37,7 +26,7 @@ describe("VRRP transition details", () => {
   });
 
   it("silence is still 'no advert', in whole milliseconds", () => {
-    const n = new One(100);
+    const n = one(100);
     const start = transitionOf(n.step({ type: "startup" }, 0.7));
     expect(start?.detail).toMatch(/^priority 100; master down after \d+ ms without adverts$/);
     const up = transitionOf(n.step({ type: "tick" }, 10_000.123));
@@ -45,7 +34,7 @@ describe("VRRP transition details", () => {
   });
 
   it("a lower advert followed by the master's own resets what it says", () => {
-    const n = new One(150);
+    const n = one(150);
     n.step({ type: "startup" }, 0);
     n.advert(LOWER, 100, 500);
     n.advert("198.51.100.13", 200, 900);
