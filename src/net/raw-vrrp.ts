@@ -20,8 +20,10 @@
  *
  * Receiving: a Worker (src/sys/ffi/raw-reader.ts) loops on a blocking poll() + recvfrom() and posts each
  * IP packet to the main thread, so the event loop never blocks. A
- * SharedArrayBuffer flag stops it; the fd is closed only after the Worker has
- * left its loop, so a reused fd number can never be read by mistake.
+ * SharedArrayBuffer flag stops it, and an eventfd in its poll set
+ * (src/sys/ffi/wake-fd.ts) wakes it for that, so an idle Worker sleeps until
+ * an advert comes; the fd is closed only after the Worker has left its loop,
+ * so a reused fd number can never be read by mistake.
  */
 import { isIPv4 } from "node:net";
 import { networkInterfaces } from "node:os";
@@ -35,6 +37,7 @@ import {
 } from "../sys/ffi/libc.ts";
 import { VRRP_MULTICAST_V4, VRRP_PROTOCOL, VRRP_TTL } from "../proto/vrrp.ts";
 import { RAW_READER_STOP_BYTES, type RawReaderData, rawReceiveLoop } from "../sys/ffi/raw-reader.ts";
+import { openWakeFd, type WakeFd } from "../sys/ffi/wake-fd.ts";
 import { type AdvertBackstop, startAdvertBackstop } from "./raw-vrrp-backstop.ts";
 
 export interface VrrpSocketOptions {
@@ -192,8 +195,10 @@ const IP_MULTICAST_TTL = 33;
 const IP_MULTICAST_LOOP = 34;
 const IP_ADD_MEMBERSHIP = 35;
 
-/** How often the receive Worker looks at the stop flag; bounds close() latency. */
+/** How often the receive Worker looks at the stop flag without a wake fd (wake-fd.ts); bounds close() latency. */
 const POLL_MS = 100;
+/** With a wake fd, close() wakes the Worker: its poll timeout is only a fallback, and costs a wake-up a second. */
+const POLL_WOKEN_MS = 1000;
 const RECEIVE_BUFFER = 65536;
 /** readNow's buffer: an advert with 255 addresses is about 1 KiB; a longer datagram is cut and then fails its checksum. */
 const READ_NOW_BUFFER = 4096;
@@ -273,16 +278,22 @@ export async function openVrrpSocket(opts: VrrpSocketOptions): Promise<VrrpSocke
 
   // [0]: the stop flag; [1]: packets the Worker has read and posted.
   const stopFlag = new SharedArrayBuffer(RAW_READER_STOP_BYTES);
+  // Made before the Worker starts: nothing may be awaited between its start and its handler.
+  const wake = await openWakeFd("VRRP");
   let worker: Worker;
   try {
-    worker = await startFfiWorker<RawReaderData>("VRRP", rawReceiveLoop, { fd, stop: stopFlag, pollMs: POLL_MS, bufferSize: RECEIVE_BUFFER });
+    const reader: RawReaderData = wake === undefined
+      ? { fd, stop: stopFlag, pollMs: POLL_MS, bufferSize: RECEIVE_BUFFER }
+      : { fd, stop: stopFlag, pollMs: POLL_WOKEN_MS, bufferSize: RECEIVE_BUFFER, wakeFd: wake.fd };
+    worker = await startFfiWorker<RawReaderData>("VRRP", rawReceiveLoop, reader);
   } catch (e) {
     await backstop?.close();
+    wake?.close();
     libc.close(fd);
     if (e instanceof FfiUnavailableError) throw e;
     throw setupError(iface, e, "cannot start the receive worker");
   }
-  const socket = vrrpSocket(libc, fd, iface, worker, stopFlag, backstop);
+  const socket = vrrpSocket(libc, fd, iface, worker, stopFlag, backstop, wake);
   // A Worker boots in tens of milliseconds, hundreds on a loaded host. Until its
   // loop runs, adverts wait in the socket: a backup that started its
   // Master_Down_Interval meanwhile (60-80 ms at a 20 ms advert) would take
@@ -306,6 +317,7 @@ function vrrpSocket(
   worker: Worker,
   stopFlag: SharedArrayBuffer,
   backstop: AdvertBackstop | undefined,
+  wake: WakeFd | undefined,
 ): VrrpSocket & { receiving: Promise<string | undefined> } {
   let receivingNow: (problem?: string) => void = () => {};
   const receiving = new Promise<string | undefined>((resolve) => {
@@ -421,6 +433,7 @@ function vrrpSocket(
         const flag = new Int32Array(stopFlag);
         Atomics.store(flag, 0, 1);
         Atomics.notify(flag, 0);
+        wake?.wake();
         let timer: ReturnType<typeof setTimeout> | undefined;
         await Promise.race([
           workerFinished,
@@ -435,6 +448,7 @@ function vrrpSocket(
         } catch {
           // Nothing useful to do: the socket is gone either way.
         }
+        wake?.close();
       })();
       return closing;
     },

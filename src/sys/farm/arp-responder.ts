@@ -12,6 +12,7 @@
 import { readInterfaceMac, parseMac } from "../garp.ts";
 import { FfiUnavailableError, type Libc, loadLibc, startFfiWorker, SyscallError } from "../ffi/libc.ts";
 import { RAW_READER_STOP_BYTES, type RawReaderData, rawReceiveLoop } from "../ffi/raw-reader.ts";
+import { openWakeFd } from "../ffi/wake-fd.ts";
 import { buildArpReply, buildFarmGarp, parseArpRequest, wantsAnswer } from "./arp-frame.ts";
 
 const AF_PACKET = 17;
@@ -19,7 +20,10 @@ const SOCK_RAW = 3;
 const SOCK_NONBLOCK = 0o4000;
 const SOCK_CLOEXEC = 0o2000000;
 const ETH_P_ARP = 0x0806;
+/** The Worker's poll timeout without a wake fd: it then looks at its stop flag this often. */
 const POLL_MS = 100;
+/** With a wake fd (wake-fd.ts) close() wakes the Worker: the timeout is only a fallback. */
+const POLL_WOKEN_MS = 1000;
 const CLOSE_GRACE_MS = 1000;
 
 export interface ArpResponder {
@@ -77,12 +81,17 @@ export async function openArpResponder(opts: ArpResponderOptions): Promise<ArpRe
     throw new Error(`ARP responder on ${opts.interface}: ${e instanceof Error ? e.message : String(e)}${perm ? "; needs root or CAP_NET_RAW" : ""}`);
   }
   const stopFlag = new SharedArrayBuffer(RAW_READER_STOP_BYTES);
+  // Before the Worker starts: nothing may be awaited between its start and its handler.
+  const wake = await openWakeFd("the farm's ARP responder");
   let worker: Worker;
   try {
     // Only ARP requests (operation 1 at offset 20) matter to the main thread.
     const match = { minLength: 42, bytes: [[20, 0], [21, 1]] as const };
-    worker = await startFfiWorker<RawReaderData>("the farm's ARP responder", rawReceiveLoop, { fd, stop: stopFlag, pollMs: POLL_MS, bufferSize: 2048, match });
+    worker = await startFfiWorker<RawReaderData>("the farm's ARP responder", rawReceiveLoop, wake === undefined
+      ? { fd, stop: stopFlag, pollMs: POLL_MS, bufferSize: 2048, match }
+      : { fd, stop: stopFlag, pollMs: POLL_WOKEN_MS, bufferSize: 2048, match, wakeFd: wake.fd });
   } catch (e) {
+    wake?.close();
     libc.close(fd);
     throw new Error(`ARP responder: cannot start its worker: ${e instanceof Error ? e.message : String(e)}`);
   }
@@ -131,6 +140,7 @@ export async function openArpResponder(opts: ArpResponderOptions): Promise<ArpRe
       const flag = new Int32Array(stopFlag);
       Atomics.store(flag, 0, 1);
       Atomics.notify(flag, 0);
+      wake?.wake();
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([done, new Promise<void>((r) => (timer = setTimeout(r, CLOSE_GRACE_MS)))]);
       if (timer !== undefined) clearTimeout(timer);
@@ -140,6 +150,7 @@ export async function openArpResponder(opts: ArpResponderOptions): Promise<ArpRe
       } catch {
         // Gone either way.
       }
+      wake?.close();
     },
   };
 }

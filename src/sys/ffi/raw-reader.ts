@@ -15,6 +15,11 @@
  * it to cut a pause short); stop[1] counts the packets posted, raised before
  * each post, so a reader comparing it with what it received never believes
  * nothing is on its way.
+ *
+ * With `wakeFd` (an eventfd, wake-fd.ts) the loop polls it beside the socket
+ * and close() makes it readable after setting the flag, so the loop needs no
+ * short timeout to notice a stop: it wakes only for datagrams, and `pollMs`
+ * can be long (a fallback should the wake-up not come).
  */
 import type { FfiWorkerEnv, WorkerPost } from "./libc.ts";
 
@@ -22,8 +27,10 @@ export interface RawReaderData {
   readonly fd: number;
   /** Two Int32 slots (8 bytes): stop flag and posted count. */
   readonly stop: SharedArrayBuffer;
-  /** How often the loop looks at the stop flag; bounds close() latency. */
+  /** How often the loop looks at the stop flag; bounds close() latency where there is no wakeFd. */
   readonly pollMs: number;
+  /** Readable once the stop flag is set (an eventfd): polled beside `fd`. */
+  readonly wakeFd?: number;
   readonly bufferSize: number;
   /** Post only datagrams at least this long whose bytes at these offsets have these values. */
   readonly match?: { readonly minLength: number; readonly bytes: readonly (readonly [offset: number, value: number])[] };
@@ -40,11 +47,16 @@ export function rawReceiveLoop(env: FfiWorkerEnv, data: RawReaderData, post: Wor
   const EAGAIN = 11;
   const EBADF = 9;
   const stop = new Int32Array(data.stop);
-  // struct pollfd { int fd; short events; short revents; }, little-endian hosts only.
-  const pfd = new Uint8Array(8);
+  // struct pollfd { int fd; short events; short revents; }, little-endian hosts only; the wake fd second.
+  const nfds = data.wakeFd === undefined ? 1 : 2;
+  const pfd = new Uint8Array(8 * nfds);
   const view = new DataView(pfd.buffer);
   view.setInt32(0, data.fd, true);
   view.setInt16(4, POLLIN, true);
+  if (data.wakeFd !== undefined) {
+    view.setInt32(8, data.wakeFd, true);
+    view.setInt16(12, POLLIN, true);
+  }
   const buf = new Uint8Array(data.bufferSize);
   const match = data.match;
   const wanted = (n: number): boolean => match === undefined || (n >= match.minLength && match.bytes.every(([at, value]) => buf[at] === value));
@@ -55,7 +67,8 @@ export function rawReceiveLoop(env: FfiWorkerEnv, data: RawReaderData, post: Wor
   };
   while (Atomics.load(stop, 0) === 0) {
     view.setInt16(6, 0, true);
-    const ready = env.libc.poll(pfd, 1, data.pollMs);
+    if (nfds === 2) view.setInt16(14, 0, true);
+    const ready = env.libc.poll(pfd, nfds, data.pollMs);
     if (ready < 0) {
       const e = env.errno();
       if (e === EINTR) continue;
@@ -64,6 +77,11 @@ export function rawReceiveLoop(env: FfiWorkerEnv, data: RawReaderData, post: Wor
       continue;
     }
     if (ready === 0) continue;
+    // Only close() makes the wake fd readable, after setting the flag; should it be so otherwise, never spin on it.
+    if (nfds === 2 && view.getInt16(14, true) !== 0) {
+      if (Atomics.load(stop, 0) !== 0) break;
+      pause();
+    }
     if ((view.getInt16(6, true) & POLLNVAL) !== 0) {
       post({ type: "error", call: "poll", errno: EBADF });
       return;
