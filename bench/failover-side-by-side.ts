@@ -38,6 +38,7 @@ import { clearVip } from "./failover-routers.ts";
 import { schedulingOf } from "./lib/proc-usage.ts";
 import { markdownTable, writeResults } from "./lib/report.ts";
 import { startStress } from "./lib/stress.ts";
+import { runBench, UsageError } from "./lib/args.ts";
 
 const COMMAND = "node_modules/.bin/bun bench/failover-side-by-side.ts";
 
@@ -79,7 +80,6 @@ const say = (line: string): void => {
   process.stderr.write(`${new Date().toISOString()} ${line}\n`);
 };
 
-class UsageError extends Error {}
 
 function options() {
   const { values } = parseArgs({
@@ -292,7 +292,4 @@ async function main(): Promise<void> {
   console.log(md);
 }
 
-main().catch((e: unknown) => {
-  process.stderr.write(`bench/failover-side-by-side: ${e instanceof Error ? e.message : String(e)}\n`);
-  process.exit(e instanceof UsageError ? 2 : 1);
-});
+runBench(main);

@@ -68,6 +68,7 @@ import { writeResults } from "./lib/report.ts";
 import { startStress } from "./lib/stress.ts";
 import { advertLabel, outageTable, rows, type Setting, stabilityTable } from "./failover-report.ts";
 import { type Fault, idleCheck, type IdleResult, PROBE_INTERVAL_MS, runTrial, type TrialResult } from "./failover-trial.ts";
+import { runBench, UsageError } from "./lib/args.ts";
 
 const COMMAND = "node_modules/.bin/bun bench/failover.ts";
 const FAULTS: readonly Fault[] = ["kill", "link-down"];
@@ -76,7 +77,6 @@ const compared = (adverts: readonly number[]): Setting[] => adverts.map((advertM
 const FASTEST = (advertMs: number): Setting => ({ advertMs, impls: ["vigil", "keepalived"], fastest: true });
 const DOWN_TIMER_ADVERTS = 3;
 
-class UsageError extends Error {}
 
 interface Options {
   trials: number;
@@ -239,7 +239,4 @@ async function main(): Promise<void> {
   console.log(md);
 }
 
-main().catch((e: unknown) => {
-  process.stderr.write(`bench/failover: ${e instanceof Error ? e.message : String(e)}\n`);
-  process.exit(e instanceof UsageError ? 2 : 1);
-});
+runBench(main);

@@ -39,6 +39,7 @@ import { anyPeerChange, isStall, requireVigilBinary, startVigilCluster, VIGIL_BI
 import { schedulingOf, usageOf } from "./lib/proc-usage.ts";
 import { fmt, markdownTable, writeResults } from "./lib/report.ts";
 import { busyPercent, cpuTimes, startStress } from "./lib/stress.ts";
+import { runBench, UsageError } from "./lib/args.ts";
 
 const COMMAND = "node_modules/.bin/bun bench/fast-options.ts";
 const BASE_PORT = 7794;
@@ -69,7 +70,6 @@ const SETS: Readonly<Record<string, { env: Readonly<Record<string, string>>; wha
   },
 };
 
-class UsageError extends Error {}
 
 interface Options {
   sets: string[];
@@ -318,9 +318,4 @@ async function main(): Promise<void> {
   }
 }
 
-try {
-  await main();
-} catch (e) {
-  console.error(`bench/fast-options.ts: ${(e as Error).message}`);
-  process.exitCode = e instanceof UsageError ? 2 : 1;
-}
+runBench(main);

@@ -55,13 +55,13 @@ import { writeResults } from "./lib/report.ts";
 import { summarize } from "./lib/stats.ts";
 import { busyPercent, cpuTimes, startStress } from "./lib/stress.ts";
 import { vigilUnderTest } from "./lib/vigil-under-test.ts";
+import { runBench, UsageError } from "./lib/args.ts";
 
 const COMMAND = "node_modules/.bin/bun bench/heartbeat.ts";
 const PRESETS: readonly HeartbeatPreset[] = ["fast", "lan", "wan"];
 const RESTART_TIMEOUT_MS = 30_000;
 const DEFAULT_STRESS = "--cpu 2";
 
-class UsageError extends Error {}
 
 interface Options {
   kills: number;
@@ -288,9 +288,4 @@ async function main(): Promise<void> {
   }
 }
 
-try {
-  await main();
-} catch (e) {
-  console.error(e instanceof UsageError ? `bench/heartbeat.ts: ${e.message}` : `bench/heartbeat.ts: ${(e as Error).message}`);
-  process.exitCode = e instanceof UsageError ? 2 : 1;
-}
+runBench(main);

@@ -78,6 +78,7 @@ import { moduleFailoverTable, type OutageRow, outageRows } from "./module-failov
 import { type Impl, killServices } from "./module-failover-pairs.ts";
 import { BUN, SERVICE_MODES, type ServiceMode, writeServiceFiles } from "./module-failover-service.ts";
 import { type Fault, killRunningTrial, PROBE_INTERVAL_MS, runTrial, type TrialResult } from "./module-failover-trial.ts";
+import { runBench, UsageError } from "./lib/args.ts";
 
 const COMMAND = "node_modules/.bin/bun bench/module-failover.ts";
 const FAULTS: readonly Fault[] = ["crash", "swap"];
@@ -85,7 +86,6 @@ const FAULTS: readonly Fault[] = ["crash", "swap"];
 const IMPLS: Readonly<Record<Fault, readonly Impl[]>> = { crash: ["vigil", "vigil-witness", "heartbeat"], swap: ["vigil", "heartbeat"] };
 const INITDEAD_MS = 2_000;
 
-class UsageError extends Error {}
 
 function isPreset(name: string): name is HeartbeatPresetName {
   return Object.hasOwn(HEARTBEAT_PRESETS, name);
@@ -212,7 +212,4 @@ async function main(): Promise<void> {
   console.log(md);
 }
 
-main().catch((e: unknown) => {
-  process.stderr.write(`bench/module-failover: ${e instanceof Error ? e.message : String(e)}\n`);
-  process.exit(e instanceof UsageError ? 2 : 1);
-});
+runBench(main);
