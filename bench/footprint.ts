@@ -8,6 +8,9 @@
  *   executable's pages (file) and the heap (anon), PSS, CPU over a window,
  *   with both peers running, as a breakdown by component:
  *     runtime   an empty program compiled by the same Bun with vigil's flags;
+ *     timer     the same with a 100 ms timer (a heartbeat round's rhythm) and
+ *               the daemon's runtime options: the floor of a node that wakes
+ *               ten times a second on this runtime;
  *     heartbeat `vigil run` with heartbeats only, at the default preset;
  *     module    plus a failover module (VIP, start/stop scripts) that runs on h1;
  *     vrrp      heartbeats plus one VRRP instance (advert 1 s) that is MASTER on h1;
@@ -15,7 +18,8 @@
  *     fast      heartbeats at `fast` (SCHED_RR, memory locked);
  *   beside keepalived (one VRRP instance, MASTER, advert 1 s) and Heartbeat
  *   3.0.6 (three nodes, the same timers as `lan`);
- * - where vigil's idle CPU goes: % of a core by thread (main, JIT, GC, allocator);
+ * - where vigil's idle CPU goes: % of a core and wake-ups a second by thread
+ *   (main, JIT, GC, allocator), wake-ups from /proc/PID/task/TID/schedstat;
  * - cold start: `vigil version` beside `keepalived --version` (median of --runs);
  * - time from starting the daemon to its first heartbeat on the wire
  *   (tcpdump's timestamp of the first datagram minus the spawn time; the
@@ -26,9 +30,9 @@
  *   node_modules/.bin/bun bench/footprint.ts [--runs 20] [--seconds 30] [--starts 5] [--settle 5] [--results footprint]
  *       [--only heartbeat,vrrp,...] [--compare OLD_BIN [--rounds 2]]
  *
- * --only measures just those components (runtime, heartbeat, module, vrrp,
+ * --only measures just those components (runtime, timer, heartbeat, module, vrrp,
  * console, fast, keepalived, ha, start: cold start and first heartbeat).
- * --compare runs the vigil components (heartbeat, vrrp) of another build
+ * --compare runs the vigil components (heartbeat, module, vrrp) of another build
  * too, in the same lab, alternating old and new --rounds times, each row the
  * median of its rounds: a before/after of small CPU figures on a busy
  * machine.
@@ -49,6 +53,7 @@ import { requireVigilBinary, startVigilCluster, VIGIL_BIN, type VigilCluster } f
 import { HEARTBEAT_BIN, heartbeatVersion, prepareHaNode } from "./lib/linux-ha.ts";
 import { linuxHaUnderTest } from "./lib/linux-ha-under-test.ts";
 import { fmt, markdownTable, writeResults } from "./lib/report.ts";
+import { DAEMON_RUNTIME_OPTIONS } from "../src/daemon/runtime-options.ts";
 import { median } from "./lib/stats.ts";
 
 const { values } = benchArgs({
@@ -65,7 +70,7 @@ const { values } = benchArgs({
     rounds: { type: "string", default: "1" },
   },
 });
-const COMPONENTS = ["runtime", "heartbeat", "module", "vrrp", "console", "fast", "keepalived", "ha", "start"] as const;
+const COMPONENTS = ["runtime", "timer", "heartbeat", "module", "vrrp", "console", "fast", "keepalived", "ha", "start"] as const;
 type Component = (typeof COMPONENTS)[number];
 const ONLY = new Set<string>(values.only === undefined ? COMPONENTS : values.only.split(","));
 for (const c of ONLY) if (!(COMPONENTS as readonly string[]).includes(c)) throw new Error(`--only: unknown component "${c}"; known: ${COMPONENTS.join(", ")}`);
@@ -94,11 +99,13 @@ interface Figures {
   processes: number;
   /** CPU % of the first process's threads, by thread name (runtime threads show where idle CPU goes). */
   threads: Record<string, number>;
+  /** Wake-ups a second of the first process's threads, by thread name: times each was put on a CPU (schedstat). */
+  wakeups: Record<string, number>;
 }
 
-/** CPU ticks of each thread of `pid`, summed by thread name. */
-function threadTicks(pid: number): Map<string, number> {
-  const out = new Map<string, number>();
+/** CPU ticks and times run (schedstat's third field) of each thread of `pid`, summed by thread name. */
+function threadTicks(pid: number): Map<string, { ticks: number; runs: number }> {
+  const out = new Map<string, { ticks: number; runs: number }>();
   let tasks: string[] = [];
   try {
     tasks = readdirSync(`/proc/${pid}/task`);
@@ -111,7 +118,9 @@ function threadTicks(pid: number): Map<string, number> {
     if (stat === null) continue;
     const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     const key = t === String(pid) ? "main" : name;
-    out.set(key, (out.get(key) ?? 0) + Number(f[11]) + Number(f[12]));
+    const runs = Number((read(`/proc/${pid}/task/${t}/schedstat`) ?? "0 0 0").trim().split(" ")[2] ?? 0);
+    const was = out.get(key) ?? { ticks: 0, runs: 0 };
+    out.set(key, { ticks: was.ticks + Number(f[11]) + Number(f[12]), runs: was.runs + runs });
   }
   return out;
 }
@@ -165,7 +174,7 @@ async function idle(pids: () => number[], seconds = SECONDS): Promise<Figures> {
   await sleep(SETTLE_MS);
   const first = sample(pids());
   const lead = pids()[0];
-  const threadsBefore = lead === undefined ? new Map<string, number>() : threadTicks(lead);
+  const threadsBefore = lead === undefined ? new Map<string, { ticks: number; runs: number }>() : threadTicks(lead);
   const t0 = performance.now();
   const rows: ReturnType<typeof sample>[] = [];
   for (let i = 0; i < seconds; i++) {
@@ -175,8 +184,11 @@ async function idle(pids: () => number[], seconds = SECONDS): Promise<Figures> {
   const last = rows[rows.length - 1] ?? first;
   const elapsed = (performance.now() - t0) / 1000;
   const threads: Record<string, number> = {};
-  for (const [name, ticks] of lead === undefined ? [] : threadTicks(lead)) {
-    threads[name] = Math.round(((ticks - (threadsBefore.get(name) ?? 0)) / TCK / elapsed) * 100 * 1000) / 1000;
+  const wakeups: Record<string, number> = {};
+  for (const [name, t] of lead === undefined ? [] : threadTicks(lead)) {
+    const was = threadsBefore.get(name) ?? { ticks: 0, runs: 0 };
+    threads[name] = Math.round(((t.ticks - was.ticks) / TCK / elapsed) * 100 * 1000) / 1000;
+    wakeups[name] = Math.round(((t.runs - was.runs) / elapsed) * 10) / 10;
   }
   const mid = (k: "rss" | "file" | "anon" | "pss") => median(rows.map((r) => r[k])) / 1024;
   return {
@@ -187,6 +199,7 @@ async function idle(pids: () => number[], seconds = SECONDS): Promise<Figures> {
     cpuPercent: ((last.ticks - first.ticks) / TCK / elapsed) * 100,
     processes: last.n,
     threads,
+    wakeups,
   };
 }
 
@@ -208,6 +221,24 @@ function buildEmptyProgram(dir: string): string {
   const src = join(dir, "empty.ts");
   writeFileSync(src, "setInterval(() => {}, 1000);\n");
   const out = join(dir, "empty");
+  execFileSync(BUN, ["build", "--compile", "--minify", "--bytecode", "--format=esm", src, "--outfile", out], { stdio: "ignore" });
+  return out;
+}
+
+/**
+ * A program that wakes every 100 ms and does nothing else (a drift-free
+ * timer chain, armed in whole ms as the heartbeat arms its rounds), built
+ * like the empty one.
+ */
+function buildTimerProgram(dir: string): string {
+  const src = join(dir, "timer.ts");
+  writeFileSync(src, [
+    "let next = performance.now() + 100;",
+    "const tick = () => { next += 100; setTimeout(tick, Math.max(0, Math.ceil(next - performance.now()))); };",
+    "setTimeout(tick, 100);",
+    "",
+  ].join("\n"));
+  const out = join(dir, "timer");
   execFileSync(BUN, ["build", "--compile", "--minify", "--bytecode", "--format=esm", src, "--outfile", out], { stdio: "ignore" });
   return out;
 }
@@ -267,8 +298,12 @@ function medianFigures(runs: readonly Figures[]): Figures {
   const m = (k: "rssMiB" | "fileMiB" | "anonMiB" | "pssMiB" | "cpuPercent" | "processes") => median(runs.map((r) => r[k]));
   const names = new Set(runs.flatMap((r) => Object.keys(r.threads)));
   const threads: Record<string, number> = {};
-  for (const n of names) threads[n] = median(runs.map((r) => r.threads[n] ?? 0));
-  return { rssMiB: m("rssMiB"), fileMiB: m("fileMiB"), anonMiB: m("anonMiB"), pssMiB: m("pssMiB"), cpuPercent: m("cpuPercent"), processes: m("processes"), threads };
+  const wakeups: Record<string, number> = {};
+  for (const n of names) {
+    threads[n] = median(runs.map((r) => r.threads[n] ?? 0));
+    wakeups[n] = median(runs.map((r) => r.wakeups[n] ?? 0));
+  }
+  return { rssMiB: m("rssMiB"), fileMiB: m("fileMiB"), anonMiB: m("anonMiB"), pssMiB: m("pssMiB"), cpuPercent: m("cpuPercent"), processes: m("processes"), threads, wakeups };
 }
 
 /**
@@ -335,10 +370,18 @@ try {
         await p.stop(500);
       }
     })();
+    const timer = !wanted("timer") ? null : await (async () => {
+      const p = h1.spawn([buildTimerProgram(dir)], { logName: "timer", env: { ...DAEMON_RUNTIME_OPTIONS } });
+      try {
+        return await idle(() => tree(p.pid));
+      } finally {
+        await p.stop(500);
+      }
+    })();
     const heartbeatPair = wanted("heartbeat") ? await vigilPair(hosts, dir, {}) : { now: null, old: null };
     const heartbeat = heartbeatPair.now;
     load.push(loadavg()[0] ?? 0);
-    const module = !wanted("module") ? null : await vigilIdle(hosts, dir, {
+    const modulePair = !wanted("module") ? { now: null, old: null } : await vigilPair(hosts, dir, {
       extra: (d) => moduleYaml(h1, d),
       before: async (c) => {
         const n = c.node("h1");
@@ -347,6 +390,7 @@ try {
         });
       },
     });
+    const module = modulePair.now;
     const vrrpPair = wanted("vrrp") ? await vigilPair(hosts, dir, { extra: () => vrrpYaml(hosts) }) : { now: null, old: null };
     const vrrp = vrrpPair.now;
     const consoleUsed = !wanted("console") ? null : await vigilIdle(hosts, dir, {
@@ -407,11 +451,12 @@ try {
         await n.stop();
       }
     }
-    return { runtime, heartbeat, heartbeatOld: heartbeatPair.old, module, vrrp, vrrpOld: vrrpPair.old, consoleUsed, fast, keepalived, heartbeatHa, firstVigil, firstKa, firstHa };
+    return { runtime, timer, heartbeat, heartbeatOld: heartbeatPair.old, module, moduleOld: modulePair.old, vrrp, vrrpOld: vrrpPair.old, consoleUsed, fast, keepalived, heartbeatHa, firstVigil, firstKa, firstHa };
   });
 
   const cold = wanted("start") ? { vigil: coldStartMs(VIGIL_BIN, ["version"]), keepalived: coldStartMs(KEEPALIVED, ["--version"]) } : { vigil: null, keepalived: null };
   const threadText = (x: Figures | null): string => (x === null ? "-" : Object.entries(x.threads).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${fmt(v, 2)}`).join(", ") || "-");
+  const wakeText = (x: Figures | null): string => (x === null ? "-" : Object.entries(x.wakeups).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${fmt(v, 3)}`).join(", ") || "-");
   const f = result;
   const row = (name: string, x: Figures | null, what: string) =>
     [name, x?.rssMiB, x?.fileMiB, x?.anonMiB, x?.pssMiB, x === null ? null : fmt(x.cpuPercent, 2), x?.processes, what];
@@ -419,8 +464,10 @@ try {
     ["component (h1, idle, both peers up)", "RSS MiB", "of it file", "of it anon", "PSS MiB", "CPU % of a core", "processes", "what runs"],
     [
       row("runtime: empty program, same Bun and flags", f.runtime, "setInterval(1 s)"),
+      row("runtime: a 100 ms timer, the daemon's runtime options", f.timer, "setTimeout chain, 10 wake-ups a second"),
       ...(f.heartbeatOld === null ? [] : [row("vigil: heartbeats (lan), --compare build", f.heartbeatOld, COMPARE ?? "")]),
       row("vigil: heartbeats (lan)", f.heartbeat, "3 nodes, 100 ms / 500 ms, console listening"),
+      ...(f.moduleOld === null ? [] : [row("vigil: + failover module, --compare build", f.moduleOld, COMPARE ?? "")]),
       row("vigil: + failover module", f.module, "VIP and scripts on h1, bash fencing watchdog"),
       ...(f.vrrpOld === null ? [] : [row("vigil: + VRRP instance, --compare build", f.vrrpOld, COMPARE ?? "")]),
       row("vigil: + VRRP instance", f.vrrp, "MASTER on h1, advert 1 s"),
@@ -446,6 +493,16 @@ try {
     startTable,
     "",
     `Where vigil's idle CPU goes (heartbeats, lan; % of a core by thread over the window): ${threadText(f.heartbeat)}${f.heartbeatOld === null ? "" : `; --compare build: ${threadText(f.heartbeatOld)}`}.`,
+    "",
+    markdownTable(
+      ["vigil component (h1)", "CPU % of a core by thread", "wake-ups a second by thread"],
+      ([
+        ["heartbeats (lan), --compare build", f.heartbeatOld], ["heartbeats (lan)", f.heartbeat],
+        ["+ failover module, --compare build", f.moduleOld], ["+ failover module", f.module],
+        ["+ VRRP instance, --compare build", f.vrrpOld], ["+ VRRP instance", f.vrrp],
+        ["console used", f.consoleUsed], ["fast", f.fast], ["runtime: a 100 ms timer", f.timer],
+      ] as [string, Figures | null][]).filter(([, x]) => x !== null).map(([name, x]) => [name, threadText(x), wakeText(x)]),
+    ),
     "",
   ].join("\n");
   writeResults(values.results, { runs: RUNS, seconds: SECONDS, starts: STARTS, load, binary: VIGIL_BIN, ...(COMPARE === undefined ? {} : { compare: COMPARE, rounds: ROUNDS }), only: [...ONLY], cold, ...result }, md);
