@@ -3,8 +3,11 @@
  * simplified module election (the first node whose copy may serve runs the
  * module while its peer does not), a writer on the running node, and seeded
  * faults: daemon crashes and restarts, replication-link cuts while the
- * heartbeat still works (each side noticing at its own time), and, in the
- * split-brain scenario, full partitions.
+ * heartbeat still works (each side noticing at its own time), a full state
+ * dir (every persist of that node fails for a while; rule 8: the node
+ * applies nothing, takes no resync, and a takeover it claims is refused
+ * until its record is saved), and, in the split-brain scenario, full
+ * partitions.
  *
  * Checked at every step:
  * - no stale copy is ever promoted: a node that starts running the module
@@ -34,6 +37,7 @@
 import { describe, expect, it } from "vitest";
 import type { CopyRecord } from "../../src/core/mirror/copy.ts";
 import { initMirror, stepMirror } from "../../src/core/mirror/mirror.ts";
+import { copyOnDisk } from "../../src/core/mirror/unsaved.ts";
 import type { DataMark, MirrorAction, MirrorInput, MirrorModuleRole, MirrorState } from "../../src/core/mirror/types.ts";
 import { Prng } from "./harness/prng.ts";
 import { replayCommand, seedsFromEnv } from "./harness/seeds.ts";
@@ -68,6 +72,8 @@ interface SimNode {
   readonly tells: boolean;
   /** The operator ran forceprim here. */
   forced: boolean;
+  /** Its state dir is full: every persist fails. */
+  full: boolean;
 }
 
 interface World {
@@ -119,9 +125,18 @@ function feed(w: World, n: SimNode, ev: MirrorInput): void {
 }
 
 function act(w: World, n: SimNode, actions: readonly MirrorAction[]): void {
+  let saved = false;
   for (const a of actions) {
     w.trace.push(`t=${w.now} ${n.name} -> ${JSON.stringify(a)}`);
-    if (a.type === "persist") n.disk = a.copy;
+    if (a.type === "persist" && n.full) {
+      // The driver's rule: nothing after a failed persist is carried out; the core is told.
+      feed(w, n, { type: "persist-failed", detail: "state dir full (ENOSPC)", saved: n.disk });
+      return;
+    }
+    if (a.type === "persist") {
+      n.disk = a.copy;
+      saved = true;
+    }
     if (a.type === "note" && a.kind === "split-brain") n.splitBrainSeen = true;
     if (a.type === "writes" && a.mode === "alone") {
       for (const id of w.pending) w.acked.add(id);
@@ -134,12 +149,18 @@ function act(w: World, n: SimNode, actions: readonly MirrorAction[]): void {
         feed(w, n, { type: "resync-failed", detail: "peer runs the module", touched: false });
         continue;
       }
+      if (p.core?.unsaved != null) {
+        // The driver's rule 8: a copy whose record is not saved takes no resync.
+        feed(w, n, { type: "resync-failed", detail: "peer's record not saved", touched: false });
+        continue;
+      }
       // The peer hears of it one to three ticks later (the driver asks its state, then begins): the
       // window in which a PRIM that dies leaves a peer that was never told.
       const beginAt = w.now + TICK * w.rng.int(1, 3);
       w.resync = { from: n, to: p, beginAt, begun: false, doneAt: beginAt + w.rng.int(20, 300), keep: a.keepConflicts };
     }
   }
+  if (saved && n.core?.unsaved != null) feed(w, n, { type: "persisted" });
 }
 
 function physicalLink(w: World): boolean {
@@ -204,6 +225,13 @@ function setRole(w: World, n: SimNode, role: MirrorModuleRole): void {
   }
   if (!running(role) && running(was)) w.pending = [];
   feed(w, n, { type: "role", role });
+  // The mirror resource refuses to mount while the takeover's record is not saved: the module core waits (WAIT).
+  if (running(role) && !running(was) && n.core?.unsaved != null) {
+    w.trace.push(`t=${w.now} ${n.name} takeover refused: record not saved`);
+    n.role = "WAIT";
+    w.pending = [];
+    feed(w, n, { type: "role", role: "WAIT" });
+  }
 }
 
 function heartbeat(w: World): void {
@@ -244,8 +272,10 @@ function link(w: World): void {
         if (p.core === null) continue;
         // The PRIM's ops held or maybe applied during the outage are journaled: a gap the resync closes.
         const gap = running(n.role) && w.pending.length > 0;
-        const told = p.core.copy.gen === "0:" && p.core.holdsFiles !== null ? { holdsFiles: p.core.holdsFiles } : {};
-        feed(w, n, { type: "link-up", peer: { gen: p.core.copy.gen, history: p.core.copy.history, data: p.core.copy.data, running: running(p.role), unclean: p.core.unclean, ...told }, gap });
+        // The driver's hello: while the record is unsaved, the one on disk (rule 8).
+        const c = p.core.unsaved === null ? p.core.copy : copyOnDisk(p.core.unsaved);
+        const told = c.gen === "0:" && p.core.holdsFiles !== null ? { holdsFiles: p.core.holdsFiles } : {};
+        feed(w, n, { type: "link-up", peer: { gen: c.gen, history: c.history, data: c.data, running: running(p.role), unclean: p.core.unclean, ...told }, gap });
       } else {
         if (w.resync !== null && (w.resync.from === n || w.resync.to === n)) {
           w.resync = null;
@@ -275,7 +305,10 @@ function link(w: World): void {
       }
     }
   }
-  if (r !== null && !r.begun && w.now >= r.beginAt && phys) {
+  if (r !== null && !r.begun && w.now >= r.beginAt && phys && r.to.core?.unsaved != null) {
+    w.resync = null;
+    feed(w, r.from, { type: "resync-failed", detail: "peer's record not saved", touched: false });
+  } else if (r !== null && !r.begun && w.now >= r.beginAt && phys) {
     r.begun = true;
     feed(w, r.to, { type: "resync-incoming" });
   }
@@ -327,8 +360,16 @@ function write(w: World): void {
   n.files.add(id);
   w.trace.push(`t=${w.now} ${n.name} write ${id} mode=${n.core.writes} linkUp=${n.linkUp} phys=${physicalLink(w)} pending=${w.pending.length}`);
   const p = other(w, n);
-  // The PRIM resends what it holds once it replicates again, in order.
-  if (n.core.writes === "replicate" && n.linkUp && physicalLink(w) && w.pending.length === 0) {
+  if (n.core.writes === "replicate" && n.linkUp && physicalLink(w) && p.core?.unsaved != null) {
+    // Rule 8: the peer applies nothing while its record is not saved; it says the op failed.
+    w.pending.push(id);
+    feed(w, p, { type: "apply-failed", detail: "record not saved" });
+    if (n.core.resyncing) {
+      // During a resync the PRIM journals it and acknowledges (the resync covers it).
+      w.pending = w.pending.filter((x) => x !== id);
+      w.acked.add(id);
+    } else feed(w, n, { type: "peer-apply-failed", detail: "peer's record not saved" });
+  } else if (n.core.writes === "replicate" && n.linkUp && physicalLink(w) && w.pending.length === 0) {
     p.files.add(id);
     w.acked.add(id);
   } else if (n.core.writes === "replicate" && n.linkUp && physicalLink(w)) {
@@ -428,7 +469,7 @@ function run(seed: number, scenario: Scenario): World {
     return {
       name, up: false, core: null, disk: null, files: new Set(own), role: "STOP", heardAt: -1, seenRole: null, seenMark: null,
       liveness: "unknown", linkUp: false, linkNoticeAt: null, splitBrainSeen: false, kept: new Set(), own,
-      tells: !first || !rng.chance(0.2), forced: false,
+      tells: !first || !rng.chance(0.2), forced: false, full: false,
     };
   };
   const nodes: [SimNode, SimNode] = [mk("a", 0), mk("b", 10)];
@@ -464,6 +505,18 @@ function run(seed: number, scenario: Scenario): World {
           w.netCut = true;
           w.wroteApart = new Set();
           heal = () => (w.netCut = false);
+        } else if (k === 2 && rng.chance(0.5)) {
+          w.trace.push(`t=${w.now} ${n.name} state dir full`);
+          n.full = true;
+          // Half the time its peer dies meanwhile (as in the soak): a takeover on a full disk.
+          const p = other(w, n);
+          const peerDies = p.up && rng.chance(0.5);
+          if (peerDies) crash(w, p);
+          heal = () => {
+            w.trace.push(`t=${w.now} ${n.name} state dir freed`);
+            n.full = false;
+            if (peerDies) start(w, p);
+          };
         }
         faultUntil = w.now + rng.int(200, 3000);
       }

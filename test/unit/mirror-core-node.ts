@@ -1,10 +1,13 @@
 /**
  * One node's mirror core for unit tests (src/core/mirror/mirror.ts), its
  * persisted record kept as a disk would: a restart or crash keeps only the
- * disk, as the daemon's state dir does.
+ * disk, as the daemon's state dir does. A full disk (`full`) fails every
+ * persist, and the node tells its core as the driver does: nothing after
+ * the failed persist is carried out.
  */
 import type { CopyRecord } from "../../src/core/mirror/copy.ts";
 import { initMirror, stepMirror } from "../../src/core/mirror/mirror.ts";
+import { copyOnDisk } from "../../src/core/mirror/unsaved.ts";
 import type { MirrorAction, MirrorInput, MirrorState, PeerCopy } from "../../src/core/mirror/types.ts";
 
 export const coreTimers = { detachGraceMs: 700, resyncRetryMs: 5000 };
@@ -13,6 +16,8 @@ export class MirrorCoreNode {
   s: MirrorState;
   disk: CopyRecord | null;
   log: MirrorAction[] = [];
+  /** Every persist fails (a full state dir) while set. */
+  full = false;
   /** `files`: whether this node's folders held files at its start; null: not told (the previous release). */
   constructor(
     readonly name: string,
@@ -22,31 +27,47 @@ export class MirrorCoreNode {
     readonly files: boolean | null = null,
   ) {
     this.disk = disk;
-    this.s = this.boot(0);
+    this.s = initMirror(this.init(), 0).state;
+    this.boot(0);
   }
-  private boot(now: number): MirrorState {
-    const r = initMirror({ module: "vms", self: this.name, peer: this.peer, timers: coreTimers, copy: this.disk, boot: "boot-1", prefer: this.prefer, holdsFiles: this.files }, now);
-    this.apply(r.actions);
-    return r.state;
+  private init() {
+    return { module: "vms", self: this.name, peer: this.peer, timers: coreTimers, copy: this.disk, boot: "boot-1", prefer: this.prefer, holdsFiles: this.files };
   }
-  private apply(actions: readonly MirrorAction[]): void {
-    for (const a of actions) if (a.type === "persist") this.disk = a.copy;
-    this.log.push(...actions);
+  private boot(now: number): void {
+    const r = initMirror(this.init(), now);
+    this.s = r.state;
+    this.apply(r.actions, now);
+  }
+  private apply(actions: readonly MirrorAction[], now: number): void {
+    let saved = false;
+    for (const a of actions) {
+      this.log.push(a);
+      if (a.type !== "persist") continue;
+      if (this.full) {
+        this.step({ type: "persist-failed", detail: "state dir /state full (ENOSPC)", saved: this.disk }, now);
+        return;
+      }
+      this.disk = a.copy;
+      saved = true;
+    }
+    if (saved && this.s.unsaved !== null) this.step({ type: "persisted" }, now);
   }
   step(ev: MirrorInput, now: number): readonly MirrorAction[] {
     const r = stepMirror(this.s, ev, now);
     this.s = r.state;
-    this.apply(r.actions);
+    this.apply(r.actions, now);
     return r.actions;
   }
   /** A restart (or a crash): only the disk survives. */
   restart(now = 0): void {
     this.log = [];
-    this.s = this.boot(now);
+    this.boot(now);
   }
   /** What the driver's hello tells the peer about this copy. */
   wire(): PeerCopy {
-    const told = this.s.copy.gen === "0:" && this.files !== null ? { holdsFiles: this.files } : {};
-    return { gen: this.s.copy.gen, history: this.s.copy.history, data: this.s.copy.data, running: this.s.role === "PRIM" || this.s.role === "ALONE", unclean: this.s.unclean, ...told };
+    // Rule 8: an unsaved record is not told; the one on disk is.
+    const c = this.s.unsaved === null ? this.s.copy : copyOnDisk(this.s.unsaved);
+    const told = c.gen === "0:" && this.files !== null ? { holdsFiles: this.files } : {};
+    return { gen: c.gen, history: c.history, data: c.data, running: this.s.role === "PRIM" || this.s.role === "ALONE", unclean: this.s.unclean, ...told };
   }
 }

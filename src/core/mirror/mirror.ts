@@ -55,10 +55,19 @@
  *    A new copy is behind any copy that ever held data, whatever that
  *    copy's mark. Every resync into a new copy keeps the files it replaces
  *    or removes aside first, as after a split brain.
+ * 8. A record that could not be saved (a full state dir, an I/O error)
+ *    holds the copy still until it is (unsaved.ts): not served (a takeover
+ *    waits in WAIT, its gate saying why), no write acknowledged alone (held
+ *    instead), the peer told the copy on disk (or an outdated or
+ *    inconsistent mark, which only says less); the driver also applies
+ *    nothing of the peer and takes no resync meanwhile, so its PRIM goes
+ *    on alone. The latest record is written again every saveRetryMs; once
+ *    it is on disk everything resumes, with a note.
  */
 import type { Stepped } from "../step.ts";
 import { bumpGen, compareGens, type CopyRecord, EMPTY_GEN, freshCopy, genCounter, type GenOrder } from "./copy.ts";
 import type { DataMark, MirrorAction, MirrorInput, MirrorState, MirrorTimers, PeerCopy, WriteMode } from "./types.ts";
+import { copyOnDisk, saveRetryMs, savedNote, unsavedGate, unsavedNote } from "./unsaved.ts";
 
 export interface MirrorInit {
   readonly module: string;
@@ -165,6 +174,12 @@ function noSource(s: MirrorState): boolean {
 }
 
 function gateOf(s: MirrorState): string | null {
+  if (s.unsaved !== null) return unsavedGate(s, s.unsaved, running(s));
+  return dataGate(s);
+}
+
+/** Whether this copy may be served as far as its data goes (rules 1 and 7). */
+function dataGate(s: MirrorState): string | null {
   if (running(s)) return null;
   const c = s.copy;
   if (c.data === "inconsistent" && c.gen === EMPTY_GEN) {
@@ -186,12 +201,26 @@ function gateOf(s: MirrorState): string | null {
 }
 
 function markOf(s: MirrorState): DataMark {
-  if (s.copy.data === "outdated") return "o";
-  if (s.copy.data === "inconsistent") return "i";
-  return gateOf({ ...s, role: "SECOND" }) === null ? "u" : "n";
+  const mark = copyMark(s, s.copy);
+  // Rule 8: an unsaved record is not told, unless it says less than the one on disk (its
+  // peer then acknowledges writes alone; after a restart rule 1 finds the newer gen anyway).
+  if (s.unsaved === null || mark === "o" || mark === "i") return mark;
+  return copyMark(s, copyOnDisk(s.unsaved));
+}
+
+function copyMark(s: MirrorState, copy: CopyRecord): DataMark {
+  if (copy.data === "outdated") return "o";
+  if (copy.data === "inconsistent") return "i";
+  return dataGate({ ...s, copy, role: "SECOND" }) === null ? "u" : "n";
 }
 
 function writesOf(s: MirrorState): WriteMode {
+  const w = dataWrites(s);
+  // Rule 8: alone needs the bumped gen on disk.
+  return w === "alone" && s.unsaved !== null ? "hold" : w;
+}
+
+function dataWrites(s: MirrorState): WriteMode {
   // The peer's copy is known incomplete (it said so, persisted, before its failed ack) and no
   // resync runs: writes are journaled and acknowledged here, never left waiting on it.
   if (s.link !== null) return s.link.data !== "uptodate" && !s.resyncing ? "alone" : "replicate";
@@ -227,6 +256,8 @@ export function initMirror(init: MirrorInit, now: number): Stepped<MirrorState, 
     boot: init.boot,
     splitBrain: null,
     failedInResync: 0,
+    unsaved: null,
+    saveRetryAt: null,
     writes: "hold",
     gate: null,
     mark: "n",
@@ -251,10 +282,28 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
 
   switch (ev.type) {
     case "tick":
+      if (s.unsaved !== null && s.saveRetryAt !== null && now >= s.saveRetryAt) {
+        s.saveRetryAt = null;
+        persist(s.copy);
+      }
+      break;
+    case "persist-failed":
+      if (s.unsaved === null) {
+        s.unsaved = { detail: ev.detail, since: now, saved: ev.saved };
+        note("error", "record-unsaved", unsavedNote(s, ev.detail, running(s)));
+      } else s.unsaved = { ...s.unsaved, detail: ev.detail };
+      s.saveRetryAt = now + saveRetryMs(s);
+      break;
+    case "persisted":
+      if (s.unsaved !== null) note("info", "record-saved", savedNote(s.unsaved, now));
+      s.unsaved = null;
+      s.saveRetryAt = null;
       break;
     case "role": {
       const was = running(s);
       s.role = ev.role;
+      // Rule 8: what was decided for running here and never saved is forgotten (see unsaved.ts).
+      if (was && !running(s) && s.unsaved !== null) s.copy = copyOnDisk(s.unsaved);
       // Running stops only once the folders are unmounted: nothing is in flight any more.
       if (was && !running(s) && ev.unacked === true) s.unclean = true;
       else if (was && !running(s) && s.copy.writing) persist({ ...s.copy, writing: false });
@@ -488,9 +537,11 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
   return { state: s, actions: out };
 }
 
-/** When the driver must deliver the next tick (the detach grace), or null. */
+/** When the driver must deliver the next tick (the detach grace, a retry), or null. */
 export function mirrorWakeAt(s: MirrorState): number | null {
-  if (running(s)) return s.resyncRetryAt;
-  if (s.detachedAt === null || s.copy.data !== "uptodate") return null;
-  return s.detachedAt + s.timers.detachGraceMs;
+  const at = [s.saveRetryAt];
+  if (running(s)) at.push(s.resyncRetryAt);
+  else if (s.detachedAt !== null && s.copy.data === "uptodate") at.push(s.detachedAt + s.timers.detachGraceMs);
+  const due = at.filter((t): t is number => t !== null);
+  return due.length === 0 ? null : Math.min(...due);
 }

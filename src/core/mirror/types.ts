@@ -43,6 +43,8 @@ export interface MirrorTimers {
   readonly detachGraceMs: number;
   /** After a resync failed on a live link, how long before it is tried again. */
   readonly resyncRetryMs: number;
+  /** After the copy record could not be saved, how long before it is written again (rule 8); 1 s by default. */
+  readonly saveRetryMs?: number;
 }
 
 export type MirrorInput =
@@ -109,7 +111,14 @@ export type MirrorInput =
   /** The operator acknowledged the split brain (`vigil ack`): the banner goes. */
   | { readonly type: "ack" }
   /** forceprim by the operator: serve from this copy whatever is known of it. */
-  | { readonly type: "forced" };
+  | { readonly type: "forced" }
+  /**
+   * The last persist failed (`detail`: why, in the operator's words);
+   * `saved`: the record the disk still holds (null: none). Rule 8.
+   */
+  | { readonly type: "persist-failed"; readonly detail: string; readonly saved: CopyRecord | null }
+  /** A persist succeeded while the record was unsaved: the disk holds the copy again. */
+  | { readonly type: "persisted" };
 
 /**
  * What the PRIM does with each intercepted write:
@@ -123,6 +132,9 @@ export type WriteMode = "replicate" | "hold" | "alone";
 /**
  * What the driver carries out, in order:
  * - persist: write the record crash-safely (fsync) BEFORE any action after it.
+ *   If it fails, no action after it is carried out: the driver tells the
+ *   core ("persist-failed"), which holds the copy still (rule 8); a later
+ *   persist that succeeds while it does is told too ("persisted").
  * - gate: tell the module core whether this node may run the module
  *   (null) or must rest in WAIT with this reason.
  * - writes: the PRIM's write mode from now on; see WriteMode. Switching to
@@ -152,7 +164,18 @@ export type MirrorNoteKind =
   | "split-brain"
   | "forced"
   | "apply-failed"
-  | "first-contact";
+  | "first-contact"
+  | "record-unsaved"
+  | "record-saved";
+
+/** The copy record could not be written (rule 8): what the disk still holds, and why. */
+export interface UnsavedRecord {
+  readonly detail: string;
+  /** Monotonic ms of the first failure. */
+  readonly since: number;
+  /** The record on disk (null: none), which the peer is told meanwhile. */
+  readonly saved: CopyRecord | null;
+}
 
 export interface MirrorState {
   readonly module: string;
@@ -189,6 +212,10 @@ export interface MirrorState {
   readonly splitBrain: string | null;
   /** Ops of the peer this copy failed to apply while being resynced (counted, logged once: the resync covers them). */
   readonly failedInResync: number;
+  /** Rule 8: the latest `copy` is not on disk yet; null when it is. */
+  readonly unsaved: UnsavedRecord | null;
+  /** Rule 8: when the record is written again. */
+  readonly saveRetryAt: number | null;
   readonly writes: WriteMode;
   readonly gate: string | null;
   readonly mark: DataMark;

@@ -8,7 +8,9 @@
  * 2. WAIT when the right to run was lost (arbiter lease) until stopped.
  * 3. WAIT when a start failed here and was not cleared, a wait-class
  *    checker fails, or (mirror modules) this node's copy may not be served
- *    and it does not run the module (forceprim overrides all three).
+ *    and it does not run the module, or claimed it without its folders
+ *    mounted yet (forceprim overrides all three; a takeover whose copy
+ *    record cannot be saved waits here until it can).
  * 4. Not running yet and a peer is still unknown (initdead has not run out,
  *    it is heard but its advert is not, it lists no role yet and was heard
  *    for less than the absent grace, it is late: about to be declared dead
@@ -61,6 +63,16 @@ export function isAlive(p: PeerModule): boolean {
  */
 export function isIsolated(s: ModuleState): boolean {
   return s.peers.length > 0 && s.peers.every((p) => p.liveness === "dead" || p.liveness === "stopped") && s.peers.some((p) => p.liveness === "dead");
+}
+
+/**
+ * A mirror module's folders are mounted here (its "mirror" resource is
+ * started): from then on this copy is the reference and no gate stops it.
+ * True for a module without one.
+ */
+export function dataStarted(s: ModuleState): boolean {
+  const i = s.config.resources.findIndex((r) => r.kind === "mirror");
+  return i < 0 || s.started > i;
 }
 
 export function hearsEveryPeer(s: ModuleState): boolean {
@@ -143,7 +155,7 @@ export function decide(s: ModuleState, now: number): Decision {
     if (s.blocked !== null) return rest("WAIT", "start-failed", `${s.blocked}; "start" clears it`);
     const failing = s.checkers.filter((t, i) => t.failing && c.checkers[i]?.onFail === "wait").map((t) => t.name);
     if (failing.length > 0) return rest("WAIT", "wait-checker", `checker ${failing.join(", ")} failing: this node cannot serve`);
-    if (s.dataBlocked !== null && !isPrimaryRole(s.role)) return rest("WAIT", "data-not-current", s.dataBlocked);
+    if (s.dataBlocked !== null && (!isPrimaryRole(s.role) || !dataStarted(s))) return rest("WAIT", "data-not-current", s.dataBlocked);
   }
   const running = isPrimaryRole(s.role);
   if (!s.forced && !running) {

@@ -402,6 +402,14 @@ function onResource(x: ModuleDraft, token: number, ok: boolean, detail: string):
   const res = x.config.resources[r.index];
   const label = res === undefined ? `resource ${r.index}` : resourceLabel(res, r.op);
   if (r.op === "start") {
+    if (!ok && res?.kind === "mirror" && x.dataBlocked !== null) {
+      // The copy's gate closed after the claim (its record could not be saved): the mirror
+      // resource refused before mounting anything. Not a failure of this node: it waits in WAIT
+      // for the gate (decide says why), forceprim included, and claims again once it opens.
+      x.started = r.index;
+      x.forced = false;
+      return;
+    }
     // A failed start may be half done: it is stopped with the rest.
     x.started = r.index + 1;
     if (!ok) {

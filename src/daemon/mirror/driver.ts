@@ -25,6 +25,7 @@ import { join } from "node:path";
 import type { ConflictKind, CopyRecord } from "../../core/mirror/copy.ts";
 import { initMirror, mirrorWakeAt, peerInSync, stepMirror } from "../../core/mirror/mirror.ts";
 import { compareGens, EMPTY_GEN } from "../../core/mirror/copy.ts";
+import { copyOnDisk } from "../../core/mirror/unsaved.ts";
 import { pathKey } from "../../core/mirror/resync-plan.ts";
 import type { DataMark, MirrorAction, MirrorInput, MirrorModuleRole, MirrorState, PeerCopy } from "../../core/mirror/types.ts";
 import type { PeerLiveness } from "../../core/membership/types.ts";
@@ -114,14 +115,18 @@ const ASYNC_DRAIN_MS = 30_000;
 /** The errno of an op refused with the copy untouched (not a failed apply: the copy is not outdated by it). */
 const NOT_SECOND = "ENOTSECOND";
 
-const toWire = (s: MirrorState): CopyWire => ({
-  gen: s.copy.gen,
-  history: s.copy.history,
-  data: s.copy.data,
-  running: s.role === "PRIM" || s.role === "ALONE",
-  unclean: s.unclean,
-  ...(s.copy.gen === EMPTY_GEN && s.holdsFiles !== null ? { holdsFiles: s.holdsFiles } : {}),
-});
+const toWire = (s: MirrorState): CopyWire => {
+  // Rule 8: while the record is unsaved the peer is told the one on disk.
+  const copy = s.unsaved === null ? s.copy : copyOnDisk(s.unsaved);
+  return {
+    gen: copy.gen,
+    history: copy.history,
+    data: copy.data,
+    running: s.role === "PRIM" || s.role === "ALONE",
+    unclean: s.unclean,
+    ...(copy.gen === EMPTY_GEN && s.holdsFiles !== null ? { holdsFiles: s.holdsFiles } : {}),
+  };
+};
 
 export class MirrorDriver implements MirrorResource {
   private state: MirrorState;
@@ -487,6 +492,12 @@ export class MirrorDriver implements MirrorResource {
     const s = this.state;
     if (s.role === "PRIM" || s.role === "ALONE") return { ok: false, kind: "refused", errno: NOT_SECOND, message: `${this.o.self} runs ${this.o.module}: it does not take the peer's writes` };
     if (this.applier === null) return { ok: false, kind: "refused", errno: NOT_SECOND, message: "the applier is not ready" };
+    // Rule 8: the copy stands still while its record is not on disk; not applied, the PRIM goes on alone.
+    if (s.unsaved !== null) {
+      const why = `${this.o.self} applies nothing while its copy record is not saved (${s.unsaved.detail})`;
+      this.input({ type: "apply-failed", detail: why });
+      return { ok: false, kind: "failed", errno: "ENOSPC", message: why };
+    }
     // The server hands several ops over before their results: count them, so a takeover waits
     // until none of the old PRIM's ops is still being applied before it mounts (see start()).
     this.applying++;
@@ -594,6 +605,11 @@ export class MirrorDriver implements MirrorResource {
           reply({ kind: "error", errno: "EBUSY", message: `${this.o.self} runs ${this.o.module}: its copy is not resynced` });
           return;
         }
+        // Rule 8: "inconsistent" could not be saved before the first byte.
+        if (this.state.unsaved !== null) {
+          reply({ kind: "error", errno: "EIO", message: `${this.o.self} takes no resync while its copy record is not saved (${this.state.unsaved.detail})` });
+          return;
+        }
         this.keeper = null;
         // Mode async: this node died while it ran the module, so writes it acknowledged may never have
         // reached the peer, which took over; they are kept (what the resync replaces) as a split brain's are.
@@ -680,6 +696,7 @@ export class MirrorDriver implements MirrorResource {
   }
 
   private carryOut(actions: readonly MirrorAction[]): void {
+    let saved = false;
     for (const a of actions) {
       switch (a.type) {
         case "persist": {
@@ -689,11 +706,10 @@ export class MirrorDriver implements MirrorResource {
           try {
             writeCopyRecord(this.o.stateDir, this.copyKey, copy, this.o.folder);
             this.lastSaved = copy;
+            saved = true;
           } catch (e) {
-            // Not saved: nothing after it may be carried out as if it were.
-            this.o.log.error("mirror copy record not saved: stopping this module's data path", { ...this.tag, detail: (e as Error).message });
-            this.startProblem = `copy record not saved: ${(e as Error).message}`;
-            this.host?.gate(this.startProblem);
+            // Not saved: nothing after it may be carried out as if it were; the core holds the copy still (rule 8).
+            this.input({ type: "persist-failed", detail: this.unsavedWhy(e), saved: this.lastSaved });
             return;
           }
           break;
@@ -715,6 +731,14 @@ export class MirrorDriver implements MirrorResource {
           break;
       }
     }
+    if (saved && this.state.unsaved !== null) this.input({ type: "persisted" });
+  }
+
+  /** A failed record write in the operator's words: a full state dir is named as such. */
+  private unsavedWhy(e: unknown): string {
+    const code = (e as { code?: unknown }).code;
+    if (code === "ENOSPC" || code === "EDQUOT") return `state dir ${this.o.stateDir} full (${code})`;
+    return e instanceof Error ? e.message : String(e);
   }
 
   private lastSaved: CopyRecord | null = null;
@@ -949,5 +973,7 @@ export class MirrorDriver implements MirrorResource {
       this.beneathFd = null;
     }
     this.closed = true;
+    // A record the shutdown could not save is not retried after the close.
+    if (this.timer !== undefined) clearTimeout(this.timer);
   }
 }

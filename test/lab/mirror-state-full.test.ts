@@ -1,0 +1,154 @@
+/**
+ * A mirror node whose state dir is full, on the real binary and real FUSE
+ * (mirror-lab.ts): h2's state dir is a small tmpfs, filled to its last page
+ * by a file, as a runaway log would fill /var.
+ *
+ * - While h2 only receives (it is the SECOND), nothing of that fails: h2
+ *   applies into its folder, which is not in the state dir, and no
+ *   application write on h1 fails (issue #10, point 10).
+ * - Then h1's daemon dies. h2, up to date, must take over, and its copy
+ *   record (the new gen, "writing") cannot be saved: h2 does not serve,
+ *   waits in WAIT and says why in `vigil status`, and starts the module by
+ *   itself once the file is removed, with every record h1's recorder was
+ *   told was durable.
+ * - With h2's copy on the same filesystem as its state dir, the full disk
+ *   fails h2's applies: h2 is outdated (though it cannot write that down
+ *   yet) and h1 goes on alone, no application write failing. h1 dies: h2
+ *   does not take over, not even once space is freed; h1 comes back, runs
+ *   and resyncs h2, which then holds every record.
+ */
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { expect, onTestFinished } from "vitest";
+import { describeLab, labTest, useLab, useRunDirs } from "./lab-test.ts";
+import { copyContents, explainOnFailure, startMirrorLab } from "./mirror-lab.ts";
+import { waitUntil } from "./wait.ts";
+
+const running = (s: string) => s === "PRIM" || s === "ALONE";
+
+/** Fills `dir`'s filesystem to its last page with DIR/fill; throws if a 1-byte write still fits. */
+function fill(dir: string): void {
+  try {
+    execFileSync("dd", ["if=/dev/zero", `of=${join(dir, "fill")}`, "bs=1M"], { stdio: "ignore" });
+  } catch {
+    // dd ends with "No space left on device": what we want.
+  }
+  const probe = join(dir, "probe");
+  let full = false;
+  try {
+    writeFileSync(probe, "x");
+  } catch (e) {
+    full = (e as { code?: string }).code === "ENOSPC";
+  }
+  rmSync(probe, { force: true });
+  if (!full) throw new Error(`${dir} is not full after dd`);
+}
+
+describeLab("mirror module: a full state dir", () => {
+  const lab = useLab({ hosts: 2, links: 1 });
+  const runDir = useRunDirs("vigil-mirror-full-");
+
+  labTest("full while receiving: no write fails; the PRIM dies: the SECOND waits saying why, and takes over by itself once space is freed, losing nothing", async () => {
+    const m = await startMirrorLab({ lab: lab(), dir: runDir("full"), start: [] });
+    const [h1, h2] = [m.node("h1"), m.node("h2")];
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=16m,mode=0700", "vigil-lab-state", h2.stateDir]);
+    onTestFinished(async () => {
+      await m.stopAll();
+      execFileSync("umount", ["-l", h2.stateDir]);
+    });
+    explainOnFailure(m);
+    await Promise.all([h1.start(), h2.start()]);
+    await h1.waitModule((x) => running(x.state) && x.mirror?.writes === "replicate", "h1 runs vms and replicates", 30_000);
+    await h2.waitModule((x) => x.state === "SECOND" && x.mirror?.data === "uptodate" && x.mirror.link === "up", "h2 is an up-to-date SECOND", 30_000);
+    await waitUntil(() => m.acked("h1").records.length > 20, { timeoutMs: 60_000, intervalMs: 100, what: "h1's recorder acknowledged 20 records" });
+
+    fill(h2.stateDir);
+    // Receiving on a full state dir: the recorder goes on, h2 applies and stays in sync.
+    const before = m.acked("h1").records.length;
+    await waitUntil(() => m.acked("h1").records.length > before + 40, { timeoutMs: 60_000, intervalMs: 100, what: "h1's recorder acknowledged 40 more records" });
+    expect(readFileSync(join(m.dir, "acked-h1.log"), "utf8")).not.toMatch(/^error/m);
+    expect((await h1.module()).mirror?.writes).toBe("replicate");
+    const second = await h2.module();
+    expect(second.state).toBe("SECOND");
+    expect(second.mirror?.data).toBe("uptodate");
+
+    h1.proc?.kill("SIGKILL");
+    const waiting = await h2.waitModule((x) => x.state === "WAIT" && /ENOSPC/.test(x.mirror?.serving ?? ""), "h2 waits: its copy record cannot be saved", 15_000);
+    expect(waiting.mirror?.serving).toMatch(/^cannot take over: copy record not saved \(state dir .*state-h2 full \(ENOSPC\)\); retrying every 1 s$/);
+    expect(waiting.why?.reason ?? waiting.lastTransition?.reason).toBe("data-not-current");
+    expect(waiting.blocked).toBeNull();
+    const text = await h2.cli(["status"]);
+    expect(text.out).toMatch(/cannot take over: copy record not saved/);
+    await h2.proc?.waitFor(/"msg":"mirror record unsaved"/, 5_000);
+    // It stays so while the disk is full: the service never starts on h2 meanwhile.
+    await new Promise((r) => setTimeout(r, 3000));
+    const still = await h2.module();
+    expect(still.state).toBe("WAIT");
+    expect(existsSync(join(m.dir, "acked-h2.log"))).toBe(false);
+
+    rmSync(join(h2.stateDir, "fill"));
+    await h2.waitModule((x) => running(x.state) && x.mirror?.serving === null, "h2 takes vms over by itself", 20_000);
+    await h2.proc?.waitFor(/"msg":"mirror record saved"/, 5_000);
+    await waitUntil(() => m.acked("h2").records.length > 5, { timeoutMs: 60_000, intervalMs: 100, what: "h2's recorder acknowledged 5 records" });
+
+    const promised = m.acked("h1");
+    const onH2 = copyContents(m.data("h2"));
+    expect(promised.records.filter((n) => !onH2.records.has(n)), "records acknowledged on h1 and missing on h2").toEqual([]);
+    expect(promised.segments.filter((n) => onH2.segments.get(n) !== n % 251), "segments acknowledged on h1 and missing or damaged on h2").toEqual([]);
+    expect(readFileSync(join(m.dir, "acked-h2.log"), "utf8")).not.toMatch(/^error/m);
+  });
+
+  labTest("copy and state dir on one full filesystem: h2 is outdated and h1 goes on alone, no write failing; h1 dies: h2 never takes over; h1 returns and resyncs it", async () => {
+    const m = await startMirrorLab({ lab: lab(), dir: runDir("shared"), start: [] });
+    const [h1, h2] = [m.node("h1"), m.node("h2")];
+    const fs = join(m.dir, "h2-fs");
+    mkdirSync(fs);
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=32m,mode=0700", "vigil-lab-h2", fs]);
+    mkdirSync(join(fs, "state"), { mode: 0o700 });
+    mkdirSync(join(fs, "data"));
+    execFileSync("mount", ["--bind", join(fs, "state"), h2.stateDir]);
+    execFileSync("mount", ["--bind", join(fs, "data"), m.data("h2")]);
+    onTestFinished(async () => {
+      await m.stopAll();
+      for (const d of [h2.stateDir, m.data("h2"), fs]) execFileSync("umount", ["-l", d]);
+    });
+    explainOnFailure(m);
+    await Promise.all([h1.start(), h2.start()]);
+    await h1.waitModule((x) => running(x.state) && x.mirror?.writes === "replicate", "h1 runs vms and replicates", 30_000);
+    await h2.waitModule((x) => x.state === "SECOND" && x.mirror?.data === "uptodate" && x.mirror.link === "up", "h2 is an up-to-date SECOND", 30_000);
+    await waitUntil(() => m.acked("h1").records.length > 20, { timeoutMs: 60_000, intervalMs: 100, what: "h1's recorder acknowledged 20 records" });
+
+    fill(fs);
+    // The next op that needs a page fails on h2 (a segment every 20 records does): h1 goes on alone.
+    const alone = await h1.waitModule((x) => x.mirror?.writes === "alone", "h1 writes alone", 30_000);
+    expect(alone.state).toBe("PRIM");
+    const outdated = await h2.waitModule((x) => x.state === "WAIT" && x.mirror?.data === "outdated", "h2 is outdated", 15_000);
+    expect(outdated.mirror?.serving).toMatch(/cannot take over: copy record not saved \(state dir .* full \(ENOSPC\)\)/);
+    const before = m.acked("h1").records.length;
+    await waitUntil(() => m.acked("h1").records.length > before + 40, { timeoutMs: 60_000, intervalMs: 100, what: "h1's recorder acknowledged 40 more records alone" });
+    expect(readFileSync(join(m.dir, "acked-h1.log"), "utf8")).not.toMatch(/^error/m);
+
+    h1.proc?.kill("SIGKILL");
+    await h1.proc?.exited;
+    // h2 misses what h1 acknowledged alone: it never takes over, full or not.
+    await new Promise((r) => setTimeout(r, 3000));
+    expect((await h2.module()).state).toBe("WAIT");
+    rmSync(join(fs, "fill"));
+    const saved = await h2.waitModule((x) => x.mirror?.serving !== null && !/copy record not saved/.test(x.mirror?.serving ?? ""), "h2 saved its record", 15_000);
+    expect(saved.state).toBe("WAIT");
+    expect(saved.mirror?.serving).toMatch(/outdated/);
+    await new Promise((r) => setTimeout(r, 2000));
+    expect((await h2.module()).state).toBe("WAIT");
+    expect(existsSync(join(m.dir, "acked-h2.log"))).toBe(false);
+
+    // h1, the last writer, comes back, runs and resyncs h2.
+    await h1.start();
+    await h1.waitModule((x) => running(x.state), "h1 runs vms again", 30_000);
+    await h2.waitModule((x) => x.state === "SECOND" && x.mirror?.data === "uptodate" && x.mirror.link === "up", "h2 resynced from h1", 60_000);
+    const promised = m.acked("h1");
+    const onH2 = copyContents(m.data("h2"));
+    expect(promised.records.filter((n) => !onH2.records.has(n)), "records acknowledged on h1 and missing on h2").toEqual([]);
+    expect(promised.segments.filter((n) => onH2.segments.get(n) !== n % 251), "segments acknowledged on h1 and missing or damaged on h2").toEqual([]);
+  });
+});
