@@ -113,18 +113,21 @@ describeLab("console health views on real daemons", () => {
     expect(lone.problems).toEqual([]);
     await lone.page.close();
 
-    // h1 stops; h2 takes over, but its start script takes a while and then fails: a
-    // failover in progress, then a module running nowhere.
+    // h1 stops; h2 takes over, but its start script runs until the test lets it go on, and
+    // then fails: a failover in progress, then a module running nowhere. (A fixed sleep made
+    // the "in progress" view a window the page could miss on a loaded machine.)
     const start = join(m.dir, "start.sh");
-    writeFileSync(start, readFileSync(start, "utf8").replace("#!/bin/sh\n", `#!/bin/sh\n[ "$VIGIL_NODE" = h2 ] && { sleep 5; echo 'refusing to start on h2' >&2; exit 1; }\n`));
+    const letFail = join(m.dir, "start-may-fail");
+    writeFileSync(start, readFileSync(start, "utf8").replace("#!/bin/sh\n", `#!/bin/sh\n[ "$VIGIL_NODE" = h2 ] && { i=0; while [ ! -e '${letFail}' ] && [ $i -lt 500 ]; do sleep 0.1; i=$((i+1)); done; echo 'refusing to start on h2' >&2; exit 1; }\n`));
     const two = await open(h2);
     await m.terminate(h1);
     // Stopped, not dead: h1 said goodbye.
     await expect.poll(() => testid(two.page, "node-state").allTextContents(), { timeout: 15_000 }).toEqual(["this node", "stopped"]);
     await two.page.screenshot({ path: artifactPath("lab-stopped-peer.png"), fullPage: true });
-    await expect.poll(() => testid(two.page, "summary-text").textContent(), { timeout: 5_000 }).toBe("web is starting on h2 (script start.sh starting); h1 is stopped.");
+    await expect.poll(() => testid(two.page, "summary-text").textContent(), { timeout: 30_000 }).toBe("web is starting on h2 (script start.sh starting); h1 is stopped.");
     await two.page.screenshot({ path: artifactPath("lab-failover-in-progress.png"), fullPage: true });
     expect(await testid(two.page, "resource-state").allTextContents()).toEqual(["up", "starting"]);
+    writeFileSync(letFail, "");
     const nowhere = testid(two.page, "nowhere-banner");
     await nowhere.waitFor({ state: "visible", timeout: 30_000 });
     expect(await nowhere.textContent()).toContain("web runs nowhere");
