@@ -300,7 +300,8 @@ function makeNode(host: LabHost, config: string, stateDir: string): VigilNode {
     },
     async status() {
       const r = await runVigil(["status", "--json", "--state-dir", stateDir], bin);
-      if (r.code !== 0) throw new Error(`vigil status --state-dir ${stateDir} (node ${host.name}) exited ${r.code}: ${r.stderr.trim()}`);
+      // With --json the reason is JSON on stdout.
+      if (r.code !== 0) throw new Error(`vigil status --state-dir ${stateDir} (node ${host.name}) exited ${r.code}: ${`${r.stdout.trim()} ${r.stderr.trim()}`.trim()}`);
       return JSON.parse(r.stdout) as StatusSnapshot;
     },
     metrics: () => getOverSocket(join(stateDir, "vigil.sock"), "/metrics"),
