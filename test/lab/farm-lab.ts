@@ -15,7 +15,7 @@ import { virtualMac } from "../../src/core/farm/vmac.ts";
 import type { FarmStatus } from "../../src/api/farm.ts";
 import { parseFarmCounters } from "../../src/sys/farm/counters.ts";
 import { farmTableName } from "../../src/sys/farm/ruleset.ts";
-import { type LabHost, type LabProcess, REPO_ROOT, waitUntil } from "./lab.ts";
+import { type LabHost, type LabNode, type LabProcess, REPO_ROOT, waitUntil } from "./lab.ts";
 import type { VigilNode } from "./vigil-cluster.ts";
 
 export const BUN = join(REPO_ROOT, "node_modules", ".bin", "bun");
@@ -154,12 +154,33 @@ export async function askReport<T = StreamReport>(p: LabProcess, timeoutMs = 10_
   return JSON.parse(line) as T;
 }
 
-/** Starts the service behind the VIP on a node (a TCP and UDP echo of its name, farm-node.ts without a table); resolves once it listens. */
-export async function startFarmService(h: LabHost): Promise<LabProcess> {
-  const args = { name: h.name, module: "svc", interface: h.ifname(1), vip: FARM_VIP, vmac: "02:00:00:00:00:01", seed: 0, ports: [FARM_PORT], split: "client_ip_port" };
+/**
+ * Starts the service behind the VIP on a node (a TCP and UDP echo of its name, farm-node.ts without
+ * a table; with `echoUdp` a UDP answer also repeats the datagram); resolves once it listens.
+ */
+export async function startFarmService(h: LabHost, o: { echoUdp?: boolean } = {}): Promise<LabProcess> {
+  const args = { name: h.name, module: "svc", interface: h.ifname(1), vip: FARM_VIP, vmac: "02:00:00:00:00:01", seed: 0, ports: [FARM_PORT], split: "client_ip_port", ...(o.echoUdp === true ? { echoUdp: true } : {}) };
   const p = h.spawn([BUN, join(FARM_FIXTURES, "farm-node.ts"), JSON.stringify(args)], { logName: `svc-${h.name}` });
   await p.waitFor(/^ready$/m, 20_000);
   return p;
+}
+
+/**
+ * Cuts a host off behind its switch port, both ways in one nft transaction
+ * (a cut applied one direction at a time would leave the host hearing
+ * clients it cannot answer for a moment, another failure); its carrier stays up.
+ */
+export async function cutAtSwitch(sw: LabNode, h: LabHost, on: boolean): Promise<void> {
+  const port = `h${h.index}l1`;
+  const script = on
+    ? [
+        "table netdev vigil_farm_cut {",
+        `  chain from_host { type filter hook ingress device "${port}" priority 0; policy drop; }`,
+        `  chain to_host { type filter hook egress device "${port}" priority 0; policy drop; }`,
+        "}",
+      ]
+    : ["delete table netdev vigil_farm_cut"];
+  await sw.exec(["nft", "-f", "-"], { input: `${script.join("\n")}\n`, check: true });
 }
 
 /** The nft counter of new connections a node accepted (rule "new-mine"), read from its kernel: it answers while the daemon is frozen. */

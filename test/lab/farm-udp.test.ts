@@ -29,9 +29,9 @@ import { BUCKETS } from "../../src/core/farm/types.ts";
 import { farmSeeds } from "../../src/daemon/farm/seeds.ts";
 import { FLOW_SELF } from "../../src/sys/farm/ruleset.ts";
 import { parseFlowRecords } from "../../src/sys/farm/flow-records.ts";
-import { acceptedCount, askReport, BUN, FARM_FIXTURES, FARM_PORT, FARM_VIP, farmOf, startStream, waitForSplit } from "./farm-lab.ts";
+import { acceptedCount, askReport, BUN, cutAtSwitch, FARM_FIXTURES, FARM_PORT, FARM_VIP, farmOf, startFarmService, startStream, waitForSplit } from "./farm-lab.ts";
 import { describeLab, labTest, useLab } from "./lab-test.ts";
-import { type LabHost, type LabNode, type LabProcess, waitUntil } from "./lab.ts";
+import { type LabHost, type LabProcess, waitUntil } from "./lab.ts";
 import { startVigilCluster, type VigilCluster, type VigilNode } from "./vigil-cluster.ts";
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -57,30 +57,6 @@ function moved(before: FlowsReport, after: FlowsReport, only: (port: number, was
   return [...current(before)].filter(([p, was]) => only(p, was) && now.get(p) !== was).map(([p, was]) => `${p} ${was}->${now.get(p)}`);
 }
 
-/**
- * Cuts a host off behind its switch port, both ways in one nft transaction
- * (a cut applied one direction at a time would leave the host hearing
- * clients it cannot answer for a moment, another failure); its carrier stays up.
- */
-async function cut(sw: LabNode, h: LabHost, on: boolean): Promise<void> {
-  const port = `h${h.index}l1`;
-  const script = on
-    ? [
-        "table netdev vigil_farm_cut {",
-        `  chain from_host { type filter hook ingress device "${port}" priority 0; policy drop; }`,
-        `  chain to_host { type filter hook egress device "${port}" priority 0; policy drop; }`,
-        "}",
-      ]
-    : ["delete table netdev vigil_farm_cut"];
-  await sw.exec(["nft", "-f", "-"], { input: `${script.join("\n")}\n`, check: true });
-}
-
-function startService(h: LabHost): Promise<LabProcess> {
-  const args = { name: h.name, module: "svc", interface: h.ifname(1), vip: FARM_VIP, vmac: "02:00:00:00:00:01", seed: 0, ports: [FARM_PORT], split: "client_ip_port", echoUdp: true };
-  const p = h.spawn([BUN, join(FARM_FIXTURES, "farm-node.ts"), JSON.stringify(args)], { logName: `svc-${h.name}` });
-  return p.waitFor(/^ready$/m, 20_000).then(() => p);
-}
-
 describeLab(
   "farm: UDP flows across rebalances, and a node cut off with its carrier up",
   () => {
@@ -91,7 +67,7 @@ describeLab(
       const nodesHosts = hosts.slice(0, 3) as LabHost[];
       const h2 = nodesHosts[1]!;
       const client = hosts[3]!;
-      for (const h of nodesHosts) await startService(h);
+      for (const h of nodesHosts) await startFarmService(h, { echoUdp: true });
       // A node whose kernel lease lapses in a stall of the host rightly falls silent, and its peers
       // take its buckets and flows for a moment: flows then move, which this test otherwise forbids.
       // A run that fails after a lapse was logged is run once more from the start; without a
@@ -199,13 +175,13 @@ describeLab(
             { logName: "tcp-probe" },
           );
           await probe.waitFor(/^probing$/m, 20_000);
-          await cut(lab().switch, h2, true);
+          await cutAtSwitch(lab().switch, h2, true);
           cutOn = true;
           await waitUntil(async () => (await farmOf(n2))?.detail.includes("the witness does not answer") === true, { timeoutMs: 10_000, what: "h2 hearing no peer nor the witness" });
           expect((await farmOf(n2))?.held).toBe(0);
           expect((await h2.exec(["cat", `/sys/class/net/${h2.ifname(1)}/carrier`], { check: true })).stdout.trim()).toBe("1");
           await waitForSplit([n1, n3], ["h1", "h3"]);
-          await cut(lab().switch, h2, false);
+          await cutAtSwitch(lab().switch, h2, false);
           cutOn = false;
           await waitForSplit(all, ["h1", "h2", "h3"]);
           await sleep(800);
@@ -236,7 +212,7 @@ describeLab(
         } finally {
           for (const p of procs) p.write("quit\n");
           await Promise.all(procs.map((p) => p.stop(2000)));
-          if (cutOn) await cut(lab().switch, h2, false);
+          if (cutOn) await cutAtSwitch(lab().switch, h2, false);
           await cluster?.stop();
           rmSync(dir, { recursive: true, force: true });
         }

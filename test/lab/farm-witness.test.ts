@@ -21,24 +21,10 @@ import { nftBucket } from "../../src/core/farm/jhash.ts";
 import { owners, ownershipTable } from "../../src/core/farm/ownership.ts";
 import { BUCKETS } from "../../src/core/farm/types.ts";
 import { farmSeeds } from "../../src/daemon/farm/seeds.ts";
-import { FARM_PORT, FARM_VIP, farmOf, runClient, startFarmService, waitForSplit } from "./farm-lab.ts";
+import { cutAtSwitch, FARM_PORT, FARM_VIP, farmOf, runClient, startFarmService, waitForSplit } from "./farm-lab.ts";
 import { describeLab, labTest, useLab } from "./lab-test.ts";
-import { type LabHost, type LabNode, waitUntil } from "./lab.ts";
+import { type LabHost, waitUntil } from "./lab.ts";
 import { startVigilCluster, type VigilCluster, type VigilNode } from "./vigil-cluster.ts";
-
-/** Cuts a host off behind its switch port, both ways in one nft transaction; its carrier stays up. */
-async function cut(sw: LabNode, h: LabHost, on: boolean): Promise<void> {
-  const port = `h${h.index}l1`;
-  const script = on
-    ? [
-        "table netdev vigil_farm_cut {",
-        `  chain from_host { type filter hook ingress device "${port}" priority 0; policy drop; }`,
-        `  chain to_host { type filter hook egress device "${port}" priority 0; policy drop; }`,
-        "}",
-      ]
-    : ["delete table netdev vigil_farm_cut"];
-  await sw.exec(["nft", "-f", "-"], { input: `${script.join("\n")}\n`, check: true });
-}
 
 describeLab(
   "farm: two nodes and a ping witness",
@@ -90,14 +76,14 @@ describeLab(
 
         await n2.start();
         await waitForSplit([n1, n2], ["h1", "h2"]);
-        await cut(lab().switch, h2, true);
+        await cutAtSwitch(lab().switch, h2, true);
         await waitUntil(async () => (await farmOf(n2))?.detail.includes("the witness does not answer") === true, { timeoutMs: 10_000, what: "h2 cut off" });
         expect((await farmOf(n2))?.held).toBe(0);
         await waitUntil(async () => (await farmOf(n1))?.held === BUCKETS, { timeoutMs: 10_000, what: "h1 serving alone again" });
         const cutOff = await runClient(client, { mode: "tcp", count: 200, concurrency: 20, firstPort: 22000 });
         expect(cutOff.errors).toBe(0);
         expect(cutOff.byNode).toEqual({ h1: 200 });
-        await cut(lab().switch, h2, false);
+        await cutAtSwitch(lab().switch, h2, false);
         await waitForSplit([n1, n2], ["h1", "h2"]);
         const healed = await runClient(client, { mode: "tcp", count: 300, concurrency: 30, firstPort: 23000 });
         expect(healed.errors).toBe(0);
