@@ -33,7 +33,7 @@ import { ResourceOps, resourceStates } from "./resource-state.ts";
 import { join } from "node:path";
 import { mergedStatus, Supervisor } from "./supervisor.ts";
 import { applyRealtime } from "./realtime.ts";
-import { trimAfterStart } from "./memory-trim.ts";
+import { dropAgainLater, LATER_DROP_AFTER_INITDEAD_MS, trimAfterStart, wantsLaterDrop } from "./memory-trim.ts";
 import { paceOptionsFor, startupPace } from "./startup-pace.ts";
 import { dumpHeapStatsOnSignal } from "./heap-stats.ts";
 import { supervisedVrrp } from "./vrrp/supervised.ts";
@@ -137,9 +137,13 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   await trimAfterStart(log, () => pace.beforeStep());
   // Again, for the threads the engines started (their Workers begin at normal priority).
   await applyRealtime(initial, log, "threads");
+  // Modules and VRRP do start-up work of their own after that trim: their code pages go again once it is done.
+  const cancelLaterDrop = wantsLaterDrop(initial) ? dropAgainLater(log, initial.cluster.heartbeat.initdead + LATER_DROP_AFTER_INITDEAD_MS) : () => {};
   signals.onReload(() => void reloadNode(opts, self.name, node, supervisor));
   const releaseHeapStats = dumpHeapStatsOnSignal(opts.stateDir, log);
-  const code = await stop(await signals.stopped);
+  const signal = await signals.stopped;
+  cancelLaterDrop();
+  const code = await stop(signal);
   releaseHeapStats();
   return code;
 }

@@ -1,5 +1,6 @@
-import { describe, expect, it } from "vitest";
-import { droppableRangesOf } from "../../src/daemon/memory-trim.ts";
+import { describe, expect, it, vi } from "vitest";
+import { dropAgainLater, droppableRangesOf, wantsLaterDrop } from "../../src/daemon/memory-trim.ts";
+import { Logger } from "../../src/daemon/log.ts";
 
 const mapping = (range: string, perms: string, path: string, anonKiB: number): string =>
   [
@@ -38,5 +39,36 @@ describe("which pages the start-up trim may drop", () => {
     expect(droppableRangesOf("garbage\nAnonymous: 0 kB\n", EXE)).toEqual([]);
     // No Anonymous line for a mapping: nothing known of its pages, so it is kept.
     expect(droppableRangesOf(`1000-2000 r-xp 00000000 fe:00 1 ${EXE}\nRss: 4 kB`, EXE)).toEqual([]);
+  });
+});
+
+describe("the later drop, once the engines' start-up work is done", () => {
+  it("is wanted on nodes with modules or VRRP instances, not with heartbeats only", () => {
+    expect(wantsLaterDrop({ modules: [], vrrp: [] })).toBe(false);
+    expect(wantsLaterDrop({ modules: [{}], vrrp: [] })).toBe(true);
+    expect(wantsLaterDrop({ modules: [], vrrp: [{}] })).toBe(true);
+  });
+
+  it("runs once, after its delay, and not at all when cancelled first", async () => {
+    vi.useFakeTimers();
+    try {
+      const seen: string[] = [];
+      const log = new Logger("json", () => {});
+      log.onEvent((e) => seen.push(e.msg));
+      const cancel = dropAgainLater(log, 30_000);
+      await vi.advanceTimersByTimeAsync(29_999);
+      expect(seen).toEqual([]);
+      await vi.advanceTimersByTimeAsync(1);
+      // Off Bun there is no FFI: the drop says it could not be done, which shows it ran.
+      await vi.waitFor(() => expect(seen).toEqual(["memory trimmed again once the engines' start-up work was done: not done"]));
+      cancel();
+      seen.length = 0;
+      const cancelled = dropAgainLater(log, 30_000);
+      cancelled();
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(seen).toEqual([]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
