@@ -149,7 +149,7 @@ export function dropAgainLater(log: Logger, afterMs: number): () => void {
     if (lockedKiB() > 0) return;
     void dropExecutablePages(log, rssKiB(), "memory trimmed again once the engines' start-up work was done").catch(() => undefined);
   }, afterMs);
-  timer.unref?.();
+  if (typeof timer === "object" && "unref" in timer) timer.unref();
   return () => clearTimeout(timer);
 }
 
