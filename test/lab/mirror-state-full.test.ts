@@ -16,6 +16,11 @@
  *   yet) and h1 goes on alone, no application write failing. h1 dies: h2
  *   does not take over, not even once space is freed; h1 comes back, runs
  *   and resyncs h2, which then holds every record.
+ * - h1 runs alone and its own state dir fills: its ALONE journal cannot be
+ *   written (the recorder's next write that needs it fails, EIO: a known
+ *   limit, see README). h2 comes back: the link comes up all the same and
+ *   h2 is resynced by a full checksum compare once space is freed, with
+ *   every record the recorder was told was durable.
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -97,7 +102,7 @@ describeLab("mirror module: a full state dir", () => {
     expect(promised.records.filter((n) => !onH2.records.has(n)), "records acknowledged on h1 and missing on h2").toEqual([]);
     expect(promised.segments.filter((n) => onH2.segments.get(n) !== n % 251), "segments acknowledged on h1 and missing or damaged on h2").toEqual([]);
     expect(readFileSync(join(m.dir, "acked-h2.log"), "utf8")).not.toMatch(/^error/m);
-  });
+  }, 120_000);
 
   labTest("copy and state dir on one full filesystem: h2 is outdated and h1 goes on alone, no write failing; h1 dies: h2 never takes over; h1 returns and resyncs it", async () => {
     const m = await startMirrorLab({ lab: lab(), dir: runDir("shared"), start: [] });
@@ -150,5 +155,38 @@ describeLab("mirror module: a full state dir", () => {
     const onH2 = copyContents(m.data("h2"));
     expect(promised.records.filter((n) => !onH2.records.has(n)), "records acknowledged on h1 and missing on h2").toEqual([]);
     expect(promised.segments.filter((n) => onH2.segments.get(n) !== n % 251), "segments acknowledged on h1 and missing or damaged on h2").toEqual([]);
-  });
+  }, 180_000);
+
+  labTest("h1 alone with a full state dir breaks its journal: h2 comes back, is resynced by a full compare once space is freed, losing nothing", async () => {
+    const m = await startMirrorLab({ lab: lab(), dir: runDir("journal"), start: [] });
+    const [h1, h2] = [m.node("h1"), m.node("h2")];
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=16m,mode=0700", "vigil-lab-state", h1.stateDir]);
+    onTestFinished(async () => {
+      await m.stopAll();
+      execFileSync("umount", ["-l", h1.stateDir]);
+    });
+    explainOnFailure(m);
+    await Promise.all([h1.start(), h2.start()]);
+    await h1.waitModule((x) => running(x.state) && x.mirror?.writes === "replicate", "h1 runs vms and replicates", 30_000);
+    await h2.waitModule((x) => x.state === "SECOND" && x.mirror?.data === "uptodate" && x.mirror.link === "up", "h2 is an up-to-date SECOND", 30_000);
+    await waitUntil(() => m.acked("h1").records.length > 20, { timeoutMs: 60_000, intervalMs: 100, what: "h1's recorder acknowledged 20 records" });
+    h2.proc?.kill("SIGKILL");
+    await h2.proc?.exited;
+    await h1.waitModule((x) => x.mirror?.writes === "alone", "h1 writes alone", 15_000);
+    const before = m.acked("h1").records.length;
+    await waitUntil(() => m.acked("h1").records.length > before + 20, { timeoutMs: 60_000, intervalMs: 100, what: "h1's recorder acknowledged 20 records alone" });
+
+    fill(h1.stateDir);
+    const acked = join(m.dir, "acked-h1.log");
+    await waitUntil(() => /^error EIO$/m.test(readFileSync(acked, "utf8")), { timeoutMs: 90_000, intervalMs: 200, what: "a write of h1's recorder failed: its journal is full" });
+
+    await h2.start();
+    rmSync(join(h1.stateDir, "fill"));
+    await h2.waitModule((x) => x.state === "SECOND" && x.mirror?.data === "uptodate" && x.mirror.link === "up", "h2 resynced from h1", 90_000);
+    expect((await h1.module()).state).toBe("PRIM");
+    const promised = m.acked("h1");
+    const onH2 = copyContents(m.data("h2"));
+    expect(promised.records.filter((n) => !onH2.records.has(n)), "records acknowledged on h1 and missing on h2").toEqual([]);
+    expect(promised.segments.filter((n) => onH2.segments.get(n) !== n % 251), "segments acknowledged on h1 and missing or damaged on h2").toEqual([]);
+  }, 180_000);
 });

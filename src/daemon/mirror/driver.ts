@@ -482,8 +482,23 @@ export class MirrorDriver implements MirrorResource {
   /** Every op still waiting goes into the journal, then counts as covered by the coming resync or ALONE. */
   private async journalWaiting(): Promise<readonly ReturnType<AckQueue["waiting"]>[number][]> {
     const waiting = this.queue.waiting();
-    await Promise.all(waiting.map((e) => this.journalMark(e.op)));
+    await this.journalOrCompareAll(waiting);
     return waiting;
+  }
+
+  /**
+   * Marks the ops in the journal. A journal that cannot be written (a full
+   * state dir) stays so until a resync completes, so it must not keep the
+   * link down or the resync from starting: the next pass compares every
+   * file by checksums instead, which finds these ops too.
+   */
+  private async journalOrCompareAll(entries: readonly { readonly op: MirrorOp }[]): Promise<void> {
+    try {
+      await Promise.all(entries.map((e) => this.journalMark(e.op)));
+    } catch (e) {
+      this.checksumAll = true;
+      this.o.log.error("ALONE journal write failed: the next resync pass compares every file by checksums", { ...this.tag, detail: (e as Error).message });
+    }
   }
 
   // ---- the data path (SECOND) ---------------------------------------------------
@@ -791,7 +806,7 @@ export class MirrorDriver implements MirrorResource {
     }
     // What waits now went into the journal (see hello, and waiting ops are journaled below): the resync covers it.
     const covered = [...this.queue.waiting()];
-    await Promise.all(covered.map((e) => this.journalMark(e.op)));
+    await this.journalOrCompareAll(covered);
     let pass = mode;
     // Live ops keep flowing during the resync; one the SECOND could not apply (its name was not
     // there yet) is journaled and its path compared again in one more pass, until a pass ends clean.
@@ -840,7 +855,7 @@ export class MirrorDriver implements MirrorResource {
         return;
       }
       if (failed.length === 0) break;
-      await Promise.all(failed.map((e) => this.journalMark(e.op)));
+      await this.journalOrCompareAll(failed);
       if (turn.stale) return;
       covered.push(...failed);
       pass = "journal";
