@@ -7,7 +7,8 @@
  *
  * Checking parents costs one lstat per component, so directories already
  * checked are remembered until an op that can turn a directory into
- * something else (rename, rmdir, symlink) forgets them all. Nothing but the
+ * something else (rename, rmdir, symlink) forgets those at or beneath the
+ * paths it changed (forgetUnder). Nothing but the
  * applier writes to the copy on the SECOND (the service is stopped there),
  * so nothing else can swap a checked directory for a symlink in between.
  */
@@ -65,9 +66,14 @@ export class CopyPaths {
     return i < 0 ? new Uint8Array(0) : rel.subarray(0, i);
   }
 
-  /** Forget every checked directory (after an op that may have changed one). */
-  forget(): void {
-    this.checked.clear();
+  /**
+   * Forget checked directories (after an op that may have changed one): all
+   * of them, or those at or beneath `under` (the paths a rename, rmdir or
+   * symlink changed: no other directory's path changes with them).
+   */
+  forget(under?: readonly RelPath[]): void {
+    if (under === undefined) this.checked.clear();
+    else forgetUnder(this.checked, under);
   }
 
   private checkDir(prefix: Uint8Array): void {
@@ -84,5 +90,32 @@ export class CopyPaths {
     if (st.isSymbolicLink()) throw new UnsafePathError(prefix, "is a symlink; the copy is never left through a symlink");
     if (!st.isDirectory()) return; // the call fails with ENOTDIR
     this.checked.add(key);
+  }
+}
+
+/** Past this many keys, forgetUnder forgets them all. */
+const FORGET_SCAN_MAX = 256;
+
+/**
+ * Removes from `keys` (RelPaths as latin1 strings) every path at or beneath
+ * one of `under`, calling `dropped` for each: what an op that moved or
+ * removed those paths made stale. Other paths keep naming what they named.
+ */
+export function forgetUnder<V>(keys: Set<string> | Map<string, V>, under: readonly RelPath[], dropped?: (key: string, value: V | undefined) => void): void {
+  if (keys.size === 0) return;
+  if (keys.size > FORGET_SCAN_MAX) {
+    // Cheaper to check everything again than to look at every key for each op.
+    for (const [key, value] of keys.entries()) dropped?.(key, keys instanceof Map ? (value as V) : undefined);
+    keys.clear();
+    return;
+  }
+  for (const p of under) {
+    const k = Buffer.from(p.buffer, p.byteOffset, p.length).toString("latin1");
+    const inside = k + "/";
+    for (const key of keys.keys()) {
+      if (key !== k && !key.startsWith(inside)) continue;
+      dropped?.(key, keys instanceof Map ? keys.get(key) : undefined);
+      keys.delete(key);
+    }
   }
 }

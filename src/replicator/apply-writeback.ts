@@ -7,8 +7,8 @@
  * (sync_file_range(2), SYNC_FILE_RANGE_WRITE: it queues the I/O and does not
  * wait for it), so the disk works during the data phase and the final sync
  * finds little left. Only a hint: nothing depends on it for durability (the
- * fsync ops still sync), and an fd closed and reused since is only a file
- * written out a little early.
+ * fsync ops still sync). A file's range starts when the applier closes
+ * its fd, if that comes first.
  */
 import { openLibcTable } from "../sys/ffi/libc.ts";
 
@@ -54,6 +54,18 @@ export class EarlyWriteback {
     }
     this.pending += length;
     if (this.pending >= this.every) this.flush();
+  }
+
+  /**
+   * `fd` is about to be closed: its range starts now, not at the next flush,
+   * when the number may name another file or none (a resync of many small
+   * files closes most of them before a MiB is written).
+   */
+  closing(fd: number): void {
+    const r = this.ranges.get(fd);
+    if (r === undefined) return;
+    this.ranges.delete(fd);
+    this.start(fd, r.from, r.to - r.from);
   }
 
   /** Starts the writeback of everything collected. */

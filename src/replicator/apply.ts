@@ -3,31 +3,33 @@
  * time, in the order given, and says how each went (ApplyResult). Every
  * attribute is set to what the op says the PRIM ended with (mode after umask,
  * owner, nanosecond times), so the copy matches whatever this node's umask,
- * user or clock. Never leaves the copy: see apply-paths.ts; the last
- * component of a path is never followed.
+ * user or clock. Never leaves the copy: no parent of a path is ever a
+ * symlink and the last component is never followed (apply-folder.ts).
  *
- * xattrs, mknod, renameat2 flags, fallocate and nanosecond times need the
- * libc calls of src/sys/ffi/fs-calls.ts (the vigil binary). Without them
- * (Node, tests) those ops give an "unsupported" result, and times are set
- * with node:fs to within 2 µs (mtimeWindowNs says so).
+ * In the vigil binary the copy is reached with `*at` calls relative to its
+ * directories (apply-folder-at.ts). xattrs, mknod, renameat2 flags,
+ * fallocate and nanosecond times need libc too (src/sys/ffi): without it
+ * (Node, tests) the copy is reached through node:fs paths, those ops give an
+ * "unsupported" result, and times are set to within 2 µs (mtimeWindowNs
+ * says so).
  *
  * Synchronous on purpose: ops must not overlap, and a sync call per op keeps
  * their order trivially. Open files are kept in a small cache, so a stream of
  * writes to one file costs a pwrite and a utimensat each.
  */
 import * as fs from "node:fs";
-import { type FsCalls, loadFsCalls, RENAME_EXCHANGE, RENAME_NOREPLACE, UTIME_OMIT } from "../sys/ffi/fs-calls.ts";
+import { type DirCalls, loadDirCalls } from "../sys/ffi/dir-calls.ts";
+import { type FsCalls, loadFsCalls } from "../sys/ffi/fs-calls.ts";
 import { failure, UnsupportedHere } from "./apply-errors.ts";
-import { CopyPaths } from "./apply-paths.ts";
+import { type CopyFolder, type FolderStat, isDir, isFile, PathFolder } from "./apply-folder.ts";
+import { AtFolder } from "./apply-folder-at.ts";
 import { APPLIED, type ApplyResult } from "./apply-result.ts";
 import { type DirtyMarks, DirtySet, loadSyncFs, type SyncFs } from "./apply-sync.ts";
 import { EarlyWriteback, loadStartWriteback, type StartWriteback } from "./apply-writeback.ts";
 import { type MirrorOp, type RelPath, relPathText, timesOf } from "./ops.ts";
 
 const { O_WRONLY, O_RDONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
-const S_IFMT = 0o170000;
-const S_IFREG = 0o100000;
-const S_IFLNK = 0o120000;
+const SLASH = 0x2f;
 const OPEN_FDS = 64;
 /** Blocks (bytes) past which dropping a file's last name may take long: the file system frees its extents in that call. */
 const FREEING_BYTES = 16 * 1024 * 1024;
@@ -50,22 +52,74 @@ export function cacheDrops(op: MirrorOp): CacheDrops {
 export interface ApplierOptions {
   /** libc calls node:fs lacks; null when this runtime has none. */
   readonly fsCalls: FsCalls | null;
+  /** The `*at` calls: the copy is reached through its directories' fds (apply-folder-at.ts); absent or null: by path. */
+  readonly dirCalls?: DirCalls | null;
   /** syncfs(2) of the copy's file system (one call instead of an fsync per changed file); absent: none. */
   readonly syncfs?: SyncFs | null;
   /** Starts the writeback of written data early (apply-writeback.ts); absent: the kernel's own pace. */
   readonly startWriteback?: StartWriteback | null;
 }
 
-function nsToSeconds(ns: bigint): number {
-  // node:fs takes seconds as a double: a few hundred ns of resolution today.
-  return Number(ns) / 1e9;
+/** The parent directory of `rel` (the root for a top-level name). */
+function parentOf(rel: RelPath): RelPath {
+  const i = rel.lastIndexOf(SLASH);
+  return i < 0 ? new Uint8Array(0) : rel.subarray(0, i);
+}
+
+type Kind = "dir" | "file" | "other";
+
+function samePath(a: RelPath, b: RelPath): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * What `path`, named by times folded into `op`, is once `op` succeeded, when
+ * the op says so: the directory holding a name the op changed, or what a
+ * create or mkdir made. Null: look it up.
+ */
+function kindAfter(op: MirrorOp, path: RelPath): Kind | null {
+  switch (op.op) {
+    case "create":
+    case "mkdir":
+      if (samePath(path, op.path)) return op.op === "create" ? "file" : "dir";
+      return samePath(path, parentOf(op.path)) ? "dir" : null;
+    case "mknod":
+    case "symlink":
+    case "link":
+    case "unlink":
+    case "rmdir":
+      return samePath(path, parentOf(op.path)) ? "dir" : null;
+    case "rename":
+      return samePath(path, parentOf(op.from)) || samePath(path, parentOf(op.to)) ? "dir" : null;
+    default:
+      return null;
+  }
+}
+
+/** The copy by directory fd when the `*at` calls are there and the folder opens; by path otherwise (ops then fail one by one, as they would). */
+function openFolder(root: string, o: ApplierOptions): CopyFolder {
+  if (o.dirCalls != null) {
+    try {
+      return new AtFolder(root, o.dirCalls, o.fsCalls);
+    } catch {
+      // A folder that cannot be opened now: each op says why.
+    }
+  }
+  return new PathFolder(root, o.fsCalls);
+}
+
+/** A RelPath as a Map key. */
+function keyOf(rel: RelPath): string {
+  return Buffer.from(rel.buffer, rel.byteOffset, rel.length).toString("latin1");
 }
 
 export class Applier {
-  private readonly paths: CopyPaths;
+  private readonly folder: CopyFolder;
   private readonly fsCalls: FsCalls | null;
   private readonly dirty: DirtySet;
-  /** Open files by path, with the inode each was opened on. */
+  /** Open files by RelPath, with the inode each was opened on. */
   private readonly fds = new Map<string, { readonly fd: number; readonly ino: number; readonly dev: number }>();
   private readonly writeback: EarlyWriteback | null;
 
@@ -73,59 +127,61 @@ export class Applier {
   readonly mtimeWindowNs: number;
 
   constructor(root: string, options: ApplierOptions) {
-    this.paths = new CopyPaths(root);
+    this.folder = openFolder(root, options);
     this.fsCalls = options.fsCalls;
     this.dirty = new DirtySet(undefined, options.syncfs ?? null);
     this.writeback = options.startWriteback == null ? null : new EarlyWriteback(options.startWriteback);
-    this.mtimeWindowNs = options.fsCalls === null ? 2000 : 1;
+    this.mtimeWindowNs = this.folder.timesWindowNs;
   }
 
   /** An applier with the libc calls when this runtime has them (the vigil binary), without otherwise. */
   static async open(root: string): Promise<Applier> {
-    let calls: FsCalls | null = null;
-    try {
-      calls = await loadFsCalls("mirror apply");
-    } catch {
-      calls = null;
-    }
-    return new Applier(root, { fsCalls: calls, syncfs: await loadSyncFs(), startWriteback: await loadStartWriteback() });
+    const calls = await loadFsCalls("mirror apply").catch(() => null);
+    const dirCalls = await loadDirCalls("mirror apply").catch(() => null);
+    return new Applier(root, { fsCalls: calls, dirCalls, syncfs: await loadSyncFs(), startWriteback: await loadStartWriteback() });
   }
 
   /** The folder this applier writes to. */
   get root(): string {
-    return this.paths.rootPath.toString();
+    return this.folder.rootPath.toString();
+  }
+
+  /** Whether the copy is reached with `*at` calls (else by path). */
+  get byDirectoryFd(): boolean {
+    return this.folder instanceof AtFolder;
   }
 
   apply(op: MirrorOp): ApplyResult {
     try {
       this.run(op);
-    } catch (e) {
-      return failure(describe(op), e);
-    }
-    const times = timesOf(op);
-    if (times !== undefined) {
-      // As the utimes ops they stand for, one after the other.
-      for (const t of times) {
-        try {
-          this.setTimes(t.path, t.atimeNs, t.mtimeNs);
-        } catch (e) {
-          return failure(`utimes ${relPathText(t.path) || "."} (after ${describe(op)})`, e);
+      const times = timesOf(op);
+      if (times !== undefined) {
+        // As the utimes ops they stand for, one after the other.
+        for (const t of times) {
+          try {
+            this.setTimes(t.path, t.atimeNs, t.mtimeNs, kindAfter(op, t.path));
+          } catch (e) {
+            return failure(`utimes ${relPathText(t.path) || "."} (after ${describe(op)})`, e);
+          }
         }
       }
+    } catch (e) {
+      return failure(describe(op), e);
+    } finally {
+      this.folder.settle();
     }
     return APPLIED;
   }
 
-  private setTimes(path: RelPath, atimeNs: bigint, mtimeNs: bigint): void {
-    const abs = this.paths.resolve(path, true);
-    if (this.fsCalls !== null) this.fsCalls.utimens(abs, atimeNs, mtimeNs, true);
-    else fs.lutimesSync(abs, nsToSeconds(atimeNs), nsToSeconds(mtimeNs));
-    this.markChanged(path, abs);
+  private setTimes(path: RelPath, atimeNs: bigint, mtimeNs: bigint, kind: Kind | null = null): void {
+    this.folder.utimens(path, atimeNs, mtimeNs, true);
+    this.markChanged(path, kind);
   }
 
-  /** Closes the cached files. */
+  /** Closes the cached files and directories. */
   close(): void {
     this.dropFds();
+    this.folder.close();
   }
 
   /**
@@ -159,19 +215,21 @@ export class Applier {
   }
 
   private freesLargeFile(rel: RelPath): boolean {
-    let st: fs.Stats;
+    let st: FolderStat;
     try {
-      st = fs.lstatSync(this.paths.resolve(rel, false));
+      st = this.folder.lstat(rel, false);
     } catch {
       return false; // the op itself fails, at once
+    } finally {
+      this.folder.settle();
     }
-    return st.isFile() && st.nlink === 1 && st.blocks * 512 > FREEING_BYTES;
+    return isFile(st) && st.nlink === 1 && st.blocks * 512 > FREEING_BYTES;
   }
 
   /** Forgets what another applier's ops made stale (cacheDrops). */
   dropCaches(d: CacheDrops): void {
     if (d.fds) this.dropFds();
-    if (d.paths) this.paths.forget();
+    if (d.paths) this.folder.forget();
   }
 
   /** Forgets every cached fd and checked directory (see OpApplier.forgetCaches). */
@@ -196,7 +254,7 @@ export class Applier {
   private dropFds(): void {
     for (const { fd } of this.fds.values()) {
       try {
-        fs.closeSync(fd);
+        this.closeWritable(fd);
       } catch {
         /* already closed */
       }
@@ -204,9 +262,15 @@ export class Applier {
     this.fds.clear();
   }
 
+  /** Closes a cached writable fd; the writeback of what was written through it starts first (the fd number may be reused). */
+  private closeWritable(fd: number): void {
+    this.writeback?.closing(fd);
+    fs.closeSync(fd);
+  }
+
   /** An fd open for writing on the regular file at `rel` (never through a symlink). */
-  private writable(rel: RelPath, abs: Buffer): number {
-    const key = abs.toString("latin1");
+  private writable(rel: RelPath): number {
+    const key = keyOf(rel);
     const cached = this.fds.get(key);
     if (cached !== undefined) {
       this.fds.delete(key);
@@ -214,7 +278,7 @@ export class Applier {
       // renamed or replaced the file), and this applier saw none of it.
       let same = false;
       try {
-        const st = fs.lstatSync(abs);
+        const st = this.folder.lstat(rel, false);
         same = st.ino === cached.ino && st.dev === cached.dev;
       } catch {
         same = false;
@@ -224,11 +288,17 @@ export class Applier {
         this.fds.set(key, cached);
         return cached.fd;
       }
-      fs.closeSync(cached.fd);
+      this.closeWritable(cached.fd);
     }
-    const fd = fs.openSync(abs, O_WRONLY | O_NOFOLLOW | O_NONBLOCK);
-    const st = fs.fstatSync(fd);
-    if (!st.isFile()) {
+    const fd = this.folder.open(rel, O_WRONLY | O_NOFOLLOW | O_NONBLOCK, 0, false);
+    let st: FolderStat;
+    try {
+      st = this.folder.fstat(fd);
+    } catch (e) {
+      fs.closeSync(fd);
+      throw e;
+    }
+    if (!isFile(st)) {
       fs.closeSync(fd);
       throw Object.assign(new Error(`${relPathText(rel)} is not a regular file`), { code: "EINVAL" });
     }
@@ -236,58 +306,46 @@ export class Applier {
     if (this.fds.size > OPEN_FDS) {
       const [oldKey, old] = this.fds.entries().next().value as [string, { fd: number }];
       this.fds.delete(oldKey);
-      fs.closeSync(old.fd);
+      this.closeWritable(old.fd);
     }
     return fd;
   }
 
-  /** Sets the mtime of the file open as `fd` at `abs`, leaving its atime alone. */
-  private setMtime(fd: number, abs: Buffer, mtimeNs: bigint): void {
-    if (this.fsCalls !== null) {
-      this.fsCalls.utimens(abs, UTIME_OMIT, mtimeNs, true);
-      return;
-    }
-    const st = fs.fstatSync(fd, { bigint: true });
-    fs.futimesSync(fd, nsToSeconds(st.atimeNs), nsToSeconds(mtimeNs));
-  }
-
   /** Owner, then mode: chown clears set-user-ID and set-group-ID bits. */
-  private ownAndMode(abs: Buffer, uid: number, gid: number, mode: number | null): void {
-    fs.lchownSync(abs, uid, gid);
-    if (mode !== null) fs.chmodSync(abs, mode);
+  private ownAndMode(rel: RelPath, uid: number, gid: number, mode: number): void {
+    this.folder.lchown(rel, uid, gid, false);
+    this.folder.chmod(rel, mode, false);
   }
 
   private newEntry(rel: RelPath): void {
-    this.dirty.dir(this.paths.abs(this.paths.parentOf(rel)));
+    this.dirty.dir(this.folder.abs(parentOf(rel)));
   }
 
   private run(op: MirrorOp): void {
+    const f = this.folder;
     switch (op.op) {
       case "write": {
-        const abs = this.paths.resolve(op.path, false);
-        const fd = this.writable(op.path, abs);
+        const fd = this.writable(op.path);
         let done = 0;
         while (done < op.data.length) {
           const n = fs.writeSync(fd, op.data, done, op.data.length - done, op.offset + done);
           if (n <= 0) throw Object.assign(new Error(`short write at offset ${op.offset + done}`), { code: "EIO" });
           done += n;
         }
-        this.setMtime(fd, abs, op.mtimeNs);
-        this.dirty.file(abs, op.data.length);
+        f.setMtime(fd, op.path, op.mtimeNs);
+        this.dirty.file(f.abs(op.path), op.data.length);
         this.writeback?.wrote(fd, op.offset, op.data.length);
         return;
       }
       case "truncate": {
-        const abs = this.paths.resolve(op.path, false);
-        const fd = this.writable(op.path, abs);
+        const fd = this.writable(op.path);
         fs.ftruncateSync(fd, op.size);
-        this.setMtime(fd, abs, op.mtimeNs);
-        this.dirty.file(abs);
+        f.setMtime(fd, op.path, op.mtimeNs);
+        this.dirty.file(f.abs(op.path));
         return;
       }
       case "create": {
-        const abs = this.paths.resolve(op.path, false);
-        const fd = fs.openSync(abs, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, op.mode & 0o777);
+        const fd = f.open(op.path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, op.mode & 0o777, false);
         try {
           fs.fchownSync(fd, op.uid, op.gid);
           fs.fchmodSync(fd, op.mode);
@@ -295,117 +353,94 @@ export class Applier {
           fs.closeSync(fd);
         }
         this.newEntry(op.path);
-        this.dirty.file(abs);
+        this.dirty.file(f.abs(op.path));
         return;
       }
       case "mknod": {
-        const abs = this.paths.resolve(op.path, false);
-        if ((op.mode & S_IFMT) === S_IFREG && this.fsCalls === null) {
-          fs.closeSync(fs.openSync(abs, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, op.mode & 0o777));
-        } else {
-          this.need("mknod").mknod(abs, op.mode, op.rdev);
-        }
-        this.ownAndMode(abs, op.uid, op.gid, op.mode & 0o7777);
+        f.mknod(op.path, op.mode, op.rdev);
+        this.ownAndMode(op.path, op.uid, op.gid, op.mode & 0o7777);
         this.newEntry(op.path);
         return;
       }
       case "mkdir": {
-        const abs = this.paths.resolve(op.path, false);
-        fs.mkdirSync(abs, { mode: op.mode & 0o777 });
-        this.ownAndMode(abs, op.uid, op.gid, op.mode);
+        f.mkdir(op.path, op.mode & 0o777);
+        this.ownAndMode(op.path, op.uid, op.gid, op.mode);
         this.newEntry(op.path);
-        this.dirty.dir(abs);
+        this.dirty.dir(f.abs(op.path));
         return;
       }
       case "symlink": {
-        const abs = this.paths.resolve(op.path, false);
-        fs.symlinkSync(Buffer.from(op.target), abs);
-        fs.lchownSync(abs, op.uid, op.gid);
-        this.paths.forget();
+        f.symlink(op.target, op.path);
+        f.lchown(op.path, op.uid, op.gid, false);
+        f.forget([op.path]);
         this.newEntry(op.path);
         return;
       }
       case "link": {
-        const from = this.paths.resolve(op.existing, false);
-        const to = this.paths.resolve(op.path, false);
-        // link(2) does not follow a symlink at `existing` on Linux: the new name links the symlink itself.
-        fs.linkSync(from, to);
+        f.link(op.existing, op.path);
         this.newEntry(op.path);
         return;
       }
       case "unlink": {
-        const abs = this.paths.resolve(op.path, false);
         this.dropFds();
-        fs.unlinkSync(abs);
+        f.unlink(op.path);
         this.newEntry(op.path);
         return;
       }
       case "rmdir": {
-        const abs = this.paths.resolve(op.path, false);
-        fs.rmdirSync(abs);
-        this.paths.forget();
+        f.rmdir(op.path);
+        f.forget([op.path]);
         this.newEntry(op.path);
         return;
       }
       case "rename": {
-        const from = this.paths.resolve(op.from, false);
-        const to = this.paths.resolve(op.to, false);
         this.dropFds();
-        if (op.flags === 0) fs.renameSync(from, to);
-        else if (op.flags === RENAME_NOREPLACE || op.flags === RENAME_EXCHANGE) this.need(`rename with flags ${op.flags}`).renameat2(from, to, op.flags);
-        else throw Object.assign(new Error(`rename flags ${op.flags}`), { code: "EINVAL" });
-        this.paths.forget();
+        f.rename(op.from, op.to, op.flags);
+        // Only paths at or beneath these two name something else now.
+        f.forget([op.from, op.to]);
         this.newEntry(op.from);
         this.newEntry(op.to);
         return;
       }
       case "chmod": {
-        const abs = this.paths.resolve(op.path, true);
-        // chmod follows symlinks and Linux has no lchmod: a symlink's own mode is always 0777 anyway.
-        if ((fs.lstatSync(abs).mode & S_IFMT) === S_IFLNK) throw Object.assign(new Error("cannot chmod a symlink itself"), { code: "EOPNOTSUPP" });
-        fs.chmodSync(abs, op.mode);
-        this.markChanged(op.path, abs);
+        f.chmod(op.path, op.mode, true);
+        this.markChanged(op.path);
         return;
       }
       case "chown": {
-        const abs = this.paths.resolve(op.path, true);
-        fs.lchownSync(abs, op.uid, op.gid);
-        this.markChanged(op.path, abs);
+        f.lchown(op.path, op.uid, op.gid, true);
+        this.markChanged(op.path);
         return;
       }
       case "utimes":
         this.setTimes(op.path, op.atimeNs, op.mtimeNs);
         return;
       case "fallocate": {
-        const abs = this.paths.resolve(op.path, false);
+        const fd = this.writable(op.path);
         const calls = this.need("fallocate");
-        const fd = this.writable(op.path, abs);
         calls.fallocate(fd, op.mode, op.offset, op.length);
-        this.setMtime(fd, abs, op.mtimeNs);
-        this.dirty.file(abs);
+        f.setMtime(fd, op.path, op.mtimeNs);
+        this.dirty.file(f.abs(op.path));
         return;
       }
       case "setxattr": {
-        const abs = this.paths.resolve(op.path, true);
-        this.need("setxattr").lsetxattr(abs, op.name, op.value, op.flags);
-        this.markChanged(op.path, abs);
+        f.setxattr(op.path, op.name, op.value, op.flags);
+        this.markChanged(op.path);
         return;
       }
       case "removexattr": {
-        const abs = this.paths.resolve(op.path, true);
-        this.need("removexattr").lremovexattr(abs, op.name);
-        this.markChanged(op.path, abs);
+        f.removexattr(op.path, op.name);
+        this.markChanged(op.path);
         return;
       }
       case "fsync": {
         if (op.path === null) {
-          this.dirty.syncAll(this.paths.rootPath);
+          this.dirty.syncAll(f.rootPath);
           return;
         }
-        const abs = this.paths.resolve(op.path, true);
-        const st = fs.lstatSync(abs);
-        if (st.isFile() || st.isDirectory()) {
-          const fd = fs.openSync(abs, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+        const st = f.lstat(op.path, true);
+        if (isFile(st) || isDir(st)) {
+          const fd = f.open(op.path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0, true);
           try {
             if (op.dataOnly) fs.fdatasyncSync(fd);
             else fs.fsyncSync(fd);
@@ -420,11 +455,14 @@ export class Applier {
     }
   }
 
-  /** Attributes of `rel` changed: a directory or file to sync later. */
-  private markChanged(rel: RelPath, abs: Buffer): void {
-    const st = fs.lstatSync(abs);
-    if (st.isDirectory()) this.dirty.dir(abs);
-    else if (st.isFile()) this.dirty.file(abs);
+  /** Attributes of `rel` changed: a directory or file to sync later; `kind` when known already, else looked up. */
+  private markChanged(rel: RelPath, kind: Kind | null = null): void {
+    if (kind === null) {
+      const st = this.folder.lstat(rel, true);
+      kind = isDir(st) ? "dir" : isFile(st) ? "file" : "other";
+    }
+    if (kind === "dir") this.dirty.dir(this.folder.abs(rel));
+    else if (kind === "file") this.dirty.file(this.folder.abs(rel));
     else this.newEntry(rel);
   }
 }

@@ -28,4 +28,22 @@ describe("early writeback on the SECOND", () => {
     wb.flush();
     expect(started).toEqual([[7, 4096, 4096]]);
   });
+
+  it("a range whose fd is closed starts at the close, never later under that fd number", () => {
+    const started: [number, number, number][] = [];
+    const wb = new EarlyWriteback((fd, offset, length) => started.push([fd, offset, length]), 1 << 20);
+    wb.wrote(9, 0, 4096);
+    wb.wrote(10, 0, 4096);
+    wb.closing(9);
+    wb.closing(11);
+    expect(started).toEqual([[9, 0, 4096]]);
+    // fd 9 reused for another file: its earlier range is not started again.
+    wb.wrote(9, 8192, 4096);
+    wb.flush();
+    expect(started).toEqual([
+      [9, 0, 4096],
+      [10, 0, 4096],
+      [9, 8192, 4096],
+    ]);
+  });
 });
