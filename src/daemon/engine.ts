@@ -107,6 +107,6 @@ export interface Membership {
   publish(): void;
   /** Peers heard so far and their liveness. */
   peers(): { name: string; liveness: PeerState }[];
-  /** `node`'s vigil answered on another channel (`via`: a mirror's replication link) to a probe sent `ageMs` ago. */
-  alive?(node: string, via: string, ageMs: number): void;
+  /** `node`'s vigil answered on another channel (`via`: a mirror's replication link) to a probe sent `ageMs` ago; "record": its records were read then. */
+  alive?(node: string, via: string, ageMs: number, proof?: "answer" | "record"): void;
 }

@@ -11,6 +11,7 @@ import type { ResyncRequest, ResyncResponse } from "../proto/replication-resync.
 import { DEFAULT_LINK_TIMERS, DEFAULT_WINDOW_BYTES, DEFAULT_WINDOW_OPS } from "./replication-link-defaults.ts";
 import { clientHandshake, type LinkIdentity } from "./replication-link-handshake.ts";
 import { RecordSocket } from "./replication-link-records.ts";
+import type { PeerHearing } from "./replication-link-hearing.ts";
 import { type LinkCounters, LinkSession, type LinkTimers } from "./replication-link-session.ts";
 import { type LinkEndpoint, type LinkTransport, tcpTransport } from "./replication-link-transport.ts";
 
@@ -46,6 +47,8 @@ export interface ReplicationClientOptions extends LinkIdentity {
   readonly windowBytes?: number;
   /** TCP unless given (tests: the in-memory twin, replication-link-memory.ts). */
   readonly transport?: LinkTransport;
+  /** Shared with the other connection of the link (the peer's client to our server): replication-link-hearing.ts. */
+  readonly hearing?: PeerHearing;
 }
 
 interface Pending {
@@ -79,6 +82,8 @@ export interface RequestHandle {
 /** Answers of one request, as they arrive. */
 interface OpenRequest {
   push(r: ResyncResponse | null, failure?: string): void;
+  /** Since when (monotonic ms) an answer is awaited: set when the request or a `next` leaves, null once answered. */
+  owedSince: number | null;
 }
 
 /** Parses "a.b.c.d", "a.b.c.d:port", "[v6]:port" or "v6" into an endpoint. */
@@ -104,7 +109,7 @@ export class ReplicationClient {
   private lastSeq = -1;
   private lastReason = "not connected yet";
   private readonly pending: Pending[] = [];
-  private readonly inflight: (Pending & { readonly size: number })[] = [];
+  private readonly inflight: (Pending & { readonly size: number; readonly wiredAt: number })[] = [];
   private inflightBytes = 0;
   private pendingBytes = 0;
   private waitingDrain = false;
@@ -113,6 +118,7 @@ export class ReplicationClient {
   private readonly upCbs: ((at: LinkEndpoint) => void)[] = [];
   private readonly downCbs: ((reason: string) => void)[] = [];
   private readonly aliveCbs: ((ageMs: number) => void)[] = [];
+  private readonly heardCbs: ((ageMs: number) => void)[] = [];
   private readonly failCbs: ((at: LinkEndpoint, reason: string) => void)[] = [];
   private endpointUp: LinkEndpoint | null = null;
 
@@ -193,6 +199,11 @@ export class ReplicationClient {
     this.aliveCbs.push(cb);
   }
 
+  /** Records of the peer were read, the last one `ageMs` ago (SessionHandlers.heard). */
+  onHeard(cb: (ageMs: number) => void): void {
+    this.heardCbs.push(cb);
+  }
+
   /** One connection attempt failed (unreachable, refused, wrong key...). */
   onConnectFailed(cb: (at: LinkEndpoint, reason: string) => void): void {
     this.failCbs.push(cb);
@@ -242,10 +253,13 @@ export class ReplicationClient {
     if (!this.ready || session === null) return null;
     const id = this.nextRequestId;
     this.nextRequestId = (this.nextRequestId % 0xffffffff) + 1;
-    this.requests.set(id, { push: onResponse });
+    const open: OpenRequest = { push: onResponse, owedSince: performance.now() };
+    this.requests.set(id, open);
     session.send({ type: "request", id, request });
     const follow = (kind: "next" | "cancel"): void => {
-      if (session.open && this.requests.has(id)) session.send({ type: "request", id, request: { kind } });
+      if (!session.open || !this.requests.has(id)) return;
+      if (kind === "next") open.owedSince = performance.now();
+      session.send({ type: "request", id, request: { kind } });
     };
     return {
       next: () => follow("next"),
@@ -254,6 +268,11 @@ export class ReplicationClient {
         this.requests.delete(id);
       },
     };
+  }
+
+  /** Closes the current connection (with a goodbye naming `reason`) and connects again after the retry pause. */
+  drop(reason: string): void {
+    this.session?.close(reason);
   }
 
   /** Stops for good: the connection is closed and every waiting send resolves undelivered. */
@@ -284,7 +303,7 @@ export class ReplicationClient {
       if (!roomy) return;
       this.pending.shift();
       this.pendingBytes -= size;
-      this.inflight.push({ ...next, size });
+      this.inflight.push({ ...next, size, wiredAt: performance.now() });
       this.inflightBytes += size;
       // A corked socket says "wait for drain" after every write: wait only once a
       // good part of a window is buffered here (the window bounds it anyway), so the
@@ -324,6 +343,7 @@ export class ReplicationClient {
       const r = this.requests.get(m.id);
       if (r === undefined) return; // cancelled
       const last = m.response.kind !== "entries";
+      r.owedSince = null;
       if (last) this.requests.delete(m.id);
       r.push(m.response);
       if (last) r.push(null);
@@ -394,14 +414,24 @@ export class ReplicationClient {
             alive: (ageMs) => {
               for (const cb of this.aliveCbs) cb(ageMs);
             },
+            heard: (ageMs) => {
+              for (const cb of this.heardCbs) cb(ageMs);
+            },
             closed: (reason) => {
               settle(reason);
               this.onSessionClosed(reason);
             },
-          });
+          }, this.opts.hearing === undefined ? undefined : { hearing: this.opts.hearing, owedSince: () => this.owedSince() });
         });
       });
     });
+  }
+
+  /** Since when the oldest answer the SECOND owes us (an op's acknowledgement, a request's answer) is awaited; null when none. */
+  private owedSince(): number | null {
+    let since = this.inflight[0]?.wiredAt ?? null;
+    for (const r of this.requests.values()) if (r.owedSince !== null && (since === null || r.owedSince < since)) since = r.owedSince;
+    return since;
   }
 
   private onSessionClosed(reason: string): void {

@@ -9,6 +9,7 @@ import type { ResyncRequest, ResyncResponse } from "../proto/replication-resync.
 import { DEFAULT_LINK_TIMERS, DEFAULT_MAX_QUEUED_BYTES } from "./replication-link-defaults.ts";
 import { type LinkIdentity, serverHandshake } from "./replication-link-handshake.ts";
 import { RecordSocket } from "./replication-link-records.ts";
+import type { PeerHearing } from "./replication-link-hearing.ts";
 import { type LinkCounters, LinkSession, type LinkTimers } from "./replication-link-session.ts";
 import { type LinkEndpoint, type LinkListener, type LinkStream, type LinkTransport, tcpTransport } from "./replication-link-transport.ts";
 
@@ -24,6 +25,8 @@ export interface ReplicationServerOptions extends LinkIdentity {
   readonly maxQueuedBytes?: number;
   /** TCP unless given (tests: the in-memory twin, replication-link-memory.ts). */
   readonly transport?: LinkTransport;
+  /** Shared with the other connection of the link (our client to the peer's server): replication-link-hearing.ts. */
+  readonly hearing?: PeerHearing;
 }
 
 /**
@@ -100,6 +103,13 @@ export class ReplicationServer {
 
   private readonly aliveCbs: ((ageMs: number) => void)[] = [];
 
+  /** Records of the peer were read, the last one `ageMs` ago (SessionHandlers.heard). */
+  onHeard(cb: (ageMs: number) => void): void {
+    this.heardCbs.push(cb);
+  }
+
+  private readonly heardCbs: ((ageMs: number) => void)[] = [];
+
   /** A connection was refused or failed its handshake. */
   onRefused(cb: (from: LinkEndpoint, reason: string) => void): void {
     this.refusedCbs.push(cb);
@@ -125,6 +135,11 @@ export class ReplicationServer {
     this.session?.close("the SECOND stops replicating");
     await Promise.all(this.listeners.map((l) => l.close()));
     this.listeners.length = 0;
+  }
+
+  /** Closes the current connection (with a goodbye naming `reason`); the peer's client connects again. */
+  drop(reason: string): void {
+    this.session?.close(reason);
   }
 
   private onConnection(sock: LinkStream): void {
@@ -158,7 +173,10 @@ export class ReplicationServer {
         alive: (ageMs) => {
           for (const cb of this.aliveCbs) cb(ageMs);
         },
-      });
+        heard: (ageMs) => {
+          for (const cb of this.heardCbs) cb(ageMs);
+        },
+      }, this.opts.hearing === undefined ? undefined : { hearing: this.opts.hearing });
       this.session = session;
       session.send({ type: "ready" });
       for (const cb of this.upCbs) cb(from);

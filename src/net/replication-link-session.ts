@@ -3,13 +3,16 @@
  * opens records, answers pings, and closes the connection on the first
  * record that fails authentication or decoding (nothing of it reaches the
  * caller), on the peer's goodbye, or after `deadtimeMs` without any record
- * from the peer. `closed` is called exactly once with the reason.
+ * from the peer (on this connection, or on another one of the link: see
+ * replication-link-hearing.ts for what it may borrow). `closed` is called
+ * exactly once with the reason.
  */
 import { performance } from "node:perf_hooks";
 import { decodeReplication, encodeReplication, type ReplicationMessage } from "../proto/replication.ts";
 import { RECORD_TAG_BYTES, type RecordOpener, type RecordSealer } from "../proto/replication-handshake.ts";
 import { REPLICATION_MAX_MESSAGE } from "../proto/replication.ts";
 import { markOwnedByMessage } from "./replication-link-buffers.ts";
+import type { PeerHearing } from "./replication-link-hearing.ts";
 import type { RecordSocket } from "./replication-link-records.ts";
 
 /** Records from this size on are written uncorked (see sendPlain). */
@@ -27,6 +30,20 @@ export interface SessionHandlers {
   closed(reason: string): void;
   /** The peer answered our ping sent `ageMs` ago: its vigil ran since then (the link counts as a heartbeat link). */
   alive?(ageMs: number): void;
+  /**
+   * Records of the peer were read, the last one `ageMs` ago (at most one
+   * call per half ping interval). Not called for records read right after
+   * this process stalled or this connection resumed reading: those waited
+   * in our kernel (see "Records" in src/core/membership/membership.ts).
+   */
+  heard?(ageMs: number): void;
+}
+
+/** What a session shares with the other connections of its link (replication-link-hearing.ts). */
+export interface LinkSharing {
+  readonly hearing: PeerHearing;
+  /** A client's: since when (monotonic ms) the oldest answer owed by the peer is awaited; null when none. */
+  readonly owedSince?: () => number | null;
 }
 
 /** What a session has carried so far, for status and metrics. */
@@ -50,6 +67,18 @@ export class LinkSession {
   private readonly timer: NodeJS.Timeout;
   private ended = false;
   private deaf = false;
+  /** When the last record was read on this connection, and when records were last reported (handlers.heard). */
+  private lastRecordAt = -Infinity;
+  private reportedAt = -Infinity;
+  /**
+   * Records read before this moment are neither reported nor lent to the
+   * other connection: they may have waited in our kernel during a stall of
+   * ours or a read pause. Set one stall threshold ahead, the time the reads
+   * after it take to catch up; what is read later counts from when it was
+   * read, as a heartbeat frame read after our freeze does (the membership's
+   * stall credit covers the freeze itself).
+   */
+  private reportFrom = -Infinity;
 
   constructor(
     private readonly rs: RecordSocket,
@@ -58,6 +87,7 @@ export class LinkSession {
     private readonly timers: LinkTimers,
     readonly peer: string,
     private readonly handlers: SessionHandlers,
+    private readonly sharing?: LinkSharing,
   ) {
     rs.maxRecord = REPLICATION_MAX_MESSAGE + RECORD_TAG_BYTES;
     // onRecord decrypts the body into a new buffer and keeps nothing of it.
@@ -90,6 +120,8 @@ export class LinkSession {
     this.deaf = !reading;
     if (reading) {
       this.lastHeard = performance.now();
+      // What comes first waited in the kernel while we did not read.
+      this.reportFrom = this.lastHeard + this.stallMs;
       this.rs.socket.resume();
     } else {
       this.rs.socket.pause();
@@ -167,6 +199,14 @@ export class LinkSession {
       return;
     }
     this.lastHeard = performance.now();
+    // The first read after this process did not run (no tick, no read for a stall's length): it waited in our
+    // kernel. A tick late while records keep being read is not that: the timers are late, the reads are not.
+    if (this.lastHeard - Math.max(this.lastTick, this.lastRecordAt) > this.stallMs) this.reportFrom = this.lastHeard + this.stallMs;
+    this.lastRecordAt = this.lastHeard;
+    // Only what was not waiting in our kernel is lent to the other connections.
+    if (this.lastHeard >= this.reportFrom) this.sharing?.hearing.heard(this.lastHeard);
+    // The first record after a quiet spell goes out at once; those after it with the next ticks.
+    this.report(this.lastHeard);
     this.counters.recordsReceived++;
     this.counters.bytesReceived += body.length + 4;
     // A large record's plaintext is a new buffer of its own (RecordOpener.open): its op
@@ -183,25 +223,52 @@ export class LinkSession {
     else if (m.type === "pong") {
       const sentAt = this.pingsOut.get(m.id);
       if (sentAt !== undefined) this.counters.rttMs = this.lastHeard - sentAt;
-      this.pingsOut.clear();
+      // Only this ping and older ones: with a round trip longer than the ping interval, the answers
+      // to the later ones are on their way, and each proves more than this one.
+      if (sentAt === undefined) this.pingsOut.clear();
+      else for (const [id, at] of this.pingsOut) if (at <= sentAt) this.pingsOut.delete(id);
       if (sentAt !== undefined) this.handlers.alive?.(this.lastHeard - sentAt);
     }
     else if (m.type === "close") this.finish(`${this.peer} closed the link: ${m.reason}`);
     else this.handlers.message(m);
   }
 
+  /** This silent connection stays open on what the link's other connections hear (replication-link-hearing.ts). */
+  private borrows(now: number): boolean {
+    const sh = this.sharing;
+    const dt = this.timers.deadtimeMs;
+    if (sh === undefined || now - sh.hearing.lastHeardAt > dt) return false;
+    const owed = sh.owedSince?.() ?? null;
+    return owed === null || now - owed <= dt;
+  }
+
+  /** A gap this long between two ticks means this process did not run (see onTick). */
+  private get stallMs(): number {
+    return this.tickMs + this.timers.deadtimeMs / 4;
+  }
+
+  private report(now: number): void {
+    const h = this.handlers.heard;
+    if (h === undefined || this.lastRecordAt <= this.reportedAt || this.lastRecordAt < this.reportFrom) return;
+    if (now - this.reportedAt < this.timers.pingIntervalMs / 2) return;
+    this.reportedAt = now;
+    h(now - this.lastRecordAt);
+  }
+
   private onTick(): void {
     const now = performance.now();
     // This process stalled (a long synchronous call, a frozen VM): what the
     // peer sent meanwhile waits unread in the socket, so its silence is ours.
-    const stalled = now - this.lastTick > this.tickMs + this.timers.deadtimeMs / 4;
+    const stalled = now - this.lastTick > this.stallMs;
     this.lastTick = now;
     if (this.deaf || stalled) this.lastHeard = now;
+    if (this.deaf || (stalled && now - this.lastRecordAt > this.stallMs)) this.reportFrom = now + this.stallMs;
     const silent = now - this.lastHeard;
-    if (silent > this.timers.deadtimeMs) {
+    if (silent > this.timers.deadtimeMs && !this.borrows(now)) {
       this.finish(`nothing heard from ${this.peer} for ${Math.round(silent)} ms (deadtime ${this.timers.deadtimeMs} ms)`);
       return;
     }
+    this.report(now);
     if (now - this.lastPing >= this.timers.pingIntervalMs) {
       this.lastPing = now;
       this.pingId = (this.pingId + 1) >>> 0;

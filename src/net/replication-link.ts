@@ -17,9 +17,12 @@
  *   more than `maxQueuedBytes` wait to be applied, so a client that ignores
  *   the window is held back by TCP instead of filling the SECOND's memory.
  * - Liveness: each side pings every `pingIntervalMs`; `deadtimeMs` without a
- *   record from the other side closes the connection (onDown). The link
- *   counts as a heartbeat link: `up` means the peer's vigil answered within
- *   the deadtime.
+ *   record from the other side closes the connection (onDown), unless the
+ *   peer was heard on the link's other connection meanwhile (a `hearing`
+ *   shared by the client and the server of one node: see
+ *   replication-link-hearing.ts for what a connection may borrow). The link
+ *   counts as a heartbeat link: answers to pings (onAlive) and the other
+ *   records read (onHeard) go to the membership.
  * - A record that fails authentication or decoding closes the connection;
  *   nothing in it is applied, and nothing after it is read.
  */

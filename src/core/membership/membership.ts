@@ -126,6 +126,42 @@
  * also carries its epoch and adverts. Heartbeat links keep their own states
  * (silent links still go down), so the operator sees what failed.
  *
+ * Records (proof "record"): any other authenticated record the peer sent on
+ * such a channel (a resync op, an acknowledgement, a request), reported
+ * with the time WE read it. A peer whose timers run late (heartbeat rounds,
+ * probes) while its main thread keeps working and sending is alive, and a
+ * SECOND that calls its busy PRIM dead cuts nothing but its own view; yet a
+ * record proves less than an answer: it was written at some moment before
+ * we read it, and the queues between the two processes can hold it for a
+ * while. Where it can wait, and what that costs:
+ * - in the sender's memory: only while the sender runs (a frozen or killed
+ *   process sends nothing more from there), so that wait ends at a moment
+ *   the peer ran;
+ * - in OUR kernel's receive queue, while we do not read: our own freeze
+ *   (the stall credit above covers the freeze, and the driver does not
+ *   report what it reads in the first moments after one) or a connection
+ *   that stopped reading for backpressure (likewise after it resumes); what
+ *   is read later counts from its reading, as a frame read after our
+ *   freeze does;
+ * - in the sender's kernel send queue and the network: this one drains
+ *   without the sender's process. A frozen (SIGSTOP) or killed (SIGKILL
+ *   with nothing unread: a FIN after the queue) peer still delivers what
+ *   its kernel held, for as long as that takes at the path's rate: tens of
+ *   ms on a LAN for a few MiB, longer on a slow path.
+ * So the time of reading is honest up to that last drain, which no clock
+ * of ours can measure. Hence the bound: records keep a peer alive from
+ * their reading time, but never past `recordCapAt`, RECORD_VOUCH_DEADTIMES
+ * beyond the deadline its last frame or probe answer gave. A peer whose
+ * only sign for that long is records is dead, however many arrive; and a
+ * real death stops records (a pulled cable at once, a killed or frozen
+ * process once its kernel's queue drained), so the verdict still comes one
+ * deadtime after the last one. The bound is not tighter because an answer
+ * proves only the time its probe left: on a loaded pair, or behind a
+ * resync's data on the same connection, answers come back late (h2 in
+ * the lab, under a load of 30, answered 2 s apart) while records and the
+ * sync flow. Like answers, records never bring back a peer dead, stopped
+ * or never heard.
+ *
  * Publishing: what the driver adds to our frames (module roles) changes
  * between rounds, and a handover should not wait up to one interval for the
  * next one. A "publish" input sends an extra round on every link at once.
@@ -165,6 +201,8 @@ const EXTRA_ROUNDS_PER_INTERVAL = 4;
 const LATE_SEND_FRACTION = 2;
 /** How far past now a late round moves a deadline it found passed (see the header). */
 const LATE_SEND_GRACE_MS = 1;
+/** Records alone keep a peer alive at most this many deadtimes past the deadline its last frame or answer gave ("Records"). */
+export const RECORD_VOUCH_DEADTIMES = 2;
 /** Echo arithmetic may round; an RTT this little below zero is taken as 0. */
 const RTT_ROUNDING_SLACK_MS = 1;
 
@@ -211,6 +249,7 @@ export function initMembership(config: MembershipConfig, start: { now: number; e
       lastHeardAt: null,
       lateAt: null,
       deadAt: initdeadAt,
+      recordCapAt: initdeadAt,
       echo: null,
       rtt: null,
     }));
@@ -280,7 +319,10 @@ export function stepMembership(
   if (input.type === "tick") onTick(d, now, out);
   else if (input.type === "publish") onPublish(d, now, out);
   else if (input.type === "leave") onLeave(d, now, out);
-  else if (input.type === "alive") onAlive(d, input.node, input.via, input.ageMs, now, out);
+  else if (input.type === "alive") {
+    if (input.proof === "record") onRecord(d, input.node, input.via, input.ageMs, now, out);
+    else onAlive(d, input.node, input.via, input.ageMs, now, out);
+  }
   else onFrame(d, input.link, input.frame, now, out);
   return { state: d.finish(), actions: out };
 }
@@ -319,7 +361,10 @@ function creditStall(d: MembershipDraft, now: number, out: MembershipAction[]): 
   const later = (t: number): number => Math.max(t + credit, floor);
   for (let i = 0; i < d.peers.length; i++) {
     const p = d.writable(i);
-    if (!settled(p.state)) p.deadAt = later(p.deadAt);
+    if (!settled(p.state)) {
+      p.deadAt = later(p.deadAt);
+      p.recordCapAt = later(p.recordCapAt);
+    }
     if (p.state === "up" && p.lateAt !== null) p.lateAt = later(p.lateAt);
     for (const l of p.links) if (l.state !== "down") l.downAt = later(l.downAt);
   }
@@ -488,6 +533,7 @@ function onFrame(d: MembershipDraft, link: number, f: MembershipFrame, now: numb
   p.lastHeardAt = now;
   p.lateAt = now + cfg.warntimeMs;
   p.deadAt = now + cfg.deadtimeMs;
+  p.recordCapAt = now + (1 + RECORD_VOUCH_DEADTIMES) * cfg.deadtimeMs;
 
   const l = p.links[link];
   if (l !== undefined) {
@@ -508,13 +554,36 @@ function onAlive(d: MembershipDraft, node: string, via: string, ageMs: number, n
   const since = now - ageMs;
   const cfg = d.config;
   // Deadlines only move forward: an answer to an old probe says less than the last frame did.
-  if (since + cfg.deadtimeMs <= seen.deadAt) return;
+  const dead = since + cfg.deadtimeMs > seen.deadAt;
+  const capAt = since + (1 + RECORD_VOUCH_DEADTIMES) * cfg.deadtimeMs;
+  const cap = capAt > seen.recordCapAt;
+  if (!dead && !cap) return;
   const p = d.writable(index);
+  if (cap) p.recordCapAt = capAt;
+  if (!dead) return;
   if (p.state === "late") {
     emitPeer(d, out, now, p, "up", "heard-elsewhere", `${p.name} is up: it answered on ${via} (its heartbeat links are silent)`);
   }
   p.deadAt = since + cfg.deadtimeMs;
   p.lateAt = since + cfg.warntimeMs;
+}
+
+/** A record of the peer read `ageMs` ago on another channel: see "Records" in the header. */
+function onRecord(d: MembershipDraft, node: string, via: string, ageMs: number, now: number, out: MembershipAction[]): void {
+  const index = d.indexOf(node);
+  const seen = d.peers[index];
+  if (seen === undefined || !(ageMs >= 0) || (seen.state !== "up" && seen.state !== "late")) return;
+  const cfg = d.config;
+  const readAt = now - ageMs;
+  const deadAt = Math.min(readAt + cfg.deadtimeMs, seen.recordCapAt);
+  if (deadAt <= seen.deadAt) return;
+  const p = d.writable(index);
+  const lateAt = deadAt - cfg.deadtimeMs + cfg.warntimeMs;
+  if (p.state === "late" && lateAt > now) {
+    emitPeer(d, out, now, p, "up", "heard-elsewhere", `${p.name} is up: its records arrive on ${via} (its heartbeat links are silent)`);
+  }
+  p.deadAt = deadAt;
+  if (p.state === "up") p.lateAt = lateAt;
 }
 
 /** The sentAt of ours that `f` echoes, if it is one of our rounds of the last deadtime. */

@@ -67,8 +67,11 @@ export type MembershipInput =
    * link, named by `via`) got the answer to a probe we sent `ageMs` ago: the
    * peer's vigil ran since then. It keeps an up or late peer alive like a
    * heartbeat link would (see "Other channels" in membership.ts).
+   * `proof` "record" (absent: "answer"): not an answer but any other
+   * authenticated record of the peer, which we read `ageMs` ago; it vouches
+   * for less (see "Records" in membership.ts).
    */
-  | { readonly type: "alive"; readonly node: string; readonly via: string; readonly ageMs: number }
+  | { readonly type: "alive"; readonly node: string; readonly via: string; readonly ageMs: number; readonly proof?: "answer" | "record" }
   /**
    * Our daemon is stopping (not a reload): send a goodbye round on every
    * link now, and flag every frame sent after it as leaving. The driver
@@ -207,6 +210,13 @@ export interface PeerTrack {
   readonly lateAt: number | null;
   /** When silence makes the peer dead (pushed back by stalls). */
   readonly deadAt: number;
+  /**
+   * The furthest deadAt that records on another channel may give:
+   * RECORD_VOUCH_DEADTIMES past the deadline the last frame or probe answer
+   * gave (pushed back by stalls as the deadlines are). See "Records" in
+   * membership.ts.
+   */
+  readonly recordCapAt: number;
   /** The peer's newest sentAt and when we got it, echoed back for its RTT. */
   readonly echo: { readonly sentAt: number; readonly receivedAt: number } | null;
   /** Smoothed RTT as in TCP (RFC 6298): srtt and its mean deviation. */

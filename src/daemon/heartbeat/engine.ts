@@ -276,11 +276,11 @@ export class HeartbeatEngine {
     });
   }
 
-  /** `node` answered on another channel (a mirror's replication link): see "Other channels" in membership.ts. */
-  alive(node: string, via: string, ageMs: number): void {
+  /** `node` answered on another channel (a mirror's replication link), or its records arrived there: see "Other channels" and "Records" in membership.ts. */
+  alive(node: string, via: string, ageMs: number, proof: "answer" | "record" = "answer"): void {
     if (!this.transport) return;
     this.takeArrived();
-    this.apply(stepMembership(this.state, { type: "alive", node, via, ageMs }, this.clock()));
+    this.apply(stepMembership(this.state, { type: "alive", node, via, ageMs, proof }, this.clock()));
     this.schedule();
   }
 

@@ -159,7 +159,7 @@ export function supervisedHeartbeat(ctx: NodeContext, others: () => readonly Eng
     },
     running: () => running !== undefined,
     publish: () => running?.publish(),
-    alive: (node, via, ageMs) => running?.alive(node, via, ageMs),
+    alive: (node, via, ageMs, proof) => running?.alive(node, via, ageMs, proof),
     peers: () => running?.view().peers.map((p) => ({ name: p.name, liveness: p.state })) ?? [],
     afterRound: (fn) => {
       riders.push(fn);

@@ -30,6 +30,7 @@ import { pathKey } from "../../core/mirror/resync-plan.ts";
 import type { DataMark, MirrorAction, MirrorInput, MirrorModuleRole, MirrorState, PeerCopy } from "../../core/mirror/types.ts";
 import type { PeerLiveness } from "../../core/membership/types.ts";
 import { type LinkEndpoint, type LinkTimers, ReplicationClient, ReplicationServer, type RequestAnswerer } from "../../net/replication-link.ts";
+import { PeerHearing } from "../../net/replication-link-hearing.ts";
 import type { CopyWire, MirrorControlAction } from "../../proto/mirror-control.ts";
 import type { ResyncRequest, ResyncResponse } from "../../proto/replication-resync.ts";
 import type { ApplyResult } from "../../replicator/apply-result.ts";
@@ -104,8 +105,12 @@ export interface MirrorHost {
   gate(blocked: string | null): void;
   /** The data mark changed: publish it now. */
   republish(): void;
-  /** `peer`'s vigil answered a ping of ours on the link, sent `ageMs` ago (the link counts as a heartbeat link). */
-  alive?(peer: string, ageMs: number): void;
+  /**
+   * `peer`'s vigil answered a ping of ours on the link, sent `ageMs` ago (the
+   * link counts as a heartbeat link); `proof` "record": not an answer, records
+   * of it were read, the last one `ageMs` ago (see "Records" in membership.ts).
+   */
+  alive?(peer: string, ageMs: number, proof?: "answer" | "record"): void;
 }
 
 
@@ -176,7 +181,8 @@ export class MirrorDriver implements MirrorResource {
     }, this.clock());
     this.state = init.state;
     this.pendingInit = init.actions;
-    const identity = { cluster: o.cluster, node: o.self, peer: o.peer, key: o.key };
+    // The link's two connections hear the one peer together (replication-link-hearing.ts).
+    const identity = { cluster: o.cluster, node: o.self, peer: o.peer, key: o.key, hearing: new PeerHearing() };
     const answerer: RequestAnswerer = {
       request: (id, q, reply) => (q.kind === "control" ? this.answerControl(q, reply) : this.folderAnswerer.request(id, q, reply)),
       reset: () => this.folderAnswerer.reset(),
@@ -254,6 +260,8 @@ export class MirrorDriver implements MirrorResource {
     });
     this.client.onAlive((ageMs) => this.host?.alive?.(this.o.peer, ageMs));
     this.server.onAlive((ageMs) => this.host?.alive?.(this.o.peer, ageMs));
+    this.client.onHeard((ageMs) => this.host?.alive?.(this.o.peer, ageMs, "record"));
+    this.server.onHeard((ageMs) => this.host?.alive?.(this.o.peer, ageMs, "record"));
     await this.server.start();
     this.client.start();
     this.o.log.info("mirror link listening", { ...this.tag, on: this.o.listen.map((l) => `${l.address}:${l.port}`).join(" ") });
@@ -588,6 +596,11 @@ export class MirrorDriver implements MirrorResource {
     if (!this.linkUp) return;
     this.linkUp = false;
     this.input({ type: "link-down", detail: reason });
+    // Down as a whole: the other connection goes too, so the peer learns it at once, also
+    // when the connection that failed cannot tell it (replication-link-hearing.ts).
+    const why = `the link's other connection went down: ${reason}`;
+    if (this.clientUp) this.client.drop(why);
+    if (this.serverUp) this.server.drop(why);
   }
 
   private control(action: MirrorControlAction): Promise<PeerCopy | null> {

@@ -65,7 +65,7 @@ export class MirrorSet implements MirrorResource {
         host.gate(this.gate());
       },
       republish: () => host.republish(),
-      ...(host.alive === undefined ? {} : { alive: (peer: string, ageMs: number) => host.alive?.(peer, ageMs) }),
+      ...(host.alive === undefined ? {} : { alive: (peer: string, ageMs: number, proof?: "answer" | "record") => host.alive?.(peer, ageMs, proof) }),
     }));
   }
 

@@ -35,7 +35,7 @@ export interface ModuleEngineOptions {
   /** A module's published role or generation changed: the heartbeat should tell peers now, not at its next interval. */
   readonly onPublish?: () => void;
   /** A peer answered on a mirror's replication link: it counts as a heartbeat link (Membership.alive). */
-  readonly onAlive?: (node: string, via: string, ageMs: number) => void;
+  readonly onAlive?: (node: string, via: string, ageMs: number, proof?: "answer" | "record") => void;
 }
 
 /** What a reload did to each module, by name. */
@@ -65,7 +65,7 @@ export class ModuleEngine implements ModuleControl {
       transition: (t: ModuleTransition) => this.onTransition(t),
       note: (n: Extract<ModuleAction, { type: "event" }>) => this.onNote(n),
       published: () => o.onPublish?.(),
-      alive: (node: string, via: string, ageMs: number) => o.onAlive?.(node, via, ageMs),
+      alive: (node: string, via: string, ageMs: number, proof?: "answer" | "record") => o.onAlive?.(node, via, ageMs, proof),
     };
     this.reporter = reporter;
     this.instances = o.modules.map((m) => new ModuleInstance({ ...m, reporter }));

@@ -60,8 +60,8 @@ export interface ModuleReporter {
   note(a: Extract<ModuleAction, { type: "event" }>): void;
   /** What the heartbeat frames list for this module changed (role or generation). */
   published?(advert: ModuleAdvert): void;
-  /** `node` answered on another channel than the heartbeat (`via`), to a probe sent `ageMs` ago. */
-  alive?(node: string, via: string, ageMs: number): void;
+  /** `node` answered on another channel than the heartbeat (`via`), to a probe sent `ageMs` ago; "record": its records were read (Membership.alive). */
+  alive?(node: string, via: string, ageMs: number, proof?: "answer" | "record"): void;
 }
 
 /** The arbiter side of a module; absent when no arbiter is configured. */
@@ -170,7 +170,7 @@ export class ModuleInstance {
     this.running = true;
     this.o.mirror?.attach({
       gate: (blocked) => this.input({ type: "data", blocked }),
-      alive: (peer, ageMs) => this.o.reporter.alive?.(peer, `the replication link of ${this.name}`, ageMs),
+      alive: (peer, ageMs, proof) => this.o.reporter.alive?.(peer, `the replication link of ${this.name}`, ageMs, proof),
       republish: () => {
         if (this.advert === null) return;
         this.advert = { ...this.advert, role: this.advertRole(this.state.role) };
