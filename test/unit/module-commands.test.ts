@@ -192,6 +192,23 @@ describe("operator commands", () => {
     expect(s.role).toBe("PRIM");
   });
 
+  it("forceprim whose own start fails: the next resource is not started, the started ones are stopped, and the answer says why", () => {
+    const s = new ModuleScript(testConfig({ witnessPing: true }));
+    s.peer(0, "b", "dead");
+    expect(s.role).toBe("WAIT");
+    const { id } = s.command(100, "forceprim");
+    const first = s.pendingRun();
+    expect(first).not.toBeNull();
+    const after = s.resource(110, false, "exit 3");
+    expect(after.filter((a) => a.type === "start-resource")).toEqual([]);
+    s.settle(200);
+    expect(s.actions.filter((a) => a.type === "start-resource")).toHaveLength(1);
+    expect(s.state.forced).toBe(false);
+    expect(s.state.blocked).toMatch(/^start of .* failed: exit 3$/);
+    expect(s.role).toBe("WAIT");
+    expect(answer(s, id)?.ok).toBe(false);
+  });
+
   it("an unknown command from outside is refused, never left unanswered", () => {
     const s = runningOnA();
     const out = s.at(100, { type: "command", id: "x1", command: "reboot" as never });

@@ -413,6 +413,10 @@ function onResource(x: ModuleDraft, token: number, ok: boolean, detail: string):
     // A failed start may be half done: it is stopped with the rest.
     x.started = r.index + 1;
     if (!ok) {
+      // forceprim overrides a block it finds, not one its own start makes: the resources after
+      // this one (a VIP over a service that did not start) are not started, and the started ones
+      // are stopped, as in any failed start.
+      x.forced = false;
       x.blocked = `start of ${label} failed: ${detail}`;
       note(x, "start-failed", x.blocked);
       x.out.push({ type: "persist", module: x.config.module, blocked: x.blocked });
