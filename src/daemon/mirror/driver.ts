@@ -384,12 +384,17 @@ export class MirrorDriver implements MirrorResource {
   private unacked = false;
   /** Whether the peer reads namespace ops with their times folded in (peer-times.ts). */
   private readonly peerTimes = new PeerTimes();
-  /** While a resync runs: live ops the SECOND could not apply (their paths get another pass). */
+  /** While a resync turn runs: live ops the SECOND could not apply (their paths get another pass). */
   private failedDuringResync: ReturnType<AckQueue["waiting"]>[number][] | null = null;
+  /**
+   * The turn's last pass ended clean and the peer is about to be told it is
+   * in sync: a live op that fails from now on is not covered by any pass of
+   * this turn, so its call waits for the resync that follows (resyncTurn).
+   */
+  private resyncClosing = false;
 
   private resyncEnded(): void {
     this.resync = null;
-    this.failedDuringResync = null;
   }
 
   // ---- the data path (PRIM) ----------------------------------------------------
@@ -419,8 +424,10 @@ export class MirrorDriver implements MirrorResource {
               if (this.failedDuringResync !== null) {
                 // The SECOND's copy is inconsistent until the resync ends (never served), and the resync
                 // passes over this path again: journaled, the call may return now instead of at its end.
+                // Not once the last pass is over: the SECOND may take our gen without this op.
                 this.failedDuringResync.push(entry);
-                void this.journalMark(op).then(() => this.queue.settle(entry), () => undefined);
+                if (this.resyncClosing) void this.journalMark(op).catch(() => undefined);
+                else void this.journalMark(op).then(() => this.queue.settle(entry), () => undefined);
               }
               // Refused, copy untouched (the peer still runs the module): never a reason to go on alone.
               else if (out.result.errno === NOT_SECOND) this.input({ type: "peer-refused", detail: out.result.message });
@@ -787,6 +794,9 @@ export class MirrorDriver implements MirrorResource {
     try {
       await this.resyncTurn(turn, planned, base, planKeep);
     } finally {
+      // What failed late stays waiting (unsettled): the next resync covers it.
+      this.failedDuringResync = null;
+      this.resyncClosing = false;
       turn.end();
     }
   }
@@ -823,8 +833,11 @@ export class MirrorDriver implements MirrorResource {
     let pass = mode;
     // Live ops keep flowing during the resync; one the SECOND could not apply (its name was not
     // there yet) is journaled and its path compared again in one more pass, until a pass ends clean.
+    // Kept for the whole turn: a failure between two passes counts for the next one.
+    this.failedDuringResync = [];
+    this.resyncClosing = false;
+    let seen = 0;
     for (;;) {
-      this.failedDuringResync = [];
       // Taken for this pass; set again during it (a journal that failed to follow a live op) it is the next pass's.
       const checksumAll = this.checksumAll;
       this.checksumAll = false;
@@ -856,7 +869,9 @@ export class MirrorDriver implements MirrorResource {
         this.input({ type: "resync-failed", detail: e instanceof Error ? e.message : String(e) , touched: true });
         return;
       }
-      const failed = this.failedDuringResync ?? [];
+      const all = this.failedDuringResync ?? [];
+      const failed = all.slice(seen);
+      seen = all.length;
       this.o.log.info("mirror resync pass ended", { ...this.tag, mode: result.progress.mode, completed: String(result.completed), files: result.progress.filesTotal, ms: Object.entries(result.phaseMs).map(([k, v]) => `${k} ${Math.round(v)}`).join(", ") });
       this.resyncEnded();
       this.resyncProgress = result.progress;
@@ -867,7 +882,10 @@ export class MirrorDriver implements MirrorResource {
         this.input({ type: "resync-failed", detail: why , touched: true });
         return;
       }
-      if (failed.length === 0) break;
+      if (failed.length === 0) {
+        this.resyncClosing = true;
+        break;
+      }
       await this.journalOrCompareAll(failed);
       if (turn.stale) return;
       covered.push(...failed);
@@ -889,7 +907,15 @@ export class MirrorDriver implements MirrorResource {
     }
     await this.journal.clear();
     this.queue.settleAll(covered);
+    // A live op sent after the last pass, applied by the SECOND after it took our gen, may have
+    // failed there (it then outdated its copy): the SECOND lacks it although both copies now carry
+    // the same gen. Its call still waits; it takes another resync. (Without it, resync-done made the
+    // peer in sync here, nothing resynced it again, and the call waited for ever.)
+    const late = this.failedDuringResync !== null && this.failedDuringResync.length > seen;
+    this.failedDuringResync = null;
+    this.resyncClosing = false;
     this.input({ type: "resync-done" });
+    if (late) this.input({ type: "peer-apply-failed", detail: "a live op failed there as the resync ended" });
     if (peerInSync(this.state)) this.forgetLive();
   }
 
