@@ -594,7 +594,7 @@ export class MirrorDriver implements MirrorResource {
       this.linkUpWallNs = BigInt(Date.now() - 2000) * 1_000_000n;
       this.forgetLive();
       this.input({ type: "link-up", peer, gap });
-    });
+    }).catch((e: unknown) => this.o.log.error("mirror hello failed", { ...this.tag, peer: this.o.peer, detail: e instanceof Error ? e.message : String(e) }));
   }
 
   private linkDown(reason: string): void {
@@ -793,6 +793,11 @@ export class MirrorDriver implements MirrorResource {
     const turn = await this.turns.begin();
     try {
       await this.resyncTurn(turn, planned, base, planKeep);
+    } catch (e) {
+      // Started on its own: a rejection nobody handles would end the daemon. A fault the turn
+      // did not foresee fails this resync like any other (tried again after the pause).
+      this.resyncEnded();
+      if (!turn.stale) this.input({ type: "resync-failed", detail: e instanceof Error ? e.message : String(e), touched: true });
     } finally {
       // What failed late stays waiting (unsettled): the next resync covers it.
       this.failedDuringResync = null;
@@ -905,7 +910,13 @@ export class MirrorDriver implements MirrorResource {
       this.input({ type: "resync-failed", detail: `${this.o.peer} did not confirm the end of the resync` , touched: true });
       return;
     }
-    await this.journal.clear();
+    try {
+      await this.journal.clear();
+    } catch (e) {
+      // The peer has everything. The journal stays broken (the next hello or resync compares every
+      // file by checksums); marks left in its file only make a later resync compare more.
+      this.o.log.error("mirror: the ALONE journal could not be cleared after the resync", { ...this.tag, detail: e instanceof Error ? e.message : String(e) });
+    }
     this.queue.settleAll(covered);
     // A live op sent after the last pass, applied by the SECOND after it took our gen, may have
     // failed there (it then outdated its copy): the SECOND lacks it although both copies now carry

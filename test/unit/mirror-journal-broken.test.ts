@@ -1,0 +1,148 @@
+/**
+ * A PRIM whose ALONE journal cannot be written (its state dir full) while
+ * ops wait for the peer, on two real mirror drivers (real folders, resync,
+ * applier and an authenticated TCP link on loopback; no FUSE: the PRIM's
+ * live op is handed to the driver as its interception would; the journal's
+ * file fails its writes with ENOSPC).
+ *
+ * The hello and the resync that journal the waiting ops run on their own
+ * (`void`): a rejection there nobody handles ends the daemon's process. The
+ * marks that fail leave the resync a comparison of every file by checksums;
+ * the journal, which cannot be cleared at the resync's end either, must not
+ * end the daemon then: the resync ends in order and the calls return.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { MirrorDriver } from "../../src/daemon/mirror/driver.ts";
+import { Logger } from "../../src/daemon/log.ts";
+import type { SendOutcome } from "../../src/net/replication-link-client.ts";
+import { type MirrorOp, relPath } from "../../src/replicator/ops.ts";
+import { tmpDir } from "./resync-fixture.ts";
+
+const KEY = new Uint8Array(32).fill(7);
+const PORT = 30_000 + Math.floor(Math.random() * 20_000);
+
+const cleanups: (() => Promise<void>)[] = [];
+const unhandled: unknown[] = [];
+const onUnhandled = (e: unknown): void => void unhandled.push(e);
+beforeEach(() => {
+  unhandled.length = 0;
+  process.on("unhandledRejection", onUnhandled);
+});
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+  process.off("unhandledRejection", onUnhandled);
+});
+
+async function until(cond: () => boolean, what: string, ms = 30_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+function driver(self: "h1" | "h2", root: string, lines: string[]): MirrorDriver {
+  const [addr, peerAddr] = self === "h1" ? ["127.0.0.1", "127.0.0.2"] : ["127.0.0.2", "127.0.0.1"];
+  const folder = join(root, `${self}-data`);
+  const stateDir = join(root, `${self}-state`);
+  mkdirSync(folder, { recursive: true });
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const d = new MirrorDriver({
+    module: "vms", self, peer: self === "h1" ? "h2" : "h1", folder, cluster: "c", key: KEY,
+    listen: [{ address: addr, port: PORT }], peerAddresses: [peerAddr], port: PORT,
+    linkTimers: { pingIntervalMs: 100, deadtimeMs: 5_000 }, detachGraceMs: 10_000,
+    stateDir, boot: "boot-1", log: new Logger("json", (l) => lines.push(l)), prefer: "h1",
+  });
+  cleanups.push(() => d.close());
+  return d;
+}
+
+interface Insides {
+  intercepted(op: MirrorOp): Promise<void>;
+  client: { sendNext(op: MirrorOp): Promise<SendOutcome> };
+  journal: { file: { write(data: Uint8Array, at: number): Promise<void>; datasync(): Promise<void> } } | null;
+}
+
+/** The journal's file refuses to grow from now on, as on a full state dir. */
+function fillStateDir(inside: Insides): void {
+  const file = inside.journal!.file;
+  const full = (): Promise<never> => Promise.reject(Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" }));
+  file.write = full;
+  file.datasync = full;
+}
+
+const host = { gate: () => {}, republish: () => {} };
+
+/** Two drivers, h1 PRIM, h2 SECOND, once the first sync ended. */
+async function pair(root: string, h1Lines: string[]): Promise<{ h1: MirrorDriver; h2: MirrorDriver }> {
+  const h1 = driver("h1", root, h1Lines);
+  const h2 = driver("h2", root, []);
+  for (let i = 0; i < 5; i++) writeFileSync(join(h1.folder, `f${i}`), `file ${i}\n`.repeat(100));
+  h1.attach(host);
+  h2.attach(host);
+  h1.peer("up");
+  h2.peer("up");
+  h1.role("PRIM", "elected");
+  h2.role("SECOND", "elected");
+  // Over on h1's side too (its journal cleared, "resync done" said), not only the last pass.
+  await until(() => h1Lines.some((l) => l.includes("mirror resync done")) && h2.status().data === "uptodate" && h1.core.link?.data === "uptodate", "the first sync");
+  return { h1, h2 };
+}
+
+const said = (lines: readonly string[], text: string): number => lines.filter((l) => l.includes(text)).length;
+
+describe("a broken ALONE journal with ops waiting", () => {
+  it("the resync that covers them ends in order, though its journal cannot be cleared; nothing rejects unhandled", async () => {
+    const root = tmpDir("journal-broken-resync");
+    const lines: string[] = [];
+    const { h1 } = await pair(root, lines);
+    const inside = h1 as unknown as Insides;
+    fillStateDir(inside);
+    // A live op the SECOND cannot apply (no such directory there): it waits, and a resync must cover it.
+    const late: MirrorOp = { op: "write", path: relPath("gone/late"), offset: 0, data: new Uint8Array([1, 2, 3]), mtimeNs: 1n };
+    let returned = false;
+    void inside.intercepted(late).then(() => (returned = true), () => undefined);
+    await until(() => said(lines, "could not be cleared after the resync") > 0 || unhandled.length > 0, "the resync's end").catch((e: unknown) => {
+      console.log(lines.join("\n"));
+      throw e;
+    });
+    expect(unhandled).toEqual([]);
+    expect(said(lines, "the next resync pass compares every file by checksums")).toBe(1);
+    await until(() => said(lines, "mirror resync done") === 2 && returned, "the second resync done and the op's call returned");
+    expect(h1.core.link?.data).toBe("uptodate");
+    expect(h1.status().waitingOps).toBe(0);
+    expect(unhandled).toEqual([]);
+  }, 60_000);
+
+  it("a hello with ops the peer may lack brings the link up and the resync ends in order; nothing rejects unhandled", async () => {
+    const root = tmpDir("journal-broken-hello");
+    const lines: string[] = [];
+    const { h1, h2 } = await pair(root, lines);
+    const inside = h1 as unknown as Insides;
+    // Sent, never answered: the op waits, missing on the SECOND (a gap) when the link goes down.
+    const hanging: MirrorOp = { op: "write", path: relPath("f0"), offset: 0, data: new Uint8Array([9]), mtimeNs: 1n };
+    const sendNext = inside.client.sendNext.bind(inside.client);
+    inside.client.sendNext = (op) => (op === hanging ? new Promise<SendOutcome>(() => {}) : sendNext(op));
+    let returned = false;
+    void inside.intercepted(hanging).then(() => (returned = true), () => undefined);
+    await until(() => h1.status().waitingOps === 1, "the op waits");
+    fillStateDir(inside);
+    await h2.close();
+    await until(() => h1.status().link === "down", "h1 saw the link go down");
+    const again = driver("h2", root, []);
+    again.attach(host);
+    again.peer("up");
+    again.role("SECOND", "elected");
+    await until(() => said(lines, "could not be cleared after the resync") > 0 || unhandled.length > 0, "the resync's end").catch((e: unknown) => {
+      console.log(lines.join("\n"));
+      throw e;
+    });
+    expect(unhandled).toEqual([]);
+    await until(() => said(lines, "mirror resync done") === 2 && returned, "the resync done and the op's call returned");
+    expect(h1.status().link).toBe("up");
+    expect(h1.core.link?.data).toBe("uptodate");
+    expect(unhandled).toEqual([]);
+  }, 60_000);
+});
