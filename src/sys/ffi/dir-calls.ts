@@ -14,6 +14,7 @@
  */
 
 import { FfiUnavailableError, SyscallError, loadFfi } from "./libc.ts";
+import { timespec } from "./timespec.ts";
 
 export const AT_FDCWD = -100;
 export const AT_SYMLINK_NOFOLLOW = 0x100;
@@ -123,26 +124,6 @@ function z(p: Uint8Array): Uint8Array {
   const out = new Uint8Array(p.length + 1);
   out.set(p);
   return out;
-}
-
-const UTIME_NOW = (1n << 30n) - 1n;
-const UTIME_OMIT = (1n << 30n) - 2n;
-
-/** Nanoseconds as a struct timespec (x86-64 and arm64: two 64-bit fields). */
-function timespec(ns: bigint, into: BigInt64Array, index: number): void {
-  if (ns === UTIME_NOW || ns === UTIME_OMIT) {
-    into[index * 2] = 0n;
-    into[index * 2 + 1] = ns;
-    return;
-  }
-  let sec = ns / 1_000_000_000n;
-  let nsec = ns % 1_000_000_000n;
-  if (nsec < 0n) {
-    sec -= 1n;
-    nsec += 1_000_000_000n;
-  }
-  into[index * 2] = sec;
-  into[index * 2 + 1] = nsec;
 }
 
 let cached: DirCalls | undefined;

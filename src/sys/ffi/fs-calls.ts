@@ -15,6 +15,7 @@
  */
 
 import { FfiUnavailableError, SyscallError, loadFfi } from "./libc.ts";
+import { timespec } from "./timespec.ts";
 
 /** A path or name argument: text (UTF-8) or raw bytes. */
 export type PathArg = string | Uint8Array;
@@ -39,8 +40,7 @@ export const FALLOC_FL_UNSHARE_RANGE = 0x40;
 export const SEEK_DATA = 3;
 export const SEEK_HOLE = 4;
 /** utimensat: leave this time alone / set it to the current time. */
-export const UTIME_OMIT = (1n << 30n) - 2n;
-export const UTIME_NOW = (1n << 30n) - 1n;
+export { UTIME_NOW, UTIME_OMIT } from "./timespec.ts";
 
 const ERANGE = 34;
 
@@ -125,23 +125,6 @@ export function splitNulList(list: Uint8Array): Uint8Array[] {
   }
   if (start < list.length) names.push(list.slice(start));
   return names;
-}
-
-/** Nanoseconds as a struct timespec (x86-64 and arm64: two 64-bit fields). */
-function timespec(ns: bigint, into: BigInt64Array, index: number): void {
-  if (ns === UTIME_NOW || ns === UTIME_OMIT) {
-    into[index * 2] = 0n;
-    into[index * 2 + 1] = ns;
-    return;
-  }
-  let sec = ns / 1_000_000_000n;
-  let nsec = ns % 1_000_000_000n;
-  if (nsec < 0n) {
-    sec -= 1n;
-    nsec += 1_000_000_000n;
-  }
-  into[index * 2] = sec;
-  into[index * 2 + 1] = nsec;
 }
 
 const cache = new Map<string, FsCalls>();
