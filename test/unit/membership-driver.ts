@@ -86,3 +86,31 @@ export class MembershipDriver {
     return p;
   }
 }
+
+/** Node a with one peer b (epoch 7) on one link, and a second channel to b: a mirror module's replication link. */
+export class PeerWithLinkDriver extends MembershipDriver {
+  static readonly VIA = "the replication link of vms";
+
+  constructor() {
+    super(undefined, 1n);
+  }
+
+  /** b's heartbeat frame `seq`, read at `at`. */
+  heard(seq: number, at: number): void {
+    this.step({ type: "frame", link: 0, frame: { cluster: "c1", node: "b", epoch: 7n, seq, sentAt: at, link: 0, echoes: [] } }, at);
+  }
+
+  /** A record of b on the link (not an answer to our probe), read at `at`. */
+  record(at: number, ageMs = 0): void {
+    this.step({ type: "alive", node: "b", via: PeerWithLinkDriver.VIA, ageMs, proof: "record" }, at);
+  }
+
+  /** b's answer to our probe on the link, `ageMs` after b sent it. */
+  answer(at: number, ageMs = 0): void {
+    this.step({ type: "alive", node: "b", via: PeerWithLinkDriver.VIA, ageMs }, at);
+  }
+
+  peerState(): string {
+    return this.state.peers[0]?.state ?? "?";
+  }
+}

@@ -4,23 +4,10 @@
  * heartbeat links are silent, and never brings back a dead one.
  */
 import { describe, expect, it } from "vitest";
-import { MembershipDriver, T0 } from "./membership-driver.ts";
+import { PeerWithLinkDriver, T0 } from "./membership-driver.ts";
 
-const VIA = "the replication link of vms";
-
-class Driver extends MembershipDriver {
-  constructor() {
-    super(undefined, 1n);
-  }
-
-  heard(seq: number, at: number): void {
-    this.step({ type: "frame", link: 0, frame: { cluster: "c1", node: "b", epoch: 7n, seq, sentAt: at, link: 0, echoes: [] } }, at);
-  }
-
-  peerState(): string {
-    return this.state.peers[0]?.state ?? "?";
-  }
-}
+const VIA = PeerWithLinkDriver.VIA;
+const Driver = PeerWithLinkDriver;
 
 describe("another channel to a peer (a replication link)", () => {
   it("keeps a peer alive while only the replication link answers; its heartbeat link still goes down", () => {

@@ -6,31 +6,11 @@
  * ("Records" in src/core/membership/membership.ts).
  */
 import { describe, expect, it } from "vitest";
-import { MembershipDriver, T0 } from "./membership-driver.ts";
+import { PeerWithLinkDriver, T0 } from "./membership-driver.ts";
 
-const VIA = "the replication link of vms";
+const VIA = PeerWithLinkDriver.VIA;
 
-class Driver extends MembershipDriver {
-  constructor() {
-    super(undefined, 1n);
-  }
-
-  heard(seq: number, at: number): void {
-    this.step({ type: "frame", link: 0, frame: { cluster: "c1", node: "b", epoch: 7n, seq, sentAt: at, link: 0, echoes: [] } }, at);
-  }
-
-  record(at: number, ageMs = 0): void {
-    this.step({ type: "alive", node: "b", via: VIA, ageMs, proof: "record" }, at);
-  }
-
-  answer(at: number, ageMs = 0): void {
-    this.step({ type: "alive", node: "b", via: VIA, ageMs }, at);
-  }
-
-  peerState(): string {
-    return this.state.peers[0]?.state ?? "?";
-  }
-
+class Driver extends PeerWithLinkDriver {
   deaths(): number {
     return this.events().filter((e) => e.scope === "peer" && e.to === "dead").length;
   }
