@@ -3,10 +3,10 @@
  * also when the reader is slower than vigil (`vigil status --json | jq`), and
  * a reader that goes away early (`| head`) neither keeps vigil waiting nor
  * changes its exit code. The answers are real ones of 350-450 KiB, far more
- * than a pipe or socket holds: the effective config of an 800-module config
- * (one large write, as `status --json` does) and the problems of an invalid
- * config (3000 lines, one write each), read through a shell pipe and through
- * the socket Node gives a child.
+ * than a pipe or socket holds: the effective config of a config with 100
+ * modules of 24 resources (one large write, as `status --json` does) and the
+ * problems of an invalid config (3000 lines, one write each), read through a
+ * shell pipe and through the socket Node gives a child.
  *
  * The readers are slow by pausing after their first 64 KiB, not by a clock
  * started before vigil writes, so vigil always meets a full pipe. No verdict
@@ -17,10 +17,12 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync }
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parse } from "yaml";
 import { VIGIL, requireBinary } from "./vigil-binary.ts";
 
-const MODULES = 800;
+const MODULES = 100;
+/** Resources per module: the answer grows by them at little cost to the checks (vigil's time goes by module). */
+const RESOURCES = 24;
+/** Problems of the invalid config: one bad start_timeout per resource. */
 const PROBLEMS = 3000;
 /**
  * A slow reader takes the first 64 KiB at once, then stops for a second: vigil meets a full pipe
@@ -28,8 +30,11 @@ const PROBLEMS = 3000;
  */
 const EAGER_BYTES = 64 * 1024;
 const PAUSE_MS = 1000;
+/** Only a guard against a vigil that never exits: on two cores shared with other runs a check takes up to ~30 s. */
+const TIMEOUT_MS = 180_000;
 
-function configWith(modules: number, startTimeout: string): string {
+/** A two-node config with modules of many resources; with `startTimeout` "soon" each resource is a problem. */
+function configWith(modules: number, resources: number, startTimeout = "1m"): string {
   const lines = [
     "cluster:",
     "  name: lab",
@@ -38,15 +43,12 @@ function configWith(modules: number, startTimeout: string): string {
     "    - { name: b, addresses: [192.0.2.2] }",
     "modules:",
   ];
-  for (let i = 1; i <= modules; i++) {
-    lines.push(
-      `  - name: svc${i}`,
-      "    type: failover",
-      `    start_timeout: ${startTimeout}`,
-      "    resources:",
-      `      - { start: ./svc${i}/start.sh, stop: ./svc${i}/stop.sh }`,
-      `      - { start: ./svc${i}/mount.sh, stop: ./svc${i}/umount.sh }`,
-    );
+  for (let m = 1; m <= modules; m++) {
+    lines.push(`  - name: app${m}`, "    type: failover", "    resources:");
+    for (let r = 1; r <= resources; r++) {
+      const dir = `/opt/app${m}/lib/vigil/resource-${r}`;
+      lines.push(`      - { start: ${dir}/start-service.sh, stop: ${dir}/stop-service.sh, start_timeout: ${startTimeout} }`);
+    }
   }
   return lines.join("\n") + "\n";
 }
@@ -86,7 +88,6 @@ function throughShell(args: string[], reader: string): Answer {
     encoding: "utf8",
     maxBuffer: 64 * 1024 * 1024,
     env: { ...process.env, VIGIL_CONFIG: "" },
-    timeout: 50_000,
   });
   return { code: r.status, text: r.stdout };
 }
@@ -94,7 +95,7 @@ function throughShell(args: string[], reader: string): Answer {
 /** The slow reader in a shell (dd with fullblock reads exactly EAGER_BYTES; head could read more and drop it). */
 const SLOW_SHELL_READER = `{ dd bs=${EAGER_BYTES} count=1 iflag=fullblock status=none && sleep ${PAUSE_MS / 1000} && cat; }`;
 
-describe("a verb's large answer through a pipe", () => {
+describe("a verb's large answer through a pipe", { timeout: TIMEOUT_MS }, () => {
   let dir = "";
   let config = "";
   let invalid = "";
@@ -105,9 +106,9 @@ describe("a verb's large answer through a pipe", () => {
     requireBinary();
     dir = mkdtempSync(join(tmpdir(), "vigil-pipe-"));
     config = join(dir, "vigil.yaml");
-    writeFileSync(config, configWith(MODULES, "1m"));
+    writeFileSync(config, configWith(MODULES, RESOURCES));
     invalid = join(dir, "invalid.yaml");
-    writeFileSync(invalid, configWith(PROBLEMS, "soon"));
+    writeFileSync(invalid, configWith(PROBLEMS / 30, 30, "soon"));
     const file = join(dir, "printed.yaml");
     const fd = openSync(file, "w");
     try {
@@ -117,10 +118,13 @@ describe("a verb's large answer through a pipe", () => {
       closeSync(fd);
     }
     printed = readFileSync(file, "utf8");
-    const parsed = parse(printed) as { modules: { name: string }[] };
-    expect(parsed.modules.map((m) => m.name)).toEqual(Array.from({ length: MODULES }, (_, i) => `svc${i + 1}`));
+    // The reference itself is whole: every module and resource in order, and the last section's end.
+    expect(printed.split("\n")[0]).toBe(`# effective config of ${config} (found by flag)`);
+    expect([...printed.matchAll(/^ {2}- name: (\S+)$/gm)].map((m) => m[1])).toEqual(Array.from({ length: MODULES }, (_, i) => `app${i + 1}`));
+    expect(printed.match(/^ {6}- start: \S+\/start-service\.sh$/gm)?.length).toBe(MODULES * RESOURCES);
+    expect(printed).toMatch(/\nconsole:\n(?: {2}.*\n)+$/);
     expect(printed.length).toBeGreaterThan(400 * 1024);
-  });
+  }, TIMEOUT_MS);
 
   afterAll(() => {
     if (dir !== "") rmSync(dir, { recursive: true, force: true });
@@ -146,7 +150,7 @@ describe("a verb's large answer through a pipe", () => {
     const lines = r.text.split("\n");
     expect(lines.pop()).toBe("");
     expect(lines.length).toBe(PROBLEMS + 1);
-    expect(lines.filter((l) => /^\S+invalid\.yaml:\d+:\d+: modules\[\d+\]\.start_timeout: found "soon"/.test(l)).length).toBe(PROBLEMS);
+    expect(lines.filter((l) => /^\S+invalid\.yaml:\d+:\d+: modules\[\d+\]\.resources\[\d+\]\.start_timeout: found "soon"/.test(l)).length).toBe(PROBLEMS);
     expect(lines.at(-1)).toBe(`${invalid}: ${PROBLEMS} problems; the config is not valid`);
   });
 
