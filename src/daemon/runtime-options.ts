@@ -45,19 +45,37 @@ export const DAEMON_RUNTIME_OPTIONS: Readonly<Record<string, string>> = {
 };
 
 /**
+ * What a node with a mirror module runs with: the runtime's defaults (the
+ * optimizing compiler and its threads stay, see runtimeOptionsFor), except
+ * the allocator's purge delay, 10 ms by default: a mirror SECOND spent much
+ * of its CPU giving freed pages back to the kernel and taking them again.
+ * With 2 s its main thread took ~1.2 s per GiB of an initial sync instead of
+ * 2.05, most of what no purging at all (-1) saves, at a peak of 113 MB
+ * against -1's 129. Over time the memory still comes back: two 105-minute
+ * soaks side by side with every fault but the disk one
+ * (bench/results/mirror2h-windows.md, mirror2h-{a,b}.md, load 8-44): the
+ * mirror PRIM's RSS median 152.0 against 153.1 MiB on the defaults over the
+ * last 30 minutes, within 2.2 MiB in every window, and the same CPU under the
+ * soak's light write load.
+ */
+export const MIRROR_RUNTIME_OPTIONS: Readonly<Record<string, string>> = {
+  MIMALLOC_PURGE_DELAY: "2000",
+};
+
+/**
  * The options for a node whose vigil.yaml is `config` (parsed; null when it
  * could not be read or parsed: the daemon reports that itself at its start).
- * A node that runs a mirror module keeps the runtime's defaults: the
- * mirror's data path (FUSE requests, ops, the applier) is JS that the
- * optimizing compiler makes several times faster; without it a sync
- * create/rename/delete storm ran 3-4x slower and 4 KiB fsync p99 rose
- * (bench/results/mirror-runtime-options.md). There the memory warm-up under
- * faults stays (README, *Runtime options*). A mirror module added later by
- * a reload runs without the optimizing compiler until the daemon restarts
- * (the reload's log says so).
+ * A node that runs a mirror module keeps the runtime's JavaScript defaults
+ * (MIRROR_RUNTIME_OPTIONS): the mirror's data path (FUSE requests, ops, the
+ * applier) is JS that the optimizing compiler makes several times faster;
+ * without it a sync create/rename/delete storm ran 3-4x slower and 4 KiB
+ * fsync p99 rose (bench/results/mirror-runtime-options.md). There the memory
+ * warm-up under faults stays (README, *Runtime options*). A mirror module
+ * added later by a reload runs without the optimizing compiler until the
+ * daemon restarts (the reload's log says so).
  */
 export function runtimeOptionsFor(config: unknown): Readonly<Record<string, string>> {
-  return configRunsMirror(config) ? {} : DAEMON_RUNTIME_OPTIONS;
+  return configRunsMirror(config) ? MIRROR_RUNTIME_OPTIONS : DAEMON_RUNTIME_OPTIONS;
 }
 
 /** Whether a parsed vigil.yaml declares a mirror module. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { DAEMON_RUNTIME_OPTIONS, ensureRuntimeOptions, envWithRuntimeOptions, RUNTIME_OPTIONS_SWITCH, runtimeOptionsFor, takeBackAddedOptions } from "../../src/daemon/runtime-options.ts";
+import { DAEMON_RUNTIME_OPTIONS, ensureRuntimeOptions, envWithRuntimeOptions, MIRROR_RUNTIME_OPTIONS, RUNTIME_OPTIONS_SWITCH, runtimeOptionsFor, takeBackAddedOptions } from "../../src/daemon/runtime-options.ts";
 
 const OPTIONS = { BUN_JSC_a: "0", MIMALLOC_b: "1" };
 
@@ -45,17 +45,28 @@ describe("the daemon's runtime options", () => {
     expect(env).toEqual({});
   });
 
-  it("keeps the runtime's defaults on a node with a mirror module (its data path needs the optimizing compiler), and starts again on the others", () => {
+  it("keeps the optimizing compiler on a node with a mirror module (its data path needs it) with a longer allocator purge delay, and turns it off on the others", () => {
     const mirror = parse("modules:\n  - name: vms\n    type: failover\n  - { name: data, type: mirror }\n");
     const failover = parse("modules:\n  - name: web\n    type: failover\n# type: mirror\n");
-    expect(runtimeOptionsFor(mirror)).toEqual({});
+    expect(runtimeOptionsFor(mirror)).toEqual({ MIMALLOC_PURGE_DELAY: "2000" });
+    expect(Object.keys(runtimeOptionsFor(mirror)).filter((k) => k.startsWith("BUN_JSC_"))).toEqual([]);
     expect(runtimeOptionsFor(failover)).toBe(DAEMON_RUNTIME_OPTIONS);
     expect(runtimeOptionsFor(null)).toBe(DAEMON_RUNTIME_OPTIONS);
     expect(runtimeOptionsFor({ modules: "mirror" })).toBe(DAEMON_RUNTIME_OPTIONS);
+    // A mirror node starts again once with the purge delay; the second start gives it to no child.
     const starts: Record<string, string>[] = [];
-    const env: Record<string, string | undefined> = { PATH: "/bin" };
-    expect(ensureRuntimeOptions(runtimeOptionsFor(mirror), env, (e) => { starts.push(e); return "started"; })).toBeUndefined();
-    expect(starts).toHaveLength(0);
-    expect(env).toEqual({ PATH: "/bin" });
+    const restart = (e: Record<string, string>) => {
+      starts.push(e);
+      return "started";
+    };
+    expect(ensureRuntimeOptions(runtimeOptionsFor(mirror), { PATH: "/bin" }, restart)).toBe("started");
+    const second = starts[0] ?? {};
+    expect(second).toEqual({ PATH: "/bin", MIMALLOC_PURGE_DELAY: "2000", VIGIL_RUNTIME_OPTIONS_ADDED: "MIMALLOC_PURGE_DELAY" });
+    expect(ensureRuntimeOptions(runtimeOptionsFor(mirror), second, restart)).toBeUndefined();
+    expect(starts).toHaveLength(1);
+    expect(second).toEqual({ PATH: "/bin" });
+    // An operator's own delay wins and needs no second start.
+    expect(ensureRuntimeOptions(MIRROR_RUNTIME_OPTIONS, { MIMALLOC_PURGE_DELAY: "-1" }, restart)).toBeUndefined();
+    expect(starts).toHaveLength(1);
   });
 });
