@@ -4,12 +4,19 @@
  * (little endian). A record is valid only when whole and its CRC matches; the
  * first invalid record ends the journal (a torn tail from a crash), and what
  * follows it is never trusted.
+ *
+ * A journal that could not grow (full state dir) is "lost": its magic is
+ * overwritten in place by JOURNAL_LOST_MAGIC (no new block needed) and its
+ * records no longer count: the resync compares every file. An older release
+ * knows only JOURNAL_MAGIC, so it reads a lost journal as unreadable, which
+ * also means a full compare.
  */
 
 import { MAX_REL_PATH } from "./ops.ts";
 import type { DirtyRecord } from "./journal-dirty.ts";
 
 export const JOURNAL_MAGIC = new TextEncoder().encode("VIGILJ01");
+export const JOURNAL_LOST_MAGIC = new TextEncoder().encode("VIGILJLS");
 const FRAME = 8;
 const MAX_PAYLOAD = 1 + 2 * (2 + MAX_REL_PATH) + 16;
 
@@ -190,11 +197,14 @@ export interface DecodedJournal {
   /** Bytes of the file that hold valid data (magic and whole records); the rest is a torn tail. */
   readonly validLength: number;
   readonly magicOk: boolean;
+  /** The journal was lost (JOURNAL_LOST_MAGIC): no record counts, everything is compared. */
+  readonly lost: boolean;
 }
 
 /** All complete, intact records of a journal file's bytes. */
 export function decodeJournal(bytes: Uint8Array): DecodedJournal {
-  if (bytes.length < JOURNAL_MAGIC.length || JOURNAL_MAGIC.some((b, i) => bytes[i] !== b)) return { records: [], validLength: 0, magicOk: false };
+  if (bytes.length >= JOURNAL_LOST_MAGIC.length && JOURNAL_LOST_MAGIC.every((b, i) => bytes[i] === b)) return { records: [], validLength: bytes.length, magicOk: true, lost: true };
+  if (bytes.length < JOURNAL_MAGIC.length || JOURNAL_MAGIC.some((b, i) => bytes[i] !== b)) return { records: [], validLength: 0, magicOk: false, lost: false };
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const records: DirtyRecord[] = [];
   let at = JOURNAL_MAGIC.length;
@@ -208,5 +218,5 @@ export function decodeJournal(bytes: Uint8Array): DecodedJournal {
     records.push(r);
     at += FRAME + len;
   }
-  return { records, validLength: at, magicOk: true };
+  return { records, validLength: at, magicOk: true, lost: false };
 }

@@ -10,9 +10,15 @@
  * recorded, see journal-dirty.ts) costs no write; it still waits until the
  * covering record is durable.
  *
- * If the journal file cannot be written (full or failing disk), `mark`
- * rejects with a JournalError and keeps doing so until `clear()`: the caller
- * then treats the SECOND as needing a full compare.
+ * If the journal file cannot be written (full or failing disk), the journal
+ * is "lost": that fact is made durable first by an in-place overwrite of the
+ * file's magic (bytes it already holds: no new block on ext4, xfs or tmpfs),
+ * then every mark, pending or new, resolves without a record (the dirty set
+ * is `full`: the resync compares every file by checksums), so no write made
+ * alone fails for a full state dir. Only when that overwrite fails too (a
+ * failing disk; on a copy-on-write filesystem an overwrite may need a new
+ * block) does `mark` reject with a JournalError, and keep doing so until
+ * `clear()`: the caller then treats the SECOND as needing a full compare.
  *
  * `clear()` only after a resync completed: the marks made while the resync
  * ran must survive it, as the SECOND may vanish again before the end.
@@ -23,7 +29,7 @@ import { join } from "node:path";
 import type { MirrorOp, RelPath } from "./ops.ts";
 import { RENAME_EXCHANGE, timesOf, unfoldTimes } from "./ops.ts";
 import { DirtyTracker, blocksOf, DEFAULT_DIRTY_LIMITS, DIR_SLACK_NS, type DirtyLimits, type DirtyRecord, type DirtySet } from "./journal-dirty.ts";
-import { JOURNAL_MAGIC, decodeJournal, encodeRecord } from "./journal-records.ts";
+import { JOURNAL_LOST_MAGIC, JOURNAL_MAGIC, decodeJournal, encodeRecord } from "./journal-records.ts";
 
 export const JOURNAL_FILE = "alone.journal";
 
@@ -137,6 +143,8 @@ export interface JournalOptions {
   readonly file?: JournalFile;
   /** Wall clock, ns since the epoch (tests); it must be the clock the filesystem sets ctimes from. */
   readonly nowNs?: () => bigint;
+  /** The journal became lost (see the file comment): `why` the file could not grow. */
+  readonly onLost?: (why: string) => void;
 }
 
 export class Journal {
@@ -149,11 +157,15 @@ export class Journal {
   private size: number;
   private truncateFirst = false;
   private broken: JournalError | null = null;
+  /** The file holds JOURNAL_LOST_MAGIC: durable "compare everything" until clear(). */
+  private lost = false;
+  private readonly onLost: ((why: string) => void) | undefined;
   /** fdatasync calls made so far (metrics, tests). */
   syncs = 0;
   private readonly nowNs: () => bigint;
 
-  private constructor(private readonly file: JournalFile, private readonly limits: DirtyLimits, tracker: DirtyTracker, size: number, nowNs?: () => bigint) {
+  private constructor(private readonly file: JournalFile, private readonly limits: DirtyLimits, tracker: DirtyTracker, size: number, nowNs?: () => bigint, onLost?: (why: string) => void) {
+    this.onLost = onLost;
     this.nowNs = nowNs ?? wallClockNs;
     this.tracker = tracker;
     this.size = size;
@@ -173,12 +185,19 @@ export class Journal {
     const bytes = await file.read();
     const decoded = decodeJournal(bytes);
     const tracker = new DirtyTracker(limits);
+    if (decoded.lost) {
+      // Nothing is written: the flag stays until clear(), and the state dir may still be full.
+      tracker.apply({ kind: "full", reason: "the journal was lost (its file could not grow)" });
+      const j = new Journal(file, limits, tracker, bytes.length, options.nowNs, options.onLost);
+      j.lost = true;
+      return j;
+    }
     for (const r of decoded.records) tracker.replay(r);
     if (!decoded.magicOk) {
       if (bytes.length >= JOURNAL_MAGIC.length) tracker.apply({ kind: "full", reason: "the journal file was unreadable" });
       await file.truncate(0);
       await file.write(JOURNAL_MAGIC, 0);
-      const j = new Journal(file, limits, tracker, JOURNAL_MAGIC.length, options.nowNs);
+      const j = new Journal(file, limits, tracker, JOURNAL_MAGIC.length, options.nowNs, options.onLost);
       if (tracker.full) j.append({ kind: "full", reason: tracker.snapshot().fullReason ?? "" });
       await j.flushNow();
       return j;
@@ -187,7 +206,7 @@ export class Journal {
       await file.truncate(decoded.validLength);
       await file.datasync();
     }
-    return new Journal(file, limits, tracker, decoded.validLength, options.nowNs);
+    return new Journal(file, limits, tracker, decoded.validLength, options.nowNs, options.onLost);
   }
 
   /**
@@ -297,6 +316,9 @@ export class Journal {
           this.truncateFirst = false;
           await this.file.truncate(JOURNAL_MAGIC.length);
           this.size = JOURNAL_MAGIC.length;
+          // A crash before this write finds the lost magic still: a full compare, never too little.
+          if (this.lost) await this.file.write(JOURNAL_MAGIC, 0);
+          this.lost = false;
         }
         if (batch.length > 0) {
           const parts = batch.map(encodeRecord);
@@ -317,13 +339,42 @@ export class Journal {
         for (const w of ready) w.resolve();
       }
     } catch (e) {
-      this.broken = new JournalError(`the journal could not be written: ${(e as Error).message}`, e);
-      const all = this.waiters;
-      this.waiters = [];
-      for (const w of all) w.reject(this.broken);
+      const why = `the journal could not be written: ${(e as Error).message}`;
+      if (await this.loseDurably()) {
+        // Every mark made so far is covered by the flag on disk; new ones need no record.
+        this.tracker.apply({ kind: "full", reason: why });
+        this.pending = [];
+        this.durableSeq = this.appendedSeq;
+        const all = this.waiters;
+        this.waiters = [];
+        for (const w of all) w.resolve();
+        this.onLost?.(why);
+      } else {
+        this.broken = new JournalError(why, e);
+        const all = this.waiters;
+        this.waiters = [];
+        for (const w of all) w.reject(this.broken);
+      }
     } finally {
       // In the same turn as the loop's last check: a mark arriving later starts a new loop.
       this.flushing = null;
+    }
+  }
+
+  /**
+   * Overwrites the magic in place with the lost one and syncs it: true once
+   * that is durable. Written where the file already has its block, so a
+   * full filesystem takes it (one that copies on write may not).
+   */
+  private async loseDurably(): Promise<boolean> {
+    try {
+      await this.file.write(JOURNAL_LOST_MAGIC, 0);
+      await this.file.datasync();
+      this.syncs++;
+      this.lost = true;
+      return true;
+    } catch {
+      return false;
     }
   }
 

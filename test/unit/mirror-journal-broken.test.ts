@@ -10,8 +10,11 @@
  * marks that fail leave the resync a comparison of every file by checksums;
  * the journal, which cannot be cleared at the resync's end either, must not
  * end the daemon then: the resync ends in order and the calls return.
+ * On a full filesystem that can still overwrite the journal's bytes in place,
+ * the journal is lost instead (journal.ts): writes made alone do not fail,
+ * and the SECOND that comes back is compared in full.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { MirrorDriver } from "../../src/daemon/mirror/driver.ts";
@@ -71,6 +74,13 @@ function fillStateDir(inside: Insides): void {
   const full = (): Promise<never> => Promise.reject(Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" }));
   file.write = full;
   file.datasync = full;
+}
+
+/** Its file cannot grow, but bytes it holds can be overwritten: a full ext4, xfs or tmpfs. */
+function fillStateDirAppends(inside: Insides): void {
+  const file = inside.journal!.file;
+  const write = file.write.bind(file);
+  file.write = (data, at) => (at === 0 ? write(data, at) : Promise.reject(Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" })));
 }
 
 const host = { gate: () => {}, republish: () => {} };
@@ -143,6 +153,34 @@ describe("a broken ALONE journal with ops waiting", () => {
     await until(() => said(lines, "mirror resync done") === 2 && returned, "the resync done and the op's call returned");
     expect(h1.status().link).toBe("up");
     expect(h1.core.link?.data).toBe("uptodate");
+    expect(unhandled).toEqual([]);
+  }, 60_000);
+
+  it("writes made alone on a full state dir do not fail; the SECOND that comes back is compared in full and gets them", async () => {
+    const root = tmpDir("journal-lost-alone");
+    const lines: string[] = [];
+    const { h1, h2 } = await pair(root, lines);
+    const inside = h1 as unknown as Insides;
+    await h2.close();
+    h1.peer("dead");
+    h1.role("ALONE", "peer dead");
+    await until(() => h1.status().writes === "alone", "h1 alone");
+    fillStateDirAppends(inside);
+    // As the interception would: the write is done in the folder, then handed to the driver before its call returns.
+    const data = new TextEncoder().encode("written alone, state dir full\n");
+    writeFileSync(join(h1.folder, "f3"), data);
+    await inside.intercepted({ op: "write", path: relPath("f3"), offset: 0, data, mtimeNs: 1n });
+    writeFileSync(join(h1.folder, "new"), data);
+    await inside.intercepted({ op: "create", path: relPath("new"), mode: 0o644, uid: 0, gid: 0 });
+    expect(said(lines, "ALONE journal lost")).toBe(1);
+    const again = driver("h2", root, []);
+    again.attach(host);
+    h1.peer("up");
+    again.peer("up");
+    again.role("SECOND", "elected");
+    await until(() => said(lines, "mirror resync done") === 2 && again.status().data === "uptodate", "h2 resynced");
+    expect(readFileSync(join(again.folder, "f3"), "utf8")).toBe("written alone, state dir full\n");
+    expect(readFileSync(join(again.folder, "new"), "utf8")).toBe("written alone, state dir full\n");
     expect(unhandled).toEqual([]);
   }, 60_000);
 });

@@ -238,7 +238,9 @@ export class MirrorDriver implements MirrorResource {
       fsCalls = null;
     }
     this.folderAnswerer = new FolderAnswerer(this.beneathPath(), { fsCalls });
-    this.journal = await Journal.open(mirrorStateDir(this.o.stateDir, this.copyKey));
+    this.journal = await Journal.open(mirrorStateDir(this.o.stateDir, this.copyKey), {
+      onLost: (why) => this.o.log.error("ALONE journal lost (its file cannot grow): writes go on, the next resync compares every file", { ...this.tag, detail: why }),
+    });
     const started = await startApplier(this.beneathPath());
     this.applier = started.applier;
     if (!started.threaded) this.o.log.info("mirror applies on the main thread", { ...this.tag, why: started.why });
