@@ -49,7 +49,7 @@ import { isAbsolute } from "node:path";
 import { Worker } from "node:worker_threads";
 import { Errno, READAHEAD_KIB } from "../sys/fuse/abi.ts";
 import { encodeEmpty, encodeError } from "../sys/fuse/encode.ts";
-import { abortConnection, fuseMountsOn, mountFuse, setReadahead, umount } from "../sys/fuse/mount.ts";
+import { abortConnection, fuseMountsOn, holdConnectionControl, mountFuse, setReadahead, umount } from "../sys/fuse/mount.ts";
 import type { MountEntry } from "../sys/fuse/mountinfo.ts";
 import type { SyncRequest } from "./intercept-server.ts";
 import { OPCODE_SLOTS, STAT, STAT_COUNT, STAT_OPCODES, type WorkerInput, type WorkerMessage } from "./intercept-worker.ts";
@@ -226,7 +226,13 @@ export async function mountInPlace(o: MountInPlaceOptions): Promise<MountedFolde
   return serveMount(o, workerAt, fuseFd, dirFd, ours, closeFds);
 }
 
-async function serveMount(o: MountInPlaceOptions, workerAt: URL | string, fuseFd: number, dirFd: number, entry: MountEntry, closeFds: () => void): Promise<MountedFolder> {
+async function serveMount(o: MountInPlaceOptions, workerAt: URL | string, fuseFd: number, dirFd: number, entry: MountEntry, closeMountFds: () => void): Promise<MountedFolder> {
+  // Held from now, while the mount is ours: an abort after our unmount must not reach a newer mount given our number.
+  const control = await holdConnectionControl(entry);
+  const closeFds = (): void => {
+    closeMountFds();
+    control?.close();
+  };
   const stats = new SharedArrayBuffer(8 * STAT_COUNT);
   const counters = new Float64Array(stats);
   let heldNow = 0;
@@ -239,7 +245,7 @@ async function serveMount(o: MountInPlaceOptions, workerAt: URL | string, fuseFd
   try {
     worker = new Worker(workerAt, { workerData: input });
   } catch (e) {
-    await abortConnection(entry);
+    control?.abort();
     await umount(o.dir, true);
     closeFds();
     throw new InterceptUnavailableError(`cannot mirror ${o.dir}: cannot start the FUSE server: ${e instanceof Error ? e.message : String(e)}`);
@@ -364,7 +370,7 @@ async function serveMount(o: MountInPlaceOptions, workerAt: URL | string, fuseFd
         if (!stopping) {
           // Nobody serves the mount any more: end it, so accesses fail instead of hanging.
           o.log("error", `${o.dir}: FUSE server stopped: ${m.reason}`);
-          void abortConnection(entry);
+          control?.abort();
         }
         finish(m.reason);
         break;
@@ -372,14 +378,14 @@ async function serveMount(o: MountInPlaceOptions, workerAt: URL | string, fuseFd
   });
   worker.on("error", (e) => {
     o.log("error", `${o.dir}: FUSE server failed: ${e instanceof Error ? e.message : String(e)}`);
-    if (!stopping) void abortConnection(entry);
+    if (!stopping) control?.abort();
     finish(`worker error: ${e instanceof Error ? e.message : String(e)}`);
   });
   worker.on("exit", () => finish("worker exited"));
 
   const problem = await ready;
   if (problem !== null) {
-    await abortConnection(entry);
+    control?.abort();
     await umount(o.dir, true);
     throw new InterceptUnavailableError(`cannot mirror ${o.dir}: the FUSE server did not start: ${problem.message}`);
   }
@@ -408,7 +414,7 @@ async function serveMount(o: MountInPlaceOptions, workerAt: URL | string, fuseFd
         }
         stopped = true;
         // A copy of the mount in another namespace would keep the connection (and our read) alive.
-        await abortConnection(entry);
+        control?.abort();
         await closed;
       })();
       return unmounting;

@@ -84,7 +84,11 @@ async function ensureFusectl(): Promise<boolean> {
   return r.code === 0 || /already mounted|busy/i.test(r.stderr);
 }
 
-/** Ends the FUSE connection behind `entry` (every request fails, the server's read returns ENODEV). */
+/**
+ * Ends the FUSE connection behind `entry` (every request fails, the server's
+ * read returns ENODEV), named by its device number: only while its mount is
+ * there (see ConnectionControl).
+ */
 export async function abortConnection(entry: Pick<MountEntry, "major" | "minor">): Promise<boolean> {
   if (!(await ensureFusectl())) return false;
   try {
@@ -93,6 +97,62 @@ export async function abortConnection(entry: Pick<MountEntry, "major" | "minor">
   } catch {
     return false;
   }
+}
+
+/**
+ * Ends one connection, and only that one. fusectl names a connection by its
+ * device number, which the kernel gives to the next FUSE mount once ours is
+ * gone: an abort written by name after our unmount could end another
+ * server's connection (another folder of this daemon, another daemon) that
+ * mounted in between. So the connection's fusectl directory is opened while
+ * its mount is known to be ours, and held: an abort written through it
+ * reaches our connection, or nothing once that has ended (the kernel
+ * removed the directory).
+ */
+export interface ConnectionControl {
+  /** Ends the connection if it still exists; whether it was written. */
+  abort(): boolean;
+  close(): void;
+}
+
+/**
+ * Holds the fusectl directory of `entry`'s connection; undefined without
+ * fusectl. Call while the mount is there. `root`: fusectl's mount point.
+ */
+export async function holdConnectionControl(entry: Pick<MountEntry, "major" | "minor">, root = FUSECTL): Promise<ConnectionControl | undefined> {
+  if (root === FUSECTL && !(await ensureFusectl())) return undefined;
+  let dirFd: number;
+  try {
+    dirFd = fs.openSync(join(root, fuseConnectionName(entry)), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  } catch {
+    return undefined;
+  }
+  let open = true;
+  return {
+    abort() {
+      if (!open) return false;
+      let fd: number;
+      try {
+        // Looked up in the held directory: a removed one has no entries.
+        fd = fs.openSync(`/proc/self/fd/${dirFd}/abort`, fs.constants.O_WRONLY);
+      } catch {
+        return false;
+      }
+      try {
+        fs.writeSync(fd, "1");
+        return true;
+      } catch {
+        return false;
+      } finally {
+        fs.closeSync(fd);
+      }
+    },
+    close() {
+      if (!open) return;
+      open = false;
+      fs.closeSync(dirFd);
+    },
+  };
 }
 
 /**
