@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { expect, onTestFinished } from "vitest";
 import { describeLab, labTestNeeding, useLab, useRunDirs } from "./lab-test.ts";
 import { explainOnFailure, startMirrorLab, treeDigest } from "./mirror-lab.ts";
+import { nftCut } from "./nft-cut.ts";
 import { noise } from "../unit/resync-fixture.ts";
 
 /** 40 files of 512 KiB at resync_rate 2 MiB/s: a first sync of about ten seconds, whatever the host. */
@@ -43,24 +44,11 @@ describeLab("mirror module: the replication link keeps the peer alive", () => {
     // Only what the daemons say from the cut on counts (a loaded host may see late frames at start-up).
     const before = { h1: h1.proc?.output().length ?? 0, h2: h2.proc?.output().length ?? 0 };
     const table = `vigil_live_${lab().run.replace(/\W/g, "")}`;
-    await h2.host.exec(["nft", "-f", "-"], {
-      check: true,
-      input: [
-        `table inet ${table} {`,
-        // Heartbeats, both ways; and what h1's server (port 7696) sends to h2's client.
-        " chain input { type filter hook input priority 0; udp dport 7694 drop; udp sport 7694 drop; tcp sport 7696 drop; }",
-        " chain output { type filter hook output priority 0; udp dport 7694 drop; udp sport 7694 drop; }",
-        "}",
-        "",
-      ].join("\n"),
-    });
-    let lifted = false;
-    const lift = async (): Promise<void> => {
-      if (lifted) return;
-      lifted = true;
-      await h2.host.exec(["nft", "delete", "table", "inet", table]);
-    };
-    onTestFinished(lift);
+    const lift = await nftCut(h2.host, table, [
+      // Heartbeats, both ways; and what h1's server (port 7696) sends to h2's client.
+      "chain input { type filter hook input priority 0; udp dport 7694 drop; udp sport 7694 drop; tcp sport 7696 drop; }",
+      "chain output { type filter hook output priority 0; udp dport 7694 drop; udp sport 7694 drop; }",
+    ]);
     const atCut = await h2.module();
     if (atCut.mirror?.data !== "inconsistent") throw new Error(`the first sync ended before the cut (h2's copy is ${atCut.mirror?.data}): the test saw nothing; give it more data`);
 

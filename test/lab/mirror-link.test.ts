@@ -20,6 +20,7 @@ import { join } from "node:path";
 import { expect, onTestFinished } from "vitest";
 import { describeLab, labTest, labTestNeeding, useLab, useRunDirs } from "./lab-test.ts";
 import { copyContents, type MirrorLab, startMirrorLab, treeDigest } from "./mirror-lab.ts";
+import { nftCut } from "./nft-cut.ts";
 import { waitUntil } from "./lab.ts";
 
 
@@ -40,17 +41,10 @@ describeLab("mirror module: link failures", () => {
     const [h1, h2] = [m.node("h1"), m.node("h2")];
     await startPair(m);
     const table = `vigil_mirror_cut_${lab().run.replace(/\W/g, "")}`;
-    await h2.host.exec(["nft", "-f", "-"], {
-      check: true,
-      input: `table inet ${table} {\n chain input { type filter hook input priority 0; tcp dport 7696 drop; tcp sport 7696 drop; }\n chain output { type filter hook output priority 0; tcp sport 7696 drop; tcp dport 7696 drop; }\n}\n`,
-    });
-    let lifted = false;
-    const lift = async (): Promise<void> => {
-      if (lifted) return;
-      lifted = true;
-      await h2.host.exec(["nft", "delete", "table", "inet", table]);
-    };
-    onTestFinished(lift);
+    const lift = await nftCut(h2.host, table, [
+      "chain input { type filter hook input priority 0; tcp dport 7696 drop; tcp sport 7696 drop; }",
+      "chain output { type filter hook output priority 0; tcp sport 7696 drop; tcp dport 7696 drop; }",
+    ]);
     const h2out = await h2.waitModule((x) => x.state === "WAIT" && x.mirror?.data === "outdated", "h2 declares its copy outdated", 20_000);
     expect(h2out.mirror?.serving).toMatch(/outdated/);
     const h1alone = await h1.waitModule((x) => running(x.state) && x.mirror?.writes === "alone", "h1 writes alone (journaled)", 20_000);
