@@ -125,7 +125,9 @@ export async function startDemoCluster(o: DemoOptions): Promise<DemoCluster> {
   const stop = async (): Promise<void> => {
     for (const s of servers) s.close();
     for (const f of forwarders) await f.stop(1_000);
-    if (nodes) await nodes.stop().catch(() => {});
+    // Clean stops first (the running node's writes reach the standby), but never for so long that
+    // the namespaces outlive a caller's time limit: destroy kills whatever is still running in them.
+    if (nodes) await Promise.race([nodes.stop().catch(() => {}), new Promise<void>((r) => setTimeout(r, 45_000).unref())]);
     if (lab) await lab.destroy();
     rmSync(dir, { recursive: true, force: true });
   };

@@ -42,10 +42,11 @@ describe.runIf(isRoot || ci)("npm run demo as root: two nodes, a mirrored web se
     await panel.page.goto(demo.panelUrl);
   }, 120_000);
   afterAll(async () => {
-    if (panel !== undefined) await panel.page.screenshot({ path: artifactPath("demo-cluster-panel.png"), fullPage: true }).catch(() => {});
-    await browser?.close();
+    if (panel !== undefined) await panel.page.screenshot({ path: artifactPath("demo-cluster-panel.png"), fullPage: true, timeout: 10_000 }).catch(() => {});
+    // The namespaces and their daemons first: a browser slow to close must not leave them running.
     await demo?.stop();
-  }, 60_000);
+    await browser?.close();
+  }, 120_000);
 
   const state = async (): Promise<DemoState> => (await fetch(`${demo!.panelUrl}api/state`)).json() as Promise<DemoState>;
   const roles = (s: DemoState) => Object.fromEntries(s.nodes.map((n) => [n.name, n.role]));
