@@ -14,13 +14,13 @@
  * the journal is lost instead (journal.ts): writes made alone do not fail,
  * and the SECOND that comes back is compared in full.
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { MirrorDriver } from "../../src/daemon/mirror/driver.ts";
-import { Logger } from "../../src/daemon/log.ts";
+import type { MirrorDriver } from "../../src/daemon/mirror/driver.ts";
 import type { SendOutcome } from "../../src/net/replication-link-client.ts";
 import { type MirrorOp, relPath } from "../../src/replicator/ops.ts";
+import { loopbackMirrorDriver, until } from "./mirror-driver-pair.ts";
 import { tmpDir } from "./resync-fixture.ts";
 
 const KEY = new Uint8Array(32).fill(7);
@@ -38,26 +38,8 @@ afterEach(async () => {
   process.off("unhandledRejection", onUnhandled);
 });
 
-async function until(cond: () => boolean, what: string, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 function driver(self: "h1" | "h2", root: string, lines: string[]): MirrorDriver {
-  const [addr, peerAddr] = self === "h1" ? ["127.0.0.1", "127.0.0.2"] : ["127.0.0.2", "127.0.0.1"];
-  const folder = join(root, `${self}-data`);
-  const stateDir = join(root, `${self}-state`);
-  mkdirSync(folder, { recursive: true });
-  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-  const d = new MirrorDriver({
-    module: "vms", self, peer: self === "h1" ? "h2" : "h1", folder, cluster: "c", key: KEY,
-    listen: [{ address: addr, port: PORT }], peerAddresses: [peerAddr], port: PORT,
-    linkTimers: { pingIntervalMs: 100, deadtimeMs: 5_000 }, detachGraceMs: 10_000,
-    stateDir, boot: "boot-1", log: new Logger("json", (l) => lines.push(l)), prefer: "h1",
-  });
+  const d = loopbackMirrorDriver(self, root, { key: KEY, port: PORT, lines });
   cleanups.push(() => d.close());
   return d;
 }

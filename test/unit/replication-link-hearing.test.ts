@@ -11,6 +11,7 @@ import { createMemoryLinkNetwork } from "../../src/net/replication-link-memory.t
 import { PeerHearing } from "../../src/net/replication-link-hearing.ts";
 import { ReplicationClient, ReplicationServer } from "../../src/net/replication-link.ts";
 import { type MirrorOp, relPath } from "../../src/replicator/ops.ts";
+import { until } from "./until.ts";
 
 const KEY = new Uint8Array(32).fill(5);
 const A = "198.51.100.11";
@@ -24,14 +25,6 @@ afterEach(async () => {
 });
 
 const op: MirrorOp = { op: "write", path: relPath("f"), offset: 0, data: new Uint8Array([1]), mtimeNs: 1n };
-
-async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
 
 /** The silence a "nothing heard" reason names, in ms. */
 function silenceOf(reason: string | undefined): number {

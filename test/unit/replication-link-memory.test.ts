@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { createMemoryLinkNetwork, type MemoryLinkNetwork } from "../../src/net/replication-link-memory.ts";
 import { ReplicationClient, type ReplicationClientOptions, ReplicationServer, type ReplicationServerOptions } from "../../src/net/replication-link.ts";
 import { type MirrorOp, relPath } from "../../src/replicator/ops.ts";
+import { until } from "./until.ts";
 
 const KEY = new Uint8Array(32).fill(3);
 const A = ["198.51.100.11", "203.0.113.11"];
@@ -14,14 +15,6 @@ afterEach(async () => {
 });
 
 const op = (n: number): MirrorOp => ({ op: "write", path: relPath("f"), offset: n, data: new Uint8Array([n & 0xff]), mtimeNs: BigInt(n) });
-
-async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
 
 async function setup(net: MemoryLinkNetwork, client: Partial<ReplicationClientOptions> = {}, server: Partial<ReplicationServerOptions> = {}) {
   const applied: number[] = [];

@@ -8,6 +8,7 @@ import { type LinkEndpoint, ReplicationClient, type ReplicationClientOptions, Re
 import type { ApplyResult } from "../../src/replicator/apply-result.ts";
 import { type MirrorOp, relPath } from "../../src/replicator/ops.ts";
 import { startProxy, type Proxy } from "./replication-proxy.ts";
+import { until } from "./until.ts";
 
 const KEY = new Uint8Array(32).map((_, i) => i * 7 + 1);
 const OTHER_KEY = new Uint8Array(32).map((_, i) => i * 7 + 2);
@@ -72,14 +73,6 @@ function prim(port: number, over: Partial<ReplicationClientOptions> = {}): Prim 
   client.start();
   cleanups.push(() => client.close());
   return { client, failures, downs, upAt };
-}
-
-async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 async function proxied(): Promise<{ s: Second; p: Prim; proxy: Proxy }> {
