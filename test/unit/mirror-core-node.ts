@@ -5,6 +5,7 @@
  * persist, and the node tells its core as the driver does: nothing after
  * the failed persist is carried out.
  */
+import { expect } from "vitest";
 import type { CopyRecord } from "../../src/core/mirror/copy.ts";
 import { initMirror, stepMirror } from "../../src/core/mirror/mirror.ts";
 import { copyOnDisk } from "../../src/core/mirror/unsaved.ts";
@@ -70,4 +71,32 @@ export class MirrorCoreNode {
     const told = c.gen === "0:" && this.files !== null ? { holdsFiles: this.files } : {};
     return { gen: c.gen, history: c.history, data: c.data, running: this.s.role === "PRIM" || this.s.role === "ALONE", unclean: this.s.unclean, ...told };
   }
+}
+
+/** Both nodes compare copies over the link, as the driver's hello does. */
+export function connectCores(a: MirrorCoreNode, b: MirrorCoreNode, now: number): void {
+  const ca = a.wire();
+  const cb = b.wire();
+  a.step({ type: "link-up", peer: cb, gap: false }, now);
+  b.step({ type: "link-up", peer: ca, gap: false }, now);
+}
+
+/** Two fresh nodes, compared, A PRIM and B SECOND in sync after their first sync. */
+export function inSyncCorePair(): { a: MirrorCoreNode; b: MirrorCoreNode } {
+  const a = new MirrorCoreNode("a", "b", null);
+  const b = new MirrorCoreNode("b", "a", null);
+  a.step({ type: "peer", liveness: "up" }, 1);
+  b.step({ type: "peer", liveness: "up" }, 1);
+  connectCores(a, b, 2);
+  a.step({ type: "role", role: "PRIM" }, 3);
+  b.step({ type: "role", role: "SECOND" }, 3);
+  // First sync of two never-synced copies: a full compare, then B takes A's gen.
+  expect(a.log.find((x) => x.type === "resync")).toMatchObject({ mode: "full" });
+  b.step({ type: "resync-incoming" }, 4);
+  b.step({ type: "resync-complete", gen: a.s.copy.gen, history: a.s.copy.history }, 5);
+  a.step({ type: "resync-done" }, 5);
+  expect(a.s.copy.gen).toBe(b.s.copy.gen);
+  expect(a.s.writes).toBe("replicate");
+  expect(b.s.mark).toBe("u");
+  return { a, b };
 }

@@ -2,38 +2,10 @@ import { describe, expect, it } from "vitest";
 import { compareGens, freshCopy } from "../../src/core/mirror/copy.ts";
 import { mirrorWakeAt } from "../../src/core/mirror/mirror.ts";
 import type { MirrorAction } from "../../src/core/mirror/types.ts";
-import { MirrorCoreNode as Node } from "./mirror-core-node.ts";
-
-/** Both nodes compare copies over the link, as the driver's hello does. */
-function connect(a: Node, b: Node, now: number): void {
-  const ca = a.wire();
-  const cb = b.wire();
-  a.step({ type: "link-up", peer: cb, gap: false }, now);
-  b.step({ type: "link-up", peer: ca, gap: false }, now);
-}
+import { connectCores as connect, inSyncCorePair as inSyncPair, MirrorCoreNode as Node } from "./mirror-core-node.ts";
 
 function writesOf(actions: readonly MirrorAction[]): string | undefined {
   return [...actions].reverse().find((a): a is Extract<MirrorAction, { type: "writes" }> => a.type === "writes")?.mode;
-}
-
-/** Two fresh nodes, compared, A PRIM and B SECOND in sync. */
-function inSyncPair(): { a: Node; b: Node } {
-  const a = new Node("a", "b", null);
-  const b = new Node("b", "a", null);
-  a.step({ type: "peer", liveness: "up" }, 1);
-  b.step({ type: "peer", liveness: "up" }, 1);
-  connect(a, b, 2);
-  a.step({ type: "role", role: "PRIM" }, 3);
-  b.step({ type: "role", role: "SECOND" }, 3);
-  // First sync of two never-synced copies: a full compare, then B takes A's gen.
-  const resync = a.log.find((x) => x.type === "resync");
-  expect(resync).toMatchObject({ mode: "full" });
-  b.step({ type: "resync-incoming" }, 4);
-  b.step({ type: "resync-complete", gen: a.s.copy.gen, history: a.s.copy.history }, 5);
-  a.step({ type: "resync-done" }, 5);
-  expect(a.s.copy.gen).toBe(b.s.copy.gen);
-  expect(a.s.writes).toBe("replicate");
-  return { a, b };
 }
 
 describe("mirror core: generations", () => {

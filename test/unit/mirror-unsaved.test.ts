@@ -10,31 +10,7 @@ import { describe, expect, it } from "vitest";
 import { genCounter } from "../../src/core/mirror/copy.ts";
 import { mirrorWakeAt } from "../../src/core/mirror/mirror.ts";
 import type { MirrorAction } from "../../src/core/mirror/types.ts";
-import { MirrorCoreNode as Node } from "./mirror-core-node.ts";
-
-function connect(a: Node, b: Node, now: number): void {
-  const ca = a.wire();
-  const cb = b.wire();
-  a.step({ type: "link-up", peer: cb, gap: false }, now);
-  b.step({ type: "link-up", peer: ca, gap: false }, now);
-}
-
-/** A PRIM and B SECOND, in sync after their first sync. */
-function inSyncPair(): { a: Node; b: Node } {
-  const a = new Node("a", "b", null);
-  const b = new Node("b", "a", null);
-  a.step({ type: "peer", liveness: "up" }, 1);
-  b.step({ type: "peer", liveness: "up" }, 1);
-  connect(a, b, 2);
-  a.step({ type: "role", role: "PRIM" }, 3);
-  b.step({ type: "role", role: "SECOND" }, 3);
-  b.step({ type: "resync-incoming" }, 4);
-  b.step({ type: "resync-complete", gen: a.s.copy.gen, history: a.s.copy.history }, 5);
-  a.step({ type: "resync-done" }, 5);
-  expect(a.s.writes).toBe("replicate");
-  expect(b.s.mark).toBe("u");
-  return { a, b };
-}
+import { connectCores as connect, inSyncCorePair as inSyncPair, MirrorCoreNode as Node } from "./mirror-core-node.ts";
 
 const persists = (actions: readonly MirrorAction[]) => actions.filter((x) => x.type === "persist");
 const notes = (n: Node, kind: string) => n.log.filter((x) => x.type === "note" && x.kind === kind);
