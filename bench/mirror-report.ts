@@ -3,7 +3,7 @@ import { fmt, markdownTable, type Cell } from "./lib/report.ts";
 import { median, ratio } from "./lib/stats.ts";
 import type { LinkShape } from "./mirror-link.ts";
 import type { SuiteResult, SuiteSizes } from "./mirror-measure.ts";
-import type { InitialSyncResult, ResyncResult } from "./mirror-resync.ts";
+import type { InitialSyncResult, ResyncResult, RsyncFigures, VigilCpu } from "./mirror-resync.ts";
 
 export interface StallResult {
   label: string;
@@ -45,6 +45,10 @@ export interface MirrorJson {
   minutes: number;
   glusterVersion: string;
   phases: PhaseResult[];
+  /** Share of the tree the resync row rewrites (older results: 0.01). */
+  change?: number;
+  /** Where the scratch folders lived, and their file system (older results: /tmp on the host's root). */
+  scratch?: { dir: string; fs: string };
 }
 
 /** The veth pair's round trip here, for the latency target (a real LAN is slower). */
@@ -123,6 +127,23 @@ function polled(v: { polledSeconds?: number }): string {
   return v.polledSeconds === undefined ? "" : `; the bench's status poll saw both sides replicating after ${fmt(v.polledSeconds)} s`;
 }
 
+/** CPU rows of a resync table: sending and receiving side, and per file (results of older runs have none). */
+function cpuRows(v: VigilCpu | undefined, r: RsyncFigures["cpu"] | undefined, files: number): (string | number | null)[][] {
+  if (v === undefined || r === undefined) return [];
+  const us = (ms: number) => (ms * 1000) / Math.max(1, files);
+  return [
+    ["CPU, sending side (PRIM / rsync client), ms", v.primTotalMs, r.senderMs, ratio(v.primTotalMs, r.senderMs)],
+    ["CPU, receiving side (SECOND / rsync daemon), ms", v.secondTotalMs, r.receiverMs, ratio(v.secondTotalMs, r.receiverMs)],
+    ["CPU per file, both sides (µs)", us(v.primTotalMs + v.secondTotalMs), us(r.senderMs + r.receiverMs), ratio(v.primTotalMs + v.secondTotalMs, r.senderMs + r.receiverMs)],
+  ];
+}
+
+function cpuThreads(v: VigilCpu | undefined): string {
+  if (v === undefined) return "";
+  const list = (by: Record<string, number>) => Object.entries(by).map(([k, ms]) => `${k} ${Math.round(ms)}`).join(", ");
+  return `vigil's CPU by thread (ms; the SECOND's from its daemon's start, start-up included): PRIM ${list(v.primMs)}; SECOND ${list(v.secondMs)}.`;
+}
+
 export function mirrorMarkdown(j: MirrorJson): string {
   const out: string[] = [];
   const load = j.loadavg.samples.length ? `${fmt(j.loadavg.min)}-${fmt(j.loadavg.max)} (median ${fmt(median(j.loadavg.samples))})` : "-";
@@ -130,6 +151,7 @@ export function mirrorMarkdown(j: MirrorJson): string {
   out.push(`\`${j.command}\` (${j.minutes.toFixed(1)} min). Medians of ${j.rounds} round(s); ${j.cpus} cores shared with other jobs, 1-minute load average ${load} during the run: figures are rough. ${j.glusterVersion}.`);
   out.push(`The link is a veth pair through a bridge: RTT ~${RTT_MS} ms, optimistic against a real LAN (0.1-0.5 ms), so latency-bound rows flatter both replicating rows.`);
   out.push("Rounds take turns between bare, vigil sync and GlusterFS; the vigil ALONE rounds follow them (the SECOND's daemon must be stopped for them), then the vigil async rounds on a pair of their own (mode: async, async_queue 64 MiB). A column without figures was not run.");
+  if (j.scratch !== undefined) out.push(`Scratch folders (bare, both vigil copies, rsync's copies) in ${j.scratch.dir}: ${j.scratch.fs}.`);
   out.push(`Sizes: dd ${j.sizes.seqMiB} MiB; 4 KiB fsync loop up to ${j.sizes.fsyncOps} ops or ${j.sizes.fsyncMs} ms; storm ${j.sizes.stormFiles} files (GlusterFS ${j.glusterStormFiles}: about 20-30 ms per file here), each create, rename and delete, scaled to ${j.stormReportedFiles} files by its rate to keep the run under ~10 minutes.`, "");
   for (const p of j.phases) {
     out.push(`## ${p.shape === "1gbit" ? "Link shaped to 1 Gbit/s (HTB)" : "Link unshaped"}: one TCP stream carries ${fmt(p.linkMBps)} MB/s`, "");
@@ -137,14 +159,16 @@ export function mirrorMarkdown(j: MirrorJson): string {
     out.push(`Both vigil daemons during the sync rounds: ${fmt(p.daemons.cpuPercent)} % of one core (averaged over the rounds of every row), peak RSS ${fmt(p.daemons.peakRssMiB)} MiB (sum of both).`, "");
     if (p.resync) {
       const r = p.resync;
-      out.push(`### Resync after 1 % of a ${fmt(r.treeBytes / MiB)} MiB tree (${r.treeFiles} files) changed while the PRIM was ALONE`, "");
+      out.push(`### Resync after ${fmt((j.change ?? 0.01) * 100)} % of a ${fmt(r.treeBytes / MiB)} MiB tree (${r.treeFiles} files) changed while the PRIM was ALONE`, "");
       out.push(`${r.changedBytes / 4096} scattered 4 KiB rewrites in ${r.changedFiles} files = ${fmt(r.changedBytes / MiB)} MiB changed.`, "");
       out.push(markdownTable(["", "vigil (journal resync)", "rsync -a --inplace --no-whole-file", "vigil / rsync"], [
         ["time (s)", r.vigil.wallSeconds, r.rsync.seconds, ratio(r.vigil.wallSeconds, r.rsync.seconds)],
         ["bytes on the wire (MiB, both ways)", r.vigil.wireBytes / MiB, r.rsync.wireBytes / MiB, ratio(r.vigil.wireBytes, r.rsync.wireBytes)],
         ["wire / changed bytes", r.vigil.wireBytes / r.changedBytes, r.rsync.wireBytes / r.changedBytes, null],
+        ...cpuRows(r.vigil.cpu, r.rsync.cpu, r.changedFiles),
         ["copies identical afterwards (diff -r)", r.vigil.copiesEqual ? "yes" : "NO", r.rsync.copiesEqual ? "yes" : "NO", null],
       ]), "");
+      out.push(cpuThreads(r.vigil.cpu), "");
       out.push(`${STARTS} The resync itself reported ${r.vigil.resyncSeconds === null ? "-" : `${fmt(r.vigil.resyncSeconds)} s`} (${r.vigil.mode ?? "-"} mode, ${r.vigil.reportedBytesSent === null ? "-" : fmt(r.vigil.reportedBytesSent / MiB)} MiB sent by its count)${polled(r.vigil)}.`, "");
     }
     if (p.initial) {
@@ -153,8 +177,10 @@ export function mirrorMarkdown(j: MirrorJson): string {
       out.push(markdownTable(["", "vigil (full resync)", "rsync -a into an empty folder", "vigil / rsync"], [
         ["time (s)", r.vigil.wallSeconds, r.rsync.seconds, ratio(r.vigil.wallSeconds, r.rsync.seconds)],
         ["bytes on the wire (MiB, both ways)", r.vigil.wireBytes / MiB, r.rsync.wireBytes / MiB, ratio(r.vigil.wireBytes, r.rsync.wireBytes)],
+        ...cpuRows(r.vigil.cpu, r.rsync.cpu, r.treeFiles),
         ["copies identical afterwards (diff -r)", r.vigil.copiesEqual ? "yes" : "NO", r.rsync.copiesEqual ? "yes" : "NO", null],
       ]), "");
+      out.push(cpuThreads(r.vigil.cpu), "");
       out.push(`The SECOND's copy and state were wiped (a new node). ${STARTS} The resync itself reported ${r.vigil.resyncSeconds === null ? "-" : `${fmt(r.vigil.resyncSeconds)} s`} (${r.vigil.mode ?? "-"} mode)${polled(r.vigil)}. Page caches were dropped before each.`, "");
     }
     if (p.stalls.length) {

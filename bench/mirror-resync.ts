@@ -7,10 +7,11 @@
  * receiving side's daemon (vigil's SECOND, rsync --daemon) to the copy being
  * there, so each includes its daemon's start and its connection.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { MirrorResyncStatus } from "../src/api/modules.ts";
 import type { Lab, LabHost, LabProcess } from "../test/lab/lab.ts";
+import { sampleThreads, threadDelta, totalMs } from "./lib/thread-cpu.ts";
 import { wireBytes } from "./mirror-link.ts";
 import { app, must, type Target } from "./mirror-measure.ts";
 import type { VigilPair } from "./mirror-vigil.ts";
@@ -31,9 +32,26 @@ export interface ResyncResult {
     wireBytes: number;
     reportedBytesSent: number | null;
     copiesEqual: boolean;
+    cpu: VigilCpu;
   };
   /** `seconds` from starting rsync's daemon on the receiving side, as vigil's. */
-  rsync: { seconds: number; wireBytes: number; copiesEqual: boolean };
+  rsync: RsyncFigures;
+}
+
+/** CPU ms of each daemon's threads by name (bench/lib/thread-cpu.ts), from the SECOND's start to both sides replicating. */
+export interface VigilCpu {
+  primMs: Record<string, number>;
+  secondMs: Record<string, number>;
+  primTotalMs: number;
+  secondTotalMs: number;
+}
+
+export interface RsyncFigures {
+  seconds: number;
+  wireBytes: number;
+  copiesEqual: boolean;
+  /** CPU ms of rsync's sending client (h1) and of its daemon with the children it reaped (h2). */
+  cpu: { senderMs: number; receiverMs: number };
 }
 
 const PORT = "8730";
@@ -77,18 +95,42 @@ function loggedAt(log: string, msg: string, since: number): number | null {
  * there. The client tries again while the daemon does not listen yet
  * (rsync's exit code 10: error in socket I/O, before any file is sent).
  */
-async function rsyncFromDaemonStart(h1: LabHost, h2: LabHost, dir: string, conf: string, logName: string, args: string[], dest: string): Promise<{ seconds: number; daemon: LabProcess }> {
+async function rsyncFromDaemonStart(h1: LabHost, h2: LabHost, dir: string, conf: string, logName: string, args: string[], dest: string): Promise<{ seconds: number; daemon: LabProcess; senderMs: number }> {
   const rlog = join(dir, `${logName}.log`);
   const t0 = performance.now();
   const daemon = h2.spawn(["sh", "-c", `exec rsync --daemon --no-detach --config=${conf} --address=${h2.addr(1)} --port=${PORT} --log-file=${rlog} </dev/null`], { logName });
   const loop = `for i in $(seq 2000); do rsync ${args.join(" ")} ${dest} 2>/tmp/.rsync-err-$$; rc=$?; [ $rc -ne 10 ] && { cat /tmp/.rsync-err-$$ >&2; rm -f /tmp/.rsync-err-$$; exit $rc; }; sleep 0.005; done; cat /tmp/.rsync-err-$$ >&2; rm -f /tmp/.rsync-err-$$; exit 10`;
-  const r = await h1.exec(["sh", "-c", loop], { timeoutMs: 600_000 });
+  // `times` after the loop: the CPU of the shell's children (the rsync clients).
+  const r = await h1.exec(["sh", "-c", `(${loop}); rc=$?; times >&2; exit $rc`], { timeoutMs: 600_000 });
   const seconds = (performance.now() - t0) / 1000;
   if (r.code !== 0) {
     await daemon.stop(1_000);
     throw new Error(`rsync exited ${String(r.code)}: ${r.stderr.trim()}`);
   }
-  return { seconds, daemon };
+  return { seconds, daemon, senderMs: childTimesMs(r.stderr) };
+}
+
+/** The children's user + system time from the last line of sh's `times` ("0m1.230s 0m0.450s"), ms. */
+function childTimesMs(stderr: string): number {
+  const last = stderr.trim().split("\n").at(-1) ?? "";
+  const m = /(\d+)m([\d.]+)s\s+(\d+)m([\d.]+)s/.exec(last);
+  if (m === null) return NaN;
+  return (Number(m[1]) * 60 + Number(m[2]) + Number(m[3]) * 60 + Number(m[4])) * 1000;
+}
+
+/** CPU ms of a running process with the children it has reaped (utime, stime, cutime, cstime). */
+function reapedCpuMs(pid: number): number {
+  const t = sampleThreads(pid);
+  let ms = 0;
+  for (const v of t.values()) ms += v.ms;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    ms += (Number(f[13]) + Number(f[14])) * 10;
+  } catch {
+    return NaN;
+  }
+  return ms;
 }
 
 
@@ -97,18 +139,22 @@ async function rsyncFromDaemonStart(h1: LabHost, h2: LabHost, dir: string, conf:
  * `wall` runs from the start to the PRIM's "mirror resync done" (its log's
  * time), as rsync's runs from starting its daemon to the client's exit.
  */
-async function timeVigil(pair: VigilPair, what: string): Promise<{ wall: number; polled: number; last: MirrorResyncStatus | null }> {
+async function timeVigil(pair: VigilPair, what: string): Promise<{ wall: number; polled: number; last: MirrorResyncStatus | null; cpu: VigilCpu }> {
   const started = Date.now();
+  const prim0 = sampleThreads(pair.pid("h1"));
   const t0 = performance.now();
   await pair.start("h2");
   const last = await untilReplicating(pair, t0, what);
   const polled = (performance.now() - t0) / 1000;
+  const primMs = threadDelta(prim0, sampleThreads(pair.pid("h1")));
+  const secondMs = threadDelta(new Map(), sampleThreads(pair.pid("h2")));
+  const cpu = { primMs, secondMs, primTotalMs: totalMs(primMs), secondTotalMs: totalMs(secondMs) };
   const doneAt = loggedAt(pair.output("h1"), "mirror resync done", started);
   if (doneAt === null) {
     const tail = pair.output("h1").split("\n").filter((l) => l.includes('"msg":"mirror')).slice(-12).join("\n");
     throw new Error(`${what}: the PRIM never logged "mirror resync done"; its last mirror lines:\n${tail}`);
   }
-  return { wall: (doneAt - started) / 1000, polled, last };
+  return { wall: (doneAt - started) / 1000, polled, last, cpu };
 }
 
 export async function measureResync(o: { lab: Lab; pair: VigilPair; prim: Target; dir: string; files: number; mib: number; fraction: number }): Promise<ResyncResult> {
@@ -128,14 +174,14 @@ export async function measureResync(o: { lab: Lab; pair: VigilPair; prim: Target
   const change = await app<{ bytes: number; files: number }>(prim, ["change", tree, String(o.fraction), "42"], "change the tree");
 
   const w0 = await wireBytes(h1);
-  const { wall, polled, last } = await timeVigil(pair, "the resync");
+  const { wall, polled, last, cpu } = await timeVigil(pair, "the resync");
   const w1 = await wireBytes(h1);
   const vigilEqual = (await h1.exec(["diff", "-rq", join(pair.data("h1"), "tree"), join(pair.data("h2"), "tree")], { timeoutMs: 300_000 })).code === 0;
 
   const conf = join(o.dir, "rsyncd.conf");
   writeFileSync(conf, `use chroot = no\nuid = root\ngid = root\n[old]\npath = ${old}\nread only = no\n`);
   const w2 = await wireBytes(h1);
-  const { seconds: rsyncSeconds, daemon } = await rsyncFromDaemonStart(h1, h2, o.dir, conf, "rsyncd", ["-a", "--inplace", "--no-whole-file", `${join(pair.data("h1"), "tree")}/`], `rsync://${h2.addr(1)}:${PORT}/old/`);
+  const { seconds: rsyncSeconds, daemon, senderMs } = await rsyncFromDaemonStart(h1, h2, o.dir, conf, "rsyncd", ["-a", "--inplace", "--no-whole-file", `${join(pair.data("h1"), "tree")}/`], `rsync://${h2.addr(1)}:${PORT}/old/`);
   try {
     const w3 = await wireBytes(h1);
     const rsyncEqual = (await h1.exec(["diff", "-rq", join(pair.data("h1"), "tree"), old], { timeoutMs: 300_000 })).code === 0;
@@ -152,8 +198,9 @@ export async function measureResync(o: { lab: Lab; pair: VigilPair; prim: Target
         wireBytes: w1 - w0,
         reportedBytesSent: last?.bytesSent ?? null,
         copiesEqual: vigilEqual,
+        cpu,
       },
-      rsync: { seconds: rsyncSeconds, wireBytes: w3 - w2, copiesEqual: rsyncEqual },
+      rsync: { seconds: rsyncSeconds, wireBytes: w3 - w2, copiesEqual: rsyncEqual, cpu: { senderMs, receiverMs: reapedCpuMs(daemon.pid) } },
     };
   } finally {
     await daemon.stop(1_000);
@@ -173,9 +220,10 @@ export interface InitialSyncResult {
     mode: string | null;
     wireBytes: number;
     copiesEqual: boolean;
+    cpu: VigilCpu;
   };
   /** `seconds` from starting rsync's daemon on the receiving side, as vigil's. */
-  rsync: { seconds: number; wireBytes: number; copiesEqual: boolean };
+  rsync: RsyncFigures;
 }
 
 /**
@@ -199,7 +247,7 @@ export async function measureInitialSync(o: { lab: Lab; pair: VigilPair; prim: T
   // The page cache would flatter the second reader of the tree (rsync): both start cold.
   await must(["sh", "-c", "sync; echo 3 > /proc/sys/vm/drop_caches"], "drop caches");
   const w0 = await wireBytes(h1);
-  const { wall, polled, last } = await timeVigil(pair, "the initial sync");
+  const { wall, polled, last, cpu } = await timeVigil(pair, "the initial sync");
   const w1 = await wireBytes(h1);
   const src = join(pair.data("h1"), "tree");
   const vigilEqual = (await h1.exec(["diff", "-rq", src, join(pair.data("h2"), "tree")], { timeoutMs: 300_000 })).code === 0;
@@ -216,7 +264,7 @@ export async function measureInitialSync(o: { lab: Lab; pair: VigilPair; prim: T
   writeFileSync(conf, `use chroot = no\nuid = root\ngid = root\n[new]\npath = ${empty}\nread only = no\n`);
   await must(["sh", "-c", "sync; echo 3 > /proc/sys/vm/drop_caches"], "drop caches");
   const w2 = await wireBytes(h1);
-  const { seconds: rsyncSeconds, daemon } = await rsyncFromDaemonStart(h1, h2, o.dir, conf, "rsyncd-initial", ["-a", `${src}/`], `rsync://${h2.addr(1)}:${PORT}/new/`);
+  const { seconds: rsyncSeconds, daemon, senderMs } = await rsyncFromDaemonStart(h1, h2, o.dir, conf, "rsyncd-initial", ["-a", `${src}/`], `rsync://${h2.addr(1)}:${PORT}/new/`);
   try {
     const w3 = await wireBytes(h1);
     const rsyncEqual = (await h1.exec(["diff", "-rq", src, empty], { timeoutMs: 300_000 })).code === 0;
@@ -230,8 +278,9 @@ export async function measureInitialSync(o: { lab: Lab; pair: VigilPair; prim: T
         mode: last?.mode ?? null,
         wireBytes: w1 - w0,
         copiesEqual: vigilEqual,
+        cpu,
       },
-      rsync: { seconds: rsyncSeconds, wireBytes: w3 - w2, copiesEqual: rsyncEqual },
+      rsync: { seconds: rsyncSeconds, wireBytes: w3 - w2, copiesEqual: rsyncEqual, cpu: { senderMs, receiverMs: reapedCpuMs(daemon.pid) } },
     };
   } finally {
     await daemon.stop(1_000);

@@ -4,13 +4,21 @@
  *
  *   node_modules/.bin/bun bench/mirror.ts [--rounds 3] [--quick]
  *       [--rows seq,fsync,storm,resync,initial,stall] [--cols bare,sync,alone,async,gluster]
- *       [--shapes unshaped,1gbit] [--name RESULTS]
+ *       [--shapes unshaped,1gbit] [--name RESULTS] [--dir PATH]
+ *       [--tree FILES:MIB] [--change FRACTION]
  *
  * --rows, --cols and --shapes run a part of the bench (default: all of it;
  * "initial" is the full initial sync beside rsync, on the shaped link, or on
  * each shape of --shapes when --rows names it, as "resync");
  * --name writes bench/results/RESULTS.{json,md} (a partial run needs one: it
  * never overwrites mirror.* or mirror-quick.*).
+ * --dir PATH: where the scratch folders live (bare folder, both vigil
+ * copies, rsync's copies, GlusterFS bricks), default /tmp. This host's root
+ * is ext4 without a journal, whose inode allocator makes CREATE-heavy rows
+ * dear; a loop-mounted ext4 with its journal (mkfs's defaults) is what a
+ * real host has. --tree FILES:MIB sizes the resync and initial-sync tree
+ * (default 256:1024, --quick 64:128; e.g. 8192:64 for many small files),
+ * --change the share of it rewritten for the resync row (default 0.01).
  *
  * (VIGIL_BIN=/path/to/vigil picks the binary; default dist/vigil. Root only;
  * needs glusterfs-server, fio is not used: dd's figure includes the final
@@ -62,6 +70,7 @@ import { DEADTIME_MS, startVigilPair, type VigilPair } from "./mirror-vigil.ts";
 const { values } = benchArgs({ options: {
   rounds: { type: "string" }, quick: { type: "boolean", default: false },
   rows: { type: "string" }, cols: { type: "string" }, shapes: { type: "string" }, name: { type: "string" },
+  dir: { type: "string" }, tree: { type: "string" }, change: { type: "string" },
 } });
 const QUICK = values.quick === true;
 
@@ -91,10 +100,19 @@ const SIZES: SuiteSizes = QUICK
 const GLUSTER_STORM = QUICK ? 100 : 200;
 /** The issue's storm; the tables scale each row's rate to it (10k files through FUSE would not fit the run's budget). */
 const STORM_REPORTED = 10_000;
-const TREE = QUICK ? { files: 64, mib: 128 } : { files: 256, mib: 1024 };
+function treeOption(given: string | undefined): { files: number; mib: number } {
+  if (given === undefined) return QUICK ? { files: 64, mib: 128 } : { files: 256, mib: 1024 };
+  const m = /^(\d+):(\d+(?:\.\d+)?)$/.exec(given);
+  if (m === null || Number(m[1]) < 1 || Number(m[2]) <= 0) throw new Error(`--tree: "${given}" is not FILES:MIB`);
+  return { files: Number(m[1]), mib: Number(m[2]) };
+}
+const TREE = treeOption(values.tree);
+const CHANGE = Number(values.change ?? "0.01");
+if (!(CHANGE > 0 && CHANGE <= 1)) throw new Error(`--change: "${values.change}" is not a fraction in (0, 1]`);
+const SCRATCH = values.dir ?? "/tmp";
 const CUT_MS = 3_000;
 const COMMAND = `node_modules/.bin/bun bench/mirror.ts${QUICK ? " --quick" : ""}${values.rounds !== undefined ? ` --rounds ${ROUNDS}` : ""}${
-  (["rows", "cols", "shapes", "name"] as const).map((k) => (values[k] !== undefined ? ` --${k} ${values[k]}` : "")).join("")}`;
+  (["rows", "cols", "shapes", "name", "dir", "tree", "change"] as const).map((k) => (values[k] !== undefined ? ` --${k} ${values[k]}` : "")).join("")}`;
 
 const loads: number[] = [];
 const loadTimer = setInterval(() => loads.push(loadavg()[0] ?? 0), 5_000);
@@ -184,8 +202,8 @@ async function phase(lab: Lab, shape: LinkShape, gluster: GlusterPair | null, di
 
     let resync = null;
     if (withResync) {
-      log(`${shape}: resync after ${TREE.mib} MiB tree changed by 1 %`);
-      resync = await measureResync({ lab, pair, prim: prim("vigil"), dir: join(dir, `resync-${shape}`), files: TREE.files, mib: TREE.mib, fraction: 0.01 });
+      log(`${shape}: resync after ${TREE.mib} MiB tree (${TREE.files} files) changed by ${CHANGE * 100} %`);
+      resync = await measureResync({ lab, pair, prim: prim("vigil"), dir: join(dir, `resync-${shape}`), files: TREE.files, mib: TREE.mib, fraction: CHANGE });
       if (!withInitial) await must([...prim("vigil").enter(), "rm", "-rf", `${pair.folder}/tree`], "remove the tree");
     }
     let initial = null;
@@ -246,9 +264,21 @@ async function phase(lab: Lab, shape: LinkShape, gluster: GlusterPair | null, di
   }
 }
 
+/** The scratch folder's file system and whether ext4 keeps a journal there (findmnt, dumpe2fs): CREATE-heavy rows depend on it. */
+function scratchFs(dir: string): string {
+  try {
+    const [source, fstype] = execFileSync("findmnt", ["-n", "-o", "SOURCE,FSTYPE", "-T", dir], { encoding: "utf8" }).trim().split(/\s+/);
+    if (fstype !== "ext4" || source === undefined) return `${fstype ?? "?"} (${source ?? "?"})`;
+    const features = execFileSync("dumpe2fs", ["-h", source], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+    return `ext4 ${/has_journal/.test(features) ? "with" : "WITHOUT"} a journal (${source})`;
+  } catch {
+    return "unknown";
+  }
+}
+
 async function main(): Promise<void> {
   requireVigilBinary();
-  const dir = mkdtempSync("/tmp/vigil-mirror-bench-");
+  const dir = mkdtempSync(join(SCRATCH, "vigil-mirror-bench-"));
   const startedAt = Date.now();
   try {
     const result = await withLab({ hosts: 2, links: 1 }, async (lab) => {
@@ -274,6 +304,8 @@ async function main(): Promise<void> {
       glusterStormFiles: GLUSTER_STORM,
       stormReportedFiles: STORM_REPORTED,
       tree: TREE,
+      change: CHANGE,
+      scratch: { dir: SCRATCH, fs: scratchFs(SCRATCH) },
       cutMs: CUT_MS,
       deadtimeMs: DEADTIME_MS,
       cpus: cpus().length,
