@@ -48,7 +48,14 @@ interface QueuedOp {
 }
 
 /** Ops handed to the applier ahead of their results, at most. */
-const MAX_APPLYING = 64;
+export const MAX_APPLYING = 64;
+/**
+ * More ops are handed over once no more than this many are still being
+ * applied: a resync keeps the queue full, and handing over one op per
+ * result would cost a message to the applier's thread and one back per op.
+ * The thread still has this many to work on meanwhile.
+ */
+export const REFILL_AT = MAX_APPLYING / 2;
 
 /** Connections in their handshake at once, at most. */
 const MAX_HANDSHAKES = 4;
@@ -237,11 +244,12 @@ export class ReplicationServer {
     this.applying = true;
     const max = this.opts.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES;
     // Ops are handed to the applier ahead of their results (an applier on its
-    // own thread queues them), and acknowledged strictly in order.
+    // own thread queues them), in runs that go over together (see REFILL_AT),
+    // and acknowledged strictly in order.
     const started: { q: QueuedOp; result: Promise<ApplyResult> }[] = [];
     try {
       for (;;) {
-        while (started.length < MAX_APPLYING && this.queue.length > 0) {
+        if (started.length <= REFILL_AT) while (started.length < MAX_APPLYING && this.queue.length > 0) {
           const q = this.queue.shift()!;
           this.queuedBytes -= q.size;
           this.applyingBytes += q.size;
