@@ -551,8 +551,9 @@ export class MirrorDriver implements MirrorResource {
    */
   private async applyKeeping(applier: OpApplier, op: MirrorOp): Promise<ApplyResult> {
     const keeper = this.keeper;
-    // Straight to the applier only when no earlier op still waits for its turn.
-    if (keeper === null && this.turnsWaiting === 0) return applier.apply(op);
+    // Straight to the applier only when no earlier op still waits for its turn
+    // (and then in the caller's turn, so the server's runs reach the applier together).
+    if (this.turnsWaiting === 0 && (keeper === null || keeper.nothingToKeep(op))) return applier.apply(op);
     this.turnsWaiting++;
     let applied: Promise<ApplyResult> | ApplyResult = { ok: false, kind: "failed", errno: "EIO", message: "not applied" };
     const turn = this.keepTurn

@@ -26,7 +26,7 @@
  *   new copy, leaves no folder and no banner.
  * - Paths are raw bytes (any name the PRIM accepted).
  */
-import { constants as C } from "node:fs";
+import { constants as C, lstatSync } from "node:fs";
 import { chown, copyFile, lstat, mkdir, readdir, readlink, symlink, utimes, chmod } from "node:fs/promises";
 import type { MirrorOp, RelPath } from "../../replicator/ops.ts";
 
@@ -70,6 +70,32 @@ export class KeepAside {
     readonly dest: string,
     private onFirstKeep: (() => void) | null = null,
   ) {}
+
+  /**
+   * Whether `op` has nothing to keep, answered at once: every path it changes
+   * is kept already or is not on this copy (remembered as such, as `before`
+   * would). False when a path is there to be kept, or cannot be looked at:
+   * `before` then keeps it or says why not. Most ops of a first sync (an
+   * empty copy) need nothing kept; answering those here lets the driver
+   * hand them to the applier in the same turn, in runs, instead of one op
+   * per turn after an lstat on the runtime's thread pool.
+   */
+  nothingToKeep(op: MirrorOp): boolean {
+    for (const rel of pathsChangedBy(op)) {
+      const key = Buffer.from(rel).toString("latin1");
+      if (this.kept.has(key) || this.beneathWhole(key)) continue;
+      try {
+        lstatSync(Buffer.concat([Buffer.from(this.root), SLASH, rel]));
+        return false;
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code !== "ENOENT" && code !== "ENOTDIR") return false;
+      }
+      this.kept.add(key);
+      if (op.op === "rename" && rel === op.from) this.keptWhole.add(key);
+    }
+    return true;
+  }
 
   /** Keeps every path `op` is about to change; null when done, else why not (the op must then not be applied). */
   async before(op: MirrorOp): Promise<string | null> {
