@@ -7,6 +7,7 @@
  */
 import { type LinkCounters, type LinkEndpoint, type LinkTimers, type LinkTransport, type RequestAnswerer, ReplicationServer } from "../net/replication-link.ts";
 import type { LinkIdentity } from "../net/replication-link-handshake.ts";
+import { loadDirCalls } from "../sys/ffi/dir-calls.ts";
 import { loadFsCalls } from "../sys/ffi/fs-calls.ts";
 import { type OpApplier, startApplier } from "./apply-threaded.ts";
 import { FolderAnswerer } from "./remote-peer-answers.ts";
@@ -40,6 +41,8 @@ export async function startApplyEndpoint(o: ApplyEndpointOptions): Promise<Apply
   } catch {
     fsCalls = null;
   }
+  const dirCalls = await loadDirCalls("mirror resync answers").catch(() => null);
+  const answerer = new FolderAnswerer(o.root, { fsCalls, dirCalls, ...(o.control === undefined ? {} : { other: o.control }) });
   const server = new ReplicationServer({
     cluster: o.cluster,
     node: o.node,
@@ -47,7 +50,7 @@ export async function startApplyEndpoint(o: ApplyEndpointOptions): Promise<Apply
     key: o.key,
     listen: o.listen,
     apply: (op) => applier.apply(op),
-    answerer: new FolderAnswerer(o.root, { fsCalls, ...(o.control === undefined ? {} : { other: o.control }) }),
+    answerer,
     ...(o.timers === undefined ? {} : { timers: o.timers }),
     ...(o.maxQueuedBytes === undefined ? {} : { maxQueuedBytes: o.maxQueuedBytes }),
     ...(o.transport === undefined ? {} : { transport: o.transport }),
@@ -55,6 +58,7 @@ export async function startApplyEndpoint(o: ApplyEndpointOptions): Promise<Apply
   try {
     await server.start();
   } catch (e) {
+    answerer.close();
     await applier.close();
     throw e;
   }
@@ -65,6 +69,7 @@ export async function startApplyEndpoint(o: ApplyEndpointOptions): Promise<Apply
     counters: () => server.counters(),
     async close() {
       await server.close();
+      answerer.close();
       await applier.apply({ op: "fsync", path: null, dataOnly: false });
       await applier.close();
     },

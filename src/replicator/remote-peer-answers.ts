@@ -9,9 +9,12 @@
 import { constants as C, promises as fsp } from "node:fs";
 import type { RequestAnswerer } from "../net/replication-link.ts";
 import { REPLICATION_MAX_ENTRIES, REPLICATION_MAX_SUMS_BYTES, type ResyncRequest, type ResyncResponse } from "../proto/replication-resync.ts";
+import type { DirCalls } from "../sys/ffi/dir-calls.ts";
 import type { FsCalls } from "../sys/ffi/fs-calls.ts";
 import { CopyPaths, UnsafePathError } from "./apply-paths.ts";
 import { fileBlockSums } from "./block-sums.ts";
+import { Breather } from "./breathe.ts";
+import { CopyScanAt } from "./copy-scan-at.ts";
 import type { RelPath } from "./ops.ts";
 import { BLOCK_SUM_BYTES, type ManifestEntry, type Xattr } from "./resync-types.ts";
 import { scanTree, statEntry } from "./tree-scan.ts";
@@ -24,6 +27,8 @@ const MAX_ENTRY_XATTR_BYTES = 512 * 1024;
 export interface FolderAnswererOptions {
   /** libc calls for xattrs; null: entries carry no xattrs. */
   readonly fsCalls: FsCalls | null;
+  /** The `*at` calls: the copy is read through directory fds (see the top of this file); absent or null: by path. */
+  readonly dirCalls?: DirCalls | null;
   /** Answers requests that are not about the folder (mirror control). */
   readonly other?: RequestAnswerer;
 }
@@ -42,7 +47,9 @@ function errorOf(e: unknown): ResyncResponse {
 
 export class FolderAnswerer implements RequestAnswerer {
   private readonly paths: CopyPaths;
-  private readonly open = new Map<number, AsyncIterator<ManifestEntry>>();
+  private readonly at: CopyScanAt | null;
+  private readonly breather = new Breather();
+  private readonly open = new Map<number, AsyncIterator<ManifestEntry> | Iterator<ManifestEntry>>();
   /** An entry read past the end of the last batch, kept for the next one. */
   private readonly carried = new Map<number, ManifestEntry>();
 
@@ -51,20 +58,68 @@ export class FolderAnswerer implements RequestAnswerer {
     private readonly opts: FolderAnswererOptions,
   ) {
     this.paths = new CopyPaths(root);
+    this.at = opts.dirCalls === undefined || opts.dirCalls === null ? null : new CopyScanAt(root, opts.dirCalls);
+  }
+
+  /** The entries at and beneath `under`, with their xattrs. */
+  private entries(under: RelPath, recursive: boolean): AsyncIterator<ManifestEntry> | Iterator<ManifestEntry> {
+    const at = this.at;
+    if (at !== null) {
+      const placed = at.scan(under, recursive);
+      const self = this;
+      return (function* () {
+        for (const p of placed) yield self.withXattrs(p.entry, () => CopyScanAt.procPath(p.dir, p.name));
+      })();
+    }
+    const paths = this.paths;
+    const root = this.root;
+    const self = this;
+    return (async function* () {
+      for await (const e of scanTree(root, under, recursive)) yield self.withXattrs(e, () => paths.abs(e.path));
+    })();
+  }
+
+  /** The entry at `path` with its xattrs, or null. */
+  private async entry(path: RelPath): Promise<ManifestEntry | null> {
+    const at = this.at;
+    if (at !== null) {
+      const e = at.entry(path);
+      if (e === null) return null;
+      const place = at.place(path, true);
+      if (place === null) return e;
+      try {
+        return this.withXattrs(e, () => CopyScanAt.procPath(place.dir, place.name));
+      } finally {
+        at.release(place.dir);
+      }
+    }
+    this.paths.forget();
+    this.paths.resolve(path, true);
+    const e = await statEntry(this.root, path);
+    return e === null ? null : this.withXattrs(e, () => this.paths.abs(e.path));
+  }
+
+  /** Closes the directory fds it holds. */
+  close(): void {
+    this.reset();
+    this.at?.close();
   }
 
   async request(id: number, q: ResyncRequest, reply: (r: ResyncResponse) => boolean): Promise<void> {
     switch (q.kind) {
       case "manifest": {
         this.drop(id);
-        try {
-          this.paths.forget();
-          this.paths.resolve(q.under, true);
-        } catch (e) {
-          reply(errorOf(e));
-          return;
+        if (this.at === null) {
+          try {
+            this.paths.forget();
+            this.paths.resolve(q.under, true);
+          } catch (e) {
+            reply(errorOf(e));
+            return;
+          }
         }
-        this.open.set(id, scanTree(this.root, q.under, q.recursive)[Symbol.asyncIterator]());
+        // By fd, a symlinked parent fails the first batch with the same error.
+        this.open.set(id, this.entries(q.under, q.recursive));
         await this.batch(id, reply);
         return;
       }
@@ -77,10 +132,7 @@ export class FolderAnswerer implements RequestAnswerer {
         return;
       case "entry":
         try {
-          this.paths.forget();
-          this.paths.resolve(q.path, true);
-          const e = await statEntry(this.root, q.path);
-          reply({ kind: "entry", entry: e === null ? null : this.withXattrs(e) });
+          reply({ kind: "entry", entry: await this.entry(q.path) });
         } catch (e) {
           reply(errorOf(e));
         }
@@ -123,6 +175,9 @@ export class FolderAnswerer implements RequestAnswerer {
     }
     try {
       while (entries.length < REPLICATION_MAX_ENTRIES && bytes < BATCH_BYTES) {
+        // Read by fd, a batch is work on this thread without a wait: timers (heartbeats) get their turns.
+        if (this.at !== null) await this.breather.breathe();
+        if (this.open.get(id) !== it) return; // cancelled meanwhile
         const next = await it.next();
         if (this.open.get(id) !== it) return; // cancelled meanwhile
         if (next.done === true) {
@@ -131,7 +186,7 @@ export class FolderAnswerer implements RequestAnswerer {
           reply({ kind: "end" });
           return;
         }
-        const e = this.withXattrs(next.value);
+        const e = next.value;
         if (entries.length > 0 && bytes + estimate(e) > BATCH_BYTES) {
           this.carried.set(id, e);
           break;
@@ -147,11 +202,12 @@ export class FolderAnswerer implements RequestAnswerer {
     if (!reply({ kind: "entries", entries })) this.drop(id);
   }
 
-  private withXattrs(e: ManifestEntry): ManifestEntry {
+  /** `e` with the xattrs of the object `where` names (a path that does not follow its last name). */
+  private withXattrs(e: ManifestEntry, where: () => Uint8Array): ManifestEntry {
     const calls = this.opts.fsCalls;
     if (calls === null) return e;
     try {
-      const abs = this.paths.abs(e.path);
+      const abs = where();
       const xattrs: Xattr[] = [];
       let total = 0;
       for (const name of calls.llistxattr(abs)) {
@@ -170,13 +226,27 @@ export class FolderAnswerer implements RequestAnswerer {
 
   private async sums(path: RelPath, blockSize: number, offset: number, count: number) {
     if (count * BLOCK_SUM_BYTES > REPLICATION_MAX_SUMS_BYTES) throw Object.assign(new Error(`${count} blocks in one request`), { code: "EINVAL" });
-    this.paths.forget();
-    const abs = this.paths.resolve(path, false);
     let fh: fsp.FileHandle;
-    try {
-      fh = await fsp.open(abs, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
-    } catch {
-      return null;
+    const at = this.at;
+    if (at !== null) {
+      // The directory opened without following a symlink, the file by one /proc hop from it.
+      const place = at.place(path, false);
+      if (place === null) return null;
+      try {
+        fh = await fsp.open(CopyScanAt.procPath(place.dir, place.name), C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
+      } catch {
+        return null;
+      } finally {
+        at.release(place.dir);
+      }
+    } else {
+      this.paths.forget();
+      const abs = this.paths.resolve(path, false);
+      try {
+        fh = await fsp.open(abs, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
+      } catch {
+        return null;
+      }
     }
     try {
       const st = await fh.stat();

@@ -47,6 +47,7 @@ import { Resync } from "../../replicator/resync.ts";
 import { type ResyncTurn, ResyncTurns } from "./resync-turns.ts";
 import { verifyTrees } from "../../replicator/verify.ts";
 import { compileExclude, type ExcludeTest } from "../../replicator/exclude.ts";
+import { loadDirCalls } from "../../sys/ffi/dir-calls.ts";
 import { loadFsCalls } from "../../sys/ffi/fs-calls.ts";
 import type { MirrorStatus } from "../../api/modules.ts";
 import type { Logger } from "../log.ts";
@@ -237,7 +238,9 @@ export class MirrorDriver implements MirrorResource {
     } catch {
       fsCalls = null;
     }
-    this.folderAnswerer = new FolderAnswerer(this.beneathPath(), { fsCalls });
+    // The answers read the copy through directory fds where the runtime has the `*at` calls (not under Node).
+    const dirCalls = await loadDirCalls("mirror resync answers").catch(() => null);
+    this.folderAnswerer = new FolderAnswerer(this.beneathPath(), { fsCalls, dirCalls });
     this.journal = await Journal.open(mirrorStateDir(this.o.stateDir, this.copyKey), {
       onLost: (why) => this.o.log.error("ALONE journal lost (its file cannot grow): writes go on, the next resync compares every file", { ...this.tag, detail: why }),
     });
@@ -1027,6 +1030,7 @@ export class MirrorDriver implements MirrorResource {
     this.mount = null;
     await this.client.close();
     await this.server.close();
+    this.folderAnswerer.close();
     await this.applier?.close();
     await this.journal?.close();
     // The applied ops reached the disk: a crash of the machine now loses nothing acknowledged.

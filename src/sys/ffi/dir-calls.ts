@@ -28,12 +28,15 @@ export const O_CLOEXEC = 0o2000000;
 /** fchmodat2(2), Linux 6.6: the one chmod that can refuse to follow a symlink. Same number on every architecture. */
 const SYS_FCHMODAT2 = 452;
 const ENOSYS = 38;
+const ENAMETOOLONG = 36;
 const EOPNOTSUPP = 95;
 const S_IFMT = 0o170000;
 const S_IFLNK = 0o120000;
 
 /** statx mask: type and mode, nlink, ino, blocks (the fields read below). */
 const STATX_WANTED = 0x1 | 0x2 | 0x4 | 0x100 | 0x400;
+/** STATX_BASIC_STATS: everything lstat(2) gives (statxEntry). */
+const STATX_BASIC = 0x7ff;
 
 const TABLE = {
   openat: { args: ["i32", "ptr", "i32", "u32"], returns: "i32" },
@@ -49,6 +52,7 @@ const TABLE = {
   utimensat: { args: ["i32", "ptr", "ptr", "i32"], returns: "i32" },
   futimens: { args: ["i32", "ptr"], returns: "i32" },
   statx: { args: ["i32", "ptr", "i32", "u32", "ptr"], returns: "i32" },
+  readlinkat: { args: ["i32", "ptr", "ptr", "u64"], returns: "i64" },
   syscall: { args: ["i64", "i64", "ptr", "u64", "u64"], returns: "i64" },
   __errno_location: { args: [], returns: "ptr" },
   strerror: { args: ["i32"], returns: "cstring" },
@@ -70,6 +74,7 @@ interface Symbols {
   utimensat(dir: number, path: Ptr, times: Ptr, flags: number): number;
   futimens(fd: number, times: Ptr): number;
   statx(dir: number, path: Ptr, flags: number, mask: number, buf: Ptr): number;
+  readlinkat(dir: number, path: Ptr, buf: Ptr, size: bigint): bigint | number;
   syscall(nr: bigint, a: bigint, b: Ptr, c: bigint, d: bigint): bigint | number;
   __errno_location(): number | bigint | null;
   strerror(errno: number): unknown;
@@ -90,6 +95,21 @@ export interface ObjectStat {
   readonly nlink: number;
   /** 512-byte blocks allocated. */
   readonly blocks: number;
+}
+
+/** What statx says of an object, as lstat(2) would (a resync manifest's entry). */
+export interface EntryStat extends ObjectStat {
+  readonly uid: number;
+  readonly gid: number;
+  readonly size: number;
+  readonly mtimeNs: bigint;
+  /** st_rdev as glibc encodes it (makedev), as node:fs reports it. */
+  readonly rdev: number;
+}
+
+/** glibc's makedev(3), in doubles: the major above 12 bits lands past 2^32. */
+function makedev(major: number, minor: number): number {
+  return (minor & 0xff) + (major & 0xfff) * 0x100 + Math.floor(minor / 0x100) * 0x100000 + Math.floor(major / 0x1000) * 0x1000 * 0x100000000;
 }
 
 export interface DirCalls {
@@ -117,6 +137,10 @@ export interface DirCalls {
   futimens(fd: number, atimeNs: bigint, mtimeNs: bigint): void;
   /** statx of `path` in `dir` (flags: AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH with an empty path for `dir` itself). */
   statx(dir: number, path: Uint8Array, flags: number): ObjectStat;
+  /** statx with every field lstat gives (owner, size, mtime, rdev too). */
+  statxEntry(dir: number, path: Uint8Array, flags: number): EntryStat;
+  /** readlinkat(2): a symlink's target bytes. */
+  readlinkat(dir: number, path: Uint8Array): Uint8Array;
 }
 
 /** NUL-terminated copy of raw bytes. */
@@ -171,6 +195,29 @@ function wrap(ffi: FfiForDirs, s: Symbols): DirCalls {
       dev: view.getUint32(136, true) * 2 ** 32 + view.getUint32(140, true),
     };
   };
+  const statxEntry = (dir: number, path: Uint8Array, flags: number): EntryStat => {
+    check("statx", s.statx(dir, z(path), flags, STATX_BASIC, stx));
+    return {
+      mode: view.getUint16(28, true),
+      uid: view.getUint32(20, true),
+      gid: view.getUint32(24, true),
+      nlink: view.getUint32(16, true),
+      ino: Number(view.getBigUint64(32, true)),
+      size: Number(view.getBigUint64(40, true)),
+      blocks: Number(view.getBigUint64(48, true)),
+      mtimeNs: view.getBigInt64(112, true) * 1_000_000_000n + BigInt(view.getUint32(120, true)),
+      rdev: makedev(view.getUint32(128, true), view.getUint32(132, true)),
+      dev: view.getUint32(136, true) * 2 ** 32 + view.getUint32(140, true),
+    };
+  };
+  const link = new Uint8Array(4097);
+  const readlinkat = (dir: number, path: Uint8Array): Uint8Array => {
+    const n = Number(s.readlinkat(dir, z(path), link, BigInt(link.length)));
+    if (n < 0) throw fail("readlinkat");
+    // PATH_MAX: a target the buffer filled may have been cut.
+    if (n >= link.length) throw fail("readlinkat", ENAMETOOLONG);
+    return link.slice(0, n);
+  };
   return {
     openat: (dir, path, flags, mode = 0) => check("openat", s.openat(dir, z(path), flags, mode)),
     close: (fd) => void check("close", s.close(fd)),
@@ -195,5 +242,7 @@ function wrap(ffi: FfiForDirs, s: Symbols): DirCalls {
     utimensat: (dir, path, atimeNs, mtimeNs, flags) => void check("utimensat", s.utimensat(dir, z(path), setTimes(atimeNs, mtimeNs), flags)),
     futimens: (fd, atimeNs, mtimeNs) => void check("futimens", s.futimens(fd, setTimes(atimeNs, mtimeNs))),
     statx,
+    statxEntry,
+    readlinkat,
   };
 }
