@@ -1,10 +1,11 @@
 #!/usr/bin/env bun
 import { dispatch } from "./cli/dispatch.ts";
-import { outlet } from "./cli/outlet.ts";
 import { daemonEntries } from "./daemon/entry.ts";
+import { stdioOutlet } from "./sys/outlet.ts";
 
-const stdout = outlet(process.stdout);
-const stderr = outlet(process.stderr);
+const stdout = stdioOutlet("stdout");
+// The daemon's log goes through the same one (src/daemon/log.ts).
+const stderr = stdioOutlet("stderr");
 const io = {
   out: (t: string) => stdout.write(t + "\n"),
   err: (t: string) => stderr.write(t + "\n"),

@@ -17,7 +17,7 @@ import { reachableConsole } from "../api/console-urls.ts";
 import { consoleStatus, networkConsoleAuth } from "./console-access.ts";
 import type { Engine, NodeContext } from "./engine.ts";
 import { type SupervisedHeartbeat, supervisedHeartbeat } from "./heartbeat/supervised.ts";
-import type { Logger } from "./log.ts";
+import { keepEveryStderrLine, type Logger } from "./log.ts";
 import { supervisedFarms } from "./farm/supervised.ts";
 import { Metrics } from "./metrics.ts";
 import { supervisedModules } from "./module/supervised.ts";
@@ -99,6 +99,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     return code;
   };
   const stop = async (signal: string): Promise<number> => {
+    keepEveryStderrLine();
     log.info("stopping", { signal });
     await supervisor.stop();
     lock.release();
@@ -112,6 +113,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const pace = startupPace(node.heartbeat, paceOptionsFor(initial.cluster.heartbeat.interval));
   const started = await supervisor.start(signals.stopAsked, () => pace.beforeStep());
   if (started.ok === false) {
+    keepEveryStderrLine();
     log.error(started.message);
     await supervisor.giveUp();
     return await exit(1);

@@ -19,8 +19,9 @@ export const daemonEntries: DaemonEntries = {
     const found = findConfigFile({ flag: s.configFlag, env: s.configEnv });
     // Before the daemon is loaded: with the runtime's options missing, this starts the process again and does not return.
     const restartFailed = ensureRuntimeOptions(runtimeOptionsFor(found.ok ? await readConfigLoosely(found.file) : null));
-    const [{ Logger }, { runDaemon }] = await Promise.all([import("./log.ts"), import("./daemon.ts")]);
+    const [{ Logger, boundStderr }, { runDaemon }] = await Promise.all([import("./log.ts"), import("./daemon.ts")]);
     const log = new Logger(s.logFormat);
+    boundStderr(log);
     if (restartFailed !== undefined) log.warn("could not start again with the runtime's options: running with its defaults", { error: restartFailed });
     if (!found.ok) {
       log.error(found.message);
@@ -37,8 +38,9 @@ export const daemonEntries: DaemonEntries = {
     });
   },
   async witness(s) {
-    const [{ Logger }, { runWitness }] = await Promise.all([import("./log.ts"), import("./witness/daemon.ts")]);
+    const [{ Logger, boundStderr }, { runWitness }] = await Promise.all([import("./log.ts"), import("./witness/daemon.ts")]);
     const log = new Logger(s.logFormat);
+    boundStderr(log);
     const found = findConfigFile({ flag: s.configFlag, env: s.configEnv });
     if (!found.ok) {
       log.error(found.message);

@@ -13,6 +13,7 @@
  * until the next restart. Lines in between are counted, not kept.
  */
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { stdioOutlet } from "../sys/outlet.ts";
 
 export const DEFAULT_LOG_FILE_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_LOG_FILES_KEPT = 1;
@@ -57,7 +58,7 @@ export class RotatingLogFile {
       writeSync(this.fd, bytes);
       this.size += bytes.length;
       if (this.failed !== null) {
-        process.stderr.write(`the log file ${this.path} is written again (${this.lost} lines could not be written to it)\n`);
+        stdioOutlet("stderr").write(`the log file ${this.path} is written again (${this.lost} lines could not be written to it)\n`);
         this.failed = null;
         this.lost = 0;
       }
@@ -127,6 +128,6 @@ export class RotatingLogFile {
     } catch {
       // the descriptor is gone either way
     }
-    if (first) process.stderr.write(`${this.failed}; logging to stderr only meanwhile\n`);
+    if (first) stdioOutlet("stderr").write(`${this.failed}; logging to stderr only meanwhile\n`);
   }
 }

@@ -4,6 +4,7 @@ import type { LogEvent } from "../api/status.ts";
 import { Ring } from "./event-ring.ts";
 import type { RotatingLogFile } from "./log-file.ts";
 import { NoiseGate } from "./log-noise.ts";
+import { stdioOutlet } from "../sys/outlet.ts";
 
 export type { LogFormat };
 export type LogLevel = LogEvent["level"];
@@ -36,7 +37,7 @@ export class Logger {
 
   constructor(
     private format: LogFormat,
-    private readonly write: (line: string) => void = (l) => process.stderr.write(l + "\n"),
+    private readonly write: (line: string) => void = (l) => stdioOutlet("stderr").write(l + "\n"),
     capacity = 500,
     private readonly clock: () => Date = () => new Date(),
     private readonly schedule: Schedule = unrefTimer,
@@ -103,6 +104,34 @@ export class Logger {
     for (const s of summaries) this.log("warn", s.msg, s.fields);
     if (next !== null) this.armFlush(next);
   }
+}
+
+/**
+ * What stderr may hold for a reader that does not keep up: about 5000
+ * lines. Beyond it lines are dropped there (the log file has every one)
+ * and counted, and the count is logged once the reader caught up.
+ */
+export const STDERR_BACKLOG_BYTES = 1024 * 1024;
+/** At exit, stderr's reader gets this long without reading anything before the process leaves anyway. */
+export const STDERR_STALL_MS = 10_000;
+
+/**
+ * Bounds the daemon's stderr (see src/sys/outlet.ts): a reader that stalls
+ * (a stuck journald, a terminal paused with Ctrl-S) costs at most
+ * STDERR_BACKLOG_BYTES of memory, and keeps a stopped daemon from exiting
+ * for at most STDERR_STALL_MS without progress.
+ */
+export function boundStderr(log: Logger): void {
+  stdioOutlet("stderr").limit({
+    maxBacklogBytes: STDERR_BACKLOG_BYTES,
+    stallMs: STDERR_STALL_MS,
+    resumed: (dropped) => log.warn("log lines not written to stderr: its reader did not keep up (the log file has them)", { lines: dropped }),
+  });
+}
+
+/** From now on no line is dropped on its way to stderr: a stop's lines, up to "vigil stopped", are owed whole. */
+export function keepEveryStderrLine(): void {
+  stdioOutlet("stderr").keepEverything();
 }
 
 export function formatJson(e: LogEvent): string {

@@ -1,5 +1,5 @@
 /**
- * A verb's whole answer reaches a pipe before vigil exits (src/cli/outlet.ts),
+ * A verb's whole answer reaches a pipe before vigil exits (src/sys/outlet.ts),
  * also when the reader is slower than vigil (`vigil status --json | jq`), and
  * a reader that goes away early (`| head`) neither keeps vigil waiting nor
  * changes its exit code. The answers are real ones of 350-450 KiB, far more

@@ -19,7 +19,7 @@ import { WITNESS_DEFAULT_PORT } from "../../proto/witness.ts";
 import { readKeyFile } from "../../sys/keyfile.ts";
 import { VERSION } from "../../version.ts";
 import { parseListen, type RunningServer, serveFetch } from "../http-server.ts";
-import type { Logger } from "../log.ts";
+import { keepEveryStderrLine, type Logger } from "../log.ts";
 import { Metrics } from "../metrics.ts";
 import { acquireStateLock } from "../state-lock.ts";
 import { createWitnessApp } from "./app.ts";
@@ -150,6 +150,7 @@ export async function runWitness(opts: WitnessDaemonOptions): Promise<number> {
       if (stopping) return;
       stopping = true;
       void (async () => {
+        keepEveryStderrLine();
         log.info("stopping", { signal });
         const idle = server.idle();
         await server.stop();
