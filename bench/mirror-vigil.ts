@@ -2,7 +2,8 @@
  * A vigil mirror pair for bench/mirror.ts: the real binary on two lab hosts,
  * as test/lab/mirror-lab.ts runs it (each daemon in its own mount namespace
  * with its own folder bound over one shared path), but with a service that
- * does nothing, so the benchmark's workloads are the only writers.
+ * does nothing, so the benchmark's workloads are the only writers (unless
+ * the caller gives start and stop scripts; `bin` picks another binary).
  */
 import { execFile } from "node:child_process";
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
@@ -18,9 +19,9 @@ export type NodeName = "h1" | "h2";
 export const HEARTBEAT = { interval: "100ms", deadtime: "500ms", initdead: "2s" } as const;
 export const DEADTIME_MS = 500;
 
-function runVigil(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+function runVigil(args: string[], bin = VIGIL_BIN): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(VIGIL_BIN, args, { encoding: "utf8", timeout: 30_000 }, (error, stdout, stderr) => {
+    execFile(bin, args, { encoding: "utf8", timeout: 30_000 }, (error, stdout, stderr) => {
       const code = error === null ? 0 : typeof (error as { code?: unknown }).code === "number" ? (error as { code: number }).code : 1;
       resolve({ code, stdout, stderr });
     });
@@ -49,7 +50,15 @@ export interface VigilPair {
   stopAll(): Promise<void>;
 }
 
-export async function startVigilPair(lab: Lab, dir: string, mode: "sync" | "async" = "sync"): Promise<VigilPair> {
+export interface PairOptions {
+  /** The vigil binary both nodes run (default VIGIL_BIN): two builds can then be compared in one run. */
+  bin?: string;
+  /** The module's start and stop scripts (default: ones that do nothing, so the benchmark's workloads are the only writers). */
+  service?: { start: string; stop: string };
+}
+
+export async function startVigilPair(lab: Lab, dir: string, mode: "sync" | "async" = "sync", opts: PairOptions = {}): Promise<VigilPair> {
+  const bin = opts.bin ?? VIGIL_BIN;
   const folder = join(dir, "srv");
   mkdirSync(folder, { recursive: true });
   for (const n of ["h1", "h2"]) mkdirSync(join(dir, `${n}-data`), { recursive: true });
@@ -57,7 +66,7 @@ export async function startVigilPair(lab: Lab, dir: string, mode: "sync" | "asyn
   writeFileSync(noop, "#!/bin/sh\nexit 0\n");
   chmodSync(noop, 0o755);
   const key = join(dir, "vigil.key");
-  const k = await runVigil(["keygen", key]);
+  const k = await runVigil(["keygen", key], bin);
   if (k.code !== 0) throw new Error(`vigil keygen: ${k.stderr}`);
   const [h1, h2] = [lab.host("h1"), lab.host("h2")];
   const config = join(dir, "vigil.yaml");
@@ -76,8 +85,8 @@ export async function startVigilPair(lab: Lab, dir: string, mode: "sync" | "asyn
     "    failback: manual",
     `    replicate: [${folder}]`,
     ...(mode === "async" ? ["    mode: async"] : []),
-    `    start: ${noop}`,
-    `    stop: ${noop}`,
+    `    start: ${opts.service?.start ?? noop}`,
+    `    stop: ${opts.service?.stop ?? noop}`,
     "web:",
     "  listen: 127.0.0.1:0",
     "",
@@ -88,7 +97,7 @@ export async function startVigilPair(lab: Lab, dir: string, mode: "sync" | "asyn
   const host = (n: NodeName): LabHost => (n === "h1" ? h1 : h2);
 
   const module = async (n: NodeName): Promise<ModuleStatus> => {
-    const r = await runVigil(["status", "--json", "--state-dir", stateDir(n)]);
+    const r = await runVigil(["status", "--json", "--state-dir", stateDir(n)], bin);
     if (r.code !== 0) throw new Error(`vigil status on ${n}: ${r.stderr}`);
     const s = JSON.parse(r.stdout) as StatusSnapshot;
     const m = s.modules.find((x) => x.name === "data");
@@ -135,7 +144,7 @@ export async function startVigilPair(lab: Lab, dir: string, mode: "sync" | "asyn
       mkdirSync(stateDir(n), { recursive: true });
       const p = host(n).spawn([
         "unshare", "-m", "--propagation", "private", "sh", "-c",
-        `mount --bind ${join(dir, `${n}-data`)} ${folder} && exec ${VIGIL_BIN} run --config ${config} --node ${n} --state-dir ${stateDir(n)} --log-format json --listen 127.0.0.1:0`,
+        `mount --bind ${join(dir, `${n}-data`)} ${folder} && exec ${bin} run --config ${config} --node ${n} --state-dir ${stateDir(n)} --log-format json --listen 127.0.0.1:0`,
       ], { logName: `vigil-${n}` });
       procs.set(n, p);
       await p.waitFor(/"msg":"vigil started"/, 20_000);
