@@ -4,7 +4,9 @@ import { parseListen, type RunningServer, serveFetch } from "../../src/daemon/ht
 import type { HttpLimits } from "../../src/daemon/http-limits.ts";
 import { slowBodyAttack } from "../cli/slow-body-attack.ts";
 
-const LIMITS: HttpLimits = { maxBodyBytes: 4096, headerTimeoutMs: 300, bodyTimeoutMs: 300, maxConnections: 40, maxConnectionsPerClient: 4 };
+// Timeouts far above a loaded host's delays (a first fetch took over 300 ms at load 22); the test of the
+// timeouts themselves sets short ones.
+const LIMITS: HttpLimits = { maxBodyBytes: 4096, headerTimeoutMs: 10_000, bodyTimeoutMs: 10_000, maxConnections: 40, maxConnectionsPerClient: 4 };
 
 /** Like the console: only POST /cmd reads a body, and only with a token. */
 const handler = async (req: Request): Promise<Response> => {
@@ -72,7 +74,7 @@ describe("console HTTP limits", () => {
   });
 
   it("answers 408 to headers that never end and to a body that never ends", async () => {
-    const port = await start();
+    const port = await start({ ...LIMITS, headerTimeoutMs: 300, bodyTimeoutMs: 300 });
     const headers = await raw(port, "GET /healthz HTTP/1.1\r\nhost: x\r\n");
     expect(statusOf(headers)).toBe("408");
     expect(bodyOf(headers)).toContain("request headers did not arrive within 300 ms");
@@ -83,8 +85,9 @@ describe("console HTTP limits", () => {
   });
 
   it("bounds connections per client address and in total, and gives every slot back", async () => {
-    // Slow requests are held long enough here that every connection overlaps.
-    const port = await start({ ...LIMITS, headerTimeoutMs: 1500, bodyTimeoutMs: 1500 });
+    // Slow requests are held long enough here that every connection overlaps: at 1.5 s, on a host at
+    // load 30, the first of 60 slow senders had its 408 before the last had connected (14 refused, not 20).
+    const port = await start({ ...LIMITS, headerTimeoutMs: 6000, bodyTimeoutMs: 6000 });
     // 12 connections from one address, each stalling in its headers: 4 held, 8 refused at once.
     const one = await Promise.all(Array.from({ length: 12 }, () => raw(port, "GET / HTTP/1.1\r\n", { from: "127.0.0.3" })));
     const codes = one.map(statusOf).sort();
