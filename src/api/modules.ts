@@ -91,6 +91,13 @@ export interface MirrorStatus {
   /** When forceprim served this copy against the rules (ISO time), or null. */
   forcedAt: string | null;
   /**
+   * Why the ALONE journal no longer holds the changes one by one (marked lost
+   * on a full state dir, unreadable, over its limits), and that the next
+   * resync compares every file; null while it holds them. Absent: a daemon
+   * of an earlier release, which does not tell.
+   */
+  journalLost?: string | null;
+  /**
    * A module of several folders: each folder's own copy, link and resync, in
    * config order; the fields above then sum them up (the least ready folder
    * decides each one). Absent with one folder.

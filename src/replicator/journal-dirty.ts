@@ -128,6 +128,11 @@ export class DirtyTracker {
     return this.fullReason !== null;
   }
 
+  /** Why every path counts as changed, or null. */
+  get whyFull(): string | null {
+    return this.fullReason;
+  }
+
   get pathCount(): number {
     return this.marks.size;
   }

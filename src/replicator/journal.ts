@@ -182,25 +182,51 @@ export class Journal {
       await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
       file = await openJournalFile(join(dir, JOURNAL_FILE));
     }
+    try {
+      return await Journal.openFile(file, limits, options);
+    } catch (e) {
+      // Not opened (a full state dir, mirror rule 9): the caller tries again, with a file of its own.
+      await file.close().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  private static async openFile(file: JournalFile, limits: DirtyLimits, options: JournalOptions): Promise<Journal> {
     const bytes = await file.read();
     const decoded = decodeJournal(bytes);
     const tracker = new DirtyTracker(limits);
     if (decoded.lost) {
       // Nothing is written: the flag stays until clear(), and the state dir may still be full.
-      tracker.apply({ kind: "full", reason: "the journal was lost (its file could not grow)" });
+      tracker.apply({ kind: "full", reason: "the journal was marked lost (its file could not grow, or was unreadable)" });
       const j = new Journal(file, limits, tracker, bytes.length, options.nowNs, options.onLost);
       j.lost = true;
       return j;
     }
     for (const r of decoded.records) tracker.replay(r);
+    if (!decoded.magicOk && bytes.length >= JOURNAL_MAGIC.length) {
+      // Unreadable (damaged, or another release's): to any reader it already means "compare every
+      // file". It becomes a lost journal in place, in bytes the file holds, so a full state dir
+      // takes it; never truncated first, which would leave an empty journal (nothing changed) on a
+      // crash or a failed write. If even that overwrite fails, the file as it is still says as much.
+      try {
+        await file.write(JOURNAL_LOST_MAGIC, 0);
+        await file.datasync();
+      } catch {
+        // Left unreadable: read again, it is a full compare once more.
+      }
+      tracker.apply({ kind: "full", reason: "the journal file was unreadable" });
+      const j = new Journal(file, limits, tracker, bytes.length, options.nowNs, options.onLost);
+      j.lost = true;
+      return j;
+    }
     if (!decoded.magicOk) {
-      if (bytes.length >= JOURNAL_MAGIC.length) tracker.apply({ kind: "full", reason: "the journal file was unreadable" });
+      // Empty, or shorter than its magic: nothing was ever marked in it. Without its magic on disk
+      // nothing would tell a restarted node that writes were made alone, so this one must be written
+      // (on a full state dir it fails: the caller waits and tries again, mirror rule 9).
       await file.truncate(0);
       await file.write(JOURNAL_MAGIC, 0);
-      const j = new Journal(file, limits, tracker, JOURNAL_MAGIC.length, options.nowNs, options.onLost);
-      if (tracker.full) j.append({ kind: "full", reason: tracker.snapshot().fullReason ?? "" });
-      await j.flushNow();
-      return j;
+      await file.datasync();
+      return new Journal(file, limits, tracker, JOURNAL_MAGIC.length, options.nowNs, options.onLost);
     }
     if (decoded.validLength < bytes.length) {
       await file.truncate(decoded.validLength);
@@ -223,6 +249,15 @@ export class Journal {
     const names = op.op === "rename" ? [op.from, op.to] : op.op === "unlink" ? [op.path] : [];
     if (!names.some((p) => this.tracker.holdsAt(p))) return null;
     return this.mark(op);
+  }
+
+  /**
+   * Why the journal no longer holds the changes one by one (the next resync
+   * compares every file), or null while it does: lost, unreadable, over its
+   * limits, or broken.
+   */
+  get givenUp(): string | null {
+    return this.broken?.message ?? this.tracker.whyFull;
   }
 
   /** What changed since the journal was last cleared. */

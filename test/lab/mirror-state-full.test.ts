@@ -20,7 +20,13 @@
  *   grow, so it is lost (its magic overwritten in place) and the recorder's
  *   writes go on without a failure. h2 comes back: the link comes up and h2
  *   is resynced by a full compare, with every record the recorder was told
- *   was durable.
+ *   was durable. `vigil status` says the journal was lost and that the next
+ *   resync compares every file, until that resync emptied it.
+ * - h1's state dir is full when its daemon starts and its journal was never
+ *   written (empty: the journal's first bytes need room): h1 cannot open
+ *   it, waits in WAIT and says why; once space is freed the journal opens
+ *   by itself and h2, the last writer, resyncs h1, without a restart
+ *   (before, "mirror cannot start" until the daemon was restarted).
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -183,14 +189,74 @@ describeLab("mirror module: a full state dir", () => {
     const lostAt = m.acked("h1").records.length;
     await waitUntil(() => m.acked("h1").records.length > lostAt + 20, { timeoutMs: 60_000, intervalMs: 100, what: "h1's recorder acknowledged 20 records with its journal lost" });
     expect(readFileSync(acked, "utf8")).not.toMatch(/^error/m);
+    // The operator sees it, and what it costs: the next resync compares every file.
+    expect((await h1.module()).mirror?.journalLost).toMatch(/^the journal could not be written: .*ENOSPC.*: the next resync to h2 compares every file/);
+    const shown = await h1.cli(["status"]);
+    expect(shown.out).toMatch(/^\s*ALONE journal lost: the journal could not be written: .*ENOSPC.*: the next resync to h2 compares every file/m);
 
     await h2.start();
     rmSync(join(h1.stateDir, "fill"));
     await h2.waitModule((x) => x.state === "SECOND" && x.mirror?.data === "uptodate" && x.mirror.link === "up", "h2 resynced from h1", 90_000);
     expect((await h1.module()).state).toBe("PRIM");
+    // The resync emptied the journal (it may still be ending on h1's side when h2 says it is in sync).
+    await h1.waitModule((x) => x.mirror?.journalLost === null, "h1's journal holds the changes again", 30_000);
+    // (The event of the loss stays in the recent events `vigil status` lists; the module's line is gone.)
+    expect((await h1.cli(["status"])).out).not.toMatch(/^\s*ALONE journal lost: /m);
     const promised = m.acked("h1");
     const onH2 = copyContents(m.data("h2"));
     expect(promised.records.filter((n) => !onH2.records.has(n)), "records acknowledged on h1 and missing on h2").toEqual([]);
     expect(promised.segments.filter((n) => onH2.segments.get(n) !== n % 251), "segments acknowledged on h1 and missing or damaged on h2").toEqual([]);
+  }, 180_000);
+
+  labTest("h1 starts on a full state dir with a journal never written: it waits saying why, its journal opens by itself once space is freed, and h1 is resynced, without a restart", async () => {
+    const m = await startMirrorLab({ lab: lab(), dir: runDir("unopened"), start: [] });
+    const [h1, h2] = [m.node("h1"), m.node("h2")];
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=16m,mode=0700", "vigil-lab-state", h1.stateDir]);
+    onTestFinished(async () => {
+      await m.stopAll();
+      execFileSync("umount", ["-l", h1.stateDir]);
+    });
+    explainOnFailure(m);
+    await Promise.all([h1.start(), h2.start()]);
+    await h1.waitModule((x) => running(x.state) && x.mirror?.writes === "replicate", "h1 runs vms and replicates", 30_000);
+    await h2.waitModule((x) => x.state === "SECOND" && x.mirror?.data === "uptodate" && x.mirror.link === "up", "h2 is an up-to-date SECOND", 30_000);
+    await waitUntil(() => m.acked("h1").records.length > 20, { timeoutMs: 60_000, intervalMs: 100, what: "h1's recorder acknowledged 20 records" });
+    // Clean stops: h2 takes the module over and writes alone, then stops too, the last writer.
+    h1.proc?.kill("SIGTERM");
+    await h1.proc?.exited;
+    await h2.waitModule((x) => running(x.state) && x.mirror?.writes === "alone", "h2 runs vms alone", 30_000);
+    await waitUntil(() => m.acked("h2").records.length > 10, { timeoutMs: 60_000, intervalMs: 100, what: "h2's recorder acknowledged 10 records" });
+    h2.proc?.kill("SIGTERM");
+    await h2.proc?.exited;
+
+    // h1's journal held only its magic (it was in sync when it stopped): empty now, as a daemon leaves it
+    // that created it on a full state dir and could not write its first bytes. One page is left, which
+    // the daemon's lock file takes (a daemon does not start on a state dir with no room at all): the
+    // journal is what finds the state dir full, as after a reload that adds a mirror module.
+    const journal = join(h1.stateDir, "mirror", "vms", "alone.journal");
+    writeFileSync(journal, "");
+    writeFileSync(join(h1.stateDir, "spare"), Buffer.alloc(4096, 1));
+    fill(h1.stateDir);
+    rmSync(join(h1.stateDir, "spare"));
+    await h1.start();
+    const reason = /^cannot take over: the ALONE journal cannot be opened \(state dir [^ ]+ full \(ENOSPC\)\); retrying every 1 s$/;
+    const waiting = await h1.waitModule((x) => reason.test(x.mirror?.serving ?? ""), "h1 says its journal cannot be opened", 30_000);
+    expect(waiting.state).not.toMatch(/PRIM|ALONE/);
+    expect((await h1.cli(["status"])).out).toMatch(/not served here: cannot take over: the ALONE journal cannot be opened \(state dir [^ ]+ full \(ENOSPC\)\)/);
+    // Still so a few retries later: it waits, it does not give up.
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect((await h1.module()).mirror?.serving).toMatch(reason);
+
+    rmSync(join(h1.stateDir, "fill"));
+    await h1.waitModule((x) => !/journal/.test(x.mirror?.serving ?? ""), "h1's journal opened once space was freed", 30_000);
+    expect(h1.proc?.output()).toMatch(/"msg":"mirror journal opened"/);
+    expect(readFileSync(journal).subarray(0, 8).toString()).toBe("VIGILJ01");
+    // h2, the last writer, comes back, runs the module and resyncs h1.
+    await h2.start();
+    await h1.waitModule((x) => x.state === "SECOND" && x.mirror?.data === "uptodate" && x.mirror.link === "up" && x.mirror.serving === null, "h1 resynced from h2", 90_000);
+    expect(readFileSync(join(m.dir, "acked-h2.log"), "utf8")).not.toMatch(/^error/m);
+    const promised = m.acked("h2");
+    const onH1 = copyContents(m.data("h1"));
+    expect(promised.records.filter((n) => !onH1.records.has(n)), "records acknowledged on h2 and missing on h1").toEqual([]);
   }, 180_000);
 });

@@ -63,11 +63,18 @@
  *    nothing of the peer and takes no resync meanwhile, so its PRIM goes
  *    on alone. The latest record is written again every saveRetryMs; once
  *    it is on disk everything resumes, with a note.
+ * 9. The ALONE journal (journal-state.ts). One that gave up holding the
+ *    changes (lost on a full state dir, unreadable, over its limits) makes
+ *    the next resync compare every file, and status says so and why until a
+ *    completed resync empties it. One that could not be opened at start
+ *    holds the copy still as rule 8 does (no takeover, nothing acknowledged
+ *    alone) and is tried again every saveRetryMs until it opens.
  */
 import type { Stepped } from "../step.ts";
 import { bumpGen, compareGens, type CopyRecord, EMPTY_GEN, freshCopy, genCounter, type GenOrder } from "./copy.ts";
 import type { DataMark, MirrorAction, MirrorInput, MirrorState, MirrorTimers, PeerCopy, WriteMode } from "./types.ts";
 import { copyOnDisk, saveRetryMs, savedNote, unsavedGate, unsavedNote } from "./unsaved.ts";
+import { journalGate, journalOpenedNote, journalUnopenedNote } from "./journal-state.ts";
 
 export interface MirrorInit {
   readonly module: string;
@@ -175,6 +182,7 @@ function noSource(s: MirrorState): boolean {
 
 function gateOf(s: MirrorState): string | null {
   if (s.unsaved !== null) return unsavedGate(s, s.unsaved, running(s));
+  if (s.journalUnopened !== null && !running(s)) return journalGate(s, s.journalUnopened);
   return dataGate(s);
 }
 
@@ -216,8 +224,8 @@ function copyMark(s: MirrorState, copy: CopyRecord): DataMark {
 
 function writesOf(s: MirrorState): WriteMode {
   const w = dataWrites(s);
-  // Rule 8: alone needs the bumped gen on disk.
-  return w === "alone" && s.unsaved !== null ? "hold" : w;
+  // Rule 8: alone needs the bumped gen on disk; rule 9: and a journal.
+  return w === "alone" && (s.unsaved !== null || s.journalUnopened !== null) ? "hold" : w;
 }
 
 function dataWrites(s: MirrorState): WriteMode {
@@ -258,6 +266,9 @@ export function initMirror(init: MirrorInit, now: number): Stepped<MirrorState, 
     failedInResync: 0,
     unsaved: null,
     saveRetryAt: null,
+    journalLost: null,
+    journalUnopened: null,
+    journalRetryAt: null,
     writes: "hold",
     gate: null,
     mark: "n",
@@ -286,6 +297,29 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
         s.saveRetryAt = null;
         persist(s.copy);
       }
+      if (s.journalUnopened !== null && s.journalRetryAt !== null && now >= s.journalRetryAt) {
+        s.journalRetryAt = null;
+        out.push({ type: "open-journal" });
+      }
+      break;
+    case "journal-unopened":
+      if (s.journalUnopened === null) {
+        s.journalUnopened = { detail: ev.detail, since: now };
+        note("error", "journal-unopened", journalUnopenedNote(s, ev.detail));
+      } else s.journalUnopened = { ...s.journalUnopened, detail: ev.detail };
+      s.journalRetryAt = now + saveRetryMs(s);
+      break;
+    case "journal-opened":
+      if (s.journalUnopened !== null) note("info", "journal-opened", journalOpenedNote(s.journalUnopened, now));
+      s.journalUnopened = null;
+      s.journalRetryAt = null;
+      break;
+    case "journal-lost":
+      // The first reason stays: it is the one that made the journal give up.
+      if (s.journalLost === null) s.journalLost = { detail: ev.detail, since: now };
+      break;
+    case "journal-cleared":
+      s.journalLost = null;
       break;
     case "persist-failed":
       if (s.unsaved === null) {
@@ -515,7 +549,8 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
       // A new copy's own files (rule 7) are kept aside as a split brain's are.
       const keepConflicts = o === "diverged" || o === "peer-newer" || o === "initial" || s.splitBrain !== null || s.link.gen === EMPTY_GEN;
       out.push({ type: "resync", mode: journal ? "journal" : "full", base: journal ? base : null, keepConflicts });
-      note("info", "resync-start", `resync to ${s.peer} (${journal ? "changes journaled since gen " + String(base) : "full compare"})`);
+      const how = !journal ? "full compare" : s.journalLost !== null ? `full compare: ${s.journalLost.detail}` : "changes journaled since gen " + String(base);
+      note("info", "resync-start", `resync to ${s.peer} (${how})`);
     }
     const w = writesOf(s);
     if (w !== s.writes || ev.type === "role") {
@@ -539,7 +574,7 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
 
 /** When the driver must deliver the next tick (the detach grace, a retry), or null. */
 export function mirrorWakeAt(s: MirrorState): number | null {
-  const at = [s.saveRetryAt];
+  const at = [s.saveRetryAt, s.journalRetryAt];
   if (running(s)) at.push(s.resyncRetryAt);
   else if (s.detachedAt !== null && s.copy.data === "uptodate") at.push(s.detachedAt + s.timers.detachGraceMs);
   const due = at.filter((t): t is number => t !== null);

@@ -118,7 +118,20 @@ export type MirrorInput =
    */
   | { readonly type: "persist-failed"; readonly detail: string; readonly saved: CopyRecord | null }
   /** A persist succeeded while the record was unsaved: the disk holds the copy again. */
-  | { readonly type: "persisted" };
+  | { readonly type: "persisted" }
+  /**
+   * Rule 9: the ALONE journal no longer holds the changes one by one (`detail`:
+   * why: its file could not grow and it was marked lost, it was unreadable,
+   * it outgrew its limits, or it cannot be written at all): the next resync
+   * to the peer compares every file. Until "journal-cleared".
+   */
+  | { readonly type: "journal-lost"; readonly detail: string }
+  /** A completed resync emptied the journal: it holds the changes again. */
+  | { readonly type: "journal-cleared" }
+  /** Rule 9: the ALONE journal could not be opened (`detail`: why, in the operator's words). */
+  | { readonly type: "journal-unopened"; readonly detail: string }
+  /** The journal opened after "journal-unopened". */
+  | { readonly type: "journal-opened" };
 
 /**
  * What the PRIM does with each intercepted write:
@@ -145,6 +158,8 @@ export type WriteMode = "replicate" | "hold" | "alone";
  *   the peer also wrote (split brain): its divergent files are kept aside.
  * - mark: publish this data mark in heartbeats from now on.
  * - note: a log line / console event.
+ * - open-journal: try to open the ALONE journal again (rule 9); the driver
+ *   answers "journal-opened" or "journal-unopened".
  */
 export type MirrorAction =
   | { readonly type: "persist"; readonly copy: CopyRecord }
@@ -152,7 +167,8 @@ export type MirrorAction =
   | { readonly type: "writes"; readonly mode: WriteMode }
   | { readonly type: "resync"; readonly mode: "journal" | "full"; readonly base: string | null; readonly keepConflicts: boolean }
   | { readonly type: "mark"; readonly mark: DataMark }
-  | { readonly type: "note"; readonly level: "info" | "warn" | "error"; readonly kind: MirrorNoteKind; readonly detail: string };
+  | { readonly type: "note"; readonly level: "info" | "warn" | "error"; readonly kind: MirrorNoteKind; readonly detail: string }
+  | { readonly type: "open-journal" };
 
 export type MirrorNoteKind =
   | "gen-bumped"
@@ -166,7 +182,9 @@ export type MirrorNoteKind =
   | "apply-failed"
   | "first-contact"
   | "record-unsaved"
-  | "record-saved";
+  | "record-saved"
+  | "journal-unopened"
+  | "journal-opened";
 
 /** The copy record could not be written (rule 8): what the disk still holds, and why. */
 export interface UnsavedRecord {
@@ -175,6 +193,12 @@ export interface UnsavedRecord {
   readonly since: number;
   /** The record on disk (null: none), which the peer is told meanwhile. */
   readonly saved: CopyRecord | null;
+}
+
+/** Rule 9: something the ALONE journal cannot do, why, and since when (monotonic ms). */
+export interface JournalTrouble {
+  readonly detail: string;
+  readonly since: number;
 }
 
 export interface MirrorState {
@@ -216,6 +240,12 @@ export interface MirrorState {
   readonly unsaved: UnsavedRecord | null;
   /** Rule 8: when the record is written again. */
   readonly saveRetryAt: number | null;
+  /** Rule 9: the ALONE journal gave up holding the changes: the next resync compares every file; null while it holds them. */
+  readonly journalLost: JournalTrouble | null;
+  /** Rule 9: the ALONE journal could not be opened; null once it is (and before it was tried). */
+  readonly journalUnopened: JournalTrouble | null;
+  /** Rule 9: when the journal is tried again. */
+  readonly journalRetryAt: number | null;
   readonly writes: WriteMode;
   readonly gate: string | null;
   readonly mark: DataMark;

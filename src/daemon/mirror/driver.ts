@@ -38,6 +38,7 @@ import { type OpApplier, startApplier } from "../../replicator/apply-threaded.ts
 import { KeepAside } from "./keep-aside.ts";
 import { cleanStaleMount, type MountedFolder, mountInPlace } from "../../replicator/intercept.ts";
 import { Journal } from "../../replicator/journal.ts";
+import { journalLostText } from "../../core/mirror/journal-state.ts";
 import { followLive } from "../../replicator/live-follow.ts";
 import type { MirrorOp } from "../../replicator/ops.ts";
 import { FolderAnswerer } from "../../replicator/remote-peer-answers.ts";
@@ -241,9 +242,7 @@ export class MirrorDriver implements MirrorResource {
     // The answers read the copy through directory fds where the runtime has the `*at` calls (not under Node).
     const dirCalls = await loadDirCalls("mirror resync answers").catch(() => null);
     this.folderAnswerer = new FolderAnswerer(this.beneathPath(), { fsCalls, dirCalls });
-    this.journal = await Journal.open(mirrorStateDir(this.o.stateDir, this.copyKey), {
-      onLost: (why) => this.o.log.error("ALONE journal lost (its file cannot grow): writes go on, the next resync compares every file", { ...this.tag, detail: why }),
-    });
+    await this.openJournal();
     const started = await startApplier(this.beneathPath());
     this.applier = started.applier;
     if (!started.threaded) this.o.log.info("mirror applies on the main thread", { ...this.tag, why: started.why });
@@ -270,6 +269,39 @@ export class MirrorDriver implements MirrorResource {
     await this.server.start();
     this.client.start();
     this.o.log.info("mirror link listening", { ...this.tag, on: this.o.listen.map((l) => `${l.address}:${l.port}`).join(" ") });
+  }
+
+  /**
+   * Opens the ALONE journal. One that cannot be opened (an empty journal on a
+   * full state dir) keeps this copy from being served, not the link or the
+   * applier: the core tries it again every second (rule 9).
+   */
+  private async openJournal(): Promise<void> {
+    if (this.journal !== null || this.closed) return;
+    let journal: Journal;
+    try {
+      journal = await Journal.open(mirrorStateDir(this.o.stateDir, this.copyKey), {
+        onLost: (why) => {
+          this.o.log.error("ALONE journal lost (its file cannot grow): writes go on, the next resync compares every file", { ...this.tag, detail: why });
+          this.journalGaveUp(why);
+        },
+      });
+    } catch (e) {
+      this.input({ type: "journal-unopened", detail: this.unsavedWhy(e) });
+      return;
+    }
+    if (this.closed) {
+      await journal.close();
+      return;
+    }
+    this.journal = journal;
+    if (this.state.journalUnopened !== null) this.input({ type: "journal-opened" });
+    this.journalGaveUp(journal.givenUp);
+  }
+
+  /** The core learns once that the journal no longer holds the changes (rule 9: status shows why). */
+  private journalGaveUp(why: string | null): void {
+    if (why !== null && this.state.journalLost === null) this.input({ type: "journal-lost", detail: why });
   }
 
   /**
@@ -490,13 +522,17 @@ export class MirrorDriver implements MirrorResource {
     }
     return followed?.catch((e: unknown) => {
       this.checksumAll = true;
+      this.journalGaveUp(this.journal?.givenUp ?? (e as Error).message);
       this.o.log.error("ALONE journal write failed while it followed a live rename: the next resync pass compares every file by checksums", { ...this.tag, detail: (e as Error).message });
     }) ?? null;
   }
 
   private journalMark(op: MirrorOp): Promise<void> {
     if (this.journal === null) return Promise.reject(new Error("the ALONE journal is not open"));
-    return this.journal.mark(op);
+    const marked = this.journal.mark(op);
+    // Over its limits, the journal gave up at this mark (a lost or broken one says so on its own).
+    this.journalGaveUp(this.journal.givenUp);
+    return marked;
   }
 
   /** Every op still waiting goes into the journal, then counts as covered by the coming resync or ALONE. */
@@ -517,6 +553,7 @@ export class MirrorDriver implements MirrorResource {
       await Promise.all(entries.map((e) => this.journalMark(e.op)));
     } catch (e) {
       this.checksumAll = true;
+      this.journalGaveUp(this.journal?.givenUp ?? (e as Error).message);
       this.o.log.error("ALONE journal write failed: the next resync pass compares every file by checksums", { ...this.tag, detail: (e as Error).message });
     }
   }
@@ -770,6 +807,9 @@ export class MirrorDriver implements MirrorResource {
         case "note":
           this.o.log[a.level](`mirror ${a.kind.replace(/-/g, " ")}`, { ...this.tag, detail: a.detail });
           break;
+        case "open-journal":
+          void this.openJournal();
+          break;
       }
     }
     if (saved && this.state.unsaved !== null) this.input({ type: "persisted" });
@@ -918,6 +958,7 @@ export class MirrorDriver implements MirrorResource {
     }
     try {
       await this.journal.clear();
+      this.input({ type: "journal-cleared" });
     } catch (e) {
       // The peer has everything. The journal stays broken (the next hello or resync compares every
       // file by checksums); marks left in its file only make a later resync compare more.
@@ -1011,6 +1052,7 @@ export class MirrorDriver implements MirrorResource {
       splitBrain: s.copy.conflict ?? s.splitBrain,
       ...(s.copy.conflict !== null && (s.copy.conflictKind === "unsent-writes" || s.copy.conflictKind === "first-sync") ? { keptKind: s.copy.conflictKind } : {}),
       forcedAt: s.copy.forcedAt === null ? null : new Date(s.copy.forcedAt).toISOString(),
+      journalLost: s.journalLost === null ? null : journalLostText(s, s.journalLost),
     };
   }
 

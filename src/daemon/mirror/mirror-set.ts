@@ -199,5 +199,7 @@ export function combineStatus(all: readonly MirrorStatus[]): MirrorStatus {
     splitBrain: kept === undefined ? null : [...new Set(all.flatMap((s) => (s.splitBrain === null ? [] : [s.splitBrain])))].join("; "),
     ...(kept?.keptKind === undefined ? {} : { keptKind: kept.keptKind }),
     forcedAt: all.find((s) => s.forcedAt !== null)?.forcedAt ?? null,
+    // The folders resync apart: the module's line names each one whose journal gave up.
+    journalLost: all.some((s) => (s.journalLost ?? null) !== null) ? all.flatMap((s) => ((s.journalLost ?? null) === null ? [] : [`${s.folder}: ${s.journalLost}`])).join("; ") : null,
   };
 }
