@@ -139,8 +139,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   await trimAfterStart(log, () => pace.beforeStep());
   // Again, for the threads the engines started (their Workers begin at normal priority).
   await applyRealtime(initial, log, "threads");
-  // Modules and VRRP do start-up work of their own after that trim: their code pages go again once it is done.
-  const cancelLaterDrop = wantsLaterDrop(initial) ? dropAgainLater(log, initial.cluster.heartbeat.initdead + LATER_DROP_AFTER_INITDEAD_MS) : () => {};
+  // Modules and VRRP do start-up work of their own after that trim: its garbage and code pages go again once it is done.
+  const cancelLaterDrop = wantsLaterDrop(initial) ? dropAgainLater(log, initial.cluster.heartbeat.initdead + LATER_DROP_AFTER_INITDEAD_MS, { beforeStep: () => pace.beforeStep() }) : () => {};
   signals.onReload(() => void reloadNode(opts, self.name, node, supervisor));
   const releaseHeapStats = dumpHeapStatsOnSignal(opts.stateDir, log);
   const signal = await signals.stopped;

@@ -138,19 +138,60 @@ export function wantsLaterDrop(config: { readonly modules: readonly unknown[]; r
   return config.modules.length > 0 || config.vrrp.length > 0;
 }
 
+/** What the later drop is given: the pace of its steps, and the collection (tests put their own). */
+export interface LaterDropSteps {
+  /** Awaited before the collection and before the drop (startup-pace.ts: right after a heartbeat round). */
+  readonly beforeStep?: () => Promise<void>;
+  readonly collect?: () => void;
+}
+
 /**
- * Drops the executable's pages once more after `afterMs` (no collection:
- * a full one on the main thread could hold a round back). Skipped where
- * memory is locked (realtime.ts): locked pages cannot be dropped. Returns
- * a cancel for a stop that comes first. Never throws.
+ * How long before the later drop the heap is collected: the collection
+ * throws away compiled code that start-up alone ran, and what runs on
+ * compiles again within seconds, which maps the compiler's own pages back in;
+ * the drop after that gives those back too.
  */
-export function dropAgainLater(log: Logger, afterMs: number): () => void {
-  const timer = setTimeout(() => {
-    if (lockedKiB() > 0) return;
-    void dropExecutablePages(log, rssKiB(), "memory trimmed again once the engines' start-up work was done").catch(() => undefined);
-  }, afterMs);
-  if (typeof timer === "object" && "unref" in timer) timer.unref();
-  return () => clearTimeout(timer);
+export const LATER_COLLECTION_BEFORE_DROP_MS = 10_000;
+
+/**
+ * A full collection at `afterMs` - LATER_COLLECTION_BEFORE_DROP_MS, then
+ * the executable's pages dropped once more at `afterMs`, each right after a
+ * heartbeat round (`beforeStep`), as at start. The collection gives back
+ * what the engines' start-up work left on the heap and the code compiled
+ * for it: on an idle module or VRRP node 2.4-3.4 MiB of anonymous memory,
+ * for 67-125 ms of the main thread once at load 10 (heap-stats.ts's gcMs),
+ * with most of an interval before the next round. Skipped where memory is
+ * locked (realtime.ts): locked pages cannot be dropped, and such a node runs
+ * tight timers. Returns a cancel for a stop that comes first. Never throws.
+ */
+export function dropAgainLater(log: Logger, afterMs: number, steps: LaterDropSteps = {}): () => void {
+  const beforeStep = steps.beforeStep ?? (async () => {});
+  const collect = steps.collect ?? fullGc;
+  let cancelled = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const later = (ms: number, fn: () => Promise<void>): void => {
+    timer = setTimeout(() => {
+      if (cancelled || lockedKiB() > 0) return;
+      void fn().catch(() => undefined);
+    }, Math.max(0, ms));
+    if (typeof timer === "object" && "unref" in timer) timer.unref();
+  };
+  const collectAt = Math.max(0, afterMs - LATER_COLLECTION_BEFORE_DROP_MS);
+  later(collectAt, async () => {
+    await beforeStep();
+    if (cancelled) return;
+    const before = rssKiB();
+    collect();
+    later(afterMs - collectAt, async () => {
+      await beforeStep();
+      if (cancelled) return;
+      await dropExecutablePages(log, before, "memory trimmed again once the engines' start-up work was done");
+    });
+  });
+  return () => {
+    cancelled = true;
+    clearTimeout(timer);
+  };
 }
 
 function lockedKiB(): number {

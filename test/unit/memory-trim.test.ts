@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from "vitest";
-import { dropAgainLater, droppableRangesOf, wantsLaterDrop } from "../../src/daemon/memory-trim.ts";
+import { dropAgainLater, droppableRangesOf, LATER_COLLECTION_BEFORE_DROP_MS, wantsLaterDrop } from "../../src/daemon/memory-trim.ts";
 import { Logger } from "../../src/daemon/log.ts";
 
 const mapping = (range: string, perms: string, path: string, anonKiB: number): string =>
@@ -67,6 +67,56 @@ describe("the later drop, once the engines' start-up work is done", () => {
       cancelled();
       await vi.advanceTimersByTimeAsync(60_000);
       expect(seen).toEqual([]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("collects the heap right after a round, and drops its delay later right after a round", async () => {
+    vi.useFakeTimers();
+    try {
+      const order: string[] = [];
+      const log = new Logger("json", () => {});
+      log.onEvent((e) => order.push(e.msg.replace(/:.*/, "")));
+      const rounds: (() => void)[] = [];
+      const beforeStep = () => new Promise<void>((r) => {
+        order.push("wait for a round");
+        rounds.push(r);
+      });
+      const cancel = dropAgainLater(log, 30_000, { beforeStep, collect: () => order.push("collect") });
+      await vi.advanceTimersByTimeAsync(30_000 - LATER_COLLECTION_BEFORE_DROP_MS - 1);
+      expect(order).toEqual([]);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(order).toEqual(["wait for a round"]);
+      rounds.shift()?.();
+      await vi.advanceTimersByTimeAsync(0);
+      expect(order).toEqual(["wait for a round", "collect"]);
+      await vi.advanceTimersByTimeAsync(LATER_COLLECTION_BEFORE_DROP_MS);
+      expect(order).toEqual(["wait for a round", "collect", "wait for a round"]);
+      rounds.shift()?.();
+      await vi.waitFor(() => expect(order).toEqual(["wait for a round", "collect", "wait for a round", "memory trimmed again once the engines' start-up work was done"]));
+      cancel();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("a stop while it waits for a round ends it: no collection, no drop", async () => {
+    vi.useFakeTimers();
+    try {
+      const order: string[] = [];
+      const log = new Logger("json", () => {});
+      log.onEvent((e) => order.push(e.msg));
+      const rounds: (() => void)[] = [];
+      const cancel = dropAgainLater(log, 30_000, { beforeStep: () => new Promise<void>((r) => rounds.push(r)), collect: () => order.push("collect") });
+      await vi.advanceTimersByTimeAsync(30_000 - LATER_COLLECTION_BEFORE_DROP_MS);
+      expect(rounds.length).toBe(1);
+      cancel();
+      rounds.shift()?.();
+      await vi.advanceTimersByTimeAsync(0);
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(order).toEqual([]);
+      expect(rounds).toEqual([]);
     } finally {
       vi.useRealTimers();
     }
