@@ -177,7 +177,7 @@ function nodeEngines(ctx: NodeContext, opts: DaemonOptions, self: { name: string
 
   const engines: Engine[] = [];
   const heartbeat = supervisedHeartbeat(ctx, () => engines);
-  const vrrp = supervisedVrrp(ctx);
+  const vrrp = supervisedVrrp(ctx, heartbeat);
   const modules = supervisedModules(ctx, heartbeat);
   const farms = supervisedFarms(ctx, heartbeat);
   const resourceOps = new ResourceOps(ctx.log);

@@ -29,7 +29,9 @@
  * poll sees it up. The poll reads sysfs every linkPollMs: a couple of file
  * reads per interface, cheaper than a netlink listener through FFI, and a
  * link change is noticed within one poll, well inside Master_Down_Interval
- * for the usual advert intervals.
+ * for the usual advert intervals. Where heartbeat rounds come often enough,
+ * the poll runs in the wake-up of a round instead of one of its own
+ * (link-rides.ts).
  *
  * The folder: setup.ts turns the config into instance specs and real I/O;
  * spec.ts is what this engine is given; build.ts makes the instances, their
@@ -58,6 +60,7 @@ import { takeInNewThreads } from "../realtime.ts";
 import { type Instance, NOT_CHECKED, type SocketEntry, type VrrpMetrics, vrrpMetrics } from "./instance.ts";
 import type { TrackProbe, TrackReading, VrrpEngineOptions } from "./spec.ts";
 import type { Unit } from "./units.ts";
+import { linkRide, type LinkRide } from "./link-rides.ts";
 
 
 const DEFAULT_LINK_POLL_MS = 500;
@@ -87,6 +90,8 @@ export class VrrpEngine {
   private readonly sockets: ReadonlyMap<string, SocketEntry>;
   /** The pending timer of each poll loop (tracked objects, links), by loop. */
   private readonly pollers = new Map<string, ReturnType<typeof setTimeout>>();
+  /** Link polls that ride the heartbeat's rounds (afterRound). */
+  private readonly rides: LinkRide[] = [];
   private readonly abort = new AbortController();
   private readonly clock: () => number;
   private readonly wallClock: () => Date;
@@ -160,6 +165,8 @@ export class VrrpEngine {
     this.abort.abort();
     for (const t of this.pollers.values()) clearTimeout(t);
     this.pollers.clear();
+    for (const r of this.rides) r.stop();
+    this.rides.length = 0;
     if (wasRunning) for (const unit of this.units) this.feed(unit, undefined, { type: "shutdown" });
     this.running = false;
     for (const unit of this.units) if (unit.timer !== undefined) clearTimeout(unit.timer);
@@ -659,11 +666,21 @@ export class VrrpEngine {
   }
 
   private pollLink(inst: Instance): void {
-    this.poll(`${inst.name}|link`, this.opts.linkPollMs ?? DEFAULT_LINK_POLL_MS, async () => {
+    const everyMs = this.opts.linkPollMs ?? DEFAULT_LINK_POLL_MS;
+    const job = async (): Promise<void> => {
       if (!this.running) return;
       if (inst.entry.socket === undefined && this.opts.io.linkState(inst.spec.interface).up) await this.reopen(inst.entry);
       if (this.running) this.checkLink(inst);
-    });
+    };
+    const rounds = this.opts.roundIntervalMs;
+    if (rounds === undefined) this.poll(`${inst.name}|link`, everyMs, job);
+    else this.rides.push(linkRide({ everyMs, roundIntervalMs: rounds, clock: this.clock, job }));
+  }
+
+  /** After each heartbeat round (when roundIntervalMs was given): the link checks that are due run now. */
+  afterRound(): void {
+    if (!this.running) return;
+    for (const r of this.rides) r.round();
   }
 
   private warnEvery(key: string, msg: string, fields: Record<string, string | number>): void {

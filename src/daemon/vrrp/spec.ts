@@ -91,6 +91,13 @@ export interface VrrpEngineOptions {
   readonly wallClock?: () => Date;
   /** How often each instance's interface link is checked; default 500 ms. */
   readonly linkPollMs?: number;
+  /**
+   * The heartbeat's interval now, undefined while its rounds do not run;
+   * given when rounds call afterRound(). With rounds at most half
+   * linkPollMs apart, the link checks ride them (no wake-ups of their own)
+   * and a timer of their own fires only when no round came (link-rides.ts).
+   */
+  readonly roundIntervalMs?: () => number | undefined;
   /** Runs notify scripts; runScript by default. */
   readonly runScript?: ScriptRunner;
   readonly notifyTimeoutMs?: number;

@@ -5,17 +5,26 @@
  * heartbeat declares dead lets a BACKUP whose MASTER it was take over early;
  * the instances a peer's heartbeat says it is MASTER of let a BACKUP tell
  * lost adverts from a lost master; ours go out in our heartbeat frames.
+ * The instances' link checks ride the heartbeat's rounds (link-rides.ts).
  */
 import type { VigilConfig } from "../../config/types.ts";
 import { type Engine, type NodeContext, ReloadRejected } from "../engine.ts";
 import type { VrrpEngine } from "./engine.ts";
 
-export function supervisedVrrp(ctx: NodeContext): Engine {
+/** What VRRP needs of the heartbeat (SupervisedHeartbeat): its rounds, for the link checks to ride. */
+export interface VrrpRounds {
+  afterRound(fn: () => void): void;
+  running(): boolean;
+}
+
+export function supervisedVrrp(ctx: NodeContext, rounds?: VrrpRounds): Engine {
   const { log, metrics } = ctx;
   let cfg = ctx.config;
   let running: VrrpEngine | undefined;
   // Nodes the heartbeat has heard since the daemon started (kept across VRRP restarts).
   const heard = new Set<string>();
+  // Once for the daemon's life (afterRound has no undo); each engine a reload starts is reached through `running`.
+  rounds?.afterRound(() => running?.afterRound());
 
   const startOn = async (c: VigilConfig): Promise<string | undefined> => {
     // A node without VRRP never loads its code (the engine, raw sockets, the core).
@@ -24,7 +33,8 @@ export function supervisedVrrp(ctx: NodeContext): Engine {
     const vr = vrrpSetup(c, ctx.self, log, metrics);
     if (!vr.ok) return vr.message;
     if (vr.options === undefined) return undefined;
-    const engine = new VrrpEngine(vr.options);
+    // Read at each check: a reload may change the interval, or heartbeats may be off (the checks then keep their own timer).
+    const engine = new VrrpEngine(rounds === undefined ? vr.options : { ...vr.options, roundIntervalMs: () => (rounds.running() ? cfg.cluster.heartbeat.interval : undefined) });
     try {
       await engine.start();
     } catch (e) {
