@@ -28,7 +28,8 @@ import { startVigilCluster, VIGIL_BIN, type HeartbeatYaml, type VigilCluster, ty
 import { prepareHaNode, type HaNode, type HaTimers } from "./lib/linux-ha.ts";
 import { type ServiceFiles, type ServiceMode, VIP, VIP_INTERFACE, VIP_PREFIX } from "./module-failover-service.ts";
 
-export type Impl = "vigil" | "vigil-witness" | "heartbeat";
+/** vigil-compare: vigil without a witness, another build (--compare). */
+export type Impl = "vigil" | "vigil-witness" | "vigil-compare" | "heartbeat";
 
 export interface ModulePair {
   readonly impl: Impl;
@@ -42,6 +43,8 @@ export interface ModulePair {
   stop(): Promise<void>;
   /** SIGKILL to both daemons and the services, synchronously, for Ctrl-C. */
   kill(): void;
+  /** The standby's daemon process, where there is one process to name (vigil). */
+  standbyPid?(): number | undefined;
 }
 
 export interface PairSpec {
@@ -57,6 +60,8 @@ export interface PairSpec {
   readonly serviceMode: ServiceMode;
   /** vigil only: the cluster.witness.ping address. */
   readonly witness?: string;
+  /** vigil only: another build than VIGIL_BIN (the pair is then "vigil-compare"). */
+  readonly bin?: string;
 }
 
 const READY_TIMEOUT_MS = 30_000;
@@ -129,7 +134,7 @@ export function vigilPair(spec: PairSpec): ModulePair {
     }
   };
   return {
-    impl: spec.witness === undefined ? "vigil" : "vigil-witness",
+    impl: spec.bin !== undefined ? "vigil-compare" : spec.witness === undefined ? "vigil" : "vigil-witness",
     async start() {
       cluster = await startVigilCluster({
         hosts: [onLink2(spec.primary), onLink2(spec.standby)],
@@ -152,10 +157,11 @@ export function vigilPair(spec: PairSpec): ModulePair {
         // The witness belongs under cluster:, which clusterYaml writes without one.
         writeFileSync(c.config, readFileSync(c.config, "utf8").replace("  heartbeat:", `  witness: { ping: [${spec.witness}] }\n  heartbeat:`));
       }
-      await Promise.all([c.node(spec.primary.name).start(), c.node(spec.standby.name).start()]);
+      await Promise.all([c.node(spec.primary.name).start(spec.bin), c.node(spec.standby.name).start(spec.bin)]);
       await waitRole(c.node(spec.primary.name), "PRIM");
       await waitRole(c.node(spec.standby.name), "SECOND");
     },
+    standbyPid: () => cluster?.node(spec.standby.name).proc.pid,
     crashPrimary() {
       const svc = servicePid(spec.service, spec.primary.name);
       need().node(spec.primary.name).proc.kill("SIGKILL");
@@ -163,7 +169,7 @@ export function vigilPair(spec: PairSpec): ModulePair {
     },
     async swap() {
       const n = need().node(spec.primary.name);
-      const r = await n.host.exec([VIGIL_BIN, "swap", "web", "--state-dir", n.stateDir], { timeoutMs: 60_000 });
+      const r = await n.host.exec([spec.bin ?? VIGIL_BIN, "swap", "web", "--state-dir", n.stateDir], { timeoutMs: 60_000 });
       if (r.code !== 0) throw new Error(`vigil swap web on ${n.name} failed (exit ${String(r.code)}): ${(r.stderr || r.stdout).trim()}`);
     },
     async stop() {

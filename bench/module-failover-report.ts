@@ -29,6 +29,7 @@ export const FAULT_LABELS: Readonly<Record<Fault, string>> = {
 const VIGIL_LABELS: Readonly<Record<VigilImpl, string>> = {
   vigil: "no witness",
   "vigil-witness": "witness ping",
+  "vigil-compare": "no witness, --compare build",
 };
 
 /** One row per fault and vigil setup that has trials. */

@@ -5,7 +5,7 @@
  * answered the client for a while. It leaves the hosts as it found them
  * (daemons and services stopped, links up, no VIP), also when it fails.
  */
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Lab, LabHost, LabProcess } from "../test/lab/lab.ts";
 import { REPO_ROOT, waitUntil } from "../test/lab/lab.ts";
@@ -38,6 +38,8 @@ export interface TrialSpec {
 
 export interface TrialResult extends TrialSpec {
   outage: Outage | null;
+  /** Minor page faults of the standby's daemon from the fault to its takeover (vigil). */
+  standbyMinorFaults?: number;
   /** Why there is no outage figure. */
   problem?: string;
 }
@@ -52,6 +54,22 @@ export interface TrialContext {
   haTimers: HaTimers;
   /** Heartbeat interval: the fault hits at a random phase of it. */
   intervalMs: number;
+  /** How long the settled pair idles before the fault (--hold): past the daemons' later memory trim. */
+  holdMs?: number;
+  /** The build of the "vigil-compare" pairs (--compare). */
+  compareBin?: string;
+}
+
+/** Minor page faults of a process so far (/proc/PID/stat), undefined when it cannot be read. */
+function minorFaults(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ");
+    const v = Number(f?.[7]);
+    return Number.isFinite(v) ? v : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The pair of the trial under way, for Ctrl-C. */
@@ -90,7 +108,9 @@ export async function runTrial(ctx: TrialContext, spec: TrialSpec): Promise<Tria
   const dir = mkdtempSync(join(ctx.dir, `${spec.impl}-${spec.fault}-${spec.n}-`));
   const pairSpec = { primary, standby, dir, service: ctx.service, serviceMode: ctx.serviceMode, vigilHeartbeat: ctx.vigilHeartbeat, haTimers: ctx.haTimers };
   const pair: ModulePair =
-    spec.impl === "heartbeat" ? heartbeatPair(pairSpec) : vigilPair(spec.impl === "vigil" ? pairSpec : { ...pairSpec, witness: client.addr(1) });
+    spec.impl === "heartbeat"
+      ? heartbeatPair(pairSpec)
+      : vigilPair(spec.impl === "vigil" ? pairSpec : spec.impl === "vigil-compare" ? { ...pairSpec, bin: ctx.compareBin ?? "" } : { ...pairSpec, witness: client.addr(1) });
   let prober: LabProcess | undefined;
   const services: LabProcess[] = [];
   let linkDown = false;
@@ -103,8 +123,14 @@ export async function runTrial(ctx: TrialContext, spec: TrialSpec): Promise<Tria
     const p = client.spawn([BUN, PROBER, VIP, String(SERVICE_PORT), String(PROBE_INTERVAL_MS), String(PROBE_TIMEOUT_MS)], { logName: "prober" });
     prober = p;
     await p.waitFor(() => settledOn(parseAnswers(p.output()), primary.name, STEADY_ANSWERS), 15_000);
+    if ((ctx.holdMs ?? 0) > 0) {
+      await sleep(ctx.holdMs ?? 0);
+      if (!settledOn(parseAnswers(p.output()), primary.name, STEADY_ANSWERS)) throw new Error(`the client was not answered by ${primary.name} only during the hold`);
+    }
     // Any phase against the heartbeat schedule, as a real fault would hit.
     await sleep(Math.random() * ctx.intervalMs);
+    const standbyPid = pair.standbyPid?.();
+    const faultsBefore = minorFaults(standbyPid);
     if (spec.fault === "crash") {
       pair.crashPrimary();
       // The power-off takes the always-running service down with its host.
@@ -120,9 +146,11 @@ export async function runTrial(ctx: TrialContext, spec: TrialSpec): Promise<Tria
       if (!(e instanceof WaitTimeout)) throw e;
       return { ...spec, outage: null, problem: `${standby.name} did not answer ${TAKEN_OVER_ANSWERS} probes within ${TAKEOVER_DEADLINE_MS} ms of the fault` };
     }
+    const faultsAfter = minorFaults(standbyPid);
+    const faults = faultsBefore === undefined || faultsAfter === undefined ? {} : { standbyMinorFaults: faultsAfter - faultsBefore };
     await p.stop(1_000);
     const outage = outageOf(parseAnswers(p.output()), primary.name, standby.name);
-    return outage === null ? { ...spec, outage, problem: "no answer from the primary before the standby's first" } : { ...spec, outage };
+    return outage === null ? { ...spec, outage, problem: "no answer from the primary before the standby's first", ...faults } : { ...spec, outage, ...faults };
   } finally {
     const errors: string[] = [];
     const attempt = async (what: string, fn: () => Promise<unknown>): Promise<void> => {

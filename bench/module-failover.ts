@@ -4,6 +4,15 @@
  * the same resources and the same timers.
  *
  *   node_modules/.bin/bun bench/module-failover.ts [--trials 5] [--preset lan] [--service started|running] [--name NAME]
+ *       [--hold SECONDS] [--compare OLD_BIN] [--impls vigil,vigil-compare] [--faults crash]
+ *
+ * --hold lets the settled pair idle that long before the fault (default 0):
+ * with 30 the fault comes after the daemons' later memory trim (initdead +
+ * 20 s, memory-trim.ts), so the takeover runs on code pages dropped before.
+ * --compare runs the "vigil-compare" pairs (no witness) on another build, in
+ * turn with the others. --impls and --faults keep only those rows. Each
+ * vigil trial also counts the standby daemon's minor page faults from the
+ * fault to its takeover.
  *
  * (VIGIL_BIN=/path/to/vigil picks the binary; default dist/vigil. Root only.)
  *
@@ -79,6 +88,7 @@ import { type Impl, killServices } from "./module-failover-pairs.ts";
 import { BUN, SERVICE_MODES, type ServiceMode, writeServiceFiles } from "./module-failover-service.ts";
 import { type Fault, killRunningTrial, PROBE_INTERVAL_MS, runTrial, type TrialResult } from "./module-failover-trial.ts";
 import { runBench, UsageError } from "./lib/args.ts";
+import { median } from "./lib/stats.ts";
 
 const COMMAND = "node_modules/.bin/bun bench/module-failover.ts";
 const FAULTS: readonly Fault[] = ["crash", "swap"];
@@ -93,10 +103,32 @@ function isPreset(name: string): name is HeartbeatPresetName {
 
 const isServiceMode = (s: string): s is ServiceMode => (SERVICE_MODES as readonly string[]).includes(s);
 
-function options(): { trials: number; preset: HeartbeatPresetName; serviceMode: ServiceMode; name: string } {
+interface Options {
+  trials: number;
+  preset: HeartbeatPresetName;
+  serviceMode: ServiceMode;
+  name: string;
+  holdMs: number;
+  compare: string | undefined;
+  impls: Readonly<Record<Fault, readonly Impl[]>>;
+  faults: readonly Fault[];
+}
+
+function options(): Options {
   let values;
   try {
-    ({ values } = parseArgs({ options: { trials: { type: "string", default: "5" }, preset: { type: "string", default: "lan" }, service: { type: "string", default: "started" }, name: { type: "string", default: "module-failover" } } }));
+    ({ values } = parseArgs({
+      options: {
+        trials: { type: "string", default: "5" },
+        preset: { type: "string", default: "lan" },
+        service: { type: "string", default: "started" },
+        name: { type: "string", default: "module-failover" },
+        hold: { type: "string", default: "0" },
+        compare: { type: "string" },
+        impls: { type: "string" },
+        faults: { type: "string" },
+      },
+    }));
   } catch (e) {
     throw new UsageError(e instanceof Error ? e.message : String(e));
   }
@@ -107,7 +139,18 @@ function options(): { trials: number; preset: HeartbeatPresetName; serviceMode: 
   const serviceMode = values.service;
   if (!isServiceMode(serviceMode)) throw new UsageError(`--service must be one of ${SERVICE_MODES.join(", ")}, got "${serviceMode}"`);
   if (!/^[\w.-]+$/.test(values.name)) throw new UsageError(`--name must be a file name (letters, digits, ".", "-", "_"), got "${values.name}"`);
-  return { trials, preset, serviceMode, name: values.name };
+  const hold = Number(values.hold);
+  if (!Number.isFinite(hold) || hold < 0) throw new UsageError(`--hold must be seconds >= 0, got "${values.hold}"`);
+  const faults = values.faults === undefined ? FAULTS : values.faults.split(",");
+  for (const f of faults) if (!(FAULTS as readonly string[]).includes(f)) throw new UsageError(`--faults: unknown fault "${f}"; known: ${FAULTS.join(", ")}`);
+  const withCompare = (list: readonly Impl[]): Impl[] => (values.compare === undefined ? [...list] : [...list, "vigil-compare"]);
+  const picked = values.impls?.split(",");
+  const known: readonly string[] = ["vigil", "vigil-witness", "vigil-compare", "heartbeat"];
+  for (const i of picked ?? []) if (!known.includes(i)) throw new UsageError(`--impls: unknown "${i}"; known: ${known.join(", ")}`);
+  if (picked?.includes("vigil-compare") === true && values.compare === undefined) throw new UsageError("--impls vigil-compare needs --compare OLD_BIN");
+  const keep = (list: Impl[]): Impl[] => (picked === undefined ? list : list.filter((i) => picked.includes(i)));
+  const impls = { crash: keep(withCompare(IMPLS.crash)), swap: keep(withCompare(IMPLS.swap)) };
+  return { trials, preset, serviceMode, name: values.name, holdMs: hold * 1000, compare: values.compare, impls, faults: faults as Fault[] };
 }
 
 const say = (line: string): void => {
@@ -126,7 +169,7 @@ function requireTools(): void {
 }
 
 async function main(): Promise<void> {
-  const { trials, preset: PRESET, serviceMode, name } = options();
+  const { trials, preset: PRESET, serviceMode, name, holdMs, compare, impls: IMPLS_RUN, faults: FAULTS_RUN } = options();
   if (process.getuid?.() !== 0) throw new Error("the lab needs root (network namespaces)");
   requireTools();
   const preset = HEARTBEAT_PRESETS[PRESET];
@@ -158,11 +201,13 @@ async function main(): Promise<void> {
         vigilHeartbeat: { preset: PRESET, initdead: `${initdeadMs}ms` } as const,
         haTimers,
         intervalMs: preset.interval,
+        holdMs,
+        ...(compare === undefined ? {} : { compareBin: compare }),
       };
-      for (const fault of FAULTS) {
+      for (const fault of FAULTS_RUN) {
         for (let n = 1; n <= trials; n++) {
           // Who goes first rotates, so none always runs right after the same other's cleanup.
-          const impls = IMPLS[fault];
+          const impls = IMPLS_RUN[fault];
           const order = impls.map((_, i) => impls[(i + n - 1) % impls.length] as Impl);
           for (const impl of order) {
             let t: TrialResult;
@@ -183,8 +228,14 @@ async function main(): Promise<void> {
   }
 
   const haVersion = heartbeatVersion() ?? "unknown";
-  const rows: OutageRow[] = outageRows(FAULTS, results);
-  const cmd = `${COMMAND} --trials ${trials}${PRESET === "lan" ? "" : ` --preset ${PRESET}`}${serviceMode === "started" ? "" : ` --service ${serviceMode}`}${name === "module-failover" ? "" : ` --name ${name}`}`;
+  const rows: OutageRow[] = outageRows(FAULTS_RUN, results);
+  const extra = process.argv.slice(2).filter((a, i, all) => ["--hold", "--compare", "--impls", "--faults"].some((o) => a === o || all[i - 1] === o || a.startsWith(`${o}=`)));
+  const cmd = `${COMMAND} --trials ${trials}${PRESET === "lan" ? "" : ` --preset ${PRESET}`}${serviceMode === "started" ? "" : ` --service ${serviceMode}`}${name === "module-failover" ? "" : ` --name ${name}`}${extra.length === 0 ? "" : ` ${extra.join(" ")}`}`;
+  const faultCounts = [...new Set(results.map((t) => t.impl))].flatMap((impl) =>
+    FAULTS_RUN.flatMap((fault) => {
+      const counts = results.filter((t) => t.impl === impl && t.fault === fault && t.standbyMinorFaults !== undefined).map((t) => t.standbyMinorFaults as number);
+      return counts.length === 0 ? [] : [`${impl} ${fault}: median ${median(counts)} (${Math.min(...counts)}-${Math.max(...counts)}, n=${counts.length})`];
+    }));
   const md = [
     `Client-visible outage of a failover module's move (${serviceMode === "started" ? "VIP + a start script that starts an HTTP server" : "the VIP alone; an HTTP server bound to all addresses runs on both nodes before the fault"}), vigil beside Linux-HA Heartbeat ${haVersion} (haresources: ${serviceMode === "started" ? "IPaddr + the same script" : "IPaddr alone"}), same run. An HTTP GET to the VIP every ${PROBE_INTERVAL_MS} ms; ${trials} trials per cell; timers interval ${preset.interval} ms, warntime ${preset.warntime} ms, deadtime ${preset.deadtime} ms on both (vigil's ${PRESET} preset); ${cpus().length} CPUs, load average ${started.loadavg.map((x) => x.toFixed(1)).join(" ")} at start.`,
     "",
@@ -192,6 +243,9 @@ async function main(): Promise<void> {
     "",
     `Primary crash: the primary's HA daemon (every process of it) and the service SIGKILLed in one instant, then all its links down, as in a power-off. Swap: the operator's handover run on the primary. Witness ping: vigil with cluster.witness.ping set to the client, so the standby takes over only after a fresh ping round answered; Heartbeat has no ping node in any row.${serviceMode === "running" ? " Swap: the primary's server keeps running; only the VIP moves." : ""}`,
     "",
+    ...(holdMs > 0 ? [`Each settled pair idled ${holdMs / 1000} s before the fault.`, ""] : []),
+    ...(compare === undefined ? [] : [`--compare build: ${compare}; this build: ${VIGIL_BIN}.`, ""]),
+    ...(faultCounts.length === 0 ? [] : [`Minor page faults of the standby's daemon from the fault to its takeover: ${faultCounts.join("; ")}.`, ""]),
     `Command: \`${cmd}\``,
     "",
   ].join("\n");
