@@ -126,11 +126,19 @@ export class FenceGuard {
     this.send(`logfile\t${encodeField(this.logfile)}`);
   }
 
-  /** Before `ip addr add`. */
-  vipAdding(address: string, iface: string): void {
+  /**
+   * Before `ip addr add`, awaited: resolves once the line has left for the
+   * watchdog's pipe, so that a daemon killed right after the add still has
+   * the address removed. Under Bun a write to a child's stdin leaves only when
+   * the event loop turns (its callback comes before that), and the add itself
+   * (netlink, netlink-addr.ts) takes no turn: the address was up 278 ms before
+   * its line reached the watchdog, and a SIGKILL in between left it up.
+   */
+  vipAdding(address: string, iface: string): Promise<void> {
     const key = `${encodeField(address)}\t${encodeField(iface)}`;
     this.vips.add(key);
     this.send(`vip+\t${key}`);
+    return new Promise((resolve) => setImmediate(resolve));
   }
 
   /** After the address is gone from the interface. */
