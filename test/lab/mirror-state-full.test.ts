@@ -27,6 +27,11 @@
  *   it, waits in WAIT and says why; once space is freed the journal opens
  *   by itself and h2, the last writer, resyncs h1, without a restart
  *   (before, "mirror cannot start" until the daemon was restarted).
+ * - h1 comes back while h2 runs the module alone, its state dir full: it
+ *   cannot write down that it is outdated and refuses h2's resync (rule 8);
+ *   h2 goes on writing alone meanwhile (before, its writes waited for a
+ *   resync h1 refused, for as long as h1's state dir stayed full), and h1 is
+ *   resynced once space is freed.
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -254,6 +259,39 @@ describeLab("mirror module: a full state dir", () => {
     // h2, the last writer, comes back, runs the module and resyncs h1.
     await h2.start();
     await h1.waitModule((x) => x.state === "SECOND" && x.mirror?.data === "uptodate" && x.mirror.link === "up" && x.mirror.serving === null, "h1 resynced from h2", 90_000);
+    expect(readFileSync(join(m.dir, "acked-h2.log"), "utf8")).not.toMatch(/^error/m);
+    const promised = m.acked("h2");
+    const onH1 = copyContents(m.data("h1"));
+    expect(promised.records.filter((n) => !onH1.records.has(n)), "records acknowledged on h2 and missing on h1").toEqual([]);
+  }, 180_000);
+  labTest("h1 returns on a full state dir while h2 runs alone: h2 goes on writing, not waiting for h1; h1 is resynced once space is freed", async () => {
+    const m = await startMirrorLab({ lab: lab(), dir: runDir("returning"), start: [] });
+    const [h1, h2] = [m.node("h1"), m.node("h2")];
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=16m,mode=0700", "vigil-lab-state", h1.stateDir]);
+    onTestFinished(async () => {
+      await m.stopAll();
+      execFileSync("umount", ["-l", h1.stateDir]);
+    });
+    explainOnFailure(m);
+    await Promise.all([h1.start(), h2.start()]);
+    await h2.waitModule((x) => x.state === "SECOND" && x.mirror?.data === "uptodate" && x.mirror.link === "up", "h2 is an up-to-date SECOND", 30_000);
+    await waitUntil(() => m.acked("h1").records.length > 20, { timeoutMs: 60_000, intervalMs: 100, what: "h1's recorder acknowledged 20 records" });
+    h1.proc?.kill("SIGTERM");
+    await h1.proc?.exited;
+    await h2.waitModule((x) => running(x.state) && x.mirror?.writes === "alone", "h2 runs vms alone", 30_000);
+    // One page left for h1's lock file; its copy record, which must say "outdated" once it meets h2, has none.
+    writeFileSync(join(h1.stateDir, "spare"), Buffer.alloc(4096, 1));
+    fill(h1.stateDir);
+    rmSync(join(h1.stateDir, "spare"));
+    await h1.start();
+    await h1.waitModule((x) => x.mirror?.link === "up" && /copy record not saved/.test(x.mirror.serving ?? ""), "h1 met h2 and cannot save its record", 30_000);
+    const meanwhile = m.acked("h2").records.length;
+    await waitUntil(() => m.acked("h2").records.length > meanwhile + 20, { timeoutMs: 60_000, intervalMs: 100, what: "h2's recorder acknowledged 20 more records while h1 is full" });
+    const alone = await h2.module();
+    expect(alone.mirror?.writes).toBe("alone");
+    expect(alone.mirror?.peerData).toBe("outdated");
+    rmSync(join(h1.stateDir, "fill"));
+    await h1.waitModule((x) => x.state === "SECOND" && x.mirror?.data === "uptodate" && x.mirror.link === "up", "h1 resynced from h2", 90_000);
     expect(readFileSync(join(m.dir, "acked-h2.log"), "utf8")).not.toMatch(/^error/m);
     const promised = m.acked("h2");
     const onH1 = copyContents(m.data("h1"));

@@ -160,4 +160,30 @@ describe("mirror core: a copy record that cannot be saved (rule 8)", () => {
     expect(a.s.gate).toBeNull();
     void b;
   });
+  it("a PRIM whose returning peer cannot save its record (and so refuses the resync) writes alone, not to it", () => {
+    const { a, b } = inSyncPair();
+    a.step({ type: "link-down", detail: "connection reset" }, 100);
+    b.step({ type: "link-down", detail: "connection reset" }, 100);
+    a.step({ type: "peer", liveness: "dead" }, 600);
+    a.step({ type: "role", role: "ALONE" }, 610);
+    expect(a.s.writes).toBe("alone");
+    // b comes back on a full state dir: it learns it is outdated but cannot write that down.
+    b.full = true;
+    b.restart(1000);
+    b.step({ type: "peer", liveness: "up" }, 1001);
+    a.step({ type: "peer", liveness: "up" }, 1001);
+    const told = b.wire();
+    b.step({ type: "link-up", peer: a.wire(), gap: false }, 1002);
+    expect(b.s.unsaved).not.toBeNull();
+    expect(b.s.mark).toBe("o");
+    a.step({ type: "peer-mark", mark: b.s.mark, running: false }, 1003);
+    // Its hello told the record on disk (up to date, the old gen): a resyncs it, b refuses (rule 8).
+    a.step({ type: "link-up", peer: told, gap: true }, 1003);
+    expect(a.s.resyncing).toBe(true);
+    a.step({ type: "resync-failed", detail: "b did not accept the resync", touched: false }, 1004);
+    // Held writes and new ones are journaled and acknowledged here, not left waiting for a resync b refuses.
+    expect(a.s.writes).toBe("alone");
+    // No new gen for it: a already wrote alone since b left.
+    expect(genCounter(a.s.copy.gen)).toBe(genCounter(told.gen) + 1);
+  });
 });

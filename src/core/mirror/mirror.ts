@@ -433,6 +433,12 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
       s.resyncRetryAt = now + s.timers.resyncRetryMs;
       // The peer's copy is incomplete now (it persisted "inconsistent" before the first byte).
       if (ev.touched && s.link !== null && s.link.data === "uptodate") s.link = { ...s.link, data: "inconsistent" };
+      // Refused by a peer whose heartbeats say its copy is outdated or inconsistent (rule 8: a record
+      // it could not save; it takes neither ops nor resyncs meanwhile): not in sync, so writes go on
+      // alone, journaled, instead of waiting for a resync it refuses until its state dir has room.
+      else if (!ev.touched && s.link !== null && s.link.data === "uptodate" && (s.peerMark === "o" || s.peerMark === "i")) {
+        s.link = { ...s.link, data: s.peerMark === "o" ? "outdated" : "inconsistent" };
+      }
       note("warn", "resync-failed", `resync to ${s.peer} failed: ${ev.detail}; tried again in ${Math.round(s.timers.resyncRetryMs / 1000)} s`);
       break;
     case "resync-incoming":

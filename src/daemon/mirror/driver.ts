@@ -788,6 +788,9 @@ export class MirrorDriver implements MirrorResource {
           } catch (e) {
             // Not saved: nothing after it may be carried out as if it were; the core holds the copy still (rule 8).
             this.input({ type: "persist-failed", detail: this.unsavedWhy(e), saved: this.lastSaved });
+            // A "mark" among the actions left out is published all the same: the core's mark never says
+            // more than the disk holds (rule 8), and an outdated one is what lets the peer go on alone.
+            this.host?.republish();
             return;
           }
           break;
