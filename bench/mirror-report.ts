@@ -163,6 +163,7 @@ export function mirrorMarkdown(j: MirrorJson): string {
       out.push(`${r.changedBytes / 4096} scattered 4 KiB rewrites in ${r.changedFiles} files = ${fmt(r.changedBytes / MiB)} MiB changed.`, "");
       out.push(markdownTable(["", "vigil (journal resync)", "rsync -a --inplace --no-whole-file", "vigil / rsync"], [
         ["time (s)", r.vigil.wallSeconds, r.rsync.seconds, ratio(r.vigil.wallSeconds, r.rsync.seconds)],
+        ...(r.rsync.durableSeconds === undefined ? [] : [["time until the copy is on disk (s; rsync: its exit, then sync -f)", r.vigil.wallSeconds, r.rsync.durableSeconds, ratio(r.vigil.wallSeconds, r.rsync.durableSeconds)]]),
         ["bytes on the wire (MiB, both ways)", r.vigil.wireBytes / MiB, r.rsync.wireBytes / MiB, ratio(r.vigil.wireBytes, r.rsync.wireBytes)],
         ["wire / changed bytes", r.vigil.wireBytes / r.changedBytes, r.rsync.wireBytes / r.changedBytes, null],
         ...cpuRows(r.vigil.cpu, r.rsync.cpu, r.changedFiles),
@@ -176,6 +177,7 @@ export function mirrorMarkdown(j: MirrorJson): string {
       out.push(`### Full initial sync of a ${fmt(r.treeBytes / MiB)} MiB tree (${r.treeFiles} files) to an empty SECOND`, "");
       out.push(markdownTable(["", "vigil (full resync)", "rsync -a into an empty folder", "vigil / rsync"], [
         ["time (s)", r.vigil.wallSeconds, r.rsync.seconds, ratio(r.vigil.wallSeconds, r.rsync.seconds)],
+        ...(r.rsync.durableSeconds === undefined ? [] : [["time until the copy is on disk (s; rsync: its exit, then sync -f)", r.vigil.wallSeconds, r.rsync.durableSeconds, ratio(r.vigil.wallSeconds, r.rsync.durableSeconds)]]),
         ["bytes on the wire (MiB, both ways)", r.vigil.wireBytes / MiB, r.rsync.wireBytes / MiB, ratio(r.vigil.wireBytes, r.rsync.wireBytes)],
         ...cpuRows(r.vigil.cpu, r.rsync.cpu, r.treeFiles),
         ["copies identical afterwards (diff -r)", r.vigil.copiesEqual ? "yes" : "NO", r.rsync.copiesEqual ? "yes" : "NO", null],

@@ -52,6 +52,11 @@ export interface RsyncFigures {
   copiesEqual: boolean;
   /** CPU ms of rsync's sending client (h1) and of its daemon with the children it reaped (h2). */
   cpu: { senderMs: number; receiverMs: number };
+  /**
+   * From the same start until rsync's copy is on disk (its client's exit, then `sync -f` of the copy):
+   * vigil's pass ends with the copy synced, rsync exits with it in the page cache.
+   */
+  durableSeconds?: number;
 }
 
 const PORT = "8730";
@@ -95,7 +100,7 @@ function loggedAt(log: string, msg: string, since: number): number | null {
  * there. The client tries again while the daemon does not listen yet
  * (rsync's exit code 10: error in socket I/O, before any file is sent).
  */
-async function rsyncFromDaemonStart(h1: LabHost, h2: LabHost, dir: string, conf: string, logName: string, args: string[], dest: string): Promise<{ seconds: number; daemon: LabProcess; senderMs: number }> {
+async function rsyncFromDaemonStart(h1: LabHost, h2: LabHost, dir: string, conf: string, logName: string, args: string[], dest: string, local: string): Promise<{ seconds: number; durableSeconds: number; daemon: LabProcess; senderMs: number }> {
   const rlog = join(dir, `${logName}.log`);
   const t0 = performance.now();
   const daemon = h2.spawn(["sh", "-c", `exec rsync --daemon --no-detach --config=${conf} --address=${h2.addr(1)} --port=${PORT} --log-file=${rlog} </dev/null`], { logName });
@@ -107,7 +112,9 @@ async function rsyncFromDaemonStart(h1: LabHost, h2: LabHost, dir: string, conf:
     await daemon.stop(1_000);
     throw new Error(`rsync exited ${String(r.code)}: ${r.stderr.trim()}`);
   }
-  return { seconds, daemon, senderMs: childTimesMs(r.stderr) };
+  await must(["sync", "-f", local], "sync rsync's copy");
+  const durableSeconds = (performance.now() - t0) / 1000;
+  return { seconds, durableSeconds, daemon, senderMs: childTimesMs(r.stderr) };
 }
 
 /** The children's user + system time from the last line of sh's `times` ("0m1.230s 0m0.450s"), ms. */
@@ -181,7 +188,7 @@ export async function measureResync(o: { lab: Lab; pair: VigilPair; prim: Target
   const conf = join(o.dir, "rsyncd.conf");
   writeFileSync(conf, `use chroot = no\nuid = root\ngid = root\n[old]\npath = ${old}\nread only = no\n`);
   const w2 = await wireBytes(h1);
-  const { seconds: rsyncSeconds, daemon, senderMs } = await rsyncFromDaemonStart(h1, h2, o.dir, conf, "rsyncd", ["-a", "--inplace", "--no-whole-file", `${join(pair.data("h1"), "tree")}/`], `rsync://${h2.addr(1)}:${PORT}/old/`);
+  const { seconds: rsyncSeconds, durableSeconds, daemon, senderMs } = await rsyncFromDaemonStart(h1, h2, o.dir, conf, "rsyncd", ["-a", "--inplace", "--no-whole-file", `${join(pair.data("h1"), "tree")}/`], `rsync://${h2.addr(1)}:${PORT}/old/`, old);
   try {
     const w3 = await wireBytes(h1);
     const rsyncEqual = (await h1.exec(["diff", "-rq", join(pair.data("h1"), "tree"), old], { timeoutMs: 300_000 })).code === 0;
@@ -200,7 +207,7 @@ export async function measureResync(o: { lab: Lab; pair: VigilPair; prim: Target
         copiesEqual: vigilEqual,
         cpu,
       },
-      rsync: { seconds: rsyncSeconds, wireBytes: w3 - w2, copiesEqual: rsyncEqual, cpu: { senderMs, receiverMs: reapedCpuMs(daemon.pid) } },
+      rsync: { seconds: rsyncSeconds, wireBytes: w3 - w2, copiesEqual: rsyncEqual, cpu: { senderMs, receiverMs: reapedCpuMs(daemon.pid) }, durableSeconds },
     };
   } finally {
     await daemon.stop(1_000);
@@ -264,7 +271,7 @@ export async function measureInitialSync(o: { lab: Lab; pair: VigilPair; prim: T
   writeFileSync(conf, `use chroot = no\nuid = root\ngid = root\n[new]\npath = ${empty}\nread only = no\n`);
   await must(["sh", "-c", "sync; echo 3 > /proc/sys/vm/drop_caches"], "drop caches");
   const w2 = await wireBytes(h1);
-  const { seconds: rsyncSeconds, daemon, senderMs } = await rsyncFromDaemonStart(h1, h2, o.dir, conf, "rsyncd-initial", ["-a", `${src}/`], `rsync://${h2.addr(1)}:${PORT}/new/`);
+  const { seconds: rsyncSeconds, durableSeconds, daemon, senderMs } = await rsyncFromDaemonStart(h1, h2, o.dir, conf, "rsyncd-initial", ["-a", `${src}/`], `rsync://${h2.addr(1)}:${PORT}/new/`, empty);
   try {
     const w3 = await wireBytes(h1);
     const rsyncEqual = (await h1.exec(["diff", "-rq", src, empty], { timeoutMs: 300_000 })).code === 0;
@@ -280,7 +287,7 @@ export async function measureInitialSync(o: { lab: Lab; pair: VigilPair; prim: T
         copiesEqual: vigilEqual,
         cpu,
       },
-      rsync: { seconds: rsyncSeconds, wireBytes: w3 - w2, copiesEqual: rsyncEqual, cpu: { senderMs, receiverMs: reapedCpuMs(daemon.pid) } },
+      rsync: { seconds: rsyncSeconds, wireBytes: w3 - w2, copiesEqual: rsyncEqual, cpu: { senderMs, receiverMs: reapedCpuMs(daemon.pid) }, durableSeconds },
     };
   } finally {
     await daemon.stop(1_000);
