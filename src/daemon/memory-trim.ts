@@ -158,7 +158,7 @@ export const LATER_COLLECTION_BEFORE_DROP_MS = 10_000;
  * the executable's pages dropped once more at `afterMs`, each right after a
  * heartbeat round (`beforeStep`), as at start. The collection gives back
  * what the engines' start-up work left on the heap and the code compiled
- * for it: on an idle module or VRRP node 2.4-3.4 MiB of anonymous memory,
+ * for it: on an idle module or VRRP node 3.0-3.4 MiB of anonymous memory,
  * for 67-125 ms of the main thread once at load 10 (heap-stats.ts's gcMs),
  * with most of an interval before the next round. Skipped where memory is
  * locked (realtime.ts): locked pages cannot be dropped, and such a node runs
