@@ -11,6 +11,7 @@
 import { findConfigFile } from "../config/search.ts";
 import type { DaemonEntries } from "../api/daemon-entries.ts";
 import { DEFAULT_STATE_DIR, DEFAULT_WITNESS_STATE_DIR } from "../api/state-dirs.ts";
+import { logUncaughtFaults } from "./fatal-log.ts";
 import { FENCE_VERB, runFenceChild } from "./fence/child.ts";
 import { ensureRuntimeOptions, runtimeOptionsFor } from "./runtime-options.ts";
 
@@ -22,6 +23,7 @@ export const daemonEntries: DaemonEntries = {
     const [{ Logger, boundStderr }, { runDaemon }] = await Promise.all([import("./log.ts"), import("./daemon.ts")]);
     const log = new Logger(s.logFormat);
     boundStderr(log);
+    logUncaughtFaults(log);
     if (restartFailed !== undefined) log.warn("could not start again with the runtime's options: running with its defaults", { error: restartFailed });
     if (!found.ok) {
       log.error(found.message);
@@ -41,6 +43,7 @@ export const daemonEntries: DaemonEntries = {
     const [{ Logger, boundStderr }, { runWitness }] = await Promise.all([import("./log.ts"), import("./witness/daemon.ts")]);
     const log = new Logger(s.logFormat);
     boundStderr(log);
+    logUncaughtFaults(log);
     const found = findConfigFile({ flag: s.configFlag, env: s.configEnv });
     if (!found.ok) {
       log.error(found.message);

@@ -92,6 +92,15 @@ export class Logger {
     return event;
   }
 
+  /**
+   * A line for the log file alone, written before this call returns: for a
+   * fault the runtime itself reports on stderr as the process ends.
+   */
+  toFileOnly(level: LogLevel, msg: string, fields: LogFields = {}): void {
+    const event: LogEvent = { seq: ++this.seq, time: this.clock().toISOString(), level, msg, fields };
+    this.file?.write(this.format === "json" ? formatJson(event) : formatText(event));
+  }
+
   private armFlush(at: number): void {
     if (this.flushArmedFor !== null && this.flushArmedFor <= at) return;
     this.flushArmedFor = at;
