@@ -43,6 +43,12 @@ export const DEFAULTS = {
     mirror_mode: "sync",
     /** MiB a mirror in mode async may acknowledge ahead of its standby. */
     mirror_async_queue: 64,
+    /**
+     * How long a mirror's standby may owe an acknowledgement before the link to
+     * it is dropped (DRBD's timeout x ko-count, 42 s there); the reasons are in
+     * src/core/mirror/ack-bound.ts, whose DEFAULT_ACK_TIMEOUT_MS is the same.
+     */
+    mirror_ack_timeout: 30_000,
     /** Pacemaker's default operation timeout is 20 s; application starts (databases, VMS) often need more. */
     start_timeout: 60_000,
     stop_timeout: 60_000,

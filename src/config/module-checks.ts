@@ -28,6 +28,9 @@ function nodeAddresses(cluster: unknown): string[] {
   return items(rec(cluster)["nodes"]).flatMap((n) => items(rec(n)["addresses"]).filter((a): a is string => typeof a === "string"));
 }
 
+/** Below this an ack_timeout drops a healthy standby whose disk is merely busy (one fsync). */
+const MIN_ACK_TIMEOUT_MS = 1_000;
+
 const SHORT_FORM = ["vip", "vips", "start", "stop"] as const;
 const RESOURCE_KINDS = ["vip", "service", "start"] as const;
 
@@ -158,6 +161,13 @@ export function moduleProblems(modules: unknown, nodes: readonly string[], clust
       out.push({
         path: ["modules", i, "type"], at: "value", found: `"mirror" in a cluster of ${nodes.length} node${nodes.length === 1 ? "" : "s"}`,
         expected: "a cluster of exactly 2 nodes for a mirror module (a primary and its mirror)",
+      });
+    }
+    const ackTimeout = type === "mirror" && typeof x["ack_timeout"] === "string" ? parseDuration(x["ack_timeout"]) : undefined;
+    if (ackTimeout !== undefined && ackTimeout > 0 && ackTimeout < MIN_ACK_TIMEOUT_MS) {
+      out.push({
+        path: ["modules", i, "ack_timeout"], at: "value", found: x["ack_timeout"] as string,
+        expected: "0s (no bound) or at least 1s (a fsync on a busy disk takes that long; a shorter bound drops a healthy standby)",
       });
     }
     if (type === "mirror" && "async_queue" in x && x["mode"] !== "async") {

@@ -21,8 +21,8 @@ const formats34 = formatChecks["ipv4-cidr"];
 const formats90 = formatChecks["http-url"];
 const formats122 = formatChecks["systemd-unit"];
 const formats192 = formatChecks["absolute-path"];
-const formats194 = formatChecks["exclude-pattern"];
-const formats240 = formatChecks.listen;
+const formats196 = formatChecks["exclude-pattern"];
+const formats242 = formatChecks.listen;
 const func2 = Object.prototype.hasOwnProperty;
 const func4 = codePoints;
 
@@ -4935,10 +4935,11 @@ vErrors.push(err395);
 errors++;
 }
 }
-if(data73.async_queue !== undefined){
-let data187 = data73.async_queue;
-if(!(((typeof data187 == "number") && (!(data187 % 1) && !isNaN(data187))) && (isFinite(data187)))){
-const err396 = {instancePath:instancePath+"/modules/" + i8+"/async_queue",schemaPath:"#/properties/modules/items/oneOf/1/properties/async_queue/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[1].properties.async_queue.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.async_queue,data:data187};
+if(data73.ack_timeout !== undefined){
+let data187 = data73.ack_timeout;
+if(typeof data187 === "string"){
+if(!(formats8(data187))){
+const err396 = {instancePath:instancePath+"/modules/" + i8+"/ack_timeout",schemaPath:"#/properties/modules/items/oneOf/1/properties/ack_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[1].properties.ack_timeout,data:data187};
 if(vErrors === null){
 vErrors = [err396];
 }
@@ -4947,9 +4948,9 @@ vErrors.push(err396);
 }
 errors++;
 }
-if((typeof data187 == "number") && (isFinite(data187))){
-if(data187 > 65536 || isNaN(data187)){
-const err397 = {instancePath:instancePath+"/modules/" + i8+"/async_queue",schemaPath:"#/properties/modules/items/oneOf/1/properties/async_queue/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65536},schema:65536,parentSchema:schema11.properties.modules.items.oneOf[1].properties.async_queue,data:data187};
+}
+else {
+const err397 = {instancePath:instancePath+"/modules/" + i8+"/ack_timeout",schemaPath:"#/properties/modules/items/oneOf/1/properties/ack_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.ack_timeout.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.ack_timeout,data:data187};
 if(vErrors === null){
 vErrors = [err397];
 }
@@ -4958,8 +4959,11 @@ vErrors.push(err397);
 }
 errors++;
 }
-if(data187 < 1 || isNaN(data187)){
-const err398 = {instancePath:instancePath+"/modules/" + i8+"/async_queue",schemaPath:"#/properties/modules/items/oneOf/1/properties/async_queue/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[1].properties.async_queue,data:data187};
+}
+if(data73.async_queue !== undefined){
+let data188 = data73.async_queue;
+if(!(((typeof data188 == "number") && (!(data188 % 1) && !isNaN(data188))) && (isFinite(data188)))){
+const err398 = {instancePath:instancePath+"/modules/" + i8+"/async_queue",schemaPath:"#/properties/modules/items/oneOf/1/properties/async_queue/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[1].properties.async_queue.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.async_queue,data:data188};
 if(vErrors === null){
 vErrors = [err398];
 }
@@ -4968,17 +4972,9 @@ vErrors.push(err398);
 }
 errors++;
 }
-}
-}
-if(data73.exclude !== undefined){
-let data188 = data73.exclude;
-if(Array.isArray(data188)){
-const len20 = data188.length;
-for(let i20=0; i20<len20; i20++){
-let data189 = data188[i20];
-if(typeof data189 === "string"){
-if(!(formats194(data189))){
-const err399 = {instancePath:instancePath+"/modules/" + i8+"/exclude/" + i20,schemaPath:"#/properties/modules/items/oneOf/1/properties/exclude/items/format",keyword:"format",params:{format: "exclude-pattern"},schema:"exclude-pattern",parentSchema:schema11.properties.modules.items.oneOf[1].properties.exclude.items,data:data189};
+if((typeof data188 == "number") && (isFinite(data188))){
+if(data188 > 65536 || isNaN(data188)){
+const err399 = {instancePath:instancePath+"/modules/" + i8+"/async_queue",schemaPath:"#/properties/modules/items/oneOf/1/properties/async_queue/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65536},schema:65536,parentSchema:schema11.properties.modules.items.oneOf[1].properties.async_queue,data:data188};
 if(vErrors === null){
 vErrors = [err399];
 }
@@ -4987,9 +4983,8 @@ vErrors.push(err399);
 }
 errors++;
 }
-}
-else {
-const err400 = {instancePath:instancePath+"/modules/" + i8+"/exclude/" + i20,schemaPath:"#/properties/modules/items/oneOf/1/properties/exclude/items/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.exclude.items.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.exclude.items,data:data189};
+if(data188 < 1 || isNaN(data188)){
+const err400 = {instancePath:instancePath+"/modules/" + i8+"/async_queue",schemaPath:"#/properties/modules/items/oneOf/1/properties/async_queue/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[1].properties.async_queue,data:data188};
 if(vErrors === null){
 vErrors = [err400];
 }
@@ -5000,8 +4995,15 @@ errors++;
 }
 }
 }
-else {
-const err401 = {instancePath:instancePath+"/modules/" + i8+"/exclude",schemaPath:"#/properties/modules/items/oneOf/1/properties/exclude/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[1].properties.exclude.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.exclude,data:data188};
+if(data73.exclude !== undefined){
+let data189 = data73.exclude;
+if(Array.isArray(data189)){
+const len20 = data189.length;
+for(let i20=0; i20<len20; i20++){
+let data190 = data189[i20];
+if(typeof data190 === "string"){
+if(!(formats196(data190))){
+const err401 = {instancePath:instancePath+"/modules/" + i8+"/exclude/" + i20,schemaPath:"#/properties/modules/items/oneOf/1/properties/exclude/items/format",keyword:"format",params:{format: "exclude-pattern"},schema:"exclude-pattern",parentSchema:schema11.properties.modules.items.oneOf[1].properties.exclude.items,data:data190};
 if(vErrors === null){
 vErrors = [err401];
 }
@@ -5011,9 +5013,8 @@ vErrors.push(err401);
 errors++;
 }
 }
-}
 else {
-const err402 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/1/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.oneOf[1].type,parentSchema:schema11.properties.modules.items.oneOf[1],data:data73};
+const err402 = {instancePath:instancePath+"/modules/" + i8+"/exclude/" + i20,schemaPath:"#/properties/modules/items/oneOf/1/properties/exclude/items/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.exclude.items.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.exclude.items,data:data190};
 if(vErrors === null){
 vErrors = [err402];
 }
@@ -5023,10 +5024,9 @@ vErrors.push(err402);
 errors++;
 }
 }
-else if(tag0 === "farm"){
-if(data73 && typeof data73 == "object" && !Array.isArray(data73)){
-if(data73.type === undefined){
-const err403 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/2/required",keyword:"required",params:{missingProperty: "type"},schema:schema11.properties.modules.items.oneOf[2].required,parentSchema:schema11.properties.modules.items.oneOf[2],data:data73};
+}
+else {
+const err403 = {instancePath:instancePath+"/modules/" + i8+"/exclude",schemaPath:"#/properties/modules/items/oneOf/1/properties/exclude/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[1].properties.exclude.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.exclude,data:data189};
 if(vErrors === null){
 vErrors = [err403];
 }
@@ -5035,8 +5035,10 @@ vErrors.push(err403);
 }
 errors++;
 }
-if(data73.name === undefined){
-const err404 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/2/required",keyword:"required",params:{missingProperty: "name"},schema:schema11.properties.modules.items.oneOf[2].required,parentSchema:schema11.properties.modules.items.oneOf[2],data:data73};
+}
+}
+else {
+const err404 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/1/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.oneOf[1].type,parentSchema:schema11.properties.modules.items.oneOf[1],data:data73};
 if(vErrors === null){
 vErrors = [err404];
 }
@@ -5045,8 +5047,11 @@ vErrors.push(err404);
 }
 errors++;
 }
-if(data73.ports === undefined){
-const err405 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/2/required",keyword:"required",params:{missingProperty: "ports"},schema:schema11.properties.modules.items.oneOf[2].required,parentSchema:schema11.properties.modules.items.oneOf[2],data:data73};
+}
+else if(tag0 === "farm"){
+if(data73 && typeof data73 == "object" && !Array.isArray(data73)){
+if(data73.type === undefined){
+const err405 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/2/required",keyword:"required",params:{missingProperty: "type"},schema:schema11.properties.modules.items.oneOf[2].required,parentSchema:schema11.properties.modules.items.oneOf[2],data:data73};
 if(vErrors === null){
 vErrors = [err405];
 }
@@ -5055,9 +5060,8 @@ vErrors.push(err405);
 }
 errors++;
 }
-for(const key17 in data73){
-if(!(func2.call(schema11.properties.modules.items.oneOf[2].properties, key17))){
-const err406 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/2/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},schema:false,parentSchema:schema11.properties.modules.items.oneOf[2],data:data73};
+if(data73.name === undefined){
+const err406 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/2/required",keyword:"required",params:{missingProperty: "name"},schema:schema11.properties.modules.items.oneOf[2].required,parentSchema:schema11.properties.modules.items.oneOf[2],data:data73};
 if(vErrors === null){
 vErrors = [err406];
 }
@@ -5066,11 +5070,8 @@ vErrors.push(err406);
 }
 errors++;
 }
-}
-if(data73.type !== undefined){
-let data190 = data73.type;
-if("farm" !== data190){
-const err407 = {instancePath:instancePath+"/modules/" + i8+"/type",schemaPath:"#/properties/modules/items/oneOf/2/properties/type/const",keyword:"const",params:{allowedValue: "farm"},schema:"farm",parentSchema:schema11.properties.modules.items.oneOf[2].properties.type,data:data190};
+if(data73.ports === undefined){
+const err407 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/2/required",keyword:"required",params:{missingProperty: "ports"},schema:schema11.properties.modules.items.oneOf[2].required,parentSchema:schema11.properties.modules.items.oneOf[2],data:data73};
 if(vErrors === null){
 vErrors = [err407];
 }
@@ -5079,12 +5080,9 @@ vErrors.push(err407);
 }
 errors++;
 }
-}
-if(data73.name !== undefined){
-let data191 = data73.name;
-if(typeof data191 === "string"){
-if(!(formats0(data191))){
-const err408 = {instancePath:instancePath+"/modules/" + i8+"/name",schemaPath:"#/properties/modules/items/oneOf/2/properties/name/format",keyword:"format",params:{format: "name"},schema:"name",parentSchema:schema11.properties.modules.items.oneOf[2].properties.name,data:data191};
+for(const key17 in data73){
+if(!(func2.call(schema11.properties.modules.items.oneOf[2].properties, key17))){
+const err408 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/2/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},schema:false,parentSchema:schema11.properties.modules.items.oneOf[2],data:data73};
 if(vErrors === null){
 vErrors = [err408];
 }
@@ -5094,8 +5092,10 @@ vErrors.push(err408);
 errors++;
 }
 }
-else {
-const err409 = {instancePath:instancePath+"/modules/" + i8+"/name",schemaPath:"#/properties/modules/items/oneOf/2/properties/name/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.name.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.name,data:data191};
+if(data73.type !== undefined){
+let data191 = data73.type;
+if("farm" !== data191){
+const err409 = {instancePath:instancePath+"/modules/" + i8+"/type",schemaPath:"#/properties/modules/items/oneOf/2/properties/type/const",keyword:"const",params:{allowedValue: "farm"},schema:"farm",parentSchema:schema11.properties.modules.items.oneOf[2].properties.type,data:data191};
 if(vErrors === null){
 vErrors = [err409];
 }
@@ -5105,11 +5105,11 @@ vErrors.push(err409);
 errors++;
 }
 }
-if(data73.vip !== undefined){
-let data192 = data73.vip;
+if(data73.name !== undefined){
+let data192 = data73.name;
 if(typeof data192 === "string"){
-if(!(formats34(data192))){
-const err410 = {instancePath:instancePath+"/modules/" + i8+"/vip",schemaPath:"#/properties/modules/items/oneOf/2/properties/vip/format",keyword:"format",params:{format: "ipv4-cidr"},schema:"ipv4-cidr",parentSchema:schema11.properties.modules.items.oneOf[2].properties.vip,data:data192};
+if(!(formats0(data192))){
+const err410 = {instancePath:instancePath+"/modules/" + i8+"/name",schemaPath:"#/properties/modules/items/oneOf/2/properties/name/format",keyword:"format",params:{format: "name"},schema:"name",parentSchema:schema11.properties.modules.items.oneOf[2].properties.name,data:data192};
 if(vErrors === null){
 vErrors = [err410];
 }
@@ -5120,7 +5120,7 @@ errors++;
 }
 }
 else {
-const err411 = {instancePath:instancePath+"/modules/" + i8+"/vip",schemaPath:"#/properties/modules/items/oneOf/2/properties/vip/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.vip.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.vip,data:data192};
+const err411 = {instancePath:instancePath+"/modules/" + i8+"/name",schemaPath:"#/properties/modules/items/oneOf/2/properties/name/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.name.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.name,data:data192};
 if(vErrors === null){
 vErrors = [err411];
 }
@@ -5130,15 +5130,11 @@ vErrors.push(err411);
 errors++;
 }
 }
-if(data73.vips !== undefined){
-let data193 = data73.vips;
-if(Array.isArray(data193)){
-const len21 = data193.length;
-for(let i21=0; i21<len21; i21++){
-let data194 = data193[i21];
-if(typeof data194 === "string"){
-if(!(formats34(data194))){
-const err412 = {instancePath:instancePath+"/modules/" + i8+"/vips/" + i21,schemaPath:"#/properties/modules/items/oneOf/2/properties/vips/items/format",keyword:"format",params:{format: "ipv4-cidr"},schema:"ipv4-cidr",parentSchema:schema11.properties.modules.items.oneOf[2].properties.vips.items,data:data194};
+if(data73.vip !== undefined){
+let data193 = data73.vip;
+if(typeof data193 === "string"){
+if(!(formats34(data193))){
+const err412 = {instancePath:instancePath+"/modules/" + i8+"/vip",schemaPath:"#/properties/modules/items/oneOf/2/properties/vip/format",keyword:"format",params:{format: "ipv4-cidr"},schema:"ipv4-cidr",parentSchema:schema11.properties.modules.items.oneOf[2].properties.vip,data:data193};
 if(vErrors === null){
 vErrors = [err412];
 }
@@ -5149,7 +5145,7 @@ errors++;
 }
 }
 else {
-const err413 = {instancePath:instancePath+"/modules/" + i8+"/vips/" + i21,schemaPath:"#/properties/modules/items/oneOf/2/properties/vips/items/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.vips.items.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.vips.items,data:data194};
+const err413 = {instancePath:instancePath+"/modules/" + i8+"/vip",schemaPath:"#/properties/modules/items/oneOf/2/properties/vip/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.vip.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.vip,data:data193};
 if(vErrors === null){
 vErrors = [err413];
 }
@@ -5159,9 +5155,15 @@ vErrors.push(err413);
 errors++;
 }
 }
-}
-else {
-const err414 = {instancePath:instancePath+"/modules/" + i8+"/vips",schemaPath:"#/properties/modules/items/oneOf/2/properties/vips/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[2].properties.vips.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.vips,data:data193};
+if(data73.vips !== undefined){
+let data194 = data73.vips;
+if(Array.isArray(data194)){
+const len21 = data194.length;
+for(let i21=0; i21<len21; i21++){
+let data195 = data194[i21];
+if(typeof data195 === "string"){
+if(!(formats34(data195))){
+const err414 = {instancePath:instancePath+"/modules/" + i8+"/vips/" + i21,schemaPath:"#/properties/modules/items/oneOf/2/properties/vips/items/format",keyword:"format",params:{format: "ipv4-cidr"},schema:"ipv4-cidr",parentSchema:schema11.properties.modules.items.oneOf[2].properties.vips.items,data:data195};
 if(vErrors === null){
 vErrors = [err414];
 }
@@ -5171,11 +5173,8 @@ vErrors.push(err414);
 errors++;
 }
 }
-if(data73.interface !== undefined){
-let data195 = data73.interface;
-if(typeof data195 === "string"){
-if(!(formats30(data195))){
-const err415 = {instancePath:instancePath+"/modules/" + i8+"/interface",schemaPath:"#/properties/modules/items/oneOf/2/properties/interface/format",keyword:"format",params:{format: "interface"},schema:"interface",parentSchema:schema11.properties.modules.items.oneOf[2].properties.interface,data:data195};
+else {
+const err415 = {instancePath:instancePath+"/modules/" + i8+"/vips/" + i21,schemaPath:"#/properties/modules/items/oneOf/2/properties/vips/items/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.vips.items.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.vips.items,data:data195};
 if(vErrors === null){
 vErrors = [err415];
 }
@@ -5185,8 +5184,9 @@ vErrors.push(err415);
 errors++;
 }
 }
+}
 else {
-const err416 = {instancePath:instancePath+"/modules/" + i8+"/interface",schemaPath:"#/properties/modules/items/oneOf/2/properties/interface/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.interface.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.interface,data:data195};
+const err416 = {instancePath:instancePath+"/modules/" + i8+"/vips",schemaPath:"#/properties/modules/items/oneOf/2/properties/vips/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[2].properties.vips.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.vips,data:data194};
 if(vErrors === null){
 vErrors = [err416];
 }
@@ -5196,11 +5196,11 @@ vErrors.push(err416);
 errors++;
 }
 }
-if(data73.start !== undefined){
-let data196 = data73.start;
+if(data73.interface !== undefined){
+let data196 = data73.interface;
 if(typeof data196 === "string"){
-if(!(formats2(data196))){
-const err417 = {instancePath:instancePath+"/modules/" + i8+"/start",schemaPath:"#/properties/modules/items/oneOf/2/properties/start/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.start,data:data196};
+if(!(formats30(data196))){
+const err417 = {instancePath:instancePath+"/modules/" + i8+"/interface",schemaPath:"#/properties/modules/items/oneOf/2/properties/interface/format",keyword:"format",params:{format: "interface"},schema:"interface",parentSchema:schema11.properties.modules.items.oneOf[2].properties.interface,data:data196};
 if(vErrors === null){
 vErrors = [err417];
 }
@@ -5211,7 +5211,7 @@ errors++;
 }
 }
 else {
-const err418 = {instancePath:instancePath+"/modules/" + i8+"/start",schemaPath:"#/properties/modules/items/oneOf/2/properties/start/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.start.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.start,data:data196};
+const err418 = {instancePath:instancePath+"/modules/" + i8+"/interface",schemaPath:"#/properties/modules/items/oneOf/2/properties/interface/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.interface.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.interface,data:data196};
 if(vErrors === null){
 vErrors = [err418];
 }
@@ -5221,11 +5221,11 @@ vErrors.push(err418);
 errors++;
 }
 }
-if(data73.stop !== undefined){
-let data197 = data73.stop;
+if(data73.start !== undefined){
+let data197 = data73.start;
 if(typeof data197 === "string"){
 if(!(formats2(data197))){
-const err419 = {instancePath:instancePath+"/modules/" + i8+"/stop",schemaPath:"#/properties/modules/items/oneOf/2/properties/stop/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.stop,data:data197};
+const err419 = {instancePath:instancePath+"/modules/" + i8+"/start",schemaPath:"#/properties/modules/items/oneOf/2/properties/start/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.start,data:data197};
 if(vErrors === null){
 vErrors = [err419];
 }
@@ -5236,7 +5236,7 @@ errors++;
 }
 }
 else {
-const err420 = {instancePath:instancePath+"/modules/" + i8+"/stop",schemaPath:"#/properties/modules/items/oneOf/2/properties/stop/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.stop.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.stop,data:data197};
+const err420 = {instancePath:instancePath+"/modules/" + i8+"/start",schemaPath:"#/properties/modules/items/oneOf/2/properties/start/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.start.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.start,data:data197};
 if(vErrors === null){
 vErrors = [err420];
 }
@@ -5246,11 +5246,11 @@ vErrors.push(err420);
 errors++;
 }
 }
-if(data73.start_timeout !== undefined){
-let data198 = data73.start_timeout;
+if(data73.stop !== undefined){
+let data198 = data73.stop;
 if(typeof data198 === "string"){
-if(!(formats8(data198))){
-const err421 = {instancePath:instancePath+"/modules/" + i8+"/start_timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/start_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[2].properties.start_timeout,data:data198};
+if(!(formats2(data198))){
+const err421 = {instancePath:instancePath+"/modules/" + i8+"/stop",schemaPath:"#/properties/modules/items/oneOf/2/properties/stop/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.stop,data:data198};
 if(vErrors === null){
 vErrors = [err421];
 }
@@ -5261,7 +5261,7 @@ errors++;
 }
 }
 else {
-const err422 = {instancePath:instancePath+"/modules/" + i8+"/start_timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/start_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.start_timeout.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.start_timeout,data:data198};
+const err422 = {instancePath:instancePath+"/modules/" + i8+"/stop",schemaPath:"#/properties/modules/items/oneOf/2/properties/stop/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.stop.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.stop,data:data198};
 if(vErrors === null){
 vErrors = [err422];
 }
@@ -5271,11 +5271,11 @@ vErrors.push(err422);
 errors++;
 }
 }
-if(data73.stop_timeout !== undefined){
-let data199 = data73.stop_timeout;
+if(data73.start_timeout !== undefined){
+let data199 = data73.start_timeout;
 if(typeof data199 === "string"){
 if(!(formats8(data199))){
-const err423 = {instancePath:instancePath+"/modules/" + i8+"/stop_timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/stop_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[2].properties.stop_timeout,data:data199};
+const err423 = {instancePath:instancePath+"/modules/" + i8+"/start_timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/start_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[2].properties.start_timeout,data:data199};
 if(vErrors === null){
 vErrors = [err423];
 }
@@ -5286,7 +5286,7 @@ errors++;
 }
 }
 else {
-const err424 = {instancePath:instancePath+"/modules/" + i8+"/stop_timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/stop_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.stop_timeout.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.stop_timeout,data:data199};
+const err424 = {instancePath:instancePath+"/modules/" + i8+"/start_timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/start_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.start_timeout.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.start_timeout,data:data199};
 if(vErrors === null){
 vErrors = [err424];
 }
@@ -5296,16 +5296,11 @@ vErrors.push(err424);
 errors++;
 }
 }
-if(data73.checkers !== undefined){
-let data200 = data73.checkers;
-if(Array.isArray(data200)){
-const len22 = data200.length;
-for(let i22=0; i22<len22; i22++){
-let data201 = data200[i22];
-if(data201 && typeof data201 == "object" && !Array.isArray(data201)){
-for(const key18 in data201){
-if(!(func2.call(schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties, key18))){
-const err425 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22,schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},schema:false,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items,data:data201};
+if(data73.stop_timeout !== undefined){
+let data200 = data73.stop_timeout;
+if(typeof data200 === "string"){
+if(!(formats8(data200))){
+const err425 = {instancePath:instancePath+"/modules/" + i8+"/stop_timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/stop_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[2].properties.stop_timeout,data:data200};
 if(vErrors === null){
 vErrors = [err425];
 }
@@ -5315,11 +5310,8 @@ vErrors.push(err425);
 errors++;
 }
 }
-if(data201.tcp !== undefined){
-let data202 = data201.tcp;
-if(typeof data202 === "string"){
-if(!(formats22(data202))){
-const err426 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/tcp",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/tcp/format",keyword:"format",params:{format: "endpoint"},schema:"endpoint",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.tcp,data:data202};
+else {
+const err426 = {instancePath:instancePath+"/modules/" + i8+"/stop_timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/stop_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.stop_timeout.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.stop_timeout,data:data200};
 if(vErrors === null){
 vErrors = [err426];
 }
@@ -5329,8 +5321,16 @@ vErrors.push(err426);
 errors++;
 }
 }
-else {
-const err427 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/tcp",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/tcp/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.tcp.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.tcp,data:data202};
+if(data73.checkers !== undefined){
+let data201 = data73.checkers;
+if(Array.isArray(data201)){
+const len22 = data201.length;
+for(let i22=0; i22<len22; i22++){
+let data202 = data201[i22];
+if(data202 && typeof data202 == "object" && !Array.isArray(data202)){
+for(const key18 in data202){
+if(!(func2.call(schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties, key18))){
+const err427 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22,schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},schema:false,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items,data:data202};
 if(vErrors === null){
 vErrors = [err427];
 }
@@ -5340,11 +5340,11 @@ vErrors.push(err427);
 errors++;
 }
 }
-if(data201.http !== undefined){
-let data203 = data201.http;
+if(data202.tcp !== undefined){
+let data203 = data202.tcp;
 if(typeof data203 === "string"){
-if(!(formats90(data203))){
-const err428 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/http",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/http/format",keyword:"format",params:{format: "http-url"},schema:"http-url",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.http,data:data203};
+if(!(formats22(data203))){
+const err428 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/tcp",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/tcp/format",keyword:"format",params:{format: "endpoint"},schema:"endpoint",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.tcp,data:data203};
 if(vErrors === null){
 vErrors = [err428];
 }
@@ -5355,7 +5355,7 @@ errors++;
 }
 }
 else {
-const err429 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/http",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/http/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.http.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.http,data:data203};
+const err429 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/tcp",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/tcp/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.tcp.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.tcp,data:data203};
 if(vErrors === null){
 vErrors = [err429];
 }
@@ -5365,10 +5365,11 @@ vErrors.push(err429);
 errors++;
 }
 }
-if(data201.status !== undefined){
-let data204 = data201.status;
-if((!(((typeof data204 == "number") && (!(data204 % 1) && !isNaN(data204))) && (isFinite(data204)))) && (!(Array.isArray(data204)))){
-const err430 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/type",keyword:"type",params:{type: schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status.type},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status,data:data204};
+if(data202.http !== undefined){
+let data204 = data202.http;
+if(typeof data204 === "string"){
+if(!(formats90(data204))){
+const err430 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/http",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/http/format",keyword:"format",params:{format: "http-url"},schema:"http-url",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.http,data:data204};
 if(vErrors === null){
 vErrors = [err430];
 }
@@ -5377,9 +5378,9 @@ vErrors.push(err430);
 }
 errors++;
 }
-if((typeof data204 == "number") && (isFinite(data204))){
-if(data204 > 599 || isNaN(data204)){
-const err431 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},schema:599,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status,data:data204};
+}
+else {
+const err431 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/http",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/http/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.http.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.http,data:data204};
 if(vErrors === null){
 vErrors = [err431];
 }
@@ -5388,8 +5389,11 @@ vErrors.push(err431);
 }
 errors++;
 }
-if(data204 < 100 || isNaN(data204)){
-const err432 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},schema:100,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status,data:data204};
+}
+if(data202.status !== undefined){
+let data205 = data202.status;
+if((!(((typeof data205 == "number") && (!(data205 % 1) && !isNaN(data205))) && (isFinite(data205)))) && (!(Array.isArray(data205)))){
+const err432 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/type",keyword:"type",params:{type: schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status.type},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status,data:data205};
 if(vErrors === null){
 vErrors = [err432];
 }
@@ -5398,10 +5402,9 @@ vErrors.push(err432);
 }
 errors++;
 }
-}
-if(Array.isArray(data204)){
-if(data204.length < 1){
-const err433 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/minItems",keyword:"minItems",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status,data:data204};
+if((typeof data205 == "number") && (isFinite(data205))){
+if(data205 > 599 || isNaN(data205)){
+const err433 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},schema:599,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status,data:data205};
 if(vErrors === null){
 vErrors = [err433];
 }
@@ -5410,11 +5413,8 @@ vErrors.push(err433);
 }
 errors++;
 }
-const len23 = data204.length;
-for(let i23=0; i23<len23; i23++){
-let data205 = data204[i23];
-if(!(((typeof data205 == "number") && (!(data205 % 1) && !isNaN(data205))) && (isFinite(data205)))){
-const err434 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status/" + i23,schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/items/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status.items.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status.items,data:data205};
+if(data205 < 100 || isNaN(data205)){
+const err434 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},schema:100,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status,data:data205};
 if(vErrors === null){
 vErrors = [err434];
 }
@@ -5423,9 +5423,10 @@ vErrors.push(err434);
 }
 errors++;
 }
-if((typeof data205 == "number") && (isFinite(data205))){
-if(data205 > 599 || isNaN(data205)){
-const err435 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status/" + i23,schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},schema:599,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status.items,data:data205};
+}
+if(Array.isArray(data205)){
+if(data205.length < 1){
+const err435 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/minItems",keyword:"minItems",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status,data:data205};
 if(vErrors === null){
 vErrors = [err435];
 }
@@ -5434,8 +5435,11 @@ vErrors.push(err435);
 }
 errors++;
 }
-if(data205 < 100 || isNaN(data205)){
-const err436 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status/" + i23,schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},schema:100,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status.items,data:data205};
+const len23 = data205.length;
+for(let i23=0; i23<len23; i23++){
+let data206 = data205[i23];
+if(!(((typeof data206 == "number") && (!(data206 % 1) && !isNaN(data206))) && (isFinite(data206)))){
+const err436 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status/" + i23,schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/items/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status.items.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status.items,data:data206};
 if(vErrors === null){
 vErrors = [err436];
 }
@@ -5444,15 +5448,9 @@ vErrors.push(err436);
 }
 errors++;
 }
-}
-}
-}
-}
-if(data201.body !== undefined){
-let data206 = data201.body;
-if(typeof data206 === "string"){
-if(func4(data206) < 1){
-const err437 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/body",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/body/minLength",keyword:"minLength",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.body,data:data206};
+if((typeof data206 == "number") && (isFinite(data206))){
+if(data206 > 599 || isNaN(data206)){
+const err437 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status/" + i23,schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},schema:599,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status.items,data:data206};
 if(vErrors === null){
 vErrors = [err437];
 }
@@ -5461,9 +5459,8 @@ vErrors.push(err437);
 }
 errors++;
 }
-}
-else {
-const err438 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/body",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/body/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.body.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.body,data:data206};
+if(data206 < 100 || isNaN(data206)){
+const err438 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status/" + i23,schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},schema:100,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status.items,data:data206};
 if(vErrors === null){
 vErrors = [err438];
 }
@@ -5473,10 +5470,14 @@ vErrors.push(err438);
 errors++;
 }
 }
-if(data201.tls_verify !== undefined){
-let data207 = data201.tls_verify;
-if(typeof data207 !== "boolean"){
-const err439 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/tls_verify",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/tls_verify/type",keyword:"type",params:{type: "boolean"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.tls_verify.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.tls_verify,data:data207};
+}
+}
+}
+if(data202.body !== undefined){
+let data207 = data202.body;
+if(typeof data207 === "string"){
+if(func4(data207) < 1){
+const err439 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/body",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/body/minLength",keyword:"minLength",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.body,data:data207};
 if(vErrors === null){
 vErrors = [err439];
 }
@@ -5486,11 +5487,8 @@ vErrors.push(err439);
 errors++;
 }
 }
-if(data201.process !== undefined){
-let data208 = data201.process;
-if(typeof data208 === "string"){
-if(func4(data208) < 1){
-const err440 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/process",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/process/minLength",keyword:"minLength",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.process,data:data208};
+else {
+const err440 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/body",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/body/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.body.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.body,data:data207};
 if(vErrors === null){
 vErrors = [err440];
 }
@@ -5500,8 +5498,10 @@ vErrors.push(err440);
 errors++;
 }
 }
-else {
-const err441 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/process",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/process/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.process.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.process,data:data208};
+if(data202.tls_verify !== undefined){
+let data208 = data202.tls_verify;
+if(typeof data208 !== "boolean"){
+const err441 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/tls_verify",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/tls_verify/type",keyword:"type",params:{type: "boolean"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.tls_verify.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.tls_verify,data:data208};
 if(vErrors === null){
 vErrors = [err441];
 }
@@ -5511,10 +5511,11 @@ vErrors.push(err441);
 errors++;
 }
 }
-if(data201.min !== undefined){
-let data209 = data201.min;
-if(!(((typeof data209 == "number") && (!(data209 % 1) && !isNaN(data209))) && (isFinite(data209)))){
-const err442 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/min",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/min/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.min.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.min,data:data209};
+if(data202.process !== undefined){
+let data209 = data202.process;
+if(typeof data209 === "string"){
+if(func4(data209) < 1){
+const err442 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/process",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/process/minLength",keyword:"minLength",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.process,data:data209};
 if(vErrors === null){
 vErrors = [err442];
 }
@@ -5523,9 +5524,9 @@ vErrors.push(err442);
 }
 errors++;
 }
-if((typeof data209 == "number") && (isFinite(data209))){
-if(data209 > 1000 || isNaN(data209)){
-const err443 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/min",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/min/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},schema:1000,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.min,data:data209};
+}
+else {
+const err443 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/process",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/process/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.process.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.process,data:data209};
 if(vErrors === null){
 vErrors = [err443];
 }
@@ -5534,8 +5535,11 @@ vErrors.push(err443);
 }
 errors++;
 }
-if(data209 < 1 || isNaN(data209)){
-const err444 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/min",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/min/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.min,data:data209};
+}
+if(data202.min !== undefined){
+let data210 = data202.min;
+if(!(((typeof data210 == "number") && (!(data210 % 1) && !isNaN(data210))) && (isFinite(data210)))){
+const err444 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/min",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/min/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.min.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.min,data:data210};
 if(vErrors === null){
 vErrors = [err444];
 }
@@ -5544,13 +5548,9 @@ vErrors.push(err444);
 }
 errors++;
 }
-}
-}
-if(data201.pidfile !== undefined){
-let data210 = data201.pidfile;
-if(typeof data210 === "string"){
-if(!(formats2(data210))){
-const err445 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/pidfile",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/pidfile/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.pidfile,data:data210};
+if((typeof data210 == "number") && (isFinite(data210))){
+if(data210 > 1000 || isNaN(data210)){
+const err445 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/min",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/min/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},schema:1000,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.min,data:data210};
 if(vErrors === null){
 vErrors = [err445];
 }
@@ -5559,9 +5559,8 @@ vErrors.push(err445);
 }
 errors++;
 }
-}
-else {
-const err446 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/pidfile",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/pidfile/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.pidfile.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.pidfile,data:data210};
+if(data210 < 1 || isNaN(data210)){
+const err446 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/min",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/min/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.min,data:data210};
 if(vErrors === null){
 vErrors = [err446];
 }
@@ -5571,11 +5570,12 @@ vErrors.push(err446);
 errors++;
 }
 }
-if(data201.ping !== undefined){
-let data211 = data201.ping;
+}
+if(data202.pidfile !== undefined){
+let data211 = data202.pidfile;
 if(typeof data211 === "string"){
-if(!(formats6(data211))){
-const err447 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/ping",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/ping/format",keyword:"format",params:{format: "ipv4"},schema:"ipv4",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.ping,data:data211};
+if(!(formats2(data211))){
+const err447 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/pidfile",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/pidfile/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.pidfile,data:data211};
 if(vErrors === null){
 vErrors = [err447];
 }
@@ -5586,7 +5586,7 @@ errors++;
 }
 }
 else {
-const err448 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/ping",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/ping/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.ping.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.ping,data:data211};
+const err448 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/pidfile",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/pidfile/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.pidfile.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.pidfile,data:data211};
 if(vErrors === null){
 vErrors = [err448];
 }
@@ -5596,10 +5596,11 @@ vErrors.push(err448);
 errors++;
 }
 }
-if(data201.protocol !== undefined){
-let data212 = data201.protocol;
-if(typeof data212 !== "string"){
-const err449 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/protocol",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/protocol/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.protocol.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.protocol,data:data212};
+if(data202.ping !== undefined){
+let data212 = data202.ping;
+if(typeof data212 === "string"){
+if(!(formats6(data212))){
+const err449 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/ping",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/ping/format",keyword:"format",params:{format: "ipv4"},schema:"ipv4",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.ping,data:data212};
 if(vErrors === null){
 vErrors = [err449];
 }
@@ -5608,8 +5609,9 @@ vErrors.push(err449);
 }
 errors++;
 }
-if(!(((data212 === "icmp") || (data212 === "tcp")) || (data212 === "udp"))){
-const err450 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/protocol",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/protocol/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.protocol.enum},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.protocol.enum,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.protocol,data:data212};
+}
+else {
+const err450 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/ping",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/ping/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.ping.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.ping,data:data212};
 if(vErrors === null){
 vErrors = [err450];
 }
@@ -5619,10 +5621,10 @@ vErrors.push(err450);
 errors++;
 }
 }
-if(data201.port !== undefined){
-let data213 = data201.port;
-if(!(((typeof data213 == "number") && (!(data213 % 1) && !isNaN(data213))) && (isFinite(data213)))){
-const err451 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/port",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/port/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.port.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.port,data:data213};
+if(data202.protocol !== undefined){
+let data213 = data202.protocol;
+if(typeof data213 !== "string"){
+const err451 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/protocol",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/protocol/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.protocol.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.protocol,data:data213};
 if(vErrors === null){
 vErrors = [err451];
 }
@@ -5631,9 +5633,8 @@ vErrors.push(err451);
 }
 errors++;
 }
-if((typeof data213 == "number") && (isFinite(data213))){
-if(data213 > 65535 || isNaN(data213)){
-const err452 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/port",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},schema:65535,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.port,data:data213};
+if(!(((data213 === "icmp") || (data213 === "tcp")) || (data213 === "udp"))){
+const err452 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/protocol",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/protocol/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.protocol.enum},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.protocol.enum,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.protocol,data:data213};
 if(vErrors === null){
 vErrors = [err452];
 }
@@ -5642,8 +5643,11 @@ vErrors.push(err452);
 }
 errors++;
 }
-if(data213 < 1 || isNaN(data213)){
-const err453 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/port",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.port,data:data213};
+}
+if(data202.port !== undefined){
+let data214 = data202.port;
+if(!(((typeof data214 == "number") && (!(data214 % 1) && !isNaN(data214))) && (isFinite(data214)))){
+const err453 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/port",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/port/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.port.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.port,data:data214};
 if(vErrors === null){
 vErrors = [err453];
 }
@@ -5652,13 +5656,9 @@ vErrors.push(err453);
 }
 errors++;
 }
-}
-}
-if(data201.interface !== undefined){
-let data214 = data201.interface;
-if(typeof data214 === "string"){
-if(!(formats30(data214))){
-const err454 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/interface",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/interface/format",keyword:"format",params:{format: "interface"},schema:"interface",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.interface,data:data214};
+if((typeof data214 == "number") && (isFinite(data214))){
+if(data214 > 65535 || isNaN(data214)){
+const err454 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/port",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},schema:65535,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.port,data:data214};
 if(vErrors === null){
 vErrors = [err454];
 }
@@ -5667,9 +5667,8 @@ vErrors.push(err454);
 }
 errors++;
 }
-}
-else {
-const err455 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/interface",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/interface/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.interface.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.interface,data:data214};
+if(data214 < 1 || isNaN(data214)){
+const err455 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/port",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.port,data:data214};
 if(vErrors === null){
 vErrors = [err455];
 }
@@ -5679,11 +5678,12 @@ vErrors.push(err455);
 errors++;
 }
 }
-if(data201.file !== undefined){
-let data215 = data201.file;
+}
+if(data202.interface !== undefined){
+let data215 = data202.interface;
 if(typeof data215 === "string"){
-if(!(formats2(data215))){
-const err456 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/file",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/file/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.file,data:data215};
+if(!(formats30(data215))){
+const err456 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/interface",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/interface/format",keyword:"format",params:{format: "interface"},schema:"interface",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.interface,data:data215};
 if(vErrors === null){
 vErrors = [err456];
 }
@@ -5694,7 +5694,7 @@ errors++;
 }
 }
 else {
-const err457 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/file",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/file/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.file.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.file,data:data215};
+const err457 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/interface",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/interface/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.interface.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.interface,data:data215};
 if(vErrors === null){
 vErrors = [err457];
 }
@@ -5704,10 +5704,11 @@ vErrors.push(err457);
 errors++;
 }
 }
-if(data201.exists !== undefined){
-let data216 = data201.exists;
-if(typeof data216 !== "boolean"){
-const err458 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/exists",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/exists/type",keyword:"type",params:{type: "boolean"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.exists.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.exists,data:data216};
+if(data202.file !== undefined){
+let data216 = data202.file;
+if(typeof data216 === "string"){
+if(!(formats2(data216))){
+const err458 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/file",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/file/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.file,data:data216};
 if(vErrors === null){
 vErrors = [err458];
 }
@@ -5717,11 +5718,8 @@ vErrors.push(err458);
 errors++;
 }
 }
-if(data201.contains !== undefined){
-let data217 = data201.contains;
-if(typeof data217 === "string"){
-if(func4(data217) < 1){
-const err459 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/contains",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/contains/minLength",keyword:"minLength",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.contains,data:data217};
+else {
+const err459 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/file",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/file/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.file.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.file,data:data216};
 if(vErrors === null){
 vErrors = [err459];
 }
@@ -5731,8 +5729,10 @@ vErrors.push(err459);
 errors++;
 }
 }
-else {
-const err460 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/contains",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/contains/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.contains.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.contains,data:data217};
+if(data202.exists !== undefined){
+let data217 = data202.exists;
+if(typeof data217 !== "boolean"){
+const err460 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/exists",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/exists/type",keyword:"type",params:{type: "boolean"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.exists.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.exists,data:data217};
 if(vErrors === null){
 vErrors = [err460];
 }
@@ -5742,11 +5742,11 @@ vErrors.push(err460);
 errors++;
 }
 }
-if(data201.custom !== undefined){
-let data218 = data201.custom;
+if(data202.contains !== undefined){
+let data218 = data202.contains;
 if(typeof data218 === "string"){
-if(!(formats2(data218))){
-const err461 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/custom",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/custom/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.custom,data:data218};
+if(func4(data218) < 1){
+const err461 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/contains",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/contains/minLength",keyword:"minLength",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.contains,data:data218};
 if(vErrors === null){
 vErrors = [err461];
 }
@@ -5757,7 +5757,7 @@ errors++;
 }
 }
 else {
-const err462 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/custom",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/custom/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.custom.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.custom,data:data218};
+const err462 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/contains",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/contains/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.contains.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.contains,data:data218};
 if(vErrors === null){
 vErrors = [err462];
 }
@@ -5767,14 +5767,11 @@ vErrors.push(err462);
 errors++;
 }
 }
-if(data201.args !== undefined){
-let data219 = data201.args;
-if(Array.isArray(data219)){
-const len24 = data219.length;
-for(let i24=0; i24<len24; i24++){
-let data220 = data219[i24];
-if(typeof data220 !== "string"){
-const err463 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/args/" + i24,schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/args/items/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.args.items.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.args.items,data:data220};
+if(data202.custom !== undefined){
+let data219 = data202.custom;
+if(typeof data219 === "string"){
+if(!(formats2(data219))){
+const err463 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/custom",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/custom/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.custom,data:data219};
 if(vErrors === null){
 vErrors = [err463];
 }
@@ -5784,9 +5781,8 @@ vErrors.push(err463);
 errors++;
 }
 }
-}
 else {
-const err464 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/args",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/args/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.args.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.args,data:data219};
+const err464 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/custom",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/custom/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.custom.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.custom,data:data219};
 if(vErrors === null){
 vErrors = [err464];
 }
@@ -5796,11 +5792,14 @@ vErrors.push(err464);
 errors++;
 }
 }
-if(data201.script !== undefined){
-let data221 = data201.script;
-if(typeof data221 === "string"){
-if(!(formats2(data221))){
-const err465 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/script",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/script/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.script,data:data221};
+if(data202.args !== undefined){
+let data220 = data202.args;
+if(Array.isArray(data220)){
+const len24 = data220.length;
+for(let i24=0; i24<len24; i24++){
+let data221 = data220[i24];
+if(typeof data221 !== "string"){
+const err465 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/args/" + i24,schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/args/items/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.args.items.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.args.items,data:data221};
 if(vErrors === null){
 vErrors = [err465];
 }
@@ -5810,8 +5809,9 @@ vErrors.push(err465);
 errors++;
 }
 }
+}
 else {
-const err466 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/script",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/script/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.script.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.script,data:data221};
+const err466 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/args",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/args/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.args.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.args,data:data220};
 if(vErrors === null){
 vErrors = [err466];
 }
@@ -5821,11 +5821,11 @@ vErrors.push(err466);
 errors++;
 }
 }
-if(data201.interval !== undefined){
-let data222 = data201.interval;
+if(data202.script !== undefined){
+let data222 = data202.script;
 if(typeof data222 === "string"){
-if(!(formats8(data222))){
-const err467 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/interval",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/interval/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.interval,data:data222};
+if(!(formats2(data222))){
+const err467 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/script",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/script/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.script,data:data222};
 if(vErrors === null){
 vErrors = [err467];
 }
@@ -5836,7 +5836,7 @@ errors++;
 }
 }
 else {
-const err468 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/interval",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/interval/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.interval.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.interval,data:data222};
+const err468 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/script",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/script/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.script.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.script,data:data222};
 if(vErrors === null){
 vErrors = [err468];
 }
@@ -5846,11 +5846,11 @@ vErrors.push(err468);
 errors++;
 }
 }
-if(data201.timeout !== undefined){
-let data223 = data201.timeout;
+if(data202.interval !== undefined){
+let data223 = data202.interval;
 if(typeof data223 === "string"){
 if(!(formats8(data223))){
-const err469 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.timeout,data:data223};
+const err469 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/interval",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/interval/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.interval,data:data223};
 if(vErrors === null){
 vErrors = [err469];
 }
@@ -5861,7 +5861,7 @@ errors++;
 }
 }
 else {
-const err470 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.timeout.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.timeout,data:data223};
+const err470 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/interval",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/interval/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.interval.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.interval,data:data223};
 if(vErrors === null){
 vErrors = [err470];
 }
@@ -5871,10 +5871,11 @@ vErrors.push(err470);
 errors++;
 }
 }
-if(data201.fall !== undefined){
-let data224 = data201.fall;
-if(!(((typeof data224 == "number") && (!(data224 % 1) && !isNaN(data224))) && (isFinite(data224)))){
-const err471 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/fall",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/fall/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.fall.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.fall,data:data224};
+if(data202.timeout !== undefined){
+let data224 = data202.timeout;
+if(typeof data224 === "string"){
+if(!(formats8(data224))){
+const err471 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.timeout,data:data224};
 if(vErrors === null){
 vErrors = [err471];
 }
@@ -5883,9 +5884,9 @@ vErrors.push(err471);
 }
 errors++;
 }
-if((typeof data224 == "number") && (isFinite(data224))){
-if(data224 > 255 || isNaN(data224)){
-const err472 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/fall",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/fall/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},schema:255,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.fall,data:data224};
+}
+else {
+const err472 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.timeout.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.timeout,data:data224};
 if(vErrors === null){
 vErrors = [err472];
 }
@@ -5894,8 +5895,11 @@ vErrors.push(err472);
 }
 errors++;
 }
-if(data224 < 1 || isNaN(data224)){
-const err473 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/fall",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/fall/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.fall,data:data224};
+}
+if(data202.fall !== undefined){
+let data225 = data202.fall;
+if(!(((typeof data225 == "number") && (!(data225 % 1) && !isNaN(data225))) && (isFinite(data225)))){
+const err473 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/fall",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/fall/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.fall.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.fall,data:data225};
 if(vErrors === null){
 vErrors = [err473];
 }
@@ -5904,12 +5908,9 @@ vErrors.push(err473);
 }
 errors++;
 }
-}
-}
-if(data201.rise !== undefined){
-let data225 = data201.rise;
-if(!(((typeof data225 == "number") && (!(data225 % 1) && !isNaN(data225))) && (isFinite(data225)))){
-const err474 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/rise",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/rise/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.rise.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.rise,data:data225};
+if((typeof data225 == "number") && (isFinite(data225))){
+if(data225 > 255 || isNaN(data225)){
+const err474 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/fall",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/fall/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},schema:255,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.fall,data:data225};
 if(vErrors === null){
 vErrors = [err474];
 }
@@ -5918,9 +5919,8 @@ vErrors.push(err474);
 }
 errors++;
 }
-if((typeof data225 == "number") && (isFinite(data225))){
-if(data225 > 255 || isNaN(data225)){
-const err475 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/rise",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/rise/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},schema:255,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.rise,data:data225};
+if(data225 < 1 || isNaN(data225)){
+const err475 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/fall",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/fall/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.fall,data:data225};
 if(vErrors === null){
 vErrors = [err475];
 }
@@ -5929,8 +5929,12 @@ vErrors.push(err475);
 }
 errors++;
 }
-if(data225 < 1 || isNaN(data225)){
-const err476 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/rise",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/rise/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.rise,data:data225};
+}
+}
+if(data202.rise !== undefined){
+let data226 = data202.rise;
+if(!(((typeof data226 == "number") && (!(data226 % 1) && !isNaN(data226))) && (isFinite(data226)))){
+const err476 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/rise",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/rise/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.rise.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.rise,data:data226};
 if(vErrors === null){
 vErrors = [err476];
 }
@@ -5939,12 +5943,9 @@ vErrors.push(err476);
 }
 errors++;
 }
-}
-}
-if(data201.on_fail !== undefined){
-let data226 = data201.on_fail;
-if(typeof data226 !== "string"){
-const err477 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/on_fail",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/on_fail/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.on_fail.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.on_fail,data:data226};
+if((typeof data226 == "number") && (isFinite(data226))){
+if(data226 > 255 || isNaN(data226)){
+const err477 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/rise",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/rise/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},schema:255,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.rise,data:data226};
 if(vErrors === null){
 vErrors = [err477];
 }
@@ -5953,8 +5954,8 @@ vErrors.push(err477);
 }
 errors++;
 }
-if(!(((((data226 === "restart") || (data226 === "failover")) || (data226 === "stop")) || (data226 === "ignore")) || (data226 === "wait"))){
-const err478 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/on_fail",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/on_fail/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.on_fail.enum},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.on_fail.enum,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.on_fail,data:data226};
+if(data226 < 1 || isNaN(data226)){
+const err478 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/rise",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/rise/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.rise,data:data226};
 if(vErrors === null){
 vErrors = [err478];
 }
@@ -5964,10 +5965,11 @@ vErrors.push(err478);
 errors++;
 }
 }
-if(data201.then !== undefined){
-let data227 = data201.then;
+}
+if(data202.on_fail !== undefined){
+let data227 = data202.on_fail;
 if(typeof data227 !== "string"){
-const err479 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/then",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/then/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.then.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.then,data:data227};
+const err479 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/on_fail",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/on_fail/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.on_fail.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.on_fail,data:data227};
 if(vErrors === null){
 vErrors = [err479];
 }
@@ -5976,8 +5978,8 @@ vErrors.push(err479);
 }
 errors++;
 }
-if(!((data227 === "failover") || (data227 === "stop"))){
-const err480 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/then",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/then/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.then.enum},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.then.enum,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.then,data:data227};
+if(!(((((data227 === "restart") || (data227 === "failover")) || (data227 === "stop")) || (data227 === "ignore")) || (data227 === "wait"))){
+const err480 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/on_fail",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/on_fail/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.on_fail.enum},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.on_fail.enum,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.on_fail,data:data227};
 if(vErrors === null){
 vErrors = [err480];
 }
@@ -5987,10 +5989,10 @@ vErrors.push(err480);
 errors++;
 }
 }
-if(data201.restarts !== undefined){
-let data228 = data201.restarts;
-if(!(((typeof data228 == "number") && (!(data228 % 1) && !isNaN(data228))) && (isFinite(data228)))){
-const err481 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/restarts",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/restarts/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restarts.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restarts,data:data228};
+if(data202.then !== undefined){
+let data228 = data202.then;
+if(typeof data228 !== "string"){
+const err481 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/then",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/then/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.then.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.then,data:data228};
 if(vErrors === null){
 vErrors = [err481];
 }
@@ -5999,9 +6001,8 @@ vErrors.push(err481);
 }
 errors++;
 }
-if((typeof data228 == "number") && (isFinite(data228))){
-if(data228 > 100 || isNaN(data228)){
-const err482 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/restarts",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/restarts/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},schema:100,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restarts,data:data228};
+if(!((data228 === "failover") || (data228 === "stop"))){
+const err482 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/then",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/then/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.then.enum},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.then.enum,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.then,data:data228};
 if(vErrors === null){
 vErrors = [err482];
 }
@@ -6010,8 +6011,11 @@ vErrors.push(err482);
 }
 errors++;
 }
-if(data228 < 1 || isNaN(data228)){
-const err483 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/restarts",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/restarts/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restarts,data:data228};
+}
+if(data202.restarts !== undefined){
+let data229 = data202.restarts;
+if(!(((typeof data229 == "number") && (!(data229 % 1) && !isNaN(data229))) && (isFinite(data229)))){
+const err483 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/restarts",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/restarts/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restarts.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restarts,data:data229};
 if(vErrors === null){
 vErrors = [err483];
 }
@@ -6020,13 +6024,9 @@ vErrors.push(err483);
 }
 errors++;
 }
-}
-}
-if(data201.restart_window !== undefined){
-let data229 = data201.restart_window;
-if(typeof data229 === "string"){
-if(!(formats8(data229))){
-const err484 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/restart_window",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/restart_window/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restart_window,data:data229};
+if((typeof data229 == "number") && (isFinite(data229))){
+if(data229 > 100 || isNaN(data229)){
+const err484 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/restarts",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/restarts/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},schema:100,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restarts,data:data229};
 if(vErrors === null){
 vErrors = [err484];
 }
@@ -6035,9 +6035,8 @@ vErrors.push(err484);
 }
 errors++;
 }
-}
-else {
-const err485 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/restart_window",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/restart_window/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restart_window.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restart_window,data:data229};
+if(data229 < 1 || isNaN(data229)){
+const err485 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/restarts",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/restarts/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restarts,data:data229};
 if(vErrors === null){
 vErrors = [err485];
 }
@@ -6048,8 +6047,11 @@ errors++;
 }
 }
 }
-else {
-const err486 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22,schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items,data:data201};
+if(data202.restart_window !== undefined){
+let data230 = data202.restart_window;
+if(typeof data230 === "string"){
+if(!(formats8(data230))){
+const err486 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/restart_window",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/restart_window/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restart_window,data:data230};
 if(vErrors === null){
 vErrors = [err486];
 }
@@ -6059,9 +6061,8 @@ vErrors.push(err486);
 errors++;
 }
 }
-}
 else {
-const err487 = {instancePath:instancePath+"/modules/" + i8+"/checkers",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers,data:data200};
+const err487 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/restart_window",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/restart_window/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restart_window.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restart_window,data:data230};
 if(vErrors === null){
 vErrors = [err487];
 }
@@ -6071,11 +6072,9 @@ vErrors.push(err487);
 errors++;
 }
 }
-if(data73.notify !== undefined){
-let data230 = data73.notify;
-if(typeof data230 === "string"){
-if(!(formats2(data230))){
-const err488 = {instancePath:instancePath+"/modules/" + i8+"/notify",schemaPath:"#/properties/modules/items/oneOf/2/properties/notify/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.notify,data:data230};
+}
+else {
+const err488 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22,schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items,data:data202};
 if(vErrors === null){
 vErrors = [err488];
 }
@@ -6085,8 +6084,9 @@ vErrors.push(err488);
 errors++;
 }
 }
+}
 else {
-const err489 = {instancePath:instancePath+"/modules/" + i8+"/notify",schemaPath:"#/properties/modules/items/oneOf/2/properties/notify/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.notify.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.notify,data:data230};
+const err489 = {instancePath:instancePath+"/modules/" + i8+"/checkers",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers,data:data201};
 if(vErrors === null){
 vErrors = [err489];
 }
@@ -6096,11 +6096,11 @@ vErrors.push(err489);
 errors++;
 }
 }
-if(data73.webhook !== undefined){
-let data231 = data73.webhook;
+if(data73.notify !== undefined){
+let data231 = data73.notify;
 if(typeof data231 === "string"){
-if(!(formats90(data231))){
-const err490 = {instancePath:instancePath+"/modules/" + i8+"/webhook",schemaPath:"#/properties/modules/items/oneOf/2/properties/webhook/format",keyword:"format",params:{format: "http-url"},schema:"http-url",parentSchema:schema11.properties.modules.items.oneOf[2].properties.webhook,data:data231};
+if(!(formats2(data231))){
+const err490 = {instancePath:instancePath+"/modules/" + i8+"/notify",schemaPath:"#/properties/modules/items/oneOf/2/properties/notify/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.notify,data:data231};
 if(vErrors === null){
 vErrors = [err490];
 }
@@ -6111,7 +6111,7 @@ errors++;
 }
 }
 else {
-const err491 = {instancePath:instancePath+"/modules/" + i8+"/webhook",schemaPath:"#/properties/modules/items/oneOf/2/properties/webhook/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.webhook.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.webhook,data:data231};
+const err491 = {instancePath:instancePath+"/modules/" + i8+"/notify",schemaPath:"#/properties/modules/items/oneOf/2/properties/notify/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.notify.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.notify,data:data231};
 if(vErrors === null){
 vErrors = [err491];
 }
@@ -6121,11 +6121,11 @@ vErrors.push(err491);
 errors++;
 }
 }
-if(data73.ports !== undefined){
-let data232 = data73.ports;
-if(Array.isArray(data232)){
-if(data232.length < 1){
-const err492 = {instancePath:instancePath+"/modules/" + i8+"/ports",schemaPath:"#/properties/modules/items/oneOf/2/properties/ports/minItems",keyword:"minItems",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.ports,data:data232};
+if(data73.webhook !== undefined){
+let data232 = data73.webhook;
+if(typeof data232 === "string"){
+if(!(formats90(data232))){
+const err492 = {instancePath:instancePath+"/modules/" + i8+"/webhook",schemaPath:"#/properties/modules/items/oneOf/2/properties/webhook/format",keyword:"format",params:{format: "http-url"},schema:"http-url",parentSchema:schema11.properties.modules.items.oneOf[2].properties.webhook,data:data232};
 if(vErrors === null){
 vErrors = [err492];
 }
@@ -6134,11 +6134,9 @@ vErrors.push(err492);
 }
 errors++;
 }
-const len25 = data232.length;
-for(let i25=0; i25<len25; i25++){
-let data233 = data232[i25];
-if(!(((typeof data233 == "number") && (!(data233 % 1) && !isNaN(data233))) && (isFinite(data233)))){
-const err493 = {instancePath:instancePath+"/modules/" + i8+"/ports/" + i25,schemaPath:"#/properties/modules/items/oneOf/2/properties/ports/items/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.ports.items.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.ports.items,data:data233};
+}
+else {
+const err493 = {instancePath:instancePath+"/modules/" + i8+"/webhook",schemaPath:"#/properties/modules/items/oneOf/2/properties/webhook/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.webhook.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.webhook,data:data232};
 if(vErrors === null){
 vErrors = [err493];
 }
@@ -6147,9 +6145,12 @@ vErrors.push(err493);
 }
 errors++;
 }
-if((typeof data233 == "number") && (isFinite(data233))){
-if(data233 > 65535 || isNaN(data233)){
-const err494 = {instancePath:instancePath+"/modules/" + i8+"/ports/" + i25,schemaPath:"#/properties/modules/items/oneOf/2/properties/ports/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},schema:65535,parentSchema:schema11.properties.modules.items.oneOf[2].properties.ports.items,data:data233};
+}
+if(data73.ports !== undefined){
+let data233 = data73.ports;
+if(Array.isArray(data233)){
+if(data233.length < 1){
+const err494 = {instancePath:instancePath+"/modules/" + i8+"/ports",schemaPath:"#/properties/modules/items/oneOf/2/properties/ports/minItems",keyword:"minItems",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.ports,data:data233};
 if(vErrors === null){
 vErrors = [err494];
 }
@@ -6158,8 +6159,11 @@ vErrors.push(err494);
 }
 errors++;
 }
-if(data233 < 1 || isNaN(data233)){
-const err495 = {instancePath:instancePath+"/modules/" + i8+"/ports/" + i25,schemaPath:"#/properties/modules/items/oneOf/2/properties/ports/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.ports.items,data:data233};
+const len25 = data233.length;
+for(let i25=0; i25<len25; i25++){
+let data234 = data233[i25];
+if(!(((typeof data234 == "number") && (!(data234 % 1) && !isNaN(data234))) && (isFinite(data234)))){
+const err495 = {instancePath:instancePath+"/modules/" + i8+"/ports/" + i25,schemaPath:"#/properties/modules/items/oneOf/2/properties/ports/items/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.ports.items.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.ports.items,data:data234};
 if(vErrors === null){
 vErrors = [err495];
 }
@@ -6168,20 +6172,9 @@ vErrors.push(err495);
 }
 errors++;
 }
-}
-}
-let i26 = data232.length;
-let j0;
-if(i26 > 1){
-const indices0 = {};
-for(;i26--;){
-let item0 = data232[i26];
-if(!(((typeof item0 == "number") && (!(item0 % 1) && !isNaN(item0))) && (isFinite(item0)))){
-continue;
-}
-if(typeof indices0[item0] == "number"){
-j0 = indices0[item0];
-const err496 = {instancePath:instancePath+"/modules/" + i8+"/ports",schemaPath:"#/properties/modules/items/oneOf/2/properties/ports/uniqueItems",keyword:"uniqueItems",params:{i: i26, j: j0},schema:true,parentSchema:schema11.properties.modules.items.oneOf[2].properties.ports,data:data232};
+if((typeof data234 == "number") && (isFinite(data234))){
+if(data234 > 65535 || isNaN(data234)){
+const err496 = {instancePath:instancePath+"/modules/" + i8+"/ports/" + i25,schemaPath:"#/properties/modules/items/oneOf/2/properties/ports/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},schema:65535,parentSchema:schema11.properties.modules.items.oneOf[2].properties.ports.items,data:data234};
 if(vErrors === null){
 vErrors = [err496];
 }
@@ -6189,14 +6182,9 @@ else {
 vErrors.push(err496);
 }
 errors++;
-break;
 }
-indices0[item0] = i26;
-}
-}
-}
-else {
-const err497 = {instancePath:instancePath+"/modules/" + i8+"/ports",schemaPath:"#/properties/modules/items/oneOf/2/properties/ports/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[2].properties.ports.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.ports,data:data232};
+if(data234 < 1 || isNaN(data234)){
+const err497 = {instancePath:instancePath+"/modules/" + i8+"/ports/" + i25,schemaPath:"#/properties/modules/items/oneOf/2/properties/ports/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.ports.items,data:data234};
 if(vErrors === null){
 vErrors = [err497];
 }
@@ -6206,10 +6194,19 @@ vErrors.push(err497);
 errors++;
 }
 }
-if(data73.split !== undefined){
-let data234 = data73.split;
-if(typeof data234 !== "string"){
-const err498 = {instancePath:instancePath+"/modules/" + i8+"/split",schemaPath:"#/properties/modules/items/oneOf/2/properties/split/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.split.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.split,data:data234};
+}
+let i26 = data233.length;
+let j0;
+if(i26 > 1){
+const indices0 = {};
+for(;i26--;){
+let item0 = data233[i26];
+if(!(((typeof item0 == "number") && (!(item0 % 1) && !isNaN(item0))) && (isFinite(item0)))){
+continue;
+}
+if(typeof indices0[item0] == "number"){
+j0 = indices0[item0];
+const err498 = {instancePath:instancePath+"/modules/" + i8+"/ports",schemaPath:"#/properties/modules/items/oneOf/2/properties/ports/uniqueItems",keyword:"uniqueItems",params:{i: i26, j: j0},schema:true,parentSchema:schema11.properties.modules.items.oneOf[2].properties.ports,data:data233};
 if(vErrors === null){
 vErrors = [err498];
 }
@@ -6217,9 +6214,14 @@ else {
 vErrors.push(err498);
 }
 errors++;
+break;
 }
-if(!((data234 === "client_ip") || (data234 === "client_ip_port"))){
-const err499 = {instancePath:instancePath+"/modules/" + i8+"/split",schemaPath:"#/properties/modules/items/oneOf/2/properties/split/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[2].properties.split.enum},schema:schema11.properties.modules.items.oneOf[2].properties.split.enum,parentSchema:schema11.properties.modules.items.oneOf[2].properties.split,data:data234};
+indices0[item0] = i26;
+}
+}
+}
+else {
+const err499 = {instancePath:instancePath+"/modules/" + i8+"/ports",schemaPath:"#/properties/modules/items/oneOf/2/properties/ports/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[2].properties.ports.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.ports,data:data233};
 if(vErrors === null){
 vErrors = [err499];
 }
@@ -6229,13 +6231,10 @@ vErrors.push(err499);
 errors++;
 }
 }
-if(data73.weights !== undefined){
-let data235 = data73.weights;
-if(data235 && typeof data235 == "object" && !Array.isArray(data235)){
-for(const key19 in data235){
-let data236 = data235[key19];
-if(!(((typeof data236 == "number") && (!(data236 % 1) && !isNaN(data236))) && (isFinite(data236)))){
-const err500 = {instancePath:instancePath+"/modules/" + i8+"/weights/" + key19.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/modules/items/oneOf/2/properties/weights/additionalProperties/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.weights.additionalProperties.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.weights.additionalProperties,data:data236};
+if(data73.split !== undefined){
+let data235 = data73.split;
+if(typeof data235 !== "string"){
+const err500 = {instancePath:instancePath+"/modules/" + i8+"/split",schemaPath:"#/properties/modules/items/oneOf/2/properties/split/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.split.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.split,data:data235};
 if(vErrors === null){
 vErrors = [err500];
 }
@@ -6244,9 +6243,8 @@ vErrors.push(err500);
 }
 errors++;
 }
-if((typeof data236 == "number") && (isFinite(data236))){
-if(data236 > 1000 || isNaN(data236)){
-const err501 = {instancePath:instancePath+"/modules/" + i8+"/weights/" + key19.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/modules/items/oneOf/2/properties/weights/additionalProperties/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},schema:1000,parentSchema:schema11.properties.modules.items.oneOf[2].properties.weights.additionalProperties,data:data236};
+if(!((data235 === "client_ip") || (data235 === "client_ip_port"))){
+const err501 = {instancePath:instancePath+"/modules/" + i8+"/split",schemaPath:"#/properties/modules/items/oneOf/2/properties/split/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[2].properties.split.enum},schema:schema11.properties.modules.items.oneOf[2].properties.split.enum,parentSchema:schema11.properties.modules.items.oneOf[2].properties.split,data:data235};
 if(vErrors === null){
 vErrors = [err501];
 }
@@ -6255,8 +6253,14 @@ vErrors.push(err501);
 }
 errors++;
 }
-if(data236 < 1 || isNaN(data236)){
-const err502 = {instancePath:instancePath+"/modules/" + i8+"/weights/" + key19.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/modules/items/oneOf/2/properties/weights/additionalProperties/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.weights.additionalProperties,data:data236};
+}
+if(data73.weights !== undefined){
+let data236 = data73.weights;
+if(data236 && typeof data236 == "object" && !Array.isArray(data236)){
+for(const key19 in data236){
+let data237 = data236[key19];
+if(!(((typeof data237 == "number") && (!(data237 % 1) && !isNaN(data237))) && (isFinite(data237)))){
+const err502 = {instancePath:instancePath+"/modules/" + i8+"/weights/" + key19.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/modules/items/oneOf/2/properties/weights/additionalProperties/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.weights.additionalProperties.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.weights.additionalProperties,data:data237};
 if(vErrors === null){
 vErrors = [err502];
 }
@@ -6265,11 +6269,9 @@ vErrors.push(err502);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err503 = {instancePath:instancePath+"/modules/" + i8+"/weights",schemaPath:"#/properties/modules/items/oneOf/2/properties/weights/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.oneOf[2].properties.weights.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.weights,data:data235};
+if((typeof data237 == "number") && (isFinite(data237))){
+if(data237 > 1000 || isNaN(data237)){
+const err503 = {instancePath:instancePath+"/modules/" + i8+"/weights/" + key19.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/modules/items/oneOf/2/properties/weights/additionalProperties/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},schema:1000,parentSchema:schema11.properties.modules.items.oneOf[2].properties.weights.additionalProperties,data:data237};
 if(vErrors === null){
 vErrors = [err503];
 }
@@ -6278,12 +6280,8 @@ vErrors.push(err503);
 }
 errors++;
 }
-}
-if(data73.drain_timeout !== undefined){
-let data237 = data73.drain_timeout;
-if(typeof data237 === "string"){
-if(!(formats8(data237))){
-const err504 = {instancePath:instancePath+"/modules/" + i8+"/drain_timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/drain_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[2].properties.drain_timeout,data:data237};
+if(data237 < 1 || isNaN(data237)){
+const err504 = {instancePath:instancePath+"/modules/" + i8+"/weights/" + key19.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/modules/items/oneOf/2/properties/weights/additionalProperties/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.weights.additionalProperties,data:data237};
 if(vErrors === null){
 vErrors = [err504];
 }
@@ -6293,8 +6291,10 @@ vErrors.push(err504);
 errors++;
 }
 }
+}
+}
 else {
-const err505 = {instancePath:instancePath+"/modules/" + i8+"/drain_timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/drain_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.drain_timeout.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.drain_timeout,data:data237};
+const err505 = {instancePath:instancePath+"/modules/" + i8+"/weights",schemaPath:"#/properties/modules/items/oneOf/2/properties/weights/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.oneOf[2].properties.weights.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.weights,data:data236};
 if(vErrors === null){
 vErrors = [err505];
 }
@@ -6304,9 +6304,11 @@ vErrors.push(err505);
 errors++;
 }
 }
-}
-else {
-const err506 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/2/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.oneOf[2].type,parentSchema:schema11.properties.modules.items.oneOf[2],data:data73};
+if(data73.drain_timeout !== undefined){
+let data238 = data73.drain_timeout;
+if(typeof data238 === "string"){
+if(!(formats8(data238))){
+const err506 = {instancePath:instancePath+"/modules/" + i8+"/drain_timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/drain_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[2].properties.drain_timeout,data:data238};
 if(vErrors === null){
 vErrors = [err506];
 }
@@ -6317,7 +6319,7 @@ errors++;
 }
 }
 else {
-const err507 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/discriminator",keyword:"discriminator",params:{error: "mapping", tag: "type", tagValue: tag0},schema:schema11.properties.modules.items.discriminator,parentSchema:schema11.properties.modules.items,data:data73};
+const err507 = {instancePath:instancePath+"/modules/" + i8+"/drain_timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/drain_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.drain_timeout.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.drain_timeout,data:data238};
 if(vErrors === null){
 vErrors = [err507];
 }
@@ -6327,8 +6329,9 @@ vErrors.push(err507);
 errors++;
 }
 }
+}
 else {
-const err508 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/discriminator",keyword:"discriminator",params:{error: "tag", tag: "type", tagValue: tag0},schema:schema11.properties.modules.items.discriminator,parentSchema:schema11.properties.modules.items,data:data73};
+const err508 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/2/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.oneOf[2].type,parentSchema:schema11.properties.modules.items.oneOf[2],data:data73};
 if(vErrors === null){
 vErrors = [err508];
 }
@@ -6339,7 +6342,7 @@ errors++;
 }
 }
 else {
-const err509 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.type,parentSchema:schema11.properties.modules.items,data:data73};
+const err509 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/discriminator",keyword:"discriminator",params:{error: "mapping", tag: "type", tagValue: tag0},schema:schema11.properties.modules.items.discriminator,parentSchema:schema11.properties.modules.items,data:data73};
 if(vErrors === null){
 vErrors = [err509];
 }
@@ -6349,9 +6352,8 @@ vErrors.push(err509);
 errors++;
 }
 }
-}
 else {
-const err510 = {instancePath:instancePath+"/modules",schemaPath:"#/properties/modules/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.type,parentSchema:schema11.properties.modules,data:data72};
+const err510 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/discriminator",keyword:"discriminator",params:{error: "tag", tag: "type", tagValue: tag0},schema:schema11.properties.modules.items.discriminator,parentSchema:schema11.properties.modules.items,data:data73};
 if(vErrors === null){
 vErrors = [err510];
 }
@@ -6361,12 +6363,8 @@ vErrors.push(err510);
 errors++;
 }
 }
-if(data.web !== undefined){
-let data238 = data.web;
-if(data238 && typeof data238 == "object" && !Array.isArray(data238)){
-for(const key20 in data238){
-if(!(key20 === "listen")){
-const err511 = {instancePath:instancePath+"/web",schemaPath:"#/properties/web/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},schema:false,parentSchema:schema11.properties.web,data:data238};
+else {
+const err511 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.type,parentSchema:schema11.properties.modules.items,data:data73};
 if(vErrors === null){
 vErrors = [err511];
 }
@@ -6376,11 +6374,9 @@ vErrors.push(err511);
 errors++;
 }
 }
-if(data238.listen !== undefined){
-let data239 = data238.listen;
-if(typeof data239 === "string"){
-if(!(formats240(data239))){
-const err512 = {instancePath:instancePath+"/web/listen",schemaPath:"#/properties/web/properties/listen/format",keyword:"format",params:{format: "listen"},schema:"listen",parentSchema:schema11.properties.web.properties.listen,data:data239};
+}
+else {
+const err512 = {instancePath:instancePath+"/modules",schemaPath:"#/properties/modules/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.type,parentSchema:schema11.properties.modules,data:data72};
 if(vErrors === null){
 vErrors = [err512];
 }
@@ -6390,8 +6386,12 @@ vErrors.push(err512);
 errors++;
 }
 }
-else {
-const err513 = {instancePath:instancePath+"/web/listen",schemaPath:"#/properties/web/properties/listen/type",keyword:"type",params:{type: "string"},schema:schema11.properties.web.properties.listen.type,parentSchema:schema11.properties.web.properties.listen,data:data239};
+if(data.web !== undefined){
+let data239 = data.web;
+if(data239 && typeof data239 == "object" && !Array.isArray(data239)){
+for(const key20 in data239){
+if(!(key20 === "listen")){
+const err513 = {instancePath:instancePath+"/web",schemaPath:"#/properties/web/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},schema:false,parentSchema:schema11.properties.web,data:data239};
 if(vErrors === null){
 vErrors = [err513];
 }
@@ -6401,9 +6401,11 @@ vErrors.push(err513);
 errors++;
 }
 }
-}
-else {
-const err514 = {instancePath:instancePath+"/web",schemaPath:"#/properties/web/type",keyword:"type",params:{type: "object"},schema:schema11.properties.web.type,parentSchema:schema11.properties.web,data:data238};
+if(data239.listen !== undefined){
+let data240 = data239.listen;
+if(typeof data240 === "string"){
+if(!(formats242(data240))){
+const err514 = {instancePath:instancePath+"/web/listen",schemaPath:"#/properties/web/properties/listen/format",keyword:"format",params:{format: "listen"},schema:"listen",parentSchema:schema11.properties.web.properties.listen,data:data240};
 if(vErrors === null){
 vErrors = [err514];
 }
@@ -6413,12 +6415,8 @@ vErrors.push(err514);
 errors++;
 }
 }
-if(data.console !== undefined){
-let data240 = data.console;
-if(data240 && typeof data240 == "object" && !Array.isArray(data240)){
-for(const key21 in data240){
-if(!(((((((key21 === "users") || (key21 === "tls")) || (key21 === "cert")) || (key21 === "key")) || (key21 === "names")) || (key21 === "session_timeout")) || (key21 === "api_token"))){
-const err515 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},schema:false,parentSchema:schema11.properties.console,data:data240};
+else {
+const err515 = {instancePath:instancePath+"/web/listen",schemaPath:"#/properties/web/properties/listen/type",keyword:"type",params:{type: "string"},schema:schema11.properties.web.properties.listen.type,parentSchema:schema11.properties.web.properties.listen,data:data240};
 if(vErrors === null){
 vErrors = [err515];
 }
@@ -6428,15 +6426,9 @@ vErrors.push(err515);
 errors++;
 }
 }
-if(data240.users !== undefined){
-let data241 = data240.users;
-if(Array.isArray(data241)){
-const len26 = data241.length;
-for(let i27=0; i27<len26; i27++){
-let data242 = data241[i27];
-if(data242 && typeof data242 == "object" && !Array.isArray(data242)){
-if(data242.name === undefined){
-const err516 = {instancePath:instancePath+"/console/users/" + i27,schemaPath:"#/properties/console/properties/users/items/required",keyword:"required",params:{missingProperty: "name"},schema:schema11.properties.console.properties.users.items.required,parentSchema:schema11.properties.console.properties.users.items,data:data242};
+}
+else {
+const err516 = {instancePath:instancePath+"/web",schemaPath:"#/properties/web/type",keyword:"type",params:{type: "object"},schema:schema11.properties.web.type,parentSchema:schema11.properties.web,data:data239};
 if(vErrors === null){
 vErrors = [err516];
 }
@@ -6445,8 +6437,13 @@ vErrors.push(err516);
 }
 errors++;
 }
-if(data242.role === undefined){
-const err517 = {instancePath:instancePath+"/console/users/" + i27,schemaPath:"#/properties/console/properties/users/items/required",keyword:"required",params:{missingProperty: "role"},schema:schema11.properties.console.properties.users.items.required,parentSchema:schema11.properties.console.properties.users.items,data:data242};
+}
+if(data.console !== undefined){
+let data241 = data.console;
+if(data241 && typeof data241 == "object" && !Array.isArray(data241)){
+for(const key21 in data241){
+if(!(((((((key21 === "users") || (key21 === "tls")) || (key21 === "cert")) || (key21 === "key")) || (key21 === "names")) || (key21 === "session_timeout")) || (key21 === "api_token"))){
+const err517 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},schema:false,parentSchema:schema11.properties.console,data:data241};
 if(vErrors === null){
 vErrors = [err517];
 }
@@ -6455,8 +6452,16 @@ vErrors.push(err517);
 }
 errors++;
 }
-if(data242.password === undefined){
-const err518 = {instancePath:instancePath+"/console/users/" + i27,schemaPath:"#/properties/console/properties/users/items/required",keyword:"required",params:{missingProperty: "password"},schema:schema11.properties.console.properties.users.items.required,parentSchema:schema11.properties.console.properties.users.items,data:data242};
+}
+if(data241.users !== undefined){
+let data242 = data241.users;
+if(Array.isArray(data242)){
+const len26 = data242.length;
+for(let i27=0; i27<len26; i27++){
+let data243 = data242[i27];
+if(data243 && typeof data243 == "object" && !Array.isArray(data243)){
+if(data243.name === undefined){
+const err518 = {instancePath:instancePath+"/console/users/" + i27,schemaPath:"#/properties/console/properties/users/items/required",keyword:"required",params:{missingProperty: "name"},schema:schema11.properties.console.properties.users.items.required,parentSchema:schema11.properties.console.properties.users.items,data:data243};
 if(vErrors === null){
 vErrors = [err518];
 }
@@ -6465,9 +6470,8 @@ vErrors.push(err518);
 }
 errors++;
 }
-for(const key22 in data242){
-if(!(((key22 === "name") || (key22 === "role")) || (key22 === "password"))){
-const err519 = {instancePath:instancePath+"/console/users/" + i27,schemaPath:"#/properties/console/properties/users/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},schema:false,parentSchema:schema11.properties.console.properties.users.items,data:data242};
+if(data243.role === undefined){
+const err519 = {instancePath:instancePath+"/console/users/" + i27,schemaPath:"#/properties/console/properties/users/items/required",keyword:"required",params:{missingProperty: "role"},schema:schema11.properties.console.properties.users.items.required,parentSchema:schema11.properties.console.properties.users.items,data:data243};
 if(vErrors === null){
 vErrors = [err519];
 }
@@ -6476,12 +6480,8 @@ vErrors.push(err519);
 }
 errors++;
 }
-}
-if(data242.name !== undefined){
-let data243 = data242.name;
-if(typeof data243 === "string"){
-if(!(formats0(data243))){
-const err520 = {instancePath:instancePath+"/console/users/" + i27+"/name",schemaPath:"#/properties/console/properties/users/items/properties/name/format",keyword:"format",params:{format: "name"},schema:"name",parentSchema:schema11.properties.console.properties.users.items.properties.name,data:data243};
+if(data243.password === undefined){
+const err520 = {instancePath:instancePath+"/console/users/" + i27,schemaPath:"#/properties/console/properties/users/items/required",keyword:"required",params:{missingProperty: "password"},schema:schema11.properties.console.properties.users.items.required,parentSchema:schema11.properties.console.properties.users.items,data:data243};
 if(vErrors === null){
 vErrors = [err520];
 }
@@ -6490,9 +6490,9 @@ vErrors.push(err520);
 }
 errors++;
 }
-}
-else {
-const err521 = {instancePath:instancePath+"/console/users/" + i27+"/name",schemaPath:"#/properties/console/properties/users/items/properties/name/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.users.items.properties.name.type,parentSchema:schema11.properties.console.properties.users.items.properties.name,data:data243};
+for(const key22 in data243){
+if(!(((key22 === "name") || (key22 === "role")) || (key22 === "password"))){
+const err521 = {instancePath:instancePath+"/console/users/" + i27,schemaPath:"#/properties/console/properties/users/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},schema:false,parentSchema:schema11.properties.console.properties.users.items,data:data243};
 if(vErrors === null){
 vErrors = [err521];
 }
@@ -6502,10 +6502,11 @@ vErrors.push(err521);
 errors++;
 }
 }
-if(data242.role !== undefined){
-let data244 = data242.role;
-if(typeof data244 !== "string"){
-const err522 = {instancePath:instancePath+"/console/users/" + i27+"/role",schemaPath:"#/properties/console/properties/users/items/properties/role/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.users.items.properties.role.type,parentSchema:schema11.properties.console.properties.users.items.properties.role,data:data244};
+if(data243.name !== undefined){
+let data244 = data243.name;
+if(typeof data244 === "string"){
+if(!(formats0(data244))){
+const err522 = {instancePath:instancePath+"/console/users/" + i27+"/name",schemaPath:"#/properties/console/properties/users/items/properties/name/format",keyword:"format",params:{format: "name"},schema:"name",parentSchema:schema11.properties.console.properties.users.items.properties.name,data:data244};
 if(vErrors === null){
 vErrors = [err522];
 }
@@ -6514,8 +6515,9 @@ vErrors.push(err522);
 }
 errors++;
 }
-if(!(((data244 === "viewer") || (data244 === "operator")) || (data244 === "admin"))){
-const err523 = {instancePath:instancePath+"/console/users/" + i27+"/role",schemaPath:"#/properties/console/properties/users/items/properties/role/enum",keyword:"enum",params:{allowedValues: schema11.properties.console.properties.users.items.properties.role.enum},schema:schema11.properties.console.properties.users.items.properties.role.enum,parentSchema:schema11.properties.console.properties.users.items.properties.role,data:data244};
+}
+else {
+const err523 = {instancePath:instancePath+"/console/users/" + i27+"/name",schemaPath:"#/properties/console/properties/users/items/properties/name/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.users.items.properties.name.type,parentSchema:schema11.properties.console.properties.users.items.properties.name,data:data244};
 if(vErrors === null){
 vErrors = [err523];
 }
@@ -6525,10 +6527,10 @@ vErrors.push(err523);
 errors++;
 }
 }
-if(data242.password !== undefined){
-let data245 = data242.password;
+if(data243.role !== undefined){
+let data245 = data243.role;
 if(typeof data245 !== "string"){
-const err524 = {instancePath:instancePath+"/console/users/" + i27+"/password",schemaPath:"#/properties/console/properties/users/items/properties/password/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.users.items.properties.password.type,parentSchema:schema11.properties.console.properties.users.items.properties.password,data:data245};
+const err524 = {instancePath:instancePath+"/console/users/" + i27+"/role",schemaPath:"#/properties/console/properties/users/items/properties/role/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.users.items.properties.role.type,parentSchema:schema11.properties.console.properties.users.items.properties.role,data:data245};
 if(vErrors === null){
 vErrors = [err524];
 }
@@ -6537,10 +6539,8 @@ vErrors.push(err524);
 }
 errors++;
 }
-}
-}
-else {
-const err525 = {instancePath:instancePath+"/console/users/" + i27,schemaPath:"#/properties/console/properties/users/items/type",keyword:"type",params:{type: "object"},schema:schema11.properties.console.properties.users.items.type,parentSchema:schema11.properties.console.properties.users.items,data:data242};
+if(!(((data245 === "viewer") || (data245 === "operator")) || (data245 === "admin"))){
+const err525 = {instancePath:instancePath+"/console/users/" + i27+"/role",schemaPath:"#/properties/console/properties/users/items/properties/role/enum",keyword:"enum",params:{allowedValues: schema11.properties.console.properties.users.items.properties.role.enum},schema:schema11.properties.console.properties.users.items.properties.role.enum,parentSchema:schema11.properties.console.properties.users.items.properties.role,data:data245};
 if(vErrors === null){
 vErrors = [err525];
 }
@@ -6550,9 +6550,10 @@ vErrors.push(err525);
 errors++;
 }
 }
-}
-else {
-const err526 = {instancePath:instancePath+"/console/users",schemaPath:"#/properties/console/properties/users/type",keyword:"type",params:{type: "array"},schema:schema11.properties.console.properties.users.type,parentSchema:schema11.properties.console.properties.users,data:data241};
+if(data243.password !== undefined){
+let data246 = data243.password;
+if(typeof data246 !== "string"){
+const err526 = {instancePath:instancePath+"/console/users/" + i27+"/password",schemaPath:"#/properties/console/properties/users/items/properties/password/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.users.items.properties.password.type,parentSchema:schema11.properties.console.properties.users.items.properties.password,data:data246};
 if(vErrors === null){
 vErrors = [err526];
 }
@@ -6562,10 +6563,9 @@ vErrors.push(err526);
 errors++;
 }
 }
-if(data240.tls !== undefined){
-let data246 = data240.tls;
-if(typeof data246 !== "boolean"){
-const err527 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/type",keyword:"type",params:{type: "boolean"},schema:schema11.properties.console.properties.tls.type,parentSchema:schema11.properties.console.properties.tls,data:data246};
+}
+else {
+const err527 = {instancePath:instancePath+"/console/users/" + i27,schemaPath:"#/properties/console/properties/users/items/type",keyword:"type",params:{type: "object"},schema:schema11.properties.console.properties.users.items.type,parentSchema:schema11.properties.console.properties.users.items,data:data243};
 if(vErrors === null){
 vErrors = [err527];
 }
@@ -6575,11 +6575,9 @@ vErrors.push(err527);
 errors++;
 }
 }
-if(data240.cert !== undefined){
-let data247 = data240.cert;
-if(typeof data247 === "string"){
-if(!(formats2(data247))){
-const err528 = {instancePath:instancePath+"/console/cert",schemaPath:"#/properties/console/properties/cert/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.console.properties.cert,data:data247};
+}
+else {
+const err528 = {instancePath:instancePath+"/console/users",schemaPath:"#/properties/console/properties/users/type",keyword:"type",params:{type: "array"},schema:schema11.properties.console.properties.users.type,parentSchema:schema11.properties.console.properties.users,data:data242};
 if(vErrors === null){
 vErrors = [err528];
 }
@@ -6589,8 +6587,10 @@ vErrors.push(err528);
 errors++;
 }
 }
-else {
-const err529 = {instancePath:instancePath+"/console/cert",schemaPath:"#/properties/console/properties/cert/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.cert.type,parentSchema:schema11.properties.console.properties.cert,data:data247};
+if(data241.tls !== undefined){
+let data247 = data241.tls;
+if(typeof data247 !== "boolean"){
+const err529 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/type",keyword:"type",params:{type: "boolean"},schema:schema11.properties.console.properties.tls.type,parentSchema:schema11.properties.console.properties.tls,data:data247};
 if(vErrors === null){
 vErrors = [err529];
 }
@@ -6600,11 +6600,11 @@ vErrors.push(err529);
 errors++;
 }
 }
-if(data240.key !== undefined){
-let data248 = data240.key;
+if(data241.cert !== undefined){
+let data248 = data241.cert;
 if(typeof data248 === "string"){
 if(!(formats2(data248))){
-const err530 = {instancePath:instancePath+"/console/key",schemaPath:"#/properties/console/properties/key/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.console.properties.key,data:data248};
+const err530 = {instancePath:instancePath+"/console/cert",schemaPath:"#/properties/console/properties/cert/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.console.properties.cert,data:data248};
 if(vErrors === null){
 vErrors = [err530];
 }
@@ -6615,7 +6615,7 @@ errors++;
 }
 }
 else {
-const err531 = {instancePath:instancePath+"/console/key",schemaPath:"#/properties/console/properties/key/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.key.type,parentSchema:schema11.properties.console.properties.key,data:data248};
+const err531 = {instancePath:instancePath+"/console/cert",schemaPath:"#/properties/console/properties/cert/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.cert.type,parentSchema:schema11.properties.console.properties.cert,data:data248};
 if(vErrors === null){
 vErrors = [err531];
 }
@@ -6625,15 +6625,11 @@ vErrors.push(err531);
 errors++;
 }
 }
-if(data240.names !== undefined){
-let data249 = data240.names;
-if(Array.isArray(data249)){
-const len27 = data249.length;
-for(let i28=0; i28<len27; i28++){
-let data250 = data249[i28];
-if(typeof data250 === "string"){
-if(!(formats0(data250))){
-const err532 = {instancePath:instancePath+"/console/names/" + i28,schemaPath:"#/properties/console/properties/names/items/format",keyword:"format",params:{format: "name"},schema:"name",parentSchema:schema11.properties.console.properties.names.items,data:data250};
+if(data241.key !== undefined){
+let data249 = data241.key;
+if(typeof data249 === "string"){
+if(!(formats2(data249))){
+const err532 = {instancePath:instancePath+"/console/key",schemaPath:"#/properties/console/properties/key/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.console.properties.key,data:data249};
 if(vErrors === null){
 vErrors = [err532];
 }
@@ -6644,7 +6640,7 @@ errors++;
 }
 }
 else {
-const err533 = {instancePath:instancePath+"/console/names/" + i28,schemaPath:"#/properties/console/properties/names/items/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.names.items.type,parentSchema:schema11.properties.console.properties.names.items,data:data250};
+const err533 = {instancePath:instancePath+"/console/key",schemaPath:"#/properties/console/properties/key/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.key.type,parentSchema:schema11.properties.console.properties.key,data:data249};
 if(vErrors === null){
 vErrors = [err533];
 }
@@ -6654,9 +6650,15 @@ vErrors.push(err533);
 errors++;
 }
 }
-}
-else {
-const err534 = {instancePath:instancePath+"/console/names",schemaPath:"#/properties/console/properties/names/type",keyword:"type",params:{type: "array"},schema:schema11.properties.console.properties.names.type,parentSchema:schema11.properties.console.properties.names,data:data249};
+if(data241.names !== undefined){
+let data250 = data241.names;
+if(Array.isArray(data250)){
+const len27 = data250.length;
+for(let i28=0; i28<len27; i28++){
+let data251 = data250[i28];
+if(typeof data251 === "string"){
+if(!(formats0(data251))){
+const err534 = {instancePath:instancePath+"/console/names/" + i28,schemaPath:"#/properties/console/properties/names/items/format",keyword:"format",params:{format: "name"},schema:"name",parentSchema:schema11.properties.console.properties.names.items,data:data251};
 if(vErrors === null){
 vErrors = [err534];
 }
@@ -6666,11 +6668,8 @@ vErrors.push(err534);
 errors++;
 }
 }
-if(data240.session_timeout !== undefined){
-let data251 = data240.session_timeout;
-if(typeof data251 === "string"){
-if(!(formats8(data251))){
-const err535 = {instancePath:instancePath+"/console/session_timeout",schemaPath:"#/properties/console/properties/session_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.console.properties.session_timeout,data:data251};
+else {
+const err535 = {instancePath:instancePath+"/console/names/" + i28,schemaPath:"#/properties/console/properties/names/items/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.names.items.type,parentSchema:schema11.properties.console.properties.names.items,data:data251};
 if(vErrors === null){
 vErrors = [err535];
 }
@@ -6680,8 +6679,9 @@ vErrors.push(err535);
 errors++;
 }
 }
+}
 else {
-const err536 = {instancePath:instancePath+"/console/session_timeout",schemaPath:"#/properties/console/properties/session_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.session_timeout.type,parentSchema:schema11.properties.console.properties.session_timeout,data:data251};
+const err536 = {instancePath:instancePath+"/console/names",schemaPath:"#/properties/console/properties/names/type",keyword:"type",params:{type: "array"},schema:schema11.properties.console.properties.names.type,parentSchema:schema11.properties.console.properties.names,data:data250};
 if(vErrors === null){
 vErrors = [err536];
 }
@@ -6691,10 +6691,11 @@ vErrors.push(err536);
 errors++;
 }
 }
-if(data240.api_token !== undefined){
-let data252 = data240.api_token;
-if(typeof data252 !== "boolean"){
-const err537 = {instancePath:instancePath+"/console/api_token",schemaPath:"#/properties/console/properties/api_token/type",keyword:"type",params:{type: "boolean"},schema:schema11.properties.console.properties.api_token.type,parentSchema:schema11.properties.console.properties.api_token,data:data252};
+if(data241.session_timeout !== undefined){
+let data252 = data241.session_timeout;
+if(typeof data252 === "string"){
+if(!(formats8(data252))){
+const err537 = {instancePath:instancePath+"/console/session_timeout",schemaPath:"#/properties/console/properties/session_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.console.properties.session_timeout,data:data252};
 if(vErrors === null){
 vErrors = [err537];
 }
@@ -6704,9 +6705,8 @@ vErrors.push(err537);
 errors++;
 }
 }
-}
 else {
-const err538 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/type",keyword:"type",params:{type: "object"},schema:schema11.properties.console.type,parentSchema:schema11.properties.console,data:data240};
+const err538 = {instancePath:instancePath+"/console/session_timeout",schemaPath:"#/properties/console/properties/session_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.session_timeout.type,parentSchema:schema11.properties.console.properties.session_timeout,data:data252};
 if(vErrors === null){
 vErrors = [err538];
 }
@@ -6716,12 +6716,10 @@ vErrors.push(err538);
 errors++;
 }
 }
-if(data.log !== undefined){
-let data253 = data.log;
-if(data253 && typeof data253 == "object" && !Array.isArray(data253)){
-for(const key23 in data253){
-if(!((key23 === "file_size") || (key23 === "files"))){
-const err539 = {instancePath:instancePath+"/log",schemaPath:"#/properties/log/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},schema:false,parentSchema:schema11.properties.log,data:data253};
+if(data241.api_token !== undefined){
+let data253 = data241.api_token;
+if(typeof data253 !== "boolean"){
+const err539 = {instancePath:instancePath+"/console/api_token",schemaPath:"#/properties/console/properties/api_token/type",keyword:"type",params:{type: "boolean"},schema:schema11.properties.console.properties.api_token.type,parentSchema:schema11.properties.console.properties.api_token,data:data253};
 if(vErrors === null){
 vErrors = [err539];
 }
@@ -6731,10 +6729,9 @@ vErrors.push(err539);
 errors++;
 }
 }
-if(data253.file_size !== undefined){
-let data254 = data253.file_size;
-if(!(((typeof data254 == "number") && (!(data254 % 1) && !isNaN(data254))) && (isFinite(data254)))){
-const err540 = {instancePath:instancePath+"/log/file_size",schemaPath:"#/properties/log/properties/file_size/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.log.properties.file_size.type,parentSchema:schema11.properties.log.properties.file_size,data:data254};
+}
+else {
+const err540 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/type",keyword:"type",params:{type: "object"},schema:schema11.properties.console.type,parentSchema:schema11.properties.console,data:data241};
 if(vErrors === null){
 vErrors = [err540];
 }
@@ -6743,9 +6740,13 @@ vErrors.push(err540);
 }
 errors++;
 }
-if((typeof data254 == "number") && (isFinite(data254))){
-if(data254 > 1024 || isNaN(data254)){
-const err541 = {instancePath:instancePath+"/log/file_size",schemaPath:"#/properties/log/properties/file_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},schema:1024,parentSchema:schema11.properties.log.properties.file_size,data:data254};
+}
+if(data.log !== undefined){
+let data254 = data.log;
+if(data254 && typeof data254 == "object" && !Array.isArray(data254)){
+for(const key23 in data254){
+if(!((key23 === "file_size") || (key23 === "files"))){
+const err541 = {instancePath:instancePath+"/log",schemaPath:"#/properties/log/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},schema:false,parentSchema:schema11.properties.log,data:data254};
 if(vErrors === null){
 vErrors = [err541];
 }
@@ -6754,8 +6755,11 @@ vErrors.push(err541);
 }
 errors++;
 }
-if(data254 < 1 || isNaN(data254)){
-const err542 = {instancePath:instancePath+"/log/file_size",schemaPath:"#/properties/log/properties/file_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.log.properties.file_size,data:data254};
+}
+if(data254.file_size !== undefined){
+let data255 = data254.file_size;
+if(!(((typeof data255 == "number") && (!(data255 % 1) && !isNaN(data255))) && (isFinite(data255)))){
+const err542 = {instancePath:instancePath+"/log/file_size",schemaPath:"#/properties/log/properties/file_size/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.log.properties.file_size.type,parentSchema:schema11.properties.log.properties.file_size,data:data255};
 if(vErrors === null){
 vErrors = [err542];
 }
@@ -6764,12 +6768,9 @@ vErrors.push(err542);
 }
 errors++;
 }
-}
-}
-if(data253.files !== undefined){
-let data255 = data253.files;
-if(!(((typeof data255 == "number") && (!(data255 % 1) && !isNaN(data255))) && (isFinite(data255)))){
-const err543 = {instancePath:instancePath+"/log/files",schemaPath:"#/properties/log/properties/files/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.log.properties.files.type,parentSchema:schema11.properties.log.properties.files,data:data255};
+if((typeof data255 == "number") && (isFinite(data255))){
+if(data255 > 1024 || isNaN(data255)){
+const err543 = {instancePath:instancePath+"/log/file_size",schemaPath:"#/properties/log/properties/file_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},schema:1024,parentSchema:schema11.properties.log.properties.file_size,data:data255};
 if(vErrors === null){
 vErrors = [err543];
 }
@@ -6778,9 +6779,8 @@ vErrors.push(err543);
 }
 errors++;
 }
-if((typeof data255 == "number") && (isFinite(data255))){
-if(data255 > 100 || isNaN(data255)){
-const err544 = {instancePath:instancePath+"/log/files",schemaPath:"#/properties/log/properties/files/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},schema:100,parentSchema:schema11.properties.log.properties.files,data:data255};
+if(data255 < 1 || isNaN(data255)){
+const err544 = {instancePath:instancePath+"/log/file_size",schemaPath:"#/properties/log/properties/file_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.log.properties.file_size,data:data255};
 if(vErrors === null){
 vErrors = [err544];
 }
@@ -6789,8 +6789,12 @@ vErrors.push(err544);
 }
 errors++;
 }
-if(data255 < 0 || isNaN(data255)){
-const err545 = {instancePath:instancePath+"/log/files",schemaPath:"#/properties/log/properties/files/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},schema:0,parentSchema:schema11.properties.log.properties.files,data:data255};
+}
+}
+if(data254.files !== undefined){
+let data256 = data254.files;
+if(!(((typeof data256 == "number") && (!(data256 % 1) && !isNaN(data256))) && (isFinite(data256)))){
+const err545 = {instancePath:instancePath+"/log/files",schemaPath:"#/properties/log/properties/files/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.log.properties.files.type,parentSchema:schema11.properties.log.properties.files,data:data256};
 if(vErrors === null){
 vErrors = [err545];
 }
@@ -6799,11 +6803,9 @@ vErrors.push(err545);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err546 = {instancePath:instancePath+"/log",schemaPath:"#/properties/log/type",keyword:"type",params:{type: "object"},schema:schema11.properties.log.type,parentSchema:schema11.properties.log,data:data253};
+if((typeof data256 == "number") && (isFinite(data256))){
+if(data256 > 100 || isNaN(data256)){
+const err546 = {instancePath:instancePath+"/log/files",schemaPath:"#/properties/log/properties/files/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},schema:100,parentSchema:schema11.properties.log.properties.files,data:data256};
 if(vErrors === null){
 vErrors = [err546];
 }
@@ -6812,13 +6814,8 @@ vErrors.push(err546);
 }
 errors++;
 }
-}
-if(data.witness !== undefined){
-let data256 = data.witness;
-if(data256 && typeof data256 == "object" && !Array.isArray(data256)){
-for(const key24 in data256){
-if(!(key24 === "listen")){
-const err547 = {instancePath:instancePath+"/witness",schemaPath:"#/properties/witness/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},schema:false,parentSchema:schema11.properties.witness,data:data256};
+if(data256 < 0 || isNaN(data256)){
+const err547 = {instancePath:instancePath+"/log/files",schemaPath:"#/properties/log/properties/files/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},schema:0,parentSchema:schema11.properties.log.properties.files,data:data256};
 if(vErrors === null){
 vErrors = [err547];
 }
@@ -6828,11 +6825,10 @@ vErrors.push(err547);
 errors++;
 }
 }
-if(data256.listen !== undefined){
-let data257 = data256.listen;
-if(typeof data257 === "string"){
-if(!(formats240(data257))){
-const err548 = {instancePath:instancePath+"/witness/listen",schemaPath:"#/properties/witness/properties/listen/format",keyword:"format",params:{format: "listen"},schema:"listen",parentSchema:schema11.properties.witness.properties.listen,data:data257};
+}
+}
+else {
+const err548 = {instancePath:instancePath+"/log",schemaPath:"#/properties/log/type",keyword:"type",params:{type: "object"},schema:schema11.properties.log.type,parentSchema:schema11.properties.log,data:data254};
 if(vErrors === null){
 vErrors = [err548];
 }
@@ -6842,8 +6838,12 @@ vErrors.push(err548);
 errors++;
 }
 }
-else {
-const err549 = {instancePath:instancePath+"/witness/listen",schemaPath:"#/properties/witness/properties/listen/type",keyword:"type",params:{type: "string"},schema:schema11.properties.witness.properties.listen.type,parentSchema:schema11.properties.witness.properties.listen,data:data257};
+if(data.witness !== undefined){
+let data257 = data.witness;
+if(data257 && typeof data257 == "object" && !Array.isArray(data257)){
+for(const key24 in data257){
+if(!(key24 === "listen")){
+const err549 = {instancePath:instancePath+"/witness",schemaPath:"#/properties/witness/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},schema:false,parentSchema:schema11.properties.witness,data:data257};
 if(vErrors === null){
 vErrors = [err549];
 }
@@ -6853,9 +6853,11 @@ vErrors.push(err549);
 errors++;
 }
 }
-}
-else {
-const err550 = {instancePath:instancePath+"/witness",schemaPath:"#/properties/witness/type",keyword:"type",params:{type: "object"},schema:schema11.properties.witness.type,parentSchema:schema11.properties.witness,data:data256};
+if(data257.listen !== undefined){
+let data258 = data257.listen;
+if(typeof data258 === "string"){
+if(!(formats242(data258))){
+const err550 = {instancePath:instancePath+"/witness/listen",schemaPath:"#/properties/witness/properties/listen/format",keyword:"format",params:{format: "listen"},schema:"listen",parentSchema:schema11.properties.witness.properties.listen,data:data258};
 if(vErrors === null){
 vErrors = [err550];
 }
@@ -6865,14 +6867,37 @@ vErrors.push(err550);
 errors++;
 }
 }
-}
 else {
-const err551 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},schema:schema11.type,parentSchema:schema11,data};
+const err551 = {instancePath:instancePath+"/witness/listen",schemaPath:"#/properties/witness/properties/listen/type",keyword:"type",params:{type: "string"},schema:schema11.properties.witness.properties.listen.type,parentSchema:schema11.properties.witness.properties.listen,data:data258};
 if(vErrors === null){
 vErrors = [err551];
 }
 else {
 vErrors.push(err551);
+}
+errors++;
+}
+}
+}
+else {
+const err552 = {instancePath:instancePath+"/witness",schemaPath:"#/properties/witness/type",keyword:"type",params:{type: "object"},schema:schema11.properties.witness.type,parentSchema:schema11.properties.witness,data:data257};
+if(vErrors === null){
+vErrors = [err552];
+}
+else {
+vErrors.push(err552);
+}
+errors++;
+}
+}
+}
+else {
+const err553 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},schema:schema11.type,parentSchema:schema11,data};
+if(vErrors === null){
+vErrors = [err553];
+}
+else {
+vErrors.push(err553);
 }
 errors++;
 }

@@ -325,6 +325,10 @@ const module: Schema = {
       port: integer(1, 65535, "TCP port of this module's replication link (authenticated and encrypted with the cluster key).", { default: DEFAULTS.module.mirror_port }),
       resync_rate: integer(1, 1_000_000, "Cap on a resync's data, in MiB/s, so it leaves room for the service's own writes. Default: none."),
       mode: oneOf(["sync", "async"], "sync (default): a write returns once the other node applied it, an fsync once it synced, so a failover loses nothing. async: a write returns once it is on this node and queued for the other one (up to async_queue); a failover loses what the queue held.", { default: DEFAULTS.module.mirror_mode }),
+      ack_timeout: duration(
+        "How long the other node may take to apply one replicated write (acknowledge it) before the link to it is dropped and this node goes on alone, journaling, as when the link is down (DRBD's timeout x ko-count). 0s: no bound. At least 1s otherwise.",
+        DEFAULTS.module.mirror_ack_timeout,
+      ),
       async_queue: integer(1, 65_536, "mode async: MiB of writes this node may acknowledge ahead of the other one; when full, writes wait. Default 64."),
       exclude: list(
         text("exclude-pattern", "A shell glob over one name (*, ?, [a-z]), like \"*.tmp\" or \"cache\"."),

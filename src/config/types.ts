@@ -240,6 +240,8 @@ export interface MirrorModule extends ModuleCommon, FailbackPolicy {
   mode: "sync" | "async";
   /** mode async only: MiB acknowledged ahead of the standby at most. */
   async_queue?: number;
+  /** ms an acknowledgement of the standby may be owed before the link to it is dropped; 0: no bound. */
+  ack_timeout: number;
   /** Name patterns left out of the copy (src/config/exclude-pattern.ts); absent: none. */
   exclude?: string[];
 }

@@ -113,6 +113,9 @@ export class ReplicationClient {
   private inflightBytes = 0;
   private pendingBytes = 0;
   private waitingDrain = false;
+  private acked = 0;
+  /** The pause before the next connection attempt after a drop that asked for one. */
+  private pauseNext: number | null = null;
   private nextRequestId = 1;
   private readonly requests = new Map<number, OpenRequest>();
   private readonly upCbs: ((at: LinkEndpoint) => void)[] = [];
@@ -163,6 +166,16 @@ export class ReplicationClient {
       pendingBytes: this.pendingBytes,
       oldestMs: oldest === undefined ? 0 : performance.now() - oldest.at,
     };
+  }
+
+  /**
+   * The oldest op on the wire the SECOND has not acknowledged: its seq and how
+   * long ago it was written (ms); null when none. What the mirror's ack bound
+   * measures (src/core/mirror/ack-bound.ts).
+   */
+  owedAck(): { seq: number; ageMs: number } | null {
+    const head = this.inflight[0];
+    return head === undefined ? null : { seq: head.seq, ageMs: performance.now() - head.wiredAt };
   }
 
   /**
@@ -270,9 +283,19 @@ export class ReplicationClient {
     };
   }
 
-  /** Closes the current connection (with a goodbye naming `reason`) and connects again after the retry pause. */
-  drop(reason: string): void {
-    this.session?.close(reason);
+  /**
+   * Closes the current connection (with a goodbye naming `reason`) and connects
+   * again after the retry pause, or after `pauseMs` when given.
+   */
+  drop(reason: string, pauseMs?: number): void {
+    if (this.session === null) return;
+    if (pauseMs !== undefined) this.pauseNext = pauseMs;
+    this.session.close(reason);
+  }
+
+  /** How many ops the SECOND has acknowledged, over every connection. */
+  get ackedOps(): number {
+    return this.acked;
   }
 
   /** Stops for good: the connection is closed and every waiting send resolves undelivered. */
@@ -335,6 +358,7 @@ export class ReplicationClient {
       }
       this.inflight.shift();
       this.inflightBytes -= head.size;
+      this.acked++;
       this.settle(head, { delivered: true, result: m.result });
       this.pump();
       return;
@@ -442,9 +466,11 @@ export class ReplicationClient {
     this.endpointUp = null;
     this.lastReason = reason;
     this.failAll(reason);
+    const pause = this.pauseNext ?? undefined;
+    this.pauseNext = null;
     if (wasUp) {
       for (const cb of this.downCbs) cb(reason);
-      this.scheduleRetry();
+      this.scheduleRetry(pause);
     }
   }
 }

@@ -248,7 +248,7 @@ describe("config errors: each names file:line:col, key path, found and expected"
 
   it("says when a key belongs to another kind of module", () => {
     expect(problems(lines(...HEAD, "modules:", "  - name: m", "    type: mirror", "    replicate: [/srv]", "    split: client_ip"))).toEqual([
-      'vigil.yaml:10:5: modules[0].split: found unknown key "split", expected one of type, name, vip, vips, interface, start, stop, start_timeout, stop_timeout, checkers, notify, webhook, failback, failback_delay, prefer, resources, replicate, port, resync_rate, mode, async_queue, exclude (a mirror module has no split)',
+      'vigil.yaml:10:5: modules[0].split: found unknown key "split", expected one of type, name, vip, vips, interface, start, stop, start_timeout, stop_timeout, checkers, notify, webhook, failback, failback_delay, prefer, resources, replicate, port, resync_rate, mode, ack_timeout, async_queue, exclude (a mirror module has no split)',
     ]);
   });
 
@@ -329,6 +329,18 @@ describe("config errors: each names file:line:col, key path, found and expected"
     expect(problems(lines(...HEAD, "modules:", "  - { name: m, type: mirror, replicate: [/srv/a], mode: asynch }"))).toEqual([
       'vigil.yaml:7:57: modules[0].mode: found "asynch", expected one of sync, async',
     ]);
+  });
+
+  it("takes ack_timeout of 0s (no bound) or at least 1s, 30s by default", () => {
+    expect(problems(lines(...HEAD, "modules:", "  - { name: m, type: mirror, replicate: [/srv/a], ack_timeout: 10s }"))).toEqual([]);
+    expect(problems(lines(...HEAD, "modules:", "  - { name: m, type: mirror, replicate: [/srv/a], ack_timeout: 0s }"))).toEqual([]);
+    expect(problems(lines(...HEAD, "modules:", "  - { name: m, type: mirror, replicate: [/srv/a], ack_timeout: 500ms }"))).toEqual([
+      "vigil.yaml:7:64: modules[0].ack_timeout: found 500ms, expected 0s (no bound) or at least 1s (a fsync on a busy disk takes that long; a shorter bound drops a healthy standby)",
+    ]);
+    expect(problems(lines(...HEAD, "modules:", "  - { name: m, type: mirror, replicate: [/srv/a], ack_timeout: 30 }"))).toHaveLength(1);
+    expect(problems(lines(...HEAD, "modules:", "  - { name: m, type: mirror, replicate: [/srv/a], ack_timeout: 30 }"))[0]).toMatch(/^vigil\.yaml:7:64: modules\[0\]\.ack_timeout: /);
+    const r = parseConfig(lines(...HEAD, "modules:", "  - { name: m, type: mirror, replicate: [/srv/a] }"), "vigil.yaml");
+    expect(r.ok && r.config.modules[0]?.type === "mirror" ? r.config.modules[0].ack_timeout : null).toBe(30_000);
   });
 
   it("rejects a checker or track entry of two kinds, or of none", () => {

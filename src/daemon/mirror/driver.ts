@@ -54,6 +54,8 @@ import type { MirrorStatus } from "../../api/modules.ts";
 import type { Logger } from "../log.ts";
 import type { MirrorResource, ResourceContext, ResourceOutcome } from "../module/resources.ts";
 import { AckQueue, type AheadBudget } from "./ack-queue.ts";
+import { AckWatch } from "./ack-watch.ts";
+import { DEFAULT_ACK_TIMEOUT_MS } from "../../core/mirror/ack-bound.ts";
 import { combineOutcomes, PeerTimes } from "./peer-times.ts";
 import { mirrorStateDir, readCopyRecord, writeCopyRecord } from "./copy-file.ts";
 
@@ -91,6 +93,11 @@ export interface MirrorDriverOptions {
   readonly exclude?: readonly string[];
   /** Monotonic ms; performance.now() by default. */
   readonly clock?: () => number;
+  /**
+   * How long an op may wait on the wire for the peer's acknowledgement before
+   * the link is dropped (`ack_timeout`; src/core/mirror/ack-bound.ts); 0: no bound.
+   */
+  readonly ackTimeoutMs?: number;
   /** The module's preferred node: at the first contact of two new copies, its copy is the source (mirror.ts, rule 7). */
   readonly prefer?: string | null;
   /**
@@ -141,6 +148,9 @@ export class MirrorDriver implements MirrorResource {
   private readonly clock: () => number;
   private readonly server: ReplicationServer;
   private readonly client: ReplicationClient;
+  private readonly ackWatch: AckWatch;
+  /** The last drop for an overdue acknowledgement, shown in status until the peer is in sync again. */
+  private ackDrop: { reason: string; at: string } | null = null;
   private applier: OpApplier | null = null;
   private journal: Journal | null = null;
   private mount: MountedFolder | null = null;
@@ -191,6 +201,10 @@ export class MirrorDriver implements MirrorResource {
     };
     this.server = new ReplicationServer({ ...identity, listen: o.listen, apply: (op) => this.applyFromPeer(op), answerer, timers: o.linkTimers });
     this.client = new ReplicationClient({ ...identity, addresses: o.peerAddresses, port: o.port, timers: o.linkTimers });
+    this.ackWatch = new AckWatch(this.client, o.peer, o.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS, (reason, pauseMs) => {
+      this.ackDrop = { reason, at: new Date().toISOString() };
+      this.o.log.error("mirror peer does not acknowledge", { ...this.tag, peer: this.o.peer, detail: reason, reconnectInMs: pauseMs });
+    });
   }
 
 
@@ -268,6 +282,7 @@ export class MirrorDriver implements MirrorResource {
     this.server.onHeard((ageMs) => this.host?.alive?.(this.o.peer, ageMs, "record"));
     await this.server.start();
     this.client.start();
+    this.ackWatch.start();
     this.o.log.info("mirror link listening", { ...this.tag, on: this.o.listen.map((l) => `${l.address}:${l.port}`).join(" ") });
   }
 
@@ -1039,7 +1054,7 @@ export class MirrorDriver implements MirrorResource {
       since: new Date(this.lastSaved?.since ?? s.copy.since).toISOString(),
       serving: this.startProblem ?? s.gate,
       link: this.linkUp ? "up" : "down",
-      linkDetail: this.linkUp ? `connected to ${this.o.peer}` : this.client.downReason,
+      linkDetail: this.linkDetail(),
       peerData: s.link?.data ?? null,
       writes: s.role === "PRIM" || s.role === "ALONE" ? s.writes : "standby",
       waitingOps: this.queue.blocked,
@@ -1059,6 +1074,13 @@ export class MirrorDriver implements MirrorResource {
     };
   }
 
+  /** Up: connected, and while the peer is not in sync again, the last drop for an overdue acknowledgement. */
+  private linkDetail(): string {
+    if (this.ackDrop !== null && peerInSync(this.state)) this.ackDrop = null;
+    const drop = this.ackDrop === null ? "" : `; at ${this.ackDrop.at} ${this.ackDrop.reason}`;
+    return this.linkUp ? `connected to ${this.o.peer}${drop}` : this.client.downReason === this.ackDrop?.reason ? this.client.downReason : `${this.client.downReason}${drop}`;
+  }
+
   /** The leaving role's `unacked` flag for the core (see MirrorInput "role"). */
   takeUnacked(): boolean {
     const u = this.unacked;
@@ -1071,6 +1093,7 @@ export class MirrorDriver implements MirrorResource {
     if (this.closed) return;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.turns.interrupt();
+    this.ackWatch.stop();
     await this.mount?.unmount().catch(() => {});
     this.mount = null;
     await this.client.close();
