@@ -45,24 +45,29 @@ afterEach(async () => {
 
 const op = (n: number): MirrorOp => ({ op: "write", path: relPath(`f${n % 7}`), offset: n, data: new Uint8Array([n & 0xff]), mtimeNs: BigInt(n) });
 
+/** A client linked over the in-memory network to a server whose every op goes to a threaded applier (none on the main thread). */
+async function linkToThreadedApplier(): Promise<{ thread: AnsweringThread; c: ReplicationClient }> {
+  const net = createMemoryLinkNetwork();
+  const thread = new AnsweringThread();
+  const applier = new ThreadedApplier(thread as unknown as Worker, 1, null);
+  const s = new ReplicationServer({
+    cluster: "c", node: "b", peer: "a", key: KEY, timers: FAST,
+    transport: net.transport(B), listen: B.map((address) => ({ address, port: 7696 })),
+    apply: (o) => applier.apply(o),
+  });
+  await s.start();
+  cleanups.push(() => s.close());
+  const c = new ReplicationClient({ cluster: "c", node: "a", peer: "b", key: KEY, timers: FAST, transport: net.transport(A), addresses: B, retryMs: 20, connectTimeoutMs: 500 });
+  c.start();
+  cleanups.push(() => c.close());
+  await until(() => c.up, "up");
+  return { thread, c };
+}
+
 describe("the SECOND's hand-over of ops to a threaded applier", () => {
   it("hands a stream of ops over in runs, in order, each acknowledged after its result", async () => {
-    const net = createMemoryLinkNetwork();
-    const thread = new AnsweringThread();
-    // No applier of the main thread: every op goes to the thread.
-    const applier = new ThreadedApplier(thread as unknown as Worker, 1, null);
+    const { thread, c } = await linkToThreadedApplier();
     const acked: number[] = [];
-    const s = new ReplicationServer({
-      cluster: "c", node: "b", peer: "a", key: KEY, timers: FAST,
-      transport: net.transport(B), listen: B.map((address) => ({ address, port: 7696 })),
-      apply: (o) => applier.apply(o),
-    });
-    await s.start();
-    cleanups.push(() => s.close());
-    const c = new ReplicationClient({ cluster: "c", node: "a", peer: "b", key: KEY, timers: FAST, transport: net.transport(A), addresses: B, retryMs: 20, connectTimeoutMs: 500 });
-    c.start();
-    cleanups.push(() => c.close());
-    await until(() => c.up, "up");
 
     const N = 600;
     const outs = await Promise.all(Array.from({ length: N }, (_, i) => c.send(i + 1, op(i)).then((o) => {
@@ -79,20 +84,7 @@ describe("the SECOND's hand-over of ops to a threaded applier", () => {
   });
 
   it("a lone op is still handed over at once", async () => {
-    const net = createMemoryLinkNetwork();
-    const thread = new AnsweringThread();
-    const applier = new ThreadedApplier(thread as unknown as Worker, 1, null);
-    const s = new ReplicationServer({
-      cluster: "c", node: "b", peer: "a", key: KEY, timers: FAST,
-      transport: net.transport(B), listen: B.map((address) => ({ address, port: 7696 })),
-      apply: (o) => applier.apply(o),
-    });
-    await s.start();
-    cleanups.push(() => s.close());
-    const c = new ReplicationClient({ cluster: "c", node: "a", peer: "b", key: KEY, timers: FAST, transport: net.transport(A), addresses: B, retryMs: 20, connectTimeoutMs: 500 });
-    c.start();
-    cleanups.push(() => c.close());
-    await until(() => c.up, "up");
+    const { thread, c } = await linkToThreadedApplier();
     // Each op waits for its acknowledgement before the next is sent (mode sync, one writer).
     for (let i = 0; i < 5; i++) expect(await c.send(i + 1, op(i))).toEqual({ delivered: true, result: { ok: true } });
     expect(thread.messages).toEqual([1, 1, 1, 1, 1]);
