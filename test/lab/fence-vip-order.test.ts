@@ -6,8 +6,9 @@
  * through netlink in the same turn: the line once reached the watchdog 278 ms
  * after the address was up, a window in which a SIGKILL left the VIP behind.
  *
- * The daemon runs under strace, which records its sendto calls in the order
- * they happen: the line to the watchdog's pipe must come before the netlink
+ * The daemon runs under strace, which records its sendto and write calls in
+ * the order they happen (the watchdog's stdin is a pipe the daemon writes, or
+ * a socket on older builds): the line to the watchdog must come before the netlink
  * RTM_NEWADDR that adds the VIP. An order, not a time: the verdict is the
  * same on a loaded host.
  */
@@ -50,14 +51,14 @@ labTest("the watchdog's pipe has a VIP's line before netlink adds the address", 
     "",
   ].join("\n"));
   const trace = join(dir, "trace");
-  const proc = h1.spawn(["strace", "-f", "-yy", "-s", "120", "-e", "trace=sendto", "-o", trace,
+  const proc = h1.spawn(["strace", "-f", "-yy", "-s", "120", "-e", "trace=sendto,write", "-o", trace,
     VIGIL_BIN, "run", "--config", join(dir, "vigil.yaml"), "--state-dir", join(dir, "state"), "--node", "h1"], { logName: "vigil-h1" });
   const holdsVip = async (): Promise<boolean> => (await h1.exec(["ip", "-4", "addr", "show", "dev", h1.ifname()])).stdout.includes(`${VIP}/24`);
   await waitUntil(holdsVip, { timeoutMs: 60_000, intervalMs: 100, what: `h1 to add ${VIP}` });
   await proc.waitFor(/vigil started/, 60_000);
 
   const sends = readFileSync(trace, "utf8").split("\n");
-  const line = sends.findIndex((l) => /sendto\(\d+<UNIX-STREAM:\[[^\]]*\]>, ".*vip\+\\t198\.51\.100\.150\/24\\t/.test(l));
+  const line = sends.findIndex((l) => /(?:sendto|write)\(\d+<(?:UNIX-STREAM|pipe):\[[^\]]*\]>, ".*vip\+\\t198\.51\.100\.150\/24\\t/.test(l));
   const add = sends.findIndex((l) => /sendto\(\d+<NETLINK:[^>]*>, \[\{nlmsg_len=\d+, nlmsg_type=(0x14|RTM_NEWADDR)\b/.test(l));
   expect(line, "the vip+ line sent to the watchdog").toBeGreaterThanOrEqual(0);
   expect(add, "the netlink request that adds the VIP").toBeGreaterThanOrEqual(0);

@@ -19,7 +19,9 @@
  *   (bash's `read -t`).
  *
  * What the daemon tells it, one line per message, fields separated by TAB,
- * every field with %, \, TAB, CR and LF written as %XX:
+ * every field with %, \, TAB, CR and LF written as %XX; each line is in the
+ * watchdog's pipe when the call that sends it returns (child-pipes.ts), so
+ * "before" below holds even for a daemon killed right after:
  *
  *   node NAME                         VIGIL_NODE for the stops
  *   logfile PATH                      where its log lines go once the daemon is gone
@@ -42,7 +44,7 @@
  * reloads. It needs bash 4.2 or later; without one, a warning says what is
  * not covered.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { accessSync, constants, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { FENCE_KILL_GRACE_MS } from "../../core/module/config.ts";
@@ -50,7 +52,7 @@ import type { Logger } from "../log.ts";
 import { FENCE_GUARD_SCRIPT } from "./guard-script.ts";
 import type { FencePlan, FenceWatchdog } from "./messages.ts";
 import { relayFenceLine } from "./relay.ts";
-import { watchFenceChild } from "./child-pipes.ts";
+import { type FenceSpawnHooks, type FenceStdin, spawnFenceChild, watchFenceChild } from "./child-pipes.ts";
 
 /** argv[0] of the watchdog: how it shows in ps. */
 export const FENCE_GUARD_NAME = "vigil-fence-watchdog";
@@ -96,6 +98,7 @@ export interface FenceGuardOptions {
 
 export class FenceGuard {
   private child: ChildProcess | null = null;
+  private stdin: FenceStdin | null = null;
   private node: string | null = null;
   private logfile: string | null = null;
   private pidFile: string | null = null;
@@ -127,18 +130,14 @@ export class FenceGuard {
   }
 
   /**
-   * Before `ip addr add`, awaited: resolves once the line has left for the
-   * watchdog's pipe, so that a daemon killed right after the add still has
-   * the address removed. Under Bun a write to a child's stdin leaves only when
-   * the event loop turns (its callback comes before that), and the add itself
-   * (netlink, netlink-addr.ts) takes no turn: the address was up 278 ms before
-   * its line reached the watchdog, and a SIGKILL in between left it up.
+   * Before `ip addr add`: the line is in the watchdog's pipe when this
+   * returns (child-pipes.ts), so a daemon killed right after the add still
+   * has the address removed.
    */
-  vipAdding(address: string, iface: string): Promise<void> {
+  vipAdding(address: string, iface: string): void {
     const key = `${encodeField(address)}\t${encodeField(iface)}`;
     this.vips.add(key);
     this.send(`vip+\t${key}`);
-    return new Promise((resolve) => setImmediate(resolve));
   }
 
   /** After the address is gone from the interface. */
@@ -199,14 +198,14 @@ export class FenceGuard {
     this.closed = true;
     clearTimeout(this.restart);
     if (this.holding.size === 0 && this.vips.size === 0 && this.pidFile !== null) rmSync(this.pidFile, { force: true });
-    this.child?.stdin?.end();
+    this.stdin?.end();
+    this.stdin = null;
     this.child = null;
   }
 
+  /** In the watchdog's pipe when this returns (unless it stopped reading: then it waits, in order). */
   private send(line: string): void {
-    const stdin = this.child?.stdin;
-    if (stdin === null || stdin === undefined || stdin.destroyed) return; // Told again to the next one.
-    stdin.write(line + "\n");
+    this.stdin?.write(line + "\n"); // None: told again to the next one.
   }
 
   private writePid(): void {
@@ -223,11 +222,12 @@ export class FenceGuard {
     let child: ChildProcess;
     try {
       // Its own session: a signal to the daemon's process group (a terminal's Ctrl-C, kill -9 -PGID) leaves it be.
-      child = spawn(this.bash, ["-c", FENCE_GUARD_SCRIPT, FENCE_GUARD_NAME], {
-        stdio: ["pipe", "ignore", "pipe"],
+      const started = spawnFenceChild(this.bash, ["-c", FENCE_GUARD_SCRIPT, FENCE_GUARD_NAME], {
         detached: true,
         ...(this.o.env === undefined ? {} : { env: { ...process.env, ...this.o.env } }),
-      });
+      }, this.pipeHooks());
+      child = started.child;
+      this.stdin = started.stdin;
     } catch (e) {
       this.died(`cannot be started: ${(e as Error).message}`);
       return;
@@ -260,7 +260,19 @@ export class FenceGuard {
     for (const [module, at] of this.armed) this.send(`arm\t${encodeField(module)}\t${Math.max(0, Math.round(at - now))}`);
   }
 
+  private pipeHooks(): FenceSpawnHooks {
+    return {
+      onBacklog: (waiting) => {
+        if (waiting > 0) this.log.warn("fence watchdog is not reading its pipe: what it is told waits, and a daemon killed meanwhile leaves it unsaid", { waiting_bytes: waiting, pid: this.child?.pid ?? 0 });
+        else this.log.info("fence watchdog reads its pipe again");
+      },
+      onStuck: () => this.log.error("fence watchdog owes too much of its pipe: killing it (a new one is told everything)", { pid: this.child?.pid ?? 0 }),
+    };
+  }
+
   private died(how: string): void {
+    this.stdin?.end();
+    this.stdin = null;
     this.child = null;
     if (this.closed) return;
     this.log.error("fence watchdog process ended; starting it again", { detail: how });

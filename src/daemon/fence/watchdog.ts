@@ -19,7 +19,7 @@
  * runs main.ts again. Node cannot run the TypeScript source by itself, so
  * there (tests) no child is started unless a command is given.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -29,7 +29,7 @@ import { encodeFenceMessage, type FenceMessage, type FencePlan, type FenceStop, 
 import type { Logger } from "../log.ts";
 import { startFenceGuard } from "./guard.ts";
 import { relayFenceLine } from "./relay.ts";
-import { watchFenceChild } from "./child-pipes.ts";
+import { type FenceStdin, spawnFenceChild, watchFenceChild } from "./child-pipes.ts";
 import { DEFAULT_RESOURCE_TIMEOUT_MS } from "../module/resources.ts";
 
 export type { FencePlan } from "./messages.ts";
@@ -140,6 +140,7 @@ interface Armed {
 
 class FenceProcess implements FenceWatchdog {
   private child: ChildProcess | null = null;
+  private stdin: FenceStdin | null = null;
   private readonly armed = new Map<string, Armed>();
   private closed = false;
   private restart: ReturnType<typeof setTimeout> | undefined;
@@ -163,16 +164,16 @@ class FenceProcess implements FenceWatchdog {
     clearTimeout(this.restart);
     // Nothing armed: the child leaves at once, and the next start (a reload) must not take it for a crashed run's.
     if (this.armed.size === 0 && this.pidFile !== undefined) rmSync(this.pidFile, { force: true });
-    this.child?.stdin?.end();
+    this.stdin?.end();
+    this.stdin = null;
     // Not waited for: with a module still armed it stays until that deadline.
     this.child?.unref();
     this.child = null;
   }
 
+  /** In the child's pipe when this returns (child-pipes.ts): an arm is heard before the lease is used. */
   private send(m: FenceMessage): void {
-    const stdin = this.child?.stdin;
-    if (stdin === null || stdin === undefined || stdin.destroyed) return; // Sent again to the next child.
-    stdin.write(encodeFenceMessage(m) + "\n");
+    this.stdin?.write(encodeFenceMessage(m) + "\n"); // None: sent again to the next child.
   }
 
   private spawn(): void {
@@ -180,7 +181,15 @@ class FenceProcess implements FenceWatchdog {
     if (command === undefined) return;
     let child: ChildProcess;
     try {
-      child = spawn(command, args, { stdio: ["pipe", "ignore", "pipe"] });
+      const started = spawnFenceChild(command, args, {}, {
+        onBacklog: (waiting) => {
+          if (waiting > 0) this.log.warn("fence watchdog is not reading its pipe: what it is told waits, and a daemon killed meanwhile leaves it unsaid", { waiting_bytes: waiting, pid: this.child?.pid ?? 0 });
+          else this.log.info("fence watchdog reads its pipe again");
+        },
+        onStuck: () => this.log.error("fence watchdog owes too much of its pipe: killing it (a new one is told everything)", { pid: this.child?.pid ?? 0 }),
+      });
+      child = started.child;
+      this.stdin = started.stdin;
     } catch (e) {
       this.died(`cannot be started: ${(e as Error).message}`);
       return;
@@ -207,6 +216,8 @@ class FenceProcess implements FenceWatchdog {
   }
 
   private died(how: string): void {
+    this.stdin?.end();
+    this.stdin = null;
     this.child = null;
     if (this.closed) return;
     this.log.error("fence watchdog process ended; starting it again", { detail: how, armed: [...this.armed.keys()].join(" ") });

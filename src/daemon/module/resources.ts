@@ -78,8 +78,8 @@ export function hostResourceIo(): ResourceIo {
   return {
     run: runScript,
     async addVip(address, iface) {
-      // Told first, and awaited (the line must have left): a daemon killed during the add still has the address removed.
-      await fenceGuard()?.vipAdding(address, iface);
+      // Told first (in the watchdog's pipe when this returns): a daemon killed during the add still has the address removed.
+      fenceGuard()?.vipAdding(address, iface);
       const r = await addVip({ address, interface: iface });
       return r.ok ? { ok: true } : { ok: false, message: r.message };
     },

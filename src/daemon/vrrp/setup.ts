@@ -55,8 +55,8 @@ export function hostVrrpIo(): VrrpIo {
     },
     openSocket: openVrrpSocket,
     async addVip(vip, iface) {
-      // The fencing watchdog removes it if the daemon dies (fence/guard.ts); told, and awaited, before the add.
-      await fenceGuard()?.vipAdding(vip, iface);
+      // The fencing watchdog removes it if the daemon dies (fence/guard.ts); told before the add.
+      fenceGuard()?.vipAdding(vip, iface);
       const r = await addVip({ address: vip, interface: iface });
       return r.ok ? { ok: true } : { ok: false, message: r.message };
     },
