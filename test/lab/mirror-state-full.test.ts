@@ -38,7 +38,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node
 import { join } from "node:path";
 import { expect, onTestFinished } from "vitest";
 import { describeLab, labTest, useLab, useRunDirs } from "./lab-test.ts";
-import { copyContents, explainOnFailure, startMirrorLab } from "./mirror-lab.ts";
+import { copyContents, explainOnFailure, type MirrorLab, type MirrorNode, startMirrorLab } from "./mirror-lab.ts";
 import { waitUntil } from "./wait.ts";
 
 const running = (s: string) => s === "PRIM" || s === "ALONE";
@@ -61,6 +61,29 @@ function fill(dir: string): void {
   if (!full) throw new Error(`${dir} is not full after dd`);
 }
 
+/** NODE's state dir on a 16 MiB tmpfs of its own, unmounted when the test ends (after the nodes stop). */
+function stateDirOnTmpfs(m: MirrorLab, node: MirrorNode): void {
+  execFileSync("mount", ["-t", "tmpfs", "-o", "size=16m,mode=0700", "vigil-lab-state", node.stateDir]);
+  onTestFinished(async () => {
+    await m.stopAll();
+    execFileSync("umount", ["-l", node.stateDir]);
+  });
+}
+
+/** PRIM replicating to an up-to-date SECOND. */
+async function inSync(prim: MirrorNode, second: MirrorNode): Promise<void> {
+  await prim.waitModule((x) => running(x.state) && x.mirror?.writes === "replicate", `${prim.name} runs vms and replicates`, 30_000);
+  await second.waitModule((x) => x.state === "SECOND" && x.mirror?.data === "uptodate" && x.mirror.link === "up", `${second.name} is an up-to-date SECOND`, 30_000);
+}
+
+/** Every record and segment FROM's recorder had acknowledged is on TO's copy, whole. */
+function expectNothingLost(m: MirrorLab, from: MirrorNode["name"], to: MirrorNode["name"]): void {
+  const promised = m.acked(from);
+  const copy = copyContents(m.data(to));
+  expect(promised.records.filter((n) => !copy.records.has(n)), `records acknowledged on ${from} and missing on ${to}`).toEqual([]);
+  expect(promised.segments.filter((n) => copy.segments.get(n) !== n % 251), `segments acknowledged on ${from} and missing or damaged on ${to}`).toEqual([]);
+}
+
 describeLab("mirror module: a full state dir", () => {
   const lab = useLab({ hosts: 2, links: 1 });
   const runDir = useRunDirs("vigil-mirror-full-");
@@ -68,15 +91,10 @@ describeLab("mirror module: a full state dir", () => {
   labTest("full while receiving: no write fails; the PRIM dies: the SECOND waits saying why, and takes over by itself once space is freed, losing nothing", async () => {
     const m = await startMirrorLab({ lab: lab(), dir: runDir("full"), start: [] });
     const [h1, h2] = [m.node("h1"), m.node("h2")];
-    execFileSync("mount", ["-t", "tmpfs", "-o", "size=16m,mode=0700", "vigil-lab-state", h2.stateDir]);
-    onTestFinished(async () => {
-      await m.stopAll();
-      execFileSync("umount", ["-l", h2.stateDir]);
-    });
+    stateDirOnTmpfs(m, h2);
     explainOnFailure(m);
     await Promise.all([h1.start(), h2.start()]);
-    await h1.waitModule((x) => running(x.state) && x.mirror?.writes === "replicate", "h1 runs vms and replicates", 30_000);
-    await h2.waitModule((x) => x.state === "SECOND" && x.mirror?.data === "uptodate" && x.mirror.link === "up", "h2 is an up-to-date SECOND", 30_000);
+    await inSync(h1, h2);
     await waitUntil(() => m.acked("h1").records.length > 20, { timeoutMs: 60_000, intervalMs: 100, what: "h1's recorder acknowledged 20 records" });
 
     fill(h2.stateDir);
@@ -108,10 +126,7 @@ describeLab("mirror module: a full state dir", () => {
     await h2.proc?.waitFor(/"msg":"mirror record saved"/, 5_000);
     await waitUntil(() => m.acked("h2").records.length > 5, { timeoutMs: 60_000, intervalMs: 100, what: "h2's recorder acknowledged 5 records" });
 
-    const promised = m.acked("h1");
-    const onH2 = copyContents(m.data("h2"));
-    expect(promised.records.filter((n) => !onH2.records.has(n)), "records acknowledged on h1 and missing on h2").toEqual([]);
-    expect(promised.segments.filter((n) => onH2.segments.get(n) !== n % 251), "segments acknowledged on h1 and missing or damaged on h2").toEqual([]);
+    expectNothingLost(m, "h1", "h2");
     expect(readFileSync(join(m.dir, "acked-h2.log"), "utf8")).not.toMatch(/^error/m);
   }, 120_000);
 
@@ -131,8 +146,7 @@ describeLab("mirror module: a full state dir", () => {
     });
     explainOnFailure(m);
     await Promise.all([h1.start(), h2.start()]);
-    await h1.waitModule((x) => running(x.state) && x.mirror?.writes === "replicate", "h1 runs vms and replicates", 30_000);
-    await h2.waitModule((x) => x.state === "SECOND" && x.mirror?.data === "uptodate" && x.mirror.link === "up", "h2 is an up-to-date SECOND", 30_000);
+    await inSync(h1, h2);
     await waitUntil(() => m.acked("h1").records.length > 20, { timeoutMs: 60_000, intervalMs: 100, what: "h1's recorder acknowledged 20 records" });
 
     fill(fs);
@@ -162,24 +176,16 @@ describeLab("mirror module: a full state dir", () => {
     await h1.start();
     await h1.waitModule((x) => running(x.state), "h1 runs vms again", 30_000);
     await h2.waitModule((x) => x.state === "SECOND" && x.mirror?.data === "uptodate" && x.mirror.link === "up", "h2 resynced from h1", 60_000);
-    const promised = m.acked("h1");
-    const onH2 = copyContents(m.data("h2"));
-    expect(promised.records.filter((n) => !onH2.records.has(n)), "records acknowledged on h1 and missing on h2").toEqual([]);
-    expect(promised.segments.filter((n) => onH2.segments.get(n) !== n % 251), "segments acknowledged on h1 and missing or damaged on h2").toEqual([]);
+    expectNothingLost(m, "h1", "h2");
   }, 180_000);
 
   labTest("h1 alone with a full state dir loses its journal, no write failing: h2 comes back, is resynced by a full compare, losing nothing", async () => {
     const m = await startMirrorLab({ lab: lab(), dir: runDir("journal"), start: [] });
     const [h1, h2] = [m.node("h1"), m.node("h2")];
-    execFileSync("mount", ["-t", "tmpfs", "-o", "size=16m,mode=0700", "vigil-lab-state", h1.stateDir]);
-    onTestFinished(async () => {
-      await m.stopAll();
-      execFileSync("umount", ["-l", h1.stateDir]);
-    });
+    stateDirOnTmpfs(m, h1);
     explainOnFailure(m);
     await Promise.all([h1.start(), h2.start()]);
-    await h1.waitModule((x) => running(x.state) && x.mirror?.writes === "replicate", "h1 runs vms and replicates", 30_000);
-    await h2.waitModule((x) => x.state === "SECOND" && x.mirror?.data === "uptodate" && x.mirror.link === "up", "h2 is an up-to-date SECOND", 30_000);
+    await inSync(h1, h2);
     await waitUntil(() => m.acked("h1").records.length > 20, { timeoutMs: 60_000, intervalMs: 100, what: "h1's recorder acknowledged 20 records" });
     h2.proc?.kill("SIGKILL");
     await h2.proc?.exited;
@@ -207,24 +213,16 @@ describeLab("mirror module: a full state dir", () => {
     await h1.waitModule((x) => x.mirror?.journalLost === null, "h1's journal holds the changes again", 30_000);
     // (The event of the loss stays in the recent events `vigil status` lists; the module's line is gone.)
     expect((await h1.cli(["status"])).out).not.toMatch(/^\s*ALONE journal lost: /m);
-    const promised = m.acked("h1");
-    const onH2 = copyContents(m.data("h2"));
-    expect(promised.records.filter((n) => !onH2.records.has(n)), "records acknowledged on h1 and missing on h2").toEqual([]);
-    expect(promised.segments.filter((n) => onH2.segments.get(n) !== n % 251), "segments acknowledged on h1 and missing or damaged on h2").toEqual([]);
+    expectNothingLost(m, "h1", "h2");
   }, 180_000);
 
   labTest("h1 starts on a full state dir with a journal never written: it waits saying why, its journal opens by itself once space is freed, and h1 is resynced, without a restart", async () => {
     const m = await startMirrorLab({ lab: lab(), dir: runDir("unopened"), start: [] });
     const [h1, h2] = [m.node("h1"), m.node("h2")];
-    execFileSync("mount", ["-t", "tmpfs", "-o", "size=16m,mode=0700", "vigil-lab-state", h1.stateDir]);
-    onTestFinished(async () => {
-      await m.stopAll();
-      execFileSync("umount", ["-l", h1.stateDir]);
-    });
+    stateDirOnTmpfs(m, h1);
     explainOnFailure(m);
     await Promise.all([h1.start(), h2.start()]);
-    await h1.waitModule((x) => running(x.state) && x.mirror?.writes === "replicate", "h1 runs vms and replicates", 30_000);
-    await h2.waitModule((x) => x.state === "SECOND" && x.mirror?.data === "uptodate" && x.mirror.link === "up", "h2 is an up-to-date SECOND", 30_000);
+    await inSync(h1, h2);
     await waitUntil(() => m.acked("h1").records.length > 20, { timeoutMs: 60_000, intervalMs: 100, what: "h1's recorder acknowledged 20 records" });
     // Clean stops: h2 takes the module over and writes alone, then stops too, the last writer.
     h1.proc?.kill("SIGTERM");
@@ -260,18 +258,12 @@ describeLab("mirror module: a full state dir", () => {
     await h2.start();
     await h1.waitModule((x) => x.state === "SECOND" && x.mirror?.data === "uptodate" && x.mirror.link === "up" && x.mirror.serving === null, "h1 resynced from h2", 90_000);
     expect(readFileSync(join(m.dir, "acked-h2.log"), "utf8")).not.toMatch(/^error/m);
-    const promised = m.acked("h2");
-    const onH1 = copyContents(m.data("h1"));
-    expect(promised.records.filter((n) => !onH1.records.has(n)), "records acknowledged on h2 and missing on h1").toEqual([]);
+    expectNothingLost(m, "h2", "h1");
   }, 180_000);
   labTest("h1 returns on a full state dir while h2 runs alone: h2 goes on writing, not waiting for h1; h1 is resynced once space is freed", async () => {
     const m = await startMirrorLab({ lab: lab(), dir: runDir("returning"), start: [] });
     const [h1, h2] = [m.node("h1"), m.node("h2")];
-    execFileSync("mount", ["-t", "tmpfs", "-o", "size=16m,mode=0700", "vigil-lab-state", h1.stateDir]);
-    onTestFinished(async () => {
-      await m.stopAll();
-      execFileSync("umount", ["-l", h1.stateDir]);
-    });
+    stateDirOnTmpfs(m, h1);
     explainOnFailure(m);
     await Promise.all([h1.start(), h2.start()]);
     await h2.waitModule((x) => x.state === "SECOND" && x.mirror?.data === "uptodate" && x.mirror.link === "up", "h2 is an up-to-date SECOND", 30_000);
@@ -293,8 +285,6 @@ describeLab("mirror module: a full state dir", () => {
     rmSync(join(h1.stateDir, "fill"));
     await h1.waitModule((x) => x.state === "SECOND" && x.mirror?.data === "uptodate" && x.mirror.link === "up", "h1 resynced from h2", 90_000);
     expect(readFileSync(join(m.dir, "acked-h2.log"), "utf8")).not.toMatch(/^error/m);
-    const promised = m.acked("h2");
-    const onH1 = copyContents(m.data("h1"));
-    expect(promised.records.filter((n) => !onH1.records.has(n)), "records acknowledged on h2 and missing on h1").toEqual([]);
+    expectNothingLost(m, "h2", "h1");
   }, 180_000);
 });
