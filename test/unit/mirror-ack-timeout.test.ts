@@ -12,10 +12,8 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import type { MirrorDriver } from "../../src/daemon/mirror/driver.ts";
-import type { ApplyResult } from "../../src/replicator/apply-result.ts";
-import { type MirrorOp, relPath } from "../../src/replicator/ops.ts";
-import { loopbackMirrorDriver, until } from "./mirror-driver-pair.ts";
+import { relPath } from "../../src/replicator/ops.ts";
+import { hangApplier, pairInSync, until } from "./mirror-driver-pair.ts";
 import { tmpDir } from "./resync-fixture.ts";
 
 const KEY = new Uint8Array(32).fill(7);
@@ -26,36 +24,14 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-interface Insides {
-  intercepted(op: MirrorOp): Promise<void>;
-  applier: { apply(op: MirrorOp): Promise<ApplyResult> | ApplyResult } | null;
-}
-
 describe("an acknowledgement owed past ack_timeout", () => {
   it("drops the link to a SECOND whose applier never answers: the PRIM's write completes alone, the resync later brings the copy in line", async () => {
     const root = tmpDir("ack-timeout");
     const h1Lines: string[] = [];
-    const h1 = loopbackMirrorDriver("h1", root, { key: KEY, port: PORT, lines: h1Lines, timers: { ackTimeoutMs: 1_500 } });
-    const h2 = loopbackMirrorDriver("h2", root, { key: KEY, port: PORT, timers: { detachGraceMs: 1_000 } });
-    cleanups.push(() => h1.close(), () => h2.close());
-    // The heartbeat's adverts, carried by hand: each hears the other's role and data mark.
-    h1.attach({ gate: () => {}, republish: () => h2.peerAdvert(h1.core.role, h1.mark) });
-    h2.attach({ gate: () => {}, republish: () => h1.peerAdvert(h2.core.role, h2.mark) });
-    const p1 = h1 as unknown as Insides;
-    const p2 = h2 as unknown as Insides;
-    await until(() => p1.applier !== null && p2.applier !== null, "both mirrors started");
-    h1.peer("up");
-    h2.peer("up");
-    h1.role("PRIM", "elected");
-    h2.role("SECOND", "elected");
-    await until(() => h1.status().link === "up" && h1.status().writes === "replicate" && h2.status().data === "uptodate" && h1.core.link?.data === "uptodate" && h1.core.resyncing === false, "in sync");
+    const { h1, h2, p1, p2 } = await pairInSync(root, { key: KEY, port: PORT, cleanups, h1Lines, h1Timers: { ackTimeoutMs: 1_500 }, h2Timers: { detachGraceMs: 1_000 } });
 
     // The SECOND's applier hangs: every op it is given waits until released.
-    const applier = p2.applier!;
-    const realApply = applier.apply.bind(applier);
-    let stuck = true;
-    const hung: (() => void)[] = [];
-    applier.apply = (op) => (stuck ? new Promise<ApplyResult>((resolve) => hung.push(() => void Promise.resolve(realApply(op)).then(resolve))) : realApply(op));
+    const hang = hangApplier(p2);
 
     const data = new TextEncoder().encode("written while the SECOND's disk hung\n");
     let returned = false;
@@ -63,18 +39,17 @@ describe("an acknowledgement owed past ack_timeout", () => {
     writeFileSync(join(h1.folder, "late"), data);
     void p1.intercepted({ op: "create", path: relPath("late"), mode: 0o644, uid: 0, gid: 0 }).then(() =>
       p1.intercepted({ op: "write", path: relPath("late"), offset: 0, data, mtimeNs: 2n }).then(() => (returned = true)));
-    await until(() => hung.length > 0, "the SECOND's applier holds the op");
+    await until(() => hang.held() > 0, "the SECOND's applier holds the op");
 
     // No acknowledgement for ack_timeout: the link is dropped, status says why, and the write returns alone.
     await until(() => h1.status().link === "down" && /h2 has not applied op \d+ for 1\.\d s \(ack_timeout 1\.5 s\): link dropped, going on alone/.test(h1.status().linkDetail), "status gives the reason of the drop");
     await until(() => returned, "the PRIM's write returns without the SECOND");
-    expect(stuck).toBe(true);
+    expect(hang.held()).toBeGreaterThan(0);
     expect(h1Lines.some((l) => l.includes("mirror peer does not acknowledge") && /h2 has not applied op \d+ for 1\.\d s \(ack_timeout 1\.5 s\): link dropped, going on alone/.test(l))).toBe(true);
     expect(h1.status().writes).toBe("alone");
 
     // The applier works again: the link comes back and the resync brings h2's copy in line.
-    stuck = false;
-    for (const release of hung.splice(0)) release();
+    hang.release();
     await until(() => h1.status().link === "up" && h1.core.link?.data === "uptodate" && h2.status().data === "uptodate" && h1.status().writes === "replicate" && !h1.core.resyncing, "in sync again");
     expect(readFileSync(join(h2.folder, "late"), "utf8")).toBe("written while the SECOND's disk hung\n");
     expect(h1.status().waitingOps).toBe(0);

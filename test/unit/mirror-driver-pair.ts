@@ -7,6 +7,8 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { MirrorDriver } from "../../src/daemon/mirror/driver.ts";
 import { Logger } from "../../src/daemon/log.ts";
+import type { ApplyResult } from "../../src/replicator/apply-result.ts";
+import type { MirrorOp } from "../../src/replicator/ops.ts";
 import { until as untilWithin } from "./until.ts";
 
 /** A loopback mirror's steps (a sync, a resync) take seconds: 30 s before a wait counts as a hang. */
@@ -29,4 +31,50 @@ export function loopbackMirrorDriver(self: "h1" | "h2", root: string, o: { key: 
     ...(o.timers?.ackTimeoutMs === undefined ? {} : { ackTimeoutMs: o.timers.ackTimeoutMs }),
     stateDir, boot: "boot-1", log: new Logger("json", (l) => void lines?.push(l)), prefer: "h1",
   });
+}
+
+/** What the tests reach inside a driver: its interception's entry and its applier. */
+export interface DriverInsides {
+  intercepted(op: MirrorOp): Promise<void>;
+  applier: { apply(op: MirrorOp): Promise<ApplyResult> | ApplyResult } | null;
+}
+
+/**
+ * h1 PRIM replicating to h2, an up-to-date SECOND, the heartbeat's adverts
+ * carried by hand; both closed by `cleanups`.
+ */
+export async function pairInSync(root: string, o: {
+  key: Uint8Array; port: number; cleanups: (() => Promise<void>)[]; h1Lines?: string[];
+  h1Timers?: { detachGraceMs?: number; ackTimeoutMs?: number }; h2Timers?: { detachGraceMs?: number; ackTimeoutMs?: number };
+}): Promise<{ h1: MirrorDriver; h2: MirrorDriver; p1: DriverInsides; p2: DriverInsides }> {
+  const h1 = loopbackMirrorDriver("h1", root, { key: o.key, port: o.port, ...(o.h1Lines === undefined ? {} : { lines: o.h1Lines }), ...(o.h1Timers === undefined ? {} : { timers: o.h1Timers }) });
+  const h2 = loopbackMirrorDriver("h2", root, { key: o.key, port: o.port, ...(o.h2Timers === undefined ? {} : { timers: o.h2Timers }) });
+  o.cleanups.push(() => h1.close(), () => h2.close());
+  h1.attach({ gate: () => {}, republish: () => h2.peerAdvert(h1.core.role, h1.mark) });
+  h2.attach({ gate: () => {}, republish: () => h1.peerAdvert(h2.core.role, h2.mark) });
+  const p1 = h1 as unknown as DriverInsides;
+  const p2 = h2 as unknown as DriverInsides;
+  await until(() => p1.applier !== null && p2.applier !== null, "both mirrors started");
+  h1.peer("up");
+  h2.peer("up");
+  h1.role("PRIM", "elected");
+  h2.role("SECOND", "elected");
+  await until(() => h1.status().link === "up" && h1.status().writes === "replicate" && h2.status().data === "uptodate" && h1.core.link?.data === "uptodate" && h1.core.resyncing === false, "in sync");
+  return { h1, h2, p1, p2 };
+}
+
+/** Every op h2's applier is given from now on waits until released (a hung disk); `release` lets them and later ones through. */
+export function hangApplier(p: DriverInsides): { held: () => number; release: () => void } {
+  const applier = p.applier!;
+  const realApply = applier.apply.bind(applier);
+  let stuck = true;
+  const hung: (() => void)[] = [];
+  applier.apply = (op) => (stuck ? new Promise<ApplyResult>((resolve) => hung.push(() => void Promise.resolve(realApply(op)).then(resolve))) : realApply(op));
+  return {
+    held: () => hung.length,
+    release: () => {
+      stuck = false;
+      for (const r of hung.splice(0)) r();
+    },
+  };
 }

@@ -588,11 +588,14 @@ export class MirrorDriver implements MirrorResource {
     // The server hands several ops over before their results: count them, so a takeover waits
     // until none of the old PRIM's ops is still being applied before it mounts (see start()).
     this.applying++;
+    const applied = this.applyKeeping(this.applier, op);
+    this.beingApplied.add(applied);
     try {
-      const r = await this.applyKeeping(this.applier, op);
+      const r = await applied;
       if (!r.ok) this.input({ type: "apply-failed", detail: r.message });
       return r;
     } finally {
+      this.beingApplied.delete(applied);
       this.applying--;
       if (this.applying === 0) for (const fn of this.appliedAll.splice(0)) fn();
     }
@@ -629,6 +632,13 @@ export class MirrorDriver implements MirrorResource {
 
   private applying = 0;
   private readonly appliedAll: (() => void)[] = [];
+  /** The peer's ops handed to the applier and not finished, whatever connection brought them. */
+  private readonly beingApplied = new Set<Promise<ApplyResult>>();
+
+  /** Resolves once every op handed to the applier before this call has finished (later ones are not waited for). */
+  private appliedSoFar(): Promise<void> {
+    return Promise.allSettled([...this.beingApplied]).then(() => undefined);
+  }
 
   /** Resolves once no op of the peer is being applied here (new ones are refused: we run the module). */
   private appliesDrained(): Promise<void> {
@@ -688,13 +698,17 @@ export class MirrorDriver implements MirrorResource {
 
   private async answerControl(q: ResyncRequest, reply: (r: ResyncResponse) => boolean): Promise<void> {
     if (q.kind !== "control") return;
-    const running = this.state.role === "PRIM" || this.state.role === "ALONE";
     switch (q.action) {
       case "state":
         break;
       case "resync-begin":
       case "resync-begin-keep":
-        if (running) {
+        // An op of a connection that dropped while the applier was slow (ack_timeout, a cut link) may still
+        // be on its way to the disk: the resync reads this copy from now on, so it lands first. Landing
+        // after the resync's look (a create of a file the PRIM then removed alone, say), it would leave the
+        // copy unlike the PRIM's once the resync calls it up to date.
+        await this.appliedSoFar();
+        if (this.state.role === "PRIM" || this.state.role === "ALONE") {
           reply({ kind: "error", errno: "EBUSY", message: `${this.o.self} runs ${this.o.module}: its copy is not resynced` });
           return;
         }
