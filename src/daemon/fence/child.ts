@@ -16,6 +16,7 @@ import { runScript, type RunOptions, type RunResult } from "../../sys/run-script
 import { removeVip } from "../../sys/vip.ts";
 import { type FenceAction, type FenceEvent, type FenceState, initFence, nextFenceWake, stepFence } from "../../core/fence/watchdog.ts";
 import { parseFenceMessage } from "./messages.ts";
+import { stdioOutlet } from "../../sys/outlet.ts";
 
 /** The internal verb that starts this process; not listed in the help. */
 export const FENCE_VERB = "__fence";
@@ -124,7 +125,27 @@ export class FenceChild {
   }
 }
 
+/**
+ * The last lines (what was removed, what was stopped) are what the operator
+ * reads after a fence, and under Bun process.exit drops what stderr still
+ * buffers: the exit waits for them, after the fencing is done. Bounded, as
+ * the reader may be a frozen daemon: what its pipe cannot take waits in our
+ * memory up to STDERR_MAX_BACKLOG (then lines are dropped and counted, never
+ * blocking a fence), and the exit waits at most STDERR_STALL_MS without
+ * progress and EXIT_WAIT_MAX_MS in all.
+ */
+const STDERR_MAX_BACKLOG = 1024 * 1024;
+const STDERR_STALL_MS = 3000;
+const EXIT_WAIT_MAX_MS = 10_000;
+
 function hostIo(): FenceChildIo {
+  const stderr = stdioOutlet("stderr");
+  stderr.limit({
+    maxBacklogBytes: STDERR_MAX_BACKLOG,
+    stallMs: STDERR_STALL_MS,
+    resumed: (dropped) => stderr.write(JSON.stringify({ level: "warn", msg: "fence watchdog: log lines dropped while stderr was not read", at: new Date().toISOString(), dropped }) + "\n"),
+  });
+  let leaving = false;
   return {
     now: () => performance.now(),
     async removeVip(address, iface) {
@@ -134,13 +155,18 @@ function hostIo(): FenceChildIo {
     run: runScript,
     log(level, msg, fields) {
       // `at`: when it happened; the daemon may relay the line much later (it was frozen).
-      process.stderr.write(JSON.stringify({ level, msg, at: new Date().toISOString(), ...fields }) + "\n");
+      stderr.write(JSON.stringify({ level, msg, at: new Date().toISOString(), ...fields }) + "\n");
     },
     setTimer(fn, ms) {
       const t = setTimeout(fn, ms);
       return () => clearTimeout(t);
     },
-    exit: () => process.exit(0),
+    exit() {
+      if (leaving) return;
+      leaving = true;
+      setTimeout(() => process.exit(0), EXIT_WAIT_MAX_MS);
+      void stderr.flushed().then(() => process.exit(0));
+    },
   };
 }
 
