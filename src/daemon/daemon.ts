@@ -33,7 +33,7 @@ import { ResourceOps, resourceStates } from "./resource-state.ts";
 import { join } from "node:path";
 import { mergedStatus, Supervisor } from "./supervisor.ts";
 import { applyRealtime } from "./realtime.ts";
-import { dropAgainLater, LATER_DROP_AFTER_INITDEAD_MS, trimAfterStart, wantsLaterDrop } from "./memory-trim.ts";
+import { dropAgainLater, LaterDropOnce, trimAfterStart } from "./memory-trim.ts";
 import { paceOptionsFor, startupPace } from "./startup-pace.ts";
 import { dumpHeapStatsOnSignal } from "./heap-stats.ts";
 import { supervisedVrrp } from "./vrrp/supervised.ts";
@@ -140,11 +140,13 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   // Again, for the threads the engines started (their Workers begin at normal priority).
   await applyRealtime(initial, log, "threads");
   // Modules and VRRP do start-up work of their own after that trim: its garbage and code pages go again once it is done.
-  const cancelLaterDrop = wantsLaterDrop(initial) ? dropAgainLater(log, initial.cluster.heartbeat.initdead + LATER_DROP_AFTER_INITDEAD_MS, { beforeStep: () => pace.beforeStep() }) : () => {};
-  signals.onReload(() => void reloadNode(opts, self.name, node, supervisor));
+  // A reload that brings the first module or VRRP instance brings that work too.
+  const laterDrop = new LaterDropOnce((afterMs) => dropAgainLater(log, afterMs, { beforeStep: () => pace.beforeStep() }));
+  laterDrop.consider(initial);
+  signals.onReload(() => void reloadNode(opts, self.name, node, supervisor).then(() => laterDrop.consider(node.config)));
   const releaseHeapStats = dumpHeapStatsOnSignal(opts.stateDir, log);
   const signal = await signals.stopped;
-  cancelLaterDrop();
+  laterDrop.cancelPending();
   const code = await stop(signal);
   releaseHeapStats();
   return code;

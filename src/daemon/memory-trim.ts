@@ -138,6 +138,30 @@ export function wantsLaterDrop(config: { readonly modules: readonly unknown[]; r
   return config.modules.length > 0 || config.vrrp.length > 0;
 }
 
+/**
+ * The later drop at most once a run: at start for a node with modules or
+ * VRRP, else at the first reload that brings one (its elections, start
+ * scripts and announcements come after that reload as they would after a
+ * start). `schedule` is dropAgainLater with its steps; it gets the delay
+ * from now and returns its cancel.
+ */
+export class LaterDropOnce {
+  private cancel: (() => void) | undefined;
+
+  constructor(private readonly schedule: (afterMs: number) => () => void) {}
+
+  /** At start, and after each reload with the config the engines run now. */
+  consider(config: Parameters<typeof wantsLaterDrop>[0] & { readonly cluster: { readonly heartbeat: { readonly initdead: number } } }): void {
+    if (this.cancel !== undefined || !wantsLaterDrop(config)) return;
+    this.cancel = this.schedule(config.cluster.heartbeat.initdead + LATER_DROP_AFTER_INITDEAD_MS);
+  }
+
+  /** A stop: what has not run yet does not. */
+  cancelPending(): void {
+    this.cancel?.();
+  }
+}
+
 /** What the later drop is given: the pace of its steps, and the collection (tests put their own). */
 export interface LaterDropSteps {
   /** Awaited before the collection and before the drop (startup-pace.ts: right after a heartbeat round). */

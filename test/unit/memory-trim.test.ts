@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from "vitest";
-import { dropAgainLater, droppableRangesOf, LATER_COLLECTION_BEFORE_DROP_MS, wantsLaterDrop } from "../../src/daemon/memory-trim.ts";
+import { dropAgainLater, droppableRangesOf, LATER_COLLECTION_BEFORE_DROP_MS, LATER_DROP_AFTER_INITDEAD_MS, LaterDropOnce, wantsLaterDrop } from "../../src/daemon/memory-trim.ts";
 import { Logger } from "../../src/daemon/log.ts";
 
 const mapping = (range: string, perms: string, path: string, anonKiB: number): string =>
@@ -120,5 +120,53 @@ describe("the later drop, once the engines' start-up work is done", () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+});
+
+describe("the later drop across reloads", () => {
+  const config = (modules: number, vrrp: number, initdead = 30_000) => ({
+    modules: Array.from({ length: modules }, (_, i) => ({ name: `m${i}` })),
+    vrrp: Array.from({ length: vrrp }, (_, i) => ({ name: `v${i}` })),
+    cluster: { heartbeat: { initdead } },
+  });
+  const scheduler = () => {
+    const delays: number[] = [];
+    const cancel = vi.fn();
+    return { delays, cancel, once: new LaterDropOnce((afterMs) => (delays.push(afterMs), cancel)) };
+  };
+
+  it("a reload that brings the first module or VRRP instance schedules it, with the reloaded initdead", () => {
+    for (const next of [config(1, 0, 60_000), config(0, 1, 60_000)]) {
+      const s = scheduler();
+      s.once.consider(config(0, 0));
+      expect(s.delays).toEqual([]);
+      s.once.consider(config(0, 0)); // A reload that brings neither.
+      expect(s.delays).toEqual([]);
+      s.once.consider(next);
+      expect(s.delays).toEqual([60_000 + LATER_DROP_AFTER_INITDEAD_MS]);
+    }
+  });
+
+  it("once a run: not again at a later reload, nor at a reload of a node that had it at start", () => {
+    const late = scheduler();
+    late.once.consider(config(0, 0));
+    late.once.consider(config(1, 0));
+    late.once.consider(config(2, 1));
+    late.once.consider(config(0, 0));
+    late.once.consider(config(1, 0));
+    expect(late.delays).toEqual([30_000 + LATER_DROP_AFTER_INITDEAD_MS]);
+
+    const atStart = scheduler();
+    atStart.once.consider(config(1, 0));
+    atStart.once.consider(config(3, 2));
+    expect(atStart.delays).toEqual([30_000 + LATER_DROP_AFTER_INITDEAD_MS]);
+  });
+
+  it("a stop cancels what was scheduled; with nothing scheduled it does nothing", () => {
+    const s = scheduler();
+    s.once.cancelPending();
+    s.once.consider(config(0, 1));
+    s.once.cancelPending();
+    expect(s.cancel).toHaveBeenCalledTimes(1);
   });
 });
