@@ -83,7 +83,8 @@ export interface Engine {
    * instances the peer says it is MASTER of; undefined when its frame does
    * not say (an older release).
    */
-  frame?(node: string, adverts: readonly ModuleAdvert[], echo?: number, vrrp?: readonly VrrpMasterClaim[]): void;
+  /** `heardAt`: the frame's arrival (performance.now()), earlier than now when the heartbeat read it late. */
+  frame?(node: string, adverts: readonly ModuleAdvert[], echo?: number, vrrp?: readonly VrrpMasterClaim[], heardAt?: number): void;
   /** The VRRP instances this node is MASTER of, published in every heartbeat frame. */
   vrrpClaims?(): VrrpMasterClaim[];
 }
@@ -109,4 +110,10 @@ export interface Membership {
   peers(): { name: string; liveness: PeerState }[];
   /** `node`'s vigil answered on another channel (`via`: a mirror's replication link) to a probe sent `ageMs` ago; "record": its records were read then. */
   alive?(node: string, via: string, ageMs: number, proof?: "answer" | "record"): void;
+  /**
+   * Reads the frames that wait unread in the heartbeat's sockets (those it
+   * reads once per round) and hands them over now, each with its arrival:
+   * for an engine about to judge on what peers last said.
+   */
+  readArrived?(): void;
 }

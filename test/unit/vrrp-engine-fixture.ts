@@ -31,6 +31,8 @@ export interface OneInstance {
   readonly metrics?: Metrics;
   /** Default 10 s: the link is never polled within a test's fake minute or so. */
   readonly linkPollMs?: number;
+  /** The heartbeat's read of frames waiting unread (VrrpEngineOptions.readHeartbeat). */
+  readonly readHeartbeat?: () => void;
 }
 
 export function oneInstanceEngine(o: OneInstance): { engine: VrrpEngine; vips: Set<string> } {
@@ -63,6 +65,7 @@ export function oneInstanceEngine(o: OneInstance): { engine: VrrpEngine; vips: S
     metrics: o.metrics ?? new Metrics(),
     clock: () => Date.now(),
     linkPollMs: o.linkPollMs ?? 10_000,
+    ...(o.readHeartbeat === undefined ? {} : { readHeartbeat: o.readHeartbeat }),
   });
   return { engine, vips };
 }

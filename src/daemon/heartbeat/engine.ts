@@ -41,9 +41,10 @@ export interface HeartbeatEngineOptions {
    * send time (our clock) of our newest frame the peer had received when it
    * sent this one: its echo of us, if it has heard us. `vrrp`: the VRRP
    * instances the peer is MASTER of; undefined when its frame's version
-   * does not carry them (an older release).
+   * does not carry them (an older release). `at`: when the frame arrived
+   * (the engine's clock), earlier than now for a frame read late.
    */
-  onFrame?: (node: string, modules: readonly ModuleAdvert[], echo: number | undefined, vrrp: readonly VrrpMasterClaim[] | undefined) => void;
+  onFrame?: (node: string, modules: readonly ModuleAdvert[], echo: number | undefined, vrrp: readonly VrrpMasterClaim[] | undefined, at: number) => void;
   /** The cluster-relevant config as key hashes (config-digest.ts), published for drift checks; absent: not published. */
   configDigest?: OwnDigest;
   /**
@@ -197,7 +198,11 @@ export class HeartbeatEngine {
     this.transport = t;
     t.onReceive((link, bytes, from, ageMs) => {
       const at = this.clock() - (ageMs ?? 0);
-      if (this.opts.deferFrames !== true && ageMs === undefined) return this.onBytes(link, bytes, from, at);
+      if (this.opts.deferFrames !== true && ageMs === undefined) {
+        // A peer's older frames may wait in a polled socket: fed after this one, they would be old-seq.
+        if (!this.reading && t.readArrived !== undefined) this.takeArrived(false);
+        return this.onBytes(link, bytes, from, at);
+      }
       this.pending.push({ link, bytes, from, at, stamped: ageMs !== undefined });
       if (!this.reading && this.pending.length >= MAX_PENDING_FRAMES) this.takePending();
     });
@@ -282,6 +287,12 @@ export class HeartbeatEngine {
     this.takeArrived();
     this.apply(stepMembership(this.state, { type: "alive", node, via, ageMs, proof }, this.clock()));
     this.schedule();
+  }
+
+  /** Reads the polled sockets now and feeds what waited there (Membership.readArrived). */
+  readArrived(): void {
+    if (!this.transport) return;
+    this.takeArrived();
   }
 
   view(): MembershipView {
@@ -441,7 +452,7 @@ export class HeartbeatEngine {
       this.counters.received(this.peerLinkLabels(r.frame.node, link));
       const echo = echoOf(r.frame, this.opts.membership.self);
       const version = bytes[4] ?? HEARTBEAT_VERSION;
-      this.opts.onFrame?.(r.frame.node, r.frame.modules, echo, version >= 3 ? (r.frame.vrrp ?? NO_CLAIMS) : undefined);
+      this.opts.onFrame?.(r.frame.node, r.frame.modules, echo, version >= 3 ? (r.frame.vrrp ?? NO_CLAIMS) : undefined, at);
       if (r.frame.config !== undefined) this.takeConfigPage(r.frame.node, r.frame.config);
       this.notePeerVersion(r.frame.node, r.frame.epoch, version);
     }

@@ -85,8 +85,8 @@ export function supervisedHeartbeat(ctx: NodeContext, others: () => readonly Eng
         const addresses = c.cluster.nodes.find((n) => n.name === node)?.addresses ?? [];
         for (const e of others()) e.peer?.(node, liveness, addresses);
       },
-      onFrame: (node, adverts, echo, vrrp) => {
-        for (const e of others()) e.frame?.(node, adverts, echo, vrrp);
+      onFrame: (node, adverts, echo, vrrp, at) => {
+        for (const e of others()) e.frame?.(node, adverts, echo, vrrp, at);
       },
     });
     try {
@@ -160,6 +160,7 @@ export function supervisedHeartbeat(ctx: NodeContext, others: () => readonly Eng
     running: () => running !== undefined,
     publish: () => running?.publish(),
     alive: (node, via, ageMs, proof) => running?.alive(node, via, ageMs, proof),
+    readArrived: () => running?.readArrived(),
     peers: () => running?.view().peers.map((p) => ({ name: p.name, liveness: p.state })) ?? [],
     afterRound: (fn) => {
       riders.push(fn);

@@ -209,10 +209,12 @@ export class VrrpEngine {
    * undefined when its frame version does not say. Each instance's core is
    * told when what that node says about it changes; how recent it is, the
    * core is told before a tick (see onTimer), not at every frame.
+   * `heardAt`: when the frame arrived (our clock), which is earlier than now
+   * for a frame the heartbeat read late; a hold is judged on it.
    */
-  heartbeatFrame(node: string, claims: readonly VrrpMasterClaim[] | undefined): void {
+  heartbeatFrame(node: string, claims: readonly VrrpMasterClaim[] | undefined, heardAt?: number): void {
     if (!this.running) return;
-    const now = this.clock();
+    const now = heardAt ?? this.clock();
     for (const inst of this.instances.values()) {
       const vrid = inst.spec.core.vrid;
       const claim = claims?.find((c) => c.instance === inst.name && c.vrid === vrid);
@@ -220,7 +222,7 @@ export class VrrpEngine {
       const address = claim?.address ?? "";
       const was = inst.peers.get(node);
       if (was !== undefined && was.says === says && was.address === address) {
-        was.heardAt = now;
+        if (now > was.heardAt) was.heardAt = now;
         continue;
       }
       // Nothing to say about a node that never claimed anything here.
@@ -314,7 +316,11 @@ export class VrrpEngine {
    * there, for the few milliseconds until it reads them. Those the receive
    * Worker has already read get a few 1 ms deferrals; those still in the
    * kernel (the Worker stalled too, and the timer won the race when both
-   * resumed) are read here, on this thread, before the tick.
+   * resumed) are read here, on this thread, before the tick. So are the
+   * heartbeat's frames that wait unread (readHeartbeat): a claim is as
+   * recent as its frame's arrival, and a hold judged without the frames
+   * that came since the heartbeat's last read would take over from a
+   * master whose node still says it is there.
    */
   private onTimer(unit: Unit, deferred: number): void {
     unit.timer = undefined;
@@ -323,6 +329,7 @@ export class VrrpEngine {
       return;
     }
     this.readQueued(unit);
+    this.opts.readHeartbeat?.();
     this.refreshClaims(unit);
     this.feed(unit, undefined, { type: "tick" });
   }

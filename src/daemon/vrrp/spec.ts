@@ -101,4 +101,10 @@ export interface VrrpEngineOptions {
   /** Runs notify scripts; runScript by default. */
   readonly runScript?: ScriptRunner;
   readonly notifyTimeoutMs?: number;
+  /**
+   * Reads the heartbeat frames that wait unread (a heartbeat that reads its
+   * sockets once per round) and hands their claims over, each with its
+   * arrival time, before a hold is judged: see onTimer.
+   */
+  readonly readHeartbeat?: () => void;
 }

@@ -8,13 +8,14 @@
  * The instances' link checks ride the heartbeat's rounds (link-rides.ts).
  */
 import type { VigilConfig } from "../../config/types.ts";
-import { type Engine, type NodeContext, ReloadRejected } from "../engine.ts";
+import { type Engine, type Membership, type NodeContext, ReloadRejected } from "../engine.ts";
 import type { VrrpEngine } from "./engine.ts";
 
-/** What VRRP needs of the heartbeat (SupervisedHeartbeat): its rounds, for the link checks to ride. */
+/** What VRRP needs of the heartbeat (SupervisedHeartbeat): its rounds, for the link checks to ride, and its frames read before a hold is judged. */
 export interface VrrpRounds {
   afterRound(fn: () => void): void;
   running(): boolean;
+  readArrived?: Membership["readArrived"];
 }
 
 export function supervisedVrrp(ctx: NodeContext, rounds?: VrrpRounds): Engine {
@@ -34,7 +35,11 @@ export function supervisedVrrp(ctx: NodeContext, rounds?: VrrpRounds): Engine {
     if (!vr.ok) return vr.message;
     if (vr.options === undefined) return undefined;
     // Read at each check: a reload may change the interval, or heartbeats may be off (the checks then keep their own timer).
-    const engine = new VrrpEngine(rounds === undefined ? vr.options : { ...vr.options, roundIntervalMs: () => (rounds.running() ? cfg.cluster.heartbeat.interval : undefined) });
+    const engine = new VrrpEngine(rounds === undefined ? vr.options : {
+      ...vr.options,
+      roundIntervalMs: () => (rounds.running() ? cfg.cluster.heartbeat.interval : undefined),
+      readHeartbeat: () => rounds.readArrived?.(),
+    });
     try {
       await engine.start();
     } catch (e) {
@@ -75,8 +80,8 @@ export function supervisedVrrp(ctx: NodeContext, rounds?: VrrpRounds): Engine {
       return "restarted";
     },
     status: () => (running === undefined ? {} : { vrrp: running.status() }),
-    frame(node, _adverts, _echo, vrrp) {
-      running?.heartbeatFrame(node, vrrp);
+    frame(node, _adverts, _echo, vrrp, heardAt) {
+      running?.heartbeatFrame(node, vrrp, heardAt);
     },
     vrrpClaims: () => running?.vrrpClaims() ?? [],
     peer(node, liveness, addresses) {

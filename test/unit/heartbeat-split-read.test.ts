@@ -1,0 +1,128 @@
+/**
+ * A peer whose frames come on two sockets of ours: one the event loop
+ * watches (read as each frame comes) and one polled (read at our wake-ups,
+ * with the kernel's arrival times). Frames of one sender link must be fed
+ * in their order whichever socket held them (the core takes a seq only
+ * above the last it took from that link), and the engines that read
+ * frames (VRRP) must get each frame's arrival, not the time it was read.
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { MembershipConfig } from "../../src/core/membership/membership.ts";
+import { HeartbeatEngine } from "../../src/daemon/heartbeat/engine.ts";
+import { Logger } from "../../src/daemon/log.ts";
+import { Metrics } from "../../src/daemon/metrics.ts";
+import type { Endpoint, Transport } from "../../src/net/udp-transport.ts";
+import { encodeHeartbeat } from "../../src/proto/heartbeat.ts";
+import { KEY } from "./heartbeat-engine-pair.ts";
+
+const START = 7_000_000;
+const B: Endpoint = { address: "198.51.100.12", port: 7694 };
+const membership: MembershipConfig = {
+  self: "a",
+  cluster: "lab",
+  nodes: [
+    { name: "a", links: ["198.51.100.11"] },
+    { name: "b", links: ["198.51.100.12"] },
+  ],
+  intervalMs: 100,
+  warntimeMs: 250,
+  deadtimeMs: 500,
+  initdeadMs: 2000,
+};
+
+/** a's side: b's frames either wait in a polled queue (with their arrival) or are handed over as they come. */
+function wire() {
+  const receivers: ((link: number, bytes: Uint8Array, from: Endpoint, ageMs?: number) => void)[] = [];
+  let queue: { bytes: Uint8Array; at: number }[] = [];
+  let seq = 0;
+  const frame = (sentAt: number) => encodeHeartbeat({ cluster: "lab", node: "b", epoch: 1n, seq: ++seq, sentAt, link: 0, echoes: [], modules: [] }, KEY);
+  const readArrived = (): number => {
+    const list = queue;
+    queue = [];
+    for (const q of list) for (const cb of receivers) cb(0, q.bytes, B, Date.now() - q.at);
+    return list.length;
+  };
+  const transport: Transport = {
+    send() {},
+    onReceive: (cb) => void receivers.push(cb),
+    onError() {},
+    readQueued: readArrived,
+    readArrived,
+    close: () => Promise.resolve(),
+  };
+  return {
+    transport,
+    queued: () => queue.length,
+    /** A routine frame of b's: waits in the polled socket. */
+    routine() {
+      queue.push({ bytes: frame(Date.now()), at: Date.now() });
+    },
+    /** A frame of b's on the watched socket: handed over at once. */
+    watched() {
+      const bytes = frame(Date.now());
+      for (const cb of receivers) cb(0, bytes, B);
+    },
+  };
+}
+
+function node() {
+  const lines: string[] = [];
+  const w = wire();
+  const frames: { node: string; at: number; readAt: number }[] = [];
+  const metrics = new Metrics();
+  const e = new HeartbeatEngine({
+    membership, key: KEY, links: [{ index: 0, localAddress: "198.51.100.11", port: 7694, mode: "unicast", peers: [B.address] }],
+    openTransport: () => Promise.resolve(w.transport), log: new Logger("text", (l) => lines.push(l)), metrics, clock: () => Date.now(),
+    onFrame: (n, _m, _echo, _vrrp, at) => void frames.push({ node: n, at, readAt: Date.now() }),
+  });
+  return { e, w, lines, frames, metrics };
+}
+
+describe("heartbeat driver: a peer's frames on a watched and a polled socket", () => {
+  beforeEach(() => vi.useFakeTimers({ now: START }));
+  afterEach(() => vi.useRealTimers());
+
+  it("a frame on the watched socket is fed after the older ones waiting in the polled one: none is refused as old", async () => {
+    const n = node();
+    await n.e.start();
+    await vi.advanceTimersByTimeAsync(30);
+    n.w.routine();
+    await vi.advanceTimersByTimeAsync(10);
+    n.w.routine();
+    await vi.advanceTimersByTimeAsync(10);
+    // b's news comes on the watched socket while its two routine frames still wait.
+    n.w.watched();
+    const fed = n.frames.map((f) => f.at - START);
+    const refused = n.lines.filter((l) => l.includes("heartbeat frame rejected"));
+    await n.e.stop();
+    expect(refused).toEqual([]);
+    expect(n.metrics.render()).not.toMatch(/vigil_heartbeat_frames_rejected_total\{/);
+    expect(fed).toEqual([30, 40, 50]);
+  });
+
+  it("hands each frame over with its arrival, not the moment it was read", async () => {
+    const n = node();
+    await n.e.start();
+    await vi.advanceTimersByTimeAsync(37);
+    n.w.routine();
+    await vi.advanceTimersByTimeAsync(100);
+    await n.e.stop();
+    expect(n.frames).toHaveLength(1);
+    expect(n.frames[0]?.at).toBe(START + 37);
+    // Read at a's next round (100 ms), 63 ms after it arrived.
+    expect(n.frames[0]?.readAt).toBe(START + 100);
+  });
+
+  it("readArrived() reads the polled socket now, between rounds", async () => {
+    const n = node();
+    await n.e.start();
+    await vi.advanceTimersByTimeAsync(20);
+    n.w.routine();
+    await vi.advanceTimersByTimeAsync(40);
+    expect(n.frames).toEqual([]);
+    n.e.readArrived();
+    expect(n.w.queued()).toBe(0);
+    expect(n.frames).toEqual([{ node: "b", at: START + 20, readAt: START + 60 }]);
+    await n.e.stop();
+  });
+});
