@@ -38,6 +38,19 @@
  * can have the connected sockets opened through libc instead (`polled`,
  * udp-socket-polled.ts): their datagrams then wait in the kernel until
  * readArrived() and carry the kernel's arrival time.
+ *
+ * News (`news`, with `polled`): each peer of a unicast link whose socket is
+ * connected also gets a socket the event loop watches, bound to the same
+ * address and port and connected to the peer's port + 1, and a send-only
+ * socket bound to our port + 1 and connected to the peer's port. A frame
+ * sent as news (send(..., true)) to a peer that takes it (peerPaths'
+ * sendNews) leaves from port + 1, so the peer's kernel hands it to that
+ * watched socket and it is read at once, while the peer reads our other
+ * frames (same destination port, from the port) once per round from a
+ * polled socket. Which of a peer's frames we read late is peerPaths'
+ * readLate: the socket connected to its port is then reopened polled
+ * (or watched again). Liveness never depends on port + 1: a firewall that
+ * drops datagrams from it loses news, which the next frame carries too.
  */
 import { isIPv4 } from "node:net";
 import { networkInterfaces } from "node:os";
@@ -74,9 +87,14 @@ export interface Endpoint {
 }
 
 export interface Transport {
-  send(link: number, bytes: Uint8Array): void;
-  /** `ageMs`: how long ago the kernel received the datagram, when it is handed over later than that (readArrived); undefined: just now. */
-  onReceive(cb: (link: number, bytes: Uint8Array, from: Endpoint, ageMs?: number) => void): void;
+  /** `news`: to peers that take it (peerPaths), from the link's port + 1 (see "News"). */
+  send(link: number, bytes: Uint8Array, news?: boolean): void;
+  /**
+   * `ageMs`: how long ago the kernel received the datagram, when it is
+   * handed over later than that (readArrived); undefined: just now.
+   * `news`: it came from the peer's port + 1 (see "News").
+   */
+  onReceive(cb: (link: number, bytes: Uint8Array, from: Endpoint, ageMs?: number, news?: boolean) => void): void;
   onError(cb: (link: number, err: Error) => void): void;
   /**
    * Reads, without blocking, what the kernel already holds for the sockets
@@ -91,7 +109,19 @@ export interface Transport {
    * owner calls it at each of its wake-ups.
    */
   readArrived?(): number;
+  /**
+   * Present with news paths (openUdpTransport's `news`): for every link's
+   * connected socket to `address`, whether its frames are read late
+   * (polled) and whether our news to it leaves from port + 1. Resolves
+   * once the sockets are reopened; false: no news path to that address.
+   */
+  peerPaths?(address: string, p: PeerPaths): Promise<boolean>;
   close(): Promise<void>;
+}
+
+export interface PeerPaths {
+  readLate: boolean;
+  sendNews: boolean;
 }
 
 export interface UdpTransport extends Transport {
@@ -261,6 +291,10 @@ export function defaultUdpBackend(): UdpBackend {
 
 interface LinkSocket {
   sock: UdpSocketLike;
+  /** News path (see "News"): the watched socket connected to the peer's port + 1, and ours from port + 1. */
+  newsIn: UdpSocketLike | undefined;
+  newsOut: UdpSocketLike | undefined;
+  sendNews: boolean;
   /** Where it sends: its connect()ed peer (then `to` is undefined), or the link's group or broadcast address. */
   target: Endpoint;
   to: Endpoint | undefined;
@@ -281,7 +315,7 @@ interface OpenLink {
 
 /** What a socket does with what it hears and with its errors; set before it opens. */
 interface LinkHandlers {
-  onMessage(link: ResolvedLink, boundPort: () => number, bytes: Uint8Array, address: string, port: number, ageMs: number | undefined): void;
+  onMessage(link: ResolvedLink, boundPort: () => number, bytes: Uint8Array, address: string, port: number, ageMs: number | undefined, news?: boolean): void;
   onError(link: number, e: Error): void;
 }
 
@@ -289,7 +323,30 @@ interface LinkHandlers {
  * Opens the link's sockets (one, or one per peer on a unicast link with
  * several peers), each with its send target. Throws TransportBindError.
  */
-async function openLink(link: ResolvedLink, backend: UdpBackend, polled: UdpBackend | undefined, h: LinkHandlers): Promise<{ link: ResolvedLink; socks: { sock: UdpSocketLike; target: Endpoint; to: Endpoint | undefined }[]; bound: Endpoint; receiveBuffer: number | undefined }> {
+/** A link socket as openLink makes it. */
+interface OpenedSocket {
+  sock: UdpSocketLike;
+  target: Endpoint;
+  to: Endpoint | undefined;
+  newsIn: UdpSocketLike | undefined;
+  newsOut: UdpSocketLike | undefined;
+}
+
+/** News paths (see "News"): `readLate` says how the sockets connected to a peer's port open. */
+export interface NewsOptions {
+  readLate: boolean;
+}
+
+interface OpenedLink {
+  link: ResolvedLink;
+  socks: OpenedSocket[];
+  bound: Endpoint;
+  receiveBuffer: number | undefined;
+  /** Opens another socket connected to `peer`'s port, polled or watched (peerPaths). */
+  reopen(peer: Endpoint, late: boolean): Promise<UdpSocketLike>;
+}
+
+async function openLink(link: ResolvedLink, backend: UdpBackend, polled: UdpBackend | undefined, h: LinkHandlers, news?: NewsOptions): Promise<OpenedLink> {
   const i = link.index;
   if (link.mode !== "unicast" && !isLocalAddress(link.localAddress)) {
     // Multicast/broadcast sockets bind to a shared address, so the kernel
@@ -299,8 +356,9 @@ async function openLink(link: ResolvedLink, backend: UdpBackend, polled: UdpBack
   let port = link.port;
   const boundPort = (): number => port;
   // Connected sockets hear only their peer, so they may wait to be read (see openUdpTransport).
-  const open = (reuseAddr: boolean, peer: Endpoint | undefined): Promise<UdpSocketLike> =>
-    (peer !== undefined && polled !== undefined ? polled : backend).open({
+  const readLate = news === undefined || news.readLate;
+  const open = (reuseAddr: boolean, peer: Endpoint | undefined, late = readLate): Promise<UdpSocketLike> =>
+    (peer !== undefined && polled !== undefined && late ? polled : backend).open({
       address: link.bindAddress,
       port,
       reuseAddr,
@@ -313,10 +371,11 @@ async function openLink(link: ResolvedLink, backend: UdpBackend, polled: UdpBack
     const step = e instanceof OpenSocketError && e.step === "connect" && peer !== undefined ? `connect to peer ${peer.address}:${peer.port} from` : "bind to";
     return new TransportBindError(i, link.bindAddress, port, code, bindErrorMessage(i, step, link.bindAddress, port, code));
   };
-  const socks: { sock: UdpSocketLike; target: Endpoint; to: Endpoint | undefined }[] = [];
+  const socks: OpenedSocket[] = [];
   const closeAll = (): Promise<unknown> => Promise.all(socks.map((x) => x.sock.close()));
 
-  if (link.connectEach && link.targets.length > 1) {
+  // News paths need every socket of the port opened with SO_REUSEADDR, a single peer's too.
+  if (link.connectEach && (link.targets.length > 1 || (news !== undefined && polled !== undefined))) {
     // Exclusive first: fails as a single socket would if anyone holds the port.
     try {
       const probe = await open(false, undefined);
@@ -329,7 +388,7 @@ async function openLink(link: ResolvedLink, backend: UdpBackend, polled: UdpBack
     let unconnected: UdpSocketLike | undefined;
     for (const peer of link.targets) {
       try {
-        socks.push({ sock: await open(true, peer), target: peer, to: undefined });
+        socks.push({ sock: await open(true, peer), target: peer, to: undefined, newsIn: undefined, newsOut: undefined });
       } catch (e) {
         if (!noRouteYet(e)) {
           await closeAll();
@@ -341,7 +400,7 @@ async function openLink(link: ResolvedLink, backend: UdpBackend, polled: UdpBack
           await closeAll();
           throw failure(e2, undefined);
         }
-        socks.push({ sock: unconnected, target: peer, to: peer });
+        socks.push({ sock: unconnected, target: peer, to: peer, newsIn: undefined, newsOut: undefined });
       }
     }
   } else {
@@ -363,8 +422,8 @@ async function openLink(link: ResolvedLink, backend: UdpBackend, polled: UdpBack
     const target = link.targets[0];
     // A unicast link without peers has a socket that only listens.
     // A connected socket refuses a destination, even its own peer's.
-    if (target !== undefined) socks.push({ sock, target, to: peer === undefined ? target : undefined });
-    else socks.push({ sock, target: { address: link.bindAddress, port }, to: undefined });
+    if (target !== undefined) socks.push({ sock, target, to: peer === undefined ? target : undefined, newsIn: undefined, newsOut: undefined });
+    else socks.push({ sock, target: { address: link.bindAddress, port }, to: undefined, newsIn: undefined, newsOut: undefined });
     let step = "configure";
     try {
       if (link.mode === "multicast" && link.group !== undefined) {
@@ -381,7 +440,55 @@ async function openLink(link: ResolvedLink, backend: UdpBackend, polled: UdpBack
     }
   }
   const buffers = await Promise.all(socks.map((x) => x.sock.growReceiveBuffer(RECEIVE_BUFFER_BYTES)));
-  return { link, socks, bound: { address: link.bindAddress, port }, receiveBuffer: buffers[0] };
+  if (news !== undefined && polled !== undefined && link.connectEach) {
+    for (const x of socks) if (x.to === undefined) await openNewsPath(link, port, x, backend, polled, h);
+  }
+  const reopen = async (peer: Endpoint, late: boolean): Promise<UdpSocketLike> => {
+    const sock = await open(true, peer, late);
+    await sock.growReceiveBuffer(RECEIVE_BUFFER_BYTES);
+    return sock;
+  };
+  return { link, socks, bound: { address: link.bindAddress, port }, receiveBuffer: buffers[0], reopen };
+}
+
+/**
+ * The news path of one connected peer (see "News"). Either socket may fail
+ * to open (port + 1 taken on our side, say): that peer then has no news
+ * path in that direction, and every frame takes the port as before.
+ */
+async function openNewsPath(link: ResolvedLink, port: number, x: OpenedSocket, backend: UdpBackend, polled: UdpBackend, h: LinkHandlers): Promise<void> {
+  if (port === 0 || port >= 65535 || x.target.port >= 65535) return;
+  const from = { address: x.target.address, port: x.target.port + 1 };
+  try {
+    x.newsIn = await backend.open({
+      address: link.bindAddress,
+      port,
+      reuseAddr: true,
+      connect: from,
+      onMessage: (bytes, address, fromPort, ageMs) => h.onMessage(link, () => port, bytes, address, fromPort, ageMs, true),
+      onError: (e) => h.onError(link.index, e),
+    });
+  } catch {
+    x.newsIn = undefined;
+  }
+  try {
+    // Polled: it only sends, and nothing should wake the event loop for it.
+    x.newsOut = await polled.open({
+      address: link.bindAddress,
+      port: port + 1,
+      reuseAddr: true,
+      connect: x.target,
+      onMessage: () => {},
+      onError: () => {},
+    });
+  } catch {
+    x.newsOut = undefined;
+  }
+}
+
+/** A link's socket and its news path's (a socket shared by peers with no route is closed once per peer: harmless). */
+function closeLinkSocket(x: { sock: UdpSocketLike; newsIn: UdpSocketLike | undefined; newsOut: UdpSocketLike | undefined }): Promise<unknown> {
+  return Promise.all([x.sock.close(), x.newsIn?.close(), x.newsOut?.close()]);
 }
 
 /** connect() of a UDP socket fails this way when the peer's link is down: no route yet, not a broken config. */
@@ -404,9 +511,9 @@ function noRouteYet(e: unknown): boolean {
  * without peers or whose peer had no route at start) stays on `backend`:
  * anyone can fill its queue, so it is read as datagrams come.
  */
-export async function openUdpTransport(links: readonly LinkSpec[], backend: UdpBackend = defaultUdpBackend(), polled?: UdpBackend): Promise<UdpTransport> {
+export async function openUdpTransport(links: readonly LinkSpec[], backend: UdpBackend = defaultUdpBackend(), polled?: UdpBackend, news?: NewsOptions): Promise<UdpTransport> {
   const resolved = resolveLinks(links);
-  const receivers: ((link: number, bytes: Uint8Array, from: Endpoint, ageMs?: number) => void)[] = [];
+  const receivers: ((link: number, bytes: Uint8Array, from: Endpoint, ageMs?: number, news?: boolean) => void)[] = [];
   const errorSinks: ((link: number, err: Error) => void)[] = [];
   const strangerSinks: ((link: number, from: Endpoint) => void)[] = [];
   let closed = false;
@@ -415,7 +522,7 @@ export async function openUdpTransport(links: readonly LinkSpec[], backend: UdpB
   };
 
   const handlers: LinkHandlers = {
-    onMessage(link, boundPort, bytes, address, port, ageMs) {
+    onMessage(link, boundPort, bytes, address, port, ageMs, viaNews) {
       // Our own multicast/broadcast frames can loop back; they are not news.
       if (address === link.localAddress && port === boundPort()) return;
       const sources = link.sources;
@@ -424,14 +531,14 @@ export async function openUdpTransport(links: readonly LinkSpec[], backend: UdpB
         return;
       }
       const from: Endpoint = { address, port };
-      for (const cb of receivers) cb(link.index, bytes, from, ageMs);
+      for (const cb of receivers) cb(link.index, bytes, from, ageMs, viaNews === true);
     },
     onError(i, e) {
       report(i, new TransportSendError(i, undefined, errorCode(e), `heartbeat link ${i}: socket error: ${e.message}`));
     },
   };
 
-  const open = new Map<number, OpenLink>();
+  const open = new Map<number, OpenLink & { reopen: OpenedLink["reopen"] }>();
   const sendError = (i: number, target: Endpoint | undefined, e: unknown): void => {
     const code = errorCode(e);
     const where = target ? ` to ${target.address}:${target.port}` : "";
@@ -440,12 +547,12 @@ export async function openUdpTransport(links: readonly LinkSpec[], backend: UdpB
   };
   try {
     for (const link of resolved) {
-      const o = await openLink(link, backend, polled, handlers);
+      const o = await openLink(link, backend, polled, handlers, news);
       open.set(link.index, {
         ...o,
         socks: o.socks.map((x) => {
           const failedAgain = (e: unknown): void => sendError(link.index, x.target, e);
-          const ls: LinkSocket = { ...x, failedAgain, failed: failedAgain, last: undefined };
+          const ls: LinkSocket = { ...x, failedAgain, failed: failedAgain, last: undefined, sendNews: false };
           ls.failed = (e) => {
             if (errorCode(e) === "ECONNREFUSED" && ls.last !== undefined) sendOn(ls, ls.last, true);
             else failedAgain(e);
@@ -455,7 +562,7 @@ export async function openUdpTransport(links: readonly LinkSpec[], backend: UdpB
       });
     }
   } catch (e) {
-    await Promise.all([...open.values()].flatMap((o) => o.socks.map((x) => x.sock.close())));
+    await Promise.all([...open.values()].flatMap((o) => o.socks.map((x) => closeLinkSocket(x))));
     throw e;
   }
 
@@ -472,7 +579,11 @@ export async function openUdpTransport(links: readonly LinkSpec[], backend: UdpB
    */
   /** The sockets readArrived() reads, listed once: it runs at every wake-up. */
   const polledSocks: UdpSocketLike[] = [];
-  for (const o of open.values()) for (const x of o.socks) if (x.sock.polled === true) polledSocks.push(x.sock);
+  const listPolled = (): void => {
+    polledSocks.length = 0;
+    for (const o of open.values()) for (const x of o.socks) if (x.sock.polled === true) polledSocks.push(x.sock);
+  };
+  listPolled();
 
   const sendOn = (ls: LinkSocket, bytes: Uint8Array, retry: boolean): void => {
     ls.last = bytes;
@@ -480,7 +591,7 @@ export async function openUdpTransport(links: readonly LinkSpec[], backend: UdpB
   };
 
   return {
-    send(link, bytes) {
+    send(link, bytes, viaNews) {
       const o = open.get(link);
       if (closed || o === undefined) {
         const why = closed ? "the transport is closed" : "no such link";
@@ -489,7 +600,11 @@ export async function openUdpTransport(links: readonly LinkSpec[], backend: UdpB
         return;
       }
       if (o.link.targets.length === 0) return;
-      for (const ls of o.socks) sendOn(ls, bytes, false);
+      for (const ls of o.socks) {
+        const out = viaNews === true && ls.sendNews ? ls.newsOut : undefined;
+        if (out !== undefined) out.send(bytes, undefined, ls.failedAgain);
+        else sendOn(ls, bytes, false);
+      }
     },
     onReceive(cb) {
       receivers.push(cb);
@@ -498,7 +613,7 @@ export async function openUdpTransport(links: readonly LinkSpec[], backend: UdpB
       if (closed) return 0;
       let n = 0;
       // A socket shared by peers with no route at start is listed (and read) once per peer: harmless.
-      for (const o of open.values()) for (const x of o.socks) n += x.sock.readQueued?.() ?? 0;
+      for (const o of open.values()) for (const x of o.socks) n += (x.newsIn?.readQueued?.() ?? 0) + (x.sock.readQueued?.() ?? 0);
       return n;
     },
     ...(polled === undefined ? {} : {
@@ -512,6 +627,31 @@ export async function openUdpTransport(links: readonly LinkSpec[], backend: UdpB
     onError(cb) {
       errorSinks.push(cb);
     },
+    ...(news === undefined || polled === undefined ? {} : {
+      async peerPaths(address: string, p: PeerPaths): Promise<boolean> {
+        let any = false;
+        for (const o of open.values()) {
+          for (const ls of o.socks) {
+            if (ls.to !== undefined || ls.target.address !== address || ls.newsIn === undefined) continue;
+            any = true;
+            ls.sendNews = p.sendNews && ls.newsOut !== undefined;
+            if ((ls.sock.polled === true) === p.readLate) continue;
+            const next = await o.reopen(ls.target, p.readLate);
+            if (closed) {
+              await next.close();
+              return any;
+            }
+            // Both are connected to the peer now; what waits in the old one is read before it closes.
+            const old = ls.sock;
+            ls.sock = next;
+            listPolled();
+            old.readQueued?.();
+            await old.close();
+          }
+        }
+        return any;
+      },
+    }),
     boundEndpoint(link) {
       const o = open.get(link);
       return o ? { ...o.bound } : undefined;
@@ -525,7 +665,7 @@ export async function openUdpTransport(links: readonly LinkSpec[], backend: UdpB
     async close() {
       if (closed) return;
       closed = true;
-      await Promise.all([...open.values()].flatMap((o) => o.socks.map((x) => x.sock.close())));
+      await Promise.all([...open.values()].flatMap((o) => o.socks.map((x) => closeLinkSocket(x))));
     },
   };
 }

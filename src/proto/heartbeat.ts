@@ -29,6 +29,10 @@
  *                  advert source IPv4 4 bytes
  *   end-32 32  HMAC-SHA256(key, every byte before it)
  *
+ * Version 4 has the layout of version 3. It says that the sender reads
+ * frames sent to it from a peer's port + 1 as they come (udp-transport.ts,
+ * "News"), so a peer may send its news from there.
+ *
  * Versions: a node decodes every version up to its own, so a node of the
  * next version can join a cluster of this one (it reads their frames; the
  * missing fields read as "not leaving, no config published"). It sends its
@@ -49,7 +53,7 @@ import { ByteDecodeError, ByteReader, ByteWriter, utf8Bytes } from "./bytes.ts";
 import { HMAC_SHA256_BYTES, hmacSha256Into } from "./hmac-sha256.ts";
 
 export const HEARTBEAT_MAX_FRAME = 1400;
-export const HEARTBEAT_VERSION = 3;
+export const HEARTBEAT_VERSION = 4;
 /** The oldest frame version this node still reads. */
 export const HEARTBEAT_OLDEST_VERSION = 1;
 export const HEARTBEAT_MAC_BYTES = 32;

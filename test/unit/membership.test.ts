@@ -138,20 +138,21 @@ describe("publishing a change between rounds", () => {
     expect(nextWakeAt(d.state)).toBe(T0 + 100);
   });
 
-  it("lets a periodic round that comes first carry an owed change", () => {
+  it("sends an owed change as its extra round even when a periodic round came first: only extra rounds are news", () => {
     const d = new Driver();
     d.tick(T0);
     expect(publish(d, T0 + 90).length).toBe(2);
     expect(publish(d, T0 + 95)).toEqual([]);
-    expect(sends(d.until(T0 + 115)).map((f) => f.sentAt)).toEqual([T0 + 100, T0 + 100]);
+    const out = d.until(T0 + 115).filter((a) => a.type === "send-heartbeat");
+    expect(out.map((a) => [a.frame.sentAt, a.news])).toEqual([[T0 + 100, false], [T0 + 100, false], [T0 + 115, true], [T0 + 115, true]]);
     expect(nextWakeAt(d.state)).toBe(T0 + 200);
   });
 
-  it("sends the periodic round instead when one is due anyway", () => {
+  it("sends the extra round, then the periodic round, when one is due anyway", () => {
     const d = new Driver();
     d.tick(T0);
-    const out = stepAndKeep(d, T0 + 100);
-    expect(sends(out).map((f) => [f.sentAt, f.seq])).toEqual([[T0 + 100, 3], [T0 + 100, 4]]);
+    const out = stepAndKeep(d, T0 + 100).filter((a) => a.type === "send-heartbeat");
+    expect(out.map((a) => [a.frame.sentAt, a.frame.seq, a.news])).toEqual([[T0 + 100, 3, true], [T0 + 100, 4, true], [T0 + 100, 5, false], [T0 + 100, 6, false]]);
     expect(sends(d.tick(T0 + 100))).toEqual([]);
     expect(nextWakeAt(d.state)).toBe(T0 + 200);
   });

@@ -29,12 +29,15 @@ function resign(body: Uint8Array): Uint8Array {
 }
 
 describe("heartbeat frame version 3: VRRP instances the sender is MASTER of", () => {
-  it("is what this node writes, and round-trips the claims", () => {
-    expect(HEARTBEAT_VERSION).toBe(3);
+  it("is in what this node writes (version 4 has version 3's layout), and round-trips the claims", () => {
+    expect(HEARTBEAT_VERSION).toBe(4);
     const f = frame({ vrrp: [{ instance: "VI_1", vrid: 51, address: "198.51.100.11" }, { instance: "VI_2", vrid: 255, address: "203.0.113.254" }] });
     const bytes = encodeHeartbeat(f, KEY);
-    expect(bytes[4]).toBe(3);
+    expect(bytes[4]).toBe(4);
     expect(decodeHeartbeat(bytes, KEY)).toEqual({ ok: true, frame: f });
+    const v3 = encodeHeartbeat(f, KEY, 3);
+    expect(v3.subarray(5, v3.length - 32)).toEqual(bytes.subarray(5, bytes.length - 32));
+    expect(decodeHeartbeat(v3, KEY)).toEqual({ ok: true, frame: f });
   });
 
   it("costs one byte without claims, and each claim its name, a VRID byte and four address bytes", () => {

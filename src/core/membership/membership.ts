@@ -167,9 +167,11 @@
  * next one. A "publish" input sends an extra round on every link at once.
  * Extra rounds are at least interval/4 apart, so a flapping publisher adds
  * at most four rounds per interval to the wire; a publish inside that
- * spacing is owed and sent when the spacing ends, unless the periodic round
- * comes first (it carries the news just as well). Extra rounds leave the
- * periodic rhythm alone: peers' deadlines only ever gain from them.
+ * spacing is owed and sent when the spacing ends, even when a periodic
+ * round came first: extra rounds are news (the action's `news`), which a
+ * peer reads at once, while it may read periodic rounds once per round of
+ * its own (udp-transport.ts, "News"). Extra rounds leave the periodic
+ * rhythm alone: peers' deadlines only ever gain from them.
  */
 import type { Stepped } from "../step.ts";
 import { validateMembershipConfig, type MembershipConfig } from "./config.ts";
@@ -378,29 +380,27 @@ function onTick(d: MembershipDraft, now: number, out: MembershipAction[]): void 
 }
 
 function onPublish(d: MembershipDraft, now: number, out: MembershipAction[]): void {
-  if (now >= d.nextSendAt) sendPeriodicRound(d, now, out);
-  else if (now >= d.nextExtraAt) sendExtraRound(d, now, out);
+  if (now >= d.nextExtraAt) sendExtraRound(d, now, out);
   else d.extraOwed = true;
+  if (now >= d.nextSendAt) sendPeriodicRound(d, now, out);
 }
 
 function onLeave(d: MembershipDraft, now: number, out: MembershipAction[]): void {
   d.leaving = true;
   // Not rate-limited: it is the last word, and the driver sends at most a couple.
-  sendHeartbeats(d, now, out);
+  sendHeartbeats(d, now, out, true);
   d.extraOwed = false;
 }
 
 function sendPeriodicRound(d: MembershipDraft, now: number, out: MembershipAction[]): void {
-  sendHeartbeats(d, now, out);
+  sendHeartbeats(d, now, out, false);
   d.nextSendAt += d.config.intervalMs;
   // After a freeze, resume the rhythm from now rather than bursting to catch up.
   if (d.nextSendAt <= now) d.nextSendAt = now + d.config.intervalMs;
-  // It carries whatever an owed extra round would have.
-  d.extraOwed = false;
 }
 
 function sendExtraRound(d: MembershipDraft, now: number, out: MembershipAction[]): void {
-  sendHeartbeats(d, now, out);
+  sendHeartbeats(d, now, out, true);
   d.nextExtraAt = now + d.config.intervalMs / EXTRA_ROUNDS_PER_INTERVAL;
   d.extraOwed = false;
 }
@@ -445,7 +445,7 @@ function checkDeadlines(d: MembershipDraft, index: number, now: number, out: Mem
   }
 }
 
-function sendHeartbeats(d: MembershipDraft, now: number, out: MembershipAction[]): void {
+function sendHeartbeats(d: MembershipDraft, now: number, out: MembershipAction[], news: boolean): void {
   // Loops, not filter/map: this runs every round, and each array made is work for the collector.
   const echoes: { node: string; sentAt: number; heldMs: number }[] = [];
   for (const p of d.peers) {
@@ -463,7 +463,7 @@ function sendHeartbeats(d: MembershipDraft, now: number, out: MembershipAction[]
       d.nextSeq = 1;
     }
     const frame = { cluster: d.config.cluster, node: d.config.self, epoch: d.epoch, seq: d.nextSeq, sentAt: now, link, echoes };
-    out.push({ type: "send-heartbeat", frame: d.leaving ? { ...frame, leaving: true } : frame });
+    out.push({ type: "send-heartbeat", frame: d.leaving ? { ...frame, leaving: true } : frame, news });
     d.nextSeq += 1;
   }
 }

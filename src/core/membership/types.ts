@@ -174,7 +174,15 @@ export type MembershipAction =
    * action per link, each with its own seq. Order: send them in the order
    * given, right away; a late send shows up as a late peer elsewhere.
    */
-  | { readonly type: "send-heartbeat"; readonly frame: OutgoingHeartbeat }
+  | {
+    readonly type: "send-heartbeat";
+    readonly frame: OutgoingHeartbeat;
+    /**
+     * The round carries news (a published change, a goodbye): peers should
+     * read it at once. A periodic round says what the previous one said.
+     */
+    readonly news: boolean;
+  }
   /** A membership change. Log and publish in seq order, before acting on it. */
   | MembershipEvent
   /**

@@ -16,6 +16,7 @@ import {
   type VrrpMasterClaim,
 } from "../../proto/heartbeat.ts";
 import { type OwnDigest, pageFor, type PeerDrift, takePage } from "../../core/membership/drift.ts";
+import { isNewsProbe, type NewsPathChoice, newsPathFor } from "../../core/membership/news-path.ts";
 import { Ring } from "../event-ring.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
@@ -54,6 +55,14 @@ export interface HeartbeatEngineOptions {
    */
   deferFrames?: boolean;
   /**
+   * With a transport that has news paths (peerPaths): "read-late" reads
+   * every peer's frames once per round (the transport opened them polled)
+   * and only sends news from port + 1; "split" also reads a peer's frames
+   * late while its news path is proven (news-path.ts), as they come
+   * otherwise.
+   */
+  newsPaths?: "read-late" | "split";
+  /**
    * Runs after every round the timer woke us for, once its frames went
    * out: work due about as often (the health watch's check) rides on this
    * wake-up instead of waking the process itself. Must not throw.
@@ -69,6 +78,19 @@ interface PendingFrame {
   at: number;
   /** `at` is the kernel's receive time, earlier than when we read it (a polled socket). */
   stamped: boolean;
+  /** It came from the peer's port + 1 (a news path). */
+  news: boolean;
+}
+
+/** A peer's news path as the driver follows it (news-path.ts). */
+interface PeerNewsPath {
+  epoch: bigint;
+  newsHeardAt: number | null;
+  /** What the transport was last told; a change is under way while `changing`. */
+  applied: NewsPathChoice;
+  changing: boolean;
+  /** What its last news frame said (module adverts and VRRP claims), to tell a change from an acknowledgement. */
+  saidLast: string | undefined;
 }
 
 /** Pending frames at most: more (a flood from a peer's address) are fed at once. */
@@ -144,6 +166,10 @@ export class HeartbeatEngine {
   };
   private digest: OwnDigest | undefined;
   private round = 0;
+  /** Periodic rounds sent (every so many is a news-path probe), and whether the round going out is one. */
+  private periodicRounds = 0;
+  private probeRound = false;
+  private readonly newsPaths = new Map<string, PeerNewsPath>();
   /** Pages of the config digest sent so far (which one is next), and when the next may go. */
   private page = 0;
   private nextPageAt = -Infinity;
@@ -196,14 +222,15 @@ export class HeartbeatEngine {
   async start(): Promise<void> {
     const t = await this.opts.openTransport(this.opts.links);
     this.transport = t;
-    t.onReceive((link, bytes, from, ageMs) => {
+    t.onReceive((link, bytes, from, ageMs, news) => {
       const at = this.clock() - (ageMs ?? 0);
-      if (this.opts.deferFrames !== true && ageMs === undefined) {
+      // While the sockets are read (readArrived, readQueued) every frame waits, to be fed in arrival order with the others.
+      if (!this.reading && this.opts.deferFrames !== true && ageMs === undefined) {
         // A peer's older frames may wait in a polled socket: fed after this one, they would be old-seq.
-        if (!this.reading && t.readArrived !== undefined) this.takeArrived(false);
-        return this.onBytes(link, bytes, from, at);
+        if (t.readArrived !== undefined) this.takeArrived(false);
+        return this.onBytes(link, bytes, from, at, true, news === true);
       }
-      this.pending.push({ link, bytes, from, at, stamped: ageMs !== undefined });
+      this.pending.push({ link, bytes, from, at, stamped: ageMs !== undefined, news: news === true });
       if (!this.reading && this.pending.length >= MAX_PENDING_FRAMES) this.takePending();
     });
     t.onError((link, err) => this.rateLimitedWarn(`send-error-${link}`, "heartbeat send failed", { link, error: err.message }));
@@ -311,7 +338,42 @@ export class HeartbeatEngine {
     if (!this.transport) return;
     this.apply(stepMembership(this.state, { type: "tick" }, this.clock()));
     this.schedule();
+    this.followNewsPaths();
     this.opts.afterRound?.();
+  }
+
+  /**
+   * Tells the transport, per peer, how its frames are read and how our
+   * news reaches it, when news-path.ts's answer changed (a peer's version,
+   * a news path proven or gone silent). Reopening sockets is asynchronous;
+   * one change per peer at a time.
+   */
+  private followNewsPaths(): void {
+    const t = this.transport;
+    const mode = this.opts.newsPaths;
+    if (t?.peerPaths === undefined || mode === undefined) return;
+    const now = this.clock();
+    for (const [peer, n] of this.newsPaths) {
+      if (n.changing) continue;
+      const want = newsPathFor({ version: this.peerVersion.get(peer)?.version, newsHeardAt: n.newsHeardAt }, now, this.opts.membership.intervalMs);
+      if (mode === "read-late") want.readLate = true;
+      if (want.readLate === n.applied.readLate && want.sendNews === n.applied.sendNews) continue;
+      n.changing = true;
+      const addresses = this.opts.membership.nodes.find((x) => x.name === peer)?.links ?? [];
+      const silentFor = n.newsHeardAt === null ? undefined : Math.round(now - n.newsHeardAt);
+      void Promise.all(addresses.map((a) => t.peerPaths?.(a, want)))
+        .then(() => {
+          if (mode === "split" && want.readLate !== n.applied.readLate) {
+            if (want.readLate) this.opts.log.info(`peer ${peer}: its frames are read once per round, its news as it comes (from its port + 1)`, { peer });
+            else if (silentFor !== undefined) this.opts.log.warn(`peer ${peer}: nothing came from its port + 1 for ${silentFor} ms (a firewall that filters on the source port?); its frames are read as they come`, { peer, silent_ms: silentFor });
+          }
+          n.applied = want;
+        })
+        .catch((e: unknown) => this.opts.log.warn("heartbeat news path could not change", { peer, error: (e as Error).message }))
+        .finally(() => {
+          n.changing = false;
+        });
+    }
   }
 
   /**
@@ -419,7 +481,7 @@ export class HeartbeatEngine {
     if (stamped && stallAt(this.state, this.clock())) this.markRunning();
     for (const p of list) {
       if (!this.transport) return;
-      this.onBytes(p.link, p.bytes, p.from, p.at, false);
+      this.onBytes(p.link, p.bytes, p.from, p.at, false, p.news);
     }
     if (rearm) this.schedule();
   }
@@ -435,7 +497,7 @@ export class HeartbeatEngine {
   }
 
   /** `from` is the datagram's source, named in rejection logs so an operator can find the host; `at` its arrival. */
-  private onBytes(link: number, bytes: Uint8Array, from: Endpoint, at: number, rearm = true): void {
+  private onBytes(link: number, bytes: Uint8Array, from: Endpoint, at: number, rearm = true, news = false): void {
     const r = decodeHeartbeat(bytes, this.opts.key);
     if (!r.ok) {
       this.counters.rejected({ reason: r.error.kind });
@@ -455,6 +517,8 @@ export class HeartbeatEngine {
       this.opts.onFrame?.(r.frame.node, r.frame.modules, echo, version >= 3 ? (r.frame.vrrp ?? NO_CLAIMS) : undefined, at);
       if (r.frame.config !== undefined) this.takeConfigPage(r.frame.node, r.frame.config);
       this.notePeerVersion(r.frame.node, r.frame.epoch, version);
+      if (this.opts.newsPaths !== undefined) this.noteNewsPath(r.frame.node, r.frame.epoch, news ? at : null);
+      if (news && this.opts.newsPaths !== undefined) this.answerNews(r.frame);
     }
     // A frame can move a deadline earlier (a link coming up), so re-arm.
     if (rearm) this.schedule();
@@ -468,9 +532,12 @@ export class HeartbeatEngine {
           const frame: HeartbeatFrame = { ...a.frame, modules: this.opts.modules?.() ?? NO_ADVERTS };
           const vrrp = this.opts.vrrp?.();
           if (vrrp !== undefined && vrrp.length > 0) frame.vrrp = vrrp;
-          if (a.frame.link === 0) this.startRound();
+          if (a.frame.link === 0) {
+            this.startRound();
+            this.probeRound = !a.news && isNewsProbe(++this.periodicRounds);
+          }
           if (this.roundPage !== undefined && !this.pageTooBig) frame.config = this.roundPage;
-          this.transport?.send(a.frame.link, this.encode(frame));
+          this.transport?.send(a.frame.link, this.encode(frame), a.news || this.probeRound);
           this.counters.sent(this.linkLabels(a.frame.link));
           break;
         }
@@ -568,6 +635,38 @@ export class HeartbeatEngine {
     } else if (was !== undefined) {
       this.opts.log.info(`peer ${peer} speaks heartbeat frame version ${version}`, { peer, version });
     }
+  }
+
+  /**
+   * A peer's news frame that says something new (not an acknowledgement of
+   * ours: the same adverts and claims as its previous news) is answered by
+   * an extra round of ours, news too: it echoes the peer's frame, and a
+   * peer that waits for that echo (a farm's handover) reads it at once,
+   * where it would read our next periodic round only once per round.
+   */
+  private answerNews(frame: HeartbeatFrame): void {
+    const n = this.newsPaths.get(frame.node);
+    if (n === undefined) return;
+    const said = JSON.stringify([frame.modules, frame.vrrp ?? null, frame.leaving === true]);
+    if (said === n.saidLast) return;
+    n.saidLast = said;
+    if (frame.leaving !== true) this.publish();
+  }
+
+  /** A frame of `peer`'s was accepted; `newsAt`: its arrival, when it came from the peer's port + 1. */
+  private noteNewsPath(peer: string, epoch: bigint, newsAt: number | null): void {
+    let n = this.newsPaths.get(peer);
+    if (n === undefined) {
+      const readLate = this.opts.newsPaths === "read-late";
+      n = { epoch, newsHeardAt: null, applied: { readLate, sendNews: false }, changing: false, saidLast: undefined };
+      this.newsPaths.set(peer, n);
+    } else if (n.epoch !== epoch) {
+      // A new incarnation proves its news path anew (it may be a rollback to an older release).
+      n.epoch = epoch;
+      n.newsHeardAt = null;
+      n.saidLast = undefined;
+    }
+    if (newsAt !== null && (n.newsHeardAt === null || newsAt > n.newsHeardAt)) n.newsHeardAt = newsAt;
   }
 
   /** Encodes; a frame over the size limit with its config page goes without it (drift checks stop, heartbeats do not). */

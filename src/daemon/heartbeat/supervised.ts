@@ -70,12 +70,17 @@ export function supervisedHeartbeat(ctx: NodeContext, others: () => readonly Eng
       return undefined;
     }
     // Only the membership reads frames here (no module or VRRP engine takes adverts), and timers are not tight.
-    const deferFrames = c.modules.length === 0 && c.vrrp.length === 0 && c.cluster.heartbeat.deadtime >= DEFER_FRAMES_FROM_DEADTIME_MS;
+    const slow = c.cluster.heartbeat.deadtime >= DEFER_FRAMES_FROM_DEADTIME_MS;
+    const deferFrames = c.modules.length === 0 && c.vrrp.length === 0 && slow;
     // Then the sockets connected to a peer need not wake the event loop at all: read at each wake-up of the engine.
-    const polled = deferFrames ? await polledUdpBackend(defaultUdpBackend()) : undefined;
+    // Elsewhere (modules, VRRP) a peer's frames are read so once its news comes on a path of its own (news-path.ts).
+    const polled = slow ? await polledUdpBackend(defaultUdpBackend()) : undefined;
     const engine = new HeartbeatEngine({
       ...hb.options,
-      ...(polled === undefined ? {} : { openTransport: (l) => openUdpTransport(l, defaultUdpBackend(), polled) }),
+      ...(polled === undefined ? {} : {
+        openTransport: (l) => openUdpTransport(l, defaultUdpBackend(), polled, { readLate: deferFrames }),
+        newsPaths: deferFrames ? "read-late" : "split",
+      }),
       configDigest: configDigest(c, ctx.configFile),
       deferFrames,
       afterRound,
