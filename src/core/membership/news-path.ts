@@ -19,7 +19,7 @@
  */
 
 /** Every this many periodic rounds, one goes to news-path peers from port + 1 (a probe). */
-export const NEWS_PROBE_EVERY_ROUNDS = 10;
+export const NEWS_PROBE_EVERY_ROUNDS = 50;
 /** A news path is taken for broken after this many probes' worth of rounds without a frame on it. */
 export const NEWS_SILENT_PROBES = 3;
 /** The first frame version whose nodes read news from a peer's port + 1. */
