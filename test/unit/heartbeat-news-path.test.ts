@@ -33,10 +33,14 @@ function node() {
   const receivers: ((link: number, bytes: Uint8Array, from: Endpoint, ageMs?: number, news?: boolean) => void)[] = [];
   const paths: { address: string; p: PeerPaths }[] = [];
   const sent: boolean[] = [];
+  const versions: number[] = [];
   const lines: string[] = [];
   let seq = 0;
   const transport: Transport = {
-    send: (_l, _b, news) => void sent.push(news === true),
+    send: (_l, b, news) => {
+      sent.push(news === true);
+      versions.push(b[4] ?? -1);
+    },
     onReceive: (cb) => void receivers.push(cb),
     onError() {},
     readArrived: () => 0,
@@ -57,7 +61,7 @@ function node() {
     const bytes = encodeHeartbeat({ cluster: "lab", node: "b", epoch: 1n, seq: ++seq, sentAt: Date.now(), link: 0, echoes: [], modules }, KEY, version);
     for (const cb of receivers) cb(0, bytes, news ? { ...B, port: B.port + 1 } : B, undefined, news);
   };
-  return { e, frame, paths, sent, lines };
+  return { e, frame, paths, sent, versions, lines };
 }
 
 describe("news paths: the pure rule", () => {
@@ -83,6 +87,8 @@ describe("heartbeat driver with news paths", () => {
     expect(n.sent).toHaveLength(3 * NEWS_PROBE_EVERY_ROUNDS);
     expect(n.sent.filter((x) => x)).toHaveLength(3);
     expect(n.sent.some((x, i) => x && n.sent[i + 1] === true)).toBe(false);
+    // Version 4, which says this node reads news from a peer's port + 1 (an engine without news paths writes 3).
+    expect(new Set(n.versions)).toEqual(new Set([4]));
   });
 
   it("a version 3 peer gets no news path; a version 4 one gets our news, and its frames are read late once its news path is heard, as they come again when it falls silent", async () => {

@@ -16,7 +16,7 @@ import {
   type VrrpMasterClaim,
 } from "../../proto/heartbeat.ts";
 import { type OwnDigest, pageFor, type PeerDrift, takePage } from "../../core/membership/drift.ts";
-import { isNewsProbe, type NewsPathChoice, newsPathFor } from "../../core/membership/news-path.ts";
+import { isNewsProbe, NEWS_PATH_VERSION, type NewsPathChoice, newsPathFor } from "../../core/membership/news-path.ts";
 import { Ring } from "../event-ring.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
@@ -180,7 +180,13 @@ export class HeartbeatEngine {
   /** Per peer: the highest frame version heard from its current incarnation (epoch). */
   private readonly peerVersion = new Map<string, { epoch: bigint; version: number }>();
   /** The oldest version in peerVersion (and ours): kept as it changes, read every frame sent. */
-  private oldestVersion = HEARTBEAT_VERSION;
+  private oldestVersion: number;
+  /**
+   * The newest version this node writes: version 4 says it reads news from
+   * a peer's port + 1 (news-path.ts), so a node without news paths (the
+   * `fast` preset, a runtime without FFI) writes version 3 at most.
+   */
+  private readonly ownVersion: number;
   private readonly clock: () => number;
   private readonly lastRejectLog = new Map<string, number>();
   readonly events = new Ring<MembershipEvent>(1000);
@@ -197,6 +203,8 @@ export class HeartbeatEngine {
 
   constructor(private readonly opts: HeartbeatEngineOptions) {
     this.clock = opts.clock ?? (() => performance.now());
+    this.ownVersion = opts.newsPaths === undefined ? Math.min(HEARTBEAT_VERSION, NEWS_PATH_VERSION - 1) : HEARTBEAT_VERSION;
+    this.oldestVersion = this.ownVersion;
     this.digest = opts.configDigest;
     // A later start always has a larger epoch, so peers can tell a restart
     // from a replay of our previous life; the random part separates two
@@ -616,8 +624,8 @@ export class HeartbeatEngine {
    */
   private sendVersion(frame: HeartbeatFrame): number {
     const oldest = this.oldestVersion;
-    const probe = oldest < HEARTBEAT_VERSION && frame.leaving !== true && this.round % VERSION_PROBE_EVERY_ROUNDS === 0;
-    return probe ? HEARTBEAT_VERSION : oldest;
+    const probe = oldest < this.ownVersion && frame.leaving !== true && this.round % VERSION_PROBE_EVERY_ROUNDS === 0;
+    return probe ? this.ownVersion : oldest;
   }
 
   private notePeerVersion(peer: string, epoch: bigint, heard: number): void {
@@ -628,9 +636,9 @@ export class HeartbeatEngine {
       return;
     }
     this.peerVersion.set(peer, { epoch, version });
-    this.oldestVersion = HEARTBEAT_VERSION;
+    this.oldestVersion = this.ownVersion;
     for (const v of this.peerVersion.values()) if (v.version < this.oldestVersion) this.oldestVersion = v.version;
-    if (version < HEARTBEAT_VERSION) {
+    if (version < this.ownVersion) {
       this.opts.log.warn(`peer ${peer} speaks heartbeat frame version ${version}: this node writes version ${version} too until every peer is upgraded (no goodbye, config drift or start progress meanwhile)`, { peer, version });
     } else if (was !== undefined) {
       this.opts.log.info(`peer ${peer} speaks heartbeat frame version ${version}`, { peer, version });
