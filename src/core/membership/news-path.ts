@@ -8,17 +8,17 @@
  *   current incarnation sent a frame of version 4 or later.
  * - We read a peer's frames late only while its news path is proven: a
  *   frame of its came from its port + 1 within the last NEWS_SILENT_PROBES
- *   probes (every NEWS_PROBE_EVERY_ROUNDS-th periodic round of a version-4
- *   node goes out from port + 1). Otherwise its news, which it sends from
+ *   probes (after every NEWS_PROBE_EVERY_ROUNDS periodic rounds a
+ *   version-4 node sends an extra round as news). Otherwise its news, which it sends from
  *   port + 1, would reach us only with its next periodic frame; so while
  *   nothing comes from there (a firewall that drops datagrams by source
  *   port, a peer of an older release) its frames are read as they come.
- * - Liveness never rests on port + 1: only extra rounds (news), goodbyes
- *   and one periodic round in NEWS_PROBE_EVERY_ROUNDS take it, so a path
- *   that drops them costs a peer no two periodic rounds in a row.
+ * - Liveness never rests on port + 1: only extra rounds (news, probes) and
+ *   goodbyes take it, never a periodic round, so a path that drops them
+ *   costs no periodic frame.
  */
 
-/** Every this many periodic rounds, one goes to news-path peers from port + 1 (a probe). */
+/** After every this many periodic rounds, an extra round goes out as news (a probe): from port + 1 to news-path peers. */
 export const NEWS_PROBE_EVERY_ROUNDS = 50;
 /** A news path is taken for broken after this many probes' worth of rounds without a frame on it. */
 export const NEWS_SILENT_PROBES = 3;

@@ -166,9 +166,8 @@ export class HeartbeatEngine {
   };
   private digest: OwnDigest | undefined;
   private round = 0;
-  /** Periodic rounds sent (every so many is a news-path probe), and whether the round going out is one. */
+  /** Periodic rounds sent: after every so many, an extra round probes the news paths. */
   private periodicRounds = 0;
-  private probeRound = false;
   private readonly newsPaths = new Map<string, PeerNewsPath>();
   /** Pages of the config digest sent so far (which one is next), and when the next may go. */
   private page = 0;
@@ -542,10 +541,11 @@ export class HeartbeatEngine {
           if (vrrp !== undefined && vrrp.length > 0) frame.vrrp = vrrp;
           if (a.frame.link === 0) {
             this.startRound();
-            this.probeRound = !a.news && isNewsProbe(++this.periodicRounds);
+            // The probe is an extra round, news, beside the periodic one: a path that drops it costs no periodic frame.
+            if (!a.news && this.opts.newsPaths !== undefined && isNewsProbe(++this.periodicRounds)) this.publish();
           }
           if (this.roundPage !== undefined && !this.pageTooBig) frame.config = this.roundPage;
-          this.transport?.send(a.frame.link, this.encode(frame), a.news || this.probeRound);
+          this.transport?.send(a.frame.link, this.encode(frame), a.news);
           this.counters.sent(this.linkLabels(a.frame.link));
           break;
         }
