@@ -49,6 +49,11 @@ export class Logger {
     this.format = format;
   }
 
+  /** The format of the lines written now (the fencing watchdog writes its own in it once the daemon is gone). */
+  lineFormat(): LogFormat {
+    return this.format;
+  }
+
   /** Lines go to this file too from now on (undefined: no file). */
   attachFile(file: RotatingLogFile | undefined): void {
     this.file = file;

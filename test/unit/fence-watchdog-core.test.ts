@@ -77,6 +77,12 @@ describe("fence watchdog lines", () => {
     expect(parseFenceMessage(encodeFenceMessage({ type: "disarm", module: "web" }))).toEqual({ ok: true, message: { type: "disarm", module: "web" } });
   });
 
+  it("round-trips logfile; a logfile without a format is text", () => {
+    const m = { type: "logfile", path: "/var/lib/vigil/vigil.log", format: "json" } as const;
+    expect(parseFenceMessage(encodeFenceMessage(m))).toEqual({ ok: true, message: m });
+    expect(parseFenceMessage('{"type":"logfile","path":"/v/vigil.log"}')).toEqual({ ok: true, message: { type: "logfile", path: "/v/vigil.log", format: "text" } });
+  });
+
   it("takes an arm without vips or stops as an empty plan", () => {
     expect(parseFenceMessage('{"type":"arm","module":"web","inMs":-5}')).toEqual({ ok: true, message: { type: "arm", module: "web", inMs: -5, vips: [], stops: [] } });
   });
@@ -84,6 +90,8 @@ describe("fence watchdog lines", () => {
   it.each([
     ["garbage", 'not JSON: "garbage"'],
     ["[1]", "not a JSON object"],
+    ['{"type":"logfile","path":"vigil.log"}', 'logfile message: "path" must be an absolute path'],
+    ['{"type":"logfile","path":"/v/vigil.log","format":"xml"}', 'logfile message: "format" must be "text" or "json"'],
     ['{"type":"arm","inMs":1}', 'arm message without a "module" name'],
     ['{"type":"wake","module":"web"}', 'unknown message type "wake" for module web (arm or disarm)'],
     ['{"type":"arm","module":"web","inMs":"soon"}', 'arm of web: "inMs" must be a number (ms from now)'],

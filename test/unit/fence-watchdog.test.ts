@@ -13,6 +13,7 @@ import type { FenceWatchdog } from "../../src/daemon/fence/messages.ts";
 import { type FencePlan, fencePlanOf, startFenceWatchdog } from "../../src/daemon/fence/watchdog.ts";
 import { encodeFenceMessage } from "../../src/daemon/fence/messages.ts";
 import { Logger } from "../../src/daemon/log.ts";
+import { RotatingLogFile } from "../../src/daemon/log-file.ts";
 import { Metrics } from "../../src/daemon/metrics.ts";
 import type { LogEvent } from "../../src/api/status.ts";
 import type { RunResult } from "../../src/sys/run-script.ts";
@@ -38,19 +39,27 @@ function fakeChild() {
   const timers: { at: number; fn: () => void; live: boolean }[] = [];
   const done: string[] = [];
   const logs: string[] = [];
+  /** Host effects and log lines, in one order. */
+  const events: string[] = [];
   let exited = false;
   const ok: RunResult = { ok: true, exitCode: 0, signal: null, timedOut: false, aborted: false, durationMs: 1, outputTail: "", message: "exited 0" };
   const io: FenceChildIo = {
     now: () => now,
     removeVip: async (address, iface) => {
       done.push(`del ${address} ${iface}`);
+      events.push(`del ${address}`);
       return { ok: true, removed: true };
     },
     run: async (command, opts) => {
       done.push(`run ${[command, ...(opts.args ?? [])].join(" ")} timeout=${opts.timeoutMs} module=${opts.env?.["VIGIL_MODULE"] ?? "-"}`);
       return ok;
     },
-    log: (level, msg, fields) => logs.push(`${level} ${msg}${fields["module"] === undefined ? "" : ` ${String(fields["module"])}`}`),
+    log: (level, msg, fields) => {
+      logs.push(`${level} ${msg}${fields["module"] === undefined ? "" : ` ${String(fields["module"])}`}`);
+      events.push(`log ${msg}`);
+    },
+    useLogFile: (path, format) => events.push(`logfile ${path} ${format}`),
+    daemonGone: () => events.push("daemon gone"),
     setTimer: (fn, ms) => {
       const t = { at: now + ms, fn, live: true };
       timers.push(t);
@@ -63,6 +72,7 @@ function fakeChild() {
     child,
     done,
     logs,
+    events,
     exited: () => exited,
     /** Moves the clock on, firing due timers in order, and lets their work finish. */
     async advance(ms: number) {
@@ -84,6 +94,20 @@ function fakeChild() {
 const armLine = (module: string, inMs: number, plan: FencePlan = PLAN): string => encodeFenceMessage({ type: "arm", module, inMs, ...plan }) + "\n";
 
 describe("fence watchdog process", () => {
+  it("is told the daemon's log file, and hears the daemon is gone before it fences and logs", async () => {
+    const f = fakeChild();
+    f.child.data(encodeFenceMessage({ type: "logfile", path: "/var/lib/vigil/vigil.log", format: "json" }) + "\n");
+    f.child.data(armLine("web", 600_000));
+    expect(f.events).toEqual(["logfile /var/lib/vigil/vigil.log json"]);
+    f.child.closed();
+    // Synchronously: the VIPs' removal is started before any line is written (a write to a file now).
+    expect(f.events.slice(1, 4)).toEqual(["daemon gone", "del 198.51.100.100", "del 198.51.100.101"]);
+    await f.advance(10);
+    expect(f.logs).toContain("warn fence watchdog: the daemon is gone; fencing what is still armed now");
+    expect(f.logs).toContain("warn fence watchdog: module fenced web");
+    expect(f.logs.some((l) => l.includes("message ignored"))).toBe(false);
+  });
+
   it("at the deadline removes every VIP first, then runs the stops in the order given", async () => {
     const f = fakeChild();
     f.child.data(armLine("web", 1000));
@@ -229,6 +253,22 @@ describe("the daemon's side", () => {
     expect(s.pid()).not.toBe(first);
     expect(JSON.parse(s.lines()[3] ?? "")).toEqual({ type: "arm", module: "web", inMs: 1000, ...PLAN });
     expect(events.find((e) => e.msg === "fence watchdog process ended; starting it again")).toMatchObject({ level: "error", fields: { detail: "killed by SIGKILL", armed: "web" } });
+  }, 20_000);
+
+  it("tells the child the log file and its format first, and a restarted child again", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "vigil-fence-"));
+    const s = standIn(dir);
+    const log = new Logger("json", () => {});
+    log.attachFile(new RotatingLogFile(join(dir, "vigil.log")));
+    const w = startFenceWatchdog(log, { command: { ok: true, argv: s.argv } }) as FenceWatchdog;
+    cleanup.push(() => w.close());
+    w.arm("web", 60_000, PLAN);
+    await until("two lines", () => s.lines().length === 2);
+    const told = { type: "logfile", path: join(dir, "vigil.log"), format: "json" };
+    expect(JSON.parse(s.lines()[0] ?? "")).toEqual(told);
+    process.kill(s.pid(), "SIGKILL");
+    await until("a new child told again", () => s.lines().length === 4, 15_000);
+    expect(JSON.parse(s.lines()[2] ?? "")).toEqual(told);
   }, 20_000);
 
   it("ends the child an earlier run left (its PID in the pid file), and nothing else", async () => {

@@ -8,15 +8,20 @@
  * fences every armed module at once, then leaves.
  *
  * Log lines go to stderr as JSON ({level, msg, ...fields}); the daemon puts
- * them into its own log. SIGINT, SIGTERM and SIGHUP are ignored: a Ctrl-C
- * or a service stop reaches the daemon too, which stops its modules and
- * then closes our stdin; a fence must not be lost to the signal meanwhile.
+ * them into its own log. Once stdin closed (the daemon stopped or died) or
+ * stderr failed, they go to the daemon's log file instead, if the daemon
+ * named it (child-log-file.ts): nobody may read stderr any more.
+ *
+ * SIGINT, SIGTERM and SIGHUP are ignored: a Ctrl-C or a service stop
+ * reaches the daemon too, which stops its modules and then closes our
+ * stdin; a fence must not be lost to the signal meanwhile.
  */
 import { runScript, type RunOptions, type RunResult } from "../../sys/run-script.ts";
 import { removeVip } from "../../sys/vip.ts";
 import { type FenceAction, type FenceEvent, type FenceState, initFence, nextFenceWake, stepFence } from "../../core/fence/watchdog.ts";
 import { parseFenceMessage } from "./messages.ts";
 import { stdioOutlet } from "../../sys/outlet.ts";
+import { FenceLogFile } from "./child-log-file.ts";
 
 /** The internal verb that starts this process; not listed in the help. */
 export const FENCE_VERB = "__fence";
@@ -31,6 +36,10 @@ export interface FenceChildIo {
   log(level: "info" | "warn" | "error", msg: string, fields: Fields): void;
   setTimer(fn: () => void, ms: number): () => void;
   exit(): void;
+  /** The daemon's log file and its line format (its `logfile` message). */
+  useLogFile?(path: string, format: "text" | "json"): void;
+  /** Stdin closed: nobody may read stderr from now on. */
+  daemonGone?(): void;
 }
 
 export class FenceChild {
@@ -59,13 +68,15 @@ export class FenceChild {
       return;
     }
     const m = p.message;
-    if (m.type === "disarm") this.input(m);
+    if (m.type === "logfile") this.io.useLogFile?.(m.path, m.format);
+    else if (m.type === "disarm") this.input(m);
     else this.input({ type: "arm", module: m.module, deadline: this.io.now() + m.inMs, plan: { vips: m.vips, stops: m.stops } });
   }
 
   closed(): void {
     if (this.pending.trim() !== "") this.line(this.pending.trim());
     this.pending = "";
+    this.io.daemonGone?.();
     this.input({ type: "closed" });
   }
 
@@ -76,7 +87,9 @@ export class FenceChild {
   private input(ev: FenceEvent): void {
     const s = stepFence(this.state, ev, this.io.now());
     this.state = s.state;
-    for (const a of s.actions) this.carryOut(a);
+    // The fences first: a log line (a write to a file now) never delays one.
+    for (const a of s.actions) if (a.type === "fence") this.carryOut(a);
+    for (const a of s.actions) if (a.type !== "fence") this.carryOut(a);
     this.schedule();
   }
 
@@ -102,8 +115,9 @@ export class FenceChild {
         this.io.exit();
         break;
       case "fence":
-        this.io.log("warn", "fence watchdog: deadline passed, fencing the module here", { module: a.module, late_ms: Math.round(a.lateMs) });
+        // Started before its line is written: the VIPs' `ip addr del` are spawned by then.
         void this.fence(a).then(() => this.input({ type: "fenced", module: a.module }));
+        this.io.log("warn", "fence watchdog: deadline passed, fencing the module here", { module: a.module, late_ms: Math.round(a.lateMs) });
         break;
     }
   }
@@ -140,10 +154,22 @@ const EXIT_WAIT_MAX_MS = 10_000;
 
 function hostIo(): FenceChildIo {
   const stderr = stdioOutlet("stderr");
+  const file = new FenceLogFile();
+  /** Stdin closed or stderr failed (EPIPE): lines go to the log file, if it is known. */
+  let unread = false;
+  process.stderr.on("error", () => {
+    unread = true;
+  });
+  const log = (level: "info" | "warn" | "error", msg: string, fields: Fields): void => {
+    const at = new Date();
+    if (unread && file.write(level, msg, fields, at)) return;
+    // `at`: when it happened; the daemon may relay the line much later (it was frozen).
+    stderr.write(JSON.stringify({ level, msg, at: at.toISOString(), ...fields }) + "\n");
+  };
   stderr.limit({
     maxBacklogBytes: STDERR_MAX_BACKLOG,
     stallMs: STDERR_STALL_MS,
-    resumed: (dropped) => stderr.write(JSON.stringify({ level: "warn", msg: "fence watchdog: log lines dropped while stderr was not read", at: new Date().toISOString(), dropped }) + "\n"),
+    resumed: (dropped) => log("warn", "fence watchdog: log lines dropped while stderr was not read", { dropped }),
   });
   let leaving = false;
   return {
@@ -153,9 +179,10 @@ function hostIo(): FenceChildIo {
       return r.ok ? { ok: true, removed: !r.alreadyGone } : { ok: false, message: r.message };
     },
     run: runScript,
-    log(level, msg, fields) {
-      // `at`: when it happened; the daemon may relay the line much later (it was frozen).
-      stderr.write(JSON.stringify({ level, msg, at: new Date().toISOString(), ...fields }) + "\n");
+    log,
+    useLogFile: (path, format) => file.use(path, format),
+    daemonGone() {
+      unread = true;
     },
     setTimer(fn, ms) {
       const t = setTimeout(fn, ms);

@@ -6,6 +6,7 @@
  *    "vips":[{"address":"198.51.100.100","interface":"eth0"}],
  *    "stops":[{"command":"/etc/vigil/stop.sh","args":[],"timeoutMs":10000,"env":{"VIGIL_MODULE":"web"}}]}
  *   {"type":"disarm","module":"web"}
+ *   {"type":"logfile","path":"/var/lib/vigil/vigil.log","format":"text"}
  *
  * The deadline travels as "this many ms from now", and the child adds its
  * own clock on receipt: no clock is shared between the two processes (Bun's
@@ -15,6 +16,10 @@
  *
  * An arm replaces the module's earlier arm; `stops` are run in the order
  * given (the daemon lists them in reverse start order).
+ *
+ * `logfile` names the daemon's log file and its line format: once the
+ * daemon is gone, nobody reads the child's stderr, and what it fenced is
+ * written there instead (child-log-file.ts).
  */
 
 import type { FencePlan, FenceStop, FenceVip } from "../../core/fence/plan.ts";
@@ -32,7 +37,8 @@ export interface FenceWatchdog {
 
 export type FenceMessage =
   | ({ readonly type: "arm"; readonly module: string; readonly inMs: number } & FencePlan)
-  | { readonly type: "disarm"; readonly module: string };
+  | { readonly type: "disarm"; readonly module: string }
+  | { readonly type: "logfile"; readonly path: string; readonly format: "text" | "json" };
 
 export type FenceParse = { ok: true; message: FenceMessage } | { ok: false; message: string };
 
@@ -68,6 +74,13 @@ export function parseFenceMessage(line: string): FenceParse {
     return { ok: false, message: `not JSON: ${JSON.stringify(line.slice(0, 80))}` };
   }
   if (!isRecord(v)) return { ok: false, message: "not a JSON object" };
+  if (v["type"] === "logfile") {
+    const path = v["path"];
+    const format = v["format"] ?? "text";
+    if (!isText(path) || !path.startsWith("/")) return { ok: false, message: `logfile message: "path" must be an absolute path` };
+    if (format !== "text" && format !== "json") return { ok: false, message: `logfile message: "format" must be "text" or "json"` };
+    return { ok: true, message: { type: "logfile", path, format } };
+  }
   const module = v["module"];
   if (!isText(module)) return { ok: false, message: `${String(v["type"])} message without a "module" name` };
   if (v["type"] === "disarm") return { ok: true, message: { type: "disarm", module } };

@@ -12,7 +12,8 @@
  *   child needs no config and keeps no state beyond what it was sent.
  * - If the child dies, it is started again and every armed deadline is sent
  *   to the new one.
- * - Its stderr lines (JSON) go into the daemon's log.
+ * - Its stderr lines (JSON) go into the daemon's log; it is told the log
+ *   file, where it writes them itself once this daemon is gone.
  *
  * How the child is started: the built binary runs itself (process.execPath
  * __fence); under `bun src/main.ts` and `deno run src/main.ts` the runtime
@@ -21,7 +22,7 @@
  */
 import type { ChildProcess } from "node:child_process";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
-import { dirname } from "node:path";
+import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ModuleResource } from "../../core/module/types.ts";
 import { FENCE_VERB } from "./child.ts";
@@ -210,6 +211,9 @@ class FenceProcess implements FenceWatchdog {
         this.log.warn("fence watchdog PID not saved; after a crash, a restart will not end it", { file: this.pidFile, detail: (e as Error).message });
       }
     }
+    // Where its lines go once we are gone: nobody reads its stderr then.
+    const file = this.log.logFile();
+    if (file !== undefined) this.send({ type: "logfile", path: resolve(file.path), format: this.log.lineFormat() });
     // A new child after a restart: every deadline still armed, now (a passed one fences at once).
     const now = this.clock();
     for (const [module, a] of this.armed) this.send({ type: "arm", module, inMs: a.deadline - now, vips: a.plan.vips, stops: a.plan.stops });
