@@ -155,7 +155,8 @@ describe("vigil run", () => {
     const { config, state } = setup();
     const first = start(["--config", config, "--state-dir", state, "--node", "solo"]);
     const [, where] = await first.waitForLog(/vigil started .*console=http:\/\/([\d.:]+)\//);
-    const other = setup("127.0.0.1:0", 7695);
+    // Heartbeats two ports up: the first node holds 7694 and, to send its news from, 7695.
+    const other = setup("127.0.0.1:0", 7696);
     const second = start(["--config", other.config, "--state-dir", other.state, "--node", "solo", "--listen", where ?? ""]);
     expect(await second.exited).toBe(1);
     expect(second.log()).toContain(`cannot listen on ${where}: the address is already in use`);
