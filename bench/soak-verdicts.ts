@@ -40,14 +40,23 @@ export interface Verdicts {
   lossVrrp: VigilLogEvent[];
 }
 
-/** Sorts one node's events (all its lives) after `since` into expected and not. */
+/**
+ * Sorts one node's events (all its lives) after `since` into expected and not.
+ * A kill window excuses one dead verdict on the killed node, the kill's own: a
+ * second one in the same window came after the node was heard again (its
+ * next life starting), which the kill does not explain.
+ */
 export function classify(events: readonly VigilLogEvent[], windows: readonly ExpectedWindow[], since: number): Verdicts {
   const v: Verdicts = { falseDead: [], expectedDead: 0, unexpectedTransitions: [], expectedTransitions: 0, unexpectedVrrp: [], expectedVrrp: 0, lossVrrp: [] };
+  const excused = new Set<ExpectedWindow>();
   for (const e of events) {
     if (e.at < since) continue;
     if (isDead(e)) {
-      if (windows.some((w) => w.what === "kill" && w.node === e.fields["peer"] && inside(e.at, w))) v.expectedDead++;
-      else v.falseDead.push(e);
+      const kill = windows.find((w) => w.what === "kill" && w.node === e.fields["peer"] && inside(e.at, w) && !excused.has(w));
+      if (kill !== undefined) {
+        excused.add(kill);
+        v.expectedDead++;
+      } else v.falseDead.push(e);
     } else if (isTransition(e)) {
       if (windows.some((w) => w.what !== "loss" && inside(e.at, w))) v.expectedTransitions++;
       else v.unexpectedTransitions.push(e);

@@ -36,9 +36,9 @@
  * reads /api/status every 2 s.
  *
  * A kill or a swap opens an expected window (from the kill or the command
- * to 30 s after the restart or the answer): a dead verdict on the killed
- * node, a module or VRRP transition inside one is expected; anything else is
- * false. A VRRP takeover during a loss burst (or within 4 s after it) is
+ * to 30 s after the restart or the answer): one dead verdict on the killed
+ * node (the kill's; another one is its next life's), a module or VRRP
+ * transition inside one is expected; anything else is false. A VRRP takeover during a loss burst (or within 4 s after it) is
  * counted apart: three 1 s adverts lost in a row end the backup's wait by
  * VRRP's own rule (about one burst in 16 at 30 % loss); module transitions
  * and dead verdicts there stay false. Overlap: spans in which both nodes ran the service (from a start

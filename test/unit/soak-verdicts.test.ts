@@ -29,6 +29,12 @@ describe("soak verdicts", () => {
     expect(v.expectedDead).toBe(1);
   });
 
+  it("excuses one dead verdict per kill window: a second one, on the node's next life, is false", () => {
+    const v = classify([dead(21_000), dead(26_000)], windows, 0);
+    expect(v.expectedDead).toBe(1);
+    expect(v.falseDead.map((e) => e.at)).toEqual([26_000]);
+  });
+
   it("does not excuse a service move in a loss burst", () => {
     expect(inExpectedWindow(5_000, windows)).toBe(false);
     expect(inExpectedWindow(25_000, windows)).toBe(true);
