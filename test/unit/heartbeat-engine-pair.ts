@@ -35,10 +35,15 @@ export function digest(failback: string): OwnDigest {
   };
 }
 
+/** The pair's membership as `self` sees it: cluster "lab", a on 198.51.100.11 and b on .12, lan timers. */
+export function pairMembership(self: string): MembershipConfig {
+  return { self, cluster: "lab", nodes, ...timers };
+}
+
 export function engine(net: MemoryNetwork, self: string, configDigest?: OwnDigest, deferFrames?: boolean) {
   const lines: string[] = [];
   const log = new Logger("text", (l) => lines.push(l));
-  const membership: MembershipConfig = { self, cluster: "lab", nodes, ...timers };
+  const membership = pairMembership(self);
   const e = new HeartbeatEngine({
     membership, key: KEY, links: linksFor(self), openTransport: (l) => net.open(l), log, metrics: new Metrics(), clock: () => Date.now(),
     ...(configDigest === undefined ? {} : { configDigest }),

@@ -11,22 +11,11 @@ import { Logger } from "../../src/daemon/log.ts";
 import { Metrics } from "../../src/daemon/metrics.ts";
 import type { Endpoint, PeerPaths, Transport } from "../../src/net/udp-transport.ts";
 import { encodeHeartbeat, type ModuleAdvert } from "../../src/proto/heartbeat.ts";
-import { KEY } from "./heartbeat-engine-pair.ts";
+import { KEY, pairMembership } from "./heartbeat-engine-pair.ts";
 
 const START = 9_000_000;
 const B: Endpoint = { address: "198.51.100.12", port: 7694 };
-const membership: MembershipConfig = {
-  self: "a",
-  cluster: "lab",
-  nodes: [
-    { name: "a", links: ["198.51.100.11"] },
-    { name: "b", links: ["198.51.100.12"] },
-  ],
-  intervalMs: 100,
-  warntimeMs: 250,
-  deadtimeMs: 500,
-  initdeadMs: 2000,
-};
+const membership: MembershipConfig = pairMembership("a");
 const ADVERT: ModuleAdvert = { module: "web", role: "prim", generation: 1 };
 
 function node() {

@@ -12,24 +12,13 @@ import { Logger } from "../../src/daemon/log.ts";
 import { Metrics } from "../../src/daemon/metrics.ts";
 import type { Endpoint, Transport } from "../../src/net/udp-transport.ts";
 import { encodeHeartbeat } from "../../src/proto/heartbeat.ts";
-import { KEY } from "./heartbeat-engine-pair.ts";
+import { KEY, pairMembership } from "./heartbeat-engine-pair.ts";
 
 const START = 5_000_000;
 const B: Endpoint = { address: "198.51.100.12", port: 7694 };
 /** b's frames arrive at this phase of a's 100 ms rounds: between a's wake-ups. */
 const PHASE_MS = 37;
-const membership: MembershipConfig = {
-  self: "a",
-  cluster: "lab",
-  nodes: [
-    { name: "a", links: ["198.51.100.11"] },
-    { name: "b", links: ["198.51.100.12"] },
-  ],
-  intervalMs: 100,
-  warntimeMs: 250,
-  deadtimeMs: 500,
-  initdeadMs: 2000,
-};
+const membership: MembershipConfig = pairMembership("a");
 
 /** a's side of the wire: b's frames either handed over as they arrive, or kept (with their arrival) until readArrived (at most `perRead` a call). */
 function wire(polled: boolean, perRead = Infinity) {

@@ -13,22 +13,11 @@ import { Logger } from "../../src/daemon/log.ts";
 import { Metrics } from "../../src/daemon/metrics.ts";
 import type { Endpoint, Transport } from "../../src/net/udp-transport.ts";
 import { encodeHeartbeat } from "../../src/proto/heartbeat.ts";
-import { KEY } from "./heartbeat-engine-pair.ts";
+import { KEY, pairMembership } from "./heartbeat-engine-pair.ts";
 
 const START = 7_000_000;
 const B: Endpoint = { address: "198.51.100.12", port: 7694 };
-const membership: MembershipConfig = {
-  self: "a",
-  cluster: "lab",
-  nodes: [
-    { name: "a", links: ["198.51.100.11"] },
-    { name: "b", links: ["198.51.100.12"] },
-  ],
-  intervalMs: 100,
-  warntimeMs: 250,
-  deadtimeMs: 500,
-  initdeadMs: 2000,
-};
+const membership: MembershipConfig = pairMembership("a");
 
 /** a's side: b's frames either wait in a polled queue (with their arrival) or are handed over as they come. */
 function wire() {
