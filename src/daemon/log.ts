@@ -5,6 +5,9 @@ import { Ring } from "./event-ring.ts";
 import type { RotatingLogFile } from "./log-file.ts";
 import { NoiseGate } from "./log-noise.ts";
 import { stdioOutlet } from "../sys/outlet.ts";
+import { formatJson, formatText } from "./log-format.ts";
+
+export { formatJson, formatText };
 
 export type { LogFormat };
 export type LogLevel = LogEvent["level"];
@@ -146,18 +149,4 @@ export function boundStderr(log: Logger): void {
 /** From now on no line is dropped on its way to stderr: a stop's lines, up to "vigil stopped", are owed whole. */
 export function keepEveryStderrLine(): void {
   stdioOutlet("stderr").keepEverything();
-}
-
-export function formatJson(e: LogEvent): string {
-  return JSON.stringify({ time: e.time, level: e.level, msg: e.msg, seq: e.seq, ...e.fields });
-}
-
-/** `2026-11-22T08:00:00.000Z info  config loaded file=/etc/vigil/vigil.yaml` */
-export function formatText(e: LogEvent): string {
-  const kv = Object.entries(e.fields).map(([k, v]) => `${k}=${quoteIfNeeded(String(v))}`);
-  return [e.time, e.level.padEnd(5), e.msg, ...kv].join(" ");
-}
-
-function quoteIfNeeded(v: string): string {
-  return /^[^\s"=]+$/.test(v) ? v : JSON.stringify(v);
 }

@@ -11,7 +11,7 @@
  * be written is dropped (the caller then tries stderr).
  */
 import { closeSync, openSync, writeSync } from "node:fs";
-import { formatText } from "../log.ts";
+import { formatText } from "../log-format.ts";
 
 type Fields = Record<string, string | number | boolean>;
 
