@@ -69,3 +69,17 @@ export function oneInstanceEngine(o: OneInstance): { engine: VrrpEngine; vips: S
   });
   return { engine, vips };
 }
+
+/** A VRRP socket the test feeds: `receive` hands a packet to the engine as the kernel would; sends go nowhere. */
+export class Socket implements VrrpSocket {
+  private sink: (p: Uint8Array) => void = () => {};
+  send(): void {}
+  onPacket(cb: (p: Uint8Array) => void): void {
+    this.sink = cb;
+  }
+  onError(): void {}
+  receive(p: Uint8Array): void {
+    this.sink(p);
+  }
+  async close(): Promise<void> {}
+}

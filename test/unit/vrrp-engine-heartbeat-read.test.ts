@@ -9,28 +9,14 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { masterDownIntervalMs } from "../../src/core/vrrp/vrrp.ts";
 import type { VrrpEngine } from "../../src/daemon/vrrp/engine.ts";
-import type { VrrpSocket } from "../../src/net/raw-vrrp.ts";
 import type { VrrpMasterClaim } from "../../src/proto/heartbeat.ts";
-import { advertFrom, oneInstanceEngine } from "./vrrp-engine-fixture.ts";
+import { advertFrom, oneInstanceEngine, Socket } from "./vrrp-engine-fixture.ts";
 
 const US = "198.51.100.12";
 const MASTER = "198.51.100.11";
 const ADVERT_MS = 1000;
 const MDI = masterDownIntervalMs(100, ADVERT_MS, 3);
 const CLAIM: VrrpMasterClaim = { instance: "VI_1", vrid: 51, address: MASTER };
-
-class Socket implements VrrpSocket {
-  private sink: (p: Uint8Array) => void = () => {};
-  send(): void {}
-  onPacket(cb: (p: Uint8Array) => void): void {
-    this.sink = cb;
-  }
-  onError(): void {}
-  receive(p: Uint8Array): void {
-    this.sink(p);
-  }
-  async close(): Promise<void> {}
-}
 
 /** A BACKUP whose heartbeat frames from h1 wait unread (their arrival times kept) until `read` hands them over. */
 function backup(readBeforeHold: boolean): { engine: VrrpEngine; socket: Socket; arrive: () => void; read: () => void } {
