@@ -54,6 +54,13 @@ export class OpenFiles {
    * dropped their cached pages: their next cached open must not keep them.
    */
   private readonly uncachedWrites = new Set<bigint>();
+  /**
+   * Per node with passthrough opens: its backing file's id and how many opens
+   * use it. The kernel takes one backing file per inode and refuses (EIO) an
+   * open that names another while the first is in use: a second reader of a
+   * file must get the first one's id.
+   */
+  private readonly backings = new Map<bigint, { id: number; opens: number }>();
   private nextFh = 1n;
   /** The kernel agreed to passthrough; turned off for good if registering a backing file fails. */
   passthrough = false;
@@ -132,6 +139,12 @@ export class OpenFiles {
     if (f.io === "passthrough") c.passthrough--;
     if (f.io === "direct") c.direct--;
     if (c.cached <= 0 && c.passthrough <= 0 && c.direct <= 0) this.counts.delete(f.nodeid);
+    const shared = f.backingId === null ? undefined : this.backings.get(f.nodeid);
+    if (shared !== undefined && --shared.opens > 0) {
+      fs.closeSync(f.fd);
+      return;
+    }
+    this.backings.delete(f.nodeid);
     if (f.backingId !== null && this.ffi !== null && this.fuseFd !== null) {
       const id = new Uint8Array(4);
       new DataView(id.buffer).setUint32(0, f.backingId, true);
@@ -156,6 +169,7 @@ export class OpenFiles {
     this.files.clear();
     this.counts.clear();
     this.uncachedWrites.clear();
+    this.backings.clear();
   }
 
   private countsOf(nodeid: bigint): { cached: number; passthrough: number; direct: number } {
@@ -175,10 +189,17 @@ export class OpenFiles {
       return { io: "direct", backingId: null };
     }
     if (mayPassthrough && this.passthrough && this.ffi !== null && this.fuseFd !== null && (flags & O_ACCMODE) === 0 && c.cached === 0) {
+      const shared = this.backings.get(nodeid);
+      if (shared !== undefined) {
+        shared.opens++;
+        c.passthrough++;
+        return { io: "passthrough", backingId: shared.id };
+      }
       const map = new Uint8Array(16);
       new DataView(map.buffer).setInt32(0, fd, true);
       try {
         const id = this.ffi.ioctl(this.fuseFd, FUSE_DEV_IOC_BACKING_OPEN, map);
+        this.backings.set(nodeid, { id, opens: 1 });
         c.passthrough++;
         return { io: "passthrough", backingId: id };
       } catch (e) {

@@ -234,7 +234,7 @@ describeLab(
 describeLab(
   "read passthrough (opt-in)",
   () => {
-    labTest("files opened read-only are read from the folder beneath; writers opened first keep working; a writer after a reader gets EIO", async () => {
+    labTest("files opened read-only are read from the folder beneath, by several readers at once; writers opened first keep working; a writer after a reader gets EIO", async () => {
       const s = scratch("fuse-pass");
       const mnt = join(s.dir, "mnt");
       mkdirSync(mnt);
@@ -253,11 +253,22 @@ describeLab(
           "print('writer first', os.pread(r, 3, 0))",
           "os.close(r); os.close(w)",
           "r = os.open(p, os.O_RDONLY)",
+          // The kernel takes one backing file per inode: a second reader shares the first one's.
+          "try:\n    r2 = os.open(p, os.O_RDONLY)\n    print('second reader', os.pread(r2, 3, 0))\nexcept OSError as e:\n    print('second reader:', errno.errorcode[e.errno])",
           "try:\n    os.open(p, os.O_WRONLY)\n    print('writer after reader: ok')\nexcept OSError as e:\n    print('writer after reader:', errno.errorcode[e.errno])",
           "print('reader', os.pread(r, 3, 0))",
+          // The first reader gone, the second still reads through the shared backing file.
+          "os.close(r)",
+          "print('second reader alone', os.pread(r2, 3, 0))",
+          "os.close(r2)",
+          // Every passthrough open released: a writer is served through the page cache again.
+          "w = os.open(p, os.O_WRONLY)\nos.pwrite(w, b'ABC', 0)\nos.close(w)",
+          "r = os.open(p, os.O_RDONLY)\nprint('reader after writer', os.pread(r, 3, 0))",
         ].join("\n");
         const mixed = await runner.run(["python3", "-c", script], { check: true });
-        expect(mixed.stdout).toBe("writer first b'XYZ'\nwriter after reader: EIO\nreader b'XYZ'\n");
+        expect(mixed.stdout).toBe(
+          "writer first b'XYZ'\nsecond reader b'XYZ'\nwriter after reader: EIO\nreader b'XYZ'\nsecond reader alone b'XYZ'\nreader after writer b'ABC'\n",
+        );
         expect(runner.stderr()).toMatch(/opened for writing: the kernel refuses that/);
       } finally {
         await runner.destroy();
