@@ -76,6 +76,27 @@ async function inSync(prim: MirrorNode, second: MirrorNode): Promise<void> {
   await second.waitModule((x) => x.state === "SECOND" && x.mirror?.data === "uptodate" && x.mirror.link === "up", `${second.name} is an up-to-date SECOND`, 30_000);
 }
 
+/** Waits until NODE's recorder has acknowledged more than COUNT records. */
+async function ackedOver(m: MirrorLab, node: MirrorNode["name"], count: number, what: string): Promise<void> {
+  await waitUntil(() => m.acked(node).records.length > count, { timeoutMs: 60_000, intervalMs: 100, what: `${node}'s recorder acknowledged ${what}` });
+}
+
+/**
+ * A mirror lab on LAB in DIR, SETUP done before its nodes start (their state dirs on
+ * small file systems), then h1 replicating to an up-to-date h2 with 20 records
+ * acknowledged.
+ */
+async function pairInSync(lab: Parameters<typeof startMirrorLab>[0]["lab"], dir: string, setup: (m: MirrorLab, h1: MirrorNode, h2: MirrorNode) => void): Promise<{ m: MirrorLab; h1: MirrorNode; h2: MirrorNode }> {
+  const m = await startMirrorLab({ lab, dir, start: [] });
+  const [h1, h2] = [m.node("h1"), m.node("h2")];
+  setup(m, h1, h2);
+  explainOnFailure(m);
+  await Promise.all([h1.start(), h2.start()]);
+  await inSync(h1, h2);
+  await ackedOver(m, "h1", 20, "20 records");
+  return { m, h1, h2 };
+}
+
 /** Every record and segment FROM's recorder had acknowledged is on TO's copy, whole. */
 function expectNothingLost(m: MirrorLab, from: MirrorNode["name"], to: MirrorNode["name"]): void {
   const promised = m.acked(from);
@@ -89,18 +110,12 @@ describeLab("mirror module: a full state dir", () => {
   const runDir = useRunDirs("vigil-mirror-full-");
 
   labTest("full while receiving: no write fails; the PRIM dies: the SECOND waits saying why, and takes over by itself once space is freed, losing nothing", async () => {
-    const m = await startMirrorLab({ lab: lab(), dir: runDir("full"), start: [] });
-    const [h1, h2] = [m.node("h1"), m.node("h2")];
-    stateDirOnTmpfs(m, h2);
-    explainOnFailure(m);
-    await Promise.all([h1.start(), h2.start()]);
-    await inSync(h1, h2);
-    await waitUntil(() => m.acked("h1").records.length > 20, { timeoutMs: 60_000, intervalMs: 100, what: "h1's recorder acknowledged 20 records" });
+    const { m, h1, h2 } = await pairInSync(lab(), runDir("full"), (m, _h1, h2) => stateDirOnTmpfs(m, h2));
 
     fill(h2.stateDir);
     // Receiving on a full state dir: the recorder goes on, h2 applies and stays in sync.
     const before = m.acked("h1").records.length;
-    await waitUntil(() => m.acked("h1").records.length > before + 40, { timeoutMs: 60_000, intervalMs: 100, what: "h1's recorder acknowledged 40 more records" });
+    await ackedOver(m, "h1", before + 40, "40 more records");
     expect(readFileSync(join(m.dir, "acked-h1.log"), "utf8")).not.toMatch(/^error/m);
     expect((await h1.module()).mirror?.writes).toBe("replicate");
     const second = await h2.module();
@@ -124,30 +139,27 @@ describeLab("mirror module: a full state dir", () => {
     rmSync(join(h2.stateDir, "fill"));
     await h2.waitModule((x) => running(x.state) && x.mirror?.serving === null, "h2 takes vms over by itself", 20_000);
     await h2.proc?.waitFor(/"msg":"mirror record saved"/, 5_000);
-    await waitUntil(() => m.acked("h2").records.length > 5, { timeoutMs: 60_000, intervalMs: 100, what: "h2's recorder acknowledged 5 records" });
+    await ackedOver(m, "h2", 5, "5 records");
 
     expectNothingLost(m, "h1", "h2");
     expect(readFileSync(join(m.dir, "acked-h2.log"), "utf8")).not.toMatch(/^error/m);
   }, 120_000);
 
   labTest("copy and state dir on one full filesystem: h2 is outdated and h1 goes on alone, no write failing; h1 dies: h2 never takes over; h1 returns and resyncs it", async () => {
-    const m = await startMirrorLab({ lab: lab(), dir: runDir("shared"), start: [] });
-    const [h1, h2] = [m.node("h1"), m.node("h2")];
-    const fs = join(m.dir, "h2-fs");
-    mkdirSync(fs);
-    execFileSync("mount", ["-t", "tmpfs", "-o", "size=32m,mode=0700", "vigil-lab-h2", fs]);
-    mkdirSync(join(fs, "state"), { mode: 0o700 });
-    mkdirSync(join(fs, "data"));
-    execFileSync("mount", ["--bind", join(fs, "state"), h2.stateDir]);
-    execFileSync("mount", ["--bind", join(fs, "data"), m.data("h2")]);
-    onTestFinished(async () => {
-      await m.stopAll();
-      for (const d of [h2.stateDir, m.data("h2"), fs]) execFileSync("umount", ["-l", d]);
+    let fs = "";
+    const { m, h1, h2 } = await pairInSync(lab(), runDir("shared"), (m, _h1, h2) => {
+      fs = join(m.dir, "h2-fs");
+      mkdirSync(fs);
+      execFileSync("mount", ["-t", "tmpfs", "-o", "size=32m,mode=0700", "vigil-lab-h2", fs]);
+      mkdirSync(join(fs, "state"), { mode: 0o700 });
+      mkdirSync(join(fs, "data"));
+      execFileSync("mount", ["--bind", join(fs, "state"), h2.stateDir]);
+      execFileSync("mount", ["--bind", join(fs, "data"), m.data("h2")]);
+      onTestFinished(async () => {
+        await m.stopAll();
+        for (const d of [h2.stateDir, m.data("h2"), fs]) execFileSync("umount", ["-l", d]);
+      });
     });
-    explainOnFailure(m);
-    await Promise.all([h1.start(), h2.start()]);
-    await inSync(h1, h2);
-    await waitUntil(() => m.acked("h1").records.length > 20, { timeoutMs: 60_000, intervalMs: 100, what: "h1's recorder acknowledged 20 records" });
 
     fill(fs);
     // The next op that needs a page fails on h2 (a segment every 20 records does): h1 goes on alone.
@@ -156,7 +168,7 @@ describeLab("mirror module: a full state dir", () => {
     const outdated = await h2.waitModule((x) => x.state === "WAIT" && x.mirror?.data === "outdated", "h2 is outdated", 15_000);
     expect(outdated.mirror?.serving).toMatch(/cannot take over: copy record not saved \(state dir .* full \(ENOSPC\)\)/);
     const before = m.acked("h1").records.length;
-    await waitUntil(() => m.acked("h1").records.length > before + 40, { timeoutMs: 60_000, intervalMs: 100, what: "h1's recorder acknowledged 40 more records alone" });
+    await ackedOver(m, "h1", before + 40, "40 more records alone");
     expect(readFileSync(join(m.dir, "acked-h1.log"), "utf8")).not.toMatch(/^error/m);
 
     h1.proc?.kill("SIGKILL");
@@ -180,25 +192,19 @@ describeLab("mirror module: a full state dir", () => {
   }, 180_000);
 
   labTest("h1 alone with a full state dir loses its journal, no write failing: h2 comes back, is resynced by a full compare, losing nothing", async () => {
-    const m = await startMirrorLab({ lab: lab(), dir: runDir("journal"), start: [] });
-    const [h1, h2] = [m.node("h1"), m.node("h2")];
-    stateDirOnTmpfs(m, h1);
-    explainOnFailure(m);
-    await Promise.all([h1.start(), h2.start()]);
-    await inSync(h1, h2);
-    await waitUntil(() => m.acked("h1").records.length > 20, { timeoutMs: 60_000, intervalMs: 100, what: "h1's recorder acknowledged 20 records" });
+    const { m, h1, h2 } = await pairInSync(lab(), runDir("journal"), (m, h1) => stateDirOnTmpfs(m, h1));
     h2.proc?.kill("SIGKILL");
     await h2.proc?.exited;
     await h1.waitModule((x) => x.mirror?.writes === "alone", "h1 writes alone", 15_000);
     const before = m.acked("h1").records.length;
-    await waitUntil(() => m.acked("h1").records.length > before + 20, { timeoutMs: 60_000, intervalMs: 100, what: "h1's recorder acknowledged 20 records alone" });
+    await ackedOver(m, "h1", before + 20, "20 records alone");
 
     fill(h1.stateDir);
     const acked = join(m.dir, "acked-h1.log");
     const journal = join(h1.stateDir, "mirror", "vms", "alone.journal");
     await waitUntil(() => readFileSync(journal).subarray(0, 8).toString() === "VIGILJLS", { timeoutMs: 90_000, intervalMs: 200, what: "h1's journal could not grow and is lost" });
     const lostAt = m.acked("h1").records.length;
-    await waitUntil(() => m.acked("h1").records.length > lostAt + 20, { timeoutMs: 60_000, intervalMs: 100, what: "h1's recorder acknowledged 20 records with its journal lost" });
+    await ackedOver(m, "h1", lostAt + 20, "20 records with its journal lost");
     expect(readFileSync(acked, "utf8")).not.toMatch(/^error/m);
     // The operator sees it, and what it costs: the next resync compares every file.
     expect((await h1.module()).mirror?.journalLost).toMatch(/^the journal could not be written: .*ENOSPC.*: the next resync to h2 compares every file/);
@@ -217,18 +223,12 @@ describeLab("mirror module: a full state dir", () => {
   }, 180_000);
 
   labTest("h1 starts on a full state dir with a journal never written: it waits saying why, its journal opens by itself once space is freed, and h1 is resynced, without a restart", async () => {
-    const m = await startMirrorLab({ lab: lab(), dir: runDir("unopened"), start: [] });
-    const [h1, h2] = [m.node("h1"), m.node("h2")];
-    stateDirOnTmpfs(m, h1);
-    explainOnFailure(m);
-    await Promise.all([h1.start(), h2.start()]);
-    await inSync(h1, h2);
-    await waitUntil(() => m.acked("h1").records.length > 20, { timeoutMs: 60_000, intervalMs: 100, what: "h1's recorder acknowledged 20 records" });
+    const { m, h1, h2 } = await pairInSync(lab(), runDir("unopened"), (m, h1) => stateDirOnTmpfs(m, h1));
     // Clean stops: h2 takes the module over and writes alone, then stops too, the last writer.
     h1.proc?.kill("SIGTERM");
     await h1.proc?.exited;
     await h2.waitModule((x) => running(x.state) && x.mirror?.writes === "alone", "h2 runs vms alone", 30_000);
-    await waitUntil(() => m.acked("h2").records.length > 10, { timeoutMs: 60_000, intervalMs: 100, what: "h2's recorder acknowledged 10 records" });
+    await ackedOver(m, "h2", 10, "10 records");
     h2.proc?.kill("SIGTERM");
     await h2.proc?.exited;
 
@@ -261,13 +261,7 @@ describeLab("mirror module: a full state dir", () => {
     expectNothingLost(m, "h2", "h1");
   }, 180_000);
   labTest("h1 returns on a full state dir while h2 runs alone: h2 goes on writing, not waiting for h1; h1 is resynced once space is freed", async () => {
-    const m = await startMirrorLab({ lab: lab(), dir: runDir("returning"), start: [] });
-    const [h1, h2] = [m.node("h1"), m.node("h2")];
-    stateDirOnTmpfs(m, h1);
-    explainOnFailure(m);
-    await Promise.all([h1.start(), h2.start()]);
-    await h2.waitModule((x) => x.state === "SECOND" && x.mirror?.data === "uptodate" && x.mirror.link === "up", "h2 is an up-to-date SECOND", 30_000);
-    await waitUntil(() => m.acked("h1").records.length > 20, { timeoutMs: 60_000, intervalMs: 100, what: "h1's recorder acknowledged 20 records" });
+    const { m, h1, h2 } = await pairInSync(lab(), runDir("returning"), (m, h1) => stateDirOnTmpfs(m, h1));
     h1.proc?.kill("SIGTERM");
     await h1.proc?.exited;
     await h2.waitModule((x) => running(x.state) && x.mirror?.writes === "alone", "h2 runs vms alone", 30_000);
@@ -278,7 +272,7 @@ describeLab("mirror module: a full state dir", () => {
     await h1.start();
     await h1.waitModule((x) => x.mirror?.link === "up" && /copy record not saved/.test(x.mirror.serving ?? ""), "h1 met h2 and cannot save its record", 30_000);
     const meanwhile = m.acked("h2").records.length;
-    await waitUntil(() => m.acked("h2").records.length > meanwhile + 20, { timeoutMs: 60_000, intervalMs: 100, what: "h2's recorder acknowledged 20 more records while h1 is full" });
+    await ackedOver(m, "h2", meanwhile + 20, "20 more records while h1 is full");
     const alone = await h2.module();
     expect(alone.mirror?.writes).toBe("alone");
     expect(alone.mirror?.peerData).toBe("outdated");
