@@ -3,7 +3,7 @@
  * real folders, journal, resync, applier and an authenticated TCP link, no
  * FUSE. h1 is preferred.
  */
-import { mkdirSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { MirrorDriver } from "../../src/daemon/mirror/driver.ts";
 import { Logger } from "../../src/daemon/log.ts";
@@ -41,15 +41,17 @@ export interface DriverInsides {
 
 /**
  * h1 PRIM replicating to h2, an up-to-date SECOND, the heartbeat's adverts
- * carried by hand; both closed by `cleanups`.
+ * carried by hand; both closed by `cleanups`. `files`: h1's folder starts
+ * with that many small files f0, f1... (sent by the first sync).
  */
 export async function pairInSync(root: string, o: {
-  key: Uint8Array; port: number; cleanups: (() => Promise<void>)[]; h1Lines?: string[];
+  key: Uint8Array; port: number; cleanups: (() => Promise<void> | void)[]; h1Lines?: string[]; files?: number;
   h1Timers?: { detachGraceMs?: number; ackTimeoutMs?: number }; h2Timers?: { detachGraceMs?: number; ackTimeoutMs?: number };
 }): Promise<{ h1: MirrorDriver; h2: MirrorDriver; p1: DriverInsides; p2: DriverInsides }> {
   const h1 = loopbackMirrorDriver("h1", root, { key: o.key, port: o.port, ...(o.h1Lines === undefined ? {} : { lines: o.h1Lines }), ...(o.h1Timers === undefined ? {} : { timers: o.h1Timers }) });
   const h2 = loopbackMirrorDriver("h2", root, { key: o.key, port: o.port, ...(o.h2Timers === undefined ? {} : { timers: o.h2Timers }) });
   o.cleanups.push(() => h1.close(), () => h2.close());
+  for (let i = 0; i < (o.files ?? 0); i++) writeFileSync(join(h1.folder, `f${i}`), `file ${i}\n`.repeat(100));
   h1.attach({ gate: () => {}, republish: () => h2.peerAdvert(h1.core.role, h1.mark) });
   h2.attach({ gate: () => {}, republish: () => h1.peerAdvert(h2.core.role, h2.mark) });
   const p1 = h1 as unknown as DriverInsides;

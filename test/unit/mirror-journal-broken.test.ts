@@ -20,7 +20,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { MirrorDriver } from "../../src/daemon/mirror/driver.ts";
 import type { SendOutcome } from "../../src/net/replication-link-client.ts";
 import { type MirrorOp, relPath } from "../../src/replicator/ops.ts";
-import { loopbackMirrorDriver, until } from "./mirror-driver-pair.ts";
+import { loopbackMirrorDriver, pairInSync, until } from "./mirror-driver-pair.ts";
 import { tmpDir } from "./resync-fixture.ts";
 
 const KEY = new Uint8Array(32).fill(7);
@@ -67,21 +67,9 @@ function fillStateDirAppends(inside: Insides): void {
 
 const host = { gate: () => {}, republish: () => {} };
 
-/** Two drivers, h1 PRIM, h2 SECOND, once the first sync ended. */
-async function pair(root: string, h1Lines: string[]): Promise<{ h1: MirrorDriver; h2: MirrorDriver }> {
-  const h1 = driver("h1", root, h1Lines);
-  const h2 = driver("h2", root, []);
-  for (let i = 0; i < 5; i++) writeFileSync(join(h1.folder, `f${i}`), `file ${i}\n`.repeat(100));
-  h1.attach(host);
-  h2.attach(host);
-  h1.peer("up");
-  h2.peer("up");
-  h1.role("PRIM", "elected");
-  h2.role("SECOND", "elected");
-  // Over on h1's side too (its journal cleared, "resync done" said), not only the last pass.
-  await until(() => h1Lines.some((l) => l.includes("mirror resync done")) && h2.status().data === "uptodate" && h1.core.link?.data === "uptodate", "the first sync");
-  return { h1, h2 };
-}
+/** Two drivers, h1 PRIM, h2 SECOND, once the first sync of 5 files ended on both sides. */
+const pair = async (root: string, h1Lines: string[]): Promise<{ h1: MirrorDriver; h2: MirrorDriver }> =>
+  await pairInSync(root, { key: KEY, port: PORT, cleanups, h1Lines, files: 5 });
 
 const said = (lines: readonly string[], text: string): number => lines.filter((l) => l.includes(text)).length;
 

@@ -21,7 +21,7 @@ import type { MirrorDriver } from "../../src/daemon/mirror/driver.ts";
 import { Journal, JOURNAL_FILE, type JournalFile } from "../../src/replicator/journal.ts";
 import { JOURNAL_LOST_MAGIC } from "../../src/replicator/journal-records.ts";
 import { relPath, type MirrorOp } from "../../src/replicator/ops.ts";
-import { loopbackMirrorDriver, until } from "./mirror-driver-pair.ts";
+import { loopbackMirrorDriver, pairInSync, until } from "./mirror-driver-pair.ts";
 import { tmpDir } from "./resync-fixture.ts";
 
 const isRoot = process.getuid?.() === 0;
@@ -177,16 +177,8 @@ describe("an ALONE journal lost while alone", () => {
     const root = tmpDir("journal-lost-status");
     cleanups.push(() => rmSync(root, { recursive: true, force: true }));
     const lines: string[] = [];
-    const h1 = driver("h1", root, lines);
-    const h2 = driver("h2", root, []);
-    for (let i = 0; i < 3; i++) writeFileSync(join(h1.folder, `f${i}`), `file ${i}\n`.repeat(100));
-    h1.attach(host);
-    h2.attach(host);
-    h1.peer("up");
-    h2.peer("up");
-    h1.role("PRIM", "elected");
-    h2.role("SECOND", "elected");
-    await until(() => said(lines, "mirror resync done") === 1 && h2.status().data === "uptodate", "the first sync");
+    const { h1, h2 } = await pairInSync(root, { key: KEY, port: PORT, cleanups, h1Lines: lines, files: 3 });
+    await until(() => said(lines, "mirror resync done") === 1, "the first sync's end logged");
     expect(h1.status().journalLost).toBeNull();
     expect(statusLines(h1)).not.toContain("journal lost");
     await h2.close();
