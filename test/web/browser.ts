@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
+import { afterAll, beforeAll } from "vitest";
 import type { StatusSnapshot } from "../../src/api/status.ts";
 import { parseListen, serveFetch } from "../../src/daemon/http-server.ts";
 import { createConsoleApp, type ConsoleDeps } from "../../web/app.ts";
@@ -112,6 +113,38 @@ export async function serveConsole(deps: ConsoleDeps): Promise<ServedConsole> {
     async restart() {
       if (server === null) server = await serveFetch(app.fetch, { host: "127.0.0.1", port });
     },
+  };
+}
+
+/** A browser and a console showing the snapshot a test last set, started before a describe block's tests and stopped after. */
+export interface SnapshotConsole {
+  browser(): Browser;
+  /** The console's address. */
+  url(): string;
+  /** What /api/status answers from now on. */
+  show(snapshot: StatusSnapshot): void;
+}
+
+export function useSnapshotConsole(first: StatusSnapshot, deps: Partial<Omit<ConsoleDeps, "status">> = {}): SnapshotConsole {
+  let browser: Browser | undefined;
+  let served: ServedConsole | undefined;
+  let snap = first;
+  beforeAll(async () => {
+    browser = await launchBrowser();
+    served = await serveConsole({ metrics: () => "", ...deps, status: () => snap });
+  }, 60_000);
+  afterAll(async () => {
+    await served?.stop();
+    await browser?.close();
+  });
+  const started = <T>(x: T | undefined): T => {
+    if (x === undefined) throw new Error("the console is not started: use it inside the tests of the describe block");
+    return x;
+  };
+  return {
+    browser: () => started(browser),
+    url: () => started(served).url,
+    show: (s) => { snap = s; },
   };
 }
 

@@ -1,7 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { FarmStatus } from "../../src/api/farm.ts";
-import type { StatusSnapshot } from "../../src/api/status.ts";
-import { bareSnapshot, chromiumMissing, launchBrowser, serveConsole, testid, type Browser, type ServedConsole } from "./browser.ts";
+import { bareSnapshot, chromiumMissing, testid, useSnapshotConsole } from "./browser.ts";
 
 const missing = chromiumMissing();
 
@@ -20,33 +19,22 @@ const farm: FarmStatus = {
 };
 
 describe.runIf(missing === null || process.env.CI === "true")("web console: farm modules", () => {
-  let browser: Browser;
-  let served: ServedConsole;
-  let snap: StatusSnapshot = base;
-
-  beforeAll(async () => {
-    browser = await launchBrowser();
-    served = await serveConsole({ status: () => snap, metrics: () => "" });
-  });
-  afterAll(async () => {
-    await served?.stop();
-    await browser?.close();
-  });
+  const ui = useSnapshotConsole(base);
 
   it("shows no farm panel without farms, then each node's state, weight, share, the ARP owner, counters and the last rebalance", async () => {
-    const { page, problems } = await browser.newPage();
-    await page.goto(served.url);
+    const { page, problems } = await ui.browser().newPage();
+    await page.goto(ui.url());
     await expect.poll(() => testid(page, "node-name").textContent()).toBe("web1");
     expect(await testid(page, "farm-section").count()).toBe(0);
 
-    snap = {
+    ui.show({
       ...base,
       farms: [farm],
       modules: [{
         name: "web", type: "farm", state: "STOP", prefer: null, failback: "auto", nodes: [], lastTransition: null, checkers: [], blocked: null,
         restarts: 0, pending: null, witness: null, lease: null,
       }],
-    };
+    });
     await expect.poll(() => testid(page, "farm-member").count()).toBe(3);
     expect(await testid(page, "farm-mode").textContent()).toBe("in");
     expect(await testid(page, "farm-member-state").allTextContents()).toEqual(["in", "in", "dead"]);
@@ -63,7 +51,7 @@ describe.runIf(missing === null || process.env.CI === "true")("web console: farm
     // Not also in the modules table, where a failover module's roles would not fit it.
     expect(await testid(page, "modules-table").textContent()).not.toContain("STOP");
 
-    snap = { ...base, farms: [] };
+    ui.show({ ...base, farms: [] });
     await expect.poll(() => testid(page, "farm-section").isHidden()).toBe(true);
     expect(problems).toEqual([]);
   });

@@ -6,10 +6,10 @@
  * The real-daemon states (healthy, isolated, running nowhere) are in
  * test/lab/console-health.test.ts.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { Page } from "playwright-core";
 import type { StatusSnapshot } from "../../src/api/status.ts";
-import { artifactPath, chromiumMissing, launchBrowser, serveConsole, type Browser, type ServedConsole, testid } from "./browser.ts";
+import { artifactPath, chromiumMissing, testid, useSnapshotConsole } from "./browser.ts";
 import { configDrift, failoverInProgress, healthy, stoppedPeer, waitingNode } from "./health-fixtures.ts";
 
 const missing = chromiumMissing();
@@ -29,24 +29,12 @@ const LOG = [
 ].join("\n") + "\n";
 
 describe.skipIf(missing !== null)("console health views", () => {
-  let browser: Browser;
-  let served: ServedConsole;
-  let snap: StatusSnapshot = healthy();
-
-  beforeAll(async () => {
-    browser = await launchBrowser();
-    served = await serveConsole({ status: () => snap, metrics: () => "", logText: () => LOG, nodeName: () => "scada1" });
-  }, 60_000);
-
-  afterAll(async () => {
-    await served?.stop();
-    await browser?.close();
-  });
+  const ui = useSnapshotConsole(healthy(), { logText: () => LOG, nodeName: () => "scada1" });
 
   async function show(s: StatusSnapshot, shot: string): Promise<Page> {
-    snap = s;
-    const { page, problems } = await browser.newPage({ width: 1280, height: 1000 });
-    await page.goto(served.url);
+    ui.show(s);
+    const { page, problems } = await ui.browser().newPage({ width: 1280, height: 1000 });
+    await page.goto(ui.url());
     await expect.poll(() => testid(page, "node-name").textContent()).toBe(s.node.name);
     await expect.poll(() => testid(page, "module-summary").count()).toBe(s.health?.modules.length ?? 0);
     await page.screenshot({ path: artifactPath(shot), fullPage: true });
@@ -134,9 +122,9 @@ describe.skipIf(missing !== null)("console health views", () => {
   });
 
   it("fits a phone's 390 px: the cluster cards, summaries, resources and filters wrap instead of scrolling sideways", async () => {
-    snap = failoverInProgress();
-    const { page, problems } = await browser.newPage({ width: 390, height: 844 });
-    await page.goto(served.url);
+    ui.show(failoverInProgress());
+    const { page, problems } = await ui.browser().newPage({ width: 390, height: 844 });
+    await page.goto(ui.url());
     await expect.poll(() => testid(page, "module-summary").count()).toBe(1);
     await expect.poll(() => testid(page, "log-lines").textContent()).not.toBe("");
     const overflow = Number(await page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth"));

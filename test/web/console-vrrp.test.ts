@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { StatusSnapshot, VrrpStatus } from "../../src/api/status.ts";
-import { bareSnapshot, chromiumMissing, launchBrowser, serveConsole, testid, type Browser, type ServedConsole } from "./browser.ts";
+import { describe, expect, it } from "vitest";
+import type { VrrpStatus } from "../../src/api/status.ts";
+import { bareSnapshot, chromiumMissing, testid, useSnapshotConsole } from "./browser.ts";
 
 const missing = chromiumMissing();
 
@@ -14,26 +14,15 @@ const instance = (over: Partial<VrrpStatus>): VrrpStatus => ({
 });
 
 describe.runIf(missing === null || process.env.CI === "true")("web console: VRRP instances", () => {
-  let browser: Browser;
-  let served: ServedConsole;
-  let snap: StatusSnapshot = base;
-
-  beforeAll(async () => {
-    browser = await launchBrowser();
-    served = await serveConsole({ status: () => snap, metrics: () => "" });
-  });
-  afterAll(async () => {
-    await served?.stop();
-    await browser?.close();
-  });
+  const ui = useSnapshotConsole(base);
 
   it("shows no VRRP table on a node without VRRP, then one row per instance with its role, priority and master", async () => {
-    const { page, problems } = await browser.newPage();
-    await page.goto(served.url);
+    const { page, problems } = await ui.browser().newPage();
+    await page.goto(ui.url());
     await expect.poll(() => testid(page, "node-name").textContent()).toBe("gw1");
     expect(await testid(page, "vrrp-section").count()).toBe(0);
 
-    snap = {
+    ui.show({
       ...base,
       vrrp: [
         instance({}),
@@ -43,7 +32,7 @@ describe.runIf(missing === null || process.env.CI === "true")("web console: VRRP
         }),
         instance({ name: "<b>VI_3</b>", vrid: 53, role: "fault", masterAddress: null, lastTransition: null }),
       ],
-    };
+    });
     await expect.poll(() => testid(page, "vrrp-row").count()).toBe(3);
     expect(await testid(page, "vrrp-table").locator("th[scope=col]").allTextContents()).toEqual([
       "Name", "VRID", "Interface", "Role", "Priority", "Master", "VIPs", "Last change",
@@ -60,7 +49,7 @@ describe.runIf(missing === null || process.env.CI === "true")("web console: VRRP
     const order = await page.evaluate(`[...document.querySelectorAll("main > section")].map((s) => s.getAttribute("aria-labelledby"))`);
     expect(order).toEqual(["cluster-heading", "peers-heading", "vrrp-heading", "modules-heading", "resources-heading", "events-heading", "log-heading"]);
 
-    snap = { ...base, vrrp: [] };
+    ui.show({ ...base, vrrp: [] });
     await expect.poll(() => testid(page, "vrrp-section").isHidden()).toBe(true);
     expect(problems).toEqual([]);
     await page.close();
