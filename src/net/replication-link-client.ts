@@ -81,6 +81,8 @@ export interface RequestHandle {
 
 /** Answers of one request, as they arrive. */
 interface OpenRequest {
+  /** What was asked (a manifest's `next` is owed for its manifest). */
+  readonly question: ResyncRequest;
   push(r: ResyncResponse | null, failure?: string): void;
   /** Since when (monotonic ms) an answer is awaited: set when the request or a `next` leaves, null once answered. */
   owedSince: number | null;
@@ -179,6 +181,17 @@ export class ReplicationClient {
   }
 
   /**
+   * The oldest question the SECOND has not answered yet (a manifest's next
+   * batch counts from its `next`): what was asked and how long ago (ms);
+   * null when none. Bounded like the ops (src/core/mirror/ack-bound.ts).
+   */
+  owedAnswer(): { question: ResyncRequest; ageMs: number } | null {
+    let oldest: OpenRequest | null = null;
+    for (const r of this.requests.values()) if (r.owedSince !== null && (oldest === null || r.owedSince < oldest.owedSince!)) oldest = r;
+    return oldest === null ? null : { question: oldest.question, ageMs: performance.now() - oldest.owedSince! };
+  }
+
+  /**
    * Resolves once every op sent so far is acknowledged or known undelivered
    * (the link went down): what a swap waits for before the peer is promoted.
    */
@@ -266,7 +279,7 @@ export class ReplicationClient {
     if (!this.ready || session === null) return null;
     const id = this.nextRequestId;
     this.nextRequestId = (this.nextRequestId % 0xffffffff) + 1;
-    const open: OpenRequest = { push: onResponse, owedSince: performance.now() };
+    const open: OpenRequest = { question: request, push: onResponse, owedSince: performance.now() };
     this.requests.set(id, open);
     session.send({ type: "request", id, request });
     const follow = (kind: "next" | "cancel"): void => {

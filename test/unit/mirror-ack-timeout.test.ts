@@ -7,7 +7,10 @@
  * its write then returns as after any outage of the link (held until the
  * SECOND declared its copy outdated, then journaled), and once the applier
  * works again the link's reconnection and resync bring the copy in line.
- * Before the bound the write waited for ever.
+ * Before the bound the write waited for ever. The resync's questions have
+ * the same bound: with the service idle, the start of the next resync is
+ * what the SECOND leaves unanswered (it lands the held op first), and the
+ * resync waited for ever without a word.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -53,6 +56,33 @@ describe("an acknowledgement owed past ack_timeout", () => {
     await until(() => h1.status().link === "up" && h1.core.link?.data === "uptodate" && h2.status().data === "uptodate" && h1.status().writes === "replicate" && !h1.core.resyncing, "in sync again");
     expect(readFileSync(join(h2.folder, "late"), "utf8")).toBe("written while the SECOND's disk hung\n");
     expect(h1.status().waitingOps).toBe(0);
+    expect(h1.status().linkDetail).toBe("connected to h2");
+  }, 90_000);
+
+  it("drops the link again when the SECOND leaves the start of the resync unanswered (it lands the held op first), and the resync ends once the applier works", async () => {
+    const root = tmpDir("ack-timeout-question");
+    const h1Lines: string[] = [];
+    const { h1, h2, p1, p2 } = await pairInSync(root, { key: KEY, port: PORT + 1, cleanups, h1Lines, h1Timers: { ackTimeoutMs: 1_500 }, h2Timers: { detachGraceMs: 1_000 } });
+    const hang = hangApplier(p2);
+    const data = new TextEncoder().encode("written before the SECOND's disk hung for good\n");
+    writeFileSync(join(h1.folder, "late"), data);
+    let returned = false;
+    void p1.intercepted({ op: "create", path: relPath("late"), mode: 0o644, uid: 0, gid: 0 }).then(() =>
+      p1.intercepted({ op: "write", path: relPath("late"), offset: 0, data, mtimeNs: 2n }).then(() => (returned = true)));
+    await until(() => returned, "the PRIM's write returns alone");
+
+    // The service is idle: at the next connection only the resync's questions are owed, and its start waits for the held op.
+    const question = /^h2 has not answered the start of the resync for 1\.\d s \(ack_timeout 1\.5 s\): link dropped, the resync resumes once it is back$/;
+    const drops = () => h1Lines.filter((l) => l.includes("mirror peer does not acknowledge")).map((l) => JSON.parse(l) as { detail: string; reconnectInMs: number });
+    await until(() => drops().some((d) => question.test(d.detail)), "the link dropped for the unanswered start of the resync");
+    expect(hang.held()).toBeGreaterThan(0);
+    // h2 acknowledged nothing since the first drop: the pause doubled.
+    expect(drops().map((d) => d.reconnectInMs).slice(0, 2)).toEqual([1_500, 3_000]);
+    expect(h1Lines.some((l) => l.includes("mirror resync failed") && l.includes("has not answered the start of the resync"))).toBe(true);
+
+    hang.release();
+    await until(() => h1.status().link === "up" && h1.core.link?.data === "uptodate" && h2.status().data === "uptodate" && !h1.core.resyncing, "in sync again");
+    expect(readFileSync(join(h2.folder, "late"), "utf8")).toBe("written before the SECOND's disk hung for good\n");
     expect(h1.status().linkDetail).toBe("connected to h2");
   }, 90_000);
 });

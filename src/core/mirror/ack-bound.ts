@@ -9,7 +9,17 @@
  * the link reconnects and resyncs as usual. The driver measures the age of
  * the oldest op on the wire; this says when that age is too much, and why,
  * and how long the link waits before it connects again.
+ *
+ * The resync's questions (what the SECOND's copy holds, the start of a
+ * resync, listings, entries, block sums) have the same bound: the SECOND
+ * answers the start of a resync only once the ops it was given have landed,
+ * and reads its answers from a disk that may hang too, so a stuck SECOND
+ * left the resync waiting for ever, saying nothing, while the service went
+ * on alone. Past the bound the link is dropped and the resync resumes when
+ * it is back.
  */
+import type { ResyncRequest } from "../../proto/replication-resync.ts";
+import { relPathText } from "../../replicator/ops.ts";
 
 /**
  * 30 s by default: DRBD drops a peer after 42 s (6 s x 7), and a fsync of a
@@ -32,6 +42,47 @@ export interface OwedAck {
 export function ackOverdue(peer: string, owed: OwedAck | null, boundMs: number): string | null {
   if (owed === null || boundMs <= 0 || owed.ageMs < boundMs) return null;
   return `${peer} has not applied op ${owed.seq} for ${seconds(owed.ageMs)} (ack_timeout ${seconds(boundMs)}): link dropped, going on alone`;
+}
+
+/** The oldest question the SECOND has not answered: what was asked, and how long ago it (or its last "next") left. */
+export interface OwedAnswer {
+  readonly question: ResyncRequest;
+  readonly ageMs: number;
+}
+
+/**
+ * Why the link must be dropped now, for the older of the two things the
+ * SECOND owes that is past `boundMs` (an op's acknowledgement, a question's
+ * answer), or null while neither is. A bound of 0: never.
+ */
+export function owedOverdue(peer: string, owed: { readonly ack: OwedAck | null; readonly answer: OwedAnswer | null }, boundMs: number): string | null {
+  const { ack, answer } = owed;
+  const ackLate = ackOverdue(peer, ack, boundMs);
+  if (answer === null || boundMs <= 0 || answer.ageMs < boundMs) return ackLate;
+  if (ackLate !== null && ack !== null && ack.ageMs >= answer.ageMs) return ackLate;
+  return `${peer} has not answered ${questionText(answer.question)} for ${seconds(answer.ageMs)} (ack_timeout ${seconds(boundMs)}): link dropped, the resync resumes once it is back`;
+}
+
+/** A question in an operator's words. */
+export function questionText(q: ResyncRequest): string {
+  switch (q.kind) {
+    case "control":
+      return q.action === "state" ? "what its copy holds" : q.action === "resync-end" ? "the end of the resync" : "the start of the resync";
+    case "manifest":
+      return `the listing of ${quoted(q.under)}`;
+    case "entry":
+      return `the question on ${quoted(q.path)}`;
+    case "sums":
+      return `the block sums of ${quoted(q.path)}`;
+    case "next":
+      return "the next part of a listing";
+    case "cancel":
+      return "the end of a listing";
+  }
+}
+
+function quoted(p: Uint8Array): string {
+  return p.length === 0 ? "the folder's top" : JSON.stringify(relPathText(p));
 }
 
 /** The longest pause before connecting again to a peer that keeps owing acknowledgements. */

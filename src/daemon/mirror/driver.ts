@@ -163,6 +163,8 @@ export class MirrorDriver implements MirrorResource {
   private resyncProgress: ResyncProgress | null = null;
   private clientUp = false;
   private serverUp = false;
+  /** Counts the peer's connections to our server coming and going: a question of a connection gone is not acted on. */
+  private serverConnections = 0;
   private linkUp = false;
   private helloSeq = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
@@ -261,10 +263,12 @@ export class MirrorDriver implements MirrorResource {
     this.applier = started.applier;
     if (!started.threaded) this.o.log.info("mirror applies on the main thread", { ...this.tag, why: started.why });
     this.server.onUp(() => {
+      this.serverConnections++;
       this.serverUp = true;
       this.hello();
     });
     this.server.onDown((reason) => {
+      this.serverConnections++;
       this.serverUp = false;
       this.linkDown(`the peer's connection to us: ${reason}`);
     });
@@ -707,7 +711,11 @@ export class MirrorDriver implements MirrorResource {
         // be on its way to the disk: the resync reads this copy from now on, so it lands first. Landing
         // after the resync's look (a create of a file the PRIM then removed alone, say), it would leave the
         // copy unlike the PRIM's once the resync calls it up to date.
+        const asked = this.serverConnections;
         await this.appliedSoFar();
+        // The PRIM gave up waiting (ack_timeout) and dropped the connection that asked: that resync is not
+        // coming, and its start must not mark this copy inconsistent or change the keeper of one under way.
+        if (asked !== this.serverConnections) return;
         if (this.state.role === "PRIM" || this.state.role === "ALONE") {
           reply({ kind: "error", errno: "EBUSY", message: `${this.o.self} runs ${this.o.module}: its copy is not resynced` });
           return;
