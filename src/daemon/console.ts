@@ -74,13 +74,17 @@ export function supervisedConsole(o: ConsoleOptions): SupervisedConsole {
   return {
     name: "console",
     tier: "surface",
-    async start() {
+    async start(between = async () => {}) {
+      // Three pieces, each tens of ms of the main thread on an idle host and several times that on a loaded
+      // one; in one piece they held the heartbeat's rounds for 180-270 ms beside stress-ng (startup-pace.ts).
       served = tlsFor(config, listen);
       const host = parseListen(listen).host;
       if (served === null && !host.startsWith("127.")) {
         o.log.warn("console: plain HTTP on a network address (console.tls: false): logins and commands cross the network in clear; keep it behind a TLS proxy", { listen });
       }
+      await between();
       control = await serveFetch(o.socket, { path: join(o.stateDir, "vigil.sock") }, CONTROL_SOCKET_LIMITS);
+      await between();
       web = await bind(listen, served);
       boundWhere = web.where;
     },

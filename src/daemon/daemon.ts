@@ -32,8 +32,8 @@ import { DEFAULT_LOG_FILE_BYTES, DEFAULT_LOG_FILES_KEPT, RotatingLogFile } from 
 import { ResourceOps, resourceStates } from "./resource-state.ts";
 import { join } from "node:path";
 import { mergedStatus, Supervisor } from "./supervisor.ts";
-import { applyRealtime } from "./realtime.ts";
-import { dropAgainLater, LaterDropOnce, trimAfterStart } from "./memory-trim.ts";
+import { applyRealtime, realtimeReason } from "./realtime.ts";
+import { dropAgainLater, LaterDropOnce, START_TRIM_LINE, startTrimPlan, trimAfterStart } from "./memory-trim.ts";
 import { paceOptionsFor, startupPace } from "./startup-pace.ts";
 import { dumpHeapStatsOnSignal } from "./heap-stats.ts";
 import { supervisedVrrp } from "./vrrp/supervised.ts";
@@ -134,18 +134,26 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     pid: process.pid,
   });
 
-  // Start-up's memory back before anything is locked (memory-trim.ts).
-  await pace.beforeStep();
-  await trimAfterStart(log, () => pace.beforeStep());
+  // Start-up's memory back: before anything is locked where memory is locked, else once initdead has passed,
+  // out of the peers' first second of hearing this node (memory-trim.ts, startTrimPlan).
+  const trimPlan = startTrimPlan(initial, realtimeReason(initial) !== undefined);
+  if (trimPlan.when === "end-of-start-up") {
+    await pace.beforeStep();
+    await trimAfterStart(log, () => pace.beforeStep());
+  }
+  const cancelStartTrim = trimPlan.when === "after-initdead"
+    ? dropAgainLater(log, trimPlan.dropAfterMs, { beforeStep: () => pace.beforeStep(), what: START_TRIM_LINE })
+    : () => {};
   // Again, for the threads the engines started (their Workers begin at normal priority).
   await applyRealtime(initial, log, "threads");
-  // Modules and VRRP do start-up work of their own after that trim: its garbage and code pages go again once it is done.
+  // Modules and VRRP do start-up work of their own: its garbage and code pages go once it is done.
   // A reload that brings the first module or VRRP instance brings that work too.
   const laterDrop = new LaterDropOnce((afterMs) => dropAgainLater(log, afterMs, { beforeStep: () => pace.beforeStep() }));
   laterDrop.consider(initial);
   signals.onReload(() => void reloadNode(opts, self.name, node, supervisor).then(() => laterDrop.consider(node.config)));
   const releaseHeapStats = dumpHeapStatsOnSignal(opts.stateDir, log);
   const signal = await signals.stopped;
+  cancelStartTrim();
   laterDrop.cancelPending();
   const code = await stop(signal);
   releaseHeapStats();

@@ -65,8 +65,12 @@ export interface Engine {
   /** For logs: "heartbeat", "vrrp", "modules", "console". */
   readonly name: string;
   readonly tier: EngineTier;
-  /** Rejects with a one-line message naming the problem; the daemon then undoes start-up and exits 1. */
-  start(): Promise<void>;
+  /**
+   * Rejects with a one-line message naming the problem; the daemon then undoes start-up and exits 1.
+   * `between`: awaited between the pieces of an engine's start that each hold the main thread a while
+   * (startup-pace.ts: the heartbeat's rounds go out in between); an engine whose start is one piece ignores it.
+   */
+  start(between?: () => Promise<void>): Promise<void>;
   /** Idempotent; a no-op when nothing runs. */
   stop(reason: StopReason): Promise<void>;
   /** Applies `next` if it concerns this engine; throws ReloadRejected when it cannot. */

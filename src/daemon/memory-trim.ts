@@ -19,7 +19,10 @@
  *   touched: their private copies are our data.
  *
  * Locking memory (realtime.ts) must come after the trim: locked pages
- * cannot be dropped, and the trim is what keeps locking affordable.
+ * cannot be dropped, and the trim is what keeps locking affordable. Where
+ * memory is not locked the trim waits until initdead has passed
+ * (startTrimPlan): each step holds the main thread, and a peer that has just
+ * heard a node start must not hear it go silent.
  */
 import { readFileSync, realpathSync } from "node:fs";
 import { loadMemoryCalls, MADV_DONTNEED } from "../sys/ffi/memory.ts";
@@ -81,15 +84,16 @@ function fullGc(): void {
 }
 
 /**
- * Runs the trim on this process; undefined where it cannot (no FFI: Node,
- * Deno; no /proc). Never throws: a daemon that cannot trim runs on, larger.
+ * Runs the trim on this process at the end of start-up (where memory is
+ * locked: startTrimPlan); undefined where it cannot (no FFI: Node, Deno; no
+ * /proc). Never throws: a daemon that cannot trim runs on, larger.
  */
 export async function trimAfterStart(log: Logger, beforeStep: () => Promise<void> = async () => {}): Promise<TrimOutcome | undefined> {
   const before = rssKiB();
   fullGc();
   // The collection and the drop are each long on a loaded host: a heartbeat round between them (startup-pace.ts).
   await beforeStep();
-  return dropExecutablePages(log, before, "memory trimmed after start");
+  return dropExecutablePages(log, before, START_TRIM_LINE);
 }
 
 /** The drop alone (no collection): `before` is the RSS the outcome reports as before. */
@@ -167,7 +171,45 @@ export interface LaterDropSteps {
   /** Awaited before the collection and before the drop (startup-pace.ts: right after a heartbeat round). */
   readonly beforeStep?: () => Promise<void>;
   readonly collect?: () => void;
+  /** The drop's log line; by default the later drop's. */
+  readonly what?: string;
 }
+
+/**
+ * When the trim after start (the collection and the drop) runs.
+ *
+ * - "end-of-start-up", right after "vigil started": only on a node that
+ *   locks its memory (tight timers, realtime.ts), which must trim before it
+ *   locks, and whose SCHED_RR main thread the host's load does not hold up.
+ * - "later-drop": a node with modules or VRRP instances: the later
+ *   collection and drop (initdead + 10 s and + 20 s) are its trim.
+ * - "after-initdead": a node with heartbeats only: the same two steps from
+ *   initdead on (collection at initdead, drop 10 s later).
+ *
+ * Not at the end of start-up elsewhere: the collection and the page faults
+ * after the drop each held the main thread for 100-440 ms beside
+ * stress-ng (a few tens of ms of CPU, stretched by the host's load), while
+ * the peers had heard the new life for only a second: at `lan` one such
+ * silence with the console's start before it made a peer call a starting
+ * node dead. After initdead the node's start-up work is done, and the
+ * collection is one step with a heartbeat round right before it.
+ */
+export type StartTrimPlan =
+  | { readonly when: "end-of-start-up" }
+  | { readonly when: "later-drop" }
+  | { readonly when: "after-initdead"; readonly dropAfterMs: number };
+
+export function startTrimPlan(
+  config: Parameters<typeof wantsLaterDrop>[0] & { readonly cluster: { readonly heartbeat: { readonly initdead: number } } },
+  locksMemory: boolean,
+): StartTrimPlan {
+  if (locksMemory) return { when: "end-of-start-up" };
+  if (wantsLaterDrop(config)) return { when: "later-drop" };
+  return { when: "after-initdead", dropAfterMs: config.cluster.heartbeat.initdead + LATER_COLLECTION_BEFORE_DROP_MS };
+}
+
+/** The after-initdead trim's log line: the same words as the trim at the end of start-up. */
+export const START_TRIM_LINE = "memory trimmed after start";
 
 /**
  * How long before the later drop the heap is collected: the collection
@@ -209,7 +251,7 @@ export function dropAgainLater(log: Logger, afterMs: number, steps: LaterDropSte
     later(afterMs - collectAt, async () => {
       await beforeStep();
       if (cancelled) return;
-      await dropExecutablePages(log, before, "memory trimmed again once the engines' start-up work was done");
+      await dropExecutablePages(log, before, steps.what ?? "memory trimmed again once the engines' start-up work was done");
     });
   });
   return () => {

@@ -35,13 +35,13 @@ export class Supervisor {
 
   /**
    * `stopAsked`: the signal of a stop asked during start-up, if any.
-   * `beforeStep`: awaited before each engine's start (startup-pace.ts).
+   * `beforeStep`: awaited before each engine's start, and by an engine between the pieces of its own (startup-pace.ts).
    */
   async start(stopAsked: () => string | undefined, beforeStep?: () => Promise<void>): Promise<StartOutcome> {
     for (const e of inTiers(this.engines, START_ORDER)) {
       try {
         await beforeStep?.();
-        await e.start();
+        await e.start(beforeStep);
       } catch (err) {
         return { ok: false, message: err instanceof Error ? err.message : String(err) };
       }

@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from "vitest";
-import { dropAgainLater, droppableRangesOf, LATER_COLLECTION_BEFORE_DROP_MS, LATER_DROP_AFTER_INITDEAD_MS, LaterDropOnce, wantsLaterDrop } from "../../src/daemon/memory-trim.ts";
+import { dropAgainLater, droppableRangesOf, LATER_COLLECTION_BEFORE_DROP_MS, LATER_DROP_AFTER_INITDEAD_MS, LaterDropOnce, START_TRIM_LINE, startTrimPlan, wantsLaterDrop } from "../../src/daemon/memory-trim.ts";
 import { Logger } from "../../src/daemon/log.ts";
 
 const mapping = (range: string, perms: string, path: string, anonKiB: number): string =>
@@ -168,5 +168,47 @@ describe("the later drop across reloads", () => {
     s.once.consider(config(0, 1));
     s.once.cancelPending();
     expect(s.cancel).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe("when the trim after start runs", () => {
+  const config = (modules: number, vrrp: number, initdead = 5_000) => ({
+    modules: Array.from({ length: modules }, () => ({})),
+    vrrp: Array.from({ length: vrrp }, () => ({})),
+    cluster: { heartbeat: { initdead } },
+  });
+
+  it("at the end of start-up only where memory is locked afterwards", () => {
+    for (const c of [config(0, 0), config(1, 0), config(0, 1)]) expect(startTrimPlan(c, true)).toEqual({ when: "end-of-start-up" });
+  });
+
+  it("elsewhere not before initdead: the later collection and drop on a node with modules or VRRP, the same steps from initdead on a node with heartbeats only", () => {
+    expect(startTrimPlan(config(1, 0), false)).toEqual({ when: "later-drop" });
+    expect(startTrimPlan(config(0, 2), false)).toEqual({ when: "later-drop" });
+    const alone = startTrimPlan(config(0, 0, 5_000), false);
+    expect(alone).toEqual({ when: "after-initdead", dropAfterMs: 5_000 + LATER_COLLECTION_BEFORE_DROP_MS });
+  });
+
+  it("the heartbeat-only node's trim collects at initdead and logs its drop as the trim after start", async () => {
+    vi.useFakeTimers();
+    try {
+      const seen: string[] = [];
+      const log = new Logger("json", () => {});
+      log.onEvent((e) => seen.push(e.msg));
+      let collected = 0;
+      const plan = startTrimPlan(config(0, 0, 5_000), false);
+      if (plan.when !== "after-initdead") throw new Error(plan.when);
+      const cancel = dropAgainLater(log, plan.dropAfterMs, { collect: () => void collected++, what: START_TRIM_LINE });
+      await vi.advanceTimersByTimeAsync(4_999);
+      expect(collected).toBe(0);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(collected).toBe(1);
+      await vi.advanceTimersByTimeAsync(LATER_COLLECTION_BEFORE_DROP_MS);
+      // Off Bun there is no FFI: the drop says it could not be done, which shows it ran.
+      await vi.waitFor(() => expect(seen).toEqual([`${START_TRIM_LINE}: not done`]));
+      cancel();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

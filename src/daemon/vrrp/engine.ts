@@ -126,12 +126,15 @@ export class VrrpEngine {
    * one-line message when this runtime cannot do VRRP, or naming the instance
    * and the cause when a socket on an interface that is up cannot be opened.
    */
-  async start(): Promise<void> {
+  /** `between`: awaited between the pieces of start-up that each hold the main thread a while (Engine.start). */
+  async start(between: () => Promise<void> = async () => {}): Promise<void> {
+    // Loading libc through FFI compiles its bindings: tens of ms of the main thread, more on a loaded host.
     await this.opts.io.checkRuntime?.();
     const entries = [...this.sockets.values()];
     let failed: SocketEntry | undefined;
     try {
       for (const entry of entries) {
+        await between();
         failed = entry;
         await this.openEntry(entry);
       }
@@ -144,6 +147,7 @@ export class VrrpEngine {
       throw new Error(`VRRP ${names}: ${e instanceof Error ? e.message : String(e)}`);
     }
     this.running = true;
+    await between();
     await Promise.all([...this.instances.values()].map((inst) => removeLeftovers(this.fx, inst)));
     await Promise.all([...this.instances.values()].flatMap((inst) => inst.spec.probes.map((p, i) => this.runProbe(inst, p, i))));
     for (const inst of this.instances.values()) this.checkLink(inst);

@@ -27,7 +27,7 @@ export function supervisedVrrp(ctx: NodeContext, rounds?: VrrpRounds): Engine {
   // Once for the daemon's life (afterRound has no undo); each engine a reload starts is reached through `running`.
   rounds?.afterRound(() => running?.afterRound());
 
-  const startOn = async (c: VigilConfig): Promise<string | undefined> => {
+  const startOn = async (c: VigilConfig, between?: () => Promise<void>): Promise<string | undefined> => {
     // A node without VRRP never loads its code (the engine, raw sockets, the core).
     if (c.vrrp.length === 0) return undefined;
     const [{ VrrpEngine }, { vrrpSetup }] = await Promise.all([import("./engine.ts"), import("./setup.ts")]);
@@ -41,7 +41,8 @@ export function supervisedVrrp(ctx: NodeContext, rounds?: VrrpRounds): Engine {
       readHeartbeat: () => rounds.readArrived?.(),
     });
     try {
-      await engine.start();
+      await between?.();
+      await engine.start(between);
     } catch (e) {
       return (e as Error).message;
     }
@@ -58,8 +59,8 @@ export function supervisedVrrp(ctx: NodeContext, rounds?: VrrpRounds): Engine {
   return {
     name: "vrrp",
     tier: "service",
-    async start() {
-      const err = await startOn(cfg);
+    async start(between) {
+      const err = await startOn(cfg, between);
       if (err !== undefined) throw new Error(err);
     },
     stop,
