@@ -17,6 +17,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, expect } from "vitest";
 import { labTest } from "./lab-test.ts";
 import { bothAt, type FencePair, firstAt, MODULE_VIP, processRuns, sampleBoth, startFencePair, vmRssKiB, VRRP_VIP } from "./fence-lab.ts";
+import { parseVigilLog } from "./vigil-cluster.ts";
 import { sleep, waitUntil } from "./wait.ts";
 
 /** stop_timeout 10 s + 2 s to kill: the bound on the service's stop after the daemon's death. */
@@ -53,6 +54,11 @@ async function killAndWatch(p: FencePair, label: string): Promise<void> {
   await waitUntil(() => !processRuns(watchdog), { timeoutMs: STOP_BUDGET_MS, what: "h1's watchdog to leave once it has fenced" });
   await sleep(500);
   const samples = await sampler.stop();
+  // What the watchdog did once the daemon was gone is in h1's own log, in its line format (JSON in this lab).
+  const after = parseVigilLog(readFileSync(join(n1.stateDir, "vigil.log"), "utf8")).filter((e) => e.at >= killedAt - 1000);
+  const removed = after.filter((e) => e.msg === "fence watchdog: VIP removed").map((e) => String(e.fields["vip"]));
+  expect(removed.filter((v) => [MODULE_VIP, VRRP_VIP].includes(v.split("/")[0]!)), `VIPs h1's vigil.log says its watchdog removed: ${removed.join(", ")}`).toHaveLength(2);
+  expect(after.some((e) => e.msg === "fence watchdog: module fenced" && e.fields["module"] === "web")).toBe(true);
 
   console.log([
     `${label}: h1's daemon killed (SIGKILL); ms after the kill, from samples every 20 ms:`,

@@ -12,6 +12,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { encodeField, FenceGuard, findBash, planLines } from "../../src/daemon/fence/guard.ts";
 import type { FencePlan } from "../../src/daemon/fence/messages.ts";
 import { Logger } from "../../src/daemon/log.ts";
+import { RotatingLogFile } from "../../src/daemon/log-file.ts";
 
 const bash = findBash();
 const guards: FenceGuard[] = [];
@@ -40,7 +41,8 @@ async function until(what: string, ok: () => boolean): Promise<void> {
   throw new Error(`never happened: ${what}`);
 }
 
-function rig() {
+/** `logFile`: the daemon also logs to DIR/vigil.log in that line format. */
+function rig(logFile?: "text" | "json") {
   const dir = mkdtempSync(join(tmpdir(), "vigil-guard-"));
   dirs.push(dir);
   const bin = join(dir, "bin");
@@ -52,7 +54,8 @@ function rig() {
   writeFileSync(stop, `#!/bin/sh\nprintf '%s\\n' "$VIGIL_MODULE $VIGIL_NODE $VIGIL_REASON $1" >> ${dir}/stops.log\nsleep "\${2:-0}" &\necho $! > ${dir}/child-$1.pid\nwait\nprintf '%s\\n' "done $1" >> ${dir}/stops.log\n`);
   chmodSync(stop, 0o755);
   const lines: string[] = [];
-  const log = new Logger("json", (l) => lines.push(l));
+  const log = new Logger(logFile ?? "json", (l) => lines.push(l));
+  if (logFile !== undefined) log.attachFile(new RotatingLogFile(join(dir, "vigil.log")));
   const guard = new FenceGuard(log, bash ?? "/bin/bash", { env: { PATH: `${bin}:${process.env["PATH"] ?? ""}` } });
   guards.push(guard);
   const read = (f: string): string => (existsSync(join(dir, f)) ? readFileSync(join(dir, f), "utf8") : "");
@@ -89,6 +92,31 @@ describe.skipIf(bash === undefined)("fencing watchdog (bash)", () => {
     expect(read("stops.log")).toBe("web h1 fenced web-app\ndone web-app\n");
     // Its log lines went to the state dir: nobody read its stderr any more.
     expect(read("fence-watchdog.log")).toMatch(/"msg":"fence watchdog: module fenced".*"module":"web"/);
+  });
+
+  it("what it does after the daemon's death goes to the daemon's log file, in the daemon's line format", async () => {
+    for (const format of ["text", "json"] as const) {
+      const { guard, read, plan, dir } = rig(format);
+      guard.useStateDir(dir);
+      guard.plan("web", plan("web", "198.51.100.100", { arg: "web-app" }));
+      guard.hold("web", true);
+      const pid = guard.pid;
+      guard.close();
+      await until("the watchdog to leave", () => !alive(pid));
+      expect(existsSync(join(dir, "fence-watchdog.log")), format).toBe(false);
+      const logged = read("vigil.log").split("\n").filter((l) => l.includes("fence watchdog"));
+      const time = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+      if (format === "text") {
+        expect(logged).toContain(`${logged.find((l) => l.includes("module fenced"))?.slice(0, 24)} warn  fence watchdog: module fenced module=web`);
+        const stopRan = logged.find((l) => l.includes("stop ran")) ?? "";
+        expect(stopRan.slice(0, 24)).toMatch(time);
+        expect(stopRan.slice(24)).toBe(` warn  fence watchdog: stop ran module=web command="${dir}/stop.sh web-app 0" detail="exited 0"`);
+      } else {
+        const events = logged.map((l) => JSON.parse(l) as Record<string, unknown>);
+        expect(events.find((e) => e["msg"] === "fence watchdog: module fenced")).toEqual({ time: expect.stringMatching(time), level: "warn", msg: "fence watchdog: module fenced", module: "web" });
+        expect(events.find((e) => e["msg"] === "fence watchdog: stop ran")).toMatchObject({ level: "warn", command: `${dir}/stop.sh web-app 0`, detail: "exited 0" });
+      }
+    }
   });
 
   it("a deadline nobody moves fences the module on the watchdog's own timer while the daemon lives; a disarmed one does nothing", async () => {

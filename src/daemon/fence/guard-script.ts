@@ -13,21 +13,46 @@ export const FENCE_GUARD_SCRIPT = `# The fencing watchdog (see guard.ts for what
 # stops what it runs, then closes our stdin.
 trap '' INT TERM HUP PIPE
 declare -A vips=() held=() deadline=() pvips=() stops=() fencing=()
-node="" logfile="" dead=0
+node="" logfile="" logfmt=json dead=0
 
 now() { local up _; read -r up _ < /proc/uptime; NOW=$(( 10#\${up/./} * 10 )); }
 dec() { local s=\${1//%/\\\\x}; printf -v REPLY '%b' "$s"; }
 js() { local s=\${1//\\\\/\\\\\\\\}; s=\${s//\\"/\\\\\\"}; s=\${s//$'\\t'/\\\\t}; s=\${s//$'\\n'/\\\\n}; REPLY="\\"$s\\""; }
 secs() { printf -v REPLY '%d.%03d' $(( $1 / 1000 )) $(( $1 % 1000 )); }
 
-# One JSON log line: to the daemon while it reads our stderr, to the log file once it is gone.
+# A log line: JSON to the daemon while it reads our stderr; once it is gone, to its log file
+# in the daemon's own line format (text or JSON, the time in UTC with milliseconds first).
 say() {
-  local level=$1 msg=$2 line k at; shift 2
-  printf -v at '%(%Y-%m-%dT%H:%M:%S%z)T' -1
-  js "$msg"; line="{\\"level\\":\\"$level\\",\\"msg\\":$REPLY,\\"at\\":\\"$at\\""
-  while (( $# >= 2 )); do k=$1; js "$2"; shift 2; line+=",\\"$k\\":$REPLY"; done
-  if (( dead )); then [[ -n $logfile ]] && printf '%s}\\n' "$line" >> "$logfile"
-  else printf '%s}\\n' "$line" >&2; fi
+  local level=$1 msg=$2 line v plain='^[^[:space:]"=]+$'; shift 2
+  if (( ! dead )); then
+    js "$msg"; line="{\\"level\\":\\"$level\\",\\"msg\\":$REPLY"
+    while (( $# >= 2 )); do js "$2"; line+=",\\"$1\\":$REPLY"; shift 2; done
+    printf '%s}\\n' "$line" >&2
+    return
+  fi
+  [[ -n $logfile ]] || return
+  stamp
+  if [[ $logfmt == text ]]; then
+    printf -v line '%s %-5s %s' "$REPLY" "$level" "$msg"
+    while (( $# >= 2 )); do
+      v=$2
+      if [[ $v =~ $plain ]]; then line+=" $1=$v"; else js "$v"; line+=" $1=$REPLY"; fi
+      shift 2
+    done
+    printf '%s\\n' "$line" >> "$logfile"
+  else
+    line="{\\"time\\":\\"$REPLY\\",\\"level\\":\\"$level\\""; js "$msg"; line+=",\\"msg\\":$REPLY"
+    while (( $# >= 2 )); do js "$2"; line+=",\\"$1\\":$REPLY"; shift 2; done
+    printf '%s}\\n' "$line" >> "$logfile"
+  fi
+}
+
+# Now as the daemon writes times, 2026-12-07T09:52:08.080Z (the milliseconds need bash 5's EPOCHREALTIME).
+stamp() {
+  local t=\${EPOCHREALTIME-} ms=000 s=-1
+  if [[ -n $t ]]; then s=\${t%[.,]*}; ms=\${t#*[.,]}000; ms=\${ms:0:3}; fi
+  TZ=UTC0 printf -v REPLY '%(%Y-%m-%dT%H:%M:%S)T' "$s"
+  REPLY+=".\${ms}Z"
 }
 
 vip_del() { # address[/prefix] interface owner: removed with the prefix it was added with (the kernel matches it)
@@ -76,7 +101,7 @@ handle() { # the fields of one line are in f
   local m=\${f[1]-} k
   case \${f[0]} in
     node) dec "$m"; node=$REPLY ;;
-    logfile) dec "$m"; logfile=$REPLY ;;
+    logfile) dec "$m"; logfile=$REPLY; [[ \${f[2]-} == text ]] && logfmt=text || logfmt=json ;;
     vip+) vips["\${f[1]} \${f[2]}"]=1 ;;
     vip-) k="\${f[1]} \${f[2]}"; unset 'vips[$k]' ;;
     plan) pvips[$m]=""; stops[$m]="" ;;

@@ -24,7 +24,9 @@
  * "before" below holds even for a daemon killed right after:
  *
  *   node NAME                         VIGIL_NODE for the stops
- *   logfile PATH                      where its log lines go once the daemon is gone
+ *   logfile PATH FORMAT               where its log lines go once the daemon is gone:
+ *                                     the daemon's log file in its line format (text
+ *                                     or json), else STATE_DIR/fence-watchdog.log (json)
  *   vip+ ADDRESS INTERFACE            sent BEFORE `ip addr add`: a daemon killed
  *                                     during the add still has it removed; ADDRESS
  *                                     carries the prefix it is added with (a.b.c.d/24)
@@ -46,7 +48,7 @@
  */
 import type { ChildProcess } from "node:child_process";
 import { accessSync, constants, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { FENCE_KILL_GRACE_MS } from "../../core/module/config.ts";
 import type { Logger } from "../log.ts";
 import { FENCE_GUARD_SCRIPT } from "./guard-script.ts";
@@ -100,6 +102,7 @@ export class FenceGuard {
   private child: ChildProcess | null = null;
   private stdin: FenceStdin | null = null;
   private node: string | null = null;
+  /** The fields of its `logfile` line, encoded. */
   private logfile: string | null = null;
   private pidFile: string | null = null;
   private readonly vips = new Set<string>();
@@ -121,12 +124,18 @@ export class FenceGuard {
     return this.child?.pid;
   }
 
-  /** The state dir: the PID goes to fence-watchdog.pid, the log lines after the daemon's death to fence-watchdog.log. */
+  /**
+   * The state dir: the PID goes to fence-watchdog.pid. The log lines after
+   * the daemon's death go to the daemon's own log file (vigil.log), so that
+   * what the watchdog did is where the operator reads the rest; to
+   * fence-watchdog.log in the state dir if the daemon logs to no file.
+   */
   useStateDir(dir: string): void {
     this.pidFile = join(dir, "fence-watchdog.pid");
-    this.logfile = join(dir, "fence-watchdog.log");
+    const file = this.log.logFile();
+    this.logfile = file === undefined ? `${encodeField(join(dir, "fence-watchdog.log"))}\tjson` : `${encodeField(resolve(file.path))}\t${this.log.lineFormat()}`;
     this.writePid();
-    this.send(`logfile\t${encodeField(this.logfile)}`);
+    this.send(`logfile\t${this.logfile}`);
   }
 
   /**
@@ -252,7 +261,7 @@ export class FenceGuard {
   /** A new watchdog learns everything the last one knew. */
   private replay(): void {
     if (this.node !== null) this.send(`node\t${encodeField(this.node)}`);
-    if (this.logfile !== null) this.send(`logfile\t${encodeField(this.logfile)}`);
+    if (this.logfile !== null) this.send(`logfile\t${this.logfile}`);
     for (const key of this.vips) this.send(`vip+\t${key}`);
     for (const [module, p] of this.plans) for (const line of planLines(module, p.plan)) this.send(line);
     for (const module of this.holding) this.send(`hold\t${encodeField(module)}`);
