@@ -44,7 +44,8 @@
  * address and port and connected to the peer's port + 1, and a send-only
  * socket bound to our port + 1 and connected to the peer's port. A frame
  * sent as news (send(..., true)) to a peer that takes it (peerPaths'
- * sendNews) leaves from port + 1, so the peer's kernel hands it to that
+ * sendNews), or as a probe of the news path (send(..., "probe")) to a peer
+ * that reads news there (peerPaths' probe), leaves from port + 1, so the peer's kernel hands it to that
  * watched socket and it is read at once, while the peer reads our other
  * frames (same destination port, from the port) once per round from a
  * polled socket. Which of a peer's frames we read late is peerPaths'
@@ -87,8 +88,12 @@ export interface Endpoint {
 }
 
 export interface Transport {
-  /** `news`: to peers that take it (peerPaths), from the link's port + 1 (see "News"). */
-  send(link: number, bytes: Uint8Array, news?: boolean): void;
+  /**
+   * `news` true: to peers that take it (peerPaths' sendNews), from the
+   * link's port + 1 (see "News"); "probe": so to every peer that reads news
+   * there (peerPaths' probe), whether or not its news takes it.
+   */
+  send(link: number, bytes: Uint8Array, news?: boolean | "probe"): void;
   /**
    * `ageMs`: how long ago the kernel received the datagram, when it is
    * handed over later than that (readArrived); undefined: just now.
@@ -112,8 +117,9 @@ export interface Transport {
   /**
    * Present with news paths (openUdpTransport's `news`): for every link's
    * connected socket to `address`, whether its frames are read late
-   * (polled) and whether our news to it leaves from port + 1. Resolves
-   * once the sockets are reopened; false: no news path to that address.
+   * (polled) and whether our news and our probes to it leave from port + 1.
+   * The sends follow at once; the returned promise resolves once the
+   * sockets are reopened. False: no news path to that address.
    */
   peerPaths?(address: string, p: PeerPaths): Promise<boolean>;
   close(): Promise<void>;
@@ -122,6 +128,7 @@ export interface Transport {
 export interface PeerPaths {
   readLate: boolean;
   sendNews: boolean;
+  probe: boolean;
 }
 
 export interface UdpTransport extends Transport {
@@ -295,6 +302,7 @@ interface LinkSocket {
   newsIn: UdpSocketLike | undefined;
   newsOut: UdpSocketLike | undefined;
   sendNews: boolean;
+  probe: boolean;
   /** Where it sends: its connect()ed peer (then `to` is undefined), or the link's group or broadcast address. */
   target: Endpoint;
   to: Endpoint | undefined;
@@ -552,7 +560,7 @@ export async function openUdpTransport(links: readonly LinkSpec[], backend: UdpB
         ...o,
         socks: o.socks.map((x) => {
           const failedAgain = (e: unknown): void => sendError(link.index, x.target, e);
-          const ls: LinkSocket = { ...x, failedAgain, failed: failedAgain, last: undefined, sendNews: false };
+          const ls: LinkSocket = { ...x, failedAgain, failed: failedAgain, last: undefined, sendNews: false, probe: false };
           ls.failed = (e) => {
             if (errorCode(e) === "ECONNREFUSED" && ls.last !== undefined) sendOn(ls, ls.last, true);
             else failedAgain(e);
@@ -601,7 +609,7 @@ export async function openUdpTransport(links: readonly LinkSpec[], backend: UdpB
       }
       if (o.link.targets.length === 0) return;
       for (const ls of o.socks) {
-        const out = viaNews === true && ls.sendNews ? ls.newsOut : undefined;
+        const out = (viaNews === "probe" ? ls.probe : viaNews === true && ls.sendNews) ? ls.newsOut : undefined;
         if (out !== undefined) out.send(bytes, undefined, ls.failedAgain);
         else sendOn(ls, bytes, false);
       }
@@ -629,13 +637,20 @@ export async function openUdpTransport(links: readonly LinkSpec[], backend: UdpB
     },
     ...(news === undefined || polled === undefined ? {} : {
       async peerPaths(address: string, p: PeerPaths): Promise<boolean> {
+        const mine = (ls: LinkSocket): boolean => ls.to === undefined && ls.target.address === address && ls.newsIn !== undefined;
         let any = false;
+        // What we send changes at once, on every link, before any socket is reopened.
         for (const o of open.values()) {
           for (const ls of o.socks) {
-            if (ls.to !== undefined || ls.target.address !== address || ls.newsIn === undefined) continue;
+            if (!mine(ls)) continue;
             any = true;
             ls.sendNews = p.sendNews && ls.newsOut !== undefined;
-            if ((ls.sock.polled === true) === p.readLate) continue;
+            ls.probe = p.probe && ls.newsOut !== undefined;
+          }
+        }
+        for (const o of open.values()) {
+          for (const ls of o.socks) {
+            if (!mine(ls) || (ls.sock.polled === true) === p.readLate) continue;
             const next = await o.reopen(ls.target, p.readLate);
             if (closed) {
               await next.close();

@@ -7,7 +7,10 @@
  *   from the heartbeat port + 1 (a firewall that filters on the source
  *   port) makes h1 read h2's frames as they come again, with a warning;
  *   h2 is never late or dead meanwhile, and a swap to h2 and back works
- *   through the cut; lifted, the news path is taken again;
+ *   through the cut; h2, whose probes h1 no longer echoes, sends its news
+ *   to h1 from the port again (with a warning), so its goodbye arrives
+ *   (h1 says stopped, not dead); lifted, the news path is taken again both
+ *   ways;
  * - beside a node of the previous release (frame version 3), this build
  *   takes no news path to it, both stay up, and swaps work both ways.
  */
@@ -27,6 +30,8 @@ const VERSION_3_RELEASE = "ae84582";
 
 const readLate = (peer: string) => (e: VigilLogEvent): boolean => e.msg === `peer ${peer}: its frames are read once per round, its news as it comes (from its port + 1)`;
 const silentNews = (peer: string) => (e: VigilLogEvent): boolean => e.level === "warn" && e.msg.startsWith(`peer ${peer}: nothing came from its port + 1 for `);
+const newsUnread = (peer: string) => (e: VigilLogEvent): boolean => e.level === "warn" && e.msg.startsWith(`peer ${peer}: it has read nothing from our port + 1 for `);
+const newsRead = (peer: string) => (e: VigilLogEvent): boolean => e.msg === `peer ${peer}: it reads our news from our port + 1; our news goes to it from there`;
 /**
  * Dead or stopped verdicts about `peer` in `node`'s log since `since`. (Late
  * warnings are not counted: on a loaded machine a peer's own stalls give
@@ -61,6 +66,7 @@ describeLab("heartbeat news paths", () => {
       `chain out { type filter hook output priority 0; udp sport ${DEFAULT_HEARTBEAT_PORT + 1} drop; }`,
     ]);
     await h1.waitForLog(silentNews("h2"), { after: cutAt, timeoutMs: 40_000, what: "h1 warns that nothing comes from h2's port + 1" });
+    await h2.waitForLog(newsUnread("h1"), { after: cutAt, timeoutMs: 40_000, what: "h2 warns that h1 reads nothing from its port + 1" });
     const toH2 = await m.cli(h2, ["swap", "web"]);
     expect(toH2.code, toH2.stderr).toBe(0);
     await m.waitRole(h2, ["PRIM"], 30_000);
@@ -73,8 +79,29 @@ describeLab("heartbeat news paths", () => {
     const liftAt = Date.now();
     await lift();
     await h1.waitForLog(readLate("h2"), { after: liftAt, timeoutMs: 30_000, what: "h1 reads h2's frames once per round again" });
+    await h2.waitForLog(newsRead("h1"), { after: liftAt, timeoutMs: 30_000, what: "h2 sends its news to h1 from its port + 1 again" });
     expect(verdicts(h1, "h2", cutAt)).toEqual([]);
-  });
+  }, 150_000);
+
+  labTest("behind a firewall that drops the port + 1, a stopping node's goodbye still arrives: its peer says stopped, not dead", async () => {
+    const m = await startModuleLab({ lab: lab(), dir: mkdtempSync(join(dir, "bye-")), failback: "manual" });
+    onTestFinished(() => m.stop());
+    const [h1, h2] = [m.node("h1"), m.node("h2")];
+    await m.waitRole(h1, ["PRIM"], 30_000);
+    await m.waitRole(h2, ["SECOND"], 30_000);
+    await h1.waitForLog(readLate("h2"), { timeoutMs: 30_000, what: "h1 reads h2's frames once per round" });
+    await h2.waitForLog(newsRead("h1"), { timeoutMs: 30_000, what: "h2 sends its news to h1 from its port + 1" });
+
+    const cutAt = Date.now();
+    await nftCut(h2.host, `byecut${process.pid}`, [
+      `chain out { type filter hook output priority 0; udp sport ${DEFAULT_HEARTBEAT_PORT + 1} drop; }`,
+    ]);
+    await h2.waitForLog(newsUnread("h1"), { after: cutAt, timeoutMs: 40_000, what: "h2 warns that h1 reads nothing from its port + 1" });
+    const byeAt = Date.now();
+    await m.terminate(h2);
+    await h1.waitForLog((e) => e.msg === "peer h2 stopped" || e.msg === "peer h2 dead", { after: byeAt, timeoutMs: 10_000, what: "h1's verdict on h2" });
+    expect(verdicts(h1, "h2", cutAt)).toEqual(["peer h2 stopped"]);
+  }, 120_000);
 
   labTest("beside a node of the previous release (version 3): no news path to it, both up, swaps work both ways", async () => {
     const m = await startModuleLab({ lab: lab(), dir: mkdtempSync(join(dir, "mixed-")), failback: "manual" });

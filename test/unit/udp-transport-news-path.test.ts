@@ -46,6 +46,13 @@ describe("UDP transport news paths", () => {
     ]);
   });
 
+  it("to a peer that does not read our news from port + 1, news leaves from the port; a probe still from port + 1", () => {
+    expect(seen.get("probe")?.["got"]).toEqual([
+      { byte: 30, fromPort: port, aged: false, news: false },
+      { byte: 31, fromPort: port + 1, aged: false, news: true },
+    ]);
+  });
+
   it("read late, a peer's frames wait until readArrived and come with their age; its news comes at once", () => {
     const late = seen.get("late");
     expect(late?.["beforeRead"]).toEqual([{ byte: 6, fromPort: port + 1, aged: false, news: true }]);

@@ -16,7 +16,7 @@ import {
   type VrrpMasterClaim,
 } from "../../proto/heartbeat.ts";
 import { type OwnDigest, pageFor, type PeerDrift, takePage } from "../../core/membership/drift.ts";
-import { isNewsProbe, NEWS_PATH_VERSION, type NewsPathChoice, newsPathFor } from "../../core/membership/news-path.ts";
+import { echoesNews, forgetSentAt, isNewsProbe, NEWS_PATH_VERSION, type NewsPathChoice, newsPathFor, noteSentAt } from "../../core/membership/news-path.ts";
 import { Ring } from "../event-ring.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
@@ -86,7 +86,11 @@ interface PendingFrame {
 interface PeerNewsPath {
   epoch: bigint;
   newsHeardAt: number | null;
-  /** What the transport was last told; a change is under way while `changing`. */
+  /** When it last echoed one of `newsSent` (news-path.ts): it reads our news from port + 1. */
+  newsEchoedAt: number | null;
+  /** Send times of our recent rounds that left for it from port + 1. */
+  newsSent: number[];
+  /** What the transport was last told (its sends follow at once); its sockets are being reopened while `changing`. */
   applied: NewsPathChoice;
   changing: boolean;
   /** What its last news frame said (module adverts and VRRP claims), to tell a change from an acknowledgement. */
@@ -168,6 +172,12 @@ export class HeartbeatEngine {
   private round = 0;
   /** Periodic rounds sent: after every so many, an extra round probes the news paths. */
   private periodicRounds = 0;
+  /** The next extra round (not a goodbye) is a probe of the news paths: it leaves from port + 1 to every peer that reads news there. */
+  private probeOwed = false;
+  /** How the round under way goes: from the port, as news, or as a probe. */
+  private roundPath: boolean | "probe" = false;
+  /** The send time of our last periodic round, which leaves from the port (news-path.ts, noteSentAt). */
+  private routineAt = NaN;
   private readonly newsPaths = new Map<string, PeerNewsPath>();
   /** Pages of the config digest sent so far (which one is next), and when the next may go. */
   private page = 0;
@@ -362,24 +372,41 @@ export class HeartbeatEngine {
     const now = this.clock();
     for (const [peer, n] of this.newsPaths) {
       if (n.changing) continue;
-      const want = newsPathFor({ version: this.peerVersion.get(peer)?.version, newsHeardAt: n.newsHeardAt }, now, this.opts.membership.intervalMs);
+      const want = newsPathFor({ version: this.peerVersion.get(peer)?.version, newsHeardAt: n.newsHeardAt, newsEchoedAt: n.newsEchoedAt }, now, this.opts.membership.intervalMs);
       if (mode === "read-late") want.readLate = true;
-      if (want.readLate === n.applied.readLate && want.sendNews === n.applied.sendNews) continue;
+      const was = n.applied;
+      if (want.readLate === was.readLate && want.sendNews === was.sendNews && want.probe === was.probe) continue;
       n.changing = true;
       const addresses = this.opts.membership.nodes.find((x) => x.name === peer)?.links ?? [];
       const silentFor = n.newsHeardAt === null ? undefined : Math.round(now - n.newsHeardAt);
+      // The transport sends as told at once (peerPaths), so rounds sent from now on are noted as it sends them.
+      n.applied = want;
+      this.tellNewsSends(peer, was, want, n.newsEchoedAt === null ? undefined : Math.round(now - n.newsEchoedAt));
       void Promise.all(addresses.map((a) => t.peerPaths?.(a, want)))
         .then(() => {
-          if (mode === "split" && want.readLate !== n.applied.readLate) {
+          if (mode === "split" && want.readLate !== was.readLate) {
             if (want.readLate) this.opts.log.info(`peer ${peer}: its frames are read once per round, its news as it comes (from its port + 1)`, { peer });
             else if (silentFor !== undefined) this.opts.log.warn(`peer ${peer}: nothing came from its port + 1 for ${silentFor} ms (a firewall that filters on the source port?); its frames are read as they come`, { peer, silent_ms: silentFor });
           }
-          n.applied = want;
         })
-        .catch((e: unknown) => this.opts.log.warn("heartbeat news path could not change", { peer, error: (e as Error).message }))
+        .catch((e: unknown) => {
+          // The sends changed; the sockets did not: the next round tries them again.
+          n.applied = { ...want, readLate: was.readLate };
+          this.opts.log.warn("heartbeat news path could not change", { peer, error: (e as Error).message });
+        })
         .finally(() => {
           n.changing = false;
         });
+    }
+  }
+
+  /** Says when our news to `peer` starts or stops leaving from port + 1. */
+  private tellNewsSends(peer: string, was: NewsPathChoice, want: NewsPathChoice, unechoedMs: number | undefined): void {
+    if (want.sendNews === was.sendNews) return;
+    if (want.sendNews) {
+      this.opts.log.info(`peer ${peer}: it reads our news from our port + 1; our news goes to it from there`, { peer });
+    } else if (was.sendNews && unechoedMs !== undefined) {
+      this.opts.log.warn(`peer ${peer}: it has read nothing from our port + 1 for ${unechoedMs} ms (a firewall that filters on the source port?); our news goes to it from the port`, { peer, unechoed_ms: unechoedMs });
     }
   }
 
@@ -524,7 +551,7 @@ export class HeartbeatEngine {
       this.opts.onFrame?.(r.frame.node, r.frame.modules, echo, version >= 3 ? (r.frame.vrrp ?? NO_CLAIMS) : undefined, at);
       if (r.frame.config !== undefined) this.takeConfigPage(r.frame.node, r.frame.config);
       this.notePeerVersion(r.frame.node, r.frame.epoch, version);
-      if (this.opts.newsPaths !== undefined) this.noteNewsPath(r.frame.node, r.frame.epoch, news ? at : null);
+      if (this.opts.newsPaths !== undefined) this.noteNewsPath(r.frame.node, r.frame.epoch, news ? at : null, echo, at);
       if (news && this.opts.newsPaths !== undefined) this.answerNews(r.frame);
     }
     // A frame can move a deadline earlier (a link coming up), so re-arm.
@@ -541,11 +568,10 @@ export class HeartbeatEngine {
           if (vrrp !== undefined && vrrp.length > 0) frame.vrrp = vrrp;
           if (a.frame.link === 0) {
             this.startRound();
-            // The probe is an extra round, news, beside the periodic one: a path that drops it costs no periodic frame.
-            if (!a.news && this.opts.newsPaths !== undefined && isNewsProbe(++this.periodicRounds)) this.publish();
+            this.noteRoundPath(a.news, frame);
           }
           if (this.roundPage !== undefined && !this.pageTooBig) frame.config = this.roundPage;
-          this.transport?.send(a.frame.link, this.encode(frame), a.news);
+          this.transport?.send(a.frame.link, this.encode(frame), this.roundPath);
           this.counters.sent(this.linkLabels(a.frame.link));
           break;
         }
@@ -661,20 +687,54 @@ export class HeartbeatEngine {
     if (frame.leaving !== true) this.publish();
   }
 
-  /** A frame of `peer`'s was accepted; `newsAt`: its arrival, when it came from the peer's port + 1. */
-  private noteNewsPath(peer: string, epoch: bigint, newsAt: number | null): void {
+  /**
+   * A round starts (its frame on link 0): how it leaves, and its send time
+   * noted where an echo of it is looked for (news-path.ts, echoesNews).
+   * After every NEWS_PROBE_EVERY_ROUNDS periodic rounds, an extra round is
+   * a probe, news beside the periodic one: a path that drops it costs no
+   * periodic frame. A goodbye is never a probe: it leaves as news does.
+   */
+  private noteRoundPath(news: boolean, frame: HeartbeatFrame): void {
+    if (this.opts.newsPaths === undefined) {
+      this.roundPath = news;
+      return;
+    }
+    if (!news) {
+      this.roundPath = false;
+      this.routineAt = frame.sentAt;
+      for (const n of this.newsPaths.values()) forgetSentAt(n.newsSent, frame.sentAt);
+      if (isNewsProbe(++this.periodicRounds)) {
+        this.probeOwed = true;
+        this.publish();
+      }
+      return;
+    }
+    const probe = this.probeOwed && frame.leaving !== true;
+    if (probe) this.probeOwed = false;
+    this.roundPath = probe ? "probe" : true;
+    for (const n of this.newsPaths.values()) if (probe ? n.applied.probe : n.applied.sendNews) noteSentAt(n.newsSent, frame.sentAt, this.routineAt);
+  }
+
+  /**
+   * A frame of `peer`'s was accepted; `newsAt`: its arrival, when it came
+   * from the peer's port + 1; `echo`: its echo of us, and `at` its arrival.
+   */
+  private noteNewsPath(peer: string, epoch: bigint, newsAt: number | null, echo: number | undefined, at: number): void {
     let n = this.newsPaths.get(peer);
     if (n === undefined) {
       const readLate = this.opts.newsPaths === "read-late";
-      n = { epoch, newsHeardAt: null, applied: { readLate, sendNews: false }, changing: false, saidLast: undefined };
+      n = { epoch, newsHeardAt: null, newsEchoedAt: null, newsSent: [], applied: { readLate, sendNews: false, probe: false }, changing: false, saidLast: undefined };
       this.newsPaths.set(peer, n);
     } else if (n.epoch !== epoch) {
-      // A new incarnation proves its news path anew (it may be a rollback to an older release).
+      // A new incarnation proves its news path anew (it may be a rollback to an older release), and that it reads ours.
       n.epoch = epoch;
       n.newsHeardAt = null;
+      n.newsEchoedAt = null;
+      n.newsSent = [];
       n.saidLast = undefined;
     }
     if (newsAt !== null && (n.newsHeardAt === null || newsAt > n.newsHeardAt)) n.newsHeardAt = newsAt;
+    if (echoesNews(n.newsSent, echo) && (n.newsEchoedAt === null || at > n.newsEchoedAt)) n.newsEchoedAt = at;
   }
 
   /** Encodes; a frame over the size limit with its config page goes without it (drift checks stop, heartbeats do not). */
