@@ -35,6 +35,13 @@ export interface SuiteResult {
   seqWrite2MBps: number;
   /** dd reading the same file back after every layer's cache for it was dropped, MB/s. */
   seqReadMBps: number;
+  /**
+   * The same cold read with the reader opening the file O_DIRECT (dd iflag=direct), MB/s:
+   * through vigil's mount the kernel then sends each read() to the server, which splices it from
+   * the file beneath (cached there), instead of filling the mount's own page cache; on the bare
+   * folder it reads the disk without its page cache.
+   */
+  seqReadDirectMBps: number;
   fsyncIops: number;
   fsyncP50Ms: number;
   fsyncP99Ms: number;
@@ -72,9 +79,19 @@ export async function app<T>(t: Target, args: string[], what: string): Promise<T
   return JSON.parse(line) as T;
 }
 
+/**
+ * Drops the file's cached pages at every layer (POSIX_FADV_DONTNEED through
+ * the mount and on each copy beneath; not drop_caches, which would empty
+ * the shared machine's caches under other jobs), then checks with fincore
+ * that none is left: a cold read that starts warm anywhere is refused.
+ */
 async function dropCached(t: Target, rel: string): Promise<void> {
   await must([...t.enter(), "dd", `if=${t.dir}/${rel}`, "iflag=nocache", "count=0", "status=none"], `${t.label}: drop cached pages`);
   for (const b of t.beneath) await must(["dd", `if=${b}/${rel}`, "iflag=nocache", "count=0", "status=none"], `${t.label}: drop cached pages beneath`);
+  const seen = await must([...t.enter(), "fincore", "-n", "-b", "-o", "RES", `${t.dir}/${rel}`], `${t.label}: cached pages after the drop`);
+  const beneath = t.beneath.length === 0 ? "" : (await must(["fincore", "-n", "-b", "-o", "RES", ...t.beneath.map((b) => `${b}/${rel}`)], `${t.label}: cached pages beneath after the drop`)).stdout;
+  const left = `${seen.stdout}\n${beneath}`.split("\n").map((l) => l.trim()).filter((l) => l !== "").map(Number);
+  if (left.some((n) => n !== 0)) throw new Error(`${t.label}: ${rel} still has cached pages after the drop (bytes through the mount, then beneath: ${left.join(", ")})`);
 }
 
 /** The workloads of one suite round (bench/mirror.ts --rows picks among them). */
@@ -83,7 +100,7 @@ export const WORKLOADS: readonly Workload[] = ["seq", "fsync", "storm"];
 
 export async function runSuite(t: Target, s: SuiteSizes, only: ReadonlySet<Workload> = new Set(WORKLOADS)): Promise<SuiteResult> {
   const out: SuiteResult = {
-    seqWriteMBps: NaN, seqWrite2MBps: NaN, seqReadMBps: NaN, fsyncIops: NaN, fsyncP50Ms: NaN, fsyncP99Ms: NaN,
+    seqWriteMBps: NaN, seqWrite2MBps: NaN, seqReadMBps: NaN, seqReadDirectMBps: NaN, fsyncIops: NaN, fsyncP50Ms: NaN, fsyncP99Ms: NaN,
     stormFiles: NaN, stormSeconds: NaN, stormFilesPerSec: NaN,
   };
   if (only.has("seq")) {
@@ -91,6 +108,8 @@ export async function runSuite(t: Target, s: SuiteSizes, only: ReadonlySet<Workl
     const w = await must([...t.enter(), "dd", "if=/dev/zero", `of=${f}`, "bs=1M", `count=${s.seqMiB}`, "conv=fsync"], `${t.label}: dd write`);
     await dropCached(t, "seq.dat");
     const r = await must([...t.enter(), "dd", `if=${f}`, "of=/dev/null", "bs=1M"], `${t.label}: dd read`);
+    await dropCached(t, "seq.dat");
+    const rd = await must([...t.enter(), "dd", `if=${f}`, "of=/dev/null", "bs=1M", "iflag=direct"], `${t.label}: dd read, O_DIRECT`);
     await must([...t.enter(), "rm", "-f", f], `${t.label}: rm`);
     const half = Math.max(1, s.seqMiB >> 1);
     const dd2 = (n: string) => `dd if=/dev/zero of=${t.dir}/${n} bs=1M count=${half} conv=fsync`;
@@ -98,6 +117,7 @@ export async function runSuite(t: Target, s: SuiteSizes, only: ReadonlySet<Workl
     out.seqWriteMBps = ddRate(w.stderr);
     out.seqWrite2MBps = ddRateAll(w2.stderr);
     out.seqReadMBps = ddRate(r.stderr);
+    out.seqReadDirectMBps = ddRate(rd.stderr);
   }
   if (only.has("fsync")) {
     const fs = await app<{ ops: number; elapsedMs: number; lat: number[] }>(t, ["fsync4k", t.dir, String(s.fsyncOps), String(s.fsyncMs)], "4 KiB writes with fsync");
@@ -122,6 +142,7 @@ export function medianSuite(rs: readonly SuiteResult[]): SuiteResult | null {
     seqWriteMBps: m("seqWriteMBps"),
     seqWrite2MBps: m("seqWrite2MBps"),
     seqReadMBps: m("seqReadMBps"),
+    seqReadDirectMBps: m("seqReadDirectMBps"),
     fsyncIops: m("fsyncIops"),
     fsyncP50Ms: m("fsyncP50Ms"),
     fsyncP99Ms: m("fsyncP99Ms"),

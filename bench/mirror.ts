@@ -37,7 +37,8 @@
  *   brick each, the FUSE client on h1.
  * Workloads (bench/mirror-measure.ts, bench/mirror-app.ts): dd of N MiB
  * with conv=fsync; dd reading it back after its cached pages were dropped at
- * every layer; 4 KiB writes each followed by fsync (IOPS, p50, p99); a
+ * every layer (fincore checks that none is left; for GlusterFS on both bricks),
+ * then again so with O_DIRECT; 4 KiB writes each followed by fsync (IOPS, p50, p99); a
  * create/rename/delete storm. Rounds take turns between the rows, so a load
  * burst on the shared machine hits each alike; ALONE rounds run after the
  * sync ones (the SECOND must be down for them).
@@ -178,7 +179,7 @@ async function phase(lab: Lab, shape: LinkShape, gluster: GlusterPair | null, di
     });
     const bareDir = join(dir, "bare");
     mkdirSync(bareDir, { recursive: true });
-    const glusterTarget: Target | null = gluster === null ? null : { label: "GlusterFS", dir: gluster.mount, enter: () => ["nsenter", "-t", String(gluster.clientPid), "-m", "-n"], beneath: [gluster.brick("h1")] };
+    const glusterTarget: Target | null = gluster === null ? null : { label: "GlusterFS", dir: gluster.mount, enter: () => ["nsenter", "-t", String(gluster.clientPid), "-m", "-n"], beneath: [gluster.brick("h1"), gluster.brick("h2")] };
     const targets: Target[] = [
       ...(COLS.has("bare") ? [{ label: "bare", dir: bareDir, enter: () => [], beneath: [] }] : []),
       ...(COLS.has("sync") ? [prim("vigil sync")] : []),
