@@ -11,7 +11,7 @@ function endpointFlag(v: Values, flag: string): string | undefined {
   if (value === undefined) return undefined;
   const m = /^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$/.exec(value);
   const ok = m !== null && (m[1] ?? "").split(".").every((o) => Number(o) <= 255) && Number(m[2]) <= 65535;
-  if (!ok) throw new UsageError(`--${flag} must look like IPV4-ADDRESS:PORT (for example 0.0.0.0:7695), not "${value}"`);
+  if (!ok) throw new UsageError(`--${flag} must look like IPV4-ADDRESS:PORT (for example 0.0.0.0:7693), not "${value}"`);
   return value;
 }
 

@@ -11,7 +11,7 @@ export const WITNESS_VERB: VerbSpec = {
     "",
     "  --config FILE      the config; default: $VIGIL_CONFIG, /etc/vigil/vigil.yaml, then removable media",
     "  --listen ADDR:PORT UDP address to answer on; default witness.listen, else 0.0.0.0 on the",
-    "                     port of cluster.witness.arbiter (7695 without one)",
+    "                     port of cluster.witness.arbiter (7693 without one)",
     "  --state-dir DIR    lock, control socket witness.sock and clean-stop mark (default /var/lib/vigil-witness)",
     "  --http ADDR:PORT   also serve /api/status, /healthz and /metrics over TCP",
     "  --log-format FMT   text (default) or json",

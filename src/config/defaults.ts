@@ -38,7 +38,7 @@ export const DEFAULTS = {
     split: "client_ip",
     /** How long a drained farm node (vigil stop) waits for its established connections. */
     drain_timeout: 30_000,
-    /** TCP port of a mirror module's replication link (heartbeat 7694, arbiter 7695). */
+    /** TCP port of a mirror module's replication link, one per folder from it (the port plan below). */
     mirror_port: 7696,
     mirror_mode: "sync",
     /** MiB a mirror in mode async may acknowledge ahead of its standby. */
@@ -68,13 +68,34 @@ export const DEFAULTS = {
     protocol: "icmp",
   },
   witness: {
-    /** The arbiter's port when `arbiter:` names none, and where `vigil witness` listens by default. */
-    port: 7695,
+    /**
+     * Where `vigil witness` listens when its config names no arbiter (the
+     * endpoint always carries its port, so nodes and witness meet there).
+     * Below the heartbeat port, clear of every port a node holds (the port plan below).
+     */
+    port: 7693,
     lease: 3_000,
     grace: 1_000,
   },
   web: { listen: "0.0.0.0:9010" },
 } as const;
+
+// The port plan: what a node holds by default. UDP: heartbeats 7694, the
+// news the heartbeat sends from 7695 (NEWS_PORT_OFFSET), farm flow messages
+// 7697 (FARM_FLOWS_PORT_OFFSET, with a farm module). TCP: mirror replication
+// 7696 (and up, one per folder), the console 9010. The witness, on a third
+// machine, 7693. port-checks.ts refuses a config whose ports collide on one node.
+
+/** A node with news paths sends its heartbeat news from the heartbeat port + this (udp-transport.ts, "News"). */
+export const NEWS_PORT_OFFSET = 1;
+/** Farm modules' flow messages (src/daemon/farm/flow-link.ts) use the heartbeat port + this. */
+export const FARM_FLOWS_PORT_OFFSET = 3;
+/**
+ * From this deadtime on, a node reads its peers' frames once per round and
+ * has news paths, holding the heartbeat port + 1 (src/daemon/heartbeat/supervised.ts);
+ * below it (the `fast` preset, whose daemons run at real-time priority) each frame is read as it comes.
+ */
+export const POLLED_FROM_DEADTIME_MS = 500;
 
 /**
  * cluster.heartbeat.preset: named timer sets, in milliseconds. Keys written

@@ -111,7 +111,7 @@ const cluster = mapping("cluster", {
     ping: list(ipv4, "a list of IPv4 addresses, like [198.51.100.1]", "Addresses (a router, a switch) that a node must reach to claim resources when its peer is silent.", {
       default: [],
     }),
-    arbiter: text("endpoint", "The arbiter (`vigil witness` on a third machine) as address:port, like 192.0.2.10:7695; it grants each module's PRIM lease to one node at a time."),
+    arbiter: text("endpoint", "The arbiter (`vigil witness` on a third machine) as address:port, like 192.0.2.10:7693; it grants each module's PRIM lease to one node at a time."),
     lease: duration("How long a PRIM lease from the arbiter lasts; the holder renews it every third of that.", DEFAULTS.witness.lease),
     grace: duration("After a lease ran out, the arbiter grants it to no other node for this long.", DEFAULTS.witness.grace),
   }, []),

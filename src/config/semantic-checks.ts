@@ -5,6 +5,7 @@
 import { clusterProblems, nodeNames } from "./cluster-checks.ts";
 import { consoleProblems } from "./console-checks.ts";
 import { moduleProblems } from "./module-checks.ts";
+import { portProblems } from "./port-checks.ts";
 import type { Problem } from "./problem.ts";
 import { rec } from "./raw.ts";
 import { vrrpProblems } from "./vrrp-checks.ts";
@@ -19,5 +20,6 @@ export function semanticProblems(data: unknown): Problem[] {
     ...witnessProblems(config["cluster"]),
     ...moduleProblems(config["modules"], nodes, config["cluster"], config["vrrp"]),
     ...consoleProblems(config["console"]),
+    ...portProblems(config),
   ];
 }

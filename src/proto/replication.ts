@@ -27,7 +27,7 @@ import { MIRROR_OP_NAMES, type MirrorOp } from "../replicator/ops.ts";
 import { APPLY_FAILURE_KINDS, type ApplyResult, MAX_MESSAGE_BYTES, MAX_ERRNO_NAME_BYTES } from "../replicator/apply-result.ts";
 
 export const REPLICATION_VERSION = 1;
-/** TCP port of the replication link unless the config says otherwise (heartbeat is 7694, the arbiter 7695). */
+/** TCP port of the replication link unless the config says otherwise (the port plan in config/defaults.ts: heartbeat 7694 and its news 7695, farm flows 7697, the arbiter 7693). */
 export const REPLICATION_DEFAULT_PORT = 7696;
 /** The largest message: a write of REPLICATION_MAX_DATA bytes at the longest path, with room to spare. */
 export const REPLICATION_MAX_MESSAGE = REPLICATION_MAX_DATA + 8192;

@@ -35,8 +35,8 @@ import { ByteDecodeError, ByteReader, ByteWriter, utf8Bytes } from "./bytes.ts";
 import { HMAC_TRAILER_BYTES, hmacTrailerMatches, withHmacTrailer } from "./hmac-trailer.ts";
 import { CONTROL_CHAR, readShortText, writeShortText } from "./short-text.ts";
 
-/** UDP port of the arbiter unless the config says otherwise. */
-export const WITNESS_DEFAULT_PORT = 7695;
+/** UDP port of the arbiter unless the config says otherwise (config/defaults.ts DEFAULTS.witness.port, the same). */
+export const WITNESS_DEFAULT_PORT = 7693;
 export const WITNESS_VERSION = 1;
 /** Fits the 576-byte datagram every IPv4 host must accept; the largest message encodes to 531. */
 export const WITNESS_MAX_FRAME = 548;

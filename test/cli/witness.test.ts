@@ -28,7 +28,7 @@ function setup(opts: { key?: boolean } = {}) {
     "  nodes:",
     "    - { name: a, addresses: [127.0.0.1] }",
     "    - { name: b, addresses: [127.0.0.2] }",
-    "  witness: { arbiter: \"127.0.0.3:7695\", lease: 30s, grace: 1s }",
+    "  witness: { arbiter: \"127.0.0.3:7693\", lease: 30s, grace: 1s }",
     "modules:",
     "  - { name: web, type: failover, vip: 198.51.100.80/24, interface: lo }",
     "",
@@ -57,9 +57,9 @@ function getStatus(socketPath: string): Promise<Record<string, unknown>> {
 
 describe("vigil witness: usage errors", () => {
   it.each<[string[], string]>([
-    [["--listen", "7695"], 'vigil: --listen must look like IPV4-ADDRESS:PORT (for example 0.0.0.0:7695), not "7695"'],
-    [["--listen", "300.1.1.1:7695"], 'vigil: --listen must look like IPV4-ADDRESS:PORT (for example 0.0.0.0:7695), not "300.1.1.1:7695"'],
-    [["--http", "127.0.0.1:99999"], 'vigil: --http must look like IPV4-ADDRESS:PORT (for example 0.0.0.0:7695), not "127.0.0.1:99999"'],
+    [["--listen", "7695"], 'vigil: --listen must look like IPV4-ADDRESS:PORT (for example 0.0.0.0:7693), not "7695"'],
+    [["--listen", "300.1.1.1:7695"], 'vigil: --listen must look like IPV4-ADDRESS:PORT (for example 0.0.0.0:7693), not "300.1.1.1:7695"'],
+    [["--http", "127.0.0.1:99999"], 'vigil: --http must look like IPV4-ADDRESS:PORT (for example 0.0.0.0:7693), not "127.0.0.1:99999"'],
     [["--log-format", "xml"], 'vigil: --log-format must be text or json, not "xml"'],
     [["--listen"], "vigil: flag --listen needs a value"],
     [["--colour"], "vigil: unknown flag --colour"],

@@ -54,7 +54,7 @@ type Lease = Extract<ModuleInput, { type: "lease" }>;
 
 describe("arbiter link of a node", () => {
   it("refuses an arbiter without a cluster key", () => {
-    const noKey = config("127.0.0.1:7695", false);
+    const noKey = config("127.0.0.1:7693", false);
     const r = openArbiterLink(noKey, "n1", new Logger("text", () => {}), new Metrics());
     expect(r).toEqual({ ok: false, message: "cluster.witness.arbiter is set but cluster.key_file is not: requests to the arbiter must be signed with the cluster key" });
   });

@@ -12,8 +12,8 @@ import * as dgram from "node:dgram";
 import { decodeFarmFlows, encodeFarmFlows, type FarmFlowsMessage } from "../../proto/farm-flows.ts";
 import type { Logger } from "../log.ts";
 
-/** Offset from the heartbeat port: heartbeat 7694, arbiter 7695, mirror 7696, farm flows 7697. */
-export const FARM_FLOWS_PORT_OFFSET = 3;
+/** Offset from the heartbeat port (the port plan in config/defaults.ts): heartbeat 7694, its news 7695, mirror 7696, farm flows 7697. */
+export { FARM_FLOWS_PORT_OFFSET } from "../../config/defaults.ts";
 
 export interface FlowLinkSpec {
   readonly key: Uint8Array;

@@ -8,6 +8,7 @@
  * module adverts in its frames (Engine.adverts) and hands them the peers'
  * adverts (Engine.frame).
  */
+import { POLLED_FROM_DEADTIME_MS } from "../../config/defaults.ts";
 import type { VigilConfig } from "../../config/types.ts";
 import type { PeerStatus } from "../../api/status.ts";
 import { type Engine, type Membership, type NodeContext, ReloadRejected } from "../engine.ts";
@@ -26,12 +27,6 @@ export type SupervisedHeartbeat = Engine & Membership & {
   afterRound(fn: () => void): void;
 };
 
-/**
- * Frames wait for the next wake-up (HeartbeatEngineOptions.deferFrames) only
- * with a deadtime at least this long: the `fast` preset, whose daemons run
- * at real-time priority, keeps feeding each frame as it comes.
- */
-const DEFER_FRAMES_FROM_DEADTIME_MS = 500;
 
 /**
  * What the engines put in every frame, in one array (flatMap made one more
@@ -70,7 +65,8 @@ export function supervisedHeartbeat(ctx: NodeContext, others: () => readonly Eng
       return undefined;
     }
     // Only the membership reads frames here (no module or VRRP engine takes adverts), and timers are not tight.
-    const slow = c.cluster.heartbeat.deadtime >= DEFER_FRAMES_FROM_DEADTIME_MS;
+    // Frames wait for the next wake-up (deferFrames), or news paths are used, only from this deadtime on (not the `fast` preset).
+    const slow = c.cluster.heartbeat.deadtime >= POLLED_FROM_DEADTIME_MS;
     const deferFrames = c.modules.length === 0 && c.vrrp.length === 0 && slow;
     // Then the sockets connected to a peer need not wake the event loop at all: read at each wake-up of the engine.
     // Elsewhere (modules, VRRP) a peer's frames are read so once its news comes on a path of its own (news-path.ts).
