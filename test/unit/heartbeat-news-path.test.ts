@@ -165,6 +165,26 @@ describe("heartbeat driver with news paths", () => {
     await n.e.stop();
   });
 
+  it("says nothing about the port + 1 of a peer that went quiet altogether (dead): only its news paths go", async () => {
+    const n = node();
+    await n.e.start();
+    // b up and heard on both paths; it echoes our first probe.
+    let probeAt: number | undefined;
+    for (let t = 0; t < 100 * (NEWS_PROBE_EVERY_ROUNDS + 2); t += 100) {
+      const at = n.sent.lastIndexOf("probe");
+      if (at >= 0) probeAt = n.sentAt[at];
+      n.frame(4, t === 0, [], probeAt);
+      await vi.advanceTimersByTimeAsync(100);
+    }
+    expect(n.paths.at(-1)?.p).toEqual({ readLate: true, sendNews: true, probe: true });
+    // Then nothing from b at all.
+    await vi.advanceTimersByTimeAsync(NEWS_SILENT_PROBES * NEWS_PROBE_EVERY_ROUNDS * 100 + 1_000);
+    expect(n.lines.some((l) => l.includes("peer b dead"))).toBe(true);
+    expect(n.paths.at(-1)?.p).toEqual({ readLate: false, sendNews: false, probe: true });
+    expect(n.lines.filter((l) => /warn .*port \+ 1/.test(l))).toEqual([]);
+    await n.e.stop();
+  });
+
   it("answers a peer's news that says something new with a round of news; not news that only acknowledges ours", async () => {
     const n = node();
     await n.e.start();

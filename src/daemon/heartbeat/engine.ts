@@ -378,10 +378,12 @@ export class HeartbeatEngine {
       if (want.readLate === was.readLate && want.sendNews === was.sendNews && want.probe === was.probe) continue;
       n.changing = true;
       const addresses = this.opts.membership.nodes.find((x) => x.name === peer)?.links ?? [];
-      const silentFor = n.newsHeardAt === null ? undefined : Math.round(now - n.newsHeardAt);
+      // A peer that went quiet altogether (dead, stopped) says nothing on any path: no warning about its port + 1 then.
+      const heard = this.state.peers.some((p) => p.name === peer && (p.state === "up" || p.state === "late"));
+      const silentFor = n.newsHeardAt === null || !heard ? undefined : Math.round(now - n.newsHeardAt);
       // The transport sends as told at once (peerPaths), so rounds sent from now on are noted as it sends them.
       n.applied = want;
-      this.tellNewsSends(peer, was, want, n.newsEchoedAt === null ? undefined : Math.round(now - n.newsEchoedAt));
+      this.tellNewsSends(peer, was, want, n.newsEchoedAt === null || !heard ? undefined : Math.round(now - n.newsEchoedAt));
       void Promise.all(addresses.map((a) => t.peerPaths?.(a, want)))
         .then(() => {
           if (mode === "split" && want.readLate !== was.readLate) {
