@@ -16,7 +16,14 @@ const event = (l: SeenLine): VigilLogEvent | undefined => (l.text.startsWith("{"
 
 const isLinkDown: LogPredicate = (e) => e.msg.startsWith("link ") && typeof e.fields.peer === "string" && e.fields.to === "down";
 
-export function vigilUnderTest(o: { hosts: readonly LabHost[]; dir: string; preset: HeartbeatPreset }): ClusterUnderTest {
+/**
+ * `bin`: the build its daemons run (default VIGIL_BIN); `label` names it in
+ * the results (default "vigil"); `port`: the heartbeat port, for two
+ * clusters on the same hosts; `extraYaml`: a `modules:` or `vrrp:` block.
+ */
+export function vigilUnderTest(o: {
+  hosts: readonly LabHost[]; dir: string; preset: HeartbeatPreset; bin?: string; label?: string; port?: number; extraYaml?: readonly string[];
+}): ClusterUnderTest {
   let cluster: VigilCluster | undefined;
   // One watcher per log file: a restarted daemon logs to a new file.
   const watches = new Map<string, { observer: string; watch: LogWatch }>();
@@ -60,10 +67,12 @@ export function vigilUnderTest(o: { hosts: readonly LabHost[]; dir: string; pres
   };
 
   return {
-    label: "vigil",
+    label: o.label ?? "vigil",
     hosts: o.hosts,
     async start() {
-      cluster = await startVigilCluster({ hosts: o.hosts, dir: o.dir, name: "bench", heartbeat: { preset: o.preset } });
+      const heartbeat = { preset: o.preset, ...(o.port === undefined ? {} : { port: o.port }) };
+      cluster = await startVigilCluster({ hosts: o.hosts, dir: o.dir, name: "bench", heartbeat, ...(o.extraYaml === undefined ? {} : { extraYaml: o.extraYaml }), start: [] });
+      await Promise.all(cluster.nodes.map((n) => n.start(o.bin)));
       for (const n of cluster.nodes) watchOf(n);
       await cluster.waitForMesh(30_000);
     },
@@ -80,7 +89,7 @@ export function vigilUnderTest(o: { hosts: readonly LabHost[]; dir: string; pres
     async restart(victim, timeoutMs) {
       const at = Date.now();
       const node = nodeOf(victim);
-      await node.start();
+      await node.start(o.bin);
       const others = o.hosts.filter((h) => h !== victim).map(nodeOf);
       await Promise.all([
         ...others.map((n) => waitEvent(n, peerChange(victim.name, "up"), at, timeoutMs, `vigil on ${n.name} to see ${victim.name} up again`)),
