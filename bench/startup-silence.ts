@@ -32,7 +32,7 @@
  * Writes bench/results/startup-silence[-stress].{json,md} (--name picks
  * another name) and prints the table.
  */
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync, chmodSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -209,6 +209,8 @@ async function main(): Promise<void> {
     await c.stop();
   } finally {
     await lab?.destroy();
+    // Two copies of the binary and the cluster's files: the results are written below, from memory.
+    rmSync(work, { recursive: true, force: true });
   }
   const rows = (["old", "new"] as const).map((b) => {
     const rs = results.filter((r) => r.build === b && r.problem === undefined);

@@ -121,8 +121,9 @@ async function dropExecutablePages(log: Logger, before: number, what: string): P
 }
 
 /**
- * After the trim at start, how long a node with modules or VRRP instances
- * waits before it drops the executable's pages once more: past initdead
+ * How long after its start a node with modules or VRRP instances drops the
+ * executable's pages (its trim after start, startTrimPlan; never where
+ * memory is locked, see dropAgainLater): past initdead
  * (when elections have happened at the latest) by this much, for the start
  * scripts, addresses and announcements that follow.
  */
