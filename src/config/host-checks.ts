@@ -1,7 +1,8 @@
 /**
  * What a valid config still needs from the node it runs on: scripts that
  * exist and may be executed, interfaces that exist, VIPs inside a subnet of
- * their interface. These are facts of one
+ * their interface, a witness at an address of this host (a lab, a test) on
+ * a port this node does not hold (port-checks.ts). These are facts of one
  * host, not of the file, so they stay out of the pure checks (load.ts):
  * `vigil check-config` makes them when it runs on a node of the cluster,
  * `vigil run` before it starts (src/daemon/start-checks.ts).
@@ -25,6 +26,7 @@ import { ipv4Value } from "./formats.ts";
 import { didYouMean } from "./did-you-mean.ts";
 import type { ConfigError } from "./errors.ts";
 import { formatKeyPath, type Segment } from "./key-path.ts";
+import { witnessHerePortProblems } from "./port-checks.ts";
 import { isRec, items, rec, str } from "./raw.ts";
 import type { YamlSource } from "./yaml-source.ts";
 
@@ -172,6 +174,10 @@ export function hostProblems(data: unknown, source: YamlSource, file: string, fa
     }
   }
 
+  // The witness runs beside this node when its address is one of this host's: the one that binds second fails.
+  const own = new Set(names.flatMap((n) => facts.addressesOf(n).map((a) => a.address)));
+  for (const p of witnessHerePortProblems(data, (host) => own.has(host))) add("error", p.path, p.found, p.expected);
+
   return out;
 }
 
@@ -180,6 +186,7 @@ export const CHECKS_ONLY_ON_A_NODE = [
   "that the start, stop, checker, track and notify scripts exist and are executable",
   "that the interfaces exist",
   "that each VIP lies in a subnet of its interface",
+  "that a witness at an address of the node's host listens on a port the node does not hold",
 ];
 
 function mask(bits: number): number {

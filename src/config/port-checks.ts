@@ -8,8 +8,9 @@
  *   `fast` preset, and a unicast link); P + 3 with a farm module (its flow
  *   messages); and the witness's port when the witness runs on the nodes'
  *   host: its arbiter address or its listen address on loopback, which only
- *   that host reaches (a lab, a demo). An arbiter on a third machine may use
- *   any port, the news port's number included.
+ *   that host reaches (a lab, a demo), or, as host-checks.ts finds on a node,
+ *   an address of the node's own host (witnessHerePortProblems). An arbiter
+ *   on a third machine may use any port, the news port's number included.
  * - TCP: the console (web.listen) and each mirror module's replication
  *   ports (one per folder from its port). Mirror modules among themselves,
  *   and a replication port equal to the heartbeat's, are module-checks'.
@@ -42,6 +43,24 @@ function isLoopback(host: string): boolean {
 }
 
 export function portProblems(data: unknown): Problem[] {
+  const { udp, tcp } = portClaims(data, isLoopback);
+  return [...clashes(udp, "UDP"), ...clashes(tcp, "TCP", (a, b) => a.what.startsWith("the replication port") && b.what.startsWith("the replication port"))];
+}
+
+/**
+ * For a node whose host has the address of the arbiter (or of witness.listen)
+ * that is no loopback one (`here`: that host's addresses): the witness's
+ * port against this node's UDP ports. Loopback is portProblems' own case.
+ */
+export function witnessHerePortProblems(data: unknown, here: (host: string) => boolean): Problem[] {
+  const { udp } = portClaims(data, (host) => !isLoopback(host) && here(host));
+  return clashes(udp, "UDP").filter((p) => p.found.includes(WITNESS));
+}
+
+const WITNESS = "the witness on this host";
+
+/** The ports one node holds, in claim order; the witness's when `local` says its address is on the node's host. */
+function portClaims(data: unknown, local: (host: string) => boolean): { udp: Claim[]; tcp: Claim[] } {
   const config = rec(data);
   const cluster = rec(config["cluster"]);
   const hb = rec(cluster["heartbeat"]);
@@ -68,10 +87,10 @@ export function portProblems(data: unknown): Problem[] {
   const arbiter = typeof w["arbiter"] === "string" ? splitHostPort(w["arbiter"], 1) : undefined;
   const listenText = str(rec(config["witness"])["listen"]);
   const listen = listenText === undefined ? undefined : splitHostPort(listenText);
-  if ((arbiter !== undefined && isLoopback(arbiter.host)) || (listen !== undefined && isLoopback(listen.host))) {
+  if ((arbiter !== undefined && local(arbiter.host)) || (listen !== undefined && local(listen.host))) {
     const port = listen?.port ?? arbiter?.port;
     const path: Segment[] = listen !== undefined ? ["witness", "listen"] : ["cluster", "witness", "arbiter"];
-    if (port !== undefined && port > 0) udp.push({ port, what: "the witness on this host", path, written: true });
+    if (port !== undefined && port > 0) udp.push({ port, what: WITNESS, path, written: true });
   }
 
   const web = rec(config["web"]);
@@ -90,7 +109,7 @@ export function portProblems(data: unknown): Problem[] {
     }
   });
 
-  return [...clashes(udp, "UDP"), ...clashes(tcp, "TCP", (a, b) => a.what.startsWith("the replication port") && b.what.startsWith("the replication port"))];
+  return { udp, tcp };
 }
 
 /** Each later claim of a number already claimed, shown at the written one of the two (the later when both are). */

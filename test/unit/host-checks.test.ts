@@ -124,3 +124,24 @@ describe("host checks", () => {
     expect(inSubnet("192.0.2.1", { address: "10.0.0.1", prefixLength: 0 })).toBe(true);
   });
 });
+
+describe("host checks: a witness on this host", () => {
+  const withArbiter = (arbiter: string, extra: string[] = []) => [...CLUSTER, `  witness: { arbiter: "${arbiter}" }`, ...extra];
+  const EXPECTED = "expected a port no other socket of a node uses: heartbeat port P, P + 1 (its news) and P + 3 (with a farm) in UDP, " +
+    "with a witness on the nodes' host its port too; the console and each mirror folder's replication port in TCP";
+
+  it("refuses a witness at an address of this host on the node's news port; takes it on a port of its own, and anywhere on another machine", () => {
+    // 203.0.113.11 is eth1's (fakeHost), and no node's address: the pure checks cannot tell it is here.
+    expect(check(withArbiter("203.0.113.11:7695"))).toEqual([
+      `error: ${FILE}:4:23: cluster.witness.arbiter: found UDP port 7695 for the witness on this host, which the heartbeat's news port (cluster.heartbeat.port 7694 + 1) holds too, ${EXPECTED}`,
+    ]);
+    expect(check(withArbiter("203.0.113.11:7693"))).toEqual([]);
+    expect(check(withArbiter("203.0.113.99:7695"))).toEqual([]);
+  });
+
+  it("counts witness.listen's address as the witness's", () => {
+    expect(check(withArbiter("192.0.2.10:7000", ["witness: { listen: 203.0.113.11:7694 }"]))).toEqual([
+      `error: ${FILE}:5:20: witness.listen: found UDP port 7694 for the witness on this host, which the heartbeat port holds too, ${EXPECTED}`,
+    ]);
+  });
+});
