@@ -13,7 +13,10 @@
  * dead verdict (when its line appears in the peer's log file), then restart
  * it and wait until everyone sees everyone up; the victim goes round
  * h1..h3 and the builds take turns going first, so a load burst on a shared
- * machine hits both alike. Reports medians and the new/old ratio.
+ * machine hits both alike. Reports medians and the new/old ratio, and for
+ * each build in how many kills every surviving peer read the victim's
+ * frames once per round (it logged so since the victim's last start, and no
+ * warning that its port + 1 went silent after): the old build never does.
  *
  *   node_modules/.bin/bun bench/heartbeat-modules.ts --old OLD_BIN [--kills 12] [--preset lan] [--results heartbeat-modules]
  *
@@ -26,9 +29,8 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { HEARTBEAT_PRESETS } from "../src/config/defaults.ts";
 import { type LabHost, withLab } from "../test/lab/lab.ts";
-import { requireVigilBinary, VIGIL_BIN, type HeartbeatPreset } from "../test/lab/vigil-cluster.ts";
+import { requireVigilBinary, VIGIL_BIN, type HeartbeatPreset, type LogPredicate, type VigilLogEvent } from "../test/lab/vigil-cluster.ts";
 import { runBench, UsageError } from "./lib/args.ts";
-import type { ClusterUnderTest } from "./lib/cluster-under-test.ts";
 import { writeResults } from "./lib/report.ts";
 import { summarize, type Summary } from "./lib/stats.ts";
 import { vigilUnderTest } from "./lib/vigil-under-test.ts";
@@ -79,12 +81,28 @@ function moduleYaml(dir: string): string[] {
 interface Detection {
   samples: number[];
   missed: number;
+  /** Kills at which every surviving peer read the victim's frames once per round (news paths). */
+  readLate: number;
   /** Dead verdicts about a node that had not been killed, from a kill until the victim was back. */
   aboutLiveNodes: number;
 }
 
-async function killOnce(c: ClusterUnderTest, victim: LabHost, deadtimeMs: number, into: Detection): Promise<string> {
+type Side = ReturnType<typeof vigilUnderTest>;
+
+const readsLate = (victim: string) => (e: VigilLogEvent): boolean => e.msg === `peer ${victim}: its frames are read once per round, its news as it comes (from its port + 1)`;
+const silentNews = (victim: string) => (e: VigilLogEvent): boolean => e.msg.startsWith(`peer ${victim}: nothing came from its port + 1`);
+
+/** Whether `observer` reads `victim`'s frames once per round now: it said so since `since`, and no silence after. */
+function readingLate(c: Side, observer: string, victim: string, since: number, now: number): boolean {
+  const last = (pred: LogPredicate): number => Math.max(-Infinity, ...c.lines(pred, since, now).filter((l) => l.observer === observer).map((l) => l.seenAt));
+  const proven = last(readsLate(victim));
+  return proven > -Infinity && proven >= last(silentNews(victim));
+}
+
+async function killOnce(c: Side, victim: LabHost, deadtimeMs: number, since: number, into: Detection): Promise<string> {
   const observers = c.hosts.filter((h) => h !== victim);
+  const late = observers.every((o) => readingLate(c, o.name, victim.name, since, Date.now()));
+  if (late) into.readLate += 1;
   const at = c.crash(victim);
   const verdicts = await Promise.all(observers.map((o) => c.waitDead(o, victim, at, deadtimeMs + 10_000).catch(() => null)));
   const parts: string[] = [];
@@ -101,7 +119,7 @@ async function killOnce(c: ClusterUnderTest, victim: LabHost, deadtimeMs: number
   const spurious = c.verdicts(at, Date.now()).dead.filter((v) => v.peer !== victim.name);
   into.aboutLiveNodes += spurious.length;
   for (const v of spurious) parts.push(`and ${v.observer} declared live ${v.peer} dead`);
-  return parts.join(", ");
+  return `${parts.join(", ")}${late ? " (read once per round)" : ""}`;
 }
 
 const ms = (x: number): string => (Number.isFinite(x) ? `${Math.round(x)}` : "-");
@@ -127,16 +145,24 @@ async function main(): Promise<void> {
         hosts: lab.hosts, dir: join(tmp, which), preset: opts.preset, bin: which === "new" ? VIGIL_BIN : opts.old,
         label: which, port: PORTS[which], extraYaml: moduleYaml(tmp),
       }));
-      const detection = sides.map((): Detection => ({ samples: [], missed: 0, aboutLiveNodes: 0 }));
+      const detection = sides.map((): Detection => ({ samples: [], missed: 0, readLate: 0, aboutLiveNodes: 0 }));
+      // When each node of each side last started: a peer proves its news path anew after a restart.
+      const started = sides.map(() => new Map<string, number>());
       try {
-        for (const c of sides) await c.start();
+        for (const [i, c] of sides.entries()) {
+          const at = Date.now();
+          await c.start();
+          for (const h of lab.hosts) started[i]?.set(h.name, at);
+        }
         // Past initdead and the first probes of the news paths (after 50 rounds).
         await new Promise((r) => setTimeout(r, 8_000));
         for (let k = 0; k < opts.kills; k++) {
           const victim = lab.hosts[k % lab.hosts.length] as LabHost;
           for (const i of k % 2 === 0 ? [0, 1] : [1, 0]) {
-            const c = sides[i] as ClusterUnderTest;
-            const line = await killOnce(c, victim, deadtimeMs, detection[i] as Detection);
+            const c = sides[i] as Side;
+            const since = started[i]?.get(victim.name) ?? 0;
+            const line = await killOnce(c, victim, deadtimeMs, since, detection[i] as Detection);
+            started[i]?.set(victim.name, Date.now());
             log(`kill ${k + 1}/${opts.kills}, ${c.label} ${victim.name}: ${line} (load ${loadavg()[0]?.toFixed(1)})`);
           }
         }
@@ -148,13 +174,13 @@ async function main(): Promise<void> {
     const loadEnd = loadavg();
     const [fresh, old] = result.map((d) => ({ ...d, summary: summarize(d.samples) })) as [Detection & { summary: Summary }, Detection & { summary: Summary }];
     const row = (label: string, bin: string, d: Detection & { summary: Summary }): string =>
-      `| ${label} | ${d.summary.n} | ${ms(d.summary.median)} | ${ms(d.summary.p90)} | ${ms(d.summary.min)}-${ms(d.summary.max)} | ${d.missed} | ${d.aboutLiveNodes} | \`${bin}\` |`;
+      `| ${label} | ${d.summary.n} | ${ms(d.summary.median)} | ${ms(d.summary.p90)} | ${ms(d.summary.min)}-${ms(d.summary.max)} | ${d.missed} | ${d.aboutLiveNodes} | ${d.readLate} of ${opts.kills} | \`${bin}\` |`;
     const command = `${COMMAND} --old ${opts.old} --kills ${opts.kills} --preset ${opts.preset}${opts.results === "heartbeat-modules" ? "" : ` --results ${opts.results}`}`;
     const md = [
       `Dead-verdict detection on module nodes (a failover module on each of 3 nodes), preset ${opts.preset} (deadtime ${deadtimeMs} ms), the two builds side by side, taking turns:`,
       "",
-      "| build | verdicts | median ms | p90 ms | min-max ms | missed | dead about live nodes | binary |",
-      "|---|---|---|---|---|---|---|---|",
+      "| build | verdicts | median ms | p90 ms | min-max ms | missed | dead about live nodes | kills with the victim read once per round | binary |",
+      "|---|---|---|---|---|---|---|---|---|",
       row("new", VIGIL_BIN, fresh),
       row("old (--old)", opts.old, old),
       "",

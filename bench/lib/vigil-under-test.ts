@@ -23,7 +23,10 @@ const isLinkDown: LogPredicate = (e) => e.msg.startsWith("link ") && typeof e.fi
  */
 export function vigilUnderTest(o: {
   hosts: readonly LabHost[]; dir: string; preset: HeartbeatPreset; bin?: string; label?: string; port?: number; extraYaml?: readonly string[];
-}): ClusterUnderTest {
+}): ClusterUnderTest & {
+  /** Every line any node logged that `pred` takes, seen within [from, to], with the node that logged it. */
+  lines(pred: LogPredicate, from: number, to: number): { observer: string; seenAt: number }[];
+} {
   let cluster: VigilCluster | undefined;
   // One watcher per log file: a restarted daemon logs to a new file.
   const watches = new Map<string, { observer: string; watch: LogWatch }>();
@@ -108,6 +111,18 @@ export function vigilUnderTest(o: {
           if (anyPeerChange("dead")(e)) out.dead.push(v);
           else if (anyPeerChange("late")(e)) out.late.push(v);
           else if (isLinkDown(e)) out.linkDown.push(v);
+        }
+      }
+      return out;
+    },
+    lines(pred, from, to) {
+      const out: { observer: string; seenAt: number }[] = [];
+      for (const { observer, watch } of watches.values()) {
+        watch.readNew();
+        for (const l of watch.lines) {
+          if (l.seenAt < from || l.seenAt > to) continue;
+          const e = event(l);
+          if (e !== undefined && pred(e)) out.push({ observer, seenAt: l.seenAt });
         }
       }
       return out;
