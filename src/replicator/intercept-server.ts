@@ -317,7 +317,9 @@ export class InterceptServer {
             maxWrite: MAX_WRITE,
             timeGran: 1,
             maxPages: MAX_PAGES,
-            flags2: this.files.passthrough ? InitFlag2.PASSTHROUGH : 0,
+            // A shared mapping of an O_DIRECT file goes through the page cache: its dirty pages reach us as
+            // WRITEs (writeback, msync), like those of any other open file.
+            flags2: (this.files.passthrough ? InitFlag2.PASSTHROUGH : 0) | (a.flags2 & InitFlag2.DIRECT_IO_ALLOW_MMAP),
             // The backing files sit on an ordinary file system: one level below us.
             maxStackDepth: this.files.passthrough ? 1 : 0,
           }),

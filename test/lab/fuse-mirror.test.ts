@@ -232,6 +232,55 @@ describeLab(
 );
 
 describeLab(
+  "a shared mapping of a file opened O_DIRECT",
+  () => {
+    labTest("is allowed, as on a bare folder; what is written through it lands beneath and is handed on as a write", async () => {
+      const s = scratch("fuse-dmap");
+      const mnt = join(s.dir, "mnt");
+      mkdirSync(mnt);
+      const ops = join(s.dir, "ops.jsonl");
+      const runner = await startMountRunner(mnt, ops, "full");
+      try {
+        const script = [
+          "import os, mmap",
+          `p = "${mnt}/dmap"`,
+          "fd = os.open(p, os.O_RDWR | os.O_CREAT | os.O_DIRECT, 0o644)",
+          "os.ftruncate(fd, 8192)",
+          "m = mmap.mmap(fd, 8192, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)",
+          "m[4096:4099] = b'MAP'",
+          "m.flush()",
+          "print('mapped', m[4096:4099])",
+          "m.close(); os.close(fd)",
+          "r = os.open(p, os.O_RDONLY)",
+          "print('read back', os.pread(r, 3, 4096))",
+        ].join("\n");
+        // Without FUSE_DIRECT_IO_ALLOW_MMAP the mmap fails with ENODEV (python exits 1).
+        const out = await runner.run(["python3", "-c", script], { check: true });
+        expect(out.stdout).toBe("mapped b'MAP'\nread back b'MAP'\n");
+        // Outside the runner's namespace the path is the folder beneath.
+        expect(readFileSync(join(mnt, "dmap")).subarray(4096, 4099).toString()).toBe("MAP");
+        // The mapping's dirty page reached the server as a WRITE, so the SECOND gets it too.
+        const writes = readFileSync(ops, "utf8")
+          .trim()
+          .split("\n")
+          .map((l) => JSON.parse(l) as { op: string; path?: { b64: string }; offset?: number; data?: { b64: string } })
+          .filter((o) => o.op === "write" && Buffer.from(o.path?.b64 ?? "", "base64").toString() === "dmap");
+        const carries = writes.some((o) => {
+          const data = Buffer.from(o.data?.b64 ?? "", "base64");
+          const at = 4096 - (o.offset ?? 0);
+          return at >= 0 && data.subarray(at, at + 3).toString() === "MAP";
+        });
+        expect(carries).toBe(true);
+      } finally {
+        await runner.destroy();
+        s.remove();
+      }
+    });
+  },
+  { tools: TOOLS },
+);
+
+describeLab(
   "read passthrough (opt-in)",
   () => {
     labTest("files opened read-only are read from the folder beneath, by several readers at once; writers opened first keep working; a writer after a reader gets EIO", async () => {

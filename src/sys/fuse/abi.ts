@@ -140,6 +140,11 @@ export const InitFlag = {
 
 /** The upper flag bits, in flags2 (bit n here is bit 32 + n of the 64-bit flags). */
 export const InitFlag2 = {
+  /**
+   * A file opened with FOPEN_DIRECT_IO (a caller's O_DIRECT) may be mapped shared, through the page
+   * cache, as on a local file system; without it such an mmap fails with ENODEV (protocol 7.39).
+   */
+  DIRECT_IO_ALLOW_MMAP: 1 << 4,
   /** Reads (and writes) of a file opened with FOPEN_PASSTHROUGH go straight to a backing file (protocol 7.40). */
   PASSTHROUGH: 1 << 5,
 } as const;
