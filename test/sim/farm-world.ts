@@ -31,6 +31,8 @@ type Item =
   | { kind: "beat"; from: number; epoch: number }
   /** The driver renews the kernel lease. */
   | { kind: "renew"; node: number; epoch: number }
+  /** A slow reading of a node's table for a tell ends (readMs): the tell reports the table as it is now. */
+  | { kind: "read"; node: number; to: number; askedAt: number; epoch: number }
   /** Membership gives up on a peer never heard since start, unless it has been heard by now. */
   | { kind: "initdead"; to: number; peer: number; epoch: number }
   /** Membership's verdict on a peer, dropped if the link state changed back meanwhile. */
@@ -96,6 +98,8 @@ export class FarmWorld {
   readonly flowReports: boolean;
   /** Whether nodes carry out check-flows and disclaim-flows (false: as if every such message were lost). */
   readonly flowChecks: boolean;
+  /** How long a node's reading of its table for a tell takes (a loaded host's nft or netlink dump): the tell reports the table as it is then. */
+  readonly readMs: number;
   /** The bucket of each flow seen (the kernel hashes it from the packet; the world is told). */
   private readonly flowBuckets = new Map<number, number>();
   /** Writes that left a double holder while membership views were in transition (not a violation; counted). */
@@ -119,7 +123,8 @@ export class FarmWorld {
   /** Count every double holder as a violation, even while membership is in transition. */
   readonly strict: boolean;
 
-  constructor(readonly configs: readonly FarmCoreConfig[], seed: number, opts: { loss?: number; strict?: boolean; flowReports?: boolean; flowChecks?: boolean } = {}) {
+  constructor(readonly configs: readonly FarmCoreConfig[], seed: number, opts: { loss?: number; strict?: boolean; flowReports?: boolean; flowChecks?: boolean; readMs?: number } = {}) {
+    this.readMs = opts.readMs ?? 0;
     this.rng = Prng.fromSeed(seed);
     this.flowReports = opts.flowReports ?? true;
     this.flowChecks = opts.flowChecks ?? true;
@@ -209,13 +214,11 @@ export class FarmWorld {
           break;
         case "tell-flows": {
           if (!this.flowReports) break;
-          // The driver reads its table's own records (FLOW_SELF) and sends them in parts.
-          const mine = [...n.flows].filter(([, v]) => v === FLOW_SELF).map(([id]) => ({ client: id, port: 0, vipPort: 0 }));
-          const parts = Math.max(1, Math.ceil(mine.length / FLOWS_PER_PART));
-          for (let part = 0; part < parts; part++) {
-            const flows = mine.slice(part * FLOWS_PER_PART, (part + 1) * FLOWS_PER_PART);
-            this.sendMessage(i, a.node, { type: "flows-told", node: i, askedAt: a.askedAt, part, parts, flows });
+          if (this.readMs > 0) {
+            this.q.push(this.now + this.readMs, { kind: "read", node: i, to: a.node, askedAt: a.askedAt, epoch: n.epoch });
+            break;
           }
+          this.tell(i, a.node, a.askedAt);
           break;
         }
         case "record-flows":
@@ -251,6 +254,18 @@ export class FarmWorld {
         default:
           break;
       }
+    }
+  }
+
+  /** The driver reads its table's own records (FLOW_SELF) and sends them in parts. */
+  private tell(i: number, to: number, askedAt: number): void {
+    const n = this.nodes[i];
+    if (n === undefined || !n.table) return;
+    const mine = [...n.flows].filter(([, v]) => v === FLOW_SELF).map(([id]) => ({ client: id, port: 0, vipPort: 0 }));
+    const parts = Math.max(1, Math.ceil(mine.length / FLOWS_PER_PART));
+    for (let part = 0; part < parts; part++) {
+      const flows = mine.slice(part * FLOWS_PER_PART, (part + 1) * FLOWS_PER_PART);
+      this.sendMessage(i, to, { type: "flows-told", node: i, askedAt, part, parts, flows });
     }
   }
 
@@ -406,8 +421,9 @@ export class FarmWorld {
     const n = this.nodes[i];
     if (n === undefined || !n.running || n.frozen) return;
     n.frozen = true;
+    // An observer frozen too hears the verdict when it resumes, if it is due by then.
     this.nodes.forEach((o, j) => {
-      if (j === i || !o.running || !o.linked || o.frozen) return;
+      if (j === i || !o.running || !o.linked) return;
       this.liveness(j, i, "dead", n.lastBeatAt + DEADTIME + this.jitter(INTERVAL));
     });
   }
@@ -480,6 +496,7 @@ export class FarmWorld {
       case "beat":
         return item.from;
       case "renew":
+      case "read":
         return item.node;
     }
   }
@@ -496,6 +513,11 @@ export class FarmWorld {
       if (this.now > n.leaseUntil) this.deliver(item.node, { type: "lapsed" }, this.now);
       else n.leaseUntil = this.now + LEASE;
       this.q.push(this.now + REFRESH, { kind: "renew", node: item.node, epoch: n.epoch });
+      return;
+    }
+    if (item.kind === "read") {
+      const n = this.nodes[item.node];
+      if (n !== undefined && n.running && n.epoch === item.epoch) this.tell(item.node, item.to, item.askedAt);
       return;
     }
     if (item.kind === "deliver") {

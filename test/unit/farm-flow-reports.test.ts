@@ -35,6 +35,10 @@ function listeningWeb1(): { state: FarmState; actions: FarmAction[] } {
 
 const asks = (actions: readonly FarmAction[]) => actions.filter((a) => a.type === "ask-flows");
 
+const REPORT_WAIT = 5000;
+/** The same state on a node whose driver has flow reports (the daemon sets reportWaitMs then). */
+const withReportWait = (s: FarmState): FarmState => ({ ...s, config: { ...s.config, reportWaitMs: REPORT_WAIT } });
+
 /** web1 serving in a settled 3-node farm (no listening: learnMs 0). */
 function settledWeb1(): { state: FarmState; actions: FarmAction[] } {
   return runFarm(initFarmState({ ...config(0), learnMs: 0 }), [
@@ -151,6 +155,71 @@ describe("farm flow reports", () => {
     expect(r.state.told).toBeUndefined();
     expect(r.state.learnSince).toBe(300);
     expect(asks(r.actions)).toEqual([{ type: "ask-flows", nodes: [1, 2], at: 300 }]);
+  });
+
+  it("with reportWaitMs, a node past its listening time keeps waiting for a peer's whole report, and takes its share once it comes", () => {
+    let r = runFarm(withReportWait(listeningWeb1().state), [[60, { type: "flows-told", node: 1, askedAt: 50, part: 0, parts: 1, flows: [] }]]);
+    r = runFarm(r.state, [[550, { type: "tick" }]]);
+    // web3 has not told: a flow it answers in a bucket of ours would be answered twice.
+    expect(r.state.mode).toBe("wait");
+    expect(r.actions.filter((a) => a.type === "write" || a.type === "advertise")).toEqual([]);
+    expect(asks(r.actions)).toEqual([{ type: "ask-flows", nodes: [2], at: 550 }]);
+    expect(r.state.wakeAt).toBe(550 + FLOWS_ASK_RETRY_MS);
+    r = runFarm(r.state, [[580, { type: "flows-told", node: 2, askedAt: 550, part: 0, parts: 1, flows: [flow(7)] }]]);
+    expect(r.actions[0]).toEqual({ type: "record-flows", flows: [flow(7)], value: flowOwnerValue(2, 0) });
+    expect(r.actions).toContainEqual({ type: "advertise", role: "in", view: ALL });
+    expect(r.actions.some((a) => a.type === "flows-untold")).toBe(false);
+    expect(r.state.mode).toBe("in");
+    expect(r.state.learnSince).toBeUndefined();
+  });
+
+  it("with reportWaitMs, a node gives up waiting reportWaitMs after its listening time, and says whose report it lacks", () => {
+    let r = runFarm(withReportWait(listeningWeb1().state), [[60, { type: "flows-told", node: 1, askedAt: 50, part: 0, parts: 1, flows: [] }]]);
+    for (let t = 550; t < 550 + REPORT_WAIT; t += FLOWS_ASK_RETRY_MS) r = runFarm(r.state, [[t, { type: "tick" }]]);
+    expect(r.state.mode).toBe("wait");
+    expect(r.state.wakeAt).toBe(550 + REPORT_WAIT);
+    r = runFarm(r.state, [[550 + REPORT_WAIT, { type: "tick" }]]);
+    expect(r.actions[0]).toEqual({ type: "flows-untold", nodes: [2], waitedMs: 500 + REPORT_WAIT });
+    expect(r.state.mode).toBe("in");
+  });
+
+  it("a report read before the teller's advert changed does not count as whole: it is asked again", () => {
+    let r = runFarm(withReportWait(listeningWeb1().state), [
+      [60, { type: "flows-told", node: 1, askedAt: 50, part: 0, parts: 1, flows: [] }],
+      // web3 takes more buckets after it read its table for us: flows it answers there may be missing.
+      [70, { type: "advert", node: 2, advert: { role: "in", view: 0b100 }, echo: 50 }],
+      [75, { type: "flows-told", node: 2, askedAt: 50, part: 0, parts: 1, flows: [flow(1)] }],
+    ]);
+    expect(r.actions.filter((a) => a.type === "record-flows")).toEqual([{ type: "record-flows", flows: [flow(1)], value: flowOwnerValue(2, 0) }]);
+    expect(r.state.told).toEqual([1]);
+    r = runFarm(r.state, [[150, { type: "tick" }]]);
+    expect(asks(r.actions)).toEqual([{ type: "ask-flows", nodes: [2], at: 150 }]);
+    r = runFarm(r.state, [[160, { type: "flows-told", node: 2, askedAt: 150, part: 0, parts: 1, flows: [flow(1), flow(2)] }]]);
+    expect(r.state.told).toEqual([1, 2]);
+    r = runFarm(r.state, [[550, { type: "tick" }]]);
+    expect(r.state.mode).toBe("in");
+  });
+
+  it("after a lapse, a peer's report counts only if asked once its advert came again (the lapse forgot the adverts)", () => {
+    let r = runFarm(withReportWait(listeningWeb1().state), [
+      [60, { type: "flows-told", node: 1, askedAt: 50, part: 0, parts: 1, flows: [] }],
+      [70, { type: "flows-told", node: 2, askedAt: 50, part: 0, parts: 1, flows: [] }],
+      [300, { type: "lapsed" }],
+      [305, { type: "flows-told", node: 1, askedAt: 300, part: 0, parts: 1, flows: [] }],
+      [310, { type: "advert", node: 1, advert: { role: "in", view: 0b110 }, echo: 300 }],
+      [310, { type: "advert", node: 2, advert: { role: "in", view: 0b110 }, echo: 300 }],
+      [320, { type: "flows-told", node: 2, askedAt: 300, part: 0, parts: 1, flows: [] }],
+    ]);
+    expect(r.state.told ?? []).toEqual([]);
+    r = runFarm(r.state, [
+      [400, { type: "tick" }],
+      [410, { type: "flows-told", node: 1, askedAt: 400, part: 0, parts: 1, flows: [] }],
+      [800, { type: "tick" }],
+    ]);
+    expect(r.state.told).toEqual([1]);
+    expect(r.state.mode).toBe("wait");
+    r = runFarm(r.state, [[820, { type: "flows-told", node: 2, askedAt: 800, part: 0, parts: 1, flows: [] }]]);
+    expect(r.state.mode).toBe("in");
   });
 
   it("a peer asked answers with its flows whatever its mode, unless its farm is stopped", () => {

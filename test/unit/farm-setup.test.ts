@@ -61,7 +61,7 @@ describe("farm setup", () => {
     expect(ma.vmac).toBe(mb.vmac);
     expect(ma).toMatchObject({ vip: "198.51.100.200", interface: "eth0", ports: [80, 443], split: "client_ip" });
     // Listening times from the heartbeat; no witness unless cluster.witness.ping has addresses.
-    expect(ma.core).toMatchObject({ settleMs: 500, learnMs: 500, witness: false });
+    expect(ma.core).toMatchObject({ settleMs: 500, learnMs: 500, reportWaitMs: 5000, witness: false });
     const w = farmSetup(config([farm()], 3, ["198.51.100.1"]), "web1", { key, ifaces });
     expect(w.ok && w.modules[0]?.core.witness).toBe(true);
   });

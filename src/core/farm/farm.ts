@@ -216,23 +216,46 @@ function learning(s: FarmState): s is FarmState & { readonly quiet: NonNullable<
 
 /** The state without a listening time and what belongs to it. */
 function unquiet(s: FarmState): FarmState {
-  const { quiet: _q, wakeAt: _w, learnFrom: _l, learnSince: _s, told: _t, reports: _r, askedAt: _a, asked: _k, ...rest } = s;
+  const { quiet: _q, wakeAt: _w, learnFrom: _l, learnSince: _s, told: _t, reports: _r, retell: _e, askedAt: _a, asked: _k, ...rest } = s;
   return rest;
+}
+
+/**
+ * The peers a listening node still waits for: in learnFrom, heard, still
+ * keeping flows, and without a whole report asked late enough (see retell).
+ * Until each has told, or reportWaitMs past the listening time, we take no
+ * bucket: one of them may answer flows in our buckets that we have not seen.
+ */
+function awaitedReports(s: FarmState): number[] {
+  if (!learning(s)) return [];
+  const told = s.told ?? [];
+  return s.learnFrom.filter((i) => s.peers[i]?.live === "up" && mayKeepOldFlows(s.peers[i]) && !told.includes(i));
+}
+
+/** The end of a listening time's wait for reports: learnMs, then at most reportWaitMs more while one is awaited. */
+function reportsDeadline(s: FarmState & { readonly quiet: NonNullable<FarmState["quiet"]> }): number {
+  return s.quiet.until + (s.config.reportWaitMs ?? 0);
 }
 
 /**
  * A start's or lapse's listening time ends early once no peer is left to
  * learn from (not before the table exists): each has shown it keeps no old
  * flow (dead, waiting or stopped). A peer's report of its flows does not end
- * it: the report is what its table held when read, and a peer that just
+ * it early: the report is what its table held when read, and a peer that just
  * forgot its flows (back from serving alone) takes those of its buckets
- * again at their next datagrams, which only watching sees.
+ * again at their next datagrams, which only watching sees. Past learnMs it
+ * lasts while a report is awaited (awaitedReports), up to reportWaitMs more:
+ * watching alone can miss a peer's flows (while its advert is unknown, or
+ * disagrees with our view, we credit nothing), and a node that took its
+ * buckets without them answered them beside that peer.
  */
-function learningDone(s: FarmState): FarmState {
+function learningDone(s: FarmState, now: number): FarmState {
   if (!learning(s)) return s;
   const left = s.learnFrom.filter((i) => mayKeepOldFlows(s.peers[i]));
-  if (left.length > 0) return left.length === s.learnFrom.length ? s : { ...s, learnFrom: left };
-  return unquiet(s);
+  if (left.length === 0) return unquiet(s);
+  const next = left.length === s.learnFrom.length ? s : { ...s, learnFrom: left };
+  // Past its time, listening goes on only while a peer's report is awaited.
+  return now >= s.quiet.until && awaitedReports(next).length === 0 ? unquiet(next) : next;
 }
 
 /**
@@ -255,7 +278,9 @@ function asking(r: Stepped<FarmState, FarmAction>, now: number): Stepped<FarmSta
     actions = [...actions, { type: "ask-flows", nodes: fresh, at: now }];
     next = due ? { ...s, asked: pending, askedAt: now } : { ...s, asked: [...asked, ...fresh] };
   }
-  const wakeAt = Math.min(s.quiet.until, (next.askedAt ?? now) + FLOWS_ASK_RETRY_MS);
+  const nextAsk = (next.askedAt ?? now) + FLOWS_ASK_RETRY_MS;
+  // Past the listening time (waiting for a report): woken to ask again, or to give up.
+  const wakeAt = now < s.quiet.until ? Math.min(s.quiet.until, nextAsk) : Math.min(nextAsk, reportsDeadline(s));
   return { state: { ...next, wakeAt }, actions };
 }
 
@@ -277,6 +302,9 @@ function flowsTold(state: FarmState, event: Extract<FarmEvent, { type: "flows-to
   if (event.askedAt < state.learnSince) return { state, actions: [] };
   const told = state.told ?? [];
   if (told.includes(i)) return { state, actions: record };
+  // Read before the peer's advert changed (or before we knew it): its flows since may be missing.
+  const since = state.retell?.find((x) => x.node === i)?.since;
+  if (since !== undefined && event.askedAt <= since) return { state, actions: record };
   const reports = state.reports ?? [];
   const old = reports.find((x) => x.node === i);
   // Parts of an older reading still count as records, not toward a whole report.
@@ -287,14 +315,33 @@ function flowsTold(state: FarmState, event: Extract<FarmEvent, { type: "flows-to
   if (got.length < base.parts) return { state: { ...state, reports: [...others, { ...base, got }] }, actions: record };
   const { reports: _r, ...rest } = state;
   const next: FarmState = others.length > 0 ? { ...rest, reports: others, told: [...told, i] } : { ...rest, told: [...told, i] };
+  // The last awaited report, past the listening time: take our buckets now.
+  if (now >= state.quiet.until && awaitedReports(next).length === 0) {
+    const r = reconcile(next, now, state.quiet.reason, selfName(state));
+    return { state: r.state, actions: [...record, ...r.actions] };
+  }
   return { state: next, actions: record };
+}
+
+/**
+ * While listening: a peer in learnFrom whose advert changed, or came for the
+ * first time, must tell us again, by a report asked after now (see retell).
+ */
+function retold(state: FarmState, node: number, old: FarmAdvert | undefined, advert: FarmAdvert, now: number): FarmState {
+  if (!learning(state) || !state.learnFrom.includes(node)) return state;
+  if (old !== undefined && old.role === advert.role && old.view === advert.view) return state;
+  const retell = [...(state.retell ?? []).filter((x) => x.node !== node), { node, since: now }];
+  const told = (state.told ?? []).filter((x) => x !== node);
+  const reports = (state.reports ?? []).filter((x) => x.node !== node);
+  const { told: _t, reports: _r, ...rest } = state;
+  return { ...rest, retell, ...(told.length > 0 ? { told } : {}), ...(reports.length > 0 ? { reports } : {}) };
 }
 
 function reconcile(state: FarmState, now: number, reason: RebalanceReason, node: string): Stepped<FarmState, FarmAction> {
   const cfg = state.config;
   let s = state;
   if (s.mode !== "stopped" && s.mode !== "drain") {
-    s = learningDone(s);
+    s = learningDone(s, now);
     const r = runningMode(s);
     s = { ...s, mode: r.mode, detail: r.detail };
   }
@@ -474,7 +521,7 @@ function step(state: FarmState, event: FarmEvent, now: number): Stepped<FarmStat
       if (peer === undefined || i === cfg.self) return { state, actions: [] };
       const old = peer.advert;
       const echo = event.echo ?? peer.echo;
-      let next = withPeer(state, i, { live: peer.live, advert: event.advert, ...(echo === undefined ? {} : { echo }) });
+      let next = retold(withPeer(state, i, { live: peer.live, advert: event.advert, ...(echo === undefined ? {} : { echo }) }), i, old, event.advert, now);
       const same = old !== undefined && old.role === event.advert.role && old.view === event.advert.view;
       // The same advert matters again only when it now acknowledges our last one.
       const acked = (echo ?? -Infinity) >= state.advertisedAt && (peer.echo ?? -Infinity) < state.advertisedAt;
@@ -538,13 +585,18 @@ function step(state: FarmState, event: FarmEvent, now: number): Stepped<FarmStat
       const until = now + (cfg.learnMs ?? 0);
       const listening: FarmState = { ...state, quiet: { until, reason: "start" }, wakeAt: until, learnFrom: learnFromNow(state), learnSince: now };
       // A farm that starts with no peer serving has no flows to learn: it takes its share without listening.
-      return learningDone(listening) !== listening ? reconcile(listening, now, "start", selfName(state)) : { state: listening, actions: [] };
+      return learningDone(listening, now) !== listening ? reconcile(listening, now, "start", selfName(state)) : { state: listening, actions: [] };
     }
     case "tick": {
       if (state.quiet !== undefined && state.mode !== "drain") {
         // Before the end: asking() asks again the peers that have not told us yet.
         if (now < state.quiet.until) return { state, actions: [] };
-        return reconcile(unquiet(state), now, state.quiet.reason, selfName(state));
+        // Past it: a start's or lapse's listening waits on for the reports still awaited, up to reportWaitMs.
+        const awaited = awaitedReports(state);
+        if (learning(state) && awaited.length > 0 && now < reportsDeadline(state)) return { state, actions: [] };
+        const r = reconcile(unquiet(state), now, state.quiet.reason, selfName(state));
+        if (!learning(state) || awaited.length === 0) return r;
+        return { state: r.state, actions: [{ type: "flows-untold", nodes: awaited, waitedMs: now - state.learnSince }, ...r.actions] };
       }
       if (state.mode !== "drain" || state.drainDeadline === undefined) return { state, actions: [] };
       if (now >= state.drainDeadline) return teardown(state, now, "drain", "stopped: drain_timeout reached");
@@ -645,7 +697,7 @@ function lapsed(state: FarmState, now: number): Stepped<FarmState, FarmAction> {
   // Our flows were forgotten: listen to the clients' flows again before taking buckets.
   const learnMs = state.config.learnMs ?? 0;
   const base: FarmState = { ...state, peers, held: [], arpOwner: false, advertisedAt: now };
-  const { told: _t, reports: _r, askedAt: _a, asked: _k, ...fresh } = base;
+  const { told: _t, reports: _r, retell: _e, askedAt: _a, asked: _k, ...fresh } = base;
   const r = reconcile(learnMs > 0 ? { ...quietFor(fresh, now, "lapsed", learnMs), learnFrom: learnFromNow(base), learnSince: now } : fresh, now, "lapsed", selfName(state));
   let next = r.state;
   const out = [...actions, ...r.actions];

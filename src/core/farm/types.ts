@@ -47,6 +47,14 @@ export interface FarmCoreConfig {
    */
   readonly learnMs?: number;
   /**
+   * How much longer than learnMs a listening node waits for the whole report
+   * of a peer that may keep flows (farm.ts awaitedReports): without it, the
+   * node would take its buckets knowing nothing of the flows that peer
+   * answers in them, and answer those beside it. 0 (the default): listening
+   * ends at learnMs whatever came (no flow reports, watching only).
+   */
+  readonly reportWaitMs?: number;
+  /**
    * cluster.witness.ping is set: a node that hears no peer asks it, and a
    * round that started after the last peer went silent and answers says the
    * peers are down, not this node cut off: it serves alone (see isIsolated).
@@ -201,6 +209,14 @@ export interface FarmState {
   readonly told?: readonly number[];
   readonly reports?: readonly FlowReport[];
   /**
+   * During that listening time: peers whose advert changed (or first came)
+   * since it began, and when. A peer may take buckets, and their flows,
+   * after it read its table for a report; we watch those flows only from
+   * the moment we know its advert (flows.ts). So only a report asked after
+   * `since` counts as whole, and a peer told before is asked again.
+   */
+  readonly retell?: readonly { readonly node: number; readonly since: number }[];
+  /**
    * When to check, next, the flows of our buckets that our table leaves to
    * peers (farm.ts checking): set when we gain buckets.
    */
@@ -327,6 +343,12 @@ export type FarmAction =
   | { readonly type: "unrecord-flows"; readonly flows: readonly FlowKey[]; readonly value: number }
   /** Record these flows in our table as answered by the peer whose owner value is `value` (flow-owner-value.ts). */
   | { readonly type: "record-flows"; readonly flows: readonly FlowKey[]; readonly value: number }
+  /**
+   * A listening time ended without the whole report of these peers, which
+   * may keep flows (reportWaitMs ran out): flows they answer in buckets we
+   * take may be answered twice until the checks after the gain (log it).
+   */
+  | { readonly type: "flows-untold"; readonly nodes: readonly number[]; readonly waitedMs: number }
   /** Ping the witness in a round that starts now, and report it with a `witness` event carrying `at`. */
   | { readonly type: "ask-witness"; readonly at: number }
   /** Count our established connections and report them with a `connections` event. */

@@ -595,6 +595,13 @@ export class FarmInstance {
         else if (w.changed > 0) log.info("farm: removed UDP flow records a peer disclaimed", { module: s.name, peer, flows: w.changed });
         return;
       }
+      case "flows-untold":
+        log.warn("farm: took its share without a whole report of the UDP flows a peer answers (it did not tell in time); flows it answers in this node's buckets may be answered twice until the checks after the gain", {
+          module: s.name,
+          peers: a.nodes.map((n) => s.core.nodes[n]?.name ?? "?").join(", "),
+          waited_ms: Math.round(a.waitedMs),
+        });
+        return;
       case "record-flows": {
         // On the queue: recorded before a later write takes their buckets.
         if (!this.tableUp) return;

@@ -114,6 +114,8 @@ export function farmSetup(config: VigilConfig, self: string, opts: { key?: Uint8
         drainTimeoutMs: drainTimeoutOf(m),
         settleMs: hb.deadtime,
         learnMs: hb.deadtime,
+        // With flow reports, a listening node waits for every report a while past learnMs (farm.ts awaitedReports).
+        ...(flowLink === undefined ? {} : { reportWaitMs: REPORT_WAIT_DEADTIMES * hb.deadtime }),
         witness: config.cluster.witness.ping.length > 0,
       },
       vip,
@@ -129,6 +131,14 @@ export function farmSetup(config: VigilConfig, self: string, opts: { key?: Uint8
   }
   return { ok: true, modules: out, warnings };
 }
+
+/**
+ * How many deadtimes past its listening time a node waits for a peer's report
+ * of its UDP flows: a peer slow to read its table (a loaded host) has told in
+ * about a second at worst in CI; one that never answers (no flow link) costs
+ * a joining or lapsed node this long before it takes its share.
+ */
+export const REPORT_WAIT_DEADTIMES = 10;
 
 /** What a reload compares: a farm restarts when any of this changes. */
 export function farmConfigKey(config: VigilConfig): string {
