@@ -19,7 +19,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, onTestFinished } from "vitest";
 import { describeLab, labTest, useLab } from "./lab-test.ts";
-import { startModuleLab } from "./module-lab.ts";
+import { type ModuleLab, startModuleLab } from "./module-lab.ts";
 import { nftCut } from "./nft-cut.ts";
 import { oldVigilBinary } from "./old-binary.ts";
 import type { VigilLogEvent, VigilNode } from "./vigil-cluster.ts";
@@ -40,6 +40,19 @@ const newsRead = (peer: string) => (e: VigilLogEvent): boolean => e.msg === `pee
 const verdicts = (node: VigilNode, peer: string, since: number): string[] =>
   node.events().filter((e) => e.at >= since && e.msg.startsWith(`peer ${peer} `) && /\b(dead|stopped)$/.test(e.msg)).map((e) => e.msg);
 
+/** h2's firewall drops every datagram it sends from the heartbeat's port + 1; the returned call lifts it. */
+const dropNewsPort = (host: VigilNode["host"], table: string): Promise<() => Promise<void>> =>
+  nftCut(host, `${table}${process.pid}`, [`chain out { type filter hook output priority 0; udp sport ${DEFAULT_HEARTBEAT_PORT + 1} drop; }`]);
+
+/** `web` swapped to h2 and back to h1, each swap answered and carried out. */
+async function swapThereAndBack(m: ModuleLab, h1: VigilNode, h2: VigilNode): Promise<void> {
+  for (const to of [h2, h1]) {
+    const r = await m.cli(to, ["swap", "web"]);
+    expect(r.code, r.stderr).toBe(0);
+    await m.waitRole(to, ["PRIM"], 30_000);
+  }
+}
+
 describeLab("heartbeat news paths", () => {
   const lab = useLab({ hosts: 3, links: 2 });
   let dir = "";
@@ -52,27 +65,26 @@ describeLab("heartbeat news paths", () => {
     if (dir !== "") rmSync(dir, { recursive: true, force: true });
   });
 
-  labTest("a firewall that drops the port + 1 turns the news path off, not the peer: no verdict, swaps work, it comes back when lifted", async () => {
-    const m = await startModuleLab({ lab: lab(), dir: mkdtempSync(join(dir, "cut-")), failback: "manual" });
+  /** A module lab of its own under DIR/NAME: h1 PRIM of `web`, h2 SECOND. */
+  async function pair(name: string): Promise<{ m: ModuleLab; h1: VigilNode; h2: VigilNode }> {
+    const m = await startModuleLab({ lab: lab(), dir: mkdtempSync(join(dir, `${name}-`)), failback: "manual" });
     onTestFinished(() => m.stop());
     const [h1, h2] = [m.node("h1"), m.node("h2")];
     await m.waitRole(h1, ["PRIM"], 30_000);
     await m.waitRole(h2, ["SECOND"], 30_000);
+    return { m, h1, h2 };
+  }
+
+  labTest("a firewall that drops the port + 1 turns the news path off, not the peer: no verdict, swaps work, it comes back when lifted", async () => {
+    const { m, h1, h2 } = await pair("cut");
     await h1.waitForLog(readLate("h2"), { timeoutMs: 30_000, what: "h1 reads h2's frames once per round" });
     await h2.waitForLog(readLate("h1"), { timeoutMs: 30_000, what: "h2 reads h1's frames once per round" });
 
     const cutAt = Date.now();
-    const lift = await nftCut(h2.host, `newscut${process.pid}`, [
-      `chain out { type filter hook output priority 0; udp sport ${DEFAULT_HEARTBEAT_PORT + 1} drop; }`,
-    ]);
+    const lift = await dropNewsPort(h2.host, "newscut");
     await h1.waitForLog(silentNews("h2"), { after: cutAt, timeoutMs: 40_000, what: "h1 warns that nothing comes from h2's port + 1" });
     await h2.waitForLog(newsUnread("h1"), { after: cutAt, timeoutMs: 40_000, what: "h2 warns that h1 reads nothing from its port + 1" });
-    const toH2 = await m.cli(h2, ["swap", "web"]);
-    expect(toH2.code, toH2.stderr).toBe(0);
-    await m.waitRole(h2, ["PRIM"], 30_000);
-    const toH1 = await m.cli(h1, ["swap", "web"]);
-    expect(toH1.code, toH1.stderr).toBe(0);
-    await m.waitRole(h1, ["PRIM"], 30_000);
+    await swapThereAndBack(m, h1, h2);
     expect(verdicts(h1, "h2", cutAt)).toEqual([]);
     expect(verdicts(h2, "h1", cutAt)).toEqual([]);
 
@@ -84,18 +96,12 @@ describeLab("heartbeat news paths", () => {
   }, 150_000);
 
   labTest("behind a firewall that drops the port + 1, a stopping node's goodbye still arrives: its peer says stopped, not dead", async () => {
-    const m = await startModuleLab({ lab: lab(), dir: mkdtempSync(join(dir, "bye-")), failback: "manual" });
-    onTestFinished(() => m.stop());
-    const [h1, h2] = [m.node("h1"), m.node("h2")];
-    await m.waitRole(h1, ["PRIM"], 30_000);
-    await m.waitRole(h2, ["SECOND"], 30_000);
+    const { m, h1, h2 } = await pair("bye");
     await h1.waitForLog(readLate("h2"), { timeoutMs: 30_000, what: "h1 reads h2's frames once per round" });
     await h2.waitForLog(newsRead("h1"), { timeoutMs: 30_000, what: "h2 sends its news to h1 from its port + 1" });
 
     const cutAt = Date.now();
-    await nftCut(h2.host, `byecut${process.pid}`, [
-      `chain out { type filter hook output priority 0; udp sport ${DEFAULT_HEARTBEAT_PORT + 1} drop; }`,
-    ]);
+    await dropNewsPort(h2.host, "byecut");
     await h2.waitForLog(newsUnread("h1"), { after: cutAt, timeoutMs: 40_000, what: "h2 warns that h1 reads nothing from its port + 1" });
     const byeAt = Date.now();
     await m.terminate(h2);
@@ -104,11 +110,7 @@ describeLab("heartbeat news paths", () => {
   }, 120_000);
 
   labTest("beside a node of the previous release (version 3): no news path to it, both up, swaps work both ways", async () => {
-    const m = await startModuleLab({ lab: lab(), dir: mkdtempSync(join(dir, "mixed-")), failback: "manual" });
-    onTestFinished(() => m.stop());
-    const [h1, h2] = [m.node("h1"), m.node("h2")];
-    await m.waitRole(h1, ["PRIM"], 30_000);
-    await m.waitRole(h2, ["SECOND"], 30_000);
+    const { m, h1, h2 } = await pair("mixed");
     const byeAt = Date.now();
     await m.terminate(h2);
     await h1.waitForLog((e) => e.msg === "peer h2 stopped", { after: byeAt, timeoutMs: 10_000 });
@@ -117,12 +119,7 @@ describeLab("heartbeat news paths", () => {
     await h1.waitForLog((e) => e.msg === "peer h2 up", { after: oldAt, timeoutMs: 30_000 });
     await h1.waitForLog((e) => e.msg.startsWith("peer h2 speaks heartbeat frame version 3"), { after: oldAt, timeoutMs: 30_000 });
     await m.waitRole(h2, ["SECOND"], 30_000);
-    const toH2 = await m.cli(h2, ["swap", "web"]);
-    expect(toH2.code, toH2.stderr).toBe(0);
-    await m.waitRole(h2, ["PRIM"], 30_000);
-    const toH1 = await m.cli(h1, ["swap", "web"]);
-    expect(toH1.code, toH1.stderr).toBe(0);
-    await m.waitRole(h1, ["PRIM"], 30_000);
+    await swapThereAndBack(m, h1, h2);
     const peer = (await h1.status()).peers.find((p) => p.name === "h2");
     expect(peer?.frameVersion).toBe(3);
     expect(h1.events().filter((e) => e.at >= oldAt && readLate("h2")(e))).toEqual([]);
