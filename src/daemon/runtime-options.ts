@@ -36,12 +36,19 @@ import { readFileSync } from "node:fs";
  *   with tight timers already ran without them (realtime.ts: its main
  *   thread must not wait for them); with the options set here at the first
  *   start, such a node needs no further start.
+ * - The allocator's scavenger thread sweeps the main thread's free blocks
+ *   at most once a second (MIMALLOC_PURGE_HOLES_MIN_INTERVAL, ms): by
+ *   default it woke at every idle moment of the main thread, ten times a
+ *   second at the heartbeat's rhythm, for about a fifth of an idle node's
+ *   CPU (bench/results/footprint-cpu14.md: its thread 0.16-0.23 -> 0.03-0.07 %
+ *   of a core). What a sweep gives back waits up to that second longer.
  */
 export const DAEMON_RUNTIME_OPTIONS: Readonly<Record<string, string>> = {
   BUN_JSC_useDFGJIT: "0",
   BUN_JSC_useConcurrentJIT: "0",
   BUN_JSC_useConcurrentGC: "0",
   BUN_JSC_numberOfGCMarkers: "1",
+  MIMALLOC_PURGE_HOLES_MIN_INTERVAL: "1000",
 };
 
 /**

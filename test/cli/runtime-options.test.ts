@@ -51,7 +51,7 @@ describe("the daemon's runtime options", () => {
     const threads = readdirSync(`/proc/${pid}/task`).map((t) => readFileSync(`/proc/${pid}/task/${t}/comm`, "utf8").trim());
     expect(threads.filter((t) => /JITWorker|HeapHelper/.test(t)), `threads: ${threads.join(", ")}`).toEqual([]);
     const child = await childEnv(dir, d);
-    expect(child).not.toMatch(/^(BUN_JSC_|VIGIL_RUNTIME_OPTIONS)/m);
+    expect(child).not.toMatch(/^(BUN_JSC_|MIMALLOC_|VIGIL_RUNTIME_OPTIONS)/m);
   });
 
   it("VIGIL_RUNTIME_OPTIONS=off runs on the runtime's defaults and leaves the switch to the children", async () => {
