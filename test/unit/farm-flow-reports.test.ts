@@ -264,6 +264,25 @@ describe("farm flow reports", () => {
     expect(nextWakeAt(r.state)).toBeUndefined();
   });
 
+  it("a report from a peer whose advert says it waits is not recorded: read before it forgot its flows, it would credit them to it once it serves again", () => {
+    let r = settledWeb1();
+    // web3's lease lapsed: it forgot its flows and waits; web1 takes its buckets and asks.
+    r = runFarm(r.state, [
+      [1000, { type: "advert", node: 2, advert: { role: "wait", view: 0b011 }, echo: 900 }],
+      [1005, { type: "advert", node: 1, advert: { role: "in", view: 0b011 }, echo: 1000 }],
+      [1006, { type: "advert", node: 2, advert: { role: "wait", view: 0b011 }, echo: 1000 }],
+    ]);
+    expect(r.state.held.length).toBeGreaterThan(100);
+    const at = r.state.gainAsks?.at(-1) ?? -1;
+    // web3's answer to an ask of ours, read from its table before the lapse made it forget.
+    const told = runFarm(r.state, [[1010, { type: "flows-told", node: 2, askedAt: at, part: 0, parts: 1, flows: [flow(1)] }]]);
+    expect(told.actions).toEqual([]);
+    // web2, which serves, is recorded as before.
+    expect(runFarm(r.state, [[1010, { type: "flows-told", node: 1, askedAt: at, part: 0, parts: 1, flows: [flow(2)] }]]).actions).toEqual([
+      { type: "record-flows", flows: [flow(2)], value: flowOwnerValue(1, 0) },
+    ]);
+  });
+
   it("a peer asked to check says which flows it does not answer; those records naming it go", () => {
     const s = settledWeb1().state;
     expect(runFarm(s, [[50, { type: "flows-check", node: 1, askedAt: 40, flows: [flow(1), flow(2)] }]]).actions).toEqual([

@@ -296,6 +296,10 @@ function flowsTold(state: FarmState, event: Extract<FarmEvent, { type: "flows-to
   const p = state.peers[i];
   const ok = Number.isInteger(event.parts) && event.parts >= 1 && Number.isInteger(event.part) && event.part >= 0 && event.part < event.parts;
   if (p === undefined || i === state.config.self || p.live !== "up" || !ok) return { state, actions: [] };
+  // A peer whose advert says it keeps no flows (it waits: it lapsed or restarted) answers none. A
+  // report it read before it forgot them is stale, and recorded under its new flow epoch it would
+  // credit it with them once it serves again, beside the nodes that answer them now.
+  if (p.advert !== undefined && !keepsFlows(p)) return { state, actions: [] };
   const record: FarmAction[] = event.flows.length > 0 ? [{ type: "record-flows", flows: event.flows, value: flowOwnerValue(i, state.flowEpochs[i] ?? 0) }] : [];
   // The answer to an ask made as we gained buckets: recorded, over our own records too.
   if (!learning(state)) return { state, actions: state.gainAsks?.includes(event.askedAt) === true ? record : [] };
