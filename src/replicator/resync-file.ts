@@ -150,16 +150,22 @@ export class FileSync {
       // carries the real mtime, read in its own turn, as it completes the file's data (the ops
       // before it are applied before it). A metadata step per small file is then saved.
       const lastKnown = !sparse && (step.data.kind === "all" || (step.data.kind === "ranges" && clipRanges(step.data.compare, size).length === 0));
-      const file: OpenFile = { path, fd, same, sparse, mtimeNs: provisional, track, realMtimeLast: lastKnown };
+      // A new file whose data all goes in writes from offset 0 (not sparse) needs no truncate: the writes
+      // give it its size, and its create goes in the turn of its first write (one op and one turn less
+      // per file; a resync of many small files is mostly these). Stopped before its last write, the copy
+      // is short, or carries the provisional mtime: the next pass's quick check still sees it differ.
+      const createWithData = step.create && step.data.kind === "all" && lastKnown && size > 0;
+      const createOp: MirrorOp = { op: "create", path, mode: Number(st.mode) & 0o7777, uid: Number(st.uid), gid: Number(st.gid) };
+      const file: OpenFile = { path, fd, same, sparse, mtimeNs: provisional, track, realMtimeLast: lastKnown, createFirst: createWithData ? createOp : null };
       this.realMtimeSent.delete(pathKey(path));
-      const truncate = step.create ? size > 0 : step.targetSize !== size;
-      if (step.create || truncate) {
+      const truncate = step.create ? size > 0 && !createWithData : step.targetSize !== size;
+      if ((step.create && !createWithData) || truncate) {
         await this.host.budget(0);
         if (!same()) return { acked: Promise.resolve() };
         // The size as it is NOW (THE RULE): a live write that grew the file while this turn waited
         // is ahead of the truncate in the stream, and a truncate to the size read before would cut it off the copy.
         const sizeNow = Number(fstatSync(fd, { bigint: true }).size);
-        if (step.create) this.host.send({ op: "create", path, mode: Number(st.mode) & 0o7777, uid: Number(st.uid), gid: Number(st.gid) }, 0, track);
+        if (step.create) this.host.send(createOp, 0, track);
         if (truncate || sizeNow !== size) this.host.send({ op: "truncate", path, size: sizeNow, mtimeNs: provisional }, 0, track);
       }
       switch (step.data.kind) {
@@ -212,6 +218,10 @@ export class FileSync {
       await this.host.budget(len);
       // From here to send(): no await.
       if (!f.same()) return;
+      if (f.createFirst !== null) {
+        this.host.send(f.createFirst, 0, f.track);
+        f.createFirst = null;
+      }
       // Not zeroed: the read overwrites it, and only the bytes read are sent.
       const small = len <= SMALL_READ;
       const buf = small ? this.buffers.takeSmall(len) : this.buffers.take();
@@ -343,6 +353,8 @@ interface OpenFile {
   readonly track: Promise<void>[];
   /** The file's data ops are known ahead: the last one carries the real mtime. */
   readonly realMtimeLast: boolean;
+  /** The create of a new file, not sent yet: it goes in the turn of the first write (see sync). */
+  createFirst: MirrorOp | null;
 }
 
 function readFully(fd: number, buf: Uint8Array, position: number): number {

@@ -6,7 +6,8 @@
  * its contents). Xattrs are not read here (Node has no call for them).
  */
 
-import { constants as C, promises as fsp, type BigIntStats } from "node:fs";
+import { constants as C, lstatSync, promises as fsp, readdirSync, readlinkSync, type BigIntStats } from "node:fs";
+import { Breather } from "./breathe.ts";
 import type { RelPath } from "./ops.ts";
 import type { EntryType, ManifestEntry } from "./resync-types.ts";
 
@@ -43,9 +44,17 @@ export function entryType(mode: number): EntryType | null {
 
 /** The entry for `rel`, given its lstat; reads a symlink's target. */
 export async function entryOf(root: string, rel: RelPath, st: BigIntStats): Promise<ManifestEntry | null> {
+  const base = baseEntry(rel, st);
+  if (base === null || base.type !== "symlink") return base;
+  const target = await fsp.readlink(hostPath(root, rel), { encoding: "buffer" });
+  return { ...base, target: new Uint8Array(target) };
+}
+
+/** The entry for `rel` from its lstat, a symlink's target not read yet; null for a type the copy does not hold. */
+function baseEntry(rel: RelPath, st: BigIntStats): ManifestEntry | null {
   const type = entryType(Number(st.mode));
   if (type === null) return null;
-  const base = {
+  return {
     path: rel,
     type,
     mode: Number(st.mode) & 0o7777,
@@ -57,9 +66,6 @@ export async function entryOf(root: string, rel: RelPath, st: BigIntStats): Prom
     ino: st.ino,
     nlink: Number(st.nlink),
   };
-  if (type !== "symlink") return base;
-  const target = await fsp.readlink(hostPath(root, rel), { encoding: "buffer" });
-  return { ...base, target: new Uint8Array(target) };
 }
 
 /** The entry at `rel`, or null when nothing is there. */
@@ -81,26 +87,41 @@ export function isGone(e: unknown): boolean {
 /**
  * The entries at and beneath `under` (see the file comment). Entries that
  * vanish while the scan runs are skipped: the live stream covers them.
+ *
+ * Each entry is read with a synchronous lstat when it is asked for: the
+ * runtime's promise lstat hops to its thread pool and back per entry, three
+ * to four times the CPU of the call itself (a resync of many small files
+ * lists every one of them). Timers run every BREATHE_MS meanwhile, as they
+ * did between the pool's answers.
  */
 export async function* scanTree(root: string, under: RelPath, recursive: boolean): AsyncGenerator<ManifestEntry> {
+  const breather = new Breather();
+  for (const e of scanTreeSync(root, under, recursive)) {
+    await breather.breathe();
+    yield e;
+  }
+}
+
+/** scanTree's walk, one synchronous lstat per entry as it is taken. */
+export function* scanTreeSync(root: string, under: RelPath, recursive: boolean): Generator<ManifestEntry> {
   let top: BigIntStats;
   try {
-    top = await fsp.lstat(hostPath(root, under), { bigint: true });
+    top = lstatSync(hostPath(root, under), { bigint: true });
   } catch (e) {
     if (isGone(e)) return;
     throw e;
   }
-  const first = await entryOf(root, under, top);
+  const first = entryOfSync(root, under, top);
   if (first === null) return;
   yield first;
   if (first.type !== "dir") return;
-  yield* scanDir(root, under, top.dev, recursive);
+  yield* scanDirSync(root, under, top.dev, recursive);
 }
 
-async function* scanDir(root: string, dir: RelPath, dev: bigint, recursive: boolean): AsyncGenerator<ManifestEntry> {
+function* scanDirSync(root: string, dir: RelPath, dev: bigint, recursive: boolean): Generator<ManifestEntry> {
   let names: Buffer[];
   try {
-    names = await fsp.readdir(hostPath(root, dir), { encoding: "buffer" });
+    names = readdirSync(hostPath(root, dir), { encoding: "buffer" });
   } catch (e) {
     if (isGone(e)) return;
     throw e;
@@ -109,23 +130,25 @@ async function* scanDir(root: string, dir: RelPath, dev: bigint, recursive: bool
   for (const name of names) {
     const rel = joinRel(dir, name);
     let st: BigIntStats;
-    try {
-      st = await fsp.lstat(hostPath(root, rel), { bigint: true });
-    } catch (e) {
-      if (isGone(e)) continue;
-      throw e;
-    }
     let entry: ManifestEntry | null;
     try {
-      entry = await entryOf(root, rel, st);
+      st = lstatSync(hostPath(root, rel), { bigint: true });
+      entry = entryOfSync(root, rel, st);
     } catch (e) {
       if (isGone(e)) continue;
       throw e;
     }
     if (entry === null) continue;
     yield entry;
-    if (recursive && entry.type === "dir" && st.dev === dev) yield* scanDir(root, rel, dev, true);
+    if (recursive && entry.type === "dir" && st.dev === dev) yield* scanDirSync(root, rel, dev, true);
   }
+}
+
+/** entryOf without the thread pool. */
+function entryOfSync(root: string, rel: RelPath, st: BigIntStats): ManifestEntry | null {
+  const base = baseEntry(rel, st);
+  if (base === null || base.type !== "symlink") return base;
+  return { ...base, target: new Uint8Array(readlinkSync(hostPath(root, rel), { encoding: "buffer" })) };
 }
 
 export async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {

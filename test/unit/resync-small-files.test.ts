@@ -141,3 +141,38 @@ describe("journal resync of many small changed files", () => {
     await expectSameTrees(src, dst);
   });
 });
+
+describe("first sync of small files", () => {
+  it("sends a new file as its create and its writes, the last with the real mtime: no truncate, no metadata op", async () => {
+    for (let i = 0; i < 32; i++) writeFile(src, `d/f${i}`, noise(i + 1, 4096 + i), 1_700_000_000 + i);
+    writeFile(src, "d/empty", "", 1_700_000_200);
+    const peer = new CountingPeer(dst);
+    const r = await new Resync({ root: src, peer }).run();
+    expect(r.completed).toBe(true);
+    expect(peer.count("create")).toBe(33);
+    expect(peer.count("write")).toBe(32);
+    expect(peer.count("truncate")).toBe(0);
+    // Each file's create comes right before its write (one turn), whatever the other files in flight do.
+    for (let i = 0; i < 32; i++) {
+      const at = peer.ops.findIndex((o) => o.op === "create" && relPathText(o.path) === `d/f${i}`);
+      expect(peer.ops[at + 1]).toMatchObject({ op: "write", offset: 0 });
+      expect(relPathText((peer.ops[at + 1] as { path: RelPath }).path)).toBe(`d/f${i}`);
+    }
+    // The empty file has no write to carry its time (the directories' times come last, as always).
+    expect(peer.ops.filter((o) => o.op === "utimes").map((o) => relPathText(o.path)).filter((p) => p.startsWith("d/"))).toEqual(["d/empty"]);
+    await expectSameTrees(src, dst);
+  });
+
+  it("still sizes a new sparse file with a truncate: its holes are never written", async () => {
+    fs.mkdirSync(path.join(src, "s"));
+    const fd = fs.openSync(path.join(src, "s/sparse"), "w");
+    fs.writeSync(fd, noise(7, 4096), 0, 4096, 1 << 20);
+    fs.closeSync(fd);
+    fs.utimesSync(path.join(src, "s/sparse"), 1_700_000_300, 1_700_000_300);
+    const peer = new CountingPeer(dst);
+    const r = await new Resync({ root: src, peer }).run();
+    expect(r.completed).toBe(true);
+    expect(peer.count("truncate")).toBe(1);
+    await expectSameTrees(src, dst);
+  });
+});
