@@ -37,6 +37,11 @@ interface FlowsReport {
 
 /** h3's stop: past its lease (300 ms at these timers, lease.ts), short of the deadtime. */
 const STALL_MS = 420;
+/**
+ * h2 stops this long after h3, just before h3 resumes: h3 last heard it late in its own stop, so
+ * sees it dead only about a deadtime after that, near the end of its listening time.
+ */
+const H2_STOP_AFTER_MS = 380;
 /** How long h1's reports are held after h3's lapse: past h3's listening time (one deadtime), within reportWaitMs. */
 const HOLD_MS = 1500;
 
@@ -94,10 +99,11 @@ describeLab(
           // cannot credit what it watches to h1 (flows.ts) and learns h1's flows from h1's report only.
           await holdFlowReports(h1, true);
           held = true;
-          frozen.push(n2, n3);
-          n2.proc.kill("SIGSTOP");
+          frozen.push(n3, n2);
           n3.proc.kill("SIGSTOP");
-          await sleep(STALL_MS);
+          await sleep(H2_STOP_AFTER_MS);
+          n2.proc.kill("SIGSTOP");
+          await sleep(STALL_MS - H2_STOP_AFTER_MS);
           n3.proc.kill("SIGCONT");
           frozen.splice(frozen.indexOf(n3), 1);
           await waitUntil(async () => n3.events().some((e) => e.msg.startsWith("farm: its kernel lease lapsed")), { timeoutMs: 5_000, what: "h3's lease lapse" });
