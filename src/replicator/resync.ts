@@ -76,6 +76,7 @@ const LIST_PARENT_SHARE = 4;
 const REVISIT_ROUNDS = 3;
 /** Files made right at once: enough to keep the link and the SECOND busy while each file waits for its acknowledgements (the window still bounds the bytes in flight). */
 const FILES_AT_ONCE = 8;
+const defaultBreather = new Breather();
 
 export interface ResyncOptions {
   /** The local copy (on the PRIM: the real files beneath the FUSE mount). */
@@ -123,6 +124,8 @@ export interface ResyncOptions {
    */
   readonly exclude?: (path: RelPath) => boolean;
   readonly clock?: Clock;
+  /** How the long synchronous steps let the thread's timers run (default: the main thread's shared turn). */
+  readonly breather?: Breather;
   readonly signal?: AbortSignal;
   /** Called after each file and phase change. */
   readonly onProgress?: (p: ResyncProgress) => void;
@@ -282,9 +285,15 @@ export class Resync {
       // A marked path whose parent is marked too is listed with the parent: it needs a request of
       // its own only to list its children (a directory here) or everything beneath (a tree mark).
       const marked = new Set(d.paths.map((p) => pathKey(p.path)));
-      scopes = this.listedWithParents(d.paths
-        .filter((p) => p.tree || p.path.length === 0 || !marked.has(parentKey(pathKey(p.path))) || this.localType(p.path) === "dir")
-        .map((p) => ({ path: p.path, recursive: p.tree })));
+      // An lstat per marked path, here and in listedWithParents: timers run meanwhile. In one stretch, the
+      // marks of 6000 files kept the thread from the link for longer than its deadtime on a loaded host,
+      // and the SECOND dropped the link at the resync's start (it started over up to 6 times).
+      const own: Scope[] = [];
+      for (const p of d.paths) {
+        await this.breathe();
+        if (p.tree || p.path.length === 0 || !marked.has(parentKey(pathKey(p.path))) || this.localType(p.path) === "dir") own.push({ path: p.path, recursive: p.tree });
+      }
+      scopes = await this.listedWithParents(own);
       for (const p of d.paths) {
         if (p.whole || p.tree) hints.set(pathKey(p.path), { kind: "compare" });
         else if (p.ranges.length > 0 || p.suspect.length > 0) hints.set(pathKey(p.path), { kind: "ranges", ranges: p.ranges, compare: p.suspect });
@@ -413,10 +422,11 @@ export class Resync {
    * changes is not listed whole. Its other entries come in shallow (existence
    * and type only, see `deep`), as when the directory itself is marked.
    */
-  private listedWithParents(scopes: readonly Scope[]): Scope[] {
+  private async listedWithParents(scopes: readonly Scope[]): Promise<Scope[]> {
     const single = new Map<string, Scope[]>();
     const out: Scope[] = [];
     for (const s of scopes) {
+      await this.breathe();
       // A directory's scope stands for its own entries, which the parent's listing does not bring.
       if (s.recursive || s.path.length === 0 || this.localType(s.path) === "dir") {
         out.push(s);
@@ -428,6 +438,7 @@ export class Resync {
       else group.push(s);
     }
     for (const [parent, group] of single) {
+      await this.breathe();
       if (group.length >= LIST_PARENT_FROM && group.length * LIST_PARENT_SHARE >= this.localEntries(keyPath(parent))) out.push({ path: keyPath(parent), recursive: false });
       else out.push(...group);
     }
@@ -483,10 +494,8 @@ export class Resync {
     this.failures.push({ path: relPathText(path), op: op.op, errno: r.errno, message: r.message });
   }
 
-  private readonly breather = new Breather();
-
   private breathe(): Promise<void> {
-    return this.breather.breathe();
+    return (this.o.breather ?? defaultBreather).breathe();
   }
 
   /** Waits for the rate limit and for room in the window before sending `bytes`. */
