@@ -180,8 +180,8 @@ export class FarmWorld {
     for (const a of actions) {
       switch (a.type) {
         case "write":
-          if ((a.held.length > 0 || a.arpOwner) && this.now > n.leaseUntil) {
-            // The driver's transaction renews the lease only if it still runs: it fails whole.
+          if (a.rearm !== true && this.now > n.leaseUntil) {
+            // The driver's transaction renews the lease only if it still runs: it fails whole (the write after a lapse re-arms it).
             this.deliver(i, { type: "lapsed" }, this.now);
             break;
           }

@@ -14,7 +14,7 @@ import type { FarmModuleSetup } from "../../src/daemon/farm/setup.ts";
 import { Logger } from "../../src/daemon/log.ts";
 import { Metrics } from "../../src/daemon/metrics.ts";
 
-/** `kernel.lapsed`: the lease ran out; writes that hold something fail until one that holds nothing re-arms it. */
+/** `kernel.lapsed`: the lease ran out; renewals and writes fail until a write that re-arms it (`rearm`, holding nothing). */
 function fakeOs(opts: { linkFails?: boolean; connections?: number[]; link?: () => Promise<void> } = {}): FarmOs & {
   calls: string[];
   kernel: { lapsed: boolean; carrier: boolean };
@@ -62,13 +62,13 @@ function fakeOs(opts: { linkFails?: boolean; connections?: number[]; link?: () =
       calls.push(`table ${s.module}`);
       return { ok: true };
     },
-    writeTable: async (_m, _v, held, arp) => {
-      if (kernel.lapsed && (held.length > 0 || arp)) {
+    writeTable: async (_m, _v, held, arp, _lease, rearm) => {
+      if (kernel.lapsed && !rearm) {
         calls.push(`write ${held.length} lapsed`);
         return lapsed;
       }
       kernel.lapsed = false;
-      calls.push(`write ${held.length}${arp ? " arp" : ""}`);
+      calls.push(`write ${held.length}${arp ? " arp" : ""}${rearm ? " rearm" : ""}`);
       return { ok: true };
     },
     removeTable: async () => {
@@ -193,7 +193,7 @@ describe("farm driver", () => {
     const { inst, published, metrics } = instance(setup(["a"], 0), os, clock);
     inst.start([]);
     await inst.settled();
-    expect(os.calls).toEqual(["guard web", "table web", "link", "arp open", "write 0", "write 256 arp", "arp on", "garp"]);
+    expect(os.calls).toEqual(["guard web", "table web", "link", "arp open", "write 0 rearm", "write 256 arp", "arp on", "garp"]);
     expect(inst.adverts()).toEqual<ModuleAdvert[]>([{ module: "web", role: "farm:in", generation: 1 }]);
     expect(published()).toBeGreaterThan(0);
     expect(inst.status()).toMatchObject({ mode: "in", held: 256, sharePct: 100, arpOwner: "a" });
@@ -314,7 +314,7 @@ describe("farm driver", () => {
     await vi.waitFor(() => expect(os.calls).toContain("renew lapsed"), { timeout: 5_000 });
     await inst.settled();
     const at = os.calls.indexOf("renew lapsed");
-    expect(os.calls.slice(at, at + 3)).toEqual(["renew lapsed", "arp off", "write 0"]);
+    expect(os.calls.slice(at, at + 3)).toEqual(["renew lapsed", "arp off", "write 0 rearm"]);
     expect(os.kernel.lapsed).toBe(false);
     expect(inst.status()).toMatchObject({ mode: "in", held: 0 });
     expect(inst.status().lastRebalance).toMatchObject({ reason: "lapsed", lost: 128 });
@@ -325,6 +325,28 @@ describe("farm driver", () => {
     inst.frame("b", [{ module: "web", role: "farm:in", generation: 3 }], 2000);
     await inst.settled();
     expect(inst.status().held).toBe(128);
+    await inst.stop();
+  });
+
+  it("a lapse is not hidden by a write that holds nothing: that write fails on the lapsed lease, the flows are forgotten, and only then is the lease armed anew", async () => {
+    const os = fakeOs();
+    const clock = { now: 1000 };
+    const { inst } = instance(setup(["a", "b"], 0, 20), os, clock);
+    inst.start([{ name: "b", liveness: "up" }]);
+    inst.frame("b", [{ module: "web", role: "farm:in", generation: 3 }], 1000);
+    await inst.settled();
+    expect(inst.status()).toMatchObject({ mode: "in", held: 128 });
+    // The daemon stalled past its lease; the first thing it does after is to leave the split (a checker failed).
+    os.kernel.lapsed = true;
+    os.calls.length = 0;
+    os.flowWrites.length = 0;
+    inst.health(false, "checker failed");
+    await vi.waitFor(() => expect(os.calls).toContain("write 0 rearm"), { timeout: 5_000 });
+    await inst.settled();
+    // Re-armed without the lapse told, the lease would let the flows recorded before it be answered again.
+    expect(os.calls.filter((c) => c.startsWith("write 0"))).toEqual(["write 0 lapsed", "write 0 rearm"]);
+    expect(os.flowWrites.filter((w) => w.startsWith("forget ")), `flow writes: ${os.flowWrites.join(" | ")}`).toHaveLength(1);
+    expect(inst.status()).toMatchObject({ held: 0 });
     await inst.stop();
   });
 
@@ -353,7 +375,7 @@ describe("farm driver", () => {
     await vi.waitFor(() => expect(os!.calls).toContain("write 256 arp"), { timeout: 5_000 });
     await inst.settled();
     const at = os.calls.indexOf("arp open");
-    expect(os.calls.slice(at, at + 2)).toEqual(["arp open", "write 0"]);
+    expect(os.calls.slice(at, at + 2)).toEqual(["arp open", "write 0 rearm"]);
     expect(os.kernel.lapsed).toBe(false);
     expect(logs.filter((l) => l.includes("lease lapsed"))).toEqual([]);
     expect(inst.status().lastRebalance?.reason).toBe("start");

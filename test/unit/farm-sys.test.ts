@@ -61,15 +61,17 @@ describe("farm nft text", () => {
     expect(count).toBeLessThan(text.indexOf('comment "new-mine"'));
   });
 
-  it("an update replaces both sets and renews the lease only if it still runs, unless it holds nothing", () => {
+  it("an update replaces both sets and renews the lease only if it still runs, holding buckets or not; the write after a lapse re-arms it", () => {
     const renew = "delete element inet vigil_farm_web lease { 198.51.100.200 }\nadd element inet vigil_farm_web lease { 198.51.100.200 timeout 300ms }\n";
     expect(farmUpdateRuleset("web", spec.vip, [3, 4, 200], true, 300)).toBe(
       `${renew}flush set inet vigil_farm_web mine\nadd element inet vigil_farm_web mine { 3, 4, 200 }\nflush set inet vigil_farm_web arp_owner\nadd element inet vigil_farm_web arp_owner { 198.51.100.200 }\n`,
     );
     expect(farmUpdateRuleset("web", spec.vip, [], true, 300).startsWith(renew)).toBe(true);
-    expect(farmUpdateRuleset("web", spec.vip, [], false, 300)).toBe(
+    expect(farmUpdateRuleset("web", spec.vip, [], false, 300)).toBe(`${renew}flush set inet vigil_farm_web mine\nflush set inet vigil_farm_web arp_owner\n`);
+    expect(farmUpdateRuleset("web", spec.vip, [], false, 300, true)).toBe(
       "flush set inet vigil_farm_web lease\nadd element inet vigil_farm_web lease { 198.51.100.200 timeout 300ms }\nflush set inet vigil_farm_web mine\nflush set inet vigil_farm_web arp_owner\n",
     );
+    expect(() => farmUpdateRuleset("web", spec.vip, [1], false, 300, true)).toThrow(/only a write that holds nothing/);
     expect(farmRenewRuleset("web", spec.vip, 300)).toBe(renew);
     expect(isLapsedFailure("nft failed (exit 1): /dev/stdin:1:46-59: Error: Could not process rule: No such file or directory")).toBe(true);
     expect(isLapsedFailure("nft failed (exit 1): /dev/stdin:3:1-9: Error: Could not process rule: No such file or directory")).toBe(false);
@@ -330,10 +332,11 @@ describe("farm set updates as nf_tables netlink messages", () => {
     expect(Buffer.from(addLease).includes(Buffer.from([0, 0, 0, 0, 0, 0, 0x01, 0x2c]))).toBe(true);
     const addMine = b.subarray(msgs[4]!.at, msgs[4]!.at + msgs[4]!.len);
     expect(Buffer.from(addMine).includes(Buffer.from(markKey(200)))).toBe(true);
-    // Holding nothing: the lease is flushed and re-armed, not renewed conditionally.
-    const empty = setBatch("t", farmUpdateOps("198.51.100.200", [], false, 300), 1);
-    expect(new DataView(empty.buffer).getUint16(20 + 4, true)).toBe(0x0a0e);
-    expect(farmUpdateOps("198.51.100.200", [], false, 300)[0]).toEqual({ op: "flush", set: "lease" });
+    // Holding nothing, the lease is still renewed only if it runs; the write after a lapse flushes and re-arms it.
+    expect(farmUpdateOps("198.51.100.200", [], false, 300)[0]).toMatchObject({ op: "delete", set: "lease" });
+    const rearm = setBatch("t", farmUpdateOps("198.51.100.200", [], false, 300, true), 1);
+    expect(new DataView(rearm.buffer).getUint16(20 + 4, true)).toBe(0x0a0e);
+    expect(farmUpdateOps("198.51.100.200", [], false, 300, true)[0]).toEqual({ op: "flush", set: "lease" });
   });
 
   it("map elements carry their value after the key (NFTA_SET_ELEM_DATA), one per key", () => {

@@ -696,7 +696,7 @@ function lapsed(state: FarmState, now: number): Stepped<FarmState, FarmAction> {
   const actions: FarmAction[] = [];
   if (state.arpOwner) actions.push({ type: "arp-responder", on: false });
   // Flows first: the write re-arms the lease, under which our stale records would be answered again.
-  actions.push({ type: "forget-flows" }, { type: "write", held: [], arpOwner: false }, { type: "advertise", role: state.role, view: state.advertised });
+  actions.push({ type: "forget-flows" }, { type: "write", held: [], arpOwner: false, rearm: true }, { type: "advertise", role: state.role, view: state.advertised });
   const peers = state.peers.map((p): FarmPeer => ({ live: p.live, ...(p.stopped === true ? { stopped: true as const } : {}) }));
   // Our flows were forgotten: listen to the clients' flows again before taking buckets.
   const learnMs = state.config.learnMs ?? 0;

@@ -306,8 +306,13 @@ export type FarmEvent =
 export type FarmAction =
   /** Create the macvlan, VIP, sysctls and the nft table (removing leftovers first); hold nothing yet. */
   | { readonly type: "setup" }
-  /** One atomic nft transaction: our bucket set and whether we are the ARP owner. */
-  | { readonly type: "write"; readonly held: readonly number[]; readonly arpOwner: boolean }
+  /**
+   * One atomic nft transaction: our bucket set and whether we are the ARP
+   * owner. It renews the lease only if the lease still runs (it fails whole
+   * on a lapsed one, and the driver reports the lapse), except with `rearm`:
+   * the write after a lapse, which holds nothing and arms a new lease.
+   */
+  | { readonly type: "write"; readonly held: readonly number[]; readonly arpOwner: boolean; readonly rearm?: true }
   /**
    * Tell peers our role and view: put them in every heartbeat from now on and
    * send one now. Heartbeats sent after this carry a send time >= this step's

@@ -87,7 +87,7 @@ export class FarmInstance {
   /** Renewals running now; a few at most, however slow nft is. */
   private renewals = 0;
   /**
-   * Counts the writes that re-armed the lease (those that hold nothing). A
+   * Counts the writes that re-armed the lease (after a lapse, and at setup). A
    * renewal or write that started before the last re-arm and found the lease
    * lapsed speaks of a lapse already handled.
    */
@@ -374,7 +374,7 @@ export class FarmInstance {
     // The link can take longer than the lease on a loaded host. Holding nothing and no flow yet,
     // a lease that ran out meanwhile endangered nothing: armed again here (a renewal that found it
     // out meanwhile was ignored, or is of the old epoch: not taken for a lapse of a serving node).
-    const rearm = await this.os.writeTable(s.name, s.vip, [], false, s.lease.leaseMs);
+    const rearm = await this.os.writeTable(s.name, s.vip, [], false, s.lease.leaseMs, true);
     if (!rearm.ok) log.warn("farm: cannot arm its lease", { module: s.name, reason: rearm.message });
     this.leaseEpoch++;
     this.lapsePending = false;
@@ -514,9 +514,9 @@ export class FarmInstance {
       case "write": {
         const t0 = performance.now();
         const epoch = this.leaseEpoch;
-        const w = await this.os.writeTable(s.name, s.vip, a.held, a.arpOwner, s.lease.leaseMs);
-        if (w.ok && a.held.length === 0 && !a.arpOwner) {
-          // Holding nothing, the write re-armed the lease (ruleset.ts).
+        const w = await this.os.writeTable(s.name, s.vip, a.held, a.arpOwner, s.lease.leaseMs, a.rearm === true);
+        if (w.ok && a.rearm === true) {
+          // The write after a lapse re-armed the lease (ruleset.ts).
           this.leaseEpoch++;
           this.lapsePending = false;
         }

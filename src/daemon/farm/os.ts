@@ -17,7 +17,8 @@ import { readFarmCounters, removeFarmTable, renewFarmLease, setupFarmTable, type
 export interface FarmOs {
   exitGuard(module: string): ExitGuard;
   setupTable(spec: FarmTableSpec): Promise<TableResult>;
-  writeTable(module: string, vip: string, held: readonly number[], arpOwner: boolean, leaseMs: number): Promise<TableResult>;
+  /** `rearm`: a new lease whatever became of the last (only holding nothing); otherwise it fails, lapsed, on a lapsed one. */
+  writeTable(module: string, vip: string, held: readonly number[], arpOwner: boolean, leaseMs: number, rearm: boolean): Promise<TableResult>;
   renewLease(module: string, vip: string, leaseMs: number): Promise<TableResult>;
   /** Who answers UDP flows (src/core/farm/flows.ts); `forget` empties the flow memory first. */
   writeFlows(module: string, owners: readonly number[], live: readonly number[], forget: boolean): Promise<TableResult>;

@@ -163,14 +163,12 @@ export function parseAcks(bytes: Uint8Array): Map<number, number> {
 
 /**
  * The same transaction as farmUpdateRuleset (ruleset.ts): the lease renewed
- * (conditionally while we hold something, re-armed when we hold nothing),
- * then both sets replaced.
+ * (only if it still runs, or re-armed with `rearm`), then both sets replaced.
  */
-export function farmUpdateOps(vip: string, held: readonly number[], arpOwner: boolean, leaseMs: number): SetOp[] {
+export function farmUpdateOps(vip: string, held: readonly number[], arpOwner: boolean, leaseMs: number, rearm = false): SetOp[] {
   const lease = ipv4Key(vip);
-  const holds = held.length > 0 || arpOwner;
   return [
-    holds ? { op: "delete", set: "lease", keys: [lease] } : { op: "flush", set: "lease" },
+    rearm ? { op: "flush", set: "lease" } : { op: "delete", set: "lease", keys: [lease] },
     { op: "add", set: "lease", keys: [lease], timeoutMs: leaseMs },
     { op: "flush", set: "mine" },
     ...(held.length > 0 ? [{ op: "add" as const, set: "mine", keys: held.map(markKey) }] : []),

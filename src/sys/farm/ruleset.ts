@@ -39,11 +39,14 @@
  *   peers take over. Established connections do not depend on it.
  *
  * Updates flush and refill the two sets in one `nft -f` transaction, so the
- * rules and their counters stay. Every update that leaves us holding
- * something renews the lease by deleting and re-adding its element: when the
- * lease has lapsed the delete fails, and with it the whole transaction, so no
- * write revives a lapsed lease (the driver then tells the core). An update
- * that holds nothing re-arms the lease unconditionally: it endangers no one.
+ * rules and their counters stay. Every update renews the lease by deleting
+ * and re-adding its element: when the lease has lapsed the delete fails, and
+ * with it the whole transaction, so no write revives a lapsed lease (the
+ * driver then tells the core). Also an update that holds no bucket: a lapse
+ * it hid would leave the flows we recorded before it answered again under
+ * the new lease, beside the peers that took them while we were silent. Only
+ * the write that follows a reported lapse (our flows forgotten, holding
+ * nothing) re-arms the lease unconditionally.
  */
 import { BUCKETS } from "../../core/farm/types.ts";
 
@@ -214,15 +217,16 @@ export function isLapsedFailure(message: string): boolean {
 
 /**
  * Our buckets and ARP ownership: both sets replaced in one transaction, with
- * the lease renewed (conditionally while we hold something, see the header).
+ * the lease renewed only if it still runs; `rearm` (holding nothing) arms a
+ * new one whatever became of the last (see the header).
  */
-export function farmUpdateRuleset(module: string, vip: string, held: readonly number[], arpOwner: boolean, leaseMs: number): string {
+export function farmUpdateRuleset(module: string, vip: string, held: readonly number[], arpOwner: boolean, leaseMs: number, rearm = false): string {
   const name = farmTableName(module);
   for (const b of held) {
     if (!Number.isInteger(b) || b < 0 || b >= BUCKETS) throw new RangeError(`farm ${module}: bucket ${b} is not in 0-${BUCKETS - 1}`);
   }
-  const holds = held.length > 0 || arpOwner;
-  const lines = holds
+  if (rearm && (held.length > 0 || arpOwner)) throw new RangeError(`farm ${module}: only a write that holds nothing re-arms the lease`);
+  const lines = !rearm
     ? farmRenewLines(module, vip, leaseMs)
     : (checkLease(module, leaseMs), [`flush set inet ${name} lease`, `add element inet ${name} lease { ${vip} timeout ${leaseMs}ms }`]);
   lines.push(`flush set inet ${name} mine`);

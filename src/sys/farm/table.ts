@@ -77,10 +77,11 @@ async function viaNetlink(module: string, ops: readonly SetOp[], what: string): 
   return lapsed ? { ok: false, message, lapsed: true } : { ok: false, message };
 }
 
-export async function writeFarmTable(module: string, vip: string, held: readonly number[], arpOwner: boolean, leaseMs: number): Promise<TableResult> {
+/** Our buckets and ARP ownership, the lease renewed if it still runs (`rearm`: armed anew, holding nothing). */
+export async function writeFarmTable(module: string, vip: string, held: readonly number[], arpOwner: boolean, leaseMs: number, rearm = false): Promise<TableResult> {
   const what = `farm ${module}: cannot update its buckets`;
-  const text = farmUpdateRuleset(module, vip, held, arpOwner, leaseMs);
-  return (await viaNetlink(module, farmUpdateOps(vip, held, arpOwner, leaseMs), what)) ?? result(await applyRuleset(text, { needFor: NEED }), what);
+  const text = farmUpdateRuleset(module, vip, held, arpOwner, leaseMs, rearm);
+  return (await viaNetlink(module, farmUpdateOps(vip, held, arpOwner, leaseMs, rearm), what)) ?? result(await applyRuleset(text, { needFor: NEED }), what);
 }
 
 /** Who answers UDP flows (ruleset.ts farmFlowsRuleset); `forget` empties the flow memory first. */
