@@ -17,7 +17,8 @@ export interface IpRunOptions {
   signal?: AbortSignal;
 }
 
-export type IpFailureKind = "not-found" | "timeout" | "aborted" | "failed" | "spawn-failed";
+/** `signalled`: a signal ended `ip` before it exited (not our timeout). */
+export type IpFailureKind = "not-found" | "timeout" | "aborted" | "failed" | "signalled" | "spawn-failed";
 
 export type IpRunResult =
   | { ok: true; command: string; stdout: string; stderr: string }
@@ -84,6 +85,8 @@ export function createIpRunner(options: IpRunnerOptions = {}): IpRunner {
         } else if (typeof code === "number") {
           const detail = err.trim() === "" ? "" : `: ${err.trim()}`;
           fail("failed", code, `${command} exited with status ${code}${detail}`);
+        } else if (typeof (error as { signal?: unknown }).signal === "string") {
+          fail("signalled", null, `${command}: ended by ${String((error as { signal?: unknown }).signal)} before it finished`);
         } else {
           fail("spawn-failed", null, `${command}: cannot run: ${error.message}`);
         }

@@ -8,7 +8,7 @@ import { ArpFrameError, buildArpReply, buildFarmGarp, parseArpRequest, wantsAnsw
 import { countEstablished, procNetAddress } from "../../src/sys/farm/connections.ts";
 import { parseFarmCounters } from "../../src/sys/farm/counters.ts";
 import { exitGuardScript } from "../../src/sys/farm/exit-guard.ts";
-import { macvlanName, setupFarmLink, type SysctlIo } from "../../src/sys/farm/link.ts";
+import { macvlanName, removeFarmLink, setupFarmLink, type SysctlIo } from "../../src/sys/farm/link.ts";
 import { farmFlowOps, farmUpdateOps, markKey, parseAcks, setBatch } from "../../src/sys/farm/nft-netlink.ts";
 import {
   farmFlowsRuleset,
@@ -286,6 +286,22 @@ describe("farm link setup", () => {
     expect(r.ok).toBe(true);
     expect(calls.some((c) => c.startsWith("ip link del") || c.startsWith("ip link add"))).toBe(false);
     expect(calls).toContain(`ip link set ${name} address 02:aa:bb:cc:dd:ee arp off`);
+  });
+
+  it("removes the macvlan again when a signal ended `ip link del` before it finished, and reports nothing once it went", async () => {
+    const name = macvlanName("web");
+    const calls: string[] = [];
+    let deletes = 0;
+    const run: IpRunner = async (args) => {
+      const command = `ip ${args.join(" ")}`;
+      calls.push(command);
+      if (args[0] === "link" && args[1] === "del" && deletes++ === 0) {
+        return { ok: false, kind: "signalled", command, exitCode: null, stdout: "", stderr: "", message: `${command}: ended by SIGTERM before it finished` };
+      }
+      return { ok: true, command, stdout: "", stderr: "" };
+    };
+    expect(await removeFarmLink(linkSpec, run)).toEqual([]);
+    expect(calls.filter((c) => c === `ip link del ${name}`)).toHaveLength(2);
   });
 
   it("undoes what it did and names the step that failed", async () => {

@@ -208,6 +208,13 @@ describe("the ip runner", () => {
     if (!r.ok) expect(r.message).toBe(`${bin} addr add 198.51.100.1/32 dev eth0 exited with status 2: RTNETLINK answers: File exists`);
   });
 
+  it("names the signal that ended a command before it finished", async () => {
+    const bin = script("killed-ip", "kill -TERM $$; sleep 5");
+    const r = await createIpRunner({ binary: bin })(["link", "del", "vf0"]);
+    expect(r).toMatchObject({ ok: false, kind: "signalled", exitCode: null });
+    if (!r.ok) expect(r.message).toBe(`${bin} link del vf0: ended by SIGTERM before it finished`);
+  });
+
   it("kills a command that hangs and says so", async () => {
     const bin = script("hang-ip", "exec sleep 30");
     const r = await createIpRunner({ binary: bin })(["monitor"], { timeoutMs: 200 });

@@ -81,7 +81,10 @@ async function ipOk(run: IpRunner, args: readonly string[]): Promise<string | un
 export async function removeFarmLink(spec: FarmLinkSpec, run: IpRunner): Promise<string[]> {
   const problems: string[] = [];
   const name = macvlanName(spec.module);
-  const del = await run(["link", "del", name]);
+  let del = await run(["link", "del", name]);
+  // Ended by a signal (one meant for the daemon while it stops can reach its
+  // children): the link may still be there, and a removal is safe to repeat.
+  if (!del.ok && del.kind === "signalled") del = await run(["link", "del", name]);
   if (!del.ok && !/Cannot find device|does not exist/i.test(del.stderr)) problems.push(del.message);
   const vip = await removeVip({ address: spec.vip, interface: "lo" }, run);
   if (!vip.ok) problems.push(vip.message);
