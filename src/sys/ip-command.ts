@@ -74,6 +74,7 @@ export function createIpRunner(options: IpRunnerOptions = {}): IpRunner {
           return;
         }
         const code = (error as { code?: unknown }).code;
+        const signal = (error as { signal?: unknown }).signal;
         const fail = (kind: IpFailureKind, exitCode: number | null, message: string): void =>
           resolve({ ok: false, kind, command, exitCode, stdout: out, stderr: err, message });
         if (code === "ENOENT") {
@@ -85,8 +86,8 @@ export function createIpRunner(options: IpRunnerOptions = {}): IpRunner {
         } else if (typeof code === "number") {
           const detail = err.trim() === "" ? "" : `: ${err.trim()}`;
           fail("failed", code, `${command} exited with status ${code}${detail}`);
-        } else if (typeof (error as { signal?: unknown }).signal === "string") {
-          fail("signalled", null, `${command}: ended by ${String((error as { signal?: unknown }).signal)} before it finished`);
+        } else if (typeof signal === "string") {
+          fail("signalled", null, `${command}: ended by ${signal} before it finished`);
         } else {
           fail("spawn-failed", null, `${command}: cannot run: ${error.message}`);
         }

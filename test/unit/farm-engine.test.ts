@@ -186,6 +186,18 @@ describe("farm driver: flow reports", () => {
   });
 });
 
+/** Node a of two, serving its half (128 buckets) beside b, on a fake kernel and clock. */
+async function servingHalf(): Promise<{ os: ReturnType<typeof fakeOs>; clock: { now: number }; inst: FarmInstance }> {
+  const os = fakeOs();
+  const clock = { now: 1000 };
+  const { inst } = instance(setup(["a", "b"], 0, 20), os, clock);
+  inst.start([{ name: "b", liveness: "up" }]);
+  inst.frame("b", [{ module: "web", role: "farm:in", generation: 3 }], 1000);
+  await inst.settled();
+  expect(inst.status()).toMatchObject({ mode: "in", held: 128 });
+  return { os, clock, inst };
+}
+
 describe("farm driver", () => {
   it("sets up table before link, then serves everything alone; stops link before table", async () => {
     const os = fakeOs();
@@ -300,13 +312,7 @@ describe("farm driver", () => {
   });
 
   it("a lapsed lease: holds nothing first (which re-arms it), advertises again, then takes its share back by the usual handover", async () => {
-    const os = fakeOs();
-    const clock = { now: 1000 };
-    const { inst } = instance(setup(["a", "b"], 0, 20), os, clock);
-    inst.start([{ name: "b", liveness: "up" }]);
-    inst.frame("b", [{ module: "web", role: "farm:in", generation: 3 }], 1000);
-    await inst.settled();
-    expect(inst.status()).toMatchObject({ mode: "in", held: 128 });
+    const { os, clock, inst } = await servingHalf();
     await vi.waitFor(() => expect(os.calls).toContain("renew"), { timeout: 5_000 });
     os.kernel.lapsed = true;
     os.calls.length = 0;
@@ -329,13 +335,7 @@ describe("farm driver", () => {
   });
 
   it("a lapse is not hidden by a write that holds nothing: that write fails on the lapsed lease, the flows are forgotten, and only then is the lease armed anew", async () => {
-    const os = fakeOs();
-    const clock = { now: 1000 };
-    const { inst } = instance(setup(["a", "b"], 0, 20), os, clock);
-    inst.start([{ name: "b", liveness: "up" }]);
-    inst.frame("b", [{ module: "web", role: "farm:in", generation: 3 }], 1000);
-    await inst.settled();
-    expect(inst.status()).toMatchObject({ mode: "in", held: 128 });
+    const { os, inst } = await servingHalf();
     // The daemon stalled past its lease; the first thing it does after is to leave the split (a checker failed).
     os.kernel.lapsed = true;
     os.calls.length = 0;
