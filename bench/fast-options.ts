@@ -30,8 +30,8 @@
  * Root only. Namespaces, processes and files are removed at
  * the end, also on failure or Ctrl-C.
  */
-import { appendFileSync, chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, loadavg, tmpdir } from "node:os";
+import { appendFileSync, chmodSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { withLab } from "../test/lab/lab.ts";
@@ -40,6 +40,7 @@ import { schedulingOf, usageOf } from "./lib/proc-usage.ts";
 import { fmt, markdownTable, writeResults } from "./lib/report.ts";
 import { busyPercent, cpuTimes, startStress } from "./lib/stress.ts";
 import { runBench, UsageError } from "./lib/args.ts";
+import { withScratchDir } from "./lib/scratch-dir.ts";
 
 const COMMAND = "node_modules/.bin/bun bench/fast-options.ts";
 const BASE_PORT = 7794;
@@ -187,15 +188,7 @@ async function measure(runs: readonly SetRun[], seconds: number): Promise<{ cpu:
 async function main(): Promise<void> {
   const opts = options();
   requireVigilBinary();
-  const tmp = mkdtempSync(join(tmpdir(), "vigil-bench-fast-options-"));
-  const onSignal = (): void => {
-    rmSync(tmp, { recursive: true, force: true });
-    process.exit(130);
-  };
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
-  let ok = false;
-  try {
+  await withScratchDir("vigil-bench-fast-options-", log, async (tmp) => {
     const startedAt = new Date().toISOString();
     const loadAtStart = loadavg();
     const out = await withLab({ hosts: 3, links: 1 }, async (lab) => {
@@ -309,13 +302,7 @@ async function main(): Promise<void> {
     ].join("\n");
     writeResults(opts.results, { command, startedAt, vigil: VIGIL_BIN, sets: Object.fromEntries(opts.sets.map((n) => [n, SETS[n]])), loadAtStart, ...out }, md);
     console.log(md);
-    ok = true;
-  } finally {
-    process.removeListener("SIGINT", onSignal);
-    process.removeListener("SIGTERM", onSignal);
-    if (ok) rmSync(tmp, { recursive: true, force: true });
-    else log(`kept ${tmp} for its logs`);
-  }
+  });
 }
 
 runBench(main);

@@ -23,8 +23,8 @@
  * (VIGIL_BIN=/path/to/vigil picks the new build; default dist/vigil. Root only.)
  * Writes bench/results/<results>.json and .md and prints the table.
  */
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, loadavg, tmpdir } from "node:os";
+import { existsSync, writeFileSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { HEARTBEAT_PRESETS } from "../src/config/defaults.ts";
@@ -34,6 +34,7 @@ import { runBench, UsageError } from "./lib/args.ts";
 import { writeResults } from "./lib/report.ts";
 import { summarize, type Summary } from "./lib/stats.ts";
 import { vigilUnderTest } from "./lib/vigil-under-test.ts";
+import { withScratchDir } from "./lib/scratch-dir.ts";
 
 const COMMAND = "node_modules/.bin/bun bench/heartbeat-modules.ts";
 const RESTART_TIMEOUT_MS = 30_000;
@@ -127,15 +128,7 @@ const ms = (x: number): string => (Number.isFinite(x) ? `${Math.round(x)}` : "-"
 async function main(): Promise<void> {
   const opts = options();
   requireVigilBinary();
-  const tmp = mkdtempSync(join(tmpdir(), "vigil-bench-hb-modules-"));
-  const onSignal = (): void => {
-    rmSync(tmp, { recursive: true, force: true });
-    process.exit(130);
-  };
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
-  let ok = false;
-  try {
+  await withScratchDir("vigil-bench-hb-modules-", log, async (tmp) => {
     const startedAt = new Date().toISOString();
     const loadStart = loadavg();
     const deadtimeMs = HEARTBEAT_PRESETS[opts.preset].deadtime;
@@ -193,13 +186,7 @@ async function main(): Promise<void> {
       new: { bin: VIGIL_BIN, port: PORTS.new, ...fresh }, old: { bin: opts.old, port: PORTS.old, ...old },
     }, md);
     console.log(md);
-    ok = true;
-  } finally {
-    process.removeListener("SIGINT", onSignal);
-    process.removeListener("SIGTERM", onSignal);
-    if (ok) rmSync(tmp, { recursive: true, force: true });
-    else log(`kept ${tmp} for its logs`);
-  }
+  });
 }
 
 runBench(main);

@@ -39,8 +39,7 @@
  * prints the table. Namespaces, processes (stress-ng included) and files are
  * removed at the end, also on failure or Ctrl-C.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { cpus, loadavg, tmpdir } from "node:os";
+import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { HEARTBEAT_PRESETS } from "../src/config/defaults.ts";
@@ -56,6 +55,7 @@ import { summarize } from "./lib/stats.ts";
 import { busyPercent, cpuTimes, startStress } from "./lib/stress.ts";
 import { vigilUnderTest } from "./lib/vigil-under-test.ts";
 import { runBench, UsageError } from "./lib/args.ts";
+import { withScratchDir } from "./lib/scratch-dir.ts";
 
 const COMMAND = "node_modules/.bin/bun bench/heartbeat.ts";
 const PRESETS: readonly HeartbeatPreset[] = ["fast", "lan", "wan"];
@@ -243,16 +243,7 @@ async function main(): Promise<void> {
   requireVigilBinary();
   const haVersion = heartbeatVersion();
   if (haVersion === null) throw new Error("Linux-HA Heartbeat is not installed (/usr/libexec/heartbeat/heartbeat): apt-get install -y heartbeat");
-  const tmp = mkdtempSync(join(tmpdir(), "vigil-bench-heartbeat-"));
-  // The lab tears itself down on these signals; the files are ours to remove.
-  const onSignal = (): void => {
-    rmSync(tmp, { recursive: true, force: true });
-    process.exit(130);
-  };
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
-  let ok = false;
-  try {
+  await withScratchDir("vigil-bench-heartbeat-", log, async (tmp) => {
     const startedAt = new Date().toISOString();
     const load = loadavg();
     const results = [];
@@ -279,13 +270,7 @@ async function main(): Promise<void> {
       md,
     );
     console.log(md);
-    ok = true;
-  } finally {
-    process.removeListener("SIGINT", onSignal);
-    process.removeListener("SIGTERM", onSignal);
-    if (ok) rmSync(tmp, { recursive: true, force: true });
-    else log(`kept ${tmp} for its logs`);
-  }
+  });
 }
 
 runBench(main);
