@@ -7,13 +7,11 @@ import { describe, expect, it } from "vitest";
 import { formatConfigError } from "../../src/config/errors.ts";
 import { loadConfigFile, parseConfig } from "../../src/config/load.ts";
 import { selfSignedCertificate } from "../../src/sys/tls/x509.ts";
+import { fileText, problems } from "./config-text.ts";
 
 const HASH = "$scrypt$ln=15,r=8,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 const BASE = ["cluster:", "  name: lab", "  nodes: [{ name: solo, addresses: [127.0.0.1] }]"];
-const errors = (lines: string[]) => {
-  const r = parseConfig([...BASE, ...lines, ""].join("\n"), "vigil.yaml");
-  return r.ok ? [] : r.errors.map(formatConfigError);
-};
+const errors = (lines: string[]): string[] => problems(fileText(...BASE, ...lines));
 
 describe("console: in vigil.yaml", () => {
   it("defaults to TLS, no users (the first-start admin), 8 h logins and no API token", () => {

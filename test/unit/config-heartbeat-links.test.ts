@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { formatConfigError } from "../../src/config/errors.ts";
 import { parseConfig } from "../../src/config/load.ts";
+import { problems } from "./config-text.ts";
 
 const base = (links: string) => [
   "cluster:",
@@ -13,10 +13,7 @@ const base = (links: string) => [
   "",
 ].join("\n");
 
-const errors = (text: string) => {
-  const r = parseConfig(text, "/etc/vigil/vigil.yaml");
-  return r.ok ? [] : r.errors.map(formatConfigError);
-};
+const errors = (text: string): string[] => problems(text, "/etc/vigil/vigil.yaml");
 
 describe("cluster.heartbeat.links", () => {
   it("defaults every link to unicast", () => {

@@ -1,12 +1,9 @@
 /** One bad indent is one message, at the line that is wrong, not the parser's cascade. */
 import { describe, expect, it } from "vitest";
-import { formatConfigError } from "../../src/config/errors.ts";
-import { parseConfig } from "../../src/config/load.ts";
+import { problems as fileProblems } from "./config-text.ts";
 
-const problems = (lines: string[]): string[] => {
-  const r = parseConfig(lines.join("\n"), "vigil.yaml");
-  return r.ok ? [] : r.errors.map(formatConfigError);
-};
+/** The lines joined without a final newline: the parser's own messages can depend on it. */
+const problems = (lines: string[]): string[] => fileProblems(lines.join("\n"));
 
 describe("YAML syntax errors", () => {
   it("a key indented deeper than the one above it: one message, at that line", () => {

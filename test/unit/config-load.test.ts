@@ -4,24 +4,12 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { formatConfigError } from "../../src/config/errors.ts";
 import { effectiveConfigYaml, loadConfigFile, parseConfig } from "../../src/config/load.ts";
-import type { VigilConfig } from "../../src/config/types.ts";
+import { loadConfig, TWO_NODES as CLUSTER } from "./config-text.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "vigil-config-load-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-const CLUSTER = [
-  "cluster:",
-  "  name: lab",
-  "  nodes:",
-  "    - { name: a, addresses: [198.51.100.1] }",
-  "    - { name: b, addresses: [198.51.100.2] }",
-];
-
-function ok(text: string, file = "/stick/vigil.yaml"): VigilConfig {
-  const r = parseConfig(text, file);
-  if (!r.ok) throw new Error(r.errors.map(formatConfigError).join("\n"));
-  return r.config;
-}
+const ok = (text: string, file = "/stick/vigil.yaml") => loadConfig(text, file);
 
 describe("parseConfig", () => {
   it("resolves relative paths against the config file's folder", () => {

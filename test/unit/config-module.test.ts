@@ -1,34 +1,16 @@
 import { describe, expect, it } from "vitest";
-import { formatConfigError } from "../../src/config/errors.ts";
-import { effectiveConfigYaml, parseConfig } from "../../src/config/load.ts";
+import { effectiveConfigYaml } from "../../src/config/load.ts";
 import type { FailoverModule, VigilConfig } from "../../src/config/types.ts";
 import { validateModuleConfig } from "../../src/core/module/config.ts";
 import { failoverModuleCore, moduleVips } from "../../src/daemon/module/core-config.ts";
+import { fileText, loadConfig, problems, TWO_NODES as HEAD } from "./config-text.ts";
 
 const FILE = "/etc/vigil/vigil.yaml";
 
-/** Lines 1-5: a valid two-node cluster. */
-const HEAD = [
-  "cluster:",
-  "  name: lab",
-  "  nodes:",
-  "    - { name: a, addresses: [198.51.100.1] }",
-  "    - { name: b, addresses: [198.51.100.2] }",
-];
-
 /** A failover module `m` with these lines after `type: failover` (module lines start at line 9). */
-const moduleText = (...lines: string[]): string => [...HEAD, "modules:", "  - name: m", "    type: failover", ...lines.map((l) => `    ${l}`), ""].join("\n");
+const moduleText = (...lines: string[]): string => fileText(...HEAD, "modules:", "  - name: m", "    type: failover", ...lines.map((l) => `    ${l}`));
 
-function problems(text: string): string[] {
-  const r = parseConfig(text, "vigil.yaml");
-  return r.ok ? [] : r.errors.map(formatConfigError);
-}
-
-function load(text: string): VigilConfig {
-  const r = parseConfig(text, FILE);
-  if (!r.ok) throw new Error(r.errors.map(formatConfigError).join("\n"));
-  return r.config;
-}
+const load = (text: string): VigilConfig => loadConfig(text, FILE);
 
 function failover(text: string): FailoverModule {
   const m = load(text).modules[0];
@@ -117,7 +99,7 @@ describe("module config: resources", () => {
     ].join("\n"))).toEqual([
       'vigil.yaml:7:57: modules[0].resources[0].vip: found "198.51.100.50/24", which vrrp[0] (VI_1) holds too, expected an address no VRRP instance holds (two owners would add and remove it against each other)',
     ]);
-    expect(problems([...HEAD, "modules:", "  - { name: m, type: failover, vip: 198.51.100.50/24 }", "  - { name: n, type: failover, resources: [{ vip: 198.51.100.50/24 }] }", ""].join("\n"))).toEqual([
+    expect(problems(fileText(...HEAD, "modules:", "  - { name: m, type: failover, vip: 198.51.100.50/24 }", "  - { name: n, type: failover, resources: [{ vip: 198.51.100.50/24 }] }"))).toEqual([
       'vigil.yaml:8:51: modules[1].resources[0].vip: found "198.51.100.50/24" again (also modules[0] (m)), expected each virtual address in one module only',
     ]);
   });
@@ -246,10 +228,10 @@ describe("cluster.witness: the arbiter", () => {
   });
 
   it("has a witness: section for the arbiter process, its listen address defaulting to the arbiter's port", () => {
-    expect(load([...HEAD, "  witness: { arbiter: 192.0.2.10:7000 }", "witness: {}", ""].join("\n")).witness).toEqual({ listen: "0.0.0.0:7000" });
-    expect(load([...HEAD, "witness: { listen: 192.0.2.10:7695 }", ""].join("\n")).witness).toEqual({ listen: "192.0.2.10:7695" });
-    expect(load([...HEAD, ""].join("\n")).witness).toBeUndefined();
-    expect(problems([...HEAD, "witness: { listen: nowhere }", ""].join("\n"))).toEqual([
+    expect(load(fileText(...HEAD, "  witness: { arbiter: 192.0.2.10:7000 }", "witness: {}")).witness).toEqual({ listen: "0.0.0.0:7000" });
+    expect(load(fileText(...HEAD, "witness: { listen: 192.0.2.10:7695 }")).witness).toEqual({ listen: "192.0.2.10:7695" });
+    expect(load(fileText(...HEAD)).witness).toBeUndefined();
+    expect(problems(fileText(...HEAD, "witness: { listen: nowhere }"))).toEqual([
       'vigil.yaml:6:20: witness.listen: found "nowhere", expected an address and port to listen on like 0.0.0.0:9010 (an IPv4 address, a colon, a port)',
     ]);
   });
@@ -271,7 +253,6 @@ describe("module config: the printed effective config", () => {
     for (const line of ["    lease: 3s\n", "    grace: 1s\n", "    start_timeout: 1m\n", "    failback_delay: 0s\n", "        restart_window: 10m\n", "        tls_verify: true\n", "        on_fail: wait\n", "        protocol: icmp\n"]) {
       expect(yaml).toContain(line);
     }
-    const again = parseConfig(yaml, FILE);
-    expect(again.ok ? again.config : again.errors).toEqual(c);
+    expect(load(yaml)).toEqual(c);
   });
 });

@@ -5,18 +5,10 @@
  */
 import { describe, expect, it } from "vitest";
 import { DEFAULTS, FARM_FLOWS_PORT_OFFSET, NEWS_PORT_OFFSET } from "../../src/config/defaults.ts";
-import { formatConfigError } from "../../src/config/errors.ts";
-import { parseConfig } from "../../src/config/load.ts";
 import { WITNESS_DEFAULT_PORT } from "../../src/proto/witness.ts";
 import { REPLICATION_DEFAULT_PORT } from "../../src/proto/replication.ts";
 import { DEFAULT_HEARTBEAT_PORT } from "../../src/net/udp-transport.ts";
-
-function problems(text: string): string[] {
-  const r = parseConfig(text, "vigil.yaml");
-  return r.ok ? [] : r.errors.map(formatConfigError);
-}
-
-const lines = (...l: string[]): string => `${l.join("\n")}\n`;
+import { fileText as lines, problems } from "./config-text.ts";
 
 /** Lines 1-5: two nodes on one host's loopback, as a lab or a demo runs them. */
 const HEAD = [

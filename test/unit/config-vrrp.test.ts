@@ -1,29 +1,14 @@
 /** The keepalived-compatible VRRP keys beyond the basics: notify scripts, sync groups, unicast_src_ip, GARP, nopreempt. */
 import { describe, expect, it } from "vitest";
-import { formatConfigError } from "../../src/config/errors.ts";
-import { effectiveConfigYaml, parseConfig } from "../../src/config/load.ts";
+import { effectiveConfigYaml } from "../../src/config/load.ts";
 import type { VigilConfig } from "../../src/config/types.ts";
+import { fileText, loadConfig, problems as fileProblems, TWO_NODES } from "./config-text.ts";
 
-const HEAD = [
-  "cluster:",
-  "  name: lab",
-  "  nodes:",
-  "    - { name: a, addresses: [198.51.100.1] }",
-  "    - { name: b, addresses: [198.51.100.2] }",
-  "vrrp:",
-];
-const text = (...l: string[]): string => `${[...HEAD, ...l].join("\n")}\n`;
-
-function problems(...l: string[]): string[] {
-  const r = parseConfig(text(...l), "/etc/vigil/vigil.yaml");
-  return r.ok ? [] : r.errors.map(formatConfigError);
-}
-
-function ok(...l: string[]): VigilConfig {
-  const r = parseConfig(text(...l), "/etc/vigil/vigil.yaml");
-  if (!r.ok) throw new Error(r.errors.map(formatConfigError).join("\n"));
-  return r.config;
-}
+const FILE = "/etc/vigil/vigil.yaml";
+/** The two-node cluster, then `vrrp:` and these lines (an instance's first line is line 7). */
+const text = (...l: string[]): string => fileText(...TWO_NODES, "vrrp:", ...l);
+const problems = (...l: string[]): string[] => fileProblems(text(...l), FILE);
+const ok = (...l: string[]): VigilConfig => loadConfig(text(...l), FILE);
 
 const INSTANCE = "  - { name: VI_1, interface: eth0, vrid: 51, vips: [198.51.100.100/24]";
 
@@ -80,8 +65,7 @@ describe("VRRP keys from keepalived", () => {
     expect(yaml).toContain("garp_interval: 20ms");
     expect(yaml).toContain("garp_master_delay: 5s");
     expect(yaml).not.toContain("nopreempt");
-    const again = parseConfig(yaml, "/etc/vigil/vigil.yaml");
-    expect(again.ok && again.config).toEqual(c);
+    expect(loadConfig(yaml, FILE)).toEqual(c);
   });
 
   it("names each mistake with its position", () => {

@@ -1,9 +1,8 @@
 /** The farm branch of vigil.yaml: what loads, and every bad input with file:line:col. */
 import { describe, expect, it } from "vitest";
-import { formatConfigError } from "../../src/config/errors.ts";
 import { farmWitnessNotes } from "../../src/config/farm-checks.ts";
-import { parseConfig } from "../../src/config/load.ts";
 import type { FarmModule } from "../../src/config/types.ts";
+import { fileText, loadConfig as load, problems } from "./config-text.ts";
 
 /** Lines 1-6: a valid three-node cluster; the farm module starts at line 8. */
 const HEAD = [
@@ -15,28 +14,16 @@ const HEAD = [
   "    - { name: web3, addresses: [198.51.100.13] }",
 ];
 const farmText = (...lines: string[]): string =>
-  [...HEAD, "modules:", "  - name: web", "    type: farm", ...lines.map((l) => `    ${l}`), ""].join("\n");
-
-function problems(text: string): string[] {
-  const r = parseConfig(text, "vigil.yaml");
-  return r.ok ? [] : r.errors.map(formatConfigError);
-}
+  fileText(...HEAD, "modules:", "  - name: web", "    type: farm", ...lines.map((l) => `    ${l}`));
 
 function farm(text: string): FarmModule {
-  const r = parseConfig(text, "/etc/vigil/vigil.yaml");
-  if (!r.ok) throw new Error(r.errors.map(formatConfigError).join("\n"));
-  const m = r.config.modules[0];
+  const m = load(text, "/etc/vigil/vigil.yaml").modules[0];
   if (m?.type !== "farm") throw new Error("not a farm module");
   return m;
 }
 
 describe("farm config", () => {
   it("check-config notes a farm without a ping witness: a cut-off node keeps serving, new connections answered twice as it comes back", () => {
-    const load = (text: string) => {
-      const r = parseConfig(text, "vigil.yaml");
-      if (!r.ok) throw new Error(r.errors.map(formatConfigError).join("\n"));
-      return r.config;
-    };
     const notes = farmWitnessNotes(load(farmText("vip: 198.51.100.200/24", "ports: [80]")));
     expect(notes).toHaveLength(1);
     expect(notes[0]).toMatch(/module web: no witness: a farm node cut off with its carrier up keeps serving every bucket, .*answered twice for up to one heartbeat interval \(\d+ ms\); a cluster.witness.ping address closes that/);

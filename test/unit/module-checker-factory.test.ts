@@ -5,10 +5,9 @@ import { createServer as createTcpServer, type AddressInfo, type Server } from "
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { formatConfigError } from "../../src/config/errors.ts";
-import { parseConfig } from "../../src/config/load.ts";
 import type { Checker as ConfigChecker } from "../../src/config/types.ts";
 import { buildModuleChecker, checkerName } from "../../src/daemon/module/checker-factory.ts";
+import { loadConfig } from "./config-text.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "vigil-factory-"));
 const servers: Server[] = [];
@@ -58,9 +57,7 @@ function checkers(...entries: string[]): ConfigChecker[] {
     ...entries.map((e) => `      - ${e}`),
     "",
   ].join("\n");
-  const r = parseConfig(text, join(dir, "vigil.yaml"));
-  if (!r.ok) throw new Error(r.errors.map(formatConfigError).join("\n"));
-  return r.config.modules[0]?.checkers ?? [];
+  return loadConfig(text, join(dir, "vigil.yaml")).modules[0]?.checkers ?? [];
 }
 
 async function run(entry: string): Promise<{ ok: boolean; detail: string; kind: string }> {
