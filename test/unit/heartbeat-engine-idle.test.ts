@@ -7,10 +7,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { createMemoryNetwork } from "../../src/net/memory-transport.ts";
 import { decodeHeartbeat } from "../../src/proto/heartbeat.ts";
-import { HeartbeatEngine } from "../../src/daemon/heartbeat/engine.ts";
-import { Logger } from "../../src/daemon/log.ts";
-import { Metrics } from "../../src/daemon/metrics.ts";
-import { digest, engine, KEY } from "./heartbeat-engine-pair.ts";
+import { digest, engine, KEY, pairEngine } from "./heartbeat-engine-pair.ts";
 
 describe("heartbeat driver at idle", () => {
   beforeEach(() => vi.useFakeTimers({ now: 5_000_000 }));
@@ -65,15 +62,7 @@ describe("heartbeat driver at idle", () => {
     let tick = 0;
     // performance.now() has fractions; here a different one at every reading.
     const clock = (): number => Date.now() + ((tick++ * 0.37) % 1);
-    const e = new HeartbeatEngine({
-      membership: { self: "a", cluster: "lab", nodes: [{ name: "a", links: ["198.51.100.11"] }, { name: "b", links: ["198.51.100.12"] }], intervalMs: 100, warntimeMs: 250, deadtimeMs: 500, initdeadMs: 2000 },
-      key: KEY,
-      links: [{ index: 0, localAddress: "198.51.100.11", port: 7694, mode: "unicast", peers: ["198.51.100.12"] }],
-      openTransport: (l) => net.open(l),
-      log: new Logger("text", () => {}),
-      metrics: new Metrics(),
-      clock,
-    });
+    const { e } = pairEngine("a", (l) => net.open(l), { clock });
     const armed = vi.spyOn(globalThis, "setTimeout");
     await e.start();
     await vi.advanceTimersByTimeAsync(1_000);
@@ -91,16 +80,7 @@ describe("heartbeat driver at idle", () => {
       if (r.ok && r.frame.node === "a") sent += 1;
     });
     const afterRound: number[] = [];
-    const e = new HeartbeatEngine({
-      membership: { self: "a", cluster: "lab", nodes: [{ name: "a", links: ["198.51.100.11"] }, { name: "b", links: ["198.51.100.12"] }], intervalMs: 100, warntimeMs: 250, deadtimeMs: 500, initdeadMs: 2000 },
-      key: KEY,
-      links: [{ index: 0, localAddress: "198.51.100.11", port: 7694, mode: "unicast", peers: ["198.51.100.12"] }],
-      openTransport: (l) => net.open(l),
-      log: new Logger("text", () => {}),
-      metrics: new Metrics(),
-      clock: () => Date.now(),
-      afterRound: () => afterRound.push(sent),
-    });
+    const { e } = pairEngine("a", (l) => net.open(l), { afterRound: () => afterRound.push(sent) });
     const b = engine(net, "b");
     await e.start();
     await b.e.start();

@@ -1,26 +1,50 @@
 /**
- * Two heartbeat engines, a and b, on one unicast link of the in-memory
- * network at lan timers, each with a config digest when given one: what the
- * driver tests that run over fake timers share.
+ * Two heartbeat engines, a and b, on one unicast link (a second one when
+ * asked) of the in-memory network or of a transport the test makes, at lan
+ * timers, each with a config digest when given one: what the driver tests
+ * that run over fake timers share.
  */
 import type { MembershipConfig } from "../../src/core/membership/membership.ts";
 import type { OwnDigest } from "../../src/core/membership/drift.ts";
-import { HeartbeatEngine } from "../../src/daemon/heartbeat/engine.ts";
+import { HeartbeatEngine, type HeartbeatEngineOptions } from "../../src/daemon/heartbeat/engine.ts";
 import { Logger } from "../../src/daemon/log.ts";
 import { Metrics } from "../../src/daemon/metrics.ts";
 import type { MemoryNetwork } from "../../src/net/memory-transport.ts";
 import type { LinkSpec } from "../../src/net/udp-transport.ts";
 
 export const KEY = new Uint8Array(32).fill(7);
-const nodes = [
-  { name: "a", links: ["198.51.100.11"] },
-  { name: "b", links: ["198.51.100.12"] },
-];
+/** Each node's address on link 0, then on link 1. */
+const ADDRESSES = { a: ["198.51.100.11", "203.0.113.11"], b: ["198.51.100.12", "203.0.113.12"] } as const;
 const timers = { intervalMs: 100, warntimeMs: 250, deadtimeMs: 500, initdeadMs: 2000 };
 
-function linksFor(self: string): LinkSpec[] {
-  const me = nodes.find((n) => n.name === self);
-  return [{ index: 0, localAddress: me?.links[0] ?? "", port: 7694, mode: "unicast", peers: nodes.filter((n) => n.name !== self).map((n) => n.links[0] ?? "") }];
+type Self = keyof typeof ADDRESSES;
+
+/** The pair's membership as `self` sees it: cluster "lab", a on 198.51.100.11 and b on .12 (and 203.0.113.11, .12 on a second link), lan timers. */
+export function pairMembership(self: string, linkCount: 1 | 2 = 1): MembershipConfig {
+  const nodes = (["a", "b"] as const).map((name) => ({ name, links: ADDRESSES[name].slice(0, linkCount) }));
+  return { self, cluster: "lab", nodes, ...timers };
+}
+
+function linksFor(self: Self, linkCount: 1 | 2): LinkSpec[] {
+  const peer: Self = self === "a" ? "b" : "a";
+  return ADDRESSES[self].slice(0, linkCount).map((localAddress, index) => ({
+    index, localAddress, port: 7694, mode: "unicast", peers: [ADDRESSES[peer][index] ?? ""],
+  }));
+}
+
+/**
+ * Node `self`'s engine over `openTransport`, logging into `lines`; `extra` adds
+ * options or replaces these (membership, clock). Not started.
+ */
+export function pairEngine(self: Self, openTransport: HeartbeatEngineOptions["openTransport"], extra: Partial<HeartbeatEngineOptions> = {}, linkCount: 1 | 2 = 1) {
+  const lines: string[] = [];
+  const metrics = new Metrics();
+  const e = new HeartbeatEngine({
+    membership: pairMembership(self, linkCount), key: KEY, links: linksFor(self, linkCount), openTransport,
+    log: new Logger("text", (l) => lines.push(l)), metrics, clock: () => Date.now(),
+    ...extra,
+  });
+  return { e, lines, metrics };
 }
 
 /** A node's config digest: the failback key differs between "auto" and "manual", the others agree. */
@@ -35,19 +59,10 @@ export function digest(failback: string): OwnDigest {
   };
 }
 
-/** The pair's membership as `self` sees it: cluster "lab", a on 198.51.100.11 and b on .12, lan timers. */
-export function pairMembership(self: string): MembershipConfig {
-  return { self, cluster: "lab", nodes, ...timers };
-}
-
-export function engine(net: MemoryNetwork, self: string, configDigest?: OwnDigest, deferFrames?: boolean) {
-  const lines: string[] = [];
-  const log = new Logger("text", (l) => lines.push(l));
-  const membership = pairMembership(self);
-  const e = new HeartbeatEngine({
-    membership, key: KEY, links: linksFor(self), openTransport: (l) => net.open(l), log, metrics: new Metrics(), clock: () => Date.now(),
+/** Node `self` on the in-memory network, with a config digest and deferred frames when given. */
+export function engine(net: MemoryNetwork, self: Self, configDigest?: OwnDigest, deferFrames?: boolean) {
+  return pairEngine(self, (l) => net.open(l), {
     ...(configDigest === undefined ? {} : { configDigest }),
     ...(deferFrames === undefined ? {} : { deferFrames }),
   });
-  return { e, lines };
 }

@@ -1,43 +1,20 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { MembershipConfig } from "../../src/core/membership/membership.ts";
-import { HeartbeatEngine } from "../../src/daemon/heartbeat/engine.ts";
-import { Logger } from "../../src/daemon/log.ts";
-import { Metrics } from "../../src/daemon/metrics.ts";
 import { createMemoryNetwork, type MemoryNetwork } from "../../src/net/memory-transport.ts";
-import type { LinkSpec } from "../../src/net/udp-transport.ts";
 import { encodeHeartbeat, type ModuleAdvert } from "../../src/proto/heartbeat.ts";
+import { pairEngine, pairMembership } from "./heartbeat-engine-pair.ts";
 
-const KEY = new Uint8Array(32).fill(7);
-const nodes = [
-  { name: "a", links: ["198.51.100.11", "203.0.113.11"] },
-  { name: "b", links: ["198.51.100.12", "203.0.113.12"] },
-];
-const timers = { intervalMs: 100, warntimeMs: 250, deadtimeMs: 500, initdeadMs: 2000 };
+/** The pair's lan timers. */
+const timers = pairMembership("a");
 
-function linksFor(self: string): LinkSpec[] {
-  const me = nodes.find((n) => n.name === self)!;
-  return [0, 1].map((i) => ({
-    index: i,
-    localAddress: me.links[i]!,
-    port: 7694,
-    mode: "unicast" as const,
-    peers: nodes.filter((n) => n.name !== self).map((n) => n.links[i]!),
-  }));
-}
-
-function engine(net: MemoryNetwork, self: string, modules: { adverts: ModuleAdvert[] } = { adverts: [] }) {
-  const lines: string[] = [];
-  const log = new Logger("text", (l) => lines.push(l));
-  const metrics = new Metrics();
-  const membership: MembershipConfig = { self, cluster: "lab", nodes, ...timers };
+/** Node `self` of the pair on two links, publishing `modules`. */
+function engine(net: MemoryNetwork, self: "a" | "b", modules: { adverts: ModuleAdvert[] } = { adverts: [] }) {
   /** Every accepted frame's module adverts, with our clock at arrival. */
   const heard: { at: number; node: string; roles: string }[] = [];
-  const e = new HeartbeatEngine({
-    membership, key: KEY, links: linksFor(self), openTransport: (l) => net.open(l), log, metrics, clock: () => Date.now(),
+  const node = pairEngine(self, (l) => net.open(l), {
     modules: () => modules.adverts,
-    onFrame: (node, adverts) => heard.push({ at: Date.now(), node, roles: adverts.map((a) => `${a.module}=${a.role}`).join(",") }),
-  });
-  return { e, lines, metrics, heard };
+    onFrame: (from, adverts) => heard.push({ at: Date.now(), node: from, roles: adverts.map((a) => `${a.module}=${a.role}`).join(",") }),
+  }, 2);
+  return { ...node, heard };
 }
 
 describe("HeartbeatEngine over the in-memory network", () => {

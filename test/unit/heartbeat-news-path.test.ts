@@ -4,18 +4,13 @@
  * each peer as the peer's version and its news path change.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { MembershipConfig } from "../../src/core/membership/membership.ts";
 import { echoesNews, forgetSentAt, NEWS_PROBE_EVERY_ROUNDS, NEWS_SILENT_PROBES, newsPathFor, noteSentAt } from "../../src/core/membership/news-path.ts";
-import { HeartbeatEngine } from "../../src/daemon/heartbeat/engine.ts";
-import { Logger } from "../../src/daemon/log.ts";
-import { Metrics } from "../../src/daemon/metrics.ts";
 import type { Endpoint, PeerPaths, Transport } from "../../src/net/udp-transport.ts";
 import { decodeHeartbeat, encodeHeartbeat, type ModuleAdvert } from "../../src/proto/heartbeat.ts";
-import { KEY, pairMembership } from "./heartbeat-engine-pair.ts";
+import { KEY, pairEngine } from "./heartbeat-engine-pair.ts";
 
 const START = 9_000_000;
 const B: Endpoint = { address: "198.51.100.12", port: 7694 };
-const membership: MembershipConfig = pairMembership("a");
 const ADVERT: ModuleAdvert = { module: "web", role: "prim", generation: 1 };
 
 function node() {
@@ -25,7 +20,6 @@ function node() {
   const sent: (boolean | "probe")[] = [];
   const sentAt: number[] = [];
   const versions: number[] = [];
-  const lines: string[] = [];
   let seq = 0;
   let reads = 0;
   const transport: Transport = {
@@ -45,10 +39,9 @@ function node() {
     },
     close: () => Promise.resolve(),
   };
-  const e = new HeartbeatEngine({
-    membership, key: KEY, links: [{ index: 0, localAddress: "198.51.100.11", port: 7694, mode: "unicast", peers: [B.address] }],
+  const { e, lines } = pairEngine("a", () => Promise.resolve(transport), {
     // A clock that moves between two readings, as performance.now() does: a probe right after its periodic round has a send time of its own.
-    openTransport: () => Promise.resolve(transport), log: new Logger("text", (l) => lines.push(l)), metrics: new Metrics(), clock: () => Date.now() + ++reads * 1e-6,
+    clock: () => Date.now() + ++reads * 1e-6,
     newsPaths: "split",
   });
   /** A frame of b's in `version`, from its port (routine) or its port + 1 (news); `echo`: the send time of ours it echoes. */

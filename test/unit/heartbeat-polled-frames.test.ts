@@ -6,19 +6,15 @@
  * waited while this node did not run must not read as moments it ran.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { MembershipConfig, MembershipEvent } from "../../src/core/membership/membership.ts";
-import { HeartbeatEngine } from "../../src/daemon/heartbeat/engine.ts";
-import { Logger } from "../../src/daemon/log.ts";
-import { Metrics } from "../../src/daemon/metrics.ts";
+import type { MembershipEvent } from "../../src/core/membership/membership.ts";
 import type { Endpoint, Transport } from "../../src/net/udp-transport.ts";
 import { encodeHeartbeat } from "../../src/proto/heartbeat.ts";
-import { KEY, pairMembership } from "./heartbeat-engine-pair.ts";
+import { KEY, pairEngine } from "./heartbeat-engine-pair.ts";
 
 const START = 5_000_000;
 const B: Endpoint = { address: "198.51.100.12", port: 7694 };
 /** b's frames arrive at this phase of a's 100 ms rounds: between a's wake-ups. */
 const PHASE_MS = 37;
-const membership: MembershipConfig = pairMembership("a");
 
 /** a's side of the wire: b's frames either handed over as they arrive, or kept (with their arrival) until readArrived (at most `perRead` a call). */
 function wire(polled: boolean, perRead = Infinity) {
@@ -53,14 +49,9 @@ function wire(polled: boolean, perRead = Infinity) {
 }
 
 function node(polled: boolean, perRead = Infinity) {
-  const lines: string[] = [];
   const w = wire(polled, perRead);
-  const e = new HeartbeatEngine({
-    membership, key: KEY, links: [{ index: 0, localAddress: "198.51.100.11", port: 7694, mode: "unicast", peers: [B.address] }],
-    openTransport: () => Promise.resolve(w.transport), log: new Logger("text", (l) => lines.push(l)), metrics: new Metrics(), clock: () => Date.now(),
-    deferFrames: polled,
-  });
-  return { e, w, lines };
+  const a = pairEngine("a", () => Promise.resolve(w.transport), { deferFrames: polled });
+  return { ...a, w };
 }
 
 function peerEvents(events: readonly MembershipEvent[], to: string, since = START): number[] {

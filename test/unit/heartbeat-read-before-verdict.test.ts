@@ -5,11 +5,9 @@
  * kernel holds for its sockets before it ticks.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { verdictDue, type MembershipConfig, type MembershipFrame } from "../../src/core/membership/membership.ts";
-import { HeartbeatEngine } from "../../src/daemon/heartbeat/engine.ts";
-import { Logger } from "../../src/daemon/log.ts";
-import { Metrics } from "../../src/daemon/metrics.ts";
-import type { Endpoint, LinkSpec, Transport } from "../../src/net/udp-transport.ts";
+import { verdictDue, type MembershipFrame } from "../../src/core/membership/membership.ts";
+import type { Endpoint, Transport } from "../../src/net/udp-transport.ts";
+import { pairEngine, pairMembership } from "./heartbeat-engine-pair.ts";
 import { membershipConfig, MembershipDriver, T0 } from "./membership-driver.ts";
 
 describe("verdictDue", () => {
@@ -89,22 +87,8 @@ describe("the heartbeat driver reads its sockets before a tick that would take a
   beforeEach(() => vi.useFakeTimers({ now: 1_000_000 }));
   afterEach(() => vi.useRealTimers());
 
-  const KEY = new Uint8Array(32).fill(7);
-  const nodes = [
-    { name: "a", links: ["198.51.100.11"] },
-    { name: "b", links: ["198.51.100.12"] },
-  ];
   const timers = { intervalMs: 20, warntimeMs: 50, deadtimeMs: 100, initdeadMs: 1000 };
-  const links = (self: string): LinkSpec[] => [
-    { index: 0, localAddress: nodes.find((n) => n.name === self)?.links[0] ?? "", port: 7694, mode: "unicast", peers: nodes.filter((n) => n.name !== self).map((n) => n.links[0] ?? "") },
-  ];
-  const engine = (self: string, t: Transport) => {
-    const lines: string[] = [];
-    const metrics = new Metrics();
-    const membership: MembershipConfig = { self, cluster: "lab", nodes, ...timers };
-    const e = new HeartbeatEngine({ membership, key: KEY, links: links(self), openTransport: async () => t, log: new Logger("text", (l) => lines.push(l)), metrics, clock: () => Date.now() });
-    return { e, lines, metrics };
-  };
+  const engine = (self: "a" | "b", t: Transport) => pairEngine(self, async () => t, { membership: { ...pairMembership(self), ...timers } });
 
   it("a peer whose frames wait unread in the socket is never declared late or dead, and the lag is said", async () => {
     const pair = stuckPair();

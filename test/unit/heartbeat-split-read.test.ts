@@ -7,17 +7,12 @@
  * frames (VRRP) must get each frame's arrival, not the time it was read.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { MembershipConfig } from "../../src/core/membership/membership.ts";
-import { HeartbeatEngine } from "../../src/daemon/heartbeat/engine.ts";
-import { Logger } from "../../src/daemon/log.ts";
-import { Metrics } from "../../src/daemon/metrics.ts";
 import type { Endpoint, Transport } from "../../src/net/udp-transport.ts";
 import { encodeHeartbeat } from "../../src/proto/heartbeat.ts";
-import { KEY, pairMembership } from "./heartbeat-engine-pair.ts";
+import { KEY, pairEngine } from "./heartbeat-engine-pair.ts";
 
 const START = 7_000_000;
 const B: Endpoint = { address: "198.51.100.12", port: 7694 };
-const membership: MembershipConfig = pairMembership("a");
 
 /** a's side: b's frames either wait in a polled queue (with their arrival) or are handed over as they come. */
 function wire() {
@@ -55,16 +50,12 @@ function wire() {
 }
 
 function node() {
-  const lines: string[] = [];
   const w = wire();
   const frames: { node: string; at: number; readAt: number }[] = [];
-  const metrics = new Metrics();
-  const e = new HeartbeatEngine({
-    membership, key: KEY, links: [{ index: 0, localAddress: "198.51.100.11", port: 7694, mode: "unicast", peers: [B.address] }],
-    openTransport: () => Promise.resolve(w.transport), log: new Logger("text", (l) => lines.push(l)), metrics, clock: () => Date.now(),
+  const a = pairEngine("a", () => Promise.resolve(w.transport), {
     onFrame: (n, _m, _echo, _vrrp, at) => void frames.push({ node: n, at, readAt: Date.now() }),
   });
-  return { e, w, lines, frames, metrics };
+  return { ...a, w, frames };
 }
 
 describe("heartbeat driver: a peer's frames on a watched and a polled socket", () => {

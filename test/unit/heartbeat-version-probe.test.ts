@@ -7,34 +7,14 @@
  * incarnation does not lower it, and a restart in version 1 (a rollback) does.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { MembershipConfig } from "../../src/core/membership/membership.ts";
-import { HeartbeatEngine } from "../../src/daemon/heartbeat/engine.ts";
-import { Logger } from "../../src/daemon/log.ts";
-import { Metrics } from "../../src/daemon/metrics.ts";
 import { createMemoryNetwork, type MemoryNetwork } from "../../src/net/memory-transport.ts";
-import type { LinkSpec } from "../../src/net/udp-transport.ts";
 import { encodeHeartbeat, HEARTBEAT_VERSION, type HeartbeatFrame } from "../../src/proto/heartbeat.ts";
 import { NEWS_PATH_VERSION } from "../../src/core/membership/news-path.ts";
+import { engine, KEY } from "./heartbeat-engine-pair.ts";
 
-const KEY = new Uint8Array(32).fill(7);
+/** a's and b's addresses on the pair's link. */
 const A = "198.51.100.11";
 const B = "198.51.100.12";
-const nodes = [
-  { name: "a", links: [A] },
-  { name: "b", links: [B] },
-];
-const timers = { intervalMs: 100, warntimeMs: 250, deadtimeMs: 500, initdeadMs: 2000 };
-
-function engine(net: MemoryNetwork, self: "a" | "b") {
-  const lines: string[] = [];
-  const me = self === "a" ? A : B;
-  const links: LinkSpec[] = [{ index: 0, localAddress: me, port: 7694, mode: "unicast", peers: [self === "a" ? B : A] }];
-  const membership: MembershipConfig = { self, cluster: "lab", nodes, ...timers };
-  const e = new HeartbeatEngine({
-    membership, key: KEY, links, openTransport: (l) => net.open(l), log: new Logger("text", (l) => lines.push(l)), metrics: new Metrics(), clock: () => Date.now(),
-  });
-  return { e, lines };
-}
 
 /** The version byte of every frame each address sends, in order. */
 function versionsSent(net: MemoryNetwork): Map<string, number[]> {

@@ -8,8 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ModuleCoreConfig, ModuleResource } from "../../src/core/module/module.ts";
-import type { MembershipConfig } from "../../src/core/membership/membership.ts";
-import { HeartbeatEngine } from "../../src/daemon/heartbeat/engine.ts";
+import type { HeartbeatEngine } from "../../src/daemon/heartbeat/engine.ts";
 import { Logger } from "../../src/daemon/log.ts";
 import { Metrics } from "../../src/daemon/metrics.ts";
 import type { ModuleCheckSpec } from "../../src/daemon/module/checks.ts";
@@ -18,6 +17,7 @@ import type { ResourceIo } from "../../src/daemon/module/resources.ts";
 import type { RunOptions, RunResult } from "../../src/sys/run-script.ts";
 import type { Checker } from "../../src/sys/checkers/types.ts";
 import type { MemoryNetwork } from "../../src/net/memory-transport.ts";
+import { pairEngine, pairMembership } from "./heartbeat-engine-pair.ts";
 
 export const VIP: ModuleResource = { kind: "vip", address: "198.51.100.100/24", interface: null };
 export const SCRIPT: ModuleResource = { kind: "script", start: "/srv/start.sh", stop: "/srv/stop.sh" };
@@ -206,11 +206,6 @@ export function roleOf(n: TestNode): string {
   return n.engine.statuses()[0]?.state ?? "none";
 }
 
-const HB_KEY = new Uint8Array(32).fill(7);
-const HB_NODES = [
-  { name: "a", links: ["198.51.100.11"] },
-  { name: "b", links: ["198.51.100.12"] },
-];
 const wiredNodes: { hb: HeartbeatEngine; node: TestNode }[] = [];
 
 /**
@@ -220,15 +215,10 @@ const wiredNodes: { hb: HeartbeatEngine; node: TestNode }[] = [];
  */
 export async function wired(net: MemoryNetwork, self: "a" | "b", initdeadMs: number): Promise<{ hb: HeartbeatEngine; node: TestNode }> {
   const node = makeNode(self, ["a", "b"]);
-  const membership: MembershipConfig = { self, cluster: "lab", nodes: HB_NODES, intervalMs: 20, warntimeMs: 60, deadtimeMs: 100, initdeadMs };
-  const me = HB_NODES.find((n) => n.name === self)!;
-  const hb = new HeartbeatEngine({
-    membership,
-    key: HB_KEY,
-    links: [{ index: 0, localAddress: me.links[0]!, port: 7694, mode: "unicast", peers: HB_NODES.filter((n) => n.name !== self).map((n) => n.links[0]!) }],
-    openTransport: (l) => net.open(l),
-    log: new Logger("json", () => {}),
-    metrics: new Metrics(),
+  const { e: hb } = pairEngine(self, (l) => net.open(l), {
+    membership: { ...pairMembership(self), intervalMs: 20, warntimeMs: 60, deadtimeMs: 100, initdeadMs },
+    // Real timers here: the daemon's own clock.
+    clock: () => performance.now(),
     modules: () => node.engine.adverts(),
     onPeer: (peer, liveness) => node.engine.peer(peer, liveness),
     onFrame: (peer, adverts) => node.engine.frame(peer, adverts),
