@@ -1,18 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { AckQueue } from "../../src/daemon/mirror/ack-queue.ts";
-import type { MirrorOp } from "../../src/replicator/ops.ts";
-
-const write = (n: number): MirrorOp => ({ op: "write", path: new TextEncoder().encode("f"), offset: 0, data: new Uint8Array(n), mtimeNs: 0n });
-
-/** Which of the calls have returned, by index. */
-function tracker(dones: Promise<void>[]): () => Promise<number[]> {
-  const got: number[] = [];
-  dones.forEach((d, i) => void d.then(() => got.push(i), () => undefined));
-  return async () => {
-    await new Promise((r) => setTimeout(r, 0));
-    return [...got].sort((a, b) => a - b);
-  };
-}
+import { tracker, write } from "./mirror-ack-calls.ts";
 
 describe("the PRIM's acknowledgement queue", () => {
   it("mode sync: a call returns when its op and every older one are settled", async () => {

@@ -5,19 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { AckQueue, AheadBudget } from "../../src/daemon/mirror/ack-queue.ts";
-import type { MirrorOp } from "../../src/replicator/ops.ts";
-
-const write = (n: number): MirrorOp => ({ op: "write", path: new TextEncoder().encode("f"), offset: 0, data: new Uint8Array(n), mtimeNs: 0n });
-
-/** Which of the calls have returned, by index. */
-function tracker(dones: Promise<void>[]): () => Promise<number[]> {
-  const got: number[] = [];
-  dones.forEach((d, i) => void d.then(() => got.push(i), () => undefined));
-  return async () => {
-    await new Promise((r) => setTimeout(r, 0));
-    return [...got].sort((a, b) => a - b);
-  };
-}
+import { tracker, write } from "./mirror-ack-calls.ts";
 
 /** Two folders' queues on one budget of two 1000-byte writes (each 1064 in the budget). */
 function twoFolders(): { a: AckQueue; b: AckQueue; budget: AheadBudget } {
