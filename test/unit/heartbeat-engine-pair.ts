@@ -10,7 +10,8 @@ import { HeartbeatEngine, type HeartbeatEngineOptions } from "../../src/daemon/h
 import { Logger } from "../../src/daemon/log.ts";
 import { Metrics } from "../../src/daemon/metrics.ts";
 import type { MemoryNetwork } from "../../src/net/memory-transport.ts";
-import type { LinkSpec } from "../../src/net/udp-transport.ts";
+import type { Endpoint, LinkSpec, Transport } from "../../src/net/udp-transport.ts";
+import { encodeHeartbeat } from "../../src/proto/heartbeat.ts";
 
 export const KEY = new Uint8Array(32).fill(7);
 /** Each node's address on link 0, then on link 1. */
@@ -45,6 +46,47 @@ export function pairEngine(self: Self, openTransport: HeartbeatEngineOptions["op
     ...extra,
   });
   return { e, lines, metrics };
+}
+
+/**
+ * a's transport, fed b's frames by the test: a polled socket keeps each with
+ * its arrival until the driver reads it (at most `perRead` frames a read),
+ * a watched one hands it over at once. `polled: false`: no polled socket.
+ */
+export function framesFromB(polled: boolean, perRead = Infinity) {
+  const from: Endpoint = { address: ADDRESSES.b[0], port: 7694 };
+  const receivers: ((link: number, bytes: Uint8Array, from: Endpoint, ageMs?: number) => void)[] = [];
+  let queue: { bytes: Uint8Array; at: number }[] = [];
+  let seq = 0;
+  const frame = (sentAt: number) => encodeHeartbeat({ cluster: "lab", node: "b", epoch: 1n, seq: ++seq, sentAt, link: 0, echoes: [], modules: [] }, KEY);
+  const readArrived = (): number => {
+    const list = queue.slice(0, perRead);
+    queue = queue.slice(list.length);
+    for (const q of list) for (const cb of receivers) cb(0, q.bytes, from, Date.now() - q.at);
+    return list.length;
+  };
+  const transport: Transport = {
+    send() {},
+    onReceive: (cb) => void receivers.push(cb),
+    onError() {},
+    readQueued: () => (polled ? readArrived() : 0),
+    ...(polled ? { readArrived } : {}),
+    close: () => Promise.resolve(),
+  };
+  return {
+    transport,
+    /** How many frames wait in the polled socket. */
+    queued: () => queue.length,
+    /** A frame of b's reaches the polled socket at `at` (now, or earlier: it waited while a did not run). */
+    polledFrame(at = Date.now()) {
+      queue.push({ bytes: frame(at), at });
+    },
+    /** A frame of b's, sent at `sentAt`, on the watched socket: handed over at once. */
+    watchedFrame(sentAt = Date.now()) {
+      const bytes = frame(sentAt);
+      for (const cb of receivers) cb(0, bytes, from);
+    },
+  };
 }
 
 /** A node's config digest: the failback key differs between "auto" and "manual", the others agree. */

@@ -7,50 +7,17 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { MembershipEvent } from "../../src/core/membership/membership.ts";
-import type { Endpoint, Transport } from "../../src/net/udp-transport.ts";
-import { encodeHeartbeat } from "../../src/proto/heartbeat.ts";
-import { KEY, pairEngine } from "./heartbeat-engine-pair.ts";
+import { framesFromB, pairEngine } from "./heartbeat-engine-pair.ts";
 
 const START = 5_000_000;
-const B: Endpoint = { address: "198.51.100.12", port: 7694 };
 /** b's frames arrive at this phase of a's 100 ms rounds: between a's wake-ups. */
 const PHASE_MS = 37;
 
-/** a's side of the wire: b's frames either handed over as they arrive, or kept (with their arrival) until readArrived (at most `perRead` a call). */
-function wire(polled: boolean, perRead = Infinity) {
-  const receivers: ((link: number, bytes: Uint8Array, from: Endpoint, ageMs?: number) => void)[] = [];
-  let queue: { bytes: Uint8Array; at: number }[] = [];
-  let seq = 0;
-  const frame = (sentAt: number) => encodeHeartbeat({ cluster: "lab", node: "b", epoch: 1n, seq: ++seq, sentAt, link: 0, echoes: [], modules: [] }, KEY);
-  const readArrived = (): number => {
-    const list = queue.slice(0, perRead);
-    queue = queue.slice(list.length);
-    for (const q of list) for (const cb of receivers) cb(0, q.bytes, B, Date.now() - q.at);
-    return list.length;
-  };
-  const transport: Transport = {
-    send() {},
-    onReceive: (cb) => void receivers.push(cb),
-    onError() {},
-    readQueued: () => (polled ? readArrived() : 0),
-    ...(polled ? { readArrived } : {}),
-    close: () => Promise.resolve(),
-  };
-  return {
-    transport,
-    queued: () => queue.length,
-    /** A frame of b's reaches a's socket at `at` (now, or earlier: it waited while a did not run). */
-    arrive(at = Date.now()) {
-      const bytes = frame(at);
-      if (polled) queue.push({ bytes, at });
-      else for (const cb of receivers) cb(0, bytes, B);
-    },
-  };
-}
-
 function node(polled: boolean, perRead = Infinity) {
-  const w = wire(polled, perRead);
-  const a = pairEngine("a", () => Promise.resolve(w.transport), { deferFrames: polled });
+  const frames = framesFromB(polled, perRead);
+  const a = pairEngine("a", () => Promise.resolve(frames.transport), { deferFrames: polled });
+  /** b's frames reach a's socket at `at`, polled or handed over as they come. */
+  const w = { queued: frames.queued, arrive: (at = Date.now()) => (polled ? frames.polledFrame(at) : frames.watchedFrame(at)) };
   return { ...a, w };
 }
 

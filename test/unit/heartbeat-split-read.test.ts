@@ -7,50 +7,12 @@
  * frames (VRRP) must get each frame's arrival, not the time it was read.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { Endpoint, Transport } from "../../src/net/udp-transport.ts";
-import { encodeHeartbeat } from "../../src/proto/heartbeat.ts";
-import { KEY, pairEngine } from "./heartbeat-engine-pair.ts";
+import { framesFromB, pairEngine } from "./heartbeat-engine-pair.ts";
 
 const START = 7_000_000;
-const B: Endpoint = { address: "198.51.100.12", port: 7694 };
-
-/** a's side: b's frames either wait in a polled queue (with their arrival) or are handed over as they come. */
-function wire() {
-  const receivers: ((link: number, bytes: Uint8Array, from: Endpoint, ageMs?: number) => void)[] = [];
-  let queue: { bytes: Uint8Array; at: number }[] = [];
-  let seq = 0;
-  const frame = (sentAt: number) => encodeHeartbeat({ cluster: "lab", node: "b", epoch: 1n, seq: ++seq, sentAt, link: 0, echoes: [], modules: [] }, KEY);
-  const readArrived = (): number => {
-    const list = queue;
-    queue = [];
-    for (const q of list) for (const cb of receivers) cb(0, q.bytes, B, Date.now() - q.at);
-    return list.length;
-  };
-  const transport: Transport = {
-    send() {},
-    onReceive: (cb) => void receivers.push(cb),
-    onError() {},
-    readQueued: readArrived,
-    readArrived,
-    close: () => Promise.resolve(),
-  };
-  return {
-    transport,
-    queued: () => queue.length,
-    /** A routine frame of b's: waits in the polled socket. */
-    routine() {
-      queue.push({ bytes: frame(Date.now()), at: Date.now() });
-    },
-    /** A frame of b's on the watched socket: handed over at once. */
-    watched() {
-      const bytes = frame(Date.now());
-      for (const cb of receivers) cb(0, bytes, B);
-    },
-  };
-}
 
 function node() {
-  const w = wire();
+  const w = framesFromB(true);
   const frames: { node: string; at: number; readAt: number }[] = [];
   const a = pairEngine("a", () => Promise.resolve(w.transport), {
     onFrame: (n, _m, _echo, _vrrp, at) => void frames.push({ node: n, at, readAt: Date.now() }),
@@ -66,12 +28,12 @@ describe("heartbeat driver: a peer's frames on a watched and a polled socket", (
     const n = node();
     await n.e.start();
     await vi.advanceTimersByTimeAsync(30);
-    n.w.routine();
+    n.w.polledFrame();
     await vi.advanceTimersByTimeAsync(10);
-    n.w.routine();
+    n.w.polledFrame();
     await vi.advanceTimersByTimeAsync(10);
     // b's news comes on the watched socket while its two routine frames still wait.
-    n.w.watched();
+    n.w.watchedFrame();
     const fed = n.frames.map((f) => f.at - START);
     const refused = n.lines.filter((l) => l.includes("heartbeat frame rejected"));
     await n.e.stop();
@@ -84,7 +46,7 @@ describe("heartbeat driver: a peer's frames on a watched and a polled socket", (
     const n = node();
     await n.e.start();
     await vi.advanceTimersByTimeAsync(37);
-    n.w.routine();
+    n.w.polledFrame();
     await vi.advanceTimersByTimeAsync(100);
     await n.e.stop();
     expect(n.frames).toHaveLength(1);
@@ -97,7 +59,7 @@ describe("heartbeat driver: a peer's frames on a watched and a polled socket", (
     const n = node();
     await n.e.start();
     await vi.advanceTimersByTimeAsync(20);
-    n.w.routine();
+    n.w.polledFrame();
     await vi.advanceTimersByTimeAsync(40);
     expect(n.frames).toEqual([]);
     n.e.readArrived();
