@@ -265,6 +265,11 @@ export class Journal {
     return this.tracker.snapshot();
   }
 
+  /** The same, letting the thread's timers run while it is built (see DirtyTracker.snapshotBreathing). */
+  dirtyBreathing(breathe: () => Promise<void>): Promise<DirtySet> {
+    return this.tracker.snapshotBreathing(breathe);
+  }
+
   /** Resolves once `op` is durably marked (see the file comment). */
   mark(op: MirrorOp): Promise<void> {
     if (timesOf(op) === undefined) return this.markOne(op);

@@ -274,7 +274,15 @@ export class Resync {
       const c = await loadCheckpoint(this.o.checkpointFile);
       if (c !== null && c.mode === "full" && c.checksumAll === checksumAll) checkpoint = c;
     }
-    const changedSince = new Set<string>(changesKnown ? dirty.paths.map((d) => pathKey(d.path)) : []);
+    // The marked paths' keys, made once: every step below asks them (thousands of marks, ~10 ms a build on a loaded host).
+    const keys: string[] = [];
+    if (changesKnown) {
+      for (const p of dirty.paths) {
+        await this.breathe();
+        keys.push(pathKey(p.path));
+      }
+    }
+    const marked = new Set<string>(keys);
 
     let scopes: Scope[];
     let hints = new Map<string, DataHint>();
@@ -284,19 +292,19 @@ export class Resync {
       const d = dirty!;
       // A marked path whose parent is marked too is listed with the parent: it needs a request of
       // its own only to list its children (a directory here) or everything beneath (a tree mark).
-      const marked = new Set(d.paths.map((p) => pathKey(p.path)));
       // An lstat per marked path, here and in listedWithParents: timers run meanwhile. In one stretch, the
       // marks of 6000 files kept the thread from the link for longer than its deadtime on a loaded host,
       // and the SECOND dropped the link at the resync's start (it started over up to 6 times).
       const own: Scope[] = [];
-      for (const p of d.paths) {
+      for (const [i, p] of d.paths.entries()) {
         await this.breathe();
-        if (p.tree || p.path.length === 0 || !marked.has(parentKey(pathKey(p.path))) || this.localType(p.path) === "dir") own.push({ path: p.path, recursive: p.tree });
+        if (p.tree || p.path.length === 0 || !marked.has(parentKey(keys[i]!)) || this.localType(p.path) === "dir") own.push({ path: p.path, recursive: p.tree });
       }
       scopes = await this.listedWithParents(own);
-      for (const p of d.paths) {
-        if (p.whole || p.tree) hints.set(pathKey(p.path), { kind: "compare" });
-        else if (p.ranges.length > 0 || p.suspect.length > 0) hints.set(pathKey(p.path), { kind: "ranges", ranges: p.ranges, compare: p.suspect });
+      for (const [i, p] of d.paths.entries()) {
+        await this.breathe();
+        if (p.whole || p.tree) hints.set(keys[i]!, { kind: "compare" });
+        else if (p.ranges.length > 0 || p.suspect.length > 0) hints.set(keys[i]!, { kind: "ranges", ranges: p.ranges, compare: p.suspect });
       }
       if (d.hardLinkRecheck) {
         // Data written under a name since removed lives on under names the journal does not know
@@ -308,7 +316,6 @@ export class Resync {
     // In journal mode, what a changed directory's listing brings in is only checked for existence and type.
     let deep: ((k: string) => boolean) | null = null;
     if (this.mode === "journal" && !dirty!.hardLinkRecheck) {
-      const marked = new Set(dirty!.paths.map((p) => pathKey(p.path)));
       const trees = new Set(scopes.filter((s) => s.recursive).map((s) => pathKey(s.path)));
       deep = (k) => {
         if (marked.has(k)) return true;
@@ -320,7 +327,7 @@ export class Resync {
       };
     }
     this.setPhase("scanning");
-    await this.pass(scopes, hints, checksumAll, checkpoint, changedSince, deep);
+    await this.pass(scopes, hints, checksumAll, checkpoint, marked, deep);
 
     for (let round = 1; this.revisit.size > 0; round++) {
       this.checkAbort();

@@ -37,6 +37,7 @@ import type { ApplyResult } from "../../replicator/apply-result.ts";
 import { type OpApplier, startApplier } from "../../replicator/apply-threaded.ts";
 import { KeepAside } from "./keep-aside.ts";
 import { cleanStaleMount, type MountedFolder, mountInPlace } from "../../replicator/intercept.ts";
+import { Breather } from "../../replicator/breathe.ts";
 import { Journal } from "../../replicator/journal.ts";
 import { journalLostText } from "../../core/mirror/journal-state.ts";
 import { followLive } from "../../replicator/live-follow.ts";
@@ -160,6 +161,8 @@ export class MirrorDriver implements MirrorResource {
   private resync: Resync | null = null;
   /** One resync pass at a time; the link's outage stops the one under way. */
   private readonly turns = new ResyncTurns();
+  /** The main thread's shared turn (breathe.ts): long synchronous steps of a resync let the heartbeats run. */
+  private readonly breather = new Breather();
   private resyncProgress: ResyncProgress | null = null;
   private clientUp = false;
   private serverUp = false;
@@ -929,6 +932,9 @@ export class MirrorDriver implements MirrorResource {
     this.resyncClosing = false;
     let seen = 0;
     for (;;) {
+      // Built while the heartbeats run (thousands of marks); a live rename meanwhile moves marks the set still reaches.
+      const dirty = pass === "journal" && !this.checksumAll ? await this.journal.dirtyBreathing(() => this.breather.breathe()) : null;
+      if (turn.stale) return;
       // Taken for this pass; set again during it (a journal that failed to follow a live op) it is the next pass's.
       const checksumAll = this.checksumAll;
       this.checksumAll = false;
@@ -938,7 +944,7 @@ export class MirrorDriver implements MirrorResource {
         // A full pass takes no journal, so no checkpoint is honoured: a checkpoint left by an
         // interrupted resync describes an earlier target, and skipping "done" files against
         // today's target could leave it without acknowledged data.
-        dirty: pass === "journal" && !checksumAll ? this.journal.dirty() : null,
+        dirty: checksumAll ? null : dirty,
         full: pass === "full" || checksumAll,
         checksumAll,
         ...(this.linkUpWallNs === null ? {} : { liveSinceNs: this.linkUpWallNs }),
