@@ -21,6 +21,7 @@ import { addVip, listAddresses, removeVip } from "../../src/sys/vip.ts";
 import { hasVip } from "./vip-check.ts";
 import { type LabHost, type LabProcess, REPO_ROOT, waitUntil } from "./lab.ts";
 import { describeLab, labTest, useLab } from "./lab-test.ts";
+import { logAfter } from "./vrrp-lab.ts";
 
 // ---- without root: the runtime guard and the in-memory twin ------------------
 
@@ -160,6 +161,18 @@ class Agent {
     return agent;
   }
 
+  /** An agent on `host` whose socket is open on the host's lab interface and address. */
+  static async opened(host: LabHost, multicast = true, argv?: readonly string[]): Promise<Agent> {
+    const agent = Agent.start(host, argv);
+    await agent.open(host.ifname(), host.addr(), multicast);
+    return agent;
+  }
+
+  /** Sends our advert at `priority` from `src` every second, to the VRRP group or to `dst`. */
+  advertise(priority: number, src: string, dst = VRRP_MULTICAST_V4): void {
+    this.command({ cmd: "advertise", hex: advertHex(priority, src, dst), dst, intervalMs: 1000 });
+  }
+
   events(): AgentEvent[] {
     const out: AgentEvent[] = [];
     for (const line of this.proc.output().split("\n")) {
@@ -266,19 +279,6 @@ function startKeepalived(host: LabHost, dir: string, o: KeepalivedOptions = {}):
   return proc;
 }
 
-/** Waits for `re` in the log after offset `from`; returns the offset just past the match, so waits can be chained in order. */
-async function logAfter(proc: LabProcess, from: number, re: RegExp, timeoutMs = 15_000): Promise<number> {
-  let end = -1;
-  await proc.waitFor(() => {
-    const rest = proc.output().slice(from);
-    const m = re.exec(rest);
-    if (m === null) return false;
-    end = from + m.index + m[0].length;
-    return true;
-  }, timeoutMs);
-  return end;
-}
-
 const vipOn = async (host: LabHost, address = VIP): Promise<boolean> => {
   const r = await hasVip({ address, interface: host.ifname() }, createIpRunner({ netns: host.ns }));
   if (!r.ok) throw new Error(r.message);
@@ -300,11 +300,25 @@ describeLab(
     });
     const hosts = (): [LabHost, LabHost] => [lab().host(1), lab().host(2)];
 
+    /** keepalived, MASTER up to `mastered` in its log, hears our priority 200 (`reason`, as it logs it) and goes BACKUP; the log offset past that. */
+    const yieldsToUs = async (ka: LabProcess, mastered: number, reason = /with higher priority 200, ours 100/): Promise<number> => {
+      const yielded = await logAfter(ka, mastered, reason);
+      return logAfter(ka, yielded, /\(VI_1\) Entering BACKUP STATE/);
+    };
+
+    /** We advertise at priority 200 from the start, so keepalived, started after, never gets to be MASTER; `init`: its log past BACKUP. */
+    const backupBesideUs = async (us: LabHost, peer: LabHost): Promise<{ agent: Agent; ka: LabProcess; init: number }> => {
+      const agent = await Agent.opened(us);
+      agent.advertise(200, us.addr());
+      const ka = startKeepalived(peer, dir);
+      const init = await logAfter(ka, 0, /\(VI_1\) Entering BACKUP STATE/);
+      return { agent, ka, init };
+    };
+
     labTest("we decode keepalived's adverts, and it yields to our priority 200 and stays BACKUP", async () => {
       const [us, peer] = hosts();
       const ka = startKeepalived(peer, dir);
-      const agent = Agent.start(us);
-      await agent.open(us.ifname(), us.addr(), true);
+      const agent = await Agent.opened(us);
 
       // Nobody else speaks yet, so keepalived takes over on its own and advertises.
       const mastered = await logAfter(ka, 0, /\(VI_1\) Entering MASTER STATE/);
@@ -324,9 +338,8 @@ describeLab(
       await waitUntil(() => vipOn(peer), { what: `${VIP} on keepalived's host` });
 
       const sentBefore = agent.sentCount();
-      agent.command({ cmd: "advertise", hex: advertHex(200, us.addr(), VRRP_MULTICAST_V4), dst: VRRP_MULTICAST_V4, intervalMs: 1000 });
-      const yielded = await logAfter(ka, mastered, new RegExp(`Master received advert from ${us.addr().replace(/\./g, "\\.")} with higher priority 200, ours 100`));
-      const backup = await logAfter(ka, yielded, /\(VI_1\) Entering BACKUP STATE/);
+      agent.advertise(200, us.addr());
+      const backup = await yieldsToUs(ka, mastered, new RegExp(`Master received advert from ${us.addr().replace(/\./g, "\\.")} with higher priority 200, ours 100`));
       await waitUntil(async () => !(await vipOn(peer)), { what: `${VIP} removed from keepalived's host` });
 
       // Five more adverts span more than keepalived's master-down interval (3 x 1 s + skew):
@@ -339,12 +352,7 @@ describeLab(
 
     labTest("when our adverts stop, keepalived's master-down timer fires and it adds the VIP", async () => {
       const [us, peer] = hosts();
-      const agent = Agent.start(us);
-      await agent.open(us.ifname(), us.addr(), true);
-      // We advertise from the start, so keepalived never gets to be MASTER while we do.
-      agent.command({ cmd: "advertise", hex: advertHex(200, us.addr(), VRRP_MULTICAST_V4), dst: VRRP_MULTICAST_V4, intervalMs: 1000 });
-      const ka = startKeepalived(peer, dir);
-      const init = await logAfter(ka, 0, /\(VI_1\) Entering BACKUP STATE/);
+      const { agent, ka, init } = await backupBesideUs(us, peer);
       const sent = agent.sentCount();
       await agent.next(0, () => agent.sentCount() >= sent + 5, "five adverts sent", 15_000);
       expect(ka.output().slice(init)).not.toMatch(/Entering MASTER STATE/);
@@ -362,11 +370,7 @@ describeLab(
 
     labTest("our priority-0 advert hands over at once, and keepalived's own priority 0 at shutdown reaches us", async () => {
       const [us, peer] = hosts();
-      const agent = Agent.start(us);
-      await agent.open(us.ifname(), us.addr(), true);
-      agent.command({ cmd: "advertise", hex: advertHex(200, us.addr(), VRRP_MULTICAST_V4), dst: VRRP_MULTICAST_V4, intervalMs: 1000 });
-      const ka = startKeepalived(peer, dir);
-      const init = await logAfter(ka, 0, /\(VI_1\) Entering BACKUP STATE/);
+      const { agent, ka, init } = await backupBesideUs(us, peer);
       const sent = agent.sentCount();
       await agent.next(0, () => agent.sentCount() >= sent + 2, "two adverts sent", 10_000);
 
@@ -390,15 +394,13 @@ describeLab(
     labTest("unicast mode interoperates with keepalived's unicast_peer", async () => {
       const [us, peer] = hosts();
       const ka = startKeepalived(peer, dir, { unicast: { src: peer.addr(), peer: us.addr() } });
-      const agent = Agent.start(us);
-      await agent.open(us.ifname(), us.addr(), false);
+      const agent = await Agent.opened(us, false);
       const mastered = await logAfter(ka, 0, /\(VI_1\) Entering MASTER STATE/);
       const heard = await agent.packetFrom(0, (p) => p.src === peer.addr(), "a unicast advert from keepalived");
       expect(heard.packet).toMatchObject({ dst: us.addr(), ttl: 255, vrid: VRID, priority: 100 });
 
-      agent.command({ cmd: "advertise", hex: advertHex(200, us.addr(), peer.addr()), dst: peer.addr(), intervalMs: 1000 });
-      const yielded = await logAfter(ka, mastered, /with higher priority 200, ours 100/);
-      await logAfter(ka, yielded, /\(VI_1\) Entering BACKUP STATE/);
+      agent.advertise(200, us.addr(), peer.addr());
+      await yieldsToUs(ka, mastered);
       await waitUntil(async () => !(await vipOn(peer)), { what: `${VIP} removed from keepalived's host` });
       expect(ka.output()).not.toMatch(KEEPALIVED_REJECTIONS);
     }, 60_000);
@@ -413,13 +415,11 @@ describeLab(
         timeout: 120_000,
       });
       const ka = startKeepalived(peer, dir);
-      const agent = Agent.start(us, [binary]);
-      await agent.open(us.ifname(), us.addr(), true);
+      const agent = await Agent.opened(us, true, [binary]);
       const mastered = await logAfter(ka, 0, /\(VI_1\) Entering MASTER STATE/);
       await agent.packetFrom(0, (p) => p.src === peer.addr() && p.priority === 100, "an advert from keepalived");
-      agent.command({ cmd: "advertise", hex: advertHex(200, us.addr(), VRRP_MULTICAST_V4), dst: VRRP_MULTICAST_V4, intervalMs: 1000 });
-      const yielded = await logAfter(ka, mastered, /with higher priority 200, ours 100/);
-      await logAfter(ka, yielded, /\(VI_1\) Entering BACKUP STATE/);
+      agent.advertise(200, us.addr());
+      await yieldsToUs(ka, mastered);
       const closing = agent.events().length;
       agent.command({ cmd: "close" });
       await agent.next(closing, (e) => e.event === "closed", "socket closed");
