@@ -13,6 +13,7 @@ import { encodeField, FenceGuard, findBash, planLines } from "../../src/daemon/f
 import type { FencePlan } from "../../src/daemon/fence/messages.ts";
 import { Logger } from "../../src/daemon/log.ts";
 import { RotatingLogFile } from "../../src/daemon/log-file.ts";
+import { until } from "./until.ts";
 
 const bash = findBash();
 const guards: FenceGuard[] = [];
@@ -33,14 +34,6 @@ function alive(pid: number | undefined): boolean {
 }
 
 /** Polls; the limit only keeps a broken watchdog from hanging the suite. */
-async function until(what: string, ok: () => boolean): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    if (ok()) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`never happened: ${what}`);
-}
-
 /** `logFile`: the daemon also logs to DIR/vigil.log in that line format. */
 function rig(logFile?: "text" | "json") {
   const dir = mkdtempSync(join(tmpdir(), "vigil-guard-"));
@@ -83,7 +76,7 @@ describe.skipIf(bash === undefined)("fencing watchdog (bash)", () => {
     const pid = guard.pid;
     expect(alive(pid)).toBe(true);
     guard.close();
-    await until("the watchdog to leave", () => !alive(pid));
+    await until(() => !alive(pid), "the watchdog to leave");
     const ip = read("ip.log");
     expect(ip).toContain("addr del 198.51.100.100/32 dev eth0");
     expect(ip).toContain("addr del 198.51.100.50/25 dev eth1");
@@ -102,7 +95,7 @@ describe.skipIf(bash === undefined)("fencing watchdog (bash)", () => {
       guard.hold("web", true);
       const pid = guard.pid;
       guard.close();
-      await until("the watchdog to leave", () => !alive(pid));
+      await until(() => !alive(pid), "the watchdog to leave");
       expect(existsSync(join(dir, "fence-watchdog.log")), format).toBe(false);
       const logged = read("vigil.log").split("\n").filter((l) => l.includes("fence watchdog"));
       const time = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
@@ -126,11 +119,11 @@ describe.skipIf(bash === undefined)("fencing watchdog (bash)", () => {
     guard.arm("db", 100);
     guard.arm("web", 200);
     guard.disarm("db");
-    await until("web to be fenced", () => read("stops.log").includes("done web-2"));
+    await until(() => read("stops.log").includes("done web-2"), "web to be fenced");
     expect(alive(guard.pid)).toBe(true);
     expect(read("stops.log")).toBe("web h1 fenced web-1\ndone web-1\nweb h1 fenced web-2\ndone web-2\n");
     expect(read("ip.log")).toBe("addr del 198.51.100.100/24 dev eth0\n");
-    await until("its lines to reach the log", () => lines.some((l) => l.includes("fence watchdog: module fenced")));
+    await until(() => lines.some((l) => l.includes("fence watchdog: module fenced")), "its lines to reach the log");
     expect(lines.some((l) => /"msg":"fence watchdog: deadline passed \d+ ms ago, fencing the module here".*"module":"web"/.test(l))).toBe(true);
   });
 
@@ -141,10 +134,10 @@ describe.skipIf(bash === undefined)("fencing watchdog (bash)", () => {
     guard.hold("web", true);
     const pid = guard.pid;
     guard.close();
-    await until("the watchdog to leave", () => !alive(pid));
+    await until(() => !alive(pid), "the watchdog to leave");
     const child = Number(readFileSync(join(dir, "child-slow.pid"), "utf8"));
     // Signalled with its group; gone once the kernel has delivered it.
-    await until("the slow stop's child to be gone", () => !alive(child));
+    await until(() => !alive(child), "the slow stop's child to be gone");
     expect(read("stops.log")).toBe("web h1 fenced slow\nweb h1 fenced next\ndone next\n");
   });
 
@@ -159,7 +152,7 @@ describe.skipIf(bash === undefined)("fencing watchdog (bash)", () => {
     guard.hold("web", true);
     const pid = guard.pid;
     guard.close();
-    await until("the watchdog to leave", () => !alive(pid));
+    await until(() => !alive(pid), "the watchdog to leave");
     expect(read("stops.log")).toBe("web h1 fenced tab\there 100% \\back\ndone tab\there 100% \\back\n");
   });
 
@@ -170,11 +163,11 @@ describe.skipIf(bash === undefined)("fencing watchdog (bash)", () => {
     guard.hold("web", true);
     const first = guard.pid ?? 0;
     process.kill(first, "SIGKILL");
-    await until("a new watchdog", () => guard.pid !== undefined && guard.pid !== first);
+    await until(() => guard.pid !== undefined && guard.pid !== first, "a new watchdog");
     expect(lines.some((l) => l.includes("fence watchdog process ended; starting it again"))).toBe(true);
     const second = guard.pid;
     guard.close();
-    await until("the new watchdog to leave", () => !alive(second));
+    await until(() => !alive(second), "the new watchdog to leave");
     expect(read("stops.log")).toBe("web h1 fenced web-app\ndone web-app\n");
     expect(read("ip.log")).toContain("addr del 198.51.100.100/32 dev eth0");
   });
@@ -184,7 +177,7 @@ describe.skipIf(bash === undefined)("fencing watchdog (bash)", () => {
     // Measured once it has run its loop and a fence.
     guard.plan("web", plan("web", "198.51.100.100", { arg: "web-app" }));
     guard.arm("web", 10);
-    await until("a fence", () => read("stops.log").includes("done web-app"));
+    await until(() => read("stops.log").includes("done web-app"), "a fence");
     const status = readFileSync(`/proc/${guard.pid ?? 0}/status`, "utf8");
     const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]);
     console.log(`fence watchdog RSS: ${rssKiB} KiB`);

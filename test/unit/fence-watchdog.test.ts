@@ -17,6 +17,7 @@ import { RotatingLogFile } from "../../src/daemon/log-file.ts";
 import { Metrics } from "../../src/daemon/metrics.ts";
 import type { LogEvent } from "../../src/api/status.ts";
 import type { RunResult } from "../../src/sys/run-script.ts";
+import { until } from "./until.ts";
 
 const cleanup: (() => void | Promise<void>)[] = [];
 afterEach(async () => {
@@ -210,14 +211,6 @@ function standIn(dir: string): { argv: string[]; lines: () => string[]; pid: () 
   };
 }
 
-async function until(what: string, pred: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 describe("the daemon's side", () => {
   it("sends arms as ms from now, relays the child's log, and arms a restarted child again", async () => {
     const dir = mkdtempSync(join(tmpdir(), "vigil-fence-"));
@@ -236,20 +229,20 @@ describe("the daemon's side", () => {
     w.arm("web", 1500, PLAN);
     w.arm("db", 4000, { vips: [], stops: [] });
     w.disarm("db");
-    await until("three lines", () => s.lines().length === 3);
+    await until(() => s.lines().length === 3, "three lines");
     expect(s.lines().map((l) => JSON.parse(l) as unknown)).toEqual([
       { type: "arm", module: "web", inMs: 1500, ...PLAN },
       { type: "arm", module: "db", inMs: 4000, vips: [], stops: [] },
       { type: "disarm", module: "db" },
     ]);
-    await until("the child's log lines", () => events.some((e) => e.msg === "fence watchdog said"));
+    await until(() => events.some((e) => e.msg === "fence watchdog said"), "the child's log lines");
     expect(events.find((e) => e.msg === "stand-in up")).toMatchObject({ level: "warn", fields: { at: "2026-01-01T00:00:00.000Z", n: 1 } });
     expect(events.find((e) => e.msg === "fence watchdog said")?.fields).toEqual({ line: "not json" });
 
     const first = s.pid();
     now += 500;
     process.kill(first, "SIGKILL");
-    await until("a new child", () => s.lines().length === 4, 15_000);
+    await until(() => s.lines().length === 4, "a new child", 15_000);
     expect(s.pid()).not.toBe(first);
     expect(JSON.parse(s.lines()[3] ?? "")).toEqual({ type: "arm", module: "web", inMs: 1000, ...PLAN });
     expect(events.find((e) => e.msg === "fence watchdog process ended; starting it again")).toMatchObject({ level: "error", fields: { detail: "killed by SIGKILL", armed: "web" } });
@@ -263,11 +256,11 @@ describe("the daemon's side", () => {
     const w = startFenceWatchdog(log, { command: { ok: true, argv: s.argv } }) as FenceWatchdog;
     cleanup.push(() => w.close());
     w.arm("web", 60_000, PLAN);
-    await until("two lines", () => s.lines().length === 2);
+    await until(() => s.lines().length === 2, "two lines");
     const told = { type: "logfile", path: join(dir, "vigil.log"), format: "json" };
     expect(JSON.parse(s.lines()[0] ?? "")).toEqual(told);
     process.kill(s.pid(), "SIGKILL");
-    await until("a new child told again", () => s.lines().length === 4, 15_000);
+    await until(() => s.lines().length === 4, "a new child told again", 15_000);
     expect(JSON.parse(s.lines()[2] ?? "")).toEqual(told);
   }, 20_000);
 
@@ -281,21 +274,21 @@ describe("the daemon's side", () => {
     const earlier = startFenceWatchdog(new Logger("text", (l) => lines.push(l)), { command: { ok: true, argv: s.argv }, pidFile }) as FenceWatchdog;
     cleanup.push(() => earlier.close());
     expect(lines.join("\n")).not.toMatch(/earlier run/);
-    await until("the first child's pid", () => readFileSync(pidFile, "utf8").trim() !== String(process.pid));
+    await until(() => readFileSync(pidFile, "utf8").trim() !== String(process.pid), "the first child's pid");
     const old = Number(readFileSync(pidFile, "utf8"));
     earlier.arm("web", 60_000, PLAN);
-    await until("the arm to reach it", () => s.lines().length === 1);
+    await until(() => s.lines().length === 1, "the arm to reach it");
     const later = startFenceWatchdog(new Logger("text", (l) => lines.push(l)), { command: { ok: true, argv: s.argv }, pidFile }) as FenceWatchdog;
     cleanup.push(() => later.close());
     expect(lines.join("\n")).toMatch(new RegExp(`fence watchdog of an earlier run ended.* pid=${old}`));
-    await until("the old child to be gone", () => {
+    await until(() => {
       try {
         process.kill(old, 0);
         return false;
       } catch {
         return true;
       }
-    });
+    }, "the old child to be gone");
     earlier.close();
   });
 

@@ -22,6 +22,7 @@ import {
   RECEIVE_BUFFER_BYTES,
   type UdpTransport,
 } from "../../src/net/udp-transport.ts";
+import { until } from "./until.ts";
 
 const NOT_ON_THIS_HOST = "203.0.113.77";
 const KEY = new Uint8Array(32).fill(9);
@@ -266,11 +267,6 @@ describe("UDP transport", () => {
 });
 
 /** Polls; the limit only keeps a lost datagram from hanging the suite. */
-async function until(ok: () => boolean): Promise<void> {
-  for (let i = 0; i < 250 && !ok(); i++) await new Promise((r) => setTimeout(r, 20));
-  if (!ok()) throw new Error("a datagram never arrived");
-}
-
 const canUnshareNet = process.getuid?.() === 0 && spawnSync("unshare", ["-n", "true"]).status === 0;
 
 /** A plain socket on `address` (any 127.x address is this host's loopback), to play a peer or a stranger. */
@@ -347,7 +343,7 @@ describe("UDP transport, datagrams from strangers", () => {
     expect([first, second].map((r) => [r.from.address, [...r.bytes]])).toEqual([["127.0.0.3", [2]], ["127.0.0.4", [3]]]);
     expect(seen.received).toHaveLength(2);
     t.send(0, new Uint8Array([9]));
-    await until(() => a.heard().length > 0 && b.heard().length > 0);
+    await until(() => a.heard().length > 0 && b.heard().length > 0, "our datagram at both peers", 5_000);
     expect([a.heard(), b.heard()]).toEqual([[9], [9]]);
     // The port is still ours alone: a second transport on it is refused as before.
     const err = await openUdpTransport([unicast(0, port, ["127.0.0.5:9", "127.0.0.6:9"])]).catch((e: unknown) => e);
