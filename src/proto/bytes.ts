@@ -259,6 +259,18 @@ export class ByteWriter {
     return this.buf.slice(0, this.len);
   }
 
+  /**
+   * A copy of what was written followed by `room` more bytes, whose content
+   * the caller writes (until then it is whatever the buffer held): a frame
+   * and its trailer in one allocation and one copy.
+   */
+  finishWithRoom(room: number): Uint8Array {
+    const at = this.reserve(room);
+    const out = this.buf.slice(0, this.len);
+    this.len = at;
+    return out;
+  }
+
   /** What was written, as a view of the buffer (valid until the next write or reset). */
   written(): Uint8Array {
     return this.buf.subarray(0, this.len);

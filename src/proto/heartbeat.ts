@@ -50,7 +50,7 @@
  * the key can only ever reach the fixed-size checks.
  */
 import { ByteDecodeError, ByteReader, ByteWriter, utf8Bytes } from "./bytes.ts";
-import { HMAC_SHA256_BYTES, hmacSha256Into } from "./hmac-sha256.ts";
+import { HMAC_SHA256_BYTES, hmacSha256PrefixInto } from "./hmac-sha256.ts";
 
 export const HEARTBEAT_MAX_FRAME = 1400;
 export const HEARTBEAT_VERSION = 4;
@@ -161,6 +161,8 @@ function perIndex<T>(make: (i: number) => T): (i: number) => T {
 
 /** A decoded frame's MAC, checked against the one it carries (codecs run on one thread). */
 const expectedMac = new Uint8Array(HMAC_SHA256_BYTES);
+/** An encoded frame's MAC before it is copied into the frame. */
+const macOut = new Uint8Array(HMAC_SHA256_BYTES);
 const ZERO_DIGEST = new Uint8Array(HEARTBEAT_DIGEST_BYTES);
 
 const PREFIX = "heartbeat frame: ";
@@ -264,10 +266,11 @@ export function encodeHeartbeat(frame: HeartbeatFrame, key: Uint8Array, version:
   if (total > HEARTBEAT_MAX_FRAME) {
     throw new RangeError(`heartbeat frame would be ${total} bytes; the limit is ${HEARTBEAT_MAX_FRAME}`);
   }
-  const body = w.written();
-  const out = new Uint8Array(total);
-  out.set(body, 0);
-  hmacSha256Into(key, body, out.subarray(body.length));
+  const bodyLength = w.length;
+  const out = w.finishWithRoom(HEARTBEAT_MAC_BYTES);
+  // Into a buffer kept for it, then copied: a view of `out` per frame cost more than the copy.
+  hmacSha256PrefixInto(key, out, bodyLength, macOut);
+  out.set(macOut, bodyLength);
   return out;
 }
 
@@ -604,7 +607,7 @@ export function decodeHeartbeat(bytes: Uint8Array, key: Uint8Array): HeartbeatDe
     return fail("truncated", `frame is ${len} bytes; the smallest heartbeat frame is ${HEARTBEAT_MIN_FRAME}`);
   }
   const macAt = len - HEARTBEAT_MAC_BYTES;
-  hmacSha256Into(key, bytes.subarray(0, macAt), expectedMac);
+  hmacSha256PrefixInto(key, bytes, macAt, expectedMac);
   if (!macMatches(bytes, macAt)) {
     return fail("bad-mac", `HMAC-SHA256 at offset ${macAt} does not match: wrong cluster key or altered frame`);
   }

@@ -46,14 +46,29 @@ class KeyedSha256 {
     }
   }
 
-  macInto(message: Uint8Array, out: Uint8Array): void {
-    if (BLOCK + message.length > this.inner.length) {
-      const grown = new Uint8Array(BLOCK + message.length);
+  /**
+   * Views of `inner` by message length, made once per length: a node's
+   * frames come in a few lengths, and a subarray() per MAC was one of the
+   * dearest calls of a heartbeat round (its own object, and the runtime's
+   * species lookup). At most one per length up to `inner`'s size.
+   */
+  private views: (Uint8Array | undefined)[] = [];
+
+  /** The MAC of `bytes`' first `length` bytes (the rest, such as the MAC the frame carries, is copied but not signed). */
+  macOfPrefixInto(bytes: Uint8Array, length: number, out: Uint8Array): void {
+    if (BLOCK + bytes.length > this.inner.length) {
+      const grown = new Uint8Array(BLOCK + bytes.length);
       grown.set(this.inner.subarray(0, BLOCK));
       this.inner = grown;
+      this.views = [];
     }
-    this.inner.set(message, BLOCK);
-    sha256Into(this.inner.subarray(0, BLOCK + message.length), this.innerDigest);
+    this.inner.set(bytes, BLOCK);
+    let signed = this.views[length];
+    if (signed === undefined) {
+      signed = this.inner.subarray(0, BLOCK + length);
+      this.views[length] = signed;
+    }
+    sha256Into(signed, this.innerDigest);
     sha256Into(this.outer, out);
   }
 }
@@ -66,12 +81,22 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
-/** HMAC-SHA256(key, message) written into `out` (HMAC_SHA256_BYTES long). */
-export function hmacSha256Into(key: Uint8Array, message: Uint8Array, out: Uint8Array): void {
+function keyedFor(key: Uint8Array): KeyedSha256 {
   let keyed = byKey.get(key);
   if (keyed === undefined || !sameBytes(keyed.key, key)) {
     keyed = new KeyedSha256(key);
     byKey.set(key, keyed);
   }
-  keyed.macInto(message, out);
+  return keyed;
+}
+
+/** HMAC-SHA256(key, message) written into `out` (HMAC_SHA256_BYTES long). */
+export function hmacSha256Into(key: Uint8Array, message: Uint8Array, out: Uint8Array): void {
+  keyedFor(key).macOfPrefixInto(message, message.length, out);
+}
+
+/** HMAC-SHA256(key, the first `length` bytes of `bytes`) written into `out`: a frame's MAC without a view of its body. */
+export function hmacSha256PrefixInto(key: Uint8Array, bytes: Uint8Array, length: number, out: Uint8Array): void {
+  if (length < 0 || length > bytes.length) throw new RangeError(`HMAC of ${length} bytes of a ${bytes.length}-byte buffer`);
+  keyedFor(key).macOfPrefixInto(bytes, length, out);
 }

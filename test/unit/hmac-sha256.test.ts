@@ -7,13 +7,14 @@ import { spawnSync } from "node:child_process";
 import { createHmac } from "node:crypto";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { hmacSha256Into } from "../../src/proto/hmac-sha256.ts";
-import { cases, macsHex } from "./fixtures/hmac-cases.ts";
+import { hmacSha256Into, hmacSha256PrefixInto } from "../../src/proto/hmac-sha256.ts";
+import { cases, macsHex, prefixCases, prefixMacsHex } from "./fixtures/hmac-cases.ts";
 
 const BUN = path.resolve(import.meta.dirname, "../../node_modules/.bin/bun");
 const FIXTURE = path.resolve(import.meta.dirname, "fixtures/hmac-cases.ts");
 
 const reference = (): string[] => cases().map(({ key, message }) => createHmac("sha256", key).update(message).digest("hex"));
+const prefixReference = (): string[] => prefixCases().map(({ key, buffer, length }) => createHmac("sha256", key).update(buffer.subarray(0, length)).digest("hex"));
 
 describe("HMAC-SHA256 with per-key pads", () => {
   it("equals node:crypto's HMAC for short, block-sized and long keys and messages", () => {
@@ -23,9 +24,18 @@ describe("HMAC-SHA256 with per-key pads", () => {
   it("equals it under Bun too", () => {
     const r = spawnSync(BUN, [FIXTURE], { encoding: "utf8", timeout: 30_000 });
     expect(r.status, r.stderr).toBe(0);
-    const seen = JSON.parse(r.stdout) as { bun: boolean; macs: string[] };
+    const seen = JSON.parse(r.stdout) as { bun: boolean; macs: string[]; prefixMacs: string[] };
     expect(seen.bun).toBe(true);
     expect(seen.macs).toEqual(reference());
+    expect(seen.prefixMacs).toEqual(prefixReference());
+  });
+
+  it("signs a prefix of a buffer (a frame without its MAC), lengths again and after the key's buffers grew", () => {
+    expect(prefixMacsHex()).toEqual(prefixReference());
+  });
+
+  it("refuses a prefix longer than the buffer", () => {
+    expect(() => hmacSha256PrefixInto(new Uint8Array(32), new Uint8Array(10), 11, new Uint8Array(32))).toThrow(RangeError);
   });
 
   it("notices a key changed in place", () => {

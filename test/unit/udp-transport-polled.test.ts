@@ -5,25 +5,13 @@
  * (fixtures/udp-polled-probe.ts, loopback only), this file asserts on what
  * it printed.
  */
-import { spawnSync } from "node:child_process";
-import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { dgramBackend } from "../../src/net/udp-socket-dgram.ts";
 import { polledUdpBackend } from "../../src/net/udp-socket-polled.ts";
-
-const BUN = path.resolve(import.meta.dirname, "../../node_modules/.bin/bun");
-const PROBE = path.resolve(import.meta.dirname, "fixtures/udp-polled-probe.ts");
-
-type Line = Record<string, unknown> & { check: string };
-
-function runProbe(): Map<string, Line> {
-  const r = spawnSync(BUN, [PROBE], { encoding: "utf8", timeout: 30_000 });
-  if (r.status !== 0) throw new Error(`the Bun probe exited ${r.status}: ${r.stderr}`);
-  return new Map(r.stdout.trim().split("\n").map((l) => JSON.parse(l) as Line).map((l) => [l.check, l]));
-}
+import { runBunProbe } from "./bun-probe.ts";
 
 describe("UDP transport with polled sockets", () => {
-  const seen = runProbe();
+  const seen = runBunProbe("udp-polled-probe.ts");
 
   it("exists on Bun (FFI), not on Node", async () => {
     expect(seen.get("backend")?.["name"]).toBe("polled");
@@ -45,6 +33,20 @@ describe("UDP transport with polled sockets", () => {
     }
     expect(p?.["aHeard"]).toEqual([7]);
     expect(p?.["bHeard"]).toEqual([7]);
+  });
+
+  it("several datagrams in one read, then fewer on either socket: each whole and in order, with its age", () => {
+    const b = seen.get("batch");
+    expect(b?.["reads"]).toEqual([3, 1, 1]);
+    const got = b?.["got"] as { bytes: number[]; from: string; ageMs: number | undefined }[];
+    expect(got.map((g) => [g.bytes, g.from])).toEqual([
+      [[13, 13, 13], "127.0.0.3"],
+      [[11], "127.0.0.3"],
+      [[15, 15, 15, 15, 15], "127.0.0.3"],
+      [[20, 20], "127.0.0.4"],
+      [[30, 30, 30, 30], "127.0.0.3"],
+    ]);
+    for (const g of got) expect(g.ageMs).toBeGreaterThan(0);
   });
 
   it("a socket that is not connected stays on the runtime's socket, delivered as it comes, without an age", () => {

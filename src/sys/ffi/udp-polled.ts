@@ -88,6 +88,20 @@ interface Loaded {
   /** One arena for every socket: drains are synchronous, never interleaved. */
   arena: Uint8Array;
   view: DataView;
+  /**
+   * The arena as native-endian 32-bit words (x86-64 and arm64: little
+   * endian), for the message headers' fields: an element of a typed array
+   * is read and written in the compiled code itself, where each DataView
+   * get or set is a call into the runtime.
+   */
+  words: Uint32Array;
+  /**
+   * Message slots [0, dirty) may hold what the kernel wrote at the last
+   * recvmmsg (lengths, flags): set back before the next call. The others
+   * still hold their initial values, so a read that brings one datagram
+   * sets back one slot, not BATCH.
+   */
+  dirty: number;
   base: number;
 }
 
@@ -131,7 +145,7 @@ function load(): Promise<Loaded> {
       view.setBigUint64(iov, BigInt(base + OFF_DATA + i * SLOT_BYTES), true);
       view.setBigUint64(iov + 8, BigInt(SLOT_BYTES), true);
     }
-    return { calls: table.symbols as Calls, errno: table.errno, arena, view, base };
+    return { calls: table.symbols as Calls, errno: table.errno, arena, view, words: new Uint32Array(arena.buffer, 0, ARENA_BYTES >> 2), dirty: BATCH, base };
   })();
   loading.catch(() => {
     loading = undefined;
@@ -225,20 +239,24 @@ export class PolledUdpSocket {
    * goes to `onError` and is consumed; reading goes on.
    */
   drain(sink: PolledDatagramSink, onError: (e: PolledUdpError) => void, max: number): number {
-    const { calls, view, arena, base } = this.l;
+    const l = this.l;
+    const { calls, view, words, arena, base } = l;
     let total = 0;
     let errors = 0;
     while (total < max && this.fd >= 0) {
       const want = Math.min(BATCH, max - total);
-      for (let i = 0; i < want; i++) {
-        const m = OFF_MMSG + i * MMSG_BYTES;
-        view.setUint32(m + 8, NAME_BYTES, true);
-        view.setUint32(m + 40, CONTROL_BYTES, true);
-        view.setUint32(m + 44, 0, true);
-        view.setInt32(m + 48, 0, true);
+      const reset = Math.min(l.dirty, BATCH);
+      for (let i = 0; i < reset; i++) {
+        const w = (OFF_MMSG + i * MMSG_BYTES) >> 2;
+        words[w + 2] = NAME_BYTES; // msg_namelen
+        words[w + 10] = CONTROL_BYTES; // msg_controllen
+        words[w + 11] = 0;
+        words[w + 12] = 0; // msg_flags
       }
       const before = performance.now();
       const got = calls.recvmmsg(this.fd, base + OFF_MMSG, want, MSG_DONTWAIT, null);
+      // A failed call may have written nothing, or (EINTR after some) part of the batch: all of it is set back.
+      l.dirty = got < 0 ? want : got;
       if (got < 0) {
         const errno = this.l.errno();
         if (errno === EAGAIN) {
@@ -254,12 +272,12 @@ export class PolledUdpSocket {
       if (got === 0) break;
       const window = performance.now() - this.drainedAt;
       calls.clock_gettime(CLOCK_REALTIME, base + OFF_TIME);
-      const nowSec = view.getUint32(OFF_TIME, true) + view.getUint32(OFF_TIME + 4, true) * 2 ** 32;
-      const nowNsec = view.getUint32(OFF_TIME + 8, true);
+      const nowSec = (words[OFF_TIME >> 2] as number) + (words[(OFF_TIME >> 2) + 1] as number) * 2 ** 32;
+      const nowNsec = words[(OFF_TIME >> 2) + 2] as number;
       for (let i = 0; i < got; i++) {
-        const m = OFF_MMSG + i * MMSG_BYTES;
-        const length = view.getUint32(m + 56, true);
-        if ((view.getInt32(m + 48, true) & MSG_TRUNC) !== 0) continue;
+        const w = (OFF_MMSG + i * MMSG_BYTES) >> 2;
+        const length = words[w + 14] as number; // msg_len
+        if (((words[w + 12] as number) & MSG_TRUNC) !== 0) continue;
         const nm = OFF_NAME + i * NAME_BYTES;
         const port = ((arena[nm + 2] ?? 0) << 8) | (arena[nm + 3] ?? 0);
         const source = view.getUint32(nm + 4);
@@ -268,7 +286,7 @@ export class PolledUdpSocket {
           this.lastSource = source;
         }
         const address = this.lastAddress;
-        const age = ageOf(view, OFF_CONTROL + i * CONTROL_BYTES, view.getUint32(m + 40, true), nowSec, nowNsec);
+        const age = ageOf(words, OFF_CONTROL + i * CONTROL_BYTES, words[w + 10] as number, nowSec, nowNsec);
         const ageMs = age === undefined ? undefined : Math.min(Math.max(age, 0), window);
         // A copy: readers may keep a datagram past the call, and the arena is refilled by the next drain.
         sink(arena.slice(OFF_DATA + i * SLOT_BYTES, OFF_DATA + i * SLOT_BYTES + length), address, port, ageMs);
@@ -290,16 +308,18 @@ export class PolledUdpSocket {
 }
 
 /** The SCM_TIMESTAMPNS of one message's control data, as an age in ms against (nowSec, nowNsec); undefined if absent. */
-function ageOf(view: DataView, at: number, length: number, nowSec: number, nowNsec: number): number | undefined {
+function ageOf(words: Uint32Array, at: number, length: number, nowSec: number, nowNsec: number): number | undefined {
   let off = 0;
   while (off + 16 <= length && off + 16 <= CONTROL_BYTES) {
-    const len = view.getUint32(at + off, true);
+    // Control messages start 8-byte aligned (CMSG_ALIGN), so at + off is a whole word.
+    const w = (at + off) >> 2;
+    const len = words[w] as number;
     if (len < 16) return undefined;
-    const level = view.getInt32(at + off + 8, true);
-    const type = view.getInt32(at + off + 12, true);
+    const level = words[w + 2] as number;
+    const type = words[w + 3] as number;
     if (level === SOL_SOCKET && type === SO_TIMESTAMPNS && len >= 32) {
-      const sec = view.getUint32(at + off + 16, true) + view.getUint32(at + off + 20, true) * 2 ** 32;
-      const nsec = view.getUint32(at + off + 24, true);
+      const sec = (words[w + 4] as number) + (words[w + 5] as number) * 2 ** 32;
+      const nsec = words[w + 6] as number;
       return (nowSec - sec) * 1000 + (nowNsec - nsec) / 1e6;
     }
     off += (len + 7) & ~7;
