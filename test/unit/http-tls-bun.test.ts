@@ -4,23 +4,11 @@
  * only), this file asserts on what it printed. The same listener under Node
  * is http-tls.test.ts.
  */
-import { spawnSync } from "node:child_process";
-import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-
-const BUN = path.resolve(import.meta.dirname, "../../node_modules/.bin/bun");
-const PROBE = path.resolve(import.meta.dirname, "fixtures/tls-bun-probe.ts");
-
-type Line = Record<string, unknown> & { check: string };
-
-function runProbe(): Map<string, Line> {
-  const r = spawnSync(BUN, [PROBE], { encoding: "utf8", timeout: 30_000 });
-  if (r.status !== 0) throw new Error(`the Bun probe exited ${r.status}: ${r.stderr}`);
-  return new Map(r.stdout.trim().split("\n").map((l) => JSON.parse(l) as Line).map((l) => [l.check, l]));
-}
+import { runBunProbe } from "./bun-probe.ts";
 
 describe("the console listener over TLS, under Bun", () => {
-  const seen = runProbe();
+  const seen = runBunProbe("tls-bun-probe.ts");
 
   it("answers over https and tells the handler the client's address, that it is secure, and the port", () => {
     const r = seen.get("request");

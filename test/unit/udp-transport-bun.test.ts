@@ -5,26 +5,15 @@
  * on node:dgram is udp-transport.test.ts.
  */
 import { spawnSync } from "node:child_process";
-import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { dgramBackend } from "../../src/net/udp-socket-dgram.ts";
 import { defaultUdpBackend } from "../../src/net/udp-transport.ts";
-
-const BUN = path.resolve(import.meta.dirname, "../../node_modules/.bin/bun");
-const PROBE = path.resolve(import.meta.dirname, "fixtures/udp-bun-probe.ts");
-
-type Line = Record<string, unknown> & { check: string };
+import { BUN, runBunProbe, probePath, type ProbeLine } from "./bun-probe.ts";
 
 const canUnshareNet = process.getuid?.() === 0 && spawnSync("unshare", ["-n", "true"]).status === 0;
 
-function runProbe(): Map<string, Line> {
-  const r = spawnSync(BUN, [PROBE], { encoding: "utf8", timeout: 30_000 });
-  if (r.status !== 0) throw new Error(`the Bun probe exited ${r.status}: ${r.stderr}`);
-  return new Map(r.stdout.trim().split("\n").map((l) => JSON.parse(l) as Line).map((l) => [l.check, l]));
-}
-
 describe("UDP transport on Bun's native socket", () => {
-  const seen = runProbe();
+  const seen = runBunProbe("udp-bun-probe.ts");
 
   it("is the backend the transport picks on Bun (node:dgram on Node)", () => {
     expect(seen.get("backend")?.["name"]).toBe("bun");
@@ -77,9 +66,9 @@ describe("UDP transport on Bun's native socket", () => {
 
   // In a fresh network namespace holding only its loopback (it vanishes with the child).
   it.skipIf(!canUnshareNet)("a peer with no route at start (its link down) does not stop the link: the other peer is heard and sent to, sends to it fail through onError", () => {
-    const r = spawnSync("unshare", ["-n", "sh", "-c", `ip link set lo up && exec "$0" "$1" no-route`, BUN, PROBE], { encoding: "utf8", timeout: 30_000 });
+    const r = spawnSync("unshare", ["-n", "sh", "-c", `ip link set lo up && exec "$0" "$1" no-route`, BUN, probePath("udp-bun-probe.ts")], { encoding: "utf8", timeout: 30_000 });
     expect(r.status, r.stderr).toBe(0);
-    const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as Line);
+    const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as ProbeLine);
     expect(lines.find((l) => l.check === "no-route")).toEqual({ check: "no-route", opened: true, got: [6], errors: ["0 ENETUNREACH", "1 ENETUNREACH"], aHeard: [4] });
   });
 

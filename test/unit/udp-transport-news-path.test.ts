@@ -6,24 +6,13 @@
  * (fixtures/udp-news-path-probe.ts, loopback only); this file asserts on
  * what it printed.
  */
-import { spawnSync } from "node:child_process";
-import * as path from "node:path";
 import { describe, expect, it } from "vitest";
+import { runBunProbe } from "./bun-probe.ts";
 
-const BUN = path.resolve(import.meta.dirname, "../../node_modules/.bin/bun");
-const PROBE = path.resolve(import.meta.dirname, "fixtures/udp-news-path-probe.ts");
-
-type Line = Record<string, unknown> & { check: string };
 type Got = { byte: number; fromPort: number; aged: boolean; news: boolean };
 
-function runProbe(): Map<string, Line> {
-  const r = spawnSync(BUN, [PROBE], { encoding: "utf8", timeout: 30_000 });
-  if (r.status !== 0) throw new Error(`the Bun probe exited ${r.status}: ${r.stderr}`);
-  return new Map(r.stdout.trim().split("\n").map((l) => JSON.parse(l) as Line).map((l) => [l.check, l]));
-}
-
 describe("UDP transport news paths", () => {
-  const seen = runProbe();
+  const seen = runBunProbe("udp-news-path-probe.ts");
   const port = Number(seen.get("unknown")?.["port"]);
 
   it("runs on Bun to its end", () => {

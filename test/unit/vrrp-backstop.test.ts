@@ -3,23 +3,11 @@
  * binary runs it: under Bun, in a child (fixtures/vrrp-backstop-probe.ts,
  * loopback only); this file asserts on what it printed.
  */
-import { spawnSync } from "node:child_process";
-import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-
-const BUN = path.resolve(import.meta.dirname, "../../node_modules/.bin/bun");
-const PROBE = path.resolve(import.meta.dirname, "fixtures/vrrp-backstop-probe.ts");
-
-type Line = Record<string, unknown> & { check: string };
-
-function runProbe(): Map<string, Line> {
-  const r = spawnSync(BUN, [PROBE], { encoding: "utf8", timeout: 60_000 });
-  if (r.status !== 0) throw new Error(`the Bun probe exited ${r.status}: ${r.stderr}`);
-  return new Map(r.stdout.trim().split("\n").map((l) => JSON.parse(l) as Line).map((l) => [l.check, l]));
-}
+import { runBunProbe } from "./bun-probe.ts";
 
 describe("VRRP advert backstop thread", () => {
-  const seen = runProbe();
+  const seen = runBunProbe("vrrp-backstop-probe.ts", 60_000);
 
   it("ran every check", () => {
     expect(seen.has("done")).toBe(true);
