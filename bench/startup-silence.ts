@@ -4,15 +4,17 @@
  * frame and the end of its start-up, and whether its peer calls it dead
  * meanwhile. Two builds side by side, restarts alternating between them.
  *
- *   node_modules/.bin/bun bench/startup-silence.ts --old OLD_BIN --new NEW_BIN [--restarts 10] [--stress] [--name NAME]
+ *   node_modules/.bin/bun bench/startup-silence.ts --old OLD_BIN --new NEW_BIN [--restarts 10] [--stress] [--judge old|new] [--freeze-ms N] [--name NAME]
  *
  * Lab: two hosts, two links, the soak's mirror module (bench/soak-mirror.ts:
  * each daemon in a mount namespace of its own, a writer as the service) and
  * a failover module, both preferring h1, a VRRP instance, the console with
  * its self-signed certificate (kept in the state dir across restarts, as on
  * a real node), heartbeats at `lan` (interval 100 ms, deadtime 500 ms). h1
- * runs OLD_BIN all along and judges; h2, the SECOND, is SIGKILLed, h1 waits
- * to call it dead, and h2 starts again with the next build in turn.
+ * runs OLD_BIN all along and judges (NEW_BIN with --judge new, for a
+ * change on the judging side, such as the start-up grace: run once with
+ * each judge); h2, the SECOND, is SIGKILLed, h1 waits to call it dead, and
+ * h2 starts again with the next build in turn.
  *
  * What counts, per restart, from h2's first frame after "heartbeats on":
  * - the longest silence: the longest gap between h2's heartbeat frames as
@@ -24,10 +26,16 @@
  *   after initdead is inside it);
  * - h2's "this node ran late" lines (gap_ms) in the whole span;
  * - h1's late and dead verdicts on h2 in the whole span (each dead one
- *   false: h2 runs).
+ *   false: h2 runs), and the restarts with a silence past the deadtime
+ *   (500 ms), which a judge without the start-up grace calls dead.
  *
  * --stress keeps both CPUs busy with `stress-ng --cpu 2` through all the
  * restarts (keep the run under 10 minutes on a shared host).
+ *
+ * --freeze-ms N stretches one start-up step on purpose: h2 is SIGSTOPped
+ * for N ms as soon as h1 has heard its new run (a step such as VRRP's raw
+ * socket or the console's listener that a loaded host stretched), so the
+ * silence h1 hears is N ms and a little more whatever the host's load.
  *
  * Writes bench/results/startup-silence[-stress].{json,md} (--name picks
  * another name) and prints the table.
@@ -47,6 +55,8 @@ const COMMAND = "node_modules/.bin/bun bench/startup-silence.ts";
 const HEARTBEAT_PORT = 7694;
 const TAIL_MS = 1_500;
 const LATER_DROP_LINE = "memory trimmed again";
+/** The lab's deadtime (`lan`). */
+const DEADTIME_MS = 500;
 
 interface Restart {
   build: "old" | "new";
@@ -60,6 +70,8 @@ interface Restart {
   startedAfterMs: number | null;
   stallsMs: number[];
   deadVerdicts: number;
+  /** The silence each dead verdict names ("silent on all 2 links for N ms"): its time after h2's last frame. */
+  deadAfterMs: number[];
   lateVerdicts: number;
   problem?: string;
 }
@@ -100,12 +112,23 @@ function wrapperFor(wrapper: string, realBin: string, bin: string, out: string):
   return out;
 }
 
-async function restartOnce(h1: VigilNode, h2: VigilNode, bin: string, tcpdump: LabProcess, h2Addrs: readonly string[]): Promise<Omit<Restart, "build" | "n" | "load1">> {
+async function restartOnce(h1: VigilNode, h2: VigilNode, bin: string, tcpdump: LabProcess, h2Addrs: readonly string[], freezeMs: number): Promise<Omit<Restart, "build" | "n" | "load1">> {
   const killedAt = Date.now();
   signalPid(h2.proc.pid, "SIGKILL");
   await h1.waitForLog(peerChange("h2", "dead"), { after: killedAt, timeoutMs: 10_000, what: "h1 calling the killed h2 dead" });
   await sleep(1_000);
-  await h2.start(bin);
+  const restartAt = Date.now();
+  const starting = h2.start(bin);
+  if (freezeMs > 0) {
+    const heard = () => h1.events().some((e) => e.at >= restartAt && peerChange("h2", "up")(e));
+    const until = Date.now() + 15_000;
+    while (!heard() && Date.now() < until) await sleep(5);
+    if (!heard()) throw new Error("h1 did not hear h2's new run within 15 s");
+    signalPid(h2.proc.pid, "SIGSTOP");
+    await sleep(freezeMs);
+    signalPid(h2.proc.pid, "SIGCONT");
+  }
+  await starting;
   const on = h2.events().find((e) => e.msg === "heartbeats on");
   const started = h2.events().find((e) => e.msg === "vigil started");
   if (on === undefined || started === undefined) throw new Error("h2 logged no 'heartbeats on' or 'vigil started'");
@@ -126,13 +149,18 @@ async function restartOnce(h1: VigilNode, h2: VigilNode, bin: string, tcpdump: L
     startedAfterMs: started.at - on.at,
     stallsMs: stalls,
     deadVerdicts: verdicts.filter(peerChange("h2", "dead")).length,
+    deadAfterMs: verdicts.filter(peerChange("h2", "dead")).map((e) => Number(/ for (\d+) ms/.exec(String(e.fields.detail))?.[1])),
     lateVerdicts: verdicts.filter(peerChange("h2", "late")).length,
   };
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { old: { type: "string" }, new: { type: "string" }, restarts: { type: "string", default: "10" }, stress: { type: "boolean", default: false }, name: { type: "string" } } });
-  if (values.old === undefined || values.new === undefined) throw new Error(`usage: ${COMMAND} --old OLD_BIN --new NEW_BIN [--restarts N] [--stress] [--name NAME]`);
+  const { values } = parseArgs({ options: { old: { type: "string" }, new: { type: "string" }, restarts: { type: "string", default: "10" }, stress: { type: "boolean", default: false }, judge: { type: "string", default: "old" }, "freeze-ms": { type: "string", default: "0" }, name: { type: "string" } } });
+  if (values.old === undefined || values.new === undefined || (values.judge !== "old" && values.judge !== "new")) {
+    throw new Error(`usage: ${COMMAND} --old OLD_BIN --new NEW_BIN [--restarts N] [--stress] [--judge old|new] [--freeze-ms N] [--name NAME]`);
+  }
+  const judge = values.judge;
+  const freezeMs = Number(values["freeze-ms"]);
   const restarts = Number(values.restarts);
   const stressed = values.stress === true;
   const work = mkdtempSync(join(tmpdir(), "vigil-startup-silence-"));
@@ -152,7 +180,7 @@ async function main(): Promise<void> {
     const mirror = setUpSoakMirror(join(work, "mirror"), { bun: process.execPath, vigilBin: bins.old, nodes: [h1.name, h2.name] });
     const wrappers = {
       old: { h1: mirror.binFor("h1"), h2: mirror.binFor("h2") },
-      new: { h2: wrapperFor(mirror.binFor("h2"), bins.old, bins.new, join(work, "vigil-h2-new")) },
+      new: { h1: wrapperFor(mirror.binFor("h1"), bins.old, bins.new, join(work, "vigil-h1-new")), h2: wrapperFor(mirror.binFor("h2"), bins.old, bins.new, join(work, "vigil-h2-new")) },
     };
     const serviceScript = join(work, "svc.sh");
     writeFileSync(serviceScript, "#!/bin/sh\nexit 0\n");
@@ -182,7 +210,7 @@ async function main(): Promise<void> {
         ...mirror.moduleYaml({ prefer: h1.name }),
       ],
     });
-    await c.node("h1").start(wrappers.old.h1);
+    await c.node("h1").start(wrappers[judge].h1);
     await c.node("h2").start(wrappers.old.h2);
     await c.waitForMesh(30_000);
     const tcpdump = h1.spawn(["tcpdump", "-tt", "-n", "-l", "-i", "any", `udp and dst port ${HEARTBEAT_PORT} and (src host ${h2.addr(1)} or src host ${h2.addr(2)})`], { logName: "tcpdump" });
@@ -195,11 +223,11 @@ async function main(): Promise<void> {
       const load1 = loadavg()[0] ?? 0;
       loads.push(load1);
       try {
-        const r = await restartOnce(c.node("h1"), c.node("h2"), wrappers[build].h2, tcpdump, [h2.addr(1), h2.addr(2)]);
+        const r = await restartOnce(c.node("h1"), c.node("h2"), wrappers[build].h2, tcpdump, [h2.addr(1), h2.addr(2)], freezeMs);
         results.push({ build, n: Math.floor(i / 2) + 1, load1, ...r });
-        say(`${build} #${Math.floor(i / 2) + 1}: silence ${r.startSilenceMs?.toFixed(0)} ms in start-up, ${r.maxSilenceMs?.toFixed(0)} ms in all, stalls [${r.stallsMs.join(", ")}], dead ${r.deadVerdicts}, late ${r.lateVerdicts}, started +${r.startedAfterMs} ms (load ${load1.toFixed(1)})`);
+        say(`${build} #${Math.floor(i / 2) + 1}: silence ${r.startSilenceMs?.toFixed(0)} ms in start-up, ${r.maxSilenceMs?.toFixed(0)} ms in all, stalls [${r.stallsMs.join(", ")}], dead ${r.deadVerdicts}${r.deadAfterMs.length > 0 ? ` (after ${r.deadAfterMs.join(", ")} ms of silence)` : ""}, late ${r.lateVerdicts}, started +${r.startedAfterMs} ms (load ${load1.toFixed(1)})`);
       } catch (e) {
-        results.push({ build, n: Math.floor(i / 2) + 1, load1, startSilenceMs: null, maxSilenceMs: null, startedAfterMs: null, stallsMs: [], deadVerdicts: 0, lateVerdicts: 0, problem: String(e) });
+        results.push({ build, n: Math.floor(i / 2) + 1, load1, startSilenceMs: null, maxSilenceMs: null, startedAfterMs: null, stallsMs: [], deadVerdicts: 0, deadAfterMs: [], lateVerdicts: 0, problem: String(e) });
         say(`${build}: ${String(e)}`);
         if (c.node("h2").proc.exitStatus !== null) await c.node("h2").start(wrappers.old.h2).catch(() => undefined);
       }
@@ -226,6 +254,7 @@ async function main(): Promise<void> {
       median(silences)?.toFixed(0),
       max(silences),
       String(rs.filter((r) => (r.maxSilenceMs ?? 0) > 250).length),
+      String(rs.filter((r) => (r.maxSilenceMs ?? 0) > DEADTIME_MS).length),
       String(rs.reduce((a, r) => a + r.stallsMs.length, 0)),
       String(rs.flatMap((r) => r.stallsMs).reduce((a, x) => Math.max(a, x), 0)),
       String(rs.reduce((a, r) => a + r.lateVerdicts, 0)),
@@ -235,15 +264,15 @@ async function main(): Promise<void> {
   });
   const loadText = `1-min load at the restarts ${Math.min(...loads).toFixed(1)}-${Math.max(...loads).toFixed(1)}${stressed ? `, stress-ng --cpu 2, CPUs ${busy.toFixed(0)} % busy` : ""}`;
   const md = [
-    `# Start-up silence: ${restarts} restarts of h2 per build, alternating${stressed ? ", beside stress-ng --cpu 2" : ""}`,
+    `# Start-up silence: ${restarts} restarts of h2 per build, alternating${stressed ? ", beside stress-ng --cpu 2" : ""}; h1 (the judge) runs the ${judge} build${freezeMs > 0 ? `; h2 frozen ${freezeMs} ms once h1 heard it` : ""}`,
     "",
-    `\`${COMMAND} --old ${values.old} --new ${values.new} --restarts ${restarts}${stressed ? " --stress" : ""}\`; ${loadText}.`,
+    `\`${COMMAND} --old ${values.old} --new ${values.new} --restarts ${restarts}${stressed ? " --stress" : ""}${judge === "new" ? " --judge new" : ""}${freezeMs > 0 ? ` --freeze-ms ${freezeMs}` : ""}\`; ${loadText}.`,
     "",
-    markdownTable(["build", "restarts", "longest silence in start-up, median ms", "max ms", "longest silence to the later drop, median ms", "max ms", "restarts with a silence > 250 ms", "'ran late' lines", "worst gap_ms", "late verdicts", "dead verdicts (false)", "'vigil started' after 'heartbeats on', median ms"], rows),
+    markdownTable(["build of h2", "restarts", "longest silence in start-up, median ms", "max ms", "longest silence to the later drop, median ms", "max ms", "restarts with a silence > 250 ms", `restarts with a silence > ${DEADTIME_MS} ms (deadtime)`, "'ran late' lines", "worst gap_ms", "late verdicts", "dead verdicts (false)", "'vigil started' after 'heartbeats on', median ms"], rows),
     "",
   ].join("\n");
   const name = values.name ?? `startup-silence${stressed ? "-stress" : ""}`;
-  writeResults(name, { command: COMMAND, old: values.old, new: values.new, stressed, busyPercent: busy, loads, results }, md);
+  writeResults(name, { command: COMMAND, old: values.old, new: values.new, judge, freezeMs, stressed, busyPercent: busy, loads, results }, md);
   console.log(md);
 }
 
