@@ -7,19 +7,14 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { createMemoryNetwork } from "../../src/net/memory-transport.ts";
 import { decodeHeartbeat } from "../../src/proto/heartbeat.ts";
-import { digest, engine, KEY, pairEngine } from "./heartbeat-engine-pair.ts";
+import { digest, engine, KEY, pairEngine, runningPair } from "./heartbeat-engine-pair.ts";
 
 describe("heartbeat driver at idle", () => {
   beforeEach(() => vi.useFakeTimers({ now: 5_000_000 }));
   afterEach(() => vi.useRealTimers());
 
   it("arms about one timer per round, not one more per frame received", async () => {
-    const net = createMemoryNetwork();
-    const a = engine(net, "a", digest("auto"));
-    const b = engine(net, "b", digest("auto"));
-    await a.e.start();
-    await b.e.start();
-    await vi.advanceTimersByTimeAsync(1_000);
+    const { a, b } = await runningPair(1_000, (net, self) => engine(net, self, digest("auto")));
     expect(a.e.view().peers[0]?.state).toBe("up");
     const armed = vi.spyOn(globalThis, "setTimeout");
     await vi.advanceTimersByTimeAsync(2_000);

@@ -4,12 +4,13 @@
  * timers, each with a config digest when given one: what the driver tests
  * that run over fake timers share.
  */
+import { vi } from "vitest";
 import type { MembershipConfig } from "../../src/core/membership/membership.ts";
 import type { OwnDigest } from "../../src/core/membership/drift.ts";
 import { HeartbeatEngine, type HeartbeatEngineOptions } from "../../src/daemon/heartbeat/engine.ts";
 import { Logger } from "../../src/daemon/log.ts";
 import { Metrics } from "../../src/daemon/metrics.ts";
-import type { MemoryNetwork } from "../../src/net/memory-transport.ts";
+import { createMemoryNetwork, type MemoryNetwork } from "../../src/net/memory-transport.ts";
 import type { Endpoint, LinkSpec, Transport } from "../../src/net/udp-transport.ts";
 import { encodeHeartbeat } from "../../src/proto/heartbeat.ts";
 
@@ -107,4 +108,15 @@ export function engine(net: MemoryNetwork, self: Self, configDigest?: OwnDigest,
     ...(configDigest === undefined ? {} : { configDigest }),
     ...(deferFrames === undefined ? {} : { deferFrames }),
   });
+}
+
+/** a and b, each made by `make`, on a new in-memory network: both started (a first), then `ms` of fake time. */
+export async function runningPair<N extends { e: HeartbeatEngine }>(ms: number, make: (net: MemoryNetwork, self: Self) => N): Promise<{ net: MemoryNetwork; a: N; b: N }> {
+  const net = createMemoryNetwork();
+  const a = make(net, "a");
+  const b = make(net, "b");
+  await a.e.start();
+  await b.e.start();
+  await vi.advanceTimersByTimeAsync(ms);
+  return { net, a, b };
 }

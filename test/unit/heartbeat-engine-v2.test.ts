@@ -9,19 +9,14 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { createMemoryNetwork } from "../../src/net/memory-transport.ts";
 import { encodeHeartbeat, HEARTBEAT_VERSION } from "../../src/proto/heartbeat.ts";
 import { NEWS_PATH_VERSION } from "../../src/core/membership/news-path.ts";
-import { digest, engine, KEY } from "./heartbeat-engine-pair.ts";
+import { digest, engine, KEY, runningPair } from "./heartbeat-engine-pair.ts";
 
 describe("heartbeat driver: goodbye, drift, frame versions", () => {
   beforeEach(() => vi.useFakeTimers({ now: 2_000_000 }));
   afterEach(() => vi.useRealTimers());
 
   it("leave() then stop(): the peer logs it stopped (info) and never dead", async () => {
-    const net = createMemoryNetwork();
-    const a = engine(net, "a");
-    const b = engine(net, "b");
-    await a.e.start();
-    await b.e.start();
-    await vi.advanceTimersByTimeAsync(300);
+    const { a, b } = await runningPair(300, engine);
     expect(a.e.view().peers[0]?.state).toBe("up");
     const leaving = b.e.leave();
     await vi.advanceTimersByTimeAsync(100);
@@ -39,12 +34,7 @@ describe("heartbeat driver: goodbye, drift, frame versions", () => {
   });
 
   it("different digests: both sides warn once, naming the key; equal digests: no warning", async () => {
-    const net = createMemoryNetwork();
-    const a = engine(net, "a", digest("manual"));
-    const b = engine(net, "b", digest("auto"));
-    await a.e.start();
-    await b.e.start();
-    await vi.advanceTimersByTimeAsync(2_000);
+    const { a, b } = await runningPair(2_000, (net, self) => engine(net, self, digest(self === "a" ? "manual" : "auto")));
     for (const [x, peer] of [[a, "b"], [b, "a"]] as const) {
       const warned = x.lines.filter((l) => /config differs/.test(l));
       expect(warned).toHaveLength(1);

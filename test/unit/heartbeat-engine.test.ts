@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { createMemoryNetwork, type MemoryNetwork } from "../../src/net/memory-transport.ts";
 import { encodeHeartbeat, type ModuleAdvert } from "../../src/proto/heartbeat.ts";
-import { pairEngine, pairMembership } from "./heartbeat-engine-pair.ts";
+import { pairEngine, pairMembership, runningPair } from "./heartbeat-engine-pair.ts";
 
 /** The pair's lan timers. */
 const timers = pairMembership("a");
@@ -22,12 +22,7 @@ describe("HeartbeatEngine over the in-memory network", () => {
   afterEach(() => vi.useRealTimers());
 
   it("brings both peers up, then declares a stopped peer dead within deadtime plus one interval", async () => {
-    const net = createMemoryNetwork();
-    const a = engine(net, "a");
-    const b = engine(net, "b");
-    await a.e.start();
-    await b.e.start();
-    await vi.advanceTimersByTimeAsync(300);
+    const { a, b } = await runningPair(300, engine);
     expect(a.e.view().peers[0]).toMatchObject({ name: "b", state: "up" });
     expect(a.e.view().peers[0]?.links.map((l) => l.state)).toEqual(["up", "up"]);
     expect(a.lines.some((l) => /info  peer b up /.test(l))).toBe(true);
@@ -46,12 +41,7 @@ describe("HeartbeatEngine over the in-memory network", () => {
   });
 
   it("reports a degraded link without declaring the peer dead", async () => {
-    const net = createMemoryNetwork();
-    const a = engine(net, "a");
-    const b = engine(net, "b");
-    await a.e.start();
-    await b.e.start();
-    await vi.advanceTimersByTimeAsync(300);
+    const { net, a, b } = await runningPair(300, engine);
     net.setSegment(1, false);
     await vi.advanceTimersByTimeAsync(2000);
     const peer = a.e.view().peers[0];
@@ -63,13 +53,8 @@ describe("HeartbeatEngine over the in-memory network", () => {
   });
 
   it("sends a published module change at once instead of with the next periodic frame", async () => {
-    const net = createMemoryNetwork();
     const published = { adverts: [{ module: "web", role: "SECOND", generation: 1 }] };
-    const a = engine(net, "a", published);
-    const b = engine(net, "b");
-    await a.e.start();
-    await b.e.start();
-    await vi.advanceTimersByTimeAsync(230);
+    const { a, b } = await runningPair(230, (net, self) => (self === "a" ? engine(net, self, published) : engine(net, self)));
     // 30 ms after a's periodic round at +200: the next one is due at +300.
     const changedAt = Date.now();
     published.adverts = [{ module: "web", role: "PRIM", generation: 2 }];
@@ -84,12 +69,7 @@ describe("HeartbeatEngine over the in-memory network", () => {
   });
 
   it("sends one round for many publishes in one turn, and at most one more per quarter interval", async () => {
-    const net = createMemoryNetwork();
-    const a = engine(net, "a");
-    const b = engine(net, "b");
-    await a.e.start();
-    await b.e.start();
-    await vi.advanceTimersByTimeAsync(210);
+    const { a, b } = await runningPair(210, engine);
     const before = b.heard.length;
     for (let i = 0; i < 5; i++) a.e.publish();
     await vi.advanceTimersByTimeAsync(1);
