@@ -4,6 +4,11 @@
  * (under bun) ptrace-stops it and holds it until released. The thread runs
  * on as soon as the helper is gone, however it goes (the kernel detaches a
  * dead tracer's threads), so `kill` is the clean-up on any path.
+ *
+ * Stop a thread only inside the system calls it would hang in (`inCalls`):
+ * stopped at an arbitrary point it may be waiting on a lock of the runtime,
+ * which can then be handed to it, and the other threads wait for it too
+ * (see the helper), which no hung disk would do.
  */
 import { spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
@@ -45,17 +50,30 @@ export function threadState(pid: number, tid: number): string | null {
   }
 }
 
+/** x86-64 numbers of the calls a thread that writes files hangs in when its disk does. */
+export const FILE_WRITE_CALLS = { write: 1, pwrite64: 18, writev: 20, fsync: 74, fdatasync: 75, pwritev: 296, pwritev2: 328 } as const;
+
 export interface StoppedThread {
   readonly tid: number;
+  /** The system call it was stopped in (or returning from); -1: none. */
+  readonly syscall: number;
+  /** The file that call's first argument names ("" for none). */
+  readonly file: string;
   /** Lets the thread run on and waits for the helper to say so. */
   release(): Promise<void>;
   /** Ends the helper at once (the thread runs on); a no-op once it is gone. */
   kill(): void;
 }
 
-/** Stops thread `tid` of process `pid`; resolves once the kernel reports it stopped. */
-export async function stopThread(pid: number, tid: number): Promise<StoppedThread> {
-  const child = spawn(BUN, [join(FIXTURES, "thread-stop.ts"), String(tid)], { stdio: ["pipe", "pipe", "pipe"] });
+/**
+ * Stops thread `tid` of process `pid`, only in one of the calls `o.inCalls` (any point when absent)
+ * on a file under one of `o.under` (any file when absent); resolves once the kernel reports it stopped.
+ */
+export async function stopThread(pid: number, tid: number, o: { inCalls?: readonly (keyof typeof FILE_WRITE_CALLS)[]; under?: readonly string[] } = {}): Promise<StoppedThread> {
+  const calls = o.inCalls ?? [];
+  if (calls.length > 0 && process.arch !== "x64") throw new Error(`stopThread knows the system call numbers of x86-64 only, not ${process.arch}`);
+  const args = [String(tid), calls.map((c) => FILE_WRITE_CALLS[c]).join(","), (o.under ?? []).join(",")];
+  const child = spawn(BUN, [join(FIXTURES, "thread-stop.ts"), ...args], { stdio: ["pipe", "pipe", "pipe"] });
   let out = "";
   let err = "";
   child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
@@ -71,14 +89,16 @@ export async function stopThread(pid: number, tid: number): Promise<StoppedThrea
   try {
     await waitUntil(() => {
       if (exited) throw new Error(`thread-stop ${tid} exited: ${err.trim() || out.trim()}`);
-      return out.includes(`stopped ${tid}`) && threadState(pid, tid) === "t";
-    }, { timeoutMs: 20_000, what: `thread ${tid} of ${pid} stopped` });
+      return out.includes(`stopped ${tid} `) && threadState(pid, tid) === "t";
+    }, { timeoutMs: 40_000, what: `thread ${tid} of ${pid} stopped` });
   } catch (e) {
     kill();
     throw e;
   }
   return {
     tid,
+    syscall: Number(/stopped \d+ in (-?\d+)/.exec(out)?.[1] ?? -1),
+    file: JSON.parse(/stopped \d+ in -?\d+ (".*") after/.exec(out)?.[1] ?? '""') as string,
     kill,
     async release() {
       if (exited) return;
