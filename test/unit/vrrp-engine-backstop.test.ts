@@ -62,15 +62,22 @@ function node(socket: BackstopSocket, lines: string[]): { engine: VrrpEngine; vi
   return { ...oneInstanceEngine({ socket, self: US, priority: 150, advertMs: ADVERT_MS, lines, onRemove }), removes };
 }
 
+/** Our instance started and MASTER for five adverts, its backstop armed; `removes` counts from after start-up's removal of leftovers. */
+async function master(lines: string[] = []): Promise<{ socket: BackstopSocket; engine: VrrpEngine; removes: string[] }> {
+  const socket = new BackstopSocket();
+  const { engine, removes } = node(socket, lines);
+  await engine.start();
+  removes.splice(0);
+  await vi.advanceTimersByTimeAsync(MDI + 5 * ADVERT_MS);
+  return { socket, engine, removes };
+}
+
 describe("VRRP advert backstop hand-off", () => {
   beforeEach(() => vi.useFakeTimers({ now: 1_000_000 }));
   afterEach(() => vi.useRealTimers());
 
   it("a MASTER hands the backstop the adverts it sent, with its interval and a lease of ten adverts", async () => {
-    const socket = new BackstopSocket();
-    const { engine } = node(socket, []);
-    await engine.start();
-    await vi.advanceTimersByTimeAsync(MDI + 5 * ADVERT_MS);
+    const { socket, engine } = await master();
     expect(engine.state("VI_1")?.role).toBe("master");
     const last = socket.sent.at(-1);
     expect(socket.armed).toBe(true);
@@ -95,12 +102,7 @@ describe("VRRP advert backstop hand-off", () => {
   });
 
   it("a MASTER that hears a higher priority disarms it at once, before its VIPs are removed", async () => {
-    const socket = new BackstopSocket();
-    const { engine, removes } = node(socket, []);
-    await engine.start();
-    // Start-up's removal of leftovers is not what is looked at.
-    removes.splice(0);
-    await vi.advanceTimersByTimeAsync(MDI + 5 * ADVERT_MS);
+    const { socket, engine, removes } = await master();
     expect(socket.armed).toBe(true);
     socket.deliver(advertFrom(OTHER, 200, ADVERT_MS));
     // Synchronously, in the same turn as the advert: no queued action has run yet.
@@ -113,12 +115,7 @@ describe("VRRP advert backstop hand-off", () => {
   });
 
   it("stopping disarms it before the VIPs go and the priority-0 advert is sent, and it is not armed again", async () => {
-    const socket = new BackstopSocket();
-    const { engine, removes } = node(socket, []);
-    await engine.start();
-    // Start-up's removal of leftovers is not what is looked at.
-    removes.splice(0);
-    await vi.advanceTimersByTimeAsync(MDI + 5 * ADVERT_MS);
+    const { socket, engine, removes } = await master();
     expect(socket.armed).toBe(true);
     await engine.stop();
     expect(removes).toEqual(["remove while armed=false"]);
@@ -127,11 +124,8 @@ describe("VRRP advert backstop hand-off", () => {
   });
 
   it("says (rate-limited) when the backstop had to send", async () => {
-    const socket = new BackstopSocket();
     const lines: string[] = [];
-    const { engine } = node(socket, lines);
-    await engine.start();
-    await vi.advanceTimersByTimeAsync(MDI + 5 * ADVERT_MS);
+    const { socket, engine } = await master(lines);
     expect(lines.filter((l) => l.includes("backstop"))).toEqual([]);
     socket.byBackstop = 2;
     await vi.advanceTimersByTimeAsync(3 * ADVERT_MS);
