@@ -17,6 +17,11 @@ function engine(net: MemoryNetwork, self: "a" | "b", modules: { adverts: ModuleA
   return { ...node, heard };
 }
 
+/** A frame in b's name signed with a key that is not the cluster's. */
+const FORGED = encodeHeartbeat({
+  cluster: "lab", node: "b", epoch: 1n << 40n, seq: 1, sentAt: 0, link: 0, echoes: [], modules: [],
+}, new Uint8Array(32).fill(9));
+
 describe("HeartbeatEngine over the in-memory network", () => {
   beforeEach(() => vi.useFakeTimers({ now: 1_000_000 }));
   afterEach(() => vi.useRealTimers());
@@ -89,10 +94,7 @@ describe("HeartbeatEngine over the in-memory network", () => {
     const net = createMemoryNetwork();
     const a = engine(net, "a");
     await a.e.start();
-    const forged = encodeHeartbeat({
-      cluster: "lab", node: "b", epoch: 1n << 40n, seq: 1, sentAt: 0, link: 0, echoes: [], modules: [],
-    }, new Uint8Array(32).fill(9));
-    net.inject(0, { address: "198.51.100.12", port: 7694 }, { address: "198.51.100.11", port: 7694 }, forged);
+    net.inject(0, { address: "198.51.100.12", port: 7694 }, { address: "198.51.100.11", port: 7694 }, FORGED);
     await vi.advanceTimersByTimeAsync(50);
     expect(a.e.view().peers[0]?.state).toBe("unknown");
     expect(a.metrics.render()).toMatch(/vigil_heartbeat_frames_rejected_total\{reason="bad-mac"\} 1/);
@@ -104,10 +106,7 @@ describe("HeartbeatEngine over the in-memory network", () => {
     const net = createMemoryNetwork();
     const a = engine(net, "a");
     await a.e.start();
-    const forged = encodeHeartbeat({
-      cluster: "lab", node: "b", epoch: 1n << 40n, seq: 1, sentAt: 0, link: 0, echoes: [], modules: [],
-    }, new Uint8Array(32).fill(9));
-    for (let i = 0; i < 100; i++) net.inject(0, { address: "198.51.100.12", port: 40000 }, { address: "198.51.100.11", port: 7694 }, forged);
+    for (let i = 0; i < 100; i++) net.inject(0, { address: "198.51.100.12", port: 40000 }, { address: "198.51.100.11", port: 7694 }, FORGED);
     await vi.advanceTimersByTimeAsync(50);
     const logged = a.lines.filter((l) => /heartbeat frame rejected/.test(l));
     expect(logged).toHaveLength(1);
