@@ -16,7 +16,8 @@
  * each judge); h2, the SECOND, is SIGKILLed, h1 waits to call it dead, and
  * h2 starts again with the next build in turn.
  *
- * What counts, per restart, from h2's first frame after "heartbeats on":
+ * What counts, per restart, from h2's first frame of its new run (it sends
+ * its first rounds before it logs "heartbeats on"):
  * - the longest silence: the longest gap between h2's heartbeat frames as
  *   they arrive in h1's namespace on either link (tcpdump there, so the
  *   build's own clock plays no part), over start-up (to 1.5 s after "vigil
@@ -140,9 +141,12 @@ async function restartOnce(h1: VigilNode, h2: VigilNode, bin: string, tcpdump: L
   await sleep(TAIL_MS + 300);
   const spanTo = end.at + TAIL_MS;
   const frames = frameTimes(tcpdump.output(), h2Addrs);
-  const first = frames.find((t) => t >= on.at - 50);
-  const stalls = h2.events().filter((e) => e.msg.startsWith("this node ran late;") && e.at >= on.at && e.at <= spanTo).map((e) => Number(e.fields.gap_ms));
-  const verdicts = h1.events().filter((e) => e.at >= on.at && e.at <= spanTo);
+  // From h2's first frame of this run as h1's namespace got it: h2 sends its first rounds before it logs
+  // "heartbeats on" (engine.start() still runs), and a silence right after them belongs to its start-up too.
+  const first = frames.find((t) => t >= restartAt);
+  const from = Math.min(first ?? on.at, on.at);
+  const stalls = h2.events().filter((e) => e.msg.startsWith("this node ran late;") && e.at >= from && e.at <= spanTo).map((e) => Number(e.fields.gap_ms));
+  const verdicts = h1.events().filter((e) => e.at >= from && e.at <= spanTo);
   return {
     startSilenceMs: first === undefined ? null : longestGap(frames, first, started.at + TAIL_MS),
     maxSilenceMs: first === undefined ? null : longestGap(frames, first, spanTo),
