@@ -195,7 +195,9 @@ export function peerChange(peer: string, to?: "up" | "late" | "dead", reason?: s
 
 /** Any peer state change, optionally only to one state. */
 export function anyPeerChange(to?: "up" | "late" | "dead"): LogPredicate {
-  return (e) => typeof e.fields.peer === "string" && e.msg.startsWith("peer ") && e.fields.link === undefined && (to === undefined || e.fields.to === to);
+  // Other lines about a peer ("peer h2: it reads our news from our port + 1") name it too, but carry no `to`.
+  return (e) =>
+    typeof e.fields.peer === "string" && e.msg.startsWith("peer ") && e.fields.link === undefined && typeof e.fields.to === "string" && (to === undefined || e.fields.to === to);
 }
 
 /** A link state change ("link 1 to h3 down"); links are numbered from 0 in the log, in config order. */
