@@ -7,11 +7,12 @@
  * an operator can act on, and `needFor` names the feature that needs nft when
  * it is missing.
  */
-import { spawn } from "node:child_process";
+import { killHelper, spawnHelper } from "./helper-child.ts";
 
 export const NFT_TIMEOUT_MS = 5_000;
 
-export type NftFailure = "missing" | "timeout" | "failed" | "spawn";
+/** `signalled`: a signal ended nft before it exited (not our timeout). */
+export type NftFailure = "missing" | "timeout" | "failed" | "signalled" | "spawn";
 
 export type NftResult =
   | { readonly ok: true; readonly stdout: string }
@@ -42,12 +43,10 @@ function runNftArgs(args: readonly string[], input: string | null, opts: NftOpti
       clearTimeout(timer);
       resolve(r);
     };
-    const child = spawn("nft", [...args], {
-      stdio: [input === null ? "ignore" : "pipe", "pipe", "pipe"],
-      env: { ...process.env, LC_ALL: "C" },
-    });
+    // Its own process group: a stop signal sent to the daemon's group must not end it (helper-child.ts).
+    const child = spawnHelper("nft", args, { stdin: input === null ? "ignore" : "pipe", env: { ...process.env, LC_ALL: "C" } });
     const timer = setTimeout(() => {
-      child.kill("SIGKILL");
+      killHelper(child);
       done({ ok: false, failure: "timeout", message: `nft did not finish within ${timeoutMs} ms` });
     }, timeoutMs);
     child.stdout?.on("data", (b: Buffer) => {
@@ -64,8 +63,9 @@ function runNftArgs(args: readonly string[], input: string | null, opts: NftOpti
         done({ ok: false, failure: "spawn", message: `cannot run nft: ${e.message}` });
       }
     });
-    child.on("close", (code) => {
+    child.on("close", (code, signal) => {
       if (code === 0) done({ ok: true, stdout });
+      else if (code === null && signal !== null) done({ ok: false, failure: "signalled", message: `nft was ended by ${signal} before it finished` });
       else done({ ok: false, failure: "failed", message: `nft failed (exit ${String(code)}): ${stderr.trim().split("\n")[0] ?? ""}` });
     });
     if (input !== null && child.stdin) {

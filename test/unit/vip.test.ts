@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { buildGarpFrame, formatMac, parseMac, readInterfaceMac, sendGratuitousArp } from "../../src/sys/garp.ts";
 import { createIpRunner, type IpRunner, type IpRunResult } from "../../src/sys/ip-command.ts";
+import { SIGNALLED_TRIES } from "../../src/sys/helper-child.ts";
 import { addVip, listAddresses, parseAddressList, removeVip, resolveVip } from "../../src/sys/vip.ts";
 import { hasVip } from "../lab/vip-check.ts";
 
@@ -113,6 +114,16 @@ describe("removeVip", () => {
     const r = await removeVip({ address: "198.51.100.100", interface: "eth9" }, run);
     expect(r).toMatchObject({ ok: false, kind: "remove-failed", interface: "eth9", stderr: 'Cannot find device "eth9"' });
     if (!r.ok) expect(r.message).toMatch(/^cannot remove VIP 198\.51\.100\.100 from eth9: .*Cannot find device "eth9"/);
+  });
+
+  it("runs ip again when a signal ended it before it finished (a stop signal sent to the whole cgroup)", async () => {
+    let n = 0;
+    const run = fakeIp(() => (n++ === 0 ? { ok: false, kind: "signalled", exitCode: null, message: "ended by SIGTERM before it finished" } : { ok: true }));
+    expect(await removeVip({ address: "198.51.100.100", interface: "eth0" }, run)).toEqual({ ok: true, vip: "198.51.100.100", interface: "eth0", alreadyGone: false });
+    expect(run.calls).toHaveLength(2);
+    const always = fakeIp(() => ({ ok: false, kind: "signalled", exitCode: null, message: "ended by SIGTERM before it finished" }));
+    expect(await removeVip({ address: "198.51.100.100", interface: "eth0" }, always)).toMatchObject({ ok: false, kind: "remove-failed" });
+    expect(always.calls).toHaveLength(SIGNALLED_TRIES);
   });
 
   it("does not take a timeout for success even if ip's partial stderr looks like one", async () => {

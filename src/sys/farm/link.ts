@@ -15,6 +15,7 @@
  */
 import { createHash } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
+import { SIGNALLED_TRIES } from "../helper-child.ts";
 import type { IpRunner } from "../ip-command.ts";
 import { addVip, removeVip } from "../vip.ts";
 
@@ -82,9 +83,9 @@ export async function removeFarmLink(spec: FarmLinkSpec, run: IpRunner): Promise
   const problems: string[] = [];
   const name = macvlanName(spec.module);
   let del = await run(["link", "del", name]);
-  // Ended by a signal (one meant for the daemon while it stops can reach its
-  // children): the link may still be there, and a removal is safe to repeat.
-  if (!del.ok && del.kind === "signalled") del = await run(["link", "del", name]);
+  // Ended by a signal meant for the daemon as it stops (helper-child.ts): the
+  // link may still be there, and a removal is safe to repeat.
+  for (let i = 1; i < SIGNALLED_TRIES && !del.ok && del.kind === "signalled"; i++) del = await run(["link", "del", name]);
   if (!del.ok && !/Cannot find device|does not exist/i.test(del.stderr)) problems.push(del.message);
   const vip = await removeVip({ address: spec.vip, interface: "lo" }, run);
   if (!vip.ok) problems.push(vip.message);

@@ -7,6 +7,7 @@
  * runner (src/sys/nft.ts).
  */
 import { errnoName } from "../ffi/libc.ts";
+import { SIGNALLED_TRIES } from "../helper-child.ts";
 import { applyRuleset, listTableJson, type NftResult } from "../nft.ts";
 import { farmFlowOps, farmRenewOps, farmUpdateOps, type NftNetlink, openNftNetlink, type SetOp } from "./nft-netlink.ts";
 import { type FarmCounters, parseFarmCounters } from "./counters.ts";
@@ -100,7 +101,11 @@ export async function renewFarmLease(module: string, vip: string, leaseMs: numbe
 
 /** Removes the table. Remove the farm's link (link.ts) first: see exit-guard.ts. */
 export async function removeFarmTable(module: string): Promise<TableResult> {
-  return result(await applyRuleset(farmTeardownRuleset(module), { needFor: NEED }), `farm ${module}: cannot remove nft table ${farmTableName(module)}`);
+  const remove = (): Promise<NftResult> => applyRuleset(farmTeardownRuleset(module), { needFor: NEED });
+  let r = await remove();
+  // Ended by a signal meant for the daemon as it stops (helper-child.ts): a removal is safe to repeat.
+  for (let i = 1; i < SIGNALLED_TRIES && !r.ok && r.failure === "signalled"; i++) r = await remove();
+  return result(r, `farm ${module}: cannot remove nft table ${farmTableName(module)}`);
 }
 
 export async function readFarmCounters(module: string): Promise<{ ok: true; counters: FarmCounters } | { ok: false; message: string }> {
