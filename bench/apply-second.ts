@@ -39,6 +39,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { benchArgs } from "./lib/args.ts";
+import { median } from "./lib/stats.ts";
 
 const HERE = import.meta.filename;
 /** Where the runs make their folders (the mounted --fs, passed on to the children). */
@@ -134,12 +135,6 @@ interface RunResult {
   /** The resync's own phases (ms). */
   phaseMs?: Record<string, number>;
   how: string;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const n = s.length;
-  return n === 0 ? NaN : n % 2 === 1 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
 }
 
 async function run(tree: string, work: string, stormFiles: number, resyncFiles: number): Promise<RunResult> {
