@@ -3,7 +3,7 @@ import { fmt, markdownTable, type Cell } from "./lib/report.ts";
 import { median, ratio } from "./lib/stats.ts";
 import type { LinkShape } from "./mirror-link.ts";
 import type { SuiteResult, SuiteSizes } from "./mirror-measure.ts";
-import type { InitialSyncResult, ResyncResult, RsyncFigures, VigilCpu } from "./mirror-resync.ts";
+import type { InitialSyncResult, ResyncResult, RsyncFigures, VigilCpu, VigilPasses } from "./mirror-resync.ts";
 
 export interface StallResult {
   label: string;
@@ -146,8 +146,10 @@ function targets(j: MirrorJson): string {
 /** How both sides of a resync row are timed. */
 const STARTS = "Both times run from starting the receiving side's daemon (vigil's SECOND; rsync --daemon, its client trying again until it listens) to the copy being there (the PRIM logging the resync done; the rsync client's exit): each includes its daemon's start, its connection and handshake.";
 
-function polled(v: { polledSeconds?: number }): string {
-  return v.polledSeconds === undefined ? "" : `; the bench's status poll saw both sides replicating after ${fmt(v.polledSeconds)} s`;
+function polled(v: { polledSeconds?: number; passes?: VigilPasses }): string {
+  const poll = v.polledSeconds === undefined ? "" : `; the bench's status poll saw both sides replicating after ${fmt(v.polledSeconds)} s`;
+  const passes = v.passes === undefined ? "" : `; passes that failed and started over: ${v.passes.failed}; the last pass by phase (ms): ${v.passes.lastPhaseMs ?? "-"}${(v.passes.why ?? []).map((w) => `\n- ${w}`).join("")}`;
+  return poll + passes;
 }
 
 /** CPU rows of a resync table: sending and receiving side, and per file (results of older runs have none). */

@@ -33,9 +33,19 @@ export interface ResyncResult {
     reportedBytesSent: number | null;
     copiesEqual: boolean;
     cpu: VigilCpu;
+    passes?: VigilPasses;
   };
   /** `seconds` from starting rsync's daemon on the receiving side, as vigil's. */
   rsync: RsyncFigures;
+}
+
+/** The PRIM's "mirror resync pass ended" lines of one measurement: passes that failed (the resync then starts over) and the last pass's time by phase. */
+export interface VigilPasses {
+  failed: number;
+  /** As logged, e.g. "scanning 410, namespace 2, data 5210, metadata 880". */
+  lastPhaseMs: string | null;
+  /** Why each failed: the failed passes' times by phase and the PRIM's "mirror resync failed" details, and the SECOND's lines of a link dropped for silence. */
+  why?: string[];
 }
 
 /** CPU ms of each daemon's threads by name (bench/lib/thread-cpu.ts), from the SECOND's start to both sides replicating. */
@@ -73,6 +83,29 @@ async function untilReplicating(pair: VigilPair, t0: number, what: string): Prom
     if (performance.now() - t0 > 600_000) throw new Error(`${what} did not end within 10 minutes; last: ${JSON.stringify(last)}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+function passesSince(prim: string, second: string, since: number): VigilPasses {
+  const out: VigilPasses = { failed: 0, lastPhaseMs: null, why: [] };
+  const lines = (log: string, test: (line: string) => boolean): { time: string; msg: string; completed?: string; ms?: string; detail?: string }[] =>
+    log.split("\n").filter(test).flatMap((line) => {
+      try {
+        const l = JSON.parse(line) as { time: string; msg: string; completed?: string; ms?: string; detail?: string };
+        return Date.parse(l.time) >= since ? [l] : [];
+      } catch {
+        return []; // a line cut short: not the one
+      }
+    });
+  for (const l of lines(prim, (x) => x.includes('"msg":"mirror resync pass ended"'))) {
+    if (l.completed === "false") {
+      out.failed++;
+      out.why!.push(`PRIM ${l.time.slice(11, 23)}: a pass ended incomplete after ${l.ms ?? "-"} (ms)`);
+    }
+    out.lastPhaseMs = l.ms ?? null;
+  }
+  for (const l of lines(prim, (x) => x.includes('"msg":"mirror resync failed"'))) out.why!.push(`PRIM ${l.time.slice(11, 23)}: ${l.detail ?? l.msg}`);
+  for (const l of lines(second, (x) => x.includes("nothing heard from"))) out.why!.push(`SECOND ${l.time.slice(11, 23)}: ${l.detail ?? l.msg}`);
+  return out;
 }
 
 /**
@@ -146,7 +179,7 @@ function reapedCpuMs(pid: number): number {
  * `wall` runs from the start to the PRIM's "mirror resync done" (its log's
  * time), as rsync's runs from starting its daemon to the client's exit.
  */
-async function timeVigil(pair: VigilPair, what: string): Promise<{ wall: number; polled: number; last: MirrorResyncStatus | null; cpu: VigilCpu }> {
+async function timeVigil(pair: VigilPair, what: string): Promise<{ wall: number; polled: number; last: MirrorResyncStatus | null; cpu: VigilCpu; passes: VigilPasses }> {
   const started = Date.now();
   const prim0 = sampleThreads(pair.pid("h1"));
   const t0 = performance.now();
@@ -161,7 +194,7 @@ async function timeVigil(pair: VigilPair, what: string): Promise<{ wall: number;
     const tail = pair.output("h1").split("\n").filter((l) => l.includes('"msg":"mirror')).slice(-12).join("\n");
     throw new Error(`${what}: the PRIM never logged "mirror resync done"; its last mirror lines:\n${tail}`);
   }
-  return { wall: (doneAt - started) / 1000, polled, last, cpu };
+  return { wall: (doneAt - started) / 1000, polled, last, cpu, passes: passesSince(pair.output("h1"), pair.output("h2"), started) };
 }
 
 export async function measureResync(o: { lab: Lab; pair: VigilPair; prim: Target; dir: string; files: number; mib: number; fraction: number }): Promise<ResyncResult> {
@@ -181,7 +214,7 @@ export async function measureResync(o: { lab: Lab; pair: VigilPair; prim: Target
   const change = await app<{ bytes: number; files: number }>(prim, ["change", tree, String(o.fraction), "42"], "change the tree");
 
   const w0 = await wireBytes(h1);
-  const { wall, polled, last, cpu } = await timeVigil(pair, "the resync");
+  const { wall, polled, last, cpu, passes } = await timeVigil(pair, "the resync");
   const w1 = await wireBytes(h1);
   const vigilEqual = (await h1.exec(["diff", "-rq", join(pair.data("h1"), "tree"), join(pair.data("h2"), "tree")], { timeoutMs: 300_000 })).code === 0;
 
@@ -206,6 +239,7 @@ export async function measureResync(o: { lab: Lab; pair: VigilPair; prim: Target
         reportedBytesSent: last?.bytesSent ?? null,
         copiesEqual: vigilEqual,
         cpu,
+        passes,
       },
       rsync: { seconds: rsyncSeconds, wireBytes: w3 - w2, copiesEqual: rsyncEqual, cpu: { senderMs, receiverMs: reapedCpuMs(daemon.pid) }, durableSeconds },
     };
@@ -228,6 +262,7 @@ export interface InitialSyncResult {
     wireBytes: number;
     copiesEqual: boolean;
     cpu: VigilCpu;
+    passes?: VigilPasses;
   };
   /** `seconds` from starting rsync's daemon on the receiving side, as vigil's. */
   rsync: RsyncFigures;
@@ -254,7 +289,7 @@ export async function measureInitialSync(o: { lab: Lab; pair: VigilPair; prim: T
   // The page cache would flatter the second reader of the tree (rsync): both start cold.
   await must(["sh", "-c", "sync; echo 3 > /proc/sys/vm/drop_caches"], "drop caches");
   const w0 = await wireBytes(h1);
-  const { wall, polled, last, cpu } = await timeVigil(pair, "the initial sync");
+  const { wall, polled, last, cpu, passes } = await timeVigil(pair, "the initial sync");
   const w1 = await wireBytes(h1);
   const src = join(pair.data("h1"), "tree");
   const vigilEqual = (await h1.exec(["diff", "-rq", src, join(pair.data("h2"), "tree")], { timeoutMs: 300_000 })).code === 0;
@@ -286,6 +321,7 @@ export async function measureInitialSync(o: { lab: Lab; pair: VigilPair; prim: T
         wireBytes: w1 - w0,
         copiesEqual: vigilEqual,
         cpu,
+        passes,
       },
       rsync: { seconds: rsyncSeconds, wireBytes: w3 - w2, copiesEqual: rsyncEqual, cpu: { senderMs, receiverMs: reapedCpuMs(daemon.pid) }, durableSeconds },
     };
