@@ -13,6 +13,9 @@ export const ARBITER_VIP = "198.51.100.100";
 export const LEASE_MS = 3_000;
 export const GRACE_MS = 1_000;
 
+/** Whether a node in this role (as `vigil status` shows it) runs the module: PRIM, or ALONE without a peer. */
+export const isPrimary = (role: string | undefined): boolean => role === "PRIM" || role === "ALONE";
+
 export function arbiterPairYaml(keyFile: string, h1: LabHost, h2: LabHost, arbiter: LabHost, failback: "auto" | "manual" = "manual"): string {
   return [
     "cluster:",

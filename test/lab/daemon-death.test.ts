@@ -15,6 +15,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect } from "vitest";
+import { isPrimary } from "./arbiter-pair.ts";
 import { labTest } from "./lab-test.ts";
 import { bothAt, type FencePair, firstAt, MODULE_VIP, processRuns, sampleBoth, startFencePair, vmRssKiB, VRRP_VIP } from "./fence-lab.ts";
 import { parseVigilLog } from "./vigil-cluster.ts";
@@ -30,8 +31,6 @@ beforeAll(() => {
 afterAll(() => {
   if (root !== "") rmSync(root, { recursive: true, force: true });
 });
-
-const isPrimary = (role: string): boolean => role === "PRIM" || role === "ALONE";
 
 async function killAndWatch(p: FencePair, label: string): Promise<void> {
   const { n1, n2 } = p;

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { onTestFinished } from "vitest";
 import type { LabHost, LabProcess } from "./lab.ts";
 import { createTestLab } from "./lab-test.ts";
-import { ARBITER_VIP, arbiterPairYaml, writeWebService } from "./arbiter-pair.ts";
+import { ARBITER_VIP, arbiterPairYaml, isPrimary, writeWebService } from "./arbiter-pair.ts";
 import { launchVigil, parseVigilLog, requireVigilBinary, VIGIL_BIN, vigilKeygen, type VigilLogEvent } from "./vigil-cluster.ts";
 import { sampleUntilStopped } from "./sampler.ts";
 import { sleep, waitUntil } from "./wait.ts";
@@ -64,8 +64,6 @@ function readPid(file: string): number | null {
   const n = Number(readFileSync(file, "utf8").trim());
   return Number.isInteger(n) && n > 1 ? n : null;
 }
-
-const isPrimary = (role: string): boolean => role === "PRIM" || role === "ALONE";
 
 function noArbiterYaml(keyFile: string, h1: LabHost, h2: LabHost, stopTimeout: string): string {
   return [

@@ -12,6 +12,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect } from "vitest";
+import { isPrimary } from "./arbiter-pair.ts";
 import { labTest } from "./lab-test.ts";
 import { bothAt, type FencePair, firstAt, MODULE_VIP, processRuns, sampleBoth, startFencePair } from "./fence-lab.ts";
 import { sleep, waitUntil } from "./wait.ts";
@@ -25,8 +26,6 @@ beforeAll(() => {
 afterAll(() => {
   if (root !== "") rmSync(root, { recursive: true, force: true });
 });
-
-const isPrimary = (role: string): boolean => role === "PRIM" || role === "ALONE";
 
 async function faultAndWatch(p: FencePair, signal: "SIGSTOP" | "SIGKILL"): Promise<void> {
   const { n1, n2 } = p;

@@ -20,7 +20,7 @@ import { createTestLab, labTest } from "./lab-test.ts";
 import { launchVigil, parseVigilLog, peerChange, requireVigilBinary, VIGIL_BIN, vigilKeygen, type VigilLogEvent } from "./vigil-cluster.ts";
 import { sampleUntilStopped } from "./sampler.ts";
 import { sleep, waitUntil } from "./wait.ts";
-import { ARBITER_VIP, arbiterPairYaml, GRACE_MS, LEASE_MS, writeWebService } from "./arbiter-pair.ts";
+import { ARBITER_VIP, arbiterPairYaml, GRACE_MS, isPrimary, LEASE_MS, writeWebService } from "./arbiter-pair.ts";
 
 const VIP = ARBITER_VIP;
 const PORT = 8090;
@@ -32,8 +32,6 @@ beforeAll(() => {
 afterAll(() => {
   if (root !== "") rmSync(root, { recursive: true, force: true });
 });
-
-const isPrimary = (role: string | undefined): boolean => role === "PRIM" || role === "ALONE";
 
 /** A process that is gone, or a zombie waiting to be reaped. */
 function processGone(pid: number): boolean {

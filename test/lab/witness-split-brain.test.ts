@@ -23,7 +23,7 @@ import type { Lab, LabHost, LabProcess } from "./lab.ts";
 import { createTestLab, labTest } from "./lab-test.ts";
 import { launchVigil, peerChange, parseVigilLog, requireVigilBinary, VIGIL_BIN, vigilKeygen, type VigilLogEvent } from "./vigil-cluster.ts";
 import { sleep, waitUntil } from "./wait.ts";
-import { ARBITER_VIP, arbiterPairYaml, GRACE_MS, LEASE_MS, writeWebService } from "./arbiter-pair.ts";
+import { ARBITER_VIP, arbiterPairYaml, GRACE_MS, isPrimary, LEASE_MS, writeWebService } from "./arbiter-pair.ts";
 
 const VIP = ARBITER_VIP;
 const PORT = 8080;
@@ -111,8 +111,6 @@ async function roles(s: Setup): Promise<Record<string, string>> {
   }
   return out;
 }
-
-const isPrimary = (role: string | undefined): boolean => role === "PRIM" || role === "ALONE";
 
 interface ArbiterView {
   leases: { module: string; holder: string; state: string }[];
