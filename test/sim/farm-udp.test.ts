@@ -290,6 +290,28 @@ describe("farm simulation: UDP flows and isolation", () => {
     expectSound(r, { answered: true });
   });
 
+  it.each(seedsFromEnv(10))("two nodes stalled past their leases one after the other, a third frozen: none answered twice (seed %i)", (seed) => {
+    // As the stall above, and n1 stalls past its lease too while n3 listens (a loaded host stalls
+    // them all). n1 forgets its flows and the peers' adverts and listens in turn; n3 sees n1 wait,
+    // ends its own listening and takes the buckets that were n2's under n1's stale view, which under
+    // the view both reach once n1 serves again are partly n1's. n3 answers flows there that n1
+    // cannot credit to it (their views disagree); n1 must learn them from n3 before it takes them.
+    const r = farmOf(seed, 3, 300, { readMs: 1000 });
+    const { w, t } = r;
+    t.run(1000);
+    w.freeze(2);
+    t.run(LEASE - 50);
+    w.freeze(1);
+    t.run(100 + (seed % 5) * 10);
+    w.thaw(2);
+    t.run(200 + (seed % 7) * 40);
+    w.freeze(0);
+    t.run(LEASE + 50 + (seed % 3) * 40);
+    w.thaw(0);
+    t.run(6000);
+    expectSound(r, { answered: true });
+  });
+
   it.each(seedsFromEnv(10))("with a witness, a cut just past the deadtime: the flows the cut node kept in others' buckets are not lost when it returns (seed %i)", (seed) => {
     const r = farmOf(seed, 3, 300, { witness: true, start: [0, 2] });
     const { cfgs, w, t } = r;

@@ -140,8 +140,8 @@ describe("farm core", () => {
     expect(r.state.held).toEqual(bucketsOf(tableOf(cfg), 0, ALL));
   });
 
-  it("a farm that starts with no peer serving has no flows to learn: it takes its share once its table exists and its peers say they wait", () => {
-    const cfg = { ...config(0), learnMs: 500 };
+  it("a farm that starts while its peers wait listens its learnMs: a peer that serves meanwhile is asked for its flows, and it takes its share once they told", () => {
+    const cfg = { ...config(0), learnMs: 500, reportWaitMs: 5000 };
     let r = runFarm(initFarmState(cfg), [
       [0, { type: "start" }],
       [10, { type: "peer", node: 1, live: "up" }],
@@ -150,23 +150,37 @@ describe("farm core", () => {
     // Table not there yet: nothing is taken, however little there is to learn.
     expect(r.state.held).toEqual([]);
     r = runFarm(r.state, [[40, { type: "set-up" }]]);
-    // web3 not heard yet (it may be serving): still listening.
     expect(r.state.quiet).toEqual({ until: 540, reason: "start" });
+    // Both peers wait: they keep no flow, but either may serve before our listening ends, and take
+    // buckets under a view without us; it goes on.
     r = runFarm(r.state, [
       [60, { type: "peer", node: 2, live: "up" }],
       [60, { type: "advert", node: 2, advert: { role: "wait", view: 0 }, echo: 5 }],
     ]);
-    expect(r.state.quiet).toBeUndefined();
-    expect(r.state.wakeAt).toBeUndefined();
-    expect(kinds(r.actions)).toContain("advertise");
-    // Both peers join under the same view and acknowledge ours: each takes its own share, no listening time.
+    expect(r.state.quiet).toEqual({ until: 540, reason: "start" });
+    // Both serve now: each is asked for its flows, and must tell them before we take anything.
     r = runFarm(r.state, [
-      [70, { type: "advert", node: 1, advert: { role: "in", view: ALL }, echo: 60 }],
-      [71, { type: "advert", node: 2, advert: { role: "in", view: ALL }, echo: 60 }],
-      [170, { type: "advert", node: 1, advert: { role: "in", view: ALL }, echo: 71 }],
-      [171, { type: "advert", node: 2, advert: { role: "in", view: ALL }, echo: 71 }],
+      [70, { type: "advert", node: 1, advert: { role: "in", view: 0b110 }, echo: 60 }],
+      [71, { type: "advert", node: 2, advert: { role: "in", view: 0b110 }, echo: 60 }],
     ]);
+    expect(r.actions).toContainEqual({ type: "ask-flows", nodes: [1], at: 70 });
+    // web3 was asked when it was first heard, before its advert changed: that answer would not count.
+    r = runFarm(r.state, [[160, { type: "tick" }]]);
+    expect(r.actions).toContainEqual({ type: "ask-flows", nodes: [1, 2], at: 160 });
+    r = runFarm(r.state, [
+      [175, { type: "flows-told", node: 1, askedAt: 160, part: 0, parts: 1, flows: [] }],
+      [540, { type: "tick" }],
+    ]);
+    expect(r.state.quiet).toEqual({ until: 540, reason: "start" });
+    expect(r.state.held).toEqual([]);
+    r = runFarm(r.state, [[545, { type: "flows-told", node: 2, askedAt: 160, part: 0, parts: 1, flows: [] }]]);
+    expect(r.state.quiet).toBeUndefined();
     expect(r.state.mode).toBe("in");
+    // Both peers join under the same view and acknowledge ours: each takes its own share.
+    r = runFarm(r.state, [
+      [550, { type: "advert", node: 1, advert: { role: "in", view: ALL }, echo: 545 }],
+      [551, { type: "advert", node: 2, advert: { role: "in", view: ALL }, echo: 545 }],
+    ]);
     expect(r.state.held).toEqual(bucketsOf(tableOf(cfg), 0, ALL));
   });
 

@@ -192,17 +192,26 @@ function sameBuckets(a: readonly number[], b: readonly number[]): boolean {
 }
 
 /**
- * The peers a listening time is for (FarmState.learnFrom): those that may
- * keep UDP flows that started before our table existed. One that is dead, or
- * whose advert says it waits or stopped, keeps none (a new table, or one that
- * forgot), and what it answers later starts under our eyes.
+ * Whether a peer may keep UDP flows that started before our table existed.
+ * One that is dead, or whose advert says it waits or stopped, keeps none (a
+ * new table, or one that forgot).
  */
 function mayKeepOldFlows(p: FarmPeer | undefined): boolean {
   return p !== undefined && p.live !== "dead" && (p.live !== "up" || p.advert === undefined || keepsFlows(p));
 }
 
+/** A peer heard whose advert says it waits: it holds nothing and keeps no flow, but may serve at any moment. */
+function waits(p: FarmPeer | undefined): boolean {
+  return p?.live === "up" && p.advert?.role === "wait";
+}
+
+/**
+ * The peers a listening time is for (FarmState.learnFrom): those that may keep
+ * old flows, and those that wait, which may serve before we are done (see
+ * learningDone).
+ */
 function learnFromNow(state: FarmState): readonly number[] {
-  return state.peers.flatMap((p, i) => (i !== state.config.self && mayKeepOldFlows(p) ? [i] : []));
+  return state.peers.flatMap((p, i) => (i !== state.config.self && (mayKeepOldFlows(p) || waits(p)) ? [i] : []));
 }
 
 /** How often a listening node asks again the peers that have not told it their flows (a datagram may be lost). */
@@ -239,8 +248,16 @@ function reportsDeadline(s: FarmState & { readonly quiet: NonNullable<FarmState[
 
 /**
  * A start's or lapse's listening time ends early once no peer is left to
- * learn from (not before the table exists): each has shown it keeps no old
- * flow (dead, waiting or stopped). A peer's report of its flows does not end
+ * learn from (not before the table exists): each is dead or stopped. A peer
+ * that waits keeps no old flow either, but it stays one to learn from: it may
+ * serve again while we listen (it lapsed too, or started), take buckets under
+ * a view our stale advert gave it, and answer flows in them that we credit to
+ * nobody (our views disagree); when it does, its advert changes (retold) and
+ * we wait for its report as for any serving peer's. Ending early on it, two
+ * nodes that lapsed in one stall each took their share beside the other's
+ * flows (lab farm-stall at load 19: the same flows answered by h1 and h3 for
+ * a second), or both took a dead node's buckets under views that each named
+ * only the other (sim). A peer's report of its flows does not end
  * it early: the report is what its table held when read, and a peer that just
  * forgot its flows (back from serving alone) takes those of its buckets
  * again at their next datagrams, which only watching sees. Past learnMs it
@@ -251,7 +268,7 @@ function reportsDeadline(s: FarmState & { readonly quiet: NonNullable<FarmState[
  */
 function learningDone(s: FarmState, now: number): FarmState {
   if (!learning(s)) return s;
-  const left = s.learnFrom.filter((i) => mayKeepOldFlows(s.peers[i]));
+  const left = s.learnFrom.filter((i) => mayKeepOldFlows(s.peers[i]) || waits(s.peers[i]));
   if (left.length === 0) return unquiet(s);
   const next = left.length === s.learnFrom.length ? s : { ...s, learnFrom: left };
   // Past its time, listening goes on only while a peer's report is awaited.
@@ -267,7 +284,7 @@ function asking(r: Stepped<FarmState, FarmAction>, now: number): Stepped<FarmSta
   const s = r.state;
   if (!learning(s) || s.mode === "stopped" || s.mode === "drain") return r;
   const told = s.told ?? [];
-  const pending = s.learnFrom.filter((i) => s.peers[i]?.live === "up" && !told.includes(i));
+  const pending = s.learnFrom.filter((i) => s.peers[i]?.live === "up" && mayKeepOldFlows(s.peers[i]) && !told.includes(i));
   if (pending.length === 0) return s.wakeAt === s.quiet.until ? r : { state: { ...s, wakeAt: s.quiet.until }, actions: r.actions };
   const due = s.askedAt === undefined || now >= s.askedAt + FLOWS_ASK_RETRY_MS;
   const asked = s.asked ?? [];
