@@ -41,6 +41,8 @@ export const DEFAULTS = {
     /** TCP port of a mirror module's replication link, one per folder from it (the port plan below). */
     mirror_port: 7696,
     mirror_mode: "sync",
+    /** How a mirror PRIM serves reads of files opened read-only: through the mount's page cache. */
+    mirror_read: "cache",
     /** MiB a mirror in mode async may acknowledge ahead of its standby. */
     mirror_async_queue: 64,
     /**

@@ -4995,15 +4995,10 @@ errors++;
 }
 }
 }
-if(data73.exclude !== undefined){
-let data189 = data73.exclude;
-if(Array.isArray(data189)){
-const len20 = data189.length;
-for(let i20=0; i20<len20; i20++){
-let data190 = data189[i20];
-if(typeof data190 === "string"){
-if(!(formats196(data190))){
-const err401 = {instancePath:instancePath+"/modules/" + i8+"/exclude/" + i20,schemaPath:"#/properties/modules/items/oneOf/1/properties/exclude/items/format",keyword:"format",params:{format: "exclude-pattern"},schema:"exclude-pattern",parentSchema:schema11.properties.modules.items.oneOf[1].properties.exclude.items,data:data190};
+if(data73.read !== undefined){
+let data189 = data73.read;
+if(typeof data189 !== "string"){
+const err401 = {instancePath:instancePath+"/modules/" + i8+"/read",schemaPath:"#/properties/modules/items/oneOf/1/properties/read/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.read.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.read,data:data189};
 if(vErrors === null){
 vErrors = [err401];
 }
@@ -5012,9 +5007,8 @@ vErrors.push(err401);
 }
 errors++;
 }
-}
-else {
-const err402 = {instancePath:instancePath+"/modules/" + i8+"/exclude/" + i20,schemaPath:"#/properties/modules/items/oneOf/1/properties/exclude/items/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.exclude.items.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.exclude.items,data:data190};
+if(!((data189 === "cache") || (data189 === "direct"))){
+const err402 = {instancePath:instancePath+"/modules/" + i8+"/read",schemaPath:"#/properties/modules/items/oneOf/1/properties/read/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[1].properties.read.enum},schema:schema11.properties.modules.items.oneOf[1].properties.read.enum,parentSchema:schema11.properties.modules.items.oneOf[1].properties.read,data:data189};
 if(vErrors === null){
 vErrors = [err402];
 }
@@ -5024,9 +5018,15 @@ vErrors.push(err402);
 errors++;
 }
 }
-}
-else {
-const err403 = {instancePath:instancePath+"/modules/" + i8+"/exclude",schemaPath:"#/properties/modules/items/oneOf/1/properties/exclude/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[1].properties.exclude.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.exclude,data:data189};
+if(data73.exclude !== undefined){
+let data190 = data73.exclude;
+if(Array.isArray(data190)){
+const len20 = data190.length;
+for(let i20=0; i20<len20; i20++){
+let data191 = data190[i20];
+if(typeof data191 === "string"){
+if(!(formats196(data191))){
+const err403 = {instancePath:instancePath+"/modules/" + i8+"/exclude/" + i20,schemaPath:"#/properties/modules/items/oneOf/1/properties/exclude/items/format",keyword:"format",params:{format: "exclude-pattern"},schema:"exclude-pattern",parentSchema:schema11.properties.modules.items.oneOf[1].properties.exclude.items,data:data191};
 if(vErrors === null){
 vErrors = [err403];
 }
@@ -5036,9 +5036,8 @@ vErrors.push(err403);
 errors++;
 }
 }
-}
 else {
-const err404 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/1/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.oneOf[1].type,parentSchema:schema11.properties.modules.items.oneOf[1],data:data73};
+const err404 = {instancePath:instancePath+"/modules/" + i8+"/exclude/" + i20,schemaPath:"#/properties/modules/items/oneOf/1/properties/exclude/items/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.exclude.items.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.exclude.items,data:data191};
 if(vErrors === null){
 vErrors = [err404];
 }
@@ -5048,10 +5047,9 @@ vErrors.push(err404);
 errors++;
 }
 }
-else if(tag0 === "farm"){
-if(data73 && typeof data73 == "object" && !Array.isArray(data73)){
-if(data73.type === undefined){
-const err405 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/2/required",keyword:"required",params:{missingProperty: "type"},schema:schema11.properties.modules.items.oneOf[2].required,parentSchema:schema11.properties.modules.items.oneOf[2],data:data73};
+}
+else {
+const err405 = {instancePath:instancePath+"/modules/" + i8+"/exclude",schemaPath:"#/properties/modules/items/oneOf/1/properties/exclude/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[1].properties.exclude.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.exclude,data:data190};
 if(vErrors === null){
 vErrors = [err405];
 }
@@ -5060,8 +5058,10 @@ vErrors.push(err405);
 }
 errors++;
 }
-if(data73.name === undefined){
-const err406 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/2/required",keyword:"required",params:{missingProperty: "name"},schema:schema11.properties.modules.items.oneOf[2].required,parentSchema:schema11.properties.modules.items.oneOf[2],data:data73};
+}
+}
+else {
+const err406 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/1/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.oneOf[1].type,parentSchema:schema11.properties.modules.items.oneOf[1],data:data73};
 if(vErrors === null){
 vErrors = [err406];
 }
@@ -5070,8 +5070,11 @@ vErrors.push(err406);
 }
 errors++;
 }
-if(data73.ports === undefined){
-const err407 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/2/required",keyword:"required",params:{missingProperty: "ports"},schema:schema11.properties.modules.items.oneOf[2].required,parentSchema:schema11.properties.modules.items.oneOf[2],data:data73};
+}
+else if(tag0 === "farm"){
+if(data73 && typeof data73 == "object" && !Array.isArray(data73)){
+if(data73.type === undefined){
+const err407 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/2/required",keyword:"required",params:{missingProperty: "type"},schema:schema11.properties.modules.items.oneOf[2].required,parentSchema:schema11.properties.modules.items.oneOf[2],data:data73};
 if(vErrors === null){
 vErrors = [err407];
 }
@@ -5080,9 +5083,8 @@ vErrors.push(err407);
 }
 errors++;
 }
-for(const key17 in data73){
-if(!(func2.call(schema11.properties.modules.items.oneOf[2].properties, key17))){
-const err408 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/2/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},schema:false,parentSchema:schema11.properties.modules.items.oneOf[2],data:data73};
+if(data73.name === undefined){
+const err408 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/2/required",keyword:"required",params:{missingProperty: "name"},schema:schema11.properties.modules.items.oneOf[2].required,parentSchema:schema11.properties.modules.items.oneOf[2],data:data73};
 if(vErrors === null){
 vErrors = [err408];
 }
@@ -5091,11 +5093,8 @@ vErrors.push(err408);
 }
 errors++;
 }
-}
-if(data73.type !== undefined){
-let data191 = data73.type;
-if("farm" !== data191){
-const err409 = {instancePath:instancePath+"/modules/" + i8+"/type",schemaPath:"#/properties/modules/items/oneOf/2/properties/type/const",keyword:"const",params:{allowedValue: "farm"},schema:"farm",parentSchema:schema11.properties.modules.items.oneOf[2].properties.type,data:data191};
+if(data73.ports === undefined){
+const err409 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/2/required",keyword:"required",params:{missingProperty: "ports"},schema:schema11.properties.modules.items.oneOf[2].required,parentSchema:schema11.properties.modules.items.oneOf[2],data:data73};
 if(vErrors === null){
 vErrors = [err409];
 }
@@ -5104,12 +5103,9 @@ vErrors.push(err409);
 }
 errors++;
 }
-}
-if(data73.name !== undefined){
-let data192 = data73.name;
-if(typeof data192 === "string"){
-if(!(formats0(data192))){
-const err410 = {instancePath:instancePath+"/modules/" + i8+"/name",schemaPath:"#/properties/modules/items/oneOf/2/properties/name/format",keyword:"format",params:{format: "name"},schema:"name",parentSchema:schema11.properties.modules.items.oneOf[2].properties.name,data:data192};
+for(const key17 in data73){
+if(!(func2.call(schema11.properties.modules.items.oneOf[2].properties, key17))){
+const err410 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/2/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},schema:false,parentSchema:schema11.properties.modules.items.oneOf[2],data:data73};
 if(vErrors === null){
 vErrors = [err410];
 }
@@ -5119,8 +5115,10 @@ vErrors.push(err410);
 errors++;
 }
 }
-else {
-const err411 = {instancePath:instancePath+"/modules/" + i8+"/name",schemaPath:"#/properties/modules/items/oneOf/2/properties/name/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.name.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.name,data:data192};
+if(data73.type !== undefined){
+let data192 = data73.type;
+if("farm" !== data192){
+const err411 = {instancePath:instancePath+"/modules/" + i8+"/type",schemaPath:"#/properties/modules/items/oneOf/2/properties/type/const",keyword:"const",params:{allowedValue: "farm"},schema:"farm",parentSchema:schema11.properties.modules.items.oneOf[2].properties.type,data:data192};
 if(vErrors === null){
 vErrors = [err411];
 }
@@ -5130,11 +5128,11 @@ vErrors.push(err411);
 errors++;
 }
 }
-if(data73.vip !== undefined){
-let data193 = data73.vip;
+if(data73.name !== undefined){
+let data193 = data73.name;
 if(typeof data193 === "string"){
-if(!(formats34(data193))){
-const err412 = {instancePath:instancePath+"/modules/" + i8+"/vip",schemaPath:"#/properties/modules/items/oneOf/2/properties/vip/format",keyword:"format",params:{format: "ipv4-cidr"},schema:"ipv4-cidr",parentSchema:schema11.properties.modules.items.oneOf[2].properties.vip,data:data193};
+if(!(formats0(data193))){
+const err412 = {instancePath:instancePath+"/modules/" + i8+"/name",schemaPath:"#/properties/modules/items/oneOf/2/properties/name/format",keyword:"format",params:{format: "name"},schema:"name",parentSchema:schema11.properties.modules.items.oneOf[2].properties.name,data:data193};
 if(vErrors === null){
 vErrors = [err412];
 }
@@ -5145,7 +5143,7 @@ errors++;
 }
 }
 else {
-const err413 = {instancePath:instancePath+"/modules/" + i8+"/vip",schemaPath:"#/properties/modules/items/oneOf/2/properties/vip/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.vip.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.vip,data:data193};
+const err413 = {instancePath:instancePath+"/modules/" + i8+"/name",schemaPath:"#/properties/modules/items/oneOf/2/properties/name/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.name.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.name,data:data193};
 if(vErrors === null){
 vErrors = [err413];
 }
@@ -5155,15 +5153,11 @@ vErrors.push(err413);
 errors++;
 }
 }
-if(data73.vips !== undefined){
-let data194 = data73.vips;
-if(Array.isArray(data194)){
-const len21 = data194.length;
-for(let i21=0; i21<len21; i21++){
-let data195 = data194[i21];
-if(typeof data195 === "string"){
-if(!(formats34(data195))){
-const err414 = {instancePath:instancePath+"/modules/" + i8+"/vips/" + i21,schemaPath:"#/properties/modules/items/oneOf/2/properties/vips/items/format",keyword:"format",params:{format: "ipv4-cidr"},schema:"ipv4-cidr",parentSchema:schema11.properties.modules.items.oneOf[2].properties.vips.items,data:data195};
+if(data73.vip !== undefined){
+let data194 = data73.vip;
+if(typeof data194 === "string"){
+if(!(formats34(data194))){
+const err414 = {instancePath:instancePath+"/modules/" + i8+"/vip",schemaPath:"#/properties/modules/items/oneOf/2/properties/vip/format",keyword:"format",params:{format: "ipv4-cidr"},schema:"ipv4-cidr",parentSchema:schema11.properties.modules.items.oneOf[2].properties.vip,data:data194};
 if(vErrors === null){
 vErrors = [err414];
 }
@@ -5174,7 +5168,7 @@ errors++;
 }
 }
 else {
-const err415 = {instancePath:instancePath+"/modules/" + i8+"/vips/" + i21,schemaPath:"#/properties/modules/items/oneOf/2/properties/vips/items/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.vips.items.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.vips.items,data:data195};
+const err415 = {instancePath:instancePath+"/modules/" + i8+"/vip",schemaPath:"#/properties/modules/items/oneOf/2/properties/vip/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.vip.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.vip,data:data194};
 if(vErrors === null){
 vErrors = [err415];
 }
@@ -5184,9 +5178,15 @@ vErrors.push(err415);
 errors++;
 }
 }
-}
-else {
-const err416 = {instancePath:instancePath+"/modules/" + i8+"/vips",schemaPath:"#/properties/modules/items/oneOf/2/properties/vips/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[2].properties.vips.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.vips,data:data194};
+if(data73.vips !== undefined){
+let data195 = data73.vips;
+if(Array.isArray(data195)){
+const len21 = data195.length;
+for(let i21=0; i21<len21; i21++){
+let data196 = data195[i21];
+if(typeof data196 === "string"){
+if(!(formats34(data196))){
+const err416 = {instancePath:instancePath+"/modules/" + i8+"/vips/" + i21,schemaPath:"#/properties/modules/items/oneOf/2/properties/vips/items/format",keyword:"format",params:{format: "ipv4-cidr"},schema:"ipv4-cidr",parentSchema:schema11.properties.modules.items.oneOf[2].properties.vips.items,data:data196};
 if(vErrors === null){
 vErrors = [err416];
 }
@@ -5196,11 +5196,8 @@ vErrors.push(err416);
 errors++;
 }
 }
-if(data73.interface !== undefined){
-let data196 = data73.interface;
-if(typeof data196 === "string"){
-if(!(formats30(data196))){
-const err417 = {instancePath:instancePath+"/modules/" + i8+"/interface",schemaPath:"#/properties/modules/items/oneOf/2/properties/interface/format",keyword:"format",params:{format: "interface"},schema:"interface",parentSchema:schema11.properties.modules.items.oneOf[2].properties.interface,data:data196};
+else {
+const err417 = {instancePath:instancePath+"/modules/" + i8+"/vips/" + i21,schemaPath:"#/properties/modules/items/oneOf/2/properties/vips/items/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.vips.items.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.vips.items,data:data196};
 if(vErrors === null){
 vErrors = [err417];
 }
@@ -5210,8 +5207,9 @@ vErrors.push(err417);
 errors++;
 }
 }
+}
 else {
-const err418 = {instancePath:instancePath+"/modules/" + i8+"/interface",schemaPath:"#/properties/modules/items/oneOf/2/properties/interface/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.interface.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.interface,data:data196};
+const err418 = {instancePath:instancePath+"/modules/" + i8+"/vips",schemaPath:"#/properties/modules/items/oneOf/2/properties/vips/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[2].properties.vips.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.vips,data:data195};
 if(vErrors === null){
 vErrors = [err418];
 }
@@ -5221,11 +5219,11 @@ vErrors.push(err418);
 errors++;
 }
 }
-if(data73.start !== undefined){
-let data197 = data73.start;
+if(data73.interface !== undefined){
+let data197 = data73.interface;
 if(typeof data197 === "string"){
-if(!(formats2(data197))){
-const err419 = {instancePath:instancePath+"/modules/" + i8+"/start",schemaPath:"#/properties/modules/items/oneOf/2/properties/start/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.start,data:data197};
+if(!(formats30(data197))){
+const err419 = {instancePath:instancePath+"/modules/" + i8+"/interface",schemaPath:"#/properties/modules/items/oneOf/2/properties/interface/format",keyword:"format",params:{format: "interface"},schema:"interface",parentSchema:schema11.properties.modules.items.oneOf[2].properties.interface,data:data197};
 if(vErrors === null){
 vErrors = [err419];
 }
@@ -5236,7 +5234,7 @@ errors++;
 }
 }
 else {
-const err420 = {instancePath:instancePath+"/modules/" + i8+"/start",schemaPath:"#/properties/modules/items/oneOf/2/properties/start/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.start.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.start,data:data197};
+const err420 = {instancePath:instancePath+"/modules/" + i8+"/interface",schemaPath:"#/properties/modules/items/oneOf/2/properties/interface/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.interface.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.interface,data:data197};
 if(vErrors === null){
 vErrors = [err420];
 }
@@ -5246,11 +5244,11 @@ vErrors.push(err420);
 errors++;
 }
 }
-if(data73.stop !== undefined){
-let data198 = data73.stop;
+if(data73.start !== undefined){
+let data198 = data73.start;
 if(typeof data198 === "string"){
 if(!(formats2(data198))){
-const err421 = {instancePath:instancePath+"/modules/" + i8+"/stop",schemaPath:"#/properties/modules/items/oneOf/2/properties/stop/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.stop,data:data198};
+const err421 = {instancePath:instancePath+"/modules/" + i8+"/start",schemaPath:"#/properties/modules/items/oneOf/2/properties/start/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.start,data:data198};
 if(vErrors === null){
 vErrors = [err421];
 }
@@ -5261,7 +5259,7 @@ errors++;
 }
 }
 else {
-const err422 = {instancePath:instancePath+"/modules/" + i8+"/stop",schemaPath:"#/properties/modules/items/oneOf/2/properties/stop/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.stop.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.stop,data:data198};
+const err422 = {instancePath:instancePath+"/modules/" + i8+"/start",schemaPath:"#/properties/modules/items/oneOf/2/properties/start/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.start.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.start,data:data198};
 if(vErrors === null){
 vErrors = [err422];
 }
@@ -5271,11 +5269,11 @@ vErrors.push(err422);
 errors++;
 }
 }
-if(data73.start_timeout !== undefined){
-let data199 = data73.start_timeout;
+if(data73.stop !== undefined){
+let data199 = data73.stop;
 if(typeof data199 === "string"){
-if(!(formats8(data199))){
-const err423 = {instancePath:instancePath+"/modules/" + i8+"/start_timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/start_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[2].properties.start_timeout,data:data199};
+if(!(formats2(data199))){
+const err423 = {instancePath:instancePath+"/modules/" + i8+"/stop",schemaPath:"#/properties/modules/items/oneOf/2/properties/stop/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.stop,data:data199};
 if(vErrors === null){
 vErrors = [err423];
 }
@@ -5286,7 +5284,7 @@ errors++;
 }
 }
 else {
-const err424 = {instancePath:instancePath+"/modules/" + i8+"/start_timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/start_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.start_timeout.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.start_timeout,data:data199};
+const err424 = {instancePath:instancePath+"/modules/" + i8+"/stop",schemaPath:"#/properties/modules/items/oneOf/2/properties/stop/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.stop.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.stop,data:data199};
 if(vErrors === null){
 vErrors = [err424];
 }
@@ -5296,11 +5294,11 @@ vErrors.push(err424);
 errors++;
 }
 }
-if(data73.stop_timeout !== undefined){
-let data200 = data73.stop_timeout;
+if(data73.start_timeout !== undefined){
+let data200 = data73.start_timeout;
 if(typeof data200 === "string"){
 if(!(formats8(data200))){
-const err425 = {instancePath:instancePath+"/modules/" + i8+"/stop_timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/stop_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[2].properties.stop_timeout,data:data200};
+const err425 = {instancePath:instancePath+"/modules/" + i8+"/start_timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/start_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[2].properties.start_timeout,data:data200};
 if(vErrors === null){
 vErrors = [err425];
 }
@@ -5311,7 +5309,7 @@ errors++;
 }
 }
 else {
-const err426 = {instancePath:instancePath+"/modules/" + i8+"/stop_timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/stop_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.stop_timeout.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.stop_timeout,data:data200};
+const err426 = {instancePath:instancePath+"/modules/" + i8+"/start_timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/start_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.start_timeout.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.start_timeout,data:data200};
 if(vErrors === null){
 vErrors = [err426];
 }
@@ -5321,16 +5319,11 @@ vErrors.push(err426);
 errors++;
 }
 }
-if(data73.checkers !== undefined){
-let data201 = data73.checkers;
-if(Array.isArray(data201)){
-const len22 = data201.length;
-for(let i22=0; i22<len22; i22++){
-let data202 = data201[i22];
-if(data202 && typeof data202 == "object" && !Array.isArray(data202)){
-for(const key18 in data202){
-if(!(func2.call(schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties, key18))){
-const err427 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22,schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},schema:false,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items,data:data202};
+if(data73.stop_timeout !== undefined){
+let data201 = data73.stop_timeout;
+if(typeof data201 === "string"){
+if(!(formats8(data201))){
+const err427 = {instancePath:instancePath+"/modules/" + i8+"/stop_timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/stop_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[2].properties.stop_timeout,data:data201};
 if(vErrors === null){
 vErrors = [err427];
 }
@@ -5340,11 +5333,8 @@ vErrors.push(err427);
 errors++;
 }
 }
-if(data202.tcp !== undefined){
-let data203 = data202.tcp;
-if(typeof data203 === "string"){
-if(!(formats22(data203))){
-const err428 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/tcp",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/tcp/format",keyword:"format",params:{format: "endpoint"},schema:"endpoint",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.tcp,data:data203};
+else {
+const err428 = {instancePath:instancePath+"/modules/" + i8+"/stop_timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/stop_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.stop_timeout.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.stop_timeout,data:data201};
 if(vErrors === null){
 vErrors = [err428];
 }
@@ -5354,8 +5344,16 @@ vErrors.push(err428);
 errors++;
 }
 }
-else {
-const err429 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/tcp",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/tcp/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.tcp.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.tcp,data:data203};
+if(data73.checkers !== undefined){
+let data202 = data73.checkers;
+if(Array.isArray(data202)){
+const len22 = data202.length;
+for(let i22=0; i22<len22; i22++){
+let data203 = data202[i22];
+if(data203 && typeof data203 == "object" && !Array.isArray(data203)){
+for(const key18 in data203){
+if(!(func2.call(schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties, key18))){
+const err429 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22,schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},schema:false,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items,data:data203};
 if(vErrors === null){
 vErrors = [err429];
 }
@@ -5365,11 +5363,11 @@ vErrors.push(err429);
 errors++;
 }
 }
-if(data202.http !== undefined){
-let data204 = data202.http;
+if(data203.tcp !== undefined){
+let data204 = data203.tcp;
 if(typeof data204 === "string"){
-if(!(formats90(data204))){
-const err430 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/http",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/http/format",keyword:"format",params:{format: "http-url"},schema:"http-url",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.http,data:data204};
+if(!(formats22(data204))){
+const err430 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/tcp",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/tcp/format",keyword:"format",params:{format: "endpoint"},schema:"endpoint",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.tcp,data:data204};
 if(vErrors === null){
 vErrors = [err430];
 }
@@ -5380,7 +5378,7 @@ errors++;
 }
 }
 else {
-const err431 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/http",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/http/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.http.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.http,data:data204};
+const err431 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/tcp",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/tcp/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.tcp.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.tcp,data:data204};
 if(vErrors === null){
 vErrors = [err431];
 }
@@ -5390,10 +5388,11 @@ vErrors.push(err431);
 errors++;
 }
 }
-if(data202.status !== undefined){
-let data205 = data202.status;
-if((!(((typeof data205 == "number") && (!(data205 % 1) && !isNaN(data205))) && (isFinite(data205)))) && (!(Array.isArray(data205)))){
-const err432 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/type",keyword:"type",params:{type: schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status.type},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status,data:data205};
+if(data203.http !== undefined){
+let data205 = data203.http;
+if(typeof data205 === "string"){
+if(!(formats90(data205))){
+const err432 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/http",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/http/format",keyword:"format",params:{format: "http-url"},schema:"http-url",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.http,data:data205};
 if(vErrors === null){
 vErrors = [err432];
 }
@@ -5402,9 +5401,9 @@ vErrors.push(err432);
 }
 errors++;
 }
-if((typeof data205 == "number") && (isFinite(data205))){
-if(data205 > 599 || isNaN(data205)){
-const err433 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},schema:599,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status,data:data205};
+}
+else {
+const err433 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/http",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/http/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.http.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.http,data:data205};
 if(vErrors === null){
 vErrors = [err433];
 }
@@ -5413,8 +5412,11 @@ vErrors.push(err433);
 }
 errors++;
 }
-if(data205 < 100 || isNaN(data205)){
-const err434 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},schema:100,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status,data:data205};
+}
+if(data203.status !== undefined){
+let data206 = data203.status;
+if((!(((typeof data206 == "number") && (!(data206 % 1) && !isNaN(data206))) && (isFinite(data206)))) && (!(Array.isArray(data206)))){
+const err434 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/type",keyword:"type",params:{type: schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status.type},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status,data:data206};
 if(vErrors === null){
 vErrors = [err434];
 }
@@ -5423,10 +5425,9 @@ vErrors.push(err434);
 }
 errors++;
 }
-}
-if(Array.isArray(data205)){
-if(data205.length < 1){
-const err435 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/minItems",keyword:"minItems",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status,data:data205};
+if((typeof data206 == "number") && (isFinite(data206))){
+if(data206 > 599 || isNaN(data206)){
+const err435 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},schema:599,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status,data:data206};
 if(vErrors === null){
 vErrors = [err435];
 }
@@ -5435,11 +5436,8 @@ vErrors.push(err435);
 }
 errors++;
 }
-const len23 = data205.length;
-for(let i23=0; i23<len23; i23++){
-let data206 = data205[i23];
-if(!(((typeof data206 == "number") && (!(data206 % 1) && !isNaN(data206))) && (isFinite(data206)))){
-const err436 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status/" + i23,schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/items/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status.items.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status.items,data:data206};
+if(data206 < 100 || isNaN(data206)){
+const err436 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},schema:100,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status,data:data206};
 if(vErrors === null){
 vErrors = [err436];
 }
@@ -5448,9 +5446,10 @@ vErrors.push(err436);
 }
 errors++;
 }
-if((typeof data206 == "number") && (isFinite(data206))){
-if(data206 > 599 || isNaN(data206)){
-const err437 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status/" + i23,schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},schema:599,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status.items,data:data206};
+}
+if(Array.isArray(data206)){
+if(data206.length < 1){
+const err437 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/minItems",keyword:"minItems",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status,data:data206};
 if(vErrors === null){
 vErrors = [err437];
 }
@@ -5459,8 +5458,11 @@ vErrors.push(err437);
 }
 errors++;
 }
-if(data206 < 100 || isNaN(data206)){
-const err438 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status/" + i23,schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},schema:100,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status.items,data:data206};
+const len23 = data206.length;
+for(let i23=0; i23<len23; i23++){
+let data207 = data206[i23];
+if(!(((typeof data207 == "number") && (!(data207 % 1) && !isNaN(data207))) && (isFinite(data207)))){
+const err438 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status/" + i23,schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/items/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status.items.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status.items,data:data207};
 if(vErrors === null){
 vErrors = [err438];
 }
@@ -5469,15 +5471,9 @@ vErrors.push(err438);
 }
 errors++;
 }
-}
-}
-}
-}
-if(data202.body !== undefined){
-let data207 = data202.body;
-if(typeof data207 === "string"){
-if(func4(data207) < 1){
-const err439 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/body",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/body/minLength",keyword:"minLength",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.body,data:data207};
+if((typeof data207 == "number") && (isFinite(data207))){
+if(data207 > 599 || isNaN(data207)){
+const err439 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status/" + i23,schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},schema:599,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status.items,data:data207};
 if(vErrors === null){
 vErrors = [err439];
 }
@@ -5486,9 +5482,8 @@ vErrors.push(err439);
 }
 errors++;
 }
-}
-else {
-const err440 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/body",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/body/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.body.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.body,data:data207};
+if(data207 < 100 || isNaN(data207)){
+const err440 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status/" + i23,schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},schema:100,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status.items,data:data207};
 if(vErrors === null){
 vErrors = [err440];
 }
@@ -5498,10 +5493,14 @@ vErrors.push(err440);
 errors++;
 }
 }
-if(data202.tls_verify !== undefined){
-let data208 = data202.tls_verify;
-if(typeof data208 !== "boolean"){
-const err441 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/tls_verify",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/tls_verify/type",keyword:"type",params:{type: "boolean"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.tls_verify.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.tls_verify,data:data208};
+}
+}
+}
+if(data203.body !== undefined){
+let data208 = data203.body;
+if(typeof data208 === "string"){
+if(func4(data208) < 1){
+const err441 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/body",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/body/minLength",keyword:"minLength",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.body,data:data208};
 if(vErrors === null){
 vErrors = [err441];
 }
@@ -5511,11 +5510,8 @@ vErrors.push(err441);
 errors++;
 }
 }
-if(data202.process !== undefined){
-let data209 = data202.process;
-if(typeof data209 === "string"){
-if(func4(data209) < 1){
-const err442 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/process",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/process/minLength",keyword:"minLength",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.process,data:data209};
+else {
+const err442 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/body",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/body/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.body.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.body,data:data208};
 if(vErrors === null){
 vErrors = [err442];
 }
@@ -5525,8 +5521,10 @@ vErrors.push(err442);
 errors++;
 }
 }
-else {
-const err443 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/process",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/process/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.process.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.process,data:data209};
+if(data203.tls_verify !== undefined){
+let data209 = data203.tls_verify;
+if(typeof data209 !== "boolean"){
+const err443 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/tls_verify",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/tls_verify/type",keyword:"type",params:{type: "boolean"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.tls_verify.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.tls_verify,data:data209};
 if(vErrors === null){
 vErrors = [err443];
 }
@@ -5536,10 +5534,11 @@ vErrors.push(err443);
 errors++;
 }
 }
-if(data202.min !== undefined){
-let data210 = data202.min;
-if(!(((typeof data210 == "number") && (!(data210 % 1) && !isNaN(data210))) && (isFinite(data210)))){
-const err444 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/min",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/min/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.min.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.min,data:data210};
+if(data203.process !== undefined){
+let data210 = data203.process;
+if(typeof data210 === "string"){
+if(func4(data210) < 1){
+const err444 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/process",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/process/minLength",keyword:"minLength",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.process,data:data210};
 if(vErrors === null){
 vErrors = [err444];
 }
@@ -5548,9 +5547,9 @@ vErrors.push(err444);
 }
 errors++;
 }
-if((typeof data210 == "number") && (isFinite(data210))){
-if(data210 > 1000 || isNaN(data210)){
-const err445 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/min",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/min/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},schema:1000,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.min,data:data210};
+}
+else {
+const err445 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/process",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/process/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.process.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.process,data:data210};
 if(vErrors === null){
 vErrors = [err445];
 }
@@ -5559,8 +5558,11 @@ vErrors.push(err445);
 }
 errors++;
 }
-if(data210 < 1 || isNaN(data210)){
-const err446 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/min",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/min/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.min,data:data210};
+}
+if(data203.min !== undefined){
+let data211 = data203.min;
+if(!(((typeof data211 == "number") && (!(data211 % 1) && !isNaN(data211))) && (isFinite(data211)))){
+const err446 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/min",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/min/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.min.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.min,data:data211};
 if(vErrors === null){
 vErrors = [err446];
 }
@@ -5569,13 +5571,9 @@ vErrors.push(err446);
 }
 errors++;
 }
-}
-}
-if(data202.pidfile !== undefined){
-let data211 = data202.pidfile;
-if(typeof data211 === "string"){
-if(!(formats2(data211))){
-const err447 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/pidfile",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/pidfile/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.pidfile,data:data211};
+if((typeof data211 == "number") && (isFinite(data211))){
+if(data211 > 1000 || isNaN(data211)){
+const err447 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/min",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/min/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},schema:1000,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.min,data:data211};
 if(vErrors === null){
 vErrors = [err447];
 }
@@ -5584,9 +5582,8 @@ vErrors.push(err447);
 }
 errors++;
 }
-}
-else {
-const err448 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/pidfile",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/pidfile/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.pidfile.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.pidfile,data:data211};
+if(data211 < 1 || isNaN(data211)){
+const err448 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/min",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/min/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.min,data:data211};
 if(vErrors === null){
 vErrors = [err448];
 }
@@ -5596,11 +5593,12 @@ vErrors.push(err448);
 errors++;
 }
 }
-if(data202.ping !== undefined){
-let data212 = data202.ping;
+}
+if(data203.pidfile !== undefined){
+let data212 = data203.pidfile;
 if(typeof data212 === "string"){
-if(!(formats6(data212))){
-const err449 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/ping",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/ping/format",keyword:"format",params:{format: "ipv4"},schema:"ipv4",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.ping,data:data212};
+if(!(formats2(data212))){
+const err449 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/pidfile",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/pidfile/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.pidfile,data:data212};
 if(vErrors === null){
 vErrors = [err449];
 }
@@ -5611,7 +5609,7 @@ errors++;
 }
 }
 else {
-const err450 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/ping",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/ping/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.ping.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.ping,data:data212};
+const err450 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/pidfile",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/pidfile/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.pidfile.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.pidfile,data:data212};
 if(vErrors === null){
 vErrors = [err450];
 }
@@ -5621,10 +5619,11 @@ vErrors.push(err450);
 errors++;
 }
 }
-if(data202.protocol !== undefined){
-let data213 = data202.protocol;
-if(typeof data213 !== "string"){
-const err451 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/protocol",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/protocol/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.protocol.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.protocol,data:data213};
+if(data203.ping !== undefined){
+let data213 = data203.ping;
+if(typeof data213 === "string"){
+if(!(formats6(data213))){
+const err451 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/ping",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/ping/format",keyword:"format",params:{format: "ipv4"},schema:"ipv4",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.ping,data:data213};
 if(vErrors === null){
 vErrors = [err451];
 }
@@ -5633,8 +5632,9 @@ vErrors.push(err451);
 }
 errors++;
 }
-if(!(((data213 === "icmp") || (data213 === "tcp")) || (data213 === "udp"))){
-const err452 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/protocol",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/protocol/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.protocol.enum},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.protocol.enum,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.protocol,data:data213};
+}
+else {
+const err452 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/ping",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/ping/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.ping.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.ping,data:data213};
 if(vErrors === null){
 vErrors = [err452];
 }
@@ -5644,10 +5644,10 @@ vErrors.push(err452);
 errors++;
 }
 }
-if(data202.port !== undefined){
-let data214 = data202.port;
-if(!(((typeof data214 == "number") && (!(data214 % 1) && !isNaN(data214))) && (isFinite(data214)))){
-const err453 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/port",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/port/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.port.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.port,data:data214};
+if(data203.protocol !== undefined){
+let data214 = data203.protocol;
+if(typeof data214 !== "string"){
+const err453 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/protocol",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/protocol/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.protocol.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.protocol,data:data214};
 if(vErrors === null){
 vErrors = [err453];
 }
@@ -5656,9 +5656,8 @@ vErrors.push(err453);
 }
 errors++;
 }
-if((typeof data214 == "number") && (isFinite(data214))){
-if(data214 > 65535 || isNaN(data214)){
-const err454 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/port",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},schema:65535,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.port,data:data214};
+if(!(((data214 === "icmp") || (data214 === "tcp")) || (data214 === "udp"))){
+const err454 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/protocol",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/protocol/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.protocol.enum},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.protocol.enum,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.protocol,data:data214};
 if(vErrors === null){
 vErrors = [err454];
 }
@@ -5667,8 +5666,11 @@ vErrors.push(err454);
 }
 errors++;
 }
-if(data214 < 1 || isNaN(data214)){
-const err455 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/port",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.port,data:data214};
+}
+if(data203.port !== undefined){
+let data215 = data203.port;
+if(!(((typeof data215 == "number") && (!(data215 % 1) && !isNaN(data215))) && (isFinite(data215)))){
+const err455 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/port",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/port/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.port.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.port,data:data215};
 if(vErrors === null){
 vErrors = [err455];
 }
@@ -5677,13 +5679,9 @@ vErrors.push(err455);
 }
 errors++;
 }
-}
-}
-if(data202.interface !== undefined){
-let data215 = data202.interface;
-if(typeof data215 === "string"){
-if(!(formats30(data215))){
-const err456 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/interface",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/interface/format",keyword:"format",params:{format: "interface"},schema:"interface",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.interface,data:data215};
+if((typeof data215 == "number") && (isFinite(data215))){
+if(data215 > 65535 || isNaN(data215)){
+const err456 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/port",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},schema:65535,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.port,data:data215};
 if(vErrors === null){
 vErrors = [err456];
 }
@@ -5692,9 +5690,8 @@ vErrors.push(err456);
 }
 errors++;
 }
-}
-else {
-const err457 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/interface",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/interface/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.interface.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.interface,data:data215};
+if(data215 < 1 || isNaN(data215)){
+const err457 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/port",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.port,data:data215};
 if(vErrors === null){
 vErrors = [err457];
 }
@@ -5704,11 +5701,12 @@ vErrors.push(err457);
 errors++;
 }
 }
-if(data202.file !== undefined){
-let data216 = data202.file;
+}
+if(data203.interface !== undefined){
+let data216 = data203.interface;
 if(typeof data216 === "string"){
-if(!(formats2(data216))){
-const err458 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/file",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/file/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.file,data:data216};
+if(!(formats30(data216))){
+const err458 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/interface",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/interface/format",keyword:"format",params:{format: "interface"},schema:"interface",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.interface,data:data216};
 if(vErrors === null){
 vErrors = [err458];
 }
@@ -5719,7 +5717,7 @@ errors++;
 }
 }
 else {
-const err459 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/file",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/file/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.file.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.file,data:data216};
+const err459 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/interface",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/interface/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.interface.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.interface,data:data216};
 if(vErrors === null){
 vErrors = [err459];
 }
@@ -5729,10 +5727,11 @@ vErrors.push(err459);
 errors++;
 }
 }
-if(data202.exists !== undefined){
-let data217 = data202.exists;
-if(typeof data217 !== "boolean"){
-const err460 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/exists",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/exists/type",keyword:"type",params:{type: "boolean"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.exists.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.exists,data:data217};
+if(data203.file !== undefined){
+let data217 = data203.file;
+if(typeof data217 === "string"){
+if(!(formats2(data217))){
+const err460 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/file",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/file/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.file,data:data217};
 if(vErrors === null){
 vErrors = [err460];
 }
@@ -5742,11 +5741,8 @@ vErrors.push(err460);
 errors++;
 }
 }
-if(data202.contains !== undefined){
-let data218 = data202.contains;
-if(typeof data218 === "string"){
-if(func4(data218) < 1){
-const err461 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/contains",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/contains/minLength",keyword:"minLength",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.contains,data:data218};
+else {
+const err461 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/file",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/file/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.file.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.file,data:data217};
 if(vErrors === null){
 vErrors = [err461];
 }
@@ -5756,8 +5752,10 @@ vErrors.push(err461);
 errors++;
 }
 }
-else {
-const err462 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/contains",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/contains/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.contains.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.contains,data:data218};
+if(data203.exists !== undefined){
+let data218 = data203.exists;
+if(typeof data218 !== "boolean"){
+const err462 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/exists",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/exists/type",keyword:"type",params:{type: "boolean"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.exists.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.exists,data:data218};
 if(vErrors === null){
 vErrors = [err462];
 }
@@ -5767,11 +5765,11 @@ vErrors.push(err462);
 errors++;
 }
 }
-if(data202.custom !== undefined){
-let data219 = data202.custom;
+if(data203.contains !== undefined){
+let data219 = data203.contains;
 if(typeof data219 === "string"){
-if(!(formats2(data219))){
-const err463 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/custom",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/custom/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.custom,data:data219};
+if(func4(data219) < 1){
+const err463 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/contains",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/contains/minLength",keyword:"minLength",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.contains,data:data219};
 if(vErrors === null){
 vErrors = [err463];
 }
@@ -5782,7 +5780,7 @@ errors++;
 }
 }
 else {
-const err464 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/custom",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/custom/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.custom.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.custom,data:data219};
+const err464 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/contains",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/contains/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.contains.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.contains,data:data219};
 if(vErrors === null){
 vErrors = [err464];
 }
@@ -5792,14 +5790,11 @@ vErrors.push(err464);
 errors++;
 }
 }
-if(data202.args !== undefined){
-let data220 = data202.args;
-if(Array.isArray(data220)){
-const len24 = data220.length;
-for(let i24=0; i24<len24; i24++){
-let data221 = data220[i24];
-if(typeof data221 !== "string"){
-const err465 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/args/" + i24,schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/args/items/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.args.items.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.args.items,data:data221};
+if(data203.custom !== undefined){
+let data220 = data203.custom;
+if(typeof data220 === "string"){
+if(!(formats2(data220))){
+const err465 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/custom",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/custom/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.custom,data:data220};
 if(vErrors === null){
 vErrors = [err465];
 }
@@ -5809,9 +5804,8 @@ vErrors.push(err465);
 errors++;
 }
 }
-}
 else {
-const err466 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/args",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/args/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.args.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.args,data:data220};
+const err466 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/custom",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/custom/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.custom.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.custom,data:data220};
 if(vErrors === null){
 vErrors = [err466];
 }
@@ -5821,11 +5815,14 @@ vErrors.push(err466);
 errors++;
 }
 }
-if(data202.script !== undefined){
-let data222 = data202.script;
-if(typeof data222 === "string"){
-if(!(formats2(data222))){
-const err467 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/script",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/script/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.script,data:data222};
+if(data203.args !== undefined){
+let data221 = data203.args;
+if(Array.isArray(data221)){
+const len24 = data221.length;
+for(let i24=0; i24<len24; i24++){
+let data222 = data221[i24];
+if(typeof data222 !== "string"){
+const err467 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/args/" + i24,schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/args/items/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.args.items.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.args.items,data:data222};
 if(vErrors === null){
 vErrors = [err467];
 }
@@ -5835,8 +5832,9 @@ vErrors.push(err467);
 errors++;
 }
 }
+}
 else {
-const err468 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/script",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/script/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.script.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.script,data:data222};
+const err468 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/args",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/args/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.args.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.args,data:data221};
 if(vErrors === null){
 vErrors = [err468];
 }
@@ -5846,11 +5844,11 @@ vErrors.push(err468);
 errors++;
 }
 }
-if(data202.interval !== undefined){
-let data223 = data202.interval;
+if(data203.script !== undefined){
+let data223 = data203.script;
 if(typeof data223 === "string"){
-if(!(formats8(data223))){
-const err469 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/interval",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/interval/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.interval,data:data223};
+if(!(formats2(data223))){
+const err469 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/script",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/script/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.script,data:data223};
 if(vErrors === null){
 vErrors = [err469];
 }
@@ -5861,7 +5859,7 @@ errors++;
 }
 }
 else {
-const err470 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/interval",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/interval/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.interval.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.interval,data:data223};
+const err470 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/script",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/script/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.script.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.script,data:data223};
 if(vErrors === null){
 vErrors = [err470];
 }
@@ -5871,11 +5869,11 @@ vErrors.push(err470);
 errors++;
 }
 }
-if(data202.timeout !== undefined){
-let data224 = data202.timeout;
+if(data203.interval !== undefined){
+let data224 = data203.interval;
 if(typeof data224 === "string"){
 if(!(formats8(data224))){
-const err471 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.timeout,data:data224};
+const err471 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/interval",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/interval/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.interval,data:data224};
 if(vErrors === null){
 vErrors = [err471];
 }
@@ -5886,7 +5884,7 @@ errors++;
 }
 }
 else {
-const err472 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.timeout.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.timeout,data:data224};
+const err472 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/interval",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/interval/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.interval.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.interval,data:data224};
 if(vErrors === null){
 vErrors = [err472];
 }
@@ -5896,10 +5894,11 @@ vErrors.push(err472);
 errors++;
 }
 }
-if(data202.fall !== undefined){
-let data225 = data202.fall;
-if(!(((typeof data225 == "number") && (!(data225 % 1) && !isNaN(data225))) && (isFinite(data225)))){
-const err473 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/fall",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/fall/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.fall.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.fall,data:data225};
+if(data203.timeout !== undefined){
+let data225 = data203.timeout;
+if(typeof data225 === "string"){
+if(!(formats8(data225))){
+const err473 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.timeout,data:data225};
 if(vErrors === null){
 vErrors = [err473];
 }
@@ -5908,9 +5907,9 @@ vErrors.push(err473);
 }
 errors++;
 }
-if((typeof data225 == "number") && (isFinite(data225))){
-if(data225 > 255 || isNaN(data225)){
-const err474 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/fall",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/fall/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},schema:255,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.fall,data:data225};
+}
+else {
+const err474 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.timeout.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.timeout,data:data225};
 if(vErrors === null){
 vErrors = [err474];
 }
@@ -5919,8 +5918,11 @@ vErrors.push(err474);
 }
 errors++;
 }
-if(data225 < 1 || isNaN(data225)){
-const err475 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/fall",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/fall/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.fall,data:data225};
+}
+if(data203.fall !== undefined){
+let data226 = data203.fall;
+if(!(((typeof data226 == "number") && (!(data226 % 1) && !isNaN(data226))) && (isFinite(data226)))){
+const err475 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/fall",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/fall/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.fall.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.fall,data:data226};
 if(vErrors === null){
 vErrors = [err475];
 }
@@ -5929,12 +5931,9 @@ vErrors.push(err475);
 }
 errors++;
 }
-}
-}
-if(data202.rise !== undefined){
-let data226 = data202.rise;
-if(!(((typeof data226 == "number") && (!(data226 % 1) && !isNaN(data226))) && (isFinite(data226)))){
-const err476 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/rise",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/rise/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.rise.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.rise,data:data226};
+if((typeof data226 == "number") && (isFinite(data226))){
+if(data226 > 255 || isNaN(data226)){
+const err476 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/fall",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/fall/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},schema:255,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.fall,data:data226};
 if(vErrors === null){
 vErrors = [err476];
 }
@@ -5943,9 +5942,8 @@ vErrors.push(err476);
 }
 errors++;
 }
-if((typeof data226 == "number") && (isFinite(data226))){
-if(data226 > 255 || isNaN(data226)){
-const err477 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/rise",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/rise/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},schema:255,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.rise,data:data226};
+if(data226 < 1 || isNaN(data226)){
+const err477 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/fall",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/fall/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.fall,data:data226};
 if(vErrors === null){
 vErrors = [err477];
 }
@@ -5954,8 +5952,12 @@ vErrors.push(err477);
 }
 errors++;
 }
-if(data226 < 1 || isNaN(data226)){
-const err478 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/rise",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/rise/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.rise,data:data226};
+}
+}
+if(data203.rise !== undefined){
+let data227 = data203.rise;
+if(!(((typeof data227 == "number") && (!(data227 % 1) && !isNaN(data227))) && (isFinite(data227)))){
+const err478 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/rise",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/rise/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.rise.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.rise,data:data227};
 if(vErrors === null){
 vErrors = [err478];
 }
@@ -5964,12 +5966,9 @@ vErrors.push(err478);
 }
 errors++;
 }
-}
-}
-if(data202.on_fail !== undefined){
-let data227 = data202.on_fail;
-if(typeof data227 !== "string"){
-const err479 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/on_fail",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/on_fail/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.on_fail.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.on_fail,data:data227};
+if((typeof data227 == "number") && (isFinite(data227))){
+if(data227 > 255 || isNaN(data227)){
+const err479 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/rise",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/rise/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},schema:255,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.rise,data:data227};
 if(vErrors === null){
 vErrors = [err479];
 }
@@ -5978,8 +5977,8 @@ vErrors.push(err479);
 }
 errors++;
 }
-if(!(((((data227 === "restart") || (data227 === "failover")) || (data227 === "stop")) || (data227 === "ignore")) || (data227 === "wait"))){
-const err480 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/on_fail",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/on_fail/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.on_fail.enum},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.on_fail.enum,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.on_fail,data:data227};
+if(data227 < 1 || isNaN(data227)){
+const err480 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/rise",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/rise/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.rise,data:data227};
 if(vErrors === null){
 vErrors = [err480];
 }
@@ -5989,10 +5988,11 @@ vErrors.push(err480);
 errors++;
 }
 }
-if(data202.then !== undefined){
-let data228 = data202.then;
+}
+if(data203.on_fail !== undefined){
+let data228 = data203.on_fail;
 if(typeof data228 !== "string"){
-const err481 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/then",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/then/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.then.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.then,data:data228};
+const err481 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/on_fail",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/on_fail/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.on_fail.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.on_fail,data:data228};
 if(vErrors === null){
 vErrors = [err481];
 }
@@ -6001,8 +6001,8 @@ vErrors.push(err481);
 }
 errors++;
 }
-if(!((data228 === "failover") || (data228 === "stop"))){
-const err482 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/then",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/then/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.then.enum},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.then.enum,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.then,data:data228};
+if(!(((((data228 === "restart") || (data228 === "failover")) || (data228 === "stop")) || (data228 === "ignore")) || (data228 === "wait"))){
+const err482 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/on_fail",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/on_fail/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.on_fail.enum},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.on_fail.enum,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.on_fail,data:data228};
 if(vErrors === null){
 vErrors = [err482];
 }
@@ -6012,10 +6012,10 @@ vErrors.push(err482);
 errors++;
 }
 }
-if(data202.restarts !== undefined){
-let data229 = data202.restarts;
-if(!(((typeof data229 == "number") && (!(data229 % 1) && !isNaN(data229))) && (isFinite(data229)))){
-const err483 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/restarts",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/restarts/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restarts.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restarts,data:data229};
+if(data203.then !== undefined){
+let data229 = data203.then;
+if(typeof data229 !== "string"){
+const err483 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/then",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/then/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.then.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.then,data:data229};
 if(vErrors === null){
 vErrors = [err483];
 }
@@ -6024,9 +6024,8 @@ vErrors.push(err483);
 }
 errors++;
 }
-if((typeof data229 == "number") && (isFinite(data229))){
-if(data229 > 100 || isNaN(data229)){
-const err484 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/restarts",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/restarts/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},schema:100,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restarts,data:data229};
+if(!((data229 === "failover") || (data229 === "stop"))){
+const err484 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/then",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/then/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.then.enum},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.then.enum,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.then,data:data229};
 if(vErrors === null){
 vErrors = [err484];
 }
@@ -6035,8 +6034,11 @@ vErrors.push(err484);
 }
 errors++;
 }
-if(data229 < 1 || isNaN(data229)){
-const err485 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/restarts",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/restarts/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restarts,data:data229};
+}
+if(data203.restarts !== undefined){
+let data230 = data203.restarts;
+if(!(((typeof data230 == "number") && (!(data230 % 1) && !isNaN(data230))) && (isFinite(data230)))){
+const err485 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/restarts",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/restarts/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restarts.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restarts,data:data230};
 if(vErrors === null){
 vErrors = [err485];
 }
@@ -6045,13 +6047,9 @@ vErrors.push(err485);
 }
 errors++;
 }
-}
-}
-if(data202.restart_window !== undefined){
-let data230 = data202.restart_window;
-if(typeof data230 === "string"){
-if(!(formats8(data230))){
-const err486 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/restart_window",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/restart_window/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restart_window,data:data230};
+if((typeof data230 == "number") && (isFinite(data230))){
+if(data230 > 100 || isNaN(data230)){
+const err486 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/restarts",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/restarts/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},schema:100,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restarts,data:data230};
 if(vErrors === null){
 vErrors = [err486];
 }
@@ -6060,9 +6058,8 @@ vErrors.push(err486);
 }
 errors++;
 }
-}
-else {
-const err487 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/restart_window",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/restart_window/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restart_window.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restart_window,data:data230};
+if(data230 < 1 || isNaN(data230)){
+const err487 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/restarts",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/restarts/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restarts,data:data230};
 if(vErrors === null){
 vErrors = [err487];
 }
@@ -6073,8 +6070,11 @@ errors++;
 }
 }
 }
-else {
-const err488 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22,schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items,data:data202};
+if(data203.restart_window !== undefined){
+let data231 = data203.restart_window;
+if(typeof data231 === "string"){
+if(!(formats8(data231))){
+const err488 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/restart_window",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/restart_window/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restart_window,data:data231};
 if(vErrors === null){
 vErrors = [err488];
 }
@@ -6084,9 +6084,8 @@ vErrors.push(err488);
 errors++;
 }
 }
-}
 else {
-const err489 = {instancePath:instancePath+"/modules/" + i8+"/checkers",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers,data:data201};
+const err489 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/restart_window",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/restart_window/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restart_window.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restart_window,data:data231};
 if(vErrors === null){
 vErrors = [err489];
 }
@@ -6096,11 +6095,9 @@ vErrors.push(err489);
 errors++;
 }
 }
-if(data73.notify !== undefined){
-let data231 = data73.notify;
-if(typeof data231 === "string"){
-if(!(formats2(data231))){
-const err490 = {instancePath:instancePath+"/modules/" + i8+"/notify",schemaPath:"#/properties/modules/items/oneOf/2/properties/notify/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.notify,data:data231};
+}
+else {
+const err490 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22,schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items,data:data203};
 if(vErrors === null){
 vErrors = [err490];
 }
@@ -6110,8 +6107,9 @@ vErrors.push(err490);
 errors++;
 }
 }
+}
 else {
-const err491 = {instancePath:instancePath+"/modules/" + i8+"/notify",schemaPath:"#/properties/modules/items/oneOf/2/properties/notify/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.notify.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.notify,data:data231};
+const err491 = {instancePath:instancePath+"/modules/" + i8+"/checkers",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers,data:data202};
 if(vErrors === null){
 vErrors = [err491];
 }
@@ -6121,11 +6119,11 @@ vErrors.push(err491);
 errors++;
 }
 }
-if(data73.webhook !== undefined){
-let data232 = data73.webhook;
+if(data73.notify !== undefined){
+let data232 = data73.notify;
 if(typeof data232 === "string"){
-if(!(formats90(data232))){
-const err492 = {instancePath:instancePath+"/modules/" + i8+"/webhook",schemaPath:"#/properties/modules/items/oneOf/2/properties/webhook/format",keyword:"format",params:{format: "http-url"},schema:"http-url",parentSchema:schema11.properties.modules.items.oneOf[2].properties.webhook,data:data232};
+if(!(formats2(data232))){
+const err492 = {instancePath:instancePath+"/modules/" + i8+"/notify",schemaPath:"#/properties/modules/items/oneOf/2/properties/notify/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.notify,data:data232};
 if(vErrors === null){
 vErrors = [err492];
 }
@@ -6136,7 +6134,7 @@ errors++;
 }
 }
 else {
-const err493 = {instancePath:instancePath+"/modules/" + i8+"/webhook",schemaPath:"#/properties/modules/items/oneOf/2/properties/webhook/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.webhook.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.webhook,data:data232};
+const err493 = {instancePath:instancePath+"/modules/" + i8+"/notify",schemaPath:"#/properties/modules/items/oneOf/2/properties/notify/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.notify.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.notify,data:data232};
 if(vErrors === null){
 vErrors = [err493];
 }
@@ -6146,11 +6144,11 @@ vErrors.push(err493);
 errors++;
 }
 }
-if(data73.ports !== undefined){
-let data233 = data73.ports;
-if(Array.isArray(data233)){
-if(data233.length < 1){
-const err494 = {instancePath:instancePath+"/modules/" + i8+"/ports",schemaPath:"#/properties/modules/items/oneOf/2/properties/ports/minItems",keyword:"minItems",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.ports,data:data233};
+if(data73.webhook !== undefined){
+let data233 = data73.webhook;
+if(typeof data233 === "string"){
+if(!(formats90(data233))){
+const err494 = {instancePath:instancePath+"/modules/" + i8+"/webhook",schemaPath:"#/properties/modules/items/oneOf/2/properties/webhook/format",keyword:"format",params:{format: "http-url"},schema:"http-url",parentSchema:schema11.properties.modules.items.oneOf[2].properties.webhook,data:data233};
 if(vErrors === null){
 vErrors = [err494];
 }
@@ -6159,11 +6157,9 @@ vErrors.push(err494);
 }
 errors++;
 }
-const len25 = data233.length;
-for(let i25=0; i25<len25; i25++){
-let data234 = data233[i25];
-if(!(((typeof data234 == "number") && (!(data234 % 1) && !isNaN(data234))) && (isFinite(data234)))){
-const err495 = {instancePath:instancePath+"/modules/" + i8+"/ports/" + i25,schemaPath:"#/properties/modules/items/oneOf/2/properties/ports/items/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.ports.items.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.ports.items,data:data234};
+}
+else {
+const err495 = {instancePath:instancePath+"/modules/" + i8+"/webhook",schemaPath:"#/properties/modules/items/oneOf/2/properties/webhook/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.webhook.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.webhook,data:data233};
 if(vErrors === null){
 vErrors = [err495];
 }
@@ -6172,9 +6168,12 @@ vErrors.push(err495);
 }
 errors++;
 }
-if((typeof data234 == "number") && (isFinite(data234))){
-if(data234 > 65535 || isNaN(data234)){
-const err496 = {instancePath:instancePath+"/modules/" + i8+"/ports/" + i25,schemaPath:"#/properties/modules/items/oneOf/2/properties/ports/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},schema:65535,parentSchema:schema11.properties.modules.items.oneOf[2].properties.ports.items,data:data234};
+}
+if(data73.ports !== undefined){
+let data234 = data73.ports;
+if(Array.isArray(data234)){
+if(data234.length < 1){
+const err496 = {instancePath:instancePath+"/modules/" + i8+"/ports",schemaPath:"#/properties/modules/items/oneOf/2/properties/ports/minItems",keyword:"minItems",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.ports,data:data234};
 if(vErrors === null){
 vErrors = [err496];
 }
@@ -6183,8 +6182,11 @@ vErrors.push(err496);
 }
 errors++;
 }
-if(data234 < 1 || isNaN(data234)){
-const err497 = {instancePath:instancePath+"/modules/" + i8+"/ports/" + i25,schemaPath:"#/properties/modules/items/oneOf/2/properties/ports/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.ports.items,data:data234};
+const len25 = data234.length;
+for(let i25=0; i25<len25; i25++){
+let data235 = data234[i25];
+if(!(((typeof data235 == "number") && (!(data235 % 1) && !isNaN(data235))) && (isFinite(data235)))){
+const err497 = {instancePath:instancePath+"/modules/" + i8+"/ports/" + i25,schemaPath:"#/properties/modules/items/oneOf/2/properties/ports/items/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.ports.items.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.ports.items,data:data235};
 if(vErrors === null){
 vErrors = [err497];
 }
@@ -6193,20 +6195,9 @@ vErrors.push(err497);
 }
 errors++;
 }
-}
-}
-let i26 = data233.length;
-let j0;
-if(i26 > 1){
-const indices0 = {};
-for(;i26--;){
-let item0 = data233[i26];
-if(!(((typeof item0 == "number") && (!(item0 % 1) && !isNaN(item0))) && (isFinite(item0)))){
-continue;
-}
-if(typeof indices0[item0] == "number"){
-j0 = indices0[item0];
-const err498 = {instancePath:instancePath+"/modules/" + i8+"/ports",schemaPath:"#/properties/modules/items/oneOf/2/properties/ports/uniqueItems",keyword:"uniqueItems",params:{i: i26, j: j0},schema:true,parentSchema:schema11.properties.modules.items.oneOf[2].properties.ports,data:data233};
+if((typeof data235 == "number") && (isFinite(data235))){
+if(data235 > 65535 || isNaN(data235)){
+const err498 = {instancePath:instancePath+"/modules/" + i8+"/ports/" + i25,schemaPath:"#/properties/modules/items/oneOf/2/properties/ports/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},schema:65535,parentSchema:schema11.properties.modules.items.oneOf[2].properties.ports.items,data:data235};
 if(vErrors === null){
 vErrors = [err498];
 }
@@ -6214,14 +6205,9 @@ else {
 vErrors.push(err498);
 }
 errors++;
-break;
 }
-indices0[item0] = i26;
-}
-}
-}
-else {
-const err499 = {instancePath:instancePath+"/modules/" + i8+"/ports",schemaPath:"#/properties/modules/items/oneOf/2/properties/ports/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[2].properties.ports.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.ports,data:data233};
+if(data235 < 1 || isNaN(data235)){
+const err499 = {instancePath:instancePath+"/modules/" + i8+"/ports/" + i25,schemaPath:"#/properties/modules/items/oneOf/2/properties/ports/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.ports.items,data:data235};
 if(vErrors === null){
 vErrors = [err499];
 }
@@ -6231,10 +6217,19 @@ vErrors.push(err499);
 errors++;
 }
 }
-if(data73.split !== undefined){
-let data235 = data73.split;
-if(typeof data235 !== "string"){
-const err500 = {instancePath:instancePath+"/modules/" + i8+"/split",schemaPath:"#/properties/modules/items/oneOf/2/properties/split/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.split.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.split,data:data235};
+}
+let i26 = data234.length;
+let j0;
+if(i26 > 1){
+const indices0 = {};
+for(;i26--;){
+let item0 = data234[i26];
+if(!(((typeof item0 == "number") && (!(item0 % 1) && !isNaN(item0))) && (isFinite(item0)))){
+continue;
+}
+if(typeof indices0[item0] == "number"){
+j0 = indices0[item0];
+const err500 = {instancePath:instancePath+"/modules/" + i8+"/ports",schemaPath:"#/properties/modules/items/oneOf/2/properties/ports/uniqueItems",keyword:"uniqueItems",params:{i: i26, j: j0},schema:true,parentSchema:schema11.properties.modules.items.oneOf[2].properties.ports,data:data234};
 if(vErrors === null){
 vErrors = [err500];
 }
@@ -6242,9 +6237,14 @@ else {
 vErrors.push(err500);
 }
 errors++;
+break;
 }
-if(!((data235 === "client_ip") || (data235 === "client_ip_port"))){
-const err501 = {instancePath:instancePath+"/modules/" + i8+"/split",schemaPath:"#/properties/modules/items/oneOf/2/properties/split/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[2].properties.split.enum},schema:schema11.properties.modules.items.oneOf[2].properties.split.enum,parentSchema:schema11.properties.modules.items.oneOf[2].properties.split,data:data235};
+indices0[item0] = i26;
+}
+}
+}
+else {
+const err501 = {instancePath:instancePath+"/modules/" + i8+"/ports",schemaPath:"#/properties/modules/items/oneOf/2/properties/ports/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[2].properties.ports.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.ports,data:data234};
 if(vErrors === null){
 vErrors = [err501];
 }
@@ -6254,13 +6254,10 @@ vErrors.push(err501);
 errors++;
 }
 }
-if(data73.weights !== undefined){
-let data236 = data73.weights;
-if(data236 && typeof data236 == "object" && !Array.isArray(data236)){
-for(const key19 in data236){
-let data237 = data236[key19];
-if(!(((typeof data237 == "number") && (!(data237 % 1) && !isNaN(data237))) && (isFinite(data237)))){
-const err502 = {instancePath:instancePath+"/modules/" + i8+"/weights/" + key19.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/modules/items/oneOf/2/properties/weights/additionalProperties/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.weights.additionalProperties.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.weights.additionalProperties,data:data237};
+if(data73.split !== undefined){
+let data236 = data73.split;
+if(typeof data236 !== "string"){
+const err502 = {instancePath:instancePath+"/modules/" + i8+"/split",schemaPath:"#/properties/modules/items/oneOf/2/properties/split/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.split.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.split,data:data236};
 if(vErrors === null){
 vErrors = [err502];
 }
@@ -6269,9 +6266,8 @@ vErrors.push(err502);
 }
 errors++;
 }
-if((typeof data237 == "number") && (isFinite(data237))){
-if(data237 > 1000 || isNaN(data237)){
-const err503 = {instancePath:instancePath+"/modules/" + i8+"/weights/" + key19.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/modules/items/oneOf/2/properties/weights/additionalProperties/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},schema:1000,parentSchema:schema11.properties.modules.items.oneOf[2].properties.weights.additionalProperties,data:data237};
+if(!((data236 === "client_ip") || (data236 === "client_ip_port"))){
+const err503 = {instancePath:instancePath+"/modules/" + i8+"/split",schemaPath:"#/properties/modules/items/oneOf/2/properties/split/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[2].properties.split.enum},schema:schema11.properties.modules.items.oneOf[2].properties.split.enum,parentSchema:schema11.properties.modules.items.oneOf[2].properties.split,data:data236};
 if(vErrors === null){
 vErrors = [err503];
 }
@@ -6280,8 +6276,14 @@ vErrors.push(err503);
 }
 errors++;
 }
-if(data237 < 1 || isNaN(data237)){
-const err504 = {instancePath:instancePath+"/modules/" + i8+"/weights/" + key19.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/modules/items/oneOf/2/properties/weights/additionalProperties/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.weights.additionalProperties,data:data237};
+}
+if(data73.weights !== undefined){
+let data237 = data73.weights;
+if(data237 && typeof data237 == "object" && !Array.isArray(data237)){
+for(const key19 in data237){
+let data238 = data237[key19];
+if(!(((typeof data238 == "number") && (!(data238 % 1) && !isNaN(data238))) && (isFinite(data238)))){
+const err504 = {instancePath:instancePath+"/modules/" + i8+"/weights/" + key19.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/modules/items/oneOf/2/properties/weights/additionalProperties/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.weights.additionalProperties.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.weights.additionalProperties,data:data238};
 if(vErrors === null){
 vErrors = [err504];
 }
@@ -6290,11 +6292,9 @@ vErrors.push(err504);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err505 = {instancePath:instancePath+"/modules/" + i8+"/weights",schemaPath:"#/properties/modules/items/oneOf/2/properties/weights/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.oneOf[2].properties.weights.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.weights,data:data236};
+if((typeof data238 == "number") && (isFinite(data238))){
+if(data238 > 1000 || isNaN(data238)){
+const err505 = {instancePath:instancePath+"/modules/" + i8+"/weights/" + key19.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/modules/items/oneOf/2/properties/weights/additionalProperties/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},schema:1000,parentSchema:schema11.properties.modules.items.oneOf[2].properties.weights.additionalProperties,data:data238};
 if(vErrors === null){
 vErrors = [err505];
 }
@@ -6303,12 +6303,8 @@ vErrors.push(err505);
 }
 errors++;
 }
-}
-if(data73.drain_timeout !== undefined){
-let data238 = data73.drain_timeout;
-if(typeof data238 === "string"){
-if(!(formats8(data238))){
-const err506 = {instancePath:instancePath+"/modules/" + i8+"/drain_timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/drain_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[2].properties.drain_timeout,data:data238};
+if(data238 < 1 || isNaN(data238)){
+const err506 = {instancePath:instancePath+"/modules/" + i8+"/weights/" + key19.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/modules/items/oneOf/2/properties/weights/additionalProperties/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.weights.additionalProperties,data:data238};
 if(vErrors === null){
 vErrors = [err506];
 }
@@ -6318,8 +6314,10 @@ vErrors.push(err506);
 errors++;
 }
 }
+}
+}
 else {
-const err507 = {instancePath:instancePath+"/modules/" + i8+"/drain_timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/drain_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.drain_timeout.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.drain_timeout,data:data238};
+const err507 = {instancePath:instancePath+"/modules/" + i8+"/weights",schemaPath:"#/properties/modules/items/oneOf/2/properties/weights/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.oneOf[2].properties.weights.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.weights,data:data237};
 if(vErrors === null){
 vErrors = [err507];
 }
@@ -6329,9 +6327,11 @@ vErrors.push(err507);
 errors++;
 }
 }
-}
-else {
-const err508 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/2/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.oneOf[2].type,parentSchema:schema11.properties.modules.items.oneOf[2],data:data73};
+if(data73.drain_timeout !== undefined){
+let data239 = data73.drain_timeout;
+if(typeof data239 === "string"){
+if(!(formats8(data239))){
+const err508 = {instancePath:instancePath+"/modules/" + i8+"/drain_timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/drain_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[2].properties.drain_timeout,data:data239};
 if(vErrors === null){
 vErrors = [err508];
 }
@@ -6342,7 +6342,7 @@ errors++;
 }
 }
 else {
-const err509 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/discriminator",keyword:"discriminator",params:{error: "mapping", tag: "type", tagValue: tag0},schema:schema11.properties.modules.items.discriminator,parentSchema:schema11.properties.modules.items,data:data73};
+const err509 = {instancePath:instancePath+"/modules/" + i8+"/drain_timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/drain_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.drain_timeout.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.drain_timeout,data:data239};
 if(vErrors === null){
 vErrors = [err509];
 }
@@ -6352,8 +6352,9 @@ vErrors.push(err509);
 errors++;
 }
 }
+}
 else {
-const err510 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/discriminator",keyword:"discriminator",params:{error: "tag", tag: "type", tagValue: tag0},schema:schema11.properties.modules.items.discriminator,parentSchema:schema11.properties.modules.items,data:data73};
+const err510 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/2/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.oneOf[2].type,parentSchema:schema11.properties.modules.items.oneOf[2],data:data73};
 if(vErrors === null){
 vErrors = [err510];
 }
@@ -6364,7 +6365,7 @@ errors++;
 }
 }
 else {
-const err511 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.type,parentSchema:schema11.properties.modules.items,data:data73};
+const err511 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/discriminator",keyword:"discriminator",params:{error: "mapping", tag: "type", tagValue: tag0},schema:schema11.properties.modules.items.discriminator,parentSchema:schema11.properties.modules.items,data:data73};
 if(vErrors === null){
 vErrors = [err511];
 }
@@ -6374,9 +6375,8 @@ vErrors.push(err511);
 errors++;
 }
 }
-}
 else {
-const err512 = {instancePath:instancePath+"/modules",schemaPath:"#/properties/modules/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.type,parentSchema:schema11.properties.modules,data:data72};
+const err512 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/discriminator",keyword:"discriminator",params:{error: "tag", tag: "type", tagValue: tag0},schema:schema11.properties.modules.items.discriminator,parentSchema:schema11.properties.modules.items,data:data73};
 if(vErrors === null){
 vErrors = [err512];
 }
@@ -6386,12 +6386,8 @@ vErrors.push(err512);
 errors++;
 }
 }
-if(data.web !== undefined){
-let data239 = data.web;
-if(data239 && typeof data239 == "object" && !Array.isArray(data239)){
-for(const key20 in data239){
-if(!(key20 === "listen")){
-const err513 = {instancePath:instancePath+"/web",schemaPath:"#/properties/web/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},schema:false,parentSchema:schema11.properties.web,data:data239};
+else {
+const err513 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.type,parentSchema:schema11.properties.modules.items,data:data73};
 if(vErrors === null){
 vErrors = [err513];
 }
@@ -6401,11 +6397,9 @@ vErrors.push(err513);
 errors++;
 }
 }
-if(data239.listen !== undefined){
-let data240 = data239.listen;
-if(typeof data240 === "string"){
-if(!(formats242(data240))){
-const err514 = {instancePath:instancePath+"/web/listen",schemaPath:"#/properties/web/properties/listen/format",keyword:"format",params:{format: "listen"},schema:"listen",parentSchema:schema11.properties.web.properties.listen,data:data240};
+}
+else {
+const err514 = {instancePath:instancePath+"/modules",schemaPath:"#/properties/modules/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.type,parentSchema:schema11.properties.modules,data:data72};
 if(vErrors === null){
 vErrors = [err514];
 }
@@ -6415,8 +6409,12 @@ vErrors.push(err514);
 errors++;
 }
 }
-else {
-const err515 = {instancePath:instancePath+"/web/listen",schemaPath:"#/properties/web/properties/listen/type",keyword:"type",params:{type: "string"},schema:schema11.properties.web.properties.listen.type,parentSchema:schema11.properties.web.properties.listen,data:data240};
+if(data.web !== undefined){
+let data240 = data.web;
+if(data240 && typeof data240 == "object" && !Array.isArray(data240)){
+for(const key20 in data240){
+if(!(key20 === "listen")){
+const err515 = {instancePath:instancePath+"/web",schemaPath:"#/properties/web/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},schema:false,parentSchema:schema11.properties.web,data:data240};
 if(vErrors === null){
 vErrors = [err515];
 }
@@ -6426,9 +6424,11 @@ vErrors.push(err515);
 errors++;
 }
 }
-}
-else {
-const err516 = {instancePath:instancePath+"/web",schemaPath:"#/properties/web/type",keyword:"type",params:{type: "object"},schema:schema11.properties.web.type,parentSchema:schema11.properties.web,data:data239};
+if(data240.listen !== undefined){
+let data241 = data240.listen;
+if(typeof data241 === "string"){
+if(!(formats242(data241))){
+const err516 = {instancePath:instancePath+"/web/listen",schemaPath:"#/properties/web/properties/listen/format",keyword:"format",params:{format: "listen"},schema:"listen",parentSchema:schema11.properties.web.properties.listen,data:data241};
 if(vErrors === null){
 vErrors = [err516];
 }
@@ -6438,12 +6438,8 @@ vErrors.push(err516);
 errors++;
 }
 }
-if(data.console !== undefined){
-let data241 = data.console;
-if(data241 && typeof data241 == "object" && !Array.isArray(data241)){
-for(const key21 in data241){
-if(!(((((((key21 === "users") || (key21 === "tls")) || (key21 === "cert")) || (key21 === "key")) || (key21 === "names")) || (key21 === "session_timeout")) || (key21 === "api_token"))){
-const err517 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},schema:false,parentSchema:schema11.properties.console,data:data241};
+else {
+const err517 = {instancePath:instancePath+"/web/listen",schemaPath:"#/properties/web/properties/listen/type",keyword:"type",params:{type: "string"},schema:schema11.properties.web.properties.listen.type,parentSchema:schema11.properties.web.properties.listen,data:data241};
 if(vErrors === null){
 vErrors = [err517];
 }
@@ -6453,15 +6449,9 @@ vErrors.push(err517);
 errors++;
 }
 }
-if(data241.users !== undefined){
-let data242 = data241.users;
-if(Array.isArray(data242)){
-const len26 = data242.length;
-for(let i27=0; i27<len26; i27++){
-let data243 = data242[i27];
-if(data243 && typeof data243 == "object" && !Array.isArray(data243)){
-if(data243.name === undefined){
-const err518 = {instancePath:instancePath+"/console/users/" + i27,schemaPath:"#/properties/console/properties/users/items/required",keyword:"required",params:{missingProperty: "name"},schema:schema11.properties.console.properties.users.items.required,parentSchema:schema11.properties.console.properties.users.items,data:data243};
+}
+else {
+const err518 = {instancePath:instancePath+"/web",schemaPath:"#/properties/web/type",keyword:"type",params:{type: "object"},schema:schema11.properties.web.type,parentSchema:schema11.properties.web,data:data240};
 if(vErrors === null){
 vErrors = [err518];
 }
@@ -6470,8 +6460,13 @@ vErrors.push(err518);
 }
 errors++;
 }
-if(data243.role === undefined){
-const err519 = {instancePath:instancePath+"/console/users/" + i27,schemaPath:"#/properties/console/properties/users/items/required",keyword:"required",params:{missingProperty: "role"},schema:schema11.properties.console.properties.users.items.required,parentSchema:schema11.properties.console.properties.users.items,data:data243};
+}
+if(data.console !== undefined){
+let data242 = data.console;
+if(data242 && typeof data242 == "object" && !Array.isArray(data242)){
+for(const key21 in data242){
+if(!(((((((key21 === "users") || (key21 === "tls")) || (key21 === "cert")) || (key21 === "key")) || (key21 === "names")) || (key21 === "session_timeout")) || (key21 === "api_token"))){
+const err519 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},schema:false,parentSchema:schema11.properties.console,data:data242};
 if(vErrors === null){
 vErrors = [err519];
 }
@@ -6480,8 +6475,16 @@ vErrors.push(err519);
 }
 errors++;
 }
-if(data243.password === undefined){
-const err520 = {instancePath:instancePath+"/console/users/" + i27,schemaPath:"#/properties/console/properties/users/items/required",keyword:"required",params:{missingProperty: "password"},schema:schema11.properties.console.properties.users.items.required,parentSchema:schema11.properties.console.properties.users.items,data:data243};
+}
+if(data242.users !== undefined){
+let data243 = data242.users;
+if(Array.isArray(data243)){
+const len26 = data243.length;
+for(let i27=0; i27<len26; i27++){
+let data244 = data243[i27];
+if(data244 && typeof data244 == "object" && !Array.isArray(data244)){
+if(data244.name === undefined){
+const err520 = {instancePath:instancePath+"/console/users/" + i27,schemaPath:"#/properties/console/properties/users/items/required",keyword:"required",params:{missingProperty: "name"},schema:schema11.properties.console.properties.users.items.required,parentSchema:schema11.properties.console.properties.users.items,data:data244};
 if(vErrors === null){
 vErrors = [err520];
 }
@@ -6490,9 +6493,8 @@ vErrors.push(err520);
 }
 errors++;
 }
-for(const key22 in data243){
-if(!(((key22 === "name") || (key22 === "role")) || (key22 === "password"))){
-const err521 = {instancePath:instancePath+"/console/users/" + i27,schemaPath:"#/properties/console/properties/users/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},schema:false,parentSchema:schema11.properties.console.properties.users.items,data:data243};
+if(data244.role === undefined){
+const err521 = {instancePath:instancePath+"/console/users/" + i27,schemaPath:"#/properties/console/properties/users/items/required",keyword:"required",params:{missingProperty: "role"},schema:schema11.properties.console.properties.users.items.required,parentSchema:schema11.properties.console.properties.users.items,data:data244};
 if(vErrors === null){
 vErrors = [err521];
 }
@@ -6501,12 +6503,8 @@ vErrors.push(err521);
 }
 errors++;
 }
-}
-if(data243.name !== undefined){
-let data244 = data243.name;
-if(typeof data244 === "string"){
-if(!(formats0(data244))){
-const err522 = {instancePath:instancePath+"/console/users/" + i27+"/name",schemaPath:"#/properties/console/properties/users/items/properties/name/format",keyword:"format",params:{format: "name"},schema:"name",parentSchema:schema11.properties.console.properties.users.items.properties.name,data:data244};
+if(data244.password === undefined){
+const err522 = {instancePath:instancePath+"/console/users/" + i27,schemaPath:"#/properties/console/properties/users/items/required",keyword:"required",params:{missingProperty: "password"},schema:schema11.properties.console.properties.users.items.required,parentSchema:schema11.properties.console.properties.users.items,data:data244};
 if(vErrors === null){
 vErrors = [err522];
 }
@@ -6515,9 +6513,9 @@ vErrors.push(err522);
 }
 errors++;
 }
-}
-else {
-const err523 = {instancePath:instancePath+"/console/users/" + i27+"/name",schemaPath:"#/properties/console/properties/users/items/properties/name/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.users.items.properties.name.type,parentSchema:schema11.properties.console.properties.users.items.properties.name,data:data244};
+for(const key22 in data244){
+if(!(((key22 === "name") || (key22 === "role")) || (key22 === "password"))){
+const err523 = {instancePath:instancePath+"/console/users/" + i27,schemaPath:"#/properties/console/properties/users/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},schema:false,parentSchema:schema11.properties.console.properties.users.items,data:data244};
 if(vErrors === null){
 vErrors = [err523];
 }
@@ -6527,10 +6525,11 @@ vErrors.push(err523);
 errors++;
 }
 }
-if(data243.role !== undefined){
-let data245 = data243.role;
-if(typeof data245 !== "string"){
-const err524 = {instancePath:instancePath+"/console/users/" + i27+"/role",schemaPath:"#/properties/console/properties/users/items/properties/role/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.users.items.properties.role.type,parentSchema:schema11.properties.console.properties.users.items.properties.role,data:data245};
+if(data244.name !== undefined){
+let data245 = data244.name;
+if(typeof data245 === "string"){
+if(!(formats0(data245))){
+const err524 = {instancePath:instancePath+"/console/users/" + i27+"/name",schemaPath:"#/properties/console/properties/users/items/properties/name/format",keyword:"format",params:{format: "name"},schema:"name",parentSchema:schema11.properties.console.properties.users.items.properties.name,data:data245};
 if(vErrors === null){
 vErrors = [err524];
 }
@@ -6539,8 +6538,9 @@ vErrors.push(err524);
 }
 errors++;
 }
-if(!(((data245 === "viewer") || (data245 === "operator")) || (data245 === "admin"))){
-const err525 = {instancePath:instancePath+"/console/users/" + i27+"/role",schemaPath:"#/properties/console/properties/users/items/properties/role/enum",keyword:"enum",params:{allowedValues: schema11.properties.console.properties.users.items.properties.role.enum},schema:schema11.properties.console.properties.users.items.properties.role.enum,parentSchema:schema11.properties.console.properties.users.items.properties.role,data:data245};
+}
+else {
+const err525 = {instancePath:instancePath+"/console/users/" + i27+"/name",schemaPath:"#/properties/console/properties/users/items/properties/name/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.users.items.properties.name.type,parentSchema:schema11.properties.console.properties.users.items.properties.name,data:data245};
 if(vErrors === null){
 vErrors = [err525];
 }
@@ -6550,10 +6550,10 @@ vErrors.push(err525);
 errors++;
 }
 }
-if(data243.password !== undefined){
-let data246 = data243.password;
+if(data244.role !== undefined){
+let data246 = data244.role;
 if(typeof data246 !== "string"){
-const err526 = {instancePath:instancePath+"/console/users/" + i27+"/password",schemaPath:"#/properties/console/properties/users/items/properties/password/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.users.items.properties.password.type,parentSchema:schema11.properties.console.properties.users.items.properties.password,data:data246};
+const err526 = {instancePath:instancePath+"/console/users/" + i27+"/role",schemaPath:"#/properties/console/properties/users/items/properties/role/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.users.items.properties.role.type,parentSchema:schema11.properties.console.properties.users.items.properties.role,data:data246};
 if(vErrors === null){
 vErrors = [err526];
 }
@@ -6562,10 +6562,8 @@ vErrors.push(err526);
 }
 errors++;
 }
-}
-}
-else {
-const err527 = {instancePath:instancePath+"/console/users/" + i27,schemaPath:"#/properties/console/properties/users/items/type",keyword:"type",params:{type: "object"},schema:schema11.properties.console.properties.users.items.type,parentSchema:schema11.properties.console.properties.users.items,data:data243};
+if(!(((data246 === "viewer") || (data246 === "operator")) || (data246 === "admin"))){
+const err527 = {instancePath:instancePath+"/console/users/" + i27+"/role",schemaPath:"#/properties/console/properties/users/items/properties/role/enum",keyword:"enum",params:{allowedValues: schema11.properties.console.properties.users.items.properties.role.enum},schema:schema11.properties.console.properties.users.items.properties.role.enum,parentSchema:schema11.properties.console.properties.users.items.properties.role,data:data246};
 if(vErrors === null){
 vErrors = [err527];
 }
@@ -6575,9 +6573,10 @@ vErrors.push(err527);
 errors++;
 }
 }
-}
-else {
-const err528 = {instancePath:instancePath+"/console/users",schemaPath:"#/properties/console/properties/users/type",keyword:"type",params:{type: "array"},schema:schema11.properties.console.properties.users.type,parentSchema:schema11.properties.console.properties.users,data:data242};
+if(data244.password !== undefined){
+let data247 = data244.password;
+if(typeof data247 !== "string"){
+const err528 = {instancePath:instancePath+"/console/users/" + i27+"/password",schemaPath:"#/properties/console/properties/users/items/properties/password/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.users.items.properties.password.type,parentSchema:schema11.properties.console.properties.users.items.properties.password,data:data247};
 if(vErrors === null){
 vErrors = [err528];
 }
@@ -6587,10 +6586,9 @@ vErrors.push(err528);
 errors++;
 }
 }
-if(data241.tls !== undefined){
-let data247 = data241.tls;
-if(typeof data247 !== "boolean"){
-const err529 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/type",keyword:"type",params:{type: "boolean"},schema:schema11.properties.console.properties.tls.type,parentSchema:schema11.properties.console.properties.tls,data:data247};
+}
+else {
+const err529 = {instancePath:instancePath+"/console/users/" + i27,schemaPath:"#/properties/console/properties/users/items/type",keyword:"type",params:{type: "object"},schema:schema11.properties.console.properties.users.items.type,parentSchema:schema11.properties.console.properties.users.items,data:data244};
 if(vErrors === null){
 vErrors = [err529];
 }
@@ -6600,11 +6598,9 @@ vErrors.push(err529);
 errors++;
 }
 }
-if(data241.cert !== undefined){
-let data248 = data241.cert;
-if(typeof data248 === "string"){
-if(!(formats2(data248))){
-const err530 = {instancePath:instancePath+"/console/cert",schemaPath:"#/properties/console/properties/cert/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.console.properties.cert,data:data248};
+}
+else {
+const err530 = {instancePath:instancePath+"/console/users",schemaPath:"#/properties/console/properties/users/type",keyword:"type",params:{type: "array"},schema:schema11.properties.console.properties.users.type,parentSchema:schema11.properties.console.properties.users,data:data243};
 if(vErrors === null){
 vErrors = [err530];
 }
@@ -6614,8 +6610,10 @@ vErrors.push(err530);
 errors++;
 }
 }
-else {
-const err531 = {instancePath:instancePath+"/console/cert",schemaPath:"#/properties/console/properties/cert/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.cert.type,parentSchema:schema11.properties.console.properties.cert,data:data248};
+if(data242.tls !== undefined){
+let data248 = data242.tls;
+if(typeof data248 !== "boolean"){
+const err531 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/type",keyword:"type",params:{type: "boolean"},schema:schema11.properties.console.properties.tls.type,parentSchema:schema11.properties.console.properties.tls,data:data248};
 if(vErrors === null){
 vErrors = [err531];
 }
@@ -6625,11 +6623,11 @@ vErrors.push(err531);
 errors++;
 }
 }
-if(data241.key !== undefined){
-let data249 = data241.key;
+if(data242.cert !== undefined){
+let data249 = data242.cert;
 if(typeof data249 === "string"){
 if(!(formats2(data249))){
-const err532 = {instancePath:instancePath+"/console/key",schemaPath:"#/properties/console/properties/key/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.console.properties.key,data:data249};
+const err532 = {instancePath:instancePath+"/console/cert",schemaPath:"#/properties/console/properties/cert/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.console.properties.cert,data:data249};
 if(vErrors === null){
 vErrors = [err532];
 }
@@ -6640,7 +6638,7 @@ errors++;
 }
 }
 else {
-const err533 = {instancePath:instancePath+"/console/key",schemaPath:"#/properties/console/properties/key/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.key.type,parentSchema:schema11.properties.console.properties.key,data:data249};
+const err533 = {instancePath:instancePath+"/console/cert",schemaPath:"#/properties/console/properties/cert/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.cert.type,parentSchema:schema11.properties.console.properties.cert,data:data249};
 if(vErrors === null){
 vErrors = [err533];
 }
@@ -6650,15 +6648,11 @@ vErrors.push(err533);
 errors++;
 }
 }
-if(data241.names !== undefined){
-let data250 = data241.names;
-if(Array.isArray(data250)){
-const len27 = data250.length;
-for(let i28=0; i28<len27; i28++){
-let data251 = data250[i28];
-if(typeof data251 === "string"){
-if(!(formats0(data251))){
-const err534 = {instancePath:instancePath+"/console/names/" + i28,schemaPath:"#/properties/console/properties/names/items/format",keyword:"format",params:{format: "name"},schema:"name",parentSchema:schema11.properties.console.properties.names.items,data:data251};
+if(data242.key !== undefined){
+let data250 = data242.key;
+if(typeof data250 === "string"){
+if(!(formats2(data250))){
+const err534 = {instancePath:instancePath+"/console/key",schemaPath:"#/properties/console/properties/key/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.console.properties.key,data:data250};
 if(vErrors === null){
 vErrors = [err534];
 }
@@ -6669,7 +6663,7 @@ errors++;
 }
 }
 else {
-const err535 = {instancePath:instancePath+"/console/names/" + i28,schemaPath:"#/properties/console/properties/names/items/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.names.items.type,parentSchema:schema11.properties.console.properties.names.items,data:data251};
+const err535 = {instancePath:instancePath+"/console/key",schemaPath:"#/properties/console/properties/key/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.key.type,parentSchema:schema11.properties.console.properties.key,data:data250};
 if(vErrors === null){
 vErrors = [err535];
 }
@@ -6679,9 +6673,15 @@ vErrors.push(err535);
 errors++;
 }
 }
-}
-else {
-const err536 = {instancePath:instancePath+"/console/names",schemaPath:"#/properties/console/properties/names/type",keyword:"type",params:{type: "array"},schema:schema11.properties.console.properties.names.type,parentSchema:schema11.properties.console.properties.names,data:data250};
+if(data242.names !== undefined){
+let data251 = data242.names;
+if(Array.isArray(data251)){
+const len27 = data251.length;
+for(let i28=0; i28<len27; i28++){
+let data252 = data251[i28];
+if(typeof data252 === "string"){
+if(!(formats0(data252))){
+const err536 = {instancePath:instancePath+"/console/names/" + i28,schemaPath:"#/properties/console/properties/names/items/format",keyword:"format",params:{format: "name"},schema:"name",parentSchema:schema11.properties.console.properties.names.items,data:data252};
 if(vErrors === null){
 vErrors = [err536];
 }
@@ -6691,11 +6691,8 @@ vErrors.push(err536);
 errors++;
 }
 }
-if(data241.session_timeout !== undefined){
-let data252 = data241.session_timeout;
-if(typeof data252 === "string"){
-if(!(formats8(data252))){
-const err537 = {instancePath:instancePath+"/console/session_timeout",schemaPath:"#/properties/console/properties/session_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.console.properties.session_timeout,data:data252};
+else {
+const err537 = {instancePath:instancePath+"/console/names/" + i28,schemaPath:"#/properties/console/properties/names/items/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.names.items.type,parentSchema:schema11.properties.console.properties.names.items,data:data252};
 if(vErrors === null){
 vErrors = [err537];
 }
@@ -6705,8 +6702,9 @@ vErrors.push(err537);
 errors++;
 }
 }
+}
 else {
-const err538 = {instancePath:instancePath+"/console/session_timeout",schemaPath:"#/properties/console/properties/session_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.session_timeout.type,parentSchema:schema11.properties.console.properties.session_timeout,data:data252};
+const err538 = {instancePath:instancePath+"/console/names",schemaPath:"#/properties/console/properties/names/type",keyword:"type",params:{type: "array"},schema:schema11.properties.console.properties.names.type,parentSchema:schema11.properties.console.properties.names,data:data251};
 if(vErrors === null){
 vErrors = [err538];
 }
@@ -6716,10 +6714,11 @@ vErrors.push(err538);
 errors++;
 }
 }
-if(data241.api_token !== undefined){
-let data253 = data241.api_token;
-if(typeof data253 !== "boolean"){
-const err539 = {instancePath:instancePath+"/console/api_token",schemaPath:"#/properties/console/properties/api_token/type",keyword:"type",params:{type: "boolean"},schema:schema11.properties.console.properties.api_token.type,parentSchema:schema11.properties.console.properties.api_token,data:data253};
+if(data242.session_timeout !== undefined){
+let data253 = data242.session_timeout;
+if(typeof data253 === "string"){
+if(!(formats8(data253))){
+const err539 = {instancePath:instancePath+"/console/session_timeout",schemaPath:"#/properties/console/properties/session_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.console.properties.session_timeout,data:data253};
 if(vErrors === null){
 vErrors = [err539];
 }
@@ -6729,9 +6728,8 @@ vErrors.push(err539);
 errors++;
 }
 }
-}
 else {
-const err540 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/type",keyword:"type",params:{type: "object"},schema:schema11.properties.console.type,parentSchema:schema11.properties.console,data:data241};
+const err540 = {instancePath:instancePath+"/console/session_timeout",schemaPath:"#/properties/console/properties/session_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.session_timeout.type,parentSchema:schema11.properties.console.properties.session_timeout,data:data253};
 if(vErrors === null){
 vErrors = [err540];
 }
@@ -6741,12 +6739,10 @@ vErrors.push(err540);
 errors++;
 }
 }
-if(data.log !== undefined){
-let data254 = data.log;
-if(data254 && typeof data254 == "object" && !Array.isArray(data254)){
-for(const key23 in data254){
-if(!((key23 === "file_size") || (key23 === "files"))){
-const err541 = {instancePath:instancePath+"/log",schemaPath:"#/properties/log/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},schema:false,parentSchema:schema11.properties.log,data:data254};
+if(data242.api_token !== undefined){
+let data254 = data242.api_token;
+if(typeof data254 !== "boolean"){
+const err541 = {instancePath:instancePath+"/console/api_token",schemaPath:"#/properties/console/properties/api_token/type",keyword:"type",params:{type: "boolean"},schema:schema11.properties.console.properties.api_token.type,parentSchema:schema11.properties.console.properties.api_token,data:data254};
 if(vErrors === null){
 vErrors = [err541];
 }
@@ -6756,10 +6752,9 @@ vErrors.push(err541);
 errors++;
 }
 }
-if(data254.file_size !== undefined){
-let data255 = data254.file_size;
-if(!(((typeof data255 == "number") && (!(data255 % 1) && !isNaN(data255))) && (isFinite(data255)))){
-const err542 = {instancePath:instancePath+"/log/file_size",schemaPath:"#/properties/log/properties/file_size/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.log.properties.file_size.type,parentSchema:schema11.properties.log.properties.file_size,data:data255};
+}
+else {
+const err542 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/type",keyword:"type",params:{type: "object"},schema:schema11.properties.console.type,parentSchema:schema11.properties.console,data:data242};
 if(vErrors === null){
 vErrors = [err542];
 }
@@ -6768,9 +6763,13 @@ vErrors.push(err542);
 }
 errors++;
 }
-if((typeof data255 == "number") && (isFinite(data255))){
-if(data255 > 1024 || isNaN(data255)){
-const err543 = {instancePath:instancePath+"/log/file_size",schemaPath:"#/properties/log/properties/file_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},schema:1024,parentSchema:schema11.properties.log.properties.file_size,data:data255};
+}
+if(data.log !== undefined){
+let data255 = data.log;
+if(data255 && typeof data255 == "object" && !Array.isArray(data255)){
+for(const key23 in data255){
+if(!((key23 === "file_size") || (key23 === "files"))){
+const err543 = {instancePath:instancePath+"/log",schemaPath:"#/properties/log/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},schema:false,parentSchema:schema11.properties.log,data:data255};
 if(vErrors === null){
 vErrors = [err543];
 }
@@ -6779,8 +6778,11 @@ vErrors.push(err543);
 }
 errors++;
 }
-if(data255 < 1 || isNaN(data255)){
-const err544 = {instancePath:instancePath+"/log/file_size",schemaPath:"#/properties/log/properties/file_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.log.properties.file_size,data:data255};
+}
+if(data255.file_size !== undefined){
+let data256 = data255.file_size;
+if(!(((typeof data256 == "number") && (!(data256 % 1) && !isNaN(data256))) && (isFinite(data256)))){
+const err544 = {instancePath:instancePath+"/log/file_size",schemaPath:"#/properties/log/properties/file_size/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.log.properties.file_size.type,parentSchema:schema11.properties.log.properties.file_size,data:data256};
 if(vErrors === null){
 vErrors = [err544];
 }
@@ -6789,12 +6791,9 @@ vErrors.push(err544);
 }
 errors++;
 }
-}
-}
-if(data254.files !== undefined){
-let data256 = data254.files;
-if(!(((typeof data256 == "number") && (!(data256 % 1) && !isNaN(data256))) && (isFinite(data256)))){
-const err545 = {instancePath:instancePath+"/log/files",schemaPath:"#/properties/log/properties/files/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.log.properties.files.type,parentSchema:schema11.properties.log.properties.files,data:data256};
+if((typeof data256 == "number") && (isFinite(data256))){
+if(data256 > 1024 || isNaN(data256)){
+const err545 = {instancePath:instancePath+"/log/file_size",schemaPath:"#/properties/log/properties/file_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},schema:1024,parentSchema:schema11.properties.log.properties.file_size,data:data256};
 if(vErrors === null){
 vErrors = [err545];
 }
@@ -6803,9 +6802,8 @@ vErrors.push(err545);
 }
 errors++;
 }
-if((typeof data256 == "number") && (isFinite(data256))){
-if(data256 > 100 || isNaN(data256)){
-const err546 = {instancePath:instancePath+"/log/files",schemaPath:"#/properties/log/properties/files/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},schema:100,parentSchema:schema11.properties.log.properties.files,data:data256};
+if(data256 < 1 || isNaN(data256)){
+const err546 = {instancePath:instancePath+"/log/file_size",schemaPath:"#/properties/log/properties/file_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.log.properties.file_size,data:data256};
 if(vErrors === null){
 vErrors = [err546];
 }
@@ -6814,8 +6812,12 @@ vErrors.push(err546);
 }
 errors++;
 }
-if(data256 < 0 || isNaN(data256)){
-const err547 = {instancePath:instancePath+"/log/files",schemaPath:"#/properties/log/properties/files/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},schema:0,parentSchema:schema11.properties.log.properties.files,data:data256};
+}
+}
+if(data255.files !== undefined){
+let data257 = data255.files;
+if(!(((typeof data257 == "number") && (!(data257 % 1) && !isNaN(data257))) && (isFinite(data257)))){
+const err547 = {instancePath:instancePath+"/log/files",schemaPath:"#/properties/log/properties/files/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.log.properties.files.type,parentSchema:schema11.properties.log.properties.files,data:data257};
 if(vErrors === null){
 vErrors = [err547];
 }
@@ -6824,11 +6826,9 @@ vErrors.push(err547);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err548 = {instancePath:instancePath+"/log",schemaPath:"#/properties/log/type",keyword:"type",params:{type: "object"},schema:schema11.properties.log.type,parentSchema:schema11.properties.log,data:data254};
+if((typeof data257 == "number") && (isFinite(data257))){
+if(data257 > 100 || isNaN(data257)){
+const err548 = {instancePath:instancePath+"/log/files",schemaPath:"#/properties/log/properties/files/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},schema:100,parentSchema:schema11.properties.log.properties.files,data:data257};
 if(vErrors === null){
 vErrors = [err548];
 }
@@ -6837,13 +6837,8 @@ vErrors.push(err548);
 }
 errors++;
 }
-}
-if(data.witness !== undefined){
-let data257 = data.witness;
-if(data257 && typeof data257 == "object" && !Array.isArray(data257)){
-for(const key24 in data257){
-if(!(key24 === "listen")){
-const err549 = {instancePath:instancePath+"/witness",schemaPath:"#/properties/witness/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},schema:false,parentSchema:schema11.properties.witness,data:data257};
+if(data257 < 0 || isNaN(data257)){
+const err549 = {instancePath:instancePath+"/log/files",schemaPath:"#/properties/log/properties/files/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},schema:0,parentSchema:schema11.properties.log.properties.files,data:data257};
 if(vErrors === null){
 vErrors = [err549];
 }
@@ -6853,11 +6848,10 @@ vErrors.push(err549);
 errors++;
 }
 }
-if(data257.listen !== undefined){
-let data258 = data257.listen;
-if(typeof data258 === "string"){
-if(!(formats242(data258))){
-const err550 = {instancePath:instancePath+"/witness/listen",schemaPath:"#/properties/witness/properties/listen/format",keyword:"format",params:{format: "listen"},schema:"listen",parentSchema:schema11.properties.witness.properties.listen,data:data258};
+}
+}
+else {
+const err550 = {instancePath:instancePath+"/log",schemaPath:"#/properties/log/type",keyword:"type",params:{type: "object"},schema:schema11.properties.log.type,parentSchema:schema11.properties.log,data:data255};
 if(vErrors === null){
 vErrors = [err550];
 }
@@ -6867,8 +6861,12 @@ vErrors.push(err550);
 errors++;
 }
 }
-else {
-const err551 = {instancePath:instancePath+"/witness/listen",schemaPath:"#/properties/witness/properties/listen/type",keyword:"type",params:{type: "string"},schema:schema11.properties.witness.properties.listen.type,parentSchema:schema11.properties.witness.properties.listen,data:data258};
+if(data.witness !== undefined){
+let data258 = data.witness;
+if(data258 && typeof data258 == "object" && !Array.isArray(data258)){
+for(const key24 in data258){
+if(!(key24 === "listen")){
+const err551 = {instancePath:instancePath+"/witness",schemaPath:"#/properties/witness/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},schema:false,parentSchema:schema11.properties.witness,data:data258};
 if(vErrors === null){
 vErrors = [err551];
 }
@@ -6878,9 +6876,11 @@ vErrors.push(err551);
 errors++;
 }
 }
-}
-else {
-const err552 = {instancePath:instancePath+"/witness",schemaPath:"#/properties/witness/type",keyword:"type",params:{type: "object"},schema:schema11.properties.witness.type,parentSchema:schema11.properties.witness,data:data257};
+if(data258.listen !== undefined){
+let data259 = data258.listen;
+if(typeof data259 === "string"){
+if(!(formats242(data259))){
+const err552 = {instancePath:instancePath+"/witness/listen",schemaPath:"#/properties/witness/properties/listen/format",keyword:"format",params:{format: "listen"},schema:"listen",parentSchema:schema11.properties.witness.properties.listen,data:data259};
 if(vErrors === null){
 vErrors = [err552];
 }
@@ -6890,14 +6890,37 @@ vErrors.push(err552);
 errors++;
 }
 }
-}
 else {
-const err553 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},schema:schema11.type,parentSchema:schema11,data};
+const err553 = {instancePath:instancePath+"/witness/listen",schemaPath:"#/properties/witness/properties/listen/type",keyword:"type",params:{type: "string"},schema:schema11.properties.witness.properties.listen.type,parentSchema:schema11.properties.witness.properties.listen,data:data259};
 if(vErrors === null){
 vErrors = [err553];
 }
 else {
 vErrors.push(err553);
+}
+errors++;
+}
+}
+}
+else {
+const err554 = {instancePath:instancePath+"/witness",schemaPath:"#/properties/witness/type",keyword:"type",params:{type: "object"},schema:schema11.properties.witness.type,parentSchema:schema11.properties.witness,data:data258};
+if(vErrors === null){
+vErrors = [err554];
+}
+else {
+vErrors.push(err554);
+}
+errors++;
+}
+}
+}
+else {
+const err555 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},schema:schema11.type,parentSchema:schema11,data};
+if(vErrors === null){
+vErrors = [err555];
+}
+else {
+vErrors.push(err555);
 }
 errors++;
 }

@@ -330,6 +330,14 @@ const module: Schema = {
         DEFAULTS.module.mirror_ack_timeout,
       ),
       async_queue: integer(1, 65_536, "mode async: MiB of writes this node may acknowledge ahead of the other one; when full, writes wait. Default 64."),
+      read: oneOf(
+        ["cache", "direct"],
+        "How this node serves reads of files opened read-only while it is primary. cache (default): through the page cache, with read-ahead, re-reads kept in memory. direct: direct I/O from the file beneath (as for a reader's O_DIRECT), nothing kept: faster large sequential reads on fast storage (video playback), slower small ones. Opens for writing are served alike. Kernel passthrough is not offered: a file opened for writing while a reader has it open would fail with EIO, and writes through a shared mapping would not be replicated.",
+        {
+          default: DEFAULTS.module.mirror_read,
+          expected: "cache or direct (passthrough is not offered: a file opened for writing while a reader has it open would fail with EIO, and writes through its shared mappings would not be replicated)",
+        },
+      ),
       exclude: list(
         text("exclude-pattern", "A shell glob over one name (*, ?, [a-z]), like \"*.tmp\" or \"cache\"."),
         "a list of name patterns, like [\"*.tmp\", cache]",

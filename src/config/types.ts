@@ -244,6 +244,8 @@ export interface MirrorModule extends ModuleCommon, FailbackPolicy {
   ack_timeout: number;
   /** Name patterns left out of the copy (src/config/exclude-pattern.ts); absent: none. */
   exclude?: string[];
+  /** How the PRIM serves reads of files opened read-only: the mount's page cache, or direct I/O from the file beneath. */
+  read: "cache" | "direct";
 }
 
 export interface FarmModule extends ModuleCommon {

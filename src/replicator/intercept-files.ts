@@ -64,6 +64,12 @@ export class OpenFiles {
   private nextFh = 1n;
   /** The kernel agreed to passthrough; turned off for good if registering a backing file fails. */
   passthrough = false;
+  /**
+   * Read-only opens get direct I/O (the mount's `read: direct`): each read is
+   * spliced from the file beneath, none is kept in the mount's page cache.
+   * Set only when the kernel lets such files be mapped shared.
+   */
+  directReads = false;
 
   /**
    * `fuseFd`: /dev/fuse, to register backing files for passthrough (null: never).
@@ -186,6 +192,10 @@ export class OpenFiles {
     if ((flags & O_DIRECT) !== 0) {
       c.direct++;
       if ((flags & O_ACCMODE) !== 0) this.uncachedWrites.add(nodeid);
+      return { io: "direct", backingId: null };
+    }
+    if (this.directReads && (flags & O_ACCMODE) === 0) {
+      c.direct++;
       return { io: "direct", backingId: null };
     }
     if (mayPassthrough && this.passthrough && this.ffi !== null && this.fuseFd !== null && (flags & O_ACCMODE) === 0 && c.cached === 0) {

@@ -306,6 +306,12 @@ export class InterceptServer {
           InitFlag.INIT_EXT;
         // Passthrough: reads of files opened read-only go straight to the backing file.
         this.files.passthrough = this.files.canPassthrough && (a.flags & InitFlag.INIT_EXT) !== 0 && (a.flags2 & InitFlag2.PASSTHROUGH) !== 0;
+        // Without shared mappings of direct-I/O files, a reader's MAP_SHARED mmap would fail (ENODEV): keep the page cache.
+        const directMmap = (a.flags & InitFlag.INIT_EXT) !== 0 && (a.flags2 & InitFlag2.DIRECT_IO_ALLOW_MMAP) !== 0;
+        this.files.directReads = this.directReads && directMmap;
+        if (this.directReads && !directMmap) {
+          this.reportOnce("direct-reads", "warn", "read: direct needs a kernel that maps direct-I/O files shared (FUSE_DIRECT_IO_ALLOW_MMAP, Linux 6.6): reads go through the page cache");
+        }
         if (a.major !== 7) return done(encodeError(u, Errno.EPROTO));
         return done(
           encodeInit(u, {
@@ -704,6 +710,9 @@ export class InterceptServer {
 
   /** READ replies spliced from the backing file (null: read into a buffer and written back out). */
   splicer: SplicedReads | null = null;
+
+  /** Answer read-only opens with direct I/O (MountInPlaceOptions.read "direct"); set before INIT. */
+  directReads = false;
 
   /** Whether the READ was answered (or its answer is no longer wanted) by splice. */
   private spliced(unique: bigint, fd: number, offset: number, size: number): boolean {

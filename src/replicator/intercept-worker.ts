@@ -26,6 +26,8 @@ export interface WorkerInput {
   readonly dirFd: number;
   /** Serve reads of read-only opens by kernel passthrough (see MountInPlaceOptions.readPassthrough). */
   readonly readPassthrough: boolean;
+  /** Answer read-only opens with direct I/O (see MountInPlaceOptions.read). */
+  readonly readDirect: boolean;
   /** Float64 counters shared with the main thread; see STAT (requests and bytes counted here, the rest there). */
   readonly stats: SharedArrayBuffer;
   /** `exclude:` name patterns (exclude.ts): their ops are not replicated. */
@@ -78,6 +80,7 @@ function serve(input: WorkerInput, ffi: FsCalls | null, splicer: SplicedReads | 
   const stagingSeq = (): number => ++staged;
   const server = new InterceptServer(input.dirFd, ffi, (level, msg) => post({ t: "log", level, msg }), input.readPassthrough ? input.fuseFd : null, cwdIsFolder);
   server.splicer = splicer;
+  server.directReads = input.readDirect;
   const filter = (ops: MirrorOp[]): MirrorOp[] =>
     excluded === null || ops.length === 0 ? ops : excludeOps(ops, excluded, (p, as) => server.materialize(p, as, excluded), stagingSeq);
   /** The request being handled handed ops on ahead of its result: its reply waits for them too. */

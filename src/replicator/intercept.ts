@@ -79,6 +79,17 @@ export interface MountInPlaceOptions {
    * they are read (finished recordings, archives). Default false.
    */
   readonly readPassthrough?: boolean;
+  /**
+   * How reads of files opened read-only are served. "cache" (default): through
+   * the mount's page cache, with the kernel's read-ahead and pages kept for
+   * re-reads. "direct": direct I/O (FOPEN_DIRECT_IO), each read spliced from
+   * the file beneath and nothing kept in the mount's page cache, as for a
+   * reader's O_DIRECT; shared mmaps still go through the page cache (with a
+   * kernel that lacks FUSE_DIRECT_IO_ALLOW_MMAP, a warning and "cache"). Opens
+   * for writing are served alike in both. With "direct" no read-only open goes
+   * passthrough (readPassthrough).
+   */
+  readonly read?: "cache" | "direct";
   /** `exclude:` name patterns (exclude.ts): what they match is served but not replicated. */
   readonly exclude?: readonly string[];
 }
@@ -239,7 +250,7 @@ async function serveMount(o: MountInPlaceOptions, workerAt: URL | string, fuseFd
   let stopped = false;
   /** unmount() was called: the end of the connection is expected. */
   let stopping = false;
-  const input: WorkerInput = { fuseFd, dirFd, stats, readPassthrough: o.readPassthrough === true, exclude: o.exclude ?? [] };
+  const input: WorkerInput = { fuseFd, dirFd, stats, readPassthrough: o.readPassthrough === true, readDirect: o.read === "direct", exclude: o.exclude ?? [] };
   const excluded = compileExclude(input.exclude);
   let worker: Worker;
   try {

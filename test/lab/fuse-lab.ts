@@ -7,7 +7,7 @@
  */
 
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, rmSync, utimesSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -136,4 +136,44 @@ export function bunFixture(name: string, args: readonly string[], opts: ExecOpti
 
 export function python(name: string, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
   return runCommand(["python3", join(FIXTURES, name), ...args], { timeoutMs: 120_000, check: true, ...opts });
+}
+
+/**
+ * What a reader through the mount sees of a file changed beneath it after
+ * reading it once, with its mtime put back so the kernel has no sign of the
+ * change: the file is 1 MiB of "A", then its first 8 KiB become "B".
+ * `run` runs a command where `inside` is the file through the mount;
+ * `beneath` is the same file in the folder beneath, as this process sees it.
+ * Returns the first read's count of "A", the file's pages in the mount's page
+ * cache after it (fincore), 4 bytes at 4096 read by a new read-only open
+ * after the change, and through its shared mapping those at 4096 and 8192.
+ */
+export async function readAfterChangeBeneath(
+  run: (argv: readonly string[]) => Promise<ExecResult>,
+  inside: string,
+  beneath: string,
+): Promise<{ firstRead: number; cachedPages: number; reread: string; mapped: string }> {
+  writeFileSync(beneath, Buffer.alloc(1 << 20, "A"));
+  const when = new Date("2026-01-02T03:04:05Z");
+  utimesSync(beneath, when, when);
+  const first = await run(["python3", "-c", `print(open("${inside}", "rb").read().count(b"A"))`]);
+  const pages = await run(["fincore", "--noheadings", "--output", "PAGES", inside]);
+  const fd = openSync(beneath, "r+");
+  try {
+    writeSync(fd, Buffer.alloc(8192, "B"), 0, 8192, 0);
+  } finally {
+    closeSync(fd);
+  }
+  utimesSync(beneath, when, when);
+  const script = [
+    "import os, mmap",
+    `fd = os.open("${inside}", os.O_RDONLY)`,
+    "print(os.pread(fd, 4, 4096).decode())",
+    "m = mmap.mmap(fd, 1 << 20, mmap.MAP_SHARED, mmap.PROT_READ)",
+    "print(m[4096:4100].decode(), m[8192:8196].decode())",
+    "m.close(); os.close(fd)",
+  ].join("\n");
+  const again = await run(["python3", "-c", script]);
+  const [reread = "", mapped = ""] = again.stdout.trim().split("\n");
+  return { firstRead: Number(first.stdout.trim()), cachedPages: Number(pages.stdout.trim()), reread, mapped };
 }

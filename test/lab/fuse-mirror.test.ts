@@ -12,7 +12,7 @@ import { afterAll, beforeAll, expect } from "vitest";
 import { runCommand } from "./exec.ts";
 import { waitUntil } from "./lab.ts";
 import { describeLab, labTest } from "./lab-test.ts";
-import { BUN, FIXTURES, type MountRunner, bunFixture, python, scratch, startMountRunner } from "./fuse-lab.ts";
+import { BUN, FIXTURES, type MountRunner, bunFixture, python, readAfterChangeBeneath, scratch, startMountRunner } from "./fuse-lab.ts";
 
 const TOOLS = ["python3", "unshare", "nsenter", "mount", "umount"];
 
@@ -278,6 +278,43 @@ describeLab(
     });
   },
   { tools: TOOLS },
+);
+
+describeLab(
+  "read: direct",
+  () => {
+    labTest("read-only opens bypass the mount's page cache: nothing of a file read is kept, a change beneath is read at once; shared mappings still read", async () => {
+      const s = scratch("fuse-rdirect");
+      const mnt = join(s.dir, "mnt");
+      mkdirSync(mnt);
+      const runner = await startMountRunner(mnt, join(s.dir, "ops.jsonl"), "full", { VIGIL_FUSE_READ: "direct" });
+      try {
+        const seen = await readAfterChangeBeneath((argv) => runner.run(argv, { check: true }), join(mnt, "video"), join(mnt, "video"));
+        expect(seen).toEqual({ firstRead: 1 << 20, cachedPages: 0, reread: "BBBB", mapped: "BBBB AAAA" });
+        // Direct I/O on the mount is what the kernel agreed to, not a fallback.
+        expect(runner.stderr()).not.toMatch(/read: direct needs/);
+      } finally {
+        await runner.destroy();
+        s.remove();
+      }
+    });
+
+    labTest("with read: cache (the default) the pages read are kept, and a reader may be served them", async () => {
+      const s = scratch("fuse-rcache");
+      const mnt = join(s.dir, "mnt");
+      mkdirSync(mnt);
+      const runner = await startMountRunner(mnt, join(s.dir, "ops.jsonl"), "full");
+      try {
+        const seen = await readAfterChangeBeneath((argv) => runner.run(argv, { check: true }), join(mnt, "video"), join(mnt, "video"));
+        expect(seen.cachedPages).toBeGreaterThan(0);
+        expect(seen.reread).toBe("AAAA");
+      } finally {
+        await runner.destroy();
+        s.remove();
+      }
+    });
+  },
+  { tools: [...TOOLS, "fincore"] },
 );
 
 describeLab(

@@ -125,7 +125,7 @@ const CASES: readonly Case[] = [
     'vigil.yaml:8:11: modules[0].type: found "cluster", expected one of failover, mirror, farm',
   ]]],
   ["says when a key belongs to another kind of module", [fileText(...HEAD, "modules:", "  - name: m", "    type: mirror", "    replicate: [/srv]", "    split: client_ip"), [
-    'vigil.yaml:10:5: modules[0].split: found unknown key "split", expected one of type, name, vip, vips, interface, start, stop, start_timeout, stop_timeout, checkers, notify, webhook, failback, failback_delay, prefer, resources, replicate, port, resync_rate, mode, ack_timeout, async_queue, exclude (a mirror module has no split)',
+    'vigil.yaml:10:5: modules[0].split: found unknown key "split", expected one of type, name, vip, vips, interface, start, stop, start_timeout, stop_timeout, checkers, notify, webhook, failback, failback_delay, prefer, resources, replicate, port, resync_rate, mode, ack_timeout, async_queue, read, exclude (a mirror module has no split)',
   ]]],
   ["rejects sub-second adverts on VRRPv2 and authentication on VRRPv3", [fileText(...HEAD, "vrrp:", "  - name: VI_1", "    interface: eth0", "    vrid: 51", "    version: 2", "    advert_int: 100ms", "    vips: [198.51.100.100/24]"), [
     'vigil.yaml:11:17: vrrp[0].advert_int: found "100ms", expected whole seconds from 1s to 255s (VRRPv2), or version: 3 for sub-second adverts',
@@ -204,6 +204,23 @@ describe("config errors: each names file:line:col, key path, found and expected"
       for (const [text, expected] of checks) expect(problems(text)).toEqual(expected);
     });
   }
+
+  it("takes read: cache (the default) or direct, and says why passthrough is not offered", () => {
+    const mirror = (read: string) => fileText(...HEAD, "modules:", `  - { name: m, type: mirror, replicate: [/srv/a]${read} }`);
+    const readOf = (text: string) => {
+      const m = loadConfig(text).modules[0];
+      return m?.type === "mirror" ? m.read : null;
+    };
+    expect(readOf(mirror(""))).toBe("cache");
+    expect(readOf(mirror(", read: direct"))).toBe("direct");
+    expect(readOf(mirror(", read: cache"))).toBe("cache");
+    const why = "expected cache or direct (passthrough is not offered: a file opened for writing while a reader has it open would fail with EIO, and writes through its shared mappings would not be replicated)";
+    expect(problems(mirror(", read: passthrough"))).toEqual([`vigil.yaml:7:57: modules[0].read: found "passthrough", ${why}`]);
+    expect(problems(mirror(", read: 1"))).toEqual([`vigil.yaml:7:57: modules[0].read: found 1, ${why}`]);
+    expect(problems(fileText(...HEAD, "modules:", "  - { name: m, type: failover, read: direct }"))).toEqual([
+      'vigil.yaml:7:32: modules[0].read: found unknown key "read", expected one of type, name, vip, vips, interface, start, stop, start_timeout, stop_timeout, checkers, notify, webhook, failback, failback_delay, prefer, resources (a failover module has no read)',
+    ]);
+  });
 
   it("takes ack_timeout of 0s (no bound) or at least 1s, 30s by default", () => {
     const mirror = (ackTimeout: string) => fileText(...HEAD, "modules:", `  - { name: m, type: mirror, replicate: [/srv/a]${ackTimeout} }`);

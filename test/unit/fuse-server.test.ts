@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { Errno, Fattr, FopenFlag, InitFlag, MAX_READ, Opcode } from "../../src/sys/fuse/abi.ts";
+import { Errno, Fattr, FopenFlag, InitFlag, InitFlag2, MAX_READ, Opcode } from "../../src/sys/fuse/abi.ts";
 import { decodeRequest } from "../../src/sys/fuse/decode.ts";
 import { InterceptServer, type HandleResult } from "../../src/replicator/intercept-server.ts";
 import { InterceptUnavailableError, mountInPlace } from "../../src/replicator/intercept.ts";
@@ -259,6 +259,27 @@ describe("InterceptServer", () => {
     // The kernel is told to drop kept pages when a file's attributes show it changed beneath.
     const init = call(Opcode.INIT, [7, 45, 131072, 0xffffffff, 0, ...Array(11).fill(0)]);
     expect(new DataView(init.reply!.buffer).getUint32(16 + 12, true) & InitFlag.AUTO_INVAL_DATA).toBe(InitFlag.AUTO_INVAL_DATA);
+  });
+
+  it("with directReads answers read-only opens with direct I/O once the kernel maps such files shared; else keeps the page cache and says why", () => {
+    const { nodeid } = create("movie");
+    const flagsOf = (r: HandleResult): number => new DataView(r.reply!.buffer).getUint32(16 + 8, true);
+    const open = (flags: number): number => flagsOf(call(Opcode.OPEN, [flags, 0], { nodeid }));
+    const init = (flags2: number): void => void call(Opcode.INIT, [7, 45, 131072, 0xffffffff, flags2, ...Array(11).fill(0)]);
+    init(InitFlag2.DIRECT_IO_ALLOW_MMAP);
+    // Default (read: cache): the page cache, pages kept.
+    expect(open(0) & (FopenFlag.DIRECT_IO | FopenFlag.KEEP_CACHE)).toBe(FopenFlag.KEEP_CACHE);
+    server.directReads = true;
+    init(InitFlag2.DIRECT_IO_ALLOW_MMAP);
+    expect(open(0) & FopenFlag.DIRECT_IO).toBe(FopenFlag.DIRECT_IO);
+    // Opens for writing are served as with read: cache.
+    expect(open(0o2) & (FopenFlag.DIRECT_IO | FopenFlag.KEEP_CACHE)).toBe(FopenFlag.KEEP_CACHE);
+    expect(open(0o1) & FopenFlag.DIRECT_IO).toBe(0);
+    expect(logs).toEqual([]);
+    // A kernel that would refuse a shared mmap of a direct-I/O file (ENODEV): reads stay cached.
+    init(0);
+    expect(open(0) & FopenFlag.DIRECT_IO).toBe(0);
+    expect(logs).toEqual([expect.stringMatching(/^warn read: direct needs .*FUSE_DIRECT_IO_ALLOW_MMAP.*page cache/)]);
   });
 
   it("hands fsync to the caller to do off the serving thread, and emits fsync after each write of an O_SYNC file", () => {

@@ -92,6 +92,8 @@ export interface MirrorDriverOptions {
   readonly asyncBudget?: AheadBudget;
   /** `exclude:` name patterns: not replicated, not resynced, not verified. */
   readonly exclude?: readonly string[];
+  /** How the mount serves reads of files opened read-only (MountInPlaceOptions.read); "cache" by default. */
+  readonly read?: "cache" | "direct";
   /** Monotonic ms; performance.now() by default. */
   readonly clock?: () => number;
   /**
@@ -372,6 +374,7 @@ export class MirrorDriver implements MirrorResource {
         onMutation: (_seq, op) => this.intercepted(op),
         log: (level, msg) => this.o.log[level](msg, this.tag),
         ...(this.o.exclude === undefined ? {} : { exclude: this.o.exclude }),
+        ...(this.o.read === undefined ? {} : { read: this.o.read }),
       });
     } catch (e) {
       return { ok: false, detail: `mirror ${this.o.folder}: ${e instanceof Error ? e.message : String(e)}` };

@@ -93,6 +93,7 @@ export function mirrorSetFor(m: MirrorModule, config: VigilConfig, self: string,
       ...(m.async_queue === undefined ? {} : { asyncQueueBytes: m.async_queue * 1048576 }),
       ...(budget === undefined ? {} : { asyncBudget: budget }),
       ...(m.exclude === undefined || m.exclude.length === 0 ? {} : { exclude: m.exclude }),
+      read: m.read,
     });
   });
   return { ok: true, mirror: new MirrorSet(m.name, drivers) };
