@@ -4,7 +4,7 @@
  * bare folder, in one process's private mount namespace.
  *
  *   node_modules/.bin/bun bench/mirror-fuse-paths.ts [--dir PATH] [--mib 256]
- *       [--rounds 5] [--files 1000] [--name RESULTS]
+ *       [--rounds 5] [--files 1000] [--ways WAY,...] [--name RESULTS]
  *
  * - storm: FUSE requests per file of bench/mirror-app.ts's create/rename/delete
  *   storm, by opcode (the kernel's own, counted by the handler), and its rate;
@@ -15,8 +15,10 @@
  *   FUSE path costs by itself), each through the three ways a read can take:
  *   the mount's page cache (the default), the reader opening O_DIRECT (the
  *   handler answers FOPEN_DIRECT_IO: each read() spliced from the file
- *   beneath into the reader's buffer) and read passthrough (opt-in,
- *   readPassthrough; its own mount).
+ *   beneath into the reader's buffer), the mount with read "direct" (every
+ *   read-only open answered so, the reader asking nothing; its own mount)
+ *   and read passthrough (opt-in, readPassthrough; its own mount). --ways
+ *   takes some of them ("page cache,read: direct"); all by default.
  *
  * --dir: where the bare and the mounted folder live (default /tmp). Root only.
  * --name writes bench/results/RESULTS.{json,md}. Figures are medians and
@@ -33,7 +35,7 @@ import { mountInPlace, type MountedFolder } from "../src/replicator/intercept.ts
 import { APP, BUN, ddRate } from "./mirror-measure.ts";
 
 const { values } = benchArgs({ options: {
-  dir: { type: "string" }, mib: { type: "string" }, rounds: { type: "string" }, files: { type: "string" }, name: { type: "string" },
+  dir: { type: "string" }, mib: { type: "string" }, rounds: { type: "string" }, files: { type: "string" }, ways: { type: "string" }, name: { type: "string" },
 } });
 const MIB = Number(values.mib ?? "256");
 const ROUNDS = Number(values.rounds ?? "5");
@@ -61,14 +63,14 @@ async function must(argv: string[]): Promise<string> {
 const loads: number[] = [];
 const sampleLoad = (): void => void loads.push(loadavg()[0] ?? 0);
 
-async function mount(dir: string, readPassthrough: boolean): Promise<{ m: MountedFolder; beneath: string }> {
-  const m = await mountInPlace({ dir, name: "fuse-paths", readPassthrough, log: (level, msg) => console.error(`${level} ${msg}`), onMutation: () => Promise.resolve() });
+async function mount(dir: string, way: Way | "storm"): Promise<{ m: MountedFolder; beneath: string }> {
+  const m = await mountInPlace({ dir, name: "fuse-paths", readPassthrough: way === "passthrough", read: way === "read: direct" ? "direct" : "cache", log: (level, msg) => console.error(`${level} ${msg}`), onMutation: () => Promise.resolve() });
   // dd runs in a process of its own: /proc/self there is not ours.
   return { m, beneath: m.backing.replace("/proc/self/", `/proc/${process.pid}/`) };
 }
 
 async function storm(dir: string): Promise<Record<string, unknown>> {
-  const { m } = await mount(dir, false);
+  const { m } = await mount(dir, "storm");
   try {
     const before = m.stats().byOpcode;
     const app = JSON.parse((await must([BUN, APP, "storm", dir, String(FILES)])).trim().split("\n").at(-1) ?? "{}") as { totalMs: number };
@@ -91,11 +93,12 @@ async function drop(files: readonly string[]): Promise<void> {
   if (left.some((n) => n !== 0)) throw new Error(`pages still cached after the drop: ${left.join(", ")} bytes (${files.join(", ")})`);
 }
 
-type Way = "page cache" | "O_DIRECT" | "passthrough";
+const WAYS = ["page cache", "O_DIRECT", "read: direct", "passthrough"] as const;
+type Way = (typeof WAYS)[number];
 interface ReadRow { way: Way; bs: string; start: "cold" | "warm beneath"; bare: number[]; mount: number[] }
 
 async function reads(dir: string, bareFile: string, way: Way, bs: string, start: ReadRow["start"]): Promise<ReadRow> {
-  const { m, beneath } = await mount(dir, way === "passthrough");
+  const { m, beneath } = await mount(dir, way);
   const row: ReadRow = { way, bs, start, bare: [], mount: [] };
   const through = join(dir, "seq.dat");
   const below = `${beneath}/seq.dat`;
@@ -124,6 +127,9 @@ async function reads(dir: string, bareFile: string, way: Way, bs: string, start:
 
 async function inner(): Promise<void> {
   if (!(MIB > 0 && ROUNDS > 0 && FILES > 0)) throw new UsageError("--mib, --rounds and --files take positive numbers");
+  const ways = values.ways === undefined ? [...WAYS] : values.ways.split(",").map((w) => w.trim());
+  const unknown = ways.filter((w) => !(WAYS as readonly string[]).includes(w));
+  if (unknown.length > 0 || ways.length === 0) throw new UsageError(`--ways: ${unknown.join(", ") || "none"}; the ways are ${WAYS.join(", ")}`);
   if (values.name !== undefined && !/^[a-z0-9][a-z0-9._-]*$/i.test(values.name)) throw new UsageError(`--name: "${values.name}" is not a plain file name`);
   const scratch = mkdtempSync(join(values.dir ?? "/tmp", "vigil-fuse-paths-"));
   const started = Date.now();
@@ -139,13 +145,13 @@ async function inner(): Promise<void> {
     const rows: ReadRow[] = [];
     for (const start of ["cold", "warm beneath"] as const) {
       for (const bs of ["1M", "4k"]) {
-        for (const way of ["page cache", "O_DIRECT", "passthrough"] as const) {
+        for (const way of WAYS.filter((w) => ways.includes(w))) {
           console.error(`reads: ${start}, bs=${bs}, ${way}`);
           rows.push(await reads(dir, bareFile, way, bs, start));
         }
       }
     }
-    const command = `node_modules/.bin/bun bench/mirror-fuse-paths.ts${(["dir", "mib", "rounds", "files", "name"] as const).map((k) => (values[k] !== undefined ? ` --${k} ${values[k]}` : "")).join("")}`;
+    const command = `node_modules/.bin/bun bench/mirror-fuse-paths.ts${(["dir", "mib", "rounds", "files", "ways", "name"] as const).map((k) => (values[k] !== undefined ? ` --${k} ${k === "ways" ? `"${values[k]}"` : values[k]}` : "")).join("")}`;
     const load = { min: Math.min(...loads), max: Math.max(...loads), median: median(loads) };
     const md = [
       "# The mirror's FUSE paths alone (no SECOND, ops acknowledged at once)",
