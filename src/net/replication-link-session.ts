@@ -4,10 +4,12 @@
  * record that fails authentication or decoding (nothing of it reaches the
  * caller), on the peer's goodbye, or after `deadtimeMs` without any record
  * from the peer (on this connection, or on another one of the link: see
- * replication-link-hearing.ts for what it may borrow). `closed` is called
+ * replication-link-hearing.ts for what it may borrow), not counting the
+ * time this process itself ran late (src/core/link-silence.ts). `closed` is called
  * exactly once with the reason.
  */
 import { performance } from "node:perf_hooks";
+import { forgiveAt, heardAt, type SilenceState, silenceAt, tickAt } from "../core/link-silence.ts";
 import { decodeReplication, encodeReplication, type ReplicationMessage } from "../proto/replication.ts";
 import { RECORD_TAG_BYTES, type RecordOpener, type RecordSealer } from "../proto/replication-handshake.ts";
 import { REPLICATION_MAX_MESSAGE } from "../proto/replication.ts";
@@ -59,7 +61,8 @@ export interface LinkCounters {
 export class LinkSession {
   readonly counters: LinkCounters = { recordsSent: 0, bytesSent: 0, recordsReceived: 0, bytesReceived: 0, rttMs: null };
   private readonly pingsOut = new Map<number, number>();
-  private lastHeard = performance.now();
+  /** The peer's silence, less this process's own lateness (src/core/link-silence.ts). */
+  private silence: SilenceState = silenceAt(performance.now());
   private lastPing = 0;
   private lastTick = performance.now();
   private readonly tickMs: number;
@@ -119,9 +122,10 @@ export class LinkSession {
   setReading(reading: boolean): void {
     this.deaf = !reading;
     if (reading) {
-      this.lastHeard = performance.now();
+      const now = performance.now();
+      this.silence = forgiveAt(this.silence, now);
       // What comes first waited in the kernel while we did not read.
-      this.reportFrom = this.lastHeard + this.stallMs;
+      this.reportFrom = now + this.stallMs;
       this.rs.socket.resume();
     } else {
       this.rs.socket.pause();
@@ -198,15 +202,16 @@ export class LinkSession {
       this.finish(`a record from ${this.peer} failed authentication (altered, forged, replayed, reordered or missing record): connection closed`);
       return;
     }
-    this.lastHeard = performance.now();
+    const heardNow = performance.now();
+    this.silence = heardAt(this.silence, heardNow);
     // The first read after this process did not run (no tick, no read for a stall's length): it waited in our
     // kernel. A tick late while records keep being read is not that: the timers are late, the reads are not.
-    if (this.lastHeard - Math.max(this.lastTick, this.lastRecordAt) > this.stallMs) this.reportFrom = this.lastHeard + this.stallMs;
-    this.lastRecordAt = this.lastHeard;
+    if (heardNow - Math.max(this.lastTick, this.lastRecordAt) > this.stallMs) this.reportFrom = heardNow + this.stallMs;
+    this.lastRecordAt = heardNow;
     // Only what was not waiting in our kernel is lent to the other connections.
-    if (this.lastHeard >= this.reportFrom) this.sharing?.hearing.heard(this.lastHeard);
+    if (heardNow >= this.reportFrom) this.sharing?.hearing.heard(heardNow);
     // The first record after a quiet spell goes out at once; those after it with the next ticks.
-    this.report(this.lastHeard);
+    this.report(heardNow);
     this.counters.recordsReceived++;
     this.counters.bytesReceived += body.length + 4;
     // A large record's plaintext is a new buffer of its own (RecordOpener.open): its op
@@ -222,12 +227,12 @@ export class LinkSession {
     if (m.type === "ping") this.send({ type: "pong", id: m.id });
     else if (m.type === "pong") {
       const sentAt = this.pingsOut.get(m.id);
-      if (sentAt !== undefined) this.counters.rttMs = this.lastHeard - sentAt;
+      if (sentAt !== undefined) this.counters.rttMs = heardNow - sentAt;
       // Only this ping and older ones: with a round trip longer than the ping interval, the answers
       // to the later ones are on their way, and each proves more than this one.
       if (sentAt === undefined) this.pingsOut.clear();
       else for (const [id, at] of this.pingsOut) if (at <= sentAt) this.pingsOut.delete(id);
-      if (sentAt !== undefined) this.handlers.alive?.(this.lastHeard - sentAt);
+      if (sentAt !== undefined) this.handlers.alive?.(heardNow - sentAt);
     }
     else if (m.type === "close") this.finish(`${this.peer} closed the link: ${m.reason}`);
     else this.handlers.message(m);
@@ -257,15 +262,17 @@ export class LinkSession {
 
   private onTick(): void {
     const now = performance.now();
-    // This process stalled (a long synchronous call, a frozen VM): what the
-    // peer sent meanwhile waits unread in the socket, so its silence is ours.
-    const stalled = now - this.lastTick > this.stallMs;
+    // This process stalled (a long synchronous call, a frozen VM) or its tick
+    // ran late: what the peer sent meanwhile waits unread in the socket, so
+    // that part of its silence is ours (src/core/link-silence.ts).
+    const t = tickAt(this.silence, now, { tickMs: this.tickMs, stallMs: this.stallMs });
+    const stalled = t.stalled;
     this.lastTick = now;
-    if (this.deaf || stalled) this.lastHeard = now;
+    this.silence = this.deaf ? forgiveAt(t.state, now) : t.state;
     if (this.deaf || (stalled && now - this.lastRecordAt > this.stallMs)) this.reportFrom = now + this.stallMs;
-    const silent = now - this.lastHeard;
-    if (silent > this.timers.deadtimeMs && !this.borrows(now)) {
-      this.finish(`nothing heard from ${this.peer} for ${Math.round(silent)} ms (deadtime ${this.timers.deadtimeMs} ms)`);
+    if (this.silence.counted > this.timers.deadtimeMs && !this.borrows(now)) {
+      const late = this.silence.credited > 0 ? `, less ${Math.round(this.silence.credited)} ms this node ran late` : "";
+      this.finish(`nothing heard from ${this.peer} for ${Math.round(now - this.silence.lastHeard)} ms (deadtime ${this.timers.deadtimeMs} ms)${late}`);
       return;
     }
     this.report(now);
