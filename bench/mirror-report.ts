@@ -148,7 +148,7 @@ const STARTS = "Both times run from starting the receiving side's daemon (vigil'
 
 function polled(v: { polledSeconds?: number; passes?: VigilPasses }): string {
   const poll = v.polledSeconds === undefined ? "" : `; the bench's status poll saw both sides replicating after ${fmt(v.polledSeconds)} s`;
-  const passes = v.passes === undefined ? "" : `; passes that failed and started over: ${v.passes.failed}; the last pass by phase (ms): ${v.passes.lastPhaseMs ?? "-"}${(v.passes.why ?? []).map((w) => `\n- ${w}`).join("")}`;
+  const passes = v.passes === undefined ? "" : `; passes that failed and started over: ${v.passes.failed}; the last pass by phase (ms): ${v.passes.lastPhaseMs ?? "-"}${(v.passes.why ?? []).map((w) => `\n- ${w}`).join("")}${(v.passes.around ?? []).map((w) => `\n  - ${w}`).join("")}${v.passes.late === undefined ? "" : `\n- heartbeat "ran late" lines: PRIM ${v.passes.late.prim.count} (longest gap ${v.passes.late.prim.maxGapMs} ms, credited ${v.passes.late.prim.maxCreditedMs}), SECOND ${v.passes.late.second.count} (longest gap ${v.passes.late.second.maxGapMs} ms, credited ${v.passes.late.second.maxCreditedMs})`}`;
   return poll + passes;
 }
 

@@ -46,6 +46,15 @@ export interface VigilPasses {
   lastPhaseMs: string | null;
   /** Why each failed: the failed passes' times by phase and the PRIM's "mirror resync failed" details, and the SECOND's lines of a link dropped for silence. */
   why?: string[];
+  /**
+   * Each daemon's own lateness and peer changes in the 2 s before each link
+   * dropped for silence: the heartbeat's "ran late" lines (gap and credited
+   * ms) and its peer state changes, so a drop reads as the PRIM silent (the
+   * SECOND heard no heartbeat either) or the SECOND's own loop late.
+   */
+  around?: string[];
+  /** Each daemon's heartbeat "ran late" lines over the measurement: how many, and the longest gap and credit (ms). */
+  late?: { prim: { count: number; maxGapMs: number; maxCreditedMs: number }; second: { count: number; maxGapMs: number; maxCreditedMs: number } };
 }
 
 /** CPU ms of each daemon's threads by name (bench/lib/thread-cpu.ts), from the SECOND's start to both sides replicating. */
@@ -104,7 +113,40 @@ function passesSince(prim: string, second: string, since: number): VigilPasses {
     out.lastPhaseMs = l.ms ?? null;
   }
   for (const l of lines(prim, (x) => x.includes('"msg":"mirror resync failed"'))) out.why!.push(`PRIM ${l.time.slice(11, 23)}: ${l.detail ?? l.msg}`);
-  for (const l of lines(second, (x) => x.includes("nothing heard from"))) out.why!.push(`SECOND ${l.time.slice(11, 23)}: ${l.detail ?? l.msg}`);
+  const drops: number[] = [];
+  for (const [who, log] of [["PRIM", prim], ["SECOND", second]] as const) {
+    for (const l of lines(log, (x) => x.includes("nothing heard from"))) {
+      if (who === "SECOND") out.why!.push(`SECOND ${l.time.slice(11, 23)}: ${l.detail ?? l.msg}`);
+      drops.push(Date.parse(l.time));
+    }
+  }
+  const near = (t: number): boolean => drops.some((d) => t <= d + 100 && t >= d - 2000);
+  const late = { prim: { count: 0, maxGapMs: 0, maxCreditedMs: 0 }, second: { count: 0, maxGapMs: 0, maxCreditedMs: 0 } };
+  for (const [l, log] of [[late.prim, prim], [late.second, second]] as const) {
+    for (const x of lines(log, (line) => line.includes("ran late"))) {
+      const r = x as { gap_ms?: number; credited_ms?: number };
+      l.count++;
+      l.maxGapMs = Math.max(l.maxGapMs, r.gap_ms ?? 0);
+      l.maxCreditedMs = Math.max(l.maxCreditedMs, r.credited_ms ?? 0);
+    }
+  }
+  out.late = late;
+  const around: { at: number; text: string }[] = [];
+  for (const [who, log] of [["PRIM", prim], ["SECOND", second]] as const) {
+    for (const line of log.split("\n")) {
+      if (!line.includes("ran late") && !/"msg":"(peer \w+ (late|dead|up)|link \d+ to \w+ )/.test(line)) continue;
+      try {
+        const l = JSON.parse(line) as { time: string; msg: string; gap_ms?: number; credited_ms?: number };
+        const at = Date.parse(l.time);
+        if (at < since || !near(at)) continue;
+        const what = l.gap_ms !== undefined ? `ran late: gap ${l.gap_ms} ms, credited ${l.credited_ms ?? "-"} ms` : l.msg;
+        around.push({ at, text: `${who} ${l.time.slice(11, 23)}: ${what}` });
+      } catch {
+        // a line cut short
+      }
+    }
+  }
+  if (drops.length > 0) out.around = around.sort((a, b) => a.at - b.at).map((a) => a.text);
   return out;
 }
 
