@@ -21,6 +21,17 @@ import { type ChildProcess, spawn } from "node:child_process";
 /** How many times in all a removal runs while a signal ends it before it finished (see above). */
 export const SIGNALLED_TRIES = 3;
 
+/**
+ * Runs a removal, and again while a signal ended it before it finished, up to
+ * SIGNALLED_TRIES runs in all; returns the last result. Only for commands that
+ * are safe to repeat.
+ */
+export async function repeatWhileSignalled<R>(run: () => Promise<R>, signalled: (r: R) => boolean): Promise<R> {
+  let r = await run();
+  for (let i = 1; i < SIGNALLED_TRIES && signalled(r); i++) r = await run();
+  return r;
+}
+
 export interface HelperSpawnOptions {
   /** "pipe" to write the helper's input; "ignore" otherwise. */
   readonly stdin: "pipe" | "ignore";

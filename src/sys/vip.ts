@@ -20,7 +20,7 @@
  *   FFI use `ip`.
  */
 import { isIPv4 } from "node:net";
-import { SIGNALLED_TRIES } from "./helper-child.ts";
+import { repeatWhileSignalled } from "./helper-child.ts";
 import { createIpRunner, type IpRunner } from "./ip-command.ts";
 import { addAddress, EADDRNOTAVAIL, netlinkAvailable, removeAddress } from "./netlink-addr.ts";
 
@@ -173,9 +173,8 @@ export async function removeVip(spec: VipSpec, runner?: IpRunner): Promise<VipRe
     return { ok: false, kind: "remove-failed", vip: spec.address, interface: r.vip.interface, stderr: "", message: `cannot remove VIP ${r.vip.address} from ${r.vip.interface}: ${nl.message}` };
   }
   const run = runner ?? hostRunner();
-  let res = await run(vipRemoveArgs(r.vip));
   // Ended by a signal meant for the daemon as it stops (helper-child.ts): a removal is safe to repeat.
-  for (let i = 1; i < SIGNALLED_TRIES && !res.ok && res.kind === "signalled"; i++) res = await run(vipRemoveArgs(r.vip));
+  const res = await repeatWhileSignalled(() => run(vipRemoveArgs(r.vip)), (x) => !x.ok && x.kind === "signalled");
   if (res.ok) return { ok: true, vip: spec.address, interface: r.vip.interface, alreadyGone: false };
   if (res.kind === "failed" && isAddressAlreadyGone(res.stderr)) {
     return { ok: true, vip: spec.address, interface: r.vip.interface, alreadyGone: true };

@@ -15,7 +15,7 @@
  */
 import { createHash } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
-import { SIGNALLED_TRIES } from "../helper-child.ts";
+import { repeatWhileSignalled } from "../helper-child.ts";
 import type { IpRunner } from "../ip-command.ts";
 import { addVip, removeVip } from "../vip.ts";
 
@@ -82,10 +82,9 @@ async function ipOk(run: IpRunner, args: readonly string[]): Promise<string | un
 export async function removeFarmLink(spec: FarmLinkSpec, run: IpRunner): Promise<string[]> {
   const problems: string[] = [];
   const name = macvlanName(spec.module);
-  let del = await run(["link", "del", name]);
   // Ended by a signal meant for the daemon as it stops (helper-child.ts): the
   // link may still be there, and a removal is safe to repeat.
-  for (let i = 1; i < SIGNALLED_TRIES && !del.ok && del.kind === "signalled"; i++) del = await run(["link", "del", name]);
+  const del = await repeatWhileSignalled(() => run(["link", "del", name]), (x) => !x.ok && x.kind === "signalled");
   if (!del.ok && !/Cannot find device|does not exist/i.test(del.stderr)) problems.push(del.message);
   const vip = await removeVip({ address: spec.vip, interface: "lo" }, run);
   if (!vip.ok) problems.push(vip.message);

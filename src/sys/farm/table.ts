@@ -7,7 +7,7 @@
  * runner (src/sys/nft.ts).
  */
 import { errnoName } from "../ffi/libc.ts";
-import { SIGNALLED_TRIES } from "../helper-child.ts";
+import { repeatWhileSignalled } from "../helper-child.ts";
 import { applyRuleset, listTableJson, type NftResult } from "../nft.ts";
 import { farmFlowOps, farmRenewOps, farmUpdateOps, type NftNetlink, openNftNetlink, type SetOp } from "./nft-netlink.ts";
 import { type FarmCounters, parseFarmCounters } from "./counters.ts";
@@ -101,10 +101,11 @@ export async function renewFarmLease(module: string, vip: string, leaseMs: numbe
 
 /** Removes the table. Remove the farm's link (link.ts) first: see exit-guard.ts. */
 export async function removeFarmTable(module: string): Promise<TableResult> {
-  const remove = (): Promise<NftResult> => applyRuleset(farmTeardownRuleset(module), { needFor: NEED });
-  let r = await remove();
   // Ended by a signal meant for the daemon as it stops (helper-child.ts): a removal is safe to repeat.
-  for (let i = 1; i < SIGNALLED_TRIES && !r.ok && r.failure === "signalled"; i++) r = await remove();
+  const r = await repeatWhileSignalled(
+    (): Promise<NftResult> => applyRuleset(farmTeardownRuleset(module), { needFor: NEED }),
+    (x) => !x.ok && x.failure === "signalled",
+  );
   return result(r, `farm ${module}: cannot remove nft table ${farmTableName(module)}`);
 }
 
