@@ -135,6 +135,24 @@ const held = (w: FarmWorld): number[][] => w.nodes.map((x) => [...x.kernelHeld])
  * serves, and the world saw no violation; `stable`: the nodes agree on who
  * holds what; `answered`: over 500 ms more, no datagram goes unanswered.
  */
+/**
+ * Three nodes whose tables are read slowly (1 s); n3 freezes, n2 freezes just
+ * before n3's lease runs out, and n3 resumes past it: n3 has forgotten its
+ * flows, and n2 is seen dead late, as the real membership of a stalled node
+ * sees it (it credits its own stall to the peers' deadlines).
+ */
+function n3StalledPastItsLease(seed: number): Run {
+  const r = farmOf(seed, 3, 300, { readMs: 1000 });
+  const { w, t } = r;
+  t.run(1000);
+  w.freeze(2);
+  t.run(LEASE - 50);
+  w.freeze(1);
+  t.run(100 + (seed % 5) * 10);
+  w.thaw(2);
+  return r;
+}
+
 function expectSound(r: Run, check: { stable?: boolean; answered?: boolean } = {}): void {
   expect(r.t.problems, r.why()).toEqual([]);
   expect(r.w.violations, r.why()).toEqual([]);
@@ -275,16 +293,8 @@ describe("farm simulation: UDP flows and isolation", () => {
     // unknown to n3 until n2 is seen dead, so n3 cannot credit what it watches to n1,
     // and n1's reports come slowly (a loaded host reads its table late): before, n3's listening
     // ended after learnMs without them, and it answered n1's flows in its buckets beside n1.
-    const r = farmOf(seed, 3, 300, { readMs: 1000 });
+    const r = n3StalledPastItsLease(seed);
     const { w, t } = r;
-    t.run(1000);
-    w.freeze(2);
-    t.run(LEASE - 50);
-    // Frozen later, n2 is seen dead later: as late as the real membership of a stalled node sees it,
-    // which credits its own stall to the peers' deadlines.
-    w.freeze(1);
-    t.run(100 + (seed % 5) * 10);
-    w.thaw(2);
     t.run(5000);
     expect(w.nodes[2]!.state.mode, r.why()).toBe("in");
     expectSound(r, { answered: true });
@@ -296,14 +306,8 @@ describe("farm simulation: UDP flows and isolation", () => {
     // ends its own listening and takes the buckets that were n2's under n1's stale view, which under
     // the view both reach once n1 serves again are partly n1's. n3 answers flows there that n1
     // cannot credit to it (their views disagree); n1 must learn them from n3 before it takes them.
-    const r = farmOf(seed, 3, 300, { readMs: 1000 });
+    const r = n3StalledPastItsLease(seed);
     const { w, t } = r;
-    t.run(1000);
-    w.freeze(2);
-    t.run(LEASE - 50);
-    w.freeze(1);
-    t.run(100 + (seed % 5) * 10);
-    w.thaw(2);
     t.run(200 + (seed % 7) * 40);
     w.freeze(0);
     t.run(LEASE + 50 + (seed % 3) * 40);
