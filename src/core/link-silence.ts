@@ -52,7 +52,7 @@ export function heardAt(s: SilenceState, now: number): SilenceState {
 
 /** The silence was forgiven at `now` (reading resumed after a pause: the peer's records waited in our kernel). */
 export function forgiveAt(s: SilenceState, now: number): SilenceState {
-  return { lastTick: s.lastTick, lastHeard: now, counted: 0, credited: 0 };
+  return heardAt(s, now);
 }
 
 export interface TickOutcome {
@@ -64,7 +64,7 @@ export interface TickOutcome {
 /** The tick ran at `now`: counts the silence since the previous tick, minus the tick's own lateness. */
 export function tickAt(s: SilenceState, now: number, t: SilenceTiming): TickOutcome {
   const gap = now - s.lastTick;
-  if (gap > t.stallMs) return { state: { lastTick: now, lastHeard: now, counted: 0, credited: 0 }, stalled: true };
+  if (gap > t.stallMs) return { state: silenceAt(now), stalled: true };
   const from = Math.max(s.lastTick, s.lastHeard);
   const due = s.lastTick + t.tickMs;
   const late = now - due > t.tickMs;

@@ -64,7 +64,6 @@ export class LinkSession {
   /** The peer's silence, less this process's own lateness (src/core/link-silence.ts). */
   private silence: SilenceState = silenceAt(performance.now());
   private lastPing = 0;
-  private lastTick = performance.now();
   private readonly tickMs: number;
   private pingId = 0;
   private readonly timer: NodeJS.Timeout;
@@ -206,7 +205,7 @@ export class LinkSession {
     this.silence = heardAt(this.silence, heardNow);
     // The first read after this process did not run (no tick, no read for a stall's length): it waited in our
     // kernel. A tick late while records keep being read is not that: the timers are late, the reads are not.
-    if (heardNow - Math.max(this.lastTick, this.lastRecordAt) > this.stallMs) this.reportFrom = heardNow + this.stallMs;
+    if (heardNow - Math.max(this.silence.lastTick, this.lastRecordAt) > this.stallMs) this.reportFrom = heardNow + this.stallMs;
     this.lastRecordAt = heardNow;
     // Only what was not waiting in our kernel is lent to the other connections.
     if (heardNow >= this.reportFrom) this.sharing?.hearing.heard(heardNow);
@@ -267,7 +266,6 @@ export class LinkSession {
     // that part of its silence is ours (src/core/link-silence.ts).
     const t = tickAt(this.silence, now, { tickMs: this.tickMs, stallMs: this.stallMs });
     const stalled = t.stalled;
-    this.lastTick = now;
     this.silence = this.deaf ? forgiveAt(t.state, now) : t.state;
     if (this.deaf || (stalled && now - this.lastRecordAt > this.stallMs)) this.reportFrom = now + this.stallMs;
     if (this.silence.counted > this.timers.deadtimeMs && !this.borrows(now)) {
