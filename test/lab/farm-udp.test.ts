@@ -18,9 +18,12 @@
  * A node's kernel lease lapsing in a stall of the host moves flows rightly; a
  * run that fails after a logged lapse is run once more (checked by hand: h3
  * frozen 1.5 s after h2's death fails the first run, the second passes).
+ *
+ * Each run's folder (config, key, state dirs) sits in the lab's folder beside
+ * the daemons' and clients' logs (test-artifacts/lab/<run>/); a failed run
+ * keeps it, as does every run with VIGIL_KEEP_LAB_DIR=1.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "vitest";
 import { nftBucket } from "../../src/core/farm/jhash.ts";
@@ -77,7 +80,8 @@ describeLab(
           .filter((f) => f.includes("vigil"))
           .reduce((n, f) => n + readFileSync(join(lab().dir, f), "utf8").split("\n").filter((l) => l.includes("kernel lease lapsed")).length, 0);
       const run = async (attempt: number): Promise<void> => {
-        const dir = mkdtempSync(join(tmpdir(), "vigil-farm-udp-"));
+        const dir = mkdtempSync(join(lab().dir, `farm-udp-run${attempt}-`));
+        let passed = false;
         let cluster: VigilCluster | undefined;
         const procs: LabProcess[] = [];
         let cutOn = false;
@@ -209,12 +213,15 @@ describeLab(
           const accepted1 = await Promise.all(nodesHosts.map((h) => acceptedCount(h)));
           // Every SYN accepted by exactly one node: the counts add up to the connections.
           expect(accepted1.reduce((sum, v, i) => sum + v - (accepted0[i] ?? 0), 0)).toBe(probes.length);
+          passed = true;
         } finally {
           for (const p of procs) p.write("quit\n");
           await Promise.all(procs.map((p) => p.stop(2000)));
           if (cutOn) await cutAtSwitch(lab().switch, h2, false);
           await cluster?.stop();
-          rmSync(dir, { recursive: true, force: true });
+          // The key, config and state dirs go with the logs of a failed run, to be read beside them.
+          if (passed && process.env["VIGIL_KEEP_LAB_DIR"] !== "1") rmSync(dir, { recursive: true, force: true });
+          else console.error(`farm-udp: run ${attempt} kept in ${dir} (logs in ${lab().dir})`);
         }
       };
       for (let attempt = 1; ; attempt++) {
