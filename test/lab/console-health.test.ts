@@ -59,9 +59,7 @@ describeLab("console health views on real daemons", () => {
       await m.stop();
       await lab().linkUp(h2.host);
     });
-    await m.waitRole(h1, ["PRIM"]);
-    await m.waitRole(h2, ["SECOND"]);
-    await m.waitServedBy("h1", 0);
+    await m.waitRunsOn("h1", 0);
 
     // Healthy, from h1's console.
     const one = await open(h1);

@@ -28,9 +28,7 @@ describeLab("failover module: heartbeat seed (SIGKILL of the primary's daemon, l
     const m = await startModuleLab({ lab: lab(), dir: mkdtempSync(join(dir, "term-")), failback: "manual" });
     onTestFinished(() => m.stop());
     const [h1, h2] = [m.node("h1"), m.node("h2")];
-    await m.waitRole(h1, ["PRIM"]);
-    await m.waitRole(h2, ["SECOND"]);
-    await m.waitServedBy("h1", 0);
+    await m.waitRunsOn("h1", 0);
     // PRIM is announced before the resources start, and the service answers
     // before its start script has finished: the cut-off below is only clean
     // once h1 reported the script done.
@@ -59,9 +57,7 @@ describeLab("failover module: heartbeat seed (SIGKILL of the primary's daemon, l
         await lab().linkUp(m.node("h1").host);
       });
       const [h1, h2] = [m.node("h1"), m.node("h2")];
-      await m.waitRole(h1, ["PRIM"]);
-      await m.waitRole(h2, ["SECOND"]);
-      await m.waitServedBy("h1", 0);
+      await m.waitRunsOn("h1", 0);
       expect(await m.holdsVip(h1.host)).toBe(true);
       expect(await m.holdsVip(h2.host)).toBe(false);
       // Each node shows both nodes' roles.

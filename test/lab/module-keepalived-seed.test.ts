@@ -41,9 +41,7 @@ describeLab("failover module: keepalived seed (service killed, restarted, then f
       const m = await startModuleLab({ lab: lab(), dir: mkdtempSync(join(dir, `${failback}-`)), failback, checkers: [CHECKER] });
       onTestFinished(() => m.stop());
       const [h1, h2] = [m.node("h1"), m.node("h2")];
-      await m.waitRole(h1, ["PRIM"]);
-      await m.waitRole(h2, ["SECOND"]);
-      await m.waitServedBy("h1", 0);
+      await m.waitRunsOn("h1", 0);
       // The service runs on the primary only.
       expect(m.servicePid("h2")).toBeNull();
       await waitUntil(async () => (await m.module(h1)).checkers[0]?.ok === true, { timeoutMs: 10_000, what: "h1's checker to pass" });
@@ -62,9 +60,7 @@ describeLab("failover module: keepalived seed (service killed, restarted, then f
       // Second kill within the window: past the limit, so the module fails over.
       const t2 = Date.now();
       await killService(m, "h1");
-      await m.waitRole(h2, ["PRIM"]);
-      await m.waitRole(h1, ["SECOND"]);
-      await m.waitServedBy("h2", t2);
+      await m.waitRunsOn("h2", t2);
       const left = h1.events().find((e) => e.at >= t2 && e.msg === "module web PRIM -> SECOND");
       expect(left?.fields).toMatchObject({ reason: "checker" });
       expect(await m.holdsVip(h1.host)).toBe(false);

@@ -94,6 +94,11 @@ export interface ModuleLab {
   waitRole(node: VigilNode, roles: readonly string[], timeoutMs?: number): Promise<void>;
   /** Waits until the client gets answers from `who` (2 in a row), counted from `after` (ms since the epoch). */
   waitServedBy(who: string, after: number, timeoutMs?: number): Promise<void>;
+  /**
+   * Waits until `prim` is PRIM for "web", then the other node SECOND, then the client is served by `prim`,
+   * its answers counted from `after` (ms since the epoch), or with "now" from when both roles were reached.
+   */
+  waitRunsOn(prim: "h1" | "h2", after: number | "now"): Promise<void>;
   /** Answers the client got since `after`. */
   answers(after: number): { at: number; who: string }[];
   /** Whether the VIP sits on the node's eth0. */
@@ -163,6 +168,27 @@ export async function startModuleLab(spec: ModuleLabSpec): Promise<ModuleLab> {
     if (m === undefined) throw new Error(`${node.name}: status lists no module web`);
     return m;
   };
+  const waitRole = async (node: VigilNode, roles: readonly string[], timeoutMs = 20_000): Promise<void> => {
+    let last = "";
+    try {
+      await waitUntil(async () => {
+        last = (await moduleOf(node)).state;
+        return roles.includes(last);
+      }, { timeoutMs, what: `${node.name} to be ${roles.join(" or ")} for web` });
+    } catch (e) {
+      throw new Error(`${(e as Error).message}; it is ${last} (log: ${node.proc.log})`);
+    }
+  };
+  const waitServedBy = async (who: string, after: number, timeoutMs = 20_000): Promise<void> => {
+    try {
+      await waitUntil(() => {
+        const a = answers(after);
+        return a.length >= 2 && a.slice(-2).every((x) => x.who === who);
+      }, { timeoutMs, what: `the client to be served by ${who}` });
+    } catch (e) {
+      throw new Error(`${(e as Error).message}; last answers: ${answers(after).slice(-3).map((x) => x.who).join(", ") || "none"}`);
+    }
+  };
   const terminate = async (node: VigilNode, timeoutMs = 30_000): Promise<void> => {
     let p;
     try {
@@ -191,26 +217,12 @@ export async function startModuleLab(spec: ModuleLabSpec): Promise<ModuleLab> {
       return Number.isInteger(n) && n > 0 ? n : null;
     },
     module: moduleOf,
-    async waitRole(node, roles, timeoutMs = 20_000) {
-      let last = "";
-      try {
-        await waitUntil(async () => {
-          last = (await moduleOf(node)).state;
-          return roles.includes(last);
-        }, { timeoutMs, what: `${node.name} to be ${roles.join(" or ")} for web` });
-      } catch (e) {
-        throw new Error(`${(e as Error).message}; it is ${last} (log: ${node.proc.log})`);
-      }
-    },
-    async waitServedBy(who, after, timeoutMs = 20_000) {
-      try {
-        await waitUntil(() => {
-          const a = answers(after);
-          return a.length >= 2 && a.slice(-2).every((x) => x.who === who);
-        }, { timeoutMs, what: `the client to be served by ${who}` });
-      } catch (e) {
-        throw new Error(`${(e as Error).message}; last answers: ${answers(after).slice(-3).map((x) => x.who).join(", ") || "none"}`);
-      }
+    waitRole,
+    waitServedBy,
+    async waitRunsOn(prim, after) {
+      await waitRole(cluster.node(prim), ["PRIM"]);
+      await waitRole(cluster.node(prim === "h1" ? "h2" : "h1"), ["SECOND"]);
+      await waitServedBy(prim, after === "now" ? Date.now() : after);
     },
     answers,
     async holdsVip(host) {

@@ -140,9 +140,7 @@ describeLab("rolling upgrade from the previous release", () => {
     onTestFinished(() => m.stop());
     const [h1, h2] = [m.node("h1"), m.node("h2")];
     expect(h1.bin).toBe(oldBin);
-    await m.waitRole(h1, ["PRIM"]);
-    await m.waitRole(h2, ["SECOND"]);
-    await m.waitServedBy("h1", Date.now());
+    await m.waitRunsOn("h1", "now");
 
     const sampler = startSampler(m);
     let samples: Sample[] = [];
@@ -173,9 +171,7 @@ describeLab("rolling upgrade from the previous release", () => {
       const toH2 = await m.cli(h2, ["swap", "web"]);
       expect(toH2.code, JSON.stringify(toH2)).toBe(0);
       expect(toH2.stdout.split("\n")[0]).toMatch(/^swap web: done: .*\bh2\b/);
-      await m.waitRole(h2, ["PRIM"]);
-      await m.waitRole(h1, ["SECOND"]);
-      await m.waitServedBy("h2", Date.now());
+      await m.waitRunsOn("h2", "now");
       sampler.phase("h2");
 
       // 4. h1 to this build: web stays on h2.
@@ -190,9 +186,7 @@ describeLab("rolling upgrade from the previous release", () => {
       const toH1 = await m.cli(h1, ["swap", "web"]);
       expect(toH1.code, JSON.stringify(toH1)).toBe(0);
       expect(toH1.stdout.split("\n")[0]).toMatch(/^swap web: done: .*\bh1\b/);
-      await m.waitRole(h1, ["PRIM"]);
-      await m.waitRole(h2, ["SECOND"]);
-      await m.waitServedBy("h1", Date.now());
+      await m.waitRunsOn("h1", "now");
       sampler.phase("h1");
 
       // Both speak this release's version again, each as the other sees it.
