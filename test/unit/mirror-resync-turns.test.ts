@@ -1,24 +1,16 @@
-import * as fs from "node:fs";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ResyncTurns } from "../../src/daemon/mirror/resync-turns.ts";
 import { Applier } from "../../src/replicator/apply.ts";
 import type { ApplyResult } from "../../src/replicator/apply-result.ts";
 import { relPathText, type MirrorOp, type RelPath } from "../../src/replicator/ops.ts";
 import { Resync } from "../../src/replicator/resync.ts";
 import { LocalResyncPeer } from "../../src/replicator/resync-local-peer.ts";
-import { expectSameTrees, tmpDir, writeFile } from "./resync-fixture.ts";
+import { expectSameTrees, tmpDirsEachTest, writeFile } from "./resync-fixture.ts";
 
 let src: string;
 let dst: string;
 
-beforeEach(() => {
-  src = tmpDir("turns-src");
-  dst = tmpDir("turns-dst");
-});
-
-afterEach(() => {
-  for (const d of [src, dst]) fs.rmSync(d, { recursive: true, force: true });
-});
+tmpDirsEachTest(["turns-src", "turns-dst"], (dirs) => ([src, dst] = dirs));
 
 /** A peer whose ops are counted while in flight, and which can be held (a slow SECOND). */
 function watchedPeer(root: string): { peer: LocalResyncPeer; maxInFlight: () => number; sent: () => number } {

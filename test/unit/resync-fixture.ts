@@ -7,10 +7,25 @@ import * as path from "node:path";
 import { compareKeys, pathKey } from "../../src/core/mirror/resync-plan.ts";
 import { relPathText } from "../../src/replicator/ops.ts";
 import { collect, hostPath, scanTree } from "../../src/replicator/tree-scan.ts";
-import { expect } from "vitest";
+import { afterEach, beforeEach, expect } from "vitest";
 
 export function tmpDir(tag: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `vigil-${tag}-`));
+}
+
+/**
+ * A fresh temp folder per tag before each test of the file or describe block that calls this, removed
+ * after the test; `set` hands their paths to the tests' variables.
+ */
+export function tmpDirsEachTest<const T extends readonly string[]>(tags: T, set: (dirs: { [K in keyof T]: string }) => void): void {
+  let dirs: string[] = [];
+  beforeEach(() => {
+    dirs = tags.map((t) => tmpDir(t));
+    set(dirs as { [K in keyof T]: string });
+  });
+  afterEach(() => {
+    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+  });
 }
 
 /** A deterministic pseudo-random buffer. */

@@ -6,24 +6,17 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { pathKey } from "../../src/core/mirror/resync-plan.ts";
 import { relPath } from "../../src/replicator/ops.ts";
 import { Resync, type ResyncOptions } from "../../src/replicator/resync.ts";
 import { LocalResyncPeer } from "../../src/replicator/resync-local-peer.ts";
-import { tmpDir } from "./resync-fixture.ts";
+import { tmpDirsEachTest } from "./resync-fixture.ts";
 
 let src: string;
 let dst: string;
 
-beforeEach(() => {
-  src = tmpDir("live-src");
-  dst = tmpDir("live-dst");
-});
-
-afterEach(() => {
-  for (const d of [src, dst]) fs.rmSync(d, { recursive: true, force: true });
-});
+tmpDirsEachTest(["live-src", "live-dst"], (dirs) => ([src, dst] = dirs));
 
 const RECORD = (n: number): string => `record ${n} ${"x".repeat(200)}\n`;
 

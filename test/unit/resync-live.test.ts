@@ -1,20 +1,14 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { relPath, type MirrorOp } from "../../src/replicator/ops.ts";
 import { LocalResyncPeer } from "../../src/replicator/resync-local-peer.ts";
 import { Resync } from "../../src/replicator/resync.ts";
-import { expectSameTrees, noise, tmpDir, writeFile } from "./resync-fixture.ts";
+import { expectSameTrees, noise, tmpDirsEachTest, writeFile } from "./resync-fixture.ts";
 
 let src: string;
 let dst: string;
-beforeEach(() => {
-  src = tmpDir("live-src");
-  dst = tmpDir("live-dst");
-});
-afterEach(() => {
-  for (const d of [src, dst]) fs.rmSync(d, { recursive: true, force: true });
-});
+tmpDirsEachTest(["live-src", "live-dst"], (dirs) => ([src, dst] = dirs));
 
 const FILES = 3;
 const SIZE = 4 << 20;

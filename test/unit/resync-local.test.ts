@@ -1,26 +1,18 @@
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { relPath } from "../../src/replicator/ops.ts";
 import { Resync, type ResyncOptions } from "../../src/replicator/resync.ts";
 import { LocalResyncPeer } from "../../src/replicator/resync-local-peer.ts";
 import { verifyTrees } from "../../src/replicator/verify.ts";
-import { allocated, expectSameTrees, noise, tmpDir, writeFile } from "./resync-fixture.ts";
+import { allocated, expectSameTrees, noise, tmpDirsEachTest, writeFile } from "./resync-fixture.ts";
 
 let src: string;
 let dst: string;
 let state: string;
 
-beforeEach(() => {
-  src = tmpDir("resync-src");
-  dst = tmpDir("resync-dst");
-  state = tmpDir("resync-state");
-});
-
-afterEach(() => {
-  for (const d of [src, dst, state]) fs.rmSync(d, { recursive: true, force: true });
-});
+tmpDirsEachTest(["resync-src", "resync-dst", "resync-state"], (dirs) => ([src, dst, state] = dirs));
 
 async function resync(extra: Partial<ResyncOptions> = {}): Promise<{ peer: LocalResyncPeer; result: Awaited<ReturnType<Resync["run"]>> }> {
   const peer = new LocalResyncPeer(dst);
@@ -285,13 +277,7 @@ describe("the sender's read buffers", () => {
 describe("journal-driven removal of a directory", () => {
   let a: string;
   let b: string;
-  beforeEach(() => {
-    a = tmpDir("jdel-src");
-    b = tmpDir("jdel-dst");
-  });
-  afterEach(() => {
-    for (const d of [a, b]) fs.rmSync(d, { recursive: true, force: true });
-  });
+  tmpDirsEachTest(["jdel-src", "jdel-dst"], (dirs) => ([a, b] = dirs));
 
   it("removes what the copy holds beneath a directory the journal only names", async () => {
     writeFile(a, "keep", "k");
@@ -315,13 +301,7 @@ describe("journal-driven removal of a directory", () => {
 describe("resync when the other copy goes away", () => {
   let a: string;
   let b: string;
-  beforeEach(() => {
-    a = tmpDir("gone-src");
-    b = tmpDir("gone-dst");
-  });
-  afterEach(() => {
-    for (const d of [a, b]) fs.rmSync(d, { recursive: true, force: true });
-  });
+  tmpDirsEachTest(["gone-src", "gone-dst"], (dirs) => ([a, b] = dirs));
 
   it("stops soon after ops come back ENOTCONN, and says why", async () => {
     for (let i = 0; i < 50; i++) writeFile(a, `f${i}`, noise(i, 100_000));

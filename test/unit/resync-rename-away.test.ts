@@ -19,7 +19,7 @@ import { relPath, type MirrorOp } from "../../src/replicator/ops.ts";
 import { LocalResyncPeer } from "../../src/replicator/resync-local-peer.ts";
 import { Resync, type ResyncResult } from "../../src/replicator/resync.ts";
 import type { ApplyResult, ResyncPeer } from "../../src/replicator/resync-types.ts";
-import { expectSameTrees, tmpDir } from "./resync-fixture.ts";
+import { expectSameTrees, tmpDirsEachTest } from "./resync-fixture.ts";
 
 let src: string;
 let dst: string;
@@ -29,10 +29,8 @@ let peer: LocalResyncPeer;
 /** The pass under way, if any. */
 let pass: Resync | null = null;
 
+tmpDirsEachTest(["away-src", "away-dst", "away-state"], (dirs) => ([src, dst, state] = dirs));
 beforeEach(async () => {
-  src = tmpDir("away-src");
-  dst = tmpDir("away-dst");
-  state = tmpDir("away-state");
   journal = await Journal.open(state);
   peer = new LocalResyncPeer(dst);
   // Made alike on both sides, times included: two mkdirs a clock tick apart (4 ms here) would differ in
@@ -44,7 +42,6 @@ beforeEach(async () => {
 });
 afterEach(async () => {
   await journal.close();
-  for (const d of [src, dst, state]) fs.rmSync(d, { recursive: true, force: true });
 });
 
 const REC = 114;

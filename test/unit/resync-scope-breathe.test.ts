@@ -1,24 +1,17 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { afterEach, beforeEach, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { Breather, Turns } from "../../src/replicator/breathe.ts";
 import type { DirtyPath, DirtySet } from "../../src/replicator/journal-dirty.ts";
 import { relPath } from "../../src/replicator/ops.ts";
 import { Resync } from "../../src/replicator/resync.ts";
 import { LocalResyncPeer } from "../../src/replicator/resync-local-peer.ts";
-import { expectSameTrees, noise, tmpDir, writeFile } from "./resync-fixture.ts";
+import { expectSameTrees, noise, tmpDirsEachTest, writeFile } from "./resync-fixture.ts";
 
 let src: string;
 let dst: string;
 
-beforeEach(() => {
-  src = tmpDir("scope-src");
-  dst = tmpDir("scope-dst");
-});
-
-afterEach(() => {
-  for (const d of [src, dst]) fs.rmSync(d, { recursive: true, force: true });
-});
+tmpDirsEachTest(["scope-src", "scope-dst"], (dirs) => ([src, dst] = dirs));
 
 // The scope of a journal resync (which marked paths need a listing of their own, which parents are
 // listed instead) takes an lstat per marked path and a readdir per parent: thousands of marks held the

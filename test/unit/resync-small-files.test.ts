@@ -1,12 +1,12 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { DirtyPath, DirtySet } from "../../src/replicator/journal-dirty.ts";
 import { relPath, relPathText, type MirrorOp, type RelPath } from "../../src/replicator/ops.ts";
 import { Resync } from "../../src/replicator/resync.ts";
 import { LocalResyncPeer } from "../../src/replicator/resync-local-peer.ts";
 import type { ApplyResult, ManifestEntry } from "../../src/replicator/resync-types.ts";
-import { expectSameTrees, noise, tmpDir, writeFile } from "./resync-fixture.ts";
+import { expectSameTrees, noise, tmpDirsEachTest, writeFile } from "./resync-fixture.ts";
 
 /** The local peer, counting the questions and ops the resync sends it. */
 class CountingPeer extends LocalResyncPeer {
@@ -34,14 +34,7 @@ class CountingPeer extends LocalResyncPeer {
 let src: string;
 let dst: string;
 
-beforeEach(() => {
-  src = tmpDir("small-src");
-  dst = tmpDir("small-dst");
-});
-
-afterEach(() => {
-  for (const d of [src, dst]) fs.rmSync(d, { recursive: true, force: true });
-});
+tmpDirsEachTest(["small-src", "small-dst"], (dirs) => ([src, dst] = dirs));
 
 /** `n` files of 4 KiB in `dir`, copied to the other side, then all rewritten here: a journal set marking each. */
 function rewritten(dir: string, n: number, marked = n): DirtySet {

@@ -1,25 +1,21 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { LocalResyncPeer } from "../../src/replicator/resync-local-peer.ts";
 import { Resync } from "../../src/replicator/resync.ts";
 import { verifyTrees } from "../../src/replicator/verify.ts";
-import { noise, tmpDir, writeFile } from "./resync-fixture.ts";
+import { noise, tmpDirsEachTest, writeFile } from "./resync-fixture.ts";
 
 let src: string;
 let dst: string;
+tmpDirsEachTest(["verify-src", "verify-dst"], (dirs) => ([src, dst] = dirs));
 beforeEach(async () => {
-  src = tmpDir("verify-src");
-  dst = tmpDir("verify-dst");
   writeFile(src, "data/a.bin", noise(1, 300_000));
   writeFile(src, "data/b.txt", "bee");
   writeFile(src, "same-size", "0123456789");
   fs.symlinkSync("data/a.bin", path.join(src, "ln"));
   fs.linkSync(path.join(src, "data/b.txt"), path.join(src, "b-again"));
   await new Resync({ root: src, peer: new LocalResyncPeer(dst) }).run();
-});
-afterEach(() => {
-  for (const d of [src, dst]) fs.rmSync(d, { recursive: true, force: true });
 });
 
 describe("verify", () => {
