@@ -13,7 +13,7 @@ import type { DaemonEntries } from "../api/daemon-entries.ts";
 import { DEFAULT_STATE_DIR, DEFAULT_WITNESS_STATE_DIR } from "../api/state-dirs.ts";
 import { logUncaughtFaults } from "./fatal-log.ts";
 import { FENCE_VERB, runFenceChild } from "./fence/child.ts";
-import { ensureRuntimeOptions, runtimeOptionsFor } from "./runtime-options.ts";
+import { ensureRuntimeOptions, runtimeOptionsFor, WITNESS_RUNTIME_OPTIONS } from "./runtime-options.ts";
 
 export const daemonEntries: DaemonEntries = {
   async node(s) {
@@ -40,10 +40,13 @@ export const daemonEntries: DaemonEntries = {
     });
   },
   async witness(s) {
+    // Before the witness is loaded: its HTTP server's mode (runtime-options.ts) is read at the process's start.
+    const restartFailed = ensureRuntimeOptions(WITNESS_RUNTIME_OPTIONS);
     const [{ Logger, boundStderr }, { runWitness }] = await Promise.all([import("./log.ts"), import("./witness/daemon.ts")]);
     const log = new Logger(s.logFormat);
     boundStderr(log);
     logUncaughtFaults(log);
+    if (restartFailed !== undefined) log.warn("could not start again with the runtime's options: running with its defaults", { error: restartFailed });
     const found = findConfigFile({ flag: s.configFlag, env: s.configEnv });
     if (!found.ok) {
       log.error(found.message);

@@ -1,11 +1,12 @@
 /**
  * Settings of the runtime itself that the node daemon runs with:
- * JavaScriptCore's (BUN_JSC_*) and the allocator's (MIMALLOC_*). Both read
- * them from the environment once, when the process starts, and a compiled
- * binary has no other place to carry them. So `vigil run` starts itself
- * again in place before it loads anything else: execve(2) of the same
- * binary with the same arguments and these variables added, same process
- * id. The verbs (`vigil version`, `status`, ...) never do.
+ * JavaScriptCore's (BUN_JSC_*), the allocator's (MIMALLOC_*) and the HTTP
+ * server's mode (NODE_ENV). They are read from the environment once, when
+ * the process starts, and a compiled binary has no other place to carry
+ * them. So `vigil run` starts itself again in place before it loads
+ * anything else: execve(2) of the same binary with the same arguments and
+ * these variables added, same process id. `vigil witness` does the same
+ * for NODE_ENV; the verbs (`vigil version`, `status`, ...) never do.
  *
  * The second start then takes the variables it was given out of its own
  * environment (process.env), so the service's scripts, checkers and tools
@@ -19,6 +20,21 @@
  * defaults (no second start).
  */
 import { readFileSync } from "node:fs";
+
+/**
+ * The runtime's HTTP server, under node:http (the console's plain-HTTP
+ * listener, the control socket, the witness's --http), runs in its
+ * development mode unless NODE_ENV is "production" when the process starts
+ * (set later, in process.env, it changes nothing). In that mode the runtime
+ * itself answers GET /bun:info, before the console's login and Host check
+ * see the request: the runtime's version and the kernel's, to anyone who
+ * reaches the port (bench/results/node-env-console.md). The answers to bad
+ * requests, the headers, RSS and CPU are the same in both modes.
+ */
+const PRODUCTION_HTTP: Readonly<Record<string, string>> = { NODE_ENV: "production" };
+
+/** What `vigil witness` runs with: its --http listener is such a server. */
+export const WITNESS_RUNTIME_OPTIONS: Readonly<Record<string, string>> = PRODUCTION_HTTP;
 
 /**
  * What the daemon runs with, and why (README, "Memory over time"; figures
@@ -49,6 +65,7 @@ export const DAEMON_RUNTIME_OPTIONS: Readonly<Record<string, string>> = {
   BUN_JSC_useConcurrentGC: "0",
   BUN_JSC_numberOfGCMarkers: "1",
   MIMALLOC_PURGE_HOLES_MIN_INTERVAL: "1000",
+  ...PRODUCTION_HTTP,
 };
 
 /**
@@ -67,6 +84,7 @@ export const DAEMON_RUNTIME_OPTIONS: Readonly<Record<string, string>> = {
  */
 export const MIRROR_RUNTIME_OPTIONS: Readonly<Record<string, string>> = {
   MIMALLOC_PURGE_DELAY: "2000",
+  ...PRODUCTION_HTTP,
 };
 
 /**

@@ -51,7 +51,20 @@ describe("the daemon's runtime options", () => {
     const threads = readdirSync(`/proc/${pid}/task`).map((t) => readFileSync(`/proc/${pid}/task/${t}/comm`, "utf8").trim());
     expect(threads.filter((t) => /JITWorker|HeapHelper/.test(t)), `threads: ${threads.join(", ")}`).toEqual([]);
     const child = await childEnv(dir, d);
-    expect(child).not.toMatch(/^(BUN_JSC_|MIMALLOC_|VIGIL_RUNTIME_OPTIONS)/m);
+    expect(child).not.toMatch(/^(BUN_JSC_|MIMALLOC_|NODE_ENV|VIGIL_RUNTIME_OPTIONS)/m);
+  });
+
+  it("the console's plain-HTTP server runs in the runtime's production mode: /bun:info reaches the console, which asks for a login", async () => {
+    const { args } = await setup();
+    const d = startDaemon(args);
+    running.push(d);
+    const [, where] = await d.waitForLog(/vigil started .*console=http:\/\/([\d.:]+)\//);
+    // In its development mode the runtime answers this path itself: 200, its version and the kernel's.
+    const res = await fetch(`http://${where}/bun:info`, { redirect: "manual" });
+    const text = await res.text();
+    expect(text).not.toContain("bun_version");
+    expect(res.status).toBe(303);
+    expect(res.headers.get("location")).toMatch(/^\/login\?/);
   });
 
   it("VIGIL_RUNTIME_OPTIONS=off runs on the runtime's defaults and leaves the switch to the children", async () => {

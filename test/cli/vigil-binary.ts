@@ -21,9 +21,19 @@ export function vigil(args: string[], env: Record<string, string> = {}): RunResu
 /** A daemon started by a test, with its stderr log collected. */
 export interface Daemon { proc: ChildProcess; log(): string; waitForLog(re: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>; exited: Promise<number | null> }
 
+/**
+ * A daemon's environment: the test runner's, without its NODE_ENV (vitest
+ * sets "test"): a service manager gives none, and one there would keep the
+ * daemon's HTTP server in the runtime's development mode (runtime-options.ts).
+ */
+function daemonEnv(): NodeJS.ProcessEnv {
+  const { NODE_ENV: _runner, ...env } = process.env;
+  return { ...env, VIGIL_CONFIG: "" };
+}
+
 export function startDaemon(args: string[]): Daemon {
   requireBinary();
-  const proc = spawn(VIGIL, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, VIGIL_CONFIG: "" } });
+  const proc = spawn(VIGIL, args, { stdio: ["ignore", "pipe", "pipe"], env: daemonEnv() });
   let text = "";
   proc.stdout?.on("data", (c) => (text += c));
   proc.stderr?.on("data", (c) => (text += c));

@@ -110,6 +110,17 @@ describe("vigil witness: refuses to start, saying why", () => {
 });
 
 describe("vigil witness: running", () => {
+  it("its --http server runs in the runtime's production mode: /bun:info reaches the witness's routes", async () => {
+    const s = setup();
+    const d = start(["--config", s.config, "--state-dir", s.state, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"]);
+    const [, where] = await d.waitForLog(/vigil witness started .*http=([\d.:]+)/);
+    // In its development mode the runtime answers this path itself: 200, its version and the kernel's.
+    const res = await fetch(`http://${where}/bun:info`);
+    const text = await res.text();
+    expect(text).not.toContain("bun_version");
+    expect(res.status).toBe(404);
+  });
+
   it("grants leases, shows them on its socket, and keeps the quiet period after a stop with a lease out", async () => {
     const s = setup();
     const args = ["--config", s.config, "--state-dir", s.state, "--listen", "127.0.0.1:0"];

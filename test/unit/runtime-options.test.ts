@@ -48,12 +48,12 @@ describe("the daemon's runtime options", () => {
   it("keeps the optimizing compiler on a node with a mirror module (its data path needs it) with a longer allocator purge delay, and turns it off on the others", () => {
     const mirror = parse("modules:\n  - name: vms\n    type: failover\n  - { name: data, type: mirror }\n");
     const failover = parse("modules:\n  - name: web\n    type: failover\n# type: mirror\n");
-    expect(runtimeOptionsFor(mirror)).toEqual({ MIMALLOC_PURGE_DELAY: "2000" });
+    expect(runtimeOptionsFor(mirror)).toEqual({ MIMALLOC_PURGE_DELAY: "2000", NODE_ENV: "production" });
     expect(Object.keys(runtimeOptionsFor(mirror)).filter((k) => k.startsWith("BUN_JSC_"))).toEqual([]);
     expect(runtimeOptionsFor(failover)).toBe(DAEMON_RUNTIME_OPTIONS);
     expect(runtimeOptionsFor(null)).toBe(DAEMON_RUNTIME_OPTIONS);
     expect(runtimeOptionsFor({ modules: "mirror" })).toBe(DAEMON_RUNTIME_OPTIONS);
-    // A mirror node starts again once with the purge delay; the second start gives it to no child.
+    // A mirror node starts again once with the purge delay (and the HTTP server's production mode); the second start gives them to no child.
     const starts: Record<string, string>[] = [];
     const restart = (e: Record<string, string>) => {
       starts.push(e);
@@ -61,12 +61,12 @@ describe("the daemon's runtime options", () => {
     };
     expect(ensureRuntimeOptions(runtimeOptionsFor(mirror), { PATH: "/bin" }, restart)).toBe("started");
     const second = starts[0] ?? {};
-    expect(second).toEqual({ PATH: "/bin", MIMALLOC_PURGE_DELAY: "2000", VIGIL_RUNTIME_OPTIONS_ADDED: "MIMALLOC_PURGE_DELAY" });
+    expect(second).toEqual({ PATH: "/bin", MIMALLOC_PURGE_DELAY: "2000", NODE_ENV: "production", VIGIL_RUNTIME_OPTIONS_ADDED: "MIMALLOC_PURGE_DELAY,NODE_ENV" });
     expect(ensureRuntimeOptions(runtimeOptionsFor(mirror), second, restart)).toBeUndefined();
     expect(starts).toHaveLength(1);
     expect(second).toEqual({ PATH: "/bin" });
-    // An operator's own delay wins and needs no second start.
-    expect(ensureRuntimeOptions(MIRROR_RUNTIME_OPTIONS, { MIMALLOC_PURGE_DELAY: "-1" }, restart)).toBeUndefined();
+    // An operator's own values win and need no second start.
+    expect(ensureRuntimeOptions(MIRROR_RUNTIME_OPTIONS, { MIMALLOC_PURGE_DELAY: "-1", NODE_ENV: "production" }, restart)).toBeUndefined();
     expect(starts).toHaveLength(1);
   });
 });
