@@ -186,6 +186,21 @@ describe("farm driver: flow reports", () => {
   });
 });
 
+/** Node a of three, b and c up and in the farm (generation 7), on a fake kernel and clock. */
+async function besideTwo(): Promise<{ os: ReturnType<typeof fakeOs>; clock: { now: number }; inst: FarmInstance }> {
+  const os = fakeOs();
+  const clock = { now: 1000 };
+  const { inst } = instance(setup(["a", "b", "c"], 0), os, clock);
+  inst.start([
+    { name: "b", liveness: "up" },
+    { name: "c", liveness: "up" },
+  ]);
+  inst.frame("b", [{ module: "web", role: "farm:in", generation: 7 }], 1000);
+  inst.frame("c", [{ module: "web", role: "farm:in", generation: 7 }], 1000);
+  await inst.settled();
+  return { os, clock, inst };
+}
+
 /** Node a of two, serving its half (128 buckets) beside b, on a fake kernel and clock. */
 async function servingHalf(): Promise<{ os: ReturnType<typeof fakeOs>; clock: { now: number }; inst: FarmInstance }> {
   const os = fakeOs();
@@ -246,16 +261,7 @@ describe("farm driver", () => {
   });
 
   it("a dead peer's buckets are written at once", async () => {
-    const os = fakeOs();
-    const clock = { now: 1000 };
-    const { inst } = instance(setup(["a", "b", "c"], 0), os, clock);
-    inst.start([
-      { name: "b", liveness: "up" },
-      { name: "c", liveness: "up" },
-    ]);
-    inst.frame("b", [{ module: "web", role: "farm:in", generation: 7 }], 1000);
-    inst.frame("c", [{ module: "web", role: "farm:in", generation: 7 }], 1000);
-    await inst.settled();
+    const { os, clock, inst } = await besideTwo();
     const before = inst.status().held;
     expect(before).toBeGreaterThan(80);
     clock.now = 5000;
@@ -402,16 +408,7 @@ describe("farm driver", () => {
   });
 
   it("writes the UDP flow owners after the table, and again when they change: the peers' buckets, the live peers", async () => {
-    const os = fakeOs();
-    const clock = { now: 1000 };
-    const { inst } = instance(setup(["a", "b", "c"], 0), os, clock);
-    inst.start([
-      { name: "b", liveness: "up" },
-      { name: "c", liveness: "up" },
-    ]);
-    inst.frame("b", [{ module: "web", role: "farm:in", generation: 7 }], 1000);
-    inst.frame("c", [{ module: "web", role: "farm:in", generation: 7 }], 1000);
-    await inst.settled();
+    const { os, inst } = await besideTwo();
     // b's and c's buckets (the view is agreed: every one but ours), both live.
     expect(os.flowWrites[os.flowWrites.length - 1]).toBe(`${256 - inst.status().held} live 2,3`);
     const writes = os.flowWrites.length;
