@@ -82,6 +82,9 @@ function compile(name, out) {
       // --splitting puts what a dynamic import() loads in chunks of their own, read only when imported:
       // `vigil version` and the fencing watchdog child do not load the daemon (src/cli/dispatch.ts, src/daemon/entry.ts).
       "build", "--compile", "--minify", "--bytecode", "--splitting", "--format=esm", ...cross,
+      // A compiled binary would read bunfig.toml and .env from the directory it runs in: a bunfig.toml
+      // `preload` there would run its script as whoever runs vigil (root), and a .env would set variables.
+      "--no-compile-autoload-bunfig", "--no-compile-autoload-dotenv",
       // src/version.ts reads it: `vigil version` names the build.
       "--define", `VIGIL_BUILD=${JSON.stringify(JSON.stringify(info))}`,
       // The mirror's FUSE server and its applier run in Workers: their modules are more entry points of the bundle.

@@ -1,8 +1,9 @@
-import { mkdtempSync, readdirSync, statSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ROOT, vigil } from "./vigil-binary.ts";
+import { requireBinary, ROOT, VIGIL, vigil } from "./vigil-binary.ts";
 
 const noStackTrace = (s: string) => expect(s).not.toMatch(/^\s+at .+:\d+/m);
 
@@ -124,5 +125,21 @@ describe("vigil binary: check-config", () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("/nonexistent/vigil.yaml");
     noStackTrace(r.stderr);
+  });
+});
+
+describe("vigil binary: the directory it runs in", () => {
+  it("reads no bunfig.toml (its preload would run as the caller, root) and no .env from there", () => {
+    requireBinary();
+    const dir = mkdtempSync(join(tmpdir(), "vigil-cwd-"));
+    writeFileSync(join(dir, "bunfig.toml"), 'preload = ["./preload.js"]\n');
+    writeFileSync(join(dir, "preload.js"), `require("node:fs").writeFileSync(${JSON.stringify(join(dir, "preloaded"))}, "");\n`);
+    const demo = join(ROOT, "examples", "demo", "vigil.yaml");
+    writeFileSync(join(dir, ".env"), `VIGIL_CONFIG=${demo}\n`);
+    const { VIGIL_CONFIG: _unset, ...env } = process.env;
+    const r = spawnSync(VIGIL, ["check-config"], { cwd: dir, env, encoding: "utf8", timeout: 30_000 });
+    expect(r.error).toBeUndefined();
+    expect(existsSync(join(dir, "preloaded"))).toBe(false);
+    expect(r.stdout + r.stderr).not.toContain(demo);
   });
 });
