@@ -116,11 +116,18 @@ function setup(nodes: string[], self: number, refreshMs = 60_000): FarmModuleSet
   };
 }
 
-function instance(s: FarmModuleSetup, os: FarmOs, clock: { now: number }, runCheckers = false): { inst: FarmInstance; published: () => number; metrics: Metrics } {
+/** `logLine` receives the driver's log lines; `sendFlows` its flow messages to peers (none without). */
+function instance(
+  s: FarmModuleSetup,
+  os: FarmOs,
+  clock: { now: number },
+  runCheckers = false,
+  extra: { logLine?: (line: string) => void; sendFlows?: (m: FarmFlowsMessage) => void } = {},
+): { inst: FarmInstance; published: () => number; metrics: Metrics } {
   let published = 0;
   const metrics = new Metrics();
   const inst = new FarmInstance(s, {
-    log: new Logger("json", () => {}),
+    log: new Logger("json", extra.logLine ?? (() => {})),
     metrics,
     publish: () => void published++,
     clock: () => clock.now,
@@ -128,6 +135,7 @@ function instance(s: FarmModuleSetup, os: FarmOs, clock: { now: number }, runChe
     sysctlsChanged: () => {},
     os,
     runCheckers,
+    ...(extra.sendFlows === undefined ? {} : { sendFlows: extra.sendFlows }),
   });
   return { inst, published: () => published, metrics };
 }
@@ -143,17 +151,7 @@ describe("farm driver: flow reports", () => {
       flowLink: { key: new Uint8Array(32), port: 7697, cluster: "shop", self: "a", peers: [{ name: "b", addresses: ["192.0.2.2"] }] },
     };
     const sent: FarmFlowsMessage[] = [];
-    const inst = new FarmInstance(s, {
-      log: new Logger("json", () => {}),
-      metrics: new Metrics(),
-      publish: () => {},
-      clock: () => clock.now,
-      configFile: "/etc/vigil/vigil.yaml",
-      sysctlsChanged: () => {},
-      os,
-      runCheckers: false,
-      sendFlows: (m) => void sent.push(m),
-    });
+    const { inst } = instance(s, os, clock, false, { sendFlows: (m) => void sent.push(m) });
     inst.start([{ name: "b", liveness: "up" }]);
     inst.frame("b", [{ module: "web", role: "farm:in", generation: 0b10 }], 900);
     await vi.waitFor(() => expect(sent.length).toBe(1));
@@ -367,16 +365,7 @@ describe("farm driver", () => {
     const clock = { now: 1000 };
     const logs: string[] = [];
     const s = setup(["a"], 0, 20);
-    const inst = new FarmInstance(s, {
-      log: new Logger("json", (line) => void logs.push(line)),
-      metrics: new Metrics(),
-      publish: () => {},
-      clock: () => clock.now,
-      configFile: "/etc/vigil/vigil.yaml",
-      sysctlsChanged: () => {},
-      os,
-      runCheckers: false,
-    });
+    const { inst } = instance(s, os, clock, false, { logLine: (line) => void logs.push(line) });
     inst.start([]);
     await vi.waitFor(() => expect(os!.calls).toContain("write 256 arp"), { timeout: 5_000 });
     await inst.settled();
