@@ -23,7 +23,7 @@ import { nftBucket } from "../../src/core/farm/jhash.ts";
 import { owners, ownershipTable } from "../../src/core/farm/ownership.ts";
 import { farmSeeds } from "../../src/daemon/farm/seeds.ts";
 import { BUCKETS } from "../../src/core/farm/types.ts";
-import { askReport, BUN, type ClientResult, FARM_FIXTURES, FARM_PORT, FARM_VIP, farmOf, runClient, type StreamReport, startStream, waitForSplit } from "./farm-lab.ts";
+import { askReport, BUN, type ClientResult, FARM_FIXTURES, FARM_PORT, FARM_VIP, farmHosts, farmOf, runClient, startStream, type StreamReport, waitForSplit } from "./farm-lab.ts";
 import { describeLab, labTest, useLab } from "./lab-test.ts";
 import type { LabHost, LabProcess } from "./lab.ts";
 import { waitUntil } from "./lab.ts";
@@ -112,9 +112,7 @@ describeLab(
     const lab = useLab({ hosts: 4 });
 
     labTest("split, kill, pulled cable, checker, drain and clean stop", async () => {
-      const hosts = lab().hosts;
-      const nodesHosts = hosts.slice(0, 3);
-      const client = hosts[3]!;
+      const { nodes: nodesHosts, client } = farmHosts(lab());
       const dir = mkdtempSync(join(tmpdir(), "vigil-farm-"));
       let cluster: VigilCluster | undefined;
       const servers = new Map<string, LabProcess>();

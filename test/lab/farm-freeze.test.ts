@@ -19,9 +19,8 @@ import { nftBucket } from "../../src/core/farm/jhash.ts";
 import { owners, ownershipTable } from "../../src/core/farm/ownership.ts";
 import { BUCKETS } from "../../src/core/farm/types.ts";
 import { farmSeeds } from "../../src/daemon/farm/seeds.ts";
-import { acceptedCount, askReport, FARM_PORT, FARM_VIP, runClient, startFarmService, startStream, waitForSplit } from "./farm-lab.ts";
+import { acceptedCount, askReport, FARM_PORT, FARM_VIP, farmHosts, runClient, startFarmService, startStream, waitForSplit } from "./farm-lab.ts";
 import { describeLab, labTest, useLab } from "./lab-test.ts";
-import type { LabHost } from "./lab.ts";
 import { peerChange, startVigilCluster, type VigilCluster, type VigilNode } from "./vigil-cluster.ts";
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -32,9 +31,7 @@ describeLab(
     const lab = useLab({ hosts: 4 });
 
     labTest("SIGSTOP: its node falls silent before the others take its buckets; SIGCONT: it rejoins cleanly", async () => {
-      const hosts = lab().hosts;
-      const nodesHosts = hosts.slice(0, 3) as LabHost[];
-      const client = hosts[3]!;
+      const { nodes: nodesHosts, client } = farmHosts(lab());
       const dir = mkdtempSync(join(tmpdir(), "vigil-farm-freeze-"));
       let cluster: VigilCluster | undefined;
       let frozen: VigilNode | undefined;

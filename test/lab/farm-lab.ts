@@ -15,13 +15,18 @@ import { virtualMac } from "../../src/core/farm/vmac.ts";
 import type { FarmStatus } from "../../src/api/farm.ts";
 import { parseFarmCounters } from "../../src/sys/farm/counters.ts";
 import { farmTableName } from "../../src/sys/farm/ruleset.ts";
-import { type LabHost, type LabNode, type LabProcess, REPO_ROOT, waitUntil } from "./lab.ts";
+import { type Lab, type LabHost, type LabNode, type LabProcess, REPO_ROOT, waitUntil } from "./lab.ts";
 import type { VigilNode } from "./vigil-cluster.ts";
 
 export const BUN = join(REPO_ROOT, "node_modules", ".bin", "bun");
 export const FARM_FIXTURES = join(REPO_ROOT, "test", "lab", "fixtures");
 export const FARM_VIP = "198.51.100.50";
 export const FARM_PORT = 8080;
+
+/** A farm lab's hosts (useLab({ hosts: 4 })): the first three are the farm's nodes, the fourth its client. */
+export function farmHosts(lab: Lab): { nodes: LabHost[]; client: LabHost } {
+  return { nodes: lab.hosts.slice(0, 3), client: lab.hosts[3]! };
+}
 
 export interface FarmSysNode {
   readonly host: LabHost;

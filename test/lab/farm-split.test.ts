@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { expect } from "vitest";
 import { nftBucket } from "../../src/core/farm/jhash.ts";
 import { virtualMac } from "../../src/core/farm/vmac.ts";
-import { applyView, askReport, BUN, FARM_FIXTURES, FARM_VIP, farmTable, predictedOwner, runClient, startFarmSysNode, type FarmSysNode, type StreamReport } from "./farm-lab.ts";
+import { applyView, askReport, BUN, FARM_FIXTURES, FARM_VIP, farmHosts, type FarmSysNode, farmTable, predictedOwner, runClient, startFarmSysNode, type StreamReport } from "./farm-lab.ts";
 import { describeLab, labTest, useLab } from "./lab-test.ts";
 
 const spec = { module: "web", seed: 0x5eed0001, ownershipSeed: 0x0fa57, split: "client_ip_port" as const, weights: [1, 1, 1] };
@@ -63,10 +63,9 @@ describeLab(
     });
 
     labTest("three nodes split TCP and UDP as predicted; re-splits keep every established connection", async () => {
-      const hosts = lab().hosts;
-      const cl = hosts[3]!;
+      const { nodes: nodeHosts, client: cl } = farmHosts(lab());
       const nodes: FarmSysNode[] = [];
-      for (const h of hosts.slice(0, 3)) nodes.push(await startFarmSysNode(h, spec));
+      for (const h of nodeHosts) nodes.push(await startFarmSysNode(h, spec));
       for (const n of nodes) await n.command("setup");
       const t = farmTable(spec);
       const ALL = 0b111;
@@ -150,11 +149,10 @@ describeLab(
     }, 240_000);
 
     labTest("client_ip keeps every connection of one client on one node, the predicted one", async () => {
-      const hosts = lab().hosts;
-      const cl = hosts[3]!;
+      const { nodes: nodeHosts, client: cl } = farmHosts(lab());
       const ipSpec = { ...spec, module: "byip", split: "client_ip" as const };
       const nodes: FarmSysNode[] = [];
-      for (const h of hosts.slice(0, 3)) nodes.push(await startFarmSysNode(h, ipSpec));
+      for (const h of nodeHosts) nodes.push(await startFarmSysNode(h, ipSpec));
       try {
         for (const n of nodes) await n.command("setup");
         const t = farmTable(ipSpec);

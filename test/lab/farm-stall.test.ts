@@ -21,7 +21,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "vitest";
-import { askReport, BUN, FARM_FIXTURES, FARM_PORT, FARM_VIP, startFarmService, waitForSplit } from "./farm-lab.ts";
+import { askReport, BUN, FARM_FIXTURES, FARM_PORT, FARM_VIP, farmHosts, startFarmService, waitForSplit } from "./farm-lab.ts";
 import { describeLab, labTest, useLab } from "./lab-test.ts";
 import { type LabHost, type LabProcess, waitUntil } from "./lab.ts";
 import { startVigilCluster, type VigilCluster, type VigilNode } from "./vigil-cluster.ts";
@@ -64,10 +64,8 @@ describeLab(
     const lab = useLab({ hosts: 4 });
 
     labTest("no UDP datagram is answered by two nodes: the stalled node takes its buckets back only once it knows the flows its peer answers", async () => {
-      const hosts = lab().hosts;
-      const nodesHosts = hosts.slice(0, 3) as LabHost[];
+      const { nodes: nodesHosts, client } = farmHosts(lab());
       const [h1] = nodesHosts as [LabHost];
-      const client = hosts[3]!;
       for (const h of nodesHosts) await startFarmService(h, { echoUdp: true });
       const falseDeaths = (): number =>
         readdirSync(lab().dir)

@@ -13,9 +13,9 @@ import { nftBucket } from "../../src/core/farm/jhash.ts";
 import { owners, ownershipTable } from "../../src/core/farm/ownership.ts";
 import { BUCKETS } from "../../src/core/farm/types.ts";
 import { farmSeeds } from "../../src/daemon/farm/seeds.ts";
-import { BUN, FARM_FIXTURES, FARM_PORT, FARM_VIP, farmOf, runClient, waitForSplit } from "./farm-lab.ts";
+import { BUN, FARM_FIXTURES, FARM_PORT, FARM_VIP, farmHosts, farmOf, runClient, waitForSplit } from "./farm-lab.ts";
 import { describeLab, labTest, useLab } from "./lab-test.ts";
-import { type LabHost, waitUntil } from "./lab.ts";
+import { waitUntil } from "./lab.ts";
 import { startVigilCluster, type VigilCluster, type VigilNode } from "./vigil-cluster.ts";
 
 describeLab(
@@ -24,9 +24,7 @@ describeLab(
     const lab = useLab({ hosts: 4 });
 
     labTest("1:2:1 gives 25/50/25 % within a few points", async () => {
-      const hosts = lab().hosts;
-      const nodesHosts = hosts.slice(0, 3) as LabHost[];
-      const client = hosts[3]!;
+      const { nodes: nodesHosts, client } = farmHosts(lab());
       const dir = mkdtempSync(join(tmpdir(), "vigil-farm-w-"));
       let cluster: VigilCluster | undefined;
       try {
