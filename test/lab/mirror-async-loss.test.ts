@@ -34,8 +34,8 @@ import { copyContents, explainOnFailure, type MirrorLab, startMirrorLab } from "
 import type { ModuleStatus } from "../../src/api/modules.ts";
 import type { StatusSnapshot } from "../../src/api/status.ts";
 import { waitUntil } from "./lab.ts";
+import { isPrimary } from "./arbiter-pair.ts";
 
-const running = (s: string) => s === "PRIM" || s === "ALONE";
 const QUEUE_BYTES = 1048576;
 /** The module's port; its second folder's link is on the next one. */
 const PORT = 7696;
@@ -129,7 +129,7 @@ describeLab("mirror module: mode async, the link cut, the PRIM killed", () => {
     const [h1, h2] = [m.node("h1"), m.node("h2")];
     const standsBy = (x: ModuleStatus) => x.state === "SECOND" && x.mirror?.data === "uptodate";
 
-    await h1.waitModule((x) => running(x.state) && x.mirror?.writes === "replicate" && x.mirror.mode === "async", "h1 runs vms in mode async", 30_000);
+    await h1.waitModule((x) => isPrimary(x.state) && x.mirror?.writes === "replicate" && x.mirror.mode === "async", "h1 runs vms in mode async", 30_000);
     await h2.waitModule((x) => standsBy(x) && x.mirror?.link === "up", "h2 stands by", 30_000);
     await waitUntil(() => m.acked("h1").records.length >= 20, { timeoutMs: 20_000, what: "20 records acknowledged" });
     // What was acknowledged before a moment h1 reported no lag is on h2.
@@ -159,7 +159,7 @@ describeLab("mirror module: mode async, the link cut, the PRIM killed", () => {
     expect(full.state).toBe("PRIM");
     await h1.proc?.exited;
     const acked = m.acked("h1");
-    await h2.waitModule((x) => running(x.state), "h2 takes over", 20_000);
+    await h2.waitModule((x) => isPrimary(x.state), "h2 takes over", 20_000);
     await waitUntil(() => existsSync(join(m.data("h2"), "served-by-h2")), { timeoutMs: 10_000, what: "h2's service wrote through its folder" });
     const onH2 = copyContents(m.data("h2"), m.segData("h2"));
     const lostRecords = acked.records.filter((n) => !onH2.records.has(n));

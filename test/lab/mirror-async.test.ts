@@ -13,8 +13,8 @@ import { describeLab, labTest, useLab, useRunDirs } from "./lab-test.ts";
 import { copyContents, type MirrorLab, startMirrorLab } from "./mirror-lab.ts";
 import type { ModuleStatus } from "../../src/api/modules.ts";
 import { waitUntil } from "./lab.ts";
+import { isPrimary } from "./arbiter-pair.ts";
 
-const running = (s: string) => s === "PRIM" || s === "ALONE";
 const RECORD_BYTES = 212;
 const QUEUE_MIB = 1;
 
@@ -39,7 +39,7 @@ describeLab("mirror module: mode async", () => {
       await m.stopAll();
     });
     const [h1, h2] = [m.node("h1"), m.node("h2")];
-    const replicating = (x: ModuleStatus) => running(x.state) && x.mirror?.writes === "replicate" && x.mirror.mode === "async";
+    const replicating = (x: ModuleStatus) => isPrimary(x.state) && x.mirror?.writes === "replicate" && x.mirror.mode === "async";
     await h1.waitModule(replicating, "h1 runs vms in mode async", 30_000);
     await h2.waitModule((x) => x.state === "SECOND" && x.mirror?.data === "uptodate" && x.mirror.link === "up", "h2 stands by", 30_000);
     await waitUntil(() => m.acked("h1").records.length >= 20, { timeoutMs: 20_000, what: "20 records acknowledged" });
@@ -70,7 +70,7 @@ describeLab("mirror module: mode async", () => {
     );
     h1.proc?.kill("SIGKILL");
     h2.proc?.kill("SIGCONT");
-    await h2.waitModule((x) => running(x.state), "h2 takes over", 20_000);
+    await h2.waitModule((x) => isPrimary(x.state), "h2 takes over", 20_000);
     const lostOnH2 = lost(m, "h2");
     expect(lostOnH2.length * (RECORD_BYTES + 64)).toBeLessThanOrEqual(QUEUE_MIB * 1048576);
 
@@ -105,7 +105,7 @@ describeLab("mirror module: mode async", () => {
     // A swap while the recorder writes: everything acknowledged reaches h1 before h2 lets go.
     const s = await h1.cli(["swap", "vms"]);
     expect(s.code, s.out).toBe(0);
-    await h1.waitModule((x) => running(x.state), "h1 runs vms again", 30_000);
+    await h1.waitModule((x) => isPrimary(x.state), "h1 runs vms again", 30_000);
     const gone = lost(m, "h1").filter((n) => m.acked("h2").records.includes(n));
     expect(gone).toEqual([]);
     await m.stopRecorder("h1");

@@ -12,6 +12,7 @@ import { expect, onTestFinished } from "vitest";
 import { describeLab, labTest, useLab, useRunDirs } from "./lab-test.ts";
 import { copyContents, startMirrorLab } from "./mirror-lab.ts";
 import { waitUntil } from "./lab.ts";
+import { isPrimary } from "./arbiter-pair.ts";
 
 describeLab("mirror module: excluded names", () => {
   const lab = useLab({ hosts: 2, links: 1 });
@@ -21,7 +22,7 @@ describeLab("mirror module: excluded names", () => {
     const m = await startMirrorLab({ lab: lab(), dir: runDir("x"), extraModuleYaml: ['    exclude: [".tmp-*", cache]'] });
     onTestFinished(() => m.stopAll());
     const [h1, h2] = [m.node("h1"), m.node("h2")];
-    await h1.waitModule((x) => (x.state === "PRIM" || x.state === "ALONE") && x.mirror?.writes === "replicate", "h1 runs vms and replicates", 30_000);
+    await h1.waitModule((x) => isPrimary(x.state) && x.mirror?.writes === "replicate", "h1 runs vms and replicates", 30_000);
     await h2.waitModule((x) => x.state === "SECOND" && x.mirror?.data === "uptodate" && x.mirror.link === "up", "h2 is an up-to-date SECOND", 30_000);
 
     // As the service sees the folder on h1 (its daemon's mount namespace, FUSE mounted in place).

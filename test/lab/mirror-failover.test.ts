@@ -17,17 +17,15 @@ import { expect, onTestFinished } from "vitest";
 import { describeLab, labTest, useLab, useRunDirs } from "./lab-test.ts";
 import { copyContents, explainOnFailure, type MirrorLab, startMirrorLab, treeDigest } from "./mirror-lab.ts";
 import { waitUntil } from "./wait.ts";
-
+import { isPrimary } from "./arbiter-pair.ts";
 
 describeLab("mirror module: failover without loss, resync, generations", () => {
   const lab = useLab({ hosts: 2, links: 1 });
   const runDir = useRunDirs("vigil-mirror-");
 
-  const running = (s: string) => s === "PRIM" || s === "ALONE";
-
   /** On failure: what the daemons and the recorders said. */
   async function startPair(m: MirrorLab): Promise<void> {
-    await m.node("h1").waitModule((x) => running(x.state) && x.mirror?.writes === "replicate" && x.mirror.resync === null || (x.mirror?.resync?.phase === "done" && running(x.state)), "h1 runs vms and replicates", 30_000);
+    await m.node("h1").waitModule((x) => isPrimary(x.state) && x.mirror?.writes === "replicate" && x.mirror.resync === null || (x.mirror?.resync?.phase === "done" && isPrimary(x.state)), "h1 runs vms and replicates", 30_000);
     await m.node("h2").waitModule((x) => x.state === "SECOND" && x.mirror?.data === "uptodate" && x.mirror.link === "up", "h2 is an up-to-date SECOND", 30_000);
   }
 
@@ -41,7 +39,7 @@ describeLab("mirror module: failover without loss, resync, generations", () => {
     await waitUntil(() => m.acked("h1").records.length > 20, { timeoutMs: 60_000, intervalMs: 100, what: "h1's recorder acknowledged 20 records" });
 
     h1.proc?.kill("SIGKILL");
-    await h2.waitModule((x) => running(x.state), "h2 takes vms over", 15_000);
+    await h2.waitModule((x) => isPrimary(x.state), "h2 takes vms over", 15_000);
     const promised = m.acked("h1");
     const onH2 = copyContents(m.data("h2"));
     const missing = promised.records.filter((n) => !onH2.records.has(n));
@@ -67,7 +65,7 @@ describeLab("mirror module: failover without loss, resync, generations", () => {
     const [h1, h2] = [m.node("h1"), m.node("h2")];
     await startPair(m);
     h1.proc?.kill("SIGKILL");
-    await h2.waitModule((x) => running(x.state), "h2 takes vms over", 15_000);
+    await h2.waitModule((x) => isPrimary(x.state), "h2 takes vms over", 15_000);
     await waitUntil(() => m.acked("h2").records.length > 10, { timeoutMs: 60_000, intervalMs: 100, what: "h2's recorder acknowledged 10 records" });
     const writtenByH2 = m.acked("h2").records;
     h2.proc?.kill("SIGKILL");
@@ -81,7 +79,7 @@ describeLab("mirror module: failover without loss, resync, generations", () => {
     expect((await h1.module()).state).toBe("WAIT");
 
     await h2.start();
-    await h2.waitModule((x) => running(x.state), "h2, the last writer, runs vms again", 20_000);
+    await h2.waitModule((x) => isPrimary(x.state), "h2, the last writer, runs vms again", 20_000);
     await h1.waitModule((x) => x.state === "SECOND" && x.mirror?.data === "uptodate", "h1 resynced from h2", 60_000);
     const onH1 = copyContents(m.data("h1"));
     expect(writtenByH2.filter((n) => !onH1.records.has(n))).toEqual([]);

@@ -20,6 +20,7 @@ import { expect, onTestFinished } from "vitest";
 import { describeLab, labTest, useLab, useRunDirs } from "./lab-test.ts";
 import { copyContents, type MirrorLab, startMirrorLab } from "./mirror-lab.ts";
 import { waitUntil } from "./lab.ts";
+import { isPrimary } from "./arbiter-pair.ts";
 
 const FAULTS = Number(process.env["MIRROR_FAULTS"] ?? 6);
 const SEED = Number(process.env["MIRROR_FAULT_SEED"] ?? Date.now() % 100_000);
@@ -42,8 +43,6 @@ function rng(seed: number): () => number {
     return (s >>> 0) / 0x100000000;
   };
 }
-
-const running = (s: string) => s === "PRIM" || s === "ALONE";
 
 function promised(m: MirrorLab): { records: number[]; segments: number[] } {
   const a = m.acked("h1");
@@ -70,7 +69,7 @@ describeLab("mirror module: no acknowledged write lost across repeated kills and
         const other = n === "h1" ? "h2" : "h1";
         try {
           const [a, b] = [await m.node(n).module(), await m.node(other).module()];
-          if (running(a.state) && a.mirror?.writes === "replicate" && b.state === "SECOND" && b.mirror?.data === "uptodate" && b.mirror.link === "up") return n;
+          if (isPrimary(a.state) && a.mirror?.writes === "replicate" && b.state === "SECOND" && b.mirror?.data === "uptodate" && b.mirror.link === "up") return n;
         } catch {
           // a node still starting
         }
@@ -90,7 +89,7 @@ describeLab("mirror module: no acknowledged write lost across repeated kills and
       const v = m.node(victim);
       if (kind === "cable") await lab().linkDown(victim);
       else v.proc?.kill(kind);
-      await m.node(survivor).waitModule((x) => running(x.state), `fault ${i + 1} (${kind} of ${victim}): ${survivor} takes over`, 20_000);
+      await m.node(survivor).waitModule((x) => isPrimary(x.state), `fault ${i + 1} (${kind} of ${victim}): ${survivor} takes over`, 20_000);
       const want = promised(m);
       const have = copyContents(m.data(survivor), m.segData(survivor));
       const missing = want.records.filter((n) => !have.records.has(n));
@@ -100,7 +99,7 @@ describeLab("mirror module: no acknowledged write lost across repeated kills and
       else if (kind === "SIGSTOP") v.proc?.kill("SIGCONT");
       else {
         // Cut off from its peer and the witness, it stops the service: back in, it stands by.
-        await v.waitModule((x) => !running(x.state), `fault ${i + 1}: ${victim}, cut off, stops the service`, 20_000);
+        await v.waitModule((x) => !isPrimary(x.state), `fault ${i + 1}: ${victim}, cut off, stops the service`, 20_000);
         await lab().linkUp(victim);
       }
     }

@@ -12,9 +12,9 @@ import { describeLab, labTest, useLab, useRunDirs } from "./lab-test.ts";
 import { copyContents, type MirrorLab, startMirrorLab } from "./mirror-lab.ts";
 import type { ModuleStatus } from "../../src/api/modules.ts";
 import { waitUntil } from "./lab.ts";
+import { isPrimary } from "./arbiter-pair.ts";
 
-const running = (s: string) => s === "PRIM" || s === "ALONE";
-const replicating = (x: ModuleStatus) => running(x.state) && x.mirror?.writes === "replicate" && x.mirror.folders?.every((f) => f.writes === "replicate") === true;
+const replicating = (x: ModuleStatus) => isPrimary(x.state) && x.mirror?.writes === "replicate" && x.mirror.folders?.every((f) => f.writes === "replicate") === true;
 const standingBy = (x: ModuleStatus) =>
   x.state === "SECOND" && x.mirror?.folders?.length === 2 && x.mirror.folders.every((f) => f.data === "uptodate" && f.link === "up");
 
@@ -43,7 +43,7 @@ describeLab("mirror module: several folders", () => {
 
     await waitUntil(() => m.acked("h1").segments.length >= 4, { timeoutMs: 30_000, what: "four segments acknowledged on h1" });
     h1.proc?.kill("SIGKILL");
-    await h2.waitModule((x) => running(x.state), "h2 takes over", 20_000);
+    await h2.waitModule((x) => isPrimary(x.state), "h2 takes over", 20_000);
     expect(promisedLost(m, "h2")).toEqual({ records: [], segments: [] });
 
     // h1 comes back: both of its copies are resynced from h2, and h2 replicates both again.

@@ -30,14 +30,13 @@ import { join } from "node:path";
 import { expect, onTestFinished } from "vitest";
 import { describeLab, labTest, useLab, useRunDirs } from "./lab-test.ts";
 import { explainOnFailure, type MirrorLab, startMirrorLab, treeDigest } from "./mirror-lab.ts";
+import { isPrimary } from "./arbiter-pair.ts";
 
 const HOLD = "hold0";
 
 describeLab("mirror module: the first contact of two new nodes", () => {
   const lab = useLab({ hosts: 2, links: 1 });
   const runDir = useRunDirs("vigil-mirror-gen-");
-
-  const running = (s: string): boolean => s === "PRIM" || s === "ALONE";
 
   /**
    * Two new nodes with files of their own, h1 held out by its checker, first contact made, then
@@ -105,7 +104,7 @@ describeLab("mirror module: the first contact of two new nodes", () => {
     // h1 comes back, able to run now: it is still the source, and the first sync keeps h2's files aside.
     await hold(m, "h1");
     await h1.start();
-    await h1.waitModule((x) => running(x.state), "h1 runs vms", 15_000);
+    await h1.waitModule((x) => isPrimary(x.state), "h1 runs vms", 15_000);
     const synced = await h2.waitModule((x) => x.state === "SECOND" && x.mirror?.data === "uptodate" && x.mirror.link === "up", "h2 is an up-to-date SECOND after its first sync", 20_000);
     expect(synced.mirror?.keptKind).toBe("first-sync");
     expect(synced.mirror?.splitBrain).toMatch(/held files of its own before its first sync from h1: .* kept in .*conflicts\/vms\//);
@@ -126,7 +125,7 @@ describeLab("mirror module: the first contact of two new nodes", () => {
     const [h1, h2] = [m.node("h1"), m.node("h2")];
     const r = await h2.cli(["forceprim", "vms", "--yes"]);
     expect(r.code, r.out).toBe(0);
-    const forced = await h2.waitModule((x) => running(x.state) && x.mirror?.forcedAt !== null, "h2 runs vms on its own folder", 15_000);
+    const forced = await h2.waitModule((x) => isPrimary(x.state) && x.mirror?.forcedAt !== null, "h2 runs vms on its own folder", 15_000);
     expect(forced.mirror?.data).toBe("uptodate");
     expect(h2.proc?.output()).toMatch(/never received its first sync from h1: its folder becomes the cluster's data/);
 
@@ -157,7 +156,7 @@ describeLab("mirror module: the first contact of two new nodes", () => {
     mkdirSync(join(m.data("h1"), "archive"), { recursive: true });
 
     await Promise.all([h1.start(), h2.start()]);
-    await h2.waitModule((x) => running(x.state), "h2 runs vms", 15_000);
+    await h2.waitModule((x) => isPrimary(x.state), "h2 runs vms", 15_000);
     const synced = await h1.waitModule((x) => x.state === "SECOND" && x.mirror?.data === "uptodate" && x.mirror.link === "up", "h1 is an up-to-date SECOND after its first sync", 20_000);
     expect(treeDigest(join(m.data("h1"), "archive"))).toBe(treeDigest(join(m.data("h2"), "archive")));
     expect(readFileSync(join(m.data("h1"), "archive", "2026", "b"), "utf8")).toBe("h2's data b\n");

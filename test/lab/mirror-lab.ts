@@ -31,6 +31,7 @@ import { VIGIL_BIN } from "./vigil-cluster.ts";
 import { execFile, execFileSync } from "node:child_process";
 import { onTestFailed } from "vitest";
 import { request } from "node:http";
+import { isPrimary } from "./arbiter-pair.ts";
 
 const RECORDER_JS = `
 const fs = require("node:fs");
@@ -125,6 +126,8 @@ export async function startMirrorLab(o: {
   folders?: 1 | 2;
   /** cluster.heartbeat, as YAML flow; 100 ms / 500 ms by default. */
   heartbeat?: string;
+  /** The binary a node's daemon runs (another release's, for mixed versions); VIGIL_BIN by default. */
+  bins?: Partial<Record<"h1" | "h2", string>>;
 }): Promise<MirrorLab> {
   const { lab, dir } = o;
   const folder = join(dir, "srv");
@@ -197,7 +200,7 @@ export async function startMirrorLab(o: {
         // Its own mount namespace, its own folder at the shared path; exec keeps the PID the lab recorded.
         node.proc = host.spawn([
           "unshare", "-m", "--propagation", "private", "sh", "-c",
-          `mount --bind ${join(dir, `${name}-data`)} ${folder} && ${two ? `mount --bind ${join(dir, `${name}-data2`)} ${folder2} && ` : ""}exec ${VIGIL_BIN} run --config ${config} --node ${name} --state-dir ${stateDir} --log-format json --listen 127.0.0.1:0`,
+          `mount --bind ${join(dir, `${name}-data`)} ${folder} && ${two ? `mount --bind ${join(dir, `${name}-data2`)} ${folder2} && ` : ""}exec ${o.bins?.[name] ?? VIGIL_BIN} run --config ${config} --node ${name} --state-dir ${stateDir} --log-format json --listen 127.0.0.1:0`,
         ], { logName: `vigil-${name}` });
         await node.proc.waitFor(/"msg":"vigil started"/, 20_000);
       },
@@ -286,8 +289,7 @@ export async function startMirrorLab(o: {
       const runs = async (n: MirrorNode): Promise<boolean> => {
         if (n.proc === undefined || n.proc.exitStatus !== null) return false;
         try {
-          const s = (await n.module()).state;
-          return s === "PRIM" || s === "ALONE";
+          return isPrimary((await n.module()).state);
         } catch {
           return false;
         }

@@ -22,12 +22,10 @@ import { describeLab, labTest, labTestNeeding, useLab, useRunDirs } from "./lab-
 import { copyContents, type MirrorLab, startMirrorLab, treeDigest } from "./mirror-lab.ts";
 import { nftCut } from "./nft-cut.ts";
 import { waitUntil } from "./lab.ts";
-
-
-const running = (s: string) => s === "PRIM" || s === "ALONE";
+import { isPrimary } from "./arbiter-pair.ts";
 
 async function startPair(m: MirrorLab): Promise<void> {
-  await m.node("h1").waitModule((x) => running(x.state) && x.mirror?.writes === "replicate" && x.mirror.resync?.phase !== "scanning", "h1 runs vms and replicates", 30_000);
+  await m.node("h1").waitModule((x) => isPrimary(x.state) && x.mirror?.writes === "replicate" && x.mirror.resync?.phase !== "scanning", "h1 runs vms and replicates", 30_000);
   await m.node("h2").waitModule((x) => x.state === "SECOND" && x.mirror?.data === "uptodate" && x.mirror.link === "up", "h2 is an up-to-date SECOND", 30_000);
 }
 
@@ -47,7 +45,7 @@ describeLab("mirror module: link failures", () => {
     ]);
     const h2out = await h2.waitModule((x) => x.state === "WAIT" && x.mirror?.data === "outdated", "h2 declares its copy outdated", 20_000);
     expect(h2out.mirror?.serving).toMatch(/outdated/);
-    const h1alone = await h1.waitModule((x) => running(x.state) && x.mirror?.writes === "alone", "h1 writes alone (journaled)", 20_000);
+    const h1alone = await h1.waitModule((x) => isPrimary(x.state) && x.mirror?.writes === "alone", "h1 writes alone (journaled)", 20_000);
     expect(h1alone.state).toBe("PRIM");
     // The recorder keeps being acknowledged while the SECOND is away.
     const before = m.acked("h1").records.length;
@@ -121,8 +119,8 @@ describeLab("mirror module: link failures", () => {
       // The loser rests as soon as the heartbeats settle who keeps the module, before its replication
       // link is back: until then its copy (its own tree) still reads up to date. Only with the link up
       // does it learn that both wrote, and only a resync makes it up to date again.
-      if (running(a.state) && b.state === "SECOND" && b.mirror?.data === "uptodate" && b.mirror.link === "up") return { winner: "h1", loser: "h2" };
-      if (running(b.state) && a.state === "SECOND" && a.mirror?.data === "uptodate" && a.mirror.link === "up") return { winner: "h2", loser: "h1" };
+      if (isPrimary(a.state) && b.state === "SECOND" && b.mirror?.data === "uptodate" && b.mirror.link === "up") return { winner: "h1", loser: "h2" };
+      if (isPrimary(b.state) && a.state === "SECOND" && a.mirror?.data === "uptodate" && a.mirror.link === "up") return { winner: "h2", loser: "h1" };
       return null;
     };
     const { winner, loser } = await waitUntil(settled, { timeoutMs: 60_000, what: "one node running vms, the other resynced" });

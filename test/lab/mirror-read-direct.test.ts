@@ -11,6 +11,7 @@ import { expect, onTestFinished } from "vitest";
 import { readAfterChangeBeneath } from "./fuse-lab.ts";
 import { describeLab, labTest, useLab, useRunDirs } from "./lab-test.ts";
 import { startMirrorLab } from "./mirror-lab.ts";
+import { isPrimary } from "./arbiter-pair.ts";
 
 describeLab("mirror module: read: direct", () => {
   const lab = useLab({ hosts: 2, links: 1 });
@@ -20,7 +21,7 @@ describeLab("mirror module: read: direct", () => {
     const m = await startMirrorLab({ lab: lab(), dir: runDir("r"), extraModuleYaml: ["    read: direct"] });
     onTestFinished(() => m.stopAll());
     const h1 = m.node("h1");
-    await h1.waitModule((x) => (x.state === "PRIM" || x.state === "ALONE") && x.mirror?.writes === "replicate", "h1 runs vms and replicates", 30_000);
+    await h1.waitModule((x) => isPrimary(x.state) && x.mirror?.writes === "replicate", "h1 runs vms and replicates", 30_000);
     const pid = h1.proc?.pid;
     if (pid === undefined) throw new Error("h1's daemon has no pid");
     // As the service sees the folder on h1: its daemon's mount namespace, FUSE mounted in place.

@@ -40,8 +40,7 @@ import { expect, onTestFinished } from "vitest";
 import { describeLab, labTest, useLab, useRunDirs } from "./lab-test.ts";
 import { copyContents, explainOnFailure, type MirrorLab, type MirrorNode, startMirrorLab } from "./mirror-lab.ts";
 import { waitUntil } from "./wait.ts";
-
-const running = (s: string) => s === "PRIM" || s === "ALONE";
+import { isPrimary } from "./arbiter-pair.ts";
 
 /** Fills `dir`'s filesystem to its last page with DIR/fill; throws if a 1-byte write still fits. */
 function fill(dir: string): void {
@@ -72,7 +71,7 @@ function stateDirOnTmpfs(m: MirrorLab, node: MirrorNode): void {
 
 /** PRIM replicating to an up-to-date SECOND. */
 async function inSync(prim: MirrorNode, second: MirrorNode): Promise<void> {
-  await prim.waitModule((x) => running(x.state) && x.mirror?.writes === "replicate", `${prim.name} runs vms and replicates`, 30_000);
+  await prim.waitModule((x) => isPrimary(x.state) && x.mirror?.writes === "replicate", `${prim.name} runs vms and replicates`, 30_000);
   await second.waitModule((x) => x.state === "SECOND" && x.mirror?.data === "uptodate" && x.mirror.link === "up", `${second.name} is an up-to-date SECOND`, 30_000);
 }
 
@@ -137,7 +136,7 @@ describeLab("mirror module: a full state dir", () => {
     expect(existsSync(join(m.dir, "acked-h2.log"))).toBe(false);
 
     rmSync(join(h2.stateDir, "fill"));
-    await h2.waitModule((x) => running(x.state) && x.mirror?.serving === null, "h2 takes vms over by itself", 20_000);
+    await h2.waitModule((x) => isPrimary(x.state) && x.mirror?.serving === null, "h2 takes vms over by itself", 20_000);
     await h2.proc?.waitFor(/"msg":"mirror record saved"/, 5_000);
     await ackedOver(m, "h2", 5, "5 records");
 
@@ -186,7 +185,7 @@ describeLab("mirror module: a full state dir", () => {
 
     // h1, the last writer, comes back, runs and resyncs h2.
     await h1.start();
-    await h1.waitModule((x) => running(x.state), "h1 runs vms again", 30_000);
+    await h1.waitModule((x) => isPrimary(x.state), "h1 runs vms again", 30_000);
     await h2.waitModule((x) => x.state === "SECOND" && x.mirror?.data === "uptodate" && x.mirror.link === "up", "h2 resynced from h1", 60_000);
     expectNothingLost(m, "h1", "h2");
   }, 180_000);
@@ -227,7 +226,7 @@ describeLab("mirror module: a full state dir", () => {
     // Clean stops: h2 takes the module over and writes alone, then stops too, the last writer.
     h1.proc?.kill("SIGTERM");
     await h1.proc?.exited;
-    await h2.waitModule((x) => running(x.state) && x.mirror?.writes === "alone", "h2 runs vms alone", 30_000);
+    await h2.waitModule((x) => isPrimary(x.state) && x.mirror?.writes === "alone", "h2 runs vms alone", 30_000);
     await ackedOver(m, "h2", 10, "10 records");
     h2.proc?.kill("SIGTERM");
     await h2.proc?.exited;
@@ -264,7 +263,7 @@ describeLab("mirror module: a full state dir", () => {
     const { m, h1, h2 } = await pairInSync(lab(), runDir("returning"), (m, h1) => stateDirOnTmpfs(m, h1));
     h1.proc?.kill("SIGTERM");
     await h1.proc?.exited;
-    await h2.waitModule((x) => running(x.state) && x.mirror?.writes === "alone", "h2 runs vms alone", 30_000);
+    await h2.waitModule((x) => isPrimary(x.state) && x.mirror?.writes === "alone", "h2 runs vms alone", 30_000);
     // One page left for h1's lock file; its copy record, which must say "outdated" once it meets h2, has none.
     writeFileSync(join(h1.stateDir, "spare"), Buffer.alloc(4096, 1));
     fill(h1.stateDir);
