@@ -80,9 +80,7 @@ describeLab("failover module: heartbeat seed (SIGKILL of the primary's daemon, l
       const backAt = Date.now();
       await h1.start();
       if (failback === "auto") {
-        await m.waitRole(h1, ["PRIM"], 30_000);
-        await m.waitRole(h2, ["SECOND"]);
-        await m.waitServedBy("h1", backAt);
+        await m.waitRunsOn("h1", backAt, 30_000);
         expect(await m.holdsVip(h2.host)).toBe(false);
         expect(h2.events().some((e) => e.msg === "module web ALONE -> SECOND" || (e.fields.to === "SECOND" && e.fields.reason === "failback"))).toBe(true);
       } else {

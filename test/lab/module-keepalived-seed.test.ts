@@ -71,9 +71,7 @@ describeLab("failover module: keepalived seed (service killed, restarted, then f
       const backAt = Date.now();
       await h1.start();
       if (failback === "auto") {
-        await m.waitRole(h1, ["PRIM"], 30_000);
-        await m.waitRole(h2, ["SECOND"]);
-        await m.waitServedBy("h1", backAt);
+        await m.waitRunsOn("h1", backAt, 30_000);
       } else {
         await m.waitRole(h1, ["SECOND"], 30_000);
         await m.waitRole(h2, ["PRIM"]);

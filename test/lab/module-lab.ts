@@ -95,10 +95,11 @@ export interface ModuleLab {
   /** Waits until the client gets answers from `who` (2 in a row), counted from `after` (ms since the epoch). */
   waitServedBy(who: string, after: number, timeoutMs?: number): Promise<void>;
   /**
-   * Waits until `prim` is PRIM for "web", then the other node SECOND, then the client is served by `prim`,
-   * its answers counted from `after` (ms since the epoch), or with "now" from when both roles were reached.
+   * Waits until `prim` is PRIM for "web" (within `primTimeoutMs`), then the other node SECOND, then the
+   * client is served by `prim`, its answers counted from `after` (ms since the epoch), or with "now" from
+   * when both roles were reached.
    */
-  waitRunsOn(prim: "h1" | "h2", after: number | "now"): Promise<void>;
+  waitRunsOn(prim: "h1" | "h2", after: number | "now", primTimeoutMs?: number): Promise<void>;
   /** Answers the client got since `after`. */
   answers(after: number): { at: number; who: string }[];
   /** Whether the VIP sits on the node's eth0. */
@@ -219,8 +220,8 @@ export async function startModuleLab(spec: ModuleLabSpec): Promise<ModuleLab> {
     module: moduleOf,
     waitRole,
     waitServedBy,
-    async waitRunsOn(prim, after) {
-      await waitRole(cluster.node(prim), ["PRIM"]);
+    async waitRunsOn(prim, after, primTimeoutMs) {
+      await waitRole(cluster.node(prim), ["PRIM"], primTimeoutMs);
       await waitRole(cluster.node(prim === "h1" ? "h2" : "h1"), ["SECOND"]);
       await waitServedBy(prim, after === "now" ? Date.now() : after);
     },
