@@ -98,6 +98,13 @@ export interface MirrorStatus {
    */
   journalLost?: string | null;
   /**
+   * Why the disk beneath this copy is taken for hung (no op of the applier
+   * finished within disk_timeout): the copy is detached, outdated, and
+   * refuses the peer's ops and resyncs until the disk answers again; null
+   * while it answers. Absent: a daemon of an earlier release.
+   */
+  diskHung?: string | null;
+  /**
    * A module of several folders: each folder's own copy, link and resync, in
    * config order; the fields above then sum them up (the least ready folder
    * decides each one). Absent with one folder.

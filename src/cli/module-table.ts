@@ -71,6 +71,7 @@ function mirrorLines(mi: MirrorStatus): string[] {
   if (mi.splitBrain !== null) out.push(`${mi.keptKind === "unsent-writes" ? "ASYNC WRITES KEPT ASIDE" : mi.keptKind === "first-sync" ? "FILES KEPT ASIDE AT FIRST SYNC" : "SPLIT BRAIN"}: ${mi.splitBrain}`);
   if (mi.forcedAt !== null) out.push(`forced: forceprim served this copy at ${mi.forcedAt}`);
   if ((mi.journalLost ?? null) !== null) out.push(`ALONE journal lost: ${mi.journalLost}`);
+  if ((mi.diskHung ?? null) !== null) out.push(`DISK HUNG: ${mi.diskHung}`);
   return out;
 }
 

@@ -51,6 +51,12 @@ export const DEFAULTS = {
      * src/core/mirror/ack-bound.ts, whose DEFAULT_ACK_TIMEOUT_MS is the same.
      */
     mirror_ack_timeout: 30_000,
+    /**
+     * How long the disk beneath a mirror standby's copy may finish none of the
+     * applier's ops before the copy is detached (DRBD's disk-timeout); the
+     * reasons are in src/core/mirror/disk-bound.ts, whose DEFAULT_DISK_TIMEOUT_MS is the same.
+     */
+    mirror_disk_timeout: 10_000,
     /** Pacemaker's default operation timeout is 20 s; application starts (databases, VMS) often need more. */
     start_timeout: 60_000,
     stop_timeout: 60_000,

@@ -2,7 +2,8 @@
 import { posix } from "node:path";
 import { checkerProblems } from "./checker-checks.ts";
 import { farmProblems } from "./farm-checks.ts";
-import { parseDuration } from "./duration.ts";
+import { DEFAULTS } from "./defaults.ts";
+import { formatDuration, parseDuration } from "./duration.ts";
 import { ipv4ToNumber, isIPv4, splitCidr } from "./formats.ts";
 import type { Segment } from "./key-path.ts";
 import type { Problem } from "./problem.ts";
@@ -30,6 +31,8 @@ function nodeAddresses(cluster: unknown): string[] {
 
 /** Below this an ack_timeout drops a healthy standby whose disk is merely busy (one fsync). */
 const MIN_ACK_TIMEOUT_MS = 1_000;
+/** Below this a disk_timeout detaches a healthy copy whose disk is merely busy (one fsync). */
+const MIN_DISK_TIMEOUT_MS = 1_000;
 
 const SHORT_FORM = ["vip", "vips", "start", "stop"] as const;
 const RESOURCE_KINDS = ["vip", "service", "start"] as const;
@@ -169,6 +172,22 @@ export function moduleProblems(modules: unknown, nodes: readonly string[], clust
         path: ["modules", i, "ack_timeout"], at: "value", found: x["ack_timeout"] as string,
         expected: "0s (no bound) or at least 1s (a fsync on a busy disk takes that long; a shorter bound drops a healthy standby)",
       });
+    }
+    const diskTimeout = type === "mirror" && typeof x["disk_timeout"] === "string" ? parseDuration(x["disk_timeout"]) : undefined;
+    if (diskTimeout !== undefined && diskTimeout > 0 && diskTimeout < MIN_DISK_TIMEOUT_MS) {
+      out.push({
+        path: ["modules", i, "disk_timeout"], at: "value", found: x["disk_timeout"] as string,
+        expected: "0s (never) or at least 1s (a fsync on a busy disk takes that long; a shorter bound detaches a healthy copy)",
+      });
+    } else if (diskTimeout !== undefined && diskTimeout > 0) {
+      // The standby must give up on its disk before the primary gives up on the standby, or it never says why.
+      const ack = ackTimeout ?? DEFAULTS.module.mirror_ack_timeout;
+      if (ack > 0 && diskTimeout >= ack) {
+        out.push({
+          path: ["modules", i, "disk_timeout"], at: "value", found: `${x["disk_timeout"] as string} with ack_timeout ${formatDuration(ack)}`,
+          expected: "a disk_timeout below ack_timeout (the standby must detach its hung disk, and say so, before the primary drops the link to it for the acknowledgements it owes)",
+        });
+      }
     }
     if (type === "mirror" && "async_queue" in x && x["mode"] !== "async") {
       out.push({

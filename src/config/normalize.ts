@@ -243,7 +243,7 @@ function normalizeModule(m: Raw, path: (p: unknown) => string | undefined): Modu
     case "failover":
       return { name, type: "failover", ...common, ...failback };
     case "mirror":
-      return { name, type: "mirror", ...common, ...failback, replicate: strings(m["replicate"]), port: (m["port"] ?? DEFAULTS.module.mirror_port) as number, mode: (m["mode"] ?? DEFAULTS.module.mirror_mode) as "sync" | "async", ack_timeout: ms(m["ack_timeout"], DEFAULTS.module.mirror_ack_timeout), ...(m["mode"] === "async" ? { async_queue: (m["async_queue"] ?? DEFAULTS.module.mirror_async_queue) as number } : {}), ...optional("resync_rate", m["resync_rate"] as number | undefined), ...(m["exclude"] === undefined ? {} : { exclude: strings(m["exclude"]) }), read: (m["read"] ?? DEFAULTS.module.mirror_read) as "cache" | "direct" };
+      return { name, type: "mirror", ...common, ...failback, replicate: strings(m["replicate"]), port: (m["port"] ?? DEFAULTS.module.mirror_port) as number, mode: (m["mode"] ?? DEFAULTS.module.mirror_mode) as "sync" | "async", ack_timeout: ms(m["ack_timeout"], DEFAULTS.module.mirror_ack_timeout), disk_timeout: ms(m["disk_timeout"], DEFAULTS.module.mirror_disk_timeout), ...(m["mode"] === "async" ? { async_queue: (m["async_queue"] ?? DEFAULTS.module.mirror_async_queue) as number } : {}), ...optional("resync_rate", m["resync_rate"] as number | undefined), ...(m["exclude"] === undefined ? {} : { exclude: strings(m["exclude"]) }), read: (m["read"] ?? DEFAULTS.module.mirror_read) as "cache" | "direct" };
     default:
       return {
         name,

@@ -21,8 +21,8 @@ const formats34 = formatChecks["ipv4-cidr"];
 const formats90 = formatChecks["http-url"];
 const formats122 = formatChecks["systemd-unit"];
 const formats192 = formatChecks["absolute-path"];
-const formats196 = formatChecks["exclude-pattern"];
-const formats242 = formatChecks.listen;
+const formats198 = formatChecks["exclude-pattern"];
+const formats244 = formatChecks.listen;
 const func2 = Object.prototype.hasOwnProperty;
 const func4 = codePoints;
 
@@ -4960,10 +4960,11 @@ vErrors.push(err397);
 errors++;
 }
 }
-if(data73.async_queue !== undefined){
-let data188 = data73.async_queue;
-if(!(((typeof data188 == "number") && (!(data188 % 1) && !isNaN(data188))) && (isFinite(data188)))){
-const err398 = {instancePath:instancePath+"/modules/" + i8+"/async_queue",schemaPath:"#/properties/modules/items/oneOf/1/properties/async_queue/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[1].properties.async_queue.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.async_queue,data:data188};
+if(data73.disk_timeout !== undefined){
+let data188 = data73.disk_timeout;
+if(typeof data188 === "string"){
+if(!(formats8(data188))){
+const err398 = {instancePath:instancePath+"/modules/" + i8+"/disk_timeout",schemaPath:"#/properties/modules/items/oneOf/1/properties/disk_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[1].properties.disk_timeout,data:data188};
 if(vErrors === null){
 vErrors = [err398];
 }
@@ -4972,9 +4973,9 @@ vErrors.push(err398);
 }
 errors++;
 }
-if((typeof data188 == "number") && (isFinite(data188))){
-if(data188 > 65536 || isNaN(data188)){
-const err399 = {instancePath:instancePath+"/modules/" + i8+"/async_queue",schemaPath:"#/properties/modules/items/oneOf/1/properties/async_queue/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65536},schema:65536,parentSchema:schema11.properties.modules.items.oneOf[1].properties.async_queue,data:data188};
+}
+else {
+const err399 = {instancePath:instancePath+"/modules/" + i8+"/disk_timeout",schemaPath:"#/properties/modules/items/oneOf/1/properties/disk_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.disk_timeout.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.disk_timeout,data:data188};
 if(vErrors === null){
 vErrors = [err399];
 }
@@ -4983,8 +4984,11 @@ vErrors.push(err399);
 }
 errors++;
 }
-if(data188 < 1 || isNaN(data188)){
-const err400 = {instancePath:instancePath+"/modules/" + i8+"/async_queue",schemaPath:"#/properties/modules/items/oneOf/1/properties/async_queue/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[1].properties.async_queue,data:data188};
+}
+if(data73.async_queue !== undefined){
+let data189 = data73.async_queue;
+if(!(((typeof data189 == "number") && (!(data189 % 1) && !isNaN(data189))) && (isFinite(data189)))){
+const err400 = {instancePath:instancePath+"/modules/" + i8+"/async_queue",schemaPath:"#/properties/modules/items/oneOf/1/properties/async_queue/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[1].properties.async_queue.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.async_queue,data:data189};
 if(vErrors === null){
 vErrors = [err400];
 }
@@ -4993,12 +4997,9 @@ vErrors.push(err400);
 }
 errors++;
 }
-}
-}
-if(data73.read !== undefined){
-let data189 = data73.read;
-if(typeof data189 !== "string"){
-const err401 = {instancePath:instancePath+"/modules/" + i8+"/read",schemaPath:"#/properties/modules/items/oneOf/1/properties/read/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.read.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.read,data:data189};
+if((typeof data189 == "number") && (isFinite(data189))){
+if(data189 > 65536 || isNaN(data189)){
+const err401 = {instancePath:instancePath+"/modules/" + i8+"/async_queue",schemaPath:"#/properties/modules/items/oneOf/1/properties/async_queue/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65536},schema:65536,parentSchema:schema11.properties.modules.items.oneOf[1].properties.async_queue,data:data189};
 if(vErrors === null){
 vErrors = [err401];
 }
@@ -5007,8 +5008,8 @@ vErrors.push(err401);
 }
 errors++;
 }
-if(!((data189 === "cache") || (data189 === "direct"))){
-const err402 = {instancePath:instancePath+"/modules/" + i8+"/read",schemaPath:"#/properties/modules/items/oneOf/1/properties/read/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[1].properties.read.enum},schema:schema11.properties.modules.items.oneOf[1].properties.read.enum,parentSchema:schema11.properties.modules.items.oneOf[1].properties.read,data:data189};
+if(data189 < 1 || isNaN(data189)){
+const err402 = {instancePath:instancePath+"/modules/" + i8+"/async_queue",schemaPath:"#/properties/modules/items/oneOf/1/properties/async_queue/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[1].properties.async_queue,data:data189};
 if(vErrors === null){
 vErrors = [err402];
 }
@@ -5018,15 +5019,11 @@ vErrors.push(err402);
 errors++;
 }
 }
-if(data73.exclude !== undefined){
-let data190 = data73.exclude;
-if(Array.isArray(data190)){
-const len20 = data190.length;
-for(let i20=0; i20<len20; i20++){
-let data191 = data190[i20];
-if(typeof data191 === "string"){
-if(!(formats196(data191))){
-const err403 = {instancePath:instancePath+"/modules/" + i8+"/exclude/" + i20,schemaPath:"#/properties/modules/items/oneOf/1/properties/exclude/items/format",keyword:"format",params:{format: "exclude-pattern"},schema:"exclude-pattern",parentSchema:schema11.properties.modules.items.oneOf[1].properties.exclude.items,data:data191};
+}
+if(data73.read !== undefined){
+let data190 = data73.read;
+if(typeof data190 !== "string"){
+const err403 = {instancePath:instancePath+"/modules/" + i8+"/read",schemaPath:"#/properties/modules/items/oneOf/1/properties/read/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.read.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.read,data:data190};
 if(vErrors === null){
 vErrors = [err403];
 }
@@ -5035,9 +5032,8 @@ vErrors.push(err403);
 }
 errors++;
 }
-}
-else {
-const err404 = {instancePath:instancePath+"/modules/" + i8+"/exclude/" + i20,schemaPath:"#/properties/modules/items/oneOf/1/properties/exclude/items/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.exclude.items.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.exclude.items,data:data191};
+if(!((data190 === "cache") || (data190 === "direct"))){
+const err404 = {instancePath:instancePath+"/modules/" + i8+"/read",schemaPath:"#/properties/modules/items/oneOf/1/properties/read/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[1].properties.read.enum},schema:schema11.properties.modules.items.oneOf[1].properties.read.enum,parentSchema:schema11.properties.modules.items.oneOf[1].properties.read,data:data190};
 if(vErrors === null){
 vErrors = [err404];
 }
@@ -5047,9 +5043,15 @@ vErrors.push(err404);
 errors++;
 }
 }
-}
-else {
-const err405 = {instancePath:instancePath+"/modules/" + i8+"/exclude",schemaPath:"#/properties/modules/items/oneOf/1/properties/exclude/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[1].properties.exclude.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.exclude,data:data190};
+if(data73.exclude !== undefined){
+let data191 = data73.exclude;
+if(Array.isArray(data191)){
+const len20 = data191.length;
+for(let i20=0; i20<len20; i20++){
+let data192 = data191[i20];
+if(typeof data192 === "string"){
+if(!(formats198(data192))){
+const err405 = {instancePath:instancePath+"/modules/" + i8+"/exclude/" + i20,schemaPath:"#/properties/modules/items/oneOf/1/properties/exclude/items/format",keyword:"format",params:{format: "exclude-pattern"},schema:"exclude-pattern",parentSchema:schema11.properties.modules.items.oneOf[1].properties.exclude.items,data:data192};
 if(vErrors === null){
 vErrors = [err405];
 }
@@ -5059,9 +5061,8 @@ vErrors.push(err405);
 errors++;
 }
 }
-}
 else {
-const err406 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/1/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.oneOf[1].type,parentSchema:schema11.properties.modules.items.oneOf[1],data:data73};
+const err406 = {instancePath:instancePath+"/modules/" + i8+"/exclude/" + i20,schemaPath:"#/properties/modules/items/oneOf/1/properties/exclude/items/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[1].properties.exclude.items.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.exclude.items,data:data192};
 if(vErrors === null){
 vErrors = [err406];
 }
@@ -5071,10 +5072,9 @@ vErrors.push(err406);
 errors++;
 }
 }
-else if(tag0 === "farm"){
-if(data73 && typeof data73 == "object" && !Array.isArray(data73)){
-if(data73.type === undefined){
-const err407 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/2/required",keyword:"required",params:{missingProperty: "type"},schema:schema11.properties.modules.items.oneOf[2].required,parentSchema:schema11.properties.modules.items.oneOf[2],data:data73};
+}
+else {
+const err407 = {instancePath:instancePath+"/modules/" + i8+"/exclude",schemaPath:"#/properties/modules/items/oneOf/1/properties/exclude/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[1].properties.exclude.type,parentSchema:schema11.properties.modules.items.oneOf[1].properties.exclude,data:data191};
 if(vErrors === null){
 vErrors = [err407];
 }
@@ -5083,8 +5083,10 @@ vErrors.push(err407);
 }
 errors++;
 }
-if(data73.name === undefined){
-const err408 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/2/required",keyword:"required",params:{missingProperty: "name"},schema:schema11.properties.modules.items.oneOf[2].required,parentSchema:schema11.properties.modules.items.oneOf[2],data:data73};
+}
+}
+else {
+const err408 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/1/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.oneOf[1].type,parentSchema:schema11.properties.modules.items.oneOf[1],data:data73};
 if(vErrors === null){
 vErrors = [err408];
 }
@@ -5093,8 +5095,11 @@ vErrors.push(err408);
 }
 errors++;
 }
-if(data73.ports === undefined){
-const err409 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/2/required",keyword:"required",params:{missingProperty: "ports"},schema:schema11.properties.modules.items.oneOf[2].required,parentSchema:schema11.properties.modules.items.oneOf[2],data:data73};
+}
+else if(tag0 === "farm"){
+if(data73 && typeof data73 == "object" && !Array.isArray(data73)){
+if(data73.type === undefined){
+const err409 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/2/required",keyword:"required",params:{missingProperty: "type"},schema:schema11.properties.modules.items.oneOf[2].required,parentSchema:schema11.properties.modules.items.oneOf[2],data:data73};
 if(vErrors === null){
 vErrors = [err409];
 }
@@ -5103,9 +5108,8 @@ vErrors.push(err409);
 }
 errors++;
 }
-for(const key17 in data73){
-if(!(func2.call(schema11.properties.modules.items.oneOf[2].properties, key17))){
-const err410 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/2/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},schema:false,parentSchema:schema11.properties.modules.items.oneOf[2],data:data73};
+if(data73.name === undefined){
+const err410 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/2/required",keyword:"required",params:{missingProperty: "name"},schema:schema11.properties.modules.items.oneOf[2].required,parentSchema:schema11.properties.modules.items.oneOf[2],data:data73};
 if(vErrors === null){
 vErrors = [err410];
 }
@@ -5114,11 +5118,8 @@ vErrors.push(err410);
 }
 errors++;
 }
-}
-if(data73.type !== undefined){
-let data192 = data73.type;
-if("farm" !== data192){
-const err411 = {instancePath:instancePath+"/modules/" + i8+"/type",schemaPath:"#/properties/modules/items/oneOf/2/properties/type/const",keyword:"const",params:{allowedValue: "farm"},schema:"farm",parentSchema:schema11.properties.modules.items.oneOf[2].properties.type,data:data192};
+if(data73.ports === undefined){
+const err411 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/2/required",keyword:"required",params:{missingProperty: "ports"},schema:schema11.properties.modules.items.oneOf[2].required,parentSchema:schema11.properties.modules.items.oneOf[2],data:data73};
 if(vErrors === null){
 vErrors = [err411];
 }
@@ -5127,12 +5128,9 @@ vErrors.push(err411);
 }
 errors++;
 }
-}
-if(data73.name !== undefined){
-let data193 = data73.name;
-if(typeof data193 === "string"){
-if(!(formats0(data193))){
-const err412 = {instancePath:instancePath+"/modules/" + i8+"/name",schemaPath:"#/properties/modules/items/oneOf/2/properties/name/format",keyword:"format",params:{format: "name"},schema:"name",parentSchema:schema11.properties.modules.items.oneOf[2].properties.name,data:data193};
+for(const key17 in data73){
+if(!(func2.call(schema11.properties.modules.items.oneOf[2].properties, key17))){
+const err412 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/2/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},schema:false,parentSchema:schema11.properties.modules.items.oneOf[2],data:data73};
 if(vErrors === null){
 vErrors = [err412];
 }
@@ -5142,8 +5140,10 @@ vErrors.push(err412);
 errors++;
 }
 }
-else {
-const err413 = {instancePath:instancePath+"/modules/" + i8+"/name",schemaPath:"#/properties/modules/items/oneOf/2/properties/name/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.name.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.name,data:data193};
+if(data73.type !== undefined){
+let data193 = data73.type;
+if("farm" !== data193){
+const err413 = {instancePath:instancePath+"/modules/" + i8+"/type",schemaPath:"#/properties/modules/items/oneOf/2/properties/type/const",keyword:"const",params:{allowedValue: "farm"},schema:"farm",parentSchema:schema11.properties.modules.items.oneOf[2].properties.type,data:data193};
 if(vErrors === null){
 vErrors = [err413];
 }
@@ -5153,11 +5153,11 @@ vErrors.push(err413);
 errors++;
 }
 }
-if(data73.vip !== undefined){
-let data194 = data73.vip;
+if(data73.name !== undefined){
+let data194 = data73.name;
 if(typeof data194 === "string"){
-if(!(formats34(data194))){
-const err414 = {instancePath:instancePath+"/modules/" + i8+"/vip",schemaPath:"#/properties/modules/items/oneOf/2/properties/vip/format",keyword:"format",params:{format: "ipv4-cidr"},schema:"ipv4-cidr",parentSchema:schema11.properties.modules.items.oneOf[2].properties.vip,data:data194};
+if(!(formats0(data194))){
+const err414 = {instancePath:instancePath+"/modules/" + i8+"/name",schemaPath:"#/properties/modules/items/oneOf/2/properties/name/format",keyword:"format",params:{format: "name"},schema:"name",parentSchema:schema11.properties.modules.items.oneOf[2].properties.name,data:data194};
 if(vErrors === null){
 vErrors = [err414];
 }
@@ -5168,7 +5168,7 @@ errors++;
 }
 }
 else {
-const err415 = {instancePath:instancePath+"/modules/" + i8+"/vip",schemaPath:"#/properties/modules/items/oneOf/2/properties/vip/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.vip.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.vip,data:data194};
+const err415 = {instancePath:instancePath+"/modules/" + i8+"/name",schemaPath:"#/properties/modules/items/oneOf/2/properties/name/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.name.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.name,data:data194};
 if(vErrors === null){
 vErrors = [err415];
 }
@@ -5178,15 +5178,11 @@ vErrors.push(err415);
 errors++;
 }
 }
-if(data73.vips !== undefined){
-let data195 = data73.vips;
-if(Array.isArray(data195)){
-const len21 = data195.length;
-for(let i21=0; i21<len21; i21++){
-let data196 = data195[i21];
-if(typeof data196 === "string"){
-if(!(formats34(data196))){
-const err416 = {instancePath:instancePath+"/modules/" + i8+"/vips/" + i21,schemaPath:"#/properties/modules/items/oneOf/2/properties/vips/items/format",keyword:"format",params:{format: "ipv4-cidr"},schema:"ipv4-cidr",parentSchema:schema11.properties.modules.items.oneOf[2].properties.vips.items,data:data196};
+if(data73.vip !== undefined){
+let data195 = data73.vip;
+if(typeof data195 === "string"){
+if(!(formats34(data195))){
+const err416 = {instancePath:instancePath+"/modules/" + i8+"/vip",schemaPath:"#/properties/modules/items/oneOf/2/properties/vip/format",keyword:"format",params:{format: "ipv4-cidr"},schema:"ipv4-cidr",parentSchema:schema11.properties.modules.items.oneOf[2].properties.vip,data:data195};
 if(vErrors === null){
 vErrors = [err416];
 }
@@ -5197,7 +5193,7 @@ errors++;
 }
 }
 else {
-const err417 = {instancePath:instancePath+"/modules/" + i8+"/vips/" + i21,schemaPath:"#/properties/modules/items/oneOf/2/properties/vips/items/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.vips.items.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.vips.items,data:data196};
+const err417 = {instancePath:instancePath+"/modules/" + i8+"/vip",schemaPath:"#/properties/modules/items/oneOf/2/properties/vip/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.vip.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.vip,data:data195};
 if(vErrors === null){
 vErrors = [err417];
 }
@@ -5207,9 +5203,15 @@ vErrors.push(err417);
 errors++;
 }
 }
-}
-else {
-const err418 = {instancePath:instancePath+"/modules/" + i8+"/vips",schemaPath:"#/properties/modules/items/oneOf/2/properties/vips/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[2].properties.vips.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.vips,data:data195};
+if(data73.vips !== undefined){
+let data196 = data73.vips;
+if(Array.isArray(data196)){
+const len21 = data196.length;
+for(let i21=0; i21<len21; i21++){
+let data197 = data196[i21];
+if(typeof data197 === "string"){
+if(!(formats34(data197))){
+const err418 = {instancePath:instancePath+"/modules/" + i8+"/vips/" + i21,schemaPath:"#/properties/modules/items/oneOf/2/properties/vips/items/format",keyword:"format",params:{format: "ipv4-cidr"},schema:"ipv4-cidr",parentSchema:schema11.properties.modules.items.oneOf[2].properties.vips.items,data:data197};
 if(vErrors === null){
 vErrors = [err418];
 }
@@ -5219,11 +5221,8 @@ vErrors.push(err418);
 errors++;
 }
 }
-if(data73.interface !== undefined){
-let data197 = data73.interface;
-if(typeof data197 === "string"){
-if(!(formats30(data197))){
-const err419 = {instancePath:instancePath+"/modules/" + i8+"/interface",schemaPath:"#/properties/modules/items/oneOf/2/properties/interface/format",keyword:"format",params:{format: "interface"},schema:"interface",parentSchema:schema11.properties.modules.items.oneOf[2].properties.interface,data:data197};
+else {
+const err419 = {instancePath:instancePath+"/modules/" + i8+"/vips/" + i21,schemaPath:"#/properties/modules/items/oneOf/2/properties/vips/items/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.vips.items.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.vips.items,data:data197};
 if(vErrors === null){
 vErrors = [err419];
 }
@@ -5233,8 +5232,9 @@ vErrors.push(err419);
 errors++;
 }
 }
+}
 else {
-const err420 = {instancePath:instancePath+"/modules/" + i8+"/interface",schemaPath:"#/properties/modules/items/oneOf/2/properties/interface/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.interface.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.interface,data:data197};
+const err420 = {instancePath:instancePath+"/modules/" + i8+"/vips",schemaPath:"#/properties/modules/items/oneOf/2/properties/vips/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[2].properties.vips.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.vips,data:data196};
 if(vErrors === null){
 vErrors = [err420];
 }
@@ -5244,11 +5244,11 @@ vErrors.push(err420);
 errors++;
 }
 }
-if(data73.start !== undefined){
-let data198 = data73.start;
+if(data73.interface !== undefined){
+let data198 = data73.interface;
 if(typeof data198 === "string"){
-if(!(formats2(data198))){
-const err421 = {instancePath:instancePath+"/modules/" + i8+"/start",schemaPath:"#/properties/modules/items/oneOf/2/properties/start/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.start,data:data198};
+if(!(formats30(data198))){
+const err421 = {instancePath:instancePath+"/modules/" + i8+"/interface",schemaPath:"#/properties/modules/items/oneOf/2/properties/interface/format",keyword:"format",params:{format: "interface"},schema:"interface",parentSchema:schema11.properties.modules.items.oneOf[2].properties.interface,data:data198};
 if(vErrors === null){
 vErrors = [err421];
 }
@@ -5259,7 +5259,7 @@ errors++;
 }
 }
 else {
-const err422 = {instancePath:instancePath+"/modules/" + i8+"/start",schemaPath:"#/properties/modules/items/oneOf/2/properties/start/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.start.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.start,data:data198};
+const err422 = {instancePath:instancePath+"/modules/" + i8+"/interface",schemaPath:"#/properties/modules/items/oneOf/2/properties/interface/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.interface.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.interface,data:data198};
 if(vErrors === null){
 vErrors = [err422];
 }
@@ -5269,11 +5269,11 @@ vErrors.push(err422);
 errors++;
 }
 }
-if(data73.stop !== undefined){
-let data199 = data73.stop;
+if(data73.start !== undefined){
+let data199 = data73.start;
 if(typeof data199 === "string"){
 if(!(formats2(data199))){
-const err423 = {instancePath:instancePath+"/modules/" + i8+"/stop",schemaPath:"#/properties/modules/items/oneOf/2/properties/stop/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.stop,data:data199};
+const err423 = {instancePath:instancePath+"/modules/" + i8+"/start",schemaPath:"#/properties/modules/items/oneOf/2/properties/start/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.start,data:data199};
 if(vErrors === null){
 vErrors = [err423];
 }
@@ -5284,7 +5284,7 @@ errors++;
 }
 }
 else {
-const err424 = {instancePath:instancePath+"/modules/" + i8+"/stop",schemaPath:"#/properties/modules/items/oneOf/2/properties/stop/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.stop.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.stop,data:data199};
+const err424 = {instancePath:instancePath+"/modules/" + i8+"/start",schemaPath:"#/properties/modules/items/oneOf/2/properties/start/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.start.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.start,data:data199};
 if(vErrors === null){
 vErrors = [err424];
 }
@@ -5294,11 +5294,11 @@ vErrors.push(err424);
 errors++;
 }
 }
-if(data73.start_timeout !== undefined){
-let data200 = data73.start_timeout;
+if(data73.stop !== undefined){
+let data200 = data73.stop;
 if(typeof data200 === "string"){
-if(!(formats8(data200))){
-const err425 = {instancePath:instancePath+"/modules/" + i8+"/start_timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/start_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[2].properties.start_timeout,data:data200};
+if(!(formats2(data200))){
+const err425 = {instancePath:instancePath+"/modules/" + i8+"/stop",schemaPath:"#/properties/modules/items/oneOf/2/properties/stop/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.stop,data:data200};
 if(vErrors === null){
 vErrors = [err425];
 }
@@ -5309,7 +5309,7 @@ errors++;
 }
 }
 else {
-const err426 = {instancePath:instancePath+"/modules/" + i8+"/start_timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/start_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.start_timeout.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.start_timeout,data:data200};
+const err426 = {instancePath:instancePath+"/modules/" + i8+"/stop",schemaPath:"#/properties/modules/items/oneOf/2/properties/stop/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.stop.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.stop,data:data200};
 if(vErrors === null){
 vErrors = [err426];
 }
@@ -5319,11 +5319,11 @@ vErrors.push(err426);
 errors++;
 }
 }
-if(data73.stop_timeout !== undefined){
-let data201 = data73.stop_timeout;
+if(data73.start_timeout !== undefined){
+let data201 = data73.start_timeout;
 if(typeof data201 === "string"){
 if(!(formats8(data201))){
-const err427 = {instancePath:instancePath+"/modules/" + i8+"/stop_timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/stop_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[2].properties.stop_timeout,data:data201};
+const err427 = {instancePath:instancePath+"/modules/" + i8+"/start_timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/start_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[2].properties.start_timeout,data:data201};
 if(vErrors === null){
 vErrors = [err427];
 }
@@ -5334,7 +5334,7 @@ errors++;
 }
 }
 else {
-const err428 = {instancePath:instancePath+"/modules/" + i8+"/stop_timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/stop_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.stop_timeout.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.stop_timeout,data:data201};
+const err428 = {instancePath:instancePath+"/modules/" + i8+"/start_timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/start_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.start_timeout.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.start_timeout,data:data201};
 if(vErrors === null){
 vErrors = [err428];
 }
@@ -5344,16 +5344,11 @@ vErrors.push(err428);
 errors++;
 }
 }
-if(data73.checkers !== undefined){
-let data202 = data73.checkers;
-if(Array.isArray(data202)){
-const len22 = data202.length;
-for(let i22=0; i22<len22; i22++){
-let data203 = data202[i22];
-if(data203 && typeof data203 == "object" && !Array.isArray(data203)){
-for(const key18 in data203){
-if(!(func2.call(schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties, key18))){
-const err429 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22,schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},schema:false,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items,data:data203};
+if(data73.stop_timeout !== undefined){
+let data202 = data73.stop_timeout;
+if(typeof data202 === "string"){
+if(!(formats8(data202))){
+const err429 = {instancePath:instancePath+"/modules/" + i8+"/stop_timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/stop_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[2].properties.stop_timeout,data:data202};
 if(vErrors === null){
 vErrors = [err429];
 }
@@ -5363,11 +5358,8 @@ vErrors.push(err429);
 errors++;
 }
 }
-if(data203.tcp !== undefined){
-let data204 = data203.tcp;
-if(typeof data204 === "string"){
-if(!(formats22(data204))){
-const err430 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/tcp",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/tcp/format",keyword:"format",params:{format: "endpoint"},schema:"endpoint",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.tcp,data:data204};
+else {
+const err430 = {instancePath:instancePath+"/modules/" + i8+"/stop_timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/stop_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.stop_timeout.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.stop_timeout,data:data202};
 if(vErrors === null){
 vErrors = [err430];
 }
@@ -5377,8 +5369,16 @@ vErrors.push(err430);
 errors++;
 }
 }
-else {
-const err431 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/tcp",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/tcp/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.tcp.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.tcp,data:data204};
+if(data73.checkers !== undefined){
+let data203 = data73.checkers;
+if(Array.isArray(data203)){
+const len22 = data203.length;
+for(let i22=0; i22<len22; i22++){
+let data204 = data203[i22];
+if(data204 && typeof data204 == "object" && !Array.isArray(data204)){
+for(const key18 in data204){
+if(!(func2.call(schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties, key18))){
+const err431 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22,schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},schema:false,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items,data:data204};
 if(vErrors === null){
 vErrors = [err431];
 }
@@ -5388,11 +5388,11 @@ vErrors.push(err431);
 errors++;
 }
 }
-if(data203.http !== undefined){
-let data205 = data203.http;
+if(data204.tcp !== undefined){
+let data205 = data204.tcp;
 if(typeof data205 === "string"){
-if(!(formats90(data205))){
-const err432 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/http",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/http/format",keyword:"format",params:{format: "http-url"},schema:"http-url",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.http,data:data205};
+if(!(formats22(data205))){
+const err432 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/tcp",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/tcp/format",keyword:"format",params:{format: "endpoint"},schema:"endpoint",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.tcp,data:data205};
 if(vErrors === null){
 vErrors = [err432];
 }
@@ -5403,7 +5403,7 @@ errors++;
 }
 }
 else {
-const err433 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/http",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/http/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.http.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.http,data:data205};
+const err433 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/tcp",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/tcp/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.tcp.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.tcp,data:data205};
 if(vErrors === null){
 vErrors = [err433];
 }
@@ -5413,10 +5413,11 @@ vErrors.push(err433);
 errors++;
 }
 }
-if(data203.status !== undefined){
-let data206 = data203.status;
-if((!(((typeof data206 == "number") && (!(data206 % 1) && !isNaN(data206))) && (isFinite(data206)))) && (!(Array.isArray(data206)))){
-const err434 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/type",keyword:"type",params:{type: schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status.type},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status,data:data206};
+if(data204.http !== undefined){
+let data206 = data204.http;
+if(typeof data206 === "string"){
+if(!(formats90(data206))){
+const err434 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/http",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/http/format",keyword:"format",params:{format: "http-url"},schema:"http-url",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.http,data:data206};
 if(vErrors === null){
 vErrors = [err434];
 }
@@ -5425,9 +5426,9 @@ vErrors.push(err434);
 }
 errors++;
 }
-if((typeof data206 == "number") && (isFinite(data206))){
-if(data206 > 599 || isNaN(data206)){
-const err435 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},schema:599,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status,data:data206};
+}
+else {
+const err435 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/http",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/http/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.http.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.http,data:data206};
 if(vErrors === null){
 vErrors = [err435];
 }
@@ -5436,8 +5437,11 @@ vErrors.push(err435);
 }
 errors++;
 }
-if(data206 < 100 || isNaN(data206)){
-const err436 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},schema:100,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status,data:data206};
+}
+if(data204.status !== undefined){
+let data207 = data204.status;
+if((!(((typeof data207 == "number") && (!(data207 % 1) && !isNaN(data207))) && (isFinite(data207)))) && (!(Array.isArray(data207)))){
+const err436 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/type",keyword:"type",params:{type: schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status.type},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status,data:data207};
 if(vErrors === null){
 vErrors = [err436];
 }
@@ -5446,10 +5450,9 @@ vErrors.push(err436);
 }
 errors++;
 }
-}
-if(Array.isArray(data206)){
-if(data206.length < 1){
-const err437 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/minItems",keyword:"minItems",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status,data:data206};
+if((typeof data207 == "number") && (isFinite(data207))){
+if(data207 > 599 || isNaN(data207)){
+const err437 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},schema:599,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status,data:data207};
 if(vErrors === null){
 vErrors = [err437];
 }
@@ -5458,11 +5461,8 @@ vErrors.push(err437);
 }
 errors++;
 }
-const len23 = data206.length;
-for(let i23=0; i23<len23; i23++){
-let data207 = data206[i23];
-if(!(((typeof data207 == "number") && (!(data207 % 1) && !isNaN(data207))) && (isFinite(data207)))){
-const err438 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status/" + i23,schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/items/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status.items.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status.items,data:data207};
+if(data207 < 100 || isNaN(data207)){
+const err438 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},schema:100,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status,data:data207};
 if(vErrors === null){
 vErrors = [err438];
 }
@@ -5471,9 +5471,10 @@ vErrors.push(err438);
 }
 errors++;
 }
-if((typeof data207 == "number") && (isFinite(data207))){
-if(data207 > 599 || isNaN(data207)){
-const err439 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status/" + i23,schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},schema:599,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status.items,data:data207};
+}
+if(Array.isArray(data207)){
+if(data207.length < 1){
+const err439 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/minItems",keyword:"minItems",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status,data:data207};
 if(vErrors === null){
 vErrors = [err439];
 }
@@ -5482,8 +5483,11 @@ vErrors.push(err439);
 }
 errors++;
 }
-if(data207 < 100 || isNaN(data207)){
-const err440 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status/" + i23,schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},schema:100,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status.items,data:data207};
+const len23 = data207.length;
+for(let i23=0; i23<len23; i23++){
+let data208 = data207[i23];
+if(!(((typeof data208 == "number") && (!(data208 % 1) && !isNaN(data208))) && (isFinite(data208)))){
+const err440 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status/" + i23,schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/items/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status.items.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status.items,data:data208};
 if(vErrors === null){
 vErrors = [err440];
 }
@@ -5492,15 +5496,9 @@ vErrors.push(err440);
 }
 errors++;
 }
-}
-}
-}
-}
-if(data203.body !== undefined){
-let data208 = data203.body;
-if(typeof data208 === "string"){
-if(func4(data208) < 1){
-const err441 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/body",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/body/minLength",keyword:"minLength",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.body,data:data208};
+if((typeof data208 == "number") && (isFinite(data208))){
+if(data208 > 599 || isNaN(data208)){
+const err441 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status/" + i23,schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 599},schema:599,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status.items,data:data208};
 if(vErrors === null){
 vErrors = [err441];
 }
@@ -5509,9 +5507,8 @@ vErrors.push(err441);
 }
 errors++;
 }
-}
-else {
-const err442 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/body",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/body/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.body.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.body,data:data208};
+if(data208 < 100 || isNaN(data208)){
+const err442 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/status/" + i23,schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/status/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 100},schema:100,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.status.items,data:data208};
 if(vErrors === null){
 vErrors = [err442];
 }
@@ -5521,10 +5518,14 @@ vErrors.push(err442);
 errors++;
 }
 }
-if(data203.tls_verify !== undefined){
-let data209 = data203.tls_verify;
-if(typeof data209 !== "boolean"){
-const err443 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/tls_verify",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/tls_verify/type",keyword:"type",params:{type: "boolean"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.tls_verify.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.tls_verify,data:data209};
+}
+}
+}
+if(data204.body !== undefined){
+let data209 = data204.body;
+if(typeof data209 === "string"){
+if(func4(data209) < 1){
+const err443 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/body",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/body/minLength",keyword:"minLength",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.body,data:data209};
 if(vErrors === null){
 vErrors = [err443];
 }
@@ -5534,11 +5535,8 @@ vErrors.push(err443);
 errors++;
 }
 }
-if(data203.process !== undefined){
-let data210 = data203.process;
-if(typeof data210 === "string"){
-if(func4(data210) < 1){
-const err444 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/process",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/process/minLength",keyword:"minLength",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.process,data:data210};
+else {
+const err444 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/body",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/body/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.body.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.body,data:data209};
 if(vErrors === null){
 vErrors = [err444];
 }
@@ -5548,8 +5546,10 @@ vErrors.push(err444);
 errors++;
 }
 }
-else {
-const err445 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/process",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/process/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.process.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.process,data:data210};
+if(data204.tls_verify !== undefined){
+let data210 = data204.tls_verify;
+if(typeof data210 !== "boolean"){
+const err445 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/tls_verify",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/tls_verify/type",keyword:"type",params:{type: "boolean"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.tls_verify.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.tls_verify,data:data210};
 if(vErrors === null){
 vErrors = [err445];
 }
@@ -5559,10 +5559,11 @@ vErrors.push(err445);
 errors++;
 }
 }
-if(data203.min !== undefined){
-let data211 = data203.min;
-if(!(((typeof data211 == "number") && (!(data211 % 1) && !isNaN(data211))) && (isFinite(data211)))){
-const err446 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/min",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/min/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.min.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.min,data:data211};
+if(data204.process !== undefined){
+let data211 = data204.process;
+if(typeof data211 === "string"){
+if(func4(data211) < 1){
+const err446 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/process",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/process/minLength",keyword:"minLength",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.process,data:data211};
 if(vErrors === null){
 vErrors = [err446];
 }
@@ -5571,9 +5572,9 @@ vErrors.push(err446);
 }
 errors++;
 }
-if((typeof data211 == "number") && (isFinite(data211))){
-if(data211 > 1000 || isNaN(data211)){
-const err447 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/min",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/min/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},schema:1000,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.min,data:data211};
+}
+else {
+const err447 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/process",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/process/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.process.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.process,data:data211};
 if(vErrors === null){
 vErrors = [err447];
 }
@@ -5582,8 +5583,11 @@ vErrors.push(err447);
 }
 errors++;
 }
-if(data211 < 1 || isNaN(data211)){
-const err448 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/min",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/min/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.min,data:data211};
+}
+if(data204.min !== undefined){
+let data212 = data204.min;
+if(!(((typeof data212 == "number") && (!(data212 % 1) && !isNaN(data212))) && (isFinite(data212)))){
+const err448 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/min",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/min/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.min.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.min,data:data212};
 if(vErrors === null){
 vErrors = [err448];
 }
@@ -5592,13 +5596,9 @@ vErrors.push(err448);
 }
 errors++;
 }
-}
-}
-if(data203.pidfile !== undefined){
-let data212 = data203.pidfile;
-if(typeof data212 === "string"){
-if(!(formats2(data212))){
-const err449 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/pidfile",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/pidfile/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.pidfile,data:data212};
+if((typeof data212 == "number") && (isFinite(data212))){
+if(data212 > 1000 || isNaN(data212)){
+const err449 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/min",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/min/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},schema:1000,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.min,data:data212};
 if(vErrors === null){
 vErrors = [err449];
 }
@@ -5607,9 +5607,8 @@ vErrors.push(err449);
 }
 errors++;
 }
-}
-else {
-const err450 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/pidfile",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/pidfile/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.pidfile.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.pidfile,data:data212};
+if(data212 < 1 || isNaN(data212)){
+const err450 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/min",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/min/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.min,data:data212};
 if(vErrors === null){
 vErrors = [err450];
 }
@@ -5619,11 +5618,12 @@ vErrors.push(err450);
 errors++;
 }
 }
-if(data203.ping !== undefined){
-let data213 = data203.ping;
+}
+if(data204.pidfile !== undefined){
+let data213 = data204.pidfile;
 if(typeof data213 === "string"){
-if(!(formats6(data213))){
-const err451 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/ping",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/ping/format",keyword:"format",params:{format: "ipv4"},schema:"ipv4",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.ping,data:data213};
+if(!(formats2(data213))){
+const err451 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/pidfile",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/pidfile/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.pidfile,data:data213};
 if(vErrors === null){
 vErrors = [err451];
 }
@@ -5634,7 +5634,7 @@ errors++;
 }
 }
 else {
-const err452 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/ping",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/ping/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.ping.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.ping,data:data213};
+const err452 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/pidfile",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/pidfile/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.pidfile.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.pidfile,data:data213};
 if(vErrors === null){
 vErrors = [err452];
 }
@@ -5644,10 +5644,11 @@ vErrors.push(err452);
 errors++;
 }
 }
-if(data203.protocol !== undefined){
-let data214 = data203.protocol;
-if(typeof data214 !== "string"){
-const err453 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/protocol",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/protocol/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.protocol.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.protocol,data:data214};
+if(data204.ping !== undefined){
+let data214 = data204.ping;
+if(typeof data214 === "string"){
+if(!(formats6(data214))){
+const err453 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/ping",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/ping/format",keyword:"format",params:{format: "ipv4"},schema:"ipv4",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.ping,data:data214};
 if(vErrors === null){
 vErrors = [err453];
 }
@@ -5656,8 +5657,9 @@ vErrors.push(err453);
 }
 errors++;
 }
-if(!(((data214 === "icmp") || (data214 === "tcp")) || (data214 === "udp"))){
-const err454 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/protocol",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/protocol/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.protocol.enum},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.protocol.enum,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.protocol,data:data214};
+}
+else {
+const err454 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/ping",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/ping/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.ping.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.ping,data:data214};
 if(vErrors === null){
 vErrors = [err454];
 }
@@ -5667,10 +5669,10 @@ vErrors.push(err454);
 errors++;
 }
 }
-if(data203.port !== undefined){
-let data215 = data203.port;
-if(!(((typeof data215 == "number") && (!(data215 % 1) && !isNaN(data215))) && (isFinite(data215)))){
-const err455 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/port",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/port/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.port.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.port,data:data215};
+if(data204.protocol !== undefined){
+let data215 = data204.protocol;
+if(typeof data215 !== "string"){
+const err455 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/protocol",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/protocol/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.protocol.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.protocol,data:data215};
 if(vErrors === null){
 vErrors = [err455];
 }
@@ -5679,9 +5681,8 @@ vErrors.push(err455);
 }
 errors++;
 }
-if((typeof data215 == "number") && (isFinite(data215))){
-if(data215 > 65535 || isNaN(data215)){
-const err456 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/port",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},schema:65535,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.port,data:data215};
+if(!(((data215 === "icmp") || (data215 === "tcp")) || (data215 === "udp"))){
+const err456 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/protocol",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/protocol/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.protocol.enum},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.protocol.enum,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.protocol,data:data215};
 if(vErrors === null){
 vErrors = [err456];
 }
@@ -5690,8 +5691,11 @@ vErrors.push(err456);
 }
 errors++;
 }
-if(data215 < 1 || isNaN(data215)){
-const err457 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/port",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.port,data:data215};
+}
+if(data204.port !== undefined){
+let data216 = data204.port;
+if(!(((typeof data216 == "number") && (!(data216 % 1) && !isNaN(data216))) && (isFinite(data216)))){
+const err457 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/port",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/port/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.port.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.port,data:data216};
 if(vErrors === null){
 vErrors = [err457];
 }
@@ -5700,13 +5704,9 @@ vErrors.push(err457);
 }
 errors++;
 }
-}
-}
-if(data203.interface !== undefined){
-let data216 = data203.interface;
-if(typeof data216 === "string"){
-if(!(formats30(data216))){
-const err458 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/interface",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/interface/format",keyword:"format",params:{format: "interface"},schema:"interface",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.interface,data:data216};
+if((typeof data216 == "number") && (isFinite(data216))){
+if(data216 > 65535 || isNaN(data216)){
+const err458 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/port",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},schema:65535,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.port,data:data216};
 if(vErrors === null){
 vErrors = [err458];
 }
@@ -5715,9 +5715,8 @@ vErrors.push(err458);
 }
 errors++;
 }
-}
-else {
-const err459 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/interface",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/interface/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.interface.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.interface,data:data216};
+if(data216 < 1 || isNaN(data216)){
+const err459 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/port",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.port,data:data216};
 if(vErrors === null){
 vErrors = [err459];
 }
@@ -5727,11 +5726,12 @@ vErrors.push(err459);
 errors++;
 }
 }
-if(data203.file !== undefined){
-let data217 = data203.file;
+}
+if(data204.interface !== undefined){
+let data217 = data204.interface;
 if(typeof data217 === "string"){
-if(!(formats2(data217))){
-const err460 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/file",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/file/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.file,data:data217};
+if(!(formats30(data217))){
+const err460 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/interface",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/interface/format",keyword:"format",params:{format: "interface"},schema:"interface",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.interface,data:data217};
 if(vErrors === null){
 vErrors = [err460];
 }
@@ -5742,7 +5742,7 @@ errors++;
 }
 }
 else {
-const err461 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/file",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/file/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.file.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.file,data:data217};
+const err461 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/interface",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/interface/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.interface.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.interface,data:data217};
 if(vErrors === null){
 vErrors = [err461];
 }
@@ -5752,10 +5752,11 @@ vErrors.push(err461);
 errors++;
 }
 }
-if(data203.exists !== undefined){
-let data218 = data203.exists;
-if(typeof data218 !== "boolean"){
-const err462 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/exists",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/exists/type",keyword:"type",params:{type: "boolean"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.exists.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.exists,data:data218};
+if(data204.file !== undefined){
+let data218 = data204.file;
+if(typeof data218 === "string"){
+if(!(formats2(data218))){
+const err462 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/file",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/file/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.file,data:data218};
 if(vErrors === null){
 vErrors = [err462];
 }
@@ -5765,11 +5766,8 @@ vErrors.push(err462);
 errors++;
 }
 }
-if(data203.contains !== undefined){
-let data219 = data203.contains;
-if(typeof data219 === "string"){
-if(func4(data219) < 1){
-const err463 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/contains",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/contains/minLength",keyword:"minLength",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.contains,data:data219};
+else {
+const err463 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/file",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/file/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.file.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.file,data:data218};
 if(vErrors === null){
 vErrors = [err463];
 }
@@ -5779,8 +5777,10 @@ vErrors.push(err463);
 errors++;
 }
 }
-else {
-const err464 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/contains",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/contains/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.contains.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.contains,data:data219};
+if(data204.exists !== undefined){
+let data219 = data204.exists;
+if(typeof data219 !== "boolean"){
+const err464 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/exists",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/exists/type",keyword:"type",params:{type: "boolean"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.exists.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.exists,data:data219};
 if(vErrors === null){
 vErrors = [err464];
 }
@@ -5790,11 +5790,11 @@ vErrors.push(err464);
 errors++;
 }
 }
-if(data203.custom !== undefined){
-let data220 = data203.custom;
+if(data204.contains !== undefined){
+let data220 = data204.contains;
 if(typeof data220 === "string"){
-if(!(formats2(data220))){
-const err465 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/custom",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/custom/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.custom,data:data220};
+if(func4(data220) < 1){
+const err465 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/contains",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/contains/minLength",keyword:"minLength",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.contains,data:data220};
 if(vErrors === null){
 vErrors = [err465];
 }
@@ -5805,7 +5805,7 @@ errors++;
 }
 }
 else {
-const err466 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/custom",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/custom/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.custom.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.custom,data:data220};
+const err466 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/contains",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/contains/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.contains.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.contains,data:data220};
 if(vErrors === null){
 vErrors = [err466];
 }
@@ -5815,14 +5815,11 @@ vErrors.push(err466);
 errors++;
 }
 }
-if(data203.args !== undefined){
-let data221 = data203.args;
-if(Array.isArray(data221)){
-const len24 = data221.length;
-for(let i24=0; i24<len24; i24++){
-let data222 = data221[i24];
-if(typeof data222 !== "string"){
-const err467 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/args/" + i24,schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/args/items/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.args.items.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.args.items,data:data222};
+if(data204.custom !== undefined){
+let data221 = data204.custom;
+if(typeof data221 === "string"){
+if(!(formats2(data221))){
+const err467 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/custom",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/custom/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.custom,data:data221};
 if(vErrors === null){
 vErrors = [err467];
 }
@@ -5832,9 +5829,8 @@ vErrors.push(err467);
 errors++;
 }
 }
-}
 else {
-const err468 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/args",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/args/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.args.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.args,data:data221};
+const err468 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/custom",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/custom/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.custom.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.custom,data:data221};
 if(vErrors === null){
 vErrors = [err468];
 }
@@ -5844,11 +5840,14 @@ vErrors.push(err468);
 errors++;
 }
 }
-if(data203.script !== undefined){
-let data223 = data203.script;
-if(typeof data223 === "string"){
-if(!(formats2(data223))){
-const err469 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/script",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/script/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.script,data:data223};
+if(data204.args !== undefined){
+let data222 = data204.args;
+if(Array.isArray(data222)){
+const len24 = data222.length;
+for(let i24=0; i24<len24; i24++){
+let data223 = data222[i24];
+if(typeof data223 !== "string"){
+const err469 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/args/" + i24,schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/args/items/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.args.items.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.args.items,data:data223};
 if(vErrors === null){
 vErrors = [err469];
 }
@@ -5858,8 +5857,9 @@ vErrors.push(err469);
 errors++;
 }
 }
+}
 else {
-const err470 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/script",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/script/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.script.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.script,data:data223};
+const err470 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/args",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/args/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.args.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.args,data:data222};
 if(vErrors === null){
 vErrors = [err470];
 }
@@ -5869,11 +5869,11 @@ vErrors.push(err470);
 errors++;
 }
 }
-if(data203.interval !== undefined){
-let data224 = data203.interval;
+if(data204.script !== undefined){
+let data224 = data204.script;
 if(typeof data224 === "string"){
-if(!(formats8(data224))){
-const err471 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/interval",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/interval/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.interval,data:data224};
+if(!(formats2(data224))){
+const err471 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/script",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/script/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.script,data:data224};
 if(vErrors === null){
 vErrors = [err471];
 }
@@ -5884,7 +5884,7 @@ errors++;
 }
 }
 else {
-const err472 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/interval",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/interval/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.interval.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.interval,data:data224};
+const err472 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/script",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/script/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.script.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.script,data:data224};
 if(vErrors === null){
 vErrors = [err472];
 }
@@ -5894,11 +5894,11 @@ vErrors.push(err472);
 errors++;
 }
 }
-if(data203.timeout !== undefined){
-let data225 = data203.timeout;
+if(data204.interval !== undefined){
+let data225 = data204.interval;
 if(typeof data225 === "string"){
 if(!(formats8(data225))){
-const err473 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.timeout,data:data225};
+const err473 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/interval",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/interval/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.interval,data:data225};
 if(vErrors === null){
 vErrors = [err473];
 }
@@ -5909,7 +5909,7 @@ errors++;
 }
 }
 else {
-const err474 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.timeout.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.timeout,data:data225};
+const err474 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/interval",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/interval/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.interval.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.interval,data:data225};
 if(vErrors === null){
 vErrors = [err474];
 }
@@ -5919,10 +5919,11 @@ vErrors.push(err474);
 errors++;
 }
 }
-if(data203.fall !== undefined){
-let data226 = data203.fall;
-if(!(((typeof data226 == "number") && (!(data226 % 1) && !isNaN(data226))) && (isFinite(data226)))){
-const err475 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/fall",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/fall/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.fall.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.fall,data:data226};
+if(data204.timeout !== undefined){
+let data226 = data204.timeout;
+if(typeof data226 === "string"){
+if(!(formats8(data226))){
+const err475 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.timeout,data:data226};
 if(vErrors === null){
 vErrors = [err475];
 }
@@ -5931,9 +5932,9 @@ vErrors.push(err475);
 }
 errors++;
 }
-if((typeof data226 == "number") && (isFinite(data226))){
-if(data226 > 255 || isNaN(data226)){
-const err476 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/fall",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/fall/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},schema:255,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.fall,data:data226};
+}
+else {
+const err476 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.timeout.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.timeout,data:data226};
 if(vErrors === null){
 vErrors = [err476];
 }
@@ -5942,8 +5943,11 @@ vErrors.push(err476);
 }
 errors++;
 }
-if(data226 < 1 || isNaN(data226)){
-const err477 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/fall",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/fall/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.fall,data:data226};
+}
+if(data204.fall !== undefined){
+let data227 = data204.fall;
+if(!(((typeof data227 == "number") && (!(data227 % 1) && !isNaN(data227))) && (isFinite(data227)))){
+const err477 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/fall",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/fall/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.fall.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.fall,data:data227};
 if(vErrors === null){
 vErrors = [err477];
 }
@@ -5952,12 +5956,9 @@ vErrors.push(err477);
 }
 errors++;
 }
-}
-}
-if(data203.rise !== undefined){
-let data227 = data203.rise;
-if(!(((typeof data227 == "number") && (!(data227 % 1) && !isNaN(data227))) && (isFinite(data227)))){
-const err478 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/rise",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/rise/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.rise.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.rise,data:data227};
+if((typeof data227 == "number") && (isFinite(data227))){
+if(data227 > 255 || isNaN(data227)){
+const err478 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/fall",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/fall/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},schema:255,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.fall,data:data227};
 if(vErrors === null){
 vErrors = [err478];
 }
@@ -5966,9 +5967,8 @@ vErrors.push(err478);
 }
 errors++;
 }
-if((typeof data227 == "number") && (isFinite(data227))){
-if(data227 > 255 || isNaN(data227)){
-const err479 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/rise",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/rise/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},schema:255,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.rise,data:data227};
+if(data227 < 1 || isNaN(data227)){
+const err479 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/fall",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/fall/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.fall,data:data227};
 if(vErrors === null){
 vErrors = [err479];
 }
@@ -5977,8 +5977,12 @@ vErrors.push(err479);
 }
 errors++;
 }
-if(data227 < 1 || isNaN(data227)){
-const err480 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/rise",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/rise/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.rise,data:data227};
+}
+}
+if(data204.rise !== undefined){
+let data228 = data204.rise;
+if(!(((typeof data228 == "number") && (!(data228 % 1) && !isNaN(data228))) && (isFinite(data228)))){
+const err480 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/rise",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/rise/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.rise.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.rise,data:data228};
 if(vErrors === null){
 vErrors = [err480];
 }
@@ -5987,12 +5991,9 @@ vErrors.push(err480);
 }
 errors++;
 }
-}
-}
-if(data203.on_fail !== undefined){
-let data228 = data203.on_fail;
-if(typeof data228 !== "string"){
-const err481 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/on_fail",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/on_fail/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.on_fail.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.on_fail,data:data228};
+if((typeof data228 == "number") && (isFinite(data228))){
+if(data228 > 255 || isNaN(data228)){
+const err481 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/rise",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/rise/maximum",keyword:"maximum",params:{comparison: "<=", limit: 255},schema:255,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.rise,data:data228};
 if(vErrors === null){
 vErrors = [err481];
 }
@@ -6001,8 +6002,8 @@ vErrors.push(err481);
 }
 errors++;
 }
-if(!(((((data228 === "restart") || (data228 === "failover")) || (data228 === "stop")) || (data228 === "ignore")) || (data228 === "wait"))){
-const err482 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/on_fail",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/on_fail/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.on_fail.enum},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.on_fail.enum,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.on_fail,data:data228};
+if(data228 < 1 || isNaN(data228)){
+const err482 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/rise",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/rise/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.rise,data:data228};
 if(vErrors === null){
 vErrors = [err482];
 }
@@ -6012,10 +6013,11 @@ vErrors.push(err482);
 errors++;
 }
 }
-if(data203.then !== undefined){
-let data229 = data203.then;
+}
+if(data204.on_fail !== undefined){
+let data229 = data204.on_fail;
 if(typeof data229 !== "string"){
-const err483 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/then",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/then/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.then.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.then,data:data229};
+const err483 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/on_fail",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/on_fail/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.on_fail.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.on_fail,data:data229};
 if(vErrors === null){
 vErrors = [err483];
 }
@@ -6024,8 +6026,8 @@ vErrors.push(err483);
 }
 errors++;
 }
-if(!((data229 === "failover") || (data229 === "stop"))){
-const err484 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/then",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/then/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.then.enum},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.then.enum,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.then,data:data229};
+if(!(((((data229 === "restart") || (data229 === "failover")) || (data229 === "stop")) || (data229 === "ignore")) || (data229 === "wait"))){
+const err484 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/on_fail",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/on_fail/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.on_fail.enum},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.on_fail.enum,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.on_fail,data:data229};
 if(vErrors === null){
 vErrors = [err484];
 }
@@ -6035,10 +6037,10 @@ vErrors.push(err484);
 errors++;
 }
 }
-if(data203.restarts !== undefined){
-let data230 = data203.restarts;
-if(!(((typeof data230 == "number") && (!(data230 % 1) && !isNaN(data230))) && (isFinite(data230)))){
-const err485 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/restarts",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/restarts/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restarts.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restarts,data:data230};
+if(data204.then !== undefined){
+let data230 = data204.then;
+if(typeof data230 !== "string"){
+const err485 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/then",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/then/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.then.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.then,data:data230};
 if(vErrors === null){
 vErrors = [err485];
 }
@@ -6047,9 +6049,8 @@ vErrors.push(err485);
 }
 errors++;
 }
-if((typeof data230 == "number") && (isFinite(data230))){
-if(data230 > 100 || isNaN(data230)){
-const err486 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/restarts",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/restarts/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},schema:100,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restarts,data:data230};
+if(!((data230 === "failover") || (data230 === "stop"))){
+const err486 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/then",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/then/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.then.enum},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.then.enum,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.then,data:data230};
 if(vErrors === null){
 vErrors = [err486];
 }
@@ -6058,8 +6059,11 @@ vErrors.push(err486);
 }
 errors++;
 }
-if(data230 < 1 || isNaN(data230)){
-const err487 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/restarts",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/restarts/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restarts,data:data230};
+}
+if(data204.restarts !== undefined){
+let data231 = data204.restarts;
+if(!(((typeof data231 == "number") && (!(data231 % 1) && !isNaN(data231))) && (isFinite(data231)))){
+const err487 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/restarts",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/restarts/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restarts.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restarts,data:data231};
 if(vErrors === null){
 vErrors = [err487];
 }
@@ -6068,13 +6072,9 @@ vErrors.push(err487);
 }
 errors++;
 }
-}
-}
-if(data203.restart_window !== undefined){
-let data231 = data203.restart_window;
-if(typeof data231 === "string"){
-if(!(formats8(data231))){
-const err488 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/restart_window",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/restart_window/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restart_window,data:data231};
+if((typeof data231 == "number") && (isFinite(data231))){
+if(data231 > 100 || isNaN(data231)){
+const err488 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/restarts",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/restarts/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},schema:100,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restarts,data:data231};
 if(vErrors === null){
 vErrors = [err488];
 }
@@ -6083,9 +6083,8 @@ vErrors.push(err488);
 }
 errors++;
 }
-}
-else {
-const err489 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/restart_window",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/restart_window/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restart_window.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restart_window,data:data231};
+if(data231 < 1 || isNaN(data231)){
+const err489 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/restarts",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/restarts/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restarts,data:data231};
 if(vErrors === null){
 vErrors = [err489];
 }
@@ -6096,8 +6095,11 @@ errors++;
 }
 }
 }
-else {
-const err490 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22,schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items,data:data203};
+if(data204.restart_window !== undefined){
+let data232 = data204.restart_window;
+if(typeof data232 === "string"){
+if(!(formats8(data232))){
+const err490 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/restart_window",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/restart_window/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restart_window,data:data232};
 if(vErrors === null){
 vErrors = [err490];
 }
@@ -6107,9 +6109,8 @@ vErrors.push(err490);
 errors++;
 }
 }
-}
 else {
-const err491 = {instancePath:instancePath+"/modules/" + i8+"/checkers",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers,data:data202};
+const err491 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22+"/restart_window",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/properties/restart_window/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restart_window.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.properties.restart_window,data:data232};
 if(vErrors === null){
 vErrors = [err491];
 }
@@ -6119,11 +6120,9 @@ vErrors.push(err491);
 errors++;
 }
 }
-if(data73.notify !== undefined){
-let data232 = data73.notify;
-if(typeof data232 === "string"){
-if(!(formats2(data232))){
-const err492 = {instancePath:instancePath+"/modules/" + i8+"/notify",schemaPath:"#/properties/modules/items/oneOf/2/properties/notify/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.notify,data:data232};
+}
+else {
+const err492 = {instancePath:instancePath+"/modules/" + i8+"/checkers/" + i22,schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/items/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.items.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers.items,data:data204};
 if(vErrors === null){
 vErrors = [err492];
 }
@@ -6133,8 +6132,9 @@ vErrors.push(err492);
 errors++;
 }
 }
+}
 else {
-const err493 = {instancePath:instancePath+"/modules/" + i8+"/notify",schemaPath:"#/properties/modules/items/oneOf/2/properties/notify/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.notify.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.notify,data:data232};
+const err493 = {instancePath:instancePath+"/modules/" + i8+"/checkers",schemaPath:"#/properties/modules/items/oneOf/2/properties/checkers/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[2].properties.checkers.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.checkers,data:data203};
 if(vErrors === null){
 vErrors = [err493];
 }
@@ -6144,11 +6144,11 @@ vErrors.push(err493);
 errors++;
 }
 }
-if(data73.webhook !== undefined){
-let data233 = data73.webhook;
+if(data73.notify !== undefined){
+let data233 = data73.notify;
 if(typeof data233 === "string"){
-if(!(formats90(data233))){
-const err494 = {instancePath:instancePath+"/modules/" + i8+"/webhook",schemaPath:"#/properties/modules/items/oneOf/2/properties/webhook/format",keyword:"format",params:{format: "http-url"},schema:"http-url",parentSchema:schema11.properties.modules.items.oneOf[2].properties.webhook,data:data233};
+if(!(formats2(data233))){
+const err494 = {instancePath:instancePath+"/modules/" + i8+"/notify",schemaPath:"#/properties/modules/items/oneOf/2/properties/notify/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.modules.items.oneOf[2].properties.notify,data:data233};
 if(vErrors === null){
 vErrors = [err494];
 }
@@ -6159,7 +6159,7 @@ errors++;
 }
 }
 else {
-const err495 = {instancePath:instancePath+"/modules/" + i8+"/webhook",schemaPath:"#/properties/modules/items/oneOf/2/properties/webhook/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.webhook.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.webhook,data:data233};
+const err495 = {instancePath:instancePath+"/modules/" + i8+"/notify",schemaPath:"#/properties/modules/items/oneOf/2/properties/notify/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.notify.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.notify,data:data233};
 if(vErrors === null){
 vErrors = [err495];
 }
@@ -6169,11 +6169,11 @@ vErrors.push(err495);
 errors++;
 }
 }
-if(data73.ports !== undefined){
-let data234 = data73.ports;
-if(Array.isArray(data234)){
-if(data234.length < 1){
-const err496 = {instancePath:instancePath+"/modules/" + i8+"/ports",schemaPath:"#/properties/modules/items/oneOf/2/properties/ports/minItems",keyword:"minItems",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.ports,data:data234};
+if(data73.webhook !== undefined){
+let data234 = data73.webhook;
+if(typeof data234 === "string"){
+if(!(formats90(data234))){
+const err496 = {instancePath:instancePath+"/modules/" + i8+"/webhook",schemaPath:"#/properties/modules/items/oneOf/2/properties/webhook/format",keyword:"format",params:{format: "http-url"},schema:"http-url",parentSchema:schema11.properties.modules.items.oneOf[2].properties.webhook,data:data234};
 if(vErrors === null){
 vErrors = [err496];
 }
@@ -6182,11 +6182,9 @@ vErrors.push(err496);
 }
 errors++;
 }
-const len25 = data234.length;
-for(let i25=0; i25<len25; i25++){
-let data235 = data234[i25];
-if(!(((typeof data235 == "number") && (!(data235 % 1) && !isNaN(data235))) && (isFinite(data235)))){
-const err497 = {instancePath:instancePath+"/modules/" + i8+"/ports/" + i25,schemaPath:"#/properties/modules/items/oneOf/2/properties/ports/items/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.ports.items.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.ports.items,data:data235};
+}
+else {
+const err497 = {instancePath:instancePath+"/modules/" + i8+"/webhook",schemaPath:"#/properties/modules/items/oneOf/2/properties/webhook/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.webhook.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.webhook,data:data234};
 if(vErrors === null){
 vErrors = [err497];
 }
@@ -6195,9 +6193,12 @@ vErrors.push(err497);
 }
 errors++;
 }
-if((typeof data235 == "number") && (isFinite(data235))){
-if(data235 > 65535 || isNaN(data235)){
-const err498 = {instancePath:instancePath+"/modules/" + i8+"/ports/" + i25,schemaPath:"#/properties/modules/items/oneOf/2/properties/ports/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},schema:65535,parentSchema:schema11.properties.modules.items.oneOf[2].properties.ports.items,data:data235};
+}
+if(data73.ports !== undefined){
+let data235 = data73.ports;
+if(Array.isArray(data235)){
+if(data235.length < 1){
+const err498 = {instancePath:instancePath+"/modules/" + i8+"/ports",schemaPath:"#/properties/modules/items/oneOf/2/properties/ports/minItems",keyword:"minItems",params:{limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.ports,data:data235};
 if(vErrors === null){
 vErrors = [err498];
 }
@@ -6206,8 +6207,11 @@ vErrors.push(err498);
 }
 errors++;
 }
-if(data235 < 1 || isNaN(data235)){
-const err499 = {instancePath:instancePath+"/modules/" + i8+"/ports/" + i25,schemaPath:"#/properties/modules/items/oneOf/2/properties/ports/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.ports.items,data:data235};
+const len25 = data235.length;
+for(let i25=0; i25<len25; i25++){
+let data236 = data235[i25];
+if(!(((typeof data236 == "number") && (!(data236 % 1) && !isNaN(data236))) && (isFinite(data236)))){
+const err499 = {instancePath:instancePath+"/modules/" + i8+"/ports/" + i25,schemaPath:"#/properties/modules/items/oneOf/2/properties/ports/items/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.ports.items.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.ports.items,data:data236};
 if(vErrors === null){
 vErrors = [err499];
 }
@@ -6216,20 +6220,9 @@ vErrors.push(err499);
 }
 errors++;
 }
-}
-}
-let i26 = data234.length;
-let j0;
-if(i26 > 1){
-const indices0 = {};
-for(;i26--;){
-let item0 = data234[i26];
-if(!(((typeof item0 == "number") && (!(item0 % 1) && !isNaN(item0))) && (isFinite(item0)))){
-continue;
-}
-if(typeof indices0[item0] == "number"){
-j0 = indices0[item0];
-const err500 = {instancePath:instancePath+"/modules/" + i8+"/ports",schemaPath:"#/properties/modules/items/oneOf/2/properties/ports/uniqueItems",keyword:"uniqueItems",params:{i: i26, j: j0},schema:true,parentSchema:schema11.properties.modules.items.oneOf[2].properties.ports,data:data234};
+if((typeof data236 == "number") && (isFinite(data236))){
+if(data236 > 65535 || isNaN(data236)){
+const err500 = {instancePath:instancePath+"/modules/" + i8+"/ports/" + i25,schemaPath:"#/properties/modules/items/oneOf/2/properties/ports/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},schema:65535,parentSchema:schema11.properties.modules.items.oneOf[2].properties.ports.items,data:data236};
 if(vErrors === null){
 vErrors = [err500];
 }
@@ -6237,14 +6230,9 @@ else {
 vErrors.push(err500);
 }
 errors++;
-break;
 }
-indices0[item0] = i26;
-}
-}
-}
-else {
-const err501 = {instancePath:instancePath+"/modules/" + i8+"/ports",schemaPath:"#/properties/modules/items/oneOf/2/properties/ports/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[2].properties.ports.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.ports,data:data234};
+if(data236 < 1 || isNaN(data236)){
+const err501 = {instancePath:instancePath+"/modules/" + i8+"/ports/" + i25,schemaPath:"#/properties/modules/items/oneOf/2/properties/ports/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.ports.items,data:data236};
 if(vErrors === null){
 vErrors = [err501];
 }
@@ -6254,10 +6242,19 @@ vErrors.push(err501);
 errors++;
 }
 }
-if(data73.split !== undefined){
-let data236 = data73.split;
-if(typeof data236 !== "string"){
-const err502 = {instancePath:instancePath+"/modules/" + i8+"/split",schemaPath:"#/properties/modules/items/oneOf/2/properties/split/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.split.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.split,data:data236};
+}
+let i26 = data235.length;
+let j0;
+if(i26 > 1){
+const indices0 = {};
+for(;i26--;){
+let item0 = data235[i26];
+if(!(((typeof item0 == "number") && (!(item0 % 1) && !isNaN(item0))) && (isFinite(item0)))){
+continue;
+}
+if(typeof indices0[item0] == "number"){
+j0 = indices0[item0];
+const err502 = {instancePath:instancePath+"/modules/" + i8+"/ports",schemaPath:"#/properties/modules/items/oneOf/2/properties/ports/uniqueItems",keyword:"uniqueItems",params:{i: i26, j: j0},schema:true,parentSchema:schema11.properties.modules.items.oneOf[2].properties.ports,data:data235};
 if(vErrors === null){
 vErrors = [err502];
 }
@@ -6265,9 +6262,14 @@ else {
 vErrors.push(err502);
 }
 errors++;
+break;
 }
-if(!((data236 === "client_ip") || (data236 === "client_ip_port"))){
-const err503 = {instancePath:instancePath+"/modules/" + i8+"/split",schemaPath:"#/properties/modules/items/oneOf/2/properties/split/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[2].properties.split.enum},schema:schema11.properties.modules.items.oneOf[2].properties.split.enum,parentSchema:schema11.properties.modules.items.oneOf[2].properties.split,data:data236};
+indices0[item0] = i26;
+}
+}
+}
+else {
+const err503 = {instancePath:instancePath+"/modules/" + i8+"/ports",schemaPath:"#/properties/modules/items/oneOf/2/properties/ports/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.items.oneOf[2].properties.ports.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.ports,data:data235};
 if(vErrors === null){
 vErrors = [err503];
 }
@@ -6277,13 +6279,10 @@ vErrors.push(err503);
 errors++;
 }
 }
-if(data73.weights !== undefined){
-let data237 = data73.weights;
-if(data237 && typeof data237 == "object" && !Array.isArray(data237)){
-for(const key19 in data237){
-let data238 = data237[key19];
-if(!(((typeof data238 == "number") && (!(data238 % 1) && !isNaN(data238))) && (isFinite(data238)))){
-const err504 = {instancePath:instancePath+"/modules/" + i8+"/weights/" + key19.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/modules/items/oneOf/2/properties/weights/additionalProperties/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.weights.additionalProperties.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.weights.additionalProperties,data:data238};
+if(data73.split !== undefined){
+let data237 = data73.split;
+if(typeof data237 !== "string"){
+const err504 = {instancePath:instancePath+"/modules/" + i8+"/split",schemaPath:"#/properties/modules/items/oneOf/2/properties/split/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.split.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.split,data:data237};
 if(vErrors === null){
 vErrors = [err504];
 }
@@ -6292,9 +6291,8 @@ vErrors.push(err504);
 }
 errors++;
 }
-if((typeof data238 == "number") && (isFinite(data238))){
-if(data238 > 1000 || isNaN(data238)){
-const err505 = {instancePath:instancePath+"/modules/" + i8+"/weights/" + key19.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/modules/items/oneOf/2/properties/weights/additionalProperties/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},schema:1000,parentSchema:schema11.properties.modules.items.oneOf[2].properties.weights.additionalProperties,data:data238};
+if(!((data237 === "client_ip") || (data237 === "client_ip_port"))){
+const err505 = {instancePath:instancePath+"/modules/" + i8+"/split",schemaPath:"#/properties/modules/items/oneOf/2/properties/split/enum",keyword:"enum",params:{allowedValues: schema11.properties.modules.items.oneOf[2].properties.split.enum},schema:schema11.properties.modules.items.oneOf[2].properties.split.enum,parentSchema:schema11.properties.modules.items.oneOf[2].properties.split,data:data237};
 if(vErrors === null){
 vErrors = [err505];
 }
@@ -6303,8 +6301,14 @@ vErrors.push(err505);
 }
 errors++;
 }
-if(data238 < 1 || isNaN(data238)){
-const err506 = {instancePath:instancePath+"/modules/" + i8+"/weights/" + key19.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/modules/items/oneOf/2/properties/weights/additionalProperties/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.weights.additionalProperties,data:data238};
+}
+if(data73.weights !== undefined){
+let data238 = data73.weights;
+if(data238 && typeof data238 == "object" && !Array.isArray(data238)){
+for(const key19 in data238){
+let data239 = data238[key19];
+if(!(((typeof data239 == "number") && (!(data239 % 1) && !isNaN(data239))) && (isFinite(data239)))){
+const err506 = {instancePath:instancePath+"/modules/" + i8+"/weights/" + key19.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/modules/items/oneOf/2/properties/weights/additionalProperties/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.modules.items.oneOf[2].properties.weights.additionalProperties.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.weights.additionalProperties,data:data239};
 if(vErrors === null){
 vErrors = [err506];
 }
@@ -6313,11 +6317,9 @@ vErrors.push(err506);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err507 = {instancePath:instancePath+"/modules/" + i8+"/weights",schemaPath:"#/properties/modules/items/oneOf/2/properties/weights/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.oneOf[2].properties.weights.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.weights,data:data237};
+if((typeof data239 == "number") && (isFinite(data239))){
+if(data239 > 1000 || isNaN(data239)){
+const err507 = {instancePath:instancePath+"/modules/" + i8+"/weights/" + key19.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/modules/items/oneOf/2/properties/weights/additionalProperties/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},schema:1000,parentSchema:schema11.properties.modules.items.oneOf[2].properties.weights.additionalProperties,data:data239};
 if(vErrors === null){
 vErrors = [err507];
 }
@@ -6326,12 +6328,8 @@ vErrors.push(err507);
 }
 errors++;
 }
-}
-if(data73.drain_timeout !== undefined){
-let data239 = data73.drain_timeout;
-if(typeof data239 === "string"){
-if(!(formats8(data239))){
-const err508 = {instancePath:instancePath+"/modules/" + i8+"/drain_timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/drain_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[2].properties.drain_timeout,data:data239};
+if(data239 < 1 || isNaN(data239)){
+const err508 = {instancePath:instancePath+"/modules/" + i8+"/weights/" + key19.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/modules/items/oneOf/2/properties/weights/additionalProperties/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.modules.items.oneOf[2].properties.weights.additionalProperties,data:data239};
 if(vErrors === null){
 vErrors = [err508];
 }
@@ -6341,8 +6339,10 @@ vErrors.push(err508);
 errors++;
 }
 }
+}
+}
 else {
-const err509 = {instancePath:instancePath+"/modules/" + i8+"/drain_timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/drain_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.drain_timeout.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.drain_timeout,data:data239};
+const err509 = {instancePath:instancePath+"/modules/" + i8+"/weights",schemaPath:"#/properties/modules/items/oneOf/2/properties/weights/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.oneOf[2].properties.weights.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.weights,data:data238};
 if(vErrors === null){
 vErrors = [err509];
 }
@@ -6352,9 +6352,11 @@ vErrors.push(err509);
 errors++;
 }
 }
-}
-else {
-const err510 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/2/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.oneOf[2].type,parentSchema:schema11.properties.modules.items.oneOf[2],data:data73};
+if(data73.drain_timeout !== undefined){
+let data240 = data73.drain_timeout;
+if(typeof data240 === "string"){
+if(!(formats8(data240))){
+const err510 = {instancePath:instancePath+"/modules/" + i8+"/drain_timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/drain_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.modules.items.oneOf[2].properties.drain_timeout,data:data240};
 if(vErrors === null){
 vErrors = [err510];
 }
@@ -6365,7 +6367,7 @@ errors++;
 }
 }
 else {
-const err511 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/discriminator",keyword:"discriminator",params:{error: "mapping", tag: "type", tagValue: tag0},schema:schema11.properties.modules.items.discriminator,parentSchema:schema11.properties.modules.items,data:data73};
+const err511 = {instancePath:instancePath+"/modules/" + i8+"/drain_timeout",schemaPath:"#/properties/modules/items/oneOf/2/properties/drain_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.modules.items.oneOf[2].properties.drain_timeout.type,parentSchema:schema11.properties.modules.items.oneOf[2].properties.drain_timeout,data:data240};
 if(vErrors === null){
 vErrors = [err511];
 }
@@ -6375,8 +6377,9 @@ vErrors.push(err511);
 errors++;
 }
 }
+}
 else {
-const err512 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/discriminator",keyword:"discriminator",params:{error: "tag", tag: "type", tagValue: tag0},schema:schema11.properties.modules.items.discriminator,parentSchema:schema11.properties.modules.items,data:data73};
+const err512 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/oneOf/2/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.oneOf[2].type,parentSchema:schema11.properties.modules.items.oneOf[2],data:data73};
 if(vErrors === null){
 vErrors = [err512];
 }
@@ -6387,7 +6390,7 @@ errors++;
 }
 }
 else {
-const err513 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.type,parentSchema:schema11.properties.modules.items,data:data73};
+const err513 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/discriminator",keyword:"discriminator",params:{error: "mapping", tag: "type", tagValue: tag0},schema:schema11.properties.modules.items.discriminator,parentSchema:schema11.properties.modules.items,data:data73};
 if(vErrors === null){
 vErrors = [err513];
 }
@@ -6397,9 +6400,8 @@ vErrors.push(err513);
 errors++;
 }
 }
-}
 else {
-const err514 = {instancePath:instancePath+"/modules",schemaPath:"#/properties/modules/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.type,parentSchema:schema11.properties.modules,data:data72};
+const err514 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/discriminator",keyword:"discriminator",params:{error: "tag", tag: "type", tagValue: tag0},schema:schema11.properties.modules.items.discriminator,parentSchema:schema11.properties.modules.items,data:data73};
 if(vErrors === null){
 vErrors = [err514];
 }
@@ -6409,12 +6411,8 @@ vErrors.push(err514);
 errors++;
 }
 }
-if(data.web !== undefined){
-let data240 = data.web;
-if(data240 && typeof data240 == "object" && !Array.isArray(data240)){
-for(const key20 in data240){
-if(!(key20 === "listen")){
-const err515 = {instancePath:instancePath+"/web",schemaPath:"#/properties/web/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},schema:false,parentSchema:schema11.properties.web,data:data240};
+else {
+const err515 = {instancePath:instancePath+"/modules/" + i8,schemaPath:"#/properties/modules/items/type",keyword:"type",params:{type: "object"},schema:schema11.properties.modules.items.type,parentSchema:schema11.properties.modules.items,data:data73};
 if(vErrors === null){
 vErrors = [err515];
 }
@@ -6424,11 +6422,9 @@ vErrors.push(err515);
 errors++;
 }
 }
-if(data240.listen !== undefined){
-let data241 = data240.listen;
-if(typeof data241 === "string"){
-if(!(formats242(data241))){
-const err516 = {instancePath:instancePath+"/web/listen",schemaPath:"#/properties/web/properties/listen/format",keyword:"format",params:{format: "listen"},schema:"listen",parentSchema:schema11.properties.web.properties.listen,data:data241};
+}
+else {
+const err516 = {instancePath:instancePath+"/modules",schemaPath:"#/properties/modules/type",keyword:"type",params:{type: "array"},schema:schema11.properties.modules.type,parentSchema:schema11.properties.modules,data:data72};
 if(vErrors === null){
 vErrors = [err516];
 }
@@ -6438,8 +6434,12 @@ vErrors.push(err516);
 errors++;
 }
 }
-else {
-const err517 = {instancePath:instancePath+"/web/listen",schemaPath:"#/properties/web/properties/listen/type",keyword:"type",params:{type: "string"},schema:schema11.properties.web.properties.listen.type,parentSchema:schema11.properties.web.properties.listen,data:data241};
+if(data.web !== undefined){
+let data241 = data.web;
+if(data241 && typeof data241 == "object" && !Array.isArray(data241)){
+for(const key20 in data241){
+if(!(key20 === "listen")){
+const err517 = {instancePath:instancePath+"/web",schemaPath:"#/properties/web/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},schema:false,parentSchema:schema11.properties.web,data:data241};
 if(vErrors === null){
 vErrors = [err517];
 }
@@ -6449,9 +6449,11 @@ vErrors.push(err517);
 errors++;
 }
 }
-}
-else {
-const err518 = {instancePath:instancePath+"/web",schemaPath:"#/properties/web/type",keyword:"type",params:{type: "object"},schema:schema11.properties.web.type,parentSchema:schema11.properties.web,data:data240};
+if(data241.listen !== undefined){
+let data242 = data241.listen;
+if(typeof data242 === "string"){
+if(!(formats244(data242))){
+const err518 = {instancePath:instancePath+"/web/listen",schemaPath:"#/properties/web/properties/listen/format",keyword:"format",params:{format: "listen"},schema:"listen",parentSchema:schema11.properties.web.properties.listen,data:data242};
 if(vErrors === null){
 vErrors = [err518];
 }
@@ -6461,12 +6463,8 @@ vErrors.push(err518);
 errors++;
 }
 }
-if(data.console !== undefined){
-let data242 = data.console;
-if(data242 && typeof data242 == "object" && !Array.isArray(data242)){
-for(const key21 in data242){
-if(!(((((((key21 === "users") || (key21 === "tls")) || (key21 === "cert")) || (key21 === "key")) || (key21 === "names")) || (key21 === "session_timeout")) || (key21 === "api_token"))){
-const err519 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},schema:false,parentSchema:schema11.properties.console,data:data242};
+else {
+const err519 = {instancePath:instancePath+"/web/listen",schemaPath:"#/properties/web/properties/listen/type",keyword:"type",params:{type: "string"},schema:schema11.properties.web.properties.listen.type,parentSchema:schema11.properties.web.properties.listen,data:data242};
 if(vErrors === null){
 vErrors = [err519];
 }
@@ -6476,15 +6474,9 @@ vErrors.push(err519);
 errors++;
 }
 }
-if(data242.users !== undefined){
-let data243 = data242.users;
-if(Array.isArray(data243)){
-const len26 = data243.length;
-for(let i27=0; i27<len26; i27++){
-let data244 = data243[i27];
-if(data244 && typeof data244 == "object" && !Array.isArray(data244)){
-if(data244.name === undefined){
-const err520 = {instancePath:instancePath+"/console/users/" + i27,schemaPath:"#/properties/console/properties/users/items/required",keyword:"required",params:{missingProperty: "name"},schema:schema11.properties.console.properties.users.items.required,parentSchema:schema11.properties.console.properties.users.items,data:data244};
+}
+else {
+const err520 = {instancePath:instancePath+"/web",schemaPath:"#/properties/web/type",keyword:"type",params:{type: "object"},schema:schema11.properties.web.type,parentSchema:schema11.properties.web,data:data241};
 if(vErrors === null){
 vErrors = [err520];
 }
@@ -6493,8 +6485,13 @@ vErrors.push(err520);
 }
 errors++;
 }
-if(data244.role === undefined){
-const err521 = {instancePath:instancePath+"/console/users/" + i27,schemaPath:"#/properties/console/properties/users/items/required",keyword:"required",params:{missingProperty: "role"},schema:schema11.properties.console.properties.users.items.required,parentSchema:schema11.properties.console.properties.users.items,data:data244};
+}
+if(data.console !== undefined){
+let data243 = data.console;
+if(data243 && typeof data243 == "object" && !Array.isArray(data243)){
+for(const key21 in data243){
+if(!(((((((key21 === "users") || (key21 === "tls")) || (key21 === "cert")) || (key21 === "key")) || (key21 === "names")) || (key21 === "session_timeout")) || (key21 === "api_token"))){
+const err521 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},schema:false,parentSchema:schema11.properties.console,data:data243};
 if(vErrors === null){
 vErrors = [err521];
 }
@@ -6503,8 +6500,16 @@ vErrors.push(err521);
 }
 errors++;
 }
-if(data244.password === undefined){
-const err522 = {instancePath:instancePath+"/console/users/" + i27,schemaPath:"#/properties/console/properties/users/items/required",keyword:"required",params:{missingProperty: "password"},schema:schema11.properties.console.properties.users.items.required,parentSchema:schema11.properties.console.properties.users.items,data:data244};
+}
+if(data243.users !== undefined){
+let data244 = data243.users;
+if(Array.isArray(data244)){
+const len26 = data244.length;
+for(let i27=0; i27<len26; i27++){
+let data245 = data244[i27];
+if(data245 && typeof data245 == "object" && !Array.isArray(data245)){
+if(data245.name === undefined){
+const err522 = {instancePath:instancePath+"/console/users/" + i27,schemaPath:"#/properties/console/properties/users/items/required",keyword:"required",params:{missingProperty: "name"},schema:schema11.properties.console.properties.users.items.required,parentSchema:schema11.properties.console.properties.users.items,data:data245};
 if(vErrors === null){
 vErrors = [err522];
 }
@@ -6513,9 +6518,8 @@ vErrors.push(err522);
 }
 errors++;
 }
-for(const key22 in data244){
-if(!(((key22 === "name") || (key22 === "role")) || (key22 === "password"))){
-const err523 = {instancePath:instancePath+"/console/users/" + i27,schemaPath:"#/properties/console/properties/users/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},schema:false,parentSchema:schema11.properties.console.properties.users.items,data:data244};
+if(data245.role === undefined){
+const err523 = {instancePath:instancePath+"/console/users/" + i27,schemaPath:"#/properties/console/properties/users/items/required",keyword:"required",params:{missingProperty: "role"},schema:schema11.properties.console.properties.users.items.required,parentSchema:schema11.properties.console.properties.users.items,data:data245};
 if(vErrors === null){
 vErrors = [err523];
 }
@@ -6524,12 +6528,8 @@ vErrors.push(err523);
 }
 errors++;
 }
-}
-if(data244.name !== undefined){
-let data245 = data244.name;
-if(typeof data245 === "string"){
-if(!(formats0(data245))){
-const err524 = {instancePath:instancePath+"/console/users/" + i27+"/name",schemaPath:"#/properties/console/properties/users/items/properties/name/format",keyword:"format",params:{format: "name"},schema:"name",parentSchema:schema11.properties.console.properties.users.items.properties.name,data:data245};
+if(data245.password === undefined){
+const err524 = {instancePath:instancePath+"/console/users/" + i27,schemaPath:"#/properties/console/properties/users/items/required",keyword:"required",params:{missingProperty: "password"},schema:schema11.properties.console.properties.users.items.required,parentSchema:schema11.properties.console.properties.users.items,data:data245};
 if(vErrors === null){
 vErrors = [err524];
 }
@@ -6538,9 +6538,9 @@ vErrors.push(err524);
 }
 errors++;
 }
-}
-else {
-const err525 = {instancePath:instancePath+"/console/users/" + i27+"/name",schemaPath:"#/properties/console/properties/users/items/properties/name/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.users.items.properties.name.type,parentSchema:schema11.properties.console.properties.users.items.properties.name,data:data245};
+for(const key22 in data245){
+if(!(((key22 === "name") || (key22 === "role")) || (key22 === "password"))){
+const err525 = {instancePath:instancePath+"/console/users/" + i27,schemaPath:"#/properties/console/properties/users/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},schema:false,parentSchema:schema11.properties.console.properties.users.items,data:data245};
 if(vErrors === null){
 vErrors = [err525];
 }
@@ -6550,10 +6550,11 @@ vErrors.push(err525);
 errors++;
 }
 }
-if(data244.role !== undefined){
-let data246 = data244.role;
-if(typeof data246 !== "string"){
-const err526 = {instancePath:instancePath+"/console/users/" + i27+"/role",schemaPath:"#/properties/console/properties/users/items/properties/role/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.users.items.properties.role.type,parentSchema:schema11.properties.console.properties.users.items.properties.role,data:data246};
+if(data245.name !== undefined){
+let data246 = data245.name;
+if(typeof data246 === "string"){
+if(!(formats0(data246))){
+const err526 = {instancePath:instancePath+"/console/users/" + i27+"/name",schemaPath:"#/properties/console/properties/users/items/properties/name/format",keyword:"format",params:{format: "name"},schema:"name",parentSchema:schema11.properties.console.properties.users.items.properties.name,data:data246};
 if(vErrors === null){
 vErrors = [err526];
 }
@@ -6562,8 +6563,9 @@ vErrors.push(err526);
 }
 errors++;
 }
-if(!(((data246 === "viewer") || (data246 === "operator")) || (data246 === "admin"))){
-const err527 = {instancePath:instancePath+"/console/users/" + i27+"/role",schemaPath:"#/properties/console/properties/users/items/properties/role/enum",keyword:"enum",params:{allowedValues: schema11.properties.console.properties.users.items.properties.role.enum},schema:schema11.properties.console.properties.users.items.properties.role.enum,parentSchema:schema11.properties.console.properties.users.items.properties.role,data:data246};
+}
+else {
+const err527 = {instancePath:instancePath+"/console/users/" + i27+"/name",schemaPath:"#/properties/console/properties/users/items/properties/name/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.users.items.properties.name.type,parentSchema:schema11.properties.console.properties.users.items.properties.name,data:data246};
 if(vErrors === null){
 vErrors = [err527];
 }
@@ -6573,10 +6575,10 @@ vErrors.push(err527);
 errors++;
 }
 }
-if(data244.password !== undefined){
-let data247 = data244.password;
+if(data245.role !== undefined){
+let data247 = data245.role;
 if(typeof data247 !== "string"){
-const err528 = {instancePath:instancePath+"/console/users/" + i27+"/password",schemaPath:"#/properties/console/properties/users/items/properties/password/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.users.items.properties.password.type,parentSchema:schema11.properties.console.properties.users.items.properties.password,data:data247};
+const err528 = {instancePath:instancePath+"/console/users/" + i27+"/role",schemaPath:"#/properties/console/properties/users/items/properties/role/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.users.items.properties.role.type,parentSchema:schema11.properties.console.properties.users.items.properties.role,data:data247};
 if(vErrors === null){
 vErrors = [err528];
 }
@@ -6585,10 +6587,8 @@ vErrors.push(err528);
 }
 errors++;
 }
-}
-}
-else {
-const err529 = {instancePath:instancePath+"/console/users/" + i27,schemaPath:"#/properties/console/properties/users/items/type",keyword:"type",params:{type: "object"},schema:schema11.properties.console.properties.users.items.type,parentSchema:schema11.properties.console.properties.users.items,data:data244};
+if(!(((data247 === "viewer") || (data247 === "operator")) || (data247 === "admin"))){
+const err529 = {instancePath:instancePath+"/console/users/" + i27+"/role",schemaPath:"#/properties/console/properties/users/items/properties/role/enum",keyword:"enum",params:{allowedValues: schema11.properties.console.properties.users.items.properties.role.enum},schema:schema11.properties.console.properties.users.items.properties.role.enum,parentSchema:schema11.properties.console.properties.users.items.properties.role,data:data247};
 if(vErrors === null){
 vErrors = [err529];
 }
@@ -6598,9 +6598,10 @@ vErrors.push(err529);
 errors++;
 }
 }
-}
-else {
-const err530 = {instancePath:instancePath+"/console/users",schemaPath:"#/properties/console/properties/users/type",keyword:"type",params:{type: "array"},schema:schema11.properties.console.properties.users.type,parentSchema:schema11.properties.console.properties.users,data:data243};
+if(data245.password !== undefined){
+let data248 = data245.password;
+if(typeof data248 !== "string"){
+const err530 = {instancePath:instancePath+"/console/users/" + i27+"/password",schemaPath:"#/properties/console/properties/users/items/properties/password/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.users.items.properties.password.type,parentSchema:schema11.properties.console.properties.users.items.properties.password,data:data248};
 if(vErrors === null){
 vErrors = [err530];
 }
@@ -6610,10 +6611,9 @@ vErrors.push(err530);
 errors++;
 }
 }
-if(data242.tls !== undefined){
-let data248 = data242.tls;
-if(typeof data248 !== "boolean"){
-const err531 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/type",keyword:"type",params:{type: "boolean"},schema:schema11.properties.console.properties.tls.type,parentSchema:schema11.properties.console.properties.tls,data:data248};
+}
+else {
+const err531 = {instancePath:instancePath+"/console/users/" + i27,schemaPath:"#/properties/console/properties/users/items/type",keyword:"type",params:{type: "object"},schema:schema11.properties.console.properties.users.items.type,parentSchema:schema11.properties.console.properties.users.items,data:data245};
 if(vErrors === null){
 vErrors = [err531];
 }
@@ -6623,11 +6623,9 @@ vErrors.push(err531);
 errors++;
 }
 }
-if(data242.cert !== undefined){
-let data249 = data242.cert;
-if(typeof data249 === "string"){
-if(!(formats2(data249))){
-const err532 = {instancePath:instancePath+"/console/cert",schemaPath:"#/properties/console/properties/cert/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.console.properties.cert,data:data249};
+}
+else {
+const err532 = {instancePath:instancePath+"/console/users",schemaPath:"#/properties/console/properties/users/type",keyword:"type",params:{type: "array"},schema:schema11.properties.console.properties.users.type,parentSchema:schema11.properties.console.properties.users,data:data244};
 if(vErrors === null){
 vErrors = [err532];
 }
@@ -6637,8 +6635,10 @@ vErrors.push(err532);
 errors++;
 }
 }
-else {
-const err533 = {instancePath:instancePath+"/console/cert",schemaPath:"#/properties/console/properties/cert/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.cert.type,parentSchema:schema11.properties.console.properties.cert,data:data249};
+if(data243.tls !== undefined){
+let data249 = data243.tls;
+if(typeof data249 !== "boolean"){
+const err533 = {instancePath:instancePath+"/console/tls",schemaPath:"#/properties/console/properties/tls/type",keyword:"type",params:{type: "boolean"},schema:schema11.properties.console.properties.tls.type,parentSchema:schema11.properties.console.properties.tls,data:data249};
 if(vErrors === null){
 vErrors = [err533];
 }
@@ -6648,11 +6648,11 @@ vErrors.push(err533);
 errors++;
 }
 }
-if(data242.key !== undefined){
-let data250 = data242.key;
+if(data243.cert !== undefined){
+let data250 = data243.cert;
 if(typeof data250 === "string"){
 if(!(formats2(data250))){
-const err534 = {instancePath:instancePath+"/console/key",schemaPath:"#/properties/console/properties/key/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.console.properties.key,data:data250};
+const err534 = {instancePath:instancePath+"/console/cert",schemaPath:"#/properties/console/properties/cert/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.console.properties.cert,data:data250};
 if(vErrors === null){
 vErrors = [err534];
 }
@@ -6663,7 +6663,7 @@ errors++;
 }
 }
 else {
-const err535 = {instancePath:instancePath+"/console/key",schemaPath:"#/properties/console/properties/key/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.key.type,parentSchema:schema11.properties.console.properties.key,data:data250};
+const err535 = {instancePath:instancePath+"/console/cert",schemaPath:"#/properties/console/properties/cert/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.cert.type,parentSchema:schema11.properties.console.properties.cert,data:data250};
 if(vErrors === null){
 vErrors = [err535];
 }
@@ -6673,15 +6673,11 @@ vErrors.push(err535);
 errors++;
 }
 }
-if(data242.names !== undefined){
-let data251 = data242.names;
-if(Array.isArray(data251)){
-const len27 = data251.length;
-for(let i28=0; i28<len27; i28++){
-let data252 = data251[i28];
-if(typeof data252 === "string"){
-if(!(formats0(data252))){
-const err536 = {instancePath:instancePath+"/console/names/" + i28,schemaPath:"#/properties/console/properties/names/items/format",keyword:"format",params:{format: "name"},schema:"name",parentSchema:schema11.properties.console.properties.names.items,data:data252};
+if(data243.key !== undefined){
+let data251 = data243.key;
+if(typeof data251 === "string"){
+if(!(formats2(data251))){
+const err536 = {instancePath:instancePath+"/console/key",schemaPath:"#/properties/console/properties/key/format",keyword:"format",params:{format: "path"},schema:"path",parentSchema:schema11.properties.console.properties.key,data:data251};
 if(vErrors === null){
 vErrors = [err536];
 }
@@ -6692,7 +6688,7 @@ errors++;
 }
 }
 else {
-const err537 = {instancePath:instancePath+"/console/names/" + i28,schemaPath:"#/properties/console/properties/names/items/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.names.items.type,parentSchema:schema11.properties.console.properties.names.items,data:data252};
+const err537 = {instancePath:instancePath+"/console/key",schemaPath:"#/properties/console/properties/key/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.key.type,parentSchema:schema11.properties.console.properties.key,data:data251};
 if(vErrors === null){
 vErrors = [err537];
 }
@@ -6702,9 +6698,15 @@ vErrors.push(err537);
 errors++;
 }
 }
-}
-else {
-const err538 = {instancePath:instancePath+"/console/names",schemaPath:"#/properties/console/properties/names/type",keyword:"type",params:{type: "array"},schema:schema11.properties.console.properties.names.type,parentSchema:schema11.properties.console.properties.names,data:data251};
+if(data243.names !== undefined){
+let data252 = data243.names;
+if(Array.isArray(data252)){
+const len27 = data252.length;
+for(let i28=0; i28<len27; i28++){
+let data253 = data252[i28];
+if(typeof data253 === "string"){
+if(!(formats0(data253))){
+const err538 = {instancePath:instancePath+"/console/names/" + i28,schemaPath:"#/properties/console/properties/names/items/format",keyword:"format",params:{format: "name"},schema:"name",parentSchema:schema11.properties.console.properties.names.items,data:data253};
 if(vErrors === null){
 vErrors = [err538];
 }
@@ -6714,11 +6716,8 @@ vErrors.push(err538);
 errors++;
 }
 }
-if(data242.session_timeout !== undefined){
-let data253 = data242.session_timeout;
-if(typeof data253 === "string"){
-if(!(formats8(data253))){
-const err539 = {instancePath:instancePath+"/console/session_timeout",schemaPath:"#/properties/console/properties/session_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.console.properties.session_timeout,data:data253};
+else {
+const err539 = {instancePath:instancePath+"/console/names/" + i28,schemaPath:"#/properties/console/properties/names/items/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.names.items.type,parentSchema:schema11.properties.console.properties.names.items,data:data253};
 if(vErrors === null){
 vErrors = [err539];
 }
@@ -6728,8 +6727,9 @@ vErrors.push(err539);
 errors++;
 }
 }
+}
 else {
-const err540 = {instancePath:instancePath+"/console/session_timeout",schemaPath:"#/properties/console/properties/session_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.session_timeout.type,parentSchema:schema11.properties.console.properties.session_timeout,data:data253};
+const err540 = {instancePath:instancePath+"/console/names",schemaPath:"#/properties/console/properties/names/type",keyword:"type",params:{type: "array"},schema:schema11.properties.console.properties.names.type,parentSchema:schema11.properties.console.properties.names,data:data252};
 if(vErrors === null){
 vErrors = [err540];
 }
@@ -6739,10 +6739,11 @@ vErrors.push(err540);
 errors++;
 }
 }
-if(data242.api_token !== undefined){
-let data254 = data242.api_token;
-if(typeof data254 !== "boolean"){
-const err541 = {instancePath:instancePath+"/console/api_token",schemaPath:"#/properties/console/properties/api_token/type",keyword:"type",params:{type: "boolean"},schema:schema11.properties.console.properties.api_token.type,parentSchema:schema11.properties.console.properties.api_token,data:data254};
+if(data243.session_timeout !== undefined){
+let data254 = data243.session_timeout;
+if(typeof data254 === "string"){
+if(!(formats8(data254))){
+const err541 = {instancePath:instancePath+"/console/session_timeout",schemaPath:"#/properties/console/properties/session_timeout/format",keyword:"format",params:{format: "duration"},schema:"duration",parentSchema:schema11.properties.console.properties.session_timeout,data:data254};
 if(vErrors === null){
 vErrors = [err541];
 }
@@ -6752,9 +6753,8 @@ vErrors.push(err541);
 errors++;
 }
 }
-}
 else {
-const err542 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/type",keyword:"type",params:{type: "object"},schema:schema11.properties.console.type,parentSchema:schema11.properties.console,data:data242};
+const err542 = {instancePath:instancePath+"/console/session_timeout",schemaPath:"#/properties/console/properties/session_timeout/type",keyword:"type",params:{type: "string"},schema:schema11.properties.console.properties.session_timeout.type,parentSchema:schema11.properties.console.properties.session_timeout,data:data254};
 if(vErrors === null){
 vErrors = [err542];
 }
@@ -6764,12 +6764,10 @@ vErrors.push(err542);
 errors++;
 }
 }
-if(data.log !== undefined){
-let data255 = data.log;
-if(data255 && typeof data255 == "object" && !Array.isArray(data255)){
-for(const key23 in data255){
-if(!((key23 === "file_size") || (key23 === "files"))){
-const err543 = {instancePath:instancePath+"/log",schemaPath:"#/properties/log/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},schema:false,parentSchema:schema11.properties.log,data:data255};
+if(data243.api_token !== undefined){
+let data255 = data243.api_token;
+if(typeof data255 !== "boolean"){
+const err543 = {instancePath:instancePath+"/console/api_token",schemaPath:"#/properties/console/properties/api_token/type",keyword:"type",params:{type: "boolean"},schema:schema11.properties.console.properties.api_token.type,parentSchema:schema11.properties.console.properties.api_token,data:data255};
 if(vErrors === null){
 vErrors = [err543];
 }
@@ -6779,10 +6777,9 @@ vErrors.push(err543);
 errors++;
 }
 }
-if(data255.file_size !== undefined){
-let data256 = data255.file_size;
-if(!(((typeof data256 == "number") && (!(data256 % 1) && !isNaN(data256))) && (isFinite(data256)))){
-const err544 = {instancePath:instancePath+"/log/file_size",schemaPath:"#/properties/log/properties/file_size/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.log.properties.file_size.type,parentSchema:schema11.properties.log.properties.file_size,data:data256};
+}
+else {
+const err544 = {instancePath:instancePath+"/console",schemaPath:"#/properties/console/type",keyword:"type",params:{type: "object"},schema:schema11.properties.console.type,parentSchema:schema11.properties.console,data:data243};
 if(vErrors === null){
 vErrors = [err544];
 }
@@ -6791,9 +6788,13 @@ vErrors.push(err544);
 }
 errors++;
 }
-if((typeof data256 == "number") && (isFinite(data256))){
-if(data256 > 1024 || isNaN(data256)){
-const err545 = {instancePath:instancePath+"/log/file_size",schemaPath:"#/properties/log/properties/file_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},schema:1024,parentSchema:schema11.properties.log.properties.file_size,data:data256};
+}
+if(data.log !== undefined){
+let data256 = data.log;
+if(data256 && typeof data256 == "object" && !Array.isArray(data256)){
+for(const key23 in data256){
+if(!((key23 === "file_size") || (key23 === "files"))){
+const err545 = {instancePath:instancePath+"/log",schemaPath:"#/properties/log/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},schema:false,parentSchema:schema11.properties.log,data:data256};
 if(vErrors === null){
 vErrors = [err545];
 }
@@ -6802,8 +6803,11 @@ vErrors.push(err545);
 }
 errors++;
 }
-if(data256 < 1 || isNaN(data256)){
-const err546 = {instancePath:instancePath+"/log/file_size",schemaPath:"#/properties/log/properties/file_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.log.properties.file_size,data:data256};
+}
+if(data256.file_size !== undefined){
+let data257 = data256.file_size;
+if(!(((typeof data257 == "number") && (!(data257 % 1) && !isNaN(data257))) && (isFinite(data257)))){
+const err546 = {instancePath:instancePath+"/log/file_size",schemaPath:"#/properties/log/properties/file_size/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.log.properties.file_size.type,parentSchema:schema11.properties.log.properties.file_size,data:data257};
 if(vErrors === null){
 vErrors = [err546];
 }
@@ -6812,12 +6816,9 @@ vErrors.push(err546);
 }
 errors++;
 }
-}
-}
-if(data255.files !== undefined){
-let data257 = data255.files;
-if(!(((typeof data257 == "number") && (!(data257 % 1) && !isNaN(data257))) && (isFinite(data257)))){
-const err547 = {instancePath:instancePath+"/log/files",schemaPath:"#/properties/log/properties/files/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.log.properties.files.type,parentSchema:schema11.properties.log.properties.files,data:data257};
+if((typeof data257 == "number") && (isFinite(data257))){
+if(data257 > 1024 || isNaN(data257)){
+const err547 = {instancePath:instancePath+"/log/file_size",schemaPath:"#/properties/log/properties/file_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},schema:1024,parentSchema:schema11.properties.log.properties.file_size,data:data257};
 if(vErrors === null){
 vErrors = [err547];
 }
@@ -6826,9 +6827,8 @@ vErrors.push(err547);
 }
 errors++;
 }
-if((typeof data257 == "number") && (isFinite(data257))){
-if(data257 > 100 || isNaN(data257)){
-const err548 = {instancePath:instancePath+"/log/files",schemaPath:"#/properties/log/properties/files/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},schema:100,parentSchema:schema11.properties.log.properties.files,data:data257};
+if(data257 < 1 || isNaN(data257)){
+const err548 = {instancePath:instancePath+"/log/file_size",schemaPath:"#/properties/log/properties/file_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},schema:1,parentSchema:schema11.properties.log.properties.file_size,data:data257};
 if(vErrors === null){
 vErrors = [err548];
 }
@@ -6837,8 +6837,12 @@ vErrors.push(err548);
 }
 errors++;
 }
-if(data257 < 0 || isNaN(data257)){
-const err549 = {instancePath:instancePath+"/log/files",schemaPath:"#/properties/log/properties/files/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},schema:0,parentSchema:schema11.properties.log.properties.files,data:data257};
+}
+}
+if(data256.files !== undefined){
+let data258 = data256.files;
+if(!(((typeof data258 == "number") && (!(data258 % 1) && !isNaN(data258))) && (isFinite(data258)))){
+const err549 = {instancePath:instancePath+"/log/files",schemaPath:"#/properties/log/properties/files/type",keyword:"type",params:{type: "integer"},schema:schema11.properties.log.properties.files.type,parentSchema:schema11.properties.log.properties.files,data:data258};
 if(vErrors === null){
 vErrors = [err549];
 }
@@ -6847,11 +6851,9 @@ vErrors.push(err549);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err550 = {instancePath:instancePath+"/log",schemaPath:"#/properties/log/type",keyword:"type",params:{type: "object"},schema:schema11.properties.log.type,parentSchema:schema11.properties.log,data:data255};
+if((typeof data258 == "number") && (isFinite(data258))){
+if(data258 > 100 || isNaN(data258)){
+const err550 = {instancePath:instancePath+"/log/files",schemaPath:"#/properties/log/properties/files/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},schema:100,parentSchema:schema11.properties.log.properties.files,data:data258};
 if(vErrors === null){
 vErrors = [err550];
 }
@@ -6860,13 +6862,8 @@ vErrors.push(err550);
 }
 errors++;
 }
-}
-if(data.witness !== undefined){
-let data258 = data.witness;
-if(data258 && typeof data258 == "object" && !Array.isArray(data258)){
-for(const key24 in data258){
-if(!(key24 === "listen")){
-const err551 = {instancePath:instancePath+"/witness",schemaPath:"#/properties/witness/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},schema:false,parentSchema:schema11.properties.witness,data:data258};
+if(data258 < 0 || isNaN(data258)){
+const err551 = {instancePath:instancePath+"/log/files",schemaPath:"#/properties/log/properties/files/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},schema:0,parentSchema:schema11.properties.log.properties.files,data:data258};
 if(vErrors === null){
 vErrors = [err551];
 }
@@ -6876,11 +6873,10 @@ vErrors.push(err551);
 errors++;
 }
 }
-if(data258.listen !== undefined){
-let data259 = data258.listen;
-if(typeof data259 === "string"){
-if(!(formats242(data259))){
-const err552 = {instancePath:instancePath+"/witness/listen",schemaPath:"#/properties/witness/properties/listen/format",keyword:"format",params:{format: "listen"},schema:"listen",parentSchema:schema11.properties.witness.properties.listen,data:data259};
+}
+}
+else {
+const err552 = {instancePath:instancePath+"/log",schemaPath:"#/properties/log/type",keyword:"type",params:{type: "object"},schema:schema11.properties.log.type,parentSchema:schema11.properties.log,data:data256};
 if(vErrors === null){
 vErrors = [err552];
 }
@@ -6890,8 +6886,12 @@ vErrors.push(err552);
 errors++;
 }
 }
-else {
-const err553 = {instancePath:instancePath+"/witness/listen",schemaPath:"#/properties/witness/properties/listen/type",keyword:"type",params:{type: "string"},schema:schema11.properties.witness.properties.listen.type,parentSchema:schema11.properties.witness.properties.listen,data:data259};
+if(data.witness !== undefined){
+let data259 = data.witness;
+if(data259 && typeof data259 == "object" && !Array.isArray(data259)){
+for(const key24 in data259){
+if(!(key24 === "listen")){
+const err553 = {instancePath:instancePath+"/witness",schemaPath:"#/properties/witness/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},schema:false,parentSchema:schema11.properties.witness,data:data259};
 if(vErrors === null){
 vErrors = [err553];
 }
@@ -6901,9 +6901,11 @@ vErrors.push(err553);
 errors++;
 }
 }
-}
-else {
-const err554 = {instancePath:instancePath+"/witness",schemaPath:"#/properties/witness/type",keyword:"type",params:{type: "object"},schema:schema11.properties.witness.type,parentSchema:schema11.properties.witness,data:data258};
+if(data259.listen !== undefined){
+let data260 = data259.listen;
+if(typeof data260 === "string"){
+if(!(formats244(data260))){
+const err554 = {instancePath:instancePath+"/witness/listen",schemaPath:"#/properties/witness/properties/listen/format",keyword:"format",params:{format: "listen"},schema:"listen",parentSchema:schema11.properties.witness.properties.listen,data:data260};
 if(vErrors === null){
 vErrors = [err554];
 }
@@ -6913,14 +6915,37 @@ vErrors.push(err554);
 errors++;
 }
 }
-}
 else {
-const err555 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},schema:schema11.type,parentSchema:schema11,data};
+const err555 = {instancePath:instancePath+"/witness/listen",schemaPath:"#/properties/witness/properties/listen/type",keyword:"type",params:{type: "string"},schema:schema11.properties.witness.properties.listen.type,parentSchema:schema11.properties.witness.properties.listen,data:data260};
 if(vErrors === null){
 vErrors = [err555];
 }
 else {
 vErrors.push(err555);
+}
+errors++;
+}
+}
+}
+else {
+const err556 = {instancePath:instancePath+"/witness",schemaPath:"#/properties/witness/type",keyword:"type",params:{type: "object"},schema:schema11.properties.witness.type,parentSchema:schema11.properties.witness,data:data259};
+if(vErrors === null){
+vErrors = [err556];
+}
+else {
+vErrors.push(err556);
+}
+errors++;
+}
+}
+}
+else {
+const err557 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},schema:schema11.type,parentSchema:schema11,data};
+if(vErrors === null){
+vErrors = [err557];
+}
+else {
+vErrors.push(err557);
 }
 errors++;
 }

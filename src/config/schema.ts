@@ -329,6 +329,10 @@ const module: Schema = {
         "How long the other node may take to apply one replicated write (acknowledge it) before the link to it is dropped and this node goes on alone, journaling, as when the link is down (DRBD's timeout x ko-count). 0s: no bound. At least 1s otherwise.",
         DEFAULTS.module.mirror_ack_timeout,
       ),
+      disk_timeout: duration(
+        "How long the disk beneath the standby's copy may finish none of its writes before the standby detaches its copy (DRBD's disk-timeout): the writes it owes fail at once, the primary goes on alone, journaling, the copy is outdated until the disk answers again and a resync has run, and the standby stays manageable, saying why. Below ack_timeout, so the standby says it first. 0s: never. At least 1s otherwise.",
+        DEFAULTS.module.mirror_disk_timeout,
+      ),
       async_queue: integer(1, 65_536, "mode async: MiB of writes this node may acknowledge ahead of the other one; when full, writes wait. Default 64."),
       read: oneOf(
         ["cache", "direct"],

@@ -242,6 +242,8 @@ export interface MirrorModule extends ModuleCommon, FailbackPolicy {
   async_queue?: number;
   /** ms an acknowledgement of the standby may be owed before the link to it is dropped; 0: no bound. */
   ack_timeout: number;
+  /** ms the disk beneath the standby's copy may finish none of its applier's ops before the copy is detached; 0: never. */
+  disk_timeout: number;
   /** Name patterns left out of the copy (src/config/exclude-pattern.ts); absent: none. */
   exclude?: string[];
   /** How the PRIM serves reads of files opened read-only: the mount's page cache, or direct I/O from the file beneath. */

@@ -7,12 +7,14 @@ import type { ApplyResult } from "../replicator/apply-result.ts";
 import type { MirrorOp } from "../replicator/ops.ts";
 import { encodeReplicationParts, REPLICATION_DEFAULT_PORT, type ReplicationMessage } from "../proto/replication.ts";
 import { HANDSHAKE_MAX_RECORD } from "../proto/replication-handshake.ts";
+import { type AgreedFeatures, type LinkFeatures, NO_FEATURES, ourFeatures } from "../core/link-features.ts";
 import type { ResyncRequest, ResyncResponse } from "../proto/replication-resync.ts";
 import { DEFAULT_LINK_TIMERS, DEFAULT_WINDOW_BYTES, DEFAULT_WINDOW_OPS } from "./replication-link-defaults.ts";
 import { clientHandshake, type LinkIdentity } from "./replication-link-handshake.ts";
 import { RecordSocket } from "./replication-link-records.ts";
 import type { PeerHearing } from "./replication-link-hearing.ts";
 import { type LinkCounters, LinkSession, type LinkTimers } from "./replication-link-session.ts";
+import { SessionStart } from "./replication-link-start.ts";
 import { type LinkEndpoint, type LinkTransport, tcpTransport } from "./replication-link-transport.ts";
 
 const DEFAULT_RETRY_MS = 500;
@@ -49,6 +51,11 @@ export interface ReplicationClientOptions extends LinkIdentity {
   readonly transport?: LinkTransport;
   /** Shared with the other connection of the link (the peer's client to our server): replication-link-hearing.ts. */
   readonly hearing?: PeerHearing;
+  /**
+   * What this side tells in the feature exchange (src/core/link-features.ts);
+   * default: this release's. null: it takes no part, as the previous release (tests).
+   */
+  readonly features?: LinkFeatures | null;
 }
 
 interface Pending {
@@ -126,6 +133,7 @@ export class ReplicationClient {
   private readonly heardCbs: ((ageMs: number) => void)[] = [];
   private readonly failCbs: ((at: LinkEndpoint, reason: string) => void)[] = [];
   private endpointUp: LinkEndpoint | null = null;
+  private agreedNow: AgreedFeatures = NO_FEATURES;
 
   constructor(private readonly opts: ReplicationClientOptions) {
     const port = opts.port ?? REPLICATION_DEFAULT_PORT;
@@ -146,6 +154,16 @@ export class ReplicationClient {
   /** Where the link is connected, or null. */
   get endpoint(): LinkEndpoint | null {
     return this.endpointUp;
+  }
+
+  /** What the session that is up agreed on in the feature exchange (none while down). */
+  get agreed(): AgreedFeatures {
+    return this.agreedNow;
+  }
+
+  /** Whether the session that is up may use `bit` (src/core/link-features.ts). */
+  has(bit: number): boolean {
+    return this.ready && (this.agreedNow.common & bit) !== 0;
   }
 
   /** Why the link is not up (the last failure), for status. */
@@ -354,15 +372,19 @@ export class ReplicationClient {
     }
   }
 
+  /** The server's "ready" came, after its features when it offered them. */
+  private opened(agreed: AgreedFeatures): void {
+    if (this.ready) return;
+    this.ready = true;
+    this.agreedNow = agreed;
+    this.lastReason = "";
+    for (const cb of this.upCbs) cb(this.endpointUp!);
+    this.pump();
+  }
+
   private onMessage(m: ReplicationMessage): void {
-    if (m.type === "ready") {
-      if (this.ready) return;
-      this.ready = true;
-      this.lastReason = "";
-      for (const cb of this.upCbs) cb(this.endpointUp!);
-      this.pump();
-      return;
-    }
+    // A second "ready" says nothing new.
+    if (m.type === "ready") return;
     if (m.type === "ack") {
       const head = this.inflight[0];
       if (head === undefined || head.seq !== m.seq) {
@@ -432,7 +454,8 @@ export class ReplicationClient {
       sock.once("connect", () => {
         connected = true;
         clearTimeout(connectTimer);
-        void clientHandshake(rs, this.opts, this.opts.handshakeTimeoutMs ?? 3000).then((h) => {
+        const ours = this.opts.features === undefined ? ourFeatures() : this.opts.features;
+        void clientHandshake(rs, this.opts, this.opts.handshakeTimeoutMs ?? 3000, ours !== null).then((h) => {
           if (!h.ok) {
             settle(h.byPeer ? `refused by ${this.opts.peer}: ${h.reason}` : h.reason);
             return;
@@ -443,11 +466,15 @@ export class ReplicationClient {
             return;
           }
           this.endpointUp = at;
-          this.session = new LinkSession(rs, h.sealer, h.opener, this.timers, this.opts.peer, {
-            message: (m) => {
-              if (m.type === "ready") settle(null);
-              this.onMessage(m);
+          const start = new SessionStart("client", ours, this.opts.peer, {
+            open: (agreed) => {
+              settle(null);
+              this.opened(agreed);
             },
+            deliver: (m) => this.onMessage(m),
+          });
+          const session = new LinkSession(rs, h.sealer, h.opener, this.timers, this.opts.peer, {
+            message: (m) => start.receive(m),
             alive: (ageMs) => {
               for (const cb of this.aliveCbs) cb(ageMs);
             },
@@ -459,6 +486,8 @@ export class ReplicationClient {
               this.onSessionClosed(reason);
             },
           }, this.opts.hearing === undefined ? undefined : { hearing: this.opts.hearing, owedSince: () => this.owedSince() });
+          this.session = session;
+          start.begin(session, h.peerOffersFeatures);
         });
       });
     });
@@ -477,6 +506,7 @@ export class ReplicationClient {
     this.ready = false;
     this.waitingDrain = false;
     this.endpointUp = null;
+    this.agreedNow = NO_FEATURES;
     this.lastReason = reason;
     this.failAll(reason);
     const pause = this.pauseNext ?? undefined;

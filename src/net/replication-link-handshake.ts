@@ -11,6 +11,8 @@ import {
   encodeHandshake,
   HANDSHAKE_NONCE_BYTES,
   handshakeAuthKey,
+  markedNonce,
+  offersFeatureExchange,
   handshakeProof,
   handshakeTranscript,
   type HandshakeMessage,
@@ -33,7 +35,8 @@ export interface LinkIdentity {
 }
 
 export type HandshakeOutcome =
-  | { readonly ok: true; readonly sealer: RecordSealer; readonly opener: RecordOpener }
+  /** `peerOffersFeatures`: the peer's nonce bore the feature exchange's mark (src/core/link-features.ts). */
+  | { readonly ok: true; readonly sealer: RecordSealer; readonly opener: RecordOpener; readonly peerOffersFeatures: boolean }
   /** `byPeer`: the other side refused us (its reason); otherwise we refused it or the connection failed. */
   | { readonly ok: false; readonly reason: string; readonly byPeer: boolean };
 
@@ -75,9 +78,15 @@ function failed(rs: RecordSocket, reason: string): HandshakeOutcome {
   return { ok: false, reason, byPeer: false };
 }
 
-export async function clientHandshake(rs: RecordSocket, id: LinkIdentity, timeoutMs: number): Promise<HandshakeOutcome> {
+/** A new nonce; marked when this side offers the feature exchange. */
+function newNonce(offerFeatures: boolean): Uint8Array {
+  const random = new Uint8Array(randomBytes(HANDSHAKE_NONCE_BYTES));
+  return offerFeatures ? markedNonce(random) : random;
+}
+
+export async function clientHandshake(rs: RecordSocket, id: LinkIdentity, timeoutMs: number, offerFeatures = true): Promise<HandshakeOutcome> {
   const deadline = Date.now() + timeoutMs;
-  const nonce = new Uint8Array(randomBytes(HANDSHAKE_NONCE_BYTES));
+  const nonce = newNonce(offerFeatures);
   const hello = encodeHandshake({ type: "client-hello", nonce, cluster: id.cluster, node: id.node, peer: id.peer });
   rs.write(frameRecord(hello));
   const got = await nextMessage(rs, deadline);
@@ -96,10 +105,10 @@ export async function clientHandshake(rs: RecordSocket, id: LinkIdentity, timeou
   if (!proofMatches(handshakeProof(auth, "server", transcript), m.proof)) return refuse(rs, `the server's proof of the cluster key does not match: ${WRONG_KEY}`);
   rs.write(frameRecord(encodeHandshake({ type: "proof", proof: handshakeProof(auth, "client", transcript) })));
   const keys = sessionKeys(id.key, nonce, m.nonce, transcript);
-  return { ok: true, sealer: new RecordSealer(keys.clientToServer), opener: new RecordOpener(keys.serverToClient) };
+  return { ok: true, sealer: new RecordSealer(keys.clientToServer), opener: new RecordOpener(keys.serverToClient), peerOffersFeatures: offersFeatureExchange(m.nonce) };
 }
 
-export async function serverHandshake(rs: RecordSocket, id: LinkIdentity, timeoutMs: number): Promise<HandshakeOutcome> {
+export async function serverHandshake(rs: RecordSocket, id: LinkIdentity, timeoutMs: number, offerFeatures = true): Promise<HandshakeOutcome> {
   const deadline = Date.now() + timeoutMs;
   const first = await nextMessage(rs, deadline);
   if (!first.ok) return failed(rs, first.reason);
@@ -108,7 +117,7 @@ export async function serverHandshake(rs: RecordSocket, id: LinkIdentity, timeou
   if (h.cluster !== id.cluster) return refuse(rs, `this node belongs to cluster "${id.cluster}", the client to "${h.cluster}"`);
   if (h.node !== id.peer) return refuse(rs, `node "${h.node}" is not this node's replication peer (expected "${id.peer}")`);
   if (h.peer !== id.node) return refuse(rs, `the connection is meant for node "${h.peer}", this is "${id.node}"`);
-  const nonce = new Uint8Array(randomBytes(HANDSHAKE_NONCE_BYTES));
+  const nonce = newNonce(offerFeatures);
   const auth = handshakeAuthKey(id.key);
   const bare = encodeHandshake({ type: "server-hello", nonce, cluster: id.cluster, node: id.node, peer: id.peer, proof: new Uint8Array(32) });
   const transcript = handshakeTranscript(first.body, withoutProof(bare));
@@ -125,5 +134,5 @@ export async function serverHandshake(rs: RecordSocket, id: LinkIdentity, timeou
   if (p.type !== "proof") return refuse(rs, `expected the client's proof, got a ${p.type}`);
   if (!proofMatches(handshakeProof(auth, "client", transcript), p.proof)) return refuse(rs, `the client's proof of the cluster key does not match: ${WRONG_KEY}`);
   const keys = sessionKeys(id.key, h.nonce, nonce, transcript);
-  return { ok: true, sealer: new RecordSealer(keys.serverToClient), opener: new RecordOpener(keys.clientToServer) };
+  return { ok: true, sealer: new RecordSealer(keys.serverToClient), opener: new RecordOpener(keys.clientToServer), peerOffersFeatures: offersFeatureExchange(h.nonce) };
 }

@@ -5,12 +5,14 @@ import type { ApplyResult } from "../replicator/apply-result.ts";
 import type { MirrorOp } from "../replicator/ops.ts";
 import type { ReplicationMessage } from "../proto/replication.ts";
 import { HANDSHAKE_MAX_RECORD } from "../proto/replication-handshake.ts";
+import { type AgreedFeatures, type LinkFeatures, NO_FEATURES, ourFeatures, unagreedUse } from "../core/link-features.ts";
 import type { ResyncRequest, ResyncResponse } from "../proto/replication-resync.ts";
 import { DEFAULT_LINK_TIMERS, DEFAULT_MAX_QUEUED_BYTES } from "./replication-link-defaults.ts";
 import { type LinkIdentity, serverHandshake } from "./replication-link-handshake.ts";
 import { RecordSocket } from "./replication-link-records.ts";
 import type { PeerHearing } from "./replication-link-hearing.ts";
 import { type LinkCounters, LinkSession, type LinkTimers } from "./replication-link-session.ts";
+import { SessionStart } from "./replication-link-start.ts";
 import { type LinkEndpoint, type LinkListener, type LinkStream, type LinkTransport, tcpTransport } from "./replication-link-transport.ts";
 
 export interface ReplicationServerOptions extends LinkIdentity {
@@ -27,6 +29,11 @@ export interface ReplicationServerOptions extends LinkIdentity {
   readonly transport?: LinkTransport;
   /** Shared with the other connection of the link (our client to the peer's server): replication-link-hearing.ts. */
   readonly hearing?: PeerHearing;
+  /**
+   * What this side tells in the feature exchange (src/core/link-features.ts);
+   * default: this release's. null: it takes no part, as the previous release (tests).
+   */
+  readonly features?: LinkFeatures | null;
 }
 
 /**
@@ -73,6 +80,9 @@ export class ReplicationServer {
   private applying = false;
   private lastSeq = -1;
   private closed = false;
+  private agreedNow: AgreedFeatures = NO_FEATURES;
+  /** The session once its start is done (the feature exchange): the link is up. */
+  private openSession: LinkSession | null = null;
   private readonly upCbs: ((from: LinkEndpoint) => void)[] = [];
   private readonly downCbs: ((reason: string) => void)[] = [];
   private readonly refusedCbs: ((from: LinkEndpoint, reason: string) => void)[] = [];
@@ -82,7 +92,12 @@ export class ReplicationServer {
   }
 
   get up(): boolean {
-    return this.session !== null;
+    return this.openSession !== null;
+  }
+
+  /** What the session that is up agreed on in the feature exchange (none while down). */
+  get agreed(): AgreedFeatures {
+    return this.agreedNow;
   }
 
   /** What the current connection carried; null while down. */
@@ -160,7 +175,8 @@ export class ReplicationServer {
     if (this.handshakes.length >= MAX_HANDSHAKES) this.handshakes[0]?.close("too many connections in their handshake");
     const rs = new RecordSocket(sock, HANDSHAKE_MAX_RECORD);
     this.handshakes.push(rs);
-    void serverHandshake(rs, this.opts, this.opts.handshakeTimeoutMs ?? 3000).then((h) => {
+    const ours = this.opts.features === undefined ? ourFeatures() : this.opts.features;
+    void serverHandshake(rs, this.opts, this.opts.handshakeTimeoutMs ?? 3000, ours !== null).then((h) => {
       this.handshakes.splice(this.handshakes.indexOf(rs), 1);
       if (!h.ok) {
         const reason = h.byPeer ? `refused by ${this.opts.peer}: ${h.reason}` : h.reason;
@@ -174,9 +190,18 @@ export class ReplicationServer {
       // A PRIM that reconnects may do so before this side saw the old connection die.
       this.session?.close(`replaced by a new connection from ${from.address}:${from.port}`);
       this.lastSeq = -1;
+      const start = new SessionStart("server", ours, this.opts.peer, {
+        open: (agreed) => {
+          if (this.session !== session) return;
+          this.agreedNow = agreed;
+          this.openSession = session;
+          for (const cb of this.upCbs) cb(from);
+        },
+        deliver: (m) => this.onMessage(session, m),
+      });
       const session: LinkSession = new LinkSession(rs, h.sealer, h.opener, this.timers, this.opts.peer, {
-        message: (m) => this.onMessage(session, m),
-        closed: (reason) => this.onSessionClosed(session, reason),
+        message: (m) => start.receive(m),
+        closed: (reason) => this.onSessionClosed(session, reason, from),
         alive: (ageMs) => {
           for (const cb of this.aliveCbs) cb(ageMs);
         },
@@ -185,19 +210,25 @@ export class ReplicationServer {
         },
       }, this.opts.hearing === undefined ? undefined : { hearing: this.opts.hearing });
       this.session = session;
-      session.send({ type: "ready" });
-      for (const cb of this.upCbs) cb(from);
+      start.begin(session, h.peerOffersFeatures);
     });
   }
 
-  private onSessionClosed(session: LinkSession, reason: string): void {
+  private onSessionClosed(session: LinkSession, reason: string, from: LinkEndpoint): void {
     // Ops of a dead connection that are not applied yet are dropped: the PRIM
     // counts them as maybe applied and journals them.
     this.queue = this.queue.filter((q) => q.session !== session);
     this.queuedBytes = this.queue.reduce((n, q) => n + q.size, 0);
     if (this.session !== session) return;
     this.session = null;
+    this.agreedNow = NO_FEATURES;
     this.opts.answerer?.reset();
+    if (this.openSession !== session) {
+      // It ended in its start (the feature exchange): it never was up.
+      for (const cb of this.refusedCbs) cb(from, reason);
+      return;
+    }
+    this.openSession = null;
     for (const cb of this.downCbs) cb(reason);
   }
 
@@ -216,6 +247,11 @@ export class ReplicationServer {
       return;
     }
     if (m.type === "request") {
+      const unagreed = unagreedUse(this.agreedNow, m.request);
+      if (unagreed !== null) {
+        session.close(`${this.opts.peer} ${unagreed}`);
+        return;
+      }
       void this.answer(session, m.id, m.request);
       return;
     }

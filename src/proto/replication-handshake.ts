@@ -27,6 +27,15 @@
  * nonce 0u32 || counter u64, the counter counting the records of that
  * direction from 0. A receiver only accepts the next counter, so a replayed,
  * reordered, dropped or forged record fails authentication.
+ *
+ * A side that takes part in the link's feature exchange (from version 2,
+ * src/core/link-features.ts) ends its nonce with FEATURE_EXCHANGE_MARK
+ * (the rest stays random: 24 bytes), as TLS 1.3 marks its server random:
+ * the hellos' layout stays the one the previous release decodes, which
+ * refuses any other, and the mark is covered by the transcript. A random
+ * nonce of the previous release ends so once in 2^64: its peer would then
+ * send a features message it cannot read, it would close the connection,
+ * and the next one has another nonce.
  */
 import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, timingSafeEqual } from "node:crypto";
 import { ByteDecodeError, ByteReader, ByteWriter } from "./bytes.ts";
@@ -43,6 +52,8 @@ export const RECORD_LENGTH_BYTES = 4;
 const SMALL_PART_BYTES = 4096;
 
 const MAGIC = new Uint8Array([0x56, 0x47, 0x52, 0x50]); // "VGRP"
+/** The last bytes of the nonce of a side that takes part in the feature exchange: "VGRPfeat". Never changes. */
+export const FEATURE_EXCHANGE_MARK = new Uint8Array([0x56, 0x47, 0x52, 0x50, 0x66, 0x65, 0x61, 0x74]);
 const VERSION = 1;
 const TYPE = { "client-hello": 1, "server-hello": 2, proof: 3, refuse: 4 } as const;
 const CONTROL_CHAR = /[\u0000-\u001f\u007f]/;
@@ -148,6 +159,22 @@ export function decodeHandshake(bytes: Uint8Array): HandshakeDecodeResult {
     if (err instanceof ByteDecodeError) return { ok: false, detail: `malformed handshake: ${err.message}` };
     throw err;
   }
+}
+
+/** A nonce of `random`'s first bytes, ending with the feature exchange's mark. */
+export function markedNonce(random: Uint8Array): Uint8Array {
+  if (random.length !== HANDSHAKE_NONCE_BYTES) throw new RangeError(`replication handshake: nonce must be ${HANDSHAKE_NONCE_BYTES} bytes`);
+  const n = random.slice();
+  n.set(FEATURE_EXCHANGE_MARK, HANDSHAKE_NONCE_BYTES - FEATURE_EXCHANGE_MARK.length);
+  return n;
+}
+
+/** Whether a hello's nonce offers the feature exchange. */
+export function offersFeatureExchange(nonce: Uint8Array): boolean {
+  if (nonce.length !== HANDSHAKE_NONCE_BYTES) return false;
+  const at = HANDSHAKE_NONCE_BYTES - FEATURE_EXCHANGE_MARK.length;
+  for (let i = 0; i < FEATURE_EXCHANGE_MARK.length; i++) if (nonce[at + i] !== FEATURE_EXCHANGE_MARK[i]) return false;
+  return true;
 }
 
 /** The key the handshake proofs are made with; never used for anything else. */

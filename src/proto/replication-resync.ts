@@ -5,7 +5,10 @@
  * (src/replicator/resync-types.ts); ops themselves travel as "op" messages.
  *
  * Requests (kind u8):
- *   1 manifest  under: path (root allowed), recursive u8
+ *   1 manifest  under: path (root allowed), flags u8: bit 0 recursive, bit 1
+ *               without xattrs (entries say "not read"; only once the link's
+ *               feature exchange agreed on listingWithoutXattrs: the previous
+ *               release takes 0 or 1 only, src/core/link-features.ts)
  *               -> one "entries" batch per "next" (the first without one), then
  *               "end" (or "error"): the asker pulls, so a slow asker never
  *               makes the SECOND queue a whole tree
@@ -45,7 +48,7 @@ export const REPLICATION_MAX_ENTRIES = 4096;
 export const REPLICATION_MAX_XATTRS = 1024;
 
 export type ResyncRequest =
-  | { readonly kind: "manifest"; readonly under: RelPath; readonly recursive: boolean }
+  | { readonly kind: "manifest"; readonly under: RelPath; readonly recursive: boolean; readonly withoutXattrs?: boolean }
   | { readonly kind: "entry"; readonly path: RelPath }
   | { readonly kind: "sums"; readonly path: RelPath; readonly blockSize: number; readonly offset: number; readonly count: number }
   | { readonly kind: "cancel" }
@@ -60,6 +63,8 @@ export type ResyncResponse =
   | { readonly kind: "error"; readonly errno: string; readonly message: string }
   | { readonly kind: "control"; readonly copy: CopyWire };
 
+const MANIFEST_RECURSIVE = 1;
+const MANIFEST_WITHOUT_XATTRS = 2;
 const REQUEST_KINDS = ["manifest", "entry", "sums", "cancel", "control", "next"] as const;
 const RESPONSE_KINDS = ["entries", "end", "entry", "sums", "error", "control"] as const;
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
@@ -173,7 +178,7 @@ export function writeResyncRequest(w: ByteWriter, q: ResyncRequest): void {
   switch (q.kind) {
     case "manifest":
       wPath(w, q.under, "manifest root");
-      w.u8(q.recursive ? 1 : 0, "resync message: recursive");
+      w.u8((q.recursive ? MANIFEST_RECURSIVE : 0) | (q.withoutXattrs === true ? MANIFEST_WITHOUT_XATTRS : 0), "resync message: manifest flags");
       return;
     case "entry":
       wPath(w, q.path, "entry path");
@@ -203,7 +208,9 @@ export function readResyncRequest(r: ByteReader): ResyncRequest {
     case "manifest": {
       const under = rPath(r, "manifest root");
       const fAt = r.offset;
-      return { kind, under, recursive: rBounded(r, r.u8("recursive"), 0, 1, fAt, "recursive") === 1 };
+      const flags = rBounded(r, r.u8("manifest flags"), 0, MANIFEST_RECURSIVE | MANIFEST_WITHOUT_XATTRS, fAt, "manifest flags");
+      const recursive = (flags & MANIFEST_RECURSIVE) !== 0;
+      return (flags & MANIFEST_WITHOUT_XATTRS) === 0 ? { kind, under, recursive } : { kind, under, recursive, withoutXattrs: true };
     }
     case "entry":
       return { kind, path: rPath(r, "entry path") };

@@ -16,6 +16,11 @@
  *   6 close     reason u16 length + UTF-8 (0..1024): a polite goodbye
  *   7 request   id u32, resync request (src/proto/replication-resync.ts)
  *   8 response  id u32, resync response
+ *   9 features  version u16 (>= 2), feature bits u32; what a later version
+ *               adds follows and is skipped by this decoder (version 2 adds
+ *               nothing). Only towards a peer that offered the feature
+ *               exchange in its handshake (src/core/link-features.ts): the
+ *               previous release, version 1, knows no type 9
  *
  * decodeReplication never throws: every problem is a typed error naming the
  * field and its offset.
@@ -26,7 +31,8 @@ import { readResyncRequest, readResyncResponse, type ResyncRequest, type ResyncR
 import { MIRROR_OP_NAMES, type MirrorOp } from "../replicator/ops.ts";
 import { APPLY_FAILURE_KINDS, type ApplyResult, MAX_MESSAGE_BYTES, MAX_ERRNO_NAME_BYTES } from "../replicator/apply-result.ts";
 
-export const REPLICATION_VERSION = 1;
+/** This release's version of the link protocol, told in its features message (1: the release before the feature exchange, which tells none). */
+export const REPLICATION_VERSION = 2;
 /** TCP port of the replication link unless the config says otherwise (the port plan in config/defaults.ts: heartbeat 7694 and its news 7695, farm flows 7697, the arbiter 7693). */
 export const REPLICATION_DEFAULT_PORT = 7696;
 /** The largest message: a write of REPLICATION_MAX_DATA bytes at the longest path, with room to spare. */
@@ -40,11 +46,12 @@ export type ReplicationMessage =
   | { readonly type: "ack"; readonly seq: number; readonly result: ApplyResult }
   | { readonly type: "close"; readonly reason: string }
   | { readonly type: "request"; readonly id: number; readonly request: ResyncRequest }
-  | { readonly type: "response"; readonly id: number; readonly response: ResyncResponse };
+  | { readonly type: "response"; readonly id: number; readonly response: ResyncResponse }
+  | { readonly type: "features"; readonly version: number; readonly bits: number };
 
 export type ReplicationMessageType = ReplicationMessage["type"];
 
-const TYPE_CODES: Readonly<Record<ReplicationMessageType, number>> = { ready: 1, ping: 2, pong: 3, op: 4, ack: 5, close: 6, request: 7, response: 8 };
+const TYPE_CODES: Readonly<Record<ReplicationMessageType, number>> = { ready: 1, ping: 2, pong: 3, op: 4, ack: 5, close: 6, request: 7, response: 8, features: 9 };
 const TYPES = Object.keys(TYPE_CODES) as ReplicationMessageType[];
 
 export type ReplicationDecodeErrorKind = "truncated" | "oversized" | "unknown-type" | "malformed";
@@ -155,6 +162,11 @@ export function encodeReplication(m: ReplicationMessage): Uint8Array {
       w.u32(m.id, "replication message: request id");
       writeResyncResponse(w, m.response);
       break;
+    case "features":
+      if (!Number.isInteger(m.version) || m.version < 2) throw new RangeError(`replication message: features of version ${m.version}; the exchange began with version 2`);
+      w.u16(m.version, "replication message: version");
+      w.u32(m.bits >>> 0, "replication message: feature bits");
+      break;
   }
   if (w.length > REPLICATION_MAX_MESSAGE) throw new RangeError(`replication message: ${m.type} is ${w.length} bytes; the limit is ${REPLICATION_MAX_MESSAGE}`);
   return w.finish();
@@ -204,6 +216,15 @@ function parse(r: ByteReader): ReplicationMessage {
     case "response":
       m = { type, id: r.u32("request id"), response: readResyncResponse(r) };
       break;
+    case "features": {
+      const vAt = r.offset;
+      const version = r.u16("version");
+      if (version < 2) throw new ByteDecodeError(`version at offset ${vAt} is ${version}; the features message began with version 2`, vAt);
+      m = { type, version, bits: r.u32("feature bits") };
+      // A later version's own fields: not this decoder's to read.
+      if (version > REPLICATION_VERSION) r.skip(r.remaining, "fields of a later version");
+      break;
+    }
   }
   r.expectEnd(`the ${type} message`);
   return m;

@@ -57,18 +57,6 @@ export function hostDirtyBytes(): number | null {
 
 const O_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
 
-/**
- * A DirtySet's content, handed from one applier to another (apply-threaded.ts:
- * what the main thread applied must be synced by the thread's next fsync).
- * Paths as latin1 strings, so they cross threads as plain strings.
- */
-export interface DirtyMarks {
-  readonly files: readonly string[];
-  readonly dirs: readonly string[];
-  readonly overflow: boolean;
-  readonly written: number;
-}
-
 export class DirtySet {
   private readonly files = new Map<string, Buffer>();
   private readonly dirs = new Map<string, Buffer>();
@@ -101,30 +89,6 @@ export class DirtySet {
       this.files.clear();
       this.dirs.clear();
     }
-  }
-
-  /** Everything marked so far, which this set forgets: the receiver (`merge`) syncs it instead. Null when nothing is marked. */
-  take(): DirtyMarks | null {
-    if (!this.overflow && this.files.size === 0 && this.dirs.size === 0 && this.written === 0) return null;
-    const m: DirtyMarks = { files: [...this.files.keys()], dirs: [...this.dirs.keys()], overflow: this.overflow, written: this.written };
-    this.files.clear();
-    this.dirs.clear();
-    this.overflow = false;
-    this.written = 0;
-    return m;
-  }
-
-  /** Adds what another set marked (see take). */
-  merge(m: DirtyMarks): void {
-    this.written += m.written;
-    if (m.overflow) {
-      this.overflow = true;
-      this.files.clear();
-      this.dirs.clear();
-      return;
-    }
-    for (const f of m.files) this.add(this.files, Buffer.from(f, "latin1"));
-    for (const d of m.dirs) this.add(this.dirs, Buffer.from(d, "latin1"));
   }
 
   /** fsync (or fdatasync) of one object; a vanished object has nothing left to sync. */

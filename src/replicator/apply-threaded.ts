@@ -1,21 +1,24 @@
 /**
  * The SECOND's applier on its own thread. Applying is synchronous file-system
  * work, and one op can take long (an fsync of a file with much dirty data, a
- * slow disk): on the daemon's main thread it would hold back heartbeats,
- * pings of the replication link and everything else. Here the main thread
- * posts ops and receives results, in order; the ops may be posted before
- * earlier ones are done (the thread queues them).
+ * slow disk) or never end (a disk that hangs): on the daemon's main thread
+ * it would hold back heartbeats, pings of the replication link, the control
+ * socket and everything else, and a hung disk would leave the node frozen,
+ * unable to say what is wrong. So every op goes to the thread, quick
+ * namespace and attribute changes too: the main thread never calls into the
+ * copy's disk while it applies. Here the main thread posts ops and receives
+ * results, in order; the ops may be posted before earlier ones are done (the
+ * thread queues them).
  *
- * Except the quick ones: a namespace or attribute change (Applier.quick)
- * that arrives while the thread has nothing to do is applied on the main
- * thread at once. Handing it over would cost two thread wake-ups, about as
- * long as the op itself; a storm of small files is made of such ops. Only
- * one side applies at a time, in order: an op goes to the thread whenever
- * anything is still queued there. What one side's ops make stale in the
- * other's caches (cached fds, checked directories) is dropped before the
- * other applies again, and what the main thread changed is handed to the
- * thread with its next ops, so the thread's syncs cover it. A quick op that
- * still took long (a slow disk) sends every op to the thread for a while.
+ * The disk's watch (disk_timeout, src/core/mirror/disk-bound.ts): the thread
+ * counts the ops it finished in memory shared with the main thread, which
+ * looks at the count while results are owed. No op finished for the bound:
+ * the disk is hung. Every op owed fails at once with the reason, and so does
+ * every new one until the disk answers again; the ops the thread was given
+ * are abandoned (skipped when it reaches them, so none lands late, out of
+ * order, once the stuck call returns). The thread says when it has passed
+ * them all: the disk answers again, and the copy, outdated meanwhile, waits
+ * for a resync.
  *
  * The Worker's module is apply-worker.ts: beside this file when run from
  * source under Bun, or an extra entry point of the compiled binary. Where no
@@ -26,9 +29,10 @@
 import * as fs from "node:fs";
 import { Worker } from "node:worker_threads";
 import { ownedByMessage } from "../net/replication-link-buffers.ts";
-import { Applier, type CacheDrops, cacheDrops } from "./apply.ts";
+import { Applier, type CacheDrops } from "./apply.ts";
 import type { ApplyResult } from "./apply-result.ts";
-import type { ApplyWorkerInput, ApplyWorkerMessage, ApplyWorkerRequest } from "./apply-worker.ts";
+import { type ApplyWorkerInput, type ApplyWorkerMessage, type ApplyWorkerRequest, PROGRESS, PROGRESS_SLOTS } from "./apply-worker.ts";
+import { diskCheckEveryMs, diskHung } from "../core/mirror/disk-bound.ts";
 import type { MirrorOp } from "./ops.ts";
 
 /** What the replication server needs of an applier, on a thread or not. */
@@ -59,41 +63,51 @@ function workerLocation(): URL | string | null {
 /** Data bytes past which a batch of ops is posted without waiting for the end of the turn. */
 const BATCH_BYTES = 256 * 1024;
 
-/**
- * A quick op applied on the main thread that took longer than this (ms)...
- * Its wall time: on a loaded host a few ms of it are other threads' turns on
- * the CPU, which say nothing of the disk and would only send ops to the thread.
- */
-export const INLINE_SLOW_MS = 20;
-/** ...sends every op to the thread for this long (ms). */
-export const INLINE_PAUSE_MS = 1000;
-
 const NO_DROPS: CacheDrops = { fds: false, paths: false };
+
+/** How long a close waits for the thread to end before it stops waiting (a thread in a hung disk's call never ends). */
+const CLOSE_WAIT_MS = 10_000;
+
+/** The disk's watch: its bound, and who is told when the disk hangs and when it answers again. */
+export interface DiskWatch {
+  /** disk_timeout in ms; 0: no watch. */
+  readonly timeoutMs: number;
+  /** The copy's folder as the operator knows it, for the reason. */
+  readonly folder: string;
+  /** The disk is hung (the reason): every op owed failed with it, and every new one fails until onAnswering. */
+  onHung(reason: string): void;
+  /** The thread is past every abandoned op: the disk answers again. */
+  onAnswering(): void;
+}
 
 export class ThreadedApplier implements OpApplier {
   private nextId = 1;
   private readonly waiting = new Map<number, (r: ApplyResult) => void>();
   private dead: string | null = null;
-
-  private hereCount = 0;
-  /** Ops applied on the main thread so far. */
-  get appliedHere(): number {
-    return this.hereCount;
-  }
-  private inlineOffUntil = 0;
-  /** The thread's caches that ops applied here since the last message to it made stale. */
+  /** Why the disk is taken for hung, until the thread is past the abandoned ops. */
+  private hungWhy: string | null = null;
+  private readonly progress: Int32Array | null;
+  /** The thread's finished count when last seen to move, and since when results are owed without it moving. */
+  private doneSeen = 0;
+  private owedSince: number | null = null;
+  private watchTimer: ReturnType<typeof setInterval> | null = null;
+  /** The thread's caches to drop before its next ops (forgetCaches). */
   private threadDrops: CacheDrops = NO_DROPS;
-  /** The thread applied an op since the last one here that makes this side's caches stale. */
-  private inlineStale = false;
 
-  /** `inline`: the main thread's own applier for quick ops, or null (every op goes to the thread). */
   constructor(
     private readonly worker: Worker,
     readonly mtimeWindowNs: number,
-    private readonly inline: Applier | null = null,
+    /** The shared slots of apply-worker.ts's PROGRESS, with `watch`; null: no watch. */
+    progress: SharedArrayBuffer | null = null,
+    private readonly watch: DiskWatch | null = null,
     private readonly clock: () => number = () => performance.now(),
   ) {
+    this.progress = progress === null ? null : new Int32Array(progress);
     worker.on("message", (m: ApplyWorkerMessage) => {
+      if (m.t === "resumed") {
+        this.resumed();
+        return;
+      }
       if (m.t !== "results") return;
       for (let i = 0; i < m.results.length; i++) {
         const id = m.first + i;
@@ -101,14 +115,62 @@ export class ThreadedApplier implements OpApplier {
         this.waiting.delete(id);
         done?.(m.results[i]!);
       }
+      this.owedSince = this.waiting.size === 0 ? null : this.clock();
     });
     const fail = (why: string): void => {
       this.dead = why;
-      for (const [, done] of this.waiting) done({ ok: false, kind: "failed", errno: "EIO", message: `the applier's thread ${why}` });
-      this.waiting.clear();
+      this.failWaiting(`the applier's thread ${why}`, "EIO");
     };
     worker.on("error", (e: Error) => fail(`failed: ${e.message}`));
     worker.on("exit", (code) => fail(`exited (code ${code})`));
+    if (this.progress !== null && watch !== null && watch.timeoutMs > 0) {
+      this.watchTimer = setInterval(() => this.check(), diskCheckEveryMs(watch.timeoutMs));
+      this.watchTimer.unref?.();
+    }
+  }
+
+  /** Whether the disk is taken for hung now (its reason), for status. */
+  get hung(): string | null {
+    return this.hungWhy;
+  }
+
+  private failWaiting(message: string, errno: string): void {
+    const owed = [...this.waiting.values()];
+    this.waiting.clear();
+    this.batch = [];
+    this.transfer = [];
+    this.batchBytes = 0;
+    this.owedSince = null;
+    for (const done of owed) done({ ok: false, kind: "failed", errno, message });
+  }
+
+  /** One look at the thread's progress while results are owed (see the top of this file); the watch's timer calls it. */
+  check(): void {
+    const w = this.watch;
+    if (w === null || this.progress === null || this.hungWhy !== null || this.dead !== null || this.owedSince === null) return;
+    const done = Atomics.load(this.progress, PROGRESS.done);
+    const now = this.clock();
+    if (done !== this.doneSeen) {
+      this.doneSeen = done;
+      this.owedSince = now;
+      return;
+    }
+    const why = diskHung(w.folder, now - this.owedSince, w.timeoutMs);
+    if (why === null) return;
+    this.hungWhy = why;
+    // Set before anything else: an op the thread has not begun is never applied once the disk answers.
+    Atomics.store(this.progress, PROGRESS.abandon, 1);
+    this.failWaiting(why, "ETIMEDOUT");
+    // Reaches the thread after every abandoned op: its answer says the disk answers again.
+    this.worker.postMessage({ t: "resume" } satisfies ApplyWorkerRequest);
+    w.onHung(why);
+  }
+
+  private resumed(): void {
+    if (this.hungWhy === null) return;
+    this.hungWhy = null;
+    if (this.progress !== null) this.doneSeen = Atomics.load(this.progress, PROGRESS.done);
+    this.watch?.onAnswering();
   }
 
   /**
@@ -124,9 +186,8 @@ export class ThreadedApplier implements OpApplier {
 
   apply(op: MirrorOp): ApplyResult | Promise<ApplyResult> {
     if (this.dead !== null) return Promise.resolve({ ok: false, kind: "failed", errno: "EIO", message: `the applier's thread ${this.dead}` });
-    const here = this.applyHere(op);
-    if (here !== null) return here;
-    if (cacheDrops(op).paths) this.inlineStale = true;
+    // Nothing reaches a hung disk: the op fails now, and the copy waits for a resync.
+    if (this.hungWhy !== null) return { ok: false, kind: "failed", errno: "ETIMEDOUT", message: this.hungWhy };
     const id = this.nextId++;
     return new Promise((resolve) => {
       this.waiting.set(id, resolve);
@@ -148,36 +209,15 @@ export class ThreadedApplier implements OpApplier {
     });
   }
 
-  /** A quick op while nothing is queued on the thread: applied here (see the top of this file); null otherwise. */
-  private applyHere(op: MirrorOp): ApplyResult | null {
-    const a = this.inline;
-    if (a === null || this.waiting.size > 0 || this.clock() < this.inlineOffUntil) return null;
-    if (this.inlineStale) {
-      a.dropCaches({ fds: true, paths: true });
-      this.inlineStale = false;
-    }
-    if (!a.quick(op)) return null;
-    const t0 = this.clock();
-    const r = a.apply(op);
-    const took = this.clock() - t0;
-    if (took > INLINE_SLOW_MS) this.inlineOffUntil = t0 + took + INLINE_PAUSE_MS;
-    const d = cacheDrops(op);
-    if (d.fds || d.paths) this.threadDrops = { fds: this.threadDrops.fds || d.fds, paths: this.threadDrops.paths || d.paths };
-    this.hereCount++;
-    return r;
-  }
-
   private post(): void {
     if (this.batch.length === 0) return;
     const drop = this.threadDrops;
-    const dirty = this.inline?.takeDirty() ?? null;
     this.threadDrops = NO_DROPS;
     const m: ApplyWorkerRequest = {
       t: "ops",
       first: this.batchFirst,
       ops: this.batch,
       ...(drop.fds || drop.paths ? { drop } : {}),
-      ...(dirty === null ? {} : { dirty }),
     };
     const transfer = this.transfer;
     this.batch = [];
@@ -191,36 +231,43 @@ export class ThreadedApplier implements OpApplier {
       }
       return;
     }
+    // Results owed from now, if none were: the watch counts from here.
+    if (this.owedSince === null) {
+      this.owedSince = this.clock();
+      if (this.progress !== null) this.doneSeen = Atomics.load(this.progress, PROGRESS.done);
+    }
     this.worker.postMessage(m, transfer);
   }
 
   forgetCaches(): void {
-    // Both sides: the main thread's before its next quick op, the thread's with the next batch.
-    this.inlineStale = true;
     this.threadDrops = { fds: true, paths: true };
   }
 
   async close(): Promise<void> {
-    this.inline?.close();
+    if (this.watchTimer !== null) clearInterval(this.watchTimer);
     if (this.dead !== null) return;
     this.post();
     const exited = new Promise<void>((r) => this.worker.once("exit", () => r()));
     this.worker.postMessage({ t: "close" } satisfies ApplyWorkerRequest);
-    const timer = setTimeout(() => void this.worker.terminate(), 5000);
-    await exited;
+    // A hung disk's thread answers nothing: it is told to end, and not waited for long.
+    const timer = setTimeout(() => void this.worker.terminate(), this.hungWhy === null ? 5000 : 0);
+    let gaveUp: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([exited, new Promise<void>((r) => (gaveUp = setTimeout(r, CLOSE_WAIT_MS)))]);
     clearTimeout(timer);
+    clearTimeout(gaveUp);
   }
 }
 
-/** The applier for `root`: on its own thread when this runtime can start it, else on this one. */
-export async function startApplier(root: string): Promise<StartedApplier> {
+/** The applier for `root`: on its own thread when this runtime can start it, else on this one. `watch`: the disk's (thread only). */
+export async function startApplier(root: string, watch: DiskWatch | null = null): Promise<StartedApplier> {
   const inline = async (why: string): Promise<StartedApplier> => ({ applier: await Applier.open(root), threaded: false, why });
   if ((globalThis as { Bun?: unknown }).Bun === undefined) return inline(`Node ${process.versions.node} cannot start a Worker from TypeScript sources`);
   const at = workerLocation();
   if (at === null) return inline("this binary was built without src/replicator/apply-worker.ts among its entry points");
+  const progress = new SharedArrayBuffer(4 * PROGRESS_SLOTS);
   let worker: Worker;
   try {
-    worker = new Worker(at, { workerData: { applyRoot: root } satisfies ApplyWorkerInput });
+    worker = new Worker(at, { workerData: { applyRoot: root, progress } satisfies ApplyWorkerInput });
   } catch (e) {
     return inline(`cannot start the applier's thread: ${e instanceof Error ? e.message : String(e)}`);
   }
@@ -233,7 +280,5 @@ export async function startApplier(root: string): Promise<StartedApplier> {
     await worker.terminate();
     return inline(`the applier's thread did not start: ${typeof ready === "string" ? ready : ready.t}`);
   }
-  // The main thread's applier must set times as precisely as the thread's, or quick ops stay on the thread.
-  const here = await Applier.open(root);
-  return { applier: new ThreadedApplier(worker, ready.mtimeWindowNs, here.mtimeWindowNs === ready.mtimeWindowNs ? here : null), threaded: true };
+  return { applier: new ThreadedApplier(worker, ready.mtimeWindowNs, progress, watch), threaded: true };
 }

@@ -24,15 +24,13 @@ import { failure, UnsupportedHere } from "./apply-errors.ts";
 import { type CopyFolder, type FolderStat, isDir, isFile, PathFolder } from "./apply-folder.ts";
 import { AtFolder } from "./apply-folder-at.ts";
 import { APPLIED, type ApplyResult } from "./apply-result.ts";
-import { type DirtyMarks, DirtySet, loadSyncFs, type SyncFs } from "./apply-sync.ts";
+import { DirtySet, loadSyncFs, type SyncFs } from "./apply-sync.ts";
 import { EarlyWriteback, loadStartWriteback, type StartWriteback } from "./apply-writeback.ts";
 import { type MirrorOp, type RelPath, relPathText, timesOf } from "./ops.ts";
 
 const { O_WRONLY, O_RDONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 const SLASH = 0x2f;
 const OPEN_FDS = 64;
-/** Blocks (bytes) past which dropping a file's last name may take long: the file system frees its extents in that call. */
-const FREEING_BYTES = 16 * 1024 * 1024;
 
 /**
  * The caches of an applier that another applier's op makes stale: cached fds
@@ -184,48 +182,6 @@ export class Applier {
     this.folder.close();
   }
 
-  /**
-   * Whether `op` is expected to take microseconds: a namespace or attribute
-   * change that frees no large file. Writes, truncates, fallocate and syncs
-   * may wait for the disk; dropping the last name of a large file makes the
-   * file system free its blocks (ext4 does it in that very call).
-   */
-  quick(op: MirrorOp): boolean {
-    switch (op.op) {
-      case "create":
-      case "mknod":
-      case "mkdir":
-      case "symlink":
-      case "link":
-      case "rmdir":
-      case "chmod":
-      case "chown":
-      case "utimes":
-      case "setxattr":
-      case "removexattr":
-        return true;
-      case "unlink":
-        return !this.freesLargeFile(op.path);
-      case "rename":
-        // An exchange or a rename that may not replace frees nothing.
-        return op.flags !== 0 || !this.freesLargeFile(op.to);
-      default:
-        return false;
-    }
-  }
-
-  private freesLargeFile(rel: RelPath): boolean {
-    let st: FolderStat;
-    try {
-      st = this.folder.lstat(rel, false);
-    } catch {
-      return false; // the op itself fails, at once
-    } finally {
-      this.folder.settle();
-    }
-    return isFile(st) && st.nlink === 1 && st.blocks * 512 > FREEING_BYTES;
-  }
-
   /** Forgets what another applier's ops made stale (cacheDrops). */
   dropCaches(d: CacheDrops): void {
     if (d.fds) this.dropFds();
@@ -235,15 +191,6 @@ export class Applier {
   /** Forgets every cached fd and checked directory (see OpApplier.forgetCaches). */
   forgetCaches(): void {
     this.dropCaches({ fds: true, paths: true });
-  }
-
-  /** What this applier changed and has not synced, handed to another applier that will (see DirtySet.take). */
-  takeDirty(): DirtyMarks | null {
-    return this.dirty.take();
-  }
-
-  mergeDirty(m: DirtyMarks): void {
-    this.dirty.merge(m);
   }
 
   private need(what: string): FsCalls {

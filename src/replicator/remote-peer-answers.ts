@@ -4,7 +4,7 @@
  * entries, block sums. Requests it does not know (mirror control) go to
  * `other` when given. Like the applier it never reads through a symlinked
  * parent, and with libc at hand it adds each entry's xattrs, so the resync
- * compares them too.
+ * can compare them too; a listing asked without them reads none.
  */
 import { constants as C, promises as fsp } from "node:fs";
 import type { RequestAnswerer } from "../net/replication-link.ts";
@@ -61,21 +61,21 @@ export class FolderAnswerer implements RequestAnswerer {
     this.at = opts.dirCalls === undefined || opts.dirCalls === null ? null : new CopyScanAt(root, opts.dirCalls);
   }
 
-  /** The entries at and beneath `under`, with their xattrs. */
-  private entries(under: RelPath, recursive: boolean): AsyncIterator<ManifestEntry> | Iterator<ManifestEntry> {
+  /** The entries at and beneath `under`, with their xattrs unless the asker does not compare them. */
+  private entries(under: RelPath, recursive: boolean, xattrs: boolean): AsyncIterator<ManifestEntry> | Iterator<ManifestEntry> {
     const at = this.at;
     if (at !== null) {
       const placed = at.scan(under, recursive);
       const self = this;
       return (function* () {
-        for (const p of placed) yield self.withXattrs(p.entry, () => CopyScanAt.procPath(p.dir, p.name));
+        for (const p of placed) yield xattrs ? self.withXattrs(p.entry, () => CopyScanAt.procPath(p.dir, p.name)) : p.entry;
       })();
     }
     const paths = this.paths;
     const root = this.root;
     const self = this;
     return (async function* () {
-      for await (const e of scanTree(root, under, recursive)) yield self.withXattrs(e, () => paths.abs(e.path));
+      for await (const e of scanTree(root, under, recursive)) yield xattrs ? self.withXattrs(e, () => paths.abs(e.path)) : e;
     })();
   }
 
@@ -119,7 +119,7 @@ export class FolderAnswerer implements RequestAnswerer {
           }
         }
         // By fd, a symlinked parent fails the first batch with the same error.
-        this.open.set(id, this.entries(q.under, q.recursive));
+        this.open.set(id, this.entries(q.under, q.recursive, q.withoutXattrs !== true));
         await this.batch(id, reply);
         return;
       }

@@ -9,6 +9,7 @@
  * When the link is down or goes down, questions reject with LinkDownError and
  * ops resolve with errno ENOTCONN: the resync stops and is resumed later.
  */
+import { LINK_FEATURE } from "../core/link-features.ts";
 import type { ReplicationClient, RequestHandle } from "../net/replication-link.ts";
 import { REPLICATION_MAX_SUMS_BYTES, type ResyncRequest, type ResyncResponse } from "../proto/replication-resync.ts";
 import type { MirrorOp, RelPath } from "./ops.ts";
@@ -58,11 +59,14 @@ export class RemoteResyncPeer implements ResyncPeer {
     this.mtimeWindowNs = opts.mtimeWindowNs ?? 1;
   }
 
-  async *manifest(under: RelPath, recursive: boolean): AsyncIterable<ManifestEntry> {
+  async *manifest(under: RelPath, recursive: boolean, xattrs = true): AsyncIterable<ManifestEntry> {
     const batches: (ResyncResponse | { failure: string })[] = [];
     let wake: (() => void) | null = null;
     let finished = false;
-    const handle: RequestHandle | null = this.client.request({ kind: "manifest", under, recursive }, (r, failure) => {
+    // Only a SECOND that agreed on it reads the flag; another one reads the xattrs, which go unused.
+    const bare = !xattrs && this.client.has(LINK_FEATURE.listingWithoutXattrs);
+    const question: ResyncRequest = bare ? { kind: "manifest", under, recursive, withoutXattrs: true } : { kind: "manifest", under, recursive };
+    const handle: RequestHandle | null = this.client.request(question, (r, failure) => {
       if (r === null) {
         if (failure !== undefined) batches.push({ failure });
       } else {

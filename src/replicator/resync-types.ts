@@ -80,9 +80,10 @@ export interface ResyncPeer {
    * The entries of the copy at and beneath `under` (the empty path: the whole
    * copy; a missing `under`: nothing), in pre-order with siblings in byte order
    * of their names (see compareRelPaths). `recursive: false` yields `under` and
-   * its direct children only.
+   * its direct children only. `xattrs: false`: the asker does not compare
+   * the copy's xattrs, and the peer may leave them out (default true).
    */
-  manifest(under: RelPath, recursive: boolean): AsyncIterable<ManifestEntry>;
+  manifest(under: RelPath, recursive: boolean, xattrs?: boolean): AsyncIterable<ManifestEntry>;
   /** One entry, or null when nothing is at `path`. */
   entry(path: RelPath): Promise<ManifestEntry | null>;
   /**

@@ -77,6 +77,13 @@ const REVISIT_ROUNDS = 3;
 /** Files made right at once: enough to keep the link and the SECOND busy while each file waits for its acknowledgements (the window still bounds the bytes in flight). */
 const FILES_AT_ONCE = 8;
 const defaultBreather = new Breather();
+/**
+ * The local scan reads no xattrs (tree-scan.ts), so the plan compares none
+ * (xattrDiff in resync-plan.ts finds nothing to do for a source entry
+ * without them): the peer's listings are asked without theirs. (Nor does a
+ * resync send any: only live setxattr and removexattr ops carry xattrs.)
+ */
+const LIST_XATTRS = false;
 
 export interface ResyncOptions {
   /** The local copy (on the PRIM: the real files beneath the FUSE mount). */
@@ -357,7 +364,7 @@ export class Resync {
     // A time sent by an earlier pass may not have been applied (that is why it is revisited).
     this.files.realMtimeSent.clear();
     // Both sides at once: the SECOND lists its copy while this side lists the folder.
-    const listed = await Promise.all([this.gather(scopes, (s) => scanTree(this.root, s.path, s.recursive)), this.gather(scopes, (s) => this.peer.manifest(s.path, s.recursive))]);
+    const listed = await Promise.all([this.gather(scopes, (s) => scanTree(this.root, s.path, s.recursive)), this.gather(scopes, (s) => this.peer.manifest(s.path, s.recursive, LIST_XATTRS))]);
     const source = listed[0];
     let target = listed[1];
     this.checkAbort();
@@ -375,7 +382,7 @@ export class Resync {
     if (renames.length > 0) {
       this.setPhase("renames");
       await this.doRenames(renames, source);
-      target = await this.gather(scopes, (s) => this.peer.manifest(s.path, s.recursive));
+      target = await this.gather(scopes, (s) => this.peer.manifest(s.path, s.recursive, LIST_XATTRS));
       steps = await planSliced(source, target, { ...options, detectRenames: false });
     }
     const sourceByKey = new Map(source.map((e) => [pathKey(e.path), e]));
@@ -572,7 +579,7 @@ export class Resync {
       return;
     }
     // Contents the plan did not list (a journal-driven pass lists one level).
-    const beneath = (await collect(this.peer.manifest(path, true))).filter((e) => e.path.length > path.length);
+    const beneath = (await collect(this.peer.manifest(path, true, LIST_XATTRS))).filter((e) => e.path.length > path.length);
     beneath.sort((a, b) => compareKeys(pathKey(b.path), pathKey(a.path)));
     await this.drain();
     if (!valid()) return;

@@ -125,7 +125,7 @@ const CASES: readonly Case[] = [
     'vigil.yaml:8:11: modules[0].type: found "cluster", expected one of failover, mirror, farm',
   ]]],
   ["says when a key belongs to another kind of module", [fileText(...HEAD, "modules:", "  - name: m", "    type: mirror", "    replicate: [/srv]", "    split: client_ip"), [
-    'vigil.yaml:10:5: modules[0].split: found unknown key "split", expected one of type, name, vip, vips, interface, start, stop, start_timeout, stop_timeout, checkers, notify, webhook, failback, failback_delay, prefer, resources, replicate, port, resync_rate, mode, ack_timeout, async_queue, read, exclude (a mirror module has no split)',
+    'vigil.yaml:10:5: modules[0].split: found unknown key "split", expected one of type, name, vip, vips, interface, start, stop, start_timeout, stop_timeout, checkers, notify, webhook, failback, failback_delay, prefer, resources, replicate, port, resync_rate, mode, ack_timeout, disk_timeout, async_queue, read, exclude (a mirror module has no split)',
   ]]],
   ["rejects sub-second adverts on VRRPv2 and authentication on VRRPv3", [fileText(...HEAD, "vrrp:", "  - name: VI_1", "    interface: eth0", "    vrid: 51", "    version: 2", "    advert_int: 100ms", "    vips: [198.51.100.100/24]"), [
     'vigil.yaml:11:17: vrrp[0].advert_int: found "100ms", expected whole seconds from 1s to 255s (VRRPv2), or version: 3 for sub-second adverts',
@@ -234,5 +234,22 @@ describe("config errors: each names file:line:col, key path, found and expected"
     ]);
     const m = loadConfig(mirror("")).modules[0];
     expect(m?.type === "mirror" ? m.ack_timeout : null).toBe(30_000);
+  });
+
+  it("takes disk_timeout of 0s (never) or at least 1s and below ack_timeout, 10s by default", () => {
+    const mirror = (extra: string) => fileText(...HEAD, "modules:", `  - { name: m, type: mirror, replicate: [/srv/a]${extra} }`);
+    expect(problems(mirror(", disk_timeout: 5s"))).toEqual([]);
+    expect(problems(mirror(", disk_timeout: 0s"))).toEqual([]);
+    expect(problems(mirror(", ack_timeout: 0s, disk_timeout: 1m"))).toEqual([]);
+    expect(problems(mirror(", disk_timeout: 500ms"))).toEqual([
+      "vigil.yaml:7:65: modules[0].disk_timeout: found 500ms, expected 0s (never) or at least 1s (a fsync on a busy disk takes that long; a shorter bound detaches a healthy copy)",
+    ]);
+    const below = "expected a disk_timeout below ack_timeout (the standby must detach its hung disk, and say so, before the primary drops the link to it for the acknowledgements it owes)";
+    expect(problems(mirror(", disk_timeout: 30s"))).toEqual([`vigil.yaml:7:65: modules[0].disk_timeout: found 30s with ack_timeout 30s, ${below}`]);
+    expect(problems(mirror(", ack_timeout: 2s, disk_timeout: 3s"))).toEqual([`vigil.yaml:7:82: modules[0].disk_timeout: found 3s with ack_timeout 2s, ${below}`]);
+    const m = loadConfig(mirror("")).modules[0];
+    expect(m?.type === "mirror" ? m.disk_timeout : null).toBe(10_000);
+    const set = loadConfig(mirror(", disk_timeout: 4s")).modules[0];
+    expect(set?.type === "mirror" ? set.disk_timeout : null).toBe(4_000);
   });
 });

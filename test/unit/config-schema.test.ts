@@ -56,7 +56,7 @@ describe("the JSON Schema and the VigilConfig type agree", () => {
     const branches = at(configSchema, "properties", "modules", "items", "oneOf") as unknown as Schema[];
     const [failover, mirror, farm] = branches.map((b) => keysOf(b).filter((k) => k !== "vip"));
     expect(failover).toEqual(keys<FailoverModule>({ ...moduleCommon, ...failbackPolicy }));
-    expect(mirror).toEqual(keys<MirrorModule>({ ...moduleCommon, ...failbackPolicy, replicate: true, port: true, resync_rate: true, mode: true, ack_timeout: true, async_queue: true, exclude: true, read: true }));
+    expect(mirror).toEqual(keys<MirrorModule>({ ...moduleCommon, ...failbackPolicy, replicate: true, port: true, resync_rate: true, mode: true, ack_timeout: true, disk_timeout: true, async_queue: true, exclude: true, read: true }));
     expect(farm).toEqual(keys<FarmModule>({ ...moduleCommon, ports: true, split: true, weights: true, drain_timeout: true }));
     // A checker is one target kind plus its policy; the union type is flattened here.
     // script is the older spelling of custom: the effective config says custom.

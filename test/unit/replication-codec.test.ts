@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { randomSource } from "./codec-test-helpers.ts";
-import { decodeReplication, encodeReplication, encodeReplicationParts, REPLICATION_MAX_MESSAGE, type ReplicationMessage } from "../../src/proto/replication.ts";
+import { decodeReplication, encodeReplication, encodeReplicationParts, REPLICATION_MAX_MESSAGE, REPLICATION_VERSION, type ReplicationMessage } from "../../src/proto/replication.ts";
 import { REPLICATION_MAX_DATA, TIMES_FLAG } from "../../src/proto/replication-op.ts";
 import { MIRROR_OP_NAMES, type MirrorOp, relPath } from "../../src/replicator/ops.ts";
 import type { ManifestEntry } from "../../src/replicator/resync-types.ts";
@@ -47,6 +47,7 @@ const DIR: ManifestEntry = { path: new Uint8Array(0), type: "dir", mode: 0o755, 
 
 const MESSAGES: ReplicationMessage[] = [
   { type: "ready" },
+  { type: "features", version: 2, bits: 1 },
   { type: "ping", id: 0xffffffff },
   { type: "pong", id: 0 },
   ...OPS.map((op, i): ReplicationMessage => ({ type: "op", seq: i === 0 ? Number.MAX_SAFE_INTEGER : i, op })),
@@ -199,8 +200,11 @@ describe("replication messages", () => {
       const r = decodeReplication(b);
       if (r.ok) {
         accepted++;
-        // Whatever decodes must encode again to the same bytes (no lossy acceptance).
-        expect(encodeReplication(r.message)).toEqual(b);
+        // Whatever decodes must encode again to the same bytes (no lossy acceptance), but for the
+        // fields a later version's features message adds, which this release skips.
+        const again = encodeReplication(r.message);
+        if (r.message.type === "features" && r.message.version > REPLICATION_VERSION) expect(again).toEqual(b.subarray(0, again.length));
+        else expect(again).toEqual(b);
       }
     }
     expect(accepted).toBeGreaterThan(0);

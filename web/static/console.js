@@ -345,6 +345,7 @@
     if (mi.splitBrain) out.push(el("li", { "data-testid": "mirror-split-brain" }, badge(mi.keptKind === "unsent-writes" ? "async writes kept aside" : mi.keptKind === "first-sync" ? "files kept aside at first sync" : "split brain", "bad"), el("span", { className: "why", text: text(mi.splitBrain) })));
     if (mi.forcedAt) out.push(el("li", {}, badge("forced", "warn", "mirror-forced"), el("span", { className: "ago", text: `forceprim at ${formatTime(mi.forcedAt)}` })));
     if (mi.journalLost) out.push(el("li", { "data-testid": "mirror-journal-lost" }, badge("journal lost", "warn"), el("span", { className: "why", text: text(mi.journalLost) })));
+    if (mi.diskHung) out.push(el("li", { "data-testid": "mirror-disk-hung" }, badge("disk hung", "bad"), el("span", { className: "why", text: text(mi.diskHung) })));
     const r = mi.resync;
     if (r && r.phase !== "done") {
       const total = Math.max(1, r.bytesTotal);

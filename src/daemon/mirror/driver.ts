@@ -29,6 +29,7 @@ import { copyOnDisk } from "../../core/mirror/unsaved.ts";
 import { pathKey } from "../../core/mirror/resync-plan.ts";
 import type { DataMark, MirrorAction, MirrorInput, MirrorModuleRole, MirrorState, PeerCopy } from "../../core/mirror/types.ts";
 import type { PeerLiveness } from "../../core/membership/types.ts";
+import { featureNames } from "../../core/link-features.ts";
 import { type LinkEndpoint, type LinkTimers, ReplicationClient, ReplicationServer, type RequestAnswerer } from "../../net/replication-link.ts";
 import { PeerHearing } from "../../net/replication-link-hearing.ts";
 import type { CopyWire, MirrorControlAction } from "../../proto/mirror-control.ts";
@@ -277,10 +278,16 @@ export class MirrorDriver implements MirrorResource {
       this.serverUp = false;
       this.linkDown(`the peer's connection to us: ${reason}`);
     });
-    this.client.onUp(() => {
+    this.client.onUp((at) => {
       this.clientUp = true;
+      this.startFailure = null;
+      const agreed = this.client.agreed;
+      this.o.log.info("mirror link connected", { ...this.tag, peer: this.o.peer, at: `${at.address}:${at.port}`, peerVersion: agreed.peer?.version ?? 1, features: featureNames(agreed.common) });
       this.hello();
     });
+    // A connection that fails its handshake or feature exchange is logged, once per reason until the link is up.
+    this.client.onConnectFailed((at, reason) => this.startFailed(`to ${at.address}:${at.port}`, reason));
+    this.server.onRefused((from, reason) => this.startFailed(`from ${from.address}:${from.port}`, reason));
     this.client.onDown((reason) => {
       this.clientUp = false;
       this.linkDown(reason);
@@ -673,6 +680,16 @@ export class MirrorDriver implements MirrorResource {
       this.forgetLive();
       this.input({ type: "link-up", peer, gap });
     }).catch((e: unknown) => this.o.log.error("mirror hello failed", { ...this.tag, peer: this.o.peer, detail: e instanceof Error ? e.message : String(e) }));
+  }
+
+  /** The last connection failure logged (startFailed), until the link is up. */
+  private startFailure: string | null = null;
+
+  private startFailed(where: string, reason: string): void {
+    // A peer that is not listening (its daemon stopped or starting) is the link's ordinary down state, shown in status.
+    if (reason.includes("ECONNREFUSED") || reason === this.startFailure) return;
+    this.startFailure = reason;
+    this.o.log.warn("mirror link connection failed", { ...this.tag, peer: this.o.peer, connection: where, detail: reason });
   }
 
   private linkDown(reason: string): void {

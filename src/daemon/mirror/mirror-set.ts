@@ -201,5 +201,6 @@ export function combineStatus(all: readonly MirrorStatus[]): MirrorStatus {
     forcedAt: all.find((s) => s.forcedAt !== null)?.forcedAt ?? null,
     // The folders resync apart: the module's line names each one whose journal gave up.
     journalLost: all.some((s) => (s.journalLost ?? null) !== null) ? all.flatMap((s) => ((s.journalLost ?? null) === null ? [] : [`${s.folder}: ${s.journalLost}`])).join("; ") : null,
+    diskHung: all.some((s) => (s.diskHung ?? null) !== null) ? all.flatMap((s) => ((s.diskHung ?? null) === null ? [] : [s.diskHung])).join("; ") : null,
   };
 }
