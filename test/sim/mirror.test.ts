@@ -31,6 +31,10 @@
  * wait naming that choice). Checked too: the first node to run is the one
  * rule 7 names (prefer; else the only folder holding files; else the lower
  * name), never an empty folder over one holding files unasked.
+ * Stalls (stallFault): a node whose loop is not scheduled sends no frame and
+ * notices nothing until it runs again, then takes what reached it, each
+ * frame with its arrival; it gives a silent peer its stall credit and a
+ * start-up grace on top of the deadtime, as the membership does.
  *
  * Seeds: SIM_SEEDS=<k> runs k seeds per scenario; SIM_SEED=<n> replays one.
  */
@@ -74,6 +78,16 @@ interface SimNode {
   forced: boolean;
   /** Its state dir is full: every persist fails. */
   full: boolean;
+  /**
+   * Stalled (its loop not scheduled) until this time: it sends no frame,
+   * notices nothing, and what reaches it waits in `inbox`, handed over when
+   * it runs again, each frame with its arrival (heardAt).
+   */
+  stalledUntil: number;
+  stallFrom: number;
+  inbox: MirrorInput[];
+  /** Extra time before this node calls its peer dead: the start-up grace of a young peer. */
+  startGrace: number;
 }
 
 interface World {
@@ -106,6 +120,10 @@ interface World {
   origin: SimNode | null;
   /** First-contact scenario: how the node that goes first is killed (null: not armed, or done). */
   firstContactKill: { delay: number; beforeRun: boolean; downFor: number } | null;
+  /** A killed node's link is noticed gone within 20 ms (connection refused), not up to 400. */
+  readonly refusedAtOnce: boolean;
+  /** No new connection before this time (the client's pause before it connects again). */
+  linkBackAt: number;
   /** A node the first-contact fault kills at `at`, down until `until`. */
   revive: { node: SimNode; at: number; until: number } | null;
 }
@@ -116,8 +134,16 @@ function other(w: World, n: SimNode): SimNode {
 
 const running = (r: MirrorModuleRole | null): boolean => r === "PRIM" || r === "ALONE";
 
+function stalled(w: World, n: SimNode): boolean {
+  return n.up && w.now >= n.stallFrom && w.now < n.stalledUntil;
+}
+
 function feed(w: World, n: SimNode, ev: MirrorInput): void {
   if (!n.up || n.core === null) return;
+  if (stalled(w, n)) {
+    n.inbox.push(ev);
+    return;
+  }
   if (ev.type !== "tick" && ev.type !== "peer-mark") w.trace.push(`t=${w.now} ${n.name} <- ${JSON.stringify(ev)}`);
   const r = stepMirror(n.core, ev, w.now);
   n.core = r.state;
@@ -164,7 +190,8 @@ function act(w: World, n: SimNode, actions: readonly MirrorAction[]): void {
 }
 
 function physicalLink(w: World): boolean {
-  return w.nodes[0].up && w.nodes[1].up && !w.replCut && !w.netCut;
+  // A stalled node's end of the connection takes and acknowledges nothing until it runs again.
+  return w.nodes[0].up && w.nodes[1].up && !w.replCut && !w.netCut && !w.nodes.some((n) => stalled(w, n)) && w.now >= w.linkBackAt;
 }
 
 function start(w: World, n: SimNode): void {
@@ -200,6 +227,8 @@ function crash(w: World, n: SimNode): void {
   n.up = false;
   n.core = null;
   n.role = "STOP";
+  n.stalledUntil = 0;
+  n.inbox = [];
   if (w.resync !== null && (w.resync.from === n || w.resync.to === n)) w.resync = null;
 }
 
@@ -234,11 +263,21 @@ function setRole(w: World, n: SimNode, role: MirrorModuleRole): void {
   }
 }
 
+/**
+ * When `n` calls its silent peer dead: a deadtime after the last frame, plus
+ * the start-up grace it gives, plus its own stall credit when it was stalled
+ * since that frame (it gives a peer the time it could not listen itself).
+ */
+function deadAfter(w: World, n: SimNode): number {
+  const credit = n.heardAt < n.stalledUntil && n.stalledUntil <= w.now ? n.stalledUntil - Math.max(n.stallFrom, n.heardAt) : 0;
+  return n.heardAt + DEADTIME + n.startGrace + credit;
+}
+
 function heartbeat(w: World): void {
   for (const n of w.nodes) {
     if (!n.up) continue;
     const p = other(w, n);
-    if (p.up && !w.netCut && w.now % INTERVAL === 0) {
+    if (p.up && !stalled(w, p) && !w.netCut && w.now % INTERVAL === 0) {
       n.heardAt = w.now;
       n.seenRole = p.role;
       n.seenMark = p.core?.mark ?? null;
@@ -246,8 +285,10 @@ function heartbeat(w: World): void {
         n.liveness = "up";
         feed(w, n, { type: "peer", liveness: "up" });
       }
-      feed(w, n, { type: "peer-mark", mark: n.seenMark, running: running(p.role) });
-    } else if (n.liveness === "up" && w.now - n.heardAt > DEADTIME) {
+      feed(w, n, { type: "peer-mark", mark: n.seenMark, running: running(p.role), alone: p.role === "ALONE", heardAt: w.now });
+    } else if (stalled(w, n)) {
+      continue;
+    } else if (n.liveness === "up" && w.now > deadAfter(w, n)) {
       n.liveness = "dead";
       n.seenRole = null;
       feed(w, n, { type: "peer", liveness: "dead" });
@@ -258,11 +299,25 @@ function heartbeat(w: World): void {
   }
 }
 
+/**
+ * When `n` notices the link's change: a stalled peer is silent on it, found
+ * after the link's deadtime of silence; in a stall scenario a killed peer's
+ * kernel refuses at once (the random faults keep their slower notice).
+ */
+function linkNoticeAt(w: World, n: SimNode, phys: boolean): number {
+  if (phys) return w.now;
+  const p = other(w, n);
+  if (stalled(w, p) && !w.replCut && !w.netCut) return Math.max(w.now, p.stallFrom + DEADTIME) + w.rng.int(0, 100);
+  if (!p.up && w.refusedAtOnce) return w.now + w.rng.int(0, 2) * TICK;
+  return w.now + w.rng.int(0, 400);
+}
+
 function link(w: World): void {
   const phys = physicalLink(w);
   for (const n of w.nodes) {
     if (!n.up) continue;
-    if (n.linkUp !== phys && n.linkNoticeAt === null) n.linkNoticeAt = w.now + (phys ? 0 : w.rng.int(0, 400));
+    if (stalled(w, n)) continue;
+    if (n.linkUp !== phys && n.linkNoticeAt === null) n.linkNoticeAt = linkNoticeAt(w, n, phys);
     if (n.linkNoticeAt !== null && w.now >= n.linkNoticeAt) {
       n.linkNoticeAt = null;
       if (n.linkUp === phys) continue;
@@ -332,7 +387,7 @@ function link(w: World): void {
 
 function elect(w: World): void {
   for (const n of w.nodes) {
-    if (!n.up || n.core === null) continue;
+    if (!n.up || n.core === null || stalled(w, n)) continue;
     const peerRuns = running(n.seenRole);
     if (running(n.role)) {
       // The module core's conflict rule, simplified: the preferred node keeps it.
@@ -354,7 +409,7 @@ function elect(w: World): void {
 }
 
 function write(w: World): void {
-  const n = w.nodes.find((x) => x.up && running(x.role) && x.core !== null);
+  const n = w.nodes.find((x) => x.up && !stalled(w, x) && running(x.role) && x.core !== null);
   if (n === undefined || n.core === null || !w.rng.chance(0.3)) return;
   const id = w.nextWrite++;
   n.files.add(id);
@@ -456,7 +511,86 @@ function firstContactFault(w: World): void {
   }
 }
 
-type Scenario = "faults" | "split" | "first-contact";
+/**
+ * The detach grace against a late dead verdict (rule 4), one fault per run
+ * at `t0`, the pair in sync with a PRIM and an up-to-date SECOND then:
+ * - "stall-kill": the PRIM is killed, and its SECOND stalls for 300-900 ms
+ *   right after, then gives the silent PRIM that much more (stall credit)
+ *   plus 0-500 ms of start-up grace before it calls it dead. It must take
+ *   over: the PRIM never wrote alone.
+ * - "stall-alone-kill": the SECOND stalls for 0.8-2 s; its PRIM calls it dead,
+ *   drops the link and acknowledges writes alone; the SECOND runs again and
+ *   hears that, and the PRIM is killed 0-150 ms later. The SECOND must not
+ *   take over without those writes (its verdict now comes on time).
+ * - "stall-cut": the link is cut with both alive, and the SECOND stalls for
+ *   100-350 ms meanwhile (its deadlines stretched). It must still become
+ *   outdated, and its PRIM go on alone, within 2.5 s of the cut.
+ */
+type StallScenario = "stall-kill" | "stall-alone-kill" | "stall-cut";
+type Scenario = "faults" | "split" | "first-contact" | StallScenario;
+
+/** Whether the pair is in sync: `prim` runs and replicates, `second` stands by up to date. */
+function inSyncPair(w: World): { prim: SimNode; second: SimNode } | null {
+  const prim = w.nodes.find((n) => n.up && running(n.role));
+  if (prim === undefined) return null;
+  const second = other(w, prim);
+  const ok = second.up && second.role === "SECOND" && second.core?.mark === "u" && prim.core?.writes === "replicate" && prim.linkUp && second.linkUp && w.resync === null;
+  return ok ? { prim, second } : null;
+}
+
+/** The scheduled fault of a stall scenario: armed at `t0` (the pair must be in sync then), then steps by time. */
+function stallFault(w: World, scenario: StallScenario, t0: number): (() => void) {
+  const rng = w.rng;
+  let pair: { prim: SimNode; second: SimNode } | null = null;
+  let killAt = 0;
+  let reviveAt = 0;
+  let tookOver = false;
+  return () => {
+    if (w.now === t0) {
+      pair = inSyncPair(w);
+      if (pair === null) {
+        w.failures.push(`t=${w.now}: the pair is not in sync when the fault is due`);
+        return;
+      }
+      const { prim, second } = pair;
+      w.trace.push(`t=${w.now} fault ${scenario}`);
+      if (scenario === "stall-kill") {
+        crash(w, prim);
+        // It saw the link refused at once, then stalls.
+        second.stallFrom = w.now + TICK * rng.int(3, 10);
+        second.stalledUntil = second.stallFrom + TICK * rng.int(30, 90);
+        second.startGrace = TICK * rng.int(0, 50);
+        reviveAt = w.now + 5000;
+      } else if (scenario === "stall-alone-kill") {
+        second.stallFrom = w.now;
+        second.stalledUntil = w.now + TICK * rng.int(80, 200);
+        killAt = second.stalledUntil + TICK * rng.int(0, 15);
+        // The PRIM dropped the link during the stall and connects again every 500 ms: up to that after the stall.
+        w.linkBackAt = second.stalledUntil + TICK * rng.int(0, 50);
+        reviveAt = killAt + 4000;
+      } else {
+        w.replCut = true;
+        second.stallFrom = w.now + TICK * rng.int(0, 60);
+        second.stalledUntil = second.stallFrom + TICK * rng.int(10, 35);
+      }
+      w.trace.push(`t=${w.now} ${second.name} stalls ${second.stallFrom}-${second.stalledUntil}, start-up grace ${second.startGrace}`);
+      return;
+    }
+    if (pair === null) return;
+    const { prim, second } = pair;
+    if (scenario === "stall-kill" && !prim.up && second.up && running(second.role)) tookOver = true;
+    if (killAt > 0 && w.now === killAt) crash(w, prim);
+    if (scenario === "stall-cut" && w.now === t0 + 2500) {
+      if (second.disk?.data !== "outdated") w.failures.push(`t=${w.now}: ${second.name} is still ${second.disk?.data} 2.5 s after the link was cut`);
+      if (prim.core?.writes !== "alone") w.failures.push(`t=${w.now}: ${prim.name} writes ${prim.core?.writes} 2.5 s after the link was cut`);
+    }
+    if (scenario === "stall-cut" && w.now === t0 + 3000) w.replCut = false;
+    if (reviveAt > 0 && w.now === reviveAt) {
+      if (scenario === "stall-kill" && !tookOver) w.failures.push(`t=${w.now}: ${second.name} never took over from the killed ${prim.name} (gate: ${second.core?.gate ?? "open"})`);
+      start(w, prim);
+    }
+  };
+}
 
 function run(seed: number, scenario: Scenario): World {
   const rng = Prng.fromSeed(seed);
@@ -469,7 +603,7 @@ function run(seed: number, scenario: Scenario): World {
     return {
       name, up: false, core: null, disk: null, files: new Set(own), role: "STOP", heardAt: -1, seenRole: null, seenMark: null,
       liveness: "unknown", linkUp: false, linkNoticeAt: null, splitBrainSeen: false, kept: new Set(), own,
-      tells: !first || !rng.chance(0.2), forced: false, full: false,
+      tells: !first || !rng.chance(0.2), forced: false, full: false, stalledUntil: 0, stallFrom: 0, inbox: [], startGrace: 0,
     };
   };
   const nodes: [SimNode, SimNode] = [mk("a", 0), mk("b", 10)];
@@ -478,14 +612,16 @@ function run(seed: number, scenario: Scenario): World {
     rng, now: 0, nodes, replCut: false, netCut: false, nextWrite: 1, acked: new Set(), pending: [], unsent: [], resync: null, failures: [], trace: [],
     split: splitBrain, wroteApart: new Set(), bothWroteApart: false, prefer: configuredPrefer ?? "a", configuredPrefer, operatorAt: null, origin: null,
     firstContactKill: first ? { delay: TICK * rng.int(0, 3), beforeRun: rng.chance(0.3), downFor: rng.int(DEADTIME + 100, 4000) } : null,
-    revive: null,
+    revive: null, refusedAtOnce: scenario.startsWith("stall"), linkBackAt: 0,
   };
   // First contact: the second node may start a little later (the first one waits alone meanwhile).
   const lateStart = first && rng.chance(0.5) ? { node: rng.chance(0.5) ? nodes[0] : nodes[1], at: TICK * rng.int(1, 200) } : null;
   for (const n of nodes) if (lateStart?.node !== n) start(w, n);
-  const END = first ? 20_000 : 60_000;
-  // First contact: the random faults begin once that fault has played out.
-  let faultUntil = first ? 10_000 : 0;
+  const stall = scenario === "stall-kill" || scenario === "stall-alone-kill" || scenario === "stall-cut" ? scenario : null;
+  const END = first ? 20_000 : stall !== null ? 12_000 : 60_000;
+  // First contact: the random faults begin once that fault has played out. A stall scenario has only its own.
+  let faultUntil = first ? 10_000 : stall !== null ? END : 0;
+  const scheduled = stall === null ? null : stallFault(w, stall, TICK * rng.int(300, 500));
   let heal: (() => void) | null = null;
   for (w.now = 0; w.now < END + 10_000; w.now += TICK) {
     if (lateStart !== null && w.now === lateStart.at) start(w, lateStart.node);
@@ -526,6 +662,9 @@ function run(seed: number, scenario: Scenario): World {
       heal = null;
       for (const n of w.nodes) if (!n.up) start(w, n);
     }
+    // A node that runs again after a stall takes what reached it meanwhile, in order.
+    for (const n of w.nodes) if (!stalled(w, n) && n.inbox.length > 0) for (const ev of n.inbox.splice(0)) feed(w, n, ev);
+    scheduled?.();
     heartbeat(w);
     link(w);
     firstContactFault(w);
@@ -574,6 +713,23 @@ describe("mirror core simulation", () => {
       }
       expect(w.nodes.find((n) => running(n.role))?.core?.writes, replayCommand(seed)).toBe("replicate");
     });
+  }
+  const stallCases: [StallScenario, string][] = [
+    ["stall-kill", "a SECOND stalled as its PRIM is killed, its dead verdict stretched past the detach grace, takes over"],
+    ["stall-alone-kill", "a stalled SECOND whose PRIM went on alone and dies just after it runs again never takes over without those writes"],
+    ["stall-cut", "a SECOND stalled while the link is cut still becomes outdated in time, and its PRIM goes on alone"],
+  ];
+  for (const [scenario, title] of stallCases) {
+    for (const seed of seedsFromEnv(30)) {
+      it(`${title} (seed ${seed})`, () => {
+        const w = run(seed, scenario);
+        if (process.env["SIM_TRACE"] && w.failures.length > 0) console.log(w.trace.filter((t) => !t.includes("peer-mark") && !t.includes("tick") && !t.includes("write")).slice(-80).join("\n"));
+        expect(w.failures, replayCommand(seed)).toEqual([]);
+        const [a, b] = w.nodes;
+        expect([...a.files].sort().join(), `copies differ at the end; ${replayCommand(seed)}`).toBe([...b.files].sort().join());
+        expect(w.nodes.find((n) => running(n.role))?.core?.writes, replayCommand(seed)).toBe("replicate");
+      });
+    }
   }
   for (const seed of seedsFromEnv(30)) {
     it(`split brain where both wrote is always detected (seed ${seed})`, () => {

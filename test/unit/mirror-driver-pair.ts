@@ -41,8 +41,9 @@ export interface DriverInsides {
 
 /**
  * h1 PRIM replicating to h2, an up-to-date SECOND, the heartbeat's adverts
- * carried by hand; both closed by `cleanups`. `files`: h1's folder starts
- * with that many small files f0, f1... (sent by the first sync).
+ * carried by hand (at once when one changes, and every 100 ms); both closed
+ * by `cleanups`. `files`: h1's folder starts with that many small files f0,
+ * f1... (sent by the first sync).
  */
 export async function pairInSync(root: string, o: {
   key: Uint8Array; port: number; cleanups: (() => Promise<void> | void)[]; h1Lines?: string[]; files?: number;
@@ -54,6 +55,12 @@ export async function pairInSync(root: string, o: {
   for (let i = 0; i < (o.files ?? 0); i++) writeFileSync(join(h1.folder, `f${i}`), `file ${i}\n`.repeat(100));
   h1.attach({ gate: () => {}, republish: () => h2.peerAdvert(h1.core.role, h1.mark) });
   h2.attach({ gate: () => {}, republish: () => h1.peerAdvert(h2.core.role, h2.mark) });
+  // And every heartbeat round (100 ms): a SECOND whose link is down gives way only to a PRIM it still hears (rule 4).
+  const rounds = setInterval(() => {
+    h2.peerAdvert(h1.core.role, h1.mark);
+    h1.peerAdvert(h2.core.role, h2.mark);
+  }, 100);
+  o.cleanups.push(() => clearInterval(rounds));
   const p1 = h1 as unknown as DriverInsides;
   const p2 = h2 as unknown as DriverInsides;
   await until(() => p1.applier !== null && p2.applier !== null, "both mirrors started");

@@ -22,10 +22,12 @@
  *    outdated/inconsistent mark, or the link is back. So a SECOND that never
  *    saw a write is never made to miss an acknowledged one, and a PRIM cut
  *    off from its peer and its witness acknowledges nothing before it stops.
- * 4. A SECOND whose link went down while the PRIM is still heard declares
- *    its copy outdated after the detach grace (persisted, then published).
- *    If the PRIM is declared dead first, the SECOND holds every
- *    acknowledged write (rule 3) and may take over.
+ * 4. A SECOND whose link went down while the PRIM lives declares its copy
+ *    outdated (persisted, then published) when it hears the PRIM say ALONE,
+ *    or when it still hears the PRIM once the detach grace has run. A PRIM
+ *    it no longer hears (killed, frozen) never outdates it, however late
+ *    the heartbeat's dead verdict comes: the SECOND holds every acknowledged
+ *    write (rule 3) and takes over. Why: at the rule, stepMirror.
  * 5. When the link comes up the copies are compared: same gen: in sync;
  *    one newer: the running node resyncs the other (from its journal when
  *    the other is at the journal's base, else by full compare); both wrote
@@ -258,6 +260,8 @@ export function initMirror(init: MirrorInit, now: number): Stepped<MirrorState, 
     peerRunning: false,
     link: null,
     detachedAt: null,
+    peerHeardAt: null,
+    peerAlone: false,
     resyncing: false,
     resyncRetryAt: null,
     gap: false,
@@ -349,12 +353,17 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
         s.detachedAt = null;
         s.peerMark = null;
         s.peerRunning = false;
+        s.peerAlone = false;
       }
       break;
-    case "peer-mark":
+    case "peer-mark": {
       s.peerMark = ev.mark;
       s.peerRunning = ev.running;
+      s.peerAlone = ev.alone === true;
+      const at = Math.min(ev.heardAt ?? now, now);
+      if (s.peerHeardAt === null || at > s.peerHeardAt) s.peerHeardAt = at;
       break;
+    }
     case "link-up": {
       s.link = ev.peer;
       s.resyncRetryAt = null;
@@ -524,11 +533,33 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
     note("warn", "outdated", `${s.peer} runs the module on its own tree after a split brain: this copy gives way to it`);
   }
 
-  // Rule 4: the detach grace ran out while the PRIM is still heard.
-  if (!running(s) && s.detachedAt !== null && peerAlive(s) && now >= s.detachedAt + s.timers.detachGraceMs && s.copy.data === "uptodate") {
-    persist({ ...s.copy, data: "outdated" });
-    s.detachedAt = null;
-    note("warn", "outdated", `the replication link to ${s.peer} is down while ${s.peer} runs: this copy is outdated from now on`);
+  // Rule 4 is the mirror image of the PRIM's rule 3. With its link down, a PRIM acknowledges a
+  // write alone only (a) once it heard our persisted outdated mark, given here, or (b) once its
+  // heartbeat called us dead and its module core keeps the module there: ALONE (dataWrites).
+  // Only (b) lets it get ahead of a copy that still says up to date, so (b) is what must outdate
+  // us first. A PRIM switches to ALONE and publishes that role in the same step, and its frame
+  // leaves at once: we outdate ourselves as we hear it, while our link is down (with the link
+  // up it still replicates to us; an ALONE heard before our link went down counts when it goes,
+  // as the PRIM may have lost its end first). A death of that PRIM right after then finds us
+  // outdated, waiting, instead of taking over without its acknowledged writes.
+  // (a) is for the PRIM's sake only: it holds its writes while it hears us, and our mark lets it
+  // go on. We give it once we still hear the PRIM detachGraceMs after our link went down: that
+  // frame was sent by a running PRIM (one that was on its way when the link went down arrives
+  // long before). A PRIM killed or frozen sends none, so we never give way to it and wait for the
+  // heartbeat's verdict however late it comes (our own stall credit, a young PRIM's start-up
+  // grace); it acknowledged nothing alone, since it neither heard our mark nor said ALONE. Were
+  // it ALONE and unheard by us (each calls the other dead), both copies are written apart: rule 5
+  // finds that split brain, and a witness prevents it; the fixed grace this replaces did not
+  // prevent it either, as the heartbeat calls a silent PRIM dead before it runs out.
+  if (!running(s) && s.detachedAt !== null && peerAlive(s) && s.copy.data === "uptodate") {
+    const heardSince = s.peerHeardAt !== null && s.peerHeardAt >= s.detachedAt + s.timers.detachGraceMs;
+    if (s.peerAlone || heardSince) {
+      persist({ ...s.copy, data: "outdated" });
+      s.detachedAt = null;
+      note("warn", "outdated", s.peerAlone
+        ? `${s.peer} goes on alone (it called this node dead) while the replication link is down: this copy is outdated from now on`
+        : `the replication link to ${s.peer} is down while ${s.peer} runs: this copy is outdated from now on`);
+    }
   }
 
   if (running(s)) {
@@ -578,11 +609,13 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
   return { state: s, actions: out };
 }
 
-/** When the driver must deliver the next tick (the detach grace, a retry), or null. */
+/**
+ * When the driver must deliver the next tick (a retry), or null. The detach
+ * grace needs none: it ends with a frame of the peer's (rule 4).
+ */
 export function mirrorWakeAt(s: MirrorState): number | null {
   const at = [s.saveRetryAt, s.journalRetryAt];
   if (running(s)) at.push(s.resyncRetryAt);
-  else if (s.detachedAt !== null && s.copy.data === "uptodate") at.push(s.detachedAt + s.timers.detachGraceMs);
   const due = at.filter((t): t is number => t !== null);
   return due.length === 0 ? null : Math.min(...due);
 }

@@ -35,10 +35,12 @@ export interface PeerCopy {
 
 export interface MirrorTimers {
   /**
-   * How long a SECOND whose replication link went down, while the PRIM is
-   * still heard, waits before it declares its own copy outdated. Longer
-   * than the heartbeat's deadtime + one interval, so a PRIM that died is
-   * declared dead first (and its SECOND, complete, takes over).
+   * How long a SECOND whose replication link went down gives the link to
+   * come back before it declares its own copy outdated, if it still hears
+   * the PRIM then (rule 4: a heartbeat frame that arrived this long after
+   * the link went down). A PRIM that died sends no such frame, however late
+   * the heartbeat calls it dead. Much longer than a frame that was on its
+   * way when the link went down can take.
    */
   readonly detachGraceMs: number;
   /** After a resync failed on a live link, how long before it is tried again. */
@@ -56,8 +58,13 @@ export type MirrorInput =
    */
   | { readonly type: "role"; readonly role: MirrorModuleRole; readonly unacked?: boolean }
   | { readonly type: "peer"; readonly liveness: "unknown" | "up" | "late" | "dead" }
-  /** The data mark and role in the peer's latest heartbeat advert (mark null: none yet). */
-  | { readonly type: "peer-mark"; readonly mark: DataMark | null; readonly running: boolean }
+  /**
+   * The data mark and role in the peer's latest heartbeat advert (mark null:
+   * none yet), one per accepted frame. `alone`: the role is ALONE (the peer
+   * called us dead). `heardAt`: the frame's arrival on the core's clock,
+   * earlier than now when the heartbeat read it late; absent: now.
+   */
+  | { readonly type: "peer-mark"; readonly mark: DataMark | null; readonly running: boolean; readonly alone?: boolean; readonly heardAt?: number }
   /**
    * The replication link to the peer is up and its hello told us its copy.
    * `gap` (PRIM): ops of ours may be missing on the peer (sent when the link
@@ -224,6 +231,10 @@ export interface MirrorState {
   readonly link: PeerCopy | null;
   /** When the link went down while the peer was alive (SECOND: the detach grace runs from here). */
   readonly detachedAt: number | null;
+  /** The arrival of the peer's latest accepted heartbeat frame (rule 4); null: none yet. */
+  readonly peerHeardAt: number | null;
+  /** The peer's latest advert says ALONE: it called us dead, and writes alone once its link is down (rule 4). */
+  readonly peerAlone: boolean;
   /** PRIM: a resync to the peer is under way. */
   readonly resyncing: boolean;
   /** PRIM: a resync failed on a live link: the next one not before this time. */

@@ -357,8 +357,9 @@ export class MirrorDriver implements MirrorResource {
     this.input({ type: "peer", liveness });
   }
 
-  peerAdvert(role: string, mark: DataMark | null): void {
-    this.input({ type: "peer-mark", mark, running: role === "PRIM" || role === "ALONE" });
+  /** `heardAt`: the frame's arrival (performance.now()), for rule 4; absent: now. */
+  peerAdvert(role: string, mark: DataMark | null, heardAt?: number): void {
+    this.input({ type: "peer-mark", mark, running: role === "PRIM" || role === "ALONE", alone: role === "ALONE", ...(heardAt === undefined ? {} : { heardAt }) });
   }
 
   // ---- the "mirror" resource ---------------------------------------------------

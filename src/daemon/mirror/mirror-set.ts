@@ -89,13 +89,13 @@ export class MirrorSet implements MirrorResource {
     for (const d of this.drivers) d.peer(liveness);
   }
 
-  /** A peer advert: its role and its mark string (a letter per folder; null when it sent none). */
-  peerAdvert(role: string, marks: string | null): void {
+  /** A peer advert: its role and its mark string (a letter per folder; null when it sent none); `heardAt`: its frame's arrival. */
+  peerAdvert(role: string, marks: string | null, heardAt?: number): void {
     // A peer configured with other folders: its letters do not say anything about ours.
     const fits = marks !== null && marks.length === this.drivers.length;
     this.drivers.forEach((d, i) => {
       const m = fits ? marks[i] : undefined;
-      d.peerAdvert(role, m === "u" || m === "n" || m === "o" || m === "i" ? m : null);
+      d.peerAdvert(role, m === "u" || m === "n" || m === "o" || m === "i" ? m : null, heardAt);
     });
   }
 

@@ -82,7 +82,8 @@ export function mirrorSetFor(m: MirrorModule, config: VigilConfig, self: string,
       port,
       // The link counts a peer gone after the heartbeat's deadtime too.
       linkTimers: { pingIntervalMs: hb.interval, deadtimeMs: hb.deadtime },
-      // Longer than the heartbeat's verdict on a dead PRIM (deadtime + one interval), with room for a late frame.
+      // A PRIM still heard this long after the link went down, which holds its writes, gets our outdated mark and
+      // goes on alone (mirror core, rule 4); as long as before, though a killed PRIM's late verdict no longer matters.
       detachGraceMs: hb.deadtime + 2 * hb.interval,
       stateDir,
       boot: bootId(),

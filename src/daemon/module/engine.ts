@@ -203,9 +203,9 @@ export class ModuleEngine implements ModuleControl {
     deliver();
   }
 
-  frame(node: string, adverts: readonly ModuleAdvert[]): void {
+  frame(node: string, adverts: readonly ModuleAdvert[], heardAt?: number): void {
     const deliver = (): void => {
-      for (const i of this.instances) i.frame(node, adverts);
+      for (const i of this.instances) i.frame(node, adverts, heardAt);
     };
     if (this.held !== null) this.held.push(deliver);
     else deliver();

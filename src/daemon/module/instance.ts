@@ -220,8 +220,8 @@ export class ModuleInstance {
     this.o.mirror?.peer(deadIfStopped(liveness));
   }
 
-  /** The adverts of one accepted frame from `node`. */
-  frame(node: string, adverts: readonly ModuleAdvert[]): void {
+  /** The adverts of one accepted frame from `node`; `heardAt`: its arrival (performance.now()). */
+  frame(node: string, adverts: readonly ModuleAdvert[], heardAt?: number): void {
     const a = adverts.find((x) => x.module === this.name);
     const r = splitRole(a?.role ?? null);
     // A peer in WAIT only until its copy is compared with ours ("n") is about to stand by: while
@@ -236,7 +236,7 @@ export class ModuleInstance {
       ...(a?.starting === true ? { starting: true } : {}),
       ...(a?.failure !== undefined ? { failure: a.failure } : {}),
     });
-    if (this.o.mirror !== undefined && r.role !== null) this.o.mirror.peerAdvert(r.role, r.mark);
+    if (this.o.mirror !== undefined && r.role !== null) this.o.mirror.peerAdvert(r.role, r.mark, heardAt);
   }
 
   /** Hands the command to the core; resolves with its answer, or null when `timeoutMs` passed first. */

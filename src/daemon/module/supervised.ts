@@ -149,6 +149,6 @@ export function supervisedModules(ctx: NodeContext, membership: Membership): Sup
     status: () => (running === undefined ? {} : { modules: running.statuses() }),
     peer: (node, liveness) => running?.peer(node, liveness),
     adverts: () => running?.adverts() ?? [],
-    frame: (node, adverts) => running?.frame(node, adverts),
+    frame: (node, adverts, _echo, _vrrp, heardAt) => running?.frame(node, adverts, heardAt),
   };
 }
