@@ -58,6 +58,7 @@ import type { MirrorResource, ResourceContext, ResourceOutcome } from "../module
 import { AckQueue, type AheadBudget } from "./ack-queue.ts";
 import { AckWatch } from "./ack-watch.ts";
 import { DEFAULT_ACK_TIMEOUT_MS } from "../../core/mirror/ack-bound.ts";
+import { DEFAULT_DISK_TIMEOUT_MS } from "../../core/mirror/disk-bound.ts";
 import { combineOutcomes, PeerTimes } from "./peer-times.ts";
 import { mirrorStateDir, readCopyRecord, writeCopyRecord } from "./copy-file.ts";
 
@@ -102,6 +103,11 @@ export interface MirrorDriverOptions {
    * the link is dropped (`ack_timeout`; src/core/mirror/ack-bound.ts); 0: no bound.
    */
   readonly ackTimeoutMs?: number;
+  /**
+   * How long the disk beneath this copy may finish no op of the applier
+   * before the copy is detached (`disk_timeout`; src/core/mirror/disk-bound.ts); 0: never.
+   */
+  readonly diskTimeoutMs?: number;
   /** The module's preferred node: at the first contact of two new copies, its copy is the source (mirror.ts, rule 7). */
   readonly prefer?: string | null;
   /**
@@ -156,6 +162,8 @@ export class MirrorDriver implements MirrorResource {
   /** The last drop for an overdue acknowledgement, shown in status until the peer is in sync again. */
   private ackDrop: { reason: string; at: string } | null = null;
   private applier: OpApplier | null = null;
+  /** Why the disk beneath this copy is taken for hung (the applier's watch), until it answers again. */
+  private diskHung: string | null = null;
   private journal: Journal | null = null;
   private mount: MountedFolder | null = null;
   /** The folder beneath the mount, reached through a directory fd opened before it. */
@@ -204,7 +212,12 @@ export class MirrorDriver implements MirrorResource {
     // The link's two connections hear the one peer together (replication-link-hearing.ts).
     const identity = { cluster: o.cluster, node: o.self, peer: o.peer, key: o.key, hearing: new PeerHearing() };
     const answerer: RequestAnswerer = {
-      request: (id, q, reply) => (q.kind === "control" ? this.answerControl(q, reply) : this.folderAnswerer.request(id, q, reply)),
+      request: (id, q, reply) => {
+        if (q.kind === "control") return this.answerControl(q, reply);
+        // The answers read the copy on this thread: never from a disk taken for hung.
+        if (this.diskHung !== null) return void reply({ kind: "error", errno: "EIO", message: `${o.self}: ${this.diskHung}` });
+        return this.folderAnswerer.request(id, q, reply);
+      },
       reset: () => this.folderAnswerer.reset(),
     };
     this.server = new ReplicationServer({ ...identity, listen: o.listen, apply: (op) => this.applyFromPeer(op), answerer, timers: o.linkTimers });
@@ -265,7 +278,12 @@ export class MirrorDriver implements MirrorResource {
     const dirCalls = await loadDirCalls("mirror resync answers").catch(() => null);
     this.folderAnswerer = new FolderAnswerer(this.beneathPath(), { fsCalls, dirCalls });
     await this.openJournal();
-    const started = await startApplier(this.beneathPath());
+    const started = await startApplier(this.beneathPath(), {
+      timeoutMs: this.o.diskTimeoutMs ?? DEFAULT_DISK_TIMEOUT_MS,
+      folder: this.o.folder,
+      onHung: (why) => this.diskHangs(why),
+      onAnswering: () => this.diskAnswers(),
+    });
     this.applier = started.applier;
     if (!started.threaded) this.o.log.info("mirror applies on the main thread", { ...this.tag, why: started.why });
     this.server.onUp(() => {
@@ -593,6 +611,24 @@ export class MirrorDriver implements MirrorResource {
 
   // ---- the data path (SECOND) ---------------------------------------------------
 
+  /**
+   * The applier's watch found the disk beneath this copy hung: every op it
+   * owed failed, and so does every new one (the PRIM goes on alone at the
+   * first); the copy is outdated (persisted in the state dir, on another
+   * disk) and takes no resync until the disk answers again.
+   */
+  private diskHangs(why: string): void {
+    this.diskHung = why;
+    this.o.log.error("mirror copy's disk hung: copy detached", { ...this.tag, detail: why });
+    this.input({ type: "apply-failed", detail: why });
+  }
+
+  private diskAnswers(): void {
+    const was = this.diskHung;
+    this.diskHung = null;
+    this.o.log.warn("mirror copy's disk answers again: the copy waits for a resync", { ...this.tag, was: was ?? "" });
+  }
+
   private async applyFromPeer(op: MirrorOp): Promise<ApplyResult> {
     const s = this.state;
     if (s.role === "PRIM" || s.role === "ALONE") return { ok: false, kind: "refused", errno: NOT_SECOND, message: `${this.o.self} runs ${this.o.module}: it does not take the peer's writes` };
@@ -742,6 +778,10 @@ export class MirrorDriver implements MirrorResource {
         if (asked !== this.serverConnections) return;
         if (this.state.role === "PRIM" || this.state.role === "ALONE") {
           reply({ kind: "error", errno: "EBUSY", message: `${this.o.self} runs ${this.o.module}: its copy is not resynced` });
+          return;
+        }
+        if (this.diskHung !== null) {
+          reply({ kind: "error", errno: "EIO", message: `${this.o.self} takes no resync while its disk is hung: ${this.diskHung}` });
           return;
         }
         // Rule 8: "inconsistent" could not be saved before the first byte.
@@ -1120,6 +1160,7 @@ export class MirrorDriver implements MirrorResource {
       ...(s.copy.conflict !== null && (s.copy.conflictKind === "unsent-writes" || s.copy.conflictKind === "first-sync") ? { keptKind: s.copy.conflictKind } : {}),
       forcedAt: s.copy.forcedAt === null ? null : new Date(s.copy.forcedAt).toISOString(),
       journalLost: s.journalLost === null ? null : journalLostText(s, s.journalLost),
+      diskHung: this.diskHung,
     };
   }
 
@@ -1151,7 +1192,8 @@ export class MirrorDriver implements MirrorResource {
     await this.applier?.close();
     await this.journal?.close();
     // The applied ops reached the disk: a crash of the machine now loses nothing acknowledged.
-    if (this.beneathFd !== null) {
+    // Not on a hung disk, where the sync would never end (the copy is outdated anyway).
+    if (this.beneathFd !== null && this.diskHung === null) {
       await new Promise<void>((resolve) => {
         const p = spawn("sync", ["-f", `/proc/${process.pid}/fd/${String(this.beneathFd)}`], { stdio: "ignore" });
         p.on("exit", () => resolve());
