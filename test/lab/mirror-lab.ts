@@ -31,6 +31,7 @@ import { VIGIL_BIN } from "./vigil-cluster.ts";
 import { execFile, execFileSync } from "node:child_process";
 import { onTestFailed } from "vitest";
 import { request } from "node:http";
+import { isPrimary } from "./arbiter-pair.ts";
 
 const RECORDER_JS = `
 const fs = require("node:fs");
@@ -288,8 +289,7 @@ export async function startMirrorLab(o: {
       const runs = async (n: MirrorNode): Promise<boolean> => {
         if (n.proc === undefined || n.proc.exitStatus !== null) return false;
         try {
-          const s = (await n.module()).state;
-          return s === "PRIM" || s === "ALONE";
+          return isPrimary((await n.module()).state);
         } catch {
           return false;
         }
