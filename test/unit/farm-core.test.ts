@@ -80,11 +80,12 @@ describe("farm core", () => {
     expect(r.state.quiet).toBeUndefined();
     expect(r.state.rejoining).toEqual([1]);
     // It served with a third node (we alone were cut off): we forget our flows and listen settleMs,
-    // learning the flows they answered, before taking our share by handover.
+    // asking it for the flows it answered, before taking our share by handover.
     r = runFarm(heard, [[2001, { type: "advert", node: 1, advert: { role: "in", view: 0b110 }, echo: 2000 }]]);
     expect(r.state.mode).toBe("wait");
     expect(r.state.held).toEqual([]);
-    expect(r.state.wakeAt).toBe(2501);
+    expect(r.state.quiet?.until).toBe(2501);
+    expect(r.actions).toContainEqual({ type: "ask-flows", nodes: [1], at: 2001 });
     expect(kinds(r.actions)).toContain("forget-flows");
   });
 
@@ -106,7 +107,7 @@ describe("farm core", () => {
     ]);
     expect(r.state.detail).toContain("hears peers again");
     expect(r.state.held).toEqual([]);
-    expect(r.state.wakeAt).toBe(2500);
+    expect(r.state.quiet?.until).toBe(2500);
     r = runFarm(r.state, [
       [2500, { type: "tick" }],
       [2510, { type: "advert", node: 1, advert: { role: "in", view: 0b011 }, echo: 2500 }],

@@ -222,6 +222,58 @@ describe("farm flow reports", () => {
     expect(r.state.mode).toBe("in");
   });
 
+  it("with a witness, heard again after hearing no one, a node asks the peers heard for their flows and takes its share only once each serving one told them", () => {
+    const base = settledWeb1().state;
+    let r = runFarm({ ...base, config: { ...base.config, witness: true, reportWaitMs: REPORT_WAIT } }, [
+      [900, { type: "peer", node: 1, live: "dead" }],
+      [900, { type: "peer", node: 2, live: "dead" }],
+      [2000, { type: "peer", node: 1, live: "up" }],
+      [2001, { type: "advert", node: 1, advert: { role: "in", view: 0b110 }, echo: 1 }],
+      // Dead when the listening began: heard now, it is asked and awaited too.
+      [2002, { type: "peer", node: 2, live: "up" }],
+      [2003, { type: "advert", node: 2, advert: { role: "in", view: 0b110 }, echo: 1 }],
+      [2100, { type: "tick" }],
+      [2150, { type: "flows-told", node: 1, askedAt: 2100, part: 0, parts: 1, flows: [flow(1)] }],
+    ]);
+    // (The ask at 900 is the gain's: web2 died first, and web1 took some of its buckets.)
+    expect(asks(r.actions).filter((a) => a.at >= 2000)).toEqual([
+      { type: "ask-flows", nodes: [1], at: 2000 },
+      { type: "ask-flows", nodes: [2], at: 2002 },
+      { type: "ask-flows", nodes: [1, 2], at: 2100 },
+    ]);
+    expect(r.actions).toContainEqual({ type: "record-flows", flows: [flow(1)], value: flowOwnerValue(1, 1) });
+    // Past settleMs web3 has not told: a flow it took in our buckets while we were cut off would be answered twice.
+    r = runFarm(r.state, [[2500, { type: "tick" }]]);
+    expect(r.state.mode).toBe("wait");
+    expect(r.actions.filter((a) => a.type === "write" || a.type === "advertise")).toEqual([]);
+    r = runFarm(r.state, [[2560, { type: "flows-told", node: 2, askedAt: 2500, part: 0, parts: 1, flows: [flow(2)] }]]);
+    expect(r.actions[0]).toEqual({ type: "record-flows", flows: [flow(2)], value: flowOwnerValue(2, 1) });
+    expect(r.actions).toContainEqual({ type: "advertise", role: "in", view: ALL });
+    expect(r.state.mode).toBe("in");
+  });
+
+  it("the carrier back, a node listens settleMs even with no peer heard yet, and a peer heard meanwhile must tell its flows first", () => {
+    const base = settledWeb1().state;
+    let r = runFarm({ ...base, config: { ...base.config, reportWaitMs: REPORT_WAIT } }, [
+      [900, { type: "link", up: false }],
+      [1400, { type: "peer", node: 1, live: "dead" }],
+      [1400, { type: "peer", node: 2, live: "dead" }],
+      [2000, { type: "link", up: true }],
+    ]);
+    expect(r.state.mode).toBe("wait");
+    expect(r.state.quiet?.until).toBe(2500);
+    r = runFarm(r.state, [
+      [2100, { type: "peer", node: 1, live: "up" }],
+      [2101, { type: "advert", node: 1, advert: { role: "in", view: 0b010 }, echo: 1 }],
+      [2500, { type: "tick" }],
+    ]);
+    expect(asks(r.actions)).toContainEqual({ type: "ask-flows", nodes: [1], at: 2500 });
+    expect(r.state.mode).toBe("wait");
+    r = runFarm(r.state, [[2520, { type: "flows-told", node: 1, askedAt: 2500, part: 0, parts: 1, flows: [] }]]);
+    expect(r.state.mode).toBe("in");
+    expect(r.state.learnSince).toBeUndefined();
+  });
+
   it("a peer asked answers with its flows whatever its mode, unless its farm is stopped", () => {
     const l = listeningWeb1();
     expect(runFarm(l.state, [[60, { type: "flows-asked", node: 2, askedAt: 12 }]]).actions).toEqual([{ type: "tell-flows", node: 2, askedAt: 12 }]);

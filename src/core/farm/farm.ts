@@ -217,10 +217,26 @@ function learnFromNow(state: FarmState): readonly number[] {
 /** How often a listening node asks again the peers that have not told it their flows (a datagram may be lost). */
 export const FLOWS_ASK_RETRY_MS = 100;
 
-/** Whether a start's or lapse's listening time runs (the table exists). */
+/** Whether a listening time runs (a start's once the table exists, a lapse's, or a heal's). */
 function learning(s: FarmState): s is FarmState & { readonly quiet: NonNullable<FarmState["quiet"]>; readonly learnFrom: readonly number[]; readonly learnSince: number } {
   const q = s.quiet;
-  return q !== undefined && (q.reason === "start" || q.reason === "lapsed") && q.until !== Infinity && s.learnFrom !== undefined && s.learnSince !== undefined;
+  return q !== undefined && q.until !== Infinity && s.learnFrom !== undefined && s.learnSince !== undefined;
+}
+
+/** A heal's listening time (heard again after hearing no one, or the carrier back): it is for peers to be heard too. */
+function healing(s: FarmState): boolean {
+  return s.quiet?.reason === "heard-again" || s.quiet?.reason === "link-up";
+}
+
+/**
+ * While listening: a peer heard (again) joins those learned from. Dead when
+ * the listening began (we were cut off, or it was), it may have answered
+ * flows in our buckets meanwhile; its advert then comes (retold) and we wait
+ * for its report as for the others'.
+ */
+function learnsFrom(s: FarmState, node: number): FarmState {
+  if (!learning(s) || s.learnFrom.includes(node)) return s;
+  return { ...s, learnFrom: [...s.learnFrom, node] };
 }
 
 /** The state without a listening time and what belongs to it. */
@@ -269,7 +285,8 @@ function reportsDeadline(s: FarmState & { readonly quiet: NonNullable<FarmState[
 function learningDone(s: FarmState, now: number): FarmState {
   if (!learning(s)) return s;
   const left = s.learnFrom.filter((i) => mayKeepOldFlows(s.peers[i]) || waits(s.peers[i]));
-  if (left.length === 0) return unquiet(s);
+  // A heal's listening also waits settleMs for peers still silent: it does not end early.
+  if (left.length === 0 && !healing(s)) return unquiet(s);
   const next = left.length === s.learnFrom.length ? s : { ...s, learnFrom: left };
   // Past its time, listening goes on only while a peer's report is awaited.
   return now >= s.quiet.until && awaitedReports(next).length === 0 ? unquiet(next) : next;
@@ -527,6 +544,7 @@ function step(state: FarmState, event: FarmEvent, now: number): Stepped<FarmStat
       const alone = isAlone(next);
       // Back from hearing no one: our peers' deaths may have been our own isolation. Listen first.
       if (isIsolated(state) && !alone) next = quietFor(next, now, "heard-again");
+      if (event.live === "up") next = learnsFrom(next, i);
       const reason: RebalanceReason = event.live === "dead" ? "peer-dead" : "peer-up";
       const r = reconcile(next, now, reason, cfg.nodes[i]?.name ?? "");
       // Alone, peers may take our flows (we may be the one cut off); back from serving alone (on
@@ -630,8 +648,8 @@ function step(state: FarmState, event: FarmEvent, now: number): Stepped<FarmStat
     case "link": {
       if (state.linkDown === !event.up) return { state, actions: [] };
       if (!event.up) {
-        const { quiet: _q, wakeAt, ...rest } = state;
-        const next: FarmState = { ...rest, linkDown: true, ...(state.mode === "drain" && wakeAt !== undefined ? { wakeAt } : {}) };
+        const { wakeAt } = state;
+        const next: FarmState = { ...unquiet(state), linkDown: true, ...(state.mode === "drain" && wakeAt !== undefined ? { wakeAt } : {}) };
         const r = reconcile(next, now, "link-down", selfName(state));
         return state.mode === "stopped" ? r : { state: r.state, actions: [...r.actions, { type: "forget-flows" }] };
       }
@@ -687,13 +705,26 @@ function yields(state: FarmState, peer: number, advert: FarmAdvert): boolean {
   return others !== 0 || peer < state.config.self;
 }
 
-/** Starts a quiet period in the running modes (a draining or stopped node takes nothing anyway). */
+/**
+ * Starts a listening time in the running modes (a draining or stopped node
+ * takes nothing anyway), or lengthens the one that runs. Whatever its reason
+ * (a lapse, or a heal: heard again after hearing no one, the carrier back) it
+ * learns the peers' flows as a start's does: the peers that may keep flows
+ * are asked for them, and past `until` it lasts while a report is awaited,
+ * up to reportWaitMs (awaitedReports). Cut off, we forgot our flows and held
+ * nothing, while the peers took our buckets and the flows in them; watching
+ * alone misses those that send nothing while we listen, or while views
+ * disagree (lab farm-udp at load 22: a healed h2 took its buckets 120 ms
+ * before h1's and h3's reports came, and answered their flows beside them).
+ */
 function quietFor(state: FarmState, now: number, reason: QuietReason, ms = state.config.settleMs ?? DEFAULT_SETTLE_MS): FarmState {
   if (state.mode === "stopped" || state.mode === "drain") return state;
   // Still waiting for the table before a start's listening time: that listening covers this one.
   if (state.quiet?.until === Infinity) return state;
   const until = Math.max(now + ms, state.quiet?.until ?? -Infinity);
-  return { ...state, quiet: { until, reason }, wakeAt: until };
+  if (learning(state)) return { ...state, quiet: { until, reason }, wakeAt: until };
+  const { told: _t, reports: _r, retell: _e, askedAt: _a, asked: _k, ...rest } = state;
+  return { ...rest, quiet: { until, reason }, wakeAt: until, learnFrom: learnFromNow(state), learnSince: now };
 }
 
 /**

@@ -193,10 +193,11 @@ export interface FarmState {
    */
   readonly quiet?: { readonly until: number; readonly reason: QuietReason };
   /**
-   * During a start's or lapse's listening time: the peers that may keep UDP
-   * flows which started before our table existed (or before we forgot ours).
-   * A peer leaves it once it shows it keeps none (dead, waiting or stopped);
-   * when none is left the listening ends early: there is nothing to learn.
+   * During a listening time (a start's, a lapse's or a heal's): the peers that
+   * may keep UDP flows which started before our table existed (or before we
+   * forgot ours), those that wait, and those heard meanwhile. A peer leaves it
+   * once it is dead or stopped; when none is left a start's or lapse's
+   * listening ends early: there is nothing to learn.
    */
   readonly learnFrom?: readonly number[];
   /**
