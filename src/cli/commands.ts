@@ -10,6 +10,7 @@ import { findConfigFile } from "../config/search.ts";
 import { findAndLoadConfig } from "./config-arg.ts";
 import { type Io, UsageError } from "./io.ts";
 import { fenceTradeLines } from "./fence-trade.ts";
+import { detectionLines } from "./detection-text.ts";
 import { farmWitnessNotes } from "../config/farm-checks.ts";
 import { vrrpHoldLines } from "./vrrp-hold-note.ts";
 import type { DaemonEntries } from "../api/daemon-entries.ts";
@@ -80,6 +81,7 @@ export function cmdCheckConfig(v: Values, positionals: string[], io: Io): number
     for (const what of CHECKS_ONLY_ON_A_NODE) io.out(`    - ${what}`);
     io.out("    (run `vigil check-config` on each node; `vigil run` checks them too)");
   }
+  for (const line of detectionLines(c)) io.out(line);
   for (const line of fenceTradeLines(c)) io.out(line);
   for (const line of farmWitnessNotes(c)) io.out(line);
   for (const line of vrrpHoldLines(c)) io.out(line);

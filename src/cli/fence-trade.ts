@@ -19,7 +19,7 @@ function stops(m: FailoverModule): ModuleResource[] {
   });
 }
 
-function duration(ms: number): string {
+export function duration(ms: number): string {
   if (ms < 1000) return `${ms} ms`;
   const s = ms / 1000;
   return `${Number.isInteger(s) ? s : s.toFixed(1)} s`;

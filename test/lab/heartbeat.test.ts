@@ -46,10 +46,10 @@ describeLab("heartbeat engine on a real kernel (3 nodes, 2 links)", () => {
     if (dir !== "") rmSync(dir, { recursive: true, force: true });
   });
 
-  /** h1..h3 at the lan preset, every node seeing every peer up; stopped when the test ends. */
-  async function meshOfThree(): Promise<VigilCluster> {
+  /** h1..h3 at the lan preset (`initdead` instead of its 5 s), every node seeing every peer up; stopped when the test ends. */
+  async function meshOfThree(opts: { initdead?: string } = {}): Promise<VigilCluster> {
     const hosts = [lab().host(1), lab().host(2), lab().host(3)];
-    const cluster = await startVigilCluster({ hosts, dir: mkdtempSync(join(dir, "c-")), heartbeat: { preset: "lan" } });
+    const cluster = await startVigilCluster({ hosts, dir: mkdtempSync(join(dir, "c-")), heartbeat: { preset: "lan", ...opts } });
     onTestFinished(() => cluster.stop());
     await cluster.waitForMesh();
     return cluster;
@@ -72,10 +72,14 @@ describeLab("heartbeat engine on a real kernel (3 nodes, 2 links)", () => {
   const stallCredit = (n: VigilNode, from: number, to: number): number =>
     n.events().filter((e) => isStall(e) && e.at >= from && e.at <= to).reduce((sum, e) => sum + Number(e.fields.credited_ms), 0);
 
-  labTest("a killed node is declared dead by both peers within deadtime + one interval", async () => {
-    const c = await meshOfThree();
+  /**
+   * h3 is SIGKILLed; both observers must call it dead within deadtime +
+   * `graceMs` + one interval of its last frame, and not before that much
+   * silence. `graceMs`: the start-up grace they give it (0 once its start-up
+   * is over, "Start-up grace" in membership.ts).
+   */
+  async function killH3AndCheck(c: VigilCluster, graceMs: number): Promise<void> {
     const [h1, h2, h3] = [c.node("h1"), c.node("h2"), c.node("h3")];
-
     // When each observer last heard h3 before the kill, as it says itself. Not
     // "one interval before the kill": a node is often silent for a few hundred
     // ms just after its first frames (its start-up's last work, right after
@@ -90,13 +94,14 @@ describeLab("heartbeat engine on a real kernel (3 nodes, 2 links)", () => {
     for (const [i, observer] of [h1, h2].entries()) {
       const dead = verdicts[i] as VigilLogEvent;
       const detection = dead.at - killedAt;
-      const bound = LAN.deadtime + LAN.interval + stallCredit(observer, killedAt, dead.at) + SCHEDULING_ALLOWANCE_MS;
+      const bound = LAN.deadtime + graceMs + LAN.interval + stallCredit(observer, killedAt, dead.at) + SCHEDULING_ALLOWANCE_MS;
       expect(dead.fields).toMatchObject({ peer: "h3", from: expect.stringMatching(/^(up|late)$/), reason: "silent-deadtime" });
+      expect(String(dead.fields.detail).includes("start-up grace"), String(dead.fields.detail)).toBe(graceMs > 0);
       expect(detection, `${observer.name} declared h3 dead ${detection} ms after the kill`).toBeLessThanOrEqual(bound);
-      // Never before deadtime of silence, counted from a last frame that lies
-      // between one it had heard before the kill and the kill itself.
+      // Never before deadtime (and the grace) of silence, counted from a last
+      // frame that lies between one it had heard before the kill and the kill itself.
       const silent = Number(/silent on all \d+ links for (\d+) ms/.exec(String(dead.fields.detail))?.[1]);
-      expect(silent, `${observer.name}: ${String(dead.fields.detail)}`).toBeGreaterThanOrEqual(LAN.deadtime);
+      expect(silent, `${observer.name}: ${String(dead.fields.detail)}`).toBeGreaterThanOrEqual(LAN.deadtime + graceMs);
       const lastFrame = dead.at - silent;
       expect(lastFrame, `${observer.name} last heard h3 ${(heardAt[i] as number) - lastFrame} ms before a frame it had already heard`).toBeGreaterThanOrEqual((heardAt[i] as number) - CLOCK_ROUNDING_MS);
       expect(lastFrame - killedAt, `${observer.name} last heard h3 after the kill`).toBeLessThanOrEqual(LAN.interval);
@@ -110,6 +115,22 @@ describeLab("heartbeat engine on a real kernel (3 nodes, 2 links)", () => {
       expect(st.peers.find((p) => p.name === b.name)?.state).toBe("up");
       expect(st.peers.find((p) => p.name === "h3")?.state).toBe("dead");
     }
+  }
+
+  labTest("a killed node is declared dead by both peers within deadtime + one interval", async () => {
+    const c = await meshOfThree();
+    // Past h3's start-up: for initdead after its peers first hear it, they give
+    // it one deadtime more.
+    await sleep(LAN.initdead);
+    await killH3AndCheck(c, 0);
+  });
+
+  labTest("a node killed in its start-up: its peers give it one deadtime of grace, and call it dead within 2 x deadtime + one interval", async () => {
+    // initdead 10 s: the mesh forms well within h3's start-up grace, however loaded the host.
+    const c = await meshOfThree({ initdead: "10s" });
+    const firstHeard = Math.max(...[c.node("h1"), c.node("h2")].map((n) => n.events().find(peerChange("h3", "up"))?.at ?? Infinity));
+    expect(Date.now() - firstHeard, "the mesh formed late in h3's start-up grace").toBeLessThan(8_000);
+    await killH3AndCheck(c, LAN.deadtime);
   });
 
   labTest("a link going down degrades the link, not the peer, and shows in vigil status", async () => {

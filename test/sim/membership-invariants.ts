@@ -20,6 +20,11 @@
  *     O says a link down => no news on that link for deadtime (or never and
  *     initdead passed). Time O itself spent paused does not count as the
  *     peer's silence (up to two intervals per pause, which look like jitter).
+ * Start-up grace: where P's last news came while P's incarnation was in its
+ *     start-up as O met it (its first news at O had a seq of at most
+ *     initdead / interval rounds, less than initdead had passed since, and
+ *     no news of it had a higher seq than that), deadtime in (a) and (b) is
+ *     deadtime + the grace, for the peer and for that link.
  * (c) forged frames never reach the core, and replayed frames change no
  *     belief of the core and cause no event or send.
  * (d) each node's event stream is numbered 1, 2, 3... without gaps.
@@ -32,6 +37,14 @@ import type { HbMsg, MembershipSim } from "./membership-world.ts";
 
 interface PeerTruth {
   epoch: bigint | null;
+  /** Sim time of the first news of `epoch`, and whether its seq said the incarnation was young. */
+  firstNews: number | null;
+  young: boolean;
+  /** Highest seq of `epoch` in any news. */
+  maxSeq: number;
+  /** The last news, and the last per receiving link, came in P's start-up grace. */
+  graced: boolean;
+  linkGraced: boolean[];
   /** Highest seq per sender link in `epoch`. */
   linkSeq: number[];
   /** Sim time of the last news per receiving link. */
@@ -39,12 +52,22 @@ interface PeerTruth {
   news: number | null;
 }
 
+/** The start-up grace as the cores run it: none when `ms` is 0. */
+export interface GraceRule {
+  readonly ms: number;
+  readonly initdeadMs: number;
+  /** The highest seq of a young incarnation (startGraceSeqs). */
+  readonly seqs: number;
+}
+
 export class MembershipTruth {
   private readonly byObserver = new Map<string, Map<string, PeerTruth>>();
   private readonly links: number;
+  readonly grace: GraceRule;
 
-  constructor(links: number) {
+  constructor(links: number, grace: GraceRule = { ms: 0, initdeadMs: 0, seqs: 0 }) {
     this.links = links;
+    this.grace = grace;
   }
 
   get(observer: string, peer: string): PeerTruth {
@@ -55,7 +78,17 @@ export class MembershipTruth {
     }
     let t = table.get(peer);
     if (t === undefined) {
-      t = { epoch: null, linkSeq: new Array<number>(this.links).fill(0), linkNews: new Array<number | null>(this.links).fill(null), news: null };
+      t = {
+        epoch: null,
+        firstNews: null,
+        young: false,
+        maxSeq: 0,
+        graced: false,
+        linkGraced: new Array<boolean>(this.links).fill(false),
+        linkSeq: new Array<number>(this.links).fill(0),
+        linkNews: new Array<number | null>(this.links).fill(null),
+        news: null,
+      };
       table.set(peer, t);
     }
     return t;
@@ -73,11 +106,17 @@ export class MembershipTruth {
     if (t.epoch === null || o.epoch > t.epoch) {
       t.epoch = o.epoch;
       t.linkSeq.fill(0);
+      t.firstNews = rec.time;
+      t.young = o.seq <= this.grace.seqs;
+      t.maxSeq = 0;
     } else if (o.seq <= (t.linkSeq[o.link] ?? 0)) {
       return;
     }
     t.linkSeq[o.link] = o.seq;
+    t.maxSeq = Math.max(t.maxSeq, o.seq);
+    t.graced = this.grace.ms > 0 && t.young && rec.time < (t.firstNews ?? -Infinity) + this.grace.initdeadMs && t.maxSeq <= this.grace.seqs;
     t.linkNews[rec.envelope.link] = rec.time;
+    t.linkGraced[rec.envelope.link] = t.graced;
     t.news = rec.time;
   }
 }
@@ -155,7 +194,7 @@ export function installMembershipInvariants(sim: MembershipSim, timers: Heartbea
         const heard = t.news !== null;
         const base = t.news ?? o.startedAt;
         const silent = now - base;
-        const bound = heard ? dead : initdead;
+        const bound = heard ? dead + (t.graced ? truth.grace.ms : 0) : initdead;
         // Messages are built only on failure: this runs for every pair after every step.
         const what = () => (heard ? `no news for ${silent} ms` : `never heard, ${silent} ms after its start`);
         const say = () => `${o.name} says ${p.name} is ${p.state}`;
@@ -177,7 +216,7 @@ export function installMembershipInvariants(sim: MembershipSim, timers: Heartbea
           if (l === undefined) continue;
           const ln = t.linkNews[i] ?? null;
           const lsilent = now - (ln ?? o.startedAt);
-          const lbound = ln === null ? initdead : dead;
+          const lbound = ln === null ? initdead : dead + (t.linkGraced[i] === true ? truth.grace.ms : 0);
           if (l.state === "down" && lsilent < lbound) {
             throw new Error(`(b) ${o.name} says link ${i} of ${p.name} is down but ${ln === null ? "never heard" : "had news"} ${lsilent} ms ago (limit ${lbound} ms)`);
           }

@@ -54,8 +54,9 @@ export interface WorldLog {
 
 const ADDRESS_BLOCKS = ["198.51.100", "203.0.113", "192.0.2"];
 
-export function membershipConfig(self: string, nodes: readonly string[], links: number, timers: HeartbeatTimers): MembershipConfig {
+export function membershipConfig(self: string, nodes: readonly string[], links: number, timers: HeartbeatTimers, startGraceMs?: number): MembershipConfig {
   return {
+    ...(startGraceMs === undefined ? {} : { startGraceMs }),
     self,
     cluster: CLUSTER,
     nodes: nodes.map((name, i) => ({
@@ -72,6 +73,7 @@ export function membershipAdapter(
   timers: HeartbeatTimers,
   log: WorldLog,
   incarnationOf: (node: string) => number,
+  startGraceMs?: number,
 ): SimAdapter<MembershipState, MembershipInput, MembershipAction, HbMsg> {
   // A broadcast hands the same bytes to every peer; decoding is a pure
   // function of (bytes, key), so one decode per byte array gives the same
@@ -88,7 +90,7 @@ export function membershipAdapter(
   return {
     step: stepMembership,
     start: (node, ctx) =>
-      initMembership(membershipConfig(node, nodes, links, timers), {
+      initMembership(membershipConfig(node, nodes, links, timers, startGraceMs), {
         now: ctx.now,
         epoch: (BigInt(WALL_CLOCK_AT_ZERO + Math.floor(ctx.simNow)) << 16n) | BigInt(ctx.rng.int(0, 0xffff)),
       }),
@@ -132,6 +134,8 @@ export interface WorldOptions {
   readonly nodes: readonly string[];
   readonly links: number;
   readonly timers: HeartbeatTimers;
+  /** The cores' start-up grace ("Start-up grace" in membership.ts); absent: none. */
+  readonly startGraceMs?: number;
   readonly profile: LinkProfile | readonly LinkProfile[];
   readonly startAt?: Readonly<Record<string, number | null>>;
 }
@@ -140,7 +144,7 @@ export function createWorld(opts: WorldOptions): { sim: MembershipSim; log: Worl
   const log: WorldLog = { events: [], stalls: [], stopping: new Set(), saidGoodbye: new Map() };
   let sim: MembershipSim | undefined;
   const incarnationOf = (node: string) => sim?.node(node).incarnation ?? 0;
-  sim = new Sim(membershipAdapter(opts.nodes, opts.links, opts.timers, log, incarnationOf), {
+  sim = new Sim(membershipAdapter(opts.nodes, opts.links, opts.timers, log, incarnationOf, opts.startGraceMs), {
     seed: opts.seed,
     nodes: opts.nodes,
     links: opts.links,

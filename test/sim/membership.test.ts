@@ -8,23 +8,26 @@
  * SIM_SEED=<n> replays one seed, as printed in any failure.
  */
 import { describe, expect, it } from "vitest";
-import type { HeartbeatTimers, MembershipState, PeerChangeEvent } from "../../src/core/membership/membership.ts";
+import { startGraceSeqs, type HeartbeatTimers, type MembershipState, type PeerChangeEvent } from "../../src/core/membership/membership.ts";
 import { Prng } from "./harness/prng.ts";
 import { perfectLink } from "./harness/network.ts";
 import { seedsFromEnv } from "./harness/seeds.ts";
 import { installMembershipInvariants, MembershipTruth } from "./membership-invariants.ts";
-import { createWorld, injectForgery, injectReplay, noisyProfile, Recorder, type HbMsg, type MembershipSim, type WorldLog } from "./membership-world.ts";
+import { createWorld, injectForgery, injectReplay, membershipConfig, noisyProfile, Recorder, type HbMsg, type MembershipSim, type WorldLog } from "./membership-world.ts";
 import type { Envelope } from "./harness/sim.ts";
 
 const timers: HeartbeatTimers = { intervalMs: 100, warntimeMs: 250, deadtimeMs: 500, initdeadMs: 1000 };
 const LINKS = 2;
+/** The daemon's start-up grace: one deadtime. */
+const START_GRACE_MS = timers.deadtimeMs;
 
 const names = (n: number): string[] => Array.from({ length: n }, (_, i) => `n${i + 1}`);
 
 function world(seed: number, n: number, opts: { startAt?: Record<string, number> } = {}) {
   const nodes = names(n);
-  const { sim, log } = createWorld({ seed, nodes, links: LINKS, timers, profile: perfectLink, ...(opts.startAt === undefined ? {} : { startAt: opts.startAt }) });
-  const truth = new MembershipTruth(LINKS);
+  const { sim, log } = createWorld({ seed, nodes, links: LINKS, timers, startGraceMs: START_GRACE_MS, profile: perfectLink, ...(opts.startAt === undefined ? {} : { startAt: opts.startAt }) });
+  const seqs = startGraceSeqs(membershipConfig(nodes[0] ?? "n1", nodes, LINKS, timers));
+  const truth = new MembershipTruth(LINKS, { ms: START_GRACE_MS, initdeadMs: timers.initdeadMs, seqs });
   installMembershipInvariants(sim, timers, truth);
   return { sim, log, truth, nodes };
 }
@@ -144,6 +147,33 @@ describe("membership under simulation", () => {
         }
         sim.check(peerEvents(log, { observer: o, node: victim, reason: "restarted", after: restartAt }).length === 1, `${o} did not report ${victim}'s restart exactly once`);
         sim.check(peerEvents(log, { observer: victim, node: o, reason: "first-heard", after: restartAt }).length === 1, `restarted ${victim} did not hear ${o}`);
+      }
+    }
+  });
+
+  it("start-up grace: a restarted node that stalls in its start-up for less than 2 x deadtime is not called dead; longer, or once its start-up is over, it is", () => {
+    for (const seed of seedsFromEnv(100)) {
+      const n = SIZES[seed % SIZES.length] ?? 2;
+      const { sim, log, nodes } = world(seed, n);
+      // No loss: a lost last frame would lengthen the silence the peers hear by an interval.
+      for (let link = 0; link < LINKS; link++) sim.net.setProfile(link, { loss: 0, delayMs: [0, sim.rng.int(0, 30)], duplicate: sim.rng.range(0, 0.2) });
+      const victim = sim.rng.pick(nodes);
+      const restartAt = sim.rng.int(1500, 2500);
+      // Kinds: 0 a stall past deadtime within the grace (no verdict), 1 a stall past the grace (dead), 2 the first kind once the start-up is over (dead).
+      const kind = seed % 3;
+      const stallAt = restartAt + (kind === 2 ? timers.initdeadMs + sim.rng.int(100, 500) : sim.rng.int(50, 400));
+      const stallMs = kind === 1 ? sim.rng.int(1100, 2500) : sim.rng.int(620, 850);
+      sim.at(restartAt, `restart ${victim}`, (s) => s.restart(victim));
+      sim.at(stallAt, `pause ${victim}`, (s) => s.pause(victim));
+      sim.at(stallAt + stallMs, `resume ${victim}`, (s) => s.resume(victim));
+      sim.run(stallAt + stallMs + 2000);
+      for (const o of nodes.filter((x) => x !== victim)) {
+        const dead = peerEvents(log, { observer: o, node: victim, to: "dead", after: restartAt });
+        const what = `${o} on ${victim} stalled ${stallMs} ms at ${stallAt - restartAt} ms after its restart`;
+        if (kind === 0) sim.check(dead.length === 0, () => `${what}: dead verdicts ${dead.map((e) => e.event.detail).join("; ")}`);
+        else sim.check(dead.length === 1 && (dead[0]?.simTime ?? Infinity) < stallAt + stallMs, `${what}: ${dead.length} dead verdicts, expected one before it resumed`);
+        if (kind === 1) sim.check(dead[0]?.event.detail.includes("start-up grace") === true, `${what}: the verdict does not name the start-up grace`);
+        sim.check(sim.node(o).state?.peers.find((p) => p.name === victim)?.state === "up", `${o} does not see ${victim} up at the end`);
       }
     }
   });

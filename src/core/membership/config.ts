@@ -5,7 +5,9 @@
  *
  * Detection bound = deadtime + one interval: a peer that stops sending is
  * declared dead at most that long after its last frame arrived, when the
- * driver wakes the core at least once per interval.
+ * driver wakes the core at least once per interval. A peer in its own
+ * start-up (up to initdead after we first heard its new incarnation) gets
+ * one deadtime more ("Start-up grace" in membership.ts).
  */
 import type { HeartbeatTimers, MembershipConfig } from "./types.ts";
 
@@ -14,6 +16,16 @@ export type { HeartbeatTimers, MembershipConfig, MembershipNode } from "./types.
 /** Worst-case time from a peer's last frame to our "dead" verdict. */
 export function detectionBoundMs(timers: HeartbeatTimers): number {
   return timers.deadtimeMs + timers.intervalMs;
+}
+
+/** The start-up grace the daemon gives a peer in its start-up: one deadtime. */
+export function daemonStartGraceMs(timers: HeartbeatTimers): number {
+  return timers.deadtimeMs;
+}
+
+/** Worst-case time from the last frame of a peer in its start-up to our "dead" verdict. */
+export function startGraceBoundMs(timers: HeartbeatTimers, startGraceMs: number): number {
+  return detectionBoundMs(timers) + startGraceMs;
 }
 
 export interface ConfigProblem {
@@ -70,6 +82,9 @@ export function validateHeartbeatTimers(t: HeartbeatTimers, path = "cluster.hear
 /** Everything the membership core needs to be true of its configuration. */
 export function validateMembershipConfig(c: MembershipConfig): ConfigProblem[] {
   const problems = validateHeartbeatTimers(c);
+  if (c.startGraceMs !== undefined && !(Number.isFinite(c.startGraceMs) && c.startGraceMs >= 0)) {
+    problems.push({ path: "cluster.heartbeat", message: `start-up grace must be a number of milliseconds >= 0, got ${String(c.startGraceMs)}` });
+  }
   if (c.cluster.length === 0) problems.push({ path: "cluster.name", message: "must not be empty" });
   const seen = new Set<string>();
   c.nodes.forEach((n, i) => {

@@ -32,6 +32,7 @@ function clonePeer(p: PeerTrack): DraftPeer {
     lastHeardAt: p.lastHeardAt,
     lateAt: p.lateAt,
     deadAt: p.deadAt,
+    startGraceUntil: p.startGraceUntil,
     recordCapAt: p.recordCapAt,
     echo: p.echo,
     rtt: p.rtt,

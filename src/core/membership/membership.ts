@@ -8,7 +8,8 @@
  *   "down" after deadtime of silence. One silent link is a degraded link
  *   (a link event), never a dead node.
  * - A peer is "late" after warntime without an accepted frame on any link,
- *   and "dead" after deadtime without one on ANY link.
+ *   and "dead" after deadtime without one on ANY link (one deadtime more
+ *   while the peer is in its own start-up: "Start-up grace" below).
  * - A peer never heard since our start is not declared dead before initdead
  *   has elapsed from our start (links never heard likewise stay "unknown").
  * - Time-based verdicts are taken on ticks only. A frame event can only
@@ -83,6 +84,34 @@
  *   is heard before it is judged. That is one extra wake-up, not a delay
  *   that a loop late on every round could stretch for ever: the round sent
  *   now makes the next one due an interval later.
+ *
+ * Start-up grace (the peer's own start-up, not ours)
+ * - A node that (re)starts sends its first rounds before its heaviest
+ *   start-up work (VRRP's raw socket and its thread, the console's
+ *   listener, the modules' start): services hear peers from their first
+ *   step. Each is one call that a loaded host can stretch past deadtime, and
+ *   its peers would then call a node dead that is only starting.
+ * - So a peer's incarnation that we met young gets `startGraceMs` more
+ *   (the daemon gives one deadtime) while it is in its start-up: a frame we
+ *   accept less than initdead after the first frame we accepted of that
+ *   epoch, while the epoch's highest seq shows at most initdead / interval
+ *   rounds sent (seq starts at 1 in each epoch and takes one per link per
+ *   round, extra rounds included), puts the peer's dead and link-down
+ *   deadlines deadtime + startGraceMs ahead instead of deadtime. An
+ *   incarnation first heard with a higher seq (it ran long before we heard
+ *   it, as after our own restart) gets none. Warntime is unchanged: a
+ *   silent starting peer is still reported late.
+ * - Bound: a node that dies or freezes during its start-up is declared dead
+ *   at most deadtime + startGraceMs + interval after its last frame (the
+ *   daemon's: 2 x deadtime + interval, 1.1 s at lan); from initdead after
+ *   we first heard it on, deadtime + interval as ever (startGraceBoundMs in
+ *   config.ts).
+ * - It reads only the epoch and seq every frame version carries, so it
+ *   covers a restarting peer of an earlier release too; a peer of an
+ *   earlier release gives none itself.
+ * - A frame of the peer's current epoch captured early and replayed after
+ *   our own restart (see "Anti-replay") looks young; the next genuine frame
+ *   carries a higher seq and ends the grace.
  *
  * Reading before judging: a frame already waiting in our socket when a
  * deadline comes was sent before it, so it is news we have not read yet,
@@ -251,6 +280,7 @@ export function initMembership(config: MembershipConfig, start: { now: number; e
       lastHeardAt: null,
       lateAt: null,
       deadAt: initdeadAt,
+      startGraceUntil: null,
       recordCapAt: initdeadAt,
       echo: null,
       rtt: null,
@@ -428,14 +458,14 @@ function checkDeadlines(d: MembershipDraft, index: number, now: number, out: Mem
     const silent = l.lastHeardAt === null ? "" : ` for ${Math.round(now - l.lastHeardAt)} ms`;
     const others = p.links.map((o, j) => (o.state === "up" && j !== i ? j : -1)).filter((j) => j >= 0);
     const still = others.length > 0 ? `; ${p.name} still heard on link ${others.join(", ")} (degraded)` : "";
-    emitLink(d, out, now, p, i, "down", "link-silent", `link ${i} (${address}) to ${p.name} is down: silent${silent} (deadtime ${cfg.deadtimeMs} ms)${still}`);
+    emitLink(d, out, now, p, i, "down", "link-silent", `link ${i} (${address}) to ${p.name} is down: silent${silent} (deadtime ${cfg.deadtimeMs} ms${graceNote(cfg, p, l.lastHeardAt)})${still}`);
   });
   if (p.state !== "dead" && now >= p.deadAt) {
     if (p.state === "unknown") {
       emitPeer(d, out, now, p, "dead", "initdead-expired", `${p.name} is dead: never heard within initdead (${cfg.initdeadMs} ms)`);
     } else {
       const silent = p.lastHeardAt === null ? "" : ` for ${Math.round(now - p.lastHeardAt)} ms`;
-      emitPeer(d, out, now, p, "dead", "silent-deadtime", `${p.name} is dead: silent on all ${p.links.length} links${silent} (deadtime ${cfg.deadtimeMs} ms)`);
+      emitPeer(d, out, now, p, "dead", "silent-deadtime", `${p.name} is dead: silent on all ${p.links.length} links${silent} (deadtime ${cfg.deadtimeMs} ms${graceNote(cfg, p, p.lastHeardAt)})`);
     }
     p.lateAt = null;
   } else if (p.state === "up" && p.lateAt !== null && now >= p.lateAt) {
@@ -496,6 +526,7 @@ function onFrame(d: MembershipDraft, link: number, f: MembershipFrame, now: numb
     if (p.highestEpoch === null || f.epoch > p.highestEpoch) p.highestEpoch = f.epoch;
     p.maxSeq = 0;
     p.linkSeq.fill(0);
+    p.startGraceUntil = f.seq <= startGraceSeqs(cfg) ? now + cfg.initdeadMs : null;
   }
   p.linkSeq[f.link] = f.seq;
   if (f.seq > p.maxSeq) {
@@ -530,9 +561,10 @@ function onFrame(d: MembershipDraft, link: number, f: MembershipFrame, now: numb
     const reason: PeerChangeReason = firstHeard ? "first-heard" : "heard-again";
     emitPeer(d, out, now, p, "up", reason, `${p.name} is up: heard on link ${link} (${addressOf(d, p.name, link)})`);
   }
+  const deadtime = cfg.deadtimeMs + startGraceMs(cfg, p, now);
   p.lastHeardAt = now;
   p.lateAt = now + cfg.warntimeMs;
-  p.deadAt = now + cfg.deadtimeMs;
+  p.deadAt = now + deadtime;
   p.recordCapAt = now + (1 + RECORD_VOUCH_DEADTIMES) * cfg.deadtimeMs;
 
   const l = p.links[link];
@@ -541,7 +573,7 @@ function onFrame(d: MembershipDraft, link: number, f: MembershipFrame, now: numb
       emitLink(d, out, now, p, link, "up", "link-heard", `link ${link} (${addressOf(d, p.name, link)}) to ${p.name} is up`);
     }
     l.lastHeardAt = now;
-    l.downAt = now + cfg.deadtimeMs;
+    l.downAt = now + deadtime;
   }
 
   updateRtt(d, p, f, now);
@@ -599,6 +631,23 @@ function echoOf(d: MembershipDraft, f: MembershipFrame): MembershipFrame["echoes
   const self = d.config.self;
   for (const e of f.echoes) if (e.node === self) return e;
   return undefined;
+}
+
+/** The highest seq of an epoch still in its start-up: initdead / interval rounds, one seq per link each ("Start-up grace"). */
+export function startGraceSeqs(cfg: MembershipConfig): number {
+  return linkCount(cfg) * Math.ceil(cfg.initdeadMs / cfg.intervalMs);
+}
+
+/** What a frame of `p` accepted at `t` adds to deadtime: the start-up grace while its incarnation starts up, else 0. */
+function startGraceMs(cfg: MembershipConfig, p: PeerTrack, t: number): number {
+  const young = p.startGraceUntil !== null && t < p.startGraceUntil && p.maxSeq <= startGraceSeqs(cfg);
+  return young ? (cfg.startGraceMs ?? 0) : 0;
+}
+
+/** The words a verdict adds when the frame that set its deadline had the start-up grace. */
+function graceNote(cfg: MembershipConfig, p: PeerTrack, heardAt: number | null): string {
+  const grace = heardAt === null ? 0 : startGraceMs(cfg, p, heardAt);
+  return grace > 0 ? ` + ${grace} ms of start-up grace` : "";
 }
 
 function validLink(i: number, links: number): boolean {

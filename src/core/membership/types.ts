@@ -22,6 +22,11 @@ export interface MembershipNode {
 }
 
 export interface MembershipConfig extends HeartbeatTimers {
+  /**
+   * What a peer in its own start-up gets on top of deadtime ("Start-up
+   * grace" in membership.ts). The daemon gives one deadtime; absent: none.
+   */
+  readonly startGraceMs?: number;
   /** Our own node name. */
   readonly self: string;
   readonly cluster: string;
@@ -218,6 +223,12 @@ export interface PeerTrack {
   readonly lateAt: number | null;
   /** When silence makes the peer dead (pushed back by stalls). */
   readonly deadAt: number;
+  /**
+   * Until when (our time) the incarnation we follow is in its start-up
+   * grace, or null: it was not young when we first heard it. See "Start-up
+   * grace" in membership.ts.
+   */
+  readonly startGraceUntil: number | null;
   /**
    * The furthest deadAt that records on another channel may give:
    * RECORD_VOUCH_DEADTIMES past the deadline the last frame or probe answer

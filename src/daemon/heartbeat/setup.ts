@@ -1,5 +1,5 @@
 import type { VigilConfig } from "../../config/types.ts";
-import type { MembershipConfig } from "../../core/membership/membership.ts";
+import { daemonStartGraceMs, type MembershipConfig } from "../../core/membership/membership.ts";
 import { type LinkSpec, openUdpTransport } from "../../net/udp-transport.ts";
 import { readKeyFile } from "../../sys/keyfile.ts";
 import type { HeartbeatEngineOptions } from "./engine.ts";
@@ -38,14 +38,14 @@ export function heartbeatSetup(config: VigilConfig, self: string, log: Logger, m
     if (how.mode === "broadcast") return { ...base, mode: "broadcast", broadcastAddress: how.broadcast };
     return { ...base, mode: "unicast" };
   });
+  const timers = { intervalMs: c.heartbeat.interval, warntimeMs: c.heartbeat.warntime, deadtimeMs: c.heartbeat.deadtime, initdeadMs: c.heartbeat.initdead };
   const membership: MembershipConfig = {
     self,
     cluster: c.name,
     nodes: c.nodes.map((n) => ({ name: n.name, links: [...n.addresses] })),
-    intervalMs: c.heartbeat.interval,
-    warntimeMs: c.heartbeat.warntime,
-    deadtimeMs: c.heartbeat.deadtime,
-    initdeadMs: c.heartbeat.initdead,
+    ...timers,
+    // A peer in its own start-up (single steps a loaded host stretches) gets one deadtime more.
+    startGraceMs: daemonStartGraceMs(timers),
   };
   return {
     ok: true,
