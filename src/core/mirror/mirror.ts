@@ -537,11 +537,13 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
   // write alone only (a) once it heard our persisted outdated mark, given here, or (b) once its
   // heartbeat called us dead and its module core keeps the module there: ALONE (dataWrites).
   // Only (b) lets it get ahead of a copy that still says up to date, so (b) is what must outdate
-  // us first. A PRIM switches to ALONE and publishes that role in the same step, and its frame
-  // leaves at once: we outdate ourselves as we hear it, while our link is down (with the link
-  // up it still replicates to us; an ALONE heard before our link went down counts when it goes,
-  // as the PRIM may have lost its end first). A death of that PRIM right after then finds us
-  // outdated, waiting, instead of taking over without its acknowledged writes.
+  // us first. A PRIM switches to ALONE and publishes that role in the same step of its module
+  // core, as an extra heartbeat round (at once, or interval/4 after the previous extra one): we
+  // outdate ourselves as we hear it, while our link is down (with the link up it still
+  // replicates to us; an ALONE heard before our link went down counts when it goes, as the PRIM
+  // may have lost its end first). A death of that PRIM after its frame left then finds us
+  // outdated, waiting, instead of taking over without its acknowledged writes; one in the moment
+  // between its first acknowledgement alone and that frame is not covered.
   // (a) is for the PRIM's sake only: it holds its writes while it hears us, and our mark lets it
   // go on. We give it once we still hear the PRIM detachGraceMs after our link went down: that
   // frame was sent by a running PRIM (one that was on its way when the link went down arrives
