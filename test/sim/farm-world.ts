@@ -385,15 +385,20 @@ export class FarmWorld {
     n.linked = false;
   }
 
-  /** The cut heals: clients reach the node again at once, before any heartbeat says so. */
-  heal(i: number): void {
+  /**
+   * The cut heals: clients reach the node again at once, before any heartbeat
+   * says so. `late`: the node hears that peer only `ms` later (its frames
+   * lost, or the peer stalled), while the peer hears it at once.
+   */
+  heal(i: number, late?: { peer: number; ms: number }): void {
     const n = this.nodes[i];
     if (n === undefined || n.linked) return;
     n.linked = true;
     this.checkNoDouble("the moment the cut healed");
     this.nodes.forEach((_, j) => {
       if (j === i || !this.reachable(i, j)) return;
-      this.liveness(i, j, "up", this.now + 5 + this.jitter(50));
+      const extra = late?.peer === j ? late.ms : 0;
+      this.liveness(i, j, "up", this.now + 5 + extra + this.jitter(50));
       this.liveness(j, i, "up", this.now + 5 + this.jitter(50));
     });
   }

@@ -252,6 +252,40 @@ describe("farm flow reports", () => {
     expect(r.state.mode).toBe("in");
   });
 
+  it("heard again after hearing no one, a node listens on while a peer it heard still counts one it saw die meanwhile, until that one is dropped or heard, up to reportWaitMs", () => {
+    const base = settledWeb1().state;
+    const cut = (): { state: FarmState; actions: FarmAction[] } =>
+      runFarm({ ...base, config: { ...base.config, witness: true, reportWaitMs: REPORT_WAIT } }, [
+        [900, { type: "peer", node: 1, live: "dead" }],
+        [900, { type: "peer", node: 2, live: "dead" }],
+        [2000, { type: "peer", node: 1, live: "up" }],
+        // web2 still counts web3: web3's death may have been our own isolation.
+        [2001, { type: "advert", node: 1, advert: { role: "in", view: 0b110 }, echo: 1 }],
+        [2100, { type: "tick" }],
+        [2150, { type: "flows-told", node: 1, askedAt: 2100, part: 0, parts: 1, flows: [] }],
+        [2500, { type: "tick" }],
+      ]);
+    let r = cut();
+    expect(r.state.mode).toBe("wait");
+    expect(r.state.peers[2]?.deadWhileAlone).toBe(true);
+    expect(r.state.wakeAt).toBe(2500 + REPORT_WAIT);
+    // web2 drops web3 too: its death is settled, and once web2 told its flows again (its advert
+    // changed) the listening ends.
+    r = runFarm(r.state, [
+      [2600, { type: "advert", node: 1, advert: { role: "in", view: 0b010 }, echo: 1 }],
+      [2700, { type: "tick" }],
+    ]);
+    expect(r.state.mode).toBe("wait");
+    r = runFarm(r.state, [[2750, { type: "flows-told", node: 1, askedAt: 2700, part: 0, parts: 1, flows: [] }]]);
+    expect(r.state.mode).toBe("in");
+    // Or nobody drops it: the listening ends at the deadline.
+    r = runFarm(cut().state, [[2500 + REPORT_WAIT, { type: "tick" }]]);
+    expect(r.state.mode).toBe("in");
+    // Heard again, web3 is no longer a death seen while alone.
+    r = runFarm(r.state, [[8000, { type: "peer", node: 2, live: "up" }]]);
+    expect(r.state.peers[2]?.deadWhileAlone).toBeUndefined();
+  });
+
   it("the carrier back, a node listens settleMs even with no peer heard yet, and a peer heard meanwhile must tell its flows first", () => {
     const base = settledWeb1().state;
     let r = runFarm({ ...base, config: { ...base.config, reportWaitMs: REPORT_WAIT } }, [

@@ -13,7 +13,7 @@
 import type { Stepped } from "../step.ts";
 import { FLOW_EPOCHS, flowOwnerValue } from "./flow-owner-value.ts";
 import { mayTake } from "./handover.ts";
-import { isMembers, NO_MEMBERS, withMember } from "./members.ts";
+import { hasMember, isMembers, NO_MEMBERS, withMember } from "./members.ts";
 import { arpOwnerOf, bucketsOf, ownershipTable, type OwnershipTable } from "./ownership.ts";
 import type {
   FarmAction,
@@ -257,6 +257,50 @@ function awaitedReports(s: FarmState): number[] {
   return s.learnFrom.filter((i) => s.peers[i]?.live === "up" && mayKeepOldFlows(s.peers[i]) && !told.includes(i));
 }
 
+/**
+ * While listening: peers dead since before we heard a peer again after
+ * hearing none (FarmPeer.deadWhileAlone) that a peer we hear still counts
+ * among its members (or whose advert we do not know yet). Its death may
+ * have been our isolation only: heard after our listening ended, it would
+ * find us serving its buckets' neighbours without its flows (sim: flows
+ * answered by the healed node and by the peer it heard last). We listen on
+ * until it is heard (and tells us its flows) or the peers drop it too, up
+ * to reportWaitMs past the listening time as for a report.
+ */
+function unsettledDeaths(s: FarmState): number[] {
+  if (!learning(s)) return [];
+  const self = s.config.self;
+  const heard = s.peers.filter((p, i) => i !== self && p.live === "up");
+  return s.peers.flatMap((p, i) =>
+    i !== self && p.live === "dead" && p.deadWhileAlone === true && heard.some((q) => q.advert === undefined || hasMember(q.advert.view, i)) ? [i] : [],
+  );
+}
+
+/**
+ * A death seen while alone is settled once every peer we hear has an advert
+ * that does not count the dead one: then it is dead (or holds nothing) for
+ * them too, and its buckets may go by the handover rules of a dead node's.
+ */
+function settledDeaths(s: FarmState): FarmState {
+  const self = s.config.self;
+  const heard = s.peers.filter((p, i) => i !== self && p.live === "up");
+  const settled = (i: number): boolean => heard.every((q) => q.advert !== undefined && !hasMember(q.advert.view, i));
+  if (!s.peers.some((p, i) => p.deadWhileAlone === true && settled(i))) return s;
+  return {
+    ...s,
+    peers: s.peers.map((p, i) => {
+      if (p.deadWhileAlone !== true || !settled(i)) return p;
+      const { deadWhileAlone: _d, ...rest } = p;
+      return rest;
+    }),
+  };
+}
+
+/** Whether a listening time past its end still waits: for a peer's report, or for a death to be settled. */
+function waitsOn(s: FarmState): boolean {
+  return awaitedReports(s).length > 0 || unsettledDeaths(s).length > 0;
+}
+
 /** The end of a listening time's wait for reports: learnMs, then at most reportWaitMs more while one is awaited. */
 function reportsDeadline(s: FarmState & { readonly quiet: NonNullable<FarmState["quiet"]> }): number {
   return s.quiet.until + (s.config.reportWaitMs ?? 0);
@@ -289,7 +333,7 @@ function learningDone(s: FarmState, now: number): FarmState {
   if (left.length === 0 && !healing(s)) return unquiet(s);
   const next = left.length === s.learnFrom.length ? s : { ...s, learnFrom: left };
   // Past its time, listening goes on only while a peer's report is awaited.
-  return now >= s.quiet.until && awaitedReports(next).length === 0 ? unquiet(next) : next;
+  return now >= s.quiet.until && !waitsOn(next) ? unquiet(next) : next;
 }
 
 /**
@@ -302,7 +346,11 @@ function asking(r: Stepped<FarmState, FarmAction>, now: number): Stepped<FarmSta
   if (!learning(s) || s.mode === "stopped" || s.mode === "drain") return r;
   const told = s.told ?? [];
   const pending = s.learnFrom.filter((i) => s.peers[i]?.live === "up" && mayKeepOldFlows(s.peers[i]) && !told.includes(i));
-  if (pending.length === 0) return s.wakeAt === s.quiet.until ? r : { state: { ...s, wakeAt: s.quiet.until }, actions: r.actions };
+  if (pending.length === 0) {
+    // Past the listening time, a death still unsettled: woken to give up at the deadline.
+    const wakeAt = now >= s.quiet.until && unsettledDeaths(s).length > 0 ? reportsDeadline(s) : s.quiet.until;
+    return s.wakeAt === wakeAt ? r : { state: { ...s, wakeAt }, actions: r.actions };
+  }
   const due = s.askedAt === undefined || now >= s.askedAt + FLOWS_ASK_RETRY_MS;
   const asked = s.asked ?? [];
   const fresh = due ? pending : pending.filter((i) => !asked.includes(i));
@@ -354,7 +402,7 @@ function flowsTold(state: FarmState, event: Extract<FarmEvent, { type: "flows-to
   const { reports: _r, ...rest } = state;
   const next: FarmState = others.length > 0 ? { ...rest, reports: others, told: [...told, i] } : { ...rest, told: [...told, i] };
   // The last awaited report, past the listening time: take our buckets now.
-  if (now >= state.quiet.until && awaitedReports(next).length === 0) {
+  if (now >= state.quiet.until && !waitsOn(next)) {
     const r = reconcile(next, now, state.quiet.reason, selfName(state));
     return { state: r.state, actions: [...record, ...r.actions] };
   }
@@ -377,7 +425,7 @@ function retold(state: FarmState, node: number, old: FarmAdvert | undefined, adv
 
 function reconcile(state: FarmState, now: number, reason: RebalanceReason, node: string): Stepped<FarmState, FarmAction> {
   const cfg = state.config;
-  let s = state;
+  let s = settledDeaths(state);
   if (s.mode !== "stopped" && s.mode !== "drain") {
     s = learningDone(s, now);
     const r = runningMode(s);
@@ -470,6 +518,21 @@ function teardown(state: FarmState, now: number, reason: RebalanceReason, detail
   return { state: next, actions };
 }
 
+/** A peer as membership last told us of it, without what it advertised. */
+function sameLife(p: FarmPeer): FarmPeer {
+  return { live: p.live, ...(p.stopped === true ? { stopped: true as const } : {}), ...(p.deadWhileAlone === true ? { deadWhileAlone: true as const } : {}) };
+}
+
+/**
+ * We hear a peer again after hearing none: the peers still dead may have
+ * died only for us, silenced by the same cut (FarmPeer.deadWhileAlone). A
+ * peer that said goodbye did stop.
+ */
+function markedDeadWhileAlone(state: FarmState): FarmState {
+  if (!state.peers.some((p, i) => i !== state.config.self && p.live === "dead" && p.stopped !== true)) return state;
+  return { ...state, peers: state.peers.map((p, i) => (i !== state.config.self && p.live === "dead" && p.stopped !== true ? { ...p, deadWhileAlone: true as const } : p)) };
+}
+
 function withPeer(state: FarmState, index: number, peer: FarmPeer): FarmState {
   return { ...state, peers: state.peers.map((p, i) => (i === index ? peer : p)) };
 }
@@ -542,6 +605,7 @@ function step(state: FarmState, event: FarmEvent, now: number): Stepped<FarmStat
       let next = withPeer(state, i, { live: event.live, ...(event.live === "dead" && event.stopped === true ? { stopped: true as const } : {}) });
       const wasAlone = isAlone(state);
       const alone = isAlone(next);
+      if (wasAlone && !alone) next = markedDeadWhileAlone(next);
       // Back from hearing no one: our peers' deaths may have been our own isolation. Listen first.
       if (isIsolated(state) && !alone) next = quietFor(next, now, "heard-again");
       if (event.live === "up") next = learnsFrom(next, i);
@@ -560,7 +624,7 @@ function step(state: FarmState, event: FarmEvent, now: number): Stepped<FarmStat
       if (peer === undefined || i === cfg.self) return { state, actions: [] };
       const old = peer.advert;
       const echo = event.echo ?? peer.echo;
-      let next = retold(withPeer(state, i, { live: peer.live, advert: event.advert, ...(echo === undefined ? {} : { echo }) }), i, old, event.advert, now);
+      let next = retold(withPeer(state, i, { ...sameLife(peer), advert: event.advert, ...(echo === undefined ? {} : { echo }) }), i, old, event.advert, now);
       const same = old !== undefined && old.role === event.advert.role && old.view === event.advert.view;
       // The same advert matters again only when it now acknowledges our last one.
       const acked = (echo ?? -Infinity) >= state.advertisedAt && (peer.echo ?? -Infinity) < state.advertisedAt;
@@ -632,7 +696,7 @@ function step(state: FarmState, event: FarmEvent, now: number): Stepped<FarmStat
         if (now < state.quiet.until) return { state, actions: [] };
         // Past it: a start's or lapse's listening waits on for the reports still awaited, up to reportWaitMs.
         const awaited = awaitedReports(state);
-        if (learning(state) && awaited.length > 0 && now < reportsDeadline(state)) return { state, actions: [] };
+        if (learning(state) && waitsOn(state) && now < reportsDeadline(state)) return { state, actions: [] };
         const r = reconcile(unquiet(state), now, state.quiet.reason, selfName(state));
         if (!learning(state) || awaited.length === 0) return r;
         return { state: r.state, actions: [{ type: "flows-untold", nodes: awaited, waitedMs: now - state.learnSince }, ...r.actions] };
@@ -745,7 +809,7 @@ function lapsed(state: FarmState, now: number): Stepped<FarmState, FarmAction> {
   if (state.arpOwner) actions.push({ type: "arp-responder", on: false });
   // Flows first: the write re-arms the lease, under which our stale records would be answered again.
   actions.push({ type: "forget-flows" }, { type: "write", held: [], arpOwner: false, rearm: true }, { type: "advertise", role: state.role, view: state.advertised });
-  const peers = state.peers.map((p): FarmPeer => ({ live: p.live, ...(p.stopped === true ? { stopped: true as const } : {}) }));
+  const peers = state.peers.map(sameLife);
   // Our flows were forgotten: listen to the clients' flows again before taking buckets.
   const learnMs = state.config.learnMs ?? 0;
   const base: FarmState = { ...state, peers, held: [], arpOwner: false, advertisedAt: now };

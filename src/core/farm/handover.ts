@@ -26,6 +26,14 @@
  *   its advert arrives. Without the echo condition, two nodes that both
  *   restart could each see the other as stopped and both take.
  *
+ * A node counts as dead for the two rules above only if we saw it die while
+ * we heard others: one still dead when we hear a peer again after hearing
+ * none (FarmPeer.deadWhileAlone) may only have been cut off from us by our
+ * own isolation, and a peer that still has it in its view may be right. A
+ * node back from a cut that heard one peer before another (sim: the other
+ * heard past the listening time) took the unheard one's buckets by the
+ * second rule, beside it, and answered its flows.
+ *
  * A peer not heard from yet blocks everything. So a bucket that moves between
  * live nodes leaves the old owner before the new one takes it. Two nodes can
  * both add a bucket only while their views disagree about a node other than
@@ -53,7 +61,7 @@ export function mayTake(
     if (adv.view === view) {
       if ((peer.echo ?? -Infinity) >= advertisedAt) continue;
       const before = ownerOf(t, bucket, (view | deadSet(peers)) >>> 0);
-      if (before >= 0 && before !== self && peers[before]?.live === "dead") continue;
+      if (before >= 0 && before !== self && knownDead(peers[before])) continue;
       return false;
     }
     if ((view & ~adv.view) !== 0) return false;
@@ -66,15 +74,20 @@ export function mayTake(
   return true;
 }
 
+/** Dead, and seen dying while we heard others (see the header). */
+function knownDead(p: FarmPeer | undefined): boolean {
+  return p?.live === "dead" && p.deadWhileAlone !== true;
+}
+
 function allDead(set: Members, peers: readonly FarmPeer[]): boolean {
   for (let i = 0; i < peers.length; i++) {
-    if (((set >>> i) & 1) === 1 && peers[i]?.live !== "dead") return false;
+    if (((set >>> i) & 1) === 1 && !knownDead(peers[i])) return false;
   }
   return true;
 }
 
 function deadSet(peers: readonly FarmPeer[]): Members {
   let set = 0;
-  for (let i = 0; i < peers.length; i++) if (peers[i]?.live === "dead") set = (set | (1 << i)) >>> 0;
+  for (let i = 0; i < peers.length; i++) if (knownDead(peers[i])) set = (set | (1 << i)) >>> 0;
   return set;
 }

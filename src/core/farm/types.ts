@@ -118,6 +118,15 @@ export interface FarmPeer {
   readonly echo?: number;
   /** It said goodbye (a clean stop), rather than falling silent: we are not cut off from it. */
   readonly stopped?: true;
+  /**
+   * Dead, and still so when this node heard a peer again after hearing none:
+   * its death may have been our own isolation (the cut that silenced it for
+   * us silenced the others too), and the peers we hear may hear it still.
+   * The handover rules for a dead node's buckets do not count it dead
+   * (handover.ts) until every peer we hear leaves it out of its view too;
+   * it also goes when it is heard again.
+   */
+  readonly deadWhileAlone?: true;
 }
 
 export type FarmMode =
