@@ -12,8 +12,11 @@
  *
  * The disk's watch (disk_timeout, src/core/mirror/disk-bound.ts): the thread
  * counts the ops it finished in memory shared with the main thread, which
- * looks at the count while results are owed. No op finished for the bound:
- * the disk is hung. Every op owed fails at once with the reason, and so does
+ * looks at the count while results are owed, and at the completed-I/O
+ * counters of the block device beneath the copy (block-device-io.ts, one
+ * read of /sys per look). No op finished for the bound and no I/O completed
+ * on that device for the bound either (or no device known): the disk is
+ * hung. Every op owed fails at once with the reason, and so does
  * every new one until the disk answers again; the ops the thread was given
  * are abandoned (skipped when it reaches them, so none lands late, out of
  * order, once the stuck call returns). The thread says when it has passed
@@ -33,6 +36,7 @@ import { Applier, type CacheDrops } from "./apply.ts";
 import type { ApplyResult } from "./apply-result.ts";
 import { type ApplyWorkerInput, type ApplyWorkerMessage, type ApplyWorkerRequest, PROGRESS, PROGRESS_SLOTS } from "./apply-worker.ts";
 import { diskCheckEveryMs, diskHung } from "../core/mirror/disk-bound.ts";
+import { blockDeviceIo, type IoCompleted } from "./block-device-io.ts";
 import type { MirrorOp } from "./ops.ts";
 
 /** What the replication server needs of an applier, on a thread or not. */
@@ -90,6 +94,9 @@ export class ThreadedApplier implements OpApplier {
   /** The thread's finished count when last seen to move, and since when results are owed without it moving. */
   private doneSeen = 0;
   private owedSince: number | null = null;
+  /** The device's completed I/Os at the last look, and since when they have not moved; null: not looked at yet while owed. */
+  private ioSeen: number | null = null;
+  private ioSince = 0;
   private watchTimer: ReturnType<typeof setInterval> | null = null;
   /** The thread's caches to drop before its next ops (forgetCaches). */
   private threadDrops: CacheDrops = NO_DROPS;
@@ -101,6 +108,8 @@ export class ThreadedApplier implements OpApplier {
     progress: SharedArrayBuffer | null = null,
     private readonly watch: DiskWatch | null = null,
     private readonly clock: () => number = () => performance.now(),
+    /** The completed-I/O counters of the copy's block device; null: none known. */
+    private readonly deviceIo: IoCompleted | null = null,
   ) {
     this.progress = progress === null ? null : new Int32Array(progress);
     worker.on("message", (m: ApplyWorkerMessage) => {
@@ -155,7 +164,7 @@ export class ThreadedApplier implements OpApplier {
       this.owedSince = now;
       return;
     }
-    const why = diskHung(w.folder, now - this.owedSince, w.timeoutMs);
+    const why = diskHung(w.folder, now - this.owedSince, w.timeoutMs, this.ioStalledMs(now));
     if (why === null) return;
     this.hungWhy = why;
     // Set before anything else: an op the thread has not begun is never applied once the disk answers.
@@ -164,6 +173,25 @@ export class ThreadedApplier implements OpApplier {
     // Reaches the thread after every abandoned op: its answer says the disk answers again.
     this.worker.postMessage({ t: "resume" } satisfies ApplyWorkerRequest);
     w.onHung(why);
+  }
+
+  /**
+   * How long the device has completed no I/O, by this look and the earlier
+   * ones; null: no device known. The first look while owed counts as a move:
+   * what happened before it is not known, and a slow disk is not detached on
+   * a guess (a hung one is, a look later).
+   */
+  private ioStalledMs(now: number): number | null {
+    const io = this.deviceIo?.() ?? null;
+    if (io === null) {
+      this.ioSeen = null;
+      return null;
+    }
+    if (io !== this.ioSeen) {
+      this.ioSeen = io;
+      this.ioSince = now;
+    }
+    return now - this.ioSince;
   }
 
   private resumed(): void {
@@ -234,6 +262,7 @@ export class ThreadedApplier implements OpApplier {
     // Results owed from now, if none were: the watch counts from here.
     if (this.owedSince === null) {
       this.owedSince = this.clock();
+      this.ioSeen = null;
       if (this.progress !== null) this.doneSeen = Atomics.load(this.progress, PROGRESS.done);
     }
     this.worker.postMessage(m, transfer);
@@ -280,5 +309,6 @@ export async function startApplier(root: string, watch: DiskWatch | null = null)
     await worker.terminate();
     return inline(`the applier's thread did not start: ${typeof ready === "string" ? ready : ready.t}`);
   }
-  return { applier: new ThreadedApplier(worker, ready.mtimeWindowNs, progress, watch), threaded: true };
+  const deviceIo = watch !== null && watch.timeoutMs > 0 ? blockDeviceIo(root) : null;
+  return { applier: new ThreadedApplier(worker, ready.mtimeWindowNs, progress, watch, undefined, deviceIo), threaded: true };
 }

@@ -5,7 +5,8 @@
  * by a fake that serves the main side's messages with apply-worker.ts's own
  * serveRequest on a real Applier, and can be made to hang: it then keeps
  * every message, the first op of the first one "in its call" (it lands
- * when the disk answers again, as a stuck write does).
+ * when the disk answers again, as a stuck write does). The completed-I/O
+ * counters of the copy's block device are a number the test moves.
  */
 import { EventEmitter } from "node:events";
 import * as fs from "node:fs";
@@ -157,6 +158,72 @@ describe("the disk beneath the SECOND's copy, watched by its applier (disk_timeo
     now += 60_000;
     a.check();
     expect(told).toEqual([]);
+  });
+
+  it("an op that stays in its call while the block device beneath the copy completes I/O (a long fsync of a slow disk) is not detached; once the device stops too, it is", async () => {
+    let io = 100;
+    const slow = new ThreadedApplier(thread as unknown as Worker, there.mtimeWindowNs, progress, { timeoutMs: 5_000, folder: FOLDER, onHung: (why) => told.push(`hung: ${why}`), onAnswering: () => {} }, () => now, () => io);
+    thread.hung = true;
+    const p = slow.apply(create("big"));
+    await turn();
+    // 30 s in one call, the device completing writes all along.
+    for (now = 1_000; now <= 30_000; now += 1_000) {
+      io += 7;
+      slow.check();
+    }
+    expect(told).toEqual([]);
+    expect(await settled(p)).toBe("pending");
+    // The device stops completing too: hung a bound after its last move.
+    const last = now - 1_000;
+    for (; now < last + 5_000; now += 1_000) slow.check();
+    expect(told).toEqual([]);
+    slow.check();
+    const why = "the disk beneath /srv/copy has not finished an op for 35 s and its device has completed no I/O for 5.0 s (disk_timeout 5.0 s): this copy is detached, outdated until the disk answers and a resync has run";
+    expect(told).toEqual([`hung: ${why}`]);
+    expect(await p).toEqual({ ok: false, kind: "failed", errno: "ETIMEDOUT", message: why });
+    await slow.close();
+  });
+
+  it("the slow disk's call returns: the op lands, and a device that never moved detaches a hung disk a look after the bound at the latest", async () => {
+    let io = 0;
+    const watched = new ThreadedApplier(thread as unknown as Worker, there.mtimeWindowNs, progress, { timeoutMs: 5_000, folder: FOLDER, onHung: (why) => told.push(`hung: ${why}`), onAnswering: () => {} }, () => now, () => io);
+    thread.hung = true;
+    const p = watched.apply(create("big"));
+    await turn();
+    for (now = 1_000; now <= 12_000; now += 1_000) {
+      io += 3;
+      watched.check();
+    }
+    thread.hung = false;
+    thread.serveKept(thread.kept.length);
+    expect(await p).toEqual({ ok: true });
+    expect(exists("big")).toBe(true);
+    // A disk that hangs, its device completing nothing: the first look while owed is the device's baseline.
+    thread.hung = true;
+    const q = watched.apply(create("small"));
+    await turn();
+    const from = now;
+    for (now = from + 1_000; now < from + 6_000; now += 1_000) watched.check();
+    expect(told).toEqual([]);
+    watched.check();
+    expect(told).toHaveLength(1);
+    expect(await q).toMatchObject({ ok: false, errno: "ETIMEDOUT" });
+    await watched.close();
+  });
+
+  it("a device whose counters cannot be read (gone) leaves the ops alone to decide", async () => {
+    const watched = new ThreadedApplier(thread as unknown as Worker, there.mtimeWindowNs, progress, { timeoutMs: 5_000, folder: FOLDER, onHung: (why) => told.push(`hung: ${why}`), onAnswering: () => {} }, () => now, () => null);
+    thread.hung = true;
+    const p = watched.apply(create("x"));
+    await turn();
+    now = 4_999;
+    watched.check();
+    expect(told).toEqual([]);
+    now = 5_000;
+    watched.check();
+    expect(told).toEqual([`hung: ${WHY}`]);
+    expect(await p).toMatchObject({ ok: false, errno: "ETIMEDOUT", message: WHY });
+    await watched.close();
   });
 
   it("a bound of 0 never detaches", async () => {

@@ -11,7 +11,12 @@
  * than ack_timeout, which stays the PRIM's own backstop.
  *
  * Progress, not age: a slow disk that finishes ops one after the other is
- * never detached, whatever the length of the applier's queue.
+ * never detached, whatever the length of the applier's queue. Nor is one
+ * whose block device completes I/O while an op stays in its call: one fsync
+ * of much dirty data on a slow disk (1 GiB at 100 MB/s: 10 s) finishes no
+ * op for its whole length, and a detach would cost a resync for nothing
+ * (DRBD ships its disk-timeout off for that reason). A folder on no block
+ * device (FUSE, tmpfs, overlay) has only the ops to go by.
  */
 
 /**
@@ -23,12 +28,16 @@ export const DEFAULT_DISK_TIMEOUT_MS = 10_000;
 
 /**
  * Why the copy at `folder` must be detached now: the applier has owed
- * results for `stalledMs` without finishing one op; null while that is within
- * `boundMs`. A bound of 0: never.
+ * results for `stalledMs` without finishing one op, and the block device
+ * beneath the copy has completed no I/O for `ioStalledMs` (null: no device
+ * known, the ops alone decide); null while either is within `boundMs`. A
+ * bound of 0: never.
  */
-export function diskHung(folder: string, stalledMs: number, boundMs: number): string | null {
+export function diskHung(folder: string, stalledMs: number, boundMs: number, ioStalledMs: number | null = null): string | null {
   if (boundMs <= 0 || stalledMs < boundMs) return null;
-  return `the disk beneath ${folder} has not finished an op for ${seconds(stalledMs)} (disk_timeout ${seconds(boundMs)}): this copy is detached, outdated until the disk answers and a resync has run`;
+  if (ioStalledMs !== null && ioStalledMs < boundMs) return null;
+  const device = ioStalledMs === null ? "" : ` and its device has completed no I/O for ${seconds(ioStalledMs)}`;
+  return `the disk beneath ${folder} has not finished an op for ${seconds(stalledMs)}${device} (disk_timeout ${seconds(boundMs)}): this copy is detached, outdated until the disk answers and a resync has run`;
 }
 
 /** How often the applier looks at its progress: a tenth of the bound, between 100 ms and 1 s. */
