@@ -230,19 +230,46 @@ describe("mirror core: a PRIM cut off from its peer and its witness", () => {
 });
 
 describe("mirror core: ops that fail on a copy being resynced", () => {
+  const notes = (acts: readonly MirrorAction[]) => acts.filter((x) => x.type === "note" && (x.kind === "apply-failed" || x.kind === "op-left-to-resync"));
+
   it("are logged once and counted, the copy stays being resynced, and the end of the resync says how many it covered", () => {
     const { a, b } = inSyncPair();
     b.step({ type: "resync-incoming" }, 20);
-    const notes = (acts: readonly MirrorAction[]) => acts.filter((x) => x.type === "note" && x.kind === "apply-failed");
-    const first = b.step({ type: "apply-failed", detail: "create many/f1: EEXIST" }, 21);
-    expect(notes(first)).toHaveLength(1);
-    for (let i = 2; i <= 1000; i++) expect(notes(b.step({ type: "apply-failed", detail: `create many/f${i}: EEXIST` }, 21))).toEqual([]);
+    const first = b.step({ type: "apply-failed", detail: "create many/f1: EEXIST", errno: "EEXIST" }, 21);
+    expect(notes(first)).toMatchObject([{ level: "info", kind: "op-left-to-resync", detail: expect.stringContaining("being resynced and a's resync carries this path") }]);
+    for (let i = 2; i <= 1000; i++) expect(notes(b.step({ type: "apply-failed", detail: `create many/f${i}: EEXIST`, errno: "EEXIST" }, 21))).toEqual([]);
     expect(b.s.copy.data).toBe("inconsistent");
     const done = b.step({ type: "resync-complete", gen: a.s.copy.gen, history: a.s.copy.history }, 22);
-    expect(done.find((x) => x.type === "note" && x.kind === "resync-done")).toMatchObject({ detail: expect.stringContaining("1000 of a's operations failed here during the resync") });
-    // Outside a resync a failure outdates the copy and is an error each time.
-    expect(notes(b.step({ type: "apply-failed", detail: "write x: EIO" }, 30))).toMatchObject([{ level: "error" }]);
+    expect(done.find((x) => x.type === "note" && x.kind === "resync-done")).toMatchObject({ detail: expect.stringContaining("1000 of a's operations could not be applied here before the resync carried them") });
+    // Outside a resync a failure outdates the copy and is an error, whatever its errno.
+    expect(notes(b.step({ type: "apply-failed", detail: "write x: ENOENT", errno: "ENOENT" }, 30))).toMatchObject([{ level: "error", kind: "apply-failed" }]);
     expect(b.s.copy.data).toBe("outdated");
+  });
+
+  it("on a copy outdated before the resync began, a name it lacks yet is left to the resync at info; a storage fault is an error, once per link session", () => {
+    const { a, b } = inSyncPair();
+    a.step({ type: "link-down", detail: "cut" }, 10);
+    b.step({ type: "link-down", detail: "cut" }, 10);
+    // The PRIM still heard past the grace (rule 4).
+    b.step({ type: "peer-mark", mark: "u", running: true }, 10 + 60_000);
+    expect(b.s.copy.data).toBe("outdated");
+    // The PRIM hears it and writes alone (a new gen).
+    expect(writesOf(a.step({ type: "peer-mark", mark: b.s.mark, running: false }, 60_020))).toBe("alone");
+    // The link is back; the PRIM's live ops come before its resync's start.
+    connect(a, b, 70_000);
+    const left = b.step({ type: "apply-failed", detail: "write rec.log: openat failed: ENOENT", errno: "ENOENT" }, 70_001);
+    expect(notes(left)).toMatchObject([{ level: "info", detail: expect.stringMatching(/^write rec\.log: openat failed: ENOENT: this copy is outdated and a's resync carries this path/) }]);
+    expect(left.some((x) => x.type === "persist")).toBe(false);
+    expect(notes(b.step({ type: "apply-failed", detail: "create seg/1.bin: ENOENT", errno: "ENOENT" }, 70_002))).toEqual([]);
+    const fault = b.step({ type: "apply-failed", detail: "write x: EIO", errno: "EIO" }, 70_003);
+    expect(notes(fault)).toMatchObject([{ level: "error", kind: "apply-failed", detail: expect.stringContaining("storage failed while it is outdated") }]);
+    expect(notes(b.step({ type: "apply-failed", detail: "write y: EIO", errno: "EIO" }, 70_004))).toEqual([]);
+    expect(notes(b.step({ type: "resync-incoming" }, 70_005))).toEqual([]);
+    expect(notes(b.step({ type: "apply-failed", detail: "write z: ENOENT", errno: "ENOENT" }, 70_006))).toEqual([]);
+    // A new link session says it again.
+    b.step({ type: "link-down", detail: "cut" }, 70_010);
+    expect(notes(b.step({ type: "apply-failed", detail: "write z: ENOENT", errno: "ENOENT" }, 70_011))).toHaveLength(1);
+    expect(b.s.copy.data).toBe("inconsistent");
   });
 });
 

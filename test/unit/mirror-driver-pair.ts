@@ -46,11 +46,11 @@ export interface DriverInsides {
  * f1... (sent by the first sync).
  */
 export async function pairInSync(root: string, o: {
-  key: Uint8Array; port: number; cleanups: (() => Promise<void> | void)[]; h1Lines?: string[]; files?: number;
+  key: Uint8Array; port: number; cleanups: (() => Promise<void> | void)[]; h1Lines?: string[]; h2Lines?: string[]; files?: number;
   h1Timers?: { detachGraceMs?: number; ackTimeoutMs?: number }; h2Timers?: { detachGraceMs?: number; ackTimeoutMs?: number };
 }): Promise<{ h1: MirrorDriver; h2: MirrorDriver; p1: DriverInsides; p2: DriverInsides }> {
   const h1 = loopbackMirrorDriver("h1", root, { key: o.key, port: o.port, ...(o.h1Lines === undefined ? {} : { lines: o.h1Lines }), ...(o.h1Timers === undefined ? {} : { timers: o.h1Timers }) });
-  const h2 = loopbackMirrorDriver("h2", root, { key: o.key, port: o.port, ...(o.h2Timers === undefined ? {} : { timers: o.h2Timers }) });
+  const h2 = loopbackMirrorDriver("h2", root, { key: o.key, port: o.port, ...(o.h2Lines === undefined ? {} : { lines: o.h2Lines }), ...(o.h2Timers === undefined ? {} : { timers: o.h2Timers }) });
   o.cleanups.push(() => h1.close(), () => h2.close());
   for (let i = 0; i < (o.files ?? 0); i++) writeFileSync(join(h1.folder, `f${i}`), `file ${i}\n`.repeat(100));
   h1.attach({ gate: () => {}, republish: () => h2.peerAdvert(h1.core.role, h1.mark) });

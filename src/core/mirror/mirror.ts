@@ -37,6 +37,9 @@
  *    settled which one keeps running.
  * 6. A copy being resynced is inconsistent (persisted before the first
  *    byte) until the resync completes; then it takes the sender's gen.
+ *    A live op that a copy behind (outdated or inconsistent) cannot apply
+ *    because it lacks the name yet is the resync's to carry, not a fault
+ *    (behind.ts).
  * 7. New copies (gen "0:": they never held the cluster's data, but their
  *    folders may hold files of their own). When two meet, at most one is
  *    the source of the first sync, and both nodes tell which from the same
@@ -77,6 +80,7 @@ import { bumpGen, compareGens, type CopyRecord, EMPTY_GEN, freshCopy, genCounter
 import type { DataMark, MirrorAction, MirrorInput, MirrorState, MirrorTimers, PeerCopy, WriteMode } from "./types.ts";
 import { copyOnDisk, saveRetryMs, savedNote, unsavedGate, unsavedNote } from "./unsaved.ts";
 import { journalGate, journalOpenedNote, journalUnopenedNote } from "./journal-state.ts";
+import { coveredNote, faultNote, leftNote, leftToResync, NO_BEHIND_FAILURES } from "./behind.ts";
 
 export interface MirrorInit {
   readonly module: string;
@@ -267,7 +271,7 @@ export function initMirror(init: MirrorInit, now: number): Stepped<MirrorState, 
     gap: false,
     boot: init.boot,
     splitBrain: null,
-    failedInResync: 0,
+    failedBehind: NO_BEHIND_FAILURES,
     unsaved: null,
     saveRetryAt: null,
     journalLost: null,
@@ -419,6 +423,7 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
     }
     case "link-down":
       s.link = null;
+      s.failedBehind = NO_BEHIND_FAILURES;
       if (s.resyncing) note("warn", "resync-failed", `resync to ${s.peer} interrupted: ${ev.detail}; it resumes when the link is back`);
       s.resyncing = false;
       s.detachedAt = peerAlive(s) ? now : null;
@@ -451,7 +456,6 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
       note("warn", "resync-failed", `resync to ${s.peer} failed: ${ev.detail}; tried again in ${Math.round(s.timers.resyncRetryMs / 1000)} s`);
       break;
     case "resync-incoming":
-      s.failedInResync = 0;
       if (s.copy.data !== "inconsistent") persist({ ...s.copy, data: "inconsistent" });
       note("info", "resync-start", `${s.peer} resyncs this copy`);
       break;
@@ -461,8 +465,8 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
       s.splitBrain = null;
       persist({ ...s.copy, gen: ev.gen, history: ev.history.slice(0, 16), data: "uptodate", peerBehind: false, journalBase: null, writing: false });
       if (s.link !== null) s.link = { ...s.link, gen: ev.gen, history: ev.history, data: "uptodate" };
-      note("info", "resync-done", `this copy is in sync with ${s.peer} (gen ${ev.gen})${s.failedInResync > 1 ? `; ${s.failedInResync} of ${s.peer}'s operations failed here during the resync, which covered them` : ""}`);
-      s.failedInResync = 0;
+      note("info", "resync-done", `this copy is in sync with ${s.peer} (gen ${ev.gen})${coveredNote(s.failedBehind, s.peer)}`);
+      s.failedBehind = NO_BEHIND_FAILURES;
       break;
     case "peer-refused":
       s.gap = true;
@@ -474,15 +478,21 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
       note("warn", "apply-failed", `${s.peer} could not apply an op: ${ev.detail}; it is resynced`);
       break;
     case "apply-failed":
-      // Being resynced, a failed op is expected (a live op racing the resync's own) and the resync
-      // covers it: logged once, then counted, so 100k of them cannot flood the log.
-      if (s.copy.data === "inconsistent") {
-        s.failedInResync++;
-        if (s.failedInResync === 1) note("warn", "apply-failed", `${ev.detail}: the resync in progress covers it (further failures during this resync are counted)`);
+      if (s.copy.data === "uptodate") {
+        persist({ ...s.copy, data: "outdated" });
+        note("error", "apply-failed", `${ev.detail}: this copy is outdated until a resync`);
         break;
       }
-      if (s.copy.data === "uptodate") persist({ ...s.copy, data: "outdated" });
-      note("error", "apply-failed", `${ev.detail}: this copy is outdated until a resync`);
+      // Behind already (outdated or being resynced): the PRIM sends ops here only while it resyncs
+      // this copy or is about to, and that resync carries what failed (behind.ts). Logged once per
+      // link session and kind, then counted, so 100k of them cannot flood the log.
+      if (leftToResync(ev.errno)) {
+        s.failedBehind = { ...s.failedBehind, left: s.failedBehind.left + 1 };
+        if (s.failedBehind.left === 1) note("info", "op-left-to-resync", leftNote(s.copy, s.peer, ev.detail));
+      } else {
+        s.failedBehind = { ...s.failedBehind, faults: s.failedBehind.faults + 1 };
+        if (s.failedBehind.faults === 1) note("error", "apply-failed", faultNote(s.copy, ev.detail));
+      }
       break;
     case "conflict-kept":
       if (ev.cause === "first-sync") {

@@ -104,8 +104,12 @@ export type MirrorInput =
   | { readonly type: "peer-refused"; readonly detail: string }
   /** PRIM: the SECOND could not apply one of our ops outside a resync: its copy misses it now. */
   | { readonly type: "peer-apply-failed"; readonly detail: string }
-  /** SECOND: applying a replicated operation failed (disk full, I/O error). */
-  | { readonly type: "apply-failed"; readonly detail: string }
+  /**
+   * SECOND: applying a replicated operation failed (disk full, I/O error, or
+   * a name this copy lacks); `errno` names why (behind.ts tells the ones a
+   * resync covers on a copy that is behind).
+   */
+  | { readonly type: "apply-failed"; readonly detail: string; readonly errno?: string }
   /**
    * What the resync changes in this copy is kept aside at `path` first: after
    * a split brain, ("unsent-writes") because this node ran the module in
@@ -187,6 +191,7 @@ export type MirrorNoteKind =
   | "split-brain"
   | "forced"
   | "apply-failed"
+  | "op-left-to-resync"
   | "first-contact"
   | "record-unsaved"
   | "record-saved"
@@ -200,6 +205,14 @@ export interface UnsavedRecord {
   readonly since: number;
   /** The record on disk (null: none), which the peer is told meanwhile. */
   readonly saved: CopyRecord | null;
+}
+
+/** Ops of the peer a copy behind could not apply, in this link session (behind.ts). */
+export interface BehindFailures {
+  /** Expected ones: names this copy lacks yet, which the resync carries. */
+  readonly left: number;
+  /** Faults of this node's storage or runtime. */
+  readonly faults: number;
 }
 
 /** Rule 9: something the ALONE journal cannot do, why, and since when (monotonic ms). */
@@ -245,8 +258,8 @@ export interface MirrorState {
   readonly boot: string;
   /** Both copies changed while apart: shown until the resync that keeps the other side's files aside ends. */
   readonly splitBrain: string | null;
-  /** Ops of the peer this copy failed to apply while being resynced (counted, logged once: the resync covers them). */
-  readonly failedInResync: number;
+  /** Ops of the peer this copy failed to apply while behind, in this link session (behind.ts: logged once, counted). */
+  readonly failedBehind: BehindFailures;
   /** Rule 8: the latest `copy` is not on disk yet; null when it is. */
   readonly unsaved: UnsavedRecord | null;
   /** Rule 8: when the record is written again. */

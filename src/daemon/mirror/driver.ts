@@ -139,6 +139,20 @@ const ASYNC_DRAIN_MS = 30_000;
 /** The errno of an op refused with the copy untouched (not a failed apply: the copy is not outdated by it). */
 const NOT_SECOND = "ENOTSECOND";
 
+/** Live ops the SECOND could not apply while a resync of it is pending or under way (MirrorDriver.intercepted). */
+interface LiveFailures {
+  /** In the order their failures came back; resyncTurn counts those its passes covered. */
+  readonly entries: ReturnType<AckQueue["waiting"]>[number][];
+  /** The peer accepted the resync: its copy is inconsistent until the end. */
+  begun: boolean;
+  /**
+   * The turn's last pass ended clean and the peer is about to be told it is
+   * in sync: a live op that fails from now on is not covered by any pass of
+   * this turn, so its call waits for the resync that follows (resyncTurn).
+   */
+  closing: boolean;
+}
+
 const toWire = (s: MirrorState): CopyWire => {
   // Rule 8: while the record is unsaved the peer is told the one on disk.
   const copy = s.unsaved === null ? s.copy : copyOnDisk(s.unsaved);
@@ -472,14 +486,8 @@ export class MirrorDriver implements MirrorResource {
   private unacked = false;
   /** Whether the peer reads namespace ops with their times folded in (peer-times.ts). */
   private readonly peerTimes = new PeerTimes();
-  /** While a resync turn runs: live ops the SECOND could not apply (their paths get another pass). */
-  private failedDuringResync: ReturnType<AckQueue["waiting"]>[number][] | null = null;
-  /**
-   * The turn's last pass ended clean and the peer is about to be told it is
-   * in sync: a live op that fails from now on is not covered by any pass of
-   * this turn, so its call waits for the resync that follows (resyncTurn).
-   */
-  private resyncClosing = false;
+  /** From the core's decision to resync until that resync's turn ends: the live ops the SECOND could not apply. */
+  private liveFailures: LiveFailures | null = null;
 
   private resyncEnded(): void {
     this.resync = null;
@@ -509,12 +517,17 @@ export class MirrorDriver implements MirrorResource {
             }
             // Not applied there: the op stays waiting until a resync has covered its path.
             if (out.delivered && !out.result.ok) {
-              if (this.failedDuringResync !== null) {
-                // The SECOND's copy is inconsistent until the resync ends (never served), and the resync
-                // passes over this path again: journaled, the call may return now instead of at its end.
-                // Not once the last pass is over: the SECOND may take our gen without this op.
-                this.failedDuringResync.push(entry);
-                if (this.resyncClosing) void this.journalMark(op).catch(() => undefined);
+              const failures = this.liveFailures;
+              // A resync of the peer is pending or under way (a copy behind lacks names it has still to
+              // create: expected). The SECOND's copy is outdated or inconsistent, persisted before it
+              // answered (it was behind, or this failure outdated it), so never served until a resync
+              // completes; and this resync passes over the op's path after the op (resyncTurn):
+              // journaled, the call may return now instead of at its end. Not once the last pass is
+              // over: the SECOND may take our gen without this op. Refused with its copy untouched
+              // before it accepted the resync, the peer may still run the module: below.
+              if (failures !== null && (failures.begun || out.result.errno !== NOT_SECOND)) {
+                failures.entries.push(entry);
+                if (failures.closing) void this.journalMark(op).catch(() => undefined);
                 else void this.journalMark(op).then(() => this.queue.settle(entry), () => undefined);
               }
               // Refused, copy untouched (the peer still runs the module): never a reason to go on alone.
@@ -646,7 +659,7 @@ export class MirrorDriver implements MirrorResource {
     this.beingApplied.add(applied);
     try {
       const r = await applied;
-      if (!r.ok) this.input({ type: "apply-failed", detail: r.message });
+      if (!r.ok) this.input({ type: "apply-failed", detail: r.message, errno: r.errno });
       return r;
     } finally {
       this.beingApplied.delete(applied);
@@ -939,10 +952,14 @@ export class MirrorDriver implements MirrorResource {
   }
 
   private async runResync(planned: "journal" | "full", base: string | null, planKeep: boolean): Promise<void> {
+    // Live ops flow from the core's decision on (writes "replicate"), before the peer has accepted the
+    // resync: one it cannot apply from now on is this resync's to carry.
+    const failures: LiveFailures = { entries: [], begun: false, closing: false };
+    this.liveFailures = failures;
     // A pass the link's outage interrupted may still be running (see resync-turns.ts): it stops first.
     const turn = await this.turns.begin();
     try {
-      await this.resyncTurn(turn, planned, base, planKeep);
+      await this.resyncTurn(turn, failures, planned, base, planKeep);
     } catch (e) {
       // Started on its own: a rejection nobody handles would end the daemon. A fault the turn
       // did not foresee fails this resync like any other (tried again after the pause).
@@ -950,13 +967,12 @@ export class MirrorDriver implements MirrorResource {
       if (!turn.stale) this.input({ type: "resync-failed", detail: e instanceof Error ? e.message : String(e), touched: true });
     } finally {
       // What failed late stays waiting (unsettled): the next resync covers it.
-      this.failedDuringResync = null;
-      this.resyncClosing = false;
+      if (this.liveFailures === failures) this.liveFailures = null;
       turn.end();
     }
   }
 
-  private async resyncTurn(turn: ResyncTurn, planned: "journal" | "full", base: string | null, planKeep: boolean): Promise<void> {
+  private async resyncTurn(turn: ResyncTurn, failures: LiveFailures, planned: "journal" | "full", base: string | null, planKeep: boolean): Promise<void> {
     if (turn.stale) return;
     if (this.journal === null || this.beneathFd === null) {
       this.input({ type: "resync-failed", detail: "the mirror is not started" , touched: false });
@@ -982,16 +998,19 @@ export class MirrorDriver implements MirrorResource {
       this.input({ type: "resync-failed", detail: `${this.o.peer} did not accept the resync` , touched: false });
       return;
     }
+    failures.begun = true;
     // What waits now went into the journal (see hello, and waiting ops are journaled below): the resync covers it.
     const covered = [...this.queue.waiting()];
     await this.journalOrCompareAll(covered);
-    let pass = mode;
     // Live ops keep flowing during the resync; one the SECOND could not apply (its name was not
-    // there yet) is journaled and its path compared again in one more pass, until a pass ends clean.
-    // Kept for the whole turn: a failure between two passes counts for the next one.
-    this.failedDuringResync = [];
-    this.resyncClosing = false;
-    let seen = 0;
+    // there yet) is journaled and its path compared again by a pass that begins after its failure
+    // came back. Those in so far are marked before the first pass's set is built, so that pass
+    // covers them (it reads every path after they failed); each later one counts for the pass
+    // after the one it came back during (or between), until a pass ends with none.
+    let seen = failures.entries.length;
+    await this.journalOrCompareAll(failures.entries.slice(0, seen));
+    if (turn.stale) return;
+    let pass = mode;
     for (;;) {
       // Built while the heartbeats run (thousands of marks); a live rename meanwhile moves marks the set still reaches.
       const dirty = pass === "journal" && !this.checksumAll ? await this.journal.dirtyBreathing(() => this.breather.breathe()) : null;
@@ -1027,10 +1046,13 @@ export class MirrorDriver implements MirrorResource {
         this.input({ type: "resync-failed", detail: e instanceof Error ? e.message : String(e) , touched: true });
         return;
       }
-      const all = this.failedDuringResync ?? [];
-      const failed = all.slice(seen);
-      seen = all.length;
-      this.o.log.info("mirror resync pass ended", { ...this.tag, mode: result.progress.mode, completed: String(result.completed), files: result.progress.filesTotal, ms: Object.entries(result.phaseMs).map(([k, v]) => `${k} ${Math.round(v)}`).join(", ") });
+      const failed = failures.entries.slice(seen);
+      seen = failures.entries.length;
+      this.o.log.info("mirror resync pass ended", {
+        ...this.tag, mode: result.progress.mode, completed: String(result.completed), files: result.progress.filesTotal,
+        ms: Object.entries(result.phaseMs).map(([k, v]) => `${k} ${Math.round(v)}`).join(", "),
+        ...(seen === 0 ? {} : { live_ops_left_to_resync: String(seen) }),
+      });
       this.resyncEnded();
       this.resyncProgress = result.progress;
       // Stopped by the link's outage: the core counted it as interrupted, and resumes when the link is back.
@@ -1041,7 +1063,7 @@ export class MirrorDriver implements MirrorResource {
         return;
       }
       if (failed.length === 0) {
-        this.resyncClosing = true;
+        failures.closing = true;
         break;
       }
       await this.journalOrCompareAll(failed);
@@ -1076,9 +1098,8 @@ export class MirrorDriver implements MirrorResource {
     // failed there (it then outdated its copy): the SECOND lacks it although both copies now carry
     // the same gen. Its call still waits; it takes another resync. (Without it, resync-done made the
     // peer in sync here, nothing resynced it again, and the call waited for ever.)
-    const late = this.failedDuringResync !== null && this.failedDuringResync.length > seen;
-    this.failedDuringResync = null;
-    this.resyncClosing = false;
+    const late = failures.entries.length > seen;
+    if (this.liveFailures === failures) this.liveFailures = null;
     this.input({ type: "resync-done" });
     if (late) this.input({ type: "peer-apply-failed", detail: "a live op failed there as the resync ended" });
     if (peerInSync(this.state)) this.forgetLive();
