@@ -97,6 +97,8 @@ export interface MirrorStatus {
    * of an earlier release, which does not tell.
    */
   journalLost?: string | null;
+  /** How reads are served (`read:`); absent: a daemon of an earlier release. */
+  read?: MirrorReadStatus;
   /**
    * Why the disk beneath this copy is taken for hung (no op of the applier
    * finished within disk_timeout): the copy is detached, outdated, and
@@ -110,6 +112,19 @@ export interface MirrorStatus {
    * decides each one). Absent with one folder.
    */
   folders?: MirrorStatus[];
+}
+
+/**
+ * `read:` on this node: `configured`, and `served`, what its mount does on
+ * this kernel as its last mount in this daemon's life found (null: the
+ * folder was not mounted here since the daemon started, as on a SECOND).
+ * `fallback` says why `served` is not `configured` (direct needs a kernel
+ * with FUSE_DIRECT_IO_ALLOW_MMAP), else null.
+ */
+export interface MirrorReadStatus {
+  configured: "cache" | "direct";
+  served: "cache" | "direct" | null;
+  fallback: string | null;
 }
 
 export interface MirrorResyncStatus {

@@ -56,10 +56,19 @@ function asyncWords(mi: MirrorStatus): string {
   return ` (mode async: ${mib(mi.asyncLag.bytes)} not yet on the peer, oldest ${mi.asyncLag.seconds.toFixed(1)} s)`;
 }
 
+/** `read:` as this node's mount serves it, and why when that is not what is configured. */
+function readWords(mi: MirrorStatus): string {
+  const r = mi.read;
+  if (r === undefined) return "";
+  if (r.served === null) return `; reads ${r.configured} (configured: not mounted on this node yet)`;
+  if (r.fallback !== null) return `; reads ${r.served}, NOT ${r.configured} (${r.fallback})`;
+  return `; reads ${r.served}`;
+}
+
 /** A mirror module: this copy, the link and writes, a resync's progress, and what needs the operator. */
 function mirrorLines(mi: MirrorStatus): string[] {
   const out = [
-    `mirror ${mi.folder}: copy ${DATA_WORDS[mi.data]} (gen ${mi.gen}, since ${mi.since}); replication ${mi.link}${mi.link === "up" ? "" : ` (${mi.linkDetail})`}; writes ${mi.writes}${mi.waitingOps > 0 ? ` (${mi.waitingOps} waiting)` : ""}${asyncWords(mi)}`,
+    `mirror ${mi.folder}: copy ${DATA_WORDS[mi.data]} (gen ${mi.gen}, since ${mi.since}); replication ${mi.link}${mi.link === "up" ? "" : ` (${mi.linkDetail})`}; writes ${mi.writes}${mi.waitingOps > 0 ? ` (${mi.waitingOps} waiting)` : ""}${asyncWords(mi)}${readWords(mi)}`,
   ];
   if (mi.serving !== null) out.push(`not served here: ${mi.serving}`);
   const r = mi.resync;

@@ -309,6 +309,7 @@ export class InterceptServer {
         // Without shared mappings of direct-I/O files, a reader's MAP_SHARED mmap would fail (ENODEV): keep the page cache.
         const directMmap = (a.flags & InitFlag.INIT_EXT) !== 0 && (a.flags2 & InitFlag2.DIRECT_IO_ALLOW_MMAP) !== 0;
         this.files.directReads = this.directReads && directMmap;
+        this.readsServed = this.files.directReads ? "direct" : "cache";
         if (this.directReads && !directMmap) {
           this.reportOnce("direct-reads", "warn", "read: direct needs a kernel that maps direct-I/O files shared (FUSE_DIRECT_IO_ALLOW_MMAP, Linux 6.6): reads go through the page cache");
         }
@@ -713,6 +714,9 @@ export class InterceptServer {
 
   /** Answer read-only opens with direct I/O (MountInPlaceOptions.read "direct"); set before INIT. */
   directReads = false;
+
+  /** How read-only opens are answered on this kernel, settled by INIT ("cache" when direct fell back); null before. */
+  readsServed: "cache" | "direct" | null = null;
 
   /** Whether the READ was answered (or its answer is no longer wanted) by splice. */
   private spliced(unique: bigint, fd: number, offset: number, size: number): boolean {

@@ -52,6 +52,8 @@ export type WorkerMessage =
   /** An fsync for the main thread to carry out, then acknowledge and answer (see HandleResult.sync). */
   | { readonly t: "sync"; readonly unique: bigint; readonly sync: SyncRequest }
   | { readonly t: "log"; readonly level: "info" | "warn" | "error"; readonly msg: string }
+  /** The kernel's INIT was answered: how read-only opens are served on it (InterceptServer.readsServed). */
+  | { readonly t: "reads"; readonly served: "cache" | "direct" }
   | { readonly t: "exit"; readonly reason: string };
 
 const EINTR = 4;
@@ -134,6 +136,7 @@ function serve(input: WorkerInput, ffi: FsCalls | null, splicer: SplicedReads | 
       }
       parted = false;
       const handled = server.handle(req);
+      if (req.args.op === "init" && server.readsServed !== null) post({ t: "reads", served: server.readsServed });
       // A namespace op travels with the times it left on the entry and its directories (ops.ts).
       const kept = foldTimes(filter(handled.ops));
       const result = kept === handled.ops ? handled : { ...handled, ops: kept };

@@ -120,6 +120,12 @@ export interface MountedFolder {
   /** Unmounts (lazily if busy), then ends the connection through fusectl; resolves once the server has stopped. */
   unmount(): Promise<void>;
   stats(): InterceptStats;
+  /**
+   * How reads of files opened read-only are served on this kernel, once its
+   * FUSE INIT was answered (null before): "direct" asked falls back to
+   * "cache" on a kernel without FUSE_DIRECT_IO_ALLOW_MMAP (see `read`).
+   */
+  reads(): "cache" | "direct" | null;
   /** Resolves when the server stops (unmount, or the connection ended otherwise), with the reason. */
   readonly closed: Promise<string>;
 }
@@ -247,6 +253,7 @@ async function serveMount(o: MountInPlaceOptions, workerAt: URL | string, fuseFd
   const stats = new SharedArrayBuffer(8 * STAT_COUNT);
   const counters = new Float64Array(stats);
   let heldNow = 0;
+  let readsServed: "cache" | "direct" | null = null;
   let stopped = false;
   /** unmount() was called: the end of the connection is expected. */
   let stopping = false;
@@ -377,6 +384,9 @@ async function serveMount(o: MountInPlaceOptions, workerAt: URL | string, fuseFd
       case "log":
         o.log(m.level, `${o.dir}: ${m.msg}`);
         break;
+      case "reads":
+        readsServed = m.served;
+        break;
       case "exit":
         if (!stopping) {
           // Nobody serves the mount any more: end it, so accesses fail instead of hanging.
@@ -414,6 +424,7 @@ async function serveMount(o: MountInPlaceOptions, workerAt: URL | string, fuseFd
       bytesWritten: counters[STAT.bytesWritten] ?? 0,
       byOpcode: opcodeCounts(counters),
     }),
+    reads: () => readsServed,
     unmount: () => {
       unmounting ??= (async () => {
         stopping = true;

@@ -28,5 +28,11 @@ describeLab("mirror module: read: direct", () => {
     const inside = (argv: readonly string[]) => h1.host.exec(["nsenter", "-t", String(pid), "-m", ...argv], { check: true });
     const seen = await readAfterChangeBeneath(inside, join(m.dir, "srv", "video"), join(m.data("h1"), "video"));
     expect(seen).toEqual({ firstRead: 1 << 20, cachedPages: 0, reread: "BBBB", mapped: "BBBB AAAA" });
+    // Status (its JSON and `vigil status`) says what the mount serves on this kernel; h2 has not mounted the folder.
+    expect((await h1.module()).mirror?.read).toEqual({ configured: "direct", served: "direct", fallback: null });
+    expect((await h1.cli(["status"])).out).toMatch(/^ {2}mirror .*; reads direct$/m);
+    const h2 = m.node("h2");
+    expect((await h2.module()).mirror?.read).toEqual({ configured: "direct", served: null, fallback: null });
+    expect((await h2.cli(["status"])).out).toMatch(/; reads direct \(configured: not mounted on this node yet\)$/m);
   });
 }, { tools: ["python3", "unshare", "nsenter", "fincore"] });

@@ -266,12 +266,16 @@ describe("InterceptServer", () => {
     const flagsOf = (r: HandleResult): number => new DataView(r.reply!.buffer).getUint32(16 + 8, true);
     const open = (flags: number): number => flagsOf(call(Opcode.OPEN, [flags, 0], { nodeid }));
     const init = (flags2: number): void => void call(Opcode.INIT, [7, 45, 131072, 0xffffffff, flags2, ...Array(11).fill(0)]);
+    // Known once the kernel's INIT is answered (status shows it: `read:` in effect on this kernel).
+    expect(server.readsServed).toBeNull();
     init(InitFlag2.DIRECT_IO_ALLOW_MMAP);
     // Default (read: cache): the page cache, pages kept.
     expect(open(0) & (FopenFlag.DIRECT_IO | FopenFlag.KEEP_CACHE)).toBe(FopenFlag.KEEP_CACHE);
+    expect(server.readsServed).toBe("cache");
     server.directReads = true;
     init(InitFlag2.DIRECT_IO_ALLOW_MMAP);
     expect(open(0) & FopenFlag.DIRECT_IO).toBe(FopenFlag.DIRECT_IO);
+    expect(server.readsServed).toBe("direct");
     // Opens for writing are served as with read: cache.
     expect(open(0o2) & (FopenFlag.DIRECT_IO | FopenFlag.KEEP_CACHE)).toBe(FopenFlag.KEEP_CACHE);
     expect(open(0o1) & FopenFlag.DIRECT_IO).toBe(0);
@@ -279,6 +283,7 @@ describe("InterceptServer", () => {
     // A kernel that would refuse a shared mmap of a direct-I/O file (ENODEV): reads stay cached.
     init(0);
     expect(open(0) & FopenFlag.DIRECT_IO).toBe(0);
+    expect(server.readsServed).toBe("cache");
     expect(logs).toEqual([expect.stringMatching(/^warn read: direct needs .*FUSE_DIRECT_IO_ALLOW_MMAP.*page cache/)]);
   });
 

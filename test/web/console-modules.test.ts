@@ -119,6 +119,7 @@ describe.runIf(missing === null)("console: modules, as a person sees them and co
         peerData: "uptodate", writes: "standby", waitingOps: 0, mode: "sync", asyncLag: null,
         resync: { phase: "data", mode: "full", filesTotal: 40, filesDone: 10, bytesTotal: 400 * 1048576, bytesDone: 100 * 1048576, bytesSent: 3 * 1048576, bytesPerSec: 20 * 1048576, etaSec: 15, elapsedMs: 5000 },
         splitBrain: "both copies changed while apart (ours gen 5:vms1, vms2's gen 7:vms2); vms2's tree was kept; this node's copy is in /var/lib/vigil/conflicts/rec/2025-03-14T08-00-06Z", forcedAt: null,
+        read: { configured: "direct", served: null, fallback: null },
       },
     };
     let shown = mirrored;
@@ -145,6 +146,16 @@ describe.runIf(missing === null)("console: modules, as a person sees them and co
       await expect.poll(() => banner.textContent()).toContain("Writes of rec that never reached the standby were kept aside");
       expect(await banner.textContent()).not.toContain("Split brain");
       expect(await row.locator('[data-testid="mirror-split-brain"]').textContent()).toContain("async writes kept aside");
+      // read: as the mount serves it: configured only while not mounted here; a fallback says why.
+      expect(await row.locator('[data-testid="mirror-read-mode"]').textContent()).toBe("reads direct (configured)");
+      expect(await row.locator('[data-testid="mirror-read-fallback"]').count()).toBe(0);
+      const fellBack = "this kernel cannot map direct-I/O files shared (FUSE_DIRECT_IO_ALLOW_MMAP, Linux 6.6)";
+      shown = { ...shown, mirror: { ...mirrored.mirror, read: { configured: "direct", served: "cache", fallback: fellBack } } };
+      await expect.poll(() => row.locator('[data-testid="mirror-read-mode"]').textContent()).toBe("reads cache");
+      expect(await row.locator('[data-testid="mirror-read-mode"]').getAttribute("class")).toContain("badge-warn");
+      expect(await row.locator('[data-testid="mirror-read-fallback"]').textContent()).toBe(`not direct: ${fellBack}`);
+      shown = { ...shown, mirror: { ...mirrored.mirror, read: { configured: "direct", served: "direct", fallback: null } } };
+      await expect.poll(() => row.locator('[data-testid="mirror-read-mode"]').textContent()).toBe("reads direct");
       expect(problems).toEqual([]);
       await page.close();
     } finally {

@@ -336,6 +336,14 @@
       mi.link !== "up" ? el("span", { className: "why", text: text(mi.linkDetail) }) : null));
     const [wl, wt] = WRITES_LABEL[mi.writes] || [text(mi.writes), "idle"];
     out.push(el("li", {}, badge(wl, wt, "mirror-writes"), mi.waitingOps > 0 ? el("span", { className: "ago", text: `${mi.waitingOps} waiting` }) : null));
+    // read: as this node's mount serves it; a direct that fell back to the page cache says why.
+    if (mi.read) {
+      const rd = mi.read;
+      const mounted = rd.served === "cache" || rd.served === "direct";
+      out.push(el("li", { "data-testid": "mirror-read", title: mounted ? `read: ${text(rd.configured)} in vigil.yaml` : "the folder is not mounted on this node yet" },
+        badge(mounted ? `reads ${text(rd.served)}` : `reads ${text(rd.configured)} (configured)`, rd.fallback ? "warn" : "idle", "mirror-read-mode"),
+        rd.fallback ? el("span", { className: "why", "data-testid": "mirror-read-fallback", text: `not ${text(rd.configured)}: ${text(rd.fallback)}` }) : null));
+    }
     // Mode async: what the service was told is written and the peer may still lack (lost if this node dies now).
     if (mi.mode === "async" && mi.asyncLag && mi.writes !== "standby") {
       const behind = mi.asyncLag.bytes > 0;

@@ -52,7 +52,7 @@ import { verifyTrees } from "../../replicator/verify.ts";
 import { compileExclude, type ExcludeTest } from "../../replicator/exclude.ts";
 import { loadDirCalls } from "../../sys/ffi/dir-calls.ts";
 import { loadFsCalls } from "../../sys/ffi/fs-calls.ts";
-import type { MirrorStatus } from "../../api/modules.ts";
+import type { MirrorReadStatus, MirrorStatus } from "../../api/modules.ts";
 import type { Logger } from "../log.ts";
 import type { MirrorResource, ResourceContext, ResourceOutcome } from "../module/resources.ts";
 import { AckQueue, type AheadBudget } from "./ack-queue.ts";
@@ -1182,7 +1182,19 @@ export class MirrorDriver implements MirrorResource {
       forcedAt: s.copy.forcedAt === null ? null : new Date(s.copy.forcedAt).toISOString(),
       journalLost: s.journalLost === null ? null : journalLostText(s, s.journalLost),
       diskHung: this.diskHung,
+      read: this.readStatus(),
     };
+  }
+
+  /** How the mount served reads when it last mounted (the kernel does not change under a running daemon). */
+  private readsServed: "cache" | "direct" | null = null;
+
+  private readStatus(): MirrorReadStatus {
+    const configured = this.o.read ?? "cache";
+    this.readsServed = this.mount?.reads() ?? this.readsServed;
+    const served = this.readsServed;
+    const fellBack = served !== null && served !== configured;
+    return { configured, served, fallback: fellBack ? "this kernel cannot map direct-I/O files shared (FUSE_DIRECT_IO_ALLOW_MMAP, Linux 6.6)" : null };
   }
 
   /** Up: connected, and while the peer is not in sync again, the last drop for an overdue acknowledgement. */

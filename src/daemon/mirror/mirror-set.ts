@@ -170,6 +170,8 @@ export function combineStatus(all: readonly MirrorStatus[]): MirrorStatus {
   const rate = sum((r) => r.bytesPerSec);
   const left = sum((r) => r.bytesTotal - r.bytesDone);
   const kept = all.find((s) => s.splitBrain !== null);
+  // One `read:` for the module, one kernel: a folder whose mount fell back (or the first) tells it.
+  const read = (all.find((s) => (s.read?.fallback ?? null) !== null) ?? first).read;
   return {
     folder: all.map((s) => s.folder).join(", "),
     data: worst(DATA_ORDER, all.map((s) => s.data)),
@@ -202,5 +204,6 @@ export function combineStatus(all: readonly MirrorStatus[]): MirrorStatus {
     // The folders resync apart: the module's line names each one whose journal gave up.
     journalLost: all.some((s) => (s.journalLost ?? null) !== null) ? all.flatMap((s) => ((s.journalLost ?? null) === null ? [] : [`${s.folder}: ${s.journalLost}`])).join("; ") : null,
     diskHung: all.some((s) => (s.diskHung ?? null) !== null) ? all.flatMap((s) => ((s.diskHung ?? null) === null ? [] : [s.diskHung])).join("; ") : null,
+    ...(read === undefined ? {} : { read }),
   };
 }
