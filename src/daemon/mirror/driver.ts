@@ -29,6 +29,7 @@ import { copyOnDisk } from "../../core/mirror/unsaved.ts";
 import { pathKey } from "../../core/mirror/resync-plan.ts";
 import type { DataMark, MirrorAction, MirrorInput, MirrorModuleRole, MirrorState, PeerCopy } from "../../core/mirror/types.ts";
 import type { PeerLiveness } from "../../core/membership/types.ts";
+import { isPrimaryRole } from "../../core/module/types.ts";
 import { featureNames } from "../../core/link-features.ts";
 import { type LinkEndpoint, type LinkTimers, ReplicationClient, ReplicationServer, type RequestAnswerer } from "../../net/replication-link.ts";
 import { PeerHearing } from "../../net/replication-link-hearing.ts";
@@ -160,7 +161,7 @@ const toWire = (s: MirrorState): CopyWire => {
     gen: copy.gen,
     history: copy.history,
     data: copy.data,
-    running: s.role === "PRIM" || s.role === "ALONE",
+    running: isPrimaryRole(s.role),
     unclean: s.unclean,
     ...(copy.gen === EMPTY_GEN && s.holdsFiles !== null ? { holdsFiles: s.holdsFiles } : {}),
   };
@@ -644,7 +645,7 @@ export class MirrorDriver implements MirrorResource {
 
   private async applyFromPeer(op: MirrorOp): Promise<ApplyResult> {
     const s = this.state;
-    if (s.role === "PRIM" || s.role === "ALONE") return { ok: false, kind: "refused", errno: NOT_SECOND, message: `${this.o.self} runs ${this.o.module}: it does not take the peer's writes` };
+    if (isPrimaryRole(s.role)) return { ok: false, kind: "refused", errno: NOT_SECOND, message: `${this.o.self} runs ${this.o.module}: it does not take the peer's writes` };
     if (this.applier === null) return { ok: false, kind: "refused", errno: NOT_SECOND, message: "the applier is not ready" };
     // Rule 8: the copy stands still while its record is not on disk; not applied, the PRIM goes on alone.
     if (s.unsaved !== null) {
@@ -722,7 +723,7 @@ export class MirrorDriver implements MirrorResource {
       if (seq !== this.helloSeq || !this.clientUp || !this.serverUp) return;
       if (peer === null) return;
       // Ops the SECOND may lack go into the journal first: the core then resyncs them (a gap).
-      const gap = (this.state.role === "PRIM" || this.state.role === "ALONE") && this.queue.gap;
+      const gap = isPrimaryRole(this.state.role) && this.queue.gap;
       if (gap) await this.journalWaiting();
       this.linkUp = true;
       // Two seconds of slack for the granularity of file times and a late write.
@@ -789,7 +790,7 @@ export class MirrorDriver implements MirrorResource {
         // The PRIM gave up waiting (ack_timeout) and dropped the connection that asked: that resync is not
         // coming, and its start must not mark this copy inconsistent or change the keeper of one under way.
         if (asked !== this.serverConnections) return;
-        if (this.state.role === "PRIM" || this.state.role === "ALONE") {
+        if (isPrimaryRole(this.state.role)) {
           reply({ kind: "error", errno: "EBUSY", message: `${this.o.self} runs ${this.o.module}: its copy is not resynced` });
           return;
         }
@@ -1120,7 +1121,7 @@ export class MirrorDriver implements MirrorResource {
     const mib = (r.bytesCompared / 1048576).toFixed(1);
     const what = `${r.entriesCompared} entries, ${r.filesCompared} files, ${mib} MiB compared with ${this.o.peer}'s copy`;
     if (r.differences.length === 0) return { ok: true, detail: `the copies are identical: ${what}` };
-    const running = this.state.role === "PRIM" || this.state.role === "ALONE";
+    const running = isPrimaryRole(this.state.role);
     const lines = r.differences.map((d) => `  ${d.path === "" ? "." : d.path}: ${d.kind} (here ${d.detail})`);
     return {
       ok: false,
@@ -1134,7 +1135,7 @@ export class MirrorDriver implements MirrorResource {
 
   /** `vigil resync`: on the node that runs the module, a full checksum resync of the peer, now. */
   resyncAll(): { ok: boolean; detail: string } {
-    const running = this.state.role === "PRIM" || this.state.role === "ALONE";
+    const running = isPrimaryRole(this.state.role);
     if (!running) return { ok: false, detail: `${this.o.self} does not run ${this.o.module}: run it on the node that does (data flows from there)` };
     if (!this.linkUp) return { ok: false, detail: `the replication link to ${this.o.peer} is down (${this.client.downReason})` };
     if (this.state.resyncing) return { ok: false, detail: `a resync to ${this.o.peer} is already under way; \`vigil status\` shows its progress` };
@@ -1166,7 +1167,7 @@ export class MirrorDriver implements MirrorResource {
       link: this.linkUp ? "up" : "down",
       linkDetail: this.linkDetail(),
       peerData: s.link?.data ?? null,
-      writes: s.role === "PRIM" || s.role === "ALONE" ? s.writes : "standby",
+      writes: isPrimaryRole(s.role) ? s.writes : "standby",
       waitingOps: this.queue.blocked,
       mode: this.o.mode ?? "sync",
       asyncLag: this.o.mode === "async" ? this.queue.lag() : null,
