@@ -16,13 +16,12 @@ import { fileBlockSums } from "./block-sums.ts";
 import { Breather } from "./breathe.ts";
 import { CopyScanAt } from "./copy-scan-at.ts";
 import type { RelPath } from "./ops.ts";
-import { BLOCK_SUM_BYTES, type ManifestEntry, type Xattr } from "./resync-types.ts";
+import { withXattrs } from "./entry-xattrs.ts";
+import { BLOCK_SUM_BYTES, type ManifestEntry } from "./resync-types.ts";
 import { scanTree, statEntry } from "./tree-scan.ts";
 
 /** A batch of entries stays under this many encoded bytes (about). */
 const BATCH_BYTES = 256 * 1024;
-/** An entry whose xattrs alone exceed this is sent without them (they are then not compared). */
-const MAX_ENTRY_XATTR_BYTES = 512 * 1024;
 
 export interface FolderAnswererOptions {
   /** libc calls for xattrs; null: entries carry no xattrs. */
@@ -206,22 +205,13 @@ export class FolderAnswerer implements RequestAnswerer {
   private withXattrs(e: ManifestEntry, where: () => Uint8Array): ManifestEntry {
     const calls = this.opts.fsCalls;
     if (calls === null) return e;
+    let abs: Uint8Array;
     try {
-      const abs = where();
-      const xattrs: Xattr[] = [];
-      let total = 0;
-      for (const name of calls.llistxattr(abs)) {
-        const value = calls.lgetxattr(abs, name);
-        total += name.length + value.length;
-        if (total > MAX_ENTRY_XATTR_BYTES) return e;
-        xattrs.push({ name, value });
-      }
-      xattrs.sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
-      return { ...e, xattrs };
+      abs = where();
     } catch {
-      // Vanished meanwhile, or a file system without xattrs: not compared.
       return e;
     }
+    return withXattrs(calls, e, abs);
   }
 
   private async sums(path: RelPath, blockSize: number, offset: number, count: number) {

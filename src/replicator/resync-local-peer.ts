@@ -5,7 +5,7 @@
  *
  * Ops run one at a time in call order (the ordering contract of
  * ResyncPeer.apply). What Node cannot do is answered ENOSYS: renameat2's
- * RENAME_EXCHANGE, xattrs; fallocate only punches holes, by writing zeros;
+ * RENAME_EXCHANGE, xattrs (unless given libc's calls for them); fallocate only punches holes, by writing zeros;
  * special files are made with mkfifo(1)/mknod(1) for names that are text.
  * Times are set through utimes with a double in seconds, so they land within
  * about a microsecond: mtimeWindowNs says so.
@@ -13,6 +13,7 @@
 
 import { spawnSync } from "node:child_process";
 import { promises as fsp, constants as C } from "node:fs";
+import type { FsCalls } from "../sys/ffi/fs-calls.ts";
 import { fileBlockSums } from "./block-sums.ts";
 import { RENAME_EXCHANGE, RENAME_NOREPLACE, relPathText, type MirrorOp, type RelPath } from "./ops.ts";
 import type { ApplyResult, BlockSums, ManifestEntry, ResyncPeer } from "./resync-types.ts";
@@ -51,10 +52,11 @@ export class LocalResyncPeer implements ResyncPeer {
   readonly counters: LocalPeerCounters = { ops: 0, writeBytes: 0, sumBytes: 0, failures: 0 };
   private tail: Promise<unknown> = Promise.resolve();
 
-  constructor(readonly root: string) {}
+  /** `xattrs`: libc's xattr calls (Bun), with which listings carry xattrs and xattr ops are applied; null: ENOSYS. */
+  constructor(readonly root: string, private readonly xattrs: FsCalls | null = null) {}
 
-  manifest(under: RelPath, recursive: boolean): AsyncIterable<ManifestEntry> {
-    return scanTree(this.root, under, recursive);
+  manifest(under: RelPath, recursive: boolean, xattrs = true): AsyncIterable<ManifestEntry> {
+    return scanTree(this.root, under, recursive, xattrs ? this.xattrs : null);
   }
 
   entry(path: RelPath): Promise<ManifestEntry | null> {
@@ -168,8 +170,11 @@ export class LocalResyncPeer implements ResyncPeer {
         if (op.mode !== (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)) throw new OpError("ENOSYS", `fallocate mode ${op.mode}`);
         return this.zeroRange(op.path, op.offset, op.length, op.mtimeNs);
       case "setxattr":
+        if (this.xattrs === null) throw new OpError("ENOSYS", "xattrs are not available to Node");
+        return this.xattrs.lsetxattr(this.p(op.path), op.name, op.value, op.flags);
       case "removexattr":
-        throw new OpError("ENOSYS", "xattrs are not available to Node");
+        if (this.xattrs === null) throw new OpError("ENOSYS", "xattrs are not available to Node");
+        return this.xattrs.lremovexattr(this.p(op.path), op.name);
       case "fsync": {
         const fh = await fsp.open(this.p(op.path ?? new Uint8Array()), C.O_RDONLY | C.O_NOFOLLOW);
         try {

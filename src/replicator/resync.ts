@@ -64,6 +64,7 @@ import { SendWindow } from "./resync-window.ts";
 import { bytesToLook, FileSync, MAX_WRITE, type FileStep } from "./resync-file.ts";
 import type { ApplyResult, EntryType, ManifestEntry, ResyncPeer } from "./resync-types.ts";
 import { collect, entryType, hostPath, scanTree } from "./tree-scan.ts";
+import { loadFsCalls, type FsCalls } from "../sys/ffi/fs-calls.ts";
 
 export const RESYNC_BLOCK = 64 * 1024;
 export const RESYNC_FINE_BLOCK = 4096;
@@ -77,13 +78,6 @@ const REVISIT_ROUNDS = 3;
 /** Files made right at once: enough to keep the link and the SECOND busy while each file waits for its acknowledgements (the window still bounds the bytes in flight). */
 const FILES_AT_ONCE = 8;
 const defaultBreather = new Breather();
-/**
- * The local scan reads no xattrs (tree-scan.ts), so the plan compares none
- * (xattrDiff in resync-plan.ts finds nothing to do for a source entry
- * without them): the peer's listings are asked without theirs. (Nor does a
- * resync send any: only live setxattr and removexattr ops carry xattrs.)
- */
-const LIST_XATTRS = false;
 
 export interface ResyncOptions {
   /** The local copy (on the PRIM: the real files beneath the FUSE mount). */
@@ -136,6 +130,13 @@ export interface ResyncOptions {
   readonly signal?: AbortSignal;
   /** Called after each file and phase change. */
   readonly onProgress?: (p: ResyncProgress) => void;
+  /**
+   * libc's xattr calls: with them the scan reads each entry's xattrs, the
+   * peer's listings are asked with theirs, and what differs is set or
+   * removed there. Absent: loaded where the runtime has them (Bun); null, or
+   * not loadable (Node): xattrs are neither compared nor sent.
+   */
+  readonly xattrs?: FsCalls | null;
   /** How often the checkpoint is written (ms). */
   readonly checkpointEveryMs?: number;
 }
@@ -195,6 +196,8 @@ export class Resync {
   private readonly mode: "full" | "journal";
   private readonly fullReason: string | null;
   private linkDown: string | null = null;
+  /** Set by run (see ResyncOptions.xattrs); the peer's listings carry xattrs exactly when this side reads its own. */
+  private xattrs: FsCalls | null = null;
 
   constructor(private readonly o: ResyncOptions) {
     this.peer = o.peer;
@@ -237,6 +240,7 @@ export class Resync {
 
   async run(): Promise<ResyncResult> {
     try {
+      this.xattrs = this.o.xattrs !== undefined ? this.o.xattrs : await loadFsCalls("resync xattrs").catch(() => null);
       await this.main();
       this.setPhase("done");
       return this.result(true, null);
@@ -364,7 +368,7 @@ export class Resync {
     // A time sent by an earlier pass may not have been applied (that is why it is revisited).
     this.files.realMtimeSent.clear();
     // Both sides at once: the SECOND lists its copy while this side lists the folder.
-    const listed = await Promise.all([this.gather(scopes, (s) => scanTree(this.root, s.path, s.recursive)), this.gather(scopes, (s) => this.peer.manifest(s.path, s.recursive, LIST_XATTRS))]);
+    const listed = await Promise.all([this.gather(scopes, (s) => scanTree(this.root, s.path, s.recursive, this.xattrs)), this.gather(scopes, (s) => this.peer.manifest(s.path, s.recursive, this.xattrs !== null))]);
     const source = listed[0];
     let target = listed[1];
     this.checkAbort();
@@ -382,7 +386,7 @@ export class Resync {
     if (renames.length > 0) {
       this.setPhase("renames");
       await this.doRenames(renames, source);
-      target = await this.gather(scopes, (s) => this.peer.manifest(s.path, s.recursive, LIST_XATTRS));
+      target = await this.gather(scopes, (s) => this.peer.manifest(s.path, s.recursive, this.xattrs !== null));
       steps = await planSliced(source, target, { ...options, detectRenames: false });
     }
     const sourceByKey = new Map(source.map((e) => [pathKey(e.path), e]));
@@ -579,7 +583,7 @@ export class Resync {
       return;
     }
     // Contents the plan did not list (a journal-driven pass lists one level).
-    const beneath = (await collect(this.peer.manifest(path, true, LIST_XATTRS))).filter((e) => e.path.length > path.length);
+    const beneath = (await collect(this.peer.manifest(path, true, false))).filter((e) => e.path.length > path.length);
     beneath.sort((a, b) => compareKeys(pathKey(b.path), pathKey(a.path)));
     await this.drain();
     if (!valid()) return;

@@ -3,11 +3,14 @@
  * followed), names as raw bytes, pre-order with siblings in byte order (the
  * manifest order). The scan stays on the folder's filesystem, as a mount
  * point beneath is not part of the replicated copy (its entry is listed, not
- * its contents). Xattrs are not read here (Node has no call for them).
+ * its contents). Xattrs are read only when the scan is given libc's calls
+ * for them (Node has none).
  */
 
 import { constants as C, lstatSync, promises as fsp, readdirSync, readlinkSync, type BigIntStats } from "node:fs";
+import type { FsCalls } from "../sys/ffi/fs-calls.ts";
 import { Breather } from "./breathe.ts";
+import { withXattrs } from "./entry-xattrs.ts";
 import type { RelPath } from "./ops.ts";
 import type { EntryType, ManifestEntry } from "./resync-types.ts";
 
@@ -94,16 +97,24 @@ export function isGone(e: unknown): boolean {
  * lists every one of them). Timers run every BREATHE_MS meanwhile, as they
  * did between the pool's answers.
  */
-export async function* scanTree(root: string, under: RelPath, recursive: boolean): AsyncGenerator<ManifestEntry> {
+export async function* scanTree(root: string, under: RelPath, recursive: boolean, xattrs: FsCalls | null = null): AsyncGenerator<ManifestEntry> {
   const breather = new Breather();
-  for (const e of scanTreeSync(root, under, recursive)) {
+  for (const e of scanTreeSync(root, under, recursive, xattrs)) {
     await breather.breathe();
     yield e;
   }
 }
 
-/** scanTree's walk, one synchronous lstat per entry as it is taken. */
-export function* scanTreeSync(root: string, under: RelPath, recursive: boolean): Generator<ManifestEntry> {
+/** scanTree's walk, one synchronous lstat per entry as it is taken; with `xattrs`, each entry's xattrs too. */
+export function* scanTreeSync(root: string, under: RelPath, recursive: boolean, xattrs: FsCalls | null = null): Generator<ManifestEntry> {
+  if (xattrs === null) {
+    yield* walkSync(root, under, recursive);
+    return;
+  }
+  for (const e of walkSync(root, under, recursive)) yield withXattrs(xattrs, e, hostPath(root, e.path));
+}
+
+function* walkSync(root: string, under: RelPath, recursive: boolean): Generator<ManifestEntry> {
   let top: BigIntStats;
   try {
     top = lstatSync(hostPath(root, under), { bigint: true });

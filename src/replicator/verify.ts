@@ -13,6 +13,7 @@ import { RESYNC_BLOCK } from "./resync.ts";
 import { Breather } from "./breathe.ts";
 import type { ManifestEntry, ResyncPeer } from "./resync-types.ts";
 import { hostPath, scanTree } from "./tree-scan.ts";
+import { loadFsCalls, type FsCalls } from "../sys/ffi/fs-calls.ts";
 
 export type DifferenceKind =
   | "missing" | "extra" | "type" | "mode" | "owner" | "mtime" | "size" | "target" | "rdev" | "content" | "hardlink" | "xattrs";
@@ -33,6 +34,8 @@ export interface VerifyOptions {
   readonly signal?: AbortSignal;
   /** As ResyncOptions.exclude: paths that are not part of the copy. */
   readonly exclude?: (path: RelPath) => boolean;
+  /** As ResyncOptions.xattrs: without libc's calls the local xattrs are not read, and not compared. */
+  readonly xattrs?: FsCalls | null;
 }
 
 export interface VerifyResult {
@@ -67,7 +70,8 @@ export async function verifyTrees(root: string, peer: ResyncPeer, options: Verif
     }
     return out;
   };
-  const ours = await index(scanTree(root, root0, true));
+  const xattrs = options.xattrs !== undefined ? options.xattrs : await loadFsCalls("verify xattrs").catch(() => null);
+  const ours = await index(scanTree(root, root0, true, xattrs));
   const theirs = await index(peer.manifest(root0, true));
   const keys = [...new Set([...ours.keys(), ...theirs.keys()])].sort(compareKeys);
   await breather.breathe();
@@ -96,7 +100,7 @@ export async function verifyTrees(root: string, peer: ResyncPeer, options: Verif
       if (dt >= BigInt(Math.max(1, peer.mtimeWindowNs))) add(a.path, "mtime", `${a.mtimeNs} vs ${b.mtimeNs} ns`);
       if (a.rdev !== b.rdev) add(a.path, "rdev", `${a.rdev} vs ${b.rdev}`);
       if (a.type === "symlink" && !same(a.target, b.target)) add(a.path, "target", `${relPathText(a.target ?? root0)} vs ${relPathText(b.target ?? root0)}`);
-      if (a.xattrs !== undefined && b.xattrs !== undefined && !sameXattrs(a, b)) add(a.path, "xattrs", "extended attributes differ");
+      if (a.xattrs !== undefined && b.xattrs !== undefined && !sameXattrs(a, b)) add(a.path, "xattrs", xattrsText(a, b));
       if (a.type === "file") {
         if (a.size !== b.size) add(a.path, "size", `${a.size} vs ${b.size} bytes`);
         const ranges = await differingBlocks(root, peer, a.path, blockSize);
@@ -119,6 +123,12 @@ function oct(mode: number): string {
 function same(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
   if (a === undefined || b === undefined) return a === b;
   return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** The names whose values differ or that only one side has, local first. */
+function xattrsText(a: ManifestEntry, b: ManifestEntry): string {
+  const names = (e: ManifestEntry): string => (e.xattrs ?? []).map((x) => relPathText(x.name)).sort().join(",") || "none";
+  return `extended attributes differ: ${names(a)} vs ${names(b)}`;
 }
 
 function sameXattrs(a: ManifestEntry, b: ManifestEntry): boolean {

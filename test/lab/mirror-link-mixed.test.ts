@@ -10,7 +10,8 @@
  *      release's version and listingWithoutXattrs between two of this build;
  *   2. h2 stops; h1 goes on alone (journaled) while the recorder writes;
  *   3. h2 starts again: h1 resyncs it from the journal (listings of the
- *      changed folders, asked without xattrs only of a SECOND that agreed);
+ *      changed folders, with xattrs where h1 reads its own: the plain
+ *      request either release answers);
  *      h2 ends up to date and both copies identical;
  *   4. neither log names a closed feature exchange or a malformed message.
  */

@@ -405,7 +405,7 @@ export function* planResyncSlices(sourceList: Iterable<ManifestEntry>, targetLis
     if (isLinked(s) && leaderOf.get(s.ino) !== k) continue;
     const t = present(k);
     if (t !== null && options.shallow?.(k) === true && !changedDirs.has(k)) continue;
-    const fix = metaFix(s, t, withData.has(k) || changedDirs.has(k), options);
+    const fix = metaFix(s, t, withData.has(k) || changedDirs.has(k), withData.has(k), options);
     if (fix === null) continue;
     const step: ResyncStep = { kind: "meta", entry: s, fix };
     if (s.type === "dir") metaDirs.push({ key: k, step });
@@ -426,13 +426,21 @@ function fileData(s: ManifestEntry, t: ManifestEntry | null, key: string, option
   return { kind: "none" };
 }
 
-/** Metadata to fix on an entry that exists (or will) on the target; null when nothing. */
-function metaFix(s: ManifestEntry, t: ManifestEntry | null, touched: boolean, options: PlanOptions): MetaFix | null {
+/** The file capability xattr, which the kernel drops from a file that is written or chowned. */
+const CAPABILITY = new TextEncoder().encode("security.capability");
+
+/**
+ * Metadata to fix on an entry that exists (or will) on the target; null when nothing. `written`: the plan
+ * writes the file's data, which drops its capability on the target as the chown does: it is set again after.
+ */
+function metaFix(s: ManifestEntry, t: ManifestEntry | null, touched: boolean, written: boolean, options: PlanOptions): MetaFix | null {
   const created = t === null;
   const chown = !created && (s.uid !== t.uid || s.gid !== t.gid);
   const chmod = !created && s.type !== "symlink" && s.mode !== t.mode;
   const utimes = created || touched || !mtimeEqual(s.mtimeNs, t.mtimeNs, options.mtimeWindowNs);
   const x = xattrDiff(s, t);
+  const cap = (written || chown) && t !== null ? s.xattrs?.find((a) => bytesEqual(a.name, CAPABILITY)) : undefined;
+  if (cap !== undefined && !x.set.includes(cap)) x.set.push(cap);
   if (!chown && !chmod && !utimes && x.set.length === 0 && x.remove.length === 0) return null;
   return { chown, chmod, utimes, setXattrs: x.set, removeXattrs: x.remove };
 }
