@@ -23,6 +23,8 @@ export const DEADTIME = 500;
 export const INTERVAL = 100;
 export const INITDEAD = 1500;
 /** The driver's numbers for these timers (src/core/farm/lease.ts). */
+/** A witness ping's timeout (src/daemon/witness/pinger.ts): a round sent while cut off gets through if the cut heals first. */
+export const PING_TIMEOUT = 1000;
 export const LEASE = leaseTimes(INTERVAL, DEADTIME).leaseMs;
 export const REFRESH = leaseTimes(INTERVAL, DEADTIME).refreshMs;
 
@@ -37,6 +39,8 @@ type Item =
   | { kind: "initdead"; to: number; peer: number; epoch: number }
   /** Membership's verdict on a peer, dropped if the link state changed back meanwhile. */
   | { kind: "liveness"; to: number; peer: number; live: "up" | "dead"; epoch: number }
+  /** A witness round sent while cut off times out, unless the cut healed first (NodeSim.pings). */
+  | { kind: "ping"; to: number; askedAt: number; epoch: number }
   | { kind: "advert"; from: number; to: number; advert: FarmAdvert; echo: number | undefined; sentAt: number; epoch: number; toEpoch: number }
   /** A farm flow message (ask or report, src/proto/farm-flows.ts): handled only if both ends still run and reach each other. */
   | { kind: "message"; from: number; to: number; event: FarmEvent; epoch: number; toEpoch: number };
@@ -64,6 +68,8 @@ export interface NodeSim {
   leaseUntil: number;
   /** SIGSTOP: items for it wait in `deferred` until it resumes. */
   frozen: boolean;
+  /** Witness rounds sent while cut off, still waiting (their echo and ARP held until the cut heals or they time out). */
+  pings: number[];
   deferred: { time: number; item: Item }[];
   lastBeatAt: number;
   /** The heartbeat runs (a stopping daemon stops it after its services). */
@@ -143,6 +149,7 @@ export class FarmWorld {
       heard: configs.map(() => undefined),
       leaseUntil: -Infinity,
       frozen: false,
+      pings: [],
       deferred: [],
       lastBeatAt: -Infinity,
       beating: true,
@@ -245,8 +252,13 @@ export class FarmWorld {
           if (n.table) for (const f of a.flows) if (n.flows.get(f.client) === a.value) n.flows.delete(f.client);
           break;
         case "ask-witness":
-          // The witness sits on the clients' switch: a round reaches it while the node's link does.
-          this.deliver(i, { type: "witness", reachable: n.linked, askedAt: a.at }, this.now + 10 + this.jitter(50));
+          // The witness sits on the clients' switch: a round reaches it while the node's link does; sent
+          // while cut off, it waits for the cut to heal (heal()) until it times out.
+          if (n.linked) this.deliver(i, { type: "witness", reachable: true, askedAt: a.at }, this.now + 10 + this.jitter(50));
+          else {
+            n.pings.push(a.at);
+            this.q.push(a.at + PING_TIMEOUT, { kind: "ping", to: i, askedAt: a.at, epoch: n.epoch });
+          }
           break;
         case "count-connections":
           this.deliver(i, { type: "connections", count: 0 }, this.now + 200);
@@ -395,6 +407,9 @@ export class FarmWorld {
     if (n === undefined || n.linked) return;
     n.linked = true;
     this.checkNoDouble("the moment the cut healed");
+    // Rounds sent during the cut get through now, a few ms before the peers' frames may.
+    for (const askedAt of n.pings) this.deliver(i, { type: "witness", reachable: true, askedAt }, this.now + 2 + this.jitter(10));
+    n.pings = [];
     this.nodes.forEach((_, j) => {
       if (j === i || !this.reachable(i, j)) return;
       const extra = late?.peer === j ? late.ms : 0;
@@ -497,6 +512,7 @@ export class FarmWorld {
       case "liveness":
       case "advert":
       case "message":
+      case "ping":
         return item.to;
       case "beat":
         return item.from;
@@ -542,6 +558,13 @@ export class FarmWorld {
       if (n === undefined || n.epoch !== item.epoch || this.reachable(item.to, item.peer)) return;
       if (n.state.peers[item.peer]?.live !== "unknown") return;
       this.q.push(this.now, { kind: "deliver", to: item.to, event: { type: "peer", node: item.peer, live: "dead" }, epoch: n.epoch });
+      return;
+    }
+    if (item.kind === "ping") {
+      const n = this.nodes[item.to];
+      if (n === undefined || n.epoch !== item.epoch || !n.pings.includes(item.askedAt)) return;
+      n.pings = n.pings.filter((t) => t !== item.askedAt);
+      this.deliver(item.to, { type: "witness", reachable: false, askedAt: item.askedAt }, this.now);
       return;
     }
     if (item.kind === "liveness") {

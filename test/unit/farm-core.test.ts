@@ -217,13 +217,17 @@ describe("farm core", () => {
     expect(r.state.detail).toContain("the witness does not answer");
     // An answer to a round asked before the last peer fell silent says nothing.
     expect(runFarm(r.state, [[960, { type: "witness", reachable: true, askedAt: 940 }]]).state.held).toEqual([]);
-    const alone = runFarm(r.state, [[1000, { type: "witness", reachable: true, askedAt: 950 }]]);
+    // The round asked then answers: the witness counts once it has answered for settleMs (500 ms), no peer heard.
+    const first = runFarm(r.state, [[1000, { type: "witness", reachable: true, askedAt: 950 }]]);
+    expect(first.state.held).toEqual([]);
+    expect(first.actions).toContainEqual({ type: "ask-witness", at: 1000 });
+    const alone = runFarm(first.state, [[1460, { type: "witness", reachable: true, askedAt: 1450 }]]);
     expect(alone.state.held.length).toBe(256);
     expect(alone.state.arpOwner).toBe(true);
     expect(alone.state.detail).toContain("serving alone");
-    expect(alone.actions).toContainEqual({ type: "ask-witness", at: 1000 });
+    expect(alone.actions).toContainEqual({ type: "ask-witness", at: 1460 });
     // The witness stops answering: it may be us cut off after all; nothing held, flows forgotten.
-    const cut = farmStep(alone.state, { type: "witness", reachable: false, askedAt: 1000 }, 2000);
+    const cut = farmStep(alone.state, { type: "witness", reachable: false, askedAt: 1460 }, 2000);
     expect(cut.state.held).toEqual([]);
     expect(kinds(cut.actions)).toContain("forget-flows");
     // Answering again (a cut healing?) counts only after settleMs with still no peer heard.
@@ -237,6 +241,37 @@ describe("farm core", () => {
     expect(heard.state.aloneSince).toBeUndefined();
     expect(kinds(heard.actions)).toContain("forget-flows");
     expect(farmStep(heard.state, { type: "witness", reachable: true, askedAt: 3600 }, 4100).actions).toEqual([]);
+  });
+
+  it("a cut that heals brings the witness back with the peers: an answer to the round asked as the last peer fell silent, slow or prompt, takes nothing until the witness has answered for settleMs", () => {
+    const cfg = { ...config(0), witness: true };
+    const r = runFarm(initFarmState(cfg), [
+      [0, { type: "start" }],
+      [10, { type: "peer", node: 1, live: "up" }],
+      [10, { type: "advert", node: 1, advert: { role: "in", view: ALL }, echo: 5 }],
+      [11, { type: "peer", node: 2, live: "up" }],
+      [11, { type: "advert", node: 2, advert: { role: "in", view: ALL }, echo: 5 }],
+      [900, { type: "peer", node: 1, live: "dead" }],
+      [950, { type: "peer", node: 2, live: "dead" }],
+    ]);
+    expect(r.actions).toContainEqual({ type: "ask-witness", at: 950 });
+    // The ping waited on the cut and got through as it healed, 775 ms after it was asked.
+    const healing = farmStep(r.state, { type: "witness", reachable: true, askedAt: 950 }, 1725);
+    expect(healing.state.held).toEqual([]);
+    expect(healing.actions).toContainEqual({ type: "ask-witness", at: 1725 });
+    // The next round answers at once; the peers are heard 50 ms after the first answer: still nothing taken.
+    const next = farmStep(healing.state, { type: "witness", reachable: true, askedAt: 1725 }, 1730);
+    expect(next.state.held).toEqual([]);
+    const peer = farmStep(next.state, { type: "peer", node: 1, live: "up" }, 1775);
+    expect(peer.state.held).toEqual([]);
+    expect(peer.state.witnessed).toBeUndefined();
+    // No peer heard for settleMs (500 ms) of answers from the first one's arrival: the peers are down after all.
+    expect(runFarm(next.state, [[2200, { type: "witness", reachable: true, askedAt: 2200 }]]).state.held).toEqual([]);
+    expect(runFarm(next.state, [[2226, { type: "witness", reachable: true, askedAt: 2225 }]]).state.held.length).toBe(256);
+    // A prompt answer (the heal 20 ms after the round was asked) takes nothing either; the peers heard 40 ms later.
+    const prompt = farmStep(r.state, { type: "witness", reachable: true, askedAt: 950 }, 975);
+    expect(prompt.state.held).toEqual([]);
+    expect(farmStep(prompt.state, { type: "peer", node: 2, live: "up" }, 1015).state.held).toEqual([]);
   });
 
   it("in a settled farm each node holds its own buckets once peers acknowledge its view", () => {

@@ -674,11 +674,18 @@ function step(state: FarmState, event: FarmEvent, now: number): Stepped<FarmStat
         const r = reconcile(rest, now, "witness", selfName(state));
         return { state: r.state, actions: [...r.actions, { type: "forget-flows" }, ask] };
       }
-      // The round asked as the last peer fell silent counts at once. A witness that answers
-      // again after it did not is likely a cut healing, and the peers come back with it: it
-      // counts once it has answered for settleMs with still no peer heard.
-      const since = state.witnessSince ?? event.askedAt;
-      const ok = event.askedAt === state.aloneSince || event.askedAt - since >= (cfg.settleMs ?? DEFAULT_SETTLE_MS);
+      // The witness counts once it has answered for settleMs with still no peer heard, the round
+      // asked as the last peer fell silent too: a cut that heals brings the witness and the peers
+      // back together, and its answer can come first, a few ms before their frames. Counted at
+      // once, it gave a node cut off with a witness every bucket as the cut healed, and its peers,
+      // hearing it serve, gave up theirs to it. A round that answered slowly waited on our cut (its
+      // echo and ARP held until the cut healed, up to the ping's timeout): the witness answers
+      // from its arrival on, not from the round's start. Peers that all died are taken over
+      // settleMs later than by an answer counted at once.
+      const settle = cfg.settleMs ?? DEFAULT_SETTLE_MS;
+      const answeredFrom = now - event.askedAt <= settle / 2 ? event.askedAt : now;
+      const since = state.witnessSince ?? answeredFrom;
+      const ok = answeredFrom - since >= settle;
       if (!ok || state.witnessed === true) return { state: { ...state, witnessSince: since }, actions: [ask] };
       const r = reconcile({ ...state, witnessSince: since, witnessed: true }, now, "witness", selfName(state));
       return { state: r.state, actions: [...r.actions, ask] };

@@ -246,7 +246,7 @@ export interface FarmState {
   readonly aloneSince?: number;
   /** A witness round asked for at or after aloneSince answered: the peers are down, not us cut off. */
   readonly witnessed?: true;
-  /** When the first of the witness rounds that answered without a break since was asked (while alone). */
+  /** When the first of the witness rounds that answered without a break since was asked (while alone), or answered if it was slow. */
   readonly witnessSince?: number;
   /**
    * Without a witness: peers heard again after this node served alone, whose
