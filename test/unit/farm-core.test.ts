@@ -200,9 +200,9 @@ describe("farm core", () => {
     expect(r.state.held).toEqual([]);
   });
 
-  it("with a ping witness: alone, it asks; a round asked as the last peer fell silent that answers lets it serve alone", () => {
-    const cfg = { ...config(0), witness: true };
-    let r = runFarm(initFarmState(cfg), [
+  /** Node 0 of three with a ping witness, all serving, then node 1 dead at 900 (node 2 still heard). */
+  function witnessFarmOnePeerDead(): ReturnType<typeof runFarm> {
+    return runFarm(initFarmState({ ...config(0), witness: true }), [
       [0, { type: "start" }],
       [10, { type: "peer", node: 1, live: "up" }],
       [10, { type: "advert", node: 1, advert: { role: "in", view: ALL }, echo: 5 }],
@@ -210,6 +210,10 @@ describe("farm core", () => {
       [11, { type: "advert", node: 2, advert: { role: "in", view: ALL }, echo: 5 }],
       [900, { type: "peer", node: 1, live: "dead" }],
     ]);
+  }
+
+  it("with a ping witness: alone, it asks; rounds asked since the last peer fell silent that answer for settleMs let it serve alone", () => {
+    let r = witnessFarmOnePeerDead();
     expect(r.actions.filter((a) => a.type === "ask-witness")).toEqual([]);
     r = runFarm(r.state, [[950, { type: "peer", node: 2, live: "dead" }]]);
     expect(r.actions).toContainEqual({ type: "ask-witness", at: 950 });
@@ -244,16 +248,7 @@ describe("farm core", () => {
   });
 
   it("a cut that heals brings the witness back with the peers: an answer to the round asked as the last peer fell silent, slow or prompt, takes nothing until the witness has answered for settleMs", () => {
-    const cfg = { ...config(0), witness: true };
-    const r = runFarm(initFarmState(cfg), [
-      [0, { type: "start" }],
-      [10, { type: "peer", node: 1, live: "up" }],
-      [10, { type: "advert", node: 1, advert: { role: "in", view: ALL }, echo: 5 }],
-      [11, { type: "peer", node: 2, live: "up" }],
-      [11, { type: "advert", node: 2, advert: { role: "in", view: ALL }, echo: 5 }],
-      [900, { type: "peer", node: 1, live: "dead" }],
-      [950, { type: "peer", node: 2, live: "dead" }],
-    ]);
+    const r = runFarm(witnessFarmOnePeerDead().state, [[950, { type: "peer", node: 2, live: "dead" }]]);
     expect(r.actions).toContainEqual({ type: "ask-witness", at: 950 });
     // The ping waited on the cut and got through as it healed, 775 ms after it was asked.
     const healing = farmStep(r.state, { type: "witness", reachable: true, askedAt: 950 }, 1725);
