@@ -168,13 +168,19 @@ describe("replication link feature exchange", () => {
     expect(s.xattrReads()).toBe(0);
   });
 
-  it("a malformed features message closes the connection in its start, naming the peer, and nothing is applied", async () => {
-    const s = await second();
-    const sock = net.connect({ host: "127.0.0.1", port: s.port });
+  /** A raw link client as node a that has offered the feature exchange and finished the handshake, nothing sent after. */
+  async function handshakenAsA(port: number) {
+    const sock = net.connect({ host: "127.0.0.1", port });
     const rs = new RecordSocket(sock, HANDSHAKE_MAX_RECORD);
     cleanups.push(() => rs.close("test over"));
     const h = await clientHandshake(rs, { cluster: "pair", node: "a", peer: "b", key: KEY }, 3000, true);
     if (!h.ok) throw new Error(h.reason);
+    return { rs, h };
+  }
+
+  it("a malformed features message closes the connection in its start, naming the peer, and nothing is applied", async () => {
+    const s = await second();
+    const { rs, h } = await handshakenAsA(s.port);
     // Version 1 never tells features: not a features message this release reads.
     rs.write(Buffer.from(h.sealer.seal(new Uint8Array([9, 0, 1, 0, 0, 0, 1]))));
     await until(() => s.refused.length > 0, "the SECOND to refuse");
@@ -185,11 +191,7 @@ describe("replication link feature exchange", () => {
 
   it("a PRIM that offered the exchange and sends an op before its features is refused, naming it", async () => {
     const s = await second();
-    const sock = net.connect({ host: "127.0.0.1", port: s.port });
-    const rs = new RecordSocket(sock, HANDSHAKE_MAX_RECORD);
-    cleanups.push(() => rs.close("test over"));
-    const h = await clientHandshake(rs, { cluster: "pair", node: "a", peer: "b", key: KEY }, 3000, true);
-    if (!h.ok) throw new Error(h.reason);
+    const { rs, h } = await handshakenAsA(s.port);
     const { encodeReplication } = await import("../../src/proto/replication.ts");
     rs.write(Buffer.from(h.sealer.seal(encodeReplication({ type: "op", seq: 1, op: op(1) }))));
     await until(() => s.refused.length > 0, "the SECOND to refuse");
