@@ -110,6 +110,16 @@ async function inSyncAgain(h1: MirrorDriver, h2: MirrorDriver): Promise<void> {
   expect(h1.status().waitingOps).toBe(0);
 }
 
+/** The service's calls (`calls`) were sent to h2, which could not apply some (ENOENT); they return, and the copies end equal. */
+async function callsReturnAfterENOENT(calls: Promise<void>, sent: Promise<SendOutcome>[], h1: MirrorDriver, h2: MirrorDriver): Promise<void> {
+  let returned = false;
+  void calls.then(() => (returned = true));
+  const outcomes = await Promise.all(sent);
+  expect(outcomes.some((o) => o.delivered && !o.result.ok && o.result.errno === "ENOENT")).toBe(true);
+  await until(() => returned, "the service's calls return");
+  await inSyncAgain(h1, h2);
+}
+
 describe("live ops for paths a pending resync has not created yet", () => {
   it("an outdated SECOND whose link is back cannot apply them yet: no error, no warning, the resync carries them and every call returns", async () => {
     const { h1, h2, p1, h1Lines, h2Lines, reconnect } = await outdatedSecond("pending-live", PORT);
@@ -123,13 +133,8 @@ describe("live ops for paths a pending resync has not created yet", () => {
     };
     reconnect();
     await until(() => calls !== null, "the link is back and the resync about to begin");
-    let returned = false;
-    void calls!.then(() => (returned = true));
-    const outcomes = await Promise.all(sent);
     // The case under test: h2 could not apply them (its copy lacks both names yet).
-    expect(outcomes.some((o) => o.delivered && !o.result.ok && o.result.errno === "ENOENT")).toBe(true);
-    await until(() => returned, "the service's calls return");
-    await inSyncAgain(h1, h2);
+    await callsReturnAfterENOENT(calls!, sent, h1, h2);
 
     const l1 = parse(h1Lines);
     const l2 = parse(h2Lines);
@@ -163,11 +168,6 @@ describe("live ops for paths a pending resync has not created yet", () => {
     };
     reconnect();
     await until(() => calls !== null, "the resync began");
-    let returned = false;
-    void calls!.then(() => (returned = true));
-    const outcomes = await Promise.all(sent);
-    expect(outcomes.some((o) => o.delivered && !o.result.ok && o.result.errno === "ENOENT")).toBe(true);
-    await until(() => returned, "the service's calls return");
-    await inSyncAgain(h1, h2);
+    await callsReturnAfterENOENT(calls!, sent, h1, h2);
   }, 60_000);
 });
