@@ -376,6 +376,8 @@ export class FarmWorld {
     n.frozen = false;
     n.deferred = [];
     n.epoch++;
+    // Its witness rounds die with it: none may answer the next run at the heal.
+    n.pings = [];
     n.kernelHeld = [];
     n.kernelArp = false;
     // The exit guard empties the lease too: the node answers none of its UDP flows.
