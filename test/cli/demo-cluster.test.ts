@@ -26,6 +26,11 @@ import { requireBinary } from "./vigil-binary.ts";
 const isRoot = process.getuid?.() === 0;
 const ci = /^(true|1|yes)$/i.test(process.env.CI ?? "");
 
+// A failover case waits twice for the panel (until(): up to 400 polls each) and clicks twice (10 s
+// each): its cap covers those bounds, so a slow host fails on the step that did not come, naming
+// it, rather than on vitest's 60 s default (which a correct run passed at load ~30).
+const FAILOVER_CASE_TIMEOUT_MS = 150_000;
+
 describe.runIf(isRoot || ci)("npm run demo as root: two nodes, a mirrored web service, a farm, a client and a panel", () => {
   let demo: DemoCluster | undefined;
   let browser: Browser | undefined;
@@ -113,7 +118,7 @@ describe.runIf(isRoot || ci)("npm run demo as root: two nodes, a mirrored web se
     expect(panel!.problems).toEqual([]);
   });
 
-  it("kill h1: h2 takes over without losing a visit, the farm answers from h2 alone; start h1: resynced, it stands by and the farm is shared again", async () => {
+  it("kill h1: h2 takes over without losing a visit, the farm answers from h2 alone; start h1: resynced, it stands by and the farm is shared again", { timeout: FAILOVER_CASE_TIMEOUT_MS }, async () => {
     await click("h1", "kill", "killed vigil on h1 (SIGKILL)");
     const moved = await until("h2 serving alone, the farm answered by h2 only", (x) =>
       x.servedBy === "h2" && roles(x)["h2"] === "ALONE" && roles(x)["h1"] === "no daemon" && farmAnswered(x) === "h2");
@@ -128,7 +133,7 @@ describe.runIf(isRoot || ci)("npm run demo as root: two nodes, a mirrored web se
     expect([200, 302, 303]).toContain(await consoleAnswers(back.nodes[0]!.console));
   });
 
-  it("pull h2's cables: h1 takes over without losing a visit, h2 waits, the farm answers from h1 alone; plug them back: h2 is resynced and stands by", async () => {
+  it("pull h2's cables: h1 takes over without losing a visit, h2 waits, the farm answers from h1 alone; plug them back: h2 is resynced and stands by", { timeout: FAILOVER_CASE_TIMEOUT_MS }, async () => {
     await click("h2", "cable-out", "pulled both cables of h2 (the switch ports are down)");
     const moved = await until("h1 serving alone, h2 waiting, the farm answered by h1 only", (x) =>
       x.servedBy === "h1" && roles(x)["h1"] === "ALONE" && roles(x)["h2"] === "WAIT" && farmAnswered(x) === "h1");

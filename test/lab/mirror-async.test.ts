@@ -23,11 +23,16 @@ function lost(m: MirrorLab, on: "h1" | "h2"): number[] {
   return [...m.acked("h1").records, ...m.acked("h2").records].filter((n) => !have.has(n));
 }
 
+// Each step below has its own bound; the case's cap only catches a hang. vitest's default (60 s) is
+// shorter than the steps a correct run takes on a loaded host (53-75 s seen at load 25-32), and
+// then the failure named no step.
+const CASE_TIMEOUT_MS = 180_000;
+
 describeLab("mirror module: mode async", () => {
   const lab = useLab({ hosts: 2, links: 1 });
   const runDir = useRunDirs("vigil-mirror-async-");
 
-  labTest("acknowledged ahead of a frozen SECOND within the queue; a killed PRIM loses at most the queue, kept aside on its return; a swap loses nothing", async () => {
+  labTest("acknowledged ahead of a frozen SECOND within the queue; a killed PRIM loses at most the queue, kept aside on its return; a swap loses nothing", { timeout: CASE_TIMEOUT_MS }, async () => {
     const m = await startMirrorLab({
       lab: lab(), dir: runDir("a"),
       // A deadtime long enough to freeze the SECOND without it being declared dead.
