@@ -4,7 +4,7 @@
  *
  *   node_modules/.bin/bun bench/mirror.ts [--rounds 3] [--quick]
  *       [--rows seq,fsync,storm,resync,initial,stall] [--cols bare,sync,alone,async,gluster]
- *       [--shapes unshaped,1gbit] [--name RESULTS] [--dir PATH]
+ *       [--shapes unshaped,1gbit] [--name RESULTS] [--dir PATH] [--devices DIR]
  *       [--tree FILES:MIB] [--change FRACTION]
  *
  * --rows, --cols and --shapes run a part of the bench (default: all of it;
@@ -16,7 +16,12 @@
  * copies, rsync's copies, GlusterFS bricks), default /tmp. This host's root
  * is ext4 without a journal, whose inode allocator makes CREATE-heavy rows
  * dear; a loop-mounted ext4 with its journal (mkfs's defaults) is what a
- * real host has. --tree FILES:MIB sizes the resync and initial-sync tree
+ * real host has. --devices DIR: the bare folder and each vigil copy on an
+ * ext4 of its own, on a loop device backed by a file in DIR
+ * (bench/mirror-devices.ts): two servers flush two disks, and on one file
+ * system the PRIM's and the SECOND's flushes would queue in one journal;
+ * with DIR on tmpfs (/dev/shm) no shared disk lies beneath either.
+ * --tree FILES:MIB sizes the resync and initial-sync tree
  * (default 256:1024, --quick 64:128; e.g. 8192:64 for many small files),
  * --change the share of it rewritten for the resync row (default 0.01).
  *
@@ -65,13 +70,14 @@ import { startGlusterPair, type GlusterPair } from "./mirror-gluster.ts";
 import { type LinkShape, shapeLink, streamRate } from "./mirror-link.ts";
 import { app, medianSuite, must, runSuite, WORKLOADS, type SuiteResult, type SuiteSizes, type Target } from "./mirror-measure.ts";
 import { mirrorMarkdown, type PhaseResult, type StallResult } from "./mirror-report.ts";
+import { describeBacking, ownDevice } from "./mirror-devices.ts";
 import { measureInitialSync, measureResync } from "./mirror-resync.ts";
 import { DEADTIME_MS, startVigilPair, type VigilPair } from "./mirror-vigil.ts";
 
 const { values } = benchArgs({ options: {
   rounds: { type: "string" }, quick: { type: "boolean", default: false },
   rows: { type: "string" }, cols: { type: "string" }, shapes: { type: "string" }, name: { type: "string" },
-  dir: { type: "string" }, tree: { type: "string" }, change: { type: "string" },
+  dir: { type: "string" }, tree: { type: "string" }, change: { type: "string" }, devices: { type: "string" },
 } });
 const QUICK = values.quick === true;
 
@@ -111,9 +117,17 @@ const TREE = treeOption(values.tree);
 const CHANGE = Number(values.change ?? "0.01");
 if (!(CHANGE > 0 && CHANGE <= 1)) throw new Error(`--change: "${values.change}" is not a fraction in (0, 1]`);
 const SCRATCH = values.dir ?? "/tmp";
+const DEVICES = values.devices;
+/** An own device mounted over `at` with --devices, nothing without: the returned close undoes it. */
+async function deviceFor(name: string, at: string): Promise<() => Promise<void>> {
+  if (DEVICES === undefined) return async () => undefined;
+  const d = await ownDevice(DEVICES, name, at);
+  log(`${name}: ${d.device} mounted on ${at}`);
+  return d.close;
+}
 const CUT_MS = 3_000;
 const COMMAND = `node_modules/.bin/bun bench/mirror.ts${QUICK ? " --quick" : ""}${values.rounds !== undefined ? ` --rounds ${ROUNDS}` : ""}${
-  (["rows", "cols", "shapes", "name", "dir", "tree", "change"] as const).map((k) => (values[k] !== undefined ? ` --${k} ${values[k]}` : "")).join("")}`;
+  (["rows", "cols", "shapes", "name", "dir", "devices", "tree", "change"] as const).map((k) => (values[k] !== undefined ? ` --${k} ${values[k]}` : "")).join("")}`;
 
 const loads: number[] = [];
 const loadTimer = setInterval(() => loads.push(loadavg()[0] ?? 0), 5_000);
@@ -164,7 +178,11 @@ async function phase(lab: Lab, shape: LinkShape, gluster: GlusterPair | null, di
   const linkMBps = await streamRate(h1, h2, QUICK ? 100 : 300);
   log(`${shape}: one TCP stream h1 -> h2 ${linkMBps.toFixed(0)} MB/s`);
   const vdir = mkdtempSync(join(dir, `vigil-${shape}-`));
-  const pair = await startVigilPair(lab, vdir);
+  const closers = [await deviceFor("h1-copy", join(vdir, "h1-data")), await deviceFor("h2-copy", join(vdir, "h2-data"))];
+  const pair = await startVigilPair(lab, vdir).catch(async (e: unknown) => {
+    for (const c of closers) await c();
+    throw e;
+  });
   try {
     await pair.waitSync();
     const prim = (label: string): Target => ({
@@ -241,7 +259,11 @@ async function phase(lab: Lab, shape: LinkShape, gluster: GlusterPair | null, di
       return { shape, linkMBps, rounds, medians, daemons, resync, initial, stalls };
     }
     const adir = mkdtempSync(join(dir, `vigil-async-${shape}-`));
-    const apair = await startVigilPair(lab, adir, "async");
+    const aclosers = [await deviceFor("h1-async", join(adir, "h1-data")), await deviceFor("h2-async", join(adir, "h2-data"))];
+    const apair = await startVigilPair(lab, adir, "async").catch(async (e: unknown) => {
+      for (const c of aclosers) await c();
+      throw e;
+    });
     try {
       await apair.waitSync();
       const asyncTarget: Target = { ...prim("vigil async"), dir: apair.folder, beneath: [apair.data("h1")], enter: () => {
@@ -255,12 +277,14 @@ async function phase(lab: Lab, shape: LinkShape, gluster: GlusterPair | null, di
       }
     } finally {
       await apair.stopAll();
+      for (const c of aclosers) await c();
       rmSync(adir, { recursive: true, force: true });
     }
     const medians = Object.fromEntries(Object.entries(rounds).filter(([, v]) => v.length > 0).map(([k, v]) => [k, medianSuite(v)]));
     return { shape, linkMBps, rounds, medians, daemons, resync, initial, stalls };
   } finally {
     await pair.stopAll();
+    for (const c of closers) await c();
     rmSync(vdir, { recursive: true, force: true });
   }
 }
@@ -281,7 +305,9 @@ async function main(): Promise<void> {
   requireVigilBinary();
   const dir = mkdtempSync(join(SCRATCH, "vigil-mirror-bench-"));
   const startedAt = Date.now();
+  let closeBare: () => Promise<void> = async () => undefined;
   try {
+    closeBare = await deviceFor("bare", join(dir, "bare"));
     const result = await withLab({ hosts: 2, links: 1 }, async (lab) => {
       const needGluster = COLS.has("gluster") && (SUITE.size > 0 || ROWS.has("stall"));
       if (needGluster) log("starting GlusterFS replica 2");
@@ -306,7 +332,7 @@ async function main(): Promise<void> {
       stormReportedFiles: STORM_REPORTED,
       tree: TREE,
       change: CHANGE,
-      scratch: { dir: SCRATCH, fs: scratchFs(SCRATCH) },
+      scratch: { dir: SCRATCH, fs: DEVICES === undefined ? scratchFs(SCRATCH) : await describeBacking(DEVICES) },
       cutMs: CUT_MS,
       deadtimeMs: DEADTIME_MS,
       cpus: cpus().length,
@@ -320,6 +346,7 @@ async function main(): Promise<void> {
     console.log(md);
   } finally {
     clearInterval(loadTimer);
+    await closeBare();
     rmSync(dir, { recursive: true, force: true });
   }
 }
