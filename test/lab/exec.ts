@@ -83,3 +83,22 @@ export function runCommand(
     });
   });
 }
+
+export interface RunOutput {
+  /** The exit code; 1 when the command died from a signal or was killed at the timeout. */
+  code: number;
+  stdout: string;
+  /** Ends with a line saying so when the command was killed at the timeout. */
+  stderr: string;
+}
+
+/**
+ * Runs a command in the root namespace for its exit code and output, as the CLI checks of the
+ * lab tests read them. A command that outlives `timeoutMs` is killed and says so in stderr: a
+ * status call that hangs on a loaded host must not read as a bare "exited 1".
+ */
+export async function runForOutput(argv: readonly string[], timeoutMs = 15_000): Promise<RunOutput> {
+  const r = await runCommand(argv, { timeoutMs });
+  const killed = r.timedOut ? `${r.stderr === "" || r.stderr.endsWith("\n") ? "" : "\n"}[${describeCommand(argv.slice(0, 2))} gave no answer within ${timeoutMs} ms and was killed]` : "";
+  return { code: r.code ?? 1, stdout: r.stdout, stderr: r.stderr + killed };
+}

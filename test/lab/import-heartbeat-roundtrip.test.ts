@@ -23,7 +23,7 @@
  * the importer turns into start and stop wrapper scripts; they are written as
  * its comment says, calling each node's own copy of the script.
  */
-import { execFile } from "node:child_process";
+import { runForOutput, type RunOutput } from "./exec.ts";
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -38,14 +38,7 @@ const VIP = "198.51.100.100";
 const NODES = ["h1", "h2"] as const;
 type Node = (typeof NODES)[number];
 
-function run(file: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(file, args, { encoding: "utf8", timeout: 15_000 }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof (error as { code?: unknown }).code === "number" ? (error as { code: number }).code : 1;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const run = (file: string, args: string[]): Promise<RunOutput> => runForOutput([file, ...args]);
 
 /** Heartbeat's three files as a user would write them for this pair (fast timers, so the test is short). */
 function heartbeatFiles(hosts: readonly LabHost[]): Record<string, string> {

@@ -6,7 +6,7 @@
  * SIGKILLed, then started again) must move the VIP the same way: to h2, then
  * back to h1 (preempt) or staying on h2 (nopreempt).
  */
-import { execFile } from "node:child_process";
+import { runForOutput, type RunOutput } from "./exec.ts";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -28,14 +28,7 @@ import {
   waitForVipOn,
 } from "./vrrp-lab.ts";
 
-function run(file: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(file, args, { encoding: "utf8", timeout: 15_000 }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof (error as { code?: unknown }).code === "number" ? (error as { code: number }).code : 1;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const run = (file: string, args: string[]): Promise<RunOutput> => runForOutput([file, ...args]);
 
 /** Who holds the VIP among the routers, as "h1", "h2", "h1+h2" or "-". */
 async function holders(hosts: readonly LabHost[]): Promise<string> {

@@ -12,6 +12,7 @@ import { ARTIFACTS_DIR, createLab, LabError, LabUnsupportedError, REPO_ROOT, wai
 import { describeLab, labGate, labTest, missingToolMessage, missingToolsMessage, requireTools, ROOT_REQUIRED, useLab } from "./lab-test.ts";
 import { bridgeIf, hostIf, hostNs, isRunId, newRunId, portIf, REGISTRY_DIR, switchNs } from "./names.ts";
 import { procState } from "./procfs.ts";
+import { runForOutput } from "./exec.ts";
 
 const ping = (from: LabHost, to: string) => from.exec(["ping", "-c", "1", "-W", "1", "-q", to]);
 const reachable = async (from: LabHost, to: string) => (await ping(from, to)).code === 0;
@@ -54,6 +55,15 @@ describe("lab gate and names (no root needed)", () => {
     expect(missingToolMessage("ping")).toMatch(/iputils-ping/);
     expect(missingToolMessage("nft")).toMatch(/nftables/);
     expect(() => requireTools("ip", "vigil-no-such-tool")).toThrow(/"vigil-no-such-tool"/);
+  });
+
+  test("a command run for its output that outlives its time is killed and says so; one that ends gives its code and output", async () => {
+    const slow = await runForOutput(["sh", "-c", "echo started; echo partial >&2; exec sleep 30"], 300);
+    expect(slow.code).toBe(1);
+    expect(slow.stdout).toBe("started\n");
+    expect(slow.stderr).toBe("partial\n[sh -c gave no answer within 300 ms and was killed]");
+    const quick = await runForOutput(["sh", "-c", "echo out; echo err >&2; exit 3"]);
+    expect(quick).toEqual({ code: 3, stdout: "out\n", stderr: "err\n" });
   });
 
   test("names follow the scheme and every interface name fits in 15 characters", () => {

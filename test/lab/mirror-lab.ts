@@ -28,7 +28,8 @@ import type { StatusSnapshot } from "../../src/api/status.ts";
 import type { ModuleStatus } from "../../src/api/modules.ts";
 import { type Lab, type LabHost, type LabProcess, waitUntil } from "./lab.ts";
 import { VIGIL_BIN } from "./vigil-cluster.ts";
-import { execFile, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
+import { runForOutput, type RunOutput } from "./exec.ts";
 import { onTestFailed } from "vitest";
 import { request } from "node:http";
 import { isPrimary } from "./arbiter-pair.ts";
@@ -106,14 +107,7 @@ export interface MirrorNode {
   metrics(): Promise<string>;
 }
 
-function runVigil(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(VIGIL_BIN, args, { encoding: "utf8", timeout: 30_000 }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof (error as { code?: unknown }).code === "number" ? ((error as { code: number }).code) : 1;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const runVigil = (args: string[]): Promise<RunOutput> => runForOutput([VIGIL_BIN, ...args], 30_000);
 
 export async function startMirrorLab(o: {
   lab: Lab;

@@ -14,7 +14,7 @@
  * Processes are started through the lab, which kills them by PID at destroy;
  * files go to `dir`, which the caller owns and removes.
  */
-import { execFile } from "node:child_process";
+import { runForOutput, type RunOutput } from "./exec.ts";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { join } from "node:path";
@@ -110,20 +110,7 @@ export function requireVigilBinary(): void {
   if (!existsSync(VIGIL_BIN)) throw new Error(`${VIGIL_BIN} is missing: run "npm run build" first`);
 }
 
-interface RunResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function runVigil(args: string[], bin: string = VIGIL_BIN): Promise<RunResult> {
-  return new Promise((resolve) => {
-    execFile(bin, args, { encoding: "utf8", timeout: 15_000 }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === "number" ? error.code : 1;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const runVigil = (args: string[], bin: string = VIGIL_BIN): Promise<RunOutput> => runForOutput([bin, ...args]);
 
 /** A fresh cluster key made by `vigil keygen`. */
 export async function vigilKeygen(path: string): Promise<string> {

@@ -8,7 +8,7 @@
  * lab, which kills it by PID at the end. Files go to a temp dir the caller
  * removes.
  */
-import { execFile } from "node:child_process";
+import { runForOutput, type RunOutput } from "./exec.ts";
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { StatusSnapshot, VrrpStatus } from "../../src/api/status.ts";
@@ -69,14 +69,7 @@ export function vigilYaml(nodes: readonly LabHost[], vrrp: VrrpInstanceYaml, key
   return lines.join("\n");
 }
 
-function run(file: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(file, args, { encoding: "utf8", timeout: 15_000 }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof (error as { code?: unknown }).code === "number" ? (error as { code: number }).code : 1;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const run = (file: string, args: string[]): Promise<RunOutput> => runForOutput([file, ...args]);
 
 /** A shared key made by `vigil keygen`. */
 export async function makeKey(dir: string): Promise<string> {
