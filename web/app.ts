@@ -10,6 +10,7 @@ import { securityHeaders } from "./security-headers.ts";
 import type { ConsoleAuth } from "./auth/console-auth.ts";
 import { installAuth } from "./auth/gate.ts";
 import { addLogRoutes, LOG_ROUTES, type LogRouteDeps } from "./log-routes.ts";
+import { internalError, type InternalErrorLog, internalErrorText, STDERR_INTERNAL_LOG } from "../src/api/internal-error.ts";
 
 export type { LogEvent, StatusSnapshot };
 
@@ -30,6 +31,8 @@ export interface ConsoleDeps extends LogRouteDeps {
   commandToken?: (() => TokenResult) | undefined;
   /** The login in front of every route (web/auth/); set on the network listener, with commands: "login". */
   auth?: ConsoleAuth | undefined;
+  /** The daemon's log: an exception in a route is logged there with an id, and the client gets only the id (stderr without it). */
+  log?: InternalErrorLog | undefined;
 }
 
 /** Every route but the module commands only reads: it answers GET (and so HEAD) only. */
@@ -84,10 +87,11 @@ export function createConsoleApp(deps: ConsoleDeps): Hono {
     return c.html(notFoundPage(path), 404, NO_STORE);
   });
 
+  // A route's exception is the daemon's fault: its message stays in the log (internal-error.ts).
   app.onError((err, c) => {
-    const detail = err instanceof Error ? err.message : String(err);
-    if (isApi(c.req.path)) return c.json({ error: "internal error", detail }, 500, NO_STORE);
-    return c.text(`internal error: ${detail}`, 500, NO_STORE);
+    const answer = internalError(deps.log ?? STDERR_INTERNAL_LOG, err, { method: c.req.method, path: c.req.path });
+    if (isApi(c.req.path)) return c.json(answer, 500, NO_STORE);
+    return c.text(internalErrorText(answer), 500, NO_STORE);
   });
 
   return app;

@@ -69,7 +69,7 @@ export function supervisedConsole(o: ConsoleOptions): SupervisedConsole {
     return r.tls;
   };
   const bind = (where: string, tls: ConsoleTls | null) =>
-    serveFetch(o.network, { ...parseListen(where), ...(tls === null ? {} : { tls: { cert: tls.cert, key: tls.key } }) });
+    serveFetch(o.network, { ...parseListen(where), ...(tls === null ? {} : { tls: { cert: tls.cert, key: tls.key } }) }, undefined, o.log);
 
   return {
     name: "console",
@@ -83,7 +83,7 @@ export function supervisedConsole(o: ConsoleOptions): SupervisedConsole {
         o.log.warn("console: plain HTTP on a network address (console.tls: false): logins and commands cross the network in clear; keep it behind a TLS proxy", { listen });
       }
       await between();
-      control = await serveFetch(o.socket, { path: join(o.stateDir, "vigil.sock") }, CONTROL_SOCKET_LIMITS);
+      control = await serveFetch(o.socket, { path: join(o.stateDir, "vigil.sock") }, CONTROL_SOCKET_LIMITS, o.log);
       await between();
       web = await bind(listen, served);
       boundWhere = web.where;

@@ -216,6 +216,7 @@ function nodeEngines(ctx: NodeContext, opts: DaemonOptions, self: { name: string
   };
   const consoleDeps = {
     status: () => status(),
+    log: ctx.log,
     logText: () => ctx.log.logFile()?.read(),
     nodeName: () => self.name,
     // Commands for a farm module (stop drains, start joins) go to the farm engine.

@@ -5,6 +5,7 @@ import { createSecureContext, TLSSocket } from "node:tls";
 import { type BodyRefusal, lazyBody } from "./http-body.ts";
 import { ConnectionGuard, type RefusalCounts } from "./http-guard.ts";
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from "./http-limits.ts";
+import { internalError, type InternalErrorLog, pathOf, STDERR_INTERNAL_LOG } from "../api/internal-error.ts";
 
 /** What the handler learns about the connection besides the request (web/auth/conn-info.ts reads it as Hono's env). */
 export interface ConnInfo {
@@ -36,18 +37,21 @@ export interface RunningServer {
  * control socket need no per-runtime adapter. What a client can hold is
  * bounded before the handler runs (http-limits.ts): connections and header
  * time by http-guard.ts; the body is read only when the handler reads it
- * (http-body.ts), so routing and the token check come first.
+ * (http-body.ts), so routing and the token check come first. An exception
+ * the handler lets out is answered with a generic 500 and an id; its message
+ * and stack go to `log` under that id (internal-error.ts).
  */
 export function serveFetch(
   handler: FetchHandler,
   endpoint: Endpoint,
   limits: HttpLimits = DEFAULT_HTTP_LIMITS,
+  log: InternalErrorLog = STDERR_INTERNAL_LOG,
 ): Promise<RunningServer> {
   const tls = "path" in endpoint ? undefined : endpoint.tls;
   const guard = new ConnectionGuard(limits, { tls: tls !== undefined });
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     if (!guard.requestStarted(req.socket)) return;
-    void handle(handler, req, res, endpoint, limits, guard);
+    void handle(handler, req, res, endpoint, limits, guard, log);
   };
   const http = createServer(onRequest);
   let server: Server;
@@ -119,6 +123,7 @@ async function handle(
   endpoint: Endpoint,
   limits: HttpLimits,
   guard: ConnectionGuard,
+  log: InternalErrorLog,
 ): Promise<void> {
   const refuse = (r: BodyRefusal): void => {
     if (r.status === 413) guard.refusals.tooLarge++;
@@ -168,9 +173,14 @@ async function handle(
     res.writeHead(response.status, out);
     res.end(method === "HEAD" ? undefined : Buffer.from(await response.arrayBuffer()));
   } catch (e) {
-    if (res.headersSent) return;
-    res.writeHead(500, { "content-type": "application/json" });
-    res.end(JSON.stringify({ error: "internal error", detail: String(e) }));
+    // Logged even when the answer has begun (its body broke off): the client only sees the connection end.
+    const answer = internalError(log, e, { method, path: pathOf(req.url) });
+    if (res.headersSent) {
+      req.socket.destroy();
+      return;
+    }
+    res.writeHead(500, { "content-type": "application/json", "cache-control": "no-store" });
+    res.end(JSON.stringify(answer));
   }
 }
 

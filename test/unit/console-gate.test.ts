@@ -25,11 +25,14 @@ const vms: ModuleStatus = {
 
 class FakeModules implements ModuleControl {
   requests: ModuleCommandRequest[] = [];
+  /** Set: the next commands throw it (a defect of the engine). */
+  fail: Error | undefined;
   statuses(): ModuleStatus[] {
     return [vms];
   }
   command(req: ModuleCommandRequest): Promise<ModuleCommandOutcome> {
     this.requests.push(req);
+    if (this.fail !== undefined) return Promise.reject(this.fail);
     return Promise.resolve({ ok: true, module: req.module, command: req.command, detail: "vms2 is PRIM", nodes: [] });
   }
 }
@@ -59,7 +62,9 @@ function consoleWith(o: { apiToken?: boolean; secure?: boolean } = {}) {
     now: () => now,
   });
   const engine = new FakeModules();
-  const app = createConsoleApp({ status: snapshot, metrics: () => "vigil_up 1\n", modules: engine, commands: "login", auth });
+  const logged: Record<string, unknown>[] = [];
+  const log = { error: (_msg: string, fields: Record<string, unknown>) => void logged.push(fields) };
+  const app = createConsoleApp({ status: snapshot, metrics: () => "vigil_up 1\n", modules: engine, commands: "login", auth, log });
   const secure = o.secure ?? true;
   const origin = `${secure ? "https" : "http"}://vms1:9010`;
   const env = (source = "198.51.100.50") => ({ remoteAddress: source, secure, port: "9010" });
@@ -79,7 +84,7 @@ function consoleWith(o: { apiToken?: boolean; secure?: boolean } = {}) {
     return { res, cookies, cookie: `${session}; ${csrf}`, csrf: csrf.slice(csrf.indexOf("=") + 1) };
   };
   return {
-    audit, engine, request, login, origin,
+    audit, engine, request, login, origin, logged,
     advance: (ms: number) => (now += ms),
     setUsers: (u: ConsoleUser[]) => (users = u),
     users: () => users,
@@ -174,6 +179,18 @@ describe("the network console's login", () => {
     expect(right.status).toBe(200);
     expect(c.engine.requests.map((r) => `${r.module} ${r.command}`)).toEqual(["vms swap"]);
     expect(c.audit.at(-1)).toEqual({ event: "command", user: "alice", role: "operator", source: "198.51.100.50", module: "vms", command: "swap", status: 200, detail: "vms2 is PRIM" });
+  });
+
+  it("a command that fails inside the daemon: the audit log has the answer's id, the client neither message nor stack", async () => {
+    const c = consoleWith();
+    const { cookie, csrf } = await c.login("alice", "alice-password");
+    c.engine.fail = new Error("cannot read /var/lib/vigil/modules/vms.state: EIO");
+    const res = await c.request("/api/modules/vms/swap", { method: "POST", headers: { cookie, "x-csrf-token": csrf } });
+    expect(res.status).toBe(500);
+    const body = (await res.json()) as { id: string };
+    expect(body).toEqual({ error: "internal error", id: c.logged[0]?.["id"] });
+    expect(c.logged[0]).toMatchObject({ path: "/api/modules/vms/swap", error: "Error: cannot read /var/lib/vigil/modules/vms.state: EIO" });
+    expect(c.audit.at(-1)).toEqual({ event: "command", user: "alice", role: "operator", source: "198.51.100.50", module: "vms", command: "swap", status: 500, detail: `internal error (id ${body.id})` });
   });
 
   it("refuses a POST from another site even with the token", async () => {

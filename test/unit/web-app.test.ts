@@ -207,17 +207,20 @@ describe("JSON API", () => {
     }
   });
 
-  it("turns a failing status source into a JSON 500 without a stack trace", async () => {
+  it("turns a failing status source into a JSON 500 with an id, without its message or a stack trace", async () => {
+    const logged: Record<string, unknown>[] = [];
     const t = setup({
       status: () => {
         throw new Error("status source broke");
       },
+      log: { error: (_msg, fields) => void logged.push(fields) },
     });
     const res = await t.request("/api/status");
     expect(res.status).toBe(500);
     expectSecurityHeaders(res);
     const text = await res.text();
-    expect(JSON.parse(text)).toEqual({ error: "internal error", detail: "status source broke" });
+    expect(JSON.parse(text)).toEqual({ error: "internal error", id: logged[0]?.["id"] });
+    expect(logged[0]).toMatchObject({ path: "/api/status", error: "Error: status source broke" });
     expect(text).not.toMatch(/\bat .*\.ts:\d+/);
   });
 });

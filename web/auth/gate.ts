@@ -73,8 +73,10 @@ function identityGate(auth: ConsoleAuth): MiddlewareHandler {
     await next();
     let detail: string | undefined;
     try {
-      const body = (await c.res.clone().json()) as { detail?: unknown; error?: unknown };
+      const body = (await c.res.clone().json()) as { detail?: unknown; error?: unknown; id?: unknown };
       detail = typeof body.detail === "string" ? body.detail : typeof body.error === "string" ? body.error : undefined;
+      // An internal error's id leads from the audit line to the log line with its message.
+      if (detail !== undefined && typeof body.id === "string") detail = `${detail} (id ${body.id})`;
     } catch {
       detail = undefined;
     }

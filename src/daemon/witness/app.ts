@@ -6,6 +6,7 @@
 import { Hono } from "hono";
 import { securityHeaders } from "../../../web/security-headers.ts";
 import type { LogEvent } from "../../api/status.ts";
+import { internalError, type InternalErrorLog, STDERR_INTERNAL_LOG } from "../../api/internal-error.ts";
 import type { WitnessStatus } from "./server.ts";
 
 export interface WitnessSnapshot extends WitnessStatus {
@@ -18,6 +19,8 @@ export interface WitnessSnapshot extends WitnessStatus {
 export interface WitnessAppDeps {
   status(): WitnessSnapshot;
   metrics(): string;
+  /** The arbiter's log: a route's exception is logged there with an id, the client gets only the id (stderr without it). */
+  log?: InternalErrorLog | undefined;
 }
 
 const NO_STORE = { "cache-control": "no-store" };
@@ -34,6 +37,6 @@ export function createWitnessApp(deps: WitnessAppDeps): Hono {
     app.all(path, (c) => c.json({ error: `method ${c.req.method} is not allowed on ${c.req.path}; the arbiter's API is read-only (allowed: GET, HEAD)` }, 405, { allow: "GET, HEAD", ...NO_STORE }));
   }
   app.notFound((c) => c.json({ error: "not found", path: c.req.path, routes: [...ROUTES] }, 404, NO_STORE));
-  app.onError((err, c) => c.json({ error: "internal error", detail: err instanceof Error ? err.message : String(err) }, 500, NO_STORE));
+  app.onError((err, c) => c.json(internalError(deps.log ?? STDERR_INTERNAL_LOG, err, { method: c.req.method, path: c.req.path }), 500, NO_STORE));
   return app;
 }

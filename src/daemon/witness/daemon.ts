@@ -112,12 +112,13 @@ export async function runWitness(opts: WitnessDaemonOptions): Promise<number> {
       info(1, { version: VERSION, cluster: c.name });
       return metrics.render();
     },
+    log,
   });
   const servers: RunningServer[] = [];
   try {
     await server.start();
-    servers.push(await serveFetch(app.fetch, { path: join(opts.stateDir, "witness.sock") }));
-    if (opts.http !== undefined) servers.push(await serveFetch(app.fetch, parseListen(opts.http)));
+    servers.push(await serveFetch(app.fetch, { path: join(opts.stateDir, "witness.sock") }, undefined, log));
+    if (opts.http !== undefined) servers.push(await serveFetch(app.fetch, parseListen(opts.http), undefined, log));
   } catch (e) {
     log.error((e as Error).message);
     await Promise.all(servers.map((s) => s.close()));
