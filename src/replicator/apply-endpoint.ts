@@ -1,8 +1,8 @@
 /**
  * The SECOND's end of a mirror's replication, wired in one call: the applier
  * (on its own thread where the runtime allows), the answers to the resync's
- * questions from the same folder, and the replication server in front of
- * both. Requests that are not about the folder (mirror control) go to
+ * questions from the same folder (on the applier's thread too, else here:
+ * apply-threaded.ts), and the replication server in front of both. Requests that are not about the folder (mirror control) go to
  * `control`.
  */
 import { type LinkCounters, type LinkEndpoint, type LinkTimers, type LinkTransport, type RequestAnswerer, ReplicationServer } from "../net/replication-link.ts";
@@ -35,14 +35,27 @@ export interface ApplyEndpoint {
 export async function startApplyEndpoint(o: ApplyEndpointOptions): Promise<ApplyEndpoint> {
   const started = await startApplier(o.root);
   const applier = started.applier;
-  let fsCalls = null;
-  try {
-    fsCalls = await loadFsCalls("xattrs in resync manifests");
-  } catch {
-    fsCalls = null;
+  const onThread = applier.answerer ?? null;
+  let answerer: RequestAnswerer & { close(): void };
+  if (onThread !== null) {
+    const control = o.control;
+    answerer = {
+      request: (id, q, reply) => {
+        if (q.kind !== "control") return onThread.request(id, q, reply);
+        if (control !== undefined) return control.request(id, q, reply);
+        reply({ kind: "error", errno: "ENOTSUP", message: `this node does not answer ${q.kind} requests` });
+      },
+      reset: () => {
+        onThread.reset();
+        control?.reset();
+      },
+      close: () => {},
+    };
+  } else {
+    const fsCalls = await loadFsCalls("xattrs in resync manifests").catch(() => null);
+    const dirCalls = await loadDirCalls("mirror resync answers").catch(() => null);
+    answerer = new FolderAnswerer(o.root, { fsCalls, dirCalls, ...(o.control === undefined ? {} : { other: o.control }) });
   }
-  const dirCalls = await loadDirCalls("mirror resync answers").catch(() => null);
-  const answerer = new FolderAnswerer(o.root, { fsCalls, dirCalls, ...(o.control === undefined ? {} : { other: o.control }) });
   const server = new ReplicationServer({
     cluster: o.cluster,
     node: o.node,

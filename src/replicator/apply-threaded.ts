@@ -10,13 +10,22 @@
  * results, in order; the ops may be posted before earlier ones are done (the
  * thread queues them).
  *
+ * The resync's questions (manifests, entries, block sums: copy-answers.ts)
+ * go to the same thread, in the same queue (`request`): a resync reads the
+ * copy while the disk may hang just as it writes it. One thread per copy,
+ * not a reader of their own: the watch below then covers questions and ops
+ * alike with one count, a question sees every op handed over before it
+ * (the order the link brought them in), and a hung disk holds one thread,
+ * not two. A question waits behind the ops before it; a manifest's batch
+ * waits for nothing but the disk.
+ *
  * The disk's watch (disk_timeout, src/core/mirror/disk-bound.ts): the thread
  * counts the ops it finished in memory shared with the main thread, which
  * looks at the count while results are owed, and at the completed-I/O
  * counters of the block device beneath the copy (block-device-io.ts, one
  * read of /sys per look). No op finished for the bound and no I/O completed
  * on that device for the bound either (or no device known): the disk is
- * hung. Every op owed fails at once with the reason, and so does
+ * hung. Every op and question owed fails at once with the reason, and so does
  * every new one until the disk answers again; the ops the thread was given
  * are abandoned (skipped when it reaches them, so none lands late, out of
  * order, once the stuck call returns). The thread says when it has passed
@@ -32,11 +41,13 @@
 import * as fs from "node:fs";
 import { Worker } from "node:worker_threads";
 import { ownedByMessage } from "../net/replication-link-buffers.ts";
+import type { RequestAnswerer } from "../net/replication-link.ts";
+import type { ResyncRequest, ResyncResponse } from "../proto/replication-resync.ts";
 import { Applier, type CacheDrops } from "./apply.ts";
 import type { ApplyResult } from "./apply-result.ts";
 import { type ApplyWorkerInput, type ApplyWorkerMessage, type ApplyWorkerRequest, PROGRESS, PROGRESS_SLOTS } from "./apply-worker.ts";
 import { diskCheckEveryMs, diskHung } from "../core/mirror/disk-bound.ts";
-import { blockDeviceIo, type IoCompleted } from "./block-device-io.ts";
+import { deviceIo, type IoCompleted } from "./block-device-io.ts";
 import type { MirrorOp } from "./ops.ts";
 
 /** What the replication server needs of an applier, on a thread or not. */
@@ -49,6 +60,8 @@ export interface OpApplier {
    * service renamed, removed or replaced what the caches name).
    */
   forgetCaches(): void;
+  /** Answers the resync's questions on the applier's thread (see the top of this file); absent or null: not there, the caller answers. */
+  readonly answerer?: RequestAnswerer | null;
   close(): Promise<void> | void;
 }
 
@@ -84,9 +97,17 @@ export interface DiskWatch {
   onAnswering(): void;
 }
 
+/** A question owed by the thread: where its answers go, and what resolves once they went. */
+interface OwedAnswer {
+  readonly reply: (r: ResyncResponse) => boolean;
+  readonly done: () => void;
+}
+
 export class ThreadedApplier implements OpApplier {
   private nextId = 1;
   private readonly waiting = new Map<number, (r: ApplyResult) => void>();
+  private nextAsk = 1;
+  private readonly asks = new Map<number, OwedAnswer>();
   private dead: string | null = null;
   /** Why the disk is taken for hung, until the thread is past the abandoned ops. */
   private hungWhy: string | null = null;
@@ -110,11 +131,23 @@ export class ThreadedApplier implements OpApplier {
     private readonly clock: () => number = () => performance.now(),
     /** The completed-I/O counters of the copy's block device; null: none known. */
     private readonly deviceIo: IoCompleted | null = null,
+    /** Whether the thread answers the resync's questions (it has the `*at` calls). */
+    answers = false,
   ) {
     this.progress = progress === null ? null : new Int32Array(progress);
+    this.answerer = answers ? { request: (id, q, reply) => this.request(id, q, reply), reset: () => this.forgetAsks() } : null;
     worker.on("message", (m: ApplyWorkerMessage) => {
       if (m.t === "resumed") {
         this.resumed();
+        return;
+      }
+      if (m.t === "answers") {
+        const owed = this.asks.get(m.n);
+        this.asks.delete(m.n);
+        // A reply of a session gone is dropped by the link; the thread drops its listings at "forget-asks".
+        for (const r of m.responses) owed?.reply(r);
+        owed?.done();
+        this.owedSince = this.owed() ? this.clock() : null;
         return;
       }
       if (m.t !== "results") return;
@@ -124,7 +157,7 @@ export class ThreadedApplier implements OpApplier {
         this.waiting.delete(id);
         done?.(m.results[i]!);
       }
-      this.owedSince = this.waiting.size === 0 ? null : this.clock();
+      this.owedSince = this.owed() ? this.clock() : null;
     });
     const fail = (why: string): void => {
       this.dead = why;
@@ -138,19 +171,55 @@ export class ThreadedApplier implements OpApplier {
     }
   }
 
+  readonly answerer: RequestAnswerer | null;
+
   /** Whether the disk is taken for hung now (its reason), for status. */
   get hung(): string | null {
     return this.hungWhy;
   }
 
+  /** Whether results or answers are owed by the thread. */
+  private owed(): boolean {
+    return this.waiting.size > 0 || this.asks.size > 0;
+  }
+
   private failWaiting(message: string, errno: string): void {
     const owed = [...this.waiting.values()];
+    const asked = [...this.asks.values()];
     this.waiting.clear();
+    this.asks.clear();
     this.batch = [];
     this.transfer = [];
     this.batchBytes = 0;
     this.owedSince = null;
     for (const done of owed) done({ ok: false, kind: "failed", errno, message });
+    for (const a of asked) {
+      a.reply({ kind: "error", errno, message });
+      a.done();
+    }
+  }
+
+  /**
+   * Question `id` of the link's session, answered on the thread after the
+   * ops handed over before it; resolves once its answers went to `reply`.
+   */
+  request(id: number, q: ResyncRequest, reply: (r: ResyncResponse) => boolean): Promise<void> | void {
+    if (this.dead !== null) return void reply({ kind: "error", errno: "EIO", message: `the applier's thread ${this.dead}` });
+    // Nothing reaches a hung disk: the question fails now.
+    if (this.hungWhy !== null) return void reply({ kind: "error", errno: "ETIMEDOUT", message: this.hungWhy });
+    const n = this.nextAsk++;
+    return new Promise<void>((done) => {
+      this.asks.set(n, { reply, done });
+      // The ops of this turn go first: the question sees them applied.
+      this.post();
+      this.owing();
+      this.worker.postMessage({ t: "ask", n, id, q } satisfies ApplyWorkerRequest);
+    });
+  }
+
+  /** The link's session ended: the thread drops the listings it holds open (after what it was given before). */
+  forgetAsks(): void {
+    if (this.dead === null) this.worker.postMessage({ t: "forget-asks" } satisfies ApplyWorkerRequest);
   }
 
   /** One look at the thread's progress while results are owed (see the top of this file); the watch's timer calls it. */
@@ -259,13 +328,16 @@ export class ThreadedApplier implements OpApplier {
       }
       return;
     }
-    // Results owed from now, if none were: the watch counts from here.
-    if (this.owedSince === null) {
-      this.owedSince = this.clock();
-      this.ioSeen = null;
-      if (this.progress !== null) this.doneSeen = Atomics.load(this.progress, PROGRESS.done);
-    }
+    this.owing();
     this.worker.postMessage(m, transfer);
+  }
+
+  /** Results or answers owed from now, if none were: the watch counts from here. */
+  private owing(): void {
+    if (this.owedSince !== null) return;
+    this.owedSince = this.clock();
+    this.ioSeen = null;
+    if (this.progress !== null) this.doneSeen = Atomics.load(this.progress, PROGRESS.done);
   }
 
   forgetCaches(): void {
@@ -309,6 +381,7 @@ export async function startApplier(root: string, watch: DiskWatch | null = null)
     await worker.terminate();
     return inline(`the applier's thread did not start: ${typeof ready === "string" ? ready : ready.t}`);
   }
-  const deviceIo = watch !== null && watch.timeoutMs > 0 ? blockDeviceIo(root) : null;
-  return { applier: new ThreadedApplier(worker, ready.mtimeWindowNs, progress, watch, undefined, deviceIo), threaded: true };
+  // The copy's st_dev as the thread read it: this thread never stats the copy, a hung disk could hold it there.
+  const io = watch !== null && watch.timeoutMs > 0 && ready.dev !== null ? deviceIo(BigInt(ready.dev)) : null;
+  return { applier: new ThreadedApplier(worker, ready.mtimeWindowNs, progress, watch, undefined, io, ready.answers), threaded: true };
 }

@@ -47,6 +47,15 @@ export function blockDeviceIo(folder: string, sys = "/sys"): IoCompleted | null 
   } catch {
     return null;
   }
+  return deviceIo(dev, sys);
+}
+
+/**
+ * The counters' reader for device `dev` (a folder's st_dev, as the applier's
+ * thread read it: a stat of the copy may wait on a hung disk, a read of
+ * /sys does not); null when there is none (or its counters cannot be read).
+ */
+export function deviceIo(dev: bigint, sys = "/sys"): IoCompleted | null {
   const { major, minor } = devNumbers(dev);
   if (major === 0) return null;
   const at = `${sys}/dev/block/${major}:${minor}/stat`;

@@ -63,3 +63,34 @@ export async function fileBlockSums(fh: fsp.FileHandle, size: number, blockSize:
   }
   return { size, blockSize, offset, sums };
 }
+
+/**
+ * fileBlockSums on an fd, synchronously: for a thread that answers one
+ * question after the other (the SECOND's applier's thread), where a read
+ * the disk never finishes must hold that thread, not a pool's.
+ * `read(buf, position)` returns the bytes it read there (0 at the end).
+ */
+export function fileBlockSumsSync(read: (buf: Uint8Array, position: number) => number, size: number, blockSize: number, offset: number, count: number, onChunk?: () => void): BlockSums {
+  const n = Math.max(0, Math.min(count, Math.ceil((size - offset) / blockSize)));
+  const sums = new Uint8Array(n * BLOCK_SUM_BYTES);
+  const chunkBlocks = Math.max(1, Math.floor((1 << 20) / blockSize));
+  const buf = new Uint8Array(chunkBlocks * blockSize);
+  for (let i = 0; i < n; i += chunkBlocks) {
+    const blocks = Math.min(chunkBlocks, n - i);
+    const want = blocks * blockSize;
+    const at = offset + i * blockSize;
+    let got = 0;
+    while (got < want) {
+      const r = read(buf.subarray(got, want), at + got);
+      if (r === 0) break;
+      got += r;
+    }
+    const data = buf.subarray(0, got);
+    for (let j = 0; j < blocks; j++) {
+      const part = data.subarray(j * blockSize, Math.min(data.length, (j + 1) * blockSize));
+      sums.set(blockSum(part), (i + j) * BLOCK_SUM_BYTES);
+    }
+    onChunk?.();
+  }
+  return { size, blockSize, offset, sums };
+}

@@ -229,11 +229,17 @@ export class MirrorDriver implements MirrorResource {
     const answerer: RequestAnswerer = {
       request: (id, q, reply) => {
         if (q.kind === "control") return this.answerControl(q, reply);
-        // The answers read the copy on this thread: never from a disk taken for hung.
+        // Never from a disk taken for hung: the question fails now, with why.
         if (this.diskHung !== null) return void reply({ kind: "error", errno: "EIO", message: `${o.self}: ${this.diskHung}` });
-        return this.folderAnswerer.request(id, q, reply);
+        // The applier's thread reads the copy (apply-threaded.ts): this thread makes no call into its disk.
+        // Only an applier on this thread (no Worker here) leaves the answers to this one.
+        const onThread = this.applier?.answerer ?? null;
+        return onThread === null ? this.folderAnswerer.request(id, q, reply) : onThread.request(id, q, reply);
       },
-      reset: () => this.folderAnswerer.reset(),
+      reset: () => {
+        this.applier?.answerer?.reset();
+        this.folderAnswerer.reset();
+      },
     };
     this.server = new ReplicationServer({ ...identity, listen: o.listen, apply: (op) => this.applyFromPeer(op), answerer, timers: o.linkTimers });
     this.client = new ReplicationClient({ ...identity, addresses: o.peerAddresses, port: o.port, timers: o.linkTimers });
@@ -289,9 +295,6 @@ export class MirrorDriver implements MirrorResource {
     } catch {
       fsCalls = null;
     }
-    // The answers read the copy through directory fds where the runtime has the `*at` calls (not under Node).
-    const dirCalls = await loadDirCalls("mirror resync answers").catch(() => null);
-    this.folderAnswerer = new FolderAnswerer(this.beneathPath(), { fsCalls, dirCalls });
     await this.openJournal();
     const started = await startApplier(this.beneathPath(), {
       timeoutMs: this.o.diskTimeoutMs ?? DEFAULT_DISK_TIMEOUT_MS,
@@ -301,6 +304,12 @@ export class MirrorDriver implements MirrorResource {
     });
     this.applier = started.applier;
     if (!started.threaded) this.o.log.info("mirror applies on the main thread", { ...this.tag, why: started.why });
+    // The applier's thread answers the resync's questions (the vigil binary); else this thread does,
+    // through directory fds where the runtime has the `*at` calls (not under Node).
+    if ((started.applier.answerer ?? null) === null) {
+      const dirCalls = await loadDirCalls("mirror resync answers").catch(() => null);
+      this.folderAnswerer = new FolderAnswerer(this.beneathPath(), { fsCalls, dirCalls });
+    }
     this.server.onUp(() => {
       this.serverConnections++;
       this.serverUp = true;
