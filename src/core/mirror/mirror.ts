@@ -76,6 +76,7 @@
  *    alone) and is tried again every saveRetryMs until it opens.
  */
 import type { Stepped } from "../step.ts";
+import { resyncBegunNote, resyncFailed, resyncFailedNote, sayResyncStart } from "./resync-retry.ts";
 import { bumpGen, compareGens, type CopyRecord, EMPTY_GEN, freshCopy, genCounter, type GenOrder } from "./copy.ts";
 import type { DataMark, MirrorAction, MirrorInput, MirrorState, MirrorTimers, PeerCopy, WriteMode } from "./types.ts";
 import { copyOnDisk, saveRetryMs, savedNote, unsavedGate, unsavedNote } from "./unsaved.ts";
@@ -268,6 +269,7 @@ export function initMirror(init: MirrorInit, now: number): Stepped<MirrorState, 
     peerAlone: false,
     resyncing: false,
     resyncRetryAt: null,
+    resyncRetrying: null,
     gap: false,
     boot: init.boot,
     splitBrain: null,
@@ -440,6 +442,7 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
       // The peer took our gen: it is in sync from now on.
       if (s.link !== null) s.link = { ...s.link, gen: s.copy.gen, history: s.copy.history, data: "uptodate", unclean: false };
       note("info", "resync-done", `${s.peer} is in sync (gen ${s.copy.gen})`);
+      s.resyncRetrying = null;
       break;
     case "resync-failed":
       // Tried again after a pause (at once on a live link could loop), or at the next link-up.
@@ -453,8 +456,19 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
       else if (!ev.touched && s.link !== null && s.link.data === "uptodate" && (s.peerMark === "o" || s.peerMark === "i")) {
         s.link = { ...s.link, data: s.peerMark === "o" ? "outdated" : "inconsistent" };
       }
-      note("warn", "resync-failed", `resync to ${s.peer} failed: ${ev.detail}; tried again in ${Math.round(s.timers.resyncRetryMs / 1000)} s`);
+      {
+        // Said once per reason, the tries after it quiet (resync-retry.ts).
+        const failed = resyncFailed(s.resyncRetrying, ev.detail, now);
+        s.resyncRetrying = failed.retrying;
+        if (failed.say) note("warn", "resync-failed", resyncFailedNote(s.peer, ev.detail, s.timers.resyncRetryMs));
+      }
       break;
+    case "resync-begun": {
+      const begun = resyncBegunNote(s.resyncRetrying, s.peer, now);
+      if (begun !== null) note("info", "resync-start", begun);
+      s.resyncRetrying = null;
+      break;
+    }
     case "resync-incoming":
       if (s.copy.data !== "inconsistent") persist({ ...s.copy, data: "inconsistent" });
       note("info", "resync-start", `${s.peer} resyncs this copy`);
@@ -599,7 +613,7 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
       const keepConflicts = o === "diverged" || o === "peer-newer" || o === "initial" || s.splitBrain !== null || s.link.gen === EMPTY_GEN;
       out.push({ type: "resync", mode: journal ? "journal" : "full", base: journal ? base : null, keepConflicts });
       const how = !journal ? "full compare" : s.journalLost !== null ? `full compare: ${s.journalLost.detail}` : "changes journaled since gen " + String(base);
-      note("info", "resync-start", `resync to ${s.peer} (${how})`);
+      if (sayResyncStart(s.resyncRetrying)) note("info", "resync-start", `resync to ${s.peer} (${how})`);
     }
     const w = writesOf(s);
     if (w !== s.writes || ev.type === "role") {

@@ -87,6 +87,8 @@ export type MirrorInput =
    * the start and its copy is as it was.
    */
   | { readonly type: "resync-failed"; readonly detail: string; readonly touched: boolean }
+  /** PRIM: the peer accepted the resync (its answer to the driver's resync-begin): it is under way. */
+  | { readonly type: "resync-begun" }
   /**
    * SECOND: the PRIM starts resyncing into our copy; nothing is applied
    * before the persist this asks for. A driver refuses the resync instead
@@ -252,6 +254,14 @@ export interface MirrorState {
   readonly resyncing: boolean;
   /** PRIM: a resync failed on a live link: the next one not before this time. */
   readonly resyncRetryAt: number | null;
+  /** PRIM: the failure of the resync last said, while tries fail (resync-retry.ts); null: none failing. */
+  readonly resyncRetrying: {
+    readonly detail: string;
+    /** Tries that failed in a row (the one said included). */
+    readonly tries: number;
+    /** When the first of them failed (monotonic ms). */
+    readonly since: number;
+  } | null;
   /** PRIM: ops may be missing on the peer since the last outage (see link-up); a journal resync closes it. */
   readonly gap: boolean;
   /** This boot's id, for CopyRecord.applyingBoot. */

@@ -765,7 +765,8 @@ export class MirrorDriver implements MirrorResource {
     if (this.serverUp) this.server.drop(why);
   }
 
-  private control(action: MirrorControlAction): Promise<PeerCopy | null> {
+  /** The peer's copy as it answers `action`; null when it did not answer or refused (given to `refused`, else logged). */
+  private control(action: MirrorControlAction, refused?: (why: string) => void): Promise<PeerCopy | null> {
     return new Promise((resolve) => {
       const h = this.client.request({ kind: "control", action, copy: toWire(this.state) }, (r, failure) => {
         if (r === null) {
@@ -775,7 +776,9 @@ export class MirrorDriver implements MirrorResource {
         }
         if (r.kind === "control") resolve({ ...r.copy });
         else {
-          this.o.log.warn("mirror control refused by the peer", { ...this.tag, action, detail: r.kind === "error" ? `${r.errno}: ${r.message}` : r.kind });
+          const why = r.kind === "error" ? `${r.errno}: ${r.message}` : r.kind;
+          if (refused !== undefined) refused(why);
+          else this.o.log.warn("mirror control refused by the peer", { ...this.tag, action, detail: why });
           resolve(null);
         }
       });
@@ -1002,13 +1005,16 @@ export class MirrorDriver implements MirrorResource {
     if (mode !== planned || keepConflicts !== planKeep) {
       this.o.log.warn("mirror resync widened: the peer's copy changed since the link came up", { ...this.tag, peer_gen: now.gen, peer_unclean: String(now.unclean), mode, keep_aside: String(keepConflicts) });
     }
-    const begun = await this.control(keepConflicts ? "resync-begin-keep" : "resync-begin");
+    // A refusal is the failure's reason, said by the core once however often it comes (resync-retry.ts).
+    let refusal: string | null = null;
+    const begun = await this.control(keepConflicts ? "resync-begin-keep" : "resync-begin", (why) => (refusal = why));
     if (turn.stale) return;
     if (begun === null) {
-      this.input({ type: "resync-failed", detail: `${this.o.peer} did not accept the resync` , touched: false });
+      this.input({ type: "resync-failed", detail: refusal === null ? `${this.o.peer} did not accept the resync` : `${this.o.peer} refused it: ${refusal}`, touched: false });
       return;
     }
     failures.begun = true;
+    this.input({ type: "resync-begun" });
     // What waits now went into the journal (see hello, and waiting ops are journaled below): the resync covers it.
     const covered = [...this.queue.waiting()];
     await this.journalOrCompareAll(covered);
