@@ -110,6 +110,12 @@ export interface Membership {
   running(): boolean;
   /** Send frames now: what adverts() returns has changed. */
   publish(): void;
+  /**
+   * Send a round on every link at once, whatever the spacing of extra
+   * rounds, with adverts() as they are once the current turn is over; call
+   * `sent` right after it left. Not called while no heartbeat runs.
+   */
+  announce?(sent: () => void): void;
   /** Peers heard so far and their liveness. */
   peers(): { name: string; liveness: PeerState }[];
   /** `node`'s vigil answered on another channel (`via`: a mirror's replication link) to a probe sent `ageMs` ago; "record": its records were read then. */

@@ -35,6 +35,11 @@
  * notices nothing until it runs again, then takes what reached it, each
  * frame with its arrival; it gives a silent peer its stall credit and a
  * start-up grace on top of the deadtime, as the membership does.
+ * Frames: every node sends one each interval; a mirror core's
+ * "announce-alone" sends one at once, and the driver answers
+ * "alone-announced" once it left. In the "alone-ack-kill" scenario a role
+ * change also goes out as an extra round, at once or up to interval/4 later
+ * (the spacing of extra rounds), as the module core's publish does.
  *
  * Seeds: SIM_SEEDS=<k> runs k seeds per scenario; SIM_SEED=<n> replays one.
  */
@@ -88,6 +93,8 @@ interface SimNode {
   inbox: MirrorInput[];
   /** Extra time before this node calls its peer dead: the start-up grace of a young peer. */
   startGrace: number;
+  /** An extra round of this node (its role changed) leaves at this time; null: none owed. */
+  newsAt: number | null;
 }
 
 interface World {
@@ -126,6 +133,10 @@ interface World {
   linkBackAt: number;
   /** A node the first-contact fault kills at `at`, down until `until`. */
   revive: { node: SimNode; at: number; until: number } | null;
+  /** A role change goes out as an extra round, at once or up to interval/4 later (null: only periodic rounds). */
+  readonly news: boolean;
+  /** Called right after a write was acknowledged alone (the "alone-ack-kill" fault). */
+  onAloneAck: (() => void) | null;
 }
 
 function other(w: World, n: SimNode): SimNode {
@@ -152,21 +163,30 @@ function feed(w: World, n: SimNode, ev: MirrorInput): void {
 
 function act(w: World, n: SimNode, actions: readonly MirrorAction[]): void {
   let saved = false;
+  let failed = false;
+  let announced = false;
   for (const a of actions) {
     w.trace.push(`t=${w.now} ${n.name} -> ${JSON.stringify(a)}`);
     if (a.type === "persist" && n.full) {
       // The driver's rule: nothing after a failed persist is carried out; the core is told.
       feed(w, n, { type: "persist-failed", detail: "state dir full (ENOSPC)", saved: n.disk });
-      return;
+      failed = true;
+      break;
+    }
+    if (a.type === "announce-alone") {
+      // A round at once, whatever the spacing; the driver is told once it left (after this step's actions).
+      send(w, n);
+      announced = true;
     }
     if (a.type === "persist") {
       n.disk = a.copy;
       saved = true;
     }
     if (a.type === "note" && a.kind === "split-brain") n.splitBrainSeen = true;
-    if (a.type === "writes" && a.mode === "alone") {
+    if (a.type === "writes" && a.mode === "alone" && w.pending.length > 0) {
       for (const id of w.pending) w.acked.add(id);
       w.pending = [];
+      w.onAloneAck?.();
     }
     if (a.type === "resync") {
       const p = other(w, n);
@@ -186,7 +206,26 @@ function act(w: World, n: SimNode, actions: readonly MirrorAction[]): void {
       w.resync = { from: n, to: p, beginAt, begun: false, doneAt: beginAt + w.rng.int(20, 300), keep: a.keepConflicts };
     }
   }
-  if (saved && n.core?.unsaved != null) feed(w, n, { type: "persisted" });
+  if (!failed && saved && n.core?.unsaved != null) feed(w, n, { type: "persisted" });
+  if (announced) feed(w, n, { type: "alone-announced" });
+}
+
+/** `p` hears a frame of `n` now: what `n` publishes at this moment (its role and mark). */
+function hear(w: World, p: SimNode, n: SimNode): void {
+  p.heardAt = w.now;
+  p.seenRole = n.role;
+  p.seenMark = n.core?.mark ?? null;
+  if (p.liveness !== "up") {
+    p.liveness = "up";
+    feed(w, p, { type: "peer", liveness: "up" });
+  }
+  feed(w, p, { type: "peer-mark", mark: p.seenMark, running: running(n.role), alone: n.role === "ALONE", heardAt: w.now });
+}
+
+/** `n` sends a round now: its peer hears it unless it is down or the network is cut (a stalled peer takes it later). */
+function send(w: World, n: SimNode): void {
+  const p = other(w, n);
+  if (n.up && p.up && !w.netCut) hear(w, p, n);
 }
 
 function physicalLink(w: World): boolean {
@@ -229,6 +268,7 @@ function crash(w: World, n: SimNode): void {
   n.role = "STOP";
   n.stalledUntil = 0;
   n.inbox = [];
+  n.newsAt = null;
   if (w.resync !== null && (w.resync.from === n || w.resync.to === n)) w.resync = null;
 }
 
@@ -253,6 +293,12 @@ function setRole(w: World, n: SimNode, role: MirrorModuleRole): void {
     }
   }
   if (!running(role) && running(was)) w.pending = [];
+  if (w.news) {
+    // The module core publishes the new role as an extra round: at once, or owed until the spacing ends.
+    const delay = TICK * w.rng.int(0, 2);
+    if (delay === 0) send(w, n);
+    else n.newsAt = w.now + delay;
+  }
   feed(w, n, { type: "role", role });
   // The mirror resource refuses to mount while the takeover's record is not saved: the module core waits (WAIT).
   if (running(role) && !running(was) && n.core?.unsaved != null) {
@@ -277,15 +323,10 @@ function heartbeat(w: World): void {
   for (const n of w.nodes) {
     if (!n.up) continue;
     const p = other(w, n);
-    if (p.up && !stalled(w, p) && !w.netCut && w.now % INTERVAL === 0) {
-      n.heardAt = w.now;
-      n.seenRole = p.role;
-      n.seenMark = p.core?.mark ?? null;
-      if (n.liveness !== "up") {
-        n.liveness = "up";
-        feed(w, n, { type: "peer", liveness: "up" });
-      }
-      feed(w, n, { type: "peer-mark", mark: n.seenMark, running: running(p.role), alone: p.role === "ALONE", heardAt: w.now });
+    const extra = p.newsAt !== null && w.now >= p.newsAt;
+    if (p.up && !stalled(w, p) && extra) p.newsAt = null;
+    if (p.up && !stalled(w, p) && !w.netCut && (w.now % INTERVAL === 0 || extra)) {
+      hear(w, n, p);
     } else if (stalled(w, n)) {
       continue;
     } else if (n.liveness === "up" && w.now > deadAfter(w, n)) {
@@ -437,6 +478,7 @@ function write(w: World): void {
     w.pending.push(id);
   } else if (n.core.writes === "alone") {
     w.acked.add(id);
+    w.onAloneAck?.();
     if (w.netCut) {
       w.wroteApart.add(n.name);
       if (w.wroteApart.size === 2) w.bothWroteApart = true;
@@ -525,8 +567,14 @@ function firstContactFault(w: World): void {
  * - "stall-cut": the link is cut with both alive, and the SECOND stalls for
  *   100-350 ms meanwhile (its deadlines stretched). It must still become
  *   outdated, and its PRIM go on alone, within 2.5 s of the cut.
+ * - "alone-ack-kill": the SECOND stalls for 0.8-2 s and the replication link
+ *   breaks as it does (cut, or given up by the PRIM before its heartbeat's
+ *   verdict: 0-400 ms); the PRIM calls the SECOND dead and goes ALONE (that
+ *   role's extra round leaving at once or up to interval/4 later), and is
+ *   killed right after its first write acknowledged alone. The SECOND runs
+ *   again, takes what reached it, and must not take over without that write.
  */
-type StallScenario = "stall-kill" | "stall-alone-kill" | "stall-cut";
+type StallScenario = "stall-kill" | "stall-alone-kill" | "stall-cut" | "alone-ack-kill";
 type Scenario = "faults" | "split" | "first-contact" | StallScenario;
 
 /** Whether the pair is in sync: `prim` runs and replicates, `second` stands by up to date. */
@@ -545,6 +593,7 @@ function stallFault(w: World, scenario: StallScenario, t0: number): (() => void)
   let killAt = 0;
   let reviveAt = 0;
   let tookOver = false;
+  let killedAlone = false;
   return () => {
     if (w.now === t0) {
       pair = inSyncPair(w);
@@ -568,6 +617,17 @@ function stallFault(w: World, scenario: StallScenario, t0: number): (() => void)
         // The PRIM dropped the link during the stall and connects again every 500 ms: up to that after the stall.
         w.linkBackAt = second.stalledUntil + TICK * rng.int(0, 50);
         reviveAt = killAt + 4000;
+      } else if (scenario === "alone-ack-kill") {
+        w.replCut = true;
+        second.stallFrom = w.now;
+        second.stalledUntil = w.now + TICK * rng.int(80, 200);
+        w.linkBackAt = second.stalledUntil + TICK * rng.int(0, 50);
+        w.onAloneAck = () => {
+          w.onAloneAck = null;
+          killedAlone = true;
+          crash(w, prim);
+          reviveAt = w.now + 4000;
+        };
       } else {
         w.replCut = true;
         second.stallFrom = w.now + TICK * rng.int(0, 60);
@@ -585,7 +645,9 @@ function stallFault(w: World, scenario: StallScenario, t0: number): (() => void)
       if (prim.core?.writes !== "alone") w.failures.push(`t=${w.now}: ${prim.name} writes ${prim.core?.writes} 2.5 s after the link was cut`);
     }
     if (scenario === "stall-cut" && w.now === t0 + 3000) w.replCut = false;
+    if (scenario === "alone-ack-kill" && w.now === t0 + 6000 && !killedAlone) w.failures.push(`t=${w.now}: ${prim.name} acknowledged nothing alone`);
     if (reviveAt > 0 && w.now === reviveAt) {
+      w.replCut = false;
       if (scenario === "stall-kill" && !tookOver) w.failures.push(`t=${w.now}: ${second.name} never took over from the killed ${prim.name} (gate: ${second.core?.gate ?? "open"})`);
       start(w, prim);
     }
@@ -603,7 +665,7 @@ function run(seed: number, scenario: Scenario): World {
     return {
       name, up: false, core: null, disk: null, files: new Set(own), role: "STOP", heardAt: -1, seenRole: null, seenMark: null,
       liveness: "unknown", linkUp: false, linkNoticeAt: null, splitBrainSeen: false, kept: new Set(), own,
-      tells: !first || !rng.chance(0.2), forced: false, full: false, stalledUntil: 0, stallFrom: 0, inbox: [], startGrace: 0,
+      tells: !first || !rng.chance(0.2), forced: false, full: false, stalledUntil: 0, stallFrom: 0, inbox: [], startGrace: 0, newsAt: null,
     };
   };
   const nodes: [SimNode, SimNode] = [mk("a", 0), mk("b", 10)];
@@ -612,12 +674,13 @@ function run(seed: number, scenario: Scenario): World {
     rng, now: 0, nodes, replCut: false, netCut: false, nextWrite: 1, acked: new Set(), pending: [], unsent: [], resync: null, failures: [], trace: [],
     split: splitBrain, wroteApart: new Set(), bothWroteApart: false, prefer: configuredPrefer ?? "a", configuredPrefer, operatorAt: null, origin: null,
     firstContactKill: first ? { delay: TICK * rng.int(0, 3), beforeRun: rng.chance(0.3), downFor: rng.int(DEADTIME + 100, 4000) } : null,
-    revive: null, refusedAtOnce: scenario.startsWith("stall"), linkBackAt: 0,
+    revive: null, refusedAtOnce: scenario.startsWith("stall") || scenario === "alone-ack-kill", linkBackAt: 0,
+    news: scenario === "alone-ack-kill", onAloneAck: null,
   };
   // First contact: the second node may start a little later (the first one waits alone meanwhile).
   const lateStart = first && rng.chance(0.5) ? { node: rng.chance(0.5) ? nodes[0] : nodes[1], at: TICK * rng.int(1, 200) } : null;
   for (const n of nodes) if (lateStart?.node !== n) start(w, n);
-  const stall = scenario === "stall-kill" || scenario === "stall-alone-kill" || scenario === "stall-cut" ? scenario : null;
+  const stall = scenario === "stall-kill" || scenario === "stall-alone-kill" || scenario === "stall-cut" || scenario === "alone-ack-kill" ? scenario : null;
   const END = first ? 20_000 : stall !== null ? 12_000 : 60_000;
   // First contact: the random faults begin once that fault has played out. A stall scenario has only its own.
   let faultUntil = first ? 10_000 : stall !== null ? END : 0;
@@ -718,6 +781,7 @@ describe("mirror core simulation", () => {
     ["stall-kill", "a SECOND stalled as its PRIM is killed, its dead verdict stretched past the detach grace, takes over"],
     ["stall-alone-kill", "a stalled SECOND whose PRIM went on alone and dies just after it runs again never takes over without those writes"],
     ["stall-cut", "a SECOND stalled while the link is cut still becomes outdated in time, and its PRIM goes on alone"],
+    ["alone-ack-kill", "a PRIM killed right after its first write acknowledged alone, its ALONE maybe still owed, never leaves its stalled SECOND taking over without that write"],
   ];
   for (const [scenario, title] of stallCases) {
     for (const seed of seedsFromEnv(30)) {

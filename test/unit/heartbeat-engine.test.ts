@@ -90,6 +90,30 @@ describe("HeartbeatEngine over the in-memory network", () => {
     await b.e.stop();
   });
 
+  it("announce: a round with the adverts of the end of the turn leaves at once, inside the spacing of extra rounds, and `sent` follows it", async () => {
+    const published = { adverts: [{ module: "vms", role: "PRIM|u", generation: 2 }] };
+    const { a, b } = await runningPair(210, (net, self) => (self === "a" ? engine(net, self, published) : engine(net, self)));
+    // An extra round just went out: the spacing holds an ordinary publish back for a quarter interval.
+    a.e.publish();
+    await vi.advanceTimersByTimeAsync(1);
+    const before = b.heard.length;
+    const framesSent = (link: number) => Number(new RegExp(`vigil_heartbeat_frames_sent_total\\{link="${link}"\\} (\\d+)`).exec(a.metrics.render())?.[1]);
+    const sentBefore = [framesSent(0), framesSent(1)];
+    const askedAt = Date.now();
+    const sent: number[][] = [];
+    a.e.announce(() => sent.push([framesSent(0), framesSent(1)]));
+    // Changed in the same turn, after the ask: the round carries it.
+    published.adverts = [{ module: "vms", role: "ALONE|u", generation: 3 }];
+    a.e.publish();
+    expect(sent).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    // Called once, right after a frame left on each link.
+    expect(sent).toEqual([[(sentBefore[0] ?? 0) + 1, (sentBefore[1] ?? 0) + 1]]);
+    expect(b.heard.slice(before).map((h) => [h.roles, h.at])).toEqual([["vms=ALONE|u", askedAt], ["vms=ALONE|u", askedAt]]);
+    await a.e.stop();
+    await b.e.stop();
+  });
+
   it("rejects and counts a frame signed with the wrong key, without treating it as life", async () => {
     const net = createMemoryNetwork();
     const a = engine(net, "a");

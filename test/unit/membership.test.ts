@@ -157,6 +157,20 @@ describe("publishing a change between rounds", () => {
     expect(nextWakeAt(d.state)).toBe(T0 + 200);
   });
 
+  it("a publish `now` leaves at once inside the spacing (something waits on it), and the spacing runs again from it", () => {
+    const d = new Driver();
+    d.tick(T0);
+    expect(publish(d, T0 + 10).length).toBe(2);
+    const now = stepMembership(d.state, { type: "publish", now: true }, T0 + 12);
+    d.state = now.state;
+    d.now = T0 + 12;
+    expect(sends([...now.actions]).map((f) => [f.sentAt, f.link])).toEqual([[T0 + 12, 0], [T0 + 12, 1]]);
+    expect(now.actions.every((a) => a.type !== "send-heartbeat" || a.news)).toBe(true);
+    // An ordinary publish right after it waits out the spacing from the round `now` sent.
+    expect(publish(d, T0 + 20)).toEqual([]);
+    expect(nextWakeAt(d.state)).toBe(T0 + 37);
+  });
+
   it("changes no belief about peers", () => {
     const d = new Driver();
     d.tick(T0);

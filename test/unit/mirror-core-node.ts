@@ -19,6 +19,12 @@ export class MirrorCoreNode {
   log: MirrorAction[] = [];
   /** Every persist fails (a full state dir) while set. */
   full = false;
+  /**
+   * "announce-alone" is answered at once, as a driver with a running
+   * heartbeat does once its round left; false: left unanswered (the round
+   * not sent yet), for the tests of alone-announce.ts.
+   */
+  announces = true;
   /** `files`: whether this node's folders held files at its start; null: not told (the previous release). */
   constructor(
     readonly name: string,
@@ -39,25 +45,31 @@ export class MirrorCoreNode {
     this.s = r.state;
     this.apply(r.actions, now);
   }
-  private apply(actions: readonly MirrorAction[], now: number): void {
+  /** Carries the actions out; returns those of the announcement's answer (a driver's next step). */
+  private apply(actions: readonly MirrorAction[], now: number): readonly MirrorAction[] {
     let saved = false;
+    let failed = false;
+    let announce = false;
     for (const a of actions) {
       this.log.push(a);
+      if (a.type === "announce-alone") announce = this.announces;
       if (a.type !== "persist") continue;
       if (this.full) {
         this.step({ type: "persist-failed", detail: "state dir /state full (ENOSPC)", saved: this.disk }, now);
-        return;
+        failed = true;
+        break;
       }
       this.disk = a.copy;
       saved = true;
     }
-    if (saved && this.s.unsaved !== null) this.step({ type: "persisted" }, now);
+    if (!failed && saved && this.s.unsaved !== null) this.step({ type: "persisted" }, now);
+    return announce ? this.step({ type: "alone-announced" }, now) : [];
   }
+  /** The step's actions, then those of the announcement's answer when it asked for one (announces). */
   step(ev: MirrorInput, now: number): readonly MirrorAction[] {
     const r = stepMirror(this.s, ev, now);
     this.s = r.state;
-    this.apply(r.actions, now);
-    return r.actions;
+    return [...r.actions, ...this.apply(r.actions, now)];
   }
   /** A restart (or a crash): only the disk survives. */
   restart(now = 0): void {

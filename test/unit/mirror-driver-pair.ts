@@ -53,8 +53,13 @@ export async function pairInSync(root: string, o: {
   const h2 = loopbackMirrorDriver("h2", root, { key: o.key, port: o.port, ...(o.h2Lines === undefined ? {} : { lines: o.h2Lines }), ...(o.h2Timers === undefined ? {} : { timers: o.h2Timers }) });
   o.cleanups.push(() => h1.close(), () => h2.close());
   for (let i = 0; i < (o.files ?? 0); i++) writeFileSync(join(h1.folder, `f${i}`), `file ${i}\n`.repeat(100));
-  h1.attach({ gate: () => {}, republish: () => h2.peerAdvert(h1.core.role, h1.mark) });
-  h2.attach({ gate: () => {}, republish: () => h1.peerAdvert(h2.core.role, h2.mark) });
+  // An announced round leaves after the turn, as the heartbeat's does, carrying the advert as it is then.
+  const announce = (from: MirrorDriver, to: MirrorDriver) => (sent: () => void) => queueMicrotask(() => {
+    to.peerAdvert(from.core.role, from.mark);
+    sent();
+  });
+  h1.attach({ gate: () => {}, republish: () => h2.peerAdvert(h1.core.role, h1.mark), announce: announce(h1, h2) });
+  h2.attach({ gate: () => {}, republish: () => h1.peerAdvert(h2.core.role, h2.mark), announce: announce(h2, h1) });
   // And every heartbeat round (100 ms): a SECOND whose link is down gives way only to a PRIM it still hears (rule 4).
   const rounds = setInterval(() => {
     h2.peerAdvert(h1.core.role, h1.mark);

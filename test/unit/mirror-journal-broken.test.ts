@@ -65,7 +65,7 @@ function fillStateDirAppends(inside: Insides): void {
   file.write = (data, at) => (at === 0 ? write(data, at) : Promise.reject(Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" })));
 }
 
-const host = { gate: () => {}, republish: () => {} };
+const host = { gate: () => {}, republish: () => {}, announce: (sent: () => void) => queueMicrotask(sent) };
 
 /** Two drivers, h1 PRIM, h2 SECOND, once the first sync of 5 files ended on both sides. */
 const pair = async (root: string, h1Lines: string[]): Promise<{ h1: MirrorDriver; h2: MirrorDriver }> =>

@@ -27,7 +27,7 @@ import { tmpDir } from "./resync-fixture.ts";
 const isRoot = process.getuid?.() === 0;
 const KEY = new Uint8Array(32).fill(9);
 const PORT = 30_000 + Math.floor(Math.random() * 20_000);
-const host = { gate: () => {}, republish: () => {} };
+const host = { gate: () => {}, republish: () => {}, announce: (sent: () => void) => queueMicrotask(sent) };
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {

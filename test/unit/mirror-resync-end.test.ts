@@ -71,7 +71,7 @@ describe("the end of a resync and the live ops around it", () => {
       }
       return control(action);
     };
-    const host = { gate: () => {}, republish: () => {} };
+    const host = { gate: () => {}, republish: () => {}, announce: (sent: () => void) => queueMicrotask(sent) };
     h1.attach(host);
     h2.attach(host);
     await until(() => inside.journal !== null, "h1's mirror started");

@@ -73,8 +73,11 @@ describe("mirror core: a copy record that cannot be saved (rule 8)", () => {
     const { a, b } = inSyncPair();
     b.step({ type: "link-down", detail: "connection reset" }, 100);
     b.step({ type: "peer", liveness: "dead" }, 600);
-    b.full = true;
+    // Its ALONE leaves once the disk is full: the new gen, decided then, cannot be saved.
+    b.announces = false;
     b.step({ type: "role", role: "ALONE" }, 610);
+    b.full = true;
+    b.step({ type: "alone-announced" }, 610);
     expect(b.s.copy.gen).not.toBe(a.s.copy.gen);
     expect(b.wire().gen).toBe(a.s.copy.gen);
     // A comes back after a crash while B still cannot save: A is compared with what B's disk holds.

@@ -200,7 +200,10 @@
  * round came first: extra rounds are news (the action's `news`), which a
  * peer reads at once, while it may read periodic rounds once per round of
  * its own (udp-transport.ts, "News"). Extra rounds leave the periodic
- * rhythm alone: peers' deadlines only ever gain from them.
+ * rhythm alone: peers' deadlines only ever gain from them. A publish `now`
+ * leaves at once whatever the spacing (a mirror PRIM holds its first write
+ * acknowledged alone until its ALONE has left); it is asked about once per
+ * ALONE, and the spacing runs again from it.
  */
 import type { Stepped } from "../step.ts";
 import { validateMembershipConfig, type MembershipConfig } from "./config.ts";
@@ -349,7 +352,7 @@ export function stepMembership(
   const out: MembershipAction[] = [];
   creditStall(d, now, out);
   if (input.type === "tick") onTick(d, now, out);
-  else if (input.type === "publish") onPublish(d, now, out);
+  else if (input.type === "publish") onPublish(d, now, out, input.now === true);
   else if (input.type === "leave") onLeave(d, now, out);
   else if (input.type === "alive") {
     if (input.proof === "record") onRecord(d, input.node, input.via, input.ageMs, now, out);
@@ -409,8 +412,8 @@ function onTick(d: MembershipDraft, now: number, out: MembershipAction[]): void 
   else if (d.extraOwed && now >= d.nextExtraAt) sendExtraRound(d, now, out);
 }
 
-function onPublish(d: MembershipDraft, now: number, out: MembershipAction[]): void {
-  if (now >= d.nextExtraAt) sendExtraRound(d, now, out);
+function onPublish(d: MembershipDraft, now: number, out: MembershipAction[], atOnce: boolean): void {
+  if (atOnce || now >= d.nextExtraAt) sendExtraRound(d, now, out);
   else d.extraOwed = true;
   if (now >= d.nextSendAt) sendPeriodicRound(d, now, out);
 }

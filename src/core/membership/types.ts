@@ -65,8 +65,12 @@ export type MembershipInput =
    * What we publish in our frames (module roles) changed: send a frame on
    * every link now rather than at the next interval. Rate-limited by the core
    * (see "Sending" in membership.ts), so a driver may ask as often as it likes.
+   * `now`: the round leaves at once even inside the spacing of extra rounds,
+   * as something waits on it having left (a mirror PRIM's first write
+   * acknowledged alone waits on its ALONE advert, src/core/mirror/alone-announce.ts);
+   * asked about once per ALONE, so it cannot flood the wire.
    */
-  | { readonly type: "publish" }
+  | { readonly type: "publish"; readonly now?: boolean }
   /**
    * Another authenticated channel to `node` (a mirror module's replication
    * link, named by `via`) got the answer to a probe we sent `ageMs` ago: the

@@ -16,12 +16,14 @@
  *    on alone), it moves to a new gen and persists it; its old gen is the
  *    base of its journal.
  * 3. A PRIM whose link went down while its peer is alive holds write
- *    acknowledgements until the peer is dead and the module core keeps the
+ *    acknowledgements until (b) the peer is dead, the module core keeps the
  *    module here (ALONE: with a witness, only after a witness round that
- *    started after the loss answered), or the peer publishes a persisted
- *    outdated/inconsistent mark, or the link is back. So a SECOND that never
- *    saw a write is never made to miss an acknowledged one, and a PRIM cut
- *    off from its peer and its witness acknowledges nothing before it stops.
+ *    started after the loss answered) and a heartbeat round saying ALONE
+ *    has left on its links (alone-announce.ts), or (a) the peer publishes a
+ *    persisted outdated/inconsistent mark, or the link is back. So a SECOND
+ *    that never saw a write is never made to miss an acknowledged one, and
+ *    a PRIM cut off from its peer and its witness acknowledges nothing
+ *    before it stops.
  * 4. A SECOND whose link went down while the PRIM lives declares its copy
  *    outdated (persisted, then published) when it hears the PRIM say ALONE,
  *    or when it still hears the PRIM once the detach grace has run. A PRIM
@@ -82,6 +84,7 @@ import type { DataMark, MirrorAction, MirrorInput, MirrorState, MirrorTimers, Pe
 import { copyOnDisk, saveRetryMs, savedNote, unsavedGate, unsavedNote } from "./unsaved.ts";
 import { journalGate, journalOpenedNote, journalUnopenedNote } from "./journal-state.ts";
 import { coveredNote, faultNote, leftNote, leftToResync, NO_BEHIND_FAILURES } from "./behind.ts";
+import { aloneByVerdict, announceDue, announceWakeAt } from "./alone-announce.ts";
 
 export interface MirrorInit {
   readonly module: string;
@@ -243,7 +246,8 @@ function dataWrites(s: MirrorState): WriteMode {
   // Dead is not enough: the module core must also keep the module here (ALONE). A node cut off
   // from its peer and its witness is told "dead" too, and stops the service instead; an
   // acknowledgement given meanwhile would be of a write the node taking over never sees.
-  if (s.peerLiveness === "dead" && s.role === "ALONE") return "alone";
+  // And the ALONE must have left on the heartbeat's links first (rule 4, alone-announce.ts).
+  if (aloneByVerdict(s)) return s.aloneAnnounced ? "alone" : "hold";
   return "hold";
 }
 
@@ -267,6 +271,8 @@ export function initMirror(init: MirrorInit, now: number): Stepped<MirrorState, 
     detachedAt: null,
     peerHeardAt: null,
     peerAlone: false,
+    aloneAnnounced: false,
+    announceAskedAt: null,
     resyncing: false,
     resyncRetryAt: null,
     resyncRetrying: null,
@@ -346,6 +352,11 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
     case "role": {
       const was = running(s);
       s.role = ev.role;
+      // The announcement holds for one ALONE: the next one is announced again.
+      if (ev.role !== "ALONE") {
+        s.aloneAnnounced = false;
+        s.announceAskedAt = null;
+      }
       // Rule 8: what was decided for running here and never saved is forgotten (see unsaved.ts).
       if (was && !running(s) && s.unsaved !== null) s.copy = copyOnDisk(s.unsaved);
       // Running stops only once the folders are unmounted: nothing is in flight any more.
@@ -353,6 +364,12 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
       else if (was && !running(s) && s.copy.writing) persist({ ...s.copy, writing: false });
       break;
     }
+    case "alone-announced":
+      if (s.role === "ALONE" && s.announceAskedAt !== null) {
+        s.aloneAnnounced = true;
+        s.announceAskedAt = null;
+      }
+      break;
     case "peer":
       s.peerLiveness = ev.liveness;
       if (ev.liveness === "dead") {
@@ -559,15 +576,22 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
 
   // Rule 4 is the mirror image of the PRIM's rule 3. With its link down, a PRIM acknowledges a
   // write alone only (a) once it heard our persisted outdated mark, given here, or (b) once its
-  // heartbeat called us dead and its module core keeps the module there: ALONE (dataWrites).
-  // Only (b) lets it get ahead of a copy that still says up to date, so (b) is what must outdate
-  // us first. A PRIM switches to ALONE and publishes that role in the same step of its module
-  // core, as an extra heartbeat round (at once, or interval/4 after the previous extra one): we
-  // outdate ourselves as we hear it, while our link is down (with the link up it still
+  // heartbeat called us dead, its module core keeps the module there (ALONE) and a heartbeat
+  // round saying ALONE has left on its links (dataWrites, alone-announce.ts). Only (b) lets it
+  // get ahead of a copy that still says up to date, so (b) is what must outdate us first: we
+  // outdate ourselves as we hear ALONE while our link is down (with the link up it still
   // replicates to us; an ALONE heard before our link went down counts when it goes, as the PRIM
-  // may have lost its end first). A death of that PRIM after its frame left then finds us
-  // outdated, waiting, instead of taking over without its acknowledged writes; one in the moment
-  // between its first acknowledgement alone and that frame is not covered.
+  // may have lost its end first). Its first acknowledgement alone waits for that round, which
+  // its driver sends at once (not at the next round, nor interval/4 after the previous extra
+  // one, as the module core's own publish of ALONE may be): so whenever that PRIM dies after
+  // acknowledging anything alone, its ALONE was on the wire before, reaches us before our dead
+  // verdict on it (a verdict comes a deadtime after the last frame; a frame read late after a
+  // stall of ours is taken before we judge), and finds us outdated, waiting, instead of taking
+  // over without its acknowledged writes. Before, a PRIM dying between its first acknowledgement
+  // alone and its ALONE frame (up to interval/4) was not covered. Left open: that one round
+  // lost on every link and the PRIM dead before its next round (an interval later) says ALONE
+  // again. The cost is on the PRIM: its first write acknowledged alone waits for the round to be
+  // sent (a turn of its event loop and the sends; bench/alone-announce.ts), once per ALONE.
   // (a) is for the PRIM's sake only: it holds its writes while it hears us, and our mark lets it
   // go on. We give it once we still hear the PRIM detachGraceMs after our link went down: that
   // frame was sent by a running PRIM (one that was on its way when the link went down arrives
@@ -589,6 +613,12 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
   }
 
   if (running(s)) {
+    // Rule 3 (b): the ALONE goes out on the heartbeat's links before anything is acknowledged alone.
+    // Asked before any persist of this step: a persist that fails (rule 8) stops the actions after it.
+    if (announceDue(s, now)) {
+      s.announceAskedAt = now;
+      out.push({ type: "announce-alone" });
+    }
     if (!s.copy.writing) persist({ ...s.copy, writing: true });
     // Rule 2: a new gen before writing without the peer in sync (not while
     // holding: the peer may still be in sync when the link comes back).
@@ -641,7 +671,7 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
  */
 export function mirrorWakeAt(s: MirrorState): number | null {
   const at = [s.saveRetryAt, s.journalRetryAt];
-  if (running(s)) at.push(s.resyncRetryAt);
+  if (running(s)) at.push(s.resyncRetryAt, announceWakeAt(s));
   const due = at.filter((t): t is number => t !== null);
   return due.length === 0 ? null : Math.min(...due);
 }

@@ -144,7 +144,13 @@ export type MirrorInput =
   /** Rule 9: the ALONE journal could not be opened (`detail`: why, in the operator's words). */
   | { readonly type: "journal-unopened"; readonly detail: string }
   /** The journal opened after "journal-unopened". */
-  | { readonly type: "journal-opened" };
+  | { readonly type: "journal-opened" }
+  /**
+   * A heartbeat round carrying our ALONE advert has left on every link (the
+   * datagrams handed to the kernel), asked by "announce-alone"; taken only
+   * while our role is ALONE (alone-announce.ts).
+   */
+  | { readonly type: "alone-announced" };
 
 /**
  * What the PRIM does with each intercepted write:
@@ -173,6 +179,12 @@ export type WriteMode = "replicate" | "hold" | "alone";
  * - note: a log line / console event.
  * - open-journal: try to open the ALONE journal again (rule 9); the driver
  *   answers "journal-opened" or "journal-unopened".
+ * - announce-alone: send a heartbeat round on every link AT ONCE (not at
+ *   the next round, not after the spacing of extra rounds), carrying the
+ *   module's advert as it is once the current step's actions are carried
+ *   out (ALONE), and answer "alone-announced" right after it left. No write
+ *   is acknowledged alone on the peer's dead verdict before that answer
+ *   (rule 3 (b), alone-announce.ts).
  */
 export type MirrorAction =
   | { readonly type: "persist"; readonly copy: CopyRecord }
@@ -181,7 +193,8 @@ export type MirrorAction =
   | { readonly type: "resync"; readonly mode: "journal" | "full"; readonly base: string | null; readonly keepConflicts: boolean }
   | { readonly type: "mark"; readonly mark: DataMark }
   | { readonly type: "note"; readonly level: "info" | "warn" | "error"; readonly kind: MirrorNoteKind; readonly detail: string }
-  | { readonly type: "open-journal" };
+  | { readonly type: "open-journal" }
+  | { readonly type: "announce-alone" };
 
 export type MirrorNoteKind =
   | "gen-bumped"
@@ -250,6 +263,13 @@ export interface MirrorState {
   readonly peerHeardAt: number | null;
   /** The peer's latest advert says ALONE: it called us dead, and writes alone once its link is down (rule 4). */
   readonly peerAlone: boolean;
+  /**
+   * ALONE: a heartbeat round carrying our ALONE has left since we became
+   * ALONE (alone-announce.ts); writes alone on the peer's dead verdict wait for it.
+   */
+  readonly aloneAnnounced: boolean;
+  /** ALONE: when "announce-alone" was last asked and not answered yet; null: not asked. */
+  readonly announceAskedAt: number | null;
   /** PRIM: a resync to the peer is under way. */
   readonly resyncing: boolean;
   /** PRIM: a resync failed on a live link: the next one not before this time. */

@@ -158,6 +158,8 @@ export class HeartbeatEngine {
     this.wake();
   };
   private publishQueued = false;
+  private announceQueued = false;
+  private announceWaiting: (() => void)[] = [];
   private pending: PendingFrame[] = [];
   /** readArrived() is running: its frames are sorted and fed together afterwards. */
   private reading = false;
@@ -322,6 +324,31 @@ export class HeartbeatEngine {
       this.takeArrived();
       this.apply(stepMembership(this.state, { type: "publish" }, this.clock()));
       this.schedule();
+    });
+  }
+
+  /**
+   * A round must leave at once, whatever the spacing of extra rounds (a
+   * mirror PRIM's first write acknowledged alone waits on its ALONE advert):
+   * sent after this turn, so the adverts changed in it are in its frames,
+   * and each `sent` is called right after its datagrams were handed to the
+   * sockets. Asks of one turn share the round; none is answered while the
+   * transport is closed.
+   */
+  announce(sent: () => void): void {
+    if (!this.transport) return;
+    this.announceWaiting.push(sent);
+    if (this.announceQueued) return;
+    this.announceQueued = true;
+    queueMicrotask(() => {
+      this.announceQueued = false;
+      const waiting = this.announceWaiting;
+      this.announceWaiting = [];
+      if (!this.transport) return;
+      this.takeArrived();
+      this.apply(stepMembership(this.state, { type: "publish", now: true }, this.clock()));
+      this.schedule();
+      for (const fn of waiting) fn();
     });
   }
 

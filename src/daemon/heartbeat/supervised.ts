@@ -160,6 +160,7 @@ export function supervisedHeartbeat(ctx: NodeContext, others: () => readonly Eng
     },
     running: () => running !== undefined,
     publish: () => running?.publish(),
+    announce: (sent) => running?.announce(sent),
     alive: (node, via, ageMs, proof) => running?.alive(node, via, ageMs, proof),
     readArrived: () => running?.readArrived(),
     peers: () => running?.view().peers.map((p) => ({ name: p.name, liveness: p.state })) ?? [],

@@ -126,6 +126,13 @@ export interface MirrorHost {
   /** The data mark changed: publish it now. */
   republish(): void;
   /**
+   * Send a heartbeat round on every link at once, with the module's advert
+   * as it is once the current turn's steps are carried out, and call `sent`
+   * right after it left ("announce-alone", rule 3 (b)). `sent` may never be
+   * called (no heartbeat running): the core asks again.
+   */
+  announce(sent: () => void): void;
+  /**
    * `peer`'s vigil answered a ping of ours on the link, sent `ageMs` ago (the
    * link counts as a heartbeat link); `proof` "record": not an answer, records
    * of it were read, the last one `ageMs` ago (see "Records" in membership.ts).
@@ -939,6 +946,9 @@ export class MirrorDriver implements MirrorResource {
           break;
         case "open-journal":
           void this.openJournal();
+          break;
+        case "announce-alone":
+          this.host?.announce(() => this.input({ type: "alone-announced" }));
           break;
       }
     }

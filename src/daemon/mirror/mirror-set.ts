@@ -65,6 +65,7 @@ export class MirrorSet implements MirrorResource {
         host.gate(this.gate());
       },
       republish: () => host.republish(),
+      announce: (sent) => host.announce(sent),
       ...(host.alive === undefined ? {} : { alive: (peer: string, ageMs: number, proof?: "answer" | "record") => host.alive?.(peer, ageMs, proof) }),
     }));
   }

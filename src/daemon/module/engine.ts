@@ -34,6 +34,8 @@ export interface ModuleEngineOptions {
   readonly metrics: Metrics;
   /** A module's published role or generation changed: the heartbeat should tell peers now, not at its next interval. */
   readonly onPublish?: () => void;
+  /** A mirror's ALONE must leave at once, whatever the spacing of extra rounds; `sent` right after it left (Membership.announce). */
+  readonly onAnnounce?: (sent: () => void) => void;
   /** A peer answered on a mirror's replication link: it counts as a heartbeat link (Membership.alive). */
   readonly onAlive?: (node: string, via: string, ageMs: number, proof?: "answer" | "record") => void;
 }
@@ -65,6 +67,7 @@ export class ModuleEngine implements ModuleControl {
       transition: (t: ModuleTransition) => this.onTransition(t),
       note: (n: Extract<ModuleAction, { type: "event" }>) => this.onNote(n),
       published: () => o.onPublish?.(),
+      announce: (sent: () => void) => o.onAnnounce?.(sent),
       alive: (node: string, via: string, ageMs: number, proof?: "answer" | "record") => o.onAlive?.(node, via, ageMs, proof),
     };
     this.reporter = reporter;

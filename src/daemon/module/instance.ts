@@ -60,6 +60,8 @@ export interface ModuleReporter {
   note(a: Extract<ModuleAction, { type: "event" }>): void;
   /** What the heartbeat frames list for this module changed (role or generation). */
   published?(advert: ModuleAdvert): void;
+  /** A round with the adverts as they are at the end of this turn must leave at once; `sent` right after it left (MirrorHost.announce). */
+  announce?(sent: () => void): void;
   /** `node` answered on another channel than the heartbeat (`via`), to a probe sent `ageMs` ago; "record": its records were read (Membership.alive). */
   alive?(node: string, via: string, ageMs: number, proof?: "answer" | "record"): void;
 }
@@ -176,6 +178,8 @@ export class ModuleInstance {
         this.advert = { ...this.advert, role: this.advertRole(this.state.role) };
         this.o.reporter.published?.(this.advert);
       },
+      // The transition to ALONE is carried out before its publish: the round leaves after this turn, with the advert saying ALONE.
+      announce: (sent) => this.o.reporter.announce?.(sent),
     });
     this.input({ type: "tick" });
   }

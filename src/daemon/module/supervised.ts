@@ -61,7 +61,7 @@ export function supervisedModules(ctx: NodeContext, membership: Membership): Sup
     const ms = await setupOn(c);
     if (!ms.ok) return ms.message;
     if (ms.options === undefined) return undefined;
-    const engine = new ModuleEngine({ ...ms.options, onPublish: () => membership.publish(), onAlive: (node, via, ageMs, proof) => membership.alive?.(node, via, ageMs, proof) });
+    const engine = new ModuleEngine({ ...ms.options, onPublish: () => membership.publish(), onAnnounce: (sent) => membership.announce?.(sent), onAlive: (node, via, ageMs, proof) => membership.alive?.(node, via, ageMs, proof) });
     running = engine;
     // Peers the heartbeat already hears (a reload restarts only the modules).
     engine.start(membership.peers());
