@@ -17,7 +17,7 @@
  * is ext4 without a journal, whose inode allocator makes CREATE-heavy rows
  * dear; a loop-mounted ext4 with its journal (mkfs's defaults) is what a
  * real host has. --devices DIR: the bare folder and each vigil copy on an
- * ext4 of its own, on a loop device backed by a file in DIR
+ * ext4 of its own (and each GlusterFS brick), on a loop device backed by a file in DIR
  * (bench/mirror-devices.ts): two servers flush two disks, and on one file
  * system the PRIM's and the SECOND's flushes would queue in one journal;
  * with DIR on tmpfs (/dev/shm) no shared disk lies beneath either.
@@ -306,11 +306,14 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(SCRATCH, "vigil-mirror-bench-"));
   const startedAt = Date.now();
   let closeBare: () => Promise<void> = async () => undefined;
+  const closeBricks: (() => Promise<void>)[] = [];
   try {
     closeBare = await deviceFor("bare", join(dir, "bare"));
     const result = await withLab({ hosts: 2, links: 1 }, async (lab) => {
       const needGluster = COLS.has("gluster") && (SUITE.size > 0 || ROWS.has("stall"));
       if (needGluster) log("starting GlusterFS replica 2");
+      // With --devices each brick lies on a device of its own too.
+      if (needGluster) for (const n of ["h1", "h2"]) closeBricks.push(await deviceFor(`brick-${n}`, join(dir, "gluster", `brick-${n}`)));
       const gluster = needGluster ? await startGlusterPair(lab, join(dir, "gluster")) : null;
       try {
         const phases: PhaseResult[] = [];
@@ -347,6 +350,7 @@ async function main(): Promise<void> {
   } finally {
     clearInterval(loadTimer);
     await closeBare();
+    for (const c of closeBricks) await c();
     rmSync(dir, { recursive: true, force: true });
   }
 }
