@@ -42,10 +42,15 @@ export function ourFeatures(): LinkFeatures {
 export const LINK_FEATURE = {
   /** A listing request may ask for entries without their xattrs (src/proto/replication-resync.ts). */
   listingWithoutXattrs: 1 << 0,
+  /**
+   * The side reads namespace ops with their times folded in (src/replicator/ops.ts);
+   * without it they travel as the op, then its utimes ops (src/daemon/mirror/peer-times.ts).
+   */
+  foldedTimes: 1 << 1,
 } as const;
 
 /** Every feature this release has. */
-export const LINK_FEATURES_ALL = LINK_FEATURE.listingWithoutXattrs;
+export const LINK_FEATURES_ALL = LINK_FEATURE.listingWithoutXattrs | LINK_FEATURE.foldedTimes;
 
 export interface LinkFeatures {
   readonly version: number;

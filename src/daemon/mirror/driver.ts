@@ -331,6 +331,8 @@ export class MirrorDriver implements MirrorResource {
       this.clientUp = true;
       this.startFailure = null;
       const agreed = this.client.agreed;
+      // Before any op of this session is sent: a peer that announces features says whether it reads folded times.
+      this.peerTimes.session(agreed);
       this.o.log.info("mirror link connected", { ...this.tag, peer: this.o.peer, at: `${at.address}:${at.port}`, peerVersion: agreed.peer?.version ?? 1, features: featureNames(agreed.common) });
       this.hello();
     });
