@@ -18,14 +18,13 @@
  *    disk answers, and h1 resyncs it; every record the service was told is
  *    durable is in both copies, which are equal.
  */
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { closeSync, constants as C, existsSync, openSync, readFileSync, statSync, writeSync } from "node:fs";
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { expect, onTestFinished } from "vitest";
-import { BUN, FIXTURES } from "./fuse-lab.ts";
+import { expect } from "vitest";
+import { startOnHangingLayer } from "./hang-layer.ts";
 import { describeLab, labTest, useLab, useRunDirs } from "./lab-test.ts";
 import { copyContents, explainOnFailure, startMirrorLab, treeDigest } from "./mirror-lab.ts";
-import { VIGIL_BIN } from "./vigil-cluster.ts";
 import { waitUntil } from "./wait.ts";
 
 const lines = (log: string, re: RegExp): string[] => log.split("\n").filter((l) => re.test(l));
@@ -38,51 +37,11 @@ describeLab("mirror module: the disk beneath the SECOND's copy hangs (disk_timeo
     const dir = runDir("hung");
     const m = await startMirrorLab({ lab: lab(), dir, start: ["h1"] });
     const [h1, h2] = [m.node("h1"), m.node("h2")];
-    const ctl = join(dir, "h2-disk.ctl");
-    const layerOut = join(dir, "h2-disk.out");
-    execFileSync("mkfifo", [ctl]);
     let writer: ChildProcess | null = null;
-    const layerPid = (): number | null => {
-      const p = existsSync(layerOut) ? /^pid (\d+)$/m.exec(readFileSync(layerOut, "utf8")) : null;
-      return p === null ? null : Number(p[1]);
-    };
-    const tell = (cmd: string): void => {
-      // Never blocks: without a reader (the layer gone) the open fails.
-      const fd = openSync(ctl, C.O_WRONLY | C.O_NONBLOCK);
-      try {
-        writeSync(fd, `${cmd}\n`);
-      } finally {
-        closeSync(fd);
-      }
-    };
-    onTestFinished(async () => {
-      // The layer answers first: what is stuck in it returns, and the daemons can stop.
-      try {
-        tell("release");
-      } catch {
-        // The layer is gone: its connection ended with it, nothing is stuck.
-      }
-      writer?.kill("SIGKILL");
-      await m.stopAll();
-      const pid = layerPid();
-      if (pid !== null) {
-        try {
-          process.kill(pid, "SIGKILL");
-        } catch {
-          // Gone.
-        }
-      }
-    });
     explainOnFailure(m);
     // h2's daemon in a mount namespace of its own, its folder the hanging layer over h2's files.
-    h2.proc = h2.host.spawn([
-      "unshare", "-m", "--propagation", "private", "sh", "-c",
-      `${BUN} ${join(FIXTURES, "hang-fuse.ts")} ${m.data("h2")} ${m.folder} ${ctl} >${layerOut} 2>&1 </dev/null &
-       for i in $(seq 1 400); do grep -q '^ready$' ${layerOut} && break; sleep 0.05; done
-       grep -q '^ready$' ${layerOut} || { echo "the layer did not mount"; cat ${layerOut}; exit 1; }
-       exec ${VIGIL_BIN} run --config ${m.config} --node h2 --state-dir ${h2.stateDir} --log-format json --listen 127.0.0.1:0`,
-    ], { logName: "vigil-h2" });
-    await h2.proc.waitFor(/"msg":"vigil started"/, 30_000);
+    const layer = await startOnHangingLayer(m, h2, dir, () => writer?.kill("SIGKILL"));
+    const tell = layer.tell;
     expect(readFileSync("/proc/mounts", "utf8")).not.toContain("fuse.hanglab");
 
     await h1.waitModule((x) => x.state === "PRIM" && x.mirror?.writes === "replicate" && x.mirror.peerData === "uptodate" && x.mirror.link === "up", "h1 replicates to an up-to-date h2", 90_000);
@@ -95,7 +54,7 @@ describeLab("mirror module: the disk beneath the SECOND's copy hangs (disk_timeo
     const out2 = () => h2.proc?.output() ?? "";
     const [from1, from2] = [out1().length, out2().length];
     tell("hang");
-    await waitUntil(() => readFileSync(layerOut, "utf8").includes("ok hang"), { timeoutMs: 10_000, what: "the layer hangs" });
+    await waitUntil(() => layer.output().includes("ok hang"), { timeoutMs: 10_000, what: "the layer hangs" });
     const pid1 = h1.proc!.pid;
     const inH1 = (argv: string[]): string[] => ["nsenter", "-t", String(pid1), "-m", "--", ...argv];
     // The first op h2 gets is a namespace change, while its applier has nothing to do.
@@ -105,7 +64,7 @@ describeLab("mirror module: the disk beneath the SECOND's copy hangs (disk_timeo
       const p = spawn(cmd!, args, { stdio: "ignore" });
       p.on("exit", (code) => (code === 0 ? resolve(Date.now() - hungAt) : reject(new Error(`mkdir through h1's mount: exit ${code}`))));
     });
-    await waitUntil(() => readFileSync(layerOut, "utf8").includes("held "), { timeoutMs: 20_000, what: "h2's first call into the layer is held" });
+    await waitUntil(() => layer.output().includes("held "), { timeoutMs: 20_000, what: "h2's first call into the layer is held" });
     // The service writes on (the recorder again, numbering on from its log).
     const acked = join(dir, "acked-h1.log");
     const sizeAtHang = statSync(acked).size;
@@ -129,7 +88,7 @@ describeLab("mirror module: the disk beneath the SECOND's copy hangs (disk_timeo
     const mkdirMs = await mkdirDone;
     await waitUntil(() => statSync(acked).size > sizeAtHang + 4096, { timeoutMs: 60_000, intervalMs: 50, what: "the service's writes return while h2's disk hangs" });
     await h1.waitModule((x) => x.state === "PRIM" && x.mirror?.peerData === "outdated" && x.mirror.writes === "alone", "h1 writes alone, h2's copy outdated", 30_000);
-    expect(readFileSync(layerOut, "utf8")).not.toContain("ok release");
+    expect(layer.output()).not.toContain("ok release");
     const s2again = await h2.module();
     expect(s2again.mirror?.diskHung).toContain(reason);
     expect(["SECOND", "WAIT"]).toContain(s2again.state);
