@@ -2,7 +2,8 @@
  * Who answers UDP flows as a node knows it (src/core/farm/flows.ts): the
  * owner per bucket it records for flows it does not take, and the peers whose
  * flows it leaves alone; and the flow epochs the core keeps per peer
- * (farm.ts). No record is better than a wrong one.
+ * (farm.ts). No record is better than a wrong one, except that a peer that
+ * has not heard yet that we went in still holds our new buckets.
  */
 import { describe, expect, it } from "vitest";
 import { farmStep, initFarmState, tableOf } from "../../src/core/farm/farm.ts";
@@ -72,6 +73,18 @@ describe("UDP flow owners", () => {
     expect(flowView(state([up("in", 0b110), up("in", ALL)])).owners.every((o) => o === 0)).toBe(true);
     const split = owners(tableOf(config), ALL);
     flowView(state([up("in", ALL), up("in", ALL)])).owners.forEach((o, b) => expect(o).toBe(split[b] === 0 ? 0 : (split[b] ?? -1) + 1));
+  });
+
+  it("a node that just went in credits the peers that have not heard it yet with the buckets of their own view, which they still hold", () => {
+    // web1 advertised the full view at 100; web2 and web3 still advertise {web2, web3}, written before they heard it.
+    const s = (echo: number): FarmState => ({ ...state([{ ...up("in", 0b110), echo }, { ...up("in", 0b110), echo }]), advertised: ALL, advertisedAt: 100, role: "in" });
+    const before = owners(tableOf(config), 0b110);
+    flowView(s(90)).owners.forEach((o, b) => expect(o).toBe((before[b] ?? -1) + 1));
+    // Written after they heard us, that view is not one they are leaving: it disagrees, nothing is credited.
+    expect(flowView(s(100)).owners.every((o) => o === 0)).toBe(true);
+    // A view that differs from ours by another node than us (a death one of us saw first): nothing either.
+    const other = { ...state([{ ...up("in", 0b010), echo: 90 }, { ...up("in", ALL), echo: 90 }]), advertised: ALL, advertisedAt: 100, role: "in" as const };
+    expect(flowView(other).owners.every((o) => o === 0)).toBe(true);
   });
 
   it("a peer's value moves on with its flow epoch: records of it from before it forgot its flows are not honoured", () => {
