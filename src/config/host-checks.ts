@@ -9,7 +9,9 @@
  *
  * Severity follows what happens later:
  * - error: it cannot work here (a script that is missing or not executable;
- *   a module VIP that no interface of this node could hold).
+ *   a module VIP that no interface of this node could hold; a mirror folder
+ *   that does not exist or is not a folder: the mirror has nothing to mount
+ *   or to apply to, and the module would wait with an errno instead).
  *   check-config fails; `vigil run` refuses.
  * - interface-missing: an interface that does not exist (with a did-you-mean).
  *   check-config fails, since it is nearly always a typo; `vigil run` only
@@ -46,6 +48,7 @@ export type FileFacts =
   | { kind: "missing" }
   | { kind: "hidden"; why: string }
   | { kind: "other"; what: string }
+  | { kind: "folder" }
   | { kind: "file"; mode: number };
 
 /** What the checks read from the host; injectable so tests need no root and no real interfaces. */
@@ -75,10 +78,21 @@ export function hostProblems(data: unknown, source: YamlSource, file: string, fa
     const shown = full === value ? JSON.stringify(value) : `${JSON.stringify(value)} (${full})`;
     if (f.kind === "missing") add("error", path, `${shown}, which does not exist on this host`, "an executable script");
     else if (f.kind === "other") add("error", path, `${shown}, which is ${f.what}`, "an executable script");
+    else if (f.kind === "folder") add("error", path, `${shown}, which is a folder`, "an executable script");
     else if (f.kind === "file" && (f.mode & 0o111) === 0) {
       add("error", path, `${shown}, which is not executable (mode ${(f.mode & 0o7777).toString(8).padStart(4, "0")})`, `an executable script (chmod +x ${full})`);
     }
     // "hidden": this user may not look; the daemon (root) will. Nothing to say for sure.
+  };
+
+  /** A mirror folder: it must be there on every node (the PRIM mounts over it, the SECOND applies to it); vigil does not guess its owner and mode. */
+  const folder = (path: Segment[], value: unknown): void => {
+    if (typeof value !== "string" || !value.startsWith("/")) return;
+    const f = facts.file(value);
+    const shown = JSON.stringify(value);
+    if (f.kind === "missing") add("error", path, `${shown}, which does not exist on this host`, `an existing folder (mkdir -p ${value} on every node, with the owner and mode the service needs)`);
+    else if (f.kind === "file") add("error", path, `${shown}, which is a file`, "a folder to mirror");
+    else if (f.kind === "other") add("error", path, `${shown}, which is ${f.what}`, "a folder to mirror");
   };
 
   /** True when the interface exists; otherwise reports it. */
@@ -160,6 +174,7 @@ export function hostProblems(data: unknown, source: YamlSource, file: string, fa
     script(at("start"), m["start"]);
     script(at("stop"), m["stop"]);
     script(at("notify"), m["notify"]);
+    if (m["type"] === "mirror") for (const [j, d] of items(m["replicate"]).entries()) folder(at("replicate", j), d);
     for (const [j, r] of items(m["resources"]).entries()) {
       const res = rec(r);
       if (typeof res["vip"] === "string") vip(at("resources", j, "vip"), res["vip"], str(res["interface"]));
@@ -186,6 +201,7 @@ export const CHECKS_ONLY_ON_A_NODE = [
   "that the start, stop, checker, track and notify scripts exist and are executable",
   "that the interfaces exist",
   "that each VIP lies in a subnet of its interface",
+  "that each mirror module's replicate folders exist",
   "that a witness at an address of the node's host listens on a port the node does not hold",
 ];
 

@@ -50,7 +50,8 @@ export function localHostFacts(): HostFacts {
       try {
         const st = statSync(path);
         if (st.isFile()) return { kind: "file", mode: st.mode };
-        return { kind: "other", what: st.isDirectory() ? "a folder" : "not a regular file" };
+        if (st.isDirectory()) return { kind: "folder" };
+        return { kind: "other", what: "not a regular file" };
       } catch (e) {
         const code = (e as { code?: unknown }).code;
         if (code === "ENOENT") return { kind: "missing" };

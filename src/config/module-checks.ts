@@ -18,6 +18,24 @@ function overlaps(a: string, b: string): boolean {
   return a === b || a.startsWith(b === "/" ? "/" : `${b}/`) || b.startsWith(a === "/" ? "/" : `${a}/`);
 }
 
+/** Folders the kernel makes up (mounting over them or writing a copy into them breaks the host). */
+const KERNEL_FOLDERS = ["/proc", "/sys", "/dev"];
+/** Folders of the system as a whole: the service's own folder lies below one of them. */
+const SYSTEM_FOLDERS = new Set(["/bin", "/boot", "/etc", "/lib", "/lib64", "/run", "/sbin", "/usr", "/var", "/var/lib"]);
+
+/**
+ * Why a replicated folder cannot be one (undefined when it can). The PRIM mounts
+ * each folder over itself with FUSE and the SECOND writes the PRIM's tree into
+ * it: over / or /usr that hides the host's own files (vigil's state dir, its
+ * binary, the tools it runs) behind the mirror, and over /proc the kernel's.
+ */
+function unmirrorable(dir: string): string | undefined {
+  if (KERNEL_FOLDERS.some((k) => dir === k || dir.startsWith(`${k}/`))) return "a folder the kernel makes up, not files on a disk";
+  if (dir === "/") return "the whole file system (vigil's state dir, its binary and the tools it runs would be mirrored and mounted over)";
+  if (SYSTEM_FOLDERS.has(dir)) return "a system folder as a whole (the host's own files would be mirrored and mounted over)";
+  return undefined;
+}
+
 function inSubnet(address: string, cidr: { address: string; prefix: number }): boolean {
   if (!isIPv4(address)) return false;
   const mask = cidr.prefix === 0 ? 0 : (~0 << (32 - cidr.prefix)) >>> 0;
@@ -214,6 +232,14 @@ export function moduleProblems(modules: unknown, nodes: readonly string[], clust
     items(x["replicate"]).forEach((d, k) => {
       if (typeof d !== "string" || !d.startsWith("/")) return;
       const dir = posix.normalize(d).replace(/(.)\/$/, "$1");
+      const why = unmirrorable(dir);
+      if (why !== undefined) {
+        out.push({
+          path: ["modules", i, "replicate", k], at: "value", found: `${JSON.stringify(d)}, ${why}`,
+          expected: "the service's own folder, like /var/lib/vms or /srv/vms",
+        });
+        return;
+      }
       const clash = folders.find((f) => overlaps(f.dir, dir));
       if (clash !== undefined) {
         out.push({

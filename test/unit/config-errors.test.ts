@@ -147,6 +147,14 @@ const CASES: readonly Case[] = [
   ), [
     'vigil.yaml:8:42: modules[1].replicate[0]: found "/var/lib/vms/db", which overlaps "/var/lib/vms" of modules[0] (m), expected folders that are not inside one another (each file is mirrored by one folder of one module)',
   ]]],
+  ["rejects /, a system folder as a whole and the kernel's folders as replicated folders", [fileText(
+    ...HEAD, "modules:",
+    "  - { name: m, type: mirror, replicate: [/, /var/lib/, /proc/sys, /etc/vms] }",
+  ), [
+    'vigil.yaml:7:42: modules[0].replicate[0]: found "/", the whole file system (vigil\'s state dir, its binary and the tools it runs would be mirrored and mounted over), expected the service\'s own folder, like /var/lib/vms or /srv/vms',
+    'vigil.yaml:7:45: modules[0].replicate[1]: found "/var/lib/", a system folder as a whole (the host\'s own files would be mirrored and mounted over), expected the service\'s own folder, like /var/lib/vms or /srv/vms',
+    'vigil.yaml:7:56: modules[0].replicate[2]: found "/proc/sys", a folder the kernel makes up, not files on a disk, expected the service\'s own folder, like /var/lib/vms or /srv/vms',
+  ]]],
   ["takes several folders per mirror module, a replication port per folder", [fileText(...HEAD, "modules:", "  - name: m", "    type: mirror", "    replicate: [/srv/a, /srv/b]"), []], [fileText(
     ...HEAD, "modules:",
     "  - { name: m, type: mirror, replicate: [/srv/a] }",

@@ -99,6 +99,18 @@ describe("host checks", () => {
     ]);
   });
 
+  it("a mirror folder that does not exist, is a file or is something else cannot work; one that exists is fine", () => {
+    expect(check([
+      ...CLUSTER,
+      "modules:",
+      "  - { name: m, type: mirror, replicate: [/var/lib/vms, /srv/nope, /srv/file, /srv/dev] }",
+    ], { "/var/lib/vms": { kind: "folder" }, "/srv/file": { kind: "file", mode: 0o100644 }, "/srv/dev": { kind: "other", what: "not a regular file" } })).toEqual([
+      'error: /etc/vigil/vigil.yaml:5:56: modules[0].replicate[1]: found "/srv/nope", which does not exist on this host, expected an existing folder (mkdir -p /srv/nope on every node, with the owner and mode the service needs)',
+      'error: /etc/vigil/vigil.yaml:5:67: modules[0].replicate[2]: found "/srv/file", which is a file, expected a folder to mirror',
+      'error: /etc/vigil/vigil.yaml:5:78: modules[0].replicate[3]: found "/srv/dev", which is not a regular file, expected a folder to mirror',
+    ]);
+  });
+
   it("a VIP that would be a secondary of the interface's address warns where promote_secondaries is off", () => {
     const config = [
       ...CLUSTER,
