@@ -117,7 +117,8 @@ export function moduleProblems(modules: unknown, nodes: readonly string[], clust
   const vips = new FirstUse("each virtual address in one module only");
   const folders: { dir: string; owner: string }[] = [];
   const mirrorPorts = new FirstUse("a replication port no other mirror module uses (a module uses one per folder from its port on; set port: on one of them)");
-  const hbPort = rec(rec(cluster)["heartbeat"])["port"];
+  // The heartbeat's port as the node binds it: the default when none is written.
+  const hbPort = rec(rec(cluster)["heartbeat"])["port"] ?? DEFAULTS.heartbeat.port;
   const addresses = nodeAddresses(cluster);
   const push = (p: Problem | undefined) => p !== undefined && out.push(p);
   items(modules).forEach((x, i) => {

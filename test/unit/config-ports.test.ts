@@ -67,6 +67,15 @@ describe("the port plan", () => {
     ]);
   });
 
+  it("refuses a replication port that is the heartbeat's UDP port, the default one too", () => {
+    expect(problems(lines(...HEAD, "modules:", "  - { name: m, type: mirror, replicate: [/srv/a], port: 7694 }"))).toEqual([
+      'vigil.yaml:7:57: modules[0].port: found replication port 7694, the heartbeat\'s UDP port too, expected another port: the link is TCP, but a firewall rule for one would open the other',
+    ]);
+    expect(problems(lines(...HEAD, "  heartbeat: { port: 7000 }", "modules:", "  - { name: m, type: mirror, replicate: [/srv/a], port: 7000 }"))).toEqual([
+      'vigil.yaml:8:57: modules[0].port: found replication port 7000, the heartbeat\'s UDP port too, expected another port: the link is TCP, but a firewall rule for one would open the other',
+    ]);
+  });
+
   it("lets different protocols share a number, and port 0 collide with nothing", () => {
     expect(problems(lines(...HEAD, "modules:", "  - { name: m, type: mirror, replicate: [/srv/a], port: 7695 }", "web: { listen: 127.0.0.1:0 }"))).toEqual([]);
   });
