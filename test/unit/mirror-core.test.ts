@@ -145,6 +145,56 @@ describe("mirror core: generations", () => {
     expect(b.disk?.conflictKind).toBeUndefined();
   });
 
+  it("split brain: the runner's live writes go no further than its journal until the other side accepted the keeping resync", () => {
+    const { a, b } = inSyncPair();
+    a.step({ type: "link-down", detail: "cut" }, 100);
+    b.step({ type: "link-down", detail: "cut" }, 100);
+    a.step({ type: "peer", liveness: "dead" }, 600);
+    b.step({ type: "peer", liveness: "dead" }, 600);
+    b.step({ type: "role", role: "ALONE" }, 610);
+    a.step({ type: "role", role: "ALONE" }, 610);
+    // Heal while both still run: b's hello says up to date (its own tree).
+    a.step({ type: "peer", liveness: "up" }, 1000);
+    b.step({ type: "peer", liveness: "up" }, 1000);
+    a.step({ type: "link-up", peer: b.wire(), gap: false }, 1002);
+    b.step({ type: "link-up", peer: a.wire(), gap: false }, 1002);
+    expect(a.s.link?.data).toBe("uptodate");
+    expect(a.s.writes).toBe("alone");
+    // b gives way (the module core settled it) and stands by: a decides the keeping resync.
+    b.step({ type: "role", role: "SECOND" }, 1010);
+    const decided = a.step({ type: "peer-mark", mark: b.s.mark, running: false }, 1011);
+    expect(decided.find((x) => x.type === "resync")).toMatchObject({ keepConflicts: true });
+    expect(a.s.resyncing).toBe(true);
+    // Not before b's keeper exists (its answer to resync-begin-keep) do live ops reach b.
+    expect(a.s.writes).toBe("alone");
+    expect(writesOf(a.step({ type: "resync-begun" }, 1012))).toBe("replicate");
+    // A failed try: alone again until the next one is accepted.
+    expect(writesOf(a.step({ type: "resync-failed", detail: "reset", touched: true }, 1013))).toBe("alone");
+    a.step({ type: "tick" }, 1013 + a.s.timers.resyncRetryMs);
+    expect(a.s.resyncing).toBe(true);
+    expect(a.s.writes).toBe("alone");
+    a.step({ type: "resync-begun" }, 1013 + a.s.timers.resyncRetryMs + 1);
+    expect(a.s.writes).toBe("replicate");
+    b.step({ type: "resync-incoming" }, 20_000);
+    b.step({ type: "resync-complete", gen: a.s.copy.gen, history: a.s.copy.history }, 20_001);
+    a.step({ type: "resync-done" }, 20_001);
+    expect(a.s.writes).toBe("replicate");
+  });
+
+  it("a resync widened to keep aside (the peer's copy changed since the link came up) holds live ops until it is accepted", () => {
+    const { a } = inSyncPair();
+    a.step({ type: "link-down", detail: "cut" }, 100);
+    a.step({ type: "peer", liveness: "dead" }, 600);
+    a.step({ type: "role", role: "ALONE" }, 610);
+    a.step({ type: "peer", liveness: "up" }, 1000);
+    const { b } = inSyncPair();
+    const decided = a.step({ type: "link-up", peer: { ...b.wire(), gen: a.s.copy.history[0]!, history: [], data: "outdated" }, gap: false }, 1002);
+    expect(decided.find((x) => x.type === "resync")).toMatchObject({ keepConflicts: false });
+    expect(a.s.writes).toBe("replicate");
+    expect(writesOf(a.step({ type: "resync-keeps" }, 1003))).toBe("alone");
+    expect(writesOf(a.step({ type: "resync-begun" }, 1004))).toBe("replicate");
+  });
+
   it("mode async: what an ex-PRIM kept of its unsent writes is recorded as such, not as a split brain, until acknowledged", () => {
     const { b } = inSyncPair();
     b.step({ type: "conflict-kept", path: "/var/lib/vigil/conflicts/vms/T", cause: "unsent-writes" }, 1003);

@@ -140,7 +140,10 @@ describe("mirror core, rule 7: two new copies meet", () => {
     meet(a, b, 1);
     a.step({ type: "role", role: "PRIM" }, 2);
     b.step({ type: "role", role: "WAIT" }, 2);
-    // The PRIM journals while the target's copy is known incomplete and no resync runs; replicates while it runs.
+    // The PRIM journals while the target's copy is known incomplete and no resync runs, and until the target
+    // accepted the first sync (which keeps its own files aside: its keeper exists from then on); replicates after.
+    expect(a.s.writes).toBe("alone");
+    a.step({ type: "resync-begun" }, 3);
     expect(a.s.writes).toBe("replicate");
     b.step({ type: "resync-incoming" }, 3);
     b.step({ type: "resync-complete", gen: a.s.copy.gen, history: a.s.copy.history }, 10);

@@ -238,10 +238,59 @@ function writesOf(s: MirrorState): WriteMode {
   return w === "alone" && (s.unsaved !== null || s.journalUnopened !== null) ? "hold" : w;
 }
 
+/**
+ * The peer's copy is to be resynced keeping its divergent files aside (a
+ * split brain, a peer whose data is newer, a new copy's first sync: rules 5
+ * and 7), as the core decides it when the resync starts.
+ */
+function peerKeepsAside(s: MirrorState, peer: PeerCopy): boolean {
+  const o = order(s.copy, peer);
+  return o === "diverged" || o === "peer-newer" || o === "initial" || s.splitBrain !== null || peer.gen === EMPTY_GEN;
+}
+
+/**
+ * The rule for live ops and a keeping resync: from the link's coming up
+ * until the peer has accepted the resync that keeps its divergent files
+ * aside (its answer to resync-begin-keep), live ops are not sent to it:
+ * they are journaled here and acknowledged once marked, as writes alone
+ * are, and that resync carries their paths. Once it has begun they flow
+ * again, and the peer keeps each path an op changes before applying it
+ * (its keeper, keep-aside.ts, exists from its answer on). A try that fails
+ * holds them again until the next one is accepted.
+ *
+ * Why not have the peer keep what such ops change: only this node knows in
+ * time that the resync will keep. The peer learns it from resync-begin-keep;
+ * its own comparison of the copies waits for its hello, which our first ops
+ * may overtake on the other connection; and the driver may widen a plan to
+ * keep only just before the resync begins (resync-keeps). An op applied
+ * there with no keeper truncates, overwrites, unlinks or renames over a
+ * file written during the split brain (or a new copy's own file) with
+ * nothing kept, and the resync then finds nothing left to keep: the data is
+ * lost silently. Left to the resync, the path reaches the peer only through
+ * its passes, and the keeper copies it first.
+ *
+ * Why acknowledging once journaled is enough: the peer's copy is not on this
+ * node's line of writes (its gen diverged from ours, or it is new, or ahead
+ * of ours on a line this node left when forced), so it holds none of this
+ * node's writes since they parted, and a few live ops applied to its tree
+ * would not change that; it takes our gen only as the resync ends, after
+ * every path journaled before the last pass was carried. Until then it is
+ * outdated (it gave way, rule 5), inconsistent (rule 7, and rule 6 from the
+ * resync's start), or, while both still run, the split brain's other tree.
+ * The order holds: an op is marked before its call returns, the marks in
+ * before the first pass are read by it (each path after its ops), and an op
+ * sent once the peer accepted reaches its keeper after the resync's start.
+ * The cost: in that window (while both still run, then from the decision to
+ * the peer's answer) a write has no second copy, as before the link came up.
+ */
+function keepingResyncPending(s: MirrorState): boolean {
+  return s.link !== null && !s.resyncBegun && (s.resyncKeeps || peerKeepsAside(s, s.link));
+}
+
 function dataWrites(s: MirrorState): WriteMode {
   // The peer's copy is known incomplete (it said so, persisted, before its failed ack) and no
   // resync runs: writes are journaled and acknowledged here, never left waiting on it.
-  if (s.link !== null) return s.link.data !== "uptodate" && !s.resyncing ? "alone" : "replicate";
+  if (s.link !== null) return (s.link.data !== "uptodate" && !s.resyncing) || keepingResyncPending(s) ? "alone" : "replicate";
   if (s.peerMark === "o" || s.peerMark === "i") return "alone";
   // Dead is not enough: the module core must also keep the module here (ALONE). A node cut off
   // from its peer and its witness is told "dead" too, and stops the service instead; an
@@ -274,6 +323,8 @@ export function initMirror(init: MirrorInit, now: number): Stepped<MirrorState, 
     aloneAnnounced: false,
     announceAskedAt: null,
     resyncing: false,
+    resyncBegun: false,
+    resyncKeeps: false,
     resyncRetryAt: null,
     resyncRetrying: null,
     gap: false,
@@ -445,6 +496,8 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
       s.failedBehind = NO_BEHIND_FAILURES;
       if (s.resyncing) note("warn", "resync-failed", `resync to ${s.peer} interrupted: ${ev.detail}; it resumes when the link is back`);
       s.resyncing = false;
+      s.resyncBegun = false;
+      s.resyncKeeps = false;
       s.detachedAt = peerAlive(s) ? now : null;
       break;
     case "resync-ending":
@@ -452,6 +505,8 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
       break;
     case "resync-done":
       s.resyncing = false;
+      s.resyncBegun = false;
+      s.resyncKeeps = false;
       s.unclean = false;
       s.gap = false;
       s.splitBrain = null;
@@ -464,6 +519,8 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
     case "resync-failed":
       // Tried again after a pause (at once on a live link could loop), or at the next link-up.
       s.resyncing = false;
+      s.resyncBegun = false;
+      s.resyncKeeps = false;
       s.resyncRetryAt = now + s.timers.resyncRetryMs;
       // The peer's copy is incomplete now (it persisted "inconsistent" before the first byte).
       if (ev.touched && s.link !== null && s.link.data === "uptodate") s.link = { ...s.link, data: "inconsistent" };
@@ -484,8 +541,13 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
       const begun = resyncBegunNote(s.resyncRetrying, s.peer, now);
       if (begun !== null) note("info", "resync-start", begun);
       s.resyncRetrying = null;
+      // Live ops flow to the peer again from here (keepingResyncPending).
+      if (s.resyncing) s.resyncBegun = true;
       break;
     }
+    case "resync-keeps":
+      if (s.resyncing) s.resyncKeeps = true;
+      break;
     case "resync-incoming":
       if (s.copy.data !== "inconsistent") persist({ ...s.copy, data: "inconsistent" });
       note("info", "resync-start", `${s.peer} resyncs this copy`);
@@ -640,7 +702,8 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
       const journal = o !== "initial" && !s.link.unclean && base !== null && base !== EMPTY_GEN && s.link.gen === base;
       s.resyncing = true;
       // A new copy's own files (rule 7) are kept aside as a split brain's are.
-      const keepConflicts = o === "diverged" || o === "peer-newer" || o === "initial" || s.splitBrain !== null || s.link.gen === EMPTY_GEN;
+      const keepConflicts = peerKeepsAside(s, s.link);
+      s.resyncKeeps = keepConflicts;
       out.push({ type: "resync", mode: journal ? "journal" : "full", base: journal ? base : null, keepConflicts });
       const how = !journal ? "full compare" : s.journalLost !== null ? `full compare: ${s.journalLost.detail}` : "changes journaled since gen " + String(base);
       if (sayResyncStart(s.resyncRetrying)) note("info", "resync-start", `resync to ${s.peer} (${how})`);

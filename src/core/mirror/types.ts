@@ -90,6 +90,12 @@ export type MirrorInput =
   /** PRIM: the peer accepted the resync (its answer to the driver's resync-begin): it is under way. */
   | { readonly type: "resync-begun" }
   /**
+   * PRIM: the resync decided without keep-aside keeps the peer's divergent
+   * files after all (the peer's copy changed since the link came up: the
+   * driver asks it again before the resync begins, and widens it).
+   */
+  | { readonly type: "resync-keeps" }
+  /**
    * SECOND: the PRIM starts resyncing into our copy; nothing is applied
    * before the persist this asks for. A driver refuses the resync instead
    * while this node runs the module.
@@ -272,6 +278,10 @@ export interface MirrorState {
   readonly announceAskedAt: number | null;
   /** PRIM: a resync to the peer is under way. */
   readonly resyncing: boolean;
+  /** PRIM: the peer accepted the resync under way (resync-begun); false before, and once it ends or fails. */
+  readonly resyncBegun: boolean;
+  /** PRIM: the resync under way keeps the peer's divergent files aside (the plan's, or widened: resync-keeps). */
+  readonly resyncKeeps: boolean;
   /** PRIM: a resync failed on a live link: the next one not before this time. */
   readonly resyncRetryAt: number | null;
   /** PRIM: the failure of the resync last said, while tries fail (resync-retry.ts); null: none failing. */

@@ -978,7 +978,8 @@ export class MirrorDriver implements MirrorResource {
 
   private async runResync(planned: "journal" | "full", base: string | null, planKeep: boolean): Promise<void> {
     // Live ops flow from the core's decision on (writes "replicate"), before the peer has accepted the
-    // resync: one it cannot apply from now on is this resync's to carry.
+    // resync (a keeping resync's only once it has: mirror.ts, keepingResyncPending): one it cannot
+    // apply from now on is this resync's to carry.
     const failures: LiveFailures = { entries: [], begun: false, closing: false };
     this.liveFailures = failures;
     // A pass the link's outage interrupted may still be running (see resync-turns.ts): it stops first.
@@ -1017,6 +1018,8 @@ export class MirrorDriver implements MirrorResource {
     if (mode !== planned || keepConflicts !== planKeep) {
       this.o.log.warn("mirror resync widened: the peer's copy changed since the link came up", { ...this.tag, peer_gen: now.gen, peer_unclean: String(now.unclean), mode, keep_aside: String(keepConflicts) });
     }
+    // Live ops go no further than the journal until the peer keeps what they change (mirror.ts, keepingResyncPending).
+    if (keepConflicts && !planKeep) this.input({ type: "resync-keeps" });
     // A refusal is the failure's reason, said by the core once however often it comes (resync-retry.ts).
     let refusal: string | null = null;
     const begun = await this.control(keepConflicts ? "resync-begin-keep" : "resync-begin", (why) => (refusal = why));

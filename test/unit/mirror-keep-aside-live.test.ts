@@ -1,0 +1,126 @@
+/**
+ * Live ops that reach a copy before the resync that keeps its divergent
+ * files aside has begun there, on two real mirror drivers on loopback (no
+ * FUSE: the PRIM's change is made in its folder, then handed to the driver
+ * as its interception would).
+ *
+ * h2 is a new copy whose folder holds files of its own (rule 7: what its
+ * first sync replaces or removes is kept aside); h1, preferred, is the
+ * source. From the core's decision to resync until h2 has accepted the
+ * resync (resync-begin-keep), h1's service truncates and rewrites a file h2
+ * also holds, unlinks another and renames a new file over a third. Each of
+ * h2's own versions must end in h2's conflicts folder, never lost: before,
+ * those live ops were sent and applied on h2 with no keeper yet, so the
+ * truncated, unlinked and replaced contents were in neither h2's copy nor
+ * conflicts/.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import type { MirrorDriver } from "../../src/daemon/mirror/driver.ts";
+import { type MirrorOp, relPath } from "../../src/replicator/ops.ts";
+import { type DriverInsides, loopbackMirrorDriver, until } from "./mirror-driver-pair.ts";
+import { tmpDir } from "./resync-fixture.ts";
+
+const KEY = new Uint8Array(32).fill(7);
+const PORT = 30_000 + Math.floor(Math.random() * 20_000);
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+interface PrimInsides extends DriverInsides {
+  control(action: string, refused?: (why: string) => void): Promise<unknown>;
+}
+
+/** Every file under `dir`, relative path -> content. */
+function tree(dir: string, under = ""): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!existsSync(dir)) return out;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const rel = under === "" ? e.name : `${under}/${e.name}`;
+    if (e.isDirectory()) Object.assign(out, tree(join(dir, e.name), rel));
+    else out[rel] = readFileSync(join(dir, e.name), "utf8");
+  }
+  return out;
+}
+
+/** h1's service changes h2's files' names while the resync is pending: on h1 first, then the ops (their calls' promise). */
+function serviceChanges(h1: MirrorDriver, p1: PrimInsides): Promise<void> {
+  const f = (n: string): string => join(h1.folder, n);
+  const live = new TextEncoder().encode("h1 live\n");
+  writeFileSync(f("shared.txt"), live);
+  unlinkSync(f("doomed.txt"));
+  writeFileSync(f("tmp.txt"), "h1 replacement\n");
+  renameSync(f("tmp.txt"), f("target.txt"));
+  const ops: MirrorOp[] = [
+    { op: "truncate", path: relPath("shared.txt"), size: 0, mtimeNs: 1n },
+    { op: "write", path: relPath("shared.txt"), offset: 0, data: live, mtimeNs: 2n },
+    { op: "unlink", path: relPath("doomed.txt") },
+    { op: "create", path: relPath("tmp.txt"), mode: 0o644, uid: 0, gid: 0 },
+    { op: "write", path: relPath("tmp.txt"), offset: 0, data: new TextEncoder().encode("h1 replacement\n"), mtimeNs: 3n },
+    { op: "rename", from: relPath("tmp.txt"), to: relPath("target.txt"), flags: 0 },
+  ];
+  return ops.reduce<Promise<void>>((prev, op) => prev.then(() => p1.intercepted(op)), Promise.resolve());
+}
+
+describe("live ops before a keeping resync has begun on the copy", () => {
+  it("a new copy's own files that the PRIM's live truncate, unlink and rename-over reach first are kept aside, not lost", async () => {
+    const root = tmpDir("keep-aside-live");
+    const h2Lines: string[] = [];
+    // h2's own files, there before its daemon starts; h1's versions of the same names.
+    mkdirSync(join(root, "h2-data"), { recursive: true });
+    writeFileSync(join(root, "h2-data", "shared.txt"), "h2's own shared\n");
+    writeFileSync(join(root, "h2-data", "doomed.txt"), "h2's own doomed\n");
+    writeFileSync(join(root, "h2-data", "target.txt"), "h2's own target\n");
+    mkdirSync(join(root, "h1-data"), { recursive: true });
+    writeFileSync(join(root, "h1-data", "shared.txt"), "h1 shared\n");
+    writeFileSync(join(root, "h1-data", "doomed.txt"), "h1 doomed\n");
+    writeFileSync(join(root, "h1-data", "target.txt"), "h1 target\n");
+    const h1 = loopbackMirrorDriver("h1", root, { key: KEY, port: PORT });
+    const h2 = loopbackMirrorDriver("h2", root, { key: KEY, port: PORT, lines: h2Lines });
+    cleanups.push(() => h1.close(), () => h2.close());
+    h1.attach({ gate: () => {}, republish: () => h2.peerAdvert(h1.core.role, h1.mark), announce: (sent) => queueMicrotask(sent) });
+    h2.attach({ gate: () => {}, republish: () => h1.peerAdvert(h2.core.role, h2.mark), announce: (sent) => queueMicrotask(sent) });
+    const rounds = setInterval(() => {
+      h2.peerAdvert(h1.core.role, h1.mark);
+      h1.peerAdvert(h2.core.role, h2.mark);
+    }, 100);
+    cleanups.push(() => clearInterval(rounds));
+    const p1 = h1 as unknown as PrimInsides;
+    const p2 = h2 as unknown as DriverInsides;
+    await until(() => p1.applier !== null && p2.applier !== null, "both mirrors started");
+
+    // The service writes once h1 has decided to resync, before h2 is asked to begin it.
+    let calls: Promise<void> | null = null;
+    const control = p1.control.bind(p1);
+    p1.control = async (action, refused) => {
+      if (action === "resync-begin-keep" && calls === null) {
+        calls = serviceChanges(h1, p1);
+        await calls;
+      }
+      return control(action, refused);
+    };
+    h1.peer("up");
+    h2.peer("up");
+    h1.role("PRIM", "elected");
+    h2.role("SECOND", "elected");
+    await until(() => calls !== null, "h1 about to ask h2 to begin the keeping resync");
+    await calls;
+    await until(() => h1.core.link?.data === "uptodate" && h2.status().data === "uptodate" && !h1.core.resyncing, "the first sync done");
+
+    expect(tree(h2.folder)).toEqual(tree(h1.folder));
+    expect(tree(h2.folder)).toEqual({ "shared.txt": "h1 live\n", "target.txt": "h1 replacement\n" });
+    const conflicts = join(root, "h2-state", "conflicts", "vms");
+    const kept = existsSync(conflicts) ? readdirSync(conflicts) : [];
+    // Every one of h2's own versions is in its one conflicts folder, as it was before the first sync.
+    expect(kept.length <= 1, `one folder kept: ${kept.join(", ")}`).toBe(true);
+    expect(kept.length === 0 ? {} : tree(join(conflicts, kept[0]!))).toEqual({
+      "shared.txt": "h2's own shared\n",
+      "doomed.txt": "h2's own doomed\n",
+      "target.txt": "h2's own target\n",
+    });
+    expect(h2.core.copy.conflict).toMatch(/kept in/);
+  }, 60_000);
+});
