@@ -32,9 +32,11 @@ export function formatStatus(s: StatusSnapshot): string {
   if (drift.length > 0) lines.push("CONFIG DRIFT (keys whose value differs from this node's vigil.yaml)", ...drift.map((p) => `  ${p.name}: ${(p.configDrift ?? []).join(", ")}`));
   lines.push("");
   const farms = s.farms ?? [];
-  // A farm module the farm engine runs is shown in its own section below.
-  lines.push(...formatModules(s.modules.filter((m) => !(m.type === "farm" && farms.some((f) => f.module === m.name))), s.resources ?? []));
-  if (farms.length > 0) lines.push("", ...formatFarms(farms, s.node.name));
+  // A farm module the farm engine runs is shown in its own section below; with only such
+  // modules the table would say "no modules configured" above them, so it is left out.
+  const others = s.modules.filter((m) => !(m.type === "farm" && farms.some((f) => f.module === m.name)));
+  if (others.length > 0 || farms.length === 0) lines.push(...formatModules(others, s.resources ?? []));
+  if (farms.length > 0) lines.push(...(others.length > 0 ? [""] : []), ...formatFarms(farms, s.node.name));
   const vrrp = s.vrrp ?? [];
   if (vrrp.length > 0) {
     lines.push("");

@@ -59,5 +59,9 @@ describe("vigil status: farms", () => {
     const text = formatStatus(snap);
     expect(text).toContain("FARM web: in");
     expect(text).not.toMatch(/^web\s+farm\s+STOP/m);
+    // With only farm modules there is no failover table to say "no modules configured" above the farm.
+    expect(text).not.toContain("no modules configured");
+    expect(text).not.toContain("MODULE  TYPE");
+    expect(text).toContain("\n\nFARM web: in");
   });
 });
