@@ -148,6 +148,12 @@ export interface MirrorResyncStatus {
  */
 export type MirrorCommand = "verify" | "resync" | "ack";
 export const MIRROR_COMMANDS: readonly MirrorCommand[] = ["verify", "resync", "ack"];
+/** What each mirror command is for, said when it is sent to a module that is not a mirror. */
+export const MIRROR_COMMAND_DOES: Readonly<Record<MirrorCommand, string>> = {
+  verify: "verify compares the two copies of a mirror module's folders",
+  resync: "resync sends a mirror module's folders to its standby again",
+  ack: "ack clears a mirror module's split brain",
+};
 
 /** What an operator can ask of a module. */
 export type OperatorCommand = ModuleCommand | MirrorCommand;

@@ -83,4 +83,17 @@ describe("module command outcomes", { timeout: 15_000 }, () => {
     await until(() => a.engine.statuses()[0]?.pending === null);
     expect(roleOf(b)).toBe("PRIM");
   });
+
+  test("a mirror command sent to a failover module is refused with what that command is for", async () => {
+    const [a, , w] = pair();
+    w.start();
+    const says = async (command: "verify" | "resync" | "ack"): Promise<string> => {
+      const o = await a.engine.command({ module: "web", command, yes: false, timeoutMs: 1000 });
+      expect(o.ok).toBe(false);
+      return o.detail;
+    };
+    expect(await says("verify")).toBe("web is not a mirror module: verify compares the two copies of a mirror module's folders");
+    expect(await says("resync")).toBe("web is not a mirror module: resync sends a mirror module's folders to its standby again");
+    expect(await says("ack")).toBe("web is not a mirror module: ack clears a mirror module's split brain");
+  });
 });

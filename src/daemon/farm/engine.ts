@@ -5,7 +5,7 @@
  * when the last one stops.
  */
 import type { FarmStatus } from "../../api/farm.ts";
-import type { ModuleCommandOutcome, ModuleCommandRequest } from "../../api/modules.ts";
+import { MIRROR_COMMANDS, type ModuleCommandOutcome, type ModuleCommandRequest } from "../../api/modules.ts";
 import type { PeerState } from "../../core/membership/types.ts";
 import type { ModuleAdvert } from "../../proto/heartbeat.ts";
 import type { FarmFlowsMessage } from "../../proto/farm-flows.ts";
@@ -122,6 +122,7 @@ export class FarmEngine {
     if (req.command === "restart") {
       return { ...base, ok: false, detail: "a farm module has no restart: stop drains it, start joins again once it is drained" };
     }
-    return { ...base, ok: false, detail: `${req.command} is for failover and mirror modules; a farm module takes stop (drain) and start` };
+    const mirrorOnly = (MIRROR_COMMANDS as readonly string[]).includes(req.command);
+    return { ...base, ok: false, detail: `${req.command} is for ${mirrorOnly ? "mirror" : "failover and mirror"} modules; a farm module takes stop (drain) and start` };
   }
 }

@@ -21,7 +21,7 @@ import type { ModuleAdvert } from "../../proto/heartbeat.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import { ModuleInstance, type ModuleInstanceOptions } from "./instance.ts";
-import type { ModuleCommandOutcome, ModuleCommandRequest, ModuleControl, ModuleStatus } from "../../api/modules.ts";
+import { MIRROR_COMMAND_DOES, type ModuleCommandOutcome, type ModuleCommandRequest, type ModuleControl, type ModuleStatus } from "../../api/modules.ts";
 import { WitnessPinger, type WitnessPingerOptions } from "../witness/pinger.ts";
 import { forceprimRefusal } from "../../api/refusals.ts";
 
@@ -246,7 +246,7 @@ export class ModuleEngine implements ModuleControl {
     if (req.command === "forceprim" && req.yes !== true) return outcome(false, forceprimRefusal({ yes: "--yes", prim: "prim" }));
     if (req.command === "verify" || req.command === "resync" || req.command === "ack") {
       const mirror = inst.mirror;
-      if (mirror === undefined) return outcome(false, `${inst.name} is not a mirror module: ${req.command} compares the copies of a mirror module`);
+      if (mirror === undefined) return outcome(false, `${inst.name} is not a mirror module: ${MIRROR_COMMAND_DOES[req.command]}`);
       this.o.log.info(`module ${inst.name} command ${req.command}`, { module: inst.name, command: req.command, source: req.source ?? "unknown" });
       const r = req.command === "verify" ? await mirror.verify() : req.command === "resync" ? mirror.resyncAll() : mirror.ack();
       this.o.log.log(r.ok ? "info" : "warn", `module ${inst.name} command ${req.command} ${r.ok ? "done" : "failed"}`, { module: inst.name, command: req.command, detail: r.detail.split("\n")[0] ?? "" });
