@@ -321,6 +321,25 @@ describe("farm simulation: UDP flows and isolation", () => {
     expect(w.violations, failure(seed, w, undefined)).toEqual([]);
   });
 
+  it.each(seedsFromEnv(20))("n1 stops hearing n2 for 3 s while n3 and n2 hear everyone: n1 takes none of n2's buckets and no flow is answered twice; after, every bucket and flow is served again (seed %i)", (seed) => {
+    // n1 alone calls n2 dead (a loss in one direction); n3 still counts n2 in its view, and n2
+    // still serves its buckets and answers its flows. Before, n1 took n2's buckets at once (n3's
+    // view was n1's plus a node dead in n1's) and answered n2's flows beside it for the 3 s.
+    const r = farmOf(seed, 3, 300);
+    const { cfgs, w, t } = r;
+    t.run(1000);
+    const ofN2 = owners(tableOf(cfgs[0]!), 0b111);
+    w.deafen(0, 1);
+    t.run(3000);
+    expect(w.nodes[0]!.state.peers[1]!.live, r.why()).toBe("dead");
+    expect(w.nodes[0]!.kernelHeld.filter((b) => ofN2[b] === 1), r.why()).toEqual([]);
+    expect(t.problems, r.why()).toEqual([]);
+    expect(w.violations, r.why()).toEqual([]);
+    w.undeafen(0, 1);
+    t.run(3000);
+    expectSound(r, { stable: true, answered: true });
+  });
+
   it.each(seedsFromEnv(10))("a frozen node's UDP flows go to the new holders, and it does not answer them once it resumes (seed %i)", (seed) => {
     const r = farmOf(seed, 3, 300);
     const { w, t } = r;

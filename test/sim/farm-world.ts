@@ -119,7 +119,7 @@ export class FarmWorld {
   membershipAgrees(): boolean {
     return this.nodes.every((n, i) => {
       if (!n.running || !n.linked || n.frozen) return true;
-      return n.state.peers.every((p, j) => j === i || p.live === (this.reachable(i, j) ? "up" : "dead"));
+      return n.state.peers.every((p, j) => j === i || p.live === (this.hears(i, j) ? "up" : "dead"));
     });
   }
 
@@ -162,6 +162,14 @@ export class FarmWorld {
 
   private jitter(max: number): number {
     return Math.floor(this.rng.nextU32() / 4294967296 * max);
+  }
+
+  /** One-sided losses: `${to}>${from}` while node `to` hears nothing from node `from`, which still hears it (deafen). */
+  private readonly deaf = new Set<string>();
+
+  /** Whether node `to` receives what node `from` sends. */
+  private hears(to: number, from: number): boolean {
+    return this.reachable(to, from) && !this.deaf.has(`${to}>${from}`);
   }
 
   private reachable(a: number, b: number): boolean {
@@ -319,7 +327,7 @@ export class FarmWorld {
     const n = this.nodes[from];
     if (n === undefined) return;
     this.nodes.forEach((peer, to) => {
-      if (to === from || !this.reachable(from, to)) return;
+      if (to === from || !this.hears(to, from)) return;
       if (this.rng.nextU32() / 4294967296 < this.lossRate) return;
       const at = Math.max(this.now + 1 + this.jitter(20), n.lastDelivery[to] ?? 0);
       n.lastDelivery[to] = at;
@@ -331,7 +339,7 @@ export class FarmWorld {
   private sendMessage(from: number, to: number, event: FarmEvent): void {
     const n = this.nodes[from];
     const peer = this.nodes[to];
-    if (n === undefined || peer === undefined || !this.reachable(from, to)) return;
+    if (n === undefined || peer === undefined || !this.hears(to, from)) return;
     if (this.messageRng.nextU32() / 4294967296 < this.lossRate) return;
     const delay = 1 + Math.floor((this.messageRng.nextU32() / 4294967296) * 20);
     this.q.push(this.now + delay, { kind: "message", from, to, event, epoch: n.epoch, toEpoch: peer.epoch });
@@ -462,6 +470,23 @@ export class FarmWorld {
     });
   }
 
+  /**
+   * One-sided loss: node `to` stops hearing node `from` (its heartbeats and
+   * flow messages), which still hears `to` and every other node: `to` alone
+   * calls it dead, a deadtime later. Clients reach both.
+   */
+  deafen(to: number, from: number): void {
+    if (this.deaf.has(`${to}>${from}`)) return;
+    if (this.hears(to, from)) this.liveness(to, from, "dead", this.now + DEADTIME + this.jitter(INTERVAL));
+    this.deaf.add(`${to}>${from}`);
+  }
+
+  /** The one-sided loss ends: `to` hears `from` again. */
+  undeafen(to: number, from: number): void {
+    if (!this.deaf.delete(`${to}>${from}`)) return;
+    if (this.hears(to, from)) this.liveness(to, from, "up", this.now + 5 + this.jitter(50));
+  }
+
   linkDown(i: number): void {
     const n = this.nodes[i];
     if (n === undefined || !n.linked) return;
@@ -557,7 +582,7 @@ export class FarmWorld {
     }
     if (item.kind === "initdead") {
       const n = this.nodes[item.to];
-      if (n === undefined || n.epoch !== item.epoch || this.reachable(item.to, item.peer)) return;
+      if (n === undefined || n.epoch !== item.epoch || this.hears(item.to, item.peer)) return;
       if (n.state.peers[item.peer]?.live !== "unknown") return;
       this.q.push(this.now, { kind: "deliver", to: item.to, event: { type: "peer", node: item.peer, live: "dead" }, epoch: n.epoch });
       return;
@@ -572,7 +597,7 @@ export class FarmWorld {
     if (item.kind === "liveness") {
       const n = this.nodes[item.to];
       if (n === undefined || n.epoch !== item.epoch) return;
-      if (this.reachable(item.to, item.peer) !== (item.live === "up")) return;
+      if (this.hears(item.to, item.peer) !== (item.live === "up")) return;
       this.q.push(this.now, { kind: "deliver", to: item.to, event: { type: "peer", node: item.peer, live: item.live }, epoch: n.epoch });
       return;
     }
@@ -588,7 +613,7 @@ export class FarmWorld {
     const from = this.nodes[item.from];
     const to = this.nodes[item.to];
     if (from === undefined || to === undefined || from.epoch !== item.epoch || to.epoch !== item.toEpoch) return;
-    if (!this.reachable(item.from, item.to)) return;
+    if (!this.hears(item.to, item.from)) return;
     if (item.kind === "message") {
       const wasWake = nextWakeAt(to.state);
       const r = farmStep(to.state, item.event, this.now);

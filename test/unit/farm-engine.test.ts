@@ -258,17 +258,19 @@ describe("farm driver", () => {
     expect(bucketWrites().length).toBe(1);
   });
 
-  it("a dead peer's buckets are written at once", async () => {
+  it("a dead peer's buckets are written as soon as the other survivor leaves it out too", async () => {
     const { os, clock, inst } = await besideTwo();
     const before = inst.status().held;
     expect(before).toBeGreaterThan(80);
     clock.now = 5000;
     inst.peer("b", "dead");
+    // Taken once c leaves b out too (deaths.ts): c's next frame, which echoes our advert.
+    inst.frame("c", [{ module: "web", role: "farm:in", generation: 0b101 }], 5000);
     await inst.settled();
     const after = inst.status();
     expect(after.held + (after.members[2]?.buckets ?? 0)).toBe(256);
-    expect(after.lastRebalance).toMatchObject({ reason: "peer-dead", node: "b" });
-    expect((after.lastRebalance?.gained ?? 0) - (after.lastRebalance?.lost ?? 0)).toBe(after.held - before);
+    expect(after.lastRebalance).toMatchObject({ reason: "handover", node: "c" });
+    expect(after.held).toBeGreaterThan(before);
   });
 
   it("drain: lets go of its buckets, waits for its connections, then removes everything", async () => {
@@ -406,7 +408,11 @@ describe("farm driver", () => {
     expect(os.flowWrites.length).toBe(writes);
     inst.peer("c", "dead");
     await inst.settled();
-    // c is not live any more (its flows go to their buckets' holders); its epoch moved on.
+    // While b still counts c, c may be alive: its flows stay its own (deaths.ts).
+    expect(os.flowWrites.slice(writes).some((w) => w.endsWith(" live 2"))).toBe(false);
+    inst.frame("b", [{ module: "web", role: "farm:in", generation: 0b011 }], 1002);
+    await inst.settled();
+    // Once b leaves c out too, c is not live any more (its flows go to their buckets' holders); its epoch moved on.
     expect(os.flowWrites.slice(writes).some((w) => w.endsWith(" live 2"))).toBe(true);
     await inst.stop();
   });

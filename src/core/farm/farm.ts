@@ -12,6 +12,7 @@
  */
 import type { Stepped } from "../step.ts";
 import { FLOW_EPOCHS, flowOwnerValue } from "./flow-owner-value.ts";
+import { deathDisputed } from "./deaths.ts";
 import { mayTake } from "./handover.ts";
 import { hasMember, isMembers, NO_MEMBERS, withMember } from "./members.ts";
 import { arpOwnerOf, bucketsOf, ownershipTable, type OwnershipTable } from "./ownership.ts";
@@ -520,7 +521,12 @@ function teardown(state: FarmState, now: number, reason: RebalanceReason, detail
 
 /** A peer as membership last told us of it, without what it advertised. */
 function sameLife(p: FarmPeer): FarmPeer {
-  return { live: p.live, ...(p.stopped === true ? { stopped: true as const } : {}), ...(p.deadWhileAlone === true ? { deadWhileAlone: true as const } : {}) };
+  return {
+    live: p.live,
+    ...(p.stopped === true ? { stopped: true as const } : {}),
+    ...(p.deadWhileAlone === true ? { deadWhileAlone: true as const } : {}),
+    ...(p.diedAs === undefined ? {} : { diedAs: p.diedAs }),
+  };
 }
 
 /**
@@ -574,7 +580,7 @@ function aloneTracked(before: FarmState, r: Stepped<FarmState, FarmAction>, now:
 function nextFlowEpochs(before: FarmState, after: FarmState): readonly number[] {
   let out = after.flowEpochs;
   after.peers.forEach((p, i) => {
-    if (i === after.config.self || !keepsFlows(before.peers[i]) || keepsFlows(p)) return;
+    if (i === after.config.self || !keepsFlowsIn(before, i) || keepsFlowsIn(after, i)) return;
     if (out === after.flowEpochs) out = [...out];
     (out as number[])[i] = ((out[i] ?? 0) + 1) % FLOW_EPOCHS;
   });
@@ -584,6 +590,17 @@ function nextFlowEpochs(before: FarmState, after: FarmState): readonly number[] 
 export function keepsFlows(p: FarmPeer | undefined): boolean {
   const role = p?.advert?.role;
   return p?.live === "up" && (role === "in" || role === "out" || role === "drain");
+}
+
+/**
+ * keepsFlows, or dead for us while a peer we hear still counts it, having
+ * kept flows when it died (deaths.ts): it may still answer them.
+ */
+export function keepsFlowsIn(state: FarmState, node: number): boolean {
+  const p = state.peers[node];
+  if (keepsFlows(p)) return true;
+  const role = p?.diedAs;
+  return (role === "in" || role === "out" || role === "drain") && deathDisputed(state, node);
 }
 
 function step(state: FarmState, event: FarmEvent, now: number): Stepped<FarmState, FarmAction> {
@@ -602,7 +619,9 @@ function step(state: FarmState, event: FarmEvent, now: number): Stepped<FarmStat
       const peer = state.peers[i];
       if (peer === undefined || i === cfg.self || peer.live === event.live) return { state, actions: [] };
       // A peer that died or came back starts with no advert: what it held before says nothing now.
-      let next = withPeer(state, i, { live: event.live, ...(event.live === "dead" && event.stopped === true ? { stopped: true as const } : {}) });
+      // Dead by goodbye, or with the role it last advertised (deaths.ts).
+      const died = event.live !== "dead" ? {} : event.stopped === true ? { stopped: true as const } : peer.advert !== undefined ? { diedAs: peer.advert.role } : {};
+      let next = withPeer(state, i, { live: event.live, ...died });
       const wasAlone = isAlone(state);
       const alone = isAlone(next);
       if (wasAlone && !alone) next = markedDeadWhileAlone(next);

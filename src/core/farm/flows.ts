@@ -27,7 +27,7 @@
  * while it was away), names a value no longer live, so that flow goes to its
  * bucket's holder instead of to a peer that no longer answers it.
  */
-import { eligibleView, keepsFlows, tableOf } from "./farm.ts";
+import { eligibleView, keepsFlowsIn, tableOf } from "./farm.ts";
 import { withMember } from "./members.ts";
 import { flowOwnerValue } from "./flow-owner-value.ts";
 import { owners as ownersOf } from "./ownership.ts";
@@ -45,8 +45,8 @@ export function flowView(state: FarmState): FlowView {
   const held = new Set(state.held);
   const live: number[] = [];
   const value = (i: number): number => flowOwnerValue(i, state.flowEpochs[i] ?? 0);
-  state.peers.forEach((p, i) => {
-    if (i !== cfg.self && keepsFlows(p)) live.push(value(i));
+  state.peers.forEach((_, i) => {
+    if (i !== cfg.self && keepsFlowsIn(state, i)) live.push(value(i));
   });
   const claims = bucketClaims(state);
   const owners = Array.from({ length: BUCKETS }, (_, b): number => {

@@ -8,11 +8,11 @@
  *   of our heartbeats is not older than our last advert change): under one
  *   view each bucket has one owner, us, and the peer cannot be on its way to
  *   another view built from an older advert of ours; or
- * - its view is ours plus nodes dead in our view, and under its view the
- *   bucket belonged to one of those dead nodes: the peer does not hold it, and
- *   once it sees the deaths it has our view and our owner. This lets the
- *   buckets of a dead node be taken at once, without waiting for every
- *   survivor to notice;
+ * - its view is ours plus nodes that said goodbye (stopped cleanly), and
+ *   under its view the bucket belonged to one of them: the peer does not
+ *   hold it, and once it hears the goodbye it has our view and our owner.
+ *   This lets a stopping node's buckets be taken at once, without waiting
+ *   for every survivor to hear it go;
  * - its view is ours, not yet acknowledged, and the bucket is a dead node's
  *   (its owner with the dead nodes counted in): the peer saw the same deaths,
  *   and under any view it could move to from there the bucket is not its
@@ -26,13 +26,19 @@
  *   its advert arrives. Without the echo condition, two nodes that both
  *   restart could each see the other as stopped and both take.
  *
- * A node counts as dead for the two rules above only if we saw it die while
- * we heard others: one still dead when we hear a peer again after hearing
- * none (FarmPeer.deadWhileAlone) may only have been cut off from us by our
- * own isolation, and a peer that still has it in its view may be right. A
- * node back from a cut that heard one peer before another (sim: the other
- * heard past the listening time) took the unheard one's buckets by the
- * second rule, beside it, and answered its flows.
+ * A node that fell silent (not by goodbye) has its buckets taken only once
+ * every peer we hear has left it out of its view (deaths.ts): a peer that
+ * still counts it may hear it, and then it still serves them. The second
+ * rule took them at once for any dead node, not waiting for every survivor
+ * to notice; on a verdict of ours alone (a loss in one direction) it took a
+ * live node's buckets and flows beside it, and a node back from a cut that
+ * heard one peer before another took the unheard one's (sim). A goodbye is
+ * the node's own word.
+ *
+ * A node counts as dead for the third rule only if we saw it die while we
+ * heard others: one still dead when we hear a peer again after hearing none
+ * (FarmPeer.deadWhileAlone) may only have been cut off from us by our own
+ * isolation.
  *
  * A peer not heard from yet blocks everything. So a bucket that moves between
  * live nodes leaves the old owner before the new one takes it. Two nodes can
@@ -66,7 +72,7 @@ export function mayTake(
     }
     if ((view & ~adv.view) !== 0) return false;
     const extra = (adv.view & ~view) >>> 0;
-    if (extra === 0 || !allDead(extra, peers)) return false;
+    if (extra === 0 || !allSaidGoodbye(extra, peers)) return false;
     const prev = ownerOf(t, bucket, adv.view);
     if (prev >= 0 && ((extra >>> prev) & 1) === 1) continue;
     return false;
@@ -74,16 +80,16 @@ export function mayTake(
   return true;
 }
 
+function allSaidGoodbye(set: Members, peers: readonly FarmPeer[]): boolean {
+  for (let i = 0; i < peers.length; i++) {
+    if (((set >>> i) & 1) === 1 && !(peers[i]?.live === "dead" && peers[i]?.stopped === true)) return false;
+  }
+  return true;
+}
+
 /** Dead, and seen dying while we heard others (see the header). */
 function knownDead(p: FarmPeer | undefined): boolean {
   return p?.live === "dead" && p.deadWhileAlone !== true;
-}
-
-function allDead(set: Members, peers: readonly FarmPeer[]): boolean {
-  for (let i = 0; i < peers.length; i++) {
-    if (((set >>> i) & 1) === 1 && !knownDead(peers[i])) return false;
-  }
-  return true;
 }
 
 function deadSet(peers: readonly FarmPeer[]): Members {

@@ -127,6 +127,11 @@ export interface FarmPeer {
    * it also goes when it is heard again.
    */
   readonly deadWhileAlone?: true;
+  /**
+   * Dead (not by goodbye): the role of its last advert then. While a peer we
+   * hear still counts it, a peer that kept flows keeps them (deaths.ts).
+   */
+  readonly diedAs?: FarmRole;
 }
 
 export type FarmMode =
