@@ -4,7 +4,7 @@
  * FUSE: the PRIM's change is made in its folder, then handed to the driver
  * as its interception would).
  *
- * h2 is a new copy whose folder holds files of its own (rule 7: what its
+ * First case: h2 is a new copy whose folder holds files of its own (rule 7: what its
  * first sync replaces or removes is kept aside); h1, preferred, is the
  * source. From the core's decision to resync until h2 has accepted the
  * resync (resync-begin-keep), h1's service truncates and rewrites a file h2
@@ -13,13 +13,18 @@
  * those live ops were sent and applied on h2 with no keeper yet, so the
  * truncated, unlinked and replaced contents were in neither h2's copy nor
  * conflicts/.
+ *
+ * Second case: a split brain. h1 and h2 both run alone while their link is
+ * cut; h2 writes notes.txt, its own version. h2 gives way, the link comes
+ * back, and as h1 is about to ask the keeping resync its service rewrites
+ * notes.txt: h2's version must end in h2's conflicts folder.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { MirrorDriver } from "../../src/daemon/mirror/driver.ts";
 import { type MirrorOp, relPath } from "../../src/replicator/ops.ts";
-import { type DriverInsides, loopbackMirrorDriver, until } from "./mirror-driver-pair.ts";
+import { type DriverInsides, loopbackMirrorDriver, pairInSync, until } from "./mirror-driver-pair.ts";
 import { tmpDir } from "./resync-fixture.ts";
 
 const KEY = new Uint8Array(32).fill(7);
@@ -32,6 +37,7 @@ afterEach(async () => {
 
 interface PrimInsides extends DriverInsides {
   control(action: string, refused?: (why: string) => void): Promise<unknown>;
+  client: { drop(reason: string, pauseMs?: number): void; connectRound(): Promise<void> };
 }
 
 /** Every file under `dir`, relative path -> content. */
@@ -122,5 +128,63 @@ describe("live ops before a keeping resync has begun on the copy", () => {
       "target.txt": "h2's own target\n",
     });
     expect(h2.core.copy.conflict).toMatch(/kept in/);
+  }, 60_000);
+
+  it("split brain: the loser's file that the winner's live truncate and write reach first is kept aside, not lost", async () => {
+    const root = tmpDir("keep-aside-live-split");
+    const port = PORT + 1;
+    const { h1, h2, p1: d1, p2 } = await pairInSync(root, { key: KEY, port, cleanups, files: 2 });
+    const p1 = d1 as PrimInsides;
+    const write = async (h: MirrorDriver, p: DriverInsides, text: string): Promise<void> => {
+      const data = new TextEncoder().encode(text);
+      writeFileSync(join(h.folder, "notes.txt"), data);
+      await p.intercepted({ op: "truncate", path: relPath("notes.txt"), size: 0, mtimeNs: 1n });
+      await p.intercepted({ op: "write", path: relPath("notes.txt"), offset: 0, data, mtimeNs: 2n });
+    };
+    writeFileSync(join(h1.folder, "notes.txt"), "shared\n");
+    await p1.intercepted({ op: "create", path: relPath("notes.txt"), mode: 0o644, uid: 0, gid: 0 });
+    await write(h1, p1, "shared\n");
+    await until(() => existsSync(join(h2.folder, "notes.txt")), "notes.txt on h2");
+    // The link is cut and stays cut until `open`; each calls the other dead and runs alone.
+    let open = (): void => {};
+    const gate = new Promise<void>((r) => (open = r));
+    const connectRound = p1.client.connectRound.bind(p1.client);
+    p1.client.connectRound = async () => {
+      await gate;
+      await connectRound();
+    };
+    p1.client.drop("the test cuts the link", 50);
+    await until(() => h1.status().link !== "up" && h2.status().link !== "up", "the link down on both");
+    h1.peer("dead");
+    h2.peer("dead");
+    h1.role("ALONE", "peer dead");
+    h2.role("ALONE", "peer dead");
+    await until(() => h1.status().writes === "alone" && h2.status().writes === "alone", "both write alone");
+    await write(h2, p2, "h2's own notes, written during the split brain\n");
+    await write(h1, p1, "h1's notes, written during the split brain\n");
+    // h2 gives way; as h1 is about to ask it to begin the keeping resync, h1's service rewrites notes.txt.
+    let calls: Promise<void> | null = null;
+    const control = p1.control.bind(p1);
+    p1.control = async (action, refused) => {
+      if (action === "resync-begin-keep" && calls === null) {
+        calls = write(h1, p1, "h1 live\n");
+        await calls;
+      }
+      return control(action, refused);
+    };
+    h2.role("SECOND", "the other node keeps the module");
+    h1.peer("up");
+    h2.peer("up");
+    open();
+    await until(() => calls !== null, "h1 about to ask h2 to begin the keeping resync");
+    await calls;
+    await until(() => h1.core.link?.data === "uptodate" && h2.status().data === "uptodate" && !h1.core.resyncing, "h2 resynced");
+    expect(tree(h2.folder)).toEqual(tree(h1.folder));
+    expect(readFileSync(join(h2.folder, "notes.txt"), "utf8")).toBe("h1 live\n");
+    const conflicts = join(root, "h2-state", "conflicts", "vms");
+    const kept = existsSync(conflicts) ? readdirSync(conflicts) : [];
+    expect(kept.length <= 1, `one folder kept: ${kept.join(", ")}`).toBe(true);
+    expect(kept.length === 0 ? {} : tree(join(conflicts, kept[0]!))).toEqual({ "notes.txt": "h2's own notes, written during the split brain\n" });
+    expect(h2.core.copy.conflict).toMatch(/this node's copy is in/);
   }, 60_000);
 });
