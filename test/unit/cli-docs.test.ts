@@ -5,7 +5,7 @@
  * COMP_WORDS/COMP_CWORD; the page is rendered by man (or groff) with warnings on.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -44,6 +44,15 @@ describe("one verb table for help, completion and man page", () => {
       expect(page).toContain(`\n.SS ${roffName(v.name)}\n`);
     }
     expect(complete("vigil", "")).toEqual(VERBS.map((v) => v.name));
+  });
+
+  it("every verb of the table is named in README's CLI table", () => {
+    const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+    const section = readme.slice(readme.indexOf("\n## The CLI\n"), readme.indexOf("\n## ", readme.indexOf("\n## The CLI\n") + 1));
+    // The table's first column: `vigil VERB ...`, several verbs joined by an escaped |.
+    const named = new Set([...section.matchAll(/^\| (.+?) \| /gm)].flatMap((m) => [...(m[1] ?? "").matchAll(/`vigil ([a-z-]+(?:\\\|[a-z-]+)*)/g)])
+      .flatMap((m) => (m[1] ?? "").split("\\|")));
+    expect(VERBS.map((v) => v.name).filter((v) => !named.has(v))).toEqual([]);
   });
 
   it("every flag of every verb is offered by the completion and described in the man page", () => {
