@@ -35,6 +35,13 @@
  * heard one peer before another took the unheard one's (sim). A goodbye is
  * the node's own word.
  *
+ * Both rules for a gone node's buckets hold only on an advert the peer wrote
+ * knowing we serve (its echo is not older than our last turn to "in"). One
+ * written before may predate our "wait" (a lapse, a restart of the farm):
+ * hearing it, the peer moved to a view without us and may have taken every
+ * bucket, the gone node's too, while we, back in, took them on its older
+ * advert.
+ *
  * A node counts as dead for the third rule only if we saw it die while we
  * heard others: one still dead when we hear a peer again after hearing none
  * (FarmPeer.deadWhileAlone) may only have been cut off from us by our own
@@ -63,14 +70,17 @@ export function mayTake(
     if (peer === undefined || peer.live !== "up") continue;
     const adv = peer.advert;
     if (adv === undefined) return false;
-    if (adv.role === "stopped" && (peer.echo ?? -Infinity) >= inSince) continue;
+    const echo = peer.echo ?? -Infinity;
+    if (adv.role === "stopped" && echo >= inSince) continue;
     if (adv.view === view) {
-      if ((peer.echo ?? -Infinity) >= advertisedAt) continue;
+      if (echo >= advertisedAt) continue;
+      // The gone-node rules only on an advert written knowing we serve (see the header).
+      if (echo < inSince) return false;
       const before = ownerOf(t, bucket, (view | deadSet(peers)) >>> 0);
       if (before >= 0 && before !== self && knownDead(peers[before])) continue;
       return false;
     }
-    if ((view & ~adv.view) !== 0) return false;
+    if ((view & ~adv.view) !== 0 || echo < inSince) return false;
     const extra = (adv.view & ~view) >>> 0;
     if (extra === 0 || !allSaidGoodbye(extra, peers)) return false;
     const prev = ownerOf(t, bucket, adv.view);
