@@ -57,18 +57,39 @@ const MODULE_VERB_TEXT: Record<OperatorCommand, { summary: string; details: stri
   },
 };
 
+/** What --timeout bounds and what the answer says: a change of roles, a comparison, or a request answered at once. */
+const TIMEOUT_TEXT = {
+  module: "  --timeout DUR      how long to wait for the cluster to reach the new state (default 30s, 1s..10m)",
+  verify: "  --timeout DUR      how long to wait for the comparison (default 30s, 1s..10m); past it the\n" +
+    "                     comparison goes on and the daemon's log says its result",
+  mirror: "  --timeout DUR      how long to wait for the daemon's answer (default 30s, 1s..10m)",
+};
+const ANSWER_TEXT = {
+  module: [
+    "  Answers once the cluster reached the new state or failed, and prints each node's role.",
+    "  Exit status: 0 done, 1 refused or not reached in time, 2 usage error, 3 no daemon.",
+  ],
+  verify: [
+    "  Answers with the comparison's result (the differences, at most 50) and each node's role.",
+    "  Exit status: 0 identical, 1 different, refused or not finished in time, 2 usage error, 3 no daemon.",
+  ],
+  mirror: [
+    "  Answers at once, and prints each node's role.",
+    "  Exit status: 0 done, 1 refused, 2 usage error, 3 no daemon.",
+  ],
+};
+
 export const MODULE_VERBS: VerbSpec[] = [...MODULE_COMMANDS, ...MIRROR_COMMANDS].map((name) => ({
   name,
   summary: MODULE_VERB_TEXT[name].summary,
   usage: `vigil ${name} MODULE [--timeout 30s] [--json] [--state-dir DIR]${name === "forceprim" ? " --yes" : ""}`,
   details: [
     MODULE_VERB_TEXT[name].details,
-    "  --timeout DUR      how long to wait for the cluster to reach the new state (default 30s, 1s..10m)",
+    TIMEOUT_TEXT[name === "verify" ? "verify" : (MIRROR_COMMANDS as readonly string[]).includes(name) ? "mirror" : "module"],
     "  --json             print the outcome as JSON",
     "  --state-dir DIR    the daemon's state dir (default /var/lib/vigil); asks it over STATE_DIR/vigil.sock",
     "",
-    "  Answers once the cluster reached the new state or failed, and prints each node's role.",
-    "  Exit status: 0 done, 1 refused or not reached in time, 2 usage error, 3 no daemon.",
+    ...ANSWER_TEXT[name === "verify" ? "verify" : (MIRROR_COMMANDS as readonly string[]).includes(name) ? "mirror" : "module"],
   ].join("\n"),
   options: {
     ...stateDirFlag,

@@ -21,6 +21,7 @@ import type { ModuleAdvert } from "../../proto/heartbeat.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import { ModuleInstance, type ModuleInstanceOptions } from "./instance.ts";
+import { answerWithin } from "./answer-within.ts";
 import { MIRROR_COMMAND_DOES, type ModuleCommandOutcome, type ModuleCommandRequest, type ModuleControl, type ModuleStatus } from "../../api/modules.ts";
 import { WitnessPinger, type WitnessPingerOptions } from "../witness/pinger.ts";
 import { forceprimRefusal } from "../../api/refusals.ts";
@@ -244,15 +245,24 @@ export class ModuleEngine implements ModuleControl {
       return outcome(false, `no failover module named ${JSON.stringify(req.module)} runs here (${known.length === 0 ? "none configured" : `modules: ${known.join(", ")}`})`);
     }
     if (req.command === "forceprim" && req.yes !== true) return outcome(false, forceprimRefusal({ yes: "--yes", prim: "prim" }));
+    const timeoutMs = Number.isFinite(req.timeoutMs) && req.timeoutMs > 0 ? req.timeoutMs : 30_000;
     if (req.command === "verify" || req.command === "resync" || req.command === "ack") {
       const mirror = inst.mirror;
       if (mirror === undefined) return outcome(false, `${inst.name} is not a mirror module: ${MIRROR_COMMAND_DOES[req.command]}`);
       this.o.log.info(`module ${inst.name} command ${req.command}`, { module: inst.name, command: req.command, source: req.source ?? "unknown" });
-      const r = req.command === "verify" ? await mirror.verify() : req.command === "resync" ? mirror.resyncAll() : mirror.ack();
-      this.o.log.log(r.ok ? "info" : "warn", `module ${inst.name} command ${req.command} ${r.ok ? "done" : "failed"}`, { module: inst.name, command: req.command, detail: r.detail.split("\n")[0] ?? "" });
+      const command = req.command;
+      const work = (async () => {
+        const r = command === "verify" ? await mirror.verify() : command === "resync" ? mirror.resyncAll() : mirror.ack();
+        this.o.log.log(r.ok ? "info" : "warn", `module ${inst.name} command ${command} ${r.ok ? "done" : "failed"}`, { module: inst.name, command, detail: r.detail.split("\n")[0] ?? "" });
+        return r;
+      })();
+      // A comparison of a large folder outlasts the caller's timeout: answer at it, and let the log say the result.
+      const r = await answerWithin(work, timeoutMs);
+      if (r === "late") {
+        return { ...outcome(false, `still comparing after ${formatSeconds(timeoutMs)}; the comparison goes on and the daemon's log says its result (module ${inst.name} command ${command} done or failed); a longer --timeout waits for it`), inProgress: true };
+      }
       return outcome(r.ok, r.detail);
     }
-    const timeoutMs = Number.isFinite(req.timeoutMs) && req.timeoutMs > 0 ? req.timeoutMs : 30_000;
     const id = `cmd-${++this.nextCommand}`;
     this.o.log.info(`module ${inst.name} command ${req.command}`, { module: inst.name, command: req.command, id, source: req.source ?? "unknown" });
     const a = await inst.command(id, req.command, timeoutMs);
