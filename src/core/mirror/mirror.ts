@@ -36,7 +36,9 @@
  *    apart (split brain): the running node's tree wins and the other's
  *    divergent files are kept aside, never merged silently.
  *    While both still run, nothing moves until the module core has
- *    settled which one keeps running.
+ *    settled which one keeps running. Live ops reach the other copy only
+ *    once it has accepted that keeping resync; until then they are
+ *    journaled here and the resync carries them (keepingResyncPending).
  * 6. A copy being resynced is inconsistent (persisted before the first
  *    byte) until the resync completes; then it takes the sender's gen.
  *    A live op that a copy behind (outdated or inconsistent) cannot apply
