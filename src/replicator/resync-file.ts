@@ -181,8 +181,8 @@ export class FileSync {
           const ranges = clipRanges(step.data.ranges, size);
           for (let i = 0; i < ranges.length; i++) {
             const r = ranges[i]!;
-            await this.sendRange(file, r.offset, r.length, false, i === ranges.length - 1);
-            look(r.length);
+            // Looked at as each write goes (a journaled range may be a whole large file's data).
+            await this.sendRange(file, r.offset, r.length, false, i === ranges.length - 1, look);
           }
           break;
         }
@@ -209,9 +209,9 @@ export class FileSync {
    * at most MAX_WRITE. `holesFree`: the copy reads zeros there already (a new
    * or extended file), so zero blocks of a sparse source are skipped;
    * otherwise they are punched. `last`: no data op of the file follows this
-   * range's (see realMtimeSent).
+   * range's (see realMtimeSent). `sent`: told the bytes of each write as it goes.
    */
-  private async sendRange(f: OpenFile, offset: number, length: number, holesFree: boolean, last = false): Promise<void> {
+  private async sendRange(f: OpenFile, offset: number, length: number, holesFree: boolean, last = false, sent?: (n: number) => void): Promise<void> {
     const end = offset + length;
     for (let at = offset; at < end; ) {
       const len = Math.min(MAX_WRITE, end - at);
@@ -245,6 +245,7 @@ export class FileSync {
       f.track.push(...carriers);
       if (!small) void Promise.allSettled(carriers).then(() => this.buffers.giveBack(buf));
       at += n;
+      sent?.(n);
     }
   }
 

@@ -77,6 +77,12 @@ const LIST_PARENT_SHARE = 4;
 const REVISIT_ROUNDS = 3;
 /** Files made right at once: enough to keep the link and the SECOND busy while each file waits for its acknowledgements (the window still bounds the bytes in flight). */
 const FILES_AT_ONCE = 8;
+/**
+ * Within a file, progress is given at most this often as its bytes are looked at
+ * (besides at each file done and each phase): a large file (a VM image, a day's
+ * recording) would otherwise show 0 % for the whole of its data.
+ */
+const PROGRESS_EVERY_MS = 250;
 const defaultBreather = new Breather();
 
 export interface ResyncOptions {
@@ -212,7 +218,10 @@ export class Resync {
       budget: (bytes) => this.budget(bytes),
       checkAbort: () => this.checkAbort(),
       markDirty: (path) => this.markDirty(path),
-      looked: (n) => { this.counts.bytesDone += n; },
+      looked: (n) => {
+        this.counts.bytesDone += n;
+        this.progressInFile();
+      },
       sumsReceived: (n) => { this.counts.sumBytesReceived += n; },
     });
     this.rate = o.rateLimitBytesPerSec !== undefined && o.rateLimitBytesPerSec > 0 ? new RateLimit(o.rateLimitBytesPerSec, this.clock) : null;
@@ -236,6 +245,17 @@ export class Resync {
 
   progress(): ResyncProgress {
     return withRate(this.counts, this.clock.now());
+  }
+
+  private progressGivenAt = -Infinity;
+
+  /** Progress as a file's bytes are looked at, at most every PROGRESS_EVERY_MS. */
+  private progressInFile(): void {
+    if (this.o.onProgress === undefined) return;
+    const now = this.clock.now();
+    if (now - this.progressGivenAt < PROGRESS_EVERY_MS) return;
+    this.progressGivenAt = now;
+    this.o.onProgress(this.progress());
   }
 
   async run(): Promise<ResyncResult> {

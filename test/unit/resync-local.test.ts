@@ -215,6 +215,35 @@ describe("resync between two local folders", () => {
     expect(seen).toEqual([...seen].sort((a, b) => a - b));
   });
 
+  it("reports progress within a large file as its data goes, first sync and journaled range alike", async () => {
+    const size = 6 << 20;
+    writeFile(src, "big.img", noise(21, size), 1_700_000_000);
+    // A clock that moves 100 ms at each look, so the progress given within the file is not held back by its spacing.
+    let now = 0;
+    const clock = { now: () => (now += 100), sleep: async (ms: number) => { now += ms; } };
+    const within = (seen: number[]): number[] => seen.filter((b) => b > 0 && b < size);
+    const first: number[] = [];
+    const one = await resync({ clock, onProgress: (p) => first.push(p.bytesDone) });
+    expect(one.result.completed).toBe(true);
+    expect(within(first).length).toBeGreaterThanOrEqual(3);
+    // The whole file changed while the standby was away, journaled as one range.
+    writeFile(src, "big.img", noise(22, size), 1_700_000_100);
+    const dirty = {
+      full: false, fullReason: null, hardLinkRecheck: false,
+      paths: [
+        { path: relPath(""), tree: false, whole: false, ranges: [], suspect: [] },
+        { path: relPath("big.img"), tree: false, whole: false, ranges: [{ offset: 0, length: size }], suspect: [] },
+      ],
+    };
+    const journal: number[] = [];
+    const two = await resync({ clock, dirty, onProgress: (p) => journal.push(p.bytesDone) });
+    expect(two.result.completed).toBe(true);
+    expect(two.result.progress.bytesDone).toBe(size);
+    expect(within(journal).length).toBeGreaterThanOrEqual(3);
+    expect(journal).toEqual([...journal].sort((a, b) => a - b));
+    await expectSameTrees(src, dst);
+  });
+
   it("journal-driven: only the marked paths and ranges are sent", async () => {
     writeFile(src, "big.bin", noise(9, 1 << 20), 1_700_000_000);
     writeFile(src, "other.bin", noise(10, 1 << 20), 1_700_000_000);
