@@ -55,6 +55,11 @@ describe("one verb table for help, completion and man page", () => {
     expect(VERBS.map((v) => v.name).filter((v) => !named.has(v))).toEqual([]);
   });
 
+  it("every flag of every verb is described in that verb's help, each on a line of its own", () => {
+    const undescribed = VERBS.flatMap((v) => flagDocs(v).filter((f) => f.text === "").map((f) => `${v.name} --${f.long}`));
+    expect(undescribed).toEqual([]);
+  });
+
   it("every flag of every verb is offered by the completion and described in the man page", () => {
     for (const v of VERBS) {
       const offered = complete("vigil", v.name, "-");
