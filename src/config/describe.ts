@@ -36,7 +36,7 @@ export function expectedFor(schemaNode: unknown, found: unknown): string {
     return f.expected(typeof found === "string" || typeof found === "number" ? String(found) : "");
   }
   if ("const" in s) return String(s["const"]);
-  if (Array.isArray(s["enum"])) return `one of ${quoteAll(s["enum"])}`;
+  if (Array.isArray(s["enum"])) return `one of ${quoteAll(s["enum"])}${valueGuess(found, s["enum"])}`;
   switch (s["type"]) {
     case "boolean":
       return "true or false";
@@ -56,6 +56,13 @@ export function expectedFor(schemaNode: unknown, found: unknown): string {
     default:
       return "a valid value";
   }
+}
+
+/** " (did you mean "manual"?)" for a string close to one of the values allowed (a typo, a capital), else "". */
+export function valueGuess(found: unknown, allowed: readonly unknown[]): string {
+  if (typeof found !== "string") return "";
+  const guess = closestKey(found, allowed.filter((v): v is string => typeof v === "string"));
+  return guess === undefined || guess === found ? "" : ` (did you mean "${guess}"?)`;
 }
 
 /** Keys a mapping schema allows, for "unknown key" messages. */

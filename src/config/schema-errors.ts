@@ -8,7 +8,7 @@
  * loading a config compiles nothing and the binary carries no ajv.
  */
 import type { ErrorObject, ValidateFunction } from "ajv";
-import { allowedKeys, closestKey, describeFound, expectedFor, type SchemaNode } from "./describe.ts";
+import { allowedKeys, closestKey, describeFound, expectedFor, type SchemaNode, valueGuess } from "./describe.ts";
 import type { Segment } from "./key-path.ts";
 import type { Problem } from "./problem.ts";
 import { configSchema } from "./schema.ts";
@@ -98,7 +98,7 @@ function translate(e: ErrorObject, data: unknown): Problem | undefined {
         path: [...path, String(params["tag"])],
         at: "value",
         found: describeFound(params["tagValue"]),
-        expected: `one of ${discriminatorValues(parent).join(", ")}`,
+        expected: `one of ${discriminatorValues(parent).join(", ")}${valueGuess(params["tagValue"], discriminatorValues(parent))}`,
       };
     }
     case "uniqueItems": {

@@ -74,6 +74,12 @@ const CASES: readonly Case[] = [
   ]], [fileText(...HEAD, "vrrp:", "  - { name: VI_1, interface: eth0, vrid: 51, vips: [198.51.100.100/24], preempt: yes }"), [
     'vigil.yaml:7:82: vrrp[0].preempt: found "yes", expected true or false',
   ]]],
+  ["suggests the close value of a module type or of a word from a list", [fileText(...HEAD, "modules:", "  - { name: m, type: mirorr, replicate: [/srv/x] }"), [
+    'vigil.yaml:7:22: modules[0].type: found "mirorr", expected one of failover, mirror, farm (did you mean "mirror"?)',
+  ]], [fileText(...HEAD, "modules:", "  - { name: m, type: failover, failback: Manual }", "  - { name: n, type: failover, failback: sometimes }"), [
+    'vigil.yaml:7:42: modules[0].failback: found "Manual", expected one of auto, manual (did you mean "manual"?)',
+    'vigil.yaml:8:42: modules[1].failback: found "sometimes", expected one of auto, manual',
+  ]]],
   ["rejects a missing required key, pointing at the mapping that lacks it", [fileText("cluster:", "  nodes:", "    - { name: a, addresses: [198.51.100.1] }"), [
     "vigil.yaml:1:1: cluster.name: found nothing, expected a name of letters, digits, '.', '_' or '-' (up to 63, starting with a letter or digit); the key is required",
   ]], [fileText("web: { listen: 127.0.0.1:9010 }"), [
@@ -176,7 +182,7 @@ const CASES: readonly Case[] = [
   ["takes mode sync or async, and async_queue only with async", [fileText(...HEAD, "modules:", "  - { name: m, type: mirror, replicate: [/srv/a], mode: async, async_queue: 256 }"), []], [fileText(...HEAD, "modules:", "  - { name: m, type: mirror, replicate: [/srv/a], async_queue: 256 }"), [
     "vigil.yaml:7:64: modules[0].async_queue: found async_queue with mode: sync, expected mode: async as well (in mode sync nothing is acknowledged ahead of the other node, so there is no queue)",
   ]], [fileText(...HEAD, "modules:", "  - { name: m, type: mirror, replicate: [/srv/a], mode: asynch }"), [
-    'vigil.yaml:7:57: modules[0].mode: found "asynch", expected one of sync, async',
+    'vigil.yaml:7:57: modules[0].mode: found "asynch", expected one of sync, async (did you mean "async"?)',
   ]]],
   ["rejects a checker or track entry of two kinds, or of none", [fileText(...HEAD, "modules:", "  - name: m", "    type: failover", "    checkers: [{ tcp: 127.0.0.1:80, process: httpd }]"), [
     "vigil.yaml:9:37: modules[0].checkers[0].process: found both tcp and process in one entry, expected exactly one of tcp, http, process, pidfile, ping, interface, file, custom or script per entry (make one entry per condition)",
