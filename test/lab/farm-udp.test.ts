@@ -17,7 +17,9 @@
  *
  * A node's kernel lease lapsing in a stall of the host moves flows rightly; a
  * run that fails after a logged lapse is run once more (checked by hand: h3
- * frozen 1.5 s after h2's death fails the first run, the second passes).
+ * frozen 1.5 s after h2's death fails the first run, the second passes). A
+ * datagram answered twice fails the test at once, lapse or not: no stall
+ * excuses it (farm-stall.test.ts).
  *
  * Each run's folder (config, key, state dirs) sits in the lab's folder beside
  * the daemons' and clients' logs (test-artifacts/lab/<run>/); a failed run
@@ -38,6 +40,14 @@ import { type LabHost, type LabProcess, waitUntil } from "./lab.ts";
 import { startVigilCluster, type VigilCluster, type VigilNode } from "./vigil-cluster.ts";
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Datagrams answered by two nodes: the safety property broken, which no lapse excuses (not run again). */
+class DoubleAnswers extends Error {}
+
+function expectNoDoubles(...reports: readonly FlowsReport[]): void {
+  const doubles = reports.flatMap((r) => r.doubles);
+  if (doubles.length > 0) throw new DoubleAnswers(`datagrams answered by two nodes (port:seq:nodes): ${doubles.join(", ")}`);
+}
 
 interface FlowsReport {
   sent: number;
@@ -126,7 +136,7 @@ describeLab(
           const now1 = current(a1);
           expect(ofH2.filter((p) => now1.get(p) !== predict(0b101, p))).toEqual([]);
           expect(moved(a0, a1, (_p, was) => was !== "h2")).toEqual([]);
-          expect(a1.doubles).toEqual([]);
+          expectNoDoubles(a1);
           expect(a1.silentPorts).toEqual([]);
 
           // h2 joins again while UDP flows and TCP connections stream, and takes its buckets back: a
@@ -141,7 +151,7 @@ describeLab(
           await sleep(800);
           const a2 = await reportA();
           expect(moved(a1, a2)).toEqual([]);
-          expect(a2.doubles).toEqual([]);
+          expectNoDoubles(a2);
           expect(a2.silentPorts).toEqual([]);
           const streamed = await askReport(tcp);
           expect(streamed.broken).toEqual([]);
@@ -192,12 +202,16 @@ describeLab(
           cutOn = false;
           await waitForSplit(all, ["h1", "h2", "h3"]);
           await sleep(800);
+          // Enough connections to count on, however fast the cut and the heal went (a loaded host
+          // probes less often: 99 in one run of a full CI).
+          const probed = (): number => probe.output().split("\n").filter((l) => l.startsWith("probe ")).length;
+          await waitUntil(async () => probed() > 100, { timeoutMs: 20_000, what: "more than 100 probes" });
           probe.write("quit\n");
           await probe.exited;
           const [a3, b1] = [await reportA(), await reportB()];
           // Through the cut and the heal: no datagram answered twice, no flow left unanswered,
           // no flow of h1 or h3 moved, and h2's went to the holders of their buckets and stay there.
-          expect([...a3.doubles, ...b1.doubles]).toEqual([]);
+          expectNoDoubles(a3, b1);
           expect([...a3.silentPorts, ...b1.silentPorts]).toEqual([]);
           expect(moved(a2, a3)).toEqual([]);
           expect(moved(b0, b1, (_p, was) => was !== "h2")).toEqual([]);
@@ -233,7 +247,7 @@ describeLab(
           await run(attempt);
           return;
         } catch (e) {
-          if (attempt >= 2 || lapses() === before) throw e;
+          if (attempt >= 2 || lapses() === before || e instanceof DoubleAnswers) throw e;
         }
       }
     }, 300_000);
