@@ -24,6 +24,7 @@
  * and the heartbeat at start), on a node or not.
  */
 import { dirname, resolve } from "node:path";
+import { crlfFix } from "../sys/shebang.ts";
 import { ipv4Value } from "./formats.ts";
 import { didYouMean } from "./did-you-mean.ts";
 import type { ConfigError } from "./errors.ts";
@@ -49,7 +50,7 @@ export type FileFacts =
   | { kind: "hidden"; why: string }
   | { kind: "other"; what: string }
   | { kind: "folder" }
-  | { kind: "file"; mode: number };
+  | { kind: "file"; mode: number; crlfShebang?: boolean };
 
 /** What the checks read from the host; injectable so tests need no root and no real interfaces. */
 export interface HostFacts {
@@ -81,6 +82,8 @@ export function hostProblems(data: unknown, source: YamlSource, file: string, fa
     else if (f.kind === "folder") add("error", path, `${shown}, which is a folder`, "an executable script");
     else if (f.kind === "file" && (f.mode & 0o111) === 0) {
       add("error", path, `${shown}, which is not executable (mode ${(f.mode & 0o7777).toString(8).padStart(4, "0")})`, `an executable script (chmod +x ${full})`);
+    } else if (f.kind === "file" && f.crlfShebang === true) {
+      add("error", path, `${shown}, whose #! line ends with a carriage return (Windows line endings: the kernel looks for an interpreter whose name ends in \\r and the script cannot start)`, `a script with Unix line endings (${crlfFix(full)})`);
     }
     // "hidden": this user may not look; the daemon (root) will. Nothing to say for sure.
   };

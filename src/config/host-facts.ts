@@ -3,6 +3,7 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { networkInterfaces } from "node:os";
 import { type FileFacts, type HostFacts, type HostProblem, hostProblems, type InterfaceAddress } from "./host-checks.ts";
 import { readYaml } from "./yaml-source.ts";
+import { readShebang } from "../sys/shebang.ts";
 
 /**
  * The host checks of a config file that loaded without errors (loadConfigFile),
@@ -49,7 +50,7 @@ export function localHostFacts(): HostFacts {
     file(path: string): FileFacts {
       try {
         const st = statSync(path);
-        if (st.isFile()) return { kind: "file", mode: st.mode };
+        if (st.isFile()) return (st.mode & 0o111) !== 0 && readShebang(path)?.crlf === true ? { kind: "file", mode: st.mode, crlfShebang: true } : { kind: "file", mode: st.mode };
         if (st.isDirectory()) return { kind: "folder" };
         return { kind: "other", what: "not a regular file" };
       } catch (e) {

@@ -17,8 +17,9 @@
  *   VIGIL_REASON  why (e.g. "peer-dead", "operator", "checker")
  * Each is set only when the caller knows it.
  */
+import { crlfFix, readShebang } from "./shebang.ts";
 import { spawn } from "node:child_process";
-import { accessSync, closeSync, constants, openSync, readdirSync, readFileSync, readSync, statSync } from "node:fs";
+import { accessSync, constants, readdirSync, readFileSync, statSync } from "node:fs";
 import { delimiter, isAbsolute, join } from "node:path";
 
 export interface ScriptContext {
@@ -81,23 +82,6 @@ export function scriptEnv(context: ScriptContext): Record<string, string> {
   return env;
 }
 
-/** The `#!` interpreter named on a script's first line, if any. */
-function interpreterOf(path: string): string | null {
-  let fd: number | null = null;
-  try {
-    fd = openSync(path, "r");
-    const buf = Buffer.alloc(256);
-    const n = readSync(fd, buf, 0, buf.length, 0);
-    const line = buf.subarray(0, n).toString("utf8").split("\n")[0] ?? "";
-    if (!line.startsWith("#!")) return null;
-    return line.slice(2).trim().split(/\s+/)[0] ?? null;
-  } catch {
-    return null;
-  } finally {
-    if (fd !== null) closeSync(fd);
-  }
-}
-
 function checkFile(path: string): ScriptCheck {
   let st;
   try {
@@ -121,7 +105,11 @@ function checkFile(path: string): ScriptCheck {
     // The x bit is there, but not for us (owner-only script, noexec mount).
     return { ok: false, message: `${path}: may not be executed by this user (${errCode(e) || "EACCES"})` };
   }
-  const interpreter = interpreterOf(path);
+  const shebang = readShebang(path);
+  if (shebang?.crlf === true) {
+    return { ok: false, message: `${path}: its #! line ends with a carriage return (Windows line endings), so the kernel looks for an interpreter named "${shebang.interpreter}\\r"; convert it to Unix line endings: ${crlfFix(path)}` };
+  }
+  const interpreter = shebang === null || shebang.interpreter === "" ? null : shebang.interpreter;
   if (interpreter !== null && isAbsolute(interpreter)) {
     try {
       accessSync(interpreter, constants.X_OK);

@@ -99,6 +99,17 @@ describe("host checks", () => {
     ]);
   });
 
+  it("a script saved with Windows line endings cannot start: named with the fix", () => {
+    expect(check([
+      ...CLUSTER,
+      "modules:",
+      "  - { name: m, type: failover, start: ./start.sh, stop: ./stop.sh }",
+    ], { "/etc/vigil/start.sh": { kind: "file", mode: 0o100755, crlfShebang: true }, "/etc/vigil/stop.sh": EXEC })).toEqual([
+      'error: /etc/vigil/vigil.yaml:5:39: modules[0].start: found "./start.sh" (/etc/vigil/start.sh), whose #! line ends with a carriage return (Windows line endings: the kernel looks for an interpreter whose name ends in \\r and the script cannot start), ' +
+        "expected a script with Unix line endings (sed -i 's/\\r$//' /etc/vigil/start.sh)",
+    ]);
+  });
+
   it("a mirror folder that does not exist, is a file or is something else cannot work; one that exists is fine", () => {
     expect(check([
       ...CLUSTER,

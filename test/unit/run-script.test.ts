@@ -193,6 +193,15 @@ describe("runScript and checkScript: scripts that cannot run", () => {
     expect(await runScript(p, { timeoutMs: 1000 })).toMatchObject({ ok: false, message });
   });
 
+  it("names a script saved with Windows line endings, whose #! interpreter the kernel cannot find", async () => {
+    const p = join(dir, "crlf.sh");
+    writeFileSync(p, "#!/bin/sh\r\nexit 0\r\n");
+    chmodSync(p, 0o755);
+    const message = `${p}: its #! line ends with a carriage return (Windows line endings), so the kernel looks for an interpreter named "/bin/sh\\r"; convert it to Unix line endings: sed -i 's/\\r$//' ${p}`;
+    expect(checkScript(p)).toEqual({ ok: false, message });
+    expect(await runScript(p, { timeoutMs: 1000 })).toMatchObject({ ok: false, message });
+  });
+
   it("names a command that is not in PATH", () => {
     expect(checkScript("vigil-no-such-command", "/nonexistent-a:/nonexistent-b")).toEqual({
       ok: false,
