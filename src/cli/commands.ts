@@ -14,7 +14,8 @@ import { detectionLines } from "./detection-text.ts";
 import { farmWitnessNotes } from "../config/farm-checks.ts";
 import { vrrpHoldLines } from "./vrrp-hold-note.ts";
 import type { DaemonEntries } from "../api/daemon-entries.ts";
-import { keyFileWarnings } from "../api/key-checks.ts";
+import { checkSampleKey, keyFileWarnings } from "../api/key-checks.ts";
+import { sampleKeyMessage } from "../sys/sample-keys.ts";
 import { hostChecks } from "../sys/host-check.ts";
 import { writeKeyFile } from "../sys/keyfile.ts";
 import { EXIT } from "./verbs.ts";
@@ -69,6 +70,12 @@ export function cmdCheckConfig(v: Values, positionals: string[], io: Io): number
     for (const p of host.filter((q) => q.severity === "warning")) io.err(`warning: ${formatConfigError(p)}`);
     const n = blocking.length;
     io.err(`${found.file}: valid, but ${n} problem${n === 1 ? "" : "s"} on this host (node ${here.ok ? here.node.name : "?"}): it cannot work here as it is`);
+    return EXIT.failed;
+  }
+  // A key `vigil run` refuses makes a config that cannot run: not OK, whatever else holds.
+  const sample = checkSampleKey(c, c.web.listen);
+  if (!sample.ok) {
+    io.err(`${found.file}: ${sampleKeyMessage(c.cluster.key_file ?? "")}; \`vigil run\` refuses it off loopback, so the config is not usable as it is`);
     return EXIT.failed;
   }
   io.out(`${found.file}: OK (found by ${describeHow(found.how)})`);

@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -96,15 +96,34 @@ describe("vigil binary: check-config", () => {
     expect(examples).toEqual(expect.arrayContaining(["vip-failover", "service-failover", "mirror", "farm", "demo"]));
   });
 
+  // The examples ship a published sample key, which check-config refuses as `vigil run` does off
+  // loopback: each is checked as a newcomer uses it, copied with a key of its own (the demo, all on
+  // loopback, as it is).
   for (const ex of ["vip-failover", "service-failover", "mirror", "farm", "demo"]) {
-    it(`accepts examples/${ex}`, () => {
-      const file = join(ROOT, "examples", ex, "vigil.yaml");
+    it(`accepts examples/${ex}${ex === "demo" ? "" : " with a key of its own"}`, () => {
+      let dir = join(ROOT, "examples", ex);
+      if (ex !== "demo") {
+        const copy = join(mkdtempSync(join(tmpdir(), `vigil-example-${ex}-`)), ex);
+        cpSync(dir, copy, { recursive: true });
+        expect(vigil(["keygen", join(copy, "vigil.key"), "--force"]).code).toBe(0);
+        dir = copy;
+      }
+      const file = join(dir, "vigil.yaml");
       const r = vigil(["check-config", file]);
       expect(r.stderr).toBe("");
       expect(r.code).toBe(0);
       expect(r.stdout).toContain(`${file}: OK (found by the command line)`);
     });
   }
+
+  it("refuses examples/mirror as shipped: its key is a published sample, and says how to make one", () => {
+    const file = join(ROOT, "examples", "mirror", "vigil.yaml");
+    const r = vigil(["check-config", file]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toMatch(/is a published sample key .*vigil keygen .*--force/);
+    noStackTrace(r.stderr);
+  });
 
   it("prints the effective config with defaults applied", () => {
     const r = vigil(["check-config", "--print", join(ROOT, "examples", "demo", "vigil.yaml")]);

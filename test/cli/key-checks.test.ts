@@ -85,8 +85,11 @@ describe("key file warnings", () => {
     expect(token.stderr).toContain("mode 0644 lets group or others read the cluster key");
   });
 
-  it("check-config warns about a published sample key", () => {
+  it("check-config refuses a published sample key that `vigil run` would refuse, saying how to make a key", () => {
     const { config } = setup({ sampleKey: "mirror", peer: "198.51.100.2" });
-    expect(vigil(["check-config", config]).stdout).toMatch(/warning: key file .* is a published sample key.*`vigil run` refuses it/);
+    const r = vigil(["check-config", config]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).not.toMatch(/OK/);
+    expect(r.stderr).toMatch(/: key file .* is a published sample key .*vigil keygen .*--force.*`vigil run` refuses it off loopback, so the config is not usable as it is/);
   });
 });
