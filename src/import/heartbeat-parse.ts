@@ -3,9 +3,10 @@
  * haresources (a node and its resources per line, `\` continues a line) and
  * authkeys (of which only the method is read: the secret never leaves it).
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { ImportError, type Where } from "./import-error.ts";
+import { readOrUndefined, type ReadText, unreadable } from "./read-text.ts";
 
 export interface Directive {
   words: string[];
@@ -24,7 +25,6 @@ export interface HeartbeatSource {
   resourceScripts: string[];
 }
 
-export type ReadText = (path: string) => string | undefined;
 /** The names in a folder; empty when there is no such folder. */
 export type ListDir = (path: string) => string[];
 
@@ -33,14 +33,6 @@ const listOrEmpty: ListDir = (path) => {
     return readdirSync(path);
   } catch {
     return [];
-  }
-};
-
-const readOrUndefined: ReadText = (path) => {
-  try {
-    return readFileSync(path, "utf8");
-  } catch {
-    return undefined;
   }
 };
 
@@ -81,7 +73,7 @@ function authOf(text: string, file: string): { method: string; where: Where } {
 export function readHeartbeatDir(dir: string, read: ReadText = readOrUndefined, list: ListDir = listOrEmpty): HeartbeatSource {
   const haCfPath = join(dir, "ha.cf");
   const haCf = read(haCfPath);
-  if (haCf === undefined) throw new ImportError({ file: haCfPath }, "cannot read ha.cf (vigil import heartbeat takes the folder holding ha.cf, haresources and authkeys)");
+  if (haCf === undefined) throw new ImportError({ file: haCfPath }, `cannot read ha.cf: ${unreadable(haCfPath)} (vigil import heartbeat takes the folder holding ha.cf, haresources and authkeys)`);
   const source: HeartbeatSource = { dir, haCf: directives(haCf, haCfPath, false), resourceScripts: list(join(dir, "resource.d")) };
   const resPath = join(dir, "haresources");
   const res = read(resPath);

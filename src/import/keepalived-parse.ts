@@ -4,9 +4,10 @@
  * or the next), `!` and `#` start comments, double quotes keep spaces in a
  * word, and `include PATTERN` splices other files in place.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { basename, dirname, isAbsolute, join } from "node:path";
 import { ImportError, type Where } from "./import-error.ts";
+import { readOrUndefined, type ReadText, unreadable } from "./read-text.ts";
 
 export interface Word {
   text: string;
@@ -23,15 +24,6 @@ export interface Statement {
 
 type Token = { kind: "word"; text: string; where: Where } | { kind: "open" | "close" | "eol"; where: Where };
 
-export type ReadText = (path: string) => string | undefined;
-
-const readOrUndefined: ReadText = (path) => {
-  try {
-    return readFileSync(path, "utf8");
-  } catch {
-    return undefined;
-  }
-};
 
 function tokenize(text: string, file: string): Token[] {
   const out: Token[] = [];
@@ -146,8 +138,8 @@ export function parseKeepalivedText(text: string, file: string, read: ReadText =
 export function parseFile(path: string, read: ReadText = readOrUndefined, depth = 0, includedAt?: Where): Statement[] {
   const text = read(path);
   if (text === undefined) {
-    if (includedAt !== undefined) throw new ImportError(includedAt, `cannot read the included file ${path}`);
-    throw new ImportError({ file: path }, "cannot read this file");
+    if (includedAt !== undefined) throw new ImportError(includedAt, `cannot read the included file ${path}: ${unreadable(path)}`);
+    throw new ImportError({ file: path }, `cannot read this file: ${unreadable(path)}`);
   }
   return parseKeepalivedText(text, path, read, depth);
 }

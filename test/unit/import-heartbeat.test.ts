@@ -167,7 +167,7 @@ describe("timers vigil would refuse are adjusted, with a comment", () => {
 
 describe("malformed Heartbeat files: file and line", () => {
   it.each([
-    ["no ha.cf", {}, /ha\.cf: cannot read ha\.cf/],
+    ["no ha.cf", {}, /ha\.cf: cannot read ha\.cf: no such file/],
     ["a bad time", { "ha.cf": "node a b\nkeepalive fast\n" }, /ha\.cf:2: keepalive needs a time like 2 \(seconds\) or 500ms, not "fast"/],
     ["ucast without an address", { "ha.cf": "node a b\nucast eth0\n" }, /ha\.cf:2: ucast needs an interface and an IPv4 address/],
     ["no node", { "ha.cf": "keepalive 1\n" }, /ha\.cf: no node lines/],

@@ -185,7 +185,13 @@ describe("malformed keepalived.conf: file and line", () => {
   it("an include that cannot be read names the include line", () => {
     const f = join(dir, "inc.conf");
     writeFileSync(f, "global_defs {\n}\ninclude missing.conf\n");
-    expect(importError([f])).toBe(`${f}:3: cannot read the included file ${join(dir, "missing.conf")}`);
+    expect(importError([f])).toBe(`${f}:3: cannot read the included file ${join(dir, "missing.conf")}: no such file`);
+  });
+
+  it("a file that cannot be read says why", () => {
+    const missing = join(dir, "no-such.conf");
+    expect(importError([missing])).toBe(`${missing}: cannot read this file: no such file`);
+    expect(importError([dir])).toBe(`${dir}: cannot read this file: it is a folder`);
   });
 
   it("a file with no instance", () => {
