@@ -49,12 +49,15 @@ class FakeModules implements ModuleControl {
   requests: ModuleCommandRequest[] = [];
   /** While set, answers wait for it: a cluster still getting there. */
   hold: Promise<void> | null = null;
+  /** While set, commands throw it: a defect of the engine. */
+  fail: Error | null = null;
   statuses(): ModuleStatus[] {
     return [vms, web];
   }
   async command(req: ModuleCommandRequest): Promise<ModuleCommandOutcome> {
     this.requests.push(req);
     if (this.hold) await this.hold;
+    if (this.fail) throw this.fail;
     return {
       ok: true, module: req.module, command: req.command, detail: "vms2 is PRIM",
       nodes: [{ node: "vms1", role: "SECOND", generation: 8 }, { node: "vms2", role: "PRIM", generation: 8 }, { node: "vms3", role: "dead", generation: null }],
@@ -78,6 +81,7 @@ describe.runIf(missing === null)("console: modules, as a person sees them and co
   });
   beforeEach(() => {
     engine.requests = [];
+    engine.fail = null;
   });
 
   it("shows each module's role on every node, the last transition and why, checkers, blocked and pending", async () => {
@@ -256,6 +260,31 @@ describe.runIf(missing === null)("console: modules, as a person sees them and co
     expect(engine.requests).toEqual([{ module: "vms", command: "prim", yes: false, timeoutMs: 30_000, source: "http from 127.0.0.1" }]);
     expect(problems).toEqual([]);
     await page.close();
+  });
+
+  it("shows the id of an internal error, which the daemon's log has with the message; never the message", async () => {
+    const logged: Record<string, unknown>[] = [];
+    const failing = await serveConsole({
+      status: snapshot, metrics: () => "", modules: engine, commands: "token", commandToken: () => ({ ok: true, token: TOKEN }),
+      log: { error: (_msg, fields) => void logged.push(fields) },
+    });
+    try {
+      engine.fail = new Error("cannot read /var/lib/vigil/modules/vms.state: EIO");
+      const { page } = await browser.newPage();
+      await page.goto(failing.url);
+      await expect.poll(() => testid(page, "module-row").count()).toBe(2);
+      await page.evaluate(`sessionStorage.setItem("vigil.console-token", ${JSON.stringify(TOKEN)})`);
+      await page.locator('[data-module="vms"] [data-command="stop"]').click();
+      const outcome = testid(page, "outcome-text");
+      await expect.poll(() => outcome.textContent()).toMatch(/^stop vms: failed: internal error/);
+      expect(logged).toHaveLength(1);
+      expect(await outcome.textContent()).toBe(`stop vms: failed: internal error (id ${String(logged[0]?.["id"])}: the daemon's log has the details)`);
+      expect(logged[0]?.["error"]).toBe("Error: cannot read /var/lib/vigil/modules/vms.state: EIO");
+      expect(await testid(page, "outcome").getAttribute("data-tone")).toBe("bad");
+      await page.close();
+    } finally {
+      await failing.stop();
+    }
   });
 
   it("shows why when commands over the network are off (no cluster key)", async () => {

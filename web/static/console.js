@@ -451,7 +451,9 @@
         json = null;
       }
       if (res.status === 200 || res.status === 409) sessionStorage.setItem(TOKEN_KEY, token);
-      return { status: res.status, body: json, error: json && typeof json.error === "string" ? json.error : "" };
+      // An internal error's id is what the operator looks up in the daemon's log.
+      const error = json && typeof json.error === "string" ? json.error : "";
+      return { status: res.status, body: json, error: error && typeof json.id === "string" ? `${error} (id ${json.id}: the daemon's log has the details)` : error };
     } catch {
       return { status: 0, body: null, error: "the daemon could not be reached" };
     }
