@@ -32,6 +32,13 @@
  * them all: the disk answers again, and the copy, outdated meanwhile, waits
  * for a resync.
  *
+ * A resync that keeps this copy's changed paths aside (keep-aside.ts) keeps
+ * them on the thread too, each op's paths just before the op, so the keeper's
+ * reads of the copy (and its copies into the state dir's conflicts folder)
+ * are owed work for the watch like the op itself. The first path kept waits
+ * for the record of where the copy goes, made here on the main thread
+ * ("keep-record"): the thread holds that op and what follows until told.
+ *
  * The Worker's module is apply-worker.ts: beside this file when run from
  * source under Bun, or an extra entry point of the compiled binary. Where no
  * Worker can be started (Node running TypeScript sources, a binary built
@@ -62,7 +69,21 @@ export interface OpApplier {
   forgetCaches(): void;
   /** Answers the resync's questions on the applier's thread (see the top of this file); absent or null: not there, the caller answers. */
   readonly answerer?: RequestAnswerer | null;
+  /**
+   * Present: the applier's thread keeps aside what each op changes (keep-aside.ts), from the next op
+   * on, until called with null; absent: the caller keeps before it hands an op over.
+   */
+  keepAside?(k: KeepSpec | null): void;
+  /** The paths kept so far by the keeper given to keepAside (as its results told). */
+  readonly keptCount?: number;
   close(): Promise<void> | void;
+}
+
+/** A keeper for the applier's thread: `root` the copy, `dest` where kept paths go, `onFirstKeep` the record made before the first (null: made already). */
+export interface KeepSpec {
+  readonly root: string;
+  readonly dest: string;
+  readonly onFirstKeep: (() => void) | null;
 }
 
 export type StartedApplier = { readonly applier: OpApplier; readonly threaded: true } | { readonly applier: OpApplier; readonly threaded: false; readonly why: string };
@@ -150,7 +171,12 @@ export class ThreadedApplier implements OpApplier {
         this.owedSince = this.owed() ? this.clock() : null;
         return;
       }
+      if (m.t === "keep-record") {
+        this.recordKept();
+        return;
+      }
       if (m.t !== "results") return;
+      if (m.kept !== undefined) this.kept = m.kept;
       for (let i = 0; i < m.results.length; i++) {
         const id = m.first + i;
         const done = this.waiting.get(id);
@@ -172,6 +198,38 @@ export class ThreadedApplier implements OpApplier {
   }
 
   readonly answerer: RequestAnswerer | null;
+
+  /** The keeper given to the thread (keepAside), and what its results said it kept. */
+  private keeper: { spec: KeepSpec; recorded: boolean } | null = null;
+  private kept = 0;
+
+  keepAside(k: KeepSpec | null): void {
+    this.keeper = k === null ? null : { spec: k, recorded: k.onFirstKeep === null };
+    this.kept = 0;
+    if (this.dead !== null) return;
+    // The ops of this turn go under the keeper they were handed over with.
+    this.post();
+    this.worker.postMessage({ t: "keeper", keeper: k === null ? null : { root: k.root, dest: k.dest, ask: k.onFirstKeep !== null } } satisfies ApplyWorkerRequest);
+  }
+
+  get keptCount(): number {
+    return this.kept;
+  }
+
+  /**
+   * The thread is about to keep its first path: the record first (the state dir, this thread).
+   * None while the disk is taken for hung (the op that asked is abandoned, nothing is kept)
+   * or once the keeper is gone: the thread then keeps nothing more.
+   */
+  private recordKept(): void {
+    const k = this.keeper;
+    const go = k !== null && this.hungWhy === null;
+    if (go && !k.recorded) {
+      k.recorded = true;
+      k.spec.onFirstKeep?.();
+    }
+    if (this.dead === null) this.worker.postMessage({ t: "keep-go", recorded: go } satisfies ApplyWorkerRequest);
+  }
 
   /** Whether the disk is taken for hung now (its reason), for status. */
   get hung(): string | null {

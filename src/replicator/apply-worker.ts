@@ -2,12 +2,16 @@
  * The applier's thread: carries out the ops the main thread posts, one at a
  * time in the order posted, and posts each result back; between them, in
  * the same order, it answers the resync's questions from the copy
- * (copy-answers.ts). Started by apply-threaded.ts with workerData
- * (ApplyWorkerInput); see there why.
+ * (copy-answers.ts). While a resync keeps this copy's changed paths aside
+ * (keep-aside.ts), each op first keeps what it is about to change, here
+ * too: the keeper reads the copy, and its work is the op's for the disk's
+ * watch. Started by apply-threaded.ts with workerData (ApplyWorkerInput);
+ * see there why.
  */
 import * as fs from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
 import type { ResyncRequest, ResyncResponse } from "../proto/replication-resync.ts";
+import { KEEP_ASK, KeepAside } from "../daemon/mirror/keep-aside.ts";
 import { loadDirCalls } from "../sys/ffi/dir-calls.ts";
 import { loadFsCalls } from "../sys/ffi/fs-calls.ts";
 import { Applier, type CacheDrops } from "./apply.ts";
@@ -44,17 +48,39 @@ export type ApplyWorkerRequest =
   | { readonly t: "ask"; readonly n: number; readonly id: number; readonly q: ResyncRequest }
   /** The link's session ended: the listings still open are dropped. */
   | { readonly t: "forget-asks" }
+  /**
+   * From the next op on, keep aside into `dest` what each op changes (null: keep nothing);
+   * `ask`: the first path kept waits for the record ("keep-record", answered "keep-go").
+   */
+  | { readonly t: "keeper"; readonly keeper: { readonly root: string; readonly dest: string; readonly ask: boolean } | null }
+  /** The answer to "keep-record": `recorded`, or not (the op that asked then fails, not kept). */
+  | { readonly t: "keep-go"; readonly recorded: boolean }
   | { readonly t: "close" };
 
 export type ApplyWorkerMessage =
   /** `dev`: the copy's st_dev (decimal), read here so the main thread never stats the copy; null: unknown. `answers`: whether this thread answers questions. */
   | { readonly t: "ready"; readonly mtimeWindowNs: number; readonly dev: string | null; readonly answers: boolean }
-  | { readonly t: "results"; readonly first: number; readonly results: readonly ApplyResult[] }
+  /** `kept`: the paths the keeper has kept so far, while there is one. */
+  | { readonly t: "results"; readonly first: number; readonly results: readonly ApplyResult[]; readonly kept?: number }
+  /** The keeper is about to keep its first path: the main thread records where the copy goes, then says "keep-go". */
+  | { readonly t: "keep-record" }
   /** Every answer to question `n`, in order (none for a cancel). */
   | { readonly t: "answers"; readonly n: number; readonly responses: readonly ResyncResponse[] }
   | { readonly t: "resumed" };
 
 const SKIPPED: ApplyResult = { ok: false, kind: "failed", errno: "ETIMEDOUT", message: "not applied: the disk did not answer, the copy was detached" };
+/**
+ * The thread's keeper, and the requests held while it waits for the main
+ * thread's record ("keep-record"): the op that asked and every request
+ * after it, served in order at "keep-go".
+ */
+export class ThreadKeeping {
+  keeper: KeepAside | null = null;
+  held: Exclude<ApplyWorkerRequest, { t: "close" }>[] | null = null;
+  /** The main thread made no record (its keeper is gone, or the disk was taken for hung): nothing more is kept. */
+  noRecord = false;
+}
+
 const NOT_ANSWERED: ResyncResponse = { kind: "error", errno: "ETIMEDOUT", message: "not answered: the disk did not answer, the copy was detached" };
 
 /**
@@ -62,7 +88,38 @@ const NOT_ANSWERED: ResyncResponse = { kind: "error", errno: "ETIMEDOUT", messag
  * and the questions on `answers` (null: this thread answers none), posting
  * what it answers; `progress`: the shared slots (PROGRESS), or null.
  */
-export function serveRequest(applier: Applier, progress: Int32Array | null, m: Exclude<ApplyWorkerRequest, { t: "close" }>, post: (m: ApplyWorkerMessage) => void, answers: CopyAnswers | null = null): void {
+export function serveRequest(
+  applier: Applier,
+  progress: Int32Array | null,
+  m: Exclude<ApplyWorkerRequest, { t: "close" }>,
+  post: (m: ApplyWorkerMessage) => void,
+  answers: CopyAnswers | null = null,
+  keeping: ThreadKeeping | null = null,
+): void {
+  if (keeping !== null) {
+    if (m.t === "keep-go") {
+      const held = keeping.held ?? [];
+      keeping.held = null;
+      if (m.recorded) keeping.keeper?.recorded();
+      else keeping.noRecord = true;
+      for (const h of held) serveRequest(applier, progress, h, post, answers, keeping);
+      return;
+    }
+    // Waiting for the record: the order is kept.
+    if (keeping.held !== null) {
+      keeping.held.push(m);
+      return;
+    }
+    if (m.t === "keeper") {
+      const k = m.keeper;
+      // A long copy into the conflicts folder moves the progress count a MiB at a time, as a listing does per entry.
+      const moved = progress === null ? null : () => void Atomics.add(progress, PROGRESS.done, 1);
+      keeping.keeper = k === null ? null : new KeepAside(k.root, k.dest, k.ask ? "ask" : null, moved);
+      keeping.noRecord = false;
+      return;
+    }
+  }
+  if (m.t === "keeper" || m.t === "keep-go") return;
   if (m.t === "resume") {
     // What the skipped ops would have changed is not there: the caches may name what is not.
     applier.dropCaches({ fds: true, paths: true });
@@ -87,14 +144,34 @@ export function serveRequest(applier: Applier, progress: Int32Array | null, m: E
     return;
   }
   if (m.drop !== undefined) applier.dropCaches(m.drop);
-  const applyOne = (op: MirrorOp): ApplyResult => {
-    if (progress === null) return applier.apply(op);
-    if (Atomics.load(progress, PROGRESS.abandon) === 1) return SKIPPED;
-    const r = applier.apply(op);
-    Atomics.add(progress, PROGRESS.done, 1);
-    return r;
-  };
-  post({ t: "results", first: m.first, results: m.ops.map(applyOne) });
+  const keeper = keeping?.keeper ?? null;
+  const results: ApplyResult[] = [];
+  for (let i = 0; i < m.ops.length; i++) {
+    const op = m.ops[i]!;
+    if (progress !== null && Atomics.load(progress, PROGRESS.abandon) === 1) {
+      results.push(SKIPPED);
+      continue;
+    }
+    let why = keeper === null ? null : keeper.beforeSync(op);
+    if (why === KEEP_ASK && keeping !== null && !keeping.noRecord) {
+      // The record first (on the main thread, in the state dir): this op and the rest wait for "keep-go".
+      keeping.held = [{ t: "ops", first: m.first + i, ops: m.ops.slice(i) }];
+      if (results.length > 0) post({ t: "results", first: m.first, results, kept: keeper!.count });
+      post({ t: "keep-record" });
+      return;
+    }
+    if (why === KEEP_ASK) why = `cannot keep aside in ${keeper!.dest}: the record of where this copy goes was not made`;
+    // A keep that waited on the disk past the main thread's verdict: the op it guarded is abandoned too.
+    if (keeper !== null && progress !== null && Atomics.load(progress, PROGRESS.abandon) === 1) {
+      results.push(SKIPPED);
+      continue;
+    }
+    // Not kept: not applied (the resync fails, and keeps again at its next try).
+    const r: ApplyResult = why === null ? applier.apply(op) : { ok: false, kind: "failed", errno: "EIO", message: why };
+    if (progress !== null) Atomics.add(progress, PROGRESS.done, 1);
+    results.push(r);
+  }
+  post({ t: "results", first: m.first, results, ...(keeper === null ? {} : { kept: keeper.count }) });
 }
 
 async function main(input: ApplyWorkerInput): Promise<void> {
@@ -113,6 +190,7 @@ async function main(input: ApplyWorkerInput): Promise<void> {
   } catch {
     dev = null;
   }
+  const keeping = new ThreadKeeping();
   port.on("message", (m: ApplyWorkerRequest) => {
     if (m.t === "close") {
       applier.close();
@@ -120,7 +198,7 @@ async function main(input: ApplyWorkerInput): Promise<void> {
       port.close();
       return;
     }
-    serveRequest(applier, progress, m, post, answers);
+    serveRequest(applier, progress, m, post, answers, keeping);
   });
   post({ t: "ready", mtimeWindowNs: applier.mtimeWindowNs, dev, answers: answers !== null });
 }

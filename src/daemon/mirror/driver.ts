@@ -36,7 +36,7 @@ import { PeerHearing } from "../../net/replication-link-hearing.ts";
 import type { CopyWire, MirrorControlAction } from "../../proto/mirror-control.ts";
 import type { ResyncRequest, ResyncResponse } from "../../proto/replication-resync.ts";
 import type { ApplyResult } from "../../replicator/apply-result.ts";
-import { type OpApplier, startApplier } from "../../replicator/apply-threaded.ts";
+import { type KeepSpec, type OpApplier, startApplier } from "../../replicator/apply-threaded.ts";
 import { KeepAside } from "./keep-aside.ts";
 import { cleanStaleMount, type MountedFolder, mountInPlace } from "../../replicator/intercept.ts";
 import { Breather } from "../../replicator/breathe.ts";
@@ -689,9 +689,10 @@ export class MirrorDriver implements MirrorResource {
 
   /**
    * While a resync that keeps this copy's divergent files runs, each op first
-   * keeps the paths it changes (keep-aside.ts). Ops reach the applier in the
-   * order the server handed them over: each one's turn begins once the one
-   * before was handed to the applier.
+   * keeps the paths it changes (keep-aside.ts): here only when the applier
+   * runs on this thread (setKeeper; an applier's thread keeps on its own).
+   * Ops reach the applier in the order the server handed them over: each
+   * one's turn begins once the one before was handed to the applier.
    */
   private async applyKeeping(applier: OpApplier, op: MirrorOp): Promise<ApplyResult> {
     const keeper = this.keeper;
@@ -711,7 +712,9 @@ export class MirrorDriver implements MirrorResource {
     return applied;
   }
 
+  /** The keeper on this thread (an applier without a thread of its own), or where the thread's keeps (keptOnThread). */
   private keeper: KeepAside | null = null;
+  private keptOnThread: string | null = null;
   private lastKept: { cause: ConflictKind; dest: string; recorded: boolean } | null = null;
   private keepTurn: Promise<void> = Promise.resolve();
   private turnsWaiting = 0;
@@ -824,7 +827,7 @@ export class MirrorDriver implements MirrorResource {
           reply({ kind: "error", errno: "EIO", message: `${this.o.self} takes no resync while its copy record is not saved (${this.state.unsaved.detail})` });
           return;
         }
-        this.keeper = null;
+        this.setKeeper(null);
         // Mode async: this node died while it ran the module, so writes it acknowledged may never have
         // reached the peer, which took over; they are kept (what the resync replaces) as a split brain's are.
         const unsent = q.action === "resync-begin" && this.o.mode === "async" && this.state.copy.writing;
@@ -836,13 +839,14 @@ export class MirrorDriver implements MirrorResource {
             reply({ kind: "error", errno: "EIO", message: `cannot keep this copy aside before the resync: ${kept}` });
             return;
           }
-          this.keeper = kept;
+          this.setKeeper(kept);
         }
         this.input({ type: "resync-incoming" });
         break;
       case "resync-end":
         if (this.keeper !== null) this.o.log.info("mirror resync ended: this copy's changed paths were kept aside", { ...this.tag, kept: this.keeper.count, in: this.keeper.dest });
-        this.keeper = null;
+        else if (this.keptOnThread !== null) this.o.log.info("mirror resync ended: this copy's changed paths were kept aside", { ...this.tag, kept: this.applier?.keptCount ?? 0, in: this.keptOnThread });
+        this.setKeeper(null);
         this.input({ type: "resync-complete", gen: q.copy.gen, history: q.copy.history });
         break;
     }
@@ -855,12 +859,12 @@ export class MirrorDriver implements MirrorResource {
    * the state dir first, path by path (keep-aside.ts). The keeper, or why
    * there is none.
    */
-  private keepAside(cause: ConflictKind): KeepAside | string {
+  private keepAside(cause: ConflictKind): Omit<KeepSpec, "root"> | string {
     // A resync that resumes after an interruption keeps into the same folder (what is there stays);
     // recorded already if the interrupted pass kept something, else recorded at the first path kept.
     const last = this.lastKept;
-    if (last !== null && last.cause === cause && last.recorded && this.state.copy.conflict !== null) return new KeepAside(this.beneathPath(), last.dest);
-    if (last !== null && last.cause === cause && !last.recorded) return new KeepAside(this.beneathPath(), last.dest, () => this.recordKept(last));
+    if (last !== null && last.cause === cause && last.recorded && this.state.copy.conflict !== null) return { dest: last.dest, onFirstKeep: null };
+    if (last !== null && last.cause === cause && !last.recorded) return { dest: last.dest, onFirstKeep: () => this.recordKept(last) };
     const at = new Date().toISOString().replace(/[:.]/g, "-");
     const moduleDir = join(this.o.stateDir, "conflicts", encodeURIComponent(this.o.module));
     // Each folder of a module keeps under its own name, at the time its own resync began (the module's status names every one).
@@ -875,7 +879,25 @@ export class MirrorDriver implements MirrorResource {
     this.lastKept = kept;
     // Recorded (persisted) just before the first path is kept: a resync that replaces nothing here
     // (an empty new copy's first sync) leaves no record and no banner.
-    return new KeepAside(this.beneathPath(), dest, () => this.recordKept(kept));
+    return { dest, onFirstKeep: () => this.recordKept(kept) };
+  }
+
+  /**
+   * The keeper of the resync that begins (null: none): on the applier's
+   * thread where it runs on one (the copy's disk is then never called from
+   * this thread, and the keeper's work is owed work for the disk's watch),
+   * else here, before each op is handed over (applyKeeping).
+   */
+  private setKeeper(k: Omit<KeepSpec, "root"> | null): void {
+    const applier = this.applier;
+    if (applier?.keepAside !== undefined) {
+      this.keeper = null;
+      this.keptOnThread = k?.dest ?? null;
+      applier.keepAside(k === null ? null : { root: this.beneathPath(), ...k });
+      return;
+    }
+    this.keptOnThread = null;
+    this.keeper = k === null ? null : new KeepAside(this.beneathPath(), k.dest, k.onFirstKeep);
   }
 
   private recordKept(kept: { cause: ConflictKind; dest: string; recorded: boolean }): void {
