@@ -138,6 +138,23 @@ try {
   const st = fs.existsSync(keptBig) ? fs.statSync(keptBig) : null;
   check("a large file is kept whole, with its mode and times, before the op", bigDone.ok && st !== null && fs.readFileSync(keptBig).equals(big) && (st.mode & 0o7777) === 0o640 && st.mtimeMs === 1_000_000_000, { bigDone, mode: st?.mode, mtime: st?.mtimeMs });
   check("its copy moved the progress count once per MiB, besides the op", Atomics.load(slots, PROGRESS.done) - moves === 4 + 1, Atomics.load(slots, PROGRESS.done) - moves);
+  // The verdict falls while the thread waits for the record: none is made, and the op it held is skipped.
+  fs.writeFileSync(path.join(root, "ours3"), "ours3");
+  const dest4 = path.join(base, "conflicts", "t4");
+  let recorded4 = 0;
+  a.keepAside({ root, dest: dest4, onFirstKeep: () => recorded4++ });
+  now = 10_000;
+  let held: ApplyResult | null = null;
+  void Promise.resolve(a.apply(write("ours3", "THEIRS3"))).then((r) => (held = r));
+  await Promise.resolve();
+  await Promise.resolve();
+  const asked = thread.keeping.held !== null;
+  now = 15_000;
+  a.check();
+  for (let i = 0; i < 5; i++) await turn();
+  const heldResult = held as ApplyResult | null;
+  check("a verdict while the record is asked: no record, the held op fails with the reason and is neither kept nor applied", asked && recorded4 === 0 && heldResult !== null && !heldResult.ok && heldResult.errno === "ETIMEDOUT" && !fs.existsSync(dest4) && fs.readFileSync(path.join(root, "ours3"), "utf8") === "ours3", { asked, recorded4, heldResult });
+  check("and the disk answers again", told.length === 4 && told[3] === "answering" && a.hung === null, told);
   await a.close();
   applier.close();
 } finally {

@@ -14,6 +14,6 @@ describe("the keeper on the applier's thread", () => {
     expect(r.status, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout.trim().split("\n").pop() ?? "{}") as { checks?: { name: string; pass: boolean; detail: string }[] };
     expect((out.checks ?? []).filter((c) => !c.pass)).toEqual([]);
-    expect(out.checks?.length).toBe(15);
+    expect(out.checks?.length).toBe(17);
   });
 });
