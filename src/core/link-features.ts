@@ -47,10 +47,16 @@ export const LINK_FEATURE = {
    * without it they travel as the op, then its utimes ops (src/daemon/mirror/peer-times.ts).
    */
   foldedTimes: 1 << 1,
+  /**
+   * The side reads a mirror control message's copy with its "may hold unsent
+   * writes" flag after it (src/proto/mirror-control.ts); the previous release
+   * refuses the extra byte, so it is sent only where both agreed on this.
+   */
+  unsentWrites: 1 << 2,
 } as const;
 
 /** Every feature this release has. */
-export const LINK_FEATURES_ALL = LINK_FEATURE.listingWithoutXattrs | LINK_FEATURE.foldedTimes;
+export const LINK_FEATURES_ALL = LINK_FEATURE.listingWithoutXattrs | LINK_FEATURE.foldedTimes | LINK_FEATURE.unsentWrites;
 
 export interface LinkFeatures {
   readonly version: number;

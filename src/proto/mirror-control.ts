@@ -9,7 +9,14 @@
  *              keeping a copy of your folder aside: both sides wrote)
  *   copy:      gen (u8 length + UTF-8, 2..96), history count u8 (0..16)
  *              and that many gens, data u8 (0 uptodate, 1 outdated,
- *              2 inconsistent), running u8 (0/1), unclean u8 (0/1)
+ *              2 inconsistent), running u8 (0/1), unclean u8 (0/1),
+ *              then, only once the link's feature exchange agreed on
+ *              unsentWrites (src/core/link-features.ts), unsent u8 (0/1):
+ *              the copy may hold writes acknowledged on its node that
+ *              never reached the peer (mode async). The copy ends the
+ *              message, so a reader takes the byte when one is left; the
+ *              previous release refuses it as trailing bytes, and is
+ *              never sent it.
  *
  * The asker sends its own copy with every action; the answer carries the
  * answerer's copy after the action.
@@ -33,6 +40,8 @@ export interface CopyWire {
   readonly unclean: boolean;
   /** A new copy (gen "0:"): its folders held files at its node's start; absent when not told. */
   readonly holdsFiles?: boolean;
+  /** Its copy may hold writes never sent to the peer (mayHoldUnsentWrites); absent when not told (not agreed). */
+  readonly unsent?: boolean;
 }
 
 const ACTIONS: readonly MirrorControlAction[] = ["state", "resync-begin", "resync-end", "resync-begin-keep"];
@@ -78,6 +87,7 @@ export function writeCopy(w: ByteWriter, c: CopyWire): void {
   w.u8(DATA.indexOf(c.data), "mirror control: data");
   w.u8(c.running ? 1 : 0, "mirror control: running");
   w.u8(c.unclean ? 1 : 0, "mirror control: unclean");
+  if (c.unsent !== undefined) w.u8(c.unsent ? 1 : 0, "mirror control: unsent");
 }
 
 function flag(r: ByteReader, what: string): boolean {
@@ -97,7 +107,9 @@ export function readCopy(r: ByteReader): CopyWire {
   const dAt = r.offset;
   const data = DATA[r.u8("data")];
   if (data === undefined) throw new ByteDecodeError(`data at offset ${dAt} is unknown; expected 0..2`, dAt);
-  const copy = { gen, history, data, running: flag(r, "running"), unclean: flag(r, "unclean") };
+  const base = { gen, history, data, running: flag(r, "running"), unclean: flag(r, "unclean") };
+  // The copy ends its message: a byte left is the unsent flag (sent only where unsentWrites was agreed).
+  const copy = r.remaining > 0 ? { ...base, unsent: flag(r, "unsent") } : base;
   const told = gen === NEW_COPY && history.length === 1 ? history[0] : undefined;
   if (told === HOLDS_FILES || told === HOLDS_NONE) return { ...copy, history: [], holdsFiles: told === HOLDS_FILES };
   return copy;

@@ -7,7 +7,7 @@
  *   1. h1 runs the module and replicates to h2, an up-to-date SECOND; a node
  *      of this build logs the link connected with the peer's version and the
  *      features in use: version 1 and none beside the previous build, this
- *      release's version and listingWithoutXattrs, foldedTimes between two
+ *      release's version and listingWithoutXattrs, foldedTimes, unsentWrites between two
  *      of this build;
  *   2. h2 stops; h1 goes on alone (journaled) while the recorder writes;
  *   3. h2 starts again: h1 resyncs it from the journal (listings of the
@@ -44,7 +44,7 @@ describeLab("mirror module: a node of the previous build beside one of this buil
   const cases = [
     { name: "previous-build PRIM, this-build SECOND", old: "h1", peerVersion: 1, features: "none" },
     { name: "this-build PRIM, previous-build SECOND", old: "h2", peerVersion: 1, features: "none" },
-    { name: "both this build", old: null, peerVersion: REPLICATION_VERSION, features: "listingWithoutXattrs, foldedTimes" },
+    { name: "both this build", old: null, peerVersion: REPLICATION_VERSION, features: "listingWithoutXattrs, foldedTimes, unsentWrites" },
   ] as const;
 
   for (const c of cases) {

@@ -195,6 +195,37 @@ describe("mirror core: generations", () => {
     expect(writesOf(a.step({ type: "resync-begun" }, 1004))).toBe("replicate");
   });
 
+  it("mode async: an ex-PRIM that may hold unsent writes gets no live op before it accepted the resync that keeps them; an unclean one alone does", () => {
+    // a ran the module in mode async and its daemon died; b took over alone (a new gen) and a comes back.
+    const returning = (unsent: boolean | undefined) => {
+      const { a, b } = inSyncPair();
+      b.step({ type: "link-down", detail: "connection reset" }, 100);
+      b.step({ type: "peer", liveness: "dead" }, 600);
+      b.step({ type: "role", role: "ALONE" }, 610);
+      b.step({ type: "peer", liveness: "up" }, 1000);
+      const told = unsent === undefined ? {} : { unsent };
+      const decided = b.step({ type: "link-up", peer: { ...a.wire(), running: false, unclean: true, ...told }, gap: false }, 1002);
+      // Its copy is behind ours plus what we never got: a plain full resync, which it keeps from on its own.
+      expect(decided.find((x) => x.type === "resync")).toMatchObject({ mode: "full", keepConflicts: false });
+      return b;
+    };
+    const b = returning(true);
+    expect(b.s.writes).toBe("alone");
+    expect(writesOf(b.step({ type: "resync-begun" }, 1003))).toBe("replicate");
+    // A failed try: alone again until the next one is accepted.
+    expect(writesOf(b.step({ type: "resync-failed", detail: "reset", touched: true }, 1004))).toBe("alone");
+    b.step({ type: "tick" }, 1004 + b.s.timers.resyncRetryMs);
+    expect(b.s.resyncing).toBe(true);
+    expect(b.s.writes).toBe("alone");
+    b.step({ type: "resync-begun" }, 1005 + b.s.timers.resyncRetryMs);
+    b.step({ type: "resync-done" }, 20_000);
+    expect(b.s.link?.unsent).toBe(false);
+    expect(b.s.writes).toBe("replicate");
+    // Unclean only (rebooted while applying, or mode sync), or a peer that does not tell: live ops flow (rule 3).
+    expect(returning(false).s.writes).toBe("replicate");
+    expect(returning(undefined).s.writes).toBe("replicate");
+  });
+
   it("mode async: what an ex-PRIM kept of its unsent writes is recorded as such, not as a split brain, until acknowledged", () => {
     const { b } = inSyncPair();
     b.step({ type: "conflict-kept", path: "/var/lib/vigil/conflicts/vms/T", cause: "unsent-writes" }, 1003);

@@ -17,7 +17,7 @@ export function until(cond: () => boolean, what: string, ms = 30_000): Promise<v
 }
 
 /** Driver `self` of module vms with its folder and state dir under `root`; its log lines go to `lines`. */
-export function loopbackMirrorDriver(self: "h1" | "h2", root: string, o: { key: Uint8Array; port: number; lines?: string[]; timers?: { detachGraceMs?: number; ackTimeoutMs?: number } }): MirrorDriver {
+export function loopbackMirrorDriver(self: "h1" | "h2", root: string, o: { key: Uint8Array; port: number; lines?: string[]; timers?: { detachGraceMs?: number; ackTimeoutMs?: number }; mode?: "sync" | "async" }): MirrorDriver {
   const [addr, peerAddr] = self === "h1" ? ["127.0.0.1", "127.0.0.2"] : ["127.0.0.2", "127.0.0.1"];
   const folder = join(root, `${self}-data`);
   const stateDir = join(root, `${self}-state`);
@@ -30,6 +30,7 @@ export function loopbackMirrorDriver(self: "h1" | "h2", root: string, o: { key: 
     linkTimers: { pingIntervalMs: 100, deadtimeMs: 5_000 }, detachGraceMs: o.timers?.detachGraceMs ?? 10_000,
     ...(o.timers?.ackTimeoutMs === undefined ? {} : { ackTimeoutMs: o.timers.ackTimeoutMs }),
     stateDir, boot: "boot-1", log: new Logger("json", (l) => void lines?.push(l)), prefer: "h1",
+    ...(o.mode === undefined ? {} : { mode: o.mode }),
   });
 }
 

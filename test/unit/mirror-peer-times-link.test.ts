@@ -29,7 +29,7 @@ describe("folded times agreed at the link's start", () => {
     const { h1 } = await pairInSync(tmpDir("peer-times-link"), { key: KEY, port: PORT, cleanups, h1Lines: lines });
     const t = timesOf(h1);
     expect(t.state).toBe("yes");
-    expect(lines.some((l) => /"msg":"mirror link connected".*"features":"listingWithoutXattrs, foldedTimes"/.test(l))).toBe(true);
+    expect(lines.some((l) => /"msg":"mirror link connected".*"features":"listingWithoutXattrs, foldedTimes, unsentWrites"/.test(l))).toBe(true);
     const folded = { op: "unlink" as const, path: relPath("d/x"), times: [{ path: relPath("d"), atimeNs: 1n, mtimeNs: 2n }] };
     expect(t.outcome(folded, [folded], { delivered: false, maybeApplied: true, reason: "connection closed" })).toBeNull();
     expect(t.wire(folded)).toEqual([folded]);

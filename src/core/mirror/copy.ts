@@ -99,6 +99,23 @@ export interface CopyRecord {
  */
 export type ConflictKind = "split-brain" | "unsent-writes" | "first-sync";
 
+/**
+ * This copy may hold writes acknowledged here that its peer never got: its
+ * node ran the module on it in mode async (the PRIM acknowledges before the
+ * SECOND has a write) and never stopped it cleanly with every write
+ * acknowledged by the peer (`writing` is still set: the daemon died, or the
+ * folders were unmounted with writes unacknowledged), and it does not run
+ * the module now. In mode sync the same record means at most writes that
+ * were never acknowledged, which nobody was promised: the copy is only
+ * unclean (rule 3), nothing of it is kept. The resync that brings this copy
+ * to the peer's data keeps what it changes here aside first ("unsent-writes"),
+ * and the peer's live ops must not reach it before that resync has begun
+ * (the peer learns it from this node's hello: mirror.ts, keepingResyncPending).
+ */
+export function mayHoldUnsentWrites(copy: CopyRecord, mode: "sync" | "async", running: boolean): boolean {
+  return mode === "async" && copy.writing && !running;
+}
+
 export const HISTORY_MAX = 16;
 export const EMPTY_GEN = "0:";
 

@@ -284,9 +284,22 @@ function peerKeepsAside(s: MirrorState, peer: PeerCopy): boolean {
  * sent once the peer accepted reaches its keeper after the resync's start.
  * The cost: in that window (while both still run, then from the decision to
  * the peer's answer) a write has no second copy, as before the link came up.
+ *
+ * Mode async: a peer that ran the module and died (or stopped) before its
+ * last acknowledged writes reached us says so in its hello (`unsent`,
+ * mayHoldUnsentWrites in copy.ts). It keeps what the resync changes on its
+ * own (we ask it a plain resync-begin: its copy is on our line of writes,
+ * behind it, plus writes we never got), so the same holds for it: our live
+ * ops wait for the resync's start, or they would overwrite or remove such a
+ * write there with nothing kept, a write acknowledged to the service lost
+ * silently. Not on `unclean` alone: a peer that rebooted while applying our
+ * ops lost at most what we still hold, and keeping our writes from a peer
+ * that holds every one of them would drop their second copy for nothing
+ * (rule 3). A peer of the previous release does not tell it: there the old
+ * window stays.
  */
 function keepingResyncPending(s: MirrorState): boolean {
-  return s.link !== null && !s.resyncBegun && (s.resyncKeeps || peerKeepsAside(s, s.link));
+  return s.link !== null && !s.resyncBegun && (s.resyncKeeps || peerKeepsAside(s, s.link) || s.link.unsent === true);
 }
 
 function dataWrites(s: MirrorState): WriteMode {
@@ -514,7 +527,7 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
       s.splitBrain = null;
       persist({ ...s.copy, data: "uptodate", peerBehind: false, resyncEnding: false, journalBase: null });
       // The peer took our gen: it is in sync from now on.
-      if (s.link !== null) s.link = { ...s.link, gen: s.copy.gen, history: s.copy.history, data: "uptodate", unclean: false };
+      if (s.link !== null) s.link = { ...s.link, gen: s.copy.gen, history: s.copy.history, data: "uptodate", unclean: false, unsent: false };
       note("info", "resync-done", `${s.peer} is in sync (gen ${s.copy.gen})`);
       s.resyncRetrying = null;
       break;
@@ -559,7 +572,8 @@ export function stepMirror(state: MirrorState, ev: MirrorInput, now: number): St
       s.unclean = false;
       s.splitBrain = null;
       persist({ ...s.copy, gen: ev.gen, history: ev.history.slice(0, 16), data: "uptodate", peerBehind: false, journalBase: null, writing: false });
-      if (s.link !== null) s.link = { ...s.link, gen: ev.gen, history: ev.history, data: "uptodate" };
+      // Its copy is ours now: nothing its hello said of writes it might hold unsent stands (forceprim ran it since).
+      if (s.link !== null) s.link = { ...s.link, gen: ev.gen, history: ev.history, data: "uptodate", unsent: false };
       note("info", "resync-done", `this copy is in sync with ${s.peer} (gen ${ev.gen})${coveredNote(s.failedBehind, s.peer)}`);
       s.failedBehind = NO_BEHIND_FAILURES;
       break;

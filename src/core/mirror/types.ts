@@ -31,6 +31,12 @@ export interface PeerCopy {
    * not told (a node of the previous release, or a copy that is not new).
    */
   readonly holdsFiles?: boolean;
+  /**
+   * Its copy may hold writes its node acknowledged that never reached us
+   * (mayHoldUnsentWrites, copy.ts): it keeps them aside when we resync it.
+   * Absent: not told (a peer whose link did not agree on unsentWrites).
+   */
+  readonly unsent?: boolean;
 }
 
 export interface MirrorTimers {

@@ -24,13 +24,13 @@ import { spawn } from "node:child_process";
 import { join } from "node:path";
 import type { ConflictKind, CopyRecord } from "../../core/mirror/copy.ts";
 import { initMirror, mirrorWakeAt, peerInSync, stepMirror } from "../../core/mirror/mirror.ts";
-import { compareGens, EMPTY_GEN } from "../../core/mirror/copy.ts";
+import { compareGens, EMPTY_GEN, mayHoldUnsentWrites } from "../../core/mirror/copy.ts";
 import { copyOnDisk } from "../../core/mirror/unsaved.ts";
 import { pathKey } from "../../core/mirror/resync-plan.ts";
 import type { DataMark, MirrorAction, MirrorInput, MirrorModuleRole, MirrorState, PeerCopy } from "../../core/mirror/types.ts";
 import type { PeerLiveness } from "../../core/membership/types.ts";
 import { isPrimaryRole } from "../../core/module/types.ts";
-import { featureNames } from "../../core/link-features.ts";
+import { type AgreedFeatures, featureNames, LINK_FEATURE } from "../../core/link-features.ts";
 import { type LinkEndpoint, type LinkTimers, ReplicationClient, ReplicationServer, type RequestAnswerer } from "../../net/replication-link.ts";
 import { PeerHearing } from "../../net/replication-link-hearing.ts";
 import type { CopyWire, MirrorControlAction } from "../../proto/mirror-control.ts";
@@ -780,7 +780,7 @@ export class MirrorDriver implements MirrorResource {
   /** The peer's copy as it answers `action`; null when it did not answer or refused (given to `refused`, else logged). */
   private control(action: MirrorControlAction, refused?: (why: string) => void): Promise<PeerCopy | null> {
     return new Promise((resolve) => {
-      const h = this.client.request({ kind: "control", action, copy: toWire(this.state) }, (r, failure) => {
+      const h = this.client.request({ kind: "control", action, copy: this.wire(this.client.agreed) }, (r, failure) => {
         if (r === null) {
           if (failure !== undefined) this.o.log.warn("mirror control question failed", { ...this.tag, action, detail: failure });
           resolve(null);
@@ -830,7 +830,7 @@ export class MirrorDriver implements MirrorResource {
         this.setKeeper(null);
         // Mode async: this node died while it ran the module, so writes it acknowledged may never have
         // reached the peer, which took over; they are kept (what the resync replaces) as a split brain's are.
-        const unsent = q.action === "resync-begin" && this.o.mode === "async" && this.state.copy.writing;
+        const unsent = q.action === "resync-begin" && mayHoldUnsentWrites(this.state.copy, this.o.mode ?? "sync", false);
         // A new copy's folder may hold files of its own: whatever the PRIM asks, what replaces them keeps them first.
         const firstSync = this.state.copy.gen === EMPTY_GEN;
         if (q.action === "resync-begin-keep" || unsent || firstSync) {
@@ -850,7 +850,19 @@ export class MirrorDriver implements MirrorResource {
         this.input({ type: "resync-complete", gen: q.copy.gen, history: q.copy.history });
         break;
     }
-    reply({ kind: "control", copy: toWire(this.state) });
+    reply({ kind: "control", copy: this.wire(this.server.agreed) });
+  }
+
+  /**
+   * Our copy as told on a connection whose feature exchange agreed on
+   * `agreed`: with whether it may hold unsent writes (mode async) where the
+   * peer reads it, so the PRIM holds its live ops until our keeping resync
+   * has begun (mirror.ts, keepingResyncPending).
+   */
+  private wire(agreed: AgreedFeatures): CopyWire {
+    const c = toWire(this.state);
+    if ((agreed.common & LINK_FEATURE.unsentWrites) === 0) return c;
+    return { ...c, unsent: mayHoldUnsentWrites(this.state.copy, this.o.mode ?? "sync", isPrimaryRole(this.state.role)) };
   }
 
   /**
