@@ -26,7 +26,7 @@
  * SECOND that went outdated first fails the takeover wait with its reason.
  */
 import { request } from "node:http";
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { expect, onTestFinished } from "vitest";
 import { describeLab, labTest, useLab, useRunDirs } from "./lab-test.ts";
@@ -130,7 +130,10 @@ describeLab("mirror module: mode async, the link cut, the PRIM killed", () => {
     // so "on h2" means "h2 got it from h1", never a record h2's own recorder numbered the same.
     const start = join(m.dir, "start.sh");
     const [shebang, ...rest] = readFileSync(start, "utf8").split("\n");
-    writeFileSync(start, [shebang, `if [ "$VIGIL_NODE" = h2 ]; then echo served > ${m.folder}/served-by-h2; exit $?; fi`, ...rest].join("\n"));
+    // Renamed over, not rewritten in place: h1's daemon may be running the script at this moment, and
+    // opening a file being executed for writing fails (ETXTBSY).
+    writeFileSync(`${start}.new`, [shebang, `if [ "$VIGIL_NODE" = h2 ]; then echo served > ${m.folder}/served-by-h2; exit $?; fi`, ...rest].join("\n"), { mode: statSync(start).mode & 0o7777 });
+    renameSync(`${start}.new`, start);
     const [h1, h2] = [m.node("h1"), m.node("h2")];
     const standsBy = (x: ModuleStatus) => x.state === "SECOND" && x.mirror?.data === "uptodate";
 
