@@ -769,6 +769,8 @@ export class MirrorDriver implements MirrorResource {
     this.turns.interrupt();
     if (!this.linkUp) return;
     this.linkUp = false;
+    // The link's end is what an outdated copy or a resync that follows goes back to: its reason is said here, once per session.
+    this.o.log.info("mirror link down", { ...this.tag, peer: this.o.peer, detail: reason });
     this.input({ type: "link-down", detail: reason });
     // Down as a whole: the other connection goes too, so the peer learns it at once, also
     // when the connection that failed cannot tell it (replication-link-hearing.ts).
