@@ -22,6 +22,14 @@ export interface FarmMemberStatus {
    * shows the whole cluster's. Absent before the first read.
    */
   readonly connections?: number;
+  /**
+   * Dead for this node, but these peers say in their heartbeats that they
+   * hear it and count it in: a loss in one direction (this node does not
+   * hear it). It stays in this node's view and keeps its buckets.
+   */
+  readonly heardThrough?: readonly string[];
+  /** Heard here, but its heartbeats say it does not hear this node: a loss in one direction. */
+  readonly hearsUs?: false;
 }
 
 export interface FarmCountersStatus {
@@ -46,6 +54,12 @@ export interface FarmStatus {
   readonly ports: readonly number[];
   /** Buckets this node holds in its nft set now. */
   readonly held: number;
+  /**
+   * Buckets this node owns under its view but does not hold: new clients
+   * there get no answer until it takes them (for a moment in a handover;
+   * longer while a peer it must wait for does not hear it). Absent: none.
+   */
+  readonly waiting?: number;
   readonly sharePct: number;
   /** The node answering ARP and taking unsplit traffic in this node's view; null when none. */
   readonly arpOwner: string | null;

@@ -23,6 +23,15 @@ export function formatFarms(farms: readonly FarmStatus[], self: string): string[
       ),
     );
     lines.push(`  held here: ${f.held} of 256 buckets (${f.sharePct.toFixed(1)}%)`);
+    if (f.waiting !== undefined && f.waiting > 0) {
+      lines.push(`  WAITING: ${f.waiting} of this node's buckets are not taken yet: new clients there get no answer until it takes them`);
+    }
+    for (const m of f.members) {
+      if (m.heardThrough !== undefined && m.heardThrough.length > 0) {
+        lines.push(`  ONE-WAY: ${m.node} is not heard here but ${m.heardThrough.join(", ")} hear${m.heardThrough.length === 1 ? "s" : ""} it: it keeps its buckets; check the path from ${m.node} to this node`);
+      }
+      if (m.hearsUs === false) lines.push(`  ONE-WAY: ${m.node} does not hear this node (its heartbeats say so): check the path from this node to ${m.node}`);
+    }
     if (f.counters !== null) {
       const c = f.counters;
       lines.push(`  connections accepted here ${c.connections}, left to other nodes ${c.othersConnections}, mid-stream packets of others dropped ${c.midstreamDropped}`);

@@ -87,8 +87,12 @@ export interface Engine {
    * instances the peer says it is MASTER of; undefined when its frame does
    * not say (an older release).
    */
-  /** `heardAt`: the frame's arrival (performance.now()), earlier than now when the heartbeat read it late. */
-  frame?(node: string, adverts: readonly ModuleAdvert[], echo?: number, vrrp?: readonly VrrpMasterClaim[], heardAt?: number): void;
+  /**
+   * `heardAt`: the frame's arrival (performance.now()), earlier than now when the heartbeat read it late.
+   * `hears`: the nodes the peer says in this frame that it hears (its echoes); the farm keeps a node
+   * that we do not hear but a peer does in its view (src/core/farm/deaths.ts).
+   */
+  frame?(node: string, adverts: readonly ModuleAdvert[], echo?: number, vrrp?: readonly VrrpMasterClaim[], heardAt?: number, hears?: readonly string[]): void;
   /** The VRRP instances this node is MASTER of, published in every heartbeat frame. */
   vrrpClaims?(): VrrpMasterClaim[];
 }

@@ -14,10 +14,12 @@
  *   off, and once the cut heals every flow is answered by one node again.
  */
 import { describe, expect, it } from "vitest";
+import { witnessesOf } from "../../src/core/farm/deaths.ts";
 import { tableOf } from "../../src/core/farm/farm.ts";
+import { hasMember } from "../../src/core/farm/members.ts";
 import { owners } from "../../src/core/farm/ownership.ts";
 import type { FarmCoreConfig } from "../../src/core/farm/types.ts";
-import { DEADTIME, FarmWorld, LEASE } from "./farm-world.ts";
+import { DEADTIME, FarmWorld, INTERVAL, LEASE } from "./farm-world.ts";
 import { replayCommand, seedsFromEnv } from "./harness/seeds.ts";
 import { Prng } from "./harness/prng.ts";
 
@@ -335,6 +337,32 @@ describe("farm simulation: UDP flows and isolation", () => {
     expect(w.nodes[0]!.kernelHeld.filter((b) => ofN2[b] === 1), r.why()).toEqual([]);
     expect(t.problems, r.why()).toEqual([]);
     expect(w.violations, r.why()).toEqual([]);
+    w.undeafen(0, 1);
+    t.run(3000);
+    expectSound(r, { stable: true, answered: true });
+  });
+
+  it.each(seedsFromEnv(20))("n1 stops hearing n2 for 10 s while n3 and n2 hear everyone: two deadtimes after n1 calls n2 dead, every bucket has exactly one holder and every flow is answered, none twice, for as long as the loss lasts (seed %i)", (seed) => {
+    // n3 still hears n2 and tells so in its heartbeats (the nodes each peer hears), so n1 keeps
+    // n2 in its view and n2 keeps its buckets. Before, n2 let go of the buckets that are n1's
+    // under n1's view without n2 and nobody took them until the loss ended: about a sixth of the
+    // buckets answered no new client for the 10 s.
+    const r = farmOf(seed, 3, 300);
+    const { w, t } = r;
+    t.run(1000);
+    w.deafen(0, 1);
+    t.run(DEADTIME + INTERVAL + 2 * DEADTIME);
+    expect(w.nodes[0]!.state.peers[1]!.live, r.why()).toBe("dead");
+    // What status shows: n1 knows n3 hears n2, and n2 knows n1 does not hear it.
+    expect(witnessesOf(w.nodes[0]!.state, 1), r.why()).toEqual([2]);
+    expect(hasMember(w.nodes[1]!.state.peers[0]!.hears ?? 0b111, 1), r.why()).toBe(false);
+    const answeredFrom = t.unanswered;
+    for (let at = 0; at < 8000; at += 200) {
+      t.run(200);
+      expect(w.stableProblems(), `${w.now} ms: ${r.why()}`).toEqual([]);
+    }
+    expect(t.unanswered - answeredFrom, r.why()).toBe(0);
+    expectSound(r);
     w.undeafen(0, 1);
     t.run(3000);
     expectSound(r, { stable: true, answered: true });

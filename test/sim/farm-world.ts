@@ -41,7 +41,7 @@ type Item =
   | { kind: "liveness"; to: number; peer: number; live: "up" | "dead"; epoch: number }
   /** A witness round sent while cut off times out, unless the cut healed first (NodeSim.pings). */
   | { kind: "ping"; to: number; askedAt: number; epoch: number }
-  | { kind: "advert"; from: number; to: number; advert: FarmAdvert; echo: number | undefined; sentAt: number; epoch: number; toEpoch: number }
+  | { kind: "advert"; from: number; to: number; advert: FarmAdvert; echo: number | undefined; hears: number; sentAt: number; epoch: number; toEpoch: number }
   /** A farm flow message (ask or report, src/proto/farm-flows.ts): handled only if both ends still run and reach each other. */
   | { kind: "message"; from: number; to: number; event: FarmEvent; epoch: number; toEpoch: number };
 
@@ -331,8 +331,17 @@ export class FarmWorld {
       if (this.rng.nextU32() / 4294967296 < this.lossRate) return;
       const at = Math.max(this.now + 1 + this.jitter(20), n.lastDelivery[to] ?? 0);
       n.lastDelivery[to] = at;
-      this.q.push(at, { kind: "advert", from, to, advert: n.advert, echo: n.heard[to], sentAt: this.now, epoch: n.epoch, toEpoch: peer.epoch });
+      this.q.push(at, { kind: "advert", from, to, advert: n.advert, echo: n.heard[to], hears: this.heardBy(from), sentAt: this.now, epoch: n.epoch, toEpoch: peer.epoch });
     });
+  }
+
+  /** The nodes `from`'s heartbeat lists as heard in its frames (its echoes): the peers its membership has up. */
+  private heardBy(from: number): number {
+    let set = 0;
+    this.nodes[from]?.state.peers.forEach((p, j) => {
+      if (j !== from && p.live === "up") set = (set | (1 << j)) >>> 0;
+    });
+    return set;
   }
 
   /** A farm flow message over the network: lost like a heartbeat, delayed 1-20 ms. */
@@ -626,7 +635,7 @@ export class FarmWorld {
       return;
     }
     to.heard[item.from] = item.sentAt;
-    const event: FarmEvent = { type: "advert", node: item.from, advert: item.advert, ...(item.echo === undefined ? {} : { echo: item.echo }) };
+    const event: FarmEvent = { type: "advert", node: item.from, advert: item.advert, ...(item.echo === undefined ? {} : { echo: item.echo }), hears: item.hears };
     const wasWake = nextWakeAt(to.state);
     const r = farmStep(to.state, event, this.now);
     this.log(item.to, event, r.actions);

@@ -39,6 +39,21 @@ describe("vigil status: farms", () => {
     expect(text).toContain("last rebalance: 2026-12-06T03:00:00.000Z peer-dead (web3), +21 -0 buckets, nft 12.5 ms");
   });
 
+  it("says when this node waits for buckets of its own and when a peer is heard in one direction only", () => {
+    const members = [
+      { node: "web1", state: "in" as const, weight: 1, buckets: 64, sharePct: 25 },
+      { node: "web2", state: "in" as const, weight: 2, buckets: 128, sharePct: 50, hearsUs: false as const },
+      { node: "web3", state: "dead" as const, weight: 1, buckets: 64, sharePct: 25, heardThrough: ["web2"] },
+    ];
+    const text = formatFarms([{ ...farm, held: 40, waiting: 24, members }], "web1").join("\n");
+    expect(text).toContain("WAITING: 24 of this node's buckets are not taken yet: new clients there get no answer until it takes them");
+    expect(text).toContain("ONE-WAY: web3 is not heard here but web2 hears it: it keeps its buckets; check the path from web3 to this node");
+    expect(text).toContain("ONE-WAY: web2 does not hear this node (its heartbeats say so): check the path from this node to web2");
+    const plain = formatFarms([farm], "web1").join("\n");
+    expect(plain).not.toContain("WAITING");
+    expect(plain).not.toContain("ONE-WAY");
+  });
+
   it("says when nothing happened yet and counters are not read", () => {
     const text = formatFarms([{ ...farm, counters: null, lastRebalance: null }], "web1").join("\n");
     expect(text).toContain("last rebalance: none");

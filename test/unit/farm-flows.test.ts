@@ -87,6 +87,21 @@ describe("UDP flow owners", () => {
     expect(flowView(other).owners.every((o) => o === 0)).toBe(true);
   });
 
+  it("a peer that has not yet seen a death we saw is credited with the buckets of its own view, unless a peer still hears the dead node", () => {
+    // web3 died for us; web2 still advertises the full view (it has not given web3 up yet) and its
+    // frames no longer list web3 among the nodes it hears: web2 holds its buckets under the full view.
+    const dead: FarmPeer = { live: "dead", diedAs: "in" };
+    const s = (hears: number): FarmState => ({ ...state([{ ...up("in", ALL), hears }, dead]), advertised: 0b011, advertisedAt: 100 });
+    const full = owners(tableOf(config), ALL);
+    flowView(s(0b001)).owners.forEach((o, b) => expect(o).toBe(full[b] === 1 ? 2 : 0));
+    // web2 hears web3: web3 is alive for the farm and stays in our view, which is then web2's: the usual rule.
+    const through = flowView(s(0b101));
+    through.owners.forEach((o, b) => expect(o).toBe(full[b] === 1 ? 2 : 0));
+    expect(through.live).toContain(3);
+    // A view larger than ours by a node that is up for us is a disagreement: nothing.
+    expect(flowView(state([up("in", ALL), up("wait", ALL)])).owners.every((o) => o === 0)).toBe(true);
+  });
+
   it("a peer's value moves on with its flow epoch: records of it from before it forgot its flows are not honoured", () => {
     const s = { ...state([up("in"), up("in")]), flowEpochs: [0, 3, 0] };
     const v = flowView(s);

@@ -12,7 +12,7 @@
  */
 import type { Stepped } from "../step.ts";
 import { FLOW_EPOCHS, flowOwnerValue } from "./flow-owner-value.ts";
-import { deathDisputed } from "./deaths.ts";
+import { aliveThrough, deathDisputed } from "./deaths.ts";
 import { mayTake } from "./handover.ts";
 import { hasMember, isMembers, NO_MEMBERS, withMember } from "./members.ts";
 import { arpOwnerOf, bucketsOf, ownershipTable, type OwnershipTable } from "./ownership.ts";
@@ -123,11 +123,18 @@ function checking(before: FarmState, r: Stepped<FarmState, FarmAction>, now: num
  * as serving: we drop its buckets at once rather than risk holding what it
  * may hold (a node back from isolation holds everything), and take them back
  * if its advert says it does not serve.
+ *
+ * A peer dead for us that a peer we hear hears and counts (deaths.ts
+ * aliveThrough: a loss in one direction) counts as serving too: that keeps
+ * every node on one view, so each bucket keeps one holder while the loss
+ * lasts, and a real death still leaves the view once the witness's own
+ * heartbeat gives it up.
  */
 export function eligibleView(state: FarmState): Members {
   let view = NO_MEMBERS;
   state.peers.forEach((p, i) => {
-    if (i !== state.config.self && p.live === "up" && (p.advert === undefined || p.advert.role === "in")) view = withMember(view, i);
+    if (i === state.config.self) return;
+    if ((p.live === "up" && (p.advert === undefined || p.advert.role === "in")) || aliveThrough(state, i)) view = withMember(view, i);
   });
   if (state.mode === "in") view = withMember(view, state.config.self);
   return view;
@@ -643,7 +650,8 @@ function step(state: FarmState, event: FarmEvent, now: number): Stepped<FarmStat
       if (peer === undefined || i === cfg.self) return { state, actions: [] };
       const old = peer.advert;
       const echo = event.echo ?? peer.echo;
-      let next = retold(withPeer(state, i, { ...sameLife(peer), advert: event.advert, ...(echo === undefined ? {} : { echo }) }), i, old, event.advert, now);
+      const hears = event.hears ?? peer.hears;
+      let next = retold(withPeer(state, i, { ...sameLife(peer), advert: event.advert, ...(echo === undefined ? {} : { echo }), ...(hears === undefined ? {} : { hears }) }), i, old, event.advert, now);
       const same = old !== undefined && old.role === event.advert.role && old.view === event.advert.view;
       // The same advert matters again only when it now acknowledges our last one.
       const acked = (echo ?? -Infinity) >= state.advertisedAt && (peer.echo ?? -Infinity) < state.advertisedAt;
@@ -661,7 +669,8 @@ function step(state: FarmState, event: FarmEvent, now: number): Stepped<FarmStat
         }
         next = unmarked;
       }
-      if (same && !acked) return { state: next, actions: [] };
+      // Or when what it hears changes our view (deaths.ts: a node dead for us that it hears).
+      if (same && !acked && eligibleView(next) === eligibleView(state)) return { state: next, actions: [] };
       const reason: RebalanceReason = old?.role === event.advert.role ? "handover" : "peer-role";
       return reconcile(next, now, reason, cfg.nodes[i]?.name ?? "");
     }

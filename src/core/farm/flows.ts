@@ -28,6 +28,7 @@
  * bucket's holder instead of to a peer that no longer answers it.
  */
 import { eligibleView, keepsFlowsIn, tableOf } from "./farm.ts";
+import { aliveThrough } from "./deaths.ts";
 import { withMember } from "./members.ts";
 import { flowOwnerValue } from "./flow-owner-value.ts";
 import { owners as ownersOf } from "./ownership.ts";
@@ -90,9 +91,32 @@ function bucketClaims(state: FarmState): Int8Array | undefined {
     if (p.live !== "up" || p.advert?.role !== "in") continue;
     if (p.advert.view === view) by(i, view);
     else if (state.mode === "in" && withMember(p.advert.view, self) === view && (p.echo ?? -Infinity) < state.advertisedAt) by(i, p.advert.view);
+    else if (onlyDeathsAhead(state, view, p.advert.view)) by(i, p.advert.view);
     else return undefined;
   }
   return claims;
+}
+
+/**
+ * Whether a peer's view is ours plus nodes that are dead for us and that no
+ * peer we hear still hears (deaths.ts aliveThrough): it has not seen those
+ * deaths yet, and holds, and takes new flows in, the buckets of its own view
+ * until it does. A node that stops hearing a dead peer before the last
+ * witness does moves to the view without it at once, while that witness
+ * still holds under the old view; crediting nothing there, we took a new
+ * flow born in that window in a bucket the quotas move from that witness to
+ * us, and answered it beside the witness until its report came (sim: a
+ * witness cut heal with tables read 0.9 s late, seed 9).
+ */
+function onlyDeathsAhead(state: FarmState, view: Members, theirs: Members): boolean {
+  const extra = (theirs & ~view) >>> 0;
+  if ((view & ~theirs) !== 0 || extra === 0) return false;
+  for (let i = 0; i < state.peers.length; i++) {
+    if (((extra >>> i) & 1) === 0) continue;
+    const p = state.peers[i];
+    if (p?.live !== "dead" || p.stopped === true || aliveThrough(state, i)) return false;
+  }
+  return true;
 }
 
 export function sameFlowView(a: FlowView, b: FlowView): boolean {

@@ -47,11 +47,20 @@
  * (FarmPeer.deadWhileAlone) may only have been cut off from us by our own
  * isolation.
  *
+ * A member of our view that we do not hear (dead for us, kept in the view
+ * because a peer we hear hears it: deaths.ts aliveThrough) blocks
+ * everything: we cannot see its advert, so cannot know it let go of a
+ * bucket or which view it holds under. Kept out of the view it would let
+ * us take its buckets beside it; kept in without blocking, a node back
+ * from a cut would take its buckets while that member still held them under
+ * a view without us (sim: a healed node that hears one peer late).
+ *
  * A peer not heard from yet blocks everything. So a bucket that moves between
  * live nodes leaves the old owner before the new one takes it. Two nodes can
  * both add a bucket only while their views disagree about a node other than
  * the dead one (a partition), which no rule can prevent.
  */
+import { hasMember } from "./members.ts";
 import { ownerOf, type OwnershipTable } from "./ownership.ts";
 import type { FarmPeer, Members } from "./types.ts";
 
@@ -67,6 +76,8 @@ export function mayTake(
   for (let p = 0; p < peers.length; p++) {
     if (p === self) continue;
     const peer = peers[p];
+    // A member we do not hear (see the header).
+    if (peer !== undefined && peer.live !== "up" && hasMember(view, p)) return false;
     if (peer === undefined || peer.live !== "up") continue;
     const adv = peer.advert;
     if (adv === undefined) return false;

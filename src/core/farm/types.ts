@@ -116,6 +116,11 @@ export interface FarmPeer {
    * is not older than our own last advert was written knowing our view.
    */
   readonly echo?: number;
+  /**
+   * The nodes its newest heartbeat frame says it hears (its echoes; we are
+   * among them when it hears us); absent when not told. See deaths.ts.
+   */
+  readonly hears?: Members;
   /** It said goodbye (a clean stop), rather than falling silent: we are not cut off from it. */
   readonly stopped?: true;
   /**
@@ -267,7 +272,7 @@ export type FarmEvent =
   /** Membership says a peer is up, or dead (`stopped`: it said goodbye). */
   | { readonly type: "peer"; readonly node: number; readonly live: PeerLive; readonly stopped?: boolean }
   /** A peer's advert for this module. */
-  | { readonly type: "advert"; readonly node: number; readonly advert: FarmAdvert; readonly echo?: number }
+  | { readonly type: "advert"; readonly node: number; readonly advert: FarmAdvert; readonly echo?: number; readonly hears?: Members }
   /** The checkers' verdict changed (rise/fall already applied). */
   | { readonly type: "health"; readonly healthy: boolean; readonly detail: string }
   /** `vigil stop MODULE`: drain, then tear down. */

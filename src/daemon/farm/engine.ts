@@ -86,8 +86,9 @@ export class FarmEngine {
     for (const i of this.instances) i.peer(node, liveness);
   }
 
-  frame(node: string, adverts: readonly ModuleAdvert[], echo: number | undefined): void {
-    for (const i of this.instances) i.frame(node, adverts, echo);
+  /** `hears`: the nodes the peer says it hears (its frame's echoes); absent when not told. */
+  frame(node: string, adverts: readonly ModuleAdvert[], echo: number | undefined, hears?: readonly string[]): void {
+    for (const i of this.instances) i.frame(node, adverts, echo, hears);
   }
 
   adverts(): ModuleAdvert[] {

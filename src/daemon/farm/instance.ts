@@ -19,8 +19,10 @@
 import { dirname } from "node:path";
 import { advertRole, eligibleView, farmStep, initFarmState, nextWakeAt, parseAdvert, tableOf } from "../../core/farm/farm.ts";
 import { type FlowView, flowView, sameFlowView } from "../../core/farm/flows.ts";
-import { arpOwnerOf, bucketCounts, owners } from "../../core/farm/ownership.ts";
-import { BUCKETS, type FarmAction, type FarmEvent, type FarmState, type PeerLive } from "../../core/farm/types.ts";
+import { arpOwnerOf, bucketCounts, bucketsOf, owners } from "../../core/farm/ownership.ts";
+import { witnessesOf } from "../../core/farm/deaths.ts";
+import { hasMember, withMember } from "../../core/farm/members.ts";
+import { BUCKETS, type FarmAction, type FarmEvent, type FarmState, type Members, type PeerLive } from "../../core/farm/types.ts";
 import type { PeerState } from "../../core/membership/types.ts";
 import { checkerName } from "../../config/checker-name.ts";
 import type { ModuleAdvert } from "../../proto/heartbeat.ts";
@@ -175,15 +177,26 @@ export class FarmInstance {
     this.step({ type: "peer", node: i, live: liveOf(liveness), ...(liveness === "stopped" ? { stopped: true } : {}) });
   }
 
-  /** A peer's frame: its advert for this module, and the send time of ours it echoes. */
-  frame(node: string, adverts: readonly ModuleAdvert[], echo: number | undefined): void {
+  /** A peer's frame: its advert for this module, the send time of ours it echoes, and the nodes it hears (its echoes). */
+  frame(node: string, adverts: readonly ModuleAdvert[], echo: number | undefined, hears?: readonly string[]): void {
     const i = this.setup.core.nodes.findIndex((n) => n.name === node);
     if (i < 0 || i === this.setup.core.self) return;
     const a = adverts.find((x) => x.module === this.setup.name);
     if (a === undefined) return;
     const advert = parseAdvert(a.role, a.generation, this.setup.core.nodes.length);
     if (advert === undefined) return;
-    this.step({ type: "advert", node: i, advert, ...(echo === undefined ? {} : { echo }) });
+    const heard = hears === undefined ? undefined : this.membersOf(hears);
+    this.step({ type: "advert", node: i, advert, ...(echo === undefined ? {} : { echo }), ...(heard === undefined ? {} : { hears: heard }) });
+  }
+
+  /** Node names as a member set over this farm's nodes; names not in the farm are left out. */
+  private membersOf(names: readonly string[]): Members {
+    let set: Members = 0;
+    for (const name of names) {
+      const i = this.setup.core.nodes.findIndex((n) => n.name === name);
+      if (i >= 0) set = withMember(set, i);
+    }
+    return set;
   }
 
   adverts(): ModuleAdvert[] {
@@ -703,8 +716,22 @@ export class FarmInstance {
       }
       const buckets = counts[i] ?? 0;
       const connections = this.memberConnections?.[i];
-      return { node: n.name, state, weight: n.weight, buckets, sharePct: Math.round((1000 * buckets) / BUCKETS) / 10, ...(connections === undefined ? {} : { connections }) };
+      // A loss in one direction, either way: the operator must see it (deaths.ts).
+      const through = i === cfg.self ? [] : witnessesOf(s, i);
+      const deafToUs = i !== cfg.self && p?.live === "up" && p.hears !== undefined && !hasMember(p.hears, cfg.self);
+      return {
+        node: n.name,
+        state,
+        weight: n.weight,
+        buckets,
+        sharePct: Math.round((1000 * buckets) / BUCKETS) / 10,
+        ...(connections === undefined ? {} : { connections }),
+        ...(through.length === 0 ? {} : { heardThrough: through.map((x) => cfg.nodes[x]?.name ?? `#${x}`) }),
+        ...(deafToUs ? { hearsUs: false as const } : {}),
+      };
     });
+    const heldSet = new Set(s.held);
+    const waiting = s.mode === "in" ? bucketsOf(t, cfg.self, view).filter((b) => !heldSet.has(b)).length : 0;
     const c = this.counters;
     return {
       module: this.name,
@@ -716,6 +743,7 @@ export class FarmInstance {
       split: this.setup.split,
       ports: this.setup.ports,
       held: s.held.length,
+      ...(waiting === 0 ? {} : { waiting }),
       sharePct: Math.round((1000 * s.held.length) / BUCKETS) / 10,
       arpOwner: arp < 0 ? null : (cfg.nodes[arp]?.name ?? null),
       members,

@@ -112,6 +112,6 @@ export function supervisedFarms(ctx: NodeContext, membership: Membership): Super
       running?.command(req) ?? Promise.resolve({ ok: false, module: req.module, command: req.command, detail: "no farm modules run on this node", nodes: [] }),
     peer: (node, liveness) => running?.peer(node, liveness),
     adverts: () => running?.adverts() ?? [],
-    frame: (node, adverts, echo) => running?.frame(node, adverts, echo),
+    frame: (node, adverts, echo, _vrrp, _heardAt, hears) => running?.frame(node, adverts, echo, hears),
   };
 }

@@ -43,9 +43,11 @@ export interface HeartbeatEngineOptions {
    * sent this one: its echo of us, if it has heard us. `vrrp`: the VRRP
    * instances the peer is MASTER of; undefined when its frame's version
    * does not carry them (an older release). `at`: when the frame arrived
-   * (the engine's clock), earlier than now for a frame read late.
+   * (the engine's clock), earlier than now for a frame read late. `hears`:
+   * the nodes the peer echoes in this frame, those its membership has up
+   * (we are among them when it hears us).
    */
-  onFrame?: (node: string, modules: readonly ModuleAdvert[], echo: number | undefined, vrrp: readonly VrrpMasterClaim[] | undefined, at: number) => void;
+  onFrame?: (node: string, modules: readonly ModuleAdvert[], echo: number | undefined, vrrp: readonly VrrpMasterClaim[] | undefined, at: number, hears: readonly string[]) => void;
   /** The cluster-relevant config as key hashes (config-digest.ts), published for drift checks; absent: not published. */
   configDigest?: OwnDigest;
   /**
@@ -577,7 +579,7 @@ export class HeartbeatEngine {
       this.counters.received(this.peerLinkLabels(r.frame.node, link));
       const echo = echoOf(r.frame, this.opts.membership.self);
       const version = bytes[4] ?? HEARTBEAT_VERSION;
-      this.opts.onFrame?.(r.frame.node, r.frame.modules, echo, version >= 3 ? (r.frame.vrrp ?? NO_CLAIMS) : undefined, at);
+      this.opts.onFrame?.(r.frame.node, r.frame.modules, echo, version >= 3 ? (r.frame.vrrp ?? NO_CLAIMS) : undefined, at, r.frame.echoes.map((e) => e.node));
       if (r.frame.config !== undefined) this.takeConfigPage(r.frame.node, r.frame.config);
       this.notePeerVersion(r.frame.node, r.frame.epoch, version);
       if (this.opts.newsPaths !== undefined) this.noteNewsPath(r.frame.node, r.frame.epoch, news ? at : null, echo, at);

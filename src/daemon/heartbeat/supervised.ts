@@ -86,8 +86,8 @@ export function supervisedHeartbeat(ctx: NodeContext, others: () => readonly Eng
         const addresses = c.cluster.nodes.find((n) => n.name === node)?.addresses ?? [];
         for (const e of others()) e.peer?.(node, liveness, addresses);
       },
-      onFrame: (node, adverts, echo, vrrp, at) => {
-        for (const e of others()) e.frame?.(node, adverts, echo, vrrp, at);
+      onFrame: (node, adverts, echo, vrrp, at, hears) => {
+        for (const e of others()) e.frame?.(node, adverts, echo, vrrp, at, hears);
       },
     });
     try {
