@@ -21,13 +21,14 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { type AgreedFeatures, LINK_FEATURE, LINK_FEATURES_ALL } from "../../src/core/link-features.ts";
 import type { CopyRecord } from "../../src/core/mirror/copy.ts";
-import { ByteDecodeError, ByteReader, ByteWriter } from "../../src/proto/bytes.ts";
-import { type CopyWire, readCopy, writeCopy } from "../../src/proto/mirror-control.ts";
+import { ByteDecodeError } from "../../src/proto/bytes.ts";
+import type { CopyWire } from "../../src/proto/mirror-control.ts";
 import { writeCopyRecord } from "../../src/daemon/mirror/copy-file.ts";
 import type { MirrorDriver } from "../../src/daemon/mirror/driver.ts";
 import { type MirrorOp, relPath } from "../../src/replicator/ops.ts";
 import { type DriverInsides, loopbackMirrorDriver, until } from "./mirror-driver-pair.ts";
 import { tmpDir } from "./resync-fixture.ts";
+import { decodeCopy as decode, encodeCopy as encode } from "./codec-test-helpers.ts";
 
 const KEY = new Uint8Array(32).fill(9);
 const PORT = 30_000 + Math.floor(Math.random() * 20_000);
@@ -129,19 +130,6 @@ describe("mode async: live ops before the resync that keeps unsent writes has be
     expect(h2.core.copy.conflictKind).toBe("unsent-writes");
   }, 60_000);
 });
-
-function encode(c: CopyWire): Uint8Array {
-  const w = new ByteWriter();
-  writeCopy(w, c);
-  return w.finish();
-}
-
-function decode(bytes: Uint8Array): CopyWire {
-  const r = new ByteReader(bytes);
-  const c = readCopy(r);
-  r.expectEnd("copy");
-  return c;
-}
 
 describe("the hello's unsent flag and mixed releases", () => {
   const copy: CopyWire = { gen: "1:h2", history: [], data: "uptodate", running: false, unclean: true };

@@ -10,23 +10,10 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { ByteReader, ByteWriter } from "../../src/proto/bytes.ts";
-import { type CopyWire, readCopy, writeCopy } from "../../src/proto/mirror-control.ts";
+import type { CopyWire } from "../../src/proto/mirror-control.ts";
 import { folderHoldsFiles } from "../../src/daemon/mirror/holds-files.ts";
 import { compileExclude } from "../../src/replicator/exclude.ts";
-
-function encode(c: CopyWire): Uint8Array {
-  const w = new ByteWriter();
-  writeCopy(w, c);
-  return w.finish();
-}
-
-function decode(bytes: Uint8Array): CopyWire {
-  const r = new ByteReader(bytes);
-  const c = readCopy(r);
-  r.expectEnd("copy");
-  return c;
-}
+import { decodeCopy as decode, encodeCopy as encode } from "./codec-test-helpers.ts";
 
 const newCopy: CopyWire = { gen: "0:", history: [], data: "uptodate", running: false, unclean: false };
 
