@@ -47,6 +47,18 @@ export async function readAt(fh: fsp.FileHandle, position: number, length: numbe
   return out.subarray(0, got);
 }
 
+/**
+ * Writes the sums of `blocks` blocks read in one chunk (`data`, short at the
+ * file's end) into `sums` from block `first`: the one loop body of the
+ * async and the sync readers, called once per chunk of up to 1 MiB.
+ */
+function sumChunk(sums: Uint8Array, data: Uint8Array, blockSize: number, first: number, blocks: number): void {
+  for (let j = 0; j < blocks; j++) {
+    const part = data.subarray(j * blockSize, Math.min(data.length, (j + 1) * blockSize));
+    sums.set(blockSum(part), (first + j) * BLOCK_SUM_BYTES);
+  }
+}
+
 /** Sums of `count` blocks from `offset` of an open file. */
 export async function fileBlockSums(fh: fsp.FileHandle, size: number, blockSize: number, offset: number, count: number): Promise<BlockSums> {
   const n = Math.max(0, Math.min(count, Math.ceil((size - offset) / blockSize)));
@@ -55,11 +67,7 @@ export async function fileBlockSums(fh: fsp.FileHandle, size: number, blockSize:
   const buf = new Uint8Array(chunkBlocks * blockSize);
   for (let i = 0; i < n; i += chunkBlocks) {
     const blocks = Math.min(chunkBlocks, n - i);
-    const data = await readAt(fh, offset + i * blockSize, blocks * blockSize, buf);
-    for (let j = 0; j < blocks; j++) {
-      const part = data.subarray(j * blockSize, Math.min(data.length, (j + 1) * blockSize));
-      sums.set(blockSum(part), (i + j) * BLOCK_SUM_BYTES);
-    }
+    sumChunk(sums, await readAt(fh, offset + i * blockSize, blocks * blockSize, buf), blockSize, i, blocks);
   }
   return { size, blockSize, offset, sums };
 }
@@ -85,11 +93,7 @@ export function fileBlockSumsSync(read: (buf: Uint8Array, position: number) => n
       if (r === 0) break;
       got += r;
     }
-    const data = buf.subarray(0, got);
-    for (let j = 0; j < blocks; j++) {
-      const part = data.subarray(j * blockSize, Math.min(data.length, (j + 1) * blockSize));
-      sums.set(blockSum(part), (i + j) * BLOCK_SUM_BYTES);
-    }
+    sumChunk(sums, buf.subarray(0, got), blockSize, i, blocks);
     onChunk?.();
   }
   return { size, blockSize, offset, sums };
