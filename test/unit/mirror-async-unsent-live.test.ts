@@ -16,7 +16,7 @@
  * exchange agreed on unsentWrites: a node of the previous release refuses
  * the extra byte and is never sent it.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { type AgreedFeatures, LINK_FEATURE, LINK_FEATURES_ALL } from "../../src/core/link-features.ts";
@@ -26,7 +26,8 @@ import type { CopyWire } from "../../src/proto/mirror-control.ts";
 import { writeCopyRecord } from "../../src/daemon/mirror/copy-file.ts";
 import type { MirrorDriver } from "../../src/daemon/mirror/driver.ts";
 import { type MirrorOp, relPath } from "../../src/replicator/ops.ts";
-import { type DriverInsides, loopbackMirrorDriver, until } from "./mirror-driver-pair.ts";
+import { type DriverInsides, loopbackMirrorDriver } from "./mirror-driver-pair.ts";
+import { attachBoth, changeBeforeAsking, expectKeptAside, resyncedAfter, tree } from "./mirror-live-fixture.ts";
 import { tmpDir } from "./resync-fixture.ts";
 import { decodeCopy as decode, encodeCopy as encode } from "./codec-test-helpers.ts";
 
@@ -40,18 +41,6 @@ afterEach(async () => {
 
 interface PrimInsides extends DriverInsides {
   control(action: string, refused?: (why: string) => void): Promise<unknown>;
-}
-
-/** Every file under `dir`, relative path -> content. */
-function tree(dir: string, under = ""): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (!existsSync(dir)) return out;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const rel = under === "" ? e.name : `${under}/${e.name}`;
-    if (e.isDirectory()) Object.assign(out, tree(join(dir, e.name), rel));
-    else out[rel] = readFileSync(join(dir, e.name), "utf8");
-  }
-  return out;
 }
 
 const record = (o: Partial<CopyRecord> & Pick<CopyRecord, "gen" | "history">): CopyRecord => ({
@@ -87,43 +76,21 @@ describe("mode async: live ops before the resync that keeps unsent writes has be
     writeCopyRecord(join(root, "h2-state"), "vms", record({ gen: "1:h2", history: [], writing: true, topCounter: 1 }));
     const h1 = loopbackMirrorDriver("h1", root, { key: KEY, port: PORT, mode: "async" });
     const h2 = loopbackMirrorDriver("h2", root, { key: KEY, port: PORT, mode: "async" });
-    cleanups.push(() => h1.close(), () => h2.close());
-    h1.attach({ gate: () => {}, republish: () => h2.peerAdvert(h1.core.role, h1.mark), announce: (sent) => queueMicrotask(sent) });
-    h2.attach({ gate: () => {}, republish: () => h1.peerAdvert(h2.core.role, h2.mark), announce: (sent) => queueMicrotask(sent) });
-    const rounds = setInterval(() => {
-      h2.peerAdvert(h1.core.role, h1.mark);
-      h1.peerAdvert(h2.core.role, h2.mark);
-    }, 100);
-    cleanups.push(() => clearInterval(rounds));
+    await attachBoth(h1, h2, cleanups);
     const p1 = h1 as unknown as PrimInsides;
-    const p2 = h2 as unknown as DriverInsides;
-    await until(() => p1.applier !== null && p2.applier !== null, "both mirrors started");
 
     // The service writes once h1 has decided to resync, before h2 is asked to begin it.
-    let calls: Promise<void> | null = null;
-    const control = p1.control.bind(p1);
-    p1.control = async (action, refused) => {
-      if ((action === "resync-begin" || action === "resync-begin-keep") && calls === null) {
-        calls = serviceChanges(h1, p1);
-        await calls;
-      }
-      return control(action, refused);
-    };
+    const calls = changeBeforeAsking(p1, ["resync-begin", "resync-begin-keep"], () => serviceChanges(h1, p1));
     h1.peer("up");
     h2.peer("up");
     h1.role("PRIM", "elected");
     h2.role("SECOND", "elected");
-    await until(() => calls !== null, "h1 about to ask h2 to begin the resync");
-    await calls;
-    await until(() => h1.core.link?.data === "uptodate" && h2.status().data === "uptodate" && !h1.core.resyncing, "h2 resynced");
+    await resyncedAfter(calls, h1, h2, "h1 about to ask h2 to begin the resync", "h2 resynced");
 
     expect(tree(h2.folder)).toEqual(tree(h1.folder));
     expect(tree(h2.folder)).toEqual({ "notes.txt": "h1 live\n", "same.txt": "same\n" });
-    const conflicts = join(root, "h2-state", "conflicts", "vms");
-    const kept = existsSync(conflicts) ? readdirSync(conflicts) : [];
-    expect(kept.length <= 1, `one folder kept: ${kept.join(", ")}`).toBe(true);
-    // Both unsent versions are there, as they were when h2's daemon died.
-    expect(kept.length === 0 ? {} : tree(join(conflicts, kept[0]!))).toEqual({
+    // One folder kept; both unsent versions are there, as they were when h2's daemon died.
+    expectKeptAside(root, {
       "notes.txt": "h2's unsent notes\n",
       "ledger.txt": "h2's unsent ledger\n",
     });

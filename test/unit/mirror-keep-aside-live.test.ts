@@ -19,12 +19,13 @@
  * back, and as h1 is about to ask the keeping resync its service rewrites
  * notes.txt: h2's version must end in h2's conflicts folder.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { MirrorDriver } from "../../src/daemon/mirror/driver.ts";
 import { type MirrorOp, relPath } from "../../src/replicator/ops.ts";
 import { type DriverInsides, loopbackMirrorDriver, pairInSync, until } from "./mirror-driver-pair.ts";
+import { attachBoth, changeBeforeAsking, cutLinkUntilOpened, expectKeptAside, resyncedAfter, tree } from "./mirror-live-fixture.ts";
 import { tmpDir } from "./resync-fixture.ts";
 
 const KEY = new Uint8Array(32).fill(7);
@@ -38,18 +39,6 @@ afterEach(async () => {
 interface PrimInsides extends DriverInsides {
   control(action: string, refused?: (why: string) => void): Promise<unknown>;
   client: { drop(reason: string, pauseMs?: number): void; connectRound(): Promise<void> };
-}
-
-/** Every file under `dir`, relative path -> content. */
-function tree(dir: string, under = ""): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (!existsSync(dir)) return out;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const rel = under === "" ? e.name : `${under}/${e.name}`;
-    if (e.isDirectory()) Object.assign(out, tree(join(dir, e.name), rel));
-    else out[rel] = readFileSync(join(dir, e.name), "utf8");
-  }
-  return out;
 }
 
 /** h1's service changes h2's files' names while the resync is pending: on h1 first, then the ops (their calls' promise). */
@@ -86,43 +75,21 @@ describe("live ops before a keeping resync has begun on the copy", () => {
     writeFileSync(join(root, "h1-data", "target.txt"), "h1 target\n");
     const h1 = loopbackMirrorDriver("h1", root, { key: KEY, port: PORT });
     const h2 = loopbackMirrorDriver("h2", root, { key: KEY, port: PORT, lines: h2Lines });
-    cleanups.push(() => h1.close(), () => h2.close());
-    h1.attach({ gate: () => {}, republish: () => h2.peerAdvert(h1.core.role, h1.mark), announce: (sent) => queueMicrotask(sent) });
-    h2.attach({ gate: () => {}, republish: () => h1.peerAdvert(h2.core.role, h2.mark), announce: (sent) => queueMicrotask(sent) });
-    const rounds = setInterval(() => {
-      h2.peerAdvert(h1.core.role, h1.mark);
-      h1.peerAdvert(h2.core.role, h2.mark);
-    }, 100);
-    cleanups.push(() => clearInterval(rounds));
+    await attachBoth(h1, h2, cleanups);
     const p1 = h1 as unknown as PrimInsides;
-    const p2 = h2 as unknown as DriverInsides;
-    await until(() => p1.applier !== null && p2.applier !== null, "both mirrors started");
 
     // The service writes once h1 has decided to resync, before h2 is asked to begin it.
-    let calls: Promise<void> | null = null;
-    const control = p1.control.bind(p1);
-    p1.control = async (action, refused) => {
-      if (action === "resync-begin-keep" && calls === null) {
-        calls = serviceChanges(h1, p1);
-        await calls;
-      }
-      return control(action, refused);
-    };
+    const calls = changeBeforeAsking(p1, ["resync-begin-keep"], () => serviceChanges(h1, p1));
     h1.peer("up");
     h2.peer("up");
     h1.role("PRIM", "elected");
     h2.role("SECOND", "elected");
-    await until(() => calls !== null, "h1 about to ask h2 to begin the keeping resync");
-    await calls;
-    await until(() => h1.core.link?.data === "uptodate" && h2.status().data === "uptodate" && !h1.core.resyncing, "the first sync done");
+    await resyncedAfter(calls, h1, h2, "h1 about to ask h2 to begin the keeping resync", "the first sync done");
 
     expect(tree(h2.folder)).toEqual(tree(h1.folder));
     expect(tree(h2.folder)).toEqual({ "shared.txt": "h1 live\n", "target.txt": "h1 replacement\n" });
-    const conflicts = join(root, "h2-state", "conflicts", "vms");
-    const kept = existsSync(conflicts) ? readdirSync(conflicts) : [];
     // Every one of h2's own versions is in its one conflicts folder, as it was before the first sync.
-    expect(kept.length <= 1, `one folder kept: ${kept.join(", ")}`).toBe(true);
-    expect(kept.length === 0 ? {} : tree(join(conflicts, kept[0]!))).toEqual({
+    expectKeptAside(root, {
       "shared.txt": "h2's own shared\n",
       "doomed.txt": "h2's own doomed\n",
       "target.txt": "h2's own target\n",
@@ -146,14 +113,7 @@ describe("live ops before a keeping resync has begun on the copy", () => {
     await write(h1, p1, "shared\n");
     await until(() => existsSync(join(h2.folder, "notes.txt")), "notes.txt on h2");
     // The link is cut and stays cut until `open`; each calls the other dead and runs alone.
-    let open = (): void => {};
-    const gate = new Promise<void>((r) => (open = r));
-    const connectRound = p1.client.connectRound.bind(p1.client);
-    p1.client.connectRound = async () => {
-      await gate;
-      await connectRound();
-    };
-    p1.client.drop("the test cuts the link", 50);
+    const open = cutLinkUntilOpened(p1.client);
     await until(() => h1.status().link !== "up" && h2.status().link !== "up", "the link down on both");
     h1.peer("dead");
     h2.peer("dead");
@@ -163,28 +123,15 @@ describe("live ops before a keeping resync has begun on the copy", () => {
     await write(h2, p2, "h2's own notes, written during the split brain\n");
     await write(h1, p1, "h1's notes, written during the split brain\n");
     // h2 gives way; as h1 is about to ask it to begin the keeping resync, h1's service rewrites notes.txt.
-    let calls: Promise<void> | null = null;
-    const control = p1.control.bind(p1);
-    p1.control = async (action, refused) => {
-      if (action === "resync-begin-keep" && calls === null) {
-        calls = write(h1, p1, "h1 live\n");
-        await calls;
-      }
-      return control(action, refused);
-    };
+    const calls = changeBeforeAsking(p1, ["resync-begin-keep"], () => write(h1, p1, "h1 live\n"));
     h2.role("SECOND", "the other node keeps the module");
     h1.peer("up");
     h2.peer("up");
     open();
-    await until(() => calls !== null, "h1 about to ask h2 to begin the keeping resync");
-    await calls;
-    await until(() => h1.core.link?.data === "uptodate" && h2.status().data === "uptodate" && !h1.core.resyncing, "h2 resynced");
+    await resyncedAfter(calls, h1, h2, "h1 about to ask h2 to begin the keeping resync", "h2 resynced");
     expect(tree(h2.folder)).toEqual(tree(h1.folder));
     expect(readFileSync(join(h2.folder, "notes.txt"), "utf8")).toBe("h1 live\n");
-    const conflicts = join(root, "h2-state", "conflicts", "vms");
-    const kept = existsSync(conflicts) ? readdirSync(conflicts) : [];
-    expect(kept.length <= 1, `one folder kept: ${kept.join(", ")}`).toBe(true);
-    expect(kept.length === 0 ? {} : tree(join(conflicts, kept[0]!))).toEqual({ "notes.txt": "h2's own notes, written during the split brain\n" });
+    expectKeptAside(root, { "notes.txt": "h2's own notes, written during the split brain\n" });
     expect(h2.core.copy.conflict).toMatch(/this node's copy is in/);
   }, 60_000);
 });

@@ -24,6 +24,7 @@ import type { MirrorDriver } from "../../src/daemon/mirror/driver.ts";
 import type { SendOutcome } from "../../src/net/replication-link-client.ts";
 import { type MirrorOp, relPath } from "../../src/replicator/ops.ts";
 import { type DriverInsides, pairInSync, until } from "./mirror-driver-pair.ts";
+import { cutLinkUntilOpened } from "./mirror-live-fixture.ts";
 import { tmpDir } from "./resync-fixture.ts";
 
 const KEY = new Uint8Array(32).fill(5);
@@ -62,14 +63,7 @@ async function outdatedSecond(tag: string, port: number): Promise<{
   const { h1, h2, p1 } = await pairInSync(root, { key: KEY, port, cleanups, h1Lines, h2Lines, files: 3, h2Timers: { detachGraceMs: 300 } });
   const prim = p1 as PrimInsides;
   // h1's client reconnects only once the test says so.
-  let open = (): void => {};
-  const gate = new Promise<void>((r) => (open = r));
-  const connectRound = prim.client.connectRound.bind(prim.client);
-  prim.client.connectRound = async () => {
-    await gate;
-    await connectRound();
-  };
-  prim.client.drop("the test cuts the link", 50);
+  const open = cutLinkUntilOpened(prim.client);
   await until(() => h2.status().data === "outdated" && h1.status().writes === "alone", "h2 outdated, h1 alone");
   // Alone: a new recording and a new folder, journaled.
   const first = new TextEncoder().encode("segment 0\n");
