@@ -19,6 +19,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { expect } from "vitest";
 import { startOnHangingLayer } from "./hang-layer.ts";
+import { hangUntilDiskHung, releaseUntilAnswering, stillHungAfter } from "./hung-disk-checks.ts";
 import { describeLab, labTest, useLab, useRunDirs } from "./lab-test.ts";
 import { explainOnFailure, startMirrorLab, treeDigest } from "./mirror-lab.ts";
 import { waitUntil } from "./wait.ts";
@@ -50,22 +51,10 @@ describeLab("mirror module: the disk beneath the SECOND's copy hangs while a res
     await waitUntil(() => lines(out2(), /"msg":"first sync: this new copy's own files that the sync replaces or removes are kept aside first"/).length > 0, { timeoutMs: 90_000, intervalMs: 5, what: "h2 keeps its first file aside" });
     // From here on (h1 called h2 dead at its own start, h2 not started yet: initdead).
     const [from1, from2] = [out1().length, out2().length];
-    layer.tell("hang");
-    await waitUntil(() => layer.output().includes("ok hang"), { timeoutMs: 10_000, what: "the layer hangs" });
-    await waitUntil(() => layer.output().includes("held "), { timeoutMs: 30_000, what: "a call of h2's into the layer is held" });
-
     // h2 answers over its control socket, says its disk is hung and why.
-    const s2 = await h2.waitModule((x) => (x.mirror?.diskHung ?? null) !== null, "h2 reports its disk hung", 60_000);
-    const reason = `the disk beneath ${m.folder} has not finished an op for`;
-    expect(s2.mirror?.diskHung).toContain(reason);
-    const cli = await h2.cli(["status"]);
-    expect(cli.code).toBe(0);
-    expect(cli.out).toContain(`DISK HUNG: ${reason}`);
+    const { s2, reason } = await hangUntilDiskHung(m, h2, layer);
     await h1.waitModule((x) => x.state === "PRIM" && x.mirror?.writes === "alone", "h1 writes alone, h2's copy not synced", 60_000);
-    const hungAt = Date.now();
-    await waitUntil(() => Date.now() - hungAt > 12_000, { timeoutMs: 20_000, intervalMs: 1_000, what: "12 s with h2's disk hung" });
-    expect((await h2.module()).mirror?.diskHung).toContain(reason);
-    expect(layer.output()).not.toContain("ok release");
+    await stillHungAfter(h2, layer, reason, 12_000, 20_000);
     // Some of h2's files were still to keep when the layer hung.
     expect(readdirSync(join(m.data("h2"), "own-h2")).length).toBeGreaterThan(0);
     // h2 was heard throughout.
@@ -73,9 +62,7 @@ describeLab("mirror module: the disk beneath the SECOND's copy hangs while a res
     expect(lines(out2().slice(from2), /"msg":"peer h1 dead"/)).toEqual([]);
 
     // The layer answers again: h1 syncs h2, which keeps the rest into the same folder.
-    const again2 = out2().length;
-    layer.tell("release");
-    await waitUntil(() => lines(out2().slice(again2), /"msg":"mirror copy's disk answers again/).length > 0, { timeoutMs: 30_000, what: "h2 says its disk answers again" });
+    await releaseUntilAnswering(layer, out2);
     await h1.waitModule((x) => x.mirror?.link === "up" && x.mirror.peerData === "uptodate" && x.mirror.writes === "replicate", "h1 synced h2", 180_000);
     await m.stopRecorder("h1");
     await h1.waitModule((x) => x.mirror?.waitingOps === 0 && x.mirror.peerData === "uptodate", "nothing waits for h2");

@@ -21,6 +21,7 @@
 import { spawn } from "node:child_process";
 import { expect } from "vitest";
 import { startOnHangingLayer } from "./hang-layer.ts";
+import { hangUntilDiskHung, releaseUntilAnswering, stillHungAfter } from "./hung-disk-checks.ts";
 import { describeLab, labTestNeeding, useLab, useRunDirs } from "./lab-test.ts";
 import { copyContents, explainOnFailure, startMirrorLab, treeDigest } from "./mirror-lab.ts";
 import { nftCut } from "./nft-cut.ts";
@@ -80,24 +81,12 @@ describeLab("mirror module: the disk beneath the SECOND's copy hangs during a re
     const [from1, from2] = [out1().length, out2().length];
     await lift();
     await waitUntil(() => lines(out2().slice(from2), /"msg":"mirror resync start".*h1 resyncs this copy/).length > 0, { timeoutMs: 60_000, intervalMs: 5, what: "h2 takes h1's resync" });
-    layer.tell("hang");
-    await waitUntil(() => layer.output().includes("ok hang"), { timeoutMs: 10_000, what: "the layer hangs" });
-    await waitUntil(() => layer.output().includes("held "), { timeoutMs: 30_000, what: "a call of h2's into the layer is held" });
-
-    // h2 answers over its control socket, says its disk is hung and why.
-    const s2 = await h2.waitModule((x) => (x.mirror?.diskHung ?? null) !== null, "h2 reports its disk hung", 60_000);
-    const reason = `the disk beneath ${m.folder} has not finished an op for`;
-    expect(s2.mirror?.diskHung).toContain(reason);
+    // h2 answers over its control socket, says its disk is hung and why; its copy was then not in sync.
+    const { s2, reason } = await hangUntilDiskHung(m, h2, layer);
     expect(["outdated", "inconsistent"]).toContain(s2.mirror?.data);
-    const cli = await h2.cli(["status"]);
-    expect(cli.code).toBe(0);
-    expect(cli.out).toContain(`DISK HUNG: ${reason}`);
     await h1.waitModule((x) => x.state === "PRIM" && x.mirror?.writes === "alone", "h1 writes alone, h2's copy not in sync", 60_000);
     // Hung long enough for h1 to try the resync again twice (every 10 s).
-    const hungAt = Date.now();
-    await waitUntil(() => Date.now() - hungAt > 25_000, { timeoutMs: 30_000, intervalMs: 1_000, what: "25 s with h2's disk hung" });
-    expect((await h2.module()).mirror?.diskHung).toContain(reason);
-    expect(layer.output()).not.toContain("ok release");
+    await stillHungAfter(h2, layer, reason, 25_000, 30_000);
     // h2 was heard throughout, and no answer was owed past ack_timeout.
     expect(lines(out1().slice(from1), /"msg":"peer h2 dead"/)).toEqual([]);
     expect(lines(out2().slice(from2), /"msg":"peer h1 dead"/)).toEqual([]);
@@ -108,9 +97,8 @@ describeLab("mirror module: the disk beneath the SECOND's copy hangs during a re
     expect(refusals[0]).toMatch(/"msg":"mirror resync failed"/);
 
     // The layer answers again: h2 says so, and h1 resyncs it.
-    const [again1, again2] = [out1().length, out2().length];
-    layer.tell("release");
-    await waitUntil(() => lines(out2().slice(again2), /"msg":"mirror copy's disk answers again/).length > 0, { timeoutMs: 30_000, what: "h2 says its disk answers again" });
+    const again1 = out1().length;
+    await releaseUntilAnswering(layer, out2);
     await h1.waitModule((x) => x.mirror?.link === "up" && x.mirror.peerData === "uptodate" && x.mirror.writes === "replicate", "h1 resynced h2", 180_000);
     expect(lines(out1().slice(again1), /"msg":"mirror resync start"/).length).toBeGreaterThan(0);
     await m.stopRecorder("h1");
